@@ -1,0 +1,22 @@
+import { Command } from 'commander';
+import { initKeystore } from '../../src/index.js';
+import { emitJson, keysDir, passphraseSource, say, type GlobalOptions } from '../util.js';
+
+export function registerInit(program: Command): void {
+  program
+    .command('init')
+    .description('create a key store: a publisher signing key (ECDSA P-256), a local key-encryption key and an x25519 identity')
+    .option('--protect', 'encrypt the private keys with a passphrase (scrypt); read from --passphrase-file, $MODELSEAL_PASSPHRASE(_FILE) or a prompt')
+    .option('--force', 'replace an existing key store (packages sealed to the old keys can no longer be opened with it)')
+    .addHelpText('after', '\nThe key store is ./keys unless --keys or MODELSEAL_KEYS says otherwise. Private files are mode 0600; keep them out of version control.')
+    .action(async (o: { protect?: boolean; force?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const passphrase = o.protect ? await passphraseSource(g)() : undefined;
+      const r = await initKeystore(keysDir(g), { ...(passphrase !== undefined ? { passphrase } : {}), force: o.force ?? false });
+      emitJson(g, 'init', { ...r, protected: passphrase !== undefined });
+      say(g, `created key store ${r.dir}${passphrase !== undefined ? ' (passphrase-protected)' : ''}`);
+      say(g, `  publisher key id   ${r.publisherKeyId} (share ${r.dir}/publisher.pub with recipients and auditors)`);
+      say(g, `  local recipient    ${r.localRecipient}  (seal with --to local)`);
+      say(g, `  x25519 recipient   ${r.x25519Recipient}`);
+    });
+}

@@ -1,0 +1,28 @@
+import { Command } from 'commander';
+import { inspect } from '../../src/index.js';
+import { emitJson, fmtBytes, type GlobalOptions } from '../util.js';
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description('show what a package holds: recipients, licenses, files, sizes, chunking, signer (no key needed)')
+    .argument('<package>', 'package file')
+    .action(async (pkg: string, _o: unknown, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const r = await inspect(pkg);
+      emitJson(g, 'inspect', r);
+      if (g.json || g.quiet) return;
+      const lines = [
+        `${pkg}: ${r.format} package ${r.packageId}`,
+        `  created     ${r.created}`,
+        `  model       ${r.model.name} (${r.model.kind}) ${r.model.rootDigest}`,
+        `  size        ${fmtBytes(r.plaintextBytes)} of weights in ${fmtBytes(r.packageBytes)}; ${fmtBytes(r.chunkSize)} chunks; header region ${fmtBytes(r.headerRegionBytes)}`,
+        `  signer      ${r.signer} (signature covers header and chunk list; trust it with verify --publisher)`,
+        `  recipients  ${r.recipients.length}`,
+        ...r.recipients.map((s) => `    ${s.type.padEnd(7)} ${s.recipient}  license ${s.license}  policy ${s.policy}`),
+        `  files       ${r.files.length}`,
+        ...r.files.map((f) => `    ${f.mode} ${fmtBytes(f.size).padStart(10)}  ${f.path}`),
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}

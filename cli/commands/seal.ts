@@ -1,0 +1,51 @@
+import { Command } from 'commander';
+import { ModelsealError, seal } from '../../src/index.js';
+import { collect, emitJson, fmtBytes, interruptSignal, parseRecipients, progressBar, publisherKey, say, threads, type GlobalOptions } from '../util.js';
+
+export function parseSize(v: string): number {
+  const m = /^(\d+)\s*(k|kib|m|mib)?$/i.exec(v.trim());
+  if (!m) throw new ModelsealError('INVALID_ARGUMENT', `--chunk-size ${v}: expected bytes or a size like 1MiB`);
+  const unit = (m[2] ?? '').toLowerCase();
+  return Number(m[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1 << 20 : 1);
+}
+
+export function registerSeal(program: Command): void {
+  program
+    .command('seal')
+    .description('encrypt a checkpoint (file or folder) into one signed package for licensed recipients')
+    .argument('<input>', 'a model file (safetensors, GGUF, .pt, ...) or a checkpoint folder')
+    .requiredOption('--to <recipient>', 'who can open it, repeatable: "local" (this key store) or "x25519:<public key or .pub file>"', collect, [])
+    .requiredOption('-o, --output <package>', 'package file to write ("-" for stdout)')
+    .option('--license <id>', 'license id bound into every recipient stanza', 'none')
+    .option('--policy <hash>', 'policy hash bound into every recipient stanza', 'none')
+    .option('--chunk-size <size>', 'power of two from 64KiB to 16MiB', '1MiB')
+    .option('--signing-key <file>', 'publisher key file (default: the key store\'s publisher.key)')
+    .option('--allow-symlinks', 'seal the files that symbolic links inside the folder point to (links outside it are refused)')
+    .option('--force', 'replace the output file if it exists')
+    .addHelpText('after', '\nExamples:\n  modelseal seal ./llama --to local -o llama.mseal\n  modelseal seal model.safetensors --to x25519:alice.pub --to x25519:bob.pub --license EAR-123 -o m.mseal')
+    .action(async (input: string, o: { to: string[]; output: string; license: string; policy: string; chunkSize: string; signingKey?: string; allowSymlinks?: boolean; force?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      if (o.output === '-' && process.stdout.isTTY) throw new ModelsealError('INVALID_ARGUMENT', 'refusing to write a package to a terminal; redirect stdout or use -o <file>');
+      if (o.output === '-' && g.json) throw new ModelsealError('INVALID_ARGUMENT', '--json and -o - both want stdout; pick one');
+      const t = threads(g);
+      const r = await seal({
+        input,
+        output: o.output === '-' ? process.stdout : o.output,
+        recipients: await parseRecipients(o.to, g),
+        publisher: await publisherKey(g, o.signingKey),
+        license: o.license,
+        policy: o.policy,
+        chunkSize: parseSize(o.chunkSize),
+        allowSymlinks: o.allowSymlinks ?? false,
+        force: o.force ?? false,
+        ...(t !== undefined ? { threads: t } : {}),
+        ...(progressBar(g) ? { onProgress: progressBar(g)! } : {}),
+        signal: interruptSignal(),
+      });
+      emitJson(g, 'seal', r);
+      say(g, `sealed ${r.model.name} (${r.files.length} file${r.files.length === 1 ? '' : 's'}, ${fmtBytes(r.plaintextBytes)}) → ${r.output} (${fmtBytes(r.packageBytes)})`);
+      for (const s of r.recipients) say(g, `  recipient ${s.type.padEnd(7)} ${s.recipient}  license ${s.license}`);
+      say(g, `  package ${r.packageId}\n  model   ${r.model.rootDigest}\n  signer  ${r.signer}`);
+      if (r.excluded.length) say(g, `  left out: ${r.excluded.join(', ')}`);
+    });
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+/** The modelseal command line: parse options, call the library (src/index.ts), print. Only this layer exits. */
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { ErrorCodes } from '../src/index.js';
+import { reportError, type GlobalOptions } from './util.js';
+import { registerInit } from './commands/init.js';
+import { registerKeygen } from './commands/keygen.js';
+import { registerSeal } from './commands/seal.js';
+import { registerOpen } from './commands/open.js';
+import { registerInspect } from './commands/inspect.js';
+import { registerVerify } from './commands/verify.js';
+import { registerDemo } from './commands/demo.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command('modelseal')
+  .description('Seal ML model weights into an auditable, export-controlled package, and open or verify one.')
+  .version(pkg.version)
+  .option('--json', 'print exactly one JSON object on stdout (no human text, no progress)')
+  .option('-q, --quiet', 'print nothing but errors')
+  .option('--keys <dir>', 'key store folder (default: $MODELSEAL_KEYS or ./keys)')
+  .option('--passphrase-file <file>', 'file holding the key store passphrase (or set MODELSEAL_PASSPHRASE_FILE)')
+  .option('--threads <n>', 'worker threads for chunk crypto (default: number of cores; 0 = none)')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride()
+  .addHelpText(
+    'after',
+    `
+Typical use:
+  modelseal init                                   create ./keys (publisher signing key, local key, x25519 identity)
+  modelseal seal ./checkpoint --to local -o m.mseal
+  modelseal seal ./checkpoint --to x25519:recipient.pub -o m.mseal
+  modelseal inspect m.mseal                        recipients, files, signer (no key needed)
+  modelseal verify m.mseal --publisher pub.pem     signature and every chunk (no key needed)
+  modelseal open m.mseal -o ./weights              decrypt, verify, write ./weights + model.sig
+  modelseal demo                                   all of the above on the bundled sample
+
+Exit codes: ${Object.entries(ErrorCodes)
+      .map(([k, v]) => `${v.exit} ${k}`)
+      .filter((v, i, a) => a.indexOf(v) === i)
+      .join(', ')}. See docs/ERRORS.md.`,
+  );
+
+for (const register of [registerInit, registerKeygen, registerSeal, registerOpen, registerInspect, registerVerify, registerDemo]) {
+  register(program);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else {
+    process.exitCode = reportError(e, program.opts<GlobalOptions>());
+  }
+}

@@ -1,0 +1,182 @@
+/** Shared CLI plumbing: output (human on stderr, one JSON object on stdout with --json), progress, errors, keys. */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import {
+  ErrorCodes,
+  ModelsealError,
+  keystoreIdentities,
+  loadLocalKey,
+  loadPublisherKey,
+  parseX25519Recipient,
+  readPublisherPublicKey,
+  trustedPublishers,
+  X25519Recipient,
+  KEYSTORE_FILES,
+  type Identity,
+  type PassphraseSource,
+  type Progress,
+  type Publisher,
+  type Recipient,
+} from '../src/index.js';
+
+export interface GlobalOptions {
+  json?: boolean;
+  quiet?: boolean;
+  keys?: string;
+  passphraseFile?: string;
+  threads?: string;
+}
+
+export function keysDir(g: GlobalOptions): string {
+  return resolve(g.keys ?? process.env.MODELSEAL_KEYS ?? 'keys');
+}
+
+/** Human text goes to stderr so that stdout stays clean for --json and for `-o -`. */
+export function say(g: GlobalOptions, text: string): void {
+  if (!g.json && !g.quiet) process.stderr.write(text + '\n');
+}
+
+export function emitJson(g: GlobalOptions, command: string, result: object): void {
+  if (g.json) process.stdout.write(JSON.stringify({ ok: true, command, ...result }) + '\n');
+}
+
+export function fmtBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+/** A progress bar on stderr, only when stderr is a terminal and output is for humans. */
+export function progressBar(g: GlobalOptions): ((p: Progress) => void) | undefined {
+  if (g.json || g.quiet || !process.stderr.isTTY) return undefined;
+  const start = Date.now();
+  let phase = '';
+  let last = 0;
+  return (p) => {
+    const now = Date.now();
+    if (p.phase !== phase) {
+      phase = p.phase;
+    } else if (now - last < 100 && p.done < p.total) return;
+    last = now;
+    const frac = p.total > 0 ? Math.min(1, p.done / p.total) : 1;
+    const secs = Math.max((now - start) / 1000, 0.001);
+    const rate = p.done / secs;
+    const eta = rate > 0 ? (p.total - p.done) / rate : 0;
+    const width = 24;
+    const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '-');
+    process.stderr.write(`\r${p.phase.padEnd(8)} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${fmtBytes(p.done)}/${fmtBytes(p.total)} ${fmtBytes(rate)}/s ETA ${eta.toFixed(0)}s\x1b[K`);
+    if (p.done >= p.total) process.stderr.write('\n');
+  };
+}
+
+/** Passphrases come from a file, the environment, or a prompt on the terminal; never from argv. */
+export function passphraseSource(g: GlobalOptions): PassphraseSource {
+  let cached: string | undefined;
+  return async () => {
+    if (cached !== undefined) return cached;
+    const file = g.passphraseFile ?? process.env.MODELSEAL_PASSPHRASE_FILE;
+    if (file) cached = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
+    else if (process.env.MODELSEAL_PASSPHRASE) cached = process.env.MODELSEAL_PASSPHRASE;
+    else if (process.stdin.isTTY && process.stderr.isTTY) cached = await promptHidden('passphrase: ');
+    else throw new ModelsealError('KEYSTORE', 'a passphrase is needed: pass --passphrase-file, or set MODELSEAL_PASSPHRASE_FILE or MODELSEAL_PASSPHRASE');
+    return cached;
+  };
+}
+
+async function promptHidden(question: string): Promise<string> {
+  process.stderr.write(question);
+  const stdin = process.stdin;
+  stdin.setRawMode(true);
+  stdin.resume();
+  let text = '';
+  try {
+    for await (const chunk of stdin) {
+      for (const ch of (chunk as Buffer).toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return text;
+        if (ch === '\u0003') throw new ModelsealError('INTERRUPTED', 'interrupted');
+        if (ch === '\u007f') text = text.slice(0, -1);
+        else text += ch;
+      }
+    }
+    return text;
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write('\n');
+  }
+}
+
+/** Parses --to values: "local", or "x25519:<public key | file holding one>". */
+export async function parseRecipients(values: readonly string[], g: GlobalOptions): Promise<Recipient[]> {
+  const out: Recipient[] = [];
+  for (const v of values) {
+    if (v === 'local') {
+      out.push(await loadLocalKey(resolve(keysDir(g), KEYSTORE_FILES.localKek), passphraseSource(g)));
+    } else if (v.startsWith('x25519:')) {
+      const rest = v.slice(7);
+      let text = v;
+      if (!/^[A-Za-z0-9_-]{43}$/.test(rest)) {
+        try {
+          text = (await readFile(rest, 'utf8')).trim();
+        } catch (cause) {
+          throw new ModelsealError('INVALID_ARGUMENT', `--to ${v}: neither an x25519 public key nor a readable file`, { cause });
+        }
+      }
+      out.push(new X25519Recipient(parseX25519Recipient(text)));
+    } else {
+      throw new ModelsealError('INVALID_ARGUMENT', `--to ${v}: unknown recipient; use "local" or "x25519:<public key or file>"`);
+    }
+  }
+  return out;
+}
+
+export async function publisherKey(g: GlobalOptions, path?: string): Promise<Publisher> {
+  return loadPublisherKey(path ?? resolve(keysDir(g), KEYSTORE_FILES.publisher), passphraseSource(g));
+}
+
+export async function identities(g: GlobalOptions, extra: readonly string[]): Promise<Identity[]> {
+  return keystoreIdentities(keysDir(g), extra, passphraseSource(g));
+}
+
+export async function trusted(g: GlobalOptions, publisherFiles: readonly string[]): Promise<Uint8Array[]> {
+  const out = await Promise.all(publisherFiles.map((p) => readPublisherPublicKey(p)));
+  return [...out, ...(await trustedPublishers(keysDir(g)))];
+}
+
+export function threads(g: GlobalOptions): number | undefined {
+  if (g.threads === undefined) return undefined;
+  if (!/^\d+$/.test(g.threads)) throw new ModelsealError('INVALID_ARGUMENT', '--threads: expected a whole number');
+  return Number(g.threads);
+}
+
+export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** An AbortSignal fired by Ctrl-C / SIGTERM, so the library removes its temporary output before exit. */
+export function interruptSignal(): AbortSignal {
+  const ac = new AbortController();
+  const stop = () => {
+    if (ac.signal.aborted) process.exit(ErrorCodes.INTERRUPTED.exit);
+    ac.abort();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return ac.signal;
+}
+
+export function reportError(e: unknown, g: GlobalOptions): number {
+  const err =
+    e instanceof ModelsealError
+      ? e
+      : new ModelsealError('INTERNAL', `unexpected error: ${e instanceof Error ? e.message : String(e)} — please report this`, { cause: e });
+  if (g.json) {
+    process.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, exitCode: err.exitCode, message: err.message, ...(err.details ? { details: err.details } : {}) } }) + '\n');
+  } else {
+    process.stderr.write(`modelseal: error ${err.code}: ${err.message}\n`);
+    if (process.env.MODELSEAL_DEBUG && err.cause) process.stderr.write(`  cause: ${String((err.cause as Error)?.stack ?? err.cause)}\n`);
+  }
+  return err.exitCode;
+}

@@ -1,0 +1,78 @@
+/**
+ * The one error class of the library. Every failure carries a stable `code` (listed in
+ * docs/ERRORS.md with the CLI exit code it maps to), a message that says what to do next,
+ * and the original `cause` when there is one.
+ *
+ * Messages never contain key material, PINs, passphrases or plaintext.
+ */
+export const ErrorCodes = {
+  /** A caller passed an argument of the wrong type, size or range. */
+  INVALID_ARGUMENT: { exit: 2, summary: 'an argument is missing or invalid' },
+  /** A file could not be read or written. */
+  IO: { exit: 3, summary: 'a file could not be read or written' },
+  /** The package is not modelseal/v1 or its structure is malformed. */
+  MALFORMED_PACKAGE: { exit: 4, summary: 'the package is malformed' },
+  /** The package claims a version this build does not read. */
+  UNSUPPORTED_VERSION: { exit: 4, summary: 'the package format version is not supported' },
+  /** The package ends early: a tar entry, chunk or trailer is missing bytes. */
+  TRUNCATED: { exit: 4, summary: 'the package is truncated' },
+  /** Header larger than the limit. */
+  HEADER_TOO_LARGE: { exit: 4, summary: 'the package header exceeds the size limit' },
+  /** More recipient stanzas than the limit. */
+  TOO_MANY_STANZAS: { exit: 4, summary: 'the package has more recipient stanzas than allowed' },
+  /** One stanza larger than the limit. */
+  STANZA_TOO_LARGE: { exit: 4, summary: 'a recipient stanza exceeds the size limit' },
+  /** More files than the limit. */
+  TOO_MANY_FILES: { exit: 4, summary: 'the package lists more files than allowed' },
+  /** A file name that could escape the output folder or is not a portable relative path. */
+  UNSAFE_PATH: { exit: 4, summary: 'a file name is not a safe relative path' },
+  /** An input file type that is not sealed (device, socket, fifo, or a symlink without --allow-symlinks). */
+  UNSUPPORTED_FILE_TYPE: { exit: 4, summary: 'an input is not a regular file' },
+  /** None of the identities at hand opens any stanza of the package. */
+  NO_MATCHING_IDENTITY: { exit: 5, summary: 'no available identity can open this package' },
+  /** Authentication failed after a key was found. Uniform on purpose: the detail goes to the debug log. */
+  DECRYPTION_FAILED: { exit: 6, summary: 'the package failed authentication' },
+  /** The publisher signature does not verify, or the signer is not trusted. */
+  SIGNATURE_INVALID: { exit: 7, summary: 'the publisher signature does not verify' },
+  /** The signer key is valid but not one the caller trusts. */
+  UNTRUSTED_SIGNER: { exit: 7, summary: 'the package was signed by a key that is not trusted' },
+  /** The key store is missing, unreadable, or a passphrase is wrong. */
+  KEYSTORE: { exit: 8, summary: 'the key store could not be used' },
+  /** A key provider could not be reached; retrying may help. */
+  PROVIDER_UNAVAILABLE: { exit: 9, summary: 'a key provider could not be reached (retryable)' },
+  /** The output path exists and --force was not given. */
+  OUTPUT_EXISTS: { exit: 10, summary: 'the output path already exists' },
+  /** The operation was interrupted (signal). */
+  INTERRUPTED: { exit: 130, summary: 'interrupted' },
+  /** A bug: an invariant of modelseal itself did not hold. */
+  INTERNAL: { exit: 70, summary: 'internal error (a bug in modelseal)' },
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class ModelsealError extends Error {
+  override readonly name = 'ModelsealError';
+  readonly code: ErrorCode;
+  /** Structured, non-secret facts for --json output (file name, chunk index, limits, ...). */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  /** The CLI exit code documented for this error's code. */
+  get exitCode(): number {
+    return ErrorCodes[this.code].exit;
+  }
+}
+
+/** Shorthand used at every public entry point to check inputs. */
+export function invalidArgument(name: string, expected: string): ModelsealError {
+  return new ModelsealError('INVALID_ARGUMENT', `${name}: expected ${expected}`);
+}
+
+export function isModelsealError(e: unknown, code?: ErrorCode): e is ModelsealError {
+  return e instanceof ModelsealError && (code === undefined || e.code === code);
+}

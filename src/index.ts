@@ -1,0 +1,35 @@
+/**
+ * modelseal — the public library API. The CLI (cli/) uses only what is exported here.
+ */
+export { ModelsealError, ErrorCodes, isModelsealError, type ErrorCode } from './errors.js';
+export { seal, type SealOptions, type SealResult } from './package/seal.js';
+export { open, unlockPackage, type OpenOptions, type OpenResult } from './package/open.js';
+export { verifyPackage, verifyFolder, type VerifyOptions, type VerifyPackageResult, type VerifyFolderResult } from './package/verify.js';
+export { inspect, type InspectResult } from './package/inspect.js';
+export { readHead, readRange, type PackageHead, type RangeOptions } from './package/head.js';
+export type { Progress } from './package/common.js';
+export { parseHeader, encodeHeader, encodeHeaderMacInput, type Header, type Stanza, type FileEntry, type ParsedHeader } from './format/header.js';
+export { LIMITS, DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE, isValidChunkSize } from './format/limits.js';
+export { computeLayout, type PackageLayout } from './format/layout.js';
+export { releaseContextBytes, releaseContextFields, type Recipient, type Identity, type ReleaseContext, type WrappedKey } from './providers/types.js';
+export { LocalKey } from './providers/local.js';
+export { X25519Recipient, X25519Identity, parseX25519Recipient, formatX25519Recipient } from './providers/x25519.js';
+export {
+  initKeystore,
+  keystoreIdentities,
+  loadPublisherKey,
+  loadLocalKey,
+  loadX25519Identity,
+  newX25519Key,
+  newPublisherKey,
+  readPublisherPublicKey,
+  trustedPublishers,
+  noPassphrase,
+  KEYSTORE_FILES,
+  type Publisher,
+  type PassphraseSource,
+  type InitResult,
+} from './keystore/keystore.js';
+export { writeKeyFile } from './keystore/keyfile.js';
+export { computeRootDigest, signModel, verifyModelSignature, type ManifestEntry } from './provenance/oms.js';
+export { writeFileAtomic } from './io/atomic.js';

@@ -1,0 +1,55 @@
+/**
+ * Every file modelseal writes goes to a temporary name in the target's folder and is renamed
+ * into place only when complete, so a crash at any moment leaves the previous state intact.
+ */
+import { randomBytes } from 'node:crypto';
+import { link, open, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { ModelsealError } from '../errors.js';
+
+/** A sibling temporary name for `target`: hidden, recognisable, unique. */
+export function tempSibling(target: string): string {
+  return join(dirname(target), `.${basename(target)}.mseal-partial-${randomBytes(6).toString('hex')}`);
+}
+
+export async function pathExists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function ioError(what: string, cause: unknown): ModelsealError {
+  const code = (cause as NodeJS.ErrnoException)?.code;
+  const hint =
+    code === 'ENOENT' ? 'no such file or folder' :
+    code === 'EACCES' || code === 'EPERM' ? 'permission denied' :
+    code === 'ENOSPC' ? 'no space left on the device' :
+    code === 'EISDIR' ? 'it is a folder' :
+    code ?? 'I/O error';
+  return new ModelsealError('IO', `${what}: ${hint}`, { cause });
+}
+
+/** Writes `data` to `path` atomically (fsync, then rename). Refuses to replace an existing file unless `overwrite`. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: { mode?: number; overwrite?: boolean } = {}): Promise<void> {
+  const tmp = tempSibling(path);
+  try {
+    const fh = await open(tmp, 'wx', opts.mode ?? 0o644);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    if (opts.overwrite) await rename(tmp, path);
+    else await link(tmp, path).then(() => rm(tmp)); // link fails with EEXIST instead of replacing
+  } catch (cause) {
+    await rm(tmp, { force: true });
+    if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new ModelsealError('OUTPUT_EXISTS', `${path} already exists; choose another name or pass --force`);
+    }
+    throw ioError(`cannot write ${path}`, cause);
+  }
+}

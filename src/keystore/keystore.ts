@@ -1,0 +1,168 @@
+/**
+ * The key store: a folder (default ./keys) made by `modelseal init` holding the publisher's
+ * signing key, the local key-encryption key and an x25519 identity. Private files are 0600 and
+ * git-ignored. docs/KEYS.md.
+ */
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ModelsealError } from '../errors.js';
+import { LocalKey } from '../providers/local.js';
+import { X25519Identity, formatX25519Recipient } from '../providers/x25519.js';
+import type { Identity } from '../providers/types.js';
+import { makeKeyFile, readKeyFile, unlockKeyFile, writeKeyFile, type KeyFile } from './keyfile.js';
+import { pathExists, writeFileAtomic } from '../io/atomic.js';
+import { spkiDer } from '../crypto/signer.js';
+
+export const KEYSTORE_FILES = {
+  publisher: 'publisher.key',
+  publisherPub: 'publisher.pub',
+  localKek: 'local.kek',
+  identity: 'identity.x25519',
+  identityPub: 'identity.x25519.pub',
+  trusted: 'trusted',
+} as const;
+
+/** Supplies a passphrase when a protected key is used; called at most once per key. */
+export type PassphraseSource = () => Promise<string>;
+export const noPassphrase: PassphraseSource = async () => {
+  throw new ModelsealError('KEYSTORE', 'this key is passphrase-protected: set MODELSEAL_PASSPHRASE_FILE or MODELSEAL_PASSPHRASE, pass --passphrase-file, or run in a terminal to be asked');
+};
+
+export interface Publisher {
+  privateKey: KeyObject;
+  publicKeyPem: string;
+  /** SPKI DER, the form stored in a package's signature entry. */
+  spki: Uint8Array;
+}
+
+export function publisherFromPkcs8(pkcs8: Uint8Array): Publisher {
+  const privateKey = createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' });
+  const pub = createPublicKey(privateKey);
+  return { privateKey, publicKeyPem: pub.export({ format: 'pem', type: 'spki' }).toString(), spki: spkiDer(pub) };
+}
+
+export function newPublisherKey(passphrase?: string): { file: KeyFile; publisher: Publisher } {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const pkcs8 = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }));
+  const publisher = publisherFromPkcs8(pkcs8);
+  const id = Buffer.from(publisher.spki).subarray(-8).toString('hex');
+  return { file: makeKeyFile('publisher-p256', id, publisher.publicKeyPem, pkcs8, passphrase), publisher };
+}
+
+export function newX25519Key(passphrase?: string): { file: KeyFile; identity: X25519Identity } {
+  const { identity, secret } = X25519Identity.generate();
+  const id = identity.recipient.id;
+  return { file: makeKeyFile('x25519-identity', id.slice(7, 23), id, secret, passphrase), identity };
+}
+
+export interface InitResult {
+  dir: string;
+  created: string[];
+  publisherKeyId: string;
+  localRecipient: string;
+  x25519Recipient: string;
+}
+
+/** Creates a key store in `dir`. Refuses to overwrite existing key files unless `force`. */
+export async function initKeystore(dir: string, opts: { passphrase?: string; force?: boolean } = {}): Promise<InitResult> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const targets = [KEYSTORE_FILES.publisher, KEYSTORE_FILES.localKek, KEYSTORE_FILES.identity].map((f) => join(dir, f));
+  if (!opts.force) {
+    for (const t of targets) {
+      if (await pathExists(t)) throw new ModelsealError('OUTPUT_EXISTS', `${t} already exists: the key store is already initialised (pass --force to replace it, which makes packages sealed to the old keys unopenable)`);
+    }
+  }
+  const overwrite = opts.force ?? false;
+  const pub = newPublisherKey(opts.passphrase);
+  const kek = randomBytes(32);
+  const kekId = randomBytes(8).toString('hex');
+  const x = newX25519Key(opts.passphrase);
+  await writeKeyFile(targets[0]!, pub.file, { overwrite });
+  await writeFileAtomic(join(dir, KEYSTORE_FILES.publisherPub), pub.publisher.publicKeyPem, { overwrite });
+  await writeKeyFile(targets[1]!, makeKeyFile('local-kek', kekId, '', kek, opts.passphrase), { overwrite });
+  await writeKeyFile(targets[2]!, x.file, { overwrite });
+  await writeFileAtomic(join(dir, KEYSTORE_FILES.identityPub), x.identity.recipient.id + '\n', { overwrite });
+  await mkdir(join(dir, KEYSTORE_FILES.trusted), { recursive: true });
+  return {
+    dir,
+    created: [KEYSTORE_FILES.publisher, KEYSTORE_FILES.publisherPub, KEYSTORE_FILES.localKek, KEYSTORE_FILES.identity, KEYSTORE_FILES.identityPub].map((f) => join(dir, f)),
+    publisherKeyId: pub.file.id,
+    localRecipient: `local:${kekId}`,
+    x25519Recipient: x.identity.recipient.id,
+  };
+}
+
+function expectKind(f: KeyFile, kind: KeyFile['kind'], path: string): void {
+  if (f.kind !== kind) throw new ModelsealError('KEYSTORE', `${path} holds a ${f.kind} key, not a ${kind} key`);
+}
+
+export async function loadPublisherKey(path: string, passphrase: PassphraseSource = noPassphrase): Promise<Publisher> {
+  const f = await readKeyFile(path);
+  expectKind(f, 'publisher-p256', path);
+  return publisherFromPkcs8(await unlockKeyFile(f, path, passphrase));
+}
+
+export async function loadLocalKey(path: string, passphrase: PassphraseSource = noPassphrase): Promise<LocalKey> {
+  const f = await readKeyFile(path);
+  expectKind(f, 'local-kek', path);
+  return new LocalKey(f.id, await unlockKeyFile(f, path, passphrase));
+}
+
+export async function loadX25519Identity(path: string, passphrase: PassphraseSource = noPassphrase): Promise<X25519Identity> {
+  const f = await readKeyFile(path);
+  expectKind(f, 'x25519-identity', path);
+  const id = new X25519Identity(await unlockKeyFile(f, path, passphrase), `x25519 identity ${path}`);
+  if (id.recipient.id !== f.public) throw new ModelsealError('KEYSTORE', `${path}: public key does not match the private key`);
+  return id;
+}
+
+/**
+ * The identities a key store can offer for opening: its local KEK and x25519 identity, if present,
+ * plus any extra identity files. Locked keys are unlocked lazily, only when a stanza names them.
+ */
+export async function keystoreIdentities(dir: string | undefined, extra: readonly string[], passphrase: PassphraseSource = noPassphrase): Promise<Identity[]> {
+  const out: Identity[] = [];
+  for (const p of extra) out.push(await loadX25519Identity(p, passphrase));
+  if (dir) {
+    const kek = join(dir, KEYSTORE_FILES.localKek);
+    if (await pathExists(kek)) out.push(await loadLocalKey(kek, passphrase));
+    const x = join(dir, KEYSTORE_FILES.identity);
+    if (await pathExists(x)) out.push(await loadX25519Identity(x, passphrase));
+  }
+  return out;
+}
+
+/** Reads a PEM (SPKI) publisher public key file; returns SPKI DER. */
+export async function readPublisherPublicKey(path: string): Promise<Uint8Array> {
+  let pem: string;
+  try {
+    pem = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new ModelsealError('IO', `cannot read publisher key ${path}`, { cause });
+  }
+  try {
+    const key = createPublicKey(pem);
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('not P-256');
+    return spkiDer(key);
+  } catch (cause) {
+    throw new ModelsealError('INVALID_ARGUMENT', `${path} is not an ECDSA P-256 public key in PEM form`, { cause });
+  }
+}
+
+/** Publisher keys trusted by a key store: its own publisher.pub and every *.pub / *.pem under trusted/. */
+export async function trustedPublishers(dir: string | undefined): Promise<Uint8Array[]> {
+  if (!dir) return [];
+  const out: Uint8Array[] = [];
+  const own = join(dir, KEYSTORE_FILES.publisherPub);
+  if (await pathExists(own)) out.push(await readPublisherPublicKey(own));
+  const tdir = join(dir, KEYSTORE_FILES.trusted);
+  if (await pathExists(tdir)) {
+    for (const name of (await readdir(tdir)).sort()) {
+      if (/\.(pub|pem)$/.test(name)) out.push(await readPublisherPublicKey(join(tdir, name)));
+    }
+  }
+  return out;
+}
+
+export { formatX25519Recipient };

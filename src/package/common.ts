@@ -1,0 +1,49 @@
+/** Pieces shared by the package verbs. */
+import { rename, rm, link } from 'node:fs/promises';
+import { ModelsealError } from '../errors.js';
+import { ioError, pathExists, tempSibling } from '../io/atomic.js';
+
+export interface Progress {
+  phase: 'hash' | 'encrypt' | 'decrypt' | 'verify';
+  done: number;
+  total: number;
+}
+
+/** Chunks in flight: enough to keep every worker busy, few enough that memory stays small and flat. */
+export function pipelineDepth(chunkSize: number, threads: number): number {
+  return Math.max(2, Math.min(4 * Math.max(threads, 1), Math.floor((24 << 20) / chunkSize)));
+}
+
+/**
+ * Moves a finished temporary file or folder to `target`. Without `force` an existing target is an
+ * error (checked atomically for files by link(2)); with it, the old target is moved aside first and
+ * removed only after the new one is in place.
+ */
+export async function commitOutput(tmp: string, target: string, force: boolean, isDir = false): Promise<void> {
+  try {
+    if (!force) {
+      if (isDir) {
+        if (await pathExists(target)) throw new ModelsealError('OUTPUT_EXISTS', `${target} already exists; choose another output or pass --force`);
+        await rename(tmp, target);
+      } else {
+        await link(tmp, target);
+        await rm(tmp);
+      }
+      return;
+    }
+    if (await pathExists(target)) {
+      const old = tempSibling(target);
+      await rename(target, old);
+      await rename(tmp, target);
+      await rm(old, { recursive: true, force: true });
+    } else {
+      await rename(tmp, target);
+    }
+  } catch (e) {
+    if (e instanceof ModelsealError) throw e;
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new ModelsealError('OUTPUT_EXISTS', `${target} already exists; choose another output or pass --force`);
+    }
+    throw ioError(`cannot move the result to ${target}`, e);
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * Positioned reads of a package file: the header, the signature and the chunk list without
+ * reading the payload (inspect, fail-fast open), and random access to a byte range of one file
+ * that decrypts only the chunks covering it, still fully authenticated.
+ */
+import { createHash } from 'node:crypto';
+import { open as openFile, type FileHandle } from 'node:fs/promises';
+import { ModelsealError } from '../errors.js';
+import { decryptChunk } from '../crypto/chunk.js';
+import { parseHeader, type ParsedHeader } from '../format/header.js';
+import { computeLayout, ENTRY, packageSize, padded, TAR_BLOCK, chunkPlainLength, type PackageLayout } from '../format/layout.js';
+import { LIMITS, TAG_BYTES } from '../format/limits.js';
+import { parseSignature, type SignatureTrailer } from '../format/signature.js';
+import { ioError } from '../io/atomic.js';
+import type { Identity } from '../providers/types.js';
+import { checkSignature, checkTrusted } from './walk.js';
+import { unlockPackage } from './open.js';
+
+export interface PackageHead {
+  parsed: ParsedHeader;
+  headerBytes: Uint8Array;
+  layout: PackageLayout;
+  trailer: SignatureTrailer;
+  chunkList: Uint8Array;
+  fileSize: number;
+}
+
+async function readAt(fh: FileHandle, offset: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length);
+  const { bytesRead } = await fh.read(buf, 0, length, offset);
+  if (bytesRead !== length) throw new ModelsealError('TRUNCATED', 'the package ends early: it was cut off in transfer or on disk; fetch it again');
+  return buf;
+}
+
+/** Reads and checks the ustar header block at `offset`; returns the entry's data size. */
+async function entryAt(fh: FileHandle, offset: number, name: string, maxSize: number, exactSize?: number): Promise<number> {
+  const b = await readAt(fh, offset, TAR_BLOCK);
+  let sum = 0;
+  for (let i = 0; i < TAR_BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : b[i]!;
+  const field = (from: number, len: number) => b.subarray(from, from + len).toString('latin1').replace(/\0.*$/s, '');
+  const stored = parseInt(field(148, 8).trim(), 8);
+  const sizeText = field(124, 12).trim();
+  const size = /^[0-7]+$/.test(sizeText) ? parseInt(sizeText, 8) : NaN;
+  if (stored !== sum || field(257, 5) !== 'ustar') {
+    throw new ModelsealError('MALFORMED_PACKAGE', `the tar header of ${name} is damaged (checksum or magic)`);
+  }
+  if (field(0, 100) !== name || ![0, 0x30].includes(b[156]!) || field(345, 155) !== '' || !Number.isSafeInteger(size)) {
+    throw new ModelsealError('MALFORMED_PACKAGE', `expected tar entry ${name} at offset ${offset}`);
+  }
+  if (size > maxSize) {
+    throw new ModelsealError(name === ENTRY.header ? 'HEADER_TOO_LARGE' : 'MALFORMED_PACKAGE', `${name} is ${size} bytes; the limit is ${maxSize}`);
+  }
+  if (exactSize !== undefined && size !== exactSize) throw new ModelsealError('MALFORMED_PACKAGE', `${name} is ${size} bytes; the header implies ${exactSize}`);
+  return size;
+}
+
+async function withFile<T>(path: string, f: (fh: FileHandle, size: number) => Promise<T>): Promise<T> {
+  let fh: FileHandle;
+  try {
+    fh = await openFile(path, 'r');
+  } catch (cause) {
+    throw ioError(`cannot read ${path}`, cause);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new ModelsealError('INVALID_ARGUMENT', `${path} is not a file`);
+    return await f(fh, st.size);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function headOf(fh: FileHandle, fileSize: number): Promise<PackageHead> {
+  const hSize = await entryAt(fh, 0, ENTRY.header, LIMITS.maxHeaderBytes);
+  const headerBytes = new Uint8Array(await readAt(fh, TAR_BLOCK, hSize));
+  const parsed = parseHeader(headerBytes);
+  const rOffset = TAR_BLOCK + padded(hSize);
+  const rSize = await entryAt(fh, rOffset, ENTRY.reserve, LIMITS.maxReserveBytes);
+  if ((await readAt(fh, rOffset + TAR_BLOCK, rSize)).some((b) => b !== 0)) {
+    throw new ModelsealError('MALFORMED_PACKAGE', 'the header reserve holds non-zero bytes');
+  }
+  const layout = computeLayout(parsed.header, rOffset + TAR_BLOCK + padded(rSize));
+  await entryAt(fh, layout.chunksEntry.offset, ENTRY.chunks, layout.chunksEntry.size, layout.chunksEntry.size);
+  const chunkList = new Uint8Array(await readAt(fh, layout.chunksEntry.offset + TAR_BLOCK, layout.chunksEntry.size));
+  const sSize = await entryAt(fh, layout.signatureOffset, ENTRY.signature, LIMITS.maxSignatureBytes);
+  const trailer = parseSignature(new Uint8Array(await readAt(fh, layout.signatureOffset + TAR_BLOCK, sSize)));
+  const expected = packageSize(layout, sSize);
+  if (fileSize < expected) throw new ModelsealError('TRUNCATED', 'the package ends early: it was cut off in transfer or on disk; fetch it again');
+  if (fileSize > expected) throw new ModelsealError('MALFORMED_PACKAGE', `the package has ${fileSize - expected} unexpected bytes after its end`);
+  if ((await readAt(fh, expected - 2 * TAR_BLOCK, 2 * TAR_BLOCK)).some((b) => b !== 0)) {
+    throw new ModelsealError('MALFORMED_PACKAGE', 'the tar end-of-archive blocks are not zero');
+  }
+  checkSignature(trailer, headerBytes, createHash('sha256').update(chunkList).digest());
+  return { parsed, headerBytes, layout, trailer, chunkList, fileSize };
+}
+
+/**
+ * Reads the header, the chunk list and the signature of a package file and checks that the
+ * signature covers them (not whether the signer is trusted: see checkTrusted). Reads no payload.
+ */
+export async function readHead(path: string): Promise<PackageHead> {
+  return withFile(path, headOf);
+}
+
+export interface RangeOptions {
+  identities: readonly Identity[];
+  trustedPublishers: readonly Uint8Array[];
+}
+
+/**
+ * Returns bytes [offset, offset+length) of file `filePath` inside the package, decrypting only the
+ * chunks that cover them. Each chunk read is checked against the signed chunk list and decrypted
+ * with its position and final flag in the nonce, so a moved, truncated or foreign chunk fails.
+ */
+export async function readRange(pkg: string, filePath: string, offset: number, length: number, opts: RangeOptions): Promise<Uint8Array> {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new ModelsealError('INVALID_ARGUMENT', 'offset: expected a non-negative integer');
+  if (!Number.isSafeInteger(length) || length < 0) throw new ModelsealError('INVALID_ARGUMENT', 'length: expected a non-negative integer');
+  return withFile(pkg, async (fh, size) => {
+    const head = await headOf(fh, size);
+    checkTrusted(head.trailer, opts.trustedPublishers);
+    const { header } = head.parsed;
+    const index = header.files.findIndex((f) => f.path === filePath);
+    if (index < 0) throw new ModelsealError('INVALID_ARGUMENT', `${JSON.stringify(filePath)} is not in this package (it holds ${header.files.map((f) => f.path).join(', ')})`);
+    const file = header.files[index]!;
+    if (offset + length > file.size) throw new ModelsealError('INVALID_ARGUMENT', `range ${offset}+${length} is beyond the end of ${filePath} (${file.size} bytes)`);
+    const { keys } = await unlockPackage(head.parsed, opts.identities);
+    const stream = head.layout.streams[index + 1]!;
+    const C = head.layout.chunkSize;
+    let chunkBase = 0;
+    for (const s of head.layout.streams.slice(0, index + 1)) chunkBase += s.chunkCount;
+    const out = new Uint8Array(length);
+    if (length === 0) return out;
+    const first = Math.floor(offset / C);
+    const last = Math.floor((offset + length - 1) / C);
+    for (let c = first; c <= last; c++) {
+      const seg = stream.segments.find((s) => c >= s.firstChunk && c < s.firstChunk + s.chunkCount)!;
+      if (c === seg.firstChunk || c === first) await entryAt(fh, seg.offset, seg.entryName, seg.size, seg.size);
+      const at = seg.offset + TAR_BLOCK + (c - seg.firstChunk) * (C + TAG_BYTES);
+      const sealed = await readAt(fh, at, chunkPlainLength(stream.plaintextSize, C, c) + TAG_BYTES);
+      const want = head.chunkList.subarray(32 * (chunkBase + c), 32 * (chunkBase + c + 1));
+      if (!createHash('sha256').update(sealed).digest().equals(want)) {
+        throw new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication: it is damaged or was tampered with');
+      }
+      const plain = decryptChunk(keys.payloadKey(stream.index, seg.segment), c, c === stream.chunkCount - 1, sealed);
+      if (!plain) throw new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication: it is damaged or was tampered with');
+      const from = Math.max(offset, c * C);
+      const to = Math.min(offset + length, c * C + plain.length);
+      out.set(plain.subarray(from - c * C, to - c * C), from - offset);
+    }
+    return out;
+  });
+}

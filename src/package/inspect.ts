@@ -1,0 +1,39 @@
+/** `inspect`: what a package holds, read from its header and trailer; no key needed. */
+import { toHex } from '../format/encoding.js';
+import { readHead } from './head.js';
+import { signerId } from './walk.js';
+
+export interface InspectResult {
+  format: 'modelseal/v1';
+  packageId: string;
+  created: string;
+  model: { name: string; kind: 'file' | 'folder'; rootDigest: string };
+  chunkSize: number;
+  files: { path: string; size: number; mode: string; chunks: number }[];
+  recipients: { type: string; recipient: string; license: string; policy: string }[];
+  signer: string;
+  plaintextBytes: number;
+  packageBytes: number;
+  headerRegionBytes: number;
+  /** Whether the signature covers this header and chunk list (the signer's trust is a separate question). */
+  signatureValid: true;
+}
+
+export async function inspect(path: string): Promise<InspectResult> {
+  const head = await readHead(path);
+  const h = head.parsed.header;
+  return {
+    format: 'modelseal/v1',
+    packageId: toHex(h.packageId),
+    created: h.created,
+    model: { name: h.model.name, kind: h.model.kind, rootDigest: `sha256:${toHex(h.model.rootDigest)}` },
+    chunkSize: h.chunkSize,
+    files: h.files.map((f, i) => ({ path: f.path, size: f.size, mode: f.mode.toString(8), chunks: head.layout.streams[i + 1]!.chunkCount })),
+    recipients: h.stanzas.map((s) => ({ type: s.type, recipient: s.recipient, license: s.license, policy: s.policy })),
+    signer: signerId(head.trailer.publicKey),
+    plaintextBytes: h.files.reduce((a, f) => a + f.size, 0),
+    packageBytes: head.fileSize,
+    headerRegionBytes: head.layout.regionBytes,
+    signatureValid: true,
+  };
+}
