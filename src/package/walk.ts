@@ -9,7 +9,7 @@ import tar from 'tar-stream';
 import { ModelsealError } from '../errors.js';
 import { verifyMessage } from '../crypto/signer.js';
 import { parseHeader, type ParsedHeader } from '../format/header.js';
-import { computeLayout, ENTRY, padded, TAR_BLOCK, chunkPlainLength, type PackageLayout, type StreamLayout } from '../format/layout.js';
+import { computeLayout, ENTRY, packageSize, padded, TAR_BLOCK, chunkPlainLength, type PackageLayout, type StreamLayout } from '../format/layout.js';
 import { LIMITS, TAG_BYTES } from '../format/limits.js';
 import { parseSignature, signedMessage, type SignatureTrailer } from '../format/signature.js';
 import { toHex } from '../format/encoding.js';
@@ -59,6 +59,10 @@ export async function walkPackage<T>(input: Readable, threads: number, visitor: 
   const extract = tar.extract();
   const it = (extract as unknown as AsyncIterable<Entry>)[Symbol.asyncIterator]();
   input.on('error', (e) => extract.destroy(e));
+  // Count every byte so a stream missing its end-of-archive blocks (or carrying extra bytes) is caught too.
+  let streamed = 0;
+  input.on('data', (b: Buffer) => (streamed += b.length));
+  const ended = new Promise<void>((resolve) => input.once('end', resolve));
   input.pipe(extract as unknown as NodeJS.WritableStream);
 
   const next = async (name: string, exactSize: number | undefined, maxSize: number): Promise<Entry> => {
@@ -181,6 +185,10 @@ export async function walkPackage<T>(input: Readable, threads: number, visitor: 
       throw truncatedOrMalformed(e);
     }
     if (!tail.done) throw new ModelsealError('MALFORMED_PACKAGE', `unexpected tar entry ${JSON.stringify(tail.value.header.name).slice(0, 80)} after the signature`);
+    await ended;
+    const expected = packageSize(layout, sEntry.header.size ?? 0);
+    if (streamed < expected) throw new ModelsealError('TRUNCATED', 'the package ends before its end-of-archive blocks; fetch it again');
+    if (streamed > expected) throw new ModelsealError('MALFORMED_PACKAGE', `the package has ${streamed - expected} unexpected bytes after its end`);
     return { parsed, headerBytes, layout, trailer, chunksDigest, chunkDigestsChecked: checked };
   } finally {
     extract.destroy();
