@@ -1,0 +1,107 @@
+/** Runs the built `modelseal` binary (npm test builds first) and checks exit codes and --json shapes. */
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync, readdirSync, appendFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { tempDir } from '../support/fixtures.js';
+
+const BIN = resolve('dist/cli/modelseal.js');
+const PY = resolve('.peers/venv/bin/model_signing');
+const dir = tempDir('modelseal-cli-');
+const keys = join(dir, 'keys');
+
+function ms(args: string[], opts: { input?: Buffer; env?: Record<string, string> } = {}) {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` (npm test does)`);
+  const r = spawnSync(process.execPath, [BIN, '--keys', keys, ...args], { input: opts.input, env: { ...process.env, ...opts.env }, maxBuffer: 64 << 20 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr.toString(), json: () => JSON.parse(r.stdout.toString()) };
+}
+
+describe('modelseal CLI', () => {
+  it('init, seal, inspect, verify, open, verify folder — with --json shapes', () => {
+    const init = ms(['--json', 'init']);
+    expect(init.code).toBe(0);
+    expect(init.json()).toMatchObject({ ok: true, command: 'init', localRecipient: expect.stringMatching(/^local:[0-9a-f]{16}$/) });
+    expect(ms(['init']).code).toBe(10); // OUTPUT_EXISTS: never overwrite keys silently
+
+    const pkg = join(dir, 'sample.mseal');
+    const seal = ms(['--json', 'seal', 'samples/checkpoint', '--to', 'local', '--to', 'x25519:samples/keys/recipient.x25519.pub', '--license', 'L-1', '-o', pkg]);
+    expect(seal.code, seal.stdout.toString()).toBe(0);
+    const s = seal.json();
+    expect(s).toMatchObject({ ok: true, command: 'seal', chunkSize: 1048576, model: { name: 'checkpoint' } });
+    expect(s.recipients).toHaveLength(2);
+    expect(seal.stderr).toBe('');
+
+    const insp = ms(['--json', 'inspect', pkg]).json();
+    expect(insp).toMatchObject({ format: 'modelseal/v1', packageId: s.packageId, signatureValid: true });
+    expect(insp.files.map((f: { path: string }) => f.path)).toEqual(['config.json', 'model.safetensors', 'tokenizer.json']);
+    expect(insp.recipients[1]).toMatchObject({ type: 'x25519', license: 'L-1' });
+
+    expect(ms(['--json', 'verify', pkg]).json()).toMatchObject({ ok: true, kind: 'package', signer: s.signer });
+    const out = join(dir, 'opened');
+    const op = ms(['--json', 'open', pkg, '-o', out]);
+    expect(op.code, op.stdout.toString()).toBe(0);
+    expect(op.json()).toMatchObject({ ok: true, kind: 'folder', openedWith: { type: 'local' } });
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) {
+      expect(readFileSync(join(out, f)).equals(readFileSync(join('samples/checkpoint', f)))).toBe(true);
+    }
+    expect(ms(['--json', 'verify', out]).json()).toMatchObject({ ok: true, kind: 'folder', files: 3 });
+    expect(ms(['open', pkg, '-o', out]).code).toBe(10);
+
+    // The opened checkpoint verifies with the reference OpenSSF Model Signing verifier…
+    if (!existsSync(PY)) throw new Error(`${PY} is missing: run \`bash test/peers/setup.sh\` (npm test does)`);
+    const verifyRef = () => spawnSync(PY, ['verify', 'key', out, '--signature', join(out, 'model.sig'), '--public_key', join(keys, 'publisher.pub')]);
+    const ok = verifyRef();
+    expect(ok.status, ok.stderr.toString()).toBe(0);
+    // …and is rejected by it after one weight byte changes; our own folder verify agrees.
+    const w = join(out, 'model.safetensors');
+    const bytes = readFileSync(w);
+    bytes[bytes.length - 5]! ^= 1;
+    writeFileSync(w, bytes);
+    expect(verifyRef().status).not.toBe(0);
+    expect(ms(['verify', out]).code).toBe(7);
+  });
+
+  it('opens with --identity from stdin to stdout, and a single file round trips', () => {
+    const pkg = join(dir, 'single.mseal');
+    const sealed = spawnSync(process.execPath, [BIN, '--keys', keys, 'seal', 'samples/checkpoint/model.safetensors', '--to', 'x25519:samples/keys/recipient.x25519.pub', '-o', '-'], { maxBuffer: 64 << 20 });
+    expect(sealed.status, sealed.stderr.toString()).toBe(0);
+    writeFileSync(pkg, sealed.stdout);
+    const opened = ms(['open', '-', '-o', '-', '--identity', 'keys/fixtures/demo-recipient.x25519'], { input: sealed.stdout });
+    expect(opened.code, opened.stderr).toBe(0);
+    expect(opened.stdout.equals(readFileSync('samples/checkpoint/model.safetensors'))).toBe(true);
+  });
+
+  it('maps failures to documented exit codes and one JSON error object', () => {
+    const pkg = join(dir, 'sample.mseal');
+    const other = join(dir, 'other-keys');
+    const noId = spawnSync(process.execPath, [BIN, '--keys', other, '--json', 'open', pkg, '-o', join(dir, 'x'), '--publisher', join(keys, 'publisher.pub')]);
+    expect(noId.status).toBe(5);
+    expect(JSON.parse(noId.stdout.toString())).toMatchObject({ ok: false, error: { code: 'NO_MATCHING_IDENTITY', exitCode: 5 } });
+    const untrusted = spawnSync(process.execPath, [BIN, '--keys', other, '--json', 'verify', pkg]);
+    expect(untrusted.status).toBe(7);
+    const bad = join(dir, 'bad.mseal');
+    const b = readFileSync(pkg);
+    b[Math.floor(b.length / 2)]! ^= 1; // inside a ciphertext chunk
+    writeFileSync(bad, b);
+    const r = ms(['--json', 'open', bad, '-o', join(dir, 'bad-out')]);
+    expect([6, 7]).toContain(r.code);
+    expect(existsSync(join(dir, 'bad-out'))).toBe(false);
+    const trunc = join(dir, 'trunc.mseal');
+    writeFileSync(trunc, readFileSync(pkg).subarray(0, 700_000));
+    expect(ms(['open', trunc, '-o', join(dir, 'trunc-out')]).code).toBe(4);
+    appendFileSync(join(dir, 'junk'), 'not a package');
+    expect(ms(['inspect', join(dir, 'junk')]).code).toBe(4);
+    expect(ms(['seal', 'samples/checkpoint', '-o', join(dir, 'y')]).code).toBe(2); // missing --to
+    expect(ms(['seal', 'samples/checkpoint', '--to', 'bogus', '-o', join(dir, 'y')]).code).toBe(2);
+    expect(ms(['open', join(dir, 'nope.mseal'), '-o', join(dir, 'z')]).code).toBe(3);
+    expect(readdirSync(dir).filter((f) => f.includes('mseal-partial'))).toEqual([]);
+  });
+
+  it('demo runs on the embedded defaults', () => {
+    const r = spawnSync(process.execPath, [BIN, '--json', 'demo'], { maxBuffer: 16 << 20 });
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const j = JSON.parse(r.stdout.toString());
+    expect(j).toMatchObject({ ok: true, command: 'demo', randomAccess: { identical: true } });
+    expect(j.steps.map((s: { step: string }) => s.step)).toEqual(['seal', 'inspect', 'verify package', 'open', 'verify checkpoint', 'random access']);
+  });
+});
