@@ -17,7 +17,7 @@ import { CryptoPool, orderedPipeline } from '../crypto/pool.js';
 import { KeySchedule, newDataKey, newPackageId } from '../crypto/keyschedule.js';
 import { signMessage } from '../crypto/signer.js';
 import { encodeHeader, encodeHeaderMacInput, type Header, type Stanza } from '../format/header.js';
-import { computeLayout, ENTRY, initialRegionBytes, packageSize, reserveBytesFor, TAR_BLOCK, chunkPlainLength } from '../format/layout.js';
+import { computeLayout, ENTRY, initialRegionBytes, packageSize, reserveBytesFor, chunkPlainLength } from '../format/layout.js';
 import { DEFAULT_CHUNK_SIZE, isValidChunkSize, LIMITS } from '../format/limits.js';
 import { encodeSignature, signedMessage } from '../format/signature.js';
 import { toHex, utf8 } from '../format/encoding.js';
@@ -274,8 +274,7 @@ function changed(f: InputFile): ModelsealError {
   return new ModelsealError('IO', `${f.source} changed while it was being sealed; seal again once it is stable`);
 }
 
-export function sha256(b: Uint8Array): Uint8Array {
+function sha256(b: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(b).digest());
 }
 
-export { TAR_BLOCK };
