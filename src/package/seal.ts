@@ -6,7 +6,7 @@
  * order and writes.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, createWriteStream, fstatSync, openSync, readSync } from 'node:fs';
 import { open as openFile, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
@@ -64,15 +64,26 @@ export interface SealResult {
 const TEXT = /^[\x20-\x7e]{1,512}$/;
 
 async function hashFile(f: InputFile, onBytes: (n: number) => void, signal?: AbortSignal): Promise<Uint8Array> {
+  // Synchronous reads: the page cache answers at memory speed, and async 1 MiB reads left the CPU idle.
   const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(4 << 20);
+  let fd: number;
   try {
-    for await (const b of createReadStream(f.source, { highWaterMark: 1 << 20, signal })) {
-      h.update(b as Buffer);
-      onBytes((b as Buffer).length);
+    fd = openSync(f.source, 'r');
+  } catch (cause) {
+    throw ioError(`cannot read ${f.source}`, cause);
+  }
+  try {
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) {
+      h.update(buf.subarray(0, n));
+      onBytes(n);
+      if (signal?.aborted) throw interrupted();
     }
   } catch (cause) {
-    if (signal?.aborted) throw interrupted();
+    if (cause instanceof ModelsealError) throw cause;
     throw ioError(`cannot read ${f.source}`, cause);
+  } finally {
+    closeSync(fd);
   }
   return new Uint8Array(h.digest());
 }
@@ -150,7 +161,7 @@ export async function seal(opts: SealOptions): Promise<SealResult> {
   const pack = tar.pack();
   let sink: Promise<void>;
   try {
-    const out = tmp ? createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 }) : (opts.output as Writable);
+    const out = tmp ? createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 8 << 20 }) : (opts.output as Writable);
     sink = pipeline(pack, out, { end: tmp !== undefined });
     sink.catch(() => {});
   } catch (cause) {
