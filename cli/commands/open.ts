@@ -15,9 +15,10 @@ export function registerOpen(program: Command): void {
     .requiredOption('-o, --output <path>', 'folder (folder package) or file (single-file package) to create; "-" writes a single file to stdout after it verified')
     .option('-i, --identity <file>', 'identity key file to try (repeatable; the key store\'s keys are always tried)', collect, [])
     .option('--publisher <pem>', 'trusted publisher public key (repeatable; the key store\'s publisher.pub and trusted/ are always trusted)', collect, [])
+    .option('--fsync', 'flush the output to disk before it is renamed into place, so it also survives a power cut (slower)')
     .option('--force', 'replace the output if it exists')
     .addHelpText('after', '\nNothing appears at the output path unless the whole package authenticated: on any failure, Ctrl-C or a crash, only a hidden .mseal-partial-* temporary may remain.\n\nExample: modelseal open llama.mseal -o ./llama --identity alice.x25519 --publisher publisher.pub')
-    .action(async (pkg: string, o: { output: string; identity: string[]; publisher: string[]; force?: boolean }, cmd: Command) => {
+    .action(async (pkg: string, o: { output: string; identity: string[]; publisher: string[]; force?: boolean; fsync?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const t = threads(g);
       const toStdout = o.output === '-';
@@ -30,6 +31,7 @@ export function registerOpen(program: Command): void {
           identities: await identities(g, o.identity),
           trustedPublishers: await trusted(g, o.publisher),
           force: o.force ?? false,
+        fsync: o.fsync ?? false,
           ...(t !== undefined ? { threads: t } : {}),
           ...(progressBar(g) ? { onProgress: progressBar(g)! } : {}),
           signal: interruptSignal(),

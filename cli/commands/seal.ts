@@ -15,15 +15,16 @@ export function registerSeal(program: Command): void {
     .description('encrypt a checkpoint (file or folder) into one signed package for licensed recipients')
     .argument('<input>', 'a model file (safetensors, GGUF, .pt, ...) or a checkpoint folder')
     .requiredOption('--to <recipient>', 'who can open it, repeatable: "local" (this key store) or "x25519:<public key or .pub file>"', collect, [])
-    .requiredOption('-o, --output <package>', 'package file to write ("-" for stdout)')
+    .requiredOption('-o, --output <package>', 'package file to write ("-" for stdout: the package is made in a scratch file under $TMPDIR first, since its header comes first but is known last)')
     .option('--license <id>', 'license id bound into every recipient stanza', 'none')
     .option('--policy <hash>', 'policy hash bound into every recipient stanza', 'none')
     .option('--chunk-size <size>', 'power of two from 64KiB to 16MiB', '1MiB')
     .option('--signing-key <file>', 'publisher key file (default: the key store\'s publisher.key)')
     .option('--allow-symlinks', 'seal the files that symbolic links inside the folder point to (links outside it are refused)')
+    .option('--fsync', 'flush the output to disk before it is renamed into place, so it also survives a power cut (slower)')
     .option('--force', 'replace the output file if it exists')
     .addHelpText('after', '\nExamples:\n  modelseal seal ./llama --to local -o llama.mseal\n  modelseal seal model.safetensors --to x25519:alice.pub --to x25519:bob.pub --license EAR-123 -o m.mseal')
-    .action(async (input: string, o: { to: string[]; output: string; license: string; policy: string; chunkSize: string; signingKey?: string; allowSymlinks?: boolean; force?: boolean }, cmd: Command) => {
+    .action(async (input: string, o: { to: string[]; output: string; license: string; policy: string; chunkSize: string; signingKey?: string; allowSymlinks?: boolean; force?: boolean; fsync?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       if (o.output === '-' && process.stdout.isTTY) throw new ModelsealError('INVALID_ARGUMENT', 'refusing to write a package to a terminal; redirect stdout or use -o <file>');
       if (o.output === '-' && g.json) throw new ModelsealError('INVALID_ARGUMENT', '--json and -o - both want stdout; pick one');
@@ -38,6 +39,7 @@ export function registerSeal(program: Command): void {
         chunkSize: parseSize(o.chunkSize),
         allowSymlinks: o.allowSymlinks ?? false,
         force: o.force ?? false,
+        fsync: o.fsync ?? false,
         ...(t !== undefined ? { threads: t } : {}),
         ...(progressBar(g) ? { onProgress: progressBar(g)! } : {}),
         signal: interruptSignal(),

@@ -34,7 +34,7 @@ export class KeySchedule {
   constructor(dek: Uint8Array, packageId: Uint8Array) {
     if (dek.length !== DATA_KEY_BYTES) throw new ModelsealError('INVALID_ARGUMENT', 'data key: expected 32 bytes');
     if (packageId.length !== 32) throw new ModelsealError('INVALID_ARGUMENT', 'package id: expected 32 bytes');
-    this.#dek = dek;
+    this.#dek = Uint8Array.from(dek); // a copy: callers wipe theirs as soon as the schedule exists
     this.#salt = packageId;
     this.commitment = hkdf(dek, packageId, INFO_COMMITMENT);
     this.#macKey = hkdf(dek, packageId, INFO_HEADER_MAC);

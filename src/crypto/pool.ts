@@ -1,40 +1,45 @@
 /**
- * A small pool of worker threads for chunk crypto. Callers keep a bounded window of promises in
- * flight and consume results in order; that window is the only memory the pipeline holds.
+ * A small pool of worker threads for bulk payload work (src/crypto/bulk.ts). Callers keep a
+ * bounded window of jobs in flight and consume results in order; that window is the only memory
+ * the pipeline holds. With no workers (threads = 0) the jobs run on the calling thread.
  */
-import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ModelsealError } from '../errors.js';
-import { decryptChunk, encryptChunk } from './chunk.js';
+import { runBulkJob, transferList, type BulkJob, type BulkResult } from './bulk.js';
 
-export type WorkerTask =
-  | { op: 'seal' | 'open'; key: Uint8Array; counter: number; final: boolean; data: Uint8Array }
-  | { op: 'hash'; data: Uint8Array };
-export type WorkerRequest = WorkerTask & { id: number };
+export type WorkerRequest = { id: number; job: BulkJob };
+export type WorkerResponse = { id: number; ok: true; result: BulkResult } | { id: number; ok: false; error: string; code?: string };
 
-export type WorkerResponse =
-  | { id: number; ok: true; out: Uint8Array | null; digest?: Uint8Array }
-  | { id: number; ok: false; error: string };
+/** A job that failed on a worker, with the error code it raised there (an errno name, or SHORT_READ). */
+export class JobError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+interface Pending {
+  job: BulkJob;
+  resolve: (r: BulkResult) => void;
+  reject: (e: unknown) => void;
+}
 
 interface Slot {
   worker: Worker;
-  pending: Map<number, { resolve: (r: WorkerResponse & { ok: true }) => void; reject: (e: unknown) => void }>;
+  pending: Map<number, Pending>;
 }
+
+/** Jobs each worker holds at once: one running, one ready, so it never waits for the main thread. */
+const PER_WORKER = 2;
 
 /** Threads to use: MODELSEAL_THREADS if set (0 = no workers), else the number of cores. */
 export function defaultThreads(): number {
   const env = process.env.MODELSEAL_THREADS;
   if (env !== undefined && /^\d+$/.test(env)) return Math.min(Number(env), 64);
   return availableParallelism();
-}
-
-/** Makes `data` safe to transfer: a view over exactly its own ArrayBuffer (else a copy). */
-function ownBuffer(data: Uint8Array): Uint8Array {
-  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer) return data;
-  const copy = new Uint8Array(new ArrayBuffer(data.byteLength));
-  copy.set(data);
-  return copy;
 }
 
 function workerUrl(): URL {
@@ -48,71 +53,101 @@ function workerUrl(): URL {
 export class CryptoPool {
   readonly threads: number;
   #slots: Slot[] = [];
+  #queue: Pending[] = [];
   #nextId = 1;
   #failed: unknown;
+  #running = 0;
+  #idle: (() => void)[] = [];
+  #mainBusy = false;
+  readonly #workers: number;
+  readonly #mainLane: boolean;
 
-  constructor(threads = defaultThreads()) {
+  /**
+   * `threads` lanes of work, fed from one queue: workers pull jobs as they finish. With `mainLane`,
+   * one lane is the calling thread itself, taking a queued job between turns of its event loop:
+   * right for work where the main thread would otherwise only wait, as it starts at once while
+   * workers take tens of milliseconds to boot, and it costs no memory.
+   */
+  constructor(threads = defaultThreads(), opts: { mainLane?: boolean } = {}) {
     this.threads = threads;
+    this.#mainLane = threads === 0 || opts.mainLane === true;
+    this.#workers = this.#mainLane ? Math.max(0, threads - 1) : threads;
   }
 
-  #start(): void {
-    if (this.#slots.length > 0 || this.threads === 0) return;
+  /** Starts the worker threads now (they take tens of milliseconds), so they are ready when the first job comes. */
+  start(): this {
+    if (this.#slots.length > 0 || this.#workers === 0) return this;
     const url = workerUrl();
-    for (let i = 0; i < this.threads; i++) {
+    for (let i = 0; i < this.#workers; i++) {
       const worker = new Worker(url);
       const slot: Slot = { worker, pending: new Map() };
       worker.on('message', (r: WorkerResponse) => {
         const p = slot.pending.get(r.id);
         if (!p) return;
         slot.pending.delete(r.id);
-        if (r.ok) p.resolve(r);
-        else p.reject(new ModelsealError('INTERNAL', `crypto worker failed: ${r.error}`));
+        this.#settle(p, r.ok ? r.result : new JobError(r.error, r.code), r.ok);
+        this.#pump();
       });
       const fail = (e: unknown) => {
         this.#failed = e;
-        for (const p of slot.pending.values()) p.reject(new ModelsealError('INTERNAL', 'a crypto worker thread stopped', { cause: e }));
+        const err = new ModelsealError('INTERNAL', 'a crypto worker thread stopped', { cause: e });
+        for (const p of [...slot.pending.values(), ...this.#queue]) this.#settle(p, err, false);
         slot.pending.clear();
+        this.#queue = [];
       };
       worker.on('error', fail);
       worker.on('exit', (code) => code !== 0 && fail(new Error(`exit code ${code}`)));
       this.#slots.push(slot);
     }
+    return this;
   }
 
-  #run(req: WorkerTask): Promise<WorkerResponse & { ok: true }> {
-    this.#start();
+  /** Queues one job; its buffers are transferred to the worker that takes it and come back in the result. */
+  run(job: BulkJob): Promise<BulkResult> {
+    this.start();
     if (this.#failed) return Promise.reject(new ModelsealError('INTERNAL', 'a crypto worker thread stopped', { cause: this.#failed }));
-    const slot = this.#slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
-    const id = this.#nextId++;
-    const data = ownBuffer(req.data);
-    return new Promise((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
-      slot.worker.postMessage({ ...req, id, data }, [data.buffer as ArrayBuffer]);
-    });
+    this.#running++;
+    const p = new Promise<BulkResult>((resolve, reject) => this.#queue.push({ job, resolve, reject }));
+    this.#pump();
+    return p;
   }
 
-  /** Encrypts one chunk; returns ciphertext‖tag and its SHA-256 digest. `data` may be transferred (detached). */
-  async seal(key: Uint8Array, counter: number, final: boolean, data: Uint8Array): Promise<{ sealed: Uint8Array; digest: Uint8Array }> {
-    if (this.threads === 0) {
-      const sealed = encryptChunk(key, counter, final, data);
-      return { sealed, digest: createHash('sha256').update(sealed).digest() };
+  #settle(p: Pending, value: unknown, ok: boolean): void {
+    if (ok) p.resolve(value as BulkResult);
+    else p.reject(value);
+    if (--this.#running === 0) for (const wake of this.#idle.splice(0)) wake();
+  }
+
+  #pump(): void {
+    for (const slot of this.#slots) {
+      while (slot.pending.size < PER_WORKER && this.#queue.length > 0) {
+        const p = this.#queue.shift()!;
+        const id = this.#nextId++;
+        slot.pending.set(id, p);
+        slot.worker.postMessage({ id, job: p.job } satisfies WorkerRequest, transferList(p.job));
+      }
     }
-    const r = await this.#run({ op: 'seal', key, counter, final, data });
-    return { sealed: r.out!, digest: r.digest! };
+    if (this.#mainLane && !this.#mainBusy && this.#queue.length > 0) {
+      this.#mainBusy = true;
+      // Between event-loop turns, so worker results are taken in (and workers refilled) in between.
+      setImmediate(() => {
+        this.#mainBusy = false;
+        const p = this.#queue.shift();
+        if (p) {
+          try {
+            this.#settle(p, runBulkJob(p.job), true);
+          } catch (e) {
+            this.#settle(p, new JobError(e instanceof Error ? e.message : String(e), (e as { code?: string }).code), false);
+          }
+        }
+        this.#pump();
+      });
+    }
   }
 
-  /** Decrypts one chunk; null when it does not authenticate. `data` may be transferred (detached). */
-  async open(key: Uint8Array, counter: number, final: boolean, data: Uint8Array): Promise<Uint8Array | null> {
-    if (this.threads === 0) return decryptChunk(key, counter, final, data);
-    const r = await this.#run({ op: 'open', key, counter, final, data });
-    return r.out;
-  }
-
-  /** SHA-256 of one chunk. `data` may be transferred (detached). */
-  async hash(data: Uint8Array): Promise<Uint8Array> {
-    if (this.threads === 0) return createHash('sha256').update(data).digest();
-    const r = await this.#run({ op: 'hash', data });
-    return r.digest!;
+  /** Waits until no job is queued or running, so no worker still uses a descriptor the caller is about to close. */
+  async drain(): Promise<void> {
+    if (this.#running > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
   async close(): Promise<void> {

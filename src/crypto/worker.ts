@@ -1,33 +1,21 @@
 /**
- * Worker thread for bulk payload crypto: AES-256-GCM chunks and SHA-256 chunk digests run here
- * so both cores work while the main thread reads, hashes plaintext in order, and writes.
+ * Worker thread for bulk payload work (src/crypto/bulk.ts): AES-256-GCM, SHA-256 chunk digests
+ * and the positioned reads and writes around them, so both cores work while the main thread
+ * hashes plaintext in order.
  */
-import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { decryptChunk, encryptChunk } from './chunk.js';
+import { runBulkJob, transferList } from './bulk.js';
 import type { WorkerRequest, WorkerResponse } from './pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('modelseal crypto worker must run in a worker thread');
 
-port.on('message', (m: WorkerRequest) => {
+port.on('message', ({ id, job }: WorkerRequest) => {
   let res: WorkerResponse;
-  let transfer: ArrayBuffer[] = [];
   try {
-    if (m.op === 'seal') {
-      const sealed = encryptChunk(m.key, m.counter, m.final, m.data);
-      const digest = createHash('sha256').update(sealed).digest();
-      res = { id: m.id, ok: true, out: sealed, digest };
-      transfer = [sealed.buffer as ArrayBuffer];
-    } else if (m.op === 'open') {
-      const plain = decryptChunk(m.key, m.counter, m.final, m.data);
-      res = { id: m.id, ok: true, out: plain };
-      if (plain && plain.byteLength === plain.buffer.byteLength) transfer = [plain.buffer as ArrayBuffer];
-    } else {
-      res = { id: m.id, ok: true, out: null, digest: createHash('sha256').update(m.data).digest() };
-    }
+    res = { id, ok: true, result: runBulkJob(job) };
   } catch (e) {
-    res = { id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) };
+    res = { id, ok: false, error: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code };
   }
-  port.postMessage(res, transfer);
+  port.postMessage(res, res.ok ? transferList(res.result) : []);
 });

@@ -20,11 +20,13 @@ export const CHUNK_DIGEST_BYTES = 32;
 
 export const padded = (n: number): number => Math.ceil(n / TAR_BLOCK) * TAR_BLOCK;
 
-/** A stream is the provenance (index 0) or one file (index i+1): a sequence of chunks under one key schedule. */
+/** A stream is one file (index i+1) or the provenance (index 0): a sequence of chunks under one key schedule. */
 export interface StreamLayout {
   index: number;
   plaintextSize: number;
   chunkCount: number;
+  /** Position of the stream's first chunk in the chunk list (package order). */
+  firstListedChunk: number;
   segments: SegmentLayout[];
 }
 
@@ -41,6 +43,7 @@ export interface SegmentLayout {
 export interface PackageLayout {
   chunkSize: number;
   regionBytes: number;
+  /** In package order: the files (streams 1…n), then the provenance (stream 0). */
   streams: StreamLayout[];
   totalChunks: number;
   chunksEntry: { offset: number; size: number };
@@ -78,8 +81,10 @@ export function computeLayout(header: Header, regionBytes: number): PackageLayou
   const perSegment = SEGMENT_BYTES / C;
   let offset = regionBytes;
   let totalChunks = 0;
-  const sizes = [header.provenanceSize, ...header.files.map((f) => f.size)];
-  const streams = sizes.map((plaintextSize, index): StreamLayout => {
+  // The provenance comes after the payload: a writer learns its size only once every file is
+  // hashed, and by then the payload must already sit at its final offsets (one pass over the input).
+  const order: [number, number][] = [...header.files.map((f, i): [number, number] => [i + 1, f.size]), [0, header.provenanceSize]];
+  const streams = order.map(([index, plaintextSize]): StreamLayout => {
     const chunkCount = chunkCountOf(plaintextSize, C);
     const segments: SegmentLayout[] = [];
     for (let s = 0, first = 0; first < chunkCount; s++, first += perSegment) {
@@ -89,12 +94,25 @@ export function computeLayout(header: Header, regionBytes: number): PackageLayou
       segments.push({ entryName: segmentEntryName(index, s), segment: s, firstChunk: first, chunkCount: count, offset, size });
       offset += TAR_BLOCK + padded(size);
     }
+    const stream = { index, plaintextSize, chunkCount, firstListedChunk: totalChunks, segments };
     totalChunks += chunkCount;
-    return { index, plaintextSize, chunkCount, segments };
+    return stream;
   });
   const chunksEntry = { offset, size: totalChunks * CHUNK_DIGEST_BYTES };
   offset += TAR_BLOCK + padded(chunksEntry.size);
   return { chunkSize: C, regionBytes, streams, totalChunks, chunksEntry, signatureOffset: offset };
+}
+
+/** The layout of stream `index` (0 = provenance, i+1 = file i). */
+export function streamOf(layout: PackageLayout, index: number): StreamLayout {
+  const s = index === 0 ? layout.streams[layout.streams.length - 1] : layout.streams[index - 1];
+  if (!s || s.index !== index) throw new RangeError(`no stream ${index} in this layout`);
+  return s;
+}
+
+/** Byte offset in the package of chunk `c` of a segment (its ciphertext ‖ tag). */
+export function chunkOffset(seg: SegmentLayout, chunkSize: number, c: number): number {
+  return seg.offset + TAR_BLOCK + (c - seg.firstChunk) * (chunkSize + TAG_BYTES);
 }
 
 /** Total file size of a package whose signature entry holds `signatureBytes`. */

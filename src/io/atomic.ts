@@ -3,6 +3,7 @@
  * into place only when complete, so a crash at any moment leaves the previous state intact.
  */
 import { randomBytes } from 'node:crypto';
+import { fdatasync, fsync } from 'node:fs';
 import { link, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ModelsealError } from '../errors.js';
@@ -51,5 +52,44 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
       throw new ModelsealError('OUTPUT_EXISTS', `${path} already exists; choose another name or pass --force`);
     }
     throw ioError(`cannot write ${path}`, cause);
+  }
+}
+
+/**
+ * Makes a file being written durable when asked to (`--fsync`): after every `every` bytes it starts
+ * an fdatasync in the background (libuv's thread pool), so the final fsync before the rename waits
+ * only for the tail. When not durable it does nothing: the temporary name and the rename already
+ * protect the output against a crash or kill of the process (not against a power cut).
+ */
+export class Flusher {
+  #since = 0;
+  #running: Promise<void> | undefined;
+
+  constructor(
+    readonly fd: number,
+    readonly durable: boolean,
+    readonly every = 64 << 20,
+  ) {}
+
+  wrote(bytes: number): void {
+    if (!this.durable) return;
+    this.#since += bytes;
+    if (this.#since < this.every || this.#running) return;
+    this.#since = 0;
+    this.#running = new Promise<void>((resolve) => fdatasync(this.fd, () => resolve())).finally(() => {
+      this.#running = undefined;
+    });
+  }
+
+  /** When durable: waits for any background flush, then fsyncs the file. Call before closing it. */
+  async finish(): Promise<void> {
+    if (!this.durable) return;
+    await this.#running;
+    await new Promise<void>((resolve, reject) => fsync(this.fd, (e) => (e ? reject(e) : resolve())));
+  }
+
+  /** Waits for any background flush (before closing the descriptor on failure). */
+  async settle(): Promise<void> {
+    await this.#running;
   }
 }

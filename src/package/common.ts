@@ -9,8 +9,24 @@ export interface Progress {
   total: number;
 }
 
-/** Chunks in flight: enough to keep every worker busy, few enough that memory stays small and flat. */
-export function pipelineDepth(chunkSize: number, threads: number): number {
+export function interrupted(): ModelsealError {
+  return new ModelsealError('INTERRUPTED', 'interrupted; nothing was written at the output path');
+}
+
+/** Plaintext per bulk job (a piece): 4 MiB, or one chunk when chunks are larger. */
+export const PIECE_BYTES = 4 << 20;
+
+export function pieceChunks(chunkSize: number): number {
+  return Math.max(1, Math.floor(PIECE_BYTES / chunkSize));
+}
+
+/** Pieces in flight: two per worker keeps each busy while the main thread hashes; memory is depth × piece. */
+export function pipelineDepth(threads: number): number {
+  return Math.max(2, 2 * threads);
+}
+
+/** Chunks in flight for a streaming reader (stdin): enough to keep every worker busy, few enough that memory stays flat. */
+export function streamDepth(chunkSize: number, threads: number): number {
   return Math.max(2, Math.min(4 * Math.max(threads, 1), Math.floor((24 << 20) / chunkSize)));
 }
 

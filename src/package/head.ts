@@ -8,7 +8,8 @@ import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { ModelsealError } from '../errors.js';
 import { decryptChunk } from '../crypto/chunk.js';
 import { parseHeader, type ParsedHeader } from '../format/header.js';
-import { computeLayout, ENTRY, packageSize, padded, TAR_BLOCK, chunkPlainLength, type PackageLayout } from '../format/layout.js';
+import { chunkOffset, computeLayout, ENTRY, packageSize, padded, streamOf, TAR_BLOCK, chunkPlainLength, type PackageLayout } from '../format/layout.js';
+import { readUstarHeader } from '../format/tar.js';
 import { LIMITS, TAG_BYTES } from '../format/limits.js';
 import { parseSignature, type SignatureTrailer } from '../format/signature.js';
 import { ioError } from '../io/atomic.js';
@@ -34,24 +35,20 @@ async function readAt(fh: FileHandle, offset: number, length: number): Promise<B
 
 /** Reads and checks the ustar header block at `offset`; returns the entry's data size. */
 async function entryAt(fh: FileHandle, offset: number, name: string, maxSize: number, exactSize?: number): Promise<number> {
-  const b = await readAt(fh, offset, TAR_BLOCK);
-  let sum = 0;
-  for (let i = 0; i < TAR_BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : b[i]!;
-  const field = (from: number, len: number) => b.subarray(from, from + len).toString('latin1').replace(/\0.*$/s, '');
-  const stored = parseInt(field(148, 8).trim(), 8);
-  const sizeText = field(124, 12).trim();
-  const size = /^[0-7]+$/.test(sizeText) ? parseInt(sizeText, 8) : NaN;
-  if (stored !== sum || field(257, 5) !== 'ustar') {
-    throw new ModelsealError('MALFORMED_PACKAGE', `the tar header of ${name} is damaged (checksum or magic)`);
+  return readUstarHeader(await readAt(fh, offset, TAR_BLOCK), name, maxSize, exactSize);
+}
+
+/** Checks the tar header and the zero padding of every payload and provenance segment. */
+async function checkSegments(fh: FileHandle, layout: PackageLayout): Promise<void> {
+  for (const stream of layout.streams) {
+    for (const seg of stream.segments) {
+      await entryAt(fh, seg.offset, seg.entryName, seg.size, seg.size);
+      const pad = padded(seg.size) - seg.size;
+      if (pad > 0 && (await readAt(fh, seg.offset + TAR_BLOCK + seg.size, pad)).some((b) => b !== 0)) {
+        throw new ModelsealError('MALFORMED_PACKAGE', `the tar padding after ${seg.entryName} holds non-zero bytes`);
+      }
+    }
   }
-  if (field(0, 100) !== name || ![0, 0x30].includes(b[156]!) || field(345, 155) !== '' || !Number.isSafeInteger(size)) {
-    throw new ModelsealError('MALFORMED_PACKAGE', `expected tar entry ${name} at offset ${offset}`);
-  }
-  if (size > maxSize) {
-    throw new ModelsealError(name === ENTRY.header ? 'HEADER_TOO_LARGE' : 'MALFORMED_PACKAGE', `${name} is ${size} bytes; the limit is ${maxSize}`);
-  }
-  if (exactSize !== undefined && size !== exactSize) throw new ModelsealError('MALFORMED_PACKAGE', `${name} is ${size} bytes; the header implies ${exactSize}`);
-  return size;
 }
 
 async function withFile<T>(path: string, f: (fh: FileHandle, size: number) => Promise<T>): Promise<T> {
@@ -90,13 +87,15 @@ async function headOf(fh: FileHandle, fileSize: number): Promise<PackageHead> {
   if ((await readAt(fh, expected - 2 * TAR_BLOCK, 2 * TAR_BLOCK)).some((b) => b !== 0)) {
     throw new ModelsealError('MALFORMED_PACKAGE', 'the tar end-of-archive blocks are not zero');
   }
+  await checkSegments(fh, layout);
   checkSignature(trailer, headerBytes, createHash('sha256').update(chunkList).digest());
   return { parsed, headerBytes, layout, trailer, chunkList, fileSize };
 }
 
 /**
- * Reads the header, the chunk list and the signature of a package file and checks that the
- * signature covers them (not whether the signer is trusted: see checkTrusted). Reads no payload.
+ * Reads the header, the chunk list and the signature of a package file, checks every entry's tar
+ * header and padding, and checks that the signature covers header and chunk list (not whether the
+ * signer is trusted: see checkTrusted). Reads no payload.
  */
 export async function readHead(path: string): Promise<PackageHead> {
   return withFile(path, headOf);
@@ -124,19 +123,16 @@ export async function readRange(pkg: string, filePath: string, offset: number, l
     const file = header.files[index]!;
     if (offset + length > file.size) throw new ModelsealError('INVALID_ARGUMENT', `range ${offset}+${length} is beyond the end of ${filePath} (${file.size} bytes)`);
     const { keys } = await unlockPackage(head.parsed, opts.identities);
-    const stream = head.layout.streams[index + 1]!;
+    const stream = streamOf(head.layout, index + 1);
     const C = head.layout.chunkSize;
-    let chunkBase = 0;
-    for (const s of head.layout.streams.slice(0, index + 1)) chunkBase += s.chunkCount;
+    const chunkBase = stream.firstListedChunk;
     const out = new Uint8Array(length);
     if (length === 0) return out;
     const first = Math.floor(offset / C);
     const last = Math.floor((offset + length - 1) / C);
     for (let c = first; c <= last; c++) {
       const seg = stream.segments.find((s) => c >= s.firstChunk && c < s.firstChunk + s.chunkCount)!;
-      if (c === seg.firstChunk || c === first) await entryAt(fh, seg.offset, seg.entryName, seg.size, seg.size);
-      const at = seg.offset + TAR_BLOCK + (c - seg.firstChunk) * (C + TAG_BYTES);
-      const sealed = await readAt(fh, at, chunkPlainLength(stream.plaintextSize, C, c) + TAG_BYTES);
+      const sealed = await readAt(fh, chunkOffset(seg, C, c), chunkPlainLength(stream.plaintextSize, C, c) + TAG_BYTES);
       const want = head.chunkList.subarray(32 * (chunkBase + c), 32 * (chunkBase + c + 1));
       if (!createHash('sha256').update(sealed).digest().equals(want)) {
         throw new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication: it is damaged or was tampered with');

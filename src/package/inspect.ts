@@ -1,5 +1,6 @@
 /** `inspect`: what a package holds, read from its header and trailer; no key needed. */
 import { toHex } from '../format/encoding.js';
+import { streamOf } from '../format/layout.js';
 import { readHead } from './head.js';
 import { signerId } from './walk.js';
 
@@ -28,7 +29,7 @@ export async function inspect(path: string): Promise<InspectResult> {
     created: h.created,
     model: { name: h.model.name, kind: h.model.kind, rootDigest: `sha256:${toHex(h.model.rootDigest)}` },
     chunkSize: h.chunkSize,
-    files: h.files.map((f, i) => ({ path: f.path, size: f.size, mode: f.mode.toString(8), chunks: head.layout.streams[i + 1]!.chunkCount })),
+    files: h.files.map((f, i) => ({ path: f.path, size: f.size, mode: f.mode.toString(8), chunks: streamOf(head.layout, i + 1).chunkCount })),
     recipients: h.stanzas.map((s) => ({ type: s.type, recipient: s.recipient, license: s.license, policy: s.policy })),
     signer: signerId(head.trailer.publicKey),
     plaintextBytes: h.files.reduce((a, f) => a + f.size, 0),

@@ -5,20 +5,24 @@
  * key. On any failure the temporary output is removed: nothing ever appears at the output path.
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import { createReadStream, closeSync, mkdirSync, openSync, writeSync, fsyncSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ModelsealError } from '../errors.js';
-import { CryptoPool } from '../crypto/pool.js';
+import { CryptoPool, JobError, orderedPipeline } from '../crypto/pool.js';
+import { decryptChunk } from '../crypto/chunk.js';
 import { KeySchedule } from '../crypto/keyschedule.js';
-import type { ParsedHeader, Stanza } from '../format/header.js';
+import type { FileEntry, ParsedHeader, Stanza } from '../format/header.js';
+import { chunkOffset, chunkPlainLength, streamOf } from '../format/layout.js';
+import { TAG_BYTES } from '../format/limits.js';
+import type { SignatureTrailer } from '../format/signature.js';
 import { decodeUtf8, toHex } from '../format/encoding.js';
 import { verifyModelSignature } from '../provenance/oms.js';
 import { contextFor, type Identity } from '../providers/types.js';
-import { commitOutput, type Progress } from './common.js';
+import { commitOutput, interrupted, pieceChunks, pipelineDepth, type Progress } from './common.js';
 import { checkTrusted, signerId, walkPackage } from './walk.js';
-import { ioError, tempSibling, writeFileAtomic } from '../io/atomic.js';
+import { Flusher, ioError, pathExists, tempSibling, writeFileAtomic } from '../io/atomic.js';
 import { readHead } from './head.js';
 
 export interface OpenOptions {
@@ -30,6 +34,8 @@ export interface OpenOptions {
   /** Publisher keys (SPKI DER) whose signature is accepted. */
   trustedPublishers: readonly Uint8Array[];
   force?: boolean;
+  /** Flush the output to disk before renaming it into place, so it also survives a power cut (slower). */
+  fsync?: boolean;
   threads?: number;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
@@ -49,6 +55,7 @@ export interface OpenResult {
   plaintextBytes: number;
 }
 
+const truncated = () => new ModelsealError('TRUNCATED', 'the package ends early: it was cut off in transfer or on disk; fetch it again');
 const failed = () => new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication: it is damaged or was tampered with; nothing was written');
 
 /** Finds a stanza one of `identities` opens and checks the key commitment. Public so that random access shares it. */
@@ -98,125 +105,285 @@ export async function open(opts: OpenOptions): Promise<OpenResult> {
   if (opts.trustedPublishers.length === 0) {
     throw new ModelsealError('UNTRUSTED_SIGNER', 'no trusted publisher key: pass --publisher <publisher.pub> or open inside a key store that trusts the publisher');
   }
-  const debug = opts.debug;
-  let input: Readable;
-  if (typeof opts.input === 'string') {
-    // Fail fast on a file: check the structure, the signature and the signer before decrypting anything.
-    const head = await readHead(opts.input);
-    checkTrusted(head.trailer, opts.trustedPublishers);
-    input = createReadStream(opts.input, { highWaterMark: 1 << 20 });
-  } else {
-    input = opts.input;
-  }
-
-  const pool = new CryptoPool(opts.threads);
-  let tmp: string | undefined;
-  let kind = 'folder' as 'file' | 'folder';
-  let keys: KeySchedule | undefined;
-  let opened: { stanza: Stanza; identity: Identity } | undefined;
-  let bundleText = '';
-  let provenanceParts: Uint8Array[] = [];
-  let expected: Map<string, Uint8Array> | undefined;
-  let signedBy: KeyObject | undefined;
-  let total = 0;
-  let done = 0;
-  let fd: number | undefined;
-  let hash = createHash('sha256');
-  const files: OpenResult['files'] = [];
-  let parsedHeader: ParsedHeader | undefined;
-
+  const out = new OutputTree(opts.output, opts.force ?? false, opts.fsync ?? false);
+  const pool = new CryptoPool(opts.threads).start();
   try {
-    const walk = await walkPackage<Uint8Array | null>(input, pool.threads, {
-      header: async (parsed) => {
-        parsedHeader = parsed;
-        const u = await unlockPackage(parsed, opts.identities, debug);
-        keys = u.keys;
-        opened = u;
-        const h = parsed.header;
-        kind = h.model.kind;
-        total = h.files.reduce((a, f) => a + f.size, 0);
-        tmp = tempSibling(opts.output);
-        if (kind === 'folder') await mkdir(tmp, { mode: 0o755 });
-      },
-      chunk: (ref, sealed) => pool.open(keys!.payloadKey(ref.stream.index, ref.segment), ref.counter, ref.final, sealed),
-      consume: (ref, plain) => {
-        if (!plain) {
-          debug?.(`chunk ${ref.counter} of stream ${ref.stream.index} failed authentication`);
-          throw failed();
-        }
-        if (ref.stream.index === 0) {
-          provenanceParts.push(plain);
-          return undefined;
-        }
-        if (ref.counter === 0) {
-          const f = parsedHeader!.header.files[ref.stream.index - 1]!;
-          const path = kind === 'file' ? tmp! : join(tmp!, ...f.path.split('/'));
-          // Paths were checked (relative, no ".."): every folder below tmp is one we create now.
-          if (kind === 'folder') mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-          try {
-            fd = openSync(path, 'wx', f.mode);
-          } catch (cause) {
-            throw ioError(`cannot write ${path}`, cause);
-          }
-          hash = createHash('sha256');
-        }
-        hash.update(plain);
-        try {
-          for (let at = 0; at < plain.length; ) at += writeSync(fd!, plain, at, plain.length - at);
-        } catch (cause) {
-          throw ioError(`cannot write to ${opts.output}`, cause);
-        }
-        done += plain.length;
-        opts.onProgress?.({ phase: 'decrypt', done, total });
-        return undefined;
-      },
-      streamEnd: (stream) => {
-        if (stream.index === 0) {
-          bundleText = decodeUtf8(Buffer.concat(provenanceParts), 'provenance');
-          provenanceParts = [];
-          const v = verifyProvenance(bundleText, parsedHeader!, opts.trustedPublishers);
-          expected = v.expected;
-          signedBy = v.key;
-          return;
-        }
-        const f = parsedHeader!.header.files[stream.index - 1]!;
-        const digest = hash.digest();
-        fsyncSync(fd!);
-        closeSync(fd!);
-        fd = undefined;
-        if (!digest.equals(expected!.get(f.path)!)) {
-          debug?.(`${f.path} does not match the signed manifest`);
-          throw failed();
-        }
-        files.push({ path: f.path, size: f.size, sha256: digest.toString('hex') });
-      },
-    }, opts.signal);
-    checkTrusted(walk.trailer, opts.trustedPublishers);
-    if (!createPublicKey({ key: Buffer.from(walk.trailer.publicKey), format: 'der', type: 'spki' }).equals(signedBy!)) {
+    const r = typeof opts.input === 'string' ? await openFile(opts, opts.input, out, pool) : await openStream(opts, opts.input, out, pool);
+    const h = r.parsed.header;
+    if (!createPublicKey({ key: Buffer.from(r.trailer.publicKey), format: 'der', type: 'spki' }).equals(r.provenance.key)) {
       throw new ModelsealError('SIGNATURE_INVALID', 'the provenance and the package are signed by different publishers');
     }
-    const h = walk.parsed.header;
-    const provenance = kind === 'folder' ? join(opts.output, 'model.sig') : `${opts.output}.sig`;
-    if (kind === 'folder') await writeFileAtomic(join(tmp!, 'model.sig'), bundleText);
-    await commitOutput(tmp!, opts.output, opts.force ?? false, kind === 'folder');
-    tmp = undefined;
-    if (kind === 'file') await writeFileAtomic(provenance, bundleText, { overwrite: opts.force ?? false });
+    for (const f of r.files) {
+      if (!Buffer.from(f.sha256, 'hex').equals(r.provenance.expected.get(f.path)!)) {
+        opts.debug?.(`${f.path} does not match the signed manifest`);
+        throw failed();
+      }
+    }
+    const provenance = await out.commit(h.model.kind, r.provenance.text);
     return {
       output: opts.output,
-      kind,
+      kind: h.model.kind,
       packageId: toHex(h.packageId),
       model: { name: h.model.name, rootDigest: `sha256:${toHex(h.model.rootDigest)}` },
-      files,
-      openedWith: { type: opened!.stanza.type, recipient: opened!.stanza.recipient, license: opened!.stanza.license, identity: opened!.identity.description },
-      signer: signerId(walk.trailer.publicKey),
+      files: r.files,
+      openedWith: { type: r.stanza.type, recipient: r.stanza.recipient, license: r.stanza.license, identity: r.identity.description },
+      signer: signerId(r.trailer.publicKey),
       provenance,
-      plaintextBytes: total,
+      plaintextBytes: h.files.reduce((a, f) => a + f.size, 0),
     };
   } finally {
-    if (fd !== undefined) closeSync(fd);
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await pool.drain().catch(() => {});
+    await out.closeAll();
+    await out.discard();
     await pool.close();
   }
+}
+
+interface Opened {
+  parsed: ParsedHeader;
+  trailer: SignatureTrailer;
+  stanza: Stanza;
+  identity: Identity;
+  provenance: { text: string; expected: Map<string, Uint8Array>; key: KeyObject };
+  files: OpenResult['files'];
+}
+
+/**
+ * The temporary output: a hidden sibling folder (folder package) or file (single-file package)
+ * that becomes the output only in commit(); discard() removes whatever is left of it.
+ */
+class OutputTree {
+  readonly tmp: string;
+  #kind: 'file' | 'folder' | undefined;
+  #open = new Map<number, Flusher>();
+
+  constructor(
+    readonly target: string,
+    readonly force: boolean,
+    readonly durable: boolean,
+  ) {
+    this.tmp = tempSibling(target);
+  }
+
+  /** Checks that the outputs are free (before anything is decrypted), then creates the temporary output. */
+  async start(kind: 'file' | 'folder'): Promise<void> {
+    if (!this.force) {
+      for (const p of kind === 'file' ? [this.target, `${this.target}.sig`] : [this.target]) {
+        if (await pathExists(p)) throw new ModelsealError('OUTPUT_EXISTS', `${p} already exists; choose another output or pass --force`);
+      }
+    }
+    this.#kind = kind;
+    if (kind === 'folder') await mkdir(this.tmp, { mode: 0o755 });
+  }
+
+  /** Creates file `f` of the package in the temporary output; returns its descriptor. */
+  create(f: FileEntry): number {
+    const path = this.#kind === 'file' ? this.tmp : join(this.tmp, ...f.path.split('/'));
+    try {
+      // Paths were checked (relative, no ".."): every folder below tmp is one we create now.
+      if (this.#kind === 'folder') mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+      const fd = openSync(path, 'wx', f.mode);
+      this.#open.set(fd, new Flusher(fd, this.durable));
+      return fd;
+    } catch (cause) {
+      throw ioError(`cannot write ${path}`, cause);
+    }
+  }
+
+  /** Notes `bytes` written to `fd` (flushed to disk in the background as the file grows). */
+  wrote(fd: number, bytes: number): void {
+    this.#open.get(fd)?.wrote(bytes);
+  }
+
+  /** Closes a finished file (flushed to disk first when durable). */
+  async finish(fd: number): Promise<void> {
+    const flusher = this.#open.get(fd)!;
+    this.#open.delete(fd);
+    try {
+      await flusher.finish();
+    } catch (cause) {
+      throw ioError(`cannot write to ${this.target}`, cause);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    for (const [fd, flusher] of this.#open) {
+      await flusher.settle();
+      closeSync(fd);
+    }
+    this.#open.clear();
+  }
+
+  /** Moves the finished output into place with its provenance; returns where the provenance went. */
+  async commit(kind: 'file' | 'folder', provenance: string): Promise<string> {
+    if (kind === 'folder') {
+      await writeFileAtomic(join(this.tmp, 'model.sig'), provenance);
+      await commitOutput(this.tmp, this.target, this.force, true);
+      this.#kind = undefined;
+      return join(this.target, 'model.sig');
+    }
+    await commitOutput(this.tmp, this.target, this.force);
+    this.#kind = undefined;
+    await writeFileAtomic(`${this.target}.sig`, provenance, { overwrite: this.force });
+    return `${this.target}.sig`;
+  }
+
+  async discard(): Promise<void> {
+    if (this.#kind) await rm(this.tmp, { recursive: true, force: true });
+  }
+}
+
+/** A package file: checked whole before any decryption, then decrypted piece by piece on the workers at known offsets. */
+async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: CryptoPool): Promise<Opened> {
+  const head = await readHead(path);
+  checkTrusted(head.trailer, opts.trustedPublishers);
+  const { parsed, layout } = head;
+  const h = parsed.header;
+  const { keys, stanza, identity } = await unlockPackage(parsed, opts.identities, opts.debug);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (cause) {
+    throw ioError(`cannot read ${path}`, cause);
+  }
+  try {
+    // The provenance first (it is small): a package whose manifest is not trusted fails before any output exists.
+    const prov = streamOf(layout, 0);
+    const bundle = Buffer.allocUnsafe(prov.plaintextSize);
+    for (const seg of prov.segments) {
+      const key = keys.payloadKey(0, seg.segment);
+      for (let c = seg.firstChunk; c < seg.firstChunk + seg.chunkCount; c++) {
+        const len = chunkPlainLength(prov.plaintextSize, layout.chunkSize, c);
+        const sealed = Buffer.allocUnsafe(len + TAG_BYTES);
+        if (readSync(fd, sealed, 0, sealed.length, chunkOffset(seg, layout.chunkSize, c)) !== sealed.length) throw truncated();
+        const plain = decryptChunk(key, c, c === prov.chunkCount - 1, sealed);
+        if (!plain) {
+          opts.debug?.(`provenance chunk ${c} failed authentication`);
+          throw failed();
+        }
+        plain.copy(bundle, c * layout.chunkSize);
+      }
+    }
+    const text = decodeUtf8(bundle, 'provenance');
+    const provenance = { text, ...verifyProvenance(text, parsed, opts.trustedPublishers) };
+
+    await out.start(h.model.kind);
+    const C = layout.chunkSize;
+    const per = pieceChunks(C);
+    const total = h.files.reduce((a, f) => a + f.size, 0);
+    const free: ArrayBuffer[] = [];
+    const files: OpenResult['files'] = [];
+    let hash = createHash('sha256');
+    let done = 0;
+    type Done = { file: number; fd: number; chunk: number; last: boolean; buf: ArrayBuffer; length: number; bad: number };
+    const tasks = function* (): Generator<() => Promise<Done>> {
+      for (const [i, f] of h.files.entries()) {
+        const stream = streamOf(layout, i + 1);
+        let fileFd = -1;
+        for (const seg of stream.segments) {
+          const key = keys.payloadKey(stream.index, seg.segment);
+          for (let first = seg.firstChunk; first < seg.firstChunk + seg.chunkCount; first += per) {
+            if (opts.signal?.aborted) throw interrupted();
+            if (fileFd < 0) fileFd = out.create(f);
+            const chunks = Math.min(per, seg.firstChunk + seg.chunkCount - first);
+            const last = first + chunks === stream.chunkCount;
+            const buf = free.pop() ?? new ArrayBuffer(per * C);
+            const target = fileFd;
+            yield () =>
+              pool
+                .run({ op: 'open', key, inFd: fd, outFd: target, outPos: first * C, packagePos: chunkOffset(seg, C, first), firstCounter: first, chunks, chunkSize: C, lastLength: chunkPlainLength(f.size, C, first + chunks - 1), finalLast: last, buf })
+                .then(
+                  (r) => ({ file: i, fd: target, chunk: first, last, buf: r.buf!, length: r.length!, bad: r.bad! }),
+                  (e) => Promise.reject(e instanceof JobError ? (e.code === 'SHORT_READ' ? truncated() : ioError(`cannot open ${path} into ${opts.output}`, e)) : e),
+                );
+          }
+        }
+      }
+    };
+    await orderedPipeline(pipelineDepth(pool.threads), tasks(), async (d) => {
+      if (d.bad >= 0) {
+        opts.debug?.(`chunk ${d.chunk + d.bad} of file ${d.file} failed authentication`);
+        throw failed();
+      }
+      hash.update(new Uint8Array(d.buf, 0, d.length));
+      free.push(d.buf);
+      out.wrote(d.fd, d.length);
+      done += d.length;
+      opts.onProgress?.({ phase: 'decrypt', done, total });
+      if (d.last) {
+        const f = h.files[d.file]!;
+        await out.finish(d.fd);
+        files.push({ path: f.path, size: f.size, sha256: hash.digest('hex') });
+        hash = createHash('sha256');
+      }
+    });
+    return { parsed, trailer: head.trailer, stanza, identity, provenance, files };
+  } finally {
+    await pool.drain().catch(() => {});
+    closeSync(fd);
+  }
+}
+/** A package on a stream (stdin): one sequential pass; the provenance, last in the package, is checked at the end. */
+async function openStream(opts: OpenOptions, input: Readable, out: OutputTree, pool: CryptoPool): Promise<Opened> {
+  let unlocked: Awaited<ReturnType<typeof unlockPackage>> | undefined;
+  let parsed: ParsedHeader | undefined;
+  let provenance: Opened['provenance'] | undefined;
+  let provenanceParts: Uint8Array[] = [];
+  const files: OpenResult['files'] = [];
+  let fd = -1;
+  let hash = createHash('sha256');
+  let total = 0;
+  let done = 0;
+  const walk = await walkPackage<Uint8Array | null>(input, pool.threads, {
+    header: async (p) => {
+      parsed = p;
+      unlocked = await unlockPackage(p, opts.identities, opts.debug);
+      total = p.header.files.reduce((a, f) => a + f.size, 0);
+      await out.start(p.header.model.kind);
+    },
+    chunk: async (ref, sealed) =>
+      (await pool.run({ op: 'openChunk', key: unlocked!.keys.payloadKey(ref.stream.index, ref.segment), counter: ref.counter, final: ref.final, data: sealed })).plain!,
+    consume: (ref, plain) => {
+      if (!plain) {
+        opts.debug?.(`chunk ${ref.counter} of stream ${ref.stream.index} failed authentication`);
+        throw failed();
+      }
+      if (ref.stream.index === 0) {
+        provenanceParts.push(plain);
+        return undefined;
+      }
+      if (ref.counter === 0) {
+        fd = out.create(parsed!.header.files[ref.stream.index - 1]!);
+        hash = createHash('sha256');
+      }
+      hash.update(plain);
+      try {
+        for (let at = 0; at < plain.length; ) at += writeSync(fd, plain, at, plain.length - at);
+      } catch (cause) {
+        throw ioError(`cannot write to ${opts.output}`, cause);
+      }
+      out.wrote(fd, plain.length);
+      done += plain.length;
+      opts.onProgress?.({ phase: 'decrypt', done, total });
+      return undefined;
+    },
+    streamEnd: async (stream) => {
+      if (stream.index === 0) {
+        const text = decodeUtf8(Buffer.concat(provenanceParts), 'provenance');
+        provenanceParts = [];
+        provenance = { text, ...verifyProvenance(text, parsed!, opts.trustedPublishers) };
+        return;
+      }
+      const f = parsed!.header.files[stream.index - 1]!;
+      await out.finish(fd);
+      fd = -1;
+      files.push({ path: f.path, size: f.size, sha256: hash.digest('hex') });
+    },
+  }, opts.signal);
+  checkTrusted(walk.trailer, opts.trustedPublishers);
+  return { parsed: walk.parsed, trailer: walk.trailer, stanza: unlocked!.stanza, identity: unlocked!.identity, provenance: provenance!, files };
 }
 
 /** Checks the OMS bundle against a trusted key and the header; returns the expected digest of every file. */

@@ -1,32 +1,35 @@
 /**
- * `seal`: checkpoint → modelseal/v1 package. Two passes over the input: the first hashes every
- * file (the model root digest is part of every release context, so it must be known before the
- * header and stanzas are written); the second re-hashes while encrypting, so a file that changed
- * in between is caught. Chunk crypto runs on worker threads; the main thread reads, hashes in
- * order and writes.
+ * `seal`: checkpoint → modelseal/v1 package, in one pass over the input. The layout of the payload
+ * depends only on the file sizes and the chunk size (the provenance, whose size is known last,
+ * comes after it), so worker threads read, encrypt, hash and write every piece of the payload at
+ * its final offset while the main thread hashes each file's plaintext in order — from the very
+ * buffers that were encrypted. The header (root digest, recipient stanzas), the provenance, the
+ * chunk list and the signature are written last, then the temporary file is synced and renamed.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createWriteStream, fstatSync, openSync, readSync } from 'node:fs';
-import { open as openFile, rm, stat } from 'node:fs/promises';
-import { once } from 'node:events';
+import { closeSync, createReadStream, fstatSync, openSync, writeSync, type Stats } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import tar from 'tar-stream';
 import { ModelsealError } from '../errors.js';
-import { CryptoPool, orderedPipeline } from '../crypto/pool.js';
+import { CryptoPool, JobError, orderedPipeline } from '../crypto/pool.js';
+import { encryptChunk } from '../crypto/chunk.js';
 import { KeySchedule, newDataKey, newPackageId } from '../crypto/keyschedule.js';
 import { signMessage } from '../crypto/signer.js';
 import { encodeHeader, encodeHeaderMacInput, type Header, type Stanza } from '../format/header.js';
-import { computeLayout, ENTRY, initialRegionBytes, packageSize, reserveBytesFor, chunkPlainLength } from '../format/layout.js';
+import { computeLayout, ENTRY, initialRegionBytes, packageSize, padded, reserveBytesFor, chunkPlainLength, streamOf, TAR_BLOCK, type SegmentLayout } from '../format/layout.js';
 import { DEFAULT_CHUNK_SIZE, isValidChunkSize, LIMITS } from '../format/limits.js';
 import { encodeSignature, signedMessage } from '../format/signature.js';
+import { ustarHeader } from '../format/tar.js';
 import { toHex, utf8 } from '../format/encoding.js';
 import { computeRootDigest, signModel, type ManifestEntry } from '../provenance/oms.js';
 import type { Recipient } from '../providers/types.js';
 import type { Publisher } from '../keystore/keystore.js';
 import { collectInputs, SIDECARS, type InputFile } from './inputs.js';
-import { commitOutput, pipelineDepth, type Progress } from './common.js';
-import { ioError, tempSibling } from '../io/atomic.js';
+import { commitOutput, interrupted, pieceChunks, pipelineDepth, type Progress } from './common.js';
+import { Flusher, ioError, tempSibling } from '../io/atomic.js';
 
 export interface SealOptions {
   /** A file or a folder (a Hugging Face checkpoint, say). */
@@ -43,6 +46,8 @@ export interface SealOptions {
   allowSymlinks?: boolean;
   /** Replace an existing output file. */
   force?: boolean;
+  /** Flush the output to disk before renaming it into place, so it also survives a power cut (slower). */
+  fsync?: boolean;
   threads?: number;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
@@ -63,206 +68,234 @@ export interface SealResult {
 
 const TEXT = /^[\x20-\x7e]{1,512}$/;
 
-async function hashFile(f: InputFile, onBytes: (n: number) => void, signal?: AbortSignal): Promise<Uint8Array> {
-  // Synchronous reads: the page cache answers at memory speed, and async 1 MiB reads left the CPU idle.
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(4 << 20);
-  let fd: number;
-  try {
-    fd = openSync(f.source, 'r');
-  } catch (cause) {
-    throw ioError(`cannot read ${f.source}`, cause);
-  }
-  try {
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) {
-      h.update(buf.subarray(0, n));
-      onBytes(n);
-      if (signal?.aborted) throw interrupted();
-    }
-  } catch (cause) {
-    if (cause instanceof ModelsealError) throw cause;
-    throw ioError(`cannot read ${f.source}`, cause);
-  } finally {
-    closeSync(fd);
-  }
-  return new Uint8Array(h.digest());
-}
-
-export function interrupted(): ModelsealError {
-  return new ModelsealError('INTERRUPTED', 'interrupted; nothing was written at the output path');
-}
-
-async function writeTo(stream: Writable, buf: Uint8Array): Promise<void> {
-  if (!stream.write(buf)) await once(stream, 'drain');
-}
-
 export async function seal(opts: SealOptions): Promise<SealResult> {
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (!isValidChunkSize(chunkSize)) throw new ModelsealError('INVALID_ARGUMENT', `chunk size ${chunkSize}: expected a power of two from 64 KiB to 16 MiB`);
   if (opts.recipients.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'recipients: at least one recipient is needed (--to)');
   if (opts.recipients.length > LIMITS.maxStanzas) throw new ModelsealError('TOO_MANY_STANZAS', `at most ${LIMITS.maxStanzas} recipients per package`);
+  if (!TEXT.test(opts.license ?? 'none')) throw new ModelsealError('INVALID_ARGUMENT', 'license: expected 1-512 printable ASCII characters');
+  if (!TEXT.test(opts.policy ?? 'none')) throw new ModelsealError('INVALID_ARGUMENT', 'policy: expected 1-512 printable ASCII characters');
+  if (typeof opts.output !== 'string') return sealToStream(opts, opts.output);
+  return sealToFile(opts, opts.output, chunkSize);
+}
+
+/** A package for a stream (stdout) is made in a scratch file first: its header comes first but is known last. */
+async function sealToStream(opts: SealOptions, out: Writable): Promise<SealResult> {
+  const scratch = await mkdtemp(join(tmpdir(), 'modelseal-'));
+  try {
+    const r = await seal({ ...opts, output: join(scratch, 'package.mseal') });
+    try {
+      await pipeline(createReadStream(r.output), out, { end: false });
+    } catch (cause) {
+      throw ioError('cannot write the package to the output stream', cause);
+    }
+    return { ...r, output: '-' };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** One unit of payload work: a piece of one file's segment. */
+interface PieceTask {
+  file: number;
+  seg: SegmentLayout;
+  first: number;
+  chunks: number;
+  last: boolean;
+}
+
+async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number): Promise<SealResult> {
   const license = opts.license ?? 'none';
   const policy = opts.policy ?? 'none';
-  if (!TEXT.test(license)) throw new ModelsealError('INVALID_ARGUMENT', 'license: expected 1-512 printable ASCII characters');
-  if (!TEXT.test(policy)) throw new ModelsealError('INVALID_ARGUMENT', 'policy: expected 1-512 printable ASCII characters');
   const signal = opts.signal;
   const inputs = await collectInputs(opts.input, { allowSymlinks: opts.allowSymlinks ?? false });
   const total = inputs.files.reduce((a, f) => a + f.size, 0);
-  const progress = (phase: Progress['phase'], done: number) => opts.onProgress?.({ phase, done, total });
 
-  // Pass 1: the manifest.
-  let hashed = 0;
-  const manifest: ManifestEntry[] = [];
-  for (const f of inputs.files) {
-    const sha256 = await hashFile(f, (n) => progress('hash', (hashed += n)), signal);
-    manifest.push({ path: f.path, size: f.size, sha256 });
-  }
-  const rootDigest = computeRootDigest(manifest);
-  const bundle = utf8.encode(
-    signModel({
-      modelName: inputs.name,
-      entries: manifest,
-      ignorePaths: inputs.kind === 'folder' ? SIDECARS : [],
-      privateKey: opts.publisher.privateKey,
-      publicKeyPem: opts.publisher.publicKeyPem,
-    }),
-  );
-
-  // Header: wrap the data key for every recipient under its release context.
   const dek = newDataKey();
   const packageId = newPackageId();
   const keys = new KeySchedule(dek, packageId);
-  const stanzas: Stanza[] = [];
-  for (const r of opts.recipients) {
-    const ctx = { packageId, artifactDigest: rootDigest, recipient: r.id, license, policy };
-    const w = await r.wrapDataKey(dek, ctx);
-    stanzas.push({ type: r.type, recipient: r.id, license, policy, args: w.args, body: w.body });
-  }
-  dek.fill(0);
+  // The header as far as it is known before the payload. The header region is sized for the
+  // largest header the real one can be (every stanza at its limit, the largest provenance), so
+  // the payload can go to its final offsets now.
   const header: Header = {
     packageId,
     created: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     chunkSize,
-    model: { name: inputs.name, kind: inputs.kind, rootDigest },
-    provenanceSize: bundle.length,
+    model: { name: inputs.name, kind: inputs.kind, rootDigest: new Uint8Array(32) },
+    provenanceSize: LIMITS.maxProvenanceBytes,
     files: inputs.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode })),
-    stanzas,
+    stanzas: [],
     commitment: keys.commitment,
   };
-  const headerBytes = encodeHeader(header, keys.headerMac(encodeHeaderMacInput(header)));
-  const region = initialRegionBytes(headerBytes.length);
-  const layout = computeLayout(header, region);
+  const region = initialRegionBytes(encodeHeader(header, new Uint8Array(32)).length + opts.recipients.length * (LIMITS.maxStanzaBytes + 1));
+  const draft = computeLayout(header, region);
   const mtime = new Date(Date.parse(header.created));
 
-  // Pass 2: the package, to a temporary sibling (or straight to a stream).
-  const toPath = typeof opts.output === 'string' ? opts.output : undefined;
-  const tmp = toPath ? tempSibling(toPath) : undefined;
-  const pool = new CryptoPool(opts.threads);
-  const pack = tar.pack();
-  let sink: Promise<void>;
+  const tmp = tempSibling(toPath);
+  let out: number;
   try {
-    const out = tmp ? createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 8 << 20 }) : (opts.output as Writable);
-    sink = pipeline(pack, out, { end: tmp !== undefined });
-    sink.catch(() => {});
+    out = openSync(tmp, 'wx', 0o644);
   } catch (cause) {
+    dek.fill(0);
     throw ioError(`cannot write ${toPath}`, cause);
   }
-  const chunkDigests = new Uint8Array(layout.totalChunks * 32);
-  let chunkIndex = 0;
-  let written = 0;
+  const flusher = new Flusher(out, opts.fsync ?? false);
+  const pool = new CryptoPool(opts.threads).start();
+  const inFds: number[] = [];
+  const write = (data: Uint8Array, pos: number) => {
+    for (let at = 0; at < data.length; ) at += writeSync(out, data, at, data.length - at, pos + at);
+  };
+  const writeEntry = (name: string, pos: number, data: Uint8Array) => {
+    write(ustarHeader(name, data.length, mtime), pos);
+    write(data, pos + TAR_BLOCK);
+    write(new Uint8Array(padded(data.length) - data.length), pos + TAR_BLOCK + data.length);
+  };
   try {
-    const entry = async (name: string, size: number, body: (e: Writable) => Promise<void>) => {
-      // tar-stream's entry is a streamx Writable; the node:stream surface used here is the same.
-      const e = pack.entry({ name, size, mode: 0o644, mtime, type: 'file', uid: 0, gid: 0, uname: '', gname: '' }) as unknown as Writable;
-      const done = new Promise<void>((resolve, reject) => {
-        e.once('finish', resolve);
-        e.once('error', reject);
-      });
-      await body(e);
-      e.end();
-      await Promise.race([done, sink]);
-    };
-    await entry(ENTRY.header, headerBytes.length, (e) => writeTo(e, headerBytes));
-    const reserve = reserveBytesFor(headerBytes.length, region);
-    await entry(ENTRY.reserve, reserve, async (e) => {
-      const zeros = new Uint8Array(Math.min(reserve, 1 << 16));
-      for (let left = reserve; left > 0; left -= zeros.length) await writeTo(e, left >= zeros.length ? zeros : zeros.subarray(0, left));
-    });
-
-    const depth = pipelineDepth(chunkSize, pool.threads);
-    for (const stream of layout.streams) {
-      const file = stream.index === 0 ? undefined : inputs.files[stream.index - 1]!;
-      let fd: number | undefined;
+    // The payload: pieces of every file in order, on the workers; plaintext hashed here in order.
+    // Chunk digests in package order: the files' now, the provenance's once its size is known.
+    let chunkDigests = new Uint8Array(streamOf(draft, 0).firstListedChunk * 32);
+    const manifest: ManifestEntry[] = [];
+    const before: Stats[] = [];
+    for (const f of inputs.files) {
       try {
-        fd = file ? openSync(file.source, 'r') : undefined;
+        inFds.push(openSync(f.source, 'r'));
       } catch (cause) {
-        throw ioError(`cannot read ${file!.source}`, cause);
+        throw ioError(`cannot read ${f.source}`, cause);
       }
-      const h = createHash('sha256');
-      try {
-        if (file && fstatSync(fd!).size !== file.size) throw changed(file);
+      before.push(fstatSync(inFds[inFds.length - 1]!));
+      if (before[before.length - 1]!.size !== f.size) throw changed(f);
+    }
+    const per = pieceChunks(chunkSize);
+    const free: ArrayBuffer[] = [];
+    let hash = createHash('sha256');
+    let done = 0;
+    const tasks = function* (): Generator<() => Promise<{ task: PieceTask; buf: ArrayBuffer; length: number; digests: Uint8Array }>> {
+      for (const [i, f] of inputs.files.entries()) {
+        const stream = streamOf(draft, i + 1);
+        const key = (s: number) => keys.payloadKey(stream.index, s);
         for (const seg of stream.segments) {
-          const key = keys.payloadKey(stream.index, seg.segment);
-          await entry(seg.entryName, seg.size, async (e) => {
-            // Reads are synchronous (page-cache fast) so the plaintext hash sees the bytes in order
-            // while the encryption of earlier chunks proceeds on the workers.
-            const tasks = function* () {
-              for (let c = seg.firstChunk; c < seg.firstChunk + seg.chunkCount; c++) {
-                if (signal?.aborted) throw interrupted();
-                const len = chunkPlainLength(stream.plaintextSize, chunkSize, c);
-                const buf = Buffer.allocUnsafeSlow(len);
-                if (fd !== undefined) {
-                  if (readSync(fd, buf, 0, len, c * chunkSize) !== len) throw changed(file!);
-                } else {
-                  buf.set(bundle.subarray(c * chunkSize, c * chunkSize + len));
-                }
-                h.update(buf);
-                const counter = c;
-                yield () => pool.seal(key, counter, counter === stream.chunkCount - 1, buf);
-              }
-            };
-            await orderedPipeline(depth, tasks(), async ({ sealed, digest }) => {
-              chunkDigests.set(digest, 32 * chunkIndex++);
-              await writeTo(e, sealed);
-              written += sealed.length - 16;
-              if (file) progress('encrypt', written);
-            });
-          });
+          const segKey = key(seg.segment);
+          for (let first = seg.firstChunk; first < seg.firstChunk + seg.chunkCount; first += per) {
+            if (signal?.aborted) throw interrupted();
+            const chunks = Math.min(per, seg.firstChunk + seg.chunkCount - first);
+            const last = first + chunks === stream.chunkCount;
+            const task: PieceTask = { file: i, seg, first, chunks, last };
+            const buf = free.pop() ?? new ArrayBuffer(per * chunkSize);
+            yield () =>
+              pool
+                .run({
+                  op: 'seal',
+                  key: segKey,
+                  inFd: inFds[i]!,
+                  inPos: first * chunkSize,
+                  outFd: out,
+                  packagePos: seg.offset + TAR_BLOCK + (first - seg.firstChunk) * (chunkSize + 16),
+                  firstCounter: first,
+                  chunks,
+                  chunkSize,
+                  lastLength: chunkPlainLength(f.size, chunkSize, first + chunks - 1),
+                  finalLast: last,
+                  buf,
+                })
+                .then(
+                  (r) => ({ task, buf: r.buf!, length: r.length!, digests: r.digests! }),
+                  (e) => Promise.reject(jobFailure(e, f, toPath)),
+                );
+          }
         }
-        if (file) {
-          const digest = h.digest();
-          if (!digest.equals(manifest[stream.index - 1]!.sha256)) throw changed(file);
-        }
-      } finally {
-        if (fd !== undefined) closeSync(fd);
+      }
+    };
+    await orderedPipeline(pipelineDepth(pool.threads), tasks(), ({ task, buf, length, digests }) => {
+      hash.update(new Uint8Array(buf, 0, length));
+      free.push(buf);
+      chunkDigests.set(digests, 32 * (streamOf(draft, task.file + 1).firstListedChunk + task.first));
+      flusher.wrote(length);
+      done += length;
+      opts.onProgress?.({ phase: 'encrypt', done, total });
+      if (task.last) {
+        const f = inputs.files[task.file]!;
+        manifest.push({ path: f.path, size: f.size, sha256: new Uint8Array(hash.digest()) });
+        hash = createHash('sha256');
+      }
+    });
+    for (const [i, f] of inputs.files.entries()) {
+      const now = fstatSync(inFds[i]!);
+      if (now.size !== f.size || now.mtimeMs !== before[i]!.mtimeMs) throw changed(f);
+    }
+
+    // Now everything that depends on the plaintext: provenance, stanzas, header.
+    header.model.rootDigest = computeRootDigest(manifest);
+    const bundle = utf8.encode(
+      signModel({
+        modelName: inputs.name,
+        entries: manifest,
+        ignorePaths: inputs.kind === 'folder' ? SIDECARS : [],
+        privateKey: opts.publisher.privateKey,
+        publicKeyPem: opts.publisher.publicKeyPem,
+      }),
+    );
+    if (bundle.length > LIMITS.maxProvenanceBytes) {
+      throw new ModelsealError('TOO_MANY_FILES', `the provenance of ${inputs.files.length} files is ${bundle.length} bytes, over the ${LIMITS.maxProvenanceBytes}-byte limit; seal fewer files per package`);
+    }
+    header.provenanceSize = bundle.length;
+    const stanzas: Stanza[] = [];
+    for (const r of opts.recipients) {
+      const ctx = { packageId, artifactDigest: header.model.rootDigest, recipient: r.id, license, policy };
+      const w = await r.wrapDataKey(dek, ctx);
+      stanzas.push({ type: r.type, recipient: r.id, license, policy, args: w.args, body: w.body });
+    }
+    header.stanzas = stanzas;
+    const headerBytes = encodeHeader(header, keys.headerMac(encodeHeaderMacInput(header)));
+    const reserve = reserveBytesFor(headerBytes.length, region);
+    const layout = computeLayout(header, region);
+    if (reserve < 0) {
+      throw new ModelsealError('INTERNAL', 'the header outgrew the region sized for it');
+    }
+
+    // The provenance, on this thread (at most 16 MiB).
+    const prov = streamOf(layout, 0);
+    const payloadDigests = chunkDigests;
+    chunkDigests = new Uint8Array(layout.totalChunks * 32);
+    chunkDigests.set(payloadDigests);
+    for (const seg of prov.segments) {
+      const key = keys.payloadKey(0, seg.segment);
+      for (let c = seg.firstChunk; c < seg.firstChunk + seg.chunkCount; c++) {
+        const sealed = encryptChunk(key, c, c === prov.chunkCount - 1, bundle.subarray(c * chunkSize, c * chunkSize + chunkPlainLength(bundle.length, chunkSize, c)));
+        write(sealed, seg.offset + TAR_BLOCK + (c - seg.firstChunk) * (chunkSize + 16));
+        chunkDigests.set(createHash('sha256').update(sealed).digest(), 32 * (prov.firstListedChunk + c));
       }
     }
-    await entry(ENTRY.chunks, chunkDigests.length, (e) => writeTo(e, chunkDigests));
+    // Tar headers and padding around every segment, then header, reserve, chunk list, signature.
+    for (const stream of layout.streams) {
+      for (const seg of stream.segments) {
+        write(ustarHeader(seg.entryName, seg.size, mtime), seg.offset);
+        write(new Uint8Array(padded(seg.size) - seg.size), seg.offset + TAR_BLOCK + seg.size);
+      }
+    }
+    writeEntry(ENTRY.header, 0, headerBytes);
+    writeEntry(ENTRY.reserve, TAR_BLOCK + padded(headerBytes.length), new Uint8Array(reserve));
+    writeEntry(ENTRY.chunks, layout.chunksEntry.offset, chunkDigests);
+    const headerDigest = sha256(headerBytes);
+    const chunksDigest = sha256(chunkDigests);
     const sig = encodeSignature({
       publicKey: opts.publisher.spki,
-      headerDigest: sha256(headerBytes),
-      chunksDigest: sha256(chunkDigests),
-      signature: signMessage(opts.publisher.privateKey, signedMessage(sha256(headerBytes), sha256(chunkDigests))),
+      headerDigest,
+      chunksDigest,
+      signature: signMessage(opts.publisher.privateKey, signedMessage(headerDigest, chunksDigest)),
     });
-    await entry(ENTRY.signature, sig.length, (e) => writeTo(e, sig));
-    pack.finalize();
-    await sink;
+    writeEntry(ENTRY.signature, layout.signatureOffset, sig);
     const expected = packageSize(layout, sig.length);
-    if (tmp) {
-      const fh = await openFile(tmp, 'r+');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      const size = (await stat(tmp)).size;
-      if (size !== expected) throw new ModelsealError('INTERNAL', `package size ${size} differs from the computed layout ${expected}`);
-      await commitOutput(tmp, toPath!, opts.force ?? false);
-    }
+    write(new Uint8Array(2 * TAR_BLOCK), expected - 2 * TAR_BLOCK);
+    await flusher.finish();
+    const size = fstatSync(out).size;
+    if (size !== expected) throw new ModelsealError('INTERNAL', `package size ${size} differs from the computed layout ${expected}`);
+    closeSync(out);
+    out = -1;
+    await commitOutput(tmp, toPath, opts.force ?? false);
     return {
-      output: toPath ?? '-',
+      output: toPath,
       packageId: toHex(packageId),
-      model: { name: inputs.name, rootDigest: `sha256:${toHex(rootDigest)}` },
+      model: { name: inputs.name, rootDigest: `sha256:${toHex(header.model.rootDigest)}` },
       chunkSize,
       files: manifest.map((m) => ({ path: m.path, size: m.size, sha256: toHex(m.sha256) })),
       excluded: inputs.excluded,
@@ -272,13 +305,23 @@ export async function seal(opts: SealOptions): Promise<SealResult> {
       signer: `sha256:${toHex(sha256(opts.publisher.spki))}`,
     };
   } catch (e) {
-    pack.destroy();
-    await sink.catch(() => {});
-    if (tmp) await rm(tmp, { force: true });
+    await pool.drain().catch(() => {});
+    await flusher.settle();
+    if (out >= 0) closeSync(out);
+    await rm(tmp, { force: true });
     throw e;
   } finally {
+    dek.fill(0);
+    for (const fd of inFds) closeSync(fd);
     await pool.close();
   }
+}
+
+/** Maps a failed payload job to the error the user can act on. */
+function jobFailure(e: unknown, f: InputFile, toPath: string): unknown {
+  if (!(e instanceof JobError)) return e;
+  if (e.code === 'SHORT_READ') return changed(f);
+  return ioError(`cannot seal ${f.source} into ${toPath}`, e);
 }
 
 function changed(f: InputFile): ModelsealError {

@@ -4,17 +4,20 @@
  * For an opened folder: its model.sig (OMS) against a trusted key and every file's digest.
  */
 import { createHash, createPublicKey } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { closeSync, createReadStream, openSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ModelsealError } from '../errors.js';
-import { CryptoPool } from '../crypto/pool.js';
+import { CryptoPool, JobError, orderedPipeline } from '../crypto/pool.js';
+import { chunkOffset, chunkPlainLength } from '../format/layout.js';
+import { TAG_BYTES } from '../format/limits.js';
 import { toHex } from '../format/encoding.js';
 import { verifyModelSignature } from '../provenance/oms.js';
 import { collectInputs } from './inputs.js';
-import type { Progress } from './common.js';
-import { checkTrusted, signerId, walkPackage } from './walk.js';
+import { interrupted, pieceChunks, pipelineDepth, type Progress } from './common.js';
+import { checkTrusted, modifiedChunk, signerId, walkPackage } from './walk.js';
+import { readHead, type PackageHead } from './head.js';
 import { ioError } from '../io/atomic.js';
 
 export interface VerifyOptions {
@@ -35,37 +38,96 @@ export interface VerifyPackageResult {
 }
 
 export async function verifyPackage(input: string | Readable, opts: VerifyOptions): Promise<VerifyPackageResult> {
-  const pool = new CryptoPool(opts.threads);
-  let total = 0;
-  let done = 0;
+  const pool = new CryptoPool(opts.threads, { mainLane: true }).start();
   try {
-    const stream = typeof input === 'string' ? createReadStream(input, { highWaterMark: 1 << 20 }) : input;
-    if (typeof input === 'string') total = (await stat(input).catch((c) => Promise.reject(ioError(`cannot read ${input}`, c)))).size;
-    const w = await walkPackage<Uint8Array>(stream, pool.threads, {
-      header: () => {},
-      chunk: (_ref, sealed) => {
-        done += sealed.length;
-        return pool.hash(sealed);
-      },
-      consume: (_ref, digest) => {
-        opts.onProgress?.({ phase: 'verify', done, total });
-        return digest;
-      },
-    }, opts.signal);
-    checkTrusted(w.trailer, opts.trustedPublishers);
-    const h = w.parsed.header;
+    const r = typeof input === 'string' ? await verifyFile(input, pool, opts) : await verifyStream(input, pool, opts);
+    checkTrusted(r.trailer, opts.trustedPublishers);
+    const h = r.parsed.header;
     return {
       kind: 'package',
       packageId: toHex(h.packageId),
       model: { name: h.model.name, rootDigest: `sha256:${toHex(h.model.rootDigest)}` },
-      signer: signerId(w.trailer.publicKey),
+      signer: signerId(r.trailer.publicKey),
       files: h.files.length,
-      chunks: w.layout.totalChunks,
-      packageBytes: w.layout.signatureOffset,
+      chunks: r.layout.totalChunks,
+      packageBytes: r.layout.signatureOffset,
     };
   } finally {
+    await pool.drain().catch(() => {});
     await pool.close();
   }
+}
+
+type Checked = Pick<PackageHead, 'parsed' | 'layout' | 'trailer'>;
+
+/** A package file: structure and signature first (readHead), then every chunk hashed on the workers by position. */
+async function verifyFile(path: string, pool: CryptoPool, opts: VerifyOptions): Promise<Checked> {
+  const head = await readHead(path);
+  checkTrusted(head.trailer, opts.trustedPublishers);
+  const { layout, chunkList } = head;
+  const C = layout.chunkSize;
+  const per = pieceChunks(C);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (cause) {
+    throw ioError(`cannot read ${path}`, cause);
+  }
+  let done = 0;
+  try {
+    type Done = { listed: number; chunks: number; bytes: number; digests: Uint8Array };
+    const tasks = function* (): Generator<() => Promise<Done>> {
+      for (const stream of layout.streams) {
+        for (const seg of stream.segments) {
+          for (let first = seg.firstChunk; first < seg.firstChunk + seg.chunkCount; first += per) {
+            if (opts.signal?.aborted) throw interrupted();
+            const chunks = Math.min(per, seg.firstChunk + seg.chunkCount - first);
+            const lastLength = chunkPlainLength(stream.plaintextSize, C, first + chunks - 1);
+            const listed = stream.firstListedChunk + first;
+            const bytes = (chunks - 1) * C + lastLength + chunks * TAG_BYTES;
+            yield () =>
+              pool
+                .run({ op: 'hash', inFd: fd, packagePos: chunkOffset(seg, C, first), firstCounter: first, chunks, chunkSize: C, lastLength, finalLast: false })
+                .then(
+                  (r) => ({ listed, chunks, bytes, digests: r.digests! }),
+                  (e) => Promise.reject(e instanceof JobError ? (e.code === 'SHORT_READ' ? new ModelsealError('TRUNCATED', 'the package ends early; fetch it again') : ioError(`cannot read ${path}`, e)) : e),
+                );
+          }
+        }
+      }
+    };
+    // Jobs hold no buffers here (each lane reads into its own), so a deep window costs nothing.
+    await orderedPipeline(8 * pipelineDepth(pool.threads), tasks(), (d) => {
+      const want = chunkList.subarray(32 * d.listed, 32 * (d.listed + d.chunks));
+      if (!Buffer.from(d.digests).equals(want)) {
+        let i = 0;
+        while (Buffer.from(d.digests.subarray(32 * i, 32 * i + 32)).equals(want.subarray(32 * i, 32 * i + 32))) i++;
+        throw modifiedChunk(d.listed + i);
+      }
+      done += d.bytes;
+      opts.onProgress?.({ phase: 'verify', done, total: head.fileSize });
+    });
+  } finally {
+    await pool.drain().catch(() => {});
+    closeSync(fd);
+  }
+  return head;
+}
+
+/** A package on a stream (stdin): one sequential pass, chunks hashed on the workers. */
+async function verifyStream(input: Readable, pool: CryptoPool, opts: VerifyOptions): Promise<Checked> {
+  let done = 0;
+  return walkPackage<Uint8Array>(input, pool.threads, {
+    header: () => {},
+    chunk: async (_ref, sealed) => {
+      done += sealed.length;
+      return (await pool.run({ op: 'hashChunk', data: sealed })).digests!;
+    },
+    consume: (_ref, digest) => {
+      opts.onProgress?.({ phase: 'verify', done, total: 0 });
+      return digest;
+    },
+  }, opts.signal);
 }
 
 export interface VerifyFolderResult {

@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import tar from 'tar-stream';
 import { ModelsealError } from '../errors.js';
 import { verifyMessage } from '../crypto/signer.js';
 import { parseHeader, type ParsedHeader } from '../format/header.js';
@@ -14,7 +13,7 @@ import { LIMITS, TAG_BYTES } from '../format/limits.js';
 import { parseSignature, signedMessage, type SignatureTrailer } from '../format/signature.js';
 import { toHex } from '../format/encoding.js';
 import { orderedPipeline } from '../crypto/pool.js';
-import { pipelineDepth } from './common.js';
+import { streamDepth } from './common.js';
 
 type Entry = AsyncIterable<Buffer> & { header: { name: string; size?: number | null; type?: string | null }; resume(): void };
 
@@ -56,6 +55,8 @@ export function truncatedOrMalformed(e: unknown): ModelsealError {
 }
 
 export async function walkPackage<T>(input: Readable, threads: number, visitor: WalkVisitor<T>, signal?: AbortSignal): Promise<WalkResult> {
+  // Loaded on demand: only streamed packages (stdin) need a tar parser; files are read by position.
+  const { default: tar } = await import('tar-stream');
   const extract = tar.extract();
   const it = (extract as unknown as AsyncIterable<Entry>)[Symbol.asyncIterator]();
   input.on('error', (e) => extract.destroy(e));
@@ -114,7 +115,7 @@ export async function walkPackage<T>(input: Readable, threads: number, visitor: 
     await visitor.header(parsed, headerBytes, layout);
 
     const C = layout.chunkSize;
-    const depth = pipelineDepth(C, threads);
+    const depth = streamDepth(C, threads);
     const digests = createHash('sha256');
     let checked = true;
     const digestList: Uint8Array[] = [];
@@ -172,7 +173,7 @@ export async function walkPackage<T>(input: Readable, threads: number, visitor: 
       if (!computed.equals(stored)) {
         let i = 0;
         while (i < layout.totalChunks && computed.subarray(32 * i, 32 * i + 32).equals(stored.subarray(32 * i, 32 * i + 32))) i++;
-        throw new ModelsealError('SIGNATURE_INVALID', `ciphertext chunk ${i} does not match the signed chunk list: the package was modified after signing`, { details: { chunk: i } });
+        throw modifiedChunk(i);
       }
     }
     const sEntry = await next(ENTRY.signature, undefined, LIMITS.maxSignatureBytes);
@@ -195,6 +196,10 @@ export async function walkPackage<T>(input: Readable, threads: number, visitor: 
     input.unpipe();
     if ('destroy' in input && input !== process.stdin) input.destroy();
   }
+}
+
+export function modifiedChunk(i: number): ModelsealError {
+  return new ModelsealError('SIGNATURE_INVALID', `ciphertext chunk ${i} does not match the signed chunk list: the package was modified after signing`, { details: { chunk: i } });
 }
 
 /** Checks that the trailer signs exactly this header and chunk list. Says nothing about whether the signer is trusted. */

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { open, readRange, seal, inspect, verifyPackage, type Identity } from '../../src/index.js';
+import { open, readHead, readRange, seal, inspect, unlockPackage, verifyPackage, type Identity } from '../../src/index.js';
+import { KeySchedule } from '../../src/crypto/keyschedule.js';
+import { decryptChunk } from '../../src/crypto/chunk.js';
+import { chunkOffset, streamOf } from '../../src/format/layout.js';
 import { detBytes, makeKeys, tempDir } from '../support/fixtures.js';
 
 const keys = makeKeys();
@@ -74,5 +77,37 @@ describe('seal → open round trips', () => {
     await open({ input: pkg, output: out, identities: [keys.alice], trustedPublishers: keys.trusted, force: true });
     expect(statSync(out).size).toBe(1000);
     expect(readdirSync(dir).filter((f) => f.includes('mseal-partial'))).toEqual([]);
+  });
+
+  it('refuses a single-file output whose .sig sidecar exists, before writing anything', async () => {
+    const { pkg } = await roundTrip(detBytes(1000, 'sidecar'), 1 << 16, 2);
+    const out = join(dir, 'sidecar.bin');
+    writeFileSync(`${out}.sig`, 'old provenance');
+    await expect(open({ input: pkg, output: out, identities: [keys.alice], trustedPublishers: keys.trusted })).rejects.toMatchObject({ code: 'OUTPUT_EXISTS' });
+    expect(existsSync(out)).toBe(false);
+    expect(readFileSync(`${out}.sig`, 'utf8')).toBe('old provenance');
+  });
+});
+
+describe('payload keys come from the data key', () => {
+  it('a KeySchedule keeps its own copy of the data key (callers wipe theirs)', () => {
+    const dek = new Uint8Array(32).fill(7);
+    const salt = new Uint8Array(32).fill(1);
+    const ks = new KeySchedule(dek, salt);
+    const before = ks.payloadKey(1, 0);
+    dek.fill(0);
+    expect(Buffer.from(ks.payloadKey(1, 0)).equals(Buffer.from(before))).toBe(true);
+    expect(Buffer.from(new KeySchedule(dek, salt).payloadKey(1, 0)).equals(Buffer.from(before))).toBe(false);
+  });
+
+  it('a sealed chunk opens with the unwrapped key schedule and not with one from an all-zero data key', async () => {
+    const { pkg } = await roundTrip(detBytes(1000, 'zero-dek'), 1 << 16, 2);
+    const head = await readHead(pkg);
+    const { keys: real } = await unlockPackage(head.parsed, [keys.alice]);
+    const seg = streamOf(head.layout, 1).segments[0]!;
+    const sealed = readFileSync(pkg).subarray(chunkOffset(seg, 1 << 16, 0), chunkOffset(seg, 1 << 16, 0) + 1000 + 16);
+    expect(decryptChunk(real.payloadKey(1, 0), 0, true, sealed)).not.toBeNull();
+    const zero = new KeySchedule(new Uint8Array(32), head.parsed.header.packageId);
+    expect(decryptChunk(zero.payloadKey(1, 0), 0, true, sealed)).toBeNull();
   });
 });

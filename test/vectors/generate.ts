@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPublisherKey, loadX25519Identity, readHead, seal, X25519Recipient } from '../../src/index.js';
-import { TAR_BLOCK } from '../../src/format/layout.js';
+import { streamOf, TAR_BLOCK } from '../../src/format/layout.js';
 
 const here = new URL('.', import.meta.url).pathname;
 const tmp = join(here, '.src');
@@ -28,7 +28,7 @@ await seal({ input: join(tmp, 'ckpt'), output: out('bad-other-recipient.mseal'),
 
 const good = readFileSync(out('good-folder.mseal'));
 const head = await readHead(out('good-folder.mseal'));
-const seg = head.layout.streams[2]!.segments[0]!;
+const seg = streamOf(head.layout, 2).segments[0]!;
 const chunk = (i: number) => seg.offset + TAR_BLOCK + i * (65536 + 16);
 const variant = (name: string, f: (b: Buffer) => Buffer) => writeFileSync(out(name), f(Buffer.from(good)));
 variant('bad-flipped-chunk.mseal', (b) => ((b[chunk(1) + 100]! ^= 1), b));
