@@ -78,8 +78,9 @@ export class CryptoPool {
   start(): this {
     if (this.#slots.length > 0 || this.#workers === 0) return this;
     const url = workerUrl();
+    const writeLock = new SharedArrayBuffer(4);
     for (let i = 0; i < this.#workers; i++) {
-      const worker = new Worker(url);
+      const worker = new Worker(url, { workerData: { writeLock } });
       const slot: Slot = { worker, pending: new Map() };
       worker.on('message', (r: WorkerResponse) => {
         const p = slot.pending.get(r.id);

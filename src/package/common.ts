@@ -13,16 +13,21 @@ export function interrupted(): ModelsealError {
   return new ModelsealError('INTERRUPTED', 'interrupted; nothing was written at the output path');
 }
 
-/** Plaintext per bulk job (a piece): 4 MiB, or one chunk when chunks are larger. */
-export const PIECE_BYTES = 4 << 20;
+/**
+ * Plaintext per bulk job (a piece): 1 MiB, or one chunk when chunks are larger. Small pieces keep
+ * what a worker reads, encrypts and hands back in the CPU cache while the main thread hashes it;
+ * 4 MiB pieces measured 10-20% slower, with more kernel time.
+ */
+export const PIECE_BYTES = 1 << 20;
 
 export function pieceChunks(chunkSize: number): number {
   return Math.max(1, Math.floor(PIECE_BYTES / chunkSize));
 }
 
-/** Pieces in flight: two per worker keeps each busy while the main thread hashes; memory is depth × piece. */
-export function pipelineDepth(threads: number): number {
-  return Math.max(2, 2 * threads);
+/** Pieces in flight: four per worker keeps each busy while the main thread hashes; memory (depth × piece) stays under 32 MiB. */
+export function pipelineDepth(threads: number, chunkSize: number): number {
+  const piece = pieceChunks(chunkSize) * chunkSize;
+  return Math.max(2, Math.min(4 * Math.max(threads, 1), Math.floor((32 << 20) / piece)));
 }
 
 /** Chunks in flight for a streaming reader (stdin): enough to keep every worker busy, few enough that memory stays flat. */

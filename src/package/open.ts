@@ -302,7 +302,7 @@ async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: 
         }
       }
     };
-    await orderedPipeline(pipelineDepth(pool.threads), tasks(), async (d) => {
+    await orderedPipeline(pipelineDepth(pool.threads, C), tasks(), async (d) => {
       if (d.bad >= 0) {
         opts.debug?.(`chunk ${d.chunk + d.bad} of file ${d.file} failed authentication`);
         throw failed();

@@ -205,7 +205,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
         }
       }
     };
-    await orderedPipeline(pipelineDepth(pool.threads), tasks(), ({ task, buf, length, digests }) => {
+    await orderedPipeline(pipelineDepth(pool.threads, chunkSize), tasks(), ({ task, buf, length, digests }) => {
       hash.update(new Uint8Array(buf, 0, length));
       free.push(buf);
       chunkDigests.set(digests, 32 * (streamOf(draft, task.file + 1).firstListedChunk + task.first));

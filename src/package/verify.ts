@@ -97,7 +97,7 @@ async function verifyFile(path: string, pool: CryptoPool, opts: VerifyOptions): 
       }
     };
     // Jobs hold no buffers here (each lane reads into its own), so a deep window costs nothing.
-    await orderedPipeline(8 * pipelineDepth(pool.threads), tasks(), (d) => {
+    await orderedPipeline(8 * pipelineDepth(pool.threads, C), tasks(), (d) => {
       const want = chunkList.subarray(32 * d.listed, 32 * (d.listed + d.chunks));
       if (!Buffer.from(d.digests).equals(want)) {
         let i = 0;
