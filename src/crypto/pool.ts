@@ -9,7 +9,7 @@ import { ModelsealError } from '../errors.js';
 import { runBulkJob, transferList, type BulkJob, type BulkResult } from './bulk.js';
 
 export type WorkerRequest = { id: number; job: BulkJob };
-export type WorkerResponse = { id: number; ok: true; result: BulkResult } | { id: number; ok: false; error: string; code?: string };
+export type WorkerResponse = { id: number; ok: true; result: BulkResult } | { id: number; ok: false; error: string; code?: string } | { ready: true };
 
 /** A job that failed on a worker, with the error code it raised there (an errno name, or SHORT_READ). */
 export class JobError extends Error {
@@ -29,6 +29,8 @@ interface Pending {
 
 interface Slot {
   worker: Worker;
+  /** Whether the worker finished booting; jobs go to it only then, so the main lane is not kept waiting. */
+  ready: boolean;
   pending: Map<number, Pending>;
 }
 
@@ -60,18 +62,20 @@ export class CryptoPool {
   #idle: (() => void)[] = [];
   #mainBusy = false;
   readonly #workers: number;
-  readonly #mainLane: boolean;
+  readonly #mainLane: 'always' | 'while-booting' | 'never';
 
   /**
-   * `threads` lanes of work, fed from one queue: workers pull jobs as they finish. With `mainLane`,
-   * one lane is the calling thread itself, taking a queued job between turns of its event loop:
-   * right for work where the main thread would otherwise only wait, as it starts at once while
-   * workers take tens of milliseconds to boot, and it costs no memory.
+   * `threads` lanes of work, fed from one queue: workers pull jobs as they finish. The calling
+   * thread can take queued jobs too, between turns of its event loop: with `mainLane: 'always'`
+   * it is one of the `threads` lanes (right where it would otherwise only wait: it starts at once
+   * and costs no memory); with `'while-booting'` it takes jobs only until a worker is ready (so a
+   * small input never waits tens of milliseconds for a worker to boot). Without workers
+   * (threads = 0) it runs everything.
    */
-  constructor(threads = defaultThreads(), opts: { mainLane?: boolean } = {}) {
+  constructor(threads = defaultThreads(), opts: { mainLane?: 'always' | 'while-booting' } = {}) {
     this.threads = threads;
-    this.#mainLane = threads === 0 || opts.mainLane === true;
-    this.#workers = this.#mainLane ? Math.max(0, threads - 1) : threads;
+    this.#mainLane = threads === 0 ? 'always' : (opts.mainLane ?? 'never');
+    this.#workers = this.#mainLane === 'always' ? Math.max(0, threads - 1) : threads;
   }
 
   /** Starts the worker threads now (they take tens of milliseconds), so they are ready when the first job comes. */
@@ -81,8 +85,13 @@ export class CryptoPool {
     const writeLock = new SharedArrayBuffer(4);
     for (let i = 0; i < this.#workers; i++) {
       const worker = new Worker(url, { workerData: { writeLock } });
-      const slot: Slot = { worker, pending: new Map() };
+      const slot: Slot = { worker, ready: false, pending: new Map() };
       worker.on('message', (r: WorkerResponse) => {
+        if ('ready' in r) {
+          slot.ready = true;
+          this.#pump();
+          return;
+        }
         const p = slot.pending.get(r.id);
         if (!p) return;
         slot.pending.delete(r.id);
@@ -121,14 +130,15 @@ export class CryptoPool {
 
   #pump(): void {
     for (const slot of this.#slots) {
-      while (slot.pending.size < PER_WORKER && this.#queue.length > 0) {
+      while (slot.ready && slot.pending.size < PER_WORKER && this.#queue.length > 0) {
         const p = this.#queue.shift()!;
         const id = this.#nextId++;
         slot.pending.set(id, p);
         slot.worker.postMessage({ id, job: p.job } satisfies WorkerRequest, transferList(p.job));
       }
     }
-    if (this.#mainLane && !this.#mainBusy && this.#queue.length > 0) {
+    const mainTakes = this.#mainLane === 'always' || (this.#mainLane === 'while-booting' && !this.#slots.some((s) => s.ready));
+    if (mainTakes && !this.#mainBusy && this.#queue.length > 0) {
       this.#mainBusy = true;
       // Between event-loop turns, so worker results are taken in (and workers refilled) in between.
       setImmediate(() => {
@@ -151,10 +161,14 @@ export class CryptoPool {
     if (this.#running > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
+  /** Stops the workers. Does not wait for them to wind down (a worker still booting takes tens of milliseconds). */
   async close(): Promise<void> {
     const slots = this.#slots;
     this.#slots = [];
-    await Promise.all(slots.map((s) => s.worker.terminate()));
+    for (const s of slots) {
+      s.worker.unref();
+      s.worker.terminate().catch(() => {});
+    }
   }
 }
 

@@ -20,3 +20,4 @@ port.on('message', ({ id, job }: WorkerRequest) => {
   }
   port.postMessage(res, res.ok ? transferList(res.result) : []);
 });
+port.postMessage({ ready: true } satisfies WorkerResponse);

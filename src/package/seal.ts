@@ -140,7 +140,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     throw ioError(`cannot write ${toPath}`, cause);
   }
   const flusher = new Flusher(out, opts.fsync ?? false);
-  const pool = new CryptoPool(opts.threads).start();
+  const pool = new CryptoPool(opts.threads, { mainLane: 'while-booting' }).start();
   const inFds: number[] = [];
   const write = (data: Uint8Array, pos: number) => {
     for (let at = 0; at < data.length; ) at += writeSync(out, data, at, data.length - at, pos + at);
