@@ -20,8 +20,8 @@ export function interrupted(): ModelsealError {
  */
 export const PIECE_BYTES = 1 << 20;
 
-export function pieceChunks(chunkSize: number): number {
-  return Math.max(1, Math.floor(PIECE_BYTES / chunkSize));
+export function pieceChunks(chunkSize: number, pieceBytes = PIECE_BYTES): number {
+  return Math.max(1, Math.floor(pieceBytes / chunkSize));
 }
 
 /** Pieces in flight: four per worker keeps each busy while the main thread hashes; memory (depth × piece) stays under 32 MiB. */

