@@ -17,7 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = join(ROOT, 'dist/cli/modelseal.js');
+const BIN = join(ROOT, 'dist/cli/modelseal.bundle.mjs');
 const TIME = '/usr/bin/time';
 const MiB = 1 << 20;
 const PIECE = 16 * MiB;

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync, readdirSync, appendFileSync } 
 import { join, resolve } from 'node:path';
 import { tempDir } from '../support/fixtures.js';
 
-const BIN = resolve('dist/cli/modelseal.js');
+const BIN = resolve('dist/cli/modelseal.bundle.mjs');
 const PY = resolve('.peers/venv/bin/model_signing');
 const dir = tempDir('modelseal-cli-');
 const keys = join(dir, 'keys');

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { tempDir } from '../support/fixtures.js';
 
-const BIN = resolve('dist/cli/modelseal.js');
+const BIN = resolve('dist/cli/modelseal.bundle.mjs');
 const dir = tempDir('modelseal-int-');
 const keys = join(dir, 'keys');
 const partials = (prefix: string) => readdirSync(dir).filter((f) => f.startsWith(`.${prefix}.mseal-partial-`));
