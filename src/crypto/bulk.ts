@@ -77,31 +77,7 @@ function readFully(fd: number, into: Uint8Array, pos: number): void {
   }
 }
 
-let writeLock: Int32Array | undefined;
-
-/**
- * Shares one lock among the workers of a pool for their writes. The kernel serialises buffered
- * writes to a file anyway (the inode lock), but a writer that finds it taken spins on a CPU the
- * main thread needs for hashing; waiting here sleeps instead.
- */
-export function useWriteLock(shared: SharedArrayBuffer): void {
-  writeLock = new Int32Array(shared);
-}
-
 function writeFully(fd: number, parts: Uint8Array[], pos: number): void {
-  const lock = writeLock;
-  if (lock) while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) Atomics.wait(lock, 0, 1);
-  try {
-    writeAll(fd, parts, pos);
-  } finally {
-    if (lock) {
-      Atomics.store(lock, 0, 0);
-      Atomics.notify(lock, 0, 1);
-    }
-  }
-}
-
-function writeAll(fd: number, parts: Uint8Array[], pos: number): void {
   let total = 0;
   for (const p of parts) total += p.length;
   let n = writevSync(fd, parts, pos);

@@ -82,9 +82,8 @@ export class CryptoPool {
   start(): this {
     if (this.#slots.length > 0 || this.#workers === 0) return this;
     const url = workerUrl();
-    const writeLock = new SharedArrayBuffer(4);
     for (let i = 0; i < this.#workers; i++) {
-      const worker = new Worker(url, { workerData: { writeLock } });
+      const worker = new Worker(url);
       const slot: Slot = { worker, ready: false, pending: new Map() };
       worker.on('message', (r: WorkerResponse) => {
         if ('ready' in r) {

@@ -3,13 +3,12 @@
  * and the positioned reads and writes around them, so both cores work while the main thread
  * hashes plaintext in order.
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import { runBulkJob, transferList, useWriteLock } from './bulk.js';
+import { parentPort } from 'node:worker_threads';
+import { runBulkJob, transferList } from './bulk.js';
 import type { WorkerRequest, WorkerResponse } from './pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('modelseal crypto worker must run in a worker thread');
-useWriteLock((workerData as { writeLock: SharedArrayBuffer }).writeLock);
 
 port.on('message', ({ id, job }: WorkerRequest) => {
   let res: WorkerResponse;
