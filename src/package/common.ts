@@ -4,7 +4,7 @@ import { ModelsealError } from '../errors.js';
 import { ioError, pathExists, tempSibling } from '../io/atomic.js';
 
 export interface Progress {
-  phase: 'hash' | 'encrypt' | 'decrypt' | 'verify';
+  phase: 'encrypt' | 'decrypt' | 'verify';
   done: number;
   total: number;
 }

@@ -19,7 +19,7 @@ import { encryptChunk } from '../crypto/chunk.js';
 import { KeySchedule, newDataKey, newPackageId } from '../crypto/keyschedule.js';
 import { signMessage } from '../crypto/signer.js';
 import { encodeHeader, encodeHeaderMacInput, type Header, type Stanza } from '../format/header.js';
-import { computeLayout, ENTRY, initialRegionBytes, packageSize, padded, reserveBytesFor, chunkPlainLength, streamOf, TAR_BLOCK, type SegmentLayout } from '../format/layout.js';
+import { chunkOffset, computeLayout, ENTRY, initialRegionBytes, packageSize, padded, reserveBytesFor, chunkPlainLength, streamOf, TAR_BLOCK } from '../format/layout.js';
 import { DEFAULT_CHUNK_SIZE, isValidChunkSize, LIMITS } from '../format/limits.js';
 import { encodeSignature, signedMessage } from '../format/signature.js';
 import { ustarHeader } from '../format/tar.js';
@@ -98,10 +98,16 @@ async function sealToStream(opts: SealOptions, out: Writable): Promise<SealResul
 /** One unit of payload work: a piece of one file's segment. */
 interface PieceTask {
   file: number;
-  seg: SegmentLayout;
-  first: number;
-  chunks: number;
+  /** Position of the piece's first chunk in the chunk list. */
+  listed: number;
+  /** Whether the piece ends its file. */
   last: boolean;
+}
+
+/** An input file open for sealing, with what fstat said when it was opened. */
+interface OpenInput {
+  fd: number;
+  before: Stats;
 }
 
 async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number): Promise<SealResult> {
@@ -141,7 +147,22 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
   }
   const flusher = new Flusher(out, opts.fsync ?? false);
   const pool = new CryptoPool(opts.threads, { mainLane: 'while-booting' }).start();
-  const inFds: number[] = [];
+  // Inputs are opened as their first piece is dispatched and closed after their last is hashed,
+  // so a folder of thousands of files never holds more than a few descriptors.
+  const inputsOpen = new Map<number, OpenInput>();
+  const openInput = (i: number): OpenInput => {
+    const f = inputs.files[i]!;
+    let fd: number;
+    try {
+      fd = openSync(f.source, 'r');
+    } catch (cause) {
+      throw ioError(`cannot read ${f.source}`, cause);
+    }
+    const input = { fd, before: fstatSync(fd) };
+    inputsOpen.set(i, input);
+    if (input.before.size !== f.size) throw changed(f);
+    return input;
+  };
   const write = (data: Uint8Array, pos: number) => {
     for (let at = 0; at < data.length; ) at += writeSync(out, data, at, data.length - at, pos + at);
   };
@@ -155,16 +176,6 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     // Chunk digests in package order: the files' now, the provenance's once its size is known.
     let chunkDigests = new Uint8Array(streamOf(draft, 0).firstListedChunk * 32);
     const manifest: ManifestEntry[] = [];
-    const before: Stats[] = [];
-    for (const f of inputs.files) {
-      try {
-        inFds.push(openSync(f.source, 'r'));
-      } catch (cause) {
-        throw ioError(`cannot read ${f.source}`, cause);
-      }
-      before.push(fstatSync(inFds[inFds.length - 1]!));
-      if (before[before.length - 1]!.size !== f.size) throw changed(f);
-    }
     const per = pieceChunks(chunkSize);
     const free: ArrayBuffer[] = [];
     let hash = createHash('sha256');
@@ -172,24 +183,24 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     const tasks = function* (): Generator<() => Promise<{ task: PieceTask; buf: ArrayBuffer; length: number; digests: Uint8Array }>> {
       for (const [i, f] of inputs.files.entries()) {
         const stream = streamOf(draft, i + 1);
-        const key = (s: number) => keys.payloadKey(stream.index, s);
+        const { fd } = openInput(i);
         for (const seg of stream.segments) {
-          const segKey = key(seg.segment);
+          const key = keys.payloadKey(stream.index, seg.segment);
           for (let first = seg.firstChunk; first < seg.firstChunk + seg.chunkCount; first += per) {
             if (signal?.aborted) throw interrupted();
             const chunks = Math.min(per, seg.firstChunk + seg.chunkCount - first);
             const last = first + chunks === stream.chunkCount;
-            const task: PieceTask = { file: i, seg, first, chunks, last };
+            const task: PieceTask = { file: i, listed: stream.firstListedChunk + first, last };
             const buf = free.pop() ?? new ArrayBuffer(per * chunkSize);
             yield () =>
               pool
                 .run({
                   op: 'seal',
-                  key: segKey,
-                  inFd: inFds[i]!,
+                  key,
+                  inFd: fd,
                   inPos: first * chunkSize,
                   outFd: out,
-                  packagePos: seg.offset + TAR_BLOCK + (first - seg.firstChunk) * (chunkSize + 16),
+                  packagePos: chunkOffset(seg, chunkSize, first),
                   firstCounter: first,
                   chunks,
                   chunkSize,
@@ -208,20 +219,21 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     await orderedPipeline(pipelineDepth(pool.threads, chunkSize), tasks(), ({ task, buf, length, digests }) => {
       hash.update(new Uint8Array(buf, 0, length));
       free.push(buf);
-      chunkDigests.set(digests, 32 * (streamOf(draft, task.file + 1).firstListedChunk + task.first));
+      chunkDigests.set(digests, 32 * task.listed);
       flusher.wrote(length);
       done += length;
       opts.onProgress?.({ phase: 'encrypt', done, total });
       if (task.last) {
         const f = inputs.files[task.file]!;
+        const input = inputsOpen.get(task.file)!;
+        const now = fstatSync(input.fd);
+        inputsOpen.delete(task.file);
+        closeSync(input.fd);
+        if (now.size !== f.size || now.mtimeMs !== input.before.mtimeMs) throw changed(f);
         manifest.push({ path: f.path, size: f.size, sha256: new Uint8Array(hash.digest()) });
         hash = createHash('sha256');
       }
     });
-    for (const [i, f] of inputs.files.entries()) {
-      const now = fstatSync(inFds[i]!);
-      if (now.size !== f.size || now.mtimeMs !== before[i]!.mtimeMs) throw changed(f);
-    }
 
     // Now everything that depends on the plaintext: provenance, stanzas, header.
     header.model.rootDigest = computeRootDigest(manifest);
@@ -261,7 +273,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
       const key = keys.payloadKey(0, seg.segment);
       for (let c = seg.firstChunk; c < seg.firstChunk + seg.chunkCount; c++) {
         const sealed = encryptChunk(key, c, c === prov.chunkCount - 1, bundle.subarray(c * chunkSize, c * chunkSize + chunkPlainLength(bundle.length, chunkSize, c)));
-        write(sealed, seg.offset + TAR_BLOCK + (c - seg.firstChunk) * (chunkSize + 16));
+        write(sealed, chunkOffset(seg, chunkSize, c));
         chunkDigests.set(createHash('sha256').update(sealed).digest(), 32 * (prov.firstListedChunk + c));
       }
     }
@@ -312,7 +324,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     throw e;
   } finally {
     dek.fill(0);
-    for (const fd of inFds) closeSync(fd);
+    for (const input of inputsOpen.values()) closeSync(input.fd);
     await pool.close();
   }
 }

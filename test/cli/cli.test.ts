@@ -1,7 +1,7 @@
 /** Runs the built `modelseal` binary (npm test builds first) and checks exit codes and --json shapes. */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync, readdirSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync, appendFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tempDir } from '../support/fixtures.js';
 
@@ -95,6 +95,17 @@ describe('modelseal CLI', () => {
     expect(ms(['seal', 'samples/checkpoint', '--to', 'bogus', '-o', join(dir, 'y')]).code).toBe(2);
     expect(ms(['open', join(dir, 'nope.mseal'), '-o', join(dir, 'z')]).code).toBe(3);
     expect(readdirSync(dir).filter((f) => f.includes('mseal-partial'))).toEqual([]);
+  });
+
+  it('seals and opens a folder of more files than the process may hold open at once', () => {
+    const src = join(dir, 'many');
+    mkdirSync(src);
+    for (let i = 0; i < 300; i++) writeFileSync(join(src, `shard-${String(i).padStart(4, '0')}.bin`), Buffer.alloc(100 + i, i));
+    const run = (args: string) => spawnSync('bash', ['-c', `ulimit -n 64 && exec "${process.execPath}" "${BIN}" --keys "${keys}" --quiet ${args}`]);
+    const pkg = join(dir, 'many.mseal');
+    expect(run(`seal "${src}" --to local -o "${pkg}"`).status).toBe(0);
+    expect(run(`open "${pkg}" -o "${join(dir, 'many-out')}"`).status).toBe(0);
+    expect(readFileSync(join(dir, 'many-out', 'shard-0299.bin')).equals(Buffer.alloc(399, 299 & 0xff))).toBe(true);
   });
 
   it('demo runs on the embedded defaults', () => {
