@@ -21,7 +21,7 @@ const program = new Command('modelseal')
   .option('-q, --quiet', 'print nothing but errors')
   .option('--keys <dir>', 'key store folder (default: $MODELSEAL_KEYS or ./keys)')
   .option('--passphrase-file <file>', 'file holding the key store passphrase (or set MODELSEAL_PASSPHRASE_FILE)')
-  .option('--threads <n>', 'worker threads for chunk crypto (default: number of cores; 0 = none)')
+  .option('--threads <n>', 'threads for bulk crypto, the main one included (default: number of cores; 0 or 1 = no worker threads)')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
   .addHelpText(

@@ -106,7 +106,7 @@ export async function open(opts: OpenOptions): Promise<OpenResult> {
     throw new ModelsealError('UNTRUSTED_SIGNER', 'no trusted publisher key: pass --publisher <publisher.pub> or open inside a key store that trusts the publisher');
   }
   const out = new OutputTree(opts.output, opts.force ?? false, opts.fsync ?? false);
-  const pool = new CryptoPool(opts.threads, { mainLane: 'while-booting' }).start();
+  const pool = new CryptoPool(opts.threads).start();
   try {
     const r = typeof opts.input === 'string' ? await openFile(opts, opts.input, out, pool) : await openStream(opts, opts.input, out, pool);
     const h = r.parsed.header;

@@ -38,7 +38,7 @@ export interface VerifyPackageResult {
 }
 
 export async function verifyPackage(input: string | Readable, opts: VerifyOptions): Promise<VerifyPackageResult> {
-  const pool = new CryptoPool(opts.threads, { mainLane: 'always' }).start();
+  const pool = new CryptoPool(opts.threads).start();
   try {
     const r = typeof input === 'string' ? await verifyFile(input, pool, opts) : await verifyStream(input, pool, opts);
     checkTrusted(r.trailer, opts.trustedPublishers);

@@ -4,6 +4,7 @@ import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { runBulkJob } from '../../src/crypto/bulk.js';
+import { CryptoPool } from '../../src/crypto/pool.js';
 import { decryptChunk } from '../../src/crypto/chunk.js';
 import { detBytes, tempDir } from '../support/fixtures.js';
 
@@ -76,5 +77,29 @@ describe('bulk jobs', () => {
       closeSync(inFd);
       closeSync(outFd);
     }
+  });
+});
+
+describe('the crypto pool', () => {
+  it('runs jobs on worker threads once they booted, with the same results as on this thread', async () => {
+    const pool = new CryptoPool(2);
+    try {
+      await pool.whenReady();
+      const data = Array.from({ length: 16 }, (_, i) => detBytes(1 << 16, `pool${i}`));
+      const digests = await Promise.all(data.map((d) => pool.run({ op: 'hashChunk', data: new Uint8Array(d) })));
+      for (const [i, r] of digests.entries()) expect(Buffer.from(r.digests!).equals(createHash('sha256').update(data[i]!).digest())).toBe(true);
+      expect(pool.jobsOnWorkers).toBeGreaterThan(0);
+      expect(pool.jobsOnWorkers).toBeLessThanOrEqual(16);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('with one thread runs everything on the calling thread', async () => {
+    const pool = new CryptoPool(1);
+    const r = await pool.run({ op: 'hashChunk', data: new Uint8Array(10) });
+    expect(r.digests!.length).toBe(32);
+    expect(pool.jobsOnWorkers).toBe(0);
+    await pool.close();
   });
 });
