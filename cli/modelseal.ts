@@ -11,6 +11,7 @@ import { registerOpen } from './commands/open.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerVerify } from './commands/verify.js';
 import { registerDemo } from './commands/demo.js';
+import { registerReseal, registerRewrap } from './commands/rewrap.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -34,6 +35,7 @@ Typical use:
   modelseal inspect m.mseal                        recipients, files, signer (no key needed)
   modelseal verify m.mseal --publisher pub.pem     signature and every chunk (no key needed)
   modelseal open m.mseal -o ./weights              decrypt, verify, write ./weights + model.sig
+  modelseal rewrap m.mseal --add x25519:bob.pub    add or remove recipients in place (header only)
   modelseal demo                                   all of the above on the bundled sample
 
 Exit codes: ${Object.entries(ErrorCodes)
@@ -42,7 +44,7 @@ Exit codes: ${Object.entries(ErrorCodes)
       .join(', ')}. See docs/ERRORS.md.`,
   );
 
-for (const register of [registerInit, registerKeygen, registerSeal, registerOpen, registerInspect, registerVerify, registerDemo]) {
+for (const register of [registerInit, registerKeygen, registerSeal, registerOpen, registerInspect, registerVerify, registerRewrap, registerReseal, registerDemo]) {
   register(program);
 }
 

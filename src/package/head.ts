@@ -12,7 +12,8 @@ import { chunkOffset, computeLayout, ENTRY, packageSize, padded, streamOf, TAR_B
 import { readUstarHeader } from '../format/tar.js';
 import { LIMITS, TAG_BYTES } from '../format/limits.js';
 import { parseSignature, type SignatureTrailer } from '../format/signature.js';
-import { ioError } from '../io/atomic.js';
+import { ioError, pathExists } from '../io/atomic.js';
+import { basename, dirname, join } from 'node:path';
 import type { Identity } from '../providers/types.js';
 import { checkSignature, checkTrusted } from './walk.js';
 import { unlockPackage } from './open.js';
@@ -51,7 +52,15 @@ async function checkSegments(fh: FileHandle, layout: PackageLayout): Promise<voi
   }
 }
 
+/** Where the journal of an in-place rewrap lives (src/package/rewrap.ts). */
+export function journalPath(pkg: string): string {
+  return join(dirname(pkg), `.${basename(pkg)}.mseal-rewrap`);
+}
+
 async function withFile<T>(path: string, f: (fh: FileHandle, size: number) => Promise<T>): Promise<T> {
+  if (await pathExists(journalPath(path))) {
+    throw new ModelsealError('MALFORMED_PACKAGE', `${path} is being rewrapped, or a rewrap of it was interrupted (${journalPath(path)} exists): run \`modelseal rewrap --recover ${path}\` to restore it`);
+  }
   let fh: FileHandle;
   try {
     fh = await openFile(path, 'r');

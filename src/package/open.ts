@@ -58,8 +58,15 @@ export interface OpenResult {
 const truncated = () => new ModelsealError('TRUNCATED', 'the package ends early: it was cut off in transfer or on disk; fetch it again');
 const failed = () => new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication: it is damaged or was tampered with; nothing was written');
 
-/** Finds a stanza one of `identities` opens and checks the key commitment. Public so that random access shares it. */
+/** Finds a stanza one of `identities` opens and checks the key commitment and header MAC. Public so that random access shares it. */
 export async function unlockPackage(parsed: ParsedHeader, identities: readonly Identity[], debug?: (m: string) => void): Promise<{ keys: KeySchedule; stanza: Stanza; identity: Identity }> {
+  const { dek, ...rest } = await unwrapPackageKey(parsed, identities, debug);
+  dek.fill(0);
+  return rest;
+}
+
+/** As unlockPackage, and also returns the data key itself (for rewrap); the caller must wipe it. */
+export async function unwrapPackageKey(parsed: ParsedHeader, identities: readonly Identity[], debug?: (m: string) => void): Promise<{ dek: Uint8Array; keys: KeySchedule; stanza: Stanza; identity: Identity }> {
   const { header } = parsed;
   let broken = false;
   for (const stanza of header.stanzas) {
@@ -77,17 +84,18 @@ export async function unlockPackage(parsed: ParsedHeader, identities: readonly I
       }
       if (!dek) continue;
       const keys = new KeySchedule(dek, header.packageId);
-      dek.fill(0);
       if (!keys.commits(header.commitment)) {
+        dek.fill(0);
         debug?.(`key commitment mismatch for the stanza of ${stanza.recipient}`);
         broken = true;
         continue;
       }
       if (!keys.checkHeaderMac(parsed.macInput, parsed.mac)) {
+        dek.fill(0);
         debug?.('header MAC mismatch');
         throw failed();
       }
-      return { keys, stanza, identity };
+      return { dek, keys, stanza, identity };
     }
   }
   if (broken) throw failed();

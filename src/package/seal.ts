@@ -42,6 +42,8 @@ export interface SealOptions {
   license?: string;
   /** Policy hash bound into every stanza's release context. Default "none". */
   policy?: string;
+  /** Per-recipient license and policy (by recipient id), overriding `license` and `policy` (reseal keeps each stanza's). */
+  terms?: ReadonlyMap<string, { license: string; policy: string }>;
   chunkSize?: number;
   allowSymlinks?: boolean;
   /** Replace an existing output file. */
@@ -252,9 +254,10 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     header.provenanceSize = bundle.length;
     const stanzas: Stanza[] = [];
     for (const r of opts.recipients) {
-      const ctx = { packageId, artifactDigest: header.model.rootDigest, recipient: r.id, license, policy };
+      const t = opts.terms?.get(r.id) ?? { license, policy };
+      const ctx = { packageId, artifactDigest: header.model.rootDigest, recipient: r.id, ...t };
       const w = await r.wrapDataKey(dek, ctx);
-      stanzas.push({ type: r.type, recipient: r.id, license, policy, args: w.args, body: w.body });
+      stanzas.push({ type: r.type, recipient: r.id, ...t, args: w.args, body: w.body });
     }
     header.stanzas = stanzas;
     const headerBytes = encodeHeader(header, keys.headerMac(encodeHeaderMacInput(header)));

@@ -97,6 +97,27 @@ describe('modelseal CLI', () => {
     expect(readdirSync(dir).filter((f) => f.includes('mseal-partial'))).toEqual([]);
   });
 
+  it('rewrap adds and removes recipients of every package in a folder; reseal makes a fresh one', () => {
+    const folder = join(dir, 'exports');
+    mkdirSync(join(folder, 'sub'), { recursive: true });
+    for (const p of ['a.mseal', 'sub/b.mseal']) expect(ms(['--quiet', 'seal', 'samples/checkpoint/config.json', '--to', 'local', '-o', join(folder, p)]).code).toBe(0);
+    const bobPub = 'x25519:samples/keys/recipient.x25519.pub';
+    const add = ms(['--json', 'rewrap', folder, '--add', bobPub, '--license', 'L-9']);
+    expect(add.code, add.stderr).toBe(0);
+    const r = add.json();
+    expect(r).toMatchObject({ ok: true, command: 'rewrap' });
+    expect(r.packages).toHaveLength(2);
+    const bob = r.packages[0].added[0] as string;
+    expect(r.packages[1]).toMatchObject({ recipients: [{ type: 'local' }, { type: 'x25519', recipient: bob, license: 'L-9' }] });
+    expect(ms(['--json', 'rewrap', join(folder, 'a.mseal'), '--remove', bob]).json().packages[0].recipients).toHaveLength(1);
+    expect(ms(['rewrap', join(folder, 'a.mseal'), '--remove', bob]).code).toBe(2); // no longer there
+    expect(ms(['--json', 'rewrap', '--recover', folder]).json()).toMatchObject({ ok: true, recovered: [] });
+    const fresh = ms(['--json', 'reseal', join(folder, 'sub/b.mseal'), '--remove', bob, '-o', join(dir, 'b2.mseal')]);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(fresh.json()).toMatchObject({ ok: true, command: 'reseal', removed: [bob], recipients: [{ type: 'local' }] });
+    expect(ms(['verify', join(dir, 'b2.mseal')]).code).toBe(0);
+  });
+
   it('seals and opens a folder of more files than the process may hold open at once', () => {
     const src = join(dir, 'many');
     mkdirSync(src);

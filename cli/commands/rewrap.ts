@@ -1,0 +1,129 @@
+import { Command } from 'commander';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ModelsealError, recoverRewrap, reseal, rewrap, type RewrapResult } from '../../src/index.js';
+import { collect, emitJson, fmtBytes, identities, interruptSignal, parseRecipients, progressBar, publisherKey, say, threads, trusted, type GlobalOptions } from '../util.js';
+
+interface Opts {
+  add: string[];
+  remove: string[];
+  license: string;
+  policy: string;
+  identity: string[];
+  publisher: string[];
+  signingKey?: string;
+  recover?: boolean;
+}
+
+/** The packages named: files as given, folders searched (recursively) for *.mseal. */
+async function packagesIn(paths: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    const st = await stat(p).catch((cause) => Promise.reject(new ModelsealError('IO', `cannot read ${p}: no such file or folder`, { cause })));
+    if (!st.isDirectory()) {
+      out.push(p);
+      continue;
+    }
+    for (const e of await readdir(p, { recursive: true, withFileTypes: true })) {
+      if (e.isFile() && e.name.endsWith('.mseal') && !e.name.startsWith('.')) out.push(join(e.parentPath, e.name));
+    }
+  }
+  return out.sort();
+}
+
+/** The options rewrap and reseal share, loaded: keys that open and sign, and the change of recipients. */
+async function recipientChange(g: GlobalOptions, o: Opts) {
+  return {
+    identities: await identities(g, o.identity),
+    trustedPublishers: await trusted(g, o.publisher),
+    publisher: await publisherKey(g, o.signingKey),
+    add: await parseRecipients(o.add, g),
+    remove: o.remove,
+    license: o.license,
+    policy: o.policy,
+  };
+}
+
+const recipientOptions = (c: Command) =>
+  c
+    .option('--add <recipient>', 'give a recipient a stanza, repeatable: "local" or "x25519:<public key or .pub file>"', collect, [])
+    .option('--remove <recipient-id>', 'drop the stanza of this recipient id (as `inspect` shows it), repeatable', collect, [])
+    .option('--license <id>', 'license id bound into added stanzas', 'none')
+    .option('--policy <hash>', 'policy hash bound into added stanzas', 'none')
+    .option('-i, --identity <file>', 'identity key file that opens the package (repeatable; the key store\'s keys are always tried)', collect, [])
+    .option('--publisher <pem>', 'trusted publisher public key (repeatable; the key store\'s are trusted too)', collect, [])
+    .option('--signing-key <file>', 'publisher key file that re-signs (default: the key store\'s publisher.key)');
+
+export function registerRewrap(program: Command): void {
+  recipientOptions(
+    program
+      .command('rewrap')
+      .description('add or remove recipients of packages in place: only the header and the signature are rewritten, never the payload')
+      .argument('<package...>', 'package files, or folders searched for *.mseal'),
+  )
+    .option('--recover', 'only restore packages whose earlier rewrap was interrupted')
+    .addHelpText(
+      'after',
+      `
+Rewrap needs an identity that opens the package (the header MAC and new stanzas need the data key)
+and the publisher's signing key (the package signature must come from the same key as the
+provenance inside). It is crash-safe: the old bytes are journalled beside the package first.
+
+--remove stops future releases only: a recipient that already unwrapped the data key can still
+decrypt this payload. When that matters, use \`modelseal reseal\`, which re-encrypts everything
+under a fresh data key.
+
+Examples:
+  modelseal rewrap llama.mseal --add x25519:bob.pub --license EAR-123
+  modelseal rewrap ./exports --remove x25519:Ab3…   # every package under ./exports`,
+    )
+    .action(async (paths: string[], o: Opts, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const pkgs = await packagesIn(paths);
+      if (pkgs.length === 0) throw new ModelsealError('INVALID_ARGUMENT', `no .mseal packages in ${paths.join(', ')}`);
+      if (o.recover) {
+        const recovered = [];
+        for (const p of pkgs) if (await recoverRewrap(p)) recovered.push(p);
+        emitJson(g, 'rewrap', { recovered });
+        say(g, recovered.length ? `restored ${recovered.join(', ')}` : 'nothing to restore');
+        return;
+      }
+      if (o.add.length === 0 && o.remove.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'nothing to do: give --add and/or --remove (or --recover)');
+      const common = await recipientChange(g, o);
+      const signal = interruptSignal();
+      const results: RewrapResult[] = [];
+      for (const [i, p] of pkgs.entries()) {
+        if (signal.aborted) throw new ModelsealError('INTERRUPTED', `interrupted after ${i} of ${pkgs.length} packages; each package is either fully rewrapped or untouched`);
+        const r = await rewrap(p, common);
+        results.push(r);
+        say(g, `[${i + 1}/${pkgs.length}] rewrapped ${p}: ${r.recipients.length} recipient(s)${r.added.length ? `, added ${r.added.join(', ')}` : ''}${r.removed.length ? `, removed ${r.removed.join(', ')}` : ''} (${fmtBytes(r.bytesWritten)} written)${r.recovered ? '; an interrupted earlier rewrap was rolled back first' : ''}`);
+      }
+      emitJson(g, 'rewrap', { packages: results });
+    });
+}
+
+export function registerReseal(program: Command): void {
+  recipientOptions(
+    program
+      .command('reseal')
+      .description('re-encrypt a package under a fresh data key (after removing a recipient that may hold the old one)')
+      .argument('<package>', 'the package to reseal')
+      .requiredOption('-o, --output <package>', 'the new package'),
+  )
+    .option('--force', 'replace the output file if it exists')
+    .addHelpText('after', '\nThe kept recipients keep their license and policy; --license/--policy apply to added ones.\nExample: modelseal reseal llama.mseal --remove x25519:Ab3… -o llama-v2.mseal')
+    .action(async (pkg: string, o: Opts & { output: string; force?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const t = threads(g);
+      const r = await reseal(pkg, {
+        ...(await recipientChange(g, o)),
+        output: o.output,
+        force: o.force ?? false,
+        ...(t !== undefined ? { threads: t } : {}),
+        ...(progressBar(g) ? { onProgress: progressBar(g)! } : {}),
+        signal: interruptSignal(),
+      });
+      emitJson(g, 'reseal', r);
+      say(g, `resealed ${pkg} → ${r.output} under a fresh data key: ${r.recipients.map((s) => s.recipient).join(', ')}${r.removed.length ? ` (removed ${r.removed.join(', ')})` : ''}`);
+    });
+}

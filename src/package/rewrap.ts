@@ -1,0 +1,219 @@
+/**
+ * `rewrap`: add or remove recipients of a package without touching its payload. The stanzas live
+ * in the header, which sits in a fixed-size region at the start (docs/FORMAT.md §6); the chunk list
+ * does not change, so only the header region and the signature at the end are rewritten, in place.
+ *
+ * In-place writes are made crash-safe with a journal: the old bytes of both places are written to
+ * a sibling file and synced before the package is touched, and the journal is removed only after
+ * the new bytes are synced. A crash at any moment leaves either the old package or the journal
+ * that restores it (`recoverRewrap`, run by every rewrap; readers refuse a package with a journal).
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { ModelsealError } from '../errors.js';
+import { signMessage } from '../crypto/signer.js';
+import { encodeHeader, encodeHeaderMacInput, type Header, type Stanza } from '../format/header.js';
+import { ENTRY, padded, reserveBytesFor, TAR_BLOCK } from '../format/layout.js';
+import { LIMITS } from '../format/limits.js';
+import { encodeSignature, signedMessage } from '../format/signature.js';
+import { ustarHeader } from '../format/tar.js';
+import { fromB64, toB64, toHex } from '../format/encoding.js';
+import type { Publisher } from '../keystore/keystore.js';
+import { contextFor, type Identity, type Recipient } from '../providers/types.js';
+import { ioError, pathExists, writeFileAtomic } from '../io/atomic.js';
+import { journalPath, readHead } from './head.js';
+import { unwrapPackageKey } from './open.js';
+import { checkTrusted, signerId } from './walk.js';
+
+export interface RewrapOptions {
+  /** Identities tried to unwrap the data key (the header MAC needs it, and so does every new stanza). */
+  identities: readonly Identity[];
+  /** Publisher keys (SPKI DER) accepted as the package's signer. */
+  trustedPublishers: readonly Uint8Array[];
+  /** The package's publisher: the new signature must come from the same key as the provenance inside. */
+  publisher: Publisher;
+  add?: readonly Recipient[];
+  /** Recipient ids whose stanzas are removed. */
+  remove?: readonly string[];
+  /** License id bound into added stanzas. Default "none". */
+  license?: string;
+  /** Policy hash bound into added stanzas. Default "none". */
+  policy?: string;
+}
+
+export interface RewrapResult {
+  path: string;
+  packageId: string;
+  recipients: { type: string; recipient: string; license: string; policy: string }[];
+  added: string[];
+  removed: string[];
+  /** Bytes written into the package (header region and signature tail only). */
+  bytesWritten: number;
+  /** Whether an interrupted earlier rewrap was rolled back first. */
+  recovered: boolean;
+}
+
+const JOURNAL_TAG = 'modelseal/v1 rewrap journal';
+
+interface Journal {
+  journal: typeof JOURNAL_TAG;
+  size: number;
+  parts: { offset: number; data: string }[];
+}
+
+function syncDir(path: string): void {
+  const fd = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeAt(fd: number, data: Uint8Array, pos: number): void {
+  for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at, pos + at);
+}
+
+function readAt(fd: number, pos: number, length: number): Uint8Array {
+  const b = new Uint8Array(length);
+  if (readSync(fd, b, 0, length, pos) !== length) throw new ModelsealError('TRUNCATED', 'the package ends early; fetch it again');
+  return b;
+}
+
+/**
+ * Restores a package whose rewrap was interrupted (a journal sits beside it). Returns whether
+ * there was anything to restore.
+ */
+export async function recoverRewrap(pkg: string): Promise<boolean> {
+  const jp = journalPath(pkg);
+  if (!(await pathExists(jp))) return false;
+  let j: Journal;
+  try {
+    j = JSON.parse(await readFile(jp, 'utf8')) as Journal;
+    if (j.journal !== JOURNAL_TAG || !Number.isSafeInteger(j.size) || !Array.isArray(j.parts)) throw new Error('not a rewrap journal');
+  } catch (cause) {
+    throw new ModelsealError('MALFORMED_PACKAGE', `${jp} is not a readable rewrap journal; move it away only if you know the package is intact`, { cause });
+  }
+  const fd = openPackage(pkg, 'r+');
+  try {
+    for (const p of j.parts) writeAt(fd, fromB64(p.data, 'journal'), p.offset);
+    ftruncateSync(fd, j.size);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  await rm(jp);
+  syncDir(jp);
+  return true;
+}
+
+function openPackage(pkg: string, flags: 'r' | 'r+'): number {
+  try {
+    return openSync(pkg, flags);
+  } catch (cause) {
+    throw ioError(`cannot ${flags === 'r' ? 'read' : 'update'} ${pkg}`, cause);
+  }
+}
+
+export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapResult> {
+  const recovered = await recoverRewrap(pkg);
+  const add = opts.add ?? [];
+  const remove = opts.remove ?? [];
+  const license = opts.license ?? 'none';
+  const policy = opts.policy ?? 'none';
+
+  const head = await readHead(pkg);
+  checkTrusted(head.trailer, opts.trustedPublishers);
+  if (!Buffer.from(head.trailer.publicKey).equals(opts.publisher.spki)) {
+    throw new ModelsealError(
+      'UNTRUSTED_SIGNER',
+      `the package is signed by ${signerId(head.trailer.publicKey)}; rewrap must be signed by the same publisher key (its provenance inside is), not ${signerId(opts.publisher.spki)}`,
+    );
+  }
+  const old = head.parsed.header;
+  const present = new Set(old.stanzas.map((s) => s.recipient));
+  for (const id of remove) {
+    if (!present.has(id)) throw new ModelsealError('INVALID_ARGUMENT', `--remove ${id}: no such recipient (the package is sealed to ${[...present].join(', ')})`);
+  }
+  const kept = old.stanzas.filter((s) => !remove.includes(s.recipient));
+  for (const r of add) {
+    if (kept.some((s) => s.recipient === r.id)) throw new ModelsealError('INVALID_ARGUMENT', `--add ${r.id}: that recipient already has a stanza`);
+  }
+  if (kept.length + add.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'a package needs at least one recipient: add one before removing the last');
+  if (kept.length + add.length > LIMITS.maxStanzas) throw new ModelsealError('TOO_MANY_STANZAS', `at most ${LIMITS.maxStanzas} recipients per package`);
+
+  const { dek, keys } = await unwrapPackageKey(head.parsed, opts.identities);
+  let header: Header;
+  try {
+    const stanzas: Stanza[] = [...kept];
+    for (const r of add) {
+      const w = await r.wrapDataKey(dek, contextFor(old, { recipient: r.id, license, policy }));
+      stanzas.push({ type: r.type, recipient: r.id, license, policy, args: w.args, body: w.body });
+    }
+    header = { ...old, stanzas };
+  } finally {
+    dek.fill(0);
+  }
+  const headerBytes = encodeHeader(header, keys.headerMac(encodeHeaderMacInput(header)));
+  const { layout } = head;
+  const reserve = reserveBytesFor(headerBytes.length, layout.regionBytes);
+  if (reserve < 0 || reserve > LIMITS.maxReserveBytes) {
+    throw new ModelsealError('HEADER_TOO_LARGE', `the new header (${headerBytes.length} bytes) no longer fits the package's ${layout.regionBytes}-byte header region; reseal it (modelseal reseal)`);
+  }
+
+  // The new header region, and the new tail (signature entry and end of archive).
+  const mtime = new Date(Date.parse(old.created));
+  const region = new Uint8Array(layout.regionBytes);
+  region.set(ustarHeader(ENTRY.header, headerBytes.length, mtime), 0);
+  region.set(headerBytes, TAR_BLOCK);
+  const reserveAt = TAR_BLOCK + padded(headerBytes.length);
+  region.set(ustarHeader(ENTRY.reserve, reserve, mtime), reserveAt);
+  const headerDigest = new Uint8Array(createHash('sha256').update(headerBytes).digest());
+  const chunksDigest = new Uint8Array(createHash('sha256').update(head.chunkList).digest());
+  const sig = encodeSignature({
+    publicKey: opts.publisher.spki,
+    headerDigest,
+    chunksDigest,
+    signature: signMessage(opts.publisher.privateKey, signedMessage(headerDigest, chunksDigest)),
+  });
+  const tail = new Uint8Array(TAR_BLOCK + padded(sig.length) + 2 * TAR_BLOCK);
+  tail.set(ustarHeader(ENTRY.signature, sig.length, mtime), 0);
+  tail.set(sig, TAR_BLOCK);
+  const tailAt = layout.signatureOffset;
+
+  // Journal the old bytes, then write the new ones in place.
+  const fd = openPackage(pkg, 'r+');
+  try {
+    const size = fstatSync(fd).size;
+    const journal: Journal = {
+      journal: JOURNAL_TAG,
+      size,
+      parts: [
+        { offset: 0, data: toB64(readAt(fd, 0, layout.regionBytes)) },
+        { offset: tailAt, data: toB64(readAt(fd, tailAt, size - tailAt)) },
+      ],
+    };
+    const jp = journalPath(pkg);
+    await writeFileAtomic(jp, JSON.stringify(journal), { mode: 0o600 });
+    syncDir(jp);
+    writeAt(fd, region, 0);
+    writeAt(fd, tail, tailAt);
+    ftruncateSync(fd, tailAt + tail.length);
+    fsyncSync(fd);
+    await rm(jp);
+    syncDir(jp);
+  } finally {
+    closeSync(fd);
+  }
+  return {
+    path: pkg,
+    packageId: toHex(old.packageId),
+    recipients: header.stanzas.map((s) => ({ type: s.type, recipient: s.recipient, license: s.license, policy: s.policy })),
+    added: add.map((r) => r.id),
+    removed: [...remove],
+    bytesWritten: region.length + tail.length,
+    recovered,
+  };
+}
