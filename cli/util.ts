@@ -12,6 +12,10 @@ import {
   trustedPublishers,
   X25519Recipient,
   KEYSTORE_FILES,
+  AWS_KMS,
+  AwsKmsIdentity,
+  AwsKmsRecipient,
+  type AwsKmsOptions,
   type Identity,
   type PassphraseSource,
   type Progress,
@@ -25,6 +29,7 @@ export interface GlobalOptions {
   keys?: string;
   passphraseFile?: string;
   threads?: string;
+  kmsEndpoint?: string;
 }
 
 export function keysDir(g: GlobalOptions): string {
@@ -127,8 +132,10 @@ export async function parseRecipients(values: readonly string[], g: GlobalOption
         }
       }
       out.push(new X25519Recipient(parseX25519Recipient(text)));
+    } else if (v.startsWith(`${AWS_KMS}:`)) {
+      out.push(await AwsKmsRecipient.resolve(v.slice(AWS_KMS.length + 1), kmsOptions(g)));
     } else {
-      throw new ModelsealError('INVALID_ARGUMENT', `--to ${v}: unknown recipient; use "local" or "x25519:<public key or file>"`);
+      throw new ModelsealError('INVALID_ARGUMENT', `--to ${v}: unknown recipient; use "local", "x25519:<public key or file>" or "aws-kms:<key ARN, id or alias>"`);
     }
   }
   return out;
@@ -138,8 +145,13 @@ export async function publisherKey(g: GlobalOptions, path?: string): Promise<Pub
   return loadPublisherKey(path ?? resolve(keysDir(g), KEYSTORE_FILES.publisher), passphraseSource(g));
 }
 
+export function kmsOptions(g: GlobalOptions): AwsKmsOptions {
+  return g.kmsEndpoint ? { endpoint: g.kmsEndpoint } : {};
+}
+
+/** The key store's identities and the --identity files, then AWS KMS (tried only on aws-kms stanzas). */
 export async function identities(g: GlobalOptions, extra: readonly string[]): Promise<Identity[]> {
-  return keystoreIdentities(keysDir(g), extra, passphraseSource(g));
+  return [...(await keystoreIdentities(keysDir(g), extra, passphraseSource(g))), new AwsKmsIdentity(kmsOptions(g))];
 }
 
 export async function trusted(g: GlobalOptions, publisherFiles: readonly string[]): Promise<Uint8Array[]> {

@@ -69,6 +69,7 @@ export async function unlockPackage(parsed: ParsedHeader, identities: readonly I
 export async function unwrapPackageKey(parsed: ParsedHeader, identities: readonly Identity[], debug?: (m: string) => void): Promise<{ dek: Uint8Array; keys: KeySchedule; stanza: Stanza; identity: Identity }> {
   const { header } = parsed;
   let broken = false;
+  let unavailable: ModelsealError | undefined;
   for (const stanza of header.stanzas) {
     for (const identity of identities) {
       let dek: Uint8Array | null;
@@ -78,6 +79,12 @@ export async function unwrapPackageKey(parsed: ParsedHeader, identities: readonl
         if (e instanceof ModelsealError && e.code === 'DECRYPTION_FAILED') {
           debug?.(`stanza for ${stanza.recipient} did not unwrap with ${identity.description}`);
           broken = true;
+          continue;
+        }
+        if (e instanceof ModelsealError && e.code === 'PROVIDER_UNAVAILABLE') {
+          // A KMS or HSM we cannot reach now: another stanza may still open the package.
+          debug?.(`${identity.description}: ${e.message}`);
+          unavailable ??= e;
           continue;
         }
         throw e;
@@ -99,6 +106,7 @@ export async function unwrapPackageKey(parsed: ParsedHeader, identities: readonl
     }
   }
   if (broken) throw failed();
+  if (unavailable) throw unavailable;
   const names = header.stanzas.map((s) => s.recipient).join(', ');
   throw new ModelsealError(
     'NO_MATCHING_IDENTITY',

@@ -1,0 +1,58 @@
+/**
+ * A real KMS wire protocol for the tests: moto_server (PyPI `moto[server]`, installed into
+ * .peers/venv by test/peers/setup.sh) on a free loopback port, with dummy AWS credentials.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+
+const MOTO = resolve('.peers/venv/bin/moto_server');
+
+async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+export interface Moto {
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+export async function startMoto(): Promise<Moto> {
+  if (!existsSync(MOTO)) throw new Error(`${MOTO} is missing: run \`bash test/peers/setup.sh\` (npm test does); the KMS tests need a real moto server`);
+  process.env.AWS_ACCESS_KEY_ID = 'testing';
+  process.env.AWS_SECRET_ACCESS_KEY = 'testing';
+  process.env.AWS_REGION = 'us-east-1';
+  delete process.env.AWS_PROFILE;
+  const port = await freePort();
+  const child: ChildProcess = spawn(MOTO, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (b: Buffer) => (log = (log + b.toString()).slice(-4000)));
+  const endpoint = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`moto_server exited (${child.exitCode}): ${log}`);
+    try {
+      if ((await fetch(endpoint)).ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) throw new Error(`moto_server did not answer on ${endpoint} within 30 s: ${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    endpoint,
+    stop: () =>
+      new Promise((r) => {
+        child.once('exit', () => r());
+        child.kill();
+      }),
+  };
+}
