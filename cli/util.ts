@@ -13,6 +13,11 @@ import {
   X25519Recipient,
   KEYSTORE_FILES,
   AWS_KMS,
+  PKCS11,
+  Pkcs11Identity,
+  Pkcs11Recipient,
+  parsePkcs11Id,
+  type Pkcs11Options,
   AwsKmsIdentity,
   AwsKmsRecipient,
   type AwsKmsOptions,
@@ -30,6 +35,8 @@ export interface GlobalOptions {
   passphraseFile?: string;
   threads?: string;
   kmsEndpoint?: string;
+  pkcs11Module?: string;
+  pkcs11PinFile?: string;
 }
 
 export function keysDir(g: GlobalOptions): string {
@@ -132,6 +139,9 @@ export async function parseRecipients(values: readonly string[], g: GlobalOption
         }
       }
       out.push(new X25519Recipient(parseX25519Recipient(text)));
+    } else if (v.startsWith(`${PKCS11}:`)) {
+      const { token, key } = parsePkcs11Id(v);
+      out.push(await Pkcs11Recipient.open(token, key, await pkcs11Options(g, true)));
     } else if (v.startsWith(`${AWS_KMS}:`)) {
       out.push(await AwsKmsRecipient.resolve(v.slice(AWS_KMS.length + 1), kmsOptions(g)));
     } else {
@@ -149,9 +159,35 @@ export function kmsOptions(g: GlobalOptions): AwsKmsOptions {
   return g.kmsEndpoint ? { endpoint: g.kmsEndpoint } : {};
 }
 
-/** The key store's identities and the --identity files, then AWS KMS (tried only on aws-kms stanzas). */
+/**
+ * The PKCS#11 module and PIN: --pkcs11-module or MODELSEAL_PKCS11_MODULE; the PIN from
+ * --pkcs11-pin-file, MODELSEAL_PKCS11_PIN_FILE or MODELSEAL_PKCS11_PIN (never from argv).
+ */
+export async function pkcs11Options(g: GlobalOptions, required: true): Promise<Pkcs11Options>;
+export async function pkcs11Options(g: GlobalOptions, required: false): Promise<Pkcs11Options | undefined>;
+export async function pkcs11Options(g: GlobalOptions, required: boolean): Promise<Pkcs11Options | undefined> {
+  const module = g.pkcs11Module ?? process.env.MODELSEAL_PKCS11_MODULE;
+  if (!module) {
+    if (required) throw new ModelsealError('INVALID_ARGUMENT', 'pkcs11 recipients need the PKCS#11 module: --pkcs11-module <path> or MODELSEAL_PKCS11_MODULE');
+    return undefined;
+  }
+  const pinFile = g.pkcs11PinFile ?? process.env.MODELSEAL_PKCS11_PIN_FILE;
+  let pin = process.env.MODELSEAL_PKCS11_PIN;
+  if (pinFile) {
+    try {
+      pin = (await readFile(pinFile, 'utf8')).replace(/\r?\n$/, '');
+    } catch (cause) {
+      throw new ModelsealError('KEYSTORE', `cannot read the PKCS#11 PIN file ${pinFile}`, { cause });
+    }
+  }
+  if (pin === undefined) throw new ModelsealError('KEYSTORE', 'no PKCS#11 PIN: give --pkcs11-pin-file <file>, MODELSEAL_PKCS11_PIN_FILE or MODELSEAL_PKCS11_PIN');
+  return { module, pin };
+}
+
+/** The key store's identities and the --identity files, then the HSM and AWS KMS (each tried only on its own stanzas). */
 export async function identities(g: GlobalOptions, extra: readonly string[]): Promise<Identity[]> {
-  return [...(await keystoreIdentities(keysDir(g), extra, passphraseSource(g))), new AwsKmsIdentity(kmsOptions(g))];
+  const hsm = await pkcs11Options(g, false);
+  return [...(await keystoreIdentities(keysDir(g), extra, passphraseSource(g))), ...(hsm ? [new Pkcs11Identity(hsm)] : []), new AwsKmsIdentity(kmsOptions(g))];
 }
 
 export async function trusted(g: GlobalOptions, publisherFiles: readonly string[]): Promise<Uint8Array[]> {

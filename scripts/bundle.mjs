@@ -9,8 +9,8 @@ const common = {
   format: 'esm',
   target: 'node20',
   logLevel: 'warning',
-  // The AWS SDK stays in node_modules, loaded only when a KMS key is used (src/providers/awskms.ts).
-  external: ['@aws-sdk/*'],
+  // Loaded only when used, from node_modules: the AWS SDK (a KMS key) and pkcs11js (an HSM; native).
+  external: ['@aws-sdk/*', 'pkcs11js'],
   // commander is CommonJS; its require() of Node built-ins needs a real require in an ES module.
   banner: { js: "import { createRequire as __modelsealRequire } from 'node:module'; const require = __modelsealRequire(import.meta.url);" },
 };

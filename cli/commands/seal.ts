@@ -14,7 +14,7 @@ export function registerSeal(program: Command): void {
     .command('seal')
     .description('encrypt a checkpoint (file or folder) into one signed package for licensed recipients')
     .argument('<input>', 'a model file (safetensors, GGUF, .pt, ...) or a checkpoint folder')
-    .requiredOption('--to <recipient>', 'who can open it, repeatable: "local" (this key store), "x25519:<public key or .pub file>", or "aws-kms:<key ARN, id or alias>"', collect, [])
+    .requiredOption('--to <recipient>', 'who can open it, repeatable: "local" (this key store), "x25519:<public key or .pub file>", "aws-kms:<key ARN, id or alias>", or "pkcs11:<token label>/<key label>"', collect, [])
     .requiredOption('-o, --output <package>', 'package file to write ("-" for stdout: the package is made in a scratch file under $TMPDIR first, since its header comes first but is known last)')
     .option('--license <id>', 'license id bound into every recipient stanza', 'none')
     .option('--policy <hash>', 'policy hash bound into every recipient stanza', 'none')
