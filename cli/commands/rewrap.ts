@@ -1,12 +1,13 @@
 import { Command } from 'commander';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ModelsealError, recoverRewrap, reseal, rewrap, type RewrapResult } from '../../src/index.js';
+import { ModelsealError, recoverRewrap, reseal, rewrap, type Recipient, type RewrapResult } from '../../src/index.js';
 import { collect, emitJson, fmtBytes, identities, interruptSignal, parseRecipients, progressBar, publisherKey, say, threads, trusted, type GlobalOptions } from '../util.js';
 
 interface Opts {
   add: string[];
   remove: string[];
+  rotate?: string[];
   license: string;
   policy: string;
   identity: string[];
@@ -44,6 +45,17 @@ async function recipientChange(g: GlobalOptions, o: Opts) {
   };
 }
 
+/** --rotate <old recipient id>=<new recipient>: the new key takes the old stanza's place, license and policy. */
+async function parseRotations(values: readonly string[], g: GlobalOptions): Promise<{ from: string; to: Recipient }[]> {
+  const out = [];
+  for (const v of values) {
+    const at = v.indexOf('=');
+    if (at <= 0 || at === v.length - 1) throw new ModelsealError('INVALID_ARGUMENT', `--rotate ${v}: expected <old recipient id>=<new recipient>, e.g. aws-kms:arn:…:key/old=aws-kms:alias/new`);
+    out.push({ from: v.slice(0, at), to: (await parseRecipients([v.slice(at + 1)], g))[0]! });
+  }
+  return out;
+}
+
 const recipientOptions = (c: Command) =>
   c
     .option('--add <recipient>', 'give a recipient a stanza, repeatable: "local" or "x25519:<public key or .pub file>"', collect, [])
@@ -61,6 +73,7 @@ export function registerRewrap(program: Command): void {
       .description('add or remove recipients of packages in place: only the header and the signature are rewritten, never the payload')
       .argument('<package...>', 'package files, or folders searched for *.mseal'),
   )
+    .option('--rotate <old=new>', 'replace the stanza of recipient id <old> by one for recipient <new>, same license and policy (a new KMS key, a replacement HSM key); repeatable', collect, [])
     .option('--recover', 'only restore packages whose earlier rewrap was interrupted')
     .addHelpText(
       'after',
@@ -75,7 +88,8 @@ under a fresh data key.
 
 Examples:
   modelseal rewrap llama.mseal --add x25519:bob.pub --license EAR-123
-  modelseal rewrap ./exports --remove x25519:Ab3…   # every package under ./exports`,
+  modelseal rewrap ./exports --remove x25519:Ab3…   # every package under ./exports
+  modelseal rewrap ./exports --rotate pkcs11:hsm/kek-2025=pkcs11:hsm/kek-2026   # replace an HSM key`,
     )
     .action(async (paths: string[], o: Opts, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
@@ -88,15 +102,16 @@ Examples:
         say(g, recovered.length ? `restored ${recovered.join(', ')}` : 'nothing to restore');
         return;
       }
-      if (o.add.length === 0 && o.remove.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'nothing to do: give --add and/or --remove (or --recover)');
-      const common = await recipientChange(g, o);
+      const rotate = o.rotate ?? [];
+      if (o.add.length === 0 && o.remove.length === 0 && rotate.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'nothing to do: give --add, --remove or --rotate (or --recover)');
+      const common = { ...(await recipientChange(g, o)), rotate: await parseRotations(rotate, g) };
       const signal = interruptSignal();
       const results: RewrapResult[] = [];
       for (const [i, p] of pkgs.entries()) {
         if (signal.aborted) throw new ModelsealError('INTERRUPTED', `interrupted after ${i} of ${pkgs.length} packages; each package is either fully rewrapped or untouched`);
         const r = await rewrap(p, common);
         results.push(r);
-        say(g, `[${i + 1}/${pkgs.length}] rewrapped ${p}: ${r.recipients.length} recipient(s)${r.added.length ? `, added ${r.added.join(', ')}` : ''}${r.removed.length ? `, removed ${r.removed.join(', ')}` : ''} (${fmtBytes(r.bytesWritten)} written)${r.recovered ? '; an interrupted earlier rewrap was rolled back first' : ''}`);
+        say(g, `[${i + 1}/${pkgs.length}] rewrapped ${p}: ${r.recipients.length} recipient(s)${r.added.length ? `, added ${r.added.join(', ')}` : ''}${r.removed.length ? `, removed ${r.removed.join(', ')}` : ''}${r.rotated.length ? `, rotated ${r.rotated.map((x) => `${x.from} → ${x.to}`).join(', ')}` : ''} (${fmtBytes(r.bytesWritten)} written)${r.recovered ? '; an interrupted earlier rewrap was rolled back first' : ''}`);
       }
       emitJson(g, 'rewrap', { packages: results });
     });

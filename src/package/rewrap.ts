@@ -37,6 +37,11 @@ export interface RewrapOptions {
   add?: readonly Recipient[];
   /** Recipient ids whose stanzas are removed. */
   remove?: readonly string[];
+  /**
+   * Key replacement: each `from` stanza (a recipient id) is replaced, in place, by one for `to`
+   * with the same license and policy (a new KMS key, a replacement HSM key).
+   */
+  rotate?: readonly { from: string; to: Recipient }[];
   /** License id bound into added stanzas. Default "none". */
   license?: string;
   /** Policy hash bound into added stanzas. Default "none". */
@@ -49,6 +54,7 @@ export interface RewrapResult {
   recipients: { type: string; recipient: string; license: string; policy: string }[];
   added: string[];
   removed: string[];
+  rotated: { from: string; to: string }[];
   /** Bytes written into the package (header region and signature tail only). */
   bytesWritten: number;
   /** Whether an interrupted earlier rewrap was rolled back first. */
@@ -121,6 +127,7 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
   const recovered = await recoverRewrap(pkg);
   const add = opts.add ?? [];
   const remove = opts.remove ?? [];
+  const rotate = opts.rotate ?? [];
   const license = opts.license ?? 'none';
   const policy = opts.policy ?? 'none';
 
@@ -134,12 +141,18 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
   }
   const old = head.parsed.header;
   const present = new Set(old.stanzas.map((s) => s.recipient));
-  for (const id of remove) {
-    if (!present.has(id)) throw new ModelsealError('INVALID_ARGUMENT', `--remove ${id}: no such recipient (the package is sealed to ${[...present].join(', ')})`);
+  for (const [flag, id] of [...remove.map((id) => ['--remove', id]), ...rotate.map((r) => ['--rotate', r.from])]) {
+    if (!present.has(id!)) throw new ModelsealError('INVALID_ARGUMENT', `${flag} ${id}: no such recipient (the package is sealed to ${[...present].join(', ')})`);
   }
   const kept = old.stanzas.filter((s) => !remove.includes(s.recipient));
+  const after = new Set(kept.map((s) => s.recipient).filter((id) => !rotate.some((r) => r.from === id)));
+  for (const r of rotate) {
+    if (after.has(r.to.id)) throw new ModelsealError('INVALID_ARGUMENT', `--rotate ${r.from}=${r.to.id}: that recipient already has a stanza`);
+    after.add(r.to.id);
+  }
   for (const r of add) {
-    if (kept.some((s) => s.recipient === r.id)) throw new ModelsealError('INVALID_ARGUMENT', `--add ${r.id}: that recipient already has a stanza`);
+    if (after.has(r.id)) throw new ModelsealError('INVALID_ARGUMENT', `--add ${r.id}: that recipient already has a stanza`);
+    after.add(r.id);
   }
   if (kept.length + add.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'a package needs at least one recipient: add one before removing the last');
   if (kept.length + add.length > LIMITS.maxStanzas) throw new ModelsealError('TOO_MANY_STANZAS', `at most ${LIMITS.maxStanzas} recipients per package`);
@@ -147,10 +160,17 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
   const { dek, keys } = await unwrapPackageKey(head.parsed, opts.identities);
   let header: Header;
   try {
-    const stanzas: Stanza[] = [...kept];
-    for (const r of add) {
+    const wrapFor = async (r: Recipient, license: string, policy: string): Promise<Stanza> => {
       const w = await r.wrapDataKey(dek, contextFor(old, { recipient: r.id, license, policy }));
-      stanzas.push({ type: r.type, recipient: r.id, license, policy, args: w.args, body: w.body });
+      return { type: r.type, recipient: r.id, license, policy, args: w.args, body: w.body };
+    };
+    const stanzas: Stanza[] = [];
+    for (const s of kept) {
+      const r = rotate.find((x) => x.from === s.recipient);
+      stanzas.push(r ? await wrapFor(r.to, s.license, s.policy) : s);
+    }
+    for (const r of add) {
+      stanzas.push(await wrapFor(r, license, policy));
     }
     header = { ...old, stanzas };
   } finally {
@@ -213,6 +233,7 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
     recipients: header.stanzas.map((s) => ({ type: s.type, recipient: s.recipient, license: s.license, policy: s.policy })),
     added: add.map((r) => r.id),
     removed: [...remove],
+    rotated: rotate.map((r) => ({ from: r.from, to: r.to.id })),
     bytesWritten: region.length + tail.length,
     recovered,
   };

@@ -111,10 +111,16 @@ describe('modelseal CLI', () => {
     expect(r.packages[1]).toMatchObject({ recipients: [{ type: 'local' }, { type: 'x25519', recipient: bob, license: 'L-9' }] });
     expect(ms(['--json', 'rewrap', join(folder, 'a.mseal'), '--remove', bob]).json().packages[0].recipients).toHaveLength(1);
     expect(ms(['rewrap', join(folder, 'a.mseal'), '--remove', bob]).code).toBe(2); // no longer there
+    expect(ms(['--quiet', 'keygen', '-o', join(dir, 'carol.x25519')]).code).toBe(0);
+    const rot = ms(['--json', 'rewrap', join(folder, 'sub/b.mseal'), '--rotate', `${bob}=x25519:${join(dir, 'carol.x25519.pub')}`]);
+    expect(rot.code, rot.stderr).toBe(0);
+    expect(rot.json().packages[0]).toMatchObject({ rotated: [{ from: bob }], recipients: [{ type: 'local' }, { type: 'x25519', license: 'L-9' }] });
+    expect(ms(['rewrap', join(folder, 'sub/b.mseal'), '--rotate', 'no-equals-sign']).code).toBe(2);
     expect(ms(['--json', 'rewrap', '--recover', folder]).json()).toMatchObject({ ok: true, recovered: [] });
-    const fresh = ms(['--json', 'reseal', join(folder, 'sub/b.mseal'), '--remove', bob, '-o', join(dir, 'b2.mseal')]);
+    const carol = rot.json().packages[0].rotated[0].to as string;
+    const fresh = ms(['--json', 'reseal', join(folder, 'sub/b.mseal'), '--remove', carol, '-o', join(dir, 'b2.mseal')]);
     expect(fresh.code, fresh.stderr).toBe(0);
-    expect(fresh.json()).toMatchObject({ ok: true, command: 'reseal', removed: [bob], recipients: [{ type: 'local' }] });
+    expect(fresh.json()).toMatchObject({ ok: true, command: 'reseal', removed: [carol], recipients: [{ type: 'local' }] });
     expect(ms(['verify', join(dir, 'b2.mseal')]).code).toBe(0);
   });
 

@@ -78,11 +78,9 @@ describe('pkcs11 provider (SoftHSM2)', () => {
       identities: [new Pkcs11Identity(cfg())],
       trustedPublishers: keys.trusted,
       publisher: keys.publisher,
-      add: [await Pkcs11Recipient.open(hsm.token, 'kek-2', cfg())],
-      remove: [`pkcs11:${hsm.token}/kek-1`],
-      license: 'EAR-7',
+      rotate: [{ from: `pkcs11:${hsm.token}/kek-1`, to: await Pkcs11Recipient.open(hsm.token, 'kek-2', cfg()) }],
     });
-    expect((await inspect(pkg)).recipients.map((r) => r.recipient)).toEqual([`pkcs11:${hsm.token}/kek-2`]);
+    expect((await inspect(pkg)).recipients).toEqual([{ type: 'pkcs11', recipient: `pkcs11:${hsm.token}/kek-2`, license: 'EAR-7', policy: 'none' }]);
     const o = await openWith(pkg, new Pkcs11Identity(cfg()));
     expect(readFileSync(o.output).equals(readFileSync(src))).toBe(true);
   });

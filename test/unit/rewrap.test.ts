@@ -65,6 +65,21 @@ describe('rewrap', () => {
     await opener(pkg, [keys.local]);
   });
 
+  it('rotates a stanza to another key in place, keeping its license and policy', async () => {
+    const { src, pkg } = await sealed();
+    const r = await rewrap(pkg, { identities: [keys.local], trustedPublishers: keys.trusted, publisher: keys.publisher, rotate: [{ from: keys.alice.recipient.id, to: keys.bob.recipient }] });
+    expect(r.rotated).toEqual([{ from: keys.alice.recipient.id, to: keys.bob.recipient.id }]);
+    expect(r.recipients.map((s) => [s.recipient, s.license])).toEqual([
+      [keys.local.id, 'L-1'],
+      [keys.bob.recipient.id, 'L-1'],
+    ]);
+    await expect(opener(pkg, [keys.alice])).rejects.toMatchObject({ code: 'NO_MATCHING_IDENTITY' });
+    expect(readFileSync((await opener(pkg, [keys.bob])).output).equals(readFileSync(src))).toBe(true);
+    const base = { identities: [keys.local], trustedPublishers: keys.trusted, publisher: keys.publisher };
+    await expect(rewrap(pkg, { ...base, rotate: [{ from: keys.alice.recipient.id, to: keys.alice.recipient }] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(rewrap(pkg, { ...base, rotate: [{ from: keys.bob.recipient.id, to: keys.local }] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
   it('refuses what it cannot do, and leaves the package as it was', async () => {
     const { pkg } = await sealed();
     const bytes = readFileSync(pkg);
