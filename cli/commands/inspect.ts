@@ -18,8 +18,8 @@ export function registerInspect(program: Command): void {
         `  model       ${r.model.name} (${r.model.kind}) ${r.model.rootDigest}`,
         `  size        ${fmtBytes(r.plaintextBytes)} of weights in ${fmtBytes(r.packageBytes)}; ${fmtBytes(r.chunkSize)} chunks; header region ${fmtBytes(r.headerRegionBytes)}`,
         `  signer      ${r.signer} (signature covers header and chunk list; trust it with verify --publisher)`,
-        `  recipients  ${r.recipients.length}`,
-        ...r.recipients.map((s) => `    ${s.type.padEnd(7)} ${s.recipient}  license ${s.license}  policy ${s.policy}`),
+        `  recipients  ${r.recipients.length}${r.keyGroups ? `; opening needs one recipient from each of ${r.keyGroups.threshold} of the ${r.keyGroups.groups} key groups` : ''}`,
+        ...r.recipients.map((s) => `    ${s.group !== undefined ? `[group ${s.group}] ` : ''}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}  policy ${s.policy}`),
         `  files       ${r.files.length}`,
         ...r.files.map((f) => `    ${f.mode} ${fmtBytes(f.size).padStart(10)}  ${f.path}`),
       ];

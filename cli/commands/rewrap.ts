@@ -6,6 +6,7 @@ import { collect, emitJson, fmtBytes, identities, interruptSignal, parseRecipien
 
 interface Opts {
   add: string[];
+  group?: string;
   remove: string[];
   rotate?: string[];
   license: string;
@@ -40,9 +41,15 @@ async function recipientChange(g: GlobalOptions, o: Opts) {
     publisher: await publisherKey(g, o.signingKey),
     add: await parseRecipients(o.add, g),
     remove: o.remove,
+    ...(o.group !== undefined ? { group: groupNumber(o.group) } : {}),
     license: o.license,
     policy: o.policy,
   };
+}
+
+function groupNumber(v: string): number {
+  if (!/^\d+$/.test(v)) throw new ModelsealError('INVALID_ARGUMENT', `--group ${v}: expected a key group number (as \`modelseal inspect\` shows them)`);
+  return Number(v);
 }
 
 /** --rotate <old recipient id>=<new recipient>: the new key takes the old stanza's place, license and policy. */
@@ -60,6 +67,7 @@ const recipientOptions = (c: Command) =>
   c
     .option('--add <recipient>', 'give a recipient a stanza, repeatable: "local" or "x25519:<public key or .pub file>"', collect, [])
     .option('--remove <recipient-id>', 'drop the stanza of this recipient id (as `inspect` shows it), repeatable', collect, [])
+    .option('--group <n>', 'in a package with key groups: the group the added recipients join')
     .option('--license <id>', 'license id bound into added stanzas', 'none')
     .option('--policy <hash>', 'policy hash bound into added stanzas', 'none')
     .option('-i, --identity <file>', 'identity key file that opens the package (repeatable; the key store\'s keys are always tried)', collect, [])

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ModelsealError, seal } from '../../src/index.js';
+import { ModelsealError, seal, type Recipient } from '../../src/index.js';
 import { collect, emitJson, fmtBytes, interruptSignal, parseRecipients, progressBar, publisherKey, say, threads, type GlobalOptions } from '../util.js';
 
 export function parseSize(v: string): number {
@@ -9,12 +9,28 @@ export function parseSize(v: string): number {
   return Number(m[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1 << 20 : 1);
 }
 
+/** --to recipients, or --group key groups with --threshold. */
+async function recipientsOrGroups(o: { to: string[]; group: string[]; threshold?: string }, g: GlobalOptions): Promise<{ recipients: Recipient[]; keyGroups?: { threshold: number; groups: Recipient[][] } }> {
+  if (o.group.length === 0) {
+    if (o.to.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'say who can open the package: --to <recipient> (repeatable), or key groups with --group');
+    if (o.threshold !== undefined) throw new ModelsealError('INVALID_ARGUMENT', '--threshold goes with --group');
+    return { recipients: await parseRecipients(o.to, g) };
+  }
+  if (o.to.length > 0) throw new ModelsealError('INVALID_ARGUMENT', 'give --to or --group, not both (with key groups, every recipient belongs to a group)');
+  const groups = await Promise.all(o.group.map((v) => parseRecipients(v.split(',').map((x) => x.trim()).filter(Boolean), g)));
+  const threshold = o.threshold === undefined ? groups.length : /^\d+$/.test(o.threshold) ? Number(o.threshold) : NaN;
+  if (Number.isNaN(threshold)) throw new ModelsealError('INVALID_ARGUMENT', `--threshold ${o.threshold}: expected a whole number`);
+  return { recipients: [], keyGroups: { threshold, groups } };
+}
+
 export function registerSeal(program: Command): void {
   program
     .command('seal')
     .description('encrypt a checkpoint (file or folder) into one signed package for licensed recipients')
     .argument('<input>', 'a model file (safetensors, GGUF, .pt, ...) or a checkpoint folder')
-    .requiredOption('--to <recipient>', 'who can open it, repeatable: "local" (this key store), "x25519:<public key or .pub file>", "aws-kms:<key ARN, id or alias>", or "pkcs11:<token label>/<key label>"', collect, [])
+      .option('--to <recipient>', 'who can open it, repeatable: "local" (this key store), "x25519:<public key or .pub file>", "aws-kms:<key ARN, id or alias>", or "pkcs11:<token label>/<key label>"', collect, [])
+    .option('--group <recipients>', 'k-of-n custody instead of --to: one key group, as comma-separated recipients (any one of them opens the group); repeat for each group', collect, [])
+    .option('--threshold <k>', 'with --group: how many groups it takes to open (default: all of them)')
     .requiredOption('-o, --output <package>', 'package file to write ("-" for stdout: the package is made in a scratch file under $TMPDIR first, since its header comes first but is known last)')
     .option('--license <id>', 'license id bound into every recipient stanza', 'none')
     .option('--policy <hash>', 'policy hash bound into every recipient stanza', 'none')
@@ -23,8 +39,8 @@ export function registerSeal(program: Command): void {
     .option('--allow-symlinks', 'seal the files that symbolic links inside the folder point to (links outside it are refused)')
     .option('--fsync', 'flush the output to disk before it is renamed into place, so it also survives a power cut (slower)')
     .option('--force', 'replace the output file if it exists')
-    .addHelpText('after', '\nExamples:\n  modelseal seal ./llama --to local -o llama.mseal\n  modelseal seal model.safetensors --to x25519:alice.pub --to x25519:bob.pub --license EAR-123 -o m.mseal')
-    .action(async (input: string, o: { to: string[]; output: string; license: string; policy: string; chunkSize: string; signingKey?: string; allowSymlinks?: boolean; force?: boolean; fsync?: boolean }, cmd: Command) => {
+    .addHelpText('after', '\nExamples:\n  modelseal seal ./llama --to local -o llama.mseal\n  modelseal seal model.safetensors --to x25519:alice.pub --to x25519:bob.pub --license EAR-123 -o m.mseal\n  # KMS in us-east-1 AND (the HSM OR the security officer\'s offline key):\n  modelseal seal ./llama --group aws-kms:alias/us-east-1 --group pkcs11:hsm/kek,x25519:officer.pub -o m.mseal')
+    .action(async (input: string, o: { to: string[]; group: string[]; threshold?: string; output: string; license: string; policy: string; chunkSize: string; signingKey?: string; allowSymlinks?: boolean; force?: boolean; fsync?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       if (o.output === '-' && process.stdout.isTTY) throw new ModelsealError('INVALID_ARGUMENT', 'refusing to write a package to a terminal; redirect stdout or use -o <file>');
       if (o.output === '-' && g.json) throw new ModelsealError('INVALID_ARGUMENT', '--json and -o - both want stdout; pick one');
@@ -32,7 +48,7 @@ export function registerSeal(program: Command): void {
       const r = await seal({
         input,
         output: o.output === '-' ? process.stdout : o.output,
-        recipients: await parseRecipients(o.to, g),
+        ...(await recipientsOrGroups(o, g)),
         publisher: await publisherKey(g, o.signingKey),
         license: o.license,
         policy: o.policy,
@@ -46,7 +62,8 @@ export function registerSeal(program: Command): void {
       });
       emitJson(g, 'seal', r);
       say(g, `sealed ${r.model.name} (${r.files.length} file${r.files.length === 1 ? '' : 's'}, ${fmtBytes(r.plaintextBytes)}) → ${r.output} (${fmtBytes(r.packageBytes)})`);
-      for (const s of r.recipients) say(g, `  recipient ${s.type.padEnd(7)} ${s.recipient}  license ${s.license}`);
+      if (r.keyGroups) say(g, `  opening needs ${r.keyGroups.threshold} of ${r.keyGroups.groups} key groups`);
+      for (const s of r.recipients) say(g, `  recipient ${s.group !== undefined ? `[group ${s.group}] ` : ''}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}`);
       say(g, `  package ${r.packageId}\n  model   ${r.model.rootDigest}\n  signer  ${r.signer}`);
       if (r.excluded.length) say(g, `  left out: ${r.excluded.join(', ')}`);
     });

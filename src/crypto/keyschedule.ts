@@ -11,6 +11,7 @@ export const DATA_KEY_BYTES = 32;
 const INFO_COMMITMENT = utf8.encode('modelseal/v1 key commitment');
 const INFO_HEADER_MAC = utf8.encode('modelseal/v1 header mac');
 const INFO_PAYLOAD = utf8.encode('modelseal/v1 payload');
+const INFO_GROUP = utf8.encode('modelseal/v1 key group');
 
 function hkdf(dek: Uint8Array, salt: Uint8Array, info: Uint8Array): Uint8Array {
   return new Uint8Array(hkdfSync('sha256', dek, salt, info, 32));
@@ -51,6 +52,14 @@ export class KeySchedule {
 
   checkHeaderMac(macInput: Uint8Array, mac: Uint8Array): boolean {
     return mac.length === 32 && timingSafeEqual(this.headerMac(macInput), mac);
+  }
+
+  /** The key of key group `g`: it seals that group's share, and the group's stanzas wrap it. */
+  groupKey(g: number): Uint8Array {
+    const info = new Uint8Array(INFO_GROUP.length + 4);
+    info.set(INFO_GROUP);
+    info.set(u32be(g), INFO_GROUP.length);
+    return hkdf(this.#dek, this.#salt, info);
   }
 
   /** AES-256-GCM key for one segment of one stream (stream 0 = provenance, i+1 = file i). */

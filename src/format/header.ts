@@ -30,9 +30,21 @@ export interface Stanza {
   license: string;
   /** Hash of the policy the release is bound to ("none" when no policy applies). */
   policy: string;
+  /** The key group this stanza belongs to (packages with key groups only): it wraps that group's key, not the data key. */
+  group?: number;
   /** Provider-specific public arguments (an ephemeral key, a key id). */
   args: string[];
   body: Uint8Array;
+}
+
+/**
+ * k-of-n custody (docs/FORMAT.md §5): the data key is split by Shamir secret sharing into one share
+ * per group, each sealed under its group's key; the stanzas of a group wrap that group key.
+ */
+export interface KeyGroups {
+  threshold: number;
+  /** Per group: its Shamir share of the data key, sealed under the group key (SHARE_SEALED_BYTES). */
+  shares: Uint8Array[];
 }
 
 export interface Header {
@@ -46,9 +58,14 @@ export interface Header {
   provenanceSize: number;
   files: FileEntry[];
   stanzas: Stanza[];
+  /** Present only when opening needs several key groups. */
+  keyGroups?: KeyGroups;
   /** HKDF-derived key commitment (docs/FORMAT.md §Key schedule). */
   commitment: Uint8Array;
 }
+
+/** A sealed share: a 33-byte Shamir share (32 bytes and its x-coordinate) and a 16-byte GCM tag. */
+export const SHARE_SEALED_BYTES = 49;
 
 export interface ParsedHeader {
   header: Header;
@@ -61,7 +78,7 @@ const SHORT_TEXT = /^[\x20-\x7e]{1,512}$/;
 const CREATED = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 
 function stanzaJson(s: Stanza): Record<string, unknown> {
-  return { type: s.type, recipient: s.recipient, license: s.license, policy: s.policy, args: s.args, body: toB64(s.body) };
+  return { type: s.type, recipient: s.recipient, license: s.license, policy: s.policy, ...(s.group !== undefined ? { group: s.group } : {}), args: s.args, body: toB64(s.body) };
 }
 
 function bodyJson(h: Header): string {
@@ -74,6 +91,7 @@ function bodyJson(h: Header): string {
     provenance: { size: h.provenanceSize },
     files: h.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode })),
     stanzas: h.stanzas.map(stanzaJson),
+    ...(h.keyGroups ? { keyGroups: { threshold: h.keyGroups.threshold, shares: h.keyGroups.shares.map(toB64) } } : {}),
     commitment: toB64(h.commitment),
   });
 }
@@ -166,7 +184,8 @@ function bad(message: string): ModelsealError {
 }
 
 function headerFromJson(raw: unknown): Header {
-  const o = obj(raw, 'body', ['packageId', 'created', 'chunkSize', 'model', 'provenance', 'files', 'stanzas', 'commitment']);
+  const grouped = typeof raw === 'object' && raw !== null && 'keyGroups' in raw;
+  const o = obj(raw, 'body', ['packageId', 'created', 'chunkSize', 'model', 'provenance', 'files', 'stanzas', ...(grouped ? ['keyGroups'] : []), 'commitment']);
   // Count limits first: they bound all the work below.
   const stanzasRaw = arr(o.stanzas, 'stanzas');
   if (stanzasRaw.length > LIMITS.maxStanzas) {
@@ -197,18 +216,27 @@ function headerFromJson(raw: unknown): Header {
       if (size > LIMITS.maxStanzaBytes) {
         throw new ModelsealError('STANZA_TOO_LARGE', `stanza ${i} is ${size} bytes; the limit is ${LIMITS.maxStanzaBytes}`);
       }
-      const e = obj(s, `stanzas[${i}]`, ['type', 'recipient', 'license', 'policy', 'args', 'body']);
+      const e = obj(s, `stanzas[${i}]`, ['type', 'recipient', 'license', 'policy', ...(grouped ? ['group'] : []), 'args', 'body']);
       return {
         type: str(e.type, `stanzas[${i}].type`),
         recipient: str(e.recipient, `stanzas[${i}].recipient`),
         license: str(e.license, `stanzas[${i}].license`),
         policy: str(e.policy, `stanzas[${i}].policy`),
+        ...(grouped ? { group: int(e.group, `stanzas[${i}].group`) } : {}),
         args: arr(e.args, `stanzas[${i}].args`).map((a, j) => str(a, `stanzas[${i}].args[${j}]`)),
         body: fromB64(str(e.body, `stanzas[${i}].body`), `stanzas[${i}].body`),
       };
     }),
+    ...(grouped ? { keyGroups: keyGroupsFromJson(o.keyGroups) } : {}),
     commitment: fromB64(str(o.commitment, 'commitment'), 'commitment', 32),
   };
+}
+
+function keyGroupsFromJson(raw: unknown): KeyGroups {
+  const g = obj(raw, 'keyGroups', ['threshold', 'shares']);
+  const shares = arr(g.shares, 'keyGroups.shares');
+  if (shares.length > LIMITS.maxKeyGroups) throw bad(`keyGroups: at most ${LIMITS.maxKeyGroups} groups`);
+  return { threshold: int(g.threshold, 'keyGroups.threshold'), shares: shares.map((x, i) => fromB64(str(x, `keyGroups.shares[${i}]`), `keyGroups.shares[${i}]`, SHARE_SEALED_BYTES)) };
 }
 
 /** Semantic checks shared by encode and parse, so an invalid header can be neither written nor read. */
@@ -239,7 +267,17 @@ export function validateHeader(h: Header): void {
     if (f.mode !== 0o644 && f.mode !== 0o755) fail(`file ${JSON.stringify(f.path)} has mode ${f.mode.toString(8)}; only 644 and 755 are recorded`);
   }
   checkPathSet(h.files.map((f) => f.path));
+  if (h.keyGroups) {
+    const n = h.keyGroups.shares.length;
+    if (n < 2 || n > LIMITS.maxKeyGroups) fail(`keyGroups: 2 to ${LIMITS.maxKeyGroups} groups`);
+    if (!Number.isSafeInteger(h.keyGroups.threshold) || h.keyGroups.threshold < 2 || h.keyGroups.threshold > n) fail(`keyGroups.threshold must be 2..${n}`);
+    if (h.keyGroups.shares.some((x) => x.length !== SHARE_SEALED_BYTES)) fail(`keyGroups.shares must be ${SHARE_SEALED_BYTES} bytes each`);
+    for (let g = 0; g < n; g++) if (!h.stanzas.some((s) => s.group === g)) fail(`key group ${g} has no stanza: nobody could open it`);
+  }
   for (const [i, s] of h.stanzas.entries()) {
+    if (h.keyGroups ? !(Number.isSafeInteger(s.group) && s.group! >= 0 && s.group! < h.keyGroups.shares.length) : s.group !== undefined) {
+      fail(h.keyGroups ? `stanzas[${i}].group must name one of the ${h.keyGroups.shares.length} key groups` : `stanzas[${i}] has a group but the package has no key groups`);
+    }
     if (!/^[a-z][a-z0-9-]{0,31}$/.test(s.type)) fail(`stanzas[${i}].type must be a short lowercase name`);
     for (const [k, v] of [['recipient', s.recipient], ['license', s.license], ['policy', s.policy]] as const) {
       if (!SHORT_TEXT.test(v)) fail(`stanzas[${i}].${k} must be 1-512 printable ASCII characters`);

@@ -9,6 +9,8 @@ export const LIMITS = {
   maxReserveBytes: 1 << 24,
   /** Recipient stanzas in one package. */
   maxStanzas: 64,
+  /** Key groups (k-of-n custody) in one package. */
+  maxKeyGroups: 16,
   /** One stanza's encoded JSON, bytes. */
   maxStanzaBytes: 8192,
   /** Files in one package. */

@@ -1,6 +1,7 @@
 /** Pieces shared by the package verbs. */
 import { rename, rm, link } from 'node:fs/promises';
 import { ModelsealError } from '../errors.js';
+import type { Stanza } from '../format/header.js';
 import { ioError, pathExists, tempSibling } from '../io/atomic.js';
 
 export interface Progress {
@@ -67,4 +68,18 @@ export async function commitOutput(tmp: string, target: string, force: boolean, 
     }
     throw ioError(`cannot move the result to ${target}`, e);
   }
+}
+
+/** A recipient as results and `inspect` show it (no wrapped key). */
+export interface RecipientSummary {
+  type: string;
+  recipient: string;
+  license: string;
+  policy: string;
+  /** Its key group, in packages with key groups. */
+  group?: number;
+}
+
+export function recipientSummary(s: Stanza): RecipientSummary {
+  return { type: s.type, recipient: s.recipient, license: s.license, policy: s.policy, ...(s.group !== undefined ? { group: s.group } : {}) };
 }

@@ -3,6 +3,7 @@ import { toHex } from '../format/encoding.js';
 import { streamOf } from '../format/layout.js';
 import { readHead } from './head.js';
 import { signerId } from './walk.js';
+import { recipientSummary, type RecipientSummary } from './common.js';
 
 export interface InspectResult {
   format: 'modelseal/v1';
@@ -11,7 +12,9 @@ export interface InspectResult {
   model: { name: string; kind: 'file' | 'folder'; rootDigest: string };
   chunkSize: number;
   files: { path: string; size: number; mode: string; chunks: number }[];
-  recipients: { type: string; recipient: string; license: string; policy: string }[];
+  recipients: RecipientSummary[];
+  /** k-of-n custody: opening needs recipients of `threshold` of the `groups` key groups. */
+  keyGroups?: { threshold: number; groups: number };
   signer: string;
   plaintextBytes: number;
   packageBytes: number;
@@ -30,7 +33,8 @@ export async function inspect(path: string): Promise<InspectResult> {
     model: { name: h.model.name, kind: h.model.kind, rootDigest: `sha256:${toHex(h.model.rootDigest)}` },
     chunkSize: h.chunkSize,
     files: h.files.map((f, i) => ({ path: f.path, size: f.size, mode: f.mode.toString(8), chunks: streamOf(head.layout, i + 1).chunkCount })),
-    recipients: h.stanzas.map((s) => ({ type: s.type, recipient: s.recipient, license: s.license, policy: s.policy })),
+    recipients: h.stanzas.map(recipientSummary),
+    ...(h.keyGroups ? { keyGroups: { threshold: h.keyGroups.threshold, groups: h.keyGroups.shares.length } } : {}),
     signer: signerId(head.trailer.publicKey),
     plaintextBytes: h.files.reduce((a, f) => a + f.size, 0),
     packageBytes: head.fileSize,

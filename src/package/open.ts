@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import { ModelsealError } from '../errors.js';
 import { CryptoPool, JobError, orderedPipeline } from '../crypto/pool.js';
 import { decryptChunk } from '../crypto/chunk.js';
+import { combineShares, openShare } from '../crypto/keygroups.js';
 import { KeySchedule } from '../crypto/keyschedule.js';
 import type { FileEntry, ParsedHeader, Stanza } from '../format/header.js';
 import { chunkOffset, chunkPlainLength, streamOf } from '../format/layout.js';
@@ -68,13 +69,32 @@ export async function unlockPackage(parsed: ParsedHeader, identities: readonly I
 /** As unlockPackage, and also returns the data key itself (for rewrap); the caller must wipe it. */
 export async function unwrapPackageKey(parsed: ParsedHeader, identities: readonly Identity[], debug?: (m: string) => void): Promise<{ dek: Uint8Array; keys: KeySchedule; stanza: Stanza; identity: Identity }> {
   const { header } = parsed;
+  const kg = header.keyGroups;
   let broken = false;
   let unavailable: ModelsealError | undefined;
+  /** Key groups: the shares opened so far, by group, and the first stanza that gave one. */
+  const shares = new Map<number, Uint8Array>();
+  let first: { stanza: Stanza; identity: Identity } | undefined;
+  const unlock = (dek: Uint8Array, stanza: Stanza, identity: Identity) => {
+    const keys = new KeySchedule(dek, header.packageId);
+    if (!keys.commits(header.commitment)) {
+      dek.fill(0);
+      debug?.(`key commitment mismatch for the stanza of ${stanza.recipient}`);
+      return undefined;
+    }
+    if (!keys.checkHeaderMac(parsed.macInput, parsed.mac)) {
+      dek.fill(0);
+      debug?.('header MAC mismatch');
+      throw failed();
+    }
+    return { dek, keys, stanza, identity };
+  };
   for (const stanza of header.stanzas) {
+    if (kg && shares.has(stanza.group!)) continue;
     for (const identity of identities) {
-      let dek: Uint8Array | null;
+      let key: Uint8Array | null;
       try {
-        dek = await identity.unwrapDataKey(stanza, contextFor(header, stanza));
+        key = await identity.unwrapDataKey(stanza, contextFor(header, stanza));
       } catch (e) {
         if (e instanceof ModelsealError && e.code === 'DECRYPTION_FAILED') {
           debug?.(`stanza for ${stanza.recipient} did not unwrap with ${identity.description}`);
@@ -89,24 +109,43 @@ export async function unwrapPackageKey(parsed: ParsedHeader, identities: readonl
         }
         throw e;
       }
-      if (!dek) continue;
-      const keys = new KeySchedule(dek, header.packageId);
-      if (!keys.commits(header.commitment)) {
-        dek.fill(0);
-        debug?.(`key commitment mismatch for the stanza of ${stanza.recipient}`);
+      if (!key) continue;
+      if (!kg) {
+        const r = unlock(key, stanza, identity);
+        if (r) return r;
         broken = true;
         continue;
       }
-      if (!keys.checkHeaderMac(parsed.macInput, parsed.mac)) {
-        dek.fill(0);
-        debug?.('header MAC mismatch');
+      // A group key: it opens its group's share of the data key.
+      const share = openShare(key, header.packageId, stanza.group!, kg.shares[stanza.group!]!);
+      key.fill(0);
+      if (!share) {
+        debug?.(`the share of key group ${stanza.group} did not open with the key of ${stanza.recipient}`);
+        broken = true;
+        continue;
+      }
+      shares.set(stanza.group!, share);
+      first ??= { stanza, identity };
+      if (shares.size === kg.threshold) {
+        const dek = await combineShares([...shares.values()], kg.threshold);
+        for (const x of shares.values()) x.fill(0);
+        const r = unlock(dek, first.stanza, first.identity);
+        if (r) return r;
         throw failed();
       }
-      return { dek, keys, stanza, identity };
+      break;
     }
   }
   if (broken) throw failed();
   if (unavailable) throw unavailable;
+  if (kg) {
+    const groups = kg.shares.map((_, g) => `group ${g}: ${header.stanzas.filter((s) => s.group === g).map((s) => s.recipient).join(' or ')}`);
+    throw new ModelsealError(
+      'NO_MATCHING_IDENTITY',
+      `opening needs ${kg.threshold} of ${kg.shares.length} key groups, and your identities open ${shares.size}${shares.size ? ` (group ${[...shares.keys()].join(', ')})` : ''}; ${groups.join('; ')}`,
+      { details: { threshold: kg.threshold, opened: [...shares.keys()], recipients: header.stanzas.map((s) => s.recipient) } },
+    );
+  }
   const names = header.stanzas.map((s) => s.recipient).join(', ');
   throw new ModelsealError(
     'NO_MATCHING_IDENTITY',

@@ -42,9 +42,26 @@ export async function reseal(pkg: string, opts: ResealOptions): Promise<SealResu
     if (!h.stanzas.some((s) => s.recipient === id)) throw new ModelsealError('INVALID_ARGUMENT', `--remove ${id}: no such recipient in ${pkg}`);
   }
   const kept = h.stanzas.filter((s) => !remove.includes(s.recipient));
-  const recipients = [...kept.map((s) => recipientFor(s.recipient, s.type, opts.identities)), ...(opts.add ?? [])];
-  if (recipients.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'a package needs at least one recipient: add one (--add)');
+  const added = opts.add ?? [];
   const terms = new Map(kept.map((s) => [s.recipient, { license: s.license, policy: s.policy }]));
+  const kg = h.keyGroups;
+  let recipients: Recipient[] = [];
+  let keyGroups: { threshold: number; groups: Recipient[][] } | undefined;
+  if (kg) {
+    // The same groups and threshold, each group with its kept recipients (and the added ones, if it is theirs).
+    const groups: Recipient[][] = kg.shares.map(() => []);
+    for (const s of kept) groups[s.group!]!.push(recipientFor(s.recipient, s.type, opts.identities));
+    if (added.length > 0) {
+      if (opts.group === undefined || !groups[opts.group]) throw new ModelsealError('INVALID_ARGUMENT', `this package has ${groups.length} key groups: say which one the added recipients join (--group 0..${groups.length - 1})`);
+      groups[opts.group]!.push(...added);
+    }
+    const empty = groups.findIndex((g) => g.length === 0);
+    if (empty >= 0) throw new ModelsealError('INVALID_ARGUMENT', `key group ${empty} would have no recipient; add one (--add … --group ${empty})`);
+    keyGroups = { threshold: kg.threshold, groups };
+  } else {
+    recipients = [...kept.map((s) => recipientFor(s.recipient, s.type, opts.identities)), ...added];
+    if (recipients.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'a package needs at least one recipient: add one (--add)');
+  }
 
   // Plaintext never leaves the output's file system, and only under a private (0700) folder.
   const scratch = await mkdtemp(join(dirname(resolve(opts.output)), '.modelseal-reseal-'));
@@ -55,6 +72,7 @@ export async function reseal(pkg: string, opts: ResealOptions): Promise<SealResu
       input: plain,
       output: opts.output,
       recipients,
+      ...(keyGroups ? { keyGroups } : {}),
       terms,
       publisher: opts.publisher,
       license: opts.license,

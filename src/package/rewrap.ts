@@ -26,6 +26,7 @@ import { ioError, pathExists, writeFileAtomic } from '../io/atomic.js';
 import { journalPath, readHead } from './head.js';
 import { unwrapPackageKey } from './open.js';
 import { checkTrusted, signerId } from './walk.js';
+import { recipientSummary, type RecipientSummary } from './common.js';
 
 export interface RewrapOptions {
   /** Identities tried to unwrap the data key (the header MAC needs it, and so does every new stanza). */
@@ -42,6 +43,8 @@ export interface RewrapOptions {
    * with the same license and policy (a new KMS key, a replacement HSM key).
    */
   rotate?: readonly { from: string; to: Recipient }[];
+  /** In a package with key groups: the group the added recipients join. */
+  group?: number;
   /** License id bound into added stanzas. Default "none". */
   license?: string;
   /** Policy hash bound into added stanzas. Default "none". */
@@ -51,7 +54,7 @@ export interface RewrapOptions {
 export interface RewrapResult {
   path: string;
   packageId: string;
-  recipients: { type: string; recipient: string; license: string; policy: string }[];
+  recipients: RecipientSummary[];
   added: string[];
   removed: string[];
   rotated: { from: string; to: string }[];
@@ -154,23 +157,39 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
     if (after.has(r.id)) throw new ModelsealError('INVALID_ARGUMENT', `--add ${r.id}: that recipient already has a stanza`);
     after.add(r.id);
   }
+  const kg = old.keyGroups;
+  if (kg) {
+    if (add.length > 0 && (opts.group === undefined || !Number.isInteger(opts.group) || opts.group < 0 || opts.group >= kg.shares.length)) {
+      throw new ModelsealError('INVALID_ARGUMENT', `this package has ${kg.shares.length} key groups: say which one the added recipients join (--group 0..${kg.shares.length - 1})`);
+    }
+    for (let g = 0; g < kg.shares.length; g++) {
+      if (!kept.some((s) => s.group === g) && !(add.length > 0 && opts.group === g)) {
+        throw new ModelsealError('INVALID_ARGUMENT', `removing those recipients would leave key group ${g} empty, and nobody could open with it; add a replacement (--add … --group ${g}) or use --rotate`);
+      }
+    }
+  } else if (opts.group !== undefined) {
+    throw new ModelsealError('INVALID_ARGUMENT', '--group: this package has no key groups');
+  }
   if (kept.length + add.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'a package needs at least one recipient: add one before removing the last');
   if (kept.length + add.length > LIMITS.maxStanzas) throw new ModelsealError('TOO_MANY_STANZAS', `at most ${LIMITS.maxStanzas} recipients per package`);
 
   const { dek, keys } = await unwrapPackageKey(head.parsed, opts.identities);
   let header: Header;
   try {
-    const wrapFor = async (r: Recipient, license: string, policy: string): Promise<Stanza> => {
-      const w = await r.wrapDataKey(dek, contextFor(old, { recipient: r.id, license, policy }));
-      return { type: r.type, recipient: r.id, license, policy, args: w.args, body: w.body };
+    // Each stanza wraps the data key, or in a package with key groups its group's key.
+    const wrapFor = async (r: Recipient, license: string, policy: string, group: number | undefined): Promise<Stanza> => {
+      const key = group === undefined ? dek : keys.groupKey(group);
+      const w = await r.wrapDataKey(key, contextFor(old, { recipient: r.id, license, policy }));
+      if (group !== undefined) key.fill(0);
+      return { type: r.type, recipient: r.id, license, policy, ...(group !== undefined ? { group } : {}), args: w.args, body: w.body };
     };
     const stanzas: Stanza[] = [];
     for (const s of kept) {
       const r = rotate.find((x) => x.from === s.recipient);
-      stanzas.push(r ? await wrapFor(r.to, s.license, s.policy) : s);
+      stanzas.push(r ? await wrapFor(r.to, s.license, s.policy, s.group) : s);
     }
     for (const r of add) {
-      stanzas.push(await wrapFor(r, license, policy));
+      stanzas.push(await wrapFor(r, license, policy, kg ? opts.group : undefined));
     }
     header = { ...old, stanzas };
   } finally {
@@ -230,7 +249,7 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
   return {
     path: pkg,
     packageId: toHex(old.packageId),
-    recipients: header.stanzas.map((s) => ({ type: s.type, recipient: s.recipient, license: s.license, policy: s.policy })),
+    recipients: header.stanzas.map(recipientSummary),
     added: add.map((r) => r.id),
     removed: [...remove],
     rotated: rotate.map((r) => ({ from: r.from, to: r.to.id })),

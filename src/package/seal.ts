@@ -18,7 +18,8 @@ import { CryptoPool, JobError, orderedPipeline } from '../crypto/pool.js';
 import { encryptChunk } from '../crypto/chunk.js';
 import { KeySchedule, newDataKey, newPackageId } from '../crypto/keyschedule.js';
 import { signMessage } from '../crypto/signer.js';
-import { encodeHeader, encodeHeaderMacInput, type Header, type Stanza } from '../format/header.js';
+import { encodeHeader, encodeHeaderMacInput, SHARE_SEALED_BYTES, type Header, type Stanza } from '../format/header.js';
+import { sealShares } from '../crypto/keygroups.js';
 import { chunkOffset, computeLayout, ENTRY, initialRegionBytes, packageSize, padded, reserveBytesFor, chunkPlainLength, streamOf, TAR_BLOCK } from '../format/layout.js';
 import { DEFAULT_CHUNK_SIZE, isValidChunkSize, LIMITS } from '../format/limits.js';
 import { encodeSignature, signedMessage } from '../format/signature.js';
@@ -28,7 +29,7 @@ import { computeRootDigest, signModel, type ManifestEntry } from '../provenance/
 import type { Recipient } from '../providers/types.js';
 import type { Publisher } from '../keystore/keystore.js';
 import { collectInputs, SIDECARS, type InputFile } from './inputs.js';
-import { commitOutput, interrupted, pieceChunks, pipelineDepth, type Progress } from './common.js';
+import { commitOutput, interrupted, pieceChunks, pipelineDepth, recipientSummary, type Progress, type RecipientSummary } from './common.js';
 import { Flusher, ioError, tempSibling } from '../io/atomic.js';
 
 export interface SealOptions {
@@ -36,7 +37,10 @@ export interface SealOptions {
   input: string;
   /** Package path, or a Writable (e.g. stdout) that receives the package as it is made. */
   output: string | Writable;
+  /** Each recipient's stanza wraps the data key; any one opens the package. Empty with `keyGroups`. */
   recipients: readonly Recipient[];
+  /** k-of-n custody instead: opening needs one recipient of each of `threshold` groups. */
+  keyGroups?: { threshold: number; groups: readonly (readonly Recipient[])[] };
   publisher: Publisher;
   /** License id bound into every stanza's release context. Default "none". */
   license?: string;
@@ -62,7 +66,8 @@ export interface SealResult {
   chunkSize: number;
   files: { path: string; size: number; sha256: string }[];
   excluded: string[];
-  recipients: { type: string; recipient: string; license: string; policy: string }[];
+  recipients: RecipientSummary[];
+  keyGroups?: { threshold: number; groups: number };
   plaintextBytes: number;
   packageBytes: number;
   signer: string;
@@ -73,8 +78,17 @@ const TEXT = /^[\x20-\x7e]{1,512}$/;
 export async function seal(opts: SealOptions): Promise<SealResult> {
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (!isValidChunkSize(chunkSize)) throw new ModelsealError('INVALID_ARGUMENT', `chunk size ${chunkSize}: expected a power of two from 64 KiB to 16 MiB`);
-  if (opts.recipients.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'recipients: at least one recipient is needed (--to)');
-  if (opts.recipients.length > LIMITS.maxStanzas) throw new ModelsealError('TOO_MANY_STANZAS', `at most ${LIMITS.maxStanzas} recipients per package`);
+  const kg = opts.keyGroups;
+  if (kg) {
+    const n = kg.groups.length;
+    if (opts.recipients.length > 0) throw new ModelsealError('INVALID_ARGUMENT', 'give recipients (--to) or key groups (--group), not both');
+    if (n < 2 || n > LIMITS.maxKeyGroups) throw new ModelsealError('INVALID_ARGUMENT', `key groups: 2 to ${LIMITS.maxKeyGroups} groups (one group is just --to)`);
+    if (kg.groups.some((g) => g.length === 0)) throw new ModelsealError('INVALID_ARGUMENT', 'key groups: every group needs at least one recipient');
+    if (!Number.isInteger(kg.threshold) || kg.threshold < 2 || kg.threshold > n) throw new ModelsealError('INVALID_ARGUMENT', `key groups: the threshold must be 2..${n} (the number of groups)`);
+  } else if (opts.recipients.length === 0) {
+    throw new ModelsealError('INVALID_ARGUMENT', 'recipients: at least one recipient is needed (--to)');
+  }
+  if (stanzaCount(opts) > LIMITS.maxStanzas) throw new ModelsealError('TOO_MANY_STANZAS', `at most ${LIMITS.maxStanzas} recipients per package`);
   if (!TEXT.test(opts.license ?? 'none')) throw new ModelsealError('INVALID_ARGUMENT', 'license: expected 1-512 printable ASCII characters');
   if (!TEXT.test(opts.policy ?? 'none')) throw new ModelsealError('INVALID_ARGUMENT', 'policy: expected 1-512 printable ASCII characters');
   if (typeof opts.output !== 'string') return sealToStream(opts, opts.output);
@@ -133,9 +147,10 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     provenanceSize: LIMITS.maxProvenanceBytes,
     files: inputs.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode })),
     stanzas: [],
+    ...(opts.keyGroups ? { keyGroups: { threshold: opts.keyGroups.threshold, shares: opts.keyGroups.groups.map(() => new Uint8Array(SHARE_SEALED_BYTES)) } } : {}),
     commitment: keys.commitment,
   };
-  const region = initialRegionBytes(encodeHeader(header, new Uint8Array(32)).length + opts.recipients.length * (LIMITS.maxStanzaBytes + 1));
+  const region = initialRegionBytes(encodeHeader(header, new Uint8Array(32)).length + stanzaCount(opts) * (LIMITS.maxStanzaBytes + 1));
   const draft = computeLayout(header, region);
   const mtime = new Date(Date.parse(header.created));
 
@@ -252,13 +267,19 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
       throw new ModelsealError('TOO_MANY_FILES', `the provenance of ${inputs.files.length} files is ${bundle.length} bytes, over the ${LIMITS.maxProvenanceBytes}-byte limit; seal fewer files per package`);
     }
     header.provenanceSize = bundle.length;
+    // Without key groups every stanza wraps the data key; with them, each wraps its group's key.
+    const kg = opts.keyGroups;
+    const wraps = kg ? kg.groups.flatMap((rs, g) => rs.map((r) => ({ r, group: g as number | undefined }))) : opts.recipients.map((r) => ({ r, group: undefined }));
     const stanzas: Stanza[] = [];
-    for (const r of opts.recipients) {
+    for (const { r, group } of wraps) {
       const t = opts.terms?.get(r.id) ?? { license, policy };
       const ctx = { packageId, artifactDigest: header.model.rootDigest, recipient: r.id, ...t };
-      const w = await r.wrapDataKey(dek, ctx);
-      stanzas.push({ type: r.type, recipient: r.id, ...t, args: w.args, body: w.body });
+      const key = group === undefined ? dek : keys.groupKey(group);
+      const w = await r.wrapDataKey(key, ctx);
+      if (group !== undefined) key.fill(0);
+      stanzas.push({ type: r.type, recipient: r.id, ...t, ...(group !== undefined ? { group } : {}), args: w.args, body: w.body });
     }
+    if (kg) header.keyGroups = { threshold: kg.threshold, shares: await sealShares(dek, keys, packageId, kg.groups.length, kg.threshold) };
     header.stanzas = stanzas;
     const headerBytes = encodeHeader(header, keys.headerMac(encodeHeaderMacInput(header)));
     const reserve = reserveBytesFor(headerBytes.length, region);
@@ -314,7 +335,8 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
       chunkSize,
       files: manifest.map((m) => ({ path: m.path, size: m.size, sha256: toHex(m.sha256) })),
       excluded: inputs.excluded,
-      recipients: stanzas.map((s) => ({ type: s.type, recipient: s.recipient, license: s.license, policy: s.policy })),
+      recipients: stanzas.map(recipientSummary),
+      ...(opts.keyGroups ? { keyGroups: { threshold: opts.keyGroups.threshold, groups: opts.keyGroups.groups.length } } : {}),
       plaintextBytes: total,
       packageBytes: expected,
       signer: `sha256:${toHex(sha256(opts.publisher.spki))}`,
@@ -337,6 +359,10 @@ function jobFailure(e: unknown, f: InputFile, toPath: string): unknown {
   if (!(e instanceof JobError)) return e;
   if (e.code === 'SHORT_READ') return changed(f);
   return ioError(`cannot seal ${f.source} into ${toPath}`, e);
+}
+
+function stanzaCount(opts: SealOptions): number {
+  return opts.keyGroups ? opts.keyGroups.groups.reduce((a, g) => a + g.length, 0) : opts.recipients.length;
 }
 
 function changed(f: InputFile): ModelsealError {

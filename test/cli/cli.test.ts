@@ -124,6 +124,18 @@ describe('modelseal CLI', () => {
     expect(ms(['verify', join(dir, 'b2.mseal')]).code).toBe(0);
   });
 
+  it('seal --group … --threshold: k-of-n key groups, shown by inspect', () => {
+    const pkg = join(dir, 'groups.mseal');
+    const r = ms(['--json', 'seal', 'samples/checkpoint/config.json', '--group', 'local', '--group', 'x25519:samples/keys/recipient.x25519.pub,local', '--threshold', '2', '-o', pkg]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ keyGroups: { threshold: 2, groups: 2 }, recipients: [{ type: 'local', group: 0 }, { type: 'x25519', group: 1 }, { type: 'local', group: 1 }] });
+    expect(ms(['--json', 'inspect', pkg]).json()).toMatchObject({ keyGroups: { threshold: 2, groups: 2 } });
+    const o = ms(['--json', 'open', pkg, '-o', join(dir, 'groups.out')]);
+    expect(o.code, o.stderr).toBe(0);
+    expect(ms(['seal', 'samples/checkpoint/config.json', '--group', 'local', '--group', 'local', '--threshold', '3', '-o', join(dir, 'g3.mseal')]).code).toBe(2);
+    expect(ms(['seal', 'samples/checkpoint/config.json', '--to', 'local', '--group', 'local', '-o', join(dir, 'g4.mseal')]).code).toBe(2);
+  });
+
   it('seals and opens a folder of more files than the process may hold open at once', () => {
     const src = join(dir, 'many');
     mkdirSync(src);
