@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /** The modelseal command line: parse options, call the library (src/index.ts), print. Only this layer exits. */
 import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
-import { ErrorCodes } from '../src/index.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { ErrorCodes, ModelsealError } from '../src/index.js';
 import { reportError, type GlobalOptions } from './util.js';
 import { registerInit } from './commands/init.js';
 import { registerKeygen } from './commands/keygen.js';
@@ -12,6 +12,9 @@ import { registerInspect } from './commands/inspect.js';
 import { registerVerify } from './commands/verify.js';
 import { registerDemo } from './commands/demo.js';
 import { registerReseal, registerRewrap } from './commands/rewrap.js';
+import { registerProviders } from './commands/providers.js';
+import { pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -47,11 +50,19 @@ Exit codes: ${Object.entries(ErrorCodes)
       .join(', ')}. See docs/ERRORS.md.`,
   );
 
-for (const register of [registerInit, registerKeygen, registerSeal, registerOpen, registerInspect, registerVerify, registerRewrap, registerReseal, registerDemo]) {
+for (const register of [registerInit, registerKeygen, registerSeal, registerOpen, registerInspect, registerVerify, registerRewrap, registerReseal, registerProviders, registerDemo]) {
   register(program);
 }
 
 try {
+  // Third-party key providers: modules that call registerProvider() from the modelseal library.
+  for (const spec of (process.env.MODELSEAL_PROVIDERS ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    try {
+      await import(existsSync(spec) ? pathToFileURL(resolve(spec)).href : spec);
+    } catch (cause) {
+      throw new ModelsealError('INVALID_ARGUMENT', `MODELSEAL_PROVIDERS: cannot load the provider module ${spec} (${cause instanceof Error ? cause.message.split('\n')[0] : cause})`, { cause });
+    }
+  }
   await program.parseAsync(process.argv);
 } catch (e) {
   if (e instanceof CommanderError) {

@@ -4,26 +4,16 @@ import { resolve } from 'node:path';
 import {
   ErrorCodes,
   ModelsealError,
-  keystoreIdentities,
-  loadLocalKey,
+  identitiesFrom,
   loadPublisherKey,
-  parseX25519Recipient,
   readPublisherPublicKey,
+  recipientFrom,
   trustedPublishers,
-  X25519Recipient,
   KEYSTORE_FILES,
-  AWS_KMS,
-  PKCS11,
-  Pkcs11Identity,
-  Pkcs11Recipient,
-  parsePkcs11Id,
-  type Pkcs11Options,
-  AwsKmsIdentity,
-  AwsKmsRecipient,
-  type AwsKmsOptions,
   type Identity,
   type PassphraseSource,
   type Progress,
+  type ProviderSettings,
   type Publisher,
   type Recipient,
 } from '../src/index.js';
@@ -122,32 +112,38 @@ async function promptHidden(question: string): Promise<string> {
   }
 }
 
-/** Parses --to values: "local", or "x25519:<public key | file holding one>". */
-export async function parseRecipients(values: readonly string[], g: GlobalOptions): Promise<Recipient[]> {
-  const out: Recipient[] = [];
-  for (const v of values) {
-    if (v === 'local') {
-      out.push(await loadLocalKey(resolve(keysDir(g), KEYSTORE_FILES.localKek), passphraseSource(g)));
-    } else if (v.startsWith('x25519:')) {
-      const rest = v.slice(7);
-      let text = v;
-      if (!/^[A-Za-z0-9_-]{43}$/.test(rest)) {
-        try {
-          text = (await readFile(rest, 'utf8')).trim();
-        } catch (cause) {
-          throw new ModelsealError('INVALID_ARGUMENT', `--to ${v}: neither an x25519 public key nor a readable file`, { cause });
-        }
-      }
-      out.push(new X25519Recipient(parseX25519Recipient(text)));
-    } else if (v.startsWith(`${PKCS11}:`)) {
-      const { token, key } = parsePkcs11Id(v);
-      out.push(await Pkcs11Recipient.open(token, key, await pkcs11Options(g, true)));
-    } else if (v.startsWith(`${AWS_KMS}:`)) {
-      out.push(await AwsKmsRecipient.resolve(v.slice(AWS_KMS.length + 1), kmsOptions(g)));
-    } else {
-      throw new ModelsealError('INVALID_ARGUMENT', `--to ${v}: unknown recipient; use "local", "x25519:<public key or file>" or "aws-kms:<key ARN, id or alias>"`);
+/** What the providers need, from the global options and the environment. */
+export function providerSettings(g: GlobalOptions, identityFiles: readonly string[] = []): ProviderSettings {
+  const module = g.pkcs11Module ?? process.env.MODELSEAL_PKCS11_MODULE;
+  return {
+    keysDir: keysDir(g),
+    passphrase: passphraseSource(g),
+    identityFiles,
+    kms: g.kmsEndpoint ? { endpoint: g.kmsEndpoint } : {},
+    ...(module ? { pkcs11: { module, pin: () => pkcs11Pin(g) } } : {}),
+  };
+}
+
+/** The token PIN: --pkcs11-pin-file, MODELSEAL_PKCS11_PIN_FILE or MODELSEAL_PKCS11_PIN (never argv). */
+async function pkcs11Pin(g: GlobalOptions): Promise<string> {
+  const pinFile = g.pkcs11PinFile ?? process.env.MODELSEAL_PKCS11_PIN_FILE;
+  if (pinFile) {
+    try {
+      return (await readFile(pinFile, 'utf8')).replace(/\r?\n$/, '');
+    } catch (cause) {
+      throw new ModelsealError('KEYSTORE', `cannot read the PKCS#11 PIN file ${pinFile}`, { cause });
     }
   }
+  const pin = process.env.MODELSEAL_PKCS11_PIN;
+  if (pin === undefined) throw new ModelsealError('KEYSTORE', 'no PKCS#11 PIN: give --pkcs11-pin-file <file>, MODELSEAL_PKCS11_PIN_FILE or MODELSEAL_PKCS11_PIN');
+  return pin;
+}
+
+/** Parses --to values (and the like): recipient strings of any registered provider. */
+export async function parseRecipients(values: readonly string[], g: GlobalOptions): Promise<Recipient[]> {
+  const settings = providerSettings(g);
+  const out: Recipient[] = [];
+  for (const v of values) out.push(await recipientFrom(v, settings));
   return out;
 }
 
@@ -155,39 +151,9 @@ export async function publisherKey(g: GlobalOptions, path?: string): Promise<Pub
   return loadPublisherKey(path ?? resolve(keysDir(g), KEYSTORE_FILES.publisher), passphraseSource(g));
 }
 
-export function kmsOptions(g: GlobalOptions): AwsKmsOptions {
-  return g.kmsEndpoint ? { endpoint: g.kmsEndpoint } : {};
-}
-
-/**
- * The PKCS#11 module and PIN: --pkcs11-module or MODELSEAL_PKCS11_MODULE; the PIN from
- * --pkcs11-pin-file, MODELSEAL_PKCS11_PIN_FILE or MODELSEAL_PKCS11_PIN (never from argv).
- */
-export async function pkcs11Options(g: GlobalOptions, required: true): Promise<Pkcs11Options>;
-export async function pkcs11Options(g: GlobalOptions, required: false): Promise<Pkcs11Options | undefined>;
-export async function pkcs11Options(g: GlobalOptions, required: boolean): Promise<Pkcs11Options | undefined> {
-  const module = g.pkcs11Module ?? process.env.MODELSEAL_PKCS11_MODULE;
-  if (!module) {
-    if (required) throw new ModelsealError('INVALID_ARGUMENT', 'pkcs11 recipients need the PKCS#11 module: --pkcs11-module <path> or MODELSEAL_PKCS11_MODULE');
-    return undefined;
-  }
-  const pinFile = g.pkcs11PinFile ?? process.env.MODELSEAL_PKCS11_PIN_FILE;
-  let pin = process.env.MODELSEAL_PKCS11_PIN;
-  if (pinFile) {
-    try {
-      pin = (await readFile(pinFile, 'utf8')).replace(/\r?\n$/, '');
-    } catch (cause) {
-      throw new ModelsealError('KEYSTORE', `cannot read the PKCS#11 PIN file ${pinFile}`, { cause });
-    }
-  }
-  if (pin === undefined) throw new ModelsealError('KEYSTORE', 'no PKCS#11 PIN: give --pkcs11-pin-file <file>, MODELSEAL_PKCS11_PIN_FILE or MODELSEAL_PKCS11_PIN');
-  return { module, pin };
-}
-
-/** The key store's identities and the --identity files, then the HSM and AWS KMS (each tried only on its own stanzas). */
+/** Every provider's identities: the key store's and the --identity files first, then the HSM, then AWS KMS. */
 export async function identities(g: GlobalOptions, extra: readonly string[]): Promise<Identity[]> {
-  const hsm = await pkcs11Options(g, false);
-  return [...(await keystoreIdentities(keysDir(g), extra, passphraseSource(g))), ...(hsm ? [new Pkcs11Identity(hsm)] : []), new AwsKmsIdentity(kmsOptions(g))];
+  return identitiesFrom(providerSettings(g, extra));
 }
 
 export async function trusted(g: GlobalOptions, publisherFiles: readonly string[]): Promise<Uint8Array[]> {

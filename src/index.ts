@@ -15,8 +15,9 @@ export { LIMITS, DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE, isValidChun
 export { computeLayout, type PackageLayout } from './format/layout.js';
 export { releaseContextBytes, releaseContextFields, type Recipient, type Identity, type ReleaseContext, type WrappedKey } from './providers/types.js';
 export { LocalKey } from './providers/local.js';
-export { AwsKmsRecipient, AwsKmsIdentity, AWS_KMS, type AwsKmsOptions } from './providers/awskms.js';
-export { Pkcs11Recipient, Pkcs11Identity, PKCS11, parsePkcs11Id, type Pkcs11Options } from './providers/pkcs11.js';
+export { AwsKmsRecipient, AwsKmsIdentity, AWS_KMS, awsKmsStatus, type AwsKmsOptions } from './providers/awskms.js';
+export { Pkcs11Recipient, Pkcs11Identity, PKCS11, parsePkcs11Id, listTokens, type Pkcs11Options } from './providers/pkcs11.js';
+export { registerProvider, listProviders, recipientFrom, identitiesFrom, type Provider, type ProviderSettings, type ProviderStatus } from './providers/registry.js';
 export { X25519Recipient, X25519Identity, parseX25519Recipient, formatX25519Recipient } from './providers/x25519.js';
 export {
   initKeystore,

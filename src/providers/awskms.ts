@@ -163,3 +163,15 @@ export class AwsKmsIdentity implements Identity {
     return new Uint8Array(plaintext);
   }
 }
+
+/** Whether KMS answers with these settings: one ListKeys call, no retries, 5 s at most. */
+export async function awsKmsStatus(opts: AwsKmsOptions): Promise<{ ok: boolean; detail: string }> {
+  const client = await clientFor({ ...opts, maxAttempts: 1 });
+  const { ListKeysCommand } = await loadSdk();
+  try {
+    const r = await client.send(new ListKeysCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(5000) });
+    return { ok: true, detail: `answered (region ${await client.config.region()}${r.Keys?.length ? '' : ', no keys listed'})` };
+  } catch (e) {
+    return { ok: false, detail: kmsError(e, 'ListKeys', '(any key)').message };
+  }
+}

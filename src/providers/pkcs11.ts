@@ -204,11 +204,21 @@ export class Pkcs11Recipient implements Recipient {
   }
 }
 
-/** Opens pkcs11 stanzas of any token the configured module holds, with the configured PIN. */
+/** The labels of the initialised tokens a module offers (no PIN needed). */
+export async function listTokens(module: string): Promise<string[]> {
+  const { p } = await ModuleHandle.get(module);
+  return p
+    .C_GetSlotList(true)
+    .map((s) => p.C_GetTokenInfo(s))
+    .filter((t) => (t.flags & 0x400) !== 0) // CKF_TOKEN_INITIALIZED
+    .map((t) => t.label.trim());
+}
+
+/** Opens pkcs11 stanzas of any token the configured module holds, with the configured PIN (asked for only when needed). */
 export class Pkcs11Identity implements Identity {
   readonly description: string;
 
-  constructor(private readonly opts: Pkcs11Options) {
+  constructor(private readonly opts: { module: string; pin: string | (() => Promise<string>) }) {
     this.description = `PKCS#11 module ${opts.module}`;
   }
 
@@ -218,7 +228,8 @@ export class Pkcs11Identity implements Identity {
     if (stanza.args.length !== 1 || stanza.args[0] !== 'aes-gcm' || stanza.body.length !== IV_BYTES + 32 + 16) {
       throw new ModelsealError('DECRYPTION_FAILED', 'a pkcs11 stanza is malformed; the package was tampered with');
     }
-    const token = (await ModuleHandle.get(this.opts.module)).session(tokenLabel, this.opts.pin);
+    const pin = typeof this.opts.pin === 'string' ? this.opts.pin : await this.opts.pin();
+    const token = (await ModuleHandle.get(this.opts.module)).session(tokenLabel, pin);
     const body = Buffer.from(stanza.body);
     const dek = token.run(`unwrapping with ${key}`, (s) => {
       const { p, b } = token;

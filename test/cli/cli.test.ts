@@ -136,6 +136,22 @@ describe('modelseal CLI', () => {
     expect(ms(['seal', 'samples/checkpoint/config.json', '--to', 'local', '--group', 'local', '-o', join(dir, 'g4.mseal')]).code).toBe(2);
   });
 
+  it('providers lists every provider; a plugin named in MODELSEAL_PROVIDERS adds one without touching the format code', () => {
+    const list = ms(['--json', 'providers']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.json().providers.map((p: { provider: string }) => p.provider)).toEqual(['local', 'x25519', 'pkcs11', 'aws-kms']);
+    const env = { MODELSEAL_PROVIDERS: 'test/support/plugin-provider.mjs' };
+    expect(ms(['--json', 'providers'], { env }).json().providers.at(-1)).toMatchObject({ provider: 'fixture', reachable: true });
+    const pkg = join(dir, 'plugin.mseal');
+    expect(ms(['--quiet', 'seal', 'samples/checkpoint/config.json', '--to', 'fixture', '-o', pkg], { env }).code).toBe(0);
+    const empty = join(dir, 'empty-keys');
+    const o = spawnSync(process.execPath, [BIN, '--keys', empty, '--json', 'open', pkg, '-o', join(dir, 'plugin.out'), '--publisher', join(keys, 'publisher.pub')], { env: { ...process.env, ...env } });
+    expect(o.status, o.stderr.toString()).toBe(0);
+    expect(JSON.parse(o.stdout.toString()).openedWith.recipient).toBe('local:00112233445566ff');
+    expect(ms(['seal', 'samples/checkpoint/config.json', '--to', 'nosuch:x', '-o', join(dir, 'n.mseal')]).code).toBe(2);
+    expect(ms(['providers'], { env: { MODELSEAL_PROVIDERS: './no/such/module.mjs' } }).code).toBe(2);
+  });
+
   it('seals and opens a folder of more files than the process may hold open at once', () => {
     const src = join(dir, 'many');
     mkdirSync(src);

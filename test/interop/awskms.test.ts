@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { CreateAliasCommand, CreateKeyCommand, DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { AwsKmsIdentity, AwsKmsRecipient, inspect, open, readHead, rewrap, seal } from '../../src/index.js';
+import { AwsKmsIdentity, AwsKmsRecipient, awsKmsStatus, inspect, open, readHead, rewrap, seal } from '../../src/index.js';
 import { contextFor } from '../../src/providers/types.js';
 import { startMoto, type Moto } from '../support/moto.js';
 import { detBytes, makeKeys, tempDir } from '../support/fixtures.js';
@@ -152,6 +152,13 @@ describe('aws-kms provider (moto_server)', () => {
     expect((await inspect(pkg)).recipients.map((s) => s.recipient)).toEqual([`aws-kms:${b}`]);
     const o = await openWith(pkg, new AwsKmsIdentity({ endpoint: moto.endpoint }, new Set([b])));
     expect(readFileSync(o.output).equals(readFileSync(src))).toBe(true);
+  });
+
+  it('reports whether KMS is reachable (modelseal providers)', async () => {
+    expect(await awsKmsStatus({ endpoint: moto.endpoint })).toMatchObject({ ok: true });
+    expect(await awsKmsStatus({ endpoint: 'http://127.0.0.1:9' })).toMatchObject({ ok: false, detail: expect.stringContaining('ListKeys') });
+    const r = spawnSync(process.execPath, [resolve('dist/cli/modelseal.bundle.mjs'), '--keys', join(dir, 'none'), '--kms-endpoint', moto.endpoint, '--json', 'providers'], { env: process.env });
+    expect(JSON.parse(r.stdout.toString()).providers.find((p: { provider: string }) => p.provider === 'aws-kms')).toMatchObject({ configured: true, reachable: true, config: { endpoint: moto.endpoint, AWS_REGION: 'us-east-1' } });
   });
 
   it('the CLI: --to aws-kms:<alias> with --kms-endpoint, and open through KMS', () => {

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { inspect, open, readHead, rewrap, seal } from '../../src/index.js';
-import { Pkcs11Identity, Pkcs11Recipient } from '../../src/providers/pkcs11.js';
+import { listTokens, Pkcs11Identity, Pkcs11Recipient } from '../../src/providers/pkcs11.js';
 import { contextFor } from '../../src/providers/types.js';
 import { startSoftHsm, type SoftHsm } from '../support/softhsm.js';
 import { detBytes, makeKeys, tempDir } from '../support/fixtures.js';
@@ -45,6 +45,10 @@ describe('pkcs11 provider (SoftHSM2)', () => {
     expect((await inspect(pkg)).recipients).toEqual([{ type: 'pkcs11', recipient: `pkcs11:${hsm.token}/kek-1`, license: 'EAR-7', policy: 'none' }]);
     const o = await openWith(pkg, new Pkcs11Identity(cfg()));
     expect(readFileSync(o.output).equals(readFileSync(src))).toBe(true);
+  });
+
+  it('lists the initialised tokens of the module (modelseal providers)', async () => {
+    expect(await listTokens(hsm.module)).toContain(hsm.token);
   });
 
   it('refuses a key that could leave the HSM', async () => {
