@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ModelsealError, recoverRewrap, reseal, rewrap, type Recipient, type RewrapResult } from '../../src/index.js';
-import { collect, emitJson, fmtBytes, identities, interruptSignal, parseRecipients, progressBar, publisherKey, say, threads, trusted, type GlobalOptions } from '../util.js';
+import { ModelsealError, recipientFrom, recoverRewrap, reseal, rewrap, type Recipient, type RewrapResult } from '../../src/index.js';
+import { collect, emitJson, fmtBytes, identities, interruptSignal, parseRecipients, progressBar, providerSettings, publisherKey, say, threads, trusted, type GlobalOptions } from '../util.js';
 
 interface Opts {
   add: string[];
@@ -57,7 +57,7 @@ async function parseRotations(values: readonly string[], g: GlobalOptions): Prom
   const out = [];
   for (const v of values) {
     const at = v.indexOf('=');
-    if (at <= 0 || at === v.length - 1) throw new ModelsealError('INVALID_ARGUMENT', `--rotate ${v}: expected <old recipient id>=<new recipient>, e.g. aws-kms:arn:…:key/old=aws-kms:alias/new`);
+    if (at <= 0 || at === v.length - 1) throw new ModelsealError('INVALID_ARGUMENT', `--rotate ${v}: expected a provider (aws-kms, pkcs11, …) or <old recipient id>=<new recipient>, e.g. aws-kms:arn:…:key/old=aws-kms:alias/new`);
     out.push({ from: v.slice(0, at), to: (await parseRecipients([v.slice(at + 1)], g))[0]! });
   }
   return out;
@@ -81,7 +81,7 @@ export function registerRewrap(program: Command): void {
       .description('add or remove recipients of packages in place: only the header and the signature are rewritten, never the payload')
       .argument('<package...>', 'package files, or folders searched for *.mseal'),
   )
-    .option('--rotate <old=new>', 'replace the stanza of recipient id <old> by one for recipient <new>, same license and policy (a new KMS key, a replacement HSM key); repeatable', collect, [])
+    .option('--rotate <provider | old=new>', 'a provider (aws-kms, pkcs11, …): wrap each of its stanzas again for the same key (its current version after a KMS key rotation; the key now under that HSM label); or old=new: replace the stanza of recipient id <old> by one for <new>, same license and policy; repeatable', collect, [])
     .option('--recover', 'only restore packages whose earlier rewrap was interrupted')
     .addHelpText(
       'after',
@@ -112,7 +112,14 @@ Examples:
       }
       const rotate = o.rotate ?? [];
       if (o.add.length === 0 && o.remove.length === 0 && rotate.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'nothing to do: give --add, --remove or --rotate (or --recover)');
-      const common = { ...(await recipientChange(g, o)), rotate: await parseRotations(rotate, g) };
+      const renewals = rotate.filter((v) => !v.includes('='));
+      if (renewals.length > 1) throw new ModelsealError('INVALID_ARGUMENT', `--rotate ${renewals.join(', ')}: renew one provider per run`);
+      const settings = providerSettings(g);
+      const common = {
+        ...(await recipientChange(g, o)),
+        rotate: await parseRotations(rotate.filter((v) => v.includes('=')), g),
+        ...(renewals[0] ? { renew: { type: renewals[0], resolve: (id: string) => recipientFrom(id, settings) } } : {}),
+      };
       const signal = interruptSignal();
       const results: RewrapResult[] = [];
       for (const [i, p] of pkgs.entries()) {

@@ -43,6 +43,12 @@ export interface RewrapOptions {
    * with the same license and policy (a new KMS key, a replacement HSM key).
    */
   rotate?: readonly { from: string; to: Recipient }[];
+  /**
+   * Renewal in place: every stanza of provider `type` is wrapped again for the same recipient,
+   * made from its id by `resolve` (after a KMS key rotation, the current key version; after an
+   * HSM key was replaced under the same label, the new key).
+   */
+  renew?: { type: string; resolve: (recipientId: string) => Promise<Recipient> };
   /** In a package with key groups: the group the added recipients join. */
   group?: number;
   /** License id bound into added stanzas. Default "none". */
@@ -170,6 +176,9 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
   } else if (opts.group !== undefined) {
     throw new ModelsealError('INVALID_ARGUMENT', '--group: this package has no key groups');
   }
+  if (opts.renew && !kept.some((s) => s.type === opts.renew!.type)) {
+    throw new ModelsealError('INVALID_ARGUMENT', `--rotate ${opts.renew.type}: the package has no ${opts.renew.type} stanza`);
+  }
   if (kept.length + add.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'a package needs at least one recipient: add one before removing the last');
   if (kept.length + add.length > LIMITS.maxStanzas) throw new ModelsealError('TOO_MANY_STANZAS', `at most ${LIMITS.maxStanzas} recipients per package`);
 
@@ -185,8 +194,9 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
     };
     const stanzas: Stanza[] = [];
     for (const s of kept) {
-      const r = rotate.find((x) => x.from === s.recipient);
-      stanzas.push(r ? await wrapFor(r.to, s.license, s.policy, s.group) : s);
+      const r = rotate.find((x) => x.from === s.recipient)?.to ?? (opts.renew?.type === s.type ? await opts.renew.resolve(s.recipient) : undefined);
+      if (r && opts.renew?.type === s.type && r.id !== s.recipient) throw new ModelsealError('INTERNAL', `renewing ${s.recipient} gave a recipient for ${r.id}`);
+      stanzas.push(r ? await wrapFor(r, s.license, s.policy, s.group) : s);
     }
     for (const r of add) {
       stanzas.push(await wrapFor(r, license, policy, kg ? opts.group : undefined));
@@ -252,7 +262,10 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
     recipients: header.stanzas.map(recipientSummary),
     added: add.map((r) => r.id),
     removed: [...remove],
-    rotated: rotate.map((r) => ({ from: r.from, to: r.to.id })),
+    rotated: [
+      ...rotate.map((r) => ({ from: r.from, to: r.to.id })),
+      ...old.stanzas.filter((s) => opts.renew?.type === s.type && !remove.includes(s.recipient)).map((s) => ({ from: s.recipient, to: s.recipient })),
+    ],
     bytesWritten: region.length + tail.length,
     recovered,
   };

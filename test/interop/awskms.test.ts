@@ -154,6 +154,23 @@ describe('aws-kms provider (moto_server)', () => {
     expect(readFileSync(o.output).equals(readFileSync(src))).toBe(true);
   });
 
+  it('rewrap --rotate aws-kms wraps every KMS stanza again under the same key (its current version)', async () => {
+    const a = await newKey();
+    const { src, pkg } = await sealTo([await AwsKmsRecipient.resolve(a, { endpoint: moto.endpoint })], 'renew');
+    const before = (await readHead(pkg)).parsed.header.stanzas[0]!;
+    const r = await rewrap(pkg, {
+      identities: [new AwsKmsIdentity({ endpoint: moto.endpoint })],
+      trustedPublishers: keys.trusted,
+      publisher: keys.publisher,
+      renew: { type: 'aws-kms', resolve: (id) => AwsKmsRecipient.resolve(id.slice('aws-kms:'.length), { endpoint: moto.endpoint }) },
+    });
+    expect(r.rotated).toEqual([{ from: `aws-kms:${a}`, to: `aws-kms:${a}` }]);
+    const after = (await readHead(pkg)).parsed.header.stanzas[0]!;
+    expect(after).toMatchObject({ recipient: before.recipient, license: 'EAR-1' });
+    expect(Buffer.from(after.body).equals(Buffer.from(before.body))).toBe(false);
+    expect(readFileSync((await openWith(pkg, new AwsKmsIdentity({ endpoint: moto.endpoint }))).output).equals(readFileSync(src))).toBe(true);
+  });
+
   it('reports whether KMS is reachable (modelseal providers)', async () => {
     expect(await awsKmsStatus({ endpoint: moto.endpoint })).toMatchObject({ ok: true });
     expect(await awsKmsStatus({ endpoint: 'http://127.0.0.1:9' })).toMatchObject({ ok: false, detail: expect.stringContaining('ListKeys') });
