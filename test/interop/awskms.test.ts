@@ -193,5 +193,8 @@ describe('aws-kms provider (moto_server)', () => {
     expect(o.status, o.stderr.toString()).toBe(0);
     expect(JSON.parse(o.stdout.toString()).openedWith.type).toBe('aws-kms');
     expect(readFileSync(join(dir, 'cli.out')).equals(readFileSync(src))).toBe(true);
-  });
+    // A KMS that cannot be reached: the retryable exit code, after the SDK's retries.
+    const down = spawnSync(process.execPath, [BIN, '--keys', ks, '--kms-endpoint', 'http://127.0.0.1:9', 'seal', src, '--to', 'aws-kms:alias/modelseal-a', '-o', join(dir, 'down.mseal')], { env: process.env });
+    expect(down.status, down.stderr.toString()).toBe(9);
+  }, 60_000);
 });
