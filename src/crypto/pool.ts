@@ -166,8 +166,12 @@ export class CryptoPool {
     await new Promise<void>((resolve) => this.#readyWaiters.push(resolve));
   }
 
-  /** Waits until no job is queued or running, so no worker still uses a descriptor the caller is about to close. */
+  /**
+   * Cancels the jobs not started yet and waits for the running ones, so no worker still uses a
+   * descriptor the caller is about to close. For after a failure, when no result is wanted.
+   */
   async drain(): Promise<void> {
+    for (const p of this.#queue.splice(0)) this.#settle(p, new ModelsealError('INTERRUPTED', 'cancelled: an earlier piece failed'), false);
     if (this.#running > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 

@@ -8,7 +8,7 @@
  * The registry lives on a global symbol so that the CLI bundle and a plugin importing the
  * library share it.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ModelsealError } from '../errors.js';
@@ -18,7 +18,6 @@ import type { Identity, Recipient } from './types.js';
 import { parseX25519Recipient, X25519Recipient } from './x25519.js';
 import { AWS_KMS, AwsKmsIdentity, AwsKmsRecipient, awsKmsStatus, type AwsKmsOptions } from './awskms.js';
 import { listTokens, parsePkcs11Id, PKCS11, Pkcs11Identity, Pkcs11Recipient } from './pkcs11.js';
-import { readFile } from 'node:fs/promises';
 
 /** What providers may need from their surroundings (the CLI fills it from options and environment). */
 export interface ProviderSettings {
