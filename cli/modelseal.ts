@@ -42,6 +42,7 @@ Typical use:
   modelseal verify m.mseal --publisher pub.pem     signature and every chunk (no key needed)
   modelseal open m.mseal -o ./weights              decrypt, verify, write ./weights + model.sig
   modelseal rewrap m.mseal --add x25519:bob.pub    add or remove recipients in place (header only)
+  modelseal providers                              local, x25519, aws-kms, pkcs11: configured? reachable?
   modelseal demo                                   all of the above on the bundled sample
 
 Exit codes: ${Object.entries(ErrorCodes)
