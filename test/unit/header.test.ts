@@ -34,17 +34,34 @@ const headerArb: fc.Arbitrary<Header> = fc.record({
   commitment: bytes(32),
 });
 
+/** Headers with key groups (FORMAT.md §5.1): 2-4 groups, each with at least one stanza. */
+const groupedArb: fc.Arbitrary<Header> = headerArb.chain((h) =>
+  fc.integer({ min: 2, max: 4 }).chain((n) =>
+    fc
+      .record({ threshold: fc.integer({ min: 2, max: n }), shares: fc.array(bytes(49), { minLength: n, maxLength: n }), more: fc.array(fc.nat(n - 1), { minLength: 4, maxLength: 4 }) })
+      .map(({ threshold, shares, more }) => ({
+        ...h,
+        stanzas: Array.from({ length: Math.max(n, h.stanzas.length) }, (_, i) => ({ ...h.stanzas[i % h.stanzas.length]!, group: i < n ? i : more[i % 4]! })),
+        keyGroups: { threshold, shares },
+      })),
+  ),
+);
+
 describe('header codec', () => {
-  fcTest.prop([headerArb, bytes(32)], { numRuns: runs })('parse(encode(h)) = h and re-encoding gives the same bytes', (h, mac) => {
+  fcTest.prop([fc.oneof(headerArb, groupedArb), bytes(32)], { numRuns: runs })('parse(encode(h)) = h and re-encoding gives the same bytes, with and without key groups', (h, mac) => {
     const encoded = encodeHeader(h, mac);
     const p = parseHeader(encoded);
-    expect(p.header).toEqual({ ...h, stanzas: h.stanzas.map((s) => ({ ...s, body: new Uint8Array(s.body) })) });
+    expect(p.header).toEqual({
+      ...h,
+      stanzas: h.stanzas.map((s) => ({ ...s, body: new Uint8Array(s.body) })),
+      ...(h.keyGroups ? { keyGroups: { threshold: h.keyGroups.threshold, shares: h.keyGroups.shares.map((x) => new Uint8Array(x)) } } : {}),
+    });
     expect(Buffer.from(p.mac)).toEqual(Buffer.from(mac));
     expect(Buffer.from(encodeHeader(p.header, p.mac))).toEqual(Buffer.from(encoded));
     expect(Buffer.from(p.macInput)).toEqual(Buffer.from(encodeHeaderMacInput(h)));
   });
 
-  fcTest.prop([headerArb, bytes(32), fc.nat(), fc.integer({ min: 1, max: 255 })], { numRuns: runs })(
+  fcTest.prop([fc.oneof(headerArb, groupedArb), bytes(32), fc.nat(), fc.integer({ min: 1, max: 255 })], { numRuns: runs })(
     'any single-byte change is rejected or changes what the MAC covers',
     (h, mac, pos, xor) => {
       const encoded = encodeHeader(h, mac);
