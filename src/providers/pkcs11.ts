@@ -224,7 +224,13 @@ export class Pkcs11Identity implements Identity {
 
   async unwrapDataKey(stanza: Stanza, context: ReleaseContext): Promise<Uint8Array | null> {
     if (stanza.type !== PKCS11 || !stanza.recipient.startsWith(PREFIX)) return null;
-    const { token: tokenLabel, key } = parsePkcs11Id(stanza.recipient);
+    let labels: { token: string; key: string };
+    try {
+      labels = parsePkcs11Id(stanza.recipient);
+    } catch {
+      throw new ModelsealError('DECRYPTION_FAILED', 'a pkcs11 stanza names no valid token and key; the package was tampered with');
+    }
+    const { token: tokenLabel, key } = labels;
     if (stanza.args.length !== 1 || stanza.args[0] !== 'aes-gcm' || stanza.body.length !== IV_BYTES + 32 + 16) {
       throw new ModelsealError('DECRYPTION_FAILED', 'a pkcs11 stanza is malformed; the package was tampered with');
     }

@@ -67,6 +67,9 @@ describe('pkcs11 provider (SoftHSM2)', () => {
     await expect(id.unwrapDataKey(moved, contextFor(h, moved))).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
     const otherKey = { ...s, recipient: `pkcs11:${hsm.token}/kek-2` };
     await expect(id.unwrapDataKey(otherKey, contextFor(h, otherKey))).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    for (const hostile of [{ ...s, recipient: 'pkcs11:no-slash' }, { ...s, args: [] }, { ...s, body: s.body.subarray(1) }]) {
+      await expect(id.unwrapDataKey(hostile, contextFor(h, hostile))).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    }
   });
 
   it('logs in again when the token closes the session', async () => {
