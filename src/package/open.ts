@@ -127,8 +127,16 @@ export async function unwrapPackageKey(parsed: ParsedHeader, identities: readonl
       shares.set(stanza.group!, share);
       first ??= { stanza, identity };
       if (shares.size === kg.threshold) {
-        const dek = await combineShares([...shares.values()], kg.threshold);
-        for (const x of shares.values()) x.fill(0);
+        let dek: Uint8Array;
+        try {
+          dek = await combineShares([...shares.values()], kg.threshold);
+        } catch (e) {
+          // Shares that cannot be combined (e.g. two with one x-coordinate): a forged header.
+          debug?.(`key group shares do not combine: ${e instanceof Error ? e.message : e}`);
+          throw failed();
+        } finally {
+          for (const x of shares.values()) x.fill(0);
+        }
         const r = unlock(dek, first.stanza, first.identity);
         if (r) return r;
         throw failed();
