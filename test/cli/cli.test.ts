@@ -124,6 +124,21 @@ describe('modelseal CLI', () => {
     expect(ms(['verify', join(dir, 'b2.mseal')]).code).toBe(0);
   });
 
+  it('tar tvf lists a package, entries in format order, before and after rewrap', () => {
+    const pkg = join(dir, 'tar.mseal');
+    expect(ms(['--quiet', 'seal', 'samples/checkpoint', '--to', 'local', '-o', pkg]).code).toBe(0);
+    const names = () => {
+      const t = spawnSync('tar', ['tvf', pkg]);
+      expect(t.status, t.stderr.toString()).toBe(0);
+      expect(t.stderr.toString()).toBe('');
+      return t.stdout.toString().trim().split('\n').map((l) => l.split(/\s+/).pop());
+    };
+    const want = ['modelseal.header', 'modelseal.reserve', 'payload/0/0', 'payload/1/0', 'payload/2/0', 'modelseal.provenance', 'modelseal.chunks', 'modelseal.sig'];
+    expect(names()).toEqual(want);
+    expect(ms(['--quiet', 'rewrap', pkg, '--add', 'x25519:samples/keys/recipient.x25519.pub']).code).toBe(0);
+    expect(names()).toEqual(want);
+  });
+
   it('seal --group … --threshold: k-of-n key groups, shown by inspect', () => {
     const pkg = join(dir, 'groups.mseal');
     const r = ms(['--json', 'seal', 'samples/checkpoint/config.json', '--group', 'local', '--group', 'x25519:samples/keys/recipient.x25519.pub,local', '--threshold', '2', '-o', pkg]);
