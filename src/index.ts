@@ -21,7 +21,6 @@ export { registerProvider, listProviders, recipientFrom, identitiesFrom, type Pr
 export { X25519Recipient, X25519Identity, parseX25519Recipient, formatX25519Recipient } from './providers/x25519.js';
 export {
   initKeystore,
-  keystoreIdentities,
   loadPublisherKey,
   loadLocalKey,
   loadX25519Identity,

@@ -3,7 +3,7 @@
  * into place only when complete, so a crash at any moment leaves the previous state intact.
  */
 import { randomBytes } from 'node:crypto';
-import { fdatasync, fsync } from 'node:fs';
+import { fdatasync, fsync, writeSync } from 'node:fs';
 import { link, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ModelsealError } from '../errors.js';
@@ -92,4 +92,9 @@ export class Flusher {
   async settle(): Promise<void> {
     await this.#running;
   }
+}
+
+/** Writes all of `data` at `pos` of `fd` (a positioned write may be short). */
+export function writeAllAt(fd: number, data: Uint8Array, pos: number): void {
+  for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at, pos + at);
 }

@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { ModelsealError } from '../errors.js';
 import { LocalKey } from '../providers/local.js';
 import { X25519Identity, formatX25519Recipient } from '../providers/x25519.js';
-import type { Identity } from '../providers/types.js';
 import { makeKeyFile, readKeyFile, unlockKeyFile, writeKeyFile, type KeyFile } from './keyfile.js';
 import { pathExists, writeFileAtomic } from '../io/atomic.js';
 import { spkiDer } from '../crypto/signer.js';
@@ -121,18 +120,6 @@ export async function loadX25519Identity(path: string, passphrase: PassphraseSou
  * The identities a key store can offer for opening: its local KEK and x25519 identity, if present,
  * plus any extra identity files. Locked keys are unlocked lazily, only when a stanza names them.
  */
-export async function keystoreIdentities(dir: string | undefined, extra: readonly string[], passphrase: PassphraseSource = noPassphrase): Promise<Identity[]> {
-  const out: Identity[] = [];
-  for (const p of extra) out.push(await loadX25519Identity(p, passphrase));
-  if (dir) {
-    const kek = join(dir, KEYSTORE_FILES.localKek);
-    if (await pathExists(kek)) out.push(await loadLocalKey(kek, passphrase));
-    const x = join(dir, KEYSTORE_FILES.identity);
-    if (await pathExists(x)) out.push(await loadX25519Identity(x, passphrase));
-  }
-  return out;
-}
-
 /** Reads a PEM (SPKI) publisher public key file; returns SPKI DER. */
 export async function readPublisherPublicKey(path: string): Promise<Uint8Array> {
   let pem: string;

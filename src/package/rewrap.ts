@@ -9,7 +9,7 @@
  * that restores it (`recoverRewrap`, run by every rewrap; readers refuse a package with a journal).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ModelsealError } from '../errors.js';
@@ -22,7 +22,7 @@ import { ustarHeader } from '../format/tar.js';
 import { fromB64, toB64, toHex } from '../format/encoding.js';
 import type { Publisher } from '../keystore/keystore.js';
 import { contextFor, type Identity, type Recipient } from '../providers/types.js';
-import { ioError, pathExists, writeFileAtomic } from '../io/atomic.js';
+import { ioError, pathExists, writeAllAt, writeFileAtomic } from '../io/atomic.js';
 import { journalPath, readHead } from './head.js';
 import { unwrapPackageKey } from './open.js';
 import { checkTrusted, signerId } from './walk.js';
@@ -87,10 +87,6 @@ function syncDir(path: string): void {
   }
 }
 
-function writeAt(fd: number, data: Uint8Array, pos: number): void {
-  for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at, pos + at);
-}
-
 function readAt(fd: number, pos: number, length: number): Uint8Array {
   const b = new Uint8Array(length);
   if (readSync(fd, b, 0, length, pos) !== length) throw new ModelsealError('TRUNCATED', 'the package ends early; fetch it again');
@@ -113,7 +109,7 @@ export async function recoverRewrap(pkg: string): Promise<boolean> {
   }
   const fd = openPackage(pkg, 'r+');
   try {
-    for (const p of j.parts) writeAt(fd, fromB64(p.data, 'journal'), p.offset);
+    for (const p of j.parts) writeAllAt(fd, fromB64(p.data, 'journal'), p.offset);
     ftruncateSync(fd, j.size);
     fsyncSync(fd);
   } finally {
@@ -247,8 +243,8 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
     const jp = journalPath(pkg);
     await writeFileAtomic(jp, JSON.stringify(journal), { mode: 0o600 });
     syncDir(jp);
-    writeAt(fd, region, 0);
-    writeAt(fd, tail, tailAt);
+    writeAllAt(fd, region, 0);
+    writeAllAt(fd, tail, tailAt);
     ftruncateSync(fd, tailAt + tail.length);
     fsyncSync(fd);
     await rm(jp);

@@ -7,7 +7,7 @@
  * chunk list and the signature are written last, then the temporary file is synced and renamed.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, fstatSync, openSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, type Stats } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +30,7 @@ import type { Recipient } from '../providers/types.js';
 import type { Publisher } from '../keystore/keystore.js';
 import { collectInputs, SIDECARS, type InputFile } from './inputs.js';
 import { commitOutput, interrupted, pieceChunks, pipelineDepth, recipientSummary, type Progress, type RecipientSummary } from './common.js';
-import { Flusher, ioError, tempSibling } from '../io/atomic.js';
+import { Flusher, ioError, tempSibling, writeAllAt } from '../io/atomic.js';
 
 export interface SealOptions {
   /** A file or a folder (a Hugging Face checkpoint, say). */
@@ -180,9 +180,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     if (input.before.size !== f.size) throw changed(f);
     return input;
   };
-  const write = (data: Uint8Array, pos: number) => {
-    for (let at = 0; at < data.length; ) at += writeSync(out, data, at, data.length - at, pos + at);
-  };
+  const write = (data: Uint8Array, pos: number) => writeAllAt(out, data, pos);
   const writeEntry = (name: string, pos: number, data: Uint8Array) => {
     write(ustarHeader(name, data.length, mtime), pos);
     write(data, pos + TAR_BLOCK);
