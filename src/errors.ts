@@ -42,6 +42,10 @@ export const ErrorCodes = {
   PROVIDER_UNAVAILABLE: { exit: 9, summary: 'a key provider could not be reached (retryable)' },
   /** The output path exists and --force was not given. */
   OUTPUT_EXISTS: { exit: 10, summary: 'the output path already exists' },
+  /** The transparency log cannot take an entry (storage full, unwritable, locked): fail closed. */
+  LOG_UNAVAILABLE: { exit: 11, summary: 'the transparency log could not be written (nothing was released)' },
+  /** A log, checkpoint, signed note or proof does not verify, or a stored log was altered. */
+  LOG_INVALID: { exit: 12, summary: 'the transparency log or a proof does not verify' },
   /** The operation was interrupted (signal). */
   INTERRUPTED: { exit: 130, summary: 'interrupted' },
   /** A bug: an invariant of modelseal itself did not hold. */

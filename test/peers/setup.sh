@@ -32,4 +32,15 @@ fi
 "$VENV/bin/python" -c 'import model_signing, safetensors, numpy' \
   || { echo "setup: the Python peers did not import; see $PEERS/pip.log" >&2; exit 1; }
 "$VENV/bin/python" -c 'import moto' || { echo "setup: moto did not import; see $PEERS/pip.log" >&2; exit 1; }
+# The independent log verifier: a small Go program on golang.org/x/mod/sumdb (Go module proxy).
+GO=$(command -v go || echo /usr/local/go/bin/go)
+TLOGCHECK=$PEERS/tlogcheck
+want=$(cat test/peers/tlogcheck/go.mod test/peers/tlogcheck/go.sum test/peers/tlogcheck/main.go | sha256sum | cut -d' ' -f1)
+if [ ! -x "$TLOGCHECK" ] || [ "$(cat "$TLOGCHECK.sha256" 2>/dev/null)" != "$want" ]; then
+  [ -x "$GO" ] || { echo "setup: Go (1.22 or newer) is needed to build the log cross-check test/peers/tlogcheck; install it from go.dev/dl" >&2; exit 1; }
+  echo "setup: building $TLOGCHECK with $("$GO" version) (golang.org/x/mod from the Go module proxy)" >&2
+  (cd test/peers/tlogcheck && "$GO" build -o "../../../$TLOGCHECK" .) >"$PEERS/go-build.log" 2>&1 \
+    || { cat "$PEERS/go-build.log" >&2; exit 1; }
+  echo "$want" >"$TLOGCHECK.sha256"
+fi
 echo "setup: peers ready (age $(age --version), $(softhsm2-util --version | head -1 | sed 's/^/softhsm2 /'), $("$VENV/bin/python" -c 'import model_signing,safetensors;print("model-signing", model_signing.__version__ if hasattr(model_signing,"__version__") else "?", "safetensors", safetensors.__version__)'))" >&2
