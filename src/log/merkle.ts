@@ -5,7 +5,7 @@
  * Sizes and indexes are JS numbers (exact below 2^53); bit tricks on them go through the helpers
  * below, because `>>` and `&` would truncate to 32 bits.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 
 export const HASH_SIZE = 32;
 export type Hash = Buffer;
@@ -15,16 +15,24 @@ export const EMPTY_ROOT: Hash = createHash('sha256').digest();
 
 /** MTH of one entry: SHA-256(0x00 ‖ entry). */
 export function leafHash(entry: Uint8Array): Hash {
-  return createHash('sha256').update(LEAF_PREFIX).update(entry).digest();
+  const b = Buffer.allocUnsafe(1 + entry.length);
+  b[0] = 0;
+  b.set(entry, 1);
+  return sha256(b);
 }
 
 /** An interior node: SHA-256(0x01 ‖ left ‖ right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Hash {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  const b = Buffer.allocUnsafe(1 + 2 * HASH_SIZE);
+  b[0] = 1;
+  b.set(left, 1);
+  b.set(right, 1 + HASH_SIZE);
+  return sha256(b);
 }
 
-const LEAF_PREFIX = Buffer.from([0]);
-const NODE_PREFIX = Buffer.from([1]);
+// One-shot hashing: a log audit hashes millions of small inputs, where createHash's per-call
+// object costs three times the hashing itself.
+const sha256 = (b: Buffer): Hash => hash('sha256', b, 'buffer') as Buffer;
 
 const odd = (x: number) => x % 2 === 1;
 const half = (x: number) => Math.floor(x / 2);
@@ -76,6 +84,26 @@ export function hashesToStore(n: number, leaf: Hash, left: (level: number, k: nu
   return out;
 }
 
+/**
+ * Appends `leaves` to a tree of `start` leaves: the hashes to store after the existing ones, and
+ * the new root. Only the old tree's right edge (at most 64 hashes) is read through `read`.
+ */
+export async function appendLeaves(start: number, leaves: readonly Hash[], read: HashReader): Promise<{ stored: Hash[]; root: Hash }> {
+  const edge = rangeSubtrees(0, start).map(([level, n]) => storedIndex(level, n));
+  const old = new Map<number, Hash>();
+  (await read(edge)).forEach((h, i) => old.set(edge[i]!, h));
+  const base = storedCount(start);
+  const stored: Hash[] = [];
+  const at = (level: number, n: number) => {
+    const i = storedIndex(level, n);
+    return i < base ? old.get(i)! : stored[i - base]!;
+  };
+  leaves.forEach((leaf, i) => stored.push(...hashesToStore(start + i, leaf, at)));
+  const size = start + leaves.length;
+  if (size === 0) return { stored, root: EMPTY_ROOT };
+  return { stored, root: foldRight(rangeSubtrees(0, size).map(([level, n]) => at(level, n))) };
+}
+
 /** A half-open range of leaves [lo, hi) whose Merkle tree hash a proof needs. */
 export type Range = readonly [lo: number, hi: number];
 
@@ -98,6 +126,13 @@ export function rangeSubtrees(lo: number, hi: number): Array<[level: number, n: 
   return out;
 }
 
+/** MTH of a range from its complete subtrees, left to right: node(first, MTH(rest)). */
+export function foldRight(subtrees: readonly Hash[]): Hash {
+  let h = subtrees[subtrees.length - 1]!;
+  for (let i = subtrees.length - 2; i >= 0; i--) h = nodeHash(subtrees[i]!, h);
+  return h;
+}
+
 /** Reads stored hashes by position; a store implements it with one batched read. */
 export type HashReader = (indexes: readonly number[]) => Promise<Hash[]>;
 
@@ -108,11 +143,7 @@ export async function rangeHashes(ranges: readonly Range[], read: HashReader): P
   const hashes = await read(indexes);
   let at = 0;
   return parts.map((p) => {
-    const hs = hashes.slice(at, (at += p.length));
-    // MTH(D[lo:hi]) = node(first subtree, MTH(rest)): fold from the right.
-    let h = hs[hs.length - 1]!;
-    for (let i = hs.length - 2; i >= 0; i--) h = nodeHash(hs[i]!, h);
-    return h;
+    return foldRight(hashes.slice(at, (at += p.length)));
   });
 }
 

@@ -1,0 +1,45 @@
+/**
+ * The storage interface of the transparency log. A backend keeps the entries, the stored subtree
+ * hashes (src/log/merkle.ts layout) and every signed checkpoint, and makes an append durable as
+ * one unit: after `append` resolves, the entries and the checkpoint covering them survive a crash;
+ * if it rejects, none of it is visible. Backends: files (filestore.ts), PostgreSQL (later).
+ */
+import type { Hash, HashReader } from './merkle.js';
+
+/** tlog-tiles entry bundles prefix each entry with a big-endian uint16 length. */
+export const MAX_ENTRY_BYTES = 0xffff;
+
+export interface AppendResult {
+  /** Index of the first appended entry. */
+  first: number;
+  /** Tree size after the append. */
+  size: number;
+  /** The signed checkpoint note for `size`. */
+  checkpoint: string;
+}
+
+/** Signs the checkpoint for a new tree head; called by the store while it holds its append lock. */
+export type CheckpointSigner = (head: { size: number; root: Hash }) => string;
+
+export interface LogStore {
+  /** Committed tree size. */
+  readonly size: number;
+  /** The latest signed checkpoint, or null for an empty log. */
+  readonly checkpoint: string | null;
+  /**
+   * Appends entries after everything committed, stores their hashes, signs and stores the new
+   * checkpoint, and returns only when all of it is durable. Throws LOG_UNAVAILABLE on failure,
+   * leaving the committed state unchanged.
+   */
+  append(entries: readonly Uint8Array[], sign: CheckpointSigner): Promise<AppendResult>;
+  readHashes: HashReader;
+  /** Entries [from, to) in order. */
+  readEntries(from: number, to: number): Promise<Buffer[]>;
+  /** The bytes of entries [from, to) as a tlog-tiles entry bundle (uint16-length-prefixed). */
+  readBundle(from: number, to: number): Promise<Buffer>;
+  /** Every stored checkpoint note, oldest first. */
+  checkpoints(): AsyncIterable<string>;
+  close(): Promise<void>;
+}
+
+export type { Hash };
