@@ -4,13 +4,14 @@
  * cores), or the main thread itself when there are no workers. Each job reads its own input, so
  * the main thread only orchestrates and hashes plaintext in order. Imports only node built-ins.
  */
-import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createPublicKey, verify } from 'node:crypto';
 import { readSync, writeSync, writevSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { chunkNonce, decryptChunk } from './chunk.js';
 
 const TAG = 16;
+const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
 
 // Node's cipher.update returns a fresh buffer per chunk; V8 frees such garbage only when its
 // young generation fills or external memory passes ~64 MiB per thread, which held peak RSS at
@@ -39,7 +40,9 @@ export type BulkJob =
   | (Piece & { op: 'hash'; inFd: number })
   /** One chunk in memory (streaming readers): decrypt, or hash. */
   | { op: 'openChunk'; key: Uint8Array; counter: number; final: boolean; data: Uint8Array }
-  | { op: 'hashChunk'; data: Uint8Array };
+  | { op: 'hashChunk'; data: Uint8Array }
+  /** Ed25519 signatures by one raw public key (log checkpoints in an audit): `bad` is the first that fails. */
+  | { op: 'verifyEd25519'; publicKey: Uint8Array; messages: Uint8Array[]; signatures: Uint8Array[] };
 
 export interface BulkResult {
   /** The plaintext buffer, handed back (seal, open) so the main thread can hash it and reuse it. */
@@ -48,7 +51,7 @@ export interface BulkResult {
   length?: number;
   /** SHA-256 of every sealed chunk (seal, hash, hashChunk). */
   digests?: Uint8Array;
-  /** open: index within the piece of the first chunk that did not authenticate, or -1. */
+  /** open: index within the piece of the first chunk that did not authenticate, or -1 (verifyEd25519: first bad signature). */
   bad?: number;
   /** openChunk: the plaintext, or null when it does not authenticate. */
   plain?: Uint8Array | null;
@@ -162,6 +165,10 @@ export function runBulkJob(job: BulkJob): BulkResult {
       return { plain: decryptChunk(job.key, job.counter, job.final, job.data) };
     case 'hashChunk':
       return { digests: new Uint8Array(createHash('sha256').update(job.data).digest()) };
+    case 'verifyEd25519': {
+      const key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, job.publicKey]), format: 'der', type: 'spki' });
+      return { bad: job.signatures.findIndex((sig, i) => !verify(null, job.messages[i]!, key, sig)) };
+    }
   }
 }
 

@@ -97,6 +97,8 @@ export class NoteSigner {
 export interface NoteVerifier {
   readonly name: string;
   readonly keyId: number;
+  /** The raw 32-byte Ed25519 public key. */
+  readonly publicKey: Uint8Array;
   verify(text: Uint8Array, signature: Uint8Array): boolean;
 }
 
@@ -112,7 +114,7 @@ export function parseVerifierKey(vkey: string): NoteVerifier {
   const id = keyId(name, publicKey);
   if (hex8(id) !== m[2]) throw invalid(`the verifier key for ${name} has a key ID that does not match its key`);
   const key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: 'der', type: 'spki' });
-  return { name, keyId: id, verify: (text, signature) => signature.length === 64 && verify(null, text, key, signature) };
+  return { name, keyId: id, publicKey, verify: (text, signature) => signature.length === 64 && verify(null, text, key, signature) };
 }
 
 /** `text` with one signature line per signer. */
@@ -130,11 +132,16 @@ export interface OpenedNote {
   unknownSignatures: number;
 }
 
-/**
- * Parses a signed note and checks it against trusted keys. Throws LOG_INVALID when the note is
- * malformed, when a signature by a trusted key does not verify, or when no trusted key signed it.
- */
-export function openNote(note: string, verifiers: readonly NoteVerifier[]): OpenedNote {
+/** A parsed note whose signatures by trusted keys are still to be checked. */
+export interface ParsedNote {
+  text: string;
+  /** The signatures by keys among the verifiers, in note order. */
+  signatures: Array<{ verifier: NoteVerifier; signature: Buffer }>;
+  unknownSignatures: number;
+}
+
+/** Parses a signed note and picks the signatures by `verifiers`; throws LOG_INVALID when malformed. */
+export function parseNote(note: string, verifiers: readonly NoteVerifier[]): ParsedNote {
   const split = note.lastIndexOf('\n\n');
   if (split < 0) throw invalid('not a signed note: no blank line before the signatures');
   const text = note.slice(0, split + 1);
@@ -143,22 +150,32 @@ export function openNote(note: string, verifiers: readonly NoteVerifier[]): Open
   if (!lines.endsWith('\n')) throw invalid('a signed note must end with a newline');
   const sigLines = lines.slice(0, -1).split('\n');
   if (sigLines.length > MAX_SIGNATURES) throw invalid(`a signed note carries more than ${MAX_SIGNATURES} signatures`);
-  const message = Buffer.from(text, 'utf8');
-  const verifiedBy: string[] = [];
+  const signatures: ParsedNote['signatures'] = [];
   let unknownSignatures = 0;
   for (const line of sigLines) {
     const m = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)$/u.exec(line);
     const raw = m ? Buffer.from(m[2]!, 'base64') : Buffer.alloc(0);
     if (!m || raw.length < 5 || raw.toString('base64') !== m[2]) throw invalid(`malformed signature line in a signed note: ${JSON.stringify(line.slice(0, 120))}`);
     const id = raw.readUInt32BE(0);
-    const v = verifiers.find((k) => k.name === m[1] && k.keyId === id);
-    if (!v) {
-      unknownSignatures++;
-      continue;
-    }
-    if (!v.verify(message, raw.subarray(4))) throw invalid(`the signature by ${v.name} on the note does not verify`);
-    if (!verifiedBy.includes(v.name)) verifiedBy.push(v.name);
+    const verifier = verifiers.find((k) => k.name === m[1] && k.keyId === id);
+    if (verifier) signatures.push({ verifier, signature: raw.subarray(4) });
+    else unknownSignatures++;
   }
-  if (verifiedBy.length === 0) throw invalid(`the note is not signed by a trusted key (${verifiers.map((v) => v.name).join(', ') || 'none given'})`);
+  if (signatures.length === 0) throw invalid(`the note is not signed by a trusted key (${verifiers.map((v) => v.name).join(', ') || 'none given'})`);
+  return { text, signatures, unknownSignatures };
+}
+
+/**
+ * Parses a signed note and checks it against trusted keys. Throws LOG_INVALID when the note is
+ * malformed, when a signature by a trusted key does not verify, or when no trusted key signed it.
+ */
+export function openNote(note: string, verifiers: readonly NoteVerifier[]): OpenedNote {
+  const { text, signatures, unknownSignatures } = parseNote(note, verifiers);
+  const message = Buffer.from(text, 'utf8');
+  const verifiedBy: string[] = [];
+  for (const { verifier, signature } of signatures) {
+    if (!verifier.verify(message, signature)) throw invalid(`the signature by ${verifier.name} on the note does not verify`);
+    if (!verifiedBy.includes(verifier.name)) verifiedBy.push(verifier.name);
+  }
   return { text, verifiedBy, unknownSignatures };
 }

@@ -191,6 +191,24 @@ describe('audit finds what was changed', () => {
     await store.close();
   });
 
+  it('a forged signature among hundreds of checkpoints (verified on a worker thread)', async () => {
+    const dir = newDir();
+    const log = new TransparencyLog(FileStore.open(dir), signer);
+    for (let i = 0; i < 400; i++) await log.append(entry(i));
+    await log.close();
+    const file = readFileSync(join(dir, 'checkpoints'));
+    let at = 0;
+    for (let k = 0; k < 250; k++) at += 4 + file.readUInt32BE(at);
+    const sig = file.indexOf('\u2014 ', at) + 50;
+    file[sig] = file[sig] === 65 ? 66 : 65;
+    writeFileSync(join(dir, 'checkpoints'), file);
+    const store = FileStore.open(dir);
+    const report = await auditLog(store, verifier, { threads: 2 });
+    expect(report).toMatchObject({ ok: false, checkpoints: 400, problem: { kind: 'checkpoint', index: 250 } });
+    expect(report.problem!.message).toMatch(/signature .* does not verify/);
+    await store.close();
+  });
+
   it('needs the log key: another key is refused', async () => {
     const { log } = await filled(5);
     const report = await auditLog(log.store, parseVerifierKey(NoteSigner.generate(signer.name).verifierKey));
