@@ -17,10 +17,12 @@ let dirs = 0;
 const newDir = () => join(root, `log${dirs++}`);
 const signer = NoteSigner.generate('modelseal.test/releases');
 const verifier = parseVerifierKey(signer.verifierKey);
+/** Sequential appends in these tests need not wait for company. */
+const FAST = { commitIntervalMs: 0 };
 const entry = (i: number) => Buffer.from(JSON.stringify({ event: 'release', request: `r${i}`, recipient: `org-${i % 7}` }));
 
 async function filled(n: number, dir = newDir()) {
-  const log = new TransparencyLog(FileStore.open(dir), signer);
+  const log = new TransparencyLog(FileStore.open(dir), signer, FAST);
   const receipts = await Promise.all(Array.from({ length: n }, (_, i) => log.append(entry(i))));
   return { dir, log, receipts };
 }
@@ -56,11 +58,28 @@ describe('file-backed transparency log', () => {
     await log.close();
   });
 
+  it('under steady load, commits (and so checkpoints) are at least commitIntervalMs apart', async () => {
+    const log = new TransparencyLog(FileStore.open(newDir()), signer, { commitIntervalMs: 20 });
+    const start = performance.now();
+    const appends: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 200; i++) {
+      appends.push(log.append(entry(i)));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await Promise.all(appends);
+    const elapsed = performance.now() - start;
+    let checkpoints = 0;
+    for await (const _ of log.store.checkpoints()) checkpoints++;
+    expect(checkpoints).toBeGreaterThan(1);
+    expect(checkpoints).toBeLessThanOrEqual(Math.ceil(elapsed / 20) + 1);
+    await log.close();
+  });
+
   it('reopens with the same tree; later receipts and consistency proofs extend it', async () => {
     const { dir, log, receipts } = await filled(300);
     const before = log.checkpoint;
     await log.close();
-    const again = new TransparencyLog(FileStore.open(dir), signer);
+    const again = new TransparencyLog(FileStore.open(dir), signer, FAST);
     expect(again.size).toBe(300);
     expect(again.checkpoint).toBe(before);
     const r = await again.append(entry(300));
@@ -82,7 +101,7 @@ describe('file-backed transparency log', () => {
     appendFileSync(join(dir, 'offsets'), Buffer.alloc(8));
     appendFileSync(join(dir, 'hashes'), Buffer.alloc(3 * HASH_SIZE));
     appendFileSync(join(dir, 'checkpoints'), Buffer.from([0, 0, 1, 0, 65, 66])); // a torn record
-    const again = new TransparencyLog(FileStore.open(dir), signer);
+    const again = new TransparencyLog(FileStore.open(dir), signer, FAST);
     expect(again.size).toBe(50);
     expect(again.checkpoint).toBe(checkpoint);
     expect((await again.append(entry(50))).index).toBe(50);
@@ -166,7 +185,7 @@ describe('audit finds what was changed', () => {
     await log.close();
     // A forger rebuilds the tree with entry 150 changed but cannot sign for the log.
     const forged = newDir();
-    const other = new TransparencyLog(FileStore.open(forged), NoteSigner.generate(signer.name));
+    const other = new TransparencyLog(FileStore.open(forged), NoteSigner.generate(signer.name), FAST);
     for (let i = 0; i < 200; i++) await other.append(i === 150 ? Buffer.from('{"forged":true}') : entry(i));
     await other.close();
     for (const f of ['entries', 'offsets', 'hashes']) writeFileSync(join(dir, f), readFileSync(join(forged, f)));
@@ -193,7 +212,7 @@ describe('audit finds what was changed', () => {
 
   it('a forged signature among hundreds of checkpoints (verified on a worker thread)', async () => {
     const dir = newDir();
-    const log = new TransparencyLog(FileStore.open(dir), signer);
+    const log = new TransparencyLog(FileStore.open(dir), signer, FAST);
     for (let i = 0; i < 400; i++) await log.append(entry(i));
     await log.close();
     const file = readFileSync(join(dir, 'checkpoints'));
