@@ -13,6 +13,7 @@ import { registerVerify } from './commands/verify.js';
 import { registerDemo } from './commands/demo.js';
 import { registerReseal, registerRewrap } from './commands/rewrap.js';
 import { registerProviders } from './commands/providers.js';
+import { registerAudit } from './commands/audit.js';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 
@@ -51,7 +52,7 @@ Exit codes: ${Object.entries(ErrorCodes)
       .join(', ')}. See docs/ERRORS.md.`,
   );
 
-for (const register of [registerInit, registerKeygen, registerSeal, registerOpen, registerInspect, registerVerify, registerRewrap, registerReseal, registerProviders, registerDemo]) {
+for (const register of [registerInit, registerKeygen, registerSeal, registerOpen, registerInspect, registerVerify, registerRewrap, registerReseal, registerProviders, registerAudit, registerDemo]) {
   register(program);
 }
 

@@ -70,7 +70,8 @@ export function progressBar(g: GlobalOptions): ((p: Progress) => void) | undefin
     const eta = rate > 0 ? (p.total - p.done) / rate : 0;
     const width = 24;
     const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '-');
-    process.stderr.write(`\r${p.phase.padEnd(8)} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${fmtBytes(p.done)}/${fmtBytes(p.total)} ${fmtBytes(rate)}/s ETA ${eta.toFixed(0)}s\x1b[K`);
+    const fmt = p.phase === 'audit' ? (n: number) => `${Math.round(n)} entries` : fmtBytes;
+    process.stderr.write(`\r${p.phase.padEnd(8)} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${fmt(p.done)}/${fmt(p.total)} ${fmt(rate)}/s ETA ${eta.toFixed(0)}s\x1b[K`);
     if (p.done >= p.total) process.stderr.write('\n');
   };
 }

@@ -28,6 +28,10 @@ export {
   newPublisherKey,
   readPublisherPublicKey,
   trustedPublishers,
+  newLogKey,
+  loadLogSigner,
+  readLogVerifier,
+  defaultLogOrigin,
   noPassphrase,
   KEYSTORE_FILES,
   type Publisher,
@@ -37,3 +41,11 @@ export {
 export { writeKeyFile } from './keystore/keyfile.js';
 export { computeRootDigest, signModel, verifyModelSignature, type ManifestEntry } from './provenance/oms.js';
 export { writeFileAtomic } from './io/atomic.js';
+export { TransparencyLog, receiptFor, type LogReceipt, type TransparencyLogOptions } from './log/log.js';
+export { FileStore } from './log/filestore.js';
+export { MAX_ENTRY_BYTES, type LogStore, type AppendResult } from './log/store.js';
+export { auditLog, type AuditReport, type AuditProblem } from './log/audit.js';
+export { NoteSigner, parseVerifierKey, signNote, openNote, type NoteVerifier } from './log/note.js';
+export { formatCheckpoint, parseCheckpoint, openCheckpoint, formatProof, parseProof, verifyProof, type Checkpoint, type TlogProof } from './log/checkpoint.js';
+export { leafHash, verifyInclusion, verifyConsistency, EMPTY_ROOT } from './log/merkle.js';
+export { canonicalJson, encodeEvent, decodeEvent, exportEvents, type LogEvent, type ExportEvent } from './log/events.js';

@@ -9,13 +9,13 @@ import { aeadUnwrap, aeadWrap } from '../providers/aead.js';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../io/atomic.js';
 
-export type KeyKind = 'publisher-p256' | 'local-kek' | 'x25519-identity';
+export type KeyKind = 'publisher-p256' | 'local-kek' | 'x25519-identity' | 'log-ed25519';
 
 export interface KeyFile {
   kind: KeyKind;
   id: string;
   created: string;
-  /** Public part: SPKI PEM for publisher keys, "x25519:…" for identities, "" for a KEK. */
+  /** Public part: SPKI PEM for publisher keys, "x25519:…" for identities, the note verifier key for a log key, "" for a KEK. */
   public: string;
   secret: { protection: 'none'; key: string } | { protection: 'scrypt'; N: number; r: number; p: number; salt: string; ciphertext: string };
 }

@@ -5,7 +5,9 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { NoteSigner, parseVerifierKey, type NoteVerifier } from '../log/note.js';
 import { ModelsealError } from '../errors.js';
 import { LocalKey } from '../providers/local.js';
 import { X25519Identity, formatX25519Recipient } from '../providers/x25519.js';
@@ -19,6 +21,8 @@ export const KEYSTORE_FILES = {
   localKek: 'local.kek',
   identity: 'identity.x25519',
   identityPub: 'identity.x25519.pub',
+  log: 'log.key',
+  logPub: 'log.vkey',
   trusted: 'trusted',
 } as const;
 
@@ -55,18 +59,31 @@ export function newX25519Key(passphrase?: string): { file: KeyFile; identity: X2
   return { file: makeKeyFile('x25519-identity', id.slice(7, 23), id, secret, passphrase), identity };
 }
 
+/** A transparency-log key: Ed25519, named after the log's origin (C2SP signed-note key name). */
+export function newLogKey(origin: string, passphrase?: string): { file: KeyFile; signer: NoteSigner } {
+  const signer = NoteSigner.generate(origin);
+  return { file: makeKeyFile('log-ed25519', signer.keyId.toString(16).padStart(8, '0'), signer.verifierKey, signer.seed, passphrase), signer };
+}
+
+/** The default log origin: C2SP wants the log's URL prefix without the scheme; `serve` on this host. */
+export function defaultLogOrigin(): string {
+  return `${hostname().toLowerCase().replace(/[^a-z0-9.-]/g, '-') || 'localhost'}/modelseal-log`;
+}
+
 export interface InitResult {
   dir: string;
   created: string[];
   publisherKeyId: string;
   localRecipient: string;
   x25519Recipient: string;
+  /** The transparency log's verifier key (`origin+id+key`), for auditors. */
+  logVerifierKey: string;
 }
 
 /** Creates a key store in `dir`. Refuses to overwrite existing key files unless `force`. */
-export async function initKeystore(dir: string, opts: { passphrase?: string; force?: boolean } = {}): Promise<InitResult> {
+export async function initKeystore(dir: string, opts: { passphrase?: string; force?: boolean; logOrigin?: string } = {}): Promise<InitResult> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const targets = [KEYSTORE_FILES.publisher, KEYSTORE_FILES.localKek, KEYSTORE_FILES.identity].map((f) => join(dir, f));
+  const targets = [KEYSTORE_FILES.publisher, KEYSTORE_FILES.localKek, KEYSTORE_FILES.identity, KEYSTORE_FILES.log].map((f) => join(dir, f));
   if (!opts.force) {
     for (const t of targets) {
       if (await pathExists(t)) throw new ModelsealError('OUTPUT_EXISTS', `${t} already exists: the key store is already initialised (pass --force to replace it, which makes packages sealed to the old keys unopenable)`);
@@ -77,18 +94,30 @@ export async function initKeystore(dir: string, opts: { passphrase?: string; for
   const kek = randomBytes(32);
   const kekId = randomBytes(8).toString('hex');
   const x = newX25519Key(opts.passphrase);
+  const log = newLogKey(opts.logOrigin ?? defaultLogOrigin(), opts.passphrase);
   await writeKeyFile(targets[0]!, pub.file, { overwrite });
   await writeFileAtomic(join(dir, KEYSTORE_FILES.publisherPub), pub.publisher.publicKeyPem, { overwrite });
   await writeKeyFile(targets[1]!, makeKeyFile('local-kek', kekId, '', kek, opts.passphrase), { overwrite });
   await writeKeyFile(targets[2]!, x.file, { overwrite });
   await writeFileAtomic(join(dir, KEYSTORE_FILES.identityPub), x.identity.recipient.id + '\n', { overwrite });
+  await writeKeyFile(targets[3]!, log.file, { overwrite });
+  await writeFileAtomic(join(dir, KEYSTORE_FILES.logPub), log.signer.verifierKey + '\n', { overwrite });
   await mkdir(join(dir, KEYSTORE_FILES.trusted), { recursive: true });
   return {
     dir,
-    created: [KEYSTORE_FILES.publisher, KEYSTORE_FILES.publisherPub, KEYSTORE_FILES.localKek, KEYSTORE_FILES.identity, KEYSTORE_FILES.identityPub].map((f) => join(dir, f)),
+    created: [
+      KEYSTORE_FILES.publisher,
+      KEYSTORE_FILES.publisherPub,
+      KEYSTORE_FILES.localKek,
+      KEYSTORE_FILES.identity,
+      KEYSTORE_FILES.identityPub,
+      KEYSTORE_FILES.log,
+      KEYSTORE_FILES.logPub,
+    ].map((f) => join(dir, f)),
     publisherKeyId: pub.file.id,
     localRecipient: `local:${kekId}`,
     x25519Recipient: x.identity.recipient.id,
+    logVerifierKey: log.signer.verifierKey,
   };
 }
 
@@ -116,10 +145,32 @@ export async function loadX25519Identity(path: string, passphrase: PassphraseSou
   return id;
 }
 
+export async function loadLogSigner(path: string, passphrase: PassphraseSource = noPassphrase): Promise<NoteSigner> {
+  const f = await readKeyFile(path);
+  expectKind(f, 'log-ed25519', path);
+  const signer = NoteSigner.fromSeed(parseVerifierKey(f.public).name, await unlockKeyFile(f, path, passphrase));
+  if (signer.verifierKey !== f.public) throw new ModelsealError('KEYSTORE', `${path}: public key does not match the private key`);
+  return signer;
+}
+
 /**
- * The identities a key store can offer for opening: its local KEK and x25519 identity, if present,
- * plus any extra identity files. Locked keys are unlocked lazily, only when a stanza names them.
+ * A log verifier key, given as the key itself (`origin+id+key`) or as a file holding it
+ * (a key store's log.vkey).
  */
+export async function readLogVerifier(keyOrPath: string): Promise<NoteVerifier> {
+  let text = keyOrPath;
+  if (await pathExists(keyOrPath)) {
+    try {
+      text = await readFile(keyOrPath, 'utf8');
+    } catch (cause) {
+      throw new ModelsealError('IO', `cannot read the log key ${keyOrPath}`, { cause });
+    }
+  } else if (!/^[^+\s]+\+[0-9a-f]{8}\+/.test(keyOrPath)) {
+    throw new ModelsealError('INVALID_ARGUMENT', `--log-key: ${keyOrPath} is neither a file nor a log verifier key (origin+id+key, as in a key store's log.vkey)`);
+  }
+  return parseVerifierKey(text.trim());
+}
+
 /** Reads a PEM (SPKI) publisher public key file; returns SPKI DER. */
 export async function readPublisherPublicKey(path: string): Promise<Uint8Array> {
   let pem: string;

@@ -48,6 +48,11 @@ export function parseCheckpoint(text: string): Checkpoint {
   return { origin, size: parseSize(size, 'the checkpoint size'), root: parseHash(root, 'the checkpoint root'), extensions };
 }
 
+/** The checkpoint in a signed note, without checking its signatures (for a log's own stored notes). */
+export function unverifiedCheckpoint(note: string): Checkpoint {
+  return parseCheckpoint(note.slice(0, note.lastIndexOf('\n\n') + 1));
+}
+
 /** Checks a signed checkpoint note against the log's key and origin; returns the checkpoint. */
 export function openCheckpoint(note: string, log: NoteVerifier, origin = log.name): Checkpoint {
   const c = parseCheckpoint(openNote(note, [log]).text);
@@ -94,14 +99,24 @@ export function parseProof(text: string): TlogProof {
 }
 
 /**
- * Verifies a tlog-proof for `entry` offline: the checkpoint's signature by the log, its origin,
- * and the inclusion of the entry at the stated index. Returns the checkpoint; throws LOG_INVALID.
+ * Verifies a tlog-proof offline: the checkpoint's signature by the log, its origin, and the
+ * inclusion of `entry` at the stated index. `entry` defaults to the proof's extra data (modelseal
+ * receipts carry the logged entry there); when both are present they must be equal.
+ * Returns the entry, its index and the checkpoint; throws LOG_INVALID.
  */
-export function verifyProof(text: string, entry: Uint8Array, log: NoteVerifier, origin = log.name): { index: number; checkpoint: Checkpoint } {
+export function verifyProof(
+  text: string,
+  entry: Uint8Array | undefined,
+  log: NoteVerifier,
+  origin = log.name,
+): { index: number; entry: Buffer; checkpoint: Checkpoint } {
   const p = parseProof(text);
   const checkpoint = openCheckpoint(p.checkpoint, log, origin);
-  if (!verifyInclusion(leafHash(entry), p.index, checkpoint.size, p.proof, checkpoint.root)) {
+  const logged = entry ? Buffer.from(entry) : p.extra;
+  if (!logged) throw invalid('the proof carries no entry and none was given: pass the logged entry');
+  if (entry && p.extra && !p.extra.equals(logged)) throw invalid('the entry given differs from the entry the proof carries');
+  if (!verifyInclusion(leafHash(logged), p.index, checkpoint.size, p.proof, checkpoint.root)) {
     throw invalid(`the inclusion proof for entry ${p.index} does not match the checkpoint of size ${checkpoint.size}`);
   }
-  return { index: p.index, checkpoint };
+  return { index: p.index, entry: logged, checkpoint };
 }

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ModelsealError } from '../errors.js';
 import { writeAllAt } from '../io/atomic.js';
-import { parseCheckpoint } from './checkpoint.js';
+import { unverifiedCheckpoint } from './checkpoint.js';
 import { appendLeaves, HASH_SIZE, leafHash, storedCount, type Hash } from './merkle.js';
 import { MAX_ENTRY_BYTES, type AppendResult, type CheckpointSigner, type LogStore } from './store.js';
 
@@ -41,11 +41,6 @@ function readAt(fd: number, length: number, pos: number): Buffer {
     at += n;
   }
   return b;
-}
-
-/** The text of a signed note, without parsing or checking its signatures (the store trusts itself). */
-function noteText(note: string): string {
-  return note.slice(0, note.lastIndexOf('\n\n') + 1);
 }
 
 export class FileStore implements LogStore {
@@ -112,7 +107,7 @@ export class FileStore implements LogStore {
       pos += 4 + n;
     }
     this.#end.checkpoints = pos;
-    const size = last === null ? 0 : parseCheckpoint(noteText(last)).size;
+    const size = last === null ? 0 : unverifiedCheckpoint(last).size;
     // The entries, offsets and hashes that checkpoint covers.
     if (len('offsets') < 8 * size) throw damaged(this.dir, `the latest checkpoint covers ${size} entries but only ${Math.floor(len('offsets') / 8)} are stored`);
     let entriesEnd = 0;

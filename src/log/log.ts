@@ -4,7 +4,7 @@
  * (C2SP tlog-proof) that anyone holding the log's verifier key can check offline.
  */
 import { ModelsealError } from '../errors.js';
-import { formatCheckpoint, formatProof, parseCheckpoint } from './checkpoint.js';
+import { formatCheckpoint, formatProof, unverifiedCheckpoint } from './checkpoint.js';
 import { consistencyProof, EMPTY_ROOT, inclusionProof, storedIndex, type Hash } from './merkle.js';
 import { signNote, type NoteSigner } from './note.js';
 import { MAX_ENTRY_BYTES, type LogStore } from './store.js';
@@ -14,7 +14,7 @@ export interface LogReceipt {
   index: number;
   /** The signed checkpoint the proof is against. */
   checkpoint: string;
-  /** The C2SP tlog-proof text: index, inclusion proof, checkpoint. */
+  /** The C2SP tlog-proof text: the entry itself (as extra data), index, inclusion proof, checkpoint. */
   proof: string;
 }
 
@@ -52,7 +52,7 @@ export class TransparencyLog {
     this.#interval = opts.commitIntervalMs ?? 15;
     const latest = store.checkpoint;
     if (latest !== null) {
-      const origin = parseCheckpoint(latest.slice(0, latest.lastIndexOf('\n\n') + 1)).origin;
+      const origin = unverifiedCheckpoint(latest).origin;
       if (origin !== signer.name) {
         throw new ModelsealError('INVALID_ARGUMENT', `this log store belongs to log ${JSON.stringify(origin)}, not ${JSON.stringify(signer.name)}: use its key`);
       }
@@ -90,7 +90,7 @@ export class TransparencyLog {
       this.#pending.push({ entry, resolve, reject });
       if (!this.#committing) void this.#commitPending();
     });
-    return { index, checkpoint, proof: formatProof({ index, proof: await inclusionProof(index, size, this.store.readHashes), checkpoint }) };
+    return { index, checkpoint, proof: formatProof({ index, proof: await inclusionProof(index, size, this.store.readHashes), checkpoint, extra: Buffer.from(entry) }) };
   }
 
   async #commitPending(): Promise<void> {
@@ -120,13 +120,8 @@ export class TransparencyLog {
     signNote(formatCheckpoint({ origin: this.#signer.name, size, root, extensions: [] }), [this.#signer]);
 
   /** The receipt for entry `index` against the latest checkpoint. */
-  async receipt(index: number): Promise<LogReceipt> {
-    const checkpoint = this.store.checkpoint;
-    if (checkpoint === null || !(Number.isSafeInteger(index) && index >= 0 && index < this.store.size)) {
-      throw new ModelsealError('INVALID_ARGUMENT', `entry ${index} is not in the log (size ${this.store.size})`);
-    }
-    const size = parseCheckpoint(checkpoint.slice(0, checkpoint.lastIndexOf('\n\n') + 1)).size;
-    return { index, checkpoint, proof: formatProof({ index, proof: await inclusionProof(index, size, this.store.readHashes), checkpoint }) };
+  receipt(index: number): Promise<LogReceipt> {
+    return receiptFor(this.store, index);
   }
 
   /** The consistency proof between two tree sizes of this log. */
@@ -158,4 +153,15 @@ export class TransparencyLog {
     while (this.#committing || this.#pending.length > 0) await new Promise((r) => setTimeout(r, 1));
     await this.store.close();
   }
+}
+
+/** The receipt for entry `index` of a store against its latest checkpoint (no key needed). */
+export async function receiptFor(store: LogStore, index: number): Promise<LogReceipt> {
+  const checkpoint = store.checkpoint;
+  if (checkpoint === null || !(Number.isSafeInteger(index) && index >= 0 && index < store.size)) {
+    throw new ModelsealError('INVALID_ARGUMENT', `entry ${index} is not in the log (size ${store.size})`);
+  }
+  const size = unverifiedCheckpoint(checkpoint).size;
+  const [extra] = await store.readEntries(index, index + 1);
+  return { index, checkpoint, proof: formatProof({ index, proof: await inclusionProof(index, size, store.readHashes), checkpoint, extra: extra! }) };
 }

@@ -63,19 +63,25 @@ export class NoteSigner {
     return new NoteSigner(name, key);
   }
 
+  /** From a 32-byte Ed25519 private key seed (as the key store keeps it). */
+  static fromSeed(name: string, seed: Uint8Array): NoteSigner {
+    if (seed.length !== 32) throw invalid('an Ed25519 seed is 32 bytes');
+    return new NoteSigner(name, createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' }));
+  }
+
+  /** The 32-byte private key seed, for the key store. */
+  get seed(): Buffer {
+    return Buffer.from(this.#key.export({ format: 'jwk' }).d!, 'base64url');
+  }
+
   /** From Go's private key encoding `PRIVATE+KEY+name+hex(id)+base64(0x01 ‖ seed)`. */
   static fromSignerKey(skey: string): NoteSigner {
     const m = /^PRIVATE\+KEY\+([^+]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$/.exec(skey.trim());
     const raw = m ? Buffer.from(m[3]!, 'base64') : Buffer.alloc(0);
     if (!m || raw.length !== 33 || raw[0] !== ED25519) throw invalid('not an Ed25519 note signer key (PRIVATE+KEY+name+id+key)');
-    const signer = new NoteSigner(m[1]!, createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, raw.subarray(1)]), format: 'der', type: 'pkcs8' }));
+    const signer = NoteSigner.fromSeed(m[1]!, raw.subarray(1));
     if (hex8(signer.keyId) !== m[2]) throw invalid('the note signer key has a key ID that does not match its key');
     return signer;
-  }
-
-  /** The private KeyObject, for storing in the key store. */
-  get key(): KeyObject {
-    return this.#key;
   }
 
   /** The verifier key string to publish: `name+hex(id)+base64(0x01 ‖ public key)`. */

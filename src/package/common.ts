@@ -5,7 +5,8 @@ import type { Stanza } from '../format/header.js';
 import { ioError, pathExists, tempSibling } from '../io/atomic.js';
 
 export interface Progress {
-  phase: 'encrypt' | 'decrypt' | 'verify';
+  /** What is counted: bytes, except for `audit` (log entries). */
+  phase: 'encrypt' | 'decrypt' | 'verify' | 'audit';
   done: number;
   total: number;
 }

@@ -57,6 +57,12 @@ export interface SealOptions {
   threads?: number;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
+  /**
+   * Called once the package is complete, before it is moved to the output path; if it throws,
+   * nothing is written. `seal --log` records the export in the transparency log here, so no
+   * package leaves without its log entries.
+   */
+  beforeCommit?: (result: SealResult) => Promise<void>;
 }
 
 export interface SealResult {
@@ -325,8 +331,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     if (size !== expected) throw new ModelsealError('INTERNAL', `package size ${size} differs from the computed layout ${expected}`);
     closeSync(out);
     out = -1;
-    await commitOutput(tmp, toPath, opts.force ?? false);
-    return {
+    const result: SealResult = {
       output: toPath,
       packageId: toHex(packageId),
       model: { name: inputs.name, rootDigest: `sha256:${toHex(header.model.rootDigest)}` },
@@ -339,6 +344,9 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
       packageBytes: expected,
       signer: `sha256:${toHex(sha256(opts.publisher.spki))}`,
     };
+    await opts.beforeCommit?.(result);
+    await commitOutput(tmp, toPath, opts.force ?? false);
+    return result;
   } catch (e) {
     await pool.drain().catch(() => {});
     await flusher.settle();

@@ -1,9 +1,13 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isModelsealError } from '../../src/errors.js';
+import { isModelsealError, ModelsealError } from '../../src/errors.js';
+import { encodeEvent, exportEvents } from '../../src/log/events.js';
+import type { LogStore } from '../../src/log/store.js';
+import { seal } from '../../src/package/seal.js';
+import { detBytes, makeKeys } from '../support/fixtures.js';
 import { auditLog } from '../../src/log/audit.js';
 import { parseProof, verifyProof } from '../../src/log/checkpoint.js';
 import { FileStore } from '../../src/log/filestore.js';
@@ -49,6 +53,9 @@ describe('file-backed transparency log', () => {
     const { log, receipts } = await filled(1000);
     expect(receipts.map((r) => r.index).sort((a, b) => a - b)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
     receipts.forEach((r) => expect(verifyProof(r.proof, entry(r.index), verifier).index).toBe(r.index));
+    // A receipt carries its entry: it verifies alone, and not for another entry.
+    expect(verifyProof(receipts[7]!.proof, undefined, verifier).entry.equals(entry(receipts[7]!.index))).toBe(true);
+    expect(() => verifyProof(receipts[7]!.proof, entry(receipts[7]!.index + 1), verifier)).toThrow(/differs from the entry the proof carries/);
     const checkpoints: string[] = [];
     for await (const c of log.store.checkpoints()) checkpoints.push(c);
     // Group commit: far fewer checkpoints than entries, and the receipts name only stored ones.
@@ -152,6 +159,57 @@ describe('file-backed transparency log', () => {
     expect(await log.entryBundle(273, 113)).toBeNull();
     expect(log.store.size).toBe(70_000);
     expect(await auditLog(log.store, verifier)).toMatchObject({ ok: true, size: 70_000 });
+    await log.close();
+  });
+});
+
+describe('fail closed', () => {
+  /** A store whose disk fails on the next `failures` appends. */
+  function failing(inner: LogStore, failures: number): LogStore {
+    return new Proxy(inner, {
+      get(target, prop) {
+        if (prop === 'append') {
+          return (...args: Parameters<LogStore['append']>) =>
+            failures-- > 0 ? Promise.reject(new ModelsealError('LOG_UNAVAILABLE', 'disk full')) : target.append(...args);
+        }
+        const v = Reflect.get(target, prop);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+  }
+
+  it('every append of a failed commit is refused and leaves no trace; the log goes on afterwards', async () => {
+    // The first append commits alone (the log was idle); the next two share the second commit.
+    const log = new TransparencyLog(failing(FileStore.open(newDir()), 2), signer, FAST);
+    const first = await Promise.allSettled([0, 1, 2].map((i) => log.append(entry(i))));
+    expect(first.map((r) => r.status === 'rejected' && isModelsealError(r.reason, 'LOG_UNAVAILABLE'))).toEqual([true, true, true]);
+    expect(log.size).toBe(0);
+    const r = await log.append(entry(3));
+    expect(r.index).toBe(0);
+    expect(verifyProof(r.proof, entry(3), verifier).checkpoint.size).toBe(1);
+    await log.close();
+  });
+
+  it('a package whose export cannot be logged is not written', async () => {
+    const keys = makeKeys();
+    const src = join(root, 'weights.bin');
+    writeFileSync(src, detBytes(300_000));
+    const log = new TransparencyLog(failing(FileStore.open(newDir()), 1), signer, FAST);
+    const out = join(root, 'refused.mseal');
+    await expectCode(
+      seal({
+        input: src,
+        output: out,
+        recipients: [keys.local],
+        publisher: keys.publisher,
+        beforeCommit: async (r) => {
+          for (const e of exportEvents(r)) await log.append(encodeEvent(e));
+        },
+      }),
+      'LOG_UNAVAILABLE',
+    );
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(root).filter((f) => f.includes('refused'))).toEqual([]);
     await log.close();
   });
 });

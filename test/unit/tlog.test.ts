@@ -139,7 +139,7 @@ describe('signed notes and checkpoints (C2SP)', () => {
     expect(note).toMatch(/^log\.example\/modelseal\n3\n[A-Za-z0-9+/]{43}=\n\n\u2014 log\.example\/modelseal [A-Za-z0-9+/]+=*\n$/);
     expect(openNote(note, [verifier])).toEqual({ text, verifiedBy: [signer.name], unknownSignatures: 0 });
     expect(openCheckpoint(note, verifier).size).toBe(3);
-    const skey = `PRIVATE+KEY+${signer.name}+${signer.keyId.toString(16).padStart(8, '0')}+${Buffer.concat([Buffer.from([1]), Buffer.from(signer.key.export({ format: 'jwk' }).d!, 'base64url')]).toString('base64')}`;
+    const skey = `PRIVATE+KEY+${signer.name}+${signer.keyId.toString(16).padStart(8, '0')}+${Buffer.concat([Buffer.from([1]), signer.seed]).toString('base64')}`;
     expect(NoteSigner.fromSignerKey(skey).verifierKey).toBe(signer.verifierKey);
   });
 
@@ -186,11 +186,15 @@ describe('signed notes and checkpoints (C2SP)', () => {
     const entry = Buffer.from('entry 6');
     const root = await treeHash(11, read);
     const checkpoint = signNote(formatCheckpoint({ origin: signer.name, size: 11, root, extensions: [] }), [signer]);
-    const text = formatProof({ index: 6, proof: await inclusionProof(6, 11, read), checkpoint, extra: Buffer.from('ctx') });
-    expect(text.startsWith('c2sp.org/tlog-proof@v1\nextra Y3R4\nindex 6\n')).toBe(true);
-    expect(parseProof(text).extra?.toString()).toBe('ctx');
+    const text = formatProof({ index: 6, proof: await inclusionProof(6, 11, read), checkpoint, extra: entry });
+    expect(text.startsWith(`c2sp.org/tlog-proof@v1\nextra ${entry.toString('base64')}\nindex 6\n`)).toBe(true);
+    expect(parseProof(text).extra?.equals(entry)).toBe(true);
     expect(verifyProof(text, entry, verifier)).toMatchObject({ index: 6, checkpoint: { size: 11 } });
-    expect(() => verifyProof(text, Buffer.from('entry 7'), verifier)).toThrow(/does not match/);
+    expect(verifyProof(text, undefined, verifier).entry.equals(entry)).toBe(true);
+    expect(() => verifyProof(text, Buffer.from('entry 7'), verifier)).toThrow(/differs/);
+    const bare = formatProof({ index: 6, proof: await inclusionProof(6, 11, read), checkpoint });
+    expect(() => verifyProof(bare, Buffer.from('entry 7'), verifier)).toThrow(/does not match/);
+    expect(() => verifyProof(bare, undefined, verifier)).toThrow(/carries no entry/);
     expect(() => verifyProof(text.replace('index 6', 'index 7'), entry, verifier)).toThrow(/does not match/);
   });
 });

@@ -1,0 +1,78 @@
+/**
+ * The events modelseal writes to its transparency log, as canonical JSON (keys sorted, no
+ * whitespace: the bytes are the leaf, so the same event always hashes the same). docs/LOG.md.
+ */
+import { ModelsealError } from '../errors.js';
+import type { SealResult } from '../package/seal.js';
+
+/** A package made for one recipient: sealing is an export too. */
+export interface ExportEvent {
+  v: 1;
+  type: 'export';
+  /** ISO 8601 UTC, when the package was completed. */
+  time: string;
+  /** Package id (hex). */
+  package: string;
+  /** The model's root digest, "sha256:…". */
+  artifact: string;
+  model: string;
+  /** Recipient id and provider type, as in the package's stanza. */
+  recipient: string;
+  provider: string;
+  license: string;
+  policy: string;
+  /** The publisher key, "sha256:" of its SPKI. */
+  publisher: string;
+  /** The per-recipient fingerprint id, when the weights carry one. */
+  fingerprint: string | null;
+}
+
+export type LogEvent = ExportEvent;
+
+/** JSON with object keys sorted at every level and no whitespace (RFC 8785 for the values we log). */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) throw new ModelsealError('INTERNAL', `log events hold integers only, not ${value}`);
+    return String(value);
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  throw new ModelsealError('INTERNAL', `cannot log a ${typeof value}`);
+}
+
+export function encodeEvent(e: LogEvent): Buffer {
+  return Buffer.from(canonicalJson(e), 'utf8');
+}
+
+/** Parses a logged entry; entries that are not modelseal events come back as null. */
+export function decodeEvent(entry: Uint8Array): LogEvent | null {
+  try {
+    const e = JSON.parse(Buffer.from(entry).toString('utf8')) as Partial<LogEvent>;
+    return e && e.v === 1 && typeof e.type === 'string' ? (e as LogEvent) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** One export event per recipient of a sealed package. */
+export function exportEvents(r: SealResult, time = new Date()): ExportEvent[] {
+  return r.recipients.map((s) => ({
+    v: 1,
+    type: 'export',
+    time: time.toISOString(),
+    package: r.packageId,
+    artifact: r.model.rootDigest,
+    model: r.model.name,
+    recipient: s.recipient,
+    provider: s.type,
+    license: s.license,
+    policy: s.policy,
+    publisher: r.signer,
+    fingerprint: null,
+  }));
+}
