@@ -14,6 +14,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerReseal, registerRewrap } from './commands/rewrap.js';
 import { registerProviders } from './commands/providers.js';
 import { registerAudit } from './commands/audit.js';
+import { registerPolicy } from './commands/policy.js';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 
@@ -52,7 +53,7 @@ Exit codes: ${Object.entries(ErrorCodes)
       .join(', ')}. See docs/ERRORS.md.`,
   );
 
-for (const register of [registerInit, registerKeygen, registerSeal, registerOpen, registerInspect, registerVerify, registerRewrap, registerReseal, registerProviders, registerAudit, registerDemo]) {
+for (const register of [registerInit, registerKeygen, registerSeal, registerOpen, registerInspect, registerVerify, registerRewrap, registerReseal, registerProviders, registerAudit, registerPolicy, registerDemo]) {
   register(program);
 }
 

@@ -46,6 +46,8 @@ export const ErrorCodes = {
   LOG_UNAVAILABLE: { exit: 11, summary: 'the transparency log could not be written (nothing was released)' },
   /** A log, checkpoint, signed note or proof does not verify, or a stored log was altered. */
   LOG_INVALID: { exit: 12, summary: 'the transparency log or a proof does not verify' },
+  /** Policy files (Cedar schema, policies, licenses, embargoes, denied parties) do not parse or validate. */
+  POLICY_INVALID: { exit: 13, summary: 'the release policy files do not validate' },
   /** The operation was interrupted (signal). */
   INTERRUPTED: { exit: 130, summary: 'interrupted' },
   /** A bug: an invariant of modelseal itself did not hold. */

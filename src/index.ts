@@ -49,3 +49,4 @@ export { NoteSigner, parseVerifierKey, signNote, openNote, type NoteVerifier } f
 export { formatCheckpoint, parseCheckpoint, openCheckpoint, formatProof, parseProof, verifyProof, type Checkpoint, type TlogProof } from './log/checkpoint.js';
 export { leafHash, verifyInclusion, verifyConsistency, EMPTY_ROOT } from './log/merkle.js';
 export { canonicalJson, encodeEvent, decodeEvent, exportEvents, type LogEvent, type ExportEvent } from './log/events.js';
+export { PolicyEngine, initPolicyDir, POLICY_FILES, type License, type PolicyDecision, type ReleaseQuestion, type RecipientAttributes } from './policy/engine.js';

@@ -1,0 +1,42 @@
+import { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { initPolicyDir, PolicyEngine } from '../../src/index.js';
+import { emitJson, say, type GlobalOptions } from '../util.js';
+
+/** The service's data directory: --data, $MODELSEAL_DATA, or ./modelseal-data. */
+export function dataDir(o: { data?: string }): string {
+  return resolve(o.data ?? process.env.MODELSEAL_DATA ?? 'modelseal-data');
+}
+
+export const DATA_HELP = 'the release service\'s data directory (default $MODELSEAL_DATA or ./modelseal-data): log/, policy/, recipients/';
+
+export function registerPolicy(program: Command): void {
+  const policy = program.command('policy').description('the release policy: Cedar policies, licenses, embargoed destinations, denied parties (docs/POLICY.md)');
+  policy
+    .command('init')
+    .description('write the default policy files where they are missing (modelseal serve does this too)')
+    .option('--data <dir>', DATA_HELP)
+    .action(async (o: { data?: string }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const dir = join(dataDir(o), 'policy');
+      const written = await initPolicyDir(dir);
+      emitJson(g, 'policy init', { dir, written });
+      say(g, written.length ? `wrote ${written.join(', ')}` : `${dir} already has every policy file`);
+    });
+  policy
+    .command('check')
+    .description('validate the policy files: the Cedar schema, every policy (named with @id, strict validation), licenses, embargoes, denied parties')
+    .option('--data <dir>', DATA_HELP)
+    .option('--policy <dir>', 'a policy directory to check instead of <data>/policy')
+    .addHelpText('after', '\nExit 0 when the service would load them; 13 (POLICY_INVALID) with the problem otherwise.')
+    .action(async (o: { data?: string; policy?: string }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const dir = o.policy ? resolve(o.policy) : join(dataDir(o), 'policy');
+      const engine = await PolicyEngine.load(dir);
+      const r = { dir, hash: engine.hash, policies: engine.policyIds, licenses: engine.licenses.map((l) => l.id) };
+      emitJson(g, 'policy check', r);
+      say(g, `${dir}: valid (policy set ${engine.hash.slice(0, 16)}…)`);
+      say(g, `  policies  ${r.policies.join(', ')}`);
+      say(g, `  licenses  ${r.licenses.length ? r.licenses.join(', ') : 'none yet (add them to licenses.json)'}`);
+    });
+}

@@ -1,0 +1,263 @@
+/**
+ * Release policy: Cedar (@cedar-policy/cedar-wasm) over a mandatory schema, with named policies,
+ * licenses, embargoed destinations and a denied-party list, all plain files the operator edits in
+ * a policy directory. Loading validates everything (strict mode) or refuses; deciding never
+ * throws: any evaluation error or missing attribute is a deny. docs/POLICY.md.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { ModelsealError } from '../errors.js';
+import { pathExists, writeFileAtomic } from '../io/atomic.js';
+import { DENIED_PARTIES, EMBARGOES, LICENSES_EXAMPLE, POLICIES, SCHEMA } from './defaults.js';
+
+type Cedar = typeof import('@cedar-policy/cedar-wasm/nodejs');
+let cedar: Cedar | undefined;
+/** Cedar loads (WebAssembly) only when a policy is used. */
+function loadCedar(): Cedar {
+  cedar ??= createRequire(import.meta.url)('@cedar-policy/cedar-wasm/nodejs') as Cedar;
+  return cedar;
+}
+
+export const POLICY_FILES = {
+  schema: 'schema.cedarschema',
+  policies: 'policies.cedar',
+  licenses: 'licenses.json',
+  embargoes: 'embargoes.json',
+  deniedParties: 'denied-parties.json',
+} as const;
+
+export interface License {
+  id: string;
+  /** The registered recipient the license is granted to. */
+  holder: string;
+  /** Model root digests ("sha256:…") it covers. */
+  artifacts: string[];
+  /** Destination countries (ISO 3166 alpha-2). */
+  destinations: string[];
+  notBefore: string;
+  notAfter: string;
+  maxReleases: number;
+}
+
+export interface RecipientAttributes {
+  name: string;
+  org: string;
+  country: string;
+  nationality: string;
+}
+
+export interface ReleaseQuestion {
+  recipient: RecipientAttributes;
+  artifact: string;
+  license: License;
+  /** Releases already made (or reserved) under the license. */
+  used: number;
+  destination: string;
+  time: Date;
+  package: string;
+}
+
+export interface PolicyDecision {
+  decision: 'allow' | 'deny';
+  /** The @id of each policy that decided: the permits for an allow, the forbids for a deny. */
+  policies: string[];
+  /** Why, in a few words: the deciding forbids, "no-permit", or "evaluation-error". */
+  reason: string;
+  /** Evaluation errors, if any (they deny). */
+  errors: string[];
+}
+
+function invalid(message: string, details?: Record<string, unknown>): ModelsealError {
+  return new ModelsealError('POLICY_INVALID', message, details ? { details } : undefined);
+}
+
+const messages = (errors: ReadonlyArray<{ message: string }>) => errors.map((e) => e.message);
+
+/** Writes the default policy files into `dir` where they are missing; returns the files written. */
+export async function initPolicyDir(dir: string): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const contents: Record<keyof typeof POLICY_FILES, string> = {
+    schema: SCHEMA,
+    policies: POLICIES,
+    licenses: JSON.stringify(LICENSES_EXAMPLE, null, 2) + '\n',
+    embargoes: JSON.stringify(EMBARGOES, null, 2) + '\n',
+    deniedParties: JSON.stringify(DENIED_PARTIES, null, 2) + '\n',
+  };
+  const written: string[] = [];
+  for (const [k, name] of Object.entries(POLICY_FILES) as Array<[keyof typeof POLICY_FILES, string]>) {
+    const path = join(dir, name);
+    if (await pathExists(path)) continue;
+    await writeFileAtomic(path, contents[k]);
+    written.push(path);
+  }
+  return written;
+}
+
+async function readText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new ModelsealError('IO', `cannot read ${path}: run \`modelseal serve\` once to create the default policy files, or restore it`, { cause });
+  }
+}
+
+async function readJson(path: string): Promise<Record<string, unknown>> {
+  try {
+    const v = JSON.parse(await readText(path)) as unknown;
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch (e) {
+    if (e instanceof ModelsealError) throw e;
+  }
+  throw invalid(`${path} is not a JSON object`);
+}
+
+const COUNTRY = /^[A-Z]{2}$/;
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+function checkLicense(l: unknown, where: string): License {
+  const o = (l ?? {}) as Record<string, unknown>;
+  const bad = (what: string) => invalid(`${where}: ${what}`);
+  if (typeof o.id !== 'string' || !o.id) throw bad('"id" must be a non-empty string');
+  if (typeof o.holder !== 'string' || !o.holder) throw bad('"holder" must name a registered recipient');
+  if (!isStrings(o.artifacts) || !o.artifacts.every((a) => /^sha256:[0-9a-f]{64}$/.test(a))) throw bad('"artifacts" must be a list of model root digests "sha256:<64 hex>"');
+  if (!isStrings(o.destinations) || !o.destinations.every((d) => COUNTRY.test(d))) throw bad('"destinations" must be a list of ISO 3166 alpha-2 country codes');
+  for (const k of ['notBefore', 'notAfter'] as const) {
+    if (typeof o[k] !== 'string' || Number.isNaN(Date.parse(o[k] as string))) throw bad(`"${k}" must be an ISO 8601 time`);
+  }
+  if (!Number.isSafeInteger(o.maxReleases) || (o.maxReleases as number) < 0) throw bad('"maxReleases" must be a whole number ≥ 0');
+  return o as unknown as License;
+}
+
+/** A loaded, validated policy directory. */
+export class PolicyEngine {
+  readonly dir: string;
+  /** SHA-256 over every policy file: logged with each decision, so an auditor knows which rules applied. */
+  readonly hash: string;
+  readonly policyIds: string[];
+  readonly #licenses: Map<string, License>;
+  readonly #embargoes: Set<string>;
+  readonly #denied: string[];
+  readonly #id: string;
+
+  private constructor(dir: string, hash: string, policyIds: string[], licenses: Map<string, License>, embargoes: Set<string>, denied: string[]) {
+    this.dir = dir;
+    this.hash = hash;
+    this.policyIds = policyIds;
+    this.#licenses = licenses;
+    this.#embargoes = embargoes;
+    this.#denied = denied;
+    this.#id = `modelseal-${hash}`;
+  }
+
+  /** Loads and validates `dir`; throws POLICY_INVALID naming every problem found. */
+  static async load(dir: string): Promise<PolicyEngine> {
+    const c = loadCedar();
+    const texts = Object.fromEntries(
+      await Promise.all(Object.entries(POLICY_FILES).map(async ([k, f]) => [k, await readText(join(dir, f))] as const)),
+    ) as Record<keyof typeof POLICY_FILES, string>;
+    const schema = c.checkParseSchema(texts.schema);
+    if (schema.type === 'failure') throw invalid(`${POLICY_FILES.schema} does not parse: ${messages(schema.errors).join('; ')}`);
+    const parts = c.policySetTextToParts(texts.policies);
+    if (parts.type === 'failure') throw invalid(`${POLICY_FILES.policies} does not parse: ${messages(parts.errors).join('; ')}`);
+    if (parts.policy_templates.length > 0) throw invalid(`${POLICY_FILES.policies}: templates are not supported; write static policies`);
+    const staticPolicies: Record<string, string> = {};
+    for (const text of parts.policies) {
+      const json = c.policyToJson(text);
+      const id = json.type === 'success' ? json.json.annotations?.id : undefined;
+      if (!id) throw invalid(`${POLICY_FILES.policies}: every policy needs a name, @id("..."); this one has none: ${text.slice(0, 80).replace(/\s+/g, ' ')}…`);
+      if (staticPolicies[id] !== undefined) throw invalid(`${POLICY_FILES.policies}: two policies are named ${JSON.stringify(id)}`);
+      staticPolicies[id] = text;
+    }
+    const validation = c.validate({ schema: texts.schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
+    if (validation.type === 'failure') throw invalid(`the policies do not validate: ${messages(validation.errors).join('; ')}`);
+    if (validation.validationErrors.length > 0) {
+      throw invalid(
+        `the policies do not validate against ${POLICY_FILES.schema}: ${validation.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`).join('; ')}`,
+        { errors: validation.validationErrors },
+      );
+    }
+    const licJson = await readJson(join(dir, POLICY_FILES.licenses));
+    if (!Array.isArray(licJson.licenses)) throw invalid(`${POLICY_FILES.licenses}: expected {"licenses": [...]}`);
+    const licenses = new Map<string, License>();
+    licJson.licenses.forEach((l, i) => {
+      const lic = checkLicense(l, `${POLICY_FILES.licenses} entry ${i}`);
+      if (licenses.has(lic.id)) throw invalid(`${POLICY_FILES.licenses}: license ${lic.id} is listed twice`);
+      licenses.set(lic.id, lic);
+    });
+    const emb = (await readJson(join(dir, POLICY_FILES.embargoes))).destinations;
+    if (!isStrings(emb) || !emb.every((d) => COUNTRY.test(d))) throw invalid(`${POLICY_FILES.embargoes}: expected {"destinations": ["XX", ...]} with ISO 3166 alpha-2 codes`);
+    const denied = (await readJson(join(dir, POLICY_FILES.deniedParties))).parties;
+    if (!isStrings(denied)) throw invalid(`${POLICY_FILES.deniedParties}: expected {"parties": ["name", ...]}`);
+    const hash = createHash('sha256');
+    for (const f of Object.keys(POLICY_FILES) as Array<keyof typeof POLICY_FILES>) hash.update(`${f}\n${texts[f].length}\n`).update(texts[f]);
+    const engine = new PolicyEngine(dir, hash.digest('hex'), Object.keys(staticPolicies), licenses, new Set(emb), denied.map((d) => d.toLowerCase()));
+    if (c.preparseSchema(engine.#id, texts.schema).type === 'failure' || c.preparsePolicySet(engine.#id, { staticPolicies }).type === 'failure') {
+      throw invalid('the policies could not be prepared for evaluation');
+    }
+    return engine;
+  }
+
+  license(id: string): License | undefined {
+    return this.#licenses.get(id);
+  }
+
+  get licenses(): License[] {
+    return [...this.#licenses.values()];
+  }
+
+  /** Screening against the denied-party list: "clear", or "hit". */
+  screen(r: RecipientAttributes): 'clear' | 'hit' {
+    return this.#denied.includes(r.name.toLowerCase()) || this.#denied.includes(r.org.toLowerCase()) ? 'hit' : 'clear';
+  }
+
+  decide(q: ReleaseQuestion): PolicyDecision {
+    const E = (type: string, id: string) => ({ type: `Modelseal::${type}`, id });
+    const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+    let answer;
+    try {
+      answer = loadCedar().statefulIsAuthorized({
+        principal: E('Recipient', q.recipient.name),
+        action: E('Action', 'release'),
+        resource: E('Artifact', q.artifact),
+        context: {
+          license: { __entity: E('License', q.license.id) },
+          destination: q.destination,
+          time: Math.floor(q.time.getTime() / 1000),
+          embargoed: this.#embargoes.has(q.destination),
+          screening: this.screen(q.recipient),
+          package: q.package,
+        },
+        preparsedSchemaName: this.#id,
+        preparsedPolicySetId: this.#id,
+        validateRequest: true,
+        entities: [
+          { uid: E('Recipient', q.recipient.name), attrs: { org: q.recipient.org, country: q.recipient.country, nationality: q.recipient.nationality }, parents: [] },
+          { uid: E('Artifact', q.artifact), attrs: { digest: q.artifact }, parents: [] },
+          {
+            uid: E('License', q.license.id),
+            attrs: {
+              holder: { __entity: E('Recipient', q.license.holder) },
+              artifacts: q.license.artifacts,
+              destinations: q.license.destinations,
+              notBefore: seconds(q.license.notBefore),
+              notAfter: seconds(q.license.notAfter),
+              maxReleases: q.license.maxReleases,
+              used: q.used,
+            },
+            parents: [],
+          },
+        ],
+      });
+    } catch (e) {
+      return { decision: 'deny', policies: [], reason: 'evaluation-error', errors: [(e as Error).message] };
+    }
+    if (answer.type === 'failure') return { decision: 'deny', policies: [], reason: 'evaluation-error', errors: messages(answer.errors) };
+    const { decision, diagnostics } = answer.response;
+    const errors = diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`);
+    if (decision === 'allow' && errors.length === 0) return { decision: 'allow', policies: diagnostics.reason, reason: 'licensed', errors };
+    const policies = decision === 'deny' ? diagnostics.reason : [];
+    return { decision: 'deny', policies, reason: errors.length ? 'evaluation-error' : policies.length ? policies.join(',') : 'no-permit', errors };
+  }
+}

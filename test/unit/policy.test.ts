@@ -1,0 +1,126 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isModelsealError } from '../../src/errors.js';
+import { initPolicyDir, PolicyEngine, POLICY_FILES, type License, type ReleaseQuestion } from '../../src/policy/engine.js';
+import { tempDir } from '../support/fixtures.js';
+
+const root = tempDir('modelseal-policy-');
+let n = 0;
+const ARTIFACT = `sha256:${'ab'.repeat(32)}`;
+const license: License = {
+  id: 'EAR-2026-0042',
+  holder: 'acme-labs',
+  artifacts: [ARTIFACT],
+  destinations: ['DE', 'FR', 'IR'],
+  notBefore: '2026-01-01T00:00:00Z',
+  notAfter: '2027-01-01T00:00:00Z',
+  maxReleases: 3,
+};
+
+async function policyDir(edit?: (dir: string) => void) {
+  const dir = join(root, `p${n++}`);
+  await initPolicyDir(dir);
+  writeFileSync(join(dir, POLICY_FILES.licenses), JSON.stringify({ licenses: [license] }));
+  edit?.(dir);
+  return dir;
+}
+
+const question = (over: Partial<ReleaseQuestion> = {}): ReleaseQuestion => ({
+  recipient: { name: 'acme-labs', org: 'Acme Labs GmbH', country: 'DE', nationality: 'DE' },
+  artifact: ARTIFACT,
+  license,
+  used: 0,
+  destination: 'DE',
+  time: new Date('2026-06-01T00:00:00Z'),
+  package: 'p'.repeat(64),
+  ...over,
+});
+
+async function expectInvalid(dir: string, pattern: RegExp) {
+  let err: unknown;
+  try {
+    await PolicyEngine.load(dir);
+  } catch (e) {
+    err = e;
+  }
+  expect(isModelsealError(err, 'POLICY_INVALID'), String(err)).toBe(true);
+  expect((err as Error).message).toMatch(pattern);
+}
+
+describe('release policy (Cedar)', () => {
+  it('loads the defaults: named policies, a hash over every file', async () => {
+    const engine = await PolicyEngine.load(await policyDir());
+    expect(engine.policyIds).toEqual([
+      'licensed-release',
+      'license-not-yet-valid',
+      'license-expired',
+      'license-quota-used',
+      'destination-not-licensed',
+      'embargoed-destination',
+      'screening-hit',
+    ]);
+    expect(engine.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(engine.license(license.id)).toEqual(license);
+    const other = await PolicyEngine.load(await policyDir((d) => writeFileSync(join(d, POLICY_FILES.deniedParties), '{"parties":["Evil Corp"]}')));
+    expect(other.hash).not.toBe(engine.hash);
+  });
+
+  it('allows a licensed release and names the permit', async () => {
+    const engine = await PolicyEngine.load(await policyDir());
+    expect(engine.decide(question())).toEqual({ decision: 'allow', policies: ['licensed-release'], reason: 'licensed', errors: [] });
+  });
+
+  it('denies each case with its own reason', async () => {
+    const engine = await PolicyEngine.load(await policyDir((d) => writeFileSync(join(d, POLICY_FILES.deniedParties), '{"parties":["Acme Labs GmbH"]}')));
+    const clean = await PolicyEngine.load(await policyDir());
+    const cases: Array<[Partial<ReleaseQuestion>, string, PolicyEngine?]> = [
+      [{ time: new Date('2025-12-31T23:59:59Z') }, 'license-not-yet-valid', clean],
+      [{ time: new Date('2027-01-01T00:00:00Z') }, 'license-expired', clean],
+      [{ used: 3 }, 'license-quota-used', clean],
+      [{ destination: 'US' }, 'destination-not-licensed', clean],
+      [{ destination: 'IR' }, 'embargoed-destination', clean], // licensed, but embargoed
+      [{}, 'screening-hit', engine],
+      [{ recipient: { name: 'someone-else', org: 'X', country: 'DE', nationality: 'DE' } }, 'no-permit', clean],
+      [{ artifact: `sha256:${'cd'.repeat(32)}` }, 'no-permit', clean],
+    ];
+    for (const [over, reason, e] of cases) {
+      const d = e!.decide(question(over));
+      expect({ over, decision: d.decision, reason: d.reason }).toEqual({ over, decision: 'deny', reason });
+    }
+    // Several forbids: all are named.
+    expect(clean.decide(question({ destination: 'KP', used: 9 })).policies.sort()).toEqual(['destination-not-licensed', 'embargoed-destination', 'license-quota-used']);
+  });
+
+  it('refuses policy files that do not validate, saying why', async () => {
+    await expectInvalid(
+      await policyDir((d) => writeFileSync(join(d, POLICY_FILES.policies), 'permit (principal, action, resource);')),
+      /every policy needs a name, @id/,
+    );
+    await expectInvalid(
+      await policyDir((d) => writeFileSync(join(d, POLICY_FILES.policies), '@id("a") permit (principal, action, resource) when { context.nosuch == 1 };')),
+      /do not validate against schema.cedarschema: a: /,
+    );
+    await expectInvalid(
+      await policyDir((d) => writeFileSync(join(d, POLICY_FILES.policies), '@id("a") permit (principal, action, resource);\n@id("a") forbid (principal, action, resource);')),
+      /two policies are named "a"/,
+    );
+    await expectInvalid(await policyDir((d) => writeFileSync(join(d, POLICY_FILES.policies), '@id("a") permit (principal, action, resource')), /does not parse/);
+    await expectInvalid(
+      await policyDir((d) => writeFileSync(join(d, POLICY_FILES.licenses), JSON.stringify({ licenses: [{ ...license, destinations: ['Germany'] }] }))),
+      /ISO 3166/,
+    );
+    await expectInvalid(
+      await policyDir((d) => writeFileSync(join(d, POLICY_FILES.licenses), JSON.stringify({ licenses: [license, license] }))),
+      /listed twice/,
+    );
+    await expectInvalid(await policyDir((d) => writeFileSync(join(d, POLICY_FILES.embargoes), '["IR"]')), /embargoes.json/);
+  });
+
+  it('writes the defaults only where files are missing', async () => {
+    const dir = await policyDir();
+    const before = readFileSync(join(dir, POLICY_FILES.licenses), 'utf8');
+    expect(await initPolicyDir(dir)).toEqual([]);
+    expect(readFileSync(join(dir, POLICY_FILES.licenses), 'utf8')).toBe(before);
+  });
+});
