@@ -15,6 +15,8 @@ import { registerReseal, registerRewrap } from './commands/rewrap.js';
 import { registerProviders } from './commands/providers.js';
 import { registerAudit } from './commands/audit.js';
 import { registerPolicy } from './commands/policy.js';
+import { registerServe } from './commands/serve.js';
+import { registerRecipient } from './commands/recipient.js';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 
@@ -53,7 +55,7 @@ Exit codes: ${Object.entries(ErrorCodes)
       .join(', ')}. See docs/ERRORS.md.`,
   );
 
-for (const register of [registerInit, registerKeygen, registerSeal, registerOpen, registerInspect, registerVerify, registerRewrap, registerReseal, registerProviders, registerAudit, registerPolicy, registerDemo]) {
+for (const register of [registerInit, registerKeygen, registerSeal, registerOpen, registerInspect, registerVerify, registerRewrap, registerReseal, registerProviders, registerAudit, registerPolicy, registerServe, registerRecipient, registerDemo]) {
   register(program);
 }
 

@@ -153,8 +153,8 @@ export async function publisherKey(g: GlobalOptions, path?: string): Promise<Pub
 }
 
 /** Every provider's identities: the key store's and the --identity files first, then the HSM, then AWS KMS. */
-export async function identities(g: GlobalOptions, extra: readonly string[]): Promise<Identity[]> {
-  return identitiesFrom(providerSettings(g, extra));
+export async function identities(g: GlobalOptions, extra: readonly string[], release?: ProviderSettings['release']): Promise<Identity[]> {
+  return identitiesFrom({ ...providerSettings(g, extra), ...(release ? { release } : {}) });
 }
 
 export async function trusted(g: GlobalOptions, publisherFiles: readonly string[]): Promise<Uint8Array[]> {

@@ -48,6 +48,8 @@ export const ErrorCodes = {
   LOG_INVALID: { exit: 12, summary: 'the transparency log or a proof does not verify' },
   /** Policy files (Cedar schema, policies, licenses, embargoes, denied parties) do not parse or validate. */
   POLICY_INVALID: { exit: 13, summary: 'the release policy files do not validate' },
+  /** The release service decided not to release the key (the reason and the deciding policies are in the details). */
+  RELEASE_DENIED: { exit: 14, summary: 'the release service denied the key' },
   /** The operation was interrupted (signal). */
   INTERRUPTED: { exit: 130, summary: 'interrupted' },
   /** A bug: an invariant of modelseal itself did not hold. */

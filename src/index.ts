@@ -39,6 +39,7 @@ export {
   type InitResult,
 } from './keystore/keystore.js';
 export { writeKeyFile } from './keystore/keyfile.js';
+export { loadReleaseIdentity } from './keystore/keystore.js';
 export { computeRootDigest, signModel, verifyModelSignature, type ManifestEntry } from './provenance/oms.js';
 export { writeFileAtomic } from './io/atomic.js';
 export { TransparencyLog, receiptFor, type LogReceipt, type TransparencyLogOptions } from './log/log.js';
@@ -49,4 +50,10 @@ export { NoteSigner, parseVerifierKey, signNote, openNote, type NoteVerifier } f
 export { formatCheckpoint, parseCheckpoint, openCheckpoint, formatProof, parseProof, verifyProof, type Checkpoint, type TlogProof } from './log/checkpoint.js';
 export { leafHash, verifyInclusion, verifyConsistency, EMPTY_ROOT } from './log/merkle.js';
 export { canonicalJson, encodeEvent, decodeEvent, exportEvents, type LogEvent, type ExportEvent } from './log/events.js';
-export { PolicyEngine, initPolicyDir, POLICY_FILES, type License, type PolicyDecision, type ReleaseQuestion, type RecipientAttributes } from './policy/engine.js';
+export { PolicyEngine, PolicyWatcher, initPolicyDir, POLICY_FILES, type License, type PolicyDecision, type ReleaseQuestion, type RecipientAttributes } from './policy/engine.js';
+export { ReleaseService, DENIALS, type ReleaseServiceOptions, type ServiceReply } from './server/service.js';
+export { startServer, MAX_BODY_BYTES, type RunningServer, type ServeOptions } from './server/http.js';
+export { openReleaseService, dataPaths, type ReleaseServiceSetup } from './server/setup.js';
+export { RecipientRegistry, loadOrCreateCa, type RecipientRecord, type CertificateAuthority } from './server/recipients.js';
+export { ReleaseRecipient, ReleaseIdentity, parseReleaseRecipient, serviceInfo, type ReleaseAnswer, type ServiceInfo } from './providers/release.js';
+export { requestId, requestBytes, signRequest, verifyRequest, type ReleaseRequest, type SignedRequest } from './server/protocol.js';

@@ -145,6 +145,14 @@ export async function loadX25519Identity(path: string, passphrase: PassphraseSou
   return id;
 }
 
+/** A release-service identity (from `modelseal recipient issue`): the recipient name and its signing key. */
+export async function loadReleaseIdentity(path: string, passphrase: PassphraseSource = noPassphrase): Promise<{ name: string; key: KeyObject; certificate: string }> {
+  const f = await readKeyFile(path);
+  expectKind(f, 'release-identity', path);
+  const key = createPrivateKey({ key: Buffer.from(await unlockKeyFile(f, path, passphrase)), format: 'der', type: 'pkcs8' });
+  return { name: f.id, key, certificate: f.public };
+}
+
 export async function loadLogSigner(path: string, passphrase: PassphraseSource = noPassphrase): Promise<NoteSigner> {
   const f = await readKeyFile(path);
   expectKind(f, 'log-ed25519', path);

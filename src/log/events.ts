@@ -27,7 +27,29 @@ export interface ExportEvent {
   fingerprint: string | null;
 }
 
-export type LogEvent = ExportEvent;
+/** A key-release request to the release service, allowed or denied. */
+export interface ReleaseEvent {
+  v: 1;
+  type: 'release';
+  time: string;
+  /** The request id, or for a body that never parsed, the SHA-256 prefix of the body. */
+  request: string;
+  recipient: string | null;
+  certificate: string | null;
+  artifact: string | null;
+  package: string | null;
+  license: string | null;
+  decision: 'allow' | 'deny';
+  reason: string;
+  /** The Cedar policy ids that decided. */
+  policies: string[];
+  policySet: string;
+  ip: string;
+  destination: string | null;
+  nonce: string | null;
+}
+
+export type LogEvent = ExportEvent | ReleaseEvent;
 
 /** JSON with object keys sorted at every level and no whitespace (RFC 8785 for the values we log). */
 export function canonicalJson(value: unknown): string {

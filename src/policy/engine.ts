@@ -5,7 +5,7 @@
  * throws: any evaluation error or missing attribute is a deny. docs/POLICY.md.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { ModelsealError } from '../errors.js';
@@ -260,4 +260,60 @@ export class PolicyEngine {
     const policies = decision === 'deny' ? diagnostics.reason : [];
     return { decision: 'deny', policies, reason: errors.length ? 'evaluation-error' : policies.length ? policies.join(',') : 'no-permit', errors };
   }
+}
+
+/**
+ * The current policy of a directory the operator edits while the service runs: the files' mtimes
+ * are checked at most once a second, and changed files are loaded and validated. Files that do not
+ * validate leave the last good policy in force (`onError` hears why).
+ */
+export class PolicyWatcher {
+  #engine: PolicyEngine;
+  #stamp: string;
+  #checked = Date.now();
+  #onError: (e: unknown) => void;
+
+  private constructor(engine: PolicyEngine, stamp: string, onError: (e: unknown) => void) {
+    this.#engine = engine;
+    this.#stamp = stamp;
+    this.#onError = onError;
+  }
+
+  static async open(dir: string, onError: (e: unknown) => void = () => {}): Promise<PolicyWatcher> {
+    const stamp = await stampOf(dir);
+    return new PolicyWatcher(await PolicyEngine.load(dir), stamp, onError);
+  }
+
+  /** The policy in force now. */
+  async current(): Promise<PolicyEngine> {
+    if (Date.now() - this.#checked < 1000) return this.#engine;
+    this.#checked = Date.now();
+    const stamp = await stampOf(this.#engine.dir);
+    if (stamp !== this.#stamp) {
+      this.#stamp = stamp;
+      try {
+        this.#engine = await PolicyEngine.load(this.#engine.dir);
+      } catch (e) {
+        this.#onError(e);
+      }
+    }
+    return this.#engine;
+  }
+
+  /** The last loaded policy, without checking the files. */
+  get engine(): PolicyEngine {
+    return this.#engine;
+  }
+}
+
+async function stampOf(dir: string): Promise<string> {
+  const parts = await Promise.all(
+    Object.values(POLICY_FILES).map((f) =>
+      stat(join(dir, f)).then(
+        (s) => `${s.mtimeMs}:${s.size}`,
+        () => 'missing',
+      ),
+    ),
+  );
+  return parts.join('|');
 }

@@ -12,7 +12,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ModelsealError } from '../errors.js';
-import { KEYSTORE_FILES, loadLocalKey, loadX25519Identity, type PassphraseSource } from '../keystore/keystore.js';
+import { KEYSTORE_FILES, loadLocalKey, loadReleaseIdentity, loadX25519Identity, type PassphraseSource } from '../keystore/keystore.js';
+import type { NoteVerifier } from '../log/note.js';
+import { parseReleaseRecipient, RELEASE, ReleaseIdentity, ReleaseRecipient, serviceInfo } from './release.js';
 import { pathExists } from '../io/atomic.js';
 import type { Identity, Recipient } from './types.js';
 import { parseX25519Recipient, X25519Recipient } from './x25519.js';
@@ -29,6 +31,17 @@ export interface ProviderSettings {
   kms: AwsKmsOptions;
   /** The PKCS#11 module, when configured, and how to get the PIN (asked for only when a token is used). */
   pkcs11?: { module: string; pin: () => Promise<string> };
+  /** Asking the release service for keys (`open --server`). */
+  release?: {
+    /** Default: the service URL recorded in the stanza. */
+    server?: string;
+    /** The recipient's identity file (`modelseal recipient issue`). */
+    identityFile: string;
+    destination: string;
+    /** The log verifier key that the service's receipts must verify under. */
+    logKey: NoteVerifier;
+    onReceipt?: (receipt: string, requestId: string) => void;
+  };
 }
 
 export interface ProviderStatus {
@@ -186,5 +199,40 @@ const awsKms: Provider = {
   },
 };
 
+const release: Provider = {
+  scheme: RELEASE,
+  summary: 'the release service: the key is released after a policy decision, logged first (modelseal serve)',
+  example: 'release:<service URL>#<recipient>',
+  async recipient(value) {
+    const { service, recipient } = parseReleaseRecipient(value);
+    const info = await serviceInfo(service);
+    return new ReleaseRecipient(service, recipient, new X25519Recipient(parseX25519Recipient(info.wrap)));
+  },
+  async identities(s) {
+    if (!s.release) return [];
+    const { name, key } = await loadReleaseIdentity(s.release.identityFile, s.passphrase);
+    return [
+      new ReleaseIdentity({
+        name,
+        key,
+        destination: s.release.destination,
+        logKey: s.release.logKey,
+        ...(s.release.server ? { server: s.release.server } : {}),
+        ...(s.release.onReceipt ? { onReceipt: s.release.onReceipt } : {}),
+      }),
+    ];
+  },
+  async status(s) {
+    if (!s.release?.server) return status(this, { configured: false, reachable: null, detail: 'give --server <URL> (and --identity, --destination) to ask a release service', config: {} });
+    const config = { server: s.release.server };
+    try {
+      const info = await serviceInfo(s.release.server);
+      return status(this, { configured: true, reachable: true, detail: `log ${info.origin}, policy set ${info.policySet.slice(0, 16)}…`, config });
+    } catch (e) {
+      return status(this, { configured: true, reachable: false, detail: e instanceof Error ? e.message : String(e), config });
+    }
+  },
+};
+
 // The built-ins, once per process (the CLI bundle and a plugin's copy of the library share the registry).
-for (const p of [local, x25519, pkcs11, awsKms]) if (!registry.has(p.scheme)) registry.set(p.scheme, p);
+for (const p of [local, x25519, pkcs11, awsKms, release]) if (!registry.has(p.scheme)) registry.set(p.scheme, p);

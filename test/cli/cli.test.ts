@@ -154,7 +154,7 @@ describe('modelseal CLI', () => {
   it('providers lists every provider; a plugin named in MODELSEAL_PROVIDERS adds one without touching the format code', () => {
     const list = ms(['--json', 'providers']);
     expect(list.code, list.stderr).toBe(0);
-    expect(list.json().providers.map((p: { provider: string }) => p.provider)).toEqual(['local', 'x25519', 'pkcs11', 'aws-kms']);
+    expect(list.json().providers.map((p: { provider: string }) => p.provider)).toEqual(['local', 'x25519', 'pkcs11', 'aws-kms', 'release']);
     const env = { MODELSEAL_PROVIDERS: 'test/support/plugin-provider.mjs' };
     expect(ms(['--json', 'providers'], { env }).json().providers.at(-1)).toMatchObject({ provider: 'fixture', reachable: true });
     const pkg = join(dir, 'plugin.mseal');

@@ -1,0 +1,233 @@
+/**
+ * The recipient registry of the release service: who may ask for keys. Each recipient is a JSON
+ * file under <data>/recipients/ with its attributes (organisation, country, nationality), its
+ * public key, and an X.509 certificate issued by the publisher's CA (node-forge) when the key is
+ * RSA. Revocation is a field in that file; the service re-reads a file whose mtime changed, so it
+ * takes effect on the next request. docs/SERVER.md.
+ */
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import forge from 'node-forge';
+import { ModelsealError } from '../errors.js';
+import { pathExists, writeFileAtomic } from '../io/atomic.js';
+import { makeKeyFile, readKeyFile, unlockKeyFile, writeKeyFile, type KeyFile } from '../keystore/keyfile.js';
+
+const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const COUNTRY = /^[A-Z]{2}$/;
+
+export interface RecipientRecord {
+  name: string;
+  org: string;
+  country: string;
+  nationality: string;
+  /** SPKI PEM of the key that signs the recipient's release requests. */
+  publicKey: string;
+  /** PEM certificate issued by the publisher's CA (RSA keys), or null for a registered key without one. */
+  certificate: string | null;
+  /** SHA-256 (hex) of the certificate DER, or of the SPKI DER when there is no certificate: logged with each request. */
+  fingerprint: string;
+  created: string;
+  /** When it was revoked (ISO 8601), or null. */
+  revoked: string | null;
+}
+
+export interface RecipientAttributesInput {
+  org: string;
+  country: string;
+  nationality: string;
+}
+
+function bad(message: string): ModelsealError {
+  return new ModelsealError('INVALID_ARGUMENT', message);
+}
+
+export function checkRecipientName(name: string): string {
+  if (!NAME.test(name)) throw bad(`recipient name ${JSON.stringify(name)}: use 1-64 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit`);
+  return name;
+}
+
+function checkAttributes(a: RecipientAttributesInput): RecipientAttributesInput {
+  if (!a.org || a.org.length > 200) throw bad('--org: the recipient organisation is required (at most 200 characters)');
+  if (!COUNTRY.test(a.country)) throw bad(`--country ${JSON.stringify(a.country)}: expected an ISO 3166 alpha-2 code such as DE`);
+  if (!COUNTRY.test(a.nationality)) throw bad(`--nationality ${JSON.stringify(a.nationality)}: expected an ISO 3166 alpha-2 code such as DE`);
+  return a;
+}
+
+// ---- the publisher's CA (RSA, because node-forge signs certificates with RSA only) ----
+
+export const CA_FILES = { key: 'ca.key', cert: 'ca.pem' } as const;
+
+export interface CertificateAuthority {
+  certificate: string;
+  issue(subject: { name: string } & RecipientAttributesInput, publicKey: KeyObject): string;
+}
+
+/** Loads the key store's CA, creating it (RSA-3072, self-signed, 10 years) on first use. */
+export async function loadOrCreateCa(keystore: string, passphrase?: () => Promise<string>): Promise<CertificateAuthority> {
+  const keyPath = join(keystore, CA_FILES.key);
+  const certPath = join(keystore, CA_FILES.cert);
+  let pkcs8: Uint8Array;
+  let certificate: string;
+  if (await pathExists(keyPath)) {
+    const f = await readKeyFile(keyPath);
+    if (f.kind !== 'ca-rsa') throw new ModelsealError('KEYSTORE', `${keyPath} holds a ${f.kind} key, not the CA key`);
+    pkcs8 = await unlockKeyFile(f, keyPath, passphrase ?? (async () => { throw new ModelsealError('KEYSTORE', `${keyPath} is passphrase-protected: pass --passphrase-file`); }));
+    certificate = f.public;
+  } else {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
+    pkcs8 = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }));
+    const key = forge.pki.privateKeyFromAsn1(forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(pkcs8).toString('binary')))) as forge.pki.rsa.PrivateKey;
+    const cert = forge.pki.createCertificate();
+    cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
+    cert.serialNumber = serial();
+    cert.validity.notBefore = new Date();
+    cert.validity.notAfter = new Date(Date.now() + 10 * 365 * 86400_000);
+    const attrs = [{ name: 'commonName', value: 'modelseal publisher CA' }];
+    cert.setSubject(attrs);
+    cert.setIssuer(attrs);
+    cert.setExtensions([
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+      { name: 'subjectKeyIdentifier' },
+    ]);
+    cert.sign(key, forge.md.sha256.create());
+    certificate = forge.pki.certificateToPem(cert);
+    const f: KeyFile = makeKeyFile('ca-rsa', createHash('sha256').update(certificate).digest('hex').slice(0, 16), certificate, pkcs8);
+    await writeKeyFile(keyPath, f);
+    await writeFileAtomic(certPath, certificate);
+  }
+  const caKey = forge.pki.privateKeyFromAsn1(forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(pkcs8).toString('binary')))) as forge.pki.rsa.PrivateKey;
+  const caCert = forge.pki.certificateFromPem(certificate);
+  return {
+    certificate,
+    issue(subject, publicKey) {
+      if (publicKey.asymmetricKeyType !== 'rsa') throw bad('the CA issues certificates for RSA keys only');
+      const cert = forge.pki.createCertificate();
+      cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ format: 'pem', type: 'spki' }).toString());
+      cert.serialNumber = serial();
+      cert.validity.notBefore = new Date();
+      cert.validity.notAfter = new Date(Date.now() + 2 * 365 * 86400_000);
+      cert.setSubject([
+        { name: 'commonName', value: subject.name },
+        { name: 'organizationName', value: subject.org },
+        { name: 'countryName', value: subject.country },
+      ]);
+      cert.setIssuer(caCert.subject.attributes);
+      cert.setExtensions([
+        { name: 'basicConstraints', cA: false, critical: true },
+        { name: 'keyUsage', digitalSignature: true, critical: true },
+      ]);
+      cert.sign(caKey, forge.md.sha256.create());
+      return forge.pki.certificateToPem(cert);
+    },
+  };
+}
+
+/** A positive 16-byte serial number, hex (RFC 5280 §4.1.2.2). */
+function serial(): string {
+  const b = randomBytes(16);
+  b[0]! &= 0x7f;
+  return b.toString('hex');
+}
+
+// ---- the registry ----
+
+export class RecipientRegistry {
+  readonly dir: string;
+  #cache = new Map<string, { mtimeMs: number; record: RecipientRecord }>();
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  #path(name: string): string {
+    return join(this.dir, `${checkRecipientName(name)}.json`);
+  }
+
+  /** The current record of `name`, re-read when its file changed; undefined when unknown. */
+  async get(name: string): Promise<RecipientRecord | undefined> {
+    if (!NAME.test(name)) return undefined;
+    const path = this.#path(name);
+    const st = await stat(path).catch(() => undefined);
+    if (!st) {
+      this.#cache.delete(name);
+      return undefined;
+    }
+    const hit = this.#cache.get(name);
+    if (hit && hit.mtimeMs === st.mtimeMs) return hit.record;
+    const record = JSON.parse(await readFile(path, 'utf8')) as RecipientRecord;
+    this.#cache.set(name, { mtimeMs: st.mtimeMs, record });
+    return record;
+  }
+
+  async list(): Promise<RecipientRecord[]> {
+    const names = (await readdir(this.dir).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
+    const out: RecipientRecord[] = [];
+    for (const n of names.sort()) {
+      const r = await this.get(n);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  async #write(r: RecipientRecord, overwrite: boolean): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    try {
+      await writeFileAtomic(this.#path(r.name), JSON.stringify(r, null, 2) + '\n', { overwrite });
+    } catch (e) {
+      if (e instanceof ModelsealError && e.code === 'OUTPUT_EXISTS') throw new ModelsealError('OUTPUT_EXISTS', `recipient ${r.name} is already registered; revoke it and choose another name`);
+      throw e;
+    }
+  }
+
+  /** Registers a recipient's public key (and a certificate for it, when the CA can issue one). */
+  async register(name: string, attrs: RecipientAttributesInput, publicKey: KeyObject, ca?: CertificateAuthority): Promise<RecipientRecord> {
+    checkRecipientName(name);
+    checkAttributes(attrs);
+    if (publicKey.type !== 'public' || !['rsa', 'ec', 'ed25519'].includes(publicKey.asymmetricKeyType ?? '')) {
+      throw bad('a recipient key must be an RSA, ECDSA or Ed25519 public key (PEM)');
+    }
+    const certificate = ca && publicKey.asymmetricKeyType === 'rsa' ? ca.issue({ name, ...attrs }, publicKey) : null;
+    const spki = publicKey.export({ format: 'der', type: 'spki' });
+    const record: RecipientRecord = {
+      name,
+      ...attrs,
+      publicKey: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+      certificate,
+      fingerprint: createHash('sha256').update(certificate ? new X509Certificate(certificate).raw : spki).digest('hex'),
+      created: new Date().toISOString(),
+      revoked: null,
+    };
+    await this.#write(record, false);
+    return record;
+  }
+
+  /**
+   * Makes a key pair (RSA-3072) and a certificate for a new recipient. Returns the record and the
+   * identity key file to hand to the recipient (its secret is theirs: the registry keeps no copy).
+   */
+  async issue(name: string, attrs: RecipientAttributesInput, ca: CertificateAuthority, passphrase?: string): Promise<{ record: RecipientRecord; identity: KeyFile }> {
+    checkRecipientName(name);
+    checkAttributes(attrs);
+    if (await this.get(name)) throw new ModelsealError('OUTPUT_EXISTS', `recipient ${name} is already registered; revoke it and choose another name`);
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
+    const record = await this.register(name, attrs, publicKey, ca);
+    const pkcs8 = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }));
+    return { record, identity: makeKeyFile('release-identity', name, record.certificate!, pkcs8, passphrase) };
+  }
+
+  async revoke(name: string): Promise<RecipientRecord> {
+    const r = await this.get(name);
+    if (!r) throw bad(`no recipient named ${JSON.stringify(name)} is registered (modelseal recipient list)`);
+    if (r.revoked) return r;
+    const revoked = { ...r, revoked: new Date().toISOString() };
+    await this.#write(revoked, true);
+    return revoked;
+  }
+}
+
+/** The public key of a record, for checking request signatures. */
+export function recipientKey(r: RecipientRecord): KeyObject {
+  return createPublicKey(r.publicKey);
+}

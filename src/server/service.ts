@@ -1,0 +1,238 @@
+/**
+ * The key-release service: checks who asks, decides by policy, writes the decision to the
+ * transparency log, and only then answers — with the data key re-wrapped to the requester's
+ * ephemeral key when allowed. Every request, allowed or denied, becomes a log entry; if the log
+ * cannot take it, the answer is an error and no key (fail closed). docs/SERVER.md, docs/API.md.
+ */
+import { createHash } from 'node:crypto';
+import { ModelsealError } from '../errors.js';
+import { fromHex } from '../format/encoding.js';
+import { decodeEvent, encodeEvent, type ReleaseEvent } from '../log/events.js';
+import type { TransparencyLog } from '../log/log.js';
+import type { PolicyWatcher } from '../policy/engine.js';
+import { innerStanza, type ReleaseAnswer, type ServiceInfo } from '../providers/release.js';
+import type { Identity } from '../providers/types.js';
+import { requestId, stanzaFromJson, verifyRequest, wrapForRequester, type ReleaseRequest, type SignedRequest } from './protocol.js';
+import { recipientKey, type RecipientRegistry } from './recipients.js';
+
+/** Why a request was denied before or by the policy (the policy's own reasons are its forbid ids). */
+export const DENIALS = {
+  'malformed-json': 'the request body is not JSON',
+  'oversized-body': 'the request body is larger than the service accepts',
+  'malformed-request': 'the request does not have the fields of a modelseal release request',
+  'unknown-identity': 'no recipient of that name is registered',
+  'revoked-identity': "the recipient's registration was revoked",
+  'bad-signature': "the request signature does not verify under the recipient's registered key",
+  'stale-timestamp': "the request time is outside the service's accepted clock skew",
+  'replayed-nonce': 'this request (its nonce) was already used',
+  'stanza-not-for-recipient': 'the stanza is for another recipient',
+  'unknown-license': 'the license named in the stanza is not among the licenses of the service',
+  'stanza-not-for-package': 'the stanza does not belong to this package, this license or this service',
+  'no-permit': 'the license does not cover this recipient or this model',
+  'evaluation-error': 'the policy could not be evaluated',
+} as const;
+
+export interface ReleaseServiceOptions {
+  log: TransparencyLog;
+  /** The policy directory, re-read when the operator edits it. */
+  policy: PolicyWatcher;
+  recipients: RecipientRegistry;
+  /** The service's own key, which unwraps release stanzas, and its recipient string (for /v1/info). */
+  identity: Identity;
+  wrap: string;
+  /** Accepted difference between a request's time and the service's clock, in seconds (default 300). */
+  skewSeconds?: number;
+  now?: () => Date;
+}
+
+export interface ServiceReply {
+  status: number;
+  body: ReleaseAnswer | { error: { code: string; message: string } };
+}
+
+const isString = (v: unknown, max = 512): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
+
+function wellFormed(b: unknown): b is SignedRequest {
+  const o = b as Partial<SignedRequest> | null;
+  const r = o?.request as Partial<ReleaseRequest> | undefined;
+  const s = r?.stanza;
+  return (
+    !!r &&
+    isString(o!.signature, 2048) &&
+    r.v === 1 &&
+    /^[0-9a-f]{64}$/.test(String(r.package)) &&
+    /^sha256:[0-9a-f]{64}$/.test(String(r.artifact)) &&
+    /^[A-Za-z0-9_-]{43}$/.test(String(r.ephemeral)) &&
+    /^[A-Za-z0-9_-]{22}$/.test(String(r.nonce)) &&
+    isString(r.time, 40) &&
+    !Number.isNaN(Date.parse(r.time)) &&
+    /^[A-Z]{2}$/.test(String(r.destination)) &&
+    isString(r.recipient, 64) &&
+    !!s &&
+    isString(s.type, 32) &&
+    isString(s.recipient, 512) &&
+    isString(s.license, 512) &&
+    isString(s.policy, 512) &&
+    Array.isArray(s.args) &&
+    s.args.length <= 16 &&
+    s.args.every((a) => isString(a, 2048)) &&
+    isString(s.body, 4096)
+  );
+}
+
+export class ReleaseService {
+  readonly #o: ReleaseServiceOptions;
+  readonly #skewMs: number;
+  /** Releases made (or reserved) under each license, from the log. */
+  readonly #used = new Map<string, number>();
+  /** Nonces seen within the skew window, with when they can be forgotten. */
+  readonly #nonces = new Map<string, number>();
+
+  private constructor(o: ReleaseServiceOptions) {
+    this.#o = o;
+    this.#skewMs = (o.skewSeconds ?? 300) * 1000;
+  }
+
+  /** Starts from the log: release counts per license and the nonces still inside the window. */
+  static async open(o: ReleaseServiceOptions): Promise<ReleaseService> {
+    const s = new ReleaseService(o);
+    const now = s.#now();
+    const size = o.log.size;
+    for (let from = 0; from < size; from += 4096) {
+      for (const entry of await o.log.store.readEntries(from, Math.min(size, from + 4096))) {
+        const e = decodeEvent(entry) as ReleaseEvent | null;
+        if (e?.type !== 'release') continue;
+        if (e.decision === 'allow' && e.license) s.#used.set(e.license, (s.#used.get(e.license) ?? 0) + 1);
+        const expires = Date.parse(e.time) + 2 * s.#skewMs;
+        if (e.nonce && expires > now.getTime()) s.#nonces.set(e.nonce, expires);
+      }
+    }
+    return s;
+  }
+
+  #now(): Date {
+    return this.#o.now?.() ?? new Date();
+  }
+
+  info(): ServiceInfo {
+    return { origin: this.#o.log.origin, logKey: this.#o.log.verifierKey, wrap: this.#o.wrap, policySet: this.#o.policy.engine.hash };
+  }
+
+  /** Releases made under a license so far (allowed requests in the log, plus any in flight). */
+  used(license: string): number {
+    return this.#used.get(license) ?? 0;
+  }
+
+  /** A request that is not one (no JSON, too big, missing fields): logged as a denial all the same. */
+  async reject(reason: 'malformed-json' | 'oversized-body' | 'malformed-request', raw: Uint8Array, ip: string): Promise<ServiceReply> {
+    const id = createHash('sha256').update(raw).digest('hex').slice(0, 32);
+    return this.#decide(
+      {
+        request: id,
+        recipient: null,
+        certificate: null,
+        artifact: null,
+        package: null,
+        license: null,
+        destination: null,
+        nonce: null,
+        ip,
+      },
+      reason,
+    );
+  }
+
+  async release(body: unknown, ip: string): Promise<ServiceReply> {
+    if (!wellFormed(body)) return this.reject('malformed-request', Buffer.from(JSON.stringify(body ?? null)), ip);
+    const { request: r, signature } = body;
+    const id = requestId(r);
+    const base = { request: id, recipient: r.recipient, certificate: null as string | null, artifact: r.artifact, package: r.package, license: r.stanza.license, destination: r.destination, nonce: r.nonce, ip };
+    const rec = await this.#o.recipients.get(r.recipient);
+    if (!rec) return this.#decide(base, 'unknown-identity');
+    base.certificate = rec.fingerprint;
+    if (rec.revoked) return this.#decide(base, 'revoked-identity');
+    if (!verifyRequest(r, signature, recipientKey(rec))) return this.#decide(base, 'bad-signature');
+    const now = this.#now();
+    if (Math.abs(now.getTime() - Date.parse(r.time)) > this.#skewMs) return this.#decide(base, 'stale-timestamp');
+    this.#forgetOldNonces(now.getTime());
+    if (this.#nonces.has(r.nonce)) return this.#decide(base, 'replayed-nonce');
+    this.#nonces.set(r.nonce, now.getTime() + 2 * this.#skewMs);
+    const stanza = stanzaFromJson(r.stanza);
+    if (stanza.recipient !== r.recipient) return this.#decide(base, 'stanza-not-for-recipient');
+    const policy = await this.#o.policy.current();
+    const license = policy.license(stanza.license);
+    if (!license) return this.#decide(base, 'unknown-license');
+    const inner = innerStanza(stanza);
+    let dek: Uint8Array | null = null;
+    try {
+      dek = inner
+        ? await this.#o.identity.unwrapDataKey(inner, {
+            packageId: fromHex(r.package, 'package id', 32),
+            artifactDigest: fromHex(r.artifact.slice(7), 'artifact digest', 32),
+            recipient: stanza.recipient,
+            license: stanza.license,
+            policy: stanza.policy,
+          })
+        : null;
+    } catch {
+      dek = null;
+    }
+    if (!dek) return this.#decide(base, 'stanza-not-for-package');
+    try {
+      const d = policy.decide({
+        recipient: { name: rec.name, org: rec.org, country: rec.country, nationality: rec.nationality },
+        artifact: r.artifact,
+        license,
+        used: this.used(license.id),
+        destination: r.destination,
+        time: now,
+        package: r.package,
+      });
+      if (d.decision === 'deny') return this.#decide(base, d.reason, d.policies, 'deny', policy.hash);
+      // Reserve the release before it is final (no await between the check and this line).
+      this.#used.set(license.id, this.used(license.id) + 1);
+      let reply: ServiceReply;
+      try {
+        reply = await this.#decide(base, 'licensed', d.policies, 'allow', policy.hash);
+      } catch (e) {
+        this.#used.set(license.id, this.used(license.id) - 1);
+        throw e;
+      }
+      if (reply.status !== 200) {
+        this.#used.set(license.id, this.used(license.id) - 1);
+        return reply;
+      }
+      (reply.body as ReleaseAnswer).key = wrapForRequester(dek, r.ephemeral, id);
+      return reply;
+    } finally {
+      dek.fill(0);
+    }
+  }
+
+  /** Logs the decision; answers only once it is durable. A log failure is an error and no key. */
+  async #decide(
+    base: Omit<ReleaseEvent, 'v' | 'type' | 'time' | 'decision' | 'reason' | 'policies' | 'policySet'>,
+    reason: string,
+    policies: string[] = [],
+    decision: 'allow' | 'deny' = 'deny',
+    policySet = this.#o.policy.engine.hash,
+  ): Promise<ServiceReply> {
+    const event: ReleaseEvent = { v: 1, type: 'release', time: this.#now().toISOString(), ...base, decision, reason, policies, policySet };
+    let receipt: string;
+    try {
+      receipt = (await this.#o.log.append(encodeEvent(event))).proof;
+    } catch (e) {
+      const code = e instanceof ModelsealError ? e.code : 'LOG_UNAVAILABLE';
+      return { status: 503, body: { error: { code, message: 'the transparency log could not record the request, so nothing was released; retry later' } } };
+    }
+    if (decision === 'allow') return { status: 200, body: { decision, requestId: base.request, policies, receipt } };
+    const status = reason === 'malformed-json' || reason === 'malformed-request' ? 400 : reason === 'oversized-body' ? 413 : 403;
+    const message = (DENIALS as Record<string, string>)[reason] ?? `denied by policy ${policies.join(', ')}`;
+    return { status, body: { decision, requestId: base.request, reason, message, policies, receipt } };
+  }
+
+  #forgetOldNonces(now: number): void {
+    if (this.#nonces.size < 4096) return;
+    for (const [n, expires] of this.#nonces) if (expires <= now) this.#nonces.delete(n);
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Assembles the release service from a data directory and a key store, the embedded default of
+ * `modelseal serve`: <data>/log (file store), <data>/policy (created with the defaults when
+ * missing), <data>/recipients; the key store's log key signs checkpoints and its x25519 identity
+ * is the service's own key (release stanzas are wrapped to it).
+ */
+import { join } from 'node:path';
+import { KEYSTORE_FILES, loadLogSigner, loadX25519Identity, noPassphrase, type PassphraseSource } from '../keystore/keystore.js';
+import { FileStore } from '../log/filestore.js';
+import { TransparencyLog } from '../log/log.js';
+import { initPolicyDir, PolicyWatcher } from '../policy/engine.js';
+import { RecipientRegistry } from './recipients.js';
+import { ReleaseService } from './service.js';
+
+export interface ReleaseServiceSetup {
+  service: ReleaseService;
+  log: TransparencyLog;
+  policy: PolicyWatcher;
+  recipients: RecipientRegistry;
+  /** Policy files written because they were missing. */
+  createdPolicyFiles: string[];
+  close(): Promise<void>;
+}
+
+export function dataPaths(data: string) {
+  return { log: join(data, 'log'), policy: join(data, 'policy'), recipients: join(data, 'recipients') };
+}
+
+export async function openReleaseService(
+  data: string,
+  keys: string,
+  opts: { passphrase?: PassphraseSource; skewSeconds?: number; commitIntervalMs?: number; now?: () => Date; onPolicyError?: (e: unknown) => void } = {},
+): Promise<ReleaseServiceSetup> {
+  const paths = dataPaths(data);
+  const passphrase = opts.passphrase ?? noPassphrase;
+  const createdPolicyFiles = await initPolicyDir(paths.policy);
+  const policy = await PolicyWatcher.open(paths.policy, opts.onPolicyError);
+  const signer = await loadLogSigner(join(keys, KEYSTORE_FILES.log), passphrase);
+  const identity = await loadX25519Identity(join(keys, KEYSTORE_FILES.identity), passphrase);
+  const recipients = new RecipientRegistry(paths.recipients);
+  const log = new TransparencyLog(FileStore.open(paths.log), signer, opts.commitIntervalMs !== undefined ? { commitIntervalMs: opts.commitIntervalMs } : {});
+  try {
+    const service = await ReleaseService.open({
+      log,
+      policy,
+      recipients,
+      identity,
+      wrap: identity.recipient.id,
+      ...(opts.skewSeconds !== undefined ? { skewSeconds: opts.skewSeconds } : {}),
+      ...(opts.now ? { now: opts.now } : {}),
+    });
+    return { service, log, policy, recipients, createdPolicyFiles, close: () => log.close() };
+  } catch (e) {
+    await log.close();
+    throw e;
+  }
+}
