@@ -8,7 +8,6 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isModelsealError } from '../../src/errors.js';
-import { toB64 } from '../../src/format/encoding.js';
 import { initKeystore, loadLocalKey, loadPublisherKey, loadReleaseIdentity, noPassphrase, readPublisherPublicKey } from '../../src/keystore/keystore.js';
 import { writeKeyFile } from '../../src/keystore/keyfile.js';
 import { auditLog } from '../../src/log/audit.js';
@@ -16,13 +15,13 @@ import { verifyProof } from '../../src/log/checkpoint.js';
 import { decodeEvent } from '../../src/log/events.js';
 import { parseVerifierKey } from '../../src/log/note.js';
 import { open } from '../../src/package/open.js';
-import { readHead } from '../../src/package/head.js';
 import { seal } from '../../src/package/seal.js';
 import { initPolicyDir, POLICY_FILES } from '../../src/policy/engine.js';
 import { recipientFrom, type ProviderSettings } from '../../src/providers/registry.js';
 import { ReleaseIdentity } from '../../src/providers/release.js';
 import { startServer, MAX_BODY_BYTES, type RunningServer } from '../../src/server/http.js';
-import { newEphemeral, requestId, signRequest, stanzaToJson, type ReleaseRequest } from '../../src/server/protocol.js';
+import type { ReleaseRequest } from '../../src/server/protocol.js';
+import { signedRequest } from '../support/release.js';
 import { loadOrCreateCa, RecipientRegistry } from '../../src/server/recipients.js';
 import { openReleaseService, type ReleaseServiceSetup } from '../../src/server/setup.js';
 import { tempDir } from '../support/fixtures.js';
@@ -72,26 +71,10 @@ async function openVia(pkg: string, name = 'acme-labs', destination = 'DE') {
   return { r, receipts, out };
 }
 
-/** A hand-made request (for the cases a well-behaved client never sends). */
+/** A hand-made request (for the cases a well-behaved client never sends), signed by `signer`'s key. */
 async function rawRequest(pkg: string, name: string, edit: (r: ReleaseRequest) => void = () => {}, signer?: string) {
-  const head = await readHead(pkg);
-  const h = head.parsed.header;
-  const stanza = h.stanzas[0]!;
-  const eph = newEphemeral();
-  const request: ReleaseRequest = {
-    v: 1,
-    package: Buffer.from(h.packageId).toString('hex'),
-    artifact: `sha256:${Buffer.from(h.model.rootDigest).toString('hex')}`,
-    stanza: stanzaToJson(stanza),
-    ephemeral: eph.public,
-    nonce: toB64(randomBytes(16)),
-    time: new Date().toISOString(),
-    destination: 'DE',
-    recipient: name,
-  };
-  edit(request);
   const { key } = await loadReleaseIdentity(join(dir, `${signer ?? name}.identity`));
-  return { request, signature: signRequest(request, key) };
+  return (await signedRequest(pkg, name, key, edit)).body;
 }
 
 async function post(body: unknown, raw?: string) {
