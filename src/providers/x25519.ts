@@ -15,8 +15,11 @@ const PREFIX = 'x25519:';
 const INFO = utf8.encode('modelseal/v1 x25519');
 const ZERO_NONCE = new Uint8Array(12); // each wrap key is fresh (new ephemeral), so a fixed nonce is safe
 
+const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex');
+
 export function x25519PublicFromRaw(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: toB64(raw) }, format: 'jwk' });
+  // DER, not JWK: the release service imports two of these per request, and JWK costs twice as much.
+  return createPublicKey({ key: Buffer.concat([SPKI_X25519, raw]), format: 'der', type: 'spki' });
 }
 
 export function rawPublic(key: KeyObject): Uint8Array {

@@ -62,8 +62,8 @@ export function requestBytes(r: ReleaseRequest): Buffer {
 }
 
 /** The request id: the first 16 bytes of SHA-256 over the signed bytes, hex. */
-export function requestId(r: ReleaseRequest): string {
-  return createHash('sha256').update(requestBytes(r)).digest('hex').slice(0, 32);
+export function requestId(r: ReleaseRequest, bytes = requestBytes(r)): string {
+  return createHash('sha256').update(bytes).digest('hex').slice(0, 32);
 }
 
 /** Signs with RSA-PSS (SHA-256), ECDSA (SHA-256) or Ed25519, by the key's type. */
@@ -71,9 +71,9 @@ export function signRequest(r: ReleaseRequest, key: KeyObject): string {
   return sign(algorithm(key), requestBytes(r), signingOptions(key)).toString('base64');
 }
 
-export function verifyRequest(r: ReleaseRequest, signature: string, key: KeyObject): boolean {
+export function verifyRequest(r: ReleaseRequest, signature: string, key: KeyObject, bytes = requestBytes(r)): boolean {
   try {
-    return verify(algorithm(key), requestBytes(r), signingOptions(key), Buffer.from(signature, 'base64'));
+    return verify(algorithm(key), bytes, signingOptions(key), Buffer.from(signature, 'base64'));
   } catch {
     return false;
   }

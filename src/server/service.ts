@@ -12,8 +12,8 @@ import type { TransparencyLog } from '../log/log.js';
 import type { PolicyWatcher } from '../policy/engine.js';
 import { innerStanza, type ReleaseAnswer, type ServiceInfo } from '../providers/release.js';
 import type { Identity } from '../providers/types.js';
-import { requestId, stanzaFromJson, verifyRequest, wrapForRequester, type ReleaseRequest, type SignedRequest } from './protocol.js';
-import { recipientKey, type RecipientRegistry } from './recipients.js';
+import { requestBytes, requestId, stanzaFromJson, verifyRequest, wrapForRequester, type ReleaseRequest, type SignedRequest } from './protocol.js';
+import type { RecipientRegistry } from './recipients.js';
 
 /** Why a request was denied before or by the policy (the policy's own reasons are its forbid ids). */
 export const DENIALS = {
@@ -145,13 +145,15 @@ export class ReleaseService {
   async release(body: unknown, ip: string): Promise<ServiceReply> {
     if (!wellFormed(body)) return this.reject('malformed-request', Buffer.from(JSON.stringify(body ?? null)), ip);
     const { request: r, signature } = body;
-    const id = requestId(r);
+    const bytes = requestBytes(r);
+    const id = requestId(r, bytes);
     const base = { request: id, recipient: r.recipient, certificate: null as string | null, artifact: r.artifact, package: r.package, license: r.stanza.license, destination: r.destination, nonce: r.nonce, ip };
-    const rec = await this.#o.recipients.get(r.recipient);
-    if (!rec) return this.#decide(base, 'unknown-identity');
+    const found = await this.#o.recipients.getWithKey(r.recipient);
+    if (!found) return this.#decide(base, 'unknown-identity');
+    const rec = found.record;
     base.certificate = rec.fingerprint;
     if (rec.revoked) return this.#decide(base, 'revoked-identity');
-    if (!verifyRequest(r, signature, recipientKey(rec))) return this.#decide(base, 'bad-signature');
+    if (!verifyRequest(r, signature, found.key, bytes)) return this.#decide(base, 'bad-signature');
     const now = this.#now();
     if (Math.abs(now.getTime() - Date.parse(r.time)) > this.#skewMs) return this.#decide(base, 'stale-timestamp');
     this.#forgetOldNonces(now.getTime());
