@@ -4,7 +4,7 @@
  * 0x01 ‖ public key)[:4], verifier key `name+hex(id)+base64(0x01 ‖ key)`, signature line
  * `— name base64(id ‖ signature)`, and the signature covers the text including its final newline.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { ModelsealError } from '../errors.js';
 
 const ED25519 = 0x01;
@@ -54,7 +54,7 @@ export class NoteSigner {
 
   /** A new random key named `name` (for a log, its origin). */
   static generate(name: string): NoteSigner {
-    return new NoteSigner(name, generateKeyPairSync('ed25519').privateKey);
+    return NoteSigner.fromSeed(name, randomBytes(32));
   }
 
   /** From an Ed25519 private KeyObject (e.g. read from a PEM file of the key store). */
@@ -71,7 +71,7 @@ export class NoteSigner {
 
   /** The 32-byte private key seed, for the key store. */
   get seed(): Buffer {
-    return Buffer.from(this.#key.export({ format: 'jwk' }).d!, 'base64url');
+    return this.#key.export({ format: 'der', type: 'pkcs8' }).subarray(PKCS8_ED25519.length);
   }
 
   /** From Go's private key encoding `PRIVATE+KEY+name+hex(id)+base64(0x01 ‖ seed)`. */

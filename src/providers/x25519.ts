@@ -4,7 +4,7 @@
  * → AES-256-GCM wrap of the data key with the release context as AAD.
  * Stanza: type "x25519", args [ephemeral public key], body = nonce ‖ ct ‖ tag.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { ModelsealError } from '../errors.js';
 import { fromB64, toB64, utf8 } from '../format/encoding.js';
 import type { Stanza } from '../format/header.js';
@@ -15,17 +15,33 @@ const PREFIX = 'x25519:';
 const INFO = utf8.encode('modelseal/v1 x25519');
 const ZERO_NONCE = new Uint8Array(12); // each wrap key is fresh (new ephemeral), so a fixed nonce is safe
 
-const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex');
+// No KeyObject here comes out of generateKeyPairSync: on Node 20, exporting such a key as JWK
+// deadlocks the process when the export's allocation triggers a garbage collection that finalises
+// the key's generation job (it takes the key's lock, which the export holds; seen under load in the
+// release service). A new key pair is exported inside its generation job instead, and imported.
+// JWK, not DER: OpenSSL 3's DER decoders cost 100–600 µs a key, JWK 2–15 µs.
+const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
 export function x25519PublicFromRaw(raw: Uint8Array): KeyObject {
-  // DER, not JWK: the release service imports two of these per request, and JWK costs twice as much.
-  return createPublicKey({ key: Buffer.concat([SPKI_X25519, raw]), format: 'der', type: 'spki' });
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: toB64(raw) }, format: 'jwk' });
 }
 
 export function rawPublic(key: KeyObject): Uint8Array {
   const x = (key.type === 'public' ? key : createPublicKey(key)).export({ format: 'jwk' }).x;
   if (typeof x !== 'string') throw new ModelsealError('INTERNAL', 'X25519 key export failed');
   return fromB64(x, 'X25519 public key', 32);
+}
+
+/** A fresh X25519 key pair. */
+export function newX25519(): { privateKey: KeyObject; secret: Uint8Array; publicRaw: Uint8Array } {
+  // @types/node lacks the 'jwk' overload that Node has had since 15.12.
+  const { privateKey: jwk } = (generateKeyPairSync as unknown as (t: 'x25519', o: object) => { privateKey: JsonWebKey })('x25519', {
+    publicKeyEncoding: { format: 'jwk' },
+    privateKeyEncoding: { format: 'jwk' },
+  });
+  const publicRaw = fromB64(String(jwk.x), 'X25519 public key', 32);
+  const secret = fromB64(String(jwk.d), 'X25519 private key', 32);
+  return { privateKey: createPrivateKey({ key: jwk, format: 'jwk' }), secret, publicRaw };
 }
 
 /** Parses "x25519:<base64url 32 bytes>"; throws INVALID_ARGUMENT naming what is wrong. */
@@ -64,8 +80,9 @@ export class X25519Recipient implements Recipient {
   }
 
   wrapDataKey(dataKey: Uint8Array, context: ReleaseContext): WrappedKey {
-    const eph = generateKeyPairSync('x25519');
-    const ephRaw = rawPublic(eph.publicKey);
+    const eph = newX25519();
+    eph.secret.fill(0);
+    const ephRaw = eph.publicRaw;
     const shared = new Uint8Array(diffieHellman({ privateKey: eph.privateKey, publicKey: this.#key }));
     const key = wrapKey(shared, ephRaw, this.#raw);
     return { args: [toB64(ephRaw)], body: aeadWrap(key, dataKey, releaseContextBytes(context), ZERO_NONCE) };
@@ -81,18 +98,16 @@ export class X25519Identity implements Identity {
   /** @param privateKey 32 raw secret bytes */
   constructor(privateKey: Uint8Array, description = 'x25519 identity') {
     if (privateKey.length !== 32) throw new ModelsealError('INVALID_ARGUMENT', 'x25519 private key: expected 32 bytes');
-    const pub = generatePublic(privateKey);
-    this.#private = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: toB64(privateKey), x: toB64(pub) }, format: 'jwk' });
+    // Once per identity, so the slow DER import is fine here (JWK would need the public key first).
+    this.#private = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, privateKey]), format: 'der', type: 'pkcs8' });
+    const pub = rawPublic(this.#private);
     this.#raw = pub;
     this.recipient = new X25519Recipient(pub);
     this.description = `${description} (${this.recipient.id.slice(0, 19)}…)`;
   }
 
   static generate(): { identity: X25519Identity; secret: Uint8Array } {
-    const { privateKey } = generateKeyPairSync('x25519');
-    const d = privateKey.export({ format: 'jwk' }).d;
-    if (typeof d !== 'string') throw new ModelsealError('INTERNAL', 'X25519 key export failed');
-    const secret = fromB64(d, 'x25519 private key', 32);
+    const { secret } = newX25519();
     return { identity: new X25519Identity(secret), secret };
   }
 
@@ -113,10 +128,4 @@ export class X25519Identity implements Identity {
     if (!dek) throw broken();
     return dek;
   }
-}
-
-function generatePublic(secret: Uint8Array): Uint8Array {
-  // Derive the public key from the private scalar: node:crypto needs both in JWK, so build via PKCS#8.
-  const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), secret]);
-  return rawPublic(createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' })));
 }

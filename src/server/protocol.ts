@@ -3,13 +3,13 @@
  * data key to the recipient's ephemeral X25519 key, bound to the request id. Shared by the client
  * (src/providers/release.ts) and the service (src/server/service.ts); no I/O here.
  */
-import { constants, createHash, diffieHellman, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject } from 'node:crypto';
+import { constants, createHash, diffieHellman, hkdfSync, sign, verify, type KeyObject } from 'node:crypto';
 import { ModelsealError } from '../errors.js';
 import { fromB64, toB64, utf8 } from '../format/encoding.js';
 import type { Stanza } from '../format/header.js';
 import { canonicalJson } from '../log/events.js';
 import { aeadUnwrap, aeadWrap } from '../providers/aead.js';
-import { rawPublic, x25519PublicFromRaw } from '../providers/x25519.js';
+import { newX25519, x25519PublicFromRaw } from '../providers/x25519.js';
 
 export const PROTOCOL = 'modelseal/v1 release-request';
 
@@ -97,8 +97,9 @@ function releaseKey(shared: Uint8Array, serverEph: Uint8Array, clientEph: Uint8A
 /** Service side: the data key wrapped to the client's ephemeral key, bound to the request id. */
 export function wrapForRequester(dataKey: Uint8Array, clientEphemeral: string, id: string): { ephemeral: string; wrapped: string } {
   const client = fromB64(clientEphemeral, 'ephemeral key', 32);
-  const eph = generateKeyPairSync('x25519');
-  const serverRaw = rawPublic(eph.publicKey);
+  const eph = newX25519();
+  eph.secret.fill(0);
+  const serverRaw = eph.publicRaw;
   const shared = new Uint8Array(diffieHellman({ privateKey: eph.privateKey, publicKey: x25519PublicFromRaw(client) }));
   const key = releaseKey(shared, serverRaw, client, id);
   const wrapped = aeadWrap(key, dataKey, utf8.encode(id));
@@ -108,8 +109,9 @@ export function wrapForRequester(dataKey: Uint8Array, clientEphemeral: string, i
 
 /** Client side: a fresh ephemeral key pair for one request. */
 export function newEphemeral(): { privateKey: KeyObject; public: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  return { privateKey, public: toB64(rawPublic(publicKey)) };
+  const { privateKey, secret, publicRaw } = newX25519();
+  secret.fill(0);
+  return { privateKey, public: toB64(publicRaw) };
 }
 
 /** Client side: the data key from the service's answer; null when it does not authenticate. */
