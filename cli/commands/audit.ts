@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { auditLog, FileStore, ModelsealError, readLogVerifier, receiptFor, verifyProof } from '../../src/index.js';
-import { emitJson, keysDir, progressBar, say, threads, type GlobalOptions } from '../util.js';
 import { readFile } from 'node:fs/promises';
+import { auditLog, decodeEvent, FileStore, loadPseudonymizer, ModelsealError, openNote, readLogVerifier, receiptFor, RemoteLog, verifyProof, type LogEvent, type LogStore, type Pseudonymizer } from '../../src/index.js';
+import { emitJson, keysDir, progressBar, say, threads, type GlobalOptions } from '../util.js';
 
 const LOG_KEY_HELP = "the log's verifier key (origin+id+key) or a file holding it; default: the key store's log.vkey";
 
@@ -10,57 +10,227 @@ async function logKey(g: GlobalOptions, given: string | undefined) {
   return readLogVerifier(given ?? join(keysDir(g), 'log.vkey'));
 }
 
+const STORE_HELP = "the log's store: the data directory of `seal --log` or the log/ folder of a service's data directory (read-only, beside a running server)";
+const SERVER_HELP = 'a running `modelseal serve` (reads its C2SP tiles and checkpoints over HTTP)';
+
+interface SourceOptions {
+  store?: string;
+  server?: string;
+}
+
+/** The log to read: a store on disk (read-only view) or a server's read side. */
+async function openSource(o: SourceOptions): Promise<{ store: LogStore; name: string; remote: boolean }> {
+  if (!!o.store === !!o.server) throw new ModelsealError('INVALID_ARGUMENT', 'give the log as --store <dir> or as --server <URL> (one of them)');
+  if (o.server) return { store: await RemoteLog.open(o.server), name: o.server, remote: true };
+  return { store: FileStore.openReadOnly(o.store!), name: o.store!, remote: false };
+}
+
+/** Runs `fn` on the log of `o`, closing it afterwards. */
+async function withSource<T>(o: SourceOptions, fn: (s: { store: LogStore; name: string; remote: boolean }) => Promise<T>): Promise<T> {
+  const src = await openSource(o);
+  try {
+    return await fn(src);
+  } finally {
+    await src.store.close();
+  }
+}
+
+/** Every entry as (index, event), in blocks. */
+async function* events(store: LogStore): AsyncIterable<{ index: number; event: LogEvent | null }> {
+  for (let from = 0; from < store.size; from += 4096) {
+    const to = Math.min(store.size, from + 4096);
+    const entries = await store.readEntries(from, to);
+    for (let i = 0; i < entries.length; i++) yield { index: from + i, event: decodeEvent(entries[i]!) };
+  }
+}
+
+interface ListFilters {
+  artifact?: string;
+  recipient?: string;
+  org?: string;
+  country?: string;
+  decision?: string;
+  type?: string;
+  license?: string;
+  since?: string;
+  until?: string;
+}
+
+function timeOption(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new ModelsealError('INVALID_ARGUMENT', `--${name} ${JSON.stringify(v)}: expected a date or time (ISO 8601, e.g. 2026-11-01 or 2026-11-01T12:00:00Z)`);
+  return t;
+}
+
+function matcher(f: ListFilters, pseudonyms: Pseudonymizer | undefined): (e: LogEvent) => boolean {
+  if (f.decision && !['allow', 'deny'].includes(f.decision)) throw new ModelsealError('INVALID_ARGUMENT', '--decision: expected allow or deny');
+  if (f.type && !['export', 'release'].includes(f.type)) throw new ModelsealError('INVALID_ARGUMENT', '--type: expected export or release');
+  const since = timeOption('since', f.since);
+  const until = timeOption('until', f.until);
+  const same = (a: string | null | undefined, b: string) => (a ?? '').toLowerCase() === b.toLowerCase();
+  return (e) => {
+    const r = e.type === 'release' ? e : null;
+    const t = Date.parse(e.time);
+    return (
+      (!f.type || e.type === f.type) &&
+      (!f.decision || (r ? r.decision === f.decision : f.decision === 'allow')) &&
+      (!f.artifact || e.artifact === f.artifact || e.artifact === `sha256:${f.artifact}`) &&
+      (!f.recipient || (pseudonyms ? pseudonyms.matches(e.recipient, f.recipient) : e.recipient === f.recipient)) &&
+      (!f.org || (r !== null && same(r.org, f.org))) &&
+      (!f.country || (r !== null && same(r.country, f.country))) &&
+      (!f.license || e.license === f.license) &&
+      (since === undefined || t >= since) &&
+      (until === undefined || t < until)
+    );
+  };
+}
+
+const CSV_COLUMNS = ['index', 'time', 'type', 'decision', 'reason', 'recipient', 'org', 'country', 'certificate', 'destination', 'artifact', 'package', 'license', 'policies', 'ip', 'request'] as const;
+
+function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[number], string> {
+  const r = e.type === 'release' ? e : null;
+  return {
+    index: String(index),
+    time: e.time,
+    type: e.type,
+    decision: r ? r.decision : 'allow',
+    reason: r ? r.reason : 'sealed',
+    recipient: e.recipient ?? '',
+    org: r?.org ?? '',
+    country: r?.country ?? '',
+    certificate: r?.certificate ?? '',
+    destination: r?.destination ?? '',
+    artifact: e.artifact ?? '',
+    package: e.package ?? '',
+    license: e.license ?? '',
+    policies: r ? r.policies.join(' ') : '',
+    ip: r?.ip ?? '',
+    request: r?.request ?? '',
+  };
+}
+
+const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+
 export function registerAudit(program: Command): void {
   const audit = program.command('audit').description("check a transparency log: that it was never rewritten, and what it holds");
   audit
     .command('verify')
     .description('recompute the whole log from its entries; check every checkpoint signature and that each checkpoint is a prefix of the same tree')
-    .requiredOption('--store <dir>', "the log's data directory (as given to `seal --log`)")
+    .option('--store <dir>', STORE_HELP)
+    .option('--server <url>', SERVER_HELP)
     .option('--log-key <key|file>', LOG_KEY_HELP)
     .addHelpText(
       'after',
-      '\nReports the first problem: an entry changed after it was logged, a stored hash changed, a checkpoint\nnot signed by the log, a log that shrank, or a checkpoint that does not match the entries. Exit 12 then.\nThe store must not be in use by a running server (it takes the store\'s lock).',
+      `
+Reports the first problem: an entry changed after it was logged, a stored hash changed, a checkpoint
+not signed by the log, a log that shrank, or a checkpoint that does not match the entries. Exit 12 then.
+A store is read as of its latest checkpoint, so a running server may go on appending meanwhile.
+Over --server there are no stored hashes to compare: the tree is recomputed from the entry bundles
+and held against every checkpoint the server stored.`,
     )
-    .action(async (o: { store: string; logKey?: string }, cmd: Command) => {
+    .action(async (o: SourceOptions & { logKey?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const verifier = await logKey(g, o.logKey);
-      const store = FileStore.open(o.store);
-      try {
+      await withSource(o, async ({ store, name, remote }) => {
         const bar = progressBar(g);
         const t = threads(g);
         const r = await auditLog(store, verifier, {
+          storedHashes: !remote,
           ...(t !== undefined ? { threads: t } : {}),
           ...(bar ? { onProgress: (done: number, total: number) => bar({ phase: 'audit', done, total }) } : {}),
         });
-        if (!r.ok) throw new ModelsealError('LOG_INVALID', `${o.store}: ${r.problem!.message}`, { details: { ...r } });
+        if (!r.ok) throw new ModelsealError('LOG_INVALID', `${name}: ${r.problem!.message}`, { details: { ...r } });
         emitJson(g, 'audit verify', r);
         say(g, `log ${r.origin} verified: ${r.size} entries, ${r.checkpoints} checkpoint(s)${r.latest ? `, latest root ${r.latest.root}` : ''}`);
-      } finally {
-        await store.close();
-      }
+      });
+    });
+
+  audit
+    .command('list')
+    .description('list the exports (seal) and key releases (allowed and denied) in the log, filtered')
+    .option('--store <dir>', STORE_HELP)
+    .option('--server <url>', SERVER_HELP)
+    .option('--log-key <key|file>', LOG_KEY_HELP)
+    .option('--artifact <digest>', 'only this model (sha256:… root digest)')
+    .option('--recipient <name>', 'only this recipient (with --pseudonym-key, also where it was logged as a pseudonym)')
+    .option('--org <name>', "only recipients of this organisation (release events; case-insensitive)")
+    .option('--country <cc>', "only recipients registered in this country (release events)")
+    .option('--decision <allow|deny>', 'only allowed or only denied (exports count as allowed)')
+    .option('--type <export|release>', 'only packages made, or only key-release requests')
+    .option('--license <id>', 'only under this license')
+    .option('--since <time>', 'only from this time on (ISO 8601)')
+    .option('--until <time>', 'only before this time (ISO 8601)')
+    .option('--pseudonym-key <file>', "the service's pseudonym key, to match --recipient against logged pseudonyms")
+    .option('--csv', 'print CSV (RFC 4180, with a header row)')
+    .addHelpText(
+      'after',
+      `
+The latest checkpoint's signature is checked; the entries are listed as stored. To prove they were
+never rewritten, run \`modelseal audit verify\` on the same log. With --json: { entries: [...] },
+each entry the logged event plus its index.
+
+Examples:
+  modelseal audit list --store modelseal-data/log --decision deny --since 2026-11-01
+  modelseal audit list --server http://127.0.0.1:7411 --country DE --csv > releases.csv`,
+    )
+    .action(async (o: SourceOptions & ListFilters & { logKey?: string; pseudonymKey?: string; csv?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const verifier = await logKey(g, o.logKey);
+      const pseudonyms = o.pseudonymKey ? await loadPseudonymizer(o.pseudonymKey) : undefined;
+      const keep = matcher(o, pseudonyms);
+      await withSource(o, async ({ store }) => {
+        if (store.checkpoint !== null) openNote(store.checkpoint, [verifier]);
+        const found: Array<{ index: number; event: LogEvent }> = [];
+        let other = 0;
+        for await (const { index, event } of events(store)) {
+          if (event === null) other++;
+          else if (keep(event)) found.push({ index, event });
+        }
+        if (g.json) return emitJson(g, 'audit list', { size: store.size, entries: found.map(({ index, event }) => ({ index, ...event })), otherEntries: other });
+        const rows = found.map(({ index, event }) => row(index, event));
+        if (o.csv) {
+          process.stdout.write([CSV_COLUMNS.join(','), ...rows.map((r) => CSV_COLUMNS.map((c) => csvField(r[c])).join(','))].join('\r\n') + '\r\n');
+          return;
+        }
+        const cols = ['index', 'time', 'type', 'decision', 'reason', 'recipient', 'org', 'country', 'destination', 'license', 'artifact'] as const;
+        const cell = (r: (typeof rows)[number], c: (typeof cols)[number]) => (c === 'artifact' ? r.artifact.slice(0, 19) : c === 'recipient' && r.recipient.length > 24 ? r.recipient.slice(0, 23) + '…' : r[c]) || '-';
+        const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
+        const line = (v: readonly string[]) => v.map((x, i) => x.padEnd(width[i]!)).join('  ').trimEnd();
+        process.stdout.write([line(cols), ...rows.map((r) => line(cols.map((c) => cell(r, c))))].join('\n') + '\n');
+        say(g, `${found.length} of ${store.size} entries${other ? ` (${other} not modelseal events)` : ''}`);
+      });
     });
 
   audit
     .command('proof')
     .description('print the receipt (C2SP tlog-proof, carrying the entry) of one log entry against the latest checkpoint')
-    .argument('<index>', 'the entry index (as `seal --log` reports it)')
-    .requiredOption('--store <dir>', "the log's data directory")
+    .argument('<entry>', 'the entry index (as `seal --log` reports it) or a release request id (32 hex digits, as `open --server` and the service report it)')
+    .option('--store <dir>', STORE_HELP)
     .option('--log-key <key|file>', LOG_KEY_HELP)
     .addHelpText('after', '\nThe receipt goes to stdout (with --json, as the "proof" field); check it anywhere with `modelseal receipt verify`.')
-    .action(async (index: string, o: { store: string; logKey?: string }, cmd: Command) => {
+    .action(async (which: string, o: { store?: string; logKey?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const n = /^(0|[1-9][0-9]*)$/.test(index) ? Number(index) : NaN;
-      if (!Number.isSafeInteger(n)) throw new ModelsealError('INVALID_ARGUMENT', `<index> ${JSON.stringify(index)}: expected an entry number`);
+      const byIndex = /^(0|[1-9][0-9]*)$/.test(which);
+      if (!byIndex && !/^[0-9a-f]{32}$/.test(which)) throw new ModelsealError('INVALID_ARGUMENT', `<entry> ${JSON.stringify(which)}: expected an entry number or a request id (32 hex digits)`);
+      if (!o.store) throw new ModelsealError('INVALID_ARGUMENT', 'give the log as --store <dir>');
       const verifier = await logKey(g, o.logKey);
-      const store = FileStore.open(o.store);
-      try {
+      await withSource(o, async ({ store, name }) => {
+        let n = byIndex ? Number(which) : -1;
+        if (!byIndex) {
+          for await (const { index, event } of events(store)) {
+            if (event?.type === 'release' && event.request === which) {
+              n = index;
+              break;
+            }
+          }
+          if (n < 0) throw new ModelsealError('INVALID_ARGUMENT', `no request ${which} in the log ${name} (${store.size} entries)`);
+        }
         const r = await receiptFor(store, n);
         verifyProof(r.proof, undefined, verifier); // never hand out a proof that does not check
         if (g.json) emitJson(g, 'audit proof', { index: r.index, proof: r.proof });
         else process.stdout.write(r.proof);
-      } finally {
-        await store.close();
-      }
+      });
     });
 
   program

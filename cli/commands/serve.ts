@@ -14,6 +14,7 @@ export function registerServe(program: Command): void {
     .option('--tls-cert <pem>', 'serve https with this certificate (with --tls-key)')
     .option('--tls-key <pem>', 'the private key of --tls-cert')
     .option('--skew <seconds>', "accepted difference between a request's time and this server's clock", '300')
+    .option('--pseudonym-key <file>', 'log recipient names and source addresses as keyed hashes (HMAC-SHA-256) under this key; created (mode 0600) when missing. Keep it: audit list needs it to find a recipient')
     .addHelpText(
       'after',
       `
@@ -21,15 +22,17 @@ With no flags: loopback only, data in ./modelseal-data, keys from the key store 
 signs checkpoints and its x25519 identity is the service's own key. Default policy files are written
 to <data>/policy on first start; edit them and check with \`modelseal policy check\`.
 
-API (docs/API.md): GET /v1/info, POST /v1/release, GET /checkpoint, GET /tile/<L>/<N>, GET /tile/entries/<N>.
+API (docs/API.md): GET /v1/info, POST /v1/release, GET /checkpoint, GET /tile/<L>/<N>, GET /tile/entries/<N>,
+GET /v1/checkpoints (every stored checkpoint, for \`audit verify --server\`).
 Stop with Ctrl-C: pending log appends finish first.`,
     )
-    .action(async (o: { data?: string; host: string; port: string; tlsCert?: string; tlsKey?: string; skew: string }, cmd: Command) => {
+    .action(async (o: { data?: string; host: string; port: string; tlsCert?: string; tlsKey?: string; skew: string; pseudonymKey?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       if (!!o.tlsCert !== !!o.tlsKey) throw new ModelsealError('INVALID_ARGUMENT', 'give both --tls-cert and --tls-key, or neither');
       const setup = await openReleaseService(dataDir(o), keysDir(g), {
         passphrase: passphraseSource(g),
         skewSeconds: Number(o.skew),
+        ...(o.pseudonymKey ? { pseudonymKey: o.pseudonymKey } : {}),
         onPolicyError: (e) => process.stderr.write(`modelseal serve: the edited policy files do not validate, the previous policy stays in force: ${e instanceof Error ? e.message : String(e)}\n`),
       });
       const tls = o.tlsCert && o.tlsKey ? { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) } : undefined;

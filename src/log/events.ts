@@ -34,7 +34,11 @@ export interface ReleaseEvent {
   time: string;
   /** The request id, or for a body that never parsed, the SHA-256 prefix of the body. */
   request: string;
+  /** The registered recipient's name (a keyed-hash pseudonym when the operator set a pseudonym key). */
   recipient: string | null;
+  /** Organisation and country of the registered recipient at the time of the request. */
+  org: string | null;
+  country: string | null;
   certificate: string | null;
   artifact: string | null;
   package: string | null;
@@ -44,6 +48,7 @@ export interface ReleaseEvent {
   /** The Cedar policy ids that decided. */
   policies: string[];
   policySet: string;
+  /** The source address (a pseudonym when the operator set a pseudonym key). */
   ip: string;
   destination: string | null;
   nonce: string | null;

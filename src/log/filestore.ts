@@ -49,10 +49,11 @@ export class FileStore implements LogStore {
   #end: Record<FileName, number>;
   #size = 0;
   #checkpoint: string | null = null;
-  #lock: string;
+  /** The lock file this writer holds; null for a read-only view. */
+  #lock: string | null;
   #busy: Promise<unknown> = Promise.resolve();
 
-  private constructor(dir: string, fd: Record<FileName, number>, lock: string) {
+  private constructor(dir: string, fd: Record<FileName, number>, lock: string | null) {
     this.dir = dir;
     this.#fd = fd;
     this.#lock = lock;
@@ -79,6 +80,24 @@ export class FileStore implements LogStore {
     } catch (e) {
       for (const f of FILES) if (fd[f] !== undefined) closeSync(fd[f]);
       releaseLock(lock);
+      throw e instanceof ModelsealError ? e : unavailable(`cannot open the log store ${dir}`, e);
+    }
+  }
+
+  /**
+   * A read-only view for an auditor, beside a running writer (no lock, nothing cut off): it covers
+   * the latest complete checkpoint, whose entries and hashes were durable before it was written.
+   */
+  static openReadOnly(dir: string): FileStore {
+    const fd = {} as Record<FileName, number>;
+    try {
+      for (const f of FILES) fd[f] = openSync(join(dir, f), 'r');
+      const store = new FileStore(dir, fd, null);
+      store.#recover();
+      return store;
+    } catch (e) {
+      for (const f of FILES) if (fd[f] !== undefined) closeSync(fd[f]);
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw unavailable(`${dir} is not a log store (no ${FILES.join(', ')} files)`, e);
       throw e instanceof ModelsealError ? e : unavailable(`cannot open the log store ${dir}`, e);
     }
   }
@@ -118,7 +137,7 @@ export class FileStore implements LogStore {
     const hashesEnd = HASH_SIZE * storedCount(size);
     if (len('entries') < entriesEnd || len('hashes') < hashesEnd) throw damaged(this.dir, `files are shorter than the latest checkpoint (size ${size}) needs`);
     this.#end = { entries: entriesEnd, offsets: 8 * size, hashes: hashesEnd, checkpoints: pos };
-    for (const f of FILES) if (len(f) !== this.#end[f]) ftruncateSync(this.#fd[f], this.#end[f]);
+    if (this.#lock !== null) for (const f of FILES) if (len(f) !== this.#end[f]) ftruncateSync(this.#fd[f], this.#end[f]);
     this.#size = size;
     this.#checkpoint = last;
   }
@@ -135,6 +154,7 @@ export class FileStore implements LogStore {
       if (e.length > MAX_ENTRY_BYTES) throw new ModelsealError('INVALID_ARGUMENT', `a log entry is ${e.length} bytes; the limit is ${MAX_ENTRY_BYTES}`);
     }
     if (this.#fd.entries < 0) throw unavailable('the log store is closed');
+    if (this.#lock === null) throw unavailable(`the log store ${this.dir} is open read-only`);
     const first = this.#size;
     const { stored, root } = await appendLeaves(first, entries.map(leafHash), this.readHashes);
     const size = first + entries.length;
@@ -242,7 +262,7 @@ export class FileStore implements LogStore {
     if (this.#fd.entries < 0) return;
     for (const f of FILES) closeSync(this.#fd[f]);
     this.#fd = { entries: -1, offsets: -1, hashes: -1, checkpoints: -1 };
-    releaseLock(this.#lock);
+    if (this.#lock !== null) releaseLock(this.#lock);
   }
 }
 

@@ -107,6 +107,7 @@ async function handle(service: ReleaseService, log: TransparencyLog, req: Incomi
   if (req.method !== 'GET') return send(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not supported here` } });
   if (path === '/v1/info') return send(res, 200, service.info());
   if (path === '/checkpoint') return send(res, 200, log.checkpoint, { 'cache-control': 'max-age=2' });
+  if (path === '/v1/checkpoints') return streamCheckpoints(log, res);
   const tile = path.startsWith('/tile/') ? parseTilePath(path) : null;
   if (tile) {
     const data = tile.level === 'entries' ? await log.entryBundle(tile.n, tile.width) : await log.tile(tile.level, tile.n, tile.width);
@@ -114,6 +115,18 @@ async function handle(service: ReleaseService, log: TransparencyLog, req: Incomi
     return send(res, 200, data, { 'cache-control': tile.width === 256 ? 'public, max-age=31536000, immutable' : 'max-age=60' });
   }
   return notFound(res);
+}
+
+/** Every stored checkpoint, oldest first, each prefixed by its big-endian uint32 length (docs/API.md). */
+async function streamCheckpoints(log: TransparencyLog, res: ServerResponse): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' });
+  for await (const note of log.store.checkpoints()) {
+    const record = Buffer.from(`\0\0\0\0${note}`, 'utf8');
+    record.writeUInt32BE(record.length - 4, 0);
+    if (!res.write(record)) await new Promise((r) => (res.once('drain', r), res.once('close', r)));
+    if (res.destroyed) return;
+  }
+  res.end();
 }
 
 export async function startServer(service: ReleaseService, log: TransparencyLog, opts: ServeOptions = {}): Promise<RunningServer> {

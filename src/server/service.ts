@@ -13,6 +13,7 @@ import type { PolicyWatcher } from '../policy/engine.js';
 import { innerStanza, type ReleaseAnswer, type ServiceInfo } from '../providers/release.js';
 import type { Identity } from '../providers/types.js';
 import { requestBytes, requestId, stanzaFromJson, verifyRequest, wrapForRequester, type ReleaseRequest, type SignedRequest } from './protocol.js';
+import type { Pseudonymizer } from '../log/pseudonym.js';
 import type { RecipientRegistry } from './recipients.js';
 
 /** Why a request was denied before or by the policy (the policy's own reasons are its forbid ids). */
@@ -40,6 +41,8 @@ export interface ReleaseServiceOptions {
   /** The service's own key, which unwraps release stanzas, and its recipient string (for /v1/info). */
   identity: Identity;
   wrap: string;
+  /** Logs recipient names and source addresses as keyed hashes (docs/LOG.md, personal data). */
+  pseudonyms?: Pseudonymizer;
   /** Accepted difference between a request's time and the service's clock, in seconds (default 300). */
   skewSeconds?: number;
   now?: () => Date;
@@ -130,6 +133,8 @@ export class ReleaseService {
       {
         request: id,
         recipient: null,
+        org: null,
+        country: null,
         certificate: null,
         artifact: null,
         package: null,
@@ -147,11 +152,11 @@ export class ReleaseService {
     const { request: r, signature } = body;
     const bytes = requestBytes(r);
     const id = requestId(r, bytes);
-    const base = { request: id, recipient: r.recipient, certificate: null as string | null, artifact: r.artifact, package: r.package, license: r.stanza.license, destination: r.destination, nonce: r.nonce, ip };
+    const base = { request: id, recipient: r.recipient, org: null as string | null, country: null as string | null, certificate: null as string | null, artifact: r.artifact, package: r.package, license: r.stanza.license, destination: r.destination, nonce: r.nonce, ip };
     const found = await this.#o.recipients.getWithKey(r.recipient);
     if (!found) return this.#decide(base, 'unknown-identity');
     const rec = found.record;
-    base.certificate = rec.fingerprint;
+    Object.assign(base, { certificate: rec.fingerprint, org: rec.org, country: rec.country });
     if (rec.revoked) return this.#decide(base, 'revoked-identity');
     if (!verifyRequest(r, signature, found.key, bytes)) return this.#decide(base, 'bad-signature');
     const now = this.#now();
@@ -220,6 +225,8 @@ export class ReleaseService {
     policySet = this.#o.policy.engine.hash,
   ): Promise<ServiceReply> {
     const event: ReleaseEvent = { v: 1, type: 'release', time: this.#now().toISOString(), ...base, decision, reason, policies, policySet };
+    const p = this.#o.pseudonyms;
+    if (p) Object.assign(event, { recipient: event.recipient === null ? null : p.of(event.recipient), ip: p.of(event.ip) });
     let receipt: string;
     try {
       receipt = (await this.#o.log.append(encodeEvent(event))).proof;

@@ -4,10 +4,12 @@
  * missing), <data>/recipients; the key store's log key signs checkpoints and its x25519 identity
  * is the service's own key (release stanzas are wrapped to it).
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KEYSTORE_FILES, loadLogSigner, loadX25519Identity, noPassphrase, type PassphraseSource } from '../keystore/keystore.js';
 import { FileStore } from '../log/filestore.js';
 import { TransparencyLog } from '../log/log.js';
+import { createPseudonymKey, loadPseudonymizer, type Pseudonymizer } from '../log/pseudonym.js';
 import { initPolicyDir, PolicyWatcher } from '../policy/engine.js';
 import { RecipientRegistry } from './recipients.js';
 import { ReleaseService } from './service.js';
@@ -29,7 +31,7 @@ export function dataPaths(data: string) {
 export async function openReleaseService(
   data: string,
   keys: string,
-  opts: { passphrase?: PassphraseSource; skewSeconds?: number; commitIntervalMs?: number; now?: () => Date; onPolicyError?: (e: unknown) => void } = {},
+  opts: { passphrase?: PassphraseSource; skewSeconds?: number; pseudonymKey?: string; commitIntervalMs?: number; now?: () => Date; onPolicyError?: (e: unknown) => void } = {},
 ): Promise<ReleaseServiceSetup> {
   const paths = dataPaths(data);
   const passphrase = opts.passphrase ?? noPassphrase;
@@ -38,6 +40,11 @@ export async function openReleaseService(
   const signer = await loadLogSigner(join(keys, KEYSTORE_FILES.log), passphrase);
   const identity = await loadX25519Identity(join(keys, KEYSTORE_FILES.identity), passphrase);
   const recipients = new RecipientRegistry(paths.recipients);
+  let pseudonyms: Pseudonymizer | undefined;
+  if (opts.pseudonymKey) {
+    if (!existsSync(opts.pseudonymKey)) await createPseudonymKey(opts.pseudonymKey);
+    pseudonyms = await loadPseudonymizer(opts.pseudonymKey);
+  }
   const log = new TransparencyLog(FileStore.open(paths.log), signer, opts.commitIntervalMs !== undefined ? { commitIntervalMs: opts.commitIntervalMs } : {});
   try {
     const service = await ReleaseService.open({
@@ -46,6 +53,7 @@ export async function openReleaseService(
       recipients,
       identity,
       wrap: identity.recipient.id,
+      ...(pseudonyms ? { pseudonyms } : {}),
       ...(opts.skewSeconds !== undefined ? { skewSeconds: opts.skewSeconds } : {}),
       ...(opts.now ? { now: opts.now } : {}),
     });

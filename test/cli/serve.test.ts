@@ -29,7 +29,9 @@ describe('modelseal serve', () => {
     expect(issued.code, issued.stderr).toBe(0);
     expect(issued.json().recipient).toMatchObject({ name: 'acme-labs', certificate: expect.stringContaining('BEGIN CERTIFICATE'), revoked: null });
 
-    server = spawn(process.execPath, [BIN, '--keys', keys, '--json', 'serve', '--data', data, '--port', '0'], { cwd: dir });
+    // Recipient names and source addresses are logged as keyed hashes under the operator's key.
+    const pseudonymKey = join(dir, 'pseudonym.key');
+    server = spawn(process.execPath, [BIN, '--keys', keys, '--json', 'serve', '--data', data, '--port', '0', '--pseudonym-key', pseudonymKey], { cwd: dir });
     const first = await new Promise<string>((res, rej) => {
       createInterface({ input: server!.stdout! }).once('line', res);
       server!.once('exit', (code) => rej(new Error(`serve exited ${code}`)));
@@ -54,7 +56,11 @@ describe('modelseal serve', () => {
     expect(opened.json().release.receipt).toBe(join(dir, 'out.release.tlog-proof'));
     expect(readFileSync(join(dir, 'out', 'model.safetensors')).equals(readFileSync('samples/checkpoint/model.safetensors'))).toBe(true);
     const rv = ms(['--json', 'receipt', 'verify', join(dir, 'out.release.tlog-proof')]);
-    expect(JSON.parse(rv.json().entry)).toMatchObject({ type: 'release', decision: 'allow', recipient: 'acme-labs', license: 'EAR-9' });
+    const logged = JSON.parse(rv.json().entry);
+    expect(logged).toMatchObject({ type: 'release', decision: 'allow', org: 'Acme Labs GmbH', country: 'DE', license: 'EAR-9', request: opened.json().release.requestId });
+    expect(logged.recipient).toMatch(/^hmac:v1:[A-Za-z0-9_-]{43}$/);
+    expect(logged.ip).toMatch(/^hmac:v1:/);
+    expect(rv.stdout).not.toContain('acme-labs');
 
     expect(ms(['recipient', 'revoke', 'acme-labs', '--data', data]).code).toBe(0);
     const refused = ms(openArgs('out2'));
@@ -62,11 +68,33 @@ describe('modelseal serve', () => {
     expect(refused.json().error).toMatchObject({ code: 'RELEASE_DENIED', details: { reason: 'revoked-identity' } });
     expect(existsSync(join(dir, 'out2'))).toBe(false);
 
-    // Stop the service; the auditor checks its log: the release and the refusal are both there.
+    // The auditor checks the log while the service runs: over HTTP (tiles and checkpoints) and on disk.
+    for (const source of [['--server', ready.url], ['--store', join(data, 'log')]]) {
+      const audit = ms(['--json', 'audit', 'verify', ...source]);
+      expect(audit.code, audit.stderr).toBe(0);
+      expect(audit.json()).toMatchObject({ ok: true, size: 2, checkpoints: 2 });
+    }
+    const denied = ms(['--json', 'audit', 'list', '--server', ready.url, '--decision', 'deny', '--org', 'acme labs gmbh']);
+    expect(denied.code, denied.stderr).toBe(0);
+    expect(denied.json().entries).toEqual([expect.objectContaining({ index: 1, type: 'release', decision: 'deny', reason: 'revoked-identity', country: 'DE' })]);
+    // Finding a recipient's events needs the pseudonym key.
+    expect(ms(['--json', 'audit', 'list', '--store', join(data, 'log'), '--recipient', 'acme-labs']).json().entries).toEqual([]);
+    const csv = ms(['audit', 'list', '--store', join(data, 'log'), '--recipient', 'acme-labs', '--pseudonym-key', pseudonymKey, '--csv']);
+    expect(csv.code, csv.stderr).toBe(0);
+    const lines = csv.stdout.trimEnd().split('\r\n');
+    expect(lines[0]).toBe('index,time,type,decision,reason,recipient,org,country,certificate,destination,artifact,package,license,policies,ip,request');
+    expect(lines.slice(1).map((l) => l.split(',').slice(0, 5).filter((_, i) => i !== 1))).toEqual([
+      ['0', 'release', 'allow', 'licensed'],
+      ['1', 'release', 'deny', 'revoked-identity'],
+    ]);
+    expect(ms(['audit', 'list', '--store', join(data, 'log'), '--since', 'yesterday']).code).toBe(2);
+    // A receipt by request id.
+    const proof = ms(['audit', 'proof', opened.json().release.requestId, '--store', join(data, 'log')]);
+    expect(proof.code, proof.stderr).toBe(0);
+    expect(proof.stdout).toMatch(/^c2sp.org\/tlog-proof@v1\n/);
+    expect(proof.stdout).toContain('index 0\n');
+
     server.kill('SIGTERM');
     await new Promise((r) => server!.once('exit', r));
-    const audit = ms(['--json', 'audit', 'verify', '--store', join(data, 'log')]);
-    expect(audit.code, audit.stderr).toBe(0);
-    expect(audit.json()).toMatchObject({ ok: true, size: 2 });
   }, 60_000);
 });
