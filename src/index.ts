@@ -57,5 +57,5 @@ export { ReleaseService, DENIALS, type ReleaseServiceOptions, type ServiceReply 
 export { startServer, MAX_BODY_BYTES, type RunningServer, type ServeOptions } from './server/http.js';
 export { openReleaseService, dataPaths, type ReleaseServiceSetup } from './server/setup.js';
 export { RecipientRegistry, loadOrCreateCa, type RecipientRecord, type CertificateAuthority } from './server/recipients.js';
-export { ReleaseRecipient, ReleaseIdentity, parseReleaseRecipient, serviceInfo, type ReleaseAnswer, type ServiceInfo } from './providers/release.js';
+export { ReleaseRecipient, ReleaseIdentity, parseReleaseRecipient, serviceInfo, logExports, type ReleaseAnswer, type ServiceInfo } from './providers/release.js';
 export { requestId, requestBytes, signRequest, verifyRequest, type ReleaseRequest, type SignedRequest } from './server/protocol.js';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { encodeEvent, exportEvents, FileStore, loadLogSigner, ModelsealError, seal, TransparencyLog, type Recipient, type SealResult } from '../../src/index.js';
+import { encodeEvent, exportEvents, FileStore, loadLogSigner, logExports, ModelsealError, readLogVerifier, seal, TransparencyLog, type Recipient, type SealResult } from '../../src/index.js';
 import { collect, emitJson, fmtBytes, interruptSignal, keysDir, parseRecipients, passphraseSource, progressBar, publisherKey, say, threads, type GlobalOptions } from '../util.js';
 
 export function parseSize(v: string): number {
@@ -40,21 +40,25 @@ export function registerSeal(program: Command): void {
     .option('--allow-symlinks', 'seal the files that symbolic links inside the folder point to (links outside it are refused)')
     .option('--fsync', 'flush the output to disk before it is renamed into place, so it also survives a power cut (slower)')
     .option('--force', 'replace the output file if it exists')
-    .option('--log <dir>', "record the export (one entry per recipient) in the transparency log kept in <dir>, signed with the key store's log.key, before the package is written; if the log cannot be written, nothing is")
+    .option('--log <dir|url>', "record the export (one entry per recipient) in a transparency log before the package is written; if the log cannot be written, nothing is. <dir>: a log store signed with the key store's log.key; <url>: a release service (`modelseal serve`), which logs exports its trusted publishers sign")
+    .option('--log-key <key|file>', "with --log <url>: the log's verifier key that the receipts must verify under (default: the key store's log.vkey)")
     .addHelpText('after', '\nExamples:\n  modelseal seal ./llama --to local -o llama.mseal\n  modelseal seal model.safetensors --to x25519:alice.pub --to x25519:bob.pub --license EAR-123 -o m.mseal\n  # KMS in us-east-1 AND (the HSM OR the security officer\'s offline key):\n  modelseal seal ./llama --group aws-kms:alias/us-east-1 --group pkcs11:hsm/kek,x25519:officer.pub -o m.mseal')
-    .action(async (input: string, o: { to: string[]; group: string[]; threshold?: string; output: string; license: string; policy: string; chunkSize: string; signingKey?: string; allowSymlinks?: boolean; force?: boolean; fsync?: boolean; log?: string }, cmd: Command) => {
+    .action(async (input: string, o: { to: string[]; group: string[]; threshold?: string; output: string; license: string; policy: string; chunkSize: string; signingKey?: string; allowSymlinks?: boolean; force?: boolean; fsync?: boolean; log?: string; logKey?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       if (o.output === '-' && process.stdout.isTTY) throw new ModelsealError('INVALID_ARGUMENT', 'refusing to write a package to a terminal; redirect stdout or use -o <file>');
       if (o.output === '-' && g.json) throw new ModelsealError('INVALID_ARGUMENT', '--json and -o - both want stdout; pick one');
       const t = threads(g);
-      const logSigner = o.log ? await loadLogSigner(join(keysDir(g), 'log.key'), passphraseSource(g)) : undefined;
+      const remote = o.log !== undefined && /^https?:\/\//.test(o.log);
+      const logSigner = o.log && !remote ? await loadLogSigner(join(keysDir(g), 'log.key'), passphraseSource(g)) : undefined;
       const log = o.log && logSigner ? new TransparencyLog(FileStore.open(o.log), logSigner) : undefined;
+      const remoteKey = remote ? await readLogVerifier(o.logKey ?? join(keysDir(g), 'log.vkey')) : undefined;
       const logged: Array<{ index: number; recipient: string }> = [];
+      const publisher = await publisherKey(g, o.signingKey);
       const r = await seal({
         input,
         output: o.output === '-' ? process.stdout : o.output,
         ...(await recipientsOrGroups(o, g)),
-        publisher: await publisherKey(g, o.signingKey),
+        publisher,
         license: o.license,
         policy: o.policy,
         chunkSize: parseSize(o.chunkSize),
@@ -64,22 +68,25 @@ export function registerSeal(program: Command): void {
         ...(t !== undefined ? { threads: t } : {}),
         ...(progressBar(g) ? { onProgress: progressBar(g)! } : {}),
         signal: interruptSignal(),
-        ...(log
+        ...(o.log
           ? {
               beforeCommit: async (res: SealResult) => {
                 const events = exportEvents(res);
-                const receipts = await Promise.all(events.map((e) => log.append(encodeEvent(e))));
-                receipts.forEach((rc, i) => logged.push({ index: rc.index, recipient: events[i]!.recipient }));
+                const indexes = remoteKey
+                  ? await logExports(o.log!, events, publisher, remoteKey)
+                  : (await Promise.all(events.map((e) => log!.append(encodeEvent(e))))).map((rc) => rc.index);
+                indexes.forEach((index, i) => logged.push({ index, recipient: events[i]!.recipient }));
               },
             }
           : {}),
       }).finally(() => log?.close());
-      emitJson(g, 'seal', { ...r, ...(log ? { log: { origin: log.origin, entries: logged } } : {}) });
+      const origin = log?.origin ?? remoteKey?.name;
+      emitJson(g, 'seal', { ...r, ...(o.log ? { log: { origin, entries: logged } } : {}) });
       say(g, `sealed ${r.model.name} (${r.files.length} file${r.files.length === 1 ? '' : 's'}, ${fmtBytes(r.plaintextBytes)}) → ${r.output} (${fmtBytes(r.packageBytes)})`);
       if (r.keyGroups) say(g, `  opening needs ${r.keyGroups.threshold} of ${r.keyGroups.groups} key groups`);
       for (const s of r.recipients) say(g, `  recipient ${s.group !== undefined ? `[group ${s.group}] ` : ''}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}`);
       say(g, `  package ${r.packageId}\n  model   ${r.model.rootDigest}\n  signer  ${r.signer}`);
       if (r.excluded.length) say(g, `  left out: ${r.excluded.join(', ')}`);
-      if (log) say(g, `  logged  export entr${logged.length === 1 ? 'y' : 'ies'} ${logged.map((l) => l.index).join(', ')} in log ${log.origin}`);
+      if (o.log) say(g, `  logged  export entr${logged.length === 1 ? 'y' : 'ies'} ${logged.map((l) => l.index).join(', ')} in log ${origin}`);
     });
 }

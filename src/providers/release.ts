@@ -15,9 +15,9 @@ import { ModelsealError } from '../errors.js';
 import { toB64, toHex } from '../format/encoding.js';
 import type { Stanza } from '../format/header.js';
 import { verifyProof } from '../log/checkpoint.js';
-import { decodeEvent } from '../log/events.js';
+import { decodeEvent, encodeEvent, type ExportEvent } from '../log/events.js';
 import type { NoteVerifier } from '../log/note.js';
-import { newEphemeral, requestId, signRequest, stanzaToJson, unwrapFromService, type ReleaseRequest } from '../server/protocol.js';
+import { newEphemeral, requestId, signExports, signRequest, stanzaToJson, unwrapFromService, type ReleaseRequest } from '../server/protocol.js';
 import type { Identity, Recipient, ReleaseContext, WrappedKey } from './types.js';
 
 export const RELEASE = 'release';
@@ -75,6 +75,22 @@ export async function serviceInfo(service: string): Promise<ServiceInfo> {
   const body = (await res.json().catch(() => null)) as ServiceInfo | null;
   if (!res.ok || !body || typeof body.wrap !== 'string') throw new ModelsealError('PROVIDER_UNAVAILABLE', `${service}/v1/info did not answer as a modelseal release service (HTTP ${res.status})`);
   return body;
+}
+
+/**
+ * `seal --log <service URL>`: sends the export events, signed by the publisher, to the service's
+ * log, and checks each receipt (under the log's key, and that it carries that very event) before
+ * the package may be written. Returns the entries' indexes.
+ */
+export async function logExports(service: string, events: ExportEvent[], publisher: { privateKey: KeyObject; spki: Uint8Array }, logKey: NoteVerifier): Promise<number[]> {
+  const base = service.replace(/\/+$/, '');
+  const res = await call(`${base}/v1/export`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signExports(events, publisher)) });
+  const body = (await res.json().catch(() => null)) as { receipts?: unknown[]; error?: { code?: string; message?: string } } | null;
+  if (!res.ok || !body || !Array.isArray(body.receipts) || body.receipts.length !== events.length) {
+    const why = body?.error?.message ?? `HTTP ${res.status}`;
+    throw new ModelsealError('LOG_UNAVAILABLE', `the log at ${base} did not record the export (${why}); the package was not written`);
+  }
+  return events.map((e, i) => verifyProof(String(body.receipts![i]), encodeEvent(e), logKey).index);
 }
 
 export interface ReleaseClientOptions {

@@ -104,6 +104,16 @@ async function handle(service: ReleaseService, log: TransparencyLog, req: Incomi
     }
     return send(res, reply.status, reply.body, { 'cache-control': 'no-store' });
   }
+  if (req.method === 'POST' && path === '/v1/export') {
+    const raw = await readBody(req);
+    if (raw === null) return send(res, 413, { error: { code: 'INVALID_ARGUMENT', message: `the body is larger than ${MAX_BODY_BYTES} bytes` } });
+    let body: unknown = null;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {}
+    const reply = await service.recordExports(body);
+    return send(res, reply.status, reply.body, { 'cache-control': 'no-store' });
+  }
   if (req.method !== 'GET') return send(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not supported here` } });
   if (path === '/v1/info') return send(res, 200, service.info());
   if (path === '/checkpoint') return send(res, 200, log.checkpoint, { 'cache-control': 'max-age=2' });

@@ -7,7 +7,8 @@ import { constants, createHash, diffieHellman, hkdfSync, sign, verify, type KeyO
 import { ModelsealError } from '../errors.js';
 import { fromB64, toB64, utf8 } from '../format/encoding.js';
 import type { Stanza } from '../format/header.js';
-import { canonicalJson } from '../log/events.js';
+import { signMessage } from '../crypto/signer.js';
+import { canonicalJson, type ExportEvent } from '../log/events.js';
 import { aeadUnwrap, aeadWrap } from '../providers/aead.js';
 import { newX25519, x25519PublicFromRaw } from '../providers/x25519.js';
 
@@ -126,4 +127,21 @@ export function unwrapFromService(answer: { ephemeral: string; wrapped: string }
   } catch {
     return null;
   }
+}
+
+/** A publisher's export events, for `seal --log <service URL>`: signed by the publisher key. */
+export interface ExportSubmission {
+  events: ExportEvent[];
+  /** The publisher's public key, SPKI DER in base64. */
+  publisher: string;
+  /** ECDSA P-256 / SHA-256 over `exportBytes(events)`, base64. */
+  signature: string;
+}
+
+export function exportBytes(events: readonly ExportEvent[]): Buffer {
+  return Buffer.from(`modelseal/v1 export\n${canonicalJson(events)}`, 'utf8');
+}
+
+export function signExports(events: ExportEvent[], publisher: { privateKey: KeyObject; spki: Uint8Array }): ExportSubmission {
+  return { events, publisher: Buffer.from(publisher.spki).toString('base64'), signature: Buffer.from(signMessage(publisher.privateKey, exportBytes(events))).toString('base64') };
 }

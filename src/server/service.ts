@@ -12,7 +12,9 @@ import type { TransparencyLog } from '../log/log.js';
 import type { PolicyWatcher } from '../policy/engine.js';
 import { innerStanza, type ReleaseAnswer, type ServiceInfo } from '../providers/release.js';
 import type { Identity } from '../providers/types.js';
-import { requestBytes, requestId, stanzaFromJson, verifyRequest, wrapForRequester, type ReleaseRequest, type SignedRequest } from './protocol.js';
+import { verifyMessage } from '../crypto/signer.js';
+import { toHex } from '../format/encoding.js';
+import { exportBytes, requestBytes, requestId, stanzaFromJson, verifyRequest, wrapForRequester, type ExportSubmission, type ReleaseRequest, type SignedRequest } from './protocol.js';
 import type { Pseudonymizer } from '../log/pseudonym.js';
 import type { RecipientRegistry } from './recipients.js';
 
@@ -41,6 +43,8 @@ export interface ReleaseServiceOptions {
   /** The service's own key, which unwraps release stanzas, and its recipient string (for /v1/info). */
   identity: Identity;
   wrap: string;
+  /** Publisher keys (SPKI DER) whose export events the service logs (`seal --log <service URL>`). */
+  publishers?: readonly Uint8Array[];
   /** Logs recipient names and source addresses as keyed hashes (docs/LOG.md, personal data). */
   pseudonyms?: Pseudonymizer;
   /** Accepted difference between a request's time and the service's clock, in seconds (default 300). */
@@ -80,6 +84,31 @@ function wellFormed(b: unknown): b is SignedRequest {
     s.args.length <= 16 &&
     s.args.every((a) => isString(a, 2048)) &&
     isString(s.body, 4096)
+  );
+}
+
+const EXPORT_FIELDS = ['time', 'package', 'artifact', 'model', 'recipient', 'provider', 'license', 'policy', 'publisher'] as const;
+/** Events in one export submission at most (a package has at most this many recipient stanzas). */
+export const MAX_EXPORT_EVENTS = 256;
+
+function wellFormedExports(b: unknown): b is ExportSubmission {
+  const o = b as Partial<ExportSubmission> | null;
+  return (
+    !!o &&
+    isString(o.publisher, 1024) &&
+    isString(o.signature, 1024) &&
+    Array.isArray(o.events) &&
+    o.events.length >= 1 &&
+    o.events.length <= MAX_EXPORT_EVENTS &&
+    o.events.every(
+      (e) =>
+        !!e &&
+        e.v === 1 &&
+        e.type === 'export' &&
+        EXPORT_FIELDS.every((f) => isString(e[f], 2048)) &&
+        (e.fingerprint === null || isString(e.fingerprint, 256)) &&
+        Object.keys(e).length === EXPORT_FIELDS.length + 3,
+    )
   );
 }
 
@@ -124,6 +153,26 @@ export class ReleaseService {
   /** Releases made under a license so far (allowed requests in the log, plus any in flight). */
   used(license: string): number {
     return this.#used.get(license) ?? 0;
+  }
+
+  /**
+   * Logs a publisher's export events (one entry each) and answers with their receipts. Only events
+   * signed by a trusted publisher key, and naming that key, are logged: the log is no open mailbox.
+   */
+  async recordExports(body: unknown): Promise<{ status: number; body: { receipts: string[] } | { error: { code: string; message: string } } }> {
+    const refuse = (status: number, code: string, message: string) => ({ status, body: { error: { code, message } } });
+    if (!wellFormedExports(body)) return refuse(400, 'INVALID_ARGUMENT', 'the body is not a modelseal export submission');
+    const spki = Buffer.from(body.publisher, 'base64');
+    const id = `sha256:${toHex(createHash('sha256').update(spki).digest())}`;
+    if (!(this.#o.publishers ?? []).some((p) => Buffer.from(p).equals(spki))) return refuse(403, 'UNTRUSTED_SIGNER', `publisher ${id} is not among the publishers this service logs exports for`);
+    if (!body.events.every((e) => e.publisher === id)) return refuse(403, 'UNTRUSTED_SIGNER', 'the events name another publisher than the one that signed them');
+    if (!verifyMessage(spki, exportBytes(body.events), Buffer.from(body.signature, 'base64'))) return refuse(403, 'SIGNATURE_INVALID', "the submission's signature does not verify under its publisher key");
+    try {
+      const receipts = await Promise.all(body.events.map((e) => this.#o.log.append(encodeEvent(e))));
+      return { status: 200, body: { receipts: receipts.map((r) => r.proof) } };
+    } catch (e) {
+      return refuse(503, e instanceof ModelsealError ? e.code : 'LOG_UNAVAILABLE', 'the transparency log could not record the export; do not ship the package, retry later');
+    }
   }
 
   /** A request that is not one (no JSON, too big, missing fields): logged as a denial all the same. */

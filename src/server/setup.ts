@@ -6,7 +6,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { KEYSTORE_FILES, loadLogSigner, loadX25519Identity, noPassphrase, type PassphraseSource } from '../keystore/keystore.js';
+import { readdir } from 'node:fs/promises';
+import { KEYSTORE_FILES, loadLogSigner, loadX25519Identity, noPassphrase, readPublisherPublicKey, type PassphraseSource } from '../keystore/keystore.js';
 import { FileStore } from '../log/filestore.js';
 import { TransparencyLog } from '../log/log.js';
 import { createPseudonymKey, loadPseudonymizer, type Pseudonymizer } from '../log/pseudonym.js';
@@ -25,7 +26,7 @@ export interface ReleaseServiceSetup {
 }
 
 export function dataPaths(data: string) {
-  return { log: join(data, 'log'), policy: join(data, 'policy'), recipients: join(data, 'recipients') };
+  return { log: join(data, 'log'), policy: join(data, 'policy'), recipients: join(data, 'recipients'), publishers: join(data, 'publishers') };
 }
 
 export async function openReleaseService(
@@ -40,6 +41,7 @@ export async function openReleaseService(
   const signer = await loadLogSigner(join(keys, KEYSTORE_FILES.log), passphrase);
   const identity = await loadX25519Identity(join(keys, KEYSTORE_FILES.identity), passphrase);
   const recipients = new RecipientRegistry(paths.recipients);
+  const publishers = await trustedPublishers(keys, paths.publishers);
   let pseudonyms: Pseudonymizer | undefined;
   if (opts.pseudonymKey) {
     if (!existsSync(opts.pseudonymKey)) await createPseudonymKey(opts.pseudonymKey);
@@ -53,6 +55,7 @@ export async function openReleaseService(
       recipients,
       identity,
       wrap: identity.recipient.id,
+      publishers,
       ...(pseudonyms ? { pseudonyms } : {}),
       ...(opts.skewSeconds !== undefined ? { skewSeconds: opts.skewSeconds } : {}),
       ...(opts.now ? { now: opts.now } : {}),
@@ -62,4 +65,11 @@ export async function openReleaseService(
     await log.close();
     throw e;
   }
+}
+
+/** The publishers whose exports the service logs: the key store's own, and <data>/publishers/*.pub. */
+async function trustedPublishers(keys: string, dir: string): Promise<Uint8Array[]> {
+  const files = [join(keys, KEYSTORE_FILES.publisherPub)].filter((f) => existsSync(f));
+  if (existsSync(dir)) files.push(...(await readdir(dir)).filter((f) => f.endsWith('.pub') || f.endsWith('.pem')).map((f) => join(dir, f)));
+  return Promise.all(files.map((f) => readPublisherPublicKey(f)));
 }

@@ -39,8 +39,16 @@ describe('modelseal serve', () => {
     const ready = JSON.parse(first) as { url: string; origin: string };
     expect(ready.origin).toBe('cli.test/log');
 
-    const sealed = ms(['--json', 'seal', resolve('samples/checkpoint'), '--to', `release:${ready.url}#acme-labs`, '--license', 'EAR-9', '-o', join(dir, 'm.mseal')]);
+    // Sealing is an export too: the service logs it (signed by the key store's publisher, which it trusts).
+    const sealed = ms(['--json', 'seal', resolve('samples/checkpoint'), '--to', `release:${ready.url}#acme-labs`, '--license', 'EAR-9', '-o', join(dir, 'm.mseal'), '--log', ready.url]);
     expect(sealed.code, sealed.stderr).toBe(0);
+    expect(sealed.json().log).toEqual({ origin: 'cli.test/log', entries: [{ index: 0, recipient: 'acme-labs' }] });
+    // A publisher the service does not trust gets nothing logged, so no package.
+    expect(spawnSync(process.execPath, [BIN, '--keys', join(dir, 'other-keys'), 'init']).status).toBe(0);
+    const stranger = ms(['--json', 'seal', resolve('samples/checkpoint'), '--to', 'local', '-o', join(dir, 'x.mseal'), '--log', ready.url, '--signing-key', join(dir, 'other-keys', 'publisher.key')]);
+    expect(stranger.code).toBe(11);
+    expect(stranger.json().error.message).toMatch(/not among the publishers this service logs exports for/);
+    expect(existsSync(join(dir, 'x.mseal'))).toBe(false);
     const digest = sealed.json().model.rootDigest;
     // The operator adds the license while the service runs; it is picked up within a second.
     writeFileSync(
@@ -72,27 +80,28 @@ describe('modelseal serve', () => {
     for (const source of [['--server', ready.url], ['--store', join(data, 'log')]]) {
       const audit = ms(['--json', 'audit', 'verify', ...source]);
       expect(audit.code, audit.stderr).toBe(0);
-      expect(audit.json()).toMatchObject({ ok: true, size: 2, checkpoints: 2 });
+      expect(audit.json()).toMatchObject({ ok: true, size: 3, checkpoints: 3 });
     }
     const denied = ms(['--json', 'audit', 'list', '--server', ready.url, '--decision', 'deny', '--org', 'acme labs gmbh']);
     expect(denied.code, denied.stderr).toBe(0);
-    expect(denied.json().entries).toEqual([expect.objectContaining({ index: 1, type: 'release', decision: 'deny', reason: 'revoked-identity', country: 'DE' })]);
-    // Finding a recipient's events needs the pseudonym key.
-    expect(ms(['--json', 'audit', 'list', '--store', join(data, 'log'), '--recipient', 'acme-labs']).json().entries).toEqual([]);
+    expect(denied.json().entries).toEqual([expect.objectContaining({ index: 2, type: 'release', decision: 'deny', reason: 'revoked-identity', country: 'DE' })]);
+    // Finding a recipient's release events needs the pseudonym key (the export names the package's recipient as sealed).
+    expect(ms(['--json', 'audit', 'list', '--store', join(data, 'log'), '--recipient', 'acme-labs']).json().entries).toEqual([expect.objectContaining({ index: 0, type: 'export' })]);
     const csv = ms(['audit', 'list', '--store', join(data, 'log'), '--recipient', 'acme-labs', '--pseudonym-key', pseudonymKey, '--csv']);
     expect(csv.code, csv.stderr).toBe(0);
     const lines = csv.stdout.trimEnd().split('\r\n');
     expect(lines[0]).toBe('index,time,type,decision,reason,recipient,org,country,certificate,destination,artifact,package,license,policies,ip,request');
     expect(lines.slice(1).map((l) => l.split(',').slice(0, 5).filter((_, i) => i !== 1))).toEqual([
-      ['0', 'release', 'allow', 'licensed'],
-      ['1', 'release', 'deny', 'revoked-identity'],
+      ['0', 'export', 'allow', 'sealed'],
+      ['1', 'release', 'allow', 'licensed'],
+      ['2', 'release', 'deny', 'revoked-identity'],
     ]);
     expect(ms(['audit', 'list', '--store', join(data, 'log'), '--since', 'yesterday']).code).toBe(2);
     // A receipt by request id.
     const proof = ms(['audit', 'proof', opened.json().release.requestId, '--store', join(data, 'log')]);
     expect(proof.code, proof.stderr).toBe(0);
     expect(proof.stdout).toMatch(/^c2sp.org\/tlog-proof@v1\n/);
-    expect(proof.stdout).toContain('index 0\n');
+    expect(proof.stdout).toContain('index 1\n');
 
     server.kill('SIGTERM');
     await new Promise((r) => server!.once('exit', r));
