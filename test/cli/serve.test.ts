@@ -12,15 +12,30 @@ const keys = join(dir, 'keys');
 const data = join(dir, 'data');
 let server: ChildProcess | undefined;
 
-function ms(args: string[]) {
+function ms(args: string[], env: Record<string, string> = {}) {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` (npm test does)`);
-  const r = spawnSync(process.execPath, [BIN, '--keys', keys, ...args], { cwd: dir, maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, [BIN, '--keys', keys, ...args], { cwd: dir, maxBuffer: 64 << 20, env: { ...process.env, ...env } });
   return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), json: () => JSON.parse(r.stdout.toString()) };
 }
 
 afterAll(() => {
   server?.kill('SIGTERM');
 });
+
+async function serve(args: string[]): Promise<{ url: string; origin: string }> {
+  server = spawn(process.execPath, [BIN, '--keys', keys, '--json', 'serve', '--data', data, '--port', '0', ...args], { cwd: dir });
+  const first = await new Promise<string>((res, rej) => {
+    createInterface({ input: server!.stdout! }).once('line', res);
+    server!.once('exit', (code) => rej(new Error(`serve exited ${code}`)));
+  });
+  return JSON.parse(first) as { url: string; origin: string };
+}
+
+async function stop(): Promise<void> {
+  server!.kill('SIGTERM');
+  await new Promise((r) => server!.once('exit', r));
+  server = undefined;
+}
 
 describe('modelseal serve', () => {
   it('releases a key to a licensed recipient through the CLI, refuses after revocation, and the log records both', async () => {
@@ -31,12 +46,7 @@ describe('modelseal serve', () => {
 
     // Recipient names and source addresses are logged as keyed hashes under the operator's key.
     const pseudonymKey = join(dir, 'pseudonym.key');
-    server = spawn(process.execPath, [BIN, '--keys', keys, '--json', 'serve', '--data', data, '--port', '0', '--pseudonym-key', pseudonymKey], { cwd: dir });
-    const first = await new Promise<string>((res, rej) => {
-      createInterface({ input: server!.stdout! }).once('line', res);
-      server!.once('exit', (code) => rej(new Error(`serve exited ${code}`)));
-    });
-    const ready = JSON.parse(first) as { url: string; origin: string };
+    const ready = await serve(['--pseudonym-key', pseudonymKey]);
     expect(ready.origin).toBe('cli.test/log');
 
     // Sealing is an export too: the service logs it (signed by the key store's publisher, which it trusts).
@@ -103,7 +113,36 @@ describe('modelseal serve', () => {
     expect(proof.stdout).toMatch(/^c2sp.org\/tlog-proof@v1\n/);
     expect(proof.stdout).toContain('index 1\n');
 
-    server.kill('SIGTERM');
-    await new Promise((r) => server!.once('exit', r));
+    await stop();
+  }, 60_000);
+
+  it('serves https with a given certificate: a release and an audit over TLS', async () => {
+    // A throwaway certificate for 127.0.0.1 (test fixture, made here, never committed).
+    const cert = join(dir, 'tls.pem');
+    const key = join(dir, 'tls.key');
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+    expect(made.status, `openssl could not make a test certificate: ${made.stderr}`).toBe(0);
+    expect(ms(['--json', 'serve', '--tls-cert', cert]).json().error.code).toBe('INVALID_ARGUMENT');
+    const ready = await serve(['--tls-cert', cert, '--tls-key', key]);
+    expect(ready.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    // Without trusting the certificate, the client refuses to talk (and writes nothing).
+    const untrusted = ms(['--json', 'audit', 'verify', '--server', ready.url]);
+    expect(untrusted.code).toBe(11);
+    const trust = { NODE_EXTRA_CA_CERTS: cert };
+    expect(ms(['recipient', 'issue', 'beta-labs', '--data', data, '--org', 'Beta Labs', '--country', 'FR', '--nationality', 'FR', '-o', join(dir, 'beta.identity')]).code).toBe(0);
+    const sealed = ms(['--json', 'seal', resolve('samples/checkpoint'), '--to', `release:${ready.url}#beta-labs`, '--license', 'EAR-9B', '-o', join(dir, 'b.mseal'), '--log', ready.url], trust);
+    expect(sealed.code, sealed.stderr).toBe(0);
+    writeFileSync(
+      join(data, 'policy', 'licenses.json'),
+      JSON.stringify({ licenses: [{ id: 'EAR-9B', holder: 'beta-labs', artifacts: [sealed.json().model.rootDigest], destinations: ['FR'], notBefore: '2020-01-01T00:00:00Z', notAfter: '2100-01-01T00:00:00Z', maxReleases: 1 }] }),
+    );
+    await new Promise((r) => setTimeout(r, 1100));
+    const opened = ms(['--json', 'open', join(dir, 'b.mseal'), '-o', join(dir, 'b-out'), '--server', ready.url, '--identity', join(dir, 'beta.identity'), '--destination', 'FR'], trust);
+    expect(opened.code, opened.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'b-out', 'model.safetensors')).equals(readFileSync('samples/checkpoint/model.safetensors'))).toBe(true);
+    const audit = ms(['--json', 'audit', 'verify', '--server', ready.url], trust);
+    expect(audit.code, audit.stderr).toBe(0);
+    expect(audit.json()).toMatchObject({ ok: true, size: 5 });
+    await stop();
   }, 60_000);
 });
