@@ -16,6 +16,7 @@ import { verifyMessage } from '../crypto/signer.js';
 import { toHex } from '../format/encoding.js';
 import { exportBytes, requestBytes, requestId, stanzaFromJson, verifyRequest, wrapForRequester, type ExportSubmission, type ReleaseRequest, type SignedRequest } from './protocol.js';
 import type { Pseudonymizer } from '../log/pseudonym.js';
+import { MemoryLedger, type ReleaseLedger } from './ledger.js';
 import type { RecipientRegistry } from './recipients.js';
 
 /** Why a request was denied before or by the policy (the policy's own reasons are its forbid ids). */
@@ -43,6 +44,8 @@ export interface ReleaseServiceOptions {
   /** The service's own key, which unwraps release stanzas, and its recipient string (for /v1/info). */
   identity: Identity;
   wrap: string;
+  /** Nonces and release counts shared by replicas (PostgreSQL); default: in memory, rebuilt from the log. */
+  ledger?: ReleaseLedger;
   /** Publisher keys (SPKI DER) whose export events the service logs (`seal --log <service URL>`). */
   publishers?: readonly Uint8Array[];
   /** Logs recipient names and source addresses as keyed hashes (docs/LOG.md, personal data). */
@@ -115,31 +118,22 @@ function wellFormedExports(b: unknown): b is ExportSubmission {
 export class ReleaseService {
   readonly #o: ReleaseServiceOptions;
   readonly #skewMs: number;
-  /** Releases made (or reserved) under each license, from the log. */
-  readonly #used = new Map<string, number>();
-  /** Nonces seen within the skew window, with when they can be forgotten. */
-  readonly #nonces = new Map<string, number>();
+  readonly #ledger: ReleaseLedger;
 
-  private constructor(o: ReleaseServiceOptions) {
+  private constructor(o: ReleaseServiceOptions, ledger: ReleaseLedger) {
     this.#o = o;
     this.#skewMs = (o.skewSeconds ?? 300) * 1000;
+    this.#ledger = ledger;
   }
 
-  /** Starts from the log: release counts per license and the nonces still inside the window. */
+  /**
+   * Starts the service. Without a shared `ledger` (PostgreSQL replicas), nonces and release counts
+   * are kept in memory, rebuilt from the log: every allowed release, every nonce inside the window.
+   */
   static async open(o: ReleaseServiceOptions): Promise<ReleaseService> {
-    const s = new ReleaseService(o);
-    const now = s.#now();
-    const size = o.log.size;
-    for (let from = 0; from < size; from += 4096) {
-      for (const entry of await o.log.store.readEntries(from, Math.min(size, from + 4096))) {
-        const e = decodeEvent(entry) as ReleaseEvent | null;
-        if (e?.type !== 'release') continue;
-        if (e.decision === 'allow' && e.license) s.#used.set(e.license, (s.#used.get(e.license) ?? 0) + 1);
-        const expires = Date.parse(e.time) + 2 * s.#skewMs;
-        if (e.nonce && expires > now.getTime()) s.#nonces.set(e.nonce, expires);
-      }
-    }
-    return s;
+    const skewMs = (o.skewSeconds ?? 300) * 1000;
+    const ledger = o.ledger ?? (await MemoryLedger.fromLog(o.log.store, (o.now?.() ?? new Date()).getTime(), 2 * skewMs));
+    return new ReleaseService(o, ledger);
   }
 
   #now(): Date {
@@ -151,8 +145,8 @@ export class ReleaseService {
   }
 
   /** Releases made under a license so far (allowed requests in the log, plus any in flight). */
-  used(license: string): number {
-    return this.#used.get(license) ?? 0;
+  used(license: string): Promise<number> {
+    return this.#ledger.used(license);
   }
 
   /**
@@ -210,9 +204,7 @@ export class ReleaseService {
     if (!verifyRequest(r, signature, found.key, bytes)) return this.#decide(base, 'bad-signature');
     const now = this.#now();
     if (Math.abs(now.getTime() - Date.parse(r.time)) > this.#skewMs) return this.#decide(base, 'stale-timestamp');
-    this.#forgetOldNonces(now.getTime());
-    if (this.#nonces.has(r.nonce)) return this.#decide(base, 'replayed-nonce');
-    this.#nonces.set(r.nonce, now.getTime() + 2 * this.#skewMs);
+    if (!(await this.#ledger.claimNonce(r.nonce, now.getTime() + 2 * this.#skewMs, now.getTime()))) return this.#decide(base, 'replayed-nonce');
     const stanza = stanzaFromJson(r.stanza);
     if (stanza.recipient !== r.recipient) return this.#decide(base, 'stanza-not-for-recipient');
     const policy = await this.#o.policy.current();
@@ -239,23 +231,24 @@ export class ReleaseService {
         recipient: { name: rec.name, org: rec.org, country: rec.country, nationality: rec.nationality },
         artifact: r.artifact,
         license,
-        used: this.used(license.id),
+        used: await this.#ledger.used(license.id),
         destination: r.destination,
         time: now,
         package: r.package,
       });
       if (d.decision === 'deny') return this.#decide(base, d.reason, d.policies, 'deny', policy.hash);
-      // Reserve the release before it is final (no await between the check and this line).
-      this.#used.set(license.id, this.used(license.id) + 1);
+      // Reserve the release before it is final: atomic in the ledger, so concurrent requests (or
+      // replicas) that all saw the last free release cannot all have it.
+      if (!(await this.#ledger.reserve(license.id, license.maxReleases))) return this.#decide(base, 'license-quota-used', ['license-quota-used'], 'deny', policy.hash);
       let reply: ServiceReply;
       try {
         reply = await this.#decide(base, 'licensed', d.policies, 'allow', policy.hash);
       } catch (e) {
-        this.#used.set(license.id, this.used(license.id) - 1);
+        await this.#ledger.unreserve(license.id);
         throw e;
       }
       if (reply.status !== 200) {
-        this.#used.set(license.id, this.used(license.id) - 1);
+        await this.#ledger.unreserve(license.id);
         return reply;
       }
       (reply.body as ReleaseAnswer).key = wrapForRequester(dek, r.ephemeral, id);
@@ -287,10 +280,5 @@ export class ReleaseService {
     const status = reason === 'malformed-json' || reason === 'malformed-request' ? 400 : reason === 'oversized-body' ? 413 : 403;
     const message = (DENIALS as Record<string, string>)[reason] ?? `denied by policy ${policies.join(', ')}`;
     return { status, body: { decision, requestId: base.request, reason, message, policies, receipt } };
-  }
-
-  #forgetOldNonces(now: number): void {
-    if (this.#nonces.size < 4096) return;
-    for (const [n, expires] of this.#nonces) if (expires <= now) this.#nonces.delete(n);
   }
 }

@@ -151,7 +151,7 @@ describe('release service', () => {
     expect(receipts).toHaveLength(1);
     const proof = verifyProof(receipts[0]!, undefined, logKey);
     expect(decodeEvent(proof.entry)).toMatchObject({ type: 'release', decision: 'allow', recipient: 'acme-labs', license: 'L-OK', policies: ['licensed-release'], destination: 'DE' });
-    expect(setup.service.used('L-OK')).toBe(1);
+    await expect(setup.service.used('L-OK')).resolves.toBe(1);
   });
 
   it('denies each case with its own reason, and logs every one', async () => {
