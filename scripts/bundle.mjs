@@ -9,9 +9,10 @@ const common = {
   format: 'esm',
   target: 'node20',
   logLevel: 'warning',
-  // Loaded only when used, from node_modules: the AWS SDK (a KMS key), pkcs11js (an HSM; native)
-  // and Cedar (WebAssembly, read from next to its module).
-  external: ['@aws-sdk/*', 'pkcs11js', '@cedar-policy/cedar-wasm', '@cedar-policy/cedar-wasm/*'],
+  // Loaded only when used, from node_modules: the AWS SDK (a KMS key), pkcs11js (an HSM; native),
+  // Cedar (WebAssembly, read from next to its module) and pg (a PostgreSQL log store; its optional
+  // libpq binding, pg-native, is never installed).
+  external: ['@aws-sdk/*', 'pkcs11js', '@cedar-policy/cedar-wasm', '@cedar-policy/cedar-wasm/*', 'pg', 'pg-native'],
   // commander is CommonJS; its require() of Node built-ins needs a real require in an ES module.
   banner: { js: "import { createRequire as __modelsealRequire } from 'node:module'; const require = __modelsealRequire(import.meta.url);" },
 };

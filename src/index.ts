@@ -44,7 +44,9 @@ export { computeRootDigest, signModel, verifyModelSignature, type ManifestEntry 
 export { writeFileAtomic } from './io/atomic.js';
 export { TransparencyLog, receiptFor, type LogReceipt, type TransparencyLogOptions } from './log/log.js';
 export { FileStore } from './log/filestore.js';
+export { PgStore, type PgStoreOptions } from './log/pgstore.js';
 export { RemoteLog } from './log/remote.js';
+export { openLogStore, isPostgresUrl } from './log/open.js';
 export { Pseudonymizer, loadPseudonymizer, createPseudonymKey } from './log/pseudonym.js';
 export { MAX_ENTRY_BYTES, type LogStore, type AppendResult } from './log/store.js';
 export { auditLog, type AuditReport, type AuditProblem } from './log/audit.js';

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { auditLog, decodeEvent, FileStore, loadPseudonymizer, ModelsealError, openNote, readLogVerifier, receiptFor, RemoteLog, verifyProof, type LogEvent, type LogStore, type Pseudonymizer } from '../../src/index.js';
+import { auditLog, decodeEvent, isPostgresUrl, loadPseudonymizer, openLogStore, ModelsealError, openNote, readLogVerifier, receiptFor, RemoteLog, verifyProof, type LogEvent, type LogStore, type Pseudonymizer } from '../../src/index.js';
 import { emitJson, keysDir, progressBar, say, threads, type GlobalOptions } from '../util.js';
 
 const LOG_KEY_HELP = "the log's verifier key (origin+id+key) or a file holding it; default: the key store's log.vkey";
@@ -10,7 +10,7 @@ async function logKey(g: GlobalOptions, given: string | undefined) {
   return readLogVerifier(given ?? join(keysDir(g), 'log.vkey'));
 }
 
-const STORE_HELP = "the log's store: the data directory of `seal --log` or the log/ folder of a service's data directory (read-only, beside a running server)";
+const STORE_HELP = "the log's store: the data directory of `seal --log`, the log/ folder of a service's data directory (read-only, beside a running server), or a PostgreSQL URL (serve --store)";
 const SERVER_HELP = 'a running `modelseal serve` (reads its C2SP tiles and checkpoints over HTTP)';
 
 interface SourceOptions {
@@ -22,7 +22,7 @@ interface SourceOptions {
 async function openSource(o: SourceOptions): Promise<{ store: LogStore; name: string; remote: boolean }> {
   if (!!o.store === !!o.server) throw new ModelsealError('INVALID_ARGUMENT', 'give the log as --store <dir> or as --server <URL> (one of them)');
   if (o.server) return { store: await RemoteLog.open(o.server), name: o.server, remote: true };
-  return { store: FileStore.openReadOnly(o.store!), name: o.store!, remote: false };
+  return { store: await openLogStore(o.store!, 'read'), name: isPostgresUrl(o.store!) ? 'the PostgreSQL log' : o.store!, remote: false };
 }
 
 /** Runs `fn` on the log of `o`, closing it afterwards. */

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { encodeEvent, exportEvents, FileStore, loadLogSigner, logExports, ModelsealError, readLogVerifier, seal, TransparencyLog, type Recipient, type SealResult } from '../../src/index.js';
+import { encodeEvent, exportEvents, loadLogSigner, openLogStore, logExports, ModelsealError, readLogVerifier, seal, TransparencyLog, type Recipient, type SealResult } from '../../src/index.js';
 import { collect, emitJson, fmtBytes, interruptSignal, keysDir, parseRecipients, passphraseSource, progressBar, publisherKey, say, threads, type GlobalOptions } from '../util.js';
 
 export function parseSize(v: string): number {
@@ -40,7 +40,7 @@ export function registerSeal(program: Command): void {
     .option('--allow-symlinks', 'seal the files that symbolic links inside the folder point to (links outside it are refused)')
     .option('--fsync', 'flush the output to disk before it is renamed into place, so it also survives a power cut (slower)')
     .option('--force', 'replace the output file if it exists')
-    .option('--log <dir|url>', "record the export (one entry per recipient) in a transparency log before the package is written; if the log cannot be written, nothing is. <dir>: a log store signed with the key store's log.key; <url>: a release service (`modelseal serve`), which logs exports its trusted publishers sign")
+    .option('--log <dir|url>', "record the export (one entry per recipient) in a transparency log before the package is written; if the log cannot be written, nothing is. <dir> or postgres://…: a log store signed with the key store's log.key; <url>: a release service (`modelseal serve`), which logs exports its trusted publishers sign")
     .option('--log-key <key|file>', "with --log <url>: the log's verifier key that the receipts must verify under (default: the key store's log.vkey)")
     .addHelpText('after', '\nExamples:\n  modelseal seal ./llama --to local -o llama.mseal\n  modelseal seal model.safetensors --to x25519:alice.pub --to x25519:bob.pub --license EAR-123 -o m.mseal\n  # KMS in us-east-1 AND (the HSM OR the security officer\'s offline key):\n  modelseal seal ./llama --group aws-kms:alias/us-east-1 --group pkcs11:hsm/kek,x25519:officer.pub -o m.mseal')
     .action(async (input: string, o: { to: string[]; group: string[]; threshold?: string; output: string; license: string; policy: string; chunkSize: string; signingKey?: string; allowSymlinks?: boolean; force?: boolean; fsync?: boolean; log?: string; logKey?: string }, cmd: Command) => {
@@ -50,7 +50,7 @@ export function registerSeal(program: Command): void {
       const t = threads(g);
       const remote = o.log !== undefined && /^https?:\/\//.test(o.log);
       const logSigner = o.log && !remote ? await loadLogSigner(join(keysDir(g), 'log.key'), passphraseSource(g)) : undefined;
-      const log = o.log && logSigner ? new TransparencyLog(FileStore.open(o.log), logSigner) : undefined;
+      const log = o.log && logSigner ? new TransparencyLog(await openLogStore(o.log), logSigner) : undefined;
       const remoteKey = remote ? await readLogVerifier(o.logKey ?? join(keysDir(g), 'log.vkey')) : undefined;
       const logged: Array<{ index: number; recipient: string }> = [];
       const publisher = await publisherKey(g, o.signingKey);

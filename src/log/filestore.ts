@@ -19,7 +19,7 @@ import { ModelsealError } from '../errors.js';
 import { writeAllAt } from '../io/atomic.js';
 import { unverifiedCheckpoint } from './checkpoint.js';
 import { appendLeaves, HASH_SIZE, leafHash, storedCount, type Hash } from './merkle.js';
-import { MAX_ENTRY_BYTES, type AppendResult, type CheckpointSigner, type LogStore } from './store.js';
+import { checkEntrySizes, type AppendResult, type CheckpointSigner, type LogStore } from './store.js';
 
 const syncData = promisify(fdatasync);
 const FILES = ['entries', 'offsets', 'hashes', 'checkpoints'] as const;
@@ -150,9 +150,7 @@ export class FileStore implements LogStore {
   }
 
   async #append(entries: readonly Uint8Array[], sign: CheckpointSigner): Promise<AppendResult> {
-    for (const e of entries) {
-      if (e.length > MAX_ENTRY_BYTES) throw new ModelsealError('INVALID_ARGUMENT', `a log entry is ${e.length} bytes; the limit is ${MAX_ENTRY_BYTES}`);
-    }
+    checkEntrySizes(entries);
     if (this.#fd.entries < 0) throw unavailable('the log store is closed');
     if (this.#lock === null) throw unavailable(`the log store ${this.dir} is open read-only`);
     const first = this.#size;

@@ -2,12 +2,21 @@
  * The storage interface of the transparency log. A backend keeps the entries, the stored subtree
  * hashes (src/log/merkle.ts layout) and every signed checkpoint, and makes an append durable as
  * one unit: after `append` resolves, the entries and the checkpoint covering them survive a crash;
- * if it rejects, none of it is visible. Backends: files (filestore.ts), PostgreSQL (later).
+ * if it rejects, none of it is visible. Backends: files (filestore.ts, one process), PostgreSQL
+ * (pgstore.ts, shared by several processes in one total order).
  */
+import { ModelsealError } from '../errors.js';
 import type { Hash, HashReader } from './merkle.js';
 
 /** tlog-tiles entry bundles prefix each entry with a big-endian uint16 length. */
 export const MAX_ENTRY_BYTES = 0xffff;
+
+/** Refuses an append with an entry over MAX_ENTRY_BYTES before anything is written. */
+export function checkEntrySizes(entries: readonly Uint8Array[]): void {
+  for (const e of entries) {
+    if (e.length > MAX_ENTRY_BYTES) throw new ModelsealError('INVALID_ARGUMENT', `a log entry is ${e.length} bytes; the limit is ${MAX_ENTRY_BYTES}`);
+  }
+}
 
 export interface AppendResult {
   /** Index of the first appended entry. */
@@ -39,6 +48,11 @@ export interface LogStore {
   readBundle(from: number, to: number): Promise<Buffer>;
   /** Every stored checkpoint note, oldest first. */
   checkpoints(): AsyncIterable<string>;
+  /**
+   * Backends shared by several processes re-read the committed head, so that `size`, `checkpoint`
+   * and the reads cover what the others appended; a process's own appends need no refresh.
+   */
+  refresh?(): Promise<void>;
   close(): Promise<void>;
 }
 

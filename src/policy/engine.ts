@@ -271,6 +271,7 @@ export class PolicyWatcher {
   #engine: PolicyEngine;
   #stamp: string;
   #checked = Date.now();
+  #loading: Promise<PolicyEngine> | null = null;
   #onError: (e: unknown) => void;
 
   private constructor(engine: PolicyEngine, stamp: string, onError: (e: unknown) => void) {
@@ -284,10 +285,16 @@ export class PolicyWatcher {
     return new PolicyWatcher(await PolicyEngine.load(dir), stamp, onError);
   }
 
-  /** The policy in force now. */
-  async current(): Promise<PolicyEngine> {
-    if (Date.now() - this.#checked < 1000) return this.#engine;
+  /** The policy in force now. Requests that arrive while an edit is being loaded wait for it. */
+  current(): Promise<PolicyEngine> {
+    if (this.#loading) return this.#loading;
+    if (Date.now() - this.#checked < 1000) return Promise.resolve(this.#engine);
     this.#checked = Date.now();
+    this.#loading = this.#reload().finally(() => (this.#loading = null));
+    return this.#loading;
+  }
+
+  async #reload(): Promise<PolicyEngine> {
     const stamp = await stampOf(this.#engine.dir);
     if (stamp !== this.#stamp) {
       this.#stamp = stamp;

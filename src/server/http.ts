@@ -116,6 +116,8 @@ async function handle(service: ReleaseService, log: TransparencyLog, req: Incomi
   }
   if (req.method !== 'GET') return send(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not supported here` } });
   if (path === '/v1/info') return send(res, 200, service.info());
+  // Replicas sharing a PostgreSQL log learn of each other's appends here.
+  if (path === '/checkpoint' || path === '/v1/checkpoints') await log.store.refresh?.();
   if (path === '/checkpoint') return send(res, 200, log.checkpoint, { 'cache-control': 'max-age=2' });
   if (path === '/v1/checkpoints') return streamCheckpoints(log, res);
   const tile = path.startsWith('/tile/') ? parseTilePath(path) : null;

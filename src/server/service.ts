@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { ModelsealError } from '../errors.js';
 import { fromHex } from '../format/encoding.js';
-import { decodeEvent, encodeEvent, type ReleaseEvent } from '../log/events.js';
+import { encodeEvent, type ReleaseEvent } from '../log/events.js';
 import type { TransparencyLog } from '../log/log.js';
 import type { PolicyWatcher } from '../policy/engine.js';
 import { innerStanza, type ReleaseAnswer, type ServiceInfo } from '../providers/release.js';

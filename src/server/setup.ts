@@ -8,7 +8,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readdir } from 'node:fs/promises';
 import { KEYSTORE_FILES, loadLogSigner, loadX25519Identity, noPassphrase, readPublisherPublicKey, type PassphraseSource } from '../keystore/keystore.js';
-import { FileStore } from '../log/filestore.js';
+import { openLogStore } from '../log/open.js';
+import { PgStore } from '../log/pgstore.js';
+import { PgLedger } from './pgledger.js';
 import { TransparencyLog } from '../log/log.js';
 import { createPseudonymKey, loadPseudonymizer, type Pseudonymizer } from '../log/pseudonym.js';
 import { initPolicyDir, PolicyWatcher } from '../policy/engine.js';
@@ -32,7 +34,16 @@ export function dataPaths(data: string) {
 export async function openReleaseService(
   data: string,
   keys: string,
-  opts: { passphrase?: PassphraseSource; skewSeconds?: number; pseudonymKey?: string; commitIntervalMs?: number; now?: () => Date; onPolicyError?: (e: unknown) => void } = {},
+  opts: {
+    /** A PostgreSQL URL: the log (and nonces, release counts) shared with other replicas. Default: <data>/log. */
+    store?: string;
+    passphrase?: PassphraseSource;
+    skewSeconds?: number;
+    pseudonymKey?: string;
+    commitIntervalMs?: number;
+    now?: () => Date;
+    onPolicyError?: (e: unknown) => void;
+  } = {},
 ): Promise<ReleaseServiceSetup> {
   const paths = dataPaths(data);
   const passphrase = opts.passphrase ?? noPassphrase;
@@ -47,7 +58,9 @@ export async function openReleaseService(
     if (!existsSync(opts.pseudonymKey)) await createPseudonymKey(opts.pseudonymKey);
     pseudonyms = await loadPseudonymizer(opts.pseudonymKey);
   }
-  const log = new TransparencyLog(FileStore.open(paths.log), signer, opts.commitIntervalMs !== undefined ? { commitIntervalMs: opts.commitIntervalMs } : {});
+  const store = await openLogStore(opts.store ?? paths.log);
+  const ledger = store instanceof PgStore ? await PgLedger.open(store.pool, store.schema) : undefined;
+  const log = new TransparencyLog(store, signer, opts.commitIntervalMs !== undefined ? { commitIntervalMs: opts.commitIntervalMs } : {});
   try {
     const service = await ReleaseService.open({
       log,
@@ -56,6 +69,7 @@ export async function openReleaseService(
       identity,
       wrap: identity.recipient.id,
       publishers,
+      ...(ledger ? { ledger } : {}),
       ...(pseudonyms ? { pseudonyms } : {}),
       ...(opts.skewSeconds !== undefined ? { skewSeconds: opts.skewSeconds } : {}),
       ...(opts.now ? { now: opts.now } : {}),

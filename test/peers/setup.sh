@@ -9,6 +9,7 @@ mkdir -p "$PEERS"
 need_apt=()
 command -v age >/dev/null 2>&1 || need_apt+=(age)
 command -v softhsm2-util >/dev/null 2>&1 || need_apt+=(softhsm2)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "setup: need root to apt-get install ${need_apt[*]}" >&2; exit 1; fi
   echo "setup: apt-get install ${need_apt[*]}" >&2
@@ -43,4 +44,49 @@ if [ ! -x "$TLOGCHECK" ] || [ "$(cat "$TLOGCHECK.sha256" 2>/dev/null)" != "$want
     || { cat "$PEERS/go-build.log" >&2; exit 1; }
   echo "$want" >"$TLOGCHECK.sha256"
 fi
-echo "setup: peers ready (age $(age --version), $(softhsm2-util --version | head -1 | sed 's/^/softhsm2 /'), $("$VENV/bin/python" -c 'import model_signing,safetensors;print("model-signing", model_signing.__version__ if hasattr(model_signing,"__version__") else "?", "safetensors", safetensors.__version__)'))" >&2
+# PostgreSQL, the shared log store of several servers: a cluster of our own on 127.0.0.1:54329
+# (and a socket folder of its own), trust auth on loopback only, fsync on. PostgreSQL refuses to
+# run as root, so as root the cluster belongs to the `postgres` system user, which must be able to
+# reach it: it lives in .peers/postgres unless that path is not traversable for that user (or too
+# long for a socket path), then in /tmp/modelseal-pg-<uid>. The URL the tests use goes to
+# .peers/postgres.url. A lock keeps two setups (two test runs in one tree) from racing; the server
+# must not inherit it.
+PGBIN=$(dirname "$(compgen -G '/usr/lib/postgresql/*/bin/initdb' | sort -V | tail -1)")
+PGPORT=54329
+as_pg=()
+[ "$(id -u)" = 0 ] && as_pg=(runuser -u postgres --)
+PGROOT=$PWD/$PEERS/postgres
+if [ ${#as_pg[@]} -gt 0 ] && ! runuser -u postgres -- test -x "$PWD/$PEERS"; then PGROOT=/tmp/modelseal-pg-$(id -u); fi
+[ ${#PGROOT} -gt 80 ] && PGROOT=/tmp/modelseal-pg-$(id -u)
+PGDATA_DIR=$PGROOT/data
+PGLOG=$PGROOT/server.log
+pg_tail() { echo "setup: PostgreSQL did not start; the end of $PGLOG:" >&2; tail -n 30 "$PGLOG" >&2 2>/dev/null || true; exit 1; }
+(
+  flock -w 300 9 || { echo "setup: another setup holds $PEERS/postgres.lock" >&2; exit 1; }
+  if [ ! -d "$PGROOT" ]; then
+    mkdir -p "$PGROOT/run"
+    [ ${#as_pg[@]} -gt 0 ] && chown -R postgres: "$PGROOT"
+    chmod 700 "$PGROOT"
+  fi
+  if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
+    echo "setup: initdb $PGDATA_DIR ($("$PGBIN/postgres" --version))" >&2
+    rm -rf "$PGDATA_DIR"
+    "${as_pg[@]}" "$PGBIN/initdb" -D "$PGDATA_DIR" -U modelseal --auth=trust -E UTF8 --locale=C.UTF-8 >"$PEERS/initdb.log" 2>&1 \
+      || { cat "$PEERS/initdb.log" >&2; exit 1; }
+    # Loopback TCP and the socket only; nothing else may connect.
+    printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' | "${as_pg[@]}" tee "$PGDATA_DIR/pg_hba.conf" >/dev/null
+  fi
+  if ! "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1; then
+    echo "setup: starting PostgreSQL on 127.0.0.1:$PGPORT ($PGDATA_DIR)" >&2
+    "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGLOG" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $PGPORT -k $PGROOT/run -c fsync=on -c synchronous_commit=on" start >/dev/null 2>&1 9>&- || pg_tail
+  fi
+  "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT" -t 30 || pg_tail
+  psql_pg=("$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PGPORT" -U modelseal -v ON_ERROR_STOP=1)
+  if [ -z "$("${psql_pg[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'modelseal_test'")" ]; then
+    "${psql_pg[@]}" -d postgres -c 'CREATE DATABASE modelseal_test' || pg_tail
+  fi
+  echo "postgres://modelseal@127.0.0.1:$PGPORT/modelseal_test" >"$PEERS/postgres.url"
+) 9>"$PEERS/postgres.lock"
+PG_VERSION=$("$PGBIN/psql" -X -h 127.0.0.1 -p "$PGPORT" -U modelseal -d modelseal_test -tAc 'SHOW server_version' | cut -d' ' -f1)
+echo "setup: peers ready (age $(age --version), $(softhsm2-util --version | head -1 | sed 's/^/softhsm2 /'), $("$VENV/bin/python" -c 'import model_signing,safetensors;print("model-signing", model_signing.__version__ if hasattr(model_signing,"__version__") else "?", "safetensors", safetensors.__version__)'), PostgreSQL $PG_VERSION)" >&2
