@@ -63,12 +63,18 @@ PGLOG=$PGROOT/server.log
 pg_tail() { echo "setup: PostgreSQL did not start; the end of $PGLOG:" >&2; tail -n 30 "$PGLOG" >&2 2>/dev/null || true; exit 1; }
 (
   flock -w 300 9 || { echo "setup: another setup holds $PEERS/postgres.lock" >&2; exit 1; }
-  if [ ! -d "$PGROOT" ]; then
+  # Another checkout's test cluster may already serve this port: use it (same user, trust auth).
+  if "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PGPORT" -U modelseal -d postgres -tAc 'SELECT 1' >/dev/null 2>&1; then
+    reuse=1
+  else
+    reuse=0
+  fi
+  if [ "$reuse" = 0 ] && [ ! -d "$PGROOT" ]; then
     mkdir -p "$PGROOT/run"
     [ ${#as_pg[@]} -gt 0 ] && chown -R postgres: "$PGROOT"
     chmod 700 "$PGROOT"
   fi
-  if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
+  if [ "$reuse" = 0 ] && [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
     echo "setup: initdb $PGDATA_DIR ($("$PGBIN/postgres" --version))" >&2
     rm -rf "$PGDATA_DIR"
     "${as_pg[@]}" "$PGBIN/initdb" -D "$PGDATA_DIR" -U modelseal --auth=trust -E UTF8 --locale=C.UTF-8 >"$PEERS/initdb.log" 2>&1 \
@@ -76,7 +82,7 @@ pg_tail() { echo "setup: PostgreSQL did not start; the end of $PGLOG:" >&2; tail
     # Loopback TCP and the socket only; nothing else may connect.
     printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' | "${as_pg[@]}" tee "$PGDATA_DIR/pg_hba.conf" >/dev/null
   fi
-  if ! "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1; then
+  if [ "$reuse" = 0 ] && ! "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1; then
     echo "setup: starting PostgreSQL on 127.0.0.1:$PGPORT ($PGDATA_DIR)" >&2
     "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGLOG" -w -t 60 \
       -o "-c listen_addresses=127.0.0.1 -p $PGPORT -k $PGROOT/run -c fsync=on -c synchronous_commit=on" start >/dev/null 2>&1 9>&- || pg_tail
