@@ -53,7 +53,7 @@ export { auditLog, type AuditReport, type AuditProblem } from './log/audit.js';
 export { NoteSigner, parseVerifierKey, signNote, openNote, type NoteVerifier } from './log/note.js';
 export { formatCheckpoint, parseCheckpoint, openCheckpoint, formatProof, parseProof, verifyProof, type Checkpoint, type TlogProof } from './log/checkpoint.js';
 export { leafHash, verifyInclusion, verifyConsistency, EMPTY_ROOT } from './log/merkle.js';
-export { canonicalJson, encodeEvent, decodeEvent, exportEvents, type LogEvent, type ExportEvent } from './log/events.js';
+export { canonicalJson, encodeEvent, decodeEvent, exportEvents, storeEvents, type LogEvent, type ExportEvent } from './log/events.js';
 export { PolicyEngine, PolicyWatcher, initPolicyDir, POLICY_FILES, type License, type PolicyDecision, type ReleaseQuestion, type RecipientAttributes } from './policy/engine.js';
 export { ReleaseService, DENIALS, type ReleaseServiceOptions, type ServiceReply } from './server/service.js';
 export { startServer, MAX_BODY_BYTES, type RunningServer, type ServeOptions } from './server/http.js';

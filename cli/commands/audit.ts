@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { auditLog, decodeEvent, isPostgresUrl, loadPseudonymizer, openLogStore, ModelsealError, openNote, readLogVerifier, receiptFor, RemoteLog, verifyProof, type LogEvent, type LogStore, type Pseudonymizer } from '../../src/index.js';
+import { auditLog, isPostgresUrl, loadPseudonymizer, openLogStore, ModelsealError, openNote, readLogVerifier, receiptFor, RemoteLog, storeEvents, verifyProof, type LogEvent, type LogStore, type Pseudonymizer } from '../../src/index.js';
 import { emitJson, keysDir, progressBar, say, threads, type GlobalOptions } from '../util.js';
 
 const LOG_KEY_HELP = "the log's verifier key (origin+id+key) or a file holding it; default: the key store's log.vkey";
@@ -32,15 +32,6 @@ async function withSource<T>(o: SourceOptions, fn: (s: { store: LogStore; name: 
     return await fn(src);
   } finally {
     await src.store.close();
-  }
-}
-
-/** Every entry as (index, event), in blocks. */
-async function* events(store: LogStore): AsyncIterable<{ index: number; event: LogEvent | null }> {
-  for (let from = 0; from < store.size; from += 4096) {
-    const to = Math.min(store.size, from + 4096);
-    const entries = await store.readEntries(from, to);
-    for (let i = 0; i < entries.length; i++) yield { index: from + i, event: decodeEvent(entries[i]!) };
   }
 }
 
@@ -183,7 +174,7 @@ Examples:
         if (store.checkpoint !== null) openNote(store.checkpoint, [verifier]);
         const found: Array<{ index: number; event: LogEvent }> = [];
         let other = 0;
-        for await (const { index, event } of events(store)) {
+        for await (const { index, event } of storeEvents(store)) {
           if (event === null) other++;
           else if (keep(event)) found.push({ index, event });
         }
@@ -218,7 +209,7 @@ Examples:
       await withSource(o, async ({ store, name }) => {
         let n = byIndex ? Number(which) : -1;
         if (!byIndex) {
-          for await (const { index, event } of events(store)) {
+          for await (const { index, event } of storeEvents(store)) {
             if (event?.type === 'release' && event.request === which) {
               n = index;
               break;

@@ -4,6 +4,7 @@
  */
 import { ModelsealError } from '../errors.js';
 import type { SealResult } from '../package/seal.js';
+import type { LogStore } from './store.js';
 
 /** A package made for one recipient: sealing is an export too. */
 export interface ExportEvent {
@@ -102,4 +103,13 @@ export function exportEvents(r: SealResult, time = new Date()): ExportEvent[] {
     publisher: r.signer,
     fingerprint: null,
   }));
+}
+
+/** Every entry of `store` (up to its committed size) with its event, null for entries that are not modelseal events. */
+export async function* storeEvents(store: LogStore): AsyncIterable<{ index: number; event: LogEvent | null }> {
+  const size = store.size;
+  for (let from = 0; from < size; from += 4096) {
+    const entries = await store.readEntries(from, Math.min(size, from + 4096));
+    for (let i = 0; i < entries.length; i++) yield { index: from + i, event: decodeEvent(entries[i]!) };
+  }
 }

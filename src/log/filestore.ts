@@ -19,7 +19,7 @@ import { ModelsealError } from '../errors.js';
 import { writeAllAt } from '../io/atomic.js';
 import { unverifiedCheckpoint } from './checkpoint.js';
 import { appendLeaves, HASH_SIZE, leafHash, storedCount, type Hash } from './merkle.js';
-import { checkEntrySizes, type AppendResult, type CheckpointSigner, type LogStore } from './store.js';
+import { checkEntrySizes, splitBundle, type AppendResult, type CheckpointSigner, type LogStore } from './store.js';
 
 const syncData = promisify(fdatasync);
 const FILES = ['entries', 'offsets', 'hashes', 'checkpoints'] as const;
@@ -222,14 +222,8 @@ export class FileStore implements LogStore {
   }
 
   async readEntries(from: number, to: number): Promise<Buffer[]> {
-    const bundle = await this.readBundle(from, to);
-    const out: Buffer[] = [];
-    for (let at = 0; at < bundle.length; ) {
-      const n = bundle.readUInt16BE(at);
-      out.push(bundle.subarray(at + 2, at + 2 + n));
-      at += 2 + n;
-    }
-    if (out.length !== to - from) throw damaged(this.dir, `entries [${from}, ${to}) do not parse`);
+    const out = splitBundle(await this.readBundle(from, to));
+    if (out?.length !== to - from) throw damaged(this.dir, `entries [${from}, ${to}) do not parse`);
     return out;
   }
 

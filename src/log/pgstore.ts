@@ -21,7 +21,7 @@ import type { Pool, PoolClient } from 'pg';
 import { invalidArgument, ModelsealError } from '../errors.js';
 import { unverifiedCheckpoint } from './checkpoint.js';
 import { appendLeaves, HASH_SIZE, leafHash, storedCount, type Hash } from './merkle.js';
-import { checkEntrySizes, MAX_ENTRY_BYTES, type AppendResult, type CheckpointSigner, type LogStore } from './store.js';
+import { checkEntrySizes, encodeBundle, MAX_ENTRY_BYTES, type AppendResult, type CheckpointSigner, type LogStore } from './store.js';
 
 let driver: Promise<typeof import('pg')> | undefined;
 const loadDriver = () => (driver ??= import('pg'));
@@ -392,15 +392,7 @@ export class PgStore implements LogStore {
   }
 
   async readBundle(from: number, to: number): Promise<Buffer> {
-    const entries = await this.readEntries(from, to);
-    const bundle = Buffer.allocUnsafe(entries.reduce((n, e) => n + 2 + e.length, 0));
-    let at = 0;
-    for (const e of entries) {
-      bundle.writeUInt16BE(e.length, at);
-      bundle.set(e, at + 2);
-      at += 2 + e.length;
-    }
-    return bundle;
+    return encodeBundle(await this.readEntries(from, to));
   }
 
   /** Every checkpoint up to the known head, oldest first, a page at a time. */

@@ -7,7 +7,7 @@
  */
 import { ModelsealError } from '../errors.js';
 import { unverifiedCheckpoint } from './checkpoint.js';
-import type { AppendResult, Hash, LogStore } from './store.js';
+import { encodeBundle, splitBundle, type AppendResult, type Hash, type LogStore } from './store.js';
 
 /** C2SP tile index path: 1234067 → "x001/x234/067". */
 export function tileIndexPath(n: number): string {
@@ -46,34 +46,22 @@ export class RemoteLog implements LogStore {
     return new RemoteLog(base, text);
   }
 
-  async readBundle(from: number, to: number): Promise<Buffer> {
+  /** Entries [from, to), from the entry bundles of the tiles that hold them. */
+  async readEntries(from: number, to: number): Promise<Buffer[]> {
     if (!(from >= 0 && from <= to && to <= this.size)) throw new RangeError(`entries [${from}, ${to}) are not in a log of ${this.size}`);
-    const parts: Buffer[] = [];
+    const out: Buffer[] = [];
     for (let tile = Math.floor(from / 256); tile * 256 < to; tile++) {
       const width = Math.min(256, this.size - tile * 256);
-      const bundle = await get(this.url, `/tile/entries/${tileIndexPath(tile)}${width < 256 ? `.p/${width}` : ''}`);
-      // Keep the records of [from, to) that fall in this tile.
-      let at = 0;
-      for (let i = tile * 256; i < tile * 256 + width && at < bundle.length; i++) {
-        if (at + 2 > bundle.length) break;
-        const end = at + 2 + bundle.readUInt16BE(at);
-        if (i >= from && i < to) parts.push(bundle.subarray(at, end));
-        at = end;
-      }
+      const path = `/tile/entries/${tileIndexPath(tile)}${width < 256 ? `.p/${width}` : ''}`;
+      const entries = splitBundle(await get(this.url, path));
+      if (entries?.length !== width) throw new ModelsealError('LOG_INVALID', `${this.url}${path} is not a bundle of ${width} entries`);
+      out.push(...entries.slice(Math.max(0, from - tile * 256), to - tile * 256));
     }
-    return Buffer.concat(parts);
+    return out;
   }
 
-  async readEntries(from: number, to: number): Promise<Buffer[]> {
-    const bundle = await this.readBundle(from, to);
-    const out: Buffer[] = [];
-    for (let at = 0; at + 2 <= bundle.length; ) {
-      const n = bundle.readUInt16BE(at);
-      out.push(bundle.subarray(at + 2, at + 2 + n));
-      at += 2 + n;
-    }
-    if (out.length !== to - from) throw new ModelsealError('LOG_INVALID', `${this.url} served entry bundles that do not hold entries [${from}, ${to})`);
-    return out;
+  async readBundle(from: number, to: number): Promise<Buffer> {
+    return encodeBundle(await this.readEntries(from, to));
   }
 
   readHashes = async (_indexes: readonly number[]): Promise<Hash[]> => {

@@ -11,6 +11,31 @@ import type { Hash, HashReader } from './merkle.js';
 /** tlog-tiles entry bundles prefix each entry with a big-endian uint16 length. */
 export const MAX_ENTRY_BYTES = 0xffff;
 
+/** Entries as a tlog-tiles entry bundle: each prefixed by its big-endian uint16 length. */
+export function encodeBundle(entries: readonly Uint8Array[]): Buffer {
+  const bundle = Buffer.allocUnsafe(entries.reduce((n, e) => n + 2 + e.length, 0));
+  let at = 0;
+  for (const e of entries) {
+    bundle.writeUInt16BE(e.length, at);
+    bundle.set(e, at + 2);
+    at += 2 + e.length;
+  }
+  return bundle;
+}
+
+/** The entries of a bundle; null when it does not parse (a record runs past the end). */
+export function splitBundle(bundle: Buffer): Buffer[] | null {
+  const out: Buffer[] = [];
+  for (let at = 0; at < bundle.length; ) {
+    if (at + 2 > bundle.length) return null;
+    const end = at + 2 + bundle.readUInt16BE(at);
+    if (end > bundle.length) return null;
+    out.push(bundle.subarray(at + 2, end));
+    at = end;
+  }
+  return out;
+}
+
 /** Refuses an append with an entry over MAX_ENTRY_BYTES before anything is written. */
 export function checkEntrySizes(entries: readonly Uint8Array[]): void {
   for (const e of entries) {

@@ -6,6 +6,7 @@
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { isModelsealError } from '../errors.js';
 import type { TransparencyLog } from '../log/log.js';
 import type { ReleaseService, ServiceReply } from './service.js';
 
@@ -143,8 +144,10 @@ async function streamCheckpoints(log: TransparencyLog, res: ServerResponse): Pro
 
 export async function startServer(service: ReleaseService, log: TransparencyLog, opts: ServeOptions = {}): Promise<RunningServer> {
   const listener = (req: IncomingMessage, res: ServerResponse) => {
-    handle(service, log, req, res).catch(() => {
-      if (!res.headersSent) send(res, 500, { error: { code: 'INTERNAL', message: 'internal error; nothing was released' } });
+    handle(service, log, req, res).catch((e) => {
+      // A shared ledger (PostgreSQL) that cannot be reached is the log's kind of failure: retryable.
+      const down = isModelsealError(e, 'LOG_UNAVAILABLE');
+      if (!res.headersSent) send(res, down ? 503 : 500, { error: { code: down ? 'LOG_UNAVAILABLE' : 'INTERNAL', message: `${down ? 'the release ledger is unavailable' : 'internal error'}; nothing was released` } });
       else res.destroy();
     });
   };

@@ -4,7 +4,7 @@
  * memory, rebuilt from the log at start; replicas sharing a PostgreSQL log keep them in the same
  * database (pgledger.ts), so a nonce is accepted once and a quota holds across all of them.
  */
-import { decodeEvent, type ReleaseEvent } from '../log/events.js';
+import { storeEvents } from '../log/events.js';
 import type { LogStore } from '../log/store.js';
 
 export interface ReleaseLedger {
@@ -26,14 +26,11 @@ export class MemoryLedger implements ReleaseLedger {
   /** Rebuilt from the log: allowed releases per license, and nonces younger than `nonceLifeMs`. */
   static async fromLog(store: LogStore, now: number, nonceLifeMs: number): Promise<MemoryLedger> {
     const l = new MemoryLedger();
-    for (let from = 0; from < store.size; from += 4096) {
-      for (const entry of await store.readEntries(from, Math.min(store.size, from + 4096))) {
-        const e = decodeEvent(entry) as ReleaseEvent | null;
-        if (e?.type !== 'release') continue;
-        if (e.decision === 'allow' && e.license) l.#used.set(e.license, (l.#used.get(e.license) ?? 0) + 1);
-        const expires = Date.parse(e.time) + nonceLifeMs;
-        if (e.nonce && expires > now) l.#nonces.set(e.nonce, expires);
-      }
+    for await (const { event: e } of storeEvents(store)) {
+      if (e?.type !== 'release') continue;
+      if (e.decision === 'allow' && e.license) l.#used.set(e.license, (l.#used.get(e.license) ?? 0) + 1);
+      const expires = Date.parse(e.time) + nonceLifeMs;
+      if (e.nonce && expires > now) l.#nonces.set(e.nonce, expires);
     }
     return l;
   }

@@ -57,7 +57,7 @@ export interface ReleaseServiceOptions {
 
 export interface ServiceReply {
   status: number;
-  body: ReleaseAnswer | { error: { code: string; message: string } };
+  body: ReleaseAnswer | { receipts: string[] } | { error: { code: string; message: string } };
 }
 
 const isString = (v: unknown, max = 512): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
@@ -120,9 +120,9 @@ export class ReleaseService {
   readonly #skewMs: number;
   readonly #ledger: ReleaseLedger;
 
-  private constructor(o: ReleaseServiceOptions, ledger: ReleaseLedger) {
+  private constructor(o: ReleaseServiceOptions, ledger: ReleaseLedger, skewMs: number) {
     this.#o = o;
-    this.#skewMs = (o.skewSeconds ?? 300) * 1000;
+    this.#skewMs = skewMs;
     this.#ledger = ledger;
   }
 
@@ -133,7 +133,7 @@ export class ReleaseService {
   static async open(o: ReleaseServiceOptions): Promise<ReleaseService> {
     const skewMs = (o.skewSeconds ?? 300) * 1000;
     const ledger = o.ledger ?? (await MemoryLedger.fromLog(o.log.store, (o.now?.() ?? new Date()).getTime(), 2 * skewMs));
-    return new ReleaseService(o, ledger);
+    return new ReleaseService(o, ledger, skewMs);
   }
 
   #now(): Date {
@@ -153,8 +153,8 @@ export class ReleaseService {
    * Logs a publisher's export events (one entry each) and answers with their receipts. Only events
    * signed by a trusted publisher key, and naming that key, are logged: the log is no open mailbox.
    */
-  async recordExports(body: unknown): Promise<{ status: number; body: { receipts: string[] } | { error: { code: string; message: string } } }> {
-    const refuse = (status: number, code: string, message: string) => ({ status, body: { error: { code, message } } });
+  async recordExports(body: unknown): Promise<ServiceReply> {
+    const refuse = (status: number, code: string, message: string): ServiceReply => ({ status, body: { error: { code, message } } });
     if (!wellFormedExports(body)) return refuse(400, 'INVALID_ARGUMENT', 'the body is not a modelseal export submission');
     const spki = Buffer.from(body.publisher, 'base64');
     const id = `sha256:${toHex(createHash('sha256').update(spki).digest())}`;
