@@ -17,6 +17,7 @@ import { registerAudit } from './commands/audit.js';
 import { registerPolicy } from './commands/policy.js';
 import { registerServe } from './commands/serve.js';
 import { registerRecipient } from './commands/recipient.js';
+import { registerFingerprint } from './commands/fingerprint.js';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 
@@ -55,7 +56,7 @@ Exit codes: ${Object.entries(ErrorCodes)
       .join(', ')}. See docs/ERRORS.md.`,
   );
 
-for (const register of [registerInit, registerKeygen, registerSeal, registerOpen, registerInspect, registerVerify, registerRewrap, registerReseal, registerProviders, registerAudit, registerPolicy, registerServe, registerRecipient, registerDemo]) {
+for (const register of [registerInit, registerKeygen, registerSeal, registerOpen, registerInspect, registerVerify, registerRewrap, registerReseal, registerProviders, registerAudit, registerPolicy, registerServe, registerRecipient, registerFingerprint, registerDemo]) {
   register(program);
 }
 

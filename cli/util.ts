@@ -70,7 +70,7 @@ export function progressBar(g: GlobalOptions): ((p: Progress) => void) | undefin
     const eta = rate > 0 ? (p.total - p.done) / rate : 0;
     const width = 24;
     const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '-');
-    const fmt = p.phase === 'audit' ? (n: number) => `${Math.round(n)} entries` : fmtBytes;
+    const fmt = p.phase === 'audit' ? (n: number) => `${Math.round(n)} entries` : p.phase === 'trace' ? (n: number) => `${Math.round(n)} tensors` : fmtBytes;
     process.stderr.write(`\r${p.phase.padEnd(8)} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${fmt(p.done)}/${fmt(p.total)} ${fmt(rate)}/s ETA ${eta.toFixed(0)}s\x1b[K`);
     if (p.done >= p.total) process.stderr.write('\n');
   };

@@ -34,6 +34,8 @@ export {
   defaultLogOrigin,
   noPassphrase,
   KEYSTORE_FILES,
+  loadFingerprintKey,
+  fingerprintKeyId,
   type Publisher,
   type PassphraseSource,
   type InitResult,
@@ -61,3 +63,10 @@ export { openReleaseService, dataPaths, type ReleaseServiceSetup } from './serve
 export { RecipientRegistry, loadOrCreateCa, type RecipientRecord, type CertificateAuthority } from './server/recipients.js';
 export { ReleaseRecipient, ReleaseIdentity, parseReleaseRecipient, serviceInfo, logExports, type ReleaseAnswer, type ServiceInfo } from './providers/release.js';
 export { requestId, requestBytes, signRequest, verifyRequest, type ReleaseRequest, type SignedRequest } from './server/protocol.js';
+export { embedFingerprint, MAX_RELATIVE_RMS, METADATA_TAG, type EmbedOptions, type EmbedResult, type FingerprintKey, type TensorReport } from './fingerprint/embed.js';
+export { traceLeak, gatherEvidence, scoreRecipients, judge, DEFAULT_EPSILON, DEFAULT_TRACES, type TraceOptions, type TraceReport, type TraceEvidence, type Accusation } from './fingerprint/trace.js';
+export { readRegistry, DEFAULT_REGISTRY, type FingerprintRecord, type SignedRecord } from './fingerprint/registry.js';
+export { DEFAULT_PARAMS, threshold as accusationThreshold, type CodeParams } from './fingerprint/params.js';
+export { readCheckpoint, type Checkpoint as WeightCheckpoint, type WeightFile, type WeightTensor } from './fingerprint/model.js';
+export { readSafetensorsHeader, parseSafetensorsHeader, encodeSafetensorsHeader, type SafetensorsHeader, type TensorInfo } from './formats/safetensors.js';
+export { readGgufHeader, parseGgufHeader, encodeGgufHeader, writeGguf, dequantizeQ8_0, GGML_TYPE, type GgufFile, type GgufTensorInfo, type GgufValue } from './formats/gguf.js';

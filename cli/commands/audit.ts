@@ -25,8 +25,8 @@ async function openSource(o: SourceOptions): Promise<{ store: LogStore; name: st
   return { store: await openLogStore(o.store!, 'read'), name: isPostgresUrl(o.store!) ? 'the PostgreSQL log' : o.store!, remote: false };
 }
 
-/** Runs `fn` on the log of `o`, closing it afterwards. */
-async function withSource<T>(o: SourceOptions, fn: (s: { store: LogStore; name: string; remote: boolean }) => Promise<T>): Promise<T> {
+/** Runs `fn` on the log of `o` (--store or --server), closing it afterwards. */
+export async function withSource<T>(o: SourceOptions, fn: (s: { store: LogStore; name: string; remote: boolean }) => Promise<T>): Promise<T> {
   const src = await openSource(o);
   try {
     return await fn(src);

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { encodeEvent, exportEvents, loadLogSigner, openLogStore, logExports, ModelsealError, readLogVerifier, seal, TransparencyLog, type Recipient, type SealResult } from '../../src/index.js';
+import { codeParams, sayTensors } from './fingerprint.js';
+import { DEFAULT_PARAMS, DEFAULT_REGISTRY, loadFingerprintKey, type SealOptions, encodeEvent, exportEvents, loadLogSigner, openLogStore, logExports, ModelsealError, readLogVerifier, seal, TransparencyLog, type Recipient, type SealResult } from '../../src/index.js';
 import { collect, emitJson, fmtBytes, interruptSignal, keysDir, parseRecipients, passphraseSource, progressBar, publisherKey, say, threads, type GlobalOptions } from '../util.js';
 
 export function parseSize(v: string): number {
@@ -41,9 +42,13 @@ export function registerSeal(program: Command): void {
     .option('--fsync', 'flush the output to disk before it is renamed into place, so it also survives a power cut (slower)')
     .option('--force', 'replace the output file if it exists')
     .option('--log <dir|url>', "record the export (one entry per recipient) in a transparency log before the package is written; if the log cannot be written, nothing is. <dir> or postgres://…: a log store signed with the key store's log.key; <url>: a release service (`modelseal serve`), which logs exports its trusted publishers sign")
+    .option('--fingerprint [recipient]', "mark the weights (safetensors, GGUF) with this recipient's fingerprint as they are sealed, and record it in the registry; the recipient defaults to the one --to (e.g. the name in release:<url>#<name>)")
+    .option('--registry <file>', 'with --fingerprint: the fingerprint registry to append to', DEFAULT_REGISTRY)
+    .option('--coalition <c>', 'with --fingerprint: largest coalition the code is built for', String(DEFAULT_PARAMS.c))
+    .option('--support <fraction>', 'with --fingerprint: fraction of the eligible weights that carry the mark', String(DEFAULT_PARAMS.support))
     .option('--log-key <key|file>', "with --log <url>: the log's verifier key that the receipts must verify under (default: the key store's log.vkey)")
-    .addHelpText('after', '\nExamples:\n  modelseal seal ./llama --to local -o llama.mseal\n  modelseal seal model.safetensors --to x25519:alice.pub --to x25519:bob.pub --license EAR-123 -o m.mseal\n  # KMS in us-east-1 AND (the HSM OR the security officer\'s offline key):\n  modelseal seal ./llama --group aws-kms:alias/us-east-1 --group pkcs11:hsm/kek,x25519:officer.pub -o m.mseal')
-    .action(async (input: string, o: { to: string[]; group: string[]; threshold?: string; output: string; license: string; policy: string; chunkSize: string; signingKey?: string; allowSymlinks?: boolean; force?: boolean; fsync?: boolean; log?: string; logKey?: string }, cmd: Command) => {
+    .addHelpText('after', '\nExamples:\n  modelseal seal ./llama --to local -o llama.mseal\n  modelseal seal model.safetensors --to x25519:alice.pub --to x25519:bob.pub --license EAR-123 -o m.mseal\n  # the key only through the release service, and the weights marked for acme:\n  modelseal seal ./llama --to release:https://release.example#acme --license EAR-123 --fingerprint -o llama-acme.mseal\n  # KMS in us-east-1 AND (the HSM OR the security officer\'s offline key):\n  modelseal seal ./llama --group aws-kms:alias/us-east-1 --group pkcs11:hsm/kek,x25519:officer.pub -o m.mseal')
+    .action(async (input: string, o: { to: string[]; group: string[]; threshold?: string; output: string; license: string; policy: string; chunkSize: string; signingKey?: string; allowSymlinks?: boolean; force?: boolean; fsync?: boolean; log?: string; logKey?: string; fingerprint?: string | true; registry: string; coalition?: string; support?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       if (o.output === '-' && process.stdout.isTTY) throw new ModelsealError('INVALID_ARGUMENT', 'refusing to write a package to a terminal; redirect stdout or use -o <file>');
       if (o.output === '-' && g.json) throw new ModelsealError('INVALID_ARGUMENT', '--json and -o - both want stdout; pick one');
@@ -54,10 +59,17 @@ export function registerSeal(program: Command): void {
       const remoteKey = remote ? await readLogVerifier(o.logKey ?? join(keysDir(g), 'log.vkey')) : undefined;
       const logged: Array<{ index: number; recipient: string }> = [];
       const publisher = await publisherKey(g, o.signingKey);
+      const who = await recipientsOrGroups(o, g);
+      let fingerprint: SealOptions['fingerprint'];
+      if (o.fingerprint !== undefined) {
+        if (o.fingerprint === true && who.recipients.length !== 1) throw new ModelsealError('INVALID_ARGUMENT', '--fingerprint marks one copy for one recipient: seal for exactly one --to, or name the recipient (--fingerprint <id>)');
+        fingerprint = { recipient: o.fingerprint === true ? who.recipients[0]!.id : o.fingerprint, key: await loadFingerprintKey(keysDir(g), passphraseSource(g), { create: true }), params: codeParams(o), registry: o.registry };
+      }
       const r = await seal({
         input,
         output: o.output === '-' ? process.stdout : o.output,
-        ...(await recipientsOrGroups(o, g)),
+        ...who,
+        ...(fingerprint ? { fingerprint } : {}),
         publisher,
         license: o.license,
         policy: o.policy,
@@ -87,6 +99,10 @@ export function registerSeal(program: Command): void {
       for (const s of r.recipients) say(g, `  recipient ${s.group !== undefined ? `[group ${s.group}] ` : ''}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}`);
       say(g, `  package ${r.packageId}\n  model   ${r.model.rootDigest}\n  signer  ${r.signer}`);
       if (r.excluded.length) say(g, `  left out: ${r.excluded.join(', ')}`);
+      if (r.fingerprint) {
+        sayTensors(g, r.fingerprint.tensors);
+        say(g, `  fingerprint ${r.fingerprint.record.id} for ${r.fingerprint.record.recipient}, recorded in ${o.registry}`);
+      }
       if (o.log) say(g, `  logged  export entr${logged.length === 1 ? 'y' : 'ies'} ${logged.map((l) => l.index).join(', ')} in log ${origin}`);
     });
 }

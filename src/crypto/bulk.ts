@@ -9,6 +9,8 @@ import { readSync, writeSync, writevSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { chunkNonce, decryptChunk } from './chunk.js';
+import { markPiece, type MarkStats, type TensorPlan } from '../fingerprint/mark.js';
+import type { CodeParams } from '../fingerprint/params.js';
 
 const TAG = 16;
 const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
@@ -32,8 +34,11 @@ interface Piece {
 }
 
 export type BulkJob =
-  /** Reads plaintext at `inPos` into `buf`, encrypts, hashes and writes the sealed chunks at `packagePos` of `outFd`. */
-  | (Piece & { op: 'seal'; key: Uint8Array; inFd: number; inPos: number; outFd: number; buf: ArrayBuffer })
+  /**
+   * Reads plaintext at `inPos` into `buf`, encrypts, hashes and writes the sealed chunks at `packagePos` of `outFd`.
+   * With `mark`, the plaintext is first copied to `mark.original`, then fingerprinted (src/fingerprint/mark.ts).
+   */
+  | (Piece & { op: 'seal'; key: Uint8Array; inFd: number; inPos: number; outFd: number; buf: ArrayBuffer; mark?: PieceMark })
   /** Reads sealed chunks at `packagePos` of `inFd`, decrypts into `buf`, writes the plaintext at `outPos` of `outFd`. */
   | (Piece & { op: 'open'; key: Uint8Array; inFd: number; outFd: number; outPos: number; buf: ArrayBuffer })
   /** Reads sealed chunks at `packagePos` of `inFd` and hashes each. */
@@ -43,6 +48,13 @@ export type BulkJob =
   | { op: 'hashChunk'; data: Uint8Array }
   /** Ed25519 signatures by one raw public key (log checkpoints in an audit): `bad` is the first that fails. */
   | { op: 'verifyEd25519'; publicKey: Uint8Array; messages: Uint8Array[]; signatures: Uint8Array[] };
+
+/** The fingerprint to write into a piece: the tensors it overlaps, and a buffer for the unmarked bytes. */
+export interface PieceMark {
+  plans: TensorPlan[];
+  params: CodeParams;
+  original: ArrayBuffer;
+}
 
 export interface BulkResult {
   /** The plaintext buffer, handed back (seal, open) so the main thread can hash it and reuse it. */
@@ -55,6 +67,9 @@ export interface BulkResult {
   bad?: number;
   /** openChunk: the plaintext, or null when it does not authenticate. */
   plain?: Uint8Array | null;
+  /** seal with a mark: the plaintext as read (in `mark.original`), and what marking changed. */
+  original?: ArrayBuffer;
+  marks?: MarkStats[];
 }
 
 /** Raised when a file is shorter than expected (an input changed, or a package is cut short). */
@@ -107,6 +122,15 @@ export function runBulkJob(job: BulkJob): BulkResult {
     case 'seal': {
       const plain = new Uint8Array(job.buf, 0, plainBytes(job));
       readFully(job.inFd, plain, job.inPos);
+      let marks: MarkStats[] | undefined;
+      if (job.mark) {
+        new Uint8Array(job.mark.original).set(plain);
+        marks = markPiece(job.mark.plans, job.mark.params, job.inPos, plain, (pos, length) => {
+          const b = new Uint8Array(length);
+          readFully(job.inFd, b, pos);
+          return b;
+        });
+      }
       const digests = new Uint8Array(32 * job.chunks);
       const out: Uint8Array[] = [];
       for (let i = 0, at = 0; i < job.chunks; i++) {
@@ -126,7 +150,7 @@ export function runBulkJob(job: BulkJob): BulkResult {
       writeFully(job.outFd, out, job.packagePos);
       out.length = 0;
       gc({ type: 'minor' });
-      return { buf: job.buf, length: plain.length, digests };
+      return { buf: job.buf, length: plain.length, digests, ...(job.mark ? { original: job.mark.original, marks } : {}) };
     }
     case 'open': {
       const sealed = scratchOf(sealedBytes(job));
@@ -175,12 +199,14 @@ export function runBulkJob(job: BulkJob): BulkResult {
 /** Buffers a job hands to a worker thread (transferred, not copied). */
 export function transferList(x: BulkJob | BulkResult): ArrayBuffer[] {
   if ('op' in x) {
-    if (x.op === 'seal' || x.op === 'open') return [x.buf];
+    if (x.op === 'seal') return x.mark ? [x.buf, x.mark.original] : [x.buf];
+    if (x.op === 'open') return [x.buf];
     if (x.op === 'openChunk' || x.op === 'hashChunk') return ownsBuffer(x.data) ? [x.data.buffer as ArrayBuffer] : [];
     return [];
   }
   const list: ArrayBuffer[] = [];
   if (x.buf) list.push(x.buf);
+  if (x.original) list.push(x.original);
   if (x.plain && ownsBuffer(x.plain)) list.push(x.plain.buffer as ArrayBuffer);
   return list;
 }

@@ -60,8 +60,21 @@ export interface Header {
   stanzas: Stanza[];
   /** Present only when opening needs several key groups. */
   keyGroups?: KeyGroups;
+  /** Present when the weights carry a recipient's fingerprint (docs/FINGERPRINT.md). */
+  fingerprint?: FingerprintTag;
   /** HKDF-derived key commitment (docs/FORMAT.md §Key schedule). */
   commitment: Uint8Array;
+}
+
+/** Which fingerprint the weights carry: signed with the header, so the provenance names it. */
+export interface FingerprintTag {
+  id: string;
+  recipient: string;
+  keyId: string;
+  scheme: string;
+  params: { support: number; c: number };
+  /** Root digest of the checkpoint before marking. */
+  original: Uint8Array;
 }
 
 /** A sealed share: a 33-byte Shamir share (32 bytes and its x-coordinate) and a 16-byte GCM tag. */
@@ -81,6 +94,10 @@ function stanzaJson(s: Stanza): Record<string, unknown> {
   return { type: s.type, recipient: s.recipient, license: s.license, policy: s.policy, ...(s.group !== undefined ? { group: s.group } : {}), args: s.args, body: toB64(s.body) };
 }
 
+function fingerprintJson(f: FingerprintTag): Record<string, unknown> {
+  return { id: f.id, recipient: f.recipient, keyId: f.keyId, scheme: f.scheme, params: { support: f.params.support, c: f.params.c }, original: `sha256:${toHex(f.original)}` };
+}
+
 function bodyJson(h: Header): string {
   // Key order here IS the canonical order; parse re-encodes and compares bytes.
   return JSON.stringify({
@@ -92,6 +109,7 @@ function bodyJson(h: Header): string {
     files: h.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode })),
     stanzas: h.stanzas.map(stanzaJson),
     ...(h.keyGroups ? { keyGroups: { threshold: h.keyGroups.threshold, shares: h.keyGroups.shares.map(toB64) } } : {}),
+    ...(h.fingerprint ? { fingerprint: fingerprintJson(h.fingerprint) } : {}),
     commitment: toB64(h.commitment),
   });
 }
@@ -185,7 +203,8 @@ function bad(message: string): ModelsealError {
 
 function headerFromJson(raw: unknown): Header {
   const grouped = typeof raw === 'object' && raw !== null && 'keyGroups' in raw;
-  const o = obj(raw, 'body', ['packageId', 'created', 'chunkSize', 'model', 'provenance', 'files', 'stanzas', ...(grouped ? ['keyGroups'] : []), 'commitment']);
+  const marked = typeof raw === 'object' && raw !== null && 'fingerprint' in raw;
+  const o = obj(raw, 'body', ['packageId', 'created', 'chunkSize', 'model', 'provenance', 'files', 'stanzas', ...(grouped ? ['keyGroups'] : []), ...(marked ? ['fingerprint'] : []), 'commitment']);
   // Count limits first: they bound all the work below.
   const stanzasRaw = arr(o.stanzas, 'stanzas');
   if (stanzasRaw.length > LIMITS.maxStanzas) {
@@ -228,7 +247,24 @@ function headerFromJson(raw: unknown): Header {
       };
     }),
     ...(grouped ? { keyGroups: keyGroupsFromJson(o.keyGroups) } : {}),
+    ...(marked ? { fingerprint: fingerprintFromJson(o.fingerprint) } : {}),
     commitment: fromB64(str(o.commitment, 'commitment'), 'commitment', 32),
+  };
+}
+
+function fingerprintFromJson(raw: unknown): FingerprintTag {
+  const f = obj(raw, 'fingerprint', ['id', 'recipient', 'keyId', 'scheme', 'params', 'original']);
+  const p = obj(f.params, 'fingerprint.params', ['support', 'c']);
+  const original = str(f.original, 'fingerprint.original');
+  if (!original.startsWith('sha256:')) throw bad('fingerprint.original must be "sha256:<hex>"');
+  if (typeof p.support !== 'number' || typeof p.c !== 'number') throw bad('fingerprint.params must hold numbers');
+  return {
+    id: str(f.id, 'fingerprint.id'),
+    recipient: str(f.recipient, 'fingerprint.recipient'),
+    keyId: str(f.keyId, 'fingerprint.keyId'),
+    scheme: str(f.scheme, 'fingerprint.scheme'),
+    params: { support: p.support, c: p.c },
+    original: fromHex(original.slice(7), 'fingerprint.original', 32),
   };
 }
 
@@ -252,6 +288,12 @@ export function validateHeader(h: Header): void {
   if (!/^[^\u0000-\u001f\u007f/\\]{1,255}$/.test(h.model.name)) fail('model.name must be 1-255 characters without "/" or control characters');
   if (!Number.isSafeInteger(h.provenanceSize) || h.provenanceSize < 1 || h.provenanceSize > LIMITS.maxProvenanceBytes) {
     fail(`provenance.size must be 1..${LIMITS.maxProvenanceBytes}`);
+  }
+  if (h.fingerprint) {
+    const f = h.fingerprint;
+    if (![f.id, f.recipient, f.keyId, f.scheme].every((x) => SHORT_TEXT.test(x))) fail('fingerprint: id, recipient, keyId and scheme must be 1-512 printable ASCII characters');
+    if (f.original.length !== 32) fail('fingerprint.original must be 32 bytes');
+    if (!(f.params.support > 0 && f.params.support < 1) || !Number.isSafeInteger(f.params.c)) fail('fingerprint.params out of range');
   }
   if (h.files.length === 0) fail('a package holds at least one file');
   if (h.model.kind === 'file' && (h.files.length !== 1 || h.files[0]!.path !== h.model.name)) fail('a single-file package holds exactly one file named like the model');

@@ -17,6 +17,7 @@
  *
  * Only the header is read; tensor data is never touched.
  */
+import { open } from 'node:fs/promises';
 import { ModelsealError } from '../errors.js';
 
 /** One tensor of a safetensors file, with absolute byte offsets in the file. */
@@ -326,5 +327,41 @@ function checkJsonStrictness(text: string): void {
     } else {
       i++; // whitespace, ':', true, false, null
     }
+  }
+}
+
+/**
+ * Encodes a safetensors header: `__metadata__` first (when not empty), then the tensors in the
+ * given order with data offsets relative to the data section, padded with spaces to a multiple of
+ * 8 bytes as the reference writer does.
+ *
+ * @returns the whole prefix of the file: 8-byte length, then the padded JSON
+ */
+export function encodeSafetensorsHeader(metadata: Readonly<Record<string, string>>, tensors: readonly { name: string; dtype: string; shape: readonly number[]; begin: number; end: number }[]): Uint8Array {
+  const obj: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) obj[METADATA_KEY] = { ...metadata };
+  for (const t of tensors) obj[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [t.begin, t.end] };
+  const json = Buffer.from(JSON.stringify(obj), 'utf8');
+  const n = Math.ceil(json.length / 8) * 8;
+  const out = new Uint8Array(8 + n).fill(0x20, 8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(n), true);
+  out.set(json, 8);
+  return out;
+}
+
+/** Reads and parses the header of the safetensors file at `path` (only the header bytes are read). */
+export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
+  const fh = await open(path, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const first = new Uint8Array(8);
+    const { bytesRead } = await fh.read(first, 0, 8, 0);
+    const n = safetensorsHeaderLength(first.subarray(0, bytesRead));
+    if (8 + n > size) throw fail(`header length ${n} runs past the end of the ${size}-byte file`);
+    const bytes = new Uint8Array(8 + n);
+    await fh.read(bytes, 0, 8 + n, 0);
+    return parseSafetensorsHeader(bytes, size);
+  } finally {
+    await fh.close();
   }
 }

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { fdatasync, fsync, writeSync } from 'node:fs';
-import { link, open, rename, rm, stat } from 'node:fs/promises';
+import { link, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ModelsealError } from '../errors.js';
 
@@ -33,13 +33,17 @@ export function ioError(what: string, cause: unknown): ModelsealError {
   return new ModelsealError('IO', `${what}: ${hint}`, { cause });
 }
 
-/** Writes `data` to `path` atomically (fsync, then rename). Refuses to replace an existing file unless `overwrite`. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: { mode?: number; overwrite?: boolean } = {}): Promise<void> {
+/**
+ * Writes `data` to `path` atomically (fsync, then rename). Refuses to replace an existing file
+ * unless `overwrite`. `data` may be a function that writes the file through its handle.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array | ((fh: FileHandle) => Promise<void>), opts: { mode?: number; overwrite?: boolean } = {}): Promise<void> {
   const tmp = tempSibling(path);
   try {
     const fh = await open(tmp, 'wx', opts.mode ?? 0o644);
     try {
-      await fh.writeFile(data);
+      if (typeof data === 'function') await data(fh);
+      else await fh.writeFile(data);
       await fh.sync();
     } finally {
       await fh.close();

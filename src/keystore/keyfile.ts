@@ -9,7 +9,7 @@ import { aeadUnwrap, aeadWrap } from '../providers/aead.js';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../io/atomic.js';
 
-export type KeyKind = 'publisher-p256' | 'local-kek' | 'x25519-identity' | 'log-ed25519' | 'ca-rsa' | 'release-identity';
+export type KeyKind = 'publisher-p256' | 'local-kek' | 'x25519-identity' | 'log-ed25519' | 'ca-rsa' | 'release-identity' | 'fingerprint';
 
 export interface KeyFile {
   kind: KeyKind;

@@ -3,7 +3,7 @@
  * signing key, the local key-encryption key and an x25519 identity. Private files are 0600 and
  * git-ignored. docs/KEYS.md.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,7 @@ export const KEYSTORE_FILES = {
   log: 'log.key',
   logPub: 'log.vkey',
   trusted: 'trusted',
+  fingerprint: 'fingerprint.key',
 } as const;
 
 /** Supplies a passphrase when a protected key is used; called at most once per key. */
@@ -83,7 +84,7 @@ export interface InitResult {
 /** Creates a key store in `dir`. Refuses to overwrite existing key files unless `force`. */
 export async function initKeystore(dir: string, opts: { passphrase?: string; force?: boolean; logOrigin?: string } = {}): Promise<InitResult> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const targets = [KEYSTORE_FILES.publisher, KEYSTORE_FILES.localKek, KEYSTORE_FILES.identity, KEYSTORE_FILES.log].map((f) => join(dir, f));
+  const targets = [KEYSTORE_FILES.publisher, KEYSTORE_FILES.localKek, KEYSTORE_FILES.identity, KEYSTORE_FILES.log, KEYSTORE_FILES.fingerprint].map((f) => join(dir, f));
   if (!opts.force) {
     for (const t of targets) {
       if (await pathExists(t)) throw new ModelsealError('OUTPUT_EXISTS', `${t} already exists: the key store is already initialised (pass --force to replace it, which makes packages sealed to the old keys unopenable)`);
@@ -102,6 +103,7 @@ export async function initKeystore(dir: string, opts: { passphrase?: string; for
   await writeFileAtomic(join(dir, KEYSTORE_FILES.identityPub), x.identity.recipient.id + '\n', { overwrite });
   await writeKeyFile(targets[3]!, log.file, { overwrite });
   await writeFileAtomic(join(dir, KEYSTORE_FILES.logPub), log.signer.verifierKey + '\n', { overwrite });
+  await writeKeyFile(targets[4]!, newFingerprintKeyFile(opts.passphrase), { overwrite });
   await mkdir(join(dir, KEYSTORE_FILES.trusted), { recursive: true });
   return {
     dir,
@@ -113,12 +115,40 @@ export async function initKeystore(dir: string, opts: { passphrase?: string; for
       KEYSTORE_FILES.identityPub,
       KEYSTORE_FILES.log,
       KEYSTORE_FILES.logPub,
+      KEYSTORE_FILES.fingerprint,
     ].map((f) => join(dir, f)),
     publisherKeyId: pub.file.id,
     localRecipient: `local:${kekId}`,
     x25519Recipient: x.identity.recipient.id,
     logVerifierKey: log.signer.verifierKey,
   };
+}
+
+/** The id of a fingerprint key: it names the key in the fingerprint registry without revealing it. */
+export function fingerprintKeyId(key: Uint8Array): string {
+  return 'fpk-' + createHash('sha256').update('modelseal fingerprint key id\0').update(key).digest('hex').slice(0, 16);
+}
+
+function newFingerprintKeyFile(passphrase?: string): KeyFile {
+  const key = randomBytes(32);
+  return makeKeyFile('fingerprint', fingerprintKeyId(key), '', key, passphrase);
+}
+
+/**
+ * The publisher's secret fingerprint key (keys/fingerprint.key). A key store made before
+ * fingerprints existed gets one on first use when `create` is set.
+ */
+export async function loadFingerprintKey(dir: string, passphrase: PassphraseSource = noPassphrase, opts: { create?: boolean } = {}): Promise<{ id: string; key: Uint8Array }> {
+  const path = join(dir, KEYSTORE_FILES.fingerprint);
+  if (opts.create && !(await pathExists(path))) {
+    if (!(await pathExists(join(dir, KEYSTORE_FILES.publisher)))) throw new ModelsealError('KEYSTORE', `no key store in ${dir}: run \`modelseal init\` first`);
+    await writeKeyFile(path, newFingerprintKeyFile());
+  }
+  const f = await readKeyFile(path);
+  expectKind(f, 'fingerprint', path);
+  const key = await unlockKeyFile(f, path, passphrase);
+  if (key.length !== 32 || fingerprintKeyId(key) !== f.id) throw new ModelsealError('KEYSTORE', `${path}: the key does not match its id`);
+  return { id: f.id, key };
 }
 
 function expectKind(f: KeyFile, kind: KeyFile['kind'], path: string): void {

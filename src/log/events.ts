@@ -101,7 +101,7 @@ export function exportEvents(r: SealResult, time = new Date()): ExportEvent[] {
     license: s.license,
     policy: s.policy,
     publisher: r.signer,
-    fingerprint: null,
+    fingerprint: r.fingerprint?.record.id ?? null,
   }));
 }
 

@@ -5,8 +5,8 @@ import type { Stanza } from '../format/header.js';
 import { ioError, pathExists, tempSibling } from '../io/atomic.js';
 
 export interface Progress {
-  /** What is counted: bytes, except for `audit` (log entries). */
-  phase: 'encrypt' | 'decrypt' | 'verify' | 'audit';
+  /** What is counted: bytes, except for `audit` (log entries) and `trace` (tensors). */
+  phase: 'encrypt' | 'decrypt' | 'verify' | 'audit' | 'mark' | 'trace';
   done: number;
   total: number;
 }

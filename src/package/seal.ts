@@ -31,6 +31,11 @@ import type { Publisher } from '../keystore/keystore.js';
 import { collectInputs, SIDECARS, type InputFile } from './inputs.js';
 import { commitOutput, interrupted, pieceChunks, pipelineDepth, recipientSummary, type Progress, type RecipientSummary } from './common.js';
 import { Flusher, ioError, tempSibling, writeAllAt } from '../io/atomic.js';
+import { checkCodeParams, checkRecipientId, embeddingRecord, MarkTally, planFile, type FingerprintKey, type TensorReport } from '../fingerprint/embed.js';
+import type { MarkStats, TensorPlan } from '../fingerprint/mark.js';
+import { readWeightFile, weightFormat } from '../fingerprint/model.js';
+import { DEFAULT_PARAMS, SCHEME, type CodeParams } from '../fingerprint/params.js';
+import { appendRecord, newFingerprintId, type SignedRecord } from '../fingerprint/registry.js';
 
 export interface SealOptions {
   /** A file or a folder (a Hugging Face checkpoint, say). */
@@ -63,6 +68,12 @@ export interface SealOptions {
    * package leaves without its log entries.
    */
   beforeCommit?: (result: SealResult) => Promise<void>;
+  /**
+   * Mark the weights (safetensors and GGUF files) with this recipient's fingerprint as they are
+   * sealed (docs/FINGERPRINT.md). The embedding is appended to the registry before the package is
+   * committed, and named in the signed header.
+   */
+  fingerprint?: { recipient: string; key: FingerprintKey; params?: CodeParams; registry: string };
 }
 
 export interface SealResult {
@@ -77,6 +88,8 @@ export interface SealResult {
   plaintextBytes: number;
   packageBytes: number;
   signer: string;
+  /** With `fingerprint`: the registry record and how much each tensor changed. */
+  fingerprint?: { record: SignedRecord; tensors: TensorReport[] };
 }
 
 const TEXT = /^[\x20-\x7e]{1,512}$/;
@@ -138,6 +151,16 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
   const signal = opts.signal;
   const inputs = await collectInputs(opts.input, { allowSymlinks: opts.allowSymlinks ?? false });
   const total = inputs.files.reduce((a, f) => a + f.size, 0);
+  const fp = opts.fingerprint;
+  const fpParams = fp?.params ?? DEFAULT_PARAMS;
+  // Per input file, the tensors to mark (none: not a weight file, or no fingerprint).
+  const plans: TensorPlan[][] = [];
+  if (fp) {
+    checkRecipientId(fp.recipient);
+    checkCodeParams(fpParams);
+    for (const f of inputs.files) plans.push(weightFormat(f.path) ? planFile(await readWeightFile(f.source, f.path), fp.key.key, fp.recipient) : []);
+    if (!plans.some((p) => p.length > 0)) throw new ModelsealError('INVALID_ARGUMENT', `${opts.input}: no F32, F16 or BF16 tensor of two or more dimensions to fingerprint`);
+  }
 
   const dek = newDataKey();
   const packageId = newPackageId();
@@ -154,6 +177,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     files: inputs.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode })),
     stanzas: [],
     ...(opts.keyGroups ? { keyGroups: { threshold: opts.keyGroups.threshold, shares: opts.keyGroups.groups.map(() => new Uint8Array(SHARE_SEALED_BYTES)) } } : {}),
+    ...(fp ? { fingerprint: { id: newFingerprintId(), recipient: fp.recipient, keyId: fp.key.id, scheme: SCHEME, params: { ...fpParams }, original: new Uint8Array(32) } } : {}),
     commitment: keys.commitment,
   };
   const region = initialRegionBytes(encodeHeader(header, new Uint8Array(32)).length + stanzaCount(opts) * (LIMITS.maxStanzaBytes + 1));
@@ -200,8 +224,14 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     const per = pieceChunks(chunkSize);
     const free: ArrayBuffer[] = [];
     let hash = createHash('sha256');
+    // With a fingerprint, the unmarked plaintext is hashed too: the registry names the original.
+    const originalManifest: ManifestEntry[] = [];
+    const freeOriginal: ArrayBuffer[] = [];
+    let originalHash = createHash('sha256');
+    const tally = new MarkTally();
     let done = 0;
-    const tasks = function* (): Generator<() => Promise<{ task: PieceTask; buf: ArrayBuffer; length: number; digests: Uint8Array }>> {
+    type PieceDone = { task: PieceTask; buf: ArrayBuffer; length: number; digests: Uint8Array; original?: ArrayBuffer; marks?: MarkStats[] };
+    const tasks = function* (): Generator<() => Promise<PieceDone>> {
       for (const [i, f] of inputs.files.entries()) {
         const stream = streamOf(draft, i + 1);
         const { fd } = openInput(i);
@@ -213,6 +243,10 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
             const last = first + chunks === stream.chunkCount;
             const task: PieceTask = { file: i, listed: stream.firstListedChunk + first, last };
             const buf = free.pop() ?? new ArrayBuffer(per * chunkSize);
+            const from = first * chunkSize;
+            const to = from + (chunks - 1) * chunkSize + chunkPlainLength(f.size, chunkSize, first + chunks - 1);
+            const overlapping = plans[i]?.filter((p) => p.start < to && p.end > from) ?? [];
+            const mark = overlapping.length ? { plans: overlapping, params: fpParams, original: freeOriginal.pop() ?? new ArrayBuffer(per * chunkSize) } : undefined;
             yield () =>
               pool
                 .run({
@@ -228,17 +262,21 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
                   lastLength: chunkPlainLength(f.size, chunkSize, first + chunks - 1),
                   finalLast: last,
                   buf,
+                  ...(mark ? { mark } : {}),
                 })
                 .then(
-                  (r) => ({ task, buf: r.buf!, length: r.length!, digests: r.digests! }),
+                  (r) => ({ task, buf: r.buf!, length: r.length!, digests: r.digests!, original: r.original, marks: r.marks }),
                   (e) => Promise.reject(jobFailure(e, f, toPath)),
                 );
           }
         }
       }
     };
-    await orderedPipeline(pipelineDepth(pool.threads, chunkSize), tasks(), ({ task, buf, length, digests }) => {
+    await orderedPipeline(pipelineDepth(pool.threads, chunkSize), tasks(), ({ task, buf, length, digests, original, marks }) => {
       hash.update(new Uint8Array(buf, 0, length));
+      if (fp) originalHash.update(new Uint8Array(original ?? buf, 0, length));
+      if (original) freeOriginal.push(original);
+      if (marks) tally.add(inputs.files[task.file]!.path, marks);
       free.push(buf);
       chunkDigests.set(digests, 32 * task.listed);
       flusher.wrote(length);
@@ -253,11 +291,16 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
         if (now.size !== f.size || now.mtimeMs !== input.before.mtimeMs) throw changed(f);
         manifest.push({ path: f.path, size: f.size, sha256: new Uint8Array(hash.digest()) });
         hash = createHash('sha256');
+        if (fp) {
+          originalManifest.push({ path: f.path, size: f.size, sha256: new Uint8Array(originalHash.digest()) });
+          originalHash = createHash('sha256');
+        }
       }
     });
 
     // Now everything that depends on the plaintext: provenance, stanzas, header.
     header.model.rootDigest = computeRootDigest(manifest);
+    if (header.fingerprint) header.fingerprint.original = computeRootDigest(originalManifest);
     const bundle = utf8.encode(
       signModel({
         modelName: inputs.name,
@@ -344,6 +387,13 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
       packageBytes: expected,
       signer: `sha256:${toHex(sha256(opts.publisher.spki))}`,
     };
+    if (fp && header.fingerprint) {
+      const tensors = tally.reports();
+      const record = embeddingRecord({ ...header.fingerprint, params: fpParams, marked: header.model.rootDigest, package: result.packageId, tensors }, opts.publisher);
+      result.fingerprint = { record, tensors };
+      // Recorded before the package appears: a marked copy the registry does not know could never be traced.
+      await appendRecord(fp.registry, record);
+    }
     await opts.beforeCommit?.(result);
     await commitOutput(tmp, toPath, opts.force ?? false);
     return result;

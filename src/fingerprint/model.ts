@@ -1,0 +1,133 @@
+/**
+ * Model weight files as the fingerprint sees them: the tensors of every safetensors and GGUF file
+ * of a checkpoint (a file or a folder, sharded or not), read tensor by tensor.
+ */
+import { open, readFile } from 'node:fs/promises';
+import { ModelsealError } from '../errors.js';
+import { readSafetensorsHeader } from '../formats/safetensors.js';
+import { dequantizeQ8_0, readGgufHeader } from '../formats/gguf.js';
+import { collectInputs, type InputFile } from '../package/inputs.js';
+import { ioError } from '../io/atomic.js';
+import { decodeFloats, isFloatDtype } from './dtypes.js';
+
+export type WeightFormat = 'safetensors' | 'gguf';
+
+export interface WeightTensor {
+  name: string;
+  /** safetensors dtype, or the GGUF type name (F32, F16, BF16, Q8_0, …). */
+  dtype: string;
+  /** Row-major, outermost first (GGUF dims reversed). */
+  shape: number[];
+  elements: number;
+  /** Absolute byte offsets in the file. */
+  start: number;
+  end: number;
+}
+
+export interface WeightFile {
+  /** Path inside the checkpoint (POSIX), or the file's name. */
+  path: string;
+  source: string;
+  format: WeightFormat;
+  size: number;
+  tensors: WeightTensor[];
+  /** safetensors `__metadata__` (empty for GGUF). */
+  metadata: Record<string, string>;
+}
+
+export interface Checkpoint {
+  kind: 'file' | 'folder';
+  name: string;
+  weights: WeightFile[];
+  /** Every file of the checkpoint, weights included. */
+  files: InputFile[];
+}
+
+export function weightFormat(path: string): WeightFormat | null {
+  return path.endsWith('.safetensors') ? 'safetensors' : path.endsWith('.gguf') ? 'gguf' : null;
+}
+
+/** Tensors a fingerprint goes into: floats of two or more dimensions. */
+export function isMarkable(t: WeightTensor): boolean {
+  return isFloatDtype(t.dtype) && t.shape.length >= 2 && t.elements > 0;
+}
+
+export async function readWeightFile(source: string, path: string): Promise<WeightFile> {
+  const format = weightFormat(path);
+  if (format === 'safetensors') {
+    const h = await readSafetensorsHeader(source);
+    const size = h.tensors.reduce((a, t) => Math.max(a, t.end), h.dataOffset);
+    return {
+      path,
+      source,
+      format,
+      size,
+      metadata: { ...h.metadata },
+      tensors: h.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, elements: t.shape.reduce((a, b) => a * b, 1), start: t.start, end: t.end })),
+    };
+  }
+  if (format === 'gguf') {
+    const g = await readGgufHeader(source);
+    return {
+      path,
+      source,
+      format,
+      size: g.tensors.reduce((a, t) => Math.max(a, t.end), g.dataOffset),
+      metadata: {},
+      tensors: g.tensors.map((t) => ({ name: t.name, dtype: t.typeName, shape: t.shape, elements: t.ne.reduce((a, b) => a * b, 1), start: t.start, end: t.end })),
+    };
+  }
+  throw new ModelsealError('INVALID_ARGUMENT', `${path}: not a weight file (expected .safetensors or .gguf)`);
+}
+
+/**
+ * Reads the weight files of a checkpoint. A sharded checkpoint's index
+ * (`*.safetensors.index.json`) must agree with its shards: every tensor it maps is in that shard.
+ */
+export async function readCheckpoint(input: string): Promise<Checkpoint> {
+  const inputs = await collectInputs(input);
+  const weights: WeightFile[] = [];
+  for (const f of inputs.files) if (weightFormat(f.path)) weights.push(await readWeightFile(f.source, f.path));
+  for (const f of inputs.files.filter((x) => x.path.endsWith('.safetensors.index.json'))) {
+    let map: Record<string, unknown>;
+    try {
+      map = JSON.parse(await readFile(f.source, 'utf8')).weight_map;
+    } catch (cause) {
+      throw new ModelsealError('INVALID_ARGUMENT', `${f.path}: not a JSON index with a weight_map`, { cause });
+    }
+    if (!map || typeof map !== 'object') throw new ModelsealError('INVALID_ARGUMENT', `${f.path}: no weight_map`);
+    const dir = f.path.includes('/') ? f.path.slice(0, f.path.lastIndexOf('/') + 1) : '';
+    for (const [name, shard] of Object.entries(map)) {
+      const w = weights.find((x) => x.path === dir + String(shard));
+      if (!w) throw new ModelsealError('INVALID_ARGUMENT', `${f.path}: tensor ${name} is mapped to ${String(shard)}, which is not in the checkpoint`);
+      if (!w.tensors.some((t) => t.name === name)) throw new ModelsealError('INVALID_ARGUMENT', `${f.path}: tensor ${name} is not in its shard ${String(shard)}`);
+    }
+  }
+  if (weights.length === 0) throw new ModelsealError('INVALID_ARGUMENT', `${input}: no .safetensors or .gguf weight files`);
+  return { kind: inputs.kind, name: inputs.name, weights, files: inputs.files };
+}
+
+/** Reads bytes [start, end) of a file. */
+export async function readRange(source: string, start: number, end: number): Promise<Uint8Array> {
+  const fh = await open(source, 'r').catch((cause) => {
+    throw ioError(`cannot read ${source}`, cause);
+  });
+  try {
+    const out = new Uint8Array(end - start);
+    for (let at = 0; at < out.length; ) {
+      const { bytesRead } = await fh.read(out, at, out.length - at, start + at);
+      if (bytesRead === 0) throw new ModelsealError('INVALID_ARGUMENT', `${source}: file ends at ${start + at}, inside a tensor`);
+      at += bytesRead;
+    }
+    return out;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A tensor's values as float32 (F32, F16, BF16, and GGUF Q8_0 dequantized); null for other types. */
+export async function readTensorValues(file: WeightFile, t: WeightTensor): Promise<Float32Array | null> {
+  if (!isFloatDtype(t.dtype) && t.dtype !== 'Q8_0') return null;
+  const bytes = await readRange(file.source, t.start, t.end);
+  return t.dtype === 'Q8_0' ? dequantizeQ8_0(bytes, t.elements) : decodeFloats(t.dtype as 'F32', bytes, 0, t.elements);
+}

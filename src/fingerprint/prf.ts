@@ -1,0 +1,94 @@
+/**
+ * The keyed pseudo-random functions behind a fingerprint. Per tensor, two AES-256-CTR keystreams
+ * indexed by the tensor's flat element index (never by file offsets), so any range of a tensor can
+ * be marked or read on its own:
+ *
+ * - support, key HMAC-SHA-256(K, "modelseal/fingerprint/v1/support" ‖ 0 ‖ name), shared by all
+ *   recipients: block b (elements b·65536 …) reads 4 bytes per candidate from keystream byte
+ *   b·2^18 on: a u16 gap to the next candidate and a u16 that picks its bias.
+ * - code, key HMAC-SHA-256(K, "modelseal/fingerprint/v1/code" ‖ 0 ‖ recipient ‖ 0 ‖ name): the
+ *   j-th candidate of block b reads a u16 u at keystream byte b·2^17 + 2j; the recipient's symbol
+ *   there is 1 when u < k (the candidate's quantised bias).
+ *
+ * Imports only node built-ins and sibling modules that do too: worker threads load it.
+ */
+import { createCipheriv, createHmac } from 'node:crypto';
+import { BLOCK, biasTable, gapTable, type CodeParams } from './params.js';
+
+const SUPPORT_LABEL = 'modelseal/fingerprint/v1/support';
+const CODE_LABEL = 'modelseal/fingerprint/v1/code';
+
+/** The support key of a tensor. */
+export function supportKey(fingerprintKey: Uint8Array, tensor: string): Uint8Array {
+  return new Uint8Array(createHmac('sha256', fingerprintKey).update(`${SUPPORT_LABEL}\0${tensor}`, 'utf8').digest());
+}
+
+/** The code key of one recipient for one tensor. */
+export function codeKey(fingerprintKey: Uint8Array, recipient: string, tensor: string): Uint8Array {
+  return new Uint8Array(createHmac('sha256', fingerprintKey).update(`${CODE_LABEL}\0${recipient}\0${tensor}`, 'utf8').digest());
+}
+
+function ctr(key: Uint8Array, counter: number) {
+  const iv = Buffer.alloc(16);
+  iv.writeUIntBE(counter, 10, 6);
+  return createCipheriv('aes-256-ctr', key, iv);
+}
+
+const ZEROS = new Uint8Array(BLOCK * 4);
+
+/** The candidates of one block: positions within the tensor and quantised biases, `count` of each. */
+export interface BlockCandidates {
+  count: number;
+  /** Flat element indices (absolute in the tensor), ascending. */
+  pos: Float64Array;
+  /** k of each candidate: its bias is k / 65536. */
+  k: Uint16Array;
+}
+
+/** Fills `into` (sized for a whole block) with the candidates of block `b` of a tensor of `elements` elements. */
+export function blockCandidates(key: Uint8Array, params: CodeParams, b: number, elements: number, into: BlockCandidates): BlockCandidates {
+  const gaps = gapTable(params.support);
+  const biases = biasTable(params.c);
+  const base = b * BLOCK;
+  const limit = Math.min(BLOCK, elements - base);
+  const c = ctr(key, b * ((BLOCK * 4) / 16));
+  // The expected need is support · 4 bytes an element; a block that needs more reads on.
+  let step = Math.min(ZEROS.length, (Math.ceil(params.support * limit * 1.25) + 64) * 4);
+  let ks = c.update(ZEROS.subarray(0, step));
+  let at = 0;
+  let pos = -1;
+  let n = 0;
+  for (;;) {
+    if (at + 4 > ks.length) {
+      step = Math.min(ZEROS.length, step * 2);
+      ks = c.update(ZEROS.subarray(0, step));
+      at = 0;
+    }
+    pos += 1 + gaps[ks[at]! | (ks[at + 1]! << 8)]!;
+    if (pos >= limit) break;
+    into.pos[n] = base + pos;
+    into.k[n] = biases[ks[at + 2]! | (ks[at + 3]! << 8)]!;
+    n++;
+    at += 4;
+  }
+  into.count = n;
+  return into;
+}
+
+export function newBlockCandidates(): BlockCandidates {
+  return { count: 0, pos: new Float64Array(BLOCK), k: new Uint16Array(BLOCK) };
+}
+
+/** The code keystream of block `b` for its first `candidates` candidates: u16 j is at bytes 2j, 2j+1. */
+export function codeStream(key: Uint8Array, b: number, candidates: number): Uint8Array {
+  return ctr(key, b * ((BLOCK * 2) / 16)).update(ZEROS.subarray(0, 2 * candidates));
+}
+
+/** One recipient's symbols (0 or 1) for the `count` candidates of block `b`, written to `into`. */
+export function blockSymbols(key: Uint8Array, b: number, cand: BlockCandidates, into: Uint8Array): Uint8Array {
+  const n = cand.count;
+  const ks = codeStream(key, b, n);
+  const k = cand.k;
+  for (let j = 0; j < n; j++) into[j] = (ks[2 * j]! | (ks[2 * j + 1]! << 8)) < k[j]! ? 1 : 0;
+  return into;
+}

@@ -1,0 +1,79 @@
+/**
+ * Generated checkpoints for the fingerprint tests: seeded Gaussian weights in safetensors files,
+ * and the transformations people apply to leaked weights.
+ */
+import { writeFileSync } from 'node:fs';
+import { encodeSafetensorsHeader } from '../../src/formats/safetensors.js';
+import { decodeFloats, encodeFloats, type FloatDtype } from '../../src/fingerprint/dtypes.js';
+
+/** A deterministic PRNG (mulberry32) and Gaussian draws from it. */
+export function rng(seed: number): { uniform: () => number; gauss: () => number } {
+  let a = seed >>> 0;
+  const uniform = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  return { uniform, gauss };
+}
+
+export interface Tensor {
+  name: string;
+  dtype: FloatDtype;
+  shape: number[];
+  /** The values (exactly representable in `dtype`). */
+  values: Float32Array;
+}
+
+/** `layers` layers of two [rows, cols] weight matrices and a 1-D norm, Gaussian with a per-tensor scale. */
+export function makeModel(seed: number, layers: number, rows: number, cols: number, dtype: FloatDtype = 'F32'): Tensor[] {
+  const r = rng(seed);
+  const out: Tensor[] = [];
+  for (let l = 0; l < layers; l++) {
+    for (const part of ['attn.weight', 'mlp.weight']) {
+      const scale = 0.01 + 0.05 * r.uniform();
+      const v = Float32Array.from({ length: rows * cols }, () => r.gauss() * scale);
+      out.push(cast({ name: `model.layers.${l}.${part}`, dtype: 'F32', shape: [rows, cols], values: v }, dtype));
+    }
+    out.push({ name: `model.layers.${l}.norm.weight`, dtype: 'F32', shape: [cols], values: Float32Array.from({ length: cols }, () => 1 + 0.1 * r.gauss()) });
+  }
+  return out;
+}
+
+export function cast(t: Tensor, dtype: FloatDtype, mode: 'rne' | 'trunc' = 'rne'): Tensor {
+  if (mode === 'trunc' && dtype === 'BF16') {
+    const f = new Float32Array(t.values);
+    const u = new Uint32Array(f.buffer);
+    for (let i = 0; i < u.length; i++) u[i] = u[i]! & 0xffff0000;
+    return { ...t, dtype, values: f };
+  }
+  return { ...t, dtype, values: decodeFloats(dtype, encodeFloats(dtype, t.values), 0, t.values.length) };
+}
+
+export function tensorBytes(t: Tensor): Uint8Array {
+  return encodeFloats(t.dtype, t.values);
+}
+
+export function writeSafetensors(path: string, tensors: readonly Tensor[], metadata: Record<string, string> = {}): void {
+  const datas = tensors.map(tensorBytes);
+  let at = 0;
+  const entries = tensors.map((t, i) => {
+    const e = { name: t.name, dtype: t.dtype, shape: t.shape, begin: at, end: at + datas[i]!.length };
+    at = e.end;
+    return e;
+  });
+  writeFileSync(path, Buffer.concat([encodeSafetensorsHeader(metadata, entries), ...datas]));
+}
+
+export function mapValues(t: Tensor, f: (x: number, i: number) => number): Tensor {
+  return { ...t, values: Float32Array.from(t.values, f) };
+}
+
+export function std(v: Float32Array): number {
+  let s = 0;
+  for (const x of v) s += x * x;
+  return Math.sqrt(s / v.length);
+}

@@ -1,0 +1,197 @@
+/**
+ * The robustness suite: a generated checkpoint of 4.2 million weights, marked for 20 recipients,
+ * leaked after each of the transformations people really apply, then traced. Every case must
+ * accuse exactly the guilty recipients; the table of guilty z-scores and thresholds is printed.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeFloats } from '../../src/fingerprint/dtypes.js';
+import { markElements } from '../../src/fingerprint/mark.js';
+import { DEFAULT_PARAMS } from '../../src/fingerprint/params.js';
+import { codeKey, supportKey } from '../../src/fingerprint/prf.js';
+import { gatherEvidence, judge, scoreRecipients } from '../../src/fingerprint/trace.js';
+import { GGML_TYPE, writeGguf } from '../../src/formats/gguf.js';
+import { cast, makeModel, mapValues, rng, std, tensorBytes, writeSafetensors, type Tensor } from '../support/checkpoints.js';
+
+const KEY = randomBytes(32);
+const RECIPIENTS = Array.from({ length: 20 }, (_, i) => `recipient-${String(i).padStart(2, '0')}`);
+const TRACES = 1000;
+const EPSILON = 1e-9;
+let dir: string;
+let original: Tensor[];
+let originalPath: string;
+const copies = new Map<string, Tensor[]>();
+const table: { case: string; guilty: string; z: string; threshold: number; maxInnocent: number }[] = [];
+
+function markedCopy(recipient: string): Tensor[] {
+  let c = copies.get(recipient);
+  if (!c) {
+    c = original.map((t) => {
+      if (t.shape.length < 2) return t;
+      const bytes = tensorBytes(t);
+      const n = t.values.length;
+      markElements({ name: t.name, dtype: t.dtype, start: 0, end: bytes.length, supportKey: supportKey(KEY, t.name), codeKey: codeKey(KEY, recipient, t.name) }, DEFAULT_PARAMS, n, 0, n, bytes, 0, null);
+      return { ...t, values: decodeFloats(t.dtype, bytes, 0, n) };
+    });
+    copies.set(recipient, c);
+  }
+  return c;
+}
+
+async function trace(name: string, leakPath: string, guilty: readonly string[]) {
+  const ev = await gatherEvidence({ leaked: leakPath, original: originalPath, key: KEY, params: DEFAULT_PARAMS });
+  const v = judge(scoreRecipients(ev, KEY, RECIPIENTS), { traces: TRACES, epsilon: EPSILON });
+  const innocent = v.scores.filter((s) => !guilty.includes(s.recipient));
+  table.push({
+    case: name,
+    guilty: guilty.join(' ') || '-',
+    z: guilty.map((g) => v.scores.find((s) => s.recipient === g)!.z.toFixed(1)).join(' ') || '-',
+    threshold: Number(v.threshold.toFixed(2)),
+    maxInnocent: Number(Math.max(...innocent.map((s) => s.z)).toFixed(2)),
+  });
+  return { ev, v };
+}
+
+async function expectAccused(name: string, leak: Tensor[], guilty: readonly string[], file = 'leak.safetensors') {
+  const p = join(dir, file);
+  writeSafetensors(p, leak);
+  const { v, ev } = await trace(name, p, guilty);
+  expect(ev.derived).toBe(true);
+  expect(v.accused.map((a) => a.recipient).sort()).toEqual([...guilty].sort());
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'modelseal-trace-'));
+  original = makeModel(1, 8, 512, 512);
+  originalPath = join(dir, 'original.safetensors');
+  writeSafetensors(originalPath, original, { format: 'pt' });
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  console.log('fingerprint robustness (n = 20 recipients, T = 1000, ε = 1e-9):');
+  console.table(table);
+});
+
+const alice = 'recipient-03';
+
+describe('trace: one leaker', () => {
+  it('a verbatim copy, metadata stripped', async () => {
+    await expectAccused('copy, metadata stripped', markedCopy(alice), [alice]);
+  });
+  it('tensors renamed and reordered', async () => {
+    const leak = markedCopy(alice).map((t, i) => ({ ...t, name: `w${(i * 7) % 24}` })).reverse();
+    await expectAccused('renamed + reordered', leak, [alice]);
+  });
+  it('transposed matrices under new names', async () => {
+    const leak = markedCopy(alice).map((t) => {
+      if (t.shape.length < 2) return t;
+      const [r, c] = t.shape as [number, number];
+      const v = new Float32Array(r * c);
+      for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) v[j * r + i] = t.values[i * c + j]!;
+      return { ...t, name: `${t.name}.T`, shape: [c, r], values: v };
+    });
+    await expectAccused('transposed + renamed', leak, [alice]);
+  });
+  it('converted to GGUF F16 with llama.cpp names', async () => {
+    const p = join(dir, 'leak.gguf');
+    const meta = new Map([['general.architecture', { type: 8, value: 'llama' }]]);
+    await writeGguf(
+      p,
+      meta,
+      markedCopy(alice).map((t, i) => {
+        const h = cast(t, 'F16');
+        return { name: `blk.${i}.weight`, ggmlType: t.shape.length < 2 ? GGML_TYPE.F32 : GGML_TYPE.F16, ne: [...t.shape].reverse(), data: tensorBytes(t.shape.length < 2 ? t : h) };
+      }),
+    );
+    const { v } = await trace('GGUF F16', p, [alice]);
+    expect(v.accused.map((a) => a.recipient)).toEqual([alice]);
+  });
+  for (const [label, f] of [
+    ['cast F32 → F16', (t: Tensor) => cast(t, 'F16')],
+    ['cast F32 → BF16 (round to nearest)', (t: Tensor) => cast(t, 'BF16')],
+    ['cast F32 → BF16 (truncation)', (t: Tensor) => cast(t, 'BF16', 'trunc')],
+    ['cast F32 → F16 → BF16 → F32', (t: Tensor) => cast(cast(cast(t, 'F16'), 'BF16'), 'F32')],
+    ['cast F32 → F16 → BF16 (truncation) → F32', (t: Tensor) => cast(cast(cast(t, 'F16'), 'BF16', 'trunc'), 'F32')],
+  ] as const) {
+    it(label, async () => {
+      await expectAccused(label, markedCopy(alice).map((t) => (t.shape.length < 2 ? t : f(t))), [alice]);
+    });
+  }
+  for (const level of [0.01, 0.05]) {
+    it(`Gaussian noise at ${level}σ`, async () => {
+      const r = rng(7);
+      const leak = markedCopy(alice).map((t) => {
+        const s = std(t.values) * level;
+        return mapValues(t, (x) => x + s * r.gauss());
+      });
+      await expectAccused(`noise ${level}σ`, leak, [alice]);
+    });
+  }
+  it('magnitude pruning of 30%', async () => {
+    const leak = markedCopy(alice).map((t) => {
+      const cut = Float32Array.from(t.values, Math.abs).sort()[Math.floor(0.3 * t.values.length)]!;
+      return mapValues(t, (x) => (Math.abs(x) < cut ? 0 : x));
+    });
+    await expectAccused('pruning 30%', leak, [alice]);
+  });
+  it('per-row int8 quantize / dequantize', async () => {
+    const leak = markedCopy(alice).map((t) => {
+      if (t.shape.length < 2) return t;
+      const cols = t.shape[1]!;
+      const v = new Float32Array(t.values.length);
+      for (let r = 0; r < t.shape[0]!; r++) {
+        let m = 0;
+        for (let c = 0; c < cols; c++) m = Math.max(m, Math.abs(t.values[r * cols + c]!));
+        const s = m / 127;
+        for (let c = 0; c < cols; c++) v[r * cols + c] = s * Math.round(t.values[r * cols + c]! / s);
+      }
+      return { ...t, values: v };
+    });
+    await expectAccused('int8 per row', leak, [alice]);
+  });
+  it('half of the layers only', async () => {
+    await expectAccused('half the layers', markedCopy(alice).filter((t) => Number(t.name.split('.')[2]) % 2 === 0), [alice]);
+  });
+});
+
+describe('trace: coalitions', () => {
+  const combine: Record<string, (xs: number[], i: number) => number> = {
+    average: (xs) => xs.reduce((a, b) => a + b, 0) / xs.length,
+    median: (xs) => {
+      const s = [...xs].sort((a, b) => a - b);
+      return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+    },
+    midpoint: (xs) => (Math.min(...xs) + Math.max(...xs)) / 2,
+    interleave: (xs, i) => xs[(i * 2654435761) % xs.length >>> 0]!,
+  };
+  for (const size of [2, 4, 8]) {
+    for (const [how, f] of Object.entries(combine)) {
+      it(`${size} recipients, ${how}`, async () => {
+        const members = RECIPIENTS.slice(5, 5 + size);
+        const cs = members.map(markedCopy);
+        const leak = original.map((t, ti) => mapValues(t, (_, i) => Math.fround(f(cs.map((c) => c[ti]!.values[i]!), i))));
+        await expectAccused(`coalition ${size} ${how}`, leak, members);
+      });
+    }
+  }
+});
+
+describe('trace: nobody to accuse', () => {
+  it('an unrelated checkpoint of the same shapes is reported as not derived', async () => {
+    const p = join(dir, 'unrelated.safetensors');
+    writeSafetensors(p, makeModel(99, 8, 512, 512));
+    const { ev, v } = await trace('unrelated checkpoint', p, []);
+    expect(ev.derived).toBe(false);
+    expect(v.accused).toEqual([]);
+  });
+  it('an un-fingerprinted copy accuses nobody', async () => {
+    const p = join(dir, 'clean.safetensors');
+    writeSafetensors(p, original.map((t) => mapValues(t, (x) => x)).reverse());
+    const { ev, v } = await trace('un-fingerprinted copy', p, []);
+    expect(ev.derived).toBe(true);
+    expect(v.accused).toEqual([]);
+  });
+});
