@@ -15,6 +15,8 @@ export interface InspectResult {
   recipients: RecipientSummary[];
   /** k-of-n custody: opening needs recipients of `threshold` of the `groups` key groups. */
   keyGroups?: { threshold: number; groups: number };
+  /** The fingerprint the weights carry, as the signed header names it. */
+  fingerprint?: { id: string; recipient: string; keyId: string; scheme: string; params: { support: number; c: number }; original: string };
   signer: string;
   plaintextBytes: number;
   packageBytes: number;
@@ -35,6 +37,7 @@ export async function inspect(path: string): Promise<InspectResult> {
     files: h.files.map((f, i) => ({ path: f.path, size: f.size, mode: f.mode.toString(8), chunks: streamOf(head.layout, i + 1).chunkCount })),
     recipients: h.stanzas.map(recipientSummary),
     ...(h.keyGroups ? { keyGroups: { threshold: h.keyGroups.threshold, groups: h.keyGroups.shares.length } } : {}),
+    ...(h.fingerprint ? { fingerprint: { ...h.fingerprint, original: `sha256:${toHex(h.fingerprint.original)}` } } : {}),
     signer: signerId(head.trailer.publicKey),
     plaintextBytes: h.files.reduce((a, f) => a + f.size, 0),
     packageBytes: head.fileSize,

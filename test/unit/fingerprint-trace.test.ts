@@ -195,3 +195,38 @@ describe('trace: nobody to accuse', () => {
     expect(v.accused).toEqual([]);
   });
 });
+
+describe('trace: the bound, checked empirically', () => {
+  for (const [label, leakOf] of [
+    ["one leaker's copy", () => markedCopy(alice).slice(0, 2)],
+    ['an average of 8 copies plus noise', () => {
+      const cs = RECIPIENTS.slice(5, 13).map(markedCopy);
+      const r = rng(3);
+      return original.slice(0, 2).map((t, ti) => {
+        const sigma = std(t.values);
+        return mapValues(t, (_, i) => cs.reduce((a, c) => a + c[ti]!.values[i]!, 0) / 8 + 0.01 * sigma * r.gauss());
+      });
+    }],
+  ] as const) {
+    it(`10,000 random innocent recipients stay below the threshold and inside the sub-Gaussian tail: ${label}`, async () => {
+      const p = join(dir, 'bound.safetensors');
+      writeSafetensors(p, leakOf());
+      const ev = await gatherEvidence({ leaked: p, original: originalPath, key: KEY, params: DEFAULT_PARAMS });
+      const innocents = Array.from({ length: 10_000 }, () => `innocent-${randomBytes(8).toString('hex')}`);
+      const z = scoreRecipients(ev, KEY, innocents).map((s) => s.z);
+      const tau = judge(z.map((v, i) => ({ recipient: innocents[i]!, z: v })), { traces: TRACES, epsilon: EPSILON }).threshold;
+      expect(Math.max(...z)).toBeLessThan(tau);
+      const mean = z.reduce((a, b) => a + b, 0) / z.length;
+      const variance = z.reduce((a, b) => a + (b - mean) ** 2, 0) / z.length;
+      expect(Math.abs(mean)).toBeLessThan(0.05);
+      expect(variance).toBeLessThanOrEqual(1.05);
+      // P(z ≥ s) ≤ exp(−s²/2) at every s, up to the sampling error of 10,000 draws (4 standard errors).
+      for (const s of [0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4]) {
+        const tail = z.filter((v) => v >= s).length / z.length;
+        const bound = Math.exp((-s * s) / 2);
+        expect(tail).toBeLessThanOrEqual(bound + 4 * Math.sqrt((bound * (1 - bound)) / z.length) + 1e-4);
+      }
+      table.push({ case: `10,000 innocents: ${label}`, guilty: '-', z: `mean ${mean.toFixed(3)} var ${variance.toFixed(3)}`, threshold: Number(tau.toFixed(2)), maxInnocent: Number(Math.max(...z).toFixed(2)) });
+    });
+  }
+});
