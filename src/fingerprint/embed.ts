@@ -35,7 +35,7 @@ export interface TensorReport {
   name: string;
   elements: number;
   marked: number;
-  /** √(Σ(w' − w)² / Σw²). */
+  /** √(Σ(w' − w)² / Σw²), with Σw² estimated from the candidates (a keyed 10% sample; docs/FINGERPRINT.md). */
   relativeRms: number;
 }
 
@@ -66,8 +66,9 @@ export class MarkTally {
   private readonly byName = new Map<string, MarkStats & { file: string }>();
   add(file: string, stats: readonly MarkStats[]): void {
     for (const s of stats) {
-      const t = this.byName.get(`${file}\0${s.name}`) ?? { file, name: s.name, elements: 0, sumSq: 0, deltaSq: 0, marked: 0 };
+      const t = this.byName.get(`${file}\0${s.name}`) ?? { file, name: s.name, elements: 0, candidates: 0, sumSq: 0, deltaSq: 0, marked: 0 };
       t.elements += s.elements;
+      t.candidates += s.candidates;
       t.sumSq += s.sumSq;
       t.deltaSq += s.deltaSq;
       t.marked += s.marked;
@@ -75,7 +76,7 @@ export class MarkTally {
     }
   }
   reports(): TensorReport[] {
-    return [...this.byName.values()].map((t) => ({ file: t.file, name: t.name, elements: t.elements, marked: t.marked, relativeRms: t.sumSq > 0 ? Math.sqrt(t.deltaSq / t.sumSq) : 0 }));
+    return [...this.byName.values()].map((t) => ({ file: t.file, name: t.name, elements: t.elements, marked: t.marked, relativeRms: t.sumSq > 0 ? Math.sqrt((t.deltaSq * t.candidates) / (t.sumSq * t.elements)) : 0 }));
   }
 }
 

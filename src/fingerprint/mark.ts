@@ -6,7 +6,7 @@
  * built-ins and sibling modules that do too: worker threads load it (src/crypto/bulk.ts).
  */
 import { BLOCK, type CodeParams } from './params.js';
-import { blockCandidates, blockSymbols, newBlockCandidates } from './prf.js';
+import { blockCandidates, codeStream, newBlockCandidates } from './prf.js';
 import { BF16_VALUE, DTYPE_BYTES, F16_VALUE, f16Bits, type FloatDtype } from './dtypes.js';
 
 /** One tensor to mark, with its keys: what a worker needs to mark any byte range of it. */
@@ -20,11 +20,13 @@ export interface TensorPlan {
   codeKey: Uint8Array;
 }
 
-/** Sums for the report: relative RMS change = √(deltaSq / sumSq). */
+/** Sums for the report: relative RMS change ≈ √(deltaSq / (sumSq · elements / candidates)). */
 export interface MarkStats {
   name: string;
   elements: number;
-  /** Σ w² over the tensor's elements (finite ones). */
+  /** Candidate positions seen: a keyed random sample of the elements. */
+  candidates: number;
+  /** Σ w² over the candidates (finite ones): with elements / candidates, an unbiased estimate of Σ w² over the tensor. */
   sumSq: number;
   /** Σ (w' − w)² over the marked ones. */
   deltaSq: number;
@@ -53,68 +55,81 @@ export function markStep(dtype: FloatDtype, w: number, bits: number): number {
 }
 
 const cand = newBlockCandidates();
-const symbols = new Uint8Array(BLOCK);
 
 /**
  * Marks elements [e0, e1) of a tensor of `elements` elements, held in `bytes` from `offset` on
- * (element e0 first), and adds to `stats` (null: do not count).
+ * (element e0 first), and adds to `stats` (null: do not count). Σw² is summed over the candidates
+ * only — a keyed random sample — and scaled up by `elements / candidates` in the report.
  */
 export function markElements(plan: TensorPlan, params: CodeParams, elements: number, e0: number, e1: number, bytes: Uint8Array, offset: number, stats: MarkStats | null): void {
   if (e1 <= e0) return;
   const es = DTYPE_BYTES[plan.dtype];
-  if (stats) stats.sumSq += sumSquares(plan.dtype, bytes, offset, e1 - e0);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let sumSq = 0;
+  let deltaSq = 0;
+  let marked = 0;
+  let candidates = 0;
   for (let b = Math.floor(e0 / BLOCK); b * BLOCK < e1; b++) {
     blockCandidates(plan.supportKey, params, b, elements, cand);
-    blockSymbols(plan.codeKey, b, cand, symbols);
-    for (let j = 0; j < cand.count; j++) {
-      const e = cand.pos[j]!;
-      if (e < e0) continue;
-      if (e >= e1) break;
-      const o = offset + (e - e0) * es;
-      const up = symbols[j] === 1;
-      let delta: number;
-      if (plan.dtype === 'F32') {
-        const w = dv.getFloat32(o, true);
-        if (markStep('F32', w, 0) === 0) continue;
-        const v = Math.fround(w * (up ? UP : DOWN));
-        dv.setFloat32(o, v, true);
-        delta = v - w;
-      } else {
+    const draws = codeStream(plan.codeKey, b, cand.count);
+    // The candidates of this block inside [e0, e1): j in [lo, hi).
+    const base = b * BLOCK;
+    let lo = 0;
+    let hi = cand.count;
+    while (lo < hi && base + cand.at[lo]! < e0) lo++;
+    while (hi > lo && base + cand.at[hi - 1]! >= e1) hi--;
+    candidates += hi - lo;
+    const at = cand.at;
+    const k = cand.k;
+    const o0 = offset + (base - e0) * es;
+    // One loop per type, so each stays monomorphic.
+    if (plan.dtype === 'BF16') {
+      for (let j = lo; j < hi; j++) {
+        const o = o0 + 2 * at[j]!;
         const u = bytes[o]! | (bytes[o + 1]! << 8);
-        const table = plan.dtype === 'BF16' ? BF16_VALUE : F16_VALUE;
-        if (markStep(plan.dtype, table[u]!, u) === 0) continue;
+        const m = u & 0x7fff;
+        if (m < 0x7f80) sumSq += BF16_VALUE[m]! * BF16_VALUE[m]!;
+        if (m < 0x0080 || m >= 0x7f7f) continue; // markStep('BF16') === 0, inlined
         // Sign-magnitude: ±1 on the pattern is ±1 ulp of the magnitude (eligibility rules out carries).
-        const v = plan.dtype === 'BF16' ? (up ? u + 1 : u - 1) : f16Bits(table[u]! * (up ? UP : DOWN));
+        const v = draws[j]! < k[j]! ? m + 1 : m - 1;
+        bytes[o] = v & 0xff;
+        bytes[o + 1] = (v >> 8) | (u & 0x8000 ? 0x80 : 0);
+        deltaSq += (BF16_VALUE[v]! - BF16_VALUE[m]!) ** 2;
+        marked++;
+      }
+    } else if (plan.dtype === 'F16') {
+      for (let j = lo; j < hi; j++) {
+        const o = o0 + 2 * at[j]!;
+        const u = bytes[o]! | (bytes[o + 1]! << 8);
+        const w = F16_VALUE[u]!;
+        if (Number.isFinite(w)) sumSq += w * w;
+        if (markStep('F16', w, u) === 0) continue;
+        const v = f16Bits(w * (draws[j]! < k[j]! ? UP : DOWN));
         bytes[o] = v & 0xff;
         bytes[o + 1] = v >> 8;
-        delta = table[v]! - table[u]!;
+        deltaSq += (F16_VALUE[v]! - w) ** 2;
+        marked++;
       }
-      if (stats) {
-        stats.deltaSq += delta * delta;
-        stats.marked++;
+    } else {
+      for (let j = lo; j < hi; j++) {
+        const o = o0 + 4 * at[j]!;
+        const w = dv.getFloat32(o, true);
+        if (Number.isFinite(w)) sumSq += w * w;
+        if (markStep('F32', w, 0) === 0) continue;
+        const v = Math.fround(w * (draws[j]! < k[j]! ? UP : DOWN));
+        dv.setFloat32(o, v, true);
+        deltaSq += (v - w) ** 2;
+        marked++;
       }
     }
   }
-}
-
-const SQ_BF16 = BF16_VALUE.map((v) => (Number.isFinite(v) ? v * v : 0));
-const SQ_F16 = F16_VALUE.map((v) => (Number.isFinite(v) ? v * v : 0));
-
-/** Σ w² of `count` elements of `dtype` at `offset` (non-finite ones count 0). */
-export function sumSquares(dtype: FloatDtype, bytes: Uint8Array, offset: number, count: number): number {
-  let s = 0;
-  if (dtype === 'F32') {
-    const dv = new DataView(bytes.buffer, bytes.byteOffset + offset, count * 4);
-    for (let i = 0; i < count; i++) {
-      const w = dv.getFloat32(4 * i, true);
-      if (Number.isFinite(w)) s += w * w;
-    }
-    return s;
+  if (stats) {
+    stats.elements += e1 - e0;
+    stats.candidates += candidates;
+    stats.sumSq += sumSq;
+    stats.deltaSq += deltaSq;
+    stats.marked += marked;
   }
-  const t = dtype === 'BF16' ? SQ_BF16 : SQ_F16;
-  for (let i = 0, o = offset; i < count; i++, o += 2) s += t[bytes[o]! | (bytes[o + 1]! << 8)]!;
-  return s;
 }
 
 /**
@@ -131,11 +146,10 @@ export function markPiece(plans: readonly TensorPlan[], params: CodeParams, piec
     if (lo >= hi) continue;
     const es = DTYPE_BYTES[plan.dtype];
     const elements = (plan.end - plan.start) / es;
-    const stats: MarkStats = { name: plan.name, elements: 0, sumSq: 0, deltaSq: 0, marked: 0 };
+    const stats: MarkStats = { name: plan.name, elements: 0, candidates: 0, sumSq: 0, deltaSq: 0, marked: 0 };
     const first = Math.ceil((lo - plan.start) / es);
     const last = Math.floor((hi - plan.start) / es);
     markElements(plan, params, elements, first, last, buf, plan.start + first * es - piecePos, stats);
-    stats.elements += Math.max(0, last - first);
     // Elements cut by the piece's edges.
     for (const e of new Set([Math.floor((lo - plan.start) / es), last])) {
       const at = plan.start + e * es;
@@ -143,7 +157,6 @@ export function markPiece(plans: readonly TensorPlan[], params: CodeParams, piec
       const whole = Uint8Array.from(readAt(at, es));
       const own = at >= piecePos;
       markElements(plan, params, elements, e, e + 1, whole, 0, own ? stats : null);
-      if (own) stats.elements++;
       for (let i = 0; i < es; i++) if (at + i >= piecePos && at + i < pieceEnd) buf[at + i - piecePos] = whole[i]!;
     }
     out.push(stats);

@@ -36,11 +36,11 @@ function ctr(key: Uint8Array, counter: number) {
 
 const ZEROS = new Uint8Array(BLOCK * 4);
 
-/** The candidates of one block: positions within the tensor and quantised biases, `count` of each. */
+/** The candidates of one block: offsets within the block and quantised biases, `count` of each. */
 export interface BlockCandidates {
   count: number;
-  /** Flat element indices (absolute in the tensor), ascending. */
-  pos: Float64Array;
+  /** Offsets from the block's first element (block b starts at element b·65536), ascending. */
+  at: Uint16Array;
   /** k of each candidate: its bias is k / 65536. */
   k: Uint16Array;
 }
@@ -49,39 +49,46 @@ export interface BlockCandidates {
 export function blockCandidates(key: Uint8Array, params: CodeParams, b: number, elements: number, into: BlockCandidates): BlockCandidates {
   const gaps = gapTable(params.support);
   const biases = biasTable(params.c);
-  const base = b * BLOCK;
-  const limit = Math.min(BLOCK, elements - base);
+  const limit = Math.min(BLOCK, elements - b * BLOCK);
   const c = ctr(key, b * ((BLOCK * 4) / 16));
   // The expected need is support · 4 bytes an element; a block that needs more reads on.
   let step = Math.min(ZEROS.length, (Math.ceil(params.support * limit * 1.25) + 64) * 4);
-  let ks = c.update(ZEROS.subarray(0, step));
-  let at = 0;
+  let ks = u16(c.update(ZEROS.subarray(0, step)));
+  let q = 0;
   let pos = -1;
   let n = 0;
+  const at = into.at;
+  const k = into.k;
   for (;;) {
-    if (at + 4 > ks.length) {
+    if (q + 2 > ks.length) {
       step = Math.min(ZEROS.length, step * 2);
-      ks = c.update(ZEROS.subarray(0, step));
-      at = 0;
+      ks = u16(c.update(ZEROS.subarray(0, step)));
+      q = 0;
     }
-    pos += 1 + gaps[ks[at]! | (ks[at + 1]! << 8)]!;
+    pos += 1 + gaps[ks[q]!]!;
     if (pos >= limit) break;
-    into.pos[n] = base + pos;
-    into.k[n] = biases[ks[at + 2]! | (ks[at + 3]! << 8)]!;
+    at[n] = pos;
+    k[n] = biases[ks[q + 1]!]!;
     n++;
-    at += 4;
+    q += 2;
   }
   into.count = n;
   return into;
 }
 
-export function newBlockCandidates(): BlockCandidates {
-  return { count: 0, pos: new Float64Array(BLOCK), k: new Uint16Array(BLOCK) };
+/** Little-endian u16 view of a keystream buffer (copied when it is not 2-byte aligned). */
+function u16(b: Buffer): Uint16Array {
+  const a = b.byteOffset % 2 === 0 ? b : Buffer.from(b);
+  return new Uint16Array(a.buffer, a.byteOffset, a.length >> 1);
 }
 
-/** The code keystream of block `b` for its first `candidates` candidates: u16 j is at bytes 2j, 2j+1. */
-export function codeStream(key: Uint8Array, b: number, candidates: number): Uint8Array {
-  return ctr(key, b * ((BLOCK * 2) / 16)).update(ZEROS.subarray(0, 2 * candidates));
+export function newBlockCandidates(): BlockCandidates {
+  return { count: 0, at: new Uint16Array(BLOCK), k: new Uint16Array(BLOCK) };
+}
+
+/** The code keystream of block `b` for its first `candidates` candidates, as u16 (j-th: candidate j's draw). */
+export function codeStream(key: Uint8Array, b: number, candidates: number): Uint16Array {
+  return u16(ctr(key, b * ((BLOCK * 2) / 16)).update(ZEROS.subarray(0, 2 * candidates)));
 }
 
 /** One recipient's symbols (0 or 1) for the `count` candidates of block `b`, written to `into`. */
@@ -89,6 +96,6 @@ export function blockSymbols(key: Uint8Array, b: number, cand: BlockCandidates, 
   const n = cand.count;
   const ks = codeStream(key, b, n);
   const k = cand.k;
-  for (let j = 0; j < n; j++) into[j] = (ks[2 * j]! | (ks[2 * j + 1]! << 8)) < k[j]! ? 1 : 0;
+  for (let j = 0; j < n; j++) into[j] = ks[j]! < k[j]! ? 1 : 0;
   return into;
 }

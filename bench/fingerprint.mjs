@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+// npm run bench:fingerprint [-- --size-mib 1024 --runs 5 --json]
+//
+// Times `modelseal seal` of a BF16 safetensors checkpoint with and without `--fingerprint`
+// (round-robin, fresh output each run) and prints the medians and their ratio.
+// Target (issue 5): fingerprinting while sealing costs at most 1.5× sealing alone.
+import { spawnSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = join(ROOT, 'dist/cli/modelseal.bundle.mjs');
+const { encodeSafetensorsHeader } = await import(join(ROOT, 'dist/src/index.js'));
+
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : def;
+};
+const sizeMiB = Number(opt('size-mib', 1024));
+const runs = Number(opt('runs', 5));
+const json = args.includes('--json');
+const log = (s) => json || process.stderr.write(s + '\n');
+
+const work = mkdtempSync(join(tmpdir(), 'modelseal-bench-fp-'));
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+
+// ---- a BF16 checkpoint: 64 MiB tensors [4096, 8192] of normal weights around ±2^-7..2^-1 ----
+const rows = 4096;
+const cols = 8192;
+const tensorBytes = rows * cols * 2;
+const count = Math.max(1, Math.round((sizeMiB << 20) / tensorBytes));
+const input = join(work, 'model.safetensors');
+const header = encodeSafetensorsHeader(
+  { format: 'pt' },
+  Array.from({ length: count }, (_, i) => ({ name: `model.layers.${i}.mlp.weight`, dtype: 'BF16', shape: [rows, cols], begin: i * tensorBytes, end: (i + 1) * tensorBytes })),
+);
+const fd = openSync(input, 'w');
+writeSync(fd, header);
+const buf = new Uint16Array(tensorBytes / 2);
+for (let t = 0; t < count; t++) {
+  randomFillSync(buf);
+  for (let i = 0; i < buf.length; i++) {
+    const u = buf[i];
+    buf[i] = (u & 0x807f) | ((0x78 + ((u >> 7) & 7)) << 7); // sign, exponent 2^-7..2^0, random mantissa
+  }
+  writeSync(fd, new Uint8Array(buf.buffer));
+}
+closeSync(fd);
+const total = header.length + count * tensorBytes;
+
+const ms = (...a) => {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [BIN, '--keys', join(work, 'keys'), '--json', ...a], { cwd: work, maxBuffer: 1 << 26 });
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`bench: modelseal ${a.join(' ')} failed: ${r.stderr}`);
+  return { s, out: JSON.parse(r.stdout.toString() || '{}') };
+};
+ms('init');
+log(`bench: ${(total / 2 ** 30).toFixed(2)} GiB BF16 checkpoint (${count} tensors [${rows}, ${cols}]), ${runs} runs each, ${cpus().length} cores, node ${process.version}`);
+
+const times = { seal: [], sealFingerprint: [], trace: [] };
+let last;
+for (let r = 0; r < runs; r++) {
+  rmSync(join(work, 'a.mseal'), { force: true });
+  rmSync(join(work, 'b.mseal'), { force: true });
+  times.seal.push(ms('seal', input, '--to', 'local', '-o', join(work, 'a.mseal')).s);
+  const f = ms('seal', input, '--to', 'local', '--fingerprint', `bench-${r}`, '-o', join(work, 'b.mseal'));
+  times.sealFingerprint.push(f.s);
+  last = f.out;
+  log(`  run ${r + 1}: seal ${times.seal.at(-1).toFixed(2)} s, seal --fingerprint ${f.s.toFixed(2)} s`);
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const result = {
+  bytes: total,
+  runs,
+  sealMedianS: median(times.seal),
+  sealFingerprintMedianS: median(times.sealFingerprint),
+  ratio: median(times.sealFingerprint) / median(times.seal),
+  markedWeights: last?.fingerprint?.record.positions,
+  maxRelativeRms: last?.fingerprint?.record.maxRelativeRms,
+};
+if (json) console.log(JSON.stringify(result));
+else {
+  console.log(`seal:               median ${result.sealMedianS.toFixed(2)} s (${(total / 2 ** 20 / result.sealMedianS).toFixed(0)} MiB/s)`);
+  console.log(`seal --fingerprint: median ${result.sealFingerprintMedianS.toFixed(2)} s (${(total / 2 ** 20 / result.sealFingerprintMedianS).toFixed(0)} MiB/s), ${result.markedWeights} weights marked, max relative RMS ${result.maxRelativeRms?.toExponential(2)}`);
+  console.log(`ratio seal --fingerprint / seal: ${result.ratio.toFixed(2)} (target <= 1.5: ${result.ratio <= 1.5 ? 'PASS' : 'FAIL'})`);
+}
