@@ -1,0 +1,97 @@
+/** `fingerprint embed`, `seal --fingerprint`, `inspect`, `trace` through the built binary, with --json shapes and exit codes. */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../support/fixtures.js';
+import { makeModel, writeSafetensors } from '../support/checkpoints.js';
+
+const BIN = resolve('dist/cli/modelseal.bundle.mjs');
+const dir = tempDir('modelseal-fp-cli-');
+const keys = join(dir, 'keys');
+const registry = join(dir, 'registry.jsonl');
+const logDir = join(dir, 'log');
+
+function ms(args: string[]) {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` (npm test does)`);
+  const r = spawnSync(process.execPath, [BIN, '--keys', keys, ...args], { cwd: dir, maxBuffer: 64 << 20 });
+  return { code: r.status, stderr: r.stderr.toString(), stdout: r.stdout.toString(), json: () => JSON.parse(r.stdout.toString()) };
+}
+
+beforeAll(() => {
+  expect(ms(['init']).code).toBe(0);
+});
+
+describe('fingerprint and trace on the command line', () => {
+  let carolPackage = '';
+  it('embeds into a folder: tag, registry record, bounded change, other files untouched', () => {
+    const r = ms(['--json', 'fingerprint', 'embed', resolve('samples/checkpoint'), '--recipient', 'acme', '--registry', registry, '-o', join(dir, 'acme')]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = r.json();
+    expect(j).toMatchObject({ ok: true, command: 'fingerprint embed', record: { recipient: 'acme', scheme: 'modelseal-tardos-symmetric/v1', params: { support: 0.1, c: 8 }, package: null } });
+    expect(j.record.id).toMatch(/^fp-[0-9a-f]{16}$/);
+    for (const t of j.tensors) expect(t.relativeRms).toBeLessThan(2 ** -7);
+    expect(j.record.positions).toBeGreaterThan(50_000);
+    expect(readFileSync(join(dir, 'acme/config.json')).equals(readFileSync('samples/checkpoint/config.json'))).toBe(true);
+    expect(readFileSync(join(dir, 'acme/model.safetensors')).subarray(0, 4096).toString()).toContain(`"modelseal.fingerprint":"${j.record.id}"`);
+    expect(readFileSync(registry, 'utf8').trim().split('\n')).toHaveLength(1);
+    expect(ms(['fingerprint', 'embed', resolve('samples/checkpoint'), '--recipient', 'bob', '--registry', registry, '-o', join(dir, 'bob')]).code).toBe(0);
+  });
+
+  it('seals with a fingerprint: the signed header names it, the export event carries its id, open verifies', () => {
+    const pkg = join(dir, 'carol.mseal');
+    const r = ms(['--json', 'seal', resolve('samples/checkpoint'), '--to', 'local', '--fingerprint', 'carol', '--registry', registry, '--log', logDir, '-o', pkg]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = r.json();
+    expect(s.fingerprint.record).toMatchObject({ recipient: 'carol', package: s.packageId, marked: s.model.rootDigest });
+    carolPackage = s.packageId;
+    const insp = ms(['--json', 'inspect', pkg]).json();
+    expect(insp.fingerprint).toMatchObject({ id: s.fingerprint.record.id, recipient: 'carol', original: s.fingerprint.record.original });
+    expect(ms(['open', pkg, '-o', join(dir, 'carol')]).code).toBe(0);
+    expect(ms(['verify', join(dir, 'carol')]).code).toBe(0);
+    const list = ms(['--json', 'audit', 'list', '--store', logDir]).json();
+    expect(list.entries[0]).toMatchObject({ type: 'export', fingerprint: s.fingerprint.record.id });
+  });
+
+  it('traces each copy to its recipient, with the log events of an accused one', () => {
+    const carol = ms(['--json', 'trace', join(dir, 'carol/model.safetensors'), '--original', resolve('samples/checkpoint'), '--recipients', registry, '--store', logDir]);
+    expect(carol.code, carol.stderr).toBe(0);
+    const c = carol.json();
+    expect(c).toMatchObject({ ok: true, command: 'trace', derived: true, originalInRegistry: true, n: 3, traces: 1000, epsilon: 1e-9 });
+    expect(c.accused.map((a: { recipient: string }) => a.recipient)).toEqual(['carol']);
+    expect(c.accused[0].z).toBeGreaterThan(c.threshold);
+    expect(c.accused[0].threshold).toBeCloseTo(Math.sqrt(2 * Math.log((3 * 1000) / 1e-9)), 10);
+    expect(c.accused[0].events).toEqual([expect.objectContaining({ type: 'export', package: carolPackage })]);
+    expect(c.scores).toHaveLength(3);
+    const acme = ms(['--json', 'trace', join(dir, 'acme'), '--original', resolve('samples/checkpoint'), '--recipients', registry]).json();
+    expect(acme.accused.map((a: { recipient: string }) => a.recipient)).toEqual(['acme']);
+    const human = ms(['trace', join(dir, 'bob'), '--original', resolve('samples/checkpoint'), '--recipients', registry]);
+    expect(human.stderr).toMatch(/ACCUSED bob: z = [\d.]+ ≥ τ = [\d.]+/);
+  });
+
+  it('accuses nobody for the original itself or an unrelated model, and says when the leak is not derived', () => {
+    const clean = ms(['--json', 'trace', resolve('samples/checkpoint'), '--original', resolve('samples/checkpoint'), '--recipients', registry]).json();
+    expect(clean).toMatchObject({ derived: true, accused: [] });
+    const other = join(dir, 'other.safetensors');
+    writeSafetensors(other, makeModel(5, 2, 64, 64));
+    const r = ms(['trace', other, '--original', resolve('samples/checkpoint'), '--recipients', registry]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/is not derived from .*Nobody is accused/);
+  });
+
+  it('refuses a tampered registry, bad arguments and existing outputs with their exit codes', () => {
+    const tampered = join(dir, 'tampered.jsonl');
+    writeFileSync(tampered, readFileSync(registry, 'utf8').replace('"recipient":"bob"', '"recipient":"eve"'));
+    const t = ms(['trace', join(dir, 'bob'), '--original', resolve('samples/checkpoint'), '--recipients', tampered]);
+    expect(t.code, t.stderr).toBe(7);
+    expect(t.stderr).toMatch(/not signed by a trusted publisher/);
+    expect(ms(['fingerprint', 'embed', resolve('samples/checkpoint/config.json'), '--recipient', 'x', '--registry', registry, '-o', join(dir, 'x.json')]).code).toBe(2);
+    expect(ms(['fingerprint', 'embed', resolve('samples/checkpoint'), '--recipient', 'acme', '--registry', registry, '-o', join(dir, 'acme')]).code).toBe(10);
+    expect(ms(['fingerprint', 'embed', resolve('samples/checkpoint'), '--recipient', 'a', '--coalition', '0', '--registry', registry, '-o', join(dir, 'y')]).code).toBe(2);
+    const two = ms(['seal', resolve('samples/checkpoint'), '--to', 'local', '--to', 'x25519:' + resolve('samples/keys/recipient.x25519.pub'), '--fingerprint', '--registry', registry, '-o', join(dir, 'two.mseal')]);
+    expect(two.code).toBe(2);
+    expect(two.stderr).toMatch(/exactly one --to/);
+    expect(ms(['trace', join(dir, 'bob'), '--original', resolve('samples/checkpoint'), '--recipients', registry, '--epsilon', '2']).code).toBe(2);
+    expect(readFileSync(registry, 'utf8').trim().split('\n')).toHaveLength(3);
+  });
+});
