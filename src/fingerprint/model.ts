@@ -125,9 +125,15 @@ export async function readRange(source: string, start: number, end: number): Pro
   }
 }
 
-/** A tensor's values as float32 (F32, F16, BF16, and GGUF Q8_0 dequantized); null for other types. */
+/** Whether trace can read a tensor's values: F32, F16, BF16, and GGUF Q8_0. */
+export function isReadable(t: WeightTensor): boolean {
+  return isFloatDtype(t.dtype) || t.dtype === 'Q8_0';
+}
+
+/** A tensor's values as float32 (Q8_0 dequantized); null when not {@link isReadable}. */
 export async function readTensorValues(file: WeightFile, t: WeightTensor): Promise<Float32Array | null> {
-  if (!isFloatDtype(t.dtype) && t.dtype !== 'Q8_0') return null;
+  const dtype = t.dtype;
+  if (!isFloatDtype(dtype) && dtype !== 'Q8_0') return null;
   const bytes = await readRange(file.source, t.start, t.end);
-  return t.dtype === 'Q8_0' ? dequantizeQ8_0(bytes, t.elements) : decodeFloats(t.dtype as 'F32', bytes, 0, t.elements);
+  return dtype === 'Q8_0' ? dequantizeQ8_0(bytes, t.elements) : decodeFloats(dtype, bytes, 0, t.elements);
 }

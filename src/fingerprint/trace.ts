@@ -16,11 +16,11 @@ import { toHex } from '../format/encoding.js';
 import { collectInputs } from '../package/inputs.js';
 import { computeRootDigest } from '../provenance/oms.js';
 import type { SignedRecord } from './registry.js';
-import { BF16_VALUE, bf16Bits, DTYPE_BYTES, F16_VALUE, f16Bits, isFloatDtype, type FloatDtype } from './dtypes.js';
+import { BF16_VALUE, bf16Bits, DTYPE_BYTES, F16_VALUE, f16Bits, type FloatDtype } from './dtypes.js';
 import { markStep } from './mark.js';
 import { BLOCK, scoreTables, threshold, type CodeParams } from './params.js';
 import { blockCandidates, codeKey, codeStream, newBlockCandidates, supportKey } from './prf.js';
-import { isMarkable, readCheckpoint, readRange, readTensorValues, type WeightFile, type WeightTensor } from './model.js';
+import { isMarkable, isReadable, readCheckpoint, readRange, readTensorValues, type WeightFile, type WeightTensor } from './model.js';
 
 /** How the leak's values were re-cast, as far as the original can be cast the same way. */
 export type Recast = 'none' | 'bf16' | 'bf16-trunc' | 'f16' | 'f16-trunc' | 'f16>bf16' | 'f16>bf16-trunc';
@@ -128,7 +128,7 @@ export async function gatherEvidence(opts: { leaked: string; original: string; k
       originals.push({ file, t, sample: Float32Array.from(samplePositions(t.elements), (i) => v[i]!), used: false });
     }
   }
-  const leakedTensors = leak.weights.flatMap((file) => file.tensors.filter((t) => (isFloatDtype(t.dtype) || t.dtype === 'Q8_0') && t.shape.length >= 2).map((t) => ({ file, t })));
+  const leakedTensors = leak.weights.flatMap((file) => file.tensors.filter((t) => isReadable(t) && t.shape.length >= 2).map((t) => ({ file, t })));
   const evidence: TraceEvidence = { params: opts.params, aligned: [], unmatched: [], derived: false, positions: 0, norm2: 0, tensors: [] };
   const { proxy } = scoreTables();
   let done = 0;
@@ -201,7 +201,7 @@ async function measure(o: OriginalTensor, leakAt: (i: number) => number, key: Ui
   const blockEnds: number[] = [];
   const js: number[] = [];
   const ks: number[] = [];
-  const es_: number[] = [];
+  const moves: number[] = [];
   let stepSum = 0;
   const cand = newBlockCandidates();
   const sk = supportKey(key, o.t.name);
@@ -218,7 +218,7 @@ async function measure(o: OriginalTensor, leakAt: (i: number) => number, key: Ui
       if (!Number.isFinite(l) || l === 0) continue;
       js.push(j);
       ks.push(cand.k[j]!);
-      es_.push(Math.sign(w) * (l - recastValue(w, recast)));
+      moves.push(Math.sign(w) * (l - recastValue(w, recast)));
       stepSum += step;
     }
     if (js.length > before) {
@@ -229,9 +229,9 @@ async function measure(o: OriginalTensor, leakAt: (i: number) => number, key: Ui
   // d in units of the mean mark size, clipped so that a few wild values cannot drown the rest.
   const scale = js.length ? stepSum / js.length : 1;
   let ss = 0;
-  for (const e of es_) ss += (e / scale) ** 2;
-  const clip = Math.max(3, 3 * Math.sqrt(ss / Math.max(1, es_.length)));
-  const d = Float32Array.from(es_, (e) => Math.max(-clip, Math.min(clip, e / scale)));
+  for (const e of moves) ss += (e / scale) ** 2;
+  const clip = Math.max(3, 3 * Math.sqrt(ss / Math.max(1, moves.length)));
+  const d = Float32Array.from(moves, (e) => Math.max(-clip, Math.min(clip, e / scale)));
   return { recast, blocks: Int32Array.from(blocks), blockEnds: Int32Array.from(blockEnds), j: Uint16Array.from(js), k: Uint16Array.from(ks), d };
 }
 

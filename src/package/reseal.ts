@@ -43,6 +43,9 @@ export async function reseal(pkg: string, opts: ResealOptions): Promise<SealResu
   }
   const kept = h.stanzas.filter((s) => !remove.includes(s.recipient));
   const added = opts.add ?? [];
+  if (h.fingerprint && added.length > 0) {
+    throw new ModelsealError('INVALID_ARGUMENT', `the weights carry ${h.fingerprint.recipient}'s fingerprint (${h.fingerprint.id}): a new recipient needs a copy of their own (seal --fingerprint)`);
+  }
   const terms = new Map(kept.map((s) => [s.recipient, { license: s.license, policy: s.policy }]));
   const kg = h.keyGroups;
   let recipients: Recipient[] = [];
@@ -78,6 +81,7 @@ export async function reseal(pkg: string, opts: ResealOptions): Promise<SealResu
       license: opts.license,
       policy: opts.policy,
       chunkSize: opts.chunkSize ?? h.chunkSize,
+      ...(h.fingerprint ? { keepFingerprint: h.fingerprint } : {}),
       force: opts.force,
       threads: opts.threads,
       onProgress: opts.onProgress,

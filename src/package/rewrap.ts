@@ -145,6 +145,9 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
     );
   }
   const old = head.parsed.header;
+  if (old.fingerprint && add.length > 0) {
+    throw new ModelsealError('INVALID_ARGUMENT', `the weights carry ${old.fingerprint.recipient}'s fingerprint (${old.fingerprint.id}): a new recipient needs a copy of their own (seal --fingerprint), or a leak of theirs would be traced to ${old.fingerprint.recipient}`);
+  }
   const present = new Set(old.stanzas.map((s) => s.recipient));
   for (const [flag, id] of [...remove.map((id) => ['--remove', id]), ...rotate.map((r) => ['--rotate', r.from])]) {
     if (!present.has(id!)) throw new ModelsealError('INVALID_ARGUMENT', `${flag} ${id}: no such recipient (the package is sealed to ${[...present].join(', ')})`);

@@ -18,7 +18,7 @@ import { CryptoPool, JobError, orderedPipeline } from '../crypto/pool.js';
 import { encryptChunk } from '../crypto/chunk.js';
 import { KeySchedule, newDataKey, newPackageId } from '../crypto/keyschedule.js';
 import { signMessage } from '../crypto/signer.js';
-import { encodeHeader, encodeHeaderMacInput, SHARE_SEALED_BYTES, type Header, type Stanza } from '../format/header.js';
+import { encodeHeader, encodeHeaderMacInput, SHARE_SEALED_BYTES, type FingerprintTag, type Header, type Stanza } from '../format/header.js';
 import { sealShares } from '../crypto/keygroups.js';
 import { chunkOffset, computeLayout, ENTRY, initialRegionBytes, packageSize, padded, reserveBytesFor, chunkPlainLength, streamOf, TAR_BLOCK } from '../format/layout.js';
 import { DEFAULT_CHUNK_SIZE, isValidChunkSize, LIMITS } from '../format/limits.js';
@@ -74,6 +74,8 @@ export interface SealOptions {
    * committed, and named in the signed header.
    */
   fingerprint?: { recipient: string; key: FingerprintKey; params?: CodeParams; registry: string };
+  /** reseal: the weights already carry this fingerprint; name it in the new header as the old one did. */
+  keepFingerprint?: FingerprintTag;
 }
 
 export interface SealResult {
@@ -178,6 +180,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     stanzas: [],
     ...(opts.keyGroups ? { keyGroups: { threshold: opts.keyGroups.threshold, shares: opts.keyGroups.groups.map(() => new Uint8Array(SHARE_SEALED_BYTES)) } } : {}),
     ...(fp ? { fingerprint: { id: newFingerprintId(), recipient: fp.recipient, keyId: fp.key.id, scheme: SCHEME, params: { ...fpParams }, original: new Uint8Array(32) } } : {}),
+    ...(!fp && opts.keepFingerprint ? { fingerprint: opts.keepFingerprint } : {}),
     commitment: keys.commitment,
   };
   const region = initialRegionBytes(encodeHeader(header, new Uint8Array(32)).length + stanzaCount(opts) * (LIMITS.maxStanzaBytes + 1));
@@ -300,7 +303,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
 
     // Now everything that depends on the plaintext: provenance, stanzas, header.
     header.model.rootDigest = computeRootDigest(manifest);
-    if (header.fingerprint) header.fingerprint.original = computeRootDigest(originalManifest);
+    if (fp && header.fingerprint) header.fingerprint.original = computeRootDigest(originalManifest);
     const bundle = utf8.encode(
       signModel({
         modelName: inputs.name,

@@ -94,4 +94,15 @@ describe('fingerprint and trace on the command line', () => {
     expect(ms(['trace', join(dir, 'bob'), '--original', resolve('samples/checkpoint'), '--recipients', registry, '--epsilon', '2']).code).toBe(2);
     expect(readFileSync(registry, 'utf8').trim().split('\n')).toHaveLength(3);
   });
+
+  it("keeps a marked package to its recipient: rewrap and reseal cannot add another; reseal keeps the header's fingerprint", () => {
+    const pkg = join(dir, 'carol.mseal');
+    const add = ms(['rewrap', pkg, '--add', 'x25519:' + resolve('samples/keys/recipient.x25519.pub')]);
+    expect(add.code).toBe(2);
+    expect(add.stderr).toMatch(/carry carol's fingerprint/);
+    expect(ms(['reseal', pkg, '--add', 'x25519:' + resolve('samples/keys/recipient.x25519.pub'), '-o', join(dir, 'v2.mseal')]).code).toBe(2);
+    const r = ms(['reseal', pkg, '-o', join(dir, 'v3.mseal')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(ms(['--json', 'inspect', join(dir, 'v3.mseal')]).json().fingerprint).toEqual(ms(['--json', 'inspect', pkg]).json().fingerprint);
+  });
 });
