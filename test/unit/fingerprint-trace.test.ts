@@ -4,7 +4,7 @@
  * accuse exactly the guilty recipients; the table of guilty z-scores and thresholds is printed.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,8 +12,12 @@ import { decodeFloats } from '../../src/fingerprint/dtypes.js';
 import { markElements } from '../../src/fingerprint/mark.js';
 import { DEFAULT_PARAMS } from '../../src/fingerprint/params.js';
 import { codeKey, supportKey } from '../../src/fingerprint/prf.js';
-import { gatherEvidence, judge, scoreRecipients } from '../../src/fingerprint/trace.js';
-import { GGML_TYPE, writeGguf } from '../../src/formats/gguf.js';
+import { gatherEvidence, judge, scoreRecipients, traceLeak } from '../../src/fingerprint/trace.js';
+import { embedFingerprint } from '../../src/fingerprint/embed.js';
+import { readCheckpoint, readTensorValues } from '../../src/fingerprint/model.js';
+import { readRegistry } from '../../src/fingerprint/registry.js';
+import { fingerprintKeyId, newPublisherKey } from '../../src/keystore/keystore.js';
+import { GGML_TYPE, readGgufHeader, writeGguf } from '../../src/formats/gguf.js';
 import { cast, makeModel, mapValues, rng, std, tensorBytes, writeSafetensors, type Tensor } from '../support/checkpoints.js';
 
 const KEY = randomBytes(32);
@@ -229,4 +233,60 @@ describe('trace: the bound, checked empirically', () => {
       table.push({ case: `10,000 innocents: ${label}`, guilty: '-', z: `mean ${mean.toFixed(3)} var ${variance.toFixed(3)}`, threshold: Number(tau.toFixed(2)), maxInnocent: Number(Math.max(...z).toFixed(2)) });
     });
   }
+});
+
+describe('fingerprint embed on real layouts', () => {
+  const publisher = newPublisherKey().publisher;
+  const key = { id: fingerprintKeyId(KEY), key: KEY };
+
+  it('a sharded checkpoint (index + two shards), re-serialized as one file in another order, is traced', async () => {
+    const ckpt = join(dir, 'sharded');
+    mkdirSync(ckpt);
+    const half = original.length / 2;
+    writeSafetensors(join(ckpt, 'model-00001-of-00002.safetensors'), original.slice(0, half));
+    writeSafetensors(join(ckpt, 'model-00002-of-00002.safetensors'), original.slice(half));
+    const weightMap = Object.fromEntries(original.map((t, i) => [t.name, `model-0000${i < half ? 1 : 2}-of-00002.safetensors`]));
+    writeFileSync(join(ckpt, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    const registry = join(dir, 'sharded.jsonl');
+    const r = await embedFingerprint({ input: ckpt, output: join(dir, 'sharded-dave'), recipient: 'dave', key, publisher, registry });
+    expect(r.tensors).toHaveLength(16);
+    expect(readFileSync(join(dir, 'sharded-dave/model.safetensors.index.json'), 'utf8')).toBe(readFileSync(join(ckpt, 'model.safetensors.index.json'), 'utf8'));
+    // A leak re-serialized into one file, tensors shuffled, no metadata.
+    const shards = await readCheckpoint(join(dir, 'sharded-dave'));
+    const tensors: Tensor[] = [];
+    for (const w of shards.weights) for (const t of w.tensors) tensors.push({ name: t.name, dtype: t.dtype as 'F32', shape: t.shape, values: (await readTensorValues(w, t))! });
+    const leak = join(dir, 'resharded.safetensors');
+    writeSafetensors(leak, tensors.sort((a, b) => (a.name.split('').reverse().join('') < b.name.split('').reverse().join('') ? -1 : 1)));
+    const report = await traceLeak({ leaked: leak, original: ckpt, key, registry: await readRegistry(registry) });
+    expect(report.originalInRegistry).toBe(true);
+    expect(report.accused.map((a) => a.recipient)).toEqual(['dave']);
+    table.push({ case: 're-serialized from 2 shards', guilty: 'dave', z: report.accused[0]!.z.toFixed(1), threshold: Number(report.threshold.toFixed(2)), maxInnocent: NaN });
+    // An index that names a tensor its shard does not hold is refused.
+    writeFileSync(join(ckpt, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { ...weightMap, ghost: 'model-00001-of-00002.safetensors' } }));
+    await expect(readCheckpoint(ckpt)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/ghost is not in its shard/) });
+  });
+
+  it('a GGUF file: F16 and BF16 tensors marked, Q8_0 and F32 norms passed through byte for byte, traced', async () => {
+    const src = join(dir, 'model.gguf');
+    const q8 = new Uint8Array(34 * 64).map((_, i) => (i * 37) & 0xff);
+    const mats = original.filter((t) => t.shape.length === 2).slice(0, 4);
+    await writeGguf(src, new Map([['general.architecture', { type: 8, value: 'llama' }]]), [
+      ...mats.map((t, i) => ({ name: `blk.${i}.attn_q.weight`, ggmlType: i % 2 ? GGML_TYPE.BF16 : GGML_TYPE.F16, ne: [...t.shape].reverse(), data: tensorBytes(cast(t, i % 2 ? 'BF16' : 'F16')) })),
+      { name: 'blk.0.ffn_q8.weight', ggmlType: GGML_TYPE.Q8_0, ne: [64, 32], data: q8 },
+      { name: 'output_norm.weight', ggmlType: GGML_TYPE.F32, ne: [512], data: tensorBytes(original[2]!) },
+    ]);
+    const registry = join(dir, 'gguf.jsonl');
+    const out = join(dir, 'model-erin.gguf');
+    const r = await embedFingerprint({ input: src, output: out, recipient: 'erin', key, publisher, registry });
+    expect(r.tensors.map((t) => t.name).sort()).toEqual(['blk.0.attn_q.weight', 'blk.1.attn_q.weight', 'blk.2.attn_q.weight', 'blk.3.attn_q.weight']);
+    const before = await readGgufHeader(src);
+    const after = await readGgufHeader(out);
+    const bytes = [readFileSync(src), readFileSync(out)];
+    for (const name of ['blk.0.ffn_q8.weight', 'output_norm.weight']) {
+      const [a, b] = [before, after].map((g) => g.tensors.find((t) => t.name === name)!);
+      expect(bytes[1]!.subarray(b!.start, b!.end).equals(bytes[0]!.subarray(a!.start, a!.end))).toBe(true);
+    }
+    const report = await traceLeak({ leaked: out, original: src, key, registry: await readRegistry(registry) });
+    expect(report.accused.map((a) => a.recipient)).toEqual(['erin']);
+  });
 });
