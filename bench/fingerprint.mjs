@@ -26,7 +26,7 @@ const json = args.includes('--json');
 const log = (s) => json || process.stderr.write(s + '\n');
 
 const work = mkdtempSync(join(tmpdir(), 'modelseal-bench-fp-'));
-process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+process.on('exit', () => process.env.BENCH_KEEP || rmSync(work, { recursive: true, force: true }));
 
 // ---- a BF16 checkpoint: 64 MiB tensors [4096, 8192] of normal weights around ±2^-7..2^-1 ----
 const rows = 4096;

@@ -55,6 +55,10 @@ export function markStep(dtype: FloatDtype, w: number, bits: number): number {
 }
 
 const cand = newBlockCandidates();
+// Per BF16 magnitude pattern: w², and the squared change of one ulp up and down.
+const BF16_SQUARE = Float64Array.from({ length: 0x7f80 }, (_, m) => BF16_VALUE[m]! ** 2);
+const BF16_ULP_UP = Float64Array.from({ length: 0x7f80 }, (_, m) => (m < 0x7f7f ? (BF16_VALUE[m + 1]! - BF16_VALUE[m]!) ** 2 : 0));
+const BF16_ULP_DOWN = Float64Array.from({ length: 0x7f80 }, (_, m) => (m > 0 ? (BF16_VALUE[m]! - BF16_VALUE[m - 1]!) ** 2 : 0));
 
 /**
  * Marks elements [e0, e1) of a tensor of `elements` elements, held in `bytes` from `offset` on
@@ -65,6 +69,7 @@ export function markElements(plan: TensorPlan, params: CodeParams, elements: num
   if (e1 <= e0) return;
   const es = DTYPE_BYTES[plan.dtype];
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const words = plan.dtype === 'BF16' && (bytes.byteOffset + offset) % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset + offset, e1 - e0) : null;
   let sumSq = 0;
   let deltaSq = 0;
   let marked = 0;
@@ -83,18 +88,33 @@ export function markElements(plan: TensorPlan, params: CodeParams, elements: num
     const k = cand.k;
     const o0 = offset + (base - e0) * es;
     // One loop per type, so each stays monomorphic.
-    if (plan.dtype === 'BF16') {
+    if (plan.dtype === 'BF16' && words) {
+      // Aligned (the usual case): whole 16-bit words.
+      const w0 = base - e0;
+      for (let j = lo; j < hi; j++) {
+        const i = w0 + at[j]!;
+        const u = words[i]!;
+        const m = u & 0x7fff;
+        if (m < 0x7f80) sumSq += BF16_SQUARE[m]!;
+        if (m < 0x0080 || m >= 0x7f7f) continue; // markStep('BF16') === 0, inlined
+        // Sign-magnitude: ±1 on the pattern is ±1 ulp of the magnitude (eligibility rules out carries).
+        const up = draws[j]! < k[j]!;
+        words[i] = up ? u + 1 : u - 1;
+        deltaSq += up ? BF16_ULP_UP[m]! : BF16_ULP_DOWN[m]!;
+        marked++;
+      }
+    } else if (plan.dtype === 'BF16') {
       for (let j = lo; j < hi; j++) {
         const o = o0 + 2 * at[j]!;
         const u = bytes[o]! | (bytes[o + 1]! << 8);
         const m = u & 0x7fff;
-        if (m < 0x7f80) sumSq += BF16_VALUE[m]! * BF16_VALUE[m]!;
-        if (m < 0x0080 || m >= 0x7f7f) continue; // markStep('BF16') === 0, inlined
-        // Sign-magnitude: ±1 on the pattern is ±1 ulp of the magnitude (eligibility rules out carries).
-        const v = draws[j]! < k[j]! ? m + 1 : m - 1;
+        if (m < 0x7f80) sumSq += BF16_SQUARE[m]!;
+        if (m < 0x0080 || m >= 0x7f7f) continue;
+        const up = draws[j]! < k[j]!;
+        const v = up ? u + 1 : u - 1;
         bytes[o] = v & 0xff;
-        bytes[o + 1] = (v >> 8) | (u & 0x8000 ? 0x80 : 0);
-        deltaSq += (BF16_VALUE[v]! - BF16_VALUE[m]!) ** 2;
+        bytes[o + 1] = v >> 8;
+        deltaSq += up ? BF16_ULP_UP[m]! : BF16_ULP_DOWN[m]!;
         marked++;
       }
     } else if (plan.dtype === 'F16') {

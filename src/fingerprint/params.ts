@@ -27,31 +27,33 @@ export function checkParams(p: CodeParams): void {
   if (!(Number.isInteger(p.c) && p.c >= 1 && p.c <= 64)) throw new RangeError(`coalition size ${p.c}: expected an integer from 1 to 64`);
 }
 
+// Both tables are indexed by one keystream byte: 256 entries stay in L1 on the marking hot path.
 const gapTables = new Map<number, Uint16Array>();
 /**
- * G[u] for a uniform u16 u: the number of positions skipped before the next candidate, a geometric
- * variable with success probability `support` (inverse CDF), so candidates are `support` of all positions.
+ * G[u] for a uniform byte u: the number of positions skipped before the next candidate, a geometric
+ * variable with success probability `support` (inverse CDF at the byte's midpoint), so candidates
+ * are `support` of all positions (0.1002 for 0.1).
  */
 export function gapTable(support: number): Uint16Array {
   let t = gapTables.get(support);
   if (!t) {
-    t = new Uint16Array(65536);
+    t = new Uint16Array(256);
     const l = Math.log1p(-support);
-    for (let u = 0; u < 65536; u++) t[u] = Math.floor(Math.log1p(-(u + 0.5) / 65536) / l);
+    for (let u = 0; u < 256; u++) t[u] = Math.floor(Math.log1p(-(u + 0.5) / 256) / l);
     gapTables.set(support, t);
   }
   return t;
 }
 
 const biasTables = new Map<number, Uint16Array>();
-/** K[u] for a uniform u16 u: the quantised bias k = round(65536 · sin²r), r uniform on [asin √t, π/2 − asin √t]. */
+/** K[u] for a uniform byte u: the quantised bias k = round(65536 · sin²r), r the u-th of 256 midpoints of [asin √t, π/2 − asin √t]. */
 export function biasTable(c: number): Uint16Array {
   let t = biasTables.get(c);
   if (!t) {
-    t = new Uint16Array(65536);
+    t = new Uint16Array(256);
     const r0 = Math.asin(Math.sqrt(1 / (300 * c)));
-    for (let u = 0; u < 65536; u++) {
-      const r = r0 + ((u + 0.5) / 65536) * (Math.PI / 2 - 2 * r0);
+    for (let u = 0; u < 256; u++) {
+      const r = r0 + ((u + 0.5) / 256) * (Math.PI / 2 - 2 * r0);
       t[u] = Math.min(65535, Math.max(1, Math.round(65536 * Math.sin(r) ** 2)));
     }
     biasTables.set(c, t);

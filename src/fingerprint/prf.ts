@@ -4,8 +4,8 @@
  * be marked or read on its own:
  *
  * - support, key HMAC-SHA-256(K, "modelseal/fingerprint/v1/support" ‖ 0 ‖ name), shared by all
- *   recipients: block b (elements b·65536 …) reads 4 bytes per candidate from keystream byte
- *   b·2^18 on: a u16 gap to the next candidate and a u16 that picks its bias.
+ *   recipients: block b (elements b·65536 …) reads 2 bytes per candidate from keystream byte
+ *   b·2^17 on: a byte for the gap to the next candidate and a byte that picks its bias.
  * - code, key HMAC-SHA-256(K, "modelseal/fingerprint/v1/code" ‖ 0 ‖ recipient ‖ 0 ‖ name): the
  *   j-th candidate of block b reads a u16 u at keystream byte b·2^17 + 2j; the recipient's symbol
  *   there is 1 when u < k (the candidate's quantised bias).
@@ -34,7 +34,7 @@ function ctr(key: Uint8Array, counter: number) {
   return createCipheriv('aes-256-ctr', key, iv);
 }
 
-const ZEROS = new Uint8Array(BLOCK * 4);
+const ZEROS = new Uint8Array(BLOCK * 2);
 
 /** The candidates of one block: offsets within the block and quantised biases, `count` of each. */
 export interface BlockCandidates {
@@ -50,10 +50,10 @@ export function blockCandidates(key: Uint8Array, params: CodeParams, b: number, 
   const gaps = gapTable(params.support);
   const biases = biasTable(params.c);
   const limit = Math.min(BLOCK, elements - b * BLOCK);
-  const c = ctr(key, b * ((BLOCK * 4) / 16));
-  // The expected need is support · 4 bytes an element; a block that needs more reads on.
-  let step = Math.min(ZEROS.length, (Math.ceil(params.support * limit * 1.25) + 64) * 4);
-  let ks = u16(c.update(ZEROS.subarray(0, step)));
+  const c = ctr(key, b * ((BLOCK * 2) / 16));
+  // The expected need is support · 2 bytes an element; a block that needs more reads on.
+  let step = Math.min(ZEROS.length, (Math.ceil(params.support * limit * 1.25) + 64) * 2);
+  let ks: Uint8Array = c.update(ZEROS.subarray(0, step));
   let q = 0;
   let pos = -1;
   let n = 0;
@@ -62,7 +62,7 @@ export function blockCandidates(key: Uint8Array, params: CodeParams, b: number, 
   for (;;) {
     if (q + 2 > ks.length) {
       step = Math.min(ZEROS.length, step * 2);
-      ks = u16(c.update(ZEROS.subarray(0, step)));
+      ks = c.update(ZEROS.subarray(0, step));
       q = 0;
     }
     pos += 1 + gaps[ks[q]!]!;

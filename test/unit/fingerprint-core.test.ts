@@ -41,7 +41,8 @@ describe('16-bit float encoding', () => {
 describe('code tables and the threshold', () => {
   it('draws candidates at the support fraction and biases inside the cutoff', () => {
     const g = gapTable(0.1);
-    const mean = g.reduce((a, x) => a + x, 0) / 65536;
+    expect(g).toHaveLength(256);
+    const mean = g.reduce((a, x) => a + x, 0) / 256;
     expect(1 / (1 + mean)).toBeCloseTo(0.1, 2);
     const k = biasTable(8);
     expect(Math.min(...k)).toBeGreaterThanOrEqual(Math.floor(65536 / 2400));
