@@ -130,7 +130,9 @@ describe('modelseal serve', () => {
     expect(untrusted.code).toBe(11);
     const trust = { NODE_EXTRA_CA_CERTS: cert };
     expect(ms(['recipient', 'issue', 'beta-labs', '--data', data, '--org', 'Beta Labs', '--country', 'FR', '--nationality', 'FR', '-o', join(dir, 'beta.identity')]).code).toBe(0);
-    const sealed = ms(['--json', 'seal', resolve('samples/checkpoint'), '--to', `release:${ready.url}#beta-labs`, '--license', 'EAR-9B', '-o', join(dir, 'b.mseal'), '--log', ready.url], trust);
+    // Sealed with beta-labs' fingerprint in the weights, so a leak of the opened copy traces back to the release.
+    const registry = join(dir, 'fingerprints.jsonl');
+    const sealed = ms(['--json', 'seal', resolve('samples/checkpoint'), '--to', `release:${ready.url}#beta-labs`, '--license', 'EAR-9B', '--fingerprint', '--registry', registry, '-o', join(dir, 'b.mseal'), '--log', ready.url], trust);
     expect(sealed.code, sealed.stderr).toBe(0);
     writeFileSync(
       join(data, 'policy', 'licenses.json'),
@@ -139,10 +141,18 @@ describe('modelseal serve', () => {
     await new Promise((r) => setTimeout(r, 1100));
     const opened = ms(['--json', 'open', join(dir, 'b.mseal'), '-o', join(dir, 'b-out'), '--server', ready.url, '--identity', join(dir, 'beta.identity'), '--destination', 'FR'], trust);
     expect(opened.code, opened.stderr).toBe(0);
-    expect(readFileSync(join(dir, 'b-out', 'model.safetensors')).equals(readFileSync('samples/checkpoint/model.safetensors'))).toBe(true);
+    expect(readFileSync(join(dir, 'b-out', 'model.safetensors')).equals(readFileSync('samples/checkpoint/model.safetensors'))).toBe(false);
     const audit = ms(['--json', 'audit', 'verify', '--server', ready.url], trust);
     expect(audit.code, audit.stderr).toBe(0);
     expect(audit.json()).toMatchObject({ ok: true, size: 5 });
+    const traced = ms(['--json', 'trace', join(dir, 'b-out', 'model.safetensors'), '--original', resolve('samples/checkpoint'), '--recipients', registry, '--server', ready.url], trust);
+    expect(traced.code, traced.stderr).toBe(0);
+    const [accused] = traced.json().accused;
+    expect(accused).toMatchObject({ recipient: 'beta-labs' });
+    expect(accused.events).toEqual([
+      expect.objectContaining({ index: 3, type: 'export', fingerprint: sealed.json().fingerprint.record.id }),
+      expect.objectContaining({ index: 4, type: 'release', decision: 'allow', destination: 'FR', license: 'EAR-9B' }),
+    ]);
     await stop();
   }, 60_000);
 });
