@@ -149,9 +149,11 @@ export async function embedFingerprint(opts: EmbedOptions): Promise<EmbedResult>
       const hin = createHash('sha256');
       const hout = createHash('sha256');
       let written = 0;
-      const fin = openSync(f.source, 'r');
-      const fout = openSync(to, 'wx', f.mode);
+      let fin = -1;
+      let fout = -1;
       try {
+        fin = openSync(f.source, 'r');
+        fout = openSync(to, 'wx', f.mode);
         const readAt = (pos: number, len: number) => {
           const b = new Uint8Array(len);
           for (let at = 0; at < len; ) {
@@ -189,8 +191,8 @@ export async function embedFingerprint(opts: EmbedOptions): Promise<EmbedResult>
       } catch (e) {
         throw e instanceof ModelsealError ? e : ioError(`cannot fingerprint ${f.path}`, e);
       } finally {
-        closeSync(fin);
-        closeSync(fout);
+        if (fin >= 0) closeSync(fin);
+        if (fout >= 0) closeSync(fout);
       }
       original.push({ path: f.path, size: f.size, sha256: new Uint8Array(hin.digest()) });
       marked.push({ path: f.path, size: written, sha256: new Uint8Array(hout.digest()) });
