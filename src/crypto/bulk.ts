@@ -49,11 +49,11 @@ export type BulkJob =
   /** Ed25519 signatures by one raw public key (log checkpoints in an audit): `bad` is the first that fails. */
   | { op: 'verifyEd25519'; publicKey: Uint8Array; messages: Uint8Array[]; signatures: Uint8Array[] };
 
-/** The fingerprint to write into a piece: the tensors it overlaps, and a buffer for the unmarked bytes. */
+/** The fingerprint to write into a piece: the tensors it overlaps, and (when the original is hashed) a buffer for the unmarked bytes. */
 export interface PieceMark {
   plans: TensorPlan[];
   params: CodeParams;
-  original: ArrayBuffer;
+  original?: ArrayBuffer;
 }
 
 export interface BulkResult {
@@ -124,7 +124,7 @@ export function runBulkJob(job: BulkJob): BulkResult {
       readFully(job.inFd, plain, job.inPos);
       let marks: MarkStats[] | undefined;
       if (job.mark) {
-        new Uint8Array(job.mark.original).set(plain);
+        if (job.mark.original) new Uint8Array(job.mark.original).set(plain);
         marks = markPiece(job.mark.plans, job.mark.params, job.inPos, plain, (pos, length) => {
           const b = new Uint8Array(length);
           readFully(job.inFd, b, pos);
@@ -150,7 +150,7 @@ export function runBulkJob(job: BulkJob): BulkResult {
       writeFully(job.outFd, out, job.packagePos);
       out.length = 0;
       gc({ type: 'minor' });
-      return { buf: job.buf, length: plain.length, digests, ...(job.mark ? { original: job.mark.original, marks } : {}) };
+      return { buf: job.buf, length: plain.length, digests, ...(job.mark ? { marks, ...(job.mark.original ? { original: job.mark.original } : {}) } : {}) };
     }
     case 'open': {
       const sealed = scratchOf(sealedBytes(job));
@@ -199,7 +199,7 @@ export function runBulkJob(job: BulkJob): BulkResult {
 /** Buffers a job hands to a worker thread (transferred, not copied). */
 export function transferList(x: BulkJob | BulkResult): ArrayBuffer[] {
   if ('op' in x) {
-    if (x.op === 'seal') return x.mark ? [x.buf, x.mark.original] : [x.buf];
+    if (x.op === 'seal') return x.mark?.original ? [x.buf, x.mark.original] : [x.buf];
     if (x.op === 'open') return [x.buf];
     if (x.op === 'openChunk' || x.op === 'hashChunk') return ownsBuffer(x.data) ? [x.data.buffer as ArrayBuffer] : [];
     return [];

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, fstatSync, openSync, type Stats } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import { ModelsealError } from '../errors.js';
@@ -36,6 +36,7 @@ import type { MarkStats, TensorPlan } from '../fingerprint/mark.js';
 import { readWeightFile, weightFormat } from '../fingerprint/model.js';
 import { DEFAULT_PARAMS, SCHEME, type CodeParams } from '../fingerprint/params.js';
 import { appendRecord, newFingerprintId, type SignedRecord } from '../fingerprint/registry.js';
+import { OriginalDigests } from '../fingerprint/originals.js';
 
 export interface SealOptions {
   /** A file or a folder (a Hugging Face checkpoint, say). */
@@ -231,6 +232,10 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     const originalManifest: ManifestEntry[] = [];
     const freeOriginal: ArrayBuffer[] = [];
     let originalHash = createHash('sha256');
+    // The original's digest of a file sealed before, unchanged since (OriginalDigests): not hashed again.
+    const originals = fp ? await OriginalDigests.load(join(dirname(fp.registry), 'originals.json')) : undefined;
+    const knownOriginal: (Uint8Array | undefined)[] = [];
+    const statKeys: string[] = [];
     const tally = new MarkTally();
     let done = 0;
     type PieceDone = { task: PieceTask; buf: ArrayBuffer; length: number; digests: Uint8Array; original?: ArrayBuffer; marks?: MarkStats[] };
@@ -238,6 +243,10 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
       for (const [i, f] of inputs.files.entries()) {
         const stream = streamOf(draft, i + 1);
         const { fd } = openInput(i);
+        if (originals) {
+          statKeys[i] = OriginalDigests.statKey(fd);
+          knownOriginal[i] = originals.lookup(resolve(f.source), statKeys[i]!);
+        }
         for (const seg of stream.segments) {
           const key = keys.payloadKey(stream.index, seg.segment);
           for (let first = seg.firstChunk; first < seg.firstChunk + seg.chunkCount; first += per) {
@@ -249,7 +258,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
             const from = first * chunkSize;
             const to = from + (chunks - 1) * chunkSize + chunkPlainLength(f.size, chunkSize, first + chunks - 1);
             const overlapping = plans[i]?.filter((p) => p.start < to && p.end > from) ?? [];
-            const mark = overlapping.length ? { plans: overlapping, params: fpParams, original: freeOriginal.pop() ?? new ArrayBuffer(per * chunkSize) } : undefined;
+            const mark = overlapping.length ? { plans: overlapping, params: fpParams, ...(knownOriginal[i] ? {} : { original: freeOriginal.pop() ?? new ArrayBuffer(per * chunkSize) }) } : undefined;
             yield () =>
               pool
                 .run({
@@ -277,7 +286,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     };
     await orderedPipeline(pipelineDepth(pool.threads, chunkSize), tasks(), ({ task, buf, length, digests, original, marks }) => {
       hash.update(new Uint8Array(buf, 0, length));
-      if (fp) originalHash.update(new Uint8Array(original ?? buf, 0, length));
+      if (fp && !knownOriginal[task.file]) originalHash.update(new Uint8Array(original ?? buf, 0, length));
       if (original) freeOriginal.push(original);
       if (marks) tally.add(inputs.files[task.file]!.path, marks);
       free.push(buf);
@@ -295,7 +304,10 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
         manifest.push({ path: f.path, size: f.size, sha256: new Uint8Array(hash.digest()) });
         hash = createHash('sha256');
         if (fp) {
-          originalManifest.push({ path: f.path, size: f.size, sha256: new Uint8Array(originalHash.digest()) });
+          const known = knownOriginal[task.file];
+          const sha256 = known ?? new Uint8Array(originalHash.digest());
+          if (!known) originals!.remember(resolve(f.source), statKeys[task.file]!, sha256);
+          originalManifest.push({ path: f.path, size: f.size, sha256 });
           originalHash = createHash('sha256');
         }
       }
@@ -396,6 +408,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
       result.fingerprint = { record, tensors };
       // Recorded before the package appears: a marked copy the registry does not know could never be traced.
       await appendRecord(fp.registry, record);
+      await originals!.save();
     }
     await opts.beforeCommit?.(result);
     await commitOutput(tmp, toPath, opts.force ?? false);

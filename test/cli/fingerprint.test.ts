@@ -5,6 +5,15 @@ import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/fixtures.js';
 import { makeModel, writeSafetensors } from '../support/checkpoints.js';
+import { computeRootDigest } from '../../src/provenance/oms.js';
+import { createHash } from 'node:crypto';
+import { basename } from 'node:path';
+
+/** The root digest a package gives a single file. */
+function rootDigestHex(file: string): string {
+  const data = readFileSync(file);
+  return Buffer.from(computeRootDigest([{ path: basename(file), size: data.length, sha256: new Uint8Array(createHash('sha256').update(data).digest()) }])).toString('hex');
+}
 
 const BIN = resolve('dist/cli/modelseal.bundle.mjs');
 const dir = tempDir('modelseal-fp-cli-');
@@ -93,6 +102,26 @@ describe('fingerprint and trace on the command line', () => {
     expect(two.stderr).toMatch(/exactly one --to/);
     expect(ms(['trace', join(dir, 'bob'), '--original', resolve('samples/checkpoint'), '--recipients', registry, '--epsilon', '2']).code).toBe(2);
     expect(readFileSync(registry, 'utf8').trim().split('\n')).toHaveLength(3);
+  });
+
+  it("remembers an original's digest only while the file is unchanged", () => {
+    const model = join(dir, 'own.safetensors');
+    writeFileSync(model, readFileSync('samples/checkpoint/model.safetensors'));
+    const sealOnce = (n: number) => {
+      const r = ms(['--json', 'seal', model, '--to', 'local', '--fingerprint', `r${n}`, '--registry', registry, '-o', join(dir, `own${n}.mseal`)]);
+      expect(r.code, r.stderr).toBe(0);
+      return r.json().fingerprint.record.original as string;
+    };
+    const first = sealOnce(1);
+    expect(first).toBe(`sha256:${rootDigestHex(model)}`);
+    expect(JSON.parse(readFileSync(join(dir, 'originals.json'), 'utf8'))[model]).toMatchObject({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(sealOnce(2)).toBe(first); // from the cache
+    const bytes = readFileSync(model);
+    bytes[bytes.length - 3]! ^= 1; // same size, new content: ctime moves
+    writeFileSync(model, bytes);
+    const third = sealOnce(3);
+    expect(third).not.toBe(first);
+    expect(third).toBe(`sha256:${rootDigestHex(model)}`);
   });
 
   it("keeps a marked package to its recipient: rewrap and reseal cannot add another; reseal keeps the header's fingerprint", () => {
