@@ -87,7 +87,8 @@ function scratchOf(n: number): Buffer {
   return scratch.subarray(0, n);
 }
 
-function readFully(fd: number, into: Uint8Array, pos: number): void {
+/** Fills `into` from `fd` at `pos`; a file that ends first is a {@link ShortReadError}. */
+export function readFully(fd: number, into: Uint8Array, pos: number): void {
   for (let at = 0; at < into.length; ) {
     const n = readSync(fd, into, at, into.length - at, pos + at);
     if (n === 0) throw new ShortReadError(`short read at ${pos + at}`);

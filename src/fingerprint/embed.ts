@@ -5,7 +5,7 @@
  * (src/package/seal.ts) with the same plans.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ModelsealError } from '../errors.js';
@@ -13,8 +13,9 @@ import { encodeSafetensorsHeader } from '../formats/safetensors.js';
 import { toHex } from '../format/encoding.js';
 import { computeRootDigest, type ManifestEntry } from '../provenance/oms.js';
 import type { Publisher } from '../keystore/keystore.js';
-import { ioError, pathExists, tempSibling } from '../io/atomic.js';
-import type { FloatDtype } from './dtypes.js';
+import { ioError, pathExists, tempSibling, writeAllAt } from '../io/atomic.js';
+import { readFully, ShortReadError } from '../crypto/bulk.js';
+import type { FloatDtype } from '../formats/floats.js';
 import { markPiece, type MarkStats, type TensorPlan } from './mark.js';
 import { checkParams, DEFAULT_PARAMS, SCHEME, type CodeParams } from './params.js';
 import { codeKey, supportKey } from './prf.js';
@@ -46,14 +47,6 @@ const RECIPIENT = /^[\x21-\x7e][\x20-\x7e]{0,254}$/;
 
 export function checkRecipientId(id: string): void {
   if (!RECIPIENT.test(id)) throw new ModelsealError('INVALID_ARGUMENT', `fingerprint recipient "${id}": expected 1-255 printable ASCII characters`);
-}
-
-export function checkCodeParams(p: CodeParams): void {
-  try {
-    checkParams(p);
-  } catch (e) {
-    throw new ModelsealError('INVALID_ARGUMENT', (e as Error).message);
-  }
 }
 
 /** The tensors of a weight file that carry the mark, with the keys a worker needs. */
@@ -129,7 +122,7 @@ export function embeddingRecord(
 export async function embedFingerprint(opts: EmbedOptions): Promise<EmbedResult> {
   const params = opts.params ?? DEFAULT_PARAMS;
   checkRecipientId(opts.recipient);
-  checkCodeParams(params);
+  checkParams(params);
   if ((await pathExists(opts.output)) && !opts.force) throw new ModelsealError('OUTPUT_EXISTS', `${opts.output} already exists (pass --force to replace it)`);
   const cp = await readCheckpoint(opts.input);
   const id = newFingerprintId();
@@ -156,15 +149,11 @@ export async function embedFingerprint(opts: EmbedOptions): Promise<EmbedResult>
         fout = openSync(to, 'wx', f.mode);
         const readAt = (pos: number, len: number) => {
           const b = new Uint8Array(len);
-          for (let at = 0; at < len; ) {
-            const n = readSync(fin, b, at, len - at, pos + at);
-            if (n === 0) throw new ModelsealError('INVALID_ARGUMENT', `${f.path} changed while it was read`);
-            at += n;
-          }
+          readFully(fin, b, pos);
           return b;
         };
         const put = (b: Uint8Array) => {
-          for (let at = 0; at < b.length; ) at += writeSync(fout, b, at, b.length - at);
+          writeAllAt(fout, b, written);
           hout.update(b);
           written += b.length;
         };
@@ -189,6 +178,7 @@ export async function embedFingerprint(opts: EmbedOptions): Promise<EmbedResult>
         }
         fsyncSync(fout);
       } catch (e) {
+        if (e instanceof ShortReadError) throw new ModelsealError('IO', `${f.path} changed while it was read; try again once it is stable`);
         throw e instanceof ModelsealError ? e : ioError(`cannot fingerprint ${f.path}`, e);
       } finally {
         if (fin >= 0) closeSync(fin);

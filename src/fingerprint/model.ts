@@ -8,7 +8,7 @@ import { readSafetensorsHeader } from '../formats/safetensors.js';
 import { dequantizeQ8_0, readGgufHeader } from '../formats/gguf.js';
 import { collectInputs, type InputFile } from '../package/inputs.js';
 import { ioError } from '../io/atomic.js';
-import { decodeFloats, isFloatDtype } from './dtypes.js';
+import { decodeFloats, isFloatDtype } from '../formats/floats.js';
 
 export type WeightFormat = 'safetensors' | 'gguf';
 

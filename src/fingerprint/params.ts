@@ -6,6 +6,7 @@
  * is x_ji = 1 with probability p_i. Biases are quantised to k_i / 65536 and symbols drawn as
  * `u16 < k_i`, so x_ji ~ Bernoulli(k_i / 65536) exactly — the false-accusation bound relies on it.
  */
+import { ModelsealError } from '../errors.js';
 
 /** Elements per keystream block: the unit of random access into a tensor's support set. */
 export const BLOCK = 65536;
@@ -21,10 +22,10 @@ export interface CodeParams {
 export const DEFAULT_PARAMS: CodeParams = Object.freeze({ support: 0.1, c: 8 });
 export const SCHEME = 'modelseal-tardos-symmetric/v1';
 
-/** Throws a plain RangeError (callers turn it into their own error) unless the parameters are usable. */
+/** Throws INVALID_ARGUMENT unless the parameters are usable. */
 export function checkParams(p: CodeParams): void {
-  if (!(p.support >= 0.001 && p.support <= 0.5)) throw new RangeError(`support fraction ${p.support}: expected 0.001 to 0.5`);
-  if (!(Number.isInteger(p.c) && p.c >= 1 && p.c <= 64)) throw new RangeError(`coalition size ${p.c}: expected an integer from 1 to 64`);
+  if (!(p.support >= 0.001 && p.support <= 0.5)) throw new ModelsealError('INVALID_ARGUMENT', `support fraction ${p.support}: expected 0.001 to 0.5`);
+  if (!(Number.isInteger(p.c) && p.c >= 1 && p.c <= 64)) throw new ModelsealError('INVALID_ARGUMENT', `coalition size ${p.c}: expected an integer from 1 to 64`);
 }
 
 // Both tables are indexed by one keystream byte: 256 entries stay in L1 on the marking hot path.

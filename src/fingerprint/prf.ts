@@ -76,6 +76,10 @@ export function blockCandidates(key: Uint8Array, params: CodeParams, b: number, 
   return into;
 }
 
+// Keystreams and 16-bit weights are little-endian; typed-array views read them natively only on
+// a little-endian host (every platform Node ships for but s390x).
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('modelseal fingerprints need a little-endian host');
+
 /** Little-endian u16 view of a keystream buffer (copied when it is not 2-byte aligned). */
 function u16(b: Buffer): Uint16Array {
   const a = b.byteOffset % 2 === 0 ? b : Buffer.from(b);

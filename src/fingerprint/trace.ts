@@ -8,15 +8,12 @@
  * 1-sub-Gaussian whatever the attacker did, so z ≥ τ = √(2 ln(nT/ε)) has probability ≤ ε/(nT).
  * docs/FINGERPRINT.md.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import { ModelsealError } from '../errors.js';
 import { toHex } from '../format/encoding.js';
 import { collectInputs } from '../package/inputs.js';
-import { computeRootDigest } from '../provenance/oms.js';
+import { computeRootDigest, hashFile } from '../provenance/oms.js';
 import type { SignedRecord } from './registry.js';
-import { BF16_VALUE, bf16Bits, DTYPE_BYTES, F16_VALUE, f16Bits, type FloatDtype } from './dtypes.js';
+import { BF16_VALUE, bf16Bits, F16_VALUE, f16Bits, type FloatDtype } from '../formats/floats.js';
 import { markStep } from './mark.js';
 import { BLOCK, scoreTables, threshold, type CodeParams } from './params.js';
 import { blockCandidates, codeKey, codeStream, newBlockCandidates, supportKey } from './prf.js';
@@ -110,8 +107,17 @@ function recastValue(w: number, how: Recast): number {
 interface OriginalTensor {
   file: WeightFile;
   t: WeightTensor;
-  sample: Float32Array;
+  /** Its values at samplePositions(), read when the tensor is first compared. */
+  sample?: Float32Array;
   used: boolean;
+}
+
+/** Values and raw 16-bit patterns of a tensor's bytes. */
+function readerOf(dtype: FloatDtype, raw: Uint8Array): { valueAt: (i: number) => number; bitsAt: (i: number) => number } {
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  if (dtype === 'F32') return { valueAt: (i) => dv.getFloat32(4 * i, true), bitsAt: () => 0 };
+  const table = dtype === 'BF16' ? BF16_VALUE : F16_VALUE;
+  return { valueAt: (i) => table[dv.getUint16(2 * i, true)]!, bitsAt: (i) => dv.getUint16(2 * i, true) };
 }
 
 /**
@@ -121,13 +127,20 @@ interface OriginalTensor {
 export async function gatherEvidence(opts: { leaked: string; original: string; key: Uint8Array; params: CodeParams; onProgress?: (p: { done: number; total: number }) => void }): Promise<TraceEvidence> {
   const original = await readCheckpoint(opts.original);
   const leak = await readCheckpoint(opts.leaked);
-  const originals: OriginalTensor[] = [];
-  for (const file of original.weights) {
-    for (const t of file.tensors.filter(isMarkable)) {
-      const v = (await readTensorValues(file, t))!;
-      originals.push({ file, t, sample: Float32Array.from(samplePositions(t.elements), (i) => v[i]!), used: false });
+  const originals: OriginalTensor[] = original.weights.flatMap((file) => file.tensors.filter(isMarkable).map((t) => ({ file, t, used: false })));
+  // Originals are read only when compared; the last one read is kept, since it is usually the one measured next.
+  let last: { o: OriginalTensor; raw: Uint8Array } | undefined;
+  const rawOf = async (o: OriginalTensor) => {
+    if (last?.o !== o) last = { o, raw: await readRange(o.file.source, o.t.start, o.t.end) };
+    return last.raw;
+  };
+  const sampleOf = async (o: OriginalTensor) => {
+    if (!o.sample) {
+      const { valueAt } = readerOf(o.t.dtype as FloatDtype, await rawOf(o));
+      o.sample = Float32Array.from(samplePositions(o.t.elements), valueAt);
     }
-  }
+    return o.sample;
+  };
   const leakedTensors = leak.weights.flatMap((file) => file.tensors.filter((t) => isReadable(t) && t.shape.length >= 2).map((t) => ({ file, t })));
   const evidence: TraceEvidence = { params: opts.params, aligned: [], unmatched: [], derived: false, positions: 0, norm2: 0, tensors: [] };
   const { proxy } = scoreTables();
@@ -137,19 +150,19 @@ export async function gatherEvidence(opts: { leaked: string; original: string; k
     opts.onProgress?.({ done: ++done, total: leakedTensors.length });
     // Alignment: the same name first, then every original of the same shape, as is or transposed.
     let best: { o: OriginalTensor; how: AlignedTensor['how']; cosine: number } | undefined;
-    const consider = (o: OriginalTensor, how: AlignedTensor['how']) => {
+    const consider = async (o: OriginalTensor, how: AlignedTensor['how']) => {
       const idx = samplePositions(o.t.elements);
       const leakSample = idx.map((i) => values[how === 'transposed' ? transposedIndex(o.t.shape, i) : i]!);
-      const c = cosine(leakSample, o.sample);
+      const c = cosine(leakSample, await sampleOf(o));
       if (!best || c > best.cosine) best = { o, how, cosine: c };
     };
     const same = originals.find((o) => o.t.name === t.name && o.t.elements === t.elements && !o.used);
-    if (same) consider(same, 'name');
+    if (same) await consider(same, 'name');
     if (!best || best.cosine < MIN_COSINE) {
       for (const o of originals) {
         if (o.used || o.t.elements !== t.elements) continue;
-        if (sameShape(o.t.shape, t.shape)) consider(o, 'shape');
-        if (o.t.shape.length === 2 && sameShape([o.t.shape[1]!, o.t.shape[0]!], t.shape)) consider(o, 'transposed');
+        if (sameShape(o.t.shape, t.shape)) await consider(o, 'shape');
+        if (o.t.shape.length === 2 && sameShape([o.t.shape[1]!, o.t.shape[0]!], t.shape)) await consider(o, 'transposed');
       }
     }
     if (!best || best.cosine < MIN_COSINE) {
@@ -159,7 +172,7 @@ export async function gatherEvidence(opts: { leaked: string; original: string; k
     const { o, how, cosine: cos } = best;
     o.used = true;
     const leakAt = how === 'transposed' ? (i: number) => values[transposedIndex(o.t.shape, i)]! : (i: number) => values[i]!;
-    const measured = await measure(o, leakAt, opts.key, opts.params);
+    const measured = measure(o, await rawOf(o), leakAt, opts.key, opts.params);
     evidence.aligned.push({ leaked: t.name, original: o.t.name, how, cosine: cos, recast: measured.recast, positions: measured.d.length });
     evidence.tensors.push({ name: o.t.name, blocks: measured.blocks, blockEnds: measured.blockEnds, j: measured.j, k: measured.k, d: measured.d });
     evidence.positions += measured.d.length;
@@ -173,13 +186,9 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-async function measure(o: OriginalTensor, leakAt: (i: number) => number, key: Uint8Array, params: CodeParams) {
+function measure(o: OriginalTensor, raw: Uint8Array, leakAt: (i: number) => number, key: Uint8Array, params: CodeParams) {
   const dtype = o.t.dtype as FloatDtype;
-  const raw = await readRange(o.file.source, o.t.start, o.t.end);
-  const es = DTYPE_BYTES[dtype];
-  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const valueAt = dtype === 'F32' ? (i: number) => dv.getFloat32(4 * i, true) : dtype === 'BF16' ? (i: number) => BF16_VALUE[dv.getUint16(2 * i, true)]! : (i: number) => F16_VALUE[dv.getUint16(2 * i, true)]!;
-  const bitsAt = (i: number) => (es === 2 ? dv.getUint16(2 * i, true) : 0);
+  const { valueAt, bitsAt } = readerOf(dtype, raw);
 
   // The cast that best explains the leak: least squared difference on a sample.
   let recast: Recast = 'none';
@@ -366,10 +375,6 @@ export async function traceLeak(opts: TraceOptions): Promise<TraceReport> {
 async function rootDigestOf(input: string): Promise<Uint8Array> {
   const { files } = await collectInputs(input);
   const entries = [];
-  for (const f of files) {
-    const h = createHash('sha256');
-    await pipeline(createReadStream(f.source), h);
-    entries.push({ path: f.path, size: f.size, sha256: new Uint8Array(h.digest()) });
-  }
+  for (const f of files) entries.push({ path: f.path, size: f.size, sha256: await hashFile(f.source) });
   return computeRootDigest(entries);
 }

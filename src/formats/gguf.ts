@@ -20,6 +20,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { isModelsealError, ModelsealError } from '../errors.js';
 import { ioError, writeFileAtomic } from '../io/atomic.js';
+import { F16_VALUE } from './floats.js';
 
 /** What this module accepts and writes. */
 export const GGUF_LIMITS = Object.freeze({
@@ -555,15 +556,6 @@ export async function writeGguf(
   );
 }
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac === 0 ? sign * Infinity : NaN;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
 /**
  * Dequantizes Q8_0: blocks of 34 bytes, an f16 scale d then 32 int8 q, each value d × q.
  *
@@ -578,7 +570,7 @@ export function dequantizeQ8_0(bytes: Uint8Array, elements: number): Float32Arra
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(elements);
   for (let b = 0; b < elements / 32; b++) {
-    const d = halfToFloat(view.getUint16(b * 34, true));
+    const d = F16_VALUE[view.getUint16(b * 34, true)]!;
     for (let j = 0; j < 32; j++) out[b * 32 + j] = d * view.getInt8(b * 34 + 2 + j);
   }
   return out;

@@ -31,10 +31,10 @@ import type { Publisher } from '../keystore/keystore.js';
 import { collectInputs, SIDECARS, type InputFile } from './inputs.js';
 import { commitOutput, interrupted, pieceChunks, pipelineDepth, recipientSummary, type Progress, type RecipientSummary } from './common.js';
 import { Flusher, ioError, tempSibling, writeAllAt } from '../io/atomic.js';
-import { checkCodeParams, checkRecipientId, embeddingRecord, MarkTally, planFile, type FingerprintKey, type TensorReport } from '../fingerprint/embed.js';
+import { checkRecipientId, embeddingRecord, MarkTally, planFile, type FingerprintKey, type TensorReport } from '../fingerprint/embed.js';
 import type { MarkStats, TensorPlan } from '../fingerprint/mark.js';
 import { readWeightFile, weightFormat } from '../fingerprint/model.js';
-import { DEFAULT_PARAMS, SCHEME, type CodeParams } from '../fingerprint/params.js';
+import { checkParams, DEFAULT_PARAMS, SCHEME, type CodeParams } from '../fingerprint/params.js';
 import { appendRecord, newFingerprintId, type SignedRecord } from '../fingerprint/registry.js';
 import { OriginalDigests } from '../fingerprint/originals.js';
 
@@ -160,7 +160,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
   const plans: TensorPlan[][] = [];
   if (fp) {
     checkRecipientId(fp.recipient);
-    checkCodeParams(fpParams);
+    checkParams(fpParams);
     for (const f of inputs.files) plans.push(weightFormat(f.path) ? planFile(await readWeightFile(f.source, f.path), fp.key.key, fp.recipient) : []);
     if (!plans.some((p) => p.length > 0)) throw new ModelsealError('INVALID_ARGUMENT', `${opts.input}: no F32, F16 or BF16 tensor of two or more dimensions to fingerprint`);
   }

@@ -3,8 +3,8 @@
  * chunk list (hashed on worker threads), and the publisher signature against a trusted key.
  * For an opened folder: its model.sig (OMS) against a trusted key and every file's digest.
  */
-import { createHash, createPublicKey } from 'node:crypto';
-import { closeSync, createReadStream, openSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -13,7 +13,7 @@ import { CryptoPool, JobError, orderedPipeline } from '../crypto/pool.js';
 import { chunkOffset, chunkPlainLength } from '../format/layout.js';
 import { TAG_BYTES } from '../format/limits.js';
 import { toHex } from '../format/encoding.js';
-import { verifyModelSignature } from '../provenance/oms.js';
+import { hashFile, verifyModelSignature } from '../provenance/oms.js';
 import { collectInputs } from './inputs.js';
 import { interrupted, pieceChunks, pipelineDepth, type Progress } from './common.js';
 import { checkTrusted, modifiedChunk, signerId, walkPackage } from './walk.js';
@@ -169,9 +169,7 @@ export async function verifyFolder(dir: string, opts: { trustedPublishers: reado
   for (const f of present) {
     const digest = want.get(f.path);
     if (!digest) throw new ModelsealError('SIGNATURE_INVALID', `${f.path} is not in the signed manifest`, { details: { path: f.path } });
-    const h = createHash('sha256');
-    for await (const b of createReadStream(f.source, { highWaterMark: 1 << 20 })) h.update(b as Buffer);
-    if (!h.digest().equals(digest)) throw new ModelsealError('SIGNATURE_INVALID', `${f.path} differs from the signed manifest`, { details: { path: f.path } });
+    if (!Buffer.from(await hashFile(f.source)).equals(digest)) throw new ModelsealError('SIGNATURE_INVALID', `${f.path} differs from the signed manifest`, { details: { path: f.path } });
     want.delete(f.path);
   }
   if (want.size > 0) throw new ModelsealError('SIGNATURE_INVALID', `missing files listed in the signed manifest: ${[...want.keys()].slice(0, 5).join(', ')}`);

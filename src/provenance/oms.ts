@@ -9,6 +9,7 @@
  * model_signing/manifest.py, https://github.com/secure-systems-lab/dsse/blob/v1.0.0/protocol.md.
  */
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { ModelsealError } from '../errors.js';
 
 /** One file of the model: its POSIX path relative to the model root and its SHA-256. */
@@ -66,6 +67,13 @@ function sortedEntries(entries: readonly ManifestEntry[]): ManifestEntry[] {
     seen.add(e.path);
   }
   return [...entries].sort((x, y) => comparePaths(x.path, y.path));
+}
+
+/** SHA-256 of a file's content, read in 1 MiB pieces: a manifest entry's digest. */
+export async function hashFile(path: string): Promise<Uint8Array> {
+  const h = createHash('sha256');
+  for await (const b of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(b as Buffer);
+  return new Uint8Array(h.digest());
 }
 
 /**

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeSafetensorsHeader } from '../../src/formats/safetensors.js';
-import { BF16_VALUE, type FloatDtype } from '../../src/fingerprint/dtypes.js';
+import { BF16_VALUE, type FloatDtype } from '../../src/formats/floats.js';
 import { embedFingerprint, METADATA_TAG, MAX_RELATIVE_RMS, type EmbedResult } from '../../src/fingerprint/embed.js';
 import { BLOCK, DEFAULT_PARAMS } from '../../src/fingerprint/params.js';
 import { blockCandidates, blockSymbols, codeKey, newBlockCandidates, supportKey } from '../../src/fingerprint/prf.js';

@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { encodeSafetensorsHeader } from '../../src/formats/safetensors.js';
-import { decodeFloats, encodeFloats, type FloatDtype } from '../../src/fingerprint/dtypes.js';
+import { decodeFloats, encodeFloats, type FloatDtype } from '../../src/formats/floats.js';
 
 /** A deterministic PRNG (mulberry32) and Gaussian draws from it. */
 export function rng(seed: number): { uniform: () => number; gauss: () => number } {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { BF16_VALUE, bf16Bits, decodeFloats, encodeFloats, F16_VALUE, f16Bits } from '../../src/fingerprint/dtypes.js';
+import { BF16_VALUE, bf16Bits, decodeFloats, encodeFloats, F16_VALUE, f16Bits } from '../../src/formats/floats.js';
 import { BLOCK, DEFAULT_PARAMS, biasTable, gapTable, scoreTables, threshold } from '../../src/fingerprint/params.js';
 import { blockCandidates, blockSymbols, codeKey, newBlockCandidates, supportKey } from '../../src/fingerprint/prf.js';
 import { markElements, markPiece, type TensorPlan } from '../../src/fingerprint/mark.js';

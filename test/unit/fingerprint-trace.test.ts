@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeFloats } from '../../src/fingerprint/dtypes.js';
+import { decodeFloats } from '../../src/formats/floats.js';
 import { markElements } from '../../src/fingerprint/mark.js';
 import { DEFAULT_PARAMS } from '../../src/fingerprint/params.js';
 import { codeKey, supportKey } from '../../src/fingerprint/prf.js';

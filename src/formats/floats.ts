@@ -1,7 +1,7 @@
 /**
- * The floating-point types a fingerprint lives in — F32, F16, BF16 — decoded through tables and
- * encoded with exact rounding (round-to-nearest-even or truncation), as a cast in PyTorch or numpy
- * would do. Imports nothing: worker threads load it.
+ * The floating-point weight types — F32, F16, BF16 — decoded through tables and encoded with exact
+ * rounding (round-to-nearest-even or truncation), as a cast in PyTorch or numpy would do. Imports
+ * nothing: worker threads load it (the fingerprint marker).
  */
 
 export type FloatDtype = 'F32' | 'F16' | 'BF16';
