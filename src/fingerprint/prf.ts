@@ -12,7 +12,7 @@
  *
  * Imports only node built-ins and sibling modules that do too: worker threads load it.
  */
-import { createCipheriv, createHmac } from 'node:crypto';
+import { createCipheriv, createHmac, type Cipher } from 'node:crypto';
 import { BLOCK, biasTable, gapTable, type CodeParams } from './params.js';
 
 const SUPPORT_LABEL = 'modelseal/fingerprint/v1/support';
@@ -28,13 +28,56 @@ export function codeKey(fingerprintKey: Uint8Array, recipient: string, tensor: s
   return new Uint8Array(createHmac('sha256', fingerprintKey).update(`${CODE_LABEL}\0${recipient}\0${tensor}`, 'utf8').digest());
 }
 
-function ctr(key: Uint8Array, counter: number) {
-  const iv = Buffer.alloc(16);
-  iv.writeUIntBE(counter, 10, 6);
-  return createCipheriv('aes-256-ctr', key, iv);
-}
+// Keystreams and 16-bit weights are little-endian; typed-array views read them natively only on
+// a little-endian host (every platform Node ships for but s390x).
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('modelseal fingerprints need a little-endian host');
 
 const ZEROS = new Uint8Array(BLOCK * 2);
+
+/** Little-endian u16 view of a keystream buffer (copied when it is not 2-byte aligned). */
+function u16(b: Buffer): Uint16Array {
+  const a = b.byteOffset % 2 === 0 ? b : Buffer.from(b);
+  return new Uint16Array(a.buffer, a.byteOffset, a.length >> 1);
+}
+
+/** A keystream of block `b`, from its byte b·2^17 on, read `bytes` at a time as little-endian u16. */
+class BlockKeystream {
+  readonly #cipher: Cipher;
+  constructor(key: Uint8Array, b: number) {
+    const iv = Buffer.alloc(16);
+    iv.writeUIntBE(b * ((BLOCK * 2) / 16), 10, 6);
+    this.#cipher = createCipheriv('aes-256-ctr', key, iv);
+  }
+  next(bytes: number): Uint16Array {
+    return u16(this.#cipher.update(ZEROS.subarray(0, bytes)));
+  }
+}
+
+/**
+ * The support keystream of a block, and optionally a code keystream, read in step: candidate j reads
+ * u16 j of each (low byte: the gap before it, high byte: its bias; code: its draw). `support` and
+ * `code` start with what a block of `limit` elements needs in expectation plus a wide margin;
+ * {@link BlockStreams.more} replaces both with the next stretch when a walk runs past the end.
+ */
+export class BlockStreams {
+  support: Uint16Array;
+  code: Uint16Array;
+  readonly #support: BlockKeystream;
+  readonly #code: BlockKeystream | null;
+  #bytes: number;
+  constructor(supportKey: Uint8Array, codeKey: Uint8Array | null, params: CodeParams, b: number, limit: number) {
+    this.#support = new BlockKeystream(supportKey, b);
+    this.#code = codeKey ? new BlockKeystream(codeKey, b) : null;
+    this.#bytes = Math.min(ZEROS.length, (Math.ceil(params.support * limit * 1.25) + 64) * 2);
+    this.support = this.#support.next(this.#bytes);
+    this.code = this.#code ? this.#code.next(this.#bytes) : new Uint16Array(0);
+  }
+  more(): void {
+    this.#bytes = Math.min(ZEROS.length, this.#bytes * 2);
+    this.support = this.#support.next(this.#bytes);
+    if (this.#code) this.code = this.#code.next(this.#bytes);
+  }
+}
 
 /** The candidates of one block: offsets within the block and quantised biases, `count` of each. */
 export interface BlockCandidates {
@@ -50,40 +93,26 @@ export function blockCandidates(key: Uint8Array, params: CodeParams, b: number, 
   const gaps = gapTable(params.support);
   const biases = biasTable(params.c);
   const limit = Math.min(BLOCK, elements - b * BLOCK);
-  const c = ctr(key, b * ((BLOCK * 2) / 16));
-  // The expected need is support · 2 bytes an element; a block that needs more reads on.
-  let step = Math.min(ZEROS.length, (Math.ceil(params.support * limit * 1.25) + 64) * 2);
-  let ks: Uint8Array = c.update(ZEROS.subarray(0, step));
-  let q = 0;
-  let pos = -1;
-  let n = 0;
+  const s = new BlockStreams(key, null, params, b, limit);
+  let ks = s.support;
   const at = into.at;
   const k = into.k;
-  for (;;) {
-    if (q + 2 > ks.length) {
-      step = Math.min(ZEROS.length, step * 2);
-      ks = c.update(ZEROS.subarray(0, step));
+  let n = 0;
+  for (let pos = -1, q = 0; ; q++) {
+    if (q === ks.length) {
+      s.more();
+      ks = s.support;
       q = 0;
     }
-    pos += 1 + gaps[ks[q]!]!;
+    const x = ks[q]!;
+    pos += 1 + gaps[x & 0xff]!;
     if (pos >= limit) break;
     at[n] = pos;
-    k[n] = biases[ks[q + 1]!]!;
+    k[n] = biases[x >> 8]!;
     n++;
-    q += 2;
   }
   into.count = n;
   return into;
-}
-
-// Keystreams and 16-bit weights are little-endian; typed-array views read them natively only on
-// a little-endian host (every platform Node ships for but s390x).
-if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('modelseal fingerprints need a little-endian host');
-
-/** Little-endian u16 view of a keystream buffer (copied when it is not 2-byte aligned). */
-function u16(b: Buffer): Uint16Array {
-  const a = b.byteOffset % 2 === 0 ? b : Buffer.from(b);
-  return new Uint16Array(a.buffer, a.byteOffset, a.length >> 1);
 }
 
 export function newBlockCandidates(): BlockCandidates {
@@ -92,7 +121,7 @@ export function newBlockCandidates(): BlockCandidates {
 
 /** The code keystream of block `b` for its first `candidates` candidates, as u16 (j-th: candidate j's draw). */
 export function codeStream(key: Uint8Array, b: number, candidates: number): Uint16Array {
-  return u16(ctr(key, b * ((BLOCK * 2) / 16)).update(ZEROS.subarray(0, 2 * candidates)));
+  return new BlockKeystream(key, b).next(2 * candidates);
 }
 
 /** One recipient's symbols (0 or 1) for the `count` candidates of block `b`, written to `into`. */
