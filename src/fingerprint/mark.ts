@@ -7,7 +7,7 @@
  */
 import { BLOCK, biasTable, gapTable, type CodeParams } from './params.js';
 import { BlockStreams } from './prf.js';
-import { BF16_VALUE, DTYPE_BYTES, F16_VALUE, f16Bits, type FloatDtype } from '../formats/floats.js';
+import { bf16Values, DTYPE_BYTES, f16Values, f16Bits, type FloatDtype } from '../formats/floats.js';
 
 /** One tensor to mark, with its keys: what a worker needs to mark any byte range of it. */
 export interface TensorPlan {
@@ -44,32 +44,46 @@ export const DOWN = 1 - 2 ** -8;
 export function markStep(dtype: FloatDtype, w: number, bits: number): number {
   if (dtype === 'BF16') {
     const m = bits & 0x7fff;
-    return m >= 0x0080 && m < 0x7f7f ? BF16_VALUE[m + 1]! - BF16_VALUE[m]! : 0;
+    const v = bf16Values();
+    return m >= 0x0080 && m < 0x7f7f ? v[m + 1]! - v[m]! : 0;
   }
   if (dtype === 'F16') {
     const m = bits & 0x7fff;
-    return m >= 0x0400 && (f16Bits(F16_VALUE[m]! * UP) & 0x7fff) < 0x7c00 ? F16_VALUE[m]! * 2 ** -8 : 0;
+    const w16 = f16Values()[m]!;
+    return m >= 0x0400 && (f16Bits(w16 * UP) & 0x7fff) < 0x7c00 ? w16 * 2 ** -8 : 0;
   }
   const a = Math.abs(w);
   return a >= 2 ** -126 && Math.fround(a * UP) !== Infinity ? a * 2 ** -8 : 0;
 }
 
-// Per BF16 magnitude pattern: w², and the squared change of one ulp down (at 2m) and up (at 2m + 1).
-const BF16_SQUARE = Float64Array.from({ length: 0x7f80 }, (_, m) => BF16_VALUE[m]! ** 2);
-const BF16_ULP_SQ = Float64Array.from({ length: 2 * 0x7f80 }, (_, i) => {
-  const m = i >> 1;
-  if (i & 1) return m < 0x7f7f ? (BF16_VALUE[m + 1]! - BF16_VALUE[m]!) ** 2 : 0;
-  return m > 0 ? (BF16_VALUE[m]! - BF16_VALUE[m - 1]!) ** 2 : 0;
-});
+// The tables below are built on first use: worker threads load this module for every seal, open
+// and verify, and most never mark a weight.
+
+/** Per BF16 magnitude pattern m: w² (`square`), and the squared change of one ulp down (`ulpSq` at 2m) and up (at 2m + 1). */
+let bf16Sq: { square: Float64Array; ulpSq: Float64Array } | undefined;
+function bf16SquareTables(): { square: Float64Array; ulpSq: Float64Array } {
+  if (!bf16Sq) {
+    const v = bf16Values();
+    const square = Float64Array.from({ length: 0x7f80 }, (_, m) => v[m]! ** 2);
+    const ulpSq = Float64Array.from({ length: 2 * 0x7f80 }, (_, i) => {
+      const m = i >> 1;
+      if (i & 1) return m < 0x7f7f ? (v[m + 1]! - v[m]!) ** 2 : 0;
+      return m > 0 ? (v[m]! - v[m - 1]!) ** 2 : 0;
+    });
+    bf16Sq = { square, ulpSq };
+  }
+  return bf16Sq;
+}
 
 /**
  * Per F16 magnitude pattern m, the marked magnitude down (at 2m) and up (at 2m + 1): the pattern of
- * F16(|w|·(1 ∓ 2^-8)), or 0 when m is not eligible. Built on first use (encoding is slow, a lookup is not).
+ * F16(|w|·(1 ∓ 2^-8)), or 0 when m is not eligible (encoding is slow, a lookup is not).
  */
 let f16Marked: Uint16Array | undefined;
 function f16MarkedTable(): Uint16Array {
+  const v = f16Values();
   f16Marked ??= Uint16Array.from({ length: 2 * 0x8000 }, (_, i) => {
-    const w = F16_VALUE[i >> 1]!;
+    const w = v[i >> 1]!;
     return markStep('F16', w, i >> 1) === 0 ? 0 : f16Bits(w * (i & 1 ? UP : DOWN));
   });
   return f16Marked;
@@ -121,6 +135,7 @@ export function markElements(plan: TensorPlan, params: CodeParams, elements: num
 // Walking and marking in one pass halved the time. BF16, the common case, has a loop of its own.
 
 function markBF16(s: BlockStreams, gaps: Uint16Array, biases: Uint16Array, words: Uint16Array, w0: number, lo: number, hi: number, sums: Sums): void {
+  const { square, ulpSq } = bf16SquareTables();
   let sup = s.support;
   let code = s.code;
   let candidates = 0;
@@ -142,13 +157,13 @@ function markBF16(s: BlockStreams, gaps: Uint16Array, biases: Uint16Array, words
     const i = w0 + pos;
     const u = words[i]!;
     const m = u & 0x7fff;
-    if (m < 0x7f80) sumSq += BF16_SQUARE[m]!;
+    if (m < 0x7f80) sumSq += square[m]!;
     if (m < 0x0080 || m >= 0x7f7f) continue; // markStep('BF16') === 0, inlined
     // Sign-magnitude: ±1 on the pattern is ±1 ulp of the magnitude (eligibility rules out carries).
     // Branch-free, as the symbol is a coin flip a branch would mispredict: d = -1 up, 0 down.
     const d = (code[q]! - biases[x >> 8]!) >> 31;
     words[i] = u - 1 - 2 * d;
-    deltaSq += BF16_ULP_SQ[2 * m - d]!;
+    deltaSq += ulpSq[2 * m - d]!;
     marked++;
   }
   sums.candidates += candidates;
@@ -160,6 +175,7 @@ function markBF16(s: BlockStreams, gaps: Uint16Array, biases: Uint16Array, words
 /** F16 (16-bit `words`) or F32 (`dv`, element p at byte o0 + 4p): w·(1 ± 2^-8), rounded to the type. */
 function markScaled(s: BlockStreams, gaps: Uint16Array, biases: Uint16Array, words: Uint16Array | null, dv: DataView, o0: number, lo: number, hi: number, sums: Sums): void {
   const f16 = words ? f16MarkedTable() : new Uint16Array(0);
+  const f16v = f16Values();
   let sup = s.support;
   let code = s.code;
   for (let pos = -1, q = 0; ; q++) {
@@ -180,12 +196,12 @@ function markScaled(s: BlockStreams, gaps: Uint16Array, biases: Uint16Array, wor
     if (words) {
       const u = words[o0 + pos]!;
       const m = u & 0x7fff;
-      w = F16_VALUE[m]!;
+      w = f16v[m]!;
       if (m < 0x7c00) sums.sumSq += w * w;
       const bits = f16[2 * m + (up ? 1 : 0)]!;
       if (bits === 0) continue;
       words[o0 + pos] = (u & 0x8000) | bits;
-      v = F16_VALUE[bits]!;
+      v = f16v[bits]!;
     } else {
       const o = o0 + 4 * pos;
       w = dv.getFloat32(o, true);

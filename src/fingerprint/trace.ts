@@ -13,7 +13,7 @@ import { toHex } from '../format/encoding.js';
 import { collectInputs } from '../package/inputs.js';
 import { computeRootDigest, hashFile } from '../provenance/oms.js';
 import type { SignedRecord } from './registry.js';
-import { BF16_VALUE, bf16Bits, F16_VALUE, f16Bits, type FloatDtype } from '../formats/floats.js';
+import { bf16Values, bf16Bits, f16Values, f16Bits, type FloatDtype } from '../formats/floats.js';
 import { markStep } from './mark.js';
 import { BLOCK, scoreTables, threshold, type CodeParams } from './params.js';
 import { blockCandidates, codeKey, codeStream, newBlockCandidates, supportKey } from './prf.js';
@@ -90,17 +90,17 @@ function recastValue(w: number, how: Recast): number {
     case 'none':
       return w;
     case 'bf16':
-      return BF16_VALUE[bf16Bits(w)]!;
+      return bf16Values()[bf16Bits(w)]!;
     case 'bf16-trunc':
-      return BF16_VALUE[bf16Bits(w, 'trunc')]!;
+      return bf16Values()[bf16Bits(w, 'trunc')]!;
     case 'f16':
-      return F16_VALUE[f16Bits(w)]!;
+      return f16Values()[f16Bits(w)]!;
     case 'f16-trunc':
-      return F16_VALUE[f16Bits(w, 'trunc')]!;
+      return f16Values()[f16Bits(w, 'trunc')]!;
     case 'f16>bf16':
-      return BF16_VALUE[bf16Bits(F16_VALUE[f16Bits(w)]!)]!;
+      return bf16Values()[bf16Bits(f16Values()[f16Bits(w)]!)]!;
     case 'f16>bf16-trunc':
-      return BF16_VALUE[bf16Bits(F16_VALUE[f16Bits(w)]!, 'trunc')]!;
+      return bf16Values()[bf16Bits(f16Values()[f16Bits(w)]!, 'trunc')]!;
   }
 }
 
@@ -116,7 +116,7 @@ interface OriginalTensor {
 function readerOf(dtype: FloatDtype, raw: Uint8Array): { valueAt: (i: number) => number; bitsAt: (i: number) => number } {
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   if (dtype === 'F32') return { valueAt: (i) => dv.getFloat32(4 * i, true), bitsAt: () => 0 };
-  const table = dtype === 'BF16' ? BF16_VALUE : F16_VALUE;
+  const table = dtype === 'BF16' ? bf16Values() : f16Values();
   return { valueAt: (i) => table[dv.getUint16(2 * i, true)]!, bitsAt: (i) => dv.getUint16(2 * i, true) };
 }
 

@@ -17,18 +17,28 @@ function decodeTable(mbits: number, ebits: number): Float64Array {
   const t = new Float64Array(65536);
   const bias = (1 << (ebits - 1)) - 1;
   const emask = (1 << ebits) - 1;
+  // The value of mantissa integer 1 at each exponent (subnormals share the smallest normal's), so
+  // each entry is one exact multiplication.
+  const unit = Float64Array.from({ length: emask }, (_, e) => 2 ** (Math.max(e, 1) - bias - mbits));
   for (let u = 0; u < 65536; u++) {
     const s = u & 0x8000 ? -1 : 1;
     const e = (u >> mbits) & emask;
     const m = u & ((1 << mbits) - 1);
-    t[u] = e === emask ? (m ? NaN : s * Infinity) : e === 0 ? s * m * 2 ** (1 - bias - mbits) : s * (1 + m / 2 ** mbits) * 2 ** (e - bias);
+    t[u] = e === emask ? (m ? NaN : s * Infinity) : s * (e === 0 ? m : m + (1 << mbits)) * unit[e]!;
   }
   return t;
 }
 
-/** Value of every BF16 and F16 bit pattern. */
-export const BF16_VALUE = decodeTable(7, 8);
-export const F16_VALUE = decodeTable(10, 5);
+let bf16: Float64Array | undefined;
+let f16: Float64Array | undefined;
+/** Value of every BF16 bit pattern (built on first use: most commands never decode a weight). */
+export function bf16Values(): Float64Array {
+  return (bf16 ??= decodeTable(7, 8));
+}
+/** Value of every F16 bit pattern (built on first use). */
+export function f16Values(): Float64Array {
+  return (f16 ??= decodeTable(10, 5));
+}
 
 function roundInt(q: number, mode: Rounding): number {
   const f = Math.floor(q);
@@ -73,7 +83,7 @@ export function decodeFloats(dtype: FloatDtype, bytes: Uint8Array, offset: numbe
     const dv = new DataView(bytes.buffer, bytes.byteOffset + offset, count * 4);
     for (let i = 0; i < count; i++) out[i] = dv.getFloat32(4 * i, true);
   } else {
-    const t = dtype === 'BF16' ? BF16_VALUE : F16_VALUE;
+    const t = dtype === 'BF16' ? bf16Values() : f16Values();
     for (let i = 0, o = offset; i < count; i++, o += 2) out[i] = t[bytes[o]! | (bytes[o + 1]! << 8)]!;
   }
   return out;

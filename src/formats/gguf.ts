@@ -20,7 +20,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { isModelsealError, ModelsealError } from '../errors.js';
 import { ioError, writeFileAtomic } from '../io/atomic.js';
-import { F16_VALUE } from './floats.js';
+import { f16Values } from './floats.js';
 
 /** What this module accepts and writes. */
 export const GGUF_LIMITS = Object.freeze({
@@ -570,7 +570,7 @@ export function dequantizeQ8_0(bytes: Uint8Array, elements: number): Float32Arra
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(elements);
   for (let b = 0; b < elements / 32; b++) {
-    const d = F16_VALUE[view.getUint16(b * 34, true)]!;
+    const d = f16Values()[view.getUint16(b * 34, true)]!;
     for (let j = 0; j < 32; j++) out[b * 32 + j] = d * view.getInt8(b * 34 + 2 + j);
   }
   return out;

@@ -9,7 +9,7 @@ import { createHash, createPublicKey, generateKeyPairSync, randomBytes, X509Cert
 import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import forge from 'node-forge';
+import type { pki } from 'node-forge';
 import { ModelsealError } from '../errors.js';
 import { pathExists, writeFileAtomic } from '../io/atomic.js';
 import { makeKeyFile, readKeyFile, unlockKeyFile, writeKeyFile, type KeyFile } from '../keystore/keyfile.js';
@@ -66,6 +66,8 @@ export interface CertificateAuthority {
 
 /** Loads the key store's CA, creating it (RSA-3072, self-signed, 10 years) on first use. */
 export async function loadOrCreateCa(keystore: string, passphrase?: () => Promise<string>): Promise<CertificateAuthority> {
+  // Loaded here, not at start: node-forge is half the CLI bundle and only issuing certificates uses it.
+  const { default: forge } = await import('node-forge');
   const keyPath = join(keystore, CA_FILES.key);
   const certPath = join(keystore, CA_FILES.cert);
   let pkcs8: Uint8Array;
@@ -78,7 +80,7 @@ export async function loadOrCreateCa(keystore: string, passphrase?: () => Promis
   } else {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
     pkcs8 = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }));
-    const key = forge.pki.privateKeyFromAsn1(forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(pkcs8).toString('binary')))) as forge.pki.rsa.PrivateKey;
+    const key = forge.pki.privateKeyFromAsn1(forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(pkcs8).toString('binary')))) as pki.rsa.PrivateKey;
     const cert = forge.pki.createCertificate();
     cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
     cert.serialNumber = serial();
@@ -98,7 +100,7 @@ export async function loadOrCreateCa(keystore: string, passphrase?: () => Promis
     await writeKeyFile(keyPath, f);
     await writeFileAtomic(certPath, certificate);
   }
-  const caKey = forge.pki.privateKeyFromAsn1(forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(pkcs8).toString('binary')))) as forge.pki.rsa.PrivateKey;
+  const caKey = forge.pki.privateKeyFromAsn1(forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(pkcs8).toString('binary')))) as pki.rsa.PrivateKey;
   const caCert = forge.pki.certificateFromPem(certificate);
   return {
     certificate,

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeSafetensorsHeader } from '../../src/formats/safetensors.js';
-import { BF16_VALUE, type FloatDtype } from '../../src/formats/floats.js';
+import { bf16Values, type FloatDtype } from '../../src/formats/floats.js';
 import { embedFingerprint, METADATA_TAG, MAX_RELATIVE_RMS, type EmbedResult } from '../../src/fingerprint/embed.js';
 import { BLOCK, DEFAULT_PARAMS } from '../../src/fingerprint/params.js';
 import { blockCandidates, blockSymbols, codeKey, newBlockCandidates, supportKey } from '../../src/fingerprint/prf.js';
@@ -211,7 +211,7 @@ function expectedMarks(t: Written & { dtype: FloatDtype }): { pos: number[]; sym
 const SPECIALS: Record<FloatDtype, number[]> = {
   F32: [0, -0, 1e-40, -1e-40, Infinity, -Infinity, NaN, 3.4028234663852886e38, -3.39e38, 3.38e38, 1e38, 2 ** -126, -(2 ** -126)],
   F16: [0, -0, 2 ** -20, -(2 ** -24), Infinity, -Infinity, NaN, 65504, -65280, 65248, 2 ** -14, -(2 ** -14)],
-  BF16: [0, -0, 2 ** -130, -(2 ** -133), Infinity, -Infinity, NaN, BF16_VALUE[0x7f7f]!, -BF16_VALUE[0x7f7f]!, BF16_VALUE[0x7f7e]!, 2 ** -126, -(2 ** -126)],
+  BF16: [0, -0, 2 ** -130, -(2 ** -133), Infinity, -Infinity, NaN, bf16Values()[0x7f7f]!, -bf16Values()[0x7f7f]!, bf16Values()[0x7f7e]!, 2 ** -126, -(2 ** -126)],
 };
 
 /** Exact zeros every 97th weight; with `specials`, those values at candidates of the first and last blocks. */
