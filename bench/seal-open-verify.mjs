@@ -161,17 +161,17 @@ function run(t) {
   for (const c of t.clean) rmSync(out(c), { recursive: true, force: true });
   spawnSync('sync'); // flush the previous command's dirty pages outside the timed window
   const start = process.hrtime.bigint();
-  const r = spawnSync(TIME, ['-f', `${MARK}%M`, ...t.cmd], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * MiB });
+  const r = spawnSync(TIME, ['-f', `${MARK}%M %U %S`, ...t.cmd], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * MiB });
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
   const stderr = r.stderr ? r.stderr.toString() : '';
   if (r.error || r.status !== 0) {
     const shown = stderr.split('\n').filter((l) => !l.startsWith(MARK)).join('\n').trim();
     fail(`${t.name} failed (exit ${r.status ?? r.error}${r.signal ? `, signal ${r.signal}` : ''}): \`${t.cmd.join(' ')}\`\n${shown.slice(-2000)}`);
   }
-  const m = [...stderr.matchAll(new RegExp(`${MARK}(\\d+)`, 'g'))].pop();
+  const m = [...stderr.matchAll(new RegExp(`${MARK}(\\d+) ([\\d.]+) ([\\d.]+)`, 'g'))].pop();
   if (!m) fail(`${t.name}: no peak RSS in GNU time's output: ${stderr.slice(-500)}`);
   if (t.name.startsWith('openssl')) lastOpensslOut = r.stdout.toString();
-  return { secs, rssMiB: Number(m[1]) / 1024 };
+  return { secs, rssMiB: Number(m[1]) / 1024, userS: Number(m[2]), sysS: Number(m[3]) };
 }
 
 const results = new Map(tools.map((t) => [t.name, []]));
@@ -229,6 +229,9 @@ const rows = tools.map((t) => {
     maxS: Math.max(...secs),
     mibPerS: sizeMiB / med,
     peakRssMiB: Math.max(...r.map((x) => x.rssMiB)),
+    // CPU time, from GNU time: system time is where this machine's noise shows (see bench/README.md).
+    userMedianS: median(r.map((x) => x.userS)),
+    sysMedianS: median(r.map((x) => x.sysS)),
     runsS: secs,
   };
 });
@@ -287,10 +290,10 @@ if (json) {
   );
   console.log(`modelseal ${machine.modelseal}; file ${sizeMiB} MiB (${sizeBytes} bytes); ${runs} timed runs + 1 warm-up; chunk size ${machine.chunkSize}`);
   console.log('');
-  console.log(`${'tool'.padEnd(22)} ${'median s'.padStart(9)} ${'min s'.padStart(8)} ${'max s'.padStart(8)} ${'MiB/s'.padStart(8)} ${'peak RSS MiB'.padStart(13)}`);
+  console.log(`${'tool'.padEnd(22)} ${'median s'.padStart(9)} ${'min s'.padStart(8)} ${'max s'.padStart(8)} ${'MiB/s'.padStart(8)} ${'peak RSS MiB'.padStart(13)} ${'user s'.padStart(7)} ${'sys s'.padStart(6)}`);
   for (const r of rows)
     console.log(
-      `${r.tool.padEnd(22)} ${f(r.medianS).padStart(9)} ${f(r.minS).padStart(8)} ${f(r.maxS).padStart(8)} ${f(r.mibPerS, 0).padStart(8)} ${f(r.peakRssMiB, 1).padStart(13)}`,
+      `${r.tool.padEnd(22)} ${f(r.medianS).padStart(9)} ${f(r.minS).padStart(8)} ${f(r.maxS).padStart(8)} ${f(r.mibPerS, 0).padStart(8)} ${f(r.peakRssMiB, 1).padStart(13)} ${f(r.userMedianS, 2).padStart(7)} ${f(r.sysMedianS, 2).padStart(6)}`,
     );
   console.log('');
   console.log(`${'ratio of medians'.padEnd(36)} ${'value'.padStart(6)}  target`);
