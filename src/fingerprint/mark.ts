@@ -172,10 +172,10 @@ function markBF16(s: BlockStreams, gaps: Uint16Array, biases: Uint16Array, words
   sums.marked += marked;
 }
 
-/** F16 (16-bit `words`) or F32 (`dv`, element p at byte o0 + 4p): w·(1 ± 2^-8), rounded to the type. */
+/** F16 (position p is `words[o0 + p]`) or, without words, F32 (at byte o0 + 4p of `dv`): w·(1 ± 2^-8), rounded to the type. */
 function markScaled(s: BlockStreams, gaps: Uint16Array, biases: Uint16Array, words: Uint16Array | null, dv: DataView, o0: number, lo: number, hi: number, sums: Sums): void {
   const f16 = words ? f16MarkedTable() : new Uint16Array(0);
-  const f16v = f16Values();
+  const f16v = words ? f16Values() : new Float64Array(0);
   let sup = s.support;
   let code = s.code;
   for (let pos = -1, q = 0; ; q++) {
