@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ModelsealError } from '../errors.js';
-import { runBulkJob, transferList, type BulkJob, type BulkResult } from './bulk.js';
+import { keepFreedMemory, runBulkJob, transferList, type BulkJob, type BulkResult } from './bulk.js';
 
 export type WorkerRequest = { id: number; job: BulkJob };
 export type WorkerResponse = { id: number; ok: true; result: BulkResult } | { id: number; ok: false; error: string; code?: string } | { ready: true };
@@ -78,6 +78,7 @@ export class CryptoPool {
 
   /** Starts the worker threads now (they take tens of milliseconds), so they are ready when the first job comes. */
   start(): this {
+    keepFreedMemory();
     if (this.#slots.length > 0 || this.#workers === 0) return this;
     const url = workerUrl();
     for (let i = 0; i < this.#workers; i++) {
