@@ -55,8 +55,11 @@ export type BulkJob =
   /**
    * Reads plaintext at `inPos` into `buf`, encrypts, hashes and writes the sealed chunks at `packagePos` of `outFd`.
    * With `mark`, the plaintext is first copied to `mark.original`, then fingerprinted (src/fingerprint/mark.ts).
+   * The buffers are shared, not transferred: the caller leaves them alone until the job is done.
+   * (A transfer detaches a buffer, and once any buffer has been detached V8 checks every typed-array
+   * access for it: the fingerprint's marking loop ran ~20% slower.)
    */
-  | (Piece & { op: 'seal'; key: Uint8Array; inFd: number; inPos: number; outFd: number; buf: ArrayBuffer; mark?: PieceMark })
+  | (Piece & { op: 'seal'; key: Uint8Array; inFd: number; inPos: number; outFd: number; buf: SharedArrayBuffer; mark?: PieceMark })
   /** Reads sealed chunks at `packagePos` of `inFd`, decrypts into `buf`, writes the plaintext at `outPos` of `outFd`. */
   | (Piece & { op: 'open'; key: Uint8Array; inFd: number; outFd: number; outPos: number; buf: ArrayBuffer })
   /** Reads sealed chunks at `packagePos` of `inFd` and hashes each. */
@@ -71,13 +74,13 @@ export type BulkJob =
 export interface PieceMark {
   plans: TensorPlan[];
   params: CodeParams;
-  original?: ArrayBuffer;
+  original?: SharedArrayBuffer;
 }
 
 export interface BulkResult {
-  /** The plaintext buffer, handed back (seal, open) so the main thread can hash it and reuse it. */
+  /** open: the plaintext buffer, handed back so the main thread can hash it and reuse it. */
   buf?: ArrayBuffer;
-  /** Plaintext bytes in `buf`. */
+  /** Plaintext bytes in `buf` (seal: in the job's `buf`). */
   length?: number;
   /** SHA-256 of every sealed chunk (seal, hash, hashChunk). */
   digests?: Uint8Array;
@@ -85,8 +88,7 @@ export interface BulkResult {
   bad?: number;
   /** openChunk: the plaintext, or null when it does not authenticate. */
   plain?: Uint8Array | null;
-  /** seal with a mark: the plaintext as read (in `mark.original`), and what marking changed. */
-  original?: ArrayBuffer;
+  /** seal with a mark: what marking changed. */
   marks?: MarkStats[];
 }
 
@@ -169,7 +171,7 @@ export function runBulkJob(job: BulkJob): BulkResult {
       writeFully(job.outFd, out, job.packagePos);
       out.length = 0;
       gc({ type: 'minor' });
-      return { buf: job.buf, length: plain.length, digests, ...(job.mark ? { marks, ...(job.mark.original ? { original: job.mark.original } : {}) } : {}) };
+      return { length: plain.length, digests, ...(marks ? { marks } : {}) };
     }
     case 'open': {
       const sealed = scratchOf(sealedBytes(job));
@@ -218,14 +220,12 @@ export function runBulkJob(job: BulkJob): BulkResult {
 /** Buffers a job hands to a worker thread (transferred, not copied). */
 export function transferList(x: BulkJob | BulkResult): ArrayBuffer[] {
   if ('op' in x) {
-    if (x.op === 'seal') return x.mark?.original ? [x.buf, x.mark.original] : [x.buf];
     if (x.op === 'open') return [x.buf];
     if (x.op === 'openChunk' || x.op === 'hashChunk') return ownsBuffer(x.data) ? [x.data.buffer as ArrayBuffer] : [];
-    return [];
+    return []; // seal's buffers are shared
   }
   const list: ArrayBuffer[] = [];
   if (x.buf) list.push(x.buf);
-  if (x.original) list.push(x.original);
   if (x.plain && ownsBuffer(x.plain)) list.push(x.plain.buffer as ArrayBuffer);
   return list;
 }

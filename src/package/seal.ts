@@ -226,11 +226,11 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     let chunkDigests = new Uint8Array(streamOf(draft, 0).firstListedChunk * 32);
     const manifest: ManifestEntry[] = [];
     const per = pieceChunks(chunkSize);
-    const free: ArrayBuffer[] = [];
+    const free: SharedArrayBuffer[] = [];
     let hash = createHash('sha256');
     // With a fingerprint, the unmarked plaintext is hashed too: the registry names the original.
     const originalManifest: ManifestEntry[] = [];
-    const freeOriginal: ArrayBuffer[] = [];
+    const freeOriginal: SharedArrayBuffer[] = [];
     let originalHash = createHash('sha256');
     // The original's digest of a file sealed before, unchanged since (OriginalDigests): not hashed again.
     const originals = fp ? await OriginalDigests.load(join(dirname(fp.registry), 'originals.json')) : undefined;
@@ -238,7 +238,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     const statKeys: string[] = [];
     const tally = new MarkTally();
     let done = 0;
-    type PieceDone = { task: PieceTask; buf: ArrayBuffer; length: number; digests: Uint8Array; original?: ArrayBuffer; marks?: MarkStats[] };
+    type PieceDone = { task: PieceTask; buf: SharedArrayBuffer; length: number; digests: Uint8Array; original?: SharedArrayBuffer; marks?: MarkStats[] };
     const tasks = function* (): Generator<() => Promise<PieceDone>> {
       for (const [i, f] of inputs.files.entries()) {
         const stream = streamOf(draft, i + 1);
@@ -254,11 +254,11 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
             const chunks = Math.min(per, seg.firstChunk + seg.chunkCount - first);
             const last = first + chunks === stream.chunkCount;
             const task: PieceTask = { file: i, listed: stream.firstListedChunk + first, last };
-            const buf = free.pop() ?? new ArrayBuffer(per * chunkSize);
+            const buf = free.pop() ?? new SharedArrayBuffer(per * chunkSize);
             const from = first * chunkSize;
             const to = from + (chunks - 1) * chunkSize + chunkPlainLength(f.size, chunkSize, first + chunks - 1);
             const overlapping = plans[i]?.filter((p) => p.start < to && p.end > from) ?? [];
-            const mark = overlapping.length ? { plans: overlapping, params: fpParams, ...(knownOriginal[i] ? {} : { original: freeOriginal.pop() ?? new ArrayBuffer(per * chunkSize) }) } : undefined;
+            const mark = overlapping.length ? { plans: overlapping, params: fpParams, ...(knownOriginal[i] ? {} : { original: freeOriginal.pop() ?? new SharedArrayBuffer(per * chunkSize) }) } : undefined;
             yield () =>
               pool
                 .run({
@@ -277,7 +277,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
                   ...(mark ? { mark } : {}),
                 })
                 .then(
-                  (r) => ({ task, buf: r.buf!, length: r.length!, digests: r.digests!, original: r.original, marks: r.marks }),
+                  (r) => ({ task, buf, length: r.length!, digests: r.digests!, original: mark?.original, marks: r.marks }),
                   (e) => Promise.reject(jobFailure(e, f, toPath)),
                 );
           }

@@ -20,12 +20,13 @@ describe('bulk jobs', () => {
   writeFileSync(dst, '');
   const piece = { firstCounter: 0, chunks: 4, chunkSize: C, lastLength: 100, finalLast: true, packagePos: 512 };
 
-  it('seal writes every chunk at its offset, returns the plaintext it read and each chunk digest; open and hash agree', () => {
+  it('seal writes every chunk at its offset, leaves the plaintext it read in the shared buffer and returns each chunk digest; open and hash agree', () => {
     const inFd = openSync(src, 'r');
     const outFd = openSync(dst, 'r+');
     try {
-      const r = runBulkJob({ op: 'seal', key, inFd, inPos: 0, outFd, buf: new ArrayBuffer(4 * C), ...piece });
-      expect(Buffer.from(r.buf!, 0, r.length!).equals(plain)).toBe(true);
+      const buf = new SharedArrayBuffer(4 * C);
+      const r = runBulkJob({ op: 'seal', key, inFd, inPos: 0, outFd, buf, ...piece });
+      expect(Buffer.from(buf, 0, r.length!).equals(plain)).toBe(true);
       const sealed = readFileSync(dst).subarray(512);
       expect(sealed.length).toBe(plain.length + 4 * 16);
       for (let i = 0; i < 4; i++) {
@@ -72,7 +73,7 @@ describe('bulk jobs', () => {
     const inFd = openSync(short, 'r');
     const outFd = openSync(dst, 'r+');
     try {
-      expect(() => runBulkJob({ op: 'seal', key, inFd, inPos: 0, outFd, buf: new ArrayBuffer(4 * C), ...piece })).toThrow(expect.objectContaining({ code: 'SHORT_READ' }));
+      expect(() => runBulkJob({ op: 'seal', key, inFd, inPos: 0, outFd, buf: new SharedArrayBuffer(4 * C), ...piece })).toThrow(expect.objectContaining({ code: 'SHORT_READ' }));
     } finally {
       closeSync(inFd);
       closeSync(outFd);
