@@ -2,13 +2,15 @@
  * Model weight files as the fingerprint sees them: the tensors of every safetensors and GGUF file
  * of a checkpoint (a file or a folder, sharded or not), read tensor by tensor.
  */
-import { open, readFile } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { ModelsealError } from '../errors.js';
 import { readSafetensorsHeader } from '../formats/safetensors.js';
 import { dequantizeQ8_0, readGgufHeader } from '../formats/gguf.js';
 import { collectInputs, type InputFile } from '../package/inputs.js';
 import { ioError } from '../io/atomic.js';
 import { decodeFloats, isFloatDtype } from '../formats/floats.js';
+import { readFully, ShortReadError } from '../crypto/bulk.js';
 
 export type WeightFormat = 'safetensors' | 'gguf';
 
@@ -108,20 +110,22 @@ export async function readCheckpoint(input: string): Promise<Checkpoint> {
 }
 
 /** Reads bytes [start, end) of a file. */
-export async function readRange(source: string, start: number, end: number): Promise<Uint8Array> {
-  const fh = await open(source, 'r').catch((cause) => {
+export function readRange(source: string, start: number, end: number): Uint8Array {
+  let fd: number;
+  try {
+    fd = openSync(source, 'r');
+  } catch (cause) {
     throw ioError(`cannot read ${source}`, cause);
-  });
+  }
   try {
     const out = new Uint8Array(end - start);
-    for (let at = 0; at < out.length; ) {
-      const { bytesRead } = await fh.read(out, at, out.length - at, start + at);
-      if (bytesRead === 0) throw new ModelsealError('INVALID_ARGUMENT', `${source}: file ends at ${start + at}, inside a tensor`);
-      at += bytesRead;
-    }
+    readFully(fd, out, start);
     return out;
+  } catch (e) {
+    if (e instanceof ShortReadError) throw new ModelsealError('INVALID_ARGUMENT', `${source}: the file ends inside a tensor (bytes ${start}–${end})`);
+    throw ioError(`cannot read ${source}`, e);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -131,9 +135,9 @@ export function isReadable(t: WeightTensor): boolean {
 }
 
 /** A tensor's values as float32 (Q8_0 dequantized); null when not {@link isReadable}. */
-export async function readTensorValues(file: WeightFile, t: WeightTensor): Promise<Float32Array | null> {
+export function readTensorValues(file: WeightFile, t: WeightTensor): Float32Array | null {
   const dtype = t.dtype;
   if (!isFloatDtype(dtype) && dtype !== 'Q8_0') return null;
-  const bytes = await readRange(file.source, t.start, t.end);
+  const bytes = readRange(file.source, t.start, t.end);
   return dtype === 'Q8_0' ? dequantizeQ8_0(bytes, t.elements) : decodeFloats(dtype, bytes, 0, t.elements);
 }

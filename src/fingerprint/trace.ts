@@ -130,13 +130,13 @@ export async function gatherEvidence(opts: { leaked: string; original: string; k
   const originals: OriginalTensor[] = original.weights.flatMap((file) => file.tensors.filter(isMarkable).map((t) => ({ file, t, used: false })));
   // Originals are read only when compared; the last one read is kept, since it is usually the one measured next.
   let last: { o: OriginalTensor; raw: Uint8Array } | undefined;
-  const rawOf = async (o: OriginalTensor) => {
-    if (last?.o !== o) last = { o, raw: await readRange(o.file.source, o.t.start, o.t.end) };
+  const rawOf = (o: OriginalTensor) => {
+    if (last?.o !== o) last = { o, raw: readRange(o.file.source, o.t.start, o.t.end) };
     return last.raw;
   };
-  const sampleOf = async (o: OriginalTensor) => {
+  const sampleOf = (o: OriginalTensor) => {
     if (!o.sample) {
-      const { valueAt } = readerOf(o.t.dtype as FloatDtype, await rawOf(o));
+      const { valueAt } = readerOf(o.t.dtype as FloatDtype, rawOf(o));
       o.sample = Float32Array.from(samplePositions(o.t.elements), valueAt);
     }
     return o.sample;
@@ -146,23 +146,23 @@ export async function gatherEvidence(opts: { leaked: string; original: string; k
   const { proxy } = scoreTables();
   let done = 0;
   for (const { file, t } of leakedTensors) {
-    const values = (await readTensorValues(file, t))!;
+    const values = readTensorValues(file, t)!;
     opts.onProgress?.({ done: ++done, total: leakedTensors.length });
     // Alignment: the same name first, then every original of the same shape, as is or transposed.
     let best: { o: OriginalTensor; how: AlignedTensor['how']; cosine: number } | undefined;
-    const consider = async (o: OriginalTensor, how: AlignedTensor['how']) => {
+    const consider = (o: OriginalTensor, how: AlignedTensor['how']) => {
       const idx = samplePositions(o.t.elements);
       const leakSample = idx.map((i) => values[how === 'transposed' ? transposedIndex(o.t.shape, i) : i]!);
-      const c = cosine(leakSample, await sampleOf(o));
+      const c = cosine(leakSample, sampleOf(o));
       if (!best || c > best.cosine) best = { o, how, cosine: c };
     };
     const same = originals.find((o) => o.t.name === t.name && o.t.elements === t.elements && !o.used);
-    if (same) await consider(same, 'name');
+    if (same) consider(same, 'name');
     if (!best || best.cosine < MIN_COSINE) {
       for (const o of originals) {
         if (o.used || o.t.elements !== t.elements) continue;
-        if (sameShape(o.t.shape, t.shape)) await consider(o, 'shape');
-        if (o.t.shape.length === 2 && sameShape([o.t.shape[1]!, o.t.shape[0]!], t.shape)) await consider(o, 'transposed');
+        if (sameShape(o.t.shape, t.shape)) consider(o, 'shape');
+        if (o.t.shape.length === 2 && sameShape([o.t.shape[1]!, o.t.shape[0]!], t.shape)) consider(o, 'transposed');
       }
     }
     if (!best || best.cosine < MIN_COSINE) {
@@ -172,7 +172,7 @@ export async function gatherEvidence(opts: { leaked: string; original: string; k
     const { o, how, cosine: cos } = best;
     o.used = true;
     const leakAt = how === 'transposed' ? (i: number) => values[transposedIndex(o.t.shape, i)]! : (i: number) => values[i]!;
-    const measured = measure(o, await rawOf(o), leakAt, opts.key, opts.params);
+    const measured = measure(o, rawOf(o), leakAt, opts.key, opts.params);
     evidence.aligned.push({ leaked: t.name, original: o.t.name, how, cosine: cos, recast: measured.recast, positions: measured.d.length });
     evidence.tensors.push({ name: o.t.name, blocks: measured.blocks, blockEnds: measured.blockEnds, j: measured.j, k: measured.k, d: measured.d });
     evidence.positions += measured.d.length;

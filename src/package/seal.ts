@@ -255,8 +255,9 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
             const last = first + chunks === stream.chunkCount;
             const task: PieceTask = { file: i, listed: stream.firstListedChunk + first, last };
             const buf = free.pop() ?? new SharedArrayBuffer(per * chunkSize);
+            const lastLength = chunkPlainLength(f.size, chunkSize, first + chunks - 1);
             const from = first * chunkSize;
-            const to = from + (chunks - 1) * chunkSize + chunkPlainLength(f.size, chunkSize, first + chunks - 1);
+            const to = from + (chunks - 1) * chunkSize + lastLength;
             const overlapping = plans[i]?.filter((p) => p.start < to && p.end > from) ?? [];
             const mark = overlapping.length ? { plans: overlapping, params: fpParams, ...(knownOriginal[i] ? {} : { original: freeOriginal.pop() ?? new SharedArrayBuffer(per * chunkSize) }) } : undefined;
             yield () =>
@@ -271,7 +272,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
                   firstCounter: first,
                   chunks,
                   chunkSize,
-                  lastLength: chunkPlainLength(f.size, chunkSize, first + chunks - 1),
+                  lastLength,
                   finalLast: last,
                   buf,
                   ...(mark ? { mark } : {}),

@@ -254,7 +254,7 @@ describe('fingerprint embed on real layouts', () => {
     // A leak re-serialized into one file, tensors shuffled, no metadata.
     const shards = await readCheckpoint(join(dir, 'sharded-dave'));
     const tensors: Tensor[] = [];
-    for (const w of shards.weights) for (const t of w.tensors) tensors.push({ name: t.name, dtype: t.dtype as 'F32', shape: t.shape, values: (await readTensorValues(w, t))! });
+    for (const w of shards.weights) for (const t of w.tensors) tensors.push({ name: t.name, dtype: t.dtype as 'F32', shape: t.shape, values: readTensorValues(w, t)! });
     const leak = join(dir, 'resharded.safetensors');
     writeSafetensors(leak, tensors.sort((a, b) => (a.name.split('').reverse().join('') < b.name.split('').reverse().join('') ? -1 : 1)));
     const report = await traceLeak({ leaked: leak, original: ckpt, key, registry: await readRegistry(registry) });
