@@ -5,8 +5,11 @@
 // the same random file. Each tool runs as its own child process under GNU time (`/usr/bin/time -f
 // %M`, for peak RSS); wall time is measured here with process.hrtime. After one untimed warm-up
 // round the tools run round-robin, `runs` rounds, so drift in the machine hits every tool alike.
-// Before each timed command its previous output is removed and `sync` flushes dirty pages left by
-// the command before it (both untimed). Prints medians, min/max, MiB/s, peak RSS and the project's
+// Before each timed command `sync` flushes the dirty pages left by the command before it, and then
+// the command's previous output is removed (both untimed). In that order every writer starts alike:
+// removed the other way round, the freed pages of a command that followed a writer sat idle through
+// that writer's flush, and writing into them again cost this VM up to 3 s more system time per GiB
+// (`open` and `age -d` took 2–4× as long as `seal` and `age -r`). Prints medians, min/max, MiB/s, peak RSS and the project's
 // target ratios. A benchmark, not a test: it exits non-zero only when a command fails, a decrypted
 // output differs from the input, or it cannot run at all; a missed target is reported, not failed.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -158,8 +161,8 @@ const MARK = 'BENCH_MAXRSS_KB=';
 let lastOpensslOut = '';
 
 function run(t) {
-  for (const c of t.clean) rmSync(out(c), { recursive: true, force: true });
   spawnSync('sync'); // flush the previous command's dirty pages outside the timed window
+  for (const c of t.clean) rmSync(out(c), { recursive: true, force: true });
   const start = process.hrtime.bigint();
   const r = spawnSync(TIME, ['-f', `${MARK}%M %U %S`, ...t.cmd], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * MiB });
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
@@ -262,6 +265,18 @@ const tryRun = (cmd, args) => {
     return undefined;
   }
 };
+// NODE_EXTRA_CA_CERTS makes Node 20 build its whole root certificate store at every start, before
+// any code of ours runs: a fixed cost for every Node program here, none for age or openssl.
+const startS = (env) => median(Array.from({ length: 5 }, () => {
+  const t = process.hrtime.bigint();
+  spawnSync(process.execPath, ['-e', '0'], { env });
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}));
+let extraCa;
+if (process.env.NODE_EXTRA_CA_CERTS) {
+  const { NODE_EXTRA_CA_CERTS: _, ...without } = process.env;
+  extraCa = { path: process.env.NODE_EXTRA_CA_CERTS, nodeStartS: startS(process.env), nodeStartWithoutS: startS(without) };
+}
 const head = tryRun('git', ['rev-parse', '--short', 'HEAD']);
 const dirty = tryRun('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src', 'cli']);
 const machine = {
@@ -277,6 +292,7 @@ const machine = {
   runs,
   chunkSize: chunkSize ?? 'default',
   workDir: work,
+  ...(extraCa ? { extraCa } : {}),
 };
 cleanup();
 
@@ -288,6 +304,8 @@ if (json) {
   console.log(
     `machine: nproc ${machine.nproc} (${machine.cpu}), ${machine.memGiB} GiB RAM, node ${machine.node}, age ${machine.age}, ${machine.openssl}`,
   );
+  if (extraCa)
+    console.log(`NODE_EXTRA_CA_CERTS=${extraCa.path}: every node start takes ${f(extraCa.nodeStartS)} s here (${f(extraCa.nodeStartWithoutS)} s without it)`);
   console.log(`modelseal ${machine.modelseal}; file ${sizeMiB} MiB (${sizeBytes} bytes); ${runs} timed runs + 1 warm-up; chunk size ${machine.chunkSize}`);
   console.log('');
   console.log(`${'tool'.padEnd(22)} ${'median s'.padStart(9)} ${'min s'.padStart(8)} ${'max s'.padStart(8)} ${'MiB/s'.padStart(8)} ${'peak RSS MiB'.padStart(13)} ${'user s'.padStart(7)} ${'sys s'.padStart(6)}`);
