@@ -33,7 +33,7 @@ const program = new Command('modelseal')
   .option('--kms-endpoint <url>', 'AWS KMS (or KMS-compatible) endpoint; default: the AWS SDK\'s (AWS_ENDPOINT_URL_KMS, region from AWS_REGION or the profile)')
   .option('--pkcs11-module <path>', 'PKCS#11 module for pkcs11 recipients (or MODELSEAL_PKCS11_MODULE), e.g. /usr/lib/softhsm/libsofthsm2.so')
   .option('--pkcs11-pin-file <file>', 'file holding the token PIN (or MODELSEAL_PKCS11_PIN_FILE, or the PIN in MODELSEAL_PKCS11_PIN)')
-  .option('--threads <n>', 'threads for bulk crypto, the main one included (default: number of cores; 0 or 1 = no worker threads)')
+  .option('--threads <n>', 'threads for bulk crypto, the main one included (default: number of cores, or 1 for payloads under 32 MiB; 0 or 1 = no worker threads)')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
   .addHelpText(

@@ -169,7 +169,8 @@ export async function open(opts: OpenOptions): Promise<OpenResult> {
     throw new ModelsealError('UNTRUSTED_SIGNER', 'no trusted publisher key: pass --publisher <publisher.pub> or open inside a key store that trusts the publisher');
   }
   const out = new OutputTree(opts.output, opts.force ?? false, opts.fsync ?? false);
-  const pool = new CryptoPool(opts.threads).start();
+  // Started once the payload's size is known (openFile), or at once for a stream.
+  const pool = new CryptoPool(opts.threads);
   try {
     const r = typeof opts.input === 'string' ? await openFile(opts, opts.input, out, pool) : await openStream(opts, opts.input, out, pool);
     const h = r.parsed.header;
@@ -302,6 +303,7 @@ class OutputTree {
 async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: CryptoPool): Promise<Opened> {
   const head = await readHead(path);
   checkTrusted(head.trailer, opts.trustedPublishers);
+  pool.sized(head.fileSize).start(); // the workers boot while the data key is unlocked
   const { parsed, layout } = head;
   const h = parsed.header;
   const { keys, stanza, identity } = await unlockPackage(parsed, opts.identities, opts.debug);
@@ -390,6 +392,7 @@ async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: 
 }
 /** A package on a stream (stdin): one sequential pass; the provenance, last in the package, is checked at the end. */
 async function openStream(opts: OpenOptions, input: Readable, out: OutputTree, pool: CryptoPool): Promise<Opened> {
+  pool.start();
   let unlocked: Awaited<ReturnType<typeof unlockPackage>> | undefined;
   let parsed: ParsedHeader | undefined;
   let provenance: Opened['provenance'] | undefined;

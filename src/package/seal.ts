@@ -197,7 +197,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     throw ioError(`cannot write ${toPath}`, cause);
   }
   const flusher = new Flusher(out, opts.fsync ?? false);
-  const pool = new CryptoPool(opts.threads).start();
+  const pool = new CryptoPool(opts.threads).sized(total).start();
   // Inputs are opened as their first piece is dispatched and closed after their last is hashed,
   // so a folder of thousands of files never holds more than a few descriptors.
   const inputsOpen = new Map<number, OpenInput>();

@@ -38,7 +38,8 @@ export interface VerifyPackageResult {
 }
 
 export async function verifyPackage(input: string | Readable, opts: VerifyOptions): Promise<VerifyPackageResult> {
-  const pool = new CryptoPool(opts.threads).start();
+  // Started once the package's size is known (verifyFile), or at once for a stream.
+  const pool = new CryptoPool(opts.threads);
   try {
     const r = typeof input === 'string' ? await verifyFile(input, pool, opts) : await verifyStream(input, pool, opts);
     checkTrusted(r.trailer, opts.trustedPublishers);
@@ -64,6 +65,7 @@ type Checked = Pick<PackageHead, 'parsed' | 'layout' | 'trailer'>;
 async function verifyFile(path: string, pool: CryptoPool, opts: VerifyOptions): Promise<Checked> {
   const head = await readHead(path);
   checkTrusted(head.trailer, opts.trustedPublishers);
+  pool.sized(head.fileSize).start();
   const { layout, chunkList } = head;
   const C = layout.chunkSize;
   // Hash-only pieces are larger: nothing is handed between threads, and 4 MiB reads measured ~8% faster.
@@ -117,6 +119,7 @@ async function verifyFile(path: string, pool: CryptoPool, opts: VerifyOptions): 
 
 /** A package on a stream (stdin): one sequential pass, chunks hashed on the workers. */
 async function verifyStream(input: Readable, pool: CryptoPool, opts: VerifyOptions): Promise<Checked> {
+  pool.start();
   let done = 0;
   return walkPackage<Uint8Array>(input, pool.threads, {
     header: () => {},

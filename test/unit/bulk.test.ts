@@ -4,7 +4,7 @@ import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { runBulkJob } from '../../src/crypto/bulk.js';
-import { CryptoPool } from '../../src/crypto/pool.js';
+import { CryptoPool, SMALL_PAYLOAD_BYTES } from '../../src/crypto/pool.js';
 import { decryptChunk } from '../../src/crypto/chunk.js';
 import { detBytes, tempDir } from '../support/fixtures.js';
 
@@ -102,5 +102,21 @@ describe('the crypto pool', () => {
     expect(r.digests!.length).toBe(32);
     expect(pool.jobsOnWorkers).toBe(0);
     await pool.close();
+  });
+
+  it('starts no worker for a small payload unless the thread count was chosen', () => {
+    const saved = process.env.MODELSEAL_THREADS;
+    delete process.env.MODELSEAL_THREADS;
+    try {
+      const cores = new CryptoPool().threads;
+      expect(new CryptoPool().sized(SMALL_PAYLOAD_BYTES - 1).threads).toBe(1);
+      expect(new CryptoPool().sized(SMALL_PAYLOAD_BYTES).threads).toBe(cores);
+      expect(new CryptoPool(3).sized(1).threads).toBe(3);
+      process.env.MODELSEAL_THREADS = '2';
+      expect(new CryptoPool().sized(1).threads).toBe(2);
+    } finally {
+      if (saved === undefined) delete process.env.MODELSEAL_THREADS;
+      else process.env.MODELSEAL_THREADS = saved;
+    }
   });
 });
