@@ -75,6 +75,8 @@ async function run(backend) {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const ready = JSON.parse(await new Promise((res) => createInterface({ input: server.stdout }).once('line', res)));
+  let died;
+  const exited = new Promise((r) => server.once('exit', (code, signal) => r((died = { code, signal }))));
   const url = new URL(ready.url);
   const sealed = ms('seal', join(ROOT, 'samples/checkpoint'), '--to', `release:${ready.url}#bench-co`, '--license', 'BENCH', '-o', join(dir, 'm.mseal'));
   writeFileSync(
@@ -113,6 +115,7 @@ async function run(backend) {
   const latencies = [];
   let allowed = 0;
   let other = 0;
+  const failed = new Map();
   const warmupEnd = performance.now() + 1000;
   const end = warmupEnd + seconds * 1000;
   async function client() {
@@ -121,7 +124,14 @@ async function run(backend) {
       const r = { ...template, ephemeral: ephemerals[i], nonce: toB64(Buffer.from(i.toString(16).padStart(32, '0'), 'hex')), time: new Date().toISOString() };
       const body = JSON.stringify({ request: r, signature: signRequest(r, privateKey) });
       const t0 = performance.now();
-      const res = await post(body);
+      let res;
+      try {
+        res = await post(body);
+      } catch (e) {
+        // A connection reset (seen once in many runs) is counted and reported, not fatal.
+        failed.set(e.code ?? e.message, (failed.get(e.code ?? e.message) ?? 0) + 1);
+        continue;
+      }
       const t1 = performance.now();
       if (t0 < warmupEnd) continue;
       if (res.status === 200 && res.body.includes('"decision":"allow"')) {
@@ -135,8 +145,9 @@ async function run(backend) {
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+  if (died) throw new Error(`bench: the service exited during the run (code ${died.code}, signal ${died.signal}); its stderr is above`);
   server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
+  await exited;
   server = undefined;
   const audit = spawnSync(process.execPath, [BIN, '--keys', keys, '--json', 'audit', 'verify', '--store', store ?? join(data, 'log')], { maxBuffer: 1 << 26 });
   if (store) dropSchema(store);
@@ -146,6 +157,7 @@ async function run(backend) {
     seconds,
     releases: allowed,
     notAllowed: other,
+    failedRequests: Object.fromEntries(failed),
     releasesPerSecond: allowed / seconds,
     p50ms: pct(50),
     p90ms: pct(90),
@@ -169,6 +181,8 @@ if (json) console.log(JSON.stringify(results));
 else {
   for (const r of results) {
     console.log(`${r.backend} store, ${r.concurrency} clients, ${r.seconds} s: ${r.releasesPerSecond.toFixed(0)} releases/s (${r.releases} allowed, ${r.notAllowed} other)`);
+    const failures = Object.entries(r.failedRequests);
+    if (failures.length) console.log(`  requests that got no answer: ${failures.map(([k, n]) => `${n} × ${k}`).join(', ')}`);
     console.log(`  latency of allowed releases: p50 ${r.p50ms.toFixed(1)} ms, p90 ${r.p90ms.toFixed(1)} ms, p99 ${r.p99ms.toFixed(1)} ms, max ${r.maxMs.toFixed(1)} ms`);
     console.log(`  log: ${r.logEntries} entries, audit ${r.auditOk ? 'clean' : 'FAILED'}`);
   }
