@@ -9,9 +9,10 @@
 // the command's previous output is removed (both untimed). In that order every writer starts alike:
 // removed the other way round, the freed pages of a command that followed a writer sat idle through
 // that writer's flush, and writing into them again cost this VM up to 3 s more system time per GiB
-// (`open` and `age -d` took 2–4× as long as `seal` and `age -r`). Prints medians, min/max, MiB/s, peak RSS and the project's
-// target ratios. A benchmark, not a test: it exits non-zero only when a command fails, a decrypted
-// output differs from the input, or it cannot run at all; a missed target is reported, not failed.
+// (`open` and `age -d` took 2–4× as long as `seal` and `age -r`). Prints medians, min/max, MiB/s,
+// peak RSS and the project's target ratios. A benchmark, not a test: it exits non-zero only when a
+// command fails, a decrypted output differs from the input, or it cannot run at all; a missed
+// target is reported, not failed.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statfsSync, writeSync } from 'node:fs';
