@@ -131,7 +131,7 @@ export class CryptoPool {
     return this;
   }
 
-  /** Queues one job; its buffers are transferred to the worker that takes it and come back in the result. */
+  /** Queues one job. Its ArrayBuffers are transferred to the worker that takes it and come back in the result; SharedArrayBuffers (seal's pieces) are shared, and the caller leaves them alone until the job is done. */
   run(job: BulkJob): Promise<BulkResult> {
     this.start();
     if (this.#failed) return Promise.reject(new ModelsealError('INTERNAL', 'a crypto worker thread stopped', { cause: this.#failed }));
