@@ -1,5 +1,6 @@
-// Bundles the compiled CLI (and its crypto worker) into single files: Node 20's ES module loader
-// spends ~40 ms loading the ~50 separate modules at every start, a third of a small command's time.
+// Bundles the compiled CLI (and its two worker threads) into single files: Node 20's ES module
+// loader spends ~40 ms loading the ~50 separate modules at every start, a third of a small command's
+// time.
 // Runs after tsc (npm run build); the library entry (dist/src/index.js) stays unbundled.
 import { build } from 'esbuild';
 
@@ -18,5 +19,6 @@ const common = {
   banner: { js: "import { createRequire as __modelsealRequire } from 'node:module'; const require = __modelsealRequire(import.meta.url);" },
 };
 await build({ ...common, entryPoints: ['dist/cli/modelseal.js'], outfile: 'dist/cli/modelseal.bundle.mjs' });
-// The pool starts ./worker.js next to the module that holds it: here, next to the CLI bundle.
+// Each worker runs from next to the module that starts it: here, next to the CLI bundle.
 await build({ ...common, entryPoints: ['dist/src/crypto/worker.js'], outfile: 'dist/cli/worker.js' });
+await build({ ...common, entryPoints: ['dist/src/server/decider-thread.js'], outfile: 'dist/cli/decider-thread.js' });

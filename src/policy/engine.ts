@@ -13,6 +13,15 @@ import { pathExists, writeFileAtomic } from '../io/atomic.js';
 import { DENIED_PARTIES, EMBARGOES, LICENSES_EXAMPLE, POLICIES, SCHEMA } from './defaults.js';
 
 type Cedar = typeof import('@cedar-policy/cedar-wasm/nodejs');
+/** One Cedar question, as the service asks it: plain data, so it can go to the policy worker. */
+export type CedarRequest = Parameters<Cedar['statefulIsAuthorized']>[0];
+/** What Cedar needs to answer questions about one loaded policy directory (docs/POLICY.md). */
+export interface PolicyPreparation {
+  id: string;
+  schema: string;
+  policies: Record<string, string>;
+}
+
 let cedar: Cedar | undefined;
 /** Cedar loads (WebAssembly) only when a policy is used. */
 function loadCedar(): Cedar {
@@ -139,16 +148,16 @@ export class PolicyEngine {
   readonly #licenses: Map<string, License>;
   readonly #embargoes: Set<string>;
   readonly #denied: string[];
-  readonly #id: string;
+  readonly #preparation: PolicyPreparation;
 
-  private constructor(dir: string, hash: string, policyIds: string[], licenses: Map<string, License>, embargoes: Set<string>, denied: string[]) {
+  private constructor(dir: string, hash: string, staticPolicies: Record<string, string>, schema: string, licenses: Map<string, License>, embargoes: Set<string>, denied: string[]) {
     this.dir = dir;
     this.hash = hash;
-    this.policyIds = policyIds;
+    this.policyIds = Object.keys(staticPolicies);
     this.#licenses = licenses;
     this.#embargoes = embargoes;
     this.#denied = denied;
-    this.#id = `modelseal-${hash}`;
+    this.#preparation = { id: `modelseal-${hash}`, schema, policies: staticPolicies };
   }
 
   /** Loads and validates `dir`; throws POLICY_INVALID naming every problem found. */
@@ -192,10 +201,8 @@ export class PolicyEngine {
     if (!isStrings(denied)) throw invalid(`${POLICY_FILES.deniedParties}: expected {"parties": ["name", ...]}`);
     const hash = createHash('sha256');
     for (const f of Object.keys(POLICY_FILES) as Array<keyof typeof POLICY_FILES>) hash.update(`${f}\n${texts[f].length}\n`).update(texts[f]);
-    const engine = new PolicyEngine(dir, hash.digest('hex'), Object.keys(staticPolicies), licenses, new Set(emb), denied.map((d) => d.toLowerCase()));
-    if (c.preparseSchema(engine.#id, texts.schema).type === 'failure' || c.preparsePolicySet(engine.#id, { staticPolicies }).type === 'failure') {
-      throw invalid('the policies could not be prepared for evaluation');
-    }
+    const engine = new PolicyEngine(dir, hash.digest('hex'), staticPolicies, texts.schema, licenses, new Set(emb), denied.map((d) => d.toLowerCase()));
+    if (!preparePolicies(engine.#preparation)) throw invalid('the policies could not be prepared for evaluation');
     return engine;
   }
 
@@ -212,54 +219,78 @@ export class PolicyEngine {
     return this.#denied.includes(r.name.toLowerCase()) || this.#denied.includes(r.org.toLowerCase()) ? 'hit' : 'clear';
   }
 
+  /** The schema and policies, for a policy worker to prepare (src/policy/evaluator.ts). */
+  get preparation(): PolicyPreparation {
+    return this.#preparation;
+  }
+
   decide(q: ReleaseQuestion): PolicyDecision {
+    return evaluatePolicies(this.request(q));
+  }
+
+  /** The Cedar question for `q`, against this engine's prepared schema and policies. */
+  request(q: ReleaseQuestion): CedarRequest {
     const E = (type: string, id: string) => ({ type: `Modelseal::${type}`, id });
     const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
-    let answer;
-    try {
-      answer = loadCedar().statefulIsAuthorized({
-        principal: E('Recipient', q.recipient.name),
-        action: E('Action', 'release'),
-        resource: E('Artifact', q.artifact),
-        context: {
-          license: { __entity: E('License', q.license.id) },
-          destination: q.destination,
-          time: Math.floor(q.time.getTime() / 1000),
-          embargoed: this.#embargoes.has(q.destination),
-          screening: this.screen(q.recipient),
-          package: q.package,
-        },
-        preparsedSchemaName: this.#id,
-        preparsedPolicySetId: this.#id,
-        validateRequest: true,
-        entities: [
-          { uid: E('Recipient', q.recipient.name), attrs: { org: q.recipient.org, country: q.recipient.country, nationality: q.recipient.nationality }, parents: [] },
-          { uid: E('Artifact', q.artifact), attrs: { digest: q.artifact }, parents: [] },
-          {
-            uid: E('License', q.license.id),
-            attrs: {
-              holder: { __entity: E('Recipient', q.license.holder) },
-              artifacts: q.license.artifacts,
-              destinations: q.license.destinations,
-              notBefore: seconds(q.license.notBefore),
-              notAfter: seconds(q.license.notAfter),
-              maxReleases: q.license.maxReleases,
-              used: q.used,
-            },
-            parents: [],
+    return {
+      principal: E('Recipient', q.recipient.name),
+      action: E('Action', 'release'),
+      resource: E('Artifact', q.artifact),
+      context: {
+        license: { __entity: E('License', q.license.id) },
+        destination: q.destination,
+        time: Math.floor(q.time.getTime() / 1000),
+        embargoed: this.#embargoes.has(q.destination),
+        screening: this.screen(q.recipient),
+        package: q.package,
+      },
+      preparsedSchemaName: this.#preparation.id,
+      preparsedPolicySetId: this.#preparation.id,
+      validateRequest: true,
+      entities: [
+        { uid: E('Recipient', q.recipient.name), attrs: { org: q.recipient.org, country: q.recipient.country, nationality: q.recipient.nationality }, parents: [] },
+        { uid: E('Artifact', q.artifact), attrs: { digest: q.artifact }, parents: [] },
+        {
+          uid: E('License', q.license.id),
+          attrs: {
+            holder: { __entity: E('Recipient', q.license.holder) },
+            artifacts: q.license.artifacts,
+            destinations: q.license.destinations,
+            notBefore: seconds(q.license.notBefore),
+            notAfter: seconds(q.license.notAfter),
+            maxReleases: q.license.maxReleases,
+            used: q.used,
           },
-        ],
-      });
-    } catch (e) {
-      return { decision: 'deny', policies: [], reason: 'evaluation-error', errors: [(e as Error).message] };
-    }
-    if (answer.type === 'failure') return { decision: 'deny', policies: [], reason: 'evaluation-error', errors: messages(answer.errors) };
-    const { decision, diagnostics } = answer.response;
-    const errors = diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`);
-    if (decision === 'allow' && errors.length === 0) return { decision: 'allow', policies: diagnostics.reason, reason: 'licensed', errors };
-    const policies = decision === 'deny' ? diagnostics.reason : [];
-    return { decision: 'deny', policies, reason: errors.length ? 'evaluation-error' : policies.length ? policies.join(',') : 'no-permit', errors };
+          parents: [],
+        },
+      ],
+    };
   }
+}
+
+/** Parses the schema and policies into this thread's Cedar under their id; false when Cedar refuses. */
+export function preparePolicies(p: PolicyPreparation): boolean {
+  const c = loadCedar();
+  return c.preparseSchema(p.id, p.schema).type === 'success' && c.preparsePolicySet(p.id, { staticPolicies: p.policies }).type === 'success';
+}
+
+/** Answers a Cedar question; never throws: any error, or a question about unprepared policies, denies. */
+export function evaluatePolicies(call: CedarRequest): PolicyDecision {
+  let answer;
+  try {
+    answer = loadCedar().statefulIsAuthorized(call);
+  } catch (e) {
+    return { decision: 'deny', policies: [], reason: 'evaluation-error', errors: [(e as Error).message] };
+  }
+  if (answer.type === 'failure') return { decision: 'deny', policies: [], reason: 'evaluation-error', errors: messages(answer.errors) };
+  const { decision, diagnostics } = answer.response;
+  const errors = diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`);
+  // Cedar lists the deciding policies in no fixed order (it differs between two Cedar instances):
+  // sorted, the same request gets the same log entry.
+  const deciding = [...diagnostics.reason].sort();
+  if (decision === 'allow' && errors.length === 0) return { decision: 'allow', policies: deciding, reason: 'licensed', errors };
+  const policies = decision === 'deny' ? deciding : [];
+  return { decision: 'deny', policies, reason: errors.length ? 'evaluation-error' : policies.length ? policies.join(',') : 'no-permit', errors };
 }
 
 /**

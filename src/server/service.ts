@@ -10,11 +10,12 @@ import { fromHex } from '../format/encoding.js';
 import { encodeEvent, type ReleaseEvent } from '../log/events.js';
 import type { TransparencyLog } from '../log/log.js';
 import type { PolicyWatcher } from '../policy/engine.js';
+import { Decider } from './decider.js';
 import { innerStanza, type ReleaseAnswer, type ServiceInfo } from '../providers/release.js';
 import type { Identity } from '../providers/types.js';
 import { verifyMessage } from '../crypto/signer.js';
 import { toHex } from '../format/encoding.js';
-import { exportBytes, requestBytes, requestId, stanzaFromJson, verifyRequest, wrapForRequester, type ExportSubmission, type ReleaseRequest, type SignedRequest } from './protocol.js';
+import { exportBytes, requestBytes, requestId, stanzaFromJson, verifyRequest, type ExportSubmission, type ReleaseRequest, type SignedRequest } from './protocol.js';
 import type { Pseudonymizer } from '../log/pseudonym.js';
 import { MemoryLedger, type ReleaseLedger } from './ledger.js';
 import type { RecipientRegistry } from './recipients.js';
@@ -33,6 +34,7 @@ export const DENIALS = {
   'unknown-license': 'the license named in the stanza is not among the licenses of the service',
   'stanza-not-for-package': 'the stanza does not belong to this package, this license or this service',
   'no-permit': 'the license does not cover this recipient or this model',
+  'unusable-ephemeral-key': "the request's ephemeral X25519 key cannot be used (a low-order point); make a fresh key pair",
   'evaluation-error': 'the policy could not be evaluated',
 } as const;
 
@@ -40,6 +42,8 @@ export interface ReleaseServiceOptions {
   log: TransparencyLog;
   /** The policy directory, re-read when the operator edits it. */
   policy: PolicyWatcher;
+  /** Decides and wraps the key on a worker thread (`serve`); default: on the calling thread. */
+  decider?: Decider;
   recipients: RecipientRegistry;
   /** The service's own key, which unwraps release stanzas, and its recipient string (for /v1/info). */
   identity: Identity;
@@ -119,9 +123,11 @@ export class ReleaseService {
   readonly #o: ReleaseServiceOptions;
   readonly #skewMs: number;
   readonly #ledger: ReleaseLedger;
+  readonly #decider: Decider;
 
   private constructor(o: ReleaseServiceOptions, ledger: ReleaseLedger, skewMs: number) {
     this.#o = o;
+    this.#decider = o.decider ?? new Decider({ thread: false });
     this.#skewMs = skewMs;
     this.#ledger = ledger;
   }
@@ -227,7 +233,7 @@ export class ReleaseService {
     }
     if (!dek) return this.#decide(base, 'stanza-not-for-package');
     try {
-      const d = policy.decide({
+      const question = {
         recipient: { name: rec.name, org: rec.org, country: rec.country, nationality: rec.nationality },
         artifact: r.artifact,
         license,
@@ -235,8 +241,10 @@ export class ReleaseService {
         destination: r.destination,
         time: now,
         package: r.package,
-      });
+      };
+      const { decision: d, key } = await this.#decider.decide(policy, question, { dek, ephemeral: r.ephemeral, request: id });
       if (d.decision === 'deny') return this.#decide(base, d.reason, d.policies, 'deny', policy.hash);
+      if (!key) return this.#decide(base, 'unusable-ephemeral-key', [], 'deny', policy.hash);
       // Reserve the release before it is final: atomic in the ledger, so concurrent requests (or
       // replicas) that all saw the last free release cannot all have it.
       if (!(await this.#ledger.reserve(license.id, license.maxReleases))) return this.#decide(base, 'license-quota-used', ['license-quota-used'], 'deny', policy.hash);
@@ -251,7 +259,7 @@ export class ReleaseService {
         await this.#ledger.unreserve(license.id);
         return reply;
       }
-      (reply.body as ReleaseAnswer).key = wrapForRequester(dek, r.ephemeral, id);
+      (reply.body as ReleaseAnswer).key = key;
       return reply;
     } finally {
       dek.fill(0);

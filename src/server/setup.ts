@@ -14,6 +14,7 @@ import { PgLedger } from './pgledger.js';
 import { TransparencyLog } from '../log/log.js';
 import { createPseudonymKey, loadPseudonymizer, type Pseudonymizer } from '../log/pseudonym.js';
 import { initPolicyDir, PolicyWatcher } from '../policy/engine.js';
+import { Decider } from './decider.js';
 import { RecipientRegistry } from './recipients.js';
 import { ReleaseService } from './service.js';
 
@@ -61,10 +62,17 @@ export async function openReleaseService(
   const store = await openLogStore(opts.store ?? paths.log);
   const ledger = store instanceof PgStore ? await PgLedger.open(store.pool, store.schema) : undefined;
   const log = new TransparencyLog(store, signer, opts.commitIntervalMs !== undefined ? { commitIntervalMs: opts.commitIntervalMs } : {});
+  const decider = new Decider();
+  decider.warm(policy.engine);
+  const close = async () => {
+    await decider.close();
+    await log.close();
+  };
   try {
     const service = await ReleaseService.open({
       log,
       policy,
+      decider,
       recipients,
       identity,
       wrap: identity.recipient.id,
@@ -74,9 +82,9 @@ export async function openReleaseService(
       ...(opts.skewSeconds !== undefined ? { skewSeconds: opts.skewSeconds } : {}),
       ...(opts.now ? { now: opts.now } : {}),
     });
-    return { service, log, policy, recipients, createdPolicyFiles, close: () => log.close() };
+    return { service, log, policy, recipients, createdPolicyFiles, close };
   } catch (e) {
-    await log.close();
+    await close();
     throw e;
   }
 }

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isModelsealError } from '../../src/errors.js';
 import { initPolicyDir, PolicyEngine, POLICY_FILES, type License, type ReleaseQuestion } from '../../src/policy/engine.js';
+import { Decider } from '../../src/server/decider.js';
+import { newEphemeral, unwrapFromService } from '../../src/server/protocol.js';
 import { tempDir } from '../support/fixtures.js';
 
 const root = tempDir('modelseal-policy-');
@@ -124,3 +126,63 @@ describe('release policy (Cedar)', () => {
     expect(readFileSync(join(dir, POLICY_FILES.licenses), 'utf8')).toBe(before);
   });
 });
+
+describe('the decider: the policy decision and the wrapped key, on a worker thread', () => {
+  const dek = new Uint8Array(32).fill(7);
+  const cases: Array<Partial<ReleaseQuestion>> = [{}, { used: 3 }, { destination: 'IR' }, { time: new Date('2027-01-01T00:00:00Z') }, { artifact: `sha256:${'cd'.repeat(32)}` }, { destination: 'KP', used: 9 }];
+
+  it('answers as the engine does, and wraps the key only on allow', async () => {
+    const engine = await PolicyEngine.load(await policyDir());
+    const decider = new Decider();
+    try {
+      for (const over of cases) {
+        const eph = newEphemeral();
+        const a = await decider.decide(engine, question(over), { dek, ephemeral: eph.public, request: 'req-1' });
+        expect({ over, decision: a.decision }).toEqual({ over, decision: engine.decide(question(over)) });
+        if (a.decision.decision === 'allow') expect(unwrapFromService(a.key!, eph, 'req-1')).toEqual(dek);
+        else expect(a.key).toBeUndefined();
+      }
+      // The caller's key is neither zeroed nor detached: the worker got a copy.
+      expect(dek).toEqual(new Uint8Array(32).fill(7));
+      // The same answers on the calling thread.
+      const inline = new Decider({ thread: false });
+      const eph = newEphemeral();
+      const a = await inline.decide(engine, question(), { dek, ephemeral: eph.public, request: 'req-2' });
+      expect(a.decision.decision).toBe('allow');
+      expect(unwrapFromService(a.key!, eph, 'req-2')).toEqual(dek);
+    } finally {
+      await decider.close();
+    }
+  });
+
+  it('gives no key for an unusable ephemeral key (a low-order point), on either thread', async () => {
+    const engine = await PolicyEngine.load(await policyDir());
+    const decider = new Decider();
+    try {
+      const zero = Buffer.alloc(32).toString('base64url');
+      for (const d of [decider, new Decider({ thread: false })]) {
+        const a = await d.decide(engine, question(), { dek, ephemeral: zero, request: 'req-3' });
+        expect(a.decision.decision).toBe('allow');
+        expect(a.key).toBeUndefined();
+      }
+    } finally {
+      await decider.close();
+    }
+  });
+
+  it('prepares each edited policy set on the worker, and denies what a closed worker owed', async () => {
+    const clean = await PolicyEngine.load(await policyDir());
+    const screened = await PolicyEngine.load(await policyDir((d) => writeFileSync(join(d, POLICY_FILES.deniedParties), '{"parties":["Acme Labs GmbH"]}')));
+    const decider = new Decider();
+    const wrap = { dek, ephemeral: newEphemeral().public, request: 'req-4' };
+    expect((await decider.decide(clean, question(), wrap)).decision.reason).toBe('licensed');
+    expect((await decider.decide(screened, question(), wrap)).decision.reason).toBe('screening-hit');
+    const owed = decider.decide(clean, question(), wrap);
+    await decider.close();
+    expect((await owed).decision).toMatchObject({ decision: 'deny', reason: 'evaluation-error', errors: ['the decider was closed'] });
+    // The next question starts a new worker, which prepares the policies again.
+    expect((await decider.decide(screened, question(), wrap)).decision.reason).toBe('screening-hit');
+    await decider.close();
+  });
+});
+

@@ -185,6 +185,8 @@ describe('release service', () => {
           ),
       ],
       ['unknown-license', async () => post(await rawRequest(pkgs['acme-labs/L-NONE']!, 'acme-labs'))],
+      // Licensed, but the ephemeral key is a low-order point: no key can be wrapped to it.
+      ['unusable-ephemeral-key', async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => (r.ephemeral = Buffer.alloc(32).toString('base64url'))))],
       ['malformed-json', async () => post(null, '{"request": ')],
       ['malformed-request', async () => post({ request: { v: 1 }, signature: 'x' })],
       ['oversized-body', async () => post(null, JSON.stringify({ pad: 'x'.repeat(MAX_BODY_BYTES) }))],
@@ -198,9 +200,9 @@ describe('release service', () => {
       expect(decodeEvent(verifyProof(body.receipt!, undefined, logKey).entry)).toMatchObject({ decision: 'deny', reason });
       seen.push(reason);
     }
-    // 15 cases, one of which (the replay) sent two requests: all 16 are in the log.
+    // 16 cases, one of which (the replay) sent two requests: all 17 are in the log.
     expect(setup.log.size - before).toBe(cases.length + 1);
-    expect(seen).toHaveLength(15);
+    expect(seen).toHaveLength(16);
   });
 
   it('counts releases against the license: the quota is reserved before the decision is final', async () => {
