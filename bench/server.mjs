@@ -178,7 +178,11 @@ async function run(backend) {
     conn.close();
   }
   log(`bench: ${backend} store, ${concurrency} concurrent clients for 1 s warm-up + ${seconds} s against ${ready.url}`);
+  let cpuAtStart = null;
+  const startTimer = setTimeout(() => (cpuAtStart = cpuSnapshot(server.pid)), warmupEnd - performance.now());
   await Promise.all(Array.from({ length: concurrency }, client));
+  clearTimeout(startTimer);
+  const cpu = cpuShares(cpuAtStart, cpuSnapshot(server.pid));
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
   if (died) throw new Error(`bench: the service exited during the run (code ${died.code}, signal ${died.signal}); its stderr is above`);
@@ -201,7 +205,37 @@ async function run(backend) {
     maxMs: latencies[latencies.length - 1],
     logEntries: JSON.parse(audit.stdout.toString() || '{}').size ?? null,
     auditOk: audit.status === 0,
+    cpu,
   };
+}
+
+/**
+ * CPU time so far of the service and of this driver, and the machine's idle and total time, from
+ * /proc (Linux; null elsewhere). /proc counts in USER_HZ ticks, 100 a second on Linux.
+ */
+function cpuSnapshot(pid) {
+  try {
+    // Fields after "(comm) ": state is the 3rd of /proc/<pid>/stat, utime the 14th, stime the 15th.
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const machine = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const driver = process.cpuUsage();
+    return {
+      service: (Number(f[11]) + Number(f[12])) / 100,
+      driver: (driver.user + driver.system) / 1e6,
+      idle: (machine[3] + machine[4]) / 100,
+      total: machine.reduce((a, b) => a + b, 0) / 100,
+      at: performance.now() / 1000,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** Shares of one core used by the service and the driver between two snapshots, and the machine's idle share. */
+function cpuShares(a, b) {
+  if (!a || !b || b.at <= a.at) return null;
+  const pct = (x) => Math.round(100 * x);
+  return { servicePercent: pct((b.service - a.service) / (b.at - a.at)), driverPercent: pct((b.driver - a.driver) / (b.at - a.at)), machineIdlePercent: pct((b.idle - a.idle) / (b.total - a.total)) };
 }
 
 function dropSchema(store) {
@@ -220,6 +254,7 @@ else {
     const failures = Object.entries(r.failedRequests);
     if (failures.length) console.log(`  requests that got no answer: ${failures.map(([k, n]) => `${n} × ${k}`).join(', ')}`);
     console.log(`  latency of allowed releases: p50 ${r.p50ms.toFixed(1)} ms, p90 ${r.p90ms.toFixed(1)} ms, p99 ${r.p99ms.toFixed(1)} ms, max ${r.maxMs.toFixed(1)} ms`);
+    if (r.cpu) console.log(`  CPU: the service ${r.cpu.servicePercent} % of a core, this driver ${r.cpu.driverPercent} %; the machine ${r.cpu.machineIdlePercent} % idle`);
     console.log(`  log: ${r.logEntries} entries, audit ${r.auditOk ? 'clean' : 'FAILED'}`);
   }
   const file = results.find((r) => r.backend === 'file');
