@@ -58,6 +58,7 @@ export { leafHash, verifyInclusion, verifyConsistency, EMPTY_ROOT } from './log/
 export { canonicalJson, encodeEvent, decodeEvent, exportEvents, storeEvents, type LogEvent, type ExportEvent } from './log/events.js';
 export { PolicyEngine, PolicyWatcher, initPolicyDir, POLICY_FILES, type License, type PolicyDecision, type ReleaseQuestion, type RecipientAttributes } from './policy/engine.js';
 export { ReleaseService, DENIALS, type ReleaseServiceOptions, type ServiceReply } from './server/service.js';
+export { Decider } from './server/decider.js';
 export { startServer, MAX_BODY_BYTES, type RunningServer, type ServeOptions } from './server/http.js';
 export { openReleaseService, dataPaths, type ReleaseServiceSetup } from './server/setup.js';
 export { RecipientRegistry, loadOrCreateCa, type RecipientRecord, type CertificateAuthority } from './server/recipients.js';
