@@ -13,7 +13,7 @@ import { pathExists, writeFileAtomic } from '../io/atomic.js';
 import { DENIED_PARTIES, EMBARGOES, LICENSES_EXAMPLE, POLICIES, SCHEMA } from './defaults.js';
 
 type Cedar = typeof import('@cedar-policy/cedar-wasm/nodejs');
-/** One Cedar question, as the service asks it: plain data, so it can go to the policy worker. */
+/** One Cedar question, as the service asks it: plain data, so it can go to another thread. */
 export type CedarRequest = Parameters<Cedar['statefulIsAuthorized']>[0];
 /** What Cedar needs to answer questions about one loaded policy directory (docs/POLICY.md). */
 export interface PolicyPreparation {
@@ -219,7 +219,7 @@ export class PolicyEngine {
     return this.#denied.includes(r.name.toLowerCase()) || this.#denied.includes(r.org.toLowerCase()) ? 'hit' : 'clear';
   }
 
-  /** The schema and policies, for a policy worker to prepare (src/policy/evaluator.ts). */
+  /** The schema and policies, for the decider's worker thread to prepare (src/server/decider.ts). */
   get preparation(): PolicyPreparation {
     return this.#preparation;
   }

@@ -7,7 +7,7 @@ describe('the in-memory release ledger', () => {
     const t = 1_000_000;
     for (let i = 0; i < 10_000; i++) expect(await ledger.claimNonce(`n${i}`, t + 1000 + i, t)).toBe(true);
     expect(await ledger.claimNonce('n5000', t + 2000, t + 500)).toBe(false);
-    // At t + 6000, n0…n4999 have expired; n5000… are still refused.
+    // n<i> expires at t + 1000 + i: at t + 6000, n0…n5000 have expired and n5001… are refused.
     expect(await ledger.claimNonce('fresh', t + 9000, t + 6000)).toBe(true);
     expect(await ledger.claimNonce('n4999', t + 9000, t + 6000)).toBe(true);
     expect(await ledger.claimNonce('n5001', t + 9000, t + 6000)).toBe(false);
