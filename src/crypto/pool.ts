@@ -38,7 +38,7 @@ interface Slot {
 const PER_WORKER = 4;
 
 /** Threads set in MODELSEAL_THREADS (0 = no workers), if any. */
-function envThreads(): number | undefined {
+export function envThreads(): number | undefined {
   const env = process.env.MODELSEAL_THREADS;
   return env !== undefined && /^\d+$/.test(env) ? Math.min(Number(env), 64) : undefined;
 }

@@ -14,6 +14,7 @@ import { PgLedger } from './pgledger.js';
 import { TransparencyLog } from '../log/log.js';
 import { createPseudonymKey, loadPseudonymizer, type Pseudonymizer } from '../log/pseudonym.js';
 import { initPolicyDir, PolicyWatcher } from '../policy/engine.js';
+import { envThreads } from '../crypto/pool.js';
 import { Decider } from './decider.js';
 import { RecipientRegistry } from './recipients.js';
 import { ReleaseService } from './service.js';
@@ -62,7 +63,8 @@ export async function openReleaseService(
   const store = await openLogStore(opts.store ?? paths.log);
   const ledger = store instanceof PgStore ? await PgLedger.open(store.pool, store.schema) : undefined;
   const log = new TransparencyLog(store, signer, opts.commitIntervalMs !== undefined ? { commitIntervalMs: opts.commitIntervalMs } : {});
-  const decider = new Decider();
+  // MODELSEAL_THREADS=0 or 1 (no worker threads) keeps the decision on the main thread.
+  const decider = new Decider({ thread: (envThreads() ?? 2) > 1 });
   decider.warm(policy.engine);
   const close = async () => {
     await decider.close();
