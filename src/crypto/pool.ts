@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ModelsealError } from '../errors.js';
+import { workerUrl } from '../io/workers.js';
 import { keepFreedMemory, runBulkJob, transferList, type BulkJob, type BulkResult } from './bulk.js';
 
 export type WorkerRequest = { id: number; job: BulkJob };
@@ -50,14 +51,6 @@ export function envThreads(): number | undefined {
  */
 export const SMALL_PAYLOAD_BYTES = 32 << 20;
 
-function workerUrl(): URL {
-  // Under the TypeScript test runner this module is loaded from src/*.ts; the worker then runs the
-  // compiled copy (npm test builds first), since worker threads do not go through the TS loader.
-  return import.meta.url.endsWith('.ts')
-    ? new URL('../../dist/src/crypto/worker.js', import.meta.url)
-    : new URL('./worker.js', import.meta.url);
-}
-
 export class CryptoPool {
   #threads: number;
   /** Whether the caller or MODELSEAL_THREADS chose the thread count (then {@link sized} keeps it). */
@@ -100,7 +93,7 @@ export class CryptoPool {
     keepFreedMemory();
     if (this.#started) return this;
     this.#started = true;
-    const url = workerUrl();
+    const url = workerUrl(import.meta.url, './worker.js');
     for (let i = 0; i < this.#threads - 1; i++) {
       const worker = new Worker(url);
       const slot: Slot = { worker, ready: false, pending: new Map() };

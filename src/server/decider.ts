@@ -10,6 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import type { PolicyDecision, PolicyEngine, PolicyPreparation, ReleaseQuestion } from '../policy/engine.js';
 import type { ReleaseAnswer } from '../providers/release.js';
+import { workerUrl } from '../io/workers.js';
 import { wrapForRequester } from './protocol.js';
 
 /** What to wrap the data key for, when the decision allows. */
@@ -35,11 +36,6 @@ export function answerFor(decision: PolicyDecision, wrap: WrapFor): Answer {
   } catch {
     return { decision };
   }
-}
-
-function workerUrl(): URL {
-  // As for the crypto pool: under the TypeScript test runner the worker runs the compiled copy.
-  return import.meta.url.endsWith('.ts') ? new URL('../../dist/src/server/decider-thread.js', import.meta.url) : new URL('./decider-thread.js', import.meta.url);
 }
 
 export class Decider {
@@ -91,7 +87,7 @@ export class Decider {
   }
 
   #start(): Worker {
-    const w = new Worker(workerUrl());
+    const w = new Worker(workerUrl(import.meta.url, './decider-thread.js'));
     w.unref();
     w.on('message', (m: DeciderResponse) => {
       const resolve = this.#pending.get(m.id);

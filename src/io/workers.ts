@@ -1,0 +1,13 @@
+// Where worker threads' scripts are, for the crypto pool (src/crypto/pool.ts) and the release
+// service's decider (src/server/decider.ts). A module of its own: the decider's thread must not load
+// the crypto pool's module, whose bulk code changes V8 flags when it loads.
+
+/**
+ * The worker script `file` next to the module at `moduleUrl`. Under the TypeScript test runner
+ * modules are loaded from src/*.ts; the worker then runs the compiled copy under dist/ (npm test
+ * builds first), since worker threads do not go through the TS loader.
+ */
+export function workerUrl(moduleUrl: string, file: string): URL {
+  const src = moduleUrl.lastIndexOf('/src/');
+  return new URL(file, moduleUrl.endsWith('.ts') ? `${moduleUrl.slice(0, src)}/dist${moduleUrl.slice(src)}` : moduleUrl);
+}
