@@ -1,0 +1,16 @@
+/**
+ * How many generated cases a fuzz or differential test runs: a size that fits CI by default, and
+ * what `npm run fuzz` asks for (MODELSEAL_FUZZ_CASES, 10^5 there). Cases come from a seeded PRNG,
+ * so a failure names its seed and case number and reproduces.
+ */
+export function fuzzCases(ciDefault: number): number {
+  const asked = Number(process.env.MODELSEAL_FUZZ_CASES);
+  return Number.isSafeInteger(asked) && asked > 0 ? asked : ciDefault;
+}
+
+/** The seed of a fuzz run: MODELSEAL_FUZZ_SEED to replay one, else fixed in CI (reproducible) and random under `npm run fuzz`. */
+export function fuzzSeed(): number {
+  const asked = Number(process.env.MODELSEAL_FUZZ_SEED);
+  if (Number.isSafeInteger(asked)) return asked;
+  return process.env.MODELSEAL_FUZZ_CASES ? Math.floor(Math.random() * 2 ** 31) : 20261205;
+}
