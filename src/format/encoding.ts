@@ -32,7 +32,8 @@ export function fromHex(text: string, what: string, expectedLength: number): Uin
 }
 
 export const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF in the text, so a BOM makes the bytes non-canonical instead of vanishing.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function decodeUtf8(bytes: Uint8Array, what: string): string {
   try {

@@ -4,11 +4,13 @@
  * rewrite the header in place (rewrap) without moving the payload. docs/FORMAT.md §Layout.
  */
 import type { Header } from './header.js';
-import { SEGMENT_BYTES, TAG_BYTES } from './limits.js';
+import { ModelsealError } from '../errors.js';
+import { LIMITS, SEGMENT_BYTES, TAG_BYTES } from './limits.js';
 
 export const TAR_BLOCK = 512;
 export const ENTRY = {
   header: 'modelseal.header',
+  headerSignature: 'modelseal.header.sig',
   reserve: 'modelseal.reserve',
   provenance: 'modelseal.provenance',
   chunks: 'modelseal.chunks',
@@ -20,14 +22,22 @@ export const CHUNK_DIGEST_BYTES = 32;
 
 export const padded = (n: number): number => Math.ceil(n / TAR_BLOCK) * TAR_BLOCK;
 
-/** A stream is one file (index i+1) or the provenance (index 0): a sequence of chunks under one key schedule. */
+/**
+ * A stream is one file (index i+1) or the provenance (index 0): a sequence of chunks under one key
+ * schedule, cut into segments of SEGMENT_BYTES of plaintext. Segments are computed on demand
+ * (segmentAt): a header may claim files of 2^53-1 bytes, and the layout must cost O(header) whatever
+ * it claims (docs/FORMAT.md §9).
+ */
 export interface StreamLayout {
   index: number;
   plaintextSize: number;
   chunkCount: number;
   /** Position of the stream's first chunk in the chunk list (package order). */
   firstListedChunk: number;
-  segments: SegmentLayout[];
+  segmentCount: number;
+  /** Offset of the tar header block of the stream's first segment. */
+  offset: number;
+  chunkSize: number;
 }
 
 export interface SegmentLayout {
@@ -51,6 +61,31 @@ export interface PackageLayout {
   signatureOffset: number;
 }
 
+const chunksPerSegment = (chunkSize: number) => SEGMENT_BYTES / chunkSize;
+/** Bytes a full segment takes in the package: its tar block and its data (a multiple of TAR_BLOCK). */
+const fullSegmentBytes = (chunkSize: number) => TAR_BLOCK + chunksPerSegment(chunkSize) * (chunkSize + TAG_BYTES);
+
+/** Segment `s` of a stream, by arithmetic. */
+export function segmentAt(stream: StreamLayout, s: number): SegmentLayout {
+  if (!Number.isInteger(s) || s < 0 || s >= stream.segmentCount) throw new RangeError(`no segment ${s} in stream ${stream.index}`);
+  const C = stream.chunkSize;
+  const per = chunksPerSegment(C);
+  const firstChunk = s * per;
+  const chunkCount = Math.min(per, stream.chunkCount - firstChunk);
+  const plain = Math.max(0, Math.min(stream.plaintextSize - firstChunk * C, chunkCount * C));
+  return { entryName: segmentEntryName(stream.index, s), segment: s, firstChunk, chunkCount, offset: stream.offset + s * fullSegmentBytes(C), size: plain + chunkCount * TAG_BYTES };
+}
+
+/** The segments of a stream in order, made one at a time. */
+export function* segmentsOf(stream: StreamLayout): Generator<SegmentLayout> {
+  for (let s = 0; s < stream.segmentCount; s++) yield segmentAt(stream, s);
+}
+
+/** The segment that holds chunk `c` of a stream. */
+export function segmentOfChunk(stream: StreamLayout, c: number): SegmentLayout {
+  return segmentAt(stream, Math.floor(c / chunksPerSegment(stream.chunkSize)));
+}
+
 export function chunkCountOf(plaintextSize: number, chunkSize: number): number {
   return Math.max(1, Math.ceil(plaintextSize / chunkSize));
 }
@@ -65,41 +100,43 @@ export function segmentEntryName(stream: number, segment: number): string {
   return stream === 0 ? ENTRY.provenance : `payload/${stream - 1}/${segment}`;
 }
 
-/** The size of the header + reserve region for a header of `headerBytes` when a package is first written. */
+/** The size of the header region (header, header signature, reserve) for a header of `headerBytes` when a package is first written. */
 export function initialRegionBytes(headerBytes: number): number {
-  return Math.max(MIN_HEADER_REGION, padded(2 * headerBytes) + 2 * TAR_BLOCK);
+  return Math.max(MIN_HEADER_REGION, padded(2 * headerBytes) + 3 * TAR_BLOCK + padded(LIMITS.maxHeaderSignatureBytes));
 }
 
-/** Reserve entry size that makes header + reserve fill `regionBytes` exactly, or -1 if the header no longer fits. */
-export function reserveBytesFor(headerBytes: number, regionBytes: number): number {
-  const r = regionBytes - 2 * TAR_BLOCK - padded(headerBytes);
+/** Reserve entry size that makes header, header signature and reserve fill `regionBytes` exactly, or -1 if they no longer fit. */
+export function reserveBytesFor(headerBytes: number, headerSignatureBytes: number, regionBytes: number): number {
+  const r = regionBytes - 3 * TAR_BLOCK - padded(headerBytes) - padded(headerSignatureBytes);
   return r < 0 ? -1 : r;
 }
 
+/**
+ * Where every entry sits, from the header alone, in O(number of files): segments are arithmetic.
+ * Throws MALFORMED_PACKAGE when the sizes the header claims add up to a package beyond 2^53-1 bytes,
+ * the largest size a reader can address exactly.
+ */
 export function computeLayout(header: Header, regionBytes: number): PackageLayout {
   const C = header.chunkSize;
-  const perSegment = SEGMENT_BYTES / C;
   let offset = regionBytes;
   let totalChunks = 0;
+  const tooLarge = () => new ModelsealError('MALFORMED_PACKAGE', `the header claims files that add up to more than ${Number.MAX_SAFE_INTEGER} bytes of package; no package can be that large`);
   // The provenance comes after the payload: a writer learns its size only once every file is
   // hashed, and by then the payload must already sit at its final offsets (one pass over the input).
   const order: [number, number][] = [...header.files.map((f, i): [number, number] => [i + 1, f.size]), [0, header.provenanceSize]];
   const streams = order.map(([index, plaintextSize]): StreamLayout => {
     const chunkCount = chunkCountOf(plaintextSize, C);
-    const segments: SegmentLayout[] = [];
-    for (let s = 0, first = 0; first < chunkCount; s++, first += perSegment) {
-      const count = Math.min(perSegment, chunkCount - first);
-      const plain = Math.min(plaintextSize - first * C, count * C);
-      const size = Math.max(plain, 0) + count * TAG_BYTES;
-      segments.push({ entryName: segmentEntryName(index, s), segment: s, firstChunk: first, chunkCount: count, offset, size });
-      offset += TAR_BLOCK + padded(size);
-    }
-    const stream = { index, plaintextSize, chunkCount, firstListedChunk: totalChunks, segments };
+    const segmentCount = Math.ceil(chunkCount / chunksPerSegment(C));
+    const stream: StreamLayout = { index, plaintextSize, chunkCount, firstListedChunk: totalChunks, segmentCount, offset, chunkSize: C };
+    const last = segmentAt(stream, segmentCount - 1);
+    offset = last.offset + TAR_BLOCK + padded(last.size);
     totalChunks += chunkCount;
+    if (offset > Number.MAX_SAFE_INTEGER) throw tooLarge();
     return stream;
   });
   const chunksEntry = { offset, size: totalChunks * CHUNK_DIGEST_BYTES };
   offset += TAR_BLOCK + padded(chunksEntry.size);
+  if (offset > Number.MAX_SAFE_INTEGER) throw tooLarge();
   return { chunkSize: C, regionBytes, streams, totalChunks, chunksEntry, signatureOffset: offset };
 }
 

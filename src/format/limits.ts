@@ -20,6 +20,8 @@ export const LIMITS = {
   maxComponentBytes: 255,
   /** Encrypted provenance (the OMS bundle), plaintext bytes. */
   maxProvenanceBytes: 16 << 20,
+  /** Header signature entry (modelseal.header.sig), bytes. */
+  maxHeaderSignatureBytes: 1024,
   /** Signature trailer entry, bytes. */
   maxSignatureBytes: 64 << 10,
   /** One file's plaintext size (2^53-1: exact in a JS number). */

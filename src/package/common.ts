@@ -1,7 +1,11 @@
 /** Pieces shared by the package verbs. */
+import { createHash } from 'node:crypto';
 import { rename, rm, link } from 'node:fs/promises';
 import { ModelsealError } from '../errors.js';
 import type { Stanza } from '../format/header.js';
+import { encodeHeaderSignature, encodeSignature, headerSignedMessage, signedMessage } from '../format/signature.js';
+import { signMessage } from '../crypto/signer.js';
+import type { Publisher } from '../keystore/keystore.js';
 import { ioError, pathExists, tempSibling } from '../io/atomic.js';
 
 export interface Progress {
@@ -83,4 +87,18 @@ export interface RecipientSummary {
 
 export function recipientSummary(s: Stanza): RecipientSummary {
   return { type: s.type, recipient: s.recipient, license: s.license, policy: s.policy, ...(s.group !== undefined ? { group: s.group } : {}) };
+}
+
+/**
+ * The publisher's two signatures over a package (docs/FORMAT.md §7): the header signature, and the
+ * trailer over the header and the chunk list, both by `publisher`.
+ */
+export function signPackage(publisher: Pick<Publisher, 'spki' | 'privateKey'>, headerBytes: Uint8Array, chunkList: Uint8Array): { headerSignature: Uint8Array; trailer: Uint8Array } {
+  const sha256 = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
+  const headerDigest = sha256(headerBytes);
+  const chunksDigest = sha256(chunkList);
+  return {
+    headerSignature: encodeHeaderSignature({ publicKey: publisher.spki, headerDigest, signature: signMessage(publisher.privateKey, headerSignedMessage(headerDigest)) }),
+    trailer: encodeSignature({ publicKey: publisher.spki, headerDigest, chunksDigest, signature: signMessage(publisher.privateKey, signedMessage(headerDigest, chunksDigest)) }),
+  };
 }

@@ -1,55 +1,38 @@
 /**
- * Positioned reads of a package file: the header, the signature and the chunk list without
- * reading the payload (inspect, fail-fast open), and random access to a byte range of one file
- * that decrypts only the chunks covering it, still fully authenticated.
+ * A package file read by position: the whole structure and both signatures checked without
+ * reading the payload (inspect, verify, open, rewrap), and random access to a byte range of one
+ * file that decrypts only the chunks covering it, still fully authenticated.
  */
 import { createHash } from 'node:crypto';
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { ModelsealError } from '../errors.js';
 import { decryptChunk } from '../crypto/chunk.js';
-import { parseHeader, type ParsedHeader } from '../format/header.js';
-import { chunkOffset, computeLayout, ENTRY, packageSize, padded, streamOf, TAR_BLOCK, chunkPlainLength, type PackageLayout } from '../format/layout.js';
-import { readUstarHeader } from '../format/tar.js';
-import { LIMITS, TAG_BYTES } from '../format/limits.js';
-import { parseSignature, type SignatureTrailer } from '../format/signature.js';
+import type { ParsedHeader } from '../format/header.js';
+import { chunkOffset, chunkPlainLength, segmentOfChunk, streamOf, type PackageLayout } from '../format/layout.js';
+import { TAG_BYTES } from '../format/limits.js';
+import type { HeaderSignature, SignatureTrailer } from '../format/signature.js';
 import { ioError, pathExists } from '../io/atomic.js';
 import { basename, dirname, join } from 'node:path';
 import type { Identity } from '../providers/types.js';
-import { checkSignature, checkTrusted } from './walk.js';
+import { FileSource, walkPackage, type WalkVisitor } from './walk.js';
 import { unlockPackage } from './open.js';
 
 export interface PackageHead {
   parsed: ParsedHeader;
   headerBytes: Uint8Array;
+  headerSignature: HeaderSignature;
   layout: PackageLayout;
   trailer: SignatureTrailer;
   chunkList: Uint8Array;
   fileSize: number;
 }
 
-async function readAt(fh: FileHandle, offset: number, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  const { bytesRead } = await fh.read(buf, 0, length, offset);
-  if (bytesRead !== length) throw new ModelsealError('TRUNCATED', 'the package ends early: it was cut off in transfer or on disk; fetch it again');
-  return buf;
-}
-
-/** Reads and checks the ustar header block at `offset`; returns the entry's data size. */
-async function entryAt(fh: FileHandle, offset: number, name: string, maxSize: number, exactSize?: number): Promise<number> {
-  return readUstarHeader(await readAt(fh, offset, TAR_BLOCK), name, maxSize, exactSize);
-}
-
-/** Checks the tar header and the zero padding of every payload and provenance segment. */
-async function checkSegments(fh: FileHandle, layout: PackageLayout): Promise<void> {
-  for (const stream of layout.streams) {
-    for (const seg of stream.segments) {
-      await entryAt(fh, seg.offset, seg.entryName, seg.size, seg.size);
-      const pad = padded(seg.size) - seg.size;
-      if (pad > 0 && (await readAt(fh, seg.offset + TAR_BLOCK + seg.size, pad)).some((b) => b !== 0)) {
-        throw new ModelsealError('MALFORMED_PACKAGE', `the tar padding after ${seg.entryName} holds non-zero bytes`);
-      }
-    }
-  }
+export interface HeadOptions {
+  /** Publisher keys accepted: checked against the header signature before `onHeader` runs. */
+  trusted?: readonly Uint8Array[];
+  /** Runs once the header is authenticated (and trusted), before the rest of the package is checked: open asks for the data key here, as it does reading a stream. */
+  onHeader?: WalkVisitor<never>['header'];
+  signal?: AbortSignal;
 }
 
 /** Where the journal of an in-place rewrap lives (src/package/rewrap.ts). */
@@ -76,44 +59,26 @@ async function withFile<T>(path: string, f: (fh: FileHandle, size: number) => Pr
   }
 }
 
-async function headOf(fh: FileHandle, fileSize: number): Promise<PackageHead> {
-  const hSize = await entryAt(fh, 0, ENTRY.header, LIMITS.maxHeaderBytes);
-  const headerBytes = new Uint8Array(await readAt(fh, TAR_BLOCK, hSize));
-  const parsed = parseHeader(headerBytes);
-  const rOffset = TAR_BLOCK + padded(hSize);
-  const rSize = await entryAt(fh, rOffset, ENTRY.reserve, LIMITS.maxReserveBytes);
-  if ((await readAt(fh, rOffset + TAR_BLOCK, rSize)).some((b) => b !== 0)) {
-    throw new ModelsealError('MALFORMED_PACKAGE', 'the header reserve holds non-zero bytes');
-  }
-  const layout = computeLayout(parsed.header, rOffset + TAR_BLOCK + padded(rSize));
-  await entryAt(fh, layout.chunksEntry.offset, ENTRY.chunks, layout.chunksEntry.size, layout.chunksEntry.size);
-  const chunkList = new Uint8Array(await readAt(fh, layout.chunksEntry.offset + TAR_BLOCK, layout.chunksEntry.size));
-  const sSize = await entryAt(fh, layout.signatureOffset, ENTRY.signature, LIMITS.maxSignatureBytes);
-  const trailer = parseSignature(new Uint8Array(await readAt(fh, layout.signatureOffset + TAR_BLOCK, sSize)));
-  const expected = packageSize(layout, sSize);
-  if (fileSize < expected) throw new ModelsealError('TRUNCATED', 'the package ends early: it was cut off in transfer or on disk; fetch it again');
-  if (fileSize > expected) throw new ModelsealError('MALFORMED_PACKAGE', `the package has ${fileSize - expected} unexpected bytes after its end`);
-  if ((await readAt(fh, expected - 2 * TAR_BLOCK, 2 * TAR_BLOCK)).some((b) => b !== 0)) {
-    throw new ModelsealError('MALFORMED_PACKAGE', 'the tar end-of-archive blocks are not zero');
-  }
-  await checkSegments(fh, layout);
-  checkSignature(trailer, headerBytes, createHash('sha256').update(chunkList).digest());
-  return { parsed, headerBytes, layout, trailer, chunkList, fileSize };
+async function headOf(fh: FileHandle, size: number, path: string, opts: HeadOptions): Promise<PackageHead> {
+  const w = await walkPackage<never>(new FileSource(fh, size, path), { header: opts.onHeader }, { trusted: opts.trusted, signal: opts.signal });
+  return { parsed: w.parsed, headerBytes: w.headerBytes, headerSignature: w.headerSignature, layout: w.layout, trailer: w.trailer, chunkList: w.chunkList, fileSize: size };
 }
 
 /**
- * Reads the header, the chunk list and the signature of a package file, checks every entry's tar
- * header and padding, and checks that the signature covers header and chunk list (not whether the
- * signer is trusted: see checkTrusted). Reads no payload.
+ * Reads a package file in package order without its payload: every entry's tar header and
+ * padding, the header signature, the chunk list and the trailer signature (docs/FORMAT.md §9).
+ * With `trusted`, the signer is checked too, before `onHeader`.
  */
-export async function readHead(path: string): Promise<PackageHead> {
-  return withFile(path, headOf);
+export async function readHead(path: string, opts: HeadOptions = {}): Promise<PackageHead> {
+  return withFile(path, (fh, size) => headOf(fh, size, path, opts));
 }
 
 export interface RangeOptions {
   identities: readonly Identity[];
   trustedPublishers: readonly Uint8Array[];
 }
+
+const failed = () => new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication: it is damaged or was tampered with');
 
 /**
  * Returns bytes [offset, offset+length) of file `filePath` inside the package, decrypting only the
@@ -124,8 +89,7 @@ export async function readRange(pkg: string, filePath: string, offset: number, l
   if (!Number.isSafeInteger(offset) || offset < 0) throw new ModelsealError('INVALID_ARGUMENT', 'offset: expected a non-negative integer');
   if (!Number.isSafeInteger(length) || length < 0) throw new ModelsealError('INVALID_ARGUMENT', 'length: expected a non-negative integer');
   return withFile(pkg, async (fh, size) => {
-    const head = await headOf(fh, size);
-    checkTrusted(head.trailer, opts.trustedPublishers);
+    const head = await headOf(fh, size, pkg, { trusted: opts.trustedPublishers });
     const { header } = head.parsed;
     const index = header.files.findIndex((f) => f.path === filePath);
     if (index < 0) throw new ModelsealError('INVALID_ARGUMENT', `${JSON.stringify(filePath)} is not in this package (it holds ${header.files.map((f) => f.path).join(', ')})`);
@@ -137,17 +101,17 @@ export async function readRange(pkg: string, filePath: string, offset: number, l
     const chunkBase = stream.firstListedChunk;
     const out = new Uint8Array(length);
     if (length === 0) return out;
+    const src = new FileSource(fh, size, pkg);
     const first = Math.floor(offset / C);
     const last = Math.floor((offset + length - 1) / C);
     for (let c = first; c <= last; c++) {
-      const seg = stream.segments.find((s) => c >= s.firstChunk && c < s.firstChunk + s.chunkCount)!;
-      const sealed = await readAt(fh, chunkOffset(seg, C, c), chunkPlainLength(stream.plaintextSize, C, c) + TAG_BYTES);
+      const seg = segmentOfChunk(stream, c);
+      src.position = chunkOffset(seg, C, c);
+      const sealed = await src.read(chunkPlainLength(stream.plaintextSize, C, c) + TAG_BYTES);
       const want = head.chunkList.subarray(32 * (chunkBase + c), 32 * (chunkBase + c + 1));
-      if (!createHash('sha256').update(sealed).digest().equals(want)) {
-        throw new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication: it is damaged or was tampered with');
-      }
+      if (!createHash('sha256').update(sealed).digest().equals(want)) throw failed();
       const plain = decryptChunk(keys.payloadKey(stream.index, seg.segment), c, c === stream.chunkCount - 1, sealed);
-      if (!plain) throw new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication: it is damaged or was tampered with');
+      if (!plain) throw failed();
       const from = Math.max(offset, c * C);
       const to = Math.min(offset + length, c * C + plain.length);
       out.set(plain.subarray(from - c * C, to - c * C), from - offset);

@@ -15,14 +15,14 @@ import { decryptChunk } from '../crypto/chunk.js';
 import { combineShares, openShare } from '../crypto/keygroups.js';
 import { KeySchedule } from '../crypto/keyschedule.js';
 import type { FileEntry, ParsedHeader, Stanza } from '../format/header.js';
-import { chunkOffset, chunkPlainLength, streamOf } from '../format/layout.js';
+import { chunkOffset, chunkPlainLength, segmentsOf, streamOf } from '../format/layout.js';
 import { TAG_BYTES } from '../format/limits.js';
 import type { SignatureTrailer } from '../format/signature.js';
 import { decodeUtf8, toHex } from '../format/encoding.js';
 import { verifyModelSignature } from '../provenance/oms.js';
 import { contextFor, type Identity } from '../providers/types.js';
 import { commitOutput, interrupted, pieceChunks, pipelineDepth, type Progress } from './common.js';
-import { checkTrusted, signerId, walkPackage } from './walk.js';
+import { signerId, StreamSource, walkPackage, type WalkResult } from './walk.js';
 import { Flusher, ioError, pathExists, tempSibling, writeFileAtomic } from '../io/atomic.js';
 import { readHead } from './head.js';
 
@@ -299,14 +299,24 @@ class OutputTree {
   }
 }
 
-/** A package file: checked whole before any decryption, then decrypted piece by piece on the workers at known offsets. */
+/**
+ * A package file: read in package order as a stream is (the data key is unwrapped once the header
+ * is authenticated), its structure and signatures checked whole before any decryption, then
+ * decrypted piece by piece on the workers at known offsets.
+ */
 async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: CryptoPool): Promise<Opened> {
-  const head = await readHead(path);
-  checkTrusted(head.trailer, opts.trustedPublishers);
-  pool.sized(head.fileSize).start(); // the workers boot while the data key is unlocked
+  let unlocked: Awaited<ReturnType<typeof unlockPackage>> | undefined;
+  const head = await readHead(path, {
+    trusted: opts.trustedPublishers,
+    signal: opts.signal,
+    onHeader: async (parsed, _bytes, layout) => {
+      pool.sized(layout.signatureOffset).start(); // the workers boot while the data key is unlocked
+      unlocked = await unlockPackage(parsed, opts.identities, opts.debug);
+    },
+  });
   const { parsed, layout } = head;
   const h = parsed.header;
-  const { keys, stanza, identity } = await unlockPackage(parsed, opts.identities, opts.debug);
+  const { keys, stanza, identity } = unlocked!;
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -317,7 +327,7 @@ async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: 
     // The provenance first (it is small): a package whose manifest is not trusted fails before any output exists.
     const prov = streamOf(layout, 0);
     const bundle = Buffer.allocUnsafe(prov.plaintextSize);
-    for (const seg of prov.segments) {
+    for (const seg of segmentsOf(prov)) {
       const key = keys.payloadKey(0, seg.segment);
       for (let c = seg.firstChunk; c < seg.firstChunk + seg.chunkCount; c++) {
         const len = chunkPlainLength(prov.plaintextSize, layout.chunkSize, c);
@@ -332,7 +342,7 @@ async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: 
       }
     }
     const text = decodeUtf8(bundle, 'provenance');
-    const provenance = { text, ...verifyProvenance(text, parsed, opts.trustedPublishers) };
+    const provenance = { text, ...verifyProvenance(text, parsed, opts.trustedPublishers, opts.debug) };
 
     await out.start(h.model.kind);
     const C = layout.chunkSize;
@@ -347,7 +357,7 @@ async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: 
       for (const [i, f] of h.files.entries()) {
         const stream = streamOf(layout, i + 1);
         let fileFd = -1;
-        for (const seg of stream.segments) {
+        for (const seg of segmentsOf(stream)) {
           const key = keys.payloadKey(stream.index, seg.segment);
           for (let first = seg.firstChunk; first < seg.firstChunk + seg.chunkCount; first += per) {
             if (opts.signal?.aborted) throw interrupted();
@@ -390,77 +400,108 @@ async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: 
     closeSync(fd);
   }
 }
-/** A package on a stream (stdin): one sequential pass; the provenance, last in the package, is checked at the end. */
+/**
+ * A package on a stream (stdin): one sequential pass; the provenance, last in the package, is
+ * checked at the end. A chunk that fails authentication stops the decryption but not the reading:
+ * the verdict waits until the structure and the signature are checked, and then names the
+ * provenance's failure before the payload's, in the order openFile meets them.
+ */
 async function openStream(opts: OpenOptions, input: Readable, out: OutputTree, pool: CryptoPool): Promise<Opened> {
   pool.start();
   let unlocked: Awaited<ReturnType<typeof unlockPackage>> | undefined;
   let parsed: ParsedHeader | undefined;
   let provenance: Opened['provenance'] | undefined;
   let provenanceParts: Uint8Array[] = [];
+  let provenanceFailure: unknown;
+  let payloadFailure: unknown;
   const files: OpenResult['files'] = [];
   let fd = -1;
   let hash = createHash('sha256');
   let total = 0;
   let done = 0;
-  const walk = await walkPackage<Uint8Array | null>(input, pool.threads, {
-    header: async (p) => {
-      parsed = p;
-      unlocked = await unlockPackage(p, opts.identities, opts.debug);
-      total = p.header.files.reduce((a, f) => a + f.size, 0);
-      await out.start(p.header.model.kind);
-    },
-    chunk: async (ref, sealed) =>
-      (await pool.run({ op: 'openChunk', key: unlocked!.keys.payloadKey(ref.stream.index, ref.segment), counter: ref.counter, final: ref.final, data: sealed })).plain!,
-    consume: (ref, plain) => {
-      if (!plain) {
-        opts.debug?.(`chunk ${ref.counter} of stream ${ref.stream.index} failed authentication`);
-        throw failed();
-      }
-      if (ref.stream.index === 0) {
-        provenanceParts.push(plain);
-        return undefined;
-      }
-      if (ref.counter === 0) {
-        fd = out.create(parsed!.header.files[ref.stream.index - 1]!);
-        hash = createHash('sha256');
-      }
-      hash.update(plain);
-      try {
-        for (let at = 0; at < plain.length; ) at += writeSync(fd, plain, at, plain.length - at);
-      } catch (cause) {
-        throw ioError(`cannot write to ${opts.output}`, cause);
-      }
-      out.wrote(fd, plain.length);
-      done += plain.length;
-      opts.onProgress?.({ phase: 'decrypt', done, total });
-      return undefined;
-    },
-    streamEnd: async (stream) => {
-      if (stream.index === 0) {
-        const text = decodeUtf8(Buffer.concat(provenanceParts), 'provenance');
-        provenanceParts = [];
-        provenance = { text, ...verifyProvenance(text, parsed!, opts.trustedPublishers) };
-        return;
-      }
-      const f = parsed!.header.files[stream.index - 1]!;
-      await out.finish(fd);
-      fd = -1;
-      files.push({ path: f.path, size: f.size, sha256: hash.digest('hex') });
-    },
-  }, opts.signal);
-  checkTrusted(walk.trailer, opts.trustedPublishers);
+  const skipped = (index: number) => (index === 0 ? provenanceFailure : payloadFailure) !== undefined;
+  const src = new StreamSource(input);
+  let walk: WalkResult;
+  try {
+    walk = await walkPackage<Uint8Array | null>(src, {
+      header: async (p) => {
+        parsed = p;
+        unlocked = await unlockPackage(p, opts.identities, opts.debug);
+        total = p.header.files.reduce((a, f) => a + f.size, 0);
+        await out.start(p.header.model.kind);
+      },
+      chunk: async (ref, sealed) =>
+        skipped(ref.stream.index) ? null : (await pool.run({ op: 'openChunk', key: unlocked!.keys.payloadKey(ref.stream.index, ref.segment), counter: ref.counter, final: ref.final, data: sealed })).plain!,
+      consume: (ref, plain) => {
+        if (skipped(ref.stream.index)) return;
+        if (!plain) {
+          opts.debug?.(`chunk ${ref.counter} of stream ${ref.stream.index} failed authentication`);
+          if (ref.stream.index === 0) provenanceFailure = failed();
+          else payloadFailure = failed();
+          return;
+        }
+        if (ref.stream.index === 0) {
+          provenanceParts.push(plain);
+          return;
+        }
+        if (ref.counter === 0) {
+          fd = out.create(parsed!.header.files[ref.stream.index - 1]!);
+          hash = createHash('sha256');
+        }
+        hash.update(plain);
+        try {
+          for (let at = 0; at < plain.length; ) at += writeSync(fd, plain, at, plain.length - at);
+        } catch (cause) {
+          throw ioError(`cannot write to ${opts.output}`, cause);
+        }
+        out.wrote(fd, plain.length);
+        done += plain.length;
+        opts.onProgress?.({ phase: 'decrypt', done, total });
+      },
+      streamEnd: async (stream) => {
+        if (stream.index === 0) {
+          if (provenanceFailure !== undefined) return;
+          try {
+            const text = decodeUtf8(Buffer.concat(provenanceParts), 'provenance');
+            provenance = { text, ...verifyProvenance(text, parsed!, opts.trustedPublishers, opts.debug) };
+          } catch (e) {
+            if (!(e instanceof ModelsealError)) throw e;
+            provenanceFailure = e;
+          }
+          provenanceParts = [];
+          return;
+        }
+        if (fd >= 0) await out.finish(fd);
+        fd = -1;
+        if (payloadFailure !== undefined) return;
+        const f = parsed!.header.files[stream.index - 1]!;
+        files.push({ path: f.path, size: f.size, sha256: hash.digest('hex') });
+      },
+    }, { trusted: opts.trustedPublishers, threads: pool.threads, signal: opts.signal });
+  } finally {
+    src.close();
+  }
+  if (provenanceFailure !== undefined) throw provenanceFailure;
+  if (payloadFailure !== undefined) throw payloadFailure;
   return { parsed: walk.parsed, trailer: walk.trailer, stanza: unlocked!.stanza, identity: unlocked!.identity, provenance: provenance!, files };
 }
 
-/** Checks the OMS bundle against a trusted key and the header; returns the expected digest of every file. */
-function verifyProvenance(bundleText: string, parsed: ParsedHeader, trusted: readonly Uint8Array[]): { expected: Map<string, Uint8Array>; key: KeyObject } {
+/**
+ * Checks the OMS bundle against a trusted key and the header; returns the expected digest of every
+ * file. Why each trusted key failed goes to `debug` and into the error's `cause`.
+ */
+function verifyProvenance(bundleText: string, parsed: ParsedHeader, trusted: readonly Uint8Array[], debug?: (m: string) => void): { expected: Map<string, Uint8Array>; key: KeyObject } {
   const h = parsed.header;
+  const rejections: unknown[] = [];
   for (const spki of trusted) {
     const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
     let v: ReturnType<typeof verifyModelSignature>;
     try {
       v = verifyModelSignature(bundleText, key);
-    } catch {
+    } catch (e) {
+      // Another trusted key may have signed it; keep why this one did not.
+      debug?.(`the provenance does not verify with trusted key ${signerId(spki)}: ${e instanceof Error ? e.message : String(e)}`);
+      rejections.push(e);
       continue;
     }
     if (!Buffer.from(v.rootDigest).equals(h.model.rootDigest)) {
@@ -472,5 +513,7 @@ function verifyProvenance(bundleText: string, parsed: ParsedHeader, trusted: rea
     }
     return { expected, key };
   }
-  throw new ModelsealError('SIGNATURE_INVALID', 'the provenance (model.sig) is not signed by any trusted publisher key');
+  throw new ModelsealError('SIGNATURE_INVALID', 'the provenance (model.sig) is not signed by any trusted publisher key', {
+    ...(rejections.length ? { cause: rejections.length === 1 ? rejections[0] : new AggregateError(rejections, 'every trusted key rejected the provenance') } : {}),
+  });
 }

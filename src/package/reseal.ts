@@ -35,7 +35,7 @@ function recipientFor(id: string, type: string, providers: readonly Identity[]):
 }
 
 export async function reseal(pkg: string, opts: ResealOptions): Promise<SealResult & { removed: string[] }> {
-  const head = await readHead(pkg);
+  const head = await readHead(pkg, { trusted: opts.trustedPublishers });
   const h = head.parsed.header;
   const remove = opts.remove ?? [];
   for (const id of remove) {

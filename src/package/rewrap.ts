@@ -8,25 +8,22 @@
  * the new bytes are synced. A crash at any moment leaves either the old package or the journal
  * that restores it (`recoverRewrap`, run by every rewrap; readers refuse a package with a journal).
  */
-import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ModelsealError } from '../errors.js';
-import { signMessage } from '../crypto/signer.js';
 import { encodeHeader, encodeHeaderMacInput, type Header, type Stanza } from '../format/header.js';
-import { ENTRY, padded, reserveBytesFor, TAR_BLOCK } from '../format/layout.js';
+import { ENTRY, padded, TAR_BLOCK } from '../format/layout.js';
 import { LIMITS } from '../format/limits.js';
-import { encodeSignature, signedMessage } from '../format/signature.js';
-import { ustarHeader } from '../format/tar.js';
+import { headerRegion, tarEntry } from '../format/tar.js';
 import { fromB64, toB64, toHex } from '../format/encoding.js';
 import type { Publisher } from '../keystore/keystore.js';
 import { contextFor, type Identity, type Recipient } from '../providers/types.js';
 import { ioError, pathExists, writeAllAt, writeFileAtomic } from '../io/atomic.js';
 import { journalPath, readHead } from './head.js';
 import { unwrapPackageKey } from './open.js';
-import { checkTrusted, signerId } from './walk.js';
-import { recipientSummary, type RecipientSummary } from './common.js';
+import { signerId } from './walk.js';
+import { recipientSummary, signPackage, type RecipientSummary } from './common.js';
 
 export interface RewrapOptions {
   /** Identities tried to unwrap the data key (the header MAC needs it, and so does every new stanza). */
@@ -136,8 +133,7 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
   const license = opts.license ?? 'none';
   const policy = opts.policy ?? 'none';
 
-  const head = await readHead(pkg);
-  checkTrusted(head.trailer, opts.trustedPublishers);
+  const head = await readHead(pkg, { trusted: opts.trustedPublishers });
   if (!Buffer.from(head.trailer.publicKey).equals(opts.publisher.spki)) {
     throw new ModelsealError(
       'UNTRUSTED_SIGNER',
@@ -206,29 +202,14 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
   }
   const headerBytes = encodeHeader(header, keys.headerMac(encodeHeaderMacInput(header)));
   const { layout } = head;
-  const reserve = reserveBytesFor(headerBytes.length, layout.regionBytes);
-  if (reserve < 0 || reserve > LIMITS.maxReserveBytes) {
+  // Both signatures are made again: the header signature in the region, the trailer at the end.
+  const signed = signPackage(opts.publisher, headerBytes, head.chunkList);
+  const region = headerRegion(headerBytes, signed.headerSignature, layout.regionBytes);
+  if (!region) {
     throw new ModelsealError('HEADER_TOO_LARGE', `the new header (${headerBytes.length} bytes) no longer fits the package's ${layout.regionBytes}-byte header region; reseal it (modelseal reseal)`);
   }
-
-  // The new header region, and the new tail (signature entry and end of archive).
-  const mtime = new Date(Date.parse(old.created));
-  const region = new Uint8Array(layout.regionBytes);
-  region.set(ustarHeader(ENTRY.header, headerBytes.length, mtime), 0);
-  region.set(headerBytes, TAR_BLOCK);
-  const reserveAt = TAR_BLOCK + padded(headerBytes.length);
-  region.set(ustarHeader(ENTRY.reserve, reserve, mtime), reserveAt);
-  const headerDigest = new Uint8Array(createHash('sha256').update(headerBytes).digest());
-  const chunksDigest = new Uint8Array(createHash('sha256').update(head.chunkList).digest());
-  const sig = encodeSignature({
-    publicKey: opts.publisher.spki,
-    headerDigest,
-    chunksDigest,
-    signature: signMessage(opts.publisher.privateKey, signedMessage(headerDigest, chunksDigest)),
-  });
-  const tail = new Uint8Array(TAR_BLOCK + padded(sig.length) + 2 * TAR_BLOCK);
-  tail.set(ustarHeader(ENTRY.signature, sig.length, mtime), 0);
-  tail.set(sig, TAR_BLOCK);
+  const tail = new Uint8Array(TAR_BLOCK + padded(signed.trailer.length) + 2 * TAR_BLOCK);
+  tail.set(tarEntry(ENTRY.signature, signed.trailer), 0);
   const tailAt = layout.signatureOffset;
 
   // Journal the old bytes, then write the new ones in place.

@@ -17,19 +17,17 @@ import { ModelsealError } from '../errors.js';
 import { CryptoPool, JobError, orderedPipeline } from '../crypto/pool.js';
 import { encryptChunk } from '../crypto/chunk.js';
 import { KeySchedule, newDataKey, newPackageId } from '../crypto/keyschedule.js';
-import { signMessage } from '../crypto/signer.js';
 import { encodeHeader, encodeHeaderMacInput, SHARE_SEALED_BYTES, type FingerprintTag, type Header, type Stanza } from '../format/header.js';
 import { sealShares } from '../crypto/keygroups.js';
-import { chunkOffset, computeLayout, ENTRY, initialRegionBytes, packageSize, padded, reserveBytesFor, chunkPlainLength, streamOf, TAR_BLOCK } from '../format/layout.js';
+import { chunkOffset, computeLayout, ENTRY, initialRegionBytes, packageSize, padded, chunkPlainLength, segmentsOf, streamOf, TAR_BLOCK } from '../format/layout.js';
 import { DEFAULT_CHUNK_SIZE, isValidChunkSize, LIMITS } from '../format/limits.js';
-import { encodeSignature, signedMessage } from '../format/signature.js';
-import { ustarHeader } from '../format/tar.js';
+import { headerRegion, tarEntry, ustarHeader } from '../format/tar.js';
 import { toHex, utf8 } from '../format/encoding.js';
 import { computeRootDigest, signModel, type ManifestEntry } from '../provenance/oms.js';
 import type { Recipient } from '../providers/types.js';
 import type { Publisher } from '../keystore/keystore.js';
 import { collectInputs, SIDECARS, type InputFile } from './inputs.js';
-import { commitOutput, interrupted, pieceChunks, pipelineDepth, recipientSummary, type Progress, type RecipientSummary } from './common.js';
+import { commitOutput, interrupted, pieceChunks, pipelineDepth, recipientSummary, signPackage, type Progress, type RecipientSummary } from './common.js';
 import { Flusher, ioError, tempSibling, writeAllAt } from '../io/atomic.js';
 import { checkRecipientId, embeddingRecord, MarkTally, planFile, type FingerprintKey, type TensorReport } from '../fingerprint/embed.js';
 import type { MarkStats, TensorPlan } from '../fingerprint/mark.js';
@@ -186,7 +184,6 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
   };
   const region = initialRegionBytes(encodeHeader(header, new Uint8Array(32)).length + stanzaCount(opts) * (LIMITS.maxStanzaBytes + 1));
   const draft = computeLayout(header, region);
-  const mtime = new Date(Date.parse(header.created));
 
   const tmp = tempSibling(toPath);
   let out: number;
@@ -215,11 +212,6 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     return input;
   };
   const write = (data: Uint8Array, pos: number) => writeAllAt(out, data, pos);
-  const writeEntry = (name: string, pos: number, data: Uint8Array) => {
-    write(ustarHeader(name, data.length, mtime), pos);
-    write(data, pos + TAR_BLOCK);
-    write(new Uint8Array(padded(data.length) - data.length), pos + TAR_BLOCK + data.length);
-  };
   try {
     // The payload: pieces of every file in order, on the workers; plaintext hashed here in order.
     // Chunk digests in package order: the files' now, the provenance's once its size is known.
@@ -247,7 +239,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
           statKeys[i] = OriginalDigests.statKey(fd);
           knownOriginal[i] = originals.lookup(resolve(f.source), statKeys[i]!);
         }
-        for (const seg of stream.segments) {
+        for (const seg of segmentsOf(stream)) {
           const key = keys.payloadKey(stream.index, seg.segment);
           for (let first = seg.firstChunk; first < seg.firstChunk + seg.chunkCount; first += per) {
             if (signal?.aborted) throw interrupted();
@@ -345,18 +337,14 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     if (kg) header.keyGroups = { threshold: kg.threshold, shares: await sealShares(dek, keys, packageId, kg.groups.length, kg.threshold) };
     header.stanzas = stanzas;
     const headerBytes = encodeHeader(header, keys.headerMac(encodeHeaderMacInput(header)));
-    const reserve = reserveBytesFor(headerBytes.length, region);
     const layout = computeLayout(header, region);
-    if (reserve < 0) {
-      throw new ModelsealError('INTERNAL', 'the header outgrew the region sized for it');
-    }
 
     // The provenance, on this thread (at most 16 MiB).
     const prov = streamOf(layout, 0);
     const payloadDigests = chunkDigests;
     chunkDigests = new Uint8Array(layout.totalChunks * 32);
     chunkDigests.set(payloadDigests);
-    for (const seg of prov.segments) {
+    for (const seg of segmentsOf(prov)) {
       const key = keys.payloadKey(0, seg.segment);
       for (let c = seg.firstChunk; c < seg.firstChunk + seg.chunkCount; c++) {
         const sealed = encryptChunk(key, c, c === prov.chunkCount - 1, bundle.subarray(c * chunkSize, c * chunkSize + chunkPlainLength(bundle.length, chunkSize, c)));
@@ -364,26 +352,20 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
         chunkDigests.set(createHash('sha256').update(sealed).digest(), 32 * (prov.firstListedChunk + c));
       }
     }
-    // Tar headers and padding around every segment, then header, reserve, chunk list, signature.
+    // Tar headers and padding around every segment, then the header region, chunk list and signature.
     for (const stream of layout.streams) {
-      for (const seg of stream.segments) {
-        write(ustarHeader(seg.entryName, seg.size, mtime), seg.offset);
+      for (const seg of segmentsOf(stream)) {
+        write(ustarHeader(seg.entryName, seg.size), seg.offset);
         write(new Uint8Array(padded(seg.size) - seg.size), seg.offset + TAR_BLOCK + seg.size);
       }
     }
-    writeEntry(ENTRY.header, 0, headerBytes);
-    writeEntry(ENTRY.reserve, TAR_BLOCK + padded(headerBytes.length), new Uint8Array(reserve));
-    writeEntry(ENTRY.chunks, layout.chunksEntry.offset, chunkDigests);
-    const headerDigest = sha256(headerBytes);
-    const chunksDigest = sha256(chunkDigests);
-    const sig = encodeSignature({
-      publicKey: opts.publisher.spki,
-      headerDigest,
-      chunksDigest,
-      signature: signMessage(opts.publisher.privateKey, signedMessage(headerDigest, chunksDigest)),
-    });
-    writeEntry(ENTRY.signature, layout.signatureOffset, sig);
-    const expected = packageSize(layout, sig.length);
+    const signed = signPackage(opts.publisher, headerBytes, chunkDigests);
+    const regionBytes = headerRegion(headerBytes, signed.headerSignature, region);
+    if (!regionBytes) throw new ModelsealError('INTERNAL', 'the header outgrew the region sized for it');
+    write(regionBytes, 0);
+    write(tarEntry(ENTRY.chunks, chunkDigests), layout.chunksEntry.offset);
+    write(tarEntry(ENTRY.signature, signed.trailer), layout.signatureOffset);
+    const expected = packageSize(layout, signed.trailer.length);
     write(new Uint8Array(2 * TAR_BLOCK), expected - 2 * TAR_BLOCK);
     await flusher.finish();
     const size = fstatSync(out).size;

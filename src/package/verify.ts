@@ -10,13 +10,13 @@ import { join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ModelsealError } from '../errors.js';
 import { CryptoPool, JobError, orderedPipeline } from '../crypto/pool.js';
-import { chunkOffset, chunkPlainLength } from '../format/layout.js';
+import { chunkOffset, chunkPlainLength, segmentsOf } from '../format/layout.js';
 import { TAG_BYTES } from '../format/limits.js';
 import { toHex } from '../format/encoding.js';
 import { hashFile, verifyModelSignature } from '../provenance/oms.js';
 import { collectInputs } from './inputs.js';
 import { interrupted, pieceChunks, pipelineDepth, type Progress } from './common.js';
-import { checkTrusted, modifiedChunk, signerId, walkPackage } from './walk.js';
+import { compareChunkDigests, signerId, StreamSource, walkPackage } from './walk.js';
 import { readHead, type PackageHead } from './head.js';
 import { ioError } from '../io/atomic.js';
 
@@ -41,8 +41,8 @@ export async function verifyPackage(input: string | Readable, opts: VerifyOption
   // Started once the package's size is known (verifyFile), or at once for a stream.
   const pool = new CryptoPool(opts.threads);
   try {
+    // Both paths check the signer against the trusted keys at the header signature, before the payload.
     const r = typeof input === 'string' ? await verifyFile(input, pool, opts) : await verifyStream(input, pool, opts);
-    checkTrusted(r.trailer, opts.trustedPublishers);
     const h = r.parsed.header;
     return {
       kind: 'package',
@@ -63,8 +63,7 @@ type Checked = Pick<PackageHead, 'parsed' | 'layout' | 'trailer'>;
 
 /** A package file: structure and signature first (readHead), then every chunk hashed on the workers by position. */
 async function verifyFile(path: string, pool: CryptoPool, opts: VerifyOptions): Promise<Checked> {
-  const head = await readHead(path);
-  checkTrusted(head.trailer, opts.trustedPublishers);
+  const head = await readHead(path, { trusted: opts.trustedPublishers, signal: opts.signal });
   pool.sized(head.fileSize).start();
   const { layout, chunkList } = head;
   const C = layout.chunkSize;
@@ -81,7 +80,7 @@ async function verifyFile(path: string, pool: CryptoPool, opts: VerifyOptions): 
     type Done = { listed: number; chunks: number; bytes: number; digests: Uint8Array };
     const tasks = function* (): Generator<() => Promise<Done>> {
       for (const stream of layout.streams) {
-        for (const seg of stream.segments) {
+        for (const seg of segmentsOf(stream)) {
           for (let first = seg.firstChunk; first < seg.firstChunk + seg.chunkCount; first += per) {
             if (opts.signal?.aborted) throw interrupted();
             const chunks = Math.min(per, seg.firstChunk + seg.chunkCount - first);
@@ -101,12 +100,7 @@ async function verifyFile(path: string, pool: CryptoPool, opts: VerifyOptions): 
     };
     // Jobs hold no buffers here (each lane reads into its own), so a deep window costs nothing.
     await orderedPipeline(8 * pipelineDepth(pool.threads, C), tasks(), (d) => {
-      const want = chunkList.subarray(32 * d.listed, 32 * (d.listed + d.chunks));
-      if (!Buffer.from(d.digests).equals(want)) {
-        let i = 0;
-        while (Buffer.from(d.digests.subarray(32 * i, 32 * i + 32)).equals(want.subarray(32 * i, 32 * i + 32))) i++;
-        throw modifiedChunk(d.listed + i);
-      }
+      compareChunkDigests(d.digests, chunkList.subarray(32 * d.listed, 32 * (d.listed + d.chunks)), d.listed);
       done += d.bytes;
       opts.onProgress?.({ phase: 'verify', done, total: head.fileSize });
     });
@@ -117,21 +111,32 @@ async function verifyFile(path: string, pool: CryptoPool, opts: VerifyOptions): 
   return head;
 }
 
-/** A package on a stream (stdin): one sequential pass, chunks hashed on the workers. */
+/**
+ * A package on a stream (stdin): one sequential pass, chunks hashed on the workers. The digests
+ * are compared with the stored list only after the structure and the signature passed, as
+ * verifyFile does, so both report the same error for the same bytes.
+ */
 async function verifyStream(input: Readable, pool: CryptoPool, opts: VerifyOptions): Promise<Checked> {
   pool.start();
   let done = 0;
-  return walkPackage<Uint8Array>(input, pool.threads, {
-    header: () => {},
-    chunk: async (_ref, sealed) => {
-      done += sealed.length;
-      return (await pool.run({ op: 'hashChunk', data: sealed })).digests!;
-    },
-    consume: (_ref, digest) => {
-      opts.onProgress?.({ phase: 'verify', done, total: 0 });
-      return digest;
-    },
-  }, opts.signal);
+  const digests: Uint8Array[] = [];
+  const src = new StreamSource(input);
+  try {
+    const w = await walkPackage<Uint8Array>(src, {
+      chunk: async (_ref, sealed) => {
+        done += sealed.length;
+        return (await pool.run({ op: 'hashChunk', data: sealed })).digests!;
+      },
+      consume: (_ref, digest) => {
+        digests.push(digest);
+        opts.onProgress?.({ phase: 'verify', done, total: 0 });
+      },
+    }, { trusted: opts.trustedPublishers, threads: pool.threads, signal: opts.signal });
+    compareChunkDigests(Buffer.concat(digests), w.chunkList);
+    return w;
+  } finally {
+    src.close();
+  }
 }
 
 export interface VerifyFolderResult {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { open, readHead, readRange, seal, inspect, unlockPackage, verifyPackage, type Identity } from '../../src/index.js';
 import { KeySchedule } from '../../src/crypto/keyschedule.js';
 import { decryptChunk } from '../../src/crypto/chunk.js';
-import { chunkOffset, streamOf } from '../../src/format/layout.js';
+import { chunkOffset, segmentAt, streamOf } from '../../src/format/layout.js';
 import { detBytes, makeKeys, tempDir } from '../support/fixtures.js';
 
 const keys = makeKeys();
@@ -104,7 +104,7 @@ describe('payload keys come from the data key', () => {
     const { pkg } = await roundTrip(detBytes(1000, 'zero-dek'), 1 << 16, 2);
     const head = await readHead(pkg);
     const { keys: real } = await unlockPackage(head.parsed, [keys.alice]);
-    const seg = streamOf(head.layout, 1).segments[0]!;
+    const seg = segmentAt(streamOf(head.layout, 1), 0);
     const sealed = readFileSync(pkg).subarray(chunkOffset(seg, 1 << 16, 0), chunkOffset(seg, 1 << 16, 0) + 1000 + 16);
     expect(decryptChunk(real.payloadKey(1, 0), 0, true, sealed)).not.toBeNull();
     const zero = new KeySchedule(new Uint8Array(32), head.parsed.header.packageId);

@@ -7,9 +7,10 @@ import { inspect, journalPath, open, readHead, recoverRewrap, reseal, rewrap, se
 import { KeySchedule } from '../../src/crypto/keyschedule.js';
 import { signMessage } from '../../src/crypto/signer.js';
 import { encodeHeader, encodeHeaderMacInput, type Header } from '../../src/format/header.js';
-import { computeLayout, ENTRY, initialRegionBytes, packageSize, padded, reserveBytesFor, streamOf, TAR_BLOCK } from '../../src/format/layout.js';
+import { computeLayout, ENTRY, initialRegionBytes, packageSize, segmentAt, segmentsOf, streamOf, TAR_BLOCK } from '../../src/format/layout.js';
 import { encodeSignature, signedMessage } from '../../src/format/signature.js';
-import { ustarHeader } from '../../src/format/tar.js';
+import { headerRegion, tarEntry, ustarHeader } from '../../src/format/tar.js';
+import { signPackage } from '../../src/package/common.js';
 import { toB64 } from '../../src/format/encoding.js';
 import { contextFor } from '../../src/providers/types.js';
 import { detBytes, makeKeys, tempDir } from '../support/fixtures.js';
@@ -188,27 +189,19 @@ function makeHugePackage(path: string, size: number): [number, Buffer][] {
   const region = initialRegionBytes(headerBytes.length);
   const layout = computeLayout(header, region);
   const chunkList = randomBytes(layout.totalChunks * 32);
-  const hd = createHash('sha256').update(headerBytes).digest();
-  const cd = createHash('sha256').update(chunkList).digest();
-  const sig = encodeSignature({ publicKey: keys.publisher.spki, headerDigest: hd, chunksDigest: cd, signature: signMessage(keys.publisher.privateKey, signedMessage(hd, cd)) });
-  const mtime = new Date(Date.parse(header.created));
+  const { headerSignature, trailer: sig } = signPackage(keys.publisher, headerBytes, chunkList);
   const fd = openSync(path, 'w');
   const put = (b: Uint8Array, at: number) => writeSync(fd, b, 0, b.length, at);
   ftruncateSync(fd, packageSize(layout, sig.length));
-  put(ustarHeader(ENTRY.header, headerBytes.length, mtime), 0);
-  put(headerBytes, TAR_BLOCK);
-  const reserveAt = TAR_BLOCK + padded(headerBytes.length);
-  put(ustarHeader(ENTRY.reserve, reserveBytesFor(headerBytes.length, region), mtime), reserveAt);
-  for (const s of layout.streams) for (const seg of s.segments) put(ustarHeader(seg.entryName, seg.size, mtime), seg.offset);
-  put(ustarHeader(ENTRY.chunks, chunkList.length, mtime), layout.chunksEntry.offset);
-  put(chunkList, layout.chunksEntry.offset + TAR_BLOCK);
-  put(ustarHeader(ENTRY.signature, sig.length, mtime), layout.signatureOffset);
-  put(sig, layout.signatureOffset + TAR_BLOCK);
+  put(headerRegion(headerBytes, headerSignature, region)!, 0);
+  for (const s of layout.streams) for (const seg of segmentsOf(s)) put(ustarHeader(seg.entryName, seg.size), seg.offset);
+  put(tarEntry(ENTRY.chunks, chunkList), layout.chunksEntry.offset);
+  put(tarEntry(ENTRY.signature, sig), layout.signatureOffset);
   const file = streamOf(layout, 1);
-  const last = file.segments[file.segments.length - 1]!;
+  const last = segmentAt(file, file.segmentCount - 1);
   const markers: [number, Buffer][] = [
     [region + TAR_BLOCK, randomBytes(1 << 20)],
-    [file.segments[1]!.offset + TAR_BLOCK + 12345, randomBytes(1 << 20)],
+    [segmentAt(file, 1).offset + TAR_BLOCK + 12345, randomBytes(1 << 20)],
     [last.offset + TAR_BLOCK + last.size - 4096, randomBytes(4096)],
   ];
   for (const [at, b] of markers) put(b, at);

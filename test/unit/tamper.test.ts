@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { fc } from '@fast-check/vitest';
 import { open, readHead, seal, verifyPackage } from '../../src/index.js';
-import { streamOf, TAR_BLOCK } from '../../src/format/layout.js';
+import { segmentAt, streamOf, TAR_BLOCK } from '../../src/format/layout.js';
 import { detBytes, makeKeys, tempDir } from '../support/fixtures.js';
 
 const keys = makeKeys();
@@ -48,7 +48,7 @@ describe('tamper matrix: every region, truncation, reordering, splicing', async 
   const headerText = a.bytes.subarray(headerStart, headerStart + a.head.headerBytes.length).toString('latin1');
   const at = (needle: string) => headerStart + headerText.indexOf(needle);
   const weights = streamOf(L, 2); // files are sorted: config.json (stream 1), weights.bin (stream 2)
-  const seg = weights.segments[0]!;
+  const seg = segmentAt(weights, 0);
   const chunkAt = (i: number) => seg.offset + TAR_BLOCK + i * (C + 16);
   const regions: [string, number, string[]][] = [
     ['tar header of the header entry', 100, ['MALFORMED_PACKAGE']],
@@ -63,7 +63,7 @@ describe('tamper matrix: every region, truncation, reordering, splicing', async 
     ['commitment', at('"commitment":"') + 18, AUTH],
     ['header MAC', at('--- ') + 8, AUTH],
     ['reserve', a.head.headerBytes.length + 2 * TAR_BLOCK + 700, ['MALFORMED_PACKAGE']],
-    ['provenance ciphertext', streamOf(L, 0).segments[0]!.offset + TAR_BLOCK + 40, AUTH],
+    ['provenance ciphertext', segmentAt(streamOf(L, 0), 0).offset + TAR_BLOCK + 40, AUTH],
     ['first chunk', chunkAt(0) + 5, AUTH],
     ['middle chunk', chunkAt(1) + 777, AUTH],
     ['last chunk', chunkAt(3) + 50, AUTH],

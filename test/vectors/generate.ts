@@ -4,8 +4,9 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadPublisherKey, loadX25519Identity, readHead, seal, X25519Recipient } from '../../src/index.js';
-import { streamOf, TAR_BLOCK } from '../../src/format/layout.js';
+import { loadPublisherKey, loadX25519Identity, newPublisherKey, readHead, seal, X25519Recipient } from '../../src/index.js';
+import { regionOf, reheader, replaceEntry } from '../support/packages.js';
+import { segmentAt, streamOf, TAR_BLOCK } from '../../src/format/layout.js';
 
 const here = new URL('.', import.meta.url).pathname;
 const tmp = join(here, '.src');
@@ -28,7 +29,7 @@ await seal({ input: join(tmp, 'ckpt'), output: out('bad-other-recipient.mseal'),
 
 const good = readFileSync(out('good-folder.mseal'));
 const head = await readHead(out('good-folder.mseal'));
-const seg = streamOf(head.layout, 2).segments[0]!;
+const seg = segmentAt(streamOf(head.layout, 2), 0);
 const chunk = (i: number) => seg.offset + TAR_BLOCK + i * (65536 + 16);
 const variant = (name: string, f: (b: Buffer) => Buffer) => writeFileSync(out(name), f(Buffer.from(good)));
 variant('bad-flipped-chunk.mseal', (b) => ((b[chunk(1) + 100]! ^= 1), b));
@@ -41,10 +42,26 @@ variant('bad-swapped-chunks.mseal', (b) => {
   a.copy(b, chunk(1));
   return b;
 });
-variant('bad-flipped-commitment.mseal', (b) => {
-  const at = b.indexOf('"commitment":"') + 16;
-  b[at] = b[at] === 0x41 ? 0x42 : 0x41;
+// A malicious publisher: a header whose key commitment does not match, signed by the trusted key.
+variant('bad-flipped-commitment.mseal', (b) => reheader(b, (h) => void (h.commitment[0]! ^= 1), publisher));
+// A header edited after signing, and one signed again by a key nobody trusts.
+variant('bad-header-unsigned.mseal', (b) => reheader(b, (h) => void (h.stanzas[1]!.license = 'VECTOR-2')));
+variant('bad-header-other-signer.mseal', (b) => reheader(b, (h) => void (h.stanzas[1]!.license = 'VECTOR-2'), newPublisherKey().publisher));
+// Bytes no signature covers, which the canonical encoding (FORMAT.md §1) rejects.
+const { headerSigAt } = regionOf(good);
+variant('bad-header-padding.mseal', (b) => ((b[headerSigAt - 1] = 0x20), b));
+variant('bad-tar-mtime.mseal', (b) => {
+  b.write('00000000001 ', seg.offset + 136, 'latin1');
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : b[seg.offset + i]!;
+  b.write(sum.toString(8).padStart(6, '0') + ' \0', seg.offset + 148, 'latin1');
   return b;
 });
+variant('bad-bom-before-signature.mseal', (b) => {
+  const at = head.layout.signatureOffset;
+  const sig = b.subarray(at + TAR_BLOCK, at + TAR_BLOCK + parseInt(b.subarray(at + 124, at + 135).toString('latin1'), 8));
+  return Buffer.concat([replaceEntry(b, at, 'modelseal.sig', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), sig])).subarray(0, at + TAR_BLOCK + 512), Buffer.alloc(1024)]);
+});
+variant('bad-trailing-block.mseal', (b) => Buffer.concat([b, Buffer.alloc(512)]));
 variant('bad-flipped-signature.mseal', (b) => ((b[head.layout.signatureOffset + TAR_BLOCK + 300]! ^= 1), b));
 rmSync(tmp, { recursive: true, force: true });

@@ -1,0 +1,54 @@
+/**
+ * Edits of a sealed package's bytes for tests: a new header (forged, re-signed by another key, or
+ * left with the old signature), a replaced entry. What an attacker could do with a package in hand.
+ */
+import type { KeyObject } from 'node:crypto';
+import { encodeHeader, parseHeader, type Header } from '../../src/format/header.js';
+import { computeLayout, ENTRY, padded, TAR_BLOCK } from '../../src/format/layout.js';
+import { headerRegion, tarEntry } from '../../src/format/tar.js';
+import { signPackage } from '../../src/package/common.js';
+
+export interface Signer {
+  spki: Uint8Array;
+  privateKey: KeyObject;
+}
+
+const sizeAt = (b: Uint8Array, at: number) => parseInt(Buffer.from(b.subarray(at + 124, at + 135)).toString('latin1'), 8);
+
+/** Offsets of the header region's entries, read from the tar blocks. */
+export function regionOf(pkg: Uint8Array) {
+  const headerSize = sizeAt(pkg, 0);
+  const headerSigAt = TAR_BLOCK + padded(headerSize);
+  const headerSigSize = sizeAt(pkg, headerSigAt);
+  const reserveAt = headerSigAt + TAR_BLOCK + padded(headerSigSize);
+  const regionBytes = reserveAt + TAR_BLOCK + padded(sizeAt(pkg, reserveAt));
+  const headerBytes = pkg.subarray(TAR_BLOCK, TAR_BLOCK + headerSize);
+  return { headerBytes, headerSigAt, headerSigSize, reserveAt, regionBytes, layout: computeLayout(parseHeader(headerBytes).header, regionBytes) };
+}
+
+/**
+ * The package with its header replaced by `edit`'s (the old MAC kept: no data key is needed), and
+ * both signatures made again by `signer`, or with `signer` undefined left as they were.
+ */
+export function reheader(pkg: Uint8Array, edit: (h: Header) => void, signer?: Signer): Buffer {
+  const { headerBytes, headerSigAt, headerSigSize, regionBytes, layout } = regionOf(pkg);
+  const parsed = parseHeader(headerBytes);
+  edit(parsed.header);
+  const newHeader = encodeHeader(parsed.header, parsed.mac);
+  const chunkList = pkg.subarray(layout.chunksEntry.offset + TAR_BLOCK, layout.chunksEntry.offset + TAR_BLOCK + layout.chunksEntry.size);
+  const oldHeaderSig = pkg.subarray(headerSigAt + TAR_BLOCK, headerSigAt + TAR_BLOCK + headerSigSize);
+  const signed = signer ? signPackage(signer, newHeader, chunkList) : undefined;
+  const region = headerRegion(newHeader, signed?.headerSignature ?? oldHeaderSig, regionBytes);
+  if (!region) throw new Error('the edited header does not fit the region');
+  const out = Buffer.from(pkg);
+  out.set(region, 0);
+  if (!signed) return out;
+  return Buffer.concat([out.subarray(0, layout.signatureOffset), tarEntry(ENTRY.signature, signed.trailer), Buffer.alloc(2 * TAR_BLOCK)]);
+}
+
+/** The package with entry data at `at` (its tar block) replaced by `data`, padding and later bytes kept in place when the padded size allows. */
+export function replaceEntry(pkg: Uint8Array, at: number, name: string, data: Uint8Array): Buffer {
+  const oldSize = sizeAt(pkg, at);
+  const entry = tarEntry(name, data);
+  return Buffer.concat([pkg.subarray(0, at), entry, pkg.subarray(at + TAR_BLOCK + padded(oldSize))]);
+}
