@@ -133,7 +133,7 @@ describe('modelseal CLI', () => {
       expect(t.stderr.toString()).toBe('');
       return t.stdout.toString().trim().split('\n').map((l) => l.split(/\s+/).pop());
     };
-    const want = ['modelseal.header', 'modelseal.reserve', 'payload/0/0', 'payload/1/0', 'payload/2/0', 'modelseal.provenance', 'modelseal.chunks', 'modelseal.sig'];
+    const want = ['modelseal.header', 'modelseal.header.sig', 'modelseal.reserve', 'payload/0/0', 'payload/1/0', 'payload/2/0', 'modelseal.provenance', 'modelseal.chunks', 'modelseal.sig'];
     expect(names()).toEqual(want);
     expect(ms(['--quiet', 'rewrap', pkg, '--add', 'x25519:samples/keys/recipient.x25519.pub']).code).toBe(0);
     expect(names()).toEqual(want);

@@ -4,7 +4,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { encodeHeader, parseHeader, type Header } from '../../src/format/header.js';
-import { computeLayout, ENTRY, padded, TAR_BLOCK } from '../../src/format/layout.js';
+import { computeLayout, ENTRY, initialRegionBytes, padded, TAR_BLOCK } from '../../src/format/layout.js';
 import { headerRegion, tarEntry } from '../../src/format/tar.js';
 import { signPackage } from '../../src/package/common.js';
 
@@ -27,23 +27,24 @@ export function regionOf(pkg: Uint8Array) {
 }
 
 /**
- * The package with its header replaced by `edit`'s (the old MAC kept: no data key is needed), and
- * both signatures made again by `signer`, or with `signer` undefined left as they were.
+ * The package with its header replaced by `edit`'s, its MAC from `mac` (a publisher, who knows the
+ * data key) or else the old one kept, and both signatures made again by `signer`, or with `signer`
+ * undefined left as they were.
  */
-export function reheader(pkg: Uint8Array, edit: (h: Header) => void, signer?: Signer): Buffer {
+export function reheader(pkg: Uint8Array, edit: (h: Header) => void, signer?: Signer, mac?: (h: Header) => Uint8Array): Buffer {
   const { headerBytes, headerSigAt, headerSigSize, regionBytes, layout } = regionOf(pkg);
   const parsed = parseHeader(headerBytes);
   edit(parsed.header);
-  const newHeader = encodeHeader(parsed.header, parsed.mac);
+  const newHeader = encodeHeader(parsed.header, mac?.(parsed.header) ?? parsed.mac);
   const chunkList = pkg.subarray(layout.chunksEntry.offset + TAR_BLOCK, layout.chunksEntry.offset + TAR_BLOCK + layout.chunksEntry.size);
   const oldHeaderSig = pkg.subarray(headerSigAt + TAR_BLOCK, headerSigAt + TAR_BLOCK + headerSigSize);
   const signed = signer ? signPackage(signer, newHeader, chunkList) : undefined;
-  const region = headerRegion(newHeader, signed?.headerSignature ?? oldHeaderSig, regionBytes);
-  if (!region) throw new Error('the edited header does not fit the region');
-  const out = Buffer.from(pkg);
-  out.set(region, 0);
-  if (!signed) return out;
-  return Buffer.concat([out.subarray(0, layout.signatureOffset), tarEntry(ENTRY.signature, signed.trailer), Buffer.alloc(2 * TAR_BLOCK)]);
+  const headerSig = signed?.headerSignature ?? oldHeaderSig;
+  // A header that outgrew the region gets a larger one (what follows then moves: fine for a hostile package).
+  const region = headerRegion(newHeader, headerSig, regionBytes) ?? headerRegion(newHeader, headerSig, initialRegionBytes(newHeader.length))!;
+  const body = pkg.subarray(regionBytes, signed ? layout.signatureOffset : pkg.length);
+  if (!signed) return Buffer.concat([region, body]);
+  return Buffer.concat([region, body, tarEntry(ENTRY.signature, signed.trailer), Buffer.alloc(2 * TAR_BLOCK)]);
 }
 
 /** The package with entry data at `at` (its tar block) replaced by `data`, padding and later bytes kept in place when the padded size allows. */
