@@ -15,8 +15,11 @@ export const LIMITS = {
   maxStanzaBytes: 8192,
   /** Files in one package. */
   maxFiles: 10000,
-  /** One path, bytes of UTF-8; one path component, bytes. */
-  maxPathBytes: 4096,
+  /**
+   * One path, bytes of UTF-8; one path component, bytes. 1024 leaves room for an output folder of
+   * 3000 bytes (and open's temporary suffix) under Linux's PATH_MAX of 4096.
+   */
+  maxPathBytes: 1024,
   maxComponentBytes: 255,
   /** Encrypted provenance (the OMS bundle), plaintext bytes. */
   maxProvenanceBytes: 16 << 20,

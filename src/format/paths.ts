@@ -15,7 +15,9 @@ export function checkRelativePath(path: string): void {
     });
   };
   if (typeof path !== 'string' || path.length === 0) fail('empty');
-  if (utf8.encode(path).length > LIMITS.maxPathBytes) fail(`longer than ${LIMITS.maxPathBytes} bytes`);
+  // A lone surrogate has no UTF-8 form: encoding would silently turn it into U+FFFD.
+  if (/[\uD800-\uDFFF]/u.test(path)) fail('not valid Unicode (a lone surrogate); rename the file');
+  if (utf8.encode(path).length > LIMITS.maxPathBytes) fail(`longer than ${LIMITS.maxPathBytes} bytes (so that open can create it inside an output folder of up to 3000 bytes)`);
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\\]/.test(path)) fail('contains a control character or a backslash');
   if (path.startsWith('/')) fail('absolute paths are not allowed');

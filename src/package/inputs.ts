@@ -4,6 +4,7 @@ import { basename, join, relative, sep } from 'node:path';
 import { ModelsealError } from '../errors.js';
 import { checkPathSet } from '../format/paths.js';
 import { LIMITS } from '../format/limits.js';
+import { decodeUtf8 } from '../format/encoding.js';
 import { ioError } from '../io/atomic.js';
 
 export interface InputFile {
@@ -26,6 +27,16 @@ export interface Inputs {
 /** Sidecars that `open` writes next to the weights; never taken from the input. */
 export const SIDECARS = ['model.sig'];
 
+/** A directory entry's name, which must be valid UTF-8. */
+function fileName(bytes: Uint8Array, dir: string): string {
+  try {
+    return decodeUtf8(bytes, 'file name');
+  } catch (cause) {
+    const shown = Buffer.from(bytes).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
+    throw new ModelsealError('UNSAFE_PATH', `a file name in ${dir} is not valid UTF-8 ("${shown}"): rename it; package names are Unicode`, { cause, details: { folder: dir } });
+  }
+}
+
 function modeOf(m: number): number {
   return m & 0o111 ? 0o755 : 0o644;
 }
@@ -46,13 +57,23 @@ export async function collectInputs(input: string, opts: { allowSymlinks?: boole
   const files: InputFile[] = [];
   const excluded: string[] = [];
   const walk = async (dir: string): Promise<void> => {
-    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const e of entries) {
-      const abs = join(dir, e.name);
+    // Names as bytes: one that is not valid UTF-8 must not become U+FFFD silently (two such
+    // files would even merge into one name).
+    const raw = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
+    const entries = raw.map((e) => ({ e, name: fileName(e.name, dir) })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const { e, name: entryName } of entries) {
+      const abs = join(dir, entryName);
       const rel = relative(root, abs).split(sep).join('/');
-      if (e.name === '.git' || (dir === root && SIDECARS.includes(e.name))) {
+      if (entryName === '.git') {
         excluded.push(rel);
         continue;
+      }
+      if (dir === root && SIDECARS.includes(entryName.normalize('NFC').toLowerCase())) {
+        throw new ModelsealError(
+          'INVALID_ARGUMENT',
+          `${abs}: open writes the package's signed provenance as ${entryName} at the top of the opened folder, so the input cannot hold one there. If it is the provenance of an earlier open, check it (modelseal verify ${input}) and remove it; to keep it with the weights, rename it (e.g. ${entryName}.orig) or move it into a subfolder`,
+          { details: { path: rel } },
+        );
       }
       if (e.isDirectory()) {
         await walk(abs);

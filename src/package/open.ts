@@ -7,7 +7,7 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ModelsealError } from '../errors.js';
 import { CryptoPool, JobError, orderedPipeline } from '../crypto/pool.js';
@@ -310,6 +310,7 @@ async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: 
     trusted: opts.trustedPublishers,
     signal: opts.signal,
     onHeader: async (parsed, _bytes, layout) => {
+      checkOutputFits(out.tmp, parsed.header);
       pool.sized(layout.signatureOffset).start(); // the workers boot while the data key is unlocked
       unlocked = await unlockPackage(parsed, opts.identities, opts.debug);
     },
@@ -426,6 +427,7 @@ async function openStream(opts: OpenOptions, input: Readable, out: OutputTree, p
     walk = await walkPackage<Uint8Array | null>(src, {
       header: async (p) => {
         parsed = p;
+        checkOutputFits(out.tmp, p.header);
         unlocked = await unlockPackage(p, opts.identities, opts.debug);
         total = p.header.files.reduce((a, f) => a + f.size, 0);
         await out.start(p.header.model.kind);
@@ -484,6 +486,25 @@ async function openStream(opts: OpenOptions, input: Readable, out: OutputTree, p
   if (provenanceFailure !== undefined) throw provenanceFailure;
   if (payloadFailure !== undefined) throw payloadFailure;
   return { parsed: walk.parsed, trailer: walk.trailer, stanza: unlocked!.stanza, identity: unlocked!.identity, provenance: provenance!, files };
+}
+
+/** Linux's PATH_MAX, in bytes with the terminating NUL (macOS allows 1024; Windows, 32767 with long paths). */
+const PATH_MAX = process.platform === 'darwin' ? 1024 : 4096;
+
+/**
+ * Throws before any key is requested when a file of the package could not be created under the
+ * output (its full path longer than the system allows): better now than after decrypting.
+ */
+function checkOutputFits(tmp: string, header: ParsedHeader['header']): void {
+  const base = resolve(tmp);
+  const longest = header.model.kind === 'file' ? { path: '', bytes: Buffer.byteLength(`${base}.sig`) } : header.files.map((f) => ({ path: f.path, bytes: Buffer.byteLength(join(base, f.path)) })).reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  if (longest.bytes >= PATH_MAX) {
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `the output path is too long for this package: ${longest.path ? `${JSON.stringify(longest.path.slice(0, 80))} inside it` : 'it'} would be ${longest.bytes} bytes, and the system allows ${PATH_MAX - 1}; open into a shorter output path`,
+      { details: { bytes: longest.bytes, limit: PATH_MAX - 1 } },
+    );
+  }
 }
 
 /**

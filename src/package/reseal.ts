@@ -13,6 +13,7 @@ import { parseX25519Recipient, X25519Recipient } from '../providers/x25519.js';
 import { readHead } from './head.js';
 import { open } from './open.js';
 import { seal, type SealResult } from './seal.js';
+import { SIDECARS } from './inputs.js';
 import type { Progress } from './common.js';
 import type { RewrapOptions } from './rewrap.js';
 
@@ -71,6 +72,8 @@ export async function reseal(pkg: string, opts: ResealOptions): Promise<SealResu
   try {
     const plain = join(scratch, h.model.name);
     await open({ input: pkg, output: plain, identities: opts.identities, trustedPublishers: opts.trustedPublishers, threads: opts.threads, signal: opts.signal });
+    // The old provenance open just verified and wrote: the new package gets its own.
+    if (h.model.kind === 'folder') await rm(join(plain, SIDECARS[0]!));
     const r = await seal({
       input: plain,
       output: opts.output,
