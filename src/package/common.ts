@@ -1,11 +1,14 @@
 /** Pieces shared by the package verbs. */
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { rename, rm, link } from 'node:fs/promises';
 import { ModelsealError } from '../errors.js';
 import type { Stanza } from '../format/header.js';
 import { encodeHeaderSignature, encodeSignature, headerSignedMessage, signedMessage } from '../format/signature.js';
 import { signMessage } from '../crypto/signer.js';
 import type { Publisher } from '../keystore/keystore.js';
+import { verifyModelSignature } from '../provenance/oms.js';
+
+type ModelSignature = ReturnType<typeof verifyModelSignature>;
 import { ioError, pathExists, tempSibling } from '../io/atomic.js';
 
 export interface Progress {
@@ -101,4 +104,24 @@ export function signPackage(publisher: Pick<Publisher, 'spki' | 'privateKey'>, h
     headerSignature: encodeHeaderSignature({ publicKey: publisher.spki, headerDigest, signature: signMessage(publisher.privateKey, headerSignedMessage(headerDigest)) }),
     trailer: encodeSignature({ publicKey: publisher.spki, headerDigest, chunksDigest, signature: signMessage(publisher.privateKey, signedMessage(headerDigest, chunksDigest)) }),
   };
+}
+
+/**
+ * Verifies an OMS bundle (model.sig) with each trusted publisher key in turn; returns what the
+ * first one that verifies signed, and that key. Why every key failed goes to `debug` and into the
+ * error's `cause`, so a broken bundle is not mistaken for an untrusted one.
+ */
+export function verifyWithTrustedKey(bundle: string, trusted: readonly Uint8Array[], what: string, debug?: (m: string) => void): { verified: ModelSignature; key: KeyObject; spki: Uint8Array } {
+  const rejections: unknown[] = [];
+  for (const spki of trusted) {
+    const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    try {
+      return { verified: verifyModelSignature(bundle, key), key, spki };
+    } catch (e) {
+      debug?.(`${what} does not verify with trusted key sha256:${createHash('sha256').update(spki).digest('hex').slice(0, 16)}…: ${e instanceof Error ? e.message : String(e)}`);
+      rejections.push(e);
+    }
+  }
+  const cause = rejections.length === 0 ? undefined : rejections.length === 1 ? rejections[0] : new AggregateError(rejections, 'every trusted key rejected the signature');
+  throw new ModelsealError('SIGNATURE_INVALID', `${what} is not signed by any trusted publisher key`, cause === undefined ? undefined : { cause });
 }

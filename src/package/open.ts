@@ -19,9 +19,8 @@ import { chunkOffset, chunkPlainLength, segmentsOf, streamOf } from '../format/l
 import { TAG_BYTES } from '../format/limits.js';
 import type { SignatureTrailer } from '../format/signature.js';
 import { decodeUtf8, toHex } from '../format/encoding.js';
-import { verifyModelSignature } from '../provenance/oms.js';
 import { contextFor, type Identity } from '../providers/types.js';
-import { commitOutput, interrupted, pieceChunks, pipelineDepth, type Progress } from './common.js';
+import { commitOutput, interrupted, pieceChunks, pipelineDepth, verifyWithTrustedKey, type Progress } from './common.js';
 import { signerId, StreamSource, walkPackage, type WalkResult } from './walk.js';
 import { Flusher, ioError, pathExists, tempSibling, writeFileAtomic } from '../io/atomic.js';
 import { readHead } from './head.js';
@@ -57,7 +56,8 @@ export interface OpenResult {
 }
 
 const truncated = () => new ModelsealError('TRUNCATED', 'the package ends early: it was cut off in transfer or on disk; fetch it again');
-const failed = () => new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication: it is damaged or was tampered with; nothing was written');
+/** The one message of every authentication failure; what failed goes to the debug callback and `cause`. */
+const failed = (cause?: unknown) => new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication: it is damaged or was tampered with; nothing was written', cause === undefined ? undefined : { cause });
 
 /** Finds a stanza one of `identities` opens and checks the key commitment and header MAC. Public so that random access shares it. */
 export async function unlockPackage(parsed: ParsedHeader, identities: readonly Identity[], debug?: (m: string) => void): Promise<{ keys: KeySchedule; stanza: Stanza; identity: Identity }> {
@@ -71,6 +71,8 @@ export async function unwrapPackageKey(parsed: ParsedHeader, identities: readonl
   const { header } = parsed;
   const kg = header.keyGroups;
   let broken = false;
+  /** Why the first stanza that was ours failed, kept as the cause of the uniform error. */
+  let brokenCause: unknown;
   let unavailable: ModelsealError | undefined;
   /** Key groups: the shares opened so far, by group, and the first stanza that gave one. */
   const shares = new Map<number, Uint8Array>();
@@ -97,8 +99,9 @@ export async function unwrapPackageKey(parsed: ParsedHeader, identities: readonl
         key = await identity.unwrapDataKey(stanza, contextFor(header, stanza));
       } catch (e) {
         if (e instanceof ModelsealError && e.code === 'DECRYPTION_FAILED') {
-          debug?.(`stanza for ${stanza.recipient} did not unwrap with ${identity.description}`);
+          debug?.(`stanza for ${stanza.recipient} did not unwrap with ${identity.description}: ${e.message}`);
           broken = true;
+          brokenCause ??= e;
           continue;
         }
         if (e instanceof ModelsealError && e.code === 'PROVIDER_UNAVAILABLE') {
@@ -133,7 +136,7 @@ export async function unwrapPackageKey(parsed: ParsedHeader, identities: readonl
         } catch (e) {
           // Shares that cannot be combined (e.g. two with one x-coordinate): a forged header.
           debug?.(`key group shares do not combine: ${e instanceof Error ? e.message : e}`);
-          throw failed();
+          throw failed(e);
         } finally {
           for (const x of shares.values()) x.fill(0);
         }
@@ -144,7 +147,7 @@ export async function unwrapPackageKey(parsed: ParsedHeader, identities: readonl
       break;
     }
   }
-  if (broken) throw failed();
+  if (broken) throw failed(brokenCause);
   if (unavailable) throw unavailable;
   if (kg) {
     const groups = kg.shares.map((_, g) => `group ${g}: ${header.stanzas.filter((s) => s.group === g).map((s) => s.recipient).join(' or ')}`);
@@ -513,28 +516,13 @@ function checkOutputFits(tmp: string, header: ParsedHeader['header']): void {
  */
 function verifyProvenance(bundleText: string, parsed: ParsedHeader, trusted: readonly Uint8Array[], debug?: (m: string) => void): { expected: Map<string, Uint8Array>; key: KeyObject } {
   const h = parsed.header;
-  const rejections: unknown[] = [];
-  for (const spki of trusted) {
-    const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
-    let v: ReturnType<typeof verifyModelSignature>;
-    try {
-      v = verifyModelSignature(bundleText, key);
-    } catch (e) {
-      // Another trusted key may have signed it; keep why this one did not.
-      debug?.(`the provenance does not verify with trusted key ${signerId(spki)}: ${e instanceof Error ? e.message : String(e)}`);
-      rejections.push(e);
-      continue;
-    }
-    if (!Buffer.from(v.rootDigest).equals(h.model.rootDigest)) {
-      throw new ModelsealError('SIGNATURE_INVALID', 'the signed provenance is for another model than this package header');
-    }
-    const expected = new Map(v.entries.map((e) => [e.path, e.sha256]));
-    if (expected.size !== h.files.length || !h.files.every((f) => expected.has(f.path))) {
-      throw new ModelsealError('SIGNATURE_INVALID', 'the signed provenance lists other files than this package');
-    }
-    return { expected, key };
+  const { verified: v, key } = verifyWithTrustedKey(bundleText, trusted, 'the provenance (model.sig)', debug);
+  if (!Buffer.from(v.rootDigest).equals(h.model.rootDigest)) {
+    throw new ModelsealError('SIGNATURE_INVALID', 'the signed provenance is for another model than this package header');
   }
-  throw new ModelsealError('SIGNATURE_INVALID', 'the provenance (model.sig) is not signed by any trusted publisher key', {
-    ...(rejections.length ? { cause: rejections.length === 1 ? rejections[0] : new AggregateError(rejections, 'every trusted key rejected the provenance') } : {}),
-  });
+  const expected = new Map(v.entries.map((e) => [e.path, e.sha256]));
+  if (expected.size !== h.files.length || !h.files.every((f) => expected.has(f.path))) {
+    throw new ModelsealError('SIGNATURE_INVALID', 'the signed provenance lists other files than this package');
+  }
+  return { expected, key };
 }

@@ -3,7 +3,6 @@
  * chunk list (hashed on worker threads), and the publisher signature against a trusted key.
  * For an opened folder: its model.sig (OMS) against a trusted key and every file's digest.
  */
-import { createPublicKey } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
@@ -13,9 +12,9 @@ import { CryptoPool, JobError, orderedPipeline } from '../crypto/pool.js';
 import { chunkOffset, chunkPlainLength, segmentsOf } from '../format/layout.js';
 import { TAG_BYTES } from '../format/limits.js';
 import { toHex } from '../format/encoding.js';
-import { hashFile, verifyModelSignature } from '../provenance/oms.js';
+import { hashFile } from '../provenance/oms.js';
 import { collectInputs } from './inputs.js';
-import { interrupted, pieceChunks, pipelineDepth, type Progress } from './common.js';
+import { interrupted, pieceChunks, pipelineDepth, verifyWithTrustedKey, type Progress } from './common.js';
 import { compareChunkDigests, signerId, StreamSource, walkPackage } from './walk.js';
 import { readHead, type PackageHead } from './head.js';
 import { ioError } from '../io/atomic.js';
@@ -147,7 +146,7 @@ export interface VerifyFolderResult {
 }
 
 /** Verifies an opened checkpoint folder against its model.sig and a trusted publisher key. */
-export async function verifyFolder(dir: string, opts: { trustedPublishers: readonly Uint8Array[]; signature?: string }): Promise<VerifyFolderResult> {
+export async function verifyFolder(dir: string, opts: { trustedPublishers: readonly Uint8Array[]; signature?: string; debug?: (message: string) => void }): Promise<VerifyFolderResult> {
   const sigPath = opts.signature ?? join(dir, 'model.sig');
   let bundle: string;
   try {
@@ -158,18 +157,8 @@ export async function verifyFolder(dir: string, opts: { trustedPublishers: reado
   if (opts.trustedPublishers.length === 0) {
     throw new ModelsealError('UNTRUSTED_SIGNER', 'no trusted publisher key: pass --publisher <publisher.pub>');
   }
-  let signed: ReturnType<typeof verifyModelSignature> | undefined;
-  let signer = '';
-  for (const spki of opts.trustedPublishers) {
-    try {
-      signed = verifyModelSignature(bundle, createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }));
-      signer = signerId(spki);
-      break;
-    } catch {
-      /* try the next trusted key */
-    }
-  }
-  if (!signed) throw new ModelsealError('SIGNATURE_INVALID', `${sigPath} is not validly signed by any trusted publisher key`);
+  const { verified: signed, spki } = verifyWithTrustedKey(bundle, opts.trustedPublishers, sigPath, opts.debug);
+  const signer = signerId(spki);
   const inputs = await collectInputs(dir);
   const ignored = new Set([...signed.ignorePaths, relative(dir, sigPath).split(sep).join('/')]);
   const present = inputs.files.filter((f) => !ignored.has(f.path));
