@@ -193,6 +193,8 @@ export async function walkPackage<T>(src: PackageSource, visitor: WalkVisitor<T>
   const parsed = parseHeader(headerBytes);
   const headerSignature = parseHeaderSignature(await data(ENTRY.headerSignature, await entry(ENTRY.headerSignature, LIMITS.maxHeaderSignatureBytes)));
   const reserveSize = await entry(ENTRY.reserve, LIMITS.maxReserveBytes);
+  // Whole blocks only: a shorter size field over the same zero bytes would be a second encoding.
+  if (reserveSize % TAR_BLOCK !== 0) throw new ModelsealError('MALFORMED_PACKAGE', `the header reserve is ${reserveSize} bytes; it must be a whole number of ${TAR_BLOCK}-byte blocks`);
   for (let left = reserveSize; left > 0; left -= 1 << 20) {
     if ((await src.read(Math.min(left, 1 << 20))).some((b) => b !== 0)) throw new ModelsealError('MALFORMED_PACKAGE', 'the header reserve holds non-zero bytes');
   }

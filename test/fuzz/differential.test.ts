@@ -82,7 +82,11 @@ describe(`differential: file and stream readers agree (${CASES} cases, seed ${SE
       // (unless the publisher signed it again: ECDSA signatures differ each time).
       else if (vFile === 'ok' || oFile === 'ok') {
         acceptedMutants++;
-        if (!bytes.equals(base) && !kinds.includes('header re-signed by the publisher')) disagreements.push(`case ${i} (seed ${SEED}, ${kinds.join(' + ')}): changed bytes were accepted`);
+        if (!bytes.equals(base) && !kinds.includes('header re-signed by the publisher')) {
+          let at = 0;
+          while (at < bytes.length && bytes[at] === base[at]) at++;
+          disagreements.push(`case ${i} (seed ${SEED}, ${kinds.join(' + ')}): changed bytes were accepted (first change at byte ${at}: ${base.subarray(at - (at % 512), at - (at % 512) + 512).toString('latin1').replace(/\0+/g, '·').slice(0, 200)} → ${bytes.subarray(at - (at % 512), at - (at % 512) + 512).toString('latin1').replace(/\0+/g, '·').slice(0, 200)}; lengths ${base.length} → ${bytes.length})`);
+        }
       }
     }
     const seconds = (performance.now() - t0) / 1000;

@@ -6,7 +6,7 @@
 import { ENTRY, padded, segmentsOf, TAR_BLOCK } from '../../src/format/layout.js';
 import type { Header } from '../../src/format/header.js';
 import { rng } from './checkpoints.js';
-import { regionOf, reheader, replaceEntry, type Signer } from './packages.js';
+import { fixChecksum, regionOf, reheader, replaceEntry, type Signer } from './packages.js';
 
 export interface Rand {
   int(n: number): number;
@@ -39,12 +39,6 @@ export function entriesOf(pkg: Uint8Array): EntryAt[] {
   out.push({ name: ENTRY.chunks, at: layout.chunksEntry.offset, size: layout.chunksEntry.size });
   out.push({ name: ENTRY.signature, at: layout.signatureOffset, size: sizeAt(layout.signatureOffset) });
   return out;
-}
-
-function fixChecksum(b: Buffer, at: number): void {
-  let sum = 0;
-  for (let i = 0; i < TAR_BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : b[at + i]!;
-  b.write(sum.toString(8).padStart(6, '0') + ' \0', at + 148, 'latin1');
 }
 
 export interface MutationContext {

@@ -53,3 +53,10 @@ export function replaceEntry(pkg: Uint8Array, at: number, name: string, data: Ui
   const entry = tarEntry(name, data);
   return Buffer.concat([pkg.subarray(0, at), entry, pkg.subarray(at + TAR_BLOCK + padded(oldSize))]);
 }
+
+/** Writes the tar checksum of the block at `at` the way ustarHeader does (after a field was edited). */
+export function fixChecksum(b: Buffer, at: number): void {
+  let sum = 0;
+  for (let i = 0; i < TAR_BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : b[at + i]!;
+  b.write(sum.toString(8).padStart(6, '0') + ' \0', at + 148, 'latin1');
+}

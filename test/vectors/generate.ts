@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPublisherKey, loadX25519Identity, newPublisherKey, readHead, seal, X25519Recipient } from '../../src/index.js';
-import { regionOf, reheader, replaceEntry } from '../support/packages.js';
+import { fixChecksum, regionOf, reheader, replaceEntry } from '../support/packages.js';
 import { segmentAt, streamOf, TAR_BLOCK } from '../../src/format/layout.js';
 
 const here = new URL('.', import.meta.url).pathname;
@@ -52,15 +52,21 @@ const { headerSigAt } = regionOf(good);
 variant('bad-header-padding.mseal', (b) => ((b[headerSigAt - 1] = 0x20), b));
 variant('bad-tar-mtime.mseal', (b) => {
   b.write('00000000001 ', seg.offset + 136, 'latin1');
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : b[seg.offset + i]!;
-  b.write(sum.toString(8).padStart(6, '0') + ' \0', seg.offset + 148, 'latin1');
+  fixChecksum(b, seg.offset);
   return b;
 });
 variant('bad-bom-before-signature.mseal', (b) => {
   const at = head.layout.signatureOffset;
   const sig = b.subarray(at + TAR_BLOCK, at + TAR_BLOCK + parseInt(b.subarray(at + 124, at + 135).toString('latin1'), 8));
   return Buffer.concat([replaceEntry(b, at, 'modelseal.sig', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), sig])).subarray(0, at + TAR_BLOCK + 512), Buffer.alloc(1024)]);
+});
+// The reserve's size field 16 bytes short, over the same zero bytes (its padding): a second encoding.
+variant('bad-reserve-size.mseal', (b) => {
+  const { reserveAt } = regionOf(b);
+  const size = parseInt(b.subarray(reserveAt + 124, reserveAt + 135).toString('latin1'), 8);
+  b.write((size - 16).toString(8).padStart(11, '0') + ' ', reserveAt + 124, 'latin1');
+  fixChecksum(b, reserveAt);
+  return b;
 });
 variant('bad-trailing-block.mseal', (b) => Buffer.concat([b, Buffer.alloc(512)]));
 variant('bad-flipped-signature.mseal', (b) => ((b[head.layout.signatureOffset + TAR_BLOCK + 300]! ^= 1), b));
