@@ -12,7 +12,7 @@ export { reseal, type ResealOptions } from './package/reseal.js';
 export type { Progress } from './package/common.js';
 export { parseHeader, encodeHeader, encodeHeaderMacInput, type Header, type Stanza, type FileEntry, type ParsedHeader } from './format/header.js';
 export { LIMITS, DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE, isValidChunkSize } from './format/limits.js';
-export { computeLayout, type PackageLayout } from './format/layout.js';
+export { computeLayout, segmentAt, segmentsOf, type PackageLayout, type StreamLayout, type SegmentLayout } from './format/layout.js';
 export { releaseContextBytes, releaseContextFields, type Recipient, type Identity, type ReleaseContext, type WrappedKey } from './providers/types.js';
 export { LocalKey } from './providers/local.js';
 export { AwsKmsRecipient, AwsKmsIdentity, AWS_KMS, awsKmsStatus, type AwsKmsOptions } from './providers/awskms.js';

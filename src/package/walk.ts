@@ -81,7 +81,8 @@ export class StreamSource implements PackageSource {
   #done = false;
 
   constructor(readonly input: Readable) {
-    this.#it = input[Symbol.asyncIterator]();
+    // Not destroyed when we stop early: stdin belongs to the process, and close() decides.
+    this.#it = input.iterator({ destroyOnReturn: false });
   }
 
   async #more(): Promise<boolean> {
