@@ -41,7 +41,11 @@ function modeOf(m: number): number {
   return m & 0o111 ? 0o755 : 0o644;
 }
 
-export async function collectInputs(input: string, opts: { allowSymlinks?: boolean } = {}): Promise<Inputs> {
+/**
+ * `sealing`: a root-level model.sig is an error (open would write the provenance over it);
+ * otherwise (verify, trace: an opened folder) it is left out like `.git`.
+ */
+export async function collectInputs(input: string, opts: { allowSymlinks?: boolean; sealing?: boolean } = {}): Promise<Inputs> {
   let st;
   try {
     st = await stat(input);
@@ -64,11 +68,12 @@ export async function collectInputs(input: string, opts: { allowSymlinks?: boole
     for (const { e, name: entryName } of entries) {
       const abs = join(dir, entryName);
       const rel = relative(root, abs).split(sep).join('/');
-      if (entryName === '.git') {
+      const sidecar = dir === root && SIDECARS.includes(entryName.normalize('NFC').toLowerCase());
+      if (entryName === '.git' || (sidecar && !opts.sealing)) {
         excluded.push(rel);
         continue;
       }
-      if (dir === root && SIDECARS.includes(entryName.normalize('NFC').toLowerCase())) {
+      if (sidecar) {
         throw new ModelsealError(
           'INVALID_ARGUMENT',
           `${abs}: open writes the package's signed provenance as ${entryName} at the top of the opened folder, so the input cannot hold one there. If it is the provenance of an earlier open, check it (modelseal verify ${input}) and remove it; to keep it with the weights, rename it (e.g. ${entryName}.orig) or move it into a subfolder`,

@@ -150,7 +150,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
   const license = opts.license ?? 'none';
   const policy = opts.policy ?? 'none';
   const signal = opts.signal;
-  const inputs = await collectInputs(opts.input, { allowSymlinks: opts.allowSymlinks ?? false });
+  const inputs = await collectInputs(opts.input, { allowSymlinks: opts.allowSymlinks ?? false, sealing: true });
   const total = inputs.files.reduce((a, f) => a + f.size, 0);
   const fp = opts.fingerprint;
   const fpParams = fp?.params ?? DEFAULT_PARAMS;
