@@ -4,6 +4,8 @@
  * and ciphertext, one to three defects at once — are verified and opened from a file and from a
  * stream cut at random places. Both must give the same verdict and the same error code.
  * CI runs 3000 cases (about 25 s); `npm run fuzz` runs MODELSEAL_FUZZ_CASES (10^4 and more).
+ * MODELSEAL_FUZZ_SEED replays the mutation choices; keys and ECDSA signatures are fresh each run, so
+ * a failure also prints the first changed byte and the blocks around it.
  */
 import { describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
