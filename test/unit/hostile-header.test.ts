@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { encodeHeaderMacInput, loadPublisherKey, loadX25519Identity, newPublisherKey, parseHeader, unlockPackage, type Header } from '../../src/index.js';
+import { encodeHeaderMacInput, loadPublisherKey, loadX25519Identity, newPublisherKey, parseHeader, readPublisherPublicKey, readRange, reseal, rewrap, unlockPackage, X25519Identity, type Header } from '../../src/index.js';
+
+const newX25519Recipient = () => X25519Identity.generate().identity.recipient;
 import { computeLayout } from '../../src/format/layout.js';
 import { regionOf, reheader, type Signer } from '../support/packages.js';
 import { tempDir } from '../support/fixtures.js';
@@ -34,6 +36,7 @@ const cases: Record<string, [Buffer, string]> = {
   'a 16 MiB provenance and one file of 2^52 bytes, trusted': [hostile((h) => { h.files = files(1, 2 ** 52); h.provenanceSize = 16 << 20; }, publisher), 'MALFORMED_PACKAGE'],
 };
 
+let n = 0;
 describe('hostile header sizes (issue 16 item 1)', () => {
   it('computeLayout is arithmetic: O(files) time and memory whatever the sizes', () => {
     const h = parseHeader(regionOf(hostile((x) => void (x.files = files(12, 2 ** 48)), publisher)).headerBytes).header;
@@ -46,9 +49,30 @@ describe('hostile header sizes (issue 16 item 1)', () => {
     expect(() => computeLayout({ ...h, files: files(12, MAX) }, 65536)).toThrow(expect.objectContaining({ code: 'MALFORMED_PACKAGE' }));
   });
 
+  it('rewrap, reseal and readRange fail the same way, fast, with bounded heap growth', async () => {
+    const [bytes] = cases['a dozen files of 2^53-1 bytes, signed by the trusted publisher']!;
+    const [bytes48] = cases['a dozen files of 2^48 bytes (a 3 PiB package that fits 2^53), trusted']!;
+    const trusted = [await readPublisherPublicKey('samples/keys/publisher.pub')];
+    const identities = [await loadX25519Identity('keys/fixtures/demo-recipient.x25519')];
+    for (const b of [bytes, bytes48]) {
+      const pkg = join(dir, `lib${n++}.mseal`);
+      writeFileSync(pkg, b);
+      const before = process.memoryUsage().heapUsed;
+      const t = performance.now();
+      for (const run of [
+        () => rewrap(pkg, { identities, trustedPublishers: trusted, publisher, add: [newX25519Recipient()] }),
+        () => reseal(pkg, { identities, trustedPublishers: trusted, publisher, output: join(dir, `rs${n++}.mseal`), threads: 0 }),
+        () => readRange(pkg, 'f0.bin', 2 ** 40, 16, { identities, trustedPublishers: trusted }),
+      ]) {
+        await expect(run()).rejects.toMatchObject({ code: 'MALFORMED_PACKAGE' });
+      }
+      expect(performance.now() - t).toBeLessThan(5000);
+      expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 << 20);
+    }
+  });
+
   const keys = join(dir, 'keys');
   mkdirSync(keys, { recursive: true });
-  let n = 0;
   for (const [name, [bytes, code]] of Object.entries(cases)) {
     const pkg = join(dir, `h${n++}.mseal`);
     writeFileSync(pkg, bytes);
