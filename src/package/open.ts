@@ -303,24 +303,23 @@ class OutputTree {
 }
 
 /**
- * A package file: read in package order as a stream is (the data key is unwrapped once the header
- * is authenticated), its structure and signatures checked whole before any decryption, then
- * decrypted piece by piece on the workers at known offsets.
+ * A package file: read in package order as a stream is, its structure and both signatures checked
+ * whole before the data key is unwrapped, then decrypted piece by piece on the workers at known offsets.
  */
 async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: CryptoPool): Promise<Opened> {
-  let unlocked: Awaited<ReturnType<typeof unlockPackage>> | undefined;
   const head = await readHead(path, {
     trusted: opts.trustedPublishers,
     signal: opts.signal,
     onHeader: async (parsed, _bytes, layout) => {
       checkOutputFits(out.tmp, parsed.header);
-      pool.sized(layout.signatureOffset).start(); // the workers boot while the data key is unlocked
-      unlocked = await unlockPackage(parsed, opts.identities, opts.debug);
+      pool.sized(layout.signatureOffset).start(); // the workers boot while the rest of the structure is read
     },
   });
   const { parsed, layout } = head;
   const h = parsed.header;
-  const { keys, stanza, identity } = unlocked!;
+  // A file can be checked whole before any key is requested, so a damaged or truncated copy never
+  // reaches the release service or KMS (a stream has to unlock at the header to decrypt as it reads).
+  const { keys, stanza, identity } = await unlockPackage(parsed, opts.identities, opts.debug);
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -406,9 +405,9 @@ async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: 
 }
 /**
  * A package on a stream (stdin): one sequential pass; the provenance, last in the package, is
- * checked at the end. A chunk that fails authentication stops the decryption but not the reading:
- * the verdict waits until the structure and the signature are checked, and then names the
- * provenance's failure before the payload's, in the order openFile meets them.
+ * checked at the end. A stanza or chunk that fails authentication stops the decryption but not the
+ * reading: the verdict waits until the structure and the signature are checked, and then names the
+ * key's failure, the provenance's, then the payload's, in the order openFile meets them.
  */
 async function openStream(opts: OpenOptions, input: Readable, out: OutputTree, pool: CryptoPool): Promise<Opened> {
   pool.start();
@@ -416,6 +415,7 @@ async function openStream(opts: OpenOptions, input: Readable, out: OutputTree, p
   let parsed: ParsedHeader | undefined;
   let provenance: Opened['provenance'] | undefined;
   let provenanceParts: Uint8Array[] = [];
+  let unlockFailure: unknown;
   let provenanceFailure: unknown;
   let payloadFailure: unknown;
   const files: OpenResult['files'] = [];
@@ -423,7 +423,7 @@ async function openStream(opts: OpenOptions, input: Readable, out: OutputTree, p
   let hash = createHash('sha256');
   let total = 0;
   let done = 0;
-  const skipped = (index: number) => (index === 0 ? provenanceFailure : payloadFailure) !== undefined;
+  const skipped = (index: number) => unlockFailure !== undefined || (index === 0 ? provenanceFailure : payloadFailure) !== undefined;
   const src = new StreamSource(input);
   let walk: WalkResult;
   try {
@@ -431,7 +431,15 @@ async function openStream(opts: OpenOptions, input: Readable, out: OutputTree, p
       header: async (p) => {
         parsed = p;
         checkOutputFits(out.tmp, p.header);
-        unlocked = await unlockPackage(p, opts.identities, opts.debug);
+        try {
+          unlocked = await unlockPackage(p, opts.identities, opts.debug);
+        } catch (e) {
+          // A stanza that is ours but does not authenticate (a header the publisher signed broken):
+          // reported after the structure, as openFile meets it. No key, no identity: at once.
+          if (!(e instanceof ModelsealError && e.code === 'DECRYPTION_FAILED')) throw e;
+          unlockFailure = e;
+          return;
+        }
         total = p.header.files.reduce((a, f) => a + f.size, 0);
         await out.start(p.header.model.kind);
       },
@@ -465,7 +473,7 @@ async function openStream(opts: OpenOptions, input: Readable, out: OutputTree, p
       },
       streamEnd: async (stream) => {
         if (stream.index === 0) {
-          if (provenanceFailure !== undefined) return;
+          if (skipped(0)) return;
           try {
             const text = decodeUtf8(Buffer.concat(provenanceParts), 'provenance');
             provenance = { text, ...verifyProvenance(text, parsed!, opts.trustedPublishers, opts.debug) };
@@ -478,7 +486,7 @@ async function openStream(opts: OpenOptions, input: Readable, out: OutputTree, p
         }
         if (fd >= 0) await out.finish(fd);
         fd = -1;
-        if (payloadFailure !== undefined) return;
+        if (skipped(stream.index)) return;
         const f = parsed!.header.files[stream.index - 1]!;
         files.push({ path: f.path, size: f.size, sha256: hash.digest('hex') });
       },
@@ -486,8 +494,7 @@ async function openStream(opts: OpenOptions, input: Readable, out: OutputTree, p
   } finally {
     src.close();
   }
-  if (provenanceFailure !== undefined) throw provenanceFailure;
-  if (payloadFailure !== undefined) throw payloadFailure;
+  for (const failure of [unlockFailure, provenanceFailure, payloadFailure]) if (failure !== undefined) throw failure;
   return { parsed: walk.parsed, trailer: walk.trailer, stanza: unlocked!.stanza, identity: unlocked!.identity, provenance: provenance!, files };
 }
 

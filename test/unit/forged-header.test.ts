@@ -80,6 +80,23 @@ describe('forged headers reach no key provider (issue 16 item 2)', async () => {
     }
   }
 
+  // A file is checked whole before its key is requested: a damaged copy of a genuine package (its
+  // header authentic) must not burn a release either. A stream cannot wait; it unlocks at the header.
+  for (const [what, bytes, code] of [
+    ['cut off in the payload', good.subarray(0, good.length - 40_000), 'TRUNCATED'],
+    ['missing its end-of-archive blocks', good.subarray(0, good.length - 1024), 'TRUNCATED'],
+    ['with a damaged payload tar block', Buffer.concat([good.subarray(0, good.length - 3000), Buffer.from('x'), good.subarray(good.length - 2999)]), 'MALFORMED_PACKAGE'],
+  ] as const) {
+    it(`a genuine package ${what}: open (file) → ${code}, no key request`, async () => {
+      const path = join(dir, `d${n++}.mseal`);
+      writeFileSync(path, bytes);
+      calls = 0;
+      const err = await open({ input: path, output: join(dir, `o${n++}`), identities, trustedPublishers: keys.trusted, threads: 0 }).then(() => ({ code: 'ACCEPTED' }), (e: { code?: string }) => e);
+      expect(err.code).toBe(code);
+      expect(calls).toBe(0);
+    });
+  }
+
   it('the genuine package does reach the identity, in every mode (the counter counts)', async () => {
     calls = 0;
     await open({ input: pkg, output: join(dir, 'genuine-file'), identities, trustedPublishers: keys.trusted, threads: 0 });
