@@ -62,8 +62,10 @@ export async function startServe(env, { store, nodeArgs = [], echo = true, extra
   let stopping = false;
   let exit = null;
   const exited = new Promise((r) => child.once('exit', (code, signal) => r((exit = { code, signal }))));
+  // Its first JSON line; node flags such as --trace-deopt may print other lines first.
+  const lines = createInterface({ input: child.stdout });
   const line = await Promise.race([
-    new Promise((r) => createInterface({ input: child.stdout }).once('line', r)),
+    new Promise((r) => lines.on('line', (l) => l.startsWith('{') && r(l))),
     exited.then(() => null),
   ]);
   if (line === null) throw new Error(`serve exited (code ${exit.code}, signal ${exit.signal}) before it was ready: ${stderr}`);
@@ -209,11 +211,12 @@ export function dropSchema(store) {
 
 /**
  * What the soak clients send, by weight: mostly releases that should be allowed, and the other
- * shapes a busy service sees (replays, forged signatures, unknown recipients, malformed bodies,
- * reads of the log and the service's info), so that more of its code is optimised and deoptimised
- * under load than valid releases alone reach.
+ * shapes a busy service sees (releases the policy denies, so Cedar answers in more shapes;
+ * replays, forged signatures, unknown recipients, malformed bodies, reads of the log and the
+ * service's info), so that more of its code is optimised and deoptimised under load than valid
+ * releases alone reach.
  */
-export const SOAK_MIX = { release: 80, replay: 4, forged: 4, unknownRecipient: 4, malformed: 2, read: 6 };
+export const SOAK_MIX = { release: 76, policyDenied: 4, replay: 4, forged: 4, unknownRecipient: 4, malformed: 2, read: 6 };
 
 /** Whether an answer is a 5xx the service did not mean: every 5xx but a 503 with an error code. */
 function unexpected5xx(status, body) {
@@ -251,6 +254,7 @@ export async function driveLoad({ url, template, privateKey, seconds, concurrenc
         let body;
         if (kind === 'replay' && recent.length) body = recent[i % recent.length];
         else if (kind === 'forged') body = sign(keys[i % keys.length]).replace(/"signature":"(.)/, (_, c) => `"signature":"${c === 'A' ? 'B' : 'A'}`);
+        else if (kind === 'policyDenied') body = sign(keys[i % keys.length], (r) => (r.destination = 'FR'));
         else if (kind === 'unknownRecipient') body = sign(keys[i % keys.length], (r) => (r.recipient = `nobody-${i % 7}`));
         else if (kind === 'malformed') body = i % 2 ? '{"request": 1, "signature": [' : JSON.stringify({ request: { ...template, v: 2 }, signature: 'x' });
         else body = sign(keys[i % keys.length]);
