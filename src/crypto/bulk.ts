@@ -24,20 +24,33 @@ const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
 //   every 1 MiB: seal 2.90 / 87, open 2.09 / 86;  4 MiB: 2.66 / 95, 1.99 / 94;  8 MiB: 2.50 / 102, 1.92 / 102.
 // 4 MiB, because `seal --fingerprint` drops more than it counts here: 512 MiB of BF16 peaked at
 // 97–99 MiB with a GC every 1 MiB, 104 MiB every 4 MiB and 113–122 MiB every 8 MiB (the limit is 128).
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as (o: { type: 'minor' }) => void;
-// Put back at once: with V8's flags changed, every isolate made afterwards rejects Node's built-in
-// code cache (the flags' hash no longer matches), and a worker thread took 90–140 ms to boot
-// instead of 40–65. The function already taken stays usable.
-setFlagsFromString('--no-expose-gc');
 const GC_EVERY = 4 << 20;
 let dropped = 0;
+let gc: ((o: { type: 'minor' }) => void) | undefined;
+
+/**
+ * Takes V8's gc() for this thread, once. V8 has no other way to ask for a minor GC than a flag, and
+ * changing flags once V8 runs is undefined behaviour, so only the threads that run bulk jobs do it,
+ * before their first job: the crypto pool as it starts ({@link keepFreedMemory}) and its workers
+ * as they load. Nothing else calls it: a process running the release service never changes V8's
+ * flags here (its Cedar guard, src/policy/engine.ts, is the one flag it sets). Threads that never
+ * took gc() run bulk jobs without the extra GCs.
+ */
+export function takeGc(): void {
+  if (gc) return;
+  setFlagsFromString('--expose-gc');
+  gc = runInNewContext('gc') as typeof gc;
+  // Put back at once: with V8's flags changed, every isolate made afterwards rejects Node's built-in
+  // code cache (the flags' hash no longer matches), and a worker thread took 90–140 ms to boot
+  // instead of 40–65. The function already taken stays usable.
+  setFlagsFromString('--no-expose-gc');
+}
 
 function collect(bytes: number): void {
   dropped += bytes;
   if (dropped < GC_EVERY) return;
   dropped = 0;
-  gc({ type: 'minor' });
+  gc?.({ type: 'minor' });
 }
 
 let mallocTuned = false;
@@ -54,8 +67,9 @@ let mallocTuned = false;
 export function keepFreedMemory(): void {
   if (mallocTuned) return;
   mallocTuned = true;
+  takeGc();
   Buffer.allocUnsafeSlow(32 * 2 ** 20 - 64 * 2 ** 10); // garbage at once
-  gc({ type: 'minor' });
+  gc?.({ type: 'minor' });
 }
 
 /** A run of `chunks` chunks: all `chunkSize` bytes of plaintext but the last, which has `lastLength`. */

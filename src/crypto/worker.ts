@@ -4,11 +4,12 @@
  * hashes plaintext in order.
  */
 import { parentPort } from 'node:worker_threads';
-import { runBulkJob, transferList } from './bulk.js';
+import { runBulkJob, takeGc, transferList } from './bulk.js';
 import type { WorkerRequest, WorkerResponse } from './pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('modelseal crypto worker must run in a worker thread');
+takeGc();
 
 port.on('message', ({ id, job }: WorkerRequest) => {
   let res: WorkerResponse;

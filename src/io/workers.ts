@@ -1,6 +1,6 @@
 // Where worker threads' scripts are, for the crypto pool (src/crypto/pool.ts) and the release
-// service's decider (src/server/decider.ts). A module of its own: the decider's thread must not load
-// the crypto pool's module, whose bulk code changes V8 flags when it loads.
+// service's decider (src/server/decider.ts). A module of its own, so the decider's thread does not
+// load the crypto pool's module and its bulk code (src/crypto/bulk.ts), which it never runs.
 
 /**
  * The worker script `file` next to the module at `moduleUrl`. Under the TypeScript test runner

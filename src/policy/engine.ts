@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { ModelsealError } from '../errors.js';
 import { pathExists, writeFileAtomic } from '../io/atomic.js';
 import { DENIED_PARTIES, EMBARGOES, LICENSES_EXAMPLE, POLICIES, SCHEMA } from './defaults.js';
@@ -25,8 +26,27 @@ export interface PolicyPreparation {
 let cedar: Cedar | undefined;
 /** Cedar loads (WebAssembly) only when a policy is used. */
 function loadCedar(): Cedar {
-  cedar ??= createRequire(import.meta.url)('@cedar-policy/cedar-wasm/nodejs') as Cedar;
+  if (cedar) return cedar;
+  if (inlinesWasmCallsUnsafely()) setFlagsFromString('--no-turbo-inline-js-wasm-calls');
+  cedar = createRequire(import.meta.url)('@cedar-policy/cedar-wasm/nodejs') as Cedar;
   return cedar;
+}
+
+/**
+ * Whether this V8 aborts the process ("unreachable code", V8_Fatal in
+ * Deoptimizer::DoComputeBuiltinContinuation) when optimised JavaScript that inlined a call to a
+ * WebAssembly function returning externref is deoptimised while that call runs: TurboFan inlines
+ * such calls by default, and the deoptimiser cannot rebuild the frame for an externref result.
+ * Every Cedar export returns externref (wasm-bindgen), and Cedar builds its answer through calls
+ * back into JavaScript: under load, the decider thread's optimised message handler was
+ * invalidated during such a call, and the service died. V8 11.3 (Node 20) and 12.4 (Node 22) do;
+ * 13.6 (Node 24) does not (test/unit/wasm-deopt.test.ts). There the inlining is turned off, for
+ * the whole process (the decider's thread too), before Cedar's module is compiled: V8 reads the
+ * flag whenever it optimises a function, so no optimised code ever holds such a call. This is the
+ * one V8 flag a release service sets; README.md, "Node.js".
+ */
+export function inlinesWasmCallsUnsafely(): boolean {
+  return Number(process.versions.v8.split('.')[0]) < 13;
 }
 
 export const POLICY_FILES = {
