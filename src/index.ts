@@ -53,13 +53,14 @@ export { Pseudonymizer, loadPseudonymizer, createPseudonymKey } from './log/pseu
 export { MAX_ENTRY_BYTES, type LogStore, type AppendResult } from './log/store.js';
 export { auditLog, type AuditReport, type AuditProblem } from './log/audit.js';
 export { NoteSigner, parseVerifierKey, signNote, openNote, type NoteVerifier } from './log/note.js';
-export { formatCheckpoint, parseCheckpoint, openCheckpoint, formatProof, parseProof, verifyProof, type Checkpoint, type TlogProof } from './log/checkpoint.js';
+export { formatCheckpoint, parseCheckpoint, openCheckpoint, originOfPrefix, formatProof, parseProof, verifyProof, type Checkpoint, type TlogProof } from './log/checkpoint.js';
 export { leafHash, verifyInclusion, verifyConsistency, EMPTY_ROOT } from './log/merkle.js';
-export { canonicalJson, encodeEvent, decodeEvent, exportEvents, storeEvents, type LogEvent, type ExportEvent } from './log/events.js';
+export { canonicalJson, encodeEvent, decodeEvent, exportEvents, storeEvents, type LogEvent, type ExportEvent, type ReleaseEvent, type DenialsEvent } from './log/events.js';
 export { PolicyEngine, PolicyWatcher, initPolicyDir, POLICY_FILES, type License, type PolicyDecision, type ReleaseQuestion, type RecipientAttributes } from './policy/engine.js';
 export { ReleaseService, DENIALS, type ReleaseServiceOptions, type ServiceReply } from './server/service.js';
 export { Decider } from './server/decider.js';
-export { startServer, MAX_BODY_BYTES, type RunningServer, type ServeOptions } from './server/http.js';
+export { startServer, MAX_BODY_BYTES, type RunningServer, type ServeOptions, type ExchangeRecord } from './server/http.js';
+export { FailureLimiter, DEFAULT_RATE_LIMITS, type RateLimits } from './server/ratelimit.js';
 export { openReleaseService, dataPaths, type ReleaseServiceSetup } from './server/setup.js';
 export { RecipientRegistry, loadOrCreateCa, type RecipientRecord, type CertificateAuthority } from './server/recipients.js';
 export { ReleaseRecipient, ReleaseIdentity, parseReleaseRecipient, serviceInfo, logExports, type ReleaseAnswer, type ServiceInfo } from './providers/release.js';

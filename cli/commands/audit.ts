@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { auditLog, isPostgresUrl, loadPseudonymizer, openLogStore, ModelsealError, openNote, readLogVerifier, receiptFor, RemoteLog, storeEvents, verifyProof, type LogEvent, type LogStore, type Pseudonymizer } from '../../src/index.js';
+import { auditLog, isPostgresUrl, loadPseudonymizer, openLogStore, ModelsealError, openNote, readLogVerifier, receiptFor, RemoteLog, storeEvents, verifyProof, type DenialsEvent, type LogEvent, type LogStore, type Pseudonymizer } from '../../src/index.js';
 import { emitJson, keysDir, progressBar, say, threads, type GlobalOptions } from '../util.js';
 
 const LOG_KEY_HELP = "the log's verifier key (origin+id+key) or a file holding it; default: the key store's log.vkey";
@@ -56,13 +56,15 @@ function timeOption(name: string, v: string | undefined): number | undefined {
 
 function matcher(f: ListFilters, pseudonyms: Pseudonymizer | undefined): (e: LogEvent) => boolean {
   if (f.decision && !['allow', 'deny'].includes(f.decision)) throw new ModelsealError('INVALID_ARGUMENT', '--decision: expected allow or deny');
-  if (f.type && !['export', 'release'].includes(f.type)) throw new ModelsealError('INVALID_ARGUMENT', '--type: expected export or release');
+  if (f.type && !['export', 'release', 'denials'].includes(f.type)) throw new ModelsealError('INVALID_ARGUMENT', '--type: expected export, release or denials');
   const since = timeOption('since', f.since);
   const until = timeOption('until', f.until);
   const same = (a: string | null | undefined, b: string) => (a ?? '').toLowerCase() === b.toLowerCase();
   return (e) => {
-    const r = e.type === 'release' ? e : null;
     const t = Date.parse(e.time);
+    // A summary of refused requests names only a source: it matches the filters on type, decision and time.
+    if (e.type === 'denials') return (!f.type || f.type === 'denials') && (!f.decision || f.decision === 'deny') && !f.artifact && !f.recipient && !f.org && !f.country && !f.license && (since === undefined || t >= since) && (until === undefined || t < until);
+    const r = e.type === 'release' ? e : null;
     return (
       (!f.type || e.type === f.type) &&
       (!f.decision || (r ? r.decision === f.decision : f.decision === 'allow')) &&
@@ -79,7 +81,19 @@ function matcher(f: ListFilters, pseudonyms: Pseudonymizer | undefined): (e: Log
 
 const CSV_COLUMNS = ['index', 'time', 'type', 'decision', 'reason', 'recipient', 'org', 'country', 'certificate', 'destination', 'artifact', 'package', 'license', 'policies', 'ip', 'request'] as const;
 
+/** "12 requests refused (rate-limited): 9 malformed-json, 3 bad-signature". */
+function denialsReason(e: DenialsEvent): string {
+  const parts = Object.entries(e.reasons)
+    .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1))
+    .map(([reason, n]) => `${n} ${reason}`);
+  return `${e.count} requests refused (rate-limited) ${e.since} to ${e.until}: ${parts.join(', ')}`;
+}
+
 function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[number], string> {
+  if (e.type === 'denials') {
+    const empty = { recipient: '', org: '', country: '', certificate: '', destination: '', artifact: '', package: '', license: '', policies: '', request: '' };
+    return { ...empty, index: String(index), time: e.time, type: e.type, decision: 'deny', reason: denialsReason(e), ip: e.ip };
+  }
   const r = e.type === 'release' ? e : null;
   return {
     index: String(index),
@@ -148,7 +162,7 @@ and held against every checkpoint the server stored.`,
     .option('--org <name>', "only recipients of this organisation (release events; case-insensitive)")
     .option('--country <cc>', "only recipients registered in this country (release events)")
     .option('--decision <allow|deny>', 'only allowed or only denied (exports count as allowed)')
-    .option('--type <export|release>', 'only packages made, or only key-release requests')
+    .option('--type <export|release|denials>', 'only packages made, only key-release requests, or only the summaries of requests refused by the rate limits')
     .option('--license <id>', 'only under this license')
     .option('--since <time>', 'only from this time on (ISO 8601)')
     .option('--until <time>', 'only before this time (ISO 8601)')

@@ -122,11 +122,11 @@ Example:
         ...(bar ? { onProgress: (p: { done: number; total: number }) => bar({ phase: 'trace', ...p }) } : {}),
       });
       // The log's story of each accused copy: its export (by fingerprint id or package) and every release of it.
-      const events = new Map<string, (LogEvent & { index: number })[]>(r.accused.map((a) => [a.recipient, []]));
+      const events = new Map<string, (Exclude<LogEvent, { type: 'denials' }> & { index: number })[]>(r.accused.map((a) => [a.recipient, []]));
       if (o.store || o.server) {
         await withSource(o, async ({ store }) => {
           for await (const { index, event } of storeEvents(store)) {
-            if (!event) continue;
+            if (!event || event.type === 'denials') continue;
             for (const a of r.accused) {
               const hit = a.records.some((x) => (event.type === 'export' ? event.fingerprint === x.id || event.package === x.package : event.package === x.package || event.artifact === x.marked));
               if (hit) events.get(a.recipient)!.push({ ...event, index });

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { join, resolve } from 'node:path';
-import { initPolicyDir, PolicyEngine } from '../../src/index.js';
+import { initPolicyDir, ModelsealError, PolicyEngine, serviceInfo } from '../../src/index.js';
 import { emitJson, say, type GlobalOptions } from '../util.js';
 
 /** The service's data directory: --data, $MODELSEAL_DATA, or ./modelseal-data. */
@@ -28,9 +28,11 @@ export function registerPolicy(program: Command): void {
     .description('validate the policy files: the Cedar schema, every policy (named with @id, strict validation), licenses, embargoes, denied parties')
     .option('--data <dir>', DATA_HELP)
     .option('--policy <dir>', 'a policy directory to check instead of <data>/policy')
-    .addHelpText('after', '\nExit 0 when the service would load them; 13 (POLICY_INVALID) with the problem otherwise.')
-    .action(async (o: { data?: string; policy?: string }, cmd: Command) => {
+    .option('--server <url>', "ask a running release service instead: whether its policy files validate, and the policy-set hash in force")
+    .addHelpText('after', '\nExit 0 when the service would load them (with --server: when its files on disk are the ones in force); 13 (POLICY_INVALID) with the problem otherwise.')
+    .action(async (o: { data?: string; policy?: string; server?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
+      if (o.server) return checkServer(g, o.server);
       const dir = o.policy ? resolve(o.policy) : join(dataDir(o), 'policy');
       const engine = await PolicyEngine.load(dir);
       const r = { dir, hash: engine.hash, policies: engine.policyIds, licenses: engine.licenses.map((l) => l.id) };
@@ -39,4 +41,16 @@ export function registerPolicy(program: Command): void {
       say(g, `  policies  ${r.policies.join(', ')}`);
       say(g, `  licenses  ${r.licenses.length ? r.licenses.join(', ') : 'none yet (add them to licenses.json)'}`);
     });
+}
+
+/** `policy check --server`: the service's own view of its policy files (GET /v1/info). */
+async function checkServer(g: GlobalOptions, server: string): Promise<void> {
+  const info = await serviceInfo(server.replace(/\/+$/, ''));
+  if (!info.policy) throw new ModelsealError('PROVIDER_UNAVAILABLE', `${server} does not report its policy status (an older modelseal serve); policy set ${info.policySet}`);
+  const r = { server, hash: info.policySet, ...info.policy };
+  if (info.policy.status !== 'ok') {
+    throw new ModelsealError('POLICY_INVALID', `${server}: the policy files on disk do not validate since ${info.policy.since}: ${info.policy.error ?? 'no reason given'}; the service keeps deciding by the last good policy set ${info.policySet.slice(0, 16)}…`, { details: r });
+  }
+  emitJson(g, 'policy check', r);
+  say(g, `${server}: policy files valid and in force since ${info.policy.since} (policy set ${info.policySet.slice(0, 16)}…)`);
 }

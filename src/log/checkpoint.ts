@@ -120,3 +120,22 @@ export function verifyProof(
   }
   return { index: p.index, entry: logged, checkpoint };
 }
+
+/**
+ * The checkpoint origin C2SP tlog-tiles recommends for a log served at `prefix`: the URL without
+ * its scheme and trailing slashes ("https://rome.example/tevere/" → "rome.example/tevere").
+ */
+export function originOfPrefix(prefix: string): string {
+  let u: URL;
+  try {
+    u = new URL(prefix);
+  } catch (cause) {
+    throw new ModelsealError('INVALID_ARGUMENT', `${JSON.stringify(prefix)} is not a URL; give the log's URL prefix, e.g. https://releases.example/log`, { cause });
+  }
+  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.search || u.hash || u.username || u.password) {
+    throw new ModelsealError('INVALID_ARGUMENT', `${JSON.stringify(prefix)}: the log's URL prefix is an http(s) URL without query, fragment or credentials`);
+  }
+  const origin = `${u.host}${u.pathname.replace(/\/+$/, '')}`;
+  if (/[\s+]/.test(origin)) throw new ModelsealError('INVALID_ARGUMENT', `${JSON.stringify(prefix)}: a log origin cannot hold spaces or "+"`);
+  return origin;
+}

@@ -33,8 +33,13 @@ export interface ReleaseEvent {
   v: 1;
   type: 'release';
   time: string;
-  /** The request id, or for a body that never parsed, the SHA-256 prefix of the body. */
+  /**
+   * The signed request's id (docs/API.md), which the client checks; for a body that never parsed,
+   * the exchange id below.
+   */
   request: string;
+  /** This exchange's own id, unique to every request the service answered (docs/API.md, "Request ids"). */
+  id?: string;
   /** The registered recipient's name (a keyed-hash pseudonym when the operator set a pseudonym key). */
   recipient: string | null;
   /** Organisation and country of the registered recipient at the time of the request. */
@@ -55,7 +60,26 @@ export interface ReleaseEvent {
   nonce: string | null;
 }
 
-export type LogEvent = ExportEvent | ReleaseEvent;
+/**
+ * Failing requests the service refused (429) without logging them one by one: one entry per
+ * source and interval (docs/SERVER.md, "Limits").
+ */
+export interface DenialsEvent {
+  v: 1;
+  type: 'denials';
+  /** When the summary was written; `since` and `until`, the first and last request it counts. */
+  time: string;
+  since: string;
+  until: string;
+  /** The source: an address, an IPv6 /64, or "*" (sources beyond the tracked number); a pseudonym when set. */
+  ip: string;
+  count: number;
+  /** How many of them for each reason they would have been denied with (or "rate-limited" for other endpoints). */
+  reasons: Record<string, number>;
+  policySet: string;
+}
+
+export type LogEvent = ExportEvent | ReleaseEvent | DenialsEvent;
 
 /** JSON with object keys sorted at every level and no whitespace (RFC 8785 for the values we log). */
 export function canonicalJson(value: unknown): string {

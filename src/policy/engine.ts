@@ -5,6 +5,7 @@
  * throws: any evaluation error or missing attribute is a deny. docs/POLICY.md.
  */
 import { createHash } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -313,54 +314,131 @@ export function evaluatePolicies(call: CedarRequest): PolicyDecision {
   return { decision: 'deny', policies, reason: errors.length ? 'evaluation-error' : policies.length ? policies.join(',') : 'no-permit', errors };
 }
 
+/** Whether the policy files on disk are the ones in force (docs/POLICY.md, "Edits while serving"). */
+export interface PolicyStatus {
+  /** "ok": the files validate and are in force; "invalid": they do not, and the last good set stays in force. */
+  status: 'ok' | 'invalid';
+  /** The SHA-256 policy-set hash in force (logged with every decision). */
+  hash: string;
+  /** Since when the status holds (ISO 8601). */
+  since: string;
+  /** Why the files on disk do not validate (status "invalid"). */
+  error?: string;
+}
+
 /**
- * The current policy of a directory the operator edits while the service runs: the files' mtimes
- * are checked at most once a second, and changed files are loaded and validated. Files that do not
- * validate leave the last good policy in force (`onError` hears why).
+ * The current policy of a directory the operator edits while the service runs. Every change is
+ * validated as soon as it is seen — fs.watch on the directory, and a stat of the files every
+ * `pollMs` (default 1 s) where watching is not reliable (network file systems, editors that swap
+ * files) — so a broken edit is reported at once (`onError`, `status`), not at the next request.
+ * Files that do not validate leave the last good policy in force.
  */
 export class PolicyWatcher {
   #engine: PolicyEngine;
   #stamp: string;
-  #checked = Date.now();
   #loading: Promise<PolicyEngine> | null = null;
-  #onError: (e: unknown) => void;
+  #again = false;
+  #status: PolicyStatus;
+  readonly #onError: (e: unknown) => void;
+  readonly #onChange: ((s: PolicyStatus) => void) | undefined;
+  #watcher: FSWatcher | undefined;
+  #poll: NodeJS.Timeout | undefined;
+  #debounce: NodeJS.Timeout | undefined;
 
-  private constructor(engine: PolicyEngine, stamp: string, onError: (e: unknown) => void) {
+  private constructor(engine: PolicyEngine, stamp: string, onError: (e: unknown) => void, onChange?: (s: PolicyStatus) => void) {
     this.#engine = engine;
     this.#stamp = stamp;
     this.#onError = onError;
+    this.#onChange = onChange;
+    this.#status = { status: 'ok', hash: engine.hash, since: new Date().toISOString() };
   }
 
-  static async open(dir: string, onError: (e: unknown) => void = () => {}): Promise<PolicyWatcher> {
+  /**
+   * Loads `dir` (throws POLICY_INVALID when it does not validate) and watches it. `onError` hears
+   * every edit that does not validate, `onChange` every change of status or of the set in force.
+   */
+  static async open(dir: string, onError: (e: unknown) => void = () => {}, opts: { pollMs?: number; onChange?: (s: PolicyStatus) => void } = {}): Promise<PolicyWatcher> {
     const stamp = await stampOf(dir);
-    return new PolicyWatcher(await PolicyEngine.load(dir), stamp, onError);
+    const w = new PolicyWatcher(await PolicyEngine.load(dir), stamp, onError, opts.onChange);
+    w.#watch(opts.pollMs ?? 1000);
+    return w;
+  }
+
+  #watch(pollMs: number): void {
+    try {
+      this.#watcher = watch(this.#engine.dir, { persistent: false }, () => {
+        // Editors write in steps: look once the burst of events is over.
+        clearTimeout(this.#debounce);
+        this.#debounce = setTimeout(() => void this.check(), 50);
+        this.#debounce.unref();
+      });
+      this.#watcher.on('error', () => this.#watcher?.close());
+    } catch {
+      // No watching here: the periodic stat below still sees every change.
+    }
+    this.#poll = setInterval(() => void this.check(), pollMs);
+    this.#poll.unref();
+  }
+
+  /** Looks at the files now; loads and validates them if they changed. Resolves to the policy in force. */
+  check(): Promise<PolicyEngine> {
+    if (this.#loading) {
+      this.#again = true;
+      return this.#loading;
+    }
+    this.#loading = this.#reload().finally(() => {
+      this.#loading = null;
+      if (this.#again) {
+        this.#again = false;
+        void this.check();
+      }
+    });
+    return this.#loading;
   }
 
   /** The policy in force now. Requests that arrive while an edit is being loaded wait for it. */
   current(): Promise<PolicyEngine> {
-    if (this.#loading) return this.#loading;
-    if (Date.now() - this.#checked < 1000) return Promise.resolve(this.#engine);
-    this.#checked = Date.now();
-    this.#loading = this.#reload().finally(() => (this.#loading = null));
-    return this.#loading;
+    return this.#loading ?? Promise.resolve(this.#engine);
   }
 
   async #reload(): Promise<PolicyEngine> {
     const stamp = await stampOf(this.#engine.dir);
-    if (stamp !== this.#stamp) {
-      this.#stamp = stamp;
-      try {
-        this.#engine = await PolicyEngine.load(this.#engine.dir);
-      } catch (e) {
-        this.#onError(e);
+    if (stamp === this.#stamp) return this.#engine;
+    this.#stamp = stamp;
+    try {
+      const engine = await PolicyEngine.load(this.#engine.dir);
+      const changed = engine.hash !== this.#engine.hash || this.#status.status !== 'ok';
+      this.#engine = engine;
+      if (changed) {
+        this.#status = { status: 'ok', hash: engine.hash, since: new Date().toISOString() };
+        this.#onChange?.(this.status);
       }
+    } catch (e) {
+      const error = e instanceof Error ? e.message : String(e);
+      if (this.#status.status !== 'invalid' || this.#status.error !== error) {
+        this.#status = { status: 'invalid', hash: this.#engine.hash, since: new Date().toISOString(), error };
+        this.#onChange?.(this.status);
+      }
+      this.#onError(e);
     }
     return this.#engine;
+  }
+
+  /** Whether the files on disk are in force, and the hash of the set that is. */
+  get status(): PolicyStatus {
+    return { ...this.#status };
   }
 
   /** The last loaded policy, without checking the files. */
   get engine(): PolicyEngine {
     return this.#engine;
+  }
+
+  /** Stops watching. */
+  close(): void {
+    this.#watcher?.close();
+    clearInterval(this.#poll);
+    clearTimeout(this.#debounce);
   }
 }
 

@@ -59,7 +59,10 @@ export interface ServiceInfo {
   logKey: string;
   /** The recipient string of the service's own key: packages for it are wrapped to this. */
   wrap: string;
+  /** The policy-set hash in force. */
   policySet: string;
+  /** Whether the policy files on disk validate ("invalid": the last good set, `policySet`, stays in force). */
+  policy?: { status: 'ok' | 'invalid'; since: string; error?: string };
 }
 
 async function call(url: string, init?: RequestInit): Promise<Response> {
@@ -156,6 +159,11 @@ export class ReleaseIdentity implements Identity {
     const event = decodeEvent(proof.entry) as { type?: string; request?: string; decision?: string } | null;
     if (event?.type !== 'release' || event.request !== id || event.decision !== answer.decision) {
       throw new ModelsealError('LOG_INVALID', `the release service's receipt is for another request or decision (request ${id}); nothing was used`);
+    }
+    if (answer.decision === 'deny' && answer.reason === 'provider-unavailable') {
+      throw new ModelsealError('PROVIDER_UNAVAILABLE', `the release service's key provider is unavailable (request ${id}, logged); nothing was released, retry later`, {
+        details: { requestId: id, reason: answer.reason },
+      });
     }
     if (answer.decision === 'deny') {
       throw new ModelsealError('RELEASE_DENIED', `the release service denied request ${id}: ${answer.message ?? answer.reason ?? 'denied'}`, {

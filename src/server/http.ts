@@ -6,7 +6,9 @@
 // node:http and node:https are imported when a server starts: at every start of the CLI, whatever
 // the command, they cost ~9 ms.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { isModelsealError } from '../errors.js';
 import type { TransparencyLog } from '../log/log.js';
 import type { ReleaseService, ServiceReply } from './service.js';
@@ -18,6 +20,33 @@ export interface ServeOptions {
   host?: string;
   port?: number;
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * The path of the log's URL prefix (C2SP tlog-tiles), e.g. "/log" for https://releases.example/log:
+   * the read side is served under it as well as at the root.
+   */
+  logPrefix?: string;
+  /** Hears every answered exchange (docs/SERVER.md, "The service log"). */
+  onExchange?: (r: ExchangeRecord) => void;
+  /** Longest a request may take to arrive, headers and body, in ms (default 30,000). */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * One answered request. `logged` says where it is on the record: its own log entry, a summary
+ * entry (refused by the limits), the service log (a failure outside the release API, which
+ * `serve` writes to stderr), or nowhere (a successful read).
+ */
+export interface ExchangeRecord {
+  id: string;
+  ip: string;
+  method: string;
+  /** The request path, at most 200 characters, control characters escaped. */
+  path: string;
+  status: number;
+  reason: string | null;
+  logged: 'entry' | 'summary' | 'service-log' | 'none';
+  /** For a 5xx outside the log: what failed (never secret: no bodies, no keys). */
+  error?: string;
 }
 
 export interface RunningServer {
@@ -26,45 +55,96 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+interface Exchange {
+  id: string;
+  ip: string;
+  method: string;
+  path: string;
+  res: ServerResponse;
+  onExchange: ((r: ExchangeRecord) => void) | undefined;
+  /** Set once the answer has been recorded. */
+  done: boolean;
+}
+
+function send(x: Exchange, status: number, body: unknown, headers: Record<string, string> = {}, record: { reason?: string | null; logged?: ExchangeRecord['logged']; error?: string } = {}): void {
+  const { res } = x;
+  if (!x.done) {
+    x.done = true;
+    x.onExchange?.({ id: x.id, ip: x.ip, method: x.method, path: x.path, status, reason: record.reason ?? null, logged: record.logged ?? 'none', ...(record.error ? { error: record.error } : {}) });
+  }
+  if (res.headersSent || res.destroyed || res.writableEnded) return;
   const text = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
   res.writeHead(status, {
     'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json',
-    'content-length': Buffer.byteLength(text),
+    'content-length': String(Buffer.byteLength(text)),
+    'x-request-id': x.id,
+    ...(status >= 400 ? { 'cache-control': 'no-store' } : {}),
     ...headers,
   });
   res.end(text);
 }
 
-const notFound = (res: ServerResponse) => send(res, 404, { error: { code: 'NOT_FOUND', message: 'no such resource' } });
+/**
+ * A failure outside the release API (no such path, a bad export...): on the service log, under
+ * the source's limits; refused with 429 (and counted for the summary entry) beyond them.
+ */
+function fail(service: ReleaseService, x: Exchange, status: number, code: string, reason: string, message: string, headers: Record<string, string> = {}): void {
+  const admitted = service.admitFailure(x.ip, reason);
+  if (!admitted.ok) return tooMany(x, reason, admitted.retryAfter);
+  send(x, status, { id: x.id, error: { code, message } }, headers, { reason, logged: 'service-log' });
+}
 
-/** Reads the body up to the limit; null when it is larger. */
-function readBody(req: IncomingMessage): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY_BYTES) {
+function tooMany(x: Exchange, reason: string, retryAfter: number): void {
+  send(x, 429, { id: x.id, error: { code: 'RATE_LIMITED', message: `too many failing requests from this source (this one: ${reason}); retry in ${retryAfter} s` } }, { 'retry-after': String(retryAfter) }, { reason, logged: 'summary' });
+}
+
+type Body = { kind: 'ok'; bytes: Buffer } | { kind: 'oversized' } | { kind: 'incomplete' };
+
+/** Reads the body up to the limit; never waits past the end of the connection. */
+function readBody(req: IncomingMessage): Promise<Body> {
+  return new Promise((resolve) => {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && !(Number(declared) <= MAX_BODY_BYTES)) {
       req.resume();
-      resolve(null);
-      return;
+      return resolve({ kind: 'oversized' });
     }
     const parts: Buffer[] = [];
     let n = 0;
+    let settled = false;
+    const settle = (b: Body) => {
+      if (settled) return;
+      settled = true;
+      resolve(b);
+    };
     req.on('data', (b: Buffer) => {
+      if (settled) return;
       n += b.length;
       if (n > MAX_BODY_BYTES) {
-        req.removeAllListeners('data');
+        parts.length = 0;
         req.resume();
-        resolve(null);
+        settle({ kind: 'oversized' });
       } else parts.push(b);
     });
-    req.on('end', () => resolve(n > MAX_BODY_BYTES ? null : Buffer.concat(parts)));
-    req.on('error', reject);
+    req.on('end', () => settle({ kind: 'ok', bytes: Buffer.concat(parts) }));
+    req.on('error', () => settle({ kind: 'incomplete' }));
+    req.on('close', () => settle(req.complete ? { kind: 'ok', bytes: Buffer.concat(parts) } : { kind: 'incomplete' }));
   });
 }
 
-/** C2SP tile index: path elements "x001/x234/067" → 1234067. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** JSON of a body: undefined when it is not UTF-8 JSON. */
+function parseJson(raw: Buffer): unknown {
+  try {
+    return JSON.parse(strictUtf8.decode(raw)) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** C2SP tile index: path elements "x001/x234/067" → 1234067; null unless canonical (no "x000" lead). */
 function tileIndex(parts: string[]): number | null {
-  if (parts.length === 0) return null;
+  if (parts.length === 0 || (parts.length > 1 && parts[0] === 'x000')) return null;
   let n = 0;
   for (let i = 0; i < parts.length; i++) {
     const last = i === parts.length - 1;
@@ -72,10 +152,14 @@ function tileIndex(parts: string[]): number | null {
     if (!m) return null;
     n = n * 1000 + Number(m[1]);
   }
-  return n;
+  return Number.isSafeInteger(n) ? n : null;
 }
 
-/** Parses /tile/<L>/<N...>[.p/<W>] and /tile/entries/<N...>[.p/<W>]. */
+/**
+ * Parses /tile/<L>/<N...>[.p/<W>] and /tile/entries/<N...>[.p/<W>] in their one canonical form
+ * (C2SP tlog-tiles: L 0–63 and W 1–255 without leading zeros, N in 3-digit elements, no "x000"
+ * lead); null for anything else, so every tile has one URL.
+ */
 export function parseTilePath(path: string): { level: number | 'entries'; n: number; width: number } | null {
   const m = /^\/tile\/(entries|0|[1-9]\d?)\/((?:x\d{3}\/)*\d{3})(?:\.p\/([1-9]\d{0,2}))?$/.exec(path);
   if (!m) return null;
@@ -86,54 +170,108 @@ export function parseTilePath(path: string): { level: number | 'entries'; n: num
   return { level, n, width };
 }
 
-async function handle(service: ReleaseService, log: TransparencyLog, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://x');
-  const path = url.pathname;
-  const ip = req.socket.remoteAddress ?? 'unknown';
-  if (req.method === 'POST' && path === '/v1/release') {
-    const raw = await readBody(req);
-    let reply: ServiceReply;
-    if (raw === null) reply = await service.reject('oversized-body', Buffer.alloc(0), ip);
-    else {
-      let body: unknown;
-      try {
-        body = JSON.parse(raw.toString('utf8'));
-      } catch {
-        reply = await service.reject('malformed-json', raw, ip);
-        return send(res, reply.status, reply.body, { 'cache-control': 'no-store' });
-      }
-      reply = await service.release(body, ip);
-    }
-    return send(res, reply.status, reply.body, { 'cache-control': 'no-store' });
-  }
+/** Whether the client takes gzip (Accept-Encoding, RFC 9110 §12.5.3; "q=0" refuses). */
+export function acceptsGzip(header: string | string[] | undefined): boolean {
+  const v = Array.isArray(header) ? header.join(',') : (header ?? '');
+  return v.split(',').some((part) => {
+    const [coding = '', ...params] = part.trim().toLowerCase().split(';');
+    if (coding.trim() !== 'gzip' && coding.trim() !== 'x-gzip') return false;
+    const q = params.map((p) => /^\s*q\s*=\s*([0-9.]+)\s*$/.exec(p)).find(Boolean);
+    return !q || Number(q[1]) > 0;
+  });
+}
+
+/** The path of a request target, without the query; null for a target that is not a path. */
+function targetPath(url: string | undefined): string | null {
+  if (!url || url[0] !== '/') return null;
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+const printable = (p: string) => p.slice(0, 200).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
+async function handle(service: ReleaseService, log: TransparencyLog, opts: ServeOptions, req: IncomingMessage, x: Exchange): Promise<void> {
+  const path = targetPath(req.url);
+  if (path === null) return fail(service, x, 400, 'INVALID_ARGUMENT', 'bad-target', 'the request target is not a path');
+  if (req.method === 'POST' && path === '/v1/release') return release(service, req, x);
   if (req.method === 'POST' && path === '/v1/export') {
-    const raw = await readBody(req);
-    if (raw === null) return send(res, 413, { error: { code: 'INVALID_ARGUMENT', message: `the body is larger than ${MAX_BODY_BYTES} bytes` } });
-    let body: unknown = null;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {}
-    const reply = await service.recordExports(body);
-    return send(res, reply.status, reply.body, { 'cache-control': 'no-store' });
+    const body = await readBody(req);
+    if (body.kind === 'oversized') return fail(service, x, 413, 'INVALID_ARGUMENT', 'oversized-body', `the body is larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
+    if (body.kind === 'incomplete') return fail(service, x, 400, 'INVALID_ARGUMENT', 'incomplete-body', 'the body ended early');
+    const reply = await service.recordExports(parseJson(body.bytes) ?? null);
+    const error = 'error' in reply.body ? reply.body.error : null;
+    if (error && reply.status < 500) return fail(service, x, reply.status, error.code, error.code.toLowerCase().replace(/_/g, '-'), error.message);
+    return send(x, reply.status, reply.body, { 'cache-control': 'no-store' }, { reason: error?.code ?? null, logged: error ? 'service-log' : 'entry' });
   }
-  if (req.method !== 'GET') return send(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not supported here` } });
-  if (path === '/v1/info') return send(res, 200, service.info());
-  // Replicas sharing a PostgreSQL log learn of each other's appends here.
-  if (path === '/checkpoint' || path === '/v1/checkpoints') await log.store.refresh?.();
-  if (path === '/checkpoint') return send(res, 200, log.checkpoint, { 'cache-control': 'max-age=2' });
-  if (path === '/v1/checkpoints') return streamCheckpoints(log, res);
-  const tile = path.startsWith('/tile/') ? parseTilePath(path) : null;
+  if (req.method !== 'GET' && req.method !== 'HEAD') return fail(service, x, 405, 'METHOD_NOT_ALLOWED', 'method-not-allowed', `${printable(req.method ?? '')} is not supported here`, { allow: 'GET, HEAD, POST' });
+  if (path === '/v1/info') return send(x, 200, service.info(), { 'cache-control': 'no-store' });
+  if (path === '/v1/checkpoints') {
+    await log.store.refresh?.();
+    return streamCheckpoints(log, x);
+  }
+  // The read side, at the root and under the log's URL prefix.
+  const read = opts.logPrefix && path.startsWith(`${opts.logPrefix}/`) ? path.slice(opts.logPrefix.length) : path;
+  if (read === '/checkpoint') {
+    // Replicas sharing a PostgreSQL log learn of each other's appends here.
+    await log.store.refresh?.();
+    return send(x, 200, log.checkpoint, { 'cache-control': 'public, max-age=2' });
+  }
+  const tile = read.startsWith('/tile/') ? parseTilePath(read) : null;
   if (tile) {
     const data = tile.level === 'entries' ? await log.entryBundle(tile.n, tile.width) : await log.tile(tile.level, tile.n, tile.width);
-    if (!data) return notFound(res);
-    return send(res, 200, data, { 'cache-control': tile.width === 256 ? 'public, max-age=31536000, immutable' : 'max-age=60' });
+    if (!data) return fail(service, x, 404, 'NOT_FOUND', 'not-found', 'no such tile in the log (yet)');
+    const cache = tile.width === 256 ? 'public, max-age=31536000, immutable' : 'public, max-age=60';
+    if (tile.level === 'entries' && acceptsGzip(req.headers['accept-encoding'])) {
+      return send(x, 200, gzipSync(data), { 'cache-control': cache, 'content-encoding': 'gzip', vary: 'Accept-Encoding' });
+    }
+    return send(x, 200, data, { 'cache-control': cache, ...(tile.level === 'entries' ? { vary: 'Accept-Encoding' } : {}) });
   }
-  return notFound(res);
+  return fail(service, x, 404, 'NOT_FOUND', 'not-found', 'no such resource');
+}
+
+/** POST /v1/release: every outcome is a log entry (or counted in a summary), with the exchange's id. */
+async function release(service: ReleaseService, req: IncomingMessage, x: Exchange): Promise<void> {
+  const body = await readBody(req);
+  let reply: ServiceReply;
+  if (body.kind === 'ok') {
+    x.id = service.exchangeId(body.bytes);
+    const parsed = parseJson(body.bytes);
+    reply = parsed === undefined ? await service.reject('malformed-json', x.ip, x.id) : await service.release(parsed, x.ip, x.id);
+  } else reply = await service.reject(body.kind === 'oversized' ? 'oversized-body' : 'incomplete-body', x.ip, x.id);
+  const answer = reply.body as { reason?: string; error?: { code: string } };
+  const logged = reply.status === 429 ? 'summary' : 'error' in reply.body ? 'service-log' : 'entry';
+  const headers: Record<string, string> = { 'cache-control': 'no-store', ...(reply.retryAfter ? { 'retry-after': String(reply.retryAfter) } : {}), ...(body.kind === 'oversized' ? { connection: 'close' } : {}) };
+  send(x, reply.status, reply.body, headers, { reason: answer.reason ?? answer.error?.code ?? null, logged });
+}
+
+/**
+ * The last resort: whatever a handler throws is answered (503 when the log or ledger is down, 500
+ * otherwise) with the exchange's id, and put on the record: a release request as a logged
+ * `internal-error` denial when the log takes it, everything on the service log.
+ */
+async function guard(service: ReleaseService, e: unknown, x: Exchange, isRelease: boolean): Promise<void> {
+  const down = isModelsealError(e, 'LOG_UNAVAILABLE');
+  const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  if (isRelease && !down && !x.done) {
+    try {
+      const reply = await service.reject('internal-error', x.ip, x.id);
+      return send(x, reply.status, reply.body, { 'cache-control': 'no-store' }, { reason: 'internal-error', logged: reply.status === 429 ? 'summary' : 'entry', error });
+    } catch {
+      /* answered below */
+    }
+  }
+  const code = down ? 'LOG_UNAVAILABLE' : 'INTERNAL';
+  const body = { id: x.id, error: { code, message: `${down ? 'the release ledger is unavailable' : 'internal error'}; nothing was released` } };
+  if (!x.done) send(x, down ? 503 : 500, body, {}, { reason: code.toLowerCase(), logged: 'service-log', error });
+  else if (!x.res.writableEnded) x.res.destroy();
 }
 
 /** Every stored checkpoint, oldest first, each prefixed by its big-endian uint32 length (docs/API.md). */
-async function streamCheckpoints(log: TransparencyLog, res: ServerResponse): Promise<void> {
-  res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' });
+async function streamCheckpoints(log: TransparencyLog, x: Exchange): Promise<void> {
+  const { res } = x;
+  x.done = true;
+  x.onExchange?.({ id: x.id, ip: x.ip, method: x.method, path: x.path, status: 200, reason: null, logged: 'none' });
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store', 'x-request-id': x.id });
   for await (const note of log.store.checkpoints()) {
     const record = Buffer.from(`\0\0\0\0${note}`, 'utf8');
     record.writeUInt32BE(record.length - 4, 0);
@@ -145,15 +283,31 @@ async function streamCheckpoints(log: TransparencyLog, res: ServerResponse): Pro
 
 export async function startServer(service: ReleaseService, log: TransparencyLog, opts: ServeOptions = {}): Promise<RunningServer> {
   const listener = (req: IncomingMessage, res: ServerResponse) => {
-    handle(service, log, req, res).catch((e) => {
-      // A shared ledger (PostgreSQL) that cannot be reached is the log's kind of failure: retryable.
-      const down = isModelsealError(e, 'LOG_UNAVAILABLE');
-      if (!res.headersSent) send(res, down ? 503 : 500, { error: { code: down ? 'LOG_UNAVAILABLE' : 'INTERNAL', message: `${down ? 'the release ledger is unavailable' : 'internal error'}; nothing was released` } });
-      else res.destroy();
-    });
+    let x: Exchange;
+    try {
+      x = { id: service.exchangeId(), ip: req.socket.remoteAddress ?? 'unknown', method: printable(req.method ?? ''), path: printable(req.url ?? ''), res, onExchange: opts.onExchange, done: false };
+    } catch {
+      res.destroy();
+      return;
+    }
+    const isRelease = req.method === 'POST' && targetPath(req.url) === '/v1/release';
+    handle(service, log, opts, req, x).catch((e: unknown) => guard(service, e, x, isRelease)).catch(() => res.destroy());
   };
-  const server = opts.tls ? (await import('node:https')).createServer({ cert: opts.tls.cert, key: opts.tls.key }, listener) : (await import('node:http')).createServer(listener);
+  // A request trickled in (or never finished) is cut off: its body is then logged as incomplete.
+  const requestTimeout = opts.requestTimeoutMs ?? 30_000;
+  const timeouts = { requestTimeout, headersTimeout: Math.min(requestTimeout, 20_000), connectionsCheckingInterval: Math.min(1_000, requestTimeout / 2) };
+  const server = opts.tls ? (await import('node:https')).createServer({ cert: opts.tls.cert, key: opts.tls.key, ...timeouts }, listener) : (await import('node:http')).createServer(timeouts, listener);
   server.keepAliveTimeout = 5000;
+  // Bytes that are not HTTP never reach a handler: answered 400 with an id, on the service log (or counted).
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const ip = (socket as Socket).remoteAddress ?? 'unknown';
+    const id = service.exchangeId();
+    const reason = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'malformed-http';
+    const admitted = service.admitFailure(ip, reason);
+    opts.onExchange?.({ id, ip, method: '', path: '', status: reason === 'request-timeout' ? 408 : 400, reason, logged: admitted.ok ? 'service-log' : 'summary' });
+    if (socket.writable && !(err.code === 'ECONNRESET')) socket.end(`HTTP/1.1 ${reason === 'request-timeout' ? '408 Request Timeout' : '400 Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\nx-request-id: ${id}\r\n\r\n`);
+    else socket.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 7411, opts.host ?? '127.0.0.1', () => resolve());

@@ -4,10 +4,10 @@
  * ephemeral key when allowed. Every request, allowed or denied, becomes a log entry; if the log
  * cannot take it, the answer is an error and no key (fail closed). docs/SERVER.md, docs/API.md.
  */
-import { createHash } from 'node:crypto';
-import { ModelsealError } from '../errors.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { isModelsealError, ModelsealError } from '../errors.js';
 import { fromHex } from '../format/encoding.js';
-import { encodeEvent, type ReleaseEvent } from '../log/events.js';
+import { encodeEvent, type DenialsEvent, type ReleaseEvent } from '../log/events.js';
 import type { TransparencyLog } from '../log/log.js';
 import type { PolicyWatcher } from '../policy/engine.js';
 import { Decider } from './decider.js';
@@ -19,6 +19,7 @@ import { exportBytes, requestBytes, requestId, stanzaFromJson, verifyRequest, ty
 import type { Pseudonymizer } from '../log/pseudonym.js';
 import { MemoryLedger, type ReleaseLedger } from './ledger.js';
 import type { RecipientRegistry } from './recipients.js';
+import { DenialTally, FailureLimiter, sourceOf, type DeniedTally, type RateLimits } from './ratelimit.js';
 
 /** Why a request was denied before or by the policy (the policy's own reasons are its forbid ids). */
 export const DENIALS = {
@@ -36,7 +37,27 @@ export const DENIALS = {
   'no-permit': 'the license does not cover this recipient or this model',
   'unusable-ephemeral-key': "the request's ephemeral X25519 key cannot be used (a low-order point); make a fresh key pair",
   'evaluation-error': 'the policy could not be evaluated',
+  'provider-unavailable': "the service's key provider could not be reached; nothing was released, retry later",
+  'incomplete-body': 'the request body ended before its declared length (the client went away or was too slow)',
+  'internal-error': 'the service failed on this request (a bug in modelseal); nothing was released',
+  'rate-limited': 'too many failing requests from this source; retry after the time in Retry-After',
 } as const;
+
+/** Reasons a request is refused before it parses as a release request. */
+export type RejectReason = 'malformed-json' | 'oversized-body' | 'malformed-request' | 'incomplete-body' | 'internal-error';
+
+/** HTTP status of each denial that is not a policy's: 400 for what is not a request, 503 for an outage. */
+const DENIAL_STATUS: Record<string, number> = {
+  'malformed-json': 400,
+  'malformed-request': 400,
+  'incomplete-body': 400,
+  'oversized-body': 413,
+  'provider-unavailable': 503,
+  'internal-error': 500,
+};
+
+/** Errors of an identity that mean "this stanza is not one you can open", not "the provider is down". */
+const NOT_THIS_STANZA = new Set(['DECRYPTION_FAILED', 'MALFORMED_PACKAGE', 'INVALID_ARGUMENT', 'NO_MATCHING_IDENTITY', 'UNSAFE_PATH', 'STANZA_TOO_LARGE']);
 
 export interface ReleaseServiceOptions {
   log: TransparencyLog;
@@ -56,21 +77,46 @@ export interface ReleaseServiceOptions {
   pseudonyms?: Pseudonymizer;
   /** Accepted difference between a request's time and the service's clock, in seconds (default 300). */
   skewSeconds?: number;
+  /** Per-source limits on failing requests (docs/SERVER.md, "Limits"); default DEFAULT_RATE_LIMITS. */
+  rateLimits?: Partial<RateLimits>;
+  /** How often the refused requests are summarised into the log, in milliseconds (default 60,000). */
+  summaryIntervalMs?: number;
+  /** Hears failures the answer does not carry: a provider outage's cause, a summary that could not be logged. */
+  onError?: (what: string, e: unknown) => void;
   now?: () => Date;
 }
 
 export interface ServiceReply {
   status: number;
-  body: ReleaseAnswer | { receipts: string[] } | { error: { code: string; message: string } };
+  body: (ReleaseAnswer & { id?: string; retryAfter?: number }) | { receipts: string[] } | { id?: string; error: { code: string; message: string } };
+  /** Seconds, for a 429 (Retry-After). */
+  retryAfter?: number;
 }
 
+/** What the limits say about one failing request: go ahead and log it, or refuse it (429) and only count it. */
+export type Admission = { ok: true } | { ok: false; retryAfter: number };
+
 const isString = (v: unknown, max = 512): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
+
+/** A plain object with exactly these keys: nothing unchecked reaches the signed bytes (or a recursion). */
+function hasKeys(v: unknown, keys: readonly string[]): boolean {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
+  const own = Object.keys(v);
+  return own.length === keys.length && keys.every((k) => Object.hasOwn(v, k));
+}
+
+const SIGNED_KEYS = ['request', 'signature'] as const;
+const REQUEST_KEYS = ['v', 'package', 'artifact', 'stanza', 'ephemeral', 'nonce', 'time', 'destination', 'recipient'] as const;
+const STANZA_KEYS = ['type', 'recipient', 'license', 'policy', 'args', 'body'] as const;
 
 function wellFormed(b: unknown): b is SignedRequest {
   const o = b as Partial<SignedRequest> | null;
   const r = o?.request as Partial<ReleaseRequest> | undefined;
   const s = r?.stanza;
   return (
+    hasKeys(o, SIGNED_KEYS) &&
+    hasKeys(r, REQUEST_KEYS) &&
+    hasKeys(s, STANZA_KEYS) &&
     !!r &&
     isString(o!.signature, 2048) &&
     r.v === 1 &&
@@ -90,7 +136,8 @@ function wellFormed(b: unknown): b is SignedRequest {
     Array.isArray(s.args) &&
     s.args.length <= 16 &&
     s.args.every((a) => isString(a, 2048)) &&
-    isString(s.body, 4096)
+    isString(s.body, 4096) &&
+    /^[A-Za-z0-9+/]*={0,2}$/.test(s.body)
   );
 }
 
@@ -124,12 +171,81 @@ export class ReleaseService {
   readonly #skewMs: number;
   readonly #ledger: ReleaseLedger;
   readonly #decider: Decider;
+  readonly #limiter: FailureLimiter;
+  readonly #tally = new DenialTally();
+  readonly #summaries: NodeJS.Timeout;
+  /** Exchange ids: SHA-256 over this process's random nonce, a sequence number and the body (docs/API.md). */
+  readonly #idNonce = randomBytes(16);
+  #seq = 0n;
 
   private constructor(o: ReleaseServiceOptions, ledger: ReleaseLedger, skewMs: number) {
     this.#o = o;
     this.#decider = o.decider ?? new Decider({ thread: false });
     this.#skewMs = skewMs;
     this.#ledger = ledger;
+    this.#limiter = new FailureLimiter(o.rateLimits);
+    this.#summaries = setInterval(() => void this.flushDenials(), o.summaryIntervalMs ?? 60_000);
+    this.#summaries.unref();
+  }
+
+  /** The per-source limits in force (docs/SERVER.md). */
+  get rateLimits(): RateLimits {
+    return this.#limiter.limits;
+  }
+
+  /** A new id for one exchange, unique whatever the body (two identical bodies get two ids). */
+  exchangeId(body: Uint8Array = new Uint8Array(0)): string {
+    const seq = Buffer.alloc(8);
+    seq.writeBigUInt64BE(this.#seq++);
+    const digest = createHash('sha256').update(body).digest();
+    return createHash('sha256').update('modelseal/v1 exchange\n').update(this.#idNonce).update(seq).update(digest).digest('hex').slice(0, 32);
+  }
+
+  /**
+   * Takes a token for a failing request from `ip`'s bucket. When there is none, the request is
+   * counted under `reason` for the next summary entry and must be answered 429.
+   */
+  admitFailure(ip: string, reason: string): Admission {
+    const now = this.#now().getTime();
+    const taken = this.#limiter.take(sourceOf(ip), now);
+    if (taken.ok) return { ok: true };
+    // Counted under the bucket's key, so that the tallies (and summary entries) stay as bounded as the buckets.
+    this.#tally.count(taken.key, reason, now);
+    return { ok: false, retryAfter: taken.retryAfter };
+  }
+
+  /** Requests refused since the last summary. */
+  get pendingDenials(): number {
+    return this.#tally.pending;
+  }
+
+  /**
+   * Writes one summary entry per source of the requests refused since the last one (docs/LOG.md).
+   * Tallies whose entry could not be logged are kept for the next summary.
+   */
+  async flushDenials(): Promise<number> {
+    const tallies = this.#tally.drain();
+    if (tallies.length === 0) return 0;
+    const policySet = this.#o.policy.engine.hash;
+    const p = this.#o.pseudonyms;
+    const results = await Promise.allSettled(
+      tallies.map((t) => {
+        const event: DenialsEvent = { v: 1, type: 'denials', time: this.#now().toISOString(), since: new Date(t.since).toISOString(), until: new Date(t.until).toISOString(), ip: p ? p.of(t.source) : t.source, count: t.count, reasons: t.reasons, policySet };
+        return this.#o.log.append(encodeEvent(event));
+      }),
+    );
+    const failed: DeniedTally[] = tallies.filter((_, i) => results[i]!.status === 'rejected');
+    if (failed.length) {
+      this.#tally.restore(failed);
+      this.#o.onError?.('the summary of refused requests could not be logged; it is kept for the next one', (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason);
+    }
+    return tallies.length - failed.length;
+  }
+
+  /** Stops the summary timer and logs what is still counted. */
+  async close(): Promise<void> {
+    clearInterval(this.#summaries);
+    await this.flushDenials();
   }
 
   /**
@@ -147,7 +263,8 @@ export class ReleaseService {
   }
 
   info(): ServiceInfo {
-    return { origin: this.#o.log.origin, logKey: this.#o.log.verifierKey, wrap: this.#o.wrap, policySet: this.#o.policy.engine.hash };
+    const { status, since, error } = this.#o.policy.status;
+    return { origin: this.#o.log.origin, logKey: this.#o.log.verifierKey, wrap: this.#o.wrap, policySet: this.#o.policy.engine.hash, policy: { status, since, ...(error !== undefined ? { error } : {}) } };
   }
 
   /** Releases made under a license so far (allowed requests in the log, plus any in flight). */
@@ -175,12 +292,15 @@ export class ReleaseService {
     }
   }
 
-  /** A request that is not one (no JSON, too big, missing fields): logged as a denial all the same. */
-  async reject(reason: 'malformed-json' | 'oversized-body' | 'malformed-request', raw: Uint8Array, ip: string): Promise<ServiceReply> {
-    const id = createHash('sha256').update(raw).digest('hex').slice(0, 32);
+  /**
+   * A request that is not one (no JSON, too big, missing fields, cut short): logged as a denial all
+   * the same, under its exchange id.
+   */
+  async reject(reason: RejectReason, ip: string, exchange = this.exchangeId()): Promise<ServiceReply> {
     return this.#decide(
       {
-        request: id,
+        request: exchange,
+        id: exchange,
         recipient: null,
         org: null,
         country: null,
@@ -196,12 +316,13 @@ export class ReleaseService {
     );
   }
 
-  async release(body: unknown, ip: string): Promise<ServiceReply> {
-    if (!wellFormed(body)) return this.reject('malformed-request', Buffer.from(JSON.stringify(body ?? null)), ip);
+  /** Decides a parsed body (`exchange`: its id from `exchangeId`), logs the decision, and answers. */
+  async release(body: unknown, ip: string, exchange = this.exchangeId()): Promise<ServiceReply> {
+    if (!wellFormed(body)) return this.reject('malformed-request', ip, exchange);
     const { request: r, signature } = body;
     const bytes = requestBytes(r);
     const id = requestId(r, bytes);
-    const base = { request: id, recipient: r.recipient, org: null as string | null, country: null as string | null, certificate: null as string | null, artifact: r.artifact, package: r.package, license: r.stanza.license, destination: r.destination, nonce: r.nonce, ip };
+    const base = { request: id, id: exchange, recipient: r.recipient, org: null as string | null, country: null as string | null, certificate: null as string | null, artifact: r.artifact, package: r.package, license: r.stanza.license, destination: r.destination, nonce: r.nonce, ip };
     const found = await this.#o.recipients.getWithKey(r.recipient);
     if (!found) return this.#decide(base, 'unknown-identity');
     const rec = found.record;
@@ -228,7 +349,13 @@ export class ReleaseService {
             policy: stanza.policy,
           })
         : null;
-    } catch {
+    } catch (e) {
+      // A stanza this key cannot open is the requester's problem; a provider that does not answer
+      // is ours: 503, logged as such, and no key (fail closed).
+      if (!(isModelsealError(e) && NOT_THIS_STANZA.has(e.code))) {
+        this.#o.onError?.(`request ${exchange}: the key provider failed`, e);
+        return this.#decide(base, 'provider-unavailable');
+      }
       dek = null;
     }
     if (!dek) return this.#decide(base, 'stanza-not-for-package');
@@ -274,6 +401,13 @@ export class ReleaseService {
     decision: 'allow' | 'deny' = 'deny',
     policySet = this.#o.policy.engine.hash,
   ): Promise<ServiceReply> {
+    if (decision === 'deny') {
+      const admitted = this.admitFailure(base.ip, reason);
+      if (!admitted.ok) {
+        const body = { decision, id: base.id ?? base.request, requestId: base.request, reason: 'rate-limited', message: DENIALS['rate-limited'], policies: [], retryAfter: admitted.retryAfter };
+        return { status: 429, body, retryAfter: admitted.retryAfter };
+      }
+    }
     const event: ReleaseEvent = { v: 1, type: 'release', time: this.#now().toISOString(), ...base, decision, reason, policies, policySet };
     const p = this.#o.pseudonyms;
     if (p) Object.assign(event, { recipient: event.recipient === null ? null : p.of(event.recipient), ip: p.of(event.ip) });
@@ -282,11 +416,12 @@ export class ReleaseService {
       receipt = (await this.#o.log.append(encodeEvent(event))).proof;
     } catch (e) {
       const code = e instanceof ModelsealError ? e.code : 'LOG_UNAVAILABLE';
-      return { status: 503, body: { error: { code, message: 'the transparency log could not record the request, so nothing was released; retry later' } } };
+      return { status: 503, body: { id: base.id ?? base.request, error: { code, message: 'the transparency log could not record the request, so nothing was released; retry later' } } };
     }
-    if (decision === 'allow') return { status: 200, body: { decision, requestId: base.request, policies, receipt } };
-    const status = reason === 'malformed-json' || reason === 'malformed-request' ? 400 : reason === 'oversized-body' ? 413 : 403;
+    const id = base.id ?? base.request;
+    if (decision === 'allow') return { status: 200, body: { decision, id, requestId: base.request, policies, receipt } };
+    const status = DENIAL_STATUS[reason] ?? 403;
     const message = (DENIALS as Record<string, string>)[reason] ?? `denied by policy ${policies.join(', ')}`;
-    return { status, body: { decision, requestId: base.request, reason, message, policies, receipt } };
+    return { status, body: { decision, id, requestId: base.request, reason, message, policies, receipt } };
   }
 }

@@ -13,11 +13,13 @@ import { PgStore } from '../log/pgstore.js';
 import { PgLedger } from './pgledger.js';
 import { TransparencyLog } from '../log/log.js';
 import { createPseudonymKey, loadPseudonymizer, type Pseudonymizer } from '../log/pseudonym.js';
-import { initPolicyDir, PolicyWatcher } from '../policy/engine.js';
+import { initPolicyDir, PolicyWatcher, type PolicyStatus } from '../policy/engine.js';
 import { envThreads } from '../crypto/pool.js';
 import { Decider } from './decider.js';
 import { RecipientRegistry } from './recipients.js';
 import { ReleaseService } from './service.js';
+import type { Identity } from '../providers/types.js';
+import type { RateLimits } from './ratelimit.js';
 
 export interface ReleaseServiceSetup {
   service: ReleaseService;
@@ -44,15 +46,29 @@ export async function openReleaseService(
     pseudonymKey?: string;
     commitIntervalMs?: number;
     now?: () => Date;
+    /** Hears every edit of the policy files that does not validate, as soon as it is seen. */
     onPolicyError?: (e: unknown) => void;
+    /** Hears every change of the policy status or of the set in force. */
+    onPolicyChange?: (s: PolicyStatus) => void;
+    /** Per-source limits on failing requests and the summary interval (docs/SERVER.md, "Limits"). */
+    rateLimits?: Partial<RateLimits>;
+    summaryIntervalMs?: number;
+    /** Failures the answers do not carry (a provider's outage, a summary not logged): for the service log. */
+    onError?: (what: string, e: unknown) => void;
+    /**
+     * Further keys of the service (a KMS or HSM key): release stanzas whose inner stanza the key
+     * store's x25519 identity does not open are tried with these, in order.
+     */
+    serviceKeys?: Identity[];
   } = {},
 ): Promise<ReleaseServiceSetup> {
   const paths = dataPaths(data);
   const passphrase = opts.passphrase ?? noPassphrase;
   const createdPolicyFiles = await initPolicyDir(paths.policy);
-  const policy = await PolicyWatcher.open(paths.policy, opts.onPolicyError);
+  const policy = await PolicyWatcher.open(paths.policy, opts.onPolicyError, opts.onPolicyChange ? { onChange: opts.onPolicyChange } : {});
   const signer = await loadLogSigner(join(keys, KEYSTORE_FILES.log), passphrase);
-  const identity = await loadX25519Identity(join(keys, KEYSTORE_FILES.identity), passphrase);
+  const own = await loadX25519Identity(join(keys, KEYSTORE_FILES.identity), passphrase);
+  const identity = withServiceKeys(own, opts.serviceKeys ?? []);
   const recipients = new RecipientRegistry(paths.recipients);
   const publishers = await trustedPublishers(keys, paths.publishers);
   let pseudonyms: Pseudonymizer | undefined;
@@ -66,29 +82,51 @@ export async function openReleaseService(
   // MODELSEAL_THREADS=0 or 1 (no worker threads) keeps the decision on the main thread.
   const decider = new Decider({ thread: (envThreads() ?? 2) > 1 });
   decider.warm(policy.engine);
+  let service: ReleaseService | undefined;
   const close = async () => {
+    await service?.close().catch((e: unknown) => opts.onError?.('the last summary of refused requests could not be logged', e));
+    policy.close();
     await decider.close();
     await log.close();
   };
   try {
-    const service = await ReleaseService.open({
+    service = await ReleaseService.open({
       log,
       policy,
       decider,
       recipients,
       identity,
-      wrap: identity.recipient.id,
+      wrap: own.recipient.id,
       publishers,
       ...(ledger ? { ledger } : {}),
       ...(pseudonyms ? { pseudonyms } : {}),
       ...(opts.skewSeconds !== undefined ? { skewSeconds: opts.skewSeconds } : {}),
       ...(opts.now ? { now: opts.now } : {}),
+      ...(opts.rateLimits ? { rateLimits: opts.rateLimits } : {}),
+      ...(opts.summaryIntervalMs !== undefined ? { summaryIntervalMs: opts.summaryIntervalMs } : {}),
+      ...(opts.onError ? { onError: opts.onError } : {}),
     });
     return { service, log, policy, recipients, createdPolicyFiles, close };
   } catch (e) {
     await close();
     throw e;
   }
+}
+
+/** The service's identity: its x25519 key, then each further key, for the stanzas the x25519 key does not open. */
+function withServiceKeys(own: Identity, more: Identity[]): Identity {
+  if (more.length === 0) return own;
+  const all = [own, ...more];
+  return {
+    description: all.map((i) => i.description).join(', '),
+    async unwrapDataKey(stanza, context) {
+      for (const i of all) {
+        const key = await i.unwrapDataKey(stanza, context);
+        if (key) return key;
+      }
+      return null;
+    },
+  };
 }
 
 /** The publishers whose exports the service logs: the key store's own, and <data>/publishers/*.pub. */

@@ -22,8 +22,8 @@ afterAll(() => {
   server?.kill('SIGTERM');
 });
 
-async function serve(args: string[]): Promise<{ url: string; origin: string }> {
-  server = spawn(process.execPath, [BIN, '--keys', keys, '--json', 'serve', '--data', data, '--port', '0', ...args], { cwd: dir });
+async function serve(args: string[], dataDir = data): Promise<{ url: string; origin: string }> {
+  server = spawn(process.execPath, [BIN, '--keys', keys, '--json', 'serve', '--data', dataDir, '--port', '0', ...args], { cwd: dir });
   const first = await new Promise<string>((res, rej) => {
     createInterface({ input: server!.stdout! }).once('line', res);
     server!.once('exit', (code) => rej(new Error(`serve exited ${code}`)));
@@ -153,6 +153,55 @@ describe('modelseal serve', () => {
       expect.objectContaining({ index: 3, type: 'export', fingerprint: sealed.json().fingerprint.record.id }),
       expect.objectContaining({ index: 4, type: 'release', decision: 'allow', destination: 'FR', license: 'EAR-9B' }),
     ]);
+    await stop();
+  }, 60_000);
+
+  it('limits failing requests per source, summarises them in the log, and reports a broken policy edit at once', async () => {
+    const data3 = join(dir, 'data-limits');
+    // One token back per 1,000 s: the test sees the burst only, however slow the machine.
+    const ready = await serve(['--deny-burst', '4', '--deny-rate', '0.001', '--summary-interval', '1'], data3);
+    let stderr = '';
+    server!.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    // A path that does not exist is on the service log, with its id (and takes a token).
+    const missing = await fetch(`${ready.url}/nowhere`);
+    expect(missing.status).toBe(404);
+    for (let i = 0; i < 20 && !stderr.includes(missing.headers.get('x-request-id')!); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(stderr).toContain(`${missing.headers.get('x-request-id')} 127.0.0.1 GET /nowhere → 404 not-found`);
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const res = await fetch(`${ready.url}/v1/release`, { method: 'POST', body: '{"request": ' });
+      statuses.push(res.status);
+      expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f]{32}$/);
+      if (res.status === 429) expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    }
+    expect(statuses).toEqual([400, 400, 400, 429, 429, 429, 429, 429]);
+    // The policy status, from the service itself.
+    const ok = ms(['--json', 'policy', 'check', '--server', ready.url]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.json()).toMatchObject({ status: 'ok', hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const file = join(data3, 'policy', 'policies.cedar');
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(file, good + '\npermit (principal, action, resource) when { context.nope };\n');
+    let broken = ms(['--json', 'policy', 'check', '--server', ready.url]);
+    for (let i = 0; i < 30 && broken.code === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      broken = ms(['--json', 'policy', 'check', '--server', ready.url]);
+    }
+    expect(broken.code).toBe(13);
+    expect(broken.json().error).toMatchObject({ code: 'POLICY_INVALID', details: { status: 'invalid', hash: ok.json().hash } });
+    for (let i = 0; i < 20 && !stderr.includes('do not validate'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(stderr).toMatch(/the edited policy files do not validate, the previous policy stays in force: .*needs a name/);
+    writeFileSync(file, good);
+    // The refused requests become one summary entry; audit list shows it.
+    let denials = ms(['--json', 'audit', 'list', '--server', ready.url, '--type', 'denials']);
+    for (let i = 0; i < 30 && denials.json().entries.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      denials = ms(['--json', 'audit', 'list', '--server', ready.url, '--type', 'denials']);
+    }
+    expect(denials.json().entries).toEqual([expect.objectContaining({ type: 'denials', ip: '127.0.0.1', count: 5, reasons: { 'malformed-json': 5 } })]);
+    const table = ms(['audit', 'list', '--server', ready.url, '--decision', 'deny']);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/denials\s+deny\s+5 requests refused \(rate-limited\)/);
     await stop();
   }, 60_000);
 });

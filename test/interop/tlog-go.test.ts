@@ -4,11 +4,19 @@
  * with our verifier on every checkpoint, inclusion proof and consistency proof, good or tampered,
  * and must read our stored-hash layout as its own.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { openCheckpoint, formatCheckpoint } from '../../src/log/checkpoint.js';
+import { openCheckpoint, formatCheckpoint, originOfPrefix } from '../../src/log/checkpoint.js';
+import { initKeystore } from '../../src/keystore/keystore.js';
+import { parseTilePath, startServer } from '../../src/server/http.js';
+import { openReleaseService } from '../../src/server/setup.js';
+import { tempDir } from '../support/fixtures.js';
+import { prng } from '../support/prng.js';
 import {
   consistencyProof,
   inclusionProof,
@@ -21,7 +29,15 @@ import {
 import { NoteSigner, parseVerifierKey, signNote } from '../../src/log/note.js';
 import { memoryTree } from '../support/tlog.js';
 
-const TLOGCHECK = join(import.meta.dirname, '../../.peers/tlogcheck');
+// Built by test/peers/setup.sh under a name from the hash of its source (go.mod, go.sum, main.go).
+const TLOGCHECK = join(
+  import.meta.dirname,
+  '../../.peers',
+  `tlogcheck-${createHash('sha256')
+    .update(Buffer.concat(['go.mod', 'go.sum', 'main.go'].map((f) => readFileSync(join(import.meta.dirname, '../peers/tlogcheck', f)))))
+    .digest('hex')
+    .slice(0, 16)}`,
+);
 
 interface Verdict {
   ok: boolean;
@@ -154,3 +170,115 @@ describe('Go sumdb/tlog and sumdb/note agree with our log verifier', () => {
     go.forEach((v, i) => expect(v).toEqual({ ok: true, values: want[i] }));
   });
 });
+
+describe('Go sumdb/tlog reads the served log (C2SP tlog-tiles)', () => {
+  it('agrees with us on which tile paths are canonical, generated and mutated', () => {
+    const rnd = prng(20261205).int;
+    const encodeN = (n: number) => {
+      const parts = [String(n % 1000).padStart(3, '0')];
+      for (n = Math.floor(n / 1000); n > 0; n = Math.floor(n / 1000)) parts.unshift(`x${String(n % 1000).padStart(3, '0')}`);
+      return parts.join('/');
+    };
+    const mutations: Array<(p: string) => string> = [
+      (p) => p.replace(/^\/tile\/(entries|\d+)\//, '/tile/$1/x000/'),
+      (p) => p.replace(/^\/tile\/(\d+)\//, '/tile/0$1/'),
+      (p) => p.replace(/^\/tile\/(\d+)\//, (_, l: string) => `/tile/${Number(l) + 64}/`),
+      (p) => p.replace(/\.p\/(\d+)$/, '.p/0$1'),
+      (p) => p.replace(/\.p\/\d+$/, '.p/256'),
+      (p) => p.replace(/\.p\/\d+$/, '.p/0'),
+      (p) => p.replace(/(\d{3})(\.p|$)/, (_, d: string, t: string) => `${d.slice(1)}${t}`),
+      (p) => p.replace(/(\d{3})(\.p|$)/, '0$1$2'),
+      (p) => p.replace(/\/x/, '/X'),
+      (p) => `${p}/`,
+      (p) => p.replace('/tile/', '/tile//'),
+      (p) => p.replace(/\/(\d)(\d\d)(\.p|$)/, '/+$2$3'),
+      (p) => `${p}.p/`,
+      (p) => p.replace('/tile/entries/', '/tile/data/'),
+    ];
+    const paths: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const level = rnd(5) === 0 ? 'entries' : String(rnd(4) === 0 ? rnd(64) : rnd(3));
+      const n = [rnd(1000), rnd(1_000_000), rnd(2 ** 31) * 1000 + rnd(1000)][rnd(3)]!;
+      const path = `/tile/${level}/${encodeN(n)}${rnd(2) ? `.p/${1 + rnd(255)}` : ''}`;
+      paths.push(i % 2 ? path : mutations[rnd(mutations.length)]!(path));
+    }
+    const go = goCheck(paths.map((path) => ({ kind: 'tilepath', path })));
+    const kinds = { canonical: 0, other: 0 };
+    paths.forEach((path, i) => {
+      const mine = parseTilePath(path);
+      const want = go[i]!.ok ? go[i]!.values! : null;
+      const got = mine ? [mine.level === 'entries' ? '-1' : String(mine.level), String(mine.n), String(mine.width)] : null;
+      expect({ path, got }).toEqual({ path, got: want });
+      kinds[want ? 'canonical' : 'other']++;
+    });
+    expect(kinds.canonical).toBeGreaterThan(1500);
+    expect(kinds.other).toBeGreaterThan(1000);
+  });
+
+  it('verifies every entry of a running service through its tiles, gets entry bundles gzipped, and finds the caching SHOULDs', async () => {
+    const dir = tempDir('modelseal-tlog-serve-');
+    const keys = join(dir, 'keys');
+    await initKeystore(keys, { logOrigin: originOfPrefix('https://releases.test/log/') });
+    const setup = await openReleaseService(join(dir, 'data'), keys, { commitIntervalMs: 0 });
+    const server = await startServer(setup.service, setup.log, { port: 0, logPrefix: '/log' });
+    try {
+      for (let i = 0; i < 600; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => setup.log.append(Buffer.from(`entry ${i + j} ${'·'.repeat((i + j) % 40)}`))));
+      expect(setup.log.origin).toBe('releases.test/log');
+      const vkey = readFileSync(join(keys, 'log.vkey'), 'utf8').trim();
+      // At the root and under the URL prefix the origin names.
+      const [root, prefixed] = await goCheckAsync([
+        { kind: 'serve', url: server.url, vkey },
+        { kind: 'serve', url: `${server.url}/log`, vkey },
+      ]);
+      for (const v of [root, prefixed]) expect(v).toEqual({ ok: true, values: ['600', 'uncompressed:false:0', 'uncompressed:false:1', 'uncompressed:true:entries'] });
+      const head = async (path: string, headers: Record<string, string> = {}) => {
+        const r = await fetch(`${server.url}${path}`, { headers });
+        return { status: r.status, cache: r.headers.get('cache-control'), encoding: r.headers.get('content-encoding'), bytes: Buffer.from(await r.arrayBuffer()) };
+      };
+      expect(await head('/tile/0/000')).toMatchObject({ status: 200, cache: 'public, max-age=31536000, immutable' });
+      expect(await head('/tile/0/002.p/88')).toMatchObject({ status: 200, cache: 'public, max-age=60' });
+      expect(await head('/log/checkpoint')).toMatchObject({ status: 200, cache: 'public, max-age=2' });
+      // fetch decompresses by itself; node:http shows what was sent.
+      const gz = await rawGet(server.url, '/tile/entries/000', { 'accept-encoding': 'gzip' });
+      const plain = await rawGet(server.url, '/tile/entries/000', { 'accept-encoding': 'identity' });
+      expect({ gz: gz.encoding, plain: plain.encoding, cache: gz.cache }).toEqual({ gz: 'gzip', plain: undefined, cache: 'public, max-age=31536000, immutable' });
+      expect(gunzipSync(gz.bytes).equals(plain.bytes)).toBe(true);
+      expect((await rawGet(server.url, '/tile/entries/000', { 'accept-encoding': 'gzip;q=0' })).encoding).toBeUndefined();
+      for (const path of ['/tile/0/x000/000', '/tile/00/000', '/tile/0/00', '/tile/0/000.p/088', '/tile/0/002.p/256', '/tile/entries/x000/001']) {
+        expect({ path, status: (await rawGet(server.url, path)).status }).toEqual({ path, status: 404 });
+      }
+    } finally {
+      await server.close();
+      await setup.close();
+    }
+  });
+});
+
+/** goCheck for cases that call back into this process (a server on its event loop): not synchronous. */
+async function goCheckAsync(cases: object[]): Promise<Verdict[]> {
+  if (!existsSync(TLOGCHECK)) throw new Error(`${TLOGCHECK} is missing: run \`bash test/peers/setup.sh\` (npm test does), which builds it with Go`);
+  const child = spawn(TLOGCHECK, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (b: Buffer) => out.push(b));
+  child.stderr.on('data', (b: Buffer) => err.push(b));
+  child.stdin.end(cases.map((c) => JSON.stringify(c)).join('\n') + '\n');
+  const code = await new Promise<number | null>((r) => child.once('close', r));
+  if (code !== 0) throw new Error(`tlogcheck failed: ${Buffer.concat(err).toString()}`);
+  const verdicts = Buffer.concat(out).toString().trim().split('\n').map((l) => JSON.parse(l) as Verdict);
+  expect(verdicts.length).toBe(cases.length);
+  return verdicts;
+}
+
+function rawGet(base: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; encoding: string | undefined; cache: string | undefined; bytes: Buffer }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, path, headers }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (b: Buffer) => parts.push(b));
+      res.on('end', () => resolve({ status: res.statusCode!, encoding: res.headers['content-encoding'], cache: res.headers['cache-control'], bytes: Buffer.concat(parts) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

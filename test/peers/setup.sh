@@ -35,8 +35,10 @@ fi
 "$VENV/bin/python" -c 'import moto' || { echo "setup: moto did not import; see $PEERS/pip.log" >&2; exit 1; }
 # The independent log verifier: a small Go program on golang.org/x/mod/sumdb (Go module proxy).
 GO=$(command -v go || echo /usr/local/go/bin/go)
-TLOGCHECK=$PEERS/tlogcheck
+# Named by the hash of its source, so checkouts with different versions of it can share $PEERS
+# (test/interop/tlog-go.test.ts computes the same name).
 want=$(cat test/peers/tlogcheck/go.mod test/peers/tlogcheck/go.sum test/peers/tlogcheck/main.go | sha256sum | cut -d' ' -f1)
+TLOGCHECK=$PEERS/tlogcheck-${want:0:16}
 if [ ! -x "$TLOGCHECK" ] || [ "$(cat "$TLOGCHECK.sha256" 2>/dev/null)" != "$want" ]; then
   [ -x "$GO" ] || { echo "setup: Go (1.22 or newer) is needed to build the log cross-check test/peers/tlogcheck; install it from go.dev/dl" >&2; exit 1; }
   echo "setup: building $TLOGCHECK with $("$GO" version) (golang.org/x/mod from the Go module proxy)" >&2

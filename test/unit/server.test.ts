@@ -4,7 +4,9 @@
  * denied with its own reason, and every one of them logged.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer as createTcpServer } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isModelsealError } from '../../src/errors.js';
@@ -12,14 +14,18 @@ import { initKeystore, loadLocalKey, loadPublisherKey, loadReleaseIdentity, noPa
 import { writeKeyFile } from '../../src/keystore/keyfile.js';
 import { auditLog } from '../../src/log/audit.js';
 import { verifyProof } from '../../src/log/checkpoint.js';
-import { decodeEvent } from '../../src/log/events.js';
+import { decodeEvent, storeEvents } from '../../src/log/events.js';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { AwsKmsIdentity, AwsKmsRecipient } from '../../src/providers/awskms.js';
+import { startMoto } from '../support/moto.js';
 import { parseVerifierKey } from '../../src/log/note.js';
 import { open } from '../../src/package/open.js';
 import { seal } from '../../src/package/seal.js';
 import { initPolicyDir, POLICY_FILES } from '../../src/policy/engine.js';
 import { recipientFrom, type ProviderSettings } from '../../src/providers/registry.js';
-import { ReleaseIdentity } from '../../src/providers/release.js';
-import { startServer, MAX_BODY_BYTES, type RunningServer } from '../../src/server/http.js';
+import { ReleaseIdentity, ReleaseRecipient } from '../../src/providers/release.js';
+import { FailureLimiter, sourceOf } from '../../src/server/ratelimit.js';
+import { startServer, MAX_BODY_BYTES, type ExchangeRecord, type RunningServer } from '../../src/server/http.js';
 import type { ReleaseRequest } from '../../src/server/protocol.js';
 import { signedRequest } from '../support/release.js';
 import { loadOrCreateCa, RecipientRegistry } from '../../src/server/recipients.js';
@@ -37,6 +43,17 @@ let artifact = '';
 const src = join(dir, 'weights.bin');
 
 const DAY = 86400_000;
+const exchanges: ExchangeRecord[] = [];
+const KMS_KEY = 'arn:aws:kms:us-east-1:000000000000:key/11111111-2222-3333-4444-555555555555';
+
+/** A loopback port where nothing listens. */
+async function closedPort(): Promise<number> {
+  const s = createTcpServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
 const iso = (ms: number) => new Date(Date.now() + ms).toISOString();
 
 function license(id: string, over: Record<string, unknown> = {}) {
@@ -77,9 +94,11 @@ async function rawRequest(pkg: string, name: string, edit: (r: ReleaseRequest) =
   return (await signedRequest(pkg, name, key, edit)).body;
 }
 
-async function post(body: unknown, raw?: string) {
-  const res = await fetch(`${server.url}/v1/release`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ?? JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as { decision: string; reason?: string; requestId: string; receipt?: string; key?: unknown } };
+type Answer = { decision: string; reason?: string; id: string; requestId: string; receipt?: string; key?: unknown; retryAfter?: number };
+
+async function post(body: unknown, raw?: string | Buffer, url = server.url) {
+  const res = await fetch(`${url}/v1/release`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ?? JSON.stringify(body) });
+  return { status: res.status, header: res.headers.get('x-request-id'), retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Answer };
 }
 
 beforeAll(async () => {
@@ -114,8 +133,13 @@ beforeAll(async () => {
     const { identity } = await registry.issue(name, { org, country: 'DE', nationality: 'DE' }, ca);
     await writeKeyFile(join(dir, `${name}.identity`), identity);
   }
-  setup = await openReleaseService(data, keys, { commitIntervalMs: 0, skewSeconds: 120 });
-  server = await startServer(setup.service, setup.log, { port: 0 });
+  // The service's further key: AWS KMS at an address where nothing listens (a provider outage).
+  process.env.AWS_ACCESS_KEY_ID ??= 'testing';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
+  const kms = new AwsKmsIdentity({ endpoint: `http://127.0.0.1:${await closedPort()}`, region: 'us-east-1', maxAttempts: 1 });
+  // The matrix sends many failing requests from one address: limits high enough not to refuse them here.
+  setup = await openReleaseService(data, keys, { commitIntervalMs: 0, skewSeconds: 120, rateLimits: { burst: 10_000 }, serviceKeys: [kms] });
+  server = await startServer(setup.service, setup.log, { port: 0, onExchange: (r) => exchanges.push(r) });
   for (const [r, l] of [
     ['acme-labs', 'L-OK'],
     ['acme-labs', 'L-EXPIRED'],
@@ -129,6 +153,22 @@ beforeAll(async () => {
   }
   await registry.revoke('revoked-co');
 }, 60_000);
+
+/** A request as sent, path untouched (fetch would normalise it). */
+function raw(method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const { port } = server.server.address() as { port: number };
+    import('node:http').then(({ request }) => {
+      const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (b: Buffer) => parts.push(b));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers as Record<string, string>, body: Buffer.concat(parts) }));
+      });
+      req.on('error', reject);
+      req.end();
+    }, reject);
+  });
+}
 
 afterAll(async () => {
   await server?.close();
@@ -188,21 +228,84 @@ describe('release service', () => {
       // Licensed, but the ephemeral key is a low-order point: no key can be wrapped to it.
       ['unusable-ephemeral-key', async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => (r.ephemeral = Buffer.alloc(32).toString('base64url'))))],
       ['malformed-json', async () => post(null, '{"request": ')],
+      ['malformed-json', async () => post(null, Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]))],
       ['malformed-request', async () => post({ request: { v: 1 }, signature: 'x' })],
+      // Nested 30,000 deep: it parses, and nothing after that may recurse over it.
+      ['malformed-request', async () => post(null, `{"request":${'['.repeat(30_000)}${']'.repeat(30_000)},"signature":"x"}`)],
+      // A signed request with a field no request has (a fraction, which the log's canonical JSON refuses).
+      [
+        'malformed-request',
+        async () => {
+          const req = await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs');
+          return post({ ...req, request: { ...req.request, extra: 1.5 } });
+        },
+      ],
+      // Signed, and well formed but for one field more than a request has.
+      ['malformed-request', async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => Object.assign(r, { extra: 'x' })))],
+      ['malformed-request', async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => (r.stanza.body = '%%not base64%%')))],
       ['oversized-body', async () => post(null, JSON.stringify({ pad: 'x'.repeat(MAX_BODY_BYTES) }))],
+      ['oversized-body', async () => post(null, JSON.stringify({ pad: 'x'.repeat(MAX_BODY_BYTES) }))],
+      // The service's KMS key does not answer: an outage, not a stanza "not for this package".
+      [
+        'provider-unavailable',
+        async () =>
+          post(
+            await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => {
+              r.stanza.args = [r.stanza.args[0]!, 'aws-kms', `aws-kms:${KMS_KEY}`, KMS_KEY];
+            }),
+          ),
+      ],
     ];
+    const status: Record<string, number> = { 'malformed-json': 400, 'malformed-request': 400, 'oversized-body': 413, 'provider-unavailable': 503 };
     const seen: string[] = [];
+    const ids = new Set<string>();
     for (const [reason, run] of cases) {
-      const { status, body } = await run();
-      expect({ reason, status: status >= 400, decision: body.decision, got: body.reason }).toEqual({ reason, status: true, decision: 'deny', got: reason });
+      const { status: got, header, body } = await run();
+      expect({ reason, status: got, decision: body.decision, got: body.reason }).toEqual({ reason, status: status[reason] ?? 403, decision: 'deny', got: reason });
       expect(body).not.toHaveProperty('key');
-      // Every denial comes with its log receipt.
-      expect(decodeEvent(verifyProof(body.receipt!, undefined, logKey).entry)).toMatchObject({ decision: 'deny', reason });
+      // Every denial comes with its log receipt, and every answer with an id of its own, logged with it.
+      const logged = decodeEvent(verifyProof(body.receipt!, undefined, logKey).entry);
+      expect(logged).toMatchObject({ decision: 'deny', reason, id: body.id });
+      expect(header).toBe(body.id);
+      ids.add(body.id);
       seen.push(reason);
     }
-    // 16 cases, one of which (the replay) sent two requests: all 17 are in the log.
+    // One of the cases (the replay) sent two requests: all are in the log, each with its own id.
     expect(setup.log.size - before).toBe(cases.length + 1);
-    expect(seen).toHaveLength(16);
+    expect(ids.size).toBe(cases.length);
+    expect(new Set(seen)).toEqual(new Set([...Object.keys(status), 'license-expired', 'license-not-yet-valid', 'destination-not-licensed', 'embargoed-destination', 'screening-hit', 'revoked-identity', 'unknown-identity', 'bad-signature', 'stale-timestamp', 'replayed-nonce', 'stanza-not-for-package', 'unknown-license', 'unusable-ephemeral-key']));
+  });
+
+  it('answers every other malformed request with a 4xx, its own id and a line on the service log', async () => {
+    const targets: Array<[string, string, number]> = [
+      ['GET', '//', 404],
+      ['GET', '//x/../v1/info', 404],
+      ['GET', '/%00', 404],
+      ['GET', '/tile/0/x000/000', 404],
+      ['PUT', '/v1/release', 405],
+      ['DELETE', '/', 405],
+    ];
+    for (const [method, path, want] of targets) {
+      const before = exchanges.length;
+      const { status, headers } = await raw(method, path);
+      expect({ method, path, status }).toEqual({ method, path, status: want });
+      const rec = exchanges.slice(before);
+      expect(rec).toEqual([expect.objectContaining({ status: want, logged: 'service-log', id: headers['x-request-id'] })]);
+    }
+    // What no handler foresaw (here a damaged registry file) is a logged 500, not an unrecorded one.
+    writeFileSync(join(data, 'recipients', 'broken-co.json'), '{');
+    const r500 = await post(await rawRequest(pkgs['acme-labs/L-OK']!, 'broken-co', () => {}, 'acme-labs'));
+    expect({ status: r500.status, reason: r500.body.reason }).toEqual({ status: 500, reason: 'internal-error' });
+    expect(decodeEvent(verifyProof(r500.body.receipt!, undefined, logKey).entry)).toMatchObject({ decision: 'deny', reason: 'internal-error', id: r500.header });
+    expect(exchanges.find((x) => x.id === r500.header)).toMatchObject({ status: 500, logged: 'entry', error: expect.stringMatching(/SyntaxError/) });
+    // A body that stops before its declared length: logged as incomplete, with no answer to give.
+    const before = setup.log.size;
+    const sock = connect((server.server.address() as { port: number }).port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    sock.end('POST /v1/release HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"request"');
+    for (let i = 0; i < 100 && setup.log.size === before; i++) await new Promise((r) => setTimeout(r, 20));
+    const entries = await setup.log.store.readEntries(before, setup.log.size);
+    expect(entries.map((e) => decodeEvent(e))).toEqual([expect.objectContaining({ reason: 'incomplete-body', decision: 'deny' })]);
   });
 
   it('counts releases against the license: the quota is reserved before the decision is final', async () => {
@@ -222,4 +325,135 @@ describe('release service', () => {
   it('the log of all this verifies', async () => {
     expect(await auditLog(setup.log.store, logKey)).toMatchObject({ ok: true, size: setup.log.size });
   });
+});
+
+describe('limits on failing requests', () => {
+  it('count a source by address, IPv6 by its /64, and track a bounded number of sources', () => {
+    expect(['127.0.0.1', '::ffff:10.1.2.3', '2001:db8:1:2:3:4:5:6', '2001:db8:1:2::9', '2001:db8:1:3::1', '::1'].map(sourceOf)).toEqual(['127.0.0.1', '10.1.2.3', '2001:db8:1:2::/64', '2001:db8:1:2::/64', '2001:db8:1:3::/64', '0:0:0:0::/64']);
+    const limiter = new FailureLimiter({ burst: 2, perSecond: 1, maxSources: 3 });
+    const t = 1_000_000;
+    expect([limiter.take('a', t), limiter.take('a', t), limiter.take('a', t)]).toEqual([
+      { ok: true, key: 'a', retryAfter: 0 },
+      { ok: true, key: 'a', retryAfter: 0 },
+      { ok: false, key: 'a', retryAfter: 1 },
+    ]);
+    expect(limiter.take('a', t + 1000).ok).toBe(true);
+    // Sources beyond the bound share one bucket ("*") until tracked ones are full again.
+    limiter.take('b', t);
+    limiter.take('c', t);
+    expect([limiter.take('d', t), limiter.take('e', t), limiter.take('f', t)].map((r) => `${r.key}:${r.ok}`)).toEqual(['*:true', '*:true', '*:false']);
+    expect(limiter.take('a', t + 10_000)).toMatchObject({ key: 'a', ok: true });
+    expect(() => new FailureLimiter({ perSecond: 0 })).toThrow(RangeError);
+  });
+
+  it('refuses a flood from one source with 429 and Retry-After, summarises it in the log, and never slows an allowed request', async () => {
+    const data2 = join(dir, 'data-limits');
+    cpSync(join(data, 'policy'), join(data2, 'policy'), { recursive: true });
+    cpSync(join(data, 'recipients'), join(data2, 'recipients'), { recursive: true });
+    let clock = Date.now();
+    const s2 = await openReleaseService(data2, keys, { commitIntervalMs: 0, skewSeconds: 120, rateLimits: { burst: 5, perSecond: 1 }, summaryIntervalMs: 3_600_000, now: () => new Date(clock) });
+    const srv = await startServer(s2.service, s2.log, { port: 0 });
+    try {
+      const statuses: number[] = [];
+      const ids = new Set<string>();
+      for (let i = 0; i < 40; i++) {
+        const r = await post(null, i % 2 ? '{"request": ' : '[1,2', srv.url);
+        statuses.push(r.status);
+        ids.add(r.body.id);
+        if (r.status === 429) expect({ retryAfter: r.retryAfter, reason: r.body.reason, receipt: r.body.receipt }).toEqual({ retryAfter: '1', reason: 'rate-limited', receipt: undefined });
+      }
+      // The burst is logged one by one; the rest is refused, each with its own id.
+      expect(statuses.filter((s) => s === 400)).toHaveLength(5);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(35);
+      expect(ids.size).toBe(40);
+      expect(s2.log.size).toBe(5);
+      // A licensed recipient at the same address is not held up: allowed requests take no token.
+      const allowed = await post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs'), undefined, srv.url);
+      expect(allowed.status).toBe(200);
+      expect(allowed.body.decision).toBe('allow');
+      // Tokens come back with time.
+      clock += 2_000;
+      expect((await post(null, '{', srv.url)).status).toBe(400);
+      expect((await post(null, '{', srv.url)).status).toBe(400);
+      expect((await post(null, '{', srv.url)).status).toBe(429);
+      // What was refused becomes one summary entry for the source.
+      expect(s2.service.pendingDenials).toBe(36);
+      await s2.service.flushDenials();
+      expect(s2.service.pendingDenials).toBe(0);
+      const events = [];
+      for await (const { event } of storeEvents(s2.log.store)) events.push(event);
+      const summaries = events.filter((e) => e?.type === 'denials');
+      expect(summaries).toEqual([expect.objectContaining({ type: 'denials', ip: '127.0.0.1', count: 36, reasons: { 'malformed-json': 36 } })]);
+      expect(await auditLog(s2.log.store, logKey)).toMatchObject({ ok: true });
+    } finally {
+      await srv.close();
+      await s2.close();
+    }
+  });
+});
+
+describe('policy edits while serving', () => {
+  it('are validated as soon as they are seen, without a request; the last good set stays in force and /v1/info says so', async () => {
+    const file = join(data, 'policy', POLICY_FILES.policies);
+    const good = readFileSync(file, 'utf8');
+    const before = setup.policy.engine.hash;
+    const t0 = Date.now();
+    const seen = new Promise<void>((resolve, reject) => {
+      const t = setInterval(() => {
+        if (setup.policy.status?.status === 'invalid') resolve();
+        else if (Date.now() - t0 > 5_000) reject(new Error('the broken policy file was not noticed within 5 s'));
+        else return;
+        clearInterval(t);
+      }, 10);
+    });
+    writeFileSync(file, `${good}\n@id("broken")\npermit (principal, action, resource) when { context.nope };\n`);
+    await seen;
+    // Noticed within the watcher's reach (fs.watch, or the 1 s stat), not at the next request.
+    expect(Date.now() - t0).toBeLessThan(2_500);
+    const status = setup.policy.status;
+    expect(status).toMatchObject({ status: 'invalid', hash: before, error: expect.stringMatching(/do not validate/) });
+    const info = (await (await fetch(`${server.url}/v1/info`)).json()) as { policySet: string; policy: { status: string; error: string; since: string } };
+    expect(info).toMatchObject({ policySet: before, policy: { status: 'invalid', since: status.since, error: status.error } });
+    // Decisions go on under the last good set.
+    expect((await post(await rawRequest(pkgs['acme-labs/L-EXPIRED']!, 'acme-labs'))).body).toMatchObject({ reason: 'license-expired' });
+    writeFileSync(file, good);
+    for (let i = 0; i < 250 && setup.policy.status.status !== 'ok'; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(setup.policy.status).toMatchObject({ status: 'ok', hash: before });
+  });
+});
+
+describe('a key provider outage', () => {
+  it('is a logged 503 provider-unavailable, not a stanza "not for this package": a real KMS (moto), stopped', async () => {
+    const moto = await startMoto();
+    let stopped = false;
+    const data4 = join(dir, 'data-kms');
+    cpSync(join(data, 'policy'), join(data4, 'policy'), { recursive: true });
+    cpSync(join(data, 'recipients'), join(data4, 'recipients'), { recursive: true });
+    const kms = new KMSClient({ endpoint: moto.endpoint });
+    const arn = (await kms.send(new CreateKeyCommand({ Description: 'modelseal release service key' }))).KeyMetadata!.Arn!;
+    const s4 = await openReleaseService(data4, keys, { commitIntervalMs: 0, skewSeconds: 120, serviceKeys: [new AwsKmsIdentity({ endpoint: moto.endpoint, maxAttempts: 1 })] });
+    const srv = await startServer(s4.service, s4.log, { port: 0 });
+    try {
+      const pkg = join(dir, 'kms-release.mseal');
+      const inner = await AwsKmsRecipient.resolve(arn, { endpoint: moto.endpoint });
+      await seal({ input: src, output: pkg, recipients: [new ReleaseRecipient(srv.url, 'acme-labs', inner)], publisher: await loadPublisherKey(join(keys, 'publisher.key')), license: 'L-OK', force: true });
+      // With the KMS up, the service's KMS key releases the data key.
+      const up = await post(await rawRequest(pkg, 'acme-labs'), undefined, srv.url);
+      expect({ status: up.status, decision: up.body.decision }).toEqual({ status: 200, decision: 'allow' });
+      await moto.stop();
+      stopped = true;
+      const down = await post(await rawRequest(pkg, 'acme-labs'), undefined, srv.url);
+      expect({ status: down.status, reason: down.body.reason, key: down.body.key }).toEqual({ status: 503, reason: 'provider-unavailable', key: undefined });
+      expect(decodeEvent(verifyProof(down.body.receipt!, undefined, logKey).entry)).toMatchObject({ decision: 'deny', reason: 'provider-unavailable', recipient: 'acme-labs', license: 'L-OK' });
+      // The client says "retry later", not "denied".
+      const { identity } = await client('acme-labs');
+      const r = await open({ input: pkg, output: join(dir, 'kms-out'), identities: [identity], trustedPublishers: [await readPublisherPublicKey(join(keys, 'publisher.pub'))] }).catch((e: unknown) => e);
+      expect(isModelsealError(r, 'PROVIDER_UNAVAILABLE')).toBe(true);
+      expect(existsSync(join(dir, 'kms-out'))).toBe(false);
+    } finally {
+      await srv.close();
+      await s4.close();
+      if (!stopped) await moto.stop();
+    }
+  }, 120_000);
 });

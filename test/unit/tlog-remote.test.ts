@@ -16,8 +16,10 @@ const signer = NoteSigner.generate('remote.test/log');
 const verifier = parseVerifierKey(signer.verifierKey);
 const log = new TransparencyLog(FileStore.open(join(dir, 'log')), signer, { commitIntervalMs: 0 });
 const entry = (i: number) => Buffer.from(JSON.stringify({ v: 1, type: 'note', i, pad: 'x'.repeat(i % 50) }));
-// Only the read side is exercised: no release service behind it.
-const server = await startServer({} as ReleaseService, log, { port: 0 });
+// Only the read side is exercised: of a release service, only the request ids and the limits on failures.
+let seq = 0;
+const readOnly = { exchangeId: () => (seq++).toString(16).padStart(32, '0'), admitFailure: () => ({ ok: true }) };
+const server = await startServer(readOnly as unknown as ReleaseService, log, { port: 0 });
 afterAll(async () => {
   await server.close();
   await log.close();

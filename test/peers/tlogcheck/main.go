@@ -10,7 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -33,6 +36,9 @@ type request struct {
 	Proof   []string `json:"proof"`
 	// stored hashes (base64, in storage order) for "layout"
 	Stored []string `json:"stored"`
+	// "tilepath": a C2SP tile path; "serve": a running log's URL prefix
+	Path string `json:"path"`
+	URL  string `json:"url"`
 }
 
 type response struct {
@@ -162,8 +168,136 @@ func run(r request) (response, error) {
 			}
 		}
 		return response{OK: true, Values: values}, nil
+	case "tilepath":
+		// Go's sumdb paths carry the tile height (8 in C2SP tlog-tiles) and say "data" for
+		// entries; its parser accepts a path only when it is the one canonical form of its tile.
+		rest, ok := strings.CutPrefix(r.Path, "/tile/")
+		if !ok {
+			return response{}, errors.New("not a tile path")
+		}
+		if strings.HasPrefix(rest, "data/") {
+			return response{}, errors.New("not a C2SP path")
+		}
+		if e, ok := strings.CutPrefix(rest, "entries/"); ok {
+			rest = "data/" + e
+		}
+		t, err := tlog.ParseTilePath("tile/8/" + rest)
+		if err != nil {
+			return response{}, err
+		}
+		if t.L > 63 {
+			return response{}, errors.New("level above 63")
+		}
+		return response{OK: true, Values: []string{strconv.Itoa(t.L), strconv.FormatInt(t.N, 10), strconv.Itoa(t.W)}}, nil
+	case "serve":
+		return serve(r.URL, r.Vkey)
 	}
 	return response{}, fmt.Errorf("unknown kind %q", r.Kind)
+}
+
+// httpTiles reads C2SP tiles from a log's URL prefix, for tlog.TileHashReader (which checks them
+// against the tree); it records how entry bundles came (gzip or not).
+type httpTiles struct {
+	url  string
+	seen map[string]bool
+}
+
+func (h *httpTiles) Height() int { return 8 }
+
+func (h *httpTiles) get(path string) ([]byte, error) {
+	resp, err := http.Get(h.url + path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	// Go's transport asks for gzip itself and reports whether the body was decompressed.
+	if parts := strings.SplitN(path, "/", 4); len(parts) == 4 && parts[1] == "tile" {
+		h.seen["uncompressed:"+strconv.FormatBool(resp.Uncompressed)+":"+parts[2]] = true
+	}
+	return io.ReadAll(resp.Body)
+}
+
+func (h *httpTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		b, err := h.get("/" + strings.Replace(t.Path(), "tile/8/", "tile/", 1))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+func (h *httpTiles) SaveTiles(tiles []tlog.Tile, data [][]byte) {}
+
+// serve checks a running log as a sumdb client would: the checkpoint under the key, every entry
+// of every bundle against the tree through verified tiles.
+func serve(url, vkey string) (response, error) {
+	h := &httpTiles{url: strings.TrimSuffix(url, "/"), seen: map[string]bool{}}
+	cp, err := h.get("/checkpoint")
+	if err != nil {
+		return response{}, err
+	}
+	v, err := checkpoint(vkey, string(cp))
+	if err != nil {
+		return response{}, err
+	}
+	sizeText, rootText, _ := strings.Cut(v, " ")
+	size, _ := strconv.ParseInt(sizeText, 10, 64)
+	root, err := hash(rootText)
+	if err != nil {
+		return response{}, err
+	}
+	reader := tlog.TileHashReader(tlog.Tree{N: size, Hash: root}, h)
+	for start := int64(0); start < size; start += 256 {
+		w := size - start
+		if w > 256 {
+			w = 256
+		}
+		t := tlog.Tile{H: 8, L: -1, N: start / 256, W: int(w)}
+		bundle, err := h.get("/" + strings.Replace(t.Path(), "tile/8/data/", "tile/entries/", 1))
+		if err != nil {
+			return response{}, err
+		}
+		want, err := reader.ReadHashes(indexes(start, w))
+		if err != nil {
+			return response{}, err
+		}
+		for i := int64(0); i < w; i++ {
+			if len(bundle) < 2 {
+				return response{}, fmt.Errorf("entry bundle %d ends early", t.N)
+			}
+			n := int(bundle[0])<<8 | int(bundle[1])
+			if len(bundle) < 2+n {
+				return response{}, fmt.Errorf("entry bundle %d ends early", t.N)
+			}
+			if tlog.RecordHash(bundle[2:2+n]) != want[i] {
+				return response{}, fmt.Errorf("entry %d does not hash to the tree's leaf", start+i)
+			}
+			bundle = bundle[2+n:]
+		}
+		if len(bundle) != 0 {
+			return response{}, fmt.Errorf("entry bundle %d has bytes after its entries", t.N)
+		}
+	}
+	values := []string{sizeText}
+	for k := range h.seen {
+		values = append(values, k)
+	}
+	sort.Strings(values[1:])
+	return response{OK: true, Values: values}, nil
+}
+
+func indexes(start, w int64) []int64 {
+	out := make([]int64, w)
+	for i := range out {
+		out[i] = tlog.StoredHashIndex(0, start+int64(i))
+	}
+	return out
 }
 
 func main() {
