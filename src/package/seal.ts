@@ -322,6 +322,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
         modelName: inputs.name,
         entries: manifest,
         ignorePaths: inputs.kind === 'folder' ? SIDECARS : [],
+        singleFile: inputs.kind === 'file',
         privateKey: opts.publisher.privateKey,
         publicKeyPem: opts.publisher.publicKeyPem,
       }),
