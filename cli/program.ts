@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, ModelsealError } from '../src/index.js';
-import { reportError, type GlobalOptions } from './util.js';
+import { releaseInterruptSignals, reportError, type GlobalOptions } from './util.js';
 import { registerInit } from './commands/init.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerSeal } from './commands/seal.js';
@@ -98,7 +98,7 @@ function usageError(e: CommanderError): ModelsealError {
 export async function run(argv: readonly string[]): Promise<number> {
   const program = createProgram();
   const args = argv.slice(2);
-  let json = args.includes('--json');
+  let json = wantsJson(program, args);
   // With --json commander's own error text would be a second, non-JSON output: the catch below prints the JSON instead.
   program.configureOutput({ writeErr: (text) => (json ? undefined : process.stderr.write(text)) });
   for (let c: Command[] = [program]; c.length; c = c.flatMap((x) => x.commands as Command[])) {
@@ -124,5 +124,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       return reportError(usageError(e), g);
     }
     return reportError(e, g);
+  } finally {
+    releaseInterruptSignals();
   }
 }

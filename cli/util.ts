@@ -6,6 +6,7 @@ import {
   identitiesFrom,
   loadPublisherKey,
   readPublisherPublicKey,
+  fsReason,
   readSecretFile,
   removeStalePartials,
   recipientFrom,
@@ -182,6 +183,8 @@ export function threads(g: GlobalOptions): number | undefined {
 
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
+const interruptListeners: Array<() => void> = [];
+
 /** An AbortSignal fired by Ctrl-C / SIGTERM, so the library removes its temporary output before exit. */
 export function interruptSignal(): AbortSignal {
   const ac = new AbortController();
@@ -191,14 +194,30 @@ export function interruptSignal(): AbortSignal {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  interruptListeners.push(stop);
   return ac.signal;
+}
+
+/** Removes the signal listeners of finished commands (run() calls it, so in-process runs do not pile them up). */
+export function releaseInterruptSignals(): void {
+  for (const stop of interruptListeners.splice(0)) {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+/** A file-system error that reached the CLI unwrapped (Node's errors carry `syscall` and an errno `code`): an IO error about its path. */
+function fsError(e: unknown): ModelsealError | undefined {
+  const x = e as NodeJS.ErrnoException | undefined;
+  if (!(x instanceof Error) || typeof x.syscall !== 'string' || typeof x.code !== 'string' || !/^E[A-Z0-9]+$/.test(x.code)) return undefined;
+  return new ModelsealError('IO', `cannot ${x.syscall} ${x.path ?? 'a file'}: ${fsReason(x)}`, { cause: e });
 }
 
 export function reportError(e: unknown, g: GlobalOptions): number {
   const err =
     e instanceof ModelsealError
       ? e
-      : new ModelsealError('INTERNAL', `unexpected error: ${e instanceof Error ? e.message : String(e)} — please report this`, { cause: e });
+      : (fsError(e) ?? new ModelsealError('INTERNAL', `unexpected error: ${e instanceof Error ? e.message : String(e)} — please report this`, { cause: e }));
   if (g.json) {
     process.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, exitCode: err.exitCode, message: err.message, ...(err.details ? { details: err.details } : {}) } }) + '\n');
   } else {

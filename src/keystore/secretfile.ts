@@ -13,12 +13,18 @@ const WHY: Record<string, string> = {
   ENOTDIR: 'a part of the path is not a directory',
   ELOOP: 'too many symbolic links',
   ENAMETOOLONG: 'the path is too long',
+  EEXIST: 'it already exists',
+  ENOSPC: 'no space left on the device',
+  EROFS: 'the file system is read-only',
+  ENOTEMPTY: 'the folder is not empty',
+  EBUSY: 'it is busy',
+  EMFILE: 'too many open files',
 };
 
 /** Why a file operation failed, in words, from its errno code. */
 export function fsReason(cause: unknown): string {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-  return code ? `${WHY[code] ?? 'cannot read it'} (${code})` : 'cannot read it';
+  return code ? `${WHY[code] ?? 'I/O error'} (${code})` : 'I/O error';
 }
 
 /**

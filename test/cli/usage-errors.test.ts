@@ -4,7 +4,7 @@
  * JSON object on stdout, naming what was wrong, never echoing a secret.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../support/fixtures.js';
@@ -117,6 +117,28 @@ describe('usage errors', () => {
       expect(e.message).toMatch(/expected the log's Ed25519 verifier key \(origin\+id\+key/);
       expect(r.stdout + r.stderr).not.toContain(secret);
       expect(r.stdout + r.stderr).not.toContain('"secret"');
+    }
+  });
+
+  it('rewrap of a folder with an unreadable subfolder is an IO error naming it, not INTERNAL', () => {
+    // /proc/1/fdinfo cannot be listed here, even by root: a real unreadable folder.
+    const r = ms(['--json', 'rewrap', '/proc/1', '--add', 'local']);
+    expect(r.code, r.stdout).not.toBe(70);
+    if (r.code !== 0) expect(jsonError(r)).toMatchObject({ code: 'IO', message: expect.stringMatching(/cannot search \/proc\/1 for packages: permission denied \(EACCES\) in \/proc\/1\//) });
+  });
+
+  it('a file-system error the library did not wrap is IO (exit 3) naming the path, not INTERNAL', () => {
+    const file = join(dir, 'plain-file');
+    writeFileSync(file, 'x');
+    const loop = join(dir, 'loop');
+    if (!existsSync(loop)) symlinkSync(loop, loop);
+    for (const [args, why] of [
+      [['policy', 'init', '--data', file], /cannot mkdir .*plain-file\/policy: a part of the path is not a directory \(ENOTDIR\)/],
+      [['init', '--keys', loop], /cannot mkdir .*loop: too many symbolic links \(ELOOP\)/],
+    ] as const) {
+      const r = ms(['--json', ...args]);
+      expect({ args, code: r.code }).toEqual({ args, code: 3 });
+      expect(jsonError(r)).toMatchObject({ code: 'IO', message: expect.stringMatching(why) });
     }
   });
 });
