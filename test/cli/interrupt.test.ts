@@ -58,6 +58,8 @@ describe('interrupted seal and open leave nothing at the output path', () => {
     const sealed = join(dir, 'killed.mseal');
     expect(await interrupt(['seal', input, '--to', 'local', '-o', sealed], 'killed.mseal', 'SIGKILL')).toBe(null);
     expect(existsSync(sealed)).toBe(false);
+    // What is left is private until a later run or `modelseal clean` removes it.
+    expect(partials('killed.mseal').map((p) => (statSync(join(dir, p)).mode & 0o777).toString(8))).toEqual(['600']);
     const opened = join(dir, 'killed.bin');
     expect(await interrupt(['open', pkg, '-o', opened], 'killed.bin', 'SIGKILL')).toBe(null);
     expect(existsSync(opened)).toBe(false);
