@@ -141,4 +141,14 @@ describe('usage errors', () => {
       expect(jsonError(r)).toMatchObject({ code: 'IO', message: expect.stringMatching(why) });
     }
   });
+
+  it('an x25519 recipient that is a low-order point is a usage error, not INTERNAL', () => {
+    if (!existsSync(join(keys, 'publisher.key'))) expect(ms(['init']).code).toBe(0);
+    const input = join(dir, 'small.bin');
+    writeFileSync(input, 'weights');
+    const r = ms(['--json', 'seal', input, '--to', `x25519:${'A'.repeat(43)}`, '-o', join(dir, 'small.mseal')]);
+    expect(r.code, r.stdout).toBe(2);
+    expect(jsonError(r)).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/not a usable x25519 public key \(a low-order point\)/) });
+    expect(existsSync(join(dir, 'small.mseal'))).toBe(false);
+  });
 });

@@ -289,6 +289,19 @@ async function runInProcess(argv: string[]): Promise<Outcome> {
   }
 }
 
+/** `s` cut to at most `max` UTF-8 bytes, on a character boundary (the kernel limits one argument to 128 KiB). */
+function upToBytes(s: string, max: number): string {
+  if (Buffer.byteLength(s) <= max) return s;
+  let out = '';
+  let bytes = 0;
+  for (const ch of s) {
+    bytes += Buffer.byteLength(ch);
+    if (bytes > max) break;
+    out += ch;
+  }
+  return out;
+}
+
 // Commands that do not end by themselves (serve) or run a whole tour on their own (demo) go through the bundle only.
 const OUT_OF_PROCESS = new Set(['serve', 'demo']);
 
@@ -384,7 +397,7 @@ describe('CLI fuzzer', () => {
       // argv cannot carry what the OS cannot (NUL); huge values stay under the kernel's per-argument limit.
       const serve = c.leaf.path[0] === 'serve';
       // A serve that starts listens on a free port (never the default one another test may use), and is stopped after 3 s.
-      const argv = [...c.argv.map((a) => a.replace(/\0/g, '').slice(0, 100_000)), ...(serve ? ['--port', '0'] : [])];
+      const argv = [...c.argv.map((a) => upToBytes(a.replace(/\0/g, ''), 100_000)), ...(serve ? ['--port', '0'] : [])];
       const p = spawnSync(process.execPath, [BIN, ...argv], { cwd: dir, input: '', timeout: serve ? 3000 : 15_000, maxBuffer: 64 << 20, env: process.env });
       if (p.error && (p.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') {
         // Only a successful serve keeps running.
