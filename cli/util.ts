@@ -1,12 +1,14 @@
 /** Shared CLI plumbing: output (human on stderr, one JSON object on stdout with --json), progress, errors, keys. */
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import {
   ErrorCodes,
   ModelsealError,
   identitiesFrom,
   loadPublisherKey,
   readPublisherPublicKey,
+  fsReason,
+  readSecretFile,
+  removeStalePartials,
   recipientFrom,
   trustedPublishers,
   KEYSTORE_FILES,
@@ -36,6 +38,23 @@ export function keysDir(g: GlobalOptions): string {
 /** Human text goes to stderr so that stdout stays clean for --json and for `-o -`. */
 export function say(g: GlobalOptions, text: string): void {
   if (!g.json && !g.quiet) process.stderr.write(text + '\n');
+}
+
+/** Warnings go to stderr whatever the output mode: they are about safety, not progress. */
+export function warn(text: string): void {
+  process.stderr.write(`modelseal: warning: ${text}\n`);
+}
+
+/**
+ * Removes the partial outputs that killed runs left at `output` (our naming, dead process; see
+ * src/io/atomic.ts) and says so on stderr; returns their paths for the --json result.
+ */
+export async function removeStaleAt(output: string): Promise<string[]> {
+  const target = resolve(output);
+  const name = basename(target);
+  const removed = await removeStalePartials(dirname(target), [name, `${name}.sig`, `${name}.release.tlog-proof`]);
+  for (const s of removed) warn(`removed ${s.path}: a partial ${basename(s.target)} left by modelseal process ${s.pid}, which no longer runs`);
+  return removed.map((s) => s.path);
 }
 
 export function emitJson(g: GlobalOptions, command: string, result: object): void {
@@ -82,7 +101,7 @@ export function passphraseSource(g: GlobalOptions): PassphraseSource {
   return async () => {
     if (cached !== undefined) return cached;
     const file = g.passphraseFile ?? process.env.MODELSEAL_PASSPHRASE_FILE;
-    if (file) cached = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
+    if (file) cached = await readSecretFile(file, g.passphraseFile ? '--passphrase-file' : 'MODELSEAL_PASSPHRASE_FILE', warn);
     else if (process.env.MODELSEAL_PASSPHRASE) cached = process.env.MODELSEAL_PASSPHRASE;
     else if (process.stdin.isTTY && process.stderr.isTTY) cached = await promptHidden('passphrase: ');
     else throw new ModelsealError('KEYSTORE', 'a passphrase is needed: pass --passphrase-file, or set MODELSEAL_PASSPHRASE_FILE or MODELSEAL_PASSPHRASE');
@@ -128,13 +147,7 @@ export function providerSettings(g: GlobalOptions, identityFiles: readonly strin
 /** The token PIN: --pkcs11-pin-file, MODELSEAL_PKCS11_PIN_FILE or MODELSEAL_PKCS11_PIN (never argv). */
 async function pkcs11Pin(g: GlobalOptions): Promise<string> {
   const pinFile = g.pkcs11PinFile ?? process.env.MODELSEAL_PKCS11_PIN_FILE;
-  if (pinFile) {
-    try {
-      return (await readFile(pinFile, 'utf8')).replace(/\r?\n$/, '');
-    } catch (cause) {
-      throw new ModelsealError('KEYSTORE', `cannot read the PKCS#11 PIN file ${pinFile}`, { cause });
-    }
-  }
+  if (pinFile) return readSecretFile(pinFile, g.pkcs11PinFile ? '--pkcs11-pin-file' : 'MODELSEAL_PKCS11_PIN_FILE', warn);
   const pin = process.env.MODELSEAL_PKCS11_PIN;
   if (pin === undefined) throw new ModelsealError('KEYSTORE', 'no PKCS#11 PIN: give --pkcs11-pin-file <file>, MODELSEAL_PKCS11_PIN_FILE or MODELSEAL_PKCS11_PIN');
   return pin;
@@ -170,6 +183,8 @@ export function threads(g: GlobalOptions): number | undefined {
 
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
+const interruptListeners: Array<() => void> = [];
+
 /** An AbortSignal fired by Ctrl-C / SIGTERM, so the library removes its temporary output before exit. */
 export function interruptSignal(): AbortSignal {
   const ac = new AbortController();
@@ -179,14 +194,30 @@ export function interruptSignal(): AbortSignal {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  interruptListeners.push(stop);
   return ac.signal;
+}
+
+/** Removes the signal listeners of finished commands (run() calls it, so in-process runs do not pile them up). */
+export function releaseInterruptSignals(): void {
+  for (const stop of interruptListeners.splice(0)) {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+/** A file-system error that reached the CLI unwrapped (Node's errors carry `syscall` and an errno `code`): an IO error about its path. */
+function fsError(e: unknown): ModelsealError | undefined {
+  const x = e as NodeJS.ErrnoException | undefined;
+  if (!(x instanceof Error) || typeof x.syscall !== 'string' || typeof x.code !== 'string' || !/^E[A-Z0-9]+$/.test(x.code)) return undefined;
+  return new ModelsealError('IO', `cannot ${x.syscall} ${x.path ?? 'a file'}: ${fsReason(x)}`, { cause: e });
 }
 
 export function reportError(e: unknown, g: GlobalOptions): number {
   const err =
     e instanceof ModelsealError
       ? e
-      : new ModelsealError('INTERNAL', `unexpected error: ${e instanceof Error ? e.message : String(e)} — please report this`, { cause: e });
+      : (fsError(e) ?? new ModelsealError('INTERNAL', `unexpected error: ${e instanceof Error ? e.message : String(e)} — please report this`, { cause: e }));
   if (g.json) {
     process.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, exitCode: err.exitCode, message: err.message, ...(err.details ? { details: err.details } : {}) } }) + '\n');
   } else {

@@ -41,9 +41,10 @@ export {
   type InitResult,
 } from './keystore/keystore.js';
 export { writeKeyFile } from './keystore/keyfile.js';
+export { readSecretFile, fsReason } from './keystore/secretfile.js';
 export { loadReleaseIdentity } from './keystore/keystore.js';
 export { computeRootDigest, signModel, verifyModelSignature, type ManifestEntry } from './provenance/oms.js';
-export { writeFileAtomic } from './io/atomic.js';
+export { writeFileAtomic, findStalePartials, removeStalePartials, type StalePartial } from './io/atomic.js';
 export { TransparencyLog, receiptFor, type LogReceipt, type TransparencyLogOptions } from './log/log.js';
 export { FileStore } from './log/filestore.js';
 export { PgStore, type PgStoreOptions } from './log/pgstore.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ModelsealError, open, readLogVerifier, writeFileAtomic, type OpenResult, type ProviderSettings } from '../../src/index.js';
-import { collect, emitJson, fmtBytes, identities, interruptSignal, keysDir, progressBar, say, threads, trusted, type GlobalOptions } from '../util.js';
+import { collect, emitJson, fmtBytes, identities, interruptSignal, keysDir, removeStaleAt, progressBar, say, threads, trusted, type GlobalOptions } from '../util.js';
 
 /** --server: the recipient identity, the destination and the log key the receipt must verify under. */
 async function releaseSettings(
@@ -46,6 +46,7 @@ export function registerOpen(program: Command): void {
       const t = threads(g);
       const toStdout = o.output === '-';
       if (toStdout && g.json) throw new ModelsealError('INVALID_ARGUMENT', '--json and -o - both want stdout; pick one');
+      const staleRemoved = toStdout ? [] : await removeStaleAt(o.output);
       const scratch = toStdout ? await mkdtemp(join(tmpdir(), 'modelseal-')) : undefined;
       try {
         const r: OpenResult = await open({
@@ -67,7 +68,7 @@ export function registerOpen(program: Command): void {
         // The release receipt goes next to the output, once the output is complete.
         const receiptPath = receipt && !toStdout ? `${r.output}.release.tlog-proof` : undefined;
         if (receipt && receiptPath) await writeFileAtomic(receiptPath, receipt.text, { overwrite: o.force ?? false });
-        emitJson(g, 'open', { ...r, ...(receipt ? { release: { requestId: receipt.requestId, receipt: receiptPath ?? null } } : {}) });
+        emitJson(g, 'open', { ...r, staleRemoved, ...(receipt ? { release: { requestId: receipt.requestId, receipt: receiptPath ?? null } } : {}) });
         say(g, `opened ${r.model.name} → ${toStdout ? 'stdout' : r.output} (${r.files.length} file${r.files.length === 1 ? '' : 's'}, ${fmtBytes(r.plaintextBytes)}), every byte verified`);
         say(g, `  opened with ${r.openedWith.identity} (stanza ${r.openedWith.type} for ${r.openedWith.recipient}, license ${r.openedWith.license})`);
         say(g, `  signer ${r.signer}\n  provenance ${toStdout ? '(not written with -o -)' : r.provenance}`);

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ModelsealError, recipientFrom, recoverRewrap, reseal, rewrap, type Recipient, type RewrapResult } from '../../src/index.js';
+import { fsReason, ModelsealError, recipientFrom, recoverRewrap, reseal, rewrap, type Recipient, type RewrapResult } from '../../src/index.js';
 import { collect, emitJson, fmtBytes, identities, interruptSignal, parseRecipients, progressBar, providerSettings, publisherKey, say, threads, trusted, type GlobalOptions } from '../util.js';
 
 interface Opts {
@@ -21,12 +21,15 @@ interface Opts {
 async function packagesIn(paths: readonly string[]): Promise<string[]> {
   const out: string[] = [];
   for (const p of paths) {
-    const st = await stat(p).catch((cause) => Promise.reject(new ModelsealError('IO', `cannot read ${p}: no such file or folder`, { cause })));
+    const st = await stat(p).catch((cause: unknown) => Promise.reject(new ModelsealError('IO', `cannot read ${p}: ${fsReason(cause)}`, { cause })));
     if (!st.isDirectory()) {
       out.push(p);
       continue;
     }
-    for (const e of await readdir(p, { recursive: true, withFileTypes: true })) {
+    const entries = await readdir(p, { recursive: true, withFileTypes: true }).catch((cause: unknown) =>
+      Promise.reject(new ModelsealError('IO', `cannot search ${p} for packages: ${fsReason(cause)} in ${(cause as NodeJS.ErrnoException).path ?? p}`, { cause })),
+    );
+    for (const e of entries) {
       if (e.isFile() && e.name.endsWith('.mseal') && !e.name.startsWith('.')) out.push(join(e.parentPath, e.name));
     }
   }

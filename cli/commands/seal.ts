@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { join } from 'node:path';
 import { codeParams, sayTensors } from './fingerprint.js';
 import { DEFAULT_PARAMS, DEFAULT_REGISTRY, loadFingerprintKey, type SealOptions, encodeEvent, exportEvents, loadLogSigner, openLogStore, logExports, ModelsealError, readLogVerifier, seal, TransparencyLog, type Recipient, type SealResult } from '../../src/index.js';
-import { collect, emitJson, fmtBytes, interruptSignal, keysDir, parseRecipients, passphraseSource, progressBar, publisherKey, say, threads, type GlobalOptions } from '../util.js';
+import { collect, emitJson, fmtBytes, interruptSignal, keysDir, parseRecipients, passphraseSource, progressBar, publisherKey, removeStaleAt, say, threads, type GlobalOptions } from '../util.js';
 
 export function parseSize(v: string): number {
   const m = /^(\d+)\s*(k|kib|m|mib)?$/i.exec(v.trim());
@@ -53,6 +53,7 @@ export function registerSeal(program: Command): void {
       if (o.output === '-' && process.stdout.isTTY) throw new ModelsealError('INVALID_ARGUMENT', 'refusing to write a package to a terminal; redirect stdout or use -o <file>');
       if (o.output === '-' && g.json) throw new ModelsealError('INVALID_ARGUMENT', '--json and -o - both want stdout; pick one');
       const t = threads(g);
+      const staleRemoved = o.output === '-' ? [] : await removeStaleAt(o.output);
       const remote = o.log !== undefined && /^https?:\/\//.test(o.log);
       const logSigner = o.log && !remote ? await loadLogSigner(join(keysDir(g), 'log.key'), passphraseSource(g)) : undefined;
       const log = o.log && logSigner ? new TransparencyLog(await openLogStore(o.log), logSigner) : undefined;
@@ -93,7 +94,7 @@ export function registerSeal(program: Command): void {
           : {}),
       }).finally(() => log?.close());
       const origin = log?.origin ?? remoteKey?.name;
-      emitJson(g, 'seal', { ...r, ...(o.log ? { log: { origin, entries: logged } } : {}) });
+      emitJson(g, 'seal', { ...r, staleRemoved, ...(o.log ? { log: { origin, entries: logged } } : {}) });
       say(g, `sealed ${r.model.name} (${r.files.length} file${r.files.length === 1 ? '' : 's'}, ${fmtBytes(r.plaintextBytes)}) → ${r.output} (${fmtBytes(r.packageBytes)})`);
       if (r.keyGroups) say(g, `  opening needs ${r.keyGroups.threshold} of ${r.keyGroups.groups} key groups`);
       for (const s of r.recipients) say(g, `  recipient ${s.group !== undefined ? `[group ${s.group}] ` : ''}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}`);

@@ -2,15 +2,86 @@
  * Every file modelseal writes goes to a temporary name in the target's folder and is renamed
  * into place only when complete, so a crash at any moment leaves the previous state intact.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { fdatasync, fsync, writeSync } from 'node:fs';
-import { link, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { link, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { ModelsealError } from '../errors.js';
 
-/** A sibling temporary name for `target`: hidden, recognisable, unique. */
+/** Partial outputs are private until complete (they may hold decrypted weights): files 0600, folders 0700. */
+export const PARTIAL_FILE_MODE = 0o600;
+export const PARTIAL_DIR_MODE = 0o700;
+
+/** This host, in partial names: a process id is only meaningful on the host (and pid namespace) that made it. */
+const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+/** `.<target>.mseal-partial-<host>-<pid>-<random>`: exactly what tempSibling makes, nothing else. */
+const PARTIAL_NAME = /^\.(.+)\.mseal-partial-([0-9a-f]{8})-([1-9]\d{0,9})-[0-9a-f]{12}$/s;
+
+/** A sibling temporary name for `target`: hidden, recognisable, unique, naming the process that owns it. */
 export function tempSibling(target: string): string {
-  return join(dirname(target), `.${basename(target)}.mseal-partial-${randomBytes(6).toString('hex')}`);
+  return join(dirname(target), `.${basename(target)}.mseal-partial-${HOST_TAG}-${process.pid}-${randomBytes(6).toString('hex')}`);
+}
+
+let umask: number | undefined;
+/** `mode` as the process umask lets it be: what a file created with that mode would have had. */
+export function finalMode(mode: number): number {
+  umask ??= process.umask();
+  return mode & 0o777 & ~umask;
+}
+
+export interface StalePartial {
+  /** The partial file or folder. */
+  path: string;
+  /** The output it was to become (a sibling of `path`). */
+  target: string;
+  /** The process that made it, no longer running. */
+  pid: number;
+}
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, owned by another user
+  }
+}
+
+/**
+ * The partial outputs in `dir` that a modelseal process of this host left behind when it was
+ * killed: our exact naming, made on this host, by a process id that no longer runs. Only those of
+ * the outputs named in `targets` (base names) when given.
+ */
+export async function findStalePartials(dir: string, targets?: readonly string[]): Promise<StalePartial[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return []; // no folder, no leftovers; the command reports its own error about the path
+  }
+  const out: StalePartial[] = [];
+  for (const name of names.sort()) {
+    const m = PARTIAL_NAME.exec(name);
+    if (!m || m[2] !== HOST_TAG || (targets && !targets.includes(m[1]!))) continue;
+    const pid = Number(m[3]);
+    if (pid === process.pid || running(pid)) continue;
+    out.push({ path: join(dir, name), target: join(dir, m[1]!), pid });
+  }
+  return out;
+}
+
+/** Removes what findStalePartials finds; returns what was removed. */
+export async function removeStalePartials(dir: string, targets?: readonly string[]): Promise<StalePartial[]> {
+  const stale = await findStalePartials(dir, targets);
+  for (const s of stale) {
+    try {
+      await rm(s.path, { recursive: true, force: true });
+    } catch (cause) {
+      throw ioError(`cannot remove ${s.path}, left by an interrupted modelseal (process ${s.pid})`, cause);
+    }
+  }
+  return stale;
 }
 
 export async function pathExists(p: string): Promise<boolean> {
@@ -40,10 +111,11 @@ export function ioError(what: string, cause: unknown): ModelsealError {
 export async function writeFileAtomic(path: string, data: string | Uint8Array | ((fh: FileHandle) => Promise<void>), opts: { mode?: number; overwrite?: boolean } = {}): Promise<void> {
   const tmp = tempSibling(path);
   try {
-    const fh = await open(tmp, 'wx', opts.mode ?? 0o644);
+    const fh = await open(tmp, 'wx', PARTIAL_FILE_MODE);
     try {
       if (typeof data === 'function') await data(fh);
       else await fh.writeFile(data);
+      await fh.chmod(finalMode(opts.mode ?? 0o644));
       await fh.sync();
     } finally {
       await fh.close();

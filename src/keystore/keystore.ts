@@ -206,7 +206,30 @@ export async function readLogVerifier(keyOrPath: string): Promise<NoteVerifier> 
   } else if (!/^[^+\s]+\+[0-9a-f]{8}\+/.test(keyOrPath)) {
     throw new ModelsealError('INVALID_ARGUMENT', `--log-key: ${keyOrPath} is neither a file nor a log verifier key (origin+id+key, as in a key store's log.vkey)`);
   }
-  return parseVerifierKey(text.trim());
+  try {
+    return parseVerifierKey(text.trim());
+  } catch (cause) {
+    // A usage error, not LOG_INVALID: no log was checked yet. The text is not echoed: it may be a secret key file.
+    throw new ModelsealError('INVALID_ARGUMENT', `--log-key ${text === keyOrPath ? 'value' : keyOrPath}: ${keyTextKind(text)}; expected the log's Ed25519 verifier key (origin+id+key on one line, as in a key store's log.vkey)`, { cause });
+  }
+}
+
+/** What a text that should have been a log verifier key looks like instead. */
+function keyTextKind(text: string): string {
+  const t = text.trim();
+  const pem = /^-----BEGIN ([A-Z0-9 ]+)-----/.exec(t);
+  if (pem) return `this is a PEM ${pem[1]!.toLowerCase()}, not a log verifier key`;
+  if (t.startsWith('{')) {
+    try {
+      const kind = (JSON.parse(t) as { kind?: unknown }).kind;
+      if (typeof kind === 'string') return `this is a modelseal ${kind} key file${kind === 'log-ed25519' ? ' (the log\'s secret signing key: keep it private; its public half is log.vkey)' : ''}`;
+    } catch {
+      // not JSON: fall through
+    }
+  }
+  if (/^x25519:/.test(t)) return 'this is an x25519 recipient, not a log verifier key';
+  if (/^[^+\s]+\+[0-9a-f]{8}\+/.test(t)) return 'its key is not a valid Ed25519 key, or its key ID does not match the key';
+  return 'this is not a log verifier key';
 }
 
 /** Reads a PEM (SPKI) publisher public key file; returns SPKI DER. */

@@ -6,7 +6,7 @@
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ModelsealError } from '../errors.js';
@@ -22,7 +22,7 @@ import { decodeUtf8, toHex } from '../format/encoding.js';
 import { contextFor, type Identity } from '../providers/types.js';
 import { commitOutput, interrupted, pieceChunks, pipelineDepth, verifyWithTrustedKey, type Progress } from './common.js';
 import { signerId, StreamSource, walkPackage, type WalkResult } from './walk.js';
-import { Flusher, ioError, pathExists, tempSibling, writeFileAtomic } from '../io/atomic.js';
+import { finalMode, Flusher, ioError, PARTIAL_DIR_MODE, PARTIAL_FILE_MODE, pathExists, tempSibling, writeFileAtomic } from '../io/atomic.js';
 import { readHead } from './head.js';
 
 export interface OpenOptions {
@@ -223,6 +223,10 @@ class OutputTree {
   readonly tmp: string;
   #kind: 'file' | 'folder' | undefined;
   #open = new Map<number, Flusher>();
+  /** Each file created, with the mode it gets at commit. */
+  #modes = new Map<string, number>();
+  /** Folders created below tmp. */
+  #folders = new Set<string>();
 
   constructor(
     readonly target: string,
@@ -240,7 +244,7 @@ class OutputTree {
       }
     }
     this.#kind = kind;
-    if (kind === 'folder') await mkdir(this.tmp, { mode: 0o755 });
+    if (kind === 'folder') await mkdir(this.tmp, { mode: PARTIAL_DIR_MODE });
   }
 
   /** Creates file `f` of the package in the temporary output; returns its descriptor. */
@@ -248,8 +252,13 @@ class OutputTree {
     const path = this.#kind === 'file' ? this.tmp : join(this.tmp, ...f.path.split('/'));
     try {
       // Paths were checked (relative, no ".."): every folder below tmp is one we create now.
-      if (this.#kind === 'folder') mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-      const fd = openSync(path, 'wx', f.mode);
+      if (this.#kind === 'folder') {
+        mkdirSync(dirname(path), { recursive: true, mode: PARTIAL_DIR_MODE });
+        for (let d = dirname(path); d !== this.tmp && !this.#folders.has(d); d = dirname(d)) this.#folders.add(d);
+      }
+      // Private while partial (it is plaintext); the package's mode is given at commit.
+      const fd = openSync(path, 'wx', PARTIAL_FILE_MODE);
+      this.#modes.set(path, f.mode);
       this.#open.set(fd, new Flusher(fd, this.durable));
       return fd;
     } catch (cause) {
@@ -285,6 +294,12 @@ class OutputTree {
 
   /** Moves the finished output into place with its provenance; returns where the provenance went. */
   async commit(kind: 'file' | 'folder', provenance: string): Promise<string> {
+    try {
+      for (const [path, mode] of this.#modes) await chmod(path, finalMode(mode));
+      for (const d of [...this.#folders, ...(kind === 'folder' ? [this.tmp] : [])]) await chmod(d, finalMode(0o755));
+    } catch (cause) {
+      throw ioError(`cannot set the modes of ${this.target}`, cause);
+    }
     if (kind === 'folder') {
       await writeFileAtomic(join(this.tmp, 'model.sig'), provenance);
       await commitOutput(this.tmp, this.target, this.force, true);

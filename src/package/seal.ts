@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, fstatSync, openSync, type Stats } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -28,7 +28,7 @@ import type { Recipient } from '../providers/types.js';
 import type { Publisher } from '../keystore/keystore.js';
 import { collectInputs, SIDECARS, type InputFile } from './inputs.js';
 import { commitOutput, interrupted, pieceChunks, pipelineDepth, recipientSummary, signPackage, type Progress, type RecipientSummary } from './common.js';
-import { Flusher, ioError, tempSibling, writeAllAt } from '../io/atomic.js';
+import { finalMode, Flusher, ioError, PARTIAL_FILE_MODE, tempSibling, writeAllAt } from '../io/atomic.js';
 import { checkRecipientId, embeddingRecord, MarkTally, planFile, type FingerprintKey, type TensorReport } from '../fingerprint/embed.js';
 import type { MarkStats, TensorPlan } from '../fingerprint/mark.js';
 import { readWeightFile, weightFormat } from '../fingerprint/model.js';
@@ -188,7 +188,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
   const tmp = tempSibling(toPath);
   let out: number;
   try {
-    out = openSync(tmp, 'wx', 0o644);
+    out = openSync(tmp, 'wx', PARTIAL_FILE_MODE); // 0644 (less the umask) at commit, like any new file
   } catch (cause) {
     dek.fill(0);
     throw ioError(`cannot write ${toPath}`, cause);
@@ -314,6 +314,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
         modelName: inputs.name,
         entries: manifest,
         ignorePaths: inputs.kind === 'folder' ? SIDECARS : [],
+        singleFile: inputs.kind === 'file',
         privateKey: opts.publisher.privateKey,
         publicKeyPem: opts.publisher.publicKeyPem,
       }),
@@ -394,6 +395,9 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
       await originals!.save();
     }
     await opts.beforeCommit?.(result);
+    await chmod(tmp, finalMode(0o644)).catch((cause: unknown) => {
+      throw ioError(`cannot write ${toPath}`, cause);
+    });
     await commitOutput(tmp, toPath, opts.force ?? false);
     return result;
   } catch (e) {

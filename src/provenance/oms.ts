@@ -32,6 +32,11 @@ const bad = (message: string, cause?: unknown): ModelsealError =>
   new ModelsealError('SIGNATURE_INVALID', `model signature: ${message}`, cause === undefined ? undefined : { cause });
 const invalid = (message: string): ModelsealError => new ModelsealError('INVALID_ARGUMENT', message);
 
+/** The resource name of a single-file model: `path.relative_to(model_path)` of the file itself (serialization/file.py). */
+const SINGLE_FILE_RESOURCE = '.';
+/** What `model_signing sign key` records as ignore_paths for a single file: its default --ignore-git-paths (hashing.Config). */
+const REFERENCE_GIT_PATHS = ['.github', '.gitignore', '.gitattributes', '.git'];
+
 /** A path as `str(pathlib.PurePosixPath(p))` prints it: relative, no empty, "." or ".." segment. */
 function checkPath(p: unknown, what: string): string {
   if (typeof p !== 'string' || p === '' || p.split('/').some((s) => s === '' || s === '.' || s === '..')) {
@@ -107,6 +112,8 @@ function keyInfo(key: KeyObject): { hash: string; hint: string; pem: string } {
  * in-toto Statement with predicateType "https://model_signing/signature/v1.0", signed with an
  * ECDSA key (P-256; P-384/P-521 also work, as in model-signing). `ignorePaths` (sidecars such as
  * "model.sig") go to predicate.serialization.ignore_paths, where `model_signing verify` reads them.
+ * With `singleFile` the model is one file (its one entry) and the statement is what
+ * `model_signing sign key <file>` writes: the resource named "." and the default git ignore paths.
  */
 export function signModel(opts: {
   modelName: string;
@@ -114,6 +121,7 @@ export function signModel(opts: {
   ignorePaths: readonly string[];
   privateKey: KeyObject;
   publicKeyPem: string;
+  singleFile?: boolean;
 }): string {
   if (typeof opts.modelName !== 'string') throw invalid('modelName: expected a string');
   if (opts.privateKey?.type !== 'private') throw invalid('privateKey: expected a private KeyObject');
@@ -126,9 +134,10 @@ export function signModel(opts: {
   }
   if (given !== pem) throw invalid('publicKeyPem: does not match privateKey');
 
-  const ignorePaths = [...new Set(opts.ignorePaths.map((p) => checkPath(p, 'ignore path')))];
+  if (opts.singleFile && (opts.entries.length !== 1 || opts.ignorePaths.length !== 0)) throw invalid('a single-file model signature covers exactly one file and ignores nothing');
+  const ignorePaths = opts.singleFile ? REFERENCE_GIT_PATHS : [...new Set(opts.ignorePaths.map((p) => checkPath(p, 'ignore path')))];
   const entries = sortedEntries(opts.entries);
-  for (const e of entries) {
+  for (const e of opts.singleFile ? [] : entries) {
     // The verifier skips ignored paths when hashing the model, so such a file would be "missing".
     const ig = ignorePaths.find((p) => isUnder(e.path, p));
     if (ig !== undefined) throw invalid(`${e.path}: lies under ignored path ${ig}`);
@@ -143,7 +152,7 @@ export function signModel(opts: {
     predicateType: PREDICATE_TYPE,
     predicate: {
       serialization,
-      resources: entries.map((e) => ({ name: e.path, algorithm: 'sha256', digest: Buffer.from(e.sha256).toString('hex') })),
+      resources: entries.map((e) => ({ name: opts.singleFile ? SINGLE_FILE_RESOURCE : e.path, algorithm: 'sha256', digest: Buffer.from(e.sha256).toString('hex') })),
     },
   };
   const payload = Buffer.from(JSON.stringify(statement, null, 2), 'utf8');
@@ -173,7 +182,8 @@ function base64(v: unknown, what: string): Buffer {
 /**
  * Parses and verifies a `model.sig` bundle with the given public key, as `model_signing verify key`
  * does before hashing the model; returns what it signs. The caller compares `entries` with the
- * files on disk. Throws ModelsealError('SIGNATURE_INVALID') on anything wrong.
+ * files on disk. A single-file signature's one resource, ".", is returned under the model name
+ * (the file's name), the path the caller knows it by. Throws ModelsealError('SIGNATURE_INVALID') on anything wrong.
  */
 export function verifyModelSignature(
   bundleText: string,
@@ -236,5 +246,6 @@ export function verifyModelSignature(
     return { path: r.name, sha256: d };
   });
   if (root.digest('hex') !== rootHex) throw bad('subject digest does not match the resources');
+  if (entries.length === 1 && entries[0]!.path === SINGLE_FILE_RESOURCE) entries[0]!.path = subject.name;
   return { modelName: subject.name, rootDigest: new Uint8Array(Buffer.from(rootHex, 'hex')), entries, ignorePaths };
 }

@@ -9,7 +9,7 @@ import { createHash, createPublicKey, generateKeyPairSync, randomBytes, X509Cert
 import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { pki } from 'node-forge';
+import type { asn1, pki } from 'node-forge';
 import { ModelsealError } from '../errors.js';
 import { pathExists, writeFileAtomic } from '../io/atomic.js';
 import { makeKeyFile, readKeyFile, unlockKeyFile, writeKeyFile, type KeyFile } from '../keystore/keyfile.js';
@@ -48,11 +48,32 @@ export function checkRecipientName(name: string): string {
   return name;
 }
 
+/** RFC 5280 ub-organization-name: the certificate's organizationName holds at most 64 characters. */
+export const MAX_ORG_CHARS = 64;
+// C0/C1 controls, and the bidi embeddings, overrides and isolates that make a name display as another (CVE-2021-42574).
+const UNSAFE_TEXT = /[\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069]/u;
+
+/**
+ * A party name in any script, as it is stored, certified and logged: NFC-normalised (so the same
+ * name typed decomposed or precomposed is one name), at most MAX_ORG_CHARS code points, without
+ * controls, bidi overrides or unpaired surrogates.
+ */
+export function normalizePartyName(value: string, option = '--org'): string {
+  if (/\p{Cs}/u.test(value)) throw bad(`${option}: the name holds an unpaired UTF-16 surrogate; give it as valid Unicode text`);
+  const nfc = value.normalize('NFC').trim();
+  if (!nfc) throw bad(`${option}: the recipient organisation is required`);
+  const bad1 = UNSAFE_TEXT.exec(nfc);
+  if (bad1) throw bad(`${option}: the name holds U+${bad1[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}, a control or bidi-override character; remove it`);
+  const chars = [...nfc].length;
+  if (chars > MAX_ORG_CHARS) throw bad(`${option}: ${chars} characters, at most ${MAX_ORG_CHARS} fit an X.509 organizationName (RFC 5280); give the registered short form`);
+  return nfc;
+}
+
 function checkAttributes(a: RecipientAttributesInput): RecipientAttributesInput {
-  if (!a.org || a.org.length > 200) throw bad('--org: the recipient organisation is required (at most 200 characters)');
+  const org = normalizePartyName(a.org ?? '');
   if (!COUNTRY.test(a.country)) throw bad(`--country ${JSON.stringify(a.country)}: expected an ISO 3166 alpha-2 code such as DE`);
   if (!COUNTRY.test(a.nationality)) throw bad(`--nationality ${JSON.stringify(a.nationality)}: expected an ISO 3166 alpha-2 code such as DE`);
-  return a;
+  return { org, country: a.country, nationality: a.nationality };
 }
 
 // ---- the publisher's CA (RSA, because node-forge signs certificates with RSA only) ----
@@ -111,9 +132,11 @@ export async function loadOrCreateCa(keystore: string, passphrase?: () => Promis
       cert.serialNumber = serial();
       cert.validity.notBefore = new Date();
       cert.validity.notAfter = new Date(Date.now() + 2 * 365 * 86400_000);
+      // UTF8String for the names (RFC 5280 §4.1.2.4; node-forge encodes the JS string when told), PrintableString for the country.
+      const utf8 = forge.asn1.Type.UTF8 as unknown as asn1.Class; // @types/node-forge mistypes the field
       cert.setSubject([
-        { name: 'commonName', value: subject.name },
-        { name: 'organizationName', value: subject.org },
+        { name: 'commonName', value: subject.name, valueTagClass: utf8 },
+        { name: 'organizationName', value: subject.org, valueTagClass: utf8 },
         { name: 'countryName', value: subject.country },
       ]);
       cert.setIssuer(caCert.subject.attributes);
@@ -198,7 +221,7 @@ export class RecipientRegistry {
   /** Registers a recipient's public key (and a certificate for it, when the CA can issue one). */
   async register(name: string, attrs: RecipientAttributesInput, publicKey: KeyObject, ca?: CertificateAuthority): Promise<RecipientRecord> {
     checkRecipientName(name);
-    checkAttributes(attrs);
+    attrs = checkAttributes(attrs);
     if (publicKey.type !== 'public' || !['rsa', 'ec', 'ed25519'].includes(publicKey.asymmetricKeyType ?? '')) {
       throw bad('a recipient key must be an RSA, ECDSA or Ed25519 public key (PEM)');
     }
@@ -223,7 +246,7 @@ export class RecipientRegistry {
    */
   async issue(name: string, attrs: RecipientAttributesInput, ca: CertificateAuthority, passphrase?: string): Promise<{ record: RecipientRecord; identity: KeyFile }> {
     checkRecipientName(name);
-    checkAttributes(attrs);
+    attrs = checkAttributes(attrs);
     if (await this.get(name)) throw new ModelsealError('OUTPUT_EXISTS', `recipient ${name} is already registered; revoke it and choose another name`);
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
     const record = await this.register(name, attrs, publicKey, ca);

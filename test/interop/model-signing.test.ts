@@ -5,13 +5,16 @@
  * checks nothing.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeRootDigest, signModel, verifyModelSignature, type ManifestEntry } from '../../src/provenance/oms.js';
+import { open } from '../../src/package/open.js';
+import { seal } from '../../src/package/seal.js';
+import { makeKeys } from '../support/fixtures.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MODEL_SIGNING = join(ROOT, '.peers/venv/bin/model_signing');
@@ -198,5 +201,60 @@ describe('interop with model_signing (OpenSSF Model Signing reference CLI)', () 
     expect(v.ignorePaths).toContain('model.sig');
 
     expect(() => verifyModelSignature(bundle, other.publicKey)).toThrow(/key hint/);
+  });
+
+  describe("a single-file package's <file>.sig is what model_signing sign key writes for that file", () => {
+    const k = makeKeys();
+    let out: string;
+    let pubPem: string;
+    const statement = (sigFile: string) => {
+      const b = JSON.parse(readFileSync(sigFile, 'utf8')) as { dsseEnvelope: { payload: string } };
+      const st = JSON.parse(Buffer.from(b.dsseEnvelope.payload, 'base64').toString('utf8'));
+      st.predicate.serialization.ignore_paths?.sort(); // the reference lists a frozenset: any order
+      return st;
+    };
+    beforeAll(async () => {
+      const dir = join(work, 'single');
+      mkdirSync(dir);
+      const input = join(dir, 'model.safetensors');
+      writeFileSync(input, FILES['weights/model-00001.safetensors']!);
+      pubPem = join(dir, 'publisher.pub');
+      writeFileSync(pubPem, k.publisher.publicKeyPem);
+      await seal({ input, output: join(dir, 'm.mseal'), recipients: [k.local], publisher: k.publisher });
+      out = join(dir, 'opened', 'model.safetensors');
+      mkdirSync(dirname(out));
+      const r = await open({ input: join(dir, 'm.mseal'), output: out, identities: [k.local], trustedPublishers: k.trusted });
+      expect(r.provenance).toBe(`${out}.sig`);
+    });
+
+    it('model_signing verify key accepts the opened file with its .sig', () => {
+      const r = cli(['verify', 'key', out, '--signature', `${out}.sig`, '--public_key', pubPem]);
+      expect(r.status, r.output).toBe(0);
+      expect(r.output).toMatch(/succeeded/i);
+    });
+
+    it('and rejects it once a byte of the file changed', () => {
+      const copy = join(work, 'single', 'tampered.safetensors');
+      const data = readFileSync(out);
+      data[12345] ^= 1;
+      writeFileSync(copy, data);
+      const r = cli(['verify', 'key', copy, '--signature', `${out}.sig`, '--public_key', pubPem]);
+      expect(r.status, r.output).not.toBe(0);
+    });
+
+    it('the signed statement equals the one model_signing sign key makes for the same file', () => {
+      const priv = join(work, 'single', 'publisher.pem');
+      writeFileSync(priv, k.publisher.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
+      const ref = join(work, 'single', 'reference.sig');
+      const r = cli(['sign', 'key', out, '--signature', ref, '--private_key', priv]);
+      expect(r.status, r.output).toBe(0);
+      const theirs = statement(ref);
+      expect(theirs.predicate.resources).toEqual([expect.objectContaining({ name: '.' })]);
+      expect(statement(`${out}.sig`)).toEqual(theirs);
+      // Our verifier reads the reference's single-file signature under the file's name.
+      const v = verifyModelSignature(readFileSync(ref, 'utf8'), createPublicKey(k.publisher.publicKeyPem));
+      expect(v.modelName).toBe('model.safetensors');
+      expect(v.entries.map((e) => e.path)).toEqual(['model.safetensors']);
+    });
   });
 });
