@@ -56,7 +56,8 @@ Stop with Ctrl-C: pending log appends finish first.`,
       };
       const rateLimits = { burst: positive('deny-burst', o.denyBurst), perSecond: positive('deny-rate', o.denyRate) };
       const summaryIntervalMs = positive('summary-interval', o.summaryInterval) * 1000;
-      const logPrefix = o.logUrl !== undefined ? new URL(o.logUrl).pathname.replace(/\/+$/, '') : undefined;
+      // originOfPrefix checks the URL first, so a malformed one is a usage error.
+      const logPrefix = o.logUrl !== undefined && originOfPrefix(o.logUrl) ? new URL(o.logUrl).pathname.replace(/\/+$/, '') : undefined;
       // The service log: one line per failure that is not a log entry of its own, on stderr (never a body or a key).
       const serviceLog = (line: string) => process.stderr.write(`modelseal serve: ${line}\n`);
       const setup = await openReleaseService(dataDir(o), keysDir(g), {

@@ -66,6 +66,15 @@ export interface ServiceInfo {
 }
 
 async function call(url: string, init?: RequestInit): Promise<Response> {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // parsed stays undefined
+  }
+  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+    throw new ModelsealError('INVALID_ARGUMENT', `${JSON.stringify(url.replace(/\/v1\/.*$/, ''))} is not a release service URL; give its http(s) address, e.g. --server https://release.example:7411`);
+  }
   try {
     return await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) });
   } catch (cause) {

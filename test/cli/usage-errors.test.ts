@@ -151,4 +151,14 @@ describe('usage errors', () => {
     expect(jsonError(r)).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/not a usable x25519 public key \(a low-order point\)/) });
     expect(existsSync(join(dir, 'small.mseal'))).toBe(false);
   });
+  it('a malformed service or log URL is a usage error, not INTERNAL (found by the CLI fuzzer)', () => {
+    for (const args of [
+      ['policy', 'check', '--server', 'not a url'],
+      ['serve', '--port', '0', '--log-url', '::bad'],
+    ]) {
+      const r = ms(['--json', ...args]);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(jsonError(r)).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/URL/) });
+    }
+  });
 });
