@@ -4,7 +4,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
+import { newPublisherKey } from '../../src/index.js';
 import { tempDir } from '../support/fixtures.js';
+import { reheader } from '../support/packages.js';
 
 const BIN = resolve('dist/cli/modelseal.bundle.mjs');
 const dir = tempDir('modelseal-cli-serve-');
@@ -79,6 +81,24 @@ describe('modelseal serve', () => {
     expect(logged.recipient).toMatch(/^hmac:v1:[A-Za-z0-9_-]{43}$/);
     expect(logged.ip).toMatch(/^hmac:v1:/);
     expect(rv.stdout).not.toContain('acme-labs');
+
+    // A forged package reaches no release service, from a file or from stdin (issue 16 item 2): the
+    // header signature is checked first, so nothing is asked and nothing is logged.
+    const genuine = readFileSync(join(dir, 'm.mseal'));
+    const steal = (h: { stanzas: { license: string }[] }) => void (h.stanzas[0]!.license = 'EAR-STOLEN');
+    const treeSize = async () => Number((await (await fetch(`${ready.url}/checkpoint`)).text()).split('\n')[1]);
+    const before = await treeSize();
+    for (const [forged, code] of [[reheader(genuine, steal, newPublisherKey().publisher), 'UNTRUSTED_SIGNER'], [reheader(genuine, steal), 'SIGNATURE_INVALID']] as const) {
+      writeFileSync(join(dir, 'forged.mseal'), forged);
+      const args = ['--json', 'open', '-', '-o', join(dir, 'forged-out'), '--server', ready.url, '--identity', join(dir, 'acme.identity'), '--destination', 'DE'];
+      const fromStdin = spawnSync(process.execPath, [BIN, '--keys', keys, ...args], { cwd: dir, input: forged });
+      const fromFile = ms(args.map((a) => (a === '-' ? join(dir, 'forged.mseal') : a)));
+      for (const r of [{ code: fromStdin.status, stdout: fromStdin.stdout.toString() }, fromFile]) {
+        expect(r.code, r.stdout).toBe(7);
+        expect(JSON.parse(r.stdout).error.code).toBe(code);
+      }
+    }
+    expect(await treeSize()).toBe(before);
 
     expect(ms(['recipient', 'revoke', 'acme-labs', '--data', data]).code).toBe(0);
     const refused = ms(openArgs('out2'));
