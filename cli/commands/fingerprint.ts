@@ -136,8 +136,11 @@ Example:
       }
       const accused = r.accused.map((a) => ({ ...a, ...(o.store || o.server ? { events: events.get(a.recipient)! } : {}) }));
       emitJson(g, 'trace', { ...r, accused });
-      if (!r.derived) say(g, `${leaked} is not derived from ${o.original}: no tensor matches (${r.unmatched.length} compared). Nobody is accused.`);
+      const unread = r.unread.tensors.length ? `${r.unread.tensors.length} tensors of ${leaked} cannot be read (types: ${r.unread.types.join(', ')}) and were not compared` : '';
+      if (!r.derived && unread) say(g, `cannot tell whether ${leaked} is derived from ${o.original}: ${unread}${r.unmatched.length ? `; the ${r.unmatched.length} readable match nothing` : ''}. Nobody is accused; convert the leak to F16 or F32 with a tool that reads those types, and trace that.`);
+      else if (!r.derived) say(g, `${leaked} is not derived from ${o.original}: no tensor matches (${r.unmatched.length} compared). Nobody is accused.`);
       else {
+        if (unread) say(g, `warning: ${unread}; the verdict rests on the others`);
         say(g, `aligned ${r.aligned.length} tensors (${r.aligned.filter((a) => a.how !== 'name').length} by shape), ${r.positions.toLocaleString('en-US')} positions measured${r.aligned.some((a) => a.recast !== 'none') ? `; undid casts: ${[...new Set(r.aligned.map((a) => a.recast))].join(', ')}` : ''}`);
         if (!r.originalInRegistry) say(g, `warning: no registry record names ${r.original} as its original; scored every recipient marked with this key`);
         say(g, `threshold τ = ${r.threshold.toFixed(2)} for n = ${r.n} recipients, T = ${r.traces} traces, ε = ${r.epsilon}`);

@@ -6,7 +6,8 @@ import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { ModelsealError } from '../errors.js';
 import { readSafetensorsHeader } from '../formats/safetensors.js';
-import { dequantizeQ8_0, readGgufHeader } from '../formats/gguf.js';
+import { readGgufHeader } from '../formats/gguf.js';
+import { blockShape, canDequantize, dequantizeBlocks } from '../formats/quants.js';
 import { collectInputs, type InputFile } from '../package/inputs.js';
 import { ioError } from '../io/atomic.js';
 import { decodeFloats, isFloatDtype } from '../formats/floats.js';
@@ -129,15 +130,24 @@ export function readRange(source: string, start: number, end: number): Uint8Arra
   }
 }
 
-/** Whether trace can read a tensor's values: F32, F16, BF16, and GGUF Q8_0. */
+/** Whether trace can read a tensor's values: F32, F16, BF16, and the GGUF block types of src/formats/quants.ts. */
 export function isReadable(t: WeightTensor): boolean {
-  return isFloatDtype(t.dtype) || t.dtype === 'Q8_0';
+  return isFloatDtype(t.dtype) || canDequantize(t.dtype);
 }
 
-/** A tensor's values as float32 (Q8_0 dequantized); null when not {@link isReadable}. */
+/** Bytes of quantized data read at a time: whole blocks, dequantized straight into the output. */
+const QUANT_CHUNK = 1 << 20;
+
+/** A tensor's values as float32 (block types dequantized); null when not {@link isReadable}. */
 export function readTensorValues(file: WeightFile, t: WeightTensor): Float32Array | null {
   const dtype = t.dtype;
-  if (!isFloatDtype(dtype) && dtype !== 'Q8_0') return null;
-  const bytes = readRange(file.source, t.start, t.end);
-  return dtype === 'Q8_0' ? dequantizeQ8_0(bytes, t.elements) : decodeFloats(dtype, bytes, 0, t.elements);
+  if (isFloatDtype(dtype)) return decodeFloats(dtype, readRange(file.source, t.start, t.end), 0, t.elements);
+  const block = blockShape(dtype);
+  if (!block) return null;
+  const out = new Float32Array(t.elements);
+  const step = Math.max(1, Math.floor(QUANT_CHUNK / block.bytes)) * block.bytes;
+  for (let at = t.start, o = 0; at < t.end; at += step) {
+    o += dequantizeBlocks(dtype, readRange(file.source, at, Math.min(at + step, t.end)), out, o);
+  }
+  return out;
 }

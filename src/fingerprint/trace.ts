@@ -40,6 +40,8 @@ export interface TraceEvidence {
   unmatched: string[];
   /** False when no leaked tensor matches the original: the leak is not derived from it. */
   derived: boolean;
+  /** Leaked tensors of two or more dimensions whose type trace cannot read (not compared), and those types. */
+  unread: { tensors: string[]; types: string[] };
   positions: number;
   /** Σ d_i² v_i: the squared normaliser. */
   norm2: number;
@@ -142,7 +144,11 @@ export async function gatherEvidence(opts: { leaked: string; original: string; k
     return o.sample;
   };
   const leakedTensors = leak.weights.flatMap((file) => file.tensors.filter((t) => isReadable(t) && t.shape.length >= 2).map((t) => ({ file, t })));
-  const evidence: TraceEvidence = { params: opts.params, aligned: [], unmatched: [], derived: false, positions: 0, norm2: 0, tensors: [] };
+  const unread = leak.weights.flatMap((file) => file.tensors.filter((t) => !isReadable(t) && t.shape.length >= 2));
+  const evidence: TraceEvidence = {
+    params: opts.params, aligned: [], unmatched: [], derived: false, positions: 0, norm2: 0, tensors: [],
+    unread: { tensors: unread.map((t) => t.name), types: [...new Set(unread.map((t) => t.dtype))].sort() },
+  };
   const { proxy } = scoreTables();
   let done = 0;
   for (const { file, t } of leakedTensors) {
@@ -329,6 +335,8 @@ export interface TraceReport extends TraceVerdict {
   original: string;
   originalInRegistry: boolean;
   derived: boolean;
+  /** Leaked tensors not compared because trace cannot read their type, and those types. */
+  unread: TraceEvidence['unread'];
   params: CodeParams;
   positions: number;
   aligned: AlignedTensor[];
@@ -363,6 +371,7 @@ export async function traceLeak(opts: TraceOptions): Promise<TraceReport> {
     original,
     originalInRegistry: matching.length > 0,
     derived: ev.derived,
+    unread: ev.unread,
     params,
     positions: ev.positions,
     aligned: ev.aligned,

@@ -20,7 +20,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { isModelsealError, ModelsealError } from '../errors.js';
 import { ioError, writeFileAtomic } from '../io/atomic.js';
-import { f16Values } from './floats.js';
+import { dequantizeBlocks } from './quants.js';
 
 /** What this module accepts and writes. */
 export const GGUF_LIMITS = Object.freeze({
@@ -567,11 +567,8 @@ export function dequantizeQ8_0(bytes: Uint8Array, elements: number): Float32Arra
   if (!(bytes instanceof Uint8Array)) throw fail('Q8_0 data must be a Uint8Array');
   const size = ggmlTensorBytes(GGML_TYPE.Q8_0, elements);
   if (bytes.length !== size) throw fail(`${elements} Q8_0 elements take ${size} bytes, got ${bytes.length}`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(elements);
-  for (let b = 0; b < elements / 32; b++) {
-    const d = f16Values()[view.getUint16(b * 34, true)]!;
-    for (let j = 0; j < 32; j++) out[b * 32 + j] = d * view.getInt8(b * 34 + 2 + j);
-  }
+  dequantizeBlocks('Q8_0', bytes, out);
   return out;
 }
+

@@ -8,24 +8,15 @@
  * A missing venv fails, never skips.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { canDequantize, dequantizeBlocks, DEQUANTIZABLE, blockShape } from '../../src/formats/quants.js';
 import { tempDir } from '../support/fixtures.js';
+import { PYTHON, requireGguf } from '../support/gguf.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const PYTHON = join(ROOT, '.peers/venv/bin/python');
 const SEED = 17;
 const BLOCKS = 512;
-
-/** Fails (never skips) when the Python peers are not installed. */
-export function requireGguf(): void {
-  if (!existsSync(PYTHON)) throw new Error(`${PYTHON} does not exist: run \`bash test/peers/setup.sh\` to install the Python peers`);
-  const r = spawnSync(PYTHON, ['-c', 'import gguf, numpy'], { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`the venv at ${PYTHON} cannot import gguf: run \`bash test/peers/setup.sh\`\n${r.stderr}`);
-}
 
 // For each type: <dir>/<TYPE>.<how>.bin (the blocks) and .f32 (the reference's dequantization).
 const MAKE = String.raw`
