@@ -14,7 +14,10 @@ import { markElements } from '../../src/fingerprint/mark.js';
 import { DEFAULT_PARAMS } from '../../src/fingerprint/params.js';
 import { codeKey, supportKey } from '../../src/fingerprint/prf.js';
 import { gatherEvidence, judge, scoreRecipients } from '../../src/fingerprint/trace.js';
+import { GGML_TYPE, GGUF_VALUE_TYPE, writeGguf } from '../../src/formats/gguf.js';
+import { dequantizeBlocks } from '../../src/formats/quants.js';
 import { makeModel, tensorBytes, writeSafetensors, type Tensor } from '../support/checkpoints.js';
+import { quantizeK, type KType } from '../support/kquants.js';
 import { tempDir } from '../support/fixtures.js';
 import { PYTHON, requireGguf } from '../support/gguf.js';
 
@@ -107,6 +110,49 @@ describe('quantized GGUF leaks made by the reference gguf package', () => {
       table.push({ leak: guilty, type, z: z.toFixed(1), threshold: v.threshold.toFixed(2), accused: v.accused.map((a) => a.recipient).join(', ') || '-' });
       expect(v.accused.map((a) => a.recipient)).toEqual([guilty]);
     }, 120_000);
+  });
+
+  // K-quant mixes as llama.cpp's file types use them (Q4_K_M, Q5_K_M: most tensors at 4 or 5 bits,
+  // some at Q6_K), quantized by test/support/kquants.ts (the reference cannot quantize K-quants).
+  const mixes: [string, (layer: number, part: string) => KType][] = [
+    ['Q4_K_M', (l, part) => (part === 'mlp.weight' && l % 2 === 0 ? 'Q6_K' : 'Q4_K')],
+    ['Q5_K_M', (l, part) => (part === 'mlp.weight' && l % 2 === 0 ? 'Q6_K' : 'Q5_K')],
+    ['Q6_K', () => 'Q6_K'],
+  ];
+  mixes.forEach(([label, typeOf], i) => {
+    const guilty = RECIPIENTS[i]!;
+    it(`a ${label} leak of ${guilty}'s copy, renamed blk.N.*, is traced to ${guilty}`, async () => {
+      const leak = join(dir, `leak-${label}.gguf`);
+      await writeGguf(leak, new Map([['general.architecture', { type: GGUF_VALUE_TYPE.STRING, value: 'llama' }]]), marked(guilty).map((t) => {
+        const ne = [...t.shape].reverse();
+        if (t.shape.length < 2) return { name: llamaName(t.name), ggmlType: GGML_TYPE.F32, ne, data: tensorBytes(t) };
+        const [, layer, part] = /^model\.layers\.(\d+)\.(.+)$/.exec(t.name)!;
+        const type = typeOf(Number(layer), part!);
+        return { name: llamaName(t.name), ggmlType: GGML_TYPE[type], ne, data: quantizeK(type, t.values) };
+      }));
+      const { ev, v } = await trace(leak);
+      expect(ev.unread.tensors).toEqual([]);
+      expect(ev.aligned).toHaveLength(16);
+      const z = v.scores.find((s) => s.recipient === guilty)!.z;
+      table.push({ leak: guilty, type: label, z: z.toFixed(1), threshold: v.threshold.toFixed(2), accused: v.accused.map((a) => a.recipient).join(', ') || '-' });
+      expect(v.accused.map((a) => a.recipient)).toEqual([guilty]);
+    }, 120_000);
+  });
+
+  it('the test K-quantizer is a real quantizer: relative RMS error within what its bits allow', () => {
+    const x = original[0]!.values.subarray(0, 256 * 64);
+    for (const [type, bound] of [['Q4_K', 0.12], ['Q5_K', 0.06], ['Q6_K', 0.03]] as const) {
+      const y = new Float32Array(x.length);
+      dequantizeBlocks(type, quantizeK(type, x), y);
+      let e = 0;
+      let n = 0;
+      for (let i = 0; i < x.length; i++) {
+        e += (y[i]! - x[i]!) ** 2;
+        n += x[i]! ** 2;
+      }
+      expect(Math.sqrt(e / n), type).toBeLessThan(bound);
+      expect(Math.sqrt(e / n), type).toBeGreaterThan(bound / 20);
+    }
   });
 
   it('the original quantized to Q4_0 and Q8_0 is derived but accuses nobody', async () => {
