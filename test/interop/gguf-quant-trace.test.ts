@@ -4,9 +4,7 @@
  * (`blk.N.attn_q.weight`, …), written by the reference GGUFWriter. Each must be traced to its
  * recipient; the original quantized the same way must accuse nobody. A missing venv fails, never skips.
  */
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeFloats } from '../../src/formats/floats.js';
@@ -19,7 +17,7 @@ import { dequantizeBlocks } from '../../src/formats/quants.js';
 import { makeModel, tensorBytes, writeSafetensors, type Tensor } from '../support/checkpoints.js';
 import { quantizeK, type KType } from '../support/kquants.js';
 import { tempDir } from '../support/fixtures.js';
-import { PYTHON, requireGguf } from '../support/gguf.js';
+import { llamaName, requireGguf, writeQuantizedGguf } from '../support/gguf.js';
 
 const KEY = new Uint8Array(createHash('sha256').update('modelseal interop test: quantized leaks').digest());
 const RECIPIENTS = ['recipient-0', 'Ольга Петрова', '李小龙', 'منظمة', '🦊 fox labs'];
@@ -38,43 +36,9 @@ function marked(recipient: string): Tensor[] {
   });
 }
 
-// Reads F32 tensors (raw files) and writes them as a llama.cpp-named GGUF, 2-D tensors quantized.
-const QUANTIZE = String.raw`
-import json, sys
-import numpy as np
-import gguf
-from gguf import quants
-req = json.load(sys.stdin)
-qt = gguf.GGMLQuantizationType[req["type"]]
-w = gguf.GGUFWriter(req["out"], "llama")
-w.add_name(req["label"])
-for t in req["tensors"]:
-    a = np.fromfile(t["file"], dtype="<f4").reshape(t["shape"])
-    if a.ndim >= 2:
-        w.add_tensor(t["gguf"], quants.quantize(a, qt), raw_dtype=qt)
-    else:
-        w.add_tensor(t["gguf"], a)
-w.write_header_to_file()
-w.write_kv_data_to_file()
-w.write_tensors_to_file()
-w.close()
-`;
-
-/** llama.cpp's names: model.layers.N.attn.weight → blk.N.attn_q.weight, mlp → ffn_up, norm → attn_norm. */
-function llamaName(name: string): string {
-  const [, layer, part] = /^model\.layers\.(\d+)\.(.+)$/.exec(name)!;
-  return `blk.${layer}.${{ 'attn.weight': 'attn_q.weight', 'mlp.weight': 'ffn_up.weight', 'norm.weight': 'attn_norm.weight' }[part!]}`;
-}
-
 function quantizedLeak(tensors: Tensor[], type: string, label: string): string {
-  const files = tensors.map((t, i) => {
-    const file = join(dir, `${label}-${i}.f32`);
-    writeFileSync(file, new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength));
-    return { file, shape: t.shape, gguf: llamaName(t.name) };
-  });
   const out = join(dir, `${label}-${type}.gguf`);
-  const r = spawnSync(PYTHON, ['-c', QUANTIZE], { input: JSON.stringify({ type, out, label, tensors: files }), encoding: 'utf8', timeout: 300_000 });
-  expect(r.status, r.stderr).toBe(0);
+  writeQuantizedGguf(tensors, type, out, dir);
   return out;
 }
 
