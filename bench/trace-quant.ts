@@ -8,15 +8,12 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { decodeFloats } from '../src/formats/floats.js';
 import { GGML_TYPE, GGUF_VALUE_TYPE, writeGguf } from '../src/formats/gguf.js';
-import { markElements } from '../src/fingerprint/mark.js';
 import { readCheckpoint, readTensorValues, isMarkable } from '../src/fingerprint/model.js';
 import { DEFAULT_PARAMS } from '../src/fingerprint/params.js';
-import { codeKey, supportKey } from '../src/fingerprint/prf.js';
 import { gatherEvidence, judge, scoreRecipients } from '../src/fingerprint/trace.js';
 import type { FloatDtype } from '../src/formats/floats.js';
-import { makeModel, tensorBytes, writeSafetensors, type Tensor } from '../test/support/checkpoints.js';
+import { makeModel, markedTensors, tensorBytes, writeSafetensors, type Tensor } from '../test/support/checkpoints.js';
 import { llamaName, requireGguf, writeQuantizedGguf } from '../test/support/gguf.js';
 import { quantizeK, type KType } from '../test/support/kquants.js';
 
@@ -26,15 +23,6 @@ const GUILTY = RECIPIENTS[7]!;
 const TYPES = ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K'];
 const scratch = mkdtempSync(join(tmpdir(), 'modelseal-trace-quant-'));
 
-function mark(original: Tensor[]): Tensor[] {
-  return original.map((t) => {
-    if (t.shape.length < 2) return t;
-    const bytes = tensorBytes(t);
-    const n = t.values.length;
-    markElements({ name: t.name, dtype: t.dtype, start: 0, end: bytes.length, supportKey: supportKey(KEY, t.name), codeKey: codeKey(KEY, GUILTY, t.name) }, DEFAULT_PARAMS, n, 0, n, bytes, 0, null);
-    return { ...t, values: decodeFloats(t.dtype, bytes, 0, n) };
-  });
-}
 
 /** K-quants need rows of 256: tensors with shorter rows are left out of the leak (llama.cpp would use a fallback type). */
 async function leakOf(marked: Tensor[], type: string, out: string): Promise<void> {
@@ -50,7 +38,7 @@ async function leakOf(marked: Tensor[], type: string, out: string): Promise<void
 }
 
 async function row(label: string, originalPath: string, original: Tensor[]): Promise<void> {
-  const marked = mark(original);
+  const marked = markedTensors(original, KEY, GUILTY);
   const weights = original.filter((t) => t.shape.length >= 2).reduce((a, t) => a + t.values.length, 0);
   const cells: string[] = [];
   for (const type of TYPES) {

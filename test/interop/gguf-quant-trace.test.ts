@@ -7,14 +7,11 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeFloats } from '../../src/formats/floats.js';
-import { markElements } from '../../src/fingerprint/mark.js';
 import { DEFAULT_PARAMS } from '../../src/fingerprint/params.js';
-import { codeKey, supportKey } from '../../src/fingerprint/prf.js';
 import { gatherEvidence, judge, scoreRecipients } from '../../src/fingerprint/trace.js';
 import { GGML_TYPE, GGUF_VALUE_TYPE, writeGguf } from '../../src/formats/gguf.js';
 import { dequantizeBlocks } from '../../src/formats/quants.js';
-import { makeModel, tensorBytes, writeSafetensors, type Tensor } from '../support/checkpoints.js';
+import { makeModel, markedTensors, tensorBytes, writeSafetensors, type Tensor } from '../support/checkpoints.js';
 import { quantizeK, type KType } from '../support/kquants.js';
 import { tempDir } from '../support/fixtures.js';
 import { llamaName, requireGguf, writeQuantizedGguf } from '../support/gguf.js';
@@ -26,15 +23,6 @@ let original: Tensor[];
 let originalPath: string;
 const table: { leak: string; type: string; z: string; threshold: string; accused: string }[] = [];
 
-function marked(recipient: string): Tensor[] {
-  return original.map((t) => {
-    if (t.shape.length < 2) return t;
-    const bytes = tensorBytes(t);
-    const n = t.values.length;
-    markElements({ name: t.name, dtype: t.dtype, start: 0, end: bytes.length, supportKey: supportKey(KEY, t.name), codeKey: codeKey(KEY, recipient, t.name) }, DEFAULT_PARAMS, n, 0, n, bytes, 0, null);
-    return { ...t, values: decodeFloats(t.dtype, bytes, 0, n) };
-  });
-}
 
 function quantizedLeak(tensors: Tensor[], type: string, label: string): string {
   const out = join(dir, `${label}-${type}.gguf`);
@@ -65,7 +53,7 @@ describe('quantized GGUF leaks made by the reference gguf package', () => {
   types.forEach((type, i) => {
     const guilty = RECIPIENTS[i]!;
     it(`a ${type} leak of ${guilty}'s copy, renamed blk.N.*, is traced to ${guilty}`, async () => {
-      const leak = quantizedLeak(marked(guilty), type, `leak${i}`);
+      const leak = quantizedLeak(markedTensors(original, KEY, guilty), type, `leak${i}`);
       const { ev, v } = await trace(leak);
       expect(ev.unread.tensors).toEqual([]);
       expect(ev.derived).toBe(true);
@@ -87,7 +75,7 @@ describe('quantized GGUF leaks made by the reference gguf package', () => {
     const guilty = RECIPIENTS[i]!;
     it(`a ${label} leak of ${guilty}'s copy, renamed blk.N.*, is traced to ${guilty}`, async () => {
       const leak = join(dir, `leak-${label}.gguf`);
-      await writeGguf(leak, new Map([['general.architecture', { type: GGUF_VALUE_TYPE.STRING, value: 'llama' }]]), marked(guilty).map((t) => {
+      await writeGguf(leak, new Map([['general.architecture', { type: GGUF_VALUE_TYPE.STRING, value: 'llama' }]]), markedTensors(original, KEY, guilty).map((t) => {
         const ne = [...t.shape].reverse();
         if (t.shape.length < 2) return { name: llamaName(t.name), ggmlType: GGML_TYPE.F32, ne, data: tensorBytes(t) };
         const [, layer, part] = /^model\.layers\.(\d+)\.(.+)$/.exec(t.name)!;

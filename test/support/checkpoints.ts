@@ -5,6 +5,9 @@
 import { writeFileSync } from 'node:fs';
 import { encodeSafetensorsHeader } from '../../src/formats/safetensors.js';
 import { decodeFloats, encodeFloats, type FloatDtype } from '../../src/formats/floats.js';
+import { markElements } from '../../src/fingerprint/mark.js';
+import { DEFAULT_PARAMS } from '../../src/fingerprint/params.js';
+import { codeKey, supportKey } from '../../src/fingerprint/prf.js';
 
 /** A deterministic PRNG (mulberry32) and Gaussian draws from it. */
 export function rng(seed: number): { uniform: () => number; gauss: () => number } {
@@ -76,4 +79,15 @@ export function std(v: Float32Array): number {
   let s = 0;
   for (const x of v) s += x * x;
   return Math.sqrt(s / v.length);
+}
+
+/** A copy marked for `recipient` with `key` (default code), as `fingerprint embed` marks; 1-D tensors unchanged. */
+export function markedTensors(tensors: readonly Tensor[], key: Uint8Array, recipient: string): Tensor[] {
+  return tensors.map((t) => {
+    if (t.shape.length < 2) return t;
+    const bytes = tensorBytes(t);
+    const n = t.values.length;
+    markElements({ name: t.name, dtype: t.dtype, start: 0, end: bytes.length, supportKey: supportKey(key, t.name), codeKey: codeKey(key, recipient, t.name) }, DEFAULT_PARAMS, n, 0, n, bytes, 0, null);
+    return { ...t, values: decodeFloats(t.dtype, bytes, 0, n) };
+  });
 }
