@@ -90,19 +90,19 @@ describe('fingerprint and trace on the command line', () => {
   });
 
   it('says a leak whose tensors it cannot read is not traced, naming the types, never "not derived"', async () => {
-    const leak = join(dir, 'iq2.gguf');
+    const leak = join(dir, 'unreadable.gguf');
     const blocks = (n: number) => new Uint8Array(n).map((_, i) => (i * 131) & 255);
     await writeGguf(leak, new Map([['general.architecture', { type: GGUF_VALUE_TYPE.STRING, value: 'llama' }]]), [
-      { name: 'blk.0.attn_q.weight', ggmlType: GGML_TYPE.IQ2_XXS, ne: [256, 8], data: blocks(8 * 66) },
-      { name: 'blk.0.ffn_up.weight', ggmlType: GGML_TYPE.IQ3_S, ne: [256, 8], data: blocks(8 * 110) },
+      { name: 'blk.0.attn_q.weight', ggmlType: GGML_TYPE.Q8_K, ne: [256, 8], data: blocks(8 * 292) },
+      { name: 'blk.0.ffn_up.weight', ggmlType: GGML_TYPE.NVFP4, ne: [64, 8], data: blocks(8 * 36) },
       { name: 'blk.0.attn_norm.weight', ggmlType: GGML_TYPE.F32, ne: [4], data: new Uint8Array(16) },
     ]);
     const human = ms(['trace', leak, '--original', resolve('samples/checkpoint'), '--recipients', registry]);
     expect(human.code, human.stderr).toBe(0);
-    expect(human.stderr).toMatch(/cannot tell whether .*iq2\.gguf is derived from .*: 2 tensors of .* cannot be read \(types: IQ2_XXS, IQ3_S\) and were not compared\. Nobody is accused/);
+    expect(human.stderr).toMatch(/cannot tell whether .*unreadable\.gguf is derived from .*: 2 tensors of .* cannot be read \(types: NVFP4, Q8_K\) and were not compared\. Nobody is accused/);
     expect(human.stderr).not.toMatch(/not derived|0 compared/);
     const json = ms(['--json', 'trace', leak, '--original', resolve('samples/checkpoint'), '--recipients', registry]).json();
-    expect(json).toMatchObject({ derived: false, accused: [], unread: { tensors: ['blk.0.attn_q.weight', 'blk.0.ffn_up.weight'], types: ['IQ2_XXS', 'IQ3_S'] } });
+    expect(json).toMatchObject({ derived: false, accused: [], unread: { tensors: ['blk.0.attn_q.weight', 'blk.0.ffn_up.weight'], types: ['NVFP4', 'Q8_K'] } });
   });
 
   it('refuses a tampered registry, bad arguments and existing outputs with their exit codes', () => {

@@ -10,11 +10,13 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { canDequantize, dequantizeBlocks, DEQUANTIZABLE, blockShape } from '../../src/formats/quants.js';
 import { tempDir } from '../support/fixtures.js';
 import { PYTHON, requireGguf } from '../support/gguf.js';
 
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SEED = 17;
 const BLOCKS = 512;
 
@@ -101,9 +103,17 @@ describe('dequantization equals gguf.quants.dequantize bit for bit', () => {
     expect(compared).toBeGreaterThan(DEQUANTIZABLE.length * BLOCKS * 32);
   }, 180_000);
 
+  it('the shipped i-quant grids (src/formats/iq-grids.ts) are what test/peers/gen-iq-grids.py makes from the reference', () => {
+    requireGguf();
+    const r = spawnSync(PYTHON, [join(ROOT, 'test/peers/gen-iq-grids.py')], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.length).toBeGreaterThan(40_000);
+    expect(r.stdout).toBe(readFileSync(join(ROOT, 'src/formats/iq-grids.ts'), 'utf8'));
+  });
+
   it('refuses a type it cannot read, naming it, and data that is not whole blocks', () => {
-    expect(canDequantize('IQ2_XXS')).toBe(false);
-    expect(() => dequantizeBlocks('IQ2_XXS', new Uint8Array(66), new Float32Array(256))).toThrow(/IQ2_XXS cannot be dequantized/);
+    expect(canDequantize('Q8_K')).toBe(false);
+    expect(() => dequantizeBlocks('Q8_K', new Uint8Array(292), new Float32Array(256))).toThrow(/Q8_K cannot be dequantized/);
     expect(() => dequantizeBlocks('Q4_0', new Uint8Array(17), new Float32Array(32))).toThrow(/whole blocks of 18 bytes/);
     expect(() => dequantizeBlocks('Q4_0', new Uint8Array(36), new Float32Array(63))).toThrow(/room for 64 values/);
   });
