@@ -7,6 +7,7 @@ import { tempDir } from '../support/fixtures.js';
 import { makeModel, writeSafetensors } from '../support/checkpoints.js';
 import { computeRootDigest } from '../../src/provenance/oms.js';
 import { GGML_TYPE, GGUF_VALUE_TYPE, writeGguf } from '../../src/formats/gguf.js';
+import { readCheckpoint, readRange } from '../../src/fingerprint/model.js';
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 
@@ -103,6 +104,21 @@ describe('fingerprint and trace on the command line', () => {
     expect(human.stderr).not.toMatch(/not derived|0 compared/);
     const json = ms(['--json', 'trace', leak, '--original', resolve('samples/checkpoint'), '--recipients', registry]).json();
     expect(json).toMatchObject({ derived: false, accused: [], unread: { tensors: ['blk.0.attn_q.weight', 'blk.0.ffn_up.weight'], types: ['NVFP4', 'Q8_K'] } });
+  });
+
+  it('traces a GGUF leak with some tensors it cannot read, and warns that the verdict rests on the others', async () => {
+    const bob = await readCheckpoint(join(dir, 'bob'));
+    const file = bob.weights[0]!;
+    const type = { F32: GGML_TYPE.F32, F16: GGML_TYPE.F16, BF16: GGML_TYPE.BF16 } as Record<string, number>;
+    const leak = join(dir, 'bob-mixed.gguf');
+    await writeGguf(leak, new Map(), [
+      ...file.tensors.map((t) => ({ name: t.name, ggmlType: type[t.dtype]!, ne: [...t.shape].reverse(), data: readRange(file.source, t.start, t.end) })),
+      { name: 'blk.9.extra.weight', ggmlType: GGML_TYPE.Q8_K, ne: [256, 2], data: new Uint8Array(2 * 292) },
+    ]);
+    const r = ms(['trace', leak, '--original', resolve('samples/checkpoint'), '--recipients', registry]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warning: 1 tensors of .*bob-mixed\.gguf cannot be read \(types: Q8_K\) and were not compared; the verdict rests on the others/);
+    expect(r.stderr).toMatch(/ACCUSED bob: z = /);
   });
 
   it('refuses a tampered registry, bad arguments and existing outputs with their exit codes', () => {
