@@ -73,3 +73,4 @@ export { DEFAULT_PARAMS, threshold as accusationThreshold, type CodeParams } fro
 export { readCheckpoint, type Checkpoint as WeightCheckpoint, type WeightFile, type WeightTensor } from './fingerprint/model.js';
 export { readSafetensorsHeader, parseSafetensorsHeader, encodeSafetensorsHeader, type SafetensorsHeader, type TensorInfo } from './formats/safetensors.js';
 export { readGgufHeader, parseGgufHeader, encodeGgufHeader, writeGguf, dequantizeQ8_0, GGML_TYPE, type GgufFile, type GgufTensorInfo, type GgufValue } from './formats/gguf.js';
+export { dequantizeBlocks, canDequantize, DEQUANTIZABLE } from './formats/quants.js';
