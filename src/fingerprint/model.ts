@@ -9,7 +9,7 @@ import { readSafetensorsHeader } from '../formats/safetensors.js';
 import { dequantizeQ8_0, readGgufHeader } from '../formats/gguf.js';
 import { collectInputs, type InputFile } from '../package/inputs.js';
 import { ioError } from '../io/atomic.js';
-import { decodeFloats, isFloatDtype } from '../formats/floats.js';
+import { decodeFloats, DTYPE_BYTES, isFloatDtype } from '../formats/floats.js';
 import { readFully, ShortReadError } from '../crypto/bulk.js';
 
 export type WeightFormat = 'safetensors' | 'gguf';
@@ -140,4 +140,54 @@ export function readTensorValues(file: WeightFile, t: WeightTensor): Float32Arra
   if (!isFloatDtype(dtype) && dtype !== 'Q8_0') return null;
   const bytes = readRange(file.source, t.start, t.end);
   return dtype === 'Q8_0' ? dequantizeQ8_0(bytes, t.elements) : decodeFloats(dtype, bytes, 0, t.elements);
+}
+
+/** A tensor's values, read a range or a few positions at a time: what trace holds is a slice, never the tensor. */
+export interface TensorReader {
+  /** Values of elements [e0, e1). */
+  range(e0: number, e1: number): Float32Array;
+  /** Values at the given element positions. */
+  at(positions: readonly number[]): Float32Array;
+}
+
+/**
+ * A reader of a tensor's values; null when not {@link isReadable}. F32, F16 and BF16 are read
+ * straight from the file, range by range; other types go through {@link readTensorValues} once
+ * (the whole tensor dequantized) and are kept while the reader lives.
+ */
+export function tensorReader(file: WeightFile, t: WeightTensor): TensorReader | null {
+  const dtype = t.dtype;
+  if (!isReadable(t)) return null;
+  if (!isFloatDtype(dtype)) {
+    let whole: Float32Array | undefined;
+    const values = () => (whole ??= readTensorValues(file, t)!);
+    return { range: (e0, e1) => values().subarray(e0, e1), at: (ps) => Float32Array.from(ps, (i) => values()[i]!) };
+  }
+  const es = DTYPE_BYTES[dtype];
+  return {
+    range: (e0, e1) => decodeFloats(dtype, readRange(file.source, t.start + e0 * es, t.start + e1 * es), 0, e1 - e0),
+    at: (ps) => {
+      // One read per position: a sample of a few thousand scattered values costs milliseconds, not the tensor.
+      const out = new Float32Array(ps.length);
+      const one = new Uint8Array(es);
+      let fd: number;
+      try {
+        fd = openSync(file.source, 'r');
+      } catch (cause) {
+        throw ioError(`cannot read ${file.source}`, cause);
+      }
+      try {
+        ps.forEach((i, n) => {
+          readFully(fd, one, t.start + i * es);
+          out[n] = decodeFloats(dtype, one, 0, 1)[0]!;
+        });
+      } catch (e) {
+        if (e instanceof ShortReadError) throw new ModelsealError('INVALID_ARGUMENT', `${file.source}: the file ends inside tensor ${t.name}`);
+        throw ioError(`cannot read ${file.source}`, e);
+      } finally {
+        closeSync(fd);
+      }
+      return out;
+    },
+  };
 }

@@ -13,11 +13,11 @@ import { toHex } from '../format/encoding.js';
 import { collectInputs } from '../package/inputs.js';
 import { computeRootDigest, hashFile } from '../provenance/oms.js';
 import type { SignedRecord } from './registry.js';
-import { bf16Values, bf16Bits, f16Values, f16Bits, type FloatDtype } from '../formats/floats.js';
+import { bf16Values, bf16Bits, DTYPE_BYTES, f16Values, f16Bits, type FloatDtype } from '../formats/floats.js';
 import { markStep } from './mark.js';
 import { BLOCK, scoreTables, threshold, type CodeParams } from './params.js';
 import { blockCandidates, codeKey, codeStream, newBlockCandidates, supportKey } from './prf.js';
-import { isMarkable, isReadable, readCheckpoint, readRange, readTensorValues, type WeightFile, type WeightTensor } from './model.js';
+import { isMarkable, isReadable, readCheckpoint, readRange, tensorReader, type WeightFile, type WeightTensor } from './model.js';
 
 /** How the leak's values were re-cast, as far as the original can be cast the same way. */
 export type Recast = 'none' | 'bf16' | 'bf16-trunc' | 'f16' | 'f16-trunc' | 'f16>bf16' | 'f16>bf16-trunc';
@@ -44,7 +44,7 @@ export interface TraceEvidence {
   /** Σ d_i² v_i: the squared normaliser. */
   norm2: number;
   /** Per original tensor: the blocks and, for each used candidate, its index in its block, bias and d. */
-  tensors: { name: string; blocks: Int32Array; blockEnds: Int32Array; j: Uint16Array; k: Uint16Array; d: Float32Array }[];
+  tensors: EvidenceSlice[];
 }
 
 const SAMPLE = 4096;
@@ -120,40 +120,76 @@ function readerOf(dtype: FloatDtype, raw: Uint8Array): { valueAt: (i: number) =>
   return { valueAt: (i) => table[dv.getUint16(2 * i, true)]!, bitsAt: (i) => dv.getUint16(2 * i, true) };
 }
 
+/** The evidence of one slice of one original tensor: its blocks and, per used candidate, its index in its block, bias and d. */
+export interface EvidenceSlice {
+  name: string;
+  blocks: Int32Array;
+  blockEnds: Int32Array;
+  j: Uint16Array;
+  k: Uint16Array;
+  d: Float32Array;
+}
+
+/** How much of the leak has been read: tensors (at least in part), parameters and bytes of its readable tensors. */
+export interface ReadProgress {
+  tensors: number;
+  tensorsTotal: number;
+  parameters: number;
+  parametersTotal: number;
+  bytes: number;
+  bytesTotal: number;
+}
+
 /**
- * Reads the leak and the original and measures the leak at every candidate position. Memory: one
- * original and one leaked tensor at a time, plus 10 bytes per measured position.
+ * Elements per slice: a tensor larger than this is read and measured slice by slice (aligned to
+ * blocks), so memory stays bounded whatever the tensor's size. The mark size and the clip of d are
+ * per slice; a tensor of at most one slice is measured exactly as a whole.
  */
-export async function gatherEvidence(opts: { leaked: string; original: string; key: Uint8Array; params: CodeParams; onProgress?: (p: { done: number; total: number }) => void }): Promise<TraceEvidence> {
+export const SLICE = 64 * BLOCK;
+
+/**
+ * Walks the leak tensor by tensor (slice by slice within a tensor), aligned to the original, and
+ * hands each measured slice to `onSlice`; returns early when `onSlice` returns true. Memory: one
+ * slice of the leak and of the original, their evidence, and a 4,096-value sample per original
+ * tensor compared (a transposed leak tensor is read whole).
+ */
+export async function walkEvidence(
+  opts: { leaked: string; original: string; key: Uint8Array; params: CodeParams; onProgress?: (p: { done: number; total: number }) => void },
+  onSlice: (slice: EvidenceSlice, norm2: number, read: ReadProgress) => boolean,
+): Promise<{ aligned: AlignedTensor[]; unmatched: string[]; read: ReadProgress; stopped: boolean }> {
   const original = await readCheckpoint(opts.original);
   const leak = await readCheckpoint(opts.leaked);
   const originals: OriginalTensor[] = original.weights.flatMap((file) => file.tensors.filter(isMarkable).map((t) => ({ file, t, used: false })));
-  // Originals are read only when compared; the last one read is kept, since it is usually the one measured next.
-  let last: { o: OriginalTensor; raw: Uint8Array } | undefined;
-  const rawOf = (o: OriginalTensor) => {
-    if (last?.o !== o) last = { o, raw: readRange(o.file.source, o.t.start, o.t.end) };
-    return last.raw;
-  };
-  const sampleOf = (o: OriginalTensor) => {
-    if (!o.sample) {
-      const { valueAt } = readerOf(o.t.dtype as FloatDtype, rawOf(o));
-      o.sample = Float32Array.from(samplePositions(o.t.elements), valueAt);
-    }
-    return o.sample;
-  };
+  const sampleOf = (o: OriginalTensor) => (o.sample ??= tensorReader(o.file, o.t)!.at(samplePositions(o.t.elements)));
   const leakedTensors = leak.weights.flatMap((file) => file.tensors.filter((t) => isReadable(t) && t.shape.length >= 2).map((t) => ({ file, t })));
-  const evidence: TraceEvidence = { params: opts.params, aligned: [], unmatched: [], derived: false, positions: 0, norm2: 0, tensors: [] };
+  const read: ReadProgress = { tensors: 0, tensorsTotal: leakedTensors.length, parameters: 0, parametersTotal: 0, bytes: 0, bytesTotal: 0 };
+  for (const { t } of leakedTensors) {
+    read.parametersTotal += t.elements;
+    read.bytesTotal += t.end - t.start;
+  }
+  const aligned: AlignedTensor[] = [];
+  const unmatched: string[] = [];
   const { proxy } = scoreTables();
+  let buf: Scratch | undefined;
   let done = 0;
   for (const { file, t } of leakedTensors) {
-    const values = readTensorValues(file, t)!;
+    const values = tensorReader(file, t)!;
     opts.onProgress?.({ done: ++done, total: leakedTensors.length });
     // Alignment: the same name first, then every original of the same shape, as is or transposed.
+    const leakSamples = new Map<string, Float32Array>();
+    const leakSample = (o: OriginalTensor, how: AlignedTensor['how']) => {
+      const key = how === 'transposed' ? `T${o.t.shape.join(',')}` : '';
+      let v = leakSamples.get(key);
+      if (!v) {
+        const idx = samplePositions(o.t.elements);
+        v = values.at(how === 'transposed' ? idx.map((i) => transposedIndex(o.t.shape, i)) : idx);
+        leakSamples.set(key, v);
+      }
+      return v;
+    };
     let best: { o: OriginalTensor; how: AlignedTensor['how']; cosine: number } | undefined;
     const consider = (o: OriginalTensor, how: AlignedTensor['how']) => {
-      const idx = samplePositions(o.t.elements);
-      const leakSample = idx.map((i) => values[how === 'transposed' ? transposedIndex(o.t.shape, i) : i]!);
-      const c = cosine(leakSample, sampleOf(o));
+      const c = cosine(leakSample(o, how), sampleOf(o));
       if (!best || c > best.cosine) best = { o, how, cosine: c };
     };
     const same = originals.find((o) => o.t.name === t.name && o.t.elements === t.elements && !o.used);
@@ -166,19 +202,50 @@ export async function gatherEvidence(opts: { leaked: string; original: string; k
       }
     }
     if (!best || best.cosine < MIN_COSINE) {
-      evidence.unmatched.push(t.name);
+      unmatched.push(t.name);
       continue;
     }
     const { o, how, cosine: cos } = best;
     o.used = true;
-    const leakAt = how === 'transposed' ? (i: number) => values[transposedIndex(o.t.shape, i)]! : (i: number) => values[i]!;
-    const measured = measure(o, rawOf(o), leakAt, opts.key, opts.params);
-    evidence.aligned.push({ leaked: t.name, original: o.t.name, how, cosine: cos, recast: measured.recast, positions: measured.d.length });
-    evidence.tensors.push({ name: o.t.name, blocks: measured.blocks, blockEnds: measured.blockEnds, j: measured.j, k: measured.k, d: measured.d });
-    evidence.positions += measured.d.length;
-    for (let i = 0; i < measured.d.length; i++) evidence.norm2 += measured.d[i]! ** 2 * proxy[measured.k[i]!]!;
+    const recast = chooseRecast(o.t.dtype as FloatDtype, leakSample(o, how), sampleOf(o));
+    const entry: AlignedTensor = { leaked: t.name, original: o.t.name, how, cosine: cos, recast, positions: 0 };
+    aligned.push(entry);
+    read.tensors++;
+    const whole = how === 'transposed' ? values.range(0, t.elements) : undefined;
+    const bytesPerElement = (t.end - t.start) / t.elements;
+    for (let e0 = 0; e0 < o.t.elements; e0 += SLICE) {
+      const e1 = Math.min(o.t.elements, e0 + SLICE);
+      const es = DTYPE_BYTES[o.t.dtype as FloatDtype];
+      const raw = readRange(o.file.source, o.t.start + e0 * es, o.t.start + e1 * es);
+      const leakAt = whole ? (i: number) => whole[transposedIndex(o.t.shape, i)]! : ((v: Float32Array) => (i: number) => v[i - e0]!)(values.range(e0, e1));
+      buf = scratch(buf, e1 - e0);
+      const slice = measure(o, raw, e0, e1, leakAt, recast, opts.key, opts.params, buf);
+      let norm2 = 0;
+      for (let i = 0; i < slice.d.length; i++) norm2 += slice.d[i]! ** 2 * proxy[slice.k[i]!]!;
+      entry.positions += slice.d.length;
+      read.parameters += e1 - e0;
+      read.bytes += Math.round((e1 - e0) * bytesPerElement);
+      if (onSlice(slice, norm2, read)) return { aligned, unmatched, read, stopped: true };
+    }
   }
-  evidence.derived = evidence.aligned.length > 0;
+  return { aligned, unmatched, read, stopped: false };
+}
+
+/**
+ * Reads the leak and the original and measures the leak at every candidate position: the whole
+ * evidence in memory (10 bytes per measured position). `traceLeak` streams instead.
+ */
+export async function gatherEvidence(opts: { leaked: string; original: string; key: Uint8Array; params: CodeParams; onProgress?: (p: { done: number; total: number }) => void }): Promise<TraceEvidence> {
+  const evidence: TraceEvidence = { params: opts.params, aligned: [], unmatched: [], derived: false, positions: 0, norm2: 0, tensors: [] };
+  const walked = await walkEvidence(opts, (slice, norm2) => {
+    evidence.tensors.push(slice);
+    evidence.positions += slice.d.length;
+    evidence.norm2 += norm2;
+    return false;
+  });
+  evidence.aligned = walked.aligned;
+  evidence.unmatched = walked.unmatched;
+  evidence.derived = walked.aligned.length > 0;
   return evidence;
 }
 
@@ -186,62 +253,75 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-function measure(o: OriginalTensor, raw: Uint8Array, leakAt: (i: number) => number, key: Uint8Array, params: CodeParams) {
-  const dtype = o.t.dtype as FloatDtype;
-  const { valueAt, bitsAt } = readerOf(dtype, raw);
-
-  // The cast that best explains the leak: least squared difference on a sample.
+/** The cast that best explains the leak: least squared difference on the sample. */
+function chooseRecast(dtype: FloatDtype, leakSample: Float32Array, originalSample: Float32Array): Recast {
   let recast: Recast = 'none';
   let bestErr = Infinity;
-  const idx = samplePositions(o.t.elements);
   for (const r of RECASTS[dtype]) {
     let err = 0;
-    for (const i of idx) {
-      const l = leakAt(i);
-      if (Number.isFinite(l)) err += (l - recastValue(valueAt(i), r)) ** 2;
+    for (let s = 0; s < leakSample.length; s++) {
+      const l = leakSample[s]!;
+      if (Number.isFinite(l)) err += (l - recastValue(originalSample[s]!, r)) ** 2;
     }
     if (err < bestErr) {
       bestErr = err;
       recast = r;
     }
   }
+  return recast;
+}
 
+/** Scratch space of {@link measure}, grown on demand and reused slice after slice (no garbage per candidate). */
+interface Scratch {
+  j: Uint16Array;
+  k: Uint16Array;
+  moves: Float64Array;
+}
+function scratch(s: Scratch | undefined, n: number): Scratch {
+  if (s && s.j.length >= n) return s;
+  return { j: new Uint16Array(n), k: new Uint16Array(n), moves: new Float64Array(n) };
+}
+
+/** Measures elements [e0, e1) of an original tensor (its bytes in `raw`) against the leak. */
+function measure(o: OriginalTensor, raw: Uint8Array, e0: number, e1: number, leakAt: (i: number) => number, recast: Recast, key: Uint8Array, params: CodeParams, buf: Scratch): EvidenceSlice {
+  const dtype = o.t.dtype as FloatDtype;
+  const { valueAt, bitsAt } = readerOf(dtype, raw);
   const blocks: number[] = [];
   const blockEnds: number[] = [];
-  const js: number[] = [];
-  const ks: number[] = [];
-  const moves: number[] = [];
+  const { j: js, k: ks, moves } = buf;
+  let n = 0;
   let stepSum = 0;
   const cand = newBlockCandidates();
   const sk = supportKey(key, o.t.name);
-  for (let b = 0; b * BLOCK < o.t.elements; b++) {
+  for (let b = e0 / BLOCK; b * BLOCK < e1; b++) {
     blockCandidates(sk, params, b, o.t.elements, cand);
-    const before = js.length;
+    const before = n;
     for (let j = 0; j < cand.count; j++) {
       const i = b * BLOCK + cand.at[j]!;
-      const w = valueAt(i);
-      const step = markStep(dtype, w, bitsAt(i));
+      const w = valueAt(i - e0);
+      const step = markStep(dtype, w, bitsAt(i - e0));
       if (step === 0) continue;
       const l = leakAt(i);
       // A weight pruned to zero or made non-finite says nothing about the mark: an erasure.
       if (!Number.isFinite(l) || l === 0) continue;
-      js.push(j);
-      ks.push(cand.k[j]!);
-      moves.push(Math.sign(w) * (l - recastValue(w, recast)));
+      js[n] = j;
+      ks[n] = cand.k[j]!;
+      moves[n++] = Math.sign(w) * (l - recastValue(w, recast));
       stepSum += step;
     }
-    if (js.length > before) {
+    if (n > before) {
       blocks.push(b);
-      blockEnds.push(js.length);
+      blockEnds.push(n);
     }
   }
   // d in units of the mean mark size, clipped so that a few wild values cannot drown the rest.
-  const scale = js.length ? stepSum / js.length : 1;
+  const scale = n ? stepSum / n : 1;
   let ss = 0;
-  for (const e of moves) ss += (e / scale) ** 2;
-  const clip = Math.max(3, 3 * Math.sqrt(ss / Math.max(1, moves.length)));
-  const d = Float32Array.from(moves, (e) => Math.max(-clip, Math.min(clip, e / scale)));
-  return { recast, blocks: Int32Array.from(blocks), blockEnds: Int32Array.from(blockEnds), j: Uint16Array.from(js), k: Uint16Array.from(ks), d };
+  for (let i = 0; i < n; i++) ss += (moves[i]! / scale) ** 2;
+  const clip = Math.max(3, 3 * Math.sqrt(ss / Math.max(1, n)));
+  const d = new Float32Array(n);
+  for (let i = 0; i < n; i++) d[i] = Math.max(-clip, Math.min(clip, moves[i]! / scale));
+  return { name: o.t.name, blocks: Int32Array.from(blocks), blockEnds: Int32Array.from(blockEnds), j: js.slice(0, n), k: ks.slice(0, n), d };
 }
 
 export interface RecipientScore {
@@ -249,13 +329,12 @@ export interface RecipientScore {
   z: number;
 }
 
-/** Scores recipients against the evidence: z = Σ d_i z_ji / √(Σ d_i² v_i). */
-export function scoreRecipients(ev: TraceEvidence, key: Uint8Array, recipients: readonly string[]): RecipientScore[] {
+/** Adds each recipient's Σ d_i z_ji over the slices to `sums` (same order as `recipients`). */
+export function addScores(slices: readonly EvidenceSlice[], key: Uint8Array, recipients: readonly string[], sums: Float64Array): void {
   const { a1, a0 } = scoreTables();
-  const norm = Math.sqrt(ev.norm2);
-  return recipients.map((recipient) => {
+  recipients.forEach((recipient, r) => {
     let s = 0;
-    for (const t of ev.tensors) {
+    for (const t of slices) {
       const ck = codeKey(key, recipient, t.name);
       let from = 0;
       for (let bi = 0; bi < t.blocks.length; bi++) {
@@ -269,8 +348,20 @@ export function scoreRecipients(ev: TraceEvidence, key: Uint8Array, recipients: 
         from = to;
       }
     }
-    return { recipient, z: norm > 0 ? s / norm : 0 };
+    sums[r] = sums[r]! + s;
   });
+}
+
+/** Scores recipients against the evidence: z = Σ d_i z_ji / √(Σ d_i² v_i). */
+export function scoreRecipients(ev: TraceEvidence, key: Uint8Array, recipients: readonly string[]): RecipientScore[] {
+  const sums = new Float64Array(recipients.length);
+  addScores(ev.tensors, key, recipients, sums);
+  return zScores(recipients, sums, ev.norm2);
+}
+
+function zScores(recipients: readonly string[], sums: Float64Array, norm2: number): RecipientScore[] {
+  const norm = Math.sqrt(norm2);
+  return recipients.map((recipient, r) => ({ recipient, z: norm > 0 ? sums[r]! / norm : 0 }));
 }
 
 export interface Accusation {
@@ -287,28 +378,56 @@ export interface TraceVerdict {
   n: number;
   traces: number;
   epsilon: number;
+  /** K: the looks the bound covers (1 + the early looks the leak's size allows, fixed before reading). */
+  looks: number;
   threshold: number;
   scores: RecipientScore[];
   accused: Accusation[];
 }
 
-export function judge(scores: RecipientScore[], opts: { traces: number; epsilon: number }): TraceVerdict {
+/** Accuses at z ≥ τ = √(2 ln(n·T·K/ε)), K the looks planned (docs/FINGERPRINT.md §Reading less). */
+export function judge(scores: RecipientScore[], opts: { traces: number; epsilon: number; looks?: number }): TraceVerdict {
   const n = scores.length;
-  const tau = threshold(n, opts.traces, opts.epsilon);
+  const looks = opts.looks ?? 1;
+  const tau = threshold(n, opts.traces * looks, opts.epsilon);
   const sorted = [...scores].sort((a, b) => b.z - a.z);
   return {
     n,
     traces: opts.traces,
     epsilon: opts.epsilon,
+    looks,
     threshold: tau,
     scores: sorted,
     accused: sorted
       .filter((s) => s.z >= tau)
       .map((s) => {
-        const log10Bound = Math.min(0, Math.log10(Math.max(1, n) * opts.traces) - (s.z * s.z) / (2 * Math.LN10));
+        const log10Bound = Math.min(0, Math.log10(Math.max(1, n) * opts.traces * looks) - (s.z * s.z) / (2 * Math.LN10));
         return { recipient: s.recipient, z: s.z, threshold: tau, bound: 10 ** log10Bound, log10Bound };
       }),
   };
+}
+
+/** Bytes of the leak's tensors read before the first early look; the next look each time that doubles. */
+export const FIRST_LOOK = 32 * 2 ** 20;
+
+/**
+ * The early looks for a leak whose readable tensors hold `bytesTotal` bytes: after first·2^m bytes,
+ * for every m with first·2^m < bytesTotal. The final look, at the end, comes on top: K = length + 1.
+ * Fixed by the leak's header alone, before any score is seen.
+ */
+export function lookSchedule(bytesTotal: number, first = FIRST_LOOK): number[] {
+  const out: number[] = [];
+  for (let at = first; at < bytesTotal; at *= 2) out.push(at);
+  return out;
+}
+
+/**
+ * Whether an early look decides: someone is accused and every other recipient scores below τ/2.
+ * Anyone in between (a colluder whose share is still coming in) and nobody accused both read on.
+ */
+export function decides(v: TraceVerdict): boolean {
+  if (v.accused.length === 0) return false;
+  return v.scores.every((s) => s.z >= v.threshold || s.z < v.threshold / 2);
 }
 
 export interface TraceOptions {
@@ -322,6 +441,18 @@ export interface TraceOptions {
   /** Traces the bound covers (default 1000): the auditor's budget of traces under this key. */
   traces?: number;
   onProgress?: (p: { done: number; total: number }) => void;
+  /** Bytes read before the first early look (default {@link FIRST_LOOK}); Infinity reads everything, with one look. */
+  firstLook?: number;
+}
+
+/** How much of the leak the verdict rests on. */
+export interface ReadSummary extends ReadProgress {
+  /** bytes / bytesTotal. */
+  fraction: number;
+  /** Looks taken, of the `looks` planned. */
+  looksTaken: number;
+  /** True when an early look decided and the rest was not read. */
+  stoppedEarly: boolean;
 }
 
 export interface TraceReport extends TraceVerdict {
@@ -333,6 +464,7 @@ export interface TraceReport extends TraceVerdict {
   positions: number;
   aligned: AlignedTensor[];
   unmatched: string[];
+  read: ReadSummary;
   /** Each accused recipient's registry records: which copies carried their fingerprint. */
   accused: (Accusation & { records: SignedRecord[] })[];
 }
@@ -355,18 +487,46 @@ export async function traceLeak(opts: TraceOptions): Promise<TraceReport> {
   if (records.some((r) => r.params.support !== params.support || r.params.c !== params.c)) {
     throw new ModelsealError('INVALID_ARGUMENT', 'the registry records for this original use different code parameters; trace with a registry of one code');
   }
-  const ev = await gatherEvidence({ leaked: opts.leaked, original: opts.original, key: opts.key.key, params, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
   const recipients = [...new Set(records.map((r) => r.recipient))];
-  const verdict = judge(scoreRecipients(ev, opts.key.key, recipients), { traces, epsilon });
+  // Scores are summed slice by slice and the evidence dropped: memory does not grow with the model.
+  const sums = new Float64Array(recipients.length);
+  let norm2 = 0;
+  let positions = 0;
+  let schedule: number[] | undefined;
+  let next = 0;
+  let looksTaken = 0;
+  let verdict: TraceVerdict | undefined;
+  const look = () => {
+    looksTaken++;
+    return judge(zScores(recipients, sums, norm2), { traces, epsilon, looks: schedule!.length + 1 });
+  };
+  const walked = await walkEvidence({ leaked: opts.leaked, original: opts.original, key: opts.key.key, params, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) }, (slice, n2, read) => {
+    addScores([slice], opts.key.key, recipients, sums);
+    norm2 += n2;
+    positions += slice.d.length;
+    schedule ??= lookSchedule(read.bytesTotal, opts.firstLook);
+    if (next < schedule.length && read.bytes >= schedule[next]! && read.bytes < read.bytesTotal) {
+      while (next < schedule.length && read.bytes >= schedule[next]!) next++;
+      const v = look();
+      if (decides(v)) {
+        verdict = v;
+        return true;
+      }
+    }
+    return false;
+  });
+  schedule ??= lookSchedule(walked.read.bytesTotal, opts.firstLook);
+  verdict ??= look();
   return {
     ...verdict,
     original,
     originalInRegistry: matching.length > 0,
-    derived: ev.derived,
+    derived: walked.aligned.length > 0,
     params,
-    positions: ev.positions,
-    aligned: ev.aligned,
-    unmatched: ev.unmatched,
+    positions,
+    aligned: walked.aligned,
+    unmatched: walked.unmatched,
+    read: { ...walked.read, fraction: walked.read.bytesTotal ? walked.read.bytes / walked.read.bytesTotal : 0, looksTaken, stoppedEarly: walked.stopped },
     accused: verdict.accused.map((a) => ({ ...a, records: records.filter((r) => r.recipient === a.recipient) })),
   };
 }
