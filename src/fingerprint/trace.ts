@@ -11,7 +11,9 @@
 import { ModelsealError } from '../errors.js';
 import { toHex } from '../format/encoding.js';
 import { collectInputs } from '../package/inputs.js';
-import { computeRootDigest, hashFile } from '../provenance/oms.js';
+import { computeRootDigest } from '../provenance/oms.js';
+import { ioError } from '../io/atomic.js';
+import { Worker } from 'node:worker_threads';
 import type { SignedRecord } from './registry.js';
 import { bf16Values, bf16Bits, DTYPE_BYTES, f16Values, f16Bits, type FloatDtype } from '../formats/floats.js';
 import { markStep } from './mark.js';
@@ -480,61 +482,111 @@ export async function traceLeak(opts: TraceOptions): Promise<TraceReport> {
   if (!(Number.isSafeInteger(traces) && traces >= 1)) throw new ModelsealError('INVALID_ARGUMENT', `traces ${traces}: expected a whole number ≥ 1`);
   const mine = opts.registry.filter((r) => r.keyId === opts.key.id);
   if (mine.length === 0) throw new ModelsealError('INVALID_ARGUMENT', `the fingerprint registry holds no embedding made with this key (${opts.key.id}); give the registry and key store the copies were marked with`);
-  const original = `sha256:${toHex(await rootDigestOf(opts.original))}`;
-  const matching = mine.filter((r) => r.original === original);
-  const records = matching.length ? matching : mine;
-  const params = records[0]!.params;
-  if (records.some((r) => r.params.support !== params.support || r.params.c !== params.c)) {
-    throw new ModelsealError('INVALID_ARGUMENT', 'the registry records for this original use different code parameters; trace with a registry of one code');
-  }
-  const recipients = [...new Set(records.map((r) => r.recipient))];
-  // Scores are summed slice by slice and the evidence dropped: memory does not grow with the model.
-  const sums = new Float64Array(recipients.length);
-  let norm2 = 0;
-  let positions = 0;
-  let schedule: number[] | undefined;
-  let next = 0;
-  let looksTaken = 0;
-  let verdict: TraceVerdict | undefined;
-  const look = () => {
-    looksTaken++;
-    return judge(zScores(recipients, sums, norm2), { traces, epsilon, looks: schedule!.length + 1 });
+  // The original is hashed on another thread while this one reads the leak: the verdict needs its
+  // digest only to pick the registry records, and every record of this key is scored meanwhile.
+  const digest = rootDigestOf(opts.original).then((d) => `sha256:${toHex(d)}`);
+  digest.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
+  const oneCode = (rs: readonly SignedRecord[]) => rs.every((r) => r.params.support === rs[0]!.params.support && r.params.c === rs[0]!.params.c);
+  const select = (original: string) => {
+    const matching = mine.filter((r) => r.original === original);
+    const records = matching.length ? matching : mine;
+    if (!oneCode(records)) throw new ModelsealError('INVALID_ARGUMENT', 'the registry records for this original use different code parameters; trace with a registry of one code');
+    return { matching, records };
   };
-  const walked = await walkEvidence({ leaked: opts.leaked, original: opts.original, key: opts.key.key, params, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) }, (slice, n2, read) => {
-    addScores([slice], opts.key.key, recipients, sums);
-    norm2 += n2;
-    positions += slice.d.length;
-    schedule ??= lookSchedule(read.bytesTotal, opts.firstLook);
-    if (next < schedule.length && read.bytes >= schedule[next]! && read.bytes < read.bytesTotal) {
-      while (next < schedule.length && read.bytes >= schedule[next]!) next++;
-      const v = look();
-      if (decides(v)) {
-        verdict = v;
-        return true;
-      }
-    }
-    return false;
-  });
-  schedule ??= lookSchedule(walked.read.bytesTotal, opts.firstLook);
-  verdict ??= look();
+  const recipientsOf = (rs: readonly SignedRecord[]) => [...new Set(rs.map((r) => r.recipient))];
+  const early = oneCode(mine) ? mine : select(await digest).records;
+  const params = early[0]!.params;
+  const walkOpts = { leaked: opts.leaked, original: opts.original, key: opts.key.key, params, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
+  let scan = await scanLeak(walkOpts, recipientsOf(early), { traces, epsilon, firstLook: opts.firstLook, mayStop: true });
+  const original = await digest;
+  const { matching, records } = select(original);
+  const recipients = recipientsOf(records);
+  let verdict = scan.verdictFor(recipients);
+  if (scan.walked.stopped && !decides(verdict)) {
+    // The look decided on records of another original only: read the rest for these recipients.
+    scan = await scanLeak(walkOpts, recipients, { traces, epsilon, firstLook: opts.firstLook, mayStop: false });
+    verdict = scan.verdictFor(recipients);
+  }
+  const { walked } = scan;
   return {
     ...verdict,
     original,
     originalInRegistry: matching.length > 0,
     derived: walked.aligned.length > 0,
     params,
-    positions,
+    positions: scan.positions,
     aligned: walked.aligned,
     unmatched: walked.unmatched,
-    read: { ...walked.read, fraction: walked.read.bytesTotal ? walked.read.bytes / walked.read.bytesTotal : 0, looksTaken, stoppedEarly: walked.stopped },
+    read: { ...walked.read, fraction: walked.read.bytesTotal ? walked.read.bytes / walked.read.bytesTotal : 0, looksTaken: scan.looksTaken, stoppedEarly: walked.stopped },
     accused: verdict.accused.map((a) => ({ ...a, records: records.filter((r) => r.recipient === a.recipient) })),
   };
 }
 
-/** The root digest a package would give this checkpoint (every file hashed). */
+/**
+ * Walks the leak, summing every recipient's score slice by slice (the evidence is dropped: memory
+ * does not grow with the model), and looks at the scores on the schedule; with `mayStop`, stops at
+ * the first look that decides. `verdictFor` judges any subset of the recipients at the last look.
+ */
+async function scanLeak(walkOpts: Parameters<typeof walkEvidence>[0], recipients: readonly string[], o: { traces: number; epsilon: number; firstLook: number | undefined; mayStop: boolean }) {
+  const sums = new Float64Array(recipients.length);
+  let norm2 = 0;
+  let positions = 0;
+  let schedule: number[] | undefined;
+  let next = 0;
+  let looksTaken = 0;
+  const judgeAll = (rs: readonly string[]) => {
+    const at = new Map(recipients.map((r, i) => [r, i]));
+    const z = zScores(recipients, sums, norm2);
+    return judge(rs.map((r) => z[at.get(r)!]!), { traces: o.traces, epsilon: o.epsilon, looks: schedule!.length + 1 });
+  };
+  const walked = await walkEvidence(walkOpts, (slice, n2, read) => {
+    addScores([slice], walkOpts.key, recipients, sums);
+    norm2 += n2;
+    positions += slice.d.length;
+    schedule ??= lookSchedule(read.bytesTotal, o.firstLook);
+    if (next < schedule.length && read.bytes >= schedule[next]! && read.bytes < read.bytesTotal) {
+      while (next < schedule.length && read.bytes >= schedule[next]!) next++;
+      looksTaken++;
+      return o.mayStop && decides(judgeAll(recipients));
+    }
+    return false;
+  });
+  schedule ??= lookSchedule(walked.read.bytesTotal, o.firstLook);
+  if (!walked.stopped) looksTaken++;
+  return { walked, positions, looksTaken, verdictFor: judgeAll };
+}
+
+/** The root digest a package would give this checkpoint (every file hashed, on a worker thread). */
 async function rootDigestOf(input: string): Promise<Uint8Array> {
   const { files } = await collectInputs(input);
-  const entries = [];
-  for (const f of files) entries.push({ path: f.path, size: f.size, sha256: await hashFile(f.source) });
-  return computeRootDigest(entries);
+  const digests = await hashOnWorker(files.map((f) => f.source));
+  return computeRootDigest(files.map((f, i) => ({ path: f.path, size: f.size, sha256: digests[i]! })));
+}
+
+// Self-contained (node built-ins only), so that it runs from the bundle as well as from dist/.
+const HASH_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const { openSync, readSync, closeSync } = require('node:fs');
+const buf = Buffer.allocUnsafe(1 << 22);
+parentPort.postMessage(workerData.map((path) => {
+  const h = createHash('sha256');
+  const fd = openSync(path, 'r');
+  try {
+    for (let pos = 0, n; (n = readSync(fd, buf, 0, buf.length, pos)) > 0; pos += n) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return new Uint8Array(h.digest());
+}));
+`;
+
+/** SHA-256 of each file, on a worker thread: the caller's thread stays free for its own work. */
+function hashOnWorker(paths: readonly string[]): Promise<Uint8Array[]> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(HASH_WORKER, { eval: true, workerData: paths });
+    w.once('message', (d: Uint8Array[]) => resolve(d));
+    w.once('error', (cause) => reject(ioError(`cannot hash ${paths.join(', ')}`, cause)));
+    w.once('exit', (code) => code !== 0 && reject(new ModelsealError('INTERNAL', `the hashing thread exited with code ${code}`)));
+  });
 }

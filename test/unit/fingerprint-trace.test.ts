@@ -342,6 +342,22 @@ describe('trace: reading less, in bounded memory', () => {
     expect(r.read).toMatchObject({ stoppedEarly: false, fraction: 1, tensors: 16, looksTaken: 5 });
   });
 
+  it('records of another original in the registry cannot end the reading: a look that decides on them is read on for this one', async () => {
+    // Original B: the same weights, another file (its metadata differs), so another digest.
+    const b = join(dir, 'original-b.safetensors');
+    writeSafetensors(b, original, { format: 'pt', copy: 'b' });
+    const reg = join(dir, 'seq-two-originals.jsonl');
+    writeFileSync(reg, readFileSync(registry));
+    await embedFingerprint({ input: b, output: join(dir, 'seq-b.safetensors'), recipient: 'b-only', key, publisher, registry: reg });
+    // colluders[0]'s copy of A, traced against B: while B is hashed every record is scored, and
+    // colluders[0] decides the first look; but only b-only is B's, so the leak is read to the end.
+    const r = await traceLeak({ leaked: copyPath(colluders[0]!), original: b, key, registry: await readRegistry(reg), firstLook });
+    expect(r.originalInRegistry).toBe(true);
+    expect(r.n).toBe(1);
+    expect(r.accused).toEqual([]);
+    expect(r.read).toMatchObject({ stoppedEarly: false, fraction: 1, looksTaken: 5 });
+  });
+
   it('a tensor larger than a slice is measured slice by slice and traced', async () => {
     const big: Tensor[] = [{ name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [4100, 2048], values: Float32Array.from({ length: 4100 * 2048 }, (_, i) => Math.sin(i * 0.618) * 0.05 + 0.001) }];
     const src = join(dir, 'big.safetensors');
