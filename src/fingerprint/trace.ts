@@ -5,8 +5,9 @@
  * direction of the mark: d_i. Each recipient's score is the symmetric Tardos correlation
  * Σ d_i z_ji normalised by √(Σ d_i² v_i), where v_i bounds the sub-Gaussian variance proxy of the
  * centred symbol z_ji: for an innocent recipient, whose symbols are independent of the leak, it is
- * 1-sub-Gaussian whatever the attacker did, so z ≥ τ = √(2 ln(nT/ε)) has probability ≤ ε/(nT).
- * docs/FINGERPRINT.md.
+ * 1-sub-Gaussian whatever the attacker did, so z ≥ τ = √(2 ln(nTK/ε)) has probability ≤ ε/(nTK)
+ * at each of the K looks that the leak's size allows. The leak is read slice by slice and scored as
+ * it comes; reading stops at the first look that decides. docs/FINGERPRINT.md §Reading less.
  */
 import { ModelsealError } from '../errors.js';
 import { toHex } from '../format/encoding.js';
