@@ -5,11 +5,11 @@
 // (round-robin, fresh output each run) and prints the medians and their ratio.
 // Target (issue 5): fingerprinting while sealing costs at most 1.5× sealing alone.
 import { spawnSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { COLS, ROWS, writeBf16Checkpoint } from './bf16-checkpoint.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'dist/cli/modelseal.bundle.mjs');
@@ -29,28 +29,10 @@ const work = mkdtempSync(join(tmpdir(), 'modelseal-bench-fp-'));
 process.on('exit', () => process.env.BENCH_KEEP || rmSync(work, { recursive: true, force: true }));
 
 // ---- a BF16 checkpoint: 64 MiB tensors [4096, 8192] of normal weights around ±2^-7..2^-1 ----
-const rows = 4096;
-const cols = 8192;
-const tensorBytes = rows * cols * 2;
-const count = Math.max(1, Math.round((sizeMiB << 20) / tensorBytes));
 const input = join(work, 'model.safetensors');
-const header = encodeSafetensorsHeader(
-  { format: 'pt' },
-  Array.from({ length: count }, (_, i) => ({ name: `model.layers.${i}.mlp.weight`, dtype: 'BF16', shape: [rows, cols], begin: i * tensorBytes, end: (i + 1) * tensorBytes })),
-);
-const fd = openSync(input, 'w');
-writeSync(fd, header);
-const buf = new Uint16Array(tensorBytes / 2);
-for (let t = 0; t < count; t++) {
-  randomFillSync(buf);
-  for (let i = 0; i < buf.length; i++) {
-    const u = buf[i];
-    buf[i] = (u & 0x807f) | ((0x78 + ((u >> 7) & 7)) << 7); // sign, exponent 2^-7..2^0, random mantissa
-  }
-  writeSync(fd, new Uint8Array(buf.buffer));
-}
-closeSync(fd);
-const total = header.length + count * tensorBytes;
+const { bytes: total, count } = writeBf16Checkpoint(input, sizeMiB, encodeSafetensorsHeader);
+const rows = ROWS;
+const cols = COLS;
 
 const ms = (...a) => {
   const t0 = process.hrtime.bigint();

@@ -98,11 +98,14 @@ How it decides: the leak is aligned to the original (names, else shapes — also
 cosine similarity), a cast is undone by casting the original the same way, and every recipient in
 the registry gets a z-score: the correlation of (leak − original) with their code. An innocent
 recipient's score is 1-sub-Gaussian whatever was done to the weights, so accusing only at
-z ≥ τ = √(2 ln(n·T/ε)) keeps the chance of accusing anyone innocent, over n recipients and T
-traces, below ε. A leak that matches no tensor of the original accuses nobody and says so.
+z ≥ τ = √(2 ln(n·T·K/ε)) keeps the chance of accusing anyone innocent, over n recipients, T
+traces and K looks, below ε. trace looks at the scores after 32 MiB of the leak and each time that
+doubles, and stops reading once a look decides (someone accused, every other score below τ/2); a
+model of at most 32 MiB has K = 1. The verdict says how much of the leak was read. A leak that
+matches no tensor of the original accuses nobody and says so.
 
 Exit code 0 whether or not someone is accused; --json prints { accused: [{ recipient, z, threshold,
-bound, ... }], scores: [...] }.
+bound, ... }], scores: [...], read: { tensors, parameters, bytes, fraction, looksTaken, stoppedEarly, ... } }.
 
 Example:
   modelseal trace leaked.safetensors --original ./llama --store data/log`,
@@ -143,7 +146,9 @@ Example:
         if (unread) say(g, `warning: ${unread}; the verdict rests on the others`);
         say(g, `aligned ${r.aligned.length} tensors (${r.aligned.filter((a) => a.how !== 'name').length} by shape), ${r.positions.toLocaleString('en-US')} positions measured${r.aligned.some((a) => a.recast !== 'none') ? `; undid casts: ${[...new Set(r.aligned.map((a) => a.recast))].join(', ')}` : ''}`);
         if (!r.originalInRegistry) say(g, `warning: no registry record names ${r.original} as its original; scored every recipient marked with this key`);
-        say(g, `threshold τ = ${r.threshold.toFixed(2)} for n = ${r.n} recipients, T = ${r.traces} traces, ε = ${r.epsilon}`);
+        const rd = r.read;
+        say(g, `read ${rd.tensors} of ${rd.tensorsTotal} tensors, ${rd.parameters.toLocaleString('en-US')} of ${rd.parametersTotal.toLocaleString('en-US')} parameters, ${rd.bytes.toLocaleString('en-US')} of ${rd.bytesTotal.toLocaleString('en-US')} bytes (${(100 * rd.fraction).toFixed(1)}%)${rd.stoppedEarly ? `: the evidence decided at look ${rd.looksTaken} of ${r.looks}` : ''}`);
+        say(g, `threshold τ = ${r.threshold.toFixed(2)} for n = ${r.n} recipients, T = ${r.traces} traces, K = ${r.looks} looks, ε = ${r.epsilon}`);
         if (accused.length === 0) say(g, 'nobody is accused: no score reaches the threshold');
         for (const a of accused) {
           say(g, `ACCUSED ${a.recipient}: z = ${a.z.toFixed(2)} ≥ τ = ${a.threshold.toFixed(2)}; P(anyone innocent scores this high) ≤ 10^${a.log10Bound.toFixed(1)}`);

@@ -10,7 +10,7 @@ import { readGgufHeader } from '../formats/gguf.js';
 import { blockShape, canDequantize, dequantizeBlocks } from '../formats/quants.js';
 import { collectInputs, type InputFile } from '../package/inputs.js';
 import { ioError } from '../io/atomic.js';
-import { decodeFloats, isFloatDtype } from '../formats/floats.js';
+import { decodeFloats, DTYPE_BYTES, isFloatDtype } from '../formats/floats.js';
 import { readFully, ShortReadError } from '../crypto/bulk.js';
 
 export type WeightFormat = 'safetensors' | 'gguf';
@@ -150,4 +150,67 @@ export function readTensorValues(file: WeightFile, t: WeightTensor): Float32Arra
     o += dequantizeBlocks(dtype, readRange(file.source, at, Math.min(at + step, t.end)), out, o);
   }
   return out;
+}
+
+/** A tensor's values, read a range or a few positions at a time: what trace holds is a slice, never the tensor. */
+export interface TensorReader {
+  /** Values of elements [e0, e1). */
+  range(e0: number, e1: number): Float32Array;
+  /** Values at the given element positions. */
+  at(positions: readonly number[]): Float32Array;
+}
+
+/**
+ * A reader of a tensor's values; null when not {@link isReadable}. F32, F16 and BF16 are read
+ * straight from the file, range by range; a block-quantized type (GGUF) by the whole blocks that
+ * cover the range or the position: what the caller holds is a slice, never the tensor.
+ */
+export function tensorReader(file: WeightFile, t: WeightTensor): TensorReader | null {
+  const dtype = t.dtype;
+  if (!isReadable(t)) return null;
+  if (!isFloatDtype(dtype)) {
+    const { elements: E, bytes: B } = blockShape(dtype)!;
+    // Elements [e0, e1) lie in blocks floor(e0/E) … ceil(e1/E)-1; a tensor's data is whole blocks.
+    const blocks = (e0: number, e1: number) => {
+      const b0 = Math.floor(e0 / E);
+      const b1 = Math.ceil(e1 / E);
+      const out = new Float32Array((b1 - b0) * E);
+      dequantizeBlocks(dtype, readRange(file.source, t.start + b0 * B, t.start + b1 * B), out);
+      return out.subarray(e0 - b0 * E, e1 - b0 * E);
+    };
+    let cached: { block: number; values: Float32Array } | undefined;
+    const one = (i: number) => {
+      const block = Math.floor(i / E);
+      if (cached?.block !== block) cached = { block, values: blocks(block * E, block * E + E) };
+      return cached.values[i - block * E]!;
+    };
+    return { range: blocks, at: (ps) => Float32Array.from(ps, one) };
+  }
+  const es = DTYPE_BYTES[dtype];
+  return {
+    range: (e0, e1) => decodeFloats(dtype, readRange(file.source, t.start + e0 * es, t.start + e1 * es), 0, e1 - e0),
+    at: (ps) => {
+      // One read per position: a sample of a few thousand scattered values costs milliseconds, not the tensor.
+      const out = new Float32Array(ps.length);
+      const one = new Uint8Array(es);
+      let fd: number;
+      try {
+        fd = openSync(file.source, 'r');
+      } catch (cause) {
+        throw ioError(`cannot read ${file.source}`, cause);
+      }
+      try {
+        ps.forEach((i, n) => {
+          readFully(fd, one, t.start + i * es);
+          out[n] = decodeFloats(dtype, one, 0, 1)[0]!;
+        });
+      } catch (e) {
+        if (e instanceof ShortReadError) throw new ModelsealError('INVALID_ARGUMENT', `${file.source}: the file ends inside tensor ${t.name}`);
+        throw ioError(`cannot read ${file.source}`, e);
+      } finally {
+        closeSync(fd);
+      }
+      return out;
+    },
+  };
 }

@@ -290,3 +290,87 @@ describe('fingerprint embed on real layouts', () => {
     expect(report.accused.map((a) => a.recipient)).toEqual(['erin']);
   });
 });
+
+describe('trace: reading less, in bounded memory', () => {
+  const publisher = newPublisherKey().publisher;
+  const key = { id: fingerprintKeyId(KEY), key: KEY };
+  const colluders = RECIPIENTS.slice(12, 16);
+  let registry: string;
+  const copyPath = (r: string) => join(dir, `seq-${r}.safetensors`);
+  beforeAll(async () => {
+    registry = join(dir, 'seq.jsonl');
+    for (const r of [...colluders, 'innocent-a', 'innocent-b']) await embedFingerprint({ input: originalPath, output: copyPath(r), recipient: r, key, publisher, registry });
+  });
+  // 16 tensors of 1 MiB: with the first look at 1 MiB, looks after 1, 2, 4 and 8 MiB, and the final one (K = 5).
+  const firstLook = 2 ** 20;
+  const traceSeq = async (leaked: string) => traceLeak({ leaked, original: originalPath, key, registry: await readRegistry(registry), firstLook });
+
+  it("one leaker's copy: an early look decides, and the verdict says how much was read", async () => {
+    const r = await traceSeq(copyPath(colluders[0]!));
+    expect(r.accused.map((a) => a.recipient)).toEqual([colluders[0]]);
+    expect(r.looks).toBe(5);
+    expect(r.threshold).toBeCloseTo(Math.sqrt(2 * Math.log((6 * 1000 * 5) / 1e-9)), 10);
+    expect(r.read.stoppedEarly).toBe(true);
+    expect(r.read.looksTaken).toBe(1);
+    expect(r.read).toMatchObject({ tensors: 1, tensorsTotal: 16, parameters: 512 * 512, parametersTotal: 16 * 512 * 512, bytes: 2 ** 20, bytesTotal: 16 * 2 ** 20, fraction: 1 / 16 });
+    expect(r.accused[0]!.log10Bound).toBeCloseTo(Math.log10(6 * 1000 * 5) - r.accused[0]!.z ** 2 / (2 * Math.LN10), 8);
+    table.push({ case: 'sequential: one leaker', guilty: colluders[0]!, z: `${r.accused[0]!.z.toFixed(1)} after ${(100 * r.read.fraction).toFixed(1)}%`, threshold: Number(r.threshold.toFixed(2)), maxInnocent: Number(r.scores[1]!.z.toFixed(2)) });
+  });
+
+  it('a coalition of 4 with noise reads on until every colluder is in, or to the end', async () => {
+    const cs = colluders.map((c) => readCheckpoint(copyPath(c)));
+    const tensors: Tensor[][] = [];
+    for (const c of await Promise.all(cs)) tensors.push(c.weights[0]!.tensors.map((t) => ({ name: t.name, dtype: 'F32', shape: t.shape, values: readTensorValues(c.weights[0]!, t)! })));
+    const r0 = rng(11);
+    const leak = tensors[0]!.map((t, ti) => {
+      const sigma = std(t.values);
+      return mapValues(t, (_, i) => tensors.reduce((a, c) => a + c[ti]!.values[i]!, 0) / 4 + 0.005 * sigma * r0.gauss());
+    });
+    const p = join(dir, 'seq-coalition.safetensors');
+    writeSafetensors(p, leak);
+    const one = await traceSeq(copyPath(colluders[0]!));
+    const r = await traceSeq(p);
+    expect(r.accused.map((a) => a.recipient).sort()).toEqual([...colluders].sort());
+    expect(r.read.fraction).toBeGreaterThan(one.read.fraction);
+    expect(r.read.looksTaken).toBeGreaterThan(1);
+    table.push({ case: 'sequential: 4 colluders + 0.005σ noise', guilty: colluders.join(' '), z: `${r.accused.at(-1)!.z.toFixed(1)}.. after ${(100 * r.read.fraction).toFixed(1)}%`, threshold: Number(r.threshold.toFixed(2)), maxInnocent: Number(Math.max(...r.scores.filter((s) => !colluders.includes(s.recipient)).map((s) => s.z)).toFixed(2)) });
+  });
+
+  it('an un-fingerprinted copy is read to the end and accuses nobody', async () => {
+    const r = await traceSeq(originalPath);
+    expect(r.accused).toEqual([]);
+    expect(r.read).toMatchObject({ stoppedEarly: false, fraction: 1, tensors: 16, looksTaken: 5 });
+  });
+
+  it('records of another original in the registry cannot end the reading: a look that decides on them is read on for this one', async () => {
+    // Original B: the same weights, another file (its metadata differs), so another digest.
+    const b = join(dir, 'original-b.safetensors');
+    writeSafetensors(b, original, { format: 'pt', copy: 'b' });
+    const reg = join(dir, 'seq-two-originals.jsonl');
+    writeFileSync(reg, readFileSync(registry));
+    await embedFingerprint({ input: b, output: join(dir, 'seq-b.safetensors'), recipient: 'b-only', key, publisher, registry: reg });
+    // colluders[0]'s copy of A, traced against B: while B is hashed every record is scored, and
+    // colluders[0] decides the first look; but only b-only is B's, so the leak is read to the end.
+    const r = await traceLeak({ leaked: copyPath(colluders[0]!), original: b, key, registry: await readRegistry(reg), firstLook });
+    expect(r.originalInRegistry).toBe(true);
+    expect(r.n).toBe(1);
+    expect(r.accused).toEqual([]);
+    expect(r.read).toMatchObject({ stoppedEarly: false, fraction: 1, looksTaken: 5 });
+  });
+
+  it('a tensor larger than a slice is measured slice by slice and traced', async () => {
+    const big: Tensor[] = [{ name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [4100, 2048], values: Float32Array.from({ length: 4100 * 2048 }, (_, i) => Math.sin(i * 0.618) * 0.05 + 0.001) }];
+    const src = join(dir, 'big.safetensors');
+    writeSafetensors(src, big);
+    const reg = join(dir, 'big.jsonl');
+    await embedFingerprint({ input: src, output: join(dir, 'big-zoe.safetensors'), recipient: 'zoe', key, publisher, registry: reg });
+    await embedFingerprint({ input: src, output: join(dir, 'big-other.safetensors'), recipient: 'other', key, publisher, registry: reg });
+    const ev = await gatherEvidence({ leaked: join(dir, 'big-zoe.safetensors'), original: src, key: KEY, params: DEFAULT_PARAMS });
+    expect(ev.tensors).toHaveLength(3); // 8,396,800 elements: slices of 4,194,304
+    expect(ev.tensors.map((t) => t.blocks[0])).toEqual([0, 64, 128]);
+    expect(ev.aligned[0]!.positions).toBe(ev.positions);
+    const r = await traceLeak({ leaked: join(dir, 'big-zoe.safetensors'), original: src, key, registry: await readRegistry(reg) });
+    expect(r.accused.map((a) => a.recipient)).toEqual(['zoe']);
+    expect(r.read).toMatchObject({ parameters: 4100 * 2048, fraction: 1, stoppedEarly: false });
+  });
+});
