@@ -20,7 +20,7 @@ import { bf16Values, bf16Bits, DTYPE_BYTES, f16Values, f16Bits, type FloatDtype 
 import { markStep } from './mark.js';
 import { BLOCK, scoreTables, threshold, type CodeParams } from './params.js';
 import { blockCandidates, codeKey, codeStream, newBlockCandidates, supportKey } from './prf.js';
-import { isMarkable, isReadable, readCheckpoint, readRange, tensorReader, type WeightFile, type WeightTensor } from './model.js';
+import { isMarkable, isReadable, readCheckpoint, readRange, tensorReader, type TensorReader, type WeightFile, type WeightTensor } from './model.js';
 
 /** How the leak's values were re-cast, as far as the original can be cast the same way. */
 export type Recast = 'none' | 'bf16' | 'bf16-trunc' | 'f16' | 'f16-trunc' | 'f16>bf16' | 'f16>bf16-trunc';
@@ -61,6 +61,22 @@ function samplePositions(n: number): number[] {
 }
 
 /** Index into the leak of original position i when the leak holds the transpose of an [r, c] original. */
+/**
+ * The leak's values for elements [e0, e1) of an original of `shape` [R, C] whose leak is its
+ * transpose [C, R]: rows r0…r1 of the original are columns of the leak, so each slice reads one
+ * run of r1 − r0 values from each of the leak's C rows. Memory: one slice, whatever the tensor.
+ */
+function transposedSlices(values: TensorReader, shape: number[]): (e0: number, e1: number) => (i: number) => number {
+  const [R, C] = [shape[0]!, shape[1]!];
+  return (e0, e1) => {
+    const r0 = Math.floor(e0 / C);
+    const rows = Math.ceil(e1 / C) - r0;
+    const sub = new Float32Array(C * rows);
+    for (let col = 0; col < C; col++) sub.set(values.range(col * R + r0, col * R + r0 + rows), col * rows);
+    return (i) => sub[(i % C) * rows + Math.floor(i / C) - r0]!;
+  };
+}
+
 function transposedIndex(shape: number[], i: number): number {
   const r = shape[0]!;
   const c = shape[1]!;
@@ -156,7 +172,7 @@ export const SLICE = 64 * BLOCK;
  * Walks the leak tensor by tensor (slice by slice within a tensor), aligned to the original, and
  * hands each measured slice to `onSlice`; returns early when `onSlice` returns true. Memory: one
  * slice of the leak and of the original, their evidence, and a 4,096-value sample per original
- * tensor compared (a transposed leak tensor is read whole).
+ * tensor compared.
  */
 export async function walkEvidence(
   opts: { leaked: string; original: string; key: Uint8Array; params: CodeParams; onProgress?: (p: { done: number; total: number }) => void },
@@ -218,13 +234,13 @@ export async function walkEvidence(
     const entry: AlignedTensor = { leaked: t.name, original: o.t.name, how, cosine: cos, recast, positions: 0 };
     aligned.push(entry);
     read.tensors++;
-    const whole = how === 'transposed' ? values.range(0, t.elements) : undefined;
+    const transposed = how === 'transposed' ? transposedSlices(values, o.t.shape) : undefined;
     const bytesPerElement = (t.end - t.start) / t.elements;
     for (let e0 = 0; e0 < o.t.elements; e0 += SLICE) {
       const e1 = Math.min(o.t.elements, e0 + SLICE);
       const es = DTYPE_BYTES[o.t.dtype as FloatDtype];
       const raw = readRange(o.file.source, o.t.start + e0 * es, o.t.start + e1 * es);
-      const leakAt = whole ? (i: number) => whole[transposedIndex(o.t.shape, i)]! : ((v: Float32Array) => (i: number) => v[i - e0]!)(values.range(e0, e1));
+      const leakAt = transposed ? transposed(e0, e1) : ((v: Float32Array) => (i: number) => v[i - e0]!)(values.range(e0, e1));
       buf = scratch(buf, e1 - e0);
       const slice = measure(o, raw, e0, e1, leakAt, recast, opts.key, opts.params, buf);
       let norm2 = 0;

@@ -372,5 +372,19 @@ describe('trace: reading less, in bounded memory', () => {
     const r = await traceLeak({ leaked: join(dir, 'big-zoe.safetensors'), original: src, key, registry: await readRegistry(reg) });
     expect(r.accused.map((a) => a.recipient)).toEqual(['zoe']);
     expect(r.read).toMatchObject({ parameters: 4100 * 2048, fraction: 1, stoppedEarly: false });
+
+    // The same copy transposed is read slice by slice too (one run per leak row), measured alike.
+    const [marked] = (await readCheckpoint(join(dir, 'big-zoe.safetensors'))).weights.flatMap((f) => f.tensors.map((t) => readTensorValues(f, t)!));
+    const [R, C] = [4100, 2048];
+    const t = new Float32Array(R * C);
+    for (let i = 0; i < R; i++) for (let j = 0; j < C; j++) t[j * R + i] = marked![i * C + j]!;
+    writeSafetensors(join(dir, 'big-zoe-t.safetensors'), [{ name: 'leaked.T', dtype: 'BF16', shape: [C, R], values: t }]);
+    const evT = await gatherEvidence({ leaked: join(dir, 'big-zoe-t.safetensors'), original: src, key: KEY, params: DEFAULT_PARAMS });
+    expect(evT.aligned.map((a) => a.how)).toEqual(['transposed']);
+    expect(evT.tensors).toHaveLength(3);
+    expect({ positions: evT.positions, norm2: evT.norm2 }).toEqual({ positions: ev.positions, norm2: ev.norm2 });
+    const rT = await traceLeak({ leaked: join(dir, 'big-zoe-t.safetensors'), original: src, key, registry: await readRegistry(reg) });
+    expect(rT.accused.map((a) => a.recipient)).toEqual(['zoe']);
+    expect(rT.scores).toEqual(r.scores);
   });
 });
