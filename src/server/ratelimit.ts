@@ -6,6 +6,7 @@
  * complete without being floodable. Allowed requests take no token and never wait.
  */
 import { isIPv6 } from 'node:net';
+import { ModelsealError } from '../errors.js';
 
 export interface RateLimits {
   /** Failing requests a source may make at once (the bucket's size). Default 20. */
@@ -43,7 +44,7 @@ export class FailureLimiter {
   constructor(limits: Partial<RateLimits> = {}) {
     this.limits = { ...DEFAULT_RATE_LIMITS, ...limits };
     for (const [k, v] of Object.entries(this.limits)) {
-      if (!(Number.isFinite(v) && v > 0)) throw new RangeError(`rate limit ${k} must be a positive number, not ${v}`);
+      if (!(Number.isFinite(v) && v > 0)) throw new ModelsealError('INVALID_ARGUMENT', `rateLimits.${k}: expected a number above 0, not ${v}`);
     }
   }
 

@@ -343,7 +343,7 @@ describe('limits on failing requests', () => {
     limiter.take('c', t);
     expect([limiter.take('d', t), limiter.take('e', t), limiter.take('f', t)].map((r) => `${r.key}:${r.ok}`)).toEqual(['*:true', '*:true', '*:false']);
     expect(limiter.take('a', t + 10_000)).toMatchObject({ key: 'a', ok: true });
-    expect(() => new FailureLimiter({ perSecond: 0 })).toThrow(RangeError);
+    expect(() => new FailureLimiter({ perSecond: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('rateLimits.perSecond') }));
   });
 
   it('refuses a flood from one source with 429 and Retry-After, summarises it in the log, and never slows an allowed request', async () => {
