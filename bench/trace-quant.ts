@@ -3,6 +3,7 @@
  * models of growing size, each marked for one of 20 recipients, quantized to each type, traced
  * (T = 1,000, ε = 1e-9). Legacy types are quantized by the reference `gguf` package (test venv:
  * `bash test/peers/setup.sh`), K-quants by test/support/kquants.ts. Run: `npx tsx bench/trace-quant.ts`.
+ * The 1 GiB row, which does not fit in memory this way, is bench/trace-quant-gib.ts.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -52,9 +52,21 @@ export function writeQuantizedGguf(tensors: readonly { name: string; shape: numb
   const files = tensors.map((t, i) => {
     const file = join(scratch, `tensor-${i}.f32`);
     writeFileSync(file, new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength));
-    return { file, shape: t.shape, gguf: llamaName(t.name) };
+    return { file, shape: t.shape, name: t.name };
   });
-  const r = spawnSync(PYTHON, ['-c', QUANTIZE], { input: JSON.stringify({ type, out, tensors: files }), encoding: 'utf8', timeout: 600_000 });
-  for (const f of files) rmSync(f.file);
+  try {
+    writeQuantizedGgufFromFiles(files, type, out);
+  } finally {
+    for (const f of files) rmSync(f.file);
+  }
+}
+
+/**
+ * As {@link writeQuantizedGguf}, from raw little-endian F32 files (one per tensor), which the
+ * reference package reads one at a time: the tensors never need to be in this process's memory.
+ */
+export function writeQuantizedGgufFromFiles(files: readonly { file: string; shape: number[]; name: string }[], type: string, out: string, timeoutMs = 600_000): void {
+  const tensors = files.map((f) => ({ file: f.file, shape: f.shape, gguf: llamaName(f.name) }));
+  const r = spawnSync(PYTHON, ['-c', QUANTIZE], { input: JSON.stringify({ type, out, tensors }), encoding: 'utf8', timeout: timeoutMs });
   if (r.status !== 0) throw new Error(`the reference gguf package could not write ${type}: ${r.stderr}`);
 }
