@@ -112,6 +112,11 @@ export async function readCheckpoint(input: string): Promise<Checkpoint> {
 
 /** Reads bytes [start, end) of a file. */
 export function readRange(source: string, start: number, end: number): Uint8Array {
+  return withRanges(source, (read) => read(start, end));
+}
+
+/** Calls `f` with a reader of byte ranges of `source`, the file opened once for all of them. */
+function withRanges<T>(source: string, f: (read: (start: number, end: number) => Uint8Array) => T): T {
   let fd: number;
   try {
     fd = openSync(source, 'r');
@@ -119,12 +124,16 @@ export function readRange(source: string, start: number, end: number): Uint8Arra
     throw ioError(`cannot read ${source}`, cause);
   }
   try {
-    const out = new Uint8Array(end - start);
-    readFully(fd, out, start);
-    return out;
-  } catch (e) {
-    if (e instanceof ShortReadError) throw new ModelsealError('INVALID_ARGUMENT', `${source}: the file ends inside a tensor (bytes ${start}–${end})`);
-    throw ioError(`cannot read ${source}`, e);
+    return f((start, end) => {
+      const out = new Uint8Array(end - start);
+      try {
+        readFully(fd, out, start);
+      } catch (e) {
+        if (e instanceof ShortReadError) throw new ModelsealError('INVALID_ARGUMENT', `${source}: the file ends inside a tensor (bytes ${start}–${end})`);
+        throw ioError(`cannot read ${source}`, e);
+      }
+      return out;
+    });
   } finally {
     closeSync(fd);
   }
@@ -171,46 +180,30 @@ export function tensorReader(file: WeightFile, t: WeightTensor): TensorReader | 
   if (!isFloatDtype(dtype)) {
     const { elements: E, bytes: B } = blockShape(dtype)!;
     // Elements [e0, e1) lie in blocks floor(e0/E) … ceil(e1/E)-1; a tensor's data is whole blocks.
-    const blocks = (e0: number, e1: number) => {
+    const blocks = (read: (start: number, end: number) => Uint8Array, e0: number, e1: number) => {
       const b0 = Math.floor(e0 / E);
       const b1 = Math.ceil(e1 / E);
       const out = new Float32Array((b1 - b0) * E);
-      dequantizeBlocks(dtype, readRange(file.source, t.start + b0 * B, t.start + b1 * B), out);
+      dequantizeBlocks(dtype, read(t.start + b0 * B, t.start + b1 * B), out);
       return out.subarray(e0 - b0 * E, e1 - b0 * E);
     };
-    let cached: { block: number; values: Float32Array } | undefined;
-    const one = (i: number) => {
-      const block = Math.floor(i / E);
-      if (cached?.block !== block) cached = { block, values: blocks(block * E, block * E + E) };
-      return cached.values[i - block * E]!;
+    return {
+      range: (e0, e1) => withRanges(file.source, (read) => blocks(read, e0, e1)),
+      at: (ps) =>
+        withRanges(file.source, (read) => {
+          let cached: { block: number; values: Float32Array } | undefined;
+          return Float32Array.from(ps, (i) => {
+            const block = Math.floor(i / E);
+            if (cached?.block !== block) cached = { block, values: blocks(read, block * E, block * E + E) };
+            return cached.values[i - block * E]!;
+          });
+        }),
     };
-    return { range: blocks, at: (ps) => Float32Array.from(ps, one) };
   }
   const es = DTYPE_BYTES[dtype];
   return {
     range: (e0, e1) => decodeFloats(dtype, readRange(file.source, t.start + e0 * es, t.start + e1 * es), 0, e1 - e0),
-    at: (ps) => {
-      // One read per position: a sample of a few thousand scattered values costs milliseconds, not the tensor.
-      const out = new Float32Array(ps.length);
-      const one = new Uint8Array(es);
-      let fd: number;
-      try {
-        fd = openSync(file.source, 'r');
-      } catch (cause) {
-        throw ioError(`cannot read ${file.source}`, cause);
-      }
-      try {
-        ps.forEach((i, n) => {
-          readFully(fd, one, t.start + i * es);
-          out[n] = decodeFloats(dtype, one, 0, 1)[0]!;
-        });
-      } catch (e) {
-        if (e instanceof ShortReadError) throw new ModelsealError('INVALID_ARGUMENT', `${file.source}: the file ends inside tensor ${t.name}`);
-        throw ioError(`cannot read ${file.source}`, e);
-      } finally {
-        closeSync(fd);
-      }
-      return out;
-    },
+    // One read per position: a sample of a few thousand scattered values costs milliseconds, not the tensor.
+    at: (ps) => withRanges(file.source, (read) => Float32Array.from(ps, (i) => decodeFloats(dtype, read(t.start + i * es, t.start + (i + 1) * es), 0, 1)[0]!)),
   };
 }
