@@ -30,7 +30,7 @@ export interface PackageHead {
 export interface HeadOptions {
   /** Publisher keys accepted: checked against the header signature before `onHeader` runs. */
   trusted?: readonly Uint8Array[];
-  /** Runs once the header is authenticated (and trusted), before the rest of the package is checked: open asks for the data key here, as it does reading a stream. */
+  /** Runs once the header is authenticated (and trusted), before the rest of the package is checked (open checks its output fits and starts its workers; it asks for the data key only once readHead returns). */
   onHeader?: WalkVisitor<never>['header'];
   signal?: AbortSignal;
 }

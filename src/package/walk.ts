@@ -144,7 +144,7 @@ export interface ChunkRef {
 }
 
 export interface WalkVisitor<T> {
-  /** Called once the header region is read and the header signature verified (and its signer trusted, with `trusted`); open unlocks the data key here. */
+  /** Called once the header region is read and the header signature verified (and its signer trusted, with `trusted`); open from a stream unlocks the data key here. */
   header?(parsed: ParsedHeader, headerBytes: Uint8Array, layout: PackageLayout): Promise<void> | void;
   /** Starts work on one chunk; `sealed` is the chunk's ciphertext ‖ tag. Without it the payload is skipped (read later by position). */
   chunk?(ref: ChunkRef, sealed: Uint8Array): Promise<T>;
