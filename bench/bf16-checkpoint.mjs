@@ -13,7 +13,13 @@ export function writeBf16Checkpoint(path, sizeMiB, encodeSafetensorsHeader) {
   const count = Math.max(1, Math.round((sizeMiB * 2 ** 20) / tensorBytes));
   const header = encodeSafetensorsHeader(
     { format: 'pt' },
-    Array.from({ length: count }, (_, i) => ({ name: `model.layers.${i}.mlp.weight`, dtype: 'BF16', shape: [ROWS, COLS], begin: i * tensorBytes, end: (i + 1) * tensorBytes })),
+    Array.from({ length: count }, (_, i) => ({
+      name: `model.layers.${i}.mlp.weight`,
+      dtype: 'BF16',
+      shape: [ROWS, COLS],
+      begin: i * tensorBytes,
+      end: (i + 1) * tensorBytes,
+    })),
   );
   const fd = openSync(path, 'w');
   writeSync(fd, header);

@@ -36,13 +36,18 @@ const cols = COLS;
 
 const ms = (...a) => {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [BIN, '--keys', join(work, 'keys'), '--json', ...a], { cwd: work, maxBuffer: 1 << 26 });
+  const r = spawnSync(process.execPath, [BIN, '--keys', join(work, 'keys'), '--json', ...a], {
+    cwd: work,
+    maxBuffer: 1 << 26,
+  });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`bench: modelseal ${a.join(' ')} failed: ${r.stderr}`);
   return { s, out: JSON.parse(r.stdout.toString() || '{}') };
 };
 ms('init');
-log(`bench: ${(total / 2 ** 30).toFixed(2)} GiB BF16 checkpoint (${count} tensors [${rows}, ${cols}]), ${runs} runs each, ${cpus().length} cores, node ${process.version}`);
+log(
+  `bench: ${(total / 2 ** 30).toFixed(2)} GiB BF16 checkpoint (${count} tensors [${rows}, ${cols}]), ${runs} runs each, ${cpus().length} cores, node ${process.version}`,
+);
 
 const times = { seal: [], sealFingerprint: [] };
 let last;
@@ -73,8 +78,16 @@ const result = {
 };
 if (json) console.log(JSON.stringify(result));
 else {
-  console.log(`seal:               median ${result.sealMedianS.toFixed(2)} s (${(total / 2 ** 20 / result.sealMedianS).toFixed(0)} MiB/s)`);
-  console.log(`seal --fingerprint: median ${result.sealFingerprintMedianS.toFixed(2)} s (${(total / 2 ** 20 / result.sealFingerprintMedianS).toFixed(0)} MiB/s), ${result.markedWeights} weights marked, max relative RMS ${result.maxRelativeRms?.toExponential(2)}`);
-  console.log(`ratio seal --fingerprint / seal: ${result.ratio.toFixed(2)} (target <= 1.5: ${result.ratio <= 1.5 ? 'PASS' : 'FAIL'})`);
-  console.log(`first seal --fingerprint of this checkpoint (also hashes the original): ${result.firstSealFingerprintS.toFixed(2)} s, ratio ${result.firstRatio.toFixed(2)}`);
+  console.log(
+    `seal:               median ${result.sealMedianS.toFixed(2)} s (${(total / 2 ** 20 / result.sealMedianS).toFixed(0)} MiB/s)`,
+  );
+  console.log(
+    `seal --fingerprint: median ${result.sealFingerprintMedianS.toFixed(2)} s (${(total / 2 ** 20 / result.sealFingerprintMedianS).toFixed(0)} MiB/s), ${result.markedWeights} weights marked, max relative RMS ${result.maxRelativeRms?.toExponential(2)}`,
+  );
+  console.log(
+    `ratio seal --fingerprint / seal: ${result.ratio.toFixed(2)} (target <= 1.5: ${result.ratio <= 1.5 ? 'PASS' : 'FAIL'})`,
+  );
+  console.log(
+    `first seal --fingerprint of this checkpoint (also hashes the original): ${result.firstSealFingerprintS.toFixed(2)} s, ratio ${result.firstRatio.toFixed(2)}`,
+  );
 }

@@ -39,7 +39,21 @@ export function prepare(dir) {
   ms('init', '--log-origin', 'bench.modelseal.example/log');
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   writeFileSync(join(dir, 'bench.pub'), publicKey.export({ format: 'pem', type: 'spki' }));
-  ms('recipient', 'register', 'bench-co', '--data', data, '--org', 'Bench Co', '--country', 'DE', '--nationality', 'DE', '--public-key', join(dir, 'bench.pub'));
+  ms(
+    'recipient',
+    'register',
+    'bench-co',
+    '--data',
+    data,
+    '--org',
+    'Bench Co',
+    '--country',
+    'DE',
+    '--nationality',
+    'DE',
+    '--public-key',
+    join(dir, 'bench.pub'),
+  );
   return { dir, keys, data, privateKey, ms };
 }
 
@@ -49,11 +63,27 @@ export function prepare(dir) {
  * an exit nobody asked for, or a fatal error on stderr.
  */
 export async function startServe(env, { store, nodeArgs = [], echo = true, extraEnv = {} } = {}) {
-  const child = spawn(process.execPath, [...nodeArgs, BIN, '--keys', env.keys, '--json', 'serve', '--data', env.data, '--port', '0', ...(store ? ['--store', store] : [])], {
-    cwd: env.dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...extraEnv },
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      ...nodeArgs,
+      BIN,
+      '--keys',
+      env.keys,
+      '--json',
+      'serve',
+      '--data',
+      env.data,
+      '--port',
+      '0',
+      ...(store ? ['--store', store] : []),
+    ],
+    {
+      cwd: env.dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...extraEnv },
+    },
+  );
   let stderr = '';
   child.stderr.on('data', (d) => {
     if (echo) process.stderr.write(d);
@@ -68,14 +98,17 @@ export async function startServe(env, { store, nodeArgs = [], echo = true, extra
     new Promise((r) => lines.on('line', (l) => l.startsWith('{') && r(l))),
     exited.then(() => null),
   ]);
-  if (line === null) throw new Error(`serve exited (code ${exit.code}, signal ${exit.signal}) before it was ready: ${stderr}`);
+  if (line === null)
+    throw new Error(`serve exited (code ${exit.code}, signal ${exit.signal}) before it was ready: ${stderr}`);
   return {
     child,
     url: JSON.parse(line).url,
     stderr: () => stderr,
     death() {
-      if (FATAL.test(stderr)) return `a fatal error on stderr: ${stderr.slice(stderr.search(FATAL), stderr.search(FATAL) + 400)}`;
-      if (exit && !(stopping && exit.code === 0)) return `the service exited (code ${exit.code}, signal ${exit.signal})`;
+      if (FATAL.test(stderr))
+        return `a fatal error on stderr: ${stderr.slice(stderr.search(FATAL), stderr.search(FATAL) + 400)}`;
+      if (exit && !(stopping && exit.code === 0))
+        return `the service exited (code ${exit.code}, signal ${exit.signal})`;
       return null;
     },
     /** SIGTERM, and the exit it should make: code 0 (a death otherwise). */
@@ -96,10 +129,31 @@ export async function licensedTemplate(env, url) {
   const { readHead } = await lib('index.js');
   const { stanzaToJson } = await lib('server/protocol.js');
   const pkg = join(env.dir, 'm.mseal');
-  const sealed = env.ms('seal', join(ROOT, 'samples/checkpoint'), '--to', `release:${url}#bench-co`, '--license', 'BENCH', '-o', pkg);
+  const sealed = env.ms(
+    'seal',
+    join(ROOT, 'samples/checkpoint'),
+    '--to',
+    `release:${url}#bench-co`,
+    '--license',
+    'BENCH',
+    '-o',
+    pkg,
+  );
   writeFileSync(
     join(env.data, 'policy', 'licenses.json'),
-    JSON.stringify({ licenses: [{ id: 'BENCH', holder: 'bench-co', artifacts: [sealed.model.rootDigest], destinations: ['DE'], notBefore: '2020-01-01T00:00:00Z', notAfter: '2100-01-01T00:00:00Z', maxReleases: 1e9 }] }),
+    JSON.stringify({
+      licenses: [
+        {
+          id: 'BENCH',
+          holder: 'bench-co',
+          artifacts: [sealed.model.rootDigest],
+          destinations: ['DE'],
+          notBefore: '2020-01-01T00:00:00Z',
+          notAfter: '2100-01-01T00:00:00Z',
+          maxReleases: 1e9,
+        },
+      ],
+    }),
   );
   await new Promise((r) => setTimeout(r, 1500)); // the service re-reads the policy within a second
   const h = (await readHead(pkg)).parsed.header;
@@ -156,7 +210,10 @@ export function connection(url) {
       sock.write(text);
     });
   return {
-    post: (path, body) => send(`POST ${path} HTTP/1.1\r\nhost: ${u.host}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`),
+    post: (path, body) =>
+      send(
+        `POST ${path} HTTP/1.1\r\nhost: ${u.host}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      ),
     get: (path) => send(`GET ${path} HTTP/1.1\r\nhost: ${u.host}\r\n\r\n`),
     close: () => sock.destroy(),
   };
@@ -181,8 +238,16 @@ export async function requestSigner(template, privateKey) {
 
 /** Audits the service's log (`audit verify`): { ok, size }. */
 export function auditLog(env, store) {
-  const r = spawnSync(process.execPath, [BIN, '--keys', env.keys, '--json', 'audit', 'verify', '--store', store ?? join(env.data, 'log')], { maxBuffer: 1 << 26 });
-  return { ok: r.status === 0, size: JSON.parse(r.stdout.toString() || '{}').size ?? null, stderr: r.stderr.toString() };
+  const r = spawnSync(
+    process.execPath,
+    [BIN, '--keys', env.keys, '--json', 'audit', 'verify', '--store', store ?? join(env.data, 'log')],
+    { maxBuffer: 1 << 26 },
+  );
+  return {
+    ok: r.status === 0,
+    size: JSON.parse(r.stdout.toString() || '{}').size ?? null,
+    stderr: r.stderr.toString(),
+  };
 }
 
 /** The PostgreSQL test peer's URL (test/peers/setup.sh starts it), or $MODELSEAL_BENCH_PG. */
@@ -192,7 +257,10 @@ export function postgresUrl(log) {
   if (!existsSync(file)) {
     log('bench: starting the PostgreSQL test peer (test/peers/setup.sh)');
     const r = spawnSync('bash', [join(ROOT, 'test/peers/setup.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
-    if (r.status !== 0 || !existsSync(file)) throw new Error('bench: no PostgreSQL: test/peers/setup.sh failed; set MODELSEAL_BENCH_PG=postgres://… to use another');
+    if (r.status !== 0 || !existsSync(file))
+      throw new Error(
+        'bench: no PostgreSQL: test/peers/setup.sh failed; set MODELSEAL_BENCH_PG=postgres://… to use another',
+      );
   }
   return readFileSync(file, 'utf8').trim();
 }
@@ -216,7 +284,15 @@ export function dropSchema(store) {
  * service's info), so that more of its code is optimised and deoptimised under load than valid
  * releases alone reach.
  */
-export const SOAK_MIX = { release: 76, policyDenied: 4, replay: 4, forged: 4, unknownRecipient: 4, malformed: 2, read: 6 };
+export const SOAK_MIX = {
+  release: 76,
+  policyDenied: 4,
+  replay: 4,
+  forged: 4,
+  unknownRecipient: 4,
+  malformed: 2,
+  read: 6,
+};
 
 /** Whether an answer is a 5xx the service did not mean: every 5xx but a 503 with an error code. */
 function unexpected5xx(status, body) {
@@ -234,13 +310,31 @@ function unexpected5xx(status, body) {
  * Returns counts by kind and status, the allowed releases, the unexpected 5xx (the first 20 kept) and
  * the requests that got no answer (by error code). Stops early when `dead()` says the service died.
  */
-export async function driveLoad({ url, template, privateKey, seconds, concurrency, mix = { release: 1 }, dead = () => null }) {
+export async function driveLoad({
+  url,
+  template,
+  privateKey,
+  seconds,
+  concurrency,
+  mix = { release: 1 },
+  dead = () => null,
+}) {
   const sign = await requestSigner(template, privateKey);
   const keys = await ephemerals(4096);
   const kinds = Object.entries(mix).flatMap(([k, w]) => Array(w).fill(k));
   const recent = [];
   const reads = ['/v1/info', '/checkpoint', '/tile/entries/000.p/1'];
-  const stats = { requests: 0, allowed: 0, byKind: {}, byStatus: {}, deliberate503: 0, unexpected5xx: 0, unexpected5xxSamples: [], noAnswer: {}, latencies: [] };
+  const stats = {
+    requests: 0,
+    allowed: 0,
+    byKind: {},
+    byStatus: {},
+    deliberate503: 0,
+    unexpected5xx: 0,
+    unexpected5xxSamples: [],
+    noAnswer: {},
+    latencies: [],
+  };
   const end = performance.now() + seconds * 1000;
   let n = 0;
   async function client() {
@@ -253,10 +347,19 @@ export async function driveLoad({ url, template, privateKey, seconds, concurrenc
       else {
         let body;
         if (kind === 'replay' && recent.length) body = recent[i % recent.length];
-        else if (kind === 'forged') body = sign(keys[i % keys.length]).replace(/"signature":"(.)/, (_, c) => `"signature":"${c === 'A' ? 'B' : 'A'}`);
+        else if (kind === 'forged')
+          body = sign(keys[i % keys.length]).replace(
+            /"signature":"(.)/,
+            (_, c) => `"signature":"${c === 'A' ? 'B' : 'A'}`,
+          );
         else if (kind === 'policyDenied') body = sign(keys[i % keys.length], (r) => (r.destination = 'FR'));
-        else if (kind === 'unknownRecipient') body = sign(keys[i % keys.length], (r) => (r.recipient = `nobody-${i % 7}`));
-        else if (kind === 'malformed') body = i % 2 ? '{"request": 1, "signature": [' : JSON.stringify({ request: { ...template, v: 2 }, signature: 'x' });
+        else if (kind === 'unknownRecipient')
+          body = sign(keys[i % keys.length], (r) => (r.recipient = `nobody-${i % 7}`));
+        else if (kind === 'malformed')
+          body =
+            i % 2
+              ? '{"request": 1, "signature": ['
+              : JSON.stringify({ request: { ...template, v: 2 }, signature: 'x' });
         else body = sign(keys[i % keys.length]);
         if (kind === 'release' && recent.length < 64) recent.push(body);
         send = () => conn.post('/v1/release', body);
@@ -276,7 +379,8 @@ export async function driveLoad({ url, template, privateKey, seconds, concurrenc
       stats.byKind[kind] = (stats.byKind[kind] ?? 0) + 1;
       stats.byStatus[res.status] = (stats.byStatus[res.status] ?? 0) + 1;
       if (res.status === 503 && !unexpected5xx(503, res.body)) stats.deliberate503++;
-      else if (unexpected5xx(res.status, res.body) && stats.unexpected5xx++ < 20) stats.unexpected5xxSamples.push({ kind, status: res.status, body: res.body.toString().slice(0, 300) });
+      else if (unexpected5xx(res.status, res.body) && stats.unexpected5xx++ < 20)
+        stats.unexpected5xxSamples.push({ kind, status: res.status, body: res.body.toString().slice(0, 300) });
       if (kind === 'release' && res.status === 200 && res.body.includes('"decision":"allow"')) {
         stats.allowed++;
         stats.latencies.push(performance.now() - t0);

@@ -14,7 +14,9 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'dist/cli/modelseal.bundle.mjs');
-const { FileStore, NoteSigner, encodeEvent, formatCheckpoint, signNote } = await import(join(ROOT, 'dist/src/index.js'));
+const { FileStore, NoteSigner, encodeEvent, formatCheckpoint, signNote } = await import(
+  join(ROOT, 'dist/src/index.js')
+);
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -22,7 +24,9 @@ const opt = (name, def) => {
   return i >= 0 ? args[i + 1] : (process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`] ?? def);
 };
 if (args.includes('--help')) {
-  console.log('usage: node bench/log-audit.mjs [--entries N (1000000)] [--per-checkpoint K (15)] [--runs R (3)] [--json]');
+  console.log(
+    'usage: node bench/log-audit.mjs [--entries N (1000000)] [--per-checkpoint K (15)] [--runs R (3)] [--json]',
+  );
   process.exit(0);
 }
 const N = Number(opt('entries', '1000000'));
@@ -57,9 +61,13 @@ const t0 = performance.now();
 {
   // Straight to the store, K entries per append: exactly one commit and one checkpoint each.
   const store = FileStore.open(join(work, 'store'));
-  const sign = ({ size, root }) => signNote(formatCheckpoint({ origin: signer.name, size, root, extensions: [] }), [signer]);
+  const sign = ({ size, root }) =>
+    signNote(formatCheckpoint({ origin: signer.name, size, root, extensions: [] }), [signer]);
   for (let i = 0; i < N; i += K) {
-    await store.append(Array.from({ length: Math.min(K, N - i) }, (_, j) => event(i + j)), sign);
+    await store.append(
+      Array.from({ length: Math.min(K, N - i) }, (_, j) => event(i + j)),
+      sign,
+    );
     if (i % 100_000 < K) log(`  ${i} entries, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   }
   await store.close();
@@ -72,9 +80,25 @@ let report;
 for (let r = 0; r < runs; r++) {
   spawnSync('sync');
   const start = performance.now();
-  const p = spawnSync('/usr/bin/time', ['-f', 'RSS_KB=%M', process.execPath, BIN, '--json', 'audit', 'verify', '--store', join(work, 'store'), '--log-key', join(work, 'log.vkey')], {
-    maxBuffer: 1 << 24,
-  });
+  const p = spawnSync(
+    '/usr/bin/time',
+    [
+      '-f',
+      'RSS_KB=%M',
+      process.execPath,
+      BIN,
+      '--json',
+      'audit',
+      'verify',
+      '--store',
+      join(work, 'store'),
+      '--log-key',
+      join(work, 'log.vkey'),
+    ],
+    {
+      maxBuffer: 1 << 24,
+    },
+  );
   const secs = (performance.now() - start) / 1000;
   if (p.status !== 0) {
     process.stderr.write(`bench: audit verify failed (exit ${p.status}): ${p.stdout}${p.stderr}\n`);
@@ -87,10 +111,25 @@ for (let r = 0; r < runs; r++) {
 }
 times.sort((a, b) => a - b);
 const median = times[Math.floor(times.length / 2)];
-const result = { entries: report.size, checkpoints: report.checkpoints, buildS, auditMedianS: median, auditMinS: times[0], auditMaxS: times[times.length - 1], peakRssMiB: rss, target: 'audit verify of 1,000,000 entries ≤ 10 s' };
+const result = {
+  entries: report.size,
+  checkpoints: report.checkpoints,
+  buildS,
+  auditMedianS: median,
+  auditMinS: times[0],
+  auditMaxS: times[times.length - 1],
+  peakRssMiB: rss,
+  target: 'audit verify of 1,000,000 entries ≤ 10 s',
+};
 if (json) console.log(JSON.stringify(result));
 else {
-  console.log(`log: ${report.size} entries, ${report.checkpoints} checkpoints (built in ${buildS.toFixed(0)} s, fsync-durable)`);
-  console.log(`audit verify: median ${median.toFixed(2)} s (min ${times[0].toFixed(2)}, max ${times[times.length - 1].toFixed(2)}, ${runs} runs), peak RSS ${rss.toFixed(0)} MiB`);
-  console.log(`target (1,000,000 entries ≤ 10 s): ${report.size >= 1e6 ? (median <= 10 ? 'PASS' : 'FAIL') : 'n/a at this size'}`);
+  console.log(
+    `log: ${report.size} entries, ${report.checkpoints} checkpoints (built in ${buildS.toFixed(0)} s, fsync-durable)`,
+  );
+  console.log(
+    `audit verify: median ${median.toFixed(2)} s (min ${times[0].toFixed(2)}, max ${times[times.length - 1].toFixed(2)}, ${runs} runs), peak RSS ${rss.toFixed(0)} MiB`,
+  );
+  console.log(
+    `target (1,000,000 entries ≤ 10 s): ${report.size >= 1e6 ? (median <= 10 ? 'PASS' : 'FAIL') : 'n/a at this size'}`,
+  );
 }

@@ -15,7 +15,17 @@
 // target is reported, not failed.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  rmSync,
+  statfsSync,
+  writeSync,
+} from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,7 +105,9 @@ for (const [tool, hint] of [
   const r = spawnSync(TIME, ['--version']);
   const text = r.error ? '' : `${r.stdout}${r.stderr}`;
   if (!/GNU/.test(text))
-    fail(`${TIME} (GNU time, for peak RSS) is ${r.error ? 'missing' : 'not GNU time'}: install the Debian package \`time\` (apt-get install time) and rerun`);
+    fail(
+      `${TIME} (GNU time, for peak RSS) is ${r.error ? 'missing' : 'not GNU time'}: install the Debian package \`time\` (apt-get install time) and rerun`,
+    );
 }
 
 // ---- work folder: a temp folder we remove, or --dir which we keep ----
@@ -114,7 +126,9 @@ for (const sig of ['SIGINT', 'SIGTERM'])
   const fs = statfsSync(work);
   const avail = fs.bavail * fs.bsize;
   if (avail < need)
-    fail(`${work} has ${(avail / MiB).toFixed(0)} MiB free, the benchmark needs about ${(need / MiB).toFixed(0)} MiB (5 × --size): use --dir on a bigger disk or a smaller --size`);
+    fail(
+      `${work} has ${(avail / MiB).toFixed(0)} MiB free, the benchmark needs about ${(need / MiB).toFixed(0)} MiB (5 × --size): use --dir on a bigger disk or a smaller --size`,
+    );
 }
 
 const out = (n) => join(work, n);
@@ -134,7 +148,8 @@ log(`bench: writing ${sizeMiB} MiB of random data to ${input}`);
 
 function setup(cmd, args) {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.error || r.status !== 0) fail(`setup \`${[cmd, ...args].join(' ')}\` failed (exit ${r.status ?? r.error}): ${(r.stderr || '').trim()}`);
+  if (r.error || r.status !== 0)
+    fail(`setup \`${[cmd, ...args].join(' ')}\` failed (exit ${r.status ?? r.error}): ${(r.stderr || '').trim()}`);
   return r.stdout;
 }
 rmSync(keys, { recursive: true, force: true });
@@ -142,17 +157,31 @@ rmSync(ageKey, { force: true });
 setup(process.execPath, [BIN, '--keys', keys, '--quiet', 'init']);
 setup('age-keygen', ['-o', ageKey]);
 const ageRecipient = setup('age-keygen', ['-y', ageKey]).trim();
-if (!/^age1[0-9a-z]+$/.test(ageRecipient)) fail(`age-keygen -y gave an unexpected recipient ${JSON.stringify(ageRecipient)}`);
+if (!/^age1[0-9a-z]+$/.test(ageRecipient))
+  fail(`age-keygen -y gave an unexpected recipient ${JSON.stringify(ageRecipient)}`);
 
 // ---- the commands ----
 const ms = (...a) => [process.execPath, BIN, '--keys', keys, '--quiet', ...a];
 const tools = [
   {
     name: 'modelseal seal',
-    cmd: ms('seal', input, '--to', 'local', '-o', out('x.mseal'), '--force', ...(chunkSize ? ['--chunk-size', chunkSize] : [])),
+    cmd: ms(
+      'seal',
+      input,
+      '--to',
+      'local',
+      '-o',
+      out('x.mseal'),
+      '--force',
+      ...(chunkSize ? ['--chunk-size', chunkSize] : []),
+    ),
     clean: ['x.mseal'],
   },
-  { name: 'modelseal open', cmd: ms('open', out('x.mseal'), '-o', out('x.out'), '--force'), clean: ['x.out', 'x.out.sig'] },
+  {
+    name: 'modelseal open',
+    cmd: ms('open', out('x.mseal'), '-o', out('x.out'), '--force'),
+    clean: ['x.out', 'x.out.sig'],
+  },
   { name: 'modelseal verify', cmd: ms('verify', out('x.mseal')), clean: [] },
   { name: 'age -r', cmd: ['age', '-r', ageRecipient, '-o', out('x.age'), input], clean: ['x.age'] },
   { name: 'age -d', cmd: ['age', '-d', '-i', ageKey, '-o', out('x.age.out'), out('x.age')], clean: ['x.age.out'] },
@@ -165,12 +194,21 @@ function run(t) {
   spawnSync('sync'); // flush the previous command's dirty pages outside the timed window
   for (const c of t.clean) rmSync(out(c), { recursive: true, force: true });
   const start = process.hrtime.bigint();
-  const r = spawnSync(TIME, ['-f', `${MARK}%M %U %S`, ...t.cmd], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * MiB });
+  const r = spawnSync(TIME, ['-f', `${MARK}%M %U %S`, ...t.cmd], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 * MiB,
+  });
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
   const stderr = r.stderr ? r.stderr.toString() : '';
   if (r.error || r.status !== 0) {
-    const shown = stderr.split('\n').filter((l) => !l.startsWith(MARK)).join('\n').trim();
-    fail(`${t.name} failed (exit ${r.status ?? r.error}${r.signal ? `, signal ${r.signal}` : ''}): \`${t.cmd.join(' ')}\`\n${shown.slice(-2000)}`);
+    const shown = stderr
+      .split('\n')
+      .filter((l) => !l.startsWith(MARK))
+      .join('\n')
+      .trim();
+    fail(
+      `${t.name} failed (exit ${r.status ?? r.error}${r.signal ? `, signal ${r.signal}` : ''}): \`${t.cmd.join(' ')}\`\n${shown.slice(-2000)}`,
+    );
   }
   const m = [...stderr.matchAll(new RegExp(`${MARK}(\\d+) ([\\d.]+) ([\\d.]+)`, 'g'))].pop();
   if (!m) fail(`${t.name}: no peak RSS in GNU time's output: ${stderr.slice(-500)}`);
@@ -207,7 +245,8 @@ function sha256File(p) {
   return h.digest('hex');
 }
 const want = sha256File(input);
-if (!lastOpensslOut.includes(want)) fail(`openssl dgst printed ${JSON.stringify(lastOpensslOut.trim())}, expected ${want}`);
+if (!lastOpensslOut.includes(want))
+  fail(`openssl dgst printed ${JSON.stringify(lastOpensslOut.trim())}, expected ${want}`);
 const mismatches = [];
 for (const n of ['x.out', 'x.age.out']) {
   if (!existsSync(out(n))) mismatches.push(`${n} is missing`);
@@ -242,7 +281,12 @@ const rows = tools.map((t) => {
 const m = Object.fromEntries(rows.map((r) => [r.tool, r]));
 const ratio = (a, b, target) => {
   const value = m[a].medianS / m[b].medianS;
-  return { ratio: `${a.replace('modelseal ', '')} / ${b}`, value, target, pass: target === undefined ? undefined : value <= target };
+  return {
+    ratio: `${a.replace('modelseal ', '')} / ${b}`,
+    value,
+    target,
+    pass: target === undefined ? undefined : value <= target,
+  };
 };
 const ratios = [
   ratio('modelseal seal', 'age -r', 1.2),
@@ -261,22 +305,31 @@ const rss = ['modelseal seal', 'modelseal open', 'modelseal verify'].map((t) => 
 
 const tryRun = (cmd, args) => {
   try {
-    return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], cwd: ROOT }).toString().trim();
+    return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], cwd: ROOT })
+      .toString()
+      .trim();
   } catch {
     return undefined;
   }
 };
 // NODE_EXTRA_CA_CERTS makes Node 20 build its whole root certificate store at every start, before
 // any code of ours runs: a fixed cost for every Node program here, none for age or openssl.
-const startS = (env) => median(Array.from({ length: 5 }, () => {
-  const t = process.hrtime.bigint();
-  spawnSync(process.execPath, ['-e', '0'], { env });
-  return Number(process.hrtime.bigint() - t) / 1e9;
-}));
+const startS = (env) =>
+  median(
+    Array.from({ length: 5 }, () => {
+      const t = process.hrtime.bigint();
+      spawnSync(process.execPath, ['-e', '0'], { env });
+      return Number(process.hrtime.bigint() - t) / 1e9;
+    }),
+  );
 let extraCa;
 if (process.env.NODE_EXTRA_CA_CERTS) {
   const { NODE_EXTRA_CA_CERTS: _, ...without } = process.env;
-  extraCa = { path: process.env.NODE_EXTRA_CA_CERTS, nodeStartS: startS(process.env), nodeStartWithoutS: startS(without) };
+  extraCa = {
+    path: process.env.NODE_EXTRA_CA_CERTS,
+    nodeStartS: startS(process.env),
+    nodeStartWithoutS: startS(without),
+  };
 }
 const head = tryRun('git', ['rev-parse', '--short', 'HEAD']);
 const dirty = tryRun('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src', 'cli']);
@@ -299,17 +352,33 @@ cleanup();
 
 const allPass = ratios.every((r) => r.pass !== false) && rss.every((r) => r.pass);
 if (json) {
-  console.log(JSON.stringify({ machine, rows, ratios, rss, allTargetsPass: allPass, outputsMatch: mismatches.length === 0, mismatches }));
+  console.log(
+    JSON.stringify({
+      machine,
+      rows,
+      ratios,
+      rss,
+      allTargetsPass: allPass,
+      outputsMatch: mismatches.length === 0,
+      mismatches,
+    }),
+  );
 } else {
   const f = (n, d = 3) => n.toFixed(d);
   console.log(
     `machine: nproc ${machine.nproc} (${machine.cpu}), ${machine.memGiB} GiB RAM, node ${machine.node}, age ${machine.age}, ${machine.openssl}`,
   );
   if (extraCa)
-    console.log(`NODE_EXTRA_CA_CERTS=${extraCa.path}: every node start takes ${f(extraCa.nodeStartS)} s here (${f(extraCa.nodeStartWithoutS)} s without it)`);
-  console.log(`modelseal ${machine.modelseal}; file ${sizeMiB} MiB (${sizeBytes} bytes); ${runs} timed runs + 1 warm-up; chunk size ${machine.chunkSize}`);
+    console.log(
+      `NODE_EXTRA_CA_CERTS=${extraCa.path}: every node start takes ${f(extraCa.nodeStartS)} s here (${f(extraCa.nodeStartWithoutS)} s without it)`,
+    );
+  console.log(
+    `modelseal ${machine.modelseal}; file ${sizeMiB} MiB (${sizeBytes} bytes); ${runs} timed runs + 1 warm-up; chunk size ${machine.chunkSize}`,
+  );
   console.log('');
-  console.log(`${'tool'.padEnd(22)} ${'median s'.padStart(9)} ${'min s'.padStart(8)} ${'max s'.padStart(8)} ${'MiB/s'.padStart(8)} ${'peak RSS MiB'.padStart(13)} ${'user s'.padStart(7)} ${'sys s'.padStart(6)}`);
+  console.log(
+    `${'tool'.padEnd(22)} ${'median s'.padStart(9)} ${'min s'.padStart(8)} ${'max s'.padStart(8)} ${'MiB/s'.padStart(8)} ${'peak RSS MiB'.padStart(13)} ${'user s'.padStart(7)} ${'sys s'.padStart(6)}`,
+  );
   for (const r of rows)
     console.log(
       `${r.tool.padEnd(22)} ${f(r.medianS).padStart(9)} ${f(r.minS).padStart(8)} ${f(r.maxS).padStart(8)} ${f(r.mibPerS, 0).padStart(8)} ${f(r.peakRssMiB, 1).padStart(13)} ${f(r.userMedianS, 2).padStart(7)} ${f(r.sysMedianS, 2).padStart(6)}`,
@@ -317,11 +386,17 @@ if (json) {
   console.log('');
   console.log(`${'ratio of medians'.padEnd(36)} ${'value'.padStart(6)}  target`);
   for (const r of ratios)
-    console.log(`${r.ratio.padEnd(36)} ${f(r.value, 2).padStart(6)}  ${r.target === undefined ? '' : `≤ ${r.target.toFixed(1)}  ${r.pass ? 'PASS' : 'FAIL'}`}`.trimEnd());
+    console.log(
+      `${r.ratio.padEnd(36)} ${f(r.value, 2).padStart(6)}  ${r.target === undefined ? '' : `≤ ${r.target.toFixed(1)}  ${r.pass ? 'PASS' : 'FAIL'}`}`.trimEnd(),
+    );
   for (const r of rss)
-    console.log(`${`peak RSS ${r.tool}`.padEnd(36)} ${f(r.peakRssMiB, 1).padStart(6)}  ≤ ${r.targetMiB} MiB  ${r.pass ? 'PASS' : 'FAIL'}`);
+    console.log(
+      `${`peak RSS ${r.tool}`.padEnd(36)} ${f(r.peakRssMiB, 1).padStart(6)}  ≤ ${r.targetMiB} MiB  ${r.pass ? 'PASS' : 'FAIL'}`,
+    );
   console.log('');
-  console.log(`outputs: ${mismatches.length === 0 ? 'x.out and x.age.out equal the input (sha256)' : mismatches.join('; ')}`);
+  console.log(
+    `outputs: ${mismatches.length === 0 ? 'x.out and x.age.out equal the input (sha256)' : mismatches.join('; ')}`,
+  );
   console.log(`targets: ${allPass ? 'all PASS' : 'some FAIL (reported only; exit status ignores targets)'}`);
 }
 if (mismatches.length) {

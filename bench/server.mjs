@@ -11,7 +11,18 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { auditLog, connection, dropSchema, ephemerals, licensedTemplate, option, postgresStore, prepare, requestSigner, startServe } from './load.mjs';
+import {
+  auditLog,
+  connection,
+  dropSchema,
+  ephemerals,
+  licensedTemplate,
+  option,
+  postgresStore,
+  prepare,
+  requestSigner,
+  startServe,
+} from './load.mjs';
 
 const opt = (name, def) => option('BENCH', name, def);
 const seconds = Number(opt('seconds', 10));
@@ -72,7 +83,9 @@ async function run(backend) {
     }
     conn.close();
   }
-  log(`bench: ${backend} store, ${concurrency} concurrent clients for 1 s warm-up + ${seconds} s against ${server.url}`);
+  log(
+    `bench: ${backend} store, ${concurrency} concurrent clients for 1 s warm-up + ${seconds} s against ${server.url}`,
+  );
   let cpuAtStart = null;
   const startTimer = setTimeout(() => (cpuAtStart = cpuSnapshot(server.child.pid)), warmupEnd - performance.now());
   await Promise.all(Array.from({ length: concurrency }, client));
@@ -129,7 +142,11 @@ function cpuSnapshot(pid) {
 function cpuShares(a, b) {
   if (!a || !b || b.at <= a.at) return null;
   const pct = (x) => Math.round(100 * x);
-  return { servicePercent: pct((b.service - a.service) / (b.at - a.at)), driverPercent: pct((b.driver - a.driver) / (b.at - a.at)), machineIdlePercent: pct((b.idle - a.idle) / (b.total - a.total)) };
+  return {
+    servicePercent: pct((b.service - a.service) / (b.at - a.at)),
+    driverPercent: pct((b.driver - a.driver) / (b.at - a.at)),
+    machineIdlePercent: pct((b.idle - a.idle) / (b.total - a.total)),
+  };
 }
 
 const results = [];
@@ -137,13 +154,24 @@ for (const b of backends) results.push(await run(b));
 if (json) console.log(JSON.stringify(results));
 else {
   for (const r of results) {
-    console.log(`${r.backend} store, ${r.concurrency} clients, ${r.seconds} s: ${r.releasesPerSecond.toFixed(0)} releases/s (${r.releases} allowed, ${r.notAllowed} other)`);
+    console.log(
+      `${r.backend} store, ${r.concurrency} clients, ${r.seconds} s: ${r.releasesPerSecond.toFixed(0)} releases/s (${r.releases} allowed, ${r.notAllowed} other)`,
+    );
     const failures = Object.entries(r.failedRequests);
-    if (failures.length) console.log(`  requests that got no answer: ${failures.map(([k, n]) => `${n} × ${k}`).join(', ')}`);
-    console.log(`  latency of allowed releases: p50 ${r.p50ms.toFixed(1)} ms, p90 ${r.p90ms.toFixed(1)} ms, p99 ${r.p99ms.toFixed(1)} ms, max ${r.maxMs.toFixed(1)} ms`);
-    if (r.cpu) console.log(`  CPU: the service ${r.cpu.servicePercent} % of a core, this driver ${r.cpu.driverPercent} %; the machine ${r.cpu.machineIdlePercent} % idle`);
+    if (failures.length)
+      console.log(`  requests that got no answer: ${failures.map(([k, n]) => `${n} × ${k}`).join(', ')}`);
+    console.log(
+      `  latency of allowed releases: p50 ${r.p50ms.toFixed(1)} ms, p90 ${r.p90ms.toFixed(1)} ms, p99 ${r.p99ms.toFixed(1)} ms, max ${r.maxMs.toFixed(1)} ms`,
+    );
+    if (r.cpu)
+      console.log(
+        `  CPU: the service ${r.cpu.servicePercent} % of a core, this driver ${r.cpu.driverPercent} %; the machine ${r.cpu.machineIdlePercent} % idle`,
+      );
     console.log(`  log: ${r.logEntries} entries, audit ${r.auditOk ? 'clean' : 'FAILED'}`);
   }
   const file = results.find((r) => r.backend === 'file');
-  if (file) console.log(`target, file store (>= 1,000 releases/s, p99 <= 25 ms): ${file.releasesPerSecond >= 1000 && file.p99ms <= 25 ? 'PASS' : 'FAIL'}`);
+  if (file)
+    console.log(
+      `target, file store (>= 1,000 releases/s, p99 <= 25 ms): ${file.releasesPerSecond >= 1000 && file.p99ms <= 25 ? 'PASS' : 'FAIL'}`,
+    );
 }

@@ -11,7 +11,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { auditLog, driveLoad, dropSchema, licensedTemplate, option, postgresStore, prepare, SOAK_MIX, startServe } from './load.mjs';
+import {
+  auditLog,
+  driveLoad,
+  dropSchema,
+  licensedTemplate,
+  option,
+  postgresStore,
+  prepare,
+  SOAK_MIX,
+  startServe,
+} from './load.mjs';
 
 const opt = (name, def) => option('SOAK', name, def);
 const seconds = Number(opt('seconds', 60));
@@ -20,8 +30,15 @@ const concurrency = Number(opt('concurrency', 32));
 const backend = String(opt('backend', 'file'));
 const json = process.argv.includes('--json');
 const log = (s) => json || process.stderr.write(s + '\n');
-if (!(seconds > 0) || !(Number.isInteger(rounds) && rounds > 0) || !(Number.isInteger(concurrency) && concurrency > 0) || !['file', 'postgres'].includes(backend)) {
-  console.error('usage: node bench/soak.mjs [--seconds S] [--rounds N] [--concurrency C] [--backend file|postgres] [--json]');
+if (
+  !(seconds > 0) ||
+  !(Number.isInteger(rounds) && rounds > 0) ||
+  !(Number.isInteger(concurrency) && concurrency > 0) ||
+  !['file', 'postgres'].includes(backend)
+) {
+  console.error(
+    'usage: node bench/soak.mjs [--seconds S] [--rounds N] [--concurrency C] [--backend file|postgres] [--json]',
+  );
   process.exit(2);
 }
 
@@ -41,19 +58,46 @@ try {
   for (let round = 1; round <= rounds; round++) {
     service = await startServe(env, { store });
     template ??= await licensedTemplate(env, service.url);
-    log(`soak: round ${round}/${rounds}, ${backend} store, ${concurrency} clients for ${seconds} s against ${service.url}`);
+    log(
+      `soak: round ${round}/${rounds}, ${backend} store, ${concurrency} clients for ${seconds} s against ${service.url}`,
+    );
     const t0 = performance.now();
-    const stats = await driveLoad({ url: service.url, template, privateKey: env.privateKey, seconds, concurrency, mix: SOAK_MIX, dead: () => service.death() });
+    const stats = await driveLoad({
+      url: service.url,
+      template,
+      privateKey: env.privateKey,
+      seconds,
+      concurrency,
+      mix: SOAK_MIX,
+      dead: () => service.death(),
+    });
     const elapsed = (performance.now() - t0) / 1000;
     const death = service.death() ?? (await service.stop());
     service = undefined;
     const audit = auditLog(env, store);
-    const r = { round, seconds: elapsed, requests: stats.requests, releases: stats.allowed, releasesPerSecond: stats.allowed / elapsed, byStatus: stats.byStatus, deliberate503: stats.deliberate503, unexpected5xx: stats.unexpected5xx, noAnswer: stats.noAnswer, death, logEntries: audit.size, auditOk: audit.ok };
+    const r = {
+      round,
+      seconds: elapsed,
+      requests: stats.requests,
+      releases: stats.allowed,
+      releasesPerSecond: stats.allowed / elapsed,
+      byStatus: stats.byStatus,
+      deliberate503: stats.deliberate503,
+      unexpected5xx: stats.unexpected5xx,
+      noAnswer: stats.noAnswer,
+      death,
+      logEntries: audit.size,
+      auditOk: audit.ok,
+    };
     results.push(r);
     const bad = death || stats.unexpected5xx > 0 || !audit.ok;
     failed ||= Boolean(bad);
-    log(`  ${r.releasesPerSecond.toFixed(0)} releases/s, ${r.requests} answers ${JSON.stringify(r.byStatus)}, ${r.deliberate503} deliberate 503, no answer: ${JSON.stringify(r.noAnswer)}`);
-    log(`  service: ${death ?? 'alive, stopped cleanly'}; unexpected 5xx: ${stats.unexpected5xx}${stats.unexpected5xx ? ` ${JSON.stringify(stats.unexpected5xxSamples.slice(0, 3))}` : ''}; log: ${audit.size} entries, audit ${audit.ok ? 'clean' : `FAILED ${audit.stderr}`}`);
+    log(
+      `  ${r.releasesPerSecond.toFixed(0)} releases/s, ${r.requests} answers ${JSON.stringify(r.byStatus)}, ${r.deliberate503} deliberate 503, no answer: ${JSON.stringify(r.noAnswer)}`,
+    );
+    log(
+      `  service: ${death ?? 'alive, stopped cleanly'}; unexpected 5xx: ${stats.unexpected5xx}${stats.unexpected5xx ? ` ${JSON.stringify(stats.unexpected5xxSamples.slice(0, 3))}` : ''}; log: ${audit.size} entries, audit ${audit.ok ? 'clean' : `FAILED ${audit.stderr}`}`,
+    );
     if (bad) break;
   }
 } finally {
@@ -62,6 +106,20 @@ try {
 const deaths = results.filter((r) => r.death).length;
 const total = results.reduce((a, r) => a + r.releases, 0);
 const time = results.reduce((a, r) => a + r.seconds, 0);
-if (json) console.log(JSON.stringify({ node: process.version, backend, concurrency, rounds: results, deaths, releasesPerSecond: total / time, ok: !failed }));
-else console.log(`soak (${process.version}, ${backend}): ${results.length} of ${rounds} rounds, ${time.toFixed(0)} s, ${total} releases (${(total / time).toFixed(0)}/s), ${deaths} deaths: ${failed ? 'FAIL' : 'PASS'}`);
+if (json)
+  console.log(
+    JSON.stringify({
+      node: process.version,
+      backend,
+      concurrency,
+      rounds: results,
+      deaths,
+      releasesPerSecond: total / time,
+      ok: !failed,
+    }),
+  );
+else
+  console.log(
+    `soak (${process.version}, ${backend}): ${results.length} of ${rounds} rounds, ${time.toFixed(0)} s, ${total} releases (${(total / time).toFixed(0)}/s), ${deaths} deaths: ${failed ? 'FAIL' : 'PASS'}`,
+  );
 process.exit(failed ? 1 : 0);

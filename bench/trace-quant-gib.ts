@@ -19,7 +19,17 @@
  * --types can then share both cores); without it everything is made in a temp dir and deleted.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GGML_TYPE, GGUF_VALUE_TYPE, writeGguf } from '../src/formats/gguf.js';
@@ -67,7 +77,10 @@ async function prepare(unmarked: boolean): Promise<Marked[]> {
   if (existsSync(list)) return JSON.parse(readFileSync(list, 'utf8')) as Marked[];
   if (!existsSync(originalPath)) {
     const t0 = process.hrtime.bigint();
-    const { bytes, count } = writeBf16Checkpoint(originalPath, gib * 1024, encodeSafetensorsHeader) as { bytes: number; count: number };
+    const { bytes, count } = writeBf16Checkpoint(originalPath, gib * 1024, encodeSafetensorsHeader) as {
+      bytes: number;
+      count: number;
+    };
     log(`original: ${count} BF16 tensors, ${bytes} bytes, ${seconds(t0)} s`);
   }
   const t1 = process.hrtime.bigint();
@@ -99,20 +112,34 @@ async function writeLeak(marked: readonly Marked[], type: string, out: string): 
   const tensors = marked.map((m) => {
     const raw = readFileSync(m.file);
     const values = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
-    return { name: llamaName(m.name), ggmlType: GGML_TYPE[type as KType], ne: [...m.shape].reverse(), data: quantizeK(type as KType, values) };
+    return {
+      name: llamaName(m.name),
+      ggmlType: GGML_TYPE[type as KType],
+      ne: [...m.shape].reverse(),
+      data: quantizeK(type as KType, values),
+    };
   });
-  await writeGguf(out, new Map([['general.architecture', { type: GGUF_VALUE_TYPE.STRING, value: 'llama' }]]), tensors, undefined, { overwrite: true });
+  await writeGguf(
+    out,
+    new Map([['general.architecture', { type: GGUF_VALUE_TYPE.STRING, value: 'llama' }]]),
+    tensors,
+    undefined,
+    { overwrite: true },
+  );
 }
 
 /** Reads the whole leak, scoring each slice for every recipient as it comes: z per recipient and the verdict. */
 async function traceFull(leak: string) {
   const sums = new Float64Array(RECIPIENTS.length);
   let norm2 = 0;
-  const walked = await walkEvidence({ leaked: leak, original: originalPath, key: KEY, params: DEFAULT_PARAMS }, (slice, n2) => {
-    addScores([slice], KEY, RECIPIENTS, sums);
-    norm2 += n2;
-    return false;
-  });
+  const walked = await walkEvidence(
+    { leaked: leak, original: originalPath, key: KEY, params: DEFAULT_PARAMS },
+    (slice, n2) => {
+      addScores([slice], KEY, RECIPIENTS, sums);
+      norm2 += n2;
+      return false;
+    },
+  );
   const norm = Math.sqrt(norm2);
   const scores = RECIPIENTS.map((recipient, r) => ({ recipient, z: norm > 0 ? sums[r]! / norm : 0 }));
   return { walked, verdict: judge(scores, { traces: 1000, epsilon: 1e-9 }) };
@@ -136,8 +163,25 @@ for (const type of types) {
   const innocent = Math.max(...verdict.scores.filter((s) => s.recipient !== GUILTY).map((s) => s.z));
   const accused = verdict.accused.map((a) => a.recipient);
   const read = walked.read;
-  console.log(JSON.stringify({ type, gib, leak: unmarked ? 'unmarked original' : `marked for ${GUILTY}`, guiltyZ: +guilty.toFixed(2), maxInnocentZ: +innocent.toFixed(2), tau: +verdict.threshold.toFixed(2), accused, read: `${read.bytes}/${read.bytesTotal} bytes, ${read.tensors}/${read.tensorsTotal} tensors`, aligned: walked.aligned.length, unread: walked.unread.types, quantizeSeconds: +tq, traceSeconds: +tt }));
-  if (accused.some((a) => unmarked || a !== GUILTY)) throw new Error(`${type}: an innocent was accused: ${accused.join(', ')}`);
-  if (read.bytes !== read.bytesTotal) throw new Error(`${type}: read ${read.bytes} of ${read.bytesTotal} bytes: not a full read`);
+  console.log(
+    JSON.stringify({
+      type,
+      gib,
+      leak: unmarked ? 'unmarked original' : `marked for ${GUILTY}`,
+      guiltyZ: +guilty.toFixed(2),
+      maxInnocentZ: +innocent.toFixed(2),
+      tau: +verdict.threshold.toFixed(2),
+      accused,
+      read: `${read.bytes}/${read.bytesTotal} bytes, ${read.tensors}/${read.tensorsTotal} tensors`,
+      aligned: walked.aligned.length,
+      unread: walked.unread.types,
+      quantizeSeconds: +tq,
+      traceSeconds: +tt,
+    }),
+  );
+  if (accused.some((a) => unmarked || a !== GUILTY))
+    throw new Error(`${type}: an innocent was accused: ${accused.join(', ')}`);
+  if (read.bytes !== read.bytesTotal)
+    throw new Error(`${type}: read ${read.bytes} of ${read.bytesTotal} bytes: not a full read`);
 }
 if (!keep) rmSync(work, { recursive: true, force: true });

@@ -24,18 +24,23 @@ const GUILTY = RECIPIENTS[7]!;
 const TYPES = ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K'];
 const scratch = mkdtempSync(join(tmpdir(), 'modelseal-trace-quant-'));
 
-
 /** K-quants need rows of 256: tensors with shorter rows are left out of the leak (llama.cpp would use a fallback type). */
 async function leakOf(marked: Tensor[], type: string, out: string): Promise<void> {
   if (!type.endsWith('_K')) return writeQuantizedGguf(marked, type, out, scratch);
   const fits = marked.filter((t) => t.shape.length < 2 || t.shape.at(-1)! % 256 === 0);
-  await writeGguf(out, new Map([['general.architecture', { type: GGUF_VALUE_TYPE.STRING, value: 'llama' }]]), fits.map((t) => {
-    const ne = [...t.shape].reverse();
-    const values = Float32Array.from(t.values);
-    return t.shape.length < 2
-      ? { name: llamaName(t.name), ggmlType: GGML_TYPE.F32, ne, data: tensorBytes({ ...t, dtype: 'F32', values }) }
-      : { name: llamaName(t.name), ggmlType: GGML_TYPE[type as KType], ne, data: quantizeK(type as KType, values) };
-  }), undefined, { overwrite: true });
+  await writeGguf(
+    out,
+    new Map([['general.architecture', { type: GGUF_VALUE_TYPE.STRING, value: 'llama' }]]),
+    fits.map((t) => {
+      const ne = [...t.shape].reverse();
+      const values = Float32Array.from(t.values);
+      return t.shape.length < 2
+        ? { name: llamaName(t.name), ggmlType: GGML_TYPE.F32, ne, data: tensorBytes({ ...t, dtype: 'F32', values }) }
+        : { name: llamaName(t.name), ggmlType: GGML_TYPE[type as KType], ne, data: quantizeK(type as KType, values) };
+    }),
+    undefined,
+    { overwrite: true },
+  );
 }
 
 async function row(label: string, originalPath: string, original: Tensor[]): Promise<void> {
@@ -50,7 +55,8 @@ async function row(label: string, originalPath: string, original: Tensor[]): Pro
     const z = v.scores.find((s) => s.recipient === GUILTY)!.z;
     const accused = v.accused.map((a) => a.recipient);
     const ok = accused.length === 1 && accused[0] === GUILTY;
-    if (accused.some((a) => a !== GUILTY)) throw new Error(`${label} ${type}: an innocent was accused: ${accused.join(', ')}`);
+    if (accused.some((a) => a !== GUILTY))
+      throw new Error(`${label} ${type}: an innocent was accused: ${accused.join(', ')}`);
     cells.push(`${z.toFixed(1)}${ok ? '' : ' ✗'}`);
     rmSync(leak);
   }
@@ -58,12 +64,18 @@ async function row(label: string, originalPath: string, original: Tensor[]): Pro
 }
 
 requireGguf();
-console.log(`τ = ${judge(scoreRecipients({ params: DEFAULT_PARAMS, aligned: [], unmatched: [], derived: false, unread: { tensors: [], types: [] }, positions: 0, norm2: 0, tensors: [] }, KEY, RECIPIENTS), { traces: 1000, epsilon: 1e-9 }).threshold.toFixed(2)} (n = 20, T = 1000, ε = 1e-9); ✗ = not accused`);
+console.log(
+  `τ = ${judge(scoreRecipients({ params: DEFAULT_PARAMS, aligned: [], unmatched: [], derived: false, unread: { tensors: [], types: [] }, positions: 0, norm2: 0, tensors: [] }, KEY, RECIPIENTS), { traces: 1000, epsilon: 1e-9 }).threshold.toFixed(2)} (n = 20, T = 1000, ε = 1e-9); ✗ = not accused`,
+);
 console.log(`| model | marked-tensor weights | ${TYPES.join(' | ')} |`);
 console.log(`|---|---|${TYPES.map(() => '---').join('|')}|`);
 const sample = resolve('samples/checkpoint');
 const ck = await readCheckpoint(sample);
-const sampleTensors: Tensor[] = ck.weights.flatMap((f) => f.tensors.filter((t) => isMarkable(t) || t.shape.length === 1).map((t) => ({ name: t.name, dtype: t.dtype as FloatDtype, shape: t.shape, values: readTensorValues(f, t)! })));
+const sampleTensors: Tensor[] = ck.weights.flatMap((f) =>
+  f.tensors
+    .filter((t) => isMarkable(t) || t.shape.length === 1)
+    .map((t) => ({ name: t.name, dtype: t.dtype as FloatDtype, shape: t.shape, values: readTensorValues(f, t)! })),
+);
 await row('samples/checkpoint', sample, sampleTensors);
 // Generated models: 8 layers of two rows × cols F32 matrices (SIZES=rows×cols,...).
 for (const size of (process.env.SIZES ?? '256x256,512x512,768x768,1024x1024,1280x1280').split(',')) {

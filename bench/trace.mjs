@@ -48,7 +48,9 @@ const modelseal = (...a) => timed(process.execPath, [BIN, '--keys', join(work, '
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 modelseal('init');
-log(`bench: trace vs openssl dgst -sha256, sizes ${sizes.join(', ')} MiB, ${recipients} recipients, ${runs} runs, ${cpus().length} cores, node ${process.version}`);
+log(
+  `bench: trace vs openssl dgst -sha256, sizes ${sizes.join(', ')} MiB, ${recipients} recipients, ${runs} runs, ${cpus().length} cores, node ${process.version}`,
+);
 const results = [];
 for (const sizeMiB of sizes) {
   const model = join(work, `model-${sizeMiB}.safetensors`);
@@ -71,14 +73,22 @@ for (const sizeMiB of sizes) {
     rss.trace.push(t.rss);
     times.openssl.push(o.s);
     rss.openssl.push(o.rss);
-    log(`  ${sizeMiB} MiB run ${run + 1}: trace ${t.s.toFixed(2)} s (${(t.rss / 2 ** 20).toFixed(0)} MiB), openssl ${o.s.toFixed(2)} s`);
+    log(
+      `  ${sizeMiB} MiB run ${run + 1}: trace ${t.s.toFixed(2)} s (${(t.rss / 2 ** 20).toFixed(0)} MiB), openssl ${o.s.toFixed(2)} s`,
+    );
   }
   // Reading everything: the original traced as a leak carries no mark, so no look decides (one run).
   const full = modelseal('trace', model, '--original', model, '--recipients', registry);
   const fullReport = JSON.parse(full.out);
-  if (fullReport.accused.length || fullReport.read.fraction !== 1) throw new Error('bench: the un-fingerprinted original was not read to the end, or accused someone');
-  log(`  ${sizeMiB} MiB, un-fingerprinted copy read to the end: ${full.s.toFixed(2)} s (${(full.rss / 2 ** 20).toFixed(0)} MiB)`);
-  if (report.accused.map((a) => a.recipient).join() !== 'recipient-0') throw new Error(`bench: trace accused ${JSON.stringify(report.accused.map((a) => a.recipient))}, expected recipient-0`);
+  if (fullReport.accused.length || fullReport.read.fraction !== 1)
+    throw new Error('bench: the un-fingerprinted original was not read to the end, or accused someone');
+  log(
+    `  ${sizeMiB} MiB, un-fingerprinted copy read to the end: ${full.s.toFixed(2)} s (${(full.rss / 2 ** 20).toFixed(0)} MiB)`,
+  );
+  if (report.accused.map((a) => a.recipient).join() !== 'recipient-0')
+    throw new Error(
+      `bench: trace accused ${JSON.stringify(report.accused.map((a) => a.recipient))}, expected recipient-0`,
+    );
   const res = {
     sizeMiB,
     bytes,

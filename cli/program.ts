@@ -29,7 +29,10 @@ import { registerClean } from './commands/clean.js';
 function version(): string {
   for (const rel of ['../../package.json', '../package.json']) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === 'modelseal' && pkg.version) return pkg.version;
     } catch {
       // not here: try the next level
@@ -46,10 +49,22 @@ export function createProgram(): Command {
     .option('-q, --quiet', 'print nothing but errors')
     .option('--keys <dir>', 'key store folder (default: $MODELSEAL_KEYS or ./keys)')
     .option('--passphrase-file <file>', 'file holding the key store passphrase (or set MODELSEAL_PASSPHRASE_FILE)')
-    .option('--kms-endpoint <url>', 'AWS KMS (or KMS-compatible) endpoint; default: the AWS SDK\'s (AWS_ENDPOINT_URL_KMS, region from AWS_REGION or the profile)')
-    .option('--pkcs11-module <path>', 'PKCS#11 module for pkcs11 recipients (or MODELSEAL_PKCS11_MODULE), e.g. /usr/lib/softhsm/libsofthsm2.so')
-    .option('--pkcs11-pin-file <file>', 'file holding the token PIN (or MODELSEAL_PKCS11_PIN_FILE, or the PIN in MODELSEAL_PKCS11_PIN)')
-    .option('--threads <n>', 'threads for bulk crypto, the main one included (default: number of cores, or 1 for payloads under 32 MiB; 0 or 1 = no worker threads)')
+    .option(
+      '--kms-endpoint <url>',
+      "AWS KMS (or KMS-compatible) endpoint; default: the AWS SDK's (AWS_ENDPOINT_URL_KMS, region from AWS_REGION or the profile)",
+    )
+    .option(
+      '--pkcs11-module <path>',
+      'PKCS#11 module for pkcs11 recipients (or MODELSEAL_PKCS11_MODULE), e.g. /usr/lib/softhsm/libsofthsm2.so',
+    )
+    .option(
+      '--pkcs11-pin-file <file>',
+      'file holding the token PIN (or MODELSEAL_PKCS11_PIN_FILE, or the PIN in MODELSEAL_PKCS11_PIN)',
+    )
+    .option(
+      '--threads <n>',
+      'threads for bulk crypto, the main one included (default: number of cores, or 1 for payloads under 32 MiB; 0 or 1 = no worker threads)',
+    )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .addHelpText(
@@ -72,7 +87,24 @@ Exit codes: ${Object.entries(ErrorCodes)
         .filter((v, i, a) => a.indexOf(v) === i)
         .join(', ')}. See docs/ERRORS.md.`,
     );
-  for (const register of [registerInit, registerKeygen, registerSeal, registerOpen, registerInspect, registerVerify, registerRewrap, registerReseal, registerProviders, registerAudit, registerPolicy, registerServe, registerRecipient, registerFingerprint, registerClean, registerDemo]) {
+  for (const register of [
+    registerInit,
+    registerKeygen,
+    registerSeal,
+    registerOpen,
+    registerInspect,
+    registerVerify,
+    registerRewrap,
+    registerReseal,
+    registerProviders,
+    registerAudit,
+    registerPolicy,
+    registerServe,
+    registerRecipient,
+    registerFingerprint,
+    registerClean,
+    registerDemo,
+  ]) {
     register(program);
   }
   return program;
@@ -87,7 +119,10 @@ function wantsJson(program: Command, args: readonly string[]): boolean {
 
 /** A commander usage error as a ModelsealError: INVALID_ARGUMENT, the message without commander's "error: " prefix. */
 function usageError(e: CommanderError): ModelsealError {
-  const text = e.code === 'commander.help' || e.code === 'commander.helpDisplayed' ? 'no command given; run modelseal --help' : e.message.replace(/^error: /, '');
+  const text =
+    e.code === 'commander.help' || e.code === 'commander.helpDisplayed'
+      ? 'no command given; run modelseal --help'
+      : e.message.replace(/^error: /, '');
   return new ModelsealError('INVALID_ARGUMENT', text, { cause: e, details: { usage: e.code } });
 }
 
@@ -106,11 +141,18 @@ export async function run(argv: readonly string[]): Promise<number> {
   }
   try {
     // Third-party key providers: modules that call registerProvider() from the modelseal library.
-    for (const spec of (process.env.MODELSEAL_PROVIDERS ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    for (const spec of (process.env.MODELSEAL_PROVIDERS ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean)) {
       try {
         await import(existsSync(spec) ? pathToFileURL(resolve(spec)).href : spec);
       } catch (cause) {
-        throw new ModelsealError('INVALID_ARGUMENT', `MODELSEAL_PROVIDERS: cannot load the provider module ${spec} (${cause instanceof Error ? cause.message.split('\n')[0] : cause})`, { cause });
+        throw new ModelsealError(
+          'INVALID_ARGUMENT',
+          `MODELSEAL_PROVIDERS: cannot load the provider module ${spec} (${cause instanceof Error ? cause.message.split('\n')[0] : cause})`,
+          { cause },
+        );
       }
     }
     await program.parseAsync([...argv]);

@@ -53,7 +53,8 @@ export async function removeStaleAt(output: string): Promise<string[]> {
   const target = resolve(output);
   const name = basename(target);
   const removed = await removeStalePartials(dirname(target), [name, `${name}.sig`, `${name}.release.tlog-proof`]);
-  for (const s of removed) warn(`removed ${s.path}: a partial ${basename(s.target)} left by modelseal process ${s.pid}, which no longer runs`);
+  for (const s of removed)
+    warn(`removed ${s.path}: a partial ${basename(s.target)} left by modelseal process ${s.pid}, which no longer runs`);
   return removed.map((s) => s.path);
 }
 
@@ -89,8 +90,15 @@ export function progressBar(g: GlobalOptions): ((p: Progress) => void) | undefin
     const eta = rate > 0 ? (p.total - p.done) / rate : 0;
     const width = 24;
     const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '-');
-    const fmt = p.phase === 'audit' ? (n: number) => `${Math.round(n)} entries` : p.phase === 'trace' ? (n: number) => `${Math.round(n)} tensors` : fmtBytes;
-    process.stderr.write(`\r${p.phase.padEnd(8)} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${fmt(p.done)}/${fmt(p.total)} ${fmt(rate)}/s ETA ${eta.toFixed(0)}s\x1b[K`);
+    const fmt =
+      p.phase === 'audit'
+        ? (n: number) => `${Math.round(n)} entries`
+        : p.phase === 'trace'
+          ? (n: number) => `${Math.round(n)} tensors`
+          : fmtBytes;
+    process.stderr.write(
+      `\r${p.phase.padEnd(8)} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${fmt(p.done)}/${fmt(p.total)} ${fmt(rate)}/s ETA ${eta.toFixed(0)}s\x1b[K`,
+    );
     if (p.done >= p.total) process.stderr.write('\n');
   };
 }
@@ -101,10 +109,15 @@ export function passphraseSource(g: GlobalOptions): PassphraseSource {
   return async () => {
     if (cached !== undefined) return cached;
     const file = g.passphraseFile ?? process.env.MODELSEAL_PASSPHRASE_FILE;
-    if (file) cached = await readSecretFile(file, g.passphraseFile ? '--passphrase-file' : 'MODELSEAL_PASSPHRASE_FILE', warn);
+    if (file)
+      cached = await readSecretFile(file, g.passphraseFile ? '--passphrase-file' : 'MODELSEAL_PASSPHRASE_FILE', warn);
     else if (process.env.MODELSEAL_PASSPHRASE) cached = process.env.MODELSEAL_PASSPHRASE;
     else if (process.stdin.isTTY && process.stderr.isTTY) cached = await promptHidden('passphrase: ');
-    else throw new ModelsealError('KEYSTORE', 'a passphrase is needed: pass --passphrase-file, or set MODELSEAL_PASSPHRASE_FILE or MODELSEAL_PASSPHRASE');
+    else
+      throw new ModelsealError(
+        'KEYSTORE',
+        'a passphrase is needed: pass --passphrase-file, or set MODELSEAL_PASSPHRASE_FILE or MODELSEAL_PASSPHRASE',
+      );
     return cached;
   };
 }
@@ -147,9 +160,14 @@ export function providerSettings(g: GlobalOptions, identityFiles: readonly strin
 /** The token PIN: --pkcs11-pin-file, MODELSEAL_PKCS11_PIN_FILE or MODELSEAL_PKCS11_PIN (never argv). */
 async function pkcs11Pin(g: GlobalOptions): Promise<string> {
   const pinFile = g.pkcs11PinFile ?? process.env.MODELSEAL_PKCS11_PIN_FILE;
-  if (pinFile) return readSecretFile(pinFile, g.pkcs11PinFile ? '--pkcs11-pin-file' : 'MODELSEAL_PKCS11_PIN_FILE', warn);
+  if (pinFile)
+    return readSecretFile(pinFile, g.pkcs11PinFile ? '--pkcs11-pin-file' : 'MODELSEAL_PKCS11_PIN_FILE', warn);
   const pin = process.env.MODELSEAL_PKCS11_PIN;
-  if (pin === undefined) throw new ModelsealError('KEYSTORE', 'no PKCS#11 PIN: give --pkcs11-pin-file <file>, MODELSEAL_PKCS11_PIN_FILE or MODELSEAL_PKCS11_PIN');
+  if (pin === undefined)
+    throw new ModelsealError(
+      'KEYSTORE',
+      'no PKCS#11 PIN: give --pkcs11-pin-file <file>, MODELSEAL_PKCS11_PIN_FILE or MODELSEAL_PKCS11_PIN',
+    );
   return pin;
 }
 
@@ -166,7 +184,11 @@ export async function publisherKey(g: GlobalOptions, path?: string): Promise<Pub
 }
 
 /** Every provider's identities: the key store's and the --identity files first, then the HSM, then AWS KMS. */
-export async function identities(g: GlobalOptions, extra: readonly string[], release?: ProviderSettings['release']): Promise<Identity[]> {
+export async function identities(
+  g: GlobalOptions,
+  extra: readonly string[],
+  release?: ProviderSettings['release'],
+): Promise<Identity[]> {
   return identitiesFrom({ ...providerSettings(g, extra), ...(release ? { release } : {}) });
 }
 
@@ -209,7 +231,13 @@ export function releaseInterruptSignals(): void {
 /** A file-system error that reached the CLI unwrapped (Node's errors carry `syscall` and an errno `code`): an IO error about its path. */
 function fsError(e: unknown): ModelsealError | undefined {
   const x = e as NodeJS.ErrnoException | undefined;
-  if (!(x instanceof Error) || typeof x.syscall !== 'string' || typeof x.code !== 'string' || !/^E[A-Z0-9]+$/.test(x.code)) return undefined;
+  if (
+    !(x instanceof Error) ||
+    typeof x.syscall !== 'string' ||
+    typeof x.code !== 'string' ||
+    !/^E[A-Z0-9]+$/.test(x.code)
+  )
+    return undefined;
   return new ModelsealError('IO', `cannot ${x.syscall} ${x.path ?? 'a file'}: ${fsReason(x)}`, { cause: e });
 }
 
@@ -217,12 +245,28 @@ export function reportError(e: unknown, g: GlobalOptions): number {
   const err =
     e instanceof ModelsealError
       ? e
-      : (fsError(e) ?? new ModelsealError('INTERNAL', `unexpected error: ${e instanceof Error ? e.message : String(e)} — please report this`, { cause: e }));
+      : (fsError(e) ??
+        new ModelsealError(
+          'INTERNAL',
+          `unexpected error: ${e instanceof Error ? e.message : String(e)} — please report this`,
+          { cause: e },
+        ));
   if (g.json) {
-    process.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, exitCode: err.exitCode, message: err.message, ...(err.details ? { details: err.details } : {}) } }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        ok: false,
+        error: {
+          code: err.code,
+          exitCode: err.exitCode,
+          message: err.message,
+          ...(err.details ? { details: err.details } : {}),
+        },
+      }) + '\n',
+    );
   } else {
     process.stderr.write(`modelseal: error ${err.code}: ${err.message}\n`);
-    if (process.env.MODELSEAL_DEBUG && err.cause) process.stderr.write(`  cause: ${String((err.cause as Error)?.stack ?? err.cause)}\n`);
+    if (process.env.MODELSEAL_DEBUG && err.cause)
+      process.stderr.write(`  cause: ${String((err.cause as Error)?.stack ?? err.cause)}\n`);
   }
   return err.exitCode;
 }

@@ -14,9 +14,19 @@ const common = {
   // Cedar (WebAssembly, read from next to its module), pg (a PostgreSQL log store; its optional
   // libpq binding, pg-native, is never installed) and node-forge (issuing X.509 certificates; half
   // the bundle otherwise, ~15 ms of every start).
-  external: ['@aws-sdk/*', 'pkcs11js', '@cedar-policy/cedar-wasm', '@cedar-policy/cedar-wasm/*', 'pg', 'pg-native', 'node-forge'],
+  external: [
+    '@aws-sdk/*',
+    'pkcs11js',
+    '@cedar-policy/cedar-wasm',
+    '@cedar-policy/cedar-wasm/*',
+    'pg',
+    'pg-native',
+    'node-forge',
+  ],
   // commander is CommonJS; its require() of Node built-ins needs a real require in an ES module.
-  banner: { js: "import { createRequire as __modelsealRequire } from 'node:module'; const require = __modelsealRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __modelsealRequire } from 'node:module'; const require = __modelsealRequire(import.meta.url);",
+  },
 };
 await build({ ...common, entryPoints: ['dist/cli/modelseal.js'], outfile: 'dist/cli/modelseal.bundle.mjs' });
 // Each worker runs from next to the module that starts it: here, next to the CLI bundle.

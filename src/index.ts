@@ -4,20 +4,63 @@
 export { ModelsealError, ErrorCodes, isModelsealError, type ErrorCode } from './errors.js';
 export { seal, type SealOptions, type SealResult } from './package/seal.js';
 export { open, unlockPackage, type OpenOptions, type OpenResult } from './package/open.js';
-export { verifyPackage, verifyFolder, type VerifyOptions, type VerifyPackageResult, type VerifyFolderResult } from './package/verify.js';
+export {
+  verifyPackage,
+  verifyFolder,
+  type VerifyOptions,
+  type VerifyPackageResult,
+  type VerifyFolderResult,
+} from './package/verify.js';
 export { inspect, type InspectResult } from './package/inspect.js';
 export { readHead, readRange, journalPath, type PackageHead, type RangeOptions } from './package/head.js';
 export { rewrap, recoverRewrap, type RewrapOptions, type RewrapResult } from './package/rewrap.js';
 export { reseal, type ResealOptions } from './package/reseal.js';
 export type { Progress } from './package/common.js';
-export { parseHeader, encodeHeader, encodeHeaderMacInput, type Header, type Stanza, type FileEntry, type ParsedHeader } from './format/header.js';
+export {
+  parseHeader,
+  encodeHeader,
+  encodeHeaderMacInput,
+  type Header,
+  type Stanza,
+  type FileEntry,
+  type ParsedHeader,
+} from './format/header.js';
 export { LIMITS, DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE, isValidChunkSize } from './format/limits.js';
-export { computeLayout, segmentAt, segmentsOf, type PackageLayout, type StreamLayout, type SegmentLayout } from './format/layout.js';
-export { releaseContextBytes, releaseContextFields, type Recipient, type Identity, type ReleaseContext, type WrappedKey } from './providers/types.js';
+export {
+  computeLayout,
+  segmentAt,
+  segmentsOf,
+  type PackageLayout,
+  type StreamLayout,
+  type SegmentLayout,
+} from './format/layout.js';
+export {
+  releaseContextBytes,
+  releaseContextFields,
+  type Recipient,
+  type Identity,
+  type ReleaseContext,
+  type WrappedKey,
+} from './providers/types.js';
 export { LocalKey } from './providers/local.js';
 export { AwsKmsRecipient, AwsKmsIdentity, AWS_KMS, awsKmsStatus, type AwsKmsOptions } from './providers/awskms.js';
-export { Pkcs11Recipient, Pkcs11Identity, PKCS11, parsePkcs11Id, listTokens, type Pkcs11Options } from './providers/pkcs11.js';
-export { registerProvider, listProviders, recipientFrom, identitiesFrom, type Provider, type ProviderSettings, type ProviderStatus } from './providers/registry.js';
+export {
+  Pkcs11Recipient,
+  Pkcs11Identity,
+  PKCS11,
+  parsePkcs11Id,
+  listTokens,
+  type Pkcs11Options,
+} from './providers/pkcs11.js';
+export {
+  registerProvider,
+  listProviders,
+  recipientFrom,
+  identitiesFrom,
+  type Provider,
+  type ProviderSettings,
+  type ProviderStatus,
+} from './providers/registry.js';
 export { X25519Recipient, X25519Identity, parseX25519Recipient, formatX25519Recipient } from './providers/x25519.js';
 export {
   initKeystore,
@@ -54,23 +97,118 @@ export { Pseudonymizer, loadPseudonymizer, createPseudonymKey } from './log/pseu
 export { MAX_ENTRY_BYTES, type LogStore, type AppendResult } from './log/store.js';
 export { auditLog, type AuditReport, type AuditProblem } from './log/audit.js';
 export { NoteSigner, parseVerifierKey, signNote, openNote, type NoteVerifier } from './log/note.js';
-export { formatCheckpoint, parseCheckpoint, openCheckpoint, originOfPrefix, formatProof, parseProof, verifyProof, type Checkpoint, type TlogProof } from './log/checkpoint.js';
+export {
+  formatCheckpoint,
+  parseCheckpoint,
+  openCheckpoint,
+  originOfPrefix,
+  formatProof,
+  parseProof,
+  verifyProof,
+  type Checkpoint,
+  type TlogProof,
+} from './log/checkpoint.js';
 export { leafHash, verifyInclusion, verifyConsistency, EMPTY_ROOT } from './log/merkle.js';
-export { canonicalJson, encodeEvent, decodeEvent, exportEvents, storeEvents, type LogEvent, type ExportEvent, type ReleaseEvent, type DenialsEvent } from './log/events.js';
-export { PolicyEngine, PolicyWatcher, initPolicyDir, POLICY_FILES, type License, type PolicyDecision, type ReleaseQuestion, type RecipientAttributes } from './policy/engine.js';
+export {
+  canonicalJson,
+  encodeEvent,
+  decodeEvent,
+  exportEvents,
+  storeEvents,
+  type LogEvent,
+  type ExportEvent,
+  type ReleaseEvent,
+  type DenialsEvent,
+} from './log/events.js';
+export {
+  PolicyEngine,
+  PolicyWatcher,
+  initPolicyDir,
+  POLICY_FILES,
+  type License,
+  type PolicyDecision,
+  type ReleaseQuestion,
+  type RecipientAttributes,
+} from './policy/engine.js';
 export { ReleaseService, DENIALS, type ReleaseServiceOptions, type ServiceReply } from './server/service.js';
 export { Decider } from './server/decider.js';
-export { startServer, MAX_BODY_BYTES, type RunningServer, type ServeOptions, type ExchangeRecord } from './server/http.js';
+export {
+  startServer,
+  MAX_BODY_BYTES,
+  type RunningServer,
+  type ServeOptions,
+  type ExchangeRecord,
+} from './server/http.js';
 export { FailureLimiter, DEFAULT_RATE_LIMITS, type RateLimits } from './server/ratelimit.js';
 export { openReleaseService, dataPaths, type ReleaseServiceSetup } from './server/setup.js';
-export { RecipientRegistry, loadOrCreateCa, type RecipientRecord, type CertificateAuthority } from './server/recipients.js';
-export { ReleaseRecipient, ReleaseIdentity, parseReleaseRecipient, serviceInfo, logExports, type ReleaseAnswer, type ServiceInfo } from './providers/release.js';
-export { requestId, requestBytes, signRequest, verifyRequest, type ReleaseRequest, type SignedRequest } from './server/protocol.js';
-export { embedFingerprint, MAX_RELATIVE_RMS, METADATA_TAG, type EmbedOptions, type EmbedResult, type FingerprintKey, type TensorReport } from './fingerprint/embed.js';
-export { traceLeak, gatherEvidence, scoreRecipients, judge, DEFAULT_EPSILON, DEFAULT_TRACES, type TraceOptions, type TraceReport, type TraceEvidence, type Accusation } from './fingerprint/trace.js';
+export {
+  RecipientRegistry,
+  loadOrCreateCa,
+  type RecipientRecord,
+  type CertificateAuthority,
+} from './server/recipients.js';
+export {
+  ReleaseRecipient,
+  ReleaseIdentity,
+  parseReleaseRecipient,
+  serviceInfo,
+  logExports,
+  type ReleaseAnswer,
+  type ServiceInfo,
+} from './providers/release.js';
+export {
+  requestId,
+  requestBytes,
+  signRequest,
+  verifyRequest,
+  type ReleaseRequest,
+  type SignedRequest,
+} from './server/protocol.js';
+export {
+  embedFingerprint,
+  MAX_RELATIVE_RMS,
+  METADATA_TAG,
+  type EmbedOptions,
+  type EmbedResult,
+  type FingerprintKey,
+  type TensorReport,
+} from './fingerprint/embed.js';
+export {
+  traceLeak,
+  gatherEvidence,
+  scoreRecipients,
+  judge,
+  DEFAULT_EPSILON,
+  DEFAULT_TRACES,
+  type TraceOptions,
+  type TraceReport,
+  type TraceEvidence,
+  type Accusation,
+} from './fingerprint/trace.js';
 export { readRegistry, DEFAULT_REGISTRY, type FingerprintRecord, type SignedRecord } from './fingerprint/registry.js';
 export { DEFAULT_PARAMS, threshold as accusationThreshold, type CodeParams } from './fingerprint/params.js';
-export { readCheckpoint, type Checkpoint as WeightCheckpoint, type WeightFile, type WeightTensor } from './fingerprint/model.js';
-export { readSafetensorsHeader, parseSafetensorsHeader, encodeSafetensorsHeader, type SafetensorsHeader, type TensorInfo } from './formats/safetensors.js';
-export { readGgufHeader, parseGgufHeader, encodeGgufHeader, writeGguf, dequantizeQ8_0, GGML_TYPE, type GgufFile, type GgufTensorInfo, type GgufValue } from './formats/gguf.js';
+export {
+  readCheckpoint,
+  type Checkpoint as WeightCheckpoint,
+  type WeightFile,
+  type WeightTensor,
+} from './fingerprint/model.js';
+export {
+  readSafetensorsHeader,
+  parseSafetensorsHeader,
+  encodeSafetensorsHeader,
+  type SafetensorsHeader,
+  type TensorInfo,
+} from './formats/safetensors.js';
+export {
+  readGgufHeader,
+  parseGgufHeader,
+  encodeGgufHeader,
+  writeGguf,
+  dequantizeQ8_0,
+  GGML_TYPE,
+  type GgufFile,
+  type GgufTensorInfo,
+  type GgufValue,
+} from './formats/gguf.js';
 export { dequantizeBlocks, canDequantize, DEQUANTIZABLE } from './formats/quants.js';

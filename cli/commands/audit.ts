@@ -1,7 +1,23 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { auditLog, isPostgresUrl, loadPseudonymizer, openLogStore, ModelsealError, openNote, readLogVerifier, receiptFor, RemoteLog, storeEvents, verifyProof, type DenialsEvent, type LogEvent, type LogStore, type Pseudonymizer } from '../../src/index.js';
+import {
+  auditLog,
+  isPostgresUrl,
+  loadPseudonymizer,
+  openLogStore,
+  ModelsealError,
+  openNote,
+  readLogVerifier,
+  receiptFor,
+  RemoteLog,
+  storeEvents,
+  verifyProof,
+  type DenialsEvent,
+  type LogEvent,
+  type LogStore,
+  type Pseudonymizer,
+} from '../../src/index.js';
 import { emitJson, keysDir, progressBar, say, threads, type GlobalOptions } from '../util.js';
 
 const LOG_KEY_HELP = "the log's verifier key (origin+id+key) or a file holding it; default: the key store's log.vkey";
@@ -10,7 +26,8 @@ async function logKey(g: GlobalOptions, given: string | undefined) {
   return readLogVerifier(given ?? join(keysDir(g), 'log.vkey'));
 }
 
-const STORE_HELP = "the log's store: the data directory of `seal --log`, the log/ folder of a service's data directory (read-only, beside a running server), or a PostgreSQL URL (serve --store)";
+const STORE_HELP =
+  "the log's store: the data directory of `seal --log`, the log/ folder of a service's data directory (read-only, beside a running server), or a PostgreSQL URL (serve --store)";
 const SERVER_HELP = 'a running `modelseal serve` (reads its C2SP tiles and checkpoints over HTTP)';
 
 interface SourceOptions {
@@ -20,13 +37,21 @@ interface SourceOptions {
 
 /** The log to read: a store on disk (read-only view) or a server's read side. */
 async function openSource(o: SourceOptions): Promise<{ store: LogStore; name: string; remote: boolean }> {
-  if (!!o.store === !!o.server) throw new ModelsealError('INVALID_ARGUMENT', 'give the log as --store <dir> or as --server <URL> (one of them)');
+  if (!!o.store === !!o.server)
+    throw new ModelsealError('INVALID_ARGUMENT', 'give the log as --store <dir> or as --server <URL> (one of them)');
   if (o.server) return { store: await RemoteLog.open(o.server), name: o.server, remote: true };
-  return { store: await openLogStore(o.store!, 'read'), name: isPostgresUrl(o.store!) ? 'the PostgreSQL log' : o.store!, remote: false };
+  return {
+    store: await openLogStore(o.store!, 'read'),
+    name: isPostgresUrl(o.store!) ? 'the PostgreSQL log' : o.store!,
+    remote: false,
+  };
 }
 
 /** Runs `fn` on the log of `o` (--store or --server), closing it afterwards. */
-export async function withSource<T>(o: SourceOptions, fn: (s: { store: LogStore; name: string; remote: boolean }) => Promise<T>): Promise<T> {
+export async function withSource<T>(
+  o: SourceOptions,
+  fn: (s: { store: LogStore; name: string; remote: boolean }) => Promise<T>,
+): Promise<T> {
   const src = await openSource(o);
   try {
     return await fn(src);
@@ -50,20 +75,37 @@ interface ListFilters {
 function timeOption(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new ModelsealError('INVALID_ARGUMENT', `--${name} ${JSON.stringify(v)}: expected a date or time (ISO 8601, e.g. 2026-11-01 or 2026-11-01T12:00:00Z)`);
+  if (Number.isNaN(t))
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `--${name} ${JSON.stringify(v)}: expected a date or time (ISO 8601, e.g. 2026-11-01 or 2026-11-01T12:00:00Z)`,
+    );
   return t;
 }
 
 function matcher(f: ListFilters, pseudonyms: Pseudonymizer | undefined): (e: LogEvent) => boolean {
-  if (f.decision && !['allow', 'deny'].includes(f.decision)) throw new ModelsealError('INVALID_ARGUMENT', '--decision: expected allow or deny');
-  if (f.type && !['export', 'release', 'denials'].includes(f.type)) throw new ModelsealError('INVALID_ARGUMENT', '--type: expected export, release or denials');
+  if (f.decision && !['allow', 'deny'].includes(f.decision))
+    throw new ModelsealError('INVALID_ARGUMENT', '--decision: expected allow or deny');
+  if (f.type && !['export', 'release', 'denials'].includes(f.type))
+    throw new ModelsealError('INVALID_ARGUMENT', '--type: expected export, release or denials');
   const since = timeOption('since', f.since);
   const until = timeOption('until', f.until);
   const same = (a: string | null | undefined, b: string) => (a ?? '').toLowerCase() === b.toLowerCase();
   return (e) => {
     const t = Date.parse(e.time);
     // A summary of refused requests names only a source: it matches the filters on type, decision and time.
-    if (e.type === 'denials') return (!f.type || f.type === 'denials') && (!f.decision || f.decision === 'deny') && !f.artifact && !f.recipient && !f.org && !f.country && !f.license && (since === undefined || t >= since) && (until === undefined || t < until);
+    if (e.type === 'denials')
+      return (
+        (!f.type || f.type === 'denials') &&
+        (!f.decision || f.decision === 'deny') &&
+        !f.artifact &&
+        !f.recipient &&
+        !f.org &&
+        !f.country &&
+        !f.license &&
+        (since === undefined || t >= since) &&
+        (until === undefined || t < until)
+      );
     const r = e.type === 'release' ? e : null;
     return (
       (!f.type || e.type === f.type) &&
@@ -79,7 +121,24 @@ function matcher(f: ListFilters, pseudonyms: Pseudonymizer | undefined): (e: Log
   };
 }
 
-const CSV_COLUMNS = ['index', 'time', 'type', 'decision', 'reason', 'recipient', 'org', 'country', 'certificate', 'destination', 'artifact', 'package', 'license', 'policies', 'ip', 'request'] as const;
+const CSV_COLUMNS = [
+  'index',
+  'time',
+  'type',
+  'decision',
+  'reason',
+  'recipient',
+  'org',
+  'country',
+  'certificate',
+  'destination',
+  'artifact',
+  'package',
+  'license',
+  'policies',
+  'ip',
+  'request',
+] as const;
 
 /** "12 requests refused (rate-limited): 9 malformed-json, 3 bad-signature". */
 function denialsReason(e: DenialsEvent): string {
@@ -91,8 +150,27 @@ function denialsReason(e: DenialsEvent): string {
 
 function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[number], string> {
   if (e.type === 'denials') {
-    const empty = { recipient: '', org: '', country: '', certificate: '', destination: '', artifact: '', package: '', license: '', policies: '', request: '' };
-    return { ...empty, index: String(index), time: e.time, type: e.type, decision: 'deny', reason: denialsReason(e), ip: e.ip };
+    const empty = {
+      recipient: '',
+      org: '',
+      country: '',
+      certificate: '',
+      destination: '',
+      artifact: '',
+      package: '',
+      license: '',
+      policies: '',
+      request: '',
+    };
+    return {
+      ...empty,
+      index: String(index),
+      time: e.time,
+      type: e.type,
+      decision: 'deny',
+      reason: denialsReason(e),
+      ip: e.ip,
+    };
   }
   const r = e.type === 'release' ? e : null;
   return {
@@ -118,10 +196,14 @@ function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[number], s
 const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 
 export function registerAudit(program: Command): void {
-  const audit = program.command('audit').description("check a transparency log: that it was never rewritten, and what it holds");
+  const audit = program
+    .command('audit')
+    .description('check a transparency log: that it was never rewritten, and what it holds');
   audit
     .command('verify')
-    .description('recompute the whole log from its entries; check every checkpoint signature and that each checkpoint is a prefix of the same tree')
+    .description(
+      'recompute the whole log from its entries; check every checkpoint signature and that each checkpoint is a prefix of the same tree',
+    )
     .option('--store <dir>', STORE_HELP)
     .option('--server <url>', SERVER_HELP)
     .option('--log-key <key|file>', LOG_KEY_HELP)
@@ -147,7 +229,10 @@ and held against every checkpoint the server stored.`,
         });
         if (!r.ok) throw new ModelsealError('LOG_INVALID', `${name}: ${r.problem!.message}`, { details: { ...r } });
         emitJson(g, 'audit verify', r);
-        say(g, `log ${r.origin} verified: ${r.size} entries, ${r.checkpoints} checkpoint(s)${r.latest ? `, latest root ${r.latest.root}` : ''}`);
+        say(
+          g,
+          `log ${r.origin} verified: ${r.size} entries, ${r.checkpoints} checkpoint(s)${r.latest ? `, latest root ${r.latest.root}` : ''}`,
+        );
       });
     });
 
@@ -159,10 +244,13 @@ and held against every checkpoint the server stored.`,
     .option('--log-key <key|file>', LOG_KEY_HELP)
     .option('--artifact <digest>', 'only this model (sha256:… root digest)')
     .option('--recipient <name>', 'only this recipient (with --pseudonym-key, also where it was logged as a pseudonym)')
-    .option('--org <name>', "only recipients of this organisation (release events; case-insensitive)")
-    .option('--country <cc>', "only recipients registered in this country (release events)")
+    .option('--org <name>', 'only recipients of this organisation (release events; case-insensitive)')
+    .option('--country <cc>', 'only recipients registered in this country (release events)')
     .option('--decision <allow|deny>', 'only allowed or only denied (exports count as allowed)')
-    .option('--type <export|release|denials>', 'only packages made, only key-release requests, or only the summaries of requests refused by the rate limits')
+    .option(
+      '--type <export|release|denials>',
+      'only packages made, only key-release requests, or only the summaries of requests refused by the rate limits',
+    )
     .option('--license <id>', 'only under this license')
     .option('--since <time>', 'only from this time on (ISO 8601)')
     .option('--until <time>', 'only before this time (ISO 8601)')
@@ -179,45 +267,92 @@ Examples:
   modelseal audit list --store modelseal-data/log --decision deny --since 2026-11-01
   modelseal audit list --server http://127.0.0.1:7411 --country DE --csv > releases.csv`,
     )
-    .action(async (o: SourceOptions & ListFilters & { logKey?: string; pseudonymKey?: string; csv?: boolean }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
-      const verifier = await logKey(g, o.logKey);
-      const pseudonyms = o.pseudonymKey ? await loadPseudonymizer(o.pseudonymKey) : undefined;
-      const keep = matcher(o, pseudonyms);
-      await withSource(o, async ({ store }) => {
-        if (store.checkpoint !== null) openNote(store.checkpoint, [verifier]);
-        const found: Array<{ index: number; event: LogEvent }> = [];
-        let other = 0;
-        for await (const { index, event } of storeEvents(store)) {
-          if (event === null) other++;
-          else if (keep(event)) found.push({ index, event });
-        }
-        if (g.json) return emitJson(g, 'audit list', { size: store.size, entries: found.map(({ index, event }) => ({ index, ...event })), otherEntries: other });
-        const rows = found.map(({ index, event }) => row(index, event));
-        if (o.csv) {
-          process.stdout.write([CSV_COLUMNS.join(','), ...rows.map((r) => CSV_COLUMNS.map((c) => csvField(r[c])).join(','))].join('\r\n') + '\r\n');
-          return;
-        }
-        const cols = ['index', 'time', 'type', 'decision', 'reason', 'recipient', 'org', 'country', 'destination', 'license', 'artifact'] as const;
-        const cell = (r: (typeof rows)[number], c: (typeof cols)[number]) => (c === 'artifact' ? r.artifact.slice(0, 19) : c === 'recipient' && r.recipient.length > 24 ? r.recipient.slice(0, 23) + '…' : r[c]) || '-';
-        const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
-        const line = (v: readonly string[]) => v.map((x, i) => x.padEnd(width[i]!)).join('  ').trimEnd();
-        process.stdout.write([line(cols), ...rows.map((r) => line(cols.map((c) => cell(r, c))))].join('\n') + '\n');
-        say(g, `${found.length} of ${store.size} entries${other ? ` (${other} not modelseal events)` : ''}`);
-      });
-    });
+    .action(
+      async (
+        o: SourceOptions & ListFilters & { logKey?: string; pseudonymKey?: string; csv?: boolean },
+        cmd: Command,
+      ) => {
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        const verifier = await logKey(g, o.logKey);
+        const pseudonyms = o.pseudonymKey ? await loadPseudonymizer(o.pseudonymKey) : undefined;
+        const keep = matcher(o, pseudonyms);
+        await withSource(o, async ({ store }) => {
+          if (store.checkpoint !== null) openNote(store.checkpoint, [verifier]);
+          const found: Array<{ index: number; event: LogEvent }> = [];
+          let other = 0;
+          for await (const { index, event } of storeEvents(store)) {
+            if (event === null) other++;
+            else if (keep(event)) found.push({ index, event });
+          }
+          if (g.json)
+            return emitJson(g, 'audit list', {
+              size: store.size,
+              entries: found.map(({ index, event }) => ({ index, ...event })),
+              otherEntries: other,
+            });
+          const rows = found.map(({ index, event }) => row(index, event));
+          if (o.csv) {
+            process.stdout.write(
+              [CSV_COLUMNS.join(','), ...rows.map((r) => CSV_COLUMNS.map((c) => csvField(r[c])).join(','))].join(
+                '\r\n',
+              ) + '\r\n',
+            );
+            return;
+          }
+          const cols = [
+            'index',
+            'time',
+            'type',
+            'decision',
+            'reason',
+            'recipient',
+            'org',
+            'country',
+            'destination',
+            'license',
+            'artifact',
+          ] as const;
+          const cell = (r: (typeof rows)[number], c: (typeof cols)[number]) =>
+            (c === 'artifact'
+              ? r.artifact.slice(0, 19)
+              : c === 'recipient' && r.recipient.length > 24
+                ? r.recipient.slice(0, 23) + '…'
+                : r[c]) || '-';
+          const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
+          const line = (v: readonly string[]) =>
+            v
+              .map((x, i) => x.padEnd(width[i]!))
+              .join('  ')
+              .trimEnd();
+          process.stdout.write([line(cols), ...rows.map((r) => line(cols.map((c) => cell(r, c))))].join('\n') + '\n');
+          say(g, `${found.length} of ${store.size} entries${other ? ` (${other} not modelseal events)` : ''}`);
+        });
+      },
+    );
 
   audit
     .command('proof')
-    .description('print the receipt (C2SP tlog-proof, carrying the entry) of one log entry against the latest checkpoint')
-    .argument('<entry>', 'the entry index (as `seal --log` reports it) or a release request id (32 hex digits, as `open --server` and the service report it)')
+    .description(
+      'print the receipt (C2SP tlog-proof, carrying the entry) of one log entry against the latest checkpoint',
+    )
+    .argument(
+      '<entry>',
+      'the entry index (as `seal --log` reports it) or a release request id (32 hex digits, as `open --server` and the service report it)',
+    )
     .option('--store <dir>', STORE_HELP)
     .option('--log-key <key|file>', LOG_KEY_HELP)
-    .addHelpText('after', '\nThe receipt goes to stdout (with --json, as the "proof" field); check it anywhere with `modelseal receipt verify`.')
+    .addHelpText(
+      'after',
+      '\nThe receipt goes to stdout (with --json, as the "proof" field); check it anywhere with `modelseal receipt verify`.',
+    )
     .action(async (which: string, o: { store?: string; logKey?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const byIndex = /^(0|[1-9][0-9]*)$/.test(which);
-      if (!byIndex && !/^[0-9a-f]{32}$/.test(which)) throw new ModelsealError('INVALID_ARGUMENT', `<entry> ${JSON.stringify(which)}: expected an entry number or a request id (32 hex digits)`);
+      if (!byIndex && !/^[0-9a-f]{32}$/.test(which))
+        throw new ModelsealError(
+          'INVALID_ARGUMENT',
+          `<entry> ${JSON.stringify(which)}: expected an entry number or a request id (32 hex digits)`,
+        );
       if (!o.store) throw new ModelsealError('INVALID_ARGUMENT', 'give the log as --store <dir>');
       const verifier = await logKey(g, o.logKey);
       await withSource(o, async ({ store, name }) => {
@@ -229,7 +364,11 @@ Examples:
               break;
             }
           }
-          if (n < 0) throw new ModelsealError('INVALID_ARGUMENT', `no request ${which} in the log ${name} (${store.size} entries)`);
+          if (n < 0)
+            throw new ModelsealError(
+              'INVALID_ARGUMENT',
+              `no request ${which} in the log ${name} (${store.size} entries)`,
+            );
         }
         const r = await receiptFor(store, n);
         verifyProof(r.proof, undefined, verifier); // never hand out a proof that does not check
@@ -242,7 +381,9 @@ Examples:
     .command('receipt')
     .description('check log receipts (C2SP tlog-proof) offline')
     .command('verify')
-    .description("check that a receipt's entry is in the log: the checkpoint's signature by the log and the inclusion proof")
+    .description(
+      "check that a receipt's entry is in the log: the checkpoint's signature by the log and the inclusion proof",
+    )
     .argument('<receipt>', 'a .tlog-proof file (modelseal receipts carry the logged entry)')
     .option('--log-key <key|file>', LOG_KEY_HELP)
     .option('--entry <file>', 'the logged entry, when the receipt does not carry it (or to check it is that entry)')
@@ -258,7 +399,13 @@ Examples:
       };
       const r = verifyProof((await read(file)).toString('utf8'), o.entry ? await read(o.entry) : undefined, verifier);
       const entry = r.entry.toString('utf8');
-      emitJson(g, 'receipt verify', { index: r.index, origin: r.checkpoint.origin, size: r.checkpoint.size, root: r.checkpoint.root.toString('base64'), entry });
+      emitJson(g, 'receipt verify', {
+        index: r.index,
+        origin: r.checkpoint.origin,
+        size: r.checkpoint.size,
+        root: r.checkpoint.root.toString('base64'),
+        entry,
+      });
       say(g, `receipt verified: entry ${r.index} of log ${r.checkpoint.origin} (checkpoint size ${r.checkpoint.size})`);
       say(g, `  ${entry.length > 400 ? entry.slice(0, 400) + '…' : entry}`);
     });

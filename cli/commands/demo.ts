@@ -34,8 +34,13 @@ function projectRoot(): string {
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('seal the bundled sample checkpoint for the sample recipient, open it, verify it, and say what happened (uses the embedded demo keys; no setup)')
-    .option('--dir <dir>', 'keep the package and the opened checkpoint in this folder (default: a temporary folder, removed afterwards)')
+    .description(
+      'seal the bundled sample checkpoint for the sample recipient, open it, verify it, and say what happened (uses the embedded demo keys; no setup)',
+    )
+    .option(
+      '--dir <dir>',
+      'keep the package and the opened checkpoint in this folder (default: a temporary folder, removed afterwards)',
+    )
     .action(async (o: { dir?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const root = projectRoot();
@@ -60,25 +65,63 @@ export function registerDemo(program: Command): void {
         await rm(pkg, { force: true });
         await rm(out, { recursive: true, force: true });
 
-        const sealed = await seal({ input: sample, output: pkg, recipients: [new X25519Recipient(parseX25519Recipient(recipientPub))], publisher, license: 'DEMO-LICENSE-1', ...th });
-        step('seal', `${sealed.files.length} files, ${fmtBytes(sealed.plaintextBytes)} → ${pkg} (${fmtBytes(sealed.packageBytes)}), AES-256-GCM in ${fmtBytes(sealed.chunkSize)} chunks, data key wrapped for ${recipientPub.slice(0, 20)}…, signed by ${sealed.signer.slice(0, 23)}…`);
+        const sealed = await seal({
+          input: sample,
+          output: pkg,
+          recipients: [new X25519Recipient(parseX25519Recipient(recipientPub))],
+          publisher,
+          license: 'DEMO-LICENSE-1',
+          ...th,
+        });
+        step(
+          'seal',
+          `${sealed.files.length} files, ${fmtBytes(sealed.plaintextBytes)} → ${pkg} (${fmtBytes(sealed.packageBytes)}), AES-256-GCM in ${fmtBytes(sealed.chunkSize)} chunks, data key wrapped for ${recipientPub.slice(0, 20)}…, signed by ${sealed.signer.slice(0, 23)}…`,
+        );
         const info = await inspect(pkg);
-        step('inspect', `without any key: ${info.recipients.length} recipient (${info.recipients[0]!.type}, license ${info.recipients[0]!.license}), ${info.files.length} files, model ${info.model.rootDigest.slice(0, 23)}…`);
+        step(
+          'inspect',
+          `without any key: ${info.recipients.length} recipient (${info.recipients[0]!.type}, license ${info.recipients[0]!.license}), ${info.files.length} files, model ${info.model.rootDigest.slice(0, 23)}…`,
+        );
         const v = await verifyPackage(pkg, { trustedPublishers, ...th });
-        step('verify package', `without any key: ${v.chunks} ciphertext chunks match the signed chunk list; publisher signature valid`);
+        step(
+          'verify package',
+          `without any key: ${v.chunks} ciphertext chunks match the signed chunk list; publisher signature valid`,
+        );
         const opened = await open({ input: pkg, output: out, identities: [identity], trustedPublishers, ...th });
-        step('open', `the recipient's identity unwrapped the data key; every chunk authenticated and every file matched the signed manifest before ${out} appeared (+ model.sig)`);
+        step(
+          'open',
+          `the recipient's identity unwrapped the data key; every chunk authenticated and every file matched the signed manifest before ${out} appeared (+ model.sig)`,
+        );
         const vf = await verifyFolder(out, { trustedPublishers });
-        step('verify checkpoint', `${vf.files} files match model.sig (OpenSSF Model Signing, verifiable with \`model_signing verify key\`)`);
+        step(
+          'verify checkpoint',
+          `${vf.files} files match model.sig (OpenSSF Model Signing, verifiable with \`model_signing verify key\`)`,
+        );
         const st = join(sample, 'model.safetensors');
         const bytes = await readFile(st);
-        const header = parseSafetensorsHeader(bytes.subarray(0, 8 + safetensorsHeaderLength(bytes.subarray(0, 8))), bytes.length);
+        const header = parseSafetensorsHeader(
+          bytes.subarray(0, 8 + safetensorsHeaderLength(bytes.subarray(0, 8))),
+          bytes.length,
+        );
         const tensor = header.tensors.find((x) => x.dtype === 'BF16') ?? header.tensors[0]!;
-        const slice = await readRange(pkg, 'model.safetensors', tensor.start, tensor.end - tensor.start, { identities: [identity], trustedPublishers });
+        const slice = await readRange(pkg, 'model.safetensors', tensor.start, tensor.end - tensor.start, {
+          identities: [identity],
+          trustedPublishers,
+        });
         const same = Buffer.from(slice).equals(bytes.subarray(tensor.start, tensor.end));
-        step('random access', `read tensor ${tensor.name} (${tensor.dtype} ${JSON.stringify(tensor.shape)}, ${fmtBytes(slice.length)}) from the package by decrypting only the chunks covering it: ${same ? 'identical to the original' : 'MISMATCH'}`);
+        step(
+          'random access',
+          `read tensor ${tensor.name} (${tensor.dtype} ${JSON.stringify(tensor.shape)}, ${fmtBytes(slice.length)}) from the package by decrypting only the chunks covering it: ${same ? 'identical to the original' : 'MISMATCH'}`,
+        );
         if (!same) throw new Error('random access read differs from the original');
-        emitJson(g, 'demo', { dir: o.dir ? work : null, package: sealed, opened, verified: { package: v, folder: vf }, randomAccess: { tensor: tensor.name, bytes: slice.length, identical: same }, steps });
+        emitJson(g, 'demo', {
+          dir: o.dir ? work : null,
+          package: sealed,
+          opened,
+          verified: { package: v, folder: vf },
+          randomAccess: { tensor: tensor.name, bytes: slice.length, identical: same },
+          steps,
+        });
         say(g, o.dir ? `kept everything in ${work}` : 'done (temporary files removed; use --dir to keep them)');
       } finally {
         if (!o.dir) await rm(work, { recursive: true, force: true });

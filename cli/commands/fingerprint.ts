@@ -15,7 +15,16 @@ import {
   type LogEvent,
   type TensorReport,
 } from '../../src/index.js';
-import { emitJson, keysDir, passphraseSource, progressBar, publisherKey, say, trusted, type GlobalOptions } from '../util.js';
+import {
+  emitJson,
+  keysDir,
+  passphraseSource,
+  progressBar,
+  publisherKey,
+  say,
+  trusted,
+  type GlobalOptions,
+} from '../util.js';
 import { withSource } from './audit.js';
 
 const CODE_HELP = `
@@ -27,50 +36,93 @@ or by a factor 1 ± 2^-8 for F32/F16, so the mark survives a cast to BF16. docs/
 export function codeParams(o: { support?: string; coalition?: string }): CodeParams {
   const support = o.support === undefined ? DEFAULT_PARAMS.support : Number(o.support);
   const c = o.coalition === undefined ? DEFAULT_PARAMS.c : Number(o.coalition);
-  if (!Number.isFinite(support)) throw new ModelsealError('INVALID_ARGUMENT', `--support ${o.support}: expected a fraction like 0.1`);
-  if (!Number.isInteger(c)) throw new ModelsealError('INVALID_ARGUMENT', `--coalition ${o.coalition}: expected a whole number`);
+  if (!Number.isFinite(support))
+    throw new ModelsealError('INVALID_ARGUMENT', `--support ${o.support}: expected a fraction like 0.1`);
+  if (!Number.isInteger(c))
+    throw new ModelsealError('INVALID_ARGUMENT', `--coalition ${o.coalition}: expected a whole number`);
   return { support, c };
 }
 
 export function sayTensors(g: GlobalOptions, tensors: readonly TensorReport[]): void {
   const worst = tensors.reduce((a, t) => Math.max(a, t.relativeRms), 0);
   const marked = tensors.reduce((a, t) => a + t.marked, 0);
-  say(g, `  marked  ${marked.toLocaleString('en-US')} weights in ${tensors.length} tensors; relative RMS change per tensor ≤ ${worst.toExponential(2)} (bound ${MAX_RELATIVE_RMS.toExponential(2)})`);
+  say(
+    g,
+    `  marked  ${marked.toLocaleString('en-US')} weights in ${tensors.length} tensors; relative RMS change per tensor ≤ ${worst.toExponential(2)} (bound ${MAX_RELATIVE_RMS.toExponential(2)})`,
+  );
 }
 
 export function registerFingerprint(program: Command): void {
-  const fp = program.command('fingerprint').description("mark a recipient's copy of the weights, and list the marks made");
+  const fp = program
+    .command('fingerprint')
+    .description("mark a recipient's copy of the weights, and list the marks made");
   fp.command('embed')
-    .description("write a recipient's fingerprinted copy of a checkpoint (safetensors or GGUF file, or a folder) and record it in the registry")
-    .argument('<input>', 'a .safetensors or .gguf file, or a checkpoint folder (sharded ones too); other files are copied unchanged')
+    .description(
+      "write a recipient's fingerprinted copy of a checkpoint (safetensors or GGUF file, or a folder) and record it in the registry",
+    )
+    .argument(
+      '<input>',
+      'a .safetensors or .gguf file, or a checkpoint folder (sharded ones too); other files are copied unchanged',
+    )
     .requiredOption('--recipient <id>', 'who receives this copy (the name trace will report)')
     .requiredOption('-o, --output <path>', 'the marked copy (a file for a file, a folder for a folder)')
     .option('--registry <file>', 'fingerprint registry to append to', DEFAULT_REGISTRY)
-    .option('--coalition <c>', 'largest coalition of colluding recipients the code is built for', String(DEFAULT_PARAMS.c))
-    .option('--support <fraction>', 'fraction of the eligible weights that carry the mark', String(DEFAULT_PARAMS.support))
-    .option('--signing-key <file>', "publisher key that signs the registry record (default: the key store's publisher.key)")
+    .option(
+      '--coalition <c>',
+      'largest coalition of colluding recipients the code is built for',
+      String(DEFAULT_PARAMS.c),
+    )
+    .option(
+      '--support <fraction>',
+      'fraction of the eligible weights that carry the mark',
+      String(DEFAULT_PARAMS.support),
+    )
+    .option(
+      '--signing-key <file>',
+      "publisher key that signs the registry record (default: the key store's publisher.key)",
+    )
     .option('--force', 'replace the output if it exists')
-    .addHelpText('after', `${CODE_HELP}\n\nThe fingerprint key is the key store's fingerprint.key (made on first use). Keep it secret:\nwith it, anyone could forge or scrub marks.\n\nExample:\n  modelseal fingerprint embed ./llama --recipient acme -o ./llama-acme`)
-    .action(async (input: string, o: { recipient: string; output: string; registry: string; coalition?: string; support?: string; signingKey?: string; force?: boolean }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
-      const key = await loadFingerprintKey(keysDir(g), passphraseSource(g), { create: true });
-      const bar = progressBar(g);
-      const r = await embedFingerprint({
-        input,
-        output: o.output,
-        recipient: o.recipient,
-        key,
-        publisher: await publisherKey(g, o.signingKey),
-        registry: o.registry,
-        params: codeParams(o),
-        force: o.force ?? false,
-        ...(bar ? { onProgress: (p: { done: number; total: number }) => bar({ phase: 'mark', ...p }) } : {}),
-      });
-      emitJson(g, 'fingerprint embed', r);
-      say(g, `fingerprinted ${input} for ${o.recipient} → ${r.output}`);
-      sayTensors(g, r.tensors);
-      say(g, `  id      ${r.record.id} (key ${r.record.keyId}, c = ${r.record.params.c})\n  original ${r.record.original}\n  marked   ${r.record.marked}\n  recorded in ${o.registry}`);
-    });
+    .addHelpText(
+      'after',
+      `${CODE_HELP}\n\nThe fingerprint key is the key store's fingerprint.key (made on first use). Keep it secret:\nwith it, anyone could forge or scrub marks.\n\nExample:\n  modelseal fingerprint embed ./llama --recipient acme -o ./llama-acme`,
+    )
+    .action(
+      async (
+        input: string,
+        o: {
+          recipient: string;
+          output: string;
+          registry: string;
+          coalition?: string;
+          support?: string;
+          signingKey?: string;
+          force?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        const key = await loadFingerprintKey(keysDir(g), passphraseSource(g), { create: true });
+        const bar = progressBar(g);
+        const r = await embedFingerprint({
+          input,
+          output: o.output,
+          recipient: o.recipient,
+          key,
+          publisher: await publisherKey(g, o.signingKey),
+          registry: o.registry,
+          params: codeParams(o),
+          force: o.force ?? false,
+          ...(bar ? { onProgress: (p: { done: number; total: number }) => bar({ phase: 'mark', ...p }) } : {}),
+        });
+        emitJson(g, 'fingerprint embed', r);
+        say(g, `fingerprinted ${input} for ${o.recipient} → ${r.output}`);
+        sayTensors(g, r.tensors);
+        say(
+          g,
+          `  id      ${r.record.id} (key ${r.record.keyId}, c = ${r.record.params.c})\n  original ${r.record.original}\n  marked   ${r.record.marked}\n  recorded in ${o.registry}`,
+        );
+      },
+    );
   fp.command('list')
     .description('list the embeddings in the registry')
     .option('--registry <file>', 'fingerprint registry', DEFAULT_REGISTRY)
@@ -78,7 +130,11 @@ export function registerFingerprint(program: Command): void {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const records = await readRegistry(o.registry, await trusted(g, []));
       emitJson(g, 'fingerprint list', { records });
-      for (const r of records) say(g, `${r.time}  ${r.id}  ${r.recipient.padEnd(20)} key ${r.keyId}  c=${r.params.c}  ${r.package ? `package ${r.package.slice(0, 16)}…` : r.marked}`);
+      for (const r of records)
+        say(
+          g,
+          `${r.time}  ${r.id}  ${r.recipient.padEnd(20)} key ${r.keyId}  c=${r.params.c}  ${r.package ? `package ${r.package.slice(0, 16)}…` : r.marked}`,
+        );
     });
 
   program
@@ -88,7 +144,11 @@ export function registerFingerprint(program: Command): void {
     .requiredOption('--original <checkpoint>', 'the original (unmarked) checkpoint the copies were made from')
     .option('--recipients <registry>', 'the fingerprint registry listing every marked copy', DEFAULT_REGISTRY)
     .option('--epsilon <p>', 'probability of accusing anyone innocent, at most', String(DEFAULT_EPSILON))
-    .option('--traces <T>', 'number of traces the bound must cover (each trace spends a share of epsilon)', String(DEFAULT_TRACES))
+    .option(
+      '--traces <T>',
+      'number of traces the bound must cover (each trace spends a share of epsilon)',
+      String(DEFAULT_TRACES),
+    )
     .option('--store <dir|postgres-url>', "a transparency log store: print each accused recipient's release events")
     .option('--server <url>', "a release service: print each accused recipient's release events from its log")
     .addHelpText(
@@ -110,55 +170,101 @@ bound, ... }], scores: [...], read: { tensors, parameters, bytes, fraction, look
 Example:
   modelseal trace leaked.safetensors --original ./llama --store data/log`,
     )
-    .action(async (leaked: string, o: { original: string; recipients: string; epsilon: string; traces: string; store?: string; server?: string }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
-      const key = await loadFingerprintKey(keysDir(g), passphraseSource(g));
-      const registry = await readRegistry(o.recipients, await trusted(g, []));
-      const bar = progressBar(g);
-      const r = await traceLeak({
-        leaked,
-        original: o.original,
-        key,
-        registry,
-        epsilon: Number(o.epsilon),
-        traces: Number(o.traces),
-        ...(bar ? { onProgress: (p: { done: number; total: number }) => bar({ phase: 'trace', ...p }) } : {}),
-      });
-      // The log's story of each accused copy: its export (by fingerprint id or package) and every release of it.
-      const events = new Map<string, (Exclude<LogEvent, { type: 'denials' }> & { index: number })[]>(r.accused.map((a) => [a.recipient, []]));
-      if (o.store || o.server) {
-        await withSource(o, async ({ store }) => {
-          for await (const { index, event } of storeEvents(store)) {
-            if (!event || event.type === 'denials') continue;
-            for (const a of r.accused) {
-              const hit = a.records.some((x) => (event.type === 'export' ? event.fingerprint === x.id || event.package === x.package : event.package === x.package || event.artifact === x.marked));
-              if (hit) events.get(a.recipient)!.push({ ...event, index });
+    .action(
+      async (
+        leaked: string,
+        o: { original: string; recipients: string; epsilon: string; traces: string; store?: string; server?: string },
+        cmd: Command,
+      ) => {
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        const key = await loadFingerprintKey(keysDir(g), passphraseSource(g));
+        const registry = await readRegistry(o.recipients, await trusted(g, []));
+        const bar = progressBar(g);
+        const r = await traceLeak({
+          leaked,
+          original: o.original,
+          key,
+          registry,
+          epsilon: Number(o.epsilon),
+          traces: Number(o.traces),
+          ...(bar ? { onProgress: (p: { done: number; total: number }) => bar({ phase: 'trace', ...p }) } : {}),
+        });
+        // The log's story of each accused copy: its export (by fingerprint id or package) and every release of it.
+        const events = new Map<string, (Exclude<LogEvent, { type: 'denials' }> & { index: number })[]>(
+          r.accused.map((a) => [a.recipient, []]),
+        );
+        if (o.store || o.server) {
+          await withSource(o, async ({ store }) => {
+            for await (const { index, event } of storeEvents(store)) {
+              if (!event || event.type === 'denials') continue;
+              for (const a of r.accused) {
+                const hit = a.records.some((x) =>
+                  event.type === 'export'
+                    ? event.fingerprint === x.id || event.package === x.package
+                    : event.package === x.package || event.artifact === x.marked,
+                );
+                if (hit) events.get(a.recipient)!.push({ ...event, index });
+              }
+            }
+          });
+        }
+        const accused = r.accused.map((a) => ({
+          ...a,
+          ...(o.store || o.server ? { events: events.get(a.recipient)! } : {}),
+        }));
+        emitJson(g, 'trace', { ...r, accused });
+        const unread = r.unread.tensors.length
+          ? `${r.unread.tensors.length} tensors of ${leaked} cannot be read (types: ${r.unread.types.join(', ')}) and were not compared`
+          : '';
+        if (!r.derived && unread)
+          say(
+            g,
+            `cannot tell whether ${leaked} is derived from ${o.original}: ${unread}${r.unmatched.length ? `; the ${r.unmatched.length} readable match nothing` : ''}. Nobody is accused; convert the leak to F16 or F32 with a tool that reads those types, and trace that.`,
+          );
+        else if (!r.derived)
+          say(
+            g,
+            `${leaked} is not derived from ${o.original}: no tensor matches (${r.unmatched.length} compared). Nobody is accused.`,
+          );
+        else {
+          if (unread) say(g, `warning: ${unread}; the verdict rests on the others`);
+          say(
+            g,
+            `aligned ${r.aligned.length} tensors (${r.aligned.filter((a) => a.how !== 'name').length} by shape), ${r.positions.toLocaleString('en-US')} positions measured${r.aligned.some((a) => a.recast !== 'none') ? `; undid casts: ${[...new Set(r.aligned.map((a) => a.recast))].join(', ')}` : ''}`,
+          );
+          if (!r.originalInRegistry)
+            say(
+              g,
+              `warning: no registry record names ${r.original} as its original; scored every recipient marked with this key`,
+            );
+          const rd = r.read;
+          say(
+            g,
+            `read ${rd.tensors} of ${rd.tensorsTotal} tensors, ${rd.parameters.toLocaleString('en-US')} of ${rd.parametersTotal.toLocaleString('en-US')} parameters, ${rd.bytes.toLocaleString('en-US')} of ${rd.bytesTotal.toLocaleString('en-US')} bytes (${(100 * rd.fraction).toFixed(1)}%)${rd.stoppedEarly ? `: the evidence decided at look ${rd.looksTaken} of ${r.looks}` : ''}`,
+          );
+          say(
+            g,
+            `threshold τ = ${r.threshold.toFixed(2)} for n = ${r.n} recipients, T = ${r.traces} traces, K = ${r.looks} looks, ε = ${r.epsilon}`,
+          );
+          if (accused.length === 0) say(g, 'nobody is accused: no score reaches the threshold');
+          for (const a of accused) {
+            say(
+              g,
+              `ACCUSED ${a.recipient}: z = ${a.z.toFixed(2)} ≥ τ = ${a.threshold.toFixed(2)}; P(anyone innocent scores this high) ≤ 10^${a.log10Bound.toFixed(1)}`,
+            );
+            for (const rec of a.records)
+              say(g, `  copy ${rec.id} made ${rec.time}${rec.package ? `, package ${rec.package}` : ''}`);
+            for (const e of a.events ?? []) {
+              say(
+                g,
+                `  log #${e.index} ${e.time} ${e.type}${e.type === 'release' ? ` ${e.decision} to ${e.destination ?? '?'} from ${e.ip} (license ${e.license ?? '-'})` : ` (license ${e.license})`}`,
+              );
             }
           }
-        });
-      }
-      const accused = r.accused.map((a) => ({ ...a, ...(o.store || o.server ? { events: events.get(a.recipient)! } : {}) }));
-      emitJson(g, 'trace', { ...r, accused });
-      const unread = r.unread.tensors.length ? `${r.unread.tensors.length} tensors of ${leaked} cannot be read (types: ${r.unread.types.join(', ')}) and were not compared` : '';
-      if (!r.derived && unread) say(g, `cannot tell whether ${leaked} is derived from ${o.original}: ${unread}${r.unmatched.length ? `; the ${r.unmatched.length} readable match nothing` : ''}. Nobody is accused; convert the leak to F16 or F32 with a tool that reads those types, and trace that.`);
-      else if (!r.derived) say(g, `${leaked} is not derived from ${o.original}: no tensor matches (${r.unmatched.length} compared). Nobody is accused.`);
-      else {
-        if (unread) say(g, `warning: ${unread}; the verdict rests on the others`);
-        say(g, `aligned ${r.aligned.length} tensors (${r.aligned.filter((a) => a.how !== 'name').length} by shape), ${r.positions.toLocaleString('en-US')} positions measured${r.aligned.some((a) => a.recast !== 'none') ? `; undid casts: ${[...new Set(r.aligned.map((a) => a.recast))].join(', ')}` : ''}`);
-        if (!r.originalInRegistry) say(g, `warning: no registry record names ${r.original} as its original; scored every recipient marked with this key`);
-        const rd = r.read;
-        say(g, `read ${rd.tensors} of ${rd.tensorsTotal} tensors, ${rd.parameters.toLocaleString('en-US')} of ${rd.parametersTotal.toLocaleString('en-US')} parameters, ${rd.bytes.toLocaleString('en-US')} of ${rd.bytesTotal.toLocaleString('en-US')} bytes (${(100 * rd.fraction).toFixed(1)}%)${rd.stoppedEarly ? `: the evidence decided at look ${rd.looksTaken} of ${r.looks}` : ''}`);
-        say(g, `threshold τ = ${r.threshold.toFixed(2)} for n = ${r.n} recipients, T = ${r.traces} traces, K = ${r.looks} looks, ε = ${r.epsilon}`);
-        if (accused.length === 0) say(g, 'nobody is accused: no score reaches the threshold');
-        for (const a of accused) {
-          say(g, `ACCUSED ${a.recipient}: z = ${a.z.toFixed(2)} ≥ τ = ${a.threshold.toFixed(2)}; P(anyone innocent scores this high) ≤ 10^${a.log10Bound.toFixed(1)}`);
-          for (const rec of a.records) say(g, `  copy ${rec.id} made ${rec.time}${rec.package ? `, package ${rec.package}` : ''}`);
-          for (const e of a.events ?? []) {
-            say(g, `  log #${e.index} ${e.time} ${e.type}${e.type === 'release' ? ` ${e.decision} to ${e.destination ?? '?'} from ${e.ip} (license ${e.license ?? '-'})` : ` (license ${e.license})`}`);
-          }
+          const top = r.scores.filter((s) => !accused.some((a) => a.recipient === s.recipient)).slice(0, 3);
+          if (top.length)
+            say(g, `highest other scores: ${top.map((s) => `${s.recipient} ${s.z.toFixed(2)}`).join(', ')}`);
         }
-        const top = r.scores.filter((s) => !accused.some((a) => a.recipient === s.recipient)).slice(0, 3);
-        if (top.length) say(g, `highest other scores: ${top.map((s) => `${s.recipient} ${s.z.toFixed(2)}`).join(', ')}`);
-      }
-    });
+      },
+    );
 }

@@ -5,17 +5,38 @@ import { emitJson, keysDir, passphraseSource, say, type GlobalOptions } from '..
 export function registerInit(program: Command): void {
   program
     .command('init')
-    .description('create a key store: a publisher signing key (ECDSA P-256), a local key-encryption key, an x25519 identity and a transparency-log key (Ed25519)')
-    .option('--protect', 'encrypt the private keys with a passphrase (scrypt); read from --passphrase-file, $MODELSEAL_PASSPHRASE(_FILE) or a prompt')
-    .option('--log-origin <origin>', "the transparency log's name, its URL without the scheme (C2SP checkpoint origin); default <hostname>/modelseal-log")
-    .option('--log-url <prefix>', "the log's URL prefix (where `serve --log-url` serves it, e.g. https://releases.example/log): its origin is that URL without the scheme, as C2SP tlog-tiles recommends")
-    .option('--force', 'replace an existing key store (packages sealed to the old keys can no longer be opened with it)')
-    .addHelpText('after', '\nThe key store is ./keys unless --keys or MODELSEAL_KEYS says otherwise. Private files are mode 0600; keep them out of version control.')
+    .description(
+      'create a key store: a publisher signing key (ECDSA P-256), a local key-encryption key, an x25519 identity and a transparency-log key (Ed25519)',
+    )
+    .option(
+      '--protect',
+      'encrypt the private keys with a passphrase (scrypt); read from --passphrase-file, $MODELSEAL_PASSPHRASE(_FILE) or a prompt',
+    )
+    .option(
+      '--log-origin <origin>',
+      "the transparency log's name, its URL without the scheme (C2SP checkpoint origin); default <hostname>/modelseal-log",
+    )
+    .option(
+      '--log-url <prefix>',
+      "the log's URL prefix (where `serve --log-url` serves it, e.g. https://releases.example/log): its origin is that URL without the scheme, as C2SP tlog-tiles recommends",
+    )
+    .option(
+      '--force',
+      'replace an existing key store (packages sealed to the old keys can no longer be opened with it)',
+    )
+    .addHelpText(
+      'after',
+      '\nThe key store is ./keys unless --keys or MODELSEAL_KEYS says otherwise. Private files are mode 0600; keep them out of version control.',
+    )
     .action(async (o: { protect?: boolean; force?: boolean; logOrigin?: string; logUrl?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       if (o.logUrl !== undefined) {
         const fromUrl = originOfPrefix(o.logUrl);
-        if (o.logOrigin !== undefined && o.logOrigin !== fromUrl) throw new ModelsealError('INVALID_ARGUMENT', `--log-origin ${o.logOrigin} and --log-url ${o.logUrl} (origin ${fromUrl}) disagree; give one`);
+        if (o.logOrigin !== undefined && o.logOrigin !== fromUrl)
+          throw new ModelsealError(
+            'INVALID_ARGUMENT',
+            `--log-origin ${o.logOrigin} and --log-url ${o.logUrl} (origin ${fromUrl}) disagree; give one`,
+          );
         o.logOrigin = fromUrl;
       }
       const passphrase = o.protect ? await passphraseSource(g)() : undefined;

@@ -19,8 +19,15 @@ export function registerInspect(program: Command): void {
         `  size        ${fmtBytes(r.plaintextBytes)} of weights in ${fmtBytes(r.packageBytes)}; ${fmtBytes(r.chunkSize)} chunks; header region ${fmtBytes(r.headerRegionBytes)}`,
         `  signer      ${r.signer} (signature covers header and chunk list; trust it with verify --publisher)`,
         `  recipients  ${r.recipients.length}${r.keyGroups ? `; opening needs one recipient from each of ${r.keyGroups.threshold} of the ${r.keyGroups.groups} key groups` : ''}`,
-        ...r.recipients.map((s) => `    ${s.group !== undefined ? `[group ${s.group}] ` : ''}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}  policy ${s.policy}`),
-        ...(r.fingerprint ? [`  fingerprint ${r.fingerprint.id} for ${r.fingerprint.recipient} (key ${r.fingerprint.keyId}, ${r.fingerprint.scheme}, c = ${r.fingerprint.params.c}); original ${r.fingerprint.original}`] : []),
+        ...r.recipients.map(
+          (s) =>
+            `    ${s.group !== undefined ? `[group ${s.group}] ` : ''}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}  policy ${s.policy}`,
+        ),
+        ...(r.fingerprint
+          ? [
+              `  fingerprint ${r.fingerprint.id} for ${r.fingerprint.recipient} (key ${r.fingerprint.keyId}, ${r.fingerprint.scheme}, c = ${r.fingerprint.params.c}); original ${r.fingerprint.original}`,
+            ]
+          : []),
         `  files       ${r.files.length}`,
         ...r.files.map((f) => `    ${f.mode} ${fmtBytes(f.size).padStart(10)}  ${f.path}`),
       ];

@@ -10,7 +10,10 @@ export function registerKeygen(program: Command): void {
     .requiredOption('-o, --output <file>', 'private key file to write (mode 0600); the public key goes to <file>.pub')
     .option('--type <type>', 'x25519 (a recipient) or publisher (ECDSA P-256 signing key)', 'x25519')
     .option('--protect', 'encrypt the private key with a passphrase (scrypt)')
-    .addHelpText('after', '\nExample: modelseal keygen -o alice.x25519   then give alice.x25519.pub to the publisher, who seals with --to x25519:alice.x25519.pub')
+    .addHelpText(
+      'after',
+      '\nExample: modelseal keygen -o alice.x25519   then give alice.x25519.pub to the publisher, who seals with --to x25519:alice.x25519.pub',
+    )
     .action(async (o: { output: string; type: string; protect?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const passphrase = o.protect ? await passphraseSource(g)() : undefined;

@@ -8,10 +8,15 @@ export function dataDir(o: { data?: string }): string {
   return resolve(o.data ?? process.env.MODELSEAL_DATA ?? 'modelseal-data');
 }
 
-export const DATA_HELP = 'the release service\'s data directory (default $MODELSEAL_DATA or ./modelseal-data): log/, policy/, recipients/';
+export const DATA_HELP =
+  "the release service's data directory (default $MODELSEAL_DATA or ./modelseal-data): log/, policy/, recipients/";
 
 export function registerPolicy(program: Command): void {
-  const policy = program.command('policy').description('the release policy: Cedar policies, licenses, embargoed destinations, denied parties (docs/POLICY.md)');
+  const policy = program
+    .command('policy')
+    .description(
+      'the release policy: Cedar policies, licenses, embargoed destinations, denied parties (docs/POLICY.md)',
+    );
   policy
     .command('init')
     .description('write the default policy files where they are missing (modelseal serve does this too)')
@@ -25,11 +30,19 @@ export function registerPolicy(program: Command): void {
     });
   policy
     .command('check')
-    .description('validate the policy files: the Cedar schema, every policy (named with @id, strict validation), licenses, embargoes, denied parties')
+    .description(
+      'validate the policy files: the Cedar schema, every policy (named with @id, strict validation), licenses, embargoes, denied parties',
+    )
     .option('--data <dir>', DATA_HELP)
     .option('--policy <dir>', 'a policy directory to check instead of <data>/policy')
-    .option('--server <url>', "ask a running release service instead: whether its policy files validate, and the policy-set hash in force")
-    .addHelpText('after', '\nExit 0 when the service would load them (with --server: when its files on disk are the ones in force); 13 (POLICY_INVALID) with the problem otherwise.')
+    .option(
+      '--server <url>',
+      'ask a running release service instead: whether its policy files validate, and the policy-set hash in force',
+    )
+    .addHelpText(
+      'after',
+      '\nExit 0 when the service would load them (with --server: when its files on disk are the ones in force); 13 (POLICY_INVALID) with the problem otherwise.',
+    )
     .action(async (o: { data?: string; policy?: string; server?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       if (o.server) return checkServer(g, o.server);
@@ -46,11 +59,22 @@ export function registerPolicy(program: Command): void {
 /** `policy check --server`: the service's own view of its policy files (GET /v1/info). */
 async function checkServer(g: GlobalOptions, server: string): Promise<void> {
   const info = await serviceInfo(server.replace(/\/+$/, ''));
-  if (!info.policy) throw new ModelsealError('PROVIDER_UNAVAILABLE', `${server} does not report its policy status (an older modelseal serve); policy set ${info.policySet}`);
+  if (!info.policy)
+    throw new ModelsealError(
+      'PROVIDER_UNAVAILABLE',
+      `${server} does not report its policy status (an older modelseal serve); policy set ${info.policySet}`,
+    );
   const r = { server, hash: info.policySet, ...info.policy };
   if (info.policy.status !== 'ok') {
-    throw new ModelsealError('POLICY_INVALID', `${server}: the policy files on disk do not validate since ${info.policy.since}: ${info.policy.error ?? 'no reason given'}; the service keeps deciding by the last good policy set ${info.policySet.slice(0, 16)}…`, { details: r });
+    throw new ModelsealError(
+      'POLICY_INVALID',
+      `${server}: the policy files on disk do not validate since ${info.policy.since}: ${info.policy.error ?? 'no reason given'}; the service keeps deciding by the last good policy set ${info.policySet.slice(0, 16)}…`,
+      { details: r },
+    );
   }
   emitJson(g, 'policy check', r);
-  say(g, `${server}: policy files valid and in force since ${info.policy.since} (policy set ${info.policySet.slice(0, 16)}…)`);
+  say(
+    g,
+    `${server}: policy files valid and in force since ${info.policy.since} (policy set ${info.policySet.slice(0, 16)}…)`,
+  );
 }

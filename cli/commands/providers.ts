@@ -19,7 +19,8 @@ modules that call registerProvider() from the modelseal library (docs/PROVIDERS.
       const providers = await Promise.all(listProviders().map((p) => p.status(settings)));
       emitJson(g, 'providers', { providers });
       if (g.json || g.quiet) return;
-      const mark = (s: (typeof providers)[number]) => (!s.configured ? 'not configured' : s.reachable === false ? 'UNREACHABLE' : s.reachable ? 'reachable' : 'ready');
+      const mark = (s: (typeof providers)[number]) =>
+        !s.configured ? 'not configured' : s.reachable === false ? 'UNREACHABLE' : s.reachable ? 'reachable' : 'ready';
       for (const s of providers) {
         process.stdout.write(`${s.provider.padEnd(8)} ${mark(s).padEnd(14)} ${s.summary}\n         ${s.detail}\n`);
         for (const [k, v] of Object.entries(s.config)) process.stdout.write(`         ${k} = ${v}\n`);

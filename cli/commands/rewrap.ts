@@ -1,8 +1,31 @@
 import { Command } from 'commander';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsReason, ModelsealError, recipientFrom, recoverRewrap, reseal, rewrap, type Recipient, type RewrapResult } from '../../src/index.js';
-import { collect, emitJson, fmtBytes, identities, interruptSignal, parseRecipients, progressBar, providerSettings, publisherKey, say, threads, trusted, type GlobalOptions } from '../util.js';
+import {
+  fsReason,
+  ModelsealError,
+  recipientFrom,
+  recoverRewrap,
+  reseal,
+  rewrap,
+  type Recipient,
+  type RewrapResult,
+} from '../../src/index.js';
+import {
+  collect,
+  emitJson,
+  fmtBytes,
+  identities,
+  interruptSignal,
+  parseRecipients,
+  progressBar,
+  providerSettings,
+  publisherKey,
+  say,
+  threads,
+  trusted,
+  type GlobalOptions,
+} from '../util.js';
 
 interface Opts {
   add: string[];
@@ -21,13 +44,21 @@ interface Opts {
 async function packagesIn(paths: readonly string[]): Promise<string[]> {
   const out: string[] = [];
   for (const p of paths) {
-    const st = await stat(p).catch((cause: unknown) => Promise.reject(new ModelsealError('IO', `cannot read ${p}: ${fsReason(cause)}`, { cause })));
+    const st = await stat(p).catch((cause: unknown) =>
+      Promise.reject(new ModelsealError('IO', `cannot read ${p}: ${fsReason(cause)}`, { cause })),
+    );
     if (!st.isDirectory()) {
       out.push(p);
       continue;
     }
     const entries = await readdir(p, { recursive: true, withFileTypes: true }).catch((cause: unknown) =>
-      Promise.reject(new ModelsealError('IO', `cannot search ${p} for packages: ${fsReason(cause)} in ${(cause as NodeJS.ErrnoException).path ?? p}`, { cause })),
+      Promise.reject(
+        new ModelsealError(
+          'IO',
+          `cannot search ${p} for packages: ${fsReason(cause)} in ${(cause as NodeJS.ErrnoException).path ?? p}`,
+          { cause },
+        ),
+      ),
     );
     for (const e of entries) {
       if (e.isFile() && e.name.endsWith('.mseal') && !e.name.startsWith('.')) out.push(join(e.parentPath, e.name));
@@ -51,7 +82,11 @@ async function recipientChange(g: GlobalOptions, o: Opts) {
 }
 
 function groupNumber(v: string): number {
-  if (!/^\d+$/.test(v)) throw new ModelsealError('INVALID_ARGUMENT', `--group ${v}: expected a key group number (as \`modelseal inspect\` shows them)`);
+  if (!/^\d+$/.test(v))
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `--group ${v}: expected a key group number (as \`modelseal inspect\` shows them)`,
+    );
   return Number(v);
 }
 
@@ -60,7 +95,11 @@ async function parseRotations(values: readonly string[], g: GlobalOptions): Prom
   const out = [];
   for (const v of values) {
     const at = v.indexOf('=');
-    if (at <= 0 || at === v.length - 1) throw new ModelsealError('INVALID_ARGUMENT', `--rotate ${v}: expected a provider (aws-kms, pkcs11, …) or <old recipient id>=<new recipient>, e.g. aws-kms:arn:…:key/old=aws-kms:alias/new`);
+    if (at <= 0 || at === v.length - 1)
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `--rotate ${v}: expected a provider (aws-kms, pkcs11, …) or <old recipient id>=<new recipient>, e.g. aws-kms:arn:…:key/old=aws-kms:alias/new`,
+      );
     out.push({ from: v.slice(0, at), to: (await parseRecipients([v.slice(at + 1)], g))[0]! });
   }
   return out;
@@ -68,23 +107,50 @@ async function parseRotations(values: readonly string[], g: GlobalOptions): Prom
 
 const recipientOptions = (c: Command) =>
   c
-    .option('--add <recipient>', 'give a recipient a stanza, repeatable: "local" or "x25519:<public key or .pub file>"', collect, [])
-    .option('--remove <recipient-id>', 'drop the stanza of this recipient id (as `inspect` shows it), repeatable', collect, [])
+    .option(
+      '--add <recipient>',
+      'give a recipient a stanza, repeatable: "local" or "x25519:<public key or .pub file>"',
+      collect,
+      [],
+    )
+    .option(
+      '--remove <recipient-id>',
+      'drop the stanza of this recipient id (as `inspect` shows it), repeatable',
+      collect,
+      [],
+    )
     .option('--group <n>', 'in a package with key groups: the group the added recipients join')
     .option('--license <id>', 'license id bound into added stanzas', 'none')
     .option('--policy <hash>', 'policy hash bound into added stanzas', 'none')
-    .option('-i, --identity <file>', 'identity key file that opens the package (repeatable; the key store\'s keys are always tried)', collect, [])
-    .option('--publisher <pem>', 'trusted publisher public key (repeatable; the key store\'s are trusted too)', collect, [])
-    .option('--signing-key <file>', 'publisher key file that re-signs (default: the key store\'s publisher.key)');
+    .option(
+      '-i, --identity <file>',
+      "identity key file that opens the package (repeatable; the key store's keys are always tried)",
+      collect,
+      [],
+    )
+    .option(
+      '--publisher <pem>',
+      "trusted publisher public key (repeatable; the key store's are trusted too)",
+      collect,
+      [],
+    )
+    .option('--signing-key <file>', "publisher key file that re-signs (default: the key store's publisher.key)");
 
 export function registerRewrap(program: Command): void {
   recipientOptions(
     program
       .command('rewrap')
-      .description('add or remove recipients of packages in place: only the header and the signature are rewritten, never the payload')
+      .description(
+        'add or remove recipients of packages in place: only the header and the signature are rewritten, never the payload',
+      )
       .argument('<package...>', 'package files, or folders searched for *.mseal'),
   )
-    .option('--rotate <provider | old=new>', 'a provider (aws-kms, pkcs11, …): wrap each of its stanzas again for the same key (its current version after a KMS key rotation; the key now under that HSM label); or old=new: replace the stanza of recipient id <old> by one for <new>, same license and policy; repeatable', collect, [])
+    .option(
+      '--rotate <provider | old=new>',
+      'a provider (aws-kms, pkcs11, …): wrap each of its stanzas again for the same key (its current version after a KMS key rotation; the key now under that HSM label); or old=new: replace the stanza of recipient id <old> by one for <new>, same license and policy; repeatable',
+      collect,
+      [],
+    )
     .option('--recover', 'only restore packages whose earlier rewrap was interrupted')
     .addHelpText(
       'after',
@@ -114,22 +180,34 @@ Examples:
         return;
       }
       const rotate = o.rotate ?? [];
-      if (o.add.length === 0 && o.remove.length === 0 && rotate.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'nothing to do: give --add, --remove or --rotate (or --recover)');
+      if (o.add.length === 0 && o.remove.length === 0 && rotate.length === 0)
+        throw new ModelsealError('INVALID_ARGUMENT', 'nothing to do: give --add, --remove or --rotate (or --recover)');
       const renewals = rotate.filter((v) => !v.includes('='));
-      if (renewals.length > 1) throw new ModelsealError('INVALID_ARGUMENT', `--rotate ${renewals.join(', ')}: renew one provider per run`);
+      if (renewals.length > 1)
+        throw new ModelsealError('INVALID_ARGUMENT', `--rotate ${renewals.join(', ')}: renew one provider per run`);
       const settings = providerSettings(g);
       const common = {
         ...(await recipientChange(g, o)),
-        rotate: await parseRotations(rotate.filter((v) => v.includes('=')), g),
+        rotate: await parseRotations(
+          rotate.filter((v) => v.includes('=')),
+          g,
+        ),
         ...(renewals[0] ? { renew: { type: renewals[0], resolve: (id: string) => recipientFrom(id, settings) } } : {}),
       };
       const signal = interruptSignal();
       const results: RewrapResult[] = [];
       for (const [i, p] of pkgs.entries()) {
-        if (signal.aborted) throw new ModelsealError('INTERRUPTED', `interrupted after ${i} of ${pkgs.length} packages; each package is either fully rewrapped or untouched`);
+        if (signal.aborted)
+          throw new ModelsealError(
+            'INTERRUPTED',
+            `interrupted after ${i} of ${pkgs.length} packages; each package is either fully rewrapped or untouched`,
+          );
         const r = await rewrap(p, common);
         results.push(r);
-        say(g, `[${i + 1}/${pkgs.length}] rewrapped ${p}: ${r.recipients.length} recipient(s)${r.added.length ? `, added ${r.added.join(', ')}` : ''}${r.removed.length ? `, removed ${r.removed.join(', ')}` : ''}${r.rotated.length ? `, rotated ${r.rotated.map((x) => `${x.from} → ${x.to}`).join(', ')}` : ''} (${fmtBytes(r.bytesWritten)} written)${r.recovered ? '; an interrupted earlier rewrap was rolled back first' : ''}`);
+        say(
+          g,
+          `[${i + 1}/${pkgs.length}] rewrapped ${p}: ${r.recipients.length} recipient(s)${r.added.length ? `, added ${r.added.join(', ')}` : ''}${r.removed.length ? `, removed ${r.removed.join(', ')}` : ''}${r.rotated.length ? `, rotated ${r.rotated.map((x) => `${x.from} → ${x.to}`).join(', ')}` : ''} (${fmtBytes(r.bytesWritten)} written)${r.recovered ? '; an interrupted earlier rewrap was rolled back first' : ''}`,
+        );
       }
       emitJson(g, 'rewrap', { packages: results });
     });
@@ -144,7 +222,10 @@ export function registerReseal(program: Command): void {
       .requiredOption('-o, --output <package>', 'the new package'),
   )
     .option('--force', 'replace the output file if it exists')
-    .addHelpText('after', '\nThe kept recipients keep their license and policy; --license/--policy apply to added ones.\nExample: modelseal reseal llama.mseal --remove x25519:Ab3… -o llama-v2.mseal')
+    .addHelpText(
+      'after',
+      '\nThe kept recipients keep their license and policy; --license/--policy apply to added ones.\nExample: modelseal reseal llama.mseal --remove x25519:Ab3… -o llama-v2.mseal',
+    )
     .action(async (pkg: string, o: Opts & { output: string; force?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const t = threads(g);
@@ -157,6 +238,9 @@ export function registerReseal(program: Command): void {
         signal: interruptSignal(),
       });
       emitJson(g, 'reseal', r);
-      say(g, `resealed ${pkg} → ${r.output} under a fresh data key: ${r.recipients.map((s) => s.recipient).join(', ')}${r.removed.length ? ` (removed ${r.removed.join(', ')})` : ''}`);
+      say(
+        g,
+        `resealed ${pkg} → ${r.output} under a fresh data key: ${r.recipients.map((s) => s.recipient).join(', ')}${r.removed.length ? ` (removed ${r.removed.join(', ')})` : ''}`,
+      );
     });
 }

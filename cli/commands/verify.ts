@@ -6,10 +6,20 @@ import { collect, emitJson, interruptSignal, progressBar, say, threads, trusted,
 export function registerVerify(program: Command): void {
   program
     .command('verify')
-    .description('check without any decryption key that a package (or an opened checkpoint folder) is exactly what a trusted publisher signed')
+    .description(
+      'check without any decryption key that a package (or an opened checkpoint folder) is exactly what a trusted publisher signed',
+    )
     .argument('<path>', 'package file, "-" for a package on stdin, or an opened checkpoint folder with model.sig')
-    .option('--publisher <pem>', 'trusted publisher public key (repeatable; the key store\'s are trusted too)', collect, [])
-    .addHelpText('after', '\nFor a package: structure, every ciphertext chunk against the signed chunk list, and the signature.\nFor a folder: model.sig (OpenSSF Model Signing) and every file digest.')
+    .option(
+      '--publisher <pem>',
+      "trusted publisher public key (repeatable; the key store's are trusted too)",
+      collect,
+      [],
+    )
+    .addHelpText(
+      'after',
+      '\nFor a package: structure, every ciphertext chunk against the signed chunk list, and the signature.\nFor a folder: model.sig (OpenSSF Model Signing) and every file digest.',
+    )
     .action(async (path: string, o: { publisher: string[] }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const trustedKeys = await trusted(g, o.publisher);
@@ -24,6 +34,9 @@ export function registerVerify(program: Command): void {
             signal: interruptSignal(),
           });
       emitJson(g, 'verify', r);
-      say(g, `verified ${path}: ${r.kind === 'package' ? `${r.files} file(s), ${r.chunks} chunks,` : `${r.files} file(s),`} signed by ${r.signer} (trusted)`);
+      say(
+        g,
+        `verified ${path}: ${r.kind === 'package' ? `${r.files} file(s), ${r.chunks} chunks,` : `${r.files} file(s),`} signed by ${r.signer} (trusted)`,
+      );
     });
 }

@@ -92,7 +92,15 @@ export type BulkJob =
    * (A transfer detaches a buffer, and once any buffer has been detached V8 checks every typed-array
    * access for it: the fingerprint's marking loop ran ~20% slower.)
    */
-  | (Piece & { op: 'seal'; key: Uint8Array; inFd: number; inPos: number; outFd: number; buf: SharedArrayBuffer; mark?: PieceMark })
+  | (Piece & {
+      op: 'seal';
+      key: Uint8Array;
+      inFd: number;
+      inPos: number;
+      outFd: number;
+      buf: SharedArrayBuffer;
+      mark?: PieceMark;
+    })
   /** Reads sealed chunks at `packagePos` of `inFd`, decrypts into `buf`, writes the plaintext at `outPos` of `outFd`. */
   | (Piece & { op: 'open'; key: Uint8Array; inFd: number; outFd: number; outPos: number; buf: ArrayBuffer })
   /** Reads sealed chunks at `packagePos` of `inFd` and hashes each. */
@@ -142,7 +150,7 @@ function scratchOf(n: number): Buffer {
 
 /** Fills `into` from `fd` at `pos`; a file that ends first is a {@link ShortReadError}. */
 export function readFully(fd: number, into: Uint8Array, pos: number): void {
-  for (let at = 0; at < into.length; ) {
+  for (let at = 0; at < into.length;) {
     const n = readSync(fd, into, at, into.length - at, pos + at);
     if (n === 0) throw new ShortReadError(`short read at ${pos + at}`);
     at += n;
@@ -161,7 +169,7 @@ function writeFully(fd: number, parts: Uint8Array[], pos: number): void {
       pos += p.length;
       continue;
     }
-    for (let at = n; at < p.length; ) at += writeSync(fd, p, at, p.length - at, pos + at);
+    for (let at = n; at < p.length;) at += writeSync(fd, p, at, p.length - at, pos + at);
     pos += p.length;
     n = 0;
   }
@@ -189,7 +197,11 @@ export function runBulkJob(job: BulkJob): BulkResult {
       const out: Uint8Array[] = [];
       for (let i = 0, at = 0; i < job.chunks; i++) {
         const len = chunkLength(job, i);
-        const c = createCipheriv('aes-256-gcm', job.key, chunkNonce(job.firstCounter + i, job.finalLast && i === job.chunks - 1));
+        const c = createCipheriv(
+          'aes-256-gcm',
+          job.key,
+          chunkNonce(job.firstCounter + i, job.finalLast && i === job.chunks - 1),
+        );
         const ct = c.update(plain.subarray(at, at + len));
         const rest = c.final();
         const tag = c.getAuthTag();
@@ -214,7 +226,11 @@ export function runBulkJob(job: BulkJob): BulkResult {
       const plain = Buffer.from(job.buf, 0, plainBytes(job));
       for (let i = 0, at = 0, from = 0; i < job.chunks; i++) {
         const len = chunkLength(job, i);
-        const d = createDecipheriv('aes-256-gcm', job.key, chunkNonce(job.firstCounter + i, job.finalLast && i === job.chunks - 1));
+        const d = createDecipheriv(
+          'aes-256-gcm',
+          job.key,
+          chunkNonce(job.firstCounter + i, job.finalLast && i === job.chunks - 1),
+        );
         d.setAuthTag(sealed.subarray(from + len, from + len + TAG));
         try {
           at += d.update(sealed.subarray(from, from + len)).copy(plain, at);
@@ -234,7 +250,12 @@ export function runBulkJob(job: BulkJob): BulkResult {
       const digests = new Uint8Array(32 * job.chunks);
       for (let i = 0, from = 0; i < job.chunks; i++) {
         const len = chunkLength(job, i) + TAG;
-        digests.set(createHash('sha256').update(sealed.subarray(from, from + len)).digest(), 32 * i);
+        digests.set(
+          createHash('sha256')
+            .update(sealed.subarray(from, from + len))
+            .digest(),
+          32 * i,
+        );
         from += len;
       }
       return { digests };

@@ -24,7 +24,13 @@ function aad(packageId: Uint8Array, g: number): Uint8Array {
 }
 
 /** Splits the data key into `groups` shares (any `threshold` reconstruct it), each sealed under its group key. */
-export async function sealShares(dek: Uint8Array, keys: KeySchedule, packageId: Uint8Array, groups: number, threshold: number): Promise<Uint8Array[]> {
+export async function sealShares(
+  dek: Uint8Array,
+  keys: KeySchedule,
+  packageId: Uint8Array,
+  groups: number,
+  threshold: number,
+): Promise<Uint8Array[]> {
   const shares = await split(dek, groups, threshold);
   return shares.map((share, g) => {
     const c = createCipheriv('aes-256-gcm', keys.groupKey(g), NONCE);
@@ -37,7 +43,12 @@ export async function sealShares(dek: Uint8Array, keys: KeySchedule, packageId: 
 }
 
 /** Opens share `g` with its group key; null when it does not authenticate (wrong group, tampered). */
-export function openShare(groupKey: Uint8Array, packageId: Uint8Array, g: number, sealed: Uint8Array): Uint8Array | null {
+export function openShare(
+  groupKey: Uint8Array,
+  packageId: Uint8Array,
+  g: number,
+  sealed: Uint8Array,
+): Uint8Array | null {
   if (groupKey.length !== 32 || sealed.length !== SHARE_SEALED_BYTES) return null;
   const d = createDecipheriv('aes-256-gcm', groupKey, NONCE);
   d.setAAD(aad(packageId, g));

@@ -10,7 +10,10 @@ import { workerUrl } from '../io/workers.js';
 import { keepFreedMemory, runBulkJob, transferList, type BulkJob, type BulkResult } from './bulk.js';
 
 export type WorkerRequest = { id: number; job: BulkJob };
-export type WorkerResponse = { id: number; ok: true; result: BulkResult } | { id: number; ok: false; error: string; code?: string } | { ready: true };
+export type WorkerResponse =
+  | { id: number; ok: true; result: BulkResult }
+  | { id: number; ok: false; error: string; code?: string }
+  | { ready: true };
 
 /** A job that failed on a worker, with the error code it raised there (an errno name, or SHORT_READ). */
 export class JobError extends Error {
@@ -127,7 +130,8 @@ export class CryptoPool {
   /** Queues one job. Its ArrayBuffers are transferred to the worker that takes it and come back in the result; SharedArrayBuffers (seal's pieces) are shared, and the caller leaves them alone until the job is done. */
   run(job: BulkJob): Promise<BulkResult> {
     this.start();
-    if (this.#failed) return Promise.reject(new ModelsealError('INTERNAL', 'a crypto worker thread stopped', { cause: this.#failed }));
+    if (this.#failed)
+      return Promise.reject(new ModelsealError('INTERNAL', 'a crypto worker thread stopped', { cause: this.#failed }));
     this.#running++;
     const p = new Promise<BulkResult>((resolve, reject) => this.#queue.push({ job, resolve, reject }));
     this.#pump();
@@ -160,7 +164,11 @@ export class CryptoPool {
           try {
             this.#settle(p, runBulkJob(p.job), true);
           } catch (e) {
-            this.#settle(p, new JobError(e instanceof Error ? e.message : String(e), (e as { code?: string }).code), false);
+            this.#settle(
+              p,
+              new JobError(e instanceof Error ? e.message : String(e), (e as { code?: string }).code),
+              false,
+            );
           }
         }
         this.#pump();
@@ -185,7 +193,8 @@ export class CryptoPool {
    * descriptor the caller is about to close. For after a failure, when no result is wanted.
    */
   async drain(): Promise<void> {
-    for (const p of this.#queue.splice(0)) this.#settle(p, new ModelsealError('INTERRUPTED', 'cancelled: an earlier piece failed'), false);
+    for (const p of this.#queue.splice(0))
+      this.#settle(p, new ModelsealError('INTERRUPTED', 'cancelled: an earlier piece failed'), false);
     if (this.#running > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 

@@ -46,12 +46,23 @@ export const MAX_RELATIVE_RMS = 2 ** -7;
 const RECIPIENT = /^[\x21-\x7e][\x20-\x7e]{0,254}$/;
 
 export function checkRecipientId(id: string): void {
-  if (!RECIPIENT.test(id)) throw new ModelsealError('INVALID_ARGUMENT', `fingerprint recipient "${id}": expected 1-255 printable ASCII characters`);
+  if (!RECIPIENT.test(id))
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `fingerprint recipient "${id}": expected 1-255 printable ASCII characters`,
+    );
 }
 
 /** The tensors of a weight file that carry the mark, with the keys a worker needs. */
 export function planFile(file: WeightFile, key: Uint8Array, recipient: string): TensorPlan[] {
-  return file.tensors.filter(isMarkable).map((t) => ({ name: t.name, dtype: t.dtype as FloatDtype, start: t.start, end: t.end, supportKey: supportKey(key, t.name), codeKey: codeKey(key, recipient, t.name) }));
+  return file.tensors.filter(isMarkable).map((t) => ({
+    name: t.name,
+    dtype: t.dtype as FloatDtype,
+    start: t.start,
+    end: t.end,
+    supportKey: supportKey(key, t.name),
+    codeKey: codeKey(key, recipient, t.name),
+  }));
 }
 
 /** Sums per-piece statistics into one report per tensor. */
@@ -59,7 +70,15 @@ export class MarkTally {
   private readonly byName = new Map<string, MarkStats & { file: string }>();
   add(file: string, stats: readonly MarkStats[]): void {
     for (const s of stats) {
-      const t = this.byName.get(`${file}\0${s.name}`) ?? { file, name: s.name, elements: 0, candidates: 0, sumSq: 0, deltaSq: 0, marked: 0 };
+      const t = this.byName.get(`${file}\0${s.name}`) ?? {
+        file,
+        name: s.name,
+        elements: 0,
+        candidates: 0,
+        sumSq: 0,
+        deltaSq: 0,
+        marked: 0,
+      };
       t.elements += s.elements;
       t.candidates += s.candidates;
       t.sumSq += s.sumSq;
@@ -69,7 +88,13 @@ export class MarkTally {
     }
   }
   reports(): TensorReport[] {
-    return [...this.byName.values()].map((t) => ({ file: t.file, name: t.name, elements: t.elements, marked: t.marked, relativeRms: t.sumSq > 0 ? Math.sqrt((t.deltaSq * t.candidates) / (t.sumSq * t.elements)) : 0 }));
+    return [...this.byName.values()].map((t) => ({
+      file: t.file,
+      name: t.name,
+      elements: t.elements,
+      marked: t.marked,
+      relativeRms: t.sumSq > 0 ? Math.sqrt((t.deltaSq * t.candidates) / (t.sumSq * t.elements)) : 0,
+    }));
   }
 }
 
@@ -96,7 +121,16 @@ const PIECE = 8 << 20;
 
 /** The signed registry record of one embedding. */
 export function embeddingRecord(
-  e: { id: string; recipient: string; keyId: string; params: CodeParams; original: Uint8Array; marked: Uint8Array; package: string | null; tensors: readonly TensorReport[] },
+  e: {
+    id: string;
+    recipient: string;
+    keyId: string;
+    params: CodeParams;
+    original: Uint8Array;
+    marked: Uint8Array;
+    package: string | null;
+    tensors: readonly TensorReport[];
+  },
   publisher: Publisher,
 ): SignedRecord {
   return signRecord(
@@ -123,7 +157,8 @@ export async function embedFingerprint(opts: EmbedOptions): Promise<EmbedResult>
   const params = opts.params ?? DEFAULT_PARAMS;
   checkRecipientId(opts.recipient);
   checkParams(params);
-  if ((await pathExists(opts.output)) && !opts.force) throw new ModelsealError('OUTPUT_EXISTS', `${opts.output} already exists (pass --force to replace it)`);
+  if ((await pathExists(opts.output)) && !opts.force)
+    throw new ModelsealError('OUTPUT_EXISTS', `${opts.output} already exists (pass --force to replace it)`);
   const cp = await readCheckpoint(opts.input);
   const id = newFingerprintId();
   const tally = new MarkTally();
@@ -164,7 +199,18 @@ export async function embedFingerprint(opts: EmbedOptions): Promise<EmbedResult>
           const head = readAt(0, dataOffset);
           hin.update(head);
           const base = dataOffset;
-          put(encodeSafetensorsHeader({ ...w.metadata, [METADATA_TAG]: id }, w.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, begin: t.start - base, end: t.end - base }))));
+          put(
+            encodeSafetensorsHeader(
+              { ...w.metadata, [METADATA_TAG]: id },
+              w.tensors.map((t) => ({
+                name: t.name,
+                dtype: t.dtype,
+                shape: t.shape,
+                begin: t.start - base,
+                end: t.end - base,
+              })),
+            ),
+          );
           pos = dataOffset;
         }
         while (pos < f.size) {
@@ -178,7 +224,8 @@ export async function embedFingerprint(opts: EmbedOptions): Promise<EmbedResult>
         }
         fsyncSync(fout);
       } catch (e) {
-        if (e instanceof ShortReadError) throw new ModelsealError('IO', `${f.path} changed while it was read; try again once it is stable`);
+        if (e instanceof ShortReadError)
+          throw new ModelsealError('IO', `${f.path} changed while it was read; try again once it is stable`);
         throw e instanceof ModelsealError ? e : ioError(`cannot fingerprint ${f.path}`, e);
       } finally {
         if (fin >= 0) closeSync(fin);
@@ -188,7 +235,19 @@ export async function embedFingerprint(opts: EmbedOptions): Promise<EmbedResult>
       marked.push({ path: f.path, size: written, sha256: new Uint8Array(hout.digest()) });
     }
     const tensors = tally.reports();
-    const record = embeddingRecord({ id, recipient: opts.recipient, keyId: opts.key.id, params, original: computeRootDigest(original), marked: computeRootDigest(marked), package: null, tensors }, opts.publisher);
+    const record = embeddingRecord(
+      {
+        id,
+        recipient: opts.recipient,
+        keyId: opts.key.id,
+        params,
+        original: computeRootDigest(original),
+        marked: computeRootDigest(marked),
+        package: null,
+        tensors,
+      },
+      opts.publisher,
+    );
     // Recorded before the copy appears: a marked copy the registry does not know could never be traced.
     await appendRecord(opts.registry, record);
     if (opts.force) await rm(opts.output, { recursive: true, force: true });

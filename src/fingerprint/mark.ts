@@ -96,7 +96,16 @@ type Sums = Omit<MarkStats, 'name' | 'elements'>;
  * (element e0 first), and adds to `stats` (null: do not count). Σw² is summed over the candidates
  * only — a keyed random sample — and scaled up by `elements / candidates` in the report.
  */
-export function markElements(plan: TensorPlan, params: CodeParams, elements: number, e0: number, e1: number, bytes: Uint8Array, offset: number, stats: MarkStats | null): void {
+export function markElements(
+  plan: TensorPlan,
+  params: CodeParams,
+  elements: number,
+  e0: number,
+  e1: number,
+  bytes: Uint8Array,
+  offset: number,
+  stats: MarkStats | null,
+): void {
   if (e1 <= e0) return;
   const es = DTYPE_BYTES[plan.dtype];
   if (es === 2 && (bytes.byteOffset + offset) % 2 === 1) {
@@ -134,7 +143,16 @@ export function markElements(plan: TensorPlan, params: CodeParams, elements: num
 // those in [lo, hi): the symbol is 1 (up) when the code draw is below the candidate's bias.
 // Walking and marking in one pass halved the time. BF16, the common case, has a loop of its own.
 
-function markBF16(s: BlockStreams, gaps: Uint16Array, biases: Uint16Array, words: Uint16Array, w0: number, lo: number, hi: number, sums: Sums): void {
+function markBF16(
+  s: BlockStreams,
+  gaps: Uint16Array,
+  biases: Uint16Array,
+  words: Uint16Array,
+  w0: number,
+  lo: number,
+  hi: number,
+  sums: Sums,
+): void {
   const { square, ulpSq } = bf16SquareTables();
   let sup = s.support;
   let code = s.code;
@@ -173,7 +191,17 @@ function markBF16(s: BlockStreams, gaps: Uint16Array, biases: Uint16Array, words
 }
 
 /** F16 (position p is `words[o0 + p]`) or, without words, F32 (at byte o0 + 4p of `dv`): w·(1 ± 2^-8), rounded to the type. */
-function markScaled(s: BlockStreams, gaps: Uint16Array, biases: Uint16Array, words: Uint16Array | null, dv: DataView, o0: number, lo: number, hi: number, sums: Sums): void {
+function markScaled(
+  s: BlockStreams,
+  gaps: Uint16Array,
+  biases: Uint16Array,
+  words: Uint16Array | null,
+  dv: DataView,
+  o0: number,
+  lo: number,
+  hi: number,
+  sums: Sums,
+): void {
   const f16 = words ? f16MarkedTable() : new Uint16Array(0);
   const f16v = words ? f16Values() : new Float64Array(0);
   let sup = s.support;
@@ -220,7 +248,13 @@ function markScaled(s: BlockStreams, gaps: Uint16Array, biases: Uint16Array, wor
  * An element cut by the piece's edge is read whole with `readAt` (the original bytes), marked,
  * and only its bytes inside the piece kept; its statistics count in the piece holding its first byte.
  */
-export function markPiece(plans: readonly TensorPlan[], params: CodeParams, piecePos: number, buf: Uint8Array, readAt: (pos: number, length: number) => Uint8Array): MarkStats[] {
+export function markPiece(
+  plans: readonly TensorPlan[],
+  params: CodeParams,
+  piecePos: number,
+  buf: Uint8Array,
+  readAt: (pos: number, length: number) => Uint8Array,
+): MarkStats[] {
   const out: MarkStats[] = [];
   const pieceEnd = piecePos + buf.length;
   for (const plan of plans) {

@@ -66,7 +66,14 @@ export async function readWeightFile(source: string, path: string): Promise<Weig
       format,
       size,
       metadata: { ...h.metadata },
-      tensors: h.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, elements: t.shape.reduce((a, b) => a * b, 1), start: t.start, end: t.end })),
+      tensors: h.tensors.map((t) => ({
+        name: t.name,
+        dtype: t.dtype,
+        shape: t.shape,
+        elements: t.shape.reduce((a, b) => a * b, 1),
+        start: t.start,
+        end: t.end,
+      })),
     };
   }
   if (format === 'gguf') {
@@ -77,7 +84,14 @@ export async function readWeightFile(source: string, path: string): Promise<Weig
       format,
       size: g.tensors.reduce((a, t) => Math.max(a, t.end), g.dataOffset),
       metadata: {},
-      tensors: g.tensors.map((t) => ({ name: t.name, dtype: t.typeName, shape: t.shape, elements: t.ne.reduce((a, b) => a * b, 1), start: t.start, end: t.end })),
+      tensors: g.tensors.map((t) => ({
+        name: t.name,
+        dtype: t.typeName,
+        shape: t.shape,
+        elements: t.ne.reduce((a, b) => a * b, 1),
+        start: t.start,
+        end: t.end,
+      })),
     };
   }
   throw new ModelsealError('INVALID_ARGUMENT', `${path}: not a weight file (expected .safetensors or .gguf)`);
@@ -102,11 +116,17 @@ export async function readCheckpoint(input: string): Promise<Checkpoint> {
     const dir = f.path.includes('/') ? f.path.slice(0, f.path.lastIndexOf('/') + 1) : '';
     for (const [name, shard] of Object.entries(map)) {
       const w = weights.find((x) => x.path === dir + String(shard));
-      if (!w) throw new ModelsealError('INVALID_ARGUMENT', `${f.path}: tensor ${name} is mapped to ${String(shard)}, which is not in the checkpoint`);
-      if (!w.tensors.some((t) => t.name === name)) throw new ModelsealError('INVALID_ARGUMENT', `${f.path}: tensor ${name} is not in its shard ${String(shard)}`);
+      if (!w)
+        throw new ModelsealError(
+          'INVALID_ARGUMENT',
+          `${f.path}: tensor ${name} is mapped to ${String(shard)}, which is not in the checkpoint`,
+        );
+      if (!w.tensors.some((t) => t.name === name))
+        throw new ModelsealError('INVALID_ARGUMENT', `${f.path}: tensor ${name} is not in its shard ${String(shard)}`);
     }
   }
-  if (weights.length === 0) throw new ModelsealError('INVALID_ARGUMENT', `${input}: no .safetensors or .gguf weight files`);
+  if (weights.length === 0)
+    throw new ModelsealError('INVALID_ARGUMENT', `${input}: no .safetensors or .gguf weight files`);
   return { kind: inputs.kind, name: inputs.name, weights, files: inputs.files };
 }
 
@@ -129,7 +149,11 @@ function withRanges<T>(source: string, f: (read: (start: number, end: number) =>
       try {
         readFully(fd, out, start);
       } catch (e) {
-        if (e instanceof ShortReadError) throw new ModelsealError('INVALID_ARGUMENT', `${source}: the file ends inside a tensor (bytes ${start}–${end})`);
+        if (e instanceof ShortReadError)
+          throw new ModelsealError(
+            'INVALID_ARGUMENT',
+            `${source}: the file ends inside a tensor (bytes ${start}–${end})`,
+          );
         throw ioError(`cannot read ${source}`, e);
       }
       return out;
@@ -204,6 +228,9 @@ export function tensorReader(file: WeightFile, t: WeightTensor): TensorReader | 
   return {
     range: (e0, e1) => decodeFloats(dtype, readRange(file.source, t.start + e0 * es, t.start + e1 * es), 0, e1 - e0),
     // One read per position: a sample of a few thousand scattered values costs milliseconds, not the tensor.
-    at: (ps) => withRanges(file.source, (read) => Float32Array.from(ps, (i) => decodeFloats(dtype, read(t.start + i * es, t.start + (i + 1) * es), 0, 1)[0]!)),
+    at: (ps) =>
+      withRanges(file.source, (read) =>
+        Float32Array.from(ps, (i) => decodeFloats(dtype, read(t.start + i * es, t.start + (i + 1) * es), 0, 1)[0]!),
+      ),
   };
 }

@@ -20,7 +20,8 @@ export class OriginalDigests {
   static async load(path: string): Promise<OriginalDigests> {
     try {
       const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return new OriginalDigests(path, parsed as Record<string, { stat: string; sha256: string }>);
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+        return new OriginalDigests(path, parsed as Record<string, { stat: string; sha256: string }>);
     } catch {
       // Missing or damaged: start afresh.
     }

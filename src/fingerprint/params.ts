@@ -24,8 +24,10 @@ export const SCHEME = 'modelseal-tardos-symmetric/v1';
 
 /** Throws INVALID_ARGUMENT unless the parameters are usable. */
 export function checkParams(p: CodeParams): void {
-  if (!(p.support >= 0.001 && p.support <= 0.5)) throw new ModelsealError('INVALID_ARGUMENT', `support fraction ${p.support}: expected 0.001 to 0.5`);
-  if (!(Number.isInteger(p.c) && p.c >= 1 && p.c <= 64)) throw new ModelsealError('INVALID_ARGUMENT', `coalition size ${p.c}: expected an integer from 1 to 64`);
+  if (!(p.support >= 0.001 && p.support <= 0.5))
+    throw new ModelsealError('INVALID_ARGUMENT', `support fraction ${p.support}: expected 0.001 to 0.5`);
+  if (!(Number.isInteger(p.c) && p.c >= 1 && p.c <= 64))
+    throw new ModelsealError('INVALID_ARGUMENT', `coalition size ${p.c}: expected an integer from 1 to 64`);
 }
 
 // Both tables are indexed by one keystream byte: 256 entries stay in L1 on the marking hot path.

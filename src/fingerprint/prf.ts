@@ -25,12 +25,15 @@ export function supportKey(fingerprintKey: Uint8Array, tensor: string): Uint8Arr
 
 /** The code key of one recipient for one tensor. */
 export function codeKey(fingerprintKey: Uint8Array, recipient: string, tensor: string): Uint8Array {
-  return new Uint8Array(createHmac('sha256', fingerprintKey).update(`${CODE_LABEL}\0${recipient}\0${tensor}`, 'utf8').digest());
+  return new Uint8Array(
+    createHmac('sha256', fingerprintKey).update(`${CODE_LABEL}\0${recipient}\0${tensor}`, 'utf8').digest(),
+  );
 }
 
 // Keystreams and 16-bit weights are little-endian; typed-array views read them natively only on
 // a little-endian host (every platform Node ships for but s390x).
-if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('modelseal fingerprints need a little-endian host');
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1)
+  throw new Error('modelseal fingerprints need a little-endian host');
 
 const ZEROS = new Uint8Array(BLOCK * 2);
 
@@ -89,7 +92,13 @@ export interface BlockCandidates {
 }
 
 /** Fills `into` (sized for a whole block) with the candidates of block `b` of a tensor of `elements` elements. */
-export function blockCandidates(key: Uint8Array, params: CodeParams, b: number, elements: number, into: BlockCandidates): BlockCandidates {
+export function blockCandidates(
+  key: Uint8Array,
+  params: CodeParams,
+  b: number,
+  elements: number,
+  into: BlockCandidates,
+): BlockCandidates {
   const gaps = gapTable(params.support);
   const biases = biasTable(params.c);
   const limit = Math.min(BLOCK, elements - b * BLOCK);

@@ -49,12 +49,46 @@ export function newFingerprintId(): string {
 }
 
 function recordBytes(r: FingerprintRecord): Uint8Array {
-  const { v, id, time, recipient, keyId, scheme, params, original, marked, package: pkg, tensors, positions, maxRelativeRms } = r;
-  return utf8.encode(JSON.stringify({ v, id, time, recipient, keyId, scheme, params: { support: params.support, c: params.c }, original, marked, package: pkg, tensors, positions, maxRelativeRms }));
+  const {
+    v,
+    id,
+    time,
+    recipient,
+    keyId,
+    scheme,
+    params,
+    original,
+    marked,
+    package: pkg,
+    tensors,
+    positions,
+    maxRelativeRms,
+  } = r;
+  return utf8.encode(
+    JSON.stringify({
+      v,
+      id,
+      time,
+      recipient,
+      keyId,
+      scheme,
+      params: { support: params.support, c: params.c },
+      original,
+      marked,
+      package: pkg,
+      tensors,
+      positions,
+      maxRelativeRms,
+    }),
+  );
 }
 
 export function signRecord(r: FingerprintRecord, publisher: Publisher): SignedRecord {
-  return { ...r, signer: createHash('sha256').update(publisher.spki).digest('hex'), signature: toB64(signMessage(publisher.privateKey, recordBytes(r))) };
+  return {
+    ...r,
+    signer: createHash('sha256').update(publisher.spki).digest('hex'),
+    signature: toB64(signMessage(publisher.privateKey, recordBytes(r))),
+  };
 }
 
 /** Appends a signed record and flushes it to disk before returning. */
@@ -96,11 +130,24 @@ export async function readRegistry(path: string, trusted?: readonly Uint8Array[]
     } catch (cause) {
       throw new ModelsealError('INVALID_ARGUMENT', `${path}:${i + 1}: not a JSON record`, { cause });
     }
-    if (r?.v !== 1 || typeof r.recipient !== 'string' || typeof r.keyId !== 'string' || r.scheme !== SCHEME || typeof r.params?.support !== 'number' || typeof r.params?.c !== 'number') {
+    if (
+      r?.v !== 1 ||
+      typeof r.recipient !== 'string' ||
+      typeof r.keyId !== 'string' ||
+      r.scheme !== SCHEME ||
+      typeof r.params?.support !== 'number' ||
+      typeof r.params?.c !== 'number'
+    ) {
       throw new ModelsealError('INVALID_ARGUMENT', `${path}:${i + 1}: not a ${SCHEME} fingerprint record`);
     }
-    if (trusted && !trusted.some((spki) => verifyMessage(spki, recordBytes(r), fromB64(String(r.signature), 'signature')))) {
-      throw new ModelsealError('SIGNATURE_INVALID', `${path}:${i + 1}: the record for ${r.recipient} is not signed by a trusted publisher`);
+    if (
+      trusted &&
+      !trusted.some((spki) => verifyMessage(spki, recordBytes(r), fromB64(String(r.signature), 'signature')))
+    ) {
+      throw new ModelsealError(
+        'SIGNATURE_INVALID',
+        `${path}:${i + 1}: the record for ${r.recipient} is not signed by a trusted publisher`,
+      );
     }
     out.push(r);
   }

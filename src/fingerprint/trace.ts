@@ -20,7 +20,16 @@ import { bf16Values, bf16Bits, DTYPE_BYTES, f16Values, f16Bits, type FloatDtype 
 import { markStep } from './mark.js';
 import { BLOCK, scoreTables, threshold, type CodeParams } from './params.js';
 import { blockCandidates, codeKey, codeStream, newBlockCandidates, supportKey } from './prf.js';
-import { isMarkable, isReadable, readCheckpoint, readRange, tensorReader, type TensorReader, type WeightFile, type WeightTensor } from './model.js';
+import {
+  isMarkable,
+  isReadable,
+  readCheckpoint,
+  readRange,
+  tensorReader,
+  type TensorReader,
+  type WeightFile,
+  type WeightTensor,
+} from './model.js';
 
 /** How the leak's values were re-cast, as far as the original can be cast the same way. */
 export type Recast = 'none' | 'bf16' | 'bf16-trunc' | 'f16' | 'f16-trunc' | 'f16>bf16' | 'f16>bf16-trunc';
@@ -134,7 +143,10 @@ interface OriginalTensor {
 }
 
 /** Values and raw 16-bit patterns of a tensor's bytes. */
-function readerOf(dtype: FloatDtype, raw: Uint8Array): { valueAt: (i: number) => number; bitsAt: (i: number) => number } {
+function readerOf(
+  dtype: FloatDtype,
+  raw: Uint8Array,
+): { valueAt: (i: number) => number; bitsAt: (i: number) => number } {
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   if (dtype === 'F32') return { valueAt: (i) => dv.getFloat32(4 * i, true), bitsAt: () => 0 };
   const table = dtype === 'BF16' ? bf16Values() : f16Values();
@@ -175,17 +187,40 @@ export const SLICE = 64 * BLOCK;
  * tensor compared.
  */
 export async function walkEvidence(
-  opts: { leaked: string; original: string; key: Uint8Array; params: CodeParams; onProgress?: (p: { done: number; total: number }) => void },
+  opts: {
+    leaked: string;
+    original: string;
+    key: Uint8Array;
+    params: CodeParams;
+    onProgress?: (p: { done: number; total: number }) => void;
+  },
   onSlice: (slice: EvidenceSlice, norm2: number, read: ReadProgress) => boolean,
-): Promise<{ aligned: AlignedTensor[]; unmatched: string[]; unread: TraceEvidence['unread']; read: ReadProgress; stopped: boolean }> {
+): Promise<{
+  aligned: AlignedTensor[];
+  unmatched: string[];
+  unread: TraceEvidence['unread'];
+  read: ReadProgress;
+  stopped: boolean;
+}> {
   const original = await readCheckpoint(opts.original);
   const leak = await readCheckpoint(opts.leaked);
-  const originals: OriginalTensor[] = original.weights.flatMap((file) => file.tensors.filter(isMarkable).map((t) => ({ file, t, used: false })));
+  const originals: OriginalTensor[] = original.weights.flatMap((file) =>
+    file.tensors.filter(isMarkable).map((t) => ({ file, t, used: false })),
+  );
   const sampleOf = (o: OriginalTensor) => (o.sample ??= tensorReader(o.file, o.t)!.at(samplePositions(o.t.elements)));
-  const leakedTensors = leak.weights.flatMap((file) => file.tensors.filter((t) => isReadable(t) && t.shape.length >= 2).map((t) => ({ file, t })));
+  const leakedTensors = leak.weights.flatMap((file) =>
+    file.tensors.filter((t) => isReadable(t) && t.shape.length >= 2).map((t) => ({ file, t })),
+  );
   const unreadable = leak.weights.flatMap((file) => file.tensors.filter((t) => !isReadable(t) && t.shape.length >= 2));
   const unread = { tensors: unreadable.map((t) => t.name), types: [...new Set(unreadable.map((t) => t.dtype))].sort() };
-  const read: ReadProgress = { tensors: 0, tensorsTotal: leakedTensors.length, parameters: 0, parametersTotal: 0, bytes: 0, bytesTotal: 0 };
+  const read: ReadProgress = {
+    tensors: 0,
+    tensorsTotal: leakedTensors.length,
+    parameters: 0,
+    parametersTotal: 0,
+    bytes: 0,
+    bytesTotal: 0,
+  };
   for (const { t } of leakedTensors) {
     read.parametersTotal += t.elements;
     read.bytesTotal += t.end - t.start;
@@ -240,7 +275,12 @@ export async function walkEvidence(
       const e1 = Math.min(o.t.elements, e0 + SLICE);
       const es = DTYPE_BYTES[o.t.dtype as FloatDtype];
       const raw = readRange(o.file.source, o.t.start + e0 * es, o.t.start + e1 * es);
-      const leakAt = transposed ? transposed(e0, e1) : ((v: Float32Array) => (i: number) => v[i - e0]!)(values.range(e0, e1));
+      const leakAt = transposed
+        ? transposed(e0, e1)
+        : (
+            (v: Float32Array) => (i: number) =>
+              v[i - e0]!
+          )(values.range(e0, e1));
       buf = scratch(buf, e1 - e0);
       const slice = measure(o, raw, e0, e1, leakAt, recast, opts.key, opts.params, buf);
       let norm2 = 0;
@@ -258,8 +298,23 @@ export async function walkEvidence(
  * Reads the leak and the original and measures the leak at every candidate position: the whole
  * evidence in memory (10 bytes per measured position). `traceLeak` streams instead.
  */
-export async function gatherEvidence(opts: { leaked: string; original: string; key: Uint8Array; params: CodeParams; onProgress?: (p: { done: number; total: number }) => void }): Promise<TraceEvidence> {
-  const evidence: TraceEvidence = { params: opts.params, aligned: [], unmatched: [], derived: false, unread: { tensors: [], types: [] }, positions: 0, norm2: 0, tensors: [] };
+export async function gatherEvidence(opts: {
+  leaked: string;
+  original: string;
+  key: Uint8Array;
+  params: CodeParams;
+  onProgress?: (p: { done: number; total: number }) => void;
+}): Promise<TraceEvidence> {
+  const evidence: TraceEvidence = {
+    params: opts.params,
+    aligned: [],
+    unmatched: [],
+    derived: false,
+    unread: { tensors: [], types: [] },
+    positions: 0,
+    norm2: 0,
+    tensors: [],
+  };
   const walked = await walkEvidence(opts, (slice, norm2) => {
     evidence.tensors.push(slice);
     evidence.positions += slice.d.length;
@@ -307,7 +362,17 @@ function scratch(s: Scratch | undefined, n: number): Scratch {
 }
 
 /** Measures elements [e0, e1) of an original tensor (its bytes in `raw`) against the leak. */
-function measure(o: OriginalTensor, raw: Uint8Array, e0: number, e1: number, leakAt: (i: number) => number, recast: Recast, key: Uint8Array, params: CodeParams, buf: Scratch): EvidenceSlice {
+function measure(
+  o: OriginalTensor,
+  raw: Uint8Array,
+  e0: number,
+  e1: number,
+  leakAt: (i: number) => number,
+  recast: Recast,
+  key: Uint8Array,
+  params: CodeParams,
+  buf: Scratch,
+): EvidenceSlice {
   const dtype = o.t.dtype as FloatDtype;
   const { valueAt, bitsAt } = readerOf(dtype, raw);
   const blocks: number[] = [];
@@ -345,7 +410,14 @@ function measure(o: OriginalTensor, raw: Uint8Array, e0: number, e1: number, lea
   const clip = Math.max(3, 3 * Math.sqrt(ss / Math.max(1, n)));
   const d = new Float32Array(n);
   for (let i = 0; i < n; i++) d[i] = Math.max(-clip, Math.min(clip, moves[i]! / scale));
-  return { name: o.t.name, blocks: Int32Array.from(blocks), blockEnds: Int32Array.from(blockEnds), j: js.slice(0, n), k: ks.slice(0, n), d };
+  return {
+    name: o.t.name,
+    blocks: Int32Array.from(blocks),
+    blockEnds: Int32Array.from(blockEnds),
+    j: js.slice(0, n),
+    k: ks.slice(0, n),
+    d,
+  };
 }
 
 export interface RecipientScore {
@@ -354,7 +426,12 @@ export interface RecipientScore {
 }
 
 /** Adds each recipient's Σ d_i z_ji over the slices to `sums` (same order as `recipients`). */
-export function addScores(slices: readonly EvidenceSlice[], key: Uint8Array, recipients: readonly string[], sums: Float64Array): void {
+export function addScores(
+  slices: readonly EvidenceSlice[],
+  key: Uint8Array,
+  recipients: readonly string[],
+  sums: Float64Array,
+): void {
   const { a1, a0 } = scoreTables();
   recipients.forEach((recipient, r) => {
     let s = 0;
@@ -410,7 +487,10 @@ export interface TraceVerdict {
 }
 
 /** Accuses at z ≥ τ = √(2 ln(n·T·K/ε)), K the looks planned (docs/FINGERPRINT.md §Reading less). */
-export function judge(scores: RecipientScore[], opts: { traces: number; epsilon: number; looks?: number }): TraceVerdict {
+export function judge(
+  scores: RecipientScore[],
+  opts: { traces: number; epsilon: number; looks?: number },
+): TraceVerdict {
   const n = scores.length;
   const looks = opts.looks ?? 1;
   const tau = threshold(n, opts.traces * looks, opts.epsilon);
@@ -425,7 +505,10 @@ export function judge(scores: RecipientScore[], opts: { traces: number; epsilon:
     accused: sorted
       .filter((s) => s.z >= tau)
       .map((s) => {
-        const log10Bound = Math.min(0, Math.log10(Math.max(1, n) * opts.traces * looks) - (s.z * s.z) / (2 * Math.LN10));
+        const log10Bound = Math.min(
+          0,
+          Math.log10(Math.max(1, n) * opts.traces * looks) - (s.z * s.z) / (2 * Math.LN10),
+        );
         return { recipient: s.recipient, z: s.z, threshold: tau, bound: 10 ** log10Bound, log10Bound };
       }),
   };
@@ -502,26 +585,48 @@ export const DEFAULT_TRACES = 1000;
 export async function traceLeak(opts: TraceOptions): Promise<TraceReport> {
   const epsilon = opts.epsilon ?? DEFAULT_EPSILON;
   const traces = opts.traces ?? DEFAULT_TRACES;
-  if (!(epsilon > 0 && epsilon < 1)) throw new ModelsealError('INVALID_ARGUMENT', `epsilon ${epsilon}: expected a probability between 0 and 1`);
-  if (!(Number.isSafeInteger(traces) && traces >= 1)) throw new ModelsealError('INVALID_ARGUMENT', `traces ${traces}: expected a whole number ≥ 1`);
+  if (!(epsilon > 0 && epsilon < 1))
+    throw new ModelsealError('INVALID_ARGUMENT', `epsilon ${epsilon}: expected a probability between 0 and 1`);
+  if (!(Number.isSafeInteger(traces) && traces >= 1))
+    throw new ModelsealError('INVALID_ARGUMENT', `traces ${traces}: expected a whole number ≥ 1`);
   const mine = opts.registry.filter((r) => r.keyId === opts.key.id);
-  if (mine.length === 0) throw new ModelsealError('INVALID_ARGUMENT', `the fingerprint registry holds no embedding made with this key (${opts.key.id}); give the registry and key store the copies were marked with`);
+  if (mine.length === 0)
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `the fingerprint registry holds no embedding made with this key (${opts.key.id}); give the registry and key store the copies were marked with`,
+    );
   // The original is hashed on another thread while this one reads the leak: the verdict needs its
   // digest only to pick the registry records, and every record of this key is scored meanwhile.
   const digest = rootDigestOf(opts.original).then((d) => `sha256:${toHex(d)}`);
   digest.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
-  const oneCode = (rs: readonly SignedRecord[]) => rs.every((r) => r.params.support === rs[0]!.params.support && r.params.c === rs[0]!.params.c);
+  const oneCode = (rs: readonly SignedRecord[]) =>
+    rs.every((r) => r.params.support === rs[0]!.params.support && r.params.c === rs[0]!.params.c);
   const select = (original: string) => {
     const matching = mine.filter((r) => r.original === original);
     const records = matching.length ? matching : mine;
-    if (!oneCode(records)) throw new ModelsealError('INVALID_ARGUMENT', 'the registry records for this original use different code parameters; trace with a registry of one code');
+    if (!oneCode(records))
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        'the registry records for this original use different code parameters; trace with a registry of one code',
+      );
     return { matching, records };
   };
   const recipientsOf = (rs: readonly SignedRecord[]) => [...new Set(rs.map((r) => r.recipient))];
   const early = oneCode(mine) ? mine : select(await digest).records;
   const params = early[0]!.params;
-  const walkOpts = { leaked: opts.leaked, original: opts.original, key: opts.key.key, params, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
-  let scan = await scanLeak(walkOpts, recipientsOf(early), { traces, epsilon, firstLook: opts.firstLook, mayStop: true });
+  const walkOpts = {
+    leaked: opts.leaked,
+    original: opts.original,
+    key: opts.key.key,
+    params,
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  };
+  let scan = await scanLeak(walkOpts, recipientsOf(early), {
+    traces,
+    epsilon,
+    firstLook: opts.firstLook,
+    mayStop: true,
+  });
   const original = await digest;
   const { matching, records } = select(original);
   const recipients = recipientsOf(records);
@@ -542,7 +647,12 @@ export async function traceLeak(opts: TraceOptions): Promise<TraceReport> {
     positions: scan.positions,
     aligned: walked.aligned,
     unmatched: walked.unmatched,
-    read: { ...walked.read, fraction: walked.read.bytesTotal ? walked.read.bytes / walked.read.bytesTotal : 0, looksTaken: scan.looksTaken, stoppedEarly: walked.stopped },
+    read: {
+      ...walked.read,
+      fraction: walked.read.bytesTotal ? walked.read.bytes / walked.read.bytesTotal : 0,
+      looksTaken: scan.looksTaken,
+      stoppedEarly: walked.stopped,
+    },
     accused: verdict.accused.map((a) => ({ ...a, records: records.filter((r) => r.recipient === a.recipient) })),
   };
 }
@@ -552,7 +662,11 @@ export async function traceLeak(opts: TraceOptions): Promise<TraceReport> {
  * does not grow with the model), and looks at the scores on the schedule; with `mayStop`, stops at
  * the first look that decides. `verdictFor` judges any subset of the recipients at the last look.
  */
-async function scanLeak(walkOpts: Parameters<typeof walkEvidence>[0], recipients: readonly string[], o: { traces: number; epsilon: number; firstLook: number | undefined; mayStop: boolean }) {
+async function scanLeak(
+  walkOpts: Parameters<typeof walkEvidence>[0],
+  recipients: readonly string[],
+  o: { traces: number; epsilon: number; firstLook: number | undefined; mayStop: boolean },
+) {
   const sums = new Float64Array(recipients.length);
   let norm2 = 0;
   let positions = 0;
@@ -562,7 +676,10 @@ async function scanLeak(walkOpts: Parameters<typeof walkEvidence>[0], recipients
   const judgeAll = (rs: readonly string[]) => {
     const at = new Map(recipients.map((r, i) => [r, i]));
     const z = zScores(recipients, sums, norm2);
-    return judge(rs.map((r) => z[at.get(r)!]!), { traces: o.traces, epsilon: o.epsilon, looks: schedule!.length + 1 });
+    return judge(
+      rs.map((r) => z[at.get(r)!]!),
+      { traces: o.traces, epsilon: o.epsilon, looks: schedule!.length + 1 },
+    );
   };
   const walked = await walkEvidence(walkOpts, (slice, n2, read) => {
     addScores([slice], walkOpts.key, recipients, sums);
@@ -612,6 +729,9 @@ function hashOnWorker(paths: readonly string[]): Promise<Uint8Array[]> {
     const w = new Worker(HASH_WORKER, { eval: true, workerData: paths });
     w.once('message', (d: Uint8Array[]) => resolve(d));
     w.once('error', (cause) => reject(ioError(`cannot hash ${paths.join(', ')}`, cause)));
-    w.once('exit', (code) => code !== 0 && reject(new ModelsealError('INTERNAL', `the hashing thread exited with code ${code}`)));
+    w.once(
+      'exit',
+      (code) => code !== 0 && reject(new ModelsealError('INTERNAL', `the hashing thread exited with code ${code}`)),
+    );
   });
 }

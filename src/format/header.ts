@@ -91,11 +91,26 @@ const SHORT_TEXT = /^[\x20-\x7e]{1,512}$/;
 const CREATED = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 
 function stanzaJson(s: Stanza): Record<string, unknown> {
-  return { type: s.type, recipient: s.recipient, license: s.license, policy: s.policy, ...(s.group !== undefined ? { group: s.group } : {}), args: s.args, body: toB64(s.body) };
+  return {
+    type: s.type,
+    recipient: s.recipient,
+    license: s.license,
+    policy: s.policy,
+    ...(s.group !== undefined ? { group: s.group } : {}),
+    args: s.args,
+    body: toB64(s.body),
+  };
 }
 
 function fingerprintJson(f: FingerprintTag): Record<string, unknown> {
-  return { id: f.id, recipient: f.recipient, keyId: f.keyId, scheme: f.scheme, params: { support: f.params.support, c: f.params.c }, original: `sha256:${toHex(f.original)}` };
+  return {
+    id: f.id,
+    recipient: f.recipient,
+    keyId: f.keyId,
+    scheme: f.scheme,
+    params: { support: f.params.support, c: f.params.c },
+    original: `sha256:${toHex(f.original)}`,
+  };
 }
 
 function bodyJson(h: Header): string {
@@ -138,16 +153,25 @@ export function encodedStanzaSize(s: Stanza): number {
  */
 export function parseHeader(bytes: Uint8Array): ParsedHeader {
   if (bytes.length > LIMITS.maxHeaderBytes) {
-    throw new ModelsealError('HEADER_TOO_LARGE', `header is ${bytes.length} bytes; the limit is ${LIMITS.maxHeaderBytes}`);
+    throw new ModelsealError(
+      'HEADER_TOO_LARGE',
+      `header is ${bytes.length} bytes; the limit is ${LIMITS.maxHeaderBytes}`,
+    );
   }
   const text = decodeUtf8(bytes, 'header');
   const firstNl = text.indexOf('\n');
   const version = firstNl < 0 ? text : text.slice(0, firstNl);
   if (version !== VERSION_LINE) {
     if (/^modelseal\/v\d+$/.test(version)) {
-      throw new ModelsealError('UNSUPPORTED_VERSION', `package format ${version} is not supported by this build (it reads ${VERSION_LINE}); upgrade modelseal`);
+      throw new ModelsealError(
+        'UNSUPPORTED_VERSION',
+        `package format ${version} is not supported by this build (it reads ${VERSION_LINE}); upgrade modelseal`,
+      );
     }
-    throw new ModelsealError('MALFORMED_PACKAGE', 'not a modelseal package: the header does not start with "modelseal/v1"');
+    throw new ModelsealError(
+      'MALFORMED_PACKAGE',
+      'not a modelseal package: the header does not start with "modelseal/v1"',
+    );
   }
   const lines = text.split('\n');
   if (lines.length !== 4 || lines[3] !== '' || !lines[2]!.startsWith('--- ')) {
@@ -204,15 +228,32 @@ function bad(message: string): ModelsealError {
 function headerFromJson(raw: unknown): Header {
   const grouped = typeof raw === 'object' && raw !== null && 'keyGroups' in raw;
   const marked = typeof raw === 'object' && raw !== null && 'fingerprint' in raw;
-  const o = obj(raw, 'body', ['packageId', 'created', 'chunkSize', 'model', 'provenance', 'files', 'stanzas', ...(grouped ? ['keyGroups'] : []), ...(marked ? ['fingerprint'] : []), 'commitment']);
+  const o = obj(raw, 'body', [
+    'packageId',
+    'created',
+    'chunkSize',
+    'model',
+    'provenance',
+    'files',
+    'stanzas',
+    ...(grouped ? ['keyGroups'] : []),
+    ...(marked ? ['fingerprint'] : []),
+    'commitment',
+  ]);
   // Count limits first: they bound all the work below.
   const stanzasRaw = arr(o.stanzas, 'stanzas');
   if (stanzasRaw.length > LIMITS.maxStanzas) {
-    throw new ModelsealError('TOO_MANY_STANZAS', `package has ${stanzasRaw.length} recipient stanzas; the limit is ${LIMITS.maxStanzas}`);
+    throw new ModelsealError(
+      'TOO_MANY_STANZAS',
+      `package has ${stanzasRaw.length} recipient stanzas; the limit is ${LIMITS.maxStanzas}`,
+    );
   }
   const filesRaw = arr(o.files, 'files');
   if (filesRaw.length > LIMITS.maxFiles) {
-    throw new ModelsealError('TOO_MANY_FILES', `package lists ${filesRaw.length} files; the limit is ${LIMITS.maxFiles}`);
+    throw new ModelsealError(
+      'TOO_MANY_FILES',
+      `package lists ${filesRaw.length} files; the limit is ${LIMITS.maxFiles}`,
+    );
   }
   const model = obj(o.model, 'model', ['name', 'kind', 'rootDigest']);
   const kind = str(model.kind, 'model.kind');
@@ -224,18 +265,37 @@ function headerFromJson(raw: unknown): Header {
     packageId: fromB64(str(o.packageId, 'packageId'), 'packageId', 32),
     created: str(o.created, 'created'),
     chunkSize: int(o.chunkSize, 'chunkSize'),
-    model: { name: str(model.name, 'model.name'), kind, rootDigest: fromHex(rootDigest.slice(7), 'model.rootDigest', 32) },
+    model: {
+      name: str(model.name, 'model.name'),
+      kind,
+      rootDigest: fromHex(rootDigest.slice(7), 'model.rootDigest', 32),
+    },
     provenanceSize: int(provenance.size, 'provenance.size'),
     files: filesRaw.map((f, i) => {
       const e = obj(f, `files[${i}]`, ['path', 'size', 'mode']);
-      return { path: str(e.path, `files[${i}].path`), size: int(e.size, `files[${i}].size`), mode: int(e.mode, `files[${i}].mode`) };
+      return {
+        path: str(e.path, `files[${i}].path`),
+        size: int(e.size, `files[${i}].size`),
+        mode: int(e.mode, `files[${i}].mode`),
+      };
     }),
     stanzas: stanzasRaw.map((s, i) => {
       const size = utf8.encode(JSON.stringify(s)).length;
       if (size > LIMITS.maxStanzaBytes) {
-        throw new ModelsealError('STANZA_TOO_LARGE', `stanza ${i} is ${size} bytes; the limit is ${LIMITS.maxStanzaBytes}`);
+        throw new ModelsealError(
+          'STANZA_TOO_LARGE',
+          `stanza ${i} is ${size} bytes; the limit is ${LIMITS.maxStanzaBytes}`,
+        );
       }
-      const e = obj(s, `stanzas[${i}]`, ['type', 'recipient', 'license', 'policy', ...(grouped ? ['group'] : []), 'args', 'body']);
+      const e = obj(s, `stanzas[${i}]`, [
+        'type',
+        'recipient',
+        'license',
+        'policy',
+        ...(grouped ? ['group'] : []),
+        'args',
+        'body',
+      ]);
       return {
         type: str(e.type, `stanzas[${i}].type`),
         recipient: str(e.recipient, `stanzas[${i}].recipient`),
@@ -272,7 +332,12 @@ function keyGroupsFromJson(raw: unknown): KeyGroups {
   const g = obj(raw, 'keyGroups', ['threshold', 'shares']);
   const shares = arr(g.shares, 'keyGroups.shares');
   if (shares.length > LIMITS.maxKeyGroups) throw bad(`keyGroups: at most ${LIMITS.maxKeyGroups} groups`);
-  return { threshold: int(g.threshold, 'keyGroups.threshold'), shares: shares.map((x, i) => fromB64(str(x, `keyGroups.shares[${i}]`), `keyGroups.shares[${i}]`, SHARE_SEALED_BYTES)) };
+  return {
+    threshold: int(g.threshold, 'keyGroups.threshold'),
+    shares: shares.map((x, i) =>
+      fromB64(str(x, `keyGroups.shares[${i}]`), `keyGroups.shares[${i}]`, SHARE_SEALED_BYTES),
+    ),
+  };
 }
 
 /** Semantic checks shared by encode and parse, so an invalid header can be neither written nor read. */
@@ -283,48 +348,76 @@ export function validateHeader(h: Header): void {
   if (h.packageId.length !== 32) fail('packageId must be 32 bytes');
   if (h.commitment.length !== 32) fail('commitment must be 32 bytes');
   if (h.model.rootDigest.length !== 32) fail('model.rootDigest must be 32 bytes');
-  if (!CREATED.test(h.created) || Number.isNaN(Date.parse(h.created))) fail('created must be an RFC 3339 UTC time like 2026-01-02T03:04:05Z');
+  if (!CREATED.test(h.created) || Number.isNaN(Date.parse(h.created)))
+    fail('created must be an RFC 3339 UTC time like 2026-01-02T03:04:05Z');
   if (!isValidChunkSize(h.chunkSize)) fail(`chunkSize ${h.chunkSize} is not a power of two from 65536 to 16777216`);
-  if (!/^[^\u0000-\u001f\u007f/\\]{1,255}$/.test(h.model.name)) fail('model.name must be 1-255 characters without "/" or control characters');
+  if (!/^[^\u0000-\u001f\u007f/\\]{1,255}$/.test(h.model.name))
+    fail('model.name must be 1-255 characters without "/" or control characters');
   if (!Number.isSafeInteger(h.provenanceSize) || h.provenanceSize < 1 || h.provenanceSize > LIMITS.maxProvenanceBytes) {
     fail(`provenance.size must be 1..${LIMITS.maxProvenanceBytes}`);
   }
   if (h.fingerprint) {
     const f = h.fingerprint;
-    if (![f.id, f.recipient, f.keyId, f.scheme].every((x) => SHORT_TEXT.test(x))) fail('fingerprint: id, recipient, keyId and scheme must be 1-512 printable ASCII characters');
+    if (![f.id, f.recipient, f.keyId, f.scheme].every((x) => SHORT_TEXT.test(x)))
+      fail('fingerprint: id, recipient, keyId and scheme must be 1-512 printable ASCII characters');
     if (f.original.length !== 32) fail('fingerprint.original must be 32 bytes');
-    if (!(f.params.support > 0 && f.params.support < 1) || !Number.isSafeInteger(f.params.c)) fail('fingerprint.params out of range');
+    if (!(f.params.support > 0 && f.params.support < 1) || !Number.isSafeInteger(f.params.c))
+      fail('fingerprint.params out of range');
   }
   if (h.files.length === 0) fail('a package holds at least one file');
-  if (h.model.kind === 'file' && (h.files.length !== 1 || h.files[0]!.path !== h.model.name)) fail('a single-file package holds exactly one file named like the model');
+  if (h.model.kind === 'file' && (h.files.length !== 1 || h.files[0]!.path !== h.model.name))
+    fail('a single-file package holds exactly one file named like the model');
   if (h.files.length > LIMITS.maxFiles) {
-    throw new ModelsealError('TOO_MANY_FILES', `package lists ${h.files.length} files; the limit is ${LIMITS.maxFiles}`);
+    throw new ModelsealError(
+      'TOO_MANY_FILES',
+      `package lists ${h.files.length} files; the limit is ${LIMITS.maxFiles}`,
+    );
   }
   if (h.stanzas.length === 0) fail('a package has at least one recipient stanza');
   if (h.stanzas.length > LIMITS.maxStanzas) {
-    throw new ModelsealError('TOO_MANY_STANZAS', `package has ${h.stanzas.length} recipient stanzas; the limit is ${LIMITS.maxStanzas}`);
+    throw new ModelsealError(
+      'TOO_MANY_STANZAS',
+      `package has ${h.stanzas.length} recipient stanzas; the limit is ${LIMITS.maxStanzas}`,
+    );
   }
   for (const f of h.files) {
     if (!Number.isSafeInteger(f.size) || f.size < 0) fail(`file ${JSON.stringify(f.path)} has an invalid size`);
-    if (f.mode !== 0o644 && f.mode !== 0o755) fail(`file ${JSON.stringify(f.path)} has mode ${f.mode.toString(8)}; only 644 and 755 are recorded`);
+    if (f.mode !== 0o644 && f.mode !== 0o755)
+      fail(`file ${JSON.stringify(f.path)} has mode ${f.mode.toString(8)}; only 644 and 755 are recorded`);
   }
   checkPathSet(h.files.map((f) => f.path));
   if (h.keyGroups) {
     const n = h.keyGroups.shares.length;
     if (n < 2 || n > LIMITS.maxKeyGroups) fail(`keyGroups: 2 to ${LIMITS.maxKeyGroups} groups`);
-    if (!Number.isSafeInteger(h.keyGroups.threshold) || h.keyGroups.threshold < 2 || h.keyGroups.threshold > n) fail(`keyGroups.threshold must be 2..${n}`);
-    if (h.keyGroups.shares.some((x) => x.length !== SHARE_SEALED_BYTES)) fail(`keyGroups.shares must be ${SHARE_SEALED_BYTES} bytes each`);
-    for (let g = 0; g < n; g++) if (!h.stanzas.some((s) => s.group === g)) fail(`key group ${g} has no stanza: nobody could open it`);
+    if (!Number.isSafeInteger(h.keyGroups.threshold) || h.keyGroups.threshold < 2 || h.keyGroups.threshold > n)
+      fail(`keyGroups.threshold must be 2..${n}`);
+    if (h.keyGroups.shares.some((x) => x.length !== SHARE_SEALED_BYTES))
+      fail(`keyGroups.shares must be ${SHARE_SEALED_BYTES} bytes each`);
+    for (let g = 0; g < n; g++)
+      if (!h.stanzas.some((s) => s.group === g)) fail(`key group ${g} has no stanza: nobody could open it`);
   }
   for (const [i, s] of h.stanzas.entries()) {
-    if (h.keyGroups ? !(Number.isSafeInteger(s.group) && s.group! >= 0 && s.group! < h.keyGroups.shares.length) : s.group !== undefined) {
-      fail(h.keyGroups ? `stanzas[${i}].group must name one of the ${h.keyGroups.shares.length} key groups` : `stanzas[${i}] has a group but the package has no key groups`);
+    if (
+      h.keyGroups
+        ? !(Number.isSafeInteger(s.group) && s.group! >= 0 && s.group! < h.keyGroups.shares.length)
+        : s.group !== undefined
+    ) {
+      fail(
+        h.keyGroups
+          ? `stanzas[${i}].group must name one of the ${h.keyGroups.shares.length} key groups`
+          : `stanzas[${i}] has a group but the package has no key groups`,
+      );
     }
     if (!/^[a-z][a-z0-9-]{0,31}$/.test(s.type)) fail(`stanzas[${i}].type must be a short lowercase name`);
-    for (const [k, v] of [['recipient', s.recipient], ['license', s.license], ['policy', s.policy]] as const) {
+    for (const [k, v] of [
+      ['recipient', s.recipient],
+      ['license', s.license],
+      ['policy', s.policy],
+    ] as const) {
       if (!SHORT_TEXT.test(v)) fail(`stanzas[${i}].${k} must be 1-512 printable ASCII characters`);
     }
-    if (s.args.length > 8 || s.args.some((a) => !SHORT_TEXT.test(a))) fail(`stanzas[${i}].args: at most 8 printable strings of 1-512 characters`);
+    if (s.args.length > 8 || s.args.some((a) => !SHORT_TEXT.test(a)))
+      fail(`stanzas[${i}].args: at most 8 printable strings of 1-512 characters`);
     if (s.body.length === 0) fail(`stanzas[${i}].body is empty`);
     if (encodedStanzaSize(s) > LIMITS.maxStanzaBytes) {
       throw new ModelsealError('STANZA_TOO_LARGE', `stanza ${i} is larger than ${LIMITS.maxStanzaBytes} bytes`);

@@ -67,13 +67,21 @@ const fullSegmentBytes = (chunkSize: number) => TAR_BLOCK + chunksPerSegment(chu
 
 /** Segment `s` of a stream, by arithmetic. */
 export function segmentAt(stream: StreamLayout, s: number): SegmentLayout {
-  if (!Number.isInteger(s) || s < 0 || s >= stream.segmentCount) throw new RangeError(`no segment ${s} in stream ${stream.index}`);
+  if (!Number.isInteger(s) || s < 0 || s >= stream.segmentCount)
+    throw new RangeError(`no segment ${s} in stream ${stream.index}`);
   const C = stream.chunkSize;
   const per = chunksPerSegment(C);
   const firstChunk = s * per;
   const chunkCount = Math.min(per, stream.chunkCount - firstChunk);
   const plain = Math.max(0, Math.min(stream.plaintextSize - firstChunk * C, chunkCount * C));
-  return { entryName: segmentEntryName(stream.index, s), segment: s, firstChunk, chunkCount, offset: stream.offset + s * fullSegmentBytes(C), size: plain + chunkCount * TAG_BYTES };
+  return {
+    entryName: segmentEntryName(stream.index, s),
+    segment: s,
+    firstChunk,
+    chunkCount,
+    offset: stream.offset + s * fullSegmentBytes(C),
+    size: plain + chunkCount * TAG_BYTES,
+  };
 }
 
 /** The segments of a stream in order, made one at a time. */
@@ -120,14 +128,29 @@ export function computeLayout(header: Header, regionBytes: number): PackageLayou
   const C = header.chunkSize;
   let offset = regionBytes;
   let totalChunks = 0;
-  const tooLarge = () => new ModelsealError('MALFORMED_PACKAGE', `the header claims files that add up to more than ${Number.MAX_SAFE_INTEGER} bytes of package; no package can be that large`);
+  const tooLarge = () =>
+    new ModelsealError(
+      'MALFORMED_PACKAGE',
+      `the header claims files that add up to more than ${Number.MAX_SAFE_INTEGER} bytes of package; no package can be that large`,
+    );
   // The provenance comes after the payload: a writer learns its size only once every file is
   // hashed, and by then the payload must already sit at its final offsets (one pass over the input).
-  const order: [number, number][] = [...header.files.map((f, i): [number, number] => [i + 1, f.size]), [0, header.provenanceSize]];
+  const order: [number, number][] = [
+    ...header.files.map((f, i): [number, number] => [i + 1, f.size]),
+    [0, header.provenanceSize],
+  ];
   const streams = order.map(([index, plaintextSize]): StreamLayout => {
     const chunkCount = chunkCountOf(plaintextSize, C);
     const segmentCount = Math.ceil(chunkCount / chunksPerSegment(C));
-    const stream: StreamLayout = { index, plaintextSize, chunkCount, firstListedChunk: totalChunks, segmentCount, offset, chunkSize: C };
+    const stream: StreamLayout = {
+      index,
+      plaintextSize,
+      chunkCount,
+      firstListedChunk: totalChunks,
+      segmentCount,
+      offset,
+      chunkSize: C,
+    };
     const last = segmentAt(stream, segmentCount - 1);
     offset = last.offset + TAR_BLOCK + padded(last.size);
     totalChunks += chunkCount;

@@ -17,7 +17,10 @@ export function checkRelativePath(path: string): void {
   if (typeof path !== 'string' || path.length === 0) fail('empty');
   // A lone surrogate has no UTF-8 form: encoding would silently turn it into U+FFFD.
   if (/[\uD800-\uDFFF]/u.test(path)) fail('not valid Unicode (a lone surrogate); rename the file');
-  if (utf8.encode(path).length > LIMITS.maxPathBytes) fail(`longer than ${LIMITS.maxPathBytes} bytes (so that open can create it inside an output folder of up to 3000 bytes)`);
+  if (utf8.encode(path).length > LIMITS.maxPathBytes)
+    fail(
+      `longer than ${LIMITS.maxPathBytes} bytes (so that open can create it inside an output folder of up to 3000 bytes)`,
+    );
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\\]/.test(path)) fail('contains a control character or a backslash');
   if (path.startsWith('/')) fail('absolute paths are not allowed');
@@ -25,7 +28,8 @@ export function checkRelativePath(path: string): void {
   for (const part of path.split('/')) {
     if (part === '') fail('empty path component (leading, trailing or doubled "/")');
     if (part === '.' || part === '..') fail('"." and ".." components are not allowed');
-    if (utf8.encode(part).length > LIMITS.maxComponentBytes) fail(`a component is longer than ${LIMITS.maxComponentBytes} bytes`);
+    if (utf8.encode(part).length > LIMITS.maxComponentBytes)
+      fail(`a component is longer than ${LIMITS.maxComponentBytes} bytes`);
   }
 }
 
@@ -40,7 +44,10 @@ export function checkPathSet(paths: readonly string[]): void {
     checkRelativePath(p);
     const key = p.normalize('NFC').toLowerCase();
     if (seen.has(key)) {
-      throw new ModelsealError('UNSAFE_PATH', `duplicate file name ${JSON.stringify(p)} (names must differ beyond case and Unicode normalisation)`);
+      throw new ModelsealError(
+        'UNSAFE_PATH',
+        `duplicate file name ${JSON.stringify(p)} (names must differ beyond case and Unicode normalisation)`,
+      );
     }
     seen.add(key);
     files.add(key);

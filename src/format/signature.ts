@@ -55,8 +55,14 @@ export function encodeHeaderSignature(t: HeaderSignature): Uint8Array {
 }
 
 /** Parses one canonical JSON line of either kind; `what` names the entry in errors. */
-function parseSigned(bytes: Uint8Array, what: string, maxBytes: number, withChunks: boolean): HeaderSignature & { chunksDigest?: Uint8Array } {
-  if (bytes.length > maxBytes) throw new ModelsealError('MALFORMED_PACKAGE', `${what} is ${bytes.length} bytes; the limit is ${maxBytes}`);
+function parseSigned(
+  bytes: Uint8Array,
+  what: string,
+  maxBytes: number,
+  withChunks: boolean,
+): HeaderSignature & { chunksDigest?: Uint8Array } {
+  if (bytes.length > maxBytes)
+    throw new ModelsealError('MALFORMED_PACKAGE', `${what} is ${bytes.length} bytes; the limit is ${maxBytes}`);
   const text = decodeUtf8(bytes, what);
   let o: unknown;
   try {
@@ -64,14 +70,18 @@ function parseSigned(bytes: Uint8Array, what: string, maxBytes: number, withChun
   } catch (cause) {
     throw new ModelsealError('MALFORMED_PACKAGE', `${what} is not valid JSON`, { cause });
   }
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new ModelsealError('MALFORMED_PACKAGE', `${what} must be a JSON object`);
+  if (typeof o !== 'object' || o === null || Array.isArray(o))
+    throw new ModelsealError('MALFORMED_PACKAGE', `${what} must be a JSON object`);
   const s = (k: string): string => {
     const v = (o as Record<string, unknown>)[k];
     if (typeof v !== 'string') throw new ModelsealError('MALFORMED_PACKAGE', `${what}: ${k} must be a string`);
     return v;
   };
   if (s('alg') !== SIGNATURE_ALG) {
-    throw new ModelsealError('MALFORMED_PACKAGE', `${what}: algorithm ${JSON.stringify(s('alg')).slice(0, 80)} is not supported (expected ${SIGNATURE_ALG})`);
+    throw new ModelsealError(
+      'MALFORMED_PACKAGE',
+      `${what}: algorithm ${JSON.stringify(s('alg')).slice(0, 80)} is not supported (expected ${SIGNATURE_ALG})`,
+    );
   }
   const digest = (k: string) => {
     const v = s(k);

@@ -47,18 +47,32 @@ export function readUstarHeader(block: Uint8Array, name: string, maxSize: number
   const b = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
   const found = b.subarray(0, 100).toString('latin1').replace(/\0.*$/s, '');
   if (found !== name) {
-    throw new ModelsealError('MALFORMED_PACKAGE', `expected tar entry ${name}, found ${JSON.stringify(found).slice(0, 80)}`);
+    throw new ModelsealError(
+      'MALFORMED_PACKAGE',
+      `expected tar entry ${name}, found ${JSON.stringify(found).slice(0, 80)}`,
+    );
   }
   const sizeField = b.subarray(124, 136).toString('latin1');
-  if (!/^[0-7]{11} $/.test(sizeField)) throw new ModelsealError('MALFORMED_PACKAGE', `the tar header of ${name} is not in the canonical form (its size field)`);
+  if (!/^[0-7]{11} $/.test(sizeField))
+    throw new ModelsealError(
+      'MALFORMED_PACKAGE',
+      `the tar header of ${name} is not in the canonical form (its size field)`,
+    );
   const size = parseInt(sizeField, 8);
   if (!b.equals(ustarHeader(name, size))) {
-    throw new ModelsealError('MALFORMED_PACKAGE', `the tar header of ${name} is not in the canonical form (docs/FORMAT.md §1)`);
+    throw new ModelsealError(
+      'MALFORMED_PACKAGE',
+      `the tar header of ${name} is not in the canonical form (docs/FORMAT.md §1)`,
+    );
   }
   if (size > maxSize) {
-    throw new ModelsealError(name === ENTRY.header ? 'HEADER_TOO_LARGE' : 'MALFORMED_PACKAGE', `${name} is ${size} bytes; the limit is ${maxSize}`);
+    throw new ModelsealError(
+      name === ENTRY.header ? 'HEADER_TOO_LARGE' : 'MALFORMED_PACKAGE',
+      `${name} is ${size} bytes; the limit is ${maxSize}`,
+    );
   }
-  if (exactSize !== undefined && size !== exactSize) throw new ModelsealError('MALFORMED_PACKAGE', `${name} is ${size} bytes; the header implies ${exactSize}`);
+  if (exactSize !== undefined && size !== exactSize)
+    throw new ModelsealError('MALFORMED_PACKAGE', `${name} is ${size} bytes; the header implies ${exactSize}`);
   return size;
 }
 
@@ -74,7 +88,11 @@ export function tarEntry(name: string, data: Uint8Array): Uint8Array {
  * The header region (docs/FORMAT.md §6): the header, the header signature and the zero reserve
  * that fills the region to exactly `regionBytes`. Undefined when the two no longer fit.
  */
-export function headerRegion(headerBytes: Uint8Array, headerSignature: Uint8Array, regionBytes: number): Uint8Array | undefined {
+export function headerRegion(
+  headerBytes: Uint8Array,
+  headerSignature: Uint8Array,
+  regionBytes: number,
+): Uint8Array | undefined {
   const reserve = reserveBytesFor(headerBytes.length, headerSignature.length, regionBytes);
   if (reserve < 0 || reserve > LIMITS.maxReserveBytes) return undefined;
   const region = new Uint8Array(regionBytes);

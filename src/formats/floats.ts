@@ -50,7 +50,7 @@ function roundInt(q: number, mode: Rounding): number {
 /** Encodes a number as a 16-bit float with `mbits` mantissa and `ebits` exponent bits (IEEE layout). */
 function encode16(x: number, mbits: number, ebits: number, mode: Rounding): number {
   const emax = (1 << ebits) - 1;
-  const bias = (emax >> 1);
+  const bias = emax >> 1;
   const s = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
   const a = Math.abs(x);
   if (Number.isNaN(x)) return 0x7fff & ((emax << mbits) | (1 << (mbits - 1)));
@@ -78,7 +78,13 @@ export function f16Bits(x: number, mode: Rounding = 'rne'): number {
 }
 
 /** Decodes `count` elements of `dtype` starting at byte `offset` of `bytes` (any alignment) into float32. */
-export function decodeFloats(dtype: FloatDtype, bytes: Uint8Array, offset: number, count: number, out = new Float32Array(count)): Float32Array {
+export function decodeFloats(
+  dtype: FloatDtype,
+  bytes: Uint8Array,
+  offset: number,
+  count: number,
+  out = new Float32Array(count),
+): Float32Array {
   if (dtype === 'F32') {
     const dv = new DataView(bytes.buffer, bytes.byteOffset + offset, count * 4);
     for (let i = 0; i < count; i++) out[i] = dv.getFloat32(4 * i, true);

@@ -43,27 +43,97 @@ export const GGUF_LIMITS = Object.freeze({
 
 /** Value type ids of metadata (gguf_metadata_value_type). */
 export const GGUF_VALUE_TYPE = {
-  UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6,
-  BOOL: 7, STRING: 8, ARRAY: 9, UINT64: 10, INT64: 11, FLOAT64: 12,
+  UINT8: 0,
+  INT8: 1,
+  UINT16: 2,
+  INT16: 3,
+  UINT32: 4,
+  INT32: 5,
+  FLOAT32: 6,
+  BOOL: 7,
+  STRING: 8,
+  ARRAY: 9,
+  UINT64: 10,
+  INT64: 11,
+  FLOAT64: 12,
 } as const;
 
 /** ggml tensor type ids (ggml.h `enum ggml_type`; 40-42 are newer than docs/gguf.md). */
 export const GGML_TYPE = {
-  F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q8_1: 9,
-  Q2_K: 10, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14, Q8_K: 15,
-  IQ2_XXS: 16, IQ2_XS: 17, IQ3_XXS: 18, IQ1_S: 19, IQ4_NL: 20, IQ3_S: 21, IQ2_S: 22, IQ4_XS: 23,
-  I8: 24, I16: 25, I32: 26, I64: 27, F64: 28, IQ1_M: 29, BF16: 30, TQ1_0: 34, TQ2_0: 35,
-  MXFP4: 39, NVFP4: 40, Q1_0: 41, Q2_0: 42,
+  F32: 0,
+  F16: 1,
+  Q4_0: 2,
+  Q4_1: 3,
+  Q5_0: 6,
+  Q5_1: 7,
+  Q8_0: 8,
+  Q8_1: 9,
+  Q2_K: 10,
+  Q3_K: 11,
+  Q4_K: 12,
+  Q5_K: 13,
+  Q6_K: 14,
+  Q8_K: 15,
+  IQ2_XXS: 16,
+  IQ2_XS: 17,
+  IQ3_XXS: 18,
+  IQ1_S: 19,
+  IQ4_NL: 20,
+  IQ3_S: 21,
+  IQ2_S: 22,
+  IQ4_XS: 23,
+  I8: 24,
+  I16: 25,
+  I32: 26,
+  I64: 27,
+  F64: 28,
+  IQ1_M: 29,
+  BF16: 30,
+  TQ1_0: 34,
+  TQ2_0: 35,
+  MXFP4: 39,
+  NVFP4: 40,
+  Q1_0: 41,
+  Q2_0: 42,
 } as const;
 
 /** [elements per block, bytes per block] by ggml type id (gguf-py GGML_QUANT_SIZES). */
 const BLOCK = new Map<number, readonly [number, number]>([
-  [0, [1, 4]], [1, [1, 2]], [2, [32, 18]], [3, [32, 20]], [6, [32, 22]], [7, [32, 24]], [8, [32, 34]],
-  [9, [32, 40]], [10, [256, 84]], [11, [256, 110]], [12, [256, 144]], [13, [256, 176]], [14, [256, 210]],
-  [15, [256, 292]], [16, [256, 66]], [17, [256, 74]], [18, [256, 98]], [19, [256, 50]], [20, [32, 18]],
-  [21, [256, 110]], [22, [256, 82]], [23, [256, 136]], [24, [1, 1]], [25, [1, 2]], [26, [1, 4]],
-  [27, [1, 8]], [28, [1, 8]], [29, [256, 56]], [30, [1, 2]], [34, [256, 54]], [35, [256, 66]],
-  [39, [32, 17]], [40, [64, 36]], [41, [128, 18]], [42, [64, 18]],
+  [0, [1, 4]],
+  [1, [1, 2]],
+  [2, [32, 18]],
+  [3, [32, 20]],
+  [6, [32, 22]],
+  [7, [32, 24]],
+  [8, [32, 34]],
+  [9, [32, 40]],
+  [10, [256, 84]],
+  [11, [256, 110]],
+  [12, [256, 144]],
+  [13, [256, 176]],
+  [14, [256, 210]],
+  [15, [256, 292]],
+  [16, [256, 66]],
+  [17, [256, 74]],
+  [18, [256, 98]],
+  [19, [256, 50]],
+  [20, [32, 18]],
+  [21, [256, 110]],
+  [22, [256, 82]],
+  [23, [256, 136]],
+  [24, [1, 1]],
+  [25, [1, 2]],
+  [26, [1, 4]],
+  [27, [1, 8]],
+  [28, [1, 8]],
+  [29, [256, 56]],
+  [30, [1, 2]],
+  [34, [256, 54]],
+  [35, [256, 66]],
+  [39, [32, 17]],
+  [40, [64, 36]],
+  [41, [128, 18]],
+  [42, [64, 18]],
 ]);
 const TYPE_NAMES = new Map<number, string>(Object.entries(GGML_TYPE).map(([k, v]) => [v, k]));
 const VALUE_NAMES = new Map<number, string>(Object.entries(GGUF_VALUE_TYPE).map(([k, v]) => [v, k]));
@@ -75,12 +145,32 @@ export function ggmlTypeName(ggmlType: number): string {
 
 /** A typed array holding the items of a numeric metadata array, in host order. */
 export type GgufNumericArray =
-  | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array
-  | Float32Array | Float64Array | BigUint64Array | BigInt64Array;
-type NumericArrayType = { new (buffer: ArrayBuffer): GgufNumericArray; readonly BYTES_PER_ELEMENT: number; readonly name: string };
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | Float32Array
+  | Float64Array
+  | BigUint64Array
+  | BigInt64Array;
+type NumericArrayType = {
+  new (buffer: ArrayBuffer): GgufNumericArray;
+  readonly BYTES_PER_ELEMENT: number;
+  readonly name: string;
+};
 const NUMERIC = new Map<number, NumericArrayType>([
-  [0, Uint8Array], [1, Int8Array], [2, Uint16Array], [3, Int16Array], [4, Uint32Array], [5, Int32Array],
-  [6, Float32Array], [10, BigUint64Array], [11, BigInt64Array], [12, Float64Array],
+  [0, Uint8Array],
+  [1, Int8Array],
+  [2, Uint16Array],
+  [3, Int16Array],
+  [4, Uint32Array],
+  [5, Int32Array],
+  [6, Float32Array],
+  [10, BigUint64Array],
+  [11, BigInt64Array],
+  [12, Float64Array],
 ]);
 
 /** An ARRAY value. The item type is kept so that an empty array re-encodes to the same bytes. */
@@ -180,7 +270,8 @@ function claimTensorName(names: Set<string>, name: string): void {
 export function ggmlTensorBytes(ggmlType: number, elements: number): number {
   const block = BLOCK.get(ggmlType);
   if (block === undefined) throw fail(`unknown ggml type ${describe(ggmlType)}`);
-  if (!Number.isSafeInteger(elements) || elements < 0) throw fail(`element count must be a non-negative integer, got ${describe(elements)}`);
+  if (!Number.isSafeInteger(elements) || elements < 0)
+    throw fail(`element count must be a non-negative integer, got ${describe(elements)}`);
   if (elements % block[0] !== 0) {
     throw fail(`${elements} elements of ${ggmlTypeName(ggmlType)} are not whole blocks of ${block[0]}`);
   }
@@ -199,28 +290,39 @@ function tensorSize(name: string, ggmlType: number, ne: readonly unknown[]): num
   if (block === undefined) throw fail(`${where} has unknown ggml type ${describe(ggmlType)}`);
   let elements = 1;
   for (const d of ne) {
-    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 1) throw fail(`${where} has dimension ${describe(d)}; each must be an integer ≥ 1`);
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 1)
+      throw fail(`${where} has dimension ${describe(d)}; each must be an integer ≥ 1`);
     elements *= d; // exact while the true product is below 2^53, and not safe once it is above
     if (!Number.isSafeInteger(elements)) throw fail(`${where} has ${ne.join(' × ')} elements, more than 2^53`);
   }
   if ((ne[0] as number) % block[0] !== 0) {
-    throw fail(`${where} of type ${ggmlTypeName(ggmlType)} has rows of ${ne[0]} elements, not a multiple of the block size ${block[0]}`);
+    throw fail(
+      `${where} of type ${ggmlTypeName(ggmlType)} has rows of ${ne[0]} elements, not a multiple of the block size ${block[0]}`,
+    );
   }
   return ggmlTensorBytes(ggmlType, elements);
 }
 
 class Reader {
   pos = 0;
-  constructor(readonly bytes: Uint8Array, readonly fileSize: number) {}
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly fileSize: number,
+  ) {}
 
   /** Checks that n more bytes exist (under the header limit, in the file, among those given); returns where they start. */
   take(n: number, what: string, advance = true): number {
     const at = this.pos;
     const end = at + n;
-    if (end > GGUF_LIMITS.headerBytes) throw fail(`the header exceeds the limit of ${GGUF_LIMITS.headerBytes} bytes (at ${what})`);
+    if (end > GGUF_LIMITS.headerBytes)
+      throw fail(`the header exceeds the limit of ${GGUF_LIMITS.headerBytes} bytes (at ${what})`);
     if (end > this.fileSize) throw fail(`the file is truncated: it ends at byte ${this.fileSize}, inside ${what}`);
     if (end > this.bytes.length) {
-      throw new ModelsealError('INVALID_ARGUMENT', `gguf: the header needs at least ${end} bytes, only ${this.bytes.length} were given`, { details: { needed: end } });
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `gguf: the header needs at least ${end} bytes, only ${this.bytes.length} were given`,
+        { details: { needed: end } },
+      );
     }
     if (advance) this.pos = end;
     return at;
@@ -263,7 +365,8 @@ function readValue(r: Reader, type: number, what: string, depth: number): unknow
     return b === 1;
   }
   if (type !== GGUF_VALUE_TYPE.ARRAY) throw fail(`${what} has unknown value type ${type}`);
-  if (depth + 1 > GGUF_LIMITS.arrayDepth) throw fail(`${what} nests arrays deeper than ${GGUF_LIMITS.arrayDepth} levels`);
+  if (depth + 1 > GGUF_LIMITS.arrayDepth)
+    throw fail(`${what} nests arrays deeper than ${GGUF_LIMITS.arrayDepth} levels`);
   const itemType = r.u32(`the item type of ${what}`);
   const length = r.count(`the length of ${what}`, GGUF_LIMITS.arrayLength);
   const items = NUMERIC.get(itemType);
@@ -289,11 +392,14 @@ function readValue(r: Reader, type: number, what: string, depth: number): unknow
 export function parseGgufHeader(bytes: Uint8Array, fileSize: number): GgufFile {
   if (!(bytes instanceof Uint8Array)) throw fail('expected a Uint8Array holding the start of the file');
   if (!Number.isSafeInteger(fileSize) || fileSize < bytes.length) {
-    throw fail(`file size must be an integer no smaller than the ${bytes.length} bytes given, got ${describe(fileSize)}`);
+    throw fail(
+      `file size must be an integer no smaller than the ${bytes.length} bytes given, got ${describe(fileSize)}`,
+    );
   }
   const r = new Reader(bytes, fileSize);
   const magic = r.take(4, 'the magic');
-  if (String.fromCharCode(...bytes.subarray(magic, magic + 4)) !== 'GGUF') throw fail('not a GGUF file: it does not start with "GGUF"');
+  if (String.fromCharCode(...bytes.subarray(magic, magic + 4)) !== 'GGUF')
+    throw fail('not a GGUF file: it does not start with "GGUF"');
   const version = r.u32('the version');
   if (version === 0x02000000 || version === 0x03000000) throw fail('big-endian GGUF files are not supported');
   if (version !== 2 && version !== 3) throw fail(`version ${version} is not supported (2 and 3 are)`);
@@ -316,43 +422,74 @@ export function parseGgufHeader(bytes: Uint8Array, fileSize: number): GgufFile {
     const name = r.string(`the name of tensor ${i}`, GGUF_LIMITS.tensorNameBytes);
     claimTensorName(names, name);
     const nDims = r.u32(`the dimension count of ${describe(name)}`);
-    if (nDims < 1 || nDims > GGUF_LIMITS.dims) throw fail(`tensor ${describe(name)} has ${nDims} dimensions; 1 to ${GGUF_LIMITS.dims} are allowed`);
+    if (nDims < 1 || nDims > GGUF_LIMITS.dims)
+      throw fail(`tensor ${describe(name)} has ${nDims} dimensions; 1 to ${GGUF_LIMITS.dims} are allowed`);
     const ne: number[] = [];
-    for (let j = 0; j < nDims; j++) ne.push(Number(r.numbers(BigUint64Array, 1, `dimension ${j} of ${describe(name)}`)[0]));
+    for (let j = 0; j < nDims; j++)
+      ne.push(Number(r.numbers(BigUint64Array, 1, `dimension ${j} of ${describe(name)}`)[0]));
     const ggmlType = r.u32(`the type of ${describe(name)}`);
     const size = tensorSize(name, ggmlType, ne);
-    table.push({ name, ggmlType, ne, size, offset: r.numbers(BigUint64Array, 1, `the offset of ${describe(name)}`)[0] as bigint });
+    table.push({
+      name,
+      ggmlType,
+      ne,
+      size,
+      offset: r.numbers(BigUint64Array, 1, `the offset of ${describe(name)}`)[0] as bigint,
+    });
   }
 
   const headerEnd = r.pos;
   const dataOffset = alignUp(headerEnd, alignment);
   // Without tensors the final padding is optional (ggml skips it); with tensors it must be there.
-  const padding = r.take((table.length > 0 ? dataOffset : Math.min(dataOffset, fileSize)) - headerEnd, 'the header padding');
-  if (bytes.subarray(padding, r.pos).some((b) => b !== 0)) throw fail('the padding after the tensor table is not all zero bytes');
+  const padding = r.take(
+    (table.length > 0 ? dataOffset : Math.min(dataOffset, fileSize)) - headerEnd,
+    'the header padding',
+  );
+  if (bytes.subarray(padding, r.pos).some((b) => b !== 0))
+    throw fail('the padding after the tensor table is not all zero bytes');
 
   const tensors: GgufTensorInfo[] = [];
   let next = 0; // where the packed layout puts the next tensor, relative to the data section
   for (const t of table) {
     const where = `tensor ${describe(t.name)}`;
-    if (t.offset % BigInt(alignment) !== 0n) throw fail(`${where} has offset ${t.offset}, not a multiple of the alignment ${alignment}`);
+    if (t.offset % BigInt(alignment) !== 0n)
+      throw fail(`${where} has offset ${t.offset}, not a multiple of the alignment ${alignment}`);
     if (t.offset + BigInt(t.size) > BigInt(fileSize - dataOffset)) {
-      throw fail(`${where} (${t.size} bytes at data offset ${t.offset}) lies outside the file of ${fileSize} bytes`, { tensor: t.name });
+      throw fail(`${where} (${t.size} bytes at data offset ${t.offset}) lies outside the file of ${fileSize} bytes`, {
+        tensor: t.name,
+      });
     }
     const offset = Number(t.offset);
-    if (offset < next) throw fail(`${where} at data offset ${offset} overlaps the tensor before it, which ends (padded) at ${next}`, { tensor: t.name });
-    if (offset > next) throw fail(`${where} is at data offset ${offset}, but the packed layout ggml requires puts it at ${next}`, { tensor: t.name });
+    if (offset < next)
+      throw fail(`${where} at data offset ${offset} overlaps the tensor before it, which ends (padded) at ${next}`, {
+        tensor: t.name,
+      });
+    if (offset > next)
+      throw fail(`${where} is at data offset ${offset}, but the packed layout ggml requires puts it at ${next}`, {
+        tensor: t.name,
+      });
     const start = dataOffset + offset;
-    tensors.push({ name: t.name, ggmlType: t.ggmlType, typeName: ggmlTypeName(t.ggmlType), ne: t.ne, shape: [...t.ne].reverse(), start, end: start + t.size });
+    tensors.push({
+      name: t.name,
+      ggmlType: t.ggmlType,
+      typeName: ggmlTypeName(t.ggmlType),
+      ne: t.ne,
+      shape: [...t.ne].reverse(),
+      start,
+      end: start + t.size,
+    });
     next = alignUp(offset + t.size, alignment);
   }
-  if (fileSize > dataOffset + next) throw fail(`${fileSize - dataOffset - next} trailing bytes after the last tensor belong to no tensor`);
+  if (fileSize > dataOffset + next)
+    throw fail(`${fileSize - dataOffset - next} trailing bytes after the last tensor belong to no tensor`);
   return { version, alignment, metadata, tensors, dataOffset };
 }
 
 function alignmentOf(metadata: Map<string, GgufValue>): number {
   const a = metadata.get('general.alignment');
   if (a === undefined) return 32;
-  if (a.type !== GGUF_VALUE_TYPE.UINT32) throw fail(`general.alignment must be a UINT32, got a ${VALUE_NAMES.get(a.type) ?? a.type}`);
+  if (a.type !== GGUF_VALUE_TYPE.UINT32)
+    throw fail(`general.alignment must be a UINT32, got a ${VALUE_NAMES.get(a.type) ?? a.type}`);
   return checkAlignment(a.value, 'general.alignment');
 }
 
@@ -362,7 +499,8 @@ class Writer {
 
   bytes(b: Uint8Array): void {
     const end = this.length + b.length;
-    if (end > GGUF_LIMITS.headerBytes) throw fail(`the header would exceed the limit of ${GGUF_LIMITS.headerBytes} bytes`);
+    if (end > GGUF_LIMITS.headerBytes)
+      throw fail(`the header would exceed the limit of ${GGUF_LIMITS.headerBytes} bytes`);
     if (end > this.buf.length) {
       const grown = new Uint8Array(Math.min(GGUF_LIMITS.headerBytes, Math.max(end, this.buf.length * 2)));
       grown.set(this.buf.subarray(0, this.length));
@@ -395,10 +533,12 @@ function writeValue(w: Writer, type: unknown, value: unknown, what: string, dept
   const numeric = typeof type === 'number' ? NUMERIC.get(type) : undefined;
   if (numeric !== undefined) {
     const big = numeric === BigUint64Array || numeric === BigInt64Array;
-    if (typeof value !== (big ? 'bigint' : 'number')) throw fail(`${what} must be a ${big ? 'bigint' : 'number'}, got ${describe(value)}`);
+    if (typeof value !== (big ? 'bigint' : 'number'))
+      throw fail(`${what} must be a ${big ? 'bigint' : 'number'}, got ${describe(value)}`);
     const one = new numeric(new ArrayBuffer(numeric.BYTES_PER_ELEMENT));
     (one as unknown as unknown[])[0] = value; // wraps, rounds or saturates when the value does not fit
-    if (one[0] !== value && !Number.isNaN(value)) throw fail(`${what}: ${describe(value)} is not exactly a ${VALUE_NAMES.get(type as number)}`);
+    if (one[0] !== value && !Number.isNaN(value))
+      throw fail(`${what}: ${describe(value)} is not exactly a ${VALUE_NAMES.get(type as number)}`);
     return w.numbers(one);
   }
   if (type === GGUF_VALUE_TYPE.STRING) return w.string(value, what, GGUF_LIMITS.stringBytes);
@@ -407,15 +547,23 @@ function writeValue(w: Writer, type: unknown, value: unknown, what: string, dept
     return w.bytes(Uint8Array.of(value ? 1 : 0));
   }
   if (type !== GGUF_VALUE_TYPE.ARRAY) throw fail(`${what} has unknown value type ${describe(type)}`);
-  if (depth + 1 > GGUF_LIMITS.arrayDepth) throw fail(`${what} nests arrays deeper than ${GGUF_LIMITS.arrayDepth} levels`);
+  if (depth + 1 > GGUF_LIMITS.arrayDepth)
+    throw fail(`${what} nests arrays deeper than ${GGUF_LIMITS.arrayDepth} levels`);
   const { itemType = -1, items } = (typeof value === 'object' && value !== null ? value : {}) as Partial<GgufArray>;
   const typed = NUMERIC.get(itemType);
-  if (typed === undefined && itemType !== GGUF_VALUE_TYPE.BOOL && itemType !== GGUF_VALUE_TYPE.STRING && itemType !== GGUF_VALUE_TYPE.ARRAY) {
+  if (
+    typed === undefined &&
+    itemType !== GGUF_VALUE_TYPE.BOOL &&
+    itemType !== GGUF_VALUE_TYPE.STRING &&
+    itemType !== GGUF_VALUE_TYPE.ARRAY
+  ) {
     throw fail(`${what} must be { itemType, items } with a known item type, got item type ${describe(itemType)}`);
   }
-  if (typed ? !(items instanceof typed) : !Array.isArray(items)) throw fail(`${what}: items of type ${VALUE_NAMES.get(itemType)} must be a ${typed?.name ?? 'plain array'}`);
+  if (typed ? !(items instanceof typed) : !Array.isArray(items))
+    throw fail(`${what}: items of type ${VALUE_NAMES.get(itemType)} must be a ${typed?.name ?? 'plain array'}`);
   const list = items as GgufNumericArray | unknown[];
-  if (list.length > GGUF_LIMITS.arrayLength) throw fail(`${what} has ${list.length} items, over the limit of ${GGUF_LIMITS.arrayLength}`);
+  if (list.length > GGUF_LIMITS.arrayLength)
+    throw fail(`${what} has ${list.length} items, over the limit of ${GGUF_LIMITS.arrayLength}`);
   w.u32(itemType);
   w.numbers(BigUint64Array.of(BigInt(list.length)));
   if (typed) return w.numbers(list as GgufNumericArray);
@@ -443,12 +591,18 @@ export function encodeGgufHeader(
   if (!Array.isArray(tensors)) throw fail('tensors must be an array');
   const declared = metadata.get('general.alignment');
   if (declared === undefined && alignment !== undefined && alignment !== 32) {
-    metadata = new Map([...metadata, ['general.alignment', { type: GGUF_VALUE_TYPE.UINT32, value: checkAlignment(alignment, 'alignment') }]]);
+    metadata = new Map([
+      ...metadata,
+      ['general.alignment', { type: GGUF_VALUE_TYPE.UINT32, value: checkAlignment(alignment, 'alignment') }],
+    ]);
   }
   const align = alignmentOf(metadata);
-  if (alignment !== undefined && alignment !== align) throw fail(`alignment ${describe(alignment)} disagrees with general.alignment ${align}`);
-  if (metadata.size > GGUF_LIMITS.keyValues) throw fail(`${metadata.size} metadata pairs are over the limit of ${GGUF_LIMITS.keyValues}`);
-  if (tensors.length > GGUF_LIMITS.tensors) throw fail(`${tensors.length} tensors are over the limit of ${GGUF_LIMITS.tensors}`);
+  if (alignment !== undefined && alignment !== align)
+    throw fail(`alignment ${describe(alignment)} disagrees with general.alignment ${align}`);
+  if (metadata.size > GGUF_LIMITS.keyValues)
+    throw fail(`${metadata.size} metadata pairs are over the limit of ${GGUF_LIMITS.keyValues}`);
+  if (tensors.length > GGUF_LIMITS.tensors)
+    throw fail(`${tensors.length} tensors are over the limit of ${GGUF_LIMITS.tensors}`);
 
   const w = new Writer();
   w.bytes(UTF8_OUT.encode('GGUF'));
@@ -470,7 +624,10 @@ export function encodeGgufHeader(
     w.string(t?.name, 'a tensor name', GGUF_LIMITS.tensorNameBytes);
     claimTensorName(names, t.name);
     const size = tensorSize(t.name, t.ggmlType, t.ne);
-    if (t.size !== size) throw fail(`tensor ${describe(t.name)} has ${describe(t.size)} bytes but ${t.ne.join(' × ')} ${ggmlTypeName(t.ggmlType)} take ${size}`);
+    if (t.size !== size)
+      throw fail(
+        `tensor ${describe(t.name)} has ${describe(t.size)} bytes but ${t.ne.join(' × ')} ${ggmlTypeName(t.ggmlType)} take ${size}`,
+      );
     w.u32(t.ne.length);
     w.numbers(BigUint64Array.from(t.ne, BigInt));
     w.u32(t.ggmlType);
@@ -497,14 +654,19 @@ export async function readGgufHeader(path: string): Promise<GgufFile> {
     throw ioError(`cannot open ${path}`, cause);
   }
   try {
-    const size = await fh.stat().then((s) => s.size, (cause) => Promise.reject(ioError(`cannot read ${path}`, cause)));
+    const size = await fh.stat().then(
+      (s) => s.size,
+      (cause) => Promise.reject(ioError(`cannot read ${path}`, cause)),
+    );
     let bytes = new Uint8Array(0);
     let want = Math.min(size, 1 << 20);
     for (;;) {
       const grown = new Uint8Array(want);
       grown.set(bytes);
-      for (let at = bytes.length; at < want; ) {
-        const { bytesRead } = await fh.read(grown, at, want - at, at).catch((cause: unknown) => Promise.reject(ioError(`cannot read ${path}`, cause)));
+      for (let at = bytes.length; at < want;) {
+        const { bytesRead } = await fh
+          .read(grown, at, want - at, at)
+          .catch((cause: unknown) => Promise.reject(ioError(`cannot read ${path}`, cause)));
         if (bytesRead === 0) throw new ModelsealError('IO', `${path} shrank while its header was being read`);
         at += bytesRead;
       }
@@ -541,15 +703,20 @@ export async function writeGguf(
   tensors.forEach((t, i) => {
     if (!(t?.data instanceof Uint8Array)) throw fail(`the data of tensor ${i} must be a Uint8Array`);
   });
-  const header = encodeGgufHeader(metadata, tensors.map((t) => ({ name: t.name, ggmlType: t.ggmlType, ne: t.ne, size: t.data.length })), alignment);
+  const header = encodeGgufHeader(
+    metadata,
+    tensors.map((t) => ({ name: t.name, ggmlType: t.ggmlType, ne: t.ne, size: t.data.length })),
+    alignment,
+  );
   await writeFileAtomic(
     path,
     async (fh) => {
       const writeAt = async (data: Uint8Array, pos: number): Promise<void> => {
-        for (let at = 0; at < data.length; ) at += (await fh.write(data, at, data.length - at, pos + at)).bytesWritten;
+        for (let at = 0; at < data.length;) at += (await fh.write(data, at, data.length - at, pos + at)).bytesWritten;
       };
       await writeAt(header.bytes, 0);
-      for (const [i, t] of tensors.entries()) await writeAt(t.data, header.bytes.length + (header.offsets[i] as number));
+      for (const [i, t] of tensors.entries())
+        await writeAt(t.data, header.bytes.length + (header.offsets[i] as number));
       await fh.truncate(header.bytes.length + header.dataSize); // the padding: zeros
     },
     opts,
@@ -571,4 +738,3 @@ export function dequantizeQ8_0(bytes: Uint8Array, elements: number): Float32Arra
   dequantizeBlocks('Q8_0', bytes, out);
   return out;
 }
-

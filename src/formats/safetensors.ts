@@ -82,7 +82,11 @@ const METADATA_KEY = '__metadata__';
 const TENSOR_FIELDS = new Set(['dtype', 'shape', 'data_offsets']);
 
 function fail(message: string, details?: Record<string, unknown>): ModelsealError {
-  return new ModelsealError('INVALID_ARGUMENT', `safetensors: ${message}`, details === undefined ? undefined : { details });
+  return new ModelsealError(
+    'INVALID_ARGUMENT',
+    `safetensors: ${message}`,
+    details === undefined ? undefined : { details },
+  );
 }
 
 function hasOwn(o: object, key: string): boolean {
@@ -248,25 +252,30 @@ function parseTensorEntry(name: string, value: unknown, dataOffset: number, data
     throw fail(`${where} has invalid data_offsets ${describe(offsets)}: expected [begin, end]`, { tensor: name });
   }
   const [begin, end] = offsets as [number, number];
-  if (begin > end) throw fail(`${where} has data_offsets [${begin}, ${end}] that end before they begin`, { tensor: name });
+  if (begin > end)
+    throw fail(`${where} has data_offsets [${begin}, ${end}] that end before they begin`, { tensor: name });
   if (end > dataLength) {
-    throw fail(
-      `${where} has data_offsets [${begin}, ${end}] outside the data section (${dataLength} bytes)`,
-      { tensor: name, dataLength },
-    );
+    throw fail(`${where} has data_offsets [${begin}, ${end}] outside the data section (${dataLength} bytes)`, {
+      tensor: name,
+      dataLength,
+    });
   }
   const totalBits = (shape as number[]).reduce((n, d) => n * BigInt(d), 1n) * BigInt(bits);
   if (totalBits % 8n !== 0n) {
-    throw fail(`${where}: ${shape.length === 0 ? 'a scalar' : `shape [${shape.join(', ')}]`} of ${dtype} does not fill whole bytes`, {
-      tensor: name,
-    });
+    throw fail(
+      `${where}: ${shape.length === 0 ? 'a scalar' : `shape [${shape.join(', ')}]`} of ${dtype} does not fill whole bytes`,
+      {
+        tensor: name,
+      },
+    );
   }
   const expected = totalBits / 8n;
   if (expected !== BigInt(end - begin)) {
-    throw fail(
-      `${where} has ${end - begin} bytes but shape [${shape.join(', ')}] of ${dtype} needs ${expected}`,
-      { tensor: name, bytes: end - begin, expected: expected.toString() },
-    );
+    throw fail(`${where} has ${end - begin} bytes but shape [${shape.join(', ')}] of ${dtype} needs ${expected}`, {
+      tensor: name,
+      bytes: end - begin,
+      expected: expected.toString(),
+    });
   }
   return { name, dtype, shape: [...(shape as number[])], start: dataOffset + begin, end: dataOffset + end };
 }
@@ -337,7 +346,10 @@ function checkJsonStrictness(text: string): void {
  *
  * @returns the whole prefix of the file: 8-byte length, then the padded JSON
  */
-export function encodeSafetensorsHeader(metadata: Readonly<Record<string, string>>, tensors: readonly { name: string; dtype: string; shape: readonly number[]; begin: number; end: number }[]): Uint8Array {
+export function encodeSafetensorsHeader(
+  metadata: Readonly<Record<string, string>>,
+  tensors: readonly { name: string; dtype: string; shape: readonly number[]; begin: number; end: number }[],
+): Uint8Array {
   const obj: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) obj[METADATA_KEY] = { ...metadata };
   for (const t of tensors) obj[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [t.begin, t.end] };

@@ -20,7 +20,10 @@ const PARTIAL_NAME = /^\.(.+)\.mseal-partial-([0-9a-f]{8})-([1-9]\d{0,9})-[0-9a-
 
 /** A sibling temporary name for `target`: hidden, recognisable, unique, naming the process that owns it. */
 export function tempSibling(target: string): string {
-  return join(dirname(target), `.${basename(target)}.mseal-partial-${HOST_TAG}-${process.pid}-${randomBytes(6).toString('hex')}`);
+  return join(
+    dirname(target),
+    `.${basename(target)}.mseal-partial-${HOST_TAG}-${process.pid}-${randomBytes(6).toString('hex')}`,
+  );
 }
 
 let umask: number | undefined;
@@ -96,11 +99,15 @@ export async function pathExists(p: string): Promise<boolean> {
 export function ioError(what: string, cause: unknown): ModelsealError {
   const code = (cause as NodeJS.ErrnoException)?.code;
   const hint =
-    code === 'ENOENT' ? 'no such file or folder' :
-    code === 'EACCES' || code === 'EPERM' ? 'permission denied' :
-    code === 'ENOSPC' ? 'no space left on the device' :
-    code === 'EISDIR' ? 'it is a folder' :
-    code ?? 'I/O error';
+    code === 'ENOENT'
+      ? 'no such file or folder'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied'
+        : code === 'ENOSPC'
+          ? 'no space left on the device'
+          : code === 'EISDIR'
+            ? 'it is a folder'
+            : (code ?? 'I/O error');
   return new ModelsealError('IO', `${what}: ${hint}`, { cause });
 }
 
@@ -108,7 +115,11 @@ export function ioError(what: string, cause: unknown): ModelsealError {
  * Writes `data` to `path` atomically (fsync, then rename). Refuses to replace an existing file
  * unless `overwrite`. `data` may be a function that writes the file through its handle.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array | ((fh: FileHandle) => Promise<void>), opts: { mode?: number; overwrite?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array | ((fh: FileHandle) => Promise<void>),
+  opts: { mode?: number; overwrite?: boolean } = {},
+): Promise<void> {
   const tmp = tempSibling(path);
   try {
     const fh = await open(tmp, 'wx', PARTIAL_FILE_MODE);
@@ -172,5 +183,5 @@ export class Flusher {
 
 /** Writes all of `data` at `pos` of `fd` (a positioned write may be short). */
 export function writeAllAt(fd: number, data: Uint8Array, pos: number): void {
-  for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at, pos + at);
+  for (let at = 0; at < data.length;) at += writeSync(fd, data, at, data.length - at, pos + at);
 }

@@ -9,5 +9,8 @@
  */
 export function workerUrl(moduleUrl: string, file: string): URL {
   const src = moduleUrl.lastIndexOf('/src/');
-  return new URL(file, moduleUrl.endsWith('.ts') ? `${moduleUrl.slice(0, src)}/dist${moduleUrl.slice(src)}` : moduleUrl);
+  return new URL(
+    file,
+    moduleUrl.endsWith('.ts') ? `${moduleUrl.slice(0, src)}/dist${moduleUrl.slice(src)}` : moduleUrl,
+  );
 }

@@ -9,7 +9,8 @@ import { aeadUnwrap, aeadWrap } from '../providers/aead.js';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../io/atomic.js';
 
-export type KeyKind = 'publisher-p256' | 'local-kek' | 'x25519-identity' | 'log-ed25519' | 'ca-rsa' | 'release-identity' | 'fingerprint';
+export type KeyKind =
+  'publisher-p256' | 'local-kek' | 'x25519-identity' | 'log-ed25519' | 'ca-rsa' | 'release-identity' | 'fingerprint';
 
 export interface KeyFile {
   kind: KeyKind;
@@ -17,14 +18,18 @@ export interface KeyFile {
   created: string;
   /** Public part: SPKI PEM for publisher keys, "x25519:…" for identities, the note verifier key for a log key, "" for a KEK. */
   public: string;
-  secret: { protection: 'none'; key: string } | { protection: 'scrypt'; N: number; r: number; p: number; salt: string; ciphertext: string };
+  secret:
+    | { protection: 'none'; key: string }
+    | { protection: 'scrypt'; N: number; r: number; p: number; salt: string; ciphertext: string };
 }
 
 const SCRYPT = { N: 2 ** 17, r: 8, p: 1 };
 const FORMAT = 'modelseal-key/v1';
 
 function scryptKey(passphrase: string, salt: Uint8Array, N: number, r: number, p: number): Uint8Array {
-  return new Uint8Array(scryptSync(passphrase.normalize('NFC'), salt, 32, { N, r, p, maxmem: 256 * N * r + (1 << 20) }));
+  return new Uint8Array(
+    scryptSync(passphrase.normalize('NFC'), salt, 32, { N, r, p, maxmem: 256 * N * r + (1 << 20) }),
+  );
 }
 
 function aadOf(f: Pick<KeyFile, 'kind' | 'id'>): Uint8Array {
@@ -33,12 +38,19 @@ function aadOf(f: Pick<KeyFile, 'kind' | 'id'>): Uint8Array {
 
 export function makeKeyFile(kind: KeyKind, id: string, pub: string, secret: Uint8Array, passphrase?: string): KeyFile {
   const created = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  if (passphrase === undefined) return { kind, id, created, public: pub, secret: { protection: 'none', key: toB64(secret) } };
+  if (passphrase === undefined)
+    return { kind, id, created, public: pub, secret: { protection: 'none', key: toB64(secret) } };
   if (passphrase.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'passphrase: must not be empty');
   const salt = randomBytes(16);
   const key = scryptKey(passphrase, salt, SCRYPT.N, SCRYPT.r, SCRYPT.p);
   const ciphertext = aeadWrap(key, secret, aadOf({ kind, id }));
-  return { kind, id, created, public: pub, secret: { protection: 'scrypt', ...SCRYPT, salt: toB64(salt), ciphertext: toB64(ciphertext) } };
+  return {
+    kind,
+    id,
+    created,
+    public: pub,
+    secret: { protection: 'scrypt', ...SCRYPT, salt: toB64(salt), ciphertext: toB64(ciphertext) },
+  };
 }
 
 /** Returns the secret bytes; asks `passphrase()` only when the file is protected. */
@@ -59,7 +71,11 @@ export async function readKeyFile(path: string): Promise<KeyFile> {
   try {
     text = await readFile(path, 'utf8');
   } catch (cause) {
-    throw new ModelsealError('KEYSTORE', `cannot read key file ${path}: ${(cause as NodeJS.ErrnoException).code ?? 'error'}; run \`modelseal init\` or pass the right path`, { cause });
+    throw new ModelsealError(
+      'KEYSTORE',
+      `cannot read key file ${path}: ${(cause as NodeJS.ErrnoException).code ?? 'error'}; run \`modelseal init\` or pass the right path`,
+      { cause },
+    );
   }
   let o: (KeyFile & { format?: string }) | undefined;
   try {
@@ -67,8 +83,17 @@ export async function readKeyFile(path: string): Promise<KeyFile> {
   } catch {
     o = undefined;
   }
-  if (!o || o.format !== FORMAT || typeof o.kind !== 'string' || typeof o.id !== 'string' || typeof o.secret !== 'object') {
-    throw new ModelsealError('KEYSTORE', `${path} is not a modelseal key file (expected JSON with "format": "${FORMAT}")`);
+  if (
+    !o ||
+    o.format !== FORMAT ||
+    typeof o.kind !== 'string' ||
+    typeof o.id !== 'string' ||
+    typeof o.secret !== 'object'
+  ) {
+    throw new ModelsealError(
+      'KEYSTORE',
+      `${path} is not a modelseal key file (expected JSON with "format": "${FORMAT}")`,
+    );
   }
   return { kind: o.kind, id: o.id, created: o.created, public: o.public, secret: o.secret };
 }

@@ -3,7 +3,14 @@
  * signing key, the local key-encryption key and an x25519 identity. Private files are 0600 and
  * git-ignored. docs/KEYS.md.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +37,10 @@ export const KEYSTORE_FILES = {
 /** Supplies a passphrase when a protected key is used; called at most once per key. */
 export type PassphraseSource = () => Promise<string>;
 export const noPassphrase: PassphraseSource = async () => {
-  throw new ModelsealError('KEYSTORE', 'this key is passphrase-protected: set MODELSEAL_PASSPHRASE_FILE or MODELSEAL_PASSPHRASE, pass --passphrase-file, or run in a terminal to be asked');
+  throw new ModelsealError(
+    'KEYSTORE',
+    'this key is passphrase-protected: set MODELSEAL_PASSPHRASE_FILE or MODELSEAL_PASSPHRASE, pass --passphrase-file, or run in a terminal to be asked',
+  );
 };
 
 export interface Publisher {
@@ -63,12 +73,25 @@ export function newX25519Key(passphrase?: string): { file: KeyFile; identity: X2
 /** A transparency-log key: Ed25519, named after the log's origin (C2SP signed-note key name). */
 export function newLogKey(origin: string, passphrase?: string): { file: KeyFile; signer: NoteSigner } {
   const signer = NoteSigner.generate(origin);
-  return { file: makeKeyFile('log-ed25519', signer.keyId.toString(16).padStart(8, '0'), signer.verifierKey, signer.seed, passphrase), signer };
+  return {
+    file: makeKeyFile(
+      'log-ed25519',
+      signer.keyId.toString(16).padStart(8, '0'),
+      signer.verifierKey,
+      signer.seed,
+      passphrase,
+    ),
+    signer,
+  };
 }
 
 /** The default log origin: C2SP wants the log's URL prefix without the scheme; `serve` on this host. */
 export function defaultLogOrigin(): string {
-  return `${hostname().toLowerCase().replace(/[^a-z0-9.-]/g, '-') || 'localhost'}/modelseal-log`;
+  return `${
+    hostname()
+      .toLowerCase()
+      .replace(/[^a-z0-9.-]/g, '-') || 'localhost'
+  }/modelseal-log`;
 }
 
 export interface InitResult {
@@ -82,12 +105,25 @@ export interface InitResult {
 }
 
 /** Creates a key store in `dir`. Refuses to overwrite existing key files unless `force`. */
-export async function initKeystore(dir: string, opts: { passphrase?: string; force?: boolean; logOrigin?: string } = {}): Promise<InitResult> {
+export async function initKeystore(
+  dir: string,
+  opts: { passphrase?: string; force?: boolean; logOrigin?: string } = {},
+): Promise<InitResult> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const targets = [KEYSTORE_FILES.publisher, KEYSTORE_FILES.localKek, KEYSTORE_FILES.identity, KEYSTORE_FILES.log, KEYSTORE_FILES.fingerprint].map((f) => join(dir, f));
+  const targets = [
+    KEYSTORE_FILES.publisher,
+    KEYSTORE_FILES.localKek,
+    KEYSTORE_FILES.identity,
+    KEYSTORE_FILES.log,
+    KEYSTORE_FILES.fingerprint,
+  ].map((f) => join(dir, f));
   if (!opts.force) {
     for (const t of targets) {
-      if (await pathExists(t)) throw new ModelsealError('OUTPUT_EXISTS', `${t} already exists: the key store is already initialised (pass --force to replace it, which makes packages sealed to the old keys unopenable)`);
+      if (await pathExists(t))
+        throw new ModelsealError(
+          'OUTPUT_EXISTS',
+          `${t} already exists: the key store is already initialised (pass --force to replace it, which makes packages sealed to the old keys unopenable)`,
+        );
     }
   }
   const overwrite = opts.force ?? false;
@@ -138,16 +174,22 @@ function newFingerprintKeyFile(passphrase?: string): KeyFile {
  * The publisher's secret fingerprint key (keys/fingerprint.key). A key store made before
  * fingerprints existed gets one on first use when `create` is set.
  */
-export async function loadFingerprintKey(dir: string, passphrase: PassphraseSource = noPassphrase, opts: { create?: boolean } = {}): Promise<{ id: string; key: Uint8Array }> {
+export async function loadFingerprintKey(
+  dir: string,
+  passphrase: PassphraseSource = noPassphrase,
+  opts: { create?: boolean } = {},
+): Promise<{ id: string; key: Uint8Array }> {
   const path = join(dir, KEYSTORE_FILES.fingerprint);
   if (opts.create && !(await pathExists(path))) {
-    if (!(await pathExists(join(dir, KEYSTORE_FILES.publisher)))) throw new ModelsealError('KEYSTORE', `no key store in ${dir}: run \`modelseal init\` first`);
+    if (!(await pathExists(join(dir, KEYSTORE_FILES.publisher))))
+      throw new ModelsealError('KEYSTORE', `no key store in ${dir}: run \`modelseal init\` first`);
     await writeKeyFile(path, newFingerprintKeyFile());
   }
   const f = await readKeyFile(path);
   expectKind(f, 'fingerprint', path);
   const key = await unlockKeyFile(f, path, passphrase);
-  if (key.length !== 32 || fingerprintKeyId(key) !== f.id) throw new ModelsealError('KEYSTORE', `${path}: the key does not match its id`);
+  if (key.length !== 32 || fingerprintKeyId(key) !== f.id)
+    throw new ModelsealError('KEYSTORE', `${path}: the key does not match its id`);
   return { id: f.id, key };
 }
 
@@ -167,19 +209,30 @@ export async function loadLocalKey(path: string, passphrase: PassphraseSource = 
   return new LocalKey(f.id, await unlockKeyFile(f, path, passphrase));
 }
 
-export async function loadX25519Identity(path: string, passphrase: PassphraseSource = noPassphrase): Promise<X25519Identity> {
+export async function loadX25519Identity(
+  path: string,
+  passphrase: PassphraseSource = noPassphrase,
+): Promise<X25519Identity> {
   const f = await readKeyFile(path);
   expectKind(f, 'x25519-identity', path);
   const id = new X25519Identity(await unlockKeyFile(f, path, passphrase), `x25519 identity ${path}`);
-  if (id.recipient.id !== f.public) throw new ModelsealError('KEYSTORE', `${path}: public key does not match the private key`);
+  if (id.recipient.id !== f.public)
+    throw new ModelsealError('KEYSTORE', `${path}: public key does not match the private key`);
   return id;
 }
 
 /** A release-service identity (from `modelseal recipient issue`): the recipient name and its signing key. */
-export async function loadReleaseIdentity(path: string, passphrase: PassphraseSource = noPassphrase): Promise<{ name: string; key: KeyObject; certificate: string }> {
+export async function loadReleaseIdentity(
+  path: string,
+  passphrase: PassphraseSource = noPassphrase,
+): Promise<{ name: string; key: KeyObject; certificate: string }> {
   const f = await readKeyFile(path);
   expectKind(f, 'release-identity', path);
-  const key = createPrivateKey({ key: Buffer.from(await unlockKeyFile(f, path, passphrase)), format: 'der', type: 'pkcs8' });
+  const key = createPrivateKey({
+    key: Buffer.from(await unlockKeyFile(f, path, passphrase)),
+    format: 'der',
+    type: 'pkcs8',
+  });
   return { name: f.id, key, certificate: f.public };
 }
 
@@ -187,7 +240,8 @@ export async function loadLogSigner(path: string, passphrase: PassphraseSource =
   const f = await readKeyFile(path);
   expectKind(f, 'log-ed25519', path);
   const signer = NoteSigner.fromSeed(parseVerifierKey(f.public).name, await unlockKeyFile(f, path, passphrase));
-  if (signer.verifierKey !== f.public) throw new ModelsealError('KEYSTORE', `${path}: public key does not match the private key`);
+  if (signer.verifierKey !== f.public)
+    throw new ModelsealError('KEYSTORE', `${path}: public key does not match the private key`);
   return signer;
 }
 
@@ -204,13 +258,20 @@ export async function readLogVerifier(keyOrPath: string): Promise<NoteVerifier> 
       throw new ModelsealError('IO', `cannot read the log key ${keyOrPath}`, { cause });
     }
   } else if (!/^[^+\s]+\+[0-9a-f]{8}\+/.test(keyOrPath)) {
-    throw new ModelsealError('INVALID_ARGUMENT', `--log-key: ${keyOrPath} is neither a file nor a log verifier key (origin+id+key, as in a key store's log.vkey)`);
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `--log-key: ${keyOrPath} is neither a file nor a log verifier key (origin+id+key, as in a key store's log.vkey)`,
+    );
   }
   try {
     return parseVerifierKey(text.trim());
   } catch (cause) {
     // A usage error, not LOG_INVALID: no log was checked yet. The text is not echoed: it may be a secret key file.
-    throw new ModelsealError('INVALID_ARGUMENT', `--log-key ${text === keyOrPath ? 'value' : keyOrPath}: ${keyTextKind(text)}; expected the log's Ed25519 verifier key (origin+id+key on one line, as in a key store's log.vkey)`, { cause });
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `--log-key ${text === keyOrPath ? 'value' : keyOrPath}: ${keyTextKind(text)}; expected the log's Ed25519 verifier key (origin+id+key on one line, as in a key store's log.vkey)`,
+      { cause },
+    );
   }
 }
 
@@ -222,13 +283,15 @@ function keyTextKind(text: string): string {
   if (t.startsWith('{')) {
     try {
       const kind = (JSON.parse(t) as { kind?: unknown }).kind;
-      if (typeof kind === 'string') return `this is a modelseal ${kind} key file${kind === 'log-ed25519' ? ' (the log\'s secret signing key: keep it private; its public half is log.vkey)' : ''}`;
+      if (typeof kind === 'string')
+        return `this is a modelseal ${kind} key file${kind === 'log-ed25519' ? " (the log's secret signing key: keep it private; its public half is log.vkey)" : ''}`;
     } catch {
       // not JSON: fall through
     }
   }
   if (/^x25519:/.test(t)) return 'this is an x25519 recipient, not a log verifier key';
-  if (/^[^+\s]+\+[0-9a-f]{8}\+/.test(t)) return 'its key is not a valid Ed25519 key, or its key ID does not match the key';
+  if (/^[^+\s]+\+[0-9a-f]{8}\+/.test(t))
+    return 'its key is not a valid Ed25519 key, or its key ID does not match the key';
   return 'this is not a log verifier key';
 }
 
@@ -242,7 +305,8 @@ export async function readPublisherPublicKey(path: string): Promise<Uint8Array> 
   }
   try {
     const key = createPublicKey(pem);
-    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('not P-256');
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+      throw new Error('not P-256');
     return spkiDer(key);
   } catch (cause) {
     throw new ModelsealError('INVALID_ARGUMENT', `${path} is not an ECDSA P-256 public key in PEM form`, { cause });

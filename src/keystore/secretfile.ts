@@ -37,11 +37,17 @@ export async function readSecretFile(path: string, option: string, warn: (messag
   try {
     text = await readFile(path, 'utf8');
   } catch (cause) {
-    throw new ModelsealError('INVALID_ARGUMENT', `${option} ${path}: ${fsReason(cause)}; give a readable file that holds the secret`, { cause });
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `${option} ${path}: ${fsReason(cause)}; give a readable file that holds the secret`,
+      { cause },
+    );
   }
   const st = await stat(path).catch(() => undefined);
   if (st?.isFile() && st.mode & 0o044) {
-    warn(`${option} ${path} is readable by ${st.mode & 0o004 ? 'everyone' : 'its group'} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}): run chmod 600 ${path}`);
+    warn(
+      `${option} ${path} is readable by ${st.mode & 0o004 ? 'everyone' : 'its group'} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}): run chmod 600 ${path}`,
+    );
   }
   return text.replace(/\r?\n$/, '');
 }

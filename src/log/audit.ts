@@ -66,23 +66,39 @@ export async function auditLog(
       try {
         const parsed = parseNote(note, [log]);
         head = parseCheckpoint(parsed.text);
-        if (head.origin !== origin) throw new Error(`it is for log ${JSON.stringify(head.origin)}, not ${JSON.stringify(origin)}`);
+        if (head.origin !== origin)
+          throw new Error(`it is for log ${JSON.stringify(head.origin)}, not ${JSON.stringify(origin)}`);
         for (const { signature } of parsed.signatures) signatures.add(k, Buffer.from(parsed.text, 'utf8'), signature);
       } catch (e) {
         return fail({ kind: 'checkpoint', index: k, message: `checkpoint ${k}: ${(e as Error).message}` });
       }
       const prev = heads[k - 1];
-      if (prev && head.size < prev.size) return fail({ kind: 'checkpoint', index: k, message: `checkpoint ${k} has size ${head.size}, smaller than checkpoint ${k - 1} (${prev.size}): the log was rolled back` });
+      if (prev && head.size < prev.size)
+        return fail({
+          kind: 'checkpoint',
+          index: k,
+          message: `checkpoint ${k} has size ${head.size}, smaller than checkpoint ${k - 1} (${prev.size}): the log was rolled back`,
+        });
       heads.push({ size: head.size, root: head.root });
     }
     report.checkpoints = heads.length;
     const last = heads[heads.length - 1];
     if (last) report.latest = { size: last.size, root: last.root.toString('base64') };
-    if ((last?.size ?? 0) !== size) return fail({ kind: 'checkpoint', index: heads.length - 1, message: `the store holds ${size} entries but its latest checkpoint covers ${last?.size ?? 0}` });
+    if ((last?.size ?? 0) !== size)
+      return fail({
+        kind: 'checkpoint',
+        index: heads.length - 1,
+        message: `the store holds ${size} entries but its latest checkpoint covers ${last?.size ?? 0}`,
+      });
     const treeProblem = await checkTree(store, heads, report, opts.storedHashes ?? true, opts.onProgress);
     // A forged signature outranks what the tree check found after it.
     const forged = await signatures.finish();
-    if (forged !== undefined) return fail({ kind: 'checkpoint', index: forged, message: `checkpoint ${forged}: the signature by ${log.name} does not verify` });
+    if (forged !== undefined)
+      return fail({
+        kind: 'checkpoint',
+        index: forged,
+        message: `checkpoint ${forged}: the signature by ${log.name} does not verify`,
+      });
     return treeProblem ? fail(treeProblem) : report;
   } finally {
     await signatures.close();
@@ -135,7 +151,11 @@ class SignatureQueue {
 
   #feed(): void {
     const limit = 4 * Math.max(0, this.#pool.threads - 1);
-    while (this.#inFlight < limit && this.#next < this.#batches.length && this.#batches[this.#next]!.owners.length === SIGNATURES_PER_JOB) {
+    while (
+      this.#inFlight < limit &&
+      this.#next < this.#batches.length &&
+      this.#batches[this.#next]!.owners.length === SIGNATURES_PER_JOB
+    ) {
       const b = this.#batches[this.#next++]!;
       this.#inFlight++;
       void this.#pool.run(this.#job(b)).then(
@@ -184,13 +204,18 @@ async function checkTree(
   const size = store.size;
   // 2. The tree, recomputed from the entries, against the stored hashes and each checkpoint root.
   const latestAt: Hash[] = []; // the most recent complete subtree hash at each level
-  const rootAt = (n: number) => (n === 0 ? EMPTY_ROOT : foldRight(rangeSubtrees(0, n).map(([level]) => latestAt[level]!)));
+  const rootAt = (n: number) =>
+    n === 0 ? EMPTY_ROOT : foldRight(rangeSubtrees(0, n).map(([level]) => latestAt[level]!));
   let next = 0; // next checkpoint to compare
   const checkHeads = (n: number): AuditProblem | undefined => {
     for (; next < heads.length && heads[next]!.size === n; next++) {
       if (!rootAt(n).equals(heads[next]!.root)) {
         const from = [...heads.slice(0, next)].reverse().find((h) => h.size < n)?.size ?? 0;
-        return { kind: 'checkpoint', index: next, message: `checkpoint ${next} (size ${n}) does not match the logged entries: an entry in [${from}, ${n}) was changed, or the checkpoint was forged` };
+        return {
+          kind: 'checkpoint',
+          index: next,
+          message: `checkpoint ${next} (size ${n}) does not match the logged entries: an entry in [${from}, ${n}) was changed, or the checkpoint was forged`,
+        };
       }
     }
     return undefined;
@@ -201,7 +226,9 @@ async function checkTree(
     const end = Math.min(size, start + BLOCK);
     const entries = await store.readEntries(start, end);
     const base = storedCount(start);
-    const stored = storedHashes ? await store.readHashes(Array.from({ length: storedCount(end) - base }, (_, i) => base + i)) : null;
+    const stored = storedHashes
+      ? await store.readHashes(Array.from({ length: storedCount(end) - base }, (_, i) => base + i))
+      : null;
     let at = 0;
     for (let n = start; n < end; n++) {
       const leaf = leafHash(entries[n - start]!);
@@ -210,8 +237,16 @@ async function checkTree(
         if (stored && !hashes[level]!.equals(stored[at]!)) {
           report.entriesChecked = n;
           return level === 0
-            ? { kind: 'entry', index: n, message: `entry ${n} differs from its logged hash: it was changed after it was logged` }
-            : { kind: 'hash', index: base + at, message: `the stored hash at level ${level} above entry ${n} is wrong: the hash file was changed` };
+            ? {
+                kind: 'entry',
+                index: n,
+                message: `entry ${n} differs from its logged hash: it was changed after it was logged`,
+              }
+            : {
+                kind: 'hash',
+                index: base + at,
+                message: `the stored hash at level ${level} above entry ${n} is wrong: the hash file was changed`,
+              };
         }
         latestAt[level] = hashes[level]!;
       }

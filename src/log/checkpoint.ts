@@ -41,11 +41,17 @@ export function formatCheckpoint(c: Checkpoint): string {
 /** Parses a checkpoint body (the text of a signed note). */
 export function parseCheckpoint(text: string): Checkpoint {
   const lines = text.split('\n');
-  if (lines.pop() !== '' || lines.length < 3) throw invalid('a checkpoint has an origin, a size and a root hash, each on a line');
+  if (lines.pop() !== '' || lines.length < 3)
+    throw invalid('a checkpoint has an origin, a size and a root hash, each on a line');
   const [origin, size, root, ...extensions] = lines;
   if (!origin) throw invalid('the checkpoint origin line is empty');
   if (extensions.some((e) => e === '')) throw invalid('a checkpoint extension line is empty');
-  return { origin, size: parseSize(size, 'the checkpoint size'), root: parseHash(root, 'the checkpoint root'), extensions };
+  return {
+    origin,
+    size: parseSize(size, 'the checkpoint size'),
+    root: parseHash(root, 'the checkpoint root'),
+    extensions,
+  };
 }
 
 /** The checkpoint in a signed note, without checking its signatures (for a log's own stored notes). */
@@ -56,7 +62,8 @@ export function unverifiedCheckpoint(note: string): Checkpoint {
 /** Checks a signed checkpoint note against the log's key and origin; returns the checkpoint. */
 export function openCheckpoint(note: string, log: NoteVerifier, origin = log.name): Checkpoint {
   const c = parseCheckpoint(openNote(note, [log]).text);
-  if (c.origin !== origin) throw invalid(`the checkpoint is for log ${JSON.stringify(c.origin)}, not ${JSON.stringify(origin)}`);
+  if (c.origin !== origin)
+    throw invalid(`the checkpoint is for log ${JSON.stringify(c.origin)}, not ${JSON.stringify(origin)}`);
   return c;
 }
 
@@ -114,7 +121,8 @@ export function verifyProof(
   const checkpoint = openCheckpoint(p.checkpoint, log, origin);
   const logged = entry ? Buffer.from(entry) : p.extra;
   if (!logged) throw invalid('the proof carries no entry and none was given: pass the logged entry');
-  if (entry && p.extra && !p.extra.equals(logged)) throw invalid('the entry given differs from the entry the proof carries');
+  if (entry && p.extra && !p.extra.equals(logged))
+    throw invalid('the entry given differs from the entry the proof carries');
   if (!verifyInclusion(leafHash(logged), p.index, checkpoint.size, p.proof, checkpoint.root)) {
     throw invalid(`the inclusion proof for entry ${p.index} does not match the checkpoint of size ${checkpoint.size}`);
   }
@@ -130,12 +138,20 @@ export function originOfPrefix(prefix: string): string {
   try {
     u = new URL(prefix);
   } catch (cause) {
-    throw new ModelsealError('INVALID_ARGUMENT', `${JSON.stringify(prefix)} is not a URL; give the log's URL prefix, e.g. https://releases.example/log`, { cause });
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `${JSON.stringify(prefix)} is not a URL; give the log's URL prefix, e.g. https://releases.example/log`,
+      { cause },
+    );
   }
   if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.search || u.hash || u.username || u.password) {
-    throw new ModelsealError('INVALID_ARGUMENT', `${JSON.stringify(prefix)}: the log's URL prefix is an http(s) URL without query, fragment or credentials`);
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `${JSON.stringify(prefix)}: the log's URL prefix is an http(s) URL without query, fragment or credentials`,
+    );
   }
   const origin = `${u.host}${u.pathname.replace(/\/+$/, '')}`;
-  if (/[\s+]/.test(origin)) throw new ModelsealError('INVALID_ARGUMENT', `${JSON.stringify(prefix)}: a log origin cannot hold spaces or "+"`);
+  if (/[\s+]/.test(origin))
+    throw new ModelsealError('INVALID_ARGUMENT', `${JSON.stringify(prefix)}: a log origin cannot hold spaces or "+"`);
   return origin;
 }

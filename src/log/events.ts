@@ -85,7 +85,8 @@ export type LogEvent = ExportEvent | ReleaseEvent | DenialsEvent;
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) throw new ModelsealError('INTERNAL', `log events hold integers only, not ${value}`);
+    if (!Number.isSafeInteger(value))
+      throw new ModelsealError('INTERNAL', `log events hold integers only, not ${value}`);
     return String(value);
   }
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;

@@ -12,7 +12,18 @@
  * checkpoint record is the commit point. On open, whatever lies beyond the latest complete
  * checkpoint (a crash between the two steps, a torn record) is cut off; it was never acknowledged.
  */
-import { closeSync, fdatasync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ModelsealError } from '../errors.js';
@@ -30,12 +41,15 @@ function unavailable(message: string, cause?: unknown): ModelsealError {
 }
 
 function damaged(dir: string, message: string): ModelsealError {
-  return new ModelsealError('LOG_INVALID', `the log store ${dir} is damaged: ${message}; keep it as evidence and restore from a replica or backup`);
+  return new ModelsealError(
+    'LOG_INVALID',
+    `the log store ${dir} is damaged: ${message}; keep it as evidence and restore from a replica or backup`,
+  );
 }
 
 function readAt(fd: number, length: number, pos: number): Buffer {
   const b = Buffer.allocUnsafe(length);
-  for (let at = 0; at < length; ) {
+  for (let at = 0; at < length;) {
     const n = readSync(fd, b, at, length - at, pos + at);
     if (n === 0) throw new ModelsealError('LOG_INVALID', `the log store ends early at byte ${pos + at}`);
     at += n;
@@ -97,7 +111,8 @@ export class FileStore implements LogStore {
       return store;
     } catch (e) {
       for (const f of FILES) if (fd[f] !== undefined) closeSync(fd[f]);
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw unavailable(`${dir} is not a log store (no ${FILES.join(', ')} files)`, e);
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+        throw unavailable(`${dir} is not a log store (no ${FILES.join(', ')} files)`, e);
       throw e instanceof ModelsealError ? e : unavailable(`cannot open the log store ${dir}`, e);
     }
   }
@@ -128,16 +143,22 @@ export class FileStore implements LogStore {
     this.#end.checkpoints = pos;
     const size = last === null ? 0 : unverifiedCheckpoint(last).size;
     // The entries, offsets and hashes that checkpoint covers.
-    if (len('offsets') < 8 * size) throw damaged(this.dir, `the latest checkpoint covers ${size} entries but only ${Math.floor(len('offsets') / 8)} are stored`);
+    if (len('offsets') < 8 * size)
+      throw damaged(
+        this.dir,
+        `the latest checkpoint covers ${size} entries but only ${Math.floor(len('offsets') / 8)} are stored`,
+      );
     let entriesEnd = 0;
     if (size > 0) {
       const lastStart = Number(readAt(this.#fd.offsets, 8, 8 * (size - 1)).readBigUInt64BE(0));
       entriesEnd = lastStart + 2 + readAt(this.#fd.entries, 2, lastStart).readUInt16BE(0);
     }
     const hashesEnd = HASH_SIZE * storedCount(size);
-    if (len('entries') < entriesEnd || len('hashes') < hashesEnd) throw damaged(this.dir, `files are shorter than the latest checkpoint (size ${size}) needs`);
+    if (len('entries') < entriesEnd || len('hashes') < hashesEnd)
+      throw damaged(this.dir, `files are shorter than the latest checkpoint (size ${size}) needs`);
     this.#end = { entries: entriesEnd, offsets: 8 * size, hashes: hashesEnd, checkpoints: pos };
-    if (this.#lock !== null) for (const f of FILES) if (len(f) !== this.#end[f]) ftruncateSync(this.#fd[f], this.#end[f]);
+    if (this.#lock !== null)
+      for (const f of FILES) if (len(f) !== this.#end[f]) ftruncateSync(this.#fd[f], this.#end[f]);
     this.#size = size;
     this.#checkpoint = last;
   }
@@ -186,7 +207,10 @@ export class FileStore implements LogStore {
       } catch {
         this.#closeFiles();
       }
-      throw unavailable(`the log store ${this.dir} could not be written (${(e as NodeJS.ErrnoException).code ?? 'error'}); nothing was released`, e);
+      throw unavailable(
+        `the log store ${this.dir} could not be written (${(e as NodeJS.ErrnoException).code ?? 'error'}); nothing was released`,
+        e,
+      );
     }
     this.#end.entries += records.length;
     this.#end.offsets += offsets.length;
@@ -200,11 +224,12 @@ export class FileStore implements LogStore {
   readHashes = async (indexes: readonly number[]): Promise<Hash[]> => {
     const out: Hash[] = [];
     // Consecutive positions (an audit or a tile) are read in one call.
-    for (let i = 0; i < indexes.length; ) {
+    for (let i = 0; i < indexes.length;) {
       let j = i + 1;
       while (j < indexes.length && indexes[j] === indexes[j - 1]! + 1) j++;
       const start = indexes[i]!;
-      if (start < 0 || HASH_SIZE * (start + j - i) > this.#end.hashes) throw new RangeError(`stored hash ${start} is beyond the log`);
+      if (start < 0 || HASH_SIZE * (start + j - i) > this.#end.hashes)
+        throw new RangeError(`stored hash ${start} is beyond the log`);
       const b = readAt(this.#fd.hashes, HASH_SIZE * (j - i), HASH_SIZE * start);
       for (let k = 0; k < j - i; k++) out.push(b.subarray(HASH_SIZE * k, HASH_SIZE * (k + 1)));
       i = j;
@@ -213,7 +238,8 @@ export class FileStore implements LogStore {
   };
 
   async readBundle(from: number, to: number): Promise<Buffer> {
-    if (!(from >= 0 && from <= to && to <= this.#size)) throw new RangeError(`entries [${from}, ${to}) are not in a log of ${this.#size}`);
+    if (!(from >= 0 && from <= to && to <= this.#size))
+      throw new RangeError(`entries [${from}, ${to}) are not in a log of ${this.#size}`);
     if (from === to) return Buffer.alloc(0);
     const offsets = readAt(this.#fd.offsets, 8 * (to - from), 8 * from);
     const start = Number(offsets.readBigUInt64BE(0));
@@ -231,14 +257,15 @@ export class FileStore implements LogStore {
     const end = this.#end.checkpoints;
     const block = 1 << 20;
     let buf = Buffer.alloc(0);
-    for (let pos = 0; pos < end || buf.length > 0; ) {
+    for (let pos = 0; pos < end || buf.length > 0;) {
       if (pos < end && (buf.length < 4 || buf.length < 4 + buf.readUInt32BE(0))) {
         const n = Math.min(block, end - pos);
         buf = Buffer.concat([buf, readAt(this.#fd.checkpoints, n, pos)]);
         pos += n;
         continue;
       }
-      if (buf.length < 4 || buf.length < 4 + buf.readUInt32BE(0)) throw damaged(this.dir, 'a checkpoint record is cut short');
+      if (buf.length < 4 || buf.length < 4 + buf.readUInt32BE(0))
+        throw damaged(this.dir, 'a checkpoint record is cut short');
       const n = buf.readUInt32BE(0);
       yield buf.subarray(4, 4 + n).toString('utf8');
       buf = buf.subarray(4 + n);
@@ -270,7 +297,9 @@ function takeLock(dir: string): string {
   const pid = Number(readFileSync(lock, 'utf8').trim());
   if (pid === process.pid) throw unavailable(`the log store ${dir} is already open in this process`);
   if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
-    throw unavailable(`the log store ${dir} is in use by process ${pid}; stop it first (several servers share one log only through PostgreSQL)`);
+    throw unavailable(
+      `the log store ${dir} is in use by process ${pid}; stop it first (several servers share one log only through PostgreSQL)`,
+    );
   }
   writeFileSync(lock, `${process.pid}\n`, { mode: 0o600 });
   return lock;

@@ -54,7 +54,10 @@ export class TransparencyLog {
     if (latest !== null) {
       const origin = unverifiedCheckpoint(latest).origin;
       if (origin !== signer.name) {
-        throw new ModelsealError('INVALID_ARGUMENT', `this log store belongs to log ${JSON.stringify(origin)}, not ${JSON.stringify(signer.name)}: use its key`);
+        throw new ModelsealError(
+          'INVALID_ARGUMENT',
+          `this log store belongs to log ${JSON.stringify(origin)}, not ${JSON.stringify(signer.name)}: use its key`,
+        );
       }
     }
   }
@@ -86,11 +89,22 @@ export class TransparencyLog {
     if (!(entry instanceof Uint8Array) || entry.length > MAX_ENTRY_BYTES) {
       throw new ModelsealError('INVALID_ARGUMENT', `a log entry must be at most ${MAX_ENTRY_BYTES} bytes`);
     }
-    const { index, size, checkpoint } = await new Promise<{ index: number; size: number; checkpoint: string }>((resolve, reject) => {
-      this.#pending.push({ entry, resolve, reject });
-      if (!this.#committing) void this.#commitPending();
-    });
-    return { index, checkpoint, proof: formatProof({ index, proof: await inclusionProof(index, size, this.store.readHashes), checkpoint, extra: Buffer.from(entry) }) };
+    const { index, size, checkpoint } = await new Promise<{ index: number; size: number; checkpoint: string }>(
+      (resolve, reject) => {
+        this.#pending.push({ entry, resolve, reject });
+        if (!this.#committing) void this.#commitPending();
+      },
+    );
+    return {
+      index,
+      checkpoint,
+      proof: formatProof({
+        index,
+        proof: await inclusionProof(index, size, this.store.readHashes),
+        checkpoint,
+        extra: Buffer.from(entry),
+      }),
+    };
   }
 
   async #commitPending(): Promise<void> {
@@ -126,7 +140,8 @@ export class TransparencyLog {
 
   /** The consistency proof between two tree sizes of this log. */
   consistency(first: number, second: number): Promise<Hash[]> {
-    if (second > this.store.size) throw new ModelsealError('INVALID_ARGUMENT', `tree size ${second} is beyond the log (size ${this.store.size})`);
+    if (second > this.store.size)
+      throw new ModelsealError('INVALID_ARGUMENT', `tree size ${second} is beyond the log (size ${this.store.size})`);
     return consistencyProof(first, second, this.store.readHashes);
   }
 
@@ -163,5 +178,14 @@ export async function receiptFor(store: LogStore, index: number): Promise<LogRec
   }
   const size = unverifiedCheckpoint(checkpoint).size;
   const [extra] = await store.readEntries(index, index + 1);
-  return { index, checkpoint, proof: formatProof({ index, proof: await inclusionProof(index, size, store.readHashes), checkpoint, extra: extra! }) };
+  return {
+    index,
+    checkpoint,
+    proof: formatProof({
+      index,
+      proof: await inclusionProof(index, size, store.readHashes),
+      checkpoint,
+      extra: extra!,
+    }),
+  };
 }

@@ -88,7 +88,11 @@ export function hashesToStore(n: number, leaf: Hash, left: (level: number, k: nu
  * Appends `leaves` to a tree of `start` leaves: the hashes to store after the existing ones, and
  * the new root. Only the old tree's right edge (at most 64 hashes) is read through `read`.
  */
-export async function appendLeaves(start: number, leaves: readonly Hash[], read: HashReader): Promise<{ stored: Hash[]; root: Hash }> {
+export async function appendLeaves(
+  start: number,
+  leaves: readonly Hash[],
+  read: HashReader,
+): Promise<{ stored: Hash[]; root: Hash }> {
   const edge = rangeSubtrees(0, start).map(([level, n]) => storedIndex(level, n));
   const old = new Map<number, Hash>();
   (await read(edge)).forEach((h, i) => old.set(edge[i]!, h));
@@ -202,12 +206,14 @@ export function consistencyRanges(first: number, second: number): Range[] {
 }
 
 export async function inclusionProof(index: number, size: number, read: HashReader): Promise<Hash[]> {
-  if (!(index >= 0 && index < size)) throw new RangeError(`inclusion proof: index ${index} is not below tree size ${size}`);
+  if (!(index >= 0 && index < size))
+    throw new RangeError(`inclusion proof: index ${index} is not below tree size ${size}`);
   return rangeHashes(inclusionRanges(index, size), read);
 }
 
 export async function consistencyProof(first: number, second: number, read: HashReader): Promise<Hash[]> {
-  if (!(first >= 0 && first <= second)) throw new RangeError(`consistency proof: size ${first} is not at most ${second}`);
+  if (!(first >= 0 && first <= second))
+    throw new RangeError(`consistency proof: size ${first} is not at most ${second}`);
   if (first === 0 || first === second) return [];
   return rangeHashes(consistencyRanges(first, second), read);
 }
@@ -215,7 +221,13 @@ export async function consistencyProof(first: number, second: number, read: Hash
 // ---- verification (RFC 9162 §2.1.3.2 and §2.1.4.2) ----
 
 /** Whether `proof` shows the leaf with hash `leaf` at `index` in the tree of `size` with `root`. */
-export function verifyInclusion(leaf: Uint8Array, index: number, size: number, proof: readonly Uint8Array[], root: Uint8Array): boolean {
+export function verifyInclusion(
+  leaf: Uint8Array,
+  index: number,
+  size: number,
+  proof: readonly Uint8Array[],
+  root: Uint8Array,
+): boolean {
   if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size) && index >= 0 && index < size)) return false;
   if (proof.some((p) => p.length !== HASH_SIZE)) return false;
   let fn = index;

@@ -24,7 +24,12 @@ export function isValidKeyName(name: string): boolean {
 }
 
 function keyId(name: string, publicKey: Uint8Array): number {
-  return createHash('sha256').update(name).update(Buffer.from([0x0a, ED25519])).update(publicKey).digest().readUInt32BE(0);
+  return createHash('sha256')
+    .update(name)
+    .update(Buffer.from([0x0a, ED25519]))
+    .update(publicKey)
+    .digest()
+    .readUInt32BE(0);
 }
 
 const hex8 = (id: number) => id.toString(16).padStart(8, '0');
@@ -45,7 +50,8 @@ export class NoteSigner {
   readonly #key: KeyObject;
 
   private constructor(name: string, key: KeyObject) {
-    if (!isValidKeyName(name)) throw invalid(`note key name ${JSON.stringify(name)} must be non-empty and contain no spaces or '+'`);
+    if (!isValidKeyName(name))
+      throw invalid(`note key name ${JSON.stringify(name)} must be non-empty and contain no spaces or '+'`);
     this.name = name;
     this.#key = key;
     this.publicKey = createPublicKey(key).export({ format: 'der', type: 'spki' }).subarray(SPKI_ED25519.length);
@@ -59,14 +65,18 @@ export class NoteSigner {
 
   /** From an Ed25519 private KeyObject (e.g. read from a PEM file of the key store). */
   static fromKey(name: string, key: KeyObject): NoteSigner {
-    if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519') throw invalid('a note key must be an Ed25519 private key');
+    if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519')
+      throw invalid('a note key must be an Ed25519 private key');
     return new NoteSigner(name, key);
   }
 
   /** From a 32-byte Ed25519 private key seed (as the key store keeps it). */
   static fromSeed(name: string, seed: Uint8Array): NoteSigner {
     if (seed.length !== 32) throw invalid('an Ed25519 seed is 32 bytes');
-    return new NoteSigner(name, createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' }));
+    return new NoteSigner(
+      name,
+      createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' }),
+    );
   }
 
   /** The 32-byte private key seed, for the key store. */
@@ -78,7 +88,8 @@ export class NoteSigner {
   static fromSignerKey(skey: string): NoteSigner {
     const m = /^PRIVATE\+KEY\+([^+]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$/.exec(skey.trim());
     const raw = m ? Buffer.from(m[3]!, 'base64') : Buffer.alloc(0);
-    if (!m || raw.length !== 33 || raw[0] !== ED25519) throw invalid('not an Ed25519 note signer key (PRIVATE+KEY+name+id+key)');
+    if (!m || raw.length !== 33 || raw[0] !== ED25519)
+      throw invalid('not an Ed25519 note signer key (PRIVATE+KEY+name+id+key)');
     const signer = NoteSigner.fromSeed(m[1]!, raw.subarray(1));
     if (hex8(signer.keyId) !== m[2]) throw invalid('the note signer key has a key ID that does not match its key');
     return signer;
@@ -120,7 +131,12 @@ export function parseVerifierKey(vkey: string): NoteVerifier {
   const id = keyId(name, publicKey);
   if (hex8(id) !== m[2]) throw invalid(`the verifier key for ${name} has a key ID that does not match its key`);
   const key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: 'der', type: 'spki' });
-  return { name, keyId: id, publicKey, verify: (text, signature) => signature.length === 64 && verify(null, text, key, signature) };
+  return {
+    name,
+    keyId: id,
+    publicKey,
+    verify: (text, signature) => signature.length === 64 && verify(null, text, key, signature),
+  };
 }
 
 /** `text` with one signature line per signer. */
@@ -161,13 +177,17 @@ export function parseNote(note: string, verifiers: readonly NoteVerifier[]): Par
   for (const line of sigLines) {
     const m = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)$/u.exec(line);
     const raw = m ? Buffer.from(m[2]!, 'base64') : Buffer.alloc(0);
-    if (!m || raw.length < 5 || raw.toString('base64') !== m[2]) throw invalid(`malformed signature line in a signed note: ${JSON.stringify(line.slice(0, 120))}`);
+    if (!m || raw.length < 5 || raw.toString('base64') !== m[2])
+      throw invalid(`malformed signature line in a signed note: ${JSON.stringify(line.slice(0, 120))}`);
     const id = raw.readUInt32BE(0);
     const verifier = verifiers.find((k) => k.name === m[1] && k.keyId === id);
     if (verifier) signatures.push({ verifier, signature: raw.subarray(4) });
     else unknownSignatures++;
   }
-  if (signatures.length === 0) throw invalid(`the note is not signed by a trusted key (${verifiers.map((v) => v.name).join(', ') || 'none given'})`);
+  if (signatures.length === 0)
+    throw invalid(
+      `the note is not signed by a trusted key (${verifiers.map((v) => v.name).join(', ') || 'none given'})`,
+    );
   return { text, signatures, unknownSignatures };
 }
 
@@ -180,7 +200,8 @@ export function openNote(note: string, verifiers: readonly NoteVerifier[]): Open
   const message = Buffer.from(text, 'utf8');
   const verifiedBy: string[] = [];
   for (const { verifier, signature } of signatures) {
-    if (!verifier.verify(message, signature)) throw invalid(`the signature by ${verifier.name} on the note does not verify`);
+    if (!verifier.verify(message, signature))
+      throw invalid(`the signature by ${verifier.name} on the note does not verify`);
     if (!verifiedBy.includes(verifier.name)) verifiedBy.push(verifier.name);
   }
   return { text, verifiedBy, unknownSignatures };

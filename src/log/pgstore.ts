@@ -21,7 +21,14 @@ import type { Pool, PoolClient } from 'pg';
 import { invalidArgument, ModelsealError } from '../errors.js';
 import { unverifiedCheckpoint } from './checkpoint.js';
 import { appendLeaves, HASH_SIZE, leafHash, storedCount, type Hash } from './merkle.js';
-import { checkEntrySizes, encodeBundle, MAX_ENTRY_BYTES, type AppendResult, type CheckpointSigner, type LogStore } from './store.js';
+import {
+  checkEntrySizes,
+  encodeBundle,
+  MAX_ENTRY_BYTES,
+  type AppendResult,
+  type CheckpointSigner,
+  type LogStore,
+} from './store.js';
 
 let driver: Promise<typeof import('pg')> | undefined;
 const loadDriver = () => (driver ??= import('pg'));
@@ -58,7 +65,10 @@ function describeUrl(url: string): { where: string; secrets: string[] } {
     u = new URL('invalid:');
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-    throw new ModelsealError('LOG_UNAVAILABLE', 'the log store URL is not a PostgreSQL URL: expected postgres://user[:password]@host[:port]/database');
+    throw new ModelsealError(
+      'LOG_UNAVAILABLE',
+      'the log store URL is not a PostgreSQL URL: expected postgres://user[:password]@host[:port]/database',
+    );
   }
   const host = u.hostname || u.searchParams.get('host') || 'localhost';
   const where = `${host}:${u.port || '5432'}${u.pathname.length > 1 ? u.pathname : ''}`;
@@ -107,7 +117,11 @@ export class PgStore implements LogStore {
    */
   static async open(url: string, opts: PgStoreOptions = {}): Promise<PgStore> {
     const schema = opts.schema ?? 'modelseal';
-    if (!SCHEMA_NAME.test(schema)) throw invalidArgument('schema', 'a lower-case SQL name (a-z, 0-9, _, not starting with a digit), at most 63 characters');
+    if (!SCHEMA_NAME.test(schema))
+      throw invalidArgument(
+        'schema',
+        'a lower-case SQL name (a-z, 0-9, _, not starting with a digit), at most 63 characters',
+      );
     const described = describeUrl(url);
     const { Pool } = await loadDriver();
     const pool = new Pool({
@@ -128,7 +142,11 @@ export class PgStore implements LogStore {
     } catch (e) {
       await pool.end().catch(() => {});
       if (e instanceof ModelsealError) throw e;
-      throw store.#unavailable(`cannot open the log (schema ${schema}) in PostgreSQL at ${described.where}`, e, 'check that the server runs and the URL is right');
+      throw store.#unavailable(
+        `cannot open the log (schema ${schema}) in PostgreSQL at ${described.where}`,
+        e,
+        'check that the server runs and the URL is right',
+      );
     }
   }
 
@@ -153,9 +171,15 @@ export class PgStore implements LogStore {
       // Replicas starting together would race on the catalog: one creates, the others wait.
       await client.query("SELECT pg_advisory_xact_lock(hashtext('modelseal log ' || $1))", [this.schema]);
       await client.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${this.#t('entries')} (idx bigint PRIMARY KEY, data bytea NOT NULL CHECK (length(data) <= ${MAX_ENTRY_BYTES}))`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${this.#t('hashes')} (idx bigint PRIMARY KEY, hash bytea NOT NULL CHECK (length(hash) = ${HASH_SIZE}))`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${this.#t('checkpoints')} (size bigint PRIMARY KEY, note text NOT NULL)`);
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${this.#t('entries')} (idx bigint PRIMARY KEY, data bytea NOT NULL CHECK (length(data) <= ${MAX_ENTRY_BYTES}))`,
+      );
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${this.#t('hashes')} (idx bigint PRIMARY KEY, hash bytea NOT NULL CHECK (length(hash) = ${HASH_SIZE}))`,
+      );
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${this.#t('checkpoints')} (size bigint PRIMARY KEY, note text NOT NULL)`,
+      );
       await client.query(
         `CREATE TABLE IF NOT EXISTS ${this.#t('head')} (one boolean PRIMARY KEY DEFAULT true CHECK (one), size bigint NOT NULL CHECK (size >= 0), checkpoint text)`,
       );
@@ -171,12 +195,17 @@ export class PgStore implements LogStore {
 
   /** Reads the committed head; at open, also checks that the rows it covers are there. */
   async #readHead(check: boolean): Promise<void> {
-    const { rows } = await this.pool.query<{ size: string; checkpoint: string | null }>(`SELECT size, checkpoint FROM ${this.#t('head')}`);
+    const { rows } = await this.pool.query<{ size: string; checkpoint: string | null }>(
+      `SELECT size, checkpoint FROM ${this.#t('head')}`,
+    );
     const head = rows[0];
     if (!head) throw this.#damaged('the head row is missing');
     const size = Number(head.size);
     if (check) {
-      if ((head.checkpoint === null) !== (size === 0) || (head.checkpoint !== null && unverifiedCheckpoint(head.checkpoint).size !== size)) {
+      if (
+        (head.checkpoint === null) !== (size === 0) ||
+        (head.checkpoint !== null && unverifiedCheckpoint(head.checkpoint).size !== size)
+      ) {
         throw this.#damaged(`the head (size ${size}) and its checkpoint do not agree`);
       }
       if (size > 0) {
@@ -206,12 +235,15 @@ export class PgStore implements LogStore {
     try {
       await this.#readHead(false);
     } catch (e) {
-      throw e instanceof ModelsealError ? e : this.#unavailable(`cannot read the log head from PostgreSQL at ${this.#where}`, e);
+      throw e instanceof ModelsealError
+        ? e
+        : this.#unavailable(`cannot read the log head from PostgreSQL at ${this.#where}`, e);
     }
   }
 
   append(entries: readonly Uint8Array[], sign: CheckpointSigner): Promise<AppendResult> {
-    if (this.#closing) return Promise.reject(new ModelsealError('LOG_UNAVAILABLE', 'the log store is closed; nothing was released'));
+    if (this.#closing)
+      return Promise.reject(new ModelsealError('LOG_UNAVAILABLE', 'the log store is closed; nothing was released'));
     // This process's appends in call order (those made before `close` still run); other
     // processes queue on the head row.
     const run = this.#busy.then(() => this.#append(entries, sign));
@@ -222,7 +254,13 @@ export class PgStore implements LogStore {
   async #append(entries: readonly Uint8Array[], sign: CheckpointSigner): Promise<AppendResult> {
     checkEntrySizes(entries);
     const refused = (e: unknown) =>
-      e instanceof ModelsealError && e.code === 'LOG_INVALID' ? e : this.#unavailable(`the log could not commit to PostgreSQL at ${this.#where}`, e, 'nothing was released and the log is unchanged');
+      e instanceof ModelsealError && e.code === 'LOG_INVALID'
+        ? e
+        : this.#unavailable(
+            `the log could not commit to PostgreSQL at ${this.#where}`,
+            e,
+            'nothing was released and the log is unchanged',
+          );
     let client: PoolClient;
     try {
       client = await this.pool.connect();
@@ -249,17 +287,26 @@ export class PgStore implements LogStore {
 
   /** The body of an append's transaction: everything up to COMMIT. */
   async #appendIn(db: PoolClient, entries: readonly Uint8Array[], sign: CheckpointSigner): Promise<AppendResult> {
-    const { rows } = await db.query<{ size: string; checkpoint: string | null }>(`SELECT size, checkpoint FROM ${this.#t('head')} FOR UPDATE`);
+    const { rows } = await db.query<{ size: string; checkpoint: string | null }>(
+      `SELECT size, checkpoint FROM ${this.#t('head')} FOR UPDATE`,
+    );
     if (!rows[0]) throw this.#damaged('the head row is missing');
     // The committed size as the database has it: another replica may have appended since.
     const first = Number(rows[0].size);
-    if (entries.length === 0 && rows[0].checkpoint !== null) return { first, size: first, checkpoint: rows[0].checkpoint };
+    if (entries.length === 0 && rows[0].checkpoint !== null)
+      return { first, size: first, checkpoint: rows[0].checkpoint };
     const base = storedCount(first);
     const { stored, root } = await appendLeaves(first, entries.map(leafHash), (ix) => this.#readHashesIn(db, ix, base));
     const size = first + entries.length;
     const indexes = (start: number, n: number) => Array.from({ length: n }, (_, i) => start + i);
-    await db.query(`INSERT INTO ${this.#t('entries')} (idx, data) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, [indexes(first, entries.length), entries]);
-    await db.query(`INSERT INTO ${this.#t('hashes')} (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, [indexes(base, stored.length), stored]);
+    await db.query(`INSERT INTO ${this.#t('entries')} (idx, data) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, [
+      indexes(first, entries.length),
+      entries,
+    ]);
+    await db.query(`INSERT INTO ${this.#t('hashes')} (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, [
+      indexes(base, stored.length),
+      stored,
+    ]);
     const checkpoint = sign({ size, root });
     await db.query(`INSERT INTO ${this.#t('checkpoints')} (size, note) VALUES ($1, $2)`, [size, checkpoint]);
     await db.query(`UPDATE ${this.#t('head')} SET size = $1, checkpoint = $2`, [size, checkpoint]);
@@ -284,7 +331,10 @@ export class PgStore implements LogStore {
     const reads = this.#queuedReads.splice(0);
     let found: Array<Buffer | null>;
     try {
-      found = await this.#queryRuns(this.pool, { lo: reads.flatMap((r) => r.runs.lo), hi: reads.flatMap((r) => r.runs.hi) });
+      found = await this.#queryRuns(this.pool, {
+        lo: reads.flatMap((r) => r.runs.lo),
+        hi: reads.flatMap((r) => r.runs.hi),
+      });
     } catch (e) {
       const refused = this.#unavailable(`cannot read the log from PostgreSQL at ${this.#where}`, e);
       for (const r of reads) r.reject(refused);
@@ -311,11 +361,12 @@ export class PgStore implements LogStore {
   /** Positions as runs of consecutive ones, [lo, hi) each, all below `limit`. */
   #runs(indexes: readonly number[], limit: number): Runs {
     const runs: Runs = { lo: [], hi: [] };
-    for (let i = 0; i < indexes.length; ) {
+    for (let i = 0; i < indexes.length;) {
       let j = i + 1;
       while (j < indexes.length && indexes[j] === indexes[j - 1]! + 1) j++;
       const start = indexes[i]!;
-      if (!(Number.isSafeInteger(start) && start >= 0 && start + (j - i) <= limit)) throw new RangeError(`stored hash ${start} is beyond the log`);
+      if (!(Number.isSafeInteger(start) && start >= 0 && start + (j - i) <= limit))
+        throw new RangeError(`stored hash ${start} is beyond the log`);
       runs.lo.push(start);
       runs.hi.push(start + (j - i));
       i = j;
@@ -349,7 +400,10 @@ export class PgStore implements LogStore {
           ).rows.map((r) => r.hashes);
     const byIndex = new Map<number, Buffer>();
     if (single.size > 0) {
-      const { rows } = await db.query<{ idx: string; hash: Buffer }>(`SELECT idx, hash FROM ${this.#t('hashes')} WHERE idx = ANY($1::bigint[])`, [[...single]]);
+      const { rows } = await db.query<{ idx: string; hash: Buffer }>(
+        `SELECT idx, hash FROM ${this.#t('hashes')} WHERE idx = ANY($1::bigint[])`,
+        [[...single]],
+      );
       for (const r of rows) byIndex.set(Number(r.idx), r.hash);
     }
     let next = 0;
@@ -370,7 +424,8 @@ export class PgStore implements LogStore {
     runs.lo.forEach((lo, k) => {
       const want = runs.hi[k]! - lo;
       const b = found[k];
-      if (b?.length !== HASH_SIZE * want) throw this.#damaged(`stored hashes [${lo}, ${runs.hi[k]}) are missing or malformed`);
+      if (b?.length !== HASH_SIZE * want)
+        throw this.#damaged(`stored hashes [${lo}, ${runs.hi[k]}) are missing or malformed`);
       for (let i = 0; i < want; i++) out.push(b.subarray(HASH_SIZE * i, HASH_SIZE * (i + 1)));
     });
     return out;
@@ -383,7 +438,10 @@ export class PgStore implements LogStore {
     if (from === to) return [];
     let rows: Array<{ data: Buffer }>;
     try {
-      ({ rows } = await this.pool.query<{ data: Buffer }>(`SELECT data FROM ${this.#t('entries')} WHERE idx >= $1 AND idx < $2 ORDER BY idx`, [from, to]));
+      ({ rows } = await this.pool.query<{ data: Buffer }>(
+        `SELECT data FROM ${this.#t('entries')} WHERE idx >= $1 AND idx < $2 ORDER BY idx`,
+        [from, to],
+      ));
     } catch (e) {
       throw this.#unavailable(`cannot read the log from PostgreSQL at ${this.#where}`, e);
     }
@@ -398,7 +456,7 @@ export class PgStore implements LogStore {
   /** Every checkpoint up to the known head, oldest first, a page at a time. */
   async *checkpoints(): AsyncIterable<string> {
     const end = this.#size;
-    for (let after = -1; ; ) {
+    for (let after = -1; ;) {
       let rows: Array<{ size: string; note: string }>;
       try {
         ({ rows } = await this.pool.query<{ size: string; note: string }>(
@@ -436,4 +494,3 @@ export class PgStore implements LogStore {
     return text;
   }
 }
-

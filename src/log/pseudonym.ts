@@ -38,7 +38,8 @@ export async function loadPseudonymizer(file: string): Promise<Pseudonymizer> {
     throw new ModelsealError('KEYSTORE', `cannot read the pseudonym key ${file}`, { cause });
   }
   const key = /^[A-Za-z0-9_-]{43}$/.test(text) ? Buffer.from(text, 'base64url') : Buffer.alloc(0);
-  if (key.length !== 32) throw new ModelsealError('INVALID_ARGUMENT', `${file} is not a pseudonym key (32 random bytes, base64url)`);
+  if (key.length !== 32)
+    throw new ModelsealError('INVALID_ARGUMENT', `${file} is not a pseudonym key (32 random bytes, base64url)`);
   return new Pseudonymizer(key);
 }
 
@@ -48,6 +49,12 @@ export async function createPseudonymKey(file: string): Promise<void> {
     await writeFile(file, randomBytes(32).toString('base64url') + '\n', { flag: 'wx', mode: 0o600 });
   } catch (cause) {
     const exists = (cause as NodeJS.ErrnoException).code === 'EEXIST';
-    throw new ModelsealError(exists ? 'INVALID_ARGUMENT' : 'IO', exists ? `${file} exists; a pseudonym key is never overwritten (the log's pseudonyms depend on it)` : `cannot write ${file}`, { cause });
+    throw new ModelsealError(
+      exists ? 'INVALID_ARGUMENT' : 'IO',
+      exists
+        ? `${file} exists; a pseudonym key is never overwritten (the log's pseudonyms depend on it)`
+        : `cannot write ${file}`,
+      { cause },
+    );
   }
 }

@@ -20,7 +20,11 @@ export function tileIndexPath(n: number): string {
 }
 
 function unreachable(url: string, what: string, cause?: unknown): ModelsealError {
-  return new ModelsealError('LOG_UNAVAILABLE', `the log at ${url} ${what}; check --server and that \`modelseal serve\` runs there`, cause === undefined ? undefined : { cause });
+  return new ModelsealError(
+    'LOG_UNAVAILABLE',
+    `the log at ${url} ${what}; check --server and that \`modelseal serve\` runs there`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 export class RemoteLog implements LogStore {
@@ -48,13 +52,15 @@ export class RemoteLog implements LogStore {
 
   /** Entries [from, to), from the entry bundles of the tiles that hold them. */
   async readEntries(from: number, to: number): Promise<Buffer[]> {
-    if (!(from >= 0 && from <= to && to <= this.size)) throw new RangeError(`entries [${from}, ${to}) are not in a log of ${this.size}`);
+    if (!(from >= 0 && from <= to && to <= this.size))
+      throw new RangeError(`entries [${from}, ${to}) are not in a log of ${this.size}`);
     const out: Buffer[] = [];
     for (let tile = Math.floor(from / 256); tile * 256 < to; tile++) {
       const width = Math.min(256, this.size - tile * 256);
       const path = `/tile/entries/${tileIndexPath(tile)}${width < 256 ? `.p/${width}` : ''}`;
       const entries = splitBundle(await get(this.url, path));
-      if (entries?.length !== width) throw new ModelsealError('LOG_INVALID', `${this.url}${path} is not a bundle of ${width} entries`);
+      if (entries?.length !== width)
+        throw new ModelsealError('LOG_INVALID', `${this.url}${path} is not a bundle of ${width} entries`);
       out.push(...entries.slice(Math.max(0, from - tile * 256), to - tile * 256));
     }
     return out;
@@ -65,7 +71,10 @@ export class RemoteLog implements LogStore {
   }
 
   readHashes = async (_indexes: readonly number[]): Promise<Hash[]> => {
-    throw new ModelsealError('INVALID_ARGUMENT', 'a log read over HTTP has no stored hashes to read; recompute them from the entries');
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      'a log read over HTTP has no stored hashes to read; recompute them from the entries',
+    );
   };
 
   async *checkpoints(): AsyncIterable<string> {
@@ -92,7 +101,8 @@ export class RemoteLog implements LogStore {
         yield note;
       }
     }
-    if (buf.length > 0) throw new ModelsealError('LOG_INVALID', `${this.url}/v1/checkpoints ends in the middle of a checkpoint`);
+    if (buf.length > 0)
+      throw new ModelsealError('LOG_INVALID', `${this.url}/v1/checkpoints ends in the middle of a checkpoint`);
   }
 
   append(): Promise<AppendResult> {

@@ -26,7 +26,7 @@ export function encodeBundle(entries: readonly Uint8Array[]): Buffer {
 /** The entries of a bundle; null when it does not parse (a record runs past the end). */
 export function splitBundle(bundle: Buffer): Buffer[] | null {
   const out: Buffer[] = [];
-  for (let at = 0; at < bundle.length; ) {
+  for (let at = 0; at < bundle.length;) {
     if (at + 2 > bundle.length) return null;
     const end = at + 2 + bundle.readUInt16BE(at);
     if (end > bundle.length) return null;
@@ -39,7 +39,8 @@ export function splitBundle(bundle: Buffer): Buffer[] | null {
 /** Refuses an append with an entry over MAX_ENTRY_BYTES before anything is written. */
 export function checkEntrySizes(entries: readonly Uint8Array[]): void {
   for (const e of entries) {
-    if (e.length > MAX_ENTRY_BYTES) throw new ModelsealError('INVALID_ARGUMENT', `a log entry is ${e.length} bytes; the limit is ${MAX_ENTRY_BYTES}`);
+    if (e.length > MAX_ENTRY_BYTES)
+      throw new ModelsealError('INVALID_ARGUMENT', `a log entry is ${e.length} bytes; the limit is ${MAX_ENTRY_BYTES}`);
   }
 }
 

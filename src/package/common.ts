@@ -53,7 +53,8 @@ export async function commitOutput(tmp: string, target: string, force: boolean, 
   try {
     if (!force) {
       if (isDir) {
-        if (await pathExists(target)) throw new ModelsealError('OUTPUT_EXISTS', `${target} already exists; choose another output or pass --force`);
+        if (await pathExists(target))
+          throw new ModelsealError('OUTPUT_EXISTS', `${target} already exists; choose another output or pass --force`);
         await rename(tmp, target);
       } else {
         await link(tmp, target);
@@ -89,20 +90,39 @@ export interface RecipientSummary {
 }
 
 export function recipientSummary(s: Stanza): RecipientSummary {
-  return { type: s.type, recipient: s.recipient, license: s.license, policy: s.policy, ...(s.group !== undefined ? { group: s.group } : {}) };
+  return {
+    type: s.type,
+    recipient: s.recipient,
+    license: s.license,
+    policy: s.policy,
+    ...(s.group !== undefined ? { group: s.group } : {}),
+  };
 }
 
 /**
  * The publisher's two signatures over a package (docs/FORMAT.md §7): the header signature, and the
  * trailer over the header and the chunk list, both by `publisher`.
  */
-export function signPackage(publisher: Pick<Publisher, 'spki' | 'privateKey'>, headerBytes: Uint8Array, chunkList: Uint8Array): { headerSignature: Uint8Array; trailer: Uint8Array } {
+export function signPackage(
+  publisher: Pick<Publisher, 'spki' | 'privateKey'>,
+  headerBytes: Uint8Array,
+  chunkList: Uint8Array,
+): { headerSignature: Uint8Array; trailer: Uint8Array } {
   const sha256 = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
   const headerDigest = sha256(headerBytes);
   const chunksDigest = sha256(chunkList);
   return {
-    headerSignature: encodeHeaderSignature({ publicKey: publisher.spki, headerDigest, signature: signMessage(publisher.privateKey, headerSignedMessage(headerDigest)) }),
-    trailer: encodeSignature({ publicKey: publisher.spki, headerDigest, chunksDigest, signature: signMessage(publisher.privateKey, signedMessage(headerDigest, chunksDigest)) }),
+    headerSignature: encodeHeaderSignature({
+      publicKey: publisher.spki,
+      headerDigest,
+      signature: signMessage(publisher.privateKey, headerSignedMessage(headerDigest)),
+    }),
+    trailer: encodeSignature({
+      publicKey: publisher.spki,
+      headerDigest,
+      chunksDigest,
+      signature: signMessage(publisher.privateKey, signedMessage(headerDigest, chunksDigest)),
+    }),
   };
 }
 
@@ -111,17 +131,33 @@ export function signPackage(publisher: Pick<Publisher, 'spki' | 'privateKey'>, h
  * first one that verifies signed, and that key. Why every key failed goes to `debug` and into the
  * error's `cause`, so a broken bundle is not mistaken for an untrusted one.
  */
-export function verifyWithTrustedKey(bundle: string, trusted: readonly Uint8Array[], what: string, debug?: (m: string) => void): { verified: ModelSignature; key: KeyObject; spki: Uint8Array } {
+export function verifyWithTrustedKey(
+  bundle: string,
+  trusted: readonly Uint8Array[],
+  what: string,
+  debug?: (m: string) => void,
+): { verified: ModelSignature; key: KeyObject; spki: Uint8Array } {
   const rejections: unknown[] = [];
   for (const spki of trusted) {
     const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
     try {
       return { verified: verifyModelSignature(bundle, key), key, spki };
     } catch (e) {
-      debug?.(`${what} does not verify with trusted key sha256:${createHash('sha256').update(spki).digest('hex').slice(0, 16)}…: ${e instanceof Error ? e.message : String(e)}`);
+      debug?.(
+        `${what} does not verify with trusted key sha256:${createHash('sha256').update(spki).digest('hex').slice(0, 16)}…: ${e instanceof Error ? e.message : String(e)}`,
+      );
       rejections.push(e);
     }
   }
-  const cause = rejections.length === 0 ? undefined : rejections.length === 1 ? rejections[0] : new AggregateError(rejections, 'every trusted key rejected the signature');
-  throw new ModelsealError('SIGNATURE_INVALID', `${what} is not signed by any trusted publisher key`, cause === undefined ? undefined : { cause });
+  const cause =
+    rejections.length === 0
+      ? undefined
+      : rejections.length === 1
+        ? rejections[0]
+        : new AggregateError(rejections, 'every trusted key rejected the signature');
+  throw new ModelsealError(
+    'SIGNATURE_INVALID',
+    `${what} is not signed by any trusted publisher key`,
+    cause === undefined ? undefined : { cause },
+  );
 }

@@ -42,7 +42,10 @@ export function journalPath(pkg: string): string {
 
 async function withFile<T>(path: string, f: (fh: FileHandle, size: number) => Promise<T>): Promise<T> {
   if (await pathExists(journalPath(path))) {
-    throw new ModelsealError('MALFORMED_PACKAGE', `${path} is being rewrapped, or a rewrap of it was interrupted (${journalPath(path)} exists): run \`modelseal rewrap --recover ${path}\` to restore it`);
+    throw new ModelsealError(
+      'MALFORMED_PACKAGE',
+      `${path} is being rewrapped, or a rewrap of it was interrupted (${journalPath(path)} exists): run \`modelseal rewrap --recover ${path}\` to restore it`,
+    );
   }
   let fh: FileHandle;
   try {
@@ -60,8 +63,20 @@ async function withFile<T>(path: string, f: (fh: FileHandle, size: number) => Pr
 }
 
 async function headOf(fh: FileHandle, size: number, path: string, opts: HeadOptions): Promise<PackageHead> {
-  const w = await walkPackage<never>(new FileSource(fh, size, path), { header: opts.onHeader }, { trusted: opts.trusted, signal: opts.signal });
-  return { parsed: w.parsed, headerBytes: w.headerBytes, headerSignature: w.headerSignature, layout: w.layout, trailer: w.trailer, chunkList: w.chunkList, fileSize: size };
+  const w = await walkPackage<never>(
+    new FileSource(fh, size, path),
+    { header: opts.onHeader },
+    { trusted: opts.trusted, signal: opts.signal },
+  );
+  return {
+    parsed: w.parsed,
+    headerBytes: w.headerBytes,
+    headerSignature: w.headerSignature,
+    layout: w.layout,
+    trailer: w.trailer,
+    chunkList: w.chunkList,
+    fileSize: size,
+  };
 }
 
 /**
@@ -78,23 +93,40 @@ export interface RangeOptions {
   trustedPublishers: readonly Uint8Array[];
 }
 
-const failed = () => new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication: it is damaged or was tampered with');
+const failed = () =>
+  new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication: it is damaged or was tampered with');
 
 /**
  * Returns bytes [offset, offset+length) of file `filePath` inside the package, decrypting only the
  * chunks that cover them. Each chunk read is checked against the signed chunk list and decrypted
  * with its position and final flag in the nonce, so a moved, truncated or foreign chunk fails.
  */
-export async function readRange(pkg: string, filePath: string, offset: number, length: number, opts: RangeOptions): Promise<Uint8Array> {
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new ModelsealError('INVALID_ARGUMENT', 'offset: expected a non-negative integer');
-  if (!Number.isSafeInteger(length) || length < 0) throw new ModelsealError('INVALID_ARGUMENT', 'length: expected a non-negative integer');
+export async function readRange(
+  pkg: string,
+  filePath: string,
+  offset: number,
+  length: number,
+  opts: RangeOptions,
+): Promise<Uint8Array> {
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw new ModelsealError('INVALID_ARGUMENT', 'offset: expected a non-negative integer');
+  if (!Number.isSafeInteger(length) || length < 0)
+    throw new ModelsealError('INVALID_ARGUMENT', 'length: expected a non-negative integer');
   return withFile(pkg, async (fh, size) => {
     const head = await headOf(fh, size, pkg, { trusted: opts.trustedPublishers });
     const { header } = head.parsed;
     const index = header.files.findIndex((f) => f.path === filePath);
-    if (index < 0) throw new ModelsealError('INVALID_ARGUMENT', `${JSON.stringify(filePath)} is not in this package (it holds ${header.files.map((f) => f.path).join(', ')})`);
+    if (index < 0)
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `${JSON.stringify(filePath)} is not in this package (it holds ${header.files.map((f) => f.path).join(', ')})`,
+      );
     const file = header.files[index]!;
-    if (offset + length > file.size) throw new ModelsealError('INVALID_ARGUMENT', `range ${offset}+${length} is beyond the end of ${filePath} (${file.size} bytes)`);
+    if (offset + length > file.size)
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `range ${offset}+${length} is beyond the end of ${filePath} (${file.size} bytes)`,
+      );
     const { keys } = await unlockPackage(head.parsed, opts.identities);
     const stream = streamOf(head.layout, index + 1);
     const C = head.layout.chunkSize;

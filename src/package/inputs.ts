@@ -32,8 +32,14 @@ function fileName(bytes: Uint8Array, dir: string): string {
   try {
     return decodeUtf8(bytes, 'file name');
   } catch (cause) {
-    const shown = Buffer.from(bytes).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
-    throw new ModelsealError('UNSAFE_PATH', `a file name in ${dir} is not valid UTF-8 ("${shown}"): rename it; package names are Unicode`, { cause, details: { folder: dir } });
+    const shown = Buffer.from(bytes)
+      .toString('latin1')
+      .replace(/[^\x20-\x7e]/g, '?');
+    throw new ModelsealError(
+      'UNSAFE_PATH',
+      `a file name in ${dir} is not valid UTF-8 ("${shown}"): rename it; package names are Unicode`,
+      { cause, details: { folder: dir } },
+    );
   }
 }
 
@@ -45,7 +51,10 @@ function modeOf(m: number): number {
  * `sealing`: a root-level model.sig is an error (open would write the provenance over it);
  * otherwise (verify, trace: an opened folder) it is left out like `.git`.
  */
-export async function collectInputs(input: string, opts: { allowSymlinks?: boolean; sealing?: boolean } = {}): Promise<Inputs> {
+export async function collectInputs(
+  input: string,
+  opts: { allowSymlinks?: boolean; sealing?: boolean } = {},
+): Promise<Inputs> {
   let st;
   try {
     st = await stat(input);
@@ -54,9 +63,15 @@ export async function collectInputs(input: string, opts: { allowSymlinks?: boole
   }
   const name = basename(await realpath(input));
   if (st.isFile()) {
-    return { kind: 'file', name, files: [{ path: name, source: input, size: st.size, mode: modeOf(st.mode) }], excluded: [] };
+    return {
+      kind: 'file',
+      name,
+      files: [{ path: name, source: input, size: st.size, mode: modeOf(st.mode) }],
+      excluded: [],
+    };
   }
-  if (!st.isDirectory()) throw new ModelsealError('UNSUPPORTED_FILE_TYPE', `${input} is neither a regular file nor a folder`);
+  if (!st.isDirectory())
+    throw new ModelsealError('UNSUPPORTED_FILE_TYPE', `${input} is neither a regular file nor a folder`);
   const root = await realpath(input);
   const files: InputFile[] = [];
   const excluded: string[] = [];
@@ -64,7 +79,9 @@ export async function collectInputs(input: string, opts: { allowSymlinks?: boole
     // Names as bytes: one that is not valid UTF-8 must not become U+FFFD silently (two such
     // files would even merge into one name).
     const raw = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
-    const entries = raw.map((e) => ({ e, name: fileName(e.name, dir) })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const entries = raw
+      .map((e) => ({ e, name: fileName(e.name, dir) }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const { e, name: entryName } of entries) {
       const abs = join(dir, entryName);
       const rel = relative(root, abs).split(sep).join('/');
@@ -87,7 +104,10 @@ export async function collectInputs(input: string, opts: { allowSymlinks?: boole
         files.push({ path: rel, source: abs, size: s.size, mode: modeOf(s.mode) });
       } else if (e.isSymbolicLink()) {
         if (!opts.allowSymlinks) {
-          throw new ModelsealError('UNSUPPORTED_FILE_TYPE', `${rel} is a symbolic link; pass --allow-symlinks to seal the file it points to`);
+          throw new ModelsealError(
+            'UNSUPPORTED_FILE_TYPE',
+            `${rel} is a symbolic link; pass --allow-symlinks to seal the file it points to`,
+          );
         }
         // Followed, and only to a regular file inside the folder: the package stores content, never links.
         const target = await realpath(abs).catch((cause) => {
@@ -97,10 +117,14 @@ export async function collectInputs(input: string, opts: { allowSymlinks?: boole
           throw new ModelsealError('UNSAFE_PATH', `${rel} is a symbolic link that points outside the folder`);
         }
         const s = await stat(target);
-        if (!s.isFile()) throw new ModelsealError('UNSUPPORTED_FILE_TYPE', `${rel} links to something that is not a regular file`);
+        if (!s.isFile())
+          throw new ModelsealError('UNSUPPORTED_FILE_TYPE', `${rel} links to something that is not a regular file`);
         files.push({ path: rel, source: target, size: s.size, mode: modeOf(s.mode) });
       } else {
-        throw new ModelsealError('UNSUPPORTED_FILE_TYPE', `${rel} is a device, socket or pipe; only regular files are sealed`);
+        throw new ModelsealError(
+          'UNSUPPORTED_FILE_TYPE',
+          `${rel} is a device, socket or pipe; only regular files are sealed`,
+        );
       }
       if (files.length > LIMITS.maxFiles) {
         throw new ModelsealError('TOO_MANY_FILES', `${input} holds more than ${LIMITS.maxFiles} files`);

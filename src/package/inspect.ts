@@ -16,7 +16,14 @@ export interface InspectResult {
   /** k-of-n custody: opening needs recipients of `threshold` of the `groups` key groups. */
   keyGroups?: { threshold: number; groups: number };
   /** The fingerprint the weights carry, as the signed header names it. */
-  fingerprint?: { id: string; recipient: string; keyId: string; scheme: string; params: { support: number; c: number }; original: string };
+  fingerprint?: {
+    id: string;
+    recipient: string;
+    keyId: string;
+    scheme: string;
+    params: { support: number; c: number };
+    original: string;
+  };
   signer: string;
   plaintextBytes: number;
   packageBytes: number;
@@ -34,10 +41,17 @@ export async function inspect(path: string): Promise<InspectResult> {
     created: h.created,
     model: { name: h.model.name, kind: h.model.kind, rootDigest: `sha256:${toHex(h.model.rootDigest)}` },
     chunkSize: h.chunkSize,
-    files: h.files.map((f, i) => ({ path: f.path, size: f.size, mode: f.mode.toString(8), chunks: streamOf(head.layout, i + 1).chunkCount })),
+    files: h.files.map((f, i) => ({
+      path: f.path,
+      size: f.size,
+      mode: f.mode.toString(8),
+      chunks: streamOf(head.layout, i + 1).chunkCount,
+    })),
     recipients: h.stanzas.map(recipientSummary),
     ...(h.keyGroups ? { keyGroups: { threshold: h.keyGroups.threshold, groups: h.keyGroups.shares.length } } : {}),
-    ...(h.fingerprint ? { fingerprint: { ...h.fingerprint, original: `sha256:${toHex(h.fingerprint.original)}` } } : {}),
+    ...(h.fingerprint
+      ? { fingerprint: { ...h.fingerprint, original: `sha256:${toHex(h.fingerprint.original)}` } }
+      : {}),
     signer: signerId(head.trailer.publicKey),
     plaintextBytes: h.files.reduce((a, f) => a + f.size, 0),
     packageBytes: head.fileSize,

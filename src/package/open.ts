@@ -20,9 +20,25 @@ import { TAG_BYTES } from '../format/limits.js';
 import type { SignatureTrailer } from '../format/signature.js';
 import { decodeUtf8, toHex } from '../format/encoding.js';
 import { contextFor, type Identity } from '../providers/types.js';
-import { commitOutput, interrupted, pieceChunks, pipelineDepth, verifyWithTrustedKey, type Progress } from './common.js';
+import {
+  commitOutput,
+  interrupted,
+  pieceChunks,
+  pipelineDepth,
+  verifyWithTrustedKey,
+  type Progress,
+} from './common.js';
 import { signerId, StreamSource, walkPackage, type WalkResult } from './walk.js';
-import { finalMode, Flusher, ioError, PARTIAL_DIR_MODE, PARTIAL_FILE_MODE, pathExists, tempSibling, writeFileAtomic } from '../io/atomic.js';
+import {
+  finalMode,
+  Flusher,
+  ioError,
+  PARTIAL_DIR_MODE,
+  PARTIAL_FILE_MODE,
+  pathExists,
+  tempSibling,
+  writeFileAtomic,
+} from '../io/atomic.js';
 import { readHead } from './head.js';
 
 export interface OpenOptions {
@@ -55,19 +71,33 @@ export interface OpenResult {
   plaintextBytes: number;
 }
 
-const truncated = () => new ModelsealError('TRUNCATED', 'the package ends early: it was cut off in transfer or on disk; fetch it again');
+const truncated = () =>
+  new ModelsealError('TRUNCATED', 'the package ends early: it was cut off in transfer or on disk; fetch it again');
 /** The one message of every authentication failure; what failed goes to the debug callback and `cause`. */
-const failed = (cause?: unknown) => new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication: it is damaged or was tampered with; nothing was written', cause === undefined ? undefined : { cause });
+const failed = (cause?: unknown) =>
+  new ModelsealError(
+    'DECRYPTION_FAILED',
+    'the package failed authentication: it is damaged or was tampered with; nothing was written',
+    cause === undefined ? undefined : { cause },
+  );
 
 /** Finds a stanza one of `identities` opens and checks the key commitment and header MAC. Public so that random access shares it. */
-export async function unlockPackage(parsed: ParsedHeader, identities: readonly Identity[], debug?: (m: string) => void): Promise<{ keys: KeySchedule; stanza: Stanza; identity: Identity }> {
+export async function unlockPackage(
+  parsed: ParsedHeader,
+  identities: readonly Identity[],
+  debug?: (m: string) => void,
+): Promise<{ keys: KeySchedule; stanza: Stanza; identity: Identity }> {
   const { dek, ...rest } = await unwrapPackageKey(parsed, identities, debug);
   dek.fill(0);
   return rest;
 }
 
 /** As unlockPackage, and also returns the data key itself (for rewrap); the caller must wipe it. */
-export async function unwrapPackageKey(parsed: ParsedHeader, identities: readonly Identity[], debug?: (m: string) => void): Promise<{ dek: Uint8Array; keys: KeySchedule; stanza: Stanza; identity: Identity }> {
+export async function unwrapPackageKey(
+  parsed: ParsedHeader,
+  identities: readonly Identity[],
+  debug?: (m: string) => void,
+): Promise<{ dek: Uint8Array; keys: KeySchedule; stanza: Stanza; identity: Identity }> {
   const { header } = parsed;
   const kg = header.keyGroups;
   let broken = false;
@@ -150,11 +180,23 @@ export async function unwrapPackageKey(parsed: ParsedHeader, identities: readonl
   if (broken) throw failed(brokenCause);
   if (unavailable) throw unavailable;
   if (kg) {
-    const groups = kg.shares.map((_, g) => `group ${g}: ${header.stanzas.filter((s) => s.group === g).map((s) => s.recipient).join(' or ')}`);
+    const groups = kg.shares.map(
+      (_, g) =>
+        `group ${g}: ${header.stanzas
+          .filter((s) => s.group === g)
+          .map((s) => s.recipient)
+          .join(' or ')}`,
+    );
     throw new ModelsealError(
       'NO_MATCHING_IDENTITY',
       `opening needs ${kg.threshold} of ${kg.shares.length} key groups, and your identities open ${shares.size}${shares.size ? ` (group ${[...shares.keys()].join(', ')})` : ''}; ${groups.join('; ')}`,
-      { details: { threshold: kg.threshold, opened: [...shares.keys()], recipients: header.stanzas.map((s) => s.recipient) } },
+      {
+        details: {
+          threshold: kg.threshold,
+          opened: [...shares.keys()],
+          recipients: header.stanzas.map((s) => s.recipient),
+        },
+      },
     );
   }
   const names = header.stanzas.map((s) => s.recipient).join(', ');
@@ -169,16 +211,27 @@ export async function unwrapPackageKey(parsed: ParsedHeader, identities: readonl
 
 export async function open(opts: OpenOptions): Promise<OpenResult> {
   if (opts.trustedPublishers.length === 0) {
-    throw new ModelsealError('UNTRUSTED_SIGNER', 'no trusted publisher key: pass --publisher <publisher.pub> or open inside a key store that trusts the publisher');
+    throw new ModelsealError(
+      'UNTRUSTED_SIGNER',
+      'no trusted publisher key: pass --publisher <publisher.pub> or open inside a key store that trusts the publisher',
+    );
   }
   const out = new OutputTree(opts.output, opts.force ?? false, opts.fsync ?? false);
   // Started once the payload's size is known (openFile), or at once for a stream.
   const pool = new CryptoPool(opts.threads);
   try {
-    const r = typeof opts.input === 'string' ? await openFile(opts, opts.input, out, pool) : await openStream(opts, opts.input, out, pool);
+    const r =
+      typeof opts.input === 'string'
+        ? await openFile(opts, opts.input, out, pool)
+        : await openStream(opts, opts.input, out, pool);
     const h = r.parsed.header;
-    if (!createPublicKey({ key: Buffer.from(r.trailer.publicKey), format: 'der', type: 'spki' }).equals(r.provenance.key)) {
-      throw new ModelsealError('SIGNATURE_INVALID', 'the provenance and the package are signed by different publishers');
+    if (
+      !createPublicKey({ key: Buffer.from(r.trailer.publicKey), format: 'der', type: 'spki' }).equals(r.provenance.key)
+    ) {
+      throw new ModelsealError(
+        'SIGNATURE_INVALID',
+        'the provenance and the package are signed by different publishers',
+      );
     }
     for (const f of r.files) {
       if (!Buffer.from(f.sha256, 'hex').equals(r.provenance.expected.get(f.path)!)) {
@@ -193,7 +246,12 @@ export async function open(opts: OpenOptions): Promise<OpenResult> {
       packageId: toHex(h.packageId),
       model: { name: h.model.name, rootDigest: `sha256:${toHex(h.model.rootDigest)}` },
       files: r.files,
-      openedWith: { type: r.stanza.type, recipient: r.stanza.recipient, license: r.stanza.license, identity: r.identity.description },
+      openedWith: {
+        type: r.stanza.type,
+        recipient: r.stanza.recipient,
+        license: r.stanza.license,
+        identity: r.identity.description,
+      },
       signer: signerId(r.trailer.publicKey),
       provenance,
       plaintextBytes: h.files.reduce((a, f) => a + f.size, 0),
@@ -240,7 +298,8 @@ class OutputTree {
   async start(kind: 'file' | 'folder'): Promise<void> {
     if (!this.force) {
       for (const p of kind === 'file' ? [this.target, `${this.target}.sig`] : [this.target]) {
-        if (await pathExists(p)) throw new ModelsealError('OUTPUT_EXISTS', `${p} already exists; choose another output or pass --force`);
+        if (await pathExists(p))
+          throw new ModelsealError('OUTPUT_EXISTS', `${p} already exists; choose another output or pass --force`);
       }
     }
     this.#kind = kind;
@@ -350,7 +409,8 @@ async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: 
       for (let c = seg.firstChunk; c < seg.firstChunk + seg.chunkCount; c++) {
         const len = chunkPlainLength(prov.plaintextSize, layout.chunkSize, c);
         const sealed = Buffer.allocUnsafe(len + TAG_BYTES);
-        if (readSync(fd, sealed, 0, sealed.length, chunkOffset(seg, layout.chunkSize, c)) !== sealed.length) throw truncated();
+        if (readSync(fd, sealed, 0, sealed.length, chunkOffset(seg, layout.chunkSize, c)) !== sealed.length)
+          throw truncated();
         const plain = decryptChunk(key, c, c === prov.chunkCount - 1, sealed);
         if (!plain) {
           opts.debug?.(`provenance chunk ${c} failed authentication`);
@@ -370,7 +430,15 @@ async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: 
     const files: OpenResult['files'] = [];
     let hash = createHash('sha256');
     let done = 0;
-    type Done = { file: number; fd: number; chunk: number; last: boolean; buf: ArrayBuffer; length: number; bad: number };
+    type Done = {
+      file: number;
+      fd: number;
+      chunk: number;
+      last: boolean;
+      buf: ArrayBuffer;
+      length: number;
+      bad: number;
+    };
     const tasks = function* (): Generator<() => Promise<Done>> {
       for (const [i, f] of h.files.entries()) {
         const stream = streamOf(layout, i + 1);
@@ -386,10 +454,30 @@ async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: 
             const target = fileFd;
             yield () =>
               pool
-                .run({ op: 'open', key, inFd: fd, outFd: target, outPos: first * C, packagePos: chunkOffset(seg, C, first), firstCounter: first, chunks, chunkSize: C, lastLength: chunkPlainLength(f.size, C, first + chunks - 1), finalLast: last, buf })
+                .run({
+                  op: 'open',
+                  key,
+                  inFd: fd,
+                  outFd: target,
+                  outPos: first * C,
+                  packagePos: chunkOffset(seg, C, first),
+                  firstCounter: first,
+                  chunks,
+                  chunkSize: C,
+                  lastLength: chunkPlainLength(f.size, C, first + chunks - 1),
+                  finalLast: last,
+                  buf,
+                })
                 .then(
                   (r) => ({ file: i, fd: target, chunk: first, last, buf: r.buf!, length: r.length!, bad: r.bad! }),
-                  (e) => Promise.reject(e instanceof JobError ? (e.code === 'SHORT_READ' ? truncated() : ioError(`cannot open ${path} into ${opts.output}`, e)) : e),
+                  (e) =>
+                    Promise.reject(
+                      e instanceof JobError
+                        ? e.code === 'SHORT_READ'
+                          ? truncated()
+                          : ioError(`cannot open ${path} into ${opts.output}`, e)
+                        : e,
+                    ),
                 );
           }
         }
@@ -438,79 +526,101 @@ async function openStream(opts: OpenOptions, input: Readable, out: OutputTree, p
   let hash = createHash('sha256');
   let total = 0;
   let done = 0;
-  const skipped = (index: number) => unlockFailure !== undefined || (index === 0 ? provenanceFailure : payloadFailure) !== undefined;
+  const skipped = (index: number) =>
+    unlockFailure !== undefined || (index === 0 ? provenanceFailure : payloadFailure) !== undefined;
   const src = new StreamSource(input);
   let walk: WalkResult;
   try {
-    walk = await walkPackage<Uint8Array | null>(src, {
-      header: async (p) => {
-        parsed = p;
-        checkOutputFits(out.tmp, p.header);
-        try {
-          unlocked = await unlockPackage(p, opts.identities, opts.debug);
-        } catch (e) {
-          // A stanza that is ours but does not authenticate (a header the publisher signed broken):
-          // reported after the structure, as openFile meets it. No key, no identity: at once.
-          if (!(e instanceof ModelsealError && e.code === 'DECRYPTION_FAILED')) throw e;
-          unlockFailure = e;
-          return;
-        }
-        total = p.header.files.reduce((a, f) => a + f.size, 0);
-        await out.start(p.header.model.kind);
-      },
-      chunk: async (ref, sealed) =>
-        skipped(ref.stream.index) ? null : (await pool.run({ op: 'openChunk', key: unlocked!.keys.payloadKey(ref.stream.index, ref.segment), counter: ref.counter, final: ref.final, data: sealed })).plain!,
-      consume: (ref, plain) => {
-        if (skipped(ref.stream.index)) return;
-        if (!plain) {
-          opts.debug?.(`chunk ${ref.counter} of stream ${ref.stream.index} failed authentication`);
-          if (ref.stream.index === 0) provenanceFailure = failed();
-          else payloadFailure = failed();
-          return;
-        }
-        if (ref.stream.index === 0) {
-          provenanceParts.push(plain);
-          return;
-        }
-        if (ref.counter === 0) {
-          fd = out.create(parsed!.header.files[ref.stream.index - 1]!);
-          hash = createHash('sha256');
-        }
-        hash.update(plain);
-        try {
-          for (let at = 0; at < plain.length; ) at += writeSync(fd, plain, at, plain.length - at);
-        } catch (cause) {
-          throw ioError(`cannot write to ${opts.output}`, cause);
-        }
-        out.wrote(fd, plain.length);
-        done += plain.length;
-        opts.onProgress?.({ phase: 'decrypt', done, total });
-      },
-      streamEnd: async (stream) => {
-        if (stream.index === 0) {
-          if (skipped(0)) return;
+    walk = await walkPackage<Uint8Array | null>(
+      src,
+      {
+        header: async (p) => {
+          parsed = p;
+          checkOutputFits(out.tmp, p.header);
           try {
-            const text = decodeUtf8(Buffer.concat(provenanceParts), 'provenance');
-            provenance = { text, ...verifyProvenance(text, parsed!, opts.trustedPublishers, opts.debug) };
+            unlocked = await unlockPackage(p, opts.identities, opts.debug);
           } catch (e) {
-            if (!(e instanceof ModelsealError)) throw e;
-            provenanceFailure = e;
+            // A stanza that is ours but does not authenticate (a header the publisher signed broken):
+            // reported after the structure, as openFile meets it. No key, no identity: at once.
+            if (!(e instanceof ModelsealError && e.code === 'DECRYPTION_FAILED')) throw e;
+            unlockFailure = e;
+            return;
           }
-          provenanceParts = [];
-          return;
-        }
-        if (fd >= 0) await out.finish(fd);
-        fd = -1;
-        if (skipped(stream.index)) return;
-        const f = parsed!.header.files[stream.index - 1]!;
-        files.push({ path: f.path, size: f.size, sha256: hash.digest('hex') });
+          total = p.header.files.reduce((a, f) => a + f.size, 0);
+          await out.start(p.header.model.kind);
+        },
+        chunk: async (ref, sealed) =>
+          skipped(ref.stream.index)
+            ? null
+            : (
+                await pool.run({
+                  op: 'openChunk',
+                  key: unlocked!.keys.payloadKey(ref.stream.index, ref.segment),
+                  counter: ref.counter,
+                  final: ref.final,
+                  data: sealed,
+                })
+              ).plain!,
+        consume: (ref, plain) => {
+          if (skipped(ref.stream.index)) return;
+          if (!plain) {
+            opts.debug?.(`chunk ${ref.counter} of stream ${ref.stream.index} failed authentication`);
+            if (ref.stream.index === 0) provenanceFailure = failed();
+            else payloadFailure = failed();
+            return;
+          }
+          if (ref.stream.index === 0) {
+            provenanceParts.push(plain);
+            return;
+          }
+          if (ref.counter === 0) {
+            fd = out.create(parsed!.header.files[ref.stream.index - 1]!);
+            hash = createHash('sha256');
+          }
+          hash.update(plain);
+          try {
+            for (let at = 0; at < plain.length;) at += writeSync(fd, plain, at, plain.length - at);
+          } catch (cause) {
+            throw ioError(`cannot write to ${opts.output}`, cause);
+          }
+          out.wrote(fd, plain.length);
+          done += plain.length;
+          opts.onProgress?.({ phase: 'decrypt', done, total });
+        },
+        streamEnd: async (stream) => {
+          if (stream.index === 0) {
+            if (skipped(0)) return;
+            try {
+              const text = decodeUtf8(Buffer.concat(provenanceParts), 'provenance');
+              provenance = { text, ...verifyProvenance(text, parsed!, opts.trustedPublishers, opts.debug) };
+            } catch (e) {
+              if (!(e instanceof ModelsealError)) throw e;
+              provenanceFailure = e;
+            }
+            provenanceParts = [];
+            return;
+          }
+          if (fd >= 0) await out.finish(fd);
+          fd = -1;
+          if (skipped(stream.index)) return;
+          const f = parsed!.header.files[stream.index - 1]!;
+          files.push({ path: f.path, size: f.size, sha256: hash.digest('hex') });
+        },
       },
-    }, { trusted: opts.trustedPublishers, threads: pool.threads, signal: opts.signal });
+      { trusted: opts.trustedPublishers, threads: pool.threads, signal: opts.signal },
+    );
   } finally {
     src.close();
   }
   for (const failure of [unlockFailure, provenanceFailure, payloadFailure]) if (failure !== undefined) throw failure;
-  return { parsed: walk.parsed, trailer: walk.trailer, stanza: unlocked!.stanza, identity: unlocked!.identity, provenance: provenance!, files };
+  return {
+    parsed: walk.parsed,
+    trailer: walk.trailer,
+    stanza: unlocked!.stanza,
+    identity: unlocked!.identity,
+    provenance: provenance!,
+    files,
+  };
 }
 
 /** Linux's PATH_MAX, in bytes with the terminating NUL (macOS allows 1024; Windows, 32767 with long paths). */
@@ -522,7 +632,12 @@ const PATH_MAX = process.platform === 'darwin' ? 1024 : 4096;
  */
 function checkOutputFits(tmp: string, header: ParsedHeader['header']): void {
   const base = resolve(tmp);
-  const longest = header.model.kind === 'file' ? { path: '', bytes: Buffer.byteLength(`${base}.sig`) } : header.files.map((f) => ({ path: f.path, bytes: Buffer.byteLength(join(base, f.path)) })).reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  const longest =
+    header.model.kind === 'file'
+      ? { path: '', bytes: Buffer.byteLength(`${base}.sig`) }
+      : header.files
+          .map((f) => ({ path: f.path, bytes: Buffer.byteLength(join(base, f.path)) }))
+          .reduce((a, b) => (b.bytes > a.bytes ? b : a));
   if (longest.bytes >= PATH_MAX) {
     throw new ModelsealError(
       'INVALID_ARGUMENT',
@@ -536,11 +651,19 @@ function checkOutputFits(tmp: string, header: ParsedHeader['header']): void {
  * Checks the OMS bundle against a trusted key and the header; returns the expected digest of every
  * file. Why each trusted key failed goes to `debug` and into the error's `cause`.
  */
-function verifyProvenance(bundleText: string, parsed: ParsedHeader, trusted: readonly Uint8Array[], debug?: (m: string) => void): { expected: Map<string, Uint8Array>; key: KeyObject } {
+function verifyProvenance(
+  bundleText: string,
+  parsed: ParsedHeader,
+  trusted: readonly Uint8Array[],
+  debug?: (m: string) => void,
+): { expected: Map<string, Uint8Array>; key: KeyObject } {
   const h = parsed.header;
   const { verified: v, key } = verifyWithTrustedKey(bundleText, trusted, 'the provenance (model.sig)', debug);
   if (!Buffer.from(v.rootDigest).equals(h.model.rootDigest)) {
-    throw new ModelsealError('SIGNATURE_INVALID', 'the signed provenance is for another model than this package header');
+    throw new ModelsealError(
+      'SIGNATURE_INVALID',
+      'the signed provenance is for another model than this package header',
+    );
   }
   const expected = new Map(v.entries.map((e) => [e.path, e.sha256]));
   if (expected.size !== h.files.length || !h.files.every((f) => expected.has(f.path))) {

@@ -30,9 +30,14 @@ export interface ResealOptions extends RewrapOptions {
 /** The Recipient that writes stanzas like `recipient`: from its public id, or a provider we hold. */
 function recipientFor(id: string, type: string, providers: readonly Identity[]): Recipient {
   if (type === 'x25519') return new X25519Recipient(parseX25519Recipient(id));
-  const held = providers.find((p): p is Identity & Recipient => 'id' in p && (p as unknown as Recipient).id === id && 'wrapDataKey' in p);
+  const held = providers.find(
+    (p): p is Identity & Recipient => 'id' in p && (p as unknown as Recipient).id === id && 'wrapDataKey' in p,
+  );
   if (held) return held;
-  throw new ModelsealError('INVALID_ARGUMENT', `cannot reseal for ${id}: no ${type} provider for it here; remove it (--remove ${id}) and add its replacement (--add)`);
+  throw new ModelsealError(
+    'INVALID_ARGUMENT',
+    `cannot reseal for ${id}: no ${type} provider for it here; remove it (--remove ${id}) and add its replacement (--add)`,
+  );
 }
 
 export async function reseal(pkg: string, opts: ResealOptions): Promise<SealResult & { removed: string[] }> {
@@ -40,12 +45,16 @@ export async function reseal(pkg: string, opts: ResealOptions): Promise<SealResu
   const h = head.parsed.header;
   const remove = opts.remove ?? [];
   for (const id of remove) {
-    if (!h.stanzas.some((s) => s.recipient === id)) throw new ModelsealError('INVALID_ARGUMENT', `--remove ${id}: no such recipient in ${pkg}`);
+    if (!h.stanzas.some((s) => s.recipient === id))
+      throw new ModelsealError('INVALID_ARGUMENT', `--remove ${id}: no such recipient in ${pkg}`);
   }
   const kept = h.stanzas.filter((s) => !remove.includes(s.recipient));
   const added = opts.add ?? [];
   if (h.fingerprint && added.length > 0) {
-    throw new ModelsealError('INVALID_ARGUMENT', `the weights carry ${h.fingerprint.recipient}'s fingerprint (${h.fingerprint.id}): a new recipient needs a copy of their own (seal --fingerprint)`);
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `the weights carry ${h.fingerprint.recipient}'s fingerprint (${h.fingerprint.id}): a new recipient needs a copy of their own (seal --fingerprint)`,
+    );
   }
   const terms = new Map(kept.map((s) => [s.recipient, { license: s.license, policy: s.policy }]));
   const kg = h.keyGroups;
@@ -56,22 +65,38 @@ export async function reseal(pkg: string, opts: ResealOptions): Promise<SealResu
     const groups: Recipient[][] = kg.shares.map(() => []);
     for (const s of kept) groups[s.group!]!.push(recipientFor(s.recipient, s.type, opts.identities));
     if (added.length > 0) {
-      if (opts.group === undefined || !groups[opts.group]) throw new ModelsealError('INVALID_ARGUMENT', `this package has ${groups.length} key groups: say which one the added recipients join (--group 0..${groups.length - 1})`);
+      if (opts.group === undefined || !groups[opts.group])
+        throw new ModelsealError(
+          'INVALID_ARGUMENT',
+          `this package has ${groups.length} key groups: say which one the added recipients join (--group 0..${groups.length - 1})`,
+        );
       groups[opts.group]!.push(...added);
     }
     const empty = groups.findIndex((g) => g.length === 0);
-    if (empty >= 0) throw new ModelsealError('INVALID_ARGUMENT', `key group ${empty} would have no recipient; add one (--add … --group ${empty})`);
+    if (empty >= 0)
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `key group ${empty} would have no recipient; add one (--add … --group ${empty})`,
+      );
     keyGroups = { threshold: kg.threshold, groups };
   } else {
     recipients = [...kept.map((s) => recipientFor(s.recipient, s.type, opts.identities)), ...added];
-    if (recipients.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'a package needs at least one recipient: add one (--add)');
+    if (recipients.length === 0)
+      throw new ModelsealError('INVALID_ARGUMENT', 'a package needs at least one recipient: add one (--add)');
   }
 
   // Plaintext never leaves the output's file system, and only under a private (0700) folder.
   const scratch = await mkdtemp(join(dirname(resolve(opts.output)), '.modelseal-reseal-'));
   try {
     const plain = join(scratch, h.model.name);
-    await open({ input: pkg, output: plain, identities: opts.identities, trustedPublishers: opts.trustedPublishers, threads: opts.threads, signal: opts.signal });
+    await open({
+      input: pkg,
+      output: plain,
+      identities: opts.identities,
+      trustedPublishers: opts.trustedPublishers,
+      threads: opts.threads,
+      signal: opts.signal,
+    });
     // The old provenance open just verified and wrote: the new package gets its own.
     if (h.model.kind === 'folder') await rm(join(plain, SIDECARS[0]!));
     const r = await seal({

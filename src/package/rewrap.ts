@@ -86,7 +86,8 @@ function syncDir(path: string): void {
 
 function readAt(fd: number, pos: number, length: number): Uint8Array {
   const b = new Uint8Array(length);
-  if (readSync(fd, b, 0, length, pos) !== length) throw new ModelsealError('TRUNCATED', 'the package ends early; fetch it again');
+  if (readSync(fd, b, 0, length, pos) !== length)
+    throw new ModelsealError('TRUNCATED', 'the package ends early; fetch it again');
   return b;
 }
 
@@ -100,9 +101,14 @@ export async function recoverRewrap(pkg: string): Promise<boolean> {
   let j: Journal;
   try {
     j = JSON.parse(await readFile(jp, 'utf8')) as Journal;
-    if (j.journal !== JOURNAL_TAG || !Number.isSafeInteger(j.size) || !Array.isArray(j.parts)) throw new Error('not a rewrap journal');
+    if (j.journal !== JOURNAL_TAG || !Number.isSafeInteger(j.size) || !Array.isArray(j.parts))
+      throw new Error('not a rewrap journal');
   } catch (cause) {
-    throw new ModelsealError('MALFORMED_PACKAGE', `${jp} is not a readable rewrap journal; move it away only if you know the package is intact`, { cause });
+    throw new ModelsealError(
+      'MALFORMED_PACKAGE',
+      `${jp} is not a readable rewrap journal; move it away only if you know the package is intact`,
+      { cause },
+    );
   }
   const fd = openPackage(pkg, 'r+');
   try {
@@ -142,55 +148,100 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
   }
   const old = head.parsed.header;
   if (old.fingerprint && add.length > 0) {
-    throw new ModelsealError('INVALID_ARGUMENT', `the weights carry ${old.fingerprint.recipient}'s fingerprint (${old.fingerprint.id}): a new recipient needs a copy of their own (seal --fingerprint), or a leak of theirs would be traced to ${old.fingerprint.recipient}`);
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `the weights carry ${old.fingerprint.recipient}'s fingerprint (${old.fingerprint.id}): a new recipient needs a copy of their own (seal --fingerprint), or a leak of theirs would be traced to ${old.fingerprint.recipient}`,
+    );
   }
   const present = new Set(old.stanzas.map((s) => s.recipient));
   for (const [flag, id] of [...remove.map((id) => ['--remove', id]), ...rotate.map((r) => ['--rotate', r.from])]) {
-    if (!present.has(id!)) throw new ModelsealError('INVALID_ARGUMENT', `${flag} ${id}: no such recipient (the package is sealed to ${[...present].join(', ')})`);
+    if (!present.has(id!))
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `${flag} ${id}: no such recipient (the package is sealed to ${[...present].join(', ')})`,
+      );
   }
   const kept = old.stanzas.filter((s) => !remove.includes(s.recipient));
   const after = new Set(kept.map((s) => s.recipient).filter((id) => !rotate.some((r) => r.from === id)));
   for (const r of rotate) {
-    if (after.has(r.to.id)) throw new ModelsealError('INVALID_ARGUMENT', `--rotate ${r.from}=${r.to.id}: that recipient already has a stanza`);
+    if (after.has(r.to.id))
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `--rotate ${r.from}=${r.to.id}: that recipient already has a stanza`,
+      );
     after.add(r.to.id);
   }
   for (const r of add) {
-    if (after.has(r.id)) throw new ModelsealError('INVALID_ARGUMENT', `--add ${r.id}: that recipient already has a stanza`);
+    if (after.has(r.id))
+      throw new ModelsealError('INVALID_ARGUMENT', `--add ${r.id}: that recipient already has a stanza`);
     after.add(r.id);
   }
   const kg = old.keyGroups;
   if (kg) {
-    if (add.length > 0 && (opts.group === undefined || !Number.isInteger(opts.group) || opts.group < 0 || opts.group >= kg.shares.length)) {
-      throw new ModelsealError('INVALID_ARGUMENT', `this package has ${kg.shares.length} key groups: say which one the added recipients join (--group 0..${kg.shares.length - 1})`);
+    if (
+      add.length > 0 &&
+      (opts.group === undefined || !Number.isInteger(opts.group) || opts.group < 0 || opts.group >= kg.shares.length)
+    ) {
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `this package has ${kg.shares.length} key groups: say which one the added recipients join (--group 0..${kg.shares.length - 1})`,
+      );
     }
     for (let g = 0; g < kg.shares.length; g++) {
       if (!kept.some((s) => s.group === g) && !(add.length > 0 && opts.group === g)) {
-        throw new ModelsealError('INVALID_ARGUMENT', `removing those recipients would leave key group ${g} empty, and nobody could open with it; add a replacement (--add … --group ${g}) or use --rotate`);
+        throw new ModelsealError(
+          'INVALID_ARGUMENT',
+          `removing those recipients would leave key group ${g} empty, and nobody could open with it; add a replacement (--add … --group ${g}) or use --rotate`,
+        );
       }
     }
   } else if (opts.group !== undefined) {
     throw new ModelsealError('INVALID_ARGUMENT', '--group: this package has no key groups');
   }
   if (opts.renew && !kept.some((s) => s.type === opts.renew!.type)) {
-    throw new ModelsealError('INVALID_ARGUMENT', `--rotate ${opts.renew.type}: the package has no ${opts.renew.type} stanza`);
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `--rotate ${opts.renew.type}: the package has no ${opts.renew.type} stanza`,
+    );
   }
-  if (kept.length + add.length === 0) throw new ModelsealError('INVALID_ARGUMENT', 'a package needs at least one recipient: add one before removing the last');
-  if (kept.length + add.length > LIMITS.maxStanzas) throw new ModelsealError('TOO_MANY_STANZAS', `at most ${LIMITS.maxStanzas} recipients per package`);
+  if (kept.length + add.length === 0)
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      'a package needs at least one recipient: add one before removing the last',
+    );
+  if (kept.length + add.length > LIMITS.maxStanzas)
+    throw new ModelsealError('TOO_MANY_STANZAS', `at most ${LIMITS.maxStanzas} recipients per package`);
 
   const { dek, keys } = await unwrapPackageKey(head.parsed, opts.identities);
   let header: Header;
   try {
     // Each stanza wraps the data key, or in a package with key groups its group's key.
-    const wrapFor = async (r: Recipient, license: string, policy: string, group: number | undefined): Promise<Stanza> => {
+    const wrapFor = async (
+      r: Recipient,
+      license: string,
+      policy: string,
+      group: number | undefined,
+    ): Promise<Stanza> => {
       const key = group === undefined ? dek : keys.groupKey(group);
       const w = await r.wrapDataKey(key, contextFor(old, { recipient: r.id, license, policy }));
       if (group !== undefined) key.fill(0);
-      return { type: r.type, recipient: r.id, license, policy, ...(group !== undefined ? { group } : {}), args: w.args, body: w.body };
+      return {
+        type: r.type,
+        recipient: r.id,
+        license,
+        policy,
+        ...(group !== undefined ? { group } : {}),
+        args: w.args,
+        body: w.body,
+      };
     };
     const stanzas: Stanza[] = [];
     for (const s of kept) {
-      const r = rotate.find((x) => x.from === s.recipient)?.to ?? (opts.renew?.type === s.type ? await opts.renew.resolve(s.recipient) : undefined);
-      if (r && opts.renew?.type === s.type && r.id !== s.recipient) throw new ModelsealError('INTERNAL', `renewing ${s.recipient} gave a recipient for ${r.id}`);
+      const r =
+        rotate.find((x) => x.from === s.recipient)?.to ??
+        (opts.renew?.type === s.type ? await opts.renew.resolve(s.recipient) : undefined);
+      if (r && opts.renew?.type === s.type && r.id !== s.recipient)
+        throw new ModelsealError('INTERNAL', `renewing ${s.recipient} gave a recipient for ${r.id}`);
       stanzas.push(r ? await wrapFor(r, s.license, s.policy, s.group) : s);
     }
     for (const r of add) {
@@ -206,7 +257,10 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
   const signed = signPackage(opts.publisher, headerBytes, head.chunkList);
   const region = headerRegion(headerBytes, signed.headerSignature, layout.regionBytes);
   if (!region) {
-    throw new ModelsealError('HEADER_TOO_LARGE', `the new header (${headerBytes.length} bytes) no longer fits the package's ${layout.regionBytes}-byte header region; reseal it (modelseal reseal)`);
+    throw new ModelsealError(
+      'HEADER_TOO_LARGE',
+      `the new header (${headerBytes.length} bytes) no longer fits the package's ${layout.regionBytes}-byte header region; reseal it (modelseal reseal)`,
+    );
   }
   const tail = new Uint8Array(TAR_BLOCK + padded(signed.trailer.length) + 2 * TAR_BLOCK);
   tail.set(tarEntry(ENTRY.signature, signed.trailer), 0);
@@ -244,7 +298,9 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
     removed: [...remove],
     rotated: [
       ...rotate.map((r) => ({ from: r.from, to: r.to.id })),
-      ...old.stanzas.filter((s) => opts.renew?.type === s.type && !remove.includes(s.recipient)).map((s) => ({ from: s.recipient, to: s.recipient })),
+      ...old.stanzas
+        .filter((s) => opts.renew?.type === s.type && !remove.includes(s.recipient))
+        .map((s) => ({ from: s.recipient, to: s.recipient })),
     ],
     bytesWritten: region.length + tail.length,
     recovered,

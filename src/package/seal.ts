@@ -17,9 +17,27 @@ import { ModelsealError } from '../errors.js';
 import { CryptoPool, JobError, orderedPipeline } from '../crypto/pool.js';
 import { encryptChunk } from '../crypto/chunk.js';
 import { KeySchedule, newDataKey, newPackageId } from '../crypto/keyschedule.js';
-import { encodeHeader, encodeHeaderMacInput, SHARE_SEALED_BYTES, type FingerprintTag, type Header, type Stanza } from '../format/header.js';
+import {
+  encodeHeader,
+  encodeHeaderMacInput,
+  SHARE_SEALED_BYTES,
+  type FingerprintTag,
+  type Header,
+  type Stanza,
+} from '../format/header.js';
 import { sealShares } from '../crypto/keygroups.js';
-import { chunkOffset, computeLayout, ENTRY, initialRegionBytes, packageSize, padded, chunkPlainLength, segmentsOf, streamOf, TAR_BLOCK } from '../format/layout.js';
+import {
+  chunkOffset,
+  computeLayout,
+  ENTRY,
+  initialRegionBytes,
+  packageSize,
+  padded,
+  chunkPlainLength,
+  segmentsOf,
+  streamOf,
+  TAR_BLOCK,
+} from '../format/layout.js';
 import { DEFAULT_CHUNK_SIZE, isValidChunkSize, LIMITS } from '../format/limits.js';
 import { headerRegion, tarEntry, ustarHeader } from '../format/tar.js';
 import { toHex, utf8 } from '../format/encoding.js';
@@ -27,9 +45,25 @@ import { computeRootDigest, signModel, type ManifestEntry } from '../provenance/
 import type { Recipient } from '../providers/types.js';
 import type { Publisher } from '../keystore/keystore.js';
 import { collectInputs, SIDECARS, type InputFile } from './inputs.js';
-import { commitOutput, interrupted, pieceChunks, pipelineDepth, recipientSummary, signPackage, type Progress, type RecipientSummary } from './common.js';
+import {
+  commitOutput,
+  interrupted,
+  pieceChunks,
+  pipelineDepth,
+  recipientSummary,
+  signPackage,
+  type Progress,
+  type RecipientSummary,
+} from './common.js';
 import { finalMode, Flusher, ioError, PARTIAL_FILE_MODE, tempSibling, writeAllAt } from '../io/atomic.js';
-import { checkRecipientId, embeddingRecord, MarkTally, planFile, type FingerprintKey, type TensorReport } from '../fingerprint/embed.js';
+import {
+  checkRecipientId,
+  embeddingRecord,
+  MarkTally,
+  planFile,
+  type FingerprintKey,
+  type TensorReport,
+} from '../fingerprint/embed.js';
 import type { MarkStats, TensorPlan } from '../fingerprint/mark.js';
 import { readWeightFile, weightFormat } from '../fingerprint/model.js';
 import { checkParams, DEFAULT_PARAMS, SCHEME, type CodeParams } from '../fingerprint/params.js';
@@ -97,20 +131,34 @@ const TEXT = /^[\x20-\x7e]{1,512}$/;
 
 export async function seal(opts: SealOptions): Promise<SealResult> {
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  if (!isValidChunkSize(chunkSize)) throw new ModelsealError('INVALID_ARGUMENT', `chunk size ${chunkSize}: expected a power of two from 64 KiB to 16 MiB`);
+  if (!isValidChunkSize(chunkSize))
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `chunk size ${chunkSize}: expected a power of two from 64 KiB to 16 MiB`,
+    );
   const kg = opts.keyGroups;
   if (kg) {
     const n = kg.groups.length;
-    if (opts.recipients.length > 0) throw new ModelsealError('INVALID_ARGUMENT', 'give recipients (--to) or key groups (--group), not both');
-    if (n < 2 || n > LIMITS.maxKeyGroups) throw new ModelsealError('INVALID_ARGUMENT', `key groups: 2 to ${LIMITS.maxKeyGroups} groups (one group is just --to)`);
-    if (kg.groups.some((g) => g.length === 0)) throw new ModelsealError('INVALID_ARGUMENT', 'key groups: every group needs at least one recipient');
-    if (!Number.isInteger(kg.threshold) || kg.threshold < 2 || kg.threshold > n) throw new ModelsealError('INVALID_ARGUMENT', `key groups: the threshold must be 2..${n} (the number of groups)`);
+    if (opts.recipients.length > 0)
+      throw new ModelsealError('INVALID_ARGUMENT', 'give recipients (--to) or key groups (--group), not both');
+    if (n < 2 || n > LIMITS.maxKeyGroups)
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `key groups: 2 to ${LIMITS.maxKeyGroups} groups (one group is just --to)`,
+      );
+    if (kg.groups.some((g) => g.length === 0))
+      throw new ModelsealError('INVALID_ARGUMENT', 'key groups: every group needs at least one recipient');
+    if (!Number.isInteger(kg.threshold) || kg.threshold < 2 || kg.threshold > n)
+      throw new ModelsealError('INVALID_ARGUMENT', `key groups: the threshold must be 2..${n} (the number of groups)`);
   } else if (opts.recipients.length === 0) {
     throw new ModelsealError('INVALID_ARGUMENT', 'recipients: at least one recipient is needed (--to)');
   }
-  if (stanzaCount(opts) > LIMITS.maxStanzas) throw new ModelsealError('TOO_MANY_STANZAS', `at most ${LIMITS.maxStanzas} recipients per package`);
-  if (!TEXT.test(opts.license ?? 'none')) throw new ModelsealError('INVALID_ARGUMENT', 'license: expected 1-512 printable ASCII characters');
-  if (!TEXT.test(opts.policy ?? 'none')) throw new ModelsealError('INVALID_ARGUMENT', 'policy: expected 1-512 printable ASCII characters');
+  if (stanzaCount(opts) > LIMITS.maxStanzas)
+    throw new ModelsealError('TOO_MANY_STANZAS', `at most ${LIMITS.maxStanzas} recipients per package`);
+  if (!TEXT.test(opts.license ?? 'none'))
+    throw new ModelsealError('INVALID_ARGUMENT', 'license: expected 1-512 printable ASCII characters');
+  if (!TEXT.test(opts.policy ?? 'none'))
+    throw new ModelsealError('INVALID_ARGUMENT', 'policy: expected 1-512 printable ASCII characters');
   if (typeof opts.output !== 'string') return sealToStream(opts, opts.output);
   return sealToFile(opts, opts.output, chunkSize);
 }
@@ -159,8 +207,15 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
   if (fp) {
     checkRecipientId(fp.recipient);
     checkParams(fpParams);
-    for (const f of inputs.files) plans.push(weightFormat(f.path) ? planFile(await readWeightFile(f.source, f.path), fp.key.key, fp.recipient) : []);
-    if (!plans.some((p) => p.length > 0)) throw new ModelsealError('INVALID_ARGUMENT', `${opts.input}: no F32, F16 or BF16 tensor of two or more dimensions to fingerprint`);
+    for (const f of inputs.files)
+      plans.push(
+        weightFormat(f.path) ? planFile(await readWeightFile(f.source, f.path), fp.key.key, fp.recipient) : [],
+      );
+    if (!plans.some((p) => p.length > 0))
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `${opts.input}: no F32, F16 or BF16 tensor of two or more dimensions to fingerprint`,
+      );
   }
 
   const dek = newDataKey();
@@ -177,12 +232,32 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     provenanceSize: LIMITS.maxProvenanceBytes,
     files: inputs.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode })),
     stanzas: [],
-    ...(opts.keyGroups ? { keyGroups: { threshold: opts.keyGroups.threshold, shares: opts.keyGroups.groups.map(() => new Uint8Array(SHARE_SEALED_BYTES)) } } : {}),
-    ...(fp ? { fingerprint: { id: newFingerprintId(), recipient: fp.recipient, keyId: fp.key.id, scheme: SCHEME, params: { ...fpParams }, original: new Uint8Array(32) } } : {}),
+    ...(opts.keyGroups
+      ? {
+          keyGroups: {
+            threshold: opts.keyGroups.threshold,
+            shares: opts.keyGroups.groups.map(() => new Uint8Array(SHARE_SEALED_BYTES)),
+          },
+        }
+      : {}),
+    ...(fp
+      ? {
+          fingerprint: {
+            id: newFingerprintId(),
+            recipient: fp.recipient,
+            keyId: fp.key.id,
+            scheme: SCHEME,
+            params: { ...fpParams },
+            original: new Uint8Array(32),
+          },
+        }
+      : {}),
     ...(!fp && opts.keepFingerprint ? { fingerprint: opts.keepFingerprint } : {}),
     commitment: keys.commitment,
   };
-  const region = initialRegionBytes(encodeHeader(header, new Uint8Array(32)).length + stanzaCount(opts) * (LIMITS.maxStanzaBytes + 1));
+  const region = initialRegionBytes(
+    encodeHeader(header, new Uint8Array(32)).length + stanzaCount(opts) * (LIMITS.maxStanzaBytes + 1),
+  );
   const draft = computeLayout(header, region);
 
   const tmp = tempSibling(toPath);
@@ -230,7 +305,14 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     const statKeys: string[] = [];
     const tally = new MarkTally();
     let done = 0;
-    type PieceDone = { task: PieceTask; buf: SharedArrayBuffer; length: number; digests: Uint8Array; original?: SharedArrayBuffer; marks?: MarkStats[] };
+    type PieceDone = {
+      task: PieceTask;
+      buf: SharedArrayBuffer;
+      length: number;
+      digests: Uint8Array;
+      original?: SharedArrayBuffer;
+      marks?: MarkStats[];
+    };
     const tasks = function* (): Generator<() => Promise<PieceDone>> {
       for (const [i, f] of inputs.files.entries()) {
         const stream = streamOf(draft, i + 1);
@@ -251,7 +333,15 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
             const from = first * chunkSize;
             const to = from + (chunks - 1) * chunkSize + lastLength;
             const overlapping = plans[i]?.filter((p) => p.start < to && p.end > from) ?? [];
-            const mark = overlapping.length ? { plans: overlapping, params: fpParams, ...(knownOriginal[i] ? {} : { original: freeOriginal.pop() ?? new SharedArrayBuffer(per * chunkSize) }) } : undefined;
+            const mark = overlapping.length
+              ? {
+                  plans: overlapping,
+                  params: fpParams,
+                  ...(knownOriginal[i]
+                    ? {}
+                    : { original: freeOriginal.pop() ?? new SharedArrayBuffer(per * chunkSize) }),
+                }
+              : undefined;
             yield () =>
               pool
                 .run({
@@ -270,41 +360,52 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
                   ...(mark ? { mark } : {}),
                 })
                 .then(
-                  (r) => ({ task, buf, length: r.length!, digests: r.digests!, original: mark?.original, marks: r.marks }),
+                  (r) => ({
+                    task,
+                    buf,
+                    length: r.length!,
+                    digests: r.digests!,
+                    original: mark?.original,
+                    marks: r.marks,
+                  }),
                   (e) => Promise.reject(jobFailure(e, f, toPath)),
                 );
           }
         }
       }
     };
-    await orderedPipeline(pipelineDepth(pool.threads, chunkSize), tasks(), ({ task, buf, length, digests, original, marks }) => {
-      hash.update(new Uint8Array(buf, 0, length));
-      if (fp && !knownOriginal[task.file]) originalHash.update(new Uint8Array(original ?? buf, 0, length));
-      if (original) freeOriginal.push(original);
-      if (marks) tally.add(inputs.files[task.file]!.path, marks);
-      free.push(buf);
-      chunkDigests.set(digests, 32 * task.listed);
-      flusher.wrote(length);
-      done += length;
-      opts.onProgress?.({ phase: 'encrypt', done, total });
-      if (task.last) {
-        const f = inputs.files[task.file]!;
-        const input = inputsOpen.get(task.file)!;
-        const now = fstatSync(input.fd);
-        inputsOpen.delete(task.file);
-        closeSync(input.fd);
-        if (now.size !== f.size || now.mtimeMs !== input.before.mtimeMs) throw changed(f);
-        manifest.push({ path: f.path, size: f.size, sha256: new Uint8Array(hash.digest()) });
-        hash = createHash('sha256');
-        if (fp) {
-          const known = knownOriginal[task.file];
-          const sha256 = known ?? new Uint8Array(originalHash.digest());
-          if (!known) originals!.remember(resolve(f.source), statKeys[task.file]!, sha256);
-          originalManifest.push({ path: f.path, size: f.size, sha256 });
-          originalHash = createHash('sha256');
+    await orderedPipeline(
+      pipelineDepth(pool.threads, chunkSize),
+      tasks(),
+      ({ task, buf, length, digests, original, marks }) => {
+        hash.update(new Uint8Array(buf, 0, length));
+        if (fp && !knownOriginal[task.file]) originalHash.update(new Uint8Array(original ?? buf, 0, length));
+        if (original) freeOriginal.push(original);
+        if (marks) tally.add(inputs.files[task.file]!.path, marks);
+        free.push(buf);
+        chunkDigests.set(digests, 32 * task.listed);
+        flusher.wrote(length);
+        done += length;
+        opts.onProgress?.({ phase: 'encrypt', done, total });
+        if (task.last) {
+          const f = inputs.files[task.file]!;
+          const input = inputsOpen.get(task.file)!;
+          const now = fstatSync(input.fd);
+          inputsOpen.delete(task.file);
+          closeSync(input.fd);
+          if (now.size !== f.size || now.mtimeMs !== input.before.mtimeMs) throw changed(f);
+          manifest.push({ path: f.path, size: f.size, sha256: new Uint8Array(hash.digest()) });
+          hash = createHash('sha256');
+          if (fp) {
+            const known = knownOriginal[task.file];
+            const sha256 = known ?? new Uint8Array(originalHash.digest());
+            if (!known) originals!.remember(resolve(f.source), statKeys[task.file]!, sha256);
+            originalManifest.push({ path: f.path, size: f.size, sha256 });
+            originalHash = createHash('sha256');
+          }
         }
-      }
-    });
+      },
+    );
 
     // Now everything that depends on the plaintext: provenance, stanzas, header.
     header.model.rootDigest = computeRootDigest(manifest);
@@ -320,12 +421,17 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
       }),
     );
     if (bundle.length > LIMITS.maxProvenanceBytes) {
-      throw new ModelsealError('TOO_MANY_FILES', `the provenance of ${inputs.files.length} files is ${bundle.length} bytes, over the ${LIMITS.maxProvenanceBytes}-byte limit; seal fewer files per package`);
+      throw new ModelsealError(
+        'TOO_MANY_FILES',
+        `the provenance of ${inputs.files.length} files is ${bundle.length} bytes, over the ${LIMITS.maxProvenanceBytes}-byte limit; seal fewer files per package`,
+      );
     }
     header.provenanceSize = bundle.length;
     // Without key groups every stanza wraps the data key; with them, each wraps its group's key.
     const kg = opts.keyGroups;
-    const wraps = kg ? kg.groups.flatMap((rs, g) => rs.map((r) => ({ r, group: g as number | undefined }))) : opts.recipients.map((r) => ({ r, group: undefined }));
+    const wraps = kg
+      ? kg.groups.flatMap((rs, g) => rs.map((r) => ({ r, group: g as number | undefined })))
+      : opts.recipients.map((r) => ({ r, group: undefined }));
     const stanzas: Stanza[] = [];
     for (const { r, group } of wraps) {
       const t = opts.terms?.get(r.id) ?? { license, policy };
@@ -333,9 +439,20 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
       const key = group === undefined ? dek : keys.groupKey(group);
       const w = await r.wrapDataKey(key, ctx);
       if (group !== undefined) key.fill(0);
-      stanzas.push({ type: r.type, recipient: r.id, ...t, ...(group !== undefined ? { group } : {}), args: w.args, body: w.body });
+      stanzas.push({
+        type: r.type,
+        recipient: r.id,
+        ...t,
+        ...(group !== undefined ? { group } : {}),
+        args: w.args,
+        body: w.body,
+      });
     }
-    if (kg) header.keyGroups = { threshold: kg.threshold, shares: await sealShares(dek, keys, packageId, kg.groups.length, kg.threshold) };
+    if (kg)
+      header.keyGroups = {
+        threshold: kg.threshold,
+        shares: await sealShares(dek, keys, packageId, kg.groups.length, kg.threshold),
+      };
     header.stanzas = stanzas;
     const headerBytes = encodeHeader(header, keys.headerMac(encodeHeaderMacInput(header)));
     const layout = computeLayout(header, region);
@@ -348,7 +465,12 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     for (const seg of segmentsOf(prov)) {
       const key = keys.payloadKey(0, seg.segment);
       for (let c = seg.firstChunk; c < seg.firstChunk + seg.chunkCount; c++) {
-        const sealed = encryptChunk(key, c, c === prov.chunkCount - 1, bundle.subarray(c * chunkSize, c * chunkSize + chunkPlainLength(bundle.length, chunkSize, c)));
+        const sealed = encryptChunk(
+          key,
+          c,
+          c === prov.chunkCount - 1,
+          bundle.subarray(c * chunkSize, c * chunkSize + chunkPlainLength(bundle.length, chunkSize, c)),
+        );
         write(sealed, chunkOffset(seg, chunkSize, c));
         chunkDigests.set(createHash('sha256').update(sealed).digest(), 32 * (prov.firstListedChunk + c));
       }
@@ -370,7 +492,8 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     write(new Uint8Array(2 * TAR_BLOCK), expected - 2 * TAR_BLOCK);
     await flusher.finish();
     const size = fstatSync(out).size;
-    if (size !== expected) throw new ModelsealError('INTERNAL', `package size ${size} differs from the computed layout ${expected}`);
+    if (size !== expected)
+      throw new ModelsealError('INTERNAL', `package size ${size} differs from the computed layout ${expected}`);
     closeSync(out);
     out = -1;
     const result: SealResult = {
@@ -381,14 +504,25 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
       files: manifest.map((m) => ({ path: m.path, size: m.size, sha256: toHex(m.sha256) })),
       excluded: inputs.excluded,
       recipients: stanzas.map(recipientSummary),
-      ...(opts.keyGroups ? { keyGroups: { threshold: opts.keyGroups.threshold, groups: opts.keyGroups.groups.length } } : {}),
+      ...(opts.keyGroups
+        ? { keyGroups: { threshold: opts.keyGroups.threshold, groups: opts.keyGroups.groups.length } }
+        : {}),
       plaintextBytes: total,
       packageBytes: expected,
       signer: `sha256:${toHex(sha256(opts.publisher.spki))}`,
     };
     if (fp && header.fingerprint) {
       const tensors = tally.reports();
-      const record = embeddingRecord({ ...header.fingerprint, params: fpParams, marked: header.model.rootDigest, package: result.packageId, tensors }, opts.publisher);
+      const record = embeddingRecord(
+        {
+          ...header.fingerprint,
+          params: fpParams,
+          marked: header.model.rootDigest,
+          package: result.packageId,
+          tensors,
+        },
+        opts.publisher,
+      );
       result.fingerprint = { record, tensors };
       // Recorded before the package appears: a marked copy the registry does not know could never be traced.
       await appendRecord(fp.registry, record);
@@ -431,4 +565,3 @@ function changed(f: InputFile): ModelsealError {
 function sha256(b: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(b).digest());
 }
-

@@ -88,10 +88,26 @@ async function verifyFile(path: string, pool: CryptoPool, opts: VerifyOptions): 
             const bytes = (chunks - 1) * C + lastLength + chunks * TAG_BYTES;
             yield () =>
               pool
-                .run({ op: 'hash', inFd: fd, packagePos: chunkOffset(seg, C, first), firstCounter: first, chunks, chunkSize: C, lastLength, finalLast: false })
+                .run({
+                  op: 'hash',
+                  inFd: fd,
+                  packagePos: chunkOffset(seg, C, first),
+                  firstCounter: first,
+                  chunks,
+                  chunkSize: C,
+                  lastLength,
+                  finalLast: false,
+                })
                 .then(
                   (r) => ({ listed, chunks, bytes, digests: r.digests! }),
-                  (e) => Promise.reject(e instanceof JobError ? (e.code === 'SHORT_READ' ? new ModelsealError('TRUNCATED', 'the package ends early; fetch it again') : ioError(`cannot read ${path}`, e)) : e),
+                  (e) =>
+                    Promise.reject(
+                      e instanceof JobError
+                        ? e.code === 'SHORT_READ'
+                          ? new ModelsealError('TRUNCATED', 'the package ends early; fetch it again')
+                          : ioError(`cannot read ${path}`, e)
+                        : e,
+                    ),
                 );
           }
         }
@@ -121,16 +137,20 @@ async function verifyStream(input: Readable, pool: CryptoPool, opts: VerifyOptio
   const digests: Uint8Array[] = [];
   const src = new StreamSource(input);
   try {
-    const w = await walkPackage<Uint8Array>(src, {
-      chunk: async (_ref, sealed) => {
-        done += sealed.length;
-        return (await pool.run({ op: 'hashChunk', data: sealed })).digests!;
+    const w = await walkPackage<Uint8Array>(
+      src,
+      {
+        chunk: async (_ref, sealed) => {
+          done += sealed.length;
+          return (await pool.run({ op: 'hashChunk', data: sealed })).digests!;
+        },
+        consume: (_ref, digest) => {
+          digests.push(digest);
+          opts.onProgress?.({ phase: 'verify', done, total: 0 });
+        },
       },
-      consume: (_ref, digest) => {
-        digests.push(digest);
-        opts.onProgress?.({ phase: 'verify', done, total: 0 });
-      },
-    }, { trusted: opts.trustedPublishers, threads: pool.threads, signal: opts.signal });
+      { trusted: opts.trustedPublishers, threads: pool.threads, signal: opts.signal },
+    );
     compareChunkDigests(Buffer.concat(digests), w.chunkList);
     return w;
   } finally {
@@ -146,7 +166,10 @@ export interface VerifyFolderResult {
 }
 
 /** Verifies an opened checkpoint folder against its model.sig and a trusted publisher key. */
-export async function verifyFolder(dir: string, opts: { trustedPublishers: readonly Uint8Array[]; signature?: string; debug?: (message: string) => void }): Promise<VerifyFolderResult> {
+export async function verifyFolder(
+  dir: string,
+  opts: { trustedPublishers: readonly Uint8Array[]; signature?: string; debug?: (message: string) => void },
+): Promise<VerifyFolderResult> {
   const sigPath = opts.signature ?? join(dir, 'model.sig');
   let bundle: string;
   try {
@@ -165,10 +188,25 @@ export async function verifyFolder(dir: string, opts: { trustedPublishers: reado
   const want = new Map(signed.entries.map((e) => [e.path, e.sha256]));
   for (const f of present) {
     const digest = want.get(f.path);
-    if (!digest) throw new ModelsealError('SIGNATURE_INVALID', `${f.path} is not in the signed manifest`, { details: { path: f.path } });
-    if (!Buffer.from(await hashFile(f.source)).equals(digest)) throw new ModelsealError('SIGNATURE_INVALID', `${f.path} differs from the signed manifest`, { details: { path: f.path } });
+    if (!digest)
+      throw new ModelsealError('SIGNATURE_INVALID', `${f.path} is not in the signed manifest`, {
+        details: { path: f.path },
+      });
+    if (!Buffer.from(await hashFile(f.source)).equals(digest))
+      throw new ModelsealError('SIGNATURE_INVALID', `${f.path} differs from the signed manifest`, {
+        details: { path: f.path },
+      });
     want.delete(f.path);
   }
-  if (want.size > 0) throw new ModelsealError('SIGNATURE_INVALID', `missing files listed in the signed manifest: ${[...want.keys()].slice(0, 5).join(', ')}`);
-  return { kind: 'folder', model: { name: signed.modelName, rootDigest: `sha256:${toHex(signed.rootDigest)}` }, signer, files: present.length };
+  if (want.size > 0)
+    throw new ModelsealError(
+      'SIGNATURE_INVALID',
+      `missing files listed in the signed manifest: ${[...want.keys()].slice(0, 5).join(', ')}`,
+    );
+  return {
+    kind: 'folder',
+    model: { name: signed.modelName, rootDigest: `sha256:${toHex(signed.rootDigest)}` },
+    signer,
+    files: present.length,
+  };
 }

@@ -14,16 +14,33 @@ import type { Readable } from 'node:stream';
 import { ModelsealError } from '../errors.js';
 import { verifyMessage } from '../crypto/signer.js';
 import { parseHeader, type ParsedHeader } from '../format/header.js';
-import { chunkPlainLength, computeLayout, ENTRY, padded, segmentsOf, TAR_BLOCK, type PackageLayout, type StreamLayout } from '../format/layout.js';
+import {
+  chunkPlainLength,
+  computeLayout,
+  ENTRY,
+  padded,
+  segmentsOf,
+  TAR_BLOCK,
+  type PackageLayout,
+  type StreamLayout,
+} from '../format/layout.js';
 import { LIMITS, TAG_BYTES } from '../format/limits.js';
-import { headerSignedMessage, parseHeaderSignature, parseSignature, signedMessage, type HeaderSignature, type SignatureTrailer } from '../format/signature.js';
+import {
+  headerSignedMessage,
+  parseHeaderSignature,
+  parseSignature,
+  signedMessage,
+  type HeaderSignature,
+  type SignatureTrailer,
+} from '../format/signature.js';
 import { readUstarHeader } from '../format/tar.js';
 import { toHex } from '../format/encoding.js';
 import { orderedPipeline } from '../crypto/pool.js';
 import { ioError } from '../io/atomic.js';
 import { streamDepth } from './common.js';
 
-const truncated = () => new ModelsealError('TRUNCATED', 'the package ends early: it was cut off in transfer or on disk; fetch it again');
+const truncated = () =>
+  new ModelsealError('TRUNCATED', 'the package ends early: it was cut off in transfer or on disk; fetch it again');
 const trailing = () => new ModelsealError('MALFORMED_PACKAGE', 'the package has unexpected bytes after its end');
 
 /** Where a package's bytes come from, in order. */
@@ -178,11 +195,17 @@ export interface WalkResult {
  * payload chunks to `visitor` (or skips them). A failure of the visitor's content checks is the
  * visitor's to defer: this function throws only structure and signature errors.
  */
-export async function walkPackage<T>(src: PackageSource, visitor: WalkVisitor<T>, opts: WalkOptions = {}): Promise<WalkResult> {
-  const entry = async (name: string, maxSize: number, exactSize?: number) => readUstarHeader(await src.read(TAR_BLOCK), name, maxSize, exactSize);
+export async function walkPackage<T>(
+  src: PackageSource,
+  visitor: WalkVisitor<T>,
+  opts: WalkOptions = {},
+): Promise<WalkResult> {
+  const entry = async (name: string, maxSize: number, exactSize?: number) =>
+    readUstarHeader(await src.read(TAR_BLOCK), name, maxSize, exactSize);
   const padding = async (name: string, size: number) => {
     const pad = padded(size) - size;
-    if (pad > 0 && (await src.read(pad)).some((b) => b !== 0)) throw new ModelsealError('MALFORMED_PACKAGE', `the tar padding after ${name} holds non-zero bytes`);
+    if (pad > 0 && (await src.read(pad)).some((b) => b !== 0))
+      throw new ModelsealError('MALFORMED_PACKAGE', `the tar padding after ${name} holds non-zero bytes`);
   };
   const data = async (name: string, size: number) => {
     const bytes = await src.read(size);
@@ -192,12 +215,19 @@ export async function walkPackage<T>(src: PackageSource, visitor: WalkVisitor<T>
 
   const headerBytes = await data(ENTRY.header, await entry(ENTRY.header, LIMITS.maxHeaderBytes));
   const parsed = parseHeader(headerBytes);
-  const headerSignature = parseHeaderSignature(await data(ENTRY.headerSignature, await entry(ENTRY.headerSignature, LIMITS.maxHeaderSignatureBytes)));
+  const headerSignature = parseHeaderSignature(
+    await data(ENTRY.headerSignature, await entry(ENTRY.headerSignature, LIMITS.maxHeaderSignatureBytes)),
+  );
   const reserveSize = await entry(ENTRY.reserve, LIMITS.maxReserveBytes);
   // Whole blocks only: a shorter size field over the same zero bytes would be a second encoding.
-  if (reserveSize % TAR_BLOCK !== 0) throw new ModelsealError('MALFORMED_PACKAGE', `the header reserve is ${reserveSize} bytes; it must be a whole number of ${TAR_BLOCK}-byte blocks`);
+  if (reserveSize % TAR_BLOCK !== 0)
+    throw new ModelsealError(
+      'MALFORMED_PACKAGE',
+      `the header reserve is ${reserveSize} bytes; it must be a whole number of ${TAR_BLOCK}-byte blocks`,
+    );
   for (let left = reserveSize; left > 0; left -= 1 << 20) {
-    if ((await src.read(Math.min(left, 1 << 20))).some((b) => b !== 0)) throw new ModelsealError('MALFORMED_PACKAGE', 'the header reserve holds non-zero bytes');
+    if ((await src.read(Math.min(left, 1 << 20))).some((b) => b !== 0))
+      throw new ModelsealError('MALFORMED_PACKAGE', 'the header reserve holds non-zero bytes');
   }
   await padding(ENTRY.reserve, reserveSize);
   checkHeaderSignature(headerSignature, headerBytes);
@@ -211,13 +241,15 @@ export async function walkPackage<T>(src: PackageSource, visitor: WalkVisitor<T>
     for (const seg of segmentsOf(stream)) {
       await entry(seg.entryName, seg.size, seg.size);
       if (!visitor.chunk) {
-        if (opts.signal?.aborted) throw new ModelsealError('INTERRUPTED', 'interrupted; nothing was written at the output path');
+        if (opts.signal?.aborted)
+          throw new ModelsealError('INTERRUPTED', 'interrupted; nothing was written at the output path');
         await src.skip(seg.size);
       } else {
         const chunk = visitor.chunk.bind(visitor);
         const tasks = async function* (): AsyncGenerator<() => Promise<{ ref: ChunkRef; result: T }>> {
           for (let c = seg.firstChunk; c < seg.firstChunk + seg.chunkCount; c++) {
-            if (opts.signal?.aborted) throw new ModelsealError('INTERRUPTED', 'interrupted; nothing was written at the output path');
+            if (opts.signal?.aborted)
+              throw new ModelsealError('INTERRUPTED', 'interrupted; nothing was written at the output path');
             const sealed = await src.read(chunkPlainLength(stream.plaintextSize, C, c) + TAG_BYTES);
             const ref: ChunkRef = { stream, segment: seg.segment, counter: c, final: c === stream.chunkCount - 1 };
             yield () => chunk(ref, sealed).then((result) => ({ ref, result }));
@@ -230,17 +262,25 @@ export async function walkPackage<T>(src: PackageSource, visitor: WalkVisitor<T>
     await visitor.streamEnd?.(stream);
   }
 
-  const chunkList = await data(ENTRY.chunks, await entry(ENTRY.chunks, layout.chunksEntry.size, layout.chunksEntry.size));
+  const chunkList = await data(
+    ENTRY.chunks,
+    await entry(ENTRY.chunks, layout.chunksEntry.size, layout.chunksEntry.size),
+  );
   const chunksDigest = new Uint8Array(createHash('sha256').update(chunkList).digest());
   const trailer = parseSignature(await data(ENTRY.signature, await entry(ENTRY.signature, LIMITS.maxSignatureBytes)));
-  if ((await src.read(2 * TAR_BLOCK)).some((b) => b !== 0)) throw new ModelsealError('MALFORMED_PACKAGE', 'the tar end-of-archive blocks are not zero');
+  if ((await src.read(2 * TAR_BLOCK)).some((b) => b !== 0))
+    throw new ModelsealError('MALFORMED_PACKAGE', 'the tar end-of-archive blocks are not zero');
   await src.end();
   checkSignature(trailer, headerSignature, headerBytes, chunksDigest);
   return { parsed, headerBytes, headerSignature, layout, trailer, chunkList, chunksDigest, packageBytes: src.position };
 }
 
 export function modifiedChunk(i: number): ModelsealError {
-  return new ModelsealError('SIGNATURE_INVALID', `ciphertext chunk ${i} does not match the signed chunk list: the package was modified after signing`, { details: { chunk: i } });
+  return new ModelsealError(
+    'SIGNATURE_INVALID',
+    `ciphertext chunk ${i} does not match the signed chunk list: the package was modified after signing`,
+    { details: { chunk: i } },
+  );
 }
 
 /** Throws modifiedChunk for the first chunk whose digest in `computed` differs from `stored` (same positions). */
@@ -258,23 +298,43 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();
 /** Checks that the header signature signs exactly this header. Says nothing about whether the signer is trusted. */
 export function checkHeaderSignature(s: HeaderSignature, headerBytes: Uint8Array): void {
   if (!sha256(headerBytes).equals(s.headerDigest)) {
-    throw new ModelsealError('SIGNATURE_INVALID', 'the header signature does not match this header (the header changed after signing)');
+    throw new ModelsealError(
+      'SIGNATURE_INVALID',
+      'the header signature does not match this header (the header changed after signing)',
+    );
   }
   if (!verifyMessage(s.publicKey, headerSignedMessage(s.headerDigest), s.signature)) {
-    throw new ModelsealError('SIGNATURE_INVALID', 'the publisher signature over the header does not verify: the header was modified after signing or is not from this publisher');
+    throw new ModelsealError(
+      'SIGNATURE_INVALID',
+      'the publisher signature over the header does not verify: the header was modified after signing or is not from this publisher',
+    );
   }
 }
 
 /** Checks that the trailer is by the header signature's key and signs exactly this header and chunk list. */
-export function checkSignature(t: SignatureTrailer, headerSignature: HeaderSignature, headerBytes: Uint8Array, chunksDigest: Uint8Array): void {
+export function checkSignature(
+  t: SignatureTrailer,
+  headerSignature: HeaderSignature,
+  headerBytes: Uint8Array,
+  chunksDigest: Uint8Array,
+): void {
   if (!Buffer.from(t.publicKey).equals(headerSignature.publicKey)) {
-    throw new ModelsealError('SIGNATURE_INVALID', 'the header and the package are signed by different keys: the package was assembled from parts of others');
+    throw new ModelsealError(
+      'SIGNATURE_INVALID',
+      'the header and the package are signed by different keys: the package was assembled from parts of others',
+    );
   }
   if (!sha256(headerBytes).equals(t.headerDigest) || !Buffer.from(chunksDigest).equals(t.chunksDigest)) {
-    throw new ModelsealError('SIGNATURE_INVALID', 'the signature entry does not match this package (header or chunk list changed after signing)');
+    throw new ModelsealError(
+      'SIGNATURE_INVALID',
+      'the signature entry does not match this package (header or chunk list changed after signing)',
+    );
   }
   if (!verifyMessage(t.publicKey, signedMessage(t.headerDigest, t.chunksDigest), t.signature)) {
-    throw new ModelsealError('SIGNATURE_INVALID', 'the publisher signature does not verify: the package was modified after signing or is not from this publisher');
+    throw new ModelsealError(
+      'SIGNATURE_INVALID',
+      'the publisher signature does not verify: the package was modified after signing or is not from this publisher',
+    );
   }
 }
 

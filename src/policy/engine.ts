@@ -129,7 +129,11 @@ async function readText(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (cause) {
-    throw new ModelsealError('IO', `cannot read ${path}: run \`modelseal serve\` once to create the default policy files, or restore it`, { cause });
+    throw new ModelsealError(
+      'IO',
+      `cannot read ${path}: run \`modelseal serve\` once to create the default policy files, or restore it`,
+      { cause },
+    );
   }
 }
 
@@ -151,12 +155,16 @@ function checkLicense(l: unknown, where: string): License {
   const bad = (what: string) => invalid(`${where}: ${what}`);
   if (typeof o.id !== 'string' || !o.id) throw bad('"id" must be a non-empty string');
   if (typeof o.holder !== 'string' || !o.holder) throw bad('"holder" must name a registered recipient');
-  if (!isStrings(o.artifacts) || !o.artifacts.every((a) => /^sha256:[0-9a-f]{64}$/.test(a))) throw bad('"artifacts" must be a list of model root digests "sha256:<64 hex>"');
-  if (!isStrings(o.destinations) || !o.destinations.every((d) => COUNTRY.test(d))) throw bad('"destinations" must be a list of ISO 3166 alpha-2 country codes');
+  if (!isStrings(o.artifacts) || !o.artifacts.every((a) => /^sha256:[0-9a-f]{64}$/.test(a)))
+    throw bad('"artifacts" must be a list of model root digests "sha256:<64 hex>"');
+  if (!isStrings(o.destinations) || !o.destinations.every((d) => COUNTRY.test(d)))
+    throw bad('"destinations" must be a list of ISO 3166 alpha-2 country codes');
   for (const k of ['notBefore', 'notAfter'] as const) {
-    if (typeof o[k] !== 'string' || Number.isNaN(Date.parse(o[k] as string))) throw bad(`"${k}" must be an ISO 8601 time`);
+    if (typeof o[k] !== 'string' || Number.isNaN(Date.parse(o[k] as string)))
+      throw bad(`"${k}" must be an ISO 8601 time`);
   }
-  if (!Number.isSafeInteger(o.maxReleases) || (o.maxReleases as number) < 0) throw bad('"maxReleases" must be a whole number ≥ 0');
+  if (!Number.isSafeInteger(o.maxReleases) || (o.maxReleases as number) < 0)
+    throw bad('"maxReleases" must be a whole number ≥ 0');
   return o as unknown as License;
 }
 
@@ -171,7 +179,15 @@ export class PolicyEngine {
   readonly #denied: string[];
   readonly #preparation: PolicyPreparation;
 
-  private constructor(dir: string, hash: string, staticPolicies: Record<string, string>, schema: string, licenses: Map<string, License>, embargoes: Set<string>, denied: string[]) {
+  private constructor(
+    dir: string,
+    hash: string,
+    staticPolicies: Record<string, string>,
+    schema: string,
+    licenses: Map<string, License>,
+    embargoes: Set<string>,
+    denied: string[],
+  ) {
     this.dir = dir;
     this.hash = hash;
     this.policyIds = Object.keys(staticPolicies);
@@ -188,20 +204,32 @@ export class PolicyEngine {
       await Promise.all(Object.entries(POLICY_FILES).map(async ([k, f]) => [k, await readText(join(dir, f))] as const)),
     ) as Record<keyof typeof POLICY_FILES, string>;
     const schema = c.checkParseSchema(texts.schema);
-    if (schema.type === 'failure') throw invalid(`${POLICY_FILES.schema} does not parse: ${messages(schema.errors).join('; ')}`);
+    if (schema.type === 'failure')
+      throw invalid(`${POLICY_FILES.schema} does not parse: ${messages(schema.errors).join('; ')}`);
     const parts = c.policySetTextToParts(texts.policies);
-    if (parts.type === 'failure') throw invalid(`${POLICY_FILES.policies} does not parse: ${messages(parts.errors).join('; ')}`);
-    if (parts.policy_templates.length > 0) throw invalid(`${POLICY_FILES.policies}: templates are not supported; write static policies`);
+    if (parts.type === 'failure')
+      throw invalid(`${POLICY_FILES.policies} does not parse: ${messages(parts.errors).join('; ')}`);
+    if (parts.policy_templates.length > 0)
+      throw invalid(`${POLICY_FILES.policies}: templates are not supported; write static policies`);
     const staticPolicies: Record<string, string> = {};
     for (const text of parts.policies) {
       const json = c.policyToJson(text);
       const id = json.type === 'success' ? json.json.annotations?.id : undefined;
-      if (!id) throw invalid(`${POLICY_FILES.policies}: every policy needs a name, @id("..."); this one has none: ${text.slice(0, 80).replace(/\s+/g, ' ')}…`);
-      if (staticPolicies[id] !== undefined) throw invalid(`${POLICY_FILES.policies}: two policies are named ${JSON.stringify(id)}`);
+      if (!id)
+        throw invalid(
+          `${POLICY_FILES.policies}: every policy needs a name, @id("..."); this one has none: ${text.slice(0, 80).replace(/\s+/g, ' ')}…`,
+        );
+      if (staticPolicies[id] !== undefined)
+        throw invalid(`${POLICY_FILES.policies}: two policies are named ${JSON.stringify(id)}`);
       staticPolicies[id] = text;
     }
-    const validation = c.validate({ schema: texts.schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
-    if (validation.type === 'failure') throw invalid(`the policies do not validate: ${messages(validation.errors).join('; ')}`);
+    const validation = c.validate({
+      schema: texts.schema,
+      policies: { staticPolicies },
+      validationSettings: { mode: 'strict' },
+    });
+    if (validation.type === 'failure')
+      throw invalid(`the policies do not validate: ${messages(validation.errors).join('; ')}`);
     if (validation.validationErrors.length > 0) {
       throw invalid(
         `the policies do not validate against ${POLICY_FILES.schema}: ${validation.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`).join('; ')}`,
@@ -217,12 +245,22 @@ export class PolicyEngine {
       licenses.set(lic.id, lic);
     });
     const emb = (await readJson(join(dir, POLICY_FILES.embargoes))).destinations;
-    if (!isStrings(emb) || !emb.every((d) => COUNTRY.test(d))) throw invalid(`${POLICY_FILES.embargoes}: expected {"destinations": ["XX", ...]} with ISO 3166 alpha-2 codes`);
+    if (!isStrings(emb) || !emb.every((d) => COUNTRY.test(d)))
+      throw invalid(`${POLICY_FILES.embargoes}: expected {"destinations": ["XX", ...]} with ISO 3166 alpha-2 codes`);
     const denied = (await readJson(join(dir, POLICY_FILES.deniedParties))).parties;
     if (!isStrings(denied)) throw invalid(`${POLICY_FILES.deniedParties}: expected {"parties": ["name", ...]}`);
     const hash = createHash('sha256');
-    for (const f of Object.keys(POLICY_FILES) as Array<keyof typeof POLICY_FILES>) hash.update(`${f}\n${texts[f].length}\n`).update(texts[f]);
-    const engine = new PolicyEngine(dir, hash.digest('hex'), staticPolicies, texts.schema, licenses, new Set(emb), denied.map((d) => d.toLowerCase()));
+    for (const f of Object.keys(POLICY_FILES) as Array<keyof typeof POLICY_FILES>)
+      hash.update(`${f}\n${texts[f].length}\n`).update(texts[f]);
+    const engine = new PolicyEngine(
+      dir,
+      hash.digest('hex'),
+      staticPolicies,
+      texts.schema,
+      licenses,
+      new Set(emb),
+      denied.map((d) => d.toLowerCase()),
+    );
     if (!preparePolicies(engine.#preparation)) throw invalid('the policies could not be prepared for evaluation');
     return engine;
   }
@@ -269,7 +307,11 @@ export class PolicyEngine {
       preparsedPolicySetId: this.#preparation.id,
       validateRequest: true,
       entities: [
-        { uid: E('Recipient', q.recipient.name), attrs: { org: q.recipient.org, country: q.recipient.country, nationality: q.recipient.nationality }, parents: [] },
+        {
+          uid: E('Recipient', q.recipient.name),
+          attrs: { org: q.recipient.org, country: q.recipient.country, nationality: q.recipient.nationality },
+          parents: [],
+        },
         { uid: E('Artifact', q.artifact), attrs: { digest: q.artifact }, parents: [] },
         {
           uid: E('License', q.license.id),
@@ -292,7 +334,10 @@ export class PolicyEngine {
 /** Parses the schema and policies into this thread's Cedar under their id; false when Cedar refuses. */
 export function preparePolicies(p: PolicyPreparation): boolean {
   const c = loadCedar();
-  return c.preparseSchema(p.id, p.schema).type === 'success' && c.preparsePolicySet(p.id, { staticPolicies: p.policies }).type === 'success';
+  return (
+    c.preparseSchema(p.id, p.schema).type === 'success' &&
+    c.preparsePolicySet(p.id, { staticPolicies: p.policies }).type === 'success'
+  );
 }
 
 /** Answers a Cedar question; never throws: any error, or a question about unprepared policies, denies. */
@@ -303,15 +348,22 @@ export function evaluatePolicies(call: CedarRequest): PolicyDecision {
   } catch (e) {
     return { decision: 'deny', policies: [], reason: 'evaluation-error', errors: [(e as Error).message] };
   }
-  if (answer.type === 'failure') return { decision: 'deny', policies: [], reason: 'evaluation-error', errors: messages(answer.errors) };
+  if (answer.type === 'failure')
+    return { decision: 'deny', policies: [], reason: 'evaluation-error', errors: messages(answer.errors) };
   const { decision, diagnostics } = answer.response;
   const errors = diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`);
   // Cedar lists the deciding policies in no fixed order (it differs between two Cedar instances):
   // sorted, the same request gets the same log entry.
   const deciding = [...diagnostics.reason].sort();
-  if (decision === 'allow' && errors.length === 0) return { decision: 'allow', policies: deciding, reason: 'licensed', errors };
+  if (decision === 'allow' && errors.length === 0)
+    return { decision: 'allow', policies: deciding, reason: 'licensed', errors };
   const policies = decision === 'deny' ? deciding : [];
-  return { decision: 'deny', policies, reason: errors.length ? 'evaluation-error' : policies.length ? policies.join(',') : 'no-permit', errors };
+  return {
+    decision: 'deny',
+    policies,
+    reason: errors.length ? 'evaluation-error' : policies.length ? policies.join(',') : 'no-permit',
+    errors,
+  };
 }
 
 /** Whether the policy files on disk are the ones in force (docs/POLICY.md, "Edits while serving"). */
@@ -345,7 +397,12 @@ export class PolicyWatcher {
   #poll: NodeJS.Timeout | undefined;
   #debounce: NodeJS.Timeout | undefined;
 
-  private constructor(engine: PolicyEngine, stamp: string, onError: (e: unknown) => void, onChange?: (s: PolicyStatus) => void) {
+  private constructor(
+    engine: PolicyEngine,
+    stamp: string,
+    onError: (e: unknown) => void,
+    onChange?: (s: PolicyStatus) => void,
+  ) {
     this.#engine = engine;
     this.#stamp = stamp;
     this.#onError = onError;
@@ -357,7 +414,11 @@ export class PolicyWatcher {
    * Loads `dir` (throws POLICY_INVALID when it does not validate) and watches it. `onError` hears
    * every edit that does not validate, `onChange` every change of status or of the set in force.
    */
-  static async open(dir: string, onError: (e: unknown) => void = () => {}, opts: { pollMs?: number; onChange?: (s: PolicyStatus) => void } = {}): Promise<PolicyWatcher> {
+  static async open(
+    dir: string,
+    onError: (e: unknown) => void = () => {},
+    opts: { pollMs?: number; onChange?: (s: PolicyStatus) => void } = {},
+  ): Promise<PolicyWatcher> {
     const stamp = await stampOf(dir);
     const w = new PolicyWatcher(await PolicyEngine.load(dir), stamp, onError, opts.onChange);
     w.#watch(opts.pollMs ?? 1000);

@@ -67,7 +67,8 @@ function sortedEntries(entries: readonly ManifestEntry[]): ManifestEntry[] {
   const seen = new Set<string>();
   for (const e of entries) {
     checkPath(e.path, 'entry path');
-    if (!(e.sha256 instanceof Uint8Array) || e.sha256.length !== 32) throw invalid(`${e.path}: sha256 must be 32 bytes`);
+    if (!(e.sha256 instanceof Uint8Array) || e.sha256.length !== 32)
+      throw invalid(`${e.path}: sha256 must be 32 bytes`);
     if (seen.has(e.path)) throw invalid(`${e.path}: listed twice`);
     seen.add(e.path);
   }
@@ -134,8 +135,11 @@ export function signModel(opts: {
   }
   if (given !== pem) throw invalid('publicKeyPem: does not match privateKey');
 
-  if (opts.singleFile && (opts.entries.length !== 1 || opts.ignorePaths.length !== 0)) throw invalid('a single-file model signature covers exactly one file and ignores nothing');
-  const ignorePaths = opts.singleFile ? REFERENCE_GIT_PATHS : [...new Set(opts.ignorePaths.map((p) => checkPath(p, 'ignore path')))];
+  if (opts.singleFile && (opts.entries.length !== 1 || opts.ignorePaths.length !== 0))
+    throw invalid('a single-file model signature covers exactly one file and ignores nothing');
+  const ignorePaths = opts.singleFile
+    ? REFERENCE_GIT_PATHS
+    : [...new Set(opts.ignorePaths.map((p) => checkPath(p, 'ignore path')))];
   const entries = sortedEntries(opts.entries);
   for (const e of opts.singleFile ? [] : entries) {
     // The verifier skips ignored paths when hashing the model, so such a file would be "missing".
@@ -152,7 +156,11 @@ export function signModel(opts: {
     predicateType: PREDICATE_TYPE,
     predicate: {
       serialization,
-      resources: entries.map((e) => ({ name: opts.singleFile ? SINGLE_FILE_RESOURCE : e.path, algorithm: 'sha256', digest: Buffer.from(e.sha256).toString('hex') })),
+      resources: entries.map((e) => ({
+        name: opts.singleFile ? SINGLE_FILE_RESOURCE : e.path,
+        algorithm: 'sha256',
+        digest: Buffer.from(e.sha256).toString('hex'),
+      })),
     },
   };
   const payload = Buffer.from(JSON.stringify(statement, null, 2), 'utf8');
@@ -173,7 +181,8 @@ export function signModel(opts: {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function base64(v: unknown, what: string): Buffer {
-  if (typeof v !== 'string' || v.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) throw bad(`${what} is not base64`);
+  if (typeof v !== 'string' || v.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(v))
+    throw bad(`${what} is not base64`);
   const out = Buffer.from(v, 'base64');
   if (out.toString('base64') !== v) throw bad(`${what} is not canonical base64`);
   return out;
@@ -188,7 +197,12 @@ function base64(v: unknown, what: string): Buffer {
 export function verifyModelSignature(
   bundleText: string,
   publicKey: KeyObject,
-): { modelName: string; rootDigest: Uint8Array; entries: { path: string; sha256: Uint8Array }[]; ignorePaths: string[] } {
+): {
+  modelName: string;
+  rootDigest: Uint8Array;
+  entries: { path: string; sha256: Uint8Array }[];
+  ignorePaths: string[];
+} {
   const { hash, hint } = keyInfo(publicKey);
   let bundle: unknown;
   try {
@@ -201,7 +215,8 @@ export function verifyModelSignature(
   if (!isObject(vm) || !isObject(vm.publicKey)) throw bad('verificationMaterial.publicKey is missing');
   // Like sign_ec_key.Verifier: an absent/empty hint is accepted (older signers); a wrong one is not.
   const given = vm.publicKey.hint;
-  if (given !== undefined && given !== null && given !== '' && given !== hint) throw bad('key hint does not match the public key');
+  if (given !== undefined && given !== null && given !== '' && given !== hint)
+    throw bad('key hint does not match the public key');
   const env = bundle.dsseEnvelope;
   if (!isObject(env) || env.payloadType !== PAYLOAD_TYPE) throw bad(`DSSE payload type is not ${PAYLOAD_TYPE}`);
   if (!Array.isArray(env.signatures) || env.signatures.length !== 1 || !isObject(env.signatures[0])) {
@@ -209,7 +224,8 @@ export function verifyModelSignature(
   }
   const payload = base64(env.payload, 'payload');
   const sig = base64(env.signatures[0].sig, 'signature');
-  if (!verify(hash, pae(payload), { key: publicKey, dsaEncoding: 'der' }, sig)) throw bad('the signature does not verify');
+  if (!verify(hash, pae(payload), { key: publicKey, dsaEncoding: 'der' }, sig))
+    throw bad('the signature does not verify');
 
   let st: unknown;
   try {
@@ -220,13 +236,16 @@ export function verifyModelSignature(
   if (!isObject(st) || st._type !== STATEMENT_TYPE) throw bad(`statement type is not ${STATEMENT_TYPE}`);
   if (st.predicateType !== PREDICATE_TYPE) throw bad(`predicate type is not ${PREDICATE_TYPE}`);
   const subject = Array.isArray(st.subject) && st.subject.length === 1 ? st.subject[0] : undefined;
-  if (!isObject(subject) || typeof subject.name !== 'string' || !isObject(subject.digest)) throw bad('expected one subject');
+  if (!isObject(subject) || typeof subject.name !== 'string' || !isObject(subject.digest))
+    throw bad('expected one subject');
   const rootHex = subject.digest.sha256;
   if (typeof rootHex !== 'string' || !/^[0-9a-f]{64}$/.test(rootHex)) throw bad('subject sha256 digest is malformed');
   const pred = st.predicate;
-  if (!isObject(pred) || !isObject(pred.serialization) || !Array.isArray(pred.resources)) throw bad('predicate is malformed');
+  if (!isObject(pred) || !isObject(pred.serialization) || !Array.isArray(pred.resources))
+    throw bad('predicate is malformed');
   const ser = pred.serialization;
-  if (ser.method !== 'files' || ser.hash_type !== 'sha256') throw bad('only the "files" serialization with sha256 is supported');
+  if (ser.method !== 'files' || ser.hash_type !== 'sha256')
+    throw bad('only the "files" serialization with sha256 is supported');
   const ignorePaths = ser.ignore_paths ?? [];
   if (!Array.isArray(ignorePaths) || !ignorePaths.every((p): p is string => typeof p === 'string')) {
     throw bad('ignore_paths is malformed');
@@ -238,7 +257,8 @@ export function verifyModelSignature(
   const seen = new Set<string>();
   const entries = pred.resources.map((r: unknown) => {
     if (!isObject(r) || typeof r.name !== 'string' || r.algorithm !== 'sha256') throw bad('a resource is malformed');
-    if (typeof r.digest !== 'string' || !/^[0-9a-fA-F]{64}$/.test(r.digest)) throw bad(`${r.name}: digest is malformed`);
+    if (typeof r.digest !== 'string' || !/^[0-9a-fA-F]{64}$/.test(r.digest))
+      throw bad(`${r.name}: digest is malformed`);
     if (seen.has(r.name)) throw bad(`${r.name}: listed twice`);
     seen.add(r.name);
     const d = new Uint8Array(Buffer.from(r.digest, 'hex'));

@@ -3,7 +3,12 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
 export const WRAPPED_KEY_BYTES = 12 + 32 + 16;
 
-export function aeadWrap(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, nonce: Uint8Array = randomBytes(12)): Uint8Array {
+export function aeadWrap(
+  key: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+  nonce: Uint8Array = randomBytes(12),
+): Uint8Array {
   const c = createCipheriv('aes-256-gcm', key, nonce);
   c.setAAD(aad);
   return new Uint8Array(Buffer.concat([nonce, c.update(plaintext), c.final(), c.getAuthTag()]));

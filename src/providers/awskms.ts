@@ -57,29 +57,65 @@ function kmsError(e: unknown, op: string, keyArn: string): ModelsealError {
   const name = a.name ?? 'Error';
   const rid = a.$metadata?.requestId ? `, request id ${a.$metadata.requestId}` : '';
   const what = `AWS KMS ${op} with ${keyArn} failed (${name}${rid})`;
-  const details = { provider: AWS_KMS, key: keyArn, awsError: name, ...(a.$metadata?.requestId ? { requestId: a.$metadata.requestId } : {}) };
+  const details = {
+    provider: AWS_KMS,
+    key: keyArn,
+    awsError: name,
+    ...(a.$metadata?.requestId ? { requestId: a.$metadata.requestId } : {}),
+  };
   switch (name) {
     case 'InvalidCiphertextException':
     case 'IncorrectKeyException':
       // The stanza does not decrypt under this key with this release context: tampered or moved.
-      return new ModelsealError('DECRYPTION_FAILED', `${what}: the stanza was not made for this package, recipient, license or policy`, { cause: e, details });
+      return new ModelsealError(
+        'DECRYPTION_FAILED',
+        `${what}: the stanza was not made for this package, recipient, license or policy`,
+        { cause: e, details },
+      );
     case 'AccessDeniedException':
-      return new ModelsealError('PROVIDER_UNAVAILABLE', `${what}: your AWS identity may not ${op} with this key; check the key policy and IAM permissions`, { cause: e, details });
+      return new ModelsealError(
+        'PROVIDER_UNAVAILABLE',
+        `${what}: your AWS identity may not ${op} with this key; check the key policy and IAM permissions`,
+        { cause: e, details },
+      );
     case 'KMSInvalidStateException':
     case 'DisabledException':
-      return new ModelsealError('PROVIDER_UNAVAILABLE', `${what}: the key is disabled or pending deletion; enable it, or rewrap the package to another key`, { cause: e, details });
+      return new ModelsealError(
+        'PROVIDER_UNAVAILABLE',
+        `${what}: the key is disabled or pending deletion; enable it, or rewrap the package to another key`,
+        { cause: e, details },
+      );
     case 'NotFoundException':
-      return new ModelsealError('PROVIDER_UNAVAILABLE', `${what}: no such key in this account and region; check AWS_REGION and the key id`, { cause: e, details });
+      return new ModelsealError(
+        'PROVIDER_UNAVAILABLE',
+        `${what}: no such key in this account and region; check AWS_REGION and the key id`,
+        { cause: e, details },
+      );
     case 'ThrottlingException':
-      return new ModelsealError('PROVIDER_UNAVAILABLE', `${what}: still throttled after retries with backoff; try again later or raise the KMS request quota`, { cause: e, details });
+      return new ModelsealError(
+        'PROVIDER_UNAVAILABLE',
+        `${what}: still throttled after retries with backoff; try again later or raise the KMS request quota`,
+        { cause: e, details },
+      );
     default:
       if (/region is missing/i.test(a.message ?? '')) {
-        return new ModelsealError('PROVIDER_UNAVAILABLE', `AWS KMS ${op}: no AWS region configured; set AWS_REGION or a profile region`, { cause: e, details });
+        return new ModelsealError(
+          'PROVIDER_UNAVAILABLE',
+          `AWS KMS ${op}: no AWS region configured; set AWS_REGION or a profile region`,
+          { cause: e, details },
+        );
       }
       if (/credential/i.test(`${name} ${a.message ?? ''}`)) {
-        return new ModelsealError('PROVIDER_UNAVAILABLE', `${what}: no usable AWS credentials; set them in the environment or ~/.aws (AWS_PROFILE)`, { cause: e, details });
+        return new ModelsealError(
+          'PROVIDER_UNAVAILABLE',
+          `${what}: no usable AWS credentials; set them in the environment or ~/.aws (AWS_PROFILE)`,
+          { cause: e, details },
+        );
       }
-      return new ModelsealError('PROVIDER_UNAVAILABLE', `${what}: ${a.message ?? 'the KMS service did not answer'}`, { cause: e, details });
+      return new ModelsealError('PROVIDER_UNAVAILABLE', `${what}: ${a.message ?? 'the KMS service did not answer'}`, {
+        cause: e,
+        details,
+      });
   }
 }
 
@@ -108,12 +144,23 @@ export class AwsKmsRecipient implements Recipient {
     } catch (e) {
       throw kmsError(e, 'DescribeKey', key);
     }
-    if (!meta?.Arn) throw new ModelsealError('PROVIDER_UNAVAILABLE', `AWS KMS DescribeKey ${key}: no key metadata returned`);
+    if (!meta?.Arn)
+      throw new ModelsealError('PROVIDER_UNAVAILABLE', `AWS KMS DescribeKey ${key}: no key metadata returned`);
     if (meta.KeyState !== 'Enabled') {
-      throw new ModelsealError('PROVIDER_UNAVAILABLE', `AWS KMS key ${meta.Arn} is ${meta.KeyState}; enable it or choose another key`, { details: { provider: AWS_KMS, key: meta.Arn } });
+      throw new ModelsealError(
+        'PROVIDER_UNAVAILABLE',
+        `AWS KMS key ${meta.Arn} is ${meta.KeyState}; enable it or choose another key`,
+        { details: { provider: AWS_KMS, key: meta.Arn } },
+      );
     }
-    if ((meta.KeyUsage ?? 'ENCRYPT_DECRYPT') !== 'ENCRYPT_DECRYPT' || (meta.KeySpec ?? 'SYMMETRIC_DEFAULT') !== 'SYMMETRIC_DEFAULT') {
-      throw new ModelsealError('INVALID_ARGUMENT', `AWS KMS key ${meta.Arn} is ${meta.KeySpec} for ${meta.KeyUsage}; a symmetric ENCRYPT_DECRYPT key is needed`);
+    if (
+      (meta.KeyUsage ?? 'ENCRYPT_DECRYPT') !== 'ENCRYPT_DECRYPT' ||
+      (meta.KeySpec ?? 'SYMMETRIC_DEFAULT') !== 'SYMMETRIC_DEFAULT'
+    ) {
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `AWS KMS key ${meta.Arn} is ${meta.KeySpec} for ${meta.KeyUsage}; a symmetric ENCRYPT_DECRYPT key is needed`,
+      );
     }
     return new AwsKmsRecipient(meta.Arn, client);
   }
@@ -121,7 +168,13 @@ export class AwsKmsRecipient implements Recipient {
   async wrapDataKey(dataKey: Uint8Array, context: ReleaseContext): Promise<WrappedKey> {
     const { EncryptCommand } = await loadSdk();
     try {
-      const r = await this.client.send(new EncryptCommand({ KeyId: this.keyArn, Plaintext: dataKey, EncryptionContext: releaseContextFields(context) }));
+      const r = await this.client.send(
+        new EncryptCommand({
+          KeyId: this.keyArn,
+          Plaintext: dataKey,
+          EncryptionContext: releaseContextFields(context),
+        }),
+      );
       if (!r.CiphertextBlob?.length) throw new Error('empty CiphertextBlob');
       return { args: [this.keyArn], body: new Uint8Array(r.CiphertextBlob) };
     } catch (e) {
@@ -148,18 +201,30 @@ export class AwsKmsIdentity implements Identity {
     const keyArn = stanza.recipient.slice(PREFIX.length);
     if (this.allowed && !this.allowed.has(keyArn)) return null;
     if (stanza.args.length !== 1 || stanza.args[0] !== keyArn) {
-      throw new ModelsealError('DECRYPTION_FAILED', 'an aws-kms stanza names two different keys; the package was tampered with');
+      throw new ModelsealError(
+        'DECRYPTION_FAILED',
+        'an aws-kms stanza names two different keys; the package was tampered with',
+      );
     }
     const client = await (this.#client ??= clientFor(this.opts));
     const { DecryptCommand } = await loadSdk();
     let plaintext: Uint8Array | undefined;
     try {
       // KeyId is always the stanza's key: KMS must not pick the key from the ciphertext.
-      plaintext = (await client.send(new DecryptCommand({ CiphertextBlob: stanza.body, KeyId: keyArn, EncryptionContext: releaseContextFields(context) }))).Plaintext;
+      plaintext = (
+        await client.send(
+          new DecryptCommand({
+            CiphertextBlob: stanza.body,
+            KeyId: keyArn,
+            EncryptionContext: releaseContextFields(context),
+          }),
+        )
+      ).Plaintext;
     } catch (e) {
       throw kmsError(e, 'Decrypt', keyArn);
     }
-    if (!plaintext || plaintext.length !== 32) throw new ModelsealError('DECRYPTION_FAILED', `AWS KMS Decrypt with ${keyArn} returned no 32-byte data key`);
+    if (!plaintext || plaintext.length !== 32)
+      throw new ModelsealError('DECRYPTION_FAILED', `AWS KMS Decrypt with ${keyArn} returned no 32-byte data key`);
     return new Uint8Array(plaintext);
   }
 }
@@ -170,7 +235,10 @@ export async function awsKmsStatus(opts: AwsKmsOptions): Promise<{ ok: boolean; 
   const { ListKeysCommand } = await loadSdk();
   try {
     const r = await client.send(new ListKeysCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(5000) });
-    return { ok: true, detail: `answered (region ${await client.config.region()}${r.Keys?.length ? '' : ', no keys listed'})` };
+    return {
+      ok: true,
+      detail: `answered (region ${await client.config.region()}${r.Keys?.length ? '' : ', no keys listed'})`,
+    };
   } catch (e) {
     return { ok: false, detail: kmsError(e, 'ListKeys', '(any key)').message };
   }

@@ -15,7 +15,8 @@ export class LocalKey implements Recipient, Identity {
 
   /** @param kekId short public id of the KEK (hex); @param kek 32 secret bytes */
   constructor(kekId: string, kek: Uint8Array) {
-    if (!/^[0-9a-f]{16}$/.test(kekId)) throw new ModelsealError('INVALID_ARGUMENT', 'local key id: expected 16 hex characters');
+    if (!/^[0-9a-f]{16}$/.test(kekId))
+      throw new ModelsealError('INVALID_ARGUMENT', 'local key id: expected 16 hex characters');
     if (kek.length !== 32) throw new ModelsealError('INVALID_ARGUMENT', 'local key: expected 32 bytes');
     this.id = `local:${kekId}`;
     this.description = `local key ${kekId}`;
@@ -28,8 +29,15 @@ export class LocalKey implements Recipient, Identity {
 
   unwrapDataKey(stanza: Stanza, context: ReleaseContext): Uint8Array | null {
     if (stanza.type !== this.type || stanza.recipient !== this.id || stanza.args[0] !== this.id.slice(6)) return null;
-    const dek = stanza.body.length === WRAPPED_KEY_BYTES ? aeadUnwrap(this.#kek, stanza.body, releaseContextBytes(context)) : null;
-    if (!dek) throw new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication; it may be damaged or tampered with');
+    const dek =
+      stanza.body.length === WRAPPED_KEY_BYTES
+        ? aeadUnwrap(this.#kek, stanza.body, releaseContextBytes(context))
+        : null;
+    if (!dek)
+      throw new ModelsealError(
+        'DECRYPTION_FAILED',
+        'the package failed authentication; it may be damaged or tampered with',
+      );
     return dek;
   }
 }

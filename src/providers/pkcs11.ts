@@ -27,12 +27,14 @@ export interface Pkcs11Options {
 
 type Binding = typeof Pkcs11Module;
 let binding: Promise<Binding> | undefined;
-const loadBinding = () => (binding ??= import('pkcs11js').then((m) => ((m as { default?: Binding }).default ?? m) as Binding));
+const loadBinding = () =>
+  (binding ??= import('pkcs11js').then((m) => ((m as { default?: Binding }).default ?? m) as Binding));
 
 /** `pkcs11:<token>/<key>` → its labels. */
 export function parsePkcs11Id(id: string): { token: string; key: string } {
   const m = /^pkcs11:([^/]{1,32})\/(.{1,128})$/.exec(id);
-  if (!m) throw new ModelsealError('INVALID_ARGUMENT', `${JSON.stringify(id)}: expected pkcs11:<token label>/<key label>`);
+  if (!m)
+    throw new ModelsealError('INVALID_ARGUMENT', `${JSON.stringify(id)}: expected pkcs11:<token label>/<key label>`);
   return { token: m[1]!, key: m[2]! };
 }
 
@@ -46,22 +48,47 @@ const CKR = (e: unknown): string | undefined => (e instanceof Error ? e.message.
 function hsmError(e: unknown, what: string, token: string): ModelsealError {
   if (e instanceof ModelsealError) return e;
   const ckr = CKR(e);
-  if (!ckr) return new ModelsealError('INTERNAL', `${what} on token ${token}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  if (!ckr)
+    return new ModelsealError('INTERNAL', `${what} on token ${token}: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
   const details = { provider: PKCS11, token, ckr };
   switch (ckr) {
     case 'CKR_PIN_INCORRECT':
     case 'CKR_PIN_INVALID':
     case 'CKR_PIN_LEN_RANGE':
-      return new ModelsealError('KEYSTORE', `token ${token} refused the PIN (${ckr}); check the PIN file or MODELSEAL_PKCS11_PIN`, { cause: e, details });
+      return new ModelsealError(
+        'KEYSTORE',
+        `token ${token} refused the PIN (${ckr}); check the PIN file or MODELSEAL_PKCS11_PIN`,
+        { cause: e, details },
+      );
     case 'CKR_PIN_LOCKED':
-      return new ModelsealError('KEYSTORE', `token ${token}: the user PIN is locked (${ckr}); the security officer must unlock it`, { cause: e, details });
+      return new ModelsealError(
+        'KEYSTORE',
+        `token ${token}: the user PIN is locked (${ckr}); the security officer must unlock it`,
+        { cause: e, details },
+      );
     default:
-      return new ModelsealError('PROVIDER_UNAVAILABLE', `${what} on token ${token} failed (${ckr})`, { cause: e, details });
+      return new ModelsealError('PROVIDER_UNAVAILABLE', `${what} on token ${token} failed (${ckr})`, {
+        cause: e,
+        details,
+      });
   }
 }
 
-const TAG_FAILURE = new Set(['CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE', 'CKR_GENERAL_ERROR', 'CKR_FUNCTION_FAILED']);
-const SESSION_GONE = new Set(['CKR_SESSION_HANDLE_INVALID', 'CKR_SESSION_CLOSED', 'CKR_USER_NOT_LOGGED_IN', 'CKR_DEVICE_REMOVED', 'CKR_TOKEN_NOT_PRESENT']);
+const TAG_FAILURE = new Set([
+  'CKR_ENCRYPTED_DATA_INVALID',
+  'CKR_ENCRYPTED_DATA_LEN_RANGE',
+  'CKR_GENERAL_ERROR',
+  'CKR_FUNCTION_FAILED',
+]);
+const SESSION_GONE = new Set([
+  'CKR_SESSION_HANDLE_INVALID',
+  'CKR_SESSION_CLOSED',
+  'CKR_USER_NOT_LOGGED_IN',
+  'CKR_DEVICE_REMOVED',
+  'CKR_TOKEN_NOT_PRESENT',
+]);
 
 /** A logged-in session on one token, reopened once if the token closed it. */
 class TokenSession {
@@ -77,7 +104,12 @@ class TokenSession {
   #open(): Buffer {
     const { p, b } = this;
     const slot = p.C_GetSlotList(true).find((s) => p.C_GetTokenInfo(s).label.trim() === this.token);
-    if (!slot) throw new ModelsealError('PROVIDER_UNAVAILABLE', `no PKCS#11 token labelled ${JSON.stringify(this.token)} in this module`, { details: { provider: PKCS11, token: this.token } });
+    if (!slot)
+      throw new ModelsealError(
+        'PROVIDER_UNAVAILABLE',
+        `no PKCS#11 token labelled ${JSON.stringify(this.token)} in this module`,
+        { details: { provider: PKCS11, token: this.token } },
+      );
     const session = p.C_OpenSession(slot, b.CKF_SERIAL_SESSION | b.CKF_RW_SESSION);
     try {
       p.C_Login(session, b.CKU_USER, this.pin);
@@ -118,13 +150,36 @@ class TokenSession {
     } finally {
       p.C_FindObjectsFinal(session);
     }
-    if (found.length === 0) throw new ModelsealError('PROVIDER_UNAVAILABLE', `no secret key labelled ${JSON.stringify(label)} on token ${this.token}`, { details: { provider: PKCS11, token: this.token, key: label } });
-    if (found.length > 1) throw new ModelsealError('PROVIDER_UNAVAILABLE', `two secret keys are labelled ${JSON.stringify(label)} on token ${this.token}; labels must be unique`);
-    const [extractable, sensitive, keyType] = p.C_GetAttributeValue(session, found[0]!, [{ type: b.CKA_EXTRACTABLE }, { type: b.CKA_SENSITIVE }, { type: b.CKA_KEY_TYPE }]).map((a) => a.value as Buffer);
+    if (found.length === 0)
+      throw new ModelsealError(
+        'PROVIDER_UNAVAILABLE',
+        `no secret key labelled ${JSON.stringify(label)} on token ${this.token}`,
+        { details: { provider: PKCS11, token: this.token, key: label } },
+      );
+    if (found.length > 1)
+      throw new ModelsealError(
+        'PROVIDER_UNAVAILABLE',
+        `two secret keys are labelled ${JSON.stringify(label)} on token ${this.token}; labels must be unique`,
+      );
+    const [extractable, sensitive, keyType] = p
+      .C_GetAttributeValue(session, found[0]!, [
+        { type: b.CKA_EXTRACTABLE },
+        { type: b.CKA_SENSITIVE },
+        { type: b.CKA_KEY_TYPE },
+      ])
+      .map((a) => a.value as Buffer);
     if (extractable?.[0] !== 0 || sensitive?.[0] !== 1) {
-      throw new ModelsealError('INVALID_ARGUMENT', `the key ${JSON.stringify(label)} on token ${this.token} can leave the HSM (CKA_EXTRACTABLE must be false and CKA_SENSITIVE true); generate a non-extractable key`, { details: { provider: PKCS11, token: this.token, key: label } });
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `the key ${JSON.stringify(label)} on token ${this.token} can leave the HSM (CKA_EXTRACTABLE must be false and CKA_SENSITIVE true); generate a non-extractable key`,
+        { details: { provider: PKCS11, token: this.token, key: label } },
+      );
     }
-    if (!keyType || keyType.length < 4 || keyType.readUInt32LE(0) !== b.CKK_AES) throw new ModelsealError('INVALID_ARGUMENT', `the key ${JSON.stringify(label)} on token ${this.token} is not an AES key`);
+    if (!keyType || keyType.length < 4 || keyType.readUInt32LE(0) !== b.CKK_AES)
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `the key ${JSON.stringify(label)} on token ${this.token} is not an AES key`,
+      );
     return found[0]!;
   }
 }
@@ -153,7 +208,11 @@ class ModuleHandle {
             if (CKR(e) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') throw e;
           }
         } catch (e) {
-          throw new ModelsealError('PROVIDER_UNAVAILABLE', `cannot load the PKCS#11 module ${path} (${e instanceof Error ? e.message : e})`, { cause: e });
+          throw new ModelsealError(
+            'PROVIDER_UNAVAILABLE',
+            `cannot load the PKCS#11 module ${path} (${e instanceof Error ? e.message : e})`,
+            { cause: e },
+          );
         }
         return new ModuleHandle(p, b);
       });
@@ -172,7 +231,10 @@ class ModuleHandle {
 }
 
 function gcm(b: Binding, iv: Buffer, aad: Buffer): Pkcs11Module.Mechanism {
-  return { mechanism: b.CKM_AES_GCM, parameter: { type: b.CK_PARAMS_AES_GCM, iv, aad, ivBits: IV_BYTES * 8, tagBits: 128 } as Pkcs11Module.AesGCM };
+  return {
+    mechanism: b.CKM_AES_GCM,
+    parameter: { type: b.CK_PARAMS_AES_GCM, iv, aad, ivBits: IV_BYTES * 8, tagBits: 128 } as Pkcs11Module.AesGCM,
+  };
 }
 
 export class Pkcs11Recipient implements Recipient {
@@ -228,7 +290,10 @@ export class Pkcs11Identity implements Identity {
     try {
       labels = parsePkcs11Id(stanza.recipient);
     } catch {
-      throw new ModelsealError('DECRYPTION_FAILED', 'a pkcs11 stanza names no valid token and key; the package was tampered with');
+      throw new ModelsealError(
+        'DECRYPTION_FAILED',
+        'a pkcs11 stanza names no valid token and key; the package was tampered with',
+      );
     }
     const { token: tokenLabel, key } = labels;
     if (stanza.args.length !== 1 || stanza.args[0] !== 'aes-gcm' || stanza.body.length !== IV_BYTES + 32 + 16) {
@@ -248,12 +313,17 @@ export class Pkcs11Identity implements Identity {
         // operation started) each can only mean that.
         const ckr = CKR(e);
         if (ckr && TAG_FAILURE.has(ckr)) {
-          throw new ModelsealError('DECRYPTION_FAILED', `unwrapping with ${key} on token ${tokenLabel}: the stanza was not made for this package, recipient, license or policy (${ckr})`, { cause: e, details: { provider: PKCS11, token: tokenLabel, ckr } });
+          throw new ModelsealError(
+            'DECRYPTION_FAILED',
+            `unwrapping with ${key} on token ${tokenLabel}: the stanza was not made for this package, recipient, license or policy (${ckr})`,
+            { cause: e, details: { provider: PKCS11, token: tokenLabel, ckr } },
+          );
         }
         throw e;
       }
     });
-    if (dek.length !== 32) throw new ModelsealError('DECRYPTION_FAILED', `token ${tokenLabel} returned no 32-byte data key`);
+    if (dek.length !== 32)
+      throw new ModelsealError('DECRYPTION_FAILED', `token ${tokenLabel} returned no 32-byte data key`);
     return new Uint8Array(dek);
   }
 }

@@ -12,7 +12,13 @@ import { readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ModelsealError } from '../errors.js';
-import { KEYSTORE_FILES, loadLocalKey, loadReleaseIdentity, loadX25519Identity, type PassphraseSource } from '../keystore/keystore.js';
+import {
+  KEYSTORE_FILES,
+  loadLocalKey,
+  loadReleaseIdentity,
+  loadX25519Identity,
+  type PassphraseSource,
+} from '../keystore/keystore.js';
 import type { NoteVerifier } from '../log/note.js';
 import { parseReleaseRecipient, RELEASE, ReleaseIdentity, ReleaseRecipient, serviceInfo } from './release.js';
 import { pathExists } from '../io/atomic.js';
@@ -69,13 +75,19 @@ export interface Provider {
 }
 
 const KEY = Symbol.for('modelseal.providers');
-const registry: Map<string, Provider> = ((globalThis as Record<symbol, unknown>)[KEY] as Map<string, Provider> | undefined) ?? new Map();
+const registry: Map<string, Provider> =
+  ((globalThis as Record<symbol, unknown>)[KEY] as Map<string, Provider> | undefined) ?? new Map();
 (globalThis as Record<symbol, unknown>)[KEY] = registry;
 
 export function registerProvider(p: Provider): void {
-  if (!/^[a-z][a-z0-9-]{0,31}$/.test(p.scheme)) throw new ModelsealError('INVALID_ARGUMENT', `provider scheme ${JSON.stringify(p.scheme)}: expected a short lowercase name`);
+  if (!/^[a-z][a-z0-9-]{0,31}$/.test(p.scheme))
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `provider scheme ${JSON.stringify(p.scheme)}: expected a short lowercase name`,
+    );
   const existing = registry.get(p.scheme);
-  if (existing && existing !== p) throw new ModelsealError('INVALID_ARGUMENT', `a provider for ${p.scheme}: is already registered`);
+  if (existing && existing !== p)
+    throw new ModelsealError('INVALID_ARGUMENT', `a provider for ${p.scheme}: is already registered`);
   registry.set(p.scheme, p);
 }
 
@@ -88,7 +100,12 @@ export async function recipientFrom(value: string, settings: ProviderSettings): 
   const scheme = value.includes(':') ? value.slice(0, value.indexOf(':')) : value;
   const p = registry.get(scheme);
   if (!p) {
-    throw new ModelsealError('INVALID_ARGUMENT', `${value}: unknown recipient; use ${listProviders().map((x) => `"${x.example}"`).join(', ')}`);
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `${value}: unknown recipient; use ${listProviders()
+        .map((x) => `"${x.example}"`)
+        .join(', ')}`,
+    );
   }
   return p.recipient(value, settings);
 }
@@ -100,7 +117,11 @@ export async function identitiesFrom(settings: ProviderSettings): Promise<Identi
   return out;
 }
 
-const status = (p: Provider, s: Omit<ProviderStatus, 'provider' | 'summary'>): ProviderStatus => ({ provider: p.scheme, summary: p.summary, ...s });
+const status = (p: Provider, s: Omit<ProviderStatus, 'provider' | 'summary'>): ProviderStatus => ({
+  provider: p.scheme,
+  summary: p.summary,
+  ...s,
+});
 
 const local: Provider = {
   scheme: 'local',
@@ -108,7 +129,8 @@ const local: Provider = {
   example: 'local',
   async recipient(value, s) {
     const key = await loadLocalKey(join(s.keysDir, KEYSTORE_FILES.localKek), s.passphrase);
-    if (value !== 'local' && value !== 'local:' && value !== key.id) throw new ModelsealError('INVALID_ARGUMENT', `${value}: the key store's local key is ${key.id}`);
+    if (value !== 'local' && value !== 'local:' && value !== key.id)
+      throw new ModelsealError('INVALID_ARGUMENT', `${value}: the key store's local key is ${key.id}`);
     return key;
   },
   async identities(s) {
@@ -118,7 +140,12 @@ const local: Provider = {
   async status(s) {
     const kek = join(s.keysDir, KEYSTORE_FILES.localKek);
     const ok = await pathExists(kek);
-    return status(this, { configured: ok, reachable: null, detail: ok ? `key file ${kek}` : `no ${kek}: run modelseal init`, config: { keys: s.keysDir } });
+    return status(this, {
+      configured: ok,
+      reachable: null,
+      detail: ok ? `key file ${kek}` : `no ${kek}: run modelseal init`,
+      config: { keys: s.keysDir },
+    });
   },
 };
 
@@ -133,7 +160,9 @@ const x25519: Provider = {
       try {
         text = (await readFile(rest, 'utf8')).trim();
       } catch (cause) {
-        throw new ModelsealError('INVALID_ARGUMENT', `${value}: neither an x25519 public key nor a readable file`, { cause });
+        throw new ModelsealError('INVALID_ARGUMENT', `${value}: neither an x25519 public key nor a readable file`, {
+          cause,
+        });
       }
     }
     return new X25519Recipient(parseX25519Recipient(text));
@@ -148,7 +177,14 @@ const x25519: Provider = {
   async status(s) {
     const own = join(s.keysDir, KEYSTORE_FILES.identity);
     const files = [...s.identityFiles, ...((await pathExists(own)) ? [own] : [])];
-    return status(this, { configured: true, reachable: null, detail: files.length ? `identities: ${files.join(', ')}` : 'sealing to public keys works; no identity to open with', config: {} });
+    return status(this, {
+      configured: true,
+      reachable: null,
+      detail: files.length
+        ? `identities: ${files.join(', ')}`
+        : 'sealing to public keys works; no identity to open with',
+      config: {},
+    });
   },
 };
 
@@ -157,7 +193,11 @@ const pkcs11: Provider = {
   summary: 'an AES-256 key inside an HSM (any PKCS#11 token)',
   example: 'pkcs11:<token label>/<key label>',
   async recipient(value, s) {
-    if (!s.pkcs11) throw new ModelsealError('INVALID_ARGUMENT', `${value}: pkcs11 recipients need the PKCS#11 module: --pkcs11-module <path> or MODELSEAL_PKCS11_MODULE`);
+    if (!s.pkcs11)
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `${value}: pkcs11 recipients need the PKCS#11 module: --pkcs11-module <path> or MODELSEAL_PKCS11_MODULE`,
+      );
     const { token, key } = parsePkcs11Id(value);
     return Pkcs11Recipient.open(token, key, { module: s.pkcs11.module, pin: await s.pkcs11.pin() });
   },
@@ -165,12 +205,28 @@ const pkcs11: Provider = {
     return s.pkcs11 ? [new Pkcs11Identity({ module: s.pkcs11.module, pin: s.pkcs11.pin })] : [];
   },
   async status(s) {
-    if (!s.pkcs11) return status(this, { configured: false, reachable: null, detail: 'no module: --pkcs11-module or MODELSEAL_PKCS11_MODULE', config: {} });
+    if (!s.pkcs11)
+      return status(this, {
+        configured: false,
+        reachable: null,
+        detail: 'no module: --pkcs11-module or MODELSEAL_PKCS11_MODULE',
+        config: {},
+      });
     try {
       const tokens = await listTokens(s.pkcs11.module);
-      return status(this, { configured: true, reachable: true, detail: tokens.length ? `tokens: ${tokens.join(', ')}` : 'no initialised token', config: { module: s.pkcs11.module } });
+      return status(this, {
+        configured: true,
+        reachable: true,
+        detail: tokens.length ? `tokens: ${tokens.join(', ')}` : 'no initialised token',
+        config: { module: s.pkcs11.module },
+      });
     } catch (e) {
-      return status(this, { configured: true, reachable: false, detail: e instanceof Error ? e.message : String(e), config: { module: s.pkcs11.module } });
+      return status(this, {
+        configured: true,
+        reachable: false,
+        detail: e instanceof Error ? e.message : String(e),
+        config: { module: s.pkcs11.module },
+      });
     }
   },
 };
@@ -190,9 +246,17 @@ const awsKms: Provider = {
     const config: Record<string, string> = {};
     if (s.kms.endpoint ?? env.AWS_ENDPOINT_URL_KMS) config.endpoint = (s.kms.endpoint ?? env.AWS_ENDPOINT_URL_KMS)!;
     for (const k of ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE'] as const) if (env[k]) config[k] = env[k]!;
-    const hasConfigFile = await readdir(join(homedir(), '.aws')).then(() => true, () => false);
+    const hasConfigFile = await readdir(join(homedir(), '.aws')).then(
+      () => true,
+      () => false,
+    );
     if (!config.AWS_REGION && !config.AWS_DEFAULT_REGION && !config.AWS_PROFILE && !hasConfigFile) {
-      return status(this, { configured: false, reachable: null, detail: 'no AWS region or profile: set AWS_REGION (and credentials) or ~/.aws/config', config });
+      return status(this, {
+        configured: false,
+        reachable: null,
+        detail: 'no AWS region or profile: set AWS_REGION (and credentials) or ~/.aws/config',
+        config,
+      });
     }
     const r = await awsKmsStatus(s.kms);
     return status(this, { configured: true, reachable: r.ok, detail: r.detail, config });
@@ -223,13 +287,29 @@ const release: Provider = {
     ];
   },
   async status(s) {
-    if (!s.release?.server) return status(this, { configured: false, reachable: null, detail: 'give --server <URL> (and --identity, --destination) to ask a release service', config: {} });
+    if (!s.release?.server)
+      return status(this, {
+        configured: false,
+        reachable: null,
+        detail: 'give --server <URL> (and --identity, --destination) to ask a release service',
+        config: {},
+      });
     const config = { server: s.release.server };
     try {
       const info = await serviceInfo(s.release.server);
-      return status(this, { configured: true, reachable: true, detail: `log ${info.origin}, policy set ${info.policySet.slice(0, 16)}…`, config });
+      return status(this, {
+        configured: true,
+        reachable: true,
+        detail: `log ${info.origin}, policy set ${info.policySet.slice(0, 16)}…`,
+        config,
+      });
     } catch (e) {
-      return status(this, { configured: true, reachable: false, detail: e instanceof Error ? e.message : String(e), config });
+      return status(this, {
+        configured: true,
+        reachable: false,
+        detail: e instanceof Error ? e.message : String(e),
+        config,
+      });
     }
   },
 };

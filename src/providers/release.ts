@@ -17,7 +17,15 @@ import type { Stanza } from '../format/header.js';
 import { verifyProof } from '../log/checkpoint.js';
 import { decodeEvent, encodeEvent, type ExportEvent } from '../log/events.js';
 import type { NoteVerifier } from '../log/note.js';
-import { newEphemeral, requestId, signExports, signRequest, stanzaToJson, unwrapFromService, type ReleaseRequest } from '../server/protocol.js';
+import {
+  newEphemeral,
+  requestId,
+  signExports,
+  signRequest,
+  stanzaToJson,
+  unwrapFromService,
+  type ReleaseRequest,
+} from '../server/protocol.js';
 import type { Identity, Recipient, ReleaseContext, WrappedKey } from './types.js';
 
 export const RELEASE = 'release';
@@ -44,13 +52,24 @@ export class ReleaseRecipient implements Recipient {
 /** The stanza the service's own key wrote, inside a release stanza (for the service to unwrap). */
 export function innerStanza(s: Stanza): Stanza | null {
   if (s.type !== RELEASE || s.args.length < 3) return null;
-  return { type: s.args[1]!, recipient: s.args[2]!, license: s.license, policy: s.policy, args: s.args.slice(3), body: s.body };
+  return {
+    type: s.args[1]!,
+    recipient: s.args[2]!,
+    license: s.license,
+    policy: s.policy,
+    args: s.args.slice(3),
+    body: s.body,
+  };
 }
 
 /** Parses `release:<service URL>#<recipient>`. */
 export function parseReleaseRecipient(value: string): { service: string; recipient: string } {
   const m = /^release:(https?:\/\/[^#\s]+)#([a-z0-9][a-z0-9._-]{0,63})$/.exec(value.trim());
-  if (!m) throw new ModelsealError('INVALID_ARGUMENT', `${value}: expected release:<service URL>#<recipient name>, e.g. release:http://127.0.0.1:7411#acme-labs`);
+  if (!m)
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `${value}: expected release:<service URL>#<recipient name>, e.g. release:http://127.0.0.1:7411#acme-labs`,
+    );
   return { service: m[1]!.replace(/\/+$/, ''), recipient: m[2]! };
 }
 
@@ -73,19 +92,30 @@ async function call(url: string, init?: RequestInit): Promise<Response> {
     // parsed stays undefined
   }
   if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-    throw new ModelsealError('INVALID_ARGUMENT', `${JSON.stringify(url.replace(/\/v1\/.*$/, ''))} is not a release service URL; give its http(s) address, e.g. --server https://release.example:7411`);
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `${JSON.stringify(url.replace(/\/v1\/.*$/, ''))} is not a release service URL; give its http(s) address, e.g. --server https://release.example:7411`,
+    );
   }
   try {
     return await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) });
   } catch (cause) {
-    throw new ModelsealError('PROVIDER_UNAVAILABLE', `the release service at ${new URL(url).origin} cannot be reached; check --server and that \`modelseal serve\` runs there`, { cause });
+    throw new ModelsealError(
+      'PROVIDER_UNAVAILABLE',
+      `the release service at ${new URL(url).origin} cannot be reached; check --server and that \`modelseal serve\` runs there`,
+      { cause },
+    );
   }
 }
 
 export async function serviceInfo(service: string): Promise<ServiceInfo> {
   const res = await call(`${service}/v1/info`);
   const body = (await res.json().catch(() => null)) as ServiceInfo | null;
-  if (!res.ok || !body || typeof body.wrap !== 'string') throw new ModelsealError('PROVIDER_UNAVAILABLE', `${service}/v1/info did not answer as a modelseal release service (HTTP ${res.status})`);
+  if (!res.ok || !body || typeof body.wrap !== 'string')
+    throw new ModelsealError(
+      'PROVIDER_UNAVAILABLE',
+      `${service}/v1/info did not answer as a modelseal release service (HTTP ${res.status})`,
+    );
   return body;
 }
 
@@ -94,13 +124,28 @@ export async function serviceInfo(service: string): Promise<ServiceInfo> {
  * log, and checks each receipt (under the log's key, and that it carries that very event) before
  * the package may be written. Returns the entries' indexes.
  */
-export async function logExports(service: string, events: ExportEvent[], publisher: { privateKey: KeyObject; spki: Uint8Array }, logKey: NoteVerifier): Promise<number[]> {
+export async function logExports(
+  service: string,
+  events: ExportEvent[],
+  publisher: { privateKey: KeyObject; spki: Uint8Array },
+  logKey: NoteVerifier,
+): Promise<number[]> {
   const base = service.replace(/\/+$/, '');
-  const res = await call(`${base}/v1/export`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signExports(events, publisher)) });
-  const body = (await res.json().catch(() => null)) as { receipts?: unknown[]; error?: { code?: string; message?: string } } | null;
+  const res = await call(`${base}/v1/export`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(signExports(events, publisher)),
+  });
+  const body = (await res.json().catch(() => null)) as {
+    receipts?: unknown[];
+    error?: { code?: string; message?: string };
+  } | null;
   if (!res.ok || !body || !Array.isArray(body.receipts) || body.receipts.length !== events.length) {
     const why = body?.error?.message ?? `HTTP ${res.status}`;
-    throw new ModelsealError('LOG_UNAVAILABLE', `the log at ${base} did not record the export (${why}); the package was not written`);
+    throw new ModelsealError(
+      'LOG_UNAVAILABLE',
+      `the log at ${base} did not record the export (${why}); the package was not written`,
+    );
   }
   return events.map((e, i) => verifyProof(String(body.receipts![i]), encodeEvent(e), logKey).index);
 }
@@ -161,23 +206,37 @@ export class ReleaseIdentity implements Identity {
     });
     const answer = (await res.json().catch(() => null)) as ReleaseAnswer | null;
     if (!answer || (answer.decision !== 'allow' && answer.decision !== 'deny') || typeof answer.receipt !== 'string') {
-      throw new ModelsealError('PROVIDER_UNAVAILABLE', `the release service at ${server} answered HTTP ${res.status} without a logged decision${answer?.message ? `: ${answer.message}` : ''}; nothing was released`);
+      throw new ModelsealError(
+        'PROVIDER_UNAVAILABLE',
+        `the release service at ${server} answered HTTP ${res.status} without a logged decision${answer?.message ? `: ${answer.message}` : ''}; nothing was released`,
+      );
     }
     // The decision counts only once it is in the log: check the receipt first.
     const proof = verifyProof(answer.receipt, undefined, this.#o.logKey);
     const event = decodeEvent(proof.entry) as { type?: string; request?: string; decision?: string } | null;
     if (event?.type !== 'release' || event.request !== id || event.decision !== answer.decision) {
-      throw new ModelsealError('LOG_INVALID', `the release service's receipt is for another request or decision (request ${id}); nothing was used`);
+      throw new ModelsealError(
+        'LOG_INVALID',
+        `the release service's receipt is for another request or decision (request ${id}); nothing was used`,
+      );
     }
     if (answer.decision === 'deny' && answer.reason === 'provider-unavailable') {
-      throw new ModelsealError('PROVIDER_UNAVAILABLE', `the release service's key provider is unavailable (request ${id}, logged); nothing was released, retry later`, {
-        details: { requestId: id, reason: answer.reason },
-      });
+      throw new ModelsealError(
+        'PROVIDER_UNAVAILABLE',
+        `the release service's key provider is unavailable (request ${id}, logged); nothing was released, retry later`,
+        {
+          details: { requestId: id, reason: answer.reason },
+        },
+      );
     }
     if (answer.decision === 'deny') {
-      throw new ModelsealError('RELEASE_DENIED', `the release service denied request ${id}: ${answer.message ?? answer.reason ?? 'denied'}`, {
-        details: { requestId: id, reason: answer.reason, policies: answer.policies ?? [] },
-      });
+      throw new ModelsealError(
+        'RELEASE_DENIED',
+        `the release service denied request ${id}: ${answer.message ?? answer.reason ?? 'denied'}`,
+        {
+          details: { requestId: id, reason: answer.reason, policies: answer.policies ?? [] },
+        },
+      );
     }
     const dek = answer.key ? unwrapFromService(answer.key, eph, id) : null;
     if (!dek) throw new ModelsealError('DECRYPTION_FAILED', 'the key from the release service failed authentication');

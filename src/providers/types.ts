@@ -56,7 +56,10 @@ export function releaseContextFields(c: ReleaseContext): Record<string, string> 
   };
 }
 
-export function contextFor(header: { packageId: Uint8Array; model: { rootDigest: Uint8Array } }, stanza: Pick<Stanza, 'recipient' | 'license' | 'policy'>): ReleaseContext {
+export function contextFor(
+  header: { packageId: Uint8Array; model: { rootDigest: Uint8Array } },
+  stanza: Pick<Stanza, 'recipient' | 'license' | 'policy'>,
+): ReleaseContext {
   return {
     packageId: header.packageId,
     artifactDigest: header.model.rootDigest,

@@ -4,7 +4,15 @@
  * → AES-256-GCM wrap of the data key with the release context as AAD.
  * Stanza: type "x25519", args [ephemeral public key], body = nonce ‖ ct ‖ tag.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, type JsonWebKey, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  type JsonWebKey,
+  type KeyObject,
+} from 'node:crypto';
 import { ModelsealError } from '../errors.js';
 import { fromB64, toB64, utf8 } from '../format/encoding.js';
 import type { Stanza } from '../format/header.js';
@@ -35,7 +43,9 @@ export function rawPublic(key: KeyObject): Uint8Array {
 /** A fresh X25519 key pair. */
 export function newX25519(): { privateKey: KeyObject; secret: Uint8Array; publicRaw: Uint8Array } {
   // @types/node lacks the 'jwk' overload that Node has had since 15.12.
-  const { privateKey: jwk } = (generateKeyPairSync as unknown as (t: 'x25519', o: object) => { privateKey: JsonWebKey })('x25519', {
+  const { privateKey: jwk } = (
+    generateKeyPairSync as unknown as (t: 'x25519', o: object) => { privateKey: JsonWebKey }
+  )('x25519', {
     publicKeyEncoding: { format: 'jwk' },
     privateKeyEncoding: { format: 'jwk' },
   });
@@ -47,11 +57,16 @@ export function newX25519(): { privateKey: KeyObject; secret: Uint8Array; public
 /** Parses "x25519:<base64url 32 bytes>"; throws INVALID_ARGUMENT naming what is wrong. */
 export function parseX25519Recipient(text: string): Uint8Array {
   const t = text.trim();
-  if (!t.startsWith(PREFIX)) throw new ModelsealError('INVALID_ARGUMENT', `x25519 public key must start with "${PREFIX}"`);
+  if (!t.startsWith(PREFIX))
+    throw new ModelsealError('INVALID_ARGUMENT', `x25519 public key must start with "${PREFIX}"`);
   try {
     return fromB64(t.slice(PREFIX.length), 'x25519 public key', 32);
   } catch (cause) {
-    throw new ModelsealError('INVALID_ARGUMENT', 'x25519 public key must be "x25519:" followed by 43 base64url characters', { cause });
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      'x25519 public key must be "x25519:" followed by 43 base64url characters',
+      { cause },
+    );
   }
 }
 
@@ -61,7 +76,10 @@ export function formatX25519Recipient(raw: Uint8Array): string {
 
 function wrapKey(shared: Uint8Array, ephemeral: Uint8Array, recipient: Uint8Array): Uint8Array {
   if (shared.every((b) => b === 0)) {
-    throw new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication; it may be damaged or tampered with');
+    throw new ModelsealError(
+      'DECRYPTION_FAILED',
+      'the package failed authentication; it may be damaged or tampered with',
+    );
   }
   return new Uint8Array(hkdfSync('sha256', shared, Buffer.concat([ephemeral, recipient]), INFO, 32));
 }
@@ -81,7 +99,11 @@ export class X25519Recipient implements Recipient {
     try {
       diffieHellman({ privateKey: newX25519().privateKey, publicKey: this.#key });
     } catch (cause) {
-      throw new ModelsealError('INVALID_ARGUMENT', `${this.id} is not a usable x25519 public key (a low-order point); ask the recipient for their recipient string`, { cause });
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `${this.id} is not a usable x25519 public key (a low-order point); ask the recipient for their recipient string`,
+        { cause },
+      );
     }
   }
 
@@ -120,7 +142,8 @@ export class X25519Identity implements Identity {
   unwrapDataKey(stanza: Stanza, context: ReleaseContext): Uint8Array | null {
     if (stanza.type !== 'x25519' || stanza.recipient !== this.recipient.id) return null;
     // The stanza names this key, so from here on a failure is tampering, not "someone else's stanza".
-    const broken = () => new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication; it may be damaged or tampered with');
+    const broken = () =>
+      new ModelsealError('DECRYPTION_FAILED', 'the package failed authentication; it may be damaged or tampered with');
     if (stanza.args.length !== 1 || stanza.body.length !== 60) throw broken();
     let shared: Uint8Array;
     let eph: Uint8Array;

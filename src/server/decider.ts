@@ -67,7 +67,11 @@ export class Decider {
     // The worker gets a copy of the key in a buffer of its own, moved (not copied again) to it,
     // which it zeroes after the wrap.
     const dek = new Uint8Array(wrap.dek);
-    const message: DeciderRequest = { id, call: JSON.stringify(engine.request(q)), wrap: { dek, ephemeral: wrap.ephemeral, request: wrap.request } };
+    const message: DeciderRequest = {
+      id,
+      call: JSON.stringify(engine.request(q)),
+      wrap: { dek, ephemeral: wrap.ephemeral, request: wrap.request },
+    };
     return new Promise((resolve) => {
       this.#pending.set(id, resolve);
       w.postMessage(message, [dek.buffer]);
@@ -106,7 +110,8 @@ export class Decider {
   #fail(w: Worker | null, why: string): void {
     if (!w || this.#worker !== w) return;
     this.#worker = null;
-    for (const resolve of this.#pending.values()) resolve({ decision: { decision: 'deny', policies: [], reason: 'evaluation-error', errors: [why] } });
+    for (const resolve of this.#pending.values())
+      resolve({ decision: { decision: 'deny', policies: [], reason: 'evaluation-error', errors: [why] } });
     this.#pending.clear();
   }
 }

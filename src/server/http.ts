@@ -66,16 +66,36 @@ interface Exchange {
   done: boolean;
 }
 
-function send(x: Exchange, status: number, body: unknown, headers: Record<string, string> = {}, record: { reason?: string | null; logged?: ExchangeRecord['logged']; error?: string } = {}): void {
+function send(
+  x: Exchange,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+  record: { reason?: string | null; logged?: ExchangeRecord['logged']; error?: string } = {},
+): void {
   const { res } = x;
   if (!x.done) {
     x.done = true;
-    x.onExchange?.({ id: x.id, ip: x.ip, method: x.method, path: x.path, status, reason: record.reason ?? null, logged: record.logged ?? 'none', ...(record.error ? { error: record.error } : {}) });
+    x.onExchange?.({
+      id: x.id,
+      ip: x.ip,
+      method: x.method,
+      path: x.path,
+      status,
+      reason: record.reason ?? null,
+      logged: record.logged ?? 'none',
+      ...(record.error ? { error: record.error } : {}),
+    });
   }
   if (res.headersSent || res.destroyed || res.writableEnded) return;
   const text = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
   res.writeHead(status, {
-    'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json',
+    'content-type':
+      typeof body === 'string'
+        ? 'text/plain; charset=utf-8'
+        : Buffer.isBuffer(body)
+          ? 'application/octet-stream'
+          : 'application/json',
     'content-length': String(Buffer.byteLength(text)),
     'x-request-id': x.id,
     ...(status >= 400 ? { 'cache-control': 'no-store' } : {}),
@@ -88,14 +108,34 @@ function send(x: Exchange, status: number, body: unknown, headers: Record<string
  * A failure outside the release API (no such path, a bad export...): on the service log, under
  * the source's limits; refused with 429 (and counted for the summary entry) beyond them.
  */
-function fail(service: ReleaseService, x: Exchange, status: number, code: string, reason: string, message: string, headers: Record<string, string> = {}): void {
+function fail(
+  service: ReleaseService,
+  x: Exchange,
+  status: number,
+  code: string,
+  reason: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   const admitted = service.admitFailure(x.ip, reason);
   if (!admitted.ok) return tooMany(x, reason, admitted.retryAfter);
   send(x, status, { id: x.id, error: { code, message } }, headers, { reason, logged: 'service-log' });
 }
 
 function tooMany(x: Exchange, reason: string, retryAfter: number): void {
-  send(x, 429, { id: x.id, error: { code: 'RATE_LIMITED', message: `too many failing requests from this source (this one: ${reason}); retry in ${retryAfter} s` } }, { 'retry-after': String(retryAfter) }, { reason, logged: 'summary' });
+  send(
+    x,
+    429,
+    {
+      id: x.id,
+      error: {
+        code: 'RATE_LIMITED',
+        message: `too many failing requests from this source (this one: ${reason}); retry in ${retryAfter} s`,
+      },
+    },
+    { 'retry-after': String(retryAfter) },
+    { reason, logged: 'summary' },
+  );
 }
 
 type Body = { kind: 'ok'; bytes: Buffer } | { kind: 'oversized' } | { kind: 'incomplete' };
@@ -188,22 +228,57 @@ function targetPath(url: string | undefined): string | null {
   return q < 0 ? url : url.slice(0, q);
 }
 
-const printable = (p: string) => p.slice(0, 200).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+const printable = (p: string) =>
+  p
+    .slice(0, 200)
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 
-async function handle(service: ReleaseService, log: TransparencyLog, opts: ServeOptions, req: IncomingMessage, x: Exchange): Promise<void> {
+async function handle(
+  service: ReleaseService,
+  log: TransparencyLog,
+  opts: ServeOptions,
+  req: IncomingMessage,
+  x: Exchange,
+): Promise<void> {
   const path = targetPath(req.url);
   if (path === null) return fail(service, x, 400, 'INVALID_ARGUMENT', 'bad-target', 'the request target is not a path');
   if (req.method === 'POST' && path === '/v1/release') return release(service, req, x);
   if (req.method === 'POST' && path === '/v1/export') {
     const body = await readBody(req);
-    if (body.kind === 'oversized') return fail(service, x, 413, 'INVALID_ARGUMENT', 'oversized-body', `the body is larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
-    if (body.kind === 'incomplete') return fail(service, x, 400, 'INVALID_ARGUMENT', 'incomplete-body', 'the body ended early');
+    if (body.kind === 'oversized')
+      return fail(
+        service,
+        x,
+        413,
+        'INVALID_ARGUMENT',
+        'oversized-body',
+        `the body is larger than ${MAX_BODY_BYTES} bytes`,
+        { connection: 'close' },
+      );
+    if (body.kind === 'incomplete')
+      return fail(service, x, 400, 'INVALID_ARGUMENT', 'incomplete-body', 'the body ended early');
     const reply = await service.recordExports(parseJson(body.bytes) ?? null);
     const error = 'error' in reply.body ? reply.body.error : null;
-    if (error && reply.status < 500) return fail(service, x, reply.status, error.code, error.code.toLowerCase().replace(/_/g, '-'), error.message);
-    return send(x, reply.status, reply.body, { 'cache-control': 'no-store' }, { reason: error?.code ?? null, logged: error ? 'service-log' : 'entry' });
+    if (error && reply.status < 500)
+      return fail(service, x, reply.status, error.code, error.code.toLowerCase().replace(/_/g, '-'), error.message);
+    return send(
+      x,
+      reply.status,
+      reply.body,
+      { 'cache-control': 'no-store' },
+      { reason: error?.code ?? null, logged: error ? 'service-log' : 'entry' },
+    );
   }
-  if (req.method !== 'GET' && req.method !== 'HEAD') return fail(service, x, 405, 'METHOD_NOT_ALLOWED', 'method-not-allowed', `${printable(req.method ?? '')} is not supported here`, { allow: 'GET, HEAD, POST' });
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    return fail(
+      service,
+      x,
+      405,
+      'METHOD_NOT_ALLOWED',
+      'method-not-allowed',
+      `${printable(req.method ?? '')} is not supported here`,
+      { allow: 'GET, HEAD, POST' },
+    );
   if (path === '/v1/info') return send(x, 200, service.info(), { 'cache-control': 'no-store' });
   if (path === '/v1/checkpoints') {
     await log.store.refresh?.();
@@ -218,13 +293,23 @@ async function handle(service: ReleaseService, log: TransparencyLog, opts: Serve
   }
   const tile = read.startsWith('/tile/') ? parseTilePath(read) : null;
   if (tile) {
-    const data = tile.level === 'entries' ? await log.entryBundle(tile.n, tile.width) : await log.tile(tile.level, tile.n, tile.width);
+    const data =
+      tile.level === 'entries'
+        ? await log.entryBundle(tile.n, tile.width)
+        : await log.tile(tile.level, tile.n, tile.width);
     if (!data) return fail(service, x, 404, 'NOT_FOUND', 'not-found', 'no such tile in the log (yet)');
     const cache = tile.width === 256 ? 'public, max-age=31536000, immutable' : 'public, max-age=60';
     if (tile.level === 'entries' && acceptsGzip(req.headers['accept-encoding'])) {
-      return send(x, 200, gzipSync(data), { 'cache-control': cache, 'content-encoding': 'gzip', vary: 'Accept-Encoding' });
+      return send(x, 200, gzipSync(data), {
+        'cache-control': cache,
+        'content-encoding': 'gzip',
+        vary: 'Accept-Encoding',
+      });
     }
-    return send(x, 200, data, { 'cache-control': cache, ...(tile.level === 'entries' ? { vary: 'Accept-Encoding' } : {}) });
+    return send(x, 200, data, {
+      'cache-control': cache,
+      ...(tile.level === 'entries' ? { vary: 'Accept-Encoding' } : {}),
+    });
   }
   return fail(service, x, 404, 'NOT_FOUND', 'not-found', 'no such resource');
 }
@@ -236,11 +321,18 @@ async function release(service: ReleaseService, req: IncomingMessage, x: Exchang
   if (body.kind === 'ok') {
     x.id = service.exchangeId(body.bytes);
     const parsed = parseJson(body.bytes);
-    reply = parsed === undefined ? await service.reject('malformed-json', x.ip, x.id) : await service.release(parsed, x.ip, x.id);
+    reply =
+      parsed === undefined
+        ? await service.reject('malformed-json', x.ip, x.id)
+        : await service.release(parsed, x.ip, x.id);
   } else reply = await service.reject(body.kind === 'oversized' ? 'oversized-body' : 'incomplete-body', x.ip, x.id);
   const answer = reply.body as { reason?: string; error?: { code: string } };
   const logged = reply.status === 429 ? 'summary' : 'error' in reply.body ? 'service-log' : 'entry';
-  const headers: Record<string, string> = { 'cache-control': 'no-store', ...(reply.retryAfter ? { 'retry-after': String(reply.retryAfter) } : {}), ...(body.kind === 'oversized' ? { connection: 'close' } : {}) };
+  const headers: Record<string, string> = {
+    'cache-control': 'no-store',
+    ...(reply.retryAfter ? { 'retry-after': String(reply.retryAfter) } : {}),
+    ...(body.kind === 'oversized' ? { connection: 'close' } : {}),
+  };
   send(x, reply.status, reply.body, headers, { reason: answer.reason ?? answer.error?.code ?? null, logged });
 }
 
@@ -255,13 +347,22 @@ async function guard(service: ReleaseService, e: unknown, x: Exchange, isRelease
   if (isRelease && !down && !x.done) {
     try {
       const reply = await service.reject('internal-error', x.ip, x.id);
-      return send(x, reply.status, reply.body, { 'cache-control': 'no-store' }, { reason: 'internal-error', logged: reply.status === 429 ? 'summary' : 'entry', error });
+      return send(
+        x,
+        reply.status,
+        reply.body,
+        { 'cache-control': 'no-store' },
+        { reason: 'internal-error', logged: reply.status === 429 ? 'summary' : 'entry', error },
+      );
     } catch {
       /* answered below */
     }
   }
   const code = down ? 'LOG_UNAVAILABLE' : 'INTERNAL';
-  const body = { id: x.id, error: { code, message: `${down ? 'the release ledger is unavailable' : 'internal error'}; nothing was released` } };
+  const body = {
+    id: x.id,
+    error: { code, message: `${down ? 'the release ledger is unavailable' : 'internal error'}; nothing was released` },
+  };
   if (!x.done) send(x, down ? 503 : 500, body, {}, { reason: code.toLowerCase(), logged: 'service-log', error });
   else if (!x.res.writableEnded) x.res.destroy();
 }
@@ -281,22 +382,42 @@ async function streamCheckpoints(log: TransparencyLog, x: Exchange): Promise<voi
   res.end();
 }
 
-export async function startServer(service: ReleaseService, log: TransparencyLog, opts: ServeOptions = {}): Promise<RunningServer> {
+export async function startServer(
+  service: ReleaseService,
+  log: TransparencyLog,
+  opts: ServeOptions = {},
+): Promise<RunningServer> {
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     let x: Exchange;
     try {
-      x = { id: service.exchangeId(), ip: req.socket.remoteAddress ?? 'unknown', method: printable(req.method ?? ''), path: printable(req.url ?? ''), res, onExchange: opts.onExchange, done: false };
+      x = {
+        id: service.exchangeId(),
+        ip: req.socket.remoteAddress ?? 'unknown',
+        method: printable(req.method ?? ''),
+        path: printable(req.url ?? ''),
+        res,
+        onExchange: opts.onExchange,
+        done: false,
+      };
     } catch {
       res.destroy();
       return;
     }
     const isRelease = req.method === 'POST' && targetPath(req.url) === '/v1/release';
-    handle(service, log, opts, req, x).catch((e: unknown) => guard(service, e, x, isRelease)).catch(() => res.destroy());
+    handle(service, log, opts, req, x)
+      .catch((e: unknown) => guard(service, e, x, isRelease))
+      .catch(() => res.destroy());
   };
   // A request trickled in (or never finished) is cut off: its body is then logged as incomplete.
   const requestTimeout = opts.requestTimeoutMs ?? 30_000;
-  const timeouts = { requestTimeout, headersTimeout: Math.min(requestTimeout, 20_000), connectionsCheckingInterval: Math.min(1_000, requestTimeout / 2) };
-  const server = opts.tls ? (await import('node:https')).createServer({ cert: opts.tls.cert, key: opts.tls.key, ...timeouts }, listener) : (await import('node:http')).createServer(timeouts, listener);
+  const timeouts = {
+    requestTimeout,
+    headersTimeout: Math.min(requestTimeout, 20_000),
+    connectionsCheckingInterval: Math.min(1_000, requestTimeout / 2),
+  };
+  const server = opts.tls
+    ? (await import('node:https')).createServer({ cert: opts.tls.cert, key: opts.tls.key, ...timeouts }, listener)
+    : (await import('node:http')).createServer(timeouts, listener);
   server.keepAliveTimeout = 5000;
   // Bytes that are not HTTP never reach a handler: answered 400 with an id, on the service log (or counted).
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -304,8 +425,19 @@ export async function startServer(service: ReleaseService, log: TransparencyLog,
     const id = service.exchangeId();
     const reason = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'malformed-http';
     const admitted = service.admitFailure(ip, reason);
-    opts.onExchange?.({ id, ip, method: '', path: '', status: reason === 'request-timeout' ? 408 : 400, reason, logged: admitted.ok ? 'service-log' : 'summary' });
-    if (socket.writable && !(err.code === 'ECONNRESET')) socket.end(`HTTP/1.1 ${reason === 'request-timeout' ? '408 Request Timeout' : '400 Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\nx-request-id: ${id}\r\n\r\n`);
+    opts.onExchange?.({
+      id,
+      ip,
+      method: '',
+      path: '',
+      status: reason === 'request-timeout' ? 408 : 400,
+      reason,
+      logged: admitted.ok ? 'service-log' : 'summary',
+    });
+    if (socket.writable && !(err.code === 'ECONNRESET'))
+      socket.end(
+        `HTTP/1.1 ${reason === 'request-timeout' ? '408 Request Timeout' : '400 Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\nx-request-id: ${id}\r\n\r\n`,
+      );
     else socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {

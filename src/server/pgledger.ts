@@ -23,7 +23,8 @@ export class PgLedger implements ReleaseLedger {
   }
 
   static async open(pool: pg.Pool, schema = 'modelseal'): Promise<PgLedger> {
-    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new ModelsealError('INVALID_ARGUMENT', `schema ${JSON.stringify(schema)}: expected a lower-case SQL name`);
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+      throw new ModelsealError('INVALID_ARGUMENT', `schema ${JSON.stringify(schema)}: expected a lower-case SQL name`);
     const l = new PgLedger(pool, schema);
     await l.#query(
       `CREATE SCHEMA IF NOT EXISTS "${schema}";
@@ -37,13 +38,20 @@ export class PgLedger implements ReleaseLedger {
     try {
       return await this.#pool.query(text, values);
     } catch (cause) {
-      throw new ModelsealError('LOG_UNAVAILABLE', 'the release ledger in PostgreSQL could not be read or written; nothing was released', { cause });
+      throw new ModelsealError(
+        'LOG_UNAVAILABLE',
+        'the release ledger in PostgreSQL could not be read or written; nothing was released',
+        { cause },
+      );
     }
   }
 
   async claimNonce(nonce: string, expiresAt: number, now: number): Promise<boolean> {
     if (++this.#claims % 1024 === 0) await this.#query(`DELETE FROM ${this.#nonces} WHERE expires_at <= $1`, [now]);
-    const r = await this.#query(`INSERT INTO ${this.#nonces} (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING`, [nonce, expiresAt]);
+    const r = await this.#query(
+      `INSERT INTO ${this.#nonces} (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING`,
+      [nonce, expiresAt],
+    );
     return r.rowCount === 1;
   }
 

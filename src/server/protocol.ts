@@ -50,11 +50,25 @@ export interface SignedRequest {
 }
 
 export function stanzaToJson(s: Stanza): StanzaJson {
-  return { type: s.type, recipient: s.recipient, license: s.license, policy: s.policy, args: [...s.args], body: Buffer.from(s.body).toString('base64') };
+  return {
+    type: s.type,
+    recipient: s.recipient,
+    license: s.license,
+    policy: s.policy,
+    args: [...s.args],
+    body: Buffer.from(s.body).toString('base64'),
+  };
 }
 
 export function stanzaFromJson(s: StanzaJson): Stanza {
-  return { type: s.type, recipient: s.recipient, license: s.license, policy: s.policy, args: [...s.args], body: new Uint8Array(Buffer.from(s.body, 'base64')) };
+  return {
+    type: s.type,
+    recipient: s.recipient,
+    license: s.license,
+    policy: s.policy,
+    args: [...s.args],
+    body: new Uint8Array(Buffer.from(s.body, 'base64')),
+  };
 }
 
 /** The bytes a recipient signs: a domain-separation line, then the request as canonical JSON. */
@@ -91,12 +105,19 @@ function signingOptions(key: KeyObject) {
 const RELEASE_INFO = 'modelseal/v1 release ';
 
 function releaseKey(shared: Uint8Array, serverEph: Uint8Array, clientEph: Uint8Array, id: string): Uint8Array {
-  if (shared.every((b) => b === 0)) throw new ModelsealError('DECRYPTION_FAILED', 'the released key failed authentication');
-  return new Uint8Array(hkdfSync('sha256', shared, Buffer.concat([serverEph, clientEph]), utf8.encode(RELEASE_INFO + id), 32));
+  if (shared.every((b) => b === 0))
+    throw new ModelsealError('DECRYPTION_FAILED', 'the released key failed authentication');
+  return new Uint8Array(
+    hkdfSync('sha256', shared, Buffer.concat([serverEph, clientEph]), utf8.encode(RELEASE_INFO + id), 32),
+  );
 }
 
 /** Service side: the data key wrapped to the client's ephemeral key, bound to the request id. */
-export function wrapForRequester(dataKey: Uint8Array, clientEphemeral: string, id: string): { ephemeral: string; wrapped: string } {
+export function wrapForRequester(
+  dataKey: Uint8Array,
+  clientEphemeral: string,
+  id: string,
+): { ephemeral: string; wrapped: string } {
   const client = fromB64(clientEphemeral, 'ephemeral key', 32);
   const eph = newX25519();
   eph.secret.fill(0);
@@ -116,10 +137,16 @@ export function newEphemeral(): { privateKey: KeyObject; public: string } {
 }
 
 /** Client side: the data key from the service's answer; null when it does not authenticate. */
-export function unwrapFromService(answer: { ephemeral: string; wrapped: string }, eph: { privateKey: KeyObject; public: string }, id: string): Uint8Array | null {
+export function unwrapFromService(
+  answer: { ephemeral: string; wrapped: string },
+  eph: { privateKey: KeyObject; public: string },
+  id: string,
+): Uint8Array | null {
   try {
     const serverRaw = fromB64(answer.ephemeral, 'service ephemeral key', 32);
-    const shared = new Uint8Array(diffieHellman({ privateKey: eph.privateKey, publicKey: x25519PublicFromRaw(serverRaw) }));
+    const shared = new Uint8Array(
+      diffieHellman({ privateKey: eph.privateKey, publicKey: x25519PublicFromRaw(serverRaw) }),
+    );
     const key = releaseKey(shared, serverRaw, fromB64(eph.public, 'ephemeral key', 32), id);
     const dek = aeadUnwrap(key, new Uint8Array(Buffer.from(answer.wrapped, 'base64')), utf8.encode(id));
     key.fill(0);
@@ -142,6 +169,13 @@ export function exportBytes(events: readonly ExportEvent[]): Buffer {
   return Buffer.from(`modelseal/v1 export\n${canonicalJson(events)}`, 'utf8');
 }
 
-export function signExports(events: ExportEvent[], publisher: { privateKey: KeyObject; spki: Uint8Array }): ExportSubmission {
-  return { events, publisher: Buffer.from(publisher.spki).toString('base64'), signature: Buffer.from(signMessage(publisher.privateKey, exportBytes(events))).toString('base64') };
+export function signExports(
+  events: ExportEvent[],
+  publisher: { privateKey: KeyObject; spki: Uint8Array },
+): ExportSubmission {
+  return {
+    events,
+    publisher: Buffer.from(publisher.spki).toString('base64'),
+    signature: Buffer.from(signMessage(publisher.privateKey, exportBytes(events))).toString('base64'),
+  };
 }

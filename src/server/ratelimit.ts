@@ -28,7 +28,10 @@ export function sourceOf(ip: string): string {
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
   const groups = ip.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
-  return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (parseInt(g, 16) || 0).toString(16))
+    .join(':')}::/64`;
 }
 
 interface Bucket {
@@ -44,7 +47,8 @@ export class FailureLimiter {
   constructor(limits: Partial<RateLimits> = {}) {
     this.limits = { ...DEFAULT_RATE_LIMITS, ...limits };
     for (const [k, v] of Object.entries(this.limits)) {
-      if (!(Number.isFinite(v) && v > 0)) throw new ModelsealError('INVALID_ARGUMENT', `rateLimits.${k}: expected a number above 0, not ${v}`);
+      if (!(Number.isFinite(v) && v > 0))
+        throw new ModelsealError('INVALID_ARGUMENT', `rateLimits.${k}: expected a number above 0, not ${v}`);
     }
   }
 
@@ -81,7 +85,8 @@ export class FailureLimiter {
   take(source: string, now = Date.now()): { ok: boolean; key: string; retryAfter: number } {
     const { key, b } = this.#bucket(source, now);
     this.#refill(b, now);
-    if (b.tokens < 1) return { ok: false, key, retryAfter: Math.max(1, Math.ceil((1 - b.tokens) / this.limits.perSecond)) };
+    if (b.tokens < 1)
+      return { ok: false, key, retryAfter: Math.max(1, Math.ceil((1 - b.tokens) / this.limits.perSecond)) };
     b.tokens -= 1;
     return { ok: true, key, retryAfter: 0 };
   }

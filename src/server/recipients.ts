@@ -5,7 +5,14 @@
  * RSA. Revocation is a field in that file; the service re-reads a file whose mtime changed, so it
  * takes effect on the next request. docs/SERVER.md.
  */
-import { createHash, createPublicKey, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  X509Certificate,
+  type KeyObject,
+} from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -44,7 +51,10 @@ function bad(message: string): ModelsealError {
 }
 
 export function checkRecipientName(name: string): string {
-  if (!NAME.test(name)) throw bad(`recipient name ${JSON.stringify(name)}: use 1-64 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit`);
+  if (!NAME.test(name))
+    throw bad(
+      `recipient name ${JSON.stringify(name)}: use 1-64 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit`,
+    );
   return name;
 }
 
@@ -59,20 +69,29 @@ const UNSAFE_TEXT = /[\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069]/u;
  * controls, bidi overrides or unpaired surrogates.
  */
 export function normalizePartyName(value: string, option = '--org'): string {
-  if (/\p{Cs}/u.test(value)) throw bad(`${option}: the name holds an unpaired UTF-16 surrogate; give it as valid Unicode text`);
+  if (/\p{Cs}/u.test(value))
+    throw bad(`${option}: the name holds an unpaired UTF-16 surrogate; give it as valid Unicode text`);
   const nfc = value.normalize('NFC').trim();
   if (!nfc) throw bad(`${option}: the recipient organisation is required`);
   const bad1 = UNSAFE_TEXT.exec(nfc);
-  if (bad1) throw bad(`${option}: the name holds U+${bad1[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}, a control or bidi-override character; remove it`);
+  if (bad1)
+    throw bad(
+      `${option}: the name holds U+${bad1[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}, a control or bidi-override character; remove it`,
+    );
   const chars = [...nfc].length;
-  if (chars > MAX_ORG_CHARS) throw bad(`${option}: ${chars} characters, at most ${MAX_ORG_CHARS} fit an X.509 organizationName (RFC 5280); give the registered short form`);
+  if (chars > MAX_ORG_CHARS)
+    throw bad(
+      `${option}: ${chars} characters, at most ${MAX_ORG_CHARS} fit an X.509 organizationName (RFC 5280); give the registered short form`,
+    );
   return nfc;
 }
 
 function checkAttributes(a: RecipientAttributesInput): RecipientAttributesInput {
   const org = normalizePartyName(a.org ?? '');
-  if (!COUNTRY.test(a.country)) throw bad(`--country ${JSON.stringify(a.country)}: expected an ISO 3166 alpha-2 code such as DE`);
-  if (!COUNTRY.test(a.nationality)) throw bad(`--nationality ${JSON.stringify(a.nationality)}: expected an ISO 3166 alpha-2 code such as DE`);
+  if (!COUNTRY.test(a.country))
+    throw bad(`--country ${JSON.stringify(a.country)}: expected an ISO 3166 alpha-2 code such as DE`);
+  if (!COUNTRY.test(a.nationality))
+    throw bad(`--nationality ${JSON.stringify(a.nationality)}: expected an ISO 3166 alpha-2 code such as DE`);
   return { org, country: a.country, nationality: a.nationality };
 }
 
@@ -86,7 +105,10 @@ export interface CertificateAuthority {
 }
 
 /** Loads the key store's CA, creating it (RSA-3072, self-signed, 10 years) on first use. */
-export async function loadOrCreateCa(keystore: string, passphrase?: () => Promise<string>): Promise<CertificateAuthority> {
+export async function loadOrCreateCa(
+  keystore: string,
+  passphrase?: () => Promise<string>,
+): Promise<CertificateAuthority> {
   // Loaded here, not at start: node-forge is half the CLI bundle and only issuing certificates uses it.
   const { default: forge } = await import('node-forge');
   const keyPath = join(keystore, CA_FILES.key);
@@ -96,12 +118,21 @@ export async function loadOrCreateCa(keystore: string, passphrase?: () => Promis
   if (await pathExists(keyPath)) {
     const f = await readKeyFile(keyPath);
     if (f.kind !== 'ca-rsa') throw new ModelsealError('KEYSTORE', `${keyPath} holds a ${f.kind} key, not the CA key`);
-    pkcs8 = await unlockKeyFile(f, keyPath, passphrase ?? (async () => { throw new ModelsealError('KEYSTORE', `${keyPath} is passphrase-protected: pass --passphrase-file`); }));
+    pkcs8 = await unlockKeyFile(
+      f,
+      keyPath,
+      passphrase ??
+        (async () => {
+          throw new ModelsealError('KEYSTORE', `${keyPath} is passphrase-protected: pass --passphrase-file`);
+        }),
+    );
     certificate = f.public;
   } else {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
     pkcs8 = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }));
-    const key = forge.pki.privateKeyFromAsn1(forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(pkcs8).toString('binary')))) as pki.rsa.PrivateKey;
+    const key = forge.pki.privateKeyFromAsn1(
+      forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(pkcs8).toString('binary'))),
+    ) as pki.rsa.PrivateKey;
     const cert = forge.pki.createCertificate();
     cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
     cert.serialNumber = serial();
@@ -117,11 +148,18 @@ export async function loadOrCreateCa(keystore: string, passphrase?: () => Promis
     ]);
     cert.sign(key, forge.md.sha256.create());
     certificate = forge.pki.certificateToPem(cert);
-    const f: KeyFile = makeKeyFile('ca-rsa', createHash('sha256').update(certificate).digest('hex').slice(0, 16), certificate, pkcs8);
+    const f: KeyFile = makeKeyFile(
+      'ca-rsa',
+      createHash('sha256').update(certificate).digest('hex').slice(0, 16),
+      certificate,
+      pkcs8,
+    );
     await writeKeyFile(keyPath, f);
     await writeFileAtomic(certPath, certificate);
   }
-  const caKey = forge.pki.privateKeyFromAsn1(forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(pkcs8).toString('binary')))) as pki.rsa.PrivateKey;
+  const caKey = forge.pki.privateKeyFromAsn1(
+    forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(pkcs8).toString('binary'))),
+  ) as pki.rsa.PrivateKey;
   const caCert = forge.pki.certificateFromPem(certificate);
   return {
     certificate,
@@ -199,7 +237,9 @@ export class RecipientRegistry {
   }
 
   async list(): Promise<RecipientRecord[]> {
-    const names = (await readdir(this.dir).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
+    const names = (await readdir(this.dir).catch(() => [] as string[]))
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => f.slice(0, -5));
     const out: RecipientRecord[] = [];
     for (const n of names.sort()) {
       const r = await this.get(n);
@@ -213,13 +253,22 @@ export class RecipientRegistry {
     try {
       await writeFileAtomic(this.#path(r.name), JSON.stringify(r, null, 2) + '\n', { overwrite });
     } catch (e) {
-      if (e instanceof ModelsealError && e.code === 'OUTPUT_EXISTS') throw new ModelsealError('OUTPUT_EXISTS', `recipient ${r.name} is already registered; revoke it and choose another name`);
+      if (e instanceof ModelsealError && e.code === 'OUTPUT_EXISTS')
+        throw new ModelsealError(
+          'OUTPUT_EXISTS',
+          `recipient ${r.name} is already registered; revoke it and choose another name`,
+        );
       throw e;
     }
   }
 
   /** Registers a recipient's public key (and a certificate for it, when the CA can issue one). */
-  async register(name: string, attrs: RecipientAttributesInput, publicKey: KeyObject, ca?: CertificateAuthority): Promise<RecipientRecord> {
+  async register(
+    name: string,
+    attrs: RecipientAttributesInput,
+    publicKey: KeyObject,
+    ca?: CertificateAuthority,
+  ): Promise<RecipientRecord> {
     checkRecipientName(name);
     attrs = checkAttributes(attrs);
     if (publicKey.type !== 'public' || !['rsa', 'ec', 'ed25519'].includes(publicKey.asymmetricKeyType ?? '')) {
@@ -232,7 +281,9 @@ export class RecipientRegistry {
       ...attrs,
       publicKey: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
       certificate,
-      fingerprint: createHash('sha256').update(certificate ? new X509Certificate(certificate).raw : spki).digest('hex'),
+      fingerprint: createHash('sha256')
+        .update(certificate ? new X509Certificate(certificate).raw : spki)
+        .digest('hex'),
       created: new Date().toISOString(),
       revoked: null,
     };
@@ -244,10 +295,19 @@ export class RecipientRegistry {
    * Makes a key pair (RSA-3072) and a certificate for a new recipient. Returns the record and the
    * identity key file to hand to the recipient (its secret is theirs: the registry keeps no copy).
    */
-  async issue(name: string, attrs: RecipientAttributesInput, ca: CertificateAuthority, passphrase?: string): Promise<{ record: RecipientRecord; identity: KeyFile }> {
+  async issue(
+    name: string,
+    attrs: RecipientAttributesInput,
+    ca: CertificateAuthority,
+    passphrase?: string,
+  ): Promise<{ record: RecipientRecord; identity: KeyFile }> {
     checkRecipientName(name);
     attrs = checkAttributes(attrs);
-    if (await this.get(name)) throw new ModelsealError('OUTPUT_EXISTS', `recipient ${name} is already registered; revoke it and choose another name`);
+    if (await this.get(name))
+      throw new ModelsealError(
+        'OUTPUT_EXISTS',
+        `recipient ${name} is already registered; revoke it and choose another name`,
+      );
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
     const record = await this.register(name, attrs, publicKey, ca);
     const pkcs8 = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }));

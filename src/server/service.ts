@@ -15,7 +15,16 @@ import { innerStanza, type ReleaseAnswer, type ServiceInfo } from '../providers/
 import type { Identity } from '../providers/types.js';
 import { verifyMessage } from '../crypto/signer.js';
 import { toHex } from '../format/encoding.js';
-import { exportBytes, requestBytes, requestId, stanzaFromJson, verifyRequest, type ExportSubmission, type ReleaseRequest, type SignedRequest } from './protocol.js';
+import {
+  exportBytes,
+  requestBytes,
+  requestId,
+  stanzaFromJson,
+  verifyRequest,
+  type ExportSubmission,
+  type ReleaseRequest,
+  type SignedRequest,
+} from './protocol.js';
 import type { Pseudonymizer } from '../log/pseudonym.js';
 import { MemoryLedger, type ReleaseLedger } from './ledger.js';
 import type { RecipientRegistry } from './recipients.js';
@@ -35,7 +44,8 @@ export const DENIALS = {
   'unknown-license': 'the license named in the stanza is not among the licenses of the service',
   'stanza-not-for-package': 'the stanza does not belong to this package, this license or this service',
   'no-permit': 'the license does not cover this recipient or this model',
-  'unusable-ephemeral-key': "the request's ephemeral X25519 key cannot be used (a low-order point); make a fresh key pair",
+  'unusable-ephemeral-key':
+    "the request's ephemeral X25519 key cannot be used (a low-order point); make a fresh key pair",
   'evaluation-error': 'the policy could not be evaluated',
   'provider-unavailable': "the service's key provider could not be reached; nothing was released, retry later",
   'incomplete-body': 'the request body ended before its declared length (the client went away or was too slow)',
@@ -44,7 +54,8 @@ export const DENIALS = {
 } as const;
 
 /** Reasons a request is refused before it parses as a release request. */
-export type RejectReason = 'malformed-json' | 'oversized-body' | 'malformed-request' | 'incomplete-body' | 'internal-error';
+export type RejectReason =
+  'malformed-json' | 'oversized-body' | 'malformed-request' | 'incomplete-body' | 'internal-error';
 
 /** HTTP status of each denial that is not a policy's: 400 for what is not a request, 503 for an outage. */
 const DENIAL_STATUS: Record<string, number> = {
@@ -57,7 +68,14 @@ const DENIAL_STATUS: Record<string, number> = {
 };
 
 /** Errors of an identity that mean "this stanza is not one you can open", not "the provider is down". */
-const NOT_THIS_STANZA = new Set(['DECRYPTION_FAILED', 'MALFORMED_PACKAGE', 'INVALID_ARGUMENT', 'NO_MATCHING_IDENTITY', 'UNSAFE_PATH', 'STANZA_TOO_LARGE']);
+const NOT_THIS_STANZA = new Set([
+  'DECRYPTION_FAILED',
+  'MALFORMED_PACKAGE',
+  'INVALID_ARGUMENT',
+  'NO_MATCHING_IDENTITY',
+  'UNSAFE_PATH',
+  'STANZA_TOO_LARGE',
+]);
 
 export interface ReleaseServiceOptions {
   log: TransparencyLog;
@@ -88,7 +106,10 @@ export interface ReleaseServiceOptions {
 
 export interface ServiceReply {
   status: number;
-  body: (ReleaseAnswer & { id?: string; retryAfter?: number }) | { receipts: string[] } | { id?: string; error: { code: string; message: string } };
+  body:
+    | (ReleaseAnswer & { id?: string; retryAfter?: number })
+    | { receipts: string[] }
+    | { id?: string; error: { code: string; message: string } };
   /** Seconds, for a 429 (Retry-After). */
   retryAfter?: number;
 }
@@ -106,7 +127,17 @@ function hasKeys(v: unknown, keys: readonly string[]): boolean {
 }
 
 const SIGNED_KEYS = ['request', 'signature'] as const;
-const REQUEST_KEYS = ['v', 'package', 'artifact', 'stanza', 'ephemeral', 'nonce', 'time', 'destination', 'recipient'] as const;
+const REQUEST_KEYS = [
+  'v',
+  'package',
+  'artifact',
+  'stanza',
+  'ephemeral',
+  'nonce',
+  'time',
+  'destination',
+  'recipient',
+] as const;
 const STANZA_KEYS = ['type', 'recipient', 'license', 'policy', 'args', 'body'] as const;
 
 function wellFormed(b: unknown): b is SignedRequest {
@@ -141,7 +172,17 @@ function wellFormed(b: unknown): b is SignedRequest {
   );
 }
 
-const EXPORT_FIELDS = ['time', 'package', 'artifact', 'model', 'recipient', 'provider', 'license', 'policy', 'publisher'] as const;
+const EXPORT_FIELDS = [
+  'time',
+  'package',
+  'artifact',
+  'model',
+  'recipient',
+  'provider',
+  'license',
+  'policy',
+  'publisher',
+] as const;
 /** Events in one export submission at most (a package has at most this many recipient stanzas). */
 export const MAX_EXPORT_EVENTS = 256;
 
@@ -198,7 +239,13 @@ export class ReleaseService {
     const seq = Buffer.alloc(8);
     seq.writeBigUInt64BE(this.#seq++);
     const digest = createHash('sha256').update(body).digest();
-    return createHash('sha256').update('modelseal/v1 exchange\n').update(this.#idNonce).update(seq).update(digest).digest('hex').slice(0, 32);
+    return createHash('sha256')
+      .update('modelseal/v1 exchange\n')
+      .update(this.#idNonce)
+      .update(seq)
+      .update(digest)
+      .digest('hex')
+      .slice(0, 32);
   }
 
   /**
@@ -230,14 +277,27 @@ export class ReleaseService {
     const p = this.#o.pseudonyms;
     const results = await Promise.allSettled(
       tallies.map((t) => {
-        const event: DenialsEvent = { v: 1, type: 'denials', time: this.#now().toISOString(), since: new Date(t.since).toISOString(), until: new Date(t.until).toISOString(), ip: p ? p.of(t.source) : t.source, count: t.count, reasons: t.reasons, policySet };
+        const event: DenialsEvent = {
+          v: 1,
+          type: 'denials',
+          time: this.#now().toISOString(),
+          since: new Date(t.since).toISOString(),
+          until: new Date(t.until).toISOString(),
+          ip: p ? p.of(t.source) : t.source,
+          count: t.count,
+          reasons: t.reasons,
+          policySet,
+        };
         return this.#o.log.append(encodeEvent(event));
       }),
     );
     const failed: DeniedTally[] = tallies.filter((_, i) => results[i]!.status === 'rejected');
     if (failed.length) {
       this.#tally.restore(failed);
-      this.#o.onError?.('the summary of refused requests could not be logged; it is kept for the next one', (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason);
+      this.#o.onError?.(
+        'the summary of refused requests could not be logged; it is kept for the next one',
+        (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason,
+      );
     }
     return tallies.length - failed.length;
   }
@@ -254,7 +314,8 @@ export class ReleaseService {
    */
   static async open(o: ReleaseServiceOptions): Promise<ReleaseService> {
     const skewMs = (o.skewSeconds ?? 300) * 1000;
-    const ledger = o.ledger ?? (await MemoryLedger.fromLog(o.log.store, (o.now?.() ?? new Date()).getTime(), 2 * skewMs));
+    const ledger =
+      o.ledger ?? (await MemoryLedger.fromLog(o.log.store, (o.now?.() ?? new Date()).getTime(), 2 * skewMs));
     return new ReleaseService(o, ledger, skewMs);
   }
 
@@ -264,7 +325,13 @@ export class ReleaseService {
 
   info(): ServiceInfo {
     const { status, since, error } = this.#o.policy.status;
-    return { origin: this.#o.log.origin, logKey: this.#o.log.verifierKey, wrap: this.#o.wrap, policySet: this.#o.policy.engine.hash, policy: { status, since, ...(error !== undefined ? { error } : {}) } };
+    return {
+      origin: this.#o.log.origin,
+      logKey: this.#o.log.verifierKey,
+      wrap: this.#o.wrap,
+      policySet: this.#o.policy.engine.hash,
+      policy: { status, since, ...(error !== undefined ? { error } : {}) },
+    };
   }
 
   /** Releases made under a license so far (allowed requests in the log, plus any in flight). */
@@ -277,18 +344,33 @@ export class ReleaseService {
    * signed by a trusted publisher key, and naming that key, are logged: the log is no open mailbox.
    */
   async recordExports(body: unknown): Promise<ServiceReply> {
-    const refuse = (status: number, code: string, message: string): ServiceReply => ({ status, body: { error: { code, message } } });
-    if (!wellFormedExports(body)) return refuse(400, 'INVALID_ARGUMENT', 'the body is not a modelseal export submission');
+    const refuse = (status: number, code: string, message: string): ServiceReply => ({
+      status,
+      body: { error: { code, message } },
+    });
+    if (!wellFormedExports(body))
+      return refuse(400, 'INVALID_ARGUMENT', 'the body is not a modelseal export submission');
     const spki = Buffer.from(body.publisher, 'base64');
     const id = `sha256:${toHex(createHash('sha256').update(spki).digest())}`;
-    if (!(this.#o.publishers ?? []).some((p) => Buffer.from(p).equals(spki))) return refuse(403, 'UNTRUSTED_SIGNER', `publisher ${id} is not among the publishers this service logs exports for`);
-    if (!body.events.every((e) => e.publisher === id)) return refuse(403, 'UNTRUSTED_SIGNER', 'the events name another publisher than the one that signed them');
-    if (!verifyMessage(spki, exportBytes(body.events), Buffer.from(body.signature, 'base64'))) return refuse(403, 'SIGNATURE_INVALID', "the submission's signature does not verify under its publisher key");
+    if (!(this.#o.publishers ?? []).some((p) => Buffer.from(p).equals(spki)))
+      return refuse(
+        403,
+        'UNTRUSTED_SIGNER',
+        `publisher ${id} is not among the publishers this service logs exports for`,
+      );
+    if (!body.events.every((e) => e.publisher === id))
+      return refuse(403, 'UNTRUSTED_SIGNER', 'the events name another publisher than the one that signed them');
+    if (!verifyMessage(spki, exportBytes(body.events), Buffer.from(body.signature, 'base64')))
+      return refuse(403, 'SIGNATURE_INVALID', "the submission's signature does not verify under its publisher key");
     try {
       const receipts = await Promise.all(body.events.map((e) => this.#o.log.append(encodeEvent(e))));
       return { status: 200, body: { receipts: receipts.map((r) => r.proof) } };
     } catch (e) {
-      return refuse(503, e instanceof ModelsealError ? e.code : 'LOG_UNAVAILABLE', 'the transparency log could not record the export; do not ship the package, retry later');
+      return refuse(
+        503,
+        e instanceof ModelsealError ? e.code : 'LOG_UNAVAILABLE',
+        'the transparency log could not record the export; do not ship the package, retry later',
+      );
     }
   }
 
@@ -322,7 +404,20 @@ export class ReleaseService {
     const { request: r, signature } = body;
     const bytes = requestBytes(r);
     const id = requestId(r, bytes);
-    const base = { request: id, id: exchange, recipient: r.recipient, org: null as string | null, country: null as string | null, certificate: null as string | null, artifact: r.artifact, package: r.package, license: r.stanza.license, destination: r.destination, nonce: r.nonce, ip };
+    const base = {
+      request: id,
+      id: exchange,
+      recipient: r.recipient,
+      org: null as string | null,
+      country: null as string | null,
+      certificate: null as string | null,
+      artifact: r.artifact,
+      package: r.package,
+      license: r.stanza.license,
+      destination: r.destination,
+      nonce: r.nonce,
+      ip,
+    };
     const found = await this.#o.recipients.getWithKey(r.recipient);
     if (!found) return this.#decide(base, 'unknown-identity');
     const rec = found.record;
@@ -331,7 +426,8 @@ export class ReleaseService {
     if (!verifyRequest(r, signature, found.key, bytes)) return this.#decide(base, 'bad-signature');
     const now = this.#now();
     if (Math.abs(now.getTime() - Date.parse(r.time)) > this.#skewMs) return this.#decide(base, 'stale-timestamp');
-    if (!(await this.#ledger.claimNonce(r.nonce, now.getTime() + 2 * this.#skewMs, now.getTime()))) return this.#decide(base, 'replayed-nonce');
+    if (!(await this.#ledger.claimNonce(r.nonce, now.getTime() + 2 * this.#skewMs, now.getTime())))
+      return this.#decide(base, 'replayed-nonce');
     const stanza = stanzaFromJson(r.stanza);
     if (stanza.recipient !== r.recipient) return this.#decide(base, 'stanza-not-for-recipient');
     const policy = await this.#o.policy.current();
@@ -369,12 +465,17 @@ export class ReleaseService {
         time: now,
         package: r.package,
       };
-      const { decision: d, key } = await this.#decider.decide(policy, question, { dek, ephemeral: r.ephemeral, request: id });
+      const { decision: d, key } = await this.#decider.decide(policy, question, {
+        dek,
+        ephemeral: r.ephemeral,
+        request: id,
+      });
       if (d.decision === 'deny') return this.#decide(base, d.reason, d.policies, 'deny', policy.hash);
       if (!key) return this.#decide(base, 'unusable-ephemeral-key', [], 'deny', policy.hash);
       // Reserve the release before it is final: atomic in the ledger, so concurrent requests (or
       // replicas) that all saw the last free release cannot all have it.
-      if (!(await this.#ledger.reserve(license.id, license.maxReleases))) return this.#decide(base, 'license-quota-used', ['license-quota-used'], 'deny', policy.hash);
+      if (!(await this.#ledger.reserve(license.id, license.maxReleases)))
+        return this.#decide(base, 'license-quota-used', ['license-quota-used'], 'deny', policy.hash);
       let reply: ServiceReply;
       try {
         reply = await this.#decide(base, 'licensed', d.policies, 'allow', policy.hash);
@@ -404,22 +505,50 @@ export class ReleaseService {
     if (decision === 'deny') {
       const admitted = this.admitFailure(base.ip, reason);
       if (!admitted.ok) {
-        const body = { decision, id: base.id ?? base.request, requestId: base.request, reason: 'rate-limited', message: DENIALS['rate-limited'], policies: [], retryAfter: admitted.retryAfter };
+        const body = {
+          decision,
+          id: base.id ?? base.request,
+          requestId: base.request,
+          reason: 'rate-limited',
+          message: DENIALS['rate-limited'],
+          policies: [],
+          retryAfter: admitted.retryAfter,
+        };
         return { status: 429, body, retryAfter: admitted.retryAfter };
       }
     }
-    const event: ReleaseEvent = { v: 1, type: 'release', time: this.#now().toISOString(), ...base, decision, reason, policies, policySet };
+    const event: ReleaseEvent = {
+      v: 1,
+      type: 'release',
+      time: this.#now().toISOString(),
+      ...base,
+      decision,
+      reason,
+      policies,
+      policySet,
+    };
     const p = this.#o.pseudonyms;
-    if (p) Object.assign(event, { recipient: event.recipient === null ? null : p.of(event.recipient), ip: p.of(event.ip) });
+    if (p)
+      Object.assign(event, { recipient: event.recipient === null ? null : p.of(event.recipient), ip: p.of(event.ip) });
     let receipt: string;
     try {
       receipt = (await this.#o.log.append(encodeEvent(event))).proof;
     } catch (e) {
       const code = e instanceof ModelsealError ? e.code : 'LOG_UNAVAILABLE';
-      return { status: 503, body: { id: base.id ?? base.request, error: { code, message: 'the transparency log could not record the request, so nothing was released; retry later' } } };
+      return {
+        status: 503,
+        body: {
+          id: base.id ?? base.request,
+          error: {
+            code,
+            message: 'the transparency log could not record the request, so nothing was released; retry later',
+          },
+        },
+      };
     }
     const id = base.id ?? base.request;
-    if (decision === 'allow') return { status: 200, body: { decision, id, requestId: base.request, policies, receipt } };
+    if (decision === 'allow')
+      return { status: 200, body: { decision, id, requestId: base.request, policies, receipt } };
     const status = DENIAL_STATUS[reason] ?? 403;
     const message = (DENIALS as Record<string, string>)[reason] ?? `denied by policy ${policies.join(', ')}`;
     return { status, body: { decision, id, requestId: base.request, reason, message, policies, receipt } };

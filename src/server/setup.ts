@@ -7,7 +7,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readdir } from 'node:fs/promises';
-import { KEYSTORE_FILES, loadLogSigner, loadX25519Identity, noPassphrase, readPublisherPublicKey, type PassphraseSource } from '../keystore/keystore.js';
+import {
+  KEYSTORE_FILES,
+  loadLogSigner,
+  loadX25519Identity,
+  noPassphrase,
+  readPublisherPublicKey,
+  type PassphraseSource,
+} from '../keystore/keystore.js';
 import { openLogStore } from '../log/open.js';
 import { PgStore } from '../log/pgstore.js';
 import { PgLedger } from './pgledger.js';
@@ -32,7 +39,12 @@ export interface ReleaseServiceSetup {
 }
 
 export function dataPaths(data: string) {
-  return { log: join(data, 'log'), policy: join(data, 'policy'), recipients: join(data, 'recipients'), publishers: join(data, 'publishers') };
+  return {
+    log: join(data, 'log'),
+    policy: join(data, 'policy'),
+    recipients: join(data, 'recipients'),
+    publishers: join(data, 'publishers'),
+  };
 }
 
 export async function openReleaseService(
@@ -65,7 +77,11 @@ export async function openReleaseService(
   const paths = dataPaths(data);
   const passphrase = opts.passphrase ?? noPassphrase;
   const createdPolicyFiles = await initPolicyDir(paths.policy);
-  const policy = await PolicyWatcher.open(paths.policy, opts.onPolicyError, opts.onPolicyChange ? { onChange: opts.onPolicyChange } : {});
+  const policy = await PolicyWatcher.open(
+    paths.policy,
+    opts.onPolicyError,
+    opts.onPolicyChange ? { onChange: opts.onPolicyChange } : {},
+  );
   const signer = await loadLogSigner(join(keys, KEYSTORE_FILES.log), passphrase);
   const own = await loadX25519Identity(join(keys, KEYSTORE_FILES.identity), passphrase);
   const identity = withServiceKeys(own, opts.serviceKeys ?? []);
@@ -78,13 +94,19 @@ export async function openReleaseService(
   }
   const store = await openLogStore(opts.store ?? paths.log);
   const ledger = store instanceof PgStore ? await PgLedger.open(store.pool, store.schema) : undefined;
-  const log = new TransparencyLog(store, signer, opts.commitIntervalMs !== undefined ? { commitIntervalMs: opts.commitIntervalMs } : {});
+  const log = new TransparencyLog(
+    store,
+    signer,
+    opts.commitIntervalMs !== undefined ? { commitIntervalMs: opts.commitIntervalMs } : {},
+  );
   // MODELSEAL_THREADS=0 or 1 (no worker threads) keeps the decision on the main thread.
   const decider = new Decider({ thread: (envThreads() ?? 2) > 1 });
   decider.warm(policy.engine);
   let service: ReleaseService | undefined;
   const close = async () => {
-    await service?.close().catch((e: unknown) => opts.onError?.('the last summary of refused requests could not be logged', e));
+    await service
+      ?.close()
+      .catch((e: unknown) => opts.onError?.('the last summary of refused requests could not be logged', e));
     policy.close();
     await decider.close();
     await log.close();
@@ -132,6 +154,9 @@ function withServiceKeys(own: Identity, more: Identity[]): Identity {
 /** The publishers whose exports the service logs: the key store's own, and <data>/publishers/*.pub. */
 async function trustedPublishers(keys: string, dir: string): Promise<Uint8Array[]> {
   const files = [join(keys, KEYSTORE_FILES.publisherPub)].filter((f) => existsSync(f));
-  if (existsSync(dir)) files.push(...(await readdir(dir)).filter((f) => f.endsWith('.pub') || f.endsWith('.pem')).map((f) => join(dir, f)));
+  if (existsSync(dir))
+    files.push(
+      ...(await readdir(dir)).filter((f) => f.endsWith('.pub') || f.endsWith('.pem')).map((f) => join(dir, f)),
+    );
   return Promise.all(files.map((f) => readPublisherPublicKey(f)));
 }

@@ -17,7 +17,15 @@ import { auditLog } from '../../src/log/audit.js';
 import { openCheckpoint, verifyProof } from '../../src/log/checkpoint.js';
 import { decodeEvent } from '../../src/log/events.js';
 import { FileStore } from '../../src/log/filestore.js';
-import { appendLeaves, consistencyProof, inclusionProof, leafHash, verifyConsistency, verifyInclusion, type Hash } from '../../src/log/merkle.js';
+import {
+  appendLeaves,
+  consistencyProof,
+  inclusionProof,
+  leafHash,
+  verifyConsistency,
+  verifyInclusion,
+  type Hash,
+} from '../../src/log/merkle.js';
 import { parseVerifierKey } from '../../src/log/note.js';
 import { RemoteLog } from '../../src/log/remote.js';
 import { unwrapFromService } from '../../src/server/protocol.js';
@@ -40,7 +48,10 @@ function ms(args: string[]) {
 }
 
 async function startServer(): Promise<string> {
-  server = spawn(process.execPath, [BIN, '--keys', keys, '--json', 'serve', '--data', data, '--port', '0'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+  server = spawn(process.execPath, [BIN, '--keys', keys, '--json', 'serve', '--data', data, '--port', '0'], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const line = await new Promise<string>((res, rej) => {
     createInterface({ input: server!.stdout! }).once('line', res);
     server!.once('exit', (code) => rej(new Error(`serve exited ${code} before it was ready`)));
@@ -60,12 +71,49 @@ interface Answer {
 describe('release service under kill -9', () => {
   it(`${ROUNDS} crashes under ${CLIENTS} concurrent clients: every receipt is in the log, no key without a leaf`, async () => {
     ms(['--json', 'init', '--log-origin', 'crash.test/log']);
-    ms(['--json', 'recipient', 'issue', 'acme-labs', '--data', data, '--org', 'Acme', '--country', 'DE', '--nationality', 'DE', '-o', join(dir, 'acme.identity')]);
+    ms([
+      '--json',
+      'recipient',
+      'issue',
+      'acme-labs',
+      '--data',
+      data,
+      '--org',
+      'Acme',
+      '--country',
+      'DE',
+      '--nationality',
+      'DE',
+      '-o',
+      join(dir, 'acme.identity'),
+    ]);
     let url = await startServer();
-    const sealed = ms(['--json', 'seal', resolve('samples/checkpoint'), '--to', `release:${url}#acme-labs`, '--license', 'L', '-o', join(dir, 'm.mseal')]);
+    const sealed = ms([
+      '--json',
+      'seal',
+      resolve('samples/checkpoint'),
+      '--to',
+      `release:${url}#acme-labs`,
+      '--license',
+      'L',
+      '-o',
+      join(dir, 'm.mseal'),
+    ]);
     writeFileSync(
       join(data, 'policy', 'licenses.json'),
-      JSON.stringify({ licenses: [{ id: 'L', holder: 'acme-labs', artifacts: [sealed.model.rootDigest], destinations: ['DE'], notBefore: '2020-01-01T00:00:00Z', notAfter: '2100-01-01T00:00:00Z', maxReleases: 1_000_000 }] }),
+      JSON.stringify({
+        licenses: [
+          {
+            id: 'L',
+            holder: 'acme-labs',
+            artifacts: [sealed.model.rootDigest],
+            destinations: ['DE'],
+            notBefore: '2020-01-01T00:00:00Z',
+            notAfter: '2100-01-01T00:00:00Z',
+            maxReleases: 1_000_000,
+          },
+        ],
+      }),
     );
     const { key } = await loadReleaseIdentity(join(dir, 'acme.identity'));
     const pkg = join(dir, 'm.mseal');
@@ -80,10 +128,15 @@ describe('release service under kill -9', () => {
         while (!stop) {
           const { body, ephemeral } = await signedRequest(pkg, 'acme-labs', key);
           try {
-            const res = await fetch(`${url}/v1/release`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+            const res = await fetch(`${url}/v1/release`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify(body),
+            });
             const text = await res.text();
             // Cut off or answered whole: never a 5xx but the 503 of an unavailable log.
-            if (res.status >= 500 && !(res.status === 503 && text.includes('"code"'))) unexpected.push(`${res.status} ${text.slice(0, 200)}`);
+            if (res.status >= 500 && !(res.status === 503 && text.includes('"code"')))
+              unexpected.push(`${res.status} ${text.slice(0, 200)}`);
             let answer: Answer | undefined;
             try {
               answer = JSON.parse(text) as Answer;
@@ -91,7 +144,8 @@ describe('release service under kill -9', () => {
               unexpected.push(`not JSON: ${res.status} ${text.slice(0, 200)}`);
             }
             if (answer?.receipt) received.push({ answer, ephemeral });
-            else if (res.status !== 503) unexpected.push(`an answer without a receipt: ${res.status} ${text.slice(0, 200)}`);
+            else if (res.status !== 503)
+              unexpected.push(`an answer without a receipt: ${res.status} ${text.slice(0, 200)}`);
           } catch {
             failures++; // the server died mid-request: no answer, no key
             return;
@@ -133,10 +187,22 @@ describe('release service under kill -9', () => {
         expect(proof.index, at).toBeLessThan(head.size);
         expect(entries[proof.index]!.equals(proof.entry), at).toBe(true);
         // ...proven against the restarted log's signed root...
-        expect(verifyInclusion(leafHash(proof.entry), proof.index, head.size, await inclusionProof(proof.index, head.size, hashes), head.root), at).toBe(true);
+        expect(
+          verifyInclusion(
+            leafHash(proof.entry),
+            proof.index,
+            head.size,
+            await inclusionProof(proof.index, head.size, hashes),
+            head.root,
+          ),
+          at,
+        ).toBe(true);
         // ...and the tree the client was shown is a prefix of it.
         const consistency = await consistencyProof(proof.checkpoint.size, head.size, hashes);
-        expect(verifyConsistency(proof.checkpoint.size, head.size, consistency, proof.checkpoint.root, head.root), at).toBe(true);
+        expect(
+          verifyConsistency(proof.checkpoint.size, head.size, consistency, proof.checkpoint.root, head.root),
+          at,
+        ).toBe(true);
         const event = decodeEvent(proof.entry) as { request: string; decision: string };
         expect(event).toMatchObject({ request: answer.requestId, decision: answer.decision });
         if (answer.key) {
@@ -144,10 +210,21 @@ describe('release service under kill -9', () => {
           expect(unwrapFromService(answer.key, ephemeral, answer.requestId)).not.toBeNull();
         }
       }
-      const allowsLogged = (await store.readEntries(0, store.size)).filter((e) => (decodeEvent(e) as { decision?: string } | null)?.decision === 'allow').length;
+      const allowsLogged = (await store.readEntries(0, store.size)).filter(
+        (e) => (decodeEvent(e) as { decision?: string } | null)?.decision === 'allow',
+      ).length;
       expect(allowsLogged).toBeGreaterThanOrEqual(keysOut.length);
       if (process.env.CRASH_STATS) {
-        console.log(JSON.stringify({ rounds: ROUNDS, answers: received.length, keys: keysOut.length, cutOff: failures, logEntries: store.size, allowsLogged }));
+        console.log(
+          JSON.stringify({
+            rounds: ROUNDS,
+            answers: received.length,
+            keys: keysOut.length,
+            cutOff: failures,
+            logEntries: store.size,
+            allowsLogged,
+          }),
+        );
       }
     } finally {
       await store.close();

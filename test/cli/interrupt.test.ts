@@ -36,7 +36,9 @@ describe('interrupted seal and open leave nothing at the output path', () => {
   it('setup: a 256 MiB input and its package', () => {
     writeFileSync(input, randomBytes(256 << 20));
     expect(spawnSync(process.execPath, [BIN, '--keys', keys, '--quiet', 'init']).status).toBe(0);
-    expect(spawnSync(process.execPath, [BIN, '--keys', keys, '--quiet', 'seal', input, '--to', 'local', '-o', pkg]).status).toBe(0);
+    expect(
+      spawnSync(process.execPath, [BIN, '--keys', keys, '--quiet', 'seal', input, '--to', 'local', '-o', pkg]).status,
+    ).toBe(0);
   });
 
   it('Ctrl-C during seal: exit 130, no output, no temporary file', async () => {
@@ -76,7 +78,12 @@ function modes(p: string): Array<[string, number]> {
 
 function ms(args: string[]) {
   const r = spawnSync(process.execPath, [BIN, '--keys', keys, ...args], { cwd: dir });
-  return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), json: () => JSON.parse(r.stdout.toString()) };
+  return {
+    code: r.status,
+    stdout: r.stdout.toString(),
+    stderr: r.stderr.toString(),
+    json: () => JSON.parse(r.stdout.toString()),
+  };
 }
 
 describe('partials of killed runs are private, and the next run removes them', () => {
@@ -94,11 +101,16 @@ describe('partials of killed runs are private, and the next run removes them', (
       [folderPkg, join(dir, 'k9-folder')],
     ] as const) {
       const name = out.slice(dir.length + 1);
-      const child = spawn(process.execPath, [BIN, '--keys', keys, '--quiet', '--threads', '1', 'open', from, '-o', out], { stdio: 'ignore' });
+      const child = spawn(
+        process.execPath,
+        [BIN, '--keys', keys, '--quiet', '--threads', '1', 'open', from, '-o', out],
+        { stdio: 'ignore' },
+      );
       const exited = new Promise((res) => child.on('exit', res));
       // Kill once plaintext is being written: the partial file, or a file inside the partial folder, has bytes.
       const deadline = Date.now() + 20_000;
-      const writing = () => partials(name).some((p) => modes(join(dir, p)).some(([f]) => statSync(f).isFile() && statSync(f).size > 0));
+      const writing = () =>
+        partials(name).some((p) => modes(join(dir, p)).some(([f]) => statSync(f).isFile() && statSync(f).size > 0));
       while (!writing()) {
         if (Date.now() > deadline) throw new Error(`open ${from} wrote no plaintext within 20 s`);
         await new Promise((r) => setTimeout(r, 2));
@@ -109,7 +121,11 @@ describe('partials of killed runs are private, and the next run removes them', (
       expect(left).toHaveLength(1);
       const entries = modes(join(dir, left[0]!));
       expect(entries.length).toBeGreaterThan(out.endsWith('folder') ? 1 : 0);
-      for (const [p, mode] of entries) expect({ p, mode: mode.toString(8) }).toEqual({ p, mode: (statSync(p).isDirectory() ? 0o700 : 0o600).toString(8) });
+      for (const [p, mode] of entries)
+        expect({ p, mode: mode.toString(8) }).toEqual({
+          p,
+          mode: (statSync(p).isDirectory() ? 0o700 : 0o600).toString(8),
+        });
       expect(existsSync(out)).toBe(false);
 
       // The next run at that destination removes the stale partial (its process is dead), says so, and succeeds.
@@ -119,12 +135,13 @@ describe('partials of killed runs are private, and the next run removes them', (
       expect(again.stderr).toContain(`removed ${join(dir, left[0]!)}: a partial ${name} left by modelseal process`);
       expect(partials(name)).toEqual([]);
       // The committed output has ordinary modes again (0644 files, 0755 folders, less the umask).
-      for (const [p, mode] of modes(out)) expect({ p, mode: mode & 0o700 }).toEqual({ p, mode: statSync(p).isDirectory() ? 0o700 : 0o600 });
+      for (const [p, mode] of modes(out))
+        expect({ p, mode: mode & 0o700 }).toEqual({ p, mode: statSync(p).isDirectory() ? 0o700 : 0o600 });
       expect(modes(out).every(([, m]) => (m & 0o044) === 0o044)).toBe(true);
     }
   }, 120_000);
 
-  it('modelseal clean removes only our stale partials: not a live process\'s, not another naming, not another host\'s', () => {
+  it("modelseal clean removes only our stale partials: not a live process's, not another naming, not another host's", () => {
     const host = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
     const deadPid = 2 ** 22 + 12345; // above the default pid_max: never a running process
     const made = {
@@ -145,7 +162,13 @@ describe('partials of killed runs are private, and the next run removes them', (
     }
     const dry = ms(['--json', 'clean', cleanDir, '--dry-run']);
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.json()).toMatchObject({ removed: [], stale: [{ path: join(cleanDir, made.staleFile), pid: deadPid }, { path: join(cleanDir, made.staleFolder), pid: deadPid }] });
+    expect(dry.json()).toMatchObject({
+      removed: [],
+      stale: [
+        { path: join(cleanDir, made.staleFile), pid: deadPid },
+        { path: join(cleanDir, made.staleFolder), pid: deadPid },
+      ],
+    });
     expect(readdirSync(cleanDir)).toHaveLength(6);
     const r = ms(['--json', 'clean', cleanDir]);
     expect(r.code, r.stderr).toBe(0);

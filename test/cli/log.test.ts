@@ -13,7 +13,12 @@ const logDir = join(dir, 'log');
 function ms(args: string[]) {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` (npm test does)`);
   const r = spawnSync(process.execPath, [BIN, '--keys', keys, ...args], { maxBuffer: 64 << 20 });
-  return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), json: () => JSON.parse(r.stdout.toString()) };
+  return {
+    code: r.status,
+    stdout: r.stdout.toString(),
+    stderr: r.stderr.toString(),
+    json: () => JSON.parse(r.stdout.toString()),
+  };
 }
 
 describe('modelseal and its transparency log', () => {
@@ -23,7 +28,21 @@ describe('modelseal and its transparency log', () => {
     expect(init.json().logVerifierKey).toMatch(/^exports\.example\/log\+[0-9a-f]{8}\+/);
     expect(readFileSync(join(keys, 'log.vkey'), 'utf8').trim()).toBe(init.json().logVerifierKey);
 
-    const a = ms(['--json', 'seal', 'samples/checkpoint', '--to', 'local', '--to', 'x25519:samples/keys/recipient.x25519.pub', '--license', 'EAR-7', '-o', join(dir, 'a.mseal'), '--log', logDir]);
+    const a = ms([
+      '--json',
+      'seal',
+      'samples/checkpoint',
+      '--to',
+      'local',
+      '--to',
+      'x25519:samples/keys/recipient.x25519.pub',
+      '--license',
+      'EAR-7',
+      '-o',
+      join(dir, 'a.mseal'),
+      '--log',
+      logDir,
+    ]);
     expect(a.code, a.stderr).toBe(0);
     expect(a.json().log).toEqual({
       origin: 'exports.example/log',
@@ -32,10 +51,24 @@ describe('modelseal and its transparency log', () => {
         { index: 1, recipient: a.json().recipients[1].recipient },
       ],
     });
-    const b = ms(['--json', 'seal', 'samples/checkpoint', '--to', 'local', '-o', join(dir, 'b.mseal'), '--log', logDir]);
+    const b = ms([
+      '--json',
+      'seal',
+      'samples/checkpoint',
+      '--to',
+      'local',
+      '-o',
+      join(dir, 'b.mseal'),
+      '--log',
+      logDir,
+    ]);
     expect(b.json().log.entries).toEqual([{ index: 2, recipient: b.json().recipients[0].recipient }]);
 
-    expect(ms(['--json', 'audit', 'verify', '--store', logDir]).json()).toMatchObject({ ok: true, origin: 'exports.example/log', size: 3 });
+    expect(ms(['--json', 'audit', 'verify', '--store', logDir]).json()).toMatchObject({
+      ok: true,
+      origin: 'exports.example/log',
+      size: 3,
+    });
 
     // A receipt for entry 1, checked offline: it names the package, recipient and license.
     const proof = ms(['audit', 'proof', '1', '--store', logDir]);
@@ -43,7 +76,12 @@ describe('modelseal and its transparency log', () => {
     writeFileSync(join(dir, 'r1.tlog-proof'), proof.stdout);
     const rv = ms(['--json', 'receipt', 'verify', join(dir, 'r1.tlog-proof'), '--log-key', init.json().logVerifierKey]);
     expect(rv.code, rv.stderr).toBe(0);
-    expect(JSON.parse(rv.json().entry)).toMatchObject({ type: 'export', package: a.json().packageId, license: 'EAR-7', provider: 'x25519' });
+    expect(JSON.parse(rv.json().entry)).toMatchObject({
+      type: 'export',
+      package: a.json().packageId,
+      license: 'EAR-7',
+      provider: 'x25519',
+    });
     writeFileSync(join(dir, 'r1-bad.tlog-proof'), proof.stdout.replace('index 1', 'index 2'));
     expect(ms(['receipt', 'verify', join(dir, 'r1-bad.tlog-proof')]).code).toBe(12);
 

@@ -9,7 +9,12 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadPublisherKey, loadReleaseIdentity, noPassphrase, readPublisherPublicKey } from '../../src/keystore/keystore.js';
+import {
+  loadPublisherKey,
+  loadReleaseIdentity,
+  noPassphrase,
+  readPublisherPublicKey,
+} from '../../src/keystore/keystore.js';
 import { verifyProof } from '../../src/log/checkpoint.js';
 import { decodeEvent } from '../../src/log/events.js';
 import { parseVerifierKey } from '../../src/log/note.js';
@@ -31,7 +36,12 @@ const data = join(dir, 'data');
 function ms(args: string[]) {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` (npm test does)`);
   const r = spawnSync(process.execPath, [BIN, '--keys', keys, ...args], { cwd: dir, maxBuffer: 64 << 20 });
-  return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), json: () => JSON.parse(r.stdout.toString()) };
+  return {
+    code: r.status,
+    stdout: r.stdout.toString(),
+    stderr: r.stderr.toString(),
+    json: () => JSON.parse(r.stdout.toString()),
+  };
 }
 
 // name → [organisation as typed, as stored (NFC)]
@@ -49,7 +59,12 @@ const PARTIES: Array<[string, string, string]> = [
 /** The DER of a UTF8String holding `text`. */
 function utf8StringDer(text: string): Buffer {
   const body = Buffer.from(text, 'utf8');
-  const len = body.length < 128 ? Buffer.from([body.length]) : body.length < 256 ? Buffer.from([0x81, body.length]) : Buffer.from([0x82, body.length >> 8, body.length & 0xff]);
+  const len =
+    body.length < 128
+      ? Buffer.from([body.length])
+      : body.length < 256
+        ? Buffer.from([0x81, body.length])
+        : Buffer.from([0x82, body.length >> 8, body.length & 0xff]);
   return Buffer.concat([Buffer.from([0x0c]), len, body]);
 }
 
@@ -57,14 +72,32 @@ describe('recipients with names in any script', () => {
   it('register through the CLI, are certified as UTF8String, and round-trip through recipient list --json', () => {
     expect(ms(['init', '--log-origin', 'unicode.test/log']).code).toBe(0);
     for (const [name, typed, stored] of PARTIES) {
-      const r = ms(['--json', 'recipient', 'issue', name, '--data', data, '--org', typed, '--country', 'AE', '--nationality', 'AE', '-o', join(dir, `${name}.identity`)]);
+      const r = ms([
+        '--json',
+        'recipient',
+        'issue',
+        name,
+        '--data',
+        data,
+        '--org',
+        typed,
+        '--country',
+        'AE',
+        '--nationality',
+        'AE',
+        '-o',
+        join(dir, `${name}.identity`),
+      ]);
       expect(r.code, `${name}: ${r.stdout}${r.stderr}`).toBe(0);
       const record = r.json().recipient;
       expect(record.org).toBe(stored);
       const cert = new X509Certificate(record.certificate);
       expect(cert.subject.split('\n')).toEqual([`CN=${name}`, `O=${stored}`, 'C=AE']);
       // UTF8String (tag 12), not a PrintableString or a Latin-1 T61String.
-      expect(cert.raw.includes(utf8StringDer(stored)), `${name}: organizationName is not a UTF8String of the NFC text`).toBe(true);
+      expect(
+        cert.raw.includes(utf8StringDer(stored)),
+        `${name}: organizationName is not a UTF8String of the NFC text`,
+      ).toBe(true);
       const pem = join(dir, `${name}.pem`);
       writeFileSync(pem, record.certificate);
       const o = spawnSync('openssl', ['x509', '-noout', '-subject', '-nameopt', 'utf8', '-in', pem]);
@@ -73,7 +106,9 @@ describe('recipients with names in any script', () => {
     }
     const list = ms(['--json', 'recipient', 'list', '--data', data]);
     expect(list.code, list.stderr).toBe(0);
-    expect(Object.fromEntries(list.json().recipients.map((x: { name: string; org: string }) => [x.name, x.org]))).toEqual(Object.fromEntries(PARTIES.map(([n, , s]) => [n, s])));
+    expect(
+      Object.fromEntries(list.json().recipients.map((x: { name: string; org: string }) => [x.name, x.org])),
+    ).toEqual(Object.fromEntries(PARTIES.map(([n, , s]) => [n, s])));
   }, 120_000);
 
   it('refuses controls, bidi overrides, unpaired surrogates and over-long names with a usage error that says why', () => {
@@ -86,7 +121,20 @@ describe('recipients with names in any script', () => {
       ['   ', /organisation is required/],
     ];
     for (const [org, why] of cases) {
-      const r = ms(['--json', 'recipient', 'issue', `bad-${randomBytes(3).toString('hex')}`, '--data', data, '--org', org, '--country', 'DE', '--nationality', 'DE']);
+      const r = ms([
+        '--json',
+        'recipient',
+        'issue',
+        `bad-${randomBytes(3).toString('hex')}`,
+        '--data',
+        data,
+        '--org',
+        org,
+        '--country',
+        'DE',
+        '--nationality',
+        'DE',
+      ]);
       expect({ org, code: r.code }).toEqual({ org, code: 2 });
       expect(r.json().error.code).toBe('INVALID_ARGUMENT');
       expect(r.json().error.message).toMatch(why);
@@ -111,8 +159,23 @@ describe('recipients with names in any script', () => {
       const pkgs: Record<string, string> = {};
       for (const [name] of PARTIES) {
         const out = join(dir, `${name}.mseal`);
-        const r = await seal({ input: src, output: out, recipients: [await recipientFrom(`release:${server.url}#${name}`, settings)], publisher, license: `L-${name}`, force: true });
-        licenses.push({ id: `L-${name}`, holder: name, artifacts: [r.model.rootDigest], destinations: ['AE'], notBefore: '2020-01-01T00:00:00Z', notAfter: '2100-01-01T00:00:00Z', maxReleases: 5 });
+        const r = await seal({
+          input: src,
+          output: out,
+          recipients: [await recipientFrom(`release:${server.url}#${name}`, settings)],
+          publisher,
+          license: `L-${name}`,
+          force: true,
+        });
+        licenses.push({
+          id: `L-${name}`,
+          holder: name,
+          artifacts: [r.model.rootDigest],
+          destinations: ['AE'],
+          notBefore: '2020-01-01T00:00:00Z',
+          notAfter: '2100-01-01T00:00:00Z',
+          maxReleases: 5,
+        });
         pkgs[name] = out;
       }
       writeFileSync(join(data, 'policy', POLICY_FILES.licenses), JSON.stringify({ licenses }));
@@ -120,12 +183,29 @@ describe('recipients with names in any script', () => {
       for (const [name, , stored] of PARTIES) {
         const { key } = await loadReleaseIdentity(join(dir, `${name}.identity`));
         const receipts: string[] = [];
-        const identity = new ReleaseIdentity({ name, key, destination: 'AE', logKey, onReceipt: (r) => receipts.push(r) });
-        const r = await open({ input: pkgs[name]!, output: join(dir, `out-${name}`), identities: [identity], trustedPublishers });
+        const identity = new ReleaseIdentity({
+          name,
+          key,
+          destination: 'AE',
+          logKey,
+          onReceipt: (r) => receipts.push(r),
+        });
+        const r = await open({
+          input: pkgs[name]!,
+          output: join(dir, `out-${name}`),
+          identities: [identity],
+          trustedPublishers,
+        });
         expect(readFileSync(r.output).equals(readFileSync(src))).toBe(true);
         expect(receipts).toHaveLength(1);
         const entry = decodeEvent(verifyProof(receipts[0]!, undefined, logKey).entry);
-        expect(entry).toMatchObject({ type: 'release', decision: 'allow', recipient: name, org: stored, country: 'AE' });
+        expect(entry).toMatchObject({
+          type: 'release',
+          decision: 'allow',
+          recipient: name,
+          org: stored,
+          country: 'AE',
+        });
       }
     } finally {
       await server.close();

@@ -16,8 +16,17 @@ let server: ChildProcess | undefined;
 
 function ms(args: string[], env: Record<string, string> = {}) {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` (npm test does)`);
-  const r = spawnSync(process.execPath, [BIN, '--keys', keys, ...args], { cwd: dir, maxBuffer: 64 << 20, env: { ...process.env, ...env } });
-  return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), json: () => JSON.parse(r.stdout.toString()) };
+  const r = spawnSync(process.execPath, [BIN, '--keys', keys, ...args], {
+    cwd: dir,
+    maxBuffer: 64 << 20,
+    env: { ...process.env, ...env },
+  });
+  return {
+    code: r.status,
+    stdout: r.stdout.toString(),
+    stderr: r.stderr.toString(),
+    json: () => JSON.parse(r.stdout.toString()),
+  };
 }
 
 afterAll(() => {
@@ -25,7 +34,11 @@ afterAll(() => {
 });
 
 async function serve(args: string[], dataDir = data): Promise<{ url: string; origin: string }> {
-  server = spawn(process.execPath, [BIN, '--keys', keys, '--json', 'serve', '--data', dataDir, '--port', '0', ...args], { cwd: dir });
+  server = spawn(
+    process.execPath,
+    [BIN, '--keys', keys, '--json', 'serve', '--data', dataDir, '--port', '0', ...args],
+    { cwd: dir },
+  );
   const first = await new Promise<string>((res, rej) => {
     createInterface({ input: server!.stdout! }).once('line', res);
     server!.once('exit', (code) => rej(new Error(`serve exited ${code}`)));
@@ -42,9 +55,28 @@ async function stop(): Promise<void> {
 describe('modelseal serve', () => {
   it('releases a key to a licensed recipient through the CLI, refuses after revocation, and the log records both', async () => {
     expect(ms(['init', '--log-origin', 'cli.test/log']).code).toBe(0);
-    const issued = ms(['--json', 'recipient', 'issue', 'acme-labs', '--data', data, '--org', 'Acme Labs GmbH', '--country', 'DE', '--nationality', 'DE', '-o', join(dir, 'acme.identity')]);
+    const issued = ms([
+      '--json',
+      'recipient',
+      'issue',
+      'acme-labs',
+      '--data',
+      data,
+      '--org',
+      'Acme Labs GmbH',
+      '--country',
+      'DE',
+      '--nationality',
+      'DE',
+      '-o',
+      join(dir, 'acme.identity'),
+    ]);
     expect(issued.code, issued.stderr).toBe(0);
-    expect(issued.json().recipient).toMatchObject({ name: 'acme-labs', certificate: expect.stringContaining('BEGIN CERTIFICATE'), revoked: null });
+    expect(issued.json().recipient).toMatchObject({
+      name: 'acme-labs',
+      certificate: expect.stringContaining('BEGIN CERTIFICATE'),
+      revoked: null,
+    });
 
     // Recipient names and source addresses are logged as keyed hashes under the operator's key.
     const pseudonymKey = join(dir, 'pseudonym.key');
@@ -52,12 +84,36 @@ describe('modelseal serve', () => {
     expect(ready.origin).toBe('cli.test/log');
 
     // Sealing is an export too: the service logs it (signed by the key store's publisher, which it trusts).
-    const sealed = ms(['--json', 'seal', resolve('samples/checkpoint'), '--to', `release:${ready.url}#acme-labs`, '--license', 'EAR-9', '-o', join(dir, 'm.mseal'), '--log', ready.url]);
+    const sealed = ms([
+      '--json',
+      'seal',
+      resolve('samples/checkpoint'),
+      '--to',
+      `release:${ready.url}#acme-labs`,
+      '--license',
+      'EAR-9',
+      '-o',
+      join(dir, 'm.mseal'),
+      '--log',
+      ready.url,
+    ]);
     expect(sealed.code, sealed.stderr).toBe(0);
     expect(sealed.json().log).toEqual({ origin: 'cli.test/log', entries: [{ index: 0, recipient: 'acme-labs' }] });
     // A publisher the service does not trust gets nothing logged, so no package.
     expect(spawnSync(process.execPath, [BIN, '--keys', join(dir, 'other-keys'), 'init']).status).toBe(0);
-    const stranger = ms(['--json', 'seal', resolve('samples/checkpoint'), '--to', 'local', '-o', join(dir, 'x.mseal'), '--log', ready.url, '--signing-key', join(dir, 'other-keys', 'publisher.key')]);
+    const stranger = ms([
+      '--json',
+      'seal',
+      resolve('samples/checkpoint'),
+      '--to',
+      'local',
+      '-o',
+      join(dir, 'x.mseal'),
+      '--log',
+      ready.url,
+      '--signing-key',
+      join(dir, 'other-keys', 'publisher.key'),
+    ]);
     expect(stranger.code).toBe(11);
     expect(stranger.json().error.message).toMatch(/not among the publishers this service logs exports for/);
     expect(existsSync(join(dir, 'x.mseal'))).toBe(false);
@@ -65,19 +121,52 @@ describe('modelseal serve', () => {
     // The operator adds the license while the service runs; it is picked up within a second.
     writeFileSync(
       join(data, 'policy', 'licenses.json'),
-      JSON.stringify({ licenses: [{ id: 'EAR-9', holder: 'acme-labs', artifacts: [digest], destinations: ['DE'], notBefore: '2020-01-01T00:00:00Z', notAfter: '2100-01-01T00:00:00Z', maxReleases: 10 }] }),
+      JSON.stringify({
+        licenses: [
+          {
+            id: 'EAR-9',
+            holder: 'acme-labs',
+            artifacts: [digest],
+            destinations: ['DE'],
+            notBefore: '2020-01-01T00:00:00Z',
+            notAfter: '2100-01-01T00:00:00Z',
+            maxReleases: 10,
+          },
+        ],
+      }),
     );
     expect(ms(['--json', 'policy', 'check', '--data', data]).json().licenses).toEqual(['EAR-9']);
     await new Promise((r) => setTimeout(r, 1100));
 
-    const openArgs = (out: string) => ['--json', 'open', join(dir, 'm.mseal'), '-o', join(dir, out), '--server', ready.url, '--identity', join(dir, 'acme.identity'), '--destination', 'DE'];
+    const openArgs = (out: string) => [
+      '--json',
+      'open',
+      join(dir, 'm.mseal'),
+      '-o',
+      join(dir, out),
+      '--server',
+      ready.url,
+      '--identity',
+      join(dir, 'acme.identity'),
+      '--destination',
+      'DE',
+    ];
     const opened = ms(openArgs('out'));
     expect(opened.code, opened.stderr).toBe(0);
     expect(opened.json().release.receipt).toBe(join(dir, 'out.release.tlog-proof'));
-    expect(readFileSync(join(dir, 'out', 'model.safetensors')).equals(readFileSync('samples/checkpoint/model.safetensors'))).toBe(true);
+    expect(
+      readFileSync(join(dir, 'out', 'model.safetensors')).equals(readFileSync('samples/checkpoint/model.safetensors')),
+    ).toBe(true);
     const rv = ms(['--json', 'receipt', 'verify', join(dir, 'out.release.tlog-proof')]);
     const logged = JSON.parse(rv.json().entry);
-    expect(logged).toMatchObject({ type: 'release', decision: 'allow', org: 'Acme Labs GmbH', country: 'DE', license: 'EAR-9', request: opened.json().release.requestId });
+    expect(logged).toMatchObject({
+      type: 'release',
+      decision: 'allow',
+      org: 'Acme Labs GmbH',
+      country: 'DE',
+      license: 'EAR-9',
+      request: opened.json().release.requestId,
+    });
     expect(logged.recipient).toMatch(/^hmac:v1:[A-Za-z0-9_-]{43}$/);
     expect(logged.ip).toMatch(/^hmac:v1:/);
     expect(rv.stdout).not.toContain('acme-labs');
@@ -88,9 +177,24 @@ describe('modelseal serve', () => {
     const steal = (h: { stanzas: { license: string }[] }) => void (h.stanzas[0]!.license = 'EAR-STOLEN');
     const treeSize = async () => Number((await (await fetch(`${ready.url}/checkpoint`)).text()).split('\n')[1]);
     const before = await treeSize();
-    for (const [forged, code] of [[reheader(genuine, steal, newPublisherKey().publisher), 'UNTRUSTED_SIGNER'], [reheader(genuine, steal), 'SIGNATURE_INVALID']] as const) {
+    for (const [forged, code] of [
+      [reheader(genuine, steal, newPublisherKey().publisher), 'UNTRUSTED_SIGNER'],
+      [reheader(genuine, steal), 'SIGNATURE_INVALID'],
+    ] as const) {
       writeFileSync(join(dir, 'forged.mseal'), forged);
-      const args = ['--json', 'open', '-', '-o', join(dir, 'forged-out'), '--server', ready.url, '--identity', join(dir, 'acme.identity'), '--destination', 'DE'];
+      const args = [
+        '--json',
+        'open',
+        '-',
+        '-o',
+        join(dir, 'forged-out'),
+        '--server',
+        ready.url,
+        '--identity',
+        join(dir, 'acme.identity'),
+        '--destination',
+        'DE',
+      ];
       const fromStdin = spawnSync(process.execPath, [BIN, '--keys', keys, ...args], { cwd: dir, input: forged });
       const fromFile = ms(args.map((a) => (a === '-' ? join(dir, 'forged.mseal') : a)));
       for (const r of [{ code: fromStdin.status, stdout: fromStdin.stdout.toString() }, fromFile]) {
@@ -107,21 +211,63 @@ describe('modelseal serve', () => {
     expect(existsSync(join(dir, 'out2'))).toBe(false);
 
     // The auditor checks the log while the service runs: over HTTP (tiles and checkpoints) and on disk.
-    for (const source of [['--server', ready.url], ['--store', join(data, 'log')]]) {
+    for (const source of [
+      ['--server', ready.url],
+      ['--store', join(data, 'log')],
+    ]) {
       const audit = ms(['--json', 'audit', 'verify', ...source]);
       expect(audit.code, audit.stderr).toBe(0);
       expect(audit.json()).toMatchObject({ ok: true, size: 3, checkpoints: 3 });
     }
-    const denied = ms(['--json', 'audit', 'list', '--server', ready.url, '--decision', 'deny', '--org', 'acme labs gmbh']);
+    const denied = ms([
+      '--json',
+      'audit',
+      'list',
+      '--server',
+      ready.url,
+      '--decision',
+      'deny',
+      '--org',
+      'acme labs gmbh',
+    ]);
     expect(denied.code, denied.stderr).toBe(0);
-    expect(denied.json().entries).toEqual([expect.objectContaining({ index: 2, type: 'release', decision: 'deny', reason: 'revoked-identity', country: 'DE' })]);
+    expect(denied.json().entries).toEqual([
+      expect.objectContaining({
+        index: 2,
+        type: 'release',
+        decision: 'deny',
+        reason: 'revoked-identity',
+        country: 'DE',
+      }),
+    ]);
     // Finding a recipient's release events needs the pseudonym key (the export names the package's recipient as sealed).
-    expect(ms(['--json', 'audit', 'list', '--store', join(data, 'log'), '--recipient', 'acme-labs']).json().entries).toEqual([expect.objectContaining({ index: 0, type: 'export' })]);
-    const csv = ms(['audit', 'list', '--store', join(data, 'log'), '--recipient', 'acme-labs', '--pseudonym-key', pseudonymKey, '--csv']);
+    expect(
+      ms(['--json', 'audit', 'list', '--store', join(data, 'log'), '--recipient', 'acme-labs']).json().entries,
+    ).toEqual([expect.objectContaining({ index: 0, type: 'export' })]);
+    const csv = ms([
+      'audit',
+      'list',
+      '--store',
+      join(data, 'log'),
+      '--recipient',
+      'acme-labs',
+      '--pseudonym-key',
+      pseudonymKey,
+      '--csv',
+    ]);
     expect(csv.code, csv.stderr).toBe(0);
     const lines = csv.stdout.trimEnd().split('\r\n');
-    expect(lines[0]).toBe('index,time,type,decision,reason,recipient,org,country,certificate,destination,artifact,package,license,policies,ip,request');
-    expect(lines.slice(1).map((l) => l.split(',').slice(0, 5).filter((_, i) => i !== 1))).toEqual([
+    expect(lines[0]).toBe(
+      'index,time,type,decision,reason,recipient,org,country,certificate,destination,artifact,package,license,policies,ip,request',
+    );
+    expect(
+      lines.slice(1).map((l) =>
+        l
+          .split(',')
+          .slice(0, 5)
+          .filter((_, i) => i !== 1),
+      ),
+    ).toEqual([
       ['0', 'export', 'allow', 'sealed'],
       ['1', 'release', 'allow', 'licensed'],
       ['2', 'release', 'deny', 'revoked-identity'],
@@ -140,7 +286,25 @@ describe('modelseal serve', () => {
     // A throwaway certificate for 127.0.0.1 (test fixture, made here, never committed).
     const cert = join(dir, 'tls.pem');
     const key = join(dir, 'tls.key');
-    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+    const made = spawnSync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
     expect(made.status, `openssl could not make a test certificate: ${made.stderr}`).toBe(0);
     expect(ms(['--json', 'serve', '--tls-cert', cert]).json().error.code).toBe('INVALID_ARGUMENT');
     const ready = await serve(['--tls-cert', cert, '--tls-key', key]);
@@ -149,23 +313,101 @@ describe('modelseal serve', () => {
     const untrusted = ms(['--json', 'audit', 'verify', '--server', ready.url]);
     expect(untrusted.code).toBe(11);
     const trust = { NODE_EXTRA_CA_CERTS: cert };
-    expect(ms(['recipient', 'issue', 'beta-labs', '--data', data, '--org', 'Beta Labs', '--country', 'FR', '--nationality', 'FR', '-o', join(dir, 'beta.identity')]).code).toBe(0);
+    expect(
+      ms([
+        'recipient',
+        'issue',
+        'beta-labs',
+        '--data',
+        data,
+        '--org',
+        'Beta Labs',
+        '--country',
+        'FR',
+        '--nationality',
+        'FR',
+        '-o',
+        join(dir, 'beta.identity'),
+      ]).code,
+    ).toBe(0);
     // Sealed with beta-labs' fingerprint in the weights, so a leak of the opened copy traces back to the release.
     const registry = join(dir, 'fingerprints.jsonl');
-    const sealed = ms(['--json', 'seal', resolve('samples/checkpoint'), '--to', `release:${ready.url}#beta-labs`, '--license', 'EAR-9B', '--fingerprint', '--registry', registry, '-o', join(dir, 'b.mseal'), '--log', ready.url], trust);
+    const sealed = ms(
+      [
+        '--json',
+        'seal',
+        resolve('samples/checkpoint'),
+        '--to',
+        `release:${ready.url}#beta-labs`,
+        '--license',
+        'EAR-9B',
+        '--fingerprint',
+        '--registry',
+        registry,
+        '-o',
+        join(dir, 'b.mseal'),
+        '--log',
+        ready.url,
+      ],
+      trust,
+    );
     expect(sealed.code, sealed.stderr).toBe(0);
     writeFileSync(
       join(data, 'policy', 'licenses.json'),
-      JSON.stringify({ licenses: [{ id: 'EAR-9B', holder: 'beta-labs', artifacts: [sealed.json().model.rootDigest], destinations: ['FR'], notBefore: '2020-01-01T00:00:00Z', notAfter: '2100-01-01T00:00:00Z', maxReleases: 1 }] }),
+      JSON.stringify({
+        licenses: [
+          {
+            id: 'EAR-9B',
+            holder: 'beta-labs',
+            artifacts: [sealed.json().model.rootDigest],
+            destinations: ['FR'],
+            notBefore: '2020-01-01T00:00:00Z',
+            notAfter: '2100-01-01T00:00:00Z',
+            maxReleases: 1,
+          },
+        ],
+      }),
     );
     await new Promise((r) => setTimeout(r, 1100));
-    const opened = ms(['--json', 'open', join(dir, 'b.mseal'), '-o', join(dir, 'b-out'), '--server', ready.url, '--identity', join(dir, 'beta.identity'), '--destination', 'FR'], trust);
+    const opened = ms(
+      [
+        '--json',
+        'open',
+        join(dir, 'b.mseal'),
+        '-o',
+        join(dir, 'b-out'),
+        '--server',
+        ready.url,
+        '--identity',
+        join(dir, 'beta.identity'),
+        '--destination',
+        'FR',
+      ],
+      trust,
+    );
     expect(opened.code, opened.stderr).toBe(0);
-    expect(readFileSync(join(dir, 'b-out', 'model.safetensors')).equals(readFileSync('samples/checkpoint/model.safetensors'))).toBe(false);
+    expect(
+      readFileSync(join(dir, 'b-out', 'model.safetensors')).equals(
+        readFileSync('samples/checkpoint/model.safetensors'),
+      ),
+    ).toBe(false);
     const audit = ms(['--json', 'audit', 'verify', '--server', ready.url], trust);
     expect(audit.code, audit.stderr).toBe(0);
     expect(audit.json()).toMatchObject({ ok: true, size: 5 });
-    const traced = ms(['--json', 'trace', join(dir, 'b-out', 'model.safetensors'), '--original', resolve('samples/checkpoint'), '--recipients', registry, '--server', ready.url], trust);
+    const traced = ms(
+      [
+        '--json',
+        'trace',
+        join(dir, 'b-out', 'model.safetensors'),
+        '--original',
+        resolve('samples/checkpoint'),
+        '--recipients',
+        registry,
+        '--server',
+        ready.url,
+      ],
+      trust,
+    );
     expect(traced.code, traced.stderr).toBe(0);
     const [accused] = traced.json().accused;
     expect(accused).toMatchObject({ recipient: 'beta-labs' });
@@ -185,7 +427,8 @@ describe('modelseal serve', () => {
     // A path that does not exist is on the service log, with its id (and takes a token).
     const missing = await fetch(`${ready.url}/nowhere`);
     expect(missing.status).toBe(404);
-    for (let i = 0; i < 20 && !stderr.includes(missing.headers.get('x-request-id')!); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 20 && !stderr.includes(missing.headers.get('x-request-id')!); i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect(stderr).toContain(`${missing.headers.get('x-request-id')} 127.0.0.1 GET /nowhere → 404 not-found`);
     const statuses: number[] = [];
     for (let i = 0; i < 8; i++) {
@@ -208,9 +451,14 @@ describe('modelseal serve', () => {
       broken = ms(['--json', 'policy', 'check', '--server', ready.url]);
     }
     expect(broken.code).toBe(13);
-    expect(broken.json().error).toMatchObject({ code: 'POLICY_INVALID', details: { status: 'invalid', hash: ok.json().hash } });
+    expect(broken.json().error).toMatchObject({
+      code: 'POLICY_INVALID',
+      details: { status: 'invalid', hash: ok.json().hash },
+    });
     for (let i = 0; i < 20 && !stderr.includes('do not validate'); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(stderr).toMatch(/the edited policy files do not validate, the previous policy stays in force: .*needs a name/);
+    expect(stderr).toMatch(
+      /the edited policy files do not validate, the previous policy stays in force: .*needs a name/,
+    );
     writeFileSync(file, good);
     // The refused requests become one summary entry; audit list shows it.
     let denials = ms(['--json', 'audit', 'list', '--server', ready.url, '--type', 'denials']);
@@ -218,7 +466,9 @@ describe('modelseal serve', () => {
       await new Promise((r) => setTimeout(r, 100));
       denials = ms(['--json', 'audit', 'list', '--server', ready.url, '--type', 'denials']);
     }
-    expect(denials.json().entries).toEqual([expect.objectContaining({ type: 'denials', ip: '127.0.0.1', count: 5, reasons: { 'malformed-json': 5 } })]);
+    expect(denials.json().entries).toEqual([
+      expect.objectContaining({ type: 'denials', ip: '127.0.0.1', count: 5, reasons: { 'malformed-json': 5 } }),
+    ]);
     const table = ms(['audit', 'list', '--server', ready.url, '--decision', 'deny']);
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout).toMatch(/denials\s+deny\s+5 requests refused \(rate-limited\)/);

@@ -34,7 +34,15 @@ describe('release service soak', () => {
       const s = await startServe(env, { echo: false, nodeArgs: ['--import', resolve('test/support/v8-flags.mjs')] });
       service = s;
       template ??= await licensedTemplate(env, s.url);
-      const stats = await driveLoad({ url: s.url, template, privateKey: env.privateKey, seconds: SECONDS, concurrency: CLIENTS, mix: SOAK_MIX, dead: () => s.death() });
+      const stats = await driveLoad({
+        url: s.url,
+        template,
+        privateKey: env.privateKey,
+        seconds: SECONDS,
+        concurrency: CLIENTS,
+        mix: SOAK_MIX,
+        dead: () => s.death(),
+      });
       const death = s.death() ?? (await s.stop());
       service = undefined;
       const context = `round ${round}: ${JSON.stringify({ ...stats, latencies: undefined })}\nservice stderr:\n${s.stderr()}`;

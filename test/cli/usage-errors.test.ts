@@ -56,7 +56,9 @@ describe('usage errors', () => {
     chmodSync(file, 0o644);
     const loose = ms(['--json', '--passphrase-file', file, 'keygen', '--protect', '-o', join(dir, 'k1')]);
     expect(loose.code, loose.stderr).toBe(0);
-    expect(loose.stderr).toMatch(new RegExp(`warning: --passphrase-file ${file} is readable by everyone \\(mode 0644\\): run chmod 600`));
+    expect(loose.stderr).toMatch(
+      new RegExp(`warning: --passphrase-file ${file} is readable by everyone \\(mode 0644\\): run chmod 600`),
+    );
     expect(JSON.parse(loose.stdout)).toMatchObject({ ok: true });
     chmodSync(file, 0o640);
     const group = ms(['--passphrase-file', file, 'keygen', '--protect', '-o', join(dir, 'k2')]);
@@ -107,7 +109,12 @@ describe('usage errors', () => {
       [join(keys, 'publisher.pub'), /a PEM public key, not a log verifier key/],
       [join(keys, 'log.key'), /a modelseal log-ed25519 key file \(the log's secret signing key/],
       [join(keys, 'local.kek'), /a modelseal local-kek key file/],
-      [readFileSync(join(keys, 'log.vkey'), 'utf8').trim().replace(/\+[0-9a-f]{8}\+/, '+00000000+'), /key ID does not match/],
+      [
+        readFileSync(join(keys, 'log.vkey'), 'utf8')
+          .trim()
+          .replace(/\+[0-9a-f]{8}\+/, '+00000000+'),
+        /key ID does not match/,
+      ],
     ] as const) {
       const r = ms(['--json', 'receipt', 'verify', receipt, '--log-key', key]);
       expect({ key, code: r.code }).toEqual({ key, code: 2 });
@@ -124,7 +131,13 @@ describe('usage errors', () => {
     // /proc/1/fdinfo cannot be listed here, even by root: a real unreadable folder.
     const r = ms(['--json', 'rewrap', '/proc/1', '--add', 'local']);
     expect(r.code, r.stdout).not.toBe(70);
-    if (r.code !== 0) expect(jsonError(r)).toMatchObject({ code: 'IO', message: expect.stringMatching(/cannot search \/proc\/1 for packages: permission denied \(EACCES\) in \/proc\/1\//) });
+    if (r.code !== 0)
+      expect(jsonError(r)).toMatchObject({
+        code: 'IO',
+        message: expect.stringMatching(
+          /cannot search \/proc\/1 for packages: permission denied \(EACCES\) in \/proc\/1\//,
+        ),
+      });
   });
 
   it('a file-system error the library did not wrap is IO (exit 3) naming the path, not INTERNAL', () => {
@@ -133,7 +146,10 @@ describe('usage errors', () => {
     const loop = join(dir, 'loop');
     if (!existsSync(loop)) symlinkSync(loop, loop);
     for (const [args, why] of [
-      [['policy', 'init', '--data', file], /cannot mkdir .*plain-file\/policy: a part of the path is not a directory \(ENOTDIR\)/],
+      [
+        ['policy', 'init', '--data', file],
+        /cannot mkdir .*plain-file\/policy: a part of the path is not a directory \(ENOTDIR\)/,
+      ],
       [['init', '--keys', loop], /cannot mkdir .*loop: too many symbolic links \(ELOOP\)/],
     ] as const) {
       const r = ms(['--json', ...args]);
@@ -148,7 +164,10 @@ describe('usage errors', () => {
     writeFileSync(input, 'weights');
     const r = ms(['--json', 'seal', input, '--to', `x25519:${'A'.repeat(43)}`, '-o', join(dir, 'small.mseal')]);
     expect(r.code, r.stdout).toBe(2);
-    expect(jsonError(r)).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/not a usable x25519 public key \(a low-order point\)/) });
+    expect(jsonError(r)).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/not a usable x25519 public key \(a low-order point\)/),
+    });
     expect(existsSync(join(dir, 'small.mseal'))).toBe(false);
   });
   it('a malformed service or log URL is a usage error, not INTERNAL (found by the CLI fuzzer)', () => {

@@ -9,7 +9,17 @@
  * MODELSEAL_FUZZ_SEED=<seed> replays the run. `npm run fuzz` runs 10^5 cases.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Command, Option } from 'commander';
@@ -91,32 +101,123 @@ function collectSecrets(): void {
 
 // ---- values by what an option or argument takes ----
 
-const UNICODE = ['Владимир Путин', '中国科学院', 'شركة الاتصالات', 'Cre\u0300me', '🚀👩‍🔬', 'a\u202Eb', 'x\ty', 'line\nbreak', '\u200B', 'ÿ', '-', '--', '=', '%s%n', '$(id)', "'; DROP TABLE x;--"];
+const UNICODE = [
+  'Владимир Путин',
+  '中国科学院',
+  'شركة الاتصالات',
+  'Cre\u0300me',
+  '🚀👩‍🔬',
+  'a\u202Eb',
+  'x\ty',
+  'line\nbreak',
+  '\u200B',
+  'ÿ',
+  '-',
+  '--',
+  '=',
+  '%s%n',
+  '$(id)',
+  "'; DROP TABLE x;--",
+];
 const huge = (r: Rng) => r.pick(['A', 'é', '模', '../', '\u0301']).repeat(r.pick([300, 5000, 60_000]));
 
 function pathValue(r: Rng): string {
   return r.pick([
-    F.pkg, F.folderPkg, F.weights, F.folder, F.text, F.empty, F.unicode, F.loop, F.receipt, F.keys, join(F.keys, 'publisher.pub'), join(F.keys, 'log.vkey'),
-    join(F.keys, 'log.key'), join(F.keys, 'local.kek'), '/dev/null', '/proc/self/status', join(dir, 'no', 'such', 'file'), 'relative-missing.bin', 'ckpt',
-    `${'d/'.repeat(r.int(40))}x`, 'x'.repeat(300), '.', '..', '',
+    F.pkg,
+    F.folderPkg,
+    F.weights,
+    F.folder,
+    F.text,
+    F.empty,
+    F.unicode,
+    F.loop,
+    F.receipt,
+    F.keys,
+    join(F.keys, 'publisher.pub'),
+    join(F.keys, 'log.vkey'),
+    join(F.keys, 'log.key'),
+    join(F.keys, 'local.kek'),
+    '/dev/null',
+    '/proc/self/status',
+    join(dir, 'no', 'such', 'file'),
+    'relative-missing.bin',
+    'ckpt',
+    `${'d/'.repeat(r.int(40))}x`,
+    'x'.repeat(300),
+    '.',
+    '..',
+    '',
   ]);
 }
-const outputValue = (r: Rng, n: number) => r.pick([join(dir, 'out', `o${n}`), join(dir, 'out', `o${n}.mseal`), F.pkg, F.folder, F.text, '/dev/null', join(dir, 'no', 'such', 'dir', 'o'), '-', `out/${huge(r).slice(0, 300)}`, '']);
-const urlValue = (r: Rng) => r.pick(['http://127.0.0.1:1', 'https://127.0.0.1:1', 'http://[::1]:1/', 'ftp://127.0.0.1/', 'not a url', 'http://', 'http://127.0.0.1:1/' + 'p'.repeat(3000), '']);
-const numberValue = (r: Rng) => r.pick(['0', '1', '2', '-1', '3.5', '1e3', '0x10', 'abc', '99999999999999999999999', '', '64K', '1M', '16777216', '65536', 'NaN']);
+const outputValue = (r: Rng, n: number) =>
+  r.pick([
+    join(dir, 'out', `o${n}`),
+    join(dir, 'out', `o${n}.mseal`),
+    F.pkg,
+    F.folder,
+    F.text,
+    '/dev/null',
+    join(dir, 'no', 'such', 'dir', 'o'),
+    '-',
+    `out/${huge(r).slice(0, 300)}`,
+    '',
+  ]);
+const urlValue = (r: Rng) =>
+  r.pick([
+    'http://127.0.0.1:1',
+    'https://127.0.0.1:1',
+    'http://[::1]:1/',
+    'ftp://127.0.0.1/',
+    'not a url',
+    'http://',
+    'http://127.0.0.1:1/' + 'p'.repeat(3000),
+    '',
+  ]);
+const numberValue = (r: Rng) =>
+  r.pick([
+    '0',
+    '1',
+    '2',
+    '-1',
+    '3.5',
+    '1e3',
+    '0x10',
+    'abc',
+    '99999999999999999999999',
+    '',
+    '64K',
+    '1M',
+    '16777216',
+    '65536',
+    'NaN',
+  ]);
 const countryValue = (r: Rng) => r.pick(['DE', 'US', 'IR', 'de', 'XX', 'DEU', '', '🇩🇪', 'D']);
 const recipientValue = (r: Rng) =>
-  r.pick(['local', `x25519:${'A'.repeat(43)}`, 'x25519:junk', 'x25519:' + join(F.keys, 'identity.x25519.pub'), 'release:http://127.0.0.1:1#acme', 'release:ftp://x#y', 'pkcs11:tok/key', 'aws-kms:alias/fuzz', 'nope:x', '', huge(r).slice(0, 500)]);
+  r.pick([
+    'local',
+    `x25519:${'A'.repeat(43)}`,
+    'x25519:junk',
+    'x25519:' + join(F.keys, 'identity.x25519.pub'),
+    'release:http://127.0.0.1:1#acme',
+    'release:ftp://x#y',
+    'pkcs11:tok/key',
+    'aws-kms:alias/fuzz',
+    'nope:x',
+    '',
+    huge(r).slice(0, 500),
+  ]);
 
 function valueFor(name: string, r: Rng, n: number): string {
   if (r.chance(0.08)) return r.pick(UNICODE);
   if (r.chance(0.03)) return huge(r);
   if (/output|^o$|out/.test(name)) return outputValue(r, n);
   if (/server|url|endpoint|^log$/.test(name)) return urlValue(r);
-  if (/threads|chunk|port|skew|threshold|limit|size|since|until|index|strength|bits|count|n$/.test(name)) return numberValue(r);
+  if (/threads|chunk|port|skew|threshold|limit|size|since|until|index|strength|bits|count|n$/.test(name))
+    return numberValue(r);
   if (/country|nationality|destination/.test(name)) return countryValue(r);
   if (/^to$|^add$|^remove$|group|recipient/.test(name) && r.chance(0.7)) return recipientValue(r);
-  if (/org|license|policy|origin|name|id|type|coalition|support|artifact|decision|host/.test(name) && r.chance(0.6)) return r.pick(['acme-labs', 'EAR-1', 'default', 'x25519', 'publisher', 'allow', 'deny', '127.0.0.1', ...UNICODE]);
+  if (/org|license|policy|origin|name|id|type|coalition|support|artifact|decision|host/.test(name) && r.chance(0.6))
+    return r.pick(['acme-labs', 'EAR-1', 'default', 'x25519', 'publisher', 'allow', 'deny', '127.0.0.1', ...UNICODE]);
   return pathValue(r);
 }
 
@@ -133,8 +234,28 @@ function leaves(c: Command, prefix: string[] = []): Leaf[] {
   return subs.flatMap((s) => leaves(s, [...prefix, s.name()]));
 }
 
-const GLOBALS = ['--quiet', '--threads', '--passphrase-file', '--kms-endpoint', '--pkcs11-module', '--pkcs11-pin-file', '--keys'];
-const MUTATIONS = ['none', 'unknown-flag', 'drop-token', 'missing-value', 'duplicate-token', 'swap', 'huge-value', 'unicode-value', 'extra-argument', 'flag-as-value', 'global-option'] as const;
+const GLOBALS = [
+  '--quiet',
+  '--threads',
+  '--passphrase-file',
+  '--kms-endpoint',
+  '--pkcs11-module',
+  '--pkcs11-pin-file',
+  '--keys',
+];
+const MUTATIONS = [
+  'none',
+  'unknown-flag',
+  'drop-token',
+  'missing-value',
+  'duplicate-token',
+  'swap',
+  'huge-value',
+  'unicode-value',
+  'extra-argument',
+  'flag-as-value',
+  'global-option',
+] as const;
 type Mutation = (typeof MUTATIONS)[number];
 
 function optionArgs(o: Option, r: Rng, n: number): string[] {
@@ -145,7 +266,11 @@ function optionArgs(o: Option, r: Rng, n: number): string[] {
 }
 
 /** One case: a leaf command, a plausible argv for it, then 0-3 mutations. */
-function generate(all: Leaf[], r: Rng, n: number): { leaf: Leaf; argv: string[]; mutations: Mutation[]; json: 'yes' | 'no' | 'maybe' } {
+function generate(
+  all: Leaf[],
+  r: Rng,
+  n: number,
+): { leaf: Leaf; argv: string[]; mutations: Mutation[]; json: 'yes' | 'no' | 'maybe' } {
   const leaf = r.pick(all);
   const args: string[] = [...leaf.path];
   for (const a of leaf.cmd.registeredArguments) {
@@ -183,7 +308,8 @@ function generate(all: Leaf[], r: Rng, n: number): { leaf: Leaf; argv: string[];
         args.splice(at + 1, 0, huge(r));
         break;
       case 'unicode-value':
-        if (args.length > leaf.path.length) args[leaf.path.length + r.int(args.length - leaf.path.length)] = r.pick(UNICODE);
+        if (args.length > leaf.path.length)
+          args[leaf.path.length + r.int(args.length - leaf.path.length)] = r.pick(UNICODE);
         break;
       case 'extra-argument':
         args.push(pathValue(r));
@@ -195,7 +321,18 @@ function generate(all: Leaf[], r: Rng, n: number): { leaf: Leaf; argv: string[];
       }
       case 'global-option': {
         const g = r.pick(GLOBALS);
-        args.splice(r.int(args.length + 1), 0, ...(g === '--quiet' ? [g] : [g, g === '--passphrase-file' ? r.pick([F.passFile, join(dir, 'missing-pass'), F.folder, F.loop]) : valueFor(g.slice(2), r, n)]));
+        args.splice(
+          r.int(args.length + 1),
+          0,
+          ...(g === '--quiet'
+            ? [g]
+            : [
+                g,
+                g === '--passphrase-file'
+                  ? r.pick([F.passFile, join(dir, 'missing-pass'), F.folder, F.loop])
+                  : valueFor(g.slice(2), r, n),
+              ]),
+        );
         break;
       }
       case 'none':
@@ -231,14 +368,17 @@ interface Outcome {
 
 function check(o: Outcome, c: { argv: string[]; json: 'yes' | 'no' | 'maybe' }, where: string): string | undefined {
   const out = o.stdout + o.stderr;
-  if (o.code === 70 || /error INTERNAL|"code":"INTERNAL"/.test(out)) return `INTERNAL (exit ${o.code}): ${out.slice(0, 600)}`;
+  if (o.code === 70 || /error INTERNAL|"code":"INTERNAL"/.test(out))
+    return `INTERNAL (exit ${o.code}): ${out.slice(0, 600)}`;
   if (!DOCUMENTED.has(o.code)) return `exit ${o.code} is not in docs/ERRORS.md: ${out.slice(0, 600)}`;
   if (STACK.test(out)) return `a stack trace: ${out.slice(0, 1200)}`;
-  for (const s of secrets) if (out.includes(s)) return `secret material on ${o.stdout.includes(s) ? 'stdout' : 'stderr'}`;
+  for (const s of secrets)
+    if (out.includes(s)) return `secret material on ${o.stdout.includes(s) ? 'stdout' : 'stderr'}`;
   const looksJson = /^\{.*\}\n$/s.test(o.stdout) && o.stderr === '';
   if (c.json === 'yes' || (c.json === 'maybe' && looksJson)) {
     const lines = o.stdout.split('\n');
-    if (lines.length !== 2 || lines[1] !== '') return `--json: stdout is not exactly one line (${lines.length - 1} newlines): ${o.stdout.slice(0, 400)}`;
+    if (lines.length !== 2 || lines[1] !== '')
+      return `--json: stdout is not exactly one line (${lines.length - 1} newlines): ${o.stdout.slice(0, 400)}`;
     let v: { ok?: unknown; error?: { code?: unknown; exitCode?: unknown } };
     try {
       v = JSON.parse(lines[0]!);
@@ -247,7 +387,8 @@ function check(o: Outcome, c: { argv: string[]; json: 'yes' | 'no' | 'maybe' }, 
     }
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return '--json: stdout is not a JSON object';
     if (v.ok === true && o.code !== 0) return `--json: ok:true with exit ${o.code}`;
-    if (v.ok === false && (typeof v.error?.code !== 'string' || v.error.exitCode !== o.code)) return `--json: error object does not carry exit ${o.code}: ${lines[0]!.slice(0, 400)}`;
+    if (v.ok === false && (typeof v.error?.code !== 'string' || v.error.exitCode !== o.code))
+      return `--json: error object does not carry exit ${o.code}: ${lines[0]!.slice(0, 400)}`;
     if (v.ok !== true && v.ok !== false) return '--json: no ok field';
   } else if (o.code !== 0 && !/(modelseal: error [A-Z_]+:|^error: |^Usage: )/m.test(o.stderr)) {
     return `exit ${o.code} without an error message on stderr: ${o.stderr.slice(0, 400)}`;
@@ -309,8 +450,16 @@ const saved = { cwd: process.cwd(), env: { ...process.env } };
 
 beforeAll(async () => {
   // No network beyond loopback: AWS KMS and friends point at a closed port; no passphrase from the environment.
-  for (const k of Object.keys(process.env)) if (k.startsWith('MODELSEAL_') && !k.startsWith('MODELSEAL_FUZZ')) delete process.env[k];
-  Object.assign(process.env, { AWS_ENDPOINT_URL_KMS: 'http://127.0.0.1:1', AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'AKIAFUZZ', AWS_SECRET_ACCESS_KEY: 'fuzz', AWS_MAX_ATTEMPTS: '1', AWS_EC2_METADATA_DISABLED: 'true' });
+  for (const k of Object.keys(process.env))
+    if (k.startsWith('MODELSEAL_') && !k.startsWith('MODELSEAL_FUZZ')) delete process.env[k];
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_KMS: 'http://127.0.0.1:1',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'AKIAFUZZ',
+    AWS_SECRET_ACCESS_KEY: 'fuzz',
+    AWS_MAX_ATTEMPTS: '1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  });
   await initKeystore(F.keys, { logOrigin: 'fuzz.test/log' });
   mkdirSync(join(F.folder, 'sub'), { recursive: true });
   mkdirSync(join(dir, 'out'));
@@ -359,13 +508,19 @@ describe('CLI fuzzer', () => {
       }
       const c = generate(inProcess, r, n);
       const o = await runInProcess(c.argv).catch((e: unknown) => {
-        throw new Error(`seed ${seed} case ${n} (replay: MODELSEAL_FUZZ_SEED=${seed}): modelseal ${JSON.stringify(c.argv).slice(0, 2000)}\n${e instanceof Error ? e.message : String(e)}`);
+        throw new Error(
+          `seed ${seed} case ${n} (replay: MODELSEAL_FUZZ_SEED=${seed}): modelseal ${JSON.stringify(c.argv).slice(0, 2000)}\n${e instanceof Error ? e.message : String(e)}`,
+        );
       });
       const why = check(o, c, 'in-process');
-      if (why) throw new Error(`seed ${seed} case ${n} (replay: MODELSEAL_FUZZ_SEED=${seed}): modelseal ${JSON.stringify(c.argv).slice(0, 2000)}\n${why}`);
+      if (why)
+        throw new Error(
+          `seed ${seed} case ${n} (replay: MODELSEAL_FUZZ_SEED=${seed}): modelseal ${JSON.stringify(c.argv).slice(0, 2000)}\n${why}`,
+        );
       byCommand.set(c.leaf.path.join(' '), (byCommand.get(c.leaf.path.join(' ')) ?? 0) + 1);
       byCode.set(o.code, (byCode.get(o.code) ?? 0) + 1);
-      for (const m of c.mutations.length ? c.mutations : ['none' as const]) byMutation.set(m, (byMutation.get(m) ?? 0) + 1);
+      for (const m of c.mutations.length ? c.mutations : ['none' as const])
+        byMutation.set(m, (byMutation.get(m) ?? 0) + 1);
       if (c.json !== 'no') json++;
       // Commands that make keys change the secrets to look for.
       if (o.code === 0 && /^(init|keygen|recipient)/.test(c.leaf.path[0]!)) collectSecrets();
@@ -398,20 +553,35 @@ describe('CLI fuzzer', () => {
       const serve = c.leaf.path[0] === 'serve';
       // A serve that starts listens on a free port (never the default one another test may use), and is stopped after 3 s.
       const argv = [...c.argv.map((a) => upToBytes(a.replace(/\0/g, ''), 100_000)), ...(serve ? ['--port', '0'] : [])];
-      const p = spawnSync(process.execPath, [BIN, ...argv], { cwd: dir, input: '', timeout: serve ? 3000 : 15_000, maxBuffer: 64 << 20, env: process.env });
+      const p = spawnSync(process.execPath, [BIN, ...argv], {
+        cwd: dir,
+        input: '',
+        timeout: serve ? 3000 : 15_000,
+        maxBuffer: 64 << 20,
+        env: process.env,
+      });
       if (p.error && (p.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') {
         // Only a successful serve keeps running.
-        expect(serve, `seed ${seed} bundle case ${n}: modelseal ${JSON.stringify(argv).slice(0, 2000)} did not exit within 15 s`).toBe(true);
+        expect(
+          serve,
+          `seed ${seed} bundle case ${n}: modelseal ${JSON.stringify(argv).slice(0, 2000)} did not exit within 15 s`,
+        ).toBe(true);
         ranOn++;
         continue;
       }
-      if (p.error) throw new Error(`seed ${seed} bundle case ${n}: cannot run modelseal ${JSON.stringify(argv).slice(0, 500)}: ${p.error.message}`);
+      if (p.error)
+        throw new Error(
+          `seed ${seed} bundle case ${n}: cannot run modelseal ${JSON.stringify(argv).slice(0, 500)}: ${p.error.message}`,
+        );
       const o = { code: p.status ?? -1, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
       const why = check(o, { argv, json: c.json }, 'bundle');
-      if (why) throw new Error(`seed ${seed} bundle case ${n}: modelseal ${JSON.stringify(argv).slice(0, 2000)}\n${why}`);
+      if (why)
+        throw new Error(`seed ${seed} bundle case ${n}: modelseal ${JSON.stringify(argv).slice(0, 2000)}\n${why}`);
       seen.add(c.leaf.path.join(' '));
     }
-    console.log(`CLI fuzz through the bundle: ${sample} cases, ${seen.size} commands, ${ranOn} serve runs stopped by the timeout`);
+    console.log(
+      `CLI fuzz through the bundle: ${sample} cases, ${seen.size} commands, ${ranOn} serve runs stopped by the timeout`,
+    );
     expect(seen.size + (ranOn ? 1 : 0)).toBeGreaterThanOrEqual(all.length - 1);
   }, 3_600_000);
 });

@@ -31,7 +31,10 @@ async function basePackages(): Promise<Buffer[]> {
   const single = join(dir, 'single.bin');
   writeFileSync(single, detBytes(70_000, 'single'));
   const made: Buffer[] = [];
-  for (const [input, recipients] of [[folder, [keys.bob.recipient, keys.alice.recipient]], [single, [keys.alice.recipient]]] as const) {
+  for (const [input, recipients] of [
+    [folder, [keys.bob.recipient, keys.alice.recipient]],
+    [single, [keys.alice.recipient]],
+  ] as const) {
     const out = join(dir, `base${made.length}.mseal`);
     await seal({ input, output: out, recipients, publisher: keys.publisher, chunkSize: 1 << 16, threads: 0 });
     made.push(readFileSync(out));
@@ -63,7 +66,9 @@ describe(`differential: file and stream readers agree (${CASES} cases, seed ${SE
       const base = r.pick(bases);
       // One case in twenty is a valid package, one in twelve each mutation kind leads.
       const valid = i % 20 === 0;
-      const { bytes, kinds } = valid ? { bytes: base, kinds: ['valid'] } : mutate(base, r, ctx, MUTATION_KINDS[i % MUTATION_KINDS.length]);
+      const { bytes, kinds } = valid
+        ? { bytes: base, kinds: ['valid'] }
+        : mutate(base, r, ctx, MUTATION_KINDS[i % MUTATION_KINDS.length]);
       for (const k of kinds) byKind.set(k, (byKind.get(k) ?? 0) + 1);
       const path = join(dir, 'case.mseal');
       writeFileSync(path, bytes);
@@ -73,11 +78,15 @@ describe(`differential: file and stream readers agree (${CASES} cases, seed ${SE
       const vFile = await verdict(verifyPackage(path, common));
       const vStream = await verdict(verifyPackage(Readable.from(randomPieces(bytes, r)), common));
       const oFile = await verdict(open({ input: path, output: outs[0]!, identities: [keys.alice], ...common }));
-      const oStream = await verdict(open({ input: Readable.from(randomPieces(bytes, r)), output: outs[1]!, identities: [keys.alice], ...common }));
+      const oStream = await verdict(
+        open({ input: Readable.from(randomPieces(bytes, r)), output: outs[1]!, identities: [keys.alice], ...common }),
+      );
       byVerdict.set(`verify ${vFile}`, (byVerdict.get(`verify ${vFile}`) ?? 0) + 1);
       byVerdict.set(`open ${oFile}`, (byVerdict.get(`open ${oFile}`) ?? 0) + 1);
       if (vFile !== vStream || oFile !== oStream || vFile.startsWith('THREW') || oFile.startsWith('THREW')) {
-        disagreements.push(`case ${i} (seed ${SEED}, ${kinds.join(' + ')}): verify file ${vFile} / stream ${vStream}; open file ${oFile} / stream ${oStream}`);
+        disagreements.push(
+          `case ${i} (seed ${SEED}, ${kinds.join(' + ')}): verify file ${vFile} / stream ${vStream}; open file ${oFile} / stream ${oStream}`,
+        );
       }
       if (valid) expect([vFile, oFile], `case ${i}`).toEqual(['ok', 'ok']);
       // One canonical encoding: a package that verifies is byte for byte the one that was sealed
@@ -87,18 +96,32 @@ describe(`differential: file and stream readers agree (${CASES} cases, seed ${SE
         if (!bytes.equals(base) && !kinds.includes('header re-signed by the publisher')) {
           let at = 0;
           while (at < bytes.length && bytes[at] === base[at]) at++;
-          disagreements.push(`case ${i} (seed ${SEED}, ${kinds.join(' + ')}): changed bytes were accepted (first change at byte ${at}: ${base.subarray(at - (at % 512), at - (at % 512) + 512).toString('latin1').replace(/\0+/g, '·').slice(0, 200)} → ${bytes.subarray(at - (at % 512), at - (at % 512) + 512).toString('latin1').replace(/\0+/g, '·').slice(0, 200)}; lengths ${base.length} → ${bytes.length})`);
+          disagreements.push(
+            `case ${i} (seed ${SEED}, ${kinds.join(' + ')}): changed bytes were accepted (first change at byte ${at}: ${base
+              .subarray(at - (at % 512), at - (at % 512) + 512)
+              .toString('latin1')
+              .replace(/\0+/g, '·')
+              .slice(0, 200)} → ${bytes
+              .subarray(at - (at % 512), at - (at % 512) + 512)
+              .toString('latin1')
+              .replace(/\0+/g, '·')
+              .slice(0, 200)}; lengths ${base.length} → ${bytes.length})`,
+          );
         }
       }
     }
     const seconds = (performance.now() - t0) / 1000;
-    console.log(`differential: ${CASES} cases in ${seconds.toFixed(1)} s, seed ${SEED}, ${disagreements.length} disagreements, ${acceptedMutants} mutated packages accepted (no-op mutations, or re-signed by the publisher)`);
+    console.log(
+      `differential: ${CASES} cases in ${seconds.toFixed(1)} s, seed ${SEED}, ${disagreements.length} disagreements, ${acceptedMutants} mutated packages accepted (no-op mutations, or re-signed by the publisher)`,
+    );
     console.log('  kinds:', JSON.stringify(Object.fromEntries([...byKind].sort())));
     console.log('  verdicts:', JSON.stringify(Object.fromEntries([...byVerdict].sort())));
     expect(disagreements.slice(0, 20)).toEqual([]);
     // Not vacuous: every kind ran, valid packages opened, and mutated ones were rejected in several ways.
     for (const k of [...MUTATION_KINDS, 'valid']) expect(byKind.get(k) ?? 0, k).toBeGreaterThan(0);
     expect(byVerdict.get('open ok') ?? 0).toBeGreaterThan(0);
-    expect([...byVerdict.keys()].filter((v) => v.startsWith('open ') && v !== 'open ok').length).toBeGreaterThanOrEqual(5);
+    expect([...byVerdict.keys()].filter((v) => v.startsWith('open ') && v !== 'open ok').length).toBeGreaterThanOrEqual(
+      5,
+    );
   }, 600_000);
 });

@@ -22,7 +22,9 @@ const keys = makeKeys();
 const dir = tempDir('modelseal-fuzz-');
 const CASES = fuzzCases(10000);
 const SEED = fuzzSeed();
-const documented = new Set([...readFileSync('docs/ERRORS.md', 'utf8').matchAll(/^\| \d+ \| `([A-Z_]+)` \|/gm)].map((m) => m[1]!));
+const documented = new Set(
+  [...readFileSync('docs/ERRORS.md', 'utf8').matchAll(/^\| \d+ \| `([A-Z_]+)` \|/gm)].map((m) => m[1]!),
+);
 
 /** Byte-level edits of a valid text: flips, inserts, deletes, duplicated spans, truncation. */
 function mangle(b: Uint8Array, r: Rand): Buffer {
@@ -35,7 +37,8 @@ function mangle(b: Uint8Array, r: Rand): Buffer {
     if (how === 2) x = Buffer.concat([x.subarray(0, at), x.subarray(at + 1 + r.int(8))]);
     if (how === 3) x = Buffer.concat([x.subarray(0, at), x.subarray(r.int(x.length), r.int(x.length)), x.subarray(at)]);
     if (how === 4) x = x.subarray(0, at);
-    if (how === 5) x = Buffer.concat([r.pick([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('\n'), Buffer.from(' ')]), x]);
+    if (how === 5)
+      x = Buffer.concat([r.pick([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('\n'), Buffer.from(' ')]), x]);
   }
   return x;
 }
@@ -43,7 +46,22 @@ function mangle(b: Uint8Array, r: Rand): Buffer {
 /** JSON-level edits of a header: values of the wrong type or absurd size, deep nesting, duplicates. */
 function jsonEdit(header: Uint8Array, r: Rand): Buffer {
   const text = Buffer.from(header).toString('utf8');
-  const values = ['-1', '1e308', '9007199254740993', '0.5', '"x"', 'null', '[]', '{}', '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]', '"\\ud800"', '"a\\u0000b"', '"../../etc/passwd"', `"${'a'.repeat(5000)}"`, '[' + '1,'.repeat(20000) + '1]'];
+  const values = [
+    '-1',
+    '1e308',
+    '9007199254740993',
+    '0.5',
+    '"x"',
+    'null',
+    '[]',
+    '{}',
+    '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]',
+    '"\\ud800"',
+    '"a\\u0000b"',
+    '"../../etc/passwd"',
+    `"${'a'.repeat(5000)}"`,
+    '[' + '1,'.repeat(20000) + '1]',
+  ];
   const numbers = [...text.matchAll(/:(-?\d+|"[^"]*")/g)];
   if (!numbers.length) return Buffer.from(text);
   const m = r.pick(numbers);
@@ -57,7 +75,14 @@ describe(`format fuzzer (${CASES} cases, seed ${SEED})`, () => {
     writeFileSync(join(src, 'weights.bin'), detBytes(140_000, 'fuzz'));
     writeFileSync(join(src, 'config.json'), '{"a":1}\n');
     const pkgPath = join(dir, 'base.mseal');
-    await seal({ input: src, output: pkgPath, recipients: [keys.alice.recipient], publisher: keys.publisher, chunkSize: 1 << 16, threads: 0 });
+    await seal({
+      input: src,
+      output: pkgPath,
+      recipients: [keys.alice.recipient],
+      publisher: keys.publisher,
+      chunkSize: 1 << 16,
+      threads: 0,
+    });
     const base = readFileSync(pkgPath);
     const es = entriesOf(base);
     const slice = (name: string) => {
@@ -91,9 +116,13 @@ describe(`format fuzzer (${CASES} cases, seed ${SEED})`, () => {
         await packageVerbs(bytes);
         // One canonical encoding: what all three verbs accept is the sealed package byte for byte
         // (unless its publisher signed it again: ECDSA signatures differ each time).
-        if (!bytes.equals(base) && !kinds.includes('header re-signed by the publisher')) throw new Error(`changed bytes were accepted (${kinds.join(' + ')})`);
+        if (!bytes.equals(base) && !kinds.includes('header re-signed by the publisher'))
+          throw new Error(`changed bytes were accepted (${kinds.join(' + ')})`);
       },
-      'package of random bytes': () => packageVerbs(r.int(2) ? r.bytes(r.int(3000)) : Buffer.concat([base.subarray(0, r.int(base.length)), r.bytes(r.int(2000))])),
+      'package of random bytes': () =>
+        packageVerbs(
+          r.int(2) ? r.bytes(r.int(3000)) : Buffer.concat([base.subarray(0, r.int(base.length)), r.bytes(r.int(2000))]),
+        ),
     };
     let k = 0;
     async function packageVerbs(bytes: Buffer): Promise<void> {
@@ -105,7 +134,9 @@ describe(`format fuzzer (${CASES} cases, seed ${SEED})`, () => {
         inspect(path),
         verifyPackage(path, { trustedPublishers: keys.trusted, threads: 0 }),
       ]);
-      const opened = await Promise.allSettled([open({ input: path, output: out, identities: [keys.alice], trustedPublishers: keys.trusted, threads: 0 })]);
+      const opened = await Promise.allSettled([
+        open({ input: path, output: out, identities: [keys.alice], trustedPublishers: keys.trusted, threads: 0 }),
+      ]);
       for (const s of [...first, ...opened]) if (s.status === 'rejected') throw s.reason;
     }
 
@@ -126,8 +157,12 @@ describe(`format fuzzer (${CASES} cases, seed ${SEED})`, () => {
         await kinds[name]!();
         t.ok++;
       } catch (e) {
-        if (!(e instanceof ModelsealError)) findings.push(`case ${i} (${name}, seed ${SEED}): threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
-        else if (!documented.has(e.code)) findings.push(`case ${i} (${name}, seed ${SEED}): undocumented code ${e.code}`);
+        if (!(e instanceof ModelsealError))
+          findings.push(
+            `case ${i} (${name}, seed ${SEED}): threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+          );
+        else if (!documented.has(e.code))
+          findings.push(`case ${i} (${name}, seed ${SEED}): undocumented code ${e.code}`);
         else t.codes.add(e.code);
       }
       const took = performance.now() - started;
@@ -136,8 +171,11 @@ describe(`format fuzzer (${CASES} cases, seed ${SEED})`, () => {
       if (i % 200 === 0) heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed - heapStart);
     }
     const seconds = (performance.now() - t0) / 1000;
-    console.log(`format fuzzer: ${CASES} cases in ${seconds.toFixed(1)} s, seed ${SEED}, slowest case ${slowest.toFixed(0)} ms, heap growth peak ${(heapPeak / 2 ** 20).toFixed(0)} MiB, ${findings.length} findings`);
-    for (const [name, t] of tally) console.log(`  ${name}: ${t.cases} cases, ${t.ok} accepted, codes ${[...t.codes].sort().join(' ')}`);
+    console.log(
+      `format fuzzer: ${CASES} cases in ${seconds.toFixed(1)} s, seed ${SEED}, slowest case ${slowest.toFixed(0)} ms, heap growth peak ${(heapPeak / 2 ** 20).toFixed(0)} MiB, ${findings.length} findings`,
+    );
+    for (const [name, t] of tally)
+      console.log(`  ${name}: ${t.cases} cases, ${t.ok} accepted, codes ${[...t.codes].sort().join(' ')}`);
     expect(findings.slice(0, 20)).toEqual([]);
     expect(heapPeak).toBeLessThan(256 * 2 ** 20);
     // Not vacuous: every kind ran and was rejected at least once; valid-looking ones also passed sometimes.

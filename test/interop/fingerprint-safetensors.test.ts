@@ -36,9 +36,13 @@ const UP = 1 + 2 ** -8;
 
 /** Fails (never skips) when the Python peers are not installed. */
 function requirePython(): void {
-  if (!existsSync(PYTHON)) throw new Error(`${PYTHON} does not exist: run \`bash test/peers/setup.sh\` to install the Python peers`);
+  if (!existsSync(PYTHON))
+    throw new Error(`${PYTHON} does not exist: run \`bash test/peers/setup.sh\` to install the Python peers`);
   const r = spawnSync(PYTHON, ['-c', 'import safetensors, numpy'], { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`the venv at ${PYTHON} cannot import safetensors and numpy: run \`bash test/peers/setup.sh\`\n${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(
+      `the venv at ${PYTHON} cannot import safetensors and numpy: run \`bash test/peers/setup.sh\`\n${r.stderr}`,
+    );
 }
 
 // Reads both files with the reference library and writes, per tensor, the flat indices where the
@@ -146,13 +150,16 @@ interface Written {
   bytes: Uint8Array;
 }
 
-const markable = (t: Written): t is Written & { dtype: FloatDtype } => (t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16') && t.shape.length >= 2;
+const markable = (t: Written): t is Written & { dtype: FloatDtype } =>
+  (t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16') && t.shape.length >= 2;
 
 /** The element bit patterns of a float tensor. */
 function patterns(t: Written & { dtype: FloatDtype }): Uint32Array {
   const dv = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
   const es = t.dtype === 'F32' ? 4 : 2;
-  return Uint32Array.from({ length: t.bytes.length / es }, (_, i) => (es === 4 ? dv.getUint32(4 * i, true) : dv.getUint16(2 * i, true)));
+  return Uint32Array.from({ length: t.bytes.length / es }, (_, i) =>
+    es === 4 ? dv.getUint32(4 * i, true) : dv.getUint16(2 * i, true),
+  );
 }
 
 type Verdict = 'eligible' | 'zero' | 'subnormal' | 'non-finite' | 'no-room';
@@ -181,7 +188,11 @@ function verdict(dtype: FloatDtype, bits: number): Verdict {
 }
 
 /** Every position of a tensor the mark must change, with the recipient's symbol there, and a tally of the candidates left alone. */
-function expectedMarks(t: Written & { dtype: FloatDtype }): { pos: number[]; symbol: Map<number, number>; skipped: Record<Verdict, number> } {
+function expectedMarks(t: Written & { dtype: FloatDtype }): {
+  pos: number[];
+  symbol: Map<number, number>;
+  skipped: Record<Verdict, number>;
+} {
   const bits = patterns(t);
   const elements = bits.length;
   const sk = supportKey(KEY, t.name);
@@ -209,9 +220,36 @@ function expectedMarks(t: Written & { dtype: FloatDtype }): { pos: number[]; sym
 
 /** Weights no mark may touch, placed at candidate positions (first and last block) so the rule is tested, not luck. */
 const SPECIALS: Record<FloatDtype, number[]> = {
-  F32: [0, -0, 1e-40, -1e-40, Infinity, -Infinity, NaN, 3.4028234663852886e38, -3.39e38, 3.38e38, 1e38, 2 ** -126, -(2 ** -126)],
+  F32: [
+    0,
+    -0,
+    1e-40,
+    -1e-40,
+    Infinity,
+    -Infinity,
+    NaN,
+    3.4028234663852886e38,
+    -3.39e38,
+    3.38e38,
+    1e38,
+    2 ** -126,
+    -(2 ** -126),
+  ],
   F16: [0, -0, 2 ** -20, -(2 ** -24), Infinity, -Infinity, NaN, 65504, -65280, 65248, 2 ** -14, -(2 ** -14)],
-  BF16: [0, -0, 2 ** -130, -(2 ** -133), Infinity, -Infinity, NaN, bf16Values()[0x7f7f]!, -bf16Values()[0x7f7f]!, bf16Values()[0x7f7e]!, 2 ** -126, -(2 ** -126)],
+  BF16: [
+    0,
+    -0,
+    2 ** -130,
+    -(2 ** -133),
+    Infinity,
+    -Infinity,
+    NaN,
+    bf16Values()[0x7f7f]!,
+    -bf16Values()[0x7f7f]!,
+    bf16Values()[0x7f7e]!,
+    2 ** -126,
+    -(2 ** -126),
+  ],
 };
 
 /** Exact zeros every 97th weight; with `specials`, those values at candidates of the first and last blocks. */
@@ -240,13 +278,31 @@ function checkpoint(): Written[] {
       return named.shape.length < 2 ? named : edit(named, named.name.endsWith('attn.weight') ? SPECIALS[dtype] : null);
     });
   const r = rng(99);
-  const conv = cast({ name: 'f16.conv.weight', dtype: 'F32', shape: [64, 48, 5], values: Float32Array.from({ length: 64 * 48 * 5 }, () => 0.05 * r.gauss()) }, 'F16');
-  const floats = [...model('f32', 1, 400, 500, 'F32'), ...model('f16', 2, 300, 700, 'F16'), conv, ...model('bf16', 3, 512, 384, 'BF16')];
+  const conv = cast(
+    {
+      name: 'f16.conv.weight',
+      dtype: 'F32',
+      shape: [64, 48, 5],
+      values: Float32Array.from({ length: 64 * 48 * 5 }, () => 0.05 * r.gauss()),
+    },
+    'F16',
+  );
+  const floats = [
+    ...model('f32', 1, 400, 500, 'F32'),
+    ...model('f16', 2, 300, 700, 'F16'),
+    conv,
+    ...model('bf16', 3, 512, 384, 'BF16'),
+  ];
   const ints = new Int32Array(64 * 64).map(() => Math.floor((r.uniform() - 0.5) * 2 ** 32));
   return [
     ...floats.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: tensorBytes(t) })),
     { name: 'embed.position_ids', dtype: 'I32', shape: [64, 64], bytes: new Uint8Array(ints.buffer) },
-    { name: 'tokenizer.byte_map', dtype: 'U8', shape: [3000], bytes: Uint8Array.from({ length: 3000 }, () => Math.floor(r.uniform() * 256)) },
+    {
+      name: 'tokenizer.byte_map',
+      dtype: 'U8',
+      shape: [3000],
+      bytes: Uint8Array.from({ length: 3000 }, () => Math.floor(r.uniform() * 256)),
+    },
   ];
 }
 
@@ -283,7 +339,11 @@ beforeAll(async () => {
     params: PARAMS,
   });
   const out = join(tmp, 'diff.json');
-  const r = spawnSync(PYTHON, ['-c', DIFF], { input: JSON.stringify({ original, marked, out }), encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(PYTHON, ['-c', DIFF], {
+    input: JSON.stringify({ original, marked, out }),
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`python exited with ${r.status}:\n${r.stderr}`);
   py = JSON.parse(readFileSync(out, 'utf8')) as PyReport;
@@ -300,10 +360,19 @@ describe('a fingerprinted safetensors file read by Python safetensors', () => {
     expect(py.marked.metadata).toEqual({ ...METADATA, [METADATA_TAG]: result.record.id });
     for (const file of [py.original, py.marked]) {
       expect(Object.keys(file.tensors).sort()).toEqual(tensors.map((t) => t.name).sort());
-      for (const t of tensors) expect({ name: t.name, dtype: file.tensors[t.name]?.dtype, shape: file.tensors[t.name]?.shape }).toEqual({ name: t.name, dtype: t.dtype, shape: t.shape });
+      for (const t of tensors)
+        expect({ name: t.name, dtype: file.tensors[t.name]?.dtype, shape: file.tensors[t.name]?.shape }).toEqual({
+          name: t.name,
+          dtype: t.dtype,
+          shape: t.shape,
+        });
     }
     // The reference read back exactly the bytes written, through numpy or deserialize.
-    for (const t of tensors) expect({ name: t.name, sha256: py.original.tensors[t.name]?.sha256 }).toEqual({ name: t.name, sha256: createHash('sha256').update(t.bytes).digest('hex') });
+    for (const t of tensors)
+      expect({ name: t.name, sha256: py.original.tensors[t.name]?.sha256 }).toEqual({
+        name: t.name,
+        sha256: createHash('sha256').update(t.bytes).digest('hex'),
+      });
   });
 
   it('loads F32, F16, I32 and U8 through numpy, and BF16 only through deserialize', () => {
@@ -312,7 +381,12 @@ describe('a fingerprinted safetensors file read by Python safetensors', () => {
       for (const t of tensors) {
         const p = file.tensors[t.name]!;
         if (t.dtype === 'BF16' && p.via === 'deserialize') expect(p.numpy_error).toMatch(/bfloat16/);
-        else expect({ name: t.name, via: p.via, dtype: p.numpy_dtype }).toEqual({ name: t.name, via: 'numpy', dtype: numpyDtype[t.dtype] ?? p.numpy_dtype });
+        else
+          expect({ name: t.name, via: p.via, dtype: p.numpy_dtype }).toEqual({
+            name: t.name,
+            via: 'numpy',
+            dtype: numpyDtype[t.dtype] ?? p.numpy_dtype,
+          });
       }
       // Recorded, not asserted beyond this: a later safetensors may map BF16 to ml_dtypes.
       if (file.load_file !== 'loaded') expect(file.load_file).toMatch(/bfloat16/);
@@ -327,7 +401,12 @@ describe('a fingerprinted safetensors file read by Python safetensors', () => {
       const gotSet = new Set(got);
       const missing = want.filter((e) => !gotSet.has(e));
       const extra = got.filter((e) => !wanted.has(e));
-      expect({ name: t.name, changed: got.length, missing: missing.slice(0, 5), extra: extra.slice(0, 5) }).toEqual({ name: t.name, changed: want.length, missing: [], extra: [] });
+      expect({ name: t.name, changed: got.length, missing: missing.slice(0, 5), extra: extra.slice(0, 5) }).toEqual({
+        name: t.name,
+        changed: want.length,
+        missing: [],
+        extra: [],
+      });
       expect(got).toEqual(want);
       const report = result.tensors.find((r) => r.name === t.name);
       expect({ name: t.name, marked: report?.marked }).toEqual({ name: t.name, marked: want.length });
@@ -365,11 +444,17 @@ describe('a fingerprinted safetensors file read by Python safetensors', () => {
       expect({ name: t.name, changed: py.diffs[t.name]!.index.length }).toEqual({ name: t.name, changed: 0 });
       expect(py.marked.tensors[t.name]!.sha256, t.name).toBe(py.original.tensors[t.name]!.sha256);
     }
-    expect(tensors.filter((x) => !markable(x)).map((x) => x.dtype).sort()).toEqual(['BF16', 'F16', 'F32', 'I32', 'U8']);
+    expect(
+      tensors
+        .filter((x) => !markable(x))
+        .map((x) => x.dtype)
+        .sort(),
+    ).toEqual(['BF16', 'F16', 'F32', 'I32', 'U8']);
     // The candidates the rule skips (each is absent from the diff, by the exact match above).
     for (const t of tensors.filter(markable).filter((x) => x.name.endsWith('attn.weight'))) {
       const { skipped } = expectedMarks(t);
-      for (const v of ['zero', 'subnormal', 'non-finite', 'no-room'] as const) expect(skipped[v], `${t.name}: ${v} candidates`).toBeGreaterThan(0);
+      for (const v of ['zero', 'subnormal', 'non-finite', 'no-room'] as const)
+        expect(skipped[v], `${t.name}: ${v} candidates`).toBeGreaterThan(0);
     }
   });
 

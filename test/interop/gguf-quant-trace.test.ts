@@ -23,7 +23,6 @@ let original: Tensor[];
 let originalPath: string;
 const table: { leak: string; type: string; z: string; threshold: string; accused: string }[] = [];
 
-
 function quantizedLeak(tensors: Tensor[], type: string, label: string): string {
   const out = join(dir, `${label}-${type}.gguf`);
   writeQuantizedGguf(tensors, type, out, dir);
@@ -59,7 +58,13 @@ describe('quantized GGUF leaks made by the reference gguf package', () => {
       expect(ev.derived).toBe(true);
       expect(ev.aligned).toHaveLength(16);
       const z = v.scores.find((s) => s.recipient === guilty)!.z;
-      table.push({ leak: guilty, type, z: z.toFixed(1), threshold: v.threshold.toFixed(2), accused: v.accused.map((a) => a.recipient).join(', ') || '-' });
+      table.push({
+        leak: guilty,
+        type,
+        z: z.toFixed(1),
+        threshold: v.threshold.toFixed(2),
+        accused: v.accused.map((a) => a.recipient).join(', ') || '-',
+      });
       expect(v.accused.map((a) => a.recipient)).toEqual([guilty]);
     }, 120_000);
   });
@@ -75,25 +80,39 @@ describe('quantized GGUF leaks made by the reference gguf package', () => {
     const guilty = RECIPIENTS[i]!;
     it(`a ${label} leak of ${guilty}'s copy, renamed blk.N.*, is traced to ${guilty}`, async () => {
       const leak = join(dir, `leak-${label}.gguf`);
-      await writeGguf(leak, new Map([['general.architecture', { type: GGUF_VALUE_TYPE.STRING, value: 'llama' }]]), markedTensors(original, KEY, guilty).map((t) => {
-        const ne = [...t.shape].reverse();
-        if (t.shape.length < 2) return { name: llamaName(t.name), ggmlType: GGML_TYPE.F32, ne, data: tensorBytes(t) };
-        const [, layer, part] = /^model\.layers\.(\d+)\.(.+)$/.exec(t.name)!;
-        const type = typeOf(Number(layer), part!);
-        return { name: llamaName(t.name), ggmlType: GGML_TYPE[type], ne, data: quantizeK(type, t.values) };
-      }));
+      await writeGguf(
+        leak,
+        new Map([['general.architecture', { type: GGUF_VALUE_TYPE.STRING, value: 'llama' }]]),
+        markedTensors(original, KEY, guilty).map((t) => {
+          const ne = [...t.shape].reverse();
+          if (t.shape.length < 2) return { name: llamaName(t.name), ggmlType: GGML_TYPE.F32, ne, data: tensorBytes(t) };
+          const [, layer, part] = /^model\.layers\.(\d+)\.(.+)$/.exec(t.name)!;
+          const type = typeOf(Number(layer), part!);
+          return { name: llamaName(t.name), ggmlType: GGML_TYPE[type], ne, data: quantizeK(type, t.values) };
+        }),
+      );
       const { ev, v } = await trace(leak);
       expect(ev.unread.tensors).toEqual([]);
       expect(ev.aligned).toHaveLength(16);
       const z = v.scores.find((s) => s.recipient === guilty)!.z;
-      table.push({ leak: guilty, type: label, z: z.toFixed(1), threshold: v.threshold.toFixed(2), accused: v.accused.map((a) => a.recipient).join(', ') || '-' });
+      table.push({
+        leak: guilty,
+        type: label,
+        z: z.toFixed(1),
+        threshold: v.threshold.toFixed(2),
+        accused: v.accused.map((a) => a.recipient).join(', ') || '-',
+      });
       expect(v.accused.map((a) => a.recipient)).toEqual([guilty]);
     }, 120_000);
   });
 
   it('the test K-quantizer is a real quantizer: relative RMS error within what its bits allow', () => {
     const x = original[0]!.values.subarray(0, 256 * 64);
-    for (const [type, bound] of [['Q4_K', 0.12], ['Q5_K', 0.06], ['Q6_K', 0.03]] as const) {
+    for (const [type, bound] of [
+      ['Q4_K', 0.12],
+      ['Q5_K', 0.06],
+      ['Q6_K', 0.03],
+    ] as const) {
       const y = new Float32Array(x.length);
       dequantizeBlocks(type, quantizeK(type, x), y);
       let e = 0;
@@ -112,7 +131,13 @@ describe('quantized GGUF leaks made by the reference gguf package', () => {
       const { ev, v } = await trace(quantizedLeak(original, type, 'original'));
       expect(ev.derived).toBe(true);
       expect(ev.aligned).toHaveLength(16);
-      table.push({ leak: 'original', type, z: Math.max(...v.scores.map((s) => s.z)).toFixed(2), threshold: v.threshold.toFixed(2), accused: '-' });
+      table.push({
+        leak: 'original',
+        type,
+        z: Math.max(...v.scores.map((s) => s.z)).toFixed(2),
+        threshold: v.threshold.toFixed(2),
+        accused: '-',
+      });
       expect(v.accused).toEqual([]);
     }
   }, 120_000);

@@ -57,7 +57,11 @@ const dir = tempDir('modelseal-gguf-quants-');
 describe('dequantization equals gguf.quants.dequantize bit for bit', () => {
   it('on random and reference-quantized blocks of every type src/formats/quants.ts reads', () => {
     requireGguf();
-    const r = spawnSync(PYTHON, ['-c', MAKE], { input: JSON.stringify({ seed: SEED, blocks: BLOCKS, dir, types: DEQUANTIZABLE }), encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(PYTHON, ['-c', MAKE], {
+      input: JSON.stringify({ seed: SEED, blocks: BLOCKS, dir, types: DEQUANTIZABLE }),
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(r.status, r.stderr).toBe(0);
     const made = JSON.parse(r.stdout) as Record<string, string[]>;
     const tally: string[] = [];
@@ -74,7 +78,9 @@ describe('dequantization equals gguf.quants.dequantize bit for bit', () => {
         const bytes = blockShape(name)!.bytes;
         for (let b = 0; b < BLOCKS; b += 3) {
           const n = Math.min(3, BLOCKS - b);
-          expect(dequantizeBlocks(name, src.subarray(b * bytes, (b + n) * bytes), mine, b * elements)).toBe(n * elements);
+          expect(dequantizeBlocks(name, src.subarray(b * bytes, (b + n) * bytes), mine, b * elements)).toBe(
+            n * elements,
+          );
         }
         const mineBits = new Uint32Array(mine.buffer);
         const refBits = new Uint32Array(ref.buffer);
@@ -83,10 +89,14 @@ describe('dequantization equals gguf.quants.dequantize bit for bit', () => {
         for (let i = 0; i < ref.length; i++) {
           if (Number.isNaN(ref[i]!)) {
             nan++;
-            if (!Number.isNaN(mine[i]!)) expect.fail(`${name} ${how} (seed ${SEED}) value ${i}: reference NaN, got ${mine[i]}`);
+            if (!Number.isNaN(mine[i]!))
+              expect.fail(`${name} ${how} (seed ${SEED}) value ${i}: reference NaN, got ${mine[i]}`);
             continue;
           }
-          if (mineBits[i] !== refBits[i]) expect.fail(`${name} ${how} (seed ${SEED}) value ${i} (block ${Math.floor(i / elements)}): reference ${ref[i]} (0x${refBits[i]!.toString(16)}), got ${mine[i]} (0x${mineBits[i]!.toString(16)})`);
+          if (mineBits[i] !== refBits[i])
+            expect.fail(
+              `${name} ${how} (seed ${SEED}) value ${i} (block ${Math.floor(i / elements)}): reference ${ref[i]} (0x${refBits[i]!.toString(16)}), got ${mine[i]} (0x${mineBits[i]!.toString(16)})`,
+            );
           distinct.add(refBits[i]!);
         }
         // Not vacuous: mostly finite values, and many different ones.
@@ -98,7 +108,8 @@ describe('dequantization equals gguf.quants.dequantize bit for bit', () => {
       }
     }
     // Every reference-quantizable type of ours was also checked on the reference's own quantization.
-    for (const name of ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'TQ1_0', 'TQ2_0', 'MXFP4']) expect(tally).toContain(`${name}:quantized`);
+    for (const name of ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'TQ1_0', 'TQ2_0', 'MXFP4'])
+      expect(tally).toContain(`${name}:quantized`);
     expect(tally.length).toBe(DEQUANTIZABLE.length + 8);
     expect(compared).toBeGreaterThan(DEQUANTIZABLE.length * BLOCKS * 32);
   }, 180_000);
@@ -113,8 +124,12 @@ describe('dequantization equals gguf.quants.dequantize bit for bit', () => {
 
   it('refuses a type it cannot read, naming it, and data that is not whole blocks', () => {
     expect(canDequantize('Q8_K')).toBe(false);
-    expect(() => dequantizeBlocks('Q8_K', new Uint8Array(292), new Float32Array(256))).toThrow(/Q8_K cannot be dequantized/);
-    expect(() => dequantizeBlocks('Q4_0', new Uint8Array(17), new Float32Array(32))).toThrow(/whole blocks of 18 bytes/);
+    expect(() => dequantizeBlocks('Q8_K', new Uint8Array(292), new Float32Array(256))).toThrow(
+      /Q8_K cannot be dequantized/,
+    );
+    expect(() => dequantizeBlocks('Q4_0', new Uint8Array(17), new Float32Array(32))).toThrow(
+      /whole blocks of 18 bytes/,
+    );
     expect(() => dequantizeBlocks('Q4_0', new Uint8Array(36), new Float32Array(63))).toThrow(/room for 64 values/);
   });
 });

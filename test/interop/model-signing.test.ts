@@ -223,7 +223,12 @@ describe('interop with model_signing (OpenSSF Model Signing reference CLI)', () 
       await seal({ input, output: join(dir, 'm.mseal'), recipients: [k.local], publisher: k.publisher });
       out = join(dir, 'opened', 'model.safetensors');
       mkdirSync(dirname(out));
-      const r = await open({ input: join(dir, 'm.mseal'), output: out, identities: [k.local], trustedPublishers: k.trusted });
+      const r = await open({
+        input: join(dir, 'm.mseal'),
+        output: out,
+        identities: [k.local],
+        trustedPublishers: k.trusted,
+      });
       expect(r.provenance).toBe(`${out}.sig`);
     });
 

@@ -26,11 +26,23 @@ async function sealTo(label: string, name: string) {
   const src = join(dir, `${name}.bin`);
   writeFileSync(src, detBytes(150_000, name));
   const pkg = join(dir, `${name}.mseal`);
-  await seal({ input: src, output: pkg, recipients: [await Pkcs11Recipient.open(hsm.token, label, cfg())], publisher: keys.publisher, license: 'EAR-7' });
+  await seal({
+    input: src,
+    output: pkg,
+    recipients: [await Pkcs11Recipient.open(hsm.token, label, cfg())],
+    publisher: keys.publisher,
+    license: 'EAR-7',
+  });
   return { src, pkg };
 }
 
-const openWith = (pkg: string, id: Pkcs11Identity) => open({ input: pkg, output: join(dir, `o-${Math.random().toString(36).slice(2)}`), identities: [id], trustedPublishers: keys.trusted });
+const openWith = (pkg: string, id: Pkcs11Identity) =>
+  open({
+    input: pkg,
+    output: join(dir, `o-${Math.random().toString(36).slice(2)}`),
+    identities: [id],
+    trustedPublishers: keys.trusted,
+  });
 
 describe('pkcs11 provider (SoftHSM2)', () => {
   // First: the token keeps one login per application, so a wrong PIN is only seen before a good one.
@@ -38,13 +50,21 @@ describe('pkcs11 provider (SoftHSM2)', () => {
     const wrong = await Pkcs11Recipient.open(hsm.token, 'kek-1', { ...cfg(), pin: '000000' }).catch((e) => e);
     expect(wrong).toMatchObject({ code: 'KEYSTORE', details: { ckr: 'CKR_PIN_INCORRECT' } });
     expect(JSON.stringify({ m: wrong.message, d: wrong.details })).not.toContain('000000'); // never the PIN
-    await expect(Pkcs11Recipient.open(hsm.token, 'no-such-key', cfg())).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE', message: expect.stringContaining('no-such-key') });
-    await expect(Pkcs11Recipient.open('no-such-token', 'kek-1', cfg())).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE', message: expect.stringContaining('no-such-token') });
+    await expect(Pkcs11Recipient.open(hsm.token, 'no-such-key', cfg())).rejects.toMatchObject({
+      code: 'PROVIDER_UNAVAILABLE',
+      message: expect.stringContaining('no-such-key'),
+    });
+    await expect(Pkcs11Recipient.open('no-such-token', 'kek-1', cfg())).rejects.toMatchObject({
+      code: 'PROVIDER_UNAVAILABLE',
+      message: expect.stringContaining('no-such-token'),
+    });
   });
 
   it('wraps inside the token and unwraps there; the stanza names token and key', async () => {
     const { src, pkg } = await sealTo('kek-1', 'wrap');
-    expect((await inspect(pkg)).recipients).toEqual([{ type: 'pkcs11', recipient: `pkcs11:${hsm.token}/kek-1`, license: 'EAR-7', policy: 'none' }]);
+    expect((await inspect(pkg)).recipients).toEqual([
+      { type: 'pkcs11', recipient: `pkcs11:${hsm.token}/kek-1`, license: 'EAR-7', policy: 'none' },
+    ]);
     const o = await openWith(pkg, new Pkcs11Identity(cfg()));
     expect(readFileSync(o.output).equals(readFileSync(src))).toBe(true);
   });
@@ -54,7 +74,10 @@ describe('pkcs11 provider (SoftHSM2)', () => {
   });
 
   it('refuses a key that could leave the HSM', async () => {
-    await expect(Pkcs11Recipient.open(hsm.token, 'loose', cfg())).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('CKA_EXTRACTABLE') });
+    await expect(Pkcs11Recipient.open(hsm.token, 'loose', cfg())).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('CKA_EXTRACTABLE'),
+    });
   });
 
   it('a stanza under another release context (the AAD) does not unwrap', async () => {
@@ -66,9 +89,17 @@ describe('pkcs11 provider (SoftHSM2)', () => {
     const moved = { ...s, license: 'EAR-8' };
     await expect(id.unwrapDataKey(moved, contextFor(h, moved))).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
     const otherKey = { ...s, recipient: `pkcs11:${hsm.token}/kek-2` };
-    await expect(id.unwrapDataKey(otherKey, contextFor(h, otherKey))).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
-    for (const hostile of [{ ...s, recipient: 'pkcs11:no-slash' }, { ...s, args: [] }, { ...s, body: s.body.subarray(1) }]) {
-      await expect(id.unwrapDataKey(hostile, contextFor(h, hostile))).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    await expect(id.unwrapDataKey(otherKey, contextFor(h, otherKey))).rejects.toMatchObject({
+      code: 'DECRYPTION_FAILED',
+    });
+    for (const hostile of [
+      { ...s, recipient: 'pkcs11:no-slash' },
+      { ...s, args: [] },
+      { ...s, body: s.body.subarray(1) },
+    ]) {
+      await expect(id.unwrapDataKey(hostile, contextFor(h, hostile))).rejects.toMatchObject({
+        code: 'DECRYPTION_FAILED',
+      });
     }
   });
 
@@ -89,7 +120,9 @@ describe('pkcs11 provider (SoftHSM2)', () => {
       publisher: keys.publisher,
       rotate: [{ from: `pkcs11:${hsm.token}/kek-1`, to: await Pkcs11Recipient.open(hsm.token, 'kek-2', cfg()) }],
     });
-    expect((await inspect(pkg)).recipients).toEqual([{ type: 'pkcs11', recipient: `pkcs11:${hsm.token}/kek-2`, license: 'EAR-7', policy: 'none' }]);
+    expect((await inspect(pkg)).recipients).toEqual([
+      { type: 'pkcs11', recipient: `pkcs11:${hsm.token}/kek-2`, license: 'EAR-7', policy: 'none' },
+    ]);
     const o = await openWith(pkg, new Pkcs11Identity(cfg()));
     expect(readFileSync(o.output).equals(readFileSync(src))).toBe(true);
   });
@@ -99,18 +132,43 @@ describe('pkcs11 provider (SoftHSM2)', () => {
     const ks = join(dir, 'keys');
     const pinFile = join(dir, 'pin');
     writeFileSync(pinFile, `${hsm.pin}\n`, { mode: 0o600 });
-    const run = (args: string[]) => spawnSync(process.execPath, [BIN, '--keys', ks, '--pkcs11-module', hsm.module, '--pkcs11-pin-file', pinFile, ...args], { env: process.env });
+    const run = (args: string[]) =>
+      spawnSync(
+        process.execPath,
+        [BIN, '--keys', ks, '--pkcs11-module', hsm.module, '--pkcs11-pin-file', pinFile, ...args],
+        { env: process.env },
+      );
     expect(run(['--quiet', 'init']).status).toBe(0);
     const src = join(dir, 'cli.bin');
     writeFileSync(src, detBytes(90_000, 'cli'));
     const s = run(['--json', 'seal', src, '--to', `pkcs11:${hsm.token}/kek-1`, '-o', join(dir, 'cli.mseal')]);
     expect(s.status, s.stderr.toString()).toBe(0);
-    expect(JSON.parse(s.stdout.toString()).recipients[0]).toMatchObject({ type: 'pkcs11', recipient: `pkcs11:${hsm.token}/kek-1` });
+    expect(JSON.parse(s.stdout.toString()).recipients[0]).toMatchObject({
+      type: 'pkcs11',
+      recipient: `pkcs11:${hsm.token}/kek-1`,
+    });
     const o = run(['--json', 'open', join(dir, 'cli.mseal'), '-o', join(dir, 'cli.out')]);
     expect(o.status, o.stderr.toString()).toBe(0);
     expect(JSON.parse(o.stdout.toString()).openedWith.type).toBe('pkcs11');
     expect(readFileSync(join(dir, 'cli.out')).equals(readFileSync(src))).toBe(true);
-    const noPin = spawnSync(process.execPath, [BIN, '--keys', ks, '--json', '--pkcs11-module', hsm.module, 'seal', src, '--to', `pkcs11:${hsm.token}/kek-1`, '-o', join(dir, 'x.mseal')], { env: { ...process.env, MODELSEAL_PKCS11_PIN: '' } });
+    const noPin = spawnSync(
+      process.execPath,
+      [
+        BIN,
+        '--keys',
+        ks,
+        '--json',
+        '--pkcs11-module',
+        hsm.module,
+        'seal',
+        src,
+        '--to',
+        `pkcs11:${hsm.token}/kek-1`,
+        '-o',
+        join(dir, 'x.mseal'),
+      ],
+      { env: { ...process.env, MODELSEAL_PKCS11_PIN: '' } },
+    );
     expect(noPin.status).toBe(8); // KEYSTORE: a refused PIN
   });
 });

@@ -188,8 +188,16 @@ describe('samples/checkpoint/model.safetensors read by Python safetensors', () =
     for (const t of ours.tensors) {
       const p = py.tensors[t.name];
       expect(p, t.name).toBeDefined();
-      expect({ name: t.name, dtype: p?.dtype, shape: p?.shape }).toEqual({ name: t.name, dtype: t.dtype, shape: t.shape });
-      expect({ name: t.name, dtype: p?.raw_dtype, shape: p?.raw_shape }).toEqual({ name: t.name, dtype: t.dtype, shape: t.shape });
+      expect({ name: t.name, dtype: p?.dtype, shape: p?.shape }).toEqual({
+        name: t.name,
+        dtype: t.dtype,
+        shape: t.shape,
+      });
+      expect({ name: t.name, dtype: p?.raw_dtype, shape: p?.raw_shape }).toEqual({
+        name: t.name,
+        dtype: t.dtype,
+        shape: t.shape,
+      });
     }
   });
 
@@ -218,7 +226,8 @@ describe('samples/checkpoint/model.safetensors read by Python safetensors', () =
       for (let i = 0; i < source.length; i++) {
         const s = source[i] as number;
         const written = t.dtype === 'F32' ? Math.fround(s) : gen.float16ToNumber(gen.float16Bits(s));
-        const inFile = t.dtype === 'F32' ? view.getFloat32(i * 4, true) : gen.float16ToNumber(view.getUint16(i * 2, true));
+        const inFile =
+          t.dtype === 'F32' ? view.getFloat32(i * 4, true) : gen.float16ToNumber(view.getUint16(i * 2, true));
         if (values[i] !== written || inFile !== written) mismatches++;
       }
       expect(mismatches, `${t.name}: values differing between numpy, the file and the generator`).toBe(0);
@@ -270,7 +279,10 @@ describe('malformed files: our parser and Python safetensors', () => {
   const e = (dtype: string, shape: number[], b: number, end: number) =>
     JSON.stringify({ dtype, shape, data_offsets: [b, end] });
 
-  function verdicts(cases: Record<string, Uint8Array>): { ours: Record<string, string>; python: Record<string, string> } {
+  function verdicts(cases: Record<string, Uint8Array>): {
+    ours: Record<string, string>;
+    python: Record<string, string>;
+  } {
     const files: Record<string, string> = {};
     const oursOut: Record<string, string> = {};
     for (const [label, blob] of Object.entries(cases)) {
@@ -324,7 +336,11 @@ describe('malformed files: our parser and Python safetensors', () => {
     };
     const v = verdicts({ ...valid, ...stricter });
     for (const label of Object.keys(valid)) {
-      expect({ label, ours: v.ours[label], python: v.python[label] }).toEqual({ label, ours: 'accepted', python: 'accepted' });
+      expect({ label, ours: v.ours[label], python: v.python[label] }).toEqual({
+        label,
+        ours: 'accepted',
+        python: 'accepted',
+      });
     }
     for (const label of Object.keys(stricter)) {
       expect({ label, python: v.python[label] }).toEqual({ label, python: 'accepted' });

@@ -34,7 +34,11 @@ const TLOGCHECK = join(
   import.meta.dirname,
   '../../.peers',
   `tlogcheck-${createHash('sha256')
-    .update(Buffer.concat(['go.mod', 'go.sum', 'main.go'].map((f) => readFileSync(join(import.meta.dirname, '../peers/tlogcheck', f)))))
+    .update(
+      Buffer.concat(
+        ['go.mod', 'go.sum', 'main.go'].map((f) => readFileSync(join(import.meta.dirname, '../peers/tlogcheck', f))),
+      ),
+    )
     .digest('hex')
     .slice(0, 16)}`,
 );
@@ -47,10 +51,20 @@ interface Verdict {
 
 /** Runs every case through the Go program in one process. */
 function goCheck(cases: object[]): Verdict[] {
-  if (!existsSync(TLOGCHECK)) throw new Error(`${TLOGCHECK} is missing: run \`bash test/peers/setup.sh\` (npm test does), which builds it with Go`);
-  const r = spawnSync(TLOGCHECK, [], { input: cases.map((c) => JSON.stringify(c)).join('\n') + '\n', maxBuffer: 1 << 28 });
+  if (!existsSync(TLOGCHECK))
+    throw new Error(
+      `${TLOGCHECK} is missing: run \`bash test/peers/setup.sh\` (npm test does), which builds it with Go`,
+    );
+  const r = spawnSync(TLOGCHECK, [], {
+    input: cases.map((c) => JSON.stringify(c)).join('\n') + '\n',
+    maxBuffer: 1 << 28,
+  });
   if (r.status !== 0) throw new Error(`tlogcheck failed: ${r.stderr}`);
-  const out = r.stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as Verdict);
+  const out = r.stdout
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Verdict);
   expect(out.length).toBe(cases.length);
   return out;
 }
@@ -58,10 +72,9 @@ function goCheck(cases: object[]): Verdict[] {
 const b64 = (h: Uint8Array) => Buffer.from(h).toString('base64');
 const flip = (h: Hash, bit = 0) => {
   const c = Buffer.from(h);
-  c[bit % 32]! ^= 1 << bit % 8;
+  c[bit % 32]! ^= 1 << (bit % 8);
   return c;
 };
-
 
 describe('Go sumdb/tlog and sumdb/note agree with our log verifier', () => {
   const { leaves, stored, read } = memoryTree(1100, (i) => `release ${i}`);
@@ -78,7 +91,10 @@ describe('Go sumdb/tlog and sumdb/note agree with our log verifier', () => {
       notes.push({ note, good: true });
       notes.push({ note: note.replace(`\n${size}\n`, `\n${size + 1}\n`), good: false });
       notes.push({ note: note.replace(b64(root), b64(flip(root, size))), good: false });
-      notes.push({ note: signNote(formatCheckpoint({ origin: signer.name, size, root, extensions: [] }), [stranger]), good: false });
+      notes.push({
+        note: signNote(formatCheckpoint({ origin: signer.name, size, root, extensions: [] }), [stranger]),
+        good: false,
+      });
       const sig = note.lastIndexOf(' ') + 10;
       notes.push({ note: note.slice(0, sig) + (note[sig] === 'A' ? 'B' : 'A') + note.slice(sig + 1), good: false });
     }
@@ -107,13 +123,28 @@ describe('Go sumdb/tlog and sumdb/note agree with our log verifier', () => {
         cases.push({ leaf, index: (index + 1) % size, size, proof, root });
         cases.push({ leaf, index, size, proof, root: flip(root, 3) });
         if (proof.length) {
-          cases.push({ leaf, index, size, proof: proof.map((h, j) => (j === proof.length - 1 ? flip(h, 7) : h)), root });
+          cases.push({
+            leaf,
+            index,
+            size,
+            proof: proof.map((h, j) => (j === proof.length - 1 ? flip(h, 7) : h)),
+            root,
+          });
           cases.push({ leaf, index, size, proof: proof.slice(0, -1), root });
         }
         cases.push({ leaf, index, size, proof: [...proof, root], root });
       }
     }
-    const go = goCheck(cases.map((c) => ({ kind: 'inclusion', leaf: b64(c.leaf), index: c.index, size: c.size, proof: c.proof.map(b64), root: b64(c.root) })));
+    const go = goCheck(
+      cases.map((c) => ({
+        kind: 'inclusion',
+        leaf: b64(c.leaf),
+        index: c.index,
+        size: c.size,
+        proof: c.proof.map(b64),
+        root: b64(c.root),
+      })),
+    );
     let accepted = 0;
     cases.forEach((c, i) => {
       const mine = verifyInclusion(c.leaf, c.index, c.size, c.proof, c.root);
@@ -141,7 +172,14 @@ describe('Go sumdb/tlog and sumdb/note agree with our log verifier', () => {
       }
     }
     const go = goCheck(
-      cases.map((c) => ({ kind: 'consistency', old: c.old, size: c.size, proof: c.proof.map(b64), oldRoot: b64(c.oldRoot), root: b64(c.root) })),
+      cases.map((c) => ({
+        kind: 'consistency',
+        old: c.old,
+        size: c.size,
+        proof: c.proof.map(b64),
+        oldRoot: b64(c.oldRoot),
+        root: b64(c.root),
+      })),
     );
     let accepted = 0;
     cases.forEach((c, i) => {
@@ -176,7 +214,8 @@ describe('Go sumdb/tlog reads the served log (C2SP tlog-tiles)', () => {
     const rnd = prng(20261205).int;
     const encodeN = (n: number) => {
       const parts = [String(n % 1000).padStart(3, '0')];
-      for (n = Math.floor(n / 1000); n > 0; n = Math.floor(n / 1000)) parts.unshift(`x${String(n % 1000).padStart(3, '0')}`);
+      for (n = Math.floor(n / 1000); n > 0; n = Math.floor(n / 1000))
+        parts.unshift(`x${String(n % 1000).padStart(3, '0')}`);
       return parts.join('/');
     };
     const mutations: Array<(p: string) => string> = [
@@ -207,7 +246,9 @@ describe('Go sumdb/tlog reads the served log (C2SP tlog-tiles)', () => {
     paths.forEach((path, i) => {
       const mine = parseTilePath(path);
       const want = go[i]!.ok ? go[i]!.values! : null;
-      const got = mine ? [mine.level === 'entries' ? '-1' : String(mine.level), String(mine.n), String(mine.width)] : null;
+      const got = mine
+        ? [mine.level === 'entries' ? '-1' : String(mine.level), String(mine.n), String(mine.width)]
+        : null;
       expect({ path, got }).toEqual({ path, got: want });
       kinds[want ? 'canonical' : 'other']++;
     });
@@ -222,7 +263,12 @@ describe('Go sumdb/tlog reads the served log (C2SP tlog-tiles)', () => {
     const setup = await openReleaseService(join(dir, 'data'), keys, { commitIntervalMs: 0 });
     const server = await startServer(setup.service, setup.log, { port: 0, logPrefix: '/log' });
     try {
-      for (let i = 0; i < 600; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => setup.log.append(Buffer.from(`entry ${i + j} ${'·'.repeat((i + j) % 40)}`))));
+      for (let i = 0; i < 600; i += 100)
+        await Promise.all(
+          Array.from({ length: 100 }, (_, j) =>
+            setup.log.append(Buffer.from(`entry ${i + j} ${'·'.repeat((i + j) % 40)}`)),
+          ),
+        );
       expect(setup.log.origin).toBe('releases.test/log');
       const vkey = readFileSync(join(keys, 'log.vkey'), 'utf8').trim();
       // At the root and under the URL prefix the origin names.
@@ -230,10 +276,19 @@ describe('Go sumdb/tlog reads the served log (C2SP tlog-tiles)', () => {
         { kind: 'serve', url: server.url, vkey },
         { kind: 'serve', url: `${server.url}/log`, vkey },
       ]);
-      for (const v of [root, prefixed]) expect(v).toEqual({ ok: true, values: ['600', 'uncompressed:false:0', 'uncompressed:false:1', 'uncompressed:true:entries'] });
+      for (const v of [root, prefixed])
+        expect(v).toEqual({
+          ok: true,
+          values: ['600', 'uncompressed:false:0', 'uncompressed:false:1', 'uncompressed:true:entries'],
+        });
       const head = async (path: string, headers: Record<string, string> = {}) => {
         const r = await fetch(`${server.url}${path}`, { headers });
-        return { status: r.status, cache: r.headers.get('cache-control'), encoding: r.headers.get('content-encoding'), bytes: Buffer.from(await r.arrayBuffer()) };
+        return {
+          status: r.status,
+          cache: r.headers.get('cache-control'),
+          encoding: r.headers.get('content-encoding'),
+          bytes: Buffer.from(await r.arrayBuffer()),
+        };
       };
       expect(await head('/tile/0/000')).toMatchObject({ status: 200, cache: 'public, max-age=31536000, immutable' });
       expect(await head('/tile/0/002.p/88')).toMatchObject({ status: 200, cache: 'public, max-age=60' });
@@ -241,10 +296,23 @@ describe('Go sumdb/tlog reads the served log (C2SP tlog-tiles)', () => {
       // fetch decompresses by itself; node:http shows what was sent.
       const gz = await rawGet(server.url, '/tile/entries/000', { 'accept-encoding': 'gzip' });
       const plain = await rawGet(server.url, '/tile/entries/000', { 'accept-encoding': 'identity' });
-      expect({ gz: gz.encoding, plain: plain.encoding, cache: gz.cache }).toEqual({ gz: 'gzip', plain: undefined, cache: 'public, max-age=31536000, immutable' });
+      expect({ gz: gz.encoding, plain: plain.encoding, cache: gz.cache }).toEqual({
+        gz: 'gzip',
+        plain: undefined,
+        cache: 'public, max-age=31536000, immutable',
+      });
       expect(gunzipSync(gz.bytes).equals(plain.bytes)).toBe(true);
-      expect((await rawGet(server.url, '/tile/entries/000', { 'accept-encoding': 'gzip;q=0' })).encoding).toBeUndefined();
-      for (const path of ['/tile/0/x000/000', '/tile/00/000', '/tile/0/00', '/tile/0/000.p/088', '/tile/0/002.p/256', '/tile/entries/x000/001']) {
+      expect(
+        (await rawGet(server.url, '/tile/entries/000', { 'accept-encoding': 'gzip;q=0' })).encoding,
+      ).toBeUndefined();
+      for (const path of [
+        '/tile/0/x000/000',
+        '/tile/00/000',
+        '/tile/0/00',
+        '/tile/0/000.p/088',
+        '/tile/0/002.p/256',
+        '/tile/entries/x000/001',
+      ]) {
         expect({ path, status: (await rawGet(server.url, path)).status }).toEqual({ path, status: 404 });
       }
     } finally {
@@ -256,7 +324,10 @@ describe('Go sumdb/tlog reads the served log (C2SP tlog-tiles)', () => {
 
 /** goCheck for cases that call back into this process (a server on its event loop): not synchronous. */
 async function goCheckAsync(cases: object[]): Promise<Verdict[]> {
-  if (!existsSync(TLOGCHECK)) throw new Error(`${TLOGCHECK} is missing: run \`bash test/peers/setup.sh\` (npm test does), which builds it with Go`);
+  if (!existsSync(TLOGCHECK))
+    throw new Error(
+      `${TLOGCHECK} is missing: run \`bash test/peers/setup.sh\` (npm test does), which builds it with Go`,
+    );
   const child = spawn(TLOGCHECK, [], { stdio: ['pipe', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -265,18 +336,33 @@ async function goCheckAsync(cases: object[]): Promise<Verdict[]> {
   child.stdin.end(cases.map((c) => JSON.stringify(c)).join('\n') + '\n');
   const code = await new Promise<number | null>((r) => child.once('close', r));
   if (code !== 0) throw new Error(`tlogcheck failed: ${Buffer.concat(err).toString()}`);
-  const verdicts = Buffer.concat(out).toString().trim().split('\n').map((l) => JSON.parse(l) as Verdict);
+  const verdicts = Buffer.concat(out)
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Verdict);
   expect(verdicts.length).toBe(cases.length);
   return verdicts;
 }
 
-function rawGet(base: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; encoding: string | undefined; cache: string | undefined; bytes: Buffer }> {
+function rawGet(
+  base: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; encoding: string | undefined; cache: string | undefined; bytes: Buffer }> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: hostname, port, path, headers }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (b: Buffer) => parts.push(b));
-      res.on('end', () => resolve({ status: res.statusCode!, encoding: res.headers['content-encoding'], cache: res.headers['cache-control'], bytes: Buffer.concat(parts) }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode!,
+          encoding: res.headers['content-encoding'],
+          cache: res.headers['cache-control'],
+          bytes: Buffer.concat(parts),
+        }),
+      );
     });
     req.on('error', reject);
     req.end();

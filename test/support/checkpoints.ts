@@ -32,7 +32,13 @@ export interface Tensor {
 }
 
 /** `layers` layers of two [rows, cols] weight matrices and a 1-D norm, Gaussian with a per-tensor scale. */
-export function makeModel(seed: number, layers: number, rows: number, cols: number, dtype: FloatDtype = 'F32'): Tensor[] {
+export function makeModel(
+  seed: number,
+  layers: number,
+  rows: number,
+  cols: number,
+  dtype: FloatDtype = 'F32',
+): Tensor[] {
   const r = rng(seed);
   const out: Tensor[] = [];
   for (let l = 0; l < layers; l++) {
@@ -41,7 +47,12 @@ export function makeModel(seed: number, layers: number, rows: number, cols: numb
       const v = Float32Array.from({ length: rows * cols }, () => r.gauss() * scale);
       out.push(cast({ name: `model.layers.${l}.${part}`, dtype: 'F32', shape: [rows, cols], values: v }, dtype));
     }
-    out.push({ name: `model.layers.${l}.norm.weight`, dtype: 'F32', shape: [cols], values: Float32Array.from({ length: cols }, () => 1 + 0.1 * r.gauss()) });
+    out.push({
+      name: `model.layers.${l}.norm.weight`,
+      dtype: 'F32',
+      shape: [cols],
+      values: Float32Array.from({ length: cols }, () => 1 + 0.1 * r.gauss()),
+    });
   }
   return out;
 }
@@ -60,7 +71,11 @@ export function tensorBytes(t: Tensor): Uint8Array {
   return encodeFloats(t.dtype, t.values);
 }
 
-export function writeSafetensors(path: string, tensors: readonly Tensor[], metadata: Record<string, string> = {}): void {
+export function writeSafetensors(
+  path: string,
+  tensors: readonly Tensor[],
+  metadata: Record<string, string> = {},
+): void {
   const datas = tensors.map(tensorBytes);
   let at = 0;
   const entries = tensors.map((t, i) => {
@@ -87,7 +102,23 @@ export function markedTensors(tensors: readonly Tensor[], key: Uint8Array, recip
     if (t.shape.length < 2) return t;
     const bytes = tensorBytes(t);
     const n = t.values.length;
-    markElements({ name: t.name, dtype: t.dtype, start: 0, end: bytes.length, supportKey: supportKey(key, t.name), codeKey: codeKey(key, recipient, t.name) }, DEFAULT_PARAMS, n, 0, n, bytes, 0, null);
+    markElements(
+      {
+        name: t.name,
+        dtype: t.dtype,
+        start: 0,
+        end: bytes.length,
+        supportKey: supportKey(key, t.name),
+        codeKey: codeKey(key, recipient, t.name),
+      },
+      DEFAULT_PARAMS,
+      n,
+      0,
+      n,
+      bytes,
+      0,
+      null,
+    );
     return { ...t, values: decodeFloats(t.dtype, bytes, 0, n) };
   });
 }

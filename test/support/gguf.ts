@@ -8,9 +8,11 @@ export const PYTHON = join(fileURLToPath(new URL('../../', import.meta.url)), '.
 
 /** Fails (never skips) when the Python peers are not installed. */
 export function requireGguf(): void {
-  if (!existsSync(PYTHON)) throw new Error(`${PYTHON} does not exist: run \`bash test/peers/setup.sh\` to install the Python peers`);
+  if (!existsSync(PYTHON))
+    throw new Error(`${PYTHON} does not exist: run \`bash test/peers/setup.sh\` to install the Python peers`);
   const r = spawnSync(PYTHON, ['-c', 'import gguf, numpy'], { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`the venv at ${PYTHON} cannot import gguf: run \`bash test/peers/setup.sh\`\n${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`the venv at ${PYTHON} cannot import gguf: run \`bash test/peers/setup.sh\`\n${r.stderr}`);
 }
 
 // Reads F32 tensors (raw files) and writes them as a GGUF with the reference GGUFWriter, the
@@ -48,7 +50,12 @@ export function llamaName(name: string): string {
  * Writes F32 tensors (test/support/checkpoints.ts) to `out` as GGUF through the reference package:
  * llama.cpp names, 2-D tensors quantized to `type` (one it can quantize: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0).
  */
-export function writeQuantizedGguf(tensors: readonly { name: string; shape: number[]; values: Float32Array }[], type: string, out: string, scratch: string): void {
+export function writeQuantizedGguf(
+  tensors: readonly { name: string; shape: number[]; values: Float32Array }[],
+  type: string,
+  out: string,
+  scratch: string,
+): void {
   const files = tensors.map((t, i) => {
     const file = join(scratch, `tensor-${i}.f32`);
     writeFileSync(file, new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength));
@@ -65,8 +72,17 @@ export function writeQuantizedGguf(tensors: readonly { name: string; shape: numb
  * As {@link writeQuantizedGguf}, from raw little-endian F32 files (one per tensor), which the
  * reference package reads one at a time: the tensors never need to be in this process's memory.
  */
-export function writeQuantizedGgufFromFiles(files: readonly { file: string; shape: number[]; name: string }[], type: string, out: string, timeoutMs = 600_000): void {
+export function writeQuantizedGgufFromFiles(
+  files: readonly { file: string; shape: number[]; name: string }[],
+  type: string,
+  out: string,
+  timeoutMs = 600_000,
+): void {
   const tensors = files.map((f) => ({ file: f.file, shape: f.shape, gguf: llamaName(f.name) }));
-  const r = spawnSync(PYTHON, ['-c', QUANTIZE], { input: JSON.stringify({ type, out, tensors }), encoding: 'utf8', timeout: timeoutMs });
+  const r = spawnSync(PYTHON, ['-c', QUANTIZE], {
+    input: JSON.stringify({ type, out, tensors }),
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
   if (r.status !== 0) throw new Error(`the reference gguf package could not write ${type}: ${r.stderr}`);
 }

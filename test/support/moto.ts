@@ -26,13 +26,18 @@ export interface Moto {
 }
 
 export async function startMoto(): Promise<Moto> {
-  if (!existsSync(MOTO)) throw new Error(`${MOTO} is missing: run \`bash test/peers/setup.sh\` (npm test does); the KMS tests need a real moto server`);
+  if (!existsSync(MOTO))
+    throw new Error(
+      `${MOTO} is missing: run \`bash test/peers/setup.sh\` (npm test does); the KMS tests need a real moto server`,
+    );
   process.env.AWS_ACCESS_KEY_ID = 'testing';
   process.env.AWS_SECRET_ACCESS_KEY = 'testing';
   process.env.AWS_REGION = 'us-east-1';
   delete process.env.AWS_PROFILE;
   const port = await freePort();
-  const child: ChildProcess = spawn(MOTO, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(MOTO, ['-H', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let log = '';
   child.stderr!.on('data', (b: Buffer) => (log = (log + b.toString()).slice(-4000)));
   const endpoint = `http://127.0.0.1:${port}`;

@@ -35,7 +35,8 @@ export function entriesOf(pkg: Uint8Array): EntryAt[] {
     { name: ENTRY.headerSignature, at: headerSigAt, size: headerSigSize },
     { name: ENTRY.reserve, at: reserveAt, size: regionBytes - reserveAt - TAR_BLOCK },
   ];
-  for (const s of layout.streams) for (const seg of segmentsOf(s)) out.push({ name: seg.entryName, at: seg.offset, size: seg.size });
+  for (const s of layout.streams)
+    for (const seg of segmentsOf(s)) out.push({ name: seg.entryName, at: seg.offset, size: seg.size });
   out.push({ name: ENTRY.chunks, at: layout.chunksEntry.offset, size: layout.chunksEntry.size });
   out.push({ name: ENTRY.signature, at: layout.signatureOffset, size: sizeAt(layout.signatureOffset) });
   return out;
@@ -64,12 +65,35 @@ const headerEdits: ((h: Header, r: Rand) => void)[] = [
 export const MUTATIONS: Record<string, Mutation> = {
   'tar field': (b, r) => {
     const e = r.pick(entriesOf(b));
-    const f = r.pick(['mode', 'uid', 'gid', 'mtime', 'typeflag', 'uname', 'prefix', 'magic', 'linkname', 'devmajor', 'size-base256', 'size-spaces', 'size-off', 'name-prefix']);
+    const f = r.pick([
+      'mode',
+      'uid',
+      'gid',
+      'mtime',
+      'typeflag',
+      'uname',
+      'prefix',
+      'magic',
+      'linkname',
+      'devmajor',
+      'size-base256',
+      'size-spaces',
+      'size-off',
+      'name-prefix',
+    ]);
     const at = e.at;
     if (f === 'mode') b.write(r.pick(['000755 \0', '0000644\0', '000644\0\0', '100644 \0']), at + 100, 'latin1');
     if (f === 'uid') b.write('001750 \0', at + 108, 'latin1');
     if (f === 'gid') b.write('000001 \0', at + 116, 'latin1');
-    if (f === 'mtime') b.write(r.int(2 ** 31).toString(8).padStart(11, '0') + ' ', at + 136, 'latin1');
+    if (f === 'mtime')
+      b.write(
+        r
+          .int(2 ** 31)
+          .toString(8)
+          .padStart(11, '0') + ' ',
+        at + 136,
+        'latin1',
+      );
     if (f === 'typeflag') b[at + 156] = r.pick([0, 0x41, 0x56, 0x35, 0x31, 0x78, 0x67, 0x37]);
     if (f === 'uname') b.write(r.pick(['root', 'мир', 'x']), at + 265, 'utf8');
     if (f === 'prefix') b.write('p', at + 345, 'latin1');
@@ -82,7 +106,14 @@ export const MUTATIONS: Record<string, Mutation> = {
       b.writeUIntBE(e.size, at + 130, 6);
     }
     if (f === 'size-spaces') b.write(('  ' + e.size.toString(8)).padStart(11, ' ') + ' ', at + 124, 'latin1');
-    if (f === 'size-off') b.write(Math.max(0, e.size + r.pick([1, -1, 512, -512, 16])).toString(8).padStart(11, '0') + ' ', at + 124, 'latin1');
+    if (f === 'size-off')
+      b.write(
+        Math.max(0, e.size + r.pick([1, -1, 512, -512, 16]))
+          .toString(8)
+          .padStart(11, '0') + ' ',
+        at + 124,
+        'latin1',
+      );
     if (f === 'name-prefix' && e.name.includes('/')) {
       const cut = e.name.lastIndexOf('/');
       b.fill(0, at, at + 100);
@@ -110,7 +141,11 @@ export const MUTATIONS: Record<string, Mutation> = {
     return b;
   },
   bom: (b, r) => {
-    const e = r.pick(entriesOf(b).filter((x) => x.name === ENTRY.header || x.name === ENTRY.headerSignature || x.name === ENTRY.signature));
+    const e = r.pick(
+      entriesOf(b).filter(
+        (x) => x.name === ENTRY.header || x.name === ENTRY.headerSignature || x.name === ENTRY.signature,
+      ),
+    );
     const data = b.subarray(e.at + TAR_BLOCK, e.at + TAR_BLOCK + e.size);
     return replaceEntry(b, e.at, e.name, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), data]));
   },
@@ -130,7 +165,8 @@ export const MUTATIONS: Record<string, Mutation> = {
     const at = r.int(3) === 0 ? r.pick(es).at + r.pick([0, 1, 511, 512, 513]) : r.int(b.length);
     return b.subarray(0, Math.min(at, b.length - 1));
   },
-  trailing: (b, r) => Buffer.concat([b, r.pick([Buffer.alloc(1), Buffer.alloc(512), Buffer.alloc(1024), r.bytes(1 + r.int(700))])]),
+  trailing: (b, r) =>
+    Buffer.concat([b, r.pick([Buffer.alloc(1), Buffer.alloc(512), Buffer.alloc(1024), r.bytes(1 + r.int(700))])]),
   'end blocks': (b, r) => {
     b[b.length - 1 - r.int(1024)] = 1 + r.int(255);
     return b;
@@ -161,7 +197,11 @@ export const MUTATIONS: Record<string, Mutation> = {
     return b;
   },
   ciphertext: (b, r) => {
-    const e = r.pick(entriesOf(b).filter((x) => x.name.startsWith('payload/') || x.name === ENTRY.provenance || x.name === ENTRY.chunks));
+    const e = r.pick(
+      entriesOf(b).filter(
+        (x) => x.name.startsWith('payload/') || x.name === ENTRY.provenance || x.name === ENTRY.chunks,
+      ),
+    );
     if (e.size > 0) b[e.at + TAR_BLOCK + r.int(e.size)] ^= 1 << r.int(8);
     return b;
   },
@@ -174,7 +214,12 @@ export const MUTATIONS: Record<string, Mutation> = {
 export const MUTATION_KINDS = Object.keys(MUTATIONS);
 
 /** Applies 1-3 random mutations (the first of kind `first` when given); returns the bytes and the kinds applied. */
-export function mutate(pkg: Uint8Array, r: Rand, c: MutationContext, first?: string): { bytes: Buffer; kinds: string[] } {
+export function mutate(
+  pkg: Uint8Array,
+  r: Rand,
+  c: MutationContext,
+  first?: string,
+): { bytes: Buffer; kinds: string[] } {
   let b = Buffer.from(pkg);
   const kinds: string[] = [];
   const n = 1 + (r.int(4) === 0 ? 1 + r.int(2) : 0);
@@ -193,7 +238,7 @@ export function mutate(pkg: Uint8Array, r: Rand, c: MutationContext, first?: str
 
 /** A stream of `bytes` cut at random places (1 byte to 100 KiB pieces). */
 export function* randomPieces(bytes: Uint8Array, r: Rand): Generator<Buffer> {
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     const n = Math.min(bytes.length - at, r.pick([1, 7, 512, 4096, 65536, 100_000]));
     yield Buffer.from(bytes.subarray(at, at + n));
     at += n;

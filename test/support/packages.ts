@@ -13,7 +13,8 @@ export interface Signer {
   privateKey: KeyObject;
 }
 
-const sizeAt = (b: Uint8Array, at: number) => parseInt(Buffer.from(b.subarray(at + 124, at + 135)).toString('latin1'), 8);
+const sizeAt = (b: Uint8Array, at: number) =>
+  parseInt(Buffer.from(b.subarray(at + 124, at + 135)).toString('latin1'), 8);
 
 /** Offsets of the header region's entries, read from the tar blocks. */
 export function regionOf(pkg: Uint8Array) {
@@ -23,7 +24,14 @@ export function regionOf(pkg: Uint8Array) {
   const reserveAt = headerSigAt + TAR_BLOCK + padded(headerSigSize);
   const regionBytes = reserveAt + TAR_BLOCK + padded(sizeAt(pkg, reserveAt));
   const headerBytes = pkg.subarray(TAR_BLOCK, TAR_BLOCK + headerSize);
-  return { headerBytes, headerSigAt, headerSigSize, reserveAt, regionBytes, layout: computeLayout(parseHeader(headerBytes).header, regionBytes) };
+  return {
+    headerBytes,
+    headerSigAt,
+    headerSigSize,
+    reserveAt,
+    regionBytes,
+    layout: computeLayout(parseHeader(headerBytes).header, regionBytes),
+  };
 }
 
 /**
@@ -31,17 +39,27 @@ export function regionOf(pkg: Uint8Array) {
  * data key) or else the old one kept, and both signatures made again by `signer`, or with `signer`
  * undefined left as they were.
  */
-export function reheader(pkg: Uint8Array, edit: (h: Header) => void, signer?: Signer, mac?: (h: Header) => Uint8Array): Buffer {
+export function reheader(
+  pkg: Uint8Array,
+  edit: (h: Header) => void,
+  signer?: Signer,
+  mac?: (h: Header) => Uint8Array,
+): Buffer {
   const { headerBytes, headerSigAt, headerSigSize, regionBytes, layout } = regionOf(pkg);
   const parsed = parseHeader(headerBytes);
   edit(parsed.header);
   const newHeader = encodeHeader(parsed.header, mac?.(parsed.header) ?? parsed.mac);
-  const chunkList = pkg.subarray(layout.chunksEntry.offset + TAR_BLOCK, layout.chunksEntry.offset + TAR_BLOCK + layout.chunksEntry.size);
+  const chunkList = pkg.subarray(
+    layout.chunksEntry.offset + TAR_BLOCK,
+    layout.chunksEntry.offset + TAR_BLOCK + layout.chunksEntry.size,
+  );
   const oldHeaderSig = pkg.subarray(headerSigAt + TAR_BLOCK, headerSigAt + TAR_BLOCK + headerSigSize);
   const signed = signer ? signPackage(signer, newHeader, chunkList) : undefined;
   const headerSig = signed?.headerSignature ?? oldHeaderSig;
   // A header that outgrew the region gets a larger one (what follows then moves: fine for a hostile package).
-  const region = headerRegion(newHeader, headerSig, regionBytes) ?? headerRegion(newHeader, headerSig, initialRegionBytes(newHeader.length))!;
+  const region =
+    headerRegion(newHeader, headerSig, regionBytes) ??
+    headerRegion(newHeader, headerSig, initialRegionBytes(newHeader.length))!;
   const body = pkg.subarray(regionBytes, signed ? layout.signatureOffset : pkg.length);
   if (!signed) return Buffer.concat([region, body]);
   return Buffer.concat([region, body, tarEntry(ENTRY.signature, signed.trailer), Buffer.alloc(2 * TAR_BLOCK)]);

@@ -15,6 +15,13 @@ registerProvider({
     return [key];
   },
   async status() {
-    return { provider: 'fixture', summary: 'a test plugin with one fixed key', configured: true, reachable: true, detail: 'in-process', config: {} };
+    return {
+      provider: 'fixture',
+      summary: 'a test plugin with one fixed key',
+      configured: true,
+      reachable: true,
+      detail: 'in-process',
+      config: {},
+    };
   },
 });

@@ -14,7 +14,9 @@ const URL_FILE = resolve('.peers/postgres.url');
 /** The test server's URL; throws when setup.sh has not run. */
 export function postgresUrl(): string {
   if (!existsSync(URL_FILE)) {
-    throw new Error(`${URL_FILE} is missing: run \`bash test/peers/setup.sh\` (npm test does); the PostgreSQL log store tests need a real server`);
+    throw new Error(
+      `${URL_FILE} is missing: run \`bash test/peers/setup.sh\` (npm test does); the PostgreSQL log store tests need a real server`,
+    );
   }
   return readFileSync(URL_FILE, 'utf8').trim();
 }
@@ -25,7 +27,10 @@ export interface TestPostgres {
   /** A new schema name, unique to this call; the schema, once created, is dropped after the test. */
   schema(): string;
   /** Runs SQL on a connection of the test's own (to look at or tamper with a store's tables). */
-  sql<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  sql<R extends pg.QueryResultRow = Record<string, unknown>>(
+    text: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
 }
 
 /** Registers the hooks that drop each test's schemas; call at the top of a test file. */

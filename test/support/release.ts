@@ -5,7 +5,12 @@ import { readHead } from '../../src/package/head.js';
 import { newEphemeral, signRequest, stanzaToJson, type ReleaseRequest } from '../../src/server/protocol.js';
 
 /** A signed request for the first stanza of `pkg`, as recipient `name`, signed with `key`. */
-export async function signedRequest(pkg: string, name: string, key: KeyObject, edit: (r: ReleaseRequest) => void = () => {}) {
+export async function signedRequest(
+  pkg: string,
+  name: string,
+  key: KeyObject,
+  edit: (r: ReleaseRequest) => void = () => {},
+) {
   const h = (await readHead(pkg)).parsed.header;
   const eph = newEphemeral();
   const request: ReleaseRequest = {

@@ -22,13 +22,22 @@ export interface SoftHsm {
 
 export function startSoftHsm(dir: string, token = 'modelseal-test'): SoftHsm {
   if (!existsSync(SOFTHSM_MODULE) || spawnSync('softhsm2-util', ['--version']).error) {
-    throw new Error(`SoftHSM2 is missing (${SOFTHSM_MODULE}, softhsm2-util): run \`bash test/peers/setup.sh\` (npm test does)`);
+    throw new Error(
+      `SoftHSM2 is missing (${SOFTHSM_MODULE}, softhsm2-util): run \`bash test/peers/setup.sh\` (npm test does)`,
+    );
   }
   mkdirSync(join(dir, 'tokens'), { recursive: true });
-  writeFileSync(join(dir, 'softhsm2.conf'), `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  writeFileSync(
+    join(dir, 'softhsm2.conf'),
+    `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`,
+  );
   process.env.SOFTHSM2_CONF = join(dir, 'softhsm2.conf');
   const pin = '271828';
-  const init = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', token, '--pin', pin, '--so-pin', '314159'], { env: process.env });
+  const init = spawnSync(
+    'softhsm2-util',
+    ['--init-token', '--free', '--label', token, '--pin', pin, '--so-pin', '314159'],
+    { env: process.env },
+  );
   if (init.status !== 0) throw new Error(`softhsm2-util --init-token failed: ${init.stderr}`);
   const p = new pkcs11js.PKCS11();
   p.load(SOFTHSM_MODULE);

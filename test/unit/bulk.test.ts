@@ -31,7 +31,9 @@ describe('bulk jobs', () => {
       expect(sealed.length).toBe(plain.length + 4 * 16);
       for (let i = 0; i < 4; i++) {
         const c = sealed.subarray(i * (C + 16), Math.min(sealed.length, (i + 1) * (C + 16)));
-        expect(Buffer.from(r.digests!.subarray(32 * i, 32 * i + 32)).equals(createHash('sha256').update(c).digest())).toBe(true);
+        expect(
+          Buffer.from(r.digests!.subarray(32 * i, 32 * i + 32)).equals(createHash('sha256').update(c).digest()),
+        ).toBe(true);
         expect(decryptChunk(key, i, i === 3, c)?.equals(plain.subarray(i * C, i * C + C))).toBe(true);
       }
       const h = runBulkJob({ op: 'hash', inFd: outFd, ...piece });
@@ -39,7 +41,15 @@ describe('bulk jobs', () => {
       const back = join(dir, 'back.bin');
       writeFileSync(back, '');
       const backFd = openSync(back, 'r+');
-      const o = runBulkJob({ op: 'open', key, inFd: outFd, outFd: backFd, outPos: 0, buf: new ArrayBuffer(4 * C), ...piece });
+      const o = runBulkJob({
+        op: 'open',
+        key,
+        inFd: outFd,
+        outFd: backFd,
+        outPos: 0,
+        buf: new ArrayBuffer(4 * C),
+        ...piece,
+      });
       closeSync(backFd);
       expect(o.bad).toBe(-1);
       expect(readFileSync(back).equals(plain)).toBe(true);
@@ -59,7 +69,9 @@ describe('bulk jobs', () => {
     const inFd = openSync(bad, 'r');
     const outFd = openSync(out, 'r+');
     try {
-      expect(runBulkJob({ op: 'open', key, inFd, outFd, outPos: 0, buf: new ArrayBuffer(4 * C), ...piece }).bad).toBe(2);
+      expect(runBulkJob({ op: 'open', key, inFd, outFd, outPos: 0, buf: new ArrayBuffer(4 * C), ...piece }).bad).toBe(
+        2,
+      );
       expect(readFileSync(out).length).toBe(0);
     } finally {
       closeSync(inFd);
@@ -73,7 +85,9 @@ describe('bulk jobs', () => {
     const inFd = openSync(short, 'r');
     const outFd = openSync(dst, 'r+');
     try {
-      expect(() => runBulkJob({ op: 'seal', key, inFd, inPos: 0, outFd, buf: new SharedArrayBuffer(4 * C), ...piece })).toThrow(expect.objectContaining({ code: 'SHORT_READ' }));
+      expect(() =>
+        runBulkJob({ op: 'seal', key, inFd, inPos: 0, outFd, buf: new SharedArrayBuffer(4 * C), ...piece }),
+      ).toThrow(expect.objectContaining({ code: 'SHORT_READ' }));
     } finally {
       closeSync(inFd);
       closeSync(outFd);
@@ -88,7 +102,8 @@ describe('the crypto pool', () => {
       await pool.whenReady();
       const data = Array.from({ length: 16 }, (_, i) => detBytes(1 << 16, `pool${i}`));
       const digests = await Promise.all(data.map((d) => pool.run({ op: 'hashChunk', data: new Uint8Array(d) })));
-      for (const [i, r] of digests.entries()) expect(Buffer.from(r.digests!).equals(createHash('sha256').update(data[i]!).digest())).toBe(true);
+      for (const [i, r] of digests.entries())
+        expect(Buffer.from(r.digests!).equals(createHash('sha256').update(data[i]!).digest())).toBe(true);
       expect(pool.jobsOnWorkers).toBeGreaterThan(0);
       expect(pool.jobsOnWorkers).toBeLessThanOrEqual(16);
     } finally {

@@ -24,16 +24,28 @@ describe('swallowed errors surface with their cause (issue 16 item 7)', async ()
 
   it('open: why another trusted key rejected the provenance goes to the debug callback', async () => {
     const debug: string[] = [];
-    await open({ input: pkg, output: join(dir, 'o1'), identities: [keys.alice], trustedPublishers: [other.spki, keys.publisher.spki], threads: 0, debug: (m) => debug.push(m) });
+    await open({
+      input: pkg,
+      output: join(dir, 'o1'),
+      identities: [keys.alice],
+      trustedPublishers: [other.spki, keys.publisher.spki],
+      threads: 0,
+      debug: (m) => debug.push(m),
+    });
     expect(debug.some((m) => /provenance .*does not verify with trusted key/.test(m))).toBe(true);
   });
 
   it('verify folder: a broken model.sig keeps its cause and tells the debug callback', async () => {
     const out = join(dir, 'o2');
     await open({ input: pkg, output: out, identities: [keys.alice], trustedPublishers: keys.trusted, threads: 0 });
-    writeFileSync(join(out, 'model.sig'), readFileSync(join(out, 'model.sig'), 'utf8').replace('"dsseEnvelope"', '"dsseEnvelop"'));
+    writeFileSync(
+      join(out, 'model.sig'),
+      readFileSync(join(out, 'model.sig'), 'utf8').replace('"dsseEnvelope"', '"dsseEnvelop"'),
+    );
     const debug: string[] = [];
-    const err = await verifyFolder(out, { trustedPublishers: keys.trusted, debug: (m) => debug.push(m) }).catch((e: unknown) => e);
+    const err = await verifyFolder(out, { trustedPublishers: keys.trusted, debug: (m) => debug.push(m) }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'SIGNATURE_INVALID' });
     expect((err as Error).cause).toBeInstanceOf(Error);
     expect(debug).toHaveLength(1);
@@ -42,10 +54,27 @@ describe('swallowed errors surface with their cause (issue 16 item 7)', async ()
   it('open: a stanza that is ours but does not unwrap fails uniformly, with the provider error as cause', async () => {
     // The publisher signs a header whose stanza body is damaged: the identity's AEAD fails.
     const bad = reheader(readFileSync(pkg), (h) => void (h.stanzas[0]!.body[5]! ^= 1), keys.publisher);
-    for (const input of [() => { const p = join(dir, 'bad.mseal'); writeFileSync(p, bad); return p; }, () => Readable.from([bad])]) {
+    for (const input of [
+      () => {
+        const p = join(dir, 'bad.mseal');
+        writeFileSync(p, bad);
+        return p;
+      },
+      () => Readable.from([bad]),
+    ]) {
       const debug: string[] = [];
-      const err = await open({ input: input(), output: join(dir, `o3${debug.length}${Math.random()}`), identities: [keys.alice], trustedPublishers: keys.trusted, threads: 0, debug: (m) => debug.push(m) }).catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: 'DECRYPTION_FAILED', message: 'the package failed authentication: it is damaged or was tampered with; nothing was written' });
+      const err = await open({
+        input: input(),
+        output: join(dir, `o3${debug.length}${Math.random()}`),
+        identities: [keys.alice],
+        trustedPublishers: keys.trusted,
+        threads: 0,
+        debug: (m) => debug.push(m),
+      }).catch((e: unknown) => e);
+      expect(err).toMatchObject({
+        code: 'DECRYPTION_FAILED',
+        message: 'the package failed authentication: it is damaged or was tampered with; nothing was written',
+      });
       expect((err as Error).cause).toBeInstanceOf(ModelsealError);
       expect(debug.join('\n')).toMatch(/did not unwrap with .*: /);
     }

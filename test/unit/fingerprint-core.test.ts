@@ -87,7 +87,14 @@ describe('marking', () => {
   const values = Float32Array.from({ length: n }, (_, i) => (i % 97 === 0 ? 0 : Math.sin(i) * 0.02));
   for (const dtype of ['F32', 'F16', 'BF16'] as const) {
     it(`${dtype}: piece by piece, at any cut, equals marking the tensor whole`, () => {
-      const plan: TensorPlan = { name: 'w', dtype, start: 5, end: 5 + encodeFloats(dtype, values).length, supportKey: supportKey(K, 'w'), codeKey: codeKey(K, 'r', 'w') };
+      const plan: TensorPlan = {
+        name: 'w',
+        dtype,
+        start: 5,
+        end: 5 + encodeFloats(dtype, values).length,
+        supportKey: supportKey(K, 'w'),
+        codeKey: codeKey(K, 'r', 'w'),
+      };
       const file = new Uint8Array(plan.end + 7);
       file.set(encodeFloats(dtype, values), 5);
       const whole = file.slice();
@@ -100,10 +107,11 @@ describe('marking', () => {
       expect(rel).toBeLessThan(2 ** -7);
       const pieces = file.slice();
       let marked = 0;
-      for (let at = 0; at < file.length; ) {
+      for (let at = 0; at < file.length;) {
         const len = 1 + Math.floor(Math.random() * 60000);
         const buf = file.slice(at, at + len);
-        for (const s of markPiece([plan], DEFAULT_PARAMS, at, buf, (p, l) => file.subarray(p, p + l))) marked += s.marked;
+        for (const s of markPiece([plan], DEFAULT_PARAMS, at, buf, (p, l) => file.subarray(p, p + l)))
+          marked += s.marked;
         pieces.set(buf, at);
         at += buf.length;
       }

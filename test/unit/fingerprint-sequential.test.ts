@@ -10,7 +10,14 @@ import { biasTable, scoreTables, threshold } from '../../src/fingerprint/params.
 import { rng } from '../support/checkpoints.js';
 
 /** Simulates `trials` leaks: per trial, fresh weights d (heavy-tailed, independent of the symbols) and innocents' symbols Bernoulli(p). */
-function simulate(o: { seed: number; trials: number; innocents: number; looks: number[]; bias: () => number; tau: number }) {
+function simulate(o: {
+  seed: number;
+  trials: number;
+  innocents: number;
+  looks: number[];
+  bias: () => number;
+  tau: number;
+}) {
   const r = rng(o.seed);
   const { a1, a0, proxy } = scoreTables();
   const total = o.looks.at(-1)!;
@@ -48,7 +55,9 @@ describe('trace: the sequential bound on simulated scores', () => {
     const base = { trials: 4000, innocents: 1, looks, bias: () => 32768 };
     const seqRate = simulate({ ...base, seed: 1, tau: sequential });
     const naiveRate = simulate({ ...base, seed: 1, tau: naive });
-    console.log(`256 looks, ε = 0.5: rate ${seqRate} with τ = ${sequential.toFixed(2)}, ${naiveRate} with the one-look τ = ${naive.toFixed(2)}`);
+    console.log(
+      `256 looks, ε = 0.5: rate ${seqRate} with τ = ${sequential.toFixed(2)}, ${naiveRate} with the one-look τ = ${naive.toFixed(2)}`,
+    );
     expect(seqRate).toBeLessThanOrEqual(epsilon);
     expect(naiveRate).toBeGreaterThan(epsilon);
   });
@@ -62,7 +71,14 @@ describe('trace: the sequential bound on simulated scores', () => {
     const tau = threshold(10, looks.length, epsilon);
     const r = rng(7);
     const biases = biasTable(8);
-    const rate = simulate({ seed: 2, trials: 1000, innocents: 10, looks, bias: () => biases[Math.floor(r.uniform() * 256)]!, tau });
+    const rate = simulate({
+      seed: 2,
+      trials: 1000,
+      innocents: 10,
+      looks,
+      bias: () => biases[Math.floor(r.uniform() * 256)]!,
+      tau,
+    });
     console.log(`10 innocents, K = ${looks.length}, ε = ${epsilon}: rate ${rate} (τ = ${tau.toFixed(2)})`);
     expect(rate).toBeLessThanOrEqual(epsilon);
   });
@@ -72,11 +88,18 @@ describe('trace: the sequential bound on simulated scores', () => {
     expect(lookSchedule(16 * 2 ** 20)).toEqual([]);
     expect(lookSchedule(FIRST_LOOK + 1)).toEqual([FIRST_LOOK]);
     expect(lookSchedule(140e9)).toHaveLength(13);
-    expect(judge([{ recipient: 'a', z: 9 }], { traces: 1000, epsilon: 1e-9 }).threshold).toBeCloseTo(threshold(1, 1000, 1e-9), 12);
+    expect(judge([{ recipient: 'a', z: 9 }], { traces: 1000, epsilon: 1e-9 }).threshold).toBeCloseTo(
+      threshold(1, 1000, 1e-9),
+      12,
+    );
   });
 
   it('a look decides only when someone is accused and nobody else is above τ/2', () => {
-    const v = (zs: number[]) => judge(zs.map((z, i) => ({ recipient: `r${i}`, z })), { traces: 1000, epsilon: 1e-9, looks: 6 });
+    const v = (zs: number[]) =>
+      judge(
+        zs.map((z, i) => ({ recipient: `r${i}`, z })),
+        { traces: 1000, epsilon: 1e-9, looks: 6 },
+      );
     const tau = v([0]).threshold;
     expect(decides(v([tau + 1, 0.3, -0.2]))).toBe(true);
     expect(decides(v([tau + 1, tau + 0.5, 0.3]))).toBe(true);

@@ -18,7 +18,16 @@ import { readCheckpoint, readTensorValues } from '../../src/fingerprint/model.js
 import { readRegistry } from '../../src/fingerprint/registry.js';
 import { fingerprintKeyId, newPublisherKey } from '../../src/keystore/keystore.js';
 import { GGML_TYPE, readGgufHeader, writeGguf } from '../../src/formats/gguf.js';
-import { cast, makeModel, mapValues, rng, std, tensorBytes, writeSafetensors, type Tensor } from '../support/checkpoints.js';
+import {
+  cast,
+  makeModel,
+  mapValues,
+  rng,
+  std,
+  tensorBytes,
+  writeSafetensors,
+  type Tensor,
+} from '../support/checkpoints.js';
 
 const KEY = randomBytes(32);
 const RECIPIENTS = Array.from({ length: 20 }, (_, i) => `recipient-${String(i).padStart(2, '0')}`);
@@ -37,7 +46,23 @@ function markedCopy(recipient: string): Tensor[] {
       if (t.shape.length < 2) return t;
       const bytes = tensorBytes(t);
       const n = t.values.length;
-      markElements({ name: t.name, dtype: t.dtype, start: 0, end: bytes.length, supportKey: supportKey(KEY, t.name), codeKey: codeKey(KEY, recipient, t.name) }, DEFAULT_PARAMS, n, 0, n, bytes, 0, null);
+      markElements(
+        {
+          name: t.name,
+          dtype: t.dtype,
+          start: 0,
+          end: bytes.length,
+          supportKey: supportKey(KEY, t.name),
+          codeKey: codeKey(KEY, recipient, t.name),
+        },
+        DEFAULT_PARAMS,
+        n,
+        0,
+        n,
+        bytes,
+        0,
+        null,
+      );
       return { ...t, values: decodeFloats(t.dtype, bytes, 0, n) };
     });
     copies.set(recipient, c);
@@ -86,7 +111,9 @@ describe('trace: one leaker', () => {
     await expectAccused('copy, metadata stripped', markedCopy(alice), [alice]);
   });
   it('tensors renamed and reordered', async () => {
-    const leak = markedCopy(alice).map((t, i) => ({ ...t, name: `w${(i * 7) % 24}` })).reverse();
+    const leak = markedCopy(alice)
+      .map((t, i) => ({ ...t, name: `w${(i * 7) % 24}` }))
+      .reverse();
     await expectAccused('renamed + reordered', leak, [alice]);
   });
   it('transposed matrices under new names', async () => {
@@ -107,7 +134,12 @@ describe('trace: one leaker', () => {
       meta,
       markedCopy(alice).map((t, i) => {
         const h = cast(t, 'F16');
-        return { name: `blk.${i}.weight`, ggmlType: t.shape.length < 2 ? GGML_TYPE.F32 : GGML_TYPE.F16, ne: [...t.shape].reverse(), data: tensorBytes(t.shape.length < 2 ? t : h) };
+        return {
+          name: `blk.${i}.weight`,
+          ggmlType: t.shape.length < 2 ? GGML_TYPE.F32 : GGML_TYPE.F16,
+          ne: [...t.shape].reverse(),
+          data: tensorBytes(t.shape.length < 2 ? t : h),
+        };
       }),
     );
     const { v } = await trace('GGUF F16', p, [alice]);
@@ -121,7 +153,11 @@ describe('trace: one leaker', () => {
     ['cast F32 → F16 → BF16 (truncation) → F32', (t: Tensor) => cast(cast(cast(t, 'F16'), 'BF16', 'trunc'), 'F32')],
   ] as const) {
     it(label, async () => {
-      await expectAccused(label, markedCopy(alice).map((t) => (t.shape.length < 2 ? t : f(t))), [alice]);
+      await expectAccused(
+        label,
+        markedCopy(alice).map((t) => (t.shape.length < 2 ? t : f(t))),
+        [alice],
+      );
     });
   }
   for (const level of [0.01, 0.05]) {
@@ -157,7 +193,11 @@ describe('trace: one leaker', () => {
     await expectAccused('int8 per row', leak, [alice]);
   });
   it('half of the layers only', async () => {
-    await expectAccused('half the layers', markedCopy(alice).filter((t) => Number(t.name.split('.')[2]) % 2 === 0), [alice]);
+    await expectAccused(
+      'half the layers',
+      markedCopy(alice).filter((t) => Number(t.name.split('.')[2]) % 2 === 0),
+      [alice],
+    );
   });
 });
 
@@ -169,14 +209,23 @@ describe('trace: coalitions', () => {
       return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
     },
     midpoint: (xs) => (Math.min(...xs) + Math.max(...xs)) / 2,
-    interleave: (xs, i) => xs[(i * 2654435761) % xs.length >>> 0]!,
+    interleave: (xs, i) => xs[((i * 2654435761) % xs.length) >>> 0]!,
   };
   for (const size of [2, 4, 8]) {
     for (const [how, f] of Object.entries(combine)) {
       it(`${size} recipients, ${how}`, async () => {
         const members = RECIPIENTS.slice(5, 5 + size);
         const cs = members.map(markedCopy);
-        const leak = original.map((t, ti) => mapValues(t, (_, i) => Math.fround(f(cs.map((c) => c[ti]!.values[i]!), i))));
+        const leak = original.map((t, ti) =>
+          mapValues(t, (_, i) =>
+            Math.fround(
+              f(
+                cs.map((c) => c[ti]!.values[i]!),
+                i,
+              ),
+            ),
+          ),
+        );
         await expectAccused(`coalition ${size} ${how}`, leak, members);
       });
     }
@@ -203,14 +252,17 @@ describe('trace: nobody to accuse', () => {
 describe('trace: the bound, checked empirically', () => {
   for (const [label, leakOf] of [
     ["one leaker's copy", () => markedCopy(alice).slice(0, 2)],
-    ['an average of 8 copies plus noise', () => {
-      const cs = RECIPIENTS.slice(5, 13).map(markedCopy);
-      const r = rng(3);
-      return original.slice(0, 2).map((t, ti) => {
-        const sigma = std(t.values);
-        return mapValues(t, (_, i) => cs.reduce((a, c) => a + c[ti]!.values[i]!, 0) / 8 + 0.01 * sigma * r.gauss());
-      });
-    }],
+    [
+      'an average of 8 copies plus noise',
+      () => {
+        const cs = RECIPIENTS.slice(5, 13).map(markedCopy);
+        const r = rng(3);
+        return original.slice(0, 2).map((t, ti) => {
+          const sigma = std(t.values);
+          return mapValues(t, (_, i) => cs.reduce((a, c) => a + c[ti]!.values[i]!, 0) / 8 + 0.01 * sigma * r.gauss());
+        });
+      },
+    ],
   ] as const) {
     it(`10,000 random innocent recipients stay below the threshold and inside the sub-Gaussian tail: ${label}`, async () => {
       const p = join(dir, 'bound.safetensors');
@@ -218,7 +270,10 @@ describe('trace: the bound, checked empirically', () => {
       const ev = await gatherEvidence({ leaked: p, original: originalPath, key: KEY, params: DEFAULT_PARAMS });
       const innocents = Array.from({ length: 10_000 }, () => `innocent-${randomBytes(8).toString('hex')}`);
       const z = scoreRecipients(ev, KEY, innocents).map((s) => s.z);
-      const tau = judge(z.map((v, i) => ({ recipient: innocents[i]!, z: v })), { traces: TRACES, epsilon: EPSILON }).threshold;
+      const tau = judge(
+        z.map((v, i) => ({ recipient: innocents[i]!, z: v })),
+        { traces: TRACES, epsilon: EPSILON },
+      ).threshold;
       expect(Math.max(...z)).toBeLessThan(tau);
       const mean = z.reduce((a, b) => a + b, 0) / z.length;
       const variance = z.reduce((a, b) => a + (b - mean) ** 2, 0) / z.length;
@@ -230,7 +285,13 @@ describe('trace: the bound, checked empirically', () => {
         const bound = Math.exp((-s * s) / 2);
         expect(tail).toBeLessThanOrEqual(bound + 4 * Math.sqrt((bound * (1 - bound)) / z.length) + 1e-4);
       }
-      table.push({ case: `10,000 innocents: ${label}`, guilty: '-', z: `mean ${mean.toFixed(3)} var ${variance.toFixed(3)}`, threshold: Number(tau.toFixed(2)), maxInnocent: Number(Math.max(...z).toFixed(2)) });
+      table.push({
+        case: `10,000 innocents: ${label}`,
+        guilty: '-',
+        z: `mean ${mean.toFixed(3)} var ${variance.toFixed(3)}`,
+        threshold: Number(tau.toFixed(2)),
+        maxInnocent: Number(Math.max(...z).toFixed(2)),
+      });
     });
   }
 });
@@ -245,25 +306,53 @@ describe('fingerprint embed on real layouts', () => {
     const half = original.length / 2;
     writeSafetensors(join(ckpt, 'model-00001-of-00002.safetensors'), original.slice(0, half));
     writeSafetensors(join(ckpt, 'model-00002-of-00002.safetensors'), original.slice(half));
-    const weightMap = Object.fromEntries(original.map((t, i) => [t.name, `model-0000${i < half ? 1 : 2}-of-00002.safetensors`]));
+    const weightMap = Object.fromEntries(
+      original.map((t, i) => [t.name, `model-0000${i < half ? 1 : 2}-of-00002.safetensors`]),
+    );
     writeFileSync(join(ckpt, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
     const registry = join(dir, 'sharded.jsonl');
-    const r = await embedFingerprint({ input: ckpt, output: join(dir, 'sharded-dave'), recipient: 'dave', key, publisher, registry });
+    const r = await embedFingerprint({
+      input: ckpt,
+      output: join(dir, 'sharded-dave'),
+      recipient: 'dave',
+      key,
+      publisher,
+      registry,
+    });
     expect(r.tensors).toHaveLength(16);
-    expect(readFileSync(join(dir, 'sharded-dave/model.safetensors.index.json'), 'utf8')).toBe(readFileSync(join(ckpt, 'model.safetensors.index.json'), 'utf8'));
+    expect(readFileSync(join(dir, 'sharded-dave/model.safetensors.index.json'), 'utf8')).toBe(
+      readFileSync(join(ckpt, 'model.safetensors.index.json'), 'utf8'),
+    );
     // A leak re-serialized into one file, tensors shuffled, no metadata.
     const shards = await readCheckpoint(join(dir, 'sharded-dave'));
     const tensors: Tensor[] = [];
-    for (const w of shards.weights) for (const t of w.tensors) tensors.push({ name: t.name, dtype: t.dtype as 'F32', shape: t.shape, values: readTensorValues(w, t)! });
+    for (const w of shards.weights)
+      for (const t of w.tensors)
+        tensors.push({ name: t.name, dtype: t.dtype as 'F32', shape: t.shape, values: readTensorValues(w, t)! });
     const leak = join(dir, 'resharded.safetensors');
-    writeSafetensors(leak, tensors.sort((a, b) => (a.name.split('').reverse().join('') < b.name.split('').reverse().join('') ? -1 : 1)));
+    writeSafetensors(
+      leak,
+      tensors.sort((a, b) => (a.name.split('').reverse().join('') < b.name.split('').reverse().join('') ? -1 : 1)),
+    );
     const report = await traceLeak({ leaked: leak, original: ckpt, key, registry: await readRegistry(registry) });
     expect(report.originalInRegistry).toBe(true);
     expect(report.accused.map((a) => a.recipient)).toEqual(['dave']);
-    table.push({ case: 're-serialized from 2 shards', guilty: 'dave', z: report.accused[0]!.z.toFixed(1), threshold: Number(report.threshold.toFixed(2)), maxInnocent: NaN });
+    table.push({
+      case: 're-serialized from 2 shards',
+      guilty: 'dave',
+      z: report.accused[0]!.z.toFixed(1),
+      threshold: Number(report.threshold.toFixed(2)),
+      maxInnocent: NaN,
+    });
     // An index that names a tensor its shard does not hold is refused.
-    writeFileSync(join(ckpt, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { ...weightMap, ghost: 'model-00001-of-00002.safetensors' } }));
-    await expect(readCheckpoint(ckpt)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/ghost is not in its shard/) });
+    writeFileSync(
+      join(ckpt, 'model.safetensors.index.json'),
+      JSON.stringify({ weight_map: { ...weightMap, ghost: 'model-00001-of-00002.safetensors' } }),
+    );
+    await expect(readCheckpoint(ckpt)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/ghost is not in its shard/),
+    });
   });
 
   it('a GGUF file: F16 and BF16 tensors marked, Q8_0 and F32 norms passed through byte for byte, traced', async () => {
@@ -271,14 +360,24 @@ describe('fingerprint embed on real layouts', () => {
     const q8 = new Uint8Array(34 * 64).map((_, i) => (i * 37) & 0xff);
     const mats = original.filter((t) => t.shape.length === 2).slice(0, 4);
     await writeGguf(src, new Map([['general.architecture', { type: 8, value: 'llama' }]]), [
-      ...mats.map((t, i) => ({ name: `blk.${i}.attn_q.weight`, ggmlType: i % 2 ? GGML_TYPE.BF16 : GGML_TYPE.F16, ne: [...t.shape].reverse(), data: tensorBytes(cast(t, i % 2 ? 'BF16' : 'F16')) })),
+      ...mats.map((t, i) => ({
+        name: `blk.${i}.attn_q.weight`,
+        ggmlType: i % 2 ? GGML_TYPE.BF16 : GGML_TYPE.F16,
+        ne: [...t.shape].reverse(),
+        data: tensorBytes(cast(t, i % 2 ? 'BF16' : 'F16')),
+      })),
       { name: 'blk.0.ffn_q8.weight', ggmlType: GGML_TYPE.Q8_0, ne: [64, 32], data: q8 },
       { name: 'output_norm.weight', ggmlType: GGML_TYPE.F32, ne: [512], data: tensorBytes(original[2]!) },
     ]);
     const registry = join(dir, 'gguf.jsonl');
     const out = join(dir, 'model-erin.gguf');
     const r = await embedFingerprint({ input: src, output: out, recipient: 'erin', key, publisher, registry });
-    expect(r.tensors.map((t) => t.name).sort()).toEqual(['blk.0.attn_q.weight', 'blk.1.attn_q.weight', 'blk.2.attn_q.weight', 'blk.3.attn_q.weight']);
+    expect(r.tensors.map((t) => t.name).sort()).toEqual([
+      'blk.0.attn_q.weight',
+      'blk.1.attn_q.weight',
+      'blk.2.attn_q.weight',
+      'blk.3.attn_q.weight',
+    ]);
     const before = await readGgufHeader(src);
     const after = await readGgufHeader(out);
     const bytes = [readFileSync(src), readFileSync(out)];
@@ -299,11 +398,13 @@ describe('trace: reading less, in bounded memory', () => {
   const copyPath = (r: string) => join(dir, `seq-${r}.safetensors`);
   beforeAll(async () => {
     registry = join(dir, 'seq.jsonl');
-    for (const r of [...colluders, 'innocent-a', 'innocent-b']) await embedFingerprint({ input: originalPath, output: copyPath(r), recipient: r, key, publisher, registry });
+    for (const r of [...colluders, 'innocent-a', 'innocent-b'])
+      await embedFingerprint({ input: originalPath, output: copyPath(r), recipient: r, key, publisher, registry });
   });
   // 16 tensors of 1 MiB: with the first look at 1 MiB, looks after 1, 2, 4 and 8 MiB, and the final one (K = 5).
   const firstLook = 2 ** 20;
-  const traceSeq = async (leaked: string) => traceLeak({ leaked, original: originalPath, key, registry: await readRegistry(registry), firstLook });
+  const traceSeq = async (leaked: string) =>
+    traceLeak({ leaked, original: originalPath, key, registry: await readRegistry(registry), firstLook });
 
   it("one leaker's copy: an early look decides, and the verdict says how much was read", async () => {
     const r = await traceSeq(copyPath(colluders[0]!));
@@ -312,19 +413,44 @@ describe('trace: reading less, in bounded memory', () => {
     expect(r.threshold).toBeCloseTo(Math.sqrt(2 * Math.log((6 * 1000 * 5) / 1e-9)), 10);
     expect(r.read.stoppedEarly).toBe(true);
     expect(r.read.looksTaken).toBe(1);
-    expect(r.read).toMatchObject({ tensors: 1, tensorsTotal: 16, parameters: 512 * 512, parametersTotal: 16 * 512 * 512, bytes: 2 ** 20, bytesTotal: 16 * 2 ** 20, fraction: 1 / 16 });
+    expect(r.read).toMatchObject({
+      tensors: 1,
+      tensorsTotal: 16,
+      parameters: 512 * 512,
+      parametersTotal: 16 * 512 * 512,
+      bytes: 2 ** 20,
+      bytesTotal: 16 * 2 ** 20,
+      fraction: 1 / 16,
+    });
     expect(r.accused[0]!.log10Bound).toBeCloseTo(Math.log10(6 * 1000 * 5) - r.accused[0]!.z ** 2 / (2 * Math.LN10), 8);
-    table.push({ case: 'sequential: one leaker', guilty: colluders[0]!, z: `${r.accused[0]!.z.toFixed(1)} after ${(100 * r.read.fraction).toFixed(1)}%`, threshold: Number(r.threshold.toFixed(2)), maxInnocent: Number(r.scores[1]!.z.toFixed(2)) });
+    table.push({
+      case: 'sequential: one leaker',
+      guilty: colluders[0]!,
+      z: `${r.accused[0]!.z.toFixed(1)} after ${(100 * r.read.fraction).toFixed(1)}%`,
+      threshold: Number(r.threshold.toFixed(2)),
+      maxInnocent: Number(r.scores[1]!.z.toFixed(2)),
+    });
   });
 
   it('a coalition of 4 with noise reads on until every colluder is in, or to the end', async () => {
     const cs = colluders.map((c) => readCheckpoint(copyPath(c)));
     const tensors: Tensor[][] = [];
-    for (const c of await Promise.all(cs)) tensors.push(c.weights[0]!.tensors.map((t) => ({ name: t.name, dtype: 'F32', shape: t.shape, values: readTensorValues(c.weights[0]!, t)! })));
+    for (const c of await Promise.all(cs))
+      tensors.push(
+        c.weights[0]!.tensors.map((t) => ({
+          name: t.name,
+          dtype: 'F32',
+          shape: t.shape,
+          values: readTensorValues(c.weights[0]!, t)!,
+        })),
+      );
     const r0 = rng(11);
     const leak = tensors[0]!.map((t, ti) => {
       const sigma = std(t.values);
-      return mapValues(t, (_, i) => tensors.reduce((a, c) => a + c[ti]!.values[i]!, 0) / 4 + 0.005 * sigma * r0.gauss());
+      return mapValues(
+        t,
+        (_, i) => tensors.reduce((a, c) => a + c[ti]!.values[i]!, 0) / 4 + 0.005 * sigma * r0.gauss(),
+      );
     });
     const p = join(dir, 'seq-coalition.safetensors');
     writeSafetensors(p, leak);
@@ -333,7 +459,15 @@ describe('trace: reading less, in bounded memory', () => {
     expect(r.accused.map((a) => a.recipient).sort()).toEqual([...colluders].sort());
     expect(r.read.fraction).toBeGreaterThan(one.read.fraction);
     expect(r.read.looksTaken).toBeGreaterThan(1);
-    table.push({ case: 'sequential: 4 colluders + 0.005σ noise', guilty: colluders.join(' '), z: `${r.accused.at(-1)!.z.toFixed(1)}.. after ${(100 * r.read.fraction).toFixed(1)}%`, threshold: Number(r.threshold.toFixed(2)), maxInnocent: Number(Math.max(...r.scores.filter((s) => !colluders.includes(s.recipient)).map((s) => s.z)).toFixed(2)) });
+    table.push({
+      case: 'sequential: 4 colluders + 0.005σ noise',
+      guilty: colluders.join(' '),
+      z: `${r.accused.at(-1)!.z.toFixed(1)}.. after ${(100 * r.read.fraction).toFixed(1)}%`,
+      threshold: Number(r.threshold.toFixed(2)),
+      maxInnocent: Number(
+        Math.max(...r.scores.filter((s) => !colluders.includes(s.recipient)).map((s) => s.z)).toFixed(2),
+      ),
+    });
   });
 
   it('an un-fingerprinted copy is read to the end and accuses nobody', async () => {
@@ -348,10 +482,23 @@ describe('trace: reading less, in bounded memory', () => {
     writeSafetensors(b, original, { format: 'pt', copy: 'b' });
     const reg = join(dir, 'seq-two-originals.jsonl');
     writeFileSync(reg, readFileSync(registry));
-    await embedFingerprint({ input: b, output: join(dir, 'seq-b.safetensors'), recipient: 'b-only', key, publisher, registry: reg });
+    await embedFingerprint({
+      input: b,
+      output: join(dir, 'seq-b.safetensors'),
+      recipient: 'b-only',
+      key,
+      publisher,
+      registry: reg,
+    });
     // colluders[0]'s copy of A, traced against B: while B is hashed every record is scored, and
     // colluders[0] decides the first look; but only b-only is B's, so the leak is read to the end.
-    const r = await traceLeak({ leaked: copyPath(colluders[0]!), original: b, key, registry: await readRegistry(reg), firstLook });
+    const r = await traceLeak({
+      leaked: copyPath(colluders[0]!),
+      original: b,
+      key,
+      registry: await readRegistry(reg),
+      firstLook,
+    });
     expect(r.originalInRegistry).toBe(true);
     expect(r.n).toBe(1);
     expect(r.accused).toEqual([]);
@@ -359,31 +506,76 @@ describe('trace: reading less, in bounded memory', () => {
   });
 
   it('a tensor larger than a slice is measured slice by slice and traced', async () => {
-    const big: Tensor[] = [{ name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [4100, 2048], values: Float32Array.from({ length: 4100 * 2048 }, (_, i) => Math.sin(i * 0.618) * 0.05 + 0.001) }];
+    const big: Tensor[] = [
+      {
+        name: 'model.embed_tokens.weight',
+        dtype: 'BF16',
+        shape: [4100, 2048],
+        values: Float32Array.from({ length: 4100 * 2048 }, (_, i) => Math.sin(i * 0.618) * 0.05 + 0.001),
+      },
+    ];
     const src = join(dir, 'big.safetensors');
     writeSafetensors(src, big);
     const reg = join(dir, 'big.jsonl');
-    await embedFingerprint({ input: src, output: join(dir, 'big-zoe.safetensors'), recipient: 'zoe', key, publisher, registry: reg });
-    await embedFingerprint({ input: src, output: join(dir, 'big-other.safetensors'), recipient: 'other', key, publisher, registry: reg });
-    const ev = await gatherEvidence({ leaked: join(dir, 'big-zoe.safetensors'), original: src, key: KEY, params: DEFAULT_PARAMS });
+    await embedFingerprint({
+      input: src,
+      output: join(dir, 'big-zoe.safetensors'),
+      recipient: 'zoe',
+      key,
+      publisher,
+      registry: reg,
+    });
+    await embedFingerprint({
+      input: src,
+      output: join(dir, 'big-other.safetensors'),
+      recipient: 'other',
+      key,
+      publisher,
+      registry: reg,
+    });
+    const ev = await gatherEvidence({
+      leaked: join(dir, 'big-zoe.safetensors'),
+      original: src,
+      key: KEY,
+      params: DEFAULT_PARAMS,
+    });
     expect(ev.tensors).toHaveLength(3); // 8,396,800 elements: slices of 4,194,304
     expect(ev.tensors.map((t) => t.blocks[0])).toEqual([0, 64, 128]);
     expect(ev.aligned[0]!.positions).toBe(ev.positions);
-    const r = await traceLeak({ leaked: join(dir, 'big-zoe.safetensors'), original: src, key, registry: await readRegistry(reg) });
+    const r = await traceLeak({
+      leaked: join(dir, 'big-zoe.safetensors'),
+      original: src,
+      key,
+      registry: await readRegistry(reg),
+    });
     expect(r.accused.map((a) => a.recipient)).toEqual(['zoe']);
     expect(r.read).toMatchObject({ parameters: 4100 * 2048, fraction: 1, stoppedEarly: false });
 
     // The same copy transposed is read slice by slice too (one run per leak row), measured alike.
-    const [marked] = (await readCheckpoint(join(dir, 'big-zoe.safetensors'))).weights.flatMap((f) => f.tensors.map((t) => readTensorValues(f, t)!));
+    const [marked] = (await readCheckpoint(join(dir, 'big-zoe.safetensors'))).weights.flatMap((f) =>
+      f.tensors.map((t) => readTensorValues(f, t)!),
+    );
     const [R, C] = [4100, 2048];
     const t = new Float32Array(R * C);
     for (let i = 0; i < R; i++) for (let j = 0; j < C; j++) t[j * R + i] = marked![i * C + j]!;
-    writeSafetensors(join(dir, 'big-zoe-t.safetensors'), [{ name: 'leaked.T', dtype: 'BF16', shape: [C, R], values: t }]);
-    const evT = await gatherEvidence({ leaked: join(dir, 'big-zoe-t.safetensors'), original: src, key: KEY, params: DEFAULT_PARAMS });
+    writeSafetensors(join(dir, 'big-zoe-t.safetensors'), [
+      { name: 'leaked.T', dtype: 'BF16', shape: [C, R], values: t },
+    ]);
+    const evT = await gatherEvidence({
+      leaked: join(dir, 'big-zoe-t.safetensors'),
+      original: src,
+      key: KEY,
+      params: DEFAULT_PARAMS,
+    });
     expect(evT.aligned.map((a) => a.how)).toEqual(['transposed']);
     expect(evT.tensors).toHaveLength(3);
     expect({ positions: evT.positions, norm2: evT.norm2 }).toEqual({ positions: ev.positions, norm2: ev.norm2 });
-    const rT = await traceLeak({ leaked: join(dir, 'big-zoe-t.safetensors'), original: src, key, registry: await readRegistry(reg) });
+    const rT = await traceLeak({
+      leaked: join(dir, 'big-zoe-t.safetensors'),
+      original: src,
+      key,
+      registry: await readRegistry(reg),
+    });
     expect(rT.accused.map((a) => a.recipient)).toEqual(['zoe']);
     expect(rT.scores).toEqual(r.scores);
   });

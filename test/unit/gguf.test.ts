@@ -38,7 +38,15 @@ const kv = (key: string, type: number, payload: Uint8Array) => cat(str(key), u32
 const ti = (name: string, ne: (number | bigint)[], type: number, offset: number | bigint) =>
   cat(str(name), u32(ne.length), ...ne.map(u64), u32(type), u64(offset));
 
-function raw(o: { magic?: string; version?: number; kvs?: Uint8Array[]; tis?: Uint8Array[]; data?: number; align?: number; counts?: [bigint, bigint] }): Uint8Array {
+function raw(o: {
+  magic?: string;
+  version?: number;
+  kvs?: Uint8Array[];
+  tis?: Uint8Array[];
+  data?: number;
+  align?: number;
+  counts?: [bigint, bigint];
+}): Uint8Array {
   const kvs = o.kvs ?? [];
   const tis = o.tis ?? [];
   const [nt, nkv] = o.counts ?? [BigInt(tis.length), BigInt(kvs.length)];
@@ -58,7 +66,8 @@ function rejects(f: () => unknown, message: RegExp): void {
   expect(isModelsealError(thrown, 'INVALID_ARGUMENT'), String(thrown)).toBe(true);
   expect((thrown as Error).message).toMatch(message);
 }
-const parseRejects = (bytes: Uint8Array, message: RegExp, fileSize = bytes.length) => rejects(() => parseGgufHeader(bytes, fileSize), message);
+const parseRejects = (bytes: Uint8Array, message: RegExp, fileSize = bytes.length) =>
+  rejects(() => parseGgufHeader(bytes, fileSize), message);
 
 /** Metadata holding every value type, arrays of each kind included. */
 function everyType(): Map<string, GgufValue> {
@@ -77,19 +86,39 @@ function everyType(): Map<string, GgufValue> {
     ['test.i64', { type: V.INT64, value: -(2n ** 63n) }],
     ['test.f64', { type: V.FLOAT64, value: Math.PI }],
     ['tokenizer.ggml.tokens', { type: V.ARRAY, value: { itemType: V.STRING, items: ['<s>', '</s>', '▁the', ''] } }],
-    ['tokenizer.ggml.scores', { type: V.ARRAY, value: { itemType: V.FLOAT32, items: Float32Array.of(0, -1.5, NaN, -Infinity) } }],
+    [
+      'tokenizer.ggml.scores',
+      { type: V.ARRAY, value: { itemType: V.FLOAT32, items: Float32Array.of(0, -1.5, NaN, -Infinity) } },
+    ],
     ['tokenizer.ggml.token_type', { type: V.ARRAY, value: { itemType: V.INT32, items: Int32Array.of(1, 3, 3, 1) } }],
     ['test.u64s', { type: V.ARRAY, value: { itemType: V.UINT64, items: BigUint64Array.of(0n, 2n ** 64n - 1n) } }],
     ['test.bools', { type: V.ARRAY, value: { itemType: V.BOOL, items: [true, false] } }],
     ['test.empty', { type: V.ARRAY, value: { itemType: V.INT64, items: new BigInt64Array(0) } }],
-    ['test.nested', { type: V.ARRAY, value: { itemType: V.ARRAY, items: [{ itemType: V.UINT8, items: Uint8Array.of(1, 2) }, { itemType: V.STRING, items: ['x'] }] } }],
+    [
+      'test.nested',
+      {
+        type: V.ARRAY,
+        value: {
+          itemType: V.ARRAY,
+          items: [
+            { itemType: V.UINT8, items: Uint8Array.of(1, 2) },
+            { itemType: V.STRING, items: ['x'] },
+          ],
+        },
+      },
+    ],
   ]);
 }
 
 /** Tensors of the four common types, with deterministic data of the right length. */
 function sampleTensors() {
   const t = (name: string, ggmlType: number, ne: number[]) => {
-    const data = new Uint8Array(ggmlTensorBytes(ggmlType, ne.reduce((a, b) => a * b, 1)));
+    const data = new Uint8Array(
+      ggmlTensorBytes(
+        ggmlType,
+        ne.reduce((a, b) => a * b, 1),
+      ),
+    );
     data.forEach((_, i) => (data[i] = (i * 31 + name.length) & 0xff));
     return { name, ggmlType, ne, data };
   };
@@ -101,8 +130,16 @@ function sampleTensors() {
   ];
 }
 
-function fileOf(metadata: Map<string, GgufValue>, tensors: ReturnType<typeof sampleTensors>, alignment?: number): Uint8Array {
-  const h = encodeGgufHeader(metadata, tensors.map((t) => ({ ...t, size: t.data.length })), alignment);
+function fileOf(
+  metadata: Map<string, GgufValue>,
+  tensors: ReturnType<typeof sampleTensors>,
+  alignment?: number,
+): Uint8Array {
+  const h = encodeGgufHeader(
+    metadata,
+    tensors.map((t) => ({ ...t, size: t.data.length })),
+    alignment,
+  );
   const out = new Uint8Array(h.bytes.length + h.dataSize);
   out.set(h.bytes);
   tensors.forEach((t, i) => out.set(t.data, h.bytes.length + (h.offsets[i] as number)));
@@ -129,7 +166,10 @@ describe('round trips', () => {
       expect(t.start % 32).toBe(0);
       expect(file.subarray(t.start, t.end)).toEqual(tensors[i]?.data);
     });
-    const again = encodeGgufHeader(g.metadata, g.tensors.map((t) => ({ ...t, size: t.end - t.start })));
+    const again = encodeGgufHeader(
+      g.metadata,
+      g.tensors.map((t) => ({ ...t, size: t.end - t.start })),
+    );
     expect(again.bytes).toEqual(file.subarray(0, g.dataOffset));
     expect(g.dataOffset + again.dataSize).toBe(file.length);
   });
@@ -161,30 +201,54 @@ describe('round trips', () => {
     fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((v) => ({ type: V.INT64, value: v })),
     fc.boolean().map((v) => ({ type: V.BOOL, value: v })),
     fc.string({ unit: 'binary', maxLength: 20 }).map((v) => ({ type: V.STRING, value: v })),
-    fc.array(fc.string({ unit: 'binary', maxLength: 8 }), { maxLength: 5 }).map((items) => ({ type: V.ARRAY, value: { itemType: V.STRING, items } })),
-    fc.array(fc.float(), { maxLength: 5 }).map((v) => ({ type: V.ARRAY, value: { itemType: V.FLOAT32, items: Float32Array.from(v) } })),
+    fc
+      .array(fc.string({ unit: 'binary', maxLength: 8 }), { maxLength: 5 })
+      .map((items) => ({ type: V.ARRAY, value: { itemType: V.STRING, items } })),
+    fc
+      .array(fc.float(), { maxLength: 5 })
+      .map((v) => ({ type: V.ARRAY, value: { itemType: V.FLOAT32, items: Float32Array.from(v) } })),
   );
   const tensor = fc.record({
     type: fc.constantFrom(GGML_TYPE.F32, GGML_TYPE.F16, GGML_TYPE.BF16, GGML_TYPE.Q8_0, GGML_TYPE.Q4_K),
     ne: fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 4 }),
   });
   fcTest.prop(
-    [fc.uniqueArray(fc.tuple(key, value), { selector: ([k]) => k, maxLength: 8 }), fc.uniqueArray(fc.tuple(key, tensor), { selector: ([k]) => k, maxLength: 5 }), fc.constantFrom(undefined, 8, 32, 64)],
+    [
+      fc.uniqueArray(fc.tuple(key, value), { selector: ([k]) => k, maxLength: 8 }),
+      fc.uniqueArray(fc.tuple(key, tensor), { selector: ([k]) => k, maxLength: 5 }),
+      fc.constantFrom(undefined, 8, 32, 64),
+    ],
     { numRuns: runs },
   )('parse(encode(x)) = x and re-encoding gives the same bytes', (kvs, ts, alignment) => {
     const metadata = new Map(kvs);
     const tensors = ts.map(([name, { type, ne }]) => {
       const shape = [ne[0]! * (type === GGML_TYPE.Q8_0 ? 32 : type === GGML_TYPE.Q4_K ? 256 : 1), ...ne.slice(1)];
-      return { name, ggmlType: type, ne: shape, size: ggmlTensorBytes(type, shape.reduce((a, b) => a * b, 1)) };
+      return {
+        name,
+        ggmlType: type,
+        ne: shape,
+        size: ggmlTensorBytes(
+          type,
+          shape.reduce((a, b) => a * b, 1),
+        ),
+      };
     });
     const h = encodeGgufHeader(metadata, tensors, alignment);
     const size = h.bytes.length + h.dataSize;
     const g = parseGgufHeader(h.bytes, size);
-    if (alignment !== undefined && alignment !== 32) metadata.set('general.alignment', { type: V.UINT32, value: alignment });
+    if (alignment !== undefined && alignment !== 32)
+      metadata.set('general.alignment', { type: V.UINT32, value: alignment });
     expect(g.metadata).toEqual(metadata);
-    expect(g.tensors.map((t) => ({ name: t.name, ggmlType: t.ggmlType, ne: t.ne, size: t.end - t.start }))).toEqual(tensors);
+    expect(g.tensors.map((t) => ({ name: t.name, ggmlType: t.ggmlType, ne: t.ne, size: t.end - t.start }))).toEqual(
+      tensors,
+    );
     expect(g.tensors.map((t) => t.start - g.dataOffset)).toEqual(h.offsets);
-    expect(encodeGgufHeader(g.metadata, g.tensors.map((t) => ({ ...t, size: t.end - t.start }))).bytes).toEqual(h.bytes);
+    expect(
+      encodeGgufHeader(
+        g.metadata,
+        g.tensors.map((t) => ({ ...t, size: t.end - t.start })),
+      ).bytes,
+    ).toEqual(h.bytes);
   });
 });
 
@@ -201,7 +265,9 @@ describe('writeGguf and readGgufHeader', () => {
     await expect(writeGguf(path, new Map(), [])).rejects.toMatchObject({ code: 'OUTPUT_EXISTS' });
     await writeGguf(path, new Map(), [], undefined, { overwrite: true });
     expect((await readGgufHeader(path)).tensors).toEqual([]);
-    await expect(writeGguf(path, new Map(), [{ ...tensors[0]!, data: new Uint8Array(5) }], undefined, { overwrite: true })).rejects.toMatchObject({
+    await expect(
+      writeGguf(path, new Map(), [{ ...tensors[0]!, data: new Uint8Array(5) }], undefined, { overwrite: true }),
+    ).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
   });
@@ -209,7 +275,9 @@ describe('writeGguf and readGgufHeader', () => {
   it('reads a header larger than its first read (1 MiB) in steps, and reports a missing file as IO', async () => {
     const path = join(dir, 'big-header.gguf');
     const tokens = Array.from({ length: 40_000 }, (_, i) => `token-${i}-${'x'.repeat(30)}`);
-    const metadata = new Map<string, GgufValue>([['tokenizer.ggml.tokens', { type: V.ARRAY, value: { itemType: V.STRING, items: tokens } }]]);
+    const metadata = new Map<string, GgufValue>([
+      ['tokenizer.ggml.tokens', { type: V.ARRAY, value: { itemType: V.STRING, items: tokens } }],
+    ]);
     await writeGguf(path, metadata, sampleTensors());
     const g = await readGgufHeader(path);
     expect(g.dataOffset).toBeGreaterThan(1 << 20);
@@ -245,7 +313,11 @@ describe('ggml types and Q8_0', () => {
       return b;
     };
     // 0x3800 = 0.5, 0xc400 = -4, 0x0001 = 2^-24 (the smallest subnormal)
-    const data = cat(block(0x3800, (j) => j - 16), block(0xc400, (j) => (j === 0 ? -128 : j === 1 ? 127 : 0)), block(0x0001, () => 3));
+    const data = cat(
+      block(0x3800, (j) => j - 16),
+      block(0xc400, (j) => (j === 0 ? -128 : j === 1 ? 127 : 0)),
+      block(0x0001, () => 3),
+    );
     const out = dequantizeQ8_0(data, 96);
     expect(Array.from(out.subarray(0, 32))).toEqual(Array.from({ length: 32 }, (_, j) => (j - 16) / 2));
     expect(Array.from(out.subarray(32, 35))).toEqual([512, -508, -0]);
@@ -272,21 +344,38 @@ describe('hostile or malformed input', () => {
   it('refuses counts, strings, arrays and headers over the limits, before allocating', () => {
     parseRejects(raw({ counts: [BigInt(GGUF_LIMITS.tensors + 1), 0n] }), /tensor count is 65537, over the limit/);
     parseRejects(raw({ counts: [0n, 2n ** 64n - 1n] }), /metadata count is 18446744073709551615, over the limit/);
-    parseRejects(raw({ kvs: [kv('s', V.STRING, u64(GGUF_LIMITS.stringBytes + 1))] }), /length of the value of "s" is 1048577, over the limit/);
-    parseRejects(raw({ kvs: [kv('a', V.ARRAY, cat(u32(V.UINT8), u64(2 ** 24 + 1)))] }), /length of the value of "a" is 16777217, over the limit/);
-    parseRejects(raw({ kvs: [kv('a', V.ARRAY, cat(u32(V.UINT64), u64(2 ** 24)))] }), /header exceeds the limit of 104857600 bytes/);
+    parseRejects(
+      raw({ kvs: [kv('s', V.STRING, u64(GGUF_LIMITS.stringBytes + 1))] }),
+      /length of the value of "s" is 1048577, over the limit/,
+    );
+    parseRejects(
+      raw({ kvs: [kv('a', V.ARRAY, cat(u32(V.UINT8), u64(2 ** 24 + 1)))] }),
+      /length of the value of "a" is 16777217, over the limit/,
+    );
+    parseRejects(
+      raw({ kvs: [kv('a', V.ARRAY, cat(u32(V.UINT64), u64(2 ** 24)))] }),
+      /header exceeds the limit of 104857600 bytes/,
+    );
     parseRejects(raw({ kvs: [kv('a', V.ARRAY, cat(u32(V.STRING), u64(2 ** 24)))] }), /header exceeds the limit/);
     parseRejects(raw({ kvs: [kv('a', V.ARRAY, cat(u32(V.STRING), u64(1000)))] }), /truncated/);
-    parseRejects(raw({ tis: [ti('x'.repeat(64), [8], GGML_TYPE.F32, 0)], data: 32 }), /length of the name of tensor 0 is 64, over the limit of 63/);
-    const deep = (n: number): Uint8Array => (n === 0 ? cat(u32(V.UINT8), u64(0)) : cat(u32(V.ARRAY), u64(1), deep(n - 1)));
+    parseRejects(
+      raw({ tis: [ti('x'.repeat(64), [8], GGML_TYPE.F32, 0)], data: 32 }),
+      /length of the name of tensor 0 is 64, over the limit of 63/,
+    );
+    const deep = (n: number): Uint8Array =>
+      n === 0 ? cat(u32(V.UINT8), u64(0)) : cat(u32(V.ARRAY), u64(1), deep(n - 1));
     const four = raw({ kvs: [kv('d', V.ARRAY, deep(3))] }); // deep(n) is n + 1 levels
     expect(parseGgufHeader(four, four.length).metadata.get('d')).toBeDefined();
     parseRejects(raw({ kvs: [kv('d', V.ARRAY, deep(4))] }), /nests arrays deeper than 4/);
-    rejects(() => encodeGgufHeader(new Map([['s', { type: V.STRING, value: 'x'.repeat(GGUF_LIMITS.stringBytes + 1) }]]), []), /over the limit of 1048576/);
+    rejects(
+      () => encodeGgufHeader(new Map([['s', { type: V.STRING, value: 'x'.repeat(GGUF_LIMITS.stringBytes + 1) }]]), []),
+      /over the limit of 1048576/,
+    );
   });
 
   it('refuses bad dimensions and types', () => {
-    const tensor = (ne: (number | bigint)[], type: number = GGML_TYPE.F32) => raw({ tis: [ti('t', ne, type, 0)], data: 4096 });
+    const tensor = (ne: (number | bigint)[], type: number = GGML_TYPE.F32) =>
+      raw({ tis: [ti('t', ne, type, 0)], data: 4096 });
     parseRejects(tensor([]), /has 0 dimensions; 1 to 4/);
     parseRejects(tensor([1, 1, 1, 1, 1]), /has 5 dimensions/);
     parseRejects(tensor([8, 0]), /dimension 0; each must be an integer ≥ 1/);
@@ -294,28 +383,51 @@ describe('hostile or malformed input', () => {
     parseRejects(tensor([2 ** 32, 2 ** 32]), /more than 2\^53/);
     parseRejects(tensor([8], 4), /unknown ggml type 4/);
     parseRejects(tensor([16, 2], GGML_TYPE.Q8_0), /rows of 16 elements, not a multiple of the block size 32/);
-    rejects(() => encodeGgufHeader(new Map(), [{ name: 't', ggmlType: GGML_TYPE.F32, ne: [2, 2], size: 15 }]), /has 15 bytes but 2 × 2 F32 take 16/);
+    rejects(
+      () => encodeGgufHeader(new Map(), [{ name: 't', ggmlType: GGML_TYPE.F32, ne: [2, 2], size: 15 }]),
+      /has 15 bytes but 2 × 2 F32 take 16/,
+    );
   });
 
   it('refuses repeated keys and tensor names, bad names and keys', () => {
-    parseRejects(raw({ kvs: [kv('a', V.UINT8, u32(1).subarray(0, 1)), kv('a', V.UINT8, Uint8Array.of(2))] }), /repeats the key "a"/);
-    parseRejects(raw({ tis: [ti('t', [8], GGML_TYPE.F32, 0), ti('t', [8], GGML_TYPE.F32, 32)], data: 64 }), /tensor name "t" appears twice/);
+    parseRejects(
+      raw({ kvs: [kv('a', V.UINT8, u32(1).subarray(0, 1)), kv('a', V.UINT8, Uint8Array.of(2))] }),
+      /repeats the key "a"/,
+    );
+    parseRejects(
+      raw({ tis: [ti('t', [8], GGML_TYPE.F32, 0), ti('t', [8], GGML_TYPE.F32, 32)], data: 64 }),
+      /tensor name "t" appears twice/,
+    );
     parseRejects(raw({ tis: [ti('a\0b', [8], GGML_TYPE.F32, 0)], data: 32 }), /hold no NUL/);
     parseRejects(raw({ kvs: [kv('clé', V.UINT8, Uint8Array.of(1))] }), /printable ASCII/);
     parseRejects(raw({ kvs: [kv('s', V.STRING, str(Uint8Array.of(0xc3, 0x28)))] }), /not valid UTF-8/);
     parseRejects(raw({ kvs: [kv('b', V.BOOL, Uint8Array.of(2))] }), /bool of byte 2/);
     parseRejects(raw({ kvs: [kv('u', 13, Uint8Array.of(0))] }), /unknown value type 13/);
-    rejects(() => encodeGgufHeader(new Map(), [{ name: 't', ggmlType: 0, ne: [1], size: 4 }, { name: 't', ggmlType: 0, ne: [1], size: 4 }]), /appears twice/);
+    rejects(
+      () =>
+        encodeGgufHeader(new Map(), [
+          { name: 't', ggmlType: 0, ne: [1], size: 4 },
+          { name: 't', ggmlType: 0, ne: [1], size: 4 },
+        ]),
+      /appears twice/,
+    );
   });
 
   it('refuses a bad alignment', () => {
-    parseRejects(raw({ kvs: [kv('general.alignment', V.UINT32, u32(48))] }), /general.alignment must be a power of two/);
+    parseRejects(
+      raw({ kvs: [kv('general.alignment', V.UINT32, u32(48))] }),
+      /general.alignment must be a power of two/,
+    );
     parseRejects(raw({ kvs: [kv('general.alignment', V.UINT32, u32(0))] }), /power of two/);
-    parseRejects(raw({ kvs: [kv('general.alignment', V.UINT64, u64(32))] }), /general.alignment must be a UINT32, got a UINT64/);
+    parseRejects(
+      raw({ kvs: [kv('general.alignment', V.UINT64, u64(32))] }),
+      /general.alignment must be a UINT32, got a UINT64/,
+    );
   });
 
   it('refuses tensor data outside the file, overlapping, misaligned, with gaps or trailing bytes', () => {
-    const two = (second: number, data: number) => raw({ tis: [ti('a', [16], GGML_TYPE.F32, 0), ti('b', [8], GGML_TYPE.F32, second)], data });
+    const two = (second: number, data: number) =>
+      raw({ tis: [ti('a', [16], GGML_TYPE.F32, 0), ti('b', [8], GGML_TYPE.F32, second)], data });
     expect(parseGgufHeader(two(64, 96), two(64, 96).length).tensors[1]?.start).toBe(96 + 64);
     parseRejects(two(64, 95), /"b" \(32 bytes at data offset 64\) lies outside the file/);
     parseRejects(raw({ tis: [ti('a', [8], GGML_TYPE.F32, 2n ** 64n - 32n)], data: 32 }), /lies outside the file/);
@@ -331,7 +443,15 @@ describe('hostile or malformed input', () => {
 
   it('refuses every truncation of a valid file, and asks for more bytes when only a prefix is given', () => {
     const tensors = sampleTensors().map((t) => ({ ...t, ne: t.ggmlType === GGML_TYPE.Q8_0 ? [32, 2] : [16] }));
-    tensors.forEach((t) => (t.data = new Uint8Array(ggmlTensorBytes(t.ggmlType, t.ne.reduce((a, b) => a * b, 1)))));
+    tensors.forEach(
+      (t) =>
+        (t.data = new Uint8Array(
+          ggmlTensorBytes(
+            t.ggmlType,
+            t.ne.reduce((a, b) => a * b, 1),
+          ),
+        )),
+    );
     const file = fileOf(everyType(), tensors.slice(0, 2)); // 68 then 64 bytes: the file ends exactly at the last tensor
     expect(parseGgufHeader(file, file.length).tensors.at(-1)?.end).toBe(file.length);
     for (let n = 0; n < file.length; n++) parseRejects(file.subarray(0, n), /truncated|lies outside the file/);
@@ -354,7 +474,8 @@ describe('hostile or malformed input', () => {
     rejects(one({ type: V.UINT64, value: -1n }), /not exactly a UINT64/);
     rejects(one({ type: V.STRING, value: 'a\uD800' }), /lone surrogate/);
     rejects(one({ type: V.ARRAY, value: { itemType: V.INT32, items: [1, 2] } }), /must be a Int32Array/);
-    const nest = (n: number): unknown => (n === 1 ? { itemType: V.UINT8, items: new Uint8Array(0) } : { itemType: V.ARRAY, items: [nest(n - 1)] });
+    const nest = (n: number): unknown =>
+      n === 1 ? { itemType: V.UINT8, items: new Uint8Array(0) } : { itemType: V.ARRAY, items: [nest(n - 1)] };
     expect(() => one({ type: V.ARRAY, value: nest(4) })()).not.toThrow();
     rejects(one({ type: V.ARRAY, value: nest(5) }), /deeper than 4/);
     rejects(() => encodeGgufHeader(new Map([['', { type: V.UINT8, value: 1 }]]), []), /printable ASCII/);

@@ -7,7 +7,20 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { encodeHeaderMacInput, loadPublisherKey, loadX25519Identity, newPublisherKey, parseHeader, readPublisherPublicKey, readRange, reseal, rewrap, unlockPackage, X25519Identity, type Header } from '../../src/index.js';
+import {
+  encodeHeaderMacInput,
+  loadPublisherKey,
+  loadX25519Identity,
+  newPublisherKey,
+  parseHeader,
+  readPublisherPublicKey,
+  readRange,
+  reseal,
+  rewrap,
+  unlockPackage,
+  X25519Identity,
+  type Header,
+} from '../../src/index.js';
 
 const newX25519Recipient = () => X25519Identity.generate().identity.recipient;
 import { computeLayout } from '../../src/format/layout.js';
@@ -20,20 +33,44 @@ const good = readFileSync('test/vectors/good-folder.mseal');
 const publisher = await loadPublisherKey('keys/fixtures/demo-publisher.key');
 // The worst case is the publisher itself (or its stolen key): it knows the data key, so the MAC is right too.
 const region = regionOf(good);
-const { keys: schedule } = await unlockPackage(parseHeader(region.headerBytes), [await loadX25519Identity('keys/fixtures/demo-recipient.x25519')]);
+const { keys: schedule } = await unlockPackage(parseHeader(region.headerBytes), [
+  await loadX25519Identity('keys/fixtures/demo-recipient.x25519'),
+]);
 const mac = (h: Header) => schedule.headerMac(encodeHeaderMacInput(h));
 const hostile = (edit: (h: Header) => void, signer?: Signer) => reheader(good, edit, signer, mac);
 const MAX = Number.MAX_SAFE_INTEGER;
-const files = (n: number, size: number) => Array.from({ length: n }, (_, i) => ({ path: `f${i}.bin`, size, mode: 0o644 }));
+const files = (n: number, size: number) =>
+  Array.from({ length: n }, (_, i) => ({ path: `f${i}.bin`, size, mode: 0o644 }));
 
 /** name → [package bytes, the error code every reader must give]. */
 const cases: Record<string, [Buffer, string]> = {
-  'a dozen files of 2^53-1 bytes, signed by the trusted publisher': [hostile((h) => void (h.files = files(12, MAX)), publisher), 'MALFORMED_PACKAGE'],
-  'a dozen files of 2^53-1 bytes, header signature not made again': [hostile((h) => void (h.files = files(12, MAX))), 'SIGNATURE_INVALID'],
-  'a dozen files of 2^53-1 bytes, signed by an untrusted key': [hostile((h) => void (h.files = files(12, MAX)), newPublisherKey().publisher), 'UNTRUSTED_SIGNER'],
-  'a dozen files of 2^48 bytes (a 3 PiB package that fits 2^53), trusted': [hostile((h) => void (h.files = files(12, 2 ** 48)), publisher), 'MALFORMED_PACKAGE'],
-  '10000 files of 2^39 bytes, trusted': [hostile((h) => void (h.files = files(10000, 2 ** 39)), publisher), 'MALFORMED_PACKAGE'],
-  'a 16 MiB provenance and one file of 2^52 bytes, trusted': [hostile((h) => { h.files = files(1, 2 ** 52); h.provenanceSize = 16 << 20; }, publisher), 'MALFORMED_PACKAGE'],
+  'a dozen files of 2^53-1 bytes, signed by the trusted publisher': [
+    hostile((h) => void (h.files = files(12, MAX)), publisher),
+    'MALFORMED_PACKAGE',
+  ],
+  'a dozen files of 2^53-1 bytes, header signature not made again': [
+    hostile((h) => void (h.files = files(12, MAX))),
+    'SIGNATURE_INVALID',
+  ],
+  'a dozen files of 2^53-1 bytes, signed by an untrusted key': [
+    hostile((h) => void (h.files = files(12, MAX)), newPublisherKey().publisher),
+    'UNTRUSTED_SIGNER',
+  ],
+  'a dozen files of 2^48 bytes (a 3 PiB package that fits 2^53), trusted': [
+    hostile((h) => void (h.files = files(12, 2 ** 48)), publisher),
+    'MALFORMED_PACKAGE',
+  ],
+  '10000 files of 2^39 bytes, trusted': [
+    hostile((h) => void (h.files = files(10000, 2 ** 39)), publisher),
+    'MALFORMED_PACKAGE',
+  ],
+  'a 16 MiB provenance and one file of 2^52 bytes, trusted': [
+    hostile((h) => {
+      h.files = files(1, 2 ** 52);
+      h.provenanceSize = 16 << 20;
+    }, publisher),
+    'MALFORMED_PACKAGE',
+  ],
 };
 
 let n = 0;
@@ -46,7 +83,9 @@ describe('hostile header sizes (issue 16 item 1)', () => {
     expect(performance.now() - t).toBeLessThan(50);
     expect(process.memoryUsage().heapUsed - before).toBeLessThan(8 << 20);
     expect(layout.totalChunks).toBe(12 * 2 ** 32 + 1);
-    expect(() => computeLayout({ ...h, files: files(12, MAX) }, 65536)).toThrow(expect.objectContaining({ code: 'MALFORMED_PACKAGE' }));
+    expect(() => computeLayout({ ...h, files: files(12, MAX) }, 65536)).toThrow(
+      expect.objectContaining({ code: 'MALFORMED_PACKAGE' }),
+    );
   });
 
   it('rewrap, reseal and readRange fail the same way, fast, with bounded heap growth', async () => {
@@ -61,7 +100,14 @@ describe('hostile header sizes (issue 16 item 1)', () => {
       const t = performance.now();
       for (const run of [
         () => rewrap(pkg, { identities, trustedPublishers: trusted, publisher, add: [newX25519Recipient()] }),
-        () => reseal(pkg, { identities, trustedPublishers: trusted, publisher, output: join(dir, `rs${n++}.mseal`), threads: 0 }),
+        () =>
+          reseal(pkg, {
+            identities,
+            trustedPublishers: trusted,
+            publisher,
+            output: join(dir, `rs${n++}.mseal`),
+            threads: 0,
+          }),
         () => readRange(pkg, 'f0.bin', 2 ** 40, 16, { identities, trustedPublishers: trusted }),
       ]) {
         await expect(run()).rejects.toMatchObject({ code: 'MALFORMED_PACKAGE' });
@@ -91,7 +137,11 @@ describe('hostile header sizes (issue 16 item 1)', () => {
       it(`${name}: ${mode} → ${want}, fast, in a 64 MiB heap`, () => {
         if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\``);
         const t = performance.now();
-        const r = spawnSync(process.execPath, ['--max-old-space-size=64', BIN, '--keys', keys, '--json', ...args], { input, timeout: 30_000, maxBuffer: 1 << 20 });
+        const r = spawnSync(process.execPath, ['--max-old-space-size=64', BIN, '--keys', keys, '--json', ...args], {
+          input,
+          timeout: 30_000,
+          maxBuffer: 1 << 20,
+        });
         const ms = performance.now() - t;
         expect(r.signal, `killed: ${r.stderr}`).toBeNull();
         const out = JSON.parse(r.stdout.toString() || '{}') as { error?: { code: string } };

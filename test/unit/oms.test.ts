@@ -81,7 +81,10 @@ describe('OMS signatures', () => {
 
   it('rejects a tampered payload', () => {
     expectInvalid(() =>
-      verifyModelSignature(edit(signed, (_b, st) => (st.subject[0].name = 'other')), key.publicKey),
+      verifyModelSignature(
+        edit(signed, (_b, st) => (st.subject[0].name = 'other')),
+        key.publicKey,
+      ),
     );
   });
 
@@ -95,7 +98,12 @@ describe('OMS signatures', () => {
 
   it('rejects a resource digest that does not match the subject, even when re-signed', () => {
     const b = resign(signed, key.privateKey, (st) => (st.predicate.resources[0].digest = '00'.repeat(32)));
-    expect(verifyModelSignature(resign(signed, key.privateKey, () => {}), key.publicKey).modelName).toBe('demo');
+    expect(
+      verifyModelSignature(
+        resign(signed, key.privateKey, () => {}),
+        key.publicKey,
+      ).modelName,
+    ).toBe('demo');
     expect(() => verifyModelSignature(b, key.publicKey)).toThrow(/subject digest/);
     expectInvalid(() => verifyModelSignature(b, key.publicKey));
   });
@@ -110,9 +118,24 @@ describe('OMS signatures', () => {
 
   it('rejects malformed bundles', () => {
     expectInvalid(() => verifyModelSignature('not json', key.publicKey));
-    expectInvalid(() => verifyModelSignature(edit(signed, (b) => (b.mediaType = 'x')), key.publicKey));
-    expectInvalid(() => verifyModelSignature(edit(signed, (b) => (b.dsseEnvelope.payloadType = 'x')), key.publicKey));
-    expectInvalid(() => verifyModelSignature(edit(signed, (b) => (b.dsseEnvelope.signatures = [])), key.publicKey));
+    expectInvalid(() =>
+      verifyModelSignature(
+        edit(signed, (b) => (b.mediaType = 'x')),
+        key.publicKey,
+      ),
+    );
+    expectInvalid(() =>
+      verifyModelSignature(
+        edit(signed, (b) => (b.dsseEnvelope.payloadType = 'x')),
+        key.publicKey,
+      ),
+    );
+    expectInvalid(() =>
+      verifyModelSignature(
+        edit(signed, (b) => (b.dsseEnvelope.signatures = [])),
+        key.publicKey,
+      ),
+    );
   });
 
   it('rejects another predicate type', () => {

@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { open, readHead, readRange, seal, inspect, unlockPackage, verifyPackage, type Identity } from '../../src/index.js';
+import {
+  open,
+  readHead,
+  readRange,
+  seal,
+  inspect,
+  unlockPackage,
+  verifyPackage,
+  type Identity,
+} from '../../src/index.js';
 import { KeySchedule } from '../../src/crypto/keyschedule.js';
 import { decryptChunk } from '../../src/crypto/chunk.js';
 import { chunkOffset, segmentAt, streamOf } from '../../src/format/layout.js';
@@ -17,7 +26,14 @@ async function roundTrip(data: Buffer, chunkSize: number, threads: number, ident
   writeFileSync(src, data);
   const pkg = join(dir, `p-${id}.mseal`);
   const out = join(dir, `out-${id}.bin`);
-  const s = await seal({ input: src, output: pkg, recipients: [keys.alice.recipient, keys.local], publisher: keys.publisher, chunkSize, threads });
+  const s = await seal({
+    input: src,
+    output: pkg,
+    recipients: [keys.alice.recipient, keys.local],
+    publisher: keys.publisher,
+    chunkSize,
+    threads,
+  });
   const o = await open({ input: pkg, output: out, identities, trustedPublishers: keys.trusted, threads });
   expect(readFileSync(out).equals(data)).toBe(true);
   expect(o.files[0]!.sha256).toBe(s.files[0]!.sha256);
@@ -51,28 +67,54 @@ describe('seal → open round trips', () => {
     for (const [p, b] of Object.entries(files)) writeFileSync(join(src, p), b);
     const pkg = join(dir, 'ckpt.mseal');
     const out = join(dir, 'ckpt-out');
-    await seal({ input: src, output: pkg, recipients: [keys.bob.recipient], publisher: keys.publisher, chunkSize: 1 << 16 });
+    await seal({
+      input: src,
+      output: pkg,
+      recipients: [keys.bob.recipient],
+      publisher: keys.publisher,
+      chunkSize: 1 << 16,
+    });
     const info = await inspect(pkg);
     expect(info.files.map((f) => f.path).sort()).toEqual(Object.keys(files).sort());
-    expect(info.recipients).toEqual([{ type: 'x25519', recipient: keys.bob.recipient.id, license: 'none', policy: 'none' }]);
+    expect(info.recipients).toEqual([
+      { type: 'x25519', recipient: keys.bob.recipient.id, license: 'none', policy: 'none' },
+    ]);
     await verifyPackage(pkg, { trustedPublishers: keys.trusted });
     await open({ input: pkg, output: out, identities: [keys.bob], trustedPublishers: keys.trusted });
     for (const [p, b] of Object.entries(files)) expect(readFileSync(join(out, p)).equals(b), p).toBe(true);
     expect(existsSync(join(out, 'model.sig'))).toBe(true);
 
     const w = files['model-00001.safetensors']!;
-    for (const [off, len] of [[0, 0], [0, 1], [65535, 2], [65536, 65536], [1000, 200_000], [299_999, 1], [0, 300_000]] as const) {
-      const got = await readRange(pkg, 'model-00001.safetensors', off, len, { identities: [keys.bob], trustedPublishers: keys.trusted });
+    for (const [off, len] of [
+      [0, 0],
+      [0, 1],
+      [65535, 2],
+      [65536, 65536],
+      [1000, 200_000],
+      [299_999, 1],
+      [0, 300_000],
+    ] as const) {
+      const got = await readRange(pkg, 'model-00001.safetensors', off, len, {
+        identities: [keys.bob],
+        trustedPublishers: keys.trusted,
+      });
       expect(Buffer.from(got).equals(w.subarray(off, off + len)), `${off}+${len}`).toBe(true);
     }
-    await expect(readRange(pkg, 'model-00001.safetensors', 299_999, 2, { identities: [keys.bob], trustedPublishers: keys.trusted })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      readRange(pkg, 'model-00001.safetensors', 299_999, 2, {
+        identities: [keys.bob],
+        trustedPublishers: keys.trusted,
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
   it('refuses to overwrite, leaves no temporary files behind, and replaces with force', async () => {
     const { pkg } = await roundTrip(detBytes(1000), 1 << 16, 0);
     const out = join(dir, 'exists.bin');
     writeFileSync(out, 'keep me');
-    await expect(open({ input: pkg, output: out, identities: [keys.alice], trustedPublishers: keys.trusted })).rejects.toMatchObject({ code: 'OUTPUT_EXISTS' });
+    await expect(
+      open({ input: pkg, output: out, identities: [keys.alice], trustedPublishers: keys.trusted }),
+    ).rejects.toMatchObject({ code: 'OUTPUT_EXISTS' });
     expect(readFileSync(out, 'utf8')).toBe('keep me');
     await open({ input: pkg, output: out, identities: [keys.alice], trustedPublishers: keys.trusted, force: true });
     expect(statSync(out).size).toBe(1000);
@@ -83,7 +125,9 @@ describe('seal → open round trips', () => {
     const { pkg } = await roundTrip(detBytes(1000, 'sidecar'), 1 << 16, 2);
     const out = join(dir, 'sidecar.bin');
     writeFileSync(`${out}.sig`, 'old provenance');
-    await expect(open({ input: pkg, output: out, identities: [keys.alice], trustedPublishers: keys.trusted })).rejects.toMatchObject({ code: 'OUTPUT_EXISTS' });
+    await expect(
+      open({ input: pkg, output: out, identities: [keys.alice], trustedPublishers: keys.trusted }),
+    ).rejects.toMatchObject({ code: 'OUTPUT_EXISTS' });
     expect(existsSync(out)).toBe(false);
     expect(readFileSync(`${out}.sig`, 'utf8')).toBe('old provenance');
   });

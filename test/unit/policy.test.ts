@@ -2,7 +2,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isModelsealError } from '../../src/errors.js';
-import { initPolicyDir, PolicyEngine, POLICY_FILES, type License, type ReleaseQuestion } from '../../src/policy/engine.js';
+import {
+  initPolicyDir,
+  PolicyEngine,
+  POLICY_FILES,
+  type License,
+  type ReleaseQuestion,
+} from '../../src/policy/engine.js';
 import { Decider } from '../../src/server/decider.js';
 import { newEphemeral, unwrapFromService } from '../../src/server/protocol.js';
 import { tempDir } from '../support/fixtures.js';
@@ -64,17 +70,26 @@ describe('release policy (Cedar)', () => {
     ]);
     expect(engine.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(engine.license(license.id)).toEqual(license);
-    const other = await PolicyEngine.load(await policyDir((d) => writeFileSync(join(d, POLICY_FILES.deniedParties), '{"parties":["Evil Corp"]}')));
+    const other = await PolicyEngine.load(
+      await policyDir((d) => writeFileSync(join(d, POLICY_FILES.deniedParties), '{"parties":["Evil Corp"]}')),
+    );
     expect(other.hash).not.toBe(engine.hash);
   });
 
   it('allows a licensed release and names the permit', async () => {
     const engine = await PolicyEngine.load(await policyDir());
-    expect(engine.decide(question())).toEqual({ decision: 'allow', policies: ['licensed-release'], reason: 'licensed', errors: [] });
+    expect(engine.decide(question())).toEqual({
+      decision: 'allow',
+      policies: ['licensed-release'],
+      reason: 'licensed',
+      errors: [],
+    });
   });
 
   it('denies each case with its own reason', async () => {
-    const engine = await PolicyEngine.load(await policyDir((d) => writeFileSync(join(d, POLICY_FILES.deniedParties), '{"parties":["Acme Labs GmbH"]}')));
+    const engine = await PolicyEngine.load(
+      await policyDir((d) => writeFileSync(join(d, POLICY_FILES.deniedParties), '{"parties":["Acme Labs GmbH"]}')),
+    );
     const clean = await PolicyEngine.load(await policyDir());
     const cases: Array<[Partial<ReleaseQuestion>, string, PolicyEngine?]> = [
       [{ time: new Date('2025-12-31T23:59:59Z') }, 'license-not-yet-valid', clean],
@@ -91,7 +106,11 @@ describe('release policy (Cedar)', () => {
       expect({ over, decision: d.decision, reason: d.reason }).toEqual({ over, decision: 'deny', reason });
     }
     // Several forbids: all are named.
-    expect(clean.decide(question({ destination: 'KP', used: 9 })).policies.sort()).toEqual(['destination-not-licensed', 'embargoed-destination', 'license-quota-used']);
+    expect(clean.decide(question({ destination: 'KP', used: 9 })).policies.sort()).toEqual([
+      'destination-not-licensed',
+      'embargoed-destination',
+      'license-quota-used',
+    ]);
   });
 
   it('refuses policy files that do not validate, saying why', async () => {
@@ -100,23 +119,48 @@ describe('release policy (Cedar)', () => {
       /every policy needs a name, @id/,
     );
     await expectInvalid(
-      await policyDir((d) => writeFileSync(join(d, POLICY_FILES.policies), '@id("a") permit (principal, action, resource) when { context.nosuch == 1 };')),
+      await policyDir((d) =>
+        writeFileSync(
+          join(d, POLICY_FILES.policies),
+          '@id("a") permit (principal, action, resource) when { context.nosuch == 1 };',
+        ),
+      ),
       /do not validate against schema.cedarschema: a: /,
     );
     await expectInvalid(
-      await policyDir((d) => writeFileSync(join(d, POLICY_FILES.policies), '@id("a") permit (principal, action, resource);\n@id("a") forbid (principal, action, resource);')),
+      await policyDir((d) =>
+        writeFileSync(
+          join(d, POLICY_FILES.policies),
+          '@id("a") permit (principal, action, resource);\n@id("a") forbid (principal, action, resource);',
+        ),
+      ),
       /two policies are named "a"/,
     );
-    await expectInvalid(await policyDir((d) => writeFileSync(join(d, POLICY_FILES.policies), '@id("a") permit (principal, action, resource')), /does not parse/);
     await expectInvalid(
-      await policyDir((d) => writeFileSync(join(d, POLICY_FILES.licenses), JSON.stringify({ licenses: [{ ...license, destinations: ['Germany'] }] }))),
+      await policyDir((d) =>
+        writeFileSync(join(d, POLICY_FILES.policies), '@id("a") permit (principal, action, resource'),
+      ),
+      /does not parse/,
+    );
+    await expectInvalid(
+      await policyDir((d) =>
+        writeFileSync(
+          join(d, POLICY_FILES.licenses),
+          JSON.stringify({ licenses: [{ ...license, destinations: ['Germany'] }] }),
+        ),
+      ),
       /ISO 3166/,
     );
     await expectInvalid(
-      await policyDir((d) => writeFileSync(join(d, POLICY_FILES.licenses), JSON.stringify({ licenses: [license, license] }))),
+      await policyDir((d) =>
+        writeFileSync(join(d, POLICY_FILES.licenses), JSON.stringify({ licenses: [license, license] })),
+      ),
       /listed twice/,
     );
-    await expectInvalid(await policyDir((d) => writeFileSync(join(d, POLICY_FILES.embargoes), '["IR"]')), /embargoes.json/);
+    await expectInvalid(
+      await policyDir((d) => writeFileSync(join(d, POLICY_FILES.embargoes), '["IR"]')),
+      /embargoes.json/,
+    );
   });
 
   it('writes the defaults only where files are missing', async () => {
@@ -129,7 +173,14 @@ describe('release policy (Cedar)', () => {
 
 describe('the decider: the policy decision and the wrapped key, on a worker thread', () => {
   const dek = new Uint8Array(32).fill(7);
-  const cases: Array<Partial<ReleaseQuestion>> = [{}, { used: 3 }, { destination: 'IR' }, { time: new Date('2027-01-01T00:00:00Z') }, { artifact: `sha256:${'cd'.repeat(32)}` }, { destination: 'KP', used: 9 }];
+  const cases: Array<Partial<ReleaseQuestion>> = [
+    {},
+    { used: 3 },
+    { destination: 'IR' },
+    { time: new Date('2027-01-01T00:00:00Z') },
+    { artifact: `sha256:${'cd'.repeat(32)}` },
+    { destination: 'KP', used: 9 },
+  ];
 
   it('answers as the engine does, and wraps the key only on allow', async () => {
     const engine = await PolicyEngine.load(await policyDir());
@@ -172,17 +223,22 @@ describe('the decider: the policy decision and the wrapped key, on a worker thre
 
   it('prepares each edited policy set on the worker, and denies what a closed worker owed', async () => {
     const clean = await PolicyEngine.load(await policyDir());
-    const screened = await PolicyEngine.load(await policyDir((d) => writeFileSync(join(d, POLICY_FILES.deniedParties), '{"parties":["Acme Labs GmbH"]}')));
+    const screened = await PolicyEngine.load(
+      await policyDir((d) => writeFileSync(join(d, POLICY_FILES.deniedParties), '{"parties":["Acme Labs GmbH"]}')),
+    );
     const decider = new Decider();
     const wrap = { dek, ephemeral: newEphemeral().public, request: 'req-4' };
     expect((await decider.decide(clean, question(), wrap)).decision.reason).toBe('licensed');
     expect((await decider.decide(screened, question(), wrap)).decision.reason).toBe('screening-hit');
     const owed = decider.decide(clean, question(), wrap);
     await decider.close();
-    expect((await owed).decision).toMatchObject({ decision: 'deny', reason: 'evaluation-error', errors: ['the decider was closed'] });
+    expect((await owed).decision).toMatchObject({
+      decision: 'deny',
+      reason: 'evaluation-error',
+      errors: ['the decider was closed'],
+    });
     // The next question starts a new worker, which prepares the policies again.
     expect((await decider.decide(screened, question(), wrap)).decision.reason).toBe('screening-hit');
     await decider.close();
   });
 });
-

@@ -1,13 +1,42 @@
 /** rewrap (in place, header and signature only), its crash journal, and reseal. */
 import { describe, expect, it } from 'vitest';
-import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { inspect, journalPath, open, readHead, recoverRewrap, reseal, rewrap, seal, verifyPackage } from '../../src/index.js';
+import {
+  inspect,
+  journalPath,
+  open,
+  readHead,
+  recoverRewrap,
+  reseal,
+  rewrap,
+  seal,
+  verifyPackage,
+} from '../../src/index.js';
 import { KeySchedule } from '../../src/crypto/keyschedule.js';
 import { signMessage } from '../../src/crypto/signer.js';
 import { encodeHeader, encodeHeaderMacInput, type Header } from '../../src/format/header.js';
-import { computeLayout, ENTRY, initialRegionBytes, packageSize, segmentAt, segmentsOf, streamOf, TAR_BLOCK } from '../../src/format/layout.js';
+import {
+  computeLayout,
+  ENTRY,
+  initialRegionBytes,
+  packageSize,
+  segmentAt,
+  segmentsOf,
+  streamOf,
+  TAR_BLOCK,
+} from '../../src/format/layout.js';
 import { encodeSignature, signedMessage } from '../../src/format/signature.js';
 import { headerRegion, tarEntry, ustarHeader } from '../../src/format/tar.js';
 import { signPackage } from '../../src/package/common.js';
@@ -24,16 +53,26 @@ async function sealed(size = 300_000) {
   const src = join(dir, `w${id}.bin`);
   writeFileSync(src, detBytes(size, `rw${id}`));
   const pkg = join(dir, `p${id}.mseal`);
-  await seal({ input: src, output: pkg, recipients: [keys.local, keys.alice.recipient], publisher: keys.publisher, chunkSize: 1 << 16, license: 'L-1' });
+  await seal({
+    input: src,
+    output: pkg,
+    recipients: [keys.local, keys.alice.recipient],
+    publisher: keys.publisher,
+    chunkSize: 1 << 16,
+    license: 'L-1',
+  });
   return { src, pkg };
 }
 
-const opener = (pkg: string, identities = [keys.bob]) => open({ input: pkg, output: join(dir, `out${n++}.bin`), identities, trustedPublishers: keys.trusted });
+const opener = (pkg: string, identities = [keys.bob]) =>
+  open({ input: pkg, output: join(dir, `out${n++}.bin`), identities, trustedPublishers: keys.trusted });
 
 /** The payload bytes of a package: everything between the header region and the chunk list. */
 async function payloadDigest(pkg: string): Promise<string> {
   const head = await readHead(pkg);
-  return createHash('sha256').update(readFileSync(pkg).subarray(head.layout.regionBytes, head.layout.chunksEntry.offset)).digest('hex');
+  return createHash('sha256')
+    .update(readFileSync(pkg).subarray(head.layout.regionBytes, head.layout.chunksEntry.offset))
+    .digest('hex');
 }
 
 describe('rewrap', () => {
@@ -42,7 +81,13 @@ describe('rewrap', () => {
     const before = await payloadDigest(pkg);
     const chunkList = (await readHead(pkg)).chunkList;
     await expect(opener(pkg)).rejects.toMatchObject({ code: 'NO_MATCHING_IDENTITY' });
-    const r = await rewrap(pkg, { identities: [keys.local], trustedPublishers: keys.trusted, publisher: keys.publisher, add: [keys.bob.recipient], license: 'L-2' });
+    const r = await rewrap(pkg, {
+      identities: [keys.local],
+      trustedPublishers: keys.trusted,
+      publisher: keys.publisher,
+      add: [keys.bob.recipient],
+      license: 'L-2',
+    });
     expect(r.added).toEqual([keys.bob.recipient.id]);
     expect(r.recipients.map((s) => [s.recipient, s.license])).toEqual([
       [keys.local.id, 'L-1'],
@@ -60,7 +105,12 @@ describe('rewrap', () => {
 
   it('removes a recipient: it no longer opens, the others still do', async () => {
     const { pkg } = await sealed();
-    await rewrap(pkg, { identities: [keys.local], trustedPublishers: keys.trusted, publisher: keys.publisher, remove: [keys.alice.recipient.id] });
+    await rewrap(pkg, {
+      identities: [keys.local],
+      trustedPublishers: keys.trusted,
+      publisher: keys.publisher,
+      remove: [keys.alice.recipient.id],
+    });
     expect((await inspect(pkg)).recipients.map((s) => s.recipient)).toEqual([keys.local.id]);
     await expect(opener(pkg, [keys.alice])).rejects.toMatchObject({ code: 'NO_MATCHING_IDENTITY' });
     await opener(pkg, [keys.local]);
@@ -68,7 +118,12 @@ describe('rewrap', () => {
 
   it('rotates a stanza to another key in place, keeping its license and policy', async () => {
     const { src, pkg } = await sealed();
-    const r = await rewrap(pkg, { identities: [keys.local], trustedPublishers: keys.trusted, publisher: keys.publisher, rotate: [{ from: keys.alice.recipient.id, to: keys.bob.recipient }] });
+    const r = await rewrap(pkg, {
+      identities: [keys.local],
+      trustedPublishers: keys.trusted,
+      publisher: keys.publisher,
+      rotate: [{ from: keys.alice.recipient.id, to: keys.bob.recipient }],
+    });
     expect(r.rotated).toEqual([{ from: keys.alice.recipient.id, to: keys.bob.recipient.id }]);
     expect(r.recipients.map((s) => [s.recipient, s.license])).toEqual([
       [keys.local.id, 'L-1'],
@@ -77,20 +132,39 @@ describe('rewrap', () => {
     await expect(opener(pkg, [keys.alice])).rejects.toMatchObject({ code: 'NO_MATCHING_IDENTITY' });
     expect(readFileSync((await opener(pkg, [keys.bob])).output).equals(readFileSync(src))).toBe(true);
     const base = { identities: [keys.local], trustedPublishers: keys.trusted, publisher: keys.publisher };
-    await expect(rewrap(pkg, { ...base, rotate: [{ from: keys.alice.recipient.id, to: keys.alice.recipient }] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(rewrap(pkg, { ...base, rotate: [{ from: keys.bob.recipient.id, to: keys.local }] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      rewrap(pkg, { ...base, rotate: [{ from: keys.alice.recipient.id, to: keys.alice.recipient }] }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      rewrap(pkg, { ...base, rotate: [{ from: keys.bob.recipient.id, to: keys.local }] }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
   it('refuses what it cannot do, and leaves the package as it was', async () => {
     const { pkg } = await sealed();
     const bytes = readFileSync(pkg);
     const base = { identities: [keys.local], trustedPublishers: keys.trusted, publisher: keys.publisher };
-    await expect(rewrap(pkg, { ...base, remove: ['x25519:nobody'] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(rewrap(pkg, { ...base, add: [keys.alice.recipient] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(rewrap(pkg, { ...base, remove: [keys.local.id, keys.alice.recipient.id] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(rewrap(pkg, { ...base, identities: [keys.bob], add: [keys.bob.recipient] })).rejects.toMatchObject({ code: 'NO_MATCHING_IDENTITY' });
+    await expect(rewrap(pkg, { ...base, remove: ['x25519:nobody'] })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(rewrap(pkg, { ...base, add: [keys.alice.recipient] })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(rewrap(pkg, { ...base, remove: [keys.local.id, keys.alice.recipient.id] })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(rewrap(pkg, { ...base, identities: [keys.bob], add: [keys.bob.recipient] })).rejects.toMatchObject({
+      code: 'NO_MATCHING_IDENTITY',
+    });
     const other = makeKeys();
-    await expect(rewrap(pkg, { ...base, publisher: other.publisher, trustedPublishers: [...keys.trusted, ...other.trusted], add: [keys.bob.recipient] })).rejects.toMatchObject({ code: 'UNTRUSTED_SIGNER' });
+    await expect(
+      rewrap(pkg, {
+        ...base,
+        publisher: other.publisher,
+        trustedPublishers: [...keys.trusted, ...other.trusted],
+        add: [keys.bob.recipient],
+      }),
+    ).rejects.toMatchObject({ code: 'UNTRUSTED_SIGNER' });
     expect(readFileSync(pkg).equals(bytes)).toBe(true);
   });
 
@@ -116,7 +190,10 @@ describe('rewrap', () => {
     writeSync(fd, randomBytes(3000), 0, 3000, 0);
     ftruncateSync(fd, tailAt + 100);
     closeSync(fd);
-    await expect(readHead(pkg)).rejects.toMatchObject({ code: 'MALFORMED_PACKAGE', message: expect.stringContaining('rewrap --recover') });
+    await expect(readHead(pkg)).rejects.toMatchObject({
+      code: 'MALFORMED_PACKAGE',
+      message: expect.stringContaining('rewrap --recover'),
+    });
     expect(await recoverRewrap(pkg)).toBe(true);
     expect(readFileSync(pkg).equals(original)).toBe(true);
     expect(existsSync(journalPath(pkg))).toBe(false);
@@ -128,7 +205,12 @@ describe('rewrap', () => {
     const markers = makeHugePackage(pkg, 10 * 2 ** 30);
     const size = statSync(pkg).size;
     const t0 = performance.now();
-    const r = await rewrap(pkg, { identities: [keys.local], trustedPublishers: keys.trusted, publisher: keys.publisher, add: [keys.bob.recipient] });
+    const r = await rewrap(pkg, {
+      identities: [keys.local],
+      trustedPublishers: keys.trusted,
+      publisher: keys.publisher,
+      add: [keys.bob.recipient],
+    });
     const ms = performance.now() - t0;
     expect(ms).toBeLessThan(1000);
     const head = await readHead(pkg);
@@ -149,7 +231,15 @@ describe('reseal', () => {
   it('re-encrypts under a fresh data key for the kept recipients (with their licenses) and the added ones', async () => {
     const { src, pkg } = await sealed();
     const out = join(dir, 'resealed.mseal');
-    const r = await reseal(pkg, { output: out, identities: [keys.local], trustedPublishers: keys.trusted, publisher: keys.publisher, remove: [keys.alice.recipient.id], add: [keys.bob.recipient], license: 'L-3' });
+    const r = await reseal(pkg, {
+      output: out,
+      identities: [keys.local],
+      trustedPublishers: keys.trusted,
+      publisher: keys.publisher,
+      remove: [keys.alice.recipient.id],
+      add: [keys.bob.recipient],
+      license: 'L-3',
+    });
     expect(r.packageId).not.toBe((await inspect(pkg)).packageId);
     expect((await inspect(out)).recipients.map((s) => [s.recipient, s.license])).toEqual([
       [keys.local.id, 'L-1'],
@@ -184,7 +274,9 @@ function makeHugePackage(path: string, size: number): [number, Buffer][] {
   };
   const ctx = contextFor(header, { recipient: keys.local.id, license: 'none', policy: 'none' });
   const w = keys.local.wrapDataKey(dek, ctx);
-  header.stanzas = [{ type: 'local', recipient: keys.local.id, license: 'none', policy: 'none', args: w.args, body: w.body }];
+  header.stanzas = [
+    { type: 'local', recipient: keys.local.id, license: 'none', policy: 'none', args: w.args, body: w.body },
+  ];
   const headerBytes = encodeHeader(header, ks.headerMac(encodeHeaderMacInput(header)));
   const region = initialRegionBytes(headerBytes.length);
   const layout = computeLayout(header, region);
@@ -194,7 +286,8 @@ function makeHugePackage(path: string, size: number): [number, Buffer][] {
   const put = (b: Uint8Array, at: number) => writeSync(fd, b, 0, b.length, at);
   ftruncateSync(fd, packageSize(layout, sig.length));
   put(headerRegion(headerBytes, headerSignature, region)!, 0);
-  for (const s of layout.streams) for (const seg of segmentsOf(s)) put(ustarHeader(seg.entryName, seg.size), seg.offset);
+  for (const s of layout.streams)
+    for (const seg of segmentsOf(s)) put(ustarHeader(seg.entryName, seg.size), seg.offset);
   put(tarEntry(ENTRY.chunks, chunkList), layout.chunksEntry.offset);
   put(tarEntry(ENTRY.signature, sig), layout.signatureOffset);
   const file = streamOf(layout, 1);

@@ -124,7 +124,14 @@ describe('parseSafetensorsHeader accepts', () => {
     expect(parseSafetensorsHeader(f4, f4.length).tensors[0]).toMatchObject({ dtype: 'F4', shape: [2, 3] });
     const f6 = file(`{"t":${entry('F6_E2M3', [4], 0, 3)}}`, 3);
     expect(parseSafetensorsHeader(f6, f6.length).tensors[0]).toMatchObject({ dtype: 'F6_E2M3', shape: [4] });
-    for (const [dtype, size] of [['F64', 8], ['C64', 8], ['I16', 2], ['BOOL', 1], ['F8_E4M3', 1], ['U64', 8]] as const) {
+    for (const [dtype, size] of [
+      ['F64', 8],
+      ['C64', 8],
+      ['I16', 2],
+      ['BOOL', 1],
+      ['F8_E4M3', 1],
+      ['U64', 8],
+    ] as const) {
       const f = file(`{"t":${entry(dtype, [3], 0, 3 * size)}}`, 3 * size);
       expect(parseSafetensorsHeader(f, f.length).tensors[0]).toMatchObject({ dtype, shape: [3] });
     }
@@ -176,7 +183,10 @@ describe('parseSafetensorsHeader rejects', () => {
   });
 
   it('bad __metadata__', () => {
-    rejects(file(`{"__metadata__":{"format":1},"a":${entry('U8', [2], 0, 2)}}`, 2), /__metadata__ value of "format" must be a string/);
+    rejects(
+      file(`{"__metadata__":{"format":1},"a":${entry('U8', [2], 0, 2)}}`, 2),
+      /__metadata__ value of "format" must be a string/,
+    );
     rejects(file(`{"__metadata__":null,"a":${entry('U8', [2], 0, 2)}}`, 2), /__metadata__ must be an object/);
     rejects(file(`{"__metadata__":["pt"],"a":${entry('U8', [2], 0, 2)}}`, 2), /__metadata__ must be an object/);
   });
@@ -210,7 +220,10 @@ describe('parseSafetensorsHeader rejects', () => {
   it('overlapping tensors, gaps and uncovered trailing bytes', () => {
     rejects(file(`{"a":${entry('U8', [2], 0, 2)},"b":${entry('U8', [2], 1, 3)}}`, 3), /tensor "b" overlaps tensor "a"/);
     rejects(file(`{"a":${entry('U8', [2], 0, 2)},"b":${entry('U8', [2], 0, 2)}}`, 2), /overlaps/);
-    rejects(file(`{"a":${entry('U8', [1], 0, 1)},"b":${entry('U8', [1], 2, 3)}}`, 3), /data bytes 1\.\.2 belong to no tensor/);
+    rejects(
+      file(`{"a":${entry('U8', [1], 0, 1)},"b":${entry('U8', [1], 2, 3)}}`, 3),
+      /data bytes 1\.\.2 belong to no tensor/,
+    );
     rejects(file(`{"a":${entry('U8', [1], 1, 2)}}`, 2), /data bytes 0\.\.1 belong to no tensor/);
     rejects(file(`{"a":${entry('U8', [2], 0, 2)}}`, 5), /3 trailing bytes belong to no tensor/);
   });

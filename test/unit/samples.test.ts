@@ -46,7 +46,9 @@ describe('samples/make-sample.mjs', () => {
     for (const name of FILES) {
       const committed = readFileSync(join(COMMITTED, name));
       // Buffer.equals rather than toEqual: a diff of 1.7 MB is no help, the file name is.
-      expect(readFileSync(join(a, name)).equals(committed), `${name} differs from samples/checkpoint/${name}`).toBe(true);
+      expect(readFileSync(join(a, name)).equals(committed), `${name} differs from samples/checkpoint/${name}`).toBe(
+        true,
+      );
       expect(readFileSync(join(b, name)).equals(committed), `${name} differs between two runs`).toBe(true);
     }
   }, 60_000);
@@ -58,7 +60,9 @@ describe('samples/make-sample.mjs', () => {
   });
 
   it('writes a tokenizer whose vocabulary matches config.vocab_size, ids 0..n-1', () => {
-    const tok = JSON.parse(readFileSync(join(COMMITTED, 'tokenizer.json'), 'utf8')) as ReturnType<SampleGenerator['sampleTokenizer']>;
+    const tok = JSON.parse(readFileSync(join(COMMITTED, 'tokenizer.json'), 'utf8')) as ReturnType<
+      SampleGenerator['sampleTokenizer']
+    >;
     const config = JSON.parse(readFileSync(join(COMMITTED, 'config.json'), 'utf8')) as { vocab_size: number };
     const ids = Object.values(tok.model.vocab).sort((x, y) => x - y);
     expect(ids).toEqual([...Array(config.vocab_size).keys()]);

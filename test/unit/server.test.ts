@@ -10,7 +10,14 @@ import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isModelsealError } from '../../src/errors.js';
-import { initKeystore, loadLocalKey, loadPublisherKey, loadReleaseIdentity, noPassphrase, readPublisherPublicKey } from '../../src/keystore/keystore.js';
+import {
+  initKeystore,
+  loadLocalKey,
+  loadPublisherKey,
+  loadReleaseIdentity,
+  noPassphrase,
+  readPublisherPublicKey,
+} from '../../src/keystore/keystore.js';
 import { writeKeyFile } from '../../src/keystore/keyfile.js';
 import { auditLog } from '../../src/log/audit.js';
 import { verifyProof } from '../../src/log/checkpoint.js';
@@ -57,7 +64,16 @@ async function closedPort(): Promise<number> {
 const iso = (ms: number) => new Date(Date.now() + ms).toISOString();
 
 function license(id: string, over: Record<string, unknown> = {}) {
-  return { id, holder: 'acme-labs', artifacts: [artifact], destinations: ['DE', 'FR', 'IR'], notBefore: iso(-DAY), notAfter: iso(DAY), maxReleases: 5, ...over };
+  return {
+    id,
+    holder: 'acme-labs',
+    artifacts: [artifact],
+    destinations: ['DE', 'FR', 'IR'],
+    notBefore: iso(-DAY),
+    notAfter: iso(DAY),
+    maxReleases: 5,
+    ...over,
+  };
 }
 
 async function sealFor(recipient: string, lic: string): Promise<string> {
@@ -77,7 +93,10 @@ async function sealFor(recipient: string, lic: string): Promise<string> {
 async function client(name: string, destination = 'DE', identityFile = join(dir, `${name}.identity`)) {
   const { key } = await loadReleaseIdentity(identityFile);
   const receipts: string[] = [];
-  return { identity: new ReleaseIdentity({ name, key, destination, logKey, onReceipt: (r) => receipts.push(r) }), receipts };
+  return {
+    identity: new ReleaseIdentity({ name, key, destination, logKey, onReceipt: (r) => receipts.push(r) }),
+    receipts,
+  };
 }
 
 async function openVia(pkg: string, name = 'acme-labs', destination = 'DE') {
@@ -94,11 +113,28 @@ async function rawRequest(pkg: string, name: string, edit: (r: ReleaseRequest) =
   return (await signedRequest(pkg, name, key, edit)).body;
 }
 
-type Answer = { decision: string; reason?: string; id: string; requestId: string; receipt?: string; key?: unknown; retryAfter?: number };
+type Answer = {
+  decision: string;
+  reason?: string;
+  id: string;
+  requestId: string;
+  receipt?: string;
+  key?: unknown;
+  retryAfter?: number;
+};
 
 async function post(body: unknown, raw?: string | Buffer, url = server.url) {
-  const res = await fetch(`${url}/v1/release`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ?? JSON.stringify(body) });
-  return { status: res.status, header: res.headers.get('x-request-id'), retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Answer };
+  const res = await fetch(`${url}/v1/release`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: raw ?? JSON.stringify(body),
+  });
+  return {
+    status: res.status,
+    header: res.headers.get('x-request-id'),
+    retryAfter: res.headers.get('retry-after'),
+    body: (await res.json()) as Answer,
+  };
 }
 
 beforeAll(async () => {
@@ -106,7 +142,12 @@ beforeAll(async () => {
   logKey = parseVerifierKey(readFileSync(join(keys, 'log.vkey'), 'utf8'));
   writeFileSync(src, randomBytes(200_000));
   // The model's root digest, for the licenses: seal once to a local key to learn it.
-  const probe = await seal({ input: src, output: join(dir, 'probe.mseal'), recipients: [await loadLocalKey(join(keys, 'local.kek'))], publisher: await loadPublisherKey(join(keys, 'publisher.key')) });
+  const probe = await seal({
+    input: src,
+    output: join(dir, 'probe.mseal'),
+    recipients: [await loadLocalKey(join(keys, 'local.kek'))],
+    publisher: await loadPublisherKey(join(keys, 'publisher.key')),
+  });
   artifact = probe.model.rootDigest;
   mkdirSync(join(data, 'policy'), { recursive: true });
   await initPolicyDir(join(data, 'policy'));
@@ -136,9 +177,18 @@ beforeAll(async () => {
   // The service's further key: AWS KMS at an address where nothing listens (a provider outage).
   process.env.AWS_ACCESS_KEY_ID ??= 'testing';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
-  const kms = new AwsKmsIdentity({ endpoint: `http://127.0.0.1:${await closedPort()}`, region: 'us-east-1', maxAttempts: 1 });
+  const kms = new AwsKmsIdentity({
+    endpoint: `http://127.0.0.1:${await closedPort()}`,
+    region: 'us-east-1',
+    maxAttempts: 1,
+  });
   // The matrix sends many failing requests from one address: limits high enough not to refuse them here.
-  setup = await openReleaseService(data, keys, { commitIntervalMs: 0, skewSeconds: 120, rateLimits: { burst: 10_000 }, serviceKeys: [kms] });
+  setup = await openReleaseService(data, keys, {
+    commitIntervalMs: 0,
+    skewSeconds: 120,
+    rateLimits: { burst: 10_000 },
+    serviceKeys: [kms],
+  });
   server = await startServer(setup.service, setup.log, { port: 0, onExchange: (r) => exchanges.push(r) });
   for (const [r, l] of [
     ['acme-labs', 'L-OK'],
@@ -155,14 +205,24 @@ beforeAll(async () => {
 }, 60_000);
 
 /** A request as sent, path untouched (fetch would normalise it). */
-function raw(method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
+function raw(
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const { port } = server.server.address() as { port: number };
     import('node:http').then(({ request }) => {
       const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
         const parts: Buffer[] = [];
         res.on('data', (b: Buffer) => parts.push(b));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers as Record<string, string>, body: Buffer.concat(parts) }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode!,
+            headers: res.headers as Record<string, string>,
+            body: Buffer.concat(parts),
+          }),
+        );
       });
       req.on('error', reject);
       req.end();
@@ -178,7 +238,11 @@ afterAll(async () => {
 describe('release service', () => {
   it('publishes its info and the log read side', async () => {
     const info = (await (await fetch(`${server.url}/v1/info`)).json()) as Record<string, string>;
-    expect(info).toMatchObject({ origin: 'releases.test/log', logKey: readFileSync(join(keys, 'log.vkey'), 'utf8').trim(), wrap: expect.stringMatching(/^x25519:/) });
+    expect(info).toMatchObject({
+      origin: 'releases.test/log',
+      logKey: readFileSync(join(keys, 'log.vkey'), 'utf8').trim(),
+      wrap: expect.stringMatching(/^x25519:/),
+    });
     const cp = await (await fetch(`${server.url}/checkpoint`)).text();
     expect(cp.split('\n')[0]).toBe('releases.test/log');
     expect((await fetch(`${server.url}/tile/0/999`)).status).toBe(404);
@@ -190,22 +254,43 @@ describe('release service', () => {
     expect(readFileSync(r.output).equals(readFileSync(src))).toBe(true);
     expect(receipts).toHaveLength(1);
     const proof = verifyProof(receipts[0]!, undefined, logKey);
-    expect(decodeEvent(proof.entry)).toMatchObject({ type: 'release', decision: 'allow', recipient: 'acme-labs', license: 'L-OK', policies: ['licensed-release'], destination: 'DE' });
+    expect(decodeEvent(proof.entry)).toMatchObject({
+      type: 'release',
+      decision: 'allow',
+      recipient: 'acme-labs',
+      license: 'L-OK',
+      policies: ['licensed-release'],
+      destination: 'DE',
+    });
     await expect(setup.service.used('L-OK')).resolves.toBe(1);
   });
 
   it('denies each case with its own reason, and logs every one', async () => {
     const before = setup.log.size;
-    const cases: Array<[string, () => Promise<{ status: number; body: { decision: string; reason?: string; receipt?: string } }>]> = [
+    const cases: Array<
+      [string, () => Promise<{ status: number; body: { decision: string; reason?: string; receipt?: string } }>]
+    > = [
       ['license-expired', async () => post(await rawRequest(pkgs['acme-labs/L-EXPIRED']!, 'acme-labs'))],
       ['license-not-yet-valid', async () => post(await rawRequest(pkgs['acme-labs/L-FUTURE']!, 'acme-labs'))],
-      ['destination-not-licensed', async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => (r.destination = 'US')))],
-      ['embargoed-destination', async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => (r.destination = 'IR')))],
+      [
+        'destination-not-licensed',
+        async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => (r.destination = 'US'))),
+      ],
+      [
+        'embargoed-destination',
+        async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => (r.destination = 'IR'))),
+      ],
       ['screening-hit', async () => post(await rawRequest(pkgs['shady-co/L-SCREEN']!, 'shady-co'))],
       ['revoked-identity', async () => post(await rawRequest(pkgs['revoked-co/L-OK']!, 'revoked-co'))],
-      ['unknown-identity', async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'nobody', () => {}, 'acme-labs'))],
+      [
+        'unknown-identity',
+        async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'nobody', () => {}, 'acme-labs')),
+      ],
       ['bad-signature', async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', () => {}, 'shady-co'))],
-      ['stale-timestamp', async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => (r.time = iso(-3600_000))))],
+      [
+        'stale-timestamp',
+        async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => (r.time = iso(-3600_000)))),
+      ],
       [
         'replayed-nonce',
         async () => {
@@ -226,12 +311,25 @@ describe('release service', () => {
       ],
       ['unknown-license', async () => post(await rawRequest(pkgs['acme-labs/L-NONE']!, 'acme-labs'))],
       // Licensed, but the ephemeral key is a low-order point: no key can be wrapped to it.
-      ['unusable-ephemeral-key', async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => (r.ephemeral = Buffer.alloc(32).toString('base64url'))))],
+      [
+        'unusable-ephemeral-key',
+        async () =>
+          post(
+            await rawRequest(
+              pkgs['acme-labs/L-OK']!,
+              'acme-labs',
+              (r) => (r.ephemeral = Buffer.alloc(32).toString('base64url')),
+            ),
+          ),
+      ],
       ['malformed-json', async () => post(null, '{"request": ')],
       ['malformed-json', async () => post(null, Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]))],
       ['malformed-request', async () => post({ request: { v: 1 }, signature: 'x' })],
       // Nested 30,000 deep: it parses, and nothing after that may recurse over it.
-      ['malformed-request', async () => post(null, `{"request":${'['.repeat(30_000)}${']'.repeat(30_000)},"signature":"x"}`)],
+      [
+        'malformed-request',
+        async () => post(null, `{"request":${'['.repeat(30_000)}${']'.repeat(30_000)},"signature":"x"}`),
+      ],
       // A signed request with a field no request has (a fraction, which the log's canonical JSON refuses).
       [
         'malformed-request',
@@ -241,8 +339,16 @@ describe('release service', () => {
         },
       ],
       // Signed, and well formed but for one field more than a request has.
-      ['malformed-request', async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => Object.assign(r, { extra: 'x' })))],
-      ['malformed-request', async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => (r.stanza.body = '%%not base64%%')))],
+      [
+        'malformed-request',
+        async () =>
+          post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => Object.assign(r, { extra: 'x' }))),
+      ],
+      [
+        'malformed-request',
+        async () =>
+          post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => (r.stanza.body = '%%not base64%%'))),
+      ],
       ['oversized-body', async () => post(null, JSON.stringify({ pad: 'x'.repeat(MAX_BODY_BYTES) }))],
       ['oversized-body', async () => post(null, JSON.stringify({ pad: 'x'.repeat(MAX_BODY_BYTES) }))],
       // The service's KMS key does not answer: an outage, not a stanza "not for this package".
@@ -256,12 +362,22 @@ describe('release service', () => {
           ),
       ],
     ];
-    const status: Record<string, number> = { 'malformed-json': 400, 'malformed-request': 400, 'oversized-body': 413, 'provider-unavailable': 503 };
+    const status: Record<string, number> = {
+      'malformed-json': 400,
+      'malformed-request': 400,
+      'oversized-body': 413,
+      'provider-unavailable': 503,
+    };
     const seen: string[] = [];
     const ids = new Set<string>();
     for (const [reason, run] of cases) {
       const { status: got, header, body } = await run();
-      expect({ reason, status: got, decision: body.decision, got: body.reason }).toEqual({ reason, status: status[reason] ?? 403, decision: 'deny', got: reason });
+      expect({ reason, status: got, decision: body.decision, got: body.reason }).toEqual({
+        reason,
+        status: status[reason] ?? 403,
+        decision: 'deny',
+        got: reason,
+      });
       expect(body).not.toHaveProperty('key');
       // Every denial comes with its log receipt, and every answer with an id of its own, logged with it.
       const logged = decodeEvent(verifyProof(body.receipt!, undefined, logKey).entry);
@@ -273,7 +389,24 @@ describe('release service', () => {
     // One of the cases (the replay) sent two requests: all are in the log, each with its own id.
     expect(setup.log.size - before).toBe(cases.length + 1);
     expect(ids.size).toBe(cases.length);
-    expect(new Set(seen)).toEqual(new Set([...Object.keys(status), 'license-expired', 'license-not-yet-valid', 'destination-not-licensed', 'embargoed-destination', 'screening-hit', 'revoked-identity', 'unknown-identity', 'bad-signature', 'stale-timestamp', 'replayed-nonce', 'stanza-not-for-package', 'unknown-license', 'unusable-ephemeral-key']));
+    expect(new Set(seen)).toEqual(
+      new Set([
+        ...Object.keys(status),
+        'license-expired',
+        'license-not-yet-valid',
+        'destination-not-licensed',
+        'embargoed-destination',
+        'screening-hit',
+        'revoked-identity',
+        'unknown-identity',
+        'bad-signature',
+        'stale-timestamp',
+        'replayed-nonce',
+        'stanza-not-for-package',
+        'unknown-license',
+        'unusable-ephemeral-key',
+      ]),
+    );
   });
 
   it('answers every other malformed request with a 4xx, its own id and a line on the service log', async () => {
@@ -290,26 +423,42 @@ describe('release service', () => {
       const { status, headers } = await raw(method, path);
       expect({ method, path, status }).toEqual({ method, path, status: want });
       const rec = exchanges.slice(before);
-      expect(rec).toEqual([expect.objectContaining({ status: want, logged: 'service-log', id: headers['x-request-id'] })]);
+      expect(rec).toEqual([
+        expect.objectContaining({ status: want, logged: 'service-log', id: headers['x-request-id'] }),
+      ]);
     }
     // What no handler foresaw (here a damaged registry file) is a logged 500, not an unrecorded one.
     writeFileSync(join(data, 'recipients', 'broken-co.json'), '{');
     const r500 = await post(await rawRequest(pkgs['acme-labs/L-OK']!, 'broken-co', () => {}, 'acme-labs'));
     expect({ status: r500.status, reason: r500.body.reason }).toEqual({ status: 500, reason: 'internal-error' });
-    expect(decodeEvent(verifyProof(r500.body.receipt!, undefined, logKey).entry)).toMatchObject({ decision: 'deny', reason: 'internal-error', id: r500.header });
-    expect(exchanges.find((x) => x.id === r500.header)).toMatchObject({ status: 500, logged: 'entry', error: expect.stringMatching(/SyntaxError/) });
+    expect(decodeEvent(verifyProof(r500.body.receipt!, undefined, logKey).entry)).toMatchObject({
+      decision: 'deny',
+      reason: 'internal-error',
+      id: r500.header,
+    });
+    expect(exchanges.find((x) => x.id === r500.header)).toMatchObject({
+      status: 500,
+      logged: 'entry',
+      error: expect.stringMatching(/SyntaxError/),
+    });
     // A body that stops before its declared length: logged as incomplete, with no answer to give.
     const before = setup.log.size;
     const sock = connect((server.server.address() as { port: number }).port, '127.0.0.1');
     await new Promise((r) => sock.once('connect', r));
-    sock.end('POST /v1/release HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"request"');
+    sock.end(
+      'POST /v1/release HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"request"',
+    );
     for (let i = 0; i < 100 && setup.log.size === before; i++) await new Promise((r) => setTimeout(r, 20));
     const entries = await setup.log.store.readEntries(before, setup.log.size);
-    expect(entries.map((e) => decodeEvent(e))).toEqual([expect.objectContaining({ reason: 'incomplete-body', decision: 'deny' })]);
+    expect(entries.map((e) => decodeEvent(e))).toEqual([
+      expect.objectContaining({ reason: 'incomplete-body', decision: 'deny' }),
+    ]);
   });
 
   it('counts releases against the license: the quota is reserved before the decision is final', async () => {
-    const answers = await Promise.all([0, 1, 2].map(async () => post(await rawRequest(pkgs['acme-labs/L-ONE']!, 'acme-labs'))));
+    const answers = await Promise.all(
+      [0, 1, 2].map(async () => post(await rawRequest(pkgs['acme-labs/L-ONE']!, 'acme-labs'))),
+    );
     const allowed = answers.filter((a) => a.body.decision === 'allow');
     expect(allowed).toHaveLength(1);
     expect(answers.filter((a) => a.body.reason === 'license-quota-used')).toHaveLength(2);
@@ -329,7 +478,11 @@ describe('release service', () => {
 
 describe('limits on failing requests', () => {
   it('count a source by address, IPv6 by its /64, and track a bounded number of sources', () => {
-    expect(['127.0.0.1', '::ffff:10.1.2.3', '2001:db8:1:2:3:4:5:6', '2001:db8:1:2::9', '2001:db8:1:3::1', '::1'].map(sourceOf)).toEqual(['127.0.0.1', '10.1.2.3', '2001:db8:1:2::/64', '2001:db8:1:2::/64', '2001:db8:1:3::/64', '0:0:0:0::/64']);
+    expect(
+      ['127.0.0.1', '::ffff:10.1.2.3', '2001:db8:1:2:3:4:5:6', '2001:db8:1:2::9', '2001:db8:1:3::1', '::1'].map(
+        sourceOf,
+      ),
+    ).toEqual(['127.0.0.1', '10.1.2.3', '2001:db8:1:2::/64', '2001:db8:1:2::/64', '2001:db8:1:3::/64', '0:0:0:0::/64']);
     const limiter = new FailureLimiter({ burst: 2, perSecond: 1, maxSources: 3 });
     const t = 1_000_000;
     expect([limiter.take('a', t), limiter.take('a', t), limiter.take('a', t)]).toEqual([
@@ -341,9 +494,15 @@ describe('limits on failing requests', () => {
     // Sources beyond the bound share one bucket ("*") until tracked ones are full again.
     limiter.take('b', t);
     limiter.take('c', t);
-    expect([limiter.take('d', t), limiter.take('e', t), limiter.take('f', t)].map((r) => `${r.key}:${r.ok}`)).toEqual(['*:true', '*:true', '*:false']);
+    expect([limiter.take('d', t), limiter.take('e', t), limiter.take('f', t)].map((r) => `${r.key}:${r.ok}`)).toEqual([
+      '*:true',
+      '*:true',
+      '*:false',
+    ]);
     expect(limiter.take('a', t + 10_000)).toMatchObject({ key: 'a', ok: true });
-    expect(() => new FailureLimiter({ perSecond: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('rateLimits.perSecond') }));
+    expect(() => new FailureLimiter({ perSecond: 0 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('rateLimits.perSecond') }),
+    );
   });
 
   it('refuses a flood from one source with 429 and Retry-After, summarises it in the log, and never slows an allowed request', async () => {
@@ -351,7 +510,13 @@ describe('limits on failing requests', () => {
     cpSync(join(data, 'policy'), join(data2, 'policy'), { recursive: true });
     cpSync(join(data, 'recipients'), join(data2, 'recipients'), { recursive: true });
     let clock = Date.now();
-    const s2 = await openReleaseService(data2, keys, { commitIntervalMs: 0, skewSeconds: 120, rateLimits: { burst: 5, perSecond: 1 }, summaryIntervalMs: 3_600_000, now: () => new Date(clock) });
+    const s2 = await openReleaseService(data2, keys, {
+      commitIntervalMs: 0,
+      skewSeconds: 120,
+      rateLimits: { burst: 5, perSecond: 1 },
+      summaryIntervalMs: 3_600_000,
+      now: () => new Date(clock),
+    });
     const srv = await startServer(s2.service, s2.log, { port: 0 });
     try {
       const statuses: number[] = [];
@@ -360,7 +525,12 @@ describe('limits on failing requests', () => {
         const r = await post(null, i % 2 ? '{"request": ' : '[1,2', srv.url);
         statuses.push(r.status);
         ids.add(r.body.id);
-        if (r.status === 429) expect({ retryAfter: r.retryAfter, reason: r.body.reason, receipt: r.body.receipt }).toEqual({ retryAfter: '1', reason: 'rate-limited', receipt: undefined });
+        if (r.status === 429)
+          expect({ retryAfter: r.retryAfter, reason: r.body.reason, receipt: r.body.receipt }).toEqual({
+            retryAfter: '1',
+            reason: 'rate-limited',
+            receipt: undefined,
+          });
       }
       // The burst is logged one by one; the rest is refused, each with its own id.
       expect(statuses.filter((s) => s === 400)).toHaveLength(5);
@@ -383,7 +553,9 @@ describe('limits on failing requests', () => {
       const events = [];
       for await (const { event } of storeEvents(s2.log.store)) events.push(event);
       const summaries = events.filter((e) => e?.type === 'denials');
-      expect(summaries).toEqual([expect.objectContaining({ type: 'denials', ip: '127.0.0.1', count: 36, reasons: { 'malformed-json': 36 } })]);
+      expect(summaries).toEqual([
+        expect.objectContaining({ type: 'denials', ip: '127.0.0.1', count: 36, reasons: { 'malformed-json': 36 } }),
+      ]);
       expect(await auditLog(s2.log.store, logKey)).toMatchObject({ ok: true });
     } finally {
       await srv.close();
@@ -412,10 +584,18 @@ describe('policy edits while serving', () => {
     expect(Date.now() - t0).toBeLessThan(2_500);
     const status = setup.policy.status;
     expect(status).toMatchObject({ status: 'invalid', hash: before, error: expect.stringMatching(/do not validate/) });
-    const info = (await (await fetch(`${server.url}/v1/info`)).json()) as { policySet: string; policy: { status: string; error: string; since: string } };
-    expect(info).toMatchObject({ policySet: before, policy: { status: 'invalid', since: status.since, error: status.error } });
+    const info = (await (await fetch(`${server.url}/v1/info`)).json()) as {
+      policySet: string;
+      policy: { status: string; error: string; since: string };
+    };
+    expect(info).toMatchObject({
+      policySet: before,
+      policy: { status: 'invalid', since: status.since, error: status.error },
+    });
     // Decisions go on under the last good set.
-    expect((await post(await rawRequest(pkgs['acme-labs/L-EXPIRED']!, 'acme-labs'))).body).toMatchObject({ reason: 'license-expired' });
+    expect((await post(await rawRequest(pkgs['acme-labs/L-EXPIRED']!, 'acme-labs'))).body).toMatchObject({
+      reason: 'license-expired',
+    });
     writeFileSync(file, good);
     for (let i = 0; i < 250 && setup.policy.status.status !== 'ok'; i++) await new Promise((r) => setTimeout(r, 10));
     expect(setup.policy.status).toMatchObject({ status: 'ok', hash: before });
@@ -430,24 +610,50 @@ describe('a key provider outage', () => {
     cpSync(join(data, 'policy'), join(data4, 'policy'), { recursive: true });
     cpSync(join(data, 'recipients'), join(data4, 'recipients'), { recursive: true });
     const kms = new KMSClient({ endpoint: moto.endpoint });
-    const arn = (await kms.send(new CreateKeyCommand({ Description: 'modelseal release service key' }))).KeyMetadata!.Arn!;
-    const s4 = await openReleaseService(data4, keys, { commitIntervalMs: 0, skewSeconds: 120, serviceKeys: [new AwsKmsIdentity({ endpoint: moto.endpoint, maxAttempts: 1 })] });
+    const arn = (await kms.send(new CreateKeyCommand({ Description: 'modelseal release service key' }))).KeyMetadata!
+      .Arn!;
+    const s4 = await openReleaseService(data4, keys, {
+      commitIntervalMs: 0,
+      skewSeconds: 120,
+      serviceKeys: [new AwsKmsIdentity({ endpoint: moto.endpoint, maxAttempts: 1 })],
+    });
     const srv = await startServer(s4.service, s4.log, { port: 0 });
     try {
       const pkg = join(dir, 'kms-release.mseal');
       const inner = await AwsKmsRecipient.resolve(arn, { endpoint: moto.endpoint });
-      await seal({ input: src, output: pkg, recipients: [new ReleaseRecipient(srv.url, 'acme-labs', inner)], publisher: await loadPublisherKey(join(keys, 'publisher.key')), license: 'L-OK', force: true });
+      await seal({
+        input: src,
+        output: pkg,
+        recipients: [new ReleaseRecipient(srv.url, 'acme-labs', inner)],
+        publisher: await loadPublisherKey(join(keys, 'publisher.key')),
+        license: 'L-OK',
+        force: true,
+      });
       // With the KMS up, the service's KMS key releases the data key.
       const up = await post(await rawRequest(pkg, 'acme-labs'), undefined, srv.url);
       expect({ status: up.status, decision: up.body.decision }).toEqual({ status: 200, decision: 'allow' });
       await moto.stop();
       stopped = true;
       const down = await post(await rawRequest(pkg, 'acme-labs'), undefined, srv.url);
-      expect({ status: down.status, reason: down.body.reason, key: down.body.key }).toEqual({ status: 503, reason: 'provider-unavailable', key: undefined });
-      expect(decodeEvent(verifyProof(down.body.receipt!, undefined, logKey).entry)).toMatchObject({ decision: 'deny', reason: 'provider-unavailable', recipient: 'acme-labs', license: 'L-OK' });
+      expect({ status: down.status, reason: down.body.reason, key: down.body.key }).toEqual({
+        status: 503,
+        reason: 'provider-unavailable',
+        key: undefined,
+      });
+      expect(decodeEvent(verifyProof(down.body.receipt!, undefined, logKey).entry)).toMatchObject({
+        decision: 'deny',
+        reason: 'provider-unavailable',
+        recipient: 'acme-labs',
+        license: 'L-OK',
+      });
       // The client says "retry later", not "denied".
       const { identity } = await client('acme-labs');
-      const r = await open({ input: pkg, output: join(dir, 'kms-out'), identities: [identity], trustedPublishers: [await readPublisherPublicKey(join(keys, 'publisher.pub'))] }).catch((e: unknown) => e);
+      const r = await open({
+        input: pkg,
+        output: join(dir, 'kms-out'),
+        identities: [identity],
+        trustedPublishers: [await readPublisherPublicKey(join(keys, 'publisher.pub'))],
+      }).catch((e: unknown) => e);
       expect(isModelsealError(r, 'PROVIDER_UNAVAILABLE')).toBe(true);
       expect(existsSync(join(dir, 'kms-out'))).toBe(false);
     } finally {

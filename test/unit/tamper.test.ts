@@ -38,7 +38,16 @@ async function expectRejected(bytes: Uint8Array, codes: string[], identities = [
   expect(readdirSync(dir).filter((f) => f.includes('mseal-partial'))).toEqual([]);
 }
 
-const AUTH = ['DECRYPTION_FAILED', 'SIGNATURE_INVALID', 'MALFORMED_PACKAGE', 'UNSAFE_PATH', 'TRUNCATED', 'UNSUPPORTED_VERSION', 'HEADER_TOO_LARGE', 'NO_MATCHING_IDENTITY'];
+const AUTH = [
+  'DECRYPTION_FAILED',
+  'SIGNATURE_INVALID',
+  'MALFORMED_PACKAGE',
+  'UNSAFE_PATH',
+  'TRUNCATED',
+  'UNSUPPORTED_VERSION',
+  'HEADER_TOO_LARGE',
+  'NO_MATCHING_IDENTITY',
+];
 
 describe('tamper matrix: every region, truncation, reordering, splicing', async () => {
   const a = await makePackage('a');
@@ -70,7 +79,11 @@ describe('tamper matrix: every region, truncation, reordering, splicing', async 
     ['a GCM tag', chunkAt(1) + C + 3, AUTH],
     ['chunk list', L.chunksEntry.offset + TAR_BLOCK + 40, ['SIGNATURE_INVALID']],
     ['signature entry', L.signatureOffset + TAR_BLOCK + 60, ['SIGNATURE_INVALID', 'MALFORMED_PACKAGE']],
-    ['signature bytes', L.signatureOffset + TAR_BLOCK + a.head.trailer.signature.length + 200, ['SIGNATURE_INVALID', 'MALFORMED_PACKAGE']],
+    [
+      'signature bytes',
+      L.signatureOffset + TAR_BLOCK + a.head.trailer.signature.length + 200,
+      ['SIGNATURE_INVALID', 'MALFORMED_PACKAGE'],
+    ],
     ['end-of-archive blocks', a.bytes.length - 10, ['MALFORMED_PACKAGE', 'OPENED']],
   ];
   for (const [name, offset, codes] of regions) {
@@ -81,7 +94,15 @@ describe('tamper matrix: every region, truncation, reordering, splicing', async 
       if (name === 'end-of-archive blocks') {
         const path = join(dir, 'endblocks.mseal');
         writeFileSync(path, bad);
-        await expect(open({ input: path, output: join(dir, 'eb'), identities: [keys.alice], trustedPublishers: keys.trusted, threads: 0 })).rejects.toMatchObject({ code: 'MALFORMED_PACKAGE' });
+        await expect(
+          open({
+            input: path,
+            output: join(dir, 'eb'),
+            identities: [keys.alice],
+            trustedPublishers: keys.trusted,
+            threads: 0,
+          }),
+        ).rejects.toMatchObject({ code: 'MALFORMED_PACKAGE' });
         return;
       }
       await expectRejected(bad, codes);
@@ -89,7 +110,18 @@ describe('tamper matrix: every region, truncation, reordering, splicing', async 
   }
 
   it('truncation at and between chunk boundaries, and of every entry, is rejected', async () => {
-    for (const cut of [100, TAR_BLOCK + 10, chunkAt(0), chunkAt(1), chunkAt(1) + 1000, chunkAt(2) - 1, chunkAt(3), L.chunksEntry.offset, L.signatureOffset + 20, a.bytes.length - 1024]) {
+    for (const cut of [
+      100,
+      TAR_BLOCK + 10,
+      chunkAt(0),
+      chunkAt(1),
+      chunkAt(1) + 1000,
+      chunkAt(2) - 1,
+      chunkAt(3),
+      L.chunksEntry.offset,
+      L.signatureOffset + 20,
+      a.bytes.length - 1024,
+    ]) {
       await expectRejected(a.bytes.subarray(0, cut), ['TRUNCATED', 'MALFORMED_PACKAGE']);
     }
   });
@@ -112,7 +144,9 @@ describe('tamper matrix: every region, truncation, reordering, splicing', async 
     const other = Buffer.from(b.head.headerBytes).toString('latin1');
     const body = (t: string) => t.slice(t.indexOf('"body":"') + 8, t.indexOf('"', t.indexOf('"body":"') + 8));
     const mine = headerText;
-    const forged = mine.replace(body(mine), body(other)).replace(/"args":\["[^"]+"\]/, other.match(/"args":\["[^"]+"\]/)![0]);
+    const forged = mine
+      .replace(body(mine), body(other))
+      .replace(/"args":\["[^"]+"\]/, other.match(/"args":\["[^"]+"\]/)![0]);
     const bad = Buffer.from(a.bytes);
     bad.write(forged, headerStart, 'latin1');
     await expectRejected(bad, ['DECRYPTION_FAILED', 'SIGNATURE_INVALID']);
@@ -125,8 +159,18 @@ describe('tamper matrix: every region, truncation, reordering, splicing', async 
 
   it('an untrusted publisher is UNTRUSTED_SIGNER, with or without a key', async () => {
     const other = makeKeys();
-    await expect(open({ input: a.pkg, output: join(dir, 'ut'), identities: [keys.alice], trustedPublishers: other.trusted, threads: 0 })).rejects.toMatchObject({ code: 'UNTRUSTED_SIGNER' });
-    await expect(verifyPackage(a.pkg, { trustedPublishers: other.trusted, threads: 0 })).rejects.toMatchObject({ code: 'UNTRUSTED_SIGNER' });
+    await expect(
+      open({
+        input: a.pkg,
+        output: join(dir, 'ut'),
+        identities: [keys.alice],
+        trustedPublishers: other.trusted,
+        threads: 0,
+      }),
+    ).rejects.toMatchObject({ code: 'UNTRUSTED_SIGNER' });
+    await expect(verifyPackage(a.pkg, { trustedPublishers: other.trusted, threads: 0 })).rejects.toMatchObject({
+      code: 'UNTRUSTED_SIGNER',
+    });
   });
 
   it('keyless verify finds a modified chunk', async () => {
@@ -134,28 +178,45 @@ describe('tamper matrix: every region, truncation, reordering, splicing', async 
     bad[chunkAt(2) + 9]! ^= 1;
     const path = join(dir, 'verify-bad.mseal');
     writeFileSync(path, bad);
-    await expect(verifyPackage(path, { trustedPublishers: keys.trusted })).rejects.toMatchObject({ code: 'SIGNATURE_INVALID' });
+    await expect(verifyPackage(path, { trustedPublishers: keys.trusted })).rejects.toMatchObject({
+      code: 'SIGNATURE_INVALID',
+    });
   });
 
   it('random mutations never crash, never hang, never produce plaintext', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.tuple(fc.nat(a.bytes.length - 1), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 4 }), async (muts) => {
-        const bad = Uint8Array.from(a.bytes);
-        for (const [i, x] of muts) bad[i]! ^= x;
-        const path = join(dir, `fuzz.mseal`);
-        const out = join(dir, `fuzz-out`);
-        writeFileSync(path, bad);
-        const r = await open({ input: path, output: out, identities: [keys.alice], trustedPublishers: keys.trusted, threads: 0 }).then(() => 'opened', (e: { code?: string }) => e.code);
-        // Only a change to bytes nothing covers (tar mtime/padding/end blocks) may still open, and then identically.
-        if (r === 'opened') {
-          expect(readFileSync(join(out, 'weights.bin')).equals(detBytes(3 * C + 100, 'a'))).toBe(true);
-          (await import('node:fs')).rmSync(out, { recursive: true });
-        } else {
-          expect(r).toMatch(/^[A-Z_]+$/);
-          expect(r).not.toBe('INTERNAL');
-          expect(existsSync(out)).toBe(false);
-        }
-      }),
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.nat(a.bytes.length - 1), fc.integer({ min: 1, max: 255 })), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        async (muts) => {
+          const bad = Uint8Array.from(a.bytes);
+          for (const [i, x] of muts) bad[i]! ^= x;
+          const path = join(dir, `fuzz.mseal`);
+          const out = join(dir, `fuzz-out`);
+          writeFileSync(path, bad);
+          const r = await open({
+            input: path,
+            output: out,
+            identities: [keys.alice],
+            trustedPublishers: keys.trusted,
+            threads: 0,
+          }).then(
+            () => 'opened',
+            (e: { code?: string }) => e.code,
+          );
+          // Only a change to bytes nothing covers (tar mtime/padding/end blocks) may still open, and then identically.
+          if (r === 'opened') {
+            expect(readFileSync(join(out, 'weights.bin')).equals(detBytes(3 * C + 100, 'a'))).toBe(true);
+            (await import('node:fs')).rmSync(out, { recursive: true });
+          } else {
+            expect(r).toMatch(/^[A-Z_]+$/);
+            expect(r).not.toBe('INTERNAL');
+            expect(existsSync(out)).toBe(false);
+          }
+        },
+      ),
       { numRuns: process.env.SLOW ? 500 : 40 },
     );
   });
@@ -165,7 +226,16 @@ describe('tamper matrix: every region, truncation, reordering, splicing', async 
       fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 4096 }), async (junk) => {
         const path = join(dir, 'junk.mseal');
         writeFileSync(path, junk);
-        const r = await open({ input: path, output: join(dir, 'junk-out'), identities: [keys.alice], trustedPublishers: keys.trusted, threads: 0 }).then(() => 'opened', (e: { code?: string }) => e.code);
+        const r = await open({
+          input: path,
+          output: join(dir, 'junk-out'),
+          identities: [keys.alice],
+          trustedPublishers: keys.trusted,
+          threads: 0,
+        }).then(
+          () => 'opened',
+          (e: { code?: string }) => e.code,
+        );
         expect(['MALFORMED_PACKAGE', 'TRUNCATED']).toContain(r);
       }),
       { numRuns: process.env.SLOW ? 500 : 50 },

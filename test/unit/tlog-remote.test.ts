@@ -31,7 +31,8 @@ describe('a log read over HTTP', () => {
   });
 
   it('reads entries across full and partial tiles, and every checkpoint; the audit recomputes the tree', async () => {
-    for (let i = 0; i < 600; i += 100) await Promise.all(Array.from({ length: 100 }, (_, k) => log.append(entry(i + k))));
+    for (let i = 0; i < 600; i += 100)
+      await Promise.all(Array.from({ length: 100 }, (_, k) => log.append(entry(i + k))));
     const remote = await RemoteLog.open(server.url + '/');
     expect(remote.size).toBe(600);
     const got = await remote.readEntries(250, 520);
@@ -40,7 +41,11 @@ describe('a log read over HTTP', () => {
     for await (const n of remote.checkpoints()) notes.push(n);
     expect(notes.length).toBeGreaterThanOrEqual(6);
     expect(notes[notes.length - 1]).toBe(remote.checkpoint);
-    await expect(auditLog(remote, verifier, { storedHashes: false })).resolves.toMatchObject({ ok: true, size: 600, entriesChecked: 600 });
+    await expect(auditLog(remote, verifier, { storedHashes: false })).resolves.toMatchObject({
+      ok: true,
+      size: 600,
+      entriesChecked: 600,
+    });
   });
 
   it('a view opened before the log grew stops at its own checkpoint', async () => {

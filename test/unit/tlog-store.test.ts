@@ -14,7 +14,16 @@ import { auditLog } from '../../src/log/audit.js';
 import { formatCheckpoint, parseProof, unverifiedCheckpoint, verifyProof } from '../../src/log/checkpoint.js';
 import { FileStore } from '../../src/log/filestore.js';
 import { TransparencyLog, type LogReceipt } from '../../src/log/log.js';
-import { consistencyProof, leafHash, nodeHash, storedCount, storedIndex, verifyConsistency, treeHash, HASH_SIZE } from '../../src/log/merkle.js';
+import {
+  consistencyProof,
+  leafHash,
+  nodeHash,
+  storedCount,
+  storedIndex,
+  verifyConsistency,
+  treeHash,
+  HASH_SIZE,
+} from '../../src/log/merkle.js';
 import { NoteSigner, parseVerifierKey, signNote } from '../../src/log/note.js';
 import { PgStore } from '../../src/log/pgstore.js';
 
@@ -27,7 +36,8 @@ const signer = NoteSigner.generate('modelseal.test/releases');
 const verifier = parseVerifierKey(signer.verifierKey);
 /** Sequential appends in these tests need not wait for company. */
 const FAST = { commitIntervalMs: 0 };
-const entry = (i: number) => Buffer.from(JSON.stringify({ event: 'release', request: `r${i}`, recipient: `org-${i % 7}` }));
+const entry = (i: number) =>
+  Buffer.from(JSON.stringify({ event: 'release', request: `r${i}`, recipient: `org-${i % 7}` }));
 
 /**
  * A storage backend under test: where a fresh store lives (a folder, a schema), how to open it,
@@ -48,7 +58,8 @@ interface Backend {
 /** The file store's checkpoint records, each a big-endian uint32 length and the note. */
 function checkpointRecords(file: Buffer): string[] {
   const out: string[] = [];
-  for (let at = 0; at < file.length; at += 4 + file.readUInt32BE(at)) out.push(file.subarray(at + 4, at + 4 + file.readUInt32BE(at)).toString('utf8'));
+  for (let at = 0; at < file.length; at += 4 + file.readUInt32BE(at))
+    out.push(file.subarray(at + 4, at + 4 + file.readUInt32BE(at)).toString('utf8'));
   return out;
 }
 
@@ -66,7 +77,10 @@ const fileBackend: Backend = {
   },
   async editHash(dir, position, edit) {
     const hashes = readFileSync(join(dir, 'hashes'));
-    edit(Buffer.from(hashes.subarray(HASH_SIZE * position, HASH_SIZE * (position + 1)))).copy(hashes, HASH_SIZE * position);
+    edit(Buffer.from(hashes.subarray(HASH_SIZE * position, HASH_SIZE * (position + 1)))).copy(
+      hashes,
+      HASH_SIZE * position,
+    );
     writeFileSync(join(dir, 'hashes'), hashes);
   },
   async editCheckpoint(dir, k, edit) {
@@ -89,16 +103,26 @@ const postgresBackend: Backend = {
   fresh: () => postgres.schema(),
   open: (schema) => PgStore.open(postgres.url, { schema }),
   async editEntry(schema, index, edit) {
-    const { rows } = await postgres.sql<{ data: Buffer }>(`SELECT data FROM "${schema}".entries WHERE idx = $1`, [index]);
+    const { rows } = await postgres.sql<{ data: Buffer }>(`SELECT data FROM "${schema}".entries WHERE idx = $1`, [
+      index,
+    ]);
     await postgres.sql(`UPDATE "${schema}".entries SET data = $2 WHERE idx = $1`, [index, edit(rows[0]!.data)]);
   },
   async editHash(schema, position, edit) {
-    const { rows } = await postgres.sql<{ hash: Buffer }>(`SELECT hash FROM "${schema}".hashes WHERE idx = $1`, [position]);
+    const { rows } = await postgres.sql<{ hash: Buffer }>(`SELECT hash FROM "${schema}".hashes WHERE idx = $1`, [
+      position,
+    ]);
     await postgres.sql(`UPDATE "${schema}".hashes SET hash = $2 WHERE idx = $1`, [position, edit(rows[0]!.hash)]);
   },
   async editCheckpoint(schema, k, edit) {
-    const { rows } = await postgres.sql<{ size: string; note: string }>(`SELECT size, note FROM "${schema}".checkpoints ORDER BY size OFFSET $1 LIMIT 1`, [k]);
-    await postgres.sql(`UPDATE "${schema}".checkpoints SET note = $2 WHERE size = $1`, [rows[0]!.size, edit(rows[0]!.note)]);
+    const { rows } = await postgres.sql<{ size: string; note: string }>(
+      `SELECT size, note FROM "${schema}".checkpoints ORDER BY size OFFSET $1 LIMIT 1`,
+      [k],
+    );
+    await postgres.sql(`UPDATE "${schema}".checkpoints SET note = $2 WHERE size = $1`, [
+      rows[0]!.size,
+      edit(rows[0]!.note),
+    ]);
   },
   async copyTree(from, to) {
     for (const t of ['entries', 'hashes']) {
@@ -106,13 +130,15 @@ const postgresBackend: Backend = {
       await postgres.sql(`INSERT INTO "${to}".${t} SELECT * FROM "${from}".${t}`);
     }
   },
-  hashCount: async (schema) => Number((await postgres.sql<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".hashes`)).rows[0]!.n),
+  hashCount: async (schema) =>
+    Number((await postgres.sql<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".hashes`)).rows[0]!.n),
 };
 
 /** The Merkle tree hash of a full tile's 256 hashes. */
 function tileRoot(tile: Buffer): Buffer {
   let level = Array.from({ length: 256 }, (_, i) => tile.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE));
-  while (level.length > 1) level = Array.from({ length: level.length / 2 }, (_, i) => nodeHash(level[2 * i]!, level[2 * i + 1]!));
+  while (level.length > 1)
+    level = Array.from({ length: level.length / 2 }, (_, i) => nodeHash(level[2 * i]!, level[2 * i + 1]!));
   return level[0]!;
 }
 
@@ -166,12 +192,19 @@ describe.each([
     receipts.forEach((r) => expect(verifyProof(r.proof, entry(r.index), verifier).index).toBe(r.index));
     // A receipt carries its entry: it verifies alone, and not for another entry.
     expect(verifyProof(receipts[7]!.proof, undefined, verifier).entry.equals(entry(receipts[7]!.index))).toBe(true);
-    expect(() => verifyProof(receipts[7]!.proof, entry(receipts[7]!.index + 1), verifier)).toThrow(/differs from the entry the proof carries/);
+    expect(() => verifyProof(receipts[7]!.proof, entry(receipts[7]!.index + 1), verifier)).toThrow(
+      /differs from the entry the proof carries/,
+    );
     const checkpoints = await allCheckpoints(log.store);
     // Group commit: far fewer checkpoints than entries, and the receipts name only stored ones.
     expect(checkpoints.length).toBeLessThan(100);
     expect(new Set(receipts.map((r) => r.checkpoint)).size).toBe(checkpoints.length);
-    expect(await auditLog(log.store, verifier)).toMatchObject({ ok: true, size: 1000, entriesChecked: 1000, checkpoints: checkpoints.length });
+    expect(await auditLog(log.store, verifier)).toMatchObject({
+      ok: true,
+      size: 1000,
+      entriesChecked: 1000,
+      checkpoints: checkpoints.length,
+    });
     await log.close();
   });
 
@@ -211,7 +244,10 @@ describe.each([
 
   it('refuses an entry over the limit, and reads beyond the log', async () => {
     const { log } = await filled(3);
-    await expectCode(log.store.append([Buffer.alloc(MAX_ENTRY_BYTES + 1)], () => 'unused'), 'INVALID_ARGUMENT');
+    await expectCode(
+      log.store.append([Buffer.alloc(MAX_ENTRY_BYTES + 1)], () => 'unused'),
+      'INVALID_ARGUMENT',
+    );
     await expect(log.store.readEntries(2, 4)).rejects.toThrow(RangeError);
     await expect(log.store.readHashes([storedCount(3)])).rejects.toThrow(RangeError);
     expect((await log.store.readEntries(0, 3)).map(String)).toEqual([0, 1, 2].map((i) => String(entry(i))));
@@ -221,8 +257,13 @@ describe.each([
   it('serves C2SP tiles and entry bundles', async () => {
     // Filled in commits of 4096 straight through the store: receipts are not what this is about.
     const log = new TransparencyLog(await backend.open(backend.fresh()), signer, FAST);
-    const sign: CheckpointSigner = ({ size, root }) => signNote(formatCheckpoint({ origin: signer.name, size, root, extensions: [] }), [signer]);
-    for (let i = 0; i < 70_000; i += 4096) await log.store.append(Array.from({ length: Math.min(4096, 70_000 - i) }, (_, k) => entry(i + k)), sign);
+    const sign: CheckpointSigner = ({ size, root }) =>
+      signNote(formatCheckpoint({ origin: signer.name, size, root, extensions: [] }), [signer]);
+    for (let i = 0; i < 70_000; i += 4096)
+      await log.store.append(
+        Array.from({ length: Math.min(4096, 70_000 - i) }, (_, k) => entry(i + k)),
+        sign,
+      );
     // Level 0: leaf hashes; level 1: each hash is the root of a full level-0 tile.
     const t0 = (await log.tile(0, 3))!;
     expect(t0.subarray(0, HASH_SIZE).equals(leafHash(entry(768)))).toBe(true);
@@ -248,7 +289,11 @@ describe.each([
       // The first append commits alone (the log was idle); the next two share the second commit.
       const log = new TransparencyLog(failing(await backend.open(backend.fresh()), 2), signer, FAST);
       const first = await Promise.allSettled([0, 1, 2].map((i) => log.append(entry(i))));
-      expect(first.map((r) => r.status === 'rejected' && isModelsealError(r.reason, 'LOG_UNAVAILABLE'))).toEqual([true, true, true]);
+      expect(first.map((r) => r.status === 'rejected' && isModelsealError(r.reason, 'LOG_UNAVAILABLE'))).toEqual([
+        true,
+        true,
+        true,
+      ]);
       expect(log.size).toBe(0);
       const r = await log.append(entry(3));
       expect(r.index).toBe(0);
@@ -409,35 +454,50 @@ describe('PostgreSQL store only', () => {
   /** Appends `n` entries from `log`, in rounds of `round` concurrent ones. */
   async function appendRounds(log: TransparencyLog, entries: Buffer[], round: number): Promise<LogReceipt[]> {
     const out: LogReceipt[] = [];
-    for (let i = 0; i < entries.length; i += round) out.push(...(await Promise.all(entries.slice(i, i + round).map((e) => log.append(e)))));
+    for (let i = 0; i < entries.length; i += round)
+      out.push(...(await Promise.all(entries.slice(i, i + round).map((e) => log.append(e)))));
     return out;
   }
 
   it('two replicas appending at once share one log in one total order', async () => {
     const schema = postgres.schema();
     // Both start together on an empty database: one creates the tables, the other waits for it.
-    const [a, b] = (await Promise.all([0, 1].map(() => PgStore.open(postgres.url, { schema })))).map((s) => new TransparencyLog(s, signer, FAST));
+    const [a, b] = (await Promise.all([0, 1].map(() => PgStore.open(postgres.url, { schema })))).map(
+      (s) => new TransparencyLog(s, signer, FAST),
+    );
     const mine = (k: number) => Array.from({ length: 500 }, (_, i) => entry(1000 * (k + 1) + i));
     const [ra, rb] = await Promise.all([appendRounds(a!, mine(0), 20), appendRounds(b!, mine(1), 20)]);
     const indexes = [...ra!, ...rb!].map((r) => r.index).sort((x, y) => x - y);
     expect(indexes).toEqual(Array.from({ length: 1000 }, (_, i) => i));
     // The replicas' commits interleaved: neither holds one block of indexes.
-    const contiguous = (rs: LogReceipt[]) => Math.max(...rs.map((r) => r.index)) - Math.min(...rs.map((r) => r.index)) === rs.length - 1;
+    const contiguous = (rs: LogReceipt[]) =>
+      Math.max(...rs.map((r) => r.index)) - Math.min(...rs.map((r) => r.index)) === rs.length - 1;
     expect(contiguous(ra!) && contiguous(rb!)).toBe(false);
-    for (const [rs, k] of [[ra!, 0], [rb!, 1]] as const) rs.forEach((r, i) => expect(verifyProof(r.proof, mine(k)[i]!, verifier).index).toBe(r.index));
+    for (const [rs, k] of [
+      [ra!, 0],
+      [rb!, 1],
+    ] as const)
+      rs.forEach((r, i) => expect(verifyProof(r.proof, mine(k)[i]!, verifier).index).toBe(r.index));
 
     await Promise.all([a!.store.refresh!(), b!.store.refresh!()]);
     expect(a!.size).toBe(1000);
     expect(b!.checkpoint).toBe(a!.checkpoint);
     const checkpoints = await allCheckpoints(a!.store);
     expect(new Set([...ra!, ...rb!].map((r) => r.checkpoint))).toEqual(new Set(checkpoints));
-    expect(await auditLog(b!.store, verifier)).toMatchObject({ ok: true, size: 1000, entriesChecked: 1000, checkpoints: checkpoints.length });
+    expect(await auditLog(b!.store, verifier)).toMatchObject({
+      ok: true,
+      size: 1000,
+      entriesChecked: 1000,
+      checkpoints: checkpoints.length,
+    });
     // Every checkpoint extends the one before it.
     const heads = checkpoints.map(unverifiedCheckpoint);
     for (let k = 1; k < heads.length; k++) {
       const [p, c] = [heads[k - 1]!, heads[k]!];
       expect(c.size).toBeGreaterThan(p.size);
-      expect(verifyConsistency(p.size, c.size, await consistencyProof(p.size, c.size, a!.store.readHashes), p.root, c.root)).toBe(true);
+      expect(
+        verifyConsistency(p.size, c.size, await consistencyProof(p.size, c.size, a!.store.readHashes), p.root, c.root),
+      ).toBe(true);
     }
     await Promise.all([a!.close(), b!.close()]);
   });
@@ -475,7 +535,9 @@ describe('PostgreSQL store only', () => {
       ).rows[0];
     const before = await state();
     expect(before).toEqual({ e: '5', h: String(storedCount(5)), c: '5', size: '5' });
-    await postgres.sql(`CREATE FUNCTION "${schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`);
+    await postgres.sql(
+      `CREATE FUNCTION "${schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
+    );
     const triggers = [
       // In the checkpoint's INSERT, after the entries and hashes went in.
       `CREATE TRIGGER refuse BEFORE INSERT ON "${schema}".checkpoints FOR EACH ROW EXECUTE FUNCTION "${schema}".refuse()`,
@@ -504,7 +566,10 @@ describe('PostgreSQL store only', () => {
 
   it('an unreachable server or a bad URL is LOG_UNAVAILABLE, and the password is never in the message', async () => {
     const password = 'hunter2-s3cret';
-    const unreachable = await expectCode(PgStore.open(`postgres://modelseal:${password}@127.0.0.1:1/modelseal_test`), 'LOG_UNAVAILABLE');
+    const unreachable = await expectCode(
+      PgStore.open(`postgres://modelseal:${password}@127.0.0.1:1/modelseal_test`),
+      'LOG_UNAVAILABLE',
+    );
     expect(unreachable.message).toMatch(/127\.0\.0\.1:1\/modelseal_test .*ECONNREFUSED/);
     const url = new URL(postgres.url);
     url.password = 'p@ss:word';
@@ -513,7 +578,8 @@ describe('PostgreSQL store only', () => {
     expect(noDatabase.message).toMatch(/no_such_database/);
     const notUrl = await expectCode(PgStore.open(`modelseal:${password}@127.0.0.1/db`), 'LOG_UNAVAILABLE');
     for (const e of [unreachable, noDatabase, notUrl]) {
-      for (const secret of [password, 'p@ss:word', encodeURIComponent('p@ss:word')]) expect(inspect(e, { depth: 5 })).not.toContain(secret);
+      for (const secret of [password, 'p@ss:word', encodeURIComponent('p@ss:word')])
+        expect(inspect(e, { depth: 5 })).not.toContain(secret);
     }
     await expectCode(PgStore.open(postgres.url, { schema: 'Robert"); DROP TABLE x; --' }), 'INVALID_ARGUMENT');
   });
@@ -535,8 +601,15 @@ describe('PostgreSQL store only', () => {
     const n = 70_000;
     const [head, tail] = [`${signer.name}\n`, `\n${Buffer.alloc(HASH_SIZE).toString('base64')}\n\n\u2014 x y\n`];
     await postgres.sql(`INSERT INTO "${schema}".entries SELECT i, '\\x00' FROM generate_series(0, $1 - 1) i`, [n]);
-    await postgres.sql(`INSERT INTO "${schema}".hashes SELECT i, decode(repeat('00', 32), 'hex') FROM generate_series(0, $1 - 1) i`, [storedCount(n)]);
-    await postgres.sql(`INSERT INTO "${schema}".checkpoints SELECT s, $2 || s || $3 FROM generate_series(1, $1) s`, [n, head, tail]);
+    await postgres.sql(
+      `INSERT INTO "${schema}".hashes SELECT i, decode(repeat('00', 32), 'hex') FROM generate_series(0, $1 - 1) i`,
+      [storedCount(n)],
+    );
+    await postgres.sql(`INSERT INTO "${schema}".checkpoints SELECT s, $2 || s || $3 FROM generate_series(1, $1) s`, [
+      n,
+      head,
+      tail,
+    ]);
     await postgres.sql(`UPDATE "${schema}".head SET size = $1, checkpoint = $2`, [n, `${head}${n}${tail}`]);
     const store = await PgStore.open(postgres.url, { schema });
     const query = vi.spyOn(store.pool, 'query');

@@ -15,7 +15,14 @@ import {
   type Hash,
 } from '../../src/log/merkle.js';
 import { NoteSigner, openNote, parseVerifierKey, signNote } from '../../src/log/note.js';
-import { formatCheckpoint, formatProof, openCheckpoint, parseCheckpoint, parseProof, verifyProof } from '../../src/log/checkpoint.js';
+import {
+  formatCheckpoint,
+  formatProof,
+  openCheckpoint,
+  parseCheckpoint,
+  parseProof,
+  verifyProof,
+} from '../../src/log/checkpoint.js';
 import { isModelsealError } from '../../src/errors.js';
 import { memoryTree } from '../support/tlog.js';
 
@@ -39,16 +46,26 @@ function subproof(m: number, d: Hash[], b: boolean): Hash[] {
   if (m === d.length) return b ? [] : [mth(d)];
   let k = 1;
   while (k * 2 < d.length) k *= 2;
-  return m <= k ? [...subproof(m, d.slice(0, k), b), mth(d.slice(k))] : [...subproof(m - k, d.slice(k), false), mth(d.slice(0, k))];
+  return m <= k
+    ? [...subproof(m, d.slice(0, k), b), mth(d.slice(k))]
+    : [...subproof(m - k, d.slice(k), false), mth(d.slice(0, k))];
 }
-
 
 describe('Merkle tree (RFC 9162)', () => {
   it('matches the 8-leaf tree of the RFC 6962 test data', async () => {
-    const entries = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map((h) =>
-      Buffer.from(h, 'hex'),
+    const entries = [
+      '',
+      '00',
+      '10',
+      '2021',
+      '3031',
+      '40414243',
+      '5051525354555657',
+      '606162636465666768696a6b6c6d6e6f',
+    ].map((h) => Buffer.from(h, 'hex'));
+    expect(mth(entries.map(leafHash)).toString('hex')).toBe(
+      '5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328',
     );
-    expect(mth(entries.map(leafHash)).toString('hex')).toBe('5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328');
     expect(EMPTY_ROOT.toString('hex')).toBe(createHash('sha256').digest('hex'));
   });
 
@@ -57,7 +74,9 @@ describe('Merkle tree (RFC 9162)', () => {
     expect(stored.length).toBe(storedCount(300));
     for (let level = 0; 2 ** level <= 300; level++) {
       for (let n = 0; (n + 1) * 2 ** level <= 300; n++) {
-        expect(stored[storedIndex(level, n)]!.equals(mth(leaves.slice(n * 2 ** level, (n + 1) * 2 ** level)))).toBe(true);
+        expect(stored[storedIndex(level, n)]!.equals(mth(leaves.slice(n * 2 ** level, (n + 1) * 2 ** level)))).toBe(
+          true,
+        );
       }
     }
   });
@@ -136,7 +155,9 @@ describe('signed notes and checkpoints (C2SP)', () => {
 
   it('signs and opens; the signer key round-trips through its encoding', () => {
     const note = signNote(text, [signer]);
-    expect(note).toMatch(/^log\.example\/modelseal\n3\n[A-Za-z0-9+/]{43}=\n\n\u2014 log\.example\/modelseal [A-Za-z0-9+/]+=*\n$/);
+    expect(note).toMatch(
+      /^log\.example\/modelseal\n3\n[A-Za-z0-9+/]{43}=\n\n\u2014 log\.example\/modelseal [A-Za-z0-9+/]+=*\n$/,
+    );
     expect(openNote(note, [verifier])).toEqual({ text, verifiedBy: [signer.name], unknownSignatures: 0 });
     expect(openCheckpoint(note, verifier).size).toBe(3);
     const skey = `PRIVATE+KEY+${signer.name}+${signer.keyId.toString(16).padStart(8, '0')}+${Buffer.concat([Buffer.from([1]), signer.seed]).toString('base64')}`;
@@ -175,8 +196,17 @@ describe('signed notes and checkpoints (C2SP)', () => {
   });
 
   it('parses checkpoints strictly', () => {
-    expect(parseCheckpoint(`o\n10\n${EMPTY_ROOT.toString('base64')}\next\n`)).toMatchObject({ origin: 'o', size: 10, extensions: ['ext'] });
-    for (const bad of ['o\n10\n', `o\n010\n${EMPTY_ROOT.toString('base64')}\n`, `o\n1\nAAAA\n`, `\n1\n${EMPTY_ROOT.toString('base64')}\n`]) {
+    expect(parseCheckpoint(`o\n10\n${EMPTY_ROOT.toString('base64')}\next\n`)).toMatchObject({
+      origin: 'o',
+      size: 10,
+      extensions: ['ext'],
+    });
+    for (const bad of [
+      'o\n10\n',
+      `o\n010\n${EMPTY_ROOT.toString('base64')}\n`,
+      `o\n1\nAAAA\n`,
+      `\n1\n${EMPTY_ROOT.toString('base64')}\n`,
+    ]) {
       expect(() => parseCheckpoint(bad)).toThrow(/checkpoint/);
     }
   });

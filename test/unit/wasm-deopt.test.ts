@@ -15,7 +15,10 @@ const DIR = resolve('test/support/deopt');
 const affected = inlinesWasmCallsUnsafely();
 
 function run(script: string, args: string[], nodeFlags: string[] = []) {
-  const r = spawnSync(process.execPath, ['--allow-natives-syntax', ...nodeFlags, resolve(DIR, script), ...args], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--allow-natives-syntax', ...nodeFlags, resolve(DIR, script), ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   return { status: r.status, signal: r.signal, stderr: r.stderr, out: r.status === 0 ? JSON.parse(line) : undefined };
 }
@@ -27,7 +30,8 @@ function expectV8Abort(r: ReturnType<typeof run>) {
 
 describe('lazy deopt inside a call to Cedar (WebAssembly)', () => {
   it('the policy engine survives it: it turns the inlining off on the V8 lines that need it, and only there', () => {
-    if (!existsSync(resolve('dist/src/policy/engine.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does)');
+    if (!existsSync(resolve('dist/src/policy/engine.js')))
+      throw new Error('dist/ is missing: run `npm run build` (npm test does)');
     const r = run('cedar-deopt.mjs', ['guarded']);
     expect(r.status, r.stderr).toBe(0);
     // The deopt really hit optimised code inside the Wasm call, or this proves nothing.

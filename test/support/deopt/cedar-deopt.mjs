@@ -26,14 +26,21 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const { preparePolicies, evaluatePolicies } = await import(join(ROOT, 'dist/src/policy/engine.js'));
 const { SCHEMA } = await import(join(ROOT, 'dist/src/policy/defaults.js'));
 const policy = '@id("p0") permit (principal, action, resource) when { context.destination == "DE" };';
-if (!preparePolicies({ id: 'p', schema: SCHEMA, policies: { p0: policy } })) throw new Error('Cedar refused the test policy');
+if (!preparePolicies({ id: 'p', schema: SCHEMA, policies: { p0: policy } }))
+  throw new Error('Cedar refused the test policy');
 
 let deoptimise = false;
 // V8's OptimizationStatus: bit 4 is "optimised" (TurboFan code is installed).
 let optimisedAtDeopt = false;
 function request() {
   const E = (type, id) => ({ type: `Modelseal::${type}`, id });
-  const context = { license: { __entity: E('License', 'L') }, time: 1, embargoed: false, screening: 'clear', package: 'x' };
+  const context = {
+    license: { __entity: E('License', 'L') },
+    time: 1,
+    embargoed: false,
+    screening: 'clear',
+    package: 'x',
+  };
   Object.defineProperty(context, 'destination', {
     enumerable: true,
     get() {
@@ -45,7 +52,15 @@ function request() {
       return 'DE';
     },
   });
-  const license = { holder: { __entity: E('Recipient', 'r') }, artifacts: ['a'], destinations: ['DE'], notBefore: 0, notAfter: 9, maxReleases: 5, used: 0 };
+  const license = {
+    holder: { __entity: E('Recipient', 'r') },
+    artifacts: ['a'],
+    destinations: ['DE'],
+    notBefore: 0,
+    notAfter: 9,
+    maxReleases: 5,
+    used: 0,
+  };
   return {
     principal: E('Recipient', 'r'),
     action: E('Action', 'release'),
@@ -68,9 +83,11 @@ let attempts = 0;
 while (!optimisedAtDeopt && attempts < 20) {
   attempts++;
   %PrepareFunctionForOptimization(evaluatePolicies);
-  for (let i = 0; i < 50; i++) if (evaluatePolicies(request()).decision !== 'allow') throw new Error('Cedar did not allow the test request');
+  for (let i = 0; i < 50; i++)
+    if (evaluatePolicies(request()).decision !== 'allow') throw new Error('Cedar did not allow the test request');
   %OptimizeFunctionOnNextCall(evaluatePolicies);
   deoptimise = true;
-  if (evaluatePolicies(request()).decision !== 'allow') throw new Error('Cedar did not allow the test request after the deopt');
+  if (evaluatePolicies(request()).decision !== 'allow')
+    throw new Error('Cedar did not allow the test request after the deopt');
 }
 console.log(JSON.stringify({ v8: process.versions.v8, unguarded, flagsSet, attempts, optimisedAtDeopt }));
