@@ -127,7 +127,7 @@ export async function startServe(env, { store, nodeArgs = [], echo = true, extra
  */
 export async function licensedTemplate(env, url) {
   const { readHead } = await lib('index.js');
-  const { stanzaToJson } = await lib('server/protocol.js');
+  const { stanzaToJson } = await lib('release/stanza.js');
   const pkg = join(env.dir, 'm.mseal');
   const sealed = env.ms(
     'seal',
@@ -221,7 +221,7 @@ export function connection(url) {
 
 /** `n` ephemeral X25519 public keys, made before the clock starts (the client's cost, not the service's). */
 export async function ephemerals(n) {
-  const { newEphemeral } = await lib('server/protocol.js');
+  const { newEphemeral } = await lib('release/response.js');
   return Array.from({ length: n }, () => newEphemeral().public);
 }
 

@@ -42,7 +42,7 @@ export {
   type ReleaseContext,
   type WrappedKey,
 } from './providers/types.js';
-export { LocalKey } from './providers/local.js';
+export { LocalKey, loadLocalKey } from './providers/local.js';
 export { AwsKmsRecipient, AwsKmsIdentity, AWS_KMS, awsKmsStatus, type AwsKmsOptions } from './providers/awskms.js';
 export {
   Pkcs11Recipient,
@@ -61,13 +61,20 @@ export {
   type ProviderSettings,
   type ProviderStatus,
 } from './providers/registry.js';
-export { X25519Recipient, X25519Identity, parseX25519Recipient, formatX25519Recipient } from './providers/x25519.js';
+export {
+  X25519Recipient,
+  X25519Identity,
+  parseX25519Recipient,
+  formatX25519Recipient,
+  loadX25519Identity,
+  newX25519Key,
+} from './providers/x25519.js';
 export {
   initKeystore,
   loadPublisherKey,
-  loadLocalKey,
-  loadX25519Identity,
-  newX25519Key,
+  loadLocalKek,
+  loadX25519Secret,
+  newX25519KeyFile,
   newPublisherKey,
   readPublisherPublicKey,
   trustedPublishers,
@@ -153,8 +160,6 @@ export {
   parseReleaseRecipient,
   serviceInfo,
   logExports,
-  type ReleaseAnswer,
-  type ServiceInfo,
 } from './providers/release.js';
 export {
   requestId,
@@ -163,7 +168,8 @@ export {
   verifyRequest,
   type ReleaseRequest,
   type SignedRequest,
-} from './server/protocol.js';
+} from './release/request.js';
+export type { ReleaseAnswer, ServiceInfo } from './release/response.js';
 export {
   embedFingerprint,
   MAX_RELATIVE_RMS,

@@ -5,7 +5,7 @@
 import { randomBytes, scryptSync } from 'node:crypto';
 import { ModelsealError } from '../errors.js';
 import { fromB64, toB64, utf8 } from '../format/encoding.js';
-import { aeadUnwrap, aeadWrap } from '../providers/aead.js';
+import { aeadUnwrap, aeadWrap } from '../crypto/aead.js';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../io/atomic.js';
 

@@ -16,8 +16,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { NoteSigner, parseVerifierKey, type NoteVerifier } from '../log/note.js';
 import { ModelsealError } from '../errors.js';
-import { LocalKey } from '../providers/local.js';
-import { X25519Identity, formatX25519Recipient } from '../providers/x25519.js';
+import { formatX25519Recipient, newX25519, rawPublic, x25519PrivateFromRaw } from '../crypto/x25519.js';
 import { makeKeyFile, readKeyFile, unlockKeyFile, writeKeyFile, type KeyFile } from './keyfile.js';
 import { pathExists, writeFileAtomic } from '../io/atomic.js';
 import { spkiDer } from '../crypto/signer.js';
@@ -64,10 +63,15 @@ export function newPublisherKey(passphrase?: string): { file: KeyFile; publisher
   return { file: makeKeyFile('publisher-p256', id, publisher.publicKeyPem, pkcs8, passphrase), publisher };
 }
 
-export function newX25519Key(passphrase?: string): { file: KeyFile; identity: X25519Identity } {
-  const { identity, secret } = X25519Identity.generate();
-  const id = identity.recipient.id;
-  return { file: makeKeyFile('x25519-identity', id.slice(7, 23), id, secret, passphrase), identity };
+/** A new x25519 identity's key file, its secret and its recipient string ("x25519:…"). */
+export function newX25519KeyFile(passphrase?: string): { file: KeyFile; secret: Uint8Array; recipient: string } {
+  const { secret, publicRaw } = newX25519();
+  const recipient = formatX25519Recipient(publicRaw);
+  return {
+    file: makeKeyFile('x25519-identity', recipient.slice(7, 23), recipient, secret, passphrase),
+    secret,
+    recipient,
+  };
 }
 
 /** A transparency-log key: Ed25519, named after the log's origin (C2SP signed-note key name). */
@@ -130,13 +134,13 @@ export async function initKeystore(
   const pub = newPublisherKey(opts.passphrase);
   const kek = randomBytes(32);
   const kekId = randomBytes(8).toString('hex');
-  const x = newX25519Key(opts.passphrase);
+  const x = newX25519KeyFile(opts.passphrase);
   const log = newLogKey(opts.logOrigin ?? defaultLogOrigin(), opts.passphrase);
   await writeKeyFile(targets[0]!, pub.file, { overwrite });
   await writeFileAtomic(join(dir, KEYSTORE_FILES.publisherPub), pub.publisher.publicKeyPem, { overwrite });
   await writeKeyFile(targets[1]!, makeKeyFile('local-kek', kekId, '', kek, opts.passphrase), { overwrite });
   await writeKeyFile(targets[2]!, x.file, { overwrite });
-  await writeFileAtomic(join(dir, KEYSTORE_FILES.identityPub), x.identity.recipient.id + '\n', { overwrite });
+  await writeFileAtomic(join(dir, KEYSTORE_FILES.identityPub), x.recipient + '\n', { overwrite });
   await writeKeyFile(targets[3]!, log.file, { overwrite });
   await writeFileAtomic(join(dir, KEYSTORE_FILES.logPub), log.signer.verifierKey + '\n', { overwrite });
   await writeKeyFile(targets[4]!, newFingerprintKeyFile(opts.passphrase), { overwrite });
@@ -155,7 +159,7 @@ export async function initKeystore(
     ].map((f) => join(dir, f)),
     publisherKeyId: pub.file.id,
     localRecipient: `local:${kekId}`,
-    x25519Recipient: x.identity.recipient.id,
+    x25519Recipient: x.recipient,
     logVerifierKey: log.signer.verifierKey,
   };
 }
@@ -203,22 +207,28 @@ export async function loadPublisherKey(path: string, passphrase: PassphraseSourc
   return publisherFromPkcs8(await unlockKeyFile(f, path, passphrase));
 }
 
-export async function loadLocalKey(path: string, passphrase: PassphraseSource = noPassphrase): Promise<LocalKey> {
-  const f = await readKeyFile(path);
-  expectKind(f, 'local-kek', path);
-  return new LocalKey(f.id, await unlockKeyFile(f, path, passphrase));
-}
-
-export async function loadX25519Identity(
+/** The key-encryption key of a `local-kek` key file (keys/local.kek) and its id (16 hex characters). */
+export async function loadLocalKek(
   path: string,
   passphrase: PassphraseSource = noPassphrase,
-): Promise<X25519Identity> {
+): Promise<{ id: string; kek: Uint8Array }> {
+  const f = await readKeyFile(path);
+  expectKind(f, 'local-kek', path);
+  return { id: f.id, kek: await unlockKeyFile(f, path, passphrase) };
+}
+
+/** The 32 secret bytes of an `x25519-identity` key file, checked against its recipient string. */
+export async function loadX25519Secret(
+  path: string,
+  passphrase: PassphraseSource = noPassphrase,
+): Promise<{ secret: Uint8Array; recipient: string }> {
   const f = await readKeyFile(path);
   expectKind(f, 'x25519-identity', path);
-  const id = new X25519Identity(await unlockKeyFile(f, path, passphrase), `x25519 identity ${path}`);
-  if (id.recipient.id !== f.public)
+  const secret = await unlockKeyFile(f, path, passphrase);
+  const recipient = formatX25519Recipient(rawPublic(x25519PrivateFromRaw(secret)));
+  if (recipient !== f.public)
     throw new ModelsealError('KEYSTORE', `${path}: public key does not match the private key`);
-  return id;
+  return { secret, recipient };
 }
 
 /** A release-service identity (from `modelseal recipient issue`): the recipient name and its signing key. */
@@ -327,5 +337,3 @@ export async function trustedPublishers(dir: string | undefined): Promise<Uint8A
   }
   return out;
 }
-
-export { formatX25519Recipient };

@@ -4,7 +4,8 @@
  */
 import { ModelsealError } from '../errors.js';
 import type { Stanza } from '../format/header.js';
-import { aeadUnwrap, aeadWrap, WRAPPED_KEY_BYTES } from './aead.js';
+import { aeadUnwrap, aeadWrap, WRAPPED_KEY_BYTES } from '../crypto/aead.js';
+import { loadLocalKek, noPassphrase, type PassphraseSource } from '../keystore/keystore.js';
 import { releaseContextBytes, type Identity, type Recipient, type ReleaseContext, type WrappedKey } from './types.js';
 
 export class LocalKey implements Recipient, Identity {
@@ -40,4 +41,10 @@ export class LocalKey implements Recipient, Identity {
       );
     return dek;
   }
+}
+
+/** The key store's local key (keys/local.kek) as a recipient and identity. */
+export async function loadLocalKey(path: string, passphrase: PassphraseSource = noPassphrase): Promise<LocalKey> {
+  const { id, kek } = await loadLocalKek(path, passphrase);
+  return new LocalKey(id, kek);
 }

@@ -12,18 +12,13 @@ import { readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ModelsealError } from '../errors.js';
-import {
-  KEYSTORE_FILES,
-  loadLocalKey,
-  loadReleaseIdentity,
-  loadX25519Identity,
-  type PassphraseSource,
-} from '../keystore/keystore.js';
+import { KEYSTORE_FILES, loadReleaseIdentity, type PassphraseSource } from '../keystore/keystore.js';
 import type { NoteVerifier } from '../log/note.js';
 import { parseReleaseRecipient, RELEASE, ReleaseIdentity, ReleaseRecipient, serviceInfo } from './release.js';
 import { pathExists } from '../io/atomic.js';
 import type { Identity, Recipient } from './types.js';
-import { parseX25519Recipient, X25519Recipient } from './x25519.js';
+import { loadX25519Identity, parseX25519Recipient, X25519Recipient } from './x25519.js';
+import { loadLocalKey } from './local.js';
 import { AWS_KMS, AwsKmsIdentity, AwsKmsRecipient, awsKmsStatus, type AwsKmsOptions } from './awskms.js';
 import { listTokens, parsePkcs11Id, PKCS11, Pkcs11Identity, Pkcs11Recipient } from './pkcs11.js';
 

@@ -14,21 +14,16 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { ModelsealError } from '../errors.js';
 import { toB64, toHex } from '../format/encoding.js';
 import type { Stanza } from '../format/header.js';
-import { verifyProof } from '../log/checkpoint.js';
-import { decodeEvent, encodeEvent, type ExportEvent } from '../log/events.js';
+import type { ExportEvent } from '../log/events.js';
 import type { NoteVerifier } from '../log/note.js';
-import {
-  newEphemeral,
-  requestId,
-  signExports,
-  signRequest,
-  stanzaToJson,
-  unwrapFromService,
-  type ReleaseRequest,
-} from '../server/protocol.js';
+import { signExports } from '../release/exports.js';
+import { checkExportReceipts, checkReleaseReceipt } from '../release/receipt.js';
+import { requestId, signRequest, type ReleaseRequest } from '../release/request.js';
+import { newEphemeral, unwrapFromService, type ReleaseAnswer, type ServiceInfo } from '../release/response.js';
+import { RELEASE, releaseStanzaArgs, stanzaToJson } from '../release/stanza.js';
 import type { Identity, Recipient, ReleaseContext, WrappedKey } from './types.js';
 
-export const RELEASE = 'release';
+export { RELEASE };
 
 export class ReleaseRecipient implements Recipient {
   readonly type = RELEASE;
@@ -45,21 +40,8 @@ export class ReleaseRecipient implements Recipient {
 
   async wrapDataKey(dataKey: Uint8Array, context: ReleaseContext): Promise<WrappedKey> {
     const w = await this.#inner.wrapDataKey(dataKey, context);
-    return { args: [this.service, this.#inner.type, this.#inner.id, ...w.args], body: w.body };
+    return { args: releaseStanzaArgs(this.service, this.#inner.type, this.#inner.id, w.args), body: w.body };
   }
-}
-
-/** The stanza the service's own key wrote, inside a release stanza (for the service to unwrap). */
-export function innerStanza(s: Stanza): Stanza | null {
-  if (s.type !== RELEASE || s.args.length < 3) return null;
-  return {
-    type: s.args[1]!,
-    recipient: s.args[2]!,
-    license: s.license,
-    policy: s.policy,
-    args: s.args.slice(3),
-    body: s.body,
-  };
 }
 
 /** Parses `release:<service URL>#<recipient>`. */
@@ -71,17 +53,6 @@ export function parseReleaseRecipient(value: string): { service: string; recipie
       `${value}: expected release:<service URL>#<recipient name>, e.g. release:http://127.0.0.1:7411#acme-labs`,
     );
   return { service: m[1]!.replace(/\/+$/, ''), recipient: m[2]! };
-}
-
-export interface ServiceInfo {
-  origin: string;
-  logKey: string;
-  /** The recipient string of the service's own key: packages for it are wrapped to this. */
-  wrap: string;
-  /** The policy-set hash in force. */
-  policySet: string;
-  /** Whether the policy files on disk validate ("invalid": the last good set, `policySet`, stays in force). */
-  policy?: { status: 'ok' | 'invalid'; since: string; error?: string };
 }
 
 async function call(url: string, init?: RequestInit): Promise<Response> {
@@ -147,7 +118,7 @@ export async function logExports(
       `the log at ${base} did not record the export (${why}); the package was not written`,
     );
   }
-  return events.map((e, i) => verifyProof(String(body.receipts![i]), encodeEvent(e), logKey).index);
+  return checkExportReceipts(body.receipts, events, logKey);
 }
 
 export interface ReleaseClientOptions {
@@ -162,16 +133,6 @@ export interface ReleaseClientOptions {
   logKey: NoteVerifier;
   /** Receives the receipt of a release (C2SP tlog-proof) to store next to the output. */
   onReceipt?: (receipt: string, requestId: string) => void;
-}
-
-export interface ReleaseAnswer {
-  decision: 'allow' | 'deny';
-  requestId: string;
-  reason?: string;
-  message?: string;
-  policies?: string[];
-  receipt?: string;
-  key?: { ephemeral: string; wrapped: string };
 }
 
 export class ReleaseIdentity implements Identity {
@@ -212,14 +173,7 @@ export class ReleaseIdentity implements Identity {
       );
     }
     // The decision counts only once it is in the log: check the receipt first.
-    const proof = verifyProof(answer.receipt, undefined, this.#o.logKey);
-    const event = decodeEvent(proof.entry) as { type?: string; request?: string; decision?: string } | null;
-    if (event?.type !== 'release' || event.request !== id || event.decision !== answer.decision) {
-      throw new ModelsealError(
-        'LOG_INVALID',
-        `the release service's receipt is for another request or decision (request ${id}); nothing was used`,
-      );
-    }
+    checkReleaseReceipt(answer.receipt, id, answer.decision, this.#o.logKey);
     if (answer.decision === 'deny' && answer.reason === 'provider-unavailable') {
       throw new ModelsealError(
         'PROVIDER_UNAVAILABLE',

@@ -4,75 +4,27 @@
  * → AES-256-GCM wrap of the data key with the release context as AAD.
  * Stanza: type "x25519", args [ephemeral public key], body = nonce ‖ ct ‖ tag.
  */
-import {
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  generateKeyPairSync,
-  hkdfSync,
-  type JsonWebKey,
-  type KeyObject,
-} from 'node:crypto';
+import { diffieHellman, hkdfSync, type KeyObject } from 'node:crypto';
 import { ModelsealError } from '../errors.js';
 import { fromB64, toB64, utf8 } from '../format/encoding.js';
 import type { Stanza } from '../format/header.js';
-import { aeadUnwrap, aeadWrap } from './aead.js';
+import { aeadUnwrap, aeadWrap } from '../crypto/aead.js';
+import {
+  formatX25519Recipient,
+  newX25519,
+  parseX25519Recipient,
+  rawPublic,
+  x25519PrivateFromRaw,
+  x25519PublicFromRaw,
+} from '../crypto/x25519.js';
+import { loadX25519Secret, newX25519KeyFile, noPassphrase, type PassphraseSource } from '../keystore/keystore.js';
+import type { KeyFile } from '../keystore/keyfile.js';
 import { releaseContextBytes, type Identity, type Recipient, type ReleaseContext, type WrappedKey } from './types.js';
 
-const PREFIX = 'x25519:';
+export { formatX25519Recipient, parseX25519Recipient };
+
 const INFO = utf8.encode('modelseal/v1 x25519');
 const ZERO_NONCE = new Uint8Array(12); // each wrap key is fresh (new ephemeral), so a fixed nonce is safe
-
-// No KeyObject here comes out of generateKeyPairSync: on Node 20, exporting such a key as JWK
-// deadlocks the process when the export's allocation triggers a garbage collection that finalises
-// the key's generation job (it takes the key's lock, which the export holds; seen under load in the
-// release service). A new key pair is exported inside its generation job instead, and imported.
-// JWK, not DER: OpenSSL 3's DER decoders cost 100–600 µs a key, JWK 2–15 µs.
-const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
-
-export function x25519PublicFromRaw(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: toB64(raw) }, format: 'jwk' });
-}
-
-export function rawPublic(key: KeyObject): Uint8Array {
-  const x = (key.type === 'public' ? key : createPublicKey(key)).export({ format: 'jwk' }).x;
-  if (typeof x !== 'string') throw new ModelsealError('INTERNAL', 'X25519 key export failed');
-  return fromB64(x, 'X25519 public key', 32);
-}
-
-/** A fresh X25519 key pair. */
-export function newX25519(): { privateKey: KeyObject; secret: Uint8Array; publicRaw: Uint8Array } {
-  // @types/node lacks the 'jwk' overload that Node has had since 15.12.
-  const { privateKey: jwk } = (
-    generateKeyPairSync as unknown as (t: 'x25519', o: object) => { privateKey: JsonWebKey }
-  )('x25519', {
-    publicKeyEncoding: { format: 'jwk' },
-    privateKeyEncoding: { format: 'jwk' },
-  });
-  const publicRaw = fromB64(String(jwk.x), 'X25519 public key', 32);
-  const secret = fromB64(String(jwk.d), 'X25519 private key', 32);
-  return { privateKey: createPrivateKey({ key: jwk, format: 'jwk' }), secret, publicRaw };
-}
-
-/** Parses "x25519:<base64url 32 bytes>"; throws INVALID_ARGUMENT naming what is wrong. */
-export function parseX25519Recipient(text: string): Uint8Array {
-  const t = text.trim();
-  if (!t.startsWith(PREFIX))
-    throw new ModelsealError('INVALID_ARGUMENT', `x25519 public key must start with "${PREFIX}"`);
-  try {
-    return fromB64(t.slice(PREFIX.length), 'x25519 public key', 32);
-  } catch (cause) {
-    throw new ModelsealError(
-      'INVALID_ARGUMENT',
-      'x25519 public key must be "x25519:" followed by 43 base64url characters',
-      { cause },
-    );
-  }
-}
-
-export function formatX25519Recipient(raw: Uint8Array): string {
-  return PREFIX + toB64(raw);
-}
 
 function wrapKey(shared: Uint8Array, ephemeral: Uint8Array, recipient: Uint8Array): Uint8Array {
   if (shared.every((b) => b === 0)) {
@@ -127,13 +79,14 @@ export class X25519Identity implements Identity {
   constructor(privateKey: Uint8Array, description = 'x25519 identity') {
     if (privateKey.length !== 32) throw new ModelsealError('INVALID_ARGUMENT', 'x25519 private key: expected 32 bytes');
     // Once per identity, so the slow DER import is fine here (JWK would need the public key first).
-    this.#private = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, privateKey]), format: 'der', type: 'pkcs8' });
+    this.#private = x25519PrivateFromRaw(privateKey);
     const pub = rawPublic(this.#private);
     this.#raw = pub;
     this.recipient = new X25519Recipient(pub);
     this.description = `${description} (${this.recipient.id.slice(0, 19)}…)`;
   }
 
+  /** A new identity and its 32 secret bytes. */
   static generate(): { identity: X25519Identity; secret: Uint8Array } {
     const { secret } = newX25519();
     return { identity: new X25519Identity(secret), secret };
@@ -157,4 +110,18 @@ export class X25519Identity implements Identity {
     if (!dek) throw broken();
     return dek;
   }
+}
+
+/** The x25519 identity in a key store file (`modelseal keygen`, keys/identity.x25519). */
+export async function loadX25519Identity(
+  path: string,
+  passphrase: PassphraseSource = noPassphrase,
+): Promise<X25519Identity> {
+  return new X25519Identity((await loadX25519Secret(path, passphrase)).secret, `x25519 identity ${path}`);
+}
+
+/** A new x25519 identity and its key file (secret sealed with `passphrase` when given). */
+export function newX25519Key(passphrase?: string): { file: KeyFile; identity: X25519Identity } {
+  const { file, secret } = newX25519KeyFile(passphrase);
+  return { file, identity: new X25519Identity(secret) };
 }

@@ -9,9 +9,9 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { PolicyDecision, PolicyEngine, PolicyPreparation, ReleaseQuestion } from '../policy/engine.js';
-import type { ReleaseAnswer } from '../providers/release.js';
+import type { ReleaseAnswer } from '../release/response.js';
 import { workerUrl } from '../io/workers.js';
-import { wrapForRequester } from './protocol.js';
+import { wrapForRequester } from '../release/response.js';
 
 /** What to wrap the data key for, when the decision allows. */
 export interface WrapFor {

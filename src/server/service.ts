@@ -11,20 +11,13 @@ import { encodeEvent, type DenialsEvent, type ReleaseEvent } from '../log/events
 import type { TransparencyLog } from '../log/log.js';
 import type { PolicyWatcher } from '../policy/engine.js';
 import { Decider } from './decider.js';
-import { innerStanza, type ReleaseAnswer, type ServiceInfo } from '../providers/release.js';
+import { innerStanza, stanzaFromJson } from '../release/stanza.js';
+import type { ReleaseAnswer, ServiceInfo } from '../release/response.js';
 import type { Identity } from '../providers/types.js';
 import { verifyMessage } from '../crypto/signer.js';
 import { toHex } from '../format/encoding.js';
-import {
-  exportBytes,
-  requestBytes,
-  requestId,
-  stanzaFromJson,
-  verifyRequest,
-  type ExportSubmission,
-  type ReleaseRequest,
-  type SignedRequest,
-} from './protocol.js';
+import { exportBytes, type ExportSubmission } from '../release/exports.js';
+import { requestBytes, requestId, verifyRequest, type ReleaseRequest, type SignedRequest } from '../release/request.js';
 import type { Pseudonymizer } from '../log/pseudonym.js';
 import { MemoryLedger, type ReleaseLedger } from './ledger.js';
 import type { RecipientRegistry } from './recipients.js';

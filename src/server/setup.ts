@@ -10,11 +10,11 @@ import { readdir } from 'node:fs/promises';
 import {
   KEYSTORE_FILES,
   loadLogSigner,
-  loadX25519Identity,
   noPassphrase,
   readPublisherPublicKey,
   type PassphraseSource,
 } from '../keystore/keystore.js';
+import { loadX25519Identity } from '../providers/x25519.js';
 import { openLogStore } from '../log/open.js';
 import { PgStore } from '../log/pgstore.js';
 import { PgLedger } from './pgledger.js';

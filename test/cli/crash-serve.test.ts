@@ -28,7 +28,7 @@ import {
 } from '../../src/log/merkle.js';
 import { parseVerifierKey } from '../../src/log/note.js';
 import { RemoteLog } from '../../src/log/remote.js';
-import { unwrapFromService } from '../../src/server/protocol.js';
+import { unwrapFromService } from '../../src/release/response.js';
 import { tempDir } from '../support/fixtures.js';
 import { signedRequest } from '../support/release.js';
 

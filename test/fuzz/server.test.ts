@@ -12,13 +12,7 @@ import { request as httpRequest, Agent } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  initKeystore,
-  loadLocalKey,
-  loadPublisherKey,
-  loadReleaseIdentity,
-  noPassphrase,
-} from '../../src/keystore/keystore.js';
+import { initKeystore, loadPublisherKey, loadReleaseIdentity, noPassphrase } from '../../src/keystore/keystore.js';
 import { auditLog } from '../../src/log/audit.js';
 import { verifyProof } from '../../src/log/checkpoint.js';
 import { decodeEvent, storeEvents, type DenialsEvent } from '../../src/log/events.js';
@@ -30,6 +24,7 @@ import { MAX_BODY_BYTES, startServer, type ExchangeRecord, type RunningServer } 
 import { loadOrCreateCa, RecipientRegistry } from '../../src/server/recipients.js';
 import { openReleaseService, type ReleaseServiceSetup } from '../../src/server/setup.js';
 import { writeKeyFile } from '../../src/keystore/keyfile.js';
+import { loadLocalKey } from '../../src/providers/local.js';
 import { tempDir } from '../support/fixtures.js';
 import { fuzzCases, fuzzSeed } from '../support/fuzz.js';
 import { prng } from '../support/prng.js';

@@ -2,7 +2,9 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { toB64 } from '../../src/format/encoding.js';
 import { readHead } from '../../src/package/head.js';
-import { newEphemeral, signRequest, stanzaToJson, type ReleaseRequest } from '../../src/server/protocol.js';
+import { signRequest, type ReleaseRequest } from '../../src/release/request.js';
+import { newEphemeral } from '../../src/release/response.js';
+import { stanzaToJson } from '../../src/release/stanza.js';
 
 /** A signed request for the first stanza of `pkg`, as recipient `name`, signed with `key`. */
 export async function signedRequest(

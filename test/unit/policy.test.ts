@@ -10,7 +10,7 @@ import {
   type ReleaseQuestion,
 } from '../../src/policy/engine.js';
 import { Decider } from '../../src/server/decider.js';
-import { newEphemeral, unwrapFromService } from '../../src/server/protocol.js';
+import { newEphemeral, unwrapFromService } from '../../src/release/response.js';
 import { tempDir } from '../support/fixtures.js';
 
 const root = tempDir('modelseal-policy-');

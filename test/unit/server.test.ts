@@ -12,13 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isModelsealError } from '../../src/errors.js';
 import {
   initKeystore,
-  loadLocalKey,
   loadPublisherKey,
   loadReleaseIdentity,
   noPassphrase,
   readPublisherPublicKey,
 } from '../../src/keystore/keystore.js';
 import { writeKeyFile } from '../../src/keystore/keyfile.js';
+import { loadLocalKey } from '../../src/providers/local.js';
 import { auditLog } from '../../src/log/audit.js';
 import { verifyProof } from '../../src/log/checkpoint.js';
 import { decodeEvent, storeEvents } from '../../src/log/events.js';
@@ -33,7 +33,7 @@ import { recipientFrom, type ProviderSettings } from '../../src/providers/regist
 import { ReleaseIdentity, ReleaseRecipient } from '../../src/providers/release.js';
 import { FailureLimiter, sourceOf } from '../../src/server/ratelimit.js';
 import { startServer, MAX_BODY_BYTES, type ExchangeRecord, type RunningServer } from '../../src/server/http.js';
-import type { ReleaseRequest } from '../../src/server/protocol.js';
+import type { ReleaseRequest } from '../../src/release/request.js';
 import { signedRequest } from '../support/release.js';
 import { loadOrCreateCa, RecipientRegistry } from '../../src/server/recipients.js';
 import { openReleaseService, type ReleaseServiceSetup } from '../../src/server/setup.js';

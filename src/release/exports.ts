@@ -1,0 +1,33 @@
+/**
+ * A publisher's export events for `seal --log <service URL>` (POST /v1/export, docs/API.md): the
+ * batch, the bytes the publisher signs, and the signature. No I/O here.
+ */
+import type { KeyObject } from 'node:crypto';
+import { signMessage } from '../crypto/signer.js';
+import { canonicalJson, type ExportEvent } from '../log/events.js';
+
+/** A publisher's export events, signed by the publisher key. */
+export interface ExportSubmission {
+  events: ExportEvent[];
+  /** The publisher's public key, SPKI DER in base64. */
+  publisher: string;
+  /** ECDSA P-256 / SHA-256 over `exportBytes(events)`, base64. */
+  signature: string;
+}
+
+/** The bytes a publisher signs: a domain-separation line, then the events as canonical JSON. */
+export function exportBytes(events: readonly ExportEvent[]): Buffer {
+  return Buffer.from(`modelseal/v1 export\n${canonicalJson(events)}`, 'utf8');
+}
+
+/** The submission of `events`, signed by the publisher. */
+export function signExports(
+  events: ExportEvent[],
+  publisher: { privateKey: KeyObject; spki: Uint8Array },
+): ExportSubmission {
+  return {
+    events,
+    publisher: Buffer.from(publisher.spki).toString('base64'),
+    signature: Buffer.from(signMessage(publisher.privateKey, exportBytes(events))).toString('base64'),
+  };
+}
