@@ -124,6 +124,7 @@ export {
   storeEvents,
   type LogEvent,
   type ExportEvent,
+  type SealedPackage,
   type ReleaseEvent,
   type DenialsEvent,
 } from './log/events.js';

@@ -3,7 +3,6 @@
  * whitespace: the bytes are the leaf, so the same event always hashes the same). docs/LOG.md.
  */
 import { ModelsealError } from '../errors.js';
-import type { SealResult } from '../package/seal.js';
 import type { LogStore } from './store.js';
 
 /** A package made for one recipient: sealing is an export too. */
@@ -112,8 +111,24 @@ export function decodeEvent(entry: Uint8Array): LogEvent | null {
   }
 }
 
+/**
+ * What the log needs to know of a sealed package to record its export: the package's own result
+ * (`SealResult` of src/package/seal.ts) has these fields.
+ */
+export interface SealedPackage {
+  /** Package id (hex). */
+  packageId: string;
+  model: { name: string; rootDigest: string };
+  /** One stanza summary per recipient. */
+  recipients: readonly { recipient: string; type: string; license: string; policy: string }[];
+  /** The publisher key, "sha256:" of its SPKI. */
+  signer: string;
+  /** The fingerprint record of the recipient's copy, when the weights carry one. */
+  fingerprint?: { record: { id: string } };
+}
+
 /** One export event per recipient of a sealed package. */
-export function exportEvents(r: SealResult, time = new Date()): ExportEvent[] {
+export function exportEvents(r: SealedPackage, time = new Date()): ExportEvent[] {
   return r.recipients.map((s) => ({
     v: 1,
     type: 'export',

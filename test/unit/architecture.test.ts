@@ -53,7 +53,6 @@ const KNOWN_DEBTS: string[] = [
   'folder-cycle: src/crypto src/fingerprint src/keystore src/log src/package src/providers src/release',
   // this branch (B) pays these next
   'cli-deep-import: cli/commands/demo.ts -> src/formats/safetensors.ts',
-  'rank: src/log/events.ts -> src/package/seal.ts',
   // seal pipeline (A1): fingerprinting becomes a transform the crypto layer knows nothing of
   'rank: src/crypto/bulk.ts -> src/fingerprint/mark.ts',
   'rank: src/crypto/bulk.ts -> src/fingerprint/params.ts',
