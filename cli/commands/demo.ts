@@ -12,12 +12,12 @@ import {
   parseX25519Recipient,
   readPublisherPublicKey,
   readRange,
+  readSafetensorsHeader,
   seal,
   verifyFolder,
   verifyPackage,
   X25519Recipient,
 } from '../../src/index.js';
-import { parseSafetensorsHeader, safetensorsHeaderLength } from '../../src/formats/safetensors.js';
 import { emitJson, fmtBytes, say, threads, type GlobalOptions } from '../util.js';
 
 /** The folder holding package.json, found upwards from this file (works from src via tsx and from dist). */
@@ -99,10 +99,7 @@ export function registerDemo(program: Command): void {
         );
         const st = join(sample, 'model.safetensors');
         const bytes = await readFile(st);
-        const header = parseSafetensorsHeader(
-          bytes.subarray(0, 8 + safetensorsHeaderLength(bytes.subarray(0, 8))),
-          bytes.length,
-        );
+        const header = await readSafetensorsHeader(st);
         const tensor = header.tensors.find((x) => x.dtype === 'BF16') ?? header.tensors[0]!;
         const slice = await readRange(pkg, 'model.safetensors', tensor.start, tensor.end - tensor.start, {
           identities: [identity],

@@ -51,8 +51,6 @@ const KNOWN_DEBTS: string[] = [
   'file-cycle: src/package/head.ts src/package/open.ts',
   // one ring through every folder below, closed by the crypto → fingerprint and fingerprint → keystore/package edges
   'folder-cycle: src/crypto src/fingerprint src/keystore src/log src/package src/providers src/release',
-  // this branch (B) pays these next
-  'cli-deep-import: cli/commands/demo.ts -> src/formats/safetensors.ts',
   // seal pipeline (A1): fingerprinting becomes a transform the crypto layer knows nothing of
   'rank: src/crypto/bulk.ts -> src/fingerprint/mark.ts',
   'rank: src/crypto/bulk.ts -> src/fingerprint/params.ts',
