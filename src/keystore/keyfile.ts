@@ -36,6 +36,7 @@ function aadOf(f: Pick<KeyFile, 'kind' | 'id'>): Uint8Array {
   return utf8.encode(`${FORMAT} ${f.kind} ${f.id}`);
 }
 
+/** A key file for `secret`, sealed with `passphrase` (scrypt → AES-256-GCM) when one is given. */
 export function makeKeyFile(kind: KeyKind, id: string, pub: string, secret: Uint8Array, passphrase?: string): KeyFile {
   const created = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   if (passphrase === undefined)
@@ -66,6 +67,7 @@ export async function unlockKeyFile(f: KeyFile, path: string, passphrase: () => 
   return secret;
 }
 
+/** Reads and checks a key file; KEYSTORE naming the file and what to do when it cannot. */
 export async function readKeyFile(path: string): Promise<KeyFile> {
   let text: string;
   try {
@@ -98,6 +100,7 @@ export async function readKeyFile(path: string): Promise<KeyFile> {
   return { kind: o.kind, id: o.id, created: o.created, public: o.public, secret: o.secret };
 }
 
+/** Writes a key file, mode 0600, under a temporary name renamed when complete. */
 export async function writeKeyFile(path: string, f: KeyFile, opts: { overwrite?: boolean } = {}): Promise<void> {
   const text = JSON.stringify({ format: FORMAT, ...f }, null, 2) + '\n';
   await writeFileAtomic(path, text, { mode: 0o600, overwrite: opts.overwrite ?? false });

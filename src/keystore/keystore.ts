@@ -21,6 +21,7 @@ import { makeKeyFile, readKeyFile, unlockKeyFile, writeKeyFile, type KeyFile } f
 import { pathExists, writeFileAtomic } from '../io/atomic.js';
 import { spkiDer } from '../crypto/signer.js';
 
+/** The files of a key store folder. */
 export const KEYSTORE_FILES = {
   publisher: 'publisher.key',
   publisherPub: 'publisher.pub',
@@ -35,6 +36,7 @@ export const KEYSTORE_FILES = {
 
 /** Supplies a passphrase when a protected key is used; called at most once per key. */
 export type PassphraseSource = () => Promise<string>;
+/** The passphrase source of a non-interactive caller: fails with KEYSTORE saying how to give one. */
 export const noPassphrase: PassphraseSource = async () => {
   throw new ModelsealError(
     'KEYSTORE',
@@ -49,12 +51,14 @@ export interface Publisher {
   spki: Uint8Array;
 }
 
+/** The publisher key of a PKCS#8 DER private key (ECDSA P-256). */
 export function publisherFromPkcs8(pkcs8: Uint8Array): Publisher {
   const privateKey = createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' });
   const pub = createPublicKey(privateKey);
   return { privateKey, publicKeyPem: pub.export({ format: 'pem', type: 'spki' }).toString(), spki: spkiDer(pub) };
 }
 
+/** A new ECDSA P-256 publisher key and its key file. */
 export function newPublisherKey(passphrase?: string): { file: KeyFile; publisher: Publisher } {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const pkcs8 = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }));
@@ -201,6 +205,7 @@ function expectKind(f: KeyFile, kind: KeyFile['kind'], path: string): void {
   if (f.kind !== kind) throw new ModelsealError('KEYSTORE', `${path} holds a ${f.kind} key, not a ${kind} key`);
 }
 
+/** The publisher key of a `publisher-p256` key file (keys/publisher.key). */
 export async function loadPublisherKey(path: string, passphrase: PassphraseSource = noPassphrase): Promise<Publisher> {
   const f = await readKeyFile(path);
   expectKind(f, 'publisher-p256', path);
@@ -246,6 +251,7 @@ export async function loadReleaseIdentity(
   return { name: f.id, key, certificate: f.public };
 }
 
+/** The log's checkpoint signer from a `log-ed25519` key file (keys/log.key), checked against its verifier key. */
 export async function loadLogSigner(path: string, passphrase: PassphraseSource = noPassphrase): Promise<NoteSigner> {
   const f = await readKeyFile(path);
   expectKind(f, 'log-ed25519', path);

@@ -97,6 +97,7 @@ export function canonicalJson(value: unknown): string {
   throw new ModelsealError('INTERNAL', `cannot log a ${typeof value}`);
 }
 
+/** The leaf bytes of an event: its canonical JSON. */
 export function encodeEvent(e: LogEvent): Buffer {
   return Buffer.from(canonicalJson(e), 'utf8');
 }

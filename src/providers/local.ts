@@ -8,6 +8,7 @@ import { aeadUnwrap, aeadWrap, WRAPPED_KEY_BYTES } from '../crypto/aead.js';
 import { loadLocalKek, noPassphrase, type PassphraseSource } from '../keystore/keystore.js';
 import { releaseContextBytes, type Identity, type Recipient, type ReleaseContext, type WrappedKey } from './types.js';
 
+/** A key-encryption key that both wraps and unwraps (the `local` provider). */
 export class LocalKey implements Recipient, Identity {
   readonly type = 'local';
   readonly id: string;

@@ -25,6 +25,7 @@ import type { Identity, Recipient, ReleaseContext, WrappedKey } from './types.js
 
 export { RELEASE };
 
+/** Seals for a registered recipient of a release service: the data key goes to the service's own key. */
 export class ReleaseRecipient implements Recipient {
   readonly type = RELEASE;
   /** The registered recipient the key is released to. */
@@ -79,6 +80,7 @@ async function call(url: string, init?: RequestInit): Promise<Response> {
   }
 }
 
+/** GET /v1/info of a release service; PROVIDER_UNAVAILABLE when it does not answer as one. */
 export async function serviceInfo(service: string): Promise<ServiceInfo> {
   const res = await call(`${service}/v1/info`);
   const body = (await res.json().catch(() => null)) as ServiceInfo | null;
@@ -135,6 +137,7 @@ export interface ReleaseClientOptions {
   onReceipt?: (receipt: string, requestId: string) => void;
 }
 
+/** Opens a release stanza by a signed request to the service, trusting the answer only with its log receipt. */
 export class ReleaseIdentity implements Identity {
   readonly description: string;
   readonly #o: ReleaseClientOptions;

@@ -36,6 +36,7 @@ function wrapKey(shared: Uint8Array, ephemeral: Uint8Array, recipient: Uint8Arra
   return new Uint8Array(hkdfSync('sha256', shared, Buffer.concat([ephemeral, recipient]), INFO, 32));
 }
 
+/** Wraps data keys to an offline recipient's X25519 public key. */
 export class X25519Recipient implements Recipient {
   readonly type = 'x25519';
   readonly id: string;
@@ -69,6 +70,7 @@ export class X25519Recipient implements Recipient {
   }
 }
 
+/** Unwraps the x25519 stanzas addressed to its key; null for any other stanza. */
 export class X25519Identity implements Identity {
   readonly description: string;
   readonly recipient: X25519Recipient;
