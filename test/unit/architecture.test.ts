@@ -3,6 +3,7 @@
  * every import goes to a unit of strictly lower rank, src/ never imports cli/, cli/ uses only the
  * public API (src/index.ts), and no function in src/ or cli/ is longer than 100 lines.
  */
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
@@ -90,6 +91,14 @@ describe('the modelseal source tree', () => {
 
   it('lists only debts that still exist (delete the line of a debt once it is paid)', () => {
     expect(stale).toEqual([]);
+  });
+
+  it('has the rank table of docs/ARCHITECTURE.md', () => {
+    const doc = readFileSync(`${ROOT}/docs/ARCHITECTURE.md`, 'utf8');
+    const documented: Record<string, number> = {};
+    for (const [, rank, units] of doc.matchAll(/^ rank +(\d+) +(.+)$/gm))
+      for (const unit of units!.trim().split(/ +/)) documented[unit] = Number(rank);
+    expect(documented).toEqual(RANKS);
   });
 });
 
