@@ -69,6 +69,7 @@ export {
   loadX25519Identity,
   newX25519Key,
   newPublisherKey,
+  publisherFromSigner,
   readPublisherPublicKey,
   trustedPublishers,
   newLogKey,
@@ -86,7 +87,14 @@ export {
 export { writeKeyFile } from './keystore/keyfile.js';
 export { readSecretFile, fsReason } from './keystore/secretfile.js';
 export { loadReleaseIdentity } from './keystore/keystore.js';
-export { computeRootDigest, signModel, verifyModelSignature, type ManifestEntry } from './provenance/oms.js';
+export {
+  computeRootDigest,
+  signModel,
+  verifyModelSignature,
+  type ManifestEntry,
+  type ModelSigner,
+} from './provenance/oms.js';
+export { localSigner, ecdsaRawToDer, type Signer, type LocalSigner, type SignerAlgorithm } from './crypto/signer.js';
 export { writeFileAtomic, findStalePartials, removeStalePartials, type StalePartial } from './io/atomic.js';
 export { TransparencyLog, receiptFor, type LogReceipt, type TransparencyLogOptions } from './log/log.js';
 export { FileStore } from './log/filestore.js';

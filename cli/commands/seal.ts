@@ -211,7 +211,7 @@ export function registerSeal(program: Command): void {
                 beforeCommit: async (res: SealResult) => {
                   const events = exportEvents(res);
                   const indexes = remoteKey
-                    ? await logExports(o.log!, events, publisher, remoteKey)
+                    ? await logExports(o.log!, events, publisher.signer, remoteKey)
                     : (await Promise.all(events.map((e) => log!.append(encodeEvent(e))))).map((rc) => rc.index);
                   indexes.forEach((index, i) => logged.push({ index, recipient: events[i]!.recipient }));
                 },

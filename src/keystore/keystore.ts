@@ -20,7 +20,7 @@ import { LocalKey } from '../providers/local.js';
 import { X25519Identity, formatX25519Recipient } from '../providers/x25519.js';
 import { makeKeyFile, readKeyFile, unlockKeyFile, writeKeyFile, type KeyFile } from './keyfile.js';
 import { pathExists, writeFileAtomic } from '../io/atomic.js';
-import { spkiDer } from '../crypto/signer.js';
+import { localSigner, signerPublicKey, spkiDer, type Signer } from '../crypto/signer.js';
 
 export const KEYSTORE_FILES = {
   publisher: 'publisher.key',
@@ -43,17 +43,24 @@ export const noPassphrase: PassphraseSource = async () => {
   );
 };
 
+/** The publisher's signing key (local, KMS or HSM: only its signer signs) and its public key in the two forms used. */
 export interface Publisher {
-  privateKey: KeyObject;
+  signer: Signer;
   publicKeyPem: string;
   /** SPKI DER, the form stored in a package's signature entry. */
   spki: Uint8Array;
 }
 
+/** A publisher whose packages `signer` (ECDSA P-256) signs. */
+export function publisherFromSigner(signer: Signer): Publisher {
+  const pub = signerPublicKey(signer.publicKey, 'ecdsa-p256-sha256', 'publisher key');
+  if (signer.algorithm !== 'ecdsa-p256-sha256')
+    throw new ModelsealError('INVALID_ARGUMENT', 'a publisher key signs with ECDSA P-256 (ecdsa-p256-sha256)');
+  return { signer, publicKeyPem: pub.export({ format: 'pem', type: 'spki' }).toString(), spki: spkiDer(pub) };
+}
+
 export function publisherFromPkcs8(pkcs8: Uint8Array): Publisher {
-  const privateKey = createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' });
-  const pub = createPublicKey(privateKey);
-  return { privateKey, publicKeyPem: pub.export({ format: 'pem', type: 'spki' }).toString(), spki: spkiDer(pub) };
+  return publisherFromSigner(localSigner(createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' })));
 }
 
 export function newPublisherKey(passphrase?: string): { file: KeyFile; publisher: Publisher } {

@@ -7,7 +7,7 @@ import { constants, createHash, diffieHellman, hkdfSync, sign, verify, type KeyO
 import { ModelsealError } from '../errors.js';
 import { fromB64, toB64, utf8 } from '../format/encoding.js';
 import type { Stanza } from '../format/header.js';
-import { signMessage } from '../crypto/signer.js';
+import { signWith, type Signer } from '../crypto/signer.js';
 import { canonicalJson, type ExportEvent } from '../log/events.js';
 import { aeadUnwrap, aeadWrap } from '../providers/aead.js';
 import { newX25519, x25519PublicFromRaw } from '../providers/x25519.js';
@@ -169,13 +169,11 @@ export function exportBytes(events: readonly ExportEvent[]): Buffer {
   return Buffer.from(`modelseal/v1 export\n${canonicalJson(events)}`, 'utf8');
 }
 
-export function signExports(
-  events: ExportEvent[],
-  publisher: { privateKey: KeyObject; spki: Uint8Array },
-): ExportSubmission {
+/** The export events signed by the publisher's `signer` (ECDSA P-256). */
+export async function signExports(events: ExportEvent[], signer: Signer): Promise<ExportSubmission> {
   return {
     events,
-    publisher: Buffer.from(publisher.spki).toString('base64'),
-    signature: Buffer.from(signMessage(publisher.privateKey, exportBytes(events))).toString('base64'),
+    publisher: Buffer.from(signer.publicKey).toString('base64'),
+    signature: Buffer.from(await signWith(signer, 'ecdsa-p256-sha256', exportBytes(events))).toString('base64'),
   };
 }

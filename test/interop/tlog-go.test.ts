@@ -87,18 +87,18 @@ describe('Go sumdb/tlog and sumdb/note agree with our log verifier', () => {
     const notes: Array<{ note: string; good: boolean }> = [];
     for (const size of sizes) {
       const root = await treeHash(size, read);
-      const note = signNote(formatCheckpoint({ origin: signer.name, size, root, extensions: [] }), [signer]);
+      const note = await signNote(formatCheckpoint({ origin: signer.name, size, root, extensions: [] }), [signer]);
       notes.push({ note, good: true });
       notes.push({ note: note.replace(`\n${size}\n`, `\n${size + 1}\n`), good: false });
       notes.push({ note: note.replace(b64(root), b64(flip(root, size))), good: false });
       notes.push({
-        note: signNote(formatCheckpoint({ origin: signer.name, size, root, extensions: [] }), [stranger]),
+        note: await signNote(formatCheckpoint({ origin: signer.name, size, root, extensions: [] }), [stranger]),
         good: false,
       });
       const sig = note.lastIndexOf(' ') + 10;
       notes.push({ note: note.slice(0, sig) + (note[sig] === 'A' ? 'B' : 'A') + note.slice(sig + 1), good: false });
     }
-    notes.push({ note: signNote('modelseal.test/log\n3\n', [signer]), good: false });
+    notes.push({ note: await signNote('modelseal.test/log\n3\n', [signer]), good: false });
     const go = goCheck(notes.map(({ note }) => ({ kind: 'checkpoint', vkey: signer.verifierKey, note })));
     notes.forEach(({ note, good }, i) => {
       let mine = true;
