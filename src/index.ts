@@ -43,7 +43,17 @@ export {
   type WrappedKey,
 } from './providers/types.js';
 export { LocalKey } from './providers/local.js';
-export { AwsKmsRecipient, AwsKmsIdentity, AWS_KMS, awsKmsStatus, type AwsKmsOptions } from './providers/awskms.js';
+export {
+  AwsKmsRecipient,
+  AwsKmsIdentity,
+  AWS_KMS,
+  awsKmsStatus,
+  type AwsKmsOptions,
+  type KmsClient,
+} from './providers/awskms.js';
+export { AwsKmsSigner } from './providers/awskms-signer.js';
+export { Pkcs11Signer } from './providers/pkcs11-signer.js';
+export { signerFromSpec, parseSignerSpec, type SignerSpec, type SignerSettings } from './providers/signers.js';
 export {
   Pkcs11Recipient,
   Pkcs11Identity,

@@ -19,6 +19,7 @@ import { formatCheckpoint } from '../../src/log/checkpoint.js';
 import { publisherFromSigner } from '../../src/keystore/keystore.js';
 import { open, readHead, rewrap, seal, verifyPackage } from '../../src/index.js';
 import { exportBytes, signExports } from '../../src/server/protocol.js';
+import { parseSignerSpec } from '../../src/providers/signers.js';
 import { detBytes, makeKeys, tempDir } from '../support/fixtures.js';
 
 const keys = makeKeys();
@@ -157,5 +158,65 @@ describe('NoteSigner over a Signer', () => {
     expect(() => NoteSigner.fromSigner('modelseal.test/log', remoteSigner('ecdsa-p256-sha256'))).toThrow(
       expect.objectContaining({ code: 'LOG_INVALID' }),
     );
+  });
+});
+
+describe('signer specs (seal --signer)', () => {
+  it('parses aws-kms and pkcs11 specs', () => {
+    expect(parseSignerSpec('aws-kms:arn:aws:kms:eu-west-1:111122223333:key/abc')).toEqual({
+      type: 'aws-kms',
+      key: 'arn:aws:kms:eu-west-1:111122223333:key/abc',
+    });
+    expect(parseSignerSpec('aws-kms:alias/pub?region=eu-west-1&endpoint=http://127.0.0.1:5000')).toEqual({
+      type: 'aws-kms',
+      key: 'alias/pub',
+      region: 'eu-west-1',
+      endpoint: 'http://127.0.0.1:5000',
+    });
+    expect(parseSignerSpec('pkcs11:hsm/publisher key')).toEqual({
+      type: 'pkcs11',
+      token: 'hsm',
+      label: 'publisher key',
+    });
+    expect(parseSignerSpec('pkcs11:token=my%20hsm;object=pub;module-path=/usr/lib/softhsm/libsofthsm2.so')).toEqual({
+      type: 'pkcs11',
+      token: 'my hsm',
+      label: 'pub',
+      module: '/usr/lib/softhsm/libsofthsm2.so',
+    });
+    expect(parseSignerSpec('pkcs11:label=pub;token=hsm?module=/m.so')).toEqual({
+      type: 'pkcs11',
+      token: 'hsm',
+      label: 'pub',
+      module: '/m.so',
+    });
+  });
+
+  it('says what is wrong, and never echoes a PIN', () => {
+    const invalid = (spec: string, what: RegExp) =>
+      expect(() => parseSignerSpec(spec)).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(what) }),
+      );
+    invalid('gcp-kms:key', /unknown signer type "gcp-kms"/);
+    invalid('aws-kms:', /no KMS key/);
+    invalid('aws-kms:alias/x?profile=prod', /only region=<region> and endpoint/);
+    invalid('pkcs11:hsm', /pkcs11:<token label>\/<key label>/);
+    invalid('pkcs11:token=hsm', /names its token and object/);
+    invalid('pkcs11:token=hsm;object=k;id=%01', /only token, object/);
+    for (const spec of [
+      'pkcs11:token=hsm;object=k;pin-value=secret-4242',
+      'pkcs11:token=hsm;object=k?pin-value=secret-4242',
+    ]) {
+      let err: unknown;
+      try {
+        parseSignerSpec(spec);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('PIN never goes') });
+      expect(JSON.stringify({ m: (err as Error).message, d: (err as { details?: unknown }).details })).not.toContain(
+        '4242',
+      );
+    }
   });
 });
