@@ -25,6 +25,8 @@ export interface KmsClient {
     KeyId?: string;
     PublicKey?: Uint8Array;
     KeySpec?: string;
+    /** The older name of KeySpec, which AWS still sends (and some KMS-compatible services alone). */
+    CustomerMasterKeySpec?: string;
     KeyUsage?: string;
     SigningAlgorithms?: string[];
   }>;

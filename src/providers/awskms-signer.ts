@@ -17,7 +17,7 @@ export class AwsKmsSigner implements Signer {
   readonly algorithm = 'ecdsa-p256-sha256' as const;
 
   private constructor(
-    /** The key's ARN (as KMS names it in GetPublicKey). */
+    /** The key as GetPublicKey names it: its ARN (AWS), or its id (some KMS-compatible services). */
     readonly keyId: string,
     readonly publicKey: Uint8Array,
     private readonly client: KmsClient,
@@ -36,14 +36,15 @@ export class AwsKmsSigner implements Signer {
       throw kmsError(e, 'GetPublicKey', key);
     }
     const arn = r.KeyId ?? key;
+    const spec = r.KeySpec ?? r.CustomerMasterKeySpec;
     if (
-      r.KeySpec !== 'ECC_NIST_P256' ||
+      spec !== 'ECC_NIST_P256' ||
       r.KeyUsage !== 'SIGN_VERIFY' ||
       !(r.SigningAlgorithms ?? []).includes('ECDSA_SHA_256')
     ) {
       throw new ModelsealError(
         'INVALID_ARGUMENT',
-        `AWS KMS key ${arn} is ${r.KeySpec ?? 'of unknown spec'} for ${r.KeyUsage ?? 'unknown use'}; a publisher key is an ECC_NIST_P256 SIGN_VERIFY key (ECDSA_SHA_256)`,
+        `AWS KMS key ${arn} is ${spec ?? 'of unknown spec'} for ${r.KeyUsage ?? 'unknown use'}; a publisher key is an ECC_NIST_P256 SIGN_VERIFY key (ECDSA_SHA_256)`,
         { details: { provider: AWS_KMS, key: arn } },
       );
     }
