@@ -23,6 +23,7 @@ import {
   open,
   publisherFromSigner,
   seal,
+  signerFromSpec,
   verifyPackage,
   type KmsClient,
 } from '../../src/index.js';
@@ -206,5 +207,25 @@ describe('AwsKmsSigner over an injected client', () => {
     const signer = await AwsKmsSigner.resolve(kms.createKey('ec'), { client: kms });
     kms.corruptSignatures = true;
     await expect(signer.sign(new Uint8Array(10))).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE' });
+  });
+});
+
+describe('signerFromSpec', () => {
+  it('builds a KMS signer with the settings client, and says what a pkcs11 spec lacks', async () => {
+    const kms = new FakeKms();
+    const arn = kms.createKey('ec');
+    const signer = await signerFromSpec(`aws-kms:${arn}?region=eu-west-1`, { kms: { client: kms } });
+    expect(signer).toBeInstanceOf(AwsKmsSigner);
+    expect(signer.keyId).toBe(arn);
+    expect(kms.calls.map((c) => c.op)).toEqual(['GetPublicKey']);
+    await expect(signerFromSpec('pkcs11:hsm/publisher', {})).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('--pkcs11-module'),
+    });
+    await expect(
+      signerFromSpec('pkcs11:hsm/publisher', { pkcs11: { module: '/nonexistent/module.so' } as never }),
+    ).rejects.toMatchObject({
+      code: 'KEYSTORE',
+    });
   });
 });
