@@ -60,6 +60,7 @@ export async function signWith(signer: Signer, algorithm: SignerAlgorithm, messa
   return sig;
 }
 
+/** Whether `signature` is a DER ECDSA P-256 signature over SHA-256(message) by the SPKI DER key; false on any malformed input. */
 export function verifyMessage(spkiDer: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   let key: KeyObject;
   try {
@@ -75,12 +76,14 @@ export function verifyMessage(spkiDer: Uint8Array, message: Uint8Array, signatur
   }
 }
 
+/** Throws INVALID_ARGUMENT (naming `what`) unless `key` is an EC P-256 key. */
 export function checkP256(key: KeyObject, what: string): void {
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
     throw new ModelsealError('INVALID_ARGUMENT', `${what}: expected an ECDSA P-256 key`);
   }
 }
 
+/** The SubjectPublicKeyInfo DER of a key (its public half for a private key). */
 export function spkiDer(key: KeyObject): Uint8Array {
   const pub = key.type === 'public' ? key : createPublicKey(key);
   return new Uint8Array(pub.export({ format: 'der', type: 'spki' }));

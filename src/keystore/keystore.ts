@@ -59,6 +59,7 @@ export function publisherFromSigner(signer: Signer): Publisher {
   return { signer, publicKeyPem: pub.export({ format: 'pem', type: 'spki' }).toString(), spki: spkiDer(pub) };
 }
 
+/** A publisher whose P-256 private key (PKCS#8 DER) is held in this process. */
 export function publisherFromPkcs8(pkcs8: Uint8Array): Publisher {
   return publisherFromSigner(localSigner(createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' })));
 }

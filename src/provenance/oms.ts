@@ -122,8 +122,9 @@ export interface ModelSigner {
 /**
  * Returns the text of a `model.sig` file: a Sigstore bundle v0.3 whose DSSE envelope holds an
  * in-toto Statement with predicateType "https://model_signing/signature/v1.0", signed with an
- * ECDSA P-256 key through `signer` (the verifier also takes P-384/P-521, as model-signing does). `ignorePaths` (sidecars such as
- * "model.sig") go to predicate.serialization.ignore_paths, where `model_signing verify` reads them.
+ * ECDSA P-256 key through `signer` (the verifier also takes P-384/P-521, as model-signing does).
+ * `ignorePaths` (sidecars such as "model.sig") go to predicate.serialization.ignore_paths, where
+ * `model_signing verify` reads them.
  * With `singleFile` the model is one file (its one entry) and the statement is what
  * `model_signing sign key <file>` writes: the resource named "." and the default git ignore paths.
  */
