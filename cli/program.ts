@@ -18,6 +18,7 @@ import { registerVerify } from './commands/verify.js';
 import { registerDemo } from './commands/demo.js';
 import { registerReseal, registerRewrap } from './commands/rewrap.js';
 import { registerProviders } from './commands/providers.js';
+import { registerSigner } from './commands/signer.js';
 import { registerAudit } from './commands/audit.js';
 import { registerPolicy } from './commands/policy.js';
 import { registerServe } from './commands/serve.js';
@@ -79,6 +80,8 @@ Typical use:
   modelseal open m.mseal -o ./weights              decrypt, verify, write ./weights + model.sig
   modelseal rewrap m.mseal --add x25519:bob.pub    add or remove recipients in place (header only)
   modelseal providers                              local, x25519, aws-kms, pkcs11: configured? reachable?
+  modelseal seal ./checkpoint --signer aws-kms:alias/pub -o m.mseal   signed by a KMS (or pkcs11:) key
+  modelseal signer pubkey aws-kms:alias/pub -o pub.pem                that key's PEM, for verify --publisher
   modelseal clean [dir]                            remove what an interrupted seal or open left behind
   modelseal demo                                   all of the above on the bundled sample
 
@@ -97,6 +100,7 @@ Exit codes: ${Object.entries(ErrorCodes)
     registerRewrap,
     registerReseal,
     registerProviders,
+    registerSigner,
     registerAudit,
     registerPolicy,
     registerServe,

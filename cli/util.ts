@@ -5,6 +5,8 @@ import {
   ModelsealError,
   identitiesFrom,
   loadPublisherKey,
+  publisherFromSigner,
+  signerFromSpec,
   readPublisherPublicKey,
   fsReason,
   readSecretFile,
@@ -18,6 +20,8 @@ import {
   type ProviderSettings,
   type Publisher,
   type Recipient,
+  type Signer,
+  type SignerSettings,
 } from '../src/index.js';
 
 export interface GlobalOptions {
@@ -179,9 +183,29 @@ export async function parseRecipients(values: readonly string[], g: GlobalOption
   return out;
 }
 
-export async function publisherKey(g: GlobalOptions, path?: string): Promise<Publisher> {
+/** The publisher: --signer (a KMS or HSM key), else --signing-key or the key store's publisher.key. */
+export async function publisherKey(g: GlobalOptions, path?: string, signer?: string): Promise<Publisher> {
+  if (signer !== undefined && path !== undefined)
+    throw new ModelsealError('INVALID_ARGUMENT', '--signer and --signing-key name two publisher keys: give one');
+  if (signer !== undefined) return publisherFromSigner(await signerFrom(g, signer));
   return loadPublisherKey(path ?? resolve(keysDir(g), KEYSTORE_FILES.publisher), passphraseSource(g));
 }
+
+/** The signer a --signer spec names, with the global KMS and PKCS#11 settings (PIN from a file or the environment). */
+export async function signerFrom(g: GlobalOptions, spec: string): Promise<Signer> {
+  const module = g.pkcs11Module ?? process.env.MODELSEAL_PKCS11_MODULE;
+  const settings: SignerSettings = {
+    kms: g.kmsEndpoint ? { endpoint: g.kmsEndpoint } : {},
+    pkcs11: { ...(module ? { module } : {}), pin: () => pkcs11Pin(g) },
+  };
+  return signerFromSpec(spec, settings);
+}
+
+/** The --signer option of the commands where the publisher signs. */
+export const SIGNER_OPTION = [
+  '--signer <spec>',
+  'sign with a key in AWS KMS or an HSM instead of a key file: aws-kms:<key id, ARN or alias>[?region=…&endpoint=…] or pkcs11:<token>/<label> (docs/KEYS.md, Signers)',
+] as const;
 
 /** Every provider's identities: the key store's and the --identity files first, then the HSM, then AWS KMS. */
 export async function identities(

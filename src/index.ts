@@ -43,7 +43,17 @@ export {
   type WrappedKey,
 } from './providers/types.js';
 export { LocalKey, loadLocalKey } from './providers/local.js';
-export { AwsKmsRecipient, AwsKmsIdentity, AWS_KMS, awsKmsStatus, type AwsKmsOptions } from './providers/awskms.js';
+export {
+  AwsKmsRecipient,
+  AwsKmsIdentity,
+  AWS_KMS,
+  awsKmsStatus,
+  type AwsKmsOptions,
+  type KmsClient,
+} from './providers/awskms.js';
+export { AwsKmsSigner } from './providers/awskms-signer.js';
+export { Pkcs11Signer } from './providers/pkcs11-signer.js';
+export { signerFromSpec, parseSignerSpec, type SignerSpec, type SignerSettings } from './providers/signers.js';
 export {
   Pkcs11Recipient,
   Pkcs11Identity,
@@ -76,6 +86,7 @@ export {
   loadX25519Secret,
   newX25519KeyFile,
   newPublisherKey,
+  publisherFromSigner,
   readPublisherPublicKey,
   trustedPublishers,
   newLogKey,
@@ -93,7 +104,14 @@ export {
 export { writeKeyFile } from './keystore/keyfile.js';
 export { readSecretFile, fsReason } from './keystore/secretfile.js';
 export { loadReleaseIdentity } from './keystore/keystore.js';
-export { computeRootDigest, signModel, verifyModelSignature, type ManifestEntry } from './provenance/oms.js';
+export {
+  computeRootDigest,
+  signModel,
+  verifyModelSignature,
+  type ManifestEntry,
+  type ModelSigner,
+} from './provenance/oms.js';
+export { localSigner, ecdsaRawToDer, type Signer, type LocalSigner, type SignerAlgorithm } from './crypto/signer.js';
 export { writeFileAtomic, findStalePartials, removeStalePartials, type StalePartial } from './io/atomic.js';
 export { TransparencyLog, receiptFor, type LogReceipt, type TransparencyLogOptions } from './log/log.js';
 export { FileStore } from './log/filestore.js';

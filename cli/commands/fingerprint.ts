@@ -21,6 +21,7 @@ import {
   passphraseSource,
   progressBar,
   publisherKey,
+  SIGNER_OPTION,
   say,
   trusted,
   type GlobalOptions,
@@ -81,6 +82,7 @@ export function registerFingerprint(program: Command): void {
       '--signing-key <file>',
       "publisher key that signs the registry record (default: the key store's publisher.key)",
     )
+    .option(...SIGNER_OPTION)
     .option('--force', 'replace the output if it exists')
     .addHelpText(
       'after',
@@ -96,6 +98,7 @@ export function registerFingerprint(program: Command): void {
           coalition?: string;
           support?: string;
           signingKey?: string;
+          signer?: string;
           force?: boolean;
         },
         cmd: Command,
@@ -108,7 +111,7 @@ export function registerFingerprint(program: Command): void {
           output: o.output,
           recipient: o.recipient,
           key,
-          publisher: await publisherKey(g, o.signingKey),
+          publisher: await publisherKey(g, o.signingKey, o.signer),
           registry: o.registry,
           params: codeParams(o),
           force: o.force ?? false,

@@ -21,6 +21,7 @@ import {
   progressBar,
   providerSettings,
   publisherKey,
+  SIGNER_OPTION,
   say,
   threads,
   trusted,
@@ -37,6 +38,7 @@ interface Opts {
   identity: string[];
   publisher: string[];
   signingKey?: string;
+  signer?: string;
   recover?: boolean;
 }
 
@@ -72,7 +74,7 @@ async function recipientChange(g: GlobalOptions, o: Opts) {
   return {
     identities: await identities(g, o.identity),
     trustedPublishers: await trusted(g, o.publisher),
-    publisher: await publisherKey(g, o.signingKey),
+    publisher: await publisherKey(g, o.signingKey, o.signer),
     add: await parseRecipients(o.add, g),
     remove: o.remove,
     ...(o.group !== undefined ? { group: groupNumber(o.group) } : {}),
@@ -134,7 +136,8 @@ const recipientOptions = (c: Command) =>
       collect,
       [],
     )
-    .option('--signing-key <file>', "publisher key file that re-signs (default: the key store's publisher.key)");
+    .option('--signing-key <file>', "publisher key file that re-signs (default: the key store's publisher.key)")
+    .option(...SIGNER_OPTION);
 
 export function registerRewrap(program: Command): void {
   recipientOptions(

@@ -28,6 +28,7 @@ import {
   passphraseSource,
   progressBar,
   publisherKey,
+  SIGNER_OPTION,
   removeStaleAt,
   say,
   threads,
@@ -103,6 +104,7 @@ export function registerSeal(program: Command): void {
     .option('--policy <hash>', 'policy hash bound into every recipient stanza', 'none')
     .option('--chunk-size <size>', 'power of two from 64KiB to 16MiB', '1MiB')
     .option('--signing-key <file>', "publisher key file (default: the key store's publisher.key)")
+    .option(...SIGNER_OPTION)
     .option(
       '--allow-symlinks',
       'seal the files that symbolic links inside the folder point to (links outside it are refused)',
@@ -147,6 +149,7 @@ export function registerSeal(program: Command): void {
           policy: string;
           chunkSize: string;
           signingKey?: string;
+          signer?: string;
           allowSymlinks?: boolean;
           force?: boolean;
           fsync?: boolean;
@@ -175,7 +178,7 @@ export function registerSeal(program: Command): void {
         const log = o.log && logSigner ? new TransparencyLog(await openLogStore(o.log), logSigner) : undefined;
         const remoteKey = remote ? await readLogVerifier(o.logKey ?? join(keysDir(g), 'log.vkey')) : undefined;
         const logged: Array<{ index: number; recipient: string }> = [];
-        const publisher = await publisherKey(g, o.signingKey);
+        const publisher = await publisherKey(g, o.signingKey, o.signer);
         const who = await recipientsOrGroups(o, g);
         let fingerprint: SealOptions['fingerprint'];
         if (o.fingerprint !== undefined) {
@@ -211,7 +214,7 @@ export function registerSeal(program: Command): void {
                 beforeCommit: async (res: SealResult) => {
                   const events = exportEvents(res);
                   const indexes = remoteKey
-                    ? await logExports(o.log!, events, publisher, remoteKey)
+                    ? await logExports(o.log!, events, publisher.signer, remoteKey)
                     : (await Promise.all(events.map((e) => log!.append(encodeEvent(e))))).map((rc) => rc.index);
                   indexes.forEach((index, i) => logged.push({ index, recipient: events[i]!.recipient }));
                 },

@@ -12,7 +12,7 @@ import { ModelsealError } from '../errors.js';
 import { encodeSafetensorsHeader } from '../formats/safetensors.js';
 import { toHex } from '../format/encoding.js';
 import { computeRootDigest, type ManifestEntry } from '../provenance/oms.js';
-import type { Publisher } from '../keystore/keystore.js';
+import type { Signer } from '../crypto/signer.js';
 import { ioError, pathExists, tempSibling, writeAllAt } from '../io/atomic.js';
 import { readFully, ShortReadError } from '../crypto/bulk.js';
 import type { FloatDtype } from '../formats/floats.js';
@@ -103,7 +103,8 @@ export interface EmbedOptions {
   output: string;
   recipient: string;
   key: FingerprintKey;
-  publisher: Publisher;
+  /** The publisher (a keystore `Publisher` will do): its signer signs the registry record. */
+  publisher: { signer: Signer };
   /** The registry file to append to. */
   registry: string;
   params?: CodeParams;
@@ -131,8 +132,8 @@ export function embeddingRecord(
     package: string | null;
     tensors: readonly TensorReport[];
   },
-  publisher: Publisher,
-): SignedRecord {
+  publisher: { signer: Signer },
+): Promise<SignedRecord> {
   return signRecord(
     {
       v: 1,
@@ -149,7 +150,7 @@ export function embeddingRecord(
       positions: e.tensors.reduce((a, t) => a + t.marked, 0),
       maxRelativeRms: e.tensors.reduce((a, t) => Math.max(a, t.relativeRms), 0),
     },
-    publisher,
+    publisher.signer,
   );
 }
 
@@ -235,7 +236,7 @@ export async function embedFingerprint(opts: EmbedOptions): Promise<EmbedResult>
       marked.push({ path: f.path, size: written, sha256: new Uint8Array(hout.digest()) });
     }
     const tensors = tally.reports();
-    const record = embeddingRecord(
+    const record = await embeddingRecord(
       {
         id,
         recipient: opts.recipient,

@@ -9,8 +9,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ModelsealError } from '../errors.js';
 import { fromB64, toB64, utf8 } from '../format/encoding.js';
-import { signMessage, verifyMessage } from '../crypto/signer.js';
-import type { Publisher } from '../keystore/keystore.js';
+import { signWith, verifyMessage, type Signer } from '../crypto/signer.js';
 import { ioError } from '../io/atomic.js';
 import { SCHEME, type CodeParams } from './params.js';
 
@@ -83,11 +82,12 @@ function recordBytes(r: FingerprintRecord): Uint8Array {
   );
 }
 
-export function signRecord(r: FingerprintRecord, publisher: Publisher): SignedRecord {
+/** The record signed by the publisher's `signer` (ECDSA P-256). */
+export async function signRecord(r: FingerprintRecord, signer: Signer): Promise<SignedRecord> {
   return {
     ...r,
-    signer: createHash('sha256').update(publisher.spki).digest('hex'),
-    signature: toB64(signMessage(publisher.privateKey, recordBytes(r))),
+    signer: createHash('sha256').update(signer.publicKey).digest('hex'),
+    signature: toB64(await signWith(signer, 'ecdsa-p256-sha256', recordBytes(r))),
   };
 }
 

@@ -19,7 +19,7 @@ import { ModelsealError } from '../errors.js';
 import { formatX25519Recipient, newX25519, rawPublic, x25519PrivateFromRaw } from '../crypto/x25519.js';
 import { makeKeyFile, readKeyFile, unlockKeyFile, writeKeyFile, type KeyFile } from './keyfile.js';
 import { pathExists, writeFileAtomic } from '../io/atomic.js';
-import { spkiDer } from '../crypto/signer.js';
+import { localSigner, signerPublicKey, spkiDer, type Signer } from '../crypto/signer.js';
 
 /** The files of a key store folder. */
 export const KEYSTORE_FILES = {
@@ -44,18 +44,25 @@ export const noPassphrase: PassphraseSource = async () => {
   );
 };
 
+/** The publisher's signing key (local, KMS or HSM: only its signer signs) and its public key in the two forms used. */
 export interface Publisher {
-  privateKey: KeyObject;
+  signer: Signer;
   publicKeyPem: string;
   /** SPKI DER, the form stored in a package's signature entry. */
   spki: Uint8Array;
 }
 
-/** The publisher key of a PKCS#8 DER private key (ECDSA P-256). */
+/** A publisher whose packages `signer` (ECDSA P-256) signs. */
+export function publisherFromSigner(signer: Signer): Publisher {
+  const pub = signerPublicKey(signer.publicKey, 'ecdsa-p256-sha256', 'publisher key');
+  if (signer.algorithm !== 'ecdsa-p256-sha256')
+    throw new ModelsealError('INVALID_ARGUMENT', 'a publisher key signs with ECDSA P-256 (ecdsa-p256-sha256)');
+  return { signer, publicKeyPem: pub.export({ format: 'pem', type: 'spki' }).toString(), spki: spkiDer(pub) };
+}
+
+/** A publisher whose P-256 private key (PKCS#8 DER) is held in this process. */
 export function publisherFromPkcs8(pkcs8: Uint8Array): Publisher {
-  const privateKey = createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' });
-  const pub = createPublicKey(privateKey);
-  return { privateKey, publicKeyPem: pub.export({ format: 'pem', type: 'spki' }).toString(), spki: spkiDer(pub) };
+  return publisherFromSigner(localSigner(createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' })));
 }
 
 /** A new ECDSA P-256 publisher key and its key file. */

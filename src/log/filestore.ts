@@ -186,7 +186,7 @@ export class FileStore implements LogStore {
       records.set(e, at + 2);
       at += 2 + e.length;
     });
-    const checkpoint = sign({ size, root });
+    const checkpoint = await sign({ size, root });
     const record = Buffer.from(`\0\0\0\0${checkpoint}`, 'utf8');
     record.writeUInt32BE(record.length - 4, 0);
     const before = { ...this.#end };

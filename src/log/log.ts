@@ -75,9 +75,11 @@ export class TransparencyLog {
     return this.store.size;
   }
 
-  /** The latest signed checkpoint (for an empty log, a freshly signed one of size 0). */
-  get checkpoint(): string {
-    return this.store.checkpoint ?? this.#sign({ size: 0, root: EMPTY_ROOT });
+  /** The latest signed checkpoint (for an empty log, a freshly signed one of size 0: hence a promise). */
+  get checkpoint(): Promise<string> {
+    return this.store.checkpoint !== null
+      ? Promise.resolve(this.store.checkpoint)
+      : this.#sign({ size: 0, root: EMPTY_ROOT });
   }
 
   /**
@@ -130,7 +132,7 @@ export class TransparencyLog {
     }
   }
 
-  #sign = ({ size, root }: { size: number; root: Hash }): string =>
+  #sign = ({ size, root }: { size: number; root: Hash }): Promise<string> =>
     signNote(formatCheckpoint({ origin: this.#signer.name, size, root, extensions: [] }), [this.#signer]);
 
   /** The receipt for entry `index` against the latest checkpoint. */

@@ -4,8 +4,9 @@
  * 0x01 ‖ public key)[:4], verifier key `name+hex(id)+base64(0x01 ‖ key)`, signature line
  * `— name base64(id ‖ signature)`, and the signature covers the text including its final newline.
  */
-import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { ModelsealError } from '../errors.js';
+import { localSigner, signWith, type Signer } from '../crypto/signer.js';
 
 const ED25519 = 0x01;
 const SIG_PREFIX = '\u2014 ';
@@ -42,20 +43,35 @@ function checkText(text: string): void {
   if (text.includes('\n\n')) throw invalid('a signed note text must not contain a blank line');
 }
 
-/** One Ed25519 note key, able to sign. */
+/** One Ed25519 note key, able to sign: a local key, or any Ed25519 `Signer` (KMS, HSM). */
 export class NoteSigner {
   readonly name: string;
   readonly keyId: number;
   readonly publicKey: Buffer;
-  readonly #key: KeyObject;
+  readonly #signer: Signer;
+  /** The private key when it is held here (for the key store's seed); undefined for a remote signer. */
+  readonly #key: KeyObject | undefined;
 
-  private constructor(name: string, key: KeyObject) {
+  private constructor(name: string, signer: Signer, key?: KeyObject) {
     if (!isValidKeyName(name))
       throw invalid(`note key name ${JSON.stringify(name)} must be non-empty and contain no spaces or '+'`);
+    const spki = Buffer.from(signer.publicKey);
+    if (
+      signer.algorithm !== 'ed25519' ||
+      spki.length !== SPKI_ED25519.length + 32 ||
+      !spki.subarray(0, SPKI_ED25519.length).equals(SPKI_ED25519)
+    )
+      throw invalid('a note key must be an Ed25519 key');
     this.name = name;
+    this.#signer = signer;
     this.#key = key;
-    this.publicKey = createPublicKey(key).export({ format: 'der', type: 'spki' }).subarray(SPKI_ED25519.length);
+    this.publicKey = spki.subarray(SPKI_ED25519.length);
     this.keyId = keyId(name, this.publicKey);
+  }
+
+  /** A note key named `name` whose signatures `signer` (algorithm ed25519) makes. */
+  static fromSigner(name: string, signer: Signer): NoteSigner {
+    return new NoteSigner(name, signer);
   }
 
   /** A new random key named `name` (for a log, its origin). */
@@ -67,13 +83,13 @@ export class NoteSigner {
   static fromKey(name: string, key: KeyObject): NoteSigner {
     if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519')
       throw invalid('a note key must be an Ed25519 private key');
-    return new NoteSigner(name, key);
+    return new NoteSigner(name, localSigner(key), key);
   }
 
   /** From a 32-byte Ed25519 private key seed (as the key store keeps it). */
   static fromSeed(name: string, seed: Uint8Array): NoteSigner {
     if (seed.length !== 32) throw invalid('an Ed25519 seed is 32 bytes');
-    return new NoteSigner(
+    return NoteSigner.fromKey(
       name,
       createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' }),
     );
@@ -81,6 +97,7 @@ export class NoteSigner {
 
   /** The 32-byte private key seed, for the key store. */
   get seed(): Buffer {
+    if (!this.#key) throw invalid(`the note key ${this.name} is held by its signer; it has no seed to export`);
     return this.#key.export({ format: 'der', type: 'pkcs8' }).subarray(PKCS8_ED25519.length);
   }
 
@@ -101,12 +118,12 @@ export class NoteSigner {
   }
 
   /** The signature line for `text`, without its newline. */
-  signatureLine(text: string): string {
+  async signatureLine(text: string): Promise<string> {
     checkText(text);
-    const sig = sign(null, Buffer.from(text, 'utf8'), this.#key);
+    const sig = await signWith(this.#signer, 'ed25519', Buffer.from(text, 'utf8'));
     const id = Buffer.alloc(4);
     id.writeUInt32BE(this.keyId);
-    return `${SIG_PREFIX}${this.name} ${Buffer.concat([id, sig]).toString('base64')}`;
+    return `${SIG_PREFIX}${this.name} ${Buffer.concat([id, Buffer.from(sig)]).toString('base64')}`;
   }
 }
 
@@ -140,9 +157,11 @@ export function parseVerifierKey(vkey: string): NoteVerifier {
 }
 
 /** `text` with one signature line per signer. */
-export function signNote(text: string, signers: readonly NoteSigner[]): string {
+export async function signNote(text: string, signers: readonly NoteSigner[]): Promise<string> {
   if (signers.length === 0) throw invalid('a signed note needs at least one signer');
-  return `${text}\n${signers.map((s) => s.signatureLine(text) + '\n').join('')}`;
+  let lines = '';
+  for (const s of signers) lines += (await s.signatureLine(text)) + '\n';
+  return `${text}\n${lines}`;
 }
 
 export interface OpenedNote {

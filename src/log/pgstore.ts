@@ -307,7 +307,7 @@ export class PgStore implements LogStore {
       indexes(base, stored.length),
       stored,
     ]);
-    const checkpoint = sign({ size, root });
+    const checkpoint = await sign({ size, root });
     await db.query(`INSERT INTO ${this.#t('checkpoints')} (size, note) VALUES ($1, $2)`, [size, checkpoint]);
     await db.query(`UPDATE ${this.#t('head')} SET size = $1, checkpoint = $2`, [size, checkpoint]);
     return { first, size, checkpoint };

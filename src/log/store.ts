@@ -54,7 +54,7 @@ export interface AppendResult {
 }
 
 /** Signs the checkpoint for a new tree head; called by the store while it holds its append lock. */
-export type CheckpointSigner = (head: { size: number; root: Hash }) => string;
+export type CheckpointSigner = (head: { size: number; root: Hash }) => Promise<string>;
 
 export interface LogStore {
   /** Committed tree size. */

@@ -4,8 +4,7 @@ import { rename, rm, link } from 'node:fs/promises';
 import { ModelsealError } from '../errors.js';
 import type { Stanza } from '../format/header.js';
 import { encodeHeaderSignature, encodeSignature, headerSignedMessage, signedMessage } from '../format/signature.js';
-import { signMessage } from '../crypto/signer.js';
-import type { Publisher } from '../keystore/keystore.js';
+import { signWith, type Signer } from '../crypto/signer.js';
 import { verifyModelSignature } from '../provenance/oms.js';
 
 type ModelSignature = ReturnType<typeof verifyModelSignature>;
@@ -101,27 +100,27 @@ export function recipientSummary(s: Stanza): RecipientSummary {
 
 /**
  * The publisher's two signatures over a package (docs/FORMAT.md §7): the header signature, and the
- * trailer over the header and the chunk list, both by `publisher`.
+ * trailer over the header and the chunk list, both by `signer` (ECDSA P-256).
  */
-export function signPackage(
-  publisher: Pick<Publisher, 'spki' | 'privateKey'>,
+export async function signPackage(
+  signer: Signer,
   headerBytes: Uint8Array,
   chunkList: Uint8Array,
-): { headerSignature: Uint8Array; trailer: Uint8Array } {
+): Promise<{ headerSignature: Uint8Array; trailer: Uint8Array }> {
   const sha256 = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
   const headerDigest = sha256(headerBytes);
   const chunksDigest = sha256(chunkList);
   return {
     headerSignature: encodeHeaderSignature({
-      publicKey: publisher.spki,
+      publicKey: signer.publicKey,
       headerDigest,
-      signature: signMessage(publisher.privateKey, headerSignedMessage(headerDigest)),
+      signature: await signWith(signer, 'ecdsa-p256-sha256', headerSignedMessage(headerDigest)),
     }),
     trailer: encodeSignature({
-      publicKey: publisher.spki,
+      publicKey: signer.publicKey,
       headerDigest,
       chunksDigest,
-      signature: signMessage(publisher.privateKey, signedMessage(headerDigest, chunksDigest)),
+      signature: await signWith(signer, 'ecdsa-p256-sha256', signedMessage(headerDigest, chunksDigest)),
     }),
   };
 }

@@ -254,7 +254,7 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
   const headerBytes = encodeHeader(header, keys.headerMac(encodeHeaderMacInput(header)));
   const { layout } = head;
   // Both signatures are made again: the header signature in the region, the trailer at the end.
-  const signed = signPackage(opts.publisher, headerBytes, head.chunkList);
+  const signed = await signPackage(opts.publisher.signer, headerBytes, head.chunkList);
   const region = headerRegion(headerBytes, signed.headerSignature, layout.regionBytes);
   if (!region) {
     throw new ModelsealError(

@@ -411,13 +411,12 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     header.model.rootDigest = computeRootDigest(manifest);
     if (fp && header.fingerprint) header.fingerprint.original = computeRootDigest(originalManifest);
     const bundle = utf8.encode(
-      signModel({
+      await signModel({
         modelName: inputs.name,
         entries: manifest,
         ignorePaths: inputs.kind === 'folder' ? SIDECARS : [],
         singleFile: inputs.kind === 'file',
-        privateKey: opts.publisher.privateKey,
-        publicKeyPem: opts.publisher.publicKeyPem,
+        signer: opts.publisher.signer,
       }),
     );
     if (bundle.length > LIMITS.maxProvenanceBytes) {
@@ -482,7 +481,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
         write(new Uint8Array(padded(seg.size) - seg.size), seg.offset + TAR_BLOCK + seg.size);
       }
     }
-    const signed = signPackage(opts.publisher, headerBytes, chunkDigests);
+    const signed = await signPackage(opts.publisher.signer, headerBytes, chunkDigests);
     const regionBytes = headerRegion(headerBytes, signed.headerSignature, region);
     if (!regionBytes) throw new ModelsealError('INTERNAL', 'the header outgrew the region sized for it');
     write(regionBytes, 0);
@@ -513,7 +512,7 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     };
     if (fp && header.fingerprint) {
       const tensors = tally.reports();
-      const record = embeddingRecord(
+      const record = await embeddingRecord(
         {
           ...header.fingerprint,
           params: fpParams,

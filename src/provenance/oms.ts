@@ -8,7 +8,7 @@
  * model_signing/_signing/sign_ec_key.py, model_signing/_signing/sign_sigstore_pb.py,
  * model_signing/manifest.py, https://github.com/secure-systems-lab/dsse/blob/v1.0.0/protocol.md.
  */
-import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { ModelsealError } from '../errors.js';
 
@@ -109,31 +109,44 @@ function keyInfo(key: KeyObject): { hash: string; hint: string; pem: string } {
 }
 
 /**
+ * What signs a model signature: a crypto `Signer` with algorithm ecdsa-p256-sha256 (declared here
+ * by shape, as provenance sits beside crypto, not above it). `sign` returns DER ECDSA over SHA-256.
+ */
+export interface ModelSigner {
+  readonly algorithm: string;
+  /** SubjectPublicKeyInfo DER. */
+  readonly publicKey: Uint8Array;
+  sign(message: Uint8Array): Promise<Uint8Array>;
+}
+
+/**
  * Returns the text of a `model.sig` file: a Sigstore bundle v0.3 whose DSSE envelope holds an
  * in-toto Statement with predicateType "https://model_signing/signature/v1.0", signed with an
- * ECDSA key (P-256; P-384/P-521 also work, as in model-signing). `ignorePaths` (sidecars such as
- * "model.sig") go to predicate.serialization.ignore_paths, where `model_signing verify` reads them.
+ * ECDSA P-256 key through `signer` (the verifier also takes P-384/P-521, as model-signing does).
+ * `ignorePaths` (sidecars such as "model.sig") go to predicate.serialization.ignore_paths, where
+ * `model_signing verify` reads them.
  * With `singleFile` the model is one file (its one entry) and the statement is what
  * `model_signing sign key <file>` writes: the resource named "." and the default git ignore paths.
  */
-export function signModel(opts: {
+export async function signModel(opts: {
   modelName: string;
   entries: readonly ManifestEntry[];
   ignorePaths: readonly string[];
-  privateKey: KeyObject;
-  publicKeyPem: string;
+  signer: ModelSigner;
   singleFile?: boolean;
-}): string {
+}): Promise<string> {
   if (typeof opts.modelName !== 'string') throw invalid('modelName: expected a string');
-  if (opts.privateKey?.type !== 'private') throw invalid('privateKey: expected a private KeyObject');
-  const { hash, hint, pem } = keyInfo(opts.privateKey);
-  let given: string;
+  if (opts.signer?.algorithm !== 'ecdsa-p256-sha256') throw invalid('signer: expected an ECDSA P-256 signer');
+  let publicKey: KeyObject;
   try {
-    given = createPublicKey(opts.publicKeyPem).export({ type: 'spki', format: 'pem' }) as string;
+    publicKey = createPublicKey({ key: Buffer.from(opts.signer.publicKey), format: 'der', type: 'spki' });
   } catch (e) {
-    throw new ModelsealError('INVALID_ARGUMENT', 'publicKeyPem: not a PEM public key', { cause: e });
+    throw new ModelsealError('INVALID_ARGUMENT', 'signer: its public key is not SubjectPublicKeyInfo DER', {
+      cause: e,
+    });
   }
-  if (given !== pem) throw invalid('publicKeyPem: does not match privateKey');
+  const { hash, hint } = keyInfo(publicKey);
+  if (hash !== 'sha256') throw invalid('signer: expected an ECDSA P-256 key');
 
   if (opts.singleFile && (opts.entries.length !== 1 || opts.ignorePaths.length !== 0))
     throw invalid('a single-file model signature covers exactly one file and ignores nothing');
@@ -164,8 +177,8 @@ export function signModel(opts: {
     },
   };
   const payload = Buffer.from(JSON.stringify(statement, null, 2), 'utf8');
-  // cryptography's ec.ECDSA signs DER (ASN.1 SEQUENCE{r,s}), not raw r||s; Node's default is DER too.
-  const sig = sign(hash, pae(payload), { key: opts.privateKey, dsaEncoding: 'der' });
+  // cryptography's ec.ECDSA signs DER (ASN.1 SEQUENCE{r,s}), not raw r||s, as a Signer does.
+  const sig = Buffer.from(await opts.signer.sign(pae(payload)));
   return JSON.stringify({
     mediaType: BUNDLE_MEDIA_TYPE,
     // A bare key: only a hint, no rawBytes or certificate; no transparency log entries.

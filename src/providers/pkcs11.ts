@@ -90,8 +90,8 @@ const SESSION_GONE = new Set([
   'CKR_TOKEN_NOT_PRESENT',
 ]);
 
-/** A logged-in session on one token, reopened once if the token closed it. */
-class TokenSession {
+/** A logged-in session on one token, reopened once if the token closed it (shared with pkcs11-signer.ts). */
+export class TokenSession {
   #session: Buffer | undefined;
 
   constructor(
@@ -137,11 +137,11 @@ class TokenSession {
     }
   }
 
-  /** The handle of the secret key labelled `label`, checked to be non-extractable and sensitive. */
-  key(session: Buffer, label: string): Buffer {
+  /** The one object of class `cls` labelled `label` (`what` names it in errors: "secret key"). */
+  findOne(session: Buffer, cls: number, label: string, what: string): Buffer {
     const { p, b } = this;
     p.C_FindObjectsInit(session, [
-      { type: b.CKA_CLASS, value: b.CKO_SECRET_KEY },
+      { type: b.CKA_CLASS, value: cls },
       { type: b.CKA_LABEL, value: label },
     ]);
     let found: Buffer[];
@@ -150,19 +150,23 @@ class TokenSession {
     } finally {
       p.C_FindObjectsFinal(session);
     }
-    if (found.length === 0)
+    if (found.length !== 1)
       throw new ModelsealError(
         'PROVIDER_UNAVAILABLE',
-        `no secret key labelled ${JSON.stringify(label)} on token ${this.token}`,
+        found.length === 0
+          ? `no ${what} labelled ${JSON.stringify(label)} on token ${this.token}`
+          : `two ${what}s are labelled ${JSON.stringify(label)} on token ${this.token}; labels must be unique`,
         { details: { provider: PKCS11, token: this.token, key: label } },
       );
-    if (found.length > 1)
-      throw new ModelsealError(
-        'PROVIDER_UNAVAILABLE',
-        `two secret keys are labelled ${JSON.stringify(label)} on token ${this.token}; labels must be unique`,
-      );
+    return found[0]!;
+  }
+
+  /** The handle of the secret key labelled `label`, checked to be non-extractable and sensitive. */
+  key(session: Buffer, label: string): Buffer {
+    const { p, b } = this;
+    const handle = this.findOne(session, b.CKO_SECRET_KEY, label, 'secret key');
     const [extractable, sensitive, keyType] = p
-      .C_GetAttributeValue(session, found[0]!, [
+      .C_GetAttributeValue(session, handle, [
         { type: b.CKA_EXTRACTABLE },
         { type: b.CKA_SENSITIVE },
         { type: b.CKA_KEY_TYPE },
@@ -180,12 +184,12 @@ class TokenSession {
         'INVALID_ARGUMENT',
         `the key ${JSON.stringify(label)} on token ${this.token} is not an AES key`,
       );
-    return found[0]!;
+    return handle;
   }
 }
 
-/** One loaded module: C_Initialize once per process, sessions per token. */
-class ModuleHandle {
+/** One loaded module: C_Initialize once per process, sessions per token (shared with pkcs11-signer.ts). */
+export class ModuleHandle {
   static #loaded = new Map<string, Promise<ModuleHandle>>();
   #tokens = new Map<string, TokenSession>();
 

@@ -22,6 +22,7 @@ import { requestId, signRequest, type ReleaseRequest } from '../release/request.
 import { newEphemeral, unwrapFromService, type ReleaseAnswer, type ServiceInfo } from '../release/response.js';
 import { RELEASE, releaseStanzaArgs, stanzaToJson } from '../release/stanza.js';
 import type { Identity, Recipient, ReleaseContext, WrappedKey } from './types.js';
+import type { Signer } from '../crypto/signer.js';
 
 export { RELEASE };
 
@@ -100,14 +101,14 @@ export async function serviceInfo(service: string): Promise<ServiceInfo> {
 export async function logExports(
   service: string,
   events: ExportEvent[],
-  publisher: { privateKey: KeyObject; spki: Uint8Array },
+  publisher: Signer,
   logKey: NoteVerifier,
 ): Promise<number[]> {
   const base = service.replace(/\/+$/, '');
   const res = await call(`${base}/v1/export`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(signExports(events, publisher)),
+    body: JSON.stringify(await signExports(events, publisher)),
   });
   const body = (await res.json().catch(() => null)) as {
     receipts?: unknown[];

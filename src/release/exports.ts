@@ -2,8 +2,7 @@
  * A publisher's export events for `seal --log <service URL>` (POST /v1/export, docs/API.md): the
  * batch, the bytes the publisher signs, and the signature. No I/O here.
  */
-import type { KeyObject } from 'node:crypto';
-import { signMessage } from '../crypto/signer.js';
+import { signWith, type Signer } from '../crypto/signer.js';
 import { canonicalJson, type ExportEvent } from '../log/events.js';
 
 /** A publisher's export events, signed by the publisher key. */
@@ -20,14 +19,11 @@ export function exportBytes(events: readonly ExportEvent[]): Buffer {
   return Buffer.from(`modelseal/v1 export\n${canonicalJson(events)}`, 'utf8');
 }
 
-/** The submission of `events`, signed by the publisher. */
-export function signExports(
-  events: ExportEvent[],
-  publisher: { privateKey: KeyObject; spki: Uint8Array },
-): ExportSubmission {
+/** The submission of `events`, signed by the publisher's `signer` (ECDSA P-256). */
+export async function signExports(events: ExportEvent[], signer: Signer): Promise<ExportSubmission> {
   return {
     events,
-    publisher: Buffer.from(publisher.spki).toString('base64'),
-    signature: Buffer.from(signMessage(publisher.privateKey, exportBytes(events))).toString('base64'),
+    publisher: Buffer.from(signer.publicKey).toString('base64'),
+    signature: Buffer.from(await signWith(signer, 'ecdsa-p256-sha256', exportBytes(events))).toString('base64'),
   };
 }

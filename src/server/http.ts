@@ -289,7 +289,7 @@ async function handle(
   if (read === '/checkpoint') {
     // Replicas sharing a PostgreSQL log learn of each other's appends here.
     await log.store.refresh?.();
-    return send(x, 200, log.checkpoint, { 'cache-control': 'public, max-age=2' });
+    return send(x, 200, await log.checkpoint, { 'cache-control': 'public, max-age=2' });
   }
   const tile = read.startsWith('/tile/') ? parseTilePath(read) : null;
   if (tile) {

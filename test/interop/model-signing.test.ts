@@ -14,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeRootDigest, signModel, verifyModelSignature, type ManifestEntry } from '../../src/provenance/oms.js';
 import { open } from '../../src/package/open.js';
 import { seal } from '../../src/package/seal.js';
+import { localSigner } from '../../src/crypto/signer.js';
+import { publisherFromSigner } from '../../src/keystore/keystore.js';
 import { makeKeys } from '../support/fixtures.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -110,15 +112,14 @@ describe('interop with model_signing (OpenSSF Model Signing reference CLI)', () 
 
   describe('model_signing verify key accepts what signModel writes', () => {
     let dir: string;
-    beforeAll(() => {
+    beforeAll(async () => {
       dir = join(work, 'ours');
       writeModel(dir);
-      const sig = signModel({
+      const sig = await signModel({
         modelName: 'ours',
         entries: hashModel(dir),
         ignorePaths: ['model.sig'],
-        privateKey: key.privateKey,
-        publicKeyPem: key.publicKeyPem,
+        signer: localSigner(key.privateKey),
       });
       writeFileSync(join(dir, 'model.sig'), sig);
     });
@@ -204,7 +205,10 @@ describe('interop with model_signing (OpenSSF Model Signing reference CLI)', () 
   });
 
   describe("a single-file package's <file>.sig is what model_signing sign key writes for that file", () => {
-    const k = makeKeys();
+    // A publisher whose private key the reference signer can read too.
+    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const k = { ...makeKeys(), publisher: publisherFromSigner(localSigner(pair.privateKey)) };
+    k.trusted = [k.publisher.spki];
     let out: string;
     let pubPem: string;
     const statement = (sigFile: string) => {
@@ -249,7 +253,7 @@ describe('interop with model_signing (OpenSSF Model Signing reference CLI)', () 
 
     it('the signed statement equals the one model_signing sign key makes for the same file', () => {
       const priv = join(work, 'single', 'publisher.pem');
-      writeFileSync(priv, k.publisher.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
+      writeFileSync(priv, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
       const ref = join(work, 'single', 'reference.sig');
       const r = cli(['sign', 'key', out, '--signature', ref, '--private_key', priv]);
       expect(r.status, r.output).toBe(0);

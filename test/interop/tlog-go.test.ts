@@ -4,9 +4,7 @@
  * with our verifier on every checkpoint, inclusion proof and consistency proof, good or tampered,
  * and must read our stored-hash layout as its own.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -28,46 +26,7 @@ import {
 } from '../../src/log/merkle.js';
 import { NoteSigner, parseVerifierKey, signNote } from '../../src/log/note.js';
 import { memoryTree } from '../support/tlog.js';
-
-// Built by test/peers/setup.sh under a name from the hash of its source (go.mod, go.sum, main.go).
-const TLOGCHECK = join(
-  import.meta.dirname,
-  '../../.peers',
-  `tlogcheck-${createHash('sha256')
-    .update(
-      Buffer.concat(
-        ['go.mod', 'go.sum', 'main.go'].map((f) => readFileSync(join(import.meta.dirname, '../peers/tlogcheck', f))),
-      ),
-    )
-    .digest('hex')
-    .slice(0, 16)}`,
-);
-
-interface Verdict {
-  ok: boolean;
-  error?: string;
-  values?: string[];
-}
-
-/** Runs every case through the Go program in one process. */
-function goCheck(cases: object[]): Verdict[] {
-  if (!existsSync(TLOGCHECK))
-    throw new Error(
-      `${TLOGCHECK} is missing: run \`bash test/peers/setup.sh\` (npm test does), which builds it with Go`,
-    );
-  const r = spawnSync(TLOGCHECK, [], {
-    input: cases.map((c) => JSON.stringify(c)).join('\n') + '\n',
-    maxBuffer: 1 << 28,
-  });
-  if (r.status !== 0) throw new Error(`tlogcheck failed: ${r.stderr}`);
-  const out = r.stdout
-    .toString()
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Verdict);
-  expect(out.length).toBe(cases.length);
-  return out;
-}
+import { goCheck, goCheckAsync } from '../support/tlogcheck.js';
 
 const b64 = (h: Uint8Array) => Buffer.from(h).toString('base64');
 const flip = (h: Hash, bit = 0) => {
@@ -87,18 +46,18 @@ describe('Go sumdb/tlog and sumdb/note agree with our log verifier', () => {
     const notes: Array<{ note: string; good: boolean }> = [];
     for (const size of sizes) {
       const root = await treeHash(size, read);
-      const note = signNote(formatCheckpoint({ origin: signer.name, size, root, extensions: [] }), [signer]);
+      const note = await signNote(formatCheckpoint({ origin: signer.name, size, root, extensions: [] }), [signer]);
       notes.push({ note, good: true });
       notes.push({ note: note.replace(`\n${size}\n`, `\n${size + 1}\n`), good: false });
       notes.push({ note: note.replace(b64(root), b64(flip(root, size))), good: false });
       notes.push({
-        note: signNote(formatCheckpoint({ origin: signer.name, size, root, extensions: [] }), [stranger]),
+        note: await signNote(formatCheckpoint({ origin: signer.name, size, root, extensions: [] }), [stranger]),
         good: false,
       });
       const sig = note.lastIndexOf(' ') + 10;
       notes.push({ note: note.slice(0, sig) + (note[sig] === 'A' ? 'B' : 'A') + note.slice(sig + 1), good: false });
     }
-    notes.push({ note: signNote('modelseal.test/log\n3\n', [signer]), good: false });
+    notes.push({ note: await signNote('modelseal.test/log\n3\n', [signer]), good: false });
     const go = goCheck(notes.map(({ note }) => ({ kind: 'checkpoint', vkey: signer.verifierKey, note })));
     notes.forEach(({ note, good }, i) => {
       let mine = true;
@@ -321,29 +280,6 @@ describe('Go sumdb/tlog reads the served log (C2SP tlog-tiles)', () => {
     }
   });
 });
-
-/** goCheck for cases that call back into this process (a server on its event loop): not synchronous. */
-async function goCheckAsync(cases: object[]): Promise<Verdict[]> {
-  if (!existsSync(TLOGCHECK))
-    throw new Error(
-      `${TLOGCHECK} is missing: run \`bash test/peers/setup.sh\` (npm test does), which builds it with Go`,
-    );
-  const child = spawn(TLOGCHECK, [], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout.on('data', (b: Buffer) => out.push(b));
-  child.stderr.on('data', (b: Buffer) => err.push(b));
-  child.stdin.end(cases.map((c) => JSON.stringify(c)).join('\n') + '\n');
-  const code = await new Promise<number | null>((r) => child.once('close', r));
-  if (code !== 0) throw new Error(`tlogcheck failed: ${Buffer.concat(err).toString()}`);
-  const verdicts = Buffer.concat(out)
-    .toString()
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Verdict);
-  expect(verdicts.length).toBe(cases.length);
-  return verdicts;
-}
 
 function rawGet(
   base: string,

@@ -2,15 +2,42 @@
  * Edits of a sealed package's bytes for tests: a new header (forged, re-signed by another key, or
  * left with the old signature), a replaced entry. What an attacker could do with a package in hand.
  */
-import type { KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { encodeHeader, parseHeader, type Header } from '../../src/format/header.js';
 import { computeLayout, ENTRY, initialRegionBytes, padded, TAR_BLOCK } from '../../src/format/layout.js';
 import { headerRegion, tarEntry } from '../../src/format/tar.js';
-import { signPackage } from '../../src/package/common.js';
+import {
+  encodeHeaderSignature,
+  encodeSignature,
+  headerSignedMessage,
+  signedMessage,
+} from '../../src/format/signature.js';
+import type { LocalSigner } from '../../src/crypto/signer.js';
 
+/** A publisher with a local key: `reheader` signs synchronously, so mutations stay plain functions. */
 export interface Signer {
-  spki: Uint8Array;
-  privateKey: KeyObject;
+  signer: LocalSigner | { signSync?: undefined };
+}
+
+/** signPackage's two signatures (docs/FORMAT.md §7), made synchronously with a local key. */
+function signPackageSync(publisher: Signer, headerBytes: Uint8Array, chunkList: Uint8Array) {
+  const s = publisher.signer;
+  if (!s.signSync) throw new Error('reheader signs with a local publisher key only');
+  const sha256 = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
+  const [headerDigest, chunksDigest] = [sha256(headerBytes), sha256(chunkList)];
+  return {
+    headerSignature: encodeHeaderSignature({
+      publicKey: s.publicKey,
+      headerDigest,
+      signature: s.signSync(headerSignedMessage(headerDigest)),
+    }),
+    trailer: encodeSignature({
+      publicKey: s.publicKey,
+      headerDigest,
+      chunksDigest,
+      signature: s.signSync(signedMessage(headerDigest, chunksDigest)),
+    }),
+  };
 }
 
 const sizeAt = (b: Uint8Array, at: number) =>
@@ -54,7 +81,7 @@ export function reheader(
     layout.chunksEntry.offset + TAR_BLOCK + layout.chunksEntry.size,
   );
   const oldHeaderSig = pkg.subarray(headerSigAt + TAR_BLOCK, headerSigAt + TAR_BLOCK + headerSigSize);
-  const signed = signer ? signPackage(signer, newHeader, chunkList) : undefined;
+  const signed = signer ? signPackageSync(signer, newHeader, chunkList) : undefined;
   const headerSig = signed?.headerSignature ?? oldHeaderSig;
   // A header that outgrew the region gets a larger one (what follows then moves: fine for a hostile package).
   const region =

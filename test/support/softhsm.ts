@@ -18,7 +18,17 @@ export interface SoftHsm {
   p: pkcs11js.PKCS11;
   slot: Buffer;
   generateAesKey(label: string, opts?: { extractable?: boolean }): void;
+  /** A signing key pair on the token (private and public objects both labelled `label`). */
+  generateSigningKey(label: string, curve: 'p256' | 'ed25519', opts?: { extractable?: boolean }): void;
 }
+
+// PKCS#11 3.0 values pkcs11js does not name.
+const CKK_EC_EDWARDS = 0x40;
+const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
+const CURVES = {
+  p256: { keyType: pkcs11js.CKK_EC, mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN, oid: '06082a8648ce3d030107' },
+  ed25519: { keyType: CKK_EC_EDWARDS, mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN, oid: '06032b6570' },
+};
 
 export function startSoftHsm(dir: string, token = 'modelseal-test'): SoftHsm {
   if (!existsSync(SOFTHSM_MODULE) || spawnSync('softhsm2-util', ['--version']).error) {
@@ -63,5 +73,37 @@ export function startSoftHsm(dir: string, token = 'modelseal-test'): SoftHsm {
       p.C_CloseSession(s);
     }
   };
-  return { module: SOFTHSM_MODULE, token, pin, p, slot, generateAesKey };
+  const generateSigningKey = (label: string, curve: 'p256' | 'ed25519', opts: { extractable?: boolean } = {}) => {
+    const c = CURVES[curve];
+    const s = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    try {
+      p.C_Login(s, pkcs11js.CKU_USER, pin);
+      const common = [
+        { type: pkcs11js.CKA_KEY_TYPE, value: c.keyType },
+        { type: pkcs11js.CKA_LABEL, value: label },
+        { type: pkcs11js.CKA_TOKEN, value: true },
+      ];
+      p.C_GenerateKeyPair(
+        s,
+        { mechanism: c.mechanism },
+        [
+          ...common,
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
+          { type: pkcs11js.CKA_VERIFY, value: true },
+          { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from(c.oid, 'hex') },
+        ],
+        [
+          ...common,
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+          { type: pkcs11js.CKA_PRIVATE, value: true },
+          { type: pkcs11js.CKA_SIGN, value: true },
+          { type: pkcs11js.CKA_SENSITIVE, value: !opts.extractable },
+          { type: pkcs11js.CKA_EXTRACTABLE, value: opts.extractable ?? false },
+        ],
+      );
+    } finally {
+      p.C_CloseSession(s);
+    }
+  };
+  return { module: SOFTHSM_MODULE, token, pin, p, slot, generateAesKey, generateSigningKey };
 }

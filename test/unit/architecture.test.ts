@@ -55,10 +55,8 @@ const KNOWN_DEBTS: string[] = [
   // seal pipeline (A1): fingerprinting becomes a transform the crypto layer knows nothing of
   'rank: src/crypto/bulk.ts -> src/fingerprint/mark.ts',
   'rank: src/crypto/bulk.ts -> src/fingerprint/params.ts',
-  // fingerprint → keystore (the Publisher type; the Signer replaces it) and → package/inputs
-  'rank: src/fingerprint/embed.ts -> src/keystore/keystore.ts',
+  // fingerprint → package/inputs (A1)
   'rank: src/fingerprint/model.ts -> src/package/inputs.ts',
-  'rank: src/fingerprint/registry.ts -> src/keystore/keystore.ts',
   'rank: src/fingerprint/trace.ts -> src/package/inputs.ts',
   // thin CLI (D)
   'long-function: cli/commands/audit.ts registerAudit',

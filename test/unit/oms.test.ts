@@ -3,6 +3,7 @@ import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:cryp
 import { describe, expect, it } from 'vitest';
 import { isModelsealError } from '../../src/errors.js';
 import { computeRootDigest, signModel, verifyModelSignature, type ManifestEntry } from '../../src/provenance/oms.js';
+import { localSigner } from '../../src/crypto/signer.js';
 
 const sha = (s: string): Uint8Array => new Uint8Array(createHash('sha256').update(s).digest());
 const entry = (path: string, content = path): ManifestEntry => ({ path, size: content.length, sha256: sha(content) });
@@ -14,7 +15,8 @@ function newKey(): { privateKey: KeyObject; publicKey: KeyObject; publicKeyPem: 
 
 const ENTRIES = [entry('weights/model-00001.safetensors'), entry('config.json'), entry('a.txt'), entry('a/b')];
 const key = newKey();
-const signed = signModel({ modelName: 'demo', entries: ENTRIES, ignorePaths: ['model.sig'], ...key });
+const signer = localSigner(key.privateKey);
+const signed = await signModel({ modelName: 'demo', entries: ENTRIES, ignorePaths: ['model.sig'], signer });
 
 function expectInvalid(f: () => unknown): void {
   let caught: unknown;
@@ -155,11 +157,12 @@ describe('OMS signatures', () => {
     expect(Buffer.from(computeRootDigest([])).toString('hex')).toBe(createHash('sha256').digest('hex'));
   });
 
-  it('refuses inputs model-signing could not verify', () => {
-    const base = { modelName: 'm', ignorePaths: ['model.sig'], ...key };
-    expect(() => signModel({ ...base, entries: [entry('./a')] })).toThrow(/normalized/);
-    expect(() => signModel({ ...base, entries: [entry('a'), entry('a')] })).toThrow(/twice/);
-    expect(() => signModel({ ...base, entries: [entry('model.sig')] })).toThrow(/ignored/);
-    expect(() => signModel({ ...base, entries: ENTRIES, publicKeyPem: newKey().publicKeyPem })).toThrow(/match/);
+  it('refuses inputs model-signing could not verify', async () => {
+    const base = { modelName: 'm', ignorePaths: ['model.sig'], signer };
+    await expect(signModel({ ...base, entries: [entry('./a')] })).rejects.toThrow(/normalized/);
+    await expect(signModel({ ...base, entries: [entry('a'), entry('a')] })).rejects.toThrow(/twice/);
+    await expect(signModel({ ...base, entries: [entry('model.sig')] })).rejects.toThrow(/ignored/);
+    const ed25519 = localSigner(generateKeyPairSync('ed25519').privateKey);
+    await expect(signModel({ ...base, entries: ENTRIES, signer: ed25519 })).rejects.toThrow(/P-256/);
   });
 });

@@ -89,7 +89,7 @@ describe('the released key', () => {
 });
 
 describe('export batches', () => {
-  it('are signed by the publisher over their canonical bytes', () => {
+  it('are signed by the publisher over their canonical bytes', async () => {
     const { publisher } = newPublisherKey();
     const events = exportEvents({
       packageId: 'ab'.repeat(32),
@@ -97,7 +97,7 @@ describe('export batches', () => {
       recipients: [{ recipient: 'local:0011223344556677', type: 'local', license: 'L', policy: 'none' }],
       signer: 'sha256:x',
     });
-    const sub = signExports(events, publisher);
+    const sub = await signExports(events, publisher.signer);
     expect(Buffer.from(sub.publisher, 'base64')).toEqual(Buffer.from(publisher.spki));
     const sig = Buffer.from(sub.signature, 'base64');
     expect(verifyMessage(publisher.spki, exportBytes(events), sig)).toBe(true);

@@ -25,7 +25,6 @@ import {
   verifyPackage,
 } from '../../src/index.js';
 import { KeySchedule } from '../../src/crypto/keyschedule.js';
-import { signMessage } from '../../src/crypto/signer.js';
 import { encodeHeader, encodeHeaderMacInput, type Header } from '../../src/format/header.js';
 import {
   computeLayout,
@@ -202,7 +201,7 @@ describe('rewrap', () => {
 
   it('rewraps a 10 GiB package in under a second, rewriting only its header region and tail', async () => {
     const pkg = join(dir, 'huge.mseal');
-    const markers = makeHugePackage(pkg, 10 * 2 ** 30);
+    const markers = await makeHugePackage(pkg, 10 * 2 ** 30);
     const size = statSync(pkg).size;
     const t0 = performance.now();
     const r = await rewrap(pkg, {
@@ -257,7 +256,7 @@ describe('reseal', () => {
  * (never encrypted: rewrap does not read it), with random markers at three payload offsets.
  * Returns the markers.
  */
-function makeHugePackage(path: string, size: number): [number, Buffer][] {
+async function makeHugePackage(path: string, size: number): Promise<[number, Buffer][]> {
   const C = 1 << 20;
   const dek = randomBytes(32);
   const packageId = new Uint8Array(randomBytes(32));
@@ -281,7 +280,7 @@ function makeHugePackage(path: string, size: number): [number, Buffer][] {
   const region = initialRegionBytes(headerBytes.length);
   const layout = computeLayout(header, region);
   const chunkList = randomBytes(layout.totalChunks * 32);
-  const { headerSignature, trailer: sig } = signPackage(keys.publisher, headerBytes, chunkList);
+  const { headerSignature, trailer: sig } = await signPackage(keys.publisher.signer, headerBytes, chunkList);
   const fd = openSync(path, 'w');
   const put = (b: Uint8Array, at: number) => writeSync(fd, b, 0, b.length, at);
   ftruncateSync(fd, packageSize(layout, sig.length));

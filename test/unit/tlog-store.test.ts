@@ -226,11 +226,11 @@ describe.each([
 
   it('reopens with the same tree; later receipts and consistency proofs extend it', async () => {
     const { where, log, receipts } = await filled(300);
-    const before = log.checkpoint;
+    const before = await log.checkpoint;
     await log.close();
     const again = new TransparencyLog(await backend.open(where), signer, FAST);
     expect(again.size).toBe(300);
-    expect(again.checkpoint).toBe(before);
+    expect(await again.checkpoint).toBe(before);
     const r = await again.append(entry(300));
     expect(r.index).toBe(300);
     const old = parseProof(receipts[0]!.proof);
@@ -411,7 +411,7 @@ describe('file store only', () => {
 
   it('cuts off what a crash left beyond the last complete checkpoint', async () => {
     const { dir, log } = await filled(50);
-    const checkpoint = log.checkpoint;
+    const checkpoint = await log.checkpoint;
     await log.close();
     appendFileSync(join(dir, 'entries'), Buffer.from('\x00\x05hello'));
     appendFileSync(join(dir, 'offsets'), Buffer.alloc(8));
@@ -419,7 +419,7 @@ describe('file store only', () => {
     appendFileSync(join(dir, 'checkpoints'), Buffer.from([0, 0, 1, 0, 65, 66])); // a torn record
     const again = new TransparencyLog(FileStore.open(dir), signer, FAST);
     expect(again.size).toBe(50);
-    expect(again.checkpoint).toBe(checkpoint);
+    expect(await again.checkpoint).toBe(checkpoint);
     expect((await again.append(entry(50))).index).toBe(50);
     expect(await auditLog(again.store, verifier)).toMatchObject({ ok: true, size: 51 });
     await again.close();
@@ -481,7 +481,7 @@ describe('PostgreSQL store only', () => {
 
     await Promise.all([a!.store.refresh!(), b!.store.refresh!()]);
     expect(a!.size).toBe(1000);
-    expect(b!.checkpoint).toBe(a!.checkpoint);
+    expect(await b!.checkpoint).toBe(await a!.checkpoint);
     const checkpoints = await allCheckpoints(a!.store);
     expect(new Set([...ra!, ...rb!].map((r) => r.checkpoint))).toEqual(new Set(checkpoints));
     expect(await auditLog(b!.store, verifier)).toMatchObject({
@@ -517,7 +517,7 @@ describe('PostgreSQL store only', () => {
     expect(a.size).toBe(3);
     await a.store.refresh!();
     expect(a.size).toBe(4);
-    expect(a.checkpoint).toBe(b.checkpoint);
+    expect(await a.checkpoint).toBe(await b.checkpoint);
     expect(String((await a.store.readEntries(3, 4))[0])).toBe(String(entry(3)));
     await Promise.all([a.close(), b.close()]);
   });

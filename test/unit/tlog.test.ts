@@ -153,8 +153,8 @@ describe('signed notes and checkpoints (C2SP)', () => {
   const verifier = parseVerifierKey(signer.verifierKey);
   const text = formatCheckpoint({ origin: signer.name, size: 3, root: leafHash(Buffer.from('x')), extensions: [] });
 
-  it('signs and opens; the signer key round-trips through its encoding', () => {
-    const note = signNote(text, [signer]);
+  it('signs and opens; the signer key round-trips through its encoding', async () => {
+    const note = await signNote(text, [signer]);
     expect(note).toMatch(
       /^log\.example\/modelseal\n3\n[A-Za-z0-9+/]{43}=\n\n\u2014 log\.example\/modelseal [A-Za-z0-9+/]+=*\n$/,
     );
@@ -164,15 +164,16 @@ describe('signed notes and checkpoints (C2SP)', () => {
     expect(NoteSigner.fromSignerKey(skey).verifierKey).toBe(signer.verifierKey);
   });
 
-  it('ignores signatures by unknown keys but needs one trusted signature', () => {
+  it('ignores signatures by unknown keys but needs one trusted signature', async () => {
     const other = NoteSigner.generate('witness.example');
-    const both = signNote(text, [other, signer]);
+    const both = await signNote(text, [other, signer]);
     expect(openNote(both, [verifier])).toMatchObject({ verifiedBy: [signer.name], unknownSignatures: 1 });
-    expect(() => openNote(signNote(text, [other]), [verifier])).toThrow(/not signed by a trusted key/);
+    const others = await signNote(text, [other]);
+    expect(() => openNote(others, [verifier])).toThrow(/not signed by a trusted key/);
   });
 
-  it('rejects altered text, signatures, key IDs and origins with LOG_INVALID', () => {
-    const note = signNote(text, [signer]);
+  it('rejects altered text, signatures, key IDs and origins with LOG_INVALID', async () => {
+    const note = await signNote(text, [signer]);
     const cases = [
       note.replace('\n3\n', '\n4\n'),
       note.replace(/ ([A-Za-z0-9+/])/, (_, c) => ` ${c === 'A' ? 'B' : 'A'}`),
@@ -215,7 +216,9 @@ describe('signed notes and checkpoints (C2SP)', () => {
     const { read } = memoryTree(11);
     const entry = Buffer.from('entry 6');
     const root = await treeHash(11, read);
-    const checkpoint = signNote(formatCheckpoint({ origin: signer.name, size: 11, root, extensions: [] }), [signer]);
+    const checkpoint = await signNote(formatCheckpoint({ origin: signer.name, size: 11, root, extensions: [] }), [
+      signer,
+    ]);
     const text = formatProof({ index: 6, proof: await inclusionProof(6, 11, read), checkpoint, extra: entry });
     expect(text.startsWith(`c2sp.org/tlog-proof@v1\nextra ${entry.toString('base64')}\nindex 6\n`)).toBe(true);
     expect(parseProof(text).extra?.equals(entry)).toBe(true);
