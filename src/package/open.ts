@@ -12,14 +12,12 @@ import type { Readable } from 'node:stream';
 import { ModelsealError } from '../errors.js';
 import { CryptoPool, JobError, orderedPipeline } from '../crypto/pool.js';
 import { decryptChunk } from '../crypto/chunk.js';
-import { combineShares, openShare } from '../crypto/keygroups.js';
-import { KeySchedule } from '../crypto/keyschedule.js';
 import type { FileEntry, ParsedHeader, Stanza } from '../format/header.js';
 import { chunkOffset, chunkPlainLength, segmentsOf, streamOf } from '../format/layout.js';
 import { TAG_BYTES } from '../format/limits.js';
 import type { SignatureTrailer } from '../format/signature.js';
 import { decodeUtf8, toHex } from '../format/encoding.js';
-import { contextFor, type Identity } from '../providers/types.js';
+import type { Identity } from '../providers/types.js';
 import {
   commitOutput,
   interrupted,
@@ -40,6 +38,7 @@ import {
   writeFileAtomic,
 } from '../io/atomic.js';
 import { readHead } from './head.js';
+import { authFailed, unlockPackage } from './unlock.js';
 
 export interface OpenOptions {
   /** Package path, or a stream of it (stdin). */
@@ -73,142 +72,6 @@ export interface OpenResult {
 
 const truncated = () =>
   new ModelsealError('TRUNCATED', 'the package ends early: it was cut off in transfer or on disk; fetch it again');
-/** The one message of every authentication failure; what failed goes to the debug callback and `cause`. */
-const failed = (cause?: unknown) =>
-  new ModelsealError(
-    'DECRYPTION_FAILED',
-    'the package failed authentication: it is damaged or was tampered with; nothing was written',
-    cause === undefined ? undefined : { cause },
-  );
-
-/** Finds a stanza one of `identities` opens and checks the key commitment and header MAC. Public so that random access shares it. */
-export async function unlockPackage(
-  parsed: ParsedHeader,
-  identities: readonly Identity[],
-  debug?: (m: string) => void,
-): Promise<{ keys: KeySchedule; stanza: Stanza; identity: Identity }> {
-  const { dek, ...rest } = await unwrapPackageKey(parsed, identities, debug);
-  dek.fill(0);
-  return rest;
-}
-
-/** As unlockPackage, and also returns the data key itself (for rewrap); the caller must wipe it. */
-export async function unwrapPackageKey(
-  parsed: ParsedHeader,
-  identities: readonly Identity[],
-  debug?: (m: string) => void,
-): Promise<{ dek: Uint8Array; keys: KeySchedule; stanza: Stanza; identity: Identity }> {
-  const { header } = parsed;
-  const kg = header.keyGroups;
-  let broken = false;
-  /** Why the first stanza that was ours failed, kept as the cause of the uniform error. */
-  let brokenCause: unknown;
-  let unavailable: ModelsealError | undefined;
-  /** Key groups: the shares opened so far, by group, and the first stanza that gave one. */
-  const shares = new Map<number, Uint8Array>();
-  let first: { stanza: Stanza; identity: Identity } | undefined;
-  const unlock = (dek: Uint8Array, stanza: Stanza, identity: Identity) => {
-    const keys = new KeySchedule(dek, header.packageId);
-    if (!keys.commits(header.commitment)) {
-      dek.fill(0);
-      debug?.(`key commitment mismatch for the stanza of ${stanza.recipient}`);
-      return undefined;
-    }
-    if (!keys.checkHeaderMac(parsed.macInput, parsed.mac)) {
-      dek.fill(0);
-      debug?.('header MAC mismatch');
-      throw failed();
-    }
-    return { dek, keys, stanza, identity };
-  };
-  for (const stanza of header.stanzas) {
-    if (kg && shares.has(stanza.group!)) continue;
-    for (const identity of identities) {
-      let key: Uint8Array | null;
-      try {
-        key = await identity.unwrapDataKey(stanza, contextFor(header, stanza));
-      } catch (e) {
-        if (e instanceof ModelsealError && e.code === 'DECRYPTION_FAILED') {
-          debug?.(`stanza for ${stanza.recipient} did not unwrap with ${identity.description}: ${e.message}`);
-          broken = true;
-          brokenCause ??= e;
-          continue;
-        }
-        if (e instanceof ModelsealError && e.code === 'PROVIDER_UNAVAILABLE') {
-          // A KMS or HSM we cannot reach now: another stanza may still open the package.
-          debug?.(`${identity.description}: ${e.message}`);
-          unavailable ??= e;
-          continue;
-        }
-        throw e;
-      }
-      if (!key) continue;
-      if (!kg) {
-        const r = unlock(key, stanza, identity);
-        if (r) return r;
-        broken = true;
-        continue;
-      }
-      // A group key: it opens its group's share of the data key.
-      const share = openShare(key, header.packageId, stanza.group!, kg.shares[stanza.group!]!);
-      key.fill(0);
-      if (!share) {
-        debug?.(`the share of key group ${stanza.group} did not open with the key of ${stanza.recipient}`);
-        broken = true;
-        continue;
-      }
-      shares.set(stanza.group!, share);
-      first ??= { stanza, identity };
-      if (shares.size === kg.threshold) {
-        let dek: Uint8Array;
-        try {
-          dek = await combineShares([...shares.values()], kg.threshold);
-        } catch (e) {
-          // Shares that cannot be combined (e.g. two with one x-coordinate): a forged header.
-          debug?.(`key group shares do not combine: ${e instanceof Error ? e.message : e}`);
-          throw failed(e);
-        } finally {
-          for (const x of shares.values()) x.fill(0);
-        }
-        const r = unlock(dek, first.stanza, first.identity);
-        if (r) return r;
-        throw failed();
-      }
-      break;
-    }
-  }
-  if (broken) throw failed(brokenCause);
-  if (unavailable) throw unavailable;
-  if (kg) {
-    const groups = kg.shares.map(
-      (_, g) =>
-        `group ${g}: ${header.stanzas
-          .filter((s) => s.group === g)
-          .map((s) => s.recipient)
-          .join(' or ')}`,
-    );
-    throw new ModelsealError(
-      'NO_MATCHING_IDENTITY',
-      `opening needs ${kg.threshold} of ${kg.shares.length} key groups, and your identities open ${shares.size}${shares.size ? ` (group ${[...shares.keys()].join(', ')})` : ''}; ${groups.join('; ')}`,
-      {
-        details: {
-          threshold: kg.threshold,
-          opened: [...shares.keys()],
-          recipients: header.stanzas.map((s) => s.recipient),
-        },
-      },
-    );
-  }
-  const names = header.stanzas.map((s) => s.recipient).join(', ');
-  throw new ModelsealError(
-    'NO_MATCHING_IDENTITY',
-    identities.length === 0
-      ? `no identity to open this package with: run \`modelseal init\` or pass --identity <key file> (it is sealed to ${names})`
-      : `none of your identities (${identities.map((i) => i.description).join('; ')}) opens this package; it is sealed to ${names}`,
-    { details: { recipients: header.stanzas.map((s) => s.recipient) } },
-  );
-}
-
 export async function open(opts: OpenOptions): Promise<OpenResult> {
   if (opts.trustedPublishers.length === 0) {
     throw new ModelsealError(
@@ -236,7 +99,7 @@ export async function open(opts: OpenOptions): Promise<OpenResult> {
     for (const f of r.files) {
       if (!Buffer.from(f.sha256, 'hex').equals(r.provenance.expected.get(f.path)!)) {
         opts.debug?.(`${f.path} does not match the signed manifest`);
-        throw failed();
+        throw authFailed();
       }
     }
     const provenance = await out.commit(h.model.kind, r.provenance.text);
@@ -414,7 +277,7 @@ async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: 
         const plain = decryptChunk(key, c, c === prov.chunkCount - 1, sealed);
         if (!plain) {
           opts.debug?.(`provenance chunk ${c} failed authentication`);
-          throw failed();
+          throw authFailed();
         }
         plain.copy(bundle, c * layout.chunkSize);
       }
@@ -486,7 +349,7 @@ async function openFile(opts: OpenOptions, path: string, out: OutputTree, pool: 
     await orderedPipeline(pipelineDepth(pool.threads, C), tasks(), async (d) => {
       if (d.bad >= 0) {
         opts.debug?.(`chunk ${d.chunk + d.bad} of file ${d.file} failed authentication`);
-        throw failed();
+        throw authFailed();
       }
       hash.update(new Uint8Array(d.buf, 0, d.length));
       free.push(d.buf);
@@ -565,8 +428,8 @@ async function openStream(opts: OpenOptions, input: Readable, out: OutputTree, p
           if (skipped(ref.stream.index)) return;
           if (!plain) {
             opts.debug?.(`chunk ${ref.counter} of stream ${ref.stream.index} failed authentication`);
-            if (ref.stream.index === 0) provenanceFailure = failed();
-            else payloadFailure = failed();
+            if (ref.stream.index === 0) provenanceFailure = authFailed();
+            else payloadFailure = authFailed();
             return;
           }
           if (ref.stream.index === 0) {

@@ -21,7 +21,7 @@ import type { Publisher } from '../keystore/keystore.js';
 import { contextFor, type Identity, type Recipient } from '../providers/types.js';
 import { ioError, pathExists, writeAllAt, writeFileAtomic } from '../io/atomic.js';
 import { journalPath, readHead } from './head.js';
-import { unwrapPackageKey } from './open.js';
+import { unwrapPackageKey } from './unlock.js';
 import { signerId } from './walk.js';
 import { recipientSummary, signPackage, type RecipientSummary } from './common.js';
 
