@@ -39,7 +39,8 @@ import { orderedPipeline } from '../crypto/pool.js';
 import { ioError } from '../io/atomic.js';
 import { streamDepth } from './common.js';
 
-const truncated = () =>
+/** The package ended before its structure did. */
+export const truncated = (): ModelsealError =>
   new ModelsealError('TRUNCATED', 'the package ends early: it was cut off in transfer or on disk; fetch it again');
 const trailing = () => new ModelsealError('MALFORMED_PACKAGE', 'the package has unexpected bytes after its end');
 
