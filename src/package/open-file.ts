@@ -1,28 +1,22 @@
 /**
  * Opening a package file: read in package order as a stream is, its structure and both signatures
  * checked whole before the data key is unwrapped, so a damaged or truncated copy never reaches the
- * release service or KMS; then the provenance, then the payload, decrypted piece by piece on the
- * workers at known offsets and handed to the PayloadSink in package order.
+ * release service or KMS; then the provenance, then the payload through decryptPayload, whose
+ * reader here has the workers read each piece by position and write it to the output.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { decryptChunk } from '../crypto/chunk.js';
 import type { KeySchedule } from '../crypto/keyschedule.js';
-import { JobError, orderedPipeline, type CryptoPool } from '../crypto/pool.js';
+import { JobError, type CryptoPool } from '../crypto/pool.js';
 import type { Header } from '../format/header.js';
-import {
-  chunkOffset,
-  chunkPlainLength,
-  segmentsOf,
-  streamOf,
-  type PackageLayout,
-  type SegmentLayout,
-} from '../format/layout.js';
+import { chunkOffset, chunkPlainLength, segmentsOf, streamOf, type PackageLayout } from '../format/layout.js';
 import { TAG_BYTES } from '../format/limits.js';
 import { ioError } from '../io/atomic.js';
-import { interrupted, pieceChunks, pipelineDepth } from './common.js';
+import { pieceChunks, pipelineDepth } from './common.js';
 import { readHead } from './head.js';
 import { checkOutputFits, type OutputTree } from './open-output.js';
-import { checkProvenance, PayloadSink, type Opened, type OpenOptions, type Piece } from './open-payload.js';
+import { checkProvenance, decryptPayload, PayloadSink } from './open-payload.js';
+import type { Opened, OpenOptions, PayloadReader, Piece, PieceAt } from './open-payload.js';
 import { authFailed, unlockPackage } from './unlock.js';
 import { truncated } from './walk.js';
 
@@ -50,15 +44,8 @@ export async function openFile(opts: OpenOptions, path: string, out: OutputTree,
     const provenance = checkProvenance(bundle, parsed, opts.trustedPublishers, opts.debug);
     await out.start(parsed.header.model.kind);
     const sink = new PayloadSink(parsed.header, out, opts, false);
-    const reader: PieceReader = { opts, path, fd, layout, keys, pool, out, free: [] };
-    await orderedPipeline(
-      pipelineDepth(pool.threads, layout.chunkSize),
-      pieceJobs(reader, parsed.header),
-      async (p) => {
-        await sink.take(p);
-        reader.free.push(p.plain.buffer as ArrayBuffer);
-      },
-    );
+    const reader = new FileReader(opts, path, fd, parsed.header, layout.chunkSize, pool, out);
+    await decryptPayload(layout, keys, reader, sink, opts.signal);
     return { parsed, trailer: head.trailer, stanza, identity, provenance, files: sink.files };
   } finally {
     await pool.drain().catch(() => {});
@@ -88,73 +75,57 @@ function readProvenance(fd: number, layout: PackageLayout, keys: KeySchedule, de
   return bundle;
 }
 
-/** The package read by position: what a worker needs to decrypt a piece of it into the output. */
-interface PieceReader {
-  opts: OpenOptions;
-  path: string;
-  fd: number;
-  layout: PackageLayout;
-  keys: KeySchedule;
-  pool: CryptoPool;
-  out: OutputTree;
+/** The package file read by position on the workers, each of which also writes its piece to the output. */
+class FileReader implements PayloadReader {
+  readonly per: number;
+  readonly depth: number;
   /** Piece buffers the sink is done with, reused. */
-  free: ArrayBuffer[];
-}
+  readonly free: ArrayBuffer[] = [];
+  #outFd = -1;
 
-/** One job per piece of every file, in package order; each file is created at its first piece. */
-function* pieceJobs(r: PieceReader, header: Header): Generator<() => Promise<Piece>> {
-  const per = pieceChunks(r.layout.chunkSize);
-  for (const [file, f] of header.files.entries()) {
-    const stream = streamOf(r.layout, file + 1);
-    let outFd = -1;
-    for (const seg of segmentsOf(stream)) {
-      const key = r.keys.payloadKey(stream.index, seg.segment);
-      for (let first = seg.firstChunk; first < seg.firstChunk + seg.chunkCount; first += per) {
-        if (r.opts.signal?.aborted) throw interrupted();
-        if (outFd < 0) outFd = r.out.create(f);
-        const chunks = Math.min(per, seg.firstChunk + seg.chunkCount - first);
-        const at = { file, outFd, key, seg, first, chunks, size: f.size, last: first + chunks === stream.chunkCount };
-        yield () => decryptPiece(r, at);
-      }
-    }
+  constructor(
+    readonly opts: OpenOptions,
+    readonly path: string,
+    readonly fd: number,
+    readonly header: Header,
+    readonly chunkSize: number,
+    readonly pool: CryptoPool,
+    readonly out: OutputTree,
+  ) {
+    this.per = pieceChunks(chunkSize);
+    this.depth = pipelineDepth(pool.threads, chunkSize);
   }
-}
 
-/** A worker reads the piece's chunks from the package, decrypts them and writes the plaintext to the output. */
-async function decryptPiece(
-  r: PieceReader,
-  at: {
-    file: number;
-    outFd: number;
-    key: Uint8Array;
-    seg: SegmentLayout;
-    first: number;
-    chunks: number;
-    size: number;
-    last: boolean;
-  },
-): Promise<Piece> {
-  const C = r.layout.chunkSize;
-  const buf = r.free.pop() ?? new ArrayBuffer(pieceChunks(C) * C);
-  try {
-    const done = await r.pool.run({
-      op: 'open',
-      key: at.key,
-      inFd: r.fd,
-      outFd: at.outFd,
-      outPos: at.first * C,
-      packagePos: chunkOffset(at.seg, C, at.first),
-      firstCounter: at.first,
-      chunks: at.chunks,
-      chunkSize: C,
-      lastLength: chunkPlainLength(at.size, C, at.first + at.chunks - 1),
-      finalLast: at.last,
-      buf,
-    });
-    const plain = new Uint8Array(done.buf!, 0, done.length!);
-    return { file: at.file, chunk: at.first, plain, fd: at.outFd, bad: done.bad!, last: at.last };
-  } catch (e) {
-    if (!(e instanceof JobError)) throw e;
-    throw e.code === 'SHORT_READ' ? truncated() : ioError(`cannot open ${r.path} into ${r.opts.output}`, e);
+  /** The sink took `p`: its buffer can take another piece. */
+  taken(p: Piece): void {
+    this.free.push(p.plain.buffer as ArrayBuffer);
+  }
+
+  async decrypt(at: PieceAt): Promise<Piece> {
+    const C = this.chunkSize;
+    const f = this.header.files[at.file]!;
+    if (at.first === 0) this.#outFd = this.out.create(f); // its first piece: the worker needs the file
+    const outFd = this.#outFd;
+    try {
+      const done = await this.pool.run({
+        op: 'open',
+        key: at.key,
+        inFd: this.fd,
+        outFd,
+        outPos: at.first * C,
+        packagePos: chunkOffset(at.seg, C, at.first),
+        firstCounter: at.first,
+        chunks: at.chunks,
+        chunkSize: C,
+        lastLength: chunkPlainLength(f.size, C, at.first + at.chunks - 1),
+        finalLast: at.last,
+        buf: this.free.pop() ?? new ArrayBuffer(this.per * C),
+      });
+      const plain = new Uint8Array(done.buf!, 0, done.length!);
+      return { file: at.file, chunk: at.first, plain, fd: outFd, bad: done.bad!, last: at.last };
+    } catch (e) {
+      if (!(e instanceof JobError)) throw e;
+      throw e.code === 'SHORT_READ' ? truncated() : ioError(`cannot open ${this.path} into ${this.opts.output}`, e);
+    }
   }
 }

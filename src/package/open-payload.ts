@@ -1,17 +1,21 @@
 /**
  * What both ways of opening share (docs/FORMAT.md §9, "Check order"): the options and result, the
- * one decrypt-and-hash step every piece of plaintext goes through (PayloadSink), and the check of
- * the provenance against a trusted key and the header. A file feeds the sink pieces its workers
- * decrypted by position; a stream feeds it the chunks the walker hands over in package order.
+ * one decrypt-and-hash path (decryptPayload: every piece of every file, in package order, read by
+ * position from a PayloadReader and taken by the PayloadSink), and the check of the provenance
+ * against a trusted key and the header. A file's reader has its workers read the package by
+ * position; a stream's reader is fed the chunks the walker hands over, and checks their positions.
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { ModelsealError } from '../errors.js';
+import type { KeySchedule } from '../crypto/keyschedule.js';
+import { orderedPipeline } from '../crypto/pool.js';
 import type { Header, ParsedHeader, Stanza } from '../format/header.js';
+import { segmentsOf, streamOf, type PackageLayout, type SegmentLayout } from '../format/layout.js';
 import type { SignatureTrailer } from '../format/signature.js';
 import { decodeUtf8 } from '../format/encoding.js';
 import type { Identity } from '../providers/types.js';
-import { verifyWithTrustedKey, type Progress } from './common.js';
+import { interrupted, verifyWithTrustedKey, type Progress } from './common.js';
 import type { OutputTree } from './open-output.js';
 import { authFailed } from './unlock.js';
 
@@ -77,6 +81,58 @@ export interface Piece {
   bad: number;
   /** Whether the piece ends its file. */
   last: boolean;
+}
+
+/** Where a piece is in the package: chunks [first, first + chunks) of one segment of file `file`. */
+export interface PieceAt {
+  file: number;
+  seg: SegmentLayout;
+  /** The segment's payload key. */
+  key: Uint8Array;
+  first: number;
+  chunks: number;
+  /** Whether the piece ends its file (its last chunk carries the final flag). */
+  last: boolean;
+}
+
+/** Reads and decrypts the payload by position. */
+export interface PayloadReader {
+  /** Chunks per piece. */
+  readonly per: number;
+  /** Pieces in flight. */
+  readonly depth: number;
+  /** Decrypts the piece at `at`; called in package order. */
+  decrypt(at: PieceAt): Promise<Piece>;
+  /** Called once the sink took `p` (its buffer may be reused). */
+  taken?(p: Piece): void;
+}
+
+/** The one decrypt-and-hash path of open: every piece of every file, in package order, from `reader` to `sink`. */
+export async function decryptPayload(
+  layout: PackageLayout,
+  keys: KeySchedule,
+  reader: PayloadReader,
+  sink: PayloadSink,
+  signal?: AbortSignal,
+): Promise<void> {
+  const pieces = function* (): Generator<() => Promise<Piece>> {
+    for (let file = 0; file < sink.header.files.length; file++) {
+      const stream = streamOf(layout, file + 1);
+      for (const seg of segmentsOf(stream)) {
+        const key = keys.payloadKey(stream.index, seg.segment);
+        for (let first = seg.firstChunk; first < seg.firstChunk + seg.chunkCount; first += reader.per) {
+          if (signal?.aborted) throw interrupted();
+          const chunks = Math.min(reader.per, seg.firstChunk + seg.chunkCount - first);
+          const at = { file, seg, key, first, chunks, last: first + chunks === stream.chunkCount };
+          yield () => reader.decrypt(at);
+        }
+      }
+    }
+  };
+  await orderedPipeline(reader.depth, pieces(), async (p) => {
+    await sink.take(p);
+    reader.taken?.(p);
+  });
 }
 
 /**

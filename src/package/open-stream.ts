@@ -1,19 +1,22 @@
 /**
  * Opening a package on a stream (stdin): one sequential pass of the walker, which checks the
- * structure and signatures as it reads and hands each chunk over in package order. The key is
- * unwrapped at the header (a stream cannot be read twice); the files' chunks go through the same
- * PayloadSink as a file's pieces; the provenance, last in the package, is checked at the end.
- * A stanza or chunk that fails authentication stops the decryption but not the reading: the
- * verdict waits until the structure and the signature are checked, and then names the key's
- * failure, the provenance's, then the payload's, in the order openFile meets them.
+ * structure and signatures as it reads. The key is unwrapped at the header (a stream cannot be
+ * read twice); the files' chunks then feed a StreamFeed, from which the payload path
+ * (decryptPayload, the same as a file's) reads them by position; the provenance, last in the
+ * package, is checked at the end. A stanza or chunk that fails authentication stops the
+ * decryption but not the reading: the verdict waits until the structure and the signature are
+ * checked, and then names the key's failure, the provenance's, then the payload's, in the order
+ * openFile meets them.
  */
 import type { Readable } from 'node:stream';
 import { ModelsealError } from '../errors.js';
 import type { CryptoPool } from '../crypto/pool.js';
 import type { ParsedHeader } from '../format/header.js';
-import type { StreamLayout } from '../format/layout.js';
+import type { PackageLayout, StreamLayout } from '../format/layout.js';
+import { streamDepth } from './common.js';
 import { checkOutputFits, type OutputTree } from './open-output.js';
-import { checkProvenance, PayloadSink, type CheckedProvenance, type Opened, type OpenOptions } from './open-payload.js';
+import { checkProvenance, decryptPayload, PayloadSink } from './open-payload.js';
+import type { CheckedProvenance, Opened, OpenOptions, PayloadReader, Piece, PieceAt } from './open-payload.js';
 import { authFailed, unlockPackage } from './unlock.js';
 import { StreamSource, walkPackage, type ChunkRef, type WalkVisitor } from './walk.js';
 
@@ -33,18 +36,87 @@ export async function openStream(
       threads: pool.threads,
       signal: opts.signal,
     });
-    return visitor.verdict(walk);
+    return await visitor.verdict(walk);
+  } catch (e) {
+    await visitor.stop(e);
+    throw e;
   } finally {
     src.close();
   }
 }
 
-/** The walker's visitor: unlocks at the header, decrypts each chunk on the workers, takes them in order. */
+/**
+ * A PayloadReader fed by the walker: each file chunk waits here until the payload path asks for
+ * its position (so at most the walker's window of chunks is held), and is decrypted on a worker.
+ */
+class StreamFeed implements PayloadReader {
+  readonly per = 1;
+  readonly depth: number;
+  #chunks: { ref: ChunkRef; sealed: Uint8Array; taken: () => void; fail: (e: unknown) => void }[] = [];
+  #takers: { resolve: (c: { ref: ChunkRef; sealed: Uint8Array }) => void; reject: (e: unknown) => void }[] = [];
+  #closed: { error: unknown } | undefined;
+
+  constructor(
+    readonly pool: CryptoPool,
+    chunkSize: number,
+    /** Whether decrypting is pointless now (the payload already failed). */
+    readonly skip: () => boolean,
+  ) {
+    this.depth = streamDepth(chunkSize, pool.threads);
+  }
+
+  /** From the walker: the next file chunk; resolves once the payload path took it. */
+  put(ref: ChunkRef, sealed: Uint8Array): Promise<void> {
+    return new Promise((taken, fail) => {
+      if (this.#closed) return fail(this.#closed.error);
+      this.#chunks.push({ ref, sealed, taken, fail });
+      this.#match();
+    });
+  }
+
+  /** Ends the feed after a failure on either side: every waiting and later put and read fails with `error`. */
+  close(error: unknown): void {
+    this.#closed ??= { error };
+    for (const c of this.#chunks.splice(0)) c.fail(this.#closed.error);
+    for (const t of this.#takers.splice(0)) t.reject(this.#closed.error);
+  }
+
+  async decrypt(at: PieceAt): Promise<Piece> {
+    const { ref, sealed } = await new Promise<{ ref: ChunkRef; sealed: Uint8Array }>((resolve, reject) => {
+      if (this.#closed) return reject(this.#closed.error);
+      this.#takers.push({ resolve, reject });
+      this.#match();
+    });
+    if (ref.stream.index !== at.file + 1 || ref.counter !== at.first)
+      throw new ModelsealError(
+        'INTERNAL',
+        `the stream gave chunk ${ref.counter} of stream ${ref.stream.index} out of order`,
+      );
+    const piece = { file: at.file, chunk: at.first, last: at.last };
+    if (this.skip()) return { ...piece, plain: new Uint8Array(0), bad: -1 };
+    const done = await this.pool.run({ op: 'openChunk', key: at.key, counter: at.first, final: at.last, data: sealed });
+    return { ...piece, plain: done.plain ?? new Uint8Array(0), bad: done.plain ? -1 : 0 };
+  }
+
+  #match(): void {
+    while (this.#chunks.length > 0 && this.#takers.length > 0) {
+      const c = this.#chunks.shift()!;
+      this.#takers.shift()!.resolve(c);
+      c.taken();
+    }
+  }
+}
+
+/** The walker's visitor: unlocks at the header and starts the payload path; decrypts the provenance itself. */
 class StreamOpen implements WalkVisitor<Uint8Array | null> {
   #parsed: ParsedHeader | undefined;
   #unlocked: Awaited<ReturnType<typeof unlockPackage>> | undefined;
-  #sink: PayloadSink | undefined;
   #unlockFailure: unknown;
+  #sink: PayloadSink | undefined;
+  #feed: StreamFeed | undefined;
+  /** The payload path, running beside the walker; never rejects (its failure is kept in #payloadError). */
+  #payload: Promise<void> | undefined;
+  #payloadError: { error: unknown } | undefined;
   #provenanceParts: Uint8Array[] = [];
   #provenance: CheckedProvenance | undefined;
   #provenanceFailure: unknown;
@@ -55,13 +127,7 @@ class StreamOpen implements WalkVisitor<Uint8Array | null> {
     readonly pool: CryptoPool,
   ) {}
 
-  /** Whether the chunks of stream `index` are no longer decrypted (no key, or that part already failed). */
-  #skipped(index: number): boolean {
-    if (this.#unlockFailure !== undefined) return true;
-    return index === 0 ? this.#provenanceFailure !== undefined : this.#sink?.failure !== undefined;
-  }
-
-  async header(parsed: ParsedHeader): Promise<void> {
+  async header(parsed: ParsedHeader, _bytes: Uint8Array, layout: PackageLayout): Promise<void> {
     this.#parsed = parsed;
     checkOutputFits(this.out.tmp, parsed.header);
     try {
@@ -73,41 +139,46 @@ class StreamOpen implements WalkVisitor<Uint8Array | null> {
       this.#unlockFailure = e;
       return;
     }
-    this.#sink = new PayloadSink(parsed.header, this.out, this.opts, true);
     await this.out.start(parsed.header.model.kind);
+    const sink = new PayloadSink(parsed.header, this.out, this.opts, true);
+    const feed = new StreamFeed(this.pool, layout.chunkSize, () => sink.failure !== undefined);
+    this.#sink = sink;
+    this.#feed = feed;
+    this.#payload = decryptPayload(layout, this.#unlocked.keys, feed, sink, this.opts.signal).catch(
+      (error: unknown) => {
+        this.#payloadError = { error };
+        feed.close(error);
+      },
+    );
   }
 
   async chunk(ref: ChunkRef, sealed: Uint8Array): Promise<Uint8Array | null> {
-    if (this.#skipped(ref.stream.index)) return null;
-    const done = await this.pool.run({
-      op: 'openChunk',
-      key: this.#unlocked!.keys.payloadKey(ref.stream.index, ref.segment),
-      counter: ref.counter,
-      final: ref.final,
-      data: sealed,
-    });
-    return done.plain!;
+    if (!this.#unlocked) return null;
+    if (ref.stream.index > 0) {
+      await this.#feed!.put(ref, sealed);
+      return null;
+    }
+    if (this.#provenanceFailure !== undefined) return null;
+    const key = this.#unlocked.keys.payloadKey(0, ref.segment);
+    const done = await this.pool.run({ op: 'openChunk', key, counter: ref.counter, final: ref.final, data: sealed });
+    return done.plain ?? null;
   }
 
-  async consume(ref: ChunkRef, plain: Uint8Array | null): Promise<void> {
-    const index = ref.stream.index;
-    if (this.#skipped(index)) return;
-    if (index > 0) {
-      const piece = { file: index - 1, chunk: ref.counter, last: ref.final };
-      await this.#sink!.take({ ...piece, plain: plain ?? new Uint8Array(0), bad: plain ? -1 : 0 });
-    } else if (plain) {
+  consume(ref: ChunkRef, plain: Uint8Array | null): void {
+    if (ref.stream.index > 0 || !this.#unlocked || this.#provenanceFailure !== undefined) return;
+    if (plain) {
       this.#provenanceParts.push(plain);
-    } else {
-      this.opts.debug?.(`provenance chunk ${ref.counter} failed authentication`);
-      this.#provenanceFailure = authFailed();
+      return;
     }
+    this.opts.debug?.(`provenance chunk ${ref.counter} failed authentication`);
+    this.#provenanceFailure = authFailed();
   }
 
   streamEnd(stream: StreamLayout): void {
-    if (stream.index !== 0 || this.#skipped(0)) return;
+    if (stream.index !== 0 || !this.#unlocked || this.#provenanceFailure !== undefined) return;
     try {
-      const text = Buffer.concat(this.#provenanceParts);
-      this.#provenance = checkProvenance(text, this.#parsed!, this.opts.trustedPublishers, this.opts.debug);
+      const bundle = Buffer.concat(this.#provenanceParts);
+      this.#provenance = checkProvenance(bundle, this.#parsed!, this.opts.trustedPublishers, this.opts.debug);
     } catch (e) {
       if (!(e instanceof ModelsealError)) throw e;
       this.#provenanceFailure = e;
@@ -115,19 +186,21 @@ class StreamOpen implements WalkVisitor<Uint8Array | null> {
     this.#provenanceParts = [];
   }
 
+  /** The walk failed: the payload path stops too, and its own failure is then moot. */
+  async stop(error: unknown): Promise<void> {
+    this.#feed?.close(error);
+    await this.#payload;
+  }
+
   /** After the walk checked the structure and both signatures: the first failure, in openFile's order, or the opened package. */
-  verdict(walk: { parsed: ParsedHeader; trailer: Opened['trailer'] }): Opened {
+  async verdict(walk: { parsed: ParsedHeader; trailer: Opened['trailer'] }): Promise<Opened> {
+    await this.#payload;
+    if (this.#payloadError) throw this.#payloadError.error;
     for (const failure of [this.#unlockFailure, this.#provenanceFailure, this.#sink?.failure]) {
       if (failure !== undefined) throw failure;
     }
     const { stanza, identity } = this.#unlocked!;
-    return {
-      parsed: walk.parsed,
-      trailer: walk.trailer,
-      stanza,
-      identity,
-      provenance: this.#provenance!,
-      files: this.#sink!.files,
-    };
+    const files = this.#sink!.files;
+    return { parsed: walk.parsed, trailer: walk.trailer, stanza, identity, provenance: this.#provenance!, files };
   }
 }
