@@ -47,13 +47,16 @@ export async function openStream(
 
 /**
  * A PayloadReader fed by the walker: each file chunk waits here until the payload path asks for
- * its position (so at most the walker's window of chunks is held), and is decrypted on a worker.
+ * its position, and is decrypted on a worker. The walker's put resolves only once the sink took
+ * the chunk's plaintext, so the walker's window bounds every chunk held, read or decrypted.
  */
 class StreamFeed implements PayloadReader {
   readonly per = 1;
   readonly depth: number;
   #chunks: { ref: ChunkRef; sealed: Uint8Array; taken: () => void; fail: (e: unknown) => void }[] = [];
   #takers: { resolve: (c: { ref: ChunkRef; sealed: Uint8Array }) => void; reject: (e: unknown) => void }[] = [];
+  /** Chunks handed to the payload path and not yet taken by the sink, in order. */
+  #handed: { taken: () => void; fail: (e: unknown) => void }[] = [];
   #closed: { error: unknown } | undefined;
 
   constructor(
@@ -65,7 +68,7 @@ class StreamFeed implements PayloadReader {
     this.depth = streamDepth(chunkSize, pool.threads);
   }
 
-  /** From the walker: the next file chunk; resolves once the payload path took it. */
+  /** From the walker: the next file chunk; resolves once the sink took its plaintext. */
   put(ref: ChunkRef, sealed: Uint8Array): Promise<void> {
     return new Promise((taken, fail) => {
       if (this.#closed) return fail(this.#closed.error);
@@ -77,7 +80,7 @@ class StreamFeed implements PayloadReader {
   /** Ends the feed after a failure on either side: every waiting and later put and read fails with `error`. */
   close(error: unknown): void {
     this.#closed ??= { error };
-    for (const c of this.#chunks.splice(0)) c.fail(this.#closed.error);
+    for (const c of [...this.#handed.splice(0), ...this.#chunks.splice(0)]) c.fail(this.#closed.error);
     for (const t of this.#takers.splice(0)) t.reject(this.#closed.error);
   }
 
@@ -101,9 +104,14 @@ class StreamFeed implements PayloadReader {
   #match(): void {
     while (this.#chunks.length > 0 && this.#takers.length > 0) {
       const c = this.#chunks.shift()!;
+      this.#handed.push(c);
       this.#takers.shift()!.resolve(c);
-      c.taken();
     }
+  }
+
+  /** The sink took the oldest piece handed out: its put resolves, and the walker may read on. */
+  taken(): void {
+    this.#handed.shift()?.taken();
   }
 }
 
