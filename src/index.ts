@@ -3,7 +3,8 @@
  */
 export { ModelsealError, ErrorCodes, isModelsealError, type ErrorCode } from './errors.js';
 export { seal, type SealOptions, type SealResult } from './package/seal.js';
-export { open, unlockPackage, type OpenOptions, type OpenResult } from './package/open.js';
+export { open, type OpenOptions, type OpenResult } from './package/open.js';
+export { unlockPackage } from './package/unlock.js';
 export {
   verifyPackage,
   verifyFolder,

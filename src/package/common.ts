@@ -17,6 +17,7 @@ export interface Progress {
   total: number;
 }
 
+/** The error of an operation stopped by its abort signal. */
 export function interrupted(): ModelsealError {
   return new ModelsealError('INTERRUPTED', 'interrupted; nothing was written at the output path');
 }
@@ -28,6 +29,7 @@ export function interrupted(): ModelsealError {
  */
 export const PIECE_BYTES = 1 << 20;
 
+/** Chunks per piece (bulk job) for `chunkSize`: at least one. */
 export function pieceChunks(chunkSize: number, pieceBytes = PIECE_BYTES): number {
   return Math.max(1, Math.floor(pieceBytes / chunkSize));
 }
@@ -88,6 +90,7 @@ export interface RecipientSummary {
   group?: number;
 }
 
+/** What a stanza says about its recipient, for results and `inspect` (nothing secret). */
 export function recipientSummary(s: Stanza): RecipientSummary {
   return {
     type: s.type,

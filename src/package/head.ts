@@ -15,7 +15,7 @@ import { ioError, pathExists } from '../io/atomic.js';
 import { basename, dirname, join } from 'node:path';
 import type { Identity } from '../providers/types.js';
 import { FileSource, walkPackage, type WalkVisitor } from './walk.js';
-import { unlockPackage } from './open.js';
+import { unlockPackage } from './unlock.js';
 
 export interface PackageHead {
   parsed: ParsedHeader;

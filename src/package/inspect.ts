@@ -32,6 +32,7 @@ export interface InspectResult {
   signatureValid: true;
 }
 
+/** Reads a package's header and signatures (checked, not trusted) and describes it; needs no key. */
 export async function inspect(path: string): Promise<InspectResult> {
   const head = await readHead(path);
   const h = head.parsed.header;

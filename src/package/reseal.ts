@@ -40,6 +40,7 @@ function recipientFor(id: string, type: string, providers: readonly Identity[]):
   );
 }
 
+/** Seals package `pkg` again into `opts.output` with a fresh data key, for the kept and added recipients. */
 export async function reseal(pkg: string, opts: ResealOptions): Promise<SealResult & { removed: string[] }> {
   const head = await readHead(pkg, { trusted: opts.trustedPublishers });
   const h = head.parsed.header;

@@ -12,6 +12,7 @@ import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync } fr
 import { readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ModelsealError } from '../errors.js';
+import type { KeySchedule } from '../crypto/keyschedule.js';
 import { encodeHeader, encodeHeaderMacInput, type Header, type Stanza } from '../format/header.js';
 import { ENTRY, padded, TAR_BLOCK } from '../format/layout.js';
 import { LIMITS } from '../format/limits.js';
@@ -20,8 +21,8 @@ import { fromB64, toB64, toHex } from '../format/encoding.js';
 import type { Publisher } from '../keystore/keystore.js';
 import { contextFor, type Identity, type Recipient } from '../providers/types.js';
 import { ioError, pathExists, writeAllAt, writeFileAtomic } from '../io/atomic.js';
-import { journalPath, readHead } from './head.js';
-import { unwrapPackageKey } from './open.js';
+import { journalPath, readHead, type PackageHead } from './head.js';
+import { unwrapPackageKey } from './unlock.js';
 import { signerId } from './walk.js';
 import { recipientSummary, signPackage, type RecipientSummary } from './common.js';
 
@@ -131,22 +132,55 @@ function openPackage(pkg: string, flags: 'r' | 'r+'): number {
   }
 }
 
+/** Adds, removes, rotates or renews the recipients of package `pkg` in place (see the file's comment). */
 export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapResult> {
   const recovered = await recoverRewrap(pkg);
+  const head = await readHead(pkg, { trusted: opts.trustedPublishers });
+  checkSamePublisher(head.trailer.publicKey, opts.publisher);
+  const old = head.parsed.header;
+  const kept = keptStanzas(old, opts);
+  const { dek, keys } = await unwrapPackageKey(head.parsed, opts.identities);
+  let header: Header;
+  try {
+    header = { ...old, stanzas: await newStanzas(old, kept, opts, dek, keys) };
+  } finally {
+    dek.fill(0);
+  }
+  const { region, tail } = await encodeRewrapped(header, keys, opts.publisher, head);
+  await writeInPlace(pkg, head.layout.regionBytes, head.layout.signatureOffset, region, tail);
+  const remove = opts.remove ?? [];
+  return {
+    path: pkg,
+    packageId: toHex(old.packageId),
+    recipients: header.stanzas.map(recipientSummary),
+    added: (opts.add ?? []).map((r) => r.id),
+    removed: [...remove],
+    rotated: [
+      ...(opts.rotate ?? []).map((r) => ({ from: r.from, to: r.to.id })),
+      ...old.stanzas
+        .filter((s) => opts.renew?.type === s.type && !remove.includes(s.recipient))
+        .map((s) => ({ from: s.recipient, to: s.recipient })),
+    ],
+    bytesWritten: region.length + tail.length,
+    recovered,
+  };
+}
+
+/** Rewrap signs with the publisher key that signed the package: its provenance inside is signed by that key too. */
+function checkSamePublisher(signer: Uint8Array, publisher: Publisher): void {
+  if (!Buffer.from(signer).equals(publisher.spki)) {
+    throw new ModelsealError(
+      'UNTRUSTED_SIGNER',
+      `the package is signed by ${signerId(signer)}; rewrap must be signed by the same publisher key (its provenance inside is), not ${signerId(publisher.spki)}`,
+    );
+  }
+}
+
+/** Checks the requested changes against the package; returns the stanzas that stay (some then rotated or renewed). */
+function keptStanzas(old: Header, opts: RewrapOptions): Stanza[] {
   const add = opts.add ?? [];
   const remove = opts.remove ?? [];
   const rotate = opts.rotate ?? [];
-  const license = opts.license ?? 'none';
-  const policy = opts.policy ?? 'none';
-
-  const head = await readHead(pkg, { trusted: opts.trustedPublishers });
-  if (!Buffer.from(head.trailer.publicKey).equals(opts.publisher.spki)) {
-    throw new ModelsealError(
-      'UNTRUSTED_SIGNER',
-      `the package is signed by ${signerId(head.trailer.publicKey)}; rewrap must be signed by the same publisher key (its provenance inside is), not ${signerId(opts.publisher.spki)}`,
-    );
-  }
-  const old = head.parsed.header;
   if (old.fingerprint && add.length > 0) {
     throw new ModelsealError(
       'INVALID_ARGUMENT',
@@ -163,41 +197,14 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
   }
   const kept = old.stanzas.filter((s) => !remove.includes(s.recipient));
   const after = new Set(kept.map((s) => s.recipient).filter((id) => !rotate.some((r) => r.from === id)));
-  for (const r of rotate) {
-    if (after.has(r.to.id))
-      throw new ModelsealError(
-        'INVALID_ARGUMENT',
-        `--rotate ${r.from}=${r.to.id}: that recipient already has a stanza`,
-      );
-    after.add(r.to.id);
-  }
-  for (const r of add) {
-    if (after.has(r.id))
-      throw new ModelsealError('INVALID_ARGUMENT', `--add ${r.id}: that recipient already has a stanza`);
+  for (const [flag, r] of [
+    ...rotate.map((r) => [`--rotate ${r.from}=${r.to.id}`, r.to] as const),
+    ...add.map((r) => [`--add ${r.id}`, r] as const),
+  ]) {
+    if (after.has(r.id)) throw new ModelsealError('INVALID_ARGUMENT', `${flag}: that recipient already has a stanza`);
     after.add(r.id);
   }
-  const kg = old.keyGroups;
-  if (kg) {
-    if (
-      add.length > 0 &&
-      (opts.group === undefined || !Number.isInteger(opts.group) || opts.group < 0 || opts.group >= kg.shares.length)
-    ) {
-      throw new ModelsealError(
-        'INVALID_ARGUMENT',
-        `this package has ${kg.shares.length} key groups: say which one the added recipients join (--group 0..${kg.shares.length - 1})`,
-      );
-    }
-    for (let g = 0; g < kg.shares.length; g++) {
-      if (!kept.some((s) => s.group === g) && !(add.length > 0 && opts.group === g)) {
-        throw new ModelsealError(
-          'INVALID_ARGUMENT',
-          `removing those recipients would leave key group ${g} empty, and nobody could open with it; add a replacement (--add … --group ${g}) or use --rotate`,
-        );
-      }
-    }
-  } else if (opts.group !== undefined) {
-    throw new ModelsealError('INVALID_ARGUMENT', '--group: this package has no key groups');
-  }
+  checkKeyGroups(old, kept, opts);
   if (opts.renew && !kept.some((s) => s.type === opts.renew!.type)) {
     throw new ModelsealError(
       'INVALID_ARGUMENT',
@@ -211,62 +218,109 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
     );
   if (kept.length + add.length > LIMITS.maxStanzas)
     throw new ModelsealError('TOO_MANY_STANZAS', `at most ${LIMITS.maxStanzas} recipients per package`);
+  return kept;
+}
 
-  const { dek, keys } = await unwrapPackageKey(head.parsed, opts.identities);
-  let header: Header;
-  try {
-    // Each stanza wraps the data key, or in a package with key groups its group's key.
-    const wrapFor = async (
-      r: Recipient,
-      license: string,
-      policy: string,
-      group: number | undefined,
-    ): Promise<Stanza> => {
-      const key = group === undefined ? dek : keys.groupKey(group);
-      const w = await r.wrapDataKey(key, contextFor(old, { recipient: r.id, license, policy }));
-      if (group !== undefined) key.fill(0);
-      return {
-        type: r.type,
-        recipient: r.id,
-        license,
-        policy,
-        ...(group !== undefined ? { group } : {}),
-        args: w.args,
-        body: w.body,
-      };
-    };
-    const stanzas: Stanza[] = [];
-    for (const s of kept) {
-      const r =
-        rotate.find((x) => x.from === s.recipient)?.to ??
-        (opts.renew?.type === s.type ? await opts.renew.resolve(s.recipient) : undefined);
-      if (r && opts.renew?.type === s.type && r.id !== s.recipient)
-        throw new ModelsealError('INTERNAL', `renewing ${s.recipient} gave a recipient for ${r.id}`);
-      stanzas.push(r ? await wrapFor(r, s.license, s.policy, s.group) : s);
-    }
-    for (const r of add) {
-      stanzas.push(await wrapFor(r, license, policy, kg ? opts.group : undefined));
-    }
-    header = { ...old, stanzas };
-  } finally {
-    dek.fill(0);
+/** In a package with key groups, added recipients name their group and no group may be left empty. */
+function checkKeyGroups(old: Header, kept: readonly Stanza[], opts: RewrapOptions): void {
+  const kg = old.keyGroups;
+  const adding = (opts.add ?? []).length > 0;
+  if (!kg) {
+    if (opts.group !== undefined)
+      throw new ModelsealError('INVALID_ARGUMENT', '--group: this package has no key groups');
+    return;
   }
+  if (
+    adding &&
+    (opts.group === undefined || !Number.isInteger(opts.group) || opts.group < 0 || opts.group >= kg.shares.length)
+  ) {
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `this package has ${kg.shares.length} key groups: say which one the added recipients join (--group 0..${kg.shares.length - 1})`,
+    );
+  }
+  for (let g = 0; g < kg.shares.length; g++) {
+    if (!kept.some((s) => s.group === g) && !(adding && opts.group === g)) {
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `removing those recipients would leave key group ${g} empty, and nobody could open with it; add a replacement (--add … --group ${g}) or use --rotate`,
+      );
+    }
+  }
+}
+
+/** The new stanza list: kept stanzas (rotated or renewed ones wrapped again), then the added ones. */
+async function newStanzas(
+  old: Header,
+  kept: readonly Stanza[],
+  opts: RewrapOptions,
+  dek: Uint8Array,
+  keys: KeySchedule,
+): Promise<Stanza[]> {
+  // Each stanza wraps the data key, or in a package with key groups its group's key.
+  const wrapFor = async (r: Recipient, license: string, policy: string, group: number | undefined): Promise<Stanza> => {
+    const key = group === undefined ? dek : keys.groupKey(group);
+    const w = await r.wrapDataKey(key, contextFor(old, { recipient: r.id, license, policy }));
+    if (group !== undefined) key.fill(0);
+    return {
+      type: r.type,
+      recipient: r.id,
+      license,
+      policy,
+      ...(group !== undefined ? { group } : {}),
+      args: w.args,
+      body: w.body,
+    };
+  };
+  const stanzas: Stanza[] = [];
+  for (const s of kept) {
+    const r =
+      opts.rotate?.find((x) => x.from === s.recipient)?.to ??
+      (opts.renew?.type === s.type ? await opts.renew.resolve(s.recipient) : undefined);
+    if (r && opts.renew?.type === s.type && r.id !== s.recipient)
+      throw new ModelsealError('INTERNAL', `renewing ${s.recipient} gave a recipient for ${r.id}`);
+    stanzas.push(r ? await wrapFor(r, s.license, s.policy, s.group) : s);
+  }
+  for (const r of opts.add ?? []) {
+    const group = old.keyGroups ? opts.group : undefined;
+    stanzas.push(await wrapFor(r, opts.license ?? 'none', opts.policy ?? 'none', group));
+  }
+  return stanzas;
+}
+
+/** The new header region and signature tail; both signatures are made again. */
+async function encodeRewrapped(
+  header: Header,
+  keys: KeySchedule,
+  publisher: Publisher,
+  head: PackageHead,
+): Promise<{ region: Uint8Array; tail: Uint8Array }> {
   const headerBytes = encodeHeader(header, keys.headerMac(encodeHeaderMacInput(header)));
-  const { layout } = head;
-  // Both signatures are made again: the header signature in the region, the trailer at the end.
-  const signed = await signPackage(opts.publisher.signer, headerBytes, head.chunkList);
-  const region = headerRegion(headerBytes, signed.headerSignature, layout.regionBytes);
+  const { regionBytes } = head.layout;
+  const signed = await signPackage(publisher.signer, headerBytes, head.chunkList);
+  const region = headerRegion(headerBytes, signed.headerSignature, regionBytes);
   if (!region) {
     throw new ModelsealError(
       'HEADER_TOO_LARGE',
-      `the new header (${headerBytes.length} bytes) no longer fits the package's ${layout.regionBytes}-byte header region; reseal it (modelseal reseal)`,
+      `the new header (${headerBytes.length} bytes) no longer fits the package's ${regionBytes}-byte header region; reseal it (modelseal reseal)`,
     );
   }
   const tail = new Uint8Array(TAR_BLOCK + padded(signed.trailer.length) + 2 * TAR_BLOCK);
   tail.set(tarEntry(ENTRY.signature, signed.trailer), 0);
-  const tailAt = layout.signatureOffset;
+  return { region, tail };
+}
 
-  // Journal the old bytes, then write the new ones in place.
+/**
+ * Journals the old bytes of the header region and of everything from the signature on, then writes
+ * the new ones in place, syncs, and removes the journal.
+ */
+async function writeInPlace(
+  pkg: string,
+  regionBytes: number,
+  tailAt: number,
+  region: Uint8Array,
+  tail: Uint8Array,
+): Promise<void> {
   const fd = openPackage(pkg, 'r+');
   try {
     const size = fstatSync(fd).size;
@@ -274,7 +328,7 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
       journal: JOURNAL_TAG,
       size,
       parts: [
-        { offset: 0, data: toB64(readAt(fd, 0, layout.regionBytes)) },
+        { offset: 0, data: toB64(readAt(fd, 0, regionBytes)) },
         { offset: tailAt, data: toB64(readAt(fd, tailAt, size - tailAt)) },
       ],
     };
@@ -290,19 +344,4 @@ export async function rewrap(pkg: string, opts: RewrapOptions): Promise<RewrapRe
   } finally {
     closeSync(fd);
   }
-  return {
-    path: pkg,
-    packageId: toHex(old.packageId),
-    recipients: header.stanzas.map(recipientSummary),
-    added: add.map((r) => r.id),
-    removed: [...remove],
-    rotated: [
-      ...rotate.map((r) => ({ from: r.from, to: r.to.id })),
-      ...old.stanzas
-        .filter((s) => opts.renew?.type === s.type && !remove.includes(s.recipient))
-        .map((s) => ({ from: s.recipient, to: s.recipient })),
-    ],
-    bytesWritten: region.length + tail.length,
-    recovered,
-  };
 }

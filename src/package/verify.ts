@@ -36,6 +36,7 @@ export interface VerifyPackageResult {
   packageBytes: number;
 }
 
+/** Checks a package's structure, both signatures and every chunk against the signed list, without a key. */
 export async function verifyPackage(input: string | Readable, opts: VerifyOptions): Promise<VerifyPackageResult> {
   // Started once the package's size is known (verifyFile), or at once for a stream.
   const pool = new CryptoPool(opts.threads);

@@ -39,7 +39,8 @@ import { orderedPipeline } from '../crypto/pool.js';
 import { ioError } from '../io/atomic.js';
 import { streamDepth } from './common.js';
 
-const truncated = () =>
+/** The package ended before its structure did. */
+export const truncated = (): ModelsealError =>
   new ModelsealError('TRUNCATED', 'the package ends early: it was cut off in transfer or on disk; fetch it again');
 const trailing = () => new ModelsealError('MALFORMED_PACKAGE', 'the package has unexpected bytes after its end');
 
@@ -275,6 +276,7 @@ export async function walkPackage<T>(
   return { parsed, headerBytes, headerSignature, layout, trailer, chunkList, chunksDigest, packageBytes: src.position };
 }
 
+/** The error for ciphertext chunk `i` (package order) that differs from the signed chunk list. */
 export function modifiedChunk(i: number): ModelsealError {
   return new ModelsealError(
     'SIGNATURE_INVALID',
@@ -352,6 +354,7 @@ export function checkTrusted(t: { publicKey: Uint8Array }, trusted: readonly Uin
   }
 }
 
+/** A publisher key's id as shown to users: `sha256:` and the hex SHA-256 of its SPKI DER. */
 export function signerId(spki: Uint8Array): string {
   return `sha256:${toHex(createHash('sha256').update(spki).digest())}`;
 }
