@@ -51,7 +51,8 @@ export function createProgram(): Command {
     .option('--passphrase-file <file>', 'file holding the key store passphrase (or set MODELSEAL_PASSPHRASE_FILE)')
     .option(
       '--kms-endpoint <url>',
-      "AWS KMS (or KMS-compatible) endpoint; default: the AWS SDK's (AWS_ENDPOINT_URL_KMS, region from AWS_REGION or the profile)",
+      "AWS KMS (or KMS-compatible) endpoint; default: the AWS SDK's (AWS_ENDPOINT_URL_KMS, region from " +
+        'AWS_REGION or the profile)',
     )
     .option(
       '--pkcs11-module <path>',
@@ -63,7 +64,8 @@ export function createProgram(): Command {
     )
     .option(
       '--threads <n>',
-      'threads for bulk crypto, the main one included (default: number of cores, or 1 for payloads under 32 MiB; 0 or 1 = no worker threads)',
+      'threads for bulk crypto, the main one included (default: number of cores, or 1 for payloads under ' +
+        '32 MiB; 0 or 1 = no worker threads)',
     )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
@@ -110,7 +112,10 @@ Exit codes: ${Object.entries(ErrorCodes)
   return program;
 }
 
-/** Whether the user asked for JSON output: the parsed option, or `--json` among the options when parsing failed before it was seen. */
+/**
+ * Whether the user asked for JSON output: the parsed option, or `--json` among the options when
+ * parsing failed before it was seen.
+ */
 function wantsJson(program: Command, args: readonly string[]): boolean {
   if (program.opts<GlobalOptions>().json) return true;
   const end = args.indexOf('--');
@@ -150,7 +155,8 @@ export async function run(argv: readonly string[]): Promise<number> {
       } catch (cause) {
         throw new ModelsealError(
           'INVALID_ARGUMENT',
-          `MODELSEAL_PROVIDERS: cannot load the provider module ${spec} (${cause instanceof Error ? cause.message.split('\n')[0] : cause})`,
+          `MODELSEAL_PROVIDERS: cannot load the provider module ${spec} ` +
+            `(${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)})`,
           { cause },
         );
       }

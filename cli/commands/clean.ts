@@ -14,7 +14,8 @@ export function registerClean(program: Command): void {
     .option('--dry-run', 'list what would be removed, remove nothing')
     .addHelpText(
       'after',
-      '\nOnly our own naming is touched, and only a partial whose process (its id is in the name) no longer runs on this host. seal and open also do this for their output path at every run.',
+      '\nOnly our own naming is touched, and only a partial whose process (its id is in the name) no longer ' +
+        'runs on this host. seal and open also do this for their output path at every run.',
     )
     .action(async (dir: string, o: { dryRun?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();

@@ -12,7 +12,8 @@ export function registerKeygen(program: Command): void {
     .option('--protect', 'encrypt the private key with a passphrase (scrypt)')
     .addHelpText(
       'after',
-      '\nExample: modelseal keygen -o alice.x25519   then give alice.x25519.pub to the publisher, who seals with --to x25519:alice.x25519.pub',
+      '\nExample: modelseal keygen -o alice.x25519   then give alice.x25519.pub to the publisher, ' +
+        'who seals with --to x25519:alice.x25519.pub',
     )
     .action(async (o: { output: string; type: string; protect?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();

@@ -138,7 +138,7 @@ describe('fingerprint and trace on the command line', () => {
       join(dir, 'carol/model.safetensors'),
       '--original',
       resolve('samples/checkpoint'),
-      '--recipients',
+      '--registry',
       registry,
       '--store',
       logDir,
@@ -178,6 +178,34 @@ describe('fingerprint and trace on the command line', () => {
       registry,
     ]);
     expect(human.stderr).toMatch(/ACCUSED bob: z = [\d.]+ ≥ τ = [\d.]+/);
+  });
+
+  it('trace names the registry --registry, as seal and fingerprint embed do; --recipients stays a hidden alias', () => {
+    const help = ms(['trace', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--registry <file>/);
+    expect(help.stdout).not.toMatch(/--recipients/);
+    const leak = join(dir, 'acme');
+    const original = resolve('samples/checkpoint');
+    const byName = ms(['--json', 'trace', leak, '--original', original, '--registry', registry]);
+    const byAlias = ms(['--json', 'trace', leak, '--original', original, '--recipients', registry]);
+    expect(byName.code, byName.stderr).toBe(0);
+    expect(byAlias.code, byAlias.stderr).toBe(0);
+    expect(byName.json().accused.map((a: { recipient: string }) => a.recipient)).toEqual(['acme']);
+    expect(byAlias.json().scores).toEqual(byName.json().scores);
+    const both = ms([
+      '--json',
+      'trace',
+      leak,
+      '--original',
+      original,
+      '--registry',
+      registry,
+      '--recipients',
+      registry,
+    ]);
+    expect(both.code).toBe(2);
+    expect(both.json().error.message).toMatch(/--recipients is the old spelling of --registry/);
   });
 
   it('accuses nobody for the original itself or an unrelated model, and says when the leak is not derived', () => {
