@@ -41,6 +41,7 @@ function version(): string {
   return '0.0.0';
 }
 
+/** The commander tree of every modelseal command, with the global options. */
 export function createProgram(): Command {
   const program = new Command('modelseal')
     .description('Seal ML model weights into an auditable, export-controlled package, and open or verify one.')

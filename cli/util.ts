@@ -31,6 +31,7 @@ export interface GlobalOptions {
   pkcs11PinFile?: string;
 }
 
+/** The key store folder: --keys, $MODELSEAL_KEYS or ./keys, resolved. */
 export function keysDir(g: GlobalOptions): string {
   return resolve(g.keys ?? process.env.MODELSEAL_KEYS ?? 'keys');
 }
@@ -58,10 +59,12 @@ export async function removeStaleAt(output: string): Promise<string[]> {
   return removed.map((s) => s.path);
 }
 
+/** With --json, prints the command's one JSON object on stdout; otherwise nothing. */
 export function emitJson(g: GlobalOptions, command: string, result: object): void {
   if (g.json) process.stdout.write(JSON.stringify({ ok: true, command, ...result }) + '\n');
 }
 
+/** A byte count for people: 1.5 MiB. */
 export function fmtBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
@@ -218,6 +221,7 @@ export async function parseRecipients(values: readonly string[], g: GlobalOption
   return out;
 }
 
+/** The publisher's signing key: `path`, or the key store's publisher.key. */
 export async function publisherKey(g: GlobalOptions, path?: string): Promise<Publisher> {
   return loadPublisherKey(path ?? resolve(keysDir(g), KEYSTORE_FILES.publisher), passphraseSource(g));
 }
@@ -231,17 +235,20 @@ export async function identities(
   return identitiesFrom({ ...providerSettings(g, extra), ...(release ? { release } : {}) });
 }
 
+/** The trusted publisher keys: the --publisher files, then the key store's publisher.pub and trusted/. */
 export async function trusted(g: GlobalOptions, publisherFiles: readonly string[]): Promise<Uint8Array[]> {
   const out = await Promise.all(publisherFiles.map((p) => readPublisherPublicKey(p)));
   return [...out, ...(await trustedPublishers(keysDir(g)))];
 }
 
+/** --threads, checked: a whole number, or undefined for the default. */
 export function threads(g: GlobalOptions): number | undefined {
   if (g.threads === undefined) return undefined;
   if (!/^\d+$/.test(g.threads)) throw new ModelsealError('INVALID_ARGUMENT', '--threads: expected a whole number');
   return Number(g.threads);
 }
 
+/** Commander argument parser of repeatable options: collects every value in order. */
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 const interruptListeners: Array<() => void> = [];
@@ -283,6 +290,7 @@ function fsError(e: unknown): ModelsealError | undefined {
   return new ModelsealError('IO', `cannot ${x.syscall} ${x.path ?? 'a file'}: ${fsReason(x)}`, { cause: e });
 }
 
+/** Prints an error (the JSON error object with --json, one line on stderr otherwise) and returns its exit code. */
 export function reportError(e: unknown, g: GlobalOptions): number {
   const err =
     e instanceof ModelsealError

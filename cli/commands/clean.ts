@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { findStalePartials, fsReason, ModelsealError, removeStalePartials } from '../../src/index.js';
 import { emitJson, say, type GlobalOptions } from '../util.js';
 
+/** `clean [dir]`: removes the partial outputs killed runs left behind. */
 export function registerClean(program: Command): void {
   program
     .command('clean')

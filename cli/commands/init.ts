@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { initKeystore, ModelsealError, originOfPrefix } from '../../src/index.js';
 import { emitJson, keysDir, passphraseSource, say, type GlobalOptions } from '../util.js';
 
+/** `init`: creates the key store. */
 export function registerInit(program: Command): void {
   program
     .command('init')

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { inspect, type InspectResult } from '../../src/index.js';
 import { emitJson, fmtBytes, type GlobalOptions } from '../util.js';
 
+/** `inspect <package>`: what a package holds, without a key. */
 export function registerInspect(program: Command): void {
   program
     .command('inspect')

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { ModelsealError, newPublisherKey, newX25519Key, writeFileAtomic, writeKeyFile } from '../../src/index.js';
 import { emitJson, passphraseSource, say, type GlobalOptions } from '../util.js';
 
+/** `keygen`: one x25519 identity or publisher key. */
 export function registerKeygen(program: Command): void {
   program
     .command('keygen')

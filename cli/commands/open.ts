@@ -63,6 +63,7 @@ async function releaseSettings(
   };
 }
 
+/** `open <package> -o <path>`: decrypt, verify every byte, write the checkpoint and model.sig. */
 export function registerOpen(program: Command): void {
   program
     .command('open')

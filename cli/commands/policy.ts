@@ -11,6 +11,7 @@ export function dataDir(o: { data?: string }): string {
 export const DATA_HELP =
   "the release service's data directory (default $MODELSEAL_DATA or ./modelseal-data): log/, policy/, recipients/";
 
+/** `policy init | check`: the release policy files. */
 export function registerPolicy(program: Command): void {
   const policy = program
     .command('policy')

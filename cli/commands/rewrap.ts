@@ -108,6 +108,7 @@ const recipientOptions = (c: Command) =>
     )
     .option('--signing-key <file>', "publisher key file that re-signs (default: the key store's publisher.key)");
 
+/** `rewrap <package...>`: change the recipients of packages in place. */
 export function registerRewrap(program: Command): void {
   recipientOptions(
     program
@@ -188,6 +189,7 @@ async function rewrapAction(paths: string[], o: Opts, cmd: Command): Promise<voi
   emitJson(g, 'rewrap', { packages: results });
 }
 
+/** `reseal <package> -o <new>`: the same package under a fresh data key. */
 export function registerReseal(program: Command): void {
   recipientOptions(
     program

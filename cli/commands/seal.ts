@@ -30,6 +30,7 @@ import {
   type GlobalOptions,
 } from '../util.js';
 
+/** --chunk-size: bytes, or a size like 64KiB or 1MiB. */
 export function parseSize(v: string): number {
   const m = /^(\d+)\s*(k|kib|m|mib)?$/i.exec(v.trim());
   if (!m) throw new ModelsealError('INVALID_ARGUMENT', `--chunk-size ${v}: expected bytes or a size like 1MiB`);
@@ -109,6 +110,7 @@ Examples:
   # KMS in us-east-1 AND (the HSM OR the security officer's offline key):
   modelseal seal ./llama --group aws-kms:alias/us-east-1 --group pkcs11:hsm/kek,x25519:officer.pub -o m.mseal`;
 
+/** `seal <input> -o <package>`: encrypt and sign a checkpoint for its recipients. */
 export function registerSeal(program: Command): void {
   program
     .command('seal')

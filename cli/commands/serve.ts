@@ -27,6 +27,7 @@ interface ServeFlags {
   summaryInterval: string;
 }
 
+/** `serve`: the key-release service and its log. */
 export function registerServe(program: Command): void {
   program
     .command('serve')

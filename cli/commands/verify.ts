@@ -12,6 +12,7 @@ import {
   type GlobalOptions,
 } from '../util.js';
 
+/** `verify <path>`: a package or opened folder against its signature, without a key. */
 export function registerVerify(program: Command): void {
   program
     .command('verify')
