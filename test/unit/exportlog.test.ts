@@ -1,8 +1,18 @@
 /** seal --log as a library call: openExportLog picks a log store or a release service and records the exports. */
 import { describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initKeystore, isServiceLog, openExportLog, openLogStore, queryEvents, seal } from '../../src/index.js';
+import {
+  initKeystore,
+  isServiceLog,
+  loadPublisherKey,
+  openExportLog,
+  openLogStore,
+  openReleaseService,
+  queryEvents,
+  seal,
+  startServer,
+} from '../../src/index.js';
 import { detBytes, makeKeys, tempDir } from '../support/fixtures.js';
 
 const keys = makeKeys();
@@ -56,5 +66,48 @@ describe('openExportLog', () => {
       code: 'KEYSTORE',
       message: expect.stringContaining('log.key'),
     });
+  });
+
+  it('a release service URL: the service logs the exports the publisher signs; each receipt must verify under log.vkey', async () => {
+    const keysDir = join(dir, 'service-keys');
+    await initKeystore(keysDir);
+    const setup = await openReleaseService(join(dir, 'service-data'), keysDir, { commitIntervalMs: 0 });
+    const server = await startServer(setup.service, setup.log, { port: 0 });
+    try {
+      const publisher = await loadPublisherKey(join(keysDir, 'publisher.key'));
+      const src = join(dir, 's.bin');
+      writeFileSync(src, detBytes(5_000, 'service'));
+      const log = await openExportLog(server.url, { keysDir });
+      expect(log.origin).toBe(setup.log.origin);
+      let logged: Awaited<ReturnType<typeof log.record>> = [];
+      await seal({
+        input: src,
+        output: join(dir, 's.mseal'),
+        recipients: [keys.local],
+        publisher,
+        beforeCommit: async (r) => {
+          logged = await log.record(r, publisher);
+        },
+      });
+      await log.close();
+      expect(logged).toEqual([{ index: 0, recipient: keys.local.id }]);
+      // Receipts from this service do not verify under another log's key: nothing is recorded as logged.
+      const otherKeys = join(dir, 'other-keys');
+      await initKeystore(otherKeys);
+      const wrong = await openExportLog(server.url, { keysDir: otherKeys });
+      await expect(
+        seal({
+          input: src,
+          output: join(dir, 's2.mseal'),
+          recipients: [keys.local],
+          publisher,
+          beforeCommit: async (r) => void (await wrong.record(r, publisher)),
+        }),
+      ).rejects.toMatchObject({ code: 'LOG_INVALID' });
+      expect(existsSync(join(dir, 's2.mseal'))).toBe(false);
+    } finally {
+      await server.close();
+      await setup.close();
+    }
   });
 });
