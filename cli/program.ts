@@ -19,6 +19,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerReseal, registerRewrap } from './commands/rewrap.js';
 import { registerProviders } from './commands/providers.js';
 import { registerAudit } from './commands/audit.js';
+import { registerReceipt } from './commands/receipt.js';
 import { registerPolicy } from './commands/policy.js';
 import { registerServe } from './commands/serve.js';
 import { registerRecipient } from './commands/recipient.js';
@@ -101,6 +102,7 @@ Exit codes: ${Object.entries(ErrorCodes)
     registerReseal,
     registerProviders,
     registerAudit,
+    registerReceipt,
     registerPolicy,
     registerServe,
     registerRecipient,

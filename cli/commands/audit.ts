@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
 import {
   auditLog,
   findByRequestId,
@@ -22,9 +21,11 @@ import {
 } from '../../src/index.js';
 import { emitJson, keysDir, say, threads, withProgress, type GlobalOptions } from '../util.js';
 
-const LOG_KEY_HELP = "the log's verifier key (origin+id+key) or a file holding it; default: the key store's log.vkey";
+export const LOG_KEY_HELP =
+  "the log's verifier key (origin+id+key) or a file holding it; default: the key store's log.vkey";
 
-async function logKey(g: GlobalOptions, given: string | undefined) {
+/** The log verifier key: --log-key (a key or a file), or the key store's log.vkey. */
+export async function logKey(g: GlobalOptions, given: string | undefined) {
   return readLogVerifier(given ?? join(keysDir(g), 'log.vkey'));
 }
 
@@ -363,46 +364,7 @@ async function auditProof(which: string, o: { store?: string; logKey?: string },
   });
 }
 
-function registerReceipt(program: Command): void {
-  program
-    .command('receipt')
-    .description('check log receipts (C2SP tlog-proof) offline')
-    .command('verify')
-    .description(
-      "check that a receipt's entry is in the log: the checkpoint's signature by the log and the inclusion proof",
-    )
-    .argument('<receipt>', 'a .tlog-proof file (modelseal receipts carry the logged entry)')
-    .option('--log-key <key|file>', LOG_KEY_HELP)
-    .option('--entry <file>', 'the logged entry, when the receipt does not carry it (or to check it is that entry)')
-    .action(receiptVerify);
-}
-
-async function readInput(p: string): Promise<Buffer> {
-  try {
-    return await readFile(p);
-  } catch (cause) {
-    throw new ModelsealError('IO', `cannot read ${p}`, { cause });
-  }
-}
-
-async function receiptVerify(file: string, o: { logKey?: string; entry?: string }, cmd: Command): Promise<void> {
-  const g = cmd.optsWithGlobals<GlobalOptions>();
-  const verifier = await logKey(g, o.logKey);
-  const proof = (await readInput(file)).toString('utf8');
-  const r = verifyProof(proof, o.entry ? await readInput(o.entry) : undefined, verifier);
-  const entry = r.entry.toString('utf8');
-  emitJson(g, 'receipt verify', {
-    index: r.index,
-    origin: r.checkpoint.origin,
-    size: r.checkpoint.size,
-    root: r.checkpoint.root.toString('base64'),
-    entry,
-  });
-  say(g, `receipt verified: entry ${r.index} of log ${r.checkpoint.origin} (checkpoint size ${r.checkpoint.size})`);
-  say(g, `  ${entry.length > 400 ? entry.slice(0, 400) + '…' : entry}`);
-}
-
-/** `audit verify | list | proof` and `receipt verify`. */
+/** `audit verify | list | proof`. */
 export function registerAudit(program: Command): void {
   const audit = program
     .command('audit')
@@ -410,5 +372,4 @@ export function registerAudit(program: Command): void {
   registerAuditVerify(audit);
   registerAuditList(audit);
   registerAuditProof(audit);
-  registerReceipt(program);
 }
