@@ -228,7 +228,7 @@ function registerAuditVerify(audit: Command): void {
       'recompute the whole log from its entries; check every checkpoint signature and that each checkpoint ' +
         'is a prefix of the same tree',
     )
-    .option('--store <dir>', STORE_HELP)
+    .option('--store <dir|postgres-url>', STORE_HELP)
     .option('--server <url>', SERVER_HELP)
     .option('--log-key <key|file>', LOG_KEY_HELP)
     .addHelpText(
@@ -267,13 +267,13 @@ function registerAuditList(audit: Command): void {
   audit
     .command('list')
     .description('list the exports (seal) and key releases (allowed and denied) in the log, filtered')
-    .option('--store <dir>', STORE_HELP)
+    .option('--store <dir|postgres-url>', STORE_HELP)
     .option('--server <url>', SERVER_HELP)
     .option('--log-key <key|file>', LOG_KEY_HELP)
     .option('--artifact <digest>', 'only this model (sha256:… root digest)')
     .option('--recipient <name>', 'only this recipient (with --pseudonym-key, also where it was logged as a pseudonym)')
     .option('--org <name>', 'only recipients of this organisation (release events; case-insensitive)')
-    .option('--country <cc>', 'only recipients registered in this country (release events)')
+    .option('--country <code>', 'only recipients registered in this country (ISO 3166 alpha-2; release events)')
     .option('--decision <allow|deny>', 'only allowed or only denied (exports count as allowed)')
     .option(
       '--type <export|release|denials>',
@@ -333,7 +333,7 @@ function registerAuditProof(audit: Command): void {
       'the entry index (as `seal --log` reports it) or a release request id (32 hex digits, as `open --server` ' +
         'and the service report it)',
     )
-    .option('--store <dir>', STORE_HELP)
+    .option('--store <dir|postgres-url>', STORE_HELP)
     .option('--log-key <key|file>', LOG_KEY_HELP)
     .addHelpText(
       'after',
