@@ -20,6 +20,7 @@ import { registerReseal, registerRewrap } from './commands/rewrap.js';
 import { registerProviders } from './commands/providers.js';
 import { registerSigner } from './commands/signer.js';
 import { registerAudit } from './commands/audit.js';
+import { registerReceipt } from './commands/receipt.js';
 import { registerPolicy } from './commands/policy.js';
 import { registerServe } from './commands/serve.js';
 import { registerRecipient } from './commands/recipient.js';
@@ -42,6 +43,7 @@ function version(): string {
   return '0.0.0';
 }
 
+/** The commander tree of every modelseal command, with the global options. */
 export function createProgram(): Command {
   const program = new Command('modelseal')
     .description('Seal ML model weights into an auditable, export-controlled package, and open or verify one.')
@@ -52,7 +54,8 @@ export function createProgram(): Command {
     .option('--passphrase-file <file>', 'file holding the key store passphrase (or set MODELSEAL_PASSPHRASE_FILE)')
     .option(
       '--kms-endpoint <url>',
-      "AWS KMS (or KMS-compatible) endpoint; default: the AWS SDK's (AWS_ENDPOINT_URL_KMS, region from AWS_REGION or the profile)",
+      "AWS KMS (or KMS-compatible) endpoint; default: the AWS SDK's (AWS_ENDPOINT_URL_KMS, region from " +
+        'AWS_REGION or the profile)',
     )
     .option(
       '--pkcs11-module <path>',
@@ -64,7 +67,8 @@ export function createProgram(): Command {
     )
     .option(
       '--threads <n>',
-      'threads for bulk crypto, the main one included (default: number of cores, or 1 for payloads under 32 MiB; 0 or 1 = no worker threads)',
+      'threads for bulk crypto, the main one included (default: number of cores, or 1 for payloads under ' +
+        '32 MiB; 0 or 1 = no worker threads)',
     )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
@@ -102,6 +106,7 @@ Exit codes: ${Object.entries(ErrorCodes)
     registerProviders,
     registerSigner,
     registerAudit,
+    registerReceipt,
     registerPolicy,
     registerServe,
     registerRecipient,
@@ -114,7 +119,10 @@ Exit codes: ${Object.entries(ErrorCodes)
   return program;
 }
 
-/** Whether the user asked for JSON output: the parsed option, or `--json` among the options when parsing failed before it was seen. */
+/**
+ * Whether the user asked for JSON output: the parsed option, or `--json` among the options when
+ * parsing failed before it was seen.
+ */
 function wantsJson(program: Command, args: readonly string[]): boolean {
   if (program.opts<GlobalOptions>().json) return true;
   const end = args.indexOf('--');
@@ -154,7 +162,8 @@ export async function run(argv: readonly string[]): Promise<number> {
       } catch (cause) {
         throw new ModelsealError(
           'INVALID_ARGUMENT',
-          `MODELSEAL_PROVIDERS: cannot load the provider module ${spec} (${cause instanceof Error ? cause.message.split('\n')[0] : cause})`,
+          `MODELSEAL_PROVIDERS: cannot load the provider module ${spec} ` +
+            `(${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)})`,
           { cause },
         );
       }

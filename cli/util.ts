@@ -35,6 +35,7 @@ export interface GlobalOptions {
   pkcs11PinFile?: string;
 }
 
+/** The key store folder: --keys, $MODELSEAL_KEYS or ./keys, resolved. */
 export function keysDir(g: GlobalOptions): string {
   return resolve(g.keys ?? process.env.MODELSEAL_KEYS ?? 'keys');
 }
@@ -62,10 +63,12 @@ export async function removeStaleAt(output: string): Promise<string[]> {
   return removed.map((s) => s.path);
 }
 
+/** With --json, prints the command's one JSON object on stdout; otherwise nothing. */
 export function emitJson(g: GlobalOptions, command: string, result: object): void {
   if (g.json) process.stdout.write(JSON.stringify({ ok: true, command, ...result }) + '\n');
 }
 
+/** A byte count for people: 1.5 MiB. */
 export function fmtBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
@@ -76,35 +79,74 @@ export function fmtBytes(n: number): string {
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
-/** A progress bar on stderr, only when stderr is a terminal and output is for humans. */
-export function progressBar(g: GlobalOptions): ((p: Progress) => void) | undefined {
-  if (g.json || g.quiet || !process.stderr.isTTY) return undefined;
+/** The unit a phase counts in: log entries for `audit`, tensors for `trace`, bytes otherwise. */
+function progressUnit(phase: Progress['phase']): (n: number) => string {
+  if (phase === 'audit') return (n) => `${Math.round(n)} entries`;
+  if (phase === 'trace') return (n) => `${Math.round(n)} tensors`;
+  return fmtBytes;
+}
+
+/**
+ * One progress display per operation: created once, handed to the library call as its
+ * `onProgress`, finished once. It draws a bar on stderr only when stderr is a terminal and the
+ * output is for humans (not --json, not --quiet); otherwise `onProgress` is undefined.
+ */
+export interface ProgressReporter {
+  /** The library's progress callback, or undefined when nothing is shown. */
+  readonly onProgress: ((p: Progress) => void) | undefined;
+  /** A callback for library calls that report counts without a phase (fingerprint embed, trace, audit). */
+  counting(phase: Progress['phase']): ((p: { done: number; total: number }) => void) | undefined;
+  /** Ends the bar's line if the last update left it open (an error, or a total never reached). */
+  finish(): void;
+}
+
+/** The progress reporter of one operation, drawing on `out` (stderr) under the rules of ProgressReporter. */
+export function progressReporter(g: GlobalOptions, out: NodeJS.WriteStream = process.stderr): ProgressReporter {
+  if (g.json || g.quiet || !out.isTTY) return { onProgress: undefined, counting: () => undefined, finish: () => {} };
   const start = Date.now();
   let phase = '';
   let last = 0;
-  return (p) => {
+  let open = false;
+  const draw = (p: Progress) => {
     const now = Date.now();
-    if (p.phase !== phase) {
-      phase = p.phase;
-    } else if (now - last < 100 && p.done < p.total) return;
+    if (p.phase !== phase) phase = p.phase;
+    else if (now - last < 100 && p.done < p.total) return;
     last = now;
     const frac = p.total > 0 ? Math.min(1, p.done / p.total) : 1;
-    const secs = Math.max((now - start) / 1000, 0.001);
-    const rate = p.done / secs;
+    const rate = p.done / Math.max((now - start) / 1000, 0.001);
     const eta = rate > 0 ? (p.total - p.done) / rate : 0;
-    const width = 24;
-    const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '-');
-    const fmt =
-      p.phase === 'audit'
-        ? (n: number) => `${Math.round(n)} entries`
-        : p.phase === 'trace'
-          ? (n: number) => `${Math.round(n)} tensors`
-          : fmtBytes;
-    process.stderr.write(
-      `\r${p.phase.padEnd(8)} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${fmt(p.done)}/${fmt(p.total)} ${fmt(rate)}/s ETA ${eta.toFixed(0)}s\x1b[K`,
+    const bar = '#'.repeat(Math.round(frac * 24)).padEnd(24, '-');
+    const fmt = progressUnit(p.phase);
+    const percent = (frac * 100).toFixed(0).padStart(3);
+    out.write(
+      `\r${p.phase.padEnd(8)} [${bar}] ${percent}% ${fmt(p.done)}/${fmt(p.total)} ` +
+        `${fmt(rate)}/s ETA ${eta.toFixed(0)}s\x1b[K`,
     );
-    if (p.done >= p.total) process.stderr.write('\n');
+    open = p.done < p.total;
+    if (!open) out.write('\n');
   };
+  return {
+    onProgress: draw,
+    counting: (phase) => (p) => draw({ phase, ...p }),
+    finish: () => {
+      if (open) out.write('\n');
+      open = false;
+    },
+  };
+}
+
+/** Runs one operation with its progress reporter, finishing the reporter whether the operation succeeds or fails. */
+export async function withProgress<T>(
+  g: GlobalOptions,
+  run: (progress: ProgressReporter) => Promise<T>,
+  out: NodeJS.WriteStream = process.stderr,
+): Promise<T> {
+  const progress = progressReporter(g, out);
+  try {
+    return await run(progress);
+  } finally {
+    progress.finish();
+  }
 }
 
 /** Passphrases come from a file, the environment, or a prompt on the terminal; never from argv. */
@@ -216,17 +258,20 @@ export async function identities(
   return identitiesFrom({ ...providerSettings(g, extra), ...(release ? { release } : {}) });
 }
 
+/** The trusted publisher keys: the --publisher files, then the key store's publisher.pub and trusted/. */
 export async function trusted(g: GlobalOptions, publisherFiles: readonly string[]): Promise<Uint8Array[]> {
   const out = await Promise.all(publisherFiles.map((p) => readPublisherPublicKey(p)));
   return [...out, ...(await trustedPublishers(keysDir(g)))];
 }
 
+/** --threads, checked: a whole number, or undefined for the default. */
 export function threads(g: GlobalOptions): number | undefined {
   if (g.threads === undefined) return undefined;
   if (!/^\d+$/.test(g.threads)) throw new ModelsealError('INVALID_ARGUMENT', '--threads: expected a whole number');
   return Number(g.threads);
 }
 
+/** Commander argument parser of repeatable options: collects every value in order. */
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 const interruptListeners: Array<() => void> = [];
@@ -252,7 +297,10 @@ export function releaseInterruptSignals(): void {
   }
 }
 
-/** A file-system error that reached the CLI unwrapped (Node's errors carry `syscall` and an errno `code`): an IO error about its path. */
+/**
+ * A file-system error that reached the CLI unwrapped (Node's errors carry `syscall` and an errno
+ * `code`): an IO error about its path.
+ */
 function fsError(e: unknown): ModelsealError | undefined {
   const x = e as NodeJS.ErrnoException | undefined;
   if (
@@ -265,6 +313,7 @@ function fsError(e: unknown): ModelsealError | undefined {
   return new ModelsealError('IO', `cannot ${x.syscall} ${x.path ?? 'a file'}: ${fsReason(x)}`, { cause: e });
 }
 
+/** Prints an error (the JSON error object with --json, one line on stderr otherwise) and returns its exit code. */
 export function reportError(e: unknown, g: GlobalOptions): number {
   const err =
     e instanceof ModelsealError

@@ -238,3 +238,22 @@ export {
   type GgufValue,
 } from './formats/gguf.js';
 export { dequantizeBlocks, canDequantize, DEQUANTIZABLE } from './formats/quants.js';
+export {
+  queryEvents,
+  findByRequestId,
+  eventMatcher,
+  copyEvents,
+  type EventFilter,
+  type EventQueryResult,
+  type IndexedEvent,
+  type MarkedCopy,
+} from './log/query.js';
+export {
+  openExportLog,
+  isServiceLog,
+  type ExportLog,
+  type ExportLogOptions,
+  type LoggedExport,
+} from './package/exportlog.js';
+export { openToStream, releaseReceiptPath, writeReleaseReceipt, type StreamOpenResult } from './package/deliver.js';
+export { findPackages, rewrapAll, recoverAll, type RewrapAllOptions } from './package/batch.js';

@@ -1,33 +1,37 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
 import {
   auditLog,
+  findByRequestId,
   isPostgresUrl,
   loadPseudonymizer,
   openLogStore,
   ModelsealError,
   openNote,
+  queryEvents,
   readLogVerifier,
   receiptFor,
   RemoteLog,
-  storeEvents,
   verifyProof,
   type DenialsEvent,
+  type EventFilter,
+  type IndexedEvent,
   type LogEvent,
   type LogStore,
-  type Pseudonymizer,
 } from '../../src/index.js';
-import { emitJson, keysDir, progressBar, say, threads, type GlobalOptions } from '../util.js';
+import { emitJson, keysDir, say, threads, withProgress, type GlobalOptions } from '../util.js';
 
-const LOG_KEY_HELP = "the log's verifier key (origin+id+key) or a file holding it; default: the key store's log.vkey";
+export const LOG_KEY_HELP =
+  "the log's verifier key (origin+id+key) or a file holding it; default: the key store's log.vkey";
 
-async function logKey(g: GlobalOptions, given: string | undefined) {
+/** The log verifier key: --log-key (a key or a file), or the key store's log.vkey. */
+export async function logKey(g: GlobalOptions, given: string | undefined) {
   return readLogVerifier(given ?? join(keysDir(g), 'log.vkey'));
 }
 
 const STORE_HELP =
-  "the log's store: the data directory of `seal --log`, the log/ folder of a service's data directory (read-only, beside a running server), or a PostgreSQL URL (serve --store)";
+  "the log's store: the data directory of `seal --log`, the log/ folder of a service's data directory " +
+  '(read-only, beside a running server), or a PostgreSQL URL (serve --store)';
 const SERVER_HELP = 'a running `modelseal serve` (reads its C2SP tiles and checkpoints over HTTP)';
 
 interface SourceOptions {
@@ -83,41 +87,27 @@ function timeOption(name: string, v: string | undefined): number | undefined {
   return t;
 }
 
-function matcher(f: ListFilters, pseudonyms: Pseudonymizer | undefined): (e: LogEvent) => boolean {
-  if (f.decision && !['allow', 'deny'].includes(f.decision))
+const DECISIONS = ['allow', 'deny'] as const;
+const TYPES = ['export', 'release', 'denials'] as const;
+
+/** The `audit list` filter flags, checked, as the library's event filter. */
+async function listFilter(f: ListFilters & { pseudonymKey?: string }): Promise<EventFilter> {
+  const pseudonyms = f.pseudonymKey ? await loadPseudonymizer(f.pseudonymKey) : undefined;
+  if (f.decision && !(DECISIONS as readonly string[]).includes(f.decision))
     throw new ModelsealError('INVALID_ARGUMENT', '--decision: expected allow or deny');
-  if (f.type && !['export', 'release', 'denials'].includes(f.type))
+  if (f.type && !(TYPES as readonly string[]).includes(f.type))
     throw new ModelsealError('INVALID_ARGUMENT', '--type: expected export, release or denials');
   const since = timeOption('since', f.since);
   const until = timeOption('until', f.until);
-  const same = (a: string | null | undefined, b: string) => (a ?? '').toLowerCase() === b.toLowerCase();
-  return (e) => {
-    const t = Date.parse(e.time);
-    // A summary of refused requests names only a source: it matches the filters on type, decision and time.
-    if (e.type === 'denials')
-      return (
-        (!f.type || f.type === 'denials') &&
-        (!f.decision || f.decision === 'deny') &&
-        !f.artifact &&
-        !f.recipient &&
-        !f.org &&
-        !f.country &&
-        !f.license &&
-        (since === undefined || t >= since) &&
-        (until === undefined || t < until)
-      );
-    const r = e.type === 'release' ? e : null;
-    return (
-      (!f.type || e.type === f.type) &&
-      (!f.decision || (r ? r.decision === f.decision : f.decision === 'allow')) &&
-      (!f.artifact || e.artifact === f.artifact || e.artifact === `sha256:${f.artifact}`) &&
-      (!f.recipient || (pseudonyms ? pseudonyms.matches(e.recipient, f.recipient) : e.recipient === f.recipient)) &&
-      (!f.org || (r !== null && same(r.org, f.org))) &&
-      (!f.country || (r !== null && same(r.country, f.country))) &&
-      (!f.license || e.license === f.license) &&
-      (since === undefined || t >= since) &&
-      (until === undefined || t < until)
-    );
+  const { artifact, recipient, org, country, license } = f;
+  const text = { artifact, recipient, org, country, license };
+  return {
+    ...Object.fromEntries(Object.entries(text).filter(([, v]) => v)),
+    ...(f.decision ? { decision: f.decision as EventFilter['decision'] } : {}),
+    ...(f.type ? { type: f.type as EventFilter['type'] } : {}),
+    ...(since !== undefined ? { since } : {}),
+    ...(until !== undefined ? { until } : {}),
+    ...(pseudonyms ? { pseudonyms } : {}),
   };
 }
 
@@ -195,16 +185,50 @@ function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[number], s
 
 const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 
-export function registerAudit(program: Command): void {
-  const audit = program
-    .command('audit')
-    .description('check a transparency log: that it was never rewritten, and what it holds');
+/** `audit list` as a table for people: the columns that fit a terminal, long values shortened. */
+function printTable(rows: ReturnType<typeof row>[]): void {
+  const cols = [
+    'index',
+    'time',
+    'type',
+    'decision',
+    'reason',
+    'recipient',
+    'org',
+    'country',
+    'destination',
+    'license',
+    'artifact',
+  ] as const;
+  const cell = (r: (typeof rows)[number], c: (typeof cols)[number]) =>
+    (c === 'artifact'
+      ? r.artifact.slice(0, 19)
+      : c === 'recipient' && r.recipient.length > 24
+        ? r.recipient.slice(0, 23) + '…'
+        : r[c]) || '-';
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
+  const line = (v: readonly string[]) =>
+    v
+      .map((x, i) => x.padEnd(width[i]!))
+      .join('  ')
+      .trimEnd();
+  process.stdout.write([line(cols), ...rows.map((r) => line(cols.map((c) => cell(r, c))))].join('\n') + '\n');
+}
+
+/** `audit list --csv`: RFC 4180 with a header row. */
+function printCsv(rows: ReturnType<typeof row>[]): void {
+  const lines = rows.map((r) => CSV_COLUMNS.map((c) => csvField(r[c])).join(','));
+  process.stdout.write([CSV_COLUMNS.join(','), ...lines].join('\r\n') + '\r\n');
+}
+
+function registerAuditVerify(audit: Command): void {
   audit
     .command('verify')
     .description(
-      'recompute the whole log from its entries; check every checkpoint signature and that each checkpoint is a prefix of the same tree',
+      'recompute the whole log from its entries; check every checkpoint signature and that each checkpoint ' +
+        'is a prefix of the same tree',
     )
-    .option('--store <dir>', STORE_HELP)
+    .option('--store <dir|postgres-url>', STORE_HELP)
     .option('--server <url>', SERVER_HELP)
     .option('--log-key <key|file>', LOG_KEY_HELP)
     .addHelpText(
@@ -216,36 +240,40 @@ A store is read as of its latest checkpoint, so a running server may go on appen
 Over --server there are no stored hashes to compare: the tree is recomputed from the entry bundles
 and held against every checkpoint the server stored.`,
     )
-    .action(async (o: SourceOptions & { logKey?: string }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
-      const verifier = await logKey(g, o.logKey);
-      await withSource(o, async ({ store, name, remote }) => {
-        const bar = progressBar(g);
-        const t = threads(g);
-        const r = await auditLog(store, verifier, {
-          storedHashes: !remote,
-          ...(t !== undefined ? { threads: t } : {}),
-          ...(bar ? { onProgress: (done: number, total: number) => bar({ phase: 'audit', done, total }) } : {}),
-        });
-        if (!r.ok) throw new ModelsealError('LOG_INVALID', `${name}: ${r.problem!.message}`, { details: { ...r } });
-        emitJson(g, 'audit verify', r);
-        say(
-          g,
-          `log ${r.origin} verified: ${r.size} entries, ${r.checkpoints} checkpoint(s)${r.latest ? `, latest root ${r.latest.root}` : ''}`,
-        );
+    .action(auditVerify);
+}
+
+async function auditVerify(o: SourceOptions & { logKey?: string }, cmd: Command): Promise<void> {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  const verifier = await logKey(g, o.logKey);
+  await withSource(o, async ({ store, name, remote }) => {
+    const t = threads(g);
+    const r = await withProgress(g, (progress) => {
+      const onEntries = progress.counting('audit');
+      return auditLog(store, verifier, {
+        storedHashes: !remote,
+        ...(t !== undefined ? { threads: t } : {}),
+        ...(onEntries ? { onProgress: (done: number, total: number) => onEntries({ done, total }) } : {}),
       });
     });
+    if (!r.ok) throw new ModelsealError('LOG_INVALID', `${name}: ${r.problem!.message}`, { details: { ...r } });
+    emitJson(g, 'audit verify', r);
+    const latest = r.latest ? `, latest root ${r.latest.root}` : '';
+    say(g, `log ${r.origin} verified: ${r.size} entries, ${r.checkpoints} checkpoint(s)${latest}`);
+  });
+}
 
+function registerAuditList(audit: Command): void {
   audit
     .command('list')
     .description('list the exports (seal) and key releases (allowed and denied) in the log, filtered')
-    .option('--store <dir>', STORE_HELP)
+    .option('--store <dir|postgres-url>', STORE_HELP)
     .option('--server <url>', SERVER_HELP)
     .option('--log-key <key|file>', LOG_KEY_HELP)
     .option('--artifact <digest>', 'only this model (sha256:… root digest)')
     .option('--recipient <name>', 'only this recipient (with --pseudonym-key, also where it was logged as a pseudonym)')
     .option('--org <name>', 'only recipients of this organisation (release events; case-insensitive)')
-    .option('--country <cc>', 'only recipients registered in this country (release events)')
+    .option('--country <code>', 'only recipients registered in this country (ISO 3166 alpha-2; release events)')
     .option('--decision <allow|deny>', 'only allowed or only denied (exports count as allowed)')
     .option(
       '--type <export|release|denials>',
@@ -267,69 +295,34 @@ Examples:
   modelseal audit list --store modelseal-data/log --decision deny --since 2026-11-01
   modelseal audit list --server http://127.0.0.1:7411 --country DE --csv > releases.csv`,
     )
-    .action(
-      async (
-        o: SourceOptions & ListFilters & { logKey?: string; pseudonymKey?: string; csv?: boolean },
-        cmd: Command,
-      ) => {
-        const g = cmd.optsWithGlobals<GlobalOptions>();
-        const verifier = await logKey(g, o.logKey);
-        const pseudonyms = o.pseudonymKey ? await loadPseudonymizer(o.pseudonymKey) : undefined;
-        const keep = matcher(o, pseudonyms);
-        await withSource(o, async ({ store }) => {
-          if (store.checkpoint !== null) openNote(store.checkpoint, [verifier]);
-          const found: Array<{ index: number; event: LogEvent }> = [];
-          let other = 0;
-          for await (const { index, event } of storeEvents(store)) {
-            if (event === null) other++;
-            else if (keep(event)) found.push({ index, event });
-          }
-          if (g.json)
-            return emitJson(g, 'audit list', {
-              size: store.size,
-              entries: found.map(({ index, event }) => ({ index, ...event })),
-              otherEntries: other,
-            });
-          const rows = found.map(({ index, event }) => row(index, event));
-          if (o.csv) {
-            process.stdout.write(
-              [CSV_COLUMNS.join(','), ...rows.map((r) => CSV_COLUMNS.map((c) => csvField(r[c])).join(','))].join(
-                '\r\n',
-              ) + '\r\n',
-            );
-            return;
-          }
-          const cols = [
-            'index',
-            'time',
-            'type',
-            'decision',
-            'reason',
-            'recipient',
-            'org',
-            'country',
-            'destination',
-            'license',
-            'artifact',
-          ] as const;
-          const cell = (r: (typeof rows)[number], c: (typeof cols)[number]) =>
-            (c === 'artifact'
-              ? r.artifact.slice(0, 19)
-              : c === 'recipient' && r.recipient.length > 24
-                ? r.recipient.slice(0, 23) + '…'
-                : r[c]) || '-';
-          const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
-          const line = (v: readonly string[]) =>
-            v
-              .map((x, i) => x.padEnd(width[i]!))
-              .join('  ')
-              .trimEnd();
-          process.stdout.write([line(cols), ...rows.map((r) => line(cols.map((c) => cell(r, c))))].join('\n') + '\n');
-          say(g, `${found.length} of ${store.size} entries${other ? ` (${other} not modelseal events)` : ''}`);
-        });
-      },
-    );
+    .action(auditList);
+}
 
+async function auditList(
+  o: SourceOptions & ListFilters & { logKey?: string; pseudonymKey?: string; csv?: boolean },
+  cmd: Command,
+): Promise<void> {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  const verifier = await logKey(g, o.logKey);
+  const filter = await listFilter(o);
+  await withSource(o, async ({ store }) => {
+    if (store.checkpoint !== null) openNote(store.checkpoint, [verifier]);
+    const { entries, otherEntries } = await queryEvents(store, filter);
+    if (g.json)
+      return emitJson(g, 'audit list', {
+        size: store.size,
+        entries: entries.map(({ index, event }: IndexedEvent) => ({ index, ...event })),
+        otherEntries,
+      });
+    const rows = entries.map(({ index, event }) => row(index, event));
+    if (o.csv) return printCsv(rows);
+    printTable(rows);
+    const other = otherEntries ? ` (${otherEntries} not modelseal events)` : '';
+    say(g, `${entries.length} of ${store.size} entries${other}`);
+  });
+}
+
+function registerAuditProof(audit: Command): void {
   audit
     .command('proof')
     .description(
@@ -337,76 +330,46 @@ Examples:
     )
     .argument(
       '<entry>',
-      'the entry index (as `seal --log` reports it) or a release request id (32 hex digits, as `open --server` and the service report it)',
+      'the entry index (as `seal --log` reports it) or a release request id (32 hex digits, as `open --server` ' +
+        'and the service report it)',
     )
-    .option('--store <dir>', STORE_HELP)
+    .option('--store <dir|postgres-url>', STORE_HELP)
     .option('--log-key <key|file>', LOG_KEY_HELP)
     .addHelpText(
       'after',
-      '\nThe receipt goes to stdout (with --json, as the "proof" field); check it anywhere with `modelseal receipt verify`.',
+      '\nThe receipt goes to stdout (with --json, as the "proof" field); ' +
+        'check it anywhere with `modelseal receipt verify`.',
     )
-    .action(async (which: string, o: { store?: string; logKey?: string }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
-      const byIndex = /^(0|[1-9][0-9]*)$/.test(which);
-      if (!byIndex && !/^[0-9a-f]{32}$/.test(which))
-        throw new ModelsealError(
-          'INVALID_ARGUMENT',
-          `<entry> ${JSON.stringify(which)}: expected an entry number or a request id (32 hex digits)`,
-        );
-      if (!o.store) throw new ModelsealError('INVALID_ARGUMENT', 'give the log as --store <dir>');
-      const verifier = await logKey(g, o.logKey);
-      await withSource(o, async ({ store, name }) => {
-        let n = byIndex ? Number(which) : -1;
-        if (!byIndex) {
-          for await (const { index, event } of storeEvents(store)) {
-            if (event?.type === 'release' && event.request === which) {
-              n = index;
-              break;
-            }
-          }
-          if (n < 0)
-            throw new ModelsealError(
-              'INVALID_ARGUMENT',
-              `no request ${which} in the log ${name} (${store.size} entries)`,
-            );
-        }
-        const r = await receiptFor(store, n);
-        verifyProof(r.proof, undefined, verifier); // never hand out a proof that does not check
-        if (g.json) emitJson(g, 'audit proof', { index: r.index, proof: r.proof });
-        else process.stdout.write(r.proof);
-      });
-    });
+    .action(auditProof);
+}
 
-  program
-    .command('receipt')
-    .description('check log receipts (C2SP tlog-proof) offline')
-    .command('verify')
-    .description(
-      "check that a receipt's entry is in the log: the checkpoint's signature by the log and the inclusion proof",
-    )
-    .argument('<receipt>', 'a .tlog-proof file (modelseal receipts carry the logged entry)')
-    .option('--log-key <key|file>', LOG_KEY_HELP)
-    .option('--entry <file>', 'the logged entry, when the receipt does not carry it (or to check it is that entry)')
-    .action(async (file: string, o: { logKey?: string; entry?: string }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
-      const verifier = await logKey(g, o.logKey);
-      const read = async (p: string) => {
-        try {
-          return await readFile(p);
-        } catch (cause) {
-          throw new ModelsealError('IO', `cannot read ${p}`, { cause });
-        }
-      };
-      const r = verifyProof((await read(file)).toString('utf8'), o.entry ? await read(o.entry) : undefined, verifier);
-      const entry = r.entry.toString('utf8');
-      emitJson(g, 'receipt verify', {
-        index: r.index,
-        origin: r.checkpoint.origin,
-        size: r.checkpoint.size,
-        root: r.checkpoint.root.toString('base64'),
-        entry,
-      });
-      say(g, `receipt verified: entry ${r.index} of log ${r.checkpoint.origin} (checkpoint size ${r.checkpoint.size})`);
-      say(g, `  ${entry.length > 400 ? entry.slice(0, 400) + '…' : entry}`);
-    });
+async function auditProof(which: string, o: { store?: string; logKey?: string }, cmd: Command): Promise<void> {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  const byIndex = /^(0|[1-9][0-9]*)$/.test(which);
+  if (!byIndex && !/^[0-9a-f]{32}$/.test(which))
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `<entry> ${JSON.stringify(which)}: expected an entry number or a request id (32 hex digits)`,
+    );
+  if (!o.store) throw new ModelsealError('INVALID_ARGUMENT', 'give the log as --store <dir>');
+  const verifier = await logKey(g, o.logKey);
+  await withSource(o, async ({ store, name }) => {
+    const n = byIndex ? Number(which) : await findByRequestId(store, which);
+    if (n === undefined)
+      throw new ModelsealError('INVALID_ARGUMENT', `no request ${which} in the log ${name} (${store.size} entries)`);
+    const r = await receiptFor(store, n);
+    verifyProof(r.proof, undefined, verifier); // never hand out a proof that does not check
+    if (g.json) emitJson(g, 'audit proof', { index: r.index, proof: r.proof });
+    else process.stdout.write(r.proof);
+  });
+}
+
+/** `audit verify | list | proof`. */
+export function registerAudit(program: Command): void {
+  const audit = program
+    .command('audit')
+    .description('check a transparency log: that it was never rewritten, and what it holds');
+  registerAuditVerify(audit);
+  registerAuditList(audit);
+  registerAuditProof(audit);
 }

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { findStalePartials, fsReason, ModelsealError, removeStalePartials } from '../../src/index.js';
 import { emitJson, say, type GlobalOptions } from '../util.js';
 
+/** `clean [dir]`: removes the partial outputs killed runs left behind. */
 export function registerClean(program: Command): void {
   program
     .command('clean')
@@ -14,7 +15,8 @@ export function registerClean(program: Command): void {
     .option('--dry-run', 'list what would be removed, remove nothing')
     .addHelpText(
       'after',
-      '\nOnly our own naming is touched, and only a partial whose process (its id is in the name) no longer runs on this host. seal and open also do this for their output path at every run.',
+      '\nOnly our own naming is touched, and only a partial whose process (its id is in the name) no longer ' +
+        'runs on this host. seal and open also do this for their output path at every run.',
     )
     .action(async (dir: string, o: { dryRun?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();

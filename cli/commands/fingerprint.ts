@@ -1,5 +1,6 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import {
+  copyEvents,
   DEFAULT_EPSILON,
   DEFAULT_PARAMS,
   DEFAULT_REGISTRY,
@@ -9,21 +10,23 @@ import {
   MAX_RELATIVE_RMS,
   ModelsealError,
   readRegistry,
-  storeEvents,
   traceLeak,
   type CodeParams,
-  type LogEvent,
+  type ExportEvent,
+  type IndexedEvent,
+  type ReleaseEvent,
   type TensorReport,
+  type TraceReport,
 } from '../../src/index.js';
 import {
   emitJson,
   keysDir,
   passphraseSource,
-  progressBar,
   publisherKey,
   SIGNER_OPTION,
   say,
   trusted,
+  withProgress,
   type GlobalOptions,
 } from '../util.js';
 import { withSource } from './audit.js';
@@ -44,22 +47,55 @@ export function codeParams(o: { support?: string; coalition?: string }): CodePar
   return { support, c };
 }
 
+/** The "marked N weights in M tensors" line of embed and seal --fingerprint. */
 export function sayTensors(g: GlobalOptions, tensors: readonly TensorReport[]): void {
   const worst = tensors.reduce((a, t) => Math.max(a, t.relativeRms), 0);
   const marked = tensors.reduce((a, t) => a + t.marked, 0);
+  const rms = `${worst.toExponential(2)} (bound ${MAX_RELATIVE_RMS.toExponential(2)})`;
   say(
     g,
-    `  marked  ${marked.toLocaleString('en-US')} weights in ${tensors.length} tensors; relative RMS change per tensor ≤ ${worst.toExponential(2)} (bound ${MAX_RELATIVE_RMS.toExponential(2)})`,
+    `  marked  ${marked.toLocaleString('en-US')} weights in ${tensors.length} tensors; ` +
+      `relative RMS change per tensor ≤ ${rms}`,
   );
 }
 
+interface EmbedFlags {
+  recipient: string;
+  output: string;
+  registry: string;
+  coalition?: string;
+  support?: string;
+  signingKey?: string;
+  signer?: string;
+  force?: boolean;
+}
+
+interface TraceFlags {
+  original: string;
+  registry: string;
+  /** The old spelling of --registry, kept as a hidden alias. */
+  recipients?: string;
+  epsilon: string;
+  traces: string;
+  store?: string;
+  server?: string;
+}
+
+/** `fingerprint embed | list` and `trace`. */
 export function registerFingerprint(program: Command): void {
   const fp = program
     .command('fingerprint')
     .description("mark a recipient's copy of the weights, and list the marks made");
+  registerEmbed(fp);
+  registerList(fp);
+  registerTrace(program);
+}
+
+function registerEmbed(fp: Command): void {
   fp.command('embed')
     .description(
-      "write a recipient's fingerprinted copy of a checkpoint (safetensors or GGUF file, or a folder) and record it in the registry",
+      "write a recipient's fingerprinted copy of a checkpoint (safetensors or GGUF file, or a folder) and record " +
+        'it in the registry',
     )
     .argument(
       '<input>',
@@ -86,46 +122,45 @@ export function registerFingerprint(program: Command): void {
     .option('--force', 'replace the output if it exists')
     .addHelpText(
       'after',
-      `${CODE_HELP}\n\nThe fingerprint key is the key store's fingerprint.key (made on first use). Keep it secret:\nwith it, anyone could forge or scrub marks.\n\nExample:\n  modelseal fingerprint embed ./llama --recipient acme -o ./llama-acme`,
+      `${CODE_HELP}
+
+The fingerprint key is the key store's fingerprint.key (made on first use). Keep it secret:
+with it, anyone could forge or scrub marks.
+
+Example:
+  modelseal fingerprint embed ./llama --recipient acme -o ./llama-acme`,
     )
-    .action(
-      async (
-        input: string,
-        o: {
-          recipient: string;
-          output: string;
-          registry: string;
-          coalition?: string;
-          support?: string;
-          signingKey?: string;
-          signer?: string;
-          force?: boolean;
-        },
-        cmd: Command,
-      ) => {
-        const g = cmd.optsWithGlobals<GlobalOptions>();
-        const key = await loadFingerprintKey(keysDir(g), passphraseSource(g), { create: true });
-        const bar = progressBar(g);
-        const r = await embedFingerprint({
-          input,
-          output: o.output,
-          recipient: o.recipient,
-          key,
-          publisher: await publisherKey(g, o.signingKey, o.signer),
-          registry: o.registry,
-          params: codeParams(o),
-          force: o.force ?? false,
-          ...(bar ? { onProgress: (p: { done: number; total: number }) => bar({ phase: 'mark', ...p }) } : {}),
-        });
-        emitJson(g, 'fingerprint embed', r);
-        say(g, `fingerprinted ${input} for ${o.recipient} → ${r.output}`);
-        sayTensors(g, r.tensors);
-        say(
-          g,
-          `  id      ${r.record.id} (key ${r.record.keyId}, c = ${r.record.params.c})\n  original ${r.record.original}\n  marked   ${r.record.marked}\n  recorded in ${o.registry}`,
-        );
-      },
-    );
+    .action(embedAction);
+}
+
+async function embedAction(input: string, o: EmbedFlags, cmd: Command): Promise<void> {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  const key = await loadFingerprintKey(keysDir(g), passphraseSource(g), { create: true });
+  const publisher = await publisherKey(g, o.signingKey, o.signer);
+  const params = codeParams(o);
+  const r = await withProgress(g, (progress) => {
+    const onProgress = progress.counting('mark');
+    return embedFingerprint({
+      input,
+      output: o.output,
+      recipient: o.recipient,
+      key,
+      publisher,
+      registry: o.registry,
+      params,
+      force: o.force ?? false,
+      ...(onProgress ? { onProgress } : {}),
+    });
+  });
+  emitJson(g, 'fingerprint embed', r);
+  say(g, `fingerprinted ${input} for ${o.recipient} → ${r.output}`);
+  sayTensors(g, r.tensors);
+  const rec = r.record;
+  say(g, `  id      ${rec.id} (key ${rec.keyId}, c = ${rec.params.c})`);
+  say(g, `  original ${rec.original}\n  marked   ${rec.marked}\n  recorded in ${o.registry}`);
+}
+
+function registerList(fp: Command): void {
   fp.command('list')
     .description('list the embeddings in the registry')
     .option('--registry <file>', 'fingerprint registry', DEFAULT_REGISTRY)
@@ -133,30 +168,14 @@ export function registerFingerprint(program: Command): void {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const records = await readRegistry(o.registry, await trusted(g, []));
       emitJson(g, 'fingerprint list', { records });
-      for (const r of records)
-        say(
-          g,
-          `${r.time}  ${r.id}  ${r.recipient.padEnd(20)} key ${r.keyId}  c=${r.params.c}  ${r.package ? `package ${r.package.slice(0, 16)}…` : r.marked}`,
-        );
+      for (const r of records) {
+        const what = r.package ? `package ${r.package.slice(0, 16)}…` : r.marked;
+        say(g, `${r.time}  ${r.id}  ${r.recipient.padEnd(20)} key ${r.keyId}  c=${r.params.c}  ${what}`);
+      }
     });
+}
 
-  program
-    .command('trace')
-    .description('find whose fingerprinted copy a leaked checkpoint was made from, with a bound on false accusation')
-    .argument('<leaked>', 'the leaked weights: a .safetensors or .gguf file, or a folder of them')
-    .requiredOption('--original <checkpoint>', 'the original (unmarked) checkpoint the copies were made from')
-    .option('--recipients <registry>', 'the fingerprint registry listing every marked copy', DEFAULT_REGISTRY)
-    .option('--epsilon <p>', 'probability of accusing anyone innocent, at most', String(DEFAULT_EPSILON))
-    .option(
-      '--traces <T>',
-      'number of traces the bound must cover (each trace spends a share of epsilon)',
-      String(DEFAULT_TRACES),
-    )
-    .option('--store <dir|postgres-url>', "a transparency log store: print each accused recipient's release events")
-    .option('--server <url>', "a release service: print each accused recipient's release events from its log")
-    .addHelpText(
-      'after',
-      `
+const TRACE_HELP = `
 How it decides: the leak is aligned to the original (names, else shapes — also transposed — and
 cosine similarity), a cast is undone by casting the original the same way, and every recipient in
 the registry gets a z-score: the correlation of (leak − original) with their code. An innocent
@@ -171,103 +190,138 @@ Exit code 0 whether or not someone is accused; --json prints { accused: [{ recip
 bound, ... }], scores: [...], read: { tensors, parameters, bytes, fraction, looksTaken, stoppedEarly, ... } }.
 
 Example:
-  modelseal trace leaked.safetensors --original ./llama --store data/log`,
+  modelseal trace leaked.safetensors --original ./llama --store data/log`;
+
+function registerTrace(program: Command): void {
+  program
+    .command('trace')
+    .description('find whose fingerprinted copy a leaked checkpoint was made from, with a bound on false accusation')
+    .argument('<leaked>', 'the leaked weights: a .safetensors or .gguf file, or a folder of them')
+    .requiredOption('--original <checkpoint>', 'the original (unmarked) checkpoint the copies were made from')
+    .option('--registry <file>', 'the fingerprint registry listing every marked copy', DEFAULT_REGISTRY)
+    .addOption(new Option('--recipients <file>', 'old spelling of --registry').hideHelp())
+    .option('--epsilon <p>', 'probability of accusing anyone innocent, at most', String(DEFAULT_EPSILON))
+    .option(
+      '--traces <T>',
+      'number of traces the bound must cover (each trace spends a share of epsilon)',
+      String(DEFAULT_TRACES),
     )
-    .action(
-      async (
-        leaked: string,
-        o: { original: string; recipients: string; epsilon: string; traces: string; store?: string; server?: string },
-        cmd: Command,
-      ) => {
-        const g = cmd.optsWithGlobals<GlobalOptions>();
-        const key = await loadFingerprintKey(keysDir(g), passphraseSource(g));
-        const registry = await readRegistry(o.recipients, await trusted(g, []));
-        const bar = progressBar(g);
-        const r = await traceLeak({
-          leaked,
-          original: o.original,
-          key,
-          registry,
-          epsilon: Number(o.epsilon),
-          traces: Number(o.traces),
-          ...(bar ? { onProgress: (p: { done: number; total: number }) => bar({ phase: 'trace', ...p }) } : {}),
-        });
-        // The log's story of each accused copy: its export (by fingerprint id or package) and every release of it.
-        const events = new Map<string, (Exclude<LogEvent, { type: 'denials' }> & { index: number })[]>(
-          r.accused.map((a) => [a.recipient, []]),
-        );
-        if (o.store || o.server) {
-          await withSource(o, async ({ store }) => {
-            for await (const { index, event } of storeEvents(store)) {
-              if (!event || event.type === 'denials') continue;
-              for (const a of r.accused) {
-                const hit = a.records.some((x) =>
-                  event.type === 'export'
-                    ? event.fingerprint === x.id || event.package === x.package
-                    : event.package === x.package || event.artifact === x.marked,
-                );
-                if (hit) events.get(a.recipient)!.push({ ...event, index });
-              }
-            }
-          });
-        }
-        const accused = r.accused.map((a) => ({
-          ...a,
-          ...(o.store || o.server ? { events: events.get(a.recipient)! } : {}),
-        }));
-        emitJson(g, 'trace', { ...r, accused });
-        const unread = r.unread.tensors.length
-          ? `${r.unread.tensors.length} tensors of ${leaked} cannot be read (types: ${r.unread.types.join(', ')}) and were not compared`
-          : '';
-        if (!r.derived && unread)
-          say(
-            g,
-            `cannot tell whether ${leaked} is derived from ${o.original}: ${unread}${r.unmatched.length ? `; the ${r.unmatched.length} readable match nothing` : ''}. Nobody is accused; convert the leak to F16 or F32 with a tool that reads those types, and trace that.`,
-          );
-        else if (!r.derived)
-          say(
-            g,
-            `${leaked} is not derived from ${o.original}: no tensor matches (${r.unmatched.length} compared). Nobody is accused.`,
-          );
-        else {
-          if (unread) say(g, `warning: ${unread}; the verdict rests on the others`);
-          say(
-            g,
-            `aligned ${r.aligned.length} tensors (${r.aligned.filter((a) => a.how !== 'name').length} by shape), ${r.positions.toLocaleString('en-US')} positions measured${r.aligned.some((a) => a.recast !== 'none') ? `; undid casts: ${[...new Set(r.aligned.map((a) => a.recast))].join(', ')}` : ''}`,
-          );
-          if (!r.originalInRegistry)
-            say(
-              g,
-              `warning: no registry record names ${r.original} as its original; scored every recipient marked with this key`,
-            );
-          const rd = r.read;
-          say(
-            g,
-            `read ${rd.tensors} of ${rd.tensorsTotal} tensors, ${rd.parameters.toLocaleString('en-US')} of ${rd.parametersTotal.toLocaleString('en-US')} parameters, ${rd.bytes.toLocaleString('en-US')} of ${rd.bytesTotal.toLocaleString('en-US')} bytes (${(100 * rd.fraction).toFixed(1)}%)${rd.stoppedEarly ? `: the evidence decided at look ${rd.looksTaken} of ${r.looks}` : ''}`,
-          );
-          say(
-            g,
-            `threshold τ = ${r.threshold.toFixed(2)} for n = ${r.n} recipients, T = ${r.traces} traces, K = ${r.looks} looks, ε = ${r.epsilon}`,
-          );
-          if (accused.length === 0) say(g, 'nobody is accused: no score reaches the threshold');
-          for (const a of accused) {
-            say(
-              g,
-              `ACCUSED ${a.recipient}: z = ${a.z.toFixed(2)} ≥ τ = ${a.threshold.toFixed(2)}; P(anyone innocent scores this high) ≤ 10^${a.log10Bound.toFixed(1)}`,
-            );
-            for (const rec of a.records)
-              say(g, `  copy ${rec.id} made ${rec.time}${rec.package ? `, package ${rec.package}` : ''}`);
-            for (const e of a.events ?? []) {
-              say(
-                g,
-                `  log #${e.index} ${e.time} ${e.type}${e.type === 'release' ? ` ${e.decision} to ${e.destination ?? '?'} from ${e.ip} (license ${e.license ?? '-'})` : ` (license ${e.license})`}`,
-              );
-            }
-          }
-          const top = r.scores.filter((s) => !accused.some((a) => a.recipient === s.recipient)).slice(0, 3);
-          if (top.length)
-            say(g, `highest other scores: ${top.map((s) => `${s.recipient} ${s.z.toFixed(2)}`).join(', ')}`);
-        }
-      },
+    .option('--store <dir|postgres-url>', "a transparency log store: print each accused recipient's release events")
+    .option('--server <url>', "a release service: print each accused recipient's release events from its log")
+    .addHelpText('after', TRACE_HELP)
+    .action(traceAction);
+}
+
+/** The registry file of `trace`: --registry, or its old spelling --recipients (not both). */
+function traceRegistry(o: TraceFlags, cmd: Command): string {
+  if (o.recipients === undefined) return o.registry;
+  if (cmd.getOptionValueSource('registry') !== 'default')
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      '--recipients is the old spelling of --registry: give the registry once, as --registry <file>',
     );
+  return o.recipients;
+}
+
+type TraceEvents = IndexedEvent<ExportEvent | ReleaseEvent>[];
+
+async function traceAction(leaked: string, o: TraceFlags, cmd: Command): Promise<void> {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  const registryFile = traceRegistry(o, cmd);
+  const key = await loadFingerprintKey(keysDir(g), passphraseSource(g));
+  const registry = await readRegistry(registryFile, await trusted(g, []));
+  const r = await withProgress(g, (progress) => {
+    const onProgress = progress.counting('trace');
+    return traceLeak({
+      leaked,
+      original: o.original,
+      key,
+      registry,
+      epsilon: Number(o.epsilon),
+      traces: Number(o.traces),
+      ...(onProgress ? { onProgress } : {}),
+    });
+  });
+  // The log's story of each accused copy: its export (by fingerprint id or package) and every release of it.
+  const fromLog = o.store || o.server;
+  const events = fromLog
+    ? await withSource(o, ({ store }) => copyEvents(store, new Map(r.accused.map((a) => [a.recipient, a.records]))))
+    : undefined;
+  const accused = r.accused.map((a) => ({
+    ...a,
+    ...(events ? { events: (events.get(a.recipient) ?? []).map(({ index, event }) => ({ ...event, index })) } : {}),
+  }));
+  emitJson(g, 'trace', { ...r, accused });
+  printTrace(g, leaked, o, r, accused);
+}
+
+type Accused = TraceReport['accused'][number] & { events?: (TraceEvents[number]['event'] & { index: number })[] };
+
+function printTrace(g: GlobalOptions, leaked: string, o: TraceFlags, r: TraceReport, accused: Accused[]): void {
+  const unread = r.unread.tensors.length
+    ? `${r.unread.tensors.length} tensors of ${leaked} cannot be read (types: ${r.unread.types.join(', ')}) ` +
+      'and were not compared'
+    : '';
+  if (!r.derived && unread) {
+    const none = r.unmatched.length ? `; the ${r.unmatched.length} readable match nothing` : '';
+    say(
+      g,
+      `cannot tell whether ${leaked} is derived from ${o.original}: ${unread}${none}. Nobody is accused; ` +
+        'convert the leak to F16 or F32 with a tool that reads those types, and trace that.',
+    );
+    return;
+  }
+  if (!r.derived) {
+    const compared = `no tensor matches (${r.unmatched.length} compared)`;
+    say(g, `${leaked} is not derived from ${o.original}: ${compared}. Nobody is accused.`);
+    return;
+  }
+  if (unread) say(g, `warning: ${unread}; the verdict rests on the others`);
+  printEvidence(g, r);
+  if (accused.length === 0) say(g, 'nobody is accused: no score reaches the threshold');
+  for (const a of accused) printAccused(g, a);
+  const top = r.scores.filter((s) => !accused.some((a) => a.recipient === s.recipient)).slice(0, 3);
+  if (top.length) say(g, `highest other scores: ${top.map((s) => `${s.recipient} ${s.z.toFixed(2)}`).join(', ')}`);
+}
+
+/** What the verdict rests on: the alignment, how much was read, and the threshold. */
+function printEvidence(g: GlobalOptions, r: TraceReport): void {
+  const byShape = r.aligned.filter((a) => a.how !== 'name').length;
+  const casts = r.aligned.some((a) => a.recast !== 'none')
+    ? `; undid casts: ${[...new Set(r.aligned.map((a) => a.recast))].join(', ')}`
+    : '';
+  const positions = r.positions.toLocaleString('en-US');
+  say(g, `aligned ${r.aligned.length} tensors (${byShape} by shape), ${positions} positions measured${casts}`);
+  if (!r.originalInRegistry)
+    say(
+      g,
+      `warning: no registry record names ${r.original} as its original; scored every recipient marked with this key`,
+    );
+  const rd = r.read;
+  const n = (x: number) => x.toLocaleString('en-US');
+  const early = rd.stoppedEarly ? `: the evidence decided at look ${rd.looksTaken} of ${r.looks}` : '';
+  say(
+    g,
+    `read ${rd.tensors} of ${rd.tensorsTotal} tensors, ${n(rd.parameters)} of ${n(rd.parametersTotal)} parameters, ` +
+      `${n(rd.bytes)} of ${n(rd.bytesTotal)} bytes (${(100 * rd.fraction).toFixed(1)}%)${early}`,
+  );
+  say(
+    g,
+    `threshold τ = ${r.threshold.toFixed(2)} for n = ${r.n} recipients, T = ${r.traces} traces, ` +
+      `K = ${r.looks} looks, ε = ${r.epsilon}`,
+  );
+}
+
+function printAccused(g: GlobalOptions, a: Accused): void {
+  const z = `z = ${a.z.toFixed(2)} ≥ τ = ${a.threshold.toFixed(2)}`;
+  say(g, `ACCUSED ${a.recipient}: ${z}; P(anyone innocent scores this high) ≤ 10^${a.log10Bound.toFixed(1)}`);
+  for (const rec of a.records)
+    say(g, `  copy ${rec.id} made ${rec.time}${rec.package ? `, package ${rec.package}` : ''}`);
+  for (const e of a.events ?? []) {
+    const what =
+      e.type === 'release'
+        ? ` ${e.decision} to ${e.destination ?? '?'} from ${e.ip} (license ${e.license ?? '-'})`
+        : ` (license ${e.license})`;
+    say(g, `  log #${e.index} ${e.time} ${e.type}${what}`);
+  }
 }

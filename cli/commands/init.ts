@@ -2,23 +2,28 @@ import { Command } from 'commander';
 import { initKeystore, ModelsealError, originOfPrefix } from '../../src/index.js';
 import { emitJson, keysDir, passphraseSource, say, type GlobalOptions } from '../util.js';
 
+/** `init`: creates the key store. */
 export function registerInit(program: Command): void {
   program
     .command('init')
     .description(
-      'create a key store: a publisher signing key (ECDSA P-256), a local key-encryption key, an x25519 identity and a transparency-log key (Ed25519)',
+      'create a key store: a publisher signing key (ECDSA P-256), a local key-encryption key, an x25519 ' +
+        'identity and a transparency-log key (Ed25519)',
     )
     .option(
       '--protect',
-      'encrypt the private keys with a passphrase (scrypt); read from --passphrase-file, $MODELSEAL_PASSPHRASE(_FILE) or a prompt',
+      'encrypt the private keys with a passphrase (scrypt); read from --passphrase-file, ' +
+        '$MODELSEAL_PASSPHRASE(_FILE) or a prompt',
     )
     .option(
       '--log-origin <origin>',
-      "the transparency log's name, its URL without the scheme (C2SP checkpoint origin); default <hostname>/modelseal-log",
+      "the transparency log's name, its URL without the scheme (C2SP checkpoint origin); " +
+        'default <hostname>/modelseal-log',
     )
     .option(
       '--log-url <prefix>',
-      "the log's URL prefix (where `serve --log-url` serves it, e.g. https://releases.example/log): its origin is that URL without the scheme, as C2SP tlog-tiles recommends",
+      "the log's URL prefix (where `serve --log-url` serves it, e.g. https://releases.example/log): its origin " +
+        'is that URL without the scheme, as C2SP tlog-tiles recommends',
     )
     .option(
       '--force',
@@ -26,7 +31,8 @@ export function registerInit(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nThe key store is ./keys unless --keys or MODELSEAL_KEYS says otherwise. Private files are mode 0600; keep them out of version control.',
+      '\nThe key store is ./keys unless --keys or MODELSEAL_KEYS says otherwise. Private files are mode 0600; ' +
+        'keep them out of version control.',
     )
     .action(async (o: { protect?: boolean; force?: boolean; logOrigin?: string; logUrl?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();

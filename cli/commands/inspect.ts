@@ -1,7 +1,8 @@
 import { Command } from 'commander';
-import { inspect } from '../../src/index.js';
+import { inspect, type InspectResult } from '../../src/index.js';
 import { emitJson, fmtBytes, type GlobalOptions } from '../util.js';
 
+/** `inspect <package>`: what a package holds, without a key. */
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
@@ -12,25 +13,35 @@ export function registerInspect(program: Command): void {
       const r = await inspect(pkg);
       emitJson(g, 'inspect', r);
       if (g.json || g.quiet) return;
-      const lines = [
-        `${pkg}: ${r.format} package ${r.packageId}`,
-        `  created     ${r.created}`,
-        `  model       ${r.model.name} (${r.model.kind}) ${r.model.rootDigest}`,
-        `  size        ${fmtBytes(r.plaintextBytes)} of weights in ${fmtBytes(r.packageBytes)}; ${fmtBytes(r.chunkSize)} chunks; header region ${fmtBytes(r.headerRegionBytes)}`,
-        `  signer      ${r.signer} (signature covers header and chunk list; trust it with verify --publisher)`,
-        `  recipients  ${r.recipients.length}${r.keyGroups ? `; opening needs one recipient from each of ${r.keyGroups.threshold} of the ${r.keyGroups.groups} key groups` : ''}`,
-        ...r.recipients.map(
-          (s) =>
-            `    ${s.group !== undefined ? `[group ${s.group}] ` : ''}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}  policy ${s.policy}`,
-        ),
-        ...(r.fingerprint
-          ? [
-              `  fingerprint ${r.fingerprint.id} for ${r.fingerprint.recipient} (key ${r.fingerprint.keyId}, ${r.fingerprint.scheme}, c = ${r.fingerprint.params.c}); original ${r.fingerprint.original}`,
-            ]
-          : []),
-        `  files       ${r.files.length}`,
-        ...r.files.map((f) => `    ${f.mode} ${fmtBytes(f.size).padStart(10)}  ${f.path}`),
-      ];
-      process.stdout.write(lines.join('\n') + '\n');
+      process.stdout.write(describe(pkg, r).join('\n') + '\n');
     });
+}
+
+/** The human description of an inspected package, one line per item. */
+function describe(pkg: string, r: InspectResult): string[] {
+  const groups = r.keyGroups
+    ? `; opening needs one recipient from each of ${r.keyGroups.threshold} of the ${r.keyGroups.groups} key groups`
+    : '';
+  const fp = r.fingerprint;
+  return [
+    `${pkg}: ${r.format} package ${r.packageId}`,
+    `  created     ${r.created}`,
+    `  model       ${r.model.name} (${r.model.kind}) ${r.model.rootDigest}`,
+    `  size        ${fmtBytes(r.plaintextBytes)} of weights in ${fmtBytes(r.packageBytes)}; ` +
+      `${fmtBytes(r.chunkSize)} chunks; header region ${fmtBytes(r.headerRegionBytes)}`,
+    `  signer      ${r.signer} (signature covers header and chunk list; trust it with verify --publisher)`,
+    `  recipients  ${r.recipients.length}${groups}`,
+    ...r.recipients.map((s) => {
+      const group = s.group !== undefined ? `[group ${s.group}] ` : '';
+      return `    ${group}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}  policy ${s.policy}`;
+    }),
+    ...(fp
+      ? [
+          `  fingerprint ${fp.id} for ${fp.recipient} (key ${fp.keyId}, ${fp.scheme}, c = ${fp.params.c}); ` +
+            `original ${fp.original}`,
+        ]
+      : []),
+    `  files       ${r.files.length}`,
+    ...r.files.map((f) => `    ${f.mode} ${fmtBytes(f.size).padStart(10)}  ${f.path}`),
+  ];
 }

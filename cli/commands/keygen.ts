@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { ModelsealError, newPublisherKey, newX25519Key, writeFileAtomic, writeKeyFile } from '../../src/index.js';
 import { emitJson, passphraseSource, say, type GlobalOptions } from '../util.js';
 
+/** `keygen`: one x25519 identity or publisher key. */
 export function registerKeygen(program: Command): void {
   program
     .command('keygen')
@@ -12,7 +13,8 @@ export function registerKeygen(program: Command): void {
     .option('--protect', 'encrypt the private key with a passphrase (scrypt)')
     .addHelpText(
       'after',
-      '\nExample: modelseal keygen -o alice.x25519   then give alice.x25519.pub to the publisher, who seals with --to x25519:alice.x25519.pub',
+      '\nExample: modelseal keygen -o alice.x25519   then give alice.x25519.pub to the publisher, ' +
+        'who seals with --to x25519:alice.x25519.pub',
     )
     .action(async (o: { output: string; type: string; protect?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();

@@ -1,16 +1,14 @@
 import { Command } from 'commander';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import {
   ModelsealError,
   open,
+  openToStream,
   readLogVerifier,
-  writeFileAtomic,
-  type OpenResult,
+  writeReleaseReceipt,
+  type OpenOptions,
   type ProviderSettings,
+  type StreamOpenResult,
 } from '../../src/index.js';
 import {
   collect,
@@ -20,12 +18,23 @@ import {
   interruptSignal,
   keysDir,
   removeStaleAt,
-  progressBar,
   say,
   threads,
   trusted,
+  withProgress,
   type GlobalOptions,
 } from '../util.js';
+
+interface OpenFlags {
+  output: string;
+  identity: string[];
+  publisher: string[];
+  force?: boolean;
+  fsync?: boolean;
+  server?: string;
+  destination?: string;
+  logKey?: string;
+}
 
 /** --server: the recipient identity, the destination and the log key the receipt must verify under. */
 async function releaseSettings(
@@ -54,16 +63,19 @@ async function releaseSettings(
   };
 }
 
+/** `open <package> -o <path>`: decrypt, verify every byte, write the checkpoint and model.sig. */
 export function registerOpen(program: Command): void {
   program
     .command('open')
     .description(
-      "decrypt a package, verify every byte against the publisher's signed manifest, and write the checkpoint plus model.sig",
+      "decrypt a package, verify every byte against the publisher's signed manifest, and write the checkpoint " +
+        'plus model.sig',
     )
     .argument('<package>', 'package file ("-" for stdin)')
     .requiredOption(
       '-o, --output <path>',
-      'folder (folder package) or file (single-file package) to create; "-" writes a single file to stdout after it verified',
+      'folder (folder package) or file (single-file package) to create; "-" writes a single file to stdout ' +
+        'after it verified',
     )
     .option(
       '-i, --identity <file>',
@@ -79,7 +91,8 @@ export function registerOpen(program: Command): void {
     )
     .option(
       '--server <url>',
-      'ask this release service for the key (a package sealed --to release:…): --identity is then your recipient identity (modelseal recipient issue)',
+      'ask this release service for the key (a package sealed --to release:…): --identity is then your ' +
+        'recipient identity (modelseal recipient issue)',
     )
     .option(
       '--destination <country>',
@@ -87,7 +100,8 @@ export function registerOpen(program: Command): void {
     )
     .option(
       '--log-key <key|file>',
-      "with --server: the release service's log key; its receipt must verify under it before the key is used (default: the key store's log.vkey)",
+      "with --server: the release service's log key; its receipt must verify under it before the key is used " +
+        "(default: the key store's log.vkey)",
     )
     .option(
       '--fsync',
@@ -96,80 +110,66 @@ export function registerOpen(program: Command): void {
     .option('--force', 'replace the output if it exists')
     .addHelpText(
       'after',
-      '\nNothing appears at the output path unless the whole package authenticated: on any failure, Ctrl-C or a crash, only a hidden .mseal-partial-* temporary may remain.\n\nExample: modelseal open llama.mseal -o ./llama --identity alice.x25519 --publisher publisher.pub',
+      '\nNothing appears at the output path unless the whole package authenticated: on any failure, Ctrl-C or ' +
+        'a crash, only a hidden .mseal-partial-* temporary may remain.\n\n' +
+        'Example: modelseal open llama.mseal -o ./llama --identity alice.x25519 --publisher publisher.pub',
     )
-    .action(
-      async (
-        pkg: string,
-        o: {
-          output: string;
-          identity: string[];
-          publisher: string[];
-          force?: boolean;
-          fsync?: boolean;
-          server?: string;
-          destination?: string;
-          logKey?: string;
-        },
-        cmd: Command,
-      ) => {
-        const g = cmd.optsWithGlobals<GlobalOptions>();
-        let receipt: { text: string; requestId: string } | undefined;
-        const release = o.server
-          ? await releaseSettings(g, o, (text, requestId) => (receipt = { text, requestId }))
-          : undefined;
-        const t = threads(g);
-        const toStdout = o.output === '-';
-        if (toStdout && g.json)
-          throw new ModelsealError('INVALID_ARGUMENT', '--json and -o - both want stdout; pick one');
-        const staleRemoved = toStdout ? [] : await removeStaleAt(o.output);
-        const scratch = toStdout ? await mkdtemp(join(tmpdir(), 'modelseal-')) : undefined;
-        try {
-          const r: OpenResult = await open({
-            input: pkg === '-' ? process.stdin : pkg,
-            output: scratch ? join(scratch, 'out') : o.output,
-            identities: await identities(g, release ? [] : o.identity, release),
-            trustedPublishers: await trusted(g, o.publisher),
-            force: o.force ?? false,
-            fsync: o.fsync ?? false,
-            ...(t !== undefined ? { threads: t } : {}),
-            ...(progressBar(g) ? { onProgress: progressBar(g)! } : {}),
-            signal: interruptSignal(),
-            ...(process.env.MODELSEAL_DEBUG ? { debug: (m: string) => process.stderr.write(`debug: ${m}\n`) } : {}),
-          });
-          if (scratch) {
-            if (r.kind !== 'file')
-              throw new ModelsealError(
-                'INVALID_ARGUMENT',
-                '-o - works only for a single-file package; this one is a folder',
-              );
-            await pipeline(createReadStream(r.output), process.stdout, { end: false });
-          }
-          // The release receipt goes next to the output, once the output is complete.
-          const receiptPath = receipt && !toStdout ? `${r.output}.release.tlog-proof` : undefined;
-          if (receipt && receiptPath) await writeFileAtomic(receiptPath, receipt.text, { overwrite: o.force ?? false });
-          emitJson(g, 'open', {
-            ...r,
-            staleRemoved,
-            ...(receipt ? { release: { requestId: receipt.requestId, receipt: receiptPath ?? null } } : {}),
-          });
-          say(
-            g,
-            `opened ${r.model.name} → ${toStdout ? 'stdout' : r.output} (${r.files.length} file${r.files.length === 1 ? '' : 's'}, ${fmtBytes(r.plaintextBytes)}), every byte verified`,
-          );
-          say(
-            g,
-            `  opened with ${r.openedWith.identity} (stanza ${r.openedWith.type} for ${r.openedWith.recipient}, license ${r.openedWith.license})`,
-          );
-          say(g, `  signer ${r.signer}\n  provenance ${toStdout ? '(not written with -o -)' : r.provenance}`);
-          if (receipt)
-            say(
-              g,
-              `  released by ${o.server} (request ${receipt.requestId}); receipt ${receiptPath ?? '(not written with -o -)'}`,
-            );
-        } finally {
-          if (scratch) await rm(scratch, { recursive: true, force: true });
-        }
-      },
-    );
+    .action(openAction);
+}
+
+async function openAction(pkg: string, o: OpenFlags, cmd: Command): Promise<void> {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  let receipt: { text: string; requestId: string } | undefined;
+  const release = o.server
+    ? await releaseSettings(g, o, (text, requestId) => (receipt = { text, requestId }))
+    : undefined;
+  const t = threads(g);
+  const toStdout = o.output === '-';
+  if (toStdout && g.json) throw new ModelsealError('INVALID_ARGUMENT', '--json and -o - both want stdout; pick one');
+  const staleRemoved = toStdout ? [] : await removeStaleAt(o.output);
+  const common: Omit<OpenOptions, 'output'> = {
+    input: pkg === '-' ? process.stdin : pkg,
+    identities: await identities(g, release ? [] : o.identity, release),
+    trustedPublishers: await trusted(g, o.publisher),
+    fsync: o.fsync ?? false,
+    ...(t !== undefined ? { threads: t } : {}),
+    signal: interruptSignal(),
+    ...(process.env.MODELSEAL_DEBUG ? { debug: (m: string) => process.stderr.write(`debug: ${m}\n`) } : {}),
+  };
+  const r: StreamOpenResult & { output?: string; provenance?: string } = await withProgress(g, (progress) => {
+    const withBar = { ...common, ...(progress.onProgress ? { onProgress: progress.onProgress } : {}) };
+    return toStdout
+      ? openToStream(withBar, process.stdout)
+      : open({ ...withBar, output: o.output, force: o.force ?? false });
+  });
+  // The release receipt goes next to the output, once the output is complete.
+  const receiptPath =
+    receipt && r.output !== undefined
+      ? await writeReleaseReceipt(r.output, receipt.text, { overwrite: o.force ?? false })
+      : undefined;
+  emitJson(g, 'open', {
+    ...r,
+    staleRemoved,
+    ...(receipt ? { release: { requestId: receipt.requestId, receipt: receiptPath ?? null } } : {}),
+  });
+  printOpened(g, o, r, receipt, receiptPath);
+}
+
+function printOpened(
+  g: GlobalOptions,
+  o: OpenFlags,
+  r: StreamOpenResult & { output?: string; provenance?: string },
+  receipt: { requestId: string } | undefined,
+  receiptPath: string | undefined,
+): void {
+  const files = `${r.files.length} file${r.files.length === 1 ? '' : 's'}`;
+  const to = r.output ?? 'stdout';
+  say(g, `opened ${r.model.name} → ${to} (${files}, ${fmtBytes(r.plaintextBytes)}), every byte verified`);
+  const w = r.openedWith;
+  say(g, `  opened with ${w.identity} (stanza ${w.type} for ${w.recipient}, license ${w.license})`);
+  say(g, `  signer ${r.signer}\n  provenance ${r.provenance ?? '(not written with -o -)'}`);
+  if (receipt) {
+    const where = receiptPath ?? '(not written with -o -)';
+    say(g, `  released by ${o.server} (request ${receipt.requestId}); receipt ${where}`);
+  }
 }

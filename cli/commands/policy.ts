@@ -11,6 +11,7 @@ export function dataDir(o: { data?: string }): string {
 export const DATA_HELP =
   "the release service's data directory (default $MODELSEAL_DATA or ./modelseal-data): log/, policy/, recipients/";
 
+/** `policy init | check`: the release policy files. */
 export function registerPolicy(program: Command): void {
   const policy = program
     .command('policy')
@@ -31,7 +32,8 @@ export function registerPolicy(program: Command): void {
   policy
     .command('check')
     .description(
-      'validate the policy files: the Cedar schema, every policy (named with @id, strict validation), licenses, embargoes, denied parties',
+      'validate the policy files: the Cedar schema, every policy (named with @id, strict validation), ' +
+        'licenses, embargoes, denied parties',
     )
     .option('--data <dir>', DATA_HELP)
     .option('--policy <dir>', 'a policy directory to check instead of <data>/policy')
@@ -41,7 +43,8 @@ export function registerPolicy(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nExit 0 when the service would load them (with --server: when its files on disk are the ones in force); 13 (POLICY_INVALID) with the problem otherwise.',
+      '\nExit 0 when the service would load them (with --server: when its files on disk are the ones in ' +
+        'force); 13 (POLICY_INVALID) with the problem otherwise.',
     )
     .action(async (o: { data?: string; policy?: string; server?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
@@ -68,13 +71,16 @@ async function checkServer(g: GlobalOptions, server: string): Promise<void> {
   if (info.policy.status !== 'ok') {
     throw new ModelsealError(
       'POLICY_INVALID',
-      `${server}: the policy files on disk do not validate since ${info.policy.since}: ${info.policy.error ?? 'no reason given'}; the service keeps deciding by the last good policy set ${info.policySet.slice(0, 16)}…`,
+      `${server}: the policy files on disk do not validate since ${info.policy.since}: ` +
+        `${info.policy.error ?? 'no reason given'}; the service keeps deciding by the last good policy set ` +
+        `${info.policySet.slice(0, 16)}…`,
       { details: r },
     );
   }
   emitJson(g, 'policy check', r);
   say(
     g,
-    `${server}: policy files valid and in force since ${info.policy.since} (policy set ${info.policySet.slice(0, 16)}…)`,
+    `${server}: policy files valid and in force since ${info.policy.since} ` +
+      `(policy set ${info.policySet.slice(0, 16)}…)`,
   );
 }

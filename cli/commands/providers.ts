@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { listProviders } from '../../src/index.js';
 import { emitJson, providerSettings, type GlobalOptions } from '../util.js';
 
+/** `providers`: every key provider, configured and reachable or not. */
 export function registerProviders(program: Command): void {
   program
     .command('providers')

@@ -1,13 +1,11 @@
 import { Command } from 'commander';
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
-  fsReason,
+  findPackages,
   ModelsealError,
   recipientFrom,
-  recoverRewrap,
+  recoverAll,
   reseal,
-  rewrap,
+  rewrapAll,
   type Recipient,
   type RewrapResult,
 } from '../../src/index.js';
@@ -18,13 +16,13 @@ import {
   identities,
   interruptSignal,
   parseRecipients,
-  progressBar,
   providerSettings,
   publisherKey,
   SIGNER_OPTION,
   say,
   threads,
   trusted,
+  withProgress,
   type GlobalOptions,
 } from '../util.js';
 
@@ -40,33 +38,6 @@ interface Opts {
   signingKey?: string;
   signer?: string;
   recover?: boolean;
-}
-
-/** The packages named: files as given, folders searched (recursively) for *.mseal. */
-async function packagesIn(paths: readonly string[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const p of paths) {
-    const st = await stat(p).catch((cause: unknown) =>
-      Promise.reject(new ModelsealError('IO', `cannot read ${p}: ${fsReason(cause)}`, { cause })),
-    );
-    if (!st.isDirectory()) {
-      out.push(p);
-      continue;
-    }
-    const entries = await readdir(p, { recursive: true, withFileTypes: true }).catch((cause: unknown) =>
-      Promise.reject(
-        new ModelsealError(
-          'IO',
-          `cannot search ${p} for packages: ${fsReason(cause)} in ${(cause as NodeJS.ErrnoException).path ?? p}`,
-          { cause },
-        ),
-      ),
-    );
-    for (const e of entries) {
-      if (e.isFile() && e.name.endsWith('.mseal') && !e.name.startsWith('.')) out.push(join(e.parentPath, e.name));
-    }
-  }
-  return out.sort();
 }
 
 /** The options rewrap and reseal share, loaded: keys that open and sign, and the change of recipients. */
@@ -100,7 +71,8 @@ async function parseRotations(values: readonly string[], g: GlobalOptions): Prom
     if (at <= 0 || at === v.length - 1)
       throw new ModelsealError(
         'INVALID_ARGUMENT',
-        `--rotate ${v}: expected a provider (aws-kms, pkcs11, …) or <old recipient id>=<new recipient>, e.g. aws-kms:arn:…:key/old=aws-kms:alias/new`,
+        `--rotate ${v}: expected a provider (aws-kms, pkcs11, …) or <old recipient id>=<new recipient>, ` +
+          'e.g. aws-kms:arn:…:key/old=aws-kms:alias/new',
       );
     out.push({ from: v.slice(0, at), to: (await parseRecipients([v.slice(at + 1)], g))[0]! });
   }
@@ -139,18 +111,22 @@ const recipientOptions = (c: Command) =>
     .option('--signing-key <file>', "publisher key file that re-signs (default: the key store's publisher.key)")
     .option(...SIGNER_OPTION);
 
+/** `rewrap <package...>`: change the recipients of packages in place. */
 export function registerRewrap(program: Command): void {
   recipientOptions(
     program
       .command('rewrap')
       .description(
-        'add or remove recipients of packages in place: only the header and the signature are rewritten, never the payload',
+        'add or remove recipients of packages in place: only the header and the signature are rewritten, ' +
+          'never the payload',
       )
       .argument('<package...>', 'package files, or folders searched for *.mseal'),
   )
     .option(
       '--rotate <provider | old=new>',
-      'a provider (aws-kms, pkcs11, …): wrap each of its stanzas again for the same key (its current version after a KMS key rotation; the key now under that HSM label); or old=new: replace the stanza of recipient id <old> by one for <new>, same license and policy; repeatable',
+      'a provider (aws-kms, pkcs11, …): wrap each of its stanzas again for the same key (its current version ' +
+        'after a KMS key rotation; the key now under that HSM label); or old=new: replace the stanza of ' +
+        'recipient id <old> by one for <new>, same license and policy; repeatable',
       collect,
       [],
     )
@@ -171,51 +147,52 @@ Examples:
   modelseal rewrap ./exports --remove x25519:Ab3…   # every package under ./exports
   modelseal rewrap ./exports --rotate pkcs11:hsm/kek-2025=pkcs11:hsm/kek-2026   # replace an HSM key`,
     )
-    .action(async (paths: string[], o: Opts, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
-      const pkgs = await packagesIn(paths);
-      if (pkgs.length === 0) throw new ModelsealError('INVALID_ARGUMENT', `no .mseal packages in ${paths.join(', ')}`);
-      if (o.recover) {
-        const recovered = [];
-        for (const p of pkgs) if (await recoverRewrap(p)) recovered.push(p);
-        emitJson(g, 'rewrap', { recovered });
-        say(g, recovered.length ? `restored ${recovered.join(', ')}` : 'nothing to restore');
-        return;
-      }
-      const rotate = o.rotate ?? [];
-      if (o.add.length === 0 && o.remove.length === 0 && rotate.length === 0)
-        throw new ModelsealError('INVALID_ARGUMENT', 'nothing to do: give --add, --remove or --rotate (or --recover)');
-      const renewals = rotate.filter((v) => !v.includes('='));
-      if (renewals.length > 1)
-        throw new ModelsealError('INVALID_ARGUMENT', `--rotate ${renewals.join(', ')}: renew one provider per run`);
-      const settings = providerSettings(g);
-      const common = {
-        ...(await recipientChange(g, o)),
-        rotate: await parseRotations(
-          rotate.filter((v) => v.includes('=')),
-          g,
-        ),
-        ...(renewals[0] ? { renew: { type: renewals[0], resolve: (id: string) => recipientFrom(id, settings) } } : {}),
-      };
-      const signal = interruptSignal();
-      const results: RewrapResult[] = [];
-      for (const [i, p] of pkgs.entries()) {
-        if (signal.aborted)
-          throw new ModelsealError(
-            'INTERRUPTED',
-            `interrupted after ${i} of ${pkgs.length} packages; each package is either fully rewrapped or untouched`,
-          );
-        const r = await rewrap(p, common);
-        results.push(r);
-        say(
-          g,
-          `[${i + 1}/${pkgs.length}] rewrapped ${p}: ${r.recipients.length} recipient(s)${r.added.length ? `, added ${r.added.join(', ')}` : ''}${r.removed.length ? `, removed ${r.removed.join(', ')}` : ''}${r.rotated.length ? `, rotated ${r.rotated.map((x) => `${x.from} → ${x.to}`).join(', ')}` : ''} (${fmtBytes(r.bytesWritten)} written)${r.recovered ? '; an interrupted earlier rewrap was rolled back first' : ''}`,
-        );
-      }
-      emitJson(g, 'rewrap', { packages: results });
-    });
+    .action(rewrapAction);
 }
 
+/** "[2/5] rewrapped a.mseal: 3 recipient(s), added …" */
+function rewrapLine(i: number, n: number, p: string, r: RewrapResult): string {
+  const parts = [`${r.recipients.length} recipient(s)`];
+  if (r.added.length) parts.push(`added ${r.added.join(', ')}`);
+  if (r.removed.length) parts.push(`removed ${r.removed.join(', ')}`);
+  if (r.rotated.length) parts.push(`rotated ${r.rotated.map((x) => `${x.from} → ${x.to}`).join(', ')}`);
+  const recovered = r.recovered ? '; an interrupted earlier rewrap was rolled back first' : '';
+  return `[${i + 1}/${n}] rewrapped ${p}: ${parts.join(', ')} (${fmtBytes(r.bytesWritten)} written)${recovered}`;
+}
+
+async function rewrapAction(paths: string[], o: Opts, cmd: Command): Promise<void> {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  const pkgs = await findPackages(paths);
+  if (pkgs.length === 0) throw new ModelsealError('INVALID_ARGUMENT', `no .mseal packages in ${paths.join(', ')}`);
+  if (o.recover) {
+    const recovered = await recoverAll(pkgs);
+    emitJson(g, 'rewrap', { recovered });
+    say(g, recovered.length ? `restored ${recovered.join(', ')}` : 'nothing to restore');
+    return;
+  }
+  const rotate = o.rotate ?? [];
+  if (o.add.length === 0 && o.remove.length === 0 && rotate.length === 0)
+    throw new ModelsealError('INVALID_ARGUMENT', 'nothing to do: give --add, --remove or --rotate (or --recover)');
+  const renewals = rotate.filter((v) => !v.includes('='));
+  if (renewals.length > 1)
+    throw new ModelsealError('INVALID_ARGUMENT', `--rotate ${renewals.join(', ')}: renew one provider per run`);
+  const settings = providerSettings(g);
+  const change = {
+    ...(await recipientChange(g, o)),
+    rotate: await parseRotations(
+      rotate.filter((v) => v.includes('=')),
+      g,
+    ),
+    ...(renewals[0] ? { renew: { type: renewals[0], resolve: (id: string) => recipientFrom(id, settings) } } : {}),
+  };
+  const results = await rewrapAll(pkgs, change, {
+    signal: interruptSignal(),
+    onRewrapped: (i, p, r) => say(g, rewrapLine(i, pkgs.length, p, r)),
+  });
+  emitJson(g, 'rewrap', { packages: results });
+}
+
+/** `reseal <package> -o <new>`: the same package under a fresh data key. */
 export function registerReseal(program: Command): void {
   recipientOptions(
     program
@@ -227,23 +204,26 @@ export function registerReseal(program: Command): void {
     .option('--force', 'replace the output file if it exists')
     .addHelpText(
       'after',
-      '\nThe kept recipients keep their license and policy; --license/--policy apply to added ones.\nExample: modelseal reseal llama.mseal --remove x25519:Ab3… -o llama-v2.mseal',
+      '\nThe kept recipients keep their license and policy; --license/--policy apply to added ones.' +
+        '\nExample: modelseal reseal llama.mseal --remove x25519:Ab3… -o llama-v2.mseal',
     )
     .action(async (pkg: string, o: Opts & { output: string; force?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const t = threads(g);
-      const r = await reseal(pkg, {
-        ...(await recipientChange(g, o)),
-        output: o.output,
-        force: o.force ?? false,
-        ...(t !== undefined ? { threads: t } : {}),
-        ...(progressBar(g) ? { onProgress: progressBar(g)! } : {}),
-        signal: interruptSignal(),
-      });
-      emitJson(g, 'reseal', r);
-      say(
-        g,
-        `resealed ${pkg} → ${r.output} under a fresh data key: ${r.recipients.map((s) => s.recipient).join(', ')}${r.removed.length ? ` (removed ${r.removed.join(', ')})` : ''}`,
+      const change = await recipientChange(g, o);
+      const r = await withProgress(g, (progress) =>
+        reseal(pkg, {
+          ...change,
+          output: o.output,
+          force: o.force ?? false,
+          ...(t !== undefined ? { threads: t } : {}),
+          ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
+          signal: interruptSignal(),
+        }),
       );
+      emitJson(g, 'reseal', r);
+      const removed = r.removed.length ? ` (removed ${r.removed.join(', ')})` : '';
+      const kept = r.recipients.map((s) => s.recipient).join(', ');
+      say(g, `resealed ${pkg} → ${r.output} under a fresh data key: ${kept}${removed}`);
     });
 }

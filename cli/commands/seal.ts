@@ -1,21 +1,17 @@
 import { Command } from 'commander';
-import { join } from 'node:path';
 import { codeParams, sayTensors } from './fingerprint.js';
 import {
   DEFAULT_PARAMS,
   DEFAULT_REGISTRY,
   loadFingerprintKey,
-  type SealOptions,
-  encodeEvent,
-  exportEvents,
-  loadLogSigner,
-  openLogStore,
-  logExports,
   ModelsealError,
-  readLogVerifier,
+  openExportLog,
   seal,
-  TransparencyLog,
+  type ExportLog,
+  type LoggedExport,
+  type Publisher,
   type Recipient,
+  type SealOptions,
   type SealResult,
 } from '../../src/index.js';
 import {
@@ -26,15 +22,16 @@ import {
   keysDir,
   parseRecipients,
   passphraseSource,
-  progressBar,
   publisherKey,
   SIGNER_OPTION,
   removeStaleAt,
   say,
   threads,
+  withProgress,
   type GlobalOptions,
 } from '../util.js';
 
+/** --chunk-size: bytes, or a size like 64KiB or 1MiB. */
 export function parseSize(v: string): number {
   const m = /^(\d+)\s*(k|kib|m|mib)?$/i.exec(v.trim());
   if (!m) throw new ModelsealError('INVALID_ARGUMENT', `--chunk-size ${v}: expected bytes or a size like 1MiB`);
@@ -78,27 +75,62 @@ async function recipientsOrGroups(
   return { recipients: [], keyGroups: { threshold, groups } };
 }
 
+interface SealFlags {
+  to: string[];
+  group: string[];
+  threshold?: string;
+  output: string;
+  license: string;
+  policy: string;
+  chunkSize: string;
+  signingKey?: string;
+  signer?: string;
+  allowSymlinks?: boolean;
+  force?: boolean;
+  fsync?: boolean;
+  log?: string;
+  logKey?: string;
+  fingerprint?: string | true;
+  registry: string;
+  coalition?: string;
+  support?: string;
+}
+
+const TO_HELP =
+  'who can open it, repeatable: "local" (this key store), "x25519:<public key or .pub file>", ' +
+  '"aws-kms:<key ARN, id or alias>", or "pkcs11:<token label>/<key label>"';
+const LOG_HELP =
+  'record the export (one entry per recipient) in a transparency log before the package is written; ' +
+  "if the log cannot be written, nothing is. <dir> or postgres://…: a log store signed with the key store's " +
+  'log.key; <url>: a release service (`modelseal serve`), which logs exports its trusted publishers sign';
+const SEAL_EXAMPLES = `
+Examples:
+  modelseal seal ./llama --to local -o llama.mseal
+  modelseal seal model.safetensors --to x25519:alice.pub --to x25519:bob.pub --license EAR-123 -o m.mseal
+  # the key only through the release service, and the weights marked for acme:
+  modelseal seal ./llama --to release:https://release.example#acme --license EAR-123 --fingerprint -o llama-acme.mseal
+  # KMS in us-east-1 AND (the HSM OR the security officer's offline key):
+  modelseal seal ./llama --group aws-kms:alias/us-east-1 --group pkcs11:hsm/kek,x25519:officer.pub -o m.mseal`;
+
+/** `seal <input> -o <package>`: encrypt and sign a checkpoint for its recipients. */
 export function registerSeal(program: Command): void {
   program
     .command('seal')
     .description('encrypt a checkpoint (file or folder) into one signed package for licensed recipients')
     .argument('<input>', 'a model file (safetensors, GGUF, .pt, ...) or a checkpoint folder')
-    .option(
-      '--to <recipient>',
-      'who can open it, repeatable: "local" (this key store), "x25519:<public key or .pub file>", "aws-kms:<key ARN, id or alias>", or "pkcs11:<token label>/<key label>"',
-      collect,
-      [],
-    )
+    .option('--to <recipient>', TO_HELP, collect, [])
     .option(
       '--group <recipients>',
-      'k-of-n custody instead of --to: one key group, as comma-separated recipients (any one of them opens the group); repeat for each group',
+      'k-of-n custody instead of --to: one key group, as comma-separated recipients (any one of them opens ' +
+        'the group); repeat for each group',
       collect,
       [],
     )
     .option('--threshold <k>', 'with --group: how many groups it takes to open (default: all of them)')
     .requiredOption(
       '-o, --output <package>',
-      'package file to write ("-" for stdout: the package is made in a scratch file under $TMPDIR first, since its header comes first but is known last)',
+      'package file to write ("-" for stdout: the package is made in a scratch file under $TMPDIR first, ' +
+        'since its header comes first but is known last)',
     )
     .option('--license <id>', 'license id bound into every recipient stanza', 'none')
     .option('--policy <hash>', 'policy hash bound into every recipient stanza', 'none')
@@ -114,13 +146,11 @@ export function registerSeal(program: Command): void {
       'flush the output to disk before it is renamed into place, so it also survives a power cut (slower)',
     )
     .option('--force', 'replace the output file if it exists')
-    .option(
-      '--log <dir|url>',
-      "record the export (one entry per recipient) in a transparency log before the package is written; if the log cannot be written, nothing is. <dir> or postgres://…: a log store signed with the key store's log.key; <url>: a release service (`modelseal serve`), which logs exports its trusted publishers sign",
-    )
+    .option('--log <dir|url>', LOG_HELP)
     .option(
       '--fingerprint [recipient]',
-      "mark the weights (safetensors, GGUF) with this recipient's fingerprint as they are sealed, and record it in the registry; the recipient defaults to the one --to (e.g. the name in release:<url>#<name>)",
+      "mark the weights (safetensors, GGUF) with this recipient's fingerprint as they are sealed, and record " +
+        'it in the registry; the recipient defaults to the one --to (e.g. the name in release:<url>#<name>)',
     )
     .option('--registry <file>', 'with --fingerprint: the fingerprint registry to append to', DEFAULT_REGISTRY)
     .option('--coalition <c>', 'with --fingerprint: largest coalition the code is built for', String(DEFAULT_PARAMS.c))
@@ -131,122 +161,122 @@ export function registerSeal(program: Command): void {
     )
     .option(
       '--log-key <key|file>',
-      "with --log <url>: the log's verifier key that the receipts must verify under (default: the key store's log.vkey)",
+      "with --log <url>: the log's verifier key that the receipts must verify under (default: the key store's " +
+        'log.vkey)',
     )
-    .addHelpText(
-      'after',
-      "\nExamples:\n  modelseal seal ./llama --to local -o llama.mseal\n  modelseal seal model.safetensors --to x25519:alice.pub --to x25519:bob.pub --license EAR-123 -o m.mseal\n  # the key only through the release service, and the weights marked for acme:\n  modelseal seal ./llama --to release:https://release.example#acme --license EAR-123 --fingerprint -o llama-acme.mseal\n  # KMS in us-east-1 AND (the HSM OR the security officer's offline key):\n  modelseal seal ./llama --group aws-kms:alias/us-east-1 --group pkcs11:hsm/kek,x25519:officer.pub -o m.mseal",
-    )
-    .action(
-      async (
-        input: string,
-        o: {
-          to: string[];
-          group: string[];
-          threshold?: string;
-          output: string;
-          license: string;
-          policy: string;
-          chunkSize: string;
-          signingKey?: string;
-          signer?: string;
-          allowSymlinks?: boolean;
-          force?: boolean;
-          fsync?: boolean;
-          log?: string;
-          logKey?: string;
-          fingerprint?: string | true;
-          registry: string;
-          coalition?: string;
-          support?: string;
-        },
-        cmd: Command,
-      ) => {
-        const g = cmd.optsWithGlobals<GlobalOptions>();
-        if (o.output === '-' && process.stdout.isTTY)
-          throw new ModelsealError(
-            'INVALID_ARGUMENT',
-            'refusing to write a package to a terminal; redirect stdout or use -o <file>',
-          );
-        if (o.output === '-' && g.json)
-          throw new ModelsealError('INVALID_ARGUMENT', '--json and -o - both want stdout; pick one');
-        const t = threads(g);
-        const staleRemoved = o.output === '-' ? [] : await removeStaleAt(o.output);
-        const remote = o.log !== undefined && /^https?:\/\//.test(o.log);
-        const logSigner =
-          o.log && !remote ? await loadLogSigner(join(keysDir(g), 'log.key'), passphraseSource(g)) : undefined;
-        const log = o.log && logSigner ? new TransparencyLog(await openLogStore(o.log), logSigner) : undefined;
-        const remoteKey = remote ? await readLogVerifier(o.logKey ?? join(keysDir(g), 'log.vkey')) : undefined;
-        const logged: Array<{ index: number; recipient: string }> = [];
-        const publisher = await publisherKey(g, o.signingKey, o.signer);
-        const who = await recipientsOrGroups(o, g);
-        let fingerprint: SealOptions['fingerprint'];
-        if (o.fingerprint !== undefined) {
-          if (o.fingerprint === true && who.recipients.length !== 1)
-            throw new ModelsealError(
-              'INVALID_ARGUMENT',
-              '--fingerprint marks one copy for one recipient: seal for exactly one --to, or name the recipient (--fingerprint <id>)',
-            );
-          fingerprint = {
-            recipient: o.fingerprint === true ? who.recipients[0]!.id : o.fingerprint,
-            key: await loadFingerprintKey(keysDir(g), passphraseSource(g), { create: true }),
-            params: codeParams(o),
-            registry: o.registry,
-          };
-        }
-        const r = await seal({
-          input,
-          output: o.output === '-' ? process.stdout : o.output,
-          ...who,
-          ...(fingerprint ? { fingerprint } : {}),
-          publisher,
-          license: o.license,
-          policy: o.policy,
-          chunkSize: parseSize(o.chunkSize),
-          allowSymlinks: o.allowSymlinks ?? false,
-          force: o.force ?? false,
-          fsync: o.fsync ?? false,
-          ...(t !== undefined ? { threads: t } : {}),
-          ...(progressBar(g) ? { onProgress: progressBar(g)! } : {}),
-          signal: interruptSignal(),
-          ...(o.log
-            ? {
-                beforeCommit: async (res: SealResult) => {
-                  const events = exportEvents(res);
-                  const indexes = remoteKey
-                    ? await logExports(o.log!, events, publisher.signer, remoteKey)
-                    : (await Promise.all(events.map((e) => log!.append(encodeEvent(e))))).map((rc) => rc.index);
-                  indexes.forEach((index, i) => logged.push({ index, recipient: events[i]!.recipient }));
-                },
-              }
-            : {}),
-        }).finally(() => log?.close());
-        const origin = log?.origin ?? remoteKey?.name;
-        emitJson(g, 'seal', { ...r, staleRemoved, ...(o.log ? { log: { origin, entries: logged } } : {}) });
-        say(
-          g,
-          `sealed ${r.model.name} (${r.files.length} file${r.files.length === 1 ? '' : 's'}, ${fmtBytes(r.plaintextBytes)}) → ${r.output} (${fmtBytes(r.packageBytes)})`,
-        );
-        if (r.keyGroups) say(g, `  opening needs ${r.keyGroups.threshold} of ${r.keyGroups.groups} key groups`);
-        for (const s of r.recipients)
-          say(
-            g,
-            `  recipient ${s.group !== undefined ? `[group ${s.group}] ` : ''}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}`,
-          );
-        say(g, `  package ${r.packageId}\n  model   ${r.model.rootDigest}\n  signer  ${r.signer}`);
-        if (r.excluded.length) say(g, `  left out: ${r.excluded.join(', ')}`);
-        if (r.fingerprint) {
-          sayTensors(g, r.fingerprint.tensors);
-          say(
-            g,
-            `  fingerprint ${r.fingerprint.record.id} for ${r.fingerprint.record.recipient}, recorded in ${o.registry}`,
-          );
-        }
-        if (o.log)
-          say(
-            g,
-            `  logged  export entr${logged.length === 1 ? 'y' : 'ies'} ${logged.map((l) => l.index).join(', ')} in log ${origin}`,
-          );
-      },
+    .addHelpText('after', SEAL_EXAMPLES)
+    .action(sealAction);
+}
+
+/** `-o -` writes the package to stdout: not to a terminal, and not beside --json. */
+function checkStdoutOutput(o: SealFlags, g: GlobalOptions): void {
+  if (o.output !== '-') return;
+  if (process.stdout.isTTY)
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      'refusing to write a package to a terminal; redirect stdout or use -o <file>',
     );
+  if (g.json) throw new ModelsealError('INVALID_ARGUMENT', '--json and -o - both want stdout; pick one');
+}
+
+/** --fingerprint: whose copy the weights mark, with the key store's fingerprint key and the code. */
+async function fingerprintOption(
+  o: SealFlags,
+  g: GlobalOptions,
+  recipients: readonly Recipient[],
+): Promise<SealOptions['fingerprint']> {
+  if (o.fingerprint === undefined) return undefined;
+  if (o.fingerprint === true && recipients.length !== 1)
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      '--fingerprint marks one copy for one recipient: seal for exactly one --to, or name the recipient ' +
+        '(--fingerprint <id>)',
+    );
+  return {
+    recipient: o.fingerprint === true ? recipients[0]!.id : o.fingerprint,
+    key: await loadFingerprintKey(keysDir(g), passphraseSource(g), { create: true }),
+    params: codeParams(o),
+    registry: o.registry,
+  };
+}
+
+async function sealAction(input: string, o: SealFlags, cmd: Command): Promise<void> {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  checkStdoutOutput(o, g);
+  const t = threads(g);
+  const staleRemoved = o.output === '-' ? [] : await removeStaleAt(o.output);
+  const log = o.log
+    ? await openExportLog(o.log, {
+        keysDir: keysDir(g),
+        passphrase: passphraseSource(g),
+        ...(o.logKey !== undefined ? { logKey: o.logKey } : {}),
+      })
+    : undefined;
+  const logged: LoggedExport[] = [];
+  try {
+    const publisher = await publisherKey(g, o.signingKey, o.signer);
+    const who = await recipientsOrGroups(o, g);
+    const fingerprint = await fingerprintOption(o, g, who.recipients);
+    const r = await withProgress(g, (progress) =>
+      seal({
+        input,
+        output: o.output === '-' ? process.stdout : o.output,
+        ...who,
+        ...(fingerprint ? { fingerprint } : {}),
+        publisher,
+        license: o.license,
+        policy: o.policy,
+        chunkSize: parseSize(o.chunkSize),
+        allowSymlinks: o.allowSymlinks ?? false,
+        force: o.force ?? false,
+        fsync: o.fsync ?? false,
+        ...(t !== undefined ? { threads: t } : {}),
+        ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
+        signal: interruptSignal(),
+        // The exports are logged before the package is moved into place: no log entry, no package.
+        ...(log ? { beforeCommit: recordExports(log, publisher, logged) } : {}),
+      }),
+    );
+    emitJson(g, 'seal', { ...r, staleRemoved, ...(log ? { log: { origin: log.origin, entries: logged } } : {}) });
+    printSealed(g, o, r, log, logged);
+  } finally {
+    await log?.close();
+  }
+}
+
+/** seal's beforeCommit with --log: records the exports in `log`, collecting the entries in `logged`. */
+function recordExports(log: ExportLog, publisher: Publisher, logged: LoggedExport[]) {
+  return async (result: SealResult): Promise<void> => {
+    logged.push(...(await log.record(result, publisher)));
+  };
+}
+
+function printSealed(
+  g: GlobalOptions,
+  o: SealFlags,
+  r: SealResult,
+  log: ExportLog | undefined,
+  logged: readonly LoggedExport[],
+): void {
+  const files = `${r.files.length} file${r.files.length === 1 ? '' : 's'}`;
+  say(
+    g,
+    `sealed ${r.model.name} (${files}, ${fmtBytes(r.plaintextBytes)}) → ${r.output} (${fmtBytes(r.packageBytes)})`,
+  );
+  if (r.keyGroups) say(g, `  opening needs ${r.keyGroups.threshold} of ${r.keyGroups.groups} key groups`);
+  for (const s of r.recipients) {
+    const group = s.group !== undefined ? `[group ${s.group}] ` : '';
+    say(g, `  recipient ${group}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}`);
+  }
+  say(g, `  package ${r.packageId}\n  model   ${r.model.rootDigest}\n  signer  ${r.signer}`);
+  if (r.excluded.length) say(g, `  left out: ${r.excluded.join(', ')}`);
+  if (r.fingerprint) {
+    sayTensors(g, r.fingerprint.tensors);
+    const fp = r.fingerprint.record;
+    say(g, `  fingerprint ${fp.id} for ${fp.recipient}, recorded in ${o.registry}`);
+  }
+  if (log) {
+    const entries = `entr${logged.length === 1 ? 'y' : 'ies'} ${logged.map((l) => l.index).join(', ')}`;
+    say(g, `  logged  export ${entries} in log ${log.origin}`);
+  }
 }

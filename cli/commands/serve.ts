@@ -7,6 +7,7 @@ import {
   originOfPrefix,
   startServer,
   type ExchangeRecord,
+  type ReleaseServiceSetup,
 } from '../../src/index.js';
 import { emitJson, keysDir, passphraseSource, say, type GlobalOptions } from '../util.js';
 import { dataDir, DATA_HELP } from './policy.js';
@@ -26,16 +27,19 @@ interface ServeFlags {
   summaryInterval: string;
 }
 
+/** `serve`: the key-release service and its log. */
 export function registerServe(program: Command): void {
   program
     .command('serve')
     .description(
-      'run the key-release service: policy decisions (Cedar), a transparency log written before any key leaves, and the log read side (C2SP tlog-tiles)',
+      'run the key-release service: policy decisions (Cedar), a transparency log written before any key leaves, ' +
+        'and the log read side (C2SP tlog-tiles)',
     )
     .option('--data <dir>', DATA_HELP)
     .option(
       '--store <postgres-url>',
-      'keep the log, nonces and release counts in PostgreSQL (postgres://user@host:port/db[?schema=name]), shared by several serve replicas; default: <data>/log',
+      'keep the log, nonces and release counts in PostgreSQL (postgres://user@host:port/db[?schema=name]), ' +
+        'shared by several serve replicas; default: <data>/log',
     )
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'port to listen on (0: any free port)', '7411')
@@ -44,7 +48,9 @@ export function registerServe(program: Command): void {
     .option('--skew <seconds>', "accepted difference between a request's time and this server's clock", '300')
     .option(
       '--log-url <prefix>',
-      "the log's public URL prefix (C2SP tlog-tiles), e.g. https://releases.example/log: the read side is served under its path too, and the log key's origin must be this URL without the scheme (init --log-url makes such a key)",
+      "the log's public URL prefix (C2SP tlog-tiles), e.g. https://releases.example/log: the read side is served " +
+        "under its path too, and the log key's origin must be this URL without the scheme (init --log-url makes " +
+        'such a key)',
     )
     .option(
       '--deny-burst <n>',
@@ -63,7 +69,8 @@ export function registerServe(program: Command): void {
     )
     .option(
       '--pseudonym-key <file>',
-      'log recipient names and source addresses as keyed hashes (HMAC-SHA-256) under this key; created (mode 0600) when missing. Keep it: audit list needs it to find a recipient',
+      'log recipient names and source addresses as keyed hashes (HMAC-SHA-256) under this key; created ' +
+        '(mode 0600) when missing. Keep it: audit list needs it to find a recipient',
     )
     .addHelpText(
       'after',
@@ -72,94 +79,111 @@ With no flags: loopback only, data in ./modelseal-data, keys from the key store 
 signs checkpoints and its x25519 identity is the service's own key. Default policy files are written
 to <data>/policy on first start; edit them and check with \`modelseal policy check\`.
 
-API (docs/API.md): GET /v1/info, POST /v1/release, GET /checkpoint, GET /tile/<L>/<N>, GET /tile/entries/<N>,
-GET /v1/checkpoints (every stored checkpoint, for \`audit verify --server\`).
+API (docs/API.md): GET /v1/info, POST /v1/release, GET /checkpoint, GET /tile/<L>/<N>,
+GET /tile/entries/<N>, GET /v1/checkpoints (every stored checkpoint, for \`audit verify --server\`).
 Stop with Ctrl-C: pending log appends finish first.`,
     )
-    .action(async (o: ServeFlags, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
-      if (!!o.tlsCert !== !!o.tlsKey)
-        throw new ModelsealError('INVALID_ARGUMENT', 'give both --tls-cert and --tls-key, or neither');
-      const positive = (flag: string, v: string) => {
-        const n = Number(v);
-        if (!(Number.isFinite(n) && n > 0))
-          throw new ModelsealError('INVALID_ARGUMENT', `--${flag} ${JSON.stringify(v)}: expected a number above 0`);
-        return n;
-      };
-      const rateLimits = { burst: positive('deny-burst', o.denyBurst), perSecond: positive('deny-rate', o.denyRate) };
-      const summaryIntervalMs = positive('summary-interval', o.summaryInterval) * 1000;
-      // originOfPrefix checks the URL first, so a malformed one is a usage error.
-      const logPrefix =
-        o.logUrl !== undefined && originOfPrefix(o.logUrl) ? new URL(o.logUrl).pathname.replace(/\/+$/, '') : undefined;
-      // The service log: one line per failure that is not a log entry of its own, on stderr (never a body or a key).
-      const serviceLog = (line: string) => process.stderr.write(`modelseal serve: ${line}\n`);
-      const setup = await openReleaseService(dataDir(o), keysDir(g), {
-        passphrase: passphraseSource(g),
-        skewSeconds: Number(o.skew),
-        ...(o.pseudonymKey ? { pseudonymKey: o.pseudonymKey } : {}),
-        ...(o.store ? { store: o.store } : {}),
-        onPolicyError: (e) =>
-          serviceLog(
-            `the edited policy files do not validate, the previous policy stays in force: ${e instanceof Error ? e.message : String(e)}`,
-          ),
-        onPolicyChange: (s) => s.status === 'ok' && serviceLog(`policy set ${s.hash.slice(0, 16)}… in force`),
-        onError: (what, e) => serviceLog(`${what}: ${e instanceof Error ? e.message : String(e)}`),
-        rateLimits,
-        summaryIntervalMs,
-      });
-      if (o.logUrl !== undefined && originOfPrefix(o.logUrl) !== setup.log.origin) {
-        await setup.close();
-        throw new ModelsealError(
-          'INVALID_ARGUMENT',
-          `--log-url ${o.logUrl} means the origin ${originOfPrefix(o.logUrl)}, but this log is ${setup.log.origin}; a log's origin cannot change once it has entries (make a new key store with \`init --log-url\` for a new log)`,
-        );
-      }
-      const tls =
-        o.tlsCert && o.tlsKey ? { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) } : undefined;
-      const onExchange = (r: ExchangeRecord) => {
-        if (r.logged === 'service-log')
-          serviceLog(
-            `${r.id} ${r.ip} ${r.method} ${r.path} → ${r.status} ${r.reason ?? ''}${r.error ? ` (${r.error})` : ''}`,
-          );
-      };
-      const server = await startServer(setup.service, setup.log, {
-        host: o.host,
-        port: Number(o.port),
-        onExchange,
-        ...(tls ? { tls } : {}),
-        ...(logPrefix ? { logPrefix } : {}),
-      });
-      const info = setup.service.info();
-      emitJson(g, 'serve', {
-        url: server.url,
-        data: dataDir(o),
-        ...info,
-        entries: setup.log.size,
-        policies: setup.policy.engine.policyIds,
-        licenses: setup.policy.engine.licenses.map((l) => l.id),
-      });
-      say(g, `modelseal release service on ${server.url}`);
-      say(
-        g,
-        `  data     ${dataDir(o)} (${setup.log.size} log entries${o.store ? ' in PostgreSQL' : ''})${setup.createdPolicyFiles.length ? `; wrote default policy files to ${dataDir(o)}/policy` : ''}`,
+    .action(serveAction);
+}
+
+/** A flag that must be a number above 0. */
+function positive(flag: string, v: string): number {
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n > 0))
+    throw new ModelsealError('INVALID_ARGUMENT', `--${flag} ${JSON.stringify(v)}: expected a number above 0`);
+  return n;
+}
+
+/** The service log: one line per failure that is not a log entry of its own, on stderr (never a body or a key). */
+const serviceLog = (line: string) => process.stderr.write(`modelseal serve: ${line}\n`);
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+async function serveAction(o: ServeFlags, cmd: Command): Promise<void> {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  if (!!o.tlsCert !== !!o.tlsKey)
+    throw new ModelsealError('INVALID_ARGUMENT', 'give both --tls-cert and --tls-key, or neither');
+  const rateLimits = { burst: positive('deny-burst', o.denyBurst), perSecond: positive('deny-rate', o.denyRate) };
+  const summaryIntervalMs = positive('summary-interval', o.summaryInterval) * 1000;
+  // originOfPrefix checks the URL first, so a malformed one is a usage error.
+  const logPrefix =
+    o.logUrl !== undefined && originOfPrefix(o.logUrl) ? new URL(o.logUrl).pathname.replace(/\/+$/, '') : undefined;
+  const setup = await openReleaseService(dataDir(o), keysDir(g), {
+    passphrase: passphraseSource(g),
+    skewSeconds: Number(o.skew),
+    ...(o.pseudonymKey ? { pseudonymKey: o.pseudonymKey } : {}),
+    ...(o.store ? { store: o.store } : {}),
+    onPolicyError: (e) =>
+      serviceLog(`the edited policy files do not validate, the previous policy stays in force: ${errorText(e)}`),
+    onPolicyChange: (s) => s.status === 'ok' && serviceLog(`policy set ${s.hash.slice(0, 16)}… in force`),
+    onError: (what, e) => serviceLog(`${what}: ${errorText(e)}`),
+    rateLimits,
+    summaryIntervalMs,
+  });
+  if (o.logUrl !== undefined && originOfPrefix(o.logUrl) !== setup.log.origin) {
+    await setup.close();
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `--log-url ${o.logUrl} means the origin ${originOfPrefix(o.logUrl)}, but this log is ${setup.log.origin}; ` +
+        "a log's origin cannot change once it has entries (make a new key store with `init --log-url` for a new log)",
+    );
+  }
+  const tls = o.tlsCert && o.tlsKey ? { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) } : undefined;
+  const onExchange = (r: ExchangeRecord) => {
+    if (r.logged === 'service-log')
+      serviceLog(
+        `${r.id} ${r.ip} ${r.method} ${r.path} → ${r.status} ${r.reason ?? ''}${r.error ? ` (${r.error})` : ''}`,
       );
-      say(g, `  log      ${info.origin}; verifier key ${info.logKey}`);
-      say(
-        g,
-        `  policy   ${setup.policy.engine.policyIds.length} policies, ${setup.policy.engine.licenses.length} licenses, policy set ${info.policySet.slice(0, 16)}… (edits are picked up within a second)`,
-      );
-      say(
-        g,
-        `  limits   ${rateLimits.burst} failing requests per source, then ${rateLimits.perSecond}/s (429 beyond; summarised in the log every ${summaryIntervalMs / 1000} s)`,
-      );
-      say(g, `  seal for it with --to release:${server.url}#<recipient>`);
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-      await server.close();
-      await setup.close();
-      say(g, 'stopped');
-    });
+  };
+  const server = await startServer(setup.service, setup.log, {
+    host: o.host,
+    port: Number(o.port),
+    onExchange,
+    ...(tls ? { tls } : {}),
+    ...(logPrefix ? { logPrefix } : {}),
+  });
+  printServing(g, o, setup, server.url, { rateLimits, summaryIntervalMs });
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await server.close();
+  await setup.close();
+  say(g, 'stopped');
+}
+
+/** The --json object and the human banner of a started service. */
+function printServing(
+  g: GlobalOptions,
+  o: ServeFlags,
+  setup: ReleaseServiceSetup,
+  url: string,
+  limits: { rateLimits: { burst: number; perSecond: number }; summaryIntervalMs: number },
+): void {
+  const info = setup.service.info();
+  const { engine } = setup.policy;
+  emitJson(g, 'serve', {
+    url,
+    data: dataDir(o),
+    ...info,
+    entries: setup.log.size,
+    policies: engine.policyIds,
+    licenses: engine.licenses.map((l) => l.id),
+  });
+  say(g, `modelseal release service on ${url}`);
+  const wrote = setup.createdPolicyFiles.length ? `; wrote default policy files to ${dataDir(o)}/policy` : '';
+  say(g, `  data     ${dataDir(o)} (${setup.log.size} log entries${o.store ? ' in PostgreSQL' : ''})${wrote}`);
+  say(g, `  log      ${info.origin}; verifier key ${info.logKey}`);
+  say(
+    g,
+    `  policy   ${engine.policyIds.length} policies, ${engine.licenses.length} licenses, ` +
+      `policy set ${info.policySet.slice(0, 16)}… (edits are picked up within a second)`,
+  );
+  const { rateLimits: rl, summaryIntervalMs } = limits;
+  say(
+    g,
+    `  limits   ${rl.burst} failing requests per source, then ${rl.perSecond}/s ` +
+      `(429 beyond; summarised in the log every ${summaryIntervalMs / 1000} s)`,
+  );
+  say(g, `  seal for it with --to release:${url}#<recipient>`);
 }

@@ -1,13 +1,24 @@
 import { Command } from 'commander';
 import { stat } from 'node:fs/promises';
 import { verifyFolder, verifyPackage } from '../../src/index.js';
-import { collect, emitJson, interruptSignal, progressBar, say, threads, trusted, type GlobalOptions } from '../util.js';
+import {
+  collect,
+  emitJson,
+  interruptSignal,
+  say,
+  threads,
+  trusted,
+  withProgress,
+  type GlobalOptions,
+} from '../util.js';
 
+/** `verify <path>`: a package or opened folder against its signature, without a key. */
 export function registerVerify(program: Command): void {
   program
     .command('verify')
     .description(
-      'check without any decryption key that a package (or an opened checkpoint folder) is exactly what a trusted publisher signed',
+      'check without any decryption key that a package (or an opened checkpoint folder) is exactly what ' +
+        'a trusted publisher signed',
     )
     .argument('<path>', 'package file, "-" for a package on stdin, or an opened checkpoint folder with model.sig')
     .option(
@@ -18,7 +29,8 @@ export function registerVerify(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nFor a package: structure, every ciphertext chunk against the signed chunk list, and the signature.\nFor a folder: model.sig (OpenSSF Model Signing) and every file digest.',
+      '\nFor a package: structure, every ciphertext chunk against the signed chunk list, and the signature.' +
+        '\nFor a folder: model.sig (OpenSSF Model Signing) and every file digest.',
     )
     .action(async (path: string, o: { publisher: string[] }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
@@ -27,16 +39,16 @@ export function registerVerify(program: Command): void {
       const t = threads(g);
       const r = isDir
         ? await verifyFolder(path, { trustedPublishers: trustedKeys })
-        : await verifyPackage(path === '-' ? process.stdin : path, {
-            trustedPublishers: trustedKeys,
-            ...(t !== undefined ? { threads: t } : {}),
-            ...(progressBar(g) ? { onProgress: progressBar(g)! } : {}),
-            signal: interruptSignal(),
-          });
+        : await withProgress(g, (progress) =>
+            verifyPackage(path === '-' ? process.stdin : path, {
+              trustedPublishers: trustedKeys,
+              ...(t !== undefined ? { threads: t } : {}),
+              ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
+              signal: interruptSignal(),
+            }),
+          );
       emitJson(g, 'verify', r);
-      say(
-        g,
-        `verified ${path}: ${r.kind === 'package' ? `${r.files} file(s), ${r.chunks} chunks,` : `${r.files} file(s),`} signed by ${r.signer} (trusted)`,
-      );
+      const what = r.kind === 'package' ? `${r.files} file(s), ${r.chunks} chunks,` : `${r.files} file(s),`;
+      say(g, `verified ${path}: ${what} signed by ${r.signer} (trusted)`);
     });
 }

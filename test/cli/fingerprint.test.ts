@@ -9,6 +9,7 @@ import { computeRootDigest } from '../../src/provenance/oms.js';
 import { GGML_TYPE, GGUF_VALUE_TYPE, writeGguf } from '../../src/formats/gguf.js';
 import { readCheckpoint, readRange } from '../../src/fingerprint/model.js';
 import { createHash } from 'node:crypto';
+import { encodeEvent, loadLogSigner, openLogStore, TransparencyLog } from '../../src/index.js';
 import { basename } from 'node:path';
 
 /** The root digest a package gives a single file. */
@@ -138,7 +139,7 @@ describe('fingerprint and trace on the command line', () => {
       join(dir, 'carol/model.safetensors'),
       '--original',
       resolve('samples/checkpoint'),
-      '--recipients',
+      '--registry',
       registry,
       '--store',
       logDir,
@@ -178,6 +179,83 @@ describe('fingerprint and trace on the command line', () => {
       registry,
     ]);
     expect(human.stderr).toMatch(/ACCUSED bob: z = [\d.]+ ≥ τ = [\d.]+/);
+  });
+
+  it('trace names the registry --registry, as seal and fingerprint embed do; --recipients stays a hidden alias', () => {
+    const help = ms(['trace', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--registry <file>/);
+    expect(help.stdout).not.toMatch(/--recipients/);
+    const leak = join(dir, 'acme');
+    const original = resolve('samples/checkpoint');
+    const byName = ms(['--json', 'trace', leak, '--original', original, '--registry', registry]);
+    const byAlias = ms(['--json', 'trace', leak, '--original', original, '--recipients', registry]);
+    expect(byName.code, byName.stderr).toBe(0);
+    expect(byAlias.code, byAlias.stderr).toBe(0);
+    expect(byName.json().accused.map((a: { recipient: string }) => a.recipient)).toEqual(['acme']);
+    expect(byAlias.json().scores).toEqual(byName.json().scores);
+    const both = ms([
+      '--json',
+      'trace',
+      leak,
+      '--original',
+      original,
+      '--registry',
+      registry,
+      '--recipients',
+      registry,
+    ]);
+    expect(both.code).toBe(2);
+    expect(both.json().error.message).toMatch(/--recipients is the old spelling of --registry/);
+  });
+
+  it('trace --store gives an unsealed copy the releases of its weights, never a request that named no package', async () => {
+    const acmeCopy = ms(['--json', 'fingerprint', 'list', '--registry', registry])
+      .json()
+      .records.find((r: { recipient: string }) => r.recipient === 'acme');
+    expect(acmeCopy.package).toBeNull(); // made by fingerprint embed: in no package
+    const store = join(dir, 'log-acme');
+    const log = new TransparencyLog(await openLogStore(store), await loadLogSigner(join(keys, 'log.key')));
+    const release = (over: object) =>
+      encodeEvent({
+        v: 1,
+        type: 'release',
+        time: '2026-11-02T10:00:00.000Z',
+        request: '0'.repeat(32),
+        recipient: null,
+        org: null,
+        country: null,
+        certificate: null,
+        artifact: null,
+        package: null,
+        license: null,
+        decision: 'deny',
+        reason: 'malformed-json',
+        policies: [],
+        policySet: 'c'.repeat(64),
+        ip: '192.0.2.1',
+        destination: null,
+        nonce: null,
+        ...over,
+      });
+    await log.append(release({})); // a body that never parsed: no package, no artifact
+    await log.append(release({ artifact: acmeCopy.marked, decision: 'allow', reason: 'policy', destination: 'DE' }));
+    await log.close();
+    const t = ms([
+      '--json',
+      'trace',
+      join(dir, 'acme'),
+      '--original',
+      resolve('samples/checkpoint'),
+      '--registry',
+      registry,
+      '--store',
+      store,
+    ]);
+    expect(t.code, t.stderr).toBe(0);
+    const [acme] = t.json().accused;
+    expect(acme.recipient).toBe('acme');
+    expect(acme.events.map((e: { index: number }) => e.index)).toEqual([1]);
   });
 
   it('accuses nobody for the original itself or an unrelated model, and says when the leak is not derived', () => {

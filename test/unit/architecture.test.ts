@@ -56,14 +56,6 @@ const KNOWN_DEBTS: string[] = [
   // fingerprint → package/inputs (A1)
   'rank: src/fingerprint/model.ts -> src/package/inputs.ts',
   'rank: src/fingerprint/trace.ts -> src/package/inputs.ts',
-  // thin CLI (D)
-  'long-function: cli/commands/audit.ts registerAudit',
-  'long-function: cli/commands/fingerprint.ts registerFingerprint',
-  'long-function: cli/commands/open.ts registerOpen',
-  'long-function: cli/commands/recipient.ts registerRecipient',
-  'long-function: cli/commands/seal.ts registerSeal',
-  'long-function: cli/commands/seal.ts registerSeal › (anonymous)',
-  'long-function: cli/commands/serve.ts registerServe',
   // functions over 100 lines in src/ (seal A1, open A2, rewrap and fingerprint: their owners)
   'long-function: src/fingerprint/embed.ts embedFingerprint',
   'long-function: src/fingerprint/trace.ts walkEvidence',

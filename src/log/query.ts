@@ -1,0 +1,156 @@
+/**
+ * Questions an auditor asks of a log's events: which entries match a filter (`audit list`), which
+ * entry a release request id names (`audit proof`), and what the log says about fingerprinted
+ * copies (`trace --store`). Read-only over any LogStore. docs/LOG.md.
+ */
+import { ModelsealError } from '../errors.js';
+import { storeEvents, type ExportEvent, type LogEvent, type ReleaseEvent } from './events.js';
+import type { Pseudonymizer } from './pseudonym.js';
+import type { LogStore } from './store.js';
+
+/** Which events to keep; every field given must match (an empty filter keeps everything). */
+export interface EventFilter {
+  /** The model's root digest, with or without its `sha256:` prefix. */
+  artifact?: string;
+  /** The recipient name; with `pseudonyms`, also where it was logged as a pseudonym. */
+  recipient?: string;
+  /** Organisation and country of a release's recipient, compared case-insensitively. */
+  org?: string;
+  country?: string;
+  /** Exports count as allowed, summaries of refused requests as denied. */
+  decision?: 'allow' | 'deny';
+  type?: LogEvent['type'];
+  license?: string;
+  /** Milliseconds since the epoch: events at or after `since` and before `until`. */
+  since?: number;
+  until?: number;
+  /** The service's pseudonym key, to match `recipient` against logged pseudonyms. */
+  pseudonyms?: Pseudonymizer;
+}
+
+/** A logged event with its entry index. */
+export interface IndexedEvent<E extends LogEvent = LogEvent> {
+  index: number;
+  event: E;
+}
+
+/** What `queryEvents` found: the matching events and how many entries are not modelseal events. */
+export interface EventQueryResult {
+  entries: IndexedEvent[];
+  otherEntries: number;
+}
+
+const DECISIONS = ['allow', 'deny'];
+const TYPES = ['export', 'release', 'denials'];
+
+function checkFilter(f: EventFilter): void {
+  if (f.decision !== undefined && !DECISIONS.includes(f.decision))
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `filter.decision ${JSON.stringify(f.decision)}: expected allow or deny`,
+    );
+  if (f.type !== undefined && !TYPES.includes(f.type))
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `filter.type ${JSON.stringify(f.type)}: expected export, release or denials`,
+    );
+  for (const k of ['since', 'until'] as const) {
+    const t = f[k];
+    if (t !== undefined && !Number.isFinite(t))
+      throw new ModelsealError('INVALID_ARGUMENT', `filter.${k}: expected a time in milliseconds since the epoch`);
+  }
+}
+
+/** A predicate over events that keeps those matching `f`; throws INVALID_ARGUMENT on a malformed filter. */
+export function eventMatcher(f: EventFilter): (e: LogEvent) => boolean {
+  checkFilter(f);
+  const same = (a: string | null | undefined, b: string) => (a ?? '').toLowerCase() === b.toLowerCase();
+  const inTime = (e: LogEvent) => {
+    const t = Date.parse(e.time);
+    return (f.since === undefined || t >= f.since) && (f.until === undefined || t < f.until);
+  };
+  return (e) => {
+    // A summary of refused requests names only a source: it matches the filters on type, decision and time.
+    if (e.type === 'denials')
+      return (
+        (!f.type || f.type === 'denials') &&
+        (!f.decision || f.decision === 'deny') &&
+        !f.artifact &&
+        !f.recipient &&
+        !f.org &&
+        !f.country &&
+        !f.license &&
+        inTime(e)
+      );
+    const r = e.type === 'release' ? e : null;
+    return (
+      (!f.type || e.type === f.type) &&
+      (!f.decision || (r ? r.decision === f.decision : f.decision === 'allow')) &&
+      (!f.artifact || e.artifact === f.artifact || e.artifact === `sha256:${f.artifact}`) &&
+      (!f.recipient || (f.pseudonyms ? f.pseudonyms.matches(e.recipient, f.recipient) : e.recipient === f.recipient)) &&
+      (!f.org || (r !== null && same(r.org, f.org))) &&
+      (!f.country || (r !== null && same(r.country, f.country))) &&
+      (!f.license || e.license === f.license) &&
+      inTime(e)
+    );
+  };
+}
+
+/** The events of `store` (up to its committed size) that match `filter`, in log order. */
+export async function queryEvents(store: LogStore, filter: EventFilter = {}): Promise<EventQueryResult> {
+  const keep = eventMatcher(filter);
+  const entries: IndexedEvent[] = [];
+  let otherEntries = 0;
+  for await (const { index, event } of storeEvents(store)) {
+    if (event === null) otherEntries++;
+    else if (keep(event)) entries.push({ index, event });
+  }
+  return { entries, otherEntries };
+}
+
+/** The index of the release entry logged for request `requestId` (32 hex digits), or undefined when there is none. */
+export async function findByRequestId(store: LogStore, requestId: string): Promise<number | undefined> {
+  if (!/^[0-9a-f]{32}$/.test(requestId))
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `request id ${JSON.stringify(requestId)}: expected 32 lowercase hex digits`,
+    );
+  for await (const { index, event } of storeEvents(store)) {
+    if (event?.type === 'release' && event.request === requestId) return index;
+  }
+  return undefined;
+}
+
+/** A fingerprinted copy as the registry records it: its id, the package it was sealed in, its root digest. */
+export interface MarkedCopy {
+  id: string;
+  package: string | null;
+  marked: string;
+}
+
+/** Whether `event` concerns `copy`: its export (by fingerprint id or package), or a release of its package or copy. */
+function concerns(event: ExportEvent | ReleaseEvent, copy: MarkedCopy): boolean {
+  // A null on either side (a copy never sealed, a request that named no package) matches nothing.
+  const samePackage = copy.package !== null && event.package === copy.package;
+  if (event.type === 'export') return event.fingerprint === copy.id || samePackage;
+  return samePackage || (event.artifact !== null && event.artifact === copy.marked);
+}
+
+/**
+ * The log's story of each holder's fingerprinted copies (keyed as `holders`): every export and
+ * release event that concerns one of its copies, in log order. Summaries of refused requests name
+ * no copy and are never included.
+ */
+export async function copyEvents(
+  store: LogStore,
+  holders: ReadonlyMap<string, readonly MarkedCopy[]>,
+): Promise<Map<string, IndexedEvent<ExportEvent | ReleaseEvent>[]>> {
+  const out = new Map<string, IndexedEvent<ExportEvent | ReleaseEvent>[]>([...holders.keys()].map((k) => [k, []]));
+  for await (const { index, event } of storeEvents(store)) {
+    if (!event || event.type === 'denials') continue;
+    for (const [holder, copies] of holders) {
+      if (copies.some((c) => concerns(event, c))) out.get(holder)!.push({ index, event });
+    }
+  }
+  return out;
+}
