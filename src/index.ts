@@ -3,6 +3,9 @@
  */
 export { ModelsealError, ErrorCodes, isModelsealError, type ErrorCode } from './errors.js';
 export { seal, type SealOptions, type SealResult } from './package/seal.js';
+export type { SealTransform, PieceTransformCall, TransformedPiece } from './package/seal-transform.js';
+export { registerPieceTransform, type PieceTransformFn } from './crypto/transform.js';
+export { tuneMemoryForBulkCrypto } from './crypto/bulk.js';
 export { open, unlockPackage, type OpenOptions, type OpenResult } from './package/open.js';
 export {
   verifyPackage,

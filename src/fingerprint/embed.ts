@@ -12,7 +12,6 @@ import { ModelsealError } from '../errors.js';
 import { encodeSafetensorsHeader } from '../formats/safetensors.js';
 import { toHex } from '../format/encoding.js';
 import { computeRootDigest, type ManifestEntry } from '../provenance/oms.js';
-import type { Publisher } from '../keystore/keystore.js';
 import { ioError, pathExists, tempSibling, writeAllAt } from '../io/atomic.js';
 import { readFully, ShortReadError } from '../crypto/bulk.js';
 import type { FloatDtype } from '../formats/floats.js';
@@ -20,7 +19,7 @@ import { markPiece, type MarkStats, type TensorPlan } from './mark.js';
 import { checkParams, DEFAULT_PARAMS, SCHEME, type CodeParams } from './params.js';
 import { codeKey, supportKey } from './prf.js';
 import { isMarkable, readCheckpoint, type WeightFile } from './model.js';
-import { appendRecord, newFingerprintId, signRecord, type SignedRecord } from './registry.js';
+import { appendRecord, newFingerprintId, signRecord, type RecordSigningKey, type SignedRecord } from './registry.js';
 
 /** The safetensors `__metadata__` key of the convenience tag (never relied on: trace uses the registry). */
 export const METADATA_TAG = 'modelseal.fingerprint';
@@ -103,7 +102,7 @@ export interface EmbedOptions {
   output: string;
   recipient: string;
   key: FingerprintKey;
-  publisher: Publisher;
+  publisher: RecordSigningKey;
   /** The registry file to append to. */
   registry: string;
   params?: CodeParams;
@@ -131,7 +130,7 @@ export function embeddingRecord(
     package: string | null;
     tensors: readonly TensorReport[];
   },
-  publisher: Publisher,
+  publisher: RecordSigningKey,
 ): SignedRecord {
   return signRecord(
     {

@@ -3,16 +3,22 @@
  * `fingerprints/registry.jsonl` in the working folder (docs/FINGERPRINT.md). `trace` reads it to
  * know every recipient that holds a marked copy, and with which code.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type KeyObject } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ModelsealError } from '../errors.js';
 import { fromB64, toB64, utf8 } from '../format/encoding.js';
 import { signMessage, verifyMessage } from '../crypto/signer.js';
-import type { Publisher } from '../keystore/keystore.js';
 import { ioError } from '../io/atomic.js';
 import { SCHEME, type CodeParams } from './params.js';
+
+/** The publisher key that signs registry records (a keystore Publisher is one). */
+export interface RecordSigningKey {
+  privateKey: KeyObject;
+  /** SHA-256 of it names the signer in each record. */
+  spki: Uint8Array;
+}
 
 export const DEFAULT_REGISTRY = 'fingerprints/registry.jsonl';
 
@@ -83,7 +89,7 @@ function recordBytes(r: FingerprintRecord): Uint8Array {
   );
 }
 
-export function signRecord(r: FingerprintRecord, publisher: Publisher): SignedRecord {
+export function signRecord(r: FingerprintRecord, publisher: RecordSigningKey): SignedRecord {
   return {
     ...r,
     signer: createHash('sha256').update(publisher.spki).digest('hex'),

@@ -11,7 +11,7 @@
  */
 import { ModelsealError } from '../errors.js';
 import { toHex } from '../format/encoding.js';
-import { collectInputs } from '../package/inputs.js';
+import { collectInputs } from '../formats/checkpoint.js';
 import { computeRootDigest } from '../provenance/oms.js';
 import { ioError } from '../io/atomic.js';
 import { Worker } from 'node:worker_threads';
