@@ -31,6 +31,7 @@ export interface OriginalTensor {
 const SAMPLE = 4096;
 const MIN_COSINE = 0.5;
 
+/** Up to 4,096 evenly spread element indices of a tensor of `n` elements: where alignment compares. */
 export function samplePositions(n: number): number[] {
   const m = Math.min(n, SAMPLE);
   return Array.from({ length: m }, (_, i) => Math.floor(((i + 0.5) * n) / m));

@@ -100,6 +100,7 @@ export async function sealPayload(s: PayloadStage): Promise<SealedPayload> {
   const total = inputs.files.reduce((a, f) => a + f.size, 0);
   let hash = createHash('sha256');
   let done = 0;
+  const keyOf = segmentKeys(s.keys);
   const start = (piece: Piece) => {
     if (s.signal?.aborted) throw interrupted();
     const f = inputs.files[piece.file]!;
@@ -112,7 +113,7 @@ export async function sealPayload(s: PayloadStage): Promise<SealedPayload> {
       pool
         .run({
           op: 'seal',
-          key: s.keys.payloadKey(piece.stream.index, piece.seg.segment),
+          key: keyOf(piece),
           inFd,
           inPos: from,
           outFd: s.out,
@@ -171,6 +172,19 @@ export async function sealPayload(s: PayloadStage): Promise<SealedPayload> {
   } finally {
     files.closeAll();
   }
+}
+
+/** A piece's payload key: derived once per segment (pieces of a segment come one after another). */
+function segmentKeys(keys: KeySchedule): (piece: Piece) => Uint8Array {
+  let seg: SegmentLayout | undefined;
+  let key: Uint8Array = new Uint8Array(0);
+  return (piece) => {
+    if (piece.seg !== seg) {
+      seg = piece.seg;
+      key = keys.payloadKey(piece.stream.index, seg.segment);
+    }
+    return key;
+  };
 }
 
 function jobTransform(call: PieceTransformCall, original: SharedArrayBuffer | undefined) {
