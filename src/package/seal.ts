@@ -185,16 +185,10 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
   const pool = new CryptoPool(threads, transform?.workerScript).sized(total).start();
   try {
     const payload = await sealPayload({ ...draft, inputs, out, flusher, pool, transform, toPath, ...events(opts) });
-    // Now everything that depends on the plaintext: provenance, stanzas, header.
-    header.model.rootDigest = computeRootDigest(payload.manifest);
-    transform?.finishHeader(header);
-    const provenance = provenanceOf(inputs, payload.manifest, opts.publisher);
-    header.provenanceSize = provenance.length;
-    await wrapKeys(header, wrappingOf(opts), dek, keys);
-    const headerBytes = encodeHeader(header, keys.headerMac(encodeHeaderMacInput(header)));
-    const layout = computeLayout(header, region);
+    const { provenance, headerBytes, layout } = await completeHeader(opts, draft, inputs, payload, transform);
     const payloadDigests = payload.chunkDigests;
-    const expected = writeTail({ out, layout, region, keys, headerBytes, provenance, payloadDigests, ...opts });
+    const publisher = opts.publisher;
+    const expected = writeTail({ out, layout, region, keys, headerBytes, provenance, payloadDigests, publisher });
     await flusher.finish();
     const size = fstatSync(out).size;
     if (size !== expected)
@@ -213,12 +207,32 @@ async function sealToFile(opts: SealOptions, toPath: string, chunkSize: number):
     await pool.drain().catch(() => {});
     await flusher.settle();
     if (out >= 0) closeSync(out);
-    await rm(tmp, { recursive: true, force: true });
+    await rm(tmp, { force: true });
     throw e;
   } finally {
     dek.fill(0);
     await pool.close();
   }
+}
+
+/**
+ * Everything that depends on the plaintext: the root digest, the transform's header fields, the
+ * provenance, the stanzas; then the header's bytes and the final layout.
+ */
+async function completeHeader(
+  opts: SealOptions,
+  { header, dek, keys, region }: Draft,
+  inputs: Inputs,
+  payload: SealedPayload,
+  transform: SealTransform | undefined,
+): Promise<{ provenance: Uint8Array; headerBytes: Uint8Array; layout: PackageLayout }> {
+  header.model.rootDigest = computeRootDigest(payload.manifest);
+  transform?.finishHeader(header);
+  const provenance = provenanceOf(inputs, payload.manifest, opts.publisher);
+  header.provenanceSize = provenance.length;
+  await wrapKeys(header, wrappingOf(opts), dek, keys);
+  const headerBytes = encodeHeader(header, keys.headerMac(encodeHeaderMacInput(header)));
+  return { provenance, headerBytes, layout: computeLayout(header, region) };
 }
 
 /** The seal's transform: the one given, or the fingerprint's, or none. */
