@@ -1,4 +1,4 @@
-// Bundles the compiled CLI (and its two worker threads) into single files: Node 20's ES module
+// Bundles the compiled CLI (and its three worker threads) into single files: Node 20's ES module
 // loader spends ~40 ms loading the ~50 separate modules at every start, a third of a small command's
 // time.
 // Runs after tsc (npm run build); the library entry (dist/src/index.js) stays unbundled.
@@ -31,4 +31,6 @@ const common = {
 await build({ ...common, entryPoints: ['dist/cli/modelseal.js'], outfile: 'dist/cli/modelseal.bundle.mjs' });
 // Each worker runs from next to the module that starts it: here, next to the CLI bundle.
 await build({ ...common, entryPoints: ['dist/src/crypto/worker.js'], outfile: 'dist/cli/worker.js' });
+// Sealing with a transform (a fingerprint) starts this one instead: the same loop, with the transforms registered.
+await build({ ...common, entryPoints: ['dist/src/package/seal-worker.js'], outfile: 'dist/cli/seal-worker.js' });
 await build({ ...common, entryPoints: ['dist/src/server/decider-thread.js'], outfile: 'dist/cli/decider-thread.js' });

@@ -50,6 +50,8 @@ export const ErrorCodes = {
   POLICY_INVALID: { exit: 13, summary: 'the release policy files do not validate' },
   /** The release service decided not to release the key (the reason and the deciding policies are in the details). */
   RELEASE_DENIED: { exit: 14, summary: 'the release service denied the key' },
+  /** This host cannot run the operation (fingerprints need a little-endian CPU). */
+  UNSUPPORTED_PLATFORM: { exit: 69, summary: 'this platform cannot run the operation' },
   /** The operation was interrupted (signal). */
   INTERRUPTED: { exit: 130, summary: 'interrupted' },
   /** A bug: an invariant of modelseal itself did not hold. */

@@ -5,6 +5,9 @@ export { ModelsealError, ErrorCodes, isModelsealError, type ErrorCode } from './
 export { seal, type SealOptions, type SealResult } from './package/seal.js';
 export { open, type OpenOptions, type OpenResult } from './package/open.js';
 export { unlockPackage } from './package/unlock.js';
+export type { SealTransform, PieceTransformCall, TransformedPiece } from './package/seal-transform.js';
+export { registerPieceTransform, type PieceTransformFn } from './crypto/transform.js';
+export { tuneMemoryForBulkCrypto } from './crypto/bulk.js';
 export {
   verifyPackage,
   verifyFolder,

@@ -2,15 +2,15 @@
  * Bulk payload work on a *piece*: a run of consecutive chunks of one segment, read and written
  * with positioned I/O on file descriptors the main thread opened. Worker threads run these (both
  * cores), or the main thread itself when there are no workers. Each job reads its own input, so
- * the main thread only orchestrates and hashes plaintext in order. Imports only node built-ins.
+ * the main thread only orchestrates and hashes plaintext in order. Imports only node built-ins and
+ * sibling modules: a seal job's transform (a fingerprint, say) is named by data (./transform.ts).
  */
 import { createCipheriv, createDecipheriv, createHash, createPublicKey, verify } from 'node:crypto';
 import { readSync, writeSync, writevSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { chunkNonce, decryptChunk } from './chunk.js';
-import { markPiece, type MarkStats, type TensorPlan } from '../fingerprint/mark.js';
-import type { CodeParams } from '../fingerprint/params.js';
+import { applyPieceTransform, type PieceTransformJob } from './transform.js';
 
 const TAG = 16;
 const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
@@ -30,7 +30,8 @@ let gc: ((o: { type: 'minor' }) => void) | undefined;
 
 /**
  * Takes V8's gc() for this thread, once. V8 has no other way to ask for a minor GC than a flag, and
- * changing flags once V8 runs is undefined behaviour, so only the threads that run bulk jobs do it,
+ * changing flags once V8 runs is undefined behaviour, so only a process that opted in
+ * ({@link tuneMemoryForBulkCrypto}: the CLI does) does it, and only on the threads that run bulk jobs,
  * before their first job: the crypto pool as it starts ({@link keepFreedMemory}) and its workers
  * as they load. Nothing else calls it: a process running the release service never changes V8's
  * flags here (its Cedar guard, src/policy/engine.ts, is the one flag it sets). Threads that never
@@ -44,6 +45,23 @@ export function takeGc(): void {
   // code cache (the flags' hash no longer matches), and a worker thread took 90–140 ms to boot
   // instead of 40–65. The function already taken stays usable.
   setFlagsFromString('--no-expose-gc');
+}
+
+let tuningWanted = false;
+/**
+ * Opts this process in to the memory tuning of bulk crypto: the first crypto pool to start then
+ * keeps freed buffers in the process ({@link keepFreedMemory}) and every bulk thread runs a minor
+ * GC per 4 MiB of dropped buffers ({@link takeGc}), which holds peak RSS near 90 MiB instead of
+ * 150 and saves 0.4–0.8 s of system time per GiB. It sets V8 flags and glibc's malloc thresholds
+ * for the whole process, so a library never does it by itself; the CLI opts in as it starts.
+ */
+export function tuneMemoryForBulkCrypto(): void {
+  tuningWanted = true;
+}
+
+/** Whether the process opted in ({@link tuneMemoryForBulkCrypto}); the pool tells its workers. */
+export function memoryTuningWanted(): boolean {
+  return tuningWanted;
 }
 
 function collect(bytes: number): void {
@@ -62,10 +80,11 @@ let mallocTuned = false;
  * time per GiB decrypted. glibc raises both thresholds for the whole process when a mmapped block
  * up to 32 MiB is freed (its dynamic mmap threshold, mallopt(3)): freeing one block of just under
  * 32 MiB sets them to 32 and 64 MiB. The block is never touched, so it costs no memory. Other C
- * libraries just allocate and free it. Once per process, before the workers start.
+ * libraries just allocate and free it. Once per process, before the workers start, and only in a
+ * process that opted in ({@link tuneMemoryForBulkCrypto}).
  */
 export function keepFreedMemory(): void {
-  if (mallocTuned) return;
+  if (mallocTuned || !tuningWanted) return;
   mallocTuned = true;
   takeGc();
   Buffer.allocUnsafeSlow(32 * 2 ** 20 - 64 * 2 ** 10); // garbage at once
@@ -87,7 +106,7 @@ interface Piece {
 export type BulkJob =
   /**
    * Reads plaintext at `inPos` into `buf`, encrypts, hashes and writes the sealed chunks at `packagePos` of `outFd`.
-   * With `mark`, the plaintext is first copied to `mark.original`, then fingerprinted (src/fingerprint/mark.ts).
+   * With `transform`, the plaintext is changed before it is encrypted (./transform.ts: a fingerprint, say).
    * The buffers are shared, not transferred: the caller leaves them alone until the job is done.
    * (A transfer detaches a buffer, and once any buffer has been detached V8 checks every typed-array
    * access for it: the fingerprint's marking loop ran ~20% slower.)
@@ -99,7 +118,7 @@ export type BulkJob =
       inPos: number;
       outFd: number;
       buf: SharedArrayBuffer;
-      mark?: PieceMark;
+      transform?: PieceTransformJob;
     })
   /** Reads sealed chunks at `packagePos` of `inFd`, decrypts into `buf`, writes the plaintext at `outPos` of `outFd`. */
   | (Piece & { op: 'open'; key: Uint8Array; inFd: number; outFd: number; outPos: number; buf: ArrayBuffer })
@@ -110,13 +129,6 @@ export type BulkJob =
   | { op: 'hashChunk'; data: Uint8Array }
   /** Ed25519 signatures by one raw public key (log checkpoints in an audit): `bad` is the first that fails. */
   | { op: 'verifyEd25519'; publicKey: Uint8Array; messages: Uint8Array[]; signatures: Uint8Array[] };
-
-/** The fingerprint to write into a piece: the tensors it overlaps, and (when the original is hashed) a buffer for the unmarked bytes. */
-export interface PieceMark {
-  plans: TensorPlan[];
-  params: CodeParams;
-  original?: SharedArrayBuffer;
-}
 
 export interface BulkResult {
   /** open: the plaintext buffer, handed back so the main thread can hash it and reuse it. */
@@ -129,8 +141,8 @@ export interface BulkResult {
   bad?: number;
   /** openChunk: the plaintext, or null when it does not authenticate. */
   plain?: Uint8Array | null;
-  /** seal with a mark: what marking changed. */
-  marks?: MarkStats[];
+  /** seal with a transform: what the transform returned. */
+  transformed?: unknown;
 }
 
 /** Raised when a file is shorter than expected (an input changed, or a package is cut short). */
@@ -184,15 +196,13 @@ export function runBulkJob(job: BulkJob): BulkResult {
     case 'seal': {
       const plain = new Uint8Array(job.buf, 0, plainBytes(job));
       readFully(job.inFd, plain, job.inPos);
-      let marks: MarkStats[] | undefined;
-      if (job.mark) {
-        if (job.mark.original) new Uint8Array(job.mark.original).set(plain);
-        marks = markPiece(job.mark.plans, job.mark.params, job.inPos, plain, (pos, length) => {
-          const b = new Uint8Array(length);
-          readFully(job.inFd, b, pos);
-          return b;
-        });
-      }
+      const transformed = job.transform
+        ? applyPieceTransform(job.transform, job.inPos, plain, (pos, length) => {
+            const b = new Uint8Array(length);
+            readFully(job.inFd, b, pos);
+            return b;
+          })
+        : undefined;
       const digests = new Uint8Array(32 * job.chunks);
       const out: Uint8Array[] = [];
       for (let i = 0, at = 0; i < job.chunks; i++) {
@@ -216,7 +226,7 @@ export function runBulkJob(job: BulkJob): BulkResult {
       writeFully(job.outFd, out, job.packagePos);
       out.length = 0;
       collect(plain.length);
-      return { length: plain.length, digests, ...(marks ? { marks } : {}) };
+      return { length: plain.length, digests, ...(job.transform ? { transformed } : {}) };
     }
     case 'open': {
       const sealed = scratchOf(sealedBytes(job));

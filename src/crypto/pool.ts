@@ -7,9 +7,21 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ModelsealError } from '../errors.js';
 import { workerUrl } from '../io/workers.js';
-import { keepFreedMemory, runBulkJob, transferList, type BulkJob, type BulkResult } from './bulk.js';
+import {
+  keepFreedMemory,
+  memoryTuningWanted,
+  runBulkJob,
+  transferList,
+  type BulkJob,
+  type BulkResult,
+} from './bulk.js';
 
 export type WorkerRequest = { id: number; job: BulkJob };
+/** What the pool tells each worker as it starts it. */
+export interface BulkWorkerData {
+  /** The process opted in to the memory tuning (tuneMemoryForBulkCrypto): take V8's gc() there too. */
+  tuneMemory: boolean;
+}
 export type WorkerResponse =
   | { id: number; ok: true; result: BulkResult }
   | { id: number; ok: false; error: string; code?: string }
@@ -68,14 +80,17 @@ export class CryptoPool {
   #onWorkers = 0;
   #readyWaiters: (() => void)[] = [];
   #started = false;
+  readonly #script: URL | undefined;
 
   /**
    * `threads` lanes of work fed from one queue: `threads - 1` worker threads, which pull jobs as
    * they finish, and the calling thread, which takes a queued job between turns of its event loop
    * (it starts at once while workers take tens of milliseconds to boot, and one thread fewer than
    * cores measured 5% faster than one more, with less memory). threads 0 or 1: no workers.
+   * `script`: the workers' entry module (default ./worker.js, which registers no piece transform).
    */
-  constructor(threads?: number) {
+  constructor(threads?: number, script?: URL) {
+    this.#script = script;
     const env = envThreads();
     this.#chosen = threads !== undefined || env !== undefined;
     this.#threads = threads ?? env ?? availableParallelism();
@@ -96,9 +111,10 @@ export class CryptoPool {
     keepFreedMemory();
     if (this.#started) return this;
     this.#started = true;
-    const url = workerUrl(import.meta.url, './worker.js');
+    const url = this.#script ?? workerUrl(import.meta.url, './worker.js');
+    const workerData: BulkWorkerData = { tuneMemory: memoryTuningWanted() };
     for (let i = 0; i < this.#threads - 1; i++) {
-      const worker = new Worker(url);
+      const worker = new Worker(url, { workerData });
       const slot: Slot = { worker, ready: false, pending: new Map() };
       worker.on('message', (r: WorkerResponse) => {
         if ('ready' in r) {

@@ -2,7 +2,7 @@
  * `fingerprint embed`: a recipient's marked copy of a plain checkpoint (a weight file or a folder),
  * streamed piece by piece in constant memory, written under a temporary name, recorded in the
  * registry, then renamed into place. `seal --fingerprint` marks on its workers instead
- * (src/package/seal.ts) with the same plans.
+ * (src/package/fingerprint-transform.ts) with the same plans.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync } from 'node:fs';
@@ -175,65 +175,15 @@ export async function embedFingerprint(opts: EmbedOptions): Promise<EmbedResult>
       await mkdir(dirname(to), { recursive: true });
       const w = cp.weights.find((x) => x.path === f.path);
       const plans = w ? planFile(w, opts.key.key, opts.recipient) : [];
-      const hin = createHash('sha256');
-      const hout = createHash('sha256');
-      let written = 0;
-      let fin = -1;
-      let fout = -1;
-      try {
-        fin = openSync(f.source, 'r');
-        fout = openSync(to, 'wx', f.mode);
-        const readAt = (pos: number, len: number) => {
-          const b = new Uint8Array(len);
-          readFully(fin, b, pos);
-          return b;
-        };
-        const put = (b: Uint8Array) => {
-          writeAllAt(fout, b, written);
-          hout.update(b);
-          written += b.length;
-        };
-        let pos = 0;
-        if (w?.format === 'safetensors') {
-          // A new header with the convenience tag; tensor offsets are relative to the data section, so the data is unchanged in place.
-          const dataOffset = w.tensors.length ? Math.min(...w.tensors.map((t) => t.start)) : w.size;
-          const head = readAt(0, dataOffset);
-          hin.update(head);
-          const base = dataOffset;
-          put(
-            encodeSafetensorsHeader(
-              { ...w.metadata, [METADATA_TAG]: id },
-              w.tensors.map((t) => ({
-                name: t.name,
-                dtype: t.dtype,
-                shape: t.shape,
-                begin: t.start - base,
-                end: t.end - base,
-              })),
-            ),
-          );
-          pos = dataOffset;
-        }
-        while (pos < f.size) {
-          const buf = readAt(pos, Math.min(PIECE, f.size - pos));
-          hin.update(buf);
-          tally.add(f.path, markPiece(plans, params, pos, buf, readAt));
-          put(buf);
-          pos += buf.length;
-          done += buf.length;
+      const copied = markedCopy(f, w, to, id, {
+        mark: (pos, buf, readAt) => tally.add(f.path, markPiece(plans, params, pos, buf, readAt)),
+        copied: (bytes) => {
+          done += bytes;
           opts.onProgress?.({ done, total });
-        }
-        fsyncSync(fout);
-      } catch (e) {
-        if (e instanceof ShortReadError)
-          throw new ModelsealError('IO', `${f.path} changed while it was read; try again once it is stable`);
-        throw e instanceof ModelsealError ? e : ioError(`cannot fingerprint ${f.path}`, e);
-      } finally {
-        if (fin >= 0) closeSync(fin);
-        if (fout >= 0) closeSync(fout);
-      }
-      original.push({ path: f.path, size: f.size, sha256: new Uint8Array(hin.digest()) });
-      marked.push({ path: f.path, size: written, sha256: new Uint8Array(hout.digest()) });
+        },
+      });
+      original.push(copied.original);
+      marked.push(copied.marked);
     }
     const tensors = tally.reports();
     const record = await embeddingRecord(
@@ -257,4 +207,90 @@ export async function embedFingerprint(opts: EmbedOptions): Promise<EmbedResult>
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** One input file as `embedFingerprint` reads it. */
+interface CopiedFile {
+  path: string;
+  source: string;
+  size: number;
+  mode: number;
+}
+
+/**
+ * Copies `f` to `to`, piece by piece through `on.mark` (which changes each piece in place), with the
+ * convenience tag in a safetensors header; returns the digests of the original and of the copy.
+ */
+function markedCopy(
+  f: CopiedFile,
+  w: WeightFile | undefined,
+  to: string,
+  id: string,
+  on: {
+    mark: (pos: number, buf: Uint8Array, readAt: (pos: number, len: number) => Uint8Array) => void;
+    copied: (bytes: number) => void;
+  },
+): { original: ManifestEntry; marked: ManifestEntry } {
+  const hin = createHash('sha256');
+  const hout = createHash('sha256');
+  let written = 0;
+  let fin = -1;
+  let fout = -1;
+  try {
+    fin = openSync(f.source, 'r');
+    fout = openSync(to, 'wx', f.mode);
+    const readAt = (pos: number, len: number) => {
+      const b = new Uint8Array(len);
+      readFully(fin, b, pos);
+      return b;
+    };
+    const put = (b: Uint8Array) => {
+      writeAllAt(fout, b, written);
+      hout.update(b);
+      written += b.length;
+    };
+    let pos = 0;
+    if (w?.format === 'safetensors') {
+      // A new header with the convenience tag; tensor offsets are relative to the data section, so the data is unchanged in place.
+      const dataOffset = w.tensors.length ? Math.min(...w.tensors.map((t) => t.start)) : w.size;
+      const head = readAt(0, dataOffset);
+      hin.update(head);
+      put(taggedHeader(w, id, dataOffset));
+      pos = dataOffset;
+    }
+    while (pos < f.size) {
+      const buf = readAt(pos, Math.min(PIECE, f.size - pos));
+      hin.update(buf);
+      on.mark(pos, buf, readAt);
+      put(buf);
+      pos += buf.length;
+      on.copied(buf.length);
+    }
+    fsyncSync(fout);
+  } catch (e) {
+    if (e instanceof ShortReadError)
+      throw new ModelsealError('IO', `${f.path} changed while it was read; try again once it is stable`);
+    throw e instanceof ModelsealError ? e : ioError(`cannot fingerprint ${f.path}`, e);
+  } finally {
+    if (fin >= 0) closeSync(fin);
+    if (fout >= 0) closeSync(fout);
+  }
+  return {
+    original: { path: f.path, size: f.size, sha256: new Uint8Array(hin.digest()) },
+    marked: { path: f.path, size: written, sha256: new Uint8Array(hout.digest()) },
+  };
+}
+
+/** A safetensors header like `w`'s, with the convenience tag in its metadata; tensors keep their data offsets. */
+function taggedHeader(w: WeightFile, id: string, base: number): Uint8Array {
+  return encodeSafetensorsHeader(
+    { ...w.metadata, [METADATA_TAG]: id },
+    w.tensors.map((t) => ({
+      name: t.name,
+      dtype: t.dtype,
+      shape: t.shape,
+      begin: t.start - base,
+      end: t.end - base,
+    })),
+  );
 }

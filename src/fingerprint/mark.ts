@@ -2,8 +2,8 @@
  * Writing the mark: for each candidate position whose original weight is eligible (finite, normal,
  * non-zero, and with room to grow), the recipient's symbol moves the weight's magnitude up (1) or
  * down (0) — one unit in the last place for BF16, a factor 1 ± 2^-8 for F32 and F16, so the mark
- * survives a cast to BF16. Works on any element range of a tensor, in place. Imports only node
- * built-ins and sibling modules that do too: worker threads load it (src/crypto/bulk.ts).
+ * survives a cast to BF16. Works on any element range of a tensor, in place. Imports no I/O and
+ * little else: the seal workers load it (src/package/fingerprint-piece.ts).
  */
 import { BLOCK, biasTable, gapTable, type CodeParams } from './params.js';
 import { BlockStreams } from './prf.js';

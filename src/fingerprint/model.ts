@@ -8,7 +8,7 @@ import { ModelsealError } from '../errors.js';
 import { readSafetensorsHeader } from '../formats/safetensors.js';
 import { readGgufHeader } from '../formats/gguf.js';
 import { blockShape, canDequantize, dequantizeBlocks } from '../formats/quants.js';
-import { collectInputs, type InputFile } from '../package/inputs.js';
+import { collectInputs, type InputFile } from '../formats/checkpoint.js';
 import { ioError } from '../io/atomic.js';
 import { decodeFloats, DTYPE_BYTES, isFloatDtype } from '../formats/floats.js';
 import { readFully, ShortReadError } from '../crypto/bulk.js';

@@ -10,9 +10,10 @@
  *   j-th candidate of block b reads a u16 u at keystream byte b·2^17 + 2j; the recipient's symbol
  *   there is 1 when u < k (the candidate's quantised bias).
  *
- * Imports only node built-ins and sibling modules that do too: worker threads load it.
+ * Imports only node built-ins, errors.ts and sibling modules that do too: worker threads load it.
  */
 import { createCipheriv, createHmac, type Cipher } from 'node:crypto';
+import { ModelsealError } from '../errors.js';
 import { BLOCK, biasTable, gapTable, type CodeParams } from './params.js';
 
 const SUPPORT_LABEL = 'modelseal/fingerprint/v1/support';
@@ -31,9 +32,18 @@ export function codeKey(fingerprintKey: Uint8Array, recipient: string, tensor: s
 }
 
 // Keystreams and 16-bit weights are little-endian; typed-array views read them natively only on
-// a little-endian host (every platform Node ships for but s390x).
-if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1)
-  throw new Error('modelseal fingerprints need a little-endian host');
+// a little-endian host (every platform Node ships for but s390x). Checked at use, not at import, so
+// a big-endian host can still import the library and use everything but fingerprints.
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Throws UNSUPPORTED_PLATFORM unless the host is little-endian (`littleEndian` is for tests). */
+export function requireLittleEndian(littleEndian = LITTLE_ENDIAN_HOST): void {
+  if (!littleEndian)
+    throw new ModelsealError(
+      'UNSUPPORTED_PLATFORM',
+      'fingerprints need a little-endian host (x86-64 or ARM64); run this on one of those',
+    );
+}
 
 const ZEROS = new Uint8Array(BLOCK * 2);
 
@@ -47,6 +57,7 @@ function u16(b: Buffer): Uint16Array {
 class BlockKeystream {
   readonly #cipher: Cipher;
   constructor(key: Uint8Array, b: number) {
+    requireLittleEndian();
     const iv = Buffer.alloc(16);
     iv.writeUIntBE(b * ((BLOCK * 2) / 16), 10, 6);
     this.#cipher = createCipheriv('aes-256-ctr', key, iv);

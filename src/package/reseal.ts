@@ -13,7 +13,7 @@ import { parseX25519Recipient, X25519Recipient } from '../providers/x25519.js';
 import { readHead } from './head.js';
 import { open } from './open.js';
 import { seal, type SealResult } from './seal.js';
-import { SIDECARS } from './inputs.js';
+import { SIDECARS } from '../formats/checkpoint.js';
 import type { Progress } from './common.js';
 import type { RewrapOptions } from './rewrap.js';
 

@@ -13,7 +13,7 @@ import { chunkOffset, chunkPlainLength, segmentsOf } from '../format/layout.js';
 import { TAG_BYTES } from '../format/limits.js';
 import { toHex } from '../format/encoding.js';
 import { hashFile } from '../provenance/oms.js';
-import { collectInputs } from './inputs.js';
+import { collectInputs } from '../formats/checkpoint.js';
 import { interrupted, pieceChunks, pipelineDepth, verifyWithTrustedKey, type Progress } from './common.js';
 import { compareChunkDigests, signerId, StreamSource, walkPackage } from './walk.js';
 import { readHead, type PackageHead } from './head.js';

@@ -1,4 +1,4 @@
-/** Collects the files to seal from a file or a folder, refusing anything that is not a regular file. */
+/** A checkpoint's file layout: the files to seal from a file or a folder, refusing anything that is not a regular file. */
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { ModelsealError } from '../errors.js';
