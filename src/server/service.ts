@@ -9,7 +9,7 @@ import { isModelsealError, ModelsealError } from '../errors.js';
 import { fromHex } from '../format/encoding.js';
 import { encodeEvent, type DenialsEvent, type ReleaseEvent } from '../log/events.js';
 import type { TransparencyLog } from '../log/log.js';
-import type { PolicyWatcher } from '../policy/engine.js';
+import type { PolicyWatcher } from '../policy/watcher.js';
 import { Decider } from './decider.js';
 import { innerStanza, type ReleaseAnswer, type ServiceInfo } from '../providers/release.js';
 import type { Identity } from '../providers/types.js';
