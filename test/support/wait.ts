@@ -4,7 +4,8 @@
  * only a broken or badly overloaded machine reaches. test/unit/no-sleeps.test.ts keeps fixed
  * sleeps out of the tests.
  */
-import type { Readable } from 'node:stream';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 
 /**
  * Resolves to the first truthy value of `condition`, asked again every 10 ms (the asking is the
@@ -20,39 +21,34 @@ export async function within<T>(ms: number, what: string, condition: () => T | P
   }
 }
 
-/**
- * Resolves with everything `stream` has written once it matches `pattern` (including what was
- * written before, given as `sofar`); throws after `ms` naming the pattern.
- */
-export function outputMatching(stream: Readable, pattern: RegExp, ms: number, sofar = ''): Promise<string> {
+/** GET `url` as JSON on a connection of its own (no keep-alive socket left to go stale). */
+function getJson(url: string, ca?: string | Buffer): Promise<unknown> {
+  const get = url.startsWith('https:') ? httpsGet : httpGet;
   return new Promise((resolve, reject) => {
-    let text = sofar;
-    const done = (e?: Error) => {
-      clearTimeout(timer);
-      stream.off('data', onData);
-      if (e) reject(e);
-      else resolve(text);
-    };
-    const onData = (b: Buffer) => {
-      text += b.toString();
-      if (pattern.test(text)) done();
-    };
-    const timer = setTimeout(
-      () => done(new Error(`no output matching ${pattern} within ${ms} ms: ${text.slice(-2000)}`)),
-      ms,
-    );
-    if (pattern.test(text)) return done();
-    stream.on('data', onData);
+    get(url, { agent: false, ...(ca !== undefined && { ca }) }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(body));
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      });
+    }).on('error', reject);
   });
 }
 
 /**
  * Waits until the release service at `url` reports the policy set `hash` in force and its files on
- * disk valid (GET /v1/info): an edit of its policy files has been seen and loaded.
+ * disk valid (GET /v1/info): an edit of its policy files has been seen and loaded. `ca` is the
+ * certificate to trust for https.
  */
-export async function policyInForce(url: string, hash: string, ms = 15_000): Promise<void> {
+export async function policyInForce(url: string, hash: string, opts: { ca?: string | Buffer; ms?: number } = {}) {
+  const ms = opts.ms ?? 15_000;
   await within(ms, `the service at ${url} to load policy set ${hash.slice(0, 16)}…`, async () => {
-    const info = (await (await fetch(`${url}/v1/info`)).json()) as { policySet?: string; policy?: { status?: string } };
+    const info = (await getJson(`${url}/v1/info`, opts.ca)) as { policySet?: string; policy?: { status?: string } };
     return info.policySet === hash && info.policy?.status === 'ok';
   });
 }
