@@ -448,7 +448,7 @@ describe('modelseal serve', () => {
     const file = join(data3, 'policy', 'policies.cedar');
     const good = readFileSync(file, 'utf8');
     writeFileSync(file, good + '\npermit (principal, action, resource) when { context.nope };\n');
-    const broken = await within(10_000, 'policy check --server to report the broken edit', () => {
+    const broken = await within(30_000, 'policy check --server to report the broken edit', () => {
       const r = ms(['--json', 'policy', 'check', '--server', ready.url]);
       return r.code !== 0 && r;
     });
@@ -465,7 +465,7 @@ describe('modelseal serve', () => {
     // The refused requests become one summary entry; audit list shows it.
     // The summaries cover fixed intervals of the service's clock, so the burst may straddle two.
     type Denials = { type: string; ip: string; count: number; reasons: Record<string, number> };
-    const summaries = await within(10_000, 'summaries of all 5 refused requests in the log', () => {
+    const summaries = await within(30_000, 'summaries of all 5 refused requests in the log', () => {
       const r = ms(['--json', 'audit', 'list', '--server', ready.url, '--type', 'denials']);
       const entries = r.json().entries as Denials[];
       return entries.reduce((n, e) => n + e.count, 0) >= 5 && entries;
