@@ -152,7 +152,6 @@ export {
 } from './log/events.js';
 export {
   PolicyEngine,
-  PolicyWatcher,
   initPolicyDir,
   POLICY_FILES,
   type License,
@@ -160,6 +159,7 @@ export {
   type ReleaseQuestion,
   type RecipientAttributes,
 } from './policy/engine.js';
+export { PolicyWatcher } from './policy/watcher.js';
 export { ReleaseService, DENIALS, type ReleaseServiceOptions, type ServiceReply } from './server/service.js';
 export { Decider } from './server/decider.js';
 export {

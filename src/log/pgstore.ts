@@ -20,76 +20,27 @@
 import type { Pool, PoolClient } from 'pg';
 import { invalidArgument, ModelsealError } from '../errors.js';
 import { unverifiedCheckpoint } from './checkpoint.js';
-import { appendLeaves, HASH_SIZE, leafHash, storedCount, type Hash } from './merkle.js';
-import {
-  checkEntrySizes,
-  encodeBundle,
-  MAX_ENTRY_BYTES,
-  type AppendResult,
-  type CheckpointSigner,
-  type LogStore,
-} from './store.js';
-
-let driver: Promise<typeof import('pg')> | undefined;
-const loadDriver = () => (driver ??= import('pg'));
+import { appendLeaves, leafHash, storedCount, type Hash } from './merkle.js';
+import { queryRuns, splitRuns, toRuns, type Queryable, type Runs } from './pg-runs.js';
+import { connectPool, createLogTables, describeUrl, SCHEMA_NAME, tableName, why, type LogTable } from './pg-schema.js';
+import { checkEntrySizes, encodeBundle, type AppendResult, type CheckpointSigner, type LogStore } from './store.js';
 
 /** Checkpoints per page of `checkpoints()`. */
 const CHECKPOINT_PAGE = 1000;
-/** Runs of stored hashes at least this long are read as ranges; shorter ones position by position. */
-const LONG_RUN = 16;
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
-type Queryable = Pick<Pool, 'query'>;
-/** Runs of consecutive stored-hash positions, [lo[k], hi[k]) each. */
-interface Runs {
-  lo: number[];
-  hi: number[];
-}
 interface QueuedRead {
   runs: Runs;
   resolve: (hashes: Hash[]) => void;
   reject: (e: unknown) => void;
 }
 
+/** Options of {@link PgStore.open}. */
 export interface PgStoreOptions {
   /** The schema holding the log's tables, created if missing (default `modelseal`). */
   schema?: string;
 }
 
-/** Where a URL points, for messages: host, port and database, never the password. */
-function describeUrl(url: string): { where: string; secrets: string[] } {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    u = new URL('invalid:');
-  }
-  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-    throw new ModelsealError(
-      'LOG_UNAVAILABLE',
-      'the log store URL is not a PostgreSQL URL: expected postgres://user[:password]@host[:port]/database',
-    );
-  }
-  const host = u.hostname || u.searchParams.get('host') || 'localhost';
-  const where = `${host}:${u.port || '5432'}${u.pathname.length > 1 ? u.pathname : ''}`;
-  const secrets = u.password ? [u.password, safeDecode(u.password)] : [];
-  return { where, secrets };
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
-
-function why(e: unknown): string {
-  if (e instanceof AggregateError && e.errors.length > 0) return why(e.errors[0]);
-  if (e instanceof Error) return e.message || (e as NodeJS.ErrnoException).code || e.name;
-  return String(e);
-}
-
+/** The transparency log in PostgreSQL, shared by every replica (see the module comment). */
 export class PgStore implements LogStore {
   /** The connection pool: other modules may keep their own tables in the same database. */
   readonly pool: Pool;
@@ -123,20 +74,10 @@ export class PgStore implements LogStore {
         'a lower-case SQL name (a-z, 0-9, _, not starting with a digit), at most 63 characters',
       );
     const described = describeUrl(url);
-    const { Pool } = await loadDriver();
-    const pool = new Pool({
-      connectionString: url,
-      connectionTimeoutMillis: 10_000,
-      keepAlive: true,
-      // A replica that stalls inside an append must not hold the head lock for ever.
-      idle_in_transaction_session_timeout: 60_000,
-      application_name: 'modelseal',
-    });
-    // An idle connection closed by the server: the next query opens another.
-    pool.on('error', () => {});
+    const pool = await connectPool(url);
     const store = new PgStore(pool, schema, described);
     try {
-      await store.#createTables();
+      await createLogTables(pool, schema);
       await store.#readHead(true);
       return store;
     } catch (e) {
@@ -158,39 +99,8 @@ export class PgStore implements LogStore {
     return this.#checkpoint;
   }
 
-  #t(table: 'entries' | 'hashes' | 'checkpoints' | 'head'): string {
-    return `"${this.schema}".${table}`;
-  }
-
-  async #createTables(): Promise<void> {
-    const exists = await this.pool.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [this.#t('head')]);
-    if (exists.rows[0]?.t) return;
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      // Replicas starting together would race on the catalog: one creates, the others wait.
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('modelseal log ' || $1))", [this.schema]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${this.#t('entries')} (idx bigint PRIMARY KEY, data bytea NOT NULL CHECK (length(data) <= ${MAX_ENTRY_BYTES}))`,
-      );
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${this.#t('hashes')} (idx bigint PRIMARY KEY, hash bytea NOT NULL CHECK (length(hash) = ${HASH_SIZE}))`,
-      );
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${this.#t('checkpoints')} (size bigint PRIMARY KEY, note text NOT NULL)`,
-      );
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${this.#t('head')} (one boolean PRIMARY KEY DEFAULT true CHECK (one), size bigint NOT NULL CHECK (size >= 0), checkpoint text)`,
-      );
-      await client.query(`INSERT INTO ${this.#t('head')} (size, checkpoint) VALUES (0, NULL) ON CONFLICT DO NOTHING`);
-      await client.query('COMMIT');
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw e;
-    } finally {
-      client.release();
-    }
+  #t(table: LogTable): string {
+    return tableName(this.schema, table);
   }
 
   /** Reads the committed head; at open, also checks that the rows it covers are there. */
@@ -317,7 +227,7 @@ export class PgStore implements LogStore {
     if (indexes.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       // Bounded by the head this process knows; checked now, before the head moves on.
-      const runs = this.#runs(indexes, storedCount(this.#size));
+      const runs = toRuns(indexes, storedCount(this.#size));
       this.#queuedReads.push({ runs, resolve, reject });
       if (this.#queuedReads.length === 1) setImmediate(() => void this.#readQueued());
     });
@@ -331,7 +241,7 @@ export class PgStore implements LogStore {
     const reads = this.#queuedReads.splice(0);
     let found: Array<Buffer | null>;
     try {
-      found = await this.#queryRuns(this.pool, {
+      found = await queryRuns(this.pool, this.#t('hashes'), {
         lo: reads.flatMap((r) => r.runs.lo),
         hi: reads.flatMap((r) => r.runs.hi),
       });
@@ -344,7 +254,7 @@ export class PgStore implements LogStore {
     for (const r of reads) {
       const n = r.runs.lo.length;
       try {
-        r.resolve(this.#splitRuns(r.runs, found.slice(at, at + n)));
+        r.resolve(splitRuns(r.runs, found.slice(at, at + n), (m) => this.#damaged(m)));
       } catch (e) {
         r.reject(e);
       }
@@ -354,81 +264,8 @@ export class PgStore implements LogStore {
 
   /** Stored hashes by position, below `limit`, in one query (for an append's transaction). */
   async #readHashesIn(db: Queryable, indexes: readonly number[], limit: number): Promise<Hash[]> {
-    const runs = this.#runs(indexes, limit);
-    return this.#splitRuns(runs, await this.#queryRuns(db, runs));
-  }
-
-  /** Positions as runs of consecutive ones, [lo, hi) each, all below `limit`. */
-  #runs(indexes: readonly number[], limit: number): Runs {
-    const runs: Runs = { lo: [], hi: [] };
-    for (let i = 0; i < indexes.length;) {
-      let j = i + 1;
-      while (j < indexes.length && indexes[j] === indexes[j - 1]! + 1) j++;
-      const start = indexes[i]!;
-      if (!(Number.isSafeInteger(start) && start >= 0 && start + (j - i) <= limit))
-        throw new RangeError(`stored hash ${start} is beyond the log`);
-      runs.lo.push(start);
-      runs.hi.push(start + (j - i));
-      i = j;
-    }
-    return runs;
-  }
-
-  /**
-   * The hashes of each run, concatenated (null where some are missing). Long runs (an audit's
-   * blocks) come as one value each; the positions of short ones (proofs, tiles, a tree's edge),
-   * shared by many reads, are looked up once each.
-   */
-  async #queryRuns(db: Queryable, runs: Runs): Promise<Array<Buffer | null>> {
-    const long: number[] = [];
-    const single = new Set<number>();
-    runs.lo.forEach((lo, k) => {
-      if (runs.hi[k]! - lo >= LONG_RUN) long.push(k);
-      else for (let i = lo; i < runs.hi[k]!; i++) single.add(i);
-    });
-    const ranges =
-      long.length === 0
-        ? []
-        : (
-            await db.query<{ hashes: Buffer | null }>(
-              `SELECT string_agg(h.hash, ''::bytea ORDER BY h.idx) AS hashes
-                 FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS r(lo, hi, n)
-                 LEFT JOIN ${this.#t('hashes')} h ON h.idx >= r.lo AND h.idx < r.hi
-                GROUP BY r.n ORDER BY r.n`,
-              [long.map((k) => runs.lo[k]), long.map((k) => runs.hi[k])],
-            )
-          ).rows.map((r) => r.hashes);
-    const byIndex = new Map<number, Buffer>();
-    if (single.size > 0) {
-      const { rows } = await db.query<{ idx: string; hash: Buffer }>(
-        `SELECT idx, hash FROM ${this.#t('hashes')} WHERE idx = ANY($1::bigint[])`,
-        [[...single]],
-      );
-      for (const r of rows) byIndex.set(Number(r.idx), r.hash);
-    }
-    let next = 0;
-    return runs.lo.map((lo, k) => {
-      if (runs.hi[k]! - lo >= LONG_RUN) return ranges[next++] ?? null;
-      const parts: Buffer[] = [];
-      for (let i = lo; i < runs.hi[k]!; i++) {
-        const h = byIndex.get(i);
-        if (!h) return null;
-        parts.push(h);
-      }
-      return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    });
-  }
-
-  #splitRuns(runs: Runs, found: ReadonlyArray<Buffer | null>): Hash[] {
-    const out: Hash[] = [];
-    runs.lo.forEach((lo, k) => {
-      const want = runs.hi[k]! - lo;
-      const b = found[k];
-      if (b?.length !== HASH_SIZE * want)
-        throw this.#damaged(`stored hashes [${lo}, ${runs.hi[k]}) are missing or malformed`);
-      for (let i = 0; i < want; i++) out.push(b.subarray(HASH_SIZE * i, HASH_SIZE * (i + 1)));
-    });
-    return out;
+    const runs = toRuns(indexes, limit);
+    return splitRuns(runs, await queryRuns(db, this.#t('hashes'), runs), (m) => this.#damaged(m));
   }
 
   async readEntries(from: number, to: number): Promise<Buffer[]> {

@@ -5,50 +5,29 @@
  * throws: any evaluation error or missing attribute is a deny. docs/POLICY.md.
  */
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 import { ModelsealError } from '../errors.js';
 import { pathExists, writeFileAtomic } from '../io/atomic.js';
+import {
+  evaluatePolicies,
+  loadCedar,
+  messages,
+  preparePolicies,
+  type CedarRequest,
+  type PolicyDecision,
+  type PolicyPreparation,
+} from './cedar.js';
 import { DENIED_PARTIES, EMBARGOES, LICENSES_EXAMPLE, POLICIES, SCHEMA } from './defaults.js';
 
-type Cedar = typeof import('@cedar-policy/cedar-wasm/nodejs');
-/** One Cedar question, as the service asks it: plain data, so it can go to another thread. */
-export type CedarRequest = Parameters<Cedar['statefulIsAuthorized']>[0];
-/** What Cedar needs to answer questions about one loaded policy directory (docs/POLICY.md). */
-export interface PolicyPreparation {
-  id: string;
-  schema: string;
-  policies: Record<string, string>;
-}
-
-let cedar: Cedar | undefined;
-/** Cedar loads (WebAssembly) only when a policy is used. */
-function loadCedar(): Cedar {
-  if (cedar) return cedar;
-  if (inlinesWasmCallsUnsafely()) setFlagsFromString('--no-turbo-inline-js-wasm-calls');
-  cedar = createRequire(import.meta.url)('@cedar-policy/cedar-wasm/nodejs') as Cedar;
-  return cedar;
-}
-
-/**
- * Whether this V8 aborts the process ("unreachable code", V8_Fatal in
- * Deoptimizer::DoComputeBuiltinContinuation) when optimised JavaScript that inlined a call to a
- * WebAssembly function returning externref is deoptimised while that call runs: TurboFan inlines
- * such calls by default, and the deoptimiser cannot rebuild the frame for an externref result.
- * Every Cedar export returns externref (wasm-bindgen), and Cedar builds its answer through calls
- * back into JavaScript: under load, the decider thread's optimised message handler was
- * invalidated during such a call, and the service died. V8 11.3 (Node 20) and 12.4 (Node 22) do;
- * 13.6 (Node 24) does not (test/unit/wasm-deopt.test.ts). There the inlining is turned off, for
- * the whole process (the decider's thread too), before Cedar's module is compiled: V8 reads the
- * flag whenever it optimises a function, so no optimised code ever holds such a call. This is the
- * one V8 flag a release service sets; README.md, "Node.js".
- */
-export function inlinesWasmCallsUnsafely(): boolean {
-  return Number(process.versions.v8.split('.')[0]) < 13;
-}
+export {
+  evaluatePolicies,
+  inlinesWasmCallsUnsafely,
+  preparePolicies,
+  type CedarRequest,
+  type PolicyDecision,
+  type PolicyPreparation,
+} from './cedar.js';
 
 export const POLICY_FILES = {
   schema: 'schema.cedarschema',
@@ -89,21 +68,9 @@ export interface ReleaseQuestion {
   package: string;
 }
 
-export interface PolicyDecision {
-  decision: 'allow' | 'deny';
-  /** The @id of each policy that decided: the permits for an allow, the forbids for a deny. */
-  policies: string[];
-  /** Why, in a few words: the deciding forbids, "no-permit", or "evaluation-error". */
-  reason: string;
-  /** Evaluation errors, if any (they deny). */
-  errors: string[];
-}
-
 function invalid(message: string, details?: Record<string, unknown>): ModelsealError {
   return new ModelsealError('POLICY_INVALID', message, details ? { details } : undefined);
 }
-
-const messages = (errors: ReadonlyArray<{ message: string }>) => errors.map((e) => e.message);
 
 /** Writes the default policy files into `dir` where they are missing; returns the files written. */
 export async function initPolicyDir(dir: string): Promise<string[]> {
@@ -329,188 +296,4 @@ export class PolicyEngine {
       ],
     };
   }
-}
-
-/** Parses the schema and policies into this thread's Cedar under their id; false when Cedar refuses. */
-export function preparePolicies(p: PolicyPreparation): boolean {
-  const c = loadCedar();
-  return (
-    c.preparseSchema(p.id, p.schema).type === 'success' &&
-    c.preparsePolicySet(p.id, { staticPolicies: p.policies }).type === 'success'
-  );
-}
-
-/** Answers a Cedar question; never throws: any error, or a question about unprepared policies, denies. */
-export function evaluatePolicies(call: CedarRequest): PolicyDecision {
-  let answer;
-  try {
-    answer = loadCedar().statefulIsAuthorized(call);
-  } catch (e) {
-    return { decision: 'deny', policies: [], reason: 'evaluation-error', errors: [(e as Error).message] };
-  }
-  if (answer.type === 'failure')
-    return { decision: 'deny', policies: [], reason: 'evaluation-error', errors: messages(answer.errors) };
-  const { decision, diagnostics } = answer.response;
-  const errors = diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`);
-  // Cedar lists the deciding policies in no fixed order (it differs between two Cedar instances):
-  // sorted, the same request gets the same log entry.
-  const deciding = [...diagnostics.reason].sort();
-  if (decision === 'allow' && errors.length === 0)
-    return { decision: 'allow', policies: deciding, reason: 'licensed', errors };
-  const policies = decision === 'deny' ? deciding : [];
-  return {
-    decision: 'deny',
-    policies,
-    reason: errors.length ? 'evaluation-error' : policies.length ? policies.join(',') : 'no-permit',
-    errors,
-  };
-}
-
-/** Whether the policy files on disk are the ones in force (docs/POLICY.md, "Edits while serving"). */
-export interface PolicyStatus {
-  /** "ok": the files validate and are in force; "invalid": they do not, and the last good set stays in force. */
-  status: 'ok' | 'invalid';
-  /** The SHA-256 policy-set hash in force (logged with every decision). */
-  hash: string;
-  /** Since when the status holds (ISO 8601). */
-  since: string;
-  /** Why the files on disk do not validate (status "invalid"). */
-  error?: string;
-}
-
-/**
- * The current policy of a directory the operator edits while the service runs. Every change is
- * validated as soon as it is seen — fs.watch on the directory, and a stat of the files every
- * `pollMs` (default 1 s) where watching is not reliable (network file systems, editors that swap
- * files) — so a broken edit is reported at once (`onError`, `status`), not at the next request.
- * Files that do not validate leave the last good policy in force.
- */
-export class PolicyWatcher {
-  #engine: PolicyEngine;
-  #stamp: string;
-  #loading: Promise<PolicyEngine> | null = null;
-  #again = false;
-  #status: PolicyStatus;
-  readonly #onError: (e: unknown) => void;
-  readonly #onChange: ((s: PolicyStatus) => void) | undefined;
-  #watcher: FSWatcher | undefined;
-  #poll: NodeJS.Timeout | undefined;
-  #debounce: NodeJS.Timeout | undefined;
-
-  private constructor(
-    engine: PolicyEngine,
-    stamp: string,
-    onError: (e: unknown) => void,
-    onChange?: (s: PolicyStatus) => void,
-  ) {
-    this.#engine = engine;
-    this.#stamp = stamp;
-    this.#onError = onError;
-    this.#onChange = onChange;
-    this.#status = { status: 'ok', hash: engine.hash, since: new Date().toISOString() };
-  }
-
-  /**
-   * Loads `dir` (throws POLICY_INVALID when it does not validate) and watches it. `onError` hears
-   * every edit that does not validate, `onChange` every change of status or of the set in force.
-   */
-  static async open(
-    dir: string,
-    onError: (e: unknown) => void = () => {},
-    opts: { pollMs?: number; onChange?: (s: PolicyStatus) => void } = {},
-  ): Promise<PolicyWatcher> {
-    const stamp = await stampOf(dir);
-    const w = new PolicyWatcher(await PolicyEngine.load(dir), stamp, onError, opts.onChange);
-    w.#watch(opts.pollMs ?? 1000);
-    return w;
-  }
-
-  #watch(pollMs: number): void {
-    try {
-      this.#watcher = watch(this.#engine.dir, { persistent: false }, () => {
-        // Editors write in steps: look once the burst of events is over.
-        clearTimeout(this.#debounce);
-        this.#debounce = setTimeout(() => void this.check(), 50);
-        this.#debounce.unref();
-      });
-      this.#watcher.on('error', () => this.#watcher?.close());
-    } catch {
-      // No watching here: the periodic stat below still sees every change.
-    }
-    this.#poll = setInterval(() => void this.check(), pollMs);
-    this.#poll.unref();
-  }
-
-  /** Looks at the files now; loads and validates them if they changed. Resolves to the policy in force. */
-  check(): Promise<PolicyEngine> {
-    if (this.#loading) {
-      this.#again = true;
-      return this.#loading;
-    }
-    this.#loading = this.#reload().finally(() => {
-      this.#loading = null;
-      if (this.#again) {
-        this.#again = false;
-        void this.check();
-      }
-    });
-    return this.#loading;
-  }
-
-  /** The policy in force now. Requests that arrive while an edit is being loaded wait for it. */
-  current(): Promise<PolicyEngine> {
-    return this.#loading ?? Promise.resolve(this.#engine);
-  }
-
-  async #reload(): Promise<PolicyEngine> {
-    const stamp = await stampOf(this.#engine.dir);
-    if (stamp === this.#stamp) return this.#engine;
-    this.#stamp = stamp;
-    try {
-      const engine = await PolicyEngine.load(this.#engine.dir);
-      const changed = engine.hash !== this.#engine.hash || this.#status.status !== 'ok';
-      this.#engine = engine;
-      if (changed) {
-        this.#status = { status: 'ok', hash: engine.hash, since: new Date().toISOString() };
-        this.#onChange?.(this.status);
-      }
-    } catch (e) {
-      const error = e instanceof Error ? e.message : String(e);
-      if (this.#status.status !== 'invalid' || this.#status.error !== error) {
-        this.#status = { status: 'invalid', hash: this.#engine.hash, since: new Date().toISOString(), error };
-        this.#onChange?.(this.status);
-      }
-      this.#onError(e);
-    }
-    return this.#engine;
-  }
-
-  /** Whether the files on disk are in force, and the hash of the set that is. */
-  get status(): PolicyStatus {
-    return { ...this.#status };
-  }
-
-  /** The last loaded policy, without checking the files. */
-  get engine(): PolicyEngine {
-    return this.#engine;
-  }
-
-  /** Stops watching. */
-  close(): void {
-    this.#watcher?.close();
-    clearInterval(this.#poll);
-    clearTimeout(this.#debounce);
-  }
-}
-
-async function stampOf(dir: string): Promise<string> {
-  const parts = await Promise.all(
-    Object.values(POLICY_FILES).map((f) =>
-      stat(join(dir, f)).then(
-        (s) => `${s.mtimeMs}:${s.size}`,
-        () => 'missing',
-      ),
-    ),
-  );
-  return parts.join('|');
 }

@@ -3,7 +3,7 @@
  * questions and, on allow, wraps the data key to the requester's ephemeral key.
  */
 import { parentPort } from 'node:worker_threads';
-import { evaluatePolicies, preparePolicies, type CedarRequest } from '../policy/engine.js';
+import { evaluatePolicies, preparePolicies, type CedarRequest } from '../policy/cedar.js';
 import { answerFor, type DeciderRequest } from './decider.js';
 
 parentPort!.on('message', (m: DeciderRequest) => {

@@ -11,10 +11,21 @@ import type { Duplex } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { isModelsealError } from '../errors.js';
 import type { TransparencyLog } from '../log/log.js';
+import {
+  fail,
+  MAX_BODY_BYTES,
+  parseJson,
+  readBody,
+  send,
+  tooMany,
+  type Exchange,
+  type ExchangeRecord,
+} from './exchange.js';
+import { acceptsGzip, parseTilePath, printable, targetPath } from './paths.js';
 import type { ReleaseService, ServiceReply } from './service.js';
 
-/** Release request bodies are a few kilobytes; anything larger is refused (and logged). */
-export const MAX_BODY_BYTES = 64 * 1024;
+export { MAX_BODY_BYTES, type ExchangeRecord } from './exchange.js';
+export { acceptsGzip, parseTilePath } from './paths.js';
 
 export interface ServeOptions {
   host?: string;
@@ -31,207 +42,11 @@ export interface ServeOptions {
   requestTimeoutMs?: number;
 }
 
-/**
- * One answered request. `logged` says where it is on the record: its own log entry, a summary
- * entry (refused by the limits), the service log (a failure outside the release API, which
- * `serve` writes to stderr), or nowhere (a successful read).
- */
-export interface ExchangeRecord {
-  id: string;
-  ip: string;
-  method: string;
-  /** The request path, at most 200 characters, control characters escaped. */
-  path: string;
-  status: number;
-  reason: string | null;
-  logged: 'entry' | 'summary' | 'service-log' | 'none';
-  /** For a 5xx outside the log: what failed (never secret: no bodies, no keys). */
-  error?: string;
-}
-
 export interface RunningServer {
   url: string;
   server: Server;
   close(): Promise<void>;
 }
-
-interface Exchange {
-  id: string;
-  ip: string;
-  method: string;
-  path: string;
-  res: ServerResponse;
-  onExchange: ((r: ExchangeRecord) => void) | undefined;
-  /** Set once the answer has been recorded. */
-  done: boolean;
-}
-
-function send(
-  x: Exchange,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-  record: { reason?: string | null; logged?: ExchangeRecord['logged']; error?: string } = {},
-): void {
-  const { res } = x;
-  if (!x.done) {
-    x.done = true;
-    x.onExchange?.({
-      id: x.id,
-      ip: x.ip,
-      method: x.method,
-      path: x.path,
-      status,
-      reason: record.reason ?? null,
-      logged: record.logged ?? 'none',
-      ...(record.error ? { error: record.error } : {}),
-    });
-  }
-  if (res.headersSent || res.destroyed || res.writableEnded) return;
-  const text = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type':
-      typeof body === 'string'
-        ? 'text/plain; charset=utf-8'
-        : Buffer.isBuffer(body)
-          ? 'application/octet-stream'
-          : 'application/json',
-    'content-length': String(Buffer.byteLength(text)),
-    'x-request-id': x.id,
-    ...(status >= 400 ? { 'cache-control': 'no-store' } : {}),
-    ...headers,
-  });
-  res.end(text);
-}
-
-/**
- * A failure outside the release API (no such path, a bad export...): on the service log, under
- * the source's limits; refused with 429 (and counted for the summary entry) beyond them.
- */
-function fail(
-  service: ReleaseService,
-  x: Exchange,
-  status: number,
-  code: string,
-  reason: string,
-  message: string,
-  headers: Record<string, string> = {},
-): void {
-  const admitted = service.admitFailure(x.ip, reason);
-  if (!admitted.ok) return tooMany(x, reason, admitted.retryAfter);
-  send(x, status, { id: x.id, error: { code, message } }, headers, { reason, logged: 'service-log' });
-}
-
-function tooMany(x: Exchange, reason: string, retryAfter: number): void {
-  send(
-    x,
-    429,
-    {
-      id: x.id,
-      error: {
-        code: 'RATE_LIMITED',
-        message: `too many failing requests from this source (this one: ${reason}); retry in ${retryAfter} s`,
-      },
-    },
-    { 'retry-after': String(retryAfter) },
-    { reason, logged: 'summary' },
-  );
-}
-
-type Body = { kind: 'ok'; bytes: Buffer } | { kind: 'oversized' } | { kind: 'incomplete' };
-
-/** Reads the body up to the limit; never waits past the end of the connection. */
-function readBody(req: IncomingMessage): Promise<Body> {
-  return new Promise((resolve) => {
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && !(Number(declared) <= MAX_BODY_BYTES)) {
-      req.resume();
-      return resolve({ kind: 'oversized' });
-    }
-    const parts: Buffer[] = [];
-    let n = 0;
-    let settled = false;
-    const settle = (b: Body) => {
-      if (settled) return;
-      settled = true;
-      resolve(b);
-    };
-    req.on('data', (b: Buffer) => {
-      if (settled) return;
-      n += b.length;
-      if (n > MAX_BODY_BYTES) {
-        parts.length = 0;
-        req.resume();
-        settle({ kind: 'oversized' });
-      } else parts.push(b);
-    });
-    req.on('end', () => settle({ kind: 'ok', bytes: Buffer.concat(parts) }));
-    req.on('error', () => settle({ kind: 'incomplete' }));
-    req.on('close', () => settle(req.complete ? { kind: 'ok', bytes: Buffer.concat(parts) } : { kind: 'incomplete' }));
-  });
-}
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** JSON of a body: undefined when it is not UTF-8 JSON. */
-function parseJson(raw: Buffer): unknown {
-  try {
-    return JSON.parse(strictUtf8.decode(raw)) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-/** C2SP tile index: path elements "x001/x234/067" → 1234067; null unless canonical (no "x000" lead). */
-function tileIndex(parts: string[]): number | null {
-  if (parts.length === 0 || (parts.length > 1 && parts[0] === 'x000')) return null;
-  let n = 0;
-  for (let i = 0; i < parts.length; i++) {
-    const last = i === parts.length - 1;
-    const m = (last ? /^(\d{3})$/ : /^x(\d{3})$/).exec(parts[i]!);
-    if (!m) return null;
-    n = n * 1000 + Number(m[1]);
-  }
-  return Number.isSafeInteger(n) ? n : null;
-}
-
-/**
- * Parses /tile/<L>/<N...>[.p/<W>] and /tile/entries/<N...>[.p/<W>] in their one canonical form
- * (C2SP tlog-tiles: L 0–63 and W 1–255 without leading zeros, N in 3-digit elements, no "x000"
- * lead); null for anything else, so every tile has one URL.
- */
-export function parseTilePath(path: string): { level: number | 'entries'; n: number; width: number } | null {
-  const m = /^\/tile\/(entries|0|[1-9]\d?)\/((?:x\d{3}\/)*\d{3})(?:\.p\/([1-9]\d{0,2}))?$/.exec(path);
-  if (!m) return null;
-  const level = m[1] === 'entries' ? 'entries' : Number(m[1]);
-  const n = tileIndex(m[2]!.split('/'));
-  const width = m[3] ? Number(m[3]) : 256;
-  if (n === null || (typeof level === 'number' && level > 63) || (m[3] !== undefined && width > 255)) return null;
-  return { level, n, width };
-}
-
-/** Whether the client takes gzip (Accept-Encoding, RFC 9110 §12.5.3; "q=0" refuses). */
-export function acceptsGzip(header: string | string[] | undefined): boolean {
-  const v = Array.isArray(header) ? header.join(',') : (header ?? '');
-  return v.split(',').some((part) => {
-    const [coding = '', ...params] = part.trim().toLowerCase().split(';');
-    if (coding.trim() !== 'gzip' && coding.trim() !== 'x-gzip') return false;
-    const q = params.map((p) => /^\s*q\s*=\s*([0-9.]+)\s*$/.exec(p)).find(Boolean);
-    return !q || Number(q[1]) > 0;
-  });
-}
-
-/** The path of a request target, without the query; null for a target that is not a path. */
-function targetPath(url: string | undefined): string | null {
-  if (!url || url[0] !== '/') return null;
-  const q = url.indexOf('?');
-  return q < 0 ? url : url.slice(0, q);
-}
-
-const printable = (p: string) =>
-  p
-    .slice(0, 200)
-    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 
 async function handle(
   service: ReleaseService,

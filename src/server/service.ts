@@ -9,7 +9,7 @@ import { isModelsealError, ModelsealError } from '../errors.js';
 import { fromHex } from '../format/encoding.js';
 import { encodeEvent, type DenialsEvent, type ReleaseEvent } from '../log/events.js';
 import type { TransparencyLog } from '../log/log.js';
-import type { PolicyWatcher } from '../policy/engine.js';
+import type { PolicyWatcher } from '../policy/watcher.js';
 import { Decider } from './decider.js';
 import { innerStanza, stanzaFromJson } from '../release/stanza.js';
 import type { ReleaseAnswer, ServiceInfo } from '../release/response.js';
@@ -22,6 +22,9 @@ import type { Pseudonymizer } from '../log/pseudonym.js';
 import { MemoryLedger, type ReleaseLedger } from './ledger.js';
 import type { RecipientRegistry } from './recipients.js';
 import { DenialTally, FailureLimiter, sourceOf, type DeniedTally, type RateLimits } from './ratelimit.js';
+import { wellFormed, wellFormedExports } from './shapes.js';
+
+export { MAX_EXPORT_EVENTS } from './shapes.js';
 
 /** Why a request was denied before or by the policy (the policy's own reasons are its forbid ids). */
 export const DENIALS = {
@@ -109,96 +112,6 @@ export interface ServiceReply {
 
 /** What the limits say about one failing request: go ahead and log it, or refuse it (429) and only count it. */
 export type Admission = { ok: true } | { ok: false; retryAfter: number };
-
-const isString = (v: unknown, max = 512): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
-
-/** A plain object with exactly these keys: nothing unchecked reaches the signed bytes (or a recursion). */
-function hasKeys(v: unknown, keys: readonly string[]): boolean {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
-  const own = Object.keys(v);
-  return own.length === keys.length && keys.every((k) => Object.hasOwn(v, k));
-}
-
-const SIGNED_KEYS = ['request', 'signature'] as const;
-const REQUEST_KEYS = [
-  'v',
-  'package',
-  'artifact',
-  'stanza',
-  'ephemeral',
-  'nonce',
-  'time',
-  'destination',
-  'recipient',
-] as const;
-const STANZA_KEYS = ['type', 'recipient', 'license', 'policy', 'args', 'body'] as const;
-
-function wellFormed(b: unknown): b is SignedRequest {
-  const o = b as Partial<SignedRequest> | null;
-  const r = o?.request as Partial<ReleaseRequest> | undefined;
-  const s = r?.stanza;
-  return (
-    hasKeys(o, SIGNED_KEYS) &&
-    hasKeys(r, REQUEST_KEYS) &&
-    hasKeys(s, STANZA_KEYS) &&
-    !!r &&
-    isString(o!.signature, 2048) &&
-    r.v === 1 &&
-    /^[0-9a-f]{64}$/.test(String(r.package)) &&
-    /^sha256:[0-9a-f]{64}$/.test(String(r.artifact)) &&
-    /^[A-Za-z0-9_-]{43}$/.test(String(r.ephemeral)) &&
-    /^[A-Za-z0-9_-]{22}$/.test(String(r.nonce)) &&
-    isString(r.time, 40) &&
-    !Number.isNaN(Date.parse(r.time)) &&
-    /^[A-Z]{2}$/.test(String(r.destination)) &&
-    isString(r.recipient, 64) &&
-    !!s &&
-    isString(s.type, 32) &&
-    isString(s.recipient, 512) &&
-    isString(s.license, 512) &&
-    isString(s.policy, 512) &&
-    Array.isArray(s.args) &&
-    s.args.length <= 16 &&
-    s.args.every((a) => isString(a, 2048)) &&
-    isString(s.body, 4096) &&
-    /^[A-Za-z0-9+/]*={0,2}$/.test(s.body)
-  );
-}
-
-const EXPORT_FIELDS = [
-  'time',
-  'package',
-  'artifact',
-  'model',
-  'recipient',
-  'provider',
-  'license',
-  'policy',
-  'publisher',
-] as const;
-/** Events in one export submission at most (a package has at most this many recipient stanzas). */
-export const MAX_EXPORT_EVENTS = 256;
-
-function wellFormedExports(b: unknown): b is ExportSubmission {
-  const o = b as Partial<ExportSubmission> | null;
-  return (
-    !!o &&
-    isString(o.publisher, 1024) &&
-    isString(o.signature, 1024) &&
-    Array.isArray(o.events) &&
-    o.events.length >= 1 &&
-    o.events.length <= MAX_EXPORT_EVENTS &&
-    o.events.every(
-      (e) =>
-        !!e &&
-        e.v === 1 &&
-        e.type === 'export' &&
-        EXPORT_FIELDS.every((f) => isString(e[f], 2048)) &&
-        (e.fingerprint === null || isString(e.fingerprint, 256)) &&
-        Object.keys(e).length === EXPORT_FIELDS.length + 3,
-    )
-  );
-}
 
 export class ReleaseService {
   readonly #o: ReleaseServiceOptions;

@@ -20,7 +20,8 @@ import { PgStore } from '../log/pgstore.js';
 import { PgLedger } from './pgledger.js';
 import { TransparencyLog } from '../log/log.js';
 import { createPseudonymKey, loadPseudonymizer, type Pseudonymizer } from '../log/pseudonym.js';
-import { initPolicyDir, PolicyWatcher, type PolicyStatus } from '../policy/engine.js';
+import { initPolicyDir } from '../policy/engine.js';
+import { PolicyWatcher, type ChangeTrigger, type PolicyStatus } from '../policy/watcher.js';
 import { envThreads } from '../crypto/pool.js';
 import { Decider } from './decider.js';
 import { RecipientRegistry } from './recipients.js';
@@ -62,6 +63,8 @@ export async function openReleaseService(
     onPolicyError?: (e: unknown) => void;
     /** Hears every change of the policy status or of the set in force. */
     onPolicyChange?: (s: PolicyStatus) => void;
+    /** What tells the policy watcher to look at the files (default: fs.watch and a 1 s stat). */
+    policyTrigger?: ChangeTrigger;
     /** Per-source limits on failing requests and the summary interval (docs/SERVER.md, "Limits"). */
     rateLimits?: Partial<RateLimits>;
     summaryIntervalMs?: number;
@@ -77,11 +80,12 @@ export async function openReleaseService(
   const paths = dataPaths(data);
   const passphrase = opts.passphrase ?? noPassphrase;
   const createdPolicyFiles = await initPolicyDir(paths.policy);
-  const policy = await PolicyWatcher.open(
-    paths.policy,
-    opts.onPolicyError,
-    opts.onPolicyChange ? { onChange: opts.onPolicyChange } : {},
-  );
+  const now = opts.now;
+  const policy = await PolicyWatcher.open(paths.policy, opts.onPolicyError, {
+    ...(opts.onPolicyChange && { onChange: opts.onPolicyChange }),
+    ...(opts.policyTrigger && { trigger: opts.policyTrigger }),
+    ...(now && { now: () => now().getTime() }),
+  });
   const signer = await loadLogSigner(join(keys, KEYSTORE_FILES.log), passphrase);
   const own = await loadX25519Identity(join(keys, KEYSTORE_FILES.identity), passphrase);
   const identity = withServiceKeys(own, opts.serviceKeys ?? []);

@@ -31,6 +31,7 @@ import { RemoteLog } from '../../src/log/remote.js';
 import { unwrapFromService } from '../../src/release/response.js';
 import { tempDir } from '../support/fixtures.js';
 import { signedRequest } from '../support/release.js';
+import { policyInForce, within } from '../support/wait.js';
 
 const BIN = resolve('dist/cli/modelseal.bundle.mjs');
 const dir = tempDir('modelseal-crash-');
@@ -115,10 +116,12 @@ describe('release service under kill -9', () => {
         ],
       }),
     );
+    await policyInForce(url, ms(['--json', 'policy', 'check', '--data', data]).hash);
     const { key } = await loadReleaseIdentity(join(dir, 'acme.identity'));
     const pkg = join(dir, 'm.mseal');
     const received: Array<{ answer: Answer; ephemeral: Awaited<ReturnType<typeof signedRequest>>['ephemeral'] }> = [];
     let failures = 0;
+    let answered = 0;
     const unexpected: string[] = [];
 
     for (let round = 0; round < ROUNDS; round++) {
@@ -134,6 +137,7 @@ describe('release service under kill -9', () => {
               body: JSON.stringify(body),
             });
             const text = await res.text();
+            answered++;
             // Cut off or answered whole: never a 5xx but the 503 of an unavailable log.
             if (res.status >= 500 && !(res.status === 503 && text.includes('"code"')))
               unexpected.push(`${res.status} ${text.slice(0, 200)}`);
@@ -153,7 +157,9 @@ describe('release service under kill -9', () => {
         }
       };
       const clients = Array.from({ length: CLIENTS }, client);
-      await new Promise((r) => setTimeout(r, 1200 + Math.random() * 800)); // the first round also waits for the policy reload
+      // The kill lands after a random number of answers, with every client's next request in flight.
+      const target = answered + 2 + Math.floor(Math.random() * 30);
+      await within(60_000, `answers under load in round ${round}`, () => answered >= target);
       server!.kill('SIGKILL');
       await new Promise((r) => server!.once('exit', r));
       stop = true;

@@ -179,7 +179,9 @@ describe('recipients with names in any script', () => {
         pkgs[name] = out;
       }
       writeFileSync(join(data, 'policy', POLICY_FILES.licenses), JSON.stringify({ licenses }));
-      await new Promise((r) => setTimeout(r, 1100));
+      // Look now rather than wait for the watcher; a look it had under way is joined, then one more runs.
+      await setup.policy.check();
+      expect((await setup.policy.current()).licenses.map((l) => l.id)).toEqual(licenses.map((l) => l.id));
       for (const [name, , stored] of PARTIES) {
         const { key } = await loadReleaseIdentity(join(dir, `${name}.identity`));
         const receipts: string[] = [];

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/fixtures.js';
 import { usePostgres } from '../support/postgres.js';
 import { signedRequest } from '../support/release.js';
+import { policyInForce } from '../support/wait.js';
 
 const BIN = resolve('dist/cli/modelseal.bundle.mjs');
 const dir = tempDir('modelseal-cli-serve-pg-');
@@ -108,7 +109,8 @@ describe('serve --store postgres://', () => {
         ],
       }),
     );
-    await new Promise((r) => setTimeout(r, 1200));
+    const policySet = (ms(['--json', 'policy', 'check', '--data', data]).json() as { hash: string }).hash;
+    await Promise.all([policyInForce(a, policySet), policyInForce(b, policySet)]);
 
     // 40 requests at once, alternating between the replicas.
     const requests = await Promise.all(

@@ -57,6 +57,7 @@ export function makeModel(
   return out;
 }
 
+/** `t` cast to `dtype` and back to float32: round to nearest even, or BF16 truncation. */
 export function cast(t: Tensor, dtype: FloatDtype, mode: 'rne' | 'trunc' = 'rne'): Tensor {
   if (mode === 'trunc' && dtype === 'BF16') {
     const f = new Float32Array(t.values);
@@ -64,11 +65,51 @@ export function cast(t: Tensor, dtype: FloatDtype, mode: 'rne' | 'trunc' = 'rne'
     for (let i = 0; i < u.length; i++) u[i] = u[i]! & 0xffff0000;
     return { ...t, dtype, values: f };
   }
-  return { ...t, dtype, values: decodeFloats(dtype, encodeFloats(dtype, t.values), 0, t.values.length) };
+  return { ...t, dtype, values: decodeFloats(dtype, encodeFast(dtype, t.values), 0, t.values.length) };
 }
 
+/** The tensor's values as `dtype` bytes, little-endian. */
 export function tensorBytes(t: Tensor): Uint8Array {
-  return encodeFloats(t.dtype, t.values);
+  return encodeFast(t.dtype, t.values);
+}
+
+const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/**
+ * encodeFloats (src/formats/floats.ts) for float32 inputs, from their bits instead of a log2 per
+ * value: 10-20 times faster on the millions of weights of these tests, and bit for bit the same
+ * (test/unit/checkpoints.test.ts).
+ */
+export function encodeFast(dtype: FloatDtype, values: Float32Array): Uint8Array {
+  if (dtype === 'F32' || !HOST_LE) return encodeFloats(dtype, values);
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  if (dtype === 'BF16') for (let i = 0; i < out.length; i++) out[i] = bf16FromF32Bits(bits[i]!);
+  else for (let i = 0; i < out.length; i++) out[i] = f16FromF32Bits(bits[i]!, values[i]!);
+  return new Uint8Array(out.buffer);
+}
+
+/** The BF16 bits nearest (ties to even) the float32 with bits `u`. */
+function bf16FromF32Bits(u: number): number {
+  if ((u & 0x7fffffff) > 0x7f800000) return 0x7fc0; // NaN, as formats/floats.ts writes it
+  return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
+}
+
+/** The F16 bits nearest (ties to even) the float32 `x`, whose bits are `u`. */
+function f16FromF32Bits(u: number, x: number): number {
+  const s = (u >>> 16) & 0x8000;
+  const a = u & 0x7fffffff;
+  if (a > 0x7f800000) return 0x7e00; // NaN
+  if (a >= 0x477ff000) return s | 0x7c00; // 65520 and up round to infinity
+  if (a < 0x38800000) {
+    // Below 2^-14: a subnormal, a multiple of 2^-24 (1024 of them make the smallest normal).
+    const q = Math.abs(x) * 2 ** 24;
+    const f = Math.floor(q);
+    const d = q - f;
+    return s | (d > 0.5 ? f + 1 : d < 0.5 ? f : f + (f & 1));
+  }
+  // Rebias the exponent (127 to 15) and round the 13 dropped mantissa bits; a carry moves into the exponent.
+  return s | ((a - 0x38000000 + 0xfff + ((a >>> 13) & 1)) >>> 13);
 }
 
 export function writeSafetensors(

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
+import { within } from './wait.js';
 
 const MOTO = resolve('.peers/venv/bin/moto_server');
 
@@ -41,17 +42,13 @@ export async function startMoto(): Promise<Moto> {
   let log = '';
   child.stderr!.on('data', (b: Buffer) => (log = (log + b.toString()).slice(-4000)));
   const endpoint = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`moto_server exited (${child.exitCode}): ${log}`);
-    try {
-      if ((await fetch(endpoint)).ok) break;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > deadline) throw new Error(`moto_server did not answer on ${endpoint} within 30 s: ${log}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await within(30_000, `moto_server to answer on ${endpoint}`, async () => {
+    if (child.exitCode !== null) throw new Error(`moto_server exited (${child.exitCode})`);
+    return fetch(endpoint).then(
+      (r) => r.ok,
+      () => false, // not listening yet
+    );
+  }).catch((e: Error) => Promise.reject(new Error(`${e.message}: ${log}`)));
   return {
     endpoint,
     stop: () =>

@@ -38,6 +38,7 @@ import { signedRequest } from '../support/release.js';
 import { loadOrCreateCa, RecipientRegistry } from '../../src/server/recipients.js';
 import { openReleaseService, type ReleaseServiceSetup } from '../../src/server/setup.js';
 import { tempDir } from '../support/fixtures.js';
+import { within } from '../support/wait.js';
 
 const dir = tempDir('modelseal-server-');
 const keys = join(dir, 'keys');
@@ -448,7 +449,7 @@ describe('release service', () => {
     sock.end(
       'POST /v1/release HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"request"',
     );
-    for (let i = 0; i < 100 && setup.log.size === before; i++) await new Promise((r) => setTimeout(r, 20));
+    await within(10_000, 'the incomplete body in the log', () => setup.log.size !== before);
     const entries = await setup.log.store.readEntries(before, setup.log.size);
     expect(entries.map((e) => decodeEvent(e))).toEqual([
       expect.objectContaining({ reason: 'incomplete-body', decision: 'deny' }),
@@ -570,16 +571,8 @@ describe('policy edits while serving', () => {
     const good = readFileSync(file, 'utf8');
     const before = setup.policy.engine.hash;
     const t0 = Date.now();
-    const seen = new Promise<void>((resolve, reject) => {
-      const t = setInterval(() => {
-        if (setup.policy.status?.status === 'invalid') resolve();
-        else if (Date.now() - t0 > 5_000) reject(new Error('the broken policy file was not noticed within 5 s'));
-        else return;
-        clearInterval(t);
-      }, 10);
-    });
     writeFileSync(file, `${good}\n@id("broken")\npermit (principal, action, resource) when { context.nope };\n`);
-    await seen;
+    await within(5_000, 'the broken policy file to be noticed', () => setup.policy.status.status === 'invalid');
     // Noticed within the watcher's reach (fs.watch, or the 1 s stat), not at the next request.
     expect(Date.now() - t0).toBeLessThan(2_500);
     const status = setup.policy.status;
@@ -597,7 +590,7 @@ describe('policy edits while serving', () => {
       reason: 'license-expired',
     });
     writeFileSync(file, good);
-    for (let i = 0; i < 250 && setup.policy.status.status !== 'ok'; i++) await new Promise((r) => setTimeout(r, 10));
+    await within(10_000, 'the restored policy file to be seen', () => setup.policy.status.status === 'ok');
     expect(setup.policy.status).toMatchObject({ status: 'ok', hash: before });
   });
 });
