@@ -46,7 +46,8 @@ const ms = (...a) => {
 };
 ms('init');
 log(
-  `bench: ${(total / 2 ** 30).toFixed(2)} GiB BF16 checkpoint (${count} tensors [${rows}, ${cols}]), ${runs} runs each, ${cpus().length} cores, node ${process.version}`,
+  `bench: ${(total / 2 ** 30).toFixed(2)} GiB BF16 checkpoint (${count} tensors [${rows}, ${cols}]), ${runs} runs ` +
+    `each, ${cpus().length} cores, node ${process.version}`,
 );
 
 const times = { seal: [], sealFingerprint: [] };
@@ -79,15 +80,20 @@ const result = {
 if (json) console.log(JSON.stringify(result));
 else {
   console.log(
-    `seal:               median ${result.sealMedianS.toFixed(2)} s (${(total / 2 ** 20 / result.sealMedianS).toFixed(0)} MiB/s)`,
+    `seal:               median ${result.sealMedianS.toFixed(2)} s ` +
+      `(${(total / 2 ** 20 / result.sealMedianS).toFixed(0)} MiB/s)`,
   );
   console.log(
-    `seal --fingerprint: median ${result.sealFingerprintMedianS.toFixed(2)} s (${(total / 2 ** 20 / result.sealFingerprintMedianS).toFixed(0)} MiB/s), ${result.markedWeights} weights marked, max relative RMS ${result.maxRelativeRms?.toExponential(2)}`,
+    `seal --fingerprint: median ${result.sealFingerprintMedianS.toFixed(2)} s ` +
+      `(${(total / 2 ** 20 / result.sealFingerprintMedianS).toFixed(0)} MiB/s), ${result.markedWeights} weights ` +
+      `marked, max relative RMS ${result.maxRelativeRms?.toExponential(2)}`,
   );
   console.log(
-    `ratio seal --fingerprint / seal: ${result.ratio.toFixed(2)} (target <= 1.5: ${result.ratio <= 1.5 ? 'PASS' : 'FAIL'})`,
+    `ratio seal --fingerprint / seal: ${result.ratio.toFixed(2)} (target <= 1.5: ` +
+      `${result.ratio <= 1.5 ? 'PASS' : 'FAIL'})`,
   );
   console.log(
-    `first seal --fingerprint of this checkpoint (also hashes the original): ${result.firstSealFingerprintS.toFixed(2)} s, ratio ${result.firstRatio.toFixed(2)}`,
+    `first seal --fingerprint of this checkpoint (also hashes the original): ` +
+      `${result.firstSealFingerprintS.toFixed(2)} s, ratio ${result.firstRatio.toFixed(2)}`,
   );
 }

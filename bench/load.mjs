@@ -212,7 +212,8 @@ export function connection(url) {
   return {
     post: (path, body) =>
       send(
-        `POST ${path} HTTP/1.1\r\nhost: ${u.host}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        `POST ${path} HTTP/1.1\r\nhost: ${u.host}\r\ncontent-type: application/json\r\ncontent-length: ` +
+          `${Buffer.byteLength(body)}\r\n\r\n${body}`,
       ),
     get: (path) => send(`GET ${path} HTTP/1.1\r\nhost: ${u.host}\r\n\r\n`),
     close: () => sock.destroy(),

@@ -127,7 +127,8 @@ else {
     `log: ${report.size} entries, ${report.checkpoints} checkpoints (built in ${buildS.toFixed(0)} s, fsync-durable)`,
   );
   console.log(
-    `audit verify: median ${median.toFixed(2)} s (min ${times[0].toFixed(2)}, max ${times[times.length - 1].toFixed(2)}, ${runs} runs), peak RSS ${rss.toFixed(0)} MiB`,
+    `audit verify: median ${median.toFixed(2)} s (min ${times[0].toFixed(2)}, max ` +
+      `${times[times.length - 1].toFixed(2)}, ${runs} runs), peak RSS ${rss.toFixed(0)} MiB`,
   );
   console.log(
     `target (1,000,000 entries ≤ 10 s): ${report.size >= 1e6 ? (median <= 10 ? 'PASS' : 'FAIL') : 'n/a at this size'}`,

@@ -49,7 +49,9 @@ function fail(msg, code = 1) {
   process.stderr.write(`bench: ${msg}\n`);
   try {
     cleanup();
-  } catch {}
+  } catch {
+    // exiting anyway with the first error; a leftover scratch folder is the lesser harm
+  }
   process.exit(code);
 }
 
@@ -106,7 +108,8 @@ for (const [tool, hint] of [
   const text = r.error ? '' : `${r.stdout}${r.stderr}`;
   if (!/GNU/.test(text))
     fail(
-      `${TIME} (GNU time, for peak RSS) is ${r.error ? 'missing' : 'not GNU time'}: install the Debian package \`time\` (apt-get install time) and rerun`,
+      `${TIME} (GNU time, for peak RSS) is ${r.error ? 'missing' : 'not GNU time'}: install the Debian package ` +
+        `\`time\` (apt-get install time) and rerun`,
     );
 }
 
@@ -127,7 +130,8 @@ for (const sig of ['SIGINT', 'SIGTERM'])
   const avail = fs.bavail * fs.bsize;
   if (avail < need)
     fail(
-      `${work} has ${(avail / MiB).toFixed(0)} MiB free, the benchmark needs about ${(need / MiB).toFixed(0)} MiB (5 × --size): use --dir on a bigger disk or a smaller --size`,
+      `${work} has ${(avail / MiB).toFixed(0)} MiB free, the benchmark needs about ${(need / MiB).toFixed(0)} MiB (5 ` +
+        `× --size): use --dir on a bigger disk or a smaller --size`,
     );
 }
 
@@ -207,7 +211,8 @@ function run(t) {
       .join('\n')
       .trim();
     fail(
-      `${t.name} failed (exit ${r.status ?? r.error}${r.signal ? `, signal ${r.signal}` : ''}): \`${t.cmd.join(' ')}\`\n${shown.slice(-2000)}`,
+      `${t.name} failed (exit ${r.status ?? r.error}${r.signal ? `, signal ${r.signal}` : ''}): ` +
+        `\`${t.cmd.join(' ')}\`\n${shown.slice(-2000)}`,
     );
   }
   const m = [...stderr.matchAll(new RegExp(`${MARK}(\\d+) ([\\d.]+) ([\\d.]+)`, 'g'))].pop();
@@ -366,32 +371,42 @@ if (json) {
 } else {
   const f = (n, d = 3) => n.toFixed(d);
   console.log(
-    `machine: nproc ${machine.nproc} (${machine.cpu}), ${machine.memGiB} GiB RAM, node ${machine.node}, age ${machine.age}, ${machine.openssl}`,
+    `machine: nproc ${machine.nproc} (${machine.cpu}), ${machine.memGiB} GiB RAM, node ${machine.node}, age ` +
+      `${machine.age}, ${machine.openssl}`,
   );
   if (extraCa)
     console.log(
-      `NODE_EXTRA_CA_CERTS=${extraCa.path}: every node start takes ${f(extraCa.nodeStartS)} s here (${f(extraCa.nodeStartWithoutS)} s without it)`,
+      `NODE_EXTRA_CA_CERTS=${extraCa.path}: every node start takes ${f(extraCa.nodeStartS)} s here ` +
+        `(${f(extraCa.nodeStartWithoutS)} s without it)`,
     );
   console.log(
-    `modelseal ${machine.modelseal}; file ${sizeMiB} MiB (${sizeBytes} bytes); ${runs} timed runs + 1 warm-up; chunk size ${machine.chunkSize}`,
+    `modelseal ${machine.modelseal}; file ${sizeMiB} MiB (${sizeBytes} bytes); ${runs} timed runs + 1 warm-up; chunk ` +
+      `size ${machine.chunkSize}`,
   );
   console.log('');
   console.log(
-    `${'tool'.padEnd(22)} ${'median s'.padStart(9)} ${'min s'.padStart(8)} ${'max s'.padStart(8)} ${'MiB/s'.padStart(8)} ${'peak RSS MiB'.padStart(13)} ${'user s'.padStart(7)} ${'sys s'.padStart(6)}`,
+    `${'tool'.padEnd(22)} ${'median s'.padStart(9)} ${'min s'.padStart(8)} ${'max s'.padStart(8)} ` +
+      `${'MiB/s'.padStart(8)} ${'peak RSS MiB'.padStart(13)} ${'user s'.padStart(7)} ${'sys s'.padStart(6)}`,
   );
   for (const r of rows)
     console.log(
-      `${r.tool.padEnd(22)} ${f(r.medianS).padStart(9)} ${f(r.minS).padStart(8)} ${f(r.maxS).padStart(8)} ${f(r.mibPerS, 0).padStart(8)} ${f(r.peakRssMiB, 1).padStart(13)} ${f(r.userMedianS, 2).padStart(7)} ${f(r.sysMedianS, 2).padStart(6)}`,
+      `${r.tool.padEnd(22)} ${f(r.medianS).padStart(9)} ${f(r.minS).padStart(8)} ${f(r.maxS).padStart(8)} ` +
+        `${f(r.mibPerS, 0).padStart(8)} ${f(r.peakRssMiB, 1).padStart(13)} ${f(r.userMedianS, 2).padStart(7)} ` +
+        `${f(r.sysMedianS, 2).padStart(6)}`,
     );
   console.log('');
   console.log(`${'ratio of medians'.padEnd(36)} ${'value'.padStart(6)}  target`);
   for (const r of ratios)
     console.log(
-      `${r.ratio.padEnd(36)} ${f(r.value, 2).padStart(6)}  ${r.target === undefined ? '' : `≤ ${r.target.toFixed(1)}  ${r.pass ? 'PASS' : 'FAIL'}`}`.trimEnd(),
+      (
+        `${r.ratio.padEnd(36)} ${f(r.value, 2).padStart(6)}  ` +
+        `${r.target === undefined ? '' : `≤ ${r.target.toFixed(1)}  ${r.pass ? 'PASS' : 'FAIL'}`}`
+      ).trimEnd(),
     );
   for (const r of rss)
     console.log(
-      `${`peak RSS ${r.tool}`.padEnd(36)} ${f(r.peakRssMiB, 1).padStart(6)}  ≤ ${r.targetMiB} MiB  ${r.pass ? 'PASS' : 'FAIL'}`,
+      `${`peak RSS ${r.tool}`.padEnd(36)} ${f(r.peakRssMiB, 1).padStart(6)}  ≤ ${r.targetMiB} MiB  ` +
+        `${r.pass ? 'PASS' : 'FAIL'}`,
     );
   console.log('');
   console.log(

@@ -155,23 +155,27 @@ if (json) console.log(JSON.stringify(results));
 else {
   for (const r of results) {
     console.log(
-      `${r.backend} store, ${r.concurrency} clients, ${r.seconds} s: ${r.releasesPerSecond.toFixed(0)} releases/s (${r.releases} allowed, ${r.notAllowed} other)`,
+      `${r.backend} store, ${r.concurrency} clients, ${r.seconds} s: ${r.releasesPerSecond.toFixed(0)} releases/s ` +
+        `(${r.releases} allowed, ${r.notAllowed} other)`,
     );
     const failures = Object.entries(r.failedRequests);
     if (failures.length)
       console.log(`  requests that got no answer: ${failures.map(([k, n]) => `${n} × ${k}`).join(', ')}`);
     console.log(
-      `  latency of allowed releases: p50 ${r.p50ms.toFixed(1)} ms, p90 ${r.p90ms.toFixed(1)} ms, p99 ${r.p99ms.toFixed(1)} ms, max ${r.maxMs.toFixed(1)} ms`,
+      `  latency of allowed releases: p50 ${r.p50ms.toFixed(1)} ms, p90 ${r.p90ms.toFixed(1)} ms, p99 ` +
+        `${r.p99ms.toFixed(1)} ms, max ${r.maxMs.toFixed(1)} ms`,
     );
     if (r.cpu)
       console.log(
-        `  CPU: the service ${r.cpu.servicePercent} % of a core, this driver ${r.cpu.driverPercent} %; the machine ${r.cpu.machineIdlePercent} % idle`,
+        `  CPU: the service ${r.cpu.servicePercent} % of a core, this driver ${r.cpu.driverPercent} %; the machine ` +
+          `${r.cpu.machineIdlePercent} % idle`,
       );
     console.log(`  log: ${r.logEntries} entries, audit ${r.auditOk ? 'clean' : 'FAILED'}`);
   }
   const file = results.find((r) => r.backend === 'file');
   if (file)
     console.log(
-      `target, file store (>= 1,000 releases/s, p99 <= 25 ms): ${file.releasesPerSecond >= 1000 && file.p99ms <= 25 ? 'PASS' : 'FAIL'}`,
+      `target, file store (>= 1,000 releases/s, p99 <= 25 ms): ` +
+        `${file.releasesPerSecond >= 1000 && file.p99ms <= 25 ? 'PASS' : 'FAIL'}`,
     );
 }

@@ -59,7 +59,8 @@ try {
     service = await startServe(env, { store });
     template ??= await licensedTemplate(env, service.url);
     log(
-      `soak: round ${round}/${rounds}, ${backend} store, ${concurrency} clients for ${seconds} s against ${service.url}`,
+      `soak: round ${round}/${rounds}, ${backend} store, ${concurrency} clients for ${seconds} s ` +
+        `against ${service.url}`,
     );
     const t0 = performance.now();
     const stats = await driveLoad({
@@ -93,10 +94,13 @@ try {
     const bad = death || stats.unexpected5xx > 0 || !audit.ok;
     failed ||= Boolean(bad);
     log(
-      `  ${r.releasesPerSecond.toFixed(0)} releases/s, ${r.requests} answers ${JSON.stringify(r.byStatus)}, ${r.deliberate503} deliberate 503, no answer: ${JSON.stringify(r.noAnswer)}`,
+      `  ${r.releasesPerSecond.toFixed(0)} releases/s, ${r.requests} answers ${JSON.stringify(r.byStatus)}, ` +
+        `${r.deliberate503} deliberate 503, no answer: ${JSON.stringify(r.noAnswer)}`,
     );
     log(
-      `  service: ${death ?? 'alive, stopped cleanly'}; unexpected 5xx: ${stats.unexpected5xx}${stats.unexpected5xx ? ` ${JSON.stringify(stats.unexpected5xxSamples.slice(0, 3))}` : ''}; log: ${audit.size} entries, audit ${audit.ok ? 'clean' : `FAILED ${audit.stderr}`}`,
+      `  service: ${death ?? 'alive, stopped cleanly'}; unexpected 5xx: ${stats.unexpected5xx}` +
+        `${stats.unexpected5xx ? ` ${JSON.stringify(stats.unexpected5xxSamples.slice(0, 3))}` : ''}; ` +
+        `log: ${audit.size} entries, audit ${audit.ok ? 'clean' : `FAILED ${audit.stderr}`}`,
     );
     if (bad) break;
   }
@@ -120,6 +124,7 @@ if (json)
   );
 else
   console.log(
-    `soak (${process.version}, ${backend}): ${results.length} of ${rounds} rounds, ${time.toFixed(0)} s, ${total} releases (${(total / time).toFixed(0)}/s), ${deaths} deaths: ${failed ? 'FAIL' : 'PASS'}`,
+    `soak (${process.version}, ${backend}): ${results.length} of ${rounds} rounds, ${time.toFixed(0)} s, ${total} ` +
+      `releases (${(total / time).toFixed(0)}/s), ${deaths} deaths: ${failed ? 'FAIL' : 'PASS'}`,
   );
 process.exit(failed ? 1 : 0);

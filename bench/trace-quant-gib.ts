@@ -77,10 +77,7 @@ async function prepare(unmarked: boolean): Promise<Marked[]> {
   if (existsSync(list)) return JSON.parse(readFileSync(list, 'utf8')) as Marked[];
   if (!existsSync(originalPath)) {
     const t0 = process.hrtime.bigint();
-    const { bytes, count } = writeBf16Checkpoint(originalPath, gib * 1024, encodeSafetensorsHeader) as {
-      bytes: number;
-      count: number;
-    };
+    const { bytes, count } = writeBf16Checkpoint(originalPath, gib * 1024, encodeSafetensorsHeader);
     log(`original: ${count} BF16 tensors, ${bytes} bytes, ${seconds(t0)} s`);
   }
   const t1 = process.hrtime.bigint();
@@ -108,7 +105,10 @@ async function prepare(unmarked: boolean): Promise<Marked[]> {
 
 /** The leak of `type`: legacy types through the reference package, K types through the test quantizer. */
 async function writeLeak(marked: readonly Marked[], type: string, out: string): Promise<void> {
-  if (!type.endsWith('_K')) return writeQuantizedGgufFromFiles(marked, type, out, 3_600_000);
+  if (!type.endsWith('_K')) {
+    writeQuantizedGgufFromFiles(marked, type, out, 3_600_000);
+    return;
+  }
   const tensors = marked.map((m) => {
     const raw = readFileSync(m.file);
     const values = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);

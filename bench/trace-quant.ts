@@ -24,9 +24,15 @@ const GUILTY = RECIPIENTS[7]!;
 const TYPES = ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K'];
 const scratch = mkdtempSync(join(tmpdir(), 'modelseal-trace-quant-'));
 
-/** K-quants need rows of 256: tensors with shorter rows are left out of the leak (llama.cpp would use a fallback type). */
+/**
+ * K-quants need rows of 256: tensors with shorter rows are left out of the leak (llama.cpp would use
+ * a fallback type).
+ */
 async function leakOf(marked: Tensor[], type: string, out: string): Promise<void> {
-  if (!type.endsWith('_K')) return writeQuantizedGguf(marked, type, out, scratch);
+  if (!type.endsWith('_K')) {
+    writeQuantizedGguf(marked, type, out, scratch);
+    return;
+  }
   const fits = marked.filter((t) => t.shape.length < 2 || t.shape.at(-1)! % 256 === 0);
   await writeGguf(
     out,
@@ -64,9 +70,12 @@ async function row(label: string, originalPath: string, original: Tensor[]): Pro
 }
 
 requireGguf();
-console.log(
-  `τ = ${judge(scoreRecipients({ params: DEFAULT_PARAMS, aligned: [], unmatched: [], derived: false, unread: { tensors: [], types: [] }, positions: 0, norm2: 0, tensors: [] }, KEY, RECIPIENTS), { traces: 1000, epsilon: 1e-9 }).threshold.toFixed(2)} (n = 20, T = 1000, ε = 1e-9); ✗ = not accused`,
-);
+// τ depends only on n, T and ε: judge evidence of nothing.
+const unread = { tensors: [], types: [] };
+const nothing = { params: DEFAULT_PARAMS, aligned: [], unmatched: [], derived: false, unread, positions: 0 };
+const scores = scoreRecipients({ ...nothing, norm2: 0, tensors: [] }, KEY, RECIPIENTS);
+const tau = judge(scores, { traces: 1000, epsilon: 1e-9 }).threshold;
+console.log(`τ = ${tau.toFixed(2)} (n = 20, T = 1000, ε = 1e-9); ✗ = not accused`);
 console.log(`| model | marked-tensor weights | ${TYPES.join(' | ')} |`);
 console.log(`|---|---|${TYPES.map(() => '---').join('|')}|`);
 const sample = resolve('samples/checkpoint');

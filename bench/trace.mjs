@@ -49,7 +49,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 modelseal('init');
 log(
-  `bench: trace vs openssl dgst -sha256, sizes ${sizes.join(', ')} MiB, ${recipients} recipients, ${runs} runs, ${cpus().length} cores, node ${process.version}`,
+  `bench: trace vs openssl dgst -sha256, sizes ${sizes.join(', ')} MiB, ${recipients} recipients, ${runs} runs, ` +
+    `${cpus().length} cores, node ${process.version}`,
 );
 const results = [];
 for (const sizeMiB of sizes) {
@@ -74,7 +75,8 @@ for (const sizeMiB of sizes) {
     times.openssl.push(o.s);
     rss.openssl.push(o.rss);
     log(
-      `  ${sizeMiB} MiB run ${run + 1}: trace ${t.s.toFixed(2)} s (${(t.rss / 2 ** 20).toFixed(0)} MiB), openssl ${o.s.toFixed(2)} s`,
+      `  ${sizeMiB} MiB run ${run + 1}: trace ${t.s.toFixed(2)} s (${(t.rss / 2 ** 20).toFixed(0)} MiB), openssl ` +
+        `${o.s.toFixed(2)} s`,
     );
   }
   // Reading everything: the original traced as a leak carries no mark, so no look decides (one run).
@@ -83,7 +85,8 @@ for (const sizeMiB of sizes) {
   if (fullReport.accused.length || fullReport.read.fraction !== 1)
     throw new Error('bench: the un-fingerprinted original was not read to the end, or accused someone');
   log(
-    `  ${sizeMiB} MiB, un-fingerprinted copy read to the end: ${full.s.toFixed(2)} s (${(full.rss / 2 ** 20).toFixed(0)} MiB)`,
+    `  ${sizeMiB} MiB, un-fingerprinted copy read to the end: ${full.s.toFixed(2)} s ` +
+      `(${(full.rss / 2 ** 20).toFixed(0)} MiB)`,
   );
   if (report.accused.map((a) => a.recipient).join() !== 'recipient-0')
     throw new Error(
@@ -114,8 +117,13 @@ else {
   for (const r of results) {
     const ok = r.ratio <= 2 && r.tracePeakRssMiB <= 512 && r.fullReadPeakRssMiB <= 512;
     console.log(
-      `${(r.bytes / 2 ** 30).toFixed(2)} GiB: trace median ${r.traceMedianS.toFixed(2)} s, openssl dgst -sha256 ${r.opensslMedianS.toFixed(2)} s, ratio ${r.ratio.toFixed(2)}; trace peak RSS ${r.tracePeakRssMiB.toFixed(0)} MiB; ` +
-        `z ${r.z.toFixed(1)} ≥ τ ${r.threshold.toFixed(2)} (K = ${r.looks}), read ${(100 * r.read.fraction).toFixed(1)}% (${r.read.tensors}/${r.read.tensorsTotal} tensors); read to the end (un-fingerprinted copy) ${r.fullReadS.toFixed(2)} s, ${r.fullReadPeakRssMiB.toFixed(0)} MiB — target ≤ 2× and ≤ 512 MiB: ${ok ? 'PASS' : 'FAIL'}`,
+      `${(r.bytes / 2 ** 30).toFixed(2)} GiB: trace median ${r.traceMedianS.toFixed(2)} s, openssl dgst -sha256 ` +
+        `${r.opensslMedianS.toFixed(2)} s, ratio ${r.ratio.toFixed(2)}; trace peak RSS ` +
+        `${r.tracePeakRssMiB.toFixed(0)} MiB; ` +
+        `z ${r.z.toFixed(1)} ≥ τ ${r.threshold.toFixed(2)} (K = ${r.looks}), read ` +
+        `${(100 * r.read.fraction).toFixed(1)}% (${r.read.tensors}/${r.read.tensorsTotal} tensors); read to the ` +
+        `end (un-fingerprinted copy) ${r.fullReadS.toFixed(2)} s, ${r.fullReadPeakRssMiB.toFixed(0)} MiB — ` +
+        `target ≤ 2× and ≤ 512 MiB: ${ok ? 'PASS' : 'FAIL'}`,
     );
   }
 }

@@ -25,7 +25,9 @@ const common = {
   ],
   // commander is CommonJS; its require() of Node built-ins needs a real require in an ES module.
   banner: {
-    js: "import { createRequire as __modelsealRequire } from 'node:module'; const require = __modelsealRequire(import.meta.url);",
+    js:
+      "import { createRequire as __modelsealRequire } from 'node:module'; const require = " +
+      '__modelsealRequire(import.meta.url);',
   },
 };
 await build({ ...common, entryPoints: ['dist/cli/modelseal.js'], outfile: 'dist/cli/modelseal.bundle.mjs' });

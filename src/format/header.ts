@@ -22,7 +22,10 @@ export interface FileEntry {
   mode: number;
 }
 
-/** One recipient's wrapped copy of the data key; the release context it was wrapped under is derived from it and the header. */
+/**
+ * One recipient's wrapped copy of the data key; the release context it was wrapped under is derived
+ * from it and the header.
+ */
 export interface Stanza {
   /** Provider type, e.g. "local", "x25519". */
   type: string;
@@ -30,7 +33,10 @@ export interface Stanza {
   license: string;
   /** Hash of the policy the release is bound to ("none" when no policy applies). */
   policy: string;
-  /** The key group this stanza belongs to (packages with key groups only): it wraps that group's key, not the data key. */
+  /**
+   * The key group this stanza belongs to (packages with key groups only): it wraps that group's key,
+   * not the data key.
+   */
   group?: number;
   /** Provider-specific public arguments (an ephemeral key, a key id). */
   args: string[];
@@ -351,6 +357,7 @@ export function validateHeader(h: Header): void {
   if (!CREATED.test(h.created) || Number.isNaN(Date.parse(h.created)))
     fail('created must be an RFC 3339 UTC time like 2026-01-02T03:04:05Z');
   if (!isValidChunkSize(h.chunkSize)) fail(`chunkSize ${h.chunkSize} is not a power of two from 65536 to 16777216`);
+  // eslint-disable-next-line no-control-regex -- the point: a model name holds no control characters
   if (!/^[^\u0000-\u001f\u007f/\\]{1,255}$/.test(h.model.name))
     fail('model.name must be 1-255 characters without "/" or control characters');
   if (!Number.isSafeInteger(h.provenanceSize) || h.provenanceSize < 1 || h.provenanceSize > LIMITS.maxProvenanceBytes) {

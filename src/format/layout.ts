@@ -108,12 +108,18 @@ export function segmentEntryName(stream: number, segment: number): string {
   return stream === 0 ? ENTRY.provenance : `payload/${stream - 1}/${segment}`;
 }
 
-/** The size of the header region (header, header signature, reserve) for a header of `headerBytes` when a package is first written. */
+/**
+ * The size of the header region (header, header signature, reserve) for a header of `headerBytes`
+ * when a package is first written.
+ */
 export function initialRegionBytes(headerBytes: number): number {
   return Math.max(MIN_HEADER_REGION, padded(2 * headerBytes) + 3 * TAR_BLOCK + padded(LIMITS.maxHeaderSignatureBytes));
 }
 
-/** Reserve entry size that makes header, header signature and reserve fill `regionBytes` exactly, or -1 if they no longer fit. */
+/**
+ * Reserve entry size that makes header, header signature and reserve fill `regionBytes` exactly, or -1
+ * if they no longer fit.
+ */
 export function reserveBytesFor(headerBytes: number, headerSignatureBytes: number, regionBytes: number): number {
   const r = regionBytes - 3 * TAR_BLOCK - padded(headerBytes) - padded(headerSignatureBytes);
   return r < 0 ? -1 : r;
@@ -131,7 +137,8 @@ export function computeLayout(header: Header, regionBytes: number): PackageLayou
   const tooLarge = () =>
     new ModelsealError(
       'MALFORMED_PACKAGE',
-      `the header claims files that add up to more than ${Number.MAX_SAFE_INTEGER} bytes of package; no package can be that large`,
+      `the header claims files that add up to more than ${Number.MAX_SAFE_INTEGER} bytes of package; ` +
+        'no package can be that large',
     );
   // The provenance comes after the payload: a writer learns its size only once every file is
   // hashed, and by then the payload must already sit at its final offsets (one pass over the input).
@@ -166,7 +173,7 @@ export function computeLayout(header: Header, regionBytes: number): PackageLayou
 /** The layout of stream `index` (0 = provenance, i+1 = file i). */
 export function streamOf(layout: PackageLayout, index: number): StreamLayout {
   const s = index === 0 ? layout.streams[layout.streams.length - 1] : layout.streams[index - 1];
-  if (!s || s.index !== index) throw new RangeError(`no stream ${index} in this layout`);
+  if (s?.index !== index) throw new RangeError(`no stream ${index} in this layout`);
   return s;
 }
 

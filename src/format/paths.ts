@@ -19,7 +19,8 @@ export function checkRelativePath(path: string): void {
   if (/[\uD800-\uDFFF]/u.test(path)) fail('not valid Unicode (a lone surrogate); rename the file');
   if (utf8.encode(path).length > LIMITS.maxPathBytes)
     fail(
-      `longer than ${LIMITS.maxPathBytes} bytes (so that open can create it inside an output folder of up to 3000 bytes)`,
+      `longer than ${LIMITS.maxPathBytes} bytes ` +
+        '(so that open can create it inside an output folder of up to 3000 bytes)',
     );
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\\]/.test(path)) fail('contains a control character or a backslash');

@@ -468,7 +468,8 @@ export function dequantizeBlocks(typeName: string, src: Uint8Array, out: Float32
   if (!(src instanceof Uint8Array) || src.length % format.bytes !== 0) {
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `${typeName} data must be whole blocks of ${format.bytes} bytes, got ${src?.length} bytes`,
+      `${typeName} data must be whole blocks of ${format.bytes} bytes, ` +
+        `got ${(src as Uint8Array | undefined)?.length} bytes`,
     );
   }
   const blocks = src.length / format.bytes;

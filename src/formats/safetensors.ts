@@ -242,7 +242,7 @@ function parseTensorEntry(name: string, value: unknown, dataOffset: number, data
   if (typeof dtype !== 'string' || !hasOwn(SAFETENSORS_DTYPE_BITS, dtype)) {
     throw fail(`${where} has an unknown dtype ${describe(dtype)}`, { tensor: name });
   }
-  const bits = SAFETENSORS_DTYPE_BITS[dtype] as number;
+  const bits = SAFETENSORS_DTYPE_BITS[dtype]!;
   if (!Array.isArray(shape) || !shape.every(isCount)) {
     throw fail(`${where} has an invalid shape ${describe(shape)}: expected an array of non-negative integers`, {
       tensor: name,
@@ -260,10 +260,11 @@ function parseTensorEntry(name: string, value: unknown, dataOffset: number, data
       dataLength,
     });
   }
-  const totalBits = (shape as number[]).reduce((n, d) => n * BigInt(d), 1n) * BigInt(bits);
+  const totalBits = shape.reduce((n, d) => n * BigInt(d), 1n) * BigInt(bits);
   if (totalBits % 8n !== 0n) {
     throw fail(
-      `${where}: ${shape.length === 0 ? 'a scalar' : `shape [${shape.join(', ')}]`} of ${dtype} does not fill whole bytes`,
+      `${where}: ${shape.length === 0 ? 'a scalar' : `shape [${shape.join(', ')}]`} of ${dtype} ` +
+        'does not fill whole bytes',
       {
         tensor: name,
       },
@@ -277,7 +278,7 @@ function parseTensorEntry(name: string, value: unknown, dataOffset: number, data
       expected: expected.toString(),
     });
   }
-  return { name, dtype, shape: [...(shape as number[])], start: dataOffset + begin, end: dataOffset + end };
+  return { name, dtype, shape: [...shape], start: dataOffset + begin, end: dataOffset + end };
 }
 
 function isCount(v: unknown): v is number {
@@ -296,7 +297,7 @@ function describe(v: unknown): string {
  * integers (`1.0`, `1e3`, `-0`), which the reference implementation refuses as sizes.
  */
 function checkJsonStrictness(text: string): void {
-  const objects: Array<Set<string> | null> = []; // a key set per open object, null per open array
+  const objects: (Set<string> | null)[] = []; // a key set per open object, null per open array
   let expectKey = false;
   let i = 0;
   while (i < text.length) {

@@ -29,6 +29,7 @@ export function tempSibling(target: string): string {
 let umask: number | undefined;
 /** `mode` as the process umask lets it be: what a file created with that mode would have had. */
 export function finalMode(mode: number): number {
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- Node's only way to read the umask; read once
   umask ??= process.umask();
   return mode & 0o777 & ~umask;
 }
@@ -66,7 +67,7 @@ export async function findStalePartials(dir: string, targets?: readonly string[]
   const out: StalePartial[] = [];
   for (const name of names.sort()) {
     const m = PARTIAL_NAME.exec(name);
-    if (!m || m[2] !== HOST_TAG || (targets && !targets.includes(m[1]!))) continue;
+    if (m?.[2] !== HOST_TAG || (targets && !targets.includes(m[1]!))) continue;
     const pid = Number(m[3]);
     if (pid === process.pid || running(pid)) continue;
     out.push({ path: join(dir, name), target: join(dir, m[1]!), pid });
@@ -97,7 +98,7 @@ export async function pathExists(p: string): Promise<boolean> {
 }
 
 export function ioError(what: string, cause: unknown): ModelsealError {
-  const code = (cause as NodeJS.ErrnoException)?.code;
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
   const hint =
     code === 'ENOENT'
       ? 'no such file or folder'

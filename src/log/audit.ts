@@ -12,7 +12,10 @@ import { parseNote, type NoteVerifier } from './note.js';
 import type { LogStore } from './store.js';
 
 export interface AuditProblem {
-  /** `entry`: an entry differs from its logged hash; `hash`: a stored interior hash is wrong; `checkpoint`: a checkpoint is forged, out of order or does not match the entries. */
+  /**
+   * `entry`: an entry differs from its logged hash; `hash`: a stored interior hash is wrong;
+   * `checkpoint`: a checkpoint is forged, out of order or does not match the entries.
+   */
   kind: 'entry' | 'hash' | 'checkpoint';
   /** The entry index, stored-hash position or checkpoint number (0 = oldest). */
   index: number;
@@ -57,7 +60,7 @@ export async function auditLog(
   // 1. Every checkpoint: for this origin, never shrinking, and signed by the log. Signatures are
   // verified on worker threads while this thread recomputes the tree (an Ed25519 verification
   // costs as much as hashing a hundred entries).
-  const heads: Array<{ size: number; root: Hash }> = [];
+  const heads: { size: number; root: Hash }[] = [];
   const signatures = new SignatureQueue(new CryptoPool(opts.threads).start(), log.publicKey);
   try {
     for await (const note of store.checkpoints()) {
@@ -77,7 +80,9 @@ export async function auditLog(
         return fail({
           kind: 'checkpoint',
           index: k,
-          message: `checkpoint ${k} has size ${head.size}, smaller than checkpoint ${k - 1} (${prev.size}): the log was rolled back`,
+          message:
+            `checkpoint ${k} has size ${head.size}, smaller than checkpoint ${k - 1} (${prev.size}): ` +
+            'the log was rolled back',
         });
       heads.push({ size: head.size, root: head.root });
     }
@@ -125,7 +130,7 @@ class SignatureQueue {
   #next = 0;
   #inFlight = 0;
   #failed: number[] = [];
-  #error: unknown;
+  #failure: { cause: unknown } | undefined;
   #settled: (() => void) | undefined;
 
   constructor(pool: CryptoPool, publicKey: Uint8Array) {
@@ -160,8 +165,8 @@ class SignatureQueue {
       this.#inFlight++;
       void this.#pool.run(this.#job(b)).then(
         (r) => this.#done(b, r.bad!),
-        (e) => {
-          this.#error ??= e;
+        (e: unknown) => {
+          this.#failure ??= { cause: e };
           this.#done(b, -1);
         },
       );
@@ -184,7 +189,7 @@ class SignatureQueue {
       await new Promise(setImmediate); // take in worker results, refill them
     }
     if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#settled = resolve));
-    if (this.#error) throw this.#error;
+    if (this.#failure) throw this.#failure.cause;
     return this.#failed.length > 0 ? Math.min(...this.#failed) : undefined;
   }
 
@@ -196,7 +201,7 @@ class SignatureQueue {
 /** Recomputes the tree from the entries; compares it with the stored hashes and each checkpoint root. */
 async function checkTree(
   store: LogStore,
-  heads: ReadonlyArray<{ size: number; root: Hash }>,
+  heads: readonly { size: number; root: Hash }[],
   report: AuditReport,
   storedHashes: boolean,
   onProgress?: (entries: number, total: number) => void,
@@ -214,7 +219,9 @@ async function checkTree(
         return {
           kind: 'checkpoint',
           index: next,
-          message: `checkpoint ${next} (size ${n}) does not match the logged entries: an entry in [${from}, ${n}) was changed, or the checkpoint was forged`,
+          message:
+            `checkpoint ${next} (size ${n}) does not match the logged entries: ` +
+            `an entry in [${from}, ${n}) was changed, or the checkpoint was forged`,
         };
       }
     }

@@ -82,13 +82,13 @@ export class FileStore implements LogStore {
       throw unavailable(`cannot create the log directory ${dir}`, e);
     }
     const lock = takeLock(dir);
-    const fd = {} as Record<FileName, number>;
+    const fd: Partial<Record<FileName, number>> = {};
     try {
       for (const f of FILES) {
         closeSync(openSync(join(dir, f), 'a', 0o600));
         fd[f] = openSync(join(dir, f), 'r+');
       }
-      const store = new FileStore(dir, fd, lock);
+      const store = new FileStore(dir, fd as Record<FileName, number>, lock);
       store.#recover();
       return store;
     } catch (e) {
@@ -103,10 +103,10 @@ export class FileStore implements LogStore {
    * the latest complete checkpoint, whose entries and hashes were durable before it was written.
    */
   static openReadOnly(dir: string): FileStore {
-    const fd = {} as Record<FileName, number>;
+    const fd: Partial<Record<FileName, number>> = {};
     try {
       for (const f of FILES) fd[f] = openSync(join(dir, f), 'r');
-      const store = new FileStore(dir, fd, null);
+      const store = new FileStore(dir, fd as Record<FileName, number>, null);
       store.#recover();
       return store;
     } catch (e) {
@@ -191,7 +191,7 @@ export class FileStore implements LogStore {
     record.writeUInt32BE(record.length - 4, 0);
     const before = { ...this.#end };
     try {
-      const data: Array<[FileName, Buffer]> = [
+      const data: [FileName, Buffer][] = [
         ['entries', records],
         ['offsets', offsets],
         ['hashes', Buffer.concat(stored)],
@@ -208,7 +208,8 @@ export class FileStore implements LogStore {
         this.#closeFiles();
       }
       throw unavailable(
-        `the log store ${this.dir} could not be written (${(e as NodeJS.ErrnoException).code ?? 'error'}); nothing was released`,
+        `the log store ${this.dir} could not be written (${(e as NodeJS.ErrnoException).code ?? 'error'}); ` +
+          'nothing was released',
         e,
       );
     }
@@ -298,7 +299,8 @@ function takeLock(dir: string): string {
   if (pid === process.pid) throw unavailable(`the log store ${dir} is already open in this process`);
   if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
     throw unavailable(
-      `the log store ${dir} is in use by process ${pid}; stop it first (several servers share one log only through PostgreSQL)`,
+      `the log store ${dir} is in use by process ${pid}; ` +
+        'stop it first (several servers share one log only through PostgreSQL)',
     );
   }
   writeFileSync(lock, `${process.pid}\n`, { mode: 0o600 });
@@ -317,5 +319,7 @@ function isAlive(pid: number): boolean {
 function releaseLock(lock: string): void {
   try {
     if (readFileSync(lock, 'utf8').trim() === String(process.pid)) unlinkSync(lock);
-  } catch {}
+  } catch {
+    // gone already, or not ours: nothing to release
+  }
 }

@@ -159,7 +159,10 @@ export class TransparencyLog {
     return Buffer.concat(await this.store.readHashes(ix));
   }
 
-  /** A C2SP tlog-tiles entry bundle: entries 256·`n` … 256·`n` + `width` − 1. Null when they are not all logged. */
+  /**
+   * A C2SP tlog-tiles entry bundle: entries 256·`n` … 256·`n` + `width` − 1. Null when they are not all
+   * logged.
+   */
   async entryBundle(n: number, width = 256): Promise<Buffer | null> {
     if (!(width >= 1 && width <= 256) || 256 * n + width > this.store.size) return null;
     return this.store.readBundle(256 * n, 256 * n + width);

@@ -32,7 +32,7 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Hash {
 
 // One-shot hashing: a log audit hashes millions of small inputs, where createHash's per-call
 // object costs three times the hashing itself.
-const sha256 = (b: Buffer): Hash => hash('sha256', b, 'buffer') as Buffer;
+const sha256 = (b: Buffer): Hash => hash('sha256', b, 'buffer');
 
 const odd = (x: number) => x % 2 === 1;
 const half = (x: number) => Math.floor(x / 2);
@@ -115,8 +115,8 @@ export type Range = readonly [lo: number, hi: number];
  * The complete subtrees that make up [lo, hi), left to right, as [level, n] pairs: the binary
  * decomposition that RFC 9162's recursion produces (the ranges below always start aligned).
  */
-export function rangeSubtrees(lo: number, hi: number): Array<[level: number, n: number]> {
-  const out: Array<[number, number]> = [];
+export function rangeSubtrees(lo: number, hi: number): [level: number, n: number][] {
+  const out: [number, number][] = [];
   while (lo < hi) {
     let level = 0;
     let size = 1;

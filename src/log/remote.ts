@@ -109,7 +109,9 @@ export class RemoteLog implements LogStore {
     return Promise.reject(new ModelsealError('INVALID_ARGUMENT', 'a log read over HTTP is read-only'));
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    // nothing to release: every read is a request of its own
+  }
 }
 
 async function get(base: string, path: string): Promise<Buffer> {

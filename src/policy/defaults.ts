@@ -33,6 +33,7 @@ namespace Modelseal {
 }
 `;
 
+// eslint-disable-next-line max-len -- the policy text is data (its bytes are its hash): not re-wrapped
 export const POLICIES = `// Release policies (Cedar). Every policy needs an @id: the ids that decide a request are logged
 // and returned as the reason. A request is released only when a permit applies and no forbid does.
 

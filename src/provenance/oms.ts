@@ -32,9 +32,15 @@ const bad = (message: string, cause?: unknown): ModelsealError =>
   new ModelsealError('SIGNATURE_INVALID', `model signature: ${message}`, cause === undefined ? undefined : { cause });
 const invalid = (message: string): ModelsealError => new ModelsealError('INVALID_ARGUMENT', message);
 
-/** The resource name of a single-file model: `path.relative_to(model_path)` of the file itself (serialization/file.py). */
+/**
+ * The resource name of a single-file model: `path.relative_to(model_path)` of the file itself
+ * (serialization/file.py).
+ */
 const SINGLE_FILE_RESOURCE = '.';
-/** What `model_signing sign key` records as ignore_paths for a single file: its default --ignore-git-paths (hashing.Config). */
+/**
+ * What `model_signing sign key` records as ignore_paths for a single file: its default
+ * --ignore-git-paths (hashing.Config).
+ */
 const REFERENCE_GIT_PATHS = ['.github', '.gitignore', '.gitattributes', '.git'];
 
 /** A path as `str(pathlib.PurePosixPath(p))` prints it: relative, no empty, "." or ".." segment. */
@@ -136,7 +142,8 @@ export async function signModel(opts: {
   singleFile?: boolean;
 }): Promise<string> {
   if (typeof opts.modelName !== 'string') throw invalid('modelName: expected a string');
-  if (opts.signer?.algorithm !== 'ecdsa-p256-sha256') throw invalid('signer: expected an ECDSA P-256 signer');
+  if ((opts.signer as ModelSigner | undefined)?.algorithm !== 'ecdsa-p256-sha256')
+    throw invalid('signer: expected an ECDSA P-256 signer');
   let publicKey: KeyObject;
   try {
     publicKey = createPublicKey({ key: Buffer.from(opts.signer.publicKey), format: 'der', type: 'spki' });
@@ -248,7 +255,7 @@ export function verifyModelSignature(
   }
   if (!isObject(st) || st._type !== STATEMENT_TYPE) throw bad(`statement type is not ${STATEMENT_TYPE}`);
   if (st.predicateType !== PREDICATE_TYPE) throw bad(`predicate type is not ${PREDICATE_TYPE}`);
-  const subject = Array.isArray(st.subject) && st.subject.length === 1 ? st.subject[0] : undefined;
+  const subject: unknown = Array.isArray(st.subject) && st.subject.length === 1 ? st.subject[0] : undefined;
   if (!isObject(subject) || typeof subject.name !== 'string' || !isObject(subject.digest))
     throw bad('expected one subject');
   const rootHex = subject.digest.sha256;

@@ -1,4 +1,7 @@
-/** `fingerprint embed`, `seal --fingerprint`, `inspect`, `trace` through the built binary, with --json shapes and exit codes. */
+/**
+ * `fingerprint embed`, `seal --fingerprint`, `inspect`, `trace` through the built binary, with --json
+ * shapes and exit codes.
+ */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';

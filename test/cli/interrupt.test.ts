@@ -70,9 +70,9 @@ describe('interrupted seal and open leave nothing at the output path', () => {
 });
 
 /** Every entry under `p` (itself included) with its permission bits. */
-function modes(p: string): Array<[string, number]> {
+function modes(p: string): [string, number][] {
   const st = statSync(p);
-  const here: Array<[string, number]> = [[p, st.mode & 0o777]];
+  const here: [string, number][] = [[p, st.mode & 0o777]];
   return st.isDirectory() ? [...here, ...readdirSync(p).flatMap((n) => modes(join(p, n)))] : here;
 }
 

@@ -45,7 +45,7 @@ function ms(args: string[]) {
 }
 
 // name → [organisation as typed, as stored (NFC)]
-const PARTIES: Array<[string, string, string]> = [
+const PARTIES: [string, string, string][] = [
   ['ru-party', 'Владимир Путин', 'Владимир Путин'],
   ['cn-party', '中国科学院自动化研究所', '中国科学院自动化研究所'],
   ['ar-party', 'شركة الاتصالات السعودية', 'شركة الاتصالات السعودية'],
@@ -101,7 +101,7 @@ describe('recipients with names in any script', () => {
       const pem = join(dir, `${name}.pem`);
       writeFileSync(pem, record.certificate);
       const o = spawnSync('openssl', ['x509', '-noout', '-subject', '-nameopt', 'utf8', '-in', pem]);
-      expect(o.status, `openssl x509 failed: ${o.stderr}`).toBe(0);
+      expect(o.status, `openssl x509 failed: ${o.stderr.toString()}`).toBe(0);
       expect(o.stdout.toString('utf8').trim()).toBe(`subject=CN=${name}, O=${stored}, C=AE`);
     }
     const list = ms(['--json', 'recipient', 'list', '--data', data]);
@@ -112,7 +112,7 @@ describe('recipients with names in any script', () => {
   }, 120_000);
 
   it('refuses controls, bidi overrides, unpaired surrogates and over-long names with a usage error that says why', () => {
-    const cases: Array<[string, RegExp]> = [
+    const cases: [string, RegExp][] = [
       ['Acme\u202Egnp.exe', /U\+202E, a control or bidi-override character/],
       ['Acme\u2066Labs', /U\+2066/],
       ['Acme\nLabs', /U\+000A/],

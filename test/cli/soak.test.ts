@@ -45,10 +45,11 @@ describe('release service soak', () => {
       });
       const death = s.death() ?? (await s.stop());
       service = undefined;
-      const context = `round ${round}: ${JSON.stringify({ ...stats, latencies: undefined })}\nservice stderr:\n${s.stderr()}`;
+      const context =
+        `round ${round}: ${JSON.stringify({ ...stats, latencies: undefined })}\n` + `service stderr:\n${s.stderr()}`;
       expect(death, context).toBeNull();
       expect(stats.unexpected5xx, context).toBe(0);
-      allowed += stats.allowed;
+      allowed += stats.allowed as number;
       for (const k of Object.keys(stats.byKind)) kinds.add(k);
       // The only V8 flag the service sets (on its main thread and the decider's) is the Cedar guard,
       // where this V8 needs it; never the bulk code's --expose-gc (src/crypto/bulk.ts).

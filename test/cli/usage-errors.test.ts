@@ -71,7 +71,7 @@ describe('usage errors', () => {
   });
 
   it("--json: commander's usage errors print the JSON error object on stdout and nothing else", () => {
-    const cases: Array<[string[], RegExp]> = [
+    const cases: [string[], RegExp][] = [
       [['--json', '--bogus'], /unknown option '--bogus'/],
       [['seal', '--json', '--nope', 'x', '-o', 'y'], /unknown option '--nope'/],
       [['--json', 'seal', 'in'], /required option '-o, --output <package>' not specified/],

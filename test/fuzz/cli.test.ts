@@ -366,7 +366,7 @@ interface Outcome {
   stderr: string;
 }
 
-function check(o: Outcome, c: { argv: string[]; json: 'yes' | 'no' | 'maybe' }, where: string): string | undefined {
+function check(o: Outcome, c: { argv: string[]; json: 'yes' | 'no' | 'maybe' }, _where: string): string | undefined {
   const out = o.stdout + o.stderr;
   if (o.code === 70 || /error INTERNAL|"code":"INTERNAL"/.test(out))
     return `INTERNAL (exit ${o.code}): ${out.slice(0, 600)}`;
@@ -379,13 +379,15 @@ function check(o: Outcome, c: { argv: string[]; json: 'yes' | 'no' | 'maybe' }, 
     const lines = o.stdout.split('\n');
     if (lines.length !== 2 || lines[1] !== '')
       return `--json: stdout is not exactly one line (${lines.length - 1} newlines): ${o.stdout.slice(0, 400)}`;
-    let v: { ok?: unknown; error?: { code?: unknown; exitCode?: unknown } };
+    let parsed: unknown;
     try {
-      v = JSON.parse(lines[0]!);
+      parsed = JSON.parse(lines[0]!);
     } catch {
       return `--json: stdout is not JSON: ${o.stdout.slice(0, 400)}`;
     }
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return '--json: stdout is not a JSON object';
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      return '--json: stdout is not a JSON object';
+    const v = parsed as { ok?: unknown; error?: { code?: unknown; exitCode?: unknown } };
     if (v.ok === true && o.code !== 0) return `--json: ok:true with exit ${o.code}`;
     if (v.ok === false && (typeof v.error?.code !== 'string' || v.error.exitCode !== o.code))
       return `--json: error object does not carry exit ${o.code}: ${lines[0]!.slice(0, 400)}`;
@@ -393,7 +395,6 @@ function check(o: Outcome, c: { argv: string[]; json: 'yes' | 'no' | 'maybe' }, 
   } else if (o.code !== 0 && !/(modelseal: error [A-Z_]+:|^error: |^Usage: )/m.test(o.stderr)) {
     return `exit ${o.code} without an error message on stderr: ${o.stderr.slice(0, 400)}`;
   }
-  void where;
   return undefined;
 }
 
@@ -401,7 +402,10 @@ function check(o: Outcome, c: { argv: string[]; json: 'yes' | 'no' | 'maybe' }, 
 async function runInProcess(argv: string[]): Promise<Outcome> {
   const out: string[] = [];
   const err: string[] = [];
+  // Saved to be put back as they were, never called detached.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const wOut = process.stdout.write;
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const wErr = process.stderr.write;
   const capture = (into: string[]) =>
     ((chunk: string | Uint8Array, enc?: unknown, cb?: unknown) => {
@@ -451,6 +455,7 @@ const saved = { cwd: process.cwd(), env: { ...process.env } };
 beforeAll(async () => {
   // No network beyond loopback: AWS KMS and friends point at a closed port; no passphrase from the environment.
   for (const k of Object.keys(process.env))
+    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- how an environment variable is unset
     if (k.startsWith('MODELSEAL_') && !k.startsWith('MODELSEAL_FUZZ')) delete process.env[k];
   Object.assign(process.env, {
     AWS_ENDPOINT_URL_KMS: 'http://127.0.0.1:1',
@@ -483,6 +488,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   process.chdir(saved.cwd);
+  // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- how an environment variable is unset
   for (const k of Object.keys(process.env)) if (!(k in saved.env)) delete process.env[k];
   Object.assign(process.env, saved.env);
 });
@@ -509,13 +515,15 @@ describe('CLI fuzzer', () => {
       const c = generate(inProcess, r, n);
       const o = await runInProcess(c.argv).catch((e: unknown) => {
         throw new Error(
-          `seed ${seed} case ${n} (replay: MODELSEAL_FUZZ_SEED=${seed}): modelseal ${JSON.stringify(c.argv).slice(0, 2000)}\n${e instanceof Error ? e.message : String(e)}`,
+          `seed ${seed} case ${n} (replay: MODELSEAL_FUZZ_SEED=${seed}): modelseal ` +
+            `${JSON.stringify(c.argv).slice(0, 2000)}\n${e instanceof Error ? e.message : String(e)}`,
         );
       });
       const why = check(o, c, 'in-process');
       if (why)
         throw new Error(
-          `seed ${seed} case ${n} (replay: MODELSEAL_FUZZ_SEED=${seed}): modelseal ${JSON.stringify(c.argv).slice(0, 2000)}\n${why}`,
+          `seed ${seed} case ${n} (replay: MODELSEAL_FUZZ_SEED=${seed}): modelseal ` +
+            `${JSON.stringify(c.argv).slice(0, 2000)}\n${why}`,
         );
       byCommand.set(c.leaf.path.join(' '), (byCommand.get(c.leaf.path.join(' ')) ?? 0) + 1);
       byCode.set(o.code, (byCode.get(o.code) ?? 0) + 1);
@@ -527,7 +535,9 @@ describe('CLI fuzzer', () => {
     }
     const seconds = (Date.now() - started) / 1000;
     console.log(
-      `CLI fuzz in-process: ${total} cases in ${seconds.toFixed(1)} s (seed ${seed}); exit codes ${JSON.stringify(Object.fromEntries([...byCode].sort((a, b) => a[0] - b[0])))}; --json ${json}; commands ${byCommand.size}/${inProcess.length}; mutations ${JSON.stringify(Object.fromEntries(byMutation))}`,
+      `CLI fuzz in-process: ${total} cases in ${seconds.toFixed(1)} s (seed ${seed}); exit codes ` +
+        `${JSON.stringify(Object.fromEntries([...byCode].sort((a, b) => a[0] - b[0])))}; --json ${json}; commands ` +
+        `${byCommand.size}/${inProcess.length}; mutations ${JSON.stringify(Object.fromEntries(byMutation))}`,
     );
     // Not vacuous: every command, every mutation, both output modes, successes and several kinds of failure.
     if (total >= 1000) {
@@ -551,7 +561,8 @@ describe('CLI fuzzer', () => {
       const c = generate(n < all.length ? [all[n]!] : all, r, 1_000_000 + n);
       // argv cannot carry what the OS cannot (NUL); huge values stay under the kernel's per-argument limit.
       const serve = c.leaf.path[0] === 'serve';
-      // A serve that starts listens on a free port (never the default one another test may use), and is stopped after 3 s.
+      // A serve that starts listens on a free port (never the default one another test may use), and
+      // is stopped after 3 s.
       const argv = [...c.argv.map((a) => upToBytes(a.replace(/\0/g, ''), 100_000)), ...(serve ? ['--port', '0'] : [])];
       const p = spawnSync(process.execPath, [BIN, ...argv], {
         cwd: dir,
@@ -571,7 +582,8 @@ describe('CLI fuzzer', () => {
       }
       if (p.error)
         throw new Error(
-          `seed ${seed} bundle case ${n}: cannot run modelseal ${JSON.stringify(argv).slice(0, 500)}: ${p.error.message}`,
+          `seed ${seed} bundle case ${n}: cannot run modelseal ${JSON.stringify(argv).slice(0, 500)}: ` +
+            p.error.message,
         );
       const o = { code: p.status ?? -1, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
       const why = check(o, { argv, json: c.json }, 'bundle');

@@ -3,7 +3,8 @@
  * checksums, padding, BOMs, entry order, sizes, truncation, trailing bytes, header JSON, signatures
  * and ciphertext, one to three defects at once — are verified and opened from a file and from a
  * stream cut at random places. Both must give the same verdict and the same error code.
- * CI runs 2000 cases (15 s alone, under 40 s beside the rest of the suite); `npm run fuzz` runs a tenth of MODELSEAL_FUZZ_CASES (10^4).
+ * CI runs 2000 cases (15 s alone, under 40 s beside the rest of the suite); `npm run fuzz` runs a
+ * tenth of MODELSEAL_FUZZ_CASES (10^4).
  * MODELSEAL_FUZZ_SEED replays the mutation choices; keys and ECDSA signatures are fresh each run, so
  * a failure also prints the first changed byte and the blocks around it.
  */
@@ -85,7 +86,8 @@ describe(`differential: file and stream readers agree (${CASES} cases, seed ${SE
       byVerdict.set(`open ${oFile}`, (byVerdict.get(`open ${oFile}`) ?? 0) + 1);
       if (vFile !== vStream || oFile !== oStream || vFile.startsWith('THREW') || oFile.startsWith('THREW')) {
         disagreements.push(
-          `case ${i} (seed ${SEED}, ${kinds.join(' + ')}): verify file ${vFile} / stream ${vStream}; open file ${oFile} / stream ${oStream}`,
+          `case ${i} (seed ${SEED}, ${kinds.join(' + ')}): verify file ${vFile} / stream ${vStream}; open file ` +
+            `${oFile} / stream ${oStream}`,
         );
       }
       if (valid) expect([vFile, oFile], `case ${i}`).toEqual(['ok', 'ok']);
@@ -96,23 +98,23 @@ describe(`differential: file and stream readers agree (${CASES} cases, seed ${SE
         if (!bytes.equals(base) && !kinds.includes('header re-signed by the publisher')) {
           let at = 0;
           while (at < bytes.length && bytes[at] === base[at]) at++;
+          const block = (b: Buffer) =>
+            b
+              .subarray(at - (at % 512), at - (at % 512) + 512)
+              .toString('latin1')
+              .replace(/\0+/g, '·')
+              .slice(0, 200);
           disagreements.push(
-            `case ${i} (seed ${SEED}, ${kinds.join(' + ')}): changed bytes were accepted (first change at byte ${at}: ${base
-              .subarray(at - (at % 512), at - (at % 512) + 512)
-              .toString('latin1')
-              .replace(/\0+/g, '·')
-              .slice(0, 200)} → ${bytes
-              .subarray(at - (at % 512), at - (at % 512) + 512)
-              .toString('latin1')
-              .replace(/\0+/g, '·')
-              .slice(0, 200)}; lengths ${base.length} → ${bytes.length})`,
+            `case ${i} (seed ${SEED}, ${kinds.join(' + ')}): changed bytes were accepted (first change at ` +
+              `byte ${at}: ${block(base)} → ${block(bytes)}; lengths ${base.length} → ${bytes.length})`,
           );
         }
       }
     }
     const seconds = (performance.now() - t0) / 1000;
     console.log(
-      `differential: ${CASES} cases in ${seconds.toFixed(1)} s, seed ${SEED}, ${disagreements.length} disagreements, ${acceptedMutants} mutated packages accepted (no-op mutations, or re-signed by the publisher)`,
+      `differential: ${CASES} cases in ${seconds.toFixed(1)} s, seed ${SEED}, ${disagreements.length} disagreements, ` +
+        `${acceptedMutants} mutated packages accepted (no-op mutations, or re-signed by the publisher)`,
     );
     console.log('  kinds:', JSON.stringify(Object.fromEntries([...byKind].sort())));
     console.log('  verdicts:', JSON.stringify(Object.fromEntries([...byVerdict].sort())));

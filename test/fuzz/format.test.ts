@@ -2,8 +2,8 @@
  * Format fuzzer (issue 16 item 3): random and mutated inputs to every parser of untrusted bytes —
  * parseHeader, the two signature parsers, the tar block reader — and whole packages to inspect,
  * verify and open. Every outcome must be success or a ModelsealError whose code docs/ERRORS.md
- * documents: never another exception, never a hang, memory bounded. CI runs 10000 cases (10 s alone, under 15 s beside the rest of the suite);
- * `npm run fuzz` runs MODELSEAL_FUZZ_CASES (10^5).
+ * documents: never another exception, never a hang, memory bounded. CI runs 10000 cases (10 s alone,
+ * under 15 s beside the rest of the suite); `npm run fuzz` runs MODELSEAL_FUZZ_CASES (10^5).
  */
 import { describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -65,7 +65,7 @@ function jsonEdit(header: Uint8Array, r: Rand): Buffer {
   const numbers = [...text.matchAll(/:(-?\d+|"[^"]*")/g)];
   if (!numbers.length) return Buffer.from(text);
   const m = r.pick(numbers);
-  return Buffer.from(text.slice(0, m.index! + 1) + r.pick(values) + text.slice(m.index! + m[0].length));
+  return Buffer.from(text.slice(0, m.index + 1) + r.pick(values) + text.slice(m.index + m[0].length));
 }
 
 describe(`format fuzzer (${CASES} cases, seed ${SEED})`, () => {
@@ -96,7 +96,7 @@ describe(`format fuzzer (${CASES} cases, seed ${SEED})`, () => {
     const ctx = { publisher: keys.publisher, stranger: newPublisherKey().publisher };
     const r = rand(SEED);
 
-    const kinds: Record<string, () => Promise<unknown> | unknown> = {
+    const kinds: Record<string, () => unknown> = {
       'parseHeader random': () => parseHeader(r.bytes(r.int(2000))),
       'parseHeader mangled': () => parseHeader(mangle(header, r)),
       'parseHeader json edit': () => parseHeader(jsonEdit(header, r)),
@@ -172,7 +172,8 @@ describe(`format fuzzer (${CASES} cases, seed ${SEED})`, () => {
     }
     const seconds = (performance.now() - t0) / 1000;
     console.log(
-      `format fuzzer: ${CASES} cases in ${seconds.toFixed(1)} s, seed ${SEED}, slowest case ${slowest.toFixed(0)} ms, heap growth peak ${(heapPeak / 2 ** 20).toFixed(0)} MiB, ${findings.length} findings`,
+      `format fuzzer: ${CASES} cases in ${seconds.toFixed(1)} s, seed ${SEED}, slowest case ${slowest.toFixed(0)} ` +
+        `ms, heap growth peak ${(heapPeak / 2 ** 20).toFixed(0)} MiB, ${findings.length} findings`,
     );
     for (const [name, t] of tally)
       console.log(`  ${name}: ${t.cases} cases, ${t.ok} accepted, codes ${[...t.codes].sort().join(' ')}`);

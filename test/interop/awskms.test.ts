@@ -39,6 +39,8 @@ beforeAll(async () => {
   kms = new KMSClient({ endpoint: moto.endpoint });
   const seen: string[] = [];
   const inject: { op: string; type: string; times: number }[] = [];
+  // A forward that throws is an unhandled rejection, which fails the run: right for a test proxy.
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises
   const server = createServer(async (req, res) => {
     const body = await new Promise<Buffer>((ok) => {
       const parts: Buffer[] = [];
@@ -59,7 +61,7 @@ beforeAll(async () => {
     const headers = Object.fromEntries(
       Object.entries(req.headers).filter(([k]) => !['host', 'content-length', 'connection'].includes(k)),
     ) as Record<string, string>;
-    const r = await fetch(moto.endpoint + req.url, {
+    const r = await fetch(`${moto.endpoint}${req.url ?? ''}`, {
       method: req.method,
       headers,
       body: req.method === 'GET' ? undefined : body,
@@ -77,8 +79,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  proxy?.server.close();
-  await moto?.stop();
+  // Unassigned when beforeAll failed, whatever their declared types say.
+  (proxy as typeof proxy | undefined)?.server.close();
+  await (moto as Moto | undefined)?.stop();
 });
 
 async function sealTo(recipients: AwsKmsRecipient[], name: string) {
@@ -166,7 +169,9 @@ describe('aws-kms provider (moto_server)', () => {
     });
     // moto still decrypts with a disabled key; AWS answers KMSInvalidStateException, injected here.
     proxy.inject.push({ op: 'Decrypt', type: 'KMSInvalidStateException', times: 1 });
-    const e = await openWith(onlyA, new AwsKmsIdentity({ endpoint: proxy.endpoint })).catch((x) => x);
+    const e = (await openWith(onlyA, new AwsKmsIdentity({ endpoint: proxy.endpoint })).catch(
+      (x: unknown) => x,
+    )) as Error;
     expect(e).toMatchObject({
       code: 'PROVIDER_UNAVAILABLE',
       details: { awsError: 'KMSInvalidStateException', requestId: expect.stringMatching(/^injected-/) },

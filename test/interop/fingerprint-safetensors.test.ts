@@ -110,7 +110,8 @@ for name, (bo, vo, ao) in before.items():
         d["down"] = (w * (1 - 2.0 ** -8)).astype(ao.dtype.newbyteorder("<")).view(UINT[ao.dtype.itemsize]).tolist()
     diffs[name] = d
 with open(req["out"], "w") as fh:
-    json.dump({"safetensors": safetensors.__version__, "numpy": np.__version__, "original": original, "marked": marked, "diffs": diffs}, fh)
+    json.dump({"safetensors": safetensors.__version__, "numpy": np.__version__,
+               "original": original, "marked": marked, "diffs": diffs}, fh)
 `;
 
 interface PyTensor {
@@ -187,7 +188,10 @@ function verdict(dtype: FloatDtype, bits: number): Verdict {
   return a * UP < 65520 ? 'eligible' : 'no-room';
 }
 
-/** Every position of a tensor the mark must change, with the recipient's symbol there, and a tally of the candidates left alone. */
+/**
+ * Every position of a tensor the mark must change, with the recipient's symbol there, and a tally of
+ * the candidates left alone.
+ */
 function expectedMarks(t: Written & { dtype: FloatDtype }): {
   pos: number[];
   symbol: Map<number, number>;

@@ -85,7 +85,7 @@ describe('dequantization equals gguf.quants.dequantize bit for bit', () => {
         const mineBits = new Uint32Array(mine.buffer);
         const refBits = new Uint32Array(ref.buffer);
         let nan = 0;
-        let distinct = new Set<number>();
+        const distinct = new Set<number>();
         for (let i = 0; i < ref.length; i++) {
           if (Number.isNaN(ref[i]!)) {
             nan++;
@@ -95,7 +95,8 @@ describe('dequantization equals gguf.quants.dequantize bit for bit', () => {
           }
           if (mineBits[i] !== refBits[i])
             expect.fail(
-              `${name} ${how} (seed ${SEED}) value ${i} (block ${Math.floor(i / elements)}): reference ${ref[i]} (0x${refBits[i]!.toString(16)}), got ${mine[i]} (0x${mineBits[i]!.toString(16)})`,
+              `${name} ${how} (seed ${SEED}) value ${i} (block ${Math.floor(i / elements)}): reference ${ref[i]} ` +
+                `(0x${refBits[i]!.toString(16)}), got ${mine[i]} (0x${mineBits[i]!.toString(16)})`,
             );
           distinct.add(refBits[i]!);
         }
@@ -104,7 +105,6 @@ describe('dequantization equals gguf.quants.dequantize bit for bit', () => {
         expect(distinct.size, `${name} ${how}: distinct values`).toBeGreaterThan(10);
         compared += ref.length - nan;
         tally.push(`${name}:${how}`);
-        distinct = new Set();
       }
     }
     // Every reference-quantizable type of ours was also checked on the reference's own quantization.

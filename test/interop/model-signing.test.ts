@@ -253,7 +253,7 @@ describe('interop with model_signing (OpenSSF Model Signing reference CLI)', () 
 
     it('the signed statement equals the one model_signing sign key makes for the same file', () => {
       const priv = join(work, 'single', 'publisher.pem');
-      writeFileSync(priv, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
+      writeFileSync(priv, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
       const ref = join(work, 'single', 'reference.sig');
       const r = cli(['sign', 'key', out, '--signature', ref, '--private_key', priv]);
       expect(r.status, r.output).toBe(0);

@@ -47,7 +47,9 @@ const openWith = (pkg: string, id: Pkcs11Identity) =>
 describe('pkcs11 provider (SoftHSM2)', () => {
   // First: the token keeps one login per application, so a wrong PIN is only seen before a good one.
   it('a wrong PIN, a missing key and a missing token are clear errors', async () => {
-    const wrong = await Pkcs11Recipient.open(hsm.token, 'kek-1', { ...cfg(), pin: '000000' }).catch((e) => e);
+    const wrong = (await Pkcs11Recipient.open(hsm.token, 'kek-1', { ...cfg(), pin: '000000' }).catch(
+      (e: unknown) => e,
+    )) as { message?: string; details?: unknown };
     expect(wrong).toMatchObject({ code: 'KEYSTORE', details: { ckr: 'CKR_PIN_INCORRECT' } });
     expect(JSON.stringify({ m: wrong.message, d: wrong.details })).not.toContain('000000'); // never the PIN
     await expect(Pkcs11Recipient.open(hsm.token, 'no-such-key', cfg())).rejects.toMatchObject({

@@ -45,7 +45,7 @@ function requirePython(): void {
 }
 
 /** Runs a Python script with a JSON request on stdin and returns its JSON answer from stdout. */
-function python<T>(script: string, request: unknown): T {
+function python(script: string, request: unknown): unknown {
   requirePython();
   const r = spawnSync(PYTHON, ['-c', script], {
     input: JSON.stringify(request),
@@ -55,7 +55,7 @@ function python<T>(script: string, request: unknown): T {
   });
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`python exited with ${r.status}:\n${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
+  return JSON.parse(r.stdout);
 }
 
 // Everything Python knows about the sample: safe_open's view (names, dtypes, shapes, metadata,
@@ -167,7 +167,7 @@ beforeAll(async () => {
   bytes = new Uint8Array(readFileSync(SAMPLE));
   ours = parseSafetensorsHeader(bytes, bytes.length);
   tmp = mkdtempSync(join(tmpdir(), 'modelseal-interop-'));
-  py = python<PySample>(READ_SAMPLE, { path: SAMPLE, values_for: ['F32', 'F16'] });
+  py = python(READ_SAMPLE, { path: SAMPLE, values_for: ['F32', 'F16'] }) as PySample;
 }, 120_000);
 
 afterAll(() => {
@@ -203,7 +203,7 @@ describe('samples/checkpoint/model.safetensors read by Python safetensors', () =
 
   it('returns, for every tensor including BF16, exactly the bytes at our offsets', () => {
     for (const t of ours.tensors) {
-      const p = py.tensors[t.name] as PyTensor;
+      const p = py.tensors[t.name]!;
       expect(p.raw_length, t.name).toBe(t.end - t.start);
       expect(p.raw_sha256, t.name).toBe(createHash('sha256').update(slice(t.name)).digest('hex'));
     }
@@ -213,18 +213,18 @@ describe('samples/checkpoint/model.safetensors read by Python safetensors', () =
     const expected = new Map(gen.sampleTensorSpecs().map((s) => [s.name, s]));
     let checked = 0;
     for (const t of ours.tensors) {
-      const p = py.tensors[t.name] as PyTensor;
+      const p = py.tensors[t.name]!;
       if (t.dtype === 'BF16') continue;
-      const spec = expected.get(t.name) as Spec;
+      const spec = expected.get(t.name)!;
       const source = gen.sampleTensorSource(spec);
       expect(p.numpy_dtype, t.name).toBe(t.dtype === 'F32' ? 'float32' : 'float16');
       expect(p.numpy_shape, t.name).toEqual(t.shape);
-      const values = p.values as number[];
+      const values = p.values!;
       expect(values.length, t.name).toBe(source.length);
       const view = new DataView(bytes.buffer, bytes.byteOffset + t.start, t.end - t.start);
       let mismatches = 0;
       for (let i = 0; i < source.length; i++) {
-        const s = source[i] as number;
+        const s = source[i]!;
         const written = t.dtype === 'F32' ? Math.fround(s) : gen.float16ToNumber(gen.float16Bits(s));
         const inFile =
           t.dtype === 'F32' ? view.getFloat32(i * 4, true) : gen.float16ToNumber(view.getUint16(i * 2, true));
@@ -240,7 +240,7 @@ describe('samples/checkpoint/model.safetensors read by Python safetensors', () =
     const bf16 = ours.tensors.filter((t) => t.dtype === 'BF16');
     expect(bf16.length).toBe(7);
     for (const t of bf16) {
-      const p = py.tensors[t.name] as PyTensor;
+      const p = py.tensors[t.name]!;
       // Not asserted: a later safetensors may map BF16 to ml_dtypes. Recorded for the reader.
       if (p.numpy_error === undefined) expect(p.numpy_dtype).toBeDefined();
       else expect(p.numpy_error).toMatch(/bfloat16/);
@@ -253,14 +253,14 @@ describe('samples/checkpoint/model.safetensors read by Python safetensors', () =
       const path = join(tmp, `source-${i}.f64`);
       const src = gen.sampleTensorSource(spec);
       const le = Buffer.alloc(src.length * 8);
-      for (let j = 0; j < src.length; j++) le.writeDoubleLE(src[j] as number, j * 8);
+      for (let j = 0; j < src.length; j++) le.writeDoubleLE(src[j]!, j * 8);
       writeFileSync(path, le);
       sources[spec.name] = path;
     });
-    const result = python<Record<string, { dtype: string; count: number; mismatches: number }>>(CHECK_ROUNDING, {
-      path: SAMPLE,
-      sources,
-    });
+    const result = python(CHECK_ROUNDING, { path: SAMPLE, sources }) as Record<
+      string,
+      { dtype: string; count: number; mismatches: number }
+    >;
     expect(Object.keys(result).sort()).toEqual(Object.keys(sources).sort());
     for (const [name, r] of Object.entries(result)) expect({ name, ...r }).toMatchObject({ name, mismatches: 0 });
     expect(new Set(Object.values(result).map((r) => r.dtype))).toEqual(new Set(['F32', 'F16', 'BF16']));
@@ -297,7 +297,7 @@ describe('malformed files: our parser and Python safetensors', () => {
         oursOut[label] = `rejected: ${err.message}`;
       }
     }
-    return { ours: oursOut, python: python<Record<string, string>>(ACCEPTS, { files }) };
+    return { ours: oursOut, python: python(ACCEPTS, { files }) as Record<string, string> };
   }
 
   it('are rejected by both when the reference also refuses them', () => {

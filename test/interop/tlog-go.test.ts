@@ -43,7 +43,7 @@ describe('Go sumdb/tlog and sumdb/note agree with our log verifier', () => {
     const signer = NoteSigner.generate('modelseal.test/log');
     const stranger = NoteSigner.generate('modelseal.test/log');
     const ours = parseVerifierKey(signer.verifierKey);
-    const notes: Array<{ note: string; good: boolean }> = [];
+    const notes: { note: string; good: boolean }[] = [];
     for (const size of sizes) {
       const root = await treeHash(size, read);
       const note = await signNote(formatCheckpoint({ origin: signer.name, size, root, extensions: [] }), [signer]);
@@ -71,7 +71,7 @@ describe('Go sumdb/tlog and sumdb/note agree with our log verifier', () => {
   });
 
   it('on inclusion proofs, good and tampered', async () => {
-    const cases: Array<{ leaf: Hash; index: number; size: number; proof: Hash[]; root: Hash }> = [];
+    const cases: { leaf: Hash; index: number; size: number; proof: Hash[]; root: Hash }[] = [];
     for (const size of sizes) {
       const root = await treeHash(size, read);
       for (const index of new Set([0, 1, Math.floor(size / 2), size - 2, size - 1].filter((i) => i >= 0 && i < size))) {
@@ -114,7 +114,7 @@ describe('Go sumdb/tlog and sumdb/note agree with our log verifier', () => {
   });
 
   it('on consistency proofs, good and tampered', async () => {
-    const cases: Array<{ old: number; size: number; proof: Hash[]; oldRoot: Hash; root: Hash }> = [];
+    const cases: { old: number; size: number; proof: Hash[]; oldRoot: Hash; root: Hash }[] = [];
     for (const size of sizes) {
       const root = await treeHash(size, read);
       for (const old of new Set([1, 2, 3, Math.floor(size / 2), size - 1, size].filter((o) => o >= 1 && o <= size))) {
@@ -177,7 +177,7 @@ describe('Go sumdb/tlog reads the served log (C2SP tlog-tiles)', () => {
         parts.unshift(`x${String(n % 1000).padStart(3, '0')}`);
       return parts.join('/');
     };
-    const mutations: Array<(p: string) => string> = [
+    const mutations: ((p: string) => string)[] = [
       (p) => p.replace(/^\/tile\/(entries|\d+)\//, '/tile/$1/x000/'),
       (p) => p.replace(/^\/tile\/(\d+)\//, '/tile/0$1/'),
       (p) => p.replace(/^\/tile\/(\d+)\//, (_, l: string) => `/tile/${Number(l) + 64}/`),

@@ -9,7 +9,10 @@ export function fuzzCases(ciDefault: number, share = 1): number {
   return Number.isSafeInteger(asked) && asked > 0 ? Math.max(1, Math.round(asked * share)) : ciDefault;
 }
 
-/** The seed of a fuzz run: MODELSEAL_FUZZ_SEED to replay one, else fixed in CI (reproducible) and random under `npm run fuzz`. */
+/**
+ * The seed of a fuzz run: MODELSEAL_FUZZ_SEED to replay one, else fixed in CI (reproducible) and
+ * random under `npm run fuzz`.
+ */
 export function fuzzSeed(): number {
   const asked = Number(process.env.MODELSEAL_FUZZ_SEED);
   if (Number.isSafeInteger(asked)) return asked;

@@ -136,7 +136,8 @@ export const MUTATIONS: Record<string, Mutation> = {
     return b;
   },
   padding: (b, r) => {
-    const e = r.pick(entriesOf(b).filter((x) => padded(x.size) > x.size));
+    // Undefined when no entry has padding (pick of an empty list).
+    const e = r.pick<EntryAt | undefined>(entriesOf(b).filter((x) => padded(x.size) > x.size));
     if (e) b[e.at + TAR_BLOCK + e.size + r.int(padded(e.size) - e.size)] = 1 + r.int(255);
     return b;
   },

@@ -92,7 +92,10 @@ export function reheader(
   return Buffer.concat([region, body, tarEntry(ENTRY.signature, signed.trailer), Buffer.alloc(2 * TAR_BLOCK)]);
 }
 
-/** The package with entry data at `at` (its tar block) replaced by `data`, padding and later bytes kept in place when the padded size allows. */
+/**
+ * The package with entry data at `at` (its tar block) replaced by `data`, padding and later bytes
+ * kept in place when the padded size allows.
+ */
 export function replaceEntry(pkg: Uint8Array, at: number, name: string, data: Uint8Array): Buffer {
   const oldSize = sizeAt(pkg, at);
   const entry = tarEntry(name, data);

@@ -15,7 +15,8 @@ const URL_FILE = resolve('.peers/postgres.url');
 export function postgresUrl(): string {
   if (!existsSync(URL_FILE)) {
     throw new Error(
-      `${URL_FILE} is missing: run \`bash test/peers/setup.sh\` (npm test does); the PostgreSQL log store tests need a real server`,
+      `${URL_FILE} is missing: run \`bash test/peers/setup.sh\` (npm test does); the PostgreSQL log store tests need ` +
+        `a real server`,
     );
   }
   return readFileSync(URL_FILE, 'utf8').trim();

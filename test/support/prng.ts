@@ -1,7 +1,11 @@
 /** Seeded choices for generated test cases, on the fingerprint tests' PRNG: the same seed gives the same cases. */
 import { rng } from './checkpoints.js';
 
-export function prng(seed: number): { int(n: number): number; pick<T>(xs: readonly T[]): T; bytes(n: number): Buffer } {
+export function prng(seed: number): {
+  int: (n: number) => number;
+  pick: <T>(xs: readonly T[]) => T;
+  bytes: (n: number) => Buffer;
+} {
   const { uniform } = rng(seed);
   const int = (n: number) => Math.floor(uniform() * n);
   return {

@@ -48,7 +48,7 @@ export function startSoftHsm(dir: string, token = 'modelseal-test'): SoftHsm {
     ['--init-token', '--free', '--label', token, '--pin', pin, '--so-pin', '314159'],
     { env: process.env },
   );
-  if (init.status !== 0) throw new Error(`softhsm2-util --init-token failed: ${init.stderr}`);
+  if (init.status !== 0) throw new Error(`softhsm2-util --init-token failed: ${init.stderr.toString()}`);
   const p = new pkcs11js.PKCS11();
   p.load(SOFTHSM_MODULE);
   p.C_Initialize();

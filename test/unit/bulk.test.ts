@@ -26,7 +26,7 @@ describe('bulk jobs', () => {
     try {
       const buf = new SharedArrayBuffer(4 * C);
       const r = runBulkJob({ op: 'seal', key, inFd, inPos: 0, outFd, buf, ...piece });
-      expect(Buffer.from(buf, 0, r.length!).equals(plain)).toBe(true);
+      expect(Buffer.from(buf, 0, r.length).equals(plain)).toBe(true);
       const sealed = readFileSync(dst).subarray(512);
       expect(sealed.length).toBe(plain.length + 4 * 16);
       for (let i = 0; i < 4; i++) {

@@ -9,7 +9,10 @@ import { judge, lookSchedule, decides, FIRST_LOOK } from '../../src/fingerprint/
 import { biasTable, scoreTables, threshold } from '../../src/fingerprint/params.js';
 import { rng } from '../support/checkpoints.js';
 
-/** Simulates `trials` leaks: per trial, fresh weights d (heavy-tailed, independent of the symbols) and innocents' symbols Bernoulli(p). */
+/**
+ * Simulates `trials` leaks: per trial, fresh weights d (heavy-tailed, independent of the symbols) and
+ * innocents' symbols Bernoulli(p).
+ */
 function simulate(o: {
   seed: number;
   trials: number;
@@ -56,7 +59,8 @@ describe('trace: the sequential bound on simulated scores', () => {
     const seqRate = simulate({ ...base, seed: 1, tau: sequential });
     const naiveRate = simulate({ ...base, seed: 1, tau: naive });
     console.log(
-      `256 looks, ε = 0.5: rate ${seqRate} with τ = ${sequential.toFixed(2)}, ${naiveRate} with the one-look τ = ${naive.toFixed(2)}`,
+      `256 looks, ε = 0.5: rate ${seqRate} with τ = ${sequential.toFixed(2)}, ` +
+        `${naiveRate} with the one-look τ = ${naive.toFixed(2)}`,
     );
     expect(seqRate).toBeLessThanOrEqual(epsilon);
     expect(naiveRate).toBeGreaterThan(epsilon);

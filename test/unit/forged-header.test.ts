@@ -146,7 +146,7 @@ describe('forged headers reach no key provider (issue 16 item 2)', async () => {
         calls = 0;
         const err = await run(path).then(
           () => ({ code: 'ACCEPTED' }),
-          (e: { code?: string }) => e,
+          (e: unknown) => e as { code?: string },
         );
         expect(err.code).toBe(code);
         expect(calls).toBe(0);
@@ -178,7 +178,7 @@ describe('forged headers reach no key provider (issue 16 item 2)', async () => {
         threads: 0,
       }).then(
         () => ({ code: 'ACCEPTED' }),
-        (e: { code?: string }) => e,
+        (e: unknown) => e as { code?: string },
       );
       expect(err.code).toBe(code);
       expect(calls).toBe(0);

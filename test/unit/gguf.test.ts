@@ -142,7 +142,7 @@ function fileOf(
   );
   const out = new Uint8Array(h.bytes.length + h.dataSize);
   out.set(h.bytes);
-  tensors.forEach((t, i) => out.set(t.data, h.bytes.length + (h.offsets[i] as number)));
+  tensors.forEach((t, i) => out.set(t.data, h.bytes.length + h.offsets[i]!));
   return out;
 }
 

@@ -143,7 +143,7 @@ describe('hostile header sizes (issue 16 item 1)', () => {
           maxBuffer: 1 << 20,
         });
         const ms = performance.now() - t;
-        expect(r.signal, `killed: ${r.stderr}`).toBeNull();
+        expect(r.signal, `killed: ${r.stderr.toString()}`).toBeNull();
         const out = JSON.parse(r.stdout.toString() || '{}') as { error?: { code: string } };
         expect(out.error?.code, r.stderr.toString().slice(0, 400)).toBe(want);
         expect(ms).toBeLessThan(10_000);

@@ -23,14 +23,12 @@ const carol = makeKeys().alice;
 const dir = tempDir();
 let n = 0;
 
-async function sealGroups(groups: Identity[][], threshold: number) {
+async function sealGroups(groups: (typeof keys.alice | typeof keys.local)[][], threshold: number) {
   const id = n++;
   const src = join(dir, `g${id}.bin`);
   writeFileSync(src, detBytes(120_000, `g${id}`));
   const pkg = join(dir, `g${id}.mseal`);
-  const recipients = groups.map((g) =>
-    g.map((i) => ('recipient' in i ? (i as typeof keys.alice).recipient : (i as typeof keys.local))),
-  );
+  const recipients = groups.map((g) => g.map((i) => ('recipient' in i ? i.recipient : i)));
   await seal({
     input: src,
     output: pkg,

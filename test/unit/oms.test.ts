@@ -29,6 +29,7 @@ function expectInvalid(f: () => unknown): void {
 }
 
 /** Edits the decoded bundle (and optionally its decoded statement) and re-serializes it. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the edits reach into arbitrary decoded JSON
 function edit(bundleText: string, f: (b: any, statement: any) => void): string {
   const b = JSON.parse(bundleText);
   const st = JSON.parse(Buffer.from(b.dsseEnvelope.payload, 'base64').toString('utf8'));
@@ -39,6 +40,7 @@ function edit(bundleText: string, f: (b: any, statement: any) => void): string {
 }
 
 /** Replaces the statement and re-signs it correctly (DSSE PAE, DER ECDSA) with `privateKey`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the edits reach into arbitrary decoded JSON
 function resign(bundleText: string, privateKey: KeyObject, f: (statement: any) => void): string {
   const b = JSON.parse(bundleText);
   const st = JSON.parse(Buffer.from(b.dsseEnvelope.payload, 'base64').toString('utf8'));

@@ -91,7 +91,7 @@ describe('release policy (Cedar)', () => {
       await policyDir((d) => writeFileSync(join(d, POLICY_FILES.deniedParties), '{"parties":["Acme Labs GmbH"]}')),
     );
     const clean = await PolicyEngine.load(await policyDir());
-    const cases: Array<[Partial<ReleaseQuestion>, string, PolicyEngine?]> = [
+    const cases: [Partial<ReleaseQuestion>, string, PolicyEngine?][] = [
       [{ time: new Date('2025-12-31T23:59:59Z') }, 'license-not-yet-valid', clean],
       [{ time: new Date('2027-01-01T00:00:00Z') }, 'license-expired', clean],
       [{ used: 3 }, 'license-quota-used', clean],
@@ -173,7 +173,7 @@ describe('release policy (Cedar)', () => {
 
 describe('the decider: the policy decision and the wrapped key, on a worker thread', () => {
   const dek = new Uint8Array(32).fill(7);
-  const cases: Array<Partial<ReleaseQuestion>> = [
+  const cases: Partial<ReleaseQuestion>[] = [
     {},
     { used: 3 },
     { destination: 'IR' },

@@ -14,6 +14,7 @@ import {
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import {
+  type Identity,
   inspect,
   journalPath,
   open,
@@ -36,7 +37,6 @@ import {
   streamOf,
   TAR_BLOCK,
 } from '../../src/format/layout.js';
-import { encodeSignature, signedMessage } from '../../src/format/signature.js';
 import { headerRegion, tarEntry, ustarHeader } from '../../src/format/tar.js';
 import { signPackage } from '../../src/package/common.js';
 import { toB64 } from '../../src/format/encoding.js';
@@ -63,7 +63,7 @@ async function sealed(size = 300_000) {
   return { src, pkg };
 }
 
-const opener = (pkg: string, identities = [keys.bob]) =>
+const opener = (pkg: string, identities: Identity[] = [keys.bob]) =>
   open({ input: pkg, output: join(dir, `out${n++}.bin`), identities, trustedPublishers: keys.trusted });
 
 /** The payload bytes of a package: everything between the header region and the chunk list. */

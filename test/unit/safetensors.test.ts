@@ -142,7 +142,7 @@ describe('parseSafetensorsHeader accepts', () => {
     const f = file(header, 1);
     const h = parseSafetensorsHeader(f, f.length);
     expect(Object.getPrototypeOf(h.metadata)).toBe(null);
-    expect(h.metadata['__proto__']).toBe('x');
+    expect(h.metadata.__proto__).toBe('x');
     expect(h.tensors.map((t) => t.name)).toEqual(['__proto__']);
   });
 });

@@ -75,7 +75,7 @@ describe('samples/make-sample.mjs', () => {
   });
 
   it('rounds to float16 to nearest, ties to even, with subnormals, overflow and NaN', () => {
-    const cases: Array<[number, number]> = [
+    const cases: [number, number][] = [
       [1, 0x3c00],
       [-2, 0xc000],
       [0.1, 0x2e66],
@@ -103,7 +103,7 @@ describe('samples/make-sample.mjs', () => {
   });
 
   it('rounds to bfloat16 to nearest, ties to even, directly from the double', () => {
-    const cases: Array<[number, number]> = [
+    const cases: [number, number][] = [
       [1, 0x3f80],
       [-2, 0xc000],
       [0.1, 0x3dcd],

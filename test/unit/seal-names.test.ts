@@ -32,7 +32,8 @@ const fresh = () => {
 describe('names at seal (issue 16 item 4)', () => {
   it('a file name that is not valid UTF-8 is refused, not stored as U+FFFD', async () => {
     const d = fresh();
-    writeFileSync(Buffer.concat([Buffer.from(`${d}/bad-`), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('.bin')]), 'x'); // an encoded lone surrogate
+    // an encoded lone surrogate
+    writeFileSync(Buffer.concat([Buffer.from(`${d}/bad-`), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('.bin')]), 'x');
     await expect(sealDir(d)).rejects.toMatchObject({
       code: 'UNSAFE_PATH',
       message: expect.stringContaining('not valid UTF-8'),

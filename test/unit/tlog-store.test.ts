@@ -211,7 +211,7 @@ describe.each([
   it('under steady load, commits (and so checkpoints) are at least commitIntervalMs apart', async () => {
     const log = new TransparencyLog(await backend.open(backend.fresh()), signer, { commitIntervalMs: 20 });
     const start = performance.now();
-    const appends: Array<Promise<unknown>> = [];
+    const appends: Promise<unknown>[] = [];
     for (let i = 0; i < 200; i++) {
       appends.push(log.append(entry(i)));
       await new Promise((r) => setTimeout(r, 1));
@@ -467,23 +467,23 @@ describe('PostgreSQL store only', () => {
     );
     const mine = (k: number) => Array.from({ length: 500 }, (_, i) => entry(1000 * (k + 1) + i));
     const [ra, rb] = await Promise.all([appendRounds(a!, mine(0), 20), appendRounds(b!, mine(1), 20)]);
-    const indexes = [...ra!, ...rb!].map((r) => r.index).sort((x, y) => x - y);
+    const indexes = [...ra, ...rb].map((r) => r.index).sort((x, y) => x - y);
     expect(indexes).toEqual(Array.from({ length: 1000 }, (_, i) => i));
     // The replicas' commits interleaved: neither holds one block of indexes.
     const contiguous = (rs: LogReceipt[]) =>
       Math.max(...rs.map((r) => r.index)) - Math.min(...rs.map((r) => r.index)) === rs.length - 1;
-    expect(contiguous(ra!) && contiguous(rb!)).toBe(false);
+    expect(contiguous(ra) && contiguous(rb)).toBe(false);
     for (const [rs, k] of [
-      [ra!, 0],
-      [rb!, 1],
+      [ra, 0],
+      [rb, 1],
     ] as const)
-      rs.forEach((r, i) => expect(verifyProof(r.proof, mine(k)[i]!, verifier).index).toBe(r.index));
+      rs.forEach((r, i) => expect(verifyProof(r.proof, mine(k)[i], verifier).index).toBe(r.index));
 
     await Promise.all([a!.store.refresh!(), b!.store.refresh!()]);
     expect(a!.size).toBe(1000);
     expect(await b!.checkpoint).toBe(await a!.checkpoint);
     const checkpoints = await allCheckpoints(a!.store);
-    expect(new Set([...ra!, ...rb!].map((r) => r.checkpoint))).toEqual(new Set(checkpoints));
+    expect(new Set([...ra, ...rb].map((r) => r.checkpoint))).toEqual(new Set(checkpoints));
     expect(await auditLog(b!.store, verifier)).toMatchObject({
       ok: true,
       size: 1000,
@@ -536,13 +536,16 @@ describe('PostgreSQL store only', () => {
     const before = await state();
     expect(before).toEqual({ e: '5', h: String(storedCount(5)), c: '5', size: '5' });
     await postgres.sql(
-      `CREATE FUNCTION "${schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
+      `CREATE FUNCTION "${schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS ` +
+        `$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
     );
     const triggers = [
       // In the checkpoint's INSERT, after the entries and hashes went in.
-      `CREATE TRIGGER refuse BEFORE INSERT ON "${schema}".checkpoints FOR EACH ROW EXECUTE FUNCTION "${schema}".refuse()`,
+      `CREATE TRIGGER refuse BEFORE INSERT ON "${schema}".checkpoints FOR EACH ROW EXECUTE FUNCTION ` +
+        `"${schema}".refuse()`,
       // At COMMIT itself: everything was written, the commit fails.
-      `CREATE CONSTRAINT TRIGGER refuse AFTER UPDATE ON "${schema}".head DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION "${schema}".refuse()`,
+      `CREATE CONSTRAINT TRIGGER refuse AFTER UPDATE ON "${schema}".head DEFERRABLE INITIALLY DEFERRED FOR EACH ROW ` +
+        `EXECUTE FUNCTION "${schema}".refuse()`,
     ];
     for (const [k, trigger] of triggers.entries()) {
       await postgres.sql(trigger);

@@ -160,7 +160,8 @@ describe('signed notes and checkpoints (C2SP)', () => {
     );
     expect(openNote(note, [verifier])).toEqual({ text, verifiedBy: [signer.name], unknownSignatures: 0 });
     expect(openCheckpoint(note, verifier).size).toBe(3);
-    const skey = `PRIVATE+KEY+${signer.name}+${signer.keyId.toString(16).padStart(8, '0')}+${Buffer.concat([Buffer.from([1]), signer.seed]).toString('base64')}`;
+    const seed = Buffer.concat([Buffer.from([1]), signer.seed]).toString('base64');
+    const skey = `PRIVATE+KEY+${signer.name}+${signer.keyId.toString(16).padStart(8, '0')}+${seed}`;
     expect(NoteSigner.fromSignerKey(skey).verifierKey).toBe(signer.verifierKey);
   });
 

@@ -51,7 +51,7 @@ describe('conformance vectors', async () => {
           threads: 0,
         }).then(
           () => 'ok',
-          (e: { code?: string }) => e.code,
+          (e: unknown) => (e as { code?: string }).code,
         );
         // One parser: a file, a stream and a byte-by-byte stream get the same verdict (FORMAT.md §9).
         expect(r).toBe(want.result);
@@ -65,7 +65,7 @@ describe('conformance vectors', async () => {
         it(`${name} keyless verify (${how}) → ${want.keyless}`, async () => {
           const r = await verifyPackage(input(), { trustedPublishers: trusted, threads: 0 }).then(
             () => 'ok',
-            (e: { code?: string }) => e.code,
+            (e: unknown) => (e as { code?: string }).code,
           );
           expect(r).toBe(want.keyless);
         });

@@ -4,7 +4,14 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadPublisherKey, loadX25519Identity, newPublisherKey, readHead, seal, X25519Recipient } from '../../src/index.js';
+import {
+  loadPublisherKey,
+  loadX25519Identity,
+  newPublisherKey,
+  readHead,
+  seal,
+  X25519Recipient,
+} from '../../src/index.js';
 import { fixChecksum, regionOf, reheader, replaceEntry } from '../support/packages.js';
 import { segmentAt, streamOf, TAR_BLOCK } from '../../src/format/layout.js';
 
@@ -23,9 +30,31 @@ const id = await loadX25519Identity(join(here, '../../keys/fixtures/demo-recipie
 const other = new X25519Recipient(Buffer.alloc(32, 9));
 const out = (n: string) => join(here, n);
 
-await seal({ input: join(tmp, 'ckpt'), output: out('good-folder.mseal'), recipients: [other, id.recipient], publisher, chunkSize: 65536, license: 'VECTOR-1', force: true });
-await seal({ input: join(tmp, 'one.bin'), output: out('good-empty-file.mseal'), recipients: [id.recipient], publisher, chunkSize: 65536, force: true });
-await seal({ input: join(tmp, 'ckpt'), output: out('bad-other-recipient.mseal'), recipients: [other], publisher, chunkSize: 65536, force: true });
+await seal({
+  input: join(tmp, 'ckpt'),
+  output: out('good-folder.mseal'),
+  recipients: [other, id.recipient],
+  publisher,
+  chunkSize: 65536,
+  license: 'VECTOR-1',
+  force: true,
+});
+await seal({
+  input: join(tmp, 'one.bin'),
+  output: out('good-empty-file.mseal'),
+  recipients: [id.recipient],
+  publisher,
+  chunkSize: 65536,
+  force: true,
+});
+await seal({
+  input: join(tmp, 'ckpt'),
+  output: out('bad-other-recipient.mseal'),
+  recipients: [other],
+  publisher,
+  chunkSize: 65536,
+  force: true,
+});
 
 const good = readFileSync(out('good-folder.mseal'));
 const head = await readHead(out('good-folder.mseal'));
@@ -46,7 +75,9 @@ variant('bad-swapped-chunks.mseal', (b) => {
 variant('bad-flipped-commitment.mseal', (b) => reheader(b, (h) => void (h.commitment[0]! ^= 1), publisher));
 // A header edited after signing, and one signed again by a key nobody trusts.
 variant('bad-header-unsigned.mseal', (b) => reheader(b, (h) => void (h.stanzas[1]!.license = 'VECTOR-2')));
-variant('bad-header-other-signer.mseal', (b) => reheader(b, (h) => void (h.stanzas[1]!.license = 'VECTOR-2'), newPublisherKey().publisher));
+variant('bad-header-other-signer.mseal', (b) =>
+  reheader(b, (h) => void (h.stanzas[1]!.license = 'VECTOR-2'), newPublisherKey().publisher),
+);
 // Bytes no signature covers, which the canonical encoding (FORMAT.md §1) rejects.
 const { headerSigAt } = regionOf(good);
 variant('bad-header-padding.mseal', (b) => ((b[headerSigAt - 1] = 0x20), b));
@@ -57,8 +88,17 @@ variant('bad-tar-mtime.mseal', (b) => {
 });
 variant('bad-bom-before-signature.mseal', (b) => {
   const at = head.layout.signatureOffset;
-  const sig = b.subarray(at + TAR_BLOCK, at + TAR_BLOCK + parseInt(b.subarray(at + 124, at + 135).toString('latin1'), 8));
-  return Buffer.concat([replaceEntry(b, at, 'modelseal.sig', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), sig])).subarray(0, at + TAR_BLOCK + 512), Buffer.alloc(1024)]);
+  const sig = b.subarray(
+    at + TAR_BLOCK,
+    at + TAR_BLOCK + parseInt(b.subarray(at + 124, at + 135).toString('latin1'), 8),
+  );
+  return Buffer.concat([
+    replaceEntry(b, at, 'modelseal.sig', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), sig])).subarray(
+      0,
+      at + TAR_BLOCK + 512,
+    ),
+    Buffer.alloc(1024),
+  ]);
 });
 // The reserve's size field 16 bytes short, over the same zero bytes (its padding): a second encoding.
 variant('bad-reserve-size.mseal', (b) => {
