@@ -14,54 +14,17 @@ import { Decider } from './decider.js';
 import { innerStanza, stanzaFromJson } from '../release/stanza.js';
 import type { ReleaseAnswer, ServiceInfo } from '../release/response.js';
 import type { Identity } from '../providers/types.js';
-import { verifyMessage } from '../crypto/signer.js';
-import { toHex } from '../format/encoding.js';
-import { exportBytes, type ExportSubmission } from '../release/exports.js';
 import { requestBytes, requestId, verifyRequest, type ReleaseRequest, type SignedRequest } from '../release/request.js';
 import type { Pseudonymizer } from '../log/pseudonym.js';
 import { MemoryLedger, type ReleaseLedger } from './ledger.js';
 import type { RecipientRegistry } from './recipients.js';
 import { DenialTally, FailureLimiter, sourceOf, type DeniedTally, type RateLimits } from './ratelimit.js';
-import { wellFormed, wellFormedExports } from './shapes.js';
+import { wellFormed } from './shapes.js';
+import { DENIALS, DENIAL_STATUS, type RejectReason, type ServiceReply } from './replies.js';
+import { recordExports } from './exports.js';
 
 export { MAX_EXPORT_EVENTS } from './shapes.js';
-
-/** Why a request was denied before or by the policy (the policy's own reasons are its forbid ids). */
-export const DENIALS = {
-  'malformed-json': 'the request body is not JSON',
-  'oversized-body': 'the request body is larger than the service accepts',
-  'malformed-request': 'the request does not have the fields of a modelseal release request',
-  'unknown-identity': 'no recipient of that name is registered',
-  'revoked-identity': "the recipient's registration was revoked",
-  'bad-signature': "the request signature does not verify under the recipient's registered key",
-  'stale-timestamp': "the request time is outside the service's accepted clock skew",
-  'replayed-nonce': 'this request (its nonce) was already used',
-  'stanza-not-for-recipient': 'the stanza is for another recipient',
-  'unknown-license': 'the license named in the stanza is not among the licenses of the service',
-  'stanza-not-for-package': 'the stanza does not belong to this package, this license or this service',
-  'no-permit': 'the license does not cover this recipient or this model',
-  'unusable-ephemeral-key':
-    "the request's ephemeral X25519 key cannot be used (a low-order point); make a fresh key pair",
-  'evaluation-error': 'the policy could not be evaluated',
-  'provider-unavailable': "the service's key provider could not be reached; nothing was released, retry later",
-  'incomplete-body': 'the request body ended before its declared length (the client went away or was too slow)',
-  'internal-error': 'the service failed on this request (a bug in modelseal); nothing was released',
-  'rate-limited': 'too many failing requests from this source; retry after the time in Retry-After',
-} as const;
-
-/** Reasons a request is refused before it parses as a release request. */
-export type RejectReason =
-  'malformed-json' | 'oversized-body' | 'malformed-request' | 'incomplete-body' | 'internal-error';
-
-/** HTTP status of each denial that is not a policy's: 400 for what is not a request, 503 for an outage. */
-const DENIAL_STATUS: Record<string, number> = {
-  'malformed-json': 400,
-  'malformed-request': 400,
-  'incomplete-body': 400,
-  'oversized-body': 413,
-  'provider-unavailable': 503,
-  'internal-error': 500,
-};
+export { DENIALS, type RejectReason, type ServiceReply } from './replies.js';
 
 /** Errors of an identity that mean "this stanza is not one you can open", not "the provider is down". */
 const NOT_THIS_STANZA = new Set([
@@ -98,16 +61,6 @@ export interface ReleaseServiceOptions {
   /** Hears failures the answer does not carry: a provider outage's cause, a summary that could not be logged. */
   onError?: (what: string, e: unknown) => void;
   now?: () => Date;
-}
-
-export interface ServiceReply {
-  status: number;
-  body:
-    | (ReleaseAnswer & { id?: string; retryAfter?: number })
-    | { receipts: string[] }
-    | { id?: string; error: { code: string; message: string } };
-  /** Seconds, for a 429 (Retry-After). */
-  retryAfter?: number;
 }
 
 /** What the limits say about one failing request: go ahead and log it, or refuse it (429) and only count it. */
@@ -249,35 +202,8 @@ export class ReleaseService {
    * Logs a publisher's export events (one entry each) and answers with their receipts. Only events
    * signed by a trusted publisher key, and naming that key, are logged: the log is no open mailbox.
    */
-  async recordExports(body: unknown): Promise<ServiceReply> {
-    const refuse = (status: number, code: string, message: string): ServiceReply => ({
-      status,
-      body: { error: { code, message } },
-    });
-    if (!wellFormedExports(body))
-      return refuse(400, 'INVALID_ARGUMENT', 'the body is not a modelseal export submission');
-    const spki = Buffer.from(body.publisher, 'base64');
-    const id = `sha256:${toHex(createHash('sha256').update(spki).digest())}`;
-    if (!(this.#o.publishers ?? []).some((p) => Buffer.from(p).equals(spki)))
-      return refuse(
-        403,
-        'UNTRUSTED_SIGNER',
-        `publisher ${id} is not among the publishers this service logs exports for`,
-      );
-    if (!body.events.every((e) => e.publisher === id))
-      return refuse(403, 'UNTRUSTED_SIGNER', 'the events name another publisher than the one that signed them');
-    if (!verifyMessage(spki, exportBytes(body.events), Buffer.from(body.signature, 'base64')))
-      return refuse(403, 'SIGNATURE_INVALID', "the submission's signature does not verify under its publisher key");
-    try {
-      const receipts = await Promise.all(body.events.map((e) => this.#o.log.append(encodeEvent(e))));
-      return { status: 200, body: { receipts: receipts.map((r) => r.proof) } };
-    } catch (e) {
-      return refuse(
-        503,
-        e instanceof ModelsealError ? e.code : 'LOG_UNAVAILABLE',
-        'the transparency log could not record the export; do not ship the package, retry later',
-      );
-    }
+  recordExports(body: unknown): Promise<ServiceReply> {
+    return recordExports(body, this.#o.publishers ?? [], this.#o.log);
   }
 
   /**
