@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs the unit and CLI tests (test/unit, test/cli) on other Node.js release lines than the machine's,
 # one after another, and says how long each took:
-#   bash scripts/test-node-lines.sh 24 26        (npm run test:node -- 24 26; no argument: 24 26)
+#   bash scripts/test-node-lines.sh 22 24 26     (npm run test:node -- 24; no argument: 22 24 26)
 # Each line's pinned binary comes from test/peers/node.sh and goes first on PATH, so vitest's workers
 # and every CLI process a test starts (process.execPath) run on it too. dist/ must be built (npm test
 # or npm run build does, on the machine's Node: what tsc and esbuild emit does not depend on the Node
 # that runs them) and the peers set up (bash test/peers/setup.sh; npm test does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -gt 0 ] || set -- 24 26
+[ $# -gt 0 ] || set -- 22 24 26
 [ -f dist/cli/modelseal.bundle.mjs ] && [ -f dist/src/index.js ] \
   || { echo "test:node: dist/ is missing: run \`npm run build\` first" >&2; exit 1; }
 
