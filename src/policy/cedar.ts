@@ -33,10 +33,10 @@ export function loadCedar(): Cedar {
  * Every Cedar export returns externref (wasm-bindgen), and Cedar builds its answer through calls
  * back into JavaScript: under load, the decider thread's optimised message handler was
  * invalidated during such a call, and the service died. V8 11.3 (Node 20) and 12.4 (Node 22) do;
- * 13.6 (Node 24) does not (test/unit/wasm-deopt.test.ts). There the inlining is turned off, for
- * the whole process (the decider's thread too), before Cedar's module is compiled: V8 reads the
- * flag whenever it optimises a function, so no optimised code ever holds such a call. This is the
- * one V8 flag a release service sets; README.md, "Node.js".
+ * 13.6 (Node 24) and 14.6 (Node 26) do not (test/unit/wasm-deopt.test.ts). There the inlining is
+ * turned off, for the whole process (the decider's thread too), before Cedar's module is compiled:
+ * V8 reads the flag whenever it optimises a function, so no optimised code ever holds such a call. This is the
+ * one V8 flag a release service sets; README.md, "Supported runtimes".
  */
 export function inlinesWasmCallsUnsafely(): boolean {
   return Number(process.versions.v8.split('.')[0]) < 13;

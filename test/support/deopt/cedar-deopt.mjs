@@ -30,7 +30,8 @@ if (!preparePolicies({ id: 'p', schema: SCHEMA, policies: { p0: policy } }))
   throw new Error('Cedar refused the test policy');
 
 let deoptimise = false;
-// V8's OptimizationStatus: bit 4 is "optimised" (TurboFan code is installed).
+// Whether TurboFan code is installed, asked as %ActiveTierIsTurbofan: the bits of
+// %GetOptimizationStatus moved in V8 14 (Node 26: "optimised" is bit 3 there, bit 4 before).
 let optimisedAtDeopt = false;
 function request() {
   const E = (type, id) => ({ type: `Modelseal::${type}`, id });
@@ -46,7 +47,7 @@ function request() {
     get() {
       if (deoptimise) {
         deoptimise = false;
-        optimisedAtDeopt = (%GetOptimizationStatus(evaluatePolicies) & 16) !== 0;
+        optimisedAtDeopt = %ActiveTierIsTurbofan(evaluatePolicies);
         %DeoptimizeFunction(evaluatePolicies);
       }
       return 'DE';

@@ -32,7 +32,7 @@ let optimisedAtDeopt = false;
 function imported() {
   if (deoptimise) {
     deoptimise = false;
-    optimisedAtDeopt = (%GetOptimizationStatus(caller) & 16) !== 0;
+    optimisedAtDeopt = %ActiveTierIsTurbofan(caller);
     %DeoptimizeFunction(caller);
   }
   return value;
