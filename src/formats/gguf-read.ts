@@ -98,7 +98,7 @@ function readValue(r: Reader, type: number, what: string, depth: number): unknow
   r.take(length * minSize, what, false); // the items must fit before any is allocated
   const out: unknown[] = [];
   for (let i = 0; i < length; i++) out.push(readValue(r, itemType, `${what}[${i}]`, depth + 1));
-  return { itemType, items: out } as GgufArray;
+  return { itemType, items: out };
 }
 
 /**
@@ -138,7 +138,7 @@ export function parseGgufHeader(bytes: Uint8Array, fileSize: number): GgufFile {
   }
   const alignment = alignmentOf(metadata);
 
-  const table: Array<{ name: string; ggmlType: number; ne: number[]; size: number; offset: bigint }> = [];
+  const table: { name: string; ggmlType: number; ne: number[]; size: number; offset: bigint }[] = [];
   const names = new Set<string>();
   for (let i = 0; i < tensorCount; i++) {
     const name = r.string(`the name of tensor ${i}`, GGUF_LIMITS.tensorNameBytes);

@@ -70,12 +70,17 @@ function writeValue(w: Writer, type: unknown, value: unknown, what: string, dept
     (one as unknown as unknown[])[0] = value; // wraps, rounds or saturates when the value does not fit
     if (one[0] !== value && !Number.isNaN(value))
       throw fail(`${what}: ${describe(value)} is not exactly a ${VALUE_NAMES.get(type as number)}`);
-    return w.numbers(one);
+    w.numbers(one);
+    return;
   }
-  if (type === GGUF_VALUE_TYPE.STRING) return w.string(value, what, GGUF_LIMITS.stringBytes);
+  if (type === GGUF_VALUE_TYPE.STRING) {
+    w.string(value, what, GGUF_LIMITS.stringBytes);
+    return;
+  }
   if (type === GGUF_VALUE_TYPE.BOOL) {
     if (typeof value !== 'boolean') throw fail(`${what} must be a boolean, got ${describe(value)}`);
-    return w.bytes(Uint8Array.of(value ? 1 : 0));
+    w.bytes(Uint8Array.of(value ? 1 : 0));
+    return;
   }
   if (type !== GGUF_VALUE_TYPE.ARRAY) throw fail(`${what} has unknown value type ${describe(type)}`);
   if (depth + 1 > GGUF_LIMITS.arrayDepth)
@@ -97,7 +102,10 @@ function writeValue(w: Writer, type: unknown, value: unknown, what: string, dept
     throw fail(`${what} has ${list.length} items, over the limit of ${GGUF_LIMITS.arrayLength}`);
   w.u32(itemType);
   w.numbers(BigUint64Array.of(BigInt(list.length)));
-  if (typed) return w.numbers(list as GgufNumericArray);
+  if (typed) {
+    w.numbers(list as GgufNumericArray);
+    return;
+  }
   (list as unknown[]).forEach((item, i) => writeValue(w, itemType, item, `${what}[${i}]`, depth + 1));
 }
 
@@ -202,8 +210,7 @@ export async function writeGguf(
         for (let at = 0; at < data.length;) at += (await fh.write(data, at, data.length - at, pos + at)).bytesWritten;
       };
       await writeAt(header.bytes, 0);
-      for (const [i, t] of tensors.entries())
-        await writeAt(t.data, header.bytes.length + (header.offsets[i] as number));
+      for (const [i, t] of tensors.entries()) await writeAt(t.data, header.bytes.length + header.offsets[i]!);
       await fh.truncate(header.bytes.length + header.dataSize); // the padding: zeros
     },
     opts,

@@ -312,7 +312,7 @@ function keyTextKind(text: string): string {
       // not JSON: fall through
     }
   }
-  if (/^x25519:/.test(t)) return 'this is an x25519 recipient, not a log verifier key';
+  if (t.startsWith('x25519:')) return 'this is an x25519 recipient, not a log verifier key';
   if (/^[^+\s]+\+[0-9a-f]{8}\+/.test(t))
     return 'its key is not a valid Ed25519 key, or its key ID does not match the key';
   return 'this is not a log verifier key';

@@ -177,7 +177,7 @@ export interface OpenedNote {
 export interface ParsedNote {
   text: string;
   /** The signatures by keys among the verifiers, in note order. */
-  signatures: Array<{ verifier: NoteVerifier; signature: Buffer }>;
+  signatures: { verifier: NoteVerifier; signature: Buffer }[];
   unknownSignatures: number;
 }
 

@@ -71,7 +71,10 @@ class StreamFeed implements PayloadReader {
   /** From the walker: the next file chunk; resolves once the sink took its plaintext. */
   put(ref: ChunkRef, sealed: Uint8Array): Promise<void> {
     return new Promise((taken, fail) => {
-      if (this.#closed) return fail(this.#closed.error);
+      if (this.#closed) {
+        fail(this.#closed.error);
+        return;
+      }
       this.#chunks.push({ ref, sealed, taken, fail });
       this.#match();
     });
@@ -86,7 +89,10 @@ class StreamFeed implements PayloadReader {
 
   async decrypt(at: PieceAt): Promise<Piece> {
     const { ref, sealed } = await new Promise<{ ref: ChunkRef; sealed: Uint8Array }>((resolve, reject) => {
-      if (this.#closed) return reject(this.#closed.error);
+      if (this.#closed) {
+        reject(this.#closed.error);
+        return;
+      }
       this.#takers.push({ resolve, reject });
       this.#match();
     });

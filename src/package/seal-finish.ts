@@ -70,7 +70,7 @@ export interface Wrapping {
 export async function wrapKeys(header: Header, w: Wrapping, dek: Uint8Array, keys: KeySchedule): Promise<void> {
   const kg = w.keyGroups;
   const wraps = kg
-    ? kg.groups.flatMap((rs, g) => rs.map((r) => ({ r, group: g as number | undefined })))
+    ? kg.groups.flatMap((rs, g) => rs.map((r) => ({ r, group: g })))
     : w.recipients.map((r) => ({ r, group: undefined }));
   const stanzas: Stanza[] = [];
   for (const { r, group } of wraps) {

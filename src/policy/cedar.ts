@@ -53,7 +53,7 @@ export interface PolicyDecision {
 }
 
 /** The messages of Cedar's errors. */
-export const messages = (errors: ReadonlyArray<{ message: string }>) => errors.map((e) => e.message);
+export const messages = (errors: readonly { message: string }[]) => errors.map((e) => e.message);
 
 /** Parses the schema and policies into this thread's Cedar under their id; false when Cedar refuses. */
 export function preparePolicies(p: PolicyPreparation): boolean {

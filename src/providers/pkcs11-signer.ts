@@ -48,7 +48,7 @@ const attrs = (token: TokenSession, session: Buffer, handle: Buffer, types: numb
       handle,
       types.map((type) => ({ type })),
     )
-    .map((a) => a.value as Buffer);
+    .map((a) => a.value);
 
 /** The private key labelled `label`, checked to stay in the token and to be an EC or Ed25519 key. */
 function privateKey(token: TokenSession, session: Buffer, label: string): Buffer {

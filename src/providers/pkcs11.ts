@@ -27,8 +27,7 @@ export interface Pkcs11Options {
 
 type Binding = typeof Pkcs11Module;
 let binding: Promise<Binding> | undefined;
-const loadBinding = () =>
-  (binding ??= import('pkcs11js').then((m) => ((m as { default?: Binding }).default ?? m) as Binding));
+const loadBinding = () => (binding ??= import('pkcs11js').then((m) => (m as { default?: Binding }).default ?? m));
 
 /** `pkcs11:<token>/<key>` → its labels. */
 export function parsePkcs11Id(id: string): { token: string; key: string } {
@@ -43,7 +42,7 @@ function aadOf(context: ReleaseContext): Buffer {
   return createHash('sha256').update(releaseContextBytes(context)).digest();
 }
 
-const CKR = (e: unknown): string | undefined => (e instanceof Error ? e.message.match(/CKR_[A-Z_]+/)?.[0] : undefined);
+const CKR = (e: unknown): string | undefined => (e instanceof Error ? /CKR_[A-Z_]+/.exec(e.message)?.[0] : undefined);
 
 function hsmError(e: unknown, what: string, token: string): ModelsealError {
   if (e instanceof ModelsealError) return e;
@@ -171,7 +170,7 @@ export class TokenSession {
         { type: b.CKA_SENSITIVE },
         { type: b.CKA_KEY_TYPE },
       ])
-      .map((a) => a.value as Buffer);
+      .map((a) => a.value);
     if (extractable?.[0] !== 0 || sensitive?.[0] !== 1) {
       throw new ModelsealError(
         'INVALID_ARGUMENT',

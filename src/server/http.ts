@@ -56,36 +56,40 @@ async function handle(
   x: Exchange,
 ): Promise<void> {
   const path = targetPath(req.url);
-  if (path === null) return fail(service, x, 400, 'INVALID_ARGUMENT', 'bad-target', 'the request target is not a path');
+  if (path === null) {
+    fail(service, x, 400, 'INVALID_ARGUMENT', 'bad-target', 'the request target is not a path');
+    return;
+  }
   if (req.method === 'POST' && path === '/v1/release') return release(service, req, x);
   if (req.method === 'POST' && path === '/v1/export') {
     const body = await readBody(req);
-    if (body.kind === 'oversized')
-      return fail(
-        service,
-        x,
-        413,
-        'INVALID_ARGUMENT',
-        'oversized-body',
-        `the body is larger than ${MAX_BODY_BYTES} bytes`,
-        { connection: 'close' },
-      );
-    if (body.kind === 'incomplete')
-      return fail(service, x, 400, 'INVALID_ARGUMENT', 'incomplete-body', 'the body ended early');
+    if (body.kind === 'oversized') {
+      fail(service, x, 413, 'INVALID_ARGUMENT', 'oversized-body', `the body is larger than ${MAX_BODY_BYTES} bytes`, {
+        connection: 'close',
+      });
+      return;
+    }
+    if (body.kind === 'incomplete') {
+      fail(service, x, 400, 'INVALID_ARGUMENT', 'incomplete-body', 'the body ended early');
+      return;
+    }
     const reply = await service.recordExports(parseJson(body.bytes) ?? null);
     const error = 'error' in reply.body ? reply.body.error : null;
-    if (error && reply.status < 500)
-      return fail(service, x, reply.status, error.code, error.code.toLowerCase().replace(/_/g, '-'), error.message);
-    return send(
+    if (error && reply.status < 500) {
+      fail(service, x, reply.status, error.code, error.code.toLowerCase().replace(/_/g, '-'), error.message);
+      return;
+    }
+    send(
       x,
       reply.status,
       reply.body,
       { 'cache-control': 'no-store' },
       { reason: error?.code ?? null, logged: error ? 'service-log' : 'entry' },
     );
+    return;
   }
-  if (req.method !== 'GET' && req.method !== 'HEAD')
-    return fail(
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    fail(
       service,
       x,
       405,
@@ -94,7 +98,12 @@ async function handle(
       `${printable(req.method ?? '')} is not supported here`,
       { allow: 'GET, HEAD, POST' },
     );
-  if (path === '/v1/info') return send(x, 200, service.info(), { 'cache-control': 'no-store' });
+    return;
+  }
+  if (path === '/v1/info') {
+    send(x, 200, service.info(), { 'cache-control': 'no-store' });
+    return;
+  }
   if (path === '/v1/checkpoints') {
     await log.store.refresh?.();
     return streamCheckpoints(log, x);
@@ -104,7 +113,8 @@ async function handle(
   if (read === '/checkpoint') {
     // Replicas sharing a PostgreSQL log learn of each other's appends here.
     await log.store.refresh?.();
-    return send(x, 200, await log.checkpoint, { 'cache-control': 'public, max-age=2' });
+    send(x, 200, await log.checkpoint, { 'cache-control': 'public, max-age=2' });
+    return;
   }
   const tile = read.startsWith('/tile/') ? parseTilePath(read) : null;
   if (tile) {
@@ -112,21 +122,26 @@ async function handle(
       tile.level === 'entries'
         ? await log.entryBundle(tile.n, tile.width)
         : await log.tile(tile.level, tile.n, tile.width);
-    if (!data) return fail(service, x, 404, 'NOT_FOUND', 'not-found', 'no such tile in the log (yet)');
+    if (!data) {
+      fail(service, x, 404, 'NOT_FOUND', 'not-found', 'no such tile in the log (yet)');
+      return;
+    }
     const cache = tile.width === 256 ? 'public, max-age=31536000, immutable' : 'public, max-age=60';
     if (tile.level === 'entries' && acceptsGzip(req.headers['accept-encoding'])) {
-      return send(x, 200, gzipSync(data), {
+      send(x, 200, gzipSync(data), {
         'cache-control': cache,
         'content-encoding': 'gzip',
         vary: 'Accept-Encoding',
       });
+      return;
     }
-    return send(x, 200, data, {
+    send(x, 200, data, {
       'cache-control': cache,
       ...(tile.level === 'entries' ? { vary: 'Accept-Encoding' } : {}),
     });
+    return;
   }
-  return fail(service, x, 404, 'NOT_FOUND', 'not-found', 'no such resource');
+  fail(service, x, 404, 'NOT_FOUND', 'not-found', 'no such resource');
 }
 
 /** POST /v1/release: every outcome is a log entry (or counted in a summary), with the exchange's id. */
@@ -162,13 +177,14 @@ async function guard(service: ReleaseService, e: unknown, x: Exchange, isRelease
   if (isRelease && !down && !x.done) {
     try {
       const reply = await service.reject('internal-error', x.ip, x.id);
-      return send(
+      send(
         x,
         reply.status,
         reply.body,
         { 'cache-control': 'no-store' },
         { reason: 'internal-error', logged: reply.status === 429 ? 'summary' : 'entry', error },
       );
+      return;
     } catch {
       /* answered below */
     }

@@ -41,7 +41,7 @@ export function acceptsGzip(header: string | string[] | undefined): boolean {
 
 /** The path of a request target, without the query; null for a target that is not a path. */
 export function targetPath(url: string | undefined): string | null {
-  if (!url || url[0] !== '/') return null;
+  if (!url || !url.startsWith('/')) return null;
   const q = url.indexOf('?');
   return q < 0 ? url : url.slice(0, q);
 }

@@ -132,7 +132,7 @@ export async function loadOrCreateCa(
     pkcs8 = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }));
     const key = forge.pki.privateKeyFromAsn1(
       forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(pkcs8).toString('binary'))),
-    ) as pki.rsa.PrivateKey;
+    );
     const cert = forge.pki.createCertificate();
     cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
     cert.serialNumber = serial();
@@ -159,7 +159,7 @@ export async function loadOrCreateCa(
   }
   const caKey = forge.pki.privateKeyFromAsn1(
     forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(pkcs8).toString('binary'))),
-  ) as pki.rsa.PrivateKey;
+  );
   const caCert = forge.pki.certificateFromPem(certificate);
   return {
     certificate,

@@ -155,7 +155,7 @@ export class ReleaseService {
       this.#tally.restore(failed);
       this.#o.onError?.(
         'the summary of refused requests could not be logged; it is kept for the next one',
-        (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason,
+        results.find((r) => r.status === 'rejected')!.reason,
       );
     }
     return tallies.length - failed.length;
