@@ -274,7 +274,7 @@ export function threads(g: GlobalOptions): number | undefined {
 /** Commander argument parser of repeatable options: collects every value in order. */
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
-const interruptListeners: Array<() => void> = [];
+const interruptListeners: (() => void)[] = [];
 
 /** An AbortSignal fired by Ctrl-C / SIGTERM, so the library removes its temporary output before exit. */
 export function interruptSignal(): AbortSignal {
