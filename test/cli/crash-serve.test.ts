@@ -119,7 +119,7 @@ describe('release service under kill -9', () => {
     await policyInForce(url, ms(['--json', 'policy', 'check', '--data', data]).hash);
     const { key } = await loadReleaseIdentity(join(dir, 'acme.identity'));
     const pkg = join(dir, 'm.mseal');
-    const received: Array<{ answer: Answer; ephemeral: Awaited<ReturnType<typeof signedRequest>>['ephemeral'] }> = [];
+    const received: { answer: Answer; ephemeral: Awaited<ReturnType<typeof signedRequest>>['ephemeral'] }[] = [];
     let failures = 0;
     let answered = 0;
     const unexpected: string[] = [];

@@ -37,7 +37,7 @@ async function serve(store: string): Promise<string> {
   );
   servers.push(s);
   const line = await new Promise<string>((res, rej) => {
-    createInterface({ input: s.stdout! }).once('line', res);
+    createInterface({ input: s.stdout }).once('line', res);
     s.once('exit', (code) => rej(new Error(`serve exited ${code}`)));
   });
   return (JSON.parse(line) as { url: string }).url;

@@ -148,7 +148,7 @@ describe('PKCS#11 signer (SoftHSM2)', () => {
     const latest = await log.checkpoint;
     expect(openCheckpoint(latest, verifier).size).toBe(3);
     for (const [i, r] of receipts.entries())
-      expect(verifyProof((await log.receipt(r.index)).proof, entries[i]!, verifier).index).toBe(r.index);
+      expect(verifyProof((await log.receipt(r.index)).proof, entries[i], verifier).index).toBe(r.index);
     const other = await signNote(
       formatCheckpoint({ origin: noteSigner.name, size: 3, root: Buffer.alloc(32), extensions: [] }),
       [noteSigner],

@@ -268,9 +268,10 @@ describe('release service', () => {
 
   it('denies each case with its own reason, and logs every one', async () => {
     const before = setup.log.size;
-    const cases: Array<
-      [string, () => Promise<{ status: number; body: { decision: string; reason?: string; receipt?: string } }>]
-    > = [
+    const cases: [
+      string,
+      () => Promise<{ status: number; body: { decision: string; reason?: string; receipt?: string } }>,
+    ][] = [
       ['license-expired', async () => post(await rawRequest(pkgs['acme-labs/L-EXPIRED']!, 'acme-labs'))],
       ['license-not-yet-valid', async () => post(await rawRequest(pkgs['acme-labs/L-FUTURE']!, 'acme-labs'))],
       [
@@ -411,7 +412,7 @@ describe('release service', () => {
   });
 
   it('answers every other malformed request with a 4xx, its own id and a line on the service log', async () => {
-    const targets: Array<[string, string, number]> = [
+    const targets: [string, string, number][] = [
       ['GET', '//', 404],
       ['GET', '//x/../v1/info', 404],
       ['GET', '/%00', 404],

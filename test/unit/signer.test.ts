@@ -138,7 +138,7 @@ describe('a publisher whose key never enters this process', () => {
 describe('NoteSigner over a Signer', () => {
   it('gives the same key id, verifier key and (Ed25519 being deterministic) the same note bytes as the local key', async () => {
     const { privateKey } = generateKeyPairSync('ed25519');
-    const local = NoteSigner.fromKey('modelseal.test/log', privateKey as KeyObject);
+    const local = NoteSigner.fromKey('modelseal.test/log', privateKey);
     const inner = localSigner(privateKey);
     const remote = NoteSigner.fromSigner('modelseal.test/log', {
       algorithm: 'ed25519',
