@@ -108,7 +108,8 @@ export async function traceLeak(opts: TraceOptions): Promise<TraceReport> {
   if (mine.length === 0)
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `the fingerprint registry holds no embedding made with this key (${opts.key.id}); give the registry and key store the copies were marked with`,
+      `the fingerprint registry holds no embedding made with this key (${opts.key.id}); give the registry and key ` +
+        `store the copies were marked with`,
     );
   // The original is hashed on another thread while this one reads the leak: the verdict needs its
   // digest only to pick the registry records, and every record of this key is scored meanwhile.

@@ -32,7 +32,9 @@ class Reader {
     readonly fileSize: number,
   ) {}
 
-  /** Checks that n more bytes exist (under the header limit, in the file, among those given); returns where they start. */
+  /**
+   * Checks that n more bytes exist (under the header limit, in the file, among those given); returns where they start.
+   */
   take(n: number, what: string, advance = true): number {
     const at = this.pos;
     const end = at + n;

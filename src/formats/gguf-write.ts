@@ -165,7 +165,8 @@ export function encodeGgufHeader(
     const size = tensorSize(t.name, t.ggmlType, t.ne);
     if (t.size !== size)
       throw fail(
-        `tensor ${describe(t.name)} has ${describe(t.size)} bytes but ${t.ne.join(' × ')} ${ggmlTypeName(t.ggmlType)} take ${size}`,
+        `tensor ${describe(t.name)} has ${describe(t.size)} bytes but ${t.ne.join(' × ')} ` +
+          `${ggmlTypeName(t.ggmlType)} take ${size}`,
       );
     w.u32(t.ne.length);
     w.numbers(BigUint64Array.from(t.ne, BigInt));

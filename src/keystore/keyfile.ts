@@ -16,7 +16,10 @@ export interface KeyFile {
   kind: KeyKind;
   id: string;
   created: string;
-  /** Public part: SPKI PEM for publisher keys, "x25519:…" for identities, the note verifier key for a log key, "" for a KEK. */
+  /**
+   * Public part: SPKI PEM for publisher keys, "x25519:…" for identities, the note verifier key for a log key, "" for a
+   * KEK.
+   */
   public: string;
   secret:
     | { protection: 'none'; key: string }
@@ -75,7 +78,8 @@ export async function readKeyFile(path: string): Promise<KeyFile> {
   } catch (cause) {
     throw new ModelsealError(
       'KEYSTORE',
-      `cannot read key file ${path}: ${(cause as NodeJS.ErrnoException).code ?? 'error'}; run \`modelseal init\` or pass the right path`,
+      `cannot read key file ${path}: ${(cause as NodeJS.ErrnoException).code ?? 'error'}; run \`modelseal init\` or ` +
+        `pass the right path`,
       { cause },
     );
   }

@@ -85,14 +85,17 @@ export async function createLogTables(pool: Pool, schema: string): Promise<void>
     await client.query("SELECT pg_advisory_xact_lock(hashtext('modelseal log ' || $1))", [schema]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     await client.query(
-      `CREATE TABLE IF NOT EXISTS ${t('entries')} (idx bigint PRIMARY KEY, data bytea NOT NULL CHECK (length(data) <= ${MAX_ENTRY_BYTES}))`,
+      `CREATE TABLE IF NOT EXISTS ${t('entries')} (idx bigint PRIMARY KEY, data bytea NOT NULL CHECK (length(data) ` +
+        `<= ${MAX_ENTRY_BYTES}))`,
     );
     await client.query(
-      `CREATE TABLE IF NOT EXISTS ${t('hashes')} (idx bigint PRIMARY KEY, hash bytea NOT NULL CHECK (length(hash) = ${HASH_SIZE}))`,
+      `CREATE TABLE IF NOT EXISTS ${t('hashes')} (idx bigint PRIMARY KEY, hash bytea NOT NULL CHECK (length(hash) = ` +
+        `${HASH_SIZE}))`,
     );
     await client.query(`CREATE TABLE IF NOT EXISTS ${t('checkpoints')} (size bigint PRIMARY KEY, note text NOT NULL)`);
     await client.query(
-      `CREATE TABLE IF NOT EXISTS ${t('head')} (one boolean PRIMARY KEY DEFAULT true CHECK (one), size bigint NOT NULL CHECK (size >= 0), checkpoint text)`,
+      `CREATE TABLE IF NOT EXISTS ${t('head')} (one boolean PRIMARY KEY DEFAULT true CHECK (one), size bigint NOT ` +
+        `NULL CHECK (size >= 0), checkpoint text)`,
     );
     await client.query(`INSERT INTO ${t('head')} (size, checkpoint) VALUES (0, NULL) ON CONFLICT DO NOTHING`);
     await client.query('COMMIT');

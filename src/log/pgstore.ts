@@ -297,7 +297,8 @@ export class PgStore implements LogStore {
       let rows: { size: string; note: string }[];
       try {
         ({ rows } = await this.pool.query<{ size: string; note: string }>(
-          `SELECT size, note FROM ${this.#t('checkpoints')} WHERE size > $1 AND size <= $2 ORDER BY size LIMIT ${CHECKPOINT_PAGE}`,
+          `SELECT size, note FROM ${this.#t('checkpoints')} WHERE size > $1 AND size <= $2 ORDER BY size LIMIT ` +
+            `${CHECKPOINT_PAGE}`,
           [after, end],
         ));
       } catch (e) {
@@ -322,7 +323,8 @@ export class PgStore implements LogStore {
   #damaged(message: string): ModelsealError {
     return new ModelsealError(
       'LOG_INVALID',
-      `the log store (schema ${this.schema}) in PostgreSQL at ${this.#where} is damaged: ${message}; keep it as evidence and restore from a backup`,
+      `the log store (schema ${this.schema}) in PostgreSQL at ${this.#where} is damaged: ${message}; keep it as ` +
+        `evidence and restore from a backup`,
     );
   }
 

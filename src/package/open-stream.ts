@@ -206,7 +206,10 @@ class StreamOpen implements WalkVisitor<Uint8Array | null> {
     await this.#payload;
   }
 
-  /** After the walk checked the structure and both signatures: the first failure, in openFile's order, or the opened package. */
+  /**
+   * After the walk checked the structure and both signatures: the first failure, in openFile's order, or the opened
+   * package.
+   */
   async verdict(walk: { parsed: ParsedHeader; trailer: Opened['trailer'] }): Promise<Opened> {
     await this.#payload;
     if (this.#payloadError) throw this.#payloadError.error;

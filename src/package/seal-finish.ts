@@ -48,7 +48,8 @@ export async function provenanceOf(
   if (bundle.length > LIMITS.maxProvenanceBytes) {
     throw new ModelsealError(
       'TOO_MANY_FILES',
-      `the provenance of ${inputs.files.length} files is ${bundle.length} bytes, over the ${LIMITS.maxProvenanceBytes}-byte limit; seal fewer files per package`,
+      `the provenance of ${inputs.files.length} files is ${bundle.length} bytes, over the ` +
+        `${LIMITS.maxProvenanceBytes}-byte limit; seal fewer files per package`,
     );
   }
   return bundle;

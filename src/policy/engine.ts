@@ -183,7 +183,8 @@ export class PolicyEngine {
       const id = json.type === 'success' ? json.json.annotations?.id : undefined;
       if (!id)
         throw invalid(
-          `${POLICY_FILES.policies}: every policy needs a name, @id("..."); this one has none: ${text.slice(0, 80).replace(/\s+/g, ' ')}…`,
+          `${POLICY_FILES.policies}: every policy needs a name, @id("..."); this one has none: ` +
+            `${text.slice(0, 80).replace(/\s+/g, ' ')}…`,
         );
       if (staticPolicies[id] !== undefined)
         throw invalid(`${POLICY_FILES.policies}: two policies are named ${JSON.stringify(id)}`);
@@ -198,7 +199,8 @@ export class PolicyEngine {
       throw invalid(`the policies do not validate: ${messages(validation.errors).join('; ')}`);
     if (validation.validationErrors.length > 0) {
       throw invalid(
-        `the policies do not validate against ${POLICY_FILES.schema}: ${validation.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`).join('; ')}`,
+        `the policies do not validate against ${POLICY_FILES.schema}: ` +
+          `${validation.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`).join('; ')}`,
         { errors: validation.validationErrors },
       );
     }

@@ -174,7 +174,8 @@ export class TokenSession {
     if (extractable?.[0] !== 0 || sensitive?.[0] !== 1) {
       throw new ModelsealError(
         'INVALID_ARGUMENT',
-        `the key ${JSON.stringify(label)} on token ${this.token} can leave the HSM (CKA_EXTRACTABLE must be false and CKA_SENSITIVE true); generate a non-extractable key`,
+        `the key ${JSON.stringify(label)} on token ${this.token} can leave the HSM (CKA_EXTRACTABLE must be false ` +
+          `and CKA_SENSITIVE true); generate a non-extractable key`,
         { details: { provider: PKCS11, token: this.token, key: label } },
       );
     }
@@ -279,7 +280,9 @@ export async function listTokens(module: string): Promise<string[]> {
     .map((t) => t.label.trim());
 }
 
-/** Opens pkcs11 stanzas of any token the configured module holds, with the configured PIN (asked for only when needed). */
+/**
+ * Opens pkcs11 stanzas of any token the configured module holds, with the configured PIN (asked for only when needed).
+ */
 export class Pkcs11Identity implements Identity {
   readonly description: string;
 
@@ -318,7 +321,8 @@ export class Pkcs11Identity implements Identity {
         if (ckr && TAG_FAILURE.has(ckr)) {
           throw new ModelsealError(
             'DECRYPTION_FAILED',
-            `unwrapping with ${key} on token ${tokenLabel}: the stanza was not made for this package, recipient, license or policy (${ckr})`,
+            `unwrapping with ${key} on token ${tokenLabel}: the stanza was not made for this package, recipient, ` +
+              `license or policy (${ckr})`,
             { cause: e, details: { provider: PKCS11, token: tokenLabel, ckr } },
           );
         }

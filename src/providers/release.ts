@@ -75,7 +75,8 @@ async function call(url: string, init?: RequestInit): Promise<Response> {
   } catch (cause) {
     throw new ModelsealError(
       'PROVIDER_UNAVAILABLE',
-      `the release service at ${new URL(url).origin} cannot be reached; check --server and that \`modelseal serve\` runs there`,
+      `the release service at ${new URL(url).origin} cannot be reached; check --server and that \`modelseal serve\` ` +
+        `runs there`,
       { cause },
     );
   }
@@ -173,7 +174,8 @@ export class ReleaseIdentity implements Identity {
     if (!answer || (answer.decision !== 'allow' && answer.decision !== 'deny') || typeof answer.receipt !== 'string') {
       throw new ModelsealError(
         'PROVIDER_UNAVAILABLE',
-        `the release service at ${server} answered HTTP ${res.status} without a logged decision${answer?.message ? `: ${answer.message}` : ''}; nothing was released`,
+        `the release service at ${server} answered HTTP ${res.status} without a logged ` +
+          `decision${answer?.message ? `: ${answer.message}` : ''}; nothing was released`,
       );
     }
     // The decision counts only once it is in the log: check the receipt first.

@@ -267,7 +267,8 @@ export async function startServer(
     });
     if (socket.writable && !(err.code === 'ECONNRESET'))
       socket.end(
-        `HTTP/1.1 ${reason === 'request-timeout' ? '408 Request Timeout' : '400 Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\nx-request-id: ${id}\r\n\r\n`,
+        `HTTP/1.1 ${reason === 'request-timeout' ? '408 Request Timeout' : '400 Bad Request'}\r\n` +
+          `connection: close\r\ncontent-length: 0\r\nx-request-id: ${id}\r\n\r\n`,
       );
     else socket.destroy();
   });

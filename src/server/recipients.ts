@@ -33,7 +33,9 @@ export interface RecipientRecord {
   publicKey: string;
   /** PEM certificate issued by the publisher's CA (RSA keys), or null for a registered key without one. */
   certificate: string | null;
-  /** SHA-256 (hex) of the certificate DER, or of the SPKI DER when there is no certificate: logged with each request. */
+  /**
+   * SHA-256 (hex) of the certificate DER, or of the SPKI DER when there is no certificate: logged with each request.
+   */
   fingerprint: string;
   created: string;
   /** When it was revoked (ISO 8601), or null. */
@@ -53,7 +55,8 @@ function bad(message: string): ModelsealError {
 export function checkRecipientName(name: string): string {
   if (!NAME.test(name))
     throw bad(
-      `recipient name ${JSON.stringify(name)}: use 1-64 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit`,
+      `recipient name ${JSON.stringify(name)}: use 1-64 lowercase letters, digits, ".", "_" or "-", starting with a ` +
+        `letter or digit`,
     );
   return name;
 }
@@ -76,12 +79,14 @@ export function normalizePartyName(value: string, option = '--org'): string {
   const bad1 = UNSAFE_TEXT.exec(nfc);
   if (bad1)
     throw bad(
-      `${option}: the name holds U+${bad1[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}, a control or bidi-override character; remove it`,
+      `${option}: the name holds U+${bad1[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}, a control ` +
+        `or bidi-override character; remove it`,
     );
   const chars = [...nfc].length;
   if (chars > MAX_ORG_CHARS)
     throw bad(
-      `${option}: ${chars} characters, at most ${MAX_ORG_CHARS} fit an X.509 organizationName (RFC 5280); give the registered short form`,
+      `${option}: ${chars} characters, at most ${MAX_ORG_CHARS} fit an X.509 organizationName (RFC 5280); give the ` +
+        `registered short form`,
     );
   return nfc;
 }
@@ -170,7 +175,8 @@ export async function loadOrCreateCa(
       cert.serialNumber = serial();
       cert.validity.notBefore = new Date();
       cert.validity.notAfter = new Date(Date.now() + 2 * 365 * 86400_000);
-      // UTF8String for the names (RFC 5280 §4.1.2.4; node-forge encodes the JS string when told), PrintableString for the country.
+      // UTF8String for the names (RFC 5280 §4.1.2.4; node-forge encodes the JS string when told), PrintableString for
+      // the country.
       const utf8 = forge.asn1.Type.UTF8 as unknown as asn1.Class; // @types/node-forge mistypes the field
       cert.setSubject([
         { name: 'commonName', value: subject.name, valueTagClass: utf8 },
@@ -214,7 +220,10 @@ export class RecipientRegistry {
     return this.#entry(name)?.record;
   }
 
-  /** The record and its parsed public key (kept until the file changes: parsing a PEM key costs more than the signature check). */
+  /**
+   * The record and its parsed public key (kept until the file changes: parsing a PEM key costs more than the signature
+   * check).
+   */
   async getWithKey(name: string): Promise<{ record: RecipientRecord; key: KeyObject } | undefined> {
     return this.#entry(name);
   }
