@@ -246,7 +246,8 @@ export async function signerFrom(g: GlobalOptions, spec: string): Promise<Signer
 /** The --signer option of the commands where the publisher signs. */
 export const SIGNER_OPTION = [
   '--signer <spec>',
-  'sign with a key in AWS KMS or an HSM instead of a key file: aws-kms:<key id, ARN or alias>[?region=…&endpoint=…] or pkcs11:<token>/<label> (docs/KEYS.md, Signers)',
+  'sign with a key in AWS KMS or an HSM instead of a key file: aws-kms:<key id, ARN or alias>[?region=…&endpoint=…] ' +
+    'or pkcs11:<token>/<label> (docs/KEYS.md, Signers)',
 ] as const;
 
 /** Every provider's identities: the key store's and the --identity files first, then the HSM, then AWS KMS. */

@@ -35,7 +35,8 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'seal the bundled sample checkpoint for the sample recipient, open it, verify it, and say what happened (uses the embedded demo keys; no setup)',
+      'seal the bundled sample checkpoint for the sample recipient, open it, verify it, and say what happened (uses ' +
+        'the embedded demo keys; no setup)',
     )
     .option(
       '--dir <dir>',
@@ -75,12 +76,15 @@ export function registerDemo(program: Command): void {
         });
         step(
           'seal',
-          `${sealed.files.length} files, ${fmtBytes(sealed.plaintextBytes)} → ${pkg} (${fmtBytes(sealed.packageBytes)}), AES-256-GCM in ${fmtBytes(sealed.chunkSize)} chunks, data key wrapped for ${recipientPub.slice(0, 20)}…, signed by ${sealed.signer.slice(0, 23)}…`,
+          `${sealed.files.length} files, ${fmtBytes(sealed.plaintextBytes)} → ${pkg} ` +
+            `(${fmtBytes(sealed.packageBytes)}), AES-256-GCM in ${fmtBytes(sealed.chunkSize)} chunks, data key ` +
+            `wrapped for ${recipientPub.slice(0, 20)}…, signed by ${sealed.signer.slice(0, 23)}…`,
         );
         const info = await inspect(pkg);
         step(
           'inspect',
-          `without any key: ${info.recipients.length} recipient (${info.recipients[0]!.type}, license ${info.recipients[0]!.license}), ${info.files.length} files, model ${info.model.rootDigest.slice(0, 23)}…`,
+          `without any key: ${info.recipients.length} recipient (${info.recipients[0]!.type}, license ` +
+            `${info.recipients[0]!.license}), ${info.files.length} files, model ${info.model.rootDigest.slice(0, 23)}…`,
         );
         const v = await verifyPackage(pkg, { trustedPublishers, ...th });
         step(
@@ -90,7 +94,8 @@ export function registerDemo(program: Command): void {
         const opened = await open({ input: pkg, output: out, identities: [identity], trustedPublishers, ...th });
         step(
           'open',
-          `the recipient's identity unwrapped the data key; every chunk authenticated and every file matched the signed manifest before ${out} appeared (+ model.sig)`,
+          `the recipient's identity unwrapped the data key; every chunk authenticated and every file matched the ` +
+            `signed manifest before ${out} appeared (+ model.sig)`,
         );
         const vf = await verifyFolder(out, { trustedPublishers });
         step(
@@ -108,7 +113,9 @@ export function registerDemo(program: Command): void {
         const same = Buffer.from(slice).equals(bytes.subarray(tensor.start, tensor.end));
         step(
           'random access',
-          `read tensor ${tensor.name} (${tensor.dtype} ${JSON.stringify(tensor.shape)}, ${fmtBytes(slice.length)}) from the package by decrypting only the chunks covering it: ${same ? 'identical to the original' : 'MISMATCH'}`,
+          `read tensor ${tensor.name} (${tensor.dtype} ${JSON.stringify(tensor.shape)}, ${fmtBytes(slice.length)}) ` +
+            `from the package by decrypting only the chunks covering it: ` +
+            `${same ? 'identical to the original' : 'MISMATCH'}`,
         );
         if (!same) throw new Error('random access read differs from the original');
         emitJson(g, 'demo', {
