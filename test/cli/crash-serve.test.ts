@@ -188,7 +188,9 @@ describe('release service under kill -9', () => {
       for (const { answer, ephemeral } of received) {
         // The receipt verifies on its own (inclusion in the checkpoint it carries)...
         const proof = verifyProof(answer.receipt!, undefined, logKey);
-        const at = `receipt for entry ${proof.index} (checkpoint size ${proof.checkpoint.size}) against the log of ${head.size} after restart`;
+        const at =
+          `receipt for entry ${proof.index} (checkpoint size ${proof.checkpoint.size}) against the log of ` +
+          `${head.size} after restart`;
         // ...its entry is in the restarted log at its index...
         expect(proof.index, at).toBeLessThan(head.size);
         expect(entries[proof.index]!.equals(proof.entry), at).toBe(true);

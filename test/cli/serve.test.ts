@@ -242,7 +242,8 @@ describe('modelseal serve', () => {
         country: 'DE',
       }),
     ]);
-    // Finding a recipient's release events needs the pseudonym key (the export names the package's recipient as sealed).
+    // Finding a recipient's release events needs the pseudonym key (the export names the package's recipient as
+    // sealed).
     expect(
       ms(['--json', 'audit', 'list', '--store', join(data, 'log'), '--recipient', 'acme-labs']).json().entries,
     ).toEqual([expect.objectContaining({ index: 0, type: 'export' })]);
@@ -260,7 +261,8 @@ describe('modelseal serve', () => {
     expect(csv.code, csv.stderr).toBe(0);
     const lines = csv.stdout.trimEnd().split('\r\n');
     expect(lines[0]).toBe(
-      'index,time,type,decision,reason,recipient,org,country,certificate,destination,artifact,package,license,policies,ip,request',
+      'index,time,type,decision,reason,recipient,org,country,certificate,destination,artifact,package,license,' +
+        'policies,ip,request',
     );
     expect(
       lines.slice(1).map((l) =>

@@ -281,7 +281,9 @@ async function runCase(
   const json = { 'content-type': 'application/json' };
   // Rarely (each holds a connection until the server's request timeout): a body that stops and waits.
   if (i % 500 === 7) {
-    const head = `POST /v1/release HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 64\r\n\r\n{"request":`;
+    const head =
+      `POST /v1/release HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n` +
+      `content-length: 64\r\n\r\n{"request":`;
     return { kind: 'stall', ...(await rawSend([Buffer.from(head), Buffer.alloc(0)], 3_000)) };
   }
   const kind = r.pick([
@@ -348,13 +350,16 @@ async function runCase(
     case 'oversize':
       return { kind, ...(await post(Buffer.alloc(MAX_BODY_BYTES + 1 + r.int(100_000), 0x20))) };
     case 'cut-short': {
-      const head = `POST /v1/release HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${100 + r.int(1000)}\r\n\r\n`;
+      const head =
+        `POST /v1/release HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n` +
+        `content-length: ${100 + r.int(1000)}\r\n\r\n`;
       return { kind, ...(await rawSend([Buffer.from(head), Buffer.from('{"request":')], 1)) };
     }
     case 'trickle': {
       const text = JSON.stringify((await signedRequest(pkg, 'acme-labs', identityKey)).body);
       const buf = Buffer.from(
-        `POST /v1/release HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+        `POST /v1/release HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\n` +
+          `content-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
       );
       const n = 2 + r.int(6);
       const chunks = Array.from({ length: n }, (_, i) =>
@@ -497,7 +502,9 @@ describe(`release service under hostile requests (${CASES} cases, seed ${SEED})`
 
     // Not vacuous: every kind ran, and each of the three records was used.
     console.log(
-      `server fuzz: ${CASES} cases in ${seconds.toFixed(1)} s (seed ${SEED}); kinds ${JSON.stringify(kinds)}; statuses ${JSON.stringify(statuses)}; records: ${byLog('entry')} log entries, ${byLog('summary')} in summaries, ${byLog('service-log')} on the service log`,
+      `server fuzz: ${CASES} cases in ${seconds.toFixed(1)} s (seed ${SEED}); kinds ${JSON.stringify(kinds)}; ` +
+        `statuses ${JSON.stringify(statuses)}; records: ${byLog('entry')} log entries, ${byLog('summary')} in ` +
+        `summaries, ${byLog('service-log')} on the service log`,
     );
     expect(Object.values(kinds).reduce((a, b) => a + b, 0)).toBe(CASES);
     expect(Object.keys(kinds).length).toBe(CASES >= 500 ? 15 : Object.keys(kinds).length);

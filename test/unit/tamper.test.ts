@@ -46,7 +46,10 @@ async function expectRejected(bytes: Uint8Array, fileCode: string, streamCode = 
   expect(readdirSync(dir).filter((f) => f.includes('mseal-partial'))).toEqual([]);
 }
 
-/** Replaces the character at `offset` by the next of its class (digit, a–f, g–z, A–Z, - and _): the field stays well-formed, only its value changes. */
+/**
+ * Replaces the character at `offset` by the next of its class (digit, a–f, g–z, A–Z, - and _): the field stays
+ * well-formed, only its value changes.
+ */
 function alter(bytes: Uint8Array, offset: number): void {
   const classes = ['0123456789', 'abcdef', 'ghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', '-_'];
   const c = String.fromCharCode(bytes[offset]!);
