@@ -20,16 +20,7 @@ import type { SignedRecord } from './registry.js';
 import type { CodeParams } from './params.js';
 import type { AlignedTensor } from './align.js';
 import { walkEvidence, type ReadProgress, type TraceEvidence } from './evidence.js';
-import {
-  addScores,
-  decides,
-  FIRST_LOOK,
-  judge,
-  lookSchedule,
-  zScores,
-  type Accusation,
-  type TraceVerdict,
-} from './score.js';
+import { addScores, decides, judge, lookSchedule, zScores, type Accusation, type TraceVerdict } from './score.js';
 
 export type { AlignedTensor, Recast } from './align.js';
 export {

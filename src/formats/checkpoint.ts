@@ -115,7 +115,7 @@ export async function collectInputs(
           );
         }
         // Followed, and only to a regular file inside the folder: the package stores content, never links.
-        const target = await realpath(abs).catch((cause) => {
+        const target = await realpath(abs).catch((cause: unknown) => {
           throw ioError(`${rel} is a dangling symbolic link`, cause);
         });
         if (!(target + sep).startsWith(root + sep)) {

@@ -218,7 +218,8 @@ export function fail(message: string, details?: Record<string, unknown>): Models
 
 /** @internal A short printable form of a value for error messages. */
 export function describe(v: unknown): string {
-  const s = typeof v === 'bigint' ? `${v}n` : (JSON.stringify(v) ?? String(v));
+  // JSON.stringify returns undefined for undefined, functions and symbols, whatever its type says.
+  const s = typeof v === 'bigint' ? `${v}n` : ((JSON.stringify(v) as string | undefined) ?? String(v));
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 

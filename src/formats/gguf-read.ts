@@ -15,7 +15,6 @@ import {
   NUMERIC,
   swapOnBigEndian,
   tensorSize,
-  type GgufArray,
   type GgufFile,
   type GgufNumericArray,
   type GgufTensorInfo,
@@ -225,7 +224,7 @@ export async function readGgufHeader(path: string): Promise<GgufFile> {
   try {
     const size = await fh.stat().then(
       (s) => s.size,
-      (cause) => Promise.reject(ioError(`cannot read ${path}`, cause)),
+      (cause: unknown) => Promise.reject(ioError(`cannot read ${path}`, cause)),
     );
     let bytes = new Uint8Array(0);
     let want = Math.min(size, 1 << 20);

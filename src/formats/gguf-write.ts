@@ -147,7 +147,8 @@ export function encodeGgufHeader(
   w.bytes(UTF8_OUT.encode('GGUF'));
   w.u32(3);
   w.numbers(BigUint64Array.of(BigInt(tensors.length), BigInt(metadata.size)));
-  for (const [key, v] of metadata) {
+  // A JavaScript caller may put anything in the Map: the value is checked before use.
+  for (const [key, v] of metadata as Map<string, GgufValue | null>) {
     w.string(key, 'a metadata key', GGUF_LIMITS.keyBytes);
     checkKey(key);
     if (typeof v !== 'object' || v === null || !VALUE_NAMES.has(v.type)) {
@@ -160,7 +161,7 @@ export function encodeGgufHeader(
   const names = new Set<string>();
   let next = 0;
   for (const t of tensors) {
-    w.string(t?.name, 'a tensor name', GGUF_LIMITS.tensorNameBytes);
+    w.string((t as typeof t | undefined)?.name, 'a tensor name', GGUF_LIMITS.tensorNameBytes);
     claimTensorName(names, t.name);
     const size = tensorSize(t.name, t.ggmlType, t.ne);
     if (t.size !== size)
@@ -197,7 +198,8 @@ export async function writeGguf(
 ): Promise<void> {
   if (!Array.isArray(tensors)) throw fail('tensors must be an array');
   tensors.forEach((t, i) => {
-    if (!(t?.data instanceof Uint8Array)) throw fail(`the data of tensor ${i} must be a Uint8Array`);
+    if (!((t as typeof t | undefined)?.data instanceof Uint8Array))
+      throw fail(`the data of tensor ${i} must be a Uint8Array`);
   });
   const header = encodeGgufHeader(
     metadata,

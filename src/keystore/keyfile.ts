@@ -89,13 +89,7 @@ export async function readKeyFile(path: string): Promise<KeyFile> {
   } catch {
     o = undefined;
   }
-  if (
-    !o ||
-    o.format !== FORMAT ||
-    typeof o.kind !== 'string' ||
-    typeof o.id !== 'string' ||
-    typeof o.secret !== 'object'
-  ) {
+  if (o?.format !== FORMAT || typeof o.kind !== 'string' || typeof o.id !== 'string' || typeof o.secret !== 'object') {
     throw new ModelsealError(
       'KEYSTORE',
       `${path} is not a modelseal key file (expected JSON with "format": "${FORMAT}")`,

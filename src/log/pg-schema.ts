@@ -3,12 +3,13 @@
  * the schema once however many replicas start together, and naming things in messages without
  * their secrets.
  */
+import type * as PgModule from 'pg';
 import type { Pool } from 'pg';
 import { ModelsealError } from '../errors.js';
 import { HASH_SIZE } from './merkle.js';
 import { MAX_ENTRY_BYTES } from './store.js';
 
-let driver: Promise<typeof import('pg')> | undefined;
+let driver: Promise<typeof PgModule> | undefined;
 const loadDriver = () => (driver ??= import('pg'));
 
 /** A schema name the log accepts: a lower-case SQL name of at most 63 characters. */

@@ -153,7 +153,7 @@ export function verifyWithTrustedKey(
       debug?.(
         `${what} does not verify with trusted key ` +
           `sha256:${createHash('sha256').update(spki).digest('hex').slice(0, 16)}…: ` +
-          `${e instanceof Error ? e.message : String(e)}`,
+          (e instanceof Error ? e.message : String(e)),
       );
       rejections.push(e);
     }

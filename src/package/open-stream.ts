@@ -213,9 +213,9 @@ class StreamOpen implements WalkVisitor<Uint8Array | null> {
   async verdict(walk: { parsed: ParsedHeader; trailer: Opened['trailer'] }): Promise<Opened> {
     await this.#payload;
     if (this.#payloadError) throw this.#payloadError.error;
-    for (const failure of [this.#unlockFailure, this.#provenanceFailure, this.#sink?.failure]) {
-      if (failure !== undefined) throw failure;
-    }
+    const failures: unknown[] = [this.#unlockFailure, this.#provenanceFailure, this.#sink?.failure];
+    const first = failures.findIndex((f) => f !== undefined);
+    if (first >= 0) throw failures[first];
     const { stanza, identity } = this.#unlocked!;
     const files = this.#sink!.files;
     return { parsed: walk.parsed, trailer: walk.trailer, stanza, identity, provenance: this.#provenance!, files };

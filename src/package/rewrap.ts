@@ -101,9 +101,11 @@ export async function recoverRewrap(pkg: string): Promise<boolean> {
   if (!(await pathExists(jp))) return false;
   let j: Journal;
   try {
-    j = JSON.parse(await readFile(jp, 'utf8')) as Journal;
-    if (j.journal !== JOURNAL_TAG || !Number.isSafeInteger(j.size) || !Array.isArray(j.parts))
+    // Any JSON value until these checks pass.
+    const parsed = JSON.parse(await readFile(jp, 'utf8')) as Partial<Record<keyof Journal, unknown>> | null;
+    if (parsed?.journal !== JOURNAL_TAG || !Number.isSafeInteger(parsed.size) || !Array.isArray(parsed.parts))
       throw new Error('not a rewrap journal');
+    j = parsed as Journal;
   } catch (cause) {
     throw new ModelsealError(
       'MALFORMED_PACKAGE',

@@ -134,7 +134,7 @@ class KeySearch {
       dek = await combineShares([...this.shares.values()], kg.threshold);
     } catch (e) {
       // Shares that cannot be combined (e.g. two with one x-coordinate): a forged header.
-      this.debug?.(`key group shares do not combine: ${e instanceof Error ? e.message : e}`);
+      this.debug?.(`key group shares do not combine: ${e instanceof Error ? e.message : String(e)}`);
       throw authFailed(e);
     } finally {
       for (const x of this.shares.values()) x.fill(0);

@@ -200,7 +200,7 @@ export class PolicyEngine {
     if (validation.validationErrors.length > 0) {
       throw invalid(
         `the policies do not validate against ${POLICY_FILES.schema}: ` +
-          `${validation.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`).join('; ')}`,
+          validation.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`).join('; '),
         { errors: validation.validationErrors },
       );
     }

@@ -116,7 +116,7 @@ export class AwsKmsIdentity implements Identity {
     } catch (e) {
       throw kmsError(e, 'Decrypt', keyArn);
     }
-    if (!plaintext || plaintext.length !== 32)
+    if (plaintext?.length !== 32)
       throw new ModelsealError('DECRYPTION_FAILED', `AWS KMS Decrypt with ${keyArn} returned no 32-byte data key`);
     return new Uint8Array(plaintext);
   }

@@ -214,7 +214,7 @@ export class ModuleHandle {
         } catch (e) {
           throw new ModelsealError(
             'PROVIDER_UNAVAILABLE',
-            `cannot load the PKCS#11 module ${path} (${e instanceof Error ? e.message : e})`,
+            `cannot load the PKCS#11 module ${path} (${e instanceof Error ? e.message : String(e)})`,
             { cause: e },
           );
         }

@@ -171,7 +171,8 @@ export class ReleaseIdentity implements Identity {
       body: JSON.stringify({ request, signature: signRequest(request, this.#o.key) }),
     });
     const answer = (await res.json().catch(() => null)) as ReleaseAnswer | null;
-    if (!answer || (answer.decision !== 'allow' && answer.decision !== 'deny') || typeof answer.receipt !== 'string') {
+    const decision: unknown = answer?.decision; // the server's JSON: any value until checked
+    if (!answer || (decision !== 'allow' && decision !== 'deny') || typeof answer.receipt !== 'string') {
       throw new ModelsealError(
         'PROVIDER_UNAVAILABLE',
         `the release service at ${server} answered HTTP ${res.status} without a logged ` +

@@ -6,21 +6,12 @@
 // node:http and node:https are imported when a server starts: at every start of the CLI, whatever
 // the command, they cost ~9 ms.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { isModelsealError } from '../errors.js';
 import type { TransparencyLog } from '../log/log.js';
-import {
-  fail,
-  MAX_BODY_BYTES,
-  parseJson,
-  readBody,
-  send,
-  tooMany,
-  type Exchange,
-  type ExchangeRecord,
-} from './exchange.js';
+import { fail, MAX_BODY_BYTES, parseJson, readBody, send, type Exchange, type ExchangeRecord } from './exchange.js';
 import { acceptsGzip, parseTilePath, printable, targetPath } from './paths.js';
 import type { ReleaseService, ServiceReply } from './service.js';
 
@@ -252,7 +243,8 @@ export async function startServer(
   server.keepAliveTimeout = 5000;
   // Bytes that are not HTTP never reach a handler: answered 400 with an id, on the service log (or counted).
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    const ip = (socket as Socket).remoteAddress ?? 'unknown';
+    // A net.Socket (or its TLS subclass) typed as a Duplex: read the address it has.
+    const ip = (socket as { remoteAddress?: string }).remoteAddress ?? 'unknown';
     const id = service.exchangeId();
     const reason = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'malformed-http';
     const admitted = service.admitFailure(ip, reason);

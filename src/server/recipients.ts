@@ -16,7 +16,7 @@ import {
 import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { asn1, pki } from 'node-forge';
+import type { asn1 } from 'node-forge';
 import { ModelsealError } from '../errors.js';
 import { pathExists, writeFileAtomic } from '../io/atomic.js';
 import { makeKeyFile, readKeyFile, unlockKeyFile, writeKeyFile, type KeyFile } from '../keystore/keyfile.js';
@@ -82,6 +82,7 @@ export function normalizePartyName(value: string, option = '--org'): string {
       `${option}: the name holds U+${bad1[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}, a control ` +
         `or bidi-override character; remove it`,
     );
+  // eslint-disable-next-line @typescript-eslint/no-misused-spread -- code points on purpose, as X.509 counts them
   const chars = [...nfc].length;
   if (chars > MAX_ORG_CHARS)
     throw bad(
@@ -91,7 +92,8 @@ export function normalizePartyName(value: string, option = '--org'): string {
   return nfc;
 }
 
-function checkAttributes(a: RecipientAttributesInput): RecipientAttributesInput {
+/** `org` may be missing where a JavaScript caller left it out: it is then reported as required. */
+function checkAttributes(a: Omit<RecipientAttributesInput, 'org'> & { org?: string }): RecipientAttributesInput {
   const org = normalizePartyName(a.org ?? '');
   if (!COUNTRY.test(a.country))
     throw bad(`--country ${JSON.stringify(a.country)}: expected an ISO 3166 alpha-2 code such as DE`);
@@ -238,7 +240,7 @@ export class RecipientRegistry {
       return undefined;
     }
     const hit = this.#cache.get(name);
-    if (hit && hit.mtimeMs === st.mtimeMs) return hit;
+    if (hit?.mtimeMs === st.mtimeMs) return hit;
     const record = JSON.parse(readFileSync(path, 'utf8')) as RecipientRecord;
     const entry = { mtimeMs: st.mtimeMs, record, key: createPublicKey(record.publicKey) };
     this.#cache.set(name, entry);
