@@ -339,8 +339,11 @@ export function reportError(e: unknown, g: GlobalOptions): number {
     );
   } else {
     process.stderr.write(`modelseal: error ${err.code}: ${err.message}\n`);
-    if (process.env.MODELSEAL_DEBUG && err.cause)
-      process.stderr.write(`  cause: ${String((err.cause as Error)?.stack ?? err.cause)}\n`);
+    if (process.env.MODELSEAL_DEBUG && err.cause) {
+      // Any thrown value: its stack when it has one (an Error), else the value itself.
+      const shown: unknown = (err.cause as { stack?: unknown }).stack ?? err.cause;
+      process.stderr.write(`  cause: ${String(shown)}\n`);
+    }
   }
   return err.exitCode;
 }

@@ -1,4 +1,4 @@
-import { type Command } from 'commander';
+import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import {
   parseX25519Recipient,
   readPublisherPublicKey,
   readRange,
+  type RangeOptions,
   readSafetensorsHeader,
   seal,
   verifyFolder,
@@ -29,6 +30,16 @@ function projectRoot(): string {
     dir = up;
   }
   return dir;
+}
+
+/** Reads one tensor of the sample back from the package, decrypting only the chunks that cover it. */
+async function readTensorBack(pkg: string, sample: string, opening: RangeOptions) {
+  const st = join(sample, 'model.safetensors');
+  const bytes = await readFile(st);
+  const header = await readSafetensorsHeader(st);
+  const tensor = header.tensors.find((x) => x.dtype === 'BF16') ?? header.tensors[0]!;
+  const slice = await readRange(pkg, 'model.safetensors', tensor.start, tensor.end - tensor.start, opening);
+  return { tensor, slice, same: Buffer.from(slice).equals(bytes.subarray(tensor.start, tensor.end)) };
 }
 
 export function registerDemo(program: Command): void {
@@ -102,20 +113,15 @@ export function registerDemo(program: Command): void {
           'verify checkpoint',
           `${vf.files} files match model.sig (OpenSSF Model Signing, verifiable with \`model_signing verify key\`)`,
         );
-        const st = join(sample, 'model.safetensors');
-        const bytes = await readFile(st);
-        const header = await readSafetensorsHeader(st);
-        const tensor = header.tensors.find((x) => x.dtype === 'BF16') ?? header.tensors[0]!;
-        const slice = await readRange(pkg, 'model.safetensors', tensor.start, tensor.end - tensor.start, {
+        const { tensor, slice, same } = await readTensorBack(pkg, sample, {
           identities: [identity],
           trustedPublishers,
         });
-        const same = Buffer.from(slice).equals(bytes.subarray(tensor.start, tensor.end));
         step(
           'random access',
           `read tensor ${tensor.name} (${tensor.dtype} ${JSON.stringify(tensor.shape)}, ${fmtBytes(slice.length)}) ` +
             `from the package by decrypting only the chunks covering it: ` +
-            `${same ? 'identical to the original' : 'MISMATCH'}`,
+            (same ? 'identical to the original' : 'MISMATCH'),
         );
         if (!same) throw new Error('random access read differs from the original');
         emitJson(g, 'demo', {

@@ -1,4 +1,4 @@
-import { type Command } from 'commander';
+import type { Command } from 'commander';
 import { createPublicKey } from 'node:crypto';
 import { resolve } from 'node:path';
 import { NoteSigner, writeFileAtomic } from '../../src/index.js';
