@@ -44,7 +44,7 @@ let server: ChildProcess | undefined;
 function ms(args: string[]) {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` (npm test does)`);
   const r = spawnSync(process.execPath, [BIN, '--keys', keys, ...args], { cwd: dir, maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`modelseal ${args.join(' ')} failed: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`modelseal ${args.join(' ')} failed: ${r.stderr.toString()}`);
   return JSON.parse(r.stdout.toString() || '{}');
 }
 

@@ -52,7 +52,7 @@ const post = (url: string, body: unknown) =>
 
 afterAll(async () => {
   for (const s of servers) s.kill('SIGTERM');
-  await Promise.all(servers.map((s) => (s.exitCode === null ? new Promise((r) => s.once('exit', r)) : null)));
+  await Promise.all(servers.filter((s) => s.exitCode === null).map((s) => new Promise((r) => s.once('exit', r))));
 });
 
 describe('serve --store postgres://', () => {

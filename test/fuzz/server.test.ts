@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initKeystore, loadPublisherKey, loadReleaseIdentity, noPassphrase } from '../../src/keystore/keystore.js';
 import { auditLog } from '../../src/log/audit.js';
 import { verifyProof } from '../../src/log/checkpoint.js';
-import { decodeEvent, storeEvents, type DenialsEvent } from '../../src/log/events.js';
+import { decodeEvent, storeEvents } from '../../src/log/events.js';
 import { parseVerifierKey } from '../../src/log/note.js';
 import { seal } from '../../src/package/seal.js';
 import { initPolicyDir, POLICY_FILES } from '../../src/policy/engine.js';
@@ -99,8 +99,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await server?.close();
-  await setup?.close();
+  // Unset when beforeAll failed.
+  await (server as RunningServer | undefined)?.close();
+  await (setup as ReleaseServiceSetup | undefined)?.close();
 });
 
 interface Sent {

@@ -53,7 +53,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await moto?.stop();
+  await (moto as Moto | undefined)?.stop(); // unset when beforeAll failed
 });
 
 const hsmOpts = () => ({ module: hsm.module, pin: hsm.pin });

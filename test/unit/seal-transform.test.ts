@@ -68,7 +68,9 @@ function xorTransform(byte: number, script?: URL) {
       seen.originals.set(paths[file]!, hash.digest('hex'));
       hash = createHash('sha256');
     },
-    finishHeader() {},
+    finishHeader() {
+      // Nothing to add to the header: this transform only counts and XORs.
+    },
     async record() {
       return { xor: { byte, pieces: seen.pieces } };
     },

@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer as createTcpServer } from 'node:net';
-import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isModelsealError } from '../../src/errors.js';
@@ -232,8 +231,9 @@ function raw(
 }
 
 afterAll(async () => {
-  await server?.close();
-  await setup?.close();
+  // Unset when beforeAll failed.
+  await (server as RunningServer | undefined)?.close();
+  await (setup as ReleaseServiceSetup | undefined)?.close();
 });
 
 describe('release service', () => {

@@ -2,7 +2,7 @@
  * The Signer interface: the local signer, a signer whose key this process never holds (as a KMS or
  * an HSM), and every place the publisher or the log signs going through it with the same bytes.
  */
-import { generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';

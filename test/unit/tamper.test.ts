@@ -38,7 +38,7 @@ async function expectRejected(bytes: Uint8Array, fileCode: string, streamCode = 
   for (const [mode, input, code] of inputs) {
     const err = await open({ input, output: out, identities, trustedPublishers: keys.trusted, threads: 0 }).then(
       () => ({ code: 'OPENED', message: 'opened' }),
-      (e: { code?: string; message?: string }) => e,
+      (e: unknown) => e as { code?: string; message?: string },
     );
     expect(err.code, `${mode}: ${err.message}`).toBe(code);
     expect(existsSync(out)).toBe(false);
@@ -248,7 +248,7 @@ describe('tamper matrix: every region, truncation, reordering, splicing', async 
             threads: 0,
           }).then(
             () => 'opened',
-            (e: { code?: string }) => e.code,
+            (e: unknown) => (e as { code?: string }).code,
           );
           // Only a change to bytes nothing covers may still open, and then identically.
           if (r === 'opened') {
@@ -278,7 +278,7 @@ describe('tamper matrix: every region, truncation, reordering, splicing', async 
           threads: 0,
         }).then(
           () => 'opened',
-          (e: { code?: string }) => e.code,
+          (e: unknown) => (e as { code?: string }).code,
         );
         expect(['MALFORMED_PACKAGE', 'TRUNCATED']).toContain(r);
       }),
