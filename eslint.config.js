@@ -67,11 +67,15 @@ export default defineConfig(
       '@typescript-eslint/no-empty-function': ['error', { allow: ['arrowFunctions'] }],
       // `(x) => resolve(x)`-style callbacks return void on purpose; a `return voidCall()` is still reported.
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
+      // `a || b` on strings is deliberate where an empty string must fall through too (`?host=`, `--store ''`).
+      '@typescript-eslint/prefer-nullish-coalescing': ['error', { ignorePrimitives: { string: true } }],
       // `_name` marks a parameter an interface makes us take, or a property dropped by a rest pattern.
       '@typescript-eslint/no-unused-vars': [
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true },
       ],
+      // A rejection that passes on a value caught elsewhere keeps its `unknown` type (only-throw-error allows it too).
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
       // The 100-line function limit of the architecture rules (counted first line to last, as printed).
       'max-lines-per-function': ['error', { max: 100, skipBlankLines: false, skipComments: false }],
       // What Prettier (printWidth 120) cannot wrap: long strings and comments. (Deprecated in core

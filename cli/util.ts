@@ -246,7 +246,8 @@ export async function signerFrom(g: GlobalOptions, spec: string): Promise<Signer
 /** The --signer option of the commands where the publisher signs. */
 export const SIGNER_OPTION = [
   '--signer <spec>',
-  'sign with a key in AWS KMS or an HSM instead of a key file: aws-kms:<key id, ARN or alias>[?region=…&endpoint=…] or pkcs11:<token>/<label> (docs/KEYS.md, Signers)',
+  'sign with a key in AWS KMS or an HSM instead of a key file: aws-kms:<key id, ARN or alias>[?region=…&endpoint=…] ' +
+    'or pkcs11:<token>/<label> (docs/KEYS.md, Signers)',
 ] as const;
 
 /** Every provider's identities: the key store's and the --identity files first, then the HSM, then AWS KMS. */
@@ -274,7 +275,7 @@ export function threads(g: GlobalOptions): number | undefined {
 /** Commander argument parser of repeatable options: collects every value in order. */
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
-const interruptListeners: Array<() => void> = [];
+const interruptListeners: (() => void)[] = [];
 
 /** An AbortSignal fired by Ctrl-C / SIGTERM, so the library removes its temporary output before exit. */
 export function interruptSignal(): AbortSignal {
@@ -338,8 +339,11 @@ export function reportError(e: unknown, g: GlobalOptions): number {
     );
   } else {
     process.stderr.write(`modelseal: error ${err.code}: ${err.message}\n`);
-    if (process.env.MODELSEAL_DEBUG && err.cause)
-      process.stderr.write(`  cause: ${String((err.cause as Error)?.stack ?? err.cause)}\n`);
+    if (process.env.MODELSEAL_DEBUG && err.cause) {
+      // Any thrown value: its stack when it has one (an Error), else the value itself.
+      const shown: unknown = (err.cause as { stack?: unknown }).stack ?? err.cause;
+      process.stderr.write(`  cause: ${String(shown)}\n`);
+    }
   }
   return err.exitCode;
 }

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { join } from 'node:path';
 import {
   auditLog,
@@ -308,14 +308,19 @@ async function auditList(
   await withSource(o, async ({ store }) => {
     if (store.checkpoint !== null) openNote(store.checkpoint, [verifier]);
     const { entries, otherEntries } = await queryEvents(store, filter);
-    if (g.json)
-      return emitJson(g, 'audit list', {
+    if (g.json) {
+      emitJson(g, 'audit list', {
         size: store.size,
         entries: entries.map(({ index, event }: IndexedEvent) => ({ index, ...event })),
         otherEntries,
       });
+      return;
+    }
     const rows = entries.map(({ index, event }) => row(index, event));
-    if (o.csv) return printCsv(rows);
+    if (o.csv) {
+      printCsv(rows);
+      return;
+    }
     printTable(rows);
     const other = otherEntries ? ` (${otherEntries} not modelseal events)` : '';
     say(g, `${entries.length} of ${store.size} entries${other}`);

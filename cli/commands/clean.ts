@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { findStalePartials, fsReason, ModelsealError, removeStalePartials } from '../../src/index.js';

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import {
   parseX25519Recipient,
   readPublisherPublicKey,
   readRange,
+  type RangeOptions,
   readSafetensorsHeader,
   seal,
   verifyFolder,
@@ -31,11 +32,22 @@ function projectRoot(): string {
   return dir;
 }
 
+/** Reads one tensor of the sample back from the package, decrypting only the chunks that cover it. */
+async function readTensorBack(pkg: string, sample: string, opening: RangeOptions) {
+  const st = join(sample, 'model.safetensors');
+  const bytes = await readFile(st);
+  const header = await readSafetensorsHeader(st);
+  const tensor = header.tensors.find((x) => x.dtype === 'BF16') ?? header.tensors[0]!;
+  const slice = await readRange(pkg, 'model.safetensors', tensor.start, tensor.end - tensor.start, opening);
+  return { tensor, slice, same: Buffer.from(slice).equals(bytes.subarray(tensor.start, tensor.end)) };
+}
+
 export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'seal the bundled sample checkpoint for the sample recipient, open it, verify it, and say what happened (uses the embedded demo keys; no setup)',
+      'seal the bundled sample checkpoint for the sample recipient, open it, verify it, and say what happened (uses ' +
+        'the embedded demo keys; no setup)',
     )
     .option(
       '--dir <dir>',
@@ -75,12 +87,15 @@ export function registerDemo(program: Command): void {
         });
         step(
           'seal',
-          `${sealed.files.length} files, ${fmtBytes(sealed.plaintextBytes)} → ${pkg} (${fmtBytes(sealed.packageBytes)}), AES-256-GCM in ${fmtBytes(sealed.chunkSize)} chunks, data key wrapped for ${recipientPub.slice(0, 20)}…, signed by ${sealed.signer.slice(0, 23)}…`,
+          `${sealed.files.length} files, ${fmtBytes(sealed.plaintextBytes)} → ${pkg} ` +
+            `(${fmtBytes(sealed.packageBytes)}), AES-256-GCM in ${fmtBytes(sealed.chunkSize)} chunks, data key ` +
+            `wrapped for ${recipientPub.slice(0, 20)}…, signed by ${sealed.signer.slice(0, 23)}…`,
         );
         const info = await inspect(pkg);
         step(
           'inspect',
-          `without any key: ${info.recipients.length} recipient (${info.recipients[0]!.type}, license ${info.recipients[0]!.license}), ${info.files.length} files, model ${info.model.rootDigest.slice(0, 23)}…`,
+          `without any key: ${info.recipients.length} recipient (${info.recipients[0]!.type}, license ` +
+            `${info.recipients[0]!.license}), ${info.files.length} files, model ${info.model.rootDigest.slice(0, 23)}…`,
         );
         const v = await verifyPackage(pkg, { trustedPublishers, ...th });
         step(
@@ -90,25 +105,23 @@ export function registerDemo(program: Command): void {
         const opened = await open({ input: pkg, output: out, identities: [identity], trustedPublishers, ...th });
         step(
           'open',
-          `the recipient's identity unwrapped the data key; every chunk authenticated and every file matched the signed manifest before ${out} appeared (+ model.sig)`,
+          `the recipient's identity unwrapped the data key; every chunk authenticated and every file matched the ` +
+            `signed manifest before ${out} appeared (+ model.sig)`,
         );
         const vf = await verifyFolder(out, { trustedPublishers });
         step(
           'verify checkpoint',
           `${vf.files} files match model.sig (OpenSSF Model Signing, verifiable with \`model_signing verify key\`)`,
         );
-        const st = join(sample, 'model.safetensors');
-        const bytes = await readFile(st);
-        const header = await readSafetensorsHeader(st);
-        const tensor = header.tensors.find((x) => x.dtype === 'BF16') ?? header.tensors[0]!;
-        const slice = await readRange(pkg, 'model.safetensors', tensor.start, tensor.end - tensor.start, {
+        const { tensor, slice, same } = await readTensorBack(pkg, sample, {
           identities: [identity],
           trustedPublishers,
         });
-        const same = Buffer.from(slice).equals(bytes.subarray(tensor.start, tensor.end));
         step(
           'random access',
-          `read tensor ${tensor.name} (${tensor.dtype} ${JSON.stringify(tensor.shape)}, ${fmtBytes(slice.length)}) from the package by decrypting only the chunks covering it: ${same ? 'identical to the original' : 'MISMATCH'}`,
+          `read tensor ${tensor.name} (${tensor.dtype} ${JSON.stringify(tensor.shape)}, ${fmtBytes(slice.length)}) ` +
+            `from the package by decrypting only the chunks covering it: ` +
+            (same ? 'identical to the original' : 'MISMATCH'),
         );
         if (!same) throw new Error('random access read differs from the original');
         emitJson(g, 'demo', {

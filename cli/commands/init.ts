@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { initKeystore, ModelsealError, originOfPrefix } from '../../src/index.js';
 import { emitJson, keysDir, passphraseSource, say, type GlobalOptions } from '../util.js';
 

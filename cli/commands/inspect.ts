@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { inspect, type InspectResult } from '../../src/index.js';
 import { emitJson, fmtBytes, type GlobalOptions } from '../util.js';
 

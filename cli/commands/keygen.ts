@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { ModelsealError, newPublisherKey, newX25519Key, writeFileAtomic, writeKeyFile } from '../../src/index.js';
 import { emitJson, passphraseSource, say, type GlobalOptions } from '../util.js';

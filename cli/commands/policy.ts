@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { initPolicyDir, ModelsealError, PolicyEngine, serviceInfo } from '../../src/index.js';
 import { emitJson, say, type GlobalOptions } from '../util.js';

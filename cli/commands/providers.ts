@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { listProviders } from '../../src/index.js';
 import { emitJson, providerSettings, type GlobalOptions } from '../util.js';
 

@@ -1,5 +1,5 @@
 /** `receipt verify`: a log receipt (C2SP tlog-proof) checked offline. */
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { ModelsealError, verifyProof } from '../../src/index.js';
 import { emitJson, say, type GlobalOptions } from '../util.js';

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { codeParams, sayTensors } from './fingerprint.js';
 import {
   DEFAULT_PARAMS,

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { createPublicKey } from 'node:crypto';
 import { resolve } from 'node:path';
 import { NoteSigner, writeFileAtomic } from '../../src/index.js';
@@ -18,7 +18,8 @@ export function registerSigner(program: Command): void {
     .option('--log-name <origin>', 'for an Ed25519 key: also give its log note verifier key under this name')
     .addHelpText(
       'after',
-      '\nExample:\n  modelseal signer pubkey aws-kms:alias/publisher -o publisher-kms.pub\n  modelseal verify llama.mseal --publisher publisher-kms.pub',
+      '\nExample:\n  modelseal signer pubkey aws-kms:alias/publisher -o publisher-kms.pub\n  modelseal verify ' +
+        'llama.mseal --publisher publisher-kms.pub',
     )
     .action(async (spec: string, o: { output?: string; logName?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();

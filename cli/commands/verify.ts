@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { stat } from 'node:fs/promises';
 import { verifyFolder, verifyPackage } from '../../src/index.js';
 import {

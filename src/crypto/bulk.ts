@@ -120,7 +120,9 @@ export type BulkJob =
       buf: SharedArrayBuffer;
       transform?: PieceTransformJob;
     })
-  /** Reads sealed chunks at `packagePos` of `inFd`, decrypts into `buf`, writes the plaintext at `outPos` of `outFd`. */
+  /**
+   * Reads sealed chunks at `packagePos` of `inFd`, decrypts into `buf`, writes the plaintext at `outPos` of `outFd`.
+   */
   | (Piece & { op: 'open'; key: Uint8Array; inFd: number; outFd: number; outPos: number; buf: ArrayBuffer })
   /** Reads sealed chunks at `packagePos` of `inFd` and hashes each. */
   | (Piece & { op: 'hash'; inFd: number })
@@ -137,7 +139,10 @@ export interface BulkResult {
   length?: number;
   /** SHA-256 of every sealed chunk (seal, hash, hashChunk). */
   digests?: Uint8Array;
-  /** open: index within the piece of the first chunk that did not authenticate, or -1 (verifyEd25519: first bad signature). */
+  /**
+   * open: index within the piece of the first chunk that did not authenticate, or -1 (verifyEd25519: first bad
+   * signature).
+   */
   bad?: number;
   /** openChunk: the plaintext, or null when it does not authenticate. */
   plain?: Uint8Array | null;

@@ -33,8 +33,8 @@ export function decryptChunk(key: Uint8Array, counter: number, final: boolean, s
   d.setAuthTag(sealed.subarray(sealed.length - 16));
   const out = Buffer.allocUnsafeSlow(sealed.length - 16);
   try {
-    let n = d.update(sealed.subarray(0, sealed.length - 16)).copy(out, 0);
-    n += d.final().copy(out, n);
+    const n = d.update(sealed.subarray(0, sealed.length - 16)).copy(out, 0);
+    d.final().copy(out, n);
   } catch {
     return null;
   }

@@ -50,7 +50,10 @@ interface Slot {
   pending: Map<number, Pending>;
 }
 
-/** Jobs each worker holds at once: one running and three ready, so it does not run dry while the main thread is busy hashing (measured faster than two). */
+/**
+ * Jobs each worker holds at once: one running and three ready, so it does not run dry while the main thread is busy
+ * hashing (measured faster than two).
+ */
 const PER_WORKER = 4;
 
 /** Threads set in MODELSEAL_THREADS (0 = no workers), if any. */
@@ -100,7 +103,10 @@ export class CryptoPool {
     return this.#threads;
   }
 
-  /** Runs a payload under {@link SMALL_PAYLOAD_BYTES} on the calling thread alone, unless the thread count was chosen. Before {@link start}. */
+  /**
+   * Runs a payload under {@link SMALL_PAYLOAD_BYTES} on the calling thread alone, unless the thread count was chosen.
+   * Before {@link start}.
+   */
   sized(payloadBytes: number): this {
     if (!this.#chosen && !this.#started && payloadBytes < SMALL_PAYLOAD_BYTES) this.#threads = 1;
     return this;
@@ -143,7 +149,10 @@ export class CryptoPool {
     return this;
   }
 
-  /** Queues one job. Its ArrayBuffers are transferred to the worker that takes it and come back in the result; SharedArrayBuffers (seal's pieces) are shared, and the caller leaves them alone until the job is done. */
+  /**
+   * Queues one job. Its ArrayBuffers are transferred to the worker that takes it and come back in the result;
+   * SharedArrayBuffers (seal's pieces) are shared, and the caller leaves them alone until the job is done.
+   */
   run(job: BulkJob): Promise<BulkResult> {
     this.start();
     if (this.#failed)

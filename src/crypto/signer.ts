@@ -60,7 +60,10 @@ export async function signWith(signer: Signer, algorithm: SignerAlgorithm, messa
   return sig;
 }
 
-/** Whether `signature` is a DER ECDSA P-256 signature over SHA-256(message) by the SPKI DER key; false on any malformed input. */
+/**
+ * Whether `signature` is a DER ECDSA P-256 signature over SHA-256(message) by the SPKI DER key; false on any malformed
+ * input.
+ */
 export function verifyMessage(spkiDer: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   let key: KeyObject;
   try {

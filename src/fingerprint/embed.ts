@@ -251,7 +251,8 @@ function markedCopy(
     };
     let pos = 0;
     if (w?.format === 'safetensors') {
-      // A new header with the convenience tag; tensor offsets are relative to the data section, so the data is unchanged in place.
+      // A new header with the convenience tag; tensor offsets are relative to the data section, so the data is
+      // unchanged in place.
       const dataOffset = w.tensors.length ? Math.min(...w.tensors.map((t) => t.start)) : w.size;
       const head = readAt(0, dataOffset);
       hin.update(head);

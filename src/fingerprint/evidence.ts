@@ -46,7 +46,10 @@ function readerOf(
   return { valueAt: (i) => table[dv.getUint16(2 * i, true)]!, bitsAt: (i) => dv.getUint16(2 * i, true) };
 }
 
-/** The evidence of one slice of one original tensor: its blocks and, per used candidate, its index in its block, bias and d. */
+/**
+ * The evidence of one slice of one original tensor: its blocks and, per used candidate, its index in its block, bias
+ * and d.
+ */
 export interface EvidenceSlice {
   name: string;
   blocks: Int32Array;

@@ -26,7 +26,9 @@ export interface MarkStats {
   elements: number;
   /** Candidate positions seen: a keyed random sample of the elements. */
   candidates: number;
-  /** Σ w² over the candidates (finite ones): with elements / candidates, an unbiased estimate of Σ w² over the tensor. */
+  /**
+   * Σ w² over the candidates (finite ones): with elements / candidates, an unbiased estimate of Σ w² over the tensor.
+   */
   sumSq: number;
   /** Σ (w' − w)² over the marked ones. */
   deltaSq: number;
@@ -59,7 +61,10 @@ export function markStep(dtype: FloatDtype, w: number, bits: number): number {
 // The tables below are built on first use: worker threads load this module for every seal, open
 // and verify, and most never mark a weight.
 
-/** Per BF16 magnitude pattern m: w² (`square`), and the squared change of one ulp down (`ulpSq` at 2m) and up (at 2m + 1). */
+/**
+ * Per BF16 magnitude pattern m: w² (`square`), and the squared change of one ulp down (`ulpSq` at 2m) and up
+ * (at 2m + 1).
+ */
 let bf16Sq: { square: Float64Array; ulpSq: Float64Array } | undefined;
 function bf16SquareTables(): { square: Float64Array; ulpSq: Float64Array } {
   if (!bf16Sq) {
@@ -190,7 +195,10 @@ function markBF16(
   sums.marked += marked;
 }
 
-/** F16 (position p is `words[o0 + p]`) or, without words, F32 (at byte o0 + 4p of `dv`): w·(1 ± 2^-8), rounded to the type. */
+/**
+ * F16 (position p is `words[o0 + p]`) or, without words, F32 (at byte o0 + 4p of `dv`): w·(1 ± 2^-8), rounded to the
+ * type.
+ */
 function markScaled(
   s: BlockStreams,
   gaps: Uint16Array,

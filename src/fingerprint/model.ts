@@ -106,9 +106,10 @@ export async function readCheckpoint(input: string): Promise<Checkpoint> {
   const weights: WeightFile[] = [];
   for (const f of inputs.files) if (weightFormat(f.path)) weights.push(await readWeightFile(f.source, f.path));
   for (const f of inputs.files.filter((x) => x.path.endsWith('.safetensors.index.json'))) {
-    let map: Record<string, unknown>;
+    let map: unknown;
     try {
-      map = JSON.parse(await readFile(f.source, 'utf8')).weight_map;
+      // A `null` document throws here too.
+      map = (JSON.parse(await readFile(f.source, 'utf8')) as { weight_map?: unknown }).weight_map;
     } catch (cause) {
       throw new ModelsealError('INVALID_ARGUMENT', `${f.path}: not a JSON index with a weight_map`, { cause });
     }

@@ -25,7 +25,7 @@ export class OriginalDigests {
     } catch {
       // Missing or damaged: start afresh.
     }
-    return new OriginalDigests(path, Object.create(null));
+    return new OriginalDigests(path, Object.create(null) as Record<string, { stat: string; sha256: string }>);
   }
 
   /** The identity of an open file's current content, as far as the file system can tell. */
@@ -36,7 +36,7 @@ export class OriginalDigests {
 
   lookup(source: string, statKey: string): Uint8Array | undefined {
     const e = this.entries[source];
-    if (!e || e.stat !== statKey || !/^[0-9a-f]{64}$/.test(e.sha256)) return undefined;
+    if (e?.stat !== statKey || !/^[0-9a-f]{64}$/.test(e.sha256)) return undefined;
     return fromHex(e.sha256, 'sha256', 32);
   }
 

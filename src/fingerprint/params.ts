@@ -49,7 +49,10 @@ export function gapTable(support: number): Uint16Array {
 }
 
 const biasTables = new Map<number, Uint16Array>();
-/** K[u] for a uniform byte u: the quantised bias k = round(65536 · sin²r), r the u-th of 256 midpoints of [asin √t, π/2 − asin √t]. */
+/**
+ * K[u] for a uniform byte u: the quantised bias k = round(65536 · sin²r), r the u-th of 256 midpoints of
+ * [asin √t, π/2 − asin √t].
+ */
 export function biasTable(c: number): Uint16Array {
   let t = biasTables.get(c);
   if (!t) {

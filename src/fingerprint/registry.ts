@@ -43,6 +43,11 @@ export interface SignedRecord extends FingerprintRecord {
   signature: string;
 }
 
+/** A registry line as read, before its shape is checked: any field may be missing or of any type. */
+type LooseRecord = Partial<Record<'v' | 'recipient' | 'keyId' | 'scheme' | 'signature', unknown>> & {
+  params?: { support?: unknown; c?: unknown } | null;
+};
+
 export function newFingerprintId(): string {
   return 'fp-' + randomBytes(8).toString('hex');
 }
@@ -124,25 +129,28 @@ export async function readRegistry(path: string, trusted?: readonly Uint8Array[]
   const out: SignedRecord[] = [];
   for (const [i, line] of text.split('\n').entries()) {
     if (!line.trim()) continue;
-    let r: SignedRecord;
+    let parsed: unknown;
     try {
-      r = JSON.parse(line);
+      parsed = JSON.parse(line);
     } catch (cause) {
       throw new ModelsealError('INVALID_ARGUMENT', `${path}:${i + 1}: not a JSON record`, { cause });
     }
+    // A line of the file is any JSON value until these checks pass.
+    const loose = parsed as LooseRecord | null;
     if (
-      r?.v !== 1 ||
-      typeof r.recipient !== 'string' ||
-      typeof r.keyId !== 'string' ||
-      r.scheme !== SCHEME ||
-      typeof r.params?.support !== 'number' ||
-      typeof r.params?.c !== 'number'
+      loose?.v !== 1 ||
+      typeof loose.recipient !== 'string' ||
+      typeof loose.keyId !== 'string' ||
+      loose.scheme !== SCHEME ||
+      typeof loose.params?.support !== 'number' ||
+      typeof loose.params.c !== 'number'
     ) {
       throw new ModelsealError('INVALID_ARGUMENT', `${path}:${i + 1}: not a ${SCHEME} fingerprint record`);
     }
+    const r = parsed as SignedRecord;
     if (
       trusted &&
-      !trusted.some((spki) => verifyMessage(spki, recordBytes(r), fromB64(String(r.signature), 'signature')))
+      !trusted.some((spki) => verifyMessage(spki, recordBytes(r), fromB64(String(loose.signature), 'signature')))
     ) {
       throw new ModelsealError(
         'SIGNATURE_INVALID',

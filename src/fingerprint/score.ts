@@ -57,7 +57,10 @@ export interface Accusation {
   recipient: string;
   z: number;
   threshold: number;
-  /** Upper bound on the probability that anyone innocent, of n recipients over T traces, scores this high: nT·exp(−z²/2). */
+  /**
+   * Upper bound on the probability that anyone innocent, of n recipients over T traces, scores this high:
+   * nT·exp(−z²/2).
+   */
   bound: number;
   /** log10 of that bound, which stays readable where the bound underflows to 0. */
   log10Bound: number;

@@ -20,16 +20,7 @@ import type { SignedRecord } from './registry.js';
 import type { CodeParams } from './params.js';
 import type { AlignedTensor } from './align.js';
 import { walkEvidence, type ReadProgress, type TraceEvidence } from './evidence.js';
-import {
-  addScores,
-  decides,
-  FIRST_LOOK,
-  judge,
-  lookSchedule,
-  zScores,
-  type Accusation,
-  type TraceVerdict,
-} from './score.js';
+import { addScores, decides, judge, lookSchedule, zScores, type Accusation, type TraceVerdict } from './score.js';
 
 export type { AlignedTensor, Recast } from './align.js';
 export {
@@ -108,7 +99,8 @@ export async function traceLeak(opts: TraceOptions): Promise<TraceReport> {
   if (mine.length === 0)
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `the fingerprint registry holds no embedding made with this key (${opts.key.id}); give the registry and key store the copies were marked with`,
+      `the fingerprint registry holds no embedding made with this key (${opts.key.id}); give the registry and key ` +
+        `store the copies were marked with`,
     );
   // The original is hashed on another thread while this one reads the leak: the verdict needs its
   // digest only to pick the registry records, and every record of this key is scored meanwhile.

@@ -1,4 +1,6 @@
-/** A checkpoint's file layout: the files to seal from a file or a folder, refusing anything that is not a regular file. */
+/**
+ * A checkpoint's file layout: the files to seal from a file or a folder, refusing anything that is not a regular file.
+ */
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { ModelsealError } from '../errors.js';
@@ -93,7 +95,10 @@ export async function collectInputs(
       if (sidecar) {
         throw new ModelsealError(
           'INVALID_ARGUMENT',
-          `${abs}: open writes the package's signed provenance as ${entryName} at the top of the opened folder, so the input cannot hold one there. If it is the provenance of an earlier open, check it (modelseal verify ${input}) and remove it; to keep it with the weights, rename it (e.g. ${entryName}.orig) or move it into a subfolder`,
+          `${abs}: open writes the package's signed provenance as ${entryName} at the top of the opened folder, so ` +
+            `the input cannot hold one there. If it is the provenance of an earlier open, check it (modelseal verify ` +
+            `${input}) and remove it; to keep it with the weights, rename it (e.g. ${entryName}.orig) or move it ` +
+            `into a subfolder`,
           { details: { path: rel } },
         );
       }
@@ -110,7 +115,7 @@ export async function collectInputs(
           );
         }
         // Followed, and only to a regular file inside the folder: the package stores content, never links.
-        const target = await realpath(abs).catch((cause) => {
+        const target = await realpath(abs).catch((cause: unknown) => {
           throw ioError(`${rel} is a dangling symbolic link`, cause);
         });
         if (!(target + sep).startsWith(root + sep)) {

@@ -163,7 +163,10 @@ export const NUMERIC = new Map<number, NumericArrayType>([
 /** An ARRAY value. The item type is kept so that an empty array re-encodes to the same bytes. */
 export interface GgufArray {
   itemType: number;
-  /** Numeric types: the typed array of that type (BigUint64Array for UINT64...); BOOL: boolean[]; STRING: string[]; ARRAY: GgufArray[]. */
+  /**
+   * Numeric types: the typed array of that type (BigUint64Array for UINT64...); BOOL: boolean[]; STRING: string[];
+   * ARRAY: GgufArray[].
+   */
   items: GgufNumericArray | boolean[] | string[] | GgufArray[];
 }
 
@@ -215,7 +218,8 @@ export function fail(message: string, details?: Record<string, unknown>): Models
 
 /** @internal A short printable form of a value for error messages. */
 export function describe(v: unknown): string {
-  const s = typeof v === 'bigint' ? `${v}n` : (JSON.stringify(v) ?? String(v));
+  // JSON.stringify returns undefined for undefined, functions and symbols, whatever its type says.
+  const s = typeof v === 'bigint' ? `${v}n` : ((JSON.stringify(v) as string | undefined) ?? String(v));
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
@@ -287,7 +291,8 @@ export function tensorSize(name: string, ggmlType: number, ne: readonly unknown[
   }
   if ((ne[0] as number) % block[0] !== 0) {
     throw fail(
-      `${where} of type ${ggmlTypeName(ggmlType)} has rows of ${ne[0]} elements, not a multiple of the block size ${block[0]}`,
+      `${where} of type ${ggmlTypeName(ggmlType)} has rows of ${ne[0]} elements, not a multiple of the block size ` +
+        `${block[0]}`,
     );
   }
   return ggmlTensorBytes(ggmlType, elements);

@@ -15,7 +15,6 @@ import {
   NUMERIC,
   swapOnBigEndian,
   tensorSize,
-  type GgufArray,
   type GgufFile,
   type GgufNumericArray,
   type GgufTensorInfo,
@@ -32,7 +31,9 @@ class Reader {
     readonly fileSize: number,
   ) {}
 
-  /** Checks that n more bytes exist (under the header limit, in the file, among those given); returns where they start. */
+  /**
+   * Checks that n more bytes exist (under the header limit, in the file, among those given); returns where they start.
+   */
   take(n: number, what: string, advance = true): number {
     const at = this.pos;
     const end = at + n;
@@ -98,7 +99,7 @@ function readValue(r: Reader, type: number, what: string, depth: number): unknow
   r.take(length * minSize, what, false); // the items must fit before any is allocated
   const out: unknown[] = [];
   for (let i = 0; i < length; i++) out.push(readValue(r, itemType, `${what}[${i}]`, depth + 1));
-  return { itemType, items: out } as GgufArray;
+  return { itemType, items: out };
 }
 
 /**
@@ -138,7 +139,7 @@ export function parseGgufHeader(bytes: Uint8Array, fileSize: number): GgufFile {
   }
   const alignment = alignmentOf(metadata);
 
-  const table: Array<{ name: string; ggmlType: number; ne: number[]; size: number; offset: bigint }> = [];
+  const table: { name: string; ggmlType: number; ne: number[]; size: number; offset: bigint }[] = [];
   const names = new Set<string>();
   for (let i = 0; i < tensorCount; i++) {
     const name = r.string(`the name of tensor ${i}`, GGUF_LIMITS.tensorNameBytes);
@@ -223,7 +224,7 @@ export async function readGgufHeader(path: string): Promise<GgufFile> {
   try {
     const size = await fh.stat().then(
       (s) => s.size,
-      (cause) => Promise.reject(ioError(`cannot read ${path}`, cause)),
+      (cause: unknown) => Promise.reject(ioError(`cannot read ${path}`, cause)),
     );
     let bytes = new Uint8Array(0);
     let want = Math.min(size, 1 << 20);

@@ -70,12 +70,17 @@ function writeValue(w: Writer, type: unknown, value: unknown, what: string, dept
     (one as unknown as unknown[])[0] = value; // wraps, rounds or saturates when the value does not fit
     if (one[0] !== value && !Number.isNaN(value))
       throw fail(`${what}: ${describe(value)} is not exactly a ${VALUE_NAMES.get(type as number)}`);
-    return w.numbers(one);
+    w.numbers(one);
+    return;
   }
-  if (type === GGUF_VALUE_TYPE.STRING) return w.string(value, what, GGUF_LIMITS.stringBytes);
+  if (type === GGUF_VALUE_TYPE.STRING) {
+    w.string(value, what, GGUF_LIMITS.stringBytes);
+    return;
+  }
   if (type === GGUF_VALUE_TYPE.BOOL) {
     if (typeof value !== 'boolean') throw fail(`${what} must be a boolean, got ${describe(value)}`);
-    return w.bytes(Uint8Array.of(value ? 1 : 0));
+    w.bytes(Uint8Array.of(value ? 1 : 0));
+    return;
   }
   if (type !== GGUF_VALUE_TYPE.ARRAY) throw fail(`${what} has unknown value type ${describe(type)}`);
   if (depth + 1 > GGUF_LIMITS.arrayDepth)
@@ -97,7 +102,10 @@ function writeValue(w: Writer, type: unknown, value: unknown, what: string, dept
     throw fail(`${what} has ${list.length} items, over the limit of ${GGUF_LIMITS.arrayLength}`);
   w.u32(itemType);
   w.numbers(BigUint64Array.of(BigInt(list.length)));
-  if (typed) return w.numbers(list as GgufNumericArray);
+  if (typed) {
+    w.numbers(list as GgufNumericArray);
+    return;
+  }
   (list as unknown[]).forEach((item, i) => writeValue(w, itemType, item, `${what}[${i}]`, depth + 1));
 }
 
@@ -139,7 +147,8 @@ export function encodeGgufHeader(
   w.bytes(UTF8_OUT.encode('GGUF'));
   w.u32(3);
   w.numbers(BigUint64Array.of(BigInt(tensors.length), BigInt(metadata.size)));
-  for (const [key, v] of metadata) {
+  // A JavaScript caller may put anything in the Map: the value is checked before use.
+  for (const [key, v] of metadata as Map<string, GgufValue | null>) {
     w.string(key, 'a metadata key', GGUF_LIMITS.keyBytes);
     checkKey(key);
     if (typeof v !== 'object' || v === null || !VALUE_NAMES.has(v.type)) {
@@ -152,12 +161,13 @@ export function encodeGgufHeader(
   const names = new Set<string>();
   let next = 0;
   for (const t of tensors) {
-    w.string(t?.name, 'a tensor name', GGUF_LIMITS.tensorNameBytes);
+    w.string((t as typeof t | undefined)?.name, 'a tensor name', GGUF_LIMITS.tensorNameBytes);
     claimTensorName(names, t.name);
     const size = tensorSize(t.name, t.ggmlType, t.ne);
     if (t.size !== size)
       throw fail(
-        `tensor ${describe(t.name)} has ${describe(t.size)} bytes but ${t.ne.join(' × ')} ${ggmlTypeName(t.ggmlType)} take ${size}`,
+        `tensor ${describe(t.name)} has ${describe(t.size)} bytes but ${t.ne.join(' × ')} ` +
+          `${ggmlTypeName(t.ggmlType)} take ${size}`,
       );
     w.u32(t.ne.length);
     w.numbers(BigUint64Array.from(t.ne, BigInt));
@@ -188,7 +198,8 @@ export async function writeGguf(
 ): Promise<void> {
   if (!Array.isArray(tensors)) throw fail('tensors must be an array');
   tensors.forEach((t, i) => {
-    if (!(t?.data instanceof Uint8Array)) throw fail(`the data of tensor ${i} must be a Uint8Array`);
+    if (!((t as typeof t | undefined)?.data instanceof Uint8Array))
+      throw fail(`the data of tensor ${i} must be a Uint8Array`);
   });
   const header = encodeGgufHeader(
     metadata,
@@ -202,8 +213,7 @@ export async function writeGguf(
         for (let at = 0; at < data.length;) at += (await fh.write(data, at, data.length - at, pos + at)).bytesWritten;
       };
       await writeAt(header.bytes, 0);
-      for (const [i, t] of tensors.entries())
-        await writeAt(t.data, header.bytes.length + (header.offsets[i] as number));
+      for (const [i, t] of tensors.entries()) await writeAt(t.data, header.bytes.length + header.offsets[i]!);
       await fh.truncate(header.bytes.length + header.dataSize); // the padding: zeros
     },
     opts,

@@ -16,7 +16,10 @@ export interface KeyFile {
   kind: KeyKind;
   id: string;
   created: string;
-  /** Public part: SPKI PEM for publisher keys, "x25519:…" for identities, the note verifier key for a log key, "" for a KEK. */
+  /**
+   * Public part: SPKI PEM for publisher keys, "x25519:…" for identities, the note verifier key for a log key, "" for a
+   * KEK.
+   */
   public: string;
   secret:
     | { protection: 'none'; key: string }
@@ -75,7 +78,8 @@ export async function readKeyFile(path: string): Promise<KeyFile> {
   } catch (cause) {
     throw new ModelsealError(
       'KEYSTORE',
-      `cannot read key file ${path}: ${(cause as NodeJS.ErrnoException).code ?? 'error'}; run \`modelseal init\` or pass the right path`,
+      `cannot read key file ${path}: ${(cause as NodeJS.ErrnoException).code ?? 'error'}; run \`modelseal init\` or ` +
+        `pass the right path`,
       { cause },
     );
   }
@@ -85,13 +89,7 @@ export async function readKeyFile(path: string): Promise<KeyFile> {
   } catch {
     o = undefined;
   }
-  if (
-    !o ||
-    o.format !== FORMAT ||
-    typeof o.kind !== 'string' ||
-    typeof o.id !== 'string' ||
-    typeof o.secret !== 'object'
-  ) {
+  if (o?.format !== FORMAT || typeof o.kind !== 'string' || typeof o.id !== 'string' || typeof o.secret !== 'object') {
     throw new ModelsealError(
       'KEYSTORE',
       `${path} is not a modelseal key file (expected JSON with "format": "${FORMAT}")`,

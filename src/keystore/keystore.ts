@@ -40,7 +40,8 @@ export type PassphraseSource = () => Promise<string>;
 export const noPassphrase: PassphraseSource = async () => {
   throw new ModelsealError(
     'KEYSTORE',
-    'this key is passphrase-protected: set MODELSEAL_PASSPHRASE_FILE or MODELSEAL_PASSPHRASE, pass --passphrase-file, or run in a terminal to be asked',
+    'this key is passphrase-protected: set MODELSEAL_PASSPHRASE_FILE or MODELSEAL_PASSPHRASE, pass ' +
+      '--passphrase-file, or run in a terminal to be asked',
   );
 };
 
@@ -137,7 +138,8 @@ export async function initKeystore(
       if (await pathExists(t))
         throw new ModelsealError(
           'OUTPUT_EXISTS',
-          `${t} already exists: the key store is already initialised (pass --force to replace it, which makes packages sealed to the old keys unopenable)`,
+          `${t} already exists: the key store is already initialised (pass --force to replace it, which makes ` +
+            `packages sealed to the old keys unopenable)`,
         );
     }
   }
@@ -292,7 +294,8 @@ export async function readLogVerifier(keyOrPath: string): Promise<NoteVerifier> 
     // A usage error, not LOG_INVALID: no log was checked yet. The text is not echoed: it may be a secret key file.
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `--log-key ${text === keyOrPath ? 'value' : keyOrPath}: ${keyTextKind(text)}; expected the log's Ed25519 verifier key (origin+id+key on one line, as in a key store's log.vkey)`,
+      `--log-key ${text === keyOrPath ? 'value' : keyOrPath}: ${keyTextKind(text)}; expected the log's Ed25519 ` +
+        `verifier key (origin+id+key on one line, as in a key store's log.vkey)`,
       { cause },
     );
   }
@@ -306,13 +309,15 @@ function keyTextKind(text: string): string {
   if (t.startsWith('{')) {
     try {
       const kind = (JSON.parse(t) as { kind?: unknown }).kind;
-      if (typeof kind === 'string')
-        return `this is a modelseal ${kind} key file${kind === 'log-ed25519' ? " (the log's secret signing key: keep it private; its public half is log.vkey)" : ''}`;
+      if (typeof kind === 'string') {
+        const secret = " (the log's secret signing key: keep it private; its public half is log.vkey)";
+        return `this is a modelseal ${kind} key file${kind === 'log-ed25519' ? secret : ''}`;
+      }
     } catch {
       // not JSON: fall through
     }
   }
-  if (/^x25519:/.test(t)) return 'this is an x25519 recipient, not a log verifier key';
+  if (t.startsWith('x25519:')) return 'this is an x25519 recipient, not a log verifier key';
   if (/^[^+\s]+\+[0-9a-f]{8}\+/.test(t))
     return 'its key is not a valid Ed25519 key, or its key ID does not match the key';
   return 'this is not a log verifier key';

@@ -46,7 +46,8 @@ export async function readSecretFile(path: string, option: string, warn: (messag
   const st = await stat(path).catch(() => undefined);
   if (st?.isFile() && st.mode & 0o044) {
     warn(
-      `${option} ${path} is readable by ${st.mode & 0o004 ? 'everyone' : 'its group'} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}): run chmod 600 ${path}`,
+      `${option} ${path} is readable by ${st.mode & 0o004 ? 'everyone' : 'its group'} (mode ` +
+        `${(st.mode & 0o777).toString(8).padStart(4, '0')}): run chmod 600 ${path}`,
     );
   }
   return text.replace(/\r?\n$/, '');

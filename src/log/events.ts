@@ -105,8 +105,8 @@ export function encodeEvent(e: LogEvent): Buffer {
 /** Parses a logged entry; entries that are not modelseal events come back as null. */
 export function decodeEvent(entry: Uint8Array): LogEvent | null {
   try {
-    const e = JSON.parse(Buffer.from(entry).toString('utf8')) as Partial<LogEvent>;
-    return e && e.v === 1 && typeof e.type === 'string' ? (e as LogEvent) : null;
+    const e = JSON.parse(Buffer.from(entry).toString('utf8')) as Partial<LogEvent> | null;
+    return e?.v === 1 && typeof e.type === 'string' ? (e as LogEvent) : null;
   } catch {
     return null;
   }

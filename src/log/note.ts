@@ -114,7 +114,8 @@ export class NoteSigner {
 
   /** The verifier key string to publish: `name+hex(id)+base64(0x01 ‖ public key)`. */
   get verifierKey(): string {
-    return `${this.name}+${hex8(this.keyId)}+${Buffer.concat([Buffer.from([ED25519]), this.publicKey]).toString('base64')}`;
+    const key = Buffer.concat([Buffer.from([ED25519]), this.publicKey]).toString('base64');
+    return `${this.name}+${hex8(this.keyId)}+${key}`;
   }
 
   /** The signature line for `text`, without its newline. */
@@ -177,7 +178,7 @@ export interface OpenedNote {
 export interface ParsedNote {
   text: string;
   /** The signatures by keys among the verifiers, in note order. */
-  signatures: Array<{ verifier: NoteVerifier; signature: Buffer }>;
+  signatures: { verifier: NoteVerifier; signature: Buffer }[];
   unknownSignatures: number;
 }
 

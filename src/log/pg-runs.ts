@@ -38,7 +38,7 @@ export function toRuns(indexes: readonly number[], limit: number): Runs {
  * (an audit's blocks) come as one value each; the positions of short ones (proofs, tiles, a tree's
  * edge), shared by many reads, are looked up once each.
  */
-export async function queryRuns(db: Queryable, hashesTable: string, runs: Runs): Promise<Array<Buffer | null>> {
+export async function queryRuns(db: Queryable, hashesTable: string, runs: Runs): Promise<(Buffer | null)[]> {
   const long: number[] = [];
   const single = new Set<number>();
   runs.lo.forEach((lo, k) => {
@@ -79,7 +79,7 @@ export async function queryRuns(db: Queryable, hashesTable: string, runs: Runs):
 }
 
 /** The single hashes of what {@link queryRuns} found; `damaged(message)` makes the error for a gap. */
-export function splitRuns(runs: Runs, found: ReadonlyArray<Buffer | null>, damaged: (m: string) => Error): Hash[] {
+export function splitRuns(runs: Runs, found: readonly (Buffer | null)[], damaged: (m: string) => Error): Hash[] {
   const out: Hash[] = [];
   runs.lo.forEach((lo, k) => {
     const want = runs.hi[k]! - lo;

@@ -3,12 +3,13 @@
  * the schema once however many replicas start together, and naming things in messages without
  * their secrets.
  */
+import type * as PgModule from 'pg';
 import type { Pool } from 'pg';
 import { ModelsealError } from '../errors.js';
 import { HASH_SIZE } from './merkle.js';
 import { MAX_ENTRY_BYTES } from './store.js';
 
-let driver: Promise<typeof import('pg')> | undefined;
+let driver: Promise<typeof PgModule> | undefined;
 const loadDriver = () => (driver ??= import('pg'));
 
 /** A schema name the log accepts: a lower-case SQL name of at most 63 characters. */
@@ -85,14 +86,17 @@ export async function createLogTables(pool: Pool, schema: string): Promise<void>
     await client.query("SELECT pg_advisory_xact_lock(hashtext('modelseal log ' || $1))", [schema]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     await client.query(
-      `CREATE TABLE IF NOT EXISTS ${t('entries')} (idx bigint PRIMARY KEY, data bytea NOT NULL CHECK (length(data) <= ${MAX_ENTRY_BYTES}))`,
+      `CREATE TABLE IF NOT EXISTS ${t('entries')} (idx bigint PRIMARY KEY, data bytea NOT NULL CHECK (length(data) ` +
+        `<= ${MAX_ENTRY_BYTES}))`,
     );
     await client.query(
-      `CREATE TABLE IF NOT EXISTS ${t('hashes')} (idx bigint PRIMARY KEY, hash bytea NOT NULL CHECK (length(hash) = ${HASH_SIZE}))`,
+      `CREATE TABLE IF NOT EXISTS ${t('hashes')} (idx bigint PRIMARY KEY, hash bytea NOT NULL CHECK (length(hash) = ` +
+        `${HASH_SIZE}))`,
     );
     await client.query(`CREATE TABLE IF NOT EXISTS ${t('checkpoints')} (size bigint PRIMARY KEY, note text NOT NULL)`);
     await client.query(
-      `CREATE TABLE IF NOT EXISTS ${t('head')} (one boolean PRIMARY KEY DEFAULT true CHECK (one), size bigint NOT NULL CHECK (size >= 0), checkpoint text)`,
+      `CREATE TABLE IF NOT EXISTS ${t('head')} (one boolean PRIMARY KEY DEFAULT true CHECK (one), size bigint NOT ` +
+        `NULL CHECK (size >= 0), checkpoint text)`,
     );
     await client.query(`INSERT INTO ${t('head')} (size, checkpoint) VALUES (0, NULL) ON CONFLICT DO NOTHING`);
     await client.query('COMMIT');

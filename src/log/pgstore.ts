@@ -239,7 +239,7 @@ export class PgStore implements LogStore {
    */
   async #readQueued(): Promise<void> {
     const reads = this.#queuedReads.splice(0);
-    let found: Array<Buffer | null>;
+    let found: (Buffer | null)[];
     try {
       found = await queryRuns(this.pool, this.#t('hashes'), {
         lo: reads.flatMap((r) => r.runs.lo),
@@ -273,7 +273,7 @@ export class PgStore implements LogStore {
       throw new RangeError(`entries [${from}, ${to}) are not in a log of ${this.#size}`);
     }
     if (from === to) return [];
-    let rows: Array<{ data: Buffer }>;
+    let rows: { data: Buffer }[];
     try {
       ({ rows } = await this.pool.query<{ data: Buffer }>(
         `SELECT data FROM ${this.#t('entries')} WHERE idx >= $1 AND idx < $2 ORDER BY idx`,
@@ -294,10 +294,11 @@ export class PgStore implements LogStore {
   async *checkpoints(): AsyncIterable<string> {
     const end = this.#size;
     for (let after = -1; ;) {
-      let rows: Array<{ size: string; note: string }>;
+      let rows: { size: string; note: string }[];
       try {
         ({ rows } = await this.pool.query<{ size: string; note: string }>(
-          `SELECT size, note FROM ${this.#t('checkpoints')} WHERE size > $1 AND size <= $2 ORDER BY size LIMIT ${CHECKPOINT_PAGE}`,
+          `SELECT size, note FROM ${this.#t('checkpoints')} WHERE size > $1 AND size <= $2 ORDER BY size LIMIT ` +
+            `${CHECKPOINT_PAGE}`,
           [after, end],
         ));
       } catch (e) {
@@ -322,7 +323,8 @@ export class PgStore implements LogStore {
   #damaged(message: string): ModelsealError {
     return new ModelsealError(
       'LOG_INVALID',
-      `the log store (schema ${this.schema}) in PostgreSQL at ${this.#where} is damaged: ${message}; keep it as evidence and restore from a backup`,
+      `the log store (schema ${this.schema}) in PostgreSQL at ${this.#where} is damaged: ${message}; keep it as ` +
+        `evidence and restore from a backup`,
     );
   }
 

@@ -34,13 +34,18 @@ export function pieceChunks(chunkSize: number, pieceBytes = PIECE_BYTES): number
   return Math.max(1, Math.floor(pieceBytes / chunkSize));
 }
 
-/** Pieces in flight: four per worker keeps each busy while the main thread hashes; memory (depth × piece) stays under 32 MiB. */
+/**
+ * Pieces in flight: four per worker keeps each busy while the main thread hashes; memory (depth × piece) stays
+ * under 32 MiB.
+ */
 export function pipelineDepth(threads: number, chunkSize: number): number {
   const piece = pieceChunks(chunkSize) * chunkSize;
   return Math.max(2, Math.min(4 * Math.max(threads, 1), Math.floor((32 << 20) / piece)));
 }
 
-/** Chunks in flight for a streaming reader (stdin): enough to keep every worker busy, few enough that memory stays flat. */
+/**
+ * Chunks in flight for a streaming reader (stdin): enough to keep every worker busy, few enough that memory stays flat.
+ */
 export function streamDepth(chunkSize: number, threads: number): number {
   return Math.max(2, Math.min(4 * Math.max(threads, 1), Math.floor((24 << 20) / chunkSize)));
 }
@@ -146,7 +151,9 @@ export function verifyWithTrustedKey(
       return { verified: verifyModelSignature(bundle, key), key, spki };
     } catch (e) {
       debug?.(
-        `${what} does not verify with trusted key sha256:${createHash('sha256').update(spki).digest('hex').slice(0, 16)}…: ${e instanceof Error ? e.message : String(e)}`,
+        `${what} does not verify with trusted key ` +
+          `sha256:${createHash('sha256').update(spki).digest('hex').slice(0, 16)}…: ` +
+          (e instanceof Error ? e.message : String(e)),
       );
       rejections.push(e);
     }

@@ -30,7 +30,10 @@ export interface PackageHead {
 export interface HeadOptions {
   /** Publisher keys accepted: checked against the header signature before `onHeader` runs. */
   trusted?: readonly Uint8Array[];
-  /** Runs once the header is authenticated (and trusted), before the rest of the package is checked (open checks its output fits and starts its workers; it asks for the data key only once readHead returns). */
+  /**
+   * Runs once the header is authenticated (and trusted), before the rest of the package is checked (open checks its
+   * output fits and starts its workers; it asks for the data key only once readHead returns).
+   */
   onHeader?: WalkVisitor<never>['header'];
   signal?: AbortSignal;
 }
@@ -44,7 +47,8 @@ async function withFile<T>(path: string, f: (fh: FileHandle, size: number) => Pr
   if (await pathExists(journalPath(path))) {
     throw new ModelsealError(
       'MALFORMED_PACKAGE',
-      `${path} is being rewrapped, or a rewrap of it was interrupted (${journalPath(path)} exists): run \`modelseal rewrap --recover ${path}\` to restore it`,
+      `${path} is being rewrapped, or a rewrap of it was interrupted (${journalPath(path)} exists): run \`modelseal ` +
+        `rewrap --recover ${path}\` to restore it`,
     );
   }
   let fh: FileHandle;

@@ -121,7 +121,7 @@ class FileReader implements PayloadReader {
         finalLast: at.last,
         buf: this.free.pop() ?? new ArrayBuffer(this.per * C),
       });
-      const plain = new Uint8Array(done.buf!, 0, done.length!);
+      const plain = new Uint8Array(done.buf!, 0, done.length);
       return { file: at.file, chunk: at.first, plain, fd: outFd, bad: done.bad!, last: at.last };
     } catch (e) {
       if (!(e instanceof JobError)) throw e;

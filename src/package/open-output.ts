@@ -151,7 +151,9 @@ export function checkOutputFits(tmp: string, header: Header): void {
   if (longest.bytes >= PATH_MAX) {
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `the output path is too long for this package: ${longest.path ? `${JSON.stringify(longest.path.slice(0, 80))} inside it` : 'it'} would be ${longest.bytes} bytes, and the system allows ${PATH_MAX - 1}; open into a shorter output path`,
+      `the output path is too long for this package: ` +
+        `${longest.path ? `${JSON.stringify(longest.path.slice(0, 80))} inside it` : 'it'} would be ${longest.bytes} ` +
+        `bytes, and the system allows ${PATH_MAX - 1}; open into a shorter output path`,
       { details: { bytes: longest.bytes, limit: PATH_MAX - 1 } },
     );
   }

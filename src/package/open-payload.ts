@@ -58,7 +58,10 @@ export interface CheckedProvenance {
   key: KeyObject;
 }
 
-/** A package whose structure, signatures, key, provenance and payload all checked out, decrypted into the temporary output. */
+/**
+ * A package whose structure, signatures, key, provenance and payload all checked out, decrypted into the temporary
+ * output.
+ */
 export interface Opened {
   parsed: ParsedHeader;
   trailer: SignatureTrailer;

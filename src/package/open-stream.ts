@@ -71,7 +71,10 @@ class StreamFeed implements PayloadReader {
   /** From the walker: the next file chunk; resolves once the sink took its plaintext. */
   put(ref: ChunkRef, sealed: Uint8Array): Promise<void> {
     return new Promise((taken, fail) => {
-      if (this.#closed) return fail(this.#closed.error);
+      if (this.#closed) {
+        fail(this.#closed.error);
+        return;
+      }
       this.#chunks.push({ ref, sealed, taken, fail });
       this.#match();
     });
@@ -86,7 +89,10 @@ class StreamFeed implements PayloadReader {
 
   async decrypt(at: PieceAt): Promise<Piece> {
     const { ref, sealed } = await new Promise<{ ref: ChunkRef; sealed: Uint8Array }>((resolve, reject) => {
-      if (this.#closed) return reject(this.#closed.error);
+      if (this.#closed) {
+        reject(this.#closed.error);
+        return;
+      }
       this.#takers.push({ resolve, reject });
       this.#match();
     });
@@ -200,13 +206,16 @@ class StreamOpen implements WalkVisitor<Uint8Array | null> {
     await this.#payload;
   }
 
-  /** After the walk checked the structure and both signatures: the first failure, in openFile's order, or the opened package. */
+  /**
+   * After the walk checked the structure and both signatures: the first failure, in openFile's order, or the opened
+   * package.
+   */
   async verdict(walk: { parsed: ParsedHeader; trailer: Opened['trailer'] }): Promise<Opened> {
     await this.#payload;
     if (this.#payloadError) throw this.#payloadError.error;
-    for (const failure of [this.#unlockFailure, this.#provenanceFailure, this.#sink?.failure]) {
-      if (failure !== undefined) throw failure;
-    }
+    const failures: unknown[] = [this.#unlockFailure, this.#provenanceFailure, this.#sink?.failure];
+    const first = failures.findIndex((f) => f !== undefined);
+    if (first >= 0) throw failures[first];
     const { stanza, identity } = this.#unlocked!;
     const files = this.#sink!.files;
     return { parsed: walk.parsed, trailer: walk.trailer, stanza, identity, provenance: this.#provenance!, files };

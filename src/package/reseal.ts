@@ -36,7 +36,8 @@ function recipientFor(id: string, type: string, providers: readonly Identity[]):
   if (held) return held;
   throw new ModelsealError(
     'INVALID_ARGUMENT',
-    `cannot reseal for ${id}: no ${type} provider for it here; remove it (--remove ${id}) and add its replacement (--add)`,
+    `cannot reseal for ${id}: no ${type} provider for it here; remove it (--remove ${id}) and add its replacement ` +
+      `(--add)`,
   );
 }
 
@@ -54,7 +55,8 @@ export async function reseal(pkg: string, opts: ResealOptions): Promise<SealResu
   if (h.fingerprint && added.length > 0) {
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `the weights carry ${h.fingerprint.recipient}'s fingerprint (${h.fingerprint.id}): a new recipient needs a copy of their own (seal --fingerprint)`,
+      `the weights carry ${h.fingerprint.recipient}'s fingerprint (${h.fingerprint.id}): a new recipient needs a ` +
+        `copy of their own (seal --fingerprint)`,
     );
   }
   const terms = new Map(kept.map((s) => [s.recipient, { license: s.license, policy: s.policy }]));
@@ -69,7 +71,8 @@ export async function reseal(pkg: string, opts: ResealOptions): Promise<SealResu
       if (opts.group === undefined || !groups[opts.group])
         throw new ModelsealError(
           'INVALID_ARGUMENT',
-          `this package has ${groups.length} key groups: say which one the added recipients join (--group 0..${groups.length - 1})`,
+          `this package has ${groups.length} key groups: say which one the added recipients join (--group ` +
+            `0..${groups.length - 1})`,
         );
       groups[opts.group]!.push(...added);
     }

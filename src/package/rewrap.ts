@@ -101,9 +101,11 @@ export async function recoverRewrap(pkg: string): Promise<boolean> {
   if (!(await pathExists(jp))) return false;
   let j: Journal;
   try {
-    j = JSON.parse(await readFile(jp, 'utf8')) as Journal;
-    if (j.journal !== JOURNAL_TAG || !Number.isSafeInteger(j.size) || !Array.isArray(j.parts))
+    // Any JSON value until these checks pass.
+    const parsed = JSON.parse(await readFile(jp, 'utf8')) as Partial<Record<keyof Journal, unknown>> | null;
+    if (parsed?.journal !== JOURNAL_TAG || !Number.isSafeInteger(parsed.size) || !Array.isArray(parsed.parts))
       throw new Error('not a rewrap journal');
+    j = parsed as Journal;
   } catch (cause) {
     throw new ModelsealError(
       'MALFORMED_PACKAGE',
@@ -171,7 +173,8 @@ function checkSamePublisher(signer: Uint8Array, publisher: Publisher): void {
   if (!Buffer.from(signer).equals(publisher.spki)) {
     throw new ModelsealError(
       'UNTRUSTED_SIGNER',
-      `the package is signed by ${signerId(signer)}; rewrap must be signed by the same publisher key (its provenance inside is), not ${signerId(publisher.spki)}`,
+      `the package is signed by ${signerId(signer)}; rewrap must be signed by the same publisher key (its provenance ` +
+        `inside is), not ${signerId(publisher.spki)}`,
     );
   }
 }
@@ -184,7 +187,8 @@ function keptStanzas(old: Header, opts: RewrapOptions): Stanza[] {
   if (old.fingerprint && add.length > 0) {
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `the weights carry ${old.fingerprint.recipient}'s fingerprint (${old.fingerprint.id}): a new recipient needs a copy of their own (seal --fingerprint), or a leak of theirs would be traced to ${old.fingerprint.recipient}`,
+      `the weights carry ${old.fingerprint.recipient}'s fingerprint (${old.fingerprint.id}): a new recipient needs a ` +
+        `copy of their own (seal --fingerprint), or a leak of theirs would be traced to ${old.fingerprint.recipient}`,
     );
   }
   const present = new Set(old.stanzas.map((s) => s.recipient));
@@ -236,14 +240,16 @@ function checkKeyGroups(old: Header, kept: readonly Stanza[], opts: RewrapOption
   ) {
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `this package has ${kg.shares.length} key groups: say which one the added recipients join (--group 0..${kg.shares.length - 1})`,
+      `this package has ${kg.shares.length} key groups: say which one the added recipients join (--group ` +
+        `0..${kg.shares.length - 1})`,
     );
   }
   for (let g = 0; g < kg.shares.length; g++) {
     if (!kept.some((s) => s.group === g) && !(adding && opts.group === g)) {
       throw new ModelsealError(
         'INVALID_ARGUMENT',
-        `removing those recipients would leave key group ${g} empty, and nobody could open with it; add a replacement (--add … --group ${g}) or use --rotate`,
+        `removing those recipients would leave key group ${g} empty, and nobody could open with it; add a ` +
+          `replacement (--add … --group ${g}) or use --rotate`,
       );
     }
   }
@@ -302,7 +308,8 @@ async function encodeRewrapped(
   if (!region) {
     throw new ModelsealError(
       'HEADER_TOO_LARGE',
-      `the new header (${headerBytes.length} bytes) no longer fits the package's ${regionBytes}-byte header region; reseal it (modelseal reseal)`,
+      `the new header (${headerBytes.length} bytes) no longer fits the package's ${regionBytes}-byte header region; ` +
+        `reseal it (modelseal reseal)`,
     );
   }
   const tail = new Uint8Array(TAR_BLOCK + padded(signed.trailer.length) + 2 * TAR_BLOCK);

@@ -48,7 +48,8 @@ export async function provenanceOf(
   if (bundle.length > LIMITS.maxProvenanceBytes) {
     throw new ModelsealError(
       'TOO_MANY_FILES',
-      `the provenance of ${inputs.files.length} files is ${bundle.length} bytes, over the ${LIMITS.maxProvenanceBytes}-byte limit; seal fewer files per package`,
+      `the provenance of ${inputs.files.length} files is ${bundle.length} bytes, over the ` +
+        `${LIMITS.maxProvenanceBytes}-byte limit; seal fewer files per package`,
     );
   }
   return bundle;
@@ -70,7 +71,7 @@ export interface Wrapping {
 export async function wrapKeys(header: Header, w: Wrapping, dek: Uint8Array, keys: KeySchedule): Promise<void> {
   const kg = w.keyGroups;
   const wraps = kg
-    ? kg.groups.flatMap((rs, g) => rs.map((r) => ({ r, group: g as number | undefined })))
+    ? kg.groups.flatMap((rs, g) => rs.map((r) => ({ r, group: g })))
     : w.recipients.map((r) => ({ r, group: undefined }));
   const stanzas: Stanza[] = [];
   for (const { r, group } of wraps) {

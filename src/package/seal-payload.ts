@@ -136,7 +136,7 @@ export async function sealPayload(s: PayloadStage): Promise<SealedPayload> {
             digests: r.digests!,
             output: r.transformed,
           }),
-          (e) => Promise.reject(jobFailure(e, f, s.toPath)),
+          (e: unknown) => Promise.reject(jobFailure(e, f, s.toPath)),
         );
   };
   const consume = (d: PieceDone) => {

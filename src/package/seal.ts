@@ -52,7 +52,9 @@ export interface SealOptions {
   license?: string;
   /** Policy hash bound into every stanza's release context. Default "none". */
   policy?: string;
-  /** Per-recipient license and policy (by recipient id), overriding `license` and `policy` (reseal keeps each stanza's). */
+  /**
+   * Per-recipient license and policy (by recipient id), overriding `license` and `policy` (reseal keeps each stanza's).
+   */
   terms?: ReadonlyMap<string, { license: string; policy: string }>;
   chunkSize?: number;
   allowSymlinks?: boolean;

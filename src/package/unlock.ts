@@ -27,7 +27,10 @@ export const authFailed = (cause?: unknown): ModelsealError =>
     cause === undefined ? undefined : { cause },
   );
 
-/** Finds a stanza one of `identities` opens and checks the key commitment and header MAC. Public so that random access shares it. */
+/**
+ * Finds a stanza one of `identities` opens and checks the key commitment and header MAC. Public so that random access
+ * shares it.
+ */
 export async function unlockPackage(
   parsed: ParsedHeader,
   identities: readonly Identity[],
@@ -131,7 +134,7 @@ class KeySearch {
       dek = await combineShares([...this.shares.values()], kg.threshold);
     } catch (e) {
       // Shares that cannot be combined (e.g. two with one x-coordinate): a forged header.
-      this.debug?.(`key group shares do not combine: ${e instanceof Error ? e.message : e}`);
+      this.debug?.(`key group shares do not combine: ${e instanceof Error ? e.message : String(e)}`);
       throw authFailed(e);
     } finally {
       for (const x of this.shares.values()) x.fill(0);
@@ -174,7 +177,8 @@ class KeySearch {
       );
       throw new ModelsealError(
         'NO_MATCHING_IDENTITY',
-        `opening needs ${kg.threshold} of ${kg.shares.length} key groups, and your identities open ${opened.length}${opened.length ? ` (group ${opened.join(', ')})` : ''}; ${groups.join('; ')}`,
+        `opening needs ${kg.threshold} of ${kg.shares.length} key groups, and your identities open ` +
+          `${opened.length}${opened.length ? ` (group ${opened.join(', ')})` : ''}; ${groups.join('; ')}`,
         { details: { threshold: kg.threshold, opened, recipients } },
       );
     }
@@ -182,8 +186,10 @@ class KeySearch {
     throw new ModelsealError(
       'NO_MATCHING_IDENTITY',
       identities.length === 0
-        ? `no identity to open this package with: run \`modelseal init\` or pass --identity <key file> (it is sealed to ${names})`
-        : `none of your identities (${identities.map((i) => i.description).join('; ')}) opens this package; it is sealed to ${names}`,
+        ? `no identity to open this package with: run \`modelseal init\` or pass --identity <key file> (it is sealed ` +
+            `to ${names})`
+        : `none of your identities (${identities.map((i) => i.description).join('; ')}) opens this package; it is ` +
+            `sealed to ${names}`,
       { details: { recipients } },
     );
   }

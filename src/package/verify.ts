@@ -101,7 +101,7 @@ async function verifyFile(path: string, pool: CryptoPool, opts: VerifyOptions): 
                 })
                 .then(
                   (r) => ({ listed, chunks, bytes, digests: r.digests! }),
-                  (e) =>
+                  (e: unknown) =>
                     Promise.reject(
                       e instanceof JobError
                         ? e.code === 'SHORT_READ'

@@ -162,9 +162,15 @@ export interface ChunkRef {
 }
 
 export interface WalkVisitor<T> {
-  /** Called once the header region is read and the header signature verified (and its signer trusted, with `trusted`); open from a stream unlocks the data key here. */
+  /**
+   * Called once the header region is read and the header signature verified (and its signer trusted, with `trusted`);
+   * open from a stream unlocks the data key here.
+   */
   header?(parsed: ParsedHeader, headerBytes: Uint8Array, layout: PackageLayout): Promise<void> | void;
-  /** Starts work on one chunk; `sealed` is the chunk's ciphertext ‖ tag. Without it the payload is skipped (read later by position). */
+  /**
+   * Starts work on one chunk; `sealed` is the chunk's ciphertext ‖ tag. Without it the payload is skipped (read later
+   * by position).
+   */
   chunk?(ref: ChunkRef, sealed: Uint8Array): Promise<T>;
   /** Receives each chunk's result strictly in package order. */
   consume?(ref: ChunkRef, result: T): Promise<void> | void;
@@ -172,7 +178,10 @@ export interface WalkVisitor<T> {
 }
 
 export interface WalkOptions {
-  /** Publisher keys (SPKI DER) accepted; checked against the header signature before the `header` hook. Omit to check signatures only (inspect). */
+  /**
+   * Publisher keys (SPKI DER) accepted; checked against the header signature before the `header` hook. Omit to check
+   * signatures only (inspect).
+   */
   trusted?: readonly Uint8Array[];
   threads?: number;
   signal?: AbortSignal;
@@ -308,7 +317,8 @@ export function checkHeaderSignature(s: HeaderSignature, headerBytes: Uint8Array
   if (!verifyMessage(s.publicKey, headerSignedMessage(s.headerDigest), s.signature)) {
     throw new ModelsealError(
       'SIGNATURE_INVALID',
-      'the publisher signature over the header does not verify: the header was modified after signing or is not from this publisher',
+      'the publisher signature over the header does not verify: the header was modified after signing or is not from ' +
+        'this publisher',
     );
   }
 }
@@ -348,7 +358,8 @@ export function checkTrusted(t: { publicKey: Uint8Array }, trusted: readonly Uin
       'UNTRUSTED_SIGNER',
       trusted.length === 0
         ? `no trusted publisher key: pass --publisher <publisher.pub> (the package is signed by ${id})`
-        : `the package is signed by ${id}, which is not a trusted publisher; pass --publisher with that key if you trust it`,
+        : `the package is signed by ${id}, which is not a trusted publisher; pass --publisher with that key if you ` +
+            `trust it`,
       { details: { signer: id } },
     );
   }

@@ -6,7 +6,9 @@
 import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 
-type Cedar = typeof import('@cedar-policy/cedar-wasm/nodejs');
+import type * as CedarModule from '@cedar-policy/cedar-wasm/nodejs';
+
+type Cedar = typeof CedarModule;
 /** One Cedar question, as the service asks it: plain data, so it can go to another thread. */
 export type CedarRequest = Parameters<Cedar['statefulIsAuthorized']>[0];
 /** What Cedar needs to answer questions about one loaded policy directory (docs/POLICY.md). */
@@ -53,7 +55,7 @@ export interface PolicyDecision {
 }
 
 /** The messages of Cedar's errors. */
-export const messages = (errors: ReadonlyArray<{ message: string }>) => errors.map((e) => e.message);
+export const messages = (errors: readonly { message: string }[]) => errors.map((e) => e.message);
 
 /** Parses the schema and policies into this thread's Cedar under their id; false when Cedar refuses. */
 export function preparePolicies(p: PolicyPreparation): boolean {

@@ -83,7 +83,7 @@ export async function initPolicyDir(dir: string): Promise<string[]> {
     deniedParties: JSON.stringify(DENIED_PARTIES, null, 2) + '\n',
   };
   const written: string[] = [];
-  for (const [k, name] of Object.entries(POLICY_FILES) as Array<[keyof typeof POLICY_FILES, string]>) {
+  for (const [k, name] of Object.entries(POLICY_FILES) as [keyof typeof POLICY_FILES, string][]) {
     const path = join(dir, name);
     if (await pathExists(path)) continue;
     await writeFileAtomic(path, contents[k]);
@@ -127,8 +127,7 @@ function checkLicense(l: unknown, where: string): License {
   if (!isStrings(o.destinations) || !o.destinations.every((d) => COUNTRY.test(d)))
     throw bad('"destinations" must be a list of ISO 3166 alpha-2 country codes');
   for (const k of ['notBefore', 'notAfter'] as const) {
-    if (typeof o[k] !== 'string' || Number.isNaN(Date.parse(o[k] as string)))
-      throw bad(`"${k}" must be an ISO 8601 time`);
+    if (typeof o[k] !== 'string' || Number.isNaN(Date.parse(o[k]))) throw bad(`"${k}" must be an ISO 8601 time`);
   }
   if (!Number.isSafeInteger(o.maxReleases) || (o.maxReleases as number) < 0)
     throw bad('"maxReleases" must be a whole number ≥ 0');
@@ -184,7 +183,8 @@ export class PolicyEngine {
       const id = json.type === 'success' ? json.json.annotations?.id : undefined;
       if (!id)
         throw invalid(
-          `${POLICY_FILES.policies}: every policy needs a name, @id("..."); this one has none: ${text.slice(0, 80).replace(/\s+/g, ' ')}…`,
+          `${POLICY_FILES.policies}: every policy needs a name, @id("..."); this one has none: ` +
+            `${text.slice(0, 80).replace(/\s+/g, ' ')}…`,
         );
       if (staticPolicies[id] !== undefined)
         throw invalid(`${POLICY_FILES.policies}: two policies are named ${JSON.stringify(id)}`);
@@ -199,7 +199,8 @@ export class PolicyEngine {
       throw invalid(`the policies do not validate: ${messages(validation.errors).join('; ')}`);
     if (validation.validationErrors.length > 0) {
       throw invalid(
-        `the policies do not validate against ${POLICY_FILES.schema}: ${validation.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`).join('; ')}`,
+        `the policies do not validate against ${POLICY_FILES.schema}: ` +
+          validation.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`).join('; '),
         { errors: validation.validationErrors },
       );
     }
@@ -217,7 +218,7 @@ export class PolicyEngine {
     const denied = (await readJson(join(dir, POLICY_FILES.deniedParties))).parties;
     if (!isStrings(denied)) throw invalid(`${POLICY_FILES.deniedParties}: expected {"parties": ["name", ...]}`);
     const hash = createHash('sha256');
-    for (const f of Object.keys(POLICY_FILES) as Array<keyof typeof POLICY_FILES>)
+    for (const f of Object.keys(POLICY_FILES) as (keyof typeof POLICY_FILES)[])
       hash.update(`${f}\n${texts[f].length}\n`).update(texts[f]);
     const engine = new PolicyEngine(
       dir,

@@ -4,6 +4,7 @@
  * own configured client, a KMS-compatible service's or an in-process one for tests. By default the
  * SDK client is built from the environment; the SDK is loaded only when a KMS key is used.
  */
+import type * as KmsSdk from '@aws-sdk/client-kms';
 import { ModelsealError } from '../errors.js';
 
 /** Called AWS's way (PascalCase fields). Only what modelseal sends and reads is declared. */
@@ -51,9 +52,9 @@ export interface AwsKmsOptions {
 
 export const AWS_KMS = 'aws-kms';
 
-let sdk: Promise<typeof import('@aws-sdk/client-kms')> | undefined;
+let sdk: Promise<typeof KmsSdk> | undefined;
 /** The AWS SDK's KMS module, loaded on first use. */
-export function loadSdk(): Promise<typeof import('@aws-sdk/client-kms')> {
+export function loadSdk(): Promise<typeof KmsSdk> {
   // The SDK warns on Node 20 that its releases after January 2027 will need Node 22; package.json
   // pins a release that supports Node 20 (the project's Node, see README), so the warning is noise
   // on every command's stderr. This is the SDK's own switch for it.
@@ -62,7 +63,7 @@ export function loadSdk(): Promise<typeof import('@aws-sdk/client-kms')> {
 }
 
 /** The SDK's client for these settings (with `config`, which `awsKmsStatus` reads). */
-export async function sdkClient(opts: AwsKmsOptions): Promise<import('@aws-sdk/client-kms').KMS> {
+export async function sdkClient(opts: AwsKmsOptions): Promise<KmsSdk.KMS> {
   const { KMS } = await loadSdk();
   return new KMS({
     ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),

@@ -44,7 +44,8 @@ export class AwsKmsSigner implements Signer {
     ) {
       throw new ModelsealError(
         'INVALID_ARGUMENT',
-        `AWS KMS key ${arn} is ${spec ?? 'of unknown spec'} for ${r.KeyUsage ?? 'unknown use'}; a publisher key is an ECC_NIST_P256 SIGN_VERIFY key (ECDSA_SHA_256)`,
+        `AWS KMS key ${arn} is ${spec ?? 'of unknown spec'} for ${r.KeyUsage ?? 'unknown use'}; a publisher key is ` +
+          `an ECC_NIST_P256 SIGN_VERIFY key (ECDSA_SHA_256)`,
         { details: { provider: AWS_KMS, key: arn } },
       );
     }

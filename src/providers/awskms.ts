@@ -87,7 +87,9 @@ export class AwsKmsIdentity implements Identity {
     /** Key ARNs this identity may use; default: any key the stanza names (KMS still checks your permissions). */
     private readonly allowed?: ReadonlySet<string>,
   ) {
-    this.description = `AWS KMS${opts.endpoint ? ` at ${opts.endpoint}` : ''}${allowed ? ` (keys ${[...allowed].join(', ')})` : ''}`;
+    const at = opts.endpoint ? ` at ${opts.endpoint}` : '';
+    const keys = allowed ? ` (keys ${[...allowed].join(', ')})` : '';
+    this.description = `AWS KMS${at}${keys}`;
   }
 
   async unwrapDataKey(stanza: Stanza, context: ReleaseContext): Promise<Uint8Array | null> {
@@ -114,7 +116,7 @@ export class AwsKmsIdentity implements Identity {
     } catch (e) {
       throw kmsError(e, 'Decrypt', keyArn);
     }
-    if (!plaintext || plaintext.length !== 32)
+    if (plaintext?.length !== 32)
       throw new ModelsealError('DECRYPTION_FAILED', `AWS KMS Decrypt with ${keyArn} returned no 32-byte data key`);
     return new Uint8Array(plaintext);
   }

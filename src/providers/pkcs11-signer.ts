@@ -48,7 +48,7 @@ const attrs = (token: TokenSession, session: Buffer, handle: Buffer, types: numb
       handle,
       types.map((type) => ({ type })),
     )
-    .map((a) => a.value as Buffer);
+    .map((a) => a.value);
 
 /** The private key labelled `label`, checked to stay in the token and to be an EC or Ed25519 key. */
 function privateKey(token: TokenSession, session: Buffer, label: string): Buffer {
@@ -58,7 +58,8 @@ function privateKey(token: TokenSession, session: Buffer, label: string): Buffer
   if (extractable?.[0] !== 0)
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `the signing key ${JSON.stringify(label)} on token ${token.token} can leave the HSM (CKA_EXTRACTABLE must be false); generate a non-extractable key`,
+      `the signing key ${JSON.stringify(label)} on token ${token.token} can leave the HSM (CKA_EXTRACTABLE must be ` +
+        `false); generate a non-extractable key`,
       { details: { provider: PKCS11, token: token.token, key: label } },
     );
   const type = keyType && keyType.length >= 4 ? keyType.readUInt32LE(0) : -1;

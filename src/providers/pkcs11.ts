@@ -27,8 +27,7 @@ export interface Pkcs11Options {
 
 type Binding = typeof Pkcs11Module;
 let binding: Promise<Binding> | undefined;
-const loadBinding = () =>
-  (binding ??= import('pkcs11js').then((m) => ((m as { default?: Binding }).default ?? m) as Binding));
+const loadBinding = () => (binding ??= import('pkcs11js').then((m) => (m as { default?: Binding }).default ?? m));
 
 /** `pkcs11:<token>/<key>` → its labels. */
 export function parsePkcs11Id(id: string): { token: string; key: string } {
@@ -43,7 +42,7 @@ function aadOf(context: ReleaseContext): Buffer {
   return createHash('sha256').update(releaseContextBytes(context)).digest();
 }
 
-const CKR = (e: unknown): string | undefined => (e instanceof Error ? e.message.match(/CKR_[A-Z_]+/)?.[0] : undefined);
+const CKR = (e: unknown): string | undefined => (e instanceof Error ? /CKR_[A-Z_]+/.exec(e.message)?.[0] : undefined);
 
 function hsmError(e: unknown, what: string, token: string): ModelsealError {
   if (e instanceof ModelsealError) return e;
@@ -171,11 +170,12 @@ export class TokenSession {
         { type: b.CKA_SENSITIVE },
         { type: b.CKA_KEY_TYPE },
       ])
-      .map((a) => a.value as Buffer);
+      .map((a) => a.value);
     if (extractable?.[0] !== 0 || sensitive?.[0] !== 1) {
       throw new ModelsealError(
         'INVALID_ARGUMENT',
-        `the key ${JSON.stringify(label)} on token ${this.token} can leave the HSM (CKA_EXTRACTABLE must be false and CKA_SENSITIVE true); generate a non-extractable key`,
+        `the key ${JSON.stringify(label)} on token ${this.token} can leave the HSM (CKA_EXTRACTABLE must be false ` +
+          `and CKA_SENSITIVE true); generate a non-extractable key`,
         { details: { provider: PKCS11, token: this.token, key: label } },
       );
     }
@@ -214,7 +214,7 @@ export class ModuleHandle {
         } catch (e) {
           throw new ModelsealError(
             'PROVIDER_UNAVAILABLE',
-            `cannot load the PKCS#11 module ${path} (${e instanceof Error ? e.message : e})`,
+            `cannot load the PKCS#11 module ${path} (${e instanceof Error ? e.message : String(e)})`,
             { cause: e },
           );
         }
@@ -280,7 +280,9 @@ export async function listTokens(module: string): Promise<string[]> {
     .map((t) => t.label.trim());
 }
 
-/** Opens pkcs11 stanzas of any token the configured module holds, with the configured PIN (asked for only when needed). */
+/**
+ * Opens pkcs11 stanzas of any token the configured module holds, with the configured PIN (asked for only when needed).
+ */
 export class Pkcs11Identity implements Identity {
   readonly description: string;
 
@@ -319,7 +321,8 @@ export class Pkcs11Identity implements Identity {
         if (ckr && TAG_FAILURE.has(ckr)) {
           throw new ModelsealError(
             'DECRYPTION_FAILED',
-            `unwrapping with ${key} on token ${tokenLabel}: the stanza was not made for this package, recipient, license or policy (${ckr})`,
+            `unwrapping with ${key} on token ${tokenLabel}: the stanza was not made for this package, recipient, ` +
+              `license or policy (${ckr})`,
             { cause: e, details: { provider: PKCS11, token: tokenLabel, ckr } },
           );
         }

@@ -71,7 +71,7 @@ export interface Provider {
 
 const KEY = Symbol.for('modelseal.providers');
 const registry: Map<string, Provider> =
-  ((globalThis as Record<symbol, unknown>)[KEY] as Map<string, Provider> | undefined) ?? new Map();
+  ((globalThis as Record<symbol, unknown>)[KEY] as Map<string, Provider> | undefined) ?? new Map<string, Provider>();
 (globalThis as Record<symbol, unknown>)[KEY] = registry;
 
 export function registerProvider(p: Provider): void {

@@ -75,7 +75,8 @@ async function call(url: string, init?: RequestInit): Promise<Response> {
   } catch (cause) {
     throw new ModelsealError(
       'PROVIDER_UNAVAILABLE',
-      `the release service at ${new URL(url).origin} cannot be reached; check --server and that \`modelseal serve\` runs there`,
+      `the release service at ${new URL(url).origin} cannot be reached; check --server and that \`modelseal serve\` ` +
+        `runs there`,
       { cause },
     );
   }
@@ -170,10 +171,12 @@ export class ReleaseIdentity implements Identity {
       body: JSON.stringify({ request, signature: signRequest(request, this.#o.key) }),
     });
     const answer = (await res.json().catch(() => null)) as ReleaseAnswer | null;
-    if (!answer || (answer.decision !== 'allow' && answer.decision !== 'deny') || typeof answer.receipt !== 'string') {
+    const decision: unknown = answer?.decision; // the server's JSON: any value until checked
+    if (!answer || (decision !== 'allow' && decision !== 'deny') || typeof answer.receipt !== 'string') {
       throw new ModelsealError(
         'PROVIDER_UNAVAILABLE',
-        `the release service at ${server} answered HTTP ${res.status} without a logged decision${answer?.message ? `: ${answer.message}` : ''}; nothing was released`,
+        `the release service at ${server} answered HTTP ${res.status} without a logged ` +
+          `decision${answer?.message ? `: ${answer.message}` : ''}; nothing was released`,
       );
     }
     // The decision counts only once it is in the log: check the receipt first.

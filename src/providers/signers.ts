@@ -25,7 +25,8 @@ export interface SignerSettings {
 const bad = (spec: string, why: string) =>
   new ModelsealError(
     'INVALID_ARGUMENT',
-    `--signer ${JSON.stringify(spec.slice(0, 200))}: ${why}; expected aws-kms:<key id, ARN or alias>[?region=…&endpoint=…] or pkcs11:<token>/<label> (or pkcs11:token=…;object=…)`,
+    `--signer ${JSON.stringify(spec.slice(0, 200))}: ${why}; expected aws-kms:<key id, ARN or ` +
+      `alias>[?region=…&endpoint=…] or pkcs11:<token>/<label> (or pkcs11:token=…;object=…)`,
   );
 
 function decode(spec: string, v: string): string {

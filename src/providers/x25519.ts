@@ -48,13 +48,15 @@ export class X25519Recipient implements Recipient {
     this.#raw = publicKey;
     this.#key = x25519PublicFromRaw(publicKey);
     this.id = formatX25519Recipient(publicKey);
-    // A low-order point (all zeros, ...) gives an all-zero shared secret, which OpenSSL refuses: no key could be wrapped to it.
+    // A low-order point (all zeros, ...) gives an all-zero shared secret, which OpenSSL refuses: no key could be
+    // wrapped to it.
     try {
       diffieHellman({ privateKey: newX25519().privateKey, publicKey: this.#key });
     } catch (cause) {
       throw new ModelsealError(
         'INVALID_ARGUMENT',
-        `${this.id} is not a usable x25519 public key (a low-order point); ask the recipient for their recipient string`,
+        `${this.id} is not a usable x25519 public key (a low-order point); ask the recipient for their recipient ` +
+          'string',
         { cause },
       );
     }

@@ -91,7 +91,10 @@ export function fail(
   headers: Record<string, string> = {},
 ): void {
   const admitted = service.admitFailure(x.ip, reason);
-  if (!admitted.ok) return tooMany(x, reason, admitted.retryAfter);
+  if (!admitted.ok) {
+    tooMany(x, reason, admitted.retryAfter);
+    return;
+  }
   send(x, status, { id: x.id, error: { code, message } }, headers, { reason, logged: 'service-log' });
 }
 
@@ -121,7 +124,8 @@ export function readBody(req: IncomingMessage): Promise<Body> {
     const declared = req.headers['content-length'];
     if (declared !== undefined && !(Number(declared) <= MAX_BODY_BYTES)) {
       req.resume();
-      return resolve({ kind: 'oversized' });
+      resolve({ kind: 'oversized' });
+      return;
     }
     const parts: Buffer[] = [];
     let n = 0;

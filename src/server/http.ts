@@ -6,21 +6,12 @@
 // node:http and node:https are imported when a server starts: at every start of the CLI, whatever
 // the command, they cost ~9 ms.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { isModelsealError } from '../errors.js';
 import type { TransparencyLog } from '../log/log.js';
-import {
-  fail,
-  MAX_BODY_BYTES,
-  parseJson,
-  readBody,
-  send,
-  tooMany,
-  type Exchange,
-  type ExchangeRecord,
-} from './exchange.js';
+import { fail, MAX_BODY_BYTES, parseJson, readBody, send, type Exchange, type ExchangeRecord } from './exchange.js';
 import { acceptsGzip, parseTilePath, printable, targetPath } from './paths.js';
 import type { ReleaseService, ServiceReply } from './service.js';
 
@@ -56,36 +47,40 @@ async function handle(
   x: Exchange,
 ): Promise<void> {
   const path = targetPath(req.url);
-  if (path === null) return fail(service, x, 400, 'INVALID_ARGUMENT', 'bad-target', 'the request target is not a path');
+  if (path === null) {
+    fail(service, x, 400, 'INVALID_ARGUMENT', 'bad-target', 'the request target is not a path');
+    return;
+  }
   if (req.method === 'POST' && path === '/v1/release') return release(service, req, x);
   if (req.method === 'POST' && path === '/v1/export') {
     const body = await readBody(req);
-    if (body.kind === 'oversized')
-      return fail(
-        service,
-        x,
-        413,
-        'INVALID_ARGUMENT',
-        'oversized-body',
-        `the body is larger than ${MAX_BODY_BYTES} bytes`,
-        { connection: 'close' },
-      );
-    if (body.kind === 'incomplete')
-      return fail(service, x, 400, 'INVALID_ARGUMENT', 'incomplete-body', 'the body ended early');
+    if (body.kind === 'oversized') {
+      fail(service, x, 413, 'INVALID_ARGUMENT', 'oversized-body', `the body is larger than ${MAX_BODY_BYTES} bytes`, {
+        connection: 'close',
+      });
+      return;
+    }
+    if (body.kind === 'incomplete') {
+      fail(service, x, 400, 'INVALID_ARGUMENT', 'incomplete-body', 'the body ended early');
+      return;
+    }
     const reply = await service.recordExports(parseJson(body.bytes) ?? null);
     const error = 'error' in reply.body ? reply.body.error : null;
-    if (error && reply.status < 500)
-      return fail(service, x, reply.status, error.code, error.code.toLowerCase().replace(/_/g, '-'), error.message);
-    return send(
+    if (error && reply.status < 500) {
+      fail(service, x, reply.status, error.code, error.code.toLowerCase().replace(/_/g, '-'), error.message);
+      return;
+    }
+    send(
       x,
       reply.status,
       reply.body,
       { 'cache-control': 'no-store' },
       { reason: error?.code ?? null, logged: error ? 'service-log' : 'entry' },
     );
+    return;
   }
-  if (req.method !== 'GET' && req.method !== 'HEAD')
-    return fail(
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    fail(
       service,
       x,
       405,
@@ -94,7 +89,12 @@ async function handle(
       `${printable(req.method ?? '')} is not supported here`,
       { allow: 'GET, HEAD, POST' },
     );
-  if (path === '/v1/info') return send(x, 200, service.info(), { 'cache-control': 'no-store' });
+    return;
+  }
+  if (path === '/v1/info') {
+    send(x, 200, service.info(), { 'cache-control': 'no-store' });
+    return;
+  }
   if (path === '/v1/checkpoints') {
     await log.store.refresh?.();
     return streamCheckpoints(log, x);
@@ -104,7 +104,8 @@ async function handle(
   if (read === '/checkpoint') {
     // Replicas sharing a PostgreSQL log learn of each other's appends here.
     await log.store.refresh?.();
-    return send(x, 200, await log.checkpoint, { 'cache-control': 'public, max-age=2' });
+    send(x, 200, await log.checkpoint, { 'cache-control': 'public, max-age=2' });
+    return;
   }
   const tile = read.startsWith('/tile/') ? parseTilePath(read) : null;
   if (tile) {
@@ -112,21 +113,26 @@ async function handle(
       tile.level === 'entries'
         ? await log.entryBundle(tile.n, tile.width)
         : await log.tile(tile.level, tile.n, tile.width);
-    if (!data) return fail(service, x, 404, 'NOT_FOUND', 'not-found', 'no such tile in the log (yet)');
+    if (!data) {
+      fail(service, x, 404, 'NOT_FOUND', 'not-found', 'no such tile in the log (yet)');
+      return;
+    }
     const cache = tile.width === 256 ? 'public, max-age=31536000, immutable' : 'public, max-age=60';
     if (tile.level === 'entries' && acceptsGzip(req.headers['accept-encoding'])) {
-      return send(x, 200, gzipSync(data), {
+      send(x, 200, gzipSync(data), {
         'cache-control': cache,
         'content-encoding': 'gzip',
         vary: 'Accept-Encoding',
       });
+      return;
     }
-    return send(x, 200, data, {
+    send(x, 200, data, {
       'cache-control': cache,
       ...(tile.level === 'entries' ? { vary: 'Accept-Encoding' } : {}),
     });
+    return;
   }
-  return fail(service, x, 404, 'NOT_FOUND', 'not-found', 'no such resource');
+  fail(service, x, 404, 'NOT_FOUND', 'not-found', 'no such resource');
 }
 
 /** POST /v1/release: every outcome is a log entry (or counted in a summary), with the exchange's id. */
@@ -162,13 +168,14 @@ async function guard(service: ReleaseService, e: unknown, x: Exchange, isRelease
   if (isRelease && !down && !x.done) {
     try {
       const reply = await service.reject('internal-error', x.ip, x.id);
-      return send(
+      send(
         x,
         reply.status,
         reply.body,
         { 'cache-control': 'no-store' },
         { reason: 'internal-error', logged: reply.status === 429 ? 'summary' : 'entry', error },
       );
+      return;
     } catch {
       /* answered below */
     }
@@ -236,7 +243,8 @@ export async function startServer(
   server.keepAliveTimeout = 5000;
   // Bytes that are not HTTP never reach a handler: answered 400 with an id, on the service log (or counted).
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    const ip = (socket as Socket).remoteAddress ?? 'unknown';
+    // A net.Socket (or its TLS subclass) typed as a Duplex: read the address it has.
+    const ip = (socket as { remoteAddress?: string }).remoteAddress ?? 'unknown';
     const id = service.exchangeId();
     const reason = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'malformed-http';
     const admitted = service.admitFailure(ip, reason);
@@ -251,7 +259,8 @@ export async function startServer(
     });
     if (socket.writable && !(err.code === 'ECONNRESET'))
       socket.end(
-        `HTTP/1.1 ${reason === 'request-timeout' ? '408 Request Timeout' : '400 Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\nx-request-id: ${id}\r\n\r\n`,
+        `HTTP/1.1 ${reason === 'request-timeout' ? '408 Request Timeout' : '400 Bad Request'}\r\n` +
+          `connection: close\r\ncontent-length: 0\r\nx-request-id: ${id}\r\n\r\n`,
       );
     else socket.destroy();
   });

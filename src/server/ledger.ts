@@ -63,5 +63,7 @@ export class MemoryLedger implements ReleaseLedger {
     this.#used.set(license, Math.max(0, (this.#used.get(license) ?? 0) - 1));
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    // Nothing to close: the nonces and counts are plain memory.
+  }
 }

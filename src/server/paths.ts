@@ -41,7 +41,7 @@ export function acceptsGzip(header: string | string[] | undefined): boolean {
 
 /** The path of a request target, without the query; null for a target that is not a path. */
 export function targetPath(url: string | undefined): string | null {
-  if (!url || url[0] !== '/') return null;
+  if (!url?.startsWith('/')) return null;
   const q = url.indexOf('?');
   return q < 0 ? url : url.slice(0, q);
 }
@@ -50,4 +50,5 @@ export function targetPath(url: string | undefined): string | null {
 export const printable = (p: string) =>
   p
     .slice(0, 200)
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point: they get escaped
     .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);

@@ -57,7 +57,7 @@ export class PgLedger implements ReleaseLedger {
 
   async used(license: string): Promise<number> {
     const r = await this.#query(`SELECT used FROM ${this.#use} WHERE license = $1`, [license]);
-    return r.rows.length ? Number(r.rows[0].used) : 0;
+    return r.rows.length ? Number((r.rows[0] as { used: unknown }).used) : 0;
   }
 
   async reserve(license: string, max: number): Promise<boolean> {
@@ -74,5 +74,7 @@ export class PgLedger implements ReleaseLedger {
     await this.#query(`UPDATE ${this.#use} SET used = GREATEST(used - 1, 0) WHERE license = $1`, [license]);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    // Nothing to close: the pool is the log store's, which closes it.
+  }
 }

@@ -16,7 +16,7 @@ import {
 import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { asn1, pki } from 'node-forge';
+import type { asn1 } from 'node-forge';
 import { ModelsealError } from '../errors.js';
 import { pathExists, writeFileAtomic } from '../io/atomic.js';
 import { makeKeyFile, readKeyFile, unlockKeyFile, writeKeyFile, type KeyFile } from '../keystore/keyfile.js';
@@ -33,7 +33,9 @@ export interface RecipientRecord {
   publicKey: string;
   /** PEM certificate issued by the publisher's CA (RSA keys), or null for a registered key without one. */
   certificate: string | null;
-  /** SHA-256 (hex) of the certificate DER, or of the SPKI DER when there is no certificate: logged with each request. */
+  /**
+   * SHA-256 (hex) of the certificate DER, or of the SPKI DER when there is no certificate: logged with each request.
+   */
   fingerprint: string;
   created: string;
   /** When it was revoked (ISO 8601), or null. */
@@ -53,7 +55,8 @@ function bad(message: string): ModelsealError {
 export function checkRecipientName(name: string): string {
   if (!NAME.test(name))
     throw bad(
-      `recipient name ${JSON.stringify(name)}: use 1-64 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit`,
+      `recipient name ${JSON.stringify(name)}: use 1-64 lowercase letters, digits, ".", "_" or "-", starting with a ` +
+        `letter or digit`,
     );
   return name;
 }
@@ -76,17 +79,21 @@ export function normalizePartyName(value: string, option = '--org'): string {
   const bad1 = UNSAFE_TEXT.exec(nfc);
   if (bad1)
     throw bad(
-      `${option}: the name holds U+${bad1[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}, a control or bidi-override character; remove it`,
+      `${option}: the name holds U+${bad1[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}, a control ` +
+        `or bidi-override character; remove it`,
     );
+  // eslint-disable-next-line @typescript-eslint/no-misused-spread -- code points on purpose, as X.509 counts them
   const chars = [...nfc].length;
   if (chars > MAX_ORG_CHARS)
     throw bad(
-      `${option}: ${chars} characters, at most ${MAX_ORG_CHARS} fit an X.509 organizationName (RFC 5280); give the registered short form`,
+      `${option}: ${chars} characters, at most ${MAX_ORG_CHARS} fit an X.509 organizationName (RFC 5280); give the ` +
+        `registered short form`,
     );
   return nfc;
 }
 
-function checkAttributes(a: RecipientAttributesInput): RecipientAttributesInput {
+/** `org` may be missing where a JavaScript caller left it out: it is then reported as required. */
+function checkAttributes(a: Omit<RecipientAttributesInput, 'org'> & { org?: string }): RecipientAttributesInput {
   const org = normalizePartyName(a.org ?? '');
   if (!COUNTRY.test(a.country))
     throw bad(`--country ${JSON.stringify(a.country)}: expected an ISO 3166 alpha-2 code such as DE`);
@@ -132,7 +139,7 @@ export async function loadOrCreateCa(
     pkcs8 = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }));
     const key = forge.pki.privateKeyFromAsn1(
       forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(pkcs8).toString('binary'))),
-    ) as pki.rsa.PrivateKey;
+    );
     const cert = forge.pki.createCertificate();
     cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
     cert.serialNumber = serial();
@@ -159,7 +166,7 @@ export async function loadOrCreateCa(
   }
   const caKey = forge.pki.privateKeyFromAsn1(
     forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(pkcs8).toString('binary'))),
-  ) as pki.rsa.PrivateKey;
+  );
   const caCert = forge.pki.certificateFromPem(certificate);
   return {
     certificate,
@@ -170,7 +177,8 @@ export async function loadOrCreateCa(
       cert.serialNumber = serial();
       cert.validity.notBefore = new Date();
       cert.validity.notAfter = new Date(Date.now() + 2 * 365 * 86400_000);
-      // UTF8String for the names (RFC 5280 §4.1.2.4; node-forge encodes the JS string when told), PrintableString for the country.
+      // UTF8String for the names (RFC 5280 §4.1.2.4; node-forge encodes the JS string when told), PrintableString for
+      // the country.
       const utf8 = forge.asn1.Type.UTF8 as unknown as asn1.Class; // @types/node-forge mistypes the field
       cert.setSubject([
         { name: 'commonName', value: subject.name, valueTagClass: utf8 },
@@ -214,7 +222,10 @@ export class RecipientRegistry {
     return this.#entry(name)?.record;
   }
 
-  /** The record and its parsed public key (kept until the file changes: parsing a PEM key costs more than the signature check). */
+  /**
+   * The record and its parsed public key (kept until the file changes: parsing a PEM key costs more than the signature
+   * check).
+   */
   async getWithKey(name: string): Promise<{ record: RecipientRecord; key: KeyObject } | undefined> {
     return this.#entry(name);
   }
@@ -229,7 +240,7 @@ export class RecipientRegistry {
       return undefined;
     }
     const hit = this.#cache.get(name);
-    if (hit && hit.mtimeMs === st.mtimeMs) return hit;
+    if (hit?.mtimeMs === st.mtimeMs) return hit;
     const record = JSON.parse(readFileSync(path, 'utf8')) as RecipientRecord;
     const entry = { mtimeMs: st.mtimeMs, record, key: createPublicKey(record.publicKey) };
     this.#cache.set(name, entry);

@@ -14,7 +14,7 @@ import { Decider } from './decider.js';
 import { innerStanza, stanzaFromJson } from '../release/stanza.js';
 import type { ReleaseAnswer, ServiceInfo } from '../release/response.js';
 import type { Identity } from '../providers/types.js';
-import { requestBytes, requestId, verifyRequest, type ReleaseRequest, type SignedRequest } from '../release/request.js';
+import { requestBytes, requestId, verifyRequest } from '../release/request.js';
 import type { Pseudonymizer } from '../log/pseudonym.js';
 import { MemoryLedger, type ReleaseLedger } from './ledger.js';
 import type { RecipientRegistry } from './recipients.js';
@@ -155,7 +155,7 @@ export class ReleaseService {
       this.#tally.restore(failed);
       this.#o.onError?.(
         'the summary of refused requests could not be logged; it is kept for the next one',
-        (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason,
+        results.find((r) => r.status === 'rejected')!.reason,
       );
     }
     return tallies.length - failed.length;
@@ -266,7 +266,7 @@ export class ReleaseService {
     const license = policy.license(stanza.license);
     if (!license) return this.#decide(base, 'unknown-license');
     const inner = innerStanza(stanza);
-    let dek: Uint8Array | null = null;
+    let dek: Uint8Array | null;
     try {
       dek = inner
         ? await this.#o.identity.unwrapDataKey(inner, {
@@ -302,12 +302,12 @@ export class ReleaseService {
         ephemeral: r.ephemeral,
         request: id,
       });
-      if (d.decision === 'deny') return this.#decide(base, d.reason, d.policies, 'deny', policy.hash);
-      if (!key) return this.#decide(base, 'unusable-ephemeral-key', [], 'deny', policy.hash);
+      if (d.decision === 'deny') return await this.#decide(base, d.reason, d.policies, 'deny', policy.hash);
+      if (!key) return await this.#decide(base, 'unusable-ephemeral-key', [], 'deny', policy.hash);
       // Reserve the release before it is final: atomic in the ledger, so concurrent requests (or
       // replicas) that all saw the last free release cannot all have it.
       if (!(await this.#ledger.reserve(license.id, license.maxReleases)))
-        return this.#decide(base, 'license-quota-used', ['license-quota-used'], 'deny', policy.hash);
+        return await this.#decide(base, 'license-quota-used', ['license-quota-used'], 'deny', policy.hash);
       let reply: ServiceReply;
       try {
         reply = await this.#decide(base, 'licensed', d.policies, 'allow', policy.hash);

@@ -85,7 +85,8 @@ export function wellFormedExports(b: unknown): b is ExportSubmission {
     Array.isArray(o.events) &&
     o.events.length >= 1 &&
     o.events.length <= MAX_EXPORT_EVENTS &&
-    o.events.every(
+    // Each event is any JSON value until checked.
+    (o.events as (Partial<ExportSubmission['events'][number]> | null)[]).every(
       (e) =>
         !!e &&
         e.v === 1 &&

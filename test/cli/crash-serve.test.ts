@@ -44,7 +44,7 @@ let server: ChildProcess | undefined;
 function ms(args: string[]) {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` (npm test does)`);
   const r = spawnSync(process.execPath, [BIN, '--keys', keys, ...args], { cwd: dir, maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`modelseal ${args.join(' ')} failed: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`modelseal ${args.join(' ')} failed: ${r.stderr.toString()}`);
   return JSON.parse(r.stdout.toString() || '{}');
 }
 
@@ -119,7 +119,7 @@ describe('release service under kill -9', () => {
     await policyInForce(url, ms(['--json', 'policy', 'check', '--data', data]).hash);
     const { key } = await loadReleaseIdentity(join(dir, 'acme.identity'));
     const pkg = join(dir, 'm.mseal');
-    const received: Array<{ answer: Answer; ephemeral: Awaited<ReturnType<typeof signedRequest>>['ephemeral'] }> = [];
+    const received: { answer: Answer; ephemeral: Awaited<ReturnType<typeof signedRequest>>['ephemeral'] }[] = [];
     let failures = 0;
     let answered = 0;
     const unexpected: string[] = [];
@@ -188,7 +188,9 @@ describe('release service under kill -9', () => {
       for (const { answer, ephemeral } of received) {
         // The receipt verifies on its own (inclusion in the checkpoint it carries)...
         const proof = verifyProof(answer.receipt!, undefined, logKey);
-        const at = `receipt for entry ${proof.index} (checkpoint size ${proof.checkpoint.size}) against the log of ${head.size} after restart`;
+        const at =
+          `receipt for entry ${proof.index} (checkpoint size ${proof.checkpoint.size}) against the log of ` +
+          `${head.size} after restart`;
         // ...its entry is in the restarted log at its index...
         expect(proof.index, at).toBeLessThan(head.size);
         expect(entries[proof.index]!.equals(proof.entry), at).toBe(true);

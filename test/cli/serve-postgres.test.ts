@@ -37,7 +37,7 @@ async function serve(store: string): Promise<string> {
   );
   servers.push(s);
   const line = await new Promise<string>((res, rej) => {
-    createInterface({ input: s.stdout! }).once('line', res);
+    createInterface({ input: s.stdout }).once('line', res);
     s.once('exit', (code) => rej(new Error(`serve exited ${code}`)));
   });
   return (JSON.parse(line) as { url: string }).url;
@@ -52,7 +52,7 @@ const post = (url: string, body: unknown) =>
 
 afterAll(async () => {
   for (const s of servers) s.kill('SIGTERM');
-  await Promise.all(servers.map((s) => (s.exitCode === null ? new Promise((r) => s.once('exit', r)) : null)));
+  await Promise.all(servers.filter((s) => s.exitCode === null).map((s) => new Promise((r) => s.once('exit', r))));
 });
 
 describe('serve --store postgres://', () => {

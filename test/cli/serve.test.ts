@@ -242,7 +242,8 @@ describe('modelseal serve', () => {
         country: 'DE',
       }),
     ]);
-    // Finding a recipient's release events needs the pseudonym key (the export names the package's recipient as sealed).
+    // Finding a recipient's release events needs the pseudonym key (the export names the package's recipient as
+    // sealed).
     expect(
       ms(['--json', 'audit', 'list', '--store', join(data, 'log'), '--recipient', 'acme-labs']).json().entries,
     ).toEqual([expect.objectContaining({ index: 0, type: 'export' })]);
@@ -260,7 +261,8 @@ describe('modelseal serve', () => {
     expect(csv.code, csv.stderr).toBe(0);
     const lines = csv.stdout.trimEnd().split('\r\n');
     expect(lines[0]).toBe(
-      'index,time,type,decision,reason,recipient,org,country,certificate,destination,artifact,package,license,policies,ip,request',
+      'index,time,type,decision,reason,recipient,org,country,certificate,destination,artifact,package,license,' +
+        'policies,ip,request',
     );
     expect(
       lines.slice(1).map((l) =>
@@ -307,7 +309,7 @@ describe('modelseal serve', () => {
       '-out',
       cert,
     ]);
-    expect(made.status, `openssl could not make a test certificate: ${made.stderr}`).toBe(0);
+    expect(made.status, `openssl could not make a test certificate: ${made.stderr.toString()}`).toBe(0);
     expect(ms(['--json', 'serve', '--tls-cert', cert]).json().error.code).toBe('INVALID_ARGUMENT');
     const ready = await serve(['--tls-cert', cert, '--tls-key', key]);
     expect(ready.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
@@ -474,7 +476,7 @@ describe('modelseal serve', () => {
     for (const e of summaries) {
       expect(e).toMatchObject({ type: 'denials', ip: '127.0.0.1', reasons: { 'malformed-json': e.count } });
     }
-    expect(summaries.reduce((n, e) => n + e.count, 0)).toBe(5);
+    expect(summaries.reduce((n: number, e: { count: number }) => n + e.count, 0)).toBe(5);
     const table = ms(['audit', 'list', '--server', ready.url, '--decision', 'deny']);
     expect(table.code, table.stderr).toBe(0);
     const rows = [...table.stdout.matchAll(/denials\s+deny\s+(\d+) requests? refused \(rate-limited\)/g)];

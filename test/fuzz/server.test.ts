@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initKeystore, loadPublisherKey, loadReleaseIdentity, noPassphrase } from '../../src/keystore/keystore.js';
 import { auditLog } from '../../src/log/audit.js';
 import { verifyProof } from '../../src/log/checkpoint.js';
-import { decodeEvent, storeEvents, type DenialsEvent } from '../../src/log/events.js';
+import { decodeEvent, storeEvents } from '../../src/log/events.js';
 import { parseVerifierKey } from '../../src/log/note.js';
 import { seal } from '../../src/package/seal.js';
 import { initPolicyDir, POLICY_FILES } from '../../src/policy/engine.js';
@@ -99,8 +99,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await server?.close();
-  await setup?.close();
+  // Unset when beforeAll failed.
+  await (server as RunningServer | undefined)?.close();
+  await (setup as ReleaseServiceSetup | undefined)?.close();
 });
 
 interface Sent {
@@ -281,7 +282,9 @@ async function runCase(
   const json = { 'content-type': 'application/json' };
   // Rarely (each holds a connection until the server's request timeout): a body that stops and waits.
   if (i % 500 === 7) {
-    const head = `POST /v1/release HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 64\r\n\r\n{"request":`;
+    const head =
+      `POST /v1/release HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n` +
+      `content-length: 64\r\n\r\n{"request":`;
     return { kind: 'stall', ...(await rawSend([Buffer.from(head), Buffer.alloc(0)], 3_000)) };
   }
   const kind = r.pick([
@@ -348,13 +351,16 @@ async function runCase(
     case 'oversize':
       return { kind, ...(await post(Buffer.alloc(MAX_BODY_BYTES + 1 + r.int(100_000), 0x20))) };
     case 'cut-short': {
-      const head = `POST /v1/release HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${100 + r.int(1000)}\r\n\r\n`;
+      const head =
+        `POST /v1/release HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n` +
+        `content-length: ${100 + r.int(1000)}\r\n\r\n`;
       return { kind, ...(await rawSend([Buffer.from(head), Buffer.from('{"request":')], 1)) };
     }
     case 'trickle': {
       const text = JSON.stringify((await signedRequest(pkg, 'acme-labs', identityKey)).body);
       const buf = Buffer.from(
-        `POST /v1/release HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+        `POST /v1/release HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\n` +
+          `content-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
       );
       const n = 2 + r.int(6);
       const chunks = Array.from({ length: n }, (_, i) =>
@@ -488,7 +494,7 @@ describe(`release service under hostile requests (${CASES} cases, seed ${SEED})`
     let summarised = 0;
     for await (const { event } of storeEvents(setup.log.store)) {
       if (event?.type === 'release') logged++;
-      if (event?.type === 'denials') summarised += (event as DenialsEvent).count;
+      if (event?.type === 'denials') summarised += event.count;
     }
     const byLog = (how: ExchangeRecord['logged']) => records.filter((x) => x.logged === how).length;
     expect(logged).toBe(byLog('entry'));
@@ -497,7 +503,9 @@ describe(`release service under hostile requests (${CASES} cases, seed ${SEED})`
 
     // Not vacuous: every kind ran, and each of the three records was used.
     console.log(
-      `server fuzz: ${CASES} cases in ${seconds.toFixed(1)} s (seed ${SEED}); kinds ${JSON.stringify(kinds)}; statuses ${JSON.stringify(statuses)}; records: ${byLog('entry')} log entries, ${byLog('summary')} in summaries, ${byLog('service-log')} on the service log`,
+      `server fuzz: ${CASES} cases in ${seconds.toFixed(1)} s (seed ${SEED}); kinds ${JSON.stringify(kinds)}; ` +
+        `statuses ${JSON.stringify(statuses)}; records: ${byLog('entry')} log entries, ${byLog('summary')} in ` +
+        `summaries, ${byLog('service-log')} on the service log`,
     );
     expect(Object.values(kinds).reduce((a, b) => a + b, 0)).toBe(CASES);
     expect(Object.keys(kinds).length).toBe(CASES >= 500 ? 15 : Object.keys(kinds).length);

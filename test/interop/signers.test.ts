@@ -53,7 +53,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await moto?.stop();
+  await (moto as Moto | undefined)?.stop(); // unset when beforeAll failed
 });
 
 const hsmOpts = () => ({ module: hsm.module, pin: hsm.pin });
@@ -148,7 +148,7 @@ describe('PKCS#11 signer (SoftHSM2)', () => {
     const latest = await log.checkpoint;
     expect(openCheckpoint(latest, verifier).size).toBe(3);
     for (const [i, r] of receipts.entries())
-      expect(verifyProof((await log.receipt(r.index)).proof, entries[i]!, verifier).index).toBe(r.index);
+      expect(verifyProof((await log.receipt(r.index)).proof, entries[i], verifier).index).toBe(r.index);
     const other = await signNote(
       formatCheckpoint({ origin: noteSigner.name, size: 3, root: Buffer.alloc(32), extensions: [] }),
       [noteSigner],

@@ -46,7 +46,8 @@ export function importsOf(path: string, text: string): ImportRef[] {
       out.push({ specifier: spec.text, line: lineOf(sf, at.getStart(sf)), typeOnly });
   };
   const visit = (n: ts.Node): void => {
-    if (ts.isImportDeclaration(n)) add(n.moduleSpecifier, n, n.importClause?.isTypeOnly ?? false);
+    if (ts.isImportDeclaration(n))
+      add(n.moduleSpecifier, n, n.importClause?.phaseModifier === ts.SyntaxKind.TypeKeyword);
     else if (ts.isExportDeclaration(n)) add(n.moduleSpecifier, n, n.isTypeOnly);
     else if (ts.isImportEqualsDeclaration(n) && ts.isExternalModuleReference(n.moduleReference))
       add(n.moduleReference.expression, n, n.isTypeOnly);
@@ -197,7 +198,7 @@ function functionName(n: ts.Node, sf: ts.SourceFile): string {
   if (ts.isConstructorDeclaration(n)) return 'constructor';
   if (named.name) return named.name.getText(sf);
   const p = n.parent;
-  if ((ts.isVariableDeclaration(p) || ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p)) && p.name)
+  if (ts.isVariableDeclaration(p) || ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p))
     return p.name.getText(sf);
   return '(anonymous)';
 }

@@ -48,7 +48,7 @@ export async function startMoto(): Promise<Moto> {
       (r) => r.ok,
       () => false, // not listening yet
     );
-  }).catch((e: Error) => Promise.reject(new Error(`${e.message}: ${log}`)));
+  }).catch((e: unknown) => Promise.reject(new Error(`${e instanceof Error ? e.message : String(e)}: ${log}`)));
   return {
     endpoint,
     stop: () =>

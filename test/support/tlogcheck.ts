@@ -35,7 +35,7 @@ export function goCheck(cases: object[]): Verdict[] {
     input: cases.map((c) => JSON.stringify(c)).join('\n') + '\n',
     maxBuffer: 1 << 28,
   });
-  if (r.status !== 0) throw new Error(`tlogcheck failed: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`tlogcheck failed: ${r.stderr.toString()}`);
   const out = r.stdout
     .toString()
     .trim()

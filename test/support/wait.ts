@@ -15,7 +15,7 @@ export async function within<T>(ms: number, what: string, condition: () => T | P
   const deadline = performance.now() + ms;
   for (;;) {
     const v = await condition();
-    if (v) return v as NonNullable<T>;
+    if (v) return v;
     if (performance.now() > deadline) throw new Error(`waited ${ms} ms for ${what}, and it did not happen`);
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -101,7 +101,9 @@ describe('openExportLog', () => {
           output: join(dir, 's2.mseal'),
           recipients: [keys.local],
           publisher,
-          beforeCommit: async (r) => void (await wrong.record(r, publisher)),
+          beforeCommit: async (r) => {
+            await wrong.record(r, publisher);
+          },
         }),
       ).rejects.toMatchObject({ code: 'LOG_INVALID' });
       expect(existsSync(join(dir, 's2.mseal'))).toBe(false);

@@ -27,7 +27,8 @@ function run(name: string, script: string, importFirst?: string): { stdout: stri
 }
 
 const PROBE = `
-const probe = (label) => console.log(JSON.stringify({ label, gc: typeof globalThis.gc, arrayBuffers: process.memoryUsage().arrayBuffers }));
+const probe = (label) =>
+  console.log(JSON.stringify({ label, gc: typeof globalThis.gc, arrayBuffers: process.memoryUsage().arrayBuffers }));
 `;
 
 describe('importing the library', () => {
@@ -45,7 +46,8 @@ const publisher = lib.newPublisherKey().publisher;
 const local = new lib.LocalKey('0123456789abcdef', new Uint8Array(32).fill(5));
 const roundTrip = async (n) => {
   await lib.seal({ input: 'in', output: n + '.mseal', recipients: [local], publisher, threads: 2 });
-  await lib.open({ input: n + '.mseal', output: n, identities: [local], trustedPublishers: [publisher.spki], threads: 2 });
+  const opening = { identities: [local], trustedPublishers: [publisher.spki], threads: 2 };
+  await lib.open({ input: n + '.mseal', output: n, ...opening });
 };
 await roundTrip('a');
 probe('used');

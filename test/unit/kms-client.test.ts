@@ -39,7 +39,7 @@ const ctxBytes = (c: Record<string, string>) =>
 
 /** An in-process KMS: symmetric keys wrap under AES-256-GCM, P-256 keys sign; every call is recorded. */
 class FakeKms implements KmsClient {
-  readonly calls: Array<{ op: string; input: Record<string, unknown> }> = [];
+  readonly calls: { op: string; input: Record<string, unknown> }[] = [];
   readonly #aes = new Map<string, Buffer>();
   readonly #ec = new Map<string, KeyObject>();
   /** DIGEST signing: the fake signs the message whose SHA-256 it was given, which the test registers. */

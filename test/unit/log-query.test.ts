@@ -72,7 +72,10 @@ const denials: DenialsEvent = {
   policySet: 'c'.repeat(64),
 };
 
-/** A real file log holding `entries` (events, or raw bytes for entries that are not modelseal events), read back as a store. */
+/**
+ * A real file log holding `entries` (events, or raw bytes for entries that are not modelseal events), read back as a
+ * store.
+ */
 async function logOf(entries: (object | Uint8Array)[]): Promise<LogStore> {
   const where = join(dir, `log${logs++}`);
   const log = new TransparencyLog(await openLogStore(where), NoteSigner.generate('modelseal.test/query'), {

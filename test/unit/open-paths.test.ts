@@ -17,7 +17,7 @@ const dir = tempDir('modelseal-open-paths-');
 const C = 1 << 16;
 
 /** A stream of `bytes` in pieces of `piece` bytes; `at(n)` runs after n bytes were handed out. */
-function chunked(bytes: Uint8Array, piece: number, at?: (sent: number) => Error | void): Readable {
+function chunked(bytes: Uint8Array, piece: number, at?: (sent: number) => Error | undefined): Readable {
   let sent = 0;
   return new Readable({
     read() {
@@ -100,7 +100,9 @@ describe('one payload path for files and streams', async () => {
   it('a stream aborted while the payload path runs is INTERRUPTED, with nothing written', async () => {
     const out = output();
     const ctl = new AbortController();
-    const input = chunked(bytes, 4096, (sent) => void (sent >= weights + 3 * C && ctl.abort()));
+    const input = chunked(bytes, 4096, (sent) => {
+      if (sent >= weights + 3 * C) ctl.abort();
+    });
     await expect(open({ ...opts, input, output: out, threads: 2, signal: ctl.signal })).rejects.toMatchObject({
       code: 'INTERRUPTED',
     });

@@ -5,6 +5,7 @@
  * (commit 2ae3b62), on one thread and on worker threads, plain and fingerprinted.
  */
 import { createHash } from 'node:crypto';
+import type * as NodeCrypto from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -15,7 +16,7 @@ import { detBytes, tempDir } from '../support/fixtures.js';
 const fixed = vi.hoisted(() => ({ counters: new Map<number, number>() }));
 
 vi.mock('node:crypto', async (importOriginal) => {
-  const real = await importOriginal<typeof import('node:crypto')>();
+  const real = await importOriginal<typeof NodeCrypto>();
   const stream = (n: number, label: string) => {
     const out = Buffer.alloc(n);
     for (let i = 0, at = 0; at < n; i++) at += real.createHash('sha256').update(`${label}:${i}`).digest().copy(out, at);

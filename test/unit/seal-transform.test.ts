@@ -33,7 +33,12 @@ function workerScript(name: string, register: boolean): URL {
     `import { registerPieceTransform } from ${JSON.stringify(pathToFileURL(join(DIST, 'transform.js')).href)};
 import { serveBulkJobs } from ${JSON.stringify(pathToFileURL(join(DIST, 'worker-loop.js')).href)};
 import { threadId } from 'node:worker_threads';
-${register ? `registerPieceTransform(${JSON.stringify(KIND)}, ({ byte }, _pos, plain) => { for (let i = 0; i < plain.length; i++) plain[i] ^= byte; return { threadId }; });` : ''}
+${
+  register
+    ? `registerPieceTransform(${JSON.stringify(KIND)}, ({ byte }, _pos, plain) => { ` +
+      `for (let i = 0; i < plain.length; i++) plain[i] ^= byte; return { threadId }; });`
+    : ''
+}
 serveBulkJobs();
 `,
   );
@@ -63,7 +68,9 @@ function xorTransform(byte: number, script?: URL) {
       seen.originals.set(paths[file]!, hash.digest('hex'));
       hash = createHash('sha256');
     },
-    finishHeader() {},
+    finishHeader() {
+      // Nothing to add to the header: this transform only counts and XORs.
+    },
     async record() {
       return { xor: { byte, pieces: seen.pieces } };
     },
@@ -107,7 +114,8 @@ describe('a custom seal transform', () => {
     expect(readFileSync(join(out, 'config.json'), 'utf8')).toBe('{"layers":2}\n');
     expect(seen.originals.get('weights.bin')).toBe(sha(input));
     expect(seen.originals.get('config.json')).toBe(sha(readFileSync(join(ckpt, 'config.json'))));
-    expect(r.files.find((f) => f.path === 'weights.bin')!.sha256).toBe(sha(opened)); // the manifest is of what was sealed
+    // The manifest is of what was sealed.
+    expect(r.files.find((f) => f.path === 'weights.bin')!.sha256).toBe(sha(opened));
     expect(r.xor).toEqual({ byte: 0x5a, pieces: 4 });
   });
 

@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer as createTcpServer } from 'node:net';
-import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isModelsealError } from '../../src/errors.js';
@@ -232,8 +231,9 @@ function raw(
 }
 
 afterAll(async () => {
-  await server?.close();
-  await setup?.close();
+  // Unset when beforeAll failed.
+  await (server as RunningServer | undefined)?.close();
+  await (setup as ReleaseServiceSetup | undefined)?.close();
 });
 
 describe('release service', () => {
@@ -268,9 +268,10 @@ describe('release service', () => {
 
   it('denies each case with its own reason, and logs every one', async () => {
     const before = setup.log.size;
-    const cases: Array<
-      [string, () => Promise<{ status: number; body: { decision: string; reason?: string; receipt?: string } }>]
-    > = [
+    const cases: [
+      string,
+      () => Promise<{ status: number; body: { decision: string; reason?: string; receipt?: string } }>,
+    ][] = [
       ['license-expired', async () => post(await rawRequest(pkgs['acme-labs/L-EXPIRED']!, 'acme-labs'))],
       ['license-not-yet-valid', async () => post(await rawRequest(pkgs['acme-labs/L-FUTURE']!, 'acme-labs'))],
       [
@@ -411,7 +412,7 @@ describe('release service', () => {
   });
 
   it('answers every other malformed request with a 4xx, its own id and a line on the service log', async () => {
-    const targets: Array<[string, string, number]> = [
+    const targets: [string, string, number][] = [
       ['GET', '//', 404],
       ['GET', '//x/../v1/info', 404],
       ['GET', '/%00', 404],

@@ -2,7 +2,7 @@
  * The Signer interface: the local signer, a signer whose key this process never holds (as a KMS or
  * an HSM), and every place the publisher or the log signs going through it with the same bytes.
  */
-import { generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -138,7 +138,7 @@ describe('a publisher whose key never enters this process', () => {
 describe('NoteSigner over a Signer', () => {
   it('gives the same key id, verifier key and (Ed25519 being deterministic) the same note bytes as the local key', async () => {
     const { privateKey } = generateKeyPairSync('ed25519');
-    const local = NoteSigner.fromKey('modelseal.test/log', privateKey as KeyObject);
+    const local = NoteSigner.fromKey('modelseal.test/log', privateKey);
     const inner = localSigner(privateKey);
     const remote = NoteSigner.fromSigner('modelseal.test/log', {
       algorithm: 'ed25519',

@@ -38,7 +38,7 @@ async function expectRejected(bytes: Uint8Array, fileCode: string, streamCode = 
   for (const [mode, input, code] of inputs) {
     const err = await open({ input, output: out, identities, trustedPublishers: keys.trusted, threads: 0 }).then(
       () => ({ code: 'OPENED', message: 'opened' }),
-      (e: { code?: string; message?: string }) => e,
+      (e: unknown) => e as { code?: string; message?: string },
     );
     expect(err.code, `${mode}: ${err.message}`).toBe(code);
     expect(existsSync(out)).toBe(false);
@@ -46,7 +46,10 @@ async function expectRejected(bytes: Uint8Array, fileCode: string, streamCode = 
   expect(readdirSync(dir).filter((f) => f.includes('mseal-partial'))).toEqual([]);
 }
 
-/** Replaces the character at `offset` by the next of its class (digit, a–f, g–z, A–Z, - and _): the field stays well-formed, only its value changes. */
+/**
+ * Replaces the character at `offset` by the next of its class (digit, a–f, g–z, A–Z, - and _): the field stays
+ * well-formed, only its value changes.
+ */
 function alter(bytes: Uint8Array, offset: number): void {
   const classes = ['0123456789', 'abcdef', 'ghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', '-_'];
   const c = String.fromCharCode(bytes[offset]!);
@@ -187,7 +190,7 @@ describe('tamper matrix: every region, truncation, reordering, splicing', async 
     const mine = headerText;
     const forged = mine
       .replace(body(mine), body(other))
-      .replace(/"args":\["[^"]+"\]/, other.match(/"args":\["[^"]+"\]/)![0]);
+      .replace(/"args":\["[^"]+"\]/, /"args":\["[^"]+"\]/.exec(other)![0]);
     const bad = Buffer.from(a.bytes);
     bad.write(forged, headerStart, 'latin1');
     await expectRejected(bad, 'SIGNATURE_INVALID');
@@ -245,7 +248,7 @@ describe('tamper matrix: every region, truncation, reordering, splicing', async 
             threads: 0,
           }).then(
             () => 'opened',
-            (e: { code?: string }) => e.code,
+            (e: unknown) => (e as { code?: string }).code,
           );
           // Only a change to bytes nothing covers may still open, and then identically.
           if (r === 'opened') {
@@ -275,7 +278,7 @@ describe('tamper matrix: every region, truncation, reordering, splicing', async 
           threads: 0,
         }).then(
           () => 'opened',
-          (e: { code?: string }) => e.code,
+          (e: unknown) => (e as { code?: string }).code,
         );
         expect(['MALFORMED_PACKAGE', 'TRUNCATED']).toContain(r);
       }),
