@@ -21,7 +21,7 @@ export interface ImportRef {
   typeOnly: boolean;
 }
 
-/** One broken rule. `key` is stable across edits (no line numbers), for the KNOWN_DEBTS list. */
+/** One broken rule. `key` names it without line numbers (`message` has them). */
 export interface Violation {
   rule: 'file-cycle' | 'folder-cycle' | 'rank' | 'unranked' | 'src-imports-cli' | 'cli-deep-import' | 'long-function';
   key: string;
@@ -249,16 +249,6 @@ export function longFunctions(source: Source, max = 100): Violation[] {
 export function checkArchitecture(sources: readonly Source[], ranks: Readonly<Record<string, number>>): Violation[] {
   const edges = fileEdges(sources);
   return [...cycleViolations(edges), ...layerViolations(edges, ranks), ...sources.flatMap((s) => longFunctions(s))];
-}
-
-/** Violations not in `debts`, and debts that no longer occur (the list must shrink as debts are paid). */
-export function againstDebts(
-  violations: readonly Violation[],
-  debts: readonly string[],
-): { fresh: Violation[]; stale: string[] } {
-  const keys = new Set(violations.map((v) => v.key));
-  const known = new Set(debts);
-  return { fresh: violations.filter((v) => !known.has(v.key)), stale: debts.filter((d) => !keys.has(d)) };
 }
 
 /** Every .ts file (not .d.ts) under the given folders of `root`, as repository-relative sources. */

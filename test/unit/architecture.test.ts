@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
-  againstDebts,
   checkArchitecture,
   cycleViolations,
   fileEdges,
@@ -44,25 +43,14 @@ const RANKS: Record<string, number> = {
   'cli/modelseal.ts': 12,
 };
 
-/**
- * Debts being paid on other branches of issue 18. Each must still occur (a stale entry fails too):
- * whoever pays a debt deletes its line, and the list ends empty.
- */
-const KNOWN_DEBTS: string[] = [];
-
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const src = (path: string, text: string): Source => ({ path, text });
 
 describe('the modelseal source tree', () => {
   const violations = checkArchitecture(readSources(ROOT, ['src', 'cli']), RANKS);
-  const { fresh, stale } = againstDebts(violations, KNOWN_DEBTS);
 
   it('has no cycles, no upward or sideways imports, no deep imports from cli/, no function over 100 lines', () => {
-    expect(fresh.map((v) => `${v.key}\n    ${v.message}`)).toEqual([]);
-  });
-
-  it('lists only debts that still exist (delete the line of a debt once it is paid)', () => {
-    expect(stale).toEqual([]);
+    expect(violations.map((v) => `${v.key}\n    ${v.message}`)).toEqual([]);
   });
 
   it('has the rank table of docs/ARCHITECTURE.md', () => {
@@ -218,16 +206,5 @@ describe('each rule fails on a planted violation', () => {
       'long-function: cli/x.ts (anonymous)',
     ]);
     expect(longFunctions(src('cli/x.ts', text))[0]!.message).toBe('cli/x.ts:101 declared is 101 lines (at most 100)');
-  });
-
-  it('a debt that no longer occurs is stale, one that does is not reported', () => {
-    const violations = rules([
-      src('src/crypto/bulk.ts', "import { m } from '../fingerprint/mark.js';"),
-      src('src/fingerprint/mark.ts', 'export const m = 1;'),
-    ]).map((key) => ({ rule: 'rank' as const, key, message: '' }));
-    const paid = 'rank: src/log/events.ts -> src/package/seal.ts';
-    const r = againstDebts(violations, ['rank: src/crypto/bulk.ts -> src/fingerprint/mark.ts', paid]);
-    expect(r.fresh).toEqual([]);
-    expect(r.stale).toEqual([paid]);
   });
 });
