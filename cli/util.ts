@@ -22,6 +22,7 @@ import {
   type Recipient,
   type Signer,
   type SignerSettings,
+  type SignerUse,
 } from '../src/index.js';
 
 export interface GlobalOptions {
@@ -233,14 +234,17 @@ export async function publisherKey(g: GlobalOptions, path?: string, signer?: str
   return loadPublisherKey(path ?? resolve(keysDir(g), KEYSTORE_FILES.publisher), passphraseSource(g));
 }
 
-/** The signer a --signer spec names, with the global KMS and PKCS#11 settings (PIN from a file or the environment). */
-export async function signerFrom(g: GlobalOptions, spec: string): Promise<Signer> {
+/**
+ * The signer a --signer (or, for `use` 'log', a --log-signer) spec names, with the global KMS and PKCS#11
+ * settings (PIN from a file or the environment).
+ */
+export async function signerFrom(g: GlobalOptions, spec: string, use: SignerUse = 'publisher'): Promise<Signer> {
   const module = g.pkcs11Module ?? process.env.MODELSEAL_PKCS11_MODULE;
   const settings: SignerSettings = {
     kms: g.kmsEndpoint ? { endpoint: g.kmsEndpoint } : {},
     pkcs11: { ...(module ? { module } : {}), pin: () => pkcs11Pin(g) },
   };
-  return signerFromSpec(spec, settings);
+  return signerFromSpec(spec, settings, use);
 }
 
 /** The --signer option of the commands where the publisher signs. */

@@ -57,7 +57,13 @@ export {
 } from './providers/awskms.js';
 export { AwsKmsSigner } from './providers/awskms-signer.js';
 export { Pkcs11Signer } from './providers/pkcs11-signer.js';
-export { signerFromSpec, parseSignerSpec, type SignerSpec, type SignerSettings } from './providers/signers.js';
+export {
+  signerFromSpec,
+  parseSignerSpec,
+  type SignerSpec,
+  type SignerSettings,
+  type SignerUse,
+} from './providers/signers.js';
 export {
   Pkcs11Recipient,
   Pkcs11Identity,
@@ -95,6 +101,7 @@ export {
   trustedPublishers,
   newLogKey,
   loadLogSigner,
+  logSignerFromVerifierKey,
   readLogVerifier,
   defaultLogOrigin,
   noPassphrase,

@@ -9,7 +9,7 @@ import {
   type ExchangeRecord,
   type ReleaseServiceSetup,
 } from '../../src/index.js';
-import { emitJson, keysDir, passphraseSource, say, type GlobalOptions } from '../util.js';
+import { emitJson, keysDir, passphraseSource, say, signerFrom, type GlobalOptions } from '../util.js';
 import { dataDir, DATA_HELP } from './policy.js';
 
 interface ServeFlags {
@@ -25,6 +25,7 @@ interface ServeFlags {
   denyBurst: string;
   denyRate: string;
   summaryInterval: string;
+  logSigner?: string;
 }
 
 /** `serve`: the key-release service and its log. */
@@ -53,6 +54,13 @@ export function registerServe(program: Command): void {
         'such a key)',
     )
     .option(
+      '--log-signer <spec>',
+      "sign the log's checkpoints with an Ed25519 key in an HSM instead of the key store's log.key: " +
+        'pkcs11:<token>/<label> (PIN from --pkcs11-pin-file or the environment); the log is the one the key ' +
+        "store's log.vkey names, written by `signer pubkey <spec> --log-name <origin> -o <keys>/log.vkey --force` " +
+        '(docs/KEYS.md, Signers)',
+    )
+    .option(
       '--deny-burst <n>',
       'failing requests one source (an address, or an IPv6 /64) may make at once before it gets 429',
       String(DEFAULT_RATE_LIMITS.burst),
@@ -78,6 +86,11 @@ export function registerServe(program: Command): void {
 With no flags: loopback only, data in ./modelseal-data, keys from the key store (./keys): its log.key
 signs checkpoints and its x25519 identity is the service's own key. Default policy files are written
 to <data>/policy on first start; edit them and check with \`modelseal policy check\`.
+
+A log key in an HSM (Ed25519) instead of log.key:
+  modelseal signer pubkey pkcs11:log-hsm/log --log-name releases.example/log -o keys/log.vkey --force
+  MODELSEAL_PKCS11_PIN_FILE=/run/secrets/pin modelseal --pkcs11-module /usr/lib/softhsm/libsofthsm2.so \\
+    serve --log-signer pkcs11:log-hsm/log
 
 API (docs/API.md): GET /v1/info, POST /v1/release, GET /checkpoint, GET /tile/<L>/<N>,
 GET /tile/entries/<N>, GET /v1/checkpoints (every stored checkpoint, for \`audit verify --server\`).
@@ -107,8 +120,10 @@ async function serveAction(o: ServeFlags, cmd: Command): Promise<void> {
   // originOfPrefix checks the URL first, so a malformed one is a usage error.
   const logPrefix =
     o.logUrl !== undefined && originOfPrefix(o.logUrl) ? new URL(o.logUrl).pathname.replace(/\/+$/, '') : undefined;
+  const logSigner = o.logSigner !== undefined ? await signerFrom(g, o.logSigner, 'log') : undefined;
   const setup = await openReleaseService(dataDir(o), keysDir(g), {
     passphrase: passphraseSource(g),
+    ...(logSigner ? { logSigner } : {}),
     skewSeconds: Number(o.skew),
     ...(o.pseudonymKey ? { pseudonymKey: o.pseudonymKey } : {}),
     ...(o.store ? { store: o.store } : {}),

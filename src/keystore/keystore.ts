@@ -19,6 +19,7 @@ import { ModelsealError } from '../errors.js';
 import { formatX25519Recipient, newX25519, rawPublic, x25519PrivateFromRaw } from '../crypto/x25519.js';
 import { makeKeyFile, readKeyFile, unlockKeyFile, writeKeyFile, type KeyFile } from './keyfile.js';
 import { pathExists, writeFileAtomic } from '../io/atomic.js';
+import { fsReason } from './secretfile.js';
 import { localSigner, signerPublicKey, spkiDer, type Signer } from '../crypto/signer.js';
 
 /** The files of a key store folder. */
@@ -268,6 +269,48 @@ export async function loadLogSigner(path: string, passphrase: PassphraseSource =
   if (signer.verifierKey !== f.public)
     throw new ModelsealError('KEYSTORE', `${path}: public key does not match the private key`);
   return signer;
+}
+
+/**
+ * The log's checkpoint signer over a key that is not in the key store (an HSM or KMS Ed25519 key):
+ * its origin name comes from the verifier key file `vkeyPath` (the key store's log.vkey), which must
+ * name `signer`'s public key. log.key is not read. Throws KEYSTORE saying what to run when the file
+ * is missing, is no Ed25519 verifier key, or names another key; INVALID_ARGUMENT when `signer` is not Ed25519.
+ */
+export async function logSignerFromVerifierKey(vkeyPath: string, signer: Signer): Promise<NoteSigner> {
+  const what = signer.keyId ?? 'the log signer';
+  if (signer.algorithm !== 'ed25519')
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `${what} signs ${signer.algorithm}; a log's checkpoints are signed with an Ed25519 key`,
+    );
+  const write = `write it with \`modelseal signer pubkey <spec> --log-name <origin> -o ${vkeyPath} --force\``;
+  let text: string;
+  try {
+    text = await readFile(vkeyPath, 'utf8');
+  } catch (cause) {
+    throw new ModelsealError('KEYSTORE', `cannot read the log verifier key ${vkeyPath}: ${fsReason(cause)}; ${write}`, {
+      cause,
+    });
+  }
+  let vkey: NoteVerifier;
+  try {
+    vkey = parseVerifierKey(text.trim());
+  } catch (cause) {
+    throw new ModelsealError(
+      'KEYSTORE',
+      `${vkeyPath}: ${keyTextKind(text)}; the log signer needs its Ed25519 verifier key there: ${write}`,
+      { cause },
+    );
+  }
+  const noteSigner = NoteSigner.fromSigner(vkey.name, signer);
+  if (!noteSigner.publicKey.equals(vkey.publicKey))
+    throw new ModelsealError(
+      'KEYSTORE',
+      `${vkeyPath} is the verifier key of another public key than ${what}'s: ${write} (a new key is a new log: ` +
+        'auditors and recipients must be given the new log.vkey)',
+    );
+  return noteSigner;
 }
 
 /**

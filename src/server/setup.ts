@@ -1,8 +1,8 @@
 /**
  * Assembles the release service from a data directory and a key store, the embedded default of
  * `modelseal serve`: <data>/log (file store), <data>/policy (created with the defaults when
- * missing), <data>/recipients; the key store's log key signs checkpoints and its x25519 identity
- * is the service's own key (release stanzas are wrapped to it).
+ * missing), <data>/recipients; the key store's log key (or a `logSigner` named by its log.vkey)
+ * signs checkpoints and its x25519 identity is the service's own key (release stanzas are wrapped to it).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { readdir } from 'node:fs/promises';
 import {
   KEYSTORE_FILES,
   loadLogSigner,
+  logSignerFromVerifierKey,
   noPassphrase,
   readPublisherPublicKey,
   type PassphraseSource,
@@ -27,6 +28,7 @@ import { Decider } from './decider.js';
 import { RecipientRegistry } from './recipients.js';
 import { ReleaseService } from './service.js';
 import type { Identity } from '../providers/types.js';
+import type { Signer } from '../crypto/signer.js';
 import type { RateLimits } from './ratelimit.js';
 
 export interface ReleaseServiceSetup {
@@ -75,19 +77,27 @@ export async function openReleaseService(
      * store's x25519 identity does not open are tried with these, in order.
      */
     serviceKeys?: Identity[];
+    /**
+     * Signs the log's checkpoints instead of the key store's log.key (an Ed25519 key in an HSM): the
+     * log's origin comes from the key store's log.vkey, which must be this signer's verifier key.
+     */
+    logSigner?: Signer;
   } = {},
 ): Promise<ReleaseServiceSetup> {
   const paths = dataPaths(data);
   const passphrase = opts.passphrase ?? noPassphrase;
   const createdPolicyFiles = await initPolicyDir(paths.policy);
+  // The keys before the policy watcher: a service that cannot sign leaves nothing watching.
+  const signer = opts.logSigner
+    ? await logSignerFromVerifierKey(join(keys, KEYSTORE_FILES.logPub), opts.logSigner)
+    : await loadLogSigner(join(keys, KEYSTORE_FILES.log), passphrase);
+  const own = await loadX25519Identity(join(keys, KEYSTORE_FILES.identity), passphrase);
   const now = opts.now;
   const policy = await PolicyWatcher.open(paths.policy, opts.onPolicyError, {
     ...(opts.onPolicyChange && { onChange: opts.onPolicyChange }),
     ...(opts.policyTrigger && { trigger: opts.policyTrigger }),
     ...(now && { now: () => now().getTime() }),
   });
-  const signer = await loadLogSigner(join(keys, KEYSTORE_FILES.log), passphrase);
-  const own = await loadX25519Identity(join(keys, KEYSTORE_FILES.identity), passphrase);
   const identity = withServiceKeys(own, opts.serviceKeys ?? []);
   const recipients = new RecipientRegistry(paths.recipients);
   const publishers = await trustedPublishers(keys, paths.publishers);

@@ -19,7 +19,8 @@ import { formatCheckpoint } from '../../src/log/checkpoint.js';
 import { publisherFromSigner } from '../../src/keystore/keystore.js';
 import { open, readHead, rewrap, seal, verifyPackage } from '../../src/index.js';
 import { exportBytes, signExports } from '../../src/release/exports.js';
-import { parseSignerSpec } from '../../src/providers/signers.js';
+import { parseSignerSpec, signerFromSpec } from '../../src/providers/signers.js';
+import type { KmsClient } from '../../src/providers/awskms-client.js';
 import { detBytes, makeKeys, tempDir } from '../support/fixtures.js';
 
 const keys = makeKeys();
@@ -218,5 +219,32 @@ describe('signer specs (seal --signer)', () => {
         '4242',
       );
     }
+  });
+});
+
+describe('log signer specs (serve --log-signer)', () => {
+  it('refuses an AWS KMS key before KMS is called, and names --log-signer in its errors', async () => {
+    const calls: string[] = [];
+    const client = {
+      getPublicKey: () => {
+        calls.push('getPublicKey');
+        return Promise.reject(new Error('no KMS here'));
+      },
+    } as unknown as KmsClient;
+    await expect(signerFromSpec('aws-kms:alias/log', { kms: { client } }, 'log')).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/^--log-signer aws-kms:alias\/log: AWS KMS keys cannot sign log checkpoints/),
+    });
+    expect(calls).toEqual([]);
+    // As a publisher key the same spec goes to KMS.
+    await expect(signerFromSpec('aws-kms:alias/log', { kms: { client } })).rejects.toBeTruthy();
+    expect(calls).toEqual(['getPublicKey']);
+    expect(() => parseSignerSpec('pkcs11:hsm', 'log')).toThrow(
+      expect.objectContaining({ message: expect.stringMatching(/^--log-signer "pkcs11:hsm": /) }),
+    );
+    await expect(signerFromSpec('pkcs11:hsm/log', {}, 'log')).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/^--log-signer pkcs11:hsm\/log: no PKCS#11 module/),
+    });
   });
 });
