@@ -57,8 +57,8 @@ export function registerServe(program: Command): void {
       '--log-signer <spec>',
       "sign the log's checkpoints with an Ed25519 key in an HSM instead of the key store's log.key: " +
         'pkcs11:<token>/<label> (PIN from --pkcs11-pin-file or the environment); the log is the one the key ' +
-        "store's log.vkey names, written by `signer pubkey <spec> --log-name <origin> -o <keys>/log.vkey --force` " +
-        '(docs/KEYS.md, Signers)',
+        "store's log.vkey names, written by `signer pubkey <spec> --log-name <origin> -o <keys>/log.vkey --force`. " +
+        'AWS KMS keys are refused (no Ed25519 signer for them yet). docs/SERVER.md, "The log key in an HSM"',
     )
     .option(
       '--deny-burst <n>',
@@ -188,7 +188,7 @@ function printServing(
   say(g, `modelseal release service on ${url}`);
   const wrote = setup.createdPolicyFiles.length ? `; wrote default policy files to ${dataDir(o)}/policy` : '';
   say(g, `  data     ${dataDir(o)} (${setup.log.size} log entries${o.store ? ' in PostgreSQL' : ''})${wrote}`);
-  say(g, `  log      ${info.origin}; verifier key ${info.logKey}`);
+  say(g, `  log      ${info.origin}; verifier key ${info.logKey}${o.logSigner ? `; signed by ${o.logSigner}` : ''}`);
   say(
     g,
     `  policy   ${engine.policyIds.length} policies, ${engine.licenses.length} licenses, ` +
