@@ -11,13 +11,21 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { inlinesWasmCallsUnsafely } from '../../src/policy/engine.js';
 import { tempDir } from '../support/fixtures.js';
 // A JavaScript module of the benchmarks (bench/soak.mjs and bench/server.mjs use it too).
-import { auditLog, driveLoad, licensedTemplate, prepare, SOAK_MIX, startServe } from '../../bench/load.mjs';
+import {
+  auditLog,
+  driveLoad,
+  licensedTemplate,
+  prepare,
+  SOAK_MIX,
+  startServe,
+  type Service,
+} from '../../bench/load.mjs';
 
 const ROUNDS = 2;
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 12);
 const CLIENTS = 32;
 const dir = tempDir('modelseal-soak-');
-let service: { child: { kill(s: string): void } } | undefined;
+let service: Service | undefined;
 afterAll(() => {
   service?.child.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
@@ -49,7 +57,7 @@ describe('release service soak', () => {
         `round ${round}: ${JSON.stringify({ ...stats, latencies: undefined })}\n` + `service stderr:\n${s.stderr()}`;
       expect(death, context).toBeNull();
       expect(stats.unexpected5xx, context).toBe(0);
-      allowed += stats.allowed as number;
+      allowed += stats.allowed;
       for (const k of Object.keys(stats.byKind)) kinds.add(k);
       // The only V8 flag the service sets (on its main thread and the decider's) is the Cedar guard,
       // where this V8 needs it; never the bulk code's --expose-gc (src/crypto/bulk.ts).

@@ -32,7 +32,7 @@ function mangle(b: Uint8Array, r: Rand): Buffer {
   for (let n = 1 + r.int(3); n > 0; n--) {
     const at = r.int(x.length + 1);
     const how = r.int(6);
-    if (how === 0 && x.length) x[Math.min(at, x.length - 1)] ^= 1 << r.int(8);
+    if (how === 0 && x.length) x[Math.min(at, x.length - 1)]! ^= 1 << r.int(8);
     if (how === 1) x = Buffer.concat([x.subarray(0, at), r.bytes(1 + r.int(4)), x.subarray(at)]);
     if (how === 2) x = Buffer.concat([x.subarray(0, at), x.subarray(at + 1 + r.int(8))]);
     if (how === 3) x = Buffer.concat([x.subarray(0, at), x.subarray(r.int(x.length), r.int(x.length)), x.subarray(at)]);

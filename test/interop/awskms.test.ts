@@ -42,7 +42,7 @@ beforeAll(async () => {
   // A forward that throws is an unhandled rejection, which fails the run: right for a test proxy.
   // eslint-disable-next-line @typescript-eslint/no-misused-promises
   const server = createServer(async (req, res) => {
-    const body = await new Promise<Buffer>((ok) => {
+    const body = await new Promise<Buffer<ArrayBuffer>>((ok) => {
       const parts: Buffer[] = [];
       req.on('data', (b: Buffer) => parts.push(b)).on('end', () => ok(Buffer.concat(parts)));
     });

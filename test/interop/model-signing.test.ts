@@ -245,7 +245,7 @@ describe('interop with model_signing (OpenSSF Model Signing reference CLI)', () 
     it('and rejects it once a byte of the file changed', () => {
       const copy = join(work, 'single', 'tampered.safetensors');
       const data = readFileSync(out);
-      data[12345] ^= 1;
+      data[12345]! ^= 1;
       writeFileSync(copy, data);
       const r = cli(['verify', 'key', copy, '--signature', `${out}.sig`, '--public_key', pubPem]);
       expect(r.status, r.output).not.toBe(0);

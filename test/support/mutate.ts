@@ -50,6 +50,11 @@ export interface MutationContext {
 
 type Mutation = (b: Buffer, r: Rand, c: MutationContext) => Buffer;
 
+/** `b[at] ^= mask`, typed: an index past the end changes nothing, as a typed-array store there does. */
+function xorAt(b: Buffer, at: number, mask: number): void {
+  b[at] = (b[at] ?? 0) ^ mask;
+}
+
 const headerEdits: ((h: Header, r: Rand) => void)[] = [
   (h, r) => void (h.stanzas[0]!.license = `L-${r.int(1000)}`),
   (h, r) => void (h.files[r.int(h.files.length)]!.size += r.pick([1, -1, 65536, 2 ** 32])),
@@ -127,7 +132,7 @@ export const MUTATIONS: Record<string, Mutation> = {
   checksum: (b, r) => {
     const e = r.pick(entriesOf(b));
     if (r.int(2)) {
-      b[e.at + 148 + r.int(6)] ^= 1;
+      xorAt(b, e.at + 148 + r.int(6), 1);
     } else {
       fixChecksum(b, e.at);
       const v = b.subarray(e.at + 148, e.at + 154).toString('latin1');
@@ -189,12 +194,12 @@ export const MUTATIONS: Record<string, Mutation> = {
       // An edit the header encoder refuses (e.g. a negative size): flip a byte instead.
     }
     const e = entriesOf(b)[0]!;
-    b[e.at + TAR_BLOCK + r.int(e.size)] ^= 1 << r.int(8);
+    xorAt(b, e.at + TAR_BLOCK + r.int(e.size), 1 << r.int(8));
     return b;
   },
   signature: (b, r) => {
     const e = r.pick(entriesOf(b).filter((x) => x.name === ENTRY.headerSignature || x.name === ENTRY.signature));
-    b[e.at + TAR_BLOCK + r.int(e.size)] ^= 1 << r.int(8);
+    xorAt(b, e.at + TAR_BLOCK + r.int(e.size), 1 << r.int(8));
     return b;
   },
   ciphertext: (b, r) => {
@@ -203,11 +208,11 @@ export const MUTATIONS: Record<string, Mutation> = {
         (x) => x.name.startsWith('payload/') || x.name === ENTRY.provenance || x.name === ENTRY.chunks,
       ),
     );
-    if (e.size > 0) b[e.at + TAR_BLOCK + r.int(e.size)] ^= 1 << r.int(8);
+    if (e.size > 0) xorAt(b, e.at + TAR_BLOCK + r.int(e.size), 1 << r.int(8));
     return b;
   },
   'random byte': (b, r) => {
-    b[r.int(b.length)] ^= 1 + r.int(255);
+    xorAt(b, r.int(b.length), 1 + r.int(255));
     return b;
   },
 };
@@ -221,7 +226,7 @@ export function mutate(
   c: MutationContext,
   first?: string,
 ): { bytes: Buffer; kinds: string[] } {
-  let b = Buffer.from(pkg);
+  let b: Buffer = Buffer.from(pkg);
   const kinds: string[] = [];
   const n = 1 + (r.int(4) === 0 ? 1 + r.int(2) : 0);
   for (let i = 0; i < n; i++) {
@@ -230,7 +235,7 @@ export function mutate(
       b = MUTATIONS[kind]!(b, r, c);
     } catch {
       // A later mutation may not find the structure an earlier one broke: apply a byte flip instead.
-      b[r.int(b.length)] ^= 0xff;
+      xorAt(b, r.int(b.length), 0xff);
     }
     kinds.push(kind);
   }

@@ -12,17 +12,22 @@ import {
   headerSignedMessage,
   signedMessage,
 } from '../../src/format/signature.js';
-import type { LocalSigner } from '../../src/crypto/signer.js';
+import type { LocalSigner, Signer as KeySigner } from '../../src/crypto/signer.js';
 
-/** A publisher with a local key: `reheader` signs synchronously, so mutations stay plain functions. */
+/** A publisher (or any holder of a signer): `reheader` signs synchronously, so its key must be local. */
 export interface Signer {
-  signer: LocalSigner | { signSync?: undefined };
+  signer: KeySigner;
+}
+
+/** Whether `s` holds its key in this process (what `localSigner` makes), so it can sign synchronously. */
+function isLocal(s: KeySigner): s is LocalSigner {
+  return 'signSync' in s && typeof s.signSync === 'function';
 }
 
 /** signPackage's two signatures (docs/FORMAT.md §7), made synchronously with a local key. */
 function signPackageSync(publisher: Signer, headerBytes: Uint8Array, chunkList: Uint8Array) {
   const s = publisher.signer;
-  if (!s.signSync) throw new Error('reheader signs with a local publisher key only');
+  if (!isLocal(s)) throw new Error('reheader signs with a local publisher key only');
   const sha256 = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
   const [headerDigest, chunksDigest] = [sha256(headerBytes), sha256(chunkList)];
   return {

@@ -7,15 +7,19 @@
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 
+/** What a truthy value of type `T` can be (`cond && value` waits for `value`, not for `false`). */
+export type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;
+
 /**
  * Resolves to the first truthy value of `condition`, asked again every 10 ms (the asking is the
  * cost: a condition that runs a process waits for it); throws after `ms` naming `what`.
  */
-export async function within<T>(ms: number, what: string, condition: () => T | Promise<T>): Promise<NonNullable<T>> {
+export async function within<T>(ms: number, what: string, condition: () => T | Promise<T>): Promise<Truthy<T>> {
   const deadline = performance.now() + ms;
   for (;;) {
     const v = await condition();
-    if (v) return v;
+    // Truthy here, which TypeScript does not narrow a type parameter to.
+    if (v) return v as Truthy<T>;
     if (performance.now() > deadline) throw new Error(`waited ${ms} ms for ${what}, and it did not happen`);
     await new Promise((r) => setTimeout(r, 10));
   }

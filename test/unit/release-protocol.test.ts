@@ -63,8 +63,12 @@ describe('release requests', () => {
 
   for (const type of ['ed25519', 'ec', 'rsa'] as const) {
     it(`verify under the signer's ${type} key only, and not once changed`, () => {
-      const opts = type === 'ec' ? { namedCurve: 'prime256v1' } : type === 'rsa' ? { modulusLength: 2048 } : {};
-      const { privateKey, publicKey } = generateKeyPairSync(type as 'ed25519', opts as never);
+      const { privateKey, publicKey } =
+        type === 'ec'
+          ? generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+          : type === 'rsa'
+            ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+            : generateKeyPairSync('ed25519');
       const other = generateKeyPairSync('ed25519').publicKey;
       const r = request();
       const sig = signRequest(r, privateKey);
@@ -135,7 +139,7 @@ describe('receipts', () => {
   it('of an export batch give the entries, each for its own event', async () => {
     const e = (license: string) => ({ v: 1, type: 'export', license }) as unknown as ExportEvent;
     const events = [e('A'), e('B')];
-    const receipts = [];
+    const receipts: string[] = [];
     for (const ev of events) receipts.push((await log.append(encodeEvent(ev))).proof);
     const indexes = checkExportReceipts(receipts, events, logKey);
     expect(indexes).toEqual([indexes[0], indexes[0]! + 1]);

@@ -28,7 +28,8 @@ const dir = tempDir();
 
 /** A signer that keeps its key to itself and records what it was asked to sign: a KMS or HSM stand-in. */
 function remoteSigner(algorithm: SignerAlgorithm): Signer & { calls: Uint8Array[] } {
-  const { privateKey } = generateKeyPairSync(algorithm === 'ed25519' ? 'ed25519' : 'ec', { namedCurve: 'P-256' });
+  const { privateKey } =
+    algorithm === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const local = localSigner(privateKey);
   const calls: Uint8Array[] = [];
   return {

@@ -245,7 +245,7 @@ describe.each([
   it('refuses an entry over the limit, and reads beyond the log', async () => {
     const { log } = await filled(3);
     await expectCode(
-      log.store.append([Buffer.alloc(MAX_ENTRY_BYTES + 1)], () => 'unused'),
+      log.store.append([Buffer.alloc(MAX_ENTRY_BYTES + 1)], async () => 'unused'),
       'INVALID_ARGUMENT',
     );
     await expect(log.store.readEntries(2, 4)).rejects.toThrow(RangeError);

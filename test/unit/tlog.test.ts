@@ -115,7 +115,7 @@ describe('Merkle tree (RFC 9162)', () => {
         expect(verifyInclusion(leaves[index]!, index, size, [...ip, root], root)).toBe(false);
         if (ip.length > 0) {
           const bad = ip.map((h) => Buffer.from(h));
-          bad[c % bad.length]![c % 32] ^= 1;
+          bad[c % bad.length]![c % 32]! ^= 1;
           expect(verifyInclusion(leaves[index]!, index, size, bad, root)).toBe(false);
           expect(verifyInclusion(leaves[index]!, index, size, ip.slice(1), root)).toBe(false);
         }
@@ -126,7 +126,7 @@ describe('Merkle tree (RFC 9162)', () => {
         expect(verifyConsistency(first, size, cp, root, firstRoot)).toBe(false);
         expect(verifyConsistency(first, size, cp, leafHash(Buffer.from('no such tree')), root)).toBe(false);
         const bad = cp.map((h) => Buffer.from(h));
-        bad[c % bad.length]![c % 32] ^= 1;
+        bad[c % bad.length]![c % 32]! ^= 1;
         expect(verifyConsistency(first, size, bad, firstRoot, root)).toBe(false);
         expect(verifyConsistency(first, size, cp.slice(0, -1), firstRoot, root)).toBe(false);
         expect(verifyConsistency(first + 1, size, cp, firstRoot, root)).toBe(false);
