@@ -17,6 +17,7 @@ import {
 } from '../keystore/keystore.js';
 import { loadX25519Identity } from '../providers/x25519.js';
 import { openLogStore } from '../log/open.js';
+import type { LogStore } from '../log/store.js';
 import { PgStore } from '../log/pgstore.js';
 import { PgLedger } from './pgledger.js';
 import { TransparencyLog } from '../log/log.js';
@@ -50,54 +51,51 @@ export function dataPaths(data: string) {
   };
 }
 
+/** Options of {@link openReleaseService}. */
+export interface ReleaseSetupOptions {
+  /** A PostgreSQL URL: the log (and nonces, release counts) shared with other replicas. Default: <data>/log. */
+  store?: string;
+  passphrase?: PassphraseSource;
+  skewSeconds?: number;
+  pseudonymKey?: string;
+  commitIntervalMs?: number;
+  now?: () => Date;
+  /** Hears every edit of the policy files that does not validate, as soon as it is seen. */
+  onPolicyError?: (e: unknown) => void;
+  /** Hears every change of the policy status or of the set in force. */
+  onPolicyChange?: (s: PolicyStatus) => void;
+  /** What tells the policy watcher to look at the files (default: fs.watch and a 1 s stat). */
+  policyTrigger?: ChangeTrigger;
+  /** Per-source limits on failing requests and the summary interval (docs/SERVER.md, "Limits"). */
+  rateLimits?: Partial<RateLimits>;
+  summaryIntervalMs?: number;
+  /** Failures the answers do not carry (a provider's outage, a summary not logged): for the service log. */
+  onError?: (what: string, e: unknown) => void;
+  /**
+   * Further keys of the service (a KMS or HSM key): release stanzas whose inner stanza the key
+   * store's x25519 identity does not open are tried with these, in order.
+   */
+  serviceKeys?: Identity[];
+  /**
+   * Signs the log's checkpoints instead of the key store's log.key (an Ed25519 key in an HSM): the
+   * log's origin comes from the key store's log.vkey, which must be this signer's verifier key.
+   */
+  logSigner?: Signer;
+}
+
+/** Opens the release service over the data folder `data` and the key store `keys` (docs/SERVER.md). */
 export async function openReleaseService(
   data: string,
   keys: string,
-  opts: {
-    /** A PostgreSQL URL: the log (and nonces, release counts) shared with other replicas. Default: <data>/log. */
-    store?: string;
-    passphrase?: PassphraseSource;
-    skewSeconds?: number;
-    pseudonymKey?: string;
-    commitIntervalMs?: number;
-    now?: () => Date;
-    /** Hears every edit of the policy files that does not validate, as soon as it is seen. */
-    onPolicyError?: (e: unknown) => void;
-    /** Hears every change of the policy status or of the set in force. */
-    onPolicyChange?: (s: PolicyStatus) => void;
-    /** What tells the policy watcher to look at the files (default: fs.watch and a 1 s stat). */
-    policyTrigger?: ChangeTrigger;
-    /** Per-source limits on failing requests and the summary interval (docs/SERVER.md, "Limits"). */
-    rateLimits?: Partial<RateLimits>;
-    summaryIntervalMs?: number;
-    /** Failures the answers do not carry (a provider's outage, a summary not logged): for the service log. */
-    onError?: (what: string, e: unknown) => void;
-    /**
-     * Further keys of the service (a KMS or HSM key): release stanzas whose inner stanza the key
-     * store's x25519 identity does not open are tried with these, in order.
-     */
-    serviceKeys?: Identity[];
-    /**
-     * Signs the log's checkpoints instead of the key store's log.key (an Ed25519 key in an HSM): the
-     * log's origin comes from the key store's log.vkey, which must be this signer's verifier key.
-     */
-    logSigner?: Signer;
-  } = {},
+  opts: ReleaseSetupOptions = {},
 ): Promise<ReleaseServiceSetup> {
   const paths = dataPaths(data);
   const passphrase = opts.passphrase ?? noPassphrase;
   const createdPolicyFiles = await initPolicyDir(paths.policy);
-  // The keys before the policy watcher: a service that cannot sign leaves nothing watching.
   const signer = opts.logSigner
     ? await logSignerFromVerifierKey(join(keys, KEYSTORE_FILES.logPub), opts.logSigner)
     : await loadLogSigner(join(keys, KEYSTORE_FILES.log), passphrase);
   const own = await loadX25519Identity(join(keys, KEYSTORE_FILES.identity), passphrase);
-  const now = opts.now;
-  const policy = await PolicyWatcher.open(paths.policy, opts.onPolicyError, {
-    ...(opts.onPolicyChange && { onChange: opts.onPolicyChange }),
-    ...(opts.policyTrigger && { trigger: opts.policyTrigger }),
-    ...(now && { now: () => now().getTime() }),
-  });
   const identity = withServiceKeys(own, opts.serviceKeys ?? []);
   const recipients = new RecipientRegistry(paths.recipients);
   const publishers = await trustedPublishers(keys, paths.publishers);
@@ -107,7 +105,7 @@ export async function openReleaseService(
     pseudonyms = await loadPseudonymizer(opts.pseudonymKey);
   }
   const store = await openLogStore(opts.store ?? paths.log);
-  const ledger = store instanceof PgStore ? await PgLedger.open(store.pool, store.schema) : undefined;
+  const { ledger, policy } = await openLedgerAndPolicy(store, paths.policy, opts);
   const log = new TransparencyLog(
     store,
     signer,
@@ -145,6 +143,30 @@ export async function openReleaseService(
     return { service, log, policy, recipients, createdPolicyFiles, close };
   } catch (e) {
     await close();
+    throw e;
+  }
+}
+
+/**
+ * The shared ledger (PostgreSQL) and the policy watcher, opened last of what can fail on its own, so
+ * that a service that does not start leaves nothing watching; the log store is closed on failure.
+ */
+async function openLedgerAndPolicy(
+  store: LogStore,
+  policyDir: string,
+  opts: Pick<ReleaseSetupOptions, 'now' | 'onPolicyError' | 'onPolicyChange' | 'policyTrigger'>,
+): Promise<{ ledger: PgLedger | undefined; policy: PolicyWatcher }> {
+  try {
+    const ledger = store instanceof PgStore ? await PgLedger.open(store.pool, store.schema) : undefined;
+    const now = opts.now;
+    const policy = await PolicyWatcher.open(policyDir, opts.onPolicyError, {
+      ...(opts.onPolicyChange && { onChange: opts.onPolicyChange }),
+      ...(opts.policyTrigger && { trigger: opts.policyTrigger }),
+      ...(now && { now: () => now().getTime() }),
+    });
+    return { ledger, policy };
+  } catch (e) {
+    await store.close();
     throw e;
   }
 }

@@ -656,3 +656,27 @@ describe('a key provider outage', () => {
     }
   }, 120_000);
 });
+
+describe('a release service that cannot start', () => {
+  it('leaves no policy watcher running', async () => {
+    const root = tempDir('modelseal-setup-fail-');
+    const keys = join(root, 'keys');
+    await initKeystore(keys, { logOrigin: 'setup.test/log' });
+    const started: string[] = [];
+    const stopped: string[] = [];
+    const policyTrigger = (dir: string) => {
+      started.push(dir);
+      return () => stopped.push(dir);
+    };
+    // A folder where the pseudonym key file should be: the setup fails before the log store opens.
+    const pseudonymKey = join(root, 'pseudonym-key-dir');
+    mkdirSync(pseudonymKey);
+    await expect(openReleaseService(join(root, 'data'), keys, { policyTrigger, pseudonymKey })).rejects.toThrow();
+    expect(stopped).toEqual(started);
+    // A Postgres URL nothing answers: the store cannot open, and nothing was started either.
+    await expect(
+      openReleaseService(join(root, 'data'), keys, { policyTrigger, store: 'postgres://127.0.0.1:9/none' }),
+    ).rejects.toThrow();
+    expect(stopped).toEqual(started);
+  });
+});
