@@ -1,8 +1,9 @@
 /**
  * One name for one thing (issue 18): the transparency log is `--log` on every command that reads it,
- * as on `seal`, with `--store` and `--server` kept as hidden aliases. Each new spelling works, each
- * old one still does, help shows only the new one, and two spellings of one option together are a
- * usage error naming both.
+ * as on `seal`, with `--store` and `--server` kept as hidden aliases; `policy check` names its folder
+ * `--policy-dir`, apart from the policy-set hash `seal --policy` binds, with `--policy` a hidden alias.
+ * Each new spelling works, each old one still does, help shows only the new one, and two spellings
+ * of one option together are a usage error naming both.
  */
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import { tempDir } from '../support/fixtures.js';
 const dir = tempDir('modelseal-cli-vocabulary-');
 const keys = join(dir, 'keys');
 const logDir = join(dir, 'log');
+const data = join(dir, 'data');
 const ms = cli(keys, dir);
 
 /** The options a command's --help lists (its descriptions may mention other commands' flags). */
@@ -27,6 +29,7 @@ beforeAll(() => {
     const r = ms(['seal', resolve('samples/checkpoint'), '--to', 'local', '-o', join(dir, out), '--log', logDir]);
     expect(r.code, r.stderr).toBe(0);
   }
+  expect(ms(['policy', 'init', '--data', data]).code).toBe(0);
 });
 
 describe('the log is --log on every command', () => {
@@ -105,5 +108,31 @@ describe('the log is --log on every command', () => {
     const log = ms(['--json', 'audit', 'verify', '--log', 'http://127.0.0.1:1']);
     expect(log.code).toBe(11);
     expect(log.json().error.message).toMatch(/the log at http:\/\/127\.0\.0\.1:1 cannot be reached/);
+  });
+});
+
+describe('policy check names its folder --policy-dir', () => {
+  it('help shows --policy-dir, not --policy (which seal and rewrap use for a policy-set hash)', () => {
+    const options = helpOptions(['policy', 'check']);
+    expect(options).toContain('--policy-dir');
+    expect(options).not.toContain('--policy');
+    expect(helpOptions(['seal'])).toContain('--policy');
+  });
+
+  it('checks the folder given as --policy-dir, or as the old --policy; both together is a usage error', () => {
+    const folder = join(data, 'policy');
+    const byNew = ms(['--json', 'policy', 'check', '--policy-dir', folder]);
+    const byOld = ms(['--json', 'policy', 'check', '--policy', folder]);
+    expect(byNew.code, byNew.stderr).toBe(0);
+    expect(byNew.json()).toMatchObject({ dir: folder, hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(byOld.stdout).toBe(byNew.stdout);
+    // Without it, the default folder (here: none) is checked, so the option was what found the files.
+    expect(ms(['--json', 'policy', 'check', '--data', join(dir, 'empty')]).code).toBe(3);
+    const both = ms(['--json', 'policy', 'check', '--policy-dir', folder, '--policy', folder]);
+    expect(both.code).toBe(2);
+    expect(both.json().error).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/--policy is the old spelling of --policy-dir/),
+    });
   });
 });
