@@ -241,7 +241,7 @@ export async function requestSigner(template, privateKey) {
 export function auditLog(env, store) {
   const r = spawnSync(
     process.execPath,
-    [BIN, '--keys', env.keys, '--json', 'audit', 'verify', '--store', store ?? join(env.data, 'log')],
+    [BIN, '--keys', env.keys, '--json', 'audit', 'verify', '--log', store ?? join(env.data, 'log')],
     { maxBuffer: 1 << 26 },
   );
   return {

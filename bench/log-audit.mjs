@@ -4,7 +4,7 @@
 // Builds a file-store transparency log of N release-sized events (~500 bytes of canonical JSON),
 // committed K at a time — one fsync'd commit and one signed checkpoint per K entries, as a server
 // under load makes them (at 1,000 releases/s with commits 15 ms apart, K = 15) — then times
-// `modelseal audit verify --store` on it, R times, as a child process under GNU time, and prints
+// `modelseal audit verify --log` on it, R times, as a child process under GNU time, and prints
 // the median, min/max and peak RSS. The issue's target: 1,000,000 entries in ≤ 10 s.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -90,7 +90,7 @@ for (let r = 0; r < runs; r++) {
       '--json',
       'audit',
       'verify',
-      '--store',
+      '--log',
       join(work, 'store'),
       '--log-key',
       join(work, 'log.vkey'),

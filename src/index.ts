@@ -128,7 +128,14 @@ export { TransparencyLog, receiptFor, type LogReceipt, type TransparencyLogOptio
 export { FileStore } from './log/filestore.js';
 export { PgStore, type PgStoreOptions } from './log/pgstore.js';
 export { RemoteLog } from './log/remote.js';
-export { openLogStore, isPostgresUrl } from './log/open.js';
+export {
+  openLogStore,
+  openLogSource,
+  logSpecKind,
+  isPostgresUrl,
+  type LogSource,
+  type LogSpecKind,
+} from './log/open.js';
 export { Pseudonymizer, loadPseudonymizer, createPseudonymKey } from './log/pseudonym.js';
 export { MAX_ENTRY_BYTES, type LogStore, type AppendResult } from './log/store.js';
 export { auditLog, type AuditReport, type AuditProblem } from './log/audit.js';

@@ -1,23 +1,23 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { join } from 'node:path';
 import {
   auditLog,
   findByRequestId,
-  isPostgresUrl,
   loadPseudonymizer,
-  openLogStore,
+  logSpecKind,
+  openLogSource,
   ModelsealError,
   openNote,
   queryEvents,
   readLogVerifier,
   receiptFor,
-  RemoteLog,
   verifyProof,
   type DenialsEvent,
   type EventFilter,
   type IndexedEvent,
   type LogEvent,
-  type LogStore,
+  type LogSource,
+  type LogSpecKind,
 } from '../../src/index.js';
 import { emitJson, keysDir, say, threads, withProgress, type GlobalOptions } from '../util.js';
 
@@ -29,34 +29,59 @@ export async function logKey(g: GlobalOptions, given: string | undefined) {
   return readLogVerifier(given ?? join(keysDir(g), 'log.vkey'));
 }
 
-const STORE_HELP =
-  "the log's store: the data directory of `seal --log`, the log/ folder of a service's data directory " +
-  '(read-only, beside a running server), or a PostgreSQL URL (serve --store)';
-const SERVER_HELP = 'a running `modelseal serve` (reads its C2SP tiles and checkpoints over HTTP)';
+const LOG_HELP =
+  'the log: a running `modelseal serve` (an http(s) URL: its C2SP tiles and checkpoints), the data directory of ' +
+  "`seal --log`, the log/ folder of a service's data directory (read-only, beside a running server), or a " +
+  'PostgreSQL URL (serve --store)';
 
-interface SourceOptions {
+/** Adds --log and its old spellings (hidden): --store for a store, and --server for a service unless `storeOnly`. */
+export function logOptions(cmd: Command, help = LOG_HELP, storeOnly = false): Command {
+  cmd.option('--log <dir|postgres-url|url>', help);
+  cmd.addOption(new Option('--store <dir|postgres-url>', 'old spelling of --log for a store').hideHelp());
+  if (!storeOnly) cmd.addOption(new Option('--server <url>', 'old spelling of --log for a release service').hideHelp());
+  return cmd;
+}
+
+export interface LogFlags {
+  log?: string;
   store?: string;
   server?: string;
 }
 
-/** The log to read: a store on disk (read-only view) or a server's read side. */
-async function openSource(o: SourceOptions): Promise<{ store: LogStore; name: string; remote: boolean }> {
-  if (!!o.store === !!o.server)
-    throw new ModelsealError('INVALID_ARGUMENT', 'give the log as --store <dir> or as --server <URL> (one of them)');
-  if (o.server) return { store: await RemoteLog.open(o.server), name: o.server, remote: true };
-  return {
-    store: await openLogStore(o.store!, 'read'),
-    name: isPostgresUrl(o.store!) ? 'the PostgreSQL log' : o.store!,
-    remote: false,
-  };
+/**
+ * The log the flags name, if any: --log as spelled (an http(s) URL is a service, else a store), or an
+ * old spelling, which keeps its meaning (--store a store, --server a service). At most one of them.
+ */
+export function logFlag(o: LogFlags): { spec: string; kind: LogSpecKind } | undefined {
+  const given = (['log', 'store', 'server'] as const).filter((k) => o[k] !== undefined);
+  if (given.length > 1)
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `--${given[0]!} and --${given[1]!} both name the log: give it once, as --log <dir|postgres-url|url>`,
+    );
+  const flag = given[0];
+  if (flag === undefined) return undefined;
+  const spec = o[flag]!;
+  if (spec === '')
+    throw new ModelsealError('INVALID_ARGUMENT', `--${flag}: expected a directory, a PostgreSQL URL or an http(s) URL`);
+  return { spec, kind: flag === 'server' ? 'service' : flag === 'store' ? 'store' : logSpecKind(spec) };
 }
 
-/** Runs `fn` on the log of `o` (--store or --server), closing it afterwards. */
-export async function withSource<T>(
-  o: SourceOptions,
-  fn: (s: { store: LogStore; name: string; remote: boolean }) => Promise<T>,
-): Promise<T> {
-  const src = await openSource(o);
+/** The log the flags name; one is required. */
+function requiredLog(o: LogFlags): { spec: string; kind: LogSpecKind } {
+  const log = logFlag(o);
+  if (!log)
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      'give the log as --log <dir|postgres-url|url>: a log store, or a running `modelseal serve`',
+    );
+  return log;
+}
+
+/** Runs `fn` on the log the flags name (one is required), opened read-only, closing it afterwards. */
+export async function withLog<T>(o: LogFlags, fn: (s: LogSource) => Promise<T>): Promise<T> {
+  const { spec, kind } = requiredLog(o);
+  const src = await openLogSource(spec, kind);
   try {
     return await fn(src);
   } finally {
@@ -222,14 +247,13 @@ function printCsv(rows: ReturnType<typeof row>[]): void {
 }
 
 function registerAuditVerify(audit: Command): void {
-  audit
+  const verify = audit
     .command('verify')
     .description(
       'recompute the whole log from its entries; check every checkpoint signature and that each checkpoint ' +
         'is a prefix of the same tree',
-    )
-    .option('--store <dir|postgres-url>', STORE_HELP)
-    .option('--server <url>', SERVER_HELP)
+    );
+  logOptions(verify)
     .option('--log-key <key|file>', LOG_KEY_HELP)
     .addHelpText(
       'after',
@@ -237,16 +261,16 @@ function registerAuditVerify(audit: Command): void {
 Reports the first problem: an entry changed after it was logged, a stored hash changed, a checkpoint
 not signed by the log, a log that shrank, or a checkpoint that does not match the entries. Exit 12 then.
 A store is read as of its latest checkpoint, so a running server may go on appending meanwhile.
-Over --server there are no stored hashes to compare: the tree is recomputed from the entry bundles
-and held against every checkpoint the server stored.`,
+Over HTTP (--log <url>) there are no stored hashes to compare: the tree is recomputed from the
+entry bundles and held against every checkpoint the server stored.`,
     )
     .action(auditVerify);
 }
 
-async function auditVerify(o: SourceOptions & { logKey?: string }, cmd: Command): Promise<void> {
+async function auditVerify(o: LogFlags & { logKey?: string }, cmd: Command): Promise<void> {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const verifier = await logKey(g, o.logKey);
-  await withSource(o, async ({ store, name, remote }) => {
+  await withLog(o, async ({ store, name, remote }) => {
     const t = threads(g);
     const r = await withProgress(g, (progress) => {
       const onEntries = progress.counting('audit');
@@ -264,11 +288,10 @@ async function auditVerify(o: SourceOptions & { logKey?: string }, cmd: Command)
 }
 
 function registerAuditList(audit: Command): void {
-  audit
+  const list = audit
     .command('list')
-    .description('list the exports (seal) and key releases (allowed and denied) in the log, filtered')
-    .option('--store <dir|postgres-url>', STORE_HELP)
-    .option('--server <url>', SERVER_HELP)
+    .description('list the exports (seal) and key releases (allowed and denied) in the log, filtered');
+  logOptions(list)
     .option('--log-key <key|file>', LOG_KEY_HELP)
     .option('--artifact <digest>', 'only this model (sha256:… root digest)')
     .option('--recipient <name>', 'only this recipient (with --pseudonym-key, also where it was logged as a pseudonym)')
@@ -292,20 +315,20 @@ never rewritten, run \`modelseal audit verify\` on the same log. With --json: { 
 each entry the logged event plus its index.
 
 Examples:
-  modelseal audit list --store modelseal-data/log --decision deny --since 2026-11-01
-  modelseal audit list --server http://127.0.0.1:7411 --country DE --csv > releases.csv`,
+  modelseal audit list --log modelseal-data/log --decision deny --since 2026-11-01
+  modelseal audit list --log http://127.0.0.1:7411 --country DE --csv > releases.csv`,
     )
     .action(auditList);
 }
 
 async function auditList(
-  o: SourceOptions & ListFilters & { logKey?: string; pseudonymKey?: string; csv?: boolean },
+  o: LogFlags & ListFilters & { logKey?: string; pseudonymKey?: string; csv?: boolean },
   cmd: Command,
 ): Promise<void> {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const verifier = await logKey(g, o.logKey);
   const filter = await listFilter(o);
-  await withSource(o, async ({ store }) => {
+  await withLog(o, async ({ store }) => {
     if (store.checkpoint !== null) openNote(store.checkpoint, [verifier]);
     const { entries, otherEntries } = await queryEvents(store, filter);
     if (g.json) {
@@ -328,7 +351,7 @@ async function auditList(
 }
 
 function registerAuditProof(audit: Command): void {
-  audit
+  const proof = audit
     .command('proof')
     .description(
       'print the receipt (C2SP tlog-proof, carrying the entry) of one log entry against the latest checkpoint',
@@ -337,8 +360,8 @@ function registerAuditProof(audit: Command): void {
       '<entry>',
       'the entry index (as `seal --log` reports it) or a release request id (32 hex digits, as `open --server` ' +
         'and the service report it)',
-    )
-    .option('--store <dir|postgres-url>', STORE_HELP)
+    );
+  logOptions(proof, LOG_HELP, true)
     .option('--log-key <key|file>', LOG_KEY_HELP)
     .addHelpText(
       'after',
@@ -348,7 +371,7 @@ function registerAuditProof(audit: Command): void {
     .action(auditProof);
 }
 
-async function auditProof(which: string, o: { store?: string; logKey?: string }, cmd: Command): Promise<void> {
+async function auditProof(which: string, o: LogFlags & { logKey?: string }, cmd: Command): Promise<void> {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const byIndex = /^(0|[1-9][0-9]*)$/.test(which);
   if (!byIndex && !/^[0-9a-f]{32}$/.test(which))
@@ -356,9 +379,14 @@ async function auditProof(which: string, o: { store?: string; logKey?: string },
       'INVALID_ARGUMENT',
       `<entry> ${JSON.stringify(which)}: expected an entry number or a request id (32 hex digits)`,
     );
-  if (!o.store) throw new ModelsealError('INVALID_ARGUMENT', 'give the log as --store <dir>');
+  if (requiredLog(o).kind === 'service')
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      'audit proof reads the log store (--log <dir|postgres-url>): a log read over HTTP has no stored hashes ' +
+        'to prove from',
+    );
   const verifier = await logKey(g, o.logKey);
-  await withSource(o, async ({ store, name }) => {
+  await withLog(o, async ({ store, name }) => {
     const n = byIndex ? Number(which) : await findByRequestId(store, which);
     if (n === undefined)
       throw new ModelsealError('INVALID_ARGUMENT', `no request ${which} in the log ${name} (${store.size} entries)`);

@@ -29,7 +29,7 @@ import {
   withProgress,
   type GlobalOptions,
 } from '../util.js';
-import { withSource } from './audit.js';
+import { logFlag, logOptions, withLog, type LogFlags } from './audit.js';
 
 const CODE_HELP = `
 The code: a symmetric Tardos code (Škorić et al. 2008) over a keyed 10% of the weights of every
@@ -70,15 +70,13 @@ interface EmbedFlags {
   force?: boolean;
 }
 
-interface TraceFlags {
+interface TraceFlags extends LogFlags {
   original: string;
   registry: string;
   /** The old spelling of --registry, kept as a hidden alias. */
   recipients?: string;
   epsilon: string;
   traces: string;
-  store?: string;
-  server?: string;
 }
 
 /** `fingerprint embed | list` and `trace`. */
@@ -190,10 +188,14 @@ Exit code 0 whether or not someone is accused; --json prints { accused: [{ recip
 bound, ... }], scores: [...], read: { tensors, parameters, bytes, fraction, looksTaken, stoppedEarly, ... } }.
 
 Example:
-  modelseal trace leaked.safetensors --original ./llama --store data/log`;
+  modelseal trace leaked.safetensors --original ./llama --log data/log`;
+
+const TRACE_LOG_HELP =
+  "the transparency log (a store, or a running `modelseal serve`'s URL): print each accused recipient's " +
+  'export and release events';
 
 function registerTrace(program: Command): void {
-  program
+  const trace = program
     .command('trace')
     .description('find whose fingerprinted copy a leaked checkpoint was made from, with a bound on false accusation')
     .argument('<leaked>', 'the leaked weights: a .safetensors or .gguf file, or a folder of them')
@@ -205,11 +207,8 @@ function registerTrace(program: Command): void {
       '--traces <T>',
       'number of traces the bound must cover (each trace spends a share of epsilon)',
       String(DEFAULT_TRACES),
-    )
-    .option('--store <dir|postgres-url>', "a transparency log store: print each accused recipient's release events")
-    .option('--server <url>', "a release service: print each accused recipient's release events from its log")
-    .addHelpText('after', TRACE_HELP)
-    .action(traceAction);
+    );
+  logOptions(trace, TRACE_LOG_HELP).addHelpText('after', TRACE_HELP).action(traceAction);
 }
 
 /** The registry file of `trace`: --registry, or its old spelling --recipients (not both). */
@@ -228,6 +227,7 @@ type TraceEvents = IndexedEvent<ExportEvent | ReleaseEvent>[];
 async function traceAction(leaked: string, o: TraceFlags, cmd: Command): Promise<void> {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const registryFile = traceRegistry(o, cmd);
+  const fromLog = logFlag(o); // a usage error shows before the leak is read
   const key = await loadFingerprintKey(keysDir(g), passphraseSource(g));
   const registry = await readRegistry(registryFile, await trusted(g, []));
   const r = await withProgress(g, (progress) => {
@@ -243,9 +243,8 @@ async function traceAction(leaked: string, o: TraceFlags, cmd: Command): Promise
     });
   });
   // The log's story of each accused copy: its export (by fingerprint id or package) and every release of it.
-  const fromLog = o.store || o.server;
   const events = fromLog
-    ? await withSource(o, ({ store }) => copyEvents(store, new Map(r.accused.map((a) => [a.recipient, a.records]))))
+    ? await withLog(o, ({ store }) => copyEvents(store, new Map(r.accused.map((a) => [a.recipient, a.records]))))
     : undefined;
   const accused = r.accused.map((a) => ({
     ...a,

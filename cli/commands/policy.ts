@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { initPolicyDir, ModelsealError, PolicyEngine, serviceInfo } from '../../src/index.js';
 import { emitJson, say, type GlobalOptions } from '../util.js';
@@ -36,7 +36,8 @@ export function registerPolicy(program: Command): void {
         'licenses, embargoes, denied parties',
     )
     .option('--data <dir>', DATA_HELP)
-    .option('--policy <dir>', 'a policy directory to check instead of <data>/policy')
+    .option('--policy-dir <dir>', 'a policy directory to check instead of <data>/policy')
+    .addOption(new Option('--policy <dir>', 'old spelling of --policy-dir').hideHelp())
     .option(
       '--server <url>',
       'ask a running release service instead: whether its policy files validate, and the policy-set hash in force',
@@ -46,10 +47,11 @@ export function registerPolicy(program: Command): void {
       '\nExit 0 when the service would load them (with --server: when its files on disk are the ones in ' +
         'force); 13 (POLICY_INVALID) with the problem otherwise.',
     )
-    .action(async (o: { data?: string; policy?: string; server?: string }, cmd: Command) => {
+    .action(async (o: CheckFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
+      const policyDir = checkedPolicyDir(o);
       if (o.server) return checkServer(g, o.server);
-      const dir = o.policy ? resolve(o.policy) : join(dataDir(o), 'policy');
+      const dir = policyDir ? resolve(policyDir) : join(dataDir(o), 'policy');
       const engine = await PolicyEngine.load(dir);
       const r = { dir, hash: engine.hash, policies: engine.policyIds, licenses: engine.licenses.map((l) => l.id) };
       emitJson(g, 'policy check', r);
@@ -57,6 +59,24 @@ export function registerPolicy(program: Command): void {
       say(g, `  policies  ${r.policies.join(', ')}`);
       say(g, `  licenses  ${r.licenses.length ? r.licenses.join(', ') : 'none yet (add them to licenses.json)'}`);
     });
+}
+
+interface CheckFlags {
+  data?: string;
+  policyDir?: string;
+  /** The old spelling of --policy-dir, kept as a hidden alias. */
+  policy?: string;
+  server?: string;
+}
+
+/** The folder of `policy check`: --policy-dir, or its old spelling --policy (not both). */
+function checkedPolicyDir(o: CheckFlags): string | undefined {
+  if (o.policy !== undefined && o.policyDir !== undefined)
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      '--policy is the old spelling of --policy-dir: give the policy directory once, as --policy-dir <dir>',
+    );
+  return o.policyDir ?? o.policy;
 }
 
 /** `policy check --server`: the service's own view of its policy files (GET /v1/info). */

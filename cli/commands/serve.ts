@@ -93,7 +93,7 @@ A log key in an HSM (Ed25519) instead of log.key:
     serve --log-signer pkcs11:log-hsm/log
 
 API (docs/API.md): GET /v1/info, POST /v1/release, GET /checkpoint, GET /tile/<L>/<N>,
-GET /tile/entries/<N>, GET /v1/checkpoints (every stored checkpoint, for \`audit verify --server\`).
+GET /tile/entries/<N>, GET /v1/checkpoints (every stored checkpoint, for \`audit verify --log <url>\`).
 Stop with Ctrl-C: pending log appends finish first.`,
     )
     .action(serveAction);

@@ -1,7 +1,7 @@
 /**
  * Questions an auditor asks of a log's events: which entries match a filter (`audit list`), which
  * entry a release request id names (`audit proof`), and what the log says about fingerprinted
- * copies (`trace --store`). Read-only over any LogStore. docs/LOG.md.
+ * copies (`trace --log`). Read-only over any LogStore. docs/LOG.md.
  */
 import { ModelsealError } from '../errors.js';
 import { storeEvents, type ExportEvent, type LogEvent, type ReleaseEvent } from './events.js';

@@ -22,7 +22,7 @@ export function tileIndexPath(n: number): string {
 function unreachable(url: string, what: string, cause?: unknown): ModelsealError {
   return new ModelsealError(
     'LOG_UNAVAILABLE',
-    `the log at ${url} ${what}; check --server and that \`modelseal serve\` runs there`,
+    `the log at ${url} ${what}; check the log's URL and that \`modelseal serve\` runs there`,
     cause === undefined ? undefined : { cause },
   );
 }

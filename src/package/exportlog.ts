@@ -8,7 +8,7 @@ import { exportEvents } from '../log/events.js';
 import { encodeEvent } from '../log/events.js';
 import { TransparencyLog } from '../log/log.js';
 import type { NoteVerifier } from '../log/note.js';
-import { openLogStore } from '../log/open.js';
+import { logSpecKind, openLogStore } from '../log/open.js';
 import {
   KEYSTORE_FILES,
   loadLogSigner,
@@ -46,7 +46,7 @@ export interface ExportLogOptions {
 
 /** Whether a `--log` value names a release service (an http(s) URL) rather than a log store. */
 export function isServiceLog(where: string): boolean {
-  return /^https?:\/\//.test(where);
+  return logSpecKind(where) === 'service';
 }
 
 /**

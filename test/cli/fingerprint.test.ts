@@ -212,7 +212,7 @@ describe('fingerprint and trace on the command line', () => {
     expect(both.json().error.message).toMatch(/--recipients is the old spelling of --registry/);
   });
 
-  it('trace --store gives an unsealed copy the releases of its weights, never a request that named no package', async () => {
+  it('trace --log (or --store) gives an unsealed copy the releases of its weights, never a request that named no package', async () => {
     const acmeCopy = ms(['--json', 'fingerprint', 'list', '--registry', registry])
       .json()
       .records.find((r: { recipient: string }) => r.recipient === 'acme');
@@ -244,21 +244,19 @@ describe('fingerprint and trace on the command line', () => {
     await log.append(release({})); // a body that never parsed: no package, no artifact
     await log.append(release({ artifact: acmeCopy.marked, decision: 'allow', reason: 'policy', destination: 'DE' }));
     await log.close();
-    const t = ms([
-      '--json',
-      'trace',
-      join(dir, 'acme'),
-      '--original',
-      resolve('samples/checkpoint'),
-      '--registry',
-      registry,
-      '--store',
-      store,
-    ]);
-    expect(t.code, t.stderr).toBe(0);
-    const [acme] = t.json().accused;
-    expect(acme.recipient).toBe('acme');
-    expect(acme.events.map((e: { index: number }) => e.index)).toEqual([1]);
+    // --log names the log, as on audit; --store is its old spelling.
+    const leak = join(dir, 'acme');
+    const trace = (flag: string) =>
+      ms(['--json', 'trace', leak, '--original', resolve('samples/checkpoint'), '--registry', registry, flag, store]);
+    const byLog = trace('--log');
+    const byStore = trace('--store');
+    for (const t of [byLog, byStore]) {
+      expect(t.code, t.stderr).toBe(0);
+      const [acme] = t.json().accused;
+      expect(acme.recipient).toBe('acme');
+      expect(acme.events.map((e: { index: number }) => e.index)).toEqual([1]);
+    }
+    expect(byLog.stdout).toBe(byStore.stdout);
   });
 
   it('accuses nobody for the original itself or an unrelated model, and says when the leak is not derived', () => {

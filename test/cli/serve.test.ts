@@ -214,6 +214,8 @@ describe('modelseal serve', () => {
 
     // The auditor checks the log while the service runs: over HTTP (tiles and checkpoints) and on disk.
     for (const source of [
+      ['--log', ready.url],
+      ['--log', join(data, 'log')],
       ['--server', ready.url],
       ['--store', join(data, 'log')],
     ]) {
@@ -421,6 +423,15 @@ describe('modelseal serve', () => {
       expect.objectContaining({ index: 3, type: 'export', fingerprint: sealed.json().fingerprint.record.id }),
       expect.objectContaining({ index: 4, type: 'release', decision: 'allow', destination: 'FR', license: 'EAR-9B' }),
     ]);
+    // --log with the service's URL reads the same log over HTTPS (--server is its old spelling).
+    const leak = join(dir, 'b-out', 'model.safetensors');
+    const original = resolve('samples/checkpoint');
+    const byLog = ms(
+      ['--json', 'trace', leak, '--original', original, '--registry', registry, '--log', ready.url],
+      trust,
+    );
+    expect(byLog.code, byLog.stderr).toBe(0);
+    expect(byLog.json().accused).toEqual(traced.json().accused);
     await stop();
   }, 60_000);
 

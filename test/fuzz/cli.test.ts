@@ -173,6 +173,9 @@ const urlValue = (r: Rng) =>
     'http://127.0.0.1:1/' + 'p'.repeat(3000),
     '',
   ]);
+/** A log that is not a URL: a fresh store (seal writes one: never in a fixture), a file, a closed PostgreSQL. */
+const logValue = (r: Rng, n: number) =>
+  r.pick([join(dir, 'out', `log${n}`), F.text, F.pkg, 'postgres://fuzz@127.0.0.1:1/none']);
 const numberValue = (r: Rng) =>
   r.pick([
     '0',
@@ -211,7 +214,9 @@ function valueFor(name: string, r: Rng, n: number): string {
   if (r.chance(0.08)) return r.pick(UNICODE);
   if (r.chance(0.03)) return huge(r);
   if (/output|^o$|out/.test(name)) return outputValue(r, n);
+  if (name === 'log' && r.chance(0.4)) return logValue(r, n);
   if (/server|url|endpoint|^log$/.test(name)) return urlValue(r);
+  if (name.endsWith('Dir')) return pathValue(r);
   if (/threads|chunk|port|skew|threshold|limit|size|since|until|index|strength|bits|count|n$/.test(name))
     return numberValue(r);
   if (/country|nationality|destination/.test(name)) return countryValue(r);
