@@ -22,7 +22,7 @@ export function checkRelativePath(path: string): void {
       `longer than ${LIMITS.maxPathBytes} bytes ` +
         '(so that open can create it inside an output folder of up to 3000 bytes)',
     );
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- the point: a package path holds no control characters
   if (/[\u0000-\u001f\u007f\\]/.test(path)) fail('contains a control character or a backslash');
   if (path.startsWith('/')) fail('absolute paths are not allowed');
   if (/^[A-Za-z]:/.test(path)) fail('drive-letter paths are not allowed');

@@ -408,9 +408,9 @@ async function runInProcess(argv: string[]): Promise<Outcome> {
   const out: string[] = [];
   const err: string[] = [];
   // Saved to be put back as they were, never called detached.
-  // eslint-disable-next-line @typescript-eslint/unbound-method
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- saved to be restored, see above
   const wOut = process.stdout.write;
-  // eslint-disable-next-line @typescript-eslint/unbound-method
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- saved to be restored, see above
   const wErr = process.stderr.write;
   const capture = (into: string[]) =>
     ((chunk: string | Uint8Array, enc?: unknown, cb?: unknown) => {

@@ -40,7 +40,7 @@ beforeAll(async () => {
   const seen: string[] = [];
   const inject: { op: string; type: string; times: number }[] = [];
   // A forward that throws is an unhandled rejection, which fails the run: right for a test proxy.
-  // eslint-disable-next-line @typescript-eslint/no-misused-promises
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- see the line above
   const server = createServer(async (req, res) => {
     const body = await new Promise<Buffer<ArrayBuffer>>((ok) => {
       const parts: Buffer[] = [];
