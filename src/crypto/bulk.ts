@@ -33,7 +33,7 @@ let gc: ((o: { type: 'minor' }) => void) | undefined;
  * changing flags once V8 runs is undefined behaviour, so only a process that opted in
  * ({@link tuneMemoryForBulkCrypto}: the CLI does) does it, and only on the threads that run bulk jobs,
  * before their first job: the crypto pool as it starts ({@link keepFreedMemory}) and its workers
- * as they load. Nothing else calls it: a process running the release service never changes V8's
+ * with their first job. Nothing else calls it: a process running the release service never changes V8's
  * flags here (its Cedar guard, src/policy/engine.ts, is the one flag it sets). Threads that never
  * took gc() run bulk jobs without the extra GCs.
  */

@@ -11,8 +11,16 @@ import type { BulkWorkerData, WorkerRequest, WorkerResponse } from './pool.js';
 export function serveBulkJobs(): void {
   const port = parentPort;
   if (!port) throw new Error('modelseal crypto worker must run in a worker thread');
-  if ((workerData as BulkWorkerData | undefined)?.tuneMemory) takeGc();
+  // gc() is taken with the first job, not as the worker loads: taking it makes a new V8 context, and
+  // a worker terminated while it makes one (a pool closed before any job, at exit) makes V8 print the
+  // failed bootstrap script on stdout, into --json output. A pool drains its running jobs before it
+  // closes, so no worker is terminated inside its first job.
+  let gcWanted = (workerData as BulkWorkerData | undefined)?.tuneMemory === true;
   port.on('message', ({ id, job }: WorkerRequest) => {
+    if (gcWanted) {
+      gcWanted = false;
+      takeGc();
+    }
     let res: WorkerResponse;
     try {
       res = { id, ok: true, result: runBulkJob(job) };
