@@ -8,10 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeFloats } from '../../src/formats/floats.js';
-import { markElements } from '../../src/fingerprint/mark.js';
 import { DEFAULT_PARAMS } from '../../src/fingerprint/params.js';
-import { codeKey, supportKey } from '../../src/fingerprint/prf.js';
 import { gatherEvidence, judge, scoreRecipients, traceLeak } from '../../src/fingerprint/trace.js';
 import { embedFingerprint } from '../../src/fingerprint/embed.js';
 import { readCheckpoint, readTensorValues } from '../../src/fingerprint/model.js';
@@ -27,6 +24,7 @@ import {
   tensorBytes,
   writeSafetensors,
   type Tensor,
+  markedTensors,
 } from '../support/checkpoints.js';
 import { fuzzCases } from '../support/fuzz.js';
 
@@ -49,29 +47,7 @@ const table: { case: string; guilty: string; z: string; threshold: number; maxIn
 function markedCopy(recipient: string): Tensor[] {
   let c = copies.get(recipient);
   if (!c) {
-    c = original.map((t) => {
-      if (t.shape.length < 2) return t;
-      const bytes = tensorBytes(t);
-      const n = t.values.length;
-      markElements(
-        {
-          name: t.name,
-          dtype: t.dtype,
-          start: 0,
-          end: bytes.length,
-          supportKey: supportKey(KEY, t.name),
-          codeKey: codeKey(KEY, recipient, t.name),
-        },
-        DEFAULT_PARAMS,
-        n,
-        0,
-        n,
-        bytes,
-        0,
-        null,
-      );
-      return { ...t, values: decodeFloats(t.dtype, bytes, 0, n) };
-    });
+    c = markedTensors(original, KEY, recipient);
     copies.set(recipient, c);
   }
   return c;
