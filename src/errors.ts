@@ -50,6 +50,16 @@ export const ErrorCodes = {
   POLICY_INVALID: { exit: 13, summary: 'the release policy files do not validate' },
   /** The release service decided not to release the key (the reason and the deciding policies are in the details). */
   RELEASE_DENIED: { exit: 14, summary: 'the release service denied the key' },
+  /** A screening list cannot be imported: unknown format, truncated, a record without a name, duplicate ids. */
+  LIST_INVALID: { exit: 15, summary: 'the screening list cannot be imported' },
+  /** Screening found a possible match that a person must review (`screen`; `recipient issue|register`). */
+  SCREENING_REVIEW: { exit: 16, summary: 'screening found a possible match to review' },
+  /** Screening found a listed party (`screen`; `recipient issue|register`). */
+  SCREENING_HIT: { exit: 17, summary: 'screening found a listed party' },
+  /** The license named to `seal --license` does not exist or does not cover the recipient, model or destination. */
+  LICENSE_NOT_COVERED: { exit: 18, summary: 'the license does not cover this transfer' },
+  /** A geolocation (MaxMind-format) database cannot be read or is not one. */
+  GEO_DATABASE_INVALID: { exit: 19, summary: 'the geolocation database cannot be used' },
   /** This host cannot run the operation (fingerprints need a little-endian CPU). */
   UNSUPPORTED_PLATFORM: { exit: 69, summary: 'this platform cannot run the operation' },
   /** The operation was interrupted (signal). */

@@ -32,15 +32,15 @@ const RANKS: Record<string, number> = {
   'src/release': 4,
   'src/providers': 5,
   'src/package': 6,
-  'src/server': 7,
   'src/compliance': 7,
-  'src/registry': 7,
-  'src/console': 7,
-  'src/index.ts': 8,
-  'cli/util.ts': 9,
-  'cli/commands': 10,
-  'cli/program.ts': 11,
-  'cli/modelseal.ts': 12,
+  'src/server': 8,
+  'src/registry': 8,
+  'src/console': 8,
+  'src/index.ts': 9,
+  'cli/util.ts': 10,
+  'cli/commands': 11,
+  'cli/program.ts': 12,
+  'cli/modelseal.ts': 13,
 };
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
