@@ -4,6 +4,7 @@
  * recipient's screening, and what it observes of a request's source address. docs/SCREENING.md,
  * docs/GEOFENCING.md.
  */
+import type { LoggedObservation, LoggedScreening } from '../log/events.js';
 
 /** The FollowTheMoney schemata a list entity may have; CSL types map onto them (docs/SCREENING.md). */
 export type EntitySchema = 'Person' | 'Company' | 'Organization' | 'LegalEntity' | 'Vessel' | 'Airplane';
@@ -78,36 +79,28 @@ export interface Screener {
   screen(query: ScreeningQuery, options?: { limit?: number }): ScreeningResult;
 }
 
-/**
- * What the release service records of a recipient's screening at a release: the decision over
- * its name and organisation, the snapshots that decided it, and the best match.
- */
-export interface RecipientScreening {
-  decision: ScreeningDecision;
-  /** Every active snapshot, "<source>@sha256:<hex>", sorted. */
-  lists: string[];
-  /** The sources past their maximum age. */
-  stale: string[];
-  /** Best match over all queries, or null when clear; score: a decimal string, "0.912" (no floats in the log). */
-  best: { entity: string; source: string; name: string; score: string } | null;
+/** What the release service records of a recipient's screening at a release (src/log/events.ts). */
+export type RecipientScreening = LoggedScreening;
+
+/** What the service observed of a request's source (src/compliance/geo; src/log/events.ts). */
+export type GeoObservation = LoggedObservation;
+
+/** The party a release or a registration screens: the recipient's name (slug), organisation and countries. */
+export interface ScreenedParty {
+  name: string;
+  org: string;
+  /** Nationalities, citizenships and country: qualifiers for the matcher. */
+  countries: string[];
 }
 
 /**
- * What the service observed of a request's source (src/compliance/geo): the country its address
- * is located in ("" when unknown, private or loopback), the network kind when an ASN database
- * marks it, and the database that said so.
+ * The screening the release service asks at every release and registration: against the snapshots
+ * active now, cached per party and snapshot digests (src/compliance/lists).
  */
-export interface GeoObservation {
-  /** The address located: the peer, or the rightmost untrusted hop behind trusted proxies. */
-  address: string;
-  country: string;
-  network: '' | 'hosting' | 'anonymizer';
-  /** "sha256:<hex>" of the country database, or "" when the service runs without one. */
-  database: string;
-  /** Whole days since the database was built. */
-  ageDays: number;
-  /** The database is older than its maximum age. */
-  stale: boolean;
+export interface PartyScreening {
+  screenParty(party: ScreenedParty): RecipientScreening;
+  /** The full results for the party's queries (name, organisation), with every match and its explanation. */
+  explainParty(party: ScreenedParty): ScreeningResult[];
 }
 
 export function unknownObservation(address: string): GeoObservation {

@@ -57,6 +57,39 @@ export interface ReleaseEvent {
   ip: string;
   destination: string | null;
   nonce: string | null;
+  /** The recipient's nationalities and citizenships at the time of the request, sorted (deemed exports). */
+  nationalities?: string[];
+  /** The recipient's screening against the lists active at the time of the request. */
+  screening?: LoggedScreening;
+  /** Where the request came from, as the service located it. */
+  observed?: LoggedObservation;
+}
+
+/**
+ * A recipient's screening as the log records it: the decision over its name and organisation, the
+ * snapshots that decided it ("<source>@sha256:<hex>", sorted), the sources past their maximum age,
+ * and the best match; its score a decimal string ("0.912"), as log entries hold no floats.
+ */
+export interface LoggedScreening {
+  decision: 'clear' | 'review' | 'hit';
+  lists: string[];
+  stale: string[];
+  best: { entity: string; source: string; name: string; score: string } | null;
+}
+
+/**
+ * A request's source as the log records it: the address located (the peer, or the rightmost
+ * untrusted hop behind trusted proxies), its country ("" when unknown, private or loopback), the
+ * network kind an ASN database gives, the country database's digest ("" without one), its age in
+ * whole days, and whether it is past its maximum age.
+ */
+export interface LoggedObservation {
+  address: string;
+  country: string;
+  network: '' | 'hosting' | 'anonymizer';
+  database: string;
+  ageDays: number;
+  stale: boolean;
 }
 
 /**
