@@ -38,6 +38,7 @@ import { loadOrCreateCa, RecipientRegistry } from '../../src/server/recipients.j
 import { openReleaseService, type ReleaseServiceSetup } from '../../src/server/setup.js';
 import { tempDir } from '../support/fixtures.js';
 import { within } from '../support/wait.js';
+import { KNOWN, realDatabase } from '../support/geo.js';
 
 const dir = tempDir('modelseal-server-');
 const keys = join(dir, 'keys');
@@ -125,10 +126,15 @@ type Answer = {
   retryAfter?: number;
 };
 
-async function post(body: unknown, raw?: string | Buffer<ArrayBuffer>, url = server.url) {
+async function post(
+  body: unknown,
+  raw?: string | Buffer<ArrayBuffer>,
+  url = server.url,
+  headers: Record<string, string> = {},
+) {
   const res = await fetch(`${url}/v1/release`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: raw ?? JSON.stringify(body),
   });
   return {
@@ -190,6 +196,9 @@ beforeAll(async () => {
     skewSeconds: 120,
     rateLimits: { burst: 10_000 },
     serviceKeys: [kms],
+    // The requests come from loopback, a trusted proxy: X-Forwarded-For places them (the real CC0 database).
+    geoip: realDatabase(),
+    trustedProxies: ['127.0.0.0/8'],
   });
   server = await startServer(setup.service, setup.log, { port: 0, onExchange: (r) => exchanges.push(r) });
   for (const [r, l] of [
@@ -264,6 +273,8 @@ describe('release service', () => {
       license: 'L-OK',
       policies: ['licensed-release'],
       destination: 'DE',
+      // Loopback: no country, allowed, and logged as unknown.
+      observed: { address: '127.0.0.1', country: '', network: '' },
     });
     await expect(setup.service.used('L-OK')).resolves.toBe(1);
   });
@@ -282,6 +293,22 @@ describe('release service', () => {
         async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => (r.destination = 'IR'))),
       ],
       ['screening-hit', async () => post(await rawRequest(pkgs['shady-co/L-SCREEN']!, 'shady-co'))],
+      // Through the trusted proxy (loopback), from an address in the US, for the licensed destination DE.
+      [
+        'observed-destination-mismatch',
+        async () =>
+          post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs'), undefined, server.url, {
+            'x-forwarded-for': '198.51.100.7, 8.8.8.8',
+          }),
+      ],
+      // From an address in Iran (RFC 7239 Forwarded, IPv4-mapped), for DE.
+      [
+        'observed-embargoed',
+        async () =>
+          post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs'), undefined, server.url, {
+            forwarded: 'for="[::ffff:217.218.155.155]:51234";proto=https',
+          }),
+      ],
       ['revoked-identity', async () => post(await rawRequest(pkgs['revoked-co/L-OK']!, 'revoked-co'))],
       [
         'unknown-identity',
@@ -383,6 +410,16 @@ describe('release service', () => {
       // Every denial comes with its log receipt, and every answer with an id of its own, logged with it.
       const logged = decodeEvent(verifyProof(body.receipt!, undefined, logKey).entry);
       expect(logged).toMatchObject({ decision: 'deny', reason, id: body.id });
+      const observed = { 'observed-destination-mismatch': '8.8.8.8', 'observed-embargoed': '217.218.155.155' }[reason];
+      // Every entry says where the request came from: the forwarded client, located; else loopback, unknown.
+      expect(logged, reason).toMatchObject({
+        ip: observed ?? '127.0.0.1',
+        observed: {
+          address: observed ?? '127.0.0.1',
+          country: observed ? KNOWN[observed as keyof typeof KNOWN] : '',
+          database: setup.geo!.country.digest,
+        },
+      });
       expect(header).toBe(body.id);
       ids.add(body.id);
       seen.push(reason);
@@ -398,6 +435,8 @@ describe('release service', () => {
         'destination-not-licensed',
         'embargoed-destination',
         'screening-hit',
+        'observed-destination-mismatch',
+        'observed-embargoed',
         'revoked-identity',
         'unknown-identity',
         'bad-signature',
