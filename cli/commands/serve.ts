@@ -249,6 +249,7 @@ function printServing(
 ): void {
   const info = setup.service.info();
   const { engine } = setup.policy;
+  warnStale(setup);
   emitJson(g, 'serve', {
     url,
     data: dataDir(o),
@@ -297,7 +298,17 @@ function geoSummary(setup: ReleaseServiceSetup) {
   };
 }
 
-/** The banner's geofencing lines, and the warning for a stale database (whatever the output mode). */
+/** The warning for a stale geolocation database (whatever the output mode; before the --json line). */
+function warnStale(setup: ReleaseServiceSetup): void {
+  const geo = setup.geo;
+  if (geo?.stale)
+    warn(
+      `the geolocation database ${geo.country.path} is ${geo.ageDays} days old, past --geoip-max-age ` +
+        `${geo.maxAgeDays}: every log entry marks its location stale; install a newer one`,
+    );
+}
+
+/** The banner's geofencing lines. */
 function printGeo(g: GlobalOptions, setup: ReleaseServiceSetup): void {
   const geo = setup.geo;
   const proxies = setup.service.trustedProxies;
@@ -313,9 +324,4 @@ function printGeo(g: GlobalOptions, setup: ReleaseServiceSetup): void {
   say(g, `  geoip    ${geo.country.path}`);
   say(g, `           ${geo.country.digest}, built ${built}, ${geo.ageDays} days old (max ${geo.maxAgeDays})`);
   if (geo.asn) say(g, `  asn      ${geo.asn.path} (${geo.asn.digest})`);
-  if (geo.stale)
-    warn(
-      `the geolocation database ${geo.country.path} is ${geo.ageDays} days old, past --geoip-max-age ` +
-        `${geo.maxAgeDays}: every log entry marks its location stale; install a newer one`,
-    );
 }
