@@ -696,6 +696,47 @@ describe('a key provider outage', () => {
   }, 120_000);
 });
 
+describe('behind a trusted proxy', () => {
+  it('counts the limits per forwarded client, and logs the client (its address a keyed hash under a pseudonym key)', async () => {
+    const data3 = join(dir, 'data-proxy');
+    cpSync(join(data, 'policy'), join(data3, 'policy'), { recursive: true });
+    const s3 = await openReleaseService(data3, keys, {
+      commitIntervalMs: 0,
+      rateLimits: { burst: 2, perSecond: 0.001 },
+      summaryIntervalMs: 3_600_000,
+      geoip: realDatabase(),
+      trustedProxies: ['127.0.0.1'],
+      pseudonymKey: join(dir, 'proxy-pseudonym.key'),
+    });
+    const srv = await startServer(s3.service, s3.log, { port: 0 });
+    try {
+      const from = async (client: string) =>
+        (await post(null, '{', srv.url, { 'x-forwarded-for': `${client}, 127.0.0.1` })).status;
+      // Two failing requests each from two clients behind the one proxy: each has its own bucket.
+      expect([await from('8.8.8.8'), await from('8.8.8.8'), await from('193.99.144.80')]).toEqual([400, 400, 400]);
+      expect([await from('193.99.144.80'), await from('8.8.8.8'), await from('193.99.144.80')]).toEqual([
+        400, 429, 429,
+      ]);
+      const entries = [];
+      for await (const { event } of storeEvents(s3.log.store)) entries.push(event);
+      const hmac: unknown = expect.stringMatching(/^hmac:v1:/);
+      expect(entries).toHaveLength(4);
+      expect(entries[0]).toMatchObject({
+        reason: 'malformed-json',
+        ip: hmac,
+        observed: { address: hmac, country: 'US', database: s3.geo!.country.digest },
+      });
+      const e0 = entries[0] as { ip: string; observed: { address: string } };
+      expect(e0.observed.address).toBe(e0.ip);
+      expect(JSON.stringify(entries)).not.toContain('8.8.8.8');
+      expect((entries[2] as { observed: { country: string } }).observed.country).toBe('DE');
+    } finally {
+      await srv.close();
+      await s3.close();
+    }
+  });
+});
+
 describe('a release service that cannot start', () => {
   it('leaves no policy watcher running', async () => {
     const root = tempDir('modelseal-setup-fail-');
@@ -716,6 +757,17 @@ describe('a release service that cannot start', () => {
     await expect(
       openReleaseService(join(root, 'data'), keys, { policyTrigger, store: 'postgres://127.0.0.1:9/none' }),
     ).rejects.toThrow();
+    expect(stopped).toEqual(started);
+    // A geolocation database that is not one: refused, naming it, before anything starts.
+    const notes = join(root, 'notes.mmdb');
+    writeFileSync(notes, 'not a database');
+    await expect(openReleaseService(join(root, 'data'), keys, { policyTrigger, geoip: notes })).rejects.toMatchObject({
+      code: 'GEO_DATABASE_INVALID',
+      message: expect.stringContaining(notes),
+    });
+    await expect(
+      openReleaseService(join(root, 'data'), keys, { policyTrigger, trustedProxies: ['10.0.0.0/99'] }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(stopped).toEqual(started);
   });
 });
