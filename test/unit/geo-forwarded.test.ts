@@ -4,6 +4,7 @@
  * only from a trusted peer, walked from the right past trusted hops; anything malformed falls back
  * to the peer.
  */
+import { fc, test as fcTest } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import {
   AddressRanges,
@@ -213,5 +214,52 @@ describe('the client address', () => {
       locatable: false,
       via: 'peer',
     });
+  });
+});
+
+const runs = process.env.SLOW ? 5000 : 200;
+const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((b) => b.join('.'));
+const v6 = fc
+  .array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 })
+  .map((g) => g.map((x) => x.toString(16)).join(':'));
+const trustedHop = fc.oneof(
+  fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255)).map(([a, b, c]) => `10.${a}.${b}.${c}`),
+  fc.integer({ min: 0, max: 0xffff }).map((x) => `2001:db8:1::${x.toString(16)}`),
+);
+const anyHop = fc.oneof(v4, v6, trustedHop);
+/** An address as a proxy may write it in each header: with or without a port. */
+const inXff = (a: string, port: number | null) =>
+  a.includes(':') ? (port === null ? a : `[${a}]:${port}`) : port === null ? a : `${a}:${port}`;
+const inForwarded = (a: string, port: number | null) =>
+  a.includes(':')
+    ? `for="[${a}]${port === null ? '' : `:${port}`}"`
+    : port === null
+      ? `for=${a}`
+      : `for="${a}:${port}"`;
+
+describe('the client address, for any chain', () => {
+  fcTest.prop([fc.array(fc.tuple(anyHop, fc.option(fc.nat(65535))), { minLength: 1, maxLength: 8 }), trustedHop], {
+    numRuns: runs,
+  })('is the rightmost untrusted hop in either header, written with or without ports', (chain, peer) => {
+    const hops = chain.map(([a]) => canonicalAddress(a)!);
+    const expected = [...hops].reverse().find((a) => !trusted.has(a)) ?? hops[0];
+    const xff = chain.map(([a, p]) => inXff(a, p)).join(', ');
+    const fwd = chain.map(([a, p]) => `${inForwarded(a, p)};proto=https`).join(', ');
+    expect(via(peer, { 'x-forwarded-for': xff }).address).toBe(expected);
+    expect(via(peer, { forwarded: fwd }).address).toBe(expected);
+    expect(via(peer, { 'x-forwarded-for': xff, forwarded: fwd }).address).toBe(expected);
+    // Split over several header instances, the same.
+    const [first, ...rest] = chain.map(([a, p]) => inXff(a, p));
+    expect(via(peer, { 'x-forwarded-for': [first!, rest.join(',')].filter(Boolean) }).address).toBe(expected);
+    // From a peer that is not trusted, none of it counts.
+    expect(via('203.0.113.200', { 'x-forwarded-for': xff, forwarded: fwd }).address).toBe('203.0.113.200');
+  });
+
+  fcTest.prop([fc.string({ maxLength: 300 }), fc.string({ maxLength: 300 }), fc.oneof(trustedHop, v4)], {
+    numRuns: runs,
+  })('never throws on arbitrary headers, and answers an address it was given', (xff, fwd, peer) => {
+    const r = via(peer, { 'x-forwarded-for': xff, forwarded: fwd });
+    expect(typeof r.address).toBe('string');
+    if (r.locatable) expect(canonicalAddress(r.address)).toBe(r.address);
   });
 });
