@@ -1,11 +1,12 @@
 /**
  * Data, not code: autonomous systems (ASNs) whose addresses are hosting (cloud and server rental)
  * or anonymiser (commercial VPN exit) networks, for the `network` of an observation when an ASN
- * database is given (`serve --geoip-asn`). Each entry names the network's operator as registered
- * for the ASN; the source of every entry is the network's PeeringDB record
- * (https://www.peeringdb.com/asn/<number>), as of the date below. A starting point, not a complete
- * list: hosting networks are many, and VPN operators also rent addresses in the hosting networks
- * listed here. No default policy uses `observedNetwork`; an operator's policy may
+ * database is given (`serve --geoip-asn`). Each entry names the operator registered for the ASN in
+ * its public registration: the network's PeeringDB record (https://www.peeringdb.com/asn/<number>)
+ * and its RIR's WHOIS. Compiled on the date below from those registrations as known then, on a
+ * machine without network access: check an entry there before you rely on it. A starting point, not
+ * a complete list: hosting networks are many, and VPN operators also rent addresses in the hosting
+ * networks listed here. No default policy uses `observedNetwork`; an operator's policy may
  * (docs/GEOFENCING.md).
  */
 
@@ -19,7 +20,7 @@ export interface NetworkKindList {
 
 export const NETWORK_KINDS: NetworkKindList = {
   date: '2026-12-05',
-  source: 'https://www.peeringdb.com/asn/<number> (the operator registered for each ASN)',
+  source: 'https://www.peeringdb.com/asn/<number> and RIR WHOIS (the operator registered for each ASN)',
   hosting: {
     '8075': 'Microsoft (Azure)',
     '12876': 'Scaleway (Online SAS)',
