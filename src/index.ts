@@ -186,6 +186,18 @@ export {
 export { FailureLimiter, DEFAULT_RATE_LIMITS, type RateLimits } from './server/ratelimit.js';
 export { openReleaseService, dataPaths, type ReleaseServiceSetup } from './server/setup.js';
 export {
+  AddressRanges,
+  canonicalAddress,
+  clientAddress,
+  defaultCountryDatabase,
+  DEFAULT_GEO_MAX_AGE_DAYS,
+  GeoLocator,
+  SourceLocator,
+  type ClientAddress,
+  type ForwardedHeader,
+  type GeoDatabaseInfo,
+} from './compliance/geo/index.js';
+export {
   RecipientRegistry,
   loadOrCreateCa,
   type RecipientRecord,

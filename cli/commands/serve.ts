@@ -1,15 +1,17 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import {
+  DEFAULT_GEO_MAX_AGE_DAYS,
   DEFAULT_RATE_LIMITS,
   ModelsealError,
   openReleaseService,
   originOfPrefix,
   startServer,
   type ExchangeRecord,
+  type ForwardedHeader,
   type ReleaseServiceSetup,
 } from '../../src/index.js';
-import { emitJson, keysDir, passphraseSource, say, signerFrom, type GlobalOptions } from '../util.js';
+import { collect, emitJson, keysDir, passphraseSource, say, signerFrom, warn, type GlobalOptions } from '../util.js';
 import { dataDir, DATA_HELP } from './policy.js';
 
 interface ServeFlags {
@@ -26,11 +28,16 @@ interface ServeFlags {
   denyRate: string;
   summaryInterval: string;
   logSigner?: string;
+  geoip?: string;
+  geoipAsn?: string;
+  geoipMaxAge: string;
+  trustedProxy?: string[];
+  forwardedHeader: string;
 }
 
 /** `serve`: the key-release service and its log. */
 export function registerServe(program: Command): void {
-  program
+  const serve = program
     .command('serve')
     .description(
       'run the key-release service: policy decisions (Cedar), a transparency log written before any key leaves, ' +
@@ -79,7 +86,8 @@ export function registerServe(program: Command): void {
       '--pseudonym-key <file>',
       'log recipient names and source addresses as keyed hashes (HMAC-SHA-256) under this key; created ' +
         '(mode 0600) when missing. Keep it: audit list needs it to find a recipient',
-    )
+    );
+  withGeoFlags(serve)
     .addHelpText(
       'after',
       `
@@ -94,9 +102,51 @@ A log key in an HSM (Ed25519) instead of log.key:
 
 API (docs/API.md): GET /v1/info, POST /v1/release, GET /checkpoint, GET /tile/<L>/<N>,
 GET /tile/entries/<N>, GET /v1/checkpoints (every stored checkpoint, for \`audit verify --log <url>\`).
+
+Geofencing (docs/GEOFENCING.md): each request's source is located offline; the policies
+observed-embargoed and observed-destination-mismatch deny a release from an embargoed country, or
+from another country than the declared destination (unknown and private addresses are allowed and
+logged as unknown). Behind a reverse proxy, name it, or every request is located at the proxy:
+  modelseal serve --geoip /var/lib/GeoIP/GeoLite2-Country.mmdb --trusted-proxy 10.0.0.0/8 \\
+    --forwarded-header x-forwarded-for
+
 Stop with Ctrl-C: pending log appends finish first.`,
     )
     .action(serveAction);
+}
+
+/** The geofencing flags (docs/GEOFENCING.md). */
+function withGeoFlags(c: Command): Command {
+  return c
+    .option(
+      '--geoip <mmdb|none>',
+      "locate each request's source offline in this MaxMind-format country database (GeoLite2-Country, " +
+        'GeoIP2-Country or -City, ip-location-db); default: the CC0 database of ' +
+        '@ip-location-db/geo-whois-asn-country-mmdb when installed. none: do not locate (observed country unknown)',
+    )
+    .option(
+      '--geoip-asn <mmdb>',
+      'an ASN database (GeoLite2-ASN layout): marks requests from hosting and anonymiser (VPN) networks',
+    )
+    .option(
+      '--geoip-max-age <days>',
+      'days after its build past which the country database is stale: a warning at start, and every log ' +
+        'entry marked stale (geoStale in the policy context)',
+      String(DEFAULT_GEO_MAX_AGE_DAYS),
+    )
+    .option(
+      '--trusted-proxy <cidr>',
+      'a reverse proxy (address or CIDR range, IPv4 or IPv6; repeatable) whose X-Forwarded-For / Forwarded ' +
+        'headers are honoured: the client is the rightmost hop that is not a trusted proxy. From any other ' +
+        'peer the headers are ignored',
+      collect,
+    )
+    .option(
+      '--forwarded-header <name>',
+      'the header your proxies write: x-forwarded-for, forwarded (RFC 7239), or any (either; a request ' +
+        'carrying both must name the same client in both, or its peer is taken)',
+      'any',
+    );
 }
 
 /** A flag that must be a number above 0. */
@@ -105,6 +155,26 @@ function positive(flag: string, v: string): number {
   if (!(Number.isFinite(n) && n > 0))
     throw new ModelsealError('INVALID_ARGUMENT', `--${flag} ${JSON.stringify(v)}: expected a number above 0`);
   return n;
+}
+
+const HEADERS: readonly ForwardedHeader[] = ['x-forwarded-for', 'forwarded', 'any'];
+
+/** The geofencing flags as setup options (the databases are checked when the service opens). */
+function geoOptions(o: ServeFlags) {
+  if (!HEADERS.includes(o.forwardedHeader as ForwardedHeader))
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `--forwarded-header ${JSON.stringify(o.forwardedHeader)}: expected ${HEADERS.join(', ')}`,
+    );
+  if (o.geoip === 'none' && o.geoipAsn !== undefined)
+    throw new ModelsealError('INVALID_ARGUMENT', '--geoip-asn needs a country database: drop --geoip none');
+  return {
+    geoip: o.geoip === 'none' ? null : o.geoip,
+    ...(o.geoipAsn !== undefined && { geoipAsn: o.geoipAsn }),
+    geoipMaxAgeDays: positive('geoip-max-age', o.geoipMaxAge),
+    trustedProxies: o.trustedProxy ?? [],
+    forwardedHeader: o.forwardedHeader as ForwardedHeader,
+  };
 }
 
 /** The service log: one line per failure that is not a log entry of its own, on stderr (never a body or a key). */
@@ -120,6 +190,7 @@ async function serveAction(o: ServeFlags, cmd: Command): Promise<void> {
   // originOfPrefix checks the URL first, so a malformed one is a usage error.
   const logPrefix =
     o.logUrl !== undefined && originOfPrefix(o.logUrl) ? new URL(o.logUrl).pathname.replace(/\/+$/, '') : undefined;
+  const geo = geoOptions(o);
   const logSigner = o.logSigner !== undefined ? await signerFrom(g, o.logSigner, 'log') : undefined;
   const setup = await openReleaseService(dataDir(o), keysDir(g), {
     passphrase: passphraseSource(g),
@@ -133,6 +204,7 @@ async function serveAction(o: ServeFlags, cmd: Command): Promise<void> {
     onError: (what, e) => serviceLog(`${what}: ${errorText(e)}`),
     rateLimits,
     summaryIntervalMs,
+    ...geo,
   });
   if (o.logUrl !== undefined && originOfPrefix(o.logUrl) !== setup.log.origin) {
     await setup.close();
@@ -177,6 +249,7 @@ function printServing(
 ): void {
   const info = setup.service.info();
   const { engine } = setup.policy;
+  warnStale(setup);
   emitJson(g, 'serve', {
     url,
     data: dataDir(o),
@@ -184,6 +257,8 @@ function printServing(
     entries: setup.log.size,
     policies: engine.policyIds,
     licenses: engine.licenses.map((l) => l.id),
+    geoip: geoSummary(setup),
+    trustedProxies: setup.service.trustedProxies,
   });
   say(g, `modelseal release service on ${url}`);
   const wrote = setup.createdPolicyFiles.length ? `; wrote default policy files to ${dataDir(o)}/policy` : '';
@@ -200,5 +275,53 @@ function printServing(
     `  limits   ${rl.burst} failing requests per source, then ${rl.perSecond}/s ` +
       `(429 beyond; summarised in the log every ${summaryIntervalMs / 1000} s)`,
   );
+  printGeo(g, setup);
   say(g, `  seal for it with --to release:${url}#<recipient>`);
+}
+
+/** The databases locating request sources, for --json (null: none). */
+function geoSummary(setup: ReleaseServiceSetup) {
+  const geo = setup.geo;
+  if (!geo) return null;
+  const db = (d: { path: string; digest: string; type: string; built: Date }) => ({
+    path: d.path,
+    digest: d.digest,
+    type: d.type,
+    built: d.built.toISOString(),
+  });
+  return {
+    ...db(geo.country),
+    ageDays: geo.ageDays,
+    maxAgeDays: geo.maxAgeDays,
+    stale: geo.stale,
+    asn: geo.asn ? db(geo.asn) : null,
+  };
+}
+
+/** The warning for a stale geolocation database (whatever the output mode; before the --json line). */
+function warnStale(setup: ReleaseServiceSetup): void {
+  const geo = setup.geo;
+  if (geo?.stale)
+    warn(
+      `the geolocation database ${geo.country.path} is ${geo.ageDays} days old, past --geoip-max-age ` +
+        `${geo.maxAgeDays}: every log entry marks its location stale; install a newer one`,
+    );
+}
+
+/** The banner's geofencing lines. */
+function printGeo(g: GlobalOptions, setup: ReleaseServiceSetup): void {
+  const geo = setup.geo;
+  const proxies = setup.service.trustedProxies;
+  say(
+    g,
+    `  proxies  ${proxies.length ? `${proxies.join(', ')} trusted (forwarding headers honoured)` : 'none trusted'}`,
+  );
+  if (!geo) {
+    say(g, '  geoip    none: request sources are not located (every observed country is unknown)');
+    return;
+  }
+  const built = geo.country.built.toISOString().slice(0, 10);
+  say(g, `  geoip    ${geo.country.path}`);
+  say(g, `           ${geo.country.digest}, built ${built}, ${geo.ageDays} days old (max ${geo.maxAgeDays})`);
+  if (geo.asn) say(g, `  asn      ${geo.asn.path} (${geo.asn.digest})`);
 }

@@ -28,6 +28,12 @@ namespace Modelseal {
       embargoed: Bool,
       screening: String,
       package: String,
+      observedCountry: String,
+      observedEmbargoed: Bool,
+      observedNetwork: String,
+      geoDatabase: String,
+      geoAgeDays: Long,
+      geoStale: Bool,
     },
   };
 }
@@ -67,6 +73,15 @@ when { context.embargoed };
 @id("screening-hit")
 forbid (principal, action, resource)
 when { context.screening != "clear" };
+
+// Geofencing (docs/GEOFENCING.md): where the request came from, located offline. Unknown ("") is allowed.
+@id("observed-embargoed")
+forbid (principal, action, resource)
+when { context.observedEmbargoed };
+
+@id("observed-destination-mismatch")
+forbid (principal, action, resource)
+when { context.observedCountry != "" && context.observedCountry != context.destination && !context.observedEmbargoed };
 `;
 
 export const LICENSES_EXAMPLE = {

@@ -66,6 +66,17 @@ export interface ReleaseQuestion {
   destination: string;
   time: Date;
   package: string;
+  /** Where the request came from (src/compliance/geo); unknown when absent. */
+  observed?: ObservedSource;
+}
+
+/** What the service observed of a request's source: country ("" unknown), network kind, database digest and age. */
+export interface ObservedSource {
+  country: string;
+  network: string;
+  database: string;
+  ageDays: number;
+  stale: boolean;
 }
 
 function invalid(message: string, details?: Record<string, unknown>): ModelsealError {
@@ -270,6 +281,12 @@ export class PolicyEngine {
         embargoed: this.#embargoes.has(q.destination),
         screening: this.screen(q.recipient),
         package: q.package,
+        observedCountry: q.observed?.country ?? '',
+        observedEmbargoed: this.#embargoes.has(q.observed?.country ?? ''),
+        observedNetwork: q.observed?.network ?? '',
+        geoDatabase: q.observed?.database ?? '',
+        geoAgeDays: q.observed?.ageDays ?? 0,
+        geoStale: q.observed?.stale ?? false,
       },
       preparsedSchemaName: this.#preparation.id,
       preparsedPolicySetId: this.#preparation.id,

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ReleaseService } from './service.js';
+import type { GeoObservation } from '../compliance/types.js';
 
 /** Release request bodies are a few kilobytes; anything larger is refused (and logged). */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -29,7 +30,10 @@ export interface ExchangeRecord {
 /** One request being answered, and where its answer is recorded. */
 export interface Exchange {
   id: string;
+  /** The client's address: the TCP peer, or the rightmost untrusted hop behind trusted proxies. */
   ip: string;
+  /** Where the client is (docs/GEOFENCING.md). */
+  observed: GeoObservation;
   method: string;
   path: string;
   res: ServerResponse;

@@ -144,9 +144,12 @@ async function release(service: ReleaseService, req: IncomingMessage, x: Exchang
     const parsed = parseJson(body.bytes);
     reply =
       parsed === undefined
-        ? await service.reject('malformed-json', x.ip, x.id)
-        : await service.release(parsed, x.ip, x.id);
-  } else reply = await service.reject(body.kind === 'oversized' ? 'oversized-body' : 'incomplete-body', x.ip, x.id);
+        ? await service.reject('malformed-json', x.ip, x.id, x.observed)
+        : await service.release(parsed, x.ip, x.id, x.observed);
+  } else {
+    const reason = body.kind === 'oversized' ? 'oversized-body' : 'incomplete-body';
+    reply = await service.reject(reason, x.ip, x.id, x.observed);
+  }
   const answer = reply.body as { reason?: string; error?: { code: string } };
   const logged = reply.status === 429 ? 'summary' : 'error' in reply.body ? 'service-log' : 'entry';
   const headers: Record<string, string> = {
@@ -167,7 +170,7 @@ async function guard(service: ReleaseService, e: unknown, x: Exchange, isRelease
   const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
   if (isRelease && !down && !x.done) {
     try {
-      const reply = await service.reject('internal-error', x.ip, x.id);
+      const reply = await service.reject('internal-error', x.ip, x.id, x.observed);
       send(
         x,
         reply.status,
@@ -212,9 +215,15 @@ export async function startServer(
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     let x: Exchange;
     try {
+      // The client behind trusted proxies (X-Forwarded-For, Forwarded), and where it is.
+      const { client, observed } = service.locateSource(req.socket.remoteAddress ?? 'unknown', {
+        'x-forwarded-for': req.headersDistinct['x-forwarded-for'],
+        forwarded: req.headersDistinct.forwarded,
+      });
       x = {
         id: service.exchangeId(),
-        ip: req.socket.remoteAddress ?? 'unknown',
+        ip: client.address,
+        observed,
         method: printable(req.method ?? ''),
         path: printable(req.url ?? ''),
         res,

@@ -26,6 +26,9 @@ export const DENIALS = {
   'incomplete-body': 'the request body ended before its declared length (the client went away or was too slow)',
   'internal-error': 'the service failed on this request (a bug in modelseal); nothing was released',
   'rate-limited': 'too many failing requests from this source; retry after the time in Retry-After',
+  'observed-embargoed': 'the request comes from an address in an embargoed country (docs/GEOFENCING.md)',
+  'observed-destination-mismatch':
+    'the request comes from an address in another country than the declared destination (docs/GEOFENCING.md)',
 } as const;
 
 /** Reasons a request is refused before it parses as a release request. */

@@ -22,6 +22,8 @@ import { DenialTally, FailureLimiter, sourceOf, type DeniedTally, type RateLimit
 import { wellFormed } from './shapes.js';
 import { DENIALS, DENIAL_STATUS, type RejectReason, type ServiceReply } from './replies.js';
 import { recordExports } from './exports.js';
+import { SourceLocator, type ForwardingHeaders, type SourceObservation } from '../compliance/geo/index.js';
+import { unknownObservation, type GeoObservation } from '../compliance/types.js';
 
 export { MAX_EXPORT_EVENTS } from './shapes.js';
 export { DENIALS, type RejectReason, type ServiceReply } from './replies.js';
@@ -50,6 +52,8 @@ export interface ReleaseServiceOptions {
   ledger?: ReleaseLedger;
   /** Publisher keys (SPKI DER) whose export events the service logs (`seal --log <service URL>`). */
   publishers?: readonly Uint8Array[];
+  /** Finds each request's client behind trusted proxies and locates it (docs/GEOFENCING.md); default: the peer. */
+  sources?: SourceLocator;
   /** Logs recipient names and source addresses as keyed hashes (docs/LOG.md, personal data). */
   pseudonyms?: Pseudonymizer;
   /** Accepted difference between a request's time and the service's clock, in seconds (default 300). */
@@ -73,6 +77,7 @@ export class ReleaseService {
   readonly #decider: Decider;
   readonly #limiter: FailureLimiter;
   readonly #tally = new DenialTally();
+  readonly #sources: SourceLocator;
   readonly #summaries: NodeJS.Timeout;
   /** Exchange ids: SHA-256 over this process's random nonce, a sequence number and the body (docs/API.md). */
   readonly #idNonce = randomBytes(16);
@@ -84,6 +89,7 @@ export class ReleaseService {
     this.#skewMs = skewMs;
     this.#ledger = ledger;
     this.#limiter = new FailureLimiter(o.rateLimits);
+    this.#sources = o.sources ?? new SourceLocator();
     this.#summaries = setInterval(() => void this.flushDenials(), o.summaryIntervalMs ?? 60_000);
     this.#summaries.unref();
   }
@@ -193,6 +199,16 @@ export class ReleaseService {
     };
   }
 
+  /** The CIDR ranges of the proxies whose forwarding headers are honoured. */
+  get trustedProxies(): readonly string[] {
+    return this.#sources.trusted.ranges;
+  }
+
+  /** The client of a request from TCP peer `peer` (behind trusted proxies) and where it is (docs/GEOFENCING.md). */
+  locateSource(peer: string, headers: ForwardingHeaders = {}): SourceObservation {
+    return this.#sources.locate(peer, headers);
+  }
+
   /** Releases made under a license so far (allowed requests in the log, plus any in flight). */
   used(license: string): Promise<number> {
     return this.#ledger.used(license);
@@ -210,7 +226,12 @@ export class ReleaseService {
    * A request that is not one (no JSON, too big, missing fields, cut short): logged as a denial all
    * the same, under its exchange id.
    */
-  async reject(reason: RejectReason, ip: string, exchange = this.exchangeId()): Promise<ServiceReply> {
+  async reject(
+    reason: RejectReason,
+    ip: string,
+    exchange = this.exchangeId(),
+    observed: GeoObservation = unknownObservation(ip),
+  ): Promise<ServiceReply> {
     return this.#decide(
       {
         request: exchange,
@@ -225,14 +246,18 @@ export class ReleaseService {
         destination: null,
         nonce: null,
         ip,
+        observed,
       },
       reason,
     );
   }
 
-  /** Decides a parsed body (`exchange`: its id from `exchangeId`), logs the decision, and answers. */
-  async release(body: unknown, ip: string, exchange = this.exchangeId()): Promise<ServiceReply> {
-    if (!wellFormed(body)) return this.reject('malformed-request', ip, exchange);
+  /**
+   * Decides a parsed body (`exchange`: its id from `exchangeId`; `observed`: where it came from,
+   * {@link locateSource}), logs the decision, and answers.
+   */
+  async release(body: unknown, ip: string, exchange = this.exchangeId(), observed = unknownObservation(ip)) {
+    if (!wellFormed(body)) return this.reject('malformed-request', ip, exchange, observed);
     const { request: r, signature } = body;
     const bytes = requestBytes(r);
     const id = requestId(r, bytes);
@@ -249,6 +274,7 @@ export class ReleaseService {
       destination: r.destination,
       nonce: r.nonce,
       ip,
+      observed,
     };
     const found = await this.#o.recipients.getWithKey(r.recipient);
     if (!found) return this.#decide(base, 'unknown-identity');
@@ -296,6 +322,7 @@ export class ReleaseService {
         destination: r.destination,
         time: now,
         package: r.package,
+        observed,
       };
       const { decision: d, key } = await this.#decider.decide(policy, question, {
         dek,
@@ -362,6 +389,7 @@ export class ReleaseService {
     const p = this.#o.pseudonyms;
     if (p)
       Object.assign(event, { recipient: event.recipient === null ? null : p.of(event.recipient), ip: p.of(event.ip) });
+    if (p && event.observed) event.observed = { ...event.observed, address: p.of(event.observed.address) };
     let receipt: string;
     try {
       receipt = (await this.#o.log.append(encodeEvent(event))).proof;

@@ -31,12 +31,15 @@ import { ReleaseService } from './service.js';
 import type { Identity } from '../providers/types.js';
 import type { Signer } from '../crypto/signer.js';
 import type { RateLimits } from './ratelimit.js';
+import { defaultCountryDatabase, GeoLocator, SourceLocator, type ForwardedHeader } from '../compliance/geo/index.js';
 
 export interface ReleaseServiceSetup {
   service: ReleaseService;
   log: TransparencyLog;
   policy: PolicyWatcher;
   recipients: RecipientRegistry;
+  /** The databases that locate request sources (docs/GEOFENCING.md); null when none is in use. */
+  geo: GeoLocator | null;
   /** Policy files written because they were missing. */
   createdPolicyFiles: string[];
   close(): Promise<void>;
@@ -81,6 +84,38 @@ export interface ReleaseSetupOptions {
    * log's origin comes from the key store's log.vkey, which must be this signer's verifier key.
    */
   logSigner?: Signer;
+  /**
+   * The country database (mmdb) that locates request sources: a path, null for none; default: the
+   * CC0 database of @ip-location-db/geo-whois-asn-country-mmdb when it is installed.
+   */
+  geoip?: string | null;
+  /** An ASN database (mmdb) that marks hosting and anonymiser networks. */
+  geoipAsn?: string;
+  /** Days after its build past which the country database is stale (default 30). */
+  geoipMaxAgeDays?: number;
+  /** CIDR ranges of the proxies whose X-Forwarded-For / Forwarded headers are honoured. */
+  trustedProxies?: string[];
+  /** Which of those headers the proxies write (default: either). */
+  forwardedHeader?: ForwardedHeader;
+}
+
+/** The source locator `opts` describe: trusted proxies and the geolocation databases (or none). */
+async function openSources(opts: ReleaseSetupOptions): Promise<SourceLocator> {
+  const country = opts.geoip === undefined ? defaultCountryDatabase() : opts.geoip;
+  const locator =
+    country === null
+      ? null
+      : await GeoLocator.open({
+          country,
+          ...(opts.geoipAsn !== undefined && { asn: opts.geoipAsn }),
+          ...(opts.geoipMaxAgeDays !== undefined && { maxAgeDays: opts.geoipMaxAgeDays }),
+          ...(opts.now && { now: opts.now }),
+        });
+  return new SourceLocator({
+    locator,
+    trustedProxies: opts.trustedProxies ?? [],
+    ...(opts.forwardedHeader && { header: opts.forwardedHeader }),
+  });
 }
 
 /** Opens the release service over the data folder `data` and the key store `keys` (docs/SERVER.md). */
@@ -91,6 +126,7 @@ export async function openReleaseService(
 ): Promise<ReleaseServiceSetup> {
   const paths = dataPaths(data);
   const passphrase = opts.passphrase ?? noPassphrase;
+  const sources = await openSources(opts);
   const createdPolicyFiles = await initPolicyDir(paths.policy);
   const signer = opts.logSigner
     ? await logSignerFromVerifierKey(join(keys, KEYSTORE_FILES.logPub), opts.logSigner)
@@ -132,6 +168,7 @@ export async function openReleaseService(
       identity,
       wrap: own.recipient.id,
       publishers,
+      sources,
       ...(ledger ? { ledger } : {}),
       ...(pseudonyms ? { pseudonyms } : {}),
       ...(opts.skewSeconds !== undefined ? { skewSeconds: opts.skewSeconds } : {}),
@@ -140,7 +177,7 @@ export async function openReleaseService(
       ...(opts.summaryIntervalMs !== undefined ? { summaryIntervalMs: opts.summaryIntervalMs } : {}),
       ...(opts.onError ? { onError: opts.onError } : {}),
     });
-    return { service, log, policy, recipients, createdPolicyFiles, close };
+    return { service, log, policy, recipients, geo: sources.locator, createdPolicyFiles, close };
   } catch (e) {
     await close();
     throw e;

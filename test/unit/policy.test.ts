@@ -67,6 +67,8 @@ describe('release policy (Cedar)', () => {
       'destination-not-licensed',
       'embargoed-destination',
       'screening-hit',
+      'observed-embargoed',
+      'observed-destination-mismatch',
     ]);
     expect(engine.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(engine.license(license.id)).toEqual(license);
@@ -111,6 +113,31 @@ describe('release policy (Cedar)', () => {
       'embargoed-destination',
       'license-quota-used',
     ]);
+  });
+
+  it('geofences: the observed country is embargoed, or known and not the destination; unknown is allowed', async () => {
+    const clean = await PolicyEngine.load(await policyDir());
+    const seen = (country: string, network = '') => ({
+      observed: { country, network, database: 'sha256:db', ageDays: 40, stale: true },
+    });
+    const reasons = (over: Partial<ReleaseQuestion>) => clean.decide(question(over)).reason;
+    expect(reasons(seen('DE'))).toBe('licensed');
+    expect(reasons(seen(''))).toBe('licensed');
+    expect(reasons({})).toBe('licensed');
+    expect(reasons(seen('', 'anonymizer'))).toBe('licensed');
+    expect(reasons(seen('US'))).toBe('observed-destination-mismatch');
+    expect(reasons(seen('KP'))).toBe('observed-embargoed');
+    expect(reasons({ ...seen('IR'), destination: 'IR' })).toBe('embargoed-destination,observed-embargoed');
+    // The context carries the database's digest, age and staleness for policies of the operator's.
+    const { context } = clean.request(question(seen('US', 'hosting')));
+    expect(context).toMatchObject({
+      observedCountry: 'US',
+      observedEmbargoed: false,
+      observedNetwork: 'hosting',
+      geoDatabase: 'sha256:db',
+      geoAgeDays: 40,
+      geoStale: true,
+    });
   });
 
   it('refuses policy files that do not validate, saying why', async () => {

@@ -38,6 +38,7 @@ import { loadOrCreateCa, RecipientRegistry } from '../../src/server/recipients.j
 import { openReleaseService, type ReleaseServiceSetup } from '../../src/server/setup.js';
 import { tempDir } from '../support/fixtures.js';
 import { within } from '../support/wait.js';
+import { KNOWN, realDatabase } from '../support/geo.js';
 
 const dir = tempDir('modelseal-server-');
 const keys = join(dir, 'keys');
@@ -125,10 +126,15 @@ type Answer = {
   retryAfter?: number;
 };
 
-async function post(body: unknown, raw?: string | Buffer<ArrayBuffer>, url = server.url) {
+async function post(
+  body: unknown,
+  raw?: string | Buffer<ArrayBuffer>,
+  url = server.url,
+  headers: Record<string, string> = {},
+) {
   const res = await fetch(`${url}/v1/release`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: raw ?? JSON.stringify(body),
   });
   return {
@@ -190,6 +196,9 @@ beforeAll(async () => {
     skewSeconds: 120,
     rateLimits: { burst: 10_000 },
     serviceKeys: [kms],
+    // The requests come from loopback, a trusted proxy: X-Forwarded-For places them (the real CC0 database).
+    geoip: realDatabase(),
+    trustedProxies: ['127.0.0.0/8'],
   });
   server = await startServer(setup.service, setup.log, { port: 0, onExchange: (r) => exchanges.push(r) });
   for (const [r, l] of [
@@ -264,6 +273,8 @@ describe('release service', () => {
       license: 'L-OK',
       policies: ['licensed-release'],
       destination: 'DE',
+      // Loopback: no country, allowed, and logged as unknown.
+      observed: { address: '127.0.0.1', country: '', network: '' },
     });
     await expect(setup.service.used('L-OK')).resolves.toBe(1);
   });
@@ -282,6 +293,22 @@ describe('release service', () => {
         async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => (r.destination = 'IR'))),
       ],
       ['screening-hit', async () => post(await rawRequest(pkgs['shady-co/L-SCREEN']!, 'shady-co'))],
+      // Through the trusted proxy (loopback), from an address in the US, for the licensed destination DE.
+      [
+        'observed-destination-mismatch',
+        async () =>
+          post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs'), undefined, server.url, {
+            'x-forwarded-for': '198.51.100.7, 8.8.8.8',
+          }),
+      ],
+      // From an address in Iran (RFC 7239 Forwarded, IPv4-mapped), for DE.
+      [
+        'observed-embargoed',
+        async () =>
+          post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs'), undefined, server.url, {
+            forwarded: 'for="[::ffff:217.218.155.155]:51234";proto=https',
+          }),
+      ],
       ['revoked-identity', async () => post(await rawRequest(pkgs['revoked-co/L-OK']!, 'revoked-co'))],
       [
         'unknown-identity',
@@ -383,6 +410,16 @@ describe('release service', () => {
       // Every denial comes with its log receipt, and every answer with an id of its own, logged with it.
       const logged = decodeEvent(verifyProof(body.receipt!, undefined, logKey).entry);
       expect(logged).toMatchObject({ decision: 'deny', reason, id: body.id });
+      const observed = { 'observed-destination-mismatch': '8.8.8.8', 'observed-embargoed': '217.218.155.155' }[reason];
+      // Every entry says where the request came from: the forwarded client, located; else loopback, unknown.
+      expect(logged, reason).toMatchObject({
+        ip: observed ?? '127.0.0.1',
+        observed: {
+          address: observed ?? '127.0.0.1',
+          country: observed ? KNOWN[observed as keyof typeof KNOWN] : '',
+          database: setup.geo!.country.digest,
+        },
+      });
       expect(header).toBe(body.id);
       ids.add(body.id);
       seen.push(reason);
@@ -398,6 +435,8 @@ describe('release service', () => {
         'destination-not-licensed',
         'embargoed-destination',
         'screening-hit',
+        'observed-destination-mismatch',
+        'observed-embargoed',
         'revoked-identity',
         'unknown-identity',
         'bad-signature',
@@ -657,6 +696,47 @@ describe('a key provider outage', () => {
   }, 120_000);
 });
 
+describe('behind a trusted proxy', () => {
+  it('counts the limits per forwarded client, and logs the client (its address a keyed hash under a pseudonym key)', async () => {
+    const data3 = join(dir, 'data-proxy');
+    cpSync(join(data, 'policy'), join(data3, 'policy'), { recursive: true });
+    const s3 = await openReleaseService(data3, keys, {
+      commitIntervalMs: 0,
+      rateLimits: { burst: 2, perSecond: 0.001 },
+      summaryIntervalMs: 3_600_000,
+      geoip: realDatabase(),
+      trustedProxies: ['127.0.0.1'],
+      pseudonymKey: join(dir, 'proxy-pseudonym.key'),
+    });
+    const srv = await startServer(s3.service, s3.log, { port: 0 });
+    try {
+      const from = async (client: string) =>
+        (await post(null, '{', srv.url, { 'x-forwarded-for': `${client}, 127.0.0.1` })).status;
+      // Two failing requests each from two clients behind the one proxy: each has its own bucket.
+      expect([await from('8.8.8.8'), await from('8.8.8.8'), await from('193.99.144.80')]).toEqual([400, 400, 400]);
+      expect([await from('193.99.144.80'), await from('8.8.8.8'), await from('193.99.144.80')]).toEqual([
+        400, 429, 429,
+      ]);
+      const entries = [];
+      for await (const { event } of storeEvents(s3.log.store)) entries.push(event);
+      const hmac: unknown = expect.stringMatching(/^hmac:v1:/);
+      expect(entries).toHaveLength(4);
+      expect(entries[0]).toMatchObject({
+        reason: 'malformed-json',
+        ip: hmac,
+        observed: { address: hmac, country: 'US', database: s3.geo!.country.digest },
+      });
+      const e0 = entries[0] as { ip: string; observed: { address: string } };
+      expect(e0.observed.address).toBe(e0.ip);
+      expect(JSON.stringify(entries)).not.toContain('8.8.8.8');
+      expect((entries[2] as { observed: { country: string } }).observed.country).toBe('DE');
+    } finally {
+      await srv.close();
+      await s3.close();
+    }
+  });
+});
+
 describe('a release service that cannot start', () => {
   it('leaves no policy watcher running', async () => {
     const root = tempDir('modelseal-setup-fail-');
@@ -677,6 +757,17 @@ describe('a release service that cannot start', () => {
     await expect(
       openReleaseService(join(root, 'data'), keys, { policyTrigger, store: 'postgres://127.0.0.1:9/none' }),
     ).rejects.toThrow();
+    expect(stopped).toEqual(started);
+    // A geolocation database that is not one: refused, naming it, before anything starts.
+    const notes = join(root, 'notes.mmdb');
+    writeFileSync(notes, 'not a database');
+    await expect(openReleaseService(join(root, 'data'), keys, { policyTrigger, geoip: notes })).rejects.toMatchObject({
+      code: 'GEO_DATABASE_INVALID',
+      message: expect.stringContaining(notes),
+    });
+    await expect(
+      openReleaseService(join(root, 'data'), keys, { policyTrigger, trustedProxies: ['10.0.0.0/99'] }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(stopped).toEqual(started);
   });
 });

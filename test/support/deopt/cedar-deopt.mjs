@@ -41,6 +41,12 @@ function request() {
     embargoed: false,
     screening: 'clear',
     package: 'x',
+    observedCountry: '',
+    observedEmbargoed: false,
+    observedNetwork: '',
+    geoDatabase: '',
+    geoAgeDays: 0,
+    geoStale: false,
   };
   Object.defineProperty(context, 'destination', {
     enumerable: true,
