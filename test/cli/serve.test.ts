@@ -264,7 +264,7 @@ describe('modelseal serve', () => {
     const lines = csv.stdout.trimEnd().split('\r\n');
     expect(lines[0]).toBe(
       'index,time,type,decision,reason,recipient,org,country,certificate,destination,artifact,package,license,' +
-        'policies,ip,request',
+        'policies,ip,request,model,nationalities,observed,screening',
     );
     expect(
       lines.slice(1).map((l) =>
