@@ -12,7 +12,7 @@ import {
   type Recipient,
   type SealResult,
 } from '../../src/index.js';
-import { warn } from '../util.js';
+import { say, warn, type GlobalOptions } from '../util.js';
 
 /** What seal's flags say about the license check. */
 export interface LicenseCheckFlags {
@@ -44,6 +44,7 @@ export function parseDestinations(values: readonly string[]): string[] {
  * none, the license is "none", or --no-license-check (then with a warning on stderr).
  */
 export function licenseChecks(
+  g: GlobalOptions,
   o: LicenseCheckFlags,
   recipients: readonly Recipient[],
   publisher: Publisher,
@@ -68,7 +69,7 @@ export function licenseChecks(
   const ask = async (model?: string) => {
     for (const r of released) {
       const check = { license: o.license, holder: r.id, destinations, ...(model ? { model } : {}) };
-      await requireLicense(r.service, check, publisher.signer).catch((e: unknown) => {
+      const answer = await requireLicense(r.service, check, publisher.signer).catch((e: unknown) => {
         if (!isModelsealError(e, 'PROVIDER_UNAVAILABLE')) throw e;
         throw new ModelsealError(
           'PROVIDER_UNAVAILABLE',
@@ -76,6 +77,13 @@ export function licenseChecks(
           { cause: e },
         );
       });
+      // The quota is informational: releases are counted when the recipient asks, not now.
+      const t = answer.terms;
+      if (model && t)
+        say(
+          g,
+          `license ${o.license} covers ${r.id} (${t.used} of ${t.maxReleases} releases used, until ${t.notAfter})`,
+        );
     }
   };
   return {

@@ -233,7 +233,7 @@ async function sealAction(input: string, o: SealFlags, cmd: Command): Promise<vo
     const who = await recipientsOrGroups(o, g);
     const fingerprint = await fingerprintOption(o, g, who.recipients);
     const everyone = [...who.recipients, ...(who.keyGroups?.groups.flat() ?? [])];
-    const licensed = licenseChecks(o, everyone, publisher);
+    const licensed = licenseChecks(g, o, everyone, publisher);
     await licensed?.before();
     const r = await withProgress(g, (progress) =>
       seal({

@@ -4,12 +4,14 @@
  * package when it does not, saying which part failed; `--no-license-check` seals anyway with a
  * warning. A license naming the original model covers the fingerprinted copy, which then opens.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/fixtures.js';
 import { makeModel, writeSafetensors } from '../support/checkpoints.js';
-import { cli, serveCli, type ServedCli } from '../support/cli.js';
+import { BIN, cli, serveCli, type ServedCli } from '../support/cli.js';
 
 const dir = tempDir('modelseal-cli-license-');
 const keys = join(dir, 'keys');
@@ -67,6 +69,20 @@ describe('seal --license checks with the release service', () => {
     const sealed = sealFor('ok.mseal', '--license', 'L-OK', '--destination', 'DE');
     expect(sealed.code, sealed.stderr).toBe(0);
     expect(sealed.json().model.rootDigest).not.toBe(model); // the marked copy's digest
+    const human = ms([
+      'seal',
+      ckpt,
+      '--to',
+      `release:${url}#acme-labs`,
+      '--license',
+      'L-OK',
+      '-o',
+      join(dir, 'h.mseal'),
+    ]);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stderr).toMatch(
+      /license L-OK covers acme-labs \(\d+ of 10 releases used, until 2100-01-01T00:00:00Z\)/,
+    );
     const opened = ms([
       '--json',
       'open',
@@ -102,6 +118,35 @@ describe('seal --license checks with the release service', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/warning: --no-license-check: license L-NOPE was not checked/);
     expect(existsSync(join(dir, 'ahead.mseal'))).toBe(true);
+  });
+
+  it('says PROVIDER_UNAVAILABLE (exit 9), naming --no-license-check, when the service does not answer the check', async () => {
+    // A service from before the license check: it answers /v1/info (so the package can be sealed
+    // for it) but not POST /v1/licenses/check.
+    const info = await (await fetch(`${url}/v1/info`)).text();
+    const old = createServer((req, res) => {
+      res.writeHead(req.url === '/v1/info' ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(req.url === '/v1/info' ? info : '{"error":{"code":"NOT_FOUND","message":"no such resource"}}');
+    });
+    await new Promise<void>((r) => old.listen(0, '127.0.0.1', r));
+    try {
+      const at = `http://127.0.0.1:${(old.address() as { port: number }).port}`;
+      // Spawned asynchronously: this process must keep serving the old service meanwhile.
+      const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+        const args = ['--keys', keys, '--json', 'seal', ckpt, '--to', `release:${at}#acme-labs`, '--license', 'L-OK'];
+        const child = spawn(process.execPath, [BIN, ...args, '-o', join(dir, 'old.mseal')], { cwd: dir });
+        let out = '';
+        child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+        child.once('exit', (c) => resolve({ code: c, stdout: out }));
+      });
+      expect(code).toBe(9);
+      const error = (JSON.parse(stdout) as { error: { code: string; message: string } }).error;
+      expect(error.code).toBe('PROVIDER_UNAVAILABLE');
+      expect(error.message).toMatch(/did not answer the license check.*--no-license-check/);
+      expect(existsSync(join(dir, 'old.mseal'))).toBe(false);
+    } finally {
+      await new Promise((r) => old.close(r));
+    }
   });
 
   it('refuses a malformed --destination, and --destination without a license to check', () => {
