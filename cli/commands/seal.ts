@@ -288,7 +288,8 @@ function printSealed(
   if (r.keyGroups) say(g, `  opening needs ${r.keyGroups.threshold} of ${r.keyGroups.groups} key groups`);
   for (const s of r.recipients) {
     const group = s.group !== undefined ? `[group ${s.group}] ` : '';
-    say(g, `  recipient ${group}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}`);
+    const model = s.model ? ` for model ${s.model}` : '';
+    say(g, `  recipient ${group}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}${model}`);
   }
   say(g, `  package ${r.packageId}\n  model   ${r.model.rootDigest}\n  signer  ${r.signer}`);
   if (r.excluded.length) say(g, `  left out: ${r.excluded.join(', ')}`);

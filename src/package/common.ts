@@ -2,6 +2,7 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { rename, rm, link } from 'node:fs/promises';
 import { ModelsealError } from '../errors.js';
+import { toHex } from '../format/encoding.js';
 import type { Header, Stanza } from '../format/header.js';
 import { RELEASE } from '../release/stanza.js';
 import { encodeHeaderSignature, encodeSignature, headerSignedMessage, signedMessage } from '../format/signature.js';
@@ -102,6 +103,8 @@ export interface RecipientSummary {
   recipient: string;
   license: string;
   policy: string;
+  /** The original model ("sha256:…") a release stanza of a fingerprinted copy names: what its license names. */
+  model?: string;
   /** Its key group, in packages with key groups. */
   group?: number;
 }
@@ -113,6 +116,7 @@ export function recipientSummary(s: Stanza): RecipientSummary {
     recipient: s.recipient,
     license: s.license,
     policy: s.policy,
+    ...(s.model ? { model: `sha256:${toHex(s.model)}` } : {}),
     ...(s.group !== undefined ? { group: s.group } : {}),
   };
 }

@@ -69,6 +69,7 @@ describe('seal --license checks with the release service', () => {
     const sealed = sealFor('ok.mseal', '--license', 'L-OK', '--destination', 'DE');
     expect(sealed.code, sealed.stderr).toBe(0);
     expect(sealed.json().model.rootDigest).not.toBe(model); // the marked copy's digest
+    expect(sealed.json().recipients).toEqual([expect.objectContaining({ type: 'release', model })]);
     const human = ms([
       'seal',
       ckpt,
