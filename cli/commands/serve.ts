@@ -9,7 +9,7 @@ import {
   type ExchangeRecord,
   type ReleaseServiceSetup,
 } from '../../src/index.js';
-import { emitJson, keysDir, passphraseSource, say, signerFrom, type GlobalOptions } from '../util.js';
+import { emitJson, keysDir, passphraseSource, say, signerFrom, warn, type GlobalOptions } from '../util.js';
 import { dataDir, DATA_HELP } from './policy.js';
 
 interface ServeFlags {
@@ -201,4 +201,10 @@ function printServing(
       `(429 beyond; summarised in the log every ${summaryIntervalMs / 1000} s)`,
   );
   say(g, `  seal for it with --to release:${url}#<recipient>`);
+  if (!engine.artifactModel)
+    warn(
+      `${dataDir(o)}/policy/schema.cedarschema gives an Artifact no "model": licenses must name the marked ` +
+        'digest of a fingerprinted copy; to have a license naming the model cover its copies, update the schema ' +
+        'and licensed-release (docs/POLICY.md, "Licenses")',
+    );
 }

@@ -251,6 +251,14 @@ export class PolicyEngine {
     return engine;
   }
 
+  /**
+   * Whether the schema gives an artifact its `model`, so that policies can let a license naming a
+   * model cover its fingerprinted copies (schemas written before it do not: docs/POLICY.md).
+   */
+  get artifactModel(): boolean {
+    return this.#artifactModel;
+  }
+
   license(id: string): License | undefined {
     return this.#licenses.get(id);
   }

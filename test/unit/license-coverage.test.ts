@@ -272,6 +272,8 @@ describe('a license naming the model covers its fingerprinted copies', () => {
     writeFileSync(join(old, POLICY_FILES.schema), schema);
     writeFileSync(join(old, POLICY_FILES.policies), policies);
     const engine = await PolicyEngine.load(old);
+    expect(engine.artifactModel).toBe(false); // `serve` warns about it
+    expect((await PolicyEngine.load(join(data, 'policy'))).artifactModel).toBe(true);
     const marked = `sha256:${'ab'.repeat(32)}`;
     const ask = (artifacts: string[]) =>
       engine.decide({
