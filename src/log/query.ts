@@ -54,6 +54,7 @@ export interface EventQueryResult {
 type Screening = 'clear' | 'review' | 'hit';
 
 const DECISIONS = ['allow', 'deny'];
+const TYPES = ['export', 'release', 'denials'];
 const SCREENINGS = ['clear', 'review', 'hit'];
 
 /** A filter value as a list: undefined and an empty list both mean "no filter". */
@@ -63,7 +64,6 @@ function anyOf<T extends string>(v: T | readonly T[] | undefined): readonly T[] 
 
 /** Filters on fields only release events carry. */
 const RELEASE_ONLY = ['destination', 'nationality', 'observedCountry', 'screening'] as const;
-const TYPES = ['export', 'release', 'denials'];
 
 function checkFilter(f: EventFilter): void {
   if (f.decision !== undefined && !DECISIONS.includes(f.decision))
