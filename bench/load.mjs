@@ -136,6 +136,7 @@ export async function licensedTemplate(env, url) {
     `release:${url}#bench-co`,
     '--license',
     'BENCH',
+    '--no-license-check', // sealed ahead of its license, issued below
     '-o',
     pkg,
   );

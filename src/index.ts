@@ -209,7 +209,16 @@ export {
   parseReleaseRecipient,
   serviceInfo,
   logExports,
+  requireLicense,
 } from './providers/release.js';
+export {
+  LICENSE_FAILURES,
+  licenseFailures,
+  type LicenseCheck,
+  type LicenseCheckAnswer,
+  type LicenseCheckFailure,
+  type LicenseFailure,
+} from './release/license-check.js';
 export {
   requestId,
   requestBytes,

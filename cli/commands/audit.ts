@@ -12,14 +12,13 @@ import {
   readLogVerifier,
   receiptFor,
   verifyProof,
-  type DenialsEvent,
   type EventFilter,
   type IndexedEvent,
-  type LogEvent,
   type LogSource,
   type LogSpecKind,
 } from '../../src/index.js';
-import { emitJson, keysDir, say, threads, withProgress, type GlobalOptions } from '../util.js';
+import { printCsv, printTable, row } from './audit-rows.js';
+import { collect, emitJson, keysDir, say, threads, withProgress, type GlobalOptions } from '../util.js';
 
 export const LOG_KEY_HELP =
   "the log's verifier key (origin+id+key) or a file holding it; default: the key store's log.vkey";
@@ -96,9 +95,22 @@ interface ListFilters {
   country?: string;
   decision?: string;
   type?: string;
-  license?: string;
+  license: string[];
+  destination: string[];
+  nationality: string[];
+  observedCountry: string[];
+  screening: string[];
   since?: string;
   until?: string;
+}
+
+/** Country flags (repeatable, or comma-separated) as upper-case ISO 3166 alpha-2 codes. */
+function countries(flag: string, values: readonly string[]): string[] {
+  const out = values.flatMap((v) => v.split(',')).map((c) => c.trim().toUpperCase());
+  const bad = out.find((c) => !/^[A-Z]{2}$/.test(c));
+  if (bad !== undefined)
+    throw new ModelsealError('INVALID_ARGUMENT', `--${flag} ${bad}: expected an ISO 3166 alpha-2 code such as DE`);
+  return out;
 }
 
 function timeOption(name: string, v: string | undefined): number | undefined {
@@ -114,6 +126,7 @@ function timeOption(name: string, v: string | undefined): number | undefined {
 
 const DECISIONS = ['allow', 'deny'] as const;
 const TYPES = ['export', 'release', 'denials'] as const;
+const SCREENINGS = ['clear', 'review', 'hit'] as const;
 
 /** The `audit list` filter flags, checked, as the library's event filter. */
 async function listFilter(f: ListFilters & { pseudonymKey?: string }): Promise<EventFilter> {
@@ -122,128 +135,30 @@ async function listFilter(f: ListFilters & { pseudonymKey?: string }): Promise<E
     throw new ModelsealError('INVALID_ARGUMENT', '--decision: expected allow or deny');
   if (f.type && !(TYPES as readonly string[]).includes(f.type))
     throw new ModelsealError('INVALID_ARGUMENT', '--type: expected export, release or denials');
+  const screening = f.screening.flatMap((v) => v.split(',')).map((v) => v.trim());
+  const badScreening = screening.find((v) => !(SCREENINGS as readonly string[]).includes(v));
+  if (badScreening !== undefined)
+    throw new ModelsealError('INVALID_ARGUMENT', `--screening ${badScreening}: expected clear, review or hit`);
   const since = timeOption('since', f.since);
   const until = timeOption('until', f.until);
-  const { artifact, recipient, org, country, license } = f;
-  const text = { artifact, recipient, org, country, license };
+  const { artifact, recipient, org, country } = f;
+  const text = { artifact, recipient, org, country };
+  const lists = {
+    license: f.license,
+    destination: countries('destination', f.destination),
+    nationality: countries('nationality', f.nationality),
+    observedCountry: countries('observed-country', f.observedCountry),
+    screening: screening as (typeof SCREENINGS)[number][],
+  };
   return {
     ...Object.fromEntries(Object.entries(text).filter(([, v]) => v)),
+    ...Object.fromEntries(Object.entries(lists).filter(([, v]) => v.length > 0)),
     ...(f.decision ? { decision: f.decision as EventFilter['decision'] } : {}),
     ...(f.type ? { type: f.type as EventFilter['type'] } : {}),
     ...(since !== undefined ? { since } : {}),
     ...(until !== undefined ? { until } : {}),
     ...(pseudonyms ? { pseudonyms } : {}),
   };
-}
-
-const CSV_COLUMNS = [
-  'index',
-  'time',
-  'type',
-  'decision',
-  'reason',
-  'recipient',
-  'org',
-  'country',
-  'certificate',
-  'destination',
-  'artifact',
-  'package',
-  'license',
-  'policies',
-  'ip',
-  'request',
-] as const;
-
-/** "12 requests refused (rate-limited): 9 malformed-json, 3 bad-signature". */
-function denialsReason(e: DenialsEvent): string {
-  const parts = Object.entries(e.reasons)
-    .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1))
-    .map(([reason, n]) => `${n} ${reason}`);
-  return `${e.count} requests refused (rate-limited) ${e.since} to ${e.until}: ${parts.join(', ')}`;
-}
-
-function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[number], string> {
-  if (e.type === 'denials') {
-    const empty = {
-      recipient: '',
-      org: '',
-      country: '',
-      certificate: '',
-      destination: '',
-      artifact: '',
-      package: '',
-      license: '',
-      policies: '',
-      request: '',
-    };
-    return {
-      ...empty,
-      index: String(index),
-      time: e.time,
-      type: e.type,
-      decision: 'deny',
-      reason: denialsReason(e),
-      ip: e.ip,
-    };
-  }
-  const r = e.type === 'release' ? e : null;
-  return {
-    index: String(index),
-    time: e.time,
-    type: e.type,
-    decision: r ? r.decision : 'allow',
-    reason: r ? r.reason : 'sealed',
-    recipient: e.recipient ?? '',
-    org: r?.org ?? '',
-    country: r?.country ?? '',
-    certificate: r?.certificate ?? '',
-    destination: r?.destination ?? '',
-    artifact: e.artifact ?? '',
-    package: e.package ?? '',
-    license: e.license ?? '',
-    policies: r ? r.policies.join(' ') : '',
-    ip: r?.ip ?? '',
-    request: r?.request ?? '',
-  };
-}
-
-const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
-
-/** `audit list` as a table for people: the columns that fit a terminal, long values shortened. */
-function printTable(rows: ReturnType<typeof row>[]): void {
-  const cols = [
-    'index',
-    'time',
-    'type',
-    'decision',
-    'reason',
-    'recipient',
-    'org',
-    'country',
-    'destination',
-    'license',
-    'artifact',
-  ] as const;
-  const cell = (r: (typeof rows)[number], c: (typeof cols)[number]) =>
-    (c === 'artifact'
-      ? r.artifact.slice(0, 19)
-      : c === 'recipient' && r.recipient.length > 24
-        ? r.recipient.slice(0, 23) + '…'
-        : r[c]) || '-';
-  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
-  const line = (v: readonly string[]) =>
-    v
-      .map((x, i) => x.padEnd(width[i]!))
-      .join('  ')
-      .trimEnd();
-  process.stdout.write([line(cols), ...rows.map((r) => line(cols.map((c) => cell(r, c))))].join('\n') + '\n');
-}
-
-/** `audit list --csv`: RFC 4180 with a header row. */
-function printCsv(rows: ReturnType<typeof row>[]): void {
-  const lines = rows.map((r) => CSV_COLUMNS.map((c) => csvField(r[c])).join(','));
-  process.stdout.write([CSV_COLUMNS.join(','), ...lines].join('\r\n') + '\r\n');
 }
 
 function registerAuditVerify(audit: Command): void {
@@ -293,7 +208,10 @@ function registerAuditList(audit: Command): void {
     .description('list the exports (seal) and key releases (allowed and denied) in the log, filtered');
   logOptions(list)
     .option('--log-key <key|file>', LOG_KEY_HELP)
-    .option('--artifact <digest>', 'only this model (sha256:… root digest)')
+    .option(
+      '--artifact <digest>',
+      'only this model (sha256:… root digest), its fingerprinted copies included (releases name the model)',
+    )
     .option('--recipient <name>', 'only this recipient (with --pseudonym-key, also where it was logged as a pseudonym)')
     .option('--org <name>', 'only recipients of this organisation (release events; case-insensitive)')
     .option('--country <code>', 'only recipients registered in this country (ISO 3166 alpha-2; release events)')
@@ -302,7 +220,31 @@ function registerAuditList(audit: Command): void {
       '--type <export|release|denials>',
       'only packages made, only key-release requests, or only the summaries of requests refused by the rate limits',
     )
-    .option('--license <id>', 'only under this license')
+    .option('--license <id>', 'only under this license (repeatable: any of them)', collect, [])
+    .option(
+      '--destination <CC>',
+      'only releases to this declared destination (ISO 3166 alpha-2; repeatable or comma-separated: any of them)',
+      collect,
+      [],
+    )
+    .option(
+      '--nationality <CC>',
+      'only releases to a recipient holding this nationality or citizenship (repeatable: any of them)',
+      collect,
+      [],
+    )
+    .option(
+      '--observed-country <CC>',
+      'only releases whose request came from this country, as the service located it (repeatable: any of them)',
+      collect,
+      [],
+    )
+    .option(
+      '--screening <clear|review|hit>',
+      'only releases with this screening decision (repeatable: any of them)',
+      collect,
+      [],
+    )
     .option('--since <time>', 'only from this time on (ISO 8601)')
     .option('--until <time>', 'only before this time (ISO 8601)')
     .option('--pseudonym-key <file>', "the service's pseudonym key, to match --recipient against logged pseudonyms")
@@ -316,7 +258,11 @@ each entry the logged event plus its index.
 
 Examples:
   modelseal audit list --log modelseal-data/log --decision deny --since 2026-11-01
-  modelseal audit list --log http://127.0.0.1:7411 --country DE --csv > releases.csv`,
+  modelseal audit list --log http://127.0.0.1:7411 --country DE --csv > releases.csv
+  modelseal audit list --log modelseal-data/log --nationality IR --nationality CU --screening review
+
+--destination, --nationality, --observed-country and --screening match release events only, and
+only entries that record the field: entries logged before it existed match none of them.`,
     )
     .action(auditList);
 }

@@ -33,7 +33,8 @@ function describe(pkg: string, r: InspectResult): string[] {
     `  recipients  ${r.recipients.length}${groups}`,
     ...r.recipients.map((s) => {
       const group = s.group !== undefined ? `[group ${s.group}] ` : '';
-      return `    ${group}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}  policy ${s.policy}`;
+      const model = s.model ? `  model ${s.model}` : '';
+      return `    ${group}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}  policy ${s.policy}${model}`;
     }),
     ...(fp
       ? [

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { codeParams, sayTensors } from './fingerprint.js';
+import { licenseChecks } from './seal-license.js';
 import {
   DEFAULT_PARAMS,
   DEFAULT_REGISTRY,
@@ -81,6 +82,8 @@ interface SealFlags {
   threshold?: string;
   output: string;
   license: string;
+  destination: string[];
+  licenseCheck: boolean;
   policy: string;
   chunkSize: string;
   signingKey?: string;
@@ -133,6 +136,18 @@ export function registerSeal(program: Command): void {
         'since its header comes first but is known last)',
     )
     .option('--license <id>', 'license id bound into every recipient stanza', 'none')
+    .option(
+      '--destination <CC>',
+      'with --license and a release: recipient: where the weights go (ISO 3166 alpha-2), checked against the ' +
+        'license; repeatable',
+      collect,
+      [],
+    )
+    .option(
+      '--no-license-check',
+      'with --license and a release: recipient: seal without asking the service whether the license covers it ' +
+        '(to seal ahead of issuing it; warns)',
+    )
     .option('--policy <hash>', 'policy hash bound into every recipient stanza', 'none')
     .option('--chunk-size <size>', 'power of two from 64KiB to 16MiB', '1MiB')
     .option('--signing-key <file>', "publisher key file (default: the key store's publisher.key)")
@@ -217,6 +232,9 @@ async function sealAction(input: string, o: SealFlags, cmd: Command): Promise<vo
     const publisher = await publisherKey(g, o.signingKey, o.signer);
     const who = await recipientsOrGroups(o, g);
     const fingerprint = await fingerprintOption(o, g, who.recipients);
+    const everyone = [...who.recipients, ...(who.keyGroups?.groups.flat() ?? [])];
+    const licensed = licenseChecks(g, o, everyone, publisher);
+    await licensed?.before();
     const r = await withProgress(g, (progress) =>
       seal({
         input,
@@ -233,8 +251,12 @@ async function sealAction(input: string, o: SealFlags, cmd: Command): Promise<vo
         ...(t !== undefined ? { threads: t } : {}),
         ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
         signal: interruptSignal(),
-        // The exports are logged before the package is moved into place: no log entry, no package.
-        ...(log ? { beforeCommit: recordExports(log, publisher, logged) } : {}),
+        // The license is checked with the model, and the exports logged, before the package is
+        // moved into place: no covering license, no log entry, no package.
+        beforeCommit: async (result: SealResult) => {
+          await licensed?.model(result);
+          if (log) await recordExports(log, publisher, logged)(result);
+        },
       }),
     );
     emitJson(g, 'seal', { ...r, staleRemoved, ...(log ? { log: { origin: log.origin, entries: logged } } : {}) });
@@ -266,7 +288,8 @@ function printSealed(
   if (r.keyGroups) say(g, `  opening needs ${r.keyGroups.threshold} of ${r.keyGroups.groups} key groups`);
   for (const s of r.recipients) {
     const group = s.group !== undefined ? `[group ${s.group}] ` : '';
-    say(g, `  recipient ${group}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}`);
+    const model = s.model ? ` for model ${s.model}` : '';
+    say(g, `  recipient ${group}${s.type.padEnd(7)} ${s.recipient}  license ${s.license}${model}`);
   }
   say(g, `  package ${r.packageId}\n  model   ${r.model.rootDigest}\n  signer  ${r.signer}`);
   if (r.excluded.length) say(g, `  left out: ${r.excluded.join(', ')}`);

@@ -277,6 +277,12 @@ function printServing(
   );
   printGeo(g, setup);
   say(g, `  seal for it with --to release:${url}#<recipient>`);
+  if (!engine.artifactModel)
+    warn(
+      `${dataDir(o)}/policy/schema.cedarschema gives an Artifact no "model": licenses must name the marked ` +
+        'digest of a fingerprinted copy; to have a license naming the model cover its copies, update the schema ' +
+        'and licensed-release (docs/POLICY.md, "Licenses")',
+    );
 }
 
 /** The databases locating request sources, for --json (null: none). */

@@ -34,6 +34,12 @@ export interface Stanza {
   /** Hash of the policy the release is bound to ("none" when no policy applies). */
   policy: string;
   /**
+   * The original model's root digest, when the package holds a fingerprinted copy of it (release
+   * stanzas only, docs/FORMAT.md §5): bound into the release context, so a license naming the model
+   * covers the copy.
+   */
+  model?: Uint8Array;
+  /**
    * The key group this stanza belongs to (packages with key groups only): it wraps that group's key,
    * not the data key.
    */
@@ -102,6 +108,7 @@ function stanzaJson(s: Stanza): Record<string, unknown> {
     recipient: s.recipient,
     license: s.license,
     policy: s.policy,
+    ...(s.model !== undefined ? { model: `sha256:${toHex(s.model)}` } : {}),
     ...(s.group !== undefined ? { group: s.group } : {}),
     args: s.args,
     body: toB64(s.body),
@@ -293,11 +300,13 @@ function headerFromJson(raw: unknown): Header {
           `stanza ${i} is ${size} bytes; the limit is ${LIMITS.maxStanzaBytes}`,
         );
       }
+      const hasModel = typeof s === 'object' && s !== null && 'model' in s;
       const e = obj(s, `stanzas[${i}]`, [
         'type',
         'recipient',
         'license',
         'policy',
+        ...(hasModel ? ['model'] : []),
         ...(grouped ? ['group'] : []),
         'args',
         'body',
@@ -307,6 +316,7 @@ function headerFromJson(raw: unknown): Header {
         recipient: str(e.recipient, `stanzas[${i}].recipient`),
         license: str(e.license, `stanzas[${i}].license`),
         policy: str(e.policy, `stanzas[${i}].policy`),
+        ...(hasModel ? { model: digestFromJson(e.model, `stanzas[${i}].model`) } : {}),
         ...(grouped ? { group: int(e.group, `stanzas[${i}].group`) } : {}),
         args: arr(e.args, `stanzas[${i}].args`).map((a, j) => str(a, `stanzas[${i}].args[${j}]`)),
         body: fromB64(str(e.body, `stanzas[${i}].body`), `stanzas[${i}].body`),
@@ -321,8 +331,6 @@ function headerFromJson(raw: unknown): Header {
 function fingerprintFromJson(raw: unknown): FingerprintTag {
   const f = obj(raw, 'fingerprint', ['id', 'recipient', 'keyId', 'scheme', 'params', 'original']);
   const p = obj(f.params, 'fingerprint.params', ['support', 'c']);
-  const original = str(f.original, 'fingerprint.original');
-  if (!original.startsWith('sha256:')) throw bad('fingerprint.original must be "sha256:<hex>"');
   if (typeof p.support !== 'number' || typeof p.c !== 'number') throw bad('fingerprint.params must hold numbers');
   return {
     id: str(f.id, 'fingerprint.id'),
@@ -330,8 +338,15 @@ function fingerprintFromJson(raw: unknown): FingerprintTag {
     keyId: str(f.keyId, 'fingerprint.keyId'),
     scheme: str(f.scheme, 'fingerprint.scheme'),
     params: { support: p.support, c: p.c },
-    original: fromHex(original.slice(7), 'fingerprint.original', 32),
+    original: digestFromJson(f.original, 'fingerprint.original'),
   };
+}
+
+/** A "sha256:<64 hex>" field as its 32 bytes. */
+function digestFromJson(v: unknown, what: string): Uint8Array {
+  const d = str(v, what);
+  if (!d.startsWith('sha256:')) throw bad(`${what} must be "sha256:<hex>"`);
+  return fromHex(d.slice(7), what, 32);
 }
 
 function keyGroupsFromJson(raw: unknown): KeyGroups {
@@ -425,6 +440,7 @@ export function validateHeader(h: Header): void {
     }
     if (s.args.length > 8 || s.args.some((a) => !SHORT_TEXT.test(a)))
       fail(`stanzas[${i}].args: at most 8 printable strings of 1-512 characters`);
+    if (s.model !== undefined && s.model.length !== 32) fail(`stanzas[${i}].model must be 32 bytes`);
     if (s.body.length === 0) fail(`stanzas[${i}].body is empty`);
     if (encodedStanzaSize(s) > LIMITS.maxStanzaBytes) {
       throw new ModelsealError('STANZA_TOO_LARGE', `stanza ${i} is larger than ${LIMITS.maxStanzaBytes} bytes`);

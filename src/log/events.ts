@@ -46,6 +46,12 @@ export interface ReleaseEvent {
   country: string | null;
   certificate: string | null;
   artifact: string | null;
+  /**
+   * The original model ("sha256:…") a fingerprinted copy was marked from, as the package's release
+   * stanza names it (bound into its wrap: a false claim is denied as stanza-not-for-package).
+   * Absent when the package holds no fingerprinted copy, or was sealed before stanzas named it.
+   */
+  model?: string;
   package: string | null;
   license: string | null;
   decision: 'allow' | 'deny';

@@ -20,7 +20,18 @@ export interface EventFilter {
   /** Exports count as allowed, summaries of refused requests as denied. */
   decision?: 'allow' | 'deny';
   type?: LogEvent['type'];
-  license?: string;
+  /** Under this license, or any of these. */
+  license?: string | readonly string[];
+  /**
+   * Release events only, each any of the values given (ISO 3166 alpha-2, case-insensitive): the
+   * declared destination, one of the recipient's nationalities, the observed source country.
+   * An entry without the field (logged before it existed) does not match a filter on it.
+   */
+  destination?: string | readonly string[];
+  nationality?: string | readonly string[];
+  observedCountry?: string | readonly string[];
+  /** Release events whose screening decision is this one, or any of these. */
+  screening?: Screening | readonly Screening[];
   /** Milliseconds since the epoch: events at or after `since` and before `until`. */
   since?: number;
   until?: number;
@@ -40,8 +51,19 @@ export interface EventQueryResult {
   otherEntries: number;
 }
 
+type Screening = 'clear' | 'review' | 'hit';
+
 const DECISIONS = ['allow', 'deny'];
 const TYPES = ['export', 'release', 'denials'];
+const SCREENINGS = ['clear', 'review', 'hit'];
+
+/** A filter value as a list: undefined and an empty list both mean "no filter". */
+function anyOf<T extends string>(v: T | readonly T[] | undefined): readonly T[] {
+  return v === undefined ? [] : typeof v === 'string' ? [v] : v;
+}
+
+/** Filters on fields only release events carry. */
+const RELEASE_ONLY = ['destination', 'nationality', 'observedCountry', 'screening'] as const;
 
 function checkFilter(f: EventFilter): void {
   if (f.decision !== undefined && !DECISIONS.includes(f.decision))
@@ -53,6 +75,12 @@ function checkFilter(f: EventFilter): void {
     throw new ModelsealError(
       'INVALID_ARGUMENT',
       `filter.type ${JSON.stringify(f.type)}: expected export, release or denials`,
+    );
+  const badScreening = anyOf(f.screening).find((d) => !SCREENINGS.includes(d));
+  if (badScreening !== undefined)
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `filter.screening ${JSON.stringify(badScreening)}: expected clear, review or hit`,
     );
   for (const k of ['since', 'until'] as const) {
     const t = f[k];
@@ -69,6 +97,9 @@ export function eventMatcher(f: EventFilter): (e: LogEvent) => boolean {
     const t = Date.parse(e.time);
     return (f.since === undefined || t >= f.since) && (f.until === undefined || t < f.until);
   };
+  const licenses = anyOf(f.license);
+  const releaseOnly = RELEASE_ONLY.some((k) => anyOf(f[k]).length > 0);
+  const matchesRelease = releaseMatcher(f);
   return (e) => {
     // A summary of refused requests names only a source: it matches the filters on type, decision and time.
     if (e.type === 'denials')
@@ -79,21 +110,49 @@ export function eventMatcher(f: EventFilter): (e: LogEvent) => boolean {
         !f.recipient &&
         !f.org &&
         !f.country &&
-        !f.license &&
+        licenses.length === 0 &&
+        !releaseOnly &&
         inTime(e)
       );
     const r = e.type === 'release' ? e : null;
     return (
       (!f.type || e.type === f.type) &&
       (!f.decision || (r ? r.decision === f.decision : f.decision === 'allow')) &&
-      (!f.artifact || e.artifact === f.artifact || e.artifact === `sha256:${f.artifact}`) &&
+      (!f.artifact || namesModel(e, f.artifact)) &&
       (!f.recipient || (f.pseudonyms ? f.pseudonyms.matches(e.recipient, f.recipient) : e.recipient === f.recipient)) &&
       (!f.org || (r !== null && same(r.org, f.org))) &&
       (!f.country || (r !== null && same(r.country, f.country))) &&
-      (!f.license || e.license === f.license) &&
+      (licenses.length === 0 || (e.license !== null && licenses.includes(e.license))) &&
+      (!releaseOnly || (r !== null && matchesRelease(r))) &&
       inTime(e)
     );
   };
+}
+
+/**
+ * Whether `e` concerns model `digest` (with or without `sha256:`): its artifact, or for a release of
+ * a fingerprinted copy the original model its stanza names.
+ */
+function namesModel(e: ExportEvent | ReleaseEvent, digest: string): boolean {
+  const d = digest.startsWith('sha256:') ? digest : `sha256:${digest}`;
+  return e.artifact === d || (e.type === 'release' && e.model === d);
+}
+
+/** The filters only release events can match, each "any of" its values; fields absent from an entry match none. */
+function releaseMatcher(f: EventFilter): (r: ReleaseEvent) => boolean {
+  const upper = (v: string | readonly string[] | undefined) => anyOf(v).map((c) => c.toUpperCase());
+  const destinations = upper(f.destination);
+  const nationalities = upper(f.nationality);
+  const observed = upper(f.observedCountry);
+  const screenings = anyOf(f.screening);
+  const has = (want: readonly string[], got: string | null | undefined) =>
+    want.length === 0 || (!!got && want.includes(got.toUpperCase()));
+  return (r) =>
+    has(destinations, r.destination) &&
+    (nationalities.length === 0 || (r.nationalities ?? []).some((n) => nationalities.includes(n.toUpperCase()))) &&
+    // An unknown observed country is logged as "": it matches no country.
+    has(observed, r.observed?.country) &&
+    (screenings.length === 0 || (r.screening !== undefined && screenings.includes(r.screening.decision)));
 }
 
 /** The events of `store` (up to its committed size) that match `filter`, in log order. */

@@ -2,7 +2,9 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { rename, rm, link } from 'node:fs/promises';
 import { ModelsealError } from '../errors.js';
-import type { Stanza } from '../format/header.js';
+import { toHex } from '../format/encoding.js';
+import type { Header, Stanza } from '../format/header.js';
+import { RELEASE } from '../release/stanza.js';
 import { encodeHeaderSignature, encodeSignature, headerSignedMessage, signedMessage } from '../format/signature.js';
 import { signWith, type Signer } from '../crypto/signer.js';
 import { verifyModelSignature } from '../provenance/oms.js';
@@ -15,6 +17,16 @@ export interface Progress {
   phase: 'encrypt' | 'decrypt' | 'verify' | 'audit' | 'mark' | 'trace';
   done: number;
   total: number;
+}
+
+/**
+ * The original model a new stanza of `type` names (docs/FORMAT.md §5): release stanzas of a package
+ * holding a fingerprinted copy name the model it was marked from, so that the release service
+ * learns it from the publisher (a false claim does not unwrap) and a license naming the model covers
+ * every copy.
+ */
+export function stanzaModel(header: Pick<Header, 'fingerprint'>, type: string): { model?: Uint8Array } {
+  return type === RELEASE && header.fingerprint ? { model: header.fingerprint.original } : {};
 }
 
 /** The error of an operation stopped by its abort signal. */
@@ -91,6 +103,8 @@ export interface RecipientSummary {
   recipient: string;
   license: string;
   policy: string;
+  /** The original model ("sha256:…") a release stanza of a fingerprinted copy names: what its license names. */
+  model?: string;
   /** Its key group, in packages with key groups. */
   group?: number;
 }
@@ -102,6 +116,7 @@ export function recipientSummary(s: Stanza): RecipientSummary {
     recipient: s.recipient,
     license: s.license,
     policy: s.policy,
+    ...(s.model ? { model: `sha256:${toHex(s.model)}` } : {}),
     ...(s.group !== undefined ? { group: s.group } : {}),
   };
 }

@@ -28,7 +28,7 @@ import { writeAllAt } from '../io/atomic.js';
 import { signModel, type ManifestEntry } from '../provenance/oms.js';
 import type { Recipient } from '../providers/types.js';
 import type { Publisher } from '../keystore/keystore.js';
-import { signPackage } from './common.js';
+import { signPackage, stanzaModel } from './common.js';
 
 /** The provenance step: the OMS bundle (model.sig) over the sealed files, as it is stored in the package. */
 export async function provenanceOf(
@@ -76,7 +76,14 @@ export async function wrapKeys(header: Header, w: Wrapping, dek: Uint8Array, key
   const stanzas: Stanza[] = [];
   for (const { r, group } of wraps) {
     const t = w.terms?.get(r.id) ?? { license: w.license, policy: w.policy };
-    const ctx = { packageId: header.packageId, artifactDigest: header.model.rootDigest, recipient: r.id, ...t };
+    const bound = stanzaModel(header, r.type);
+    const ctx = {
+      packageId: header.packageId,
+      artifactDigest: header.model.rootDigest,
+      recipient: r.id,
+      ...t,
+      ...bound,
+    };
     const key = group === undefined ? dek : keys.groupKey(group);
     const wrapped = await r.wrapDataKey(key, ctx);
     if (group !== undefined) key.fill(0);
@@ -84,6 +91,7 @@ export async function wrapKeys(header: Header, w: Wrapping, dek: Uint8Array, key
       type: r.type,
       recipient: r.id,
       ...t,
+      ...bound,
       ...(group !== undefined ? { group } : {}),
       args: wrapped.args,
       body: wrapped.body,

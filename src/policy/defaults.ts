@@ -8,7 +8,7 @@ export const SCHEMA = `// modelseal release schema (docs/POLICY.md). The service
 // policies are validated against it (strict mode) when loaded and by \`modelseal policy check\`.
 namespace Modelseal {
   entity Recipient = { org: String, country: String, nationality: String };
-  entity Artifact = { digest: String };
+  entity Artifact = { digest: String, model: String };
   entity License = {
     holder: Recipient,
     artifacts: Set<String>,
@@ -47,7 +47,7 @@ export const POLICIES = `// Release policies (Cedar). Every policy needs an @id:
 permit (principal, action == Modelseal::Action::"release", resource)
 when {
   context.license.holder == principal &&
-  context.license.artifacts.contains(resource.digest)
+  (context.license.artifacts.contains(resource.digest) || context.license.artifacts.contains(resource.model))
 };
 
 @id("license-not-yet-valid")
@@ -86,7 +86,8 @@ when { context.observedCountry != "" && context.observedCountry != context.desti
 
 export const LICENSES_EXAMPLE = {
   licenses: [] as unknown[],
-  // An entry looks like this (times in ISO 8601; artifacts are model root digests):
+  // An entry looks like this (times in ISO 8601; artifacts are model root digests, each covering
+  // every fingerprinted copy sealed from that model):
   example: {
     id: 'EAR-2026-0042',
     holder: 'acme-labs',

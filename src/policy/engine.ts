@@ -59,7 +59,10 @@ export interface RecipientAttributes {
 
 export interface ReleaseQuestion {
   recipient: RecipientAttributes;
+  /** The package's model root digest (of the fingerprinted copy, when it is one). */
   artifact: string;
+  /** The original model the copy was marked from, as its release stanza names it; default `artifact`. */
+  model?: string;
   license: License;
   /** Releases already made (or reserved) under the license. */
   used: number;
@@ -145,6 +148,18 @@ function checkLicense(l: unknown, where: string): License {
   return o as unknown as License;
 }
 
+/** Whether the Cedar `schema` (already checked to parse) gives entity type `entity` the attribute `attr`. */
+function declaresAttribute(schema: string, entity: string, attr: string): boolean {
+  const json = loadCedar().schemaToJson(schema);
+  if (json.type !== 'success') return false;
+  return Object.values(json.json).some((ns) => {
+    // An entity type is a record shape or an enumeration (which has no attributes).
+    const type = ns.entityTypes[entity] as { shape?: { attributes?: Record<string, unknown> } } | undefined;
+    const shape = type?.shape;
+    return shape?.attributes !== undefined && Object.hasOwn(shape.attributes, attr);
+  });
+}
+
 /** A loaded, validated policy directory. */
 export class PolicyEngine {
   readonly dir: string;
@@ -155,6 +170,8 @@ export class PolicyEngine {
   readonly #embargoes: Set<string>;
   readonly #denied: string[];
   readonly #preparation: PolicyPreparation;
+  /** Whether the schema gives an artifact its `model` (schemas written before it do not: docs/POLICY.md). */
+  readonly #artifactModel: boolean;
 
   private constructor(
     dir: string,
@@ -172,6 +189,7 @@ export class PolicyEngine {
     this.#embargoes = embargoes;
     this.#denied = denied;
     this.#preparation = { id: `modelseal-${hash}`, schema, policies: staticPolicies };
+    this.#artifactModel = declaresAttribute(schema, 'Artifact', 'model');
   }
 
   /** Loads and validates `dir`; throws POLICY_INVALID naming every problem found. */
@@ -244,6 +262,14 @@ export class PolicyEngine {
     return engine;
   }
 
+  /**
+   * Whether the schema gives an artifact its `model`, so that policies can let a license naming a
+   * model cover its fingerprinted copies (schemas written before it do not: docs/POLICY.md).
+   */
+  get artifactModel(): boolean {
+    return this.#artifactModel;
+  }
+
   license(id: string): License | undefined {
     return this.#licenses.get(id);
   }
@@ -297,7 +323,11 @@ export class PolicyEngine {
           attrs: { org: q.recipient.org, country: q.recipient.country, nationality: q.recipient.nationality },
           parents: [],
         },
-        { uid: E('Artifact', q.artifact), attrs: { digest: q.artifact }, parents: [] },
+        {
+          uid: E('Artifact', q.artifact),
+          attrs: { digest: q.artifact, ...(this.#artifactModel ? { model: q.model ?? q.artifact } : {}) },
+          parents: [],
+        },
         {
           uid: E('License', q.license.id),
           attrs: {

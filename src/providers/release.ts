@@ -17,6 +17,7 @@ import type { Stanza } from '../format/header.js';
 import type { ExportEvent } from '../log/events.js';
 import type { NoteVerifier } from '../log/note.js';
 import { signExports } from '../release/exports.js';
+import { signLicenseCheck, type LicenseCheck, type LicenseCheckAnswer } from '../release/license-check.js';
 import { checkExportReceipts, checkReleaseReceipt } from '../release/receipt.js';
 import { requestId, signRequest, type ReleaseRequest } from '../release/request.js';
 import { newEphemeral, unwrapFromService, type ReleaseAnswer, type ServiceInfo } from '../release/response.js';
@@ -123,6 +124,48 @@ export async function logExports(
     );
   }
   return checkExportReceipts(body.receipts, events, logKey);
+}
+
+/**
+ * Asks the release service whether license `check.license` covers `check` (POST /v1/licenses/check),
+ * signed by the publisher. Throws LICENSE_NOT_COVERED naming each term that fails, UNTRUSTED_SIGNER
+ * when the service does not answer this publisher, PROVIDER_UNAVAILABLE when it cannot be asked.
+ */
+export async function requireLicense(
+  service: string,
+  check: Omit<LicenseCheck, 'v' | 'time'>,
+  publisher: Signer,
+): Promise<LicenseCheckAnswer> {
+  const base = service.replace(/\/+$/, '');
+  const full: LicenseCheck = { v: 1, ...check, time: new Date().toISOString() };
+  const res = await call(`${base}/v1/licenses/check`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(await signLicenseCheck(full, publisher)),
+  });
+  const body = (await res.json().catch(() => null)) as
+    (Partial<LicenseCheckAnswer> & { error?: { code?: string; message?: string } }) | null;
+  if (res.status === 403 && body?.error?.code === 'UNTRUSTED_SIGNER')
+    throw new ModelsealError(
+      'UNTRUSTED_SIGNER',
+      `the release service at ${base} does not answer this publisher key: ${body.error.message ?? ''}; ` +
+        "its operator adds the key's .pub file to <data>/publishers",
+    );
+  if (!res.ok || !body || typeof body.covered !== 'boolean' || !Array.isArray(body.failures))
+    throw new ModelsealError(
+      'PROVIDER_UNAVAILABLE',
+      `the release service at ${base} did not answer the license check ` +
+        `(${body?.error?.message ?? `HTTP ${res.status}`})`,
+    );
+  const answer = body as LicenseCheckAnswer;
+  if (!answer.covered)
+    throw new ModelsealError(
+      'LICENSE_NOT_COVERED',
+      `license ${check.license} at ${base} does not cover this package: ` +
+        answer.failures.map((f) => f.message).join('; '),
+      { details: { license: check.license, service: base, failures: answer.failures.map((f) => f.reason) } },
+    );
+  return answer;
 }
 
 export interface ReleaseClientOptions {

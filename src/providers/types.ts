@@ -15,6 +15,11 @@ export interface ReleaseContext {
   recipient: string;
   license: string;
   policy: string;
+  /**
+   * The original model's root digest when the package holds a fingerprinted copy of it (a release
+   * stanza's `model`); absent otherwise, and then not in the context's bytes (docs/FORMAT.md §5).
+   */
+  model?: Uint8Array;
 }
 
 export interface WrappedKey {
@@ -50,15 +55,17 @@ export function releaseContextFields(c: ReleaseContext): Record<string, string> 
   return {
     package: toB64(c.packageId),
     artifact: `sha256:${toHex(c.artifactDigest)}`,
+    ...(c.model ? { model: `sha256:${toHex(c.model)}` } : {}),
     recipient: c.recipient,
     license: c.license,
     policy: c.policy,
   };
 }
 
+/** The release context of `stanza` in the package of `header`. */
 export function contextFor(
   header: { packageId: Uint8Array; model: { rootDigest: Uint8Array } },
-  stanza: Pick<Stanza, 'recipient' | 'license' | 'policy'>,
+  stanza: Pick<Stanza, 'recipient' | 'license' | 'policy' | 'model'>,
 ): ReleaseContext {
   return {
     packageId: header.packageId,
@@ -66,5 +73,6 @@ export function contextFor(
     recipient: stanza.recipient,
     license: stanza.license,
     policy: stanza.policy,
+    ...(stanza.model ? { model: stanza.model } : {}),
   };
 }

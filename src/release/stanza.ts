@@ -3,6 +3,7 @@
  * recipient, args [service URL, inner type, inner recipient id, ...inner args], body = the inner
  * wrap made for the service's own key; and a stanza as JSON, as it travels in a request.
  */
+import { fromHex, toHex } from '../format/encoding.js';
 import type { Stanza } from '../format/header.js';
 
 /** The stanza type of the release provider. */
@@ -14,6 +15,8 @@ export interface StanzaJson {
   recipient: string;
   license: string;
   policy: string;
+  /** The original model ("sha256:…") a fingerprinted copy was marked from, when the stanza names it. */
+  model?: string;
   args: string[];
   body: string;
 }
@@ -25,12 +28,14 @@ function common(s: Stanza | StanzaJson) {
 
 /** A stanza as it travels in a release request. */
 export function stanzaToJson(s: Stanza): StanzaJson {
-  return { ...common(s), body: Buffer.from(s.body).toString('base64') };
+  const model = s.model ? { model: `sha256:${toHex(s.model)}` } : {};
+  return { ...common(s), ...model, body: Buffer.from(s.body).toString('base64') };
 }
 
-/** The stanza of a release request. */
+/** The stanza of a release request (its `model`, when given, checked well formed by the caller). */
 export function stanzaFromJson(s: StanzaJson): Stanza {
-  return { ...common(s), body: new Uint8Array(Buffer.from(s.body, 'base64')) };
+  const model = s.model !== undefined ? { model: fromHex(s.model.slice(7), 'stanza model', 32) } : {};
+  return { ...common(s), ...model, body: new Uint8Array(Buffer.from(s.body, 'base64')) };
 }
 
 /** The args of a release stanza around the inner wrap for the service's key. */
@@ -46,6 +51,7 @@ export function innerStanza(s: Stanza): Stanza | null {
     recipient: s.args[2]!,
     license: s.license,
     policy: s.policy,
+    ...(s.model ? { model: s.model } : {}),
     args: s.args.slice(3),
     body: s.body,
   };

@@ -52,33 +52,10 @@ async function handle(
     return;
   }
   if (req.method === 'POST' && path === '/v1/release') return release(service, req, x);
-  if (req.method === 'POST' && path === '/v1/export') {
-    const body = await readBody(req);
-    if (body.kind === 'oversized') {
-      fail(service, x, 413, 'INVALID_ARGUMENT', 'oversized-body', `the body is larger than ${MAX_BODY_BYTES} bytes`, {
-        connection: 'close',
-      });
-      return;
-    }
-    if (body.kind === 'incomplete') {
-      fail(service, x, 400, 'INVALID_ARGUMENT', 'incomplete-body', 'the body ended early');
-      return;
-    }
-    const reply = await service.recordExports(parseJson(body.bytes) ?? null);
-    const error = 'error' in reply.body ? reply.body.error : null;
-    if (error && reply.status < 500) {
-      fail(service, x, reply.status, error.code, error.code.toLowerCase().replace(/_/g, '-'), error.message);
-      return;
-    }
-    send(
-      x,
-      reply.status,
-      reply.body,
-      { 'cache-control': 'no-store' },
-      { reason: error?.code ?? null, logged: error ? 'service-log' : 'entry' },
-    );
-    return;
-  }
+  if (req.method === 'POST' && path === '/v1/export')
+    return publisherCall(service, req, x, 'entry', (b) => service.recordExports(b));
+  if (req.method === 'POST' && path === '/v1/licenses/check')
+    return publisherCall(service, req, x, 'none', (b) => service.checkLicense(b));
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     fail(
       service,
@@ -133,6 +110,44 @@ async function handle(
     return;
   }
   fail(service, x, 404, 'NOT_FOUND', 'not-found', 'no such resource');
+}
+
+/**
+ * A publisher's POST (/v1/export, /v1/licenses/check): the body read within its limit and handed
+ * to `answer`; a refusal is on the service log, under the source's limits.
+ */
+async function publisherCall(
+  service: ReleaseService,
+  req: IncomingMessage,
+  x: Exchange,
+  /** Where an answer that is no refusal is on the record: its log entries (exports), or nowhere (a read). */
+  logged: 'entry' | 'none',
+  answer: (body: unknown) => Promise<{ status: number; body: object }>,
+): Promise<void> {
+  const body = await readBody(req);
+  if (body.kind === 'oversized') {
+    fail(service, x, 413, 'INVALID_ARGUMENT', 'oversized-body', `the body is larger than ${MAX_BODY_BYTES} bytes`, {
+      connection: 'close',
+    });
+    return;
+  }
+  if (body.kind === 'incomplete') {
+    fail(service, x, 400, 'INVALID_ARGUMENT', 'incomplete-body', 'the body ended early');
+    return;
+  }
+  const reply = await answer(parseJson(body.bytes) ?? null);
+  const error = 'error' in reply.body ? (reply.body as { error: { code: string; message: string } }).error : null;
+  if (error && reply.status < 500) {
+    fail(service, x, reply.status, error.code, error.code.toLowerCase().replace(/_/g, '-'), error.message);
+    return;
+  }
+  send(
+    x,
+    reply.status,
+    reply.body,
+    { 'cache-control': 'no-store' },
+    { reason: error?.code ?? null, logged: error ? 'service-log' : logged },
+  );
 }
 
 /** POST /v1/release: every outcome is a log entry (or counted in a summary), with the exchange's id. */

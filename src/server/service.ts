@@ -24,6 +24,7 @@ import { DENIALS, DENIAL_STATUS, type RejectReason, type ServiceReply } from './
 import { recordExports } from './exports.js';
 import { SourceLocator, type ForwardingHeaders, type SourceObservation } from '../compliance/geo/index.js';
 import { unknownObservation, type GeoObservation } from '../compliance/types.js';
+import { answerLicenseCheck, type LicenseCheckReply } from './licenses.js';
 
 export { MAX_EXPORT_EVENTS } from './shapes.js';
 export { DENIALS, type RejectReason, type ServiceReply } from './replies.js';
@@ -223,6 +224,22 @@ export class ReleaseService {
   }
 
   /**
+   * Answers a publisher's license check (POST /v1/licenses/check): whether a license covers a
+   * recipient, model and destinations and is in force. Only checks signed by a trusted publisher key
+   * are answered: licenses are not public. Nothing is logged in the transparency log.
+   */
+  async checkLicense(body: unknown): Promise<LicenseCheckReply> {
+    const policy = await this.#o.policy.current();
+    return answerLicenseCheck(body, {
+      publishers: this.#o.publishers ?? [],
+      license: (id) => Promise.resolve(policy.license(id)),
+      used: (id) => this.#ledger.used(id),
+      now: this.#now(),
+      skewMs: this.#skewMs,
+    });
+  }
+
+  /**
    * A request that is not one (no JSON, too big, missing fields, cut short): logged as a denial all
    * the same, under its exchange id.
    */
@@ -269,6 +286,7 @@ export class ReleaseService {
       country: null as string | null,
       certificate: null as string | null,
       artifact: r.artifact,
+      ...(r.stanza.model !== undefined ? { model: r.stanza.model } : {}),
       package: r.package,
       license: r.stanza.license,
       destination: r.destination,
@@ -301,6 +319,7 @@ export class ReleaseService {
             recipient: stanza.recipient,
             license: stanza.license,
             policy: stanza.policy,
+            ...(inner.model ? { model: inner.model } : {}),
           })
         : null;
     } catch (e) {
@@ -317,6 +336,7 @@ export class ReleaseService {
       const question = {
         recipient: { name: rec.name, org: rec.org, country: rec.country, nationality: rec.nationality },
         artifact: r.artifact,
+        model: r.stanza.model ?? r.artifact,
         license,
         used: await this.#ledger.used(license.id),
         destination: r.destination,

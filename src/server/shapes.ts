@@ -7,11 +7,15 @@ import type { ReleaseRequest, SignedRequest } from '../release/request.js';
 
 const isString = (v: unknown, max = 512): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
 
-/** A plain object with exactly these keys: nothing unchecked reaches the signed bytes (or a recursion). */
-function hasKeys(v: unknown, keys: readonly string[]): boolean {
+/**
+ * A plain object with exactly these keys, and perhaps some of `optional`: nothing unchecked reaches
+ * the signed bytes (or a recursion).
+ */
+function hasKeys(v: unknown, keys: readonly string[], optional: readonly string[] = []): boolean {
   if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
   const own = Object.keys(v);
-  return own.length === keys.length && keys.every((k) => Object.hasOwn(v, k));
+  const extra = optional.filter((k) => Object.hasOwn(v, k)).length;
+  return own.length === keys.length + extra && keys.every((k) => Object.hasOwn(v, k));
 }
 
 const SIGNED_KEYS = ['request', 'signature'] as const;
@@ -36,7 +40,7 @@ export function wellFormed(b: unknown): b is SignedRequest {
   return (
     hasKeys(o, SIGNED_KEYS) &&
     hasKeys(r, REQUEST_KEYS) &&
-    hasKeys(s, STANZA_KEYS) &&
+    hasKeys(s, STANZA_KEYS, ['model']) &&
     !!r &&
     isString(o!.signature, 2048) &&
     r.v === 1 &&
@@ -53,6 +57,7 @@ export function wellFormed(b: unknown): b is SignedRequest {
     isString(s.recipient, 512) &&
     isString(s.license, 512) &&
     isString(s.policy, 512) &&
+    (s.model === undefined || (typeof s.model === 'string' && /^sha256:[0-9a-f]{64}$/.test(s.model))) &&
     Array.isArray(s.args) &&
     s.args.length <= 16 &&
     s.args.every((a) => isString(a, 2048)) &&

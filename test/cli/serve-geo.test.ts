@@ -122,6 +122,7 @@ describe('modelseal serve: geofencing', () => {
       `release:${up.url}#acme-labs`,
       '--license',
       'EAR-G',
+      '--no-license-check',
       '-o',
       pkg,
     ]);

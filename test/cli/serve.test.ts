@@ -93,6 +93,7 @@ describe('modelseal serve', () => {
       `release:${ready.url}#acme-labs`,
       '--license',
       'EAR-9',
+      '--no-license-check', // sealed ahead of its license, which the operator adds below
       '-o',
       join(dir, 'm.mseal'),
       '--log',
@@ -264,7 +265,7 @@ describe('modelseal serve', () => {
     const lines = csv.stdout.trimEnd().split('\r\n');
     expect(lines[0]).toBe(
       'index,time,type,decision,reason,recipient,org,country,certificate,destination,artifact,package,license,' +
-        'policies,ip,request',
+        'policies,ip,request,model,nationalities,observed,screening',
     );
     expect(
       lines.slice(1).map((l) =>
@@ -347,6 +348,7 @@ describe('modelseal serve', () => {
         `release:${ready.url}#beta-labs`,
         '--license',
         'EAR-9B',
+        '--no-license-check', // sealed ahead of its license, issued below for the marked copy's digest
         '--fingerprint',
         '--registry',
         registry,

@@ -22,3 +22,27 @@ export function cli(keys: string, cwd: string): (args: string[]) => CliRun {
     return { code: r.status, stdout, stderr: r.stderr.toString(), json: () => JSON.parse(stdout) };
   };
 }
+
+/** A running `modelseal serve` (the built bundle) on a free loopback port, and how to stop it. */
+export interface ServedCli {
+  url: string;
+  stop: () => void;
+}
+
+/** Starts `modelseal --keys <keys> --json serve --data <data> --port 0 ...args` and waits for its first line. */
+export async function serveCli(keys: string, cwd: string, data: string, args: string[] = []): Promise<ServedCli> {
+  const { spawn } = await import('node:child_process');
+  const { createInterface } = await import('node:readline');
+  const child = spawn(
+    process.execPath,
+    [BIN, '--keys', keys, '--json', 'serve', '--data', data, '--port', '0', ...args],
+    {
+      cwd,
+    },
+  );
+  const first = await new Promise<string>((res, rej) => {
+    createInterface({ input: child.stdout }).once('line', res);
+    child.once('exit', (code) => rej(new Error(`serve exited ${code}`)));
+  });
+  return { url: (JSON.parse(first) as { url: string }).url, stop: () => child.kill('SIGTERM') };
+}

@@ -139,6 +139,88 @@ describe('queryEvents', () => {
   });
 });
 
+describe('queryEvents: the compliance filters (destination, nationality, observed country, screening, license)', () => {
+  const screening = (decision: 'clear' | 'review' | 'hit') => ({
+    decision,
+    lists: ['SDN@sha256:' + 'd'.repeat(64)],
+    stale: [],
+    best: null,
+  });
+  const observed = (country: string) => ({
+    address: '203.0.113.9',
+    country,
+    network: '' as const,
+    database: '',
+    ageDays: 0,
+    stale: false,
+  });
+  const events = [
+    // 0: an export: it has none of the release fields.
+    exportOf({ license: 'L-1' }),
+    // 1: a release logged before the compliance fields existed.
+    releaseOf({ destination: 'DE', license: 'L-1' }),
+    // 2-4: releases with them.
+    releaseOf({
+      destination: 'FR',
+      nationalities: ['DE', 'IR'],
+      screening: screening('review'),
+      observed: observed('FR'),
+    }),
+    releaseOf({
+      destination: 'DE',
+      nationalities: ['US'],
+      screening: screening('clear'),
+      observed: observed(''),
+      license: 'L-2',
+    }),
+    releaseOf({
+      destination: 'CN',
+      nationalities: ['CN'],
+      screening: screening('hit'),
+      observed: observed('CN'),
+      decision: 'deny',
+    }),
+    // 5: a summary of refused requests.
+    denials,
+    // 6: a release of a fingerprinted copy of model e…: the stanza named the model.
+    releaseOf({
+      artifact: 'sha256:' + 'f'.repeat(64),
+      model: 'sha256:' + 'e'.repeat(64),
+      license: 'L-3',
+      destination: 'GB',
+    }),
+  ];
+
+  it('keeps the entries that record a matching value, any of several, and never those without the field', async () => {
+    const store = await logOf(events);
+    try {
+      const idx = async (f: Parameters<typeof queryEvents>[1]) =>
+        (await queryEvents(store, f)).entries.map((e) => e.index);
+      expect(await idx({ destination: 'de' })).toEqual([1, 3]);
+      expect(await idx({ destination: ['FR', 'CN'] })).toEqual([2, 4]);
+      expect(await idx({ nationality: 'IR' })).toEqual([2]); // one of the recipient's nationalities
+      expect(await idx({ nationality: ['us', 'CN'] })).toEqual([3, 4]);
+      expect(await idx({ observedCountry: 'FR' })).toEqual([2]);
+      expect(await idx({ observedCountry: ['CN', 'FR'] })).toEqual([2, 4]); // "" (unknown) matches no country
+      expect(await idx({ screening: 'clear' })).toEqual([3]); // not entry 1, logged without a screening
+      expect(await idx({ screening: ['review', 'hit'] })).toEqual([2, 4]);
+      expect(await idx({ screening: 'hit', decision: 'allow' })).toEqual([]);
+      expect(await idx({ license: ['L-2', 'L-3'] })).toEqual([3, 6]);
+      expect(await idx({ license: 'L-1' })).toEqual([0, 1, 2, 4]);
+      // A model's releases include its fingerprinted copies.
+      expect(await idx({ artifact: 'sha256:' + 'e'.repeat(64) })).toEqual([6]);
+      expect(await idx({ artifact: 'f'.repeat(64) })).toEqual([6]);
+      expect(await idx({ destination: [], screening: [] })).toEqual([0, 1, 2, 3, 4, 5, 6]); // empty lists: no filter
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses a screening decision that is none, naming the field', () => {
+    expect(() => eventMatcher({ screening: 'maybe' as 'hit' })).toThrow(/filter\.screening/);
+  });
+});
+
 describe('findByRequestId', () => {
   it("finds a release request's entry, or says there is none", async () => {
     const store = await logOf([exportOf({}), releaseOf({ request: 'ab'.repeat(16) }), releaseOf({})]);

@@ -1,0 +1,118 @@
+/**
+ * `audit list`'s rows: one per log entry, as CSV (RFC 4180, every column) or as a table for people
+ * (the columns that fit a terminal). docs/LOG.md.
+ */
+import type { DenialsEvent, LogEvent } from '../../src/index.js';
+
+const CSV_COLUMNS = [
+  'index',
+  'time',
+  'type',
+  'decision',
+  'reason',
+  'recipient',
+  'org',
+  'country',
+  'certificate',
+  'destination',
+  'artifact',
+  'package',
+  'license',
+  'policies',
+  'ip',
+  'request',
+  'model',
+  'nationalities',
+  'observed',
+  'screening',
+] as const;
+
+/** "12 requests refused (rate-limited): 9 malformed-json, 3 bad-signature". */
+function denialsReason(e: DenialsEvent): string {
+  const parts = Object.entries(e.reasons)
+    .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1))
+    .map(([reason, n]) => `${n} ${reason}`);
+  return `${e.count} requests refused (rate-limited) ${e.since} to ${e.until}: ${parts.join(', ')}`;
+}
+
+/** The columns of one entry, as text (empty where the entry has no such field). */
+export function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[number], string> {
+  if (e.type === 'denials') {
+    const empty = {
+      recipient: '',
+      org: '',
+      country: '',
+      certificate: '',
+      destination: '',
+      artifact: '',
+      package: '',
+      license: '',
+      policies: '',
+      request: '',
+      model: '',
+      nationalities: '',
+      observed: '',
+      screening: '',
+    };
+    return {
+      ...empty,
+      index: String(index),
+      time: e.time,
+      type: e.type,
+      decision: 'deny',
+      reason: denialsReason(e),
+      ip: e.ip,
+    };
+  }
+  const r = e.type === 'release' ? e : null;
+  return {
+    index: String(index),
+    time: e.time,
+    type: e.type,
+    decision: r ? r.decision : 'allow',
+    reason: r ? r.reason : 'sealed',
+    recipient: e.recipient ?? '',
+    org: r?.org ?? '',
+    country: r?.country ?? '',
+    certificate: r?.certificate ?? '',
+    destination: r?.destination ?? '',
+    artifact: e.artifact ?? '',
+    package: e.package ?? '',
+    license: e.license ?? '',
+    policies: r ? r.policies.join(' ') : '',
+    ip: r?.ip ?? '',
+    request: r?.request ?? '',
+    model: r?.model ?? '',
+    nationalities: r?.nationalities?.join(' ') ?? '',
+    observed: r?.observed?.country ?? '',
+    screening: r?.screening?.decision ?? '',
+  };
+}
+
+const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+
+/** `audit list` as a table for people: the columns that fit a terminal, long values shortened. */
+export function printTable(rows: ReturnType<typeof row>[]): void {
+  // Certificates, packages, policies, addresses and request ids do not fit a terminal: CSV and JSON have them.
+  const hidden = ['certificate', 'package', 'policies', 'ip', 'request', 'model'];
+  const cols = CSV_COLUMNS.filter((c) => !hidden.includes(c));
+  const cell = (r: (typeof rows)[number], c: (typeof cols)[number]) =>
+    (c === 'artifact'
+      ? r.artifact.slice(0, 19)
+      : c === 'recipient' && r.recipient.length > 24
+        ? r.recipient.slice(0, 23) + '…'
+        : r[c]) || '-';
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
+  const line = (v: readonly string[]) =>
+    v
+      .map((x, i) => x.padEnd(width[i]!))
+      .join('  ')
+      .trimEnd();
+  process.stdout.write([line(cols), ...rows.map((r) => line(cols.map((c) => cell(r, c))))].join('\n') + '\n');
+}
+
+/** `audit list --csv`: RFC 4180 with a header row. */
+export function printCsv(rows: ReturnType<typeof row>[]): void {
+  const lines = rows.map((r) => CSV_COLUMNS.map((c) => csvField(r[c])).join(','));
+  process.stdout.write([CSV_COLUMNS.join(','), ...lines].join('\r\n') + '\r\n');
+}
