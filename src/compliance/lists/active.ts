@@ -5,6 +5,7 @@
  * fs.watch on `<data>/lists` and a periodic stat, or a trigger the caller injects. docs/SCREENING.md.
  */
 import { stat, mkdir } from 'node:fs/promises';
+import { ioError } from '../../io/atomic.js';
 import { watchAndPoll, type ChangeTrigger } from '../../policy/watcher.js';
 import type { PartyScreening, RecipientScreening, ScreenedParty, ScreeningResult } from '../types.js';
 import { listsPaths, readActive, type ActiveState } from './active-file.js';
@@ -51,7 +52,9 @@ export class ActiveLists implements PartyScreening {
   /** Loads the active snapshots of `data` (LIST_INVALID when one is damaged) and watches for imports. */
   static async open(data: string, opts: ActiveListsOptions = {}): Promise<ActiveLists> {
     const dir = listsPaths(data).dir;
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true }).catch((e: unknown) => {
+      throw ioError(`cannot create ${dir}`, e);
+    });
     const stamp = await stampOf(data);
     const state = await readActive(data);
     const lists = new ActiveLists(data, state, await ListScreening.load(data, state), stamp, opts);

@@ -23,7 +23,9 @@ async function head(path: string): Promise<string> {
   });
   try {
     const buf = Buffer.alloc(64 * 1024);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0).catch((e: unknown) => {
+      throw ioError(`cannot read ${path}`, e);
+    });
     return buf
       .subarray(0, bytesRead)
       .toString('utf8')

@@ -7,7 +7,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { ModelsealError } from '../../errors.js';
-import { pathExists, writeFileAtomic } from '../../io/atomic.js';
+import { ioError, pathExists, writeFileAtomic } from '../../io/atomic.js';
 import { canonicalJson } from '../../log/events.js';
 import type { ListEntity } from '../types.js';
 import { listsPaths, snapshotPath } from './active-file.js';
@@ -103,7 +103,9 @@ export class SnapshotBuilder {
   async write(data: string): Promise<string> {
     const { order, header, digest } = this.#finish();
     const path = snapshotPath(data, digest);
-    await mkdir(listsPaths(data).snapshots, { recursive: true });
+    await mkdir(listsPaths(data).snapshots, { recursive: true }).catch((e: unknown) => {
+      throw ioError(`cannot create ${listsPaths(data).snapshots}`, e);
+    });
     if (await pathExists(path)) return digest;
     await writeFileAtomic(
       path,
