@@ -23,6 +23,7 @@ import { PgLedger } from './pgledger.js';
 import { TransparencyLog } from '../log/log.js';
 import { createPseudonymKey, loadPseudonymizer, type Pseudonymizer } from '../log/pseudonym.js';
 import { initPolicyDir } from '../policy/engine.js';
+import { migrateDeniedParties } from '../compliance/lists/index.js';
 import { PolicyWatcher, type ChangeTrigger, type PolicyStatus } from '../policy/watcher.js';
 import { envThreads } from '../crypto/pool.js';
 import { Decider } from './decider.js';
@@ -91,6 +92,8 @@ export async function openReleaseService(
 ): Promise<ReleaseServiceSetup> {
   const paths = dataPaths(data);
   const passphrase = opts.passphrase ?? noPassphrase;
+  // The old denied-party list becomes a screening list before anything reads the policy or the lists.
+  await migrateDeniedParties(data);
   const createdPolicyFiles = await initPolicyDir(paths.policy);
   const signer = opts.logSigner
     ? await logSignerFromVerifierKey(join(keys, KEYSTORE_FILES.logPub), opts.logSigner)
