@@ -21,6 +21,7 @@ import {
 } from '../../src/compliance/lists/index.js';
 import { ModelsealError } from '../../src/errors.js';
 import { tempDir } from '../support/fixtures.js';
+import { within } from '../support/wait.js';
 
 const FIX = 'test/fixtures/lists';
 const CSL_JSON = join(FIX, 'consolidated.json');
@@ -250,6 +251,20 @@ describe('ActiveLists, the screening of the release service', () => {
     expect(lists.screenParty(party)).toMatchObject({ decision: 'hit', best: { entity: 'NK-wagner' } });
     expect(lists.screenParty(party).lists).toHaveLength(2);
     lists.close();
+  });
+});
+
+describe('ActiveLists with its own trigger (fs.watch on <data>/lists and a stat)', () => {
+  it('sees an import made while it runs', async () => {
+    const data = dataDir();
+    const lists = await ActiveLists.open(data, { pollMs: 100 });
+    try {
+      const r = await importLists(data, [OWN]);
+      await within(15_000, 'the import to be in force', () => lists.screening.listIds[0] === `own-list@${r.digest}`);
+      expect(lists.screenParty({ name: 'x', org: 'SEA WOLF', countries: [] }).decision).toBe('hit');
+    } finally {
+      lists.close();
+    }
   });
 });
 

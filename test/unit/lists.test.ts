@@ -161,6 +161,12 @@ describe('malformed lists', () => {
     const json = (await import('node:fs')).readFileSync(CSL[0]!, 'utf8');
     const cut = file(json.slice(0, Math.floor(json.length / 2)), 'cut.json');
     expect((await listError(readListFiles([cut]))).message).toMatch(/cut\.json: the JSON ends early/);
+    // A page of the API ("total" all the list, "results" ten of it) is not the list.
+    const page = JSON.parse(json) as { total: number; results: unknown[] };
+    const paged = file(JSON.stringify({ total: 12_000, results: page.results.slice(0, 10) }), 'page.json');
+    expect((await listError(readListFiles([paged]))).message).toMatch(
+      /"total" says 12000 records and "results" holds 10/,
+    );
     const csv = file(HEADER + 'a,"Open quote,company,,,,\n', 'cut.csv');
     expect((await listError(readListFiles([csv], { format: 'csv' }))).message).toMatch(/line 2.*ends inside a quoted/);
     const short = file(HEADER + 'a,Name,company\n', 'short.csv');

@@ -25,6 +25,8 @@ interface Scan {
   element: string[] | null;
   size: number;
   index: number;
+  /** The text of the top-level `total`, when the document has one. */
+  total: string;
 }
 
 /** Parsed elements of the top-level `results` array; LIST_INVALID for a document that is not such, or truncated. */
@@ -44,6 +46,7 @@ export async function* cslResults(
     element: null,
     size: 0,
     index: 0,
+    total: '',
   };
   let ended = false;
   for await (const chunk of chunks) {
@@ -71,6 +74,12 @@ export async function* cslResults(
     }
   }
   if (!ended) throw listInvalid({ file }, 'the JSON ends early (truncated download?)');
+  if (s.total && Number(s.total) !== s.index)
+    throw listInvalid(
+      { file },
+      `"total" says ${s.total} records and "results" holds ${s.index}: a page of the API or a cut download, not ` +
+        'the whole list; download consolidated.json again',
+    );
   if (!s.sawResults)
     throw listInvalid({ file }, 'no "results" array: expected {"results": [...]} as trade.gov publishes it');
 }
@@ -123,6 +132,7 @@ function step(s: Scan, c: string, file: string): 'start' | 'end' | 'closed' | un
     return s.depth === 0 ? 'closed' : undefined;
   }
   if (s.depth === 1 && c === ',') s.expectKey = true;
+  else if (s.depth === 1 && s.lastKey === 'total' && !s.expectKey && c !== ':' && !SPACE.test(c)) s.total += c;
   else if (s.depth === 0 && !SPACE.test(c))
     throw listInvalid({ file }, 'not a JSON object: expected {"results": [...]}');
   else if (s.depth === 2 && s.inResults && c !== ',' && !SPACE.test(c))
