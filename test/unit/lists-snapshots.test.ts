@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -103,6 +104,20 @@ describe('list snapshots', () => {
       ['opensanctions', 8, 7],
     ]);
     await expect(importLists(data, [OWN, FTM])).rejects.toThrow(/no single source.*--source/);
+  });
+
+  it('concurrent imports of two sources both stay in active.json (the lists lock)', async () => {
+    const data = dataDir();
+    await Promise.all([importLists(data, [OWN]), importLists(data, [FTM]), importLists(data, [CSL_CSV])]);
+    expect(Object.keys((await readActive(data)).sources)).toEqual(['csl', 'opensanctions', 'own-list']);
+    expect(existsSync(join(listsPaths(data).dir, '.lock'))).toBe(false);
+  });
+
+  it('a lock left by a process that no longer runs is taken over', async () => {
+    const data = dataDir();
+    mkdirSync(listsPaths(data).dir, { recursive: true });
+    writeFileSync(join(listsPaths(data).dir, '.lock'), `${hostname()} 999999999`);
+    expect((await importLists(data, [OWN])).entries).toBe(4);
   });
 
   it('a failed import after a good one leaves active.json and the snapshots exactly as they were', async () => {

@@ -2,10 +2,11 @@
  * `<data>/lists/active.json`: for every source, the snapshot in force and where it came from.
  * Replaced atomically by each import; snapshots themselves never change. docs/SCREENING.md.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ModelsealError } from '../../errors.js';
-import { ioError, writeFileAtomic } from '../../io/atomic.js';
+import { ioError, isProcessRunning, writeFileAtomic } from '../../io/atomic.js';
 
 /** An input file of an import, as active.json records it. */
 export interface ImportedFile {
@@ -86,4 +87,47 @@ export async function writeActive(data: string, state: ActiveState): Promise<voi
   await writeFileAtomic(listsPaths(data).active, JSON.stringify({ v: 1, sources }, null, 2) + '\n', {
     overwrite: true,
   });
+}
+
+/** How long an import waits for another one's commit before it gives up. */
+const LOCK_WAIT_MS = 120_000;
+
+/**
+ * Runs `fn` holding `<data>/lists/.lock`, so two imports never both read and replace active.json
+ * (the later would drop the earlier's source). A lock left by a process of this host that no
+ * longer runs is taken over; one held longer than two minutes is an error naming its holder.
+ */
+export async function withListsLock<T>(data: string, fn: () => Promise<T>): Promise<T> {
+  const { dir } = listsPaths(data);
+  const lock = join(dir, '.lock');
+  await mkdir(dir, { recursive: true }).catch((e: unknown) => {
+    throw ioError(`cannot create ${dir}`, e);
+  });
+  const me = `${hostname()} ${process.pid}`;
+  for (const deadline = Date.now() + LOCK_WAIT_MS; ;) {
+    try {
+      await writeFile(lock, me, { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(`cannot create ${lock}`, e);
+    }
+    const holder = await readFile(lock, 'utf8').catch(() => '');
+    const [host, pid] = holder.split(' ');
+    if (host === hostname() && Number(pid) > 0 && !isProcessRunning(Number(pid))) {
+      await rm(lock, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline)
+      throw new ModelsealError(
+        'IO',
+        `${lock} is held by another list import (${holder || 'unknown holder'}); wait for it, or remove the file ` +
+          'if no import is running',
+      );
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { force: true });
+  }
 }

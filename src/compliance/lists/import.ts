@@ -7,7 +7,14 @@
 import { basename, extname } from 'node:path';
 import { ModelsealError } from '../../errors.js';
 import type { ListEntity } from '../types.js';
-import { readActive, SOURCE_NAME, writeActive, type ActiveState, type ImportedFile } from './active-file.js';
+import {
+  readActive,
+  SOURCE_NAME,
+  withListsLock,
+  writeActive,
+  type ActiveState,
+  type ImportedFile,
+} from './active-file.js';
 import { DEFAULT_MAX_AGE_DAYS } from './limits.js';
 import { detectFormat, LIST_FORMATS, readList, type ListFormat } from './read.js';
 import { SnapshotBuilder, type LoadedSnapshot } from './snapshot.js';
@@ -120,6 +127,17 @@ export async function importEntities(
 }
 
 async function commit(
+  data: string,
+  builder: SnapshotBuilder,
+  files: ImportedFile[],
+  skipped: number,
+  opts: ImportOptions,
+): Promise<ImportResult> {
+  return withListsLock(data, () => replaceActive(data, builder, files, skipped, opts));
+}
+
+/** Writes the snapshot and makes it the source's active one (under the lists lock). */
+async function replaceActive(
   data: string,
   builder: SnapshotBuilder,
   files: ImportedFile[],
