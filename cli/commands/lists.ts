@@ -67,6 +67,22 @@ type Flagged = {
   best: { entity: string; source: string; name: string; score: string } | null;
 };
 
+/**
+ * The registered, unrevoked recipients the import newly flags. The import is done whatever happens
+ * here: a recipient file that cannot be read is reported (`rescreenError`), not the import's failure.
+ */
+async function rescreen(data: string, r: ImportResult): Promise<{ flagged: Flagged[]; rescreenError?: string }> {
+  try {
+    const recipients = (await new RecipientRegistry(dataPaths(data).recipients).list()).filter((x) => !x.revoked);
+    const found = await newlyFlagged(data, r.previous, r.active, recipients.map(partyOf));
+    return { flagged: found.map((f) => ({ recipient: f.party.recipient, decision: f.decision, best: f.best })) };
+  } catch (e) {
+    const rescreenError = e instanceof Error ? e.message : String(e);
+    warn(`imported, but the registered recipients could not be re-screened: ${rescreenError}`);
+    return { flagged: [], rescreenError };
+  }
+}
+
 async function runImport(files: string[], o: ImportFlags, cmd: Command): Promise<void> {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const data = dataDir(o);
@@ -80,12 +96,7 @@ async function runImport(files: string[], o: ImportFlags, cmd: Command): Promise
       ...(o.maxAge !== undefined && { maxAgeDays: days(o.maxAge) }),
     },
   );
-  const recipients = (await new RecipientRegistry(dataPaths(data).recipients).list()).filter((x) => !x.revoked);
-  const flagged: Flagged[] = (await newlyFlagged(data, r.previous, r.active, recipients.map(partyOf))).map((f) => ({
-    recipient: f.party.recipient,
-    decision: f.decision,
-    best: f.best,
-  }));
+  const { flagged, rescreenError } = await rescreen(data, r);
   emitJson(g, 'lists import', {
     source: r.source,
     digest: r.digest,
@@ -96,6 +107,7 @@ async function runImport(files: string[], o: ImportFlags, cmd: Command): Promise
     files: r.files,
     maxAgeDays: r.active.sources[r.source]!.maxAgeDays,
     flagged,
+    ...(rescreenError !== undefined && { rescreenError }),
     migrated: migrated ? { source: migrated.source, digest: migrated.digest, entries: migrated.entries } : null,
   });
   reportImport(g, r, migrated, flagged);

@@ -119,5 +119,12 @@ describe('modelseal lists import', () => {
     expect(second.code).toBe(0);
     expect(second.stderr).toMatch(/warning: recipient kh-buyer is now screened HIT: KREMLIN HOLDINGS LLC \(csl 90001/);
     expect(second.stderr).not.toMatch(/acme|gone/);
+    // A recipient file that cannot be read does not undo the import: it is reported.
+    writeFileSync(join(data, 'recipients', 'broken.json'), '{"name":');
+    const third = ms(['--json', 'lists', 'import', join(FIX, 'opensanctions.ftm.jsonl'), '--data', data]);
+    expect(third.code).toBe(0);
+    expect(third.json()).toMatchObject({ ok: true, source: 'opensanctions', flagged: [] });
+    expect(third.json().rescreenError).toMatch(/JSON/);
+    expect(third.stderr).toMatch(/imported, but the registered recipients could not be re-screened/);
   });
 });
