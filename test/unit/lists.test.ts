@@ -187,6 +187,15 @@ describe('malformed lists', () => {
       }),
     );
     expect((await listError(readListFiles([json]))).message).toMatch(/record 1, id "b"\): a record without a name/);
+    const ftm = (props: object, extra: object = {}) =>
+      JSON.stringify({ id: 'p', schema: 'Person', properties: props, ...extra }) + '\n';
+    // FtM without "name": the name parts, or the caption, before the record counts as nameless.
+    const parts = file(ftm({ firstName: ['Ivan'], lastName: ['Petrov'] }), 'parts.jsonl');
+    expect((await readListFiles([parts])).entities[0]!.names).toEqual(['Ivan Petrov']);
+    const caption = file(ftm({}, { caption: 'Ivan Petrov' }), 'caption.jsonl');
+    expect((await readListFiles([caption])).entities[0]!.names).toEqual(['Ivan Petrov']);
+    const nameless = file(ftm({ birthDate: ['1970'] }), 'nameless.jsonl');
+    expect((await listError(readListFiles([nameless]))).message).toMatch(/line 1, id "p"\): a record without a name/);
   });
 
   it('duplicate ids, naming both records, also across the files of one source', async () => {

@@ -44,6 +44,18 @@ function countries(values: string[]): string[] {
   });
 }
 
+/**
+ * The names of an entity: `name`, or where an exporter left it out, the person's name parts
+ * (firstName, middleName, lastName) or the entity's `caption`. None at all is a record without a name.
+ */
+function namesOf(get: (p: string) => string[], r: { caption?: unknown }): string[] {
+  const names = get('name');
+  if (names.length) return names;
+  const parts = ['firstName', 'middleName', 'lastName'].map((p) => get(p)[0] ?? '').filter(Boolean);
+  if (parts.length) return [parts.join(' ')];
+  return typeof r.caption === 'string' ? [r.caption] : [];
+}
+
 /** One line's entity, or null when its schema is not a party; LIST_INVALID for a line that is not an FtM entity. */
 export function ftmEntity(line: string, at: RecordPlace): ListEntity | null {
   let v: unknown;
@@ -53,7 +65,7 @@ export function ftmEntity(line: string, at: RecordPlace): ListEntity | null {
     throw listInvalid(at, `not a JSON object (truncated line?): ${(e as Error).message}`, e);
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw listInvalid(at, 'not a JSON object');
-  const r = v as { id?: unknown; schema?: unknown; properties?: unknown; datasets?: unknown };
+  const r = v as { id?: unknown; schema?: unknown; properties?: unknown; datasets?: unknown; caption?: unknown };
   if (typeof r.id === 'string') at = { ...at, id: r.id };
   if (typeof r.id !== 'string' || typeof r.schema !== 'string')
     throw listInvalid(at, 'not a FollowTheMoney entity: "id" and "schema" must be strings');
@@ -72,7 +84,7 @@ export function ftmEntity(line: string, at: RecordPlace): ListEntity | null {
     {
       id: r.id,
       schema,
-      names: get('name'),
+      names: namesOf(get, r),
       aliases: [...get('alias'), ...get('previousName')],
       weakAliases: get('weakAlias'),
       countries: countries(COUNTRY_PROPS.flatMap(get)),
