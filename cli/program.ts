@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, ModelsealError } from '../src/index.js';
-import { releaseInterruptSignals, reportError, type GlobalOptions } from './util.js';
+import { CommandOutcome, releaseInterruptSignals, reportError, type GlobalOptions } from './util.js';
 import { registerInit } from './commands/init.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerSeal } from './commands/seal.js';
@@ -26,6 +26,8 @@ import { registerServe } from './commands/serve.js';
 import { registerRecipient } from './commands/recipient.js';
 import { registerFingerprint } from './commands/fingerprint.js';
 import { registerClean } from './commands/clean.js';
+import { registerLists } from './commands/lists.js';
+import { registerScreen } from './commands/screen.js';
 
 /** The package version: package.json is two levels up from dist/cli/, one from cli/ (tests run the source). */
 function version(): string {
@@ -110,6 +112,8 @@ Exit codes: ${Object.entries(ErrorCodes)
     registerPolicy,
     registerServe,
     registerRecipient,
+    registerLists,
+    registerScreen,
     registerFingerprint,
     registerClean,
     registerDemo,
@@ -171,6 +175,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     await program.parseAsync([...argv]);
     return 0;
   } catch (e) {
+    if (e instanceof CommandOutcome) return e.exitCode;
     json = wantsJson(program, args);
     const g = { ...program.opts<GlobalOptions>(), json };
     if (e instanceof CommanderError) {

@@ -64,6 +64,16 @@ export async function removeStaleAt(output: string): Promise<string[]> {
   return removed.map((s) => s.path);
 }
 
+/**
+ * Ends a command that printed its own result with a non-zero exit code (`screen`: the JSON result
+ * on stdout, then 16 or 17): `run()` returns the code and prints nothing more.
+ */
+export class CommandOutcome extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
+
 /** With --json, prints the command's one JSON object on stdout; otherwise nothing. */
 export function emitJson(g: GlobalOptions, command: string, result: object): void {
   if (g.json) process.stdout.write(JSON.stringify({ ok: true, command, ...result }) + '\n');

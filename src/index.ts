@@ -295,3 +295,35 @@ export {
 } from './package/exportlog.js';
 export { openToStream, releaseReceiptPath, writeReleaseReceipt, type StreamOpenResult } from './package/deliver.js';
 export { findPackages, rewrapAll, recoverAll, type RewrapAllOptions } from './package/batch.js';
+export {
+  ActiveLists,
+  ListScreening,
+  importLists,
+  readListFiles,
+  readActive,
+  listsStatus,
+  migrateDeniedParties,
+  newlyFlagged,
+  detectFormat,
+  LIST_FORMATS,
+  LIST_LIMITS,
+  DEFAULT_MAX_AGE_DAYS,
+  DENIED_PARTIES_SOURCE,
+  type ActiveListsOptions,
+  type ActiveState,
+  type ImportOptions,
+  type ImportResult,
+  type ListFormat,
+  type ListInForce,
+  type SourceStatus,
+  type NewlyFlagged,
+} from './compliance/lists/index.js';
+export type {
+  ListEntity,
+  ScreeningQuery,
+  ScreeningResult,
+  ScreeningMatch,
+  ScreeningType,
+  ScreenedParty,
+  RecipientScreening,
+} from './compliance/types.js';

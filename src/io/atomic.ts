@@ -43,7 +43,8 @@ export interface StalePartial {
   pid: number;
 }
 
-function running(pid: number): boolean {
+/** Whether process `pid` runs on this host (owned by this user or another). */
+export function isProcessRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -69,7 +70,7 @@ export async function findStalePartials(dir: string, targets?: readonly string[]
     const m = PARTIAL_NAME.exec(name);
     if (m?.[2] !== HOST_TAG || (targets && !targets.includes(m[1]!))) continue;
     const pid = Number(m[3]);
-    if (pid === process.pid || running(pid)) continue;
+    if (pid === process.pid || isProcessRunning(pid)) continue;
     out.push({ path: join(dir, name), target: join(dir, m[1]!), pid });
   }
   return out;
