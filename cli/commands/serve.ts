@@ -10,7 +10,7 @@ import {
   type ReleaseServiceSetup,
 } from '../../src/index.js';
 import { emitJson, keysDir, passphraseSource, say, signerFrom, type GlobalOptions } from '../util.js';
-import { dataDir, DATA_HELP } from './policy.js';
+import { dataDir, DATA_HELP, sayPolicyUpgrade } from './policy.js';
 
 interface ServeFlags {
   data?: string;
@@ -194,6 +194,7 @@ function printServing(
     `  policy   ${engine.policyIds.length} policies, ${engine.licenses.length} licenses, ` +
       `policy set ${info.policySet.slice(0, 16)}… (edits are picked up within a second)`,
   );
+  sayPolicyUpgrade(g, engine);
   const { rateLimits: rl, summaryIntervalMs } = limits;
   say(
     g,

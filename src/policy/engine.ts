@@ -1,8 +1,8 @@
 /**
  * Release policy: Cedar (@cedar-policy/cedar-wasm) over a mandatory schema, with named policies,
- * licenses, embargoed destinations and a denied-party list, all plain files the operator edits in
- * a policy directory. Loading validates everything (strict mode) or refuses; deciding never
- * throws: any evaluation error or missing attribute is a deny. docs/POLICY.md.
+ * licenses and embargoed destinations, all plain files the operator edits in a policy directory.
+ * Loading upgrades earlier defaults and validates everything (strict mode) or refuses; deciding
+ * never throws: any evaluation error or missing attribute is a deny. docs/POLICY.md.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -18,7 +18,8 @@ import {
   type PolicyDecision,
   type PolicyPreparation,
 } from './cedar.js';
-import { DENIED_PARTIES, EMBARGOES, LICENSES_EXAMPLE, POLICIES, SCHEMA } from './defaults.js';
+import { EMBARGOES, LICENSES_EXAMPLE, POLICIES, SCHEMA } from './defaults.js';
+import { DEFAULT_POLICY_IDS, upgradePolicyDir, type PolicyUpgrade } from './upgrade.js';
 
 export {
   evaluatePolicies,
@@ -34,7 +35,6 @@ export const POLICY_FILES = {
   policies: 'policies.cedar',
   licenses: 'licenses.json',
   embargoes: 'embargoes.json',
-  deniedParties: 'denied-parties.json',
 } as const;
 
 export interface License {
@@ -48,13 +48,27 @@ export interface License {
   notBefore: string;
   notAfter: string;
   maxReleases: number;
+  /** The recipient nationalities it covers (deemed exports); absent: any that is not embargoed. */
+  nationalities?: string[];
 }
 
 export interface RecipientAttributes {
   name: string;
   org: string;
   country: string;
+  /** The first of `nationalities` ("" when none): the attribute custom policies of earlier versions use. */
   nationality: string;
+  /** Nationalities and citizenships, ISO 3166 alpha-2. */
+  nationalities: string[];
+}
+
+/** The recipient's screening against the lists active at the request (src/compliance, docs/POLICY.md). */
+export interface ScreeningAnswer {
+  decision: 'clear' | 'review' | 'hit';
+  /** The snapshots screened, "<source>@sha256:<hex>". */
+  lists: string[];
+  /** The sources past their maximum age. */
+  stale: string[];
 }
 
 export interface ReleaseQuestion {
@@ -66,6 +80,8 @@ export interface ReleaseQuestion {
   destination: string;
   time: Date;
   package: string;
+  /** Default: clear, against no lists (a service without screening lists). */
+  screening?: ScreeningAnswer;
 }
 
 function invalid(message: string, details?: Record<string, unknown>): ModelsealError {
@@ -80,7 +96,6 @@ export async function initPolicyDir(dir: string): Promise<string[]> {
     policies: POLICIES,
     licenses: JSON.stringify(LICENSES_EXAMPLE, null, 2) + '\n',
     embargoes: JSON.stringify(EMBARGOES, null, 2) + '\n',
-    deniedParties: JSON.stringify(DENIED_PARTIES, null, 2) + '\n',
   };
   const written: string[] = [];
   for (const [k, name] of Object.entries(POLICY_FILES) as [keyof typeof POLICY_FILES, string][]) {
@@ -131,6 +146,8 @@ function checkLicense(l: unknown, where: string): License {
   }
   if (!Number.isSafeInteger(o.maxReleases) || (o.maxReleases as number) < 0)
     throw bad('"maxReleases" must be a whole number ≥ 0');
+  if (o.nationalities !== undefined && (!isStrings(o.nationalities) || !o.nationalities.every((d) => COUNTRY.test(d))))
+    throw bad('"nationalities", when given, must be a list of ISO 3166 alpha-2 country codes');
   return o as unknown as License;
 }
 
@@ -140,9 +157,10 @@ export class PolicyEngine {
   /** SHA-256 over every policy file: logged with each decision, so an auditor knows which rules applied. */
   readonly hash: string;
   readonly policyIds: string[];
+  /** Earlier default files this load replaced by the current ones (docs/POLICY.md, "Upgrading"). */
+  upgrade: PolicyUpgrade = { replaced: [] };
   readonly #licenses: Map<string, License>;
   readonly #embargoes: Set<string>;
-  readonly #denied: string[];
   readonly #preparation: PolicyPreparation;
 
   private constructor(
@@ -152,19 +170,29 @@ export class PolicyEngine {
     schema: string,
     licenses: Map<string, License>,
     embargoes: Set<string>,
-    denied: string[],
   ) {
     this.dir = dir;
     this.hash = hash;
     this.policyIds = Object.keys(staticPolicies);
     this.#licenses = licenses;
     this.#embargoes = embargoes;
-    this.#denied = denied;
     this.#preparation = { id: `modelseal-${hash}`, schema, policies: staticPolicies };
   }
 
-  /** Loads and validates `dir`; throws POLICY_INVALID naming every problem found. */
+  /** The default policies (by @id) that this directory's changed policies.cedar does not have: not in force. */
+  get missingDefaults(): string[] {
+    return DEFAULT_POLICY_IDS.filter((id) => !this.policyIds.includes(id));
+  }
+
+  /**
+   * Loads and validates `dir`, first replacing earlier default schema and policy files by the
+   * current ones; throws POLICY_INVALID naming every problem found.
+   */
   static async load(dir: string): Promise<PolicyEngine> {
+    const upgrade = await upgradePolicyDir(dir, POLICY_FILES).catch((e: unknown) => {
+      if (e instanceof ModelsealError) throw e;
+      return { replaced: [] }; // a file that cannot be read is reported below, by name
+    });
     const c = loadCedar();
     const texts = Object.fromEntries(
       await Promise.all(Object.entries(POLICY_FILES).map(async ([k, f]) => [k, await readText(join(dir, f))] as const)),
@@ -204,32 +232,13 @@ export class PolicyEngine {
         { errors: validation.validationErrors },
       );
     }
-    const licJson = await readJson(join(dir, POLICY_FILES.licenses));
-    if (!Array.isArray(licJson.licenses)) throw invalid(`${POLICY_FILES.licenses}: expected {"licenses": [...]}`);
-    const licenses = new Map<string, License>();
-    licJson.licenses.forEach((l, i) => {
-      const lic = checkLicense(l, `${POLICY_FILES.licenses} entry ${i}`);
-      if (licenses.has(lic.id)) throw invalid(`${POLICY_FILES.licenses}: license ${lic.id} is listed twice`);
-      licenses.set(lic.id, lic);
-    });
-    const emb = (await readJson(join(dir, POLICY_FILES.embargoes))).destinations;
-    if (!isStrings(emb) || !emb.every((d) => COUNTRY.test(d)))
-      throw invalid(`${POLICY_FILES.embargoes}: expected {"destinations": ["XX", ...]} with ISO 3166 alpha-2 codes`);
-    const denied = (await readJson(join(dir, POLICY_FILES.deniedParties))).parties;
-    if (!isStrings(denied)) throw invalid(`${POLICY_FILES.deniedParties}: expected {"parties": ["name", ...]}`);
+    const { licenses, embargoes } = await readLicensesAndEmbargoes(dir);
     const hash = createHash('sha256');
     for (const f of Object.keys(POLICY_FILES) as (keyof typeof POLICY_FILES)[])
       hash.update(`${f}\n${texts[f].length}\n`).update(texts[f]);
-    const engine = new PolicyEngine(
-      dir,
-      hash.digest('hex'),
-      staticPolicies,
-      texts.schema,
-      licenses,
-      new Set(emb),
-      denied.map((d) => d.toLowerCase()),
-    );
+    const engine = new PolicyEngine(dir, hash.digest('hex'), staticPolicies, texts.schema, licenses, embargoes);
     if (!preparePolicies(engine.#preparation)) throw invalid('the policies could not be prepared for evaluation');
+    engine.upgrade = upgrade;
     return engine;
   }
 
@@ -239,11 +248,6 @@ export class PolicyEngine {
 
   get licenses(): License[] {
     return [...this.#licenses.values()];
-  }
-
-  /** Screening against the denied-party list: "clear", or "hit". */
-  screen(r: RecipientAttributes): 'clear' | 'hit' {
-    return this.#denied.includes(r.name.toLowerCase()) || this.#denied.includes(r.org.toLowerCase()) ? 'hit' : 'clear';
   }
 
   /** The schema and policies, for the decider's worker thread to prepare (src/server/decider.ts). */
@@ -268,7 +272,10 @@ export class PolicyEngine {
         destination: q.destination,
         time: Math.floor(q.time.getTime() / 1000),
         embargoed: this.#embargoes.has(q.destination),
-        screening: this.screen(q.recipient),
+        screening: q.screening?.decision ?? 'clear',
+        screeningLists: q.screening?.lists ?? [],
+        listsStale: (q.screening?.stale.length ?? 0) > 0,
+        nationalityEmbargoed: q.recipient.nationalities.some((n) => this.#embargoes.has(n)),
         package: q.package,
       },
       preparsedSchemaName: this.#preparation.id,
@@ -277,7 +284,12 @@ export class PolicyEngine {
       entities: [
         {
           uid: E('Recipient', q.recipient.name),
-          attrs: { org: q.recipient.org, country: q.recipient.country, nationality: q.recipient.nationality },
+          attrs: {
+            org: q.recipient.org,
+            country: q.recipient.country,
+            nationality: q.recipient.nationality,
+            nationalities: q.recipient.nationalities,
+          },
           parents: [],
         },
         { uid: E('Artifact', q.artifact), attrs: { digest: q.artifact }, parents: [] },
@@ -291,10 +303,29 @@ export class PolicyEngine {
             notAfter: seconds(q.license.notAfter),
             maxReleases: q.license.maxReleases,
             used: q.used,
+            ...(q.license.nationalities && { nationalities: q.license.nationalities }),
           },
           parents: [],
         },
       ],
     };
   }
+}
+
+/** licenses.json and embargoes.json of `dir`, checked. */
+async function readLicensesAndEmbargoes(
+  dir: string,
+): Promise<{ licenses: Map<string, License>; embargoes: Set<string> }> {
+  const licJson = await readJson(join(dir, POLICY_FILES.licenses));
+  if (!Array.isArray(licJson.licenses)) throw invalid(`${POLICY_FILES.licenses}: expected {"licenses": [...]}`);
+  const licenses = new Map<string, License>();
+  licJson.licenses.forEach((l, i) => {
+    const lic = checkLicense(l, `${POLICY_FILES.licenses} entry ${i}`);
+    if (licenses.has(lic.id)) throw invalid(`${POLICY_FILES.licenses}: license ${lic.id} is listed twice`);
+    licenses.set(lic.id, lic);
+  });
+  const emb = (await readJson(join(dir, POLICY_FILES.embargoes))).destinations;
+  if (!isStrings(emb) || !emb.every((d) => COUNTRY.test(d)))
+    throw invalid(`${POLICY_FILES.embargoes}: expected {"destinations": ["XX", ...]} with ISO 3166 alpha-2 codes`);
+  return { licenses, embargoes: new Set(emb) };
 }

@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { isModelsealError, ModelsealError } from '../errors.js';
 import { fromHex } from '../format/encoding.js';
 import { encodeEvent, type DenialsEvent, type ReleaseEvent } from '../log/events.js';
+import type { PartyScreening } from '../compliance/types.js';
 import type { TransparencyLog } from '../log/log.js';
 import type { PolicyWatcher } from '../policy/watcher.js';
 import { Decider } from './decider.js';
@@ -17,7 +18,8 @@ import type { Identity } from '../providers/types.js';
 import { requestBytes, requestId, verifyRequest } from '../release/request.js';
 import type { Pseudonymizer } from '../log/pseudonym.js';
 import { MemoryLedger, type ReleaseLedger } from './ledger.js';
-import type { RecipientRegistry } from './recipients.js';
+import { recipientNationalities, type RecipientRegistry } from './recipients.js';
+import { screenRecipient } from './screening.js';
 import { DenialTally, FailureLimiter, sourceOf, type DeniedTally, type RateLimits } from './ratelimit.js';
 import { wellFormed } from './shapes.js';
 import { DENIALS, DENIAL_STATUS, type RejectReason, type ServiceReply } from './replies.js';
@@ -50,6 +52,11 @@ export interface ReleaseServiceOptions {
   ledger?: ReleaseLedger;
   /** Publisher keys (SPKI DER) whose export events the service logs (`seal --log <service URL>`). */
   publishers?: readonly Uint8Array[];
+  /**
+   * Screens the recipient at every release against the active lists (src/compliance/lists); without
+   * it, every recipient is clear against no lists (docs/SERVER.md, "Screening").
+   */
+  screening?: PartyScreening;
   /** Logs recipient names and source addresses as keyed hashes (docs/LOG.md, personal data). */
   pseudonyms?: Pseudonymizer;
   /** Accepted difference between a request's time and the service's clock, in seconds (default 300). */
@@ -253,7 +260,12 @@ export class ReleaseService {
     const found = await this.#o.recipients.getWithKey(r.recipient);
     if (!found) return this.#decide(base, 'unknown-identity');
     const rec = found.record;
-    Object.assign(base, { certificate: rec.fingerprint, org: rec.org, country: rec.country });
+    const nationalities = recipientNationalities(rec);
+    const screening = screenRecipient(this.#o.screening, rec, (e) =>
+      this.#o.onError?.(`request ${exchange}: the recipient could not be screened`, e),
+    );
+    Object.assign(base, { certificate: rec.fingerprint, org: rec.org, country: rec.country, nationalities, screening });
+    if (!screening) return this.#decide(base, 'screening-unavailable');
     if (rec.revoked) return this.#decide(base, 'revoked-identity');
     if (!verifyRequest(r, signature, found.key, bytes)) return this.#decide(base, 'bad-signature');
     const now = this.#now();
@@ -289,7 +301,8 @@ export class ReleaseService {
     if (!dek) return this.#decide(base, 'stanza-not-for-package');
     try {
       const question = {
-        recipient: { name: rec.name, org: rec.org, country: rec.country, nationality: rec.nationality },
+        recipient: { name: rec.name, org: rec.org, country: rec.country, nationality: rec.nationality, nationalities },
+        screening,
         artifact: r.artifact,
         license,
         used: await this.#ledger.used(license.id),

@@ -31,6 +31,7 @@ import { ReleaseService } from './service.js';
 import type { Identity } from '../providers/types.js';
 import type { Signer } from '../crypto/signer.js';
 import type { RateLimits } from './ratelimit.js';
+import type { PartyScreening } from '../compliance/types.js';
 
 export interface ReleaseServiceSetup {
   service: ReleaseService;
@@ -81,6 +82,8 @@ export interface ReleaseSetupOptions {
    * log's origin comes from the key store's log.vkey, which must be this signer's verifier key.
    */
   logSigner?: Signer;
+  /** Screens the recipient at every release (the data directory's active lists); default: none, all clear. */
+  screening?: PartyScreening;
 }
 
 /** Opens the release service over the data folder `data` and the key store `keys` (docs/SERVER.md). */
@@ -139,6 +142,7 @@ export async function openReleaseService(
       ...(opts.rateLimits ? { rateLimits: opts.rateLimits } : {}),
       ...(opts.summaryIntervalMs !== undefined ? { summaryIntervalMs: opts.summaryIntervalMs } : {}),
       ...(opts.onError ? { onError: opts.onError } : {}),
+      ...(opts.screening && { screening: opts.screening }),
     });
     return { service, log, policy, recipients, createdPolicyFiles, close };
   } catch (e) {

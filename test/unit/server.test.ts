@@ -28,12 +28,14 @@ import { parseVerifierKey } from '../../src/log/note.js';
 import { open } from '../../src/package/open.js';
 import { seal } from '../../src/package/seal.js';
 import { initPolicyDir, POLICY_FILES } from '../../src/policy/engine.js';
+import { DEFAULT_POLICY_IDS } from '../../src/policy/upgrade.js';
 import { recipientFrom, type ProviderSettings } from '../../src/providers/registry.js';
 import { ReleaseIdentity, ReleaseRecipient } from '../../src/providers/release.js';
 import { FailureLimiter, sourceOf } from '../../src/server/ratelimit.js';
 import { startServer, MAX_BODY_BYTES, type ExchangeRecord, type RunningServer } from '../../src/server/http.js';
 import type { ReleaseRequest } from '../../src/release/request.js';
 import { signedRequest } from '../support/release.js';
+import { entity, listName, testScreening } from '../support/screening.js';
 import { loadOrCreateCa, RecipientRegistry } from '../../src/server/recipients.js';
 import { openReleaseService, type ReleaseServiceSetup } from '../../src/server/setup.js';
 import { tempDir } from '../support/fixtures.js';
@@ -51,6 +53,15 @@ const src = join(dir, 'weights.bin');
 
 const DAY = 86400_000;
 const exchanges: ExchangeRecord[] = [];
+// The service's screening lists: a listed company, and one known by a weak alias only (a review).
+const SDN = {
+  source: 'sdn',
+  entities: [
+    entity('sdn-1', 'Shady Trading LLC'),
+    entity('sdn-2', 'Northwind Shell Holdings', { weakAliases: ['Review Works Ltd'] }),
+  ],
+};
+const screening = testScreening([SDN]);
 const KMS_KEY = 'arn:aws:kms:us-east-1:000000000000:key/11111111-2222-3333-4444-555555555555';
 
 /** A loopback port where nothing listens. */
@@ -162,18 +173,25 @@ beforeAll(async () => {
         license('L-FUTURE', { notBefore: iso(DAY), notAfter: iso(10 * DAY) }),
         license('L-ONE', { maxReleases: 1 }),
         license('L-SCREEN', { holder: 'shady-co' }),
+        license('L-REVIEW', { holder: 'review-co' }),
+        license('L-DUAL', { holder: 'dual-co' }),
+        license('L-NAT', { holder: 'fr-co', nationalities: ['DE'] }),
       ],
     }),
   );
-  writeFileSync(join(data, 'policy', POLICY_FILES.deniedParties), JSON.stringify({ parties: ['Shady Trading LLC'] }));
   const ca = await loadOrCreateCa(keys);
   const registry = new RecipientRegistry(join(data, 'recipients'));
-  for (const [name, org] of [
-    ['acme-labs', 'Acme Labs GmbH'],
-    ['revoked-co', 'Revoked Co'],
-    ['shady-co', 'Shady Trading LLC'],
+  for (const [name, org, nationalities, citizenships] of [
+    ['acme-labs', 'Acme Labs GmbH', ['DE'], []],
+    ['revoked-co', 'Revoked Co', ['DE'], []],
+    ['shady-co', 'Shady Trading LLC', ['DE'], []],
+    ['review-co', 'Review Works Ltd', ['DE'], []],
+    // A German citizen who is also Iranian: releasing to them in Germany is an export to Iran.
+    ['dual-co', 'Dual Labs GmbH', ['DE'], ['IR']],
+    ['fr-co', 'Francais Labs GmbH', ['FR'], []],
   ] as const) {
-    const { identity } = await registry.issue(name, { org, country: 'DE', nationality: 'DE' }, ca);
+    const attrs = { org, country: 'DE', nationalities: [...nationalities], citizenships: [...citizenships] };
+    const { identity } = await registry.issue(name, attrs, ca);
     await writeKeyFile(join(dir, `${name}.identity`), identity);
   }
   // The service's further key: AWS KMS at an address where nothing listens (a provider outage).
@@ -190,6 +208,7 @@ beforeAll(async () => {
     skewSeconds: 120,
     rateLimits: { burst: 10_000 },
     serviceKeys: [kms],
+    screening,
   });
   server = await startServer(setup.service, setup.log, { port: 0, onExchange: (r) => exchanges.push(r) });
   for (const [r, l] of [
@@ -200,6 +219,9 @@ beforeAll(async () => {
     ['acme-labs', 'L-NONE'],
     ['revoked-co', 'L-OK'],
     ['shady-co', 'L-SCREEN'],
+    ['review-co', 'L-REVIEW'],
+    ['dual-co', 'L-DUAL'],
+    ['fr-co', 'L-NAT'],
   ] as const) {
     pkgs[`${r}/${l}`] = await sealFor(r, l);
   }
@@ -264,6 +286,8 @@ describe('release service', () => {
       license: 'L-OK',
       policies: ['licensed-release'],
       destination: 'DE',
+      nationalities: ['DE'],
+      screening: { decision: 'clear', lists: [listName(SDN)], stale: [], best: null },
     });
     await expect(setup.service.used('L-OK')).resolves.toBe(1);
   });
@@ -282,6 +306,20 @@ describe('release service', () => {
         async () => post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs', (r) => (r.destination = 'IR'))),
       ],
       ['screening-hit', async () => post(await rawRequest(pkgs['shady-co/L-SCREEN']!, 'shady-co'))],
+      ['screening-review', async () => post(await rawRequest(pkgs['review-co/L-REVIEW']!, 'review-co'))],
+      [
+        'screening-list-stale',
+        async () => {
+          screening.lists = [{ ...SDN, stale: true }];
+          try {
+            return await post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs'));
+          } finally {
+            screening.lists = [SDN];
+          }
+        },
+      ],
+      ['deemed-export-embargoed', async () => post(await rawRequest(pkgs['dual-co/L-DUAL']!, 'dual-co'))],
+      ['deemed-export-not-licensed', async () => post(await rawRequest(pkgs['fr-co/L-NAT']!, 'fr-co'))],
       ['revoked-identity', async () => post(await rawRequest(pkgs['revoked-co/L-OK']!, 'revoked-co'))],
       [
         'unknown-identity',
@@ -369,6 +407,38 @@ describe('release service', () => {
       'oversized-body': 413,
       'provider-unavailable': 503,
     };
+    // What the entries of the compliance denials record: the recipient's nationalities, and its screening.
+    const lists = [listName(SDN)];
+    const clear = { decision: 'clear', lists, stale: [], best: null };
+    const recorded: Record<string, object> = {
+      'screening-hit': {
+        nationalities: ['DE'],
+        screening: {
+          decision: 'hit',
+          lists,
+          stale: [],
+          best: { entity: 'sdn-1', source: 'sdn', name: 'Shady Trading LLC', score: '1.000' },
+        },
+        policies: ['screening-hit'],
+      },
+      'screening-review': {
+        screening: { decision: 'review', lists, best: { entity: 'sdn-2', score: '0.800' } },
+        policies: ['screening-review'],
+      },
+      'screening-list-stale': { screening: { ...clear, stale: ['sdn'] }, policies: ['screening-list-stale'] },
+      'deemed-export-embargoed': {
+        nationalities: ['DE', 'IR'],
+        screening: clear,
+        destination: 'DE',
+        policies: ['deemed-export-embargoed'],
+      },
+      'deemed-export-not-licensed': {
+        nationalities: ['FR'],
+        screening: clear,
+        policies: ['deemed-export-not-licensed'],
+      },
+      'revoked-identity': { nationalities: ['DE'], screening: clear },
+    };
     const seen: string[] = [];
     const ids = new Set<string>();
     for (const [reason, run] of cases) {
@@ -386,6 +456,9 @@ describe('release service', () => {
       expect(header).toBe(body.id);
       ids.add(body.id);
       seen.push(reason);
+      if (reason in recorded) expect({ reason, logged }).toMatchObject({ reason, logged: recorded[reason] });
+      // Before the recipient is known, there is nobody to screen.
+      if (reason === 'unknown-identity') expect(Object.keys(logged!)).not.toContain('screening');
     }
     // One of the cases (the replay) sent two requests: all are in the log, each with its own id.
     expect(setup.log.size - before).toBe(cases.length + 1);
@@ -393,11 +466,8 @@ describe('release service', () => {
     expect(new Set(seen)).toEqual(
       new Set([
         ...Object.keys(status),
-        'license-expired',
-        'license-not-yet-valid',
-        'destination-not-licensed',
-        'embargoed-destination',
-        'screening-hit',
+        // Every default forbid (the quota's has a test of its own, below).
+        ...DEFAULT_POLICY_IDS.filter((id) => id !== 'licensed-release' && id !== 'license-quota-used'),
         'revoked-identity',
         'unknown-identity',
         'bad-signature',

@@ -40,6 +40,9 @@ function request() {
     time: 1,
     embargoed: false,
     screening: 'clear',
+    screeningLists: [],
+    listsStale: false,
+    nationalityEmbargoed: false,
     package: 'x',
   };
   Object.defineProperty(context, 'destination', {
@@ -71,7 +74,11 @@ function request() {
     preparsedPolicySetId: 'p',
     validateRequest: true,
     entities: [
-      { uid: E('Recipient', 'r'), attrs: { org: 'o', country: 'DE', nationality: 'DE' }, parents: [] },
+      {
+        uid: E('Recipient', 'r'),
+        attrs: { org: 'o', country: 'DE', nationality: 'DE', nationalities: ['DE'] },
+        parents: [],
+      },
       { uid: E('Artifact', 'a'), attrs: { digest: 'a' }, parents: [] },
       { uid: E('License', 'L'), attrs: license, parents: [] },
     ],
