@@ -163,6 +163,8 @@ export {
   type SealedPackage,
   type ReleaseEvent,
   type DenialsEvent,
+  type ScreeningOverrideEvent,
+  type PublisherEvent,
 } from './log/events.js';
 export {
   PolicyEngine,
@@ -188,9 +190,18 @@ export { openReleaseService, dataPaths, type ReleaseServiceSetup } from './serve
 export {
   RecipientRegistry,
   loadOrCreateCa,
+  recipientNationalities,
   type RecipientRecord,
   type CertificateAuthority,
+  type ScreeningOverride,
 } from './server/recipients.js';
+export {
+  openPartyScreening,
+  screenRegistration,
+  type OverrideLog,
+  type RegistrationOverride,
+  type RegistrationScreeningOptions,
+} from './server/registration.js';
 export {
   ReleaseRecipient,
   ReleaseIdentity,

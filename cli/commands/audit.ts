@@ -16,6 +16,7 @@ import {
   type EventFilter,
   type IndexedEvent,
   type LogEvent,
+  type ScreeningOverrideEvent,
   type LogSource,
   type LogSpecKind,
 } from '../../src/index.js';
@@ -113,7 +114,7 @@ function timeOption(name: string, v: string | undefined): number | undefined {
 }
 
 const DECISIONS = ['allow', 'deny'] as const;
-const TYPES = ['export', 'release', 'denials'] as const;
+const TYPES = ['export', 'release', 'denials', 'screening-override'] as const;
 
 /** The `audit list` filter flags, checked, as the library's event filter. */
 async function listFilter(f: ListFilters & { pseudonymKey?: string }): Promise<EventFilter> {
@@ -121,7 +122,7 @@ async function listFilter(f: ListFilters & { pseudonymKey?: string }): Promise<E
   if (f.decision && !(DECISIONS as readonly string[]).includes(f.decision))
     throw new ModelsealError('INVALID_ARGUMENT', '--decision: expected allow or deny');
   if (f.type && !(TYPES as readonly string[]).includes(f.type))
-    throw new ModelsealError('INVALID_ARGUMENT', '--type: expected export, release or denials');
+    throw new ModelsealError('INVALID_ARGUMENT', '--type: expected export, release, denials or screening-override');
   const since = timeOption('since', f.since);
   const until = timeOption('until', f.until);
   const { artifact, recipient, org, country, license } = f;
@@ -187,6 +188,7 @@ function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[number], s
       ip: e.ip,
     };
   }
+  if (e.type === 'screening-override') return overrideRow(index, e);
   const r = e.type === 'release' ? e : null;
   return {
     index: String(index),
@@ -206,6 +208,23 @@ function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[number], s
     ip: r?.ip ?? '',
     request: r?.request ?? '',
   };
+}
+
+/** An operator's screening override: the party, and in the reason column what was overridden, why and by whom. */
+function overrideRow(index: number, e: ScreeningOverrideEvent): ReturnType<typeof row> {
+  const best = e.screening.best
+    ? ` ${e.screening.best.name} (${e.screening.best.source} ${e.screening.best.score})`
+    : '';
+  return {
+    ...Object.fromEntries(CSV_COLUMNS.map((c) => [c, ''])),
+    index: String(index),
+    time: e.time,
+    type: e.type,
+    decision: 'allow',
+    reason: `${e.screening.decision}${best} overridden by ${e.decidedBy}: ${e.reason}`,
+    recipient: e.recipient,
+    org: e.org,
+  } as ReturnType<typeof row>;
 }
 
 const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
@@ -299,7 +318,7 @@ function registerAuditList(audit: Command): void {
     .option('--country <code>', 'only recipients registered in this country (ISO 3166 alpha-2; release events)')
     .option('--decision <allow|deny>', 'only allowed or only denied (exports count as allowed)')
     .option(
-      '--type <export|release|denials>',
+      '--type <export|release|denials|screening-override>',
       'only packages made, only key-release requests, or only the summaries of requests refused by the rate limits',
     )
     .option('--license <id>', 'only under this license')

@@ -41,7 +41,7 @@ export interface EventQueryResult {
 }
 
 const DECISIONS = ['allow', 'deny'];
-const TYPES = ['export', 'release', 'denials'];
+const TYPES = ['export', 'release', 'denials', 'screening-override'];
 
 function checkFilter(f: EventFilter): void {
   if (f.decision !== undefined && !DECISIONS.includes(f.decision))
@@ -52,7 +52,7 @@ function checkFilter(f: EventFilter): void {
   if (f.type !== undefined && !TYPES.includes(f.type))
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `filter.type ${JSON.stringify(f.type)}: expected export, release or denials`,
+      `filter.type ${JSON.stringify(f.type)}: expected export, release, denials or screening-override`,
     );
   for (const k of ['since', 'until'] as const) {
     const t = f[k];
@@ -80,6 +80,18 @@ export function eventMatcher(f: EventFilter): (e: LogEvent) => boolean {
         !f.org &&
         !f.country &&
         !f.license &&
+        inTime(e)
+      );
+    // An operator's screening override names a party and its organisation, no model, license or decision.
+    if (e.type === 'screening-override')
+      return (
+        (!f.type || f.type === e.type) &&
+        !f.decision &&
+        !f.artifact &&
+        !f.country &&
+        !f.license &&
+        (!f.recipient || e.recipient === f.recipient) &&
+        (!f.org || same(e.org, f.org)) &&
         inTime(e)
       );
     const r = e.type === 'release' ? e : null;
@@ -147,7 +159,7 @@ export async function copyEvents(
 ): Promise<Map<string, IndexedEvent<ExportEvent | ReleaseEvent>[]>> {
   const out = new Map<string, IndexedEvent<ExportEvent | ReleaseEvent>[]>([...holders.keys()].map((k) => [k, []]));
   for await (const { index, event } of storeEvents(store)) {
-    if (!event || event.type === 'denials') continue;
+    if (!event || event.type === 'denials' || event.type === 'screening-override') continue;
     for (const [holder, copies] of holders) {
       if (copies.some((c) => concerns(event, c))) out.get(holder)!.push({ index, event });
     }

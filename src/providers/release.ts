@@ -14,7 +14,7 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { ModelsealError } from '../errors.js';
 import { toB64, toHex } from '../format/encoding.js';
 import type { Stanza } from '../format/header.js';
-import type { ExportEvent } from '../log/events.js';
+import type { PublisherEvent } from '../log/events.js';
 import type { NoteVerifier } from '../log/note.js';
 import { signExports } from '../release/exports.js';
 import { checkExportReceipts, checkReleaseReceipt } from '../release/receipt.js';
@@ -101,7 +101,7 @@ export async function serviceInfo(service: string): Promise<ServiceInfo> {
  */
 export async function logExports(
   service: string,
-  events: ExportEvent[],
+  events: PublisherEvent[],
   publisher: Signer,
   logKey: NoteVerifier,
 ): Promise<number[]> {

@@ -37,8 +37,13 @@ export function listName(l: TestList): string {
   return `${l.source}@sha256:${createHash('sha256').update(JSON.stringify(l.entities)).digest('hex')}`;
 }
 
-/** A PartyScreening over `lists` (replace `lists` entries to change them); counts its screenings. */
-export function testScreening(lists: TestList[]): PartyScreening & { calls: number; lists: TestList[] } {
+/**
+ * A PartyScreening over `lists` (replace `lists` to change them); counts its screenings, and throws
+ * while `failing` (lists that cannot be read).
+ */
+export function testScreening(
+  lists: TestList[],
+): PartyScreening & { calls: number; lists: TestList[]; failing: boolean } {
   const explain = (party: ScreenedParty): ScreeningResult[] => {
     const strong = buildScreener(me.lists.map((l) => ({ source: l.source, entities: l.entities })));
     const weak = buildScreener(
@@ -52,16 +57,24 @@ export function testScreening(lists: TestList[]): PartyScreening & { calls: numb
       const r = strong.screen(query);
       if (r.decision !== 'clear') return r;
       const w = weak.screen(query);
-      const matches = w.matches.map((m) => ({ ...m, score: 0.8, decision: 'review' as const }));
+      const primary = new Map(me.lists.flatMap((l) => l.entities.map((e) => [`${l.source}/${e.id}`, e.names[0]!])));
+      const matches = w.matches.map((m) => ({
+        ...m,
+        entity: { ...m.entity, name: primary.get(`${m.entity.source}/${m.entity.id}`)! },
+        score: 0.8,
+        decision: 'review' as const,
+      }));
       return { ...w, decision: matches.length ? 'review' : 'clear', matches };
     });
   };
   const me = {
     calls: 0,
     lists,
+    failing: false,
     explainParty: explain,
     screenParty(party: ScreenedParty): LoggedScreening {
       me.calls++;
+      if (me.failing) throw new Error('the list snapshots cannot be read');
       const results = explain(party);
       const rank = { clear: 0, review: 1, hit: 2 } as const;
       const decision = results.map((r) => r.decision).reduce((a, b) => (rank[b] > rank[a] ? b : a), 'clear');

@@ -318,6 +318,17 @@ describe('release service', () => {
           }
         },
       ],
+      [
+        'screening-unavailable',
+        async () => {
+          screening.failing = true;
+          try {
+            return await post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs'));
+          } finally {
+            screening.failing = false;
+          }
+        },
+      ],
       ['deemed-export-embargoed', async () => post(await rawRequest(pkgs['dual-co/L-DUAL']!, 'dual-co'))],
       ['deemed-export-not-licensed', async () => post(await rawRequest(pkgs['fr-co/L-NAT']!, 'fr-co'))],
       ['revoked-identity', async () => post(await rawRequest(pkgs['revoked-co/L-OK']!, 'revoked-co'))],
@@ -406,6 +417,7 @@ describe('release service', () => {
       'malformed-request': 400,
       'oversized-body': 413,
       'provider-unavailable': 503,
+      'screening-unavailable': 503,
     };
     // What the entries of the compliance denials record: the recipient's nationalities, and its screening.
     const lists = [listName(SDN)];
