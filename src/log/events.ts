@@ -75,6 +75,11 @@ export interface LoggedScreening {
   lists: string[];
   stale: string[];
   best: { entity: string; source: string; name: string; score: string } | null;
+  /**
+   * Set by the release service when the recipient's screening-override entry (its log origin and
+   * index) covers every listed party the recipient matches now: the policy then sees it overridden.
+   */
+  overridden?: { origin: string; index: number };
 }
 
 /**
@@ -125,6 +130,8 @@ export interface ScreeningOverrideEvent {
   org: string;
   countries: string[];
   screening: LoggedScreening;
+  /** Every listed party the screening flagged, "<source>:<entity id>", sorted: what the override covers. */
+  entities: string[];
   reason: string;
   decidedBy: string;
   /** The key store's publisher key, "sha256:" of its SPKI: it signs the event sent to a release service. */

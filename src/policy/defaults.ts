@@ -31,6 +31,7 @@ namespace Modelseal {
       screening: String,
       screeningLists: Set<String>,
       listsStale: Bool,
+      screeningOverridden: Bool,
       nationalityEmbargoed: Bool,
       package: String,
     },
@@ -69,13 +70,14 @@ unless { context.license.destinations.contains(context.destination) };
 forbid (principal, action, resource)
 when { context.embargoed };
 
+// An override recorded at registration covers the parties it named, not new ones (docs/SERVER.md, "Screening").
 @id("screening-hit")
 forbid (principal, action, resource)
-when { context.screening == "hit" };
+when { context.screening == "hit" && !context.screeningOverridden };
 
 @id("screening-review")
 forbid (principal, action, resource)
-when { context.screening == "review" };
+when { context.screening == "review" && !context.screeningOverridden };
 
 // Remove this policy to release on lists past their maximum age (docs/POLICY.md, "Screening").
 @id("screening-list-stale")

@@ -69,6 +69,8 @@ export interface ScreeningAnswer {
   lists: string[];
   /** The sources past their maximum age. */
   stale: string[];
+  /** An override recorded at registration covers every listed party the recipient matches now. */
+  overridden?: boolean;
 }
 
 export interface ReleaseQuestion {
@@ -275,6 +277,7 @@ export class PolicyEngine {
         screening: q.screening?.decision ?? 'clear',
         screeningLists: q.screening?.lists ?? [],
         listsStale: (q.screening?.stale.length ?? 0) > 0,
+        screeningOverridden: q.screening?.overridden ?? false,
         nationalityEmbargoed: q.recipient.nationalities.some((n) => this.#embargoes.has(n)),
         package: q.package,
       },

@@ -65,6 +65,8 @@ export interface ScreeningOverride {
   reason: string;
   decidedBy: string;
   screening: LoggedScreening;
+  /** Every listed party the screening flagged, "<source>:<entity id>": what the override covers at releases. */
+  entities: string[];
   /** The log's origin and the entry's index. */
   log: { origin: string; index: number };
 }

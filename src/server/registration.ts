@@ -9,7 +9,7 @@ import type { PartyScreening, ScreenedParty } from '../compliance/types.js';
 import { ModelsealError } from '../errors.js';
 import type { LoggedScreening, ScreeningOverrideEvent } from '../log/events.js';
 import { checkRecipientAttributes, type RecipientAttributesInput, type ScreeningOverride } from './recipients.js';
-import { screenedParty } from './screening.js';
+import { flaggedEntities, screenedParty } from './screening.js';
 
 /**
  * The screening of the data directory `data`'s active lists, for the CLI's registrations.
@@ -68,6 +68,7 @@ export async function screenRegistration(
   const party = screenedParty({ name, ...a });
   const screening = o.screening.screenParty(party);
   if (screening.decision === 'clear') return undefined;
+  const results = o.screening.explainParty(party);
   if (!o.override) {
     const hit = screening.decision === 'hit';
     throw new ModelsealError(
@@ -75,7 +76,7 @@ export async function screenRegistration(
       `${name} (${a.org}) ${hit ? 'matches' : 'resembles'} ${describe(screening)} on a screening list; nothing was ` +
         `registered. ${hit ? 'Do not transfer to it' : 'Review the matches'}; to register it anyway, record your ` +
         `decision with --override-screening "<reason>"`,
-      { details: { screening, results: o.screening.explainParty(party) } },
+      { details: { screening, results } },
     );
   }
   const reason = o.override.reason.trim();
@@ -91,6 +92,7 @@ export async function screenRegistration(
     org: a.org,
     countries: [...party.countries].sort(),
     screening,
+    entities: flaggedEntities(results),
     reason,
     decidedBy,
     publisher: o.publisher,
@@ -108,5 +110,5 @@ export async function screenRegistration(
       { cause },
     );
   }
-  return { time, reason, decidedBy, screening, log: { origin: log.origin, index } };
+  return { time, reason, decidedBy, screening, entities: event.entities, log: { origin: log.origin, index } };
 }

@@ -302,7 +302,7 @@ export class ReleaseService {
     try {
       const question = {
         recipient: { name: rec.name, org: rec.org, country: rec.country, nationality: rec.nationality, nationalities },
-        screening,
+        screening: { ...screening, overridden: screening.overridden !== undefined },
         artifact: r.artifact,
         license,
         used: await this.#ledger.used(license.id),

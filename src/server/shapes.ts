@@ -117,7 +117,8 @@ function wellFormedOverride(event: unknown): boolean {
     !!s &&
     e.v === 1 &&
     e.type === 'screening-override' &&
-    exactKeys(e, 10) &&
+    exactKeys(e, 11) &&
+    isStrings(e.entities, 256, 1024) &&
     ['time', 'recipient', 'org', 'reason', 'decidedBy', 'publisher'].every((f) =>
       isString(e[f as keyof ScreeningOverrideEvent], 2048),
     ) &&

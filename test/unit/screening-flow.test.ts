@@ -120,6 +120,7 @@ describe('screening at registration', () => {
     expect(override).toMatchObject({
       reason: 'a namesake: registry extract HRB 1234 checked',
       decidedBy: 'alice',
+      entities: ['sdn:sdn-7'],
       log: { origin: 'screening.test/log', index: 0 },
     });
     const reg = new RecipientRegistry(join(dir, 'recipients'));
@@ -144,6 +145,7 @@ describe('screening at registration', () => {
         stale: [],
         best: { entity: 'sdn-7', source: 'sdn', name: 'Kremlin Holdings LLC', score: '1.000' },
       },
+      entities: ['sdn:sdn-7'],
       reason: 'a namesake: registry extract HRB 1234 checked',
       decidedBy: 'alice',
       publisher: publisherId,

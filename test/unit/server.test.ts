@@ -20,7 +20,7 @@ import { writeKeyFile } from '../../src/keystore/keyfile.js';
 import { loadLocalKey } from '../../src/providers/local.js';
 import { auditLog } from '../../src/log/audit.js';
 import { verifyProof } from '../../src/log/checkpoint.js';
-import { decodeEvent, storeEvents } from '../../src/log/events.js';
+import { decodeEvent, encodeEvent, storeEvents } from '../../src/log/events.js';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { AwsKmsIdentity, AwsKmsRecipient } from '../../src/providers/awskms.js';
 import { startMoto } from '../support/moto.js';
@@ -35,6 +35,7 @@ import { FailureLimiter, sourceOf } from '../../src/server/ratelimit.js';
 import { startServer, MAX_BODY_BYTES, type ExchangeRecord, type RunningServer } from '../../src/server/http.js';
 import type { ReleaseRequest } from '../../src/release/request.js';
 import { signedRequest } from '../support/release.js';
+import { screenRegistration } from '../../src/server/registration.js';
 import { entity, listName, testScreening } from '../support/screening.js';
 import { loadOrCreateCa, RecipientRegistry } from '../../src/server/recipients.js';
 import { openReleaseService, type ReleaseServiceSetup } from '../../src/server/setup.js';
@@ -176,6 +177,7 @@ beforeAll(async () => {
         license('L-REVIEW', { holder: 'review-co' }),
         license('L-DUAL', { holder: 'dual-co' }),
         license('L-NAT', { holder: 'fr-co', nationalities: ['DE'] }),
+        license('L-NAMESAKE', { holder: 'namesake-co' }),
       ],
     }),
   );
@@ -211,6 +213,28 @@ beforeAll(async () => {
     screening,
   });
   server = await startServer(setup.service, setup.log, { port: 0, onExchange: (r) => exchanges.push(r) });
+  // A namesake of the listed company, registered by an officer's override, logged in the service's own log.
+  const override = await screenRegistration(
+    'namesake-co',
+    { org: 'Shady Trading LLC', country: 'DE' },
+    {
+      screening,
+      publisher: 'sha256:test',
+      override: { reason: 'a namesake: registry extract checked', decidedBy: 'alice' },
+      log: async () => ({
+        origin: setup.log.origin,
+        record: async (e) => (await setup.log.append(encodeEvent(e))).index,
+      }),
+    },
+  );
+  const namesake = await registry.issue(
+    'namesake-co',
+    { org: 'Shady Trading LLC', country: 'DE' },
+    ca,
+    undefined,
+    override,
+  );
+  await writeKeyFile(join(dir, 'namesake-co.identity'), namesake.identity);
   for (const [r, l] of [
     ['acme-labs', 'L-OK'],
     ['acme-labs', 'L-EXPIRED'],
@@ -222,6 +246,7 @@ beforeAll(async () => {
     ['review-co', 'L-REVIEW'],
     ['dual-co', 'L-DUAL'],
     ['fr-co', 'L-NAT'],
+    ['namesake-co', 'L-NAMESAKE'],
   ] as const) {
     pkgs[`${r}/${l}`] = await sealFor(r, l);
   }
@@ -545,6 +570,28 @@ describe('release service', () => {
     const allowed = answers.filter((a) => a.body.decision === 'allow');
     expect(allowed).toHaveLength(1);
     expect(answers.filter((a) => a.body.reason === 'license-quota-used')).toHaveLength(2);
+  });
+
+  it('an override at registration covers the listed parties it named at release, and no party listed since', async () => {
+    const record = (await setup.recipients.get('namesake-co'))!;
+    expect(record.screeningOverride).toMatchObject({ entities: ['sdn:sdn-1'], decidedBy: 'alice' });
+    const allowed = await post(await rawRequest(pkgs['namesake-co/L-NAMESAKE']!, 'namesake-co'));
+    expect(allowed.body).toMatchObject({ decision: 'allow' });
+    expect(decodeEvent(verifyProof(allowed.body.receipt!, undefined, logKey).entry)).toMatchObject({
+      decision: 'allow',
+      screening: { decision: 'hit', best: { entity: 'sdn-1' }, overridden: record.screeningOverride!.log },
+    });
+    // A second listing of the same name, imported after the override: the override did not decide on it.
+    screening.lists = [{ ...SDN, entities: [...SDN.entities, entity('sdn-9', 'Shady Trading LLC')] }];
+    try {
+      const denied = await post(await rawRequest(pkgs['namesake-co/L-NAMESAKE']!, 'namesake-co'));
+      expect(denied.body).toMatchObject({ decision: 'deny', reason: 'screening-hit' });
+      const logged = decodeEvent(verifyProof(denied.body.receipt!, undefined, logKey).entry);
+      expect(logged).toMatchObject({ screening: { decision: 'hit' } });
+      expect(logged).not.toHaveProperty('screening.overridden');
+    } finally {
+      screening.lists = [SDN];
+    }
   });
 
   it('the client refuses a denial with RELEASE_DENIED and writes nothing', async () => {

@@ -42,6 +42,7 @@ function request() {
     screening: 'clear',
     screeningLists: [],
     listsStale: false,
+    screeningOverridden: false,
     nationalityEmbargoed: false,
     package: 'x',
   };
