@@ -3,7 +3,7 @@
  * repeated, `--citizenship`), shown by `recipient list`; the screening options' usage errors; and
  * `policy check` upgrading a policy directory an earlier version wrote.
  */
-import { cpSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +85,35 @@ describe('recipients with several nationalities', () => {
       expect(r.stderr).toMatch(pattern);
     }
     expect(readdirSync(join(data, 'recipients')).sort()).toEqual(['dual-co.json', 'none-co.json']);
+  });
+});
+
+describe('screening at registration, from the CLI', () => {
+  // The data directory's lists reach the CLI through openPartyScreening (a placeholder with no lists
+  // until the list snapshots are wired): every party is clear here. The refusals and the logged
+  // override are tested through the library (test/unit/screening-flow.test.ts).
+  it('an override of a clear party has nothing to override: registered as is, and nothing is logged', () => {
+    const r = ms([
+      'recipient',
+      'issue',
+      'clear-co',
+      '--data',
+      data,
+      '--org',
+      'Clear Co',
+      '--country',
+      'DE',
+      '-o',
+      join(dir, 'clear.identity'),
+      '--override-screening',
+      'not needed',
+      '--decided-by',
+      'alice',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().recipient).not.toHaveProperty('screeningOverride');
+    expect(existsSync(join(data, 'log'))).toBe(false);
   });
 });
 
