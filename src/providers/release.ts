@@ -181,10 +181,15 @@ export class ReleaseIdentity implements Identity {
     }
     // The decision counts only once it is in the log: check the receipt first.
     checkReleaseReceipt(answer.receipt, id, answer.decision, this.#o.logKey);
-    if (answer.decision === 'deny' && answer.reason === 'provider-unavailable') {
+    // Outages at the service (its key provider, its screening lists): logged, nothing released, worth a retry.
+    if (
+      answer.decision === 'deny' &&
+      (answer.reason === 'provider-unavailable' || answer.reason === 'screening-unavailable')
+    ) {
+      const what = answer.reason === 'provider-unavailable' ? 'key provider' : 'screening of the recipient';
       throw new ModelsealError(
         'PROVIDER_UNAVAILABLE',
-        `the release service's key provider is unavailable (request ${id}, logged); nothing was released, retry later`,
+        `the release service's ${what} is unavailable (request ${id}, logged); nothing was released, retry later`,
         {
           details: { requestId: id, reason: answer.reason },
         },

@@ -594,6 +594,18 @@ describe('release service', () => {
     }
   });
 
+  it("the client reports the service's screening outage as PROVIDER_UNAVAILABLE (retry), not a denial", async () => {
+    screening.failing = true;
+    try {
+      const { r, out } = await openVia(pkgs['acme-labs/L-OK']!);
+      expect(isModelsealError(r, 'PROVIDER_UNAVAILABLE'), String(r)).toBe(true);
+      expect((r as Error).message).toMatch(/screening of the recipient is unavailable .*logged.*retry later/);
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      screening.failing = false;
+    }
+  });
+
   it('the client refuses a denial with RELEASE_DENIED and writes nothing', async () => {
     const { r, out } = await openVia(pkgs['acme-labs/L-OK']!, 'acme-labs', 'US');
     expect(isModelsealError(r, 'RELEASE_DENIED')).toBe(true);
