@@ -32,6 +32,7 @@ import type { Identity } from '../providers/types.js';
 import type { Signer } from '../crypto/signer.js';
 import type { RateLimits } from './ratelimit.js';
 import type { PartyScreening } from '../compliance/types.js';
+import { openPartyScreening } from './registration.js';
 
 export interface ReleaseServiceSetup {
   service: ReleaseService;
@@ -82,7 +83,7 @@ export interface ReleaseSetupOptions {
    * log's origin comes from the key store's log.vkey, which must be this signer's verifier key.
    */
   logSigner?: Signer;
-  /** Screens the recipient at every release (the data directory's active lists); default: none, all clear. */
+  /** Screens the recipient at every release; default: the data directory's active lists (openPartyScreening). */
   screening?: PartyScreening;
 }
 
@@ -142,7 +143,7 @@ export async function openReleaseService(
       ...(opts.rateLimits ? { rateLimits: opts.rateLimits } : {}),
       ...(opts.summaryIntervalMs !== undefined ? { summaryIntervalMs: opts.summaryIntervalMs } : {}),
       ...(opts.onError ? { onError: opts.onError } : {}),
-      ...(opts.screening && { screening: opts.screening }),
+      screening: opts.screening ?? (await openPartyScreening(data)),
     });
     return { service, log, policy, recipients, createdPolicyFiles, close };
   } catch (e) {
