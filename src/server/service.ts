@@ -265,13 +265,13 @@ export class ReleaseService {
       this.#o.onError?.(`request ${exchange}: the recipient could not be screened`, e),
     );
     Object.assign(base, { certificate: rec.fingerprint, org: rec.org, country: rec.country, nationalities, screening });
-    if (!screening) return this.#decide(base, 'screening-unavailable');
     if (rec.revoked) return this.#decide(base, 'revoked-identity');
     if (!verifyRequest(r, signature, found.key, bytes)) return this.#decide(base, 'bad-signature');
     const now = this.#now();
     if (Math.abs(now.getTime() - Date.parse(r.time)) > this.#skewMs) return this.#decide(base, 'stale-timestamp');
     if (!(await this.#ledger.claimNonce(r.nonce, now.getTime() + 2 * this.#skewMs, now.getTime())))
       return this.#decide(base, 'replayed-nonce');
+    if (!screening) return this.#decide(base, 'screening-unavailable'); // told only to an authenticated request
     const stanza = stanzaFromJson(r.stanza);
     if (stanza.recipient !== r.recipient) return this.#decide(base, 'stanza-not-for-recipient');
     const policy = await this.#o.policy.current();
