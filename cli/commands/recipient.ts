@@ -104,6 +104,20 @@ async function screened(g: GlobalOptions, name: string, o: Attrs): Promise<Scree
   });
 }
 
+/** Tells the operator that the registration overrode screening, and where that is logged. */
+function sayOverride(g: GlobalOptions, r: RecipientRecord): void {
+  const o = r.screeningOverride;
+  if (!o) return;
+  const best = o.screening.best
+    ? ` ${o.screening.best.name} (${o.screening.best.source}, ${o.screening.best.score})`
+    : '';
+  say(
+    g,
+    `screening ${o.screening.decision}${best} overridden by ${o.decidedBy}; ` +
+      `logged as entry ${o.log.index} of ${o.log.origin}`,
+  );
+}
+
 /** One line of `recipient list`: name, organisation, country, nationalities, and what is special about it. */
 function listLine(x: RecipientRecord): string {
   const revoked = x.revoked ? `  REVOKED ${x.revoked}` : '';
@@ -167,6 +181,7 @@ function registerIssue(r: Command): void {
     const out = resolve(o.output ?? `${name}.identity`);
     await writeKeyFile(out, identity);
     emitJson(g, 'recipient issue', { recipient: record, identity: out });
+    sayOverride(g, record);
     say(g, `registered ${name} (${o.org}, ${o.country}); certificate fingerprint ${record.fingerprint}`);
     say(g, `  identity ${out} (secret: hand it to the recipient, then delete your copy)`);
     say(
@@ -201,6 +216,7 @@ function registerRegister(r: Command): void {
     const ca = key.asymmetricKeyType === 'rsa' ? await loadOrCreateCa(keysDir(g), passphraseSource(g)) : undefined;
     const record = await registry(o).register(name, attrsOf(o), key, ca, override);
     emitJson(g, 'recipient register', { recipient: record });
+    sayOverride(g, record);
     const noCert = record.certificate ? '' : ' (no certificate: not an RSA key)';
     say(g, `registered ${name} (${o.org}, ${o.country}); fingerprint ${record.fingerprint}${noCert}`);
   });
