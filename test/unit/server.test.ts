@@ -598,7 +598,7 @@ describe('release service', () => {
     screening.failing = true;
     try {
       const { r, out } = await openVia(pkgs['acme-labs/L-OK']!);
-      expect(isModelsealError(r, 'PROVIDER_UNAVAILABLE'), String(r)).toBe(true);
+      expect(isModelsealError(r, 'PROVIDER_UNAVAILABLE'), r instanceof Error ? r.message : 'opened').toBe(true);
       expect((r as Error).message).toMatch(/screening of the recipient is unavailable .*logged.*retry later/);
       expect(existsSync(out)).toBe(false);
     } finally {
