@@ -46,7 +46,7 @@ export const ErrorCodes = {
   LOG_UNAVAILABLE: { exit: 11, summary: 'the transparency log could not be written (nothing was released)' },
   /** A log, checkpoint, signed note or proof does not verify, or a stored log was altered. */
   LOG_INVALID: { exit: 12, summary: 'the transparency log or a proof does not verify' },
-  /** Policy files (Cedar schema, policies, licenses, embargoes, denied parties) do not parse or validate. */
+  /** Policy files (Cedar schema, policies, licenses, embargoes) do not parse or validate. */
   POLICY_INVALID: { exit: 13, summary: 'the release policy files do not validate' },
   /** The release service decided not to release the key (the reason and the deciding policies are in the details). */
   RELEASE_DENIED: { exit: 14, summary: 'the release service denied the key' },

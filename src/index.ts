@@ -163,6 +163,8 @@ export {
   type SealedPackage,
   type ReleaseEvent,
   type DenialsEvent,
+  type ScreeningOverrideEvent,
+  type PublisherEvent,
 } from './log/events.js';
 export {
   PolicyEngine,
@@ -200,9 +202,18 @@ export {
 export {
   RecipientRegistry,
   loadOrCreateCa,
+  recipientNationalities,
   type RecipientRecord,
   type CertificateAuthority,
+  type ScreeningOverride,
 } from './server/recipients.js';
+export {
+  openPartyScreening,
+  screenRegistration,
+  type OverrideLog,
+  type RegistrationOverride,
+  type RegistrationScreeningOptions,
+} from './server/registration.js';
 export {
   ReleaseRecipient,
   ReleaseIdentity,

@@ -2,7 +2,7 @@
  * `audit list`'s rows: one per log entry, as CSV (RFC 4180, every column) or as a table for people
  * (the columns that fit a terminal). docs/LOG.md.
  */
-import type { DenialsEvent, LogEvent } from '../../src/index.js';
+import type { DenialsEvent, LogEvent, ScreeningOverrideEvent } from '../../src/index.js';
 
 const CSV_COLUMNS = [
   'index',
@@ -64,6 +64,7 @@ export function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[num
       ip: e.ip,
     };
   }
+  if (e.type === 'screening-override') return overrideRow(index, e);
   const r = e.type === 'release' ? e : null;
   return {
     index: String(index),
@@ -86,6 +87,23 @@ export function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[num
     nationalities: r?.nationalities?.join(' ') ?? '',
     observed: r?.observed?.country ?? '',
     screening: r?.screening?.decision ?? '',
+  };
+}
+
+/** An operator's screening override: the party, and in the reason column what was overridden, why and by whom. */
+function overrideRow(index: number, e: ScreeningOverrideEvent): ReturnType<typeof row> {
+  const b = e.screening.best;
+  const best = b ? ` ${b.name} (${b.source} ${b.score})` : '';
+  return {
+    ...(Object.fromEntries(CSV_COLUMNS.map((c) => [c, ''])) as ReturnType<typeof row>),
+    index: String(index),
+    time: e.time,
+    type: e.type,
+    decision: 'allow',
+    reason: `${e.screening.decision}${best} overridden by ${e.decidedBy}: ${e.reason}`,
+    recipient: e.recipient,
+    org: e.org,
+    screening: e.screening.decision,
   };
 }
 

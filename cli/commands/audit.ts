@@ -125,7 +125,7 @@ function timeOption(name: string, v: string | undefined): number | undefined {
 }
 
 const DECISIONS = ['allow', 'deny'] as const;
-const TYPES = ['export', 'release', 'denials'] as const;
+const TYPES = ['export', 'release', 'denials', 'screening-override'] as const;
 const SCREENINGS = ['clear', 'review', 'hit'] as const;
 
 /** The `audit list` filter flags, checked, as the library's event filter. */
@@ -134,7 +134,7 @@ async function listFilter(f: ListFilters & { pseudonymKey?: string }): Promise<E
   if (f.decision && !(DECISIONS as readonly string[]).includes(f.decision))
     throw new ModelsealError('INVALID_ARGUMENT', '--decision: expected allow or deny');
   if (f.type && !(TYPES as readonly string[]).includes(f.type))
-    throw new ModelsealError('INVALID_ARGUMENT', '--type: expected export, release or denials');
+    throw new ModelsealError('INVALID_ARGUMENT', '--type: expected export, release, denials or screening-override');
   const screening = f.screening.flatMap((v) => v.split(',')).map((v) => v.trim());
   const badScreening = screening.find((v) => !(SCREENINGS as readonly string[]).includes(v));
   if (badScreening !== undefined)
@@ -217,7 +217,7 @@ function registerAuditList(audit: Command): void {
     .option('--country <code>', 'only recipients registered in this country (ISO 3166 alpha-2; release events)')
     .option('--decision <allow|deny>', 'only allowed or only denied (exports count as allowed)')
     .option(
-      '--type <export|release|denials>',
+      '--type <export|release|denials|screening-override>',
       'only packages made, only key-release requests, or only the summaries of requests refused by the rate limits',
     )
     .option('--license <id>', 'only under this license (repeatable: any of them)', collect, [])

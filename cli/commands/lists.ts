@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import {
   dataPaths,
+  recipientNationalities,
   importLists,
   LIST_FORMATS,
   listsStatus,
@@ -27,9 +28,7 @@ interface ImportFlags {
 
 /** A registered recipient as the screening sees it: name, organisation, and every country it has. */
 function partyOf(r: RecipientRecord): ScreenedParty & { recipient: string } {
-  // Nationalities and citizenships (deemed exports) when the record carries them.
-  const more = r as RecipientRecord & { nationalities?: string[]; citizenships?: string[] };
-  const countries = [r.country, r.nationality, ...(more.nationalities ?? []), ...(more.citizenships ?? [])];
+  const countries = [...new Set([r.country, ...recipientNationalities(r)])];
   return { recipient: r.name, name: r.name, org: r.org, countries: countries.filter(Boolean) };
 }
 

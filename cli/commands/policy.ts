@@ -15,9 +15,7 @@ export const DATA_HELP =
 export function registerPolicy(program: Command): void {
   const policy = program
     .command('policy')
-    .description(
-      'the release policy: Cedar policies, licenses, embargoed destinations, denied parties (docs/POLICY.md)',
-    );
+    .description('the release policy: Cedar policies, licenses, embargoed destinations (docs/POLICY.md)');
   policy
     .command('init')
     .description('write the default policy files where they are missing (modelseal serve does this too)')
@@ -32,8 +30,8 @@ export function registerPolicy(program: Command): void {
   policy
     .command('check')
     .description(
-      'validate the policy files: the Cedar schema, every policy (named with @id, strict validation), ' +
-        'licenses, embargoes, denied parties',
+      'validate the policy files, first upgrading earlier defaults: the Cedar schema, every policy (named with @id, ' +
+        'strict validation), licenses, embargoes',
     )
     .option('--data <dir>', DATA_HELP)
     .option('--policy-dir <dir>', 'a policy directory to check instead of <data>/policy')
@@ -53,12 +51,32 @@ export function registerPolicy(program: Command): void {
       if (o.server) return checkServer(g, o.server);
       const dir = policyDir ? resolve(policyDir) : join(dataDir(o), 'policy');
       const engine = await PolicyEngine.load(dir);
-      const r = { dir, hash: engine.hash, policies: engine.policyIds, licenses: engine.licenses.map((l) => l.id) };
+      const r = {
+        dir,
+        hash: engine.hash,
+        policies: engine.policyIds,
+        licenses: engine.licenses.map((l) => l.id),
+        upgraded: engine.upgrade.replaced,
+        missingDefaults: engine.missingDefaults,
+      };
       emitJson(g, 'policy check', r);
       say(g, `${dir}: valid (policy set ${engine.hash.slice(0, 16)}…)`);
       say(g, `  policies  ${r.policies.join(', ')}`);
       say(g, `  licenses  ${r.licenses.length ? r.licenses.join(', ') : 'none yet (add them to licenses.json)'}`);
+      sayPolicyUpgrade(g, engine);
     });
+}
+
+/** Says which earlier default files a load upgraded, and which default policies are not in force. */
+export function sayPolicyUpgrade(g: GlobalOptions, engine: PolicyEngine): void {
+  for (const { file, backup } of engine.upgrade.replaced)
+    say(g, `  upgraded  ${file} to this version's default (the old one is ${backup})`);
+  if (engine.missingDefaults.length)
+    say(
+      g,
+      `  not in force: the default policies ${engine.missingDefaults.join(', ')} (policies.cedar was changed; ` +
+        'copy them from docs/POLICY.md to apply them)',
+    );
 }
 
 interface CheckFlags {

@@ -1,27 +1,130 @@
 import type { Command } from 'commander';
-import { createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { loadOrCreateCa, ModelsealError, RecipientRegistry, writeKeyFile } from '../../src/index.js';
-import { emitJson, keysDir, passphraseSource, say, type GlobalOptions } from '../util.js';
+import {
+  loadOrCreateCa,
+  ModelsealError,
+  openExportLog,
+  openPartyScreening,
+  RecipientRegistry,
+  recipientNationalities,
+  screenRegistration,
+  writeKeyFile,
+  type OverrideLog,
+  type RecipientRecord,
+  type ScreeningOverride,
+} from '../../src/index.js';
+import { emitJson, keysDir, passphraseSource, publisherKey, say, type GlobalOptions } from '../util.js';
 import { dataDir, DATA_HELP } from './policy.js';
 
 interface Attrs {
   data?: string;
   org: string;
   country: string;
-  nationality: string;
+  nationality: string[];
+  citizenship: string[];
+  overrideScreening?: string;
+  decidedBy?: string;
+  log?: string;
 }
 
 const registry = (o: { data?: string }) => new RecipientRegistry(join(dataDir(o), 'recipients'));
 
-/** The --data, --org, --country and --nationality options of issue and register. */
+/** Country codes given as `--x DE,IR`, or the option repeated. */
+const codes = (v: string, prev: string[]) => [...prev, ...v.split(',').map((c) => c.trim())];
+
+/** The attribute, screening and override options of issue and register. */
 const withAttrs = (c: Command) =>
   c
     .option('--data <dir>', DATA_HELP)
     .requiredOption('--org <name>', 'the recipient organisation')
     .requiredOption('--country <code>', 'where the recipient is established (ISO 3166 alpha-2)')
-    .requiredOption('--nationality <code>', "the recipient's nationality (ISO 3166 alpha-2), for deemed-export rules");
+    .option(
+      '--nationality <codes>',
+      "the recipient's nationalities (ISO 3166 alpha-2, DE,IR or repeated), for deemed-export rules",
+      codes,
+      [],
+    )
+    .option('--citizenship <codes>', "the recipient's citizenships (likewise), for deemed-export rules", codes, [])
+    .option(
+      '--override-screening <reason>',
+      'register although screening flags the name or organisation: the match, the reason and who decided are logged',
+    )
+    .option('--decided-by <name>', 'who decided the override (default: the operating-system user)')
+    .option(
+      '--log <dir|url>',
+      'where the override is logged: a log store, or a release service URL (default <data>/log)',
+    );
+
+/** The recipient's attributes as the registry takes them. */
+const attrsOf = (o: Attrs) => ({
+  org: o.org,
+  country: o.country,
+  nationalities: o.nationality,
+  citizenships: o.citizenship,
+});
+
+/**
+ * Screens the party against the data directory's active lists before anything is written; a
+ * review or hit refuses unless overridden, and an override is logged first (docs/SERVER.md).
+ */
+async function screened(g: GlobalOptions, name: string, o: Attrs): Promise<ScreeningOverride | undefined> {
+  if (o.decidedBy !== undefined && o.overrideScreening === undefined)
+    throw new ModelsealError('INVALID_ARGUMENT', '--decided-by names who decided an --override-screening: give both');
+  if (await registry(o).get(name))
+    throw new ModelsealError(
+      'OUTPUT_EXISTS',
+      `recipient ${name} is already registered; revoke it and choose another name`,
+    );
+  const publisher = o.overrideScreening === undefined ? undefined : await publisherKey(g);
+  const publisherId = publisher ? `sha256:${createHash('sha256').update(publisher.spki).digest('hex')}` : '';
+  const openLog = async (): Promise<OverrideLog> => {
+    const where = o.log ?? join(dataDir(o), 'log');
+    const log = await openExportLog(where, { keysDir: keysDir(g), passphrase: passphraseSource(g) });
+    return {
+      origin: log.origin,
+      record: async (event) => {
+        try {
+          return (await log.append([event], publisher!))[0]!;
+        } finally {
+          await log.close();
+        }
+      },
+    };
+  };
+  return screenRegistration(name, attrsOf(o), {
+    screening: await openPartyScreening(dataDir(o)),
+    publisher: publisherId,
+    log: openLog,
+    ...(o.overrideScreening !== undefined && {
+      override: { reason: o.overrideScreening, decidedBy: o.decidedBy ?? userInfo().username },
+    }),
+  });
+}
+
+/** Tells the operator that the registration overrode screening, and where that is logged. */
+function sayOverride(g: GlobalOptions, r: RecipientRecord): void {
+  const o = r.screeningOverride;
+  if (!o) return;
+  const best = o.screening.best
+    ? ` ${o.screening.best.name} (${o.screening.best.source}, ${o.screening.best.score})`
+    : '';
+  say(
+    g,
+    `screening ${o.screening.decision}${best} overridden by ${o.decidedBy}; ` +
+      `logged as entry ${o.log.index} of ${o.log.origin}`,
+  );
+}
+
+/** One line of `recipient list`: name, organisation, country, nationalities, and what is special about it. */
+function listLine(x: RecipientRecord): string {
+  const revoked = x.revoked ? `  REVOKED ${x.revoked}` : '';
+  const nat = recipientNationalities(x);
+  const override = x.screeningOverride ? `  screening overridden by ${x.screeningOverride.decidedBy}` : '';
+  return `${x.name.padEnd(20)} ${x.org} (${x.country}; nationalities ${nat.join(',') || 'none'})${override}${revoked}`;
+}
 
 /** `recipient issue | register | revoke | list`. */
 export function registerRecipient(program: Command): void {
@@ -48,10 +151,7 @@ export function registerRecipient(program: Command): void {
       const all = await registry(o).list();
       emitJson(g, 'recipient list', { recipients: all.map(({ publicKey: _k, certificate: _c, ...rest }) => rest) });
       if (!all.length) say(g, 'no recipients registered (modelseal recipient issue <name> …)');
-      for (const x of all) {
-        const revoked = x.revoked ? `  REVOKED ${x.revoked}` : '';
-        say(g, `${x.name.padEnd(20)} ${x.org} (${x.country}, ${x.nationality})${revoked}`);
-      }
+      for (const x of all) say(g, listLine(x));
     });
 }
 
@@ -74,13 +174,14 @@ function registerIssue(r: Command): void {
       ),
   ).action(async (name: string, o: Attrs & { output?: string; protect?: boolean }, cmd: Command) => {
     const g = cmd.optsWithGlobals<GlobalOptions>();
+    const override = await screened(g, name, o);
     const ca = await loadOrCreateCa(keysDir(g), passphraseSource(g));
     const passphrase = o.protect ? await passphraseSource(g)() : undefined;
-    const attrs = { org: o.org, country: o.country, nationality: o.nationality };
-    const { record, identity } = await registry(o).issue(name, attrs, ca, passphrase);
+    const { record, identity } = await registry(o).issue(name, attrsOf(o), ca, passphrase, override);
     const out = resolve(o.output ?? `${name}.identity`);
     await writeKeyFile(out, identity);
     emitJson(g, 'recipient issue', { recipient: record, identity: out });
+    sayOverride(g, record);
     say(g, `registered ${name} (${o.org}, ${o.country}); certificate fingerprint ${record.fingerprint}`);
     say(g, `  identity ${out} (secret: hand it to the recipient, then delete your copy)`);
     say(
@@ -111,10 +212,11 @@ function registerRegister(r: Command): void {
         cause,
       });
     }
+    const override = await screened(g, name, o);
     const ca = key.asymmetricKeyType === 'rsa' ? await loadOrCreateCa(keysDir(g), passphraseSource(g)) : undefined;
-    const attrs = { org: o.org, country: o.country, nationality: o.nationality };
-    const record = await registry(o).register(name, attrs, key, ca);
+    const record = await registry(o).register(name, attrsOf(o), key, ca, override);
     emitJson(g, 'recipient register', { recipient: record });
+    sayOverride(g, record);
     const noCert = record.certificate ? '' : ' (no certificate: not an RSA key)';
     say(g, `registered ${name} (${o.org}, ${o.country}); fingerprint ${record.fingerprint}${noCert}`);
   });

@@ -12,7 +12,7 @@ import {
   type ReleaseServiceSetup,
 } from '../../src/index.js';
 import { collect, emitJson, keysDir, passphraseSource, say, signerFrom, warn, type GlobalOptions } from '../util.js';
-import { dataDir, DATA_HELP } from './policy.js';
+import { dataDir, DATA_HELP, sayPolicyUpgrade } from './policy.js';
 
 interface ServeFlags {
   data?: string;
@@ -269,6 +269,7 @@ function printServing(
     `  policy   ${engine.policyIds.length} policies, ${engine.licenses.length} licenses, ` +
       `policy set ${info.policySet.slice(0, 16)}… (edits are picked up within a second)`,
   );
+  sayPolicyUpgrade(g, engine);
   const { rateLimits: rl, summaryIntervalMs } = limits;
   say(
     g,
@@ -277,12 +278,6 @@ function printServing(
   );
   printGeo(g, setup);
   say(g, `  seal for it with --to release:${url}#<recipient>`);
-  if (!engine.artifactModel)
-    warn(
-      `${dataDir(o)}/policy/schema.cedarschema gives an Artifact no "model": licenses must name the marked ` +
-        'digest of a fingerprinted copy; to have a license naming the model cover its copies, update the schema ' +
-        'and licensed-release (docs/POLICY.md, "Licenses")',
-    );
 }
 
 /** The databases locating request sources, for --json (null: none). */

@@ -81,6 +81,11 @@ export interface LoggedScreening {
   lists: string[];
   stale: string[];
   best: { entity: string; source: string; name: string; score: string } | null;
+  /**
+   * Set by the release service when the recipient's screening-override entry (its log origin and
+   * index) covers every listed party the recipient matches now: the policy then sees it overridden.
+   */
+  overridden?: { origin: string; index: number };
 }
 
 /**
@@ -117,7 +122,32 @@ export interface DenialsEvent {
   policySet: string;
 }
 
-export type LogEvent = ExportEvent | ReleaseEvent | DenialsEvent;
+/**
+ * An operator registered a recipient that screening flagged (`recipient issue|register
+ * --override-screening`): the party, the screening, the reason and who decided, logged before the
+ * recipient is written. docs/LOG.md, "Screening and nationalities".
+ */
+export interface ScreeningOverrideEvent {
+  v: 1;
+  type: 'screening-override';
+  time: string;
+  /** The recipient's name, organisation, and nationalities, citizenships and country (sorted). */
+  recipient: string;
+  org: string;
+  countries: string[];
+  screening: LoggedScreening;
+  /** Every listed party the screening flagged, "<source>:<entity id>", sorted: what the override covers. */
+  entities: string[];
+  reason: string;
+  decidedBy: string;
+  /** The key store's publisher key, "sha256:" of its SPKI: it signs the event sent to a release service. */
+  publisher: string;
+}
+
+/** The events a publisher's key store may submit to a release service's log (POST /v1/export). */
+export type PublisherEvent = ExportEvent | ScreeningOverrideEvent;
+
+export type LogEvent = ExportEvent | ReleaseEvent | DenialsEvent | ScreeningOverrideEvent;
 
 /** JSON with object keys sorted at every level and no whitespace (RFC 8785 for the values we log). */
 export function canonicalJson(value: unknown): string {

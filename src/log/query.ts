@@ -54,7 +54,7 @@ export interface EventQueryResult {
 type Screening = 'clear' | 'review' | 'hit';
 
 const DECISIONS = ['allow', 'deny'];
-const TYPES = ['export', 'release', 'denials'];
+const TYPES = ['export', 'release', 'denials', 'screening-override'];
 const SCREENINGS = ['clear', 'review', 'hit'];
 
 /** A filter value as a list: undefined and an empty list both mean "no filter". */
@@ -74,7 +74,7 @@ function checkFilter(f: EventFilter): void {
   if (f.type !== undefined && !TYPES.includes(f.type))
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `filter.type ${JSON.stringify(f.type)}: expected export, release or denials`,
+      `filter.type ${JSON.stringify(f.type)}: expected export, release, denials or screening-override`,
     );
   const badScreening = anyOf(f.screening).find((d) => !SCREENINGS.includes(d));
   if (badScreening !== undefined)
@@ -112,6 +112,18 @@ export function eventMatcher(f: EventFilter): (e: LogEvent) => boolean {
         !f.country &&
         licenses.length === 0 &&
         !releaseOnly &&
+        inTime(e)
+      );
+    // An operator's screening override names a party and its organisation, no model, license or decision.
+    if (e.type === 'screening-override')
+      return (
+        (!f.type || f.type === e.type) &&
+        !f.decision &&
+        !f.artifact &&
+        !f.country &&
+        !f.license &&
+        (!f.recipient || e.recipient === f.recipient) &&
+        (!f.org || same(e.org, f.org)) &&
         inTime(e)
       );
     const r = e.type === 'release' ? e : null;
@@ -206,7 +218,7 @@ export async function copyEvents(
 ): Promise<Map<string, IndexedEvent<ExportEvent | ReleaseEvent>[]>> {
   const out = new Map<string, IndexedEvent<ExportEvent | ReleaseEvent>[]>([...holders.keys()].map((k) => [k, []]));
   for await (const { index, event } of storeEvents(store)) {
-    if (!event || event.type === 'denials') continue;
+    if (!event || event.type === 'denials' || event.type === 'screening-override') continue;
     for (const [holder, copies] of holders) {
       if (copies.some((c) => concerns(event, c))) out.get(holder)!.push({ index, event });
     }

@@ -4,8 +4,7 @@
  * its trusted publishers sign and returns receipts. docs/LOG.md, docs/SERVER.md.
  */
 import { join } from 'node:path';
-import { exportEvents } from '../log/events.js';
-import { encodeEvent } from '../log/events.js';
+import { encodeEvent, exportEvents, type PublisherEvent } from '../log/events.js';
 import { TransparencyLog } from '../log/log.js';
 import type { NoteVerifier } from '../log/note.js';
 import { logSpecKind, openLogStore } from '../log/open.js';
@@ -32,6 +31,8 @@ export interface ExportLog {
   readonly origin: string;
   /** Records one export event per recipient of `result` and returns the entries; throws if any is not recorded. */
   record(result: SealResult, publisher: Publisher): Promise<LoggedExport[]>;
+  /** Records publisher events (exports, screening overrides), one entry each; returns their indexes or throws. */
+  append(events: PublisherEvent[], publisher: Publisher): Promise<number[]>;
   close(): Promise<void>;
 }
 
@@ -67,26 +68,29 @@ export async function openExportLog(where: string, opts: ExportLogOptions): Prom
     await store.close();
     throw e;
   }
+  const append = async (events: PublisherEvent[]) =>
+    (await Promise.all(events.map((e) => log.append(encodeEvent(e))))).map((rc) => rc.index);
   return {
     origin: log.origin,
     record: async (result) => {
       const events = exportEvents(result);
-      const receipts = await Promise.all(events.map((e) => log.append(encodeEvent(e))));
-      return receipts.map((rc, i) => ({ index: rc.index, recipient: events[i]!.recipient }));
+      return (await append(events)).map((index, i) => ({ index, recipient: events[i]!.recipient }));
     },
+    append,
     close: () => log.close(),
   };
 }
 
 /** A release service's log: it records the events the publisher signs, and each receipt must verify under `logKey`. */
 function serviceLog(url: string, logKey: NoteVerifier): ExportLog {
+  const append = (events: PublisherEvent[], publisher: Publisher) => logExports(url, events, publisher.signer, logKey);
   return {
     origin: logKey.name,
     record: async (result, publisher) => {
       const events = exportEvents(result);
-      const indexes = await logExports(url, events, publisher.signer, logKey);
-      return indexes.map((index, i) => ({ index, recipient: events[i]!.recipient }));
+      return (await append(events, publisher)).map((index, i) => ({ index, recipient: events[i]!.recipient }));
     },
+    append,
     close: async () => {},
   };
 }

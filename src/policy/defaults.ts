@@ -1,13 +1,14 @@
 /**
  * The policy files `modelseal serve` writes into a new data directory: the Cedar schema (fixed by
  * modelseal: it is what the service puts in each request), the named policies, and empty lists of
- * licenses, embargoed destinations and denied parties for the operator to fill. docs/POLICY.md.
+ * licenses and embargoed destinations for the operator to fill. docs/POLICY.md. Screening lists
+ * live apart, under <data>/lists (src/compliance/lists).
  */
 
 export const SCHEMA = `// modelseal release schema (docs/POLICY.md). The service builds every request to this shape;
 // policies are validated against it (strict mode) when loaded and by \`modelseal policy check\`.
 namespace Modelseal {
-  entity Recipient = { org: String, country: String, nationality: String };
+  entity Recipient = { org: String, country: String, nationality: String, nationalities: Set<String> };
   entity Artifact = { digest: String, model: String };
   entity License = {
     holder: Recipient,
@@ -17,6 +18,7 @@ namespace Modelseal {
     notAfter: Long,
     maxReleases: Long,
     used: Long,
+    nationalities?: Set<String>,
   };
   action release appliesTo {
     principal: Recipient,
@@ -27,6 +29,10 @@ namespace Modelseal {
       time: Long,
       embargoed: Bool,
       screening: String,
+      screeningLists: Set<String>,
+      listsStale: Bool,
+      screeningOverridden: Bool,
+      nationalityEmbargoed: Bool,
       package: String,
       observedCountry: String,
       observedEmbargoed: Bool,
@@ -70,9 +76,31 @@ unless { context.license.destinations.contains(context.destination) };
 forbid (principal, action, resource)
 when { context.embargoed };
 
+// An override recorded at registration covers the parties it named, not new ones (docs/SERVER.md, "Screening").
 @id("screening-hit")
 forbid (principal, action, resource)
-when { context.screening != "clear" };
+when { context.screening == "hit" && !context.screeningOverridden };
+
+@id("screening-review")
+forbid (principal, action, resource)
+when { context.screening == "review" && !context.screeningOverridden };
+
+// Remove this policy to release on lists past their maximum age (docs/POLICY.md, "Screening").
+@id("screening-list-stale")
+forbid (principal, action, resource)
+when { context.listsStale };
+
+// Deemed exports: releasing to a foreign national is an export to their country, wherever the weights go.
+@id("deemed-export-embargoed")
+forbid (principal, action, resource)
+when { context.nationalityEmbargoed };
+
+@id("deemed-export-not-licensed")
+forbid (principal, action, resource)
+when {
+  context.license has nationalities &&
+  !context.license.nationalities.containsAll(principal.nationalities)
+};
 
 // Geofencing (docs/GEOFENCING.md): where the request came from, located offline. Unknown ("") is allowed.
 @id("observed-embargoed")
@@ -96,11 +124,10 @@ export const LICENSES_EXAMPLE = {
     notBefore: '2026-01-01T00:00:00Z',
     notAfter: '2027-01-01T00:00:00Z',
     maxReleases: 10,
+    // Optional: the nationalities the license covers (deemed exports); without it, any not embargoed.
+    nationalities: ['DE', 'FR'],
   },
 };
 
 /** Destinations (ISO 3166 alpha-2) to which nothing is released, whatever the license says. */
 export const EMBARGOES = { destinations: ['CU', 'IR', 'KP', 'SY'] };
-
-/** Denied parties: a recipient whose name or organisation matches one (case-insensitive) fails screening. */
-export const DENIED_PARTIES = { parties: [] as string[] };

@@ -1,8 +1,8 @@
 /**
  * Release policy: Cedar (@cedar-policy/cedar-wasm) over a mandatory schema, with named policies,
- * licenses, embargoed destinations and a denied-party list, all plain files the operator edits in
- * a policy directory. Loading validates everything (strict mode) or refuses; deciding never
- * throws: any evaluation error or missing attribute is a deny. docs/POLICY.md.
+ * licenses and embargoed destinations, all plain files the operator edits in a policy directory.
+ * Loading upgrades earlier defaults and validates everything (strict mode) or refuses; deciding
+ * never throws: any evaluation error or missing attribute is a deny. docs/POLICY.md.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -18,7 +18,8 @@ import {
   type PolicyDecision,
   type PolicyPreparation,
 } from './cedar.js';
-import { DENIED_PARTIES, EMBARGOES, LICENSES_EXAMPLE, POLICIES, SCHEMA } from './defaults.js';
+import { EMBARGOES, LICENSES_EXAMPLE, POLICIES, SCHEMA } from './defaults.js';
+import { DEFAULT_POLICY_IDS, upgradePolicyDir, type PolicyUpgrade } from './upgrade.js';
 
 export {
   evaluatePolicies,
@@ -34,7 +35,6 @@ export const POLICY_FILES = {
   policies: 'policies.cedar',
   licenses: 'licenses.json',
   embargoes: 'embargoes.json',
-  deniedParties: 'denied-parties.json',
 } as const;
 
 export interface License {
@@ -48,13 +48,29 @@ export interface License {
   notBefore: string;
   notAfter: string;
   maxReleases: number;
+  /** The recipient nationalities it covers (deemed exports); absent: any that is not embargoed. */
+  nationalities?: string[];
 }
 
 export interface RecipientAttributes {
   name: string;
   org: string;
   country: string;
+  /** The first of `nationalities` ("" when none): the attribute custom policies of earlier versions use. */
   nationality: string;
+  /** Nationalities and citizenships, ISO 3166 alpha-2. */
+  nationalities: string[];
+}
+
+/** The recipient's screening against the lists active at the request (src/compliance, docs/POLICY.md). */
+export interface ScreeningAnswer {
+  decision: 'clear' | 'review' | 'hit';
+  /** The snapshots screened, "<source>@sha256:<hex>". */
+  lists: string[];
+  /** The sources past their maximum age. */
+  stale: string[];
+  /** An override recorded at registration covers every listed party the recipient matches now. */
+  overridden?: boolean;
 }
 
 export interface ReleaseQuestion {
@@ -69,6 +85,8 @@ export interface ReleaseQuestion {
   destination: string;
   time: Date;
   package: string;
+  /** Default: clear, against no lists (a service without screening lists). */
+  screening?: ScreeningAnswer;
   /** Where the request came from (src/compliance/geo); unknown when absent. */
   observed?: ObservedSource;
 }
@@ -94,7 +112,6 @@ export async function initPolicyDir(dir: string): Promise<string[]> {
     policies: POLICIES,
     licenses: JSON.stringify(LICENSES_EXAMPLE, null, 2) + '\n',
     embargoes: JSON.stringify(EMBARGOES, null, 2) + '\n',
-    deniedParties: JSON.stringify(DENIED_PARTIES, null, 2) + '\n',
   };
   const written: string[] = [];
   for (const [k, name] of Object.entries(POLICY_FILES) as [keyof typeof POLICY_FILES, string][]) {
@@ -145,19 +162,9 @@ function checkLicense(l: unknown, where: string): License {
   }
   if (!Number.isSafeInteger(o.maxReleases) || (o.maxReleases as number) < 0)
     throw bad('"maxReleases" must be a whole number ≥ 0');
+  if (o.nationalities !== undefined && (!isStrings(o.nationalities) || !o.nationalities.every((d) => COUNTRY.test(d))))
+    throw bad('"nationalities", when given, must be a list of ISO 3166 alpha-2 country codes');
   return o as unknown as License;
-}
-
-/** Whether the Cedar `schema` (already checked to parse) gives entity type `entity` the attribute `attr`. */
-function declaresAttribute(schema: string, entity: string, attr: string): boolean {
-  const json = loadCedar().schemaToJson(schema);
-  if (json.type !== 'success') return false;
-  return Object.values(json.json).some((ns) => {
-    // An entity type is a record shape or an enumeration (which has no attributes).
-    const type = ns.entityTypes[entity] as { shape?: { attributes?: Record<string, unknown> } } | undefined;
-    const shape = type?.shape;
-    return shape?.attributes !== undefined && Object.hasOwn(shape.attributes, attr);
-  });
 }
 
 /** A loaded, validated policy directory. */
@@ -166,12 +173,12 @@ export class PolicyEngine {
   /** SHA-256 over every policy file: logged with each decision, so an auditor knows which rules applied. */
   readonly hash: string;
   readonly policyIds: string[];
+  /** Earlier default files this load replaced by the current ones (docs/POLICY.md, "Upgrading"). */
+  upgrade: PolicyUpgrade = { replaced: [] };
   readonly #licenses: Map<string, License>;
   readonly #embargoes: Set<string>;
-  readonly #denied: string[];
   readonly #preparation: PolicyPreparation;
   /** Whether the schema gives an artifact its `model` (schemas written before it do not: docs/POLICY.md). */
-  readonly #artifactModel: boolean;
 
   private constructor(
     dir: string,
@@ -180,20 +187,29 @@ export class PolicyEngine {
     schema: string,
     licenses: Map<string, License>,
     embargoes: Set<string>,
-    denied: string[],
   ) {
     this.dir = dir;
     this.hash = hash;
     this.policyIds = Object.keys(staticPolicies);
     this.#licenses = licenses;
     this.#embargoes = embargoes;
-    this.#denied = denied;
     this.#preparation = { id: `modelseal-${hash}`, schema, policies: staticPolicies };
-    this.#artifactModel = declaresAttribute(schema, 'Artifact', 'model');
   }
 
-  /** Loads and validates `dir`; throws POLICY_INVALID naming every problem found. */
+  /** The default policies (by @id) that this directory's changed policies.cedar does not have: not in force. */
+  get missingDefaults(): string[] {
+    return DEFAULT_POLICY_IDS.filter((id) => !this.policyIds.includes(id));
+  }
+
+  /**
+   * Loads and validates `dir`, first replacing earlier default schema and policy files by the
+   * current ones; throws POLICY_INVALID naming every problem found.
+   */
   static async load(dir: string): Promise<PolicyEngine> {
+    const upgrade = await upgradePolicyDir(dir, POLICY_FILES).catch((e: unknown) => {
+      if (e instanceof ModelsealError) throw e;
+      return { replaced: [] }; // a file that cannot be read is reported below, by name
+    });
     const c = loadCedar();
     const texts = Object.fromEntries(
       await Promise.all(Object.entries(POLICY_FILES).map(async ([k, f]) => [k, await readText(join(dir, f))] as const)),
@@ -233,41 +249,14 @@ export class PolicyEngine {
         { errors: validation.validationErrors },
       );
     }
-    const licJson = await readJson(join(dir, POLICY_FILES.licenses));
-    if (!Array.isArray(licJson.licenses)) throw invalid(`${POLICY_FILES.licenses}: expected {"licenses": [...]}`);
-    const licenses = new Map<string, License>();
-    licJson.licenses.forEach((l, i) => {
-      const lic = checkLicense(l, `${POLICY_FILES.licenses} entry ${i}`);
-      if (licenses.has(lic.id)) throw invalid(`${POLICY_FILES.licenses}: license ${lic.id} is listed twice`);
-      licenses.set(lic.id, lic);
-    });
-    const emb = (await readJson(join(dir, POLICY_FILES.embargoes))).destinations;
-    if (!isStrings(emb) || !emb.every((d) => COUNTRY.test(d)))
-      throw invalid(`${POLICY_FILES.embargoes}: expected {"destinations": ["XX", ...]} with ISO 3166 alpha-2 codes`);
-    const denied = (await readJson(join(dir, POLICY_FILES.deniedParties))).parties;
-    if (!isStrings(denied)) throw invalid(`${POLICY_FILES.deniedParties}: expected {"parties": ["name", ...]}`);
+    const { licenses, embargoes } = await readLicensesAndEmbargoes(dir);
     const hash = createHash('sha256');
     for (const f of Object.keys(POLICY_FILES) as (keyof typeof POLICY_FILES)[])
       hash.update(`${f}\n${texts[f].length}\n`).update(texts[f]);
-    const engine = new PolicyEngine(
-      dir,
-      hash.digest('hex'),
-      staticPolicies,
-      texts.schema,
-      licenses,
-      new Set(emb),
-      denied.map((d) => d.toLowerCase()),
-    );
+    const engine = new PolicyEngine(dir, hash.digest('hex'), staticPolicies, texts.schema, licenses, embargoes);
     if (!preparePolicies(engine.#preparation)) throw invalid('the policies could not be prepared for evaluation');
+    engine.upgrade = upgrade;
     return engine;
-  }
-
-  /**
-   * Whether the schema gives an artifact its `model`, so that policies can let a license naming a
-   * model cover its fingerprinted copies (schemas written before it do not: docs/POLICY.md).
-   */
-  get artifactModel(): boolean {
-    return this.#artifactModel;
   }
 
   license(id: string): License | undefined {
@@ -276,11 +265,6 @@ export class PolicyEngine {
 
   get licenses(): License[] {
     return [...this.#licenses.values()];
-  }
-
-  /** Screening against the denied-party list: "clear", or "hit". */
-  screen(r: RecipientAttributes): 'clear' | 'hit' {
-    return this.#denied.includes(r.name.toLowerCase()) || this.#denied.includes(r.org.toLowerCase()) ? 'hit' : 'clear';
   }
 
   /** The schema and policies, for the decider's worker thread to prepare (src/server/decider.ts). */
@@ -305,7 +289,11 @@ export class PolicyEngine {
         destination: q.destination,
         time: Math.floor(q.time.getTime() / 1000),
         embargoed: this.#embargoes.has(q.destination),
-        screening: this.screen(q.recipient),
+        screening: q.screening?.decision ?? 'clear',
+        screeningLists: q.screening?.lists ?? [],
+        listsStale: (q.screening?.stale.length ?? 0) > 0,
+        screeningOverridden: q.screening?.overridden ?? false,
+        nationalityEmbargoed: q.recipient.nationalities.some((n) => this.#embargoes.has(n)),
         package: q.package,
         observedCountry: q.observed?.country ?? '',
         observedEmbargoed: this.#embargoes.has(q.observed?.country ?? ''),
@@ -320,12 +308,17 @@ export class PolicyEngine {
       entities: [
         {
           uid: E('Recipient', q.recipient.name),
-          attrs: { org: q.recipient.org, country: q.recipient.country, nationality: q.recipient.nationality },
+          attrs: {
+            org: q.recipient.org,
+            country: q.recipient.country,
+            nationality: q.recipient.nationality,
+            nationalities: q.recipient.nationalities,
+          },
           parents: [],
         },
         {
           uid: E('Artifact', q.artifact),
-          attrs: { digest: q.artifact, ...(this.#artifactModel ? { model: q.model ?? q.artifact } : {}) },
+          attrs: { digest: q.artifact, model: q.model ?? q.artifact },
           parents: [],
         },
         {
@@ -338,10 +331,29 @@ export class PolicyEngine {
             notAfter: seconds(q.license.notAfter),
             maxReleases: q.license.maxReleases,
             used: q.used,
+            ...(q.license.nationalities && { nationalities: q.license.nationalities }),
           },
           parents: [],
         },
       ],
     };
   }
+}
+
+/** licenses.json and embargoes.json of `dir`, checked. */
+async function readLicensesAndEmbargoes(
+  dir: string,
+): Promise<{ licenses: Map<string, License>; embargoes: Set<string> }> {
+  const licJson = await readJson(join(dir, POLICY_FILES.licenses));
+  if (!Array.isArray(licJson.licenses)) throw invalid(`${POLICY_FILES.licenses}: expected {"licenses": [...]}`);
+  const licenses = new Map<string, License>();
+  licJson.licenses.forEach((l, i) => {
+    const lic = checkLicense(l, `${POLICY_FILES.licenses} entry ${i}`);
+    if (licenses.has(lic.id)) throw invalid(`${POLICY_FILES.licenses}: license ${lic.id} is listed twice`);
+    licenses.set(lic.id, lic);
+  });
+  const emb = (await readJson(join(dir, POLICY_FILES.embargoes))).destinations;
+  if (!isStrings(emb) || !emb.every((d) => COUNTRY.test(d)))
+    throw invalid(`${POLICY_FILES.embargoes}: expected {"destinations": ["XX", ...]} with ISO 3166 alpha-2 codes`);
+  return { licenses, embargoes: new Set(emb) };
 }

@@ -14,7 +14,7 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { ModelsealError } from '../errors.js';
 import { toB64, toHex } from '../format/encoding.js';
 import type { Stanza } from '../format/header.js';
-import type { ExportEvent } from '../log/events.js';
+import type { PublisherEvent } from '../log/events.js';
 import type { NoteVerifier } from '../log/note.js';
 import { signExports } from '../release/exports.js';
 import { signLicenseCheck, type LicenseCheck, type LicenseCheckAnswer } from '../release/license-check.js';
@@ -102,7 +102,7 @@ export async function serviceInfo(service: string): Promise<ServiceInfo> {
  */
 export async function logExports(
   service: string,
-  events: ExportEvent[],
+  events: PublisherEvent[],
   publisher: Signer,
   logKey: NoteVerifier,
 ): Promise<number[]> {
@@ -224,10 +224,15 @@ export class ReleaseIdentity implements Identity {
     }
     // The decision counts only once it is in the log: check the receipt first.
     checkReleaseReceipt(answer.receipt, id, answer.decision, this.#o.logKey);
-    if (answer.decision === 'deny' && answer.reason === 'provider-unavailable') {
+    // Outages at the service (its key provider, its screening lists): logged, nothing released, worth a retry.
+    if (
+      answer.decision === 'deny' &&
+      (answer.reason === 'provider-unavailable' || answer.reason === 'screening-unavailable')
+    ) {
+      const what = answer.reason === 'provider-unavailable' ? 'key provider' : 'screening of the recipient';
       throw new ModelsealError(
         'PROVIDER_UNAVAILABLE',
-        `the release service's key provider is unavailable (request ${id}, logged); nothing was released, retry later`,
+        `the release service's ${what} is unavailable (request ${id}, logged); nothing was released, retry later`,
         {
           details: { requestId: id, reason: answer.reason },
         },

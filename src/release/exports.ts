@@ -3,11 +3,11 @@
  * batch, the bytes the publisher signs, and the signature. No I/O here.
  */
 import { signWith, type Signer } from '../crypto/signer.js';
-import { canonicalJson, type ExportEvent } from '../log/events.js';
+import { canonicalJson, type PublisherEvent } from '../log/events.js';
 
-/** A publisher's export events, signed by the publisher key. */
+/** A publisher's export events (and screening overrides), signed by the publisher key. */
 export interface ExportSubmission {
-  events: ExportEvent[];
+  events: PublisherEvent[];
   /** The publisher's public key, SPKI DER in base64. */
   publisher: string;
   /** ECDSA P-256 / SHA-256 over `exportBytes(events)`, base64. */
@@ -15,12 +15,12 @@ export interface ExportSubmission {
 }
 
 /** The bytes a publisher signs: a domain-separation line, then the events as canonical JSON. */
-export function exportBytes(events: readonly ExportEvent[]): Buffer {
+export function exportBytes(events: readonly PublisherEvent[]): Buffer {
   return Buffer.from(`modelseal/v1 export\n${canonicalJson(events)}`, 'utf8');
 }
 
 /** The submission of `events`, signed by the publisher's `signer` (ECDSA P-256). */
-export async function signExports(events: ExportEvent[], signer: Signer): Promise<ExportSubmission> {
+export async function signExports(events: PublisherEvent[], signer: Signer): Promise<ExportSubmission> {
   return {
     events,
     publisher: Buffer.from(signer.publicKey).toString('base64'),

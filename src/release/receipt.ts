@@ -4,7 +4,7 @@
  */
 import { ModelsealError } from '../errors.js';
 import { verifyProof } from '../log/checkpoint.js';
-import { decodeEvent, encodeEvent, type ExportEvent } from '../log/events.js';
+import { decodeEvent, encodeEvent, type PublisherEvent } from '../log/events.js';
 import type { NoteVerifier } from '../log/note.js';
 
 /**
@@ -25,7 +25,7 @@ export function checkReleaseReceipt(receipt: string, id: string, decision: strin
 /** Checks each receipt against its export event under the log's key; returns the entries' indexes. */
 export function checkExportReceipts(
   receipts: readonly unknown[],
-  events: readonly ExportEvent[],
+  events: readonly PublisherEvent[],
   logKey: NoteVerifier,
 ): number[] {
   return events.map((e, i) => verifyProof(String(receipts[i]), encodeEvent(e), logKey).index);

@@ -1,6 +1,7 @@
 /**
  * The recipient registry of the release service: who may ask for keys. Each recipient is a JSON
- * file under <data>/recipients/ with its attributes (organisation, country, nationality), its
+ * file under <data>/recipients/ with its attributes (organisation, country, nationalities and
+ * citizenships), its
  * public key, and an X.509 certificate issued by the publisher's CA (node-forge) when the key is
  * RSA. Revocation is a field in that file; the service re-reads a file whose mtime changed, so it
  * takes effect on the next request. docs/SERVER.md.
@@ -20,6 +21,7 @@ import type { asn1 } from 'node-forge';
 import { ModelsealError } from '../errors.js';
 import { pathExists, writeFileAtomic } from '../io/atomic.js';
 import { makeKeyFile, readKeyFile, unlockKeyFile, writeKeyFile, type KeyFile } from '../keystore/keyfile.js';
+import type { LoggedScreening } from '../log/events.js';
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const COUNTRY = /^[A-Z]{2}$/;
@@ -28,7 +30,13 @@ export interface RecipientRecord {
   name: string;
   org: string;
   country: string;
+  /** The first nationality, or "" (what records before issue 19 held alone; kept for their readers). */
   nationality: string;
+  /** ISO 3166 alpha-2, as registered; a record that has only `nationality` reads as [nationality]. */
+  nationalities: string[];
+  citizenships: string[];
+  /** The operator's decision to register the recipient although screening flagged it. */
+  screeningOverride?: ScreeningOverride;
   /** SPKI PEM of the key that signs the recipient's release requests. */
   publicKey: string;
   /** PEM certificate issued by the publisher's CA (RSA keys), or null for a registered key without one. */
@@ -45,7 +53,39 @@ export interface RecipientRecord {
 export interface RecipientAttributesInput {
   org: string;
   country: string;
-  nationality: string;
+  nationalities?: readonly string[];
+  citizenships?: readonly string[];
+  /** One nationality, as before issue 19: added to `nationalities`. */
+  nationality?: string;
+}
+
+/** A registration screening flagged and the operator let through, as the log recorded it (docs/LOG.md). */
+export interface ScreeningOverride {
+  time: string;
+  reason: string;
+  decidedBy: string;
+  screening: LoggedScreening;
+  /** Every listed party the screening flagged, "<source>:<entity id>": what the override covers at releases. */
+  entities: string[];
+  /** The log's origin and the entry's index. */
+  log: { origin: string; index: number };
+}
+
+type CheckedAttributes = Pick<RecipientRecord, 'org' | 'country' | 'nationality' | 'nationalities' | 'citizenships'>;
+
+/** Nationalities and citizenships together, sorted, once each: what the policy and the log see. */
+export function recipientNationalities(r: Pick<RecipientRecord, 'nationalities' | 'citizenships'>): string[] {
+  return [...new Set([...r.nationalities, ...r.citizenships])].sort();
+}
+
+/** A record as read from disk: one written before issue 19 has `nationality` alone. */
+function upgradeRecord(r: RecipientRecord): RecipientRecord {
+  const old = r as Partial<RecipientRecord>;
+  return {
+    ...r,
+    nationalities: old.nationalities ?? (r.nationality ? [r.nationality] : []),
+    citizenships: old.citizenships ?? [],
+  };
 }
 
 function bad(message: string): ModelsealError {
@@ -92,14 +132,29 @@ export function normalizePartyName(value: string, option = '--org'): string {
   return nfc;
 }
 
-/** `org` may be missing where a JavaScript caller left it out: it is then reported as required. */
-function checkAttributes(a: Omit<RecipientAttributesInput, 'org'> & { org?: string }): RecipientAttributesInput {
+/** Checked ISO 3166 alpha-2 codes of `option`, once each, in the order given. */
+function countries(values: readonly string[], option: string): string[] {
+  for (const v of values)
+    if (!COUNTRY.test(v)) throw bad(`${option} ${JSON.stringify(v)}: expected an ISO 3166 alpha-2 code such as DE`);
+  return [...new Set(values)];
+}
+
+/**
+ * The attributes checked and normalised. `org` may be missing where a JavaScript caller left it out:
+ * it is then reported as required.
+ */
+export function checkRecipientAttributes(
+  a: Omit<RecipientAttributesInput, 'org'> & { org?: string },
+): CheckedAttributes {
   const org = normalizePartyName(a.org ?? '');
   if (!COUNTRY.test(a.country))
     throw bad(`--country ${JSON.stringify(a.country)}: expected an ISO 3166 alpha-2 code such as DE`);
-  if (!COUNTRY.test(a.nationality))
-    throw bad(`--nationality ${JSON.stringify(a.nationality)}: expected an ISO 3166 alpha-2 code such as DE`);
-  return { org, country: a.country, nationality: a.nationality };
+  const nationalities = countries(
+    [...(a.nationality ? [a.nationality] : []), ...(a.nationalities ?? [])],
+    '--nationality',
+  );
+  const citizenships = countries(a.citizenships ?? [], '--citizenship');
+  return { org, country: a.country, nationality: nationalities[0] ?? '', nationalities, citizenships };
 }
 
 // ---- the publisher's CA (RSA, because node-forge signs certificates with RSA only) ----
@@ -108,7 +163,7 @@ export const CA_FILES = { key: 'ca.key', cert: 'ca.pem' } as const;
 
 export interface CertificateAuthority {
   certificate: string;
-  issue(subject: { name: string } & RecipientAttributesInput, publicKey: KeyObject): string;
+  issue(subject: { name: string; org: string; country: string }, publicKey: KeyObject): string;
 }
 
 /** Loads the key store's CA, creating it (RSA-3072, self-signed, 10 years) on first use. */
@@ -241,7 +296,7 @@ export class RecipientRegistry {
     }
     const hit = this.#cache.get(name);
     if (hit?.mtimeMs === st.mtimeMs) return hit;
-    const record = JSON.parse(readFileSync(path, 'utf8')) as RecipientRecord;
+    const record = upgradeRecord(JSON.parse(readFileSync(path, 'utf8')) as RecipientRecord);
     const entry = { mtimeMs: st.mtimeMs, record, key: createPublicKey(record.publicKey) };
     this.#cache.set(name, entry);
     return entry;
@@ -276,16 +331,18 @@ export class RecipientRegistry {
   /** Registers a recipient's public key (and a certificate for it, when the CA can issue one). */
   async register(
     name: string,
-    attrs: RecipientAttributesInput,
+    input: RecipientAttributesInput,
     publicKey: KeyObject,
     ca?: CertificateAuthority,
+    screeningOverride?: ScreeningOverride,
   ): Promise<RecipientRecord> {
     checkRecipientName(name);
-    attrs = checkAttributes(attrs);
+    const attrs = checkRecipientAttributes(input);
     if (publicKey.type !== 'public' || !['rsa', 'ec', 'ed25519'].includes(publicKey.asymmetricKeyType ?? '')) {
       throw bad('a recipient key must be an RSA, ECDSA or Ed25519 public key (PEM)');
     }
-    const certificate = ca && publicKey.asymmetricKeyType === 'rsa' ? ca.issue({ name, ...attrs }, publicKey) : null;
+    const subject = { name, org: attrs.org, country: attrs.country };
+    const certificate = ca && publicKey.asymmetricKeyType === 'rsa' ? ca.issue(subject, publicKey) : null;
     const spki = publicKey.export({ format: 'der', type: 'spki' });
     const record: RecipientRecord = {
       name,
@@ -297,6 +354,7 @@ export class RecipientRegistry {
         .digest('hex'),
       created: new Date().toISOString(),
       revoked: null,
+      ...(screeningOverride && { screeningOverride }),
     };
     await this.#write(record, false);
     return record;
@@ -308,19 +366,20 @@ export class RecipientRegistry {
    */
   async issue(
     name: string,
-    attrs: RecipientAttributesInput,
+    input: RecipientAttributesInput,
     ca: CertificateAuthority,
     passphrase?: string,
+    screeningOverride?: ScreeningOverride,
   ): Promise<{ record: RecipientRecord; identity: KeyFile }> {
     checkRecipientName(name);
-    attrs = checkAttributes(attrs);
+    const attrs = checkRecipientAttributes(input);
     if (await this.get(name))
       throw new ModelsealError(
         'OUTPUT_EXISTS',
         `recipient ${name} is already registered; revoke it and choose another name`,
       );
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
-    const record = await this.register(name, attrs, publicKey, ca);
+    const record = await this.register(name, attrs, publicKey, ca, screeningOverride);
     const pkcs8 = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }));
     return { record, identity: makeKeyFile('release-identity', name, record.certificate!, pkcs8, passphrase) };
   }

@@ -29,6 +29,12 @@ export const DENIALS = {
   'observed-embargoed': 'the request comes from an address in an embargoed country (docs/GEOFENCING.md)',
   'observed-destination-mismatch':
     'the request comes from an address in another country than the declared destination (docs/GEOFENCING.md)',
+  'screening-unavailable': "the recipient could not be screened against the service's lists; nothing was released",
+  'screening-hit': 'the recipient matches a party on a screening list',
+  'screening-review': 'the recipient resembles a party on a screening list; a compliance officer must review it',
+  'screening-list-stale': 'a screening list is older than its maximum age; the operator must import a current one',
+  'deemed-export-embargoed': 'a nationality or citizenship of the recipient is embargoed (a deemed export)',
+  'deemed-export-not-licensed': 'the license does not cover every nationality and citizenship of the recipient',
 } as const;
 
 /** Reasons a request is refused before it parses as a release request. */
@@ -42,6 +48,7 @@ export const DENIAL_STATUS: Record<string, number> = {
   'incomplete-body': 400,
   'oversized-body': 413,
   'provider-unavailable': 503,
+  'screening-unavailable': 503,
   'internal-error': 500,
 };
 

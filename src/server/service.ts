@@ -8,8 +8,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { isModelsealError, ModelsealError } from '../errors.js';
 import { fromHex } from '../format/encoding.js';
 import { encodeEvent, type DenialsEvent, type ReleaseEvent } from '../log/events.js';
+import type { PartyScreening } from '../compliance/types.js';
 import type { TransparencyLog } from '../log/log.js';
 import type { PolicyWatcher } from '../policy/watcher.js';
+import type { License, PolicyDecision } from '../policy/engine.js';
 import { Decider } from './decider.js';
 import { innerStanza, stanzaFromJson } from '../release/stanza.js';
 import type { ReleaseAnswer, ServiceInfo } from '../release/response.js';
@@ -17,7 +19,8 @@ import type { Identity } from '../providers/types.js';
 import { requestBytes, requestId, verifyRequest } from '../release/request.js';
 import type { Pseudonymizer } from '../log/pseudonym.js';
 import { MemoryLedger, type ReleaseLedger } from './ledger.js';
-import type { RecipientRegistry } from './recipients.js';
+import { recipientNationalities, type RecipientRegistry } from './recipients.js';
+import { screenRecipient } from './screening.js';
 import { DenialTally, FailureLimiter, sourceOf, type DeniedTally, type RateLimits } from './ratelimit.js';
 import { wellFormed } from './shapes.js';
 import { DENIALS, DENIAL_STATUS, type RejectReason, type ServiceReply } from './replies.js';
@@ -55,6 +58,11 @@ export interface ReleaseServiceOptions {
   publishers?: readonly Uint8Array[];
   /** Finds each request's client behind trusted proxies and locates it (docs/GEOFENCING.md); default: the peer. */
   sources?: SourceLocator;
+  /**
+   * Screens the recipient at every release against the active lists (src/compliance/lists); without
+   * it, every recipient is clear against no lists (docs/SERVER.md, "Screening").
+   */
+  screening?: PartyScreening;
   /** Logs recipient names and source addresses as keyed hashes (docs/LOG.md, personal data). */
   pseudonyms?: Pseudonymizer;
   /** Accepted difference between a request's time and the service's clock, in seconds (default 300). */
@@ -297,13 +305,18 @@ export class ReleaseService {
     const found = await this.#o.recipients.getWithKey(r.recipient);
     if (!found) return this.#decide(base, 'unknown-identity');
     const rec = found.record;
-    Object.assign(base, { certificate: rec.fingerprint, org: rec.org, country: rec.country });
+    const nationalities = recipientNationalities(rec);
+    const screening = screenRecipient(this.#o.screening, rec, (e) =>
+      this.#o.onError?.(`request ${exchange}: the recipient could not be screened`, e),
+    );
+    Object.assign(base, { certificate: rec.fingerprint, org: rec.org, country: rec.country, nationalities, screening });
     if (rec.revoked) return this.#decide(base, 'revoked-identity');
     if (!verifyRequest(r, signature, found.key, bytes)) return this.#decide(base, 'bad-signature');
     const now = this.#now();
     if (Math.abs(now.getTime() - Date.parse(r.time)) > this.#skewMs) return this.#decide(base, 'stale-timestamp');
     if (!(await this.#ledger.claimNonce(r.nonce, now.getTime() + 2 * this.#skewMs, now.getTime())))
       return this.#decide(base, 'replayed-nonce');
+    if (!screening) return this.#decide(base, 'screening-unavailable'); // told only to an authenticated request
     const stanza = stanzaFromJson(r.stanza);
     if (stanza.recipient !== r.recipient) return this.#decide(base, 'stanza-not-for-recipient');
     const policy = await this.#o.policy.current();
@@ -334,7 +347,8 @@ export class ReleaseService {
     if (!dek) return this.#decide(base, 'stanza-not-for-package');
     try {
       const question = {
-        recipient: { name: rec.name, org: rec.org, country: rec.country, nationality: rec.nationality },
+        recipient: { name: rec.name, org: rec.org, country: rec.country, nationality: rec.nationality, nationalities },
+        screening: { ...screening, overridden: screening.overridden !== undefined },
         artifact: r.artifact,
         model: r.stanza.model ?? r.artifact,
         license,
@@ -349,28 +363,39 @@ export class ReleaseService {
         ephemeral: r.ephemeral,
         request: id,
       });
-      if (d.decision === 'deny') return await this.#decide(base, d.reason, d.policies, 'deny', policy.hash);
-      if (!key) return await this.#decide(base, 'unusable-ephemeral-key', [], 'deny', policy.hash);
-      // Reserve the release before it is final: atomic in the ledger, so concurrent requests (or
-      // replicas) that all saw the last free release cannot all have it.
-      if (!(await this.#ledger.reserve(license.id, license.maxReleases)))
-        return await this.#decide(base, 'license-quota-used', ['license-quota-used'], 'deny', policy.hash);
-      let reply: ServiceReply;
-      try {
-        reply = await this.#decide(base, 'licensed', d.policies, 'allow', policy.hash);
-      } catch (e) {
-        await this.#ledger.unreserve(license.id);
-        throw e;
-      }
-      if (reply.status !== 200) {
-        await this.#ledger.unreserve(license.id);
-        return reply;
-      }
-      (reply.body as ReleaseAnswer).key = key;
-      return reply;
+      return await this.#grant(base, license, d, key, policy.hash);
     } finally {
       dek.fill(0);
     }
+  }
+
+  /** After the policy: a denial logged, or the release reserved in the ledger, logged and answered with the key. */
+  async #grant(
+    base: Omit<ReleaseEvent, 'v' | 'type' | 'time' | 'decision' | 'reason' | 'policies' | 'policySet'>,
+    license: License,
+    d: PolicyDecision,
+    key: ReleaseAnswer['key'] | undefined,
+    policySet: string,
+  ): Promise<ServiceReply> {
+    if (d.decision === 'deny') return await this.#decide(base, d.reason, d.policies, 'deny', policySet);
+    if (!key) return await this.#decide(base, 'unusable-ephemeral-key', [], 'deny', policySet);
+    // Reserve the release before it is final: atomic in the ledger, so concurrent requests (or
+    // replicas) that all saw the last free release cannot all have it.
+    if (!(await this.#ledger.reserve(license.id, license.maxReleases)))
+      return await this.#decide(base, 'license-quota-used', ['license-quota-used'], 'deny', policySet);
+    let reply: ServiceReply;
+    try {
+      reply = await this.#decide(base, 'licensed', d.policies, 'allow', policySet);
+    } catch (e) {
+      await this.#ledger.unreserve(license.id);
+      throw e;
+    }
+    if (reply.status !== 200) {
+      await this.#ledger.unreserve(license.id);
+      return reply;
+    }
+    (reply.body as ReleaseAnswer).key = key;
+    return reply;
   }
 
   /** Logs the decision; answers only once it is durable. A log failure is an error and no key. */

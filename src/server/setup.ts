@@ -32,6 +32,8 @@ import type { Identity } from '../providers/types.js';
 import type { Signer } from '../crypto/signer.js';
 import type { RateLimits } from './ratelimit.js';
 import { defaultCountryDatabase, GeoLocator, SourceLocator, type ForwardedHeader } from '../compliance/geo/index.js';
+import type { PartyScreening } from '../compliance/types.js';
+import { openPartyScreening } from './registration.js';
 
 export interface ReleaseServiceSetup {
   service: ReleaseService;
@@ -97,6 +99,8 @@ export interface ReleaseSetupOptions {
   trustedProxies?: string[];
   /** Which of those headers the proxies write (default: either). */
   forwardedHeader?: ForwardedHeader;
+  /** Screens the recipient at every release; default: the data directory's active lists (openPartyScreening). */
+  screening?: PartyScreening;
 }
 
 /** The source locator `opts` describe: trusted proxies and the geolocation databases (or none). */
@@ -176,6 +180,7 @@ export async function openReleaseService(
       ...(opts.rateLimits ? { rateLimits: opts.rateLimits } : {}),
       ...(opts.summaryIntervalMs !== undefined ? { summaryIntervalMs: opts.summaryIntervalMs } : {}),
       ...(opts.onError ? { onError: opts.onError } : {}),
+      screening: opts.screening ?? (await openPartyScreening(data)),
     });
     return { service, log, policy, recipients, geo: sources.locator, createdPolicyFiles, close };
   } catch (e) {

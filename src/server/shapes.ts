@@ -3,6 +3,7 @@
  * keys (nothing unchecked reaches the signed bytes, or a recursion) and bounded fields.
  */
 import type { ExportSubmission } from '../release/exports.js';
+import type { ExportEvent, LoggedScreening, ScreeningOverrideEvent } from '../log/events.js';
 import type { ReleaseRequest, SignedRequest } from '../release/request.js';
 
 const isString = (v: unknown, max = 512): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
@@ -91,14 +92,47 @@ export function wellFormedExports(b: unknown): b is ExportSubmission {
     o.events.length >= 1 &&
     o.events.length <= MAX_EXPORT_EVENTS &&
     // Each event is any JSON value until checked.
-    (o.events as (Partial<ExportSubmission['events'][number]> | null)[]).every(
-      (e) =>
-        !!e &&
-        e.v === 1 &&
-        e.type === 'export' &&
-        EXPORT_FIELDS.every((f) => isString(e[f], 2048)) &&
-        (e.fingerprint === null || isString(e.fingerprint, 256)) &&
-        Object.keys(e).length === EXPORT_FIELDS.length + 3,
-    )
+    (o.events as unknown[]).every((e) => wellFormedExport(e) || wellFormedOverride(e))
+  );
+}
+
+function wellFormedExport(event: unknown): boolean {
+  const e = event as Partial<ExportEvent> | null;
+  return (
+    !!e &&
+    e.v === 1 &&
+    e.type === 'export' &&
+    EXPORT_FIELDS.every((f) => isString(e[f], 2048)) &&
+    (e.fingerprint === null || isString(e.fingerprint, 256)) &&
+    Object.keys(e).length === EXPORT_FIELDS.length + 3
+  );
+}
+
+const isStrings = (v: unknown, max: number, each = 512): v is string[] =>
+  Array.isArray(v) && v.length <= max && v.every((x) => isString(x, each));
+const exactKeys = (o: object, n: number) => Object.keys(o).length === n;
+
+/** A screening-override event (docs/LOG.md): exactly its fields, strings only (no floats for the log). */
+function wellFormedOverride(event: unknown): boolean {
+  const e = event as Partial<ScreeningOverrideEvent> | null;
+  const s = e?.screening as Partial<LoggedScreening> | null | undefined;
+  const best = s?.best as Record<string, unknown> | null | undefined;
+  return (
+    !!e &&
+    !!s &&
+    e.v === 1 &&
+    e.type === 'screening-override' &&
+    exactKeys(e, 11) &&
+    isStrings(e.entities, 256, 1024) &&
+    ['time', 'recipient', 'org', 'reason', 'decidedBy', 'publisher'].every((f) =>
+      isString(e[f as keyof ScreeningOverrideEvent], 2048),
+    ) &&
+    isStrings(e.countries, 64, 2) &&
+    exactKeys(s, 4) &&
+    ['clear', 'review', 'hit'].includes(s.decision as string) &&
+    isStrings(s.lists, 256) &&
+    isStrings(s.stale, 256) &&
+    (best === null ||
+      (!!best && exactKeys(best, 4) && ['entity', 'source', 'name', 'score'].every((f) => isString(best[f], 1024))))
   );
 }

@@ -219,7 +219,7 @@ function valueFor(name: string, r: Rng, n: number): string {
   if (name.endsWith('Dir')) return pathValue(r);
   if (/threads|chunk|port|skew|threshold|limit|size|since|until|index|strength|bits|count|n$/.test(name))
     return numberValue(r);
-  if (/country|nationality|destination/.test(name)) return countryValue(r);
+  if (/country|nationality|citizenship|destination/.test(name)) return countryValue(r);
   if (/^to$|^add$|^remove$|group|recipient/.test(name) && r.chance(0.7)) return recipientValue(r);
   if (/org|license|policy|origin|name|id|type|coalition|support|artifact|decision|host/.test(name) && r.chance(0.6))
     return r.pick(['acme-labs', 'EAR-1', 'default', 'x25519', 'publisher', 'allow', 'deny', '127.0.0.1', ...UNICODE]);

@@ -257,37 +257,21 @@ describe('a license naming the model covers its fingerprinted copies', () => {
     expect((await post('/v1/release', dropped.body)).body).toMatchObject({ reason: 'stanza-not-for-package' });
   });
 
-  it('keeps a policy directory written before `model` working: licenses name the marked digest there', async () => {
+  it('refuses a hand-edited schema without `model`, naming it (docs/POLICY.md, "Upgrading")', async () => {
     const old = join(dir, 'old-policy');
     cpSync(join(data, 'policy'), old, { recursive: true });
     const schema = readFileSync(join(old, POLICY_FILES.schema), 'utf8').replace(
       'entity Artifact = { digest: String, model: String };',
       'entity Artifact = { digest: String };',
     );
-    const policies = readFileSync(join(old, POLICY_FILES.policies), 'utf8').replace(
-      ' || context.license.artifacts.contains(resource.model))',
-      ')',
-    );
     expect(schema).not.toContain('model: String');
     writeFileSync(join(old, POLICY_FILES.schema), schema);
-    writeFileSync(join(old, POLICY_FILES.policies), policies);
-    const engine = await PolicyEngine.load(old);
-    expect(engine.artifactModel).toBe(false); // `serve` warns about it
-    expect((await PolicyEngine.load(join(data, 'policy'))).artifactModel).toBe(true);
-    const marked = `sha256:${'ab'.repeat(32)}`;
-    const ask = (artifacts: string[]) =>
-      engine.decide({
-        recipient: { name: 'acme-labs', org: 'Acme', country: 'DE', nationality: 'DE' },
-        artifact: marked,
-        model: model.A,
-        license: { ...license('L'), artifacts },
-        used: 0,
-        destination: 'DE',
-        time: new Date(),
-        package: '00'.repeat(32),
-      });
-    expect(ask([marked]).decision).toBe('allow');
-    expect(ask([model.A])).toMatchObject({ decision: 'deny', reason: 'no-permit' });
+    const refused = await PolicyEngine.load(old).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isModelsealError(refused, 'POLICY_INVALID')).toBe(true);
+    expect((refused as Error).message).toMatch(/Artifact\.model|model/);
   });
 });
 

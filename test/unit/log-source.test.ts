@@ -18,6 +18,7 @@ import {
   type LogSource,
   type ReleaseService,
 } from '../../src/index.js';
+import { unknownObservation } from '../../src/compliance/types.js';
 import { tempDir } from '../support/fixtures.js';
 import { usePostgres } from '../support/postgres.js';
 
@@ -29,7 +30,11 @@ const entry = (i: number) => Buffer.from(JSON.stringify({ v: 1, type: 'note', i 
 const fileLog = new TransparencyLog(FileStore.open(join(dir, 'log')), signer, { commitIntervalMs: 0 });
 for (let i = 0; i < 3; i++) await fileLog.append(entry(i));
 // The read side of a release service over the same log: request ids and failure limits are never asked for.
-const readOnly = { exchangeId: () => '0'.repeat(32), admitFailure: () => ({ ok: true }) };
+const readOnly = {
+  exchangeId: () => '0'.repeat(32),
+  admitFailure: () => ({ ok: true }),
+  locateSource: (peer: string) => ({ client: { address: peer }, observed: unknownObservation(peer) }),
+};
 const server = await startServer(readOnly as unknown as ReleaseService, fileLog, { port: 0 });
 afterAll(async () => {
   await server.close();

@@ -20,7 +20,7 @@ import { writeKeyFile } from '../../src/keystore/keyfile.js';
 import { loadLocalKey } from '../../src/providers/local.js';
 import { auditLog } from '../../src/log/audit.js';
 import { verifyProof } from '../../src/log/checkpoint.js';
-import { decodeEvent, storeEvents } from '../../src/log/events.js';
+import { decodeEvent, encodeEvent, storeEvents } from '../../src/log/events.js';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { AwsKmsIdentity, AwsKmsRecipient } from '../../src/providers/awskms.js';
 import { startMoto } from '../support/moto.js';
@@ -28,12 +28,15 @@ import { parseVerifierKey } from '../../src/log/note.js';
 import { open } from '../../src/package/open.js';
 import { seal } from '../../src/package/seal.js';
 import { initPolicyDir, POLICY_FILES } from '../../src/policy/engine.js';
+import { DEFAULT_POLICY_IDS } from '../../src/policy/upgrade.js';
 import { recipientFrom, type ProviderSettings } from '../../src/providers/registry.js';
 import { ReleaseIdentity, ReleaseRecipient } from '../../src/providers/release.js';
 import { FailureLimiter, sourceOf } from '../../src/server/ratelimit.js';
 import { startServer, MAX_BODY_BYTES, type ExchangeRecord, type RunningServer } from '../../src/server/http.js';
 import type { ReleaseRequest } from '../../src/release/request.js';
 import { signedRequest } from '../support/release.js';
+import { screenRegistration } from '../../src/server/registration.js';
+import { entity, listName, testScreening } from '../support/screening.js';
 import { loadOrCreateCa, RecipientRegistry } from '../../src/server/recipients.js';
 import { openReleaseService, type ReleaseServiceSetup } from '../../src/server/setup.js';
 import { tempDir } from '../support/fixtures.js';
@@ -52,6 +55,15 @@ const src = join(dir, 'weights.bin');
 
 const DAY = 86400_000;
 const exchanges: ExchangeRecord[] = [];
+// The service's screening lists: a listed company, and one known by a weak alias only (a review).
+const SDN = {
+  source: 'sdn',
+  entities: [
+    entity('sdn-1', 'Shady Trading LLC'),
+    entity('sdn-2', 'Northwind Shell Holdings', { weakAliases: ['Review Works Ltd'] }),
+  ],
+};
+const screening = testScreening([SDN]);
 const KMS_KEY = 'arn:aws:kms:us-east-1:000000000000:key/11111111-2222-3333-4444-555555555555';
 
 /** A loopback port where nothing listens. */
@@ -168,18 +180,26 @@ beforeAll(async () => {
         license('L-FUTURE', { notBefore: iso(DAY), notAfter: iso(10 * DAY) }),
         license('L-ONE', { maxReleases: 1 }),
         license('L-SCREEN', { holder: 'shady-co' }),
+        license('L-REVIEW', { holder: 'review-co' }),
+        license('L-DUAL', { holder: 'dual-co' }),
+        license('L-NAT', { holder: 'fr-co', nationalities: ['DE'] }),
+        license('L-NAMESAKE', { holder: 'namesake-co' }),
       ],
     }),
   );
-  writeFileSync(join(data, 'policy', POLICY_FILES.deniedParties), JSON.stringify({ parties: ['Shady Trading LLC'] }));
   const ca = await loadOrCreateCa(keys);
   const registry = new RecipientRegistry(join(data, 'recipients'));
-  for (const [name, org] of [
-    ['acme-labs', 'Acme Labs GmbH'],
-    ['revoked-co', 'Revoked Co'],
-    ['shady-co', 'Shady Trading LLC'],
+  for (const [name, org, nationalities, citizenships] of [
+    ['acme-labs', 'Acme Labs GmbH', ['DE'], []],
+    ['revoked-co', 'Revoked Co', ['DE'], []],
+    ['shady-co', 'Shady Trading LLC', ['DE'], []],
+    ['review-co', 'Review Works Ltd', ['DE'], []],
+    // A German citizen who is also Iranian: releasing to them in Germany is an export to Iran.
+    ['dual-co', 'Dual Labs GmbH', ['DE'], ['IR']],
+    ['fr-co', 'Francais Labs GmbH', ['FR'], []],
   ] as const) {
-    const { identity } = await registry.issue(name, { org, country: 'DE', nationality: 'DE' }, ca);
+    const attrs = { org, country: 'DE', nationalities: [...nationalities], citizenships: [...citizenships] };
+    const { identity } = await registry.issue(name, attrs, ca);
     await writeKeyFile(join(dir, `${name}.identity`), identity);
   }
   // The service's further key: AWS KMS at an address where nothing listens (a provider outage).
@@ -199,8 +219,31 @@ beforeAll(async () => {
     // The requests come from loopback, a trusted proxy: X-Forwarded-For places them (the real CC0 database).
     geoip: realDatabase(),
     trustedProxies: ['127.0.0.0/8'],
+    screening,
   });
   server = await startServer(setup.service, setup.log, { port: 0, onExchange: (r) => exchanges.push(r) });
+  // A namesake of the listed company, registered by an officer's override, logged in the service's own log.
+  const override = await screenRegistration(
+    'namesake-co',
+    { org: 'Shady Trading LLC', country: 'DE' },
+    {
+      screening,
+      publisher: 'sha256:test',
+      override: { reason: 'a namesake: registry extract checked', decidedBy: 'alice' },
+      log: async () => ({
+        origin: setup.log.origin,
+        record: async (e) => (await setup.log.append(encodeEvent(e))).index,
+      }),
+    },
+  );
+  const namesake = await registry.issue(
+    'namesake-co',
+    { org: 'Shady Trading LLC', country: 'DE' },
+    ca,
+    undefined,
+    override,
+  );
+  await writeKeyFile(join(dir, 'namesake-co.identity'), namesake.identity);
   for (const [r, l] of [
     ['acme-labs', 'L-OK'],
     ['acme-labs', 'L-EXPIRED'],
@@ -209,6 +252,10 @@ beforeAll(async () => {
     ['acme-labs', 'L-NONE'],
     ['revoked-co', 'L-OK'],
     ['shady-co', 'L-SCREEN'],
+    ['review-co', 'L-REVIEW'],
+    ['dual-co', 'L-DUAL'],
+    ['fr-co', 'L-NAT'],
+    ['namesake-co', 'L-NAMESAKE'],
   ] as const) {
     pkgs[`${r}/${l}`] = await sealFor(r, l);
   }
@@ -275,6 +322,8 @@ describe('release service', () => {
       destination: 'DE',
       // Loopback: no country, allowed, and logged as unknown.
       observed: { address: '127.0.0.1', country: '', network: '' },
+      nationalities: ['DE'],
+      screening: { decision: 'clear', lists: [listName(SDN)], stale: [], best: null },
     });
     await expect(setup.service.used('L-OK')).resolves.toBe(1);
   });
@@ -309,6 +358,31 @@ describe('release service', () => {
             forwarded: 'for="[::ffff:217.218.155.155]:51234";proto=https',
           }),
       ],
+      ['screening-review', async () => post(await rawRequest(pkgs['review-co/L-REVIEW']!, 'review-co'))],
+      [
+        'screening-list-stale',
+        async () => {
+          screening.lists = [{ ...SDN, stale: true }];
+          try {
+            return await post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs'));
+          } finally {
+            screening.lists = [SDN];
+          }
+        },
+      ],
+      [
+        'screening-unavailable',
+        async () => {
+          screening.failing = true;
+          try {
+            return await post(await rawRequest(pkgs['acme-labs/L-OK']!, 'acme-labs'));
+          } finally {
+            screening.failing = false;
+          }
+        },
+      ],
+      ['deemed-export-embargoed', async () => post(await rawRequest(pkgs['dual-co/L-DUAL']!, 'dual-co'))],
+      ['deemed-export-not-licensed', async () => post(await rawRequest(pkgs['fr-co/L-NAT']!, 'fr-co'))],
       ['revoked-identity', async () => post(await rawRequest(pkgs['revoked-co/L-OK']!, 'revoked-co'))],
       [
         'unknown-identity',
@@ -395,6 +469,39 @@ describe('release service', () => {
       'malformed-request': 400,
       'oversized-body': 413,
       'provider-unavailable': 503,
+      'screening-unavailable': 503,
+    };
+    // What the entries of the compliance denials record: the recipient's nationalities, and its screening.
+    const lists = [listName(SDN)];
+    const clear = { decision: 'clear', lists, stale: [], best: null };
+    const recorded: Record<string, object> = {
+      'screening-hit': {
+        nationalities: ['DE'],
+        screening: {
+          decision: 'hit',
+          lists,
+          stale: [],
+          best: { entity: 'sdn-1', source: 'sdn', name: 'Shady Trading LLC', score: '1.000' },
+        },
+        policies: ['screening-hit'],
+      },
+      'screening-review': {
+        screening: { decision: 'review', lists, best: { entity: 'sdn-2', score: '0.800' } },
+        policies: ['screening-review'],
+      },
+      'screening-list-stale': { screening: { ...clear, stale: ['sdn'] }, policies: ['screening-list-stale'] },
+      'deemed-export-embargoed': {
+        nationalities: ['DE', 'IR'],
+        screening: clear,
+        destination: 'DE',
+        policies: ['deemed-export-embargoed'],
+      },
+      'deemed-export-not-licensed': {
+        nationalities: ['FR'],
+        screening: clear,
+        policies: ['deemed-export-not-licensed'],
+      },
+      'revoked-identity': { nationalities: ['DE'], screening: clear },
     };
     const seen: string[] = [];
     const ids = new Set<string>();
@@ -423,6 +530,9 @@ describe('release service', () => {
       expect(header).toBe(body.id);
       ids.add(body.id);
       seen.push(reason);
+      if (reason in recorded) expect({ reason, logged }).toMatchObject({ reason, logged: recorded[reason] });
+      // Before the recipient is known, there is nobody to screen.
+      if (reason === 'unknown-identity') expect(Object.keys(logged!)).not.toContain('screening');
     }
     // One of the cases (the replay) sent two requests: all are in the log, each with its own id.
     expect(setup.log.size - before).toBe(cases.length + 1);
@@ -430,13 +540,8 @@ describe('release service', () => {
     expect(new Set(seen)).toEqual(
       new Set([
         ...Object.keys(status),
-        'license-expired',
-        'license-not-yet-valid',
-        'destination-not-licensed',
-        'embargoed-destination',
-        'screening-hit',
-        'observed-destination-mismatch',
-        'observed-embargoed',
+        // Every default forbid (the quota's has a test of its own, below).
+        ...DEFAULT_POLICY_IDS.filter((id) => id !== 'licensed-release' && id !== 'license-quota-used'),
         'revoked-identity',
         'unknown-identity',
         'bad-signature',
@@ -502,6 +607,40 @@ describe('release service', () => {
     const allowed = answers.filter((a) => a.body.decision === 'allow');
     expect(allowed).toHaveLength(1);
     expect(answers.filter((a) => a.body.reason === 'license-quota-used')).toHaveLength(2);
+  });
+
+  it('an override at registration covers the listed parties it named at release, and no party listed since', async () => {
+    const record = (await setup.recipients.get('namesake-co'))!;
+    expect(record.screeningOverride).toMatchObject({ entities: ['sdn:sdn-1'], decidedBy: 'alice' });
+    const allowed = await post(await rawRequest(pkgs['namesake-co/L-NAMESAKE']!, 'namesake-co'));
+    expect(allowed.body).toMatchObject({ decision: 'allow' });
+    expect(decodeEvent(verifyProof(allowed.body.receipt!, undefined, logKey).entry)).toMatchObject({
+      decision: 'allow',
+      screening: { decision: 'hit', best: { entity: 'sdn-1' }, overridden: record.screeningOverride!.log },
+    });
+    // A second listing of the same name, imported after the override: the override did not decide on it.
+    screening.lists = [{ ...SDN, entities: [...SDN.entities, entity('sdn-9', 'Shady Trading LLC')] }];
+    try {
+      const denied = await post(await rawRequest(pkgs['namesake-co/L-NAMESAKE']!, 'namesake-co'));
+      expect(denied.body).toMatchObject({ decision: 'deny', reason: 'screening-hit' });
+      const logged = decodeEvent(verifyProof(denied.body.receipt!, undefined, logKey).entry);
+      expect(logged).toMatchObject({ screening: { decision: 'hit' } });
+      expect(logged).not.toHaveProperty('screening.overridden');
+    } finally {
+      screening.lists = [SDN];
+    }
+  });
+
+  it("the client reports the service's screening outage as PROVIDER_UNAVAILABLE (retry), not a denial", async () => {
+    screening.failing = true;
+    try {
+      const { r, out } = await openVia(pkgs['acme-labs/L-OK']!);
+      expect(isModelsealError(r, 'PROVIDER_UNAVAILABLE'), r instanceof Error ? r.message : 'opened').toBe(true);
+      expect((r as Error).message).toMatch(/screening of the recipient is unavailable .*logged.*retry later/);
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      screening.failing = false;
+    }
   });
 
   it('the client refuses a denial with RELEASE_DENIED and writes nothing', async () => {

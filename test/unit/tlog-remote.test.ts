@@ -8,6 +8,7 @@ import { TransparencyLog } from '../../src/log/log.js';
 import { NoteSigner, parseVerifierKey } from '../../src/log/note.js';
 import { RemoteLog, tileIndexPath } from '../../src/log/remote.js';
 import { startServer } from '../../src/server/http.js';
+import { unknownObservation } from '../../src/compliance/types.js';
 import type { ReleaseService } from '../../src/server/service.js';
 import { tempDir } from '../support/fixtures.js';
 
@@ -18,7 +19,11 @@ const log = new TransparencyLog(FileStore.open(join(dir, 'log')), signer, { comm
 const entry = (i: number) => Buffer.from(JSON.stringify({ v: 1, type: 'note', i, pad: 'x'.repeat(i % 50) }));
 // Only the read side is exercised: of a release service, only the request ids and the limits on failures.
 let seq = 0;
-const readOnly = { exchangeId: () => (seq++).toString(16).padStart(32, '0'), admitFailure: () => ({ ok: true }) };
+const readOnly = {
+  exchangeId: () => (seq++).toString(16).padStart(32, '0'),
+  admitFailure: () => ({ ok: true }),
+  locateSource: (peer: string) => ({ client: { address: peer }, observed: unknownObservation(peer) }),
+};
 const server = await startServer(readOnly as unknown as ReleaseService, log, { port: 0 });
 afterAll(async () => {
   await server.close();

@@ -40,6 +40,10 @@ function request() {
     time: 1,
     embargoed: false,
     screening: 'clear',
+    screeningLists: [],
+    listsStale: false,
+    screeningOverridden: false,
+    nationalityEmbargoed: false,
     package: 'x',
     observedCountry: '',
     observedEmbargoed: false,
@@ -77,8 +81,12 @@ function request() {
     preparsedPolicySetId: 'p',
     validateRequest: true,
     entities: [
-      { uid: E('Recipient', 'r'), attrs: { org: 'o', country: 'DE', nationality: 'DE' }, parents: [] },
-      { uid: E('Artifact', 'a'), attrs: { digest: 'a' }, parents: [] },
+      {
+        uid: E('Recipient', 'r'),
+        attrs: { org: 'o', country: 'DE', nationality: 'DE', nationalities: ['DE'] },
+        parents: [],
+      },
+      { uid: E('Artifact', 'a'), attrs: { digest: 'a', model: 'a' }, parents: [] },
       { uid: E('License', 'L'), attrs: license, parents: [] },
     ],
   };
