@@ -1,0 +1,131 @@
+/**
+ * Token similarity: edit distance (with transpositions), a consonant skeleton that survives
+ * transliteration variants (Qaddafi/Gaddafi, Xi/Shi, Husayn/Hussein), and hypocorisms (Bibi/Benjamin).
+ * docs/SCREENING.md, "Scoring".
+ */
+import nicknames from './data/nicknames.json' with { type: 'json' };
+
+const NICKNAMES = new Map<string, Set<string>>();
+for (const [full, short] of Object.entries(nicknames.nicknames))
+  for (const s of short) {
+    (NICKNAMES.get(s) ?? NICKNAMES.set(s, new Set()).get(s)!).add(full);
+    (NICKNAMES.get(full) ?? NICKNAMES.set(full, new Set()).get(full)!).add(s);
+  }
+
+/** The similarity a skeleton or nickname match counts as: a likely variant, not the same spelling. */
+export const VARIANT_SIMILARITY = 0.85;
+/** A one-consonant syllable written two ways ("Xi"/"Shi"). */
+export const SHORT_VARIANT_SIMILARITY = 0.8;
+/** A contraction ("Intl") against the word it contracts. */
+export const CONTRACTION_SIMILARITY = 0.8;
+
+/** Optimal-string-alignment distance: Levenshtein plus adjacent transpositions ("Anglea"/"Angela"). */
+export function editDistance(a: string, b: string): number {
+  if (a === b) return 0;
+  const m = a.length;
+  const n = b.length;
+  let prev2 = new Array<number>(n + 1).fill(0);
+  let prev = Array.from({ length: n + 1 }, (_, j) => j);
+  let cur = new Array<number>(n + 1).fill(0);
+  for (let i = 1; i <= m; i++) {
+    cur[0] = i;
+    for (let j = 1; j <= n; j++) {
+      const cost = a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1;
+      let d = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, prev2[j - 2]! + 1);
+      cur[j] = d;
+    }
+    [prev2, prev, cur] = [prev, cur, prev2];
+  }
+  return prev[n]!;
+}
+
+/** Jaro-Winkler similarity (prefix scale 0.1, up to 4 letters). */
+export function jaroWinkler(a: string, b: string): number {
+  if (a === b) return 1;
+  const window = Math.max(0, Math.floor(Math.max(a.length, b.length) / 2) - 1);
+  const usedB = new Uint8Array(b.length);
+  const matchedA: number[] = [];
+  for (let i = 0; i < a.length; i++)
+    for (let j = Math.max(0, i - window); j < Math.min(b.length, i + window + 1); j++)
+      if (!usedB[j] && a[i] === b[j]) {
+        usedB[j] = 1;
+        matchedA.push(i);
+        break;
+      }
+  const m = matchedA.length;
+  if (m === 0) return 0;
+  let transpositions = 0;
+  let k = 0;
+  for (let j = 0; j < b.length; j++) if (usedB[j]) transpositions += a[matchedA[k++]!] === b[j] ? 0 : 1;
+  const jaro = (m / a.length + m / b.length + (m - transpositions / 2) / m) / 3;
+  let prefix = 0;
+  while (prefix < 4 && a[prefix] !== undefined && a[prefix] === b[prefix]) prefix++;
+  return jaro + prefix * 0.1 * (1 - jaro);
+}
+
+/** How much of the spelling similarity is Jaro-Winkler (kind to a shared start) rather than edit distance. */
+const JARO_WINKLER_SHARE = 0.5;
+
+/** Edit-distance similarity (1 minus the distance over the longer length), raised halfway to a higher Jaro-Winkler. */
+export function spellingSimilarity(a: string, b: string): number {
+  const longer = Math.max(a.length, b.length);
+  const lev = longer === 0 ? 1 : 1 - editDistance(a, b) / longer;
+  return lev * (1 - JARO_WINKLER_SHARE) + JARO_WINKLER_SHARE * Math.max(lev, jaroWinkler(a, b));
+}
+
+/**
+ * The consonant skeleton of a token: letters that transliterations write differently fall into one
+ * class, doubled letters and vowels (with y, h) drop. With `abjad`, also the letters Arabic and
+ * Hebrew transliterations use for long vowels (w, j, a medial or final v; an initial v is a b), and
+ * runs collapse again, since abjads do not write the vowels between them.
+ */
+export function skeleton(token: string, abjad = false): string {
+  let s = token.replace(/(.)\1+/g, '$1');
+  if (abjad) s = s.replace(/^[vw]/, 'b').replace(/[vwj]/g, '');
+  s = s
+    .replace(/sch|sh|hs|tz|ts|x|z|c(?=[eiy])/g, 's')
+    .replace(/tch|dzh|dj|zh|ch/g, 'j')
+    .replace(/kh|gh|ck|q|c|g/g, 'k')
+    .replace(/ph|v|w/g, 'f')
+    .replace(/th|d/g, 't')
+    .replace(/b/g, 'p')
+    .replace(/[aeiouyh]/g, '');
+  return abjad ? s.replace(/(.)\1+/g, '$1') : s;
+}
+
+/** Whether the shorter token contracts the longer ("intl"/"international"): same first letter, letters in order. */
+export function isContraction(short: string, long: string): boolean {
+  if (short.length < 3 || short.length > 5 || long.length < 2 * short.length || long.startsWith(short)) return false;
+  if (!long.startsWith(short.slice(0, 1))) return false;
+  let k = 0;
+  for (const ch of long) if (ch === short[k]) k++;
+  return k === short.length;
+}
+
+/** Whether two tokens are a name and its hypocorism in the curated table (data/nicknames.json). */
+export function isNickname(a: string, b: string): boolean {
+  return NICKNAMES.get(a)?.has(b) ?? false;
+}
+
+/** The hypocorisms or full forms of a given name in the curated table. */
+export function nicknamesOf(token: string): string[] {
+  return [...(NICKNAMES.get(token) ?? [])];
+}
+
+/** How alike two word tokens are, 0–1. Numbers are alike only when equal. */
+export function tokenSimilarity(a: string, b: string, abjad: boolean): number {
+  if (a === b) return 1;
+  if (/^[0-9]/.test(a) || /^[0-9]/.test(b)) return 0;
+  const spelling = spellingSimilarity(a, b);
+  if (isNickname(a, b)) return Math.max(spelling, VARIANT_SIMILARITY);
+  if (isContraction(a, b) || isContraction(b, a)) return Math.max(spelling, CONTRACTION_SIMILARITY);
+  const ka = skeleton(a, abjad);
+  // An abjad spelling has few letters besides its consonants; its skeleton is the only evidence.
+  if (abjad) return ka.length >= 2 && ka === skeleton(b, true) ? Math.max(spelling, VARIANT_SIMILARITY) : spelling;
+  if (ka !== skeleton(b)) return spelling;
+  if (spelling >= 0.5 && ka.length >= 2) return Math.max(spelling, VARIANT_SIMILARITY);
+  // Short syllables ("Xi"/"Shi"/"Hsi") have a one-letter skeleton: weaker evidence.
+  if (ka.length === 1 && a.length <= 3 && b.length <= 3) return Math.max(spelling, SHORT_VARIANT_SIMILARITY);
+  return spelling;
+}
