@@ -93,8 +93,9 @@ function candidatePairs(q: WeightedName, e: WeightedName): AlignedPair[] {
         const initials = parts.map((t) => t[0]).join('');
         for (let j = 0; j < b.tokens.length; j++) {
           const t = b.tokens[j]!;
-          if (isNumber(t)) continue;
-          let s = n <= 3 ? tokenSimilarity(joined, t, abjad) : 0;
+          if (isNumber(t) || (!abjad && Math.abs(joined.length - t.length) > 0.3 * t.length && initials !== t))
+            continue;
+          let s = n <= 3 ? tokenSimilarity(joined, t, abjad, false) : 0;
           let how: AlignedPair['how'] = 'joined';
           if (s < ALIGN.joinMin && t === initials) [s, how] = [ALIGN.initialSimilarity, 'initials'];
           if (s < ALIGN.joinMin && how !== 'initials') continue;

@@ -21,6 +21,8 @@ export const REVIEW_THRESHOLD = 0.7;
 export const HIT_THRESHOLD = 0.9;
 /** The highest score a match on a weak alias alone can have: review, never hit. */
 const WEAK_ALIAS_CAP = 0.89;
+/** The share of the query's token weight a name must hold (by its rough rank) to be aligned and scored. */
+const CANDIDATE_FLOOR = 0.3;
 
 interface Scored {
   entity: number;
@@ -91,7 +93,9 @@ export function buildScreener(sources: ScreenerSource[]): Screener {
       const norm = normalizeName(query.name, query.type === 'person');
       const q: WeightedName = { ...norm, weights: norm.tokens.map((t) => store.queryWeight(t)) };
       const best = new Map<number, Scored>();
-      for (const name of rankCandidates(store, vocab, norm.tokens, norm.abjad)) {
+      // A name sharing under a third of the query's weight (of its tokens the list knows) is not aligned at all.
+      const floor = CANDIDATE_FLOOR * q.weights.reduce((a, w, i) => (store.vocab.has(q.tokens[i]!) ? a + w : a), 0);
+      for (const name of rankCandidates(store, vocab, norm.tokens, norm.abjad, floor)) {
         const s = scoreName(store, query, q, name);
         const prior = best.get(s.entity);
         if (!prior || s.score > prior.score) best.set(s.entity, s);

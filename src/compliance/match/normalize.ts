@@ -68,6 +68,8 @@ const SYLLABIC = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\u
 const ABJAD = /[\u0590-\u05ff\u0600-\u06ff\u0750-\u077f\ufb1d-\ufdff\ufe70-\ufeff]/u;
 
 function transliterate(text: string): string {
+  // eslint-disable-next-line no-control-regex -- ASCII is the common case and needs no transliteration
+  if (/^[\x00-\x7f]*$/.test(text)) return text;
   let out = '';
   for (const ch of text) out += SYLLABIC.test(ch) ? ` ${anyAscii(ch)} ` : ch;
   return anyAscii(out);

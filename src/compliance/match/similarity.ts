@@ -19,20 +19,25 @@ export const SHORT_VARIANT_SIMILARITY = 0.8;
 /** A contraction ("Intl") against the word it contracts. */
 export const CONTRACTION_SIMILARITY = 0.8;
 
+// Three rows of the distance table, reused: similarity runs millions of times per batch.
+let rows = [new Int32Array(64), new Int32Array(64), new Int32Array(64)];
+
 /** Optimal-string-alignment distance: Levenshtein plus adjacent transpositions ("Anglea"/"Angela"). */
 export function editDistance(a: string, b: string): number {
   if (a === b) return 0;
   const m = a.length;
   const n = b.length;
-  let prev2 = new Array<number>(n + 1).fill(0);
-  let prev = Array.from({ length: n + 1 }, (_, j) => j);
-  let cur = new Array<number>(n + 1).fill(0);
+  if (rows[0]!.length <= n) rows = [0, 1, 2].map(() => new Int32Array(2 * n + 2));
+  let [prev2, prev, cur] = rows as [Int32Array, Int32Array, Int32Array];
+  for (let j = 0; j <= n; j++) prev[j] = j;
   for (let i = 1; i <= m; i++) {
     cur[0] = i;
+    const ai = a.charCodeAt(i - 1);
     for (let j = 1; j <= n; j++) {
-      const cost = a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1;
-      let d = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, prev2[j - 2]! + 1);
+      const bj = b.charCodeAt(j - 1);
+      let d = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (ai === bj ? 0 : 1));
+      if (i > 1 && j > 1 && ai === b.charCodeAt(j - 2) && a.charCodeAt(i - 2) === bj)
+        d = Math.min(d, prev2[j - 2]! + 1);
       cur[j] = d;
     }
     [prev2, prev, cur] = [prev, cur, prev2];
@@ -76,22 +81,60 @@ export function spellingSimilarity(a: string, b: string): number {
 
 /**
  * The consonant skeleton of a token: letters that transliterations write differently fall into one
- * class, doubled letters and vowels (with y, h) drop. With `abjad`, also the letters Arabic and
- * Hebrew transliterations use for long vowels (w, j, a medial or final v; an initial v is a b), and
- * runs collapse again, since abjads do not write the vowels between them.
+ * class, doubled letters and vowels (with y, h) drop.
  */
-export function skeleton(token: string, abjad = false): string {
-  let s = token.replace(/(.)\1+/g, '$1');
-  if (abjad) s = s.replace(/^[vw]/, 'b').replace(/[vwj]/g, '');
-  s = s
-    .replace(/sch|sh|hs|tz|ts|x|z|c(?=[eiy])/g, 's')
+export function skeleton(token: string): string {
+  let k = SKELETONS.get(token);
+  if (k === undefined) {
+    if (SKELETONS.size > MEMO_LIMIT) SKELETONS.clear();
+    k = skeletonOf(token);
+    SKELETONS.set(token, k);
+  }
+  return k;
+}
+
+const MEMO_LIMIT = 500_000;
+const SKELETONS = new Map<string, string>();
+const SIMILARITIES = new Map<string, number>();
+
+function skeletonOf(token: string): string {
+  return consonants(token.replace(/(.)\1+/g, '$1').replace(/^gi(?=[aeou])/, 'y'));
+}
+
+function consonants(s: string): string {
+  return s
+    .replace(/^x/, 's')
+    .replace(/x/g, 'ks')
+    .replace(/sch/g, 's')
     .replace(/tch|dzh|dj|zh|ch/g, 'j')
+    .replace(/sh|hs|tz|ts|z|c(?=[eiy])/g, 's')
     .replace(/kh|gh|ck|q|c|g/g, 'k')
     .replace(/ph|v|w/g, 'f')
     .replace(/th|d/g, 't')
     .replace(/b/g, 'p')
     .replace(/[aeiouyh]/g, '');
-  return abjad ? s.replace(/(.)\1+/g, '$1') : s;
+}
+
+/**
+ * The skeletons of a token as an abjad (Arabic, Hebrew) may have written it: those scripts leave
+ * most vowels out and use w/v/y for long vowels, so runs collapse again, w and a medial v may be a
+ * vowel or a consonant, j may be a y, "dh" may be read d or z, and an article "l"/"al" may be glued on.
+ */
+export function abjadSkeletons(token: string): string[] {
+  const base = token.replace(/(.)\1+/g, '$1');
+  const spellings = new Set([base]);
+  const alter = (f: (t: string) => string) => [...spellings].forEach((t) => spellings.add(f(t)));
+  alter((t) => t.replace(/^[vw]/, 'b').replace(/(?<!^)[vw]/g, ''));
+  alter((t) => t.replace(/v/g, 'b'));
+  alter((t) => t.replace(/j/g, 'y'));
+  alter((t) => t.replace(/dh/g, 'z'));
+  alter((t) => (/^a?l[^aeiou]{3}/.test(t) ? t.replace(/^a?l/, '') : t));
+  const out = new Set<string>();
+  for (const t of spellings) {
+    const k = consonants(t).replace(/(.)\1+/g, '$1');
+    if (k.length >= 2) out.add(k);
+  }
+  return [...out];
 }
 
 /** Whether the shorter token contracts the longer ("intl"/"international"): same first letter, letters in order. */
@@ -101,6 +144,12 @@ export function isContraction(short: string, long: string): boolean {
   let k = 0;
   for (const ch of long) if (ch === short[k]) k++;
   return k === short.length;
+}
+
+function abjadAgree(a: string, b: string): boolean {
+  const ka = abjadSkeletons(a);
+  if (ka.length === 0) return a.length <= 3 && b.length <= 3 && skeleton(a) === skeleton(b) && skeleton(a) !== '';
+  return abjadSkeletons(b).some((k) => ka.includes(k));
 }
 
 /** Whether two tokens are a name and its hypocorism in the curated table (data/nicknames.json). */
@@ -114,18 +163,31 @@ export function nicknamesOf(token: string): string[] {
 }
 
 /** How alike two word tokens are, 0–1. Numbers are alike only when equal. */
-export function tokenSimilarity(a: string, b: string, abjad: boolean): number {
+export function tokenSimilarity(a: string, b: string, abjad: boolean, whole = true): number {
   if (a === b) return 1;
+  const key = `${a}\u0000${b}\u0000${abjad ? 1 : 0}${whole ? 1 : 0}`;
+  let s = SIMILARITIES.get(key);
+  if (s === undefined) {
+    if (SIMILARITIES.size > MEMO_LIMIT) SIMILARITIES.clear();
+    s = similarityOf(a, b, abjad, whole);
+    SIMILARITIES.set(key, s);
+  }
+  return s;
+}
+
+function similarityOf(a: string, b: string, abjad: boolean, whole: boolean): number {
   if (/^[0-9]/.test(a) || /^[0-9]/.test(b)) return 0;
   const spelling = spellingSimilarity(a, b);
   if (isNickname(a, b)) return Math.max(spelling, VARIANT_SIMILARITY);
-  if (isContraction(a, b) || isContraction(b, a)) return Math.max(spelling, CONTRACTION_SIMILARITY);
-  const ka = skeleton(a, abjad);
-  // An abjad spelling has few letters besides its consonants; its skeleton is the only evidence.
-  if (abjad) return ka.length >= 2 && ka === skeleton(b, true) ? Math.max(spelling, VARIANT_SIMILARITY) : spelling;
+  if (whole && (isContraction(a, b) || isContraction(b, a))) return Math.max(spelling, CONTRACTION_SIMILARITY);
+  // An abjad spelling has few letters besides its consonants; its skeletons are the best evidence.
+  if (abjad) return abjadAgree(a, b) ? Math.max(spelling, VARIANT_SIMILARITY) : spelling;
+  const ka = skeleton(a);
   if (ka !== skeleton(b)) return spelling;
-  if (spelling >= 0.5 && ka.length >= 2) return Math.max(spelling, VARIANT_SIMILARITY);
+  if (spelling >= 0.3 && ka.length >= 2) return Math.max(spelling, VARIANT_SIMILARITY);
   // Short syllables ("Xi"/"Shi"/"Hsi") have a one-letter skeleton: weaker evidence.
-  if (ka.length === 1 && a.length <= 3 && b.length <= 3) return Math.max(spelling, SHORT_VARIANT_SIMILARITY);
+  // A vowel syllable ("Yo"/"Yeo") has none: then the first letters must agree.
+  const short = a.length <= 3 && b.length <= 3 && (ka.length === 1 || (ka === '' && b.startsWith(a.slice(0, 1))));
+  if (short) return Math.max(spelling, SHORT_VARIANT_SIMILARITY);
   return spelling;
 }

@@ -60,6 +60,8 @@ export class NameStore {
   private entityInfoG = new GrowableU32(); // bits 0-7 schema, 8-31 source index
   readonly entityQualifiers: (EntityQualifiers | undefined)[] = [];
   readonly sources: string[] = [];
+  /** How many names are written in an abjad (Arabic, Hebrew). */
+  abjadNames = 0;
   // Filled by seal().
   nameStart: Uint32Array = new Uint32Array(0);
   tokenIds: Uint32Array = new Uint32Array(0);
@@ -101,6 +103,7 @@ export class NameStore {
         for (const t of norm.tokens) this.tokenIdsG.push(this.intern(t));
         this.nameEntityG.push(index);
         this.nameMetaG.push(kind | (norm.abjad ? 4 : 0));
+        if (norm.abjad) this.abjadNames++;
         this.nameText.push(name);
       }
   }
