@@ -43,7 +43,8 @@ const TYPE = {
   Vessel: 'vessel',
 };
 
-const entity = (id, schema, name) => ({
+/** A list entity with one name and nothing else. */
+export const entity = (id, schema, name) => ({
   id,
   schema,
   names: [name],

@@ -93,8 +93,9 @@ function candidatePairs(q: WeightedName, e: WeightedName): AlignedPair[] {
         const initials = parts.map((t) => t[0]).join('');
         for (let j = 0; j < b.tokens.length; j++) {
           const t = b.tokens[j]!;
-          if (isNumber(t) || (!abjad && Math.abs(joined.length - t.length) > 0.3 * t.length && initials !== t))
-            continue;
+          // Cheap check first: a joined span pairs only with a token of about its length.
+          const unlike = !abjad && Math.abs(joined.length - t.length) > 0.3 * t.length;
+          if (isNumber(t) || (unlike && initials !== t)) continue;
           let s = n <= 3 ? tokenSimilarity(joined, t, abjad, false) : 0;
           let how: AlignedPair['how'] = 'joined';
           if (s < ALIGN.joinMin && t === initials) [s, how] = [ALIGN.initialSimilarity, 'initials'];

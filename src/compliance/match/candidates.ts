@@ -25,17 +25,22 @@ function deletions(token: string): string[] {
   return out;
 }
 
-const push = <K>(map: Map<K, number[]>, key: K, v: number) => {
-  const list = map.get(key);
-  if (list) list.push(v);
-  else map.set(key, [v]);
+// A key's token ids: one number for the common single id, an array from the second on.
+type Ids = number | number[];
+const push = (map: Map<string, Ids>, key: string, v: number) => {
+  const ids = map.get(key);
+  if (ids === undefined) map.set(key, v);
+  else if (typeof ids === 'number') map.set(key, ids === v ? ids : [ids, v]);
+  else if (ids[ids.length - 1] !== v) ids.push(v);
 };
+const idList = (ids: Ids | undefined): readonly number[] =>
+  ids === undefined ? [] : typeof ids === 'number' ? [ids] : ids;
 
 /** Token-level lookup structures over a store's vocabulary, built on first use. */
 export class VocabularyIndex {
-  private deletes = new Map<string, number[]>();
-  private skeletons = new Map<string, number[]>();
-  private abjadSkeletons: Map<string, number[]> | undefined;
+  private deletes = new Map<string, Ids>();
+  private skeletons = new Map<string, Ids>();
+  private abjadSkeletons: Map<string, Ids> | undefined;
 
   private acc: Float32Array | undefined;
   private touched: Uint32Array | undefined;
@@ -56,7 +61,7 @@ export class VocabularyIndex {
     });
   }
 
-  private abjad(): Map<string, number[]> {
+  private abjad(): Map<string, Ids> {
     if (!this.abjadSkeletons) {
       this.abjadSkeletons = new Map();
       this.store.tokenText.forEach((t, id) => {
@@ -66,11 +71,11 @@ export class VocabularyIndex {
     return this.abjadSkeletons;
   }
 
-  /** The list tokens a query token may stand for, with their similarity; `joined` tokens look up only near spellings. */
+  /** The list tokens a query token may stand for, with their similarity (`joined`: tokens joined, fewer lookups). */
   variants(token: string, abjad: boolean, joined = false): Map<number, number> {
     const found = new Map<number, number>();
-    const consider = (ids: number[] | undefined, asAbjad = abjad) => {
-      for (const id of ids ?? []) {
+    const consider = (ids: Ids | undefined, asAbjad = abjad) => {
+      for (const id of idList(ids)) {
         if (found.has(id) || (!asAbjad && !comparableLengths(token, this.store.tokenText[id]!))) continue;
         const s = tokenSimilarity(token, this.store.tokenText[id]!, asAbjad);
         if (s >= ALIGN.pairMin) found.set(id, s);
@@ -92,10 +97,7 @@ export class VocabularyIndex {
   }
 }
 
-const idOf = (store: NameStore, t: string) => {
-  const id = store.vocab.get(t);
-  return id === undefined ? undefined : [id];
-};
+const idOf = (store: NameStore, t: string) => store.vocab.get(t);
 
 /** Names ranked by the query weight they share, best first: at most CANDIDATES, none sharing less than `floor`. */
 export function rankCandidates(

@@ -34,6 +34,8 @@ for (const [canonical, variants] of Object.entries(forms.forms))
     FORM_BY_PHRASE.set(v, canonical);
     longestForm = Math.max(longestForm, v.split(' ').length);
   }
+// The first words of multi-word forms: only these start a longer lookup.
+const FORM_STARTS = new Set([...FORM_BY_PHRASE.keys()].filter((v) => v.includes(' ')).map((v) => v.split(' ')[0]!));
 /** Canonical forms; also words that are forms only at a name's edge ("sa", "as", "co" are name parts too). */
 export const FORM_TOKENS = new Set(Object.keys(forms.forms));
 const EDGE_ONLY = new Set([
@@ -125,7 +127,7 @@ function numberWords(words: string[]): string[] {
 function formWord(word: string): string | undefined {
   const exact = FORM_BY_PHRASE.get(word);
   if (exact !== undefined || word.length < 8) return exact;
-  const near = LONG_FORM_WORDS.find((v) => spellingSimilarity(v, word) >= 0.9);
+  const near = LONG_FORM_WORDS.find((v) => v.startsWith(word.slice(0, 1)) && spellingSimilarity(v, word) >= 0.9);
   return near === undefined ? undefined : FORM_BY_PHRASE.get(near);
 }
 
@@ -142,7 +144,8 @@ function collapseForms(words: string[], person: boolean): string[] {
   const out: string[] = [];
   for (let i = 0; i < words.length;) {
     let taken = 0;
-    for (let n = Math.min(longestForm, words.length - i); n >= 1 && !taken; n--) {
+    const longest = FORM_STARTS.has(words[i]!) ? Math.min(longestForm, words.length - i) : 1;
+    for (let n = longest; n >= 1 && !taken; n--) {
       const canonical = n === 1 ? formWord(words[i]!) : FORM_BY_PHRASE.get(words.slice(i, i + n).join(' '));
       if (canonical === undefined) continue;
       const edge = i === 0 || i + n === words.length;
