@@ -53,7 +53,7 @@ function explain(store: NameStore, query: WeightedName, s: Scored): ScreeningMat
     if (!pairedE.has(j)) tokens.push({ query: '', entity: t, similarity: 0, weight: round(entity.weights[j]!) });
   });
   return {
-    matched: store.nameText[s.name]!,
+    matched: store.nameText(s.name),
     nameKind: NAME_KINDS[store.nameMeta[s.name]! & 3]!,
     tokens,
     features: [...s.alignment.features, ...s.features],
@@ -69,7 +69,7 @@ function scoreName(store: NameStore, query: ScreeningQuery, q: WeightedName, nam
     abjad: (meta & 4) !== 0,
   });
   const schema = SCHEMAS[store.entityInfo[entity]! & 0xff]!;
-  const features = qualifierFeatures(query, schema, store.entityQualifiers[entity]);
+  const features = qualifierFeatures(query, schema, store.entityQualifiers(entity));
   let score = applyFeatures(alignment.score, features);
   if (NAME_KINDS[meta & 3] === 'weakAlias' && score > WEAK_ALIAS_CAP) {
     features.push({ feature: 'weak alias', value: round(WEAK_ALIAS_CAP - score) });
@@ -107,7 +107,7 @@ export function buildScreener(sources: ScreenerSource[]): Screener {
         .map((s) => ({
           entity: {
             id: store.entityId[s.entity]!,
-            name: store.entityName[s.entity]!,
+            name: store.entityName(s.entity),
             schema: SCHEMAS[store.entityInfo[s.entity]! & 0xff]!,
             source: store.sources[store.entityInfo[s.entity]! >>> 8]!,
           },

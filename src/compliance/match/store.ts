@@ -25,6 +25,10 @@ export class GrowableU32 {
   }
 }
 
+// Separators inside packed strings: control characters no list prints in a name, date or id.
+const SEP = '\u0001';
+const SEP2 = '\u0002';
+
 export const NAME_KINDS = ['name', 'alias', 'weakAlias'] as const;
 export const SCHEMAS: EntitySchema[] = ['Person', 'Company', 'Organization', 'LegalEntity', 'Vessel', 'Airplane'];
 
@@ -53,12 +57,14 @@ export class NameStore {
   private tokenIdsG = new GrowableU32();
   private nameEntityG = new GrowableU32();
   private nameMetaG = new GrowableU32(); // bits 0-1 the name kind, bit 2 abjad
-  readonly nameText: string[] = [];
+
   // Per entity.
   readonly entityId: string[] = [];
-  readonly entityName: string[] = [];
+  // Every name of an entity as listed, in one string (fewer objects than a string a name).
+  private entityNames: string[] = [];
   private entityInfoG = new GrowableU32(); // bits 0-7 schema, 8-31 source index
-  readonly entityQualifiers: (EntityQualifiers | undefined)[] = [];
+  // Countries, dates and ids of an entity packed in one string; '' when it has none.
+  private entityQualifiersPacked: string[] = [];
   readonly sources: string[] = [];
   /** How many names are written in an abjad (Arabic, Hebrew). */
   abjadNames = 0;
@@ -87,14 +93,19 @@ export class NameStore {
   add(entity: ListEntity, source: number): void {
     const index = this.entityId.length;
     this.entityId.push(entity.id);
-    this.entityName.push(entity.names[0] ?? entity.aliases[0] ?? '');
     this.entityInfoG.push(Math.max(0, SCHEMAS.indexOf(entity.schema)) | (source << 8));
     const q = entity.countries.length || entity.dob.length || entity.ids.length;
-    this.entityQualifiers.push(q ? { countries: entity.countries, dob: entity.dob, ids: entity.ids } : undefined);
+    this.entityQualifiersPacked.push(
+      q ? [entity.countries, entity.dob, entity.ids].map((l) => l.join(SEP)).join(SEP2) : '',
+    );
+    const all = [...entity.names, ...entity.aliases, ...entity.weakAliases];
+    this.entityNames.push(all.join(SEP));
     const seen = new Set<string>();
     const lists = [entity.names, entity.aliases, entity.weakAliases];
+    let ordinal = 0;
     for (let kind = 0; kind < lists.length; kind++)
       for (const name of lists[kind]!) {
+        ordinal++;
         const norm = normalizeName(name, entity.schema === 'Person');
         const key = norm.tokens.join(' ');
         if (!key || seen.has(key)) continue;
@@ -102,10 +113,27 @@ export class NameStore {
         this.nameStartG.push(this.tokenIdsG.length);
         for (const t of norm.tokens) this.tokenIdsG.push(this.intern(t));
         this.nameEntityG.push(index);
-        this.nameMetaG.push(kind | (norm.abjad ? 4 : 0));
+        this.nameMetaG.push(kind | (norm.abjad ? 4 : 0) | ((ordinal - 1) << 3));
         if (norm.abjad) this.abjadNames++;
-        this.nameText.push(name);
       }
+  }
+
+  /** A name as listed. */
+  nameText(name: number): string {
+    return this.entityNames[this.nameEntity[name]!]!.split(SEP)[this.nameMeta[name]! >>> 3]!;
+  }
+
+  /** An entity's primary name. */
+  entityName(entity: number): string {
+    return this.entityNames[entity]!.split(SEP, 1)[0]!;
+  }
+
+  /** An entity's countries, dates and identifiers, or undefined when it has none. */
+  entityQualifiers(entity: number): EntityQualifiers | undefined {
+    const packed = this.entityQualifiersPacked[entity]!;
+    if (!packed) return undefined;
+    const [countries, dob, ids] = packed.split(SEP2).map((l) => (l ? l.split(SEP) : []));
+    return { countries: countries!, dob: dob!, ids: ids! };
   }
 
   /** Ends loading: trims the arrays, builds the inverted index and the token weights. */
