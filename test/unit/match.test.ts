@@ -298,6 +298,10 @@ describe('explanations', () => {
     }
     expect(m.explanation.tokens.find((t) => t.entity === 'viktorovich')?.similarity).toBe(0);
     expect(m.explanation.features.map((f) => f.feature)).toEqual(expect.arrayContaining(['name', 'extra tokens']));
+    expect(m.explanation.features.find((f) => f.feature === 'extra tokens')!.value).toBeLessThan(0);
+    // The features add up to the score (each rounded to 3 decimals).
+    const sum = m.explanation.features.reduce((a, f) => a + f.value, 0);
+    expect(Math.abs(sum - m.score)).toBeLessThan(0.005);
   });
 
   it('scores are 0–1 with 3 decimals; matches best first, up to the limit', () => {

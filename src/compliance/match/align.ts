@@ -143,11 +143,13 @@ export function alignNames(q: WeightedName, e: WeightedName): NameAlignment {
   const conflict = lq > 0 && le > 0;
   const denominator = mass + (conflict ? ALIGN.conflict : ALIGN.extra) * (lq + le);
   let score = denominator > 0 ? covered / denominator : 0;
-  const features: NameAlignment['features'] = [{ feature: 'name', value: round(score) }];
+  // The features add up to the score: the paired part's similarity, then what lowered it.
+  const paired = mass > 0 ? covered / mass : 0;
+  const features: NameAlignment['features'] = [{ feature: 'name', value: round(paired) }];
   if (lq + le > 0)
     features.push({
       feature: conflict ? 'conflicting tokens' : 'extra tokens',
-      value: round(-(score - covered / Math.max(mass, 1e-9))),
+      value: round(score - paired),
       detail: `unpaired weight ${round(lq)} query, ${round(le)} entity`,
     });
   if (substance === 0 && score > 0) {
