@@ -314,3 +314,14 @@ describe('explanations', () => {
     for (const s of scores) expect(Math.round(s * 1000) / 1000).toBe(s);
   });
 });
+
+describe('hostile input', () => {
+  it('a huge or empty query is screened (on its first 24 tokens), not refused or stalled', () => {
+    const listed = entity('e', 'Person', 'Vladimir Vladimirovich Putin');
+    expectFound(listed, `Vladimir Putin ${'- '.repeat(50_000)}`);
+    const huge = screen([listed], 'Ivan Petrovich '.repeat(10_000));
+    expect(huge.decision).toBe('clear');
+    expect(screen([listed], '').decision).toBe('clear');
+    expect(screen([listed], '!!! ...').decision).toBe('clear');
+  });
+});

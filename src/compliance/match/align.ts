@@ -31,7 +31,7 @@ export interface NameAlignment {
 }
 
 /** The tuning of the alignment score; fixed, documented in docs/SCREENING.md. */
-export const ALIGN = {
+export const ALIGN = Object.freeze({
   /** Below this similarity two tokens do not pair (they remain unpaired, and may conflict). */
   pairMin: 0.8,
   /** How steeply a pair's credit falls with its spelling distance: credit = 1 - fuzz × (1 - similarity). */
@@ -48,7 +48,7 @@ export const ALIGN = {
   numberCap: 0.85,
   /** A name paired only on initials, forms and particles is scaled by this. */
   noSubstance: 0.5,
-};
+});
 
 const isInitial = (t: string) => t.length === 1 && /[a-z]/.test(t);
 const isNumber = (t: string) => /^[0-9]/.test(t);

@@ -159,8 +159,19 @@ function collapseForms(words: string[], person: boolean): string[] {
   return out;
 }
 
+/** The most tokens of a name the matcher compares; the rest is ignored (alignment grows with the square). */
+export const MAX_TOKENS = 24;
+/** The most characters of a name read. */
+const MAX_CHARS = 1000;
+
 /** A name as the matcher compares it; `person` when it is known to name a person (fewer words are forms). */
 export function normalizeName(name: string, person = false): NormalizedName {
-  const words = numberWords(cleanText(name).split(' ').filter(Boolean));
-  return { tokens: collapseForms(person ? words : unglue(words), person), abjad: ABJAD.test(name) };
+  const words = numberWords(
+    cleanText(name.slice(0, MAX_CHARS))
+      .split(' ')
+      .filter(Boolean)
+      .slice(0, 4 * MAX_TOKENS),
+  );
+  const tokens = collapseForms(person ? words : unglue(words), person).slice(0, MAX_TOKENS);
+  return { tokens, abjad: ABJAD.test(name) };
 }

@@ -7,14 +7,14 @@ import { round } from './align.js';
 import type { EntityQualifiers } from './store.js';
 
 /** How much each qualifier moves a score; fixed, documented in docs/SCREENING.md. */
-export const QUALIFIER = {
+export const QUALIFIER = Object.freeze({
   typeMismatch: -0.2,
   dobDiffers: -0.2,
   dobMatches: 0.05,
   countryDiffers: -0.1,
   countryMatches: 0.02,
   idMatches: 0.25,
-};
+});
 
 const COMPATIBLE: Record<Exclude<ScreeningType, 'any'>, EntitySchema[]> = {
   person: ['Person', 'LegalEntity'],

@@ -49,6 +49,7 @@ export interface EntityQualifiers {
   ids: string[];
 }
 
+/** The matcher's index: interned tokens, names as token-id runs, postings, weights and per-entity fields. */
 export class NameStore {
   readonly vocab = new Map<string, number>();
   readonly tokenText: string[] = [];
