@@ -113,6 +113,7 @@ describe('transliteration: a name written in another script is found', () => {
     ['Chinese', 'Person', 'XI Jinping', '习近平'],
     ['Japanese kana', 'Person', 'ABE Shinzo', 'アベ シンゾウ'],
     ['Korean', 'Person', 'KIM Jong Un', '김정은'],
+    ['Korean (r/l)', 'Person', 'RI Pyong Chol', '리병철'],
     ['Georgian', 'Person', 'Bidzina IVANISHVILI', 'ბიძინა ივანიშვილი'],
     ['Armenian', 'Person', 'Nikol PASHINYAN', 'Նիկոլ Փաշինյան'],
   ];

@@ -98,7 +98,9 @@ const SKELETONS = new Map<string, string>();
 const SIMILARITIES = new Map<string, number>();
 
 function skeletonOf(token: string): string {
-  return consonants(token.replace(/(.)\1+/g, '$1').replace(/^gi(?=[aeou])/, 'y'));
+  // A short syllable's initial r and l are one sound in Korean and Japanese romanisations (Ri/Li, Ra/La).
+  const t = token.length <= 3 ? token.replace(/^r/, 'l') : token;
+  return consonants(t.replace(/(.)\1+/g, '$1').replace(/^gi(?=[aeou])/, 'y'));
 }
 
 function consonants(s: string): string {
