@@ -325,4 +325,11 @@ describe('hostile input', () => {
     expect(screen([listed], '').decision).toBe('clear');
     expect(screen([listed], '!!! ...').decision).toBe('clear');
   });
+
+  it('control characters in a listed name do not shift which name is reported', () => {
+    const e = entity('e', 'Company', 'Evil\u0001Corp\u0002Ltd', { aliases: ['Zarathustra Holdings'] });
+    const m = expectFound(e, 'Zarathustra Holdings', 'hit');
+    expect(m.explanation.matched).toBe('Zarathustra Holdings');
+    expect(m.entity.name).toBe('Evil Corp Ltd');
+  });
 });

@@ -79,6 +79,11 @@ export function spellingSimilarity(a: string, b: string): number {
   return lev * (1 - JARO_WINKLER_SHARE) + JARO_WINKLER_SHARE * Math.max(lev, jaroWinkler(a, b));
 }
 
+// Memoised skeletons and similarities: the same tokens meet again and again across candidates and queries.
+const MEMO_LIMIT = 500_000;
+const SKELETONS = new Map<string, string>();
+const SIMILARITIES = new Map<string, number>();
+
 /**
  * The consonant skeleton of a token: letters that transliterations write differently fall into one
  * class, doubled letters and vowels (with y, h) drop.
@@ -92,10 +97,6 @@ export function skeleton(token: string): string {
   }
   return k;
 }
-
-const MEMO_LIMIT = 500_000;
-const SKELETONS = new Map<string, string>();
-const SIMILARITIES = new Map<string, number>();
 
 function skeletonOf(token: string): string {
   // A short syllable's initial r and l are one sound in Korean and Japanese romanisations (Ri/Li, Ra/La).

@@ -28,8 +28,11 @@ export class GrowableU32 {
 // Separators inside packed strings: control characters no list prints in a name, date or id.
 const SEP = '\u0001';
 const SEP2 = '\u0002';
+const unpackable = (s: string) => s.replaceAll(SEP, ' ').replaceAll(SEP2, ' ');
 
+/** The kinds of an entity's names, by their code in the index. */
 export const NAME_KINDS = ['name', 'alias', 'weakAlias'] as const;
+/** The schemata, by their code in the index. */
 export const SCHEMAS: EntitySchema[] = ['Person', 'Company', 'Organization', 'LegalEntity', 'Vessel', 'Airplane'];
 
 /** Weight factors of the token kinds that say little about who a party is. */
@@ -96,11 +99,9 @@ export class NameStore {
     this.entityId.push(entity.id);
     this.entityInfoG.push(Math.max(0, SCHEMAS.indexOf(entity.schema)) | (source << 8));
     const q = entity.countries.length || entity.dob.length || entity.ids.length;
-    this.entityQualifiersPacked.push(
-      q ? [entity.countries, entity.dob, entity.ids].map((l) => l.join(SEP)).join(SEP2) : '',
-    );
-    const all = [...entity.names, ...entity.aliases, ...entity.weakAliases];
-    this.entityNames.push(all.join(SEP));
+    const pack = (l: string[]) => l.map(unpackable).join(SEP);
+    this.entityQualifiersPacked.push(q ? [entity.countries, entity.dob, entity.ids].map(pack).join(SEP2) : '');
+    this.entityNames.push(pack([...entity.names, ...entity.aliases, ...entity.weakAliases]));
     const seen = new Set<string>();
     const lists = [entity.names, entity.aliases, entity.weakAliases];
     let ordinal = 0;
