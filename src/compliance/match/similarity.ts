@@ -82,7 +82,8 @@ export function spellingSimilarity(a: string, b: string): number {
 // Memoised skeletons and similarities: the same tokens meet again and again across candidates and queries.
 const MEMO_LIMIT = 500_000;
 const SKELETONS = new Map<string, string>();
-const SIMILARITIES = new Map<string, number>();
+const SIMILARITIES = [0, 1, 2, 3].map(() => new Map<string, Map<string, number>>());
+let memoised = 0;
 
 /**
  * The consonant skeleton of a token: letters that transliterations write differently fall into one
@@ -168,12 +169,21 @@ export function nicknamesOf(token: string): string[] {
 /** How alike two word tokens are, 0–1. Numbers are alike only when equal. */
 export function tokenSimilarity(a: string, b: string, abjad: boolean, whole = true): number {
   if (a === b) return 1;
-  const key = `${a}\u0000${b}\u0000${abjad ? 1 : 0}${whole ? 1 : 0}`;
-  let s = SIMILARITIES.get(key);
+  // Nested maps, one per flag combination: no key string to build on the hot path.
+  const memo = SIMILARITIES[(abjad ? 2 : 0) + (whole ? 1 : 0)]!;
+  let row = memo.get(a);
+  if (row === undefined) {
+    row = new Map();
+    memo.set(a, row);
+  }
+  let s = row.get(b);
   if (s === undefined) {
-    if (SIMILARITIES.size > MEMO_LIMIT) SIMILARITIES.clear();
+    if (++memoised > MEMO_LIMIT) {
+      for (const m of SIMILARITIES) m.clear();
+      memoised = 0;
+    }
     s = similarityOf(a, b, abjad, whole);
-    SIMILARITIES.set(key, s);
+    row.set(b, s);
   }
   return s;
 }
