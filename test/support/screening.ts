@@ -1,7 +1,6 @@
 /**
  * A small PartyScreening for tests: lists of a few entities, screened by the matcher's API
- * (src/compliance/match), each list named by the SHA-256 of its entities as a snapshot is. A match
- * on a weak alias alone is a review (score 0.8), as the matcher's contract says.
+ * (src/compliance/match), each list named by the SHA-256 of its entities as a snapshot is.
  */
 import { createHash } from 'node:crypto';
 import { buildScreener } from '../../src/compliance/match/index.js';
@@ -45,27 +44,10 @@ export function testScreening(
   lists: TestList[],
 ): PartyScreening & { calls: number; lists: TestList[]; failing: boolean } {
   const explain = (party: ScreenedParty): ScreeningResult[] => {
-    const strong = buildScreener(me.lists.map((l) => ({ source: l.source, entities: l.entities })));
-    const weak = buildScreener(
-      me.lists.map((l) => ({
-        source: l.source,
-        entities: l.entities.map((e) => ({ ...e, names: e.weakAliases, aliases: [] })),
-      })),
+    const screener = buildScreener(me.lists.map((l) => ({ source: l.source, entities: l.entities })));
+    return [party.name, party.org].map((name, i) =>
+      screener.screen({ id: String(i + 1), name, countries: party.countries }),
     );
-    return [party.name, party.org].map((name, i) => {
-      const query = { id: String(i + 1), name, countries: party.countries };
-      const r = strong.screen(query);
-      if (r.decision !== 'clear') return r;
-      const w = weak.screen(query);
-      const primary = new Map(me.lists.flatMap((l) => l.entities.map((e) => [`${l.source}/${e.id}`, e.names[0]!])));
-      const matches = w.matches.map((m) => ({
-        ...m,
-        entity: { ...m.entity, name: primary.get(`${m.entity.source}/${m.entity.id}`)! },
-        score: 0.8,
-        decision: 'review' as const,
-      }));
-      return { ...w, decision: matches.length ? 'review' : 'clear', matches };
-    });
   };
   const me = {
     calls: 0,
