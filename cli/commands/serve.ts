@@ -202,6 +202,9 @@ async function serveAction(o: ServeFlags, cmd: Command): Promise<void> {
       serviceLog(`the edited policy files do not validate, the previous policy stays in force: ${errorText(e)}`),
     onPolicyChange: (s) => s.status === 'ok' && serviceLog(`policy set ${s.hash.slice(0, 16)}… in force`),
     onError: (what, e) => serviceLog(`${what}: ${errorText(e)}`),
+    onListsError: (e) =>
+      serviceLog(`the screening lists could not be reloaded, the previous ones stay in force: ${errorText(e)}`),
+    onListsReload: (lists) => serviceLog(`screening lists in force: ${lists.join(', ') || 'none'}`),
     rateLimits,
     summaryIntervalMs,
     ...geo,
@@ -257,6 +260,7 @@ function printServing(
     entries: setup.log.size,
     policies: engine.policyIds,
     licenses: engine.licenses.map((l) => l.id),
+    lists: setup.lists ? { inForce: [...setup.lists.screening.listIds], stale: setup.lists.stale() } : null,
     geoip: geoSummary(setup),
     trustedProxies: setup.service.trustedProxies,
   });
@@ -276,6 +280,7 @@ function printServing(
     `  limits   ${rl.burst} failing requests per source, then ${rl.perSecond}/s ` +
       `(429 beyond; summarised in the log every ${summaryIntervalMs / 1000} s)`,
   );
+  printLists(g, setup);
   printGeo(g, setup);
   say(g, `  seal for it with --to release:${url}#<recipient>`);
 }
@@ -299,8 +304,24 @@ function geoSummary(setup: ReleaseServiceSetup) {
   };
 }
 
-/** The warning for a stale geolocation database (whatever the output mode; before the --json line). */
+/** The banner's screening line: the lists in force, or that there are none. */
+function printLists(g: GlobalOptions, setup: ReleaseServiceSetup): void {
+  const ids = setup.lists?.screening.listIds ?? [];
+  if (ids.length === 0)
+    say(g, '  lists    none imported: every recipient screens clear (`modelseal lists import`, docs/SCREENING.md)');
+  else say(g, `  lists    ${ids.join(', ')} (imports are picked up within a second)`);
+}
+
+/** The warnings for stale lists and a stale geolocation database (whatever the output mode; before the --json line). */
 function warnStale(setup: ReleaseServiceSetup): void {
+  const stale = setup.lists?.stale() ?? [];
+  if (stale.length)
+    warn(
+      `the screening lists ${stale.join(', ')} are past their maximum age: releases are denied ` +
+        '(screening-list-stale) until a current list is imported (`modelseal lists import`)',
+    );
+  if ((setup.lists?.screening.listIds.length ?? 1) === 0)
+    warn('no screening lists are imported: every recipient screens clear (`modelseal lists import`)');
   const geo = setup.geo;
   if (geo?.stale)
     warn(

@@ -4,27 +4,23 @@
  * and who decided — before anything is written; if the log cannot take it, nothing is registered.
  * docs/SERVER.md, "Screening".
  */
-import { buildScreener } from '../compliance/match/index.js';
-import type { PartyScreening, ScreenedParty } from '../compliance/types.js';
+import { ActiveLists, migrateDeniedParties } from '../compliance/lists/index.js';
+import type { PartyScreening } from '../compliance/types.js';
 import { ModelsealError } from '../errors.js';
 import type { LoggedScreening, ScreeningOverrideEvent } from '../log/events.js';
 import { checkRecipientAttributes, type RecipientAttributesInput, type ScreeningOverride } from './recipients.js';
 import { flaggedEntities, screenedParty } from './screening.js';
 
 /**
- * The screening of the data directory `data`'s active lists, for the CLI's registrations.
- * PLACEHOLDER until the list snapshots (src/compliance/lists) are wired here: no lists, so every
- * party is clear. Library callers pass their own PartyScreening to {@link screenRegistration}.
+ * The screening of the data directory `data`'s active lists as they are now (no watching), for the
+ * CLI's registrations; the old denied-party list is migrated first. Library callers pass their own
+ * PartyScreening to {@link screenRegistration}.
  */
-// eslint-disable-next-line @typescript-eslint/no-unused-vars -- `data` is read once the lists are wired here
 export async function openPartyScreening(data: string): Promise<PartyScreening> {
-  const screener = buildScreener([]);
-  const explain = (p: ScreenedParty) =>
-    [p.name, p.org].map((name) => screener.screen({ name, countries: p.countries }));
-  return {
-    explainParty: explain,
-    screenParty: () => ({ decision: 'clear', lists: [], stale: [], best: null }),
-  };
+  await migrateDeniedParties(data);
+  const lists = await ActiveLists.open(data, { trigger: () => () => undefined });
+  lists.close();
+  return lists;
 }
 
 /** The operator's decision to register a flagged party anyway. */

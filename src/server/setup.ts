@@ -33,7 +33,7 @@ import type { Signer } from '../crypto/signer.js';
 import type { RateLimits } from './ratelimit.js';
 import { defaultCountryDatabase, GeoLocator, SourceLocator, type ForwardedHeader } from '../compliance/geo/index.js';
 import type { PartyScreening } from '../compliance/types.js';
-import { openPartyScreening } from './registration.js';
+import { ActiveLists, migrateDeniedParties } from '../compliance/lists/index.js';
 
 export interface ReleaseServiceSetup {
   service: ReleaseService;
@@ -42,6 +42,8 @@ export interface ReleaseServiceSetup {
   recipients: RecipientRegistry;
   /** The databases that locate request sources (docs/GEOFENCING.md); null when none is in use. */
   geo: GeoLocator | null;
+  /** The screening lists in force (docs/SCREENING.md); null when the caller passed its own screening. */
+  lists: ActiveLists | null;
   /** Policy files written because they were missing. */
   createdPolicyFiles: string[];
   close(): Promise<void>;
@@ -99,8 +101,13 @@ export interface ReleaseSetupOptions {
   trustedProxies?: string[];
   /** Which of those headers the proxies write (default: either). */
   forwardedHeader?: ForwardedHeader;
-  /** Screens the recipient at every release; default: the data directory's active lists (openPartyScreening). */
+  /** Screens the recipient at every release; default: the data directory's active lists, kept current. */
   screening?: PartyScreening;
+  /** What tells the default screening to look at `<data>/lists/active.json` (default: fs.watch and a 1 s stat). */
+  listsTrigger?: ChangeTrigger;
+  /** Hears every reload of the lists that failed (the previous lists stay in force) and every one that worked. */
+  onListsError?: (e: unknown) => void;
+  onListsReload?: (lists: readonly string[]) => void;
 }
 
 /** The source locator `opts` describe: trusted proxies and the geolocation databases (or none). */
@@ -131,6 +138,8 @@ export async function openReleaseService(
   const paths = dataPaths(data);
   const passphrase = opts.passphrase ?? noPassphrase;
   const sources = await openSources(opts);
+  // The old denied-party list becomes a screening list before anything reads the policy or the lists.
+  await migrateDeniedParties(data);
   const createdPolicyFiles = await initPolicyDir(paths.policy);
   const signer = opts.logSigner
     ? await logSignerFromVerifierKey(join(keys, KEYSTORE_FILES.logPub), opts.logSigner)
@@ -144,8 +153,15 @@ export async function openReleaseService(
     if (!existsSync(opts.pseudonymKey)) await createPseudonymKey(opts.pseudonymKey);
     pseudonyms = await loadPseudonymizer(opts.pseudonymKey);
   }
-  const store = await openLogStore(opts.store ?? paths.log);
-  const { ledger, policy } = await openLedgerAndPolicy(store, paths.policy, opts);
+  const lists = opts.screening ? null : await openLists(data, opts);
+  const store = await openLogStore(opts.store ?? paths.log).catch((e: unknown) => {
+    lists?.close();
+    throw e;
+  });
+  const { ledger, policy } = await openLedgerAndPolicy(store, paths.policy, opts).catch((e: unknown) => {
+    lists?.close();
+    throw e;
+  });
   const log = new TransparencyLog(
     store,
     signer,
@@ -160,6 +176,7 @@ export async function openReleaseService(
       ?.close()
       .catch((e: unknown) => opts.onError?.('the last summary of refused requests could not be logged', e));
     policy.close();
+    lists?.close();
     await decider.close();
     await log.close();
   };
@@ -180,13 +197,24 @@ export async function openReleaseService(
       ...(opts.rateLimits ? { rateLimits: opts.rateLimits } : {}),
       ...(opts.summaryIntervalMs !== undefined ? { summaryIntervalMs: opts.summaryIntervalMs } : {}),
       ...(opts.onError ? { onError: opts.onError } : {}),
-      screening: opts.screening ?? (await openPartyScreening(data)),
+      screening: opts.screening ?? lists!,
     });
-    return { service, log, policy, recipients, geo: sources.locator, createdPolicyFiles, close };
+    return { service, log, policy, recipients, geo: sources.locator, lists, createdPolicyFiles, close };
   } catch (e) {
     await close();
     throw e;
   }
+}
+
+/** The data directory's active screening lists, reloaded on every import (src/compliance/lists). */
+function openLists(data: string, opts: ReleaseSetupOptions): Promise<ActiveLists> {
+  const now = opts.now;
+  return ActiveLists.open(data, {
+    ...(now && { now: () => now().getTime() }),
+    ...(opts.listsTrigger && { trigger: opts.listsTrigger }),
+    ...(opts.onListsError && { onError: opts.onListsError }),
+    ...(opts.onListsReload && { onReload: opts.onListsReload }),
+  });
 }
 
 /**
