@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { entities, queries, random } from './screening-data.mjs';
+import { screeningEndToEnd } from './screening-e2e.mjs';
 import { entity, parseCsv, quality, readPairs, runPairs } from './screening-quality.mjs';
 import { readFileSync } from 'node:fs';
 
@@ -142,7 +143,7 @@ function million(size) {
 
 if (args.includes('--child-million')) million(Number(opt('million', 1_000_000)));
 else {
-  const only = opt('only', 'quality,cross,speed,memory').split(',');
+  const only = opt('only', 'quality,cross,speed,memory,e2e').split(',');
   if (only.includes('quality')) qualityTable(opt('pairs', here('../../shared/screening/name-pairs-dev.csv')));
   if (only.includes('cross')) crossScript(here('./data/cross-script.csv'));
   if (only.includes('speed')) speed(Number(opt('list', 30_000)), Number(opt('batch', 10_000)));
@@ -162,4 +163,5 @@ else {
       `  load ${r.loadSeconds.toFixed(1)} s, one query median ${r.medianMs.toFixed(2)} ms, peak RSS ${gib} GiB`,
     );
   }
+  if (only.includes('e2e')) await screeningEndToEnd(Number(opt('million', 1_000_000)), 1000);
 }

@@ -102,7 +102,7 @@ async function screeningOf(o: ScreenFlags): Promise<{ screening: ListScreening; 
       o.list.map((f) => resolve(f)),
       { format: o.format },
     );
-    return { screening: new ListScreening([snapshot]), stale: [] };
+    return { screening: ListScreening.of([snapshot]), stale: [] };
   }
   const data = dataDir(o);
   const stale = (await listsStatus(data)).filter((s) => s.stale).map((s) => s.source);

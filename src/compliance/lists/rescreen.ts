@@ -13,7 +13,7 @@ export interface NewlyFlagged<P extends ScreenedParty> {
   best: RecipientScreening['best'];
 }
 
-/** The parties that `current` flags and `previous` cleared (snapshots loaded once, shared by both). */
+/** The parties that `current` flags and `previous` cleared. */
 export async function newlyFlagged<P extends ScreenedParty>(
   data: string,
   previous: ActiveState,
@@ -21,13 +21,17 @@ export async function newlyFlagged<P extends ScreenedParty>(
   parties: readonly P[],
 ): Promise<NewlyFlagged<P>[]> {
   if (!parties.length) return [];
-  const after = await ListScreening.load(data, current);
-  const flagged = parties
-    .map((party) => ({ party, ...after.screenParty(party) }))
-    .filter((f) => f.decision !== 'clear');
+  // One index at a time: the current lists' is dropped before the previous lists' is built.
+  const flagged = await flaggedBy(data, current, parties);
   if (!flagged.length) return [];
-  const before = await ListScreening.load(data, previous, after);
+  const before = await ListScreening.load(data, previous);
   return flagged
     .filter((f) => before.screenParty(f.party).decision === 'clear')
     .map((f) => ({ party: f.party, decision: f.decision as 'review' | 'hit', best: f.best }));
+}
+
+/** The parties the lists of `state` flag, with their decisions and best matches. */
+async function flaggedBy<P extends ScreenedParty>(data: string, state: ActiveState, parties: readonly P[]) {
+  const screening = await ListScreening.load(data, state);
+  return parties.map((party) => ({ party, ...screening.screenParty(party) })).filter((f) => f.decision !== 'clear');
 }

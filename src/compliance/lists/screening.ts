@@ -3,9 +3,9 @@
  * screening the release service asks (a recipient's name and organisation), cached per party.
  * A new set of snapshots is a new ListScreening, so the cache is per snapshot digests by construction.
  */
-import { buildScreener } from '../match/index.js';
+import { buildScreener, ScreenerBuilder } from '../match/index.js';
 import type { RecipientScreening, ScreenedParty, Screener, ScreeningQuery, ScreeningResult } from '../types.js';
-import { readSnapshot, type LoadedSnapshot } from './snapshot.js';
+import { visitSnapshot, type LoadedSnapshot } from './snapshot.js';
 import type { ActiveState } from './active-file.js';
 
 /** A snapshot in force, as `screen --json` and the logs name it. */
@@ -44,10 +44,11 @@ export function summarise(results: ScreeningResult[]): Pick<RecipientScreening, 
   return { decision, best };
 }
 
-/** Screening over one set of loaded snapshots. */
+/** Screening over one set of snapshots. */
 export class ListScreening {
   readonly screener: Screener;
-  readonly snapshots: readonly LoadedSnapshot[];
+  /** The snapshots in force, by source. */
+  readonly lists: readonly ListInForce[];
   /** "<source>@sha256:<hex>", sorted: what a log entry names. */
   readonly listIds: readonly string[];
   readonly #cache = new Map<
@@ -55,26 +56,37 @@ export class ListScreening {
     { results: ScreeningResult[]; summary: Pick<RecipientScreening, 'decision' | 'best'> }
   >();
 
-  constructor(snapshots: LoadedSnapshot[]) {
-    this.snapshots = [...snapshots].sort((a, b) => (a.source < b.source ? -1 : 1));
-    this.screener = buildScreener(this.snapshots.map((s) => ({ source: s.source, entities: s.entities })));
-    this.listIds = this.snapshots.map((s) => `${s.source}@${s.digest}`).sort();
+  private constructor(screener: Screener, lists: ListInForce[]) {
+    this.screener = screener;
+    this.lists = [...lists].sort((a, b) => (a.source < b.source ? -1 : 1));
+    this.listIds = this.lists.map((s) => `${s.source}@${s.digest}`).sort();
   }
 
-  /** Loads the snapshots `state` names (reusing those of `reuse` with the same digest). */
+  /** Screening over snapshots read whole (`screen --list`: files read in memory, nothing written). */
+  static of(snapshots: LoadedSnapshot[]): ListScreening {
+    const screener = buildScreener(snapshots.map((s) => ({ source: s.source, entities: s.entities })));
+    return new ListScreening(
+      screener,
+      snapshots.map((s) => ({ source: s.source, digest: s.digest, entries: s.entities.length })),
+    );
+  }
+
+  /**
+   * Loads the snapshots `state` names, each streamed into the index without being held whole (a
+   * million entities fit the service's memory: bench/README.md, "screening"). `reuse` is returned
+   * as it is when it screens the same snapshots.
+   */
   static async load(data: string, state: ActiveState, reuse?: ListScreening): Promise<ListScreening> {
-    const have = new Map((reuse?.snapshots ?? []).map((s) => [`${s.source}@${s.digest}`, s]));
-    const snapshots: LoadedSnapshot[] = [];
+    const wanted = Object.entries(state.sources).map(([source, s]) => `${source}@${s.digest}`);
+    if ([...wanted].sort().join() === reuse?.listIds.join()) return reuse;
+    const builder = new ScreenerBuilder();
+    const lists: ListInForce[] = [];
     for (const [source, s] of Object.entries(state.sources)) {
-      const loaded = have.get(`${source}@${s.digest}`) ?? (await readSnapshot(data, s.digest));
-      snapshots.push({ ...loaded, source });
+      builder.source(source);
+      const facts = await visitSnapshot(data, s.digest, (e) => builder.add(e));
+      lists.push({ source, digest: s.digest, entries: facts.entries });
     }
-    return new ListScreening(snapshots);
-  }
-
-  /** The snapshots in force. */
-  get lists(): ListInForce[] {
-    return this.snapshots.map((s) => ({ source: s.source, digest: s.digest, entries: s.entities.length }));
+    return new ListScreening(builder.build(), lists);
   }
 
   /** Screens one query. */

@@ -160,17 +160,35 @@ function compact(e: ListEntity, pool: Map<string, string>): ListEntity {
   return e;
 }
 
-/** Reads a snapshot, streamed, checking its header and that its bytes still have its digest. */
-export async function readSnapshot(data: string, digest: string): Promise<LoadedSnapshot> {
+/** A snapshot's header facts, as {@link visitSnapshot} reads them. */
+export interface SnapshotFacts {
+  source: string;
+  digest: string;
+  entries: number;
+  names: number;
+}
+
+/**
+ * Streams a snapshot's entities to `visit`, one at a time (none is kept), checking its header and,
+ * at the end, that its bytes still have its digest: a caller discards what it built when this throws.
+ */
+export async function visitSnapshot(
+  data: string,
+  digest: string,
+  visit: (e: ListEntity) => void,
+): Promise<SnapshotFacts> {
   const path = snapshotPath(data, digest);
   const hash = createHash('sha256');
-  const entities: ListEntity[] = [];
   const pool = new Map<string, string>();
   let header: { format?: string; source?: string; entries?: number; names?: number } | undefined;
+  let entries = 0;
   try {
     for await (const { text, line } of lines(hashedText(path, hash), path)) {
       if (!header) header = JSON.parse(text) as typeof header;
-      else entities.push(compact(JSON.parse(text) as ListEntity, pool));
+      else {
+        visit(compact(JSON.parse(text) as ListEntity, pool));
+        entries++;
+      }
       if (line === 1 && header?.format !== SNAPSHOT_FORMAT) throw new Error('no snapshot header');
     }
   } catch (cause) {
@@ -181,10 +199,17 @@ export async function readSnapshot(data: string, digest: string): Promise<Loaded
     throw new ModelsealError('LIST_INVALID', `${path} is not a list snapshot; import the list again`, { cause });
   }
   const actual = `sha256:${hash.digest('hex')}`;
-  if (actual !== digest || header?.entries !== entities.length)
+  if (actual !== digest || header?.entries !== entries)
     throw new ModelsealError(
       'LIST_INVALID',
       `${path} was altered: its SHA-256 is ${actual}; restore it from a backup or import the list again`,
     );
-  return { source: header.source ?? '', digest, entities, names: header.names ?? 0 };
+  return { source: header.source ?? '', digest, entries, names: header.names ?? 0 };
+}
+
+/** Reads a snapshot whole, streamed and checked as {@link visitSnapshot} does. */
+export async function readSnapshot(data: string, digest: string): Promise<LoadedSnapshot> {
+  const entities: ListEntity[] = [];
+  const facts = await visitSnapshot(data, digest, (e) => entities.push(e));
+  return { source: facts.source, digest, entities, names: facts.names };
 }

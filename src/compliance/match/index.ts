@@ -78,14 +78,44 @@ function scoreName(store: NameStore, query: ScreeningQuery, q: WeightedName, nam
   return { entity, name, score, alignment, features };
 }
 
+/**
+ * Builds the matcher's index one entity at a time — a snapshot streamed from disk need not be held
+ * whole — then {@link ScreenerBuilder.build} seals it into a screener.
+ */
+export class ScreenerBuilder {
+  readonly #store = new NameStore();
+  #source = -1;
+
+  /** Starts a source: the entities added after it belong to it. */
+  source(name: string): void {
+    this.#source = this.#store.sources.push(name) - 1;
+  }
+
+  /** Adds one entity to the current source. */
+  add(e: ListEntity): void {
+    if (this.#source < 0) throw new Error('ScreenerBuilder: add() before source()');
+    this.#store.add(e, this.#source);
+  }
+
+  /** Seals the index; the builder is spent. */
+  build(): Screener {
+    this.#store.seal();
+    return screenerOver(this.#store);
+  }
+}
+
 /** Builds the matcher's index over the sources' entities (iterated once) and returns the screener. */
 export function buildScreener(sources: ScreenerSource[]): Screener {
-  const store = new NameStore();
+  const builder = new ScreenerBuilder();
   for (const { source, entities } of sources) {
-    const index = store.sources.push(source) - 1;
-    for (const e of entities) store.add(e, index);
+    builder.source(source);
+    for (const e of entities) builder.add(e);
   }
-  store.seal();
+  return builder.build();
+}
+
+/** The screener over a sealed index. */
+function screenerOver(store: NameStore): Screener {
   let vocab: VocabularyIndex | undefined;
   return {
     screen(query: ScreeningQuery, options?: { limit?: number }): ScreeningResult {
