@@ -214,6 +214,7 @@ export {
   type RegistrationOverride,
   type RegistrationScreeningOptions,
 } from './server/registration.js';
+export { screenedParty } from './server/screening.js';
 export {
   ReleaseRecipient,
   ReleaseIdentity,

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import {
   dataPaths,
-  recipientNationalities,
+  screenedParty,
   importLists,
   LIST_FORMATS,
   listsStatus,
@@ -26,10 +26,9 @@ interface ImportFlags {
   maxAge?: string;
 }
 
-/** A registered recipient as the screening sees it: name, organisation, and every country it has. */
+/** A registered recipient as the release service screens it, with its name to report. */
 function partyOf(r: RecipientRecord): ScreenedParty & { recipient: string } {
-  const countries = [...new Set([r.country, ...recipientNationalities(r)])];
-  return { recipient: r.name, name: r.name, org: r.org, countries: countries.filter(Boolean) };
+  return { recipient: r.name, ...screenedParty(r) };
 }
 
 function days(text: string): number {
