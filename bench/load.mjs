@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = join(ROOT, 'dist/cli/modelseal.bundle.mjs');
+const CSL_SAMPLE = join(ROOT, 'test/fixtures/lists/consolidated.json');
 const lib = async (path) => import(join(ROOT, 'dist/src', path));
 
 /** `--name value` from the command line, else $<PREFIX>_<NAME>, else `def`. */
@@ -37,6 +38,8 @@ export function prepare(dir) {
     return JSON.parse(r.stdout.toString() || '{}');
   };
   ms('init', '--log-origin', 'bench.modelseal.example/log');
+  // A real-shaped CSL list in force: every release screens the recipient against it (docs/SCREENING.md).
+  ms('lists', 'import', CSL_SAMPLE, '--data', data);
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   writeFileSync(join(dir, 'bench.pub'), publicKey.export({ format: 'pem', type: 'spki' }));
   ms(
