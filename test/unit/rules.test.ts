@@ -259,6 +259,7 @@ describe('custom and invalid packs', () => {
     ],
     ['countryGroups', (p: Editable) => (p.countryGroups = 'ear-country-groups@1999-01-01')],
     ['groups.AIA', (p: Editable) => (p.groups.AIA = ['gb'])],
+    ['groups.US', (p: Editable) => (p.groups.US = ['US', 'US'])],
   ])('a pack with a bad %s is RULES_INVALID naming that field', async (field, edit) => {
     const file = packFile('us-ear-ai-diffusion-2025-01-15.json', edit);
     const e = await rejection(loadRulePackFile(file));

@@ -195,7 +195,11 @@ function checkRule(where: string, raw: unknown, path: string, known: Known): voi
 /** Validates a country-group table: group name → ISO alpha-2 codes. */
 function checkGroups(where: string, dict: Record<string, unknown>, path: string): Record<string, string[]> {
   const c = checker(where, dict, path);
-  for (const k of Object.keys(dict)) c.strs(k, COUNTRY, 'a list of ISO 3166 alpha-2 codes');
+  for (const k of Object.keys(dict)) {
+    const codes = c.strs(k, COUNTRY, 'a list of ISO 3166 alpha-2 codes');
+    const twice = codes.find((x, i) => codes.indexOf(x) !== i);
+    if (twice) invalid(where, c.at(k), `lists ${twice} twice`);
+  }
   return dict as Record<string, string[]>;
 }
 
