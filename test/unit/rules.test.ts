@@ -151,7 +151,9 @@ describe('EU regimes', () => {
     const high = await regime(facts('2e25'), 'EU-AI-Act', { destination: 'CN' });
     expect(high).toMatchObject({ classification: 'gpai-systemic-risk', status: 'in-force', licenseRequired: null });
     expect(high.reasons.join('\n')).toMatch(/Article 55/);
-    expect((await regime(facts('1e25'), 'EU-AI-Act')).classification).toBe('gpai-systemic-risk'); // ≥, not >
+    // Art. 51(2): "greater than 10^25", compared exactly
+    expect((await regime(facts('1e25'), 'EU-AI-Act')).classification).toBe('gpai');
+    expect((await regime(facts('10000000000000000000000001'), 'EU-AI-Act')).classification).toBe('gpai-systemic-risk');
     expect((await regime(facts('5e24'), 'EU-AI-Act')).classification).toBe('gpai');
     expect((await regime(facts(null), 'EU-AI-Act')).status).toBe('needs-training-compute');
   });
