@@ -60,6 +60,8 @@ export const ErrorCodes = {
   LICENSE_NOT_COVERED: { exit: 18, summary: 'the license does not cover this transfer' },
   /** A geolocation (MaxMind-format) database cannot be read or is not one. */
   GEO_DATABASE_INVALID: { exit: 19, summary: 'the geolocation database cannot be used' },
+  /** A rule pack (`--rules <file>`) is not JSON or does not validate; the message names the field. */
+  RULES_INVALID: { exit: 21, summary: 'a rule pack does not validate' },
   /** This host cannot run the operation (fingerprints need a little-endian CPU). */
   UNSUPPORTED_PLATFORM: { exit: 69, summary: 'this platform cannot run the operation' },
   /** The operation was interrupted (signal). */

@@ -339,3 +339,21 @@ export type {
   ScreenedParty,
   RecipientScreening,
 } from './compliance/types.js';
+export {
+  determine,
+  loadRulePackFile,
+  shippedRulePacks,
+  statusAt,
+  summarizeRulePack,
+  type CountryGroups,
+  type DetermineOptions,
+  type RulePack,
+  type RulePackSummary,
+} from './compliance/rules/index.js';
+export type {
+  ClassificationRecord,
+  Determination,
+  ModelFacts,
+  Regime,
+  TrainingCompute,
+} from './format/classification.js';
