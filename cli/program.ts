@@ -28,6 +28,7 @@ import { registerFingerprint } from './commands/fingerprint.js';
 import { registerClean } from './commands/clean.js';
 import { registerLists } from './commands/lists.js';
 import { registerScreen } from './commands/screen.js';
+import { registerKms } from './commands/kms.js';
 
 /** The package version: package.json is two levels up from dist/cli/, one from cli/ (tests run the source). */
 function version(): string {
@@ -108,6 +109,7 @@ Exit codes: ${Object.entries(ErrorCodes)
     registerProviders,
     registerSigner,
     registerAudit,
+    registerKms,
     registerReceipt,
     registerPolicy,
     registerServe,
