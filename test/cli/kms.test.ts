@@ -84,6 +84,8 @@ describe('modelseal kms grant / audit import-cloudtrail (moto_server)', () => {
       Operations: ['Decrypt'],
       Constraints: { EncryptionContextEquals: context },
     });
+    const table = run(['audit', 'list', '--log', log, '--type', 'kms-grant']).stdout;
+    expect(table).toContain(`kms grant ${g.grantId} on ${arn} to ${GRANTEE} (Decrypt)`);
     const grants = run(['--json', 'audit', 'list', '--log', log, '--type', 'kms-grant']).json();
     expect(grants.entries.map((e: { grant: string }) => e.grant)).toEqual([g.grantId]);
   });
