@@ -62,15 +62,19 @@ function decryptRecord(r: Record<string, unknown>, at: number): KmsDecryptRecord
   };
 }
 
-/** Parses a CloudTrail log file (`{"Records": [...]}`, as CloudTrail writes it to S3, gunzipped). */
+/** Parses a CloudTrail log file's JSON (`{"Records": [...]}`, as CloudTrail writes it to S3, once gunzipped). */
 export function parseCloudTrail(text: string): ParsedTrail {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    throw new ModelsealError('INVALID_ARGUMENT', 'the CloudTrail file is not JSON; gunzip a .json.gz log file first', {
-      cause: e,
-    });
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      'the CloudTrail file is not JSON: give a CloudTrail log file (.json or .json.gz)',
+      {
+        cause: e,
+      },
+    );
   }
   const records = (doc as { Records?: unknown } | null)?.Records;
   if (!Array.isArray(records))

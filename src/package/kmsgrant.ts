@@ -4,6 +4,7 @@
  * docs/LOG.md, "KMS grants" and "Releases outside the service".
  */
 import { readFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
 import { ModelsealError } from '../errors.js';
 import { toHex } from '../format/encoding.js';
 import { indexKmsLog, matchDecrypts, parseCloudTrail, type KmsDecryptRecord } from '../log/cloudtrail.js';
@@ -107,6 +108,24 @@ async function revokeAfterLogFailure(keyArn: string, grantId: string, opts: AwsK
   });
 }
 
+/** A CloudTrail log file as text: as CloudTrail delivers it (gzip, `.json.gz`) or gunzipped. */
+async function readTrail(file: string): Promise<string> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    throw ioError(`reading ${file}`, e);
+  }
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes.toString('utf8');
+  try {
+    return gunzipSync(bytes).toString('utf8');
+  } catch (e) {
+    throw new ModelsealError('INVALID_ARGUMENT', `${file} is a damaged gzip file; download it from S3 again`, {
+      cause: e,
+    });
+  }
+}
+
 /** What `audit import-cloudtrail` did. */
 export interface CloudTrailImport {
   imported: number;
@@ -134,13 +153,7 @@ export async function importCloudTrail(
       'audit import-cloudtrail writes to a log store (a data directory or a PostgreSQL URL), ' +
         'not to a release service URL',
     );
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw ioError(`reading ${file}`, e);
-  }
-  const trail = parseCloudTrail(text);
+  const trail = parseCloudTrail(await readTrail(file));
   const m = matchDecrypts(trail.decrypts, await indexKmsLog(log.local.store), keys);
   const indexes: number[] = [];
   // One at a time, in CloudTrail order: a failure part-way leaves the rest to a re-run (idempotent by eventID).

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import {
   encodeEvent,
   importCloudTrail,
@@ -132,6 +133,19 @@ describe('audit import-cloudtrail', () => {
       const r = await importCloudTrail(moved, log);
       expect(r.unmatched.map((u) => u.eventID.slice(0, 8))).toEqual(['3f2a9c1e', '5e6f7a8b']);
       expect(r.imported).toBe(2);
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('reads the file as CloudTrail delivers it to S3, gzipped', async () => {
+    const { log } = await logWithExport('gz');
+    try {
+      const gz = join(dir, 'trail.json.gz');
+      writeFileSync(gz, gzipSync(readFileSync(FIXTURE)));
+      expect(await importCloudTrail(gz, log)).toMatchObject({ imported: 3, failedDecrypts: 1 });
+      writeFileSync(gz, gzipSync(readFileSync(FIXTURE)).subarray(0, 100));
+      await expect(importCloudTrail(gz, log)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     } finally {
       await log.close();
     }

@@ -22,7 +22,9 @@ import {
   readHead,
   seal,
   startServer,
+  ModelsealError,
   type ExportLog,
+  type KmsClient,
   type Publisher,
 } from '../../src/index.js';
 import { contextFor, releaseContextFields } from '../../src/providers/types.js';
@@ -171,5 +173,64 @@ describe('kms grant (moto_server)', () => {
       await server.close();
       await setup.close();
     }
+  });
+});
+
+describe('kms grant with an in-process KMS client', () => {
+  /** A KMS that makes grants and refuses to revoke them, recording its calls. */
+  function kmsThatCannotRevoke(calls: string[]): KmsClient {
+    const unused = () => Promise.reject(new Error('not called in these tests'));
+    return {
+      describeKey: unused,
+      encrypt: unused,
+      decrypt: unused,
+      getPublicKey: unused,
+      sign: unused,
+      createGrant: (i) => (calls.push(`CreateGrant ${i.Name}`), Promise.resolve({ GrantId: 'g-1' })),
+      listGrants: () => Promise.resolve({ Grants: [] }),
+      revokeGrant: () => (
+        calls.push('RevokeGrant'),
+        Promise.reject(Object.assign(new Error('no'), { name: 'AccessDeniedException' }))
+      ),
+    };
+  }
+  const downLog: ExportLog = {
+    origin: 'example.org/log',
+    local: null,
+    record: () => Promise.reject(new Error('not called')),
+    append: () => Promise.reject(new ModelsealError('LOG_UNAVAILABLE', 'the log is down')),
+    close: () => Promise.resolve(),
+  };
+
+  it('a grant the log refused and KMS would not revoke: the error says so and gives the command to revoke it', async () => {
+    const pkg = await sealToKms('norevoke', [await newKey()]);
+    const calls: string[] = [];
+    const err = await grantPackage(pkg, {
+      granteePrincipal: GRANTEE,
+      log: downLog,
+      publisher,
+      client: kmsThatCannotRevoke(calls),
+    }).catch((e: unknown) => e);
+    expect(calls).toEqual([expect.stringMatching(/^CreateGrant modelseal-[0-9a-f]{32}-EAR-7$/), 'RevokeGrant']);
+    expect(err).toMatchObject({
+      code: 'LOG_UNAVAILABLE',
+      message: expect.stringContaining('aws kms revoke-grant --key-id'),
+      details: { grant: 'g-1' },
+    });
+  });
+
+  it('a client without the grant calls cannot make grants (PROVIDER_UNAVAILABLE), before anything is logged', async () => {
+    const pkg = await sealToKms('nogrants', [await newKey()]);
+    const full = kmsThatCannotRevoke([]);
+    const bare: KmsClient = {
+      describeKey: (i) => full.describeKey(i),
+      encrypt: (i) => full.encrypt(i),
+      decrypt: (i) => full.decrypt(i),
+      getPublicKey: (i) => full.getPublicKey(i),
+      sign: (i) => full.sign(i),
+    };
+    await expect(
+      grantPackage(pkg, { granteePrincipal: GRANTEE, log: downLog, publisher, client: bare }),
+    ).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE', message: expect.stringContaining('createGrant') });
   });
 });
