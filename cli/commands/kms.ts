@@ -1,6 +1,7 @@
+/** `kms grant`: a KMS grant bound to one package's EncryptionContext, logged first (docs/PROVIDERS.md, "Grants"). */
 import type { Command } from 'commander';
 import { grantPackage, KMS_GRANT_OPERATIONS, ModelsealError, type KmsGrantOperation } from '../../src/index.js';
-import { collect, emitJson, exportLog, publisherKey, say, type GlobalOptions } from '../util.js';
+import { collect, emitJson, exportLog, publisherKey, say, SIGNER_OPTION, type GlobalOptions } from '../util.js';
 import { LOG_KEY_HELP } from './audit.js';
 
 interface GrantFlags {
@@ -10,6 +11,7 @@ interface GrantFlags {
   log: string;
   logKey?: string;
   signingKey?: string;
+  signer?: string;
 }
 
 /** --operations: comma-separated or repeated; Decrypt alone when not given. */
@@ -26,7 +28,7 @@ function operationsOf(values: readonly string[]): KmsGrantOperation[] {
 
 async function grant(pkg: string, o: GrantFlags, g: GlobalOptions): Promise<void> {
   const operations = operationsOf(o.operations);
-  const publisher = await publisherKey(g, o.signingKey);
+  const publisher = await publisherKey(g, o.signingKey, o.signer);
   const log = await exportLog(g, o.log, o.logKey);
   try {
     const grants = await grantPackage(pkg, {
@@ -73,5 +75,6 @@ export function registerKms(program: Command): void {
     .option('--operations <ops>', `grant operations, comma-separated: ${KMS_GRANT_OPERATIONS.join(', ')}`, collect, [])
     .option('--log-key <key|file>', LOG_KEY_HELP)
     .option('--signing-key <file>', "the publisher key that signs the event sent to a release service's log")
+    .option(...SIGNER_OPTION)
     .action((pkg: string, o: GrantFlags, cmd: Command) => grant(pkg, o, cmd.optsWithGlobals<GlobalOptions>()));
 }

@@ -103,6 +103,15 @@ describe('modelseal kms grant / audit import-cloudtrail (moto_server)', () => {
     expect((await kms.send(new ListGrantsCommand({ KeyId: arn }))).Grants).toHaveLength(1);
   });
 
+  it('kms grant fails closed: a release service that does not answer gets no grant left behind (exit 9, as seal --log)', async () => {
+    const before = (await kms.send(new ListGrantsCommand({ KeyId: arn }))).Grants!.map((x) => x.GrantId);
+    const r = run(['--json', 'kms', 'grant', pkg, '--grantee-principal', GRANTEE, '--log', 'http://127.0.0.1:9']);
+    expect(r.code, r.stderr).toBe(9);
+    expect(r.json()).toMatchObject({ ok: false, error: { code: 'PROVIDER_UNAVAILABLE' } });
+    const after = (await kms.send(new ListGrantsCommand({ KeyId: arn }))).Grants!.map((x) => x.GrantId);
+    expect(after).toEqual(before);
+  });
+
   it('audit import-cloudtrail: matched Decrypts become release entries, once; the unmatched are reported', () => {
     const file = trailFor(context);
     const first = run(['--json', 'audit', 'import-cloudtrail', file, '--log', log]);
