@@ -29,6 +29,7 @@ import { registerClean } from './commands/clean.js';
 import { registerLists } from './commands/lists.js';
 import { registerScreen } from './commands/screen.js';
 import { registerRules } from './commands/rules.js';
+import { registerKms } from './commands/kms.js';
 
 /** The package version: package.json is two levels up from dist/cli/, one from cli/ (tests run the source). */
 function version(): string {
@@ -109,6 +110,7 @@ Exit codes: ${Object.entries(ErrorCodes)
     registerProviders,
     registerSigner,
     registerAudit,
+    registerKms,
     registerReceipt,
     registerPolicy,
     registerServe,

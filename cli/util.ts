@@ -14,6 +14,8 @@ import {
   recipientFrom,
   trustedPublishers,
   KEYSTORE_FILES,
+  openExportLog,
+  type ExportLog,
   type Identity,
   type PassphraseSource,
   type Progress,
@@ -360,4 +362,13 @@ export function reportError(e: unknown, g: GlobalOptions): number {
     }
   }
   return err.exitCode;
+}
+
+/** The log --log names, with the key store's keys (as `seal --log`). */
+export function exportLog(g: GlobalOptions, where: string, logKey?: string): Promise<ExportLog> {
+  return openExportLog(where, {
+    keysDir: keysDir(g),
+    passphrase: passphraseSource(g),
+    ...(logKey !== undefined ? { logKey } : {}),
+  });
 }

@@ -56,6 +56,22 @@ export {
   type KmsClient,
 } from './providers/awskms.js';
 export { AwsKmsSigner } from './providers/awskms-signer.js';
+export {
+  grantTargets,
+  listKeyGrants,
+  revokeStanzaGrant,
+  KMS_GRANT_OPERATIONS,
+  type KmsGrantOperation,
+  type StanzaGrantTarget,
+} from './providers/awskms-grant.js';
+export {
+  grantPackage,
+  importCloudTrail,
+  type GrantOptions,
+  type LoggedGrant,
+  type CloudTrailImport,
+} from './package/kmsgrant.js';
+export { parseCloudTrail, cloudTrailRequest, type KmsDecryptRecord } from './log/cloudtrail.js';
 export { Pkcs11Signer } from './providers/pkcs11-signer.js';
 export {
   signerFromSpec,
@@ -164,6 +180,7 @@ export {
   type ReleaseEvent,
   type DenialsEvent,
   type ScreeningOverrideEvent,
+  type KmsGrantEvent,
   type PublisherEvent,
 } from './log/events.js';
 export {

@@ -2,7 +2,7 @@
  * `audit list`'s rows: one per log entry, as CSV (RFC 4180, every column) or as a table for people
  * (the columns that fit a terminal). docs/LOG.md.
  */
-import type { DenialsEvent, LogEvent, ScreeningOverrideEvent } from '../../src/index.js';
+import type { DenialsEvent, KmsGrantEvent, LogEvent, ScreeningOverrideEvent } from '../../src/index.js';
 
 const CSV_COLUMNS = [
   'index',
@@ -65,13 +65,14 @@ export function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[num
     };
   }
   if (e.type === 'screening-override') return overrideRow(index, e);
+  if (e.type === 'kms-grant') return grantRow(index, e);
   const r = e.type === 'release' ? e : null;
   return {
     index: String(index),
     time: e.time,
     type: e.type,
     decision: r ? r.decision : 'allow',
-    reason: r ? r.reason : 'sealed',
+    reason: r ? (r.path ? `${r.path}: ${r.reason}` : r.reason) : 'sealed',
     recipient: e.recipient ?? '',
     org: r?.org ?? '',
     country: r?.country ?? '',
@@ -90,20 +91,39 @@ export function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[num
   };
 }
 
-/** An operator's screening override: the party, and in the reason column what was overridden, why and by whom. */
-function overrideRow(index: number, e: ScreeningOverrideEvent): ReturnType<typeof row> {
-  const b = e.screening.best;
-  const best = b ? ` ${b.name} (${b.source} ${b.score})` : '';
+/** A row with every column empty but the entry's index, time and type, decided 'allow'. */
+function allowedRow(index: number, e: LogEvent): ReturnType<typeof row> {
   return {
     ...(Object.fromEntries(CSV_COLUMNS.map((c) => [c, ''])) as ReturnType<typeof row>),
     index: String(index),
     time: e.time,
     type: e.type,
     decision: 'allow',
+  };
+}
+
+/** An operator's screening override: the party, and in the reason column what was overridden, why and by whom. */
+function overrideRow(index: number, e: ScreeningOverrideEvent): ReturnType<typeof row> {
+  const b = e.screening.best;
+  const best = b ? ` ${b.name} (${b.source} ${b.score})` : '';
+  return {
+    ...allowedRow(index, e),
     reason: `${e.screening.decision}${best} overridden by ${e.decidedBy}: ${e.reason}`,
     recipient: e.recipient,
     org: e.org,
     screening: e.screening.decision,
+  };
+}
+
+/** A KMS grant: the package's recipient and license, and in the reason column the grantee, key and grant id. */
+function grantRow(index: number, e: KmsGrantEvent): ReturnType<typeof row> {
+  return {
+    ...allowedRow(index, e),
+    reason: `kms grant ${e.grant} on ${e.key} to ${e.grantee} (${e.operations.join(' ')})`,
+    recipient: e.recipient,
+    artifact: e.artifact,
+    package: e.package,
+    license: e.license,
   };
 }
 

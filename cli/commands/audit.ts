@@ -18,6 +18,7 @@ import {
   type LogSpecKind,
 } from '../../src/index.js';
 import { printCsv, printTable, row } from './audit-rows.js';
+import { registerImportCloudTrail } from './audit-cloudtrail.js';
 import { collect, emitJson, keysDir, say, threads, withProgress, type GlobalOptions } from '../util.js';
 
 export const LOG_KEY_HELP =
@@ -125,7 +126,7 @@ function timeOption(name: string, v: string | undefined): number | undefined {
 }
 
 const DECISIONS = ['allow', 'deny'] as const;
-const TYPES = ['export', 'release', 'denials', 'screening-override'] as const;
+const TYPES = ['export', 'release', 'denials', 'screening-override', 'kms-grant'] as const;
 const SCREENINGS = ['clear', 'review', 'hit'] as const;
 
 /** The `audit list` filter flags, checked, as the library's event filter. */
@@ -134,7 +135,10 @@ async function listFilter(f: ListFilters & { pseudonymKey?: string }): Promise<E
   if (f.decision && !(DECISIONS as readonly string[]).includes(f.decision))
     throw new ModelsealError('INVALID_ARGUMENT', '--decision: expected allow or deny');
   if (f.type && !(TYPES as readonly string[]).includes(f.type))
-    throw new ModelsealError('INVALID_ARGUMENT', '--type: expected export, release, denials or screening-override');
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      '--type: expected export, release, denials, screening-override or kms-grant',
+    );
   const screening = f.screening.flatMap((v) => v.split(',')).map((v) => v.trim());
   const badScreening = screening.find((v) => !(SCREENINGS as readonly string[]).includes(v));
   if (badScreening !== undefined)
@@ -217,7 +221,7 @@ function registerAuditList(audit: Command): void {
     .option('--country <code>', 'only recipients registered in this country (ISO 3166 alpha-2; release events)')
     .option('--decision <allow|deny>', 'only allowed or only denied (exports count as allowed)')
     .option(
-      '--type <export|release|denials|screening-override>',
+      '--type <export|release|denials|screening-override|kms-grant>',
       'only packages made, only key-release requests, or only the summaries of requests refused by the rate limits',
     )
     .option('--license <id>', 'only under this license (repeatable: any of them)', collect, [])
@@ -351,4 +355,5 @@ export function registerAudit(program: Command): void {
   registerAuditVerify(audit);
   registerAuditList(audit);
   registerAuditProof(audit);
+  registerImportCloudTrail(audit);
 }

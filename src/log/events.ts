@@ -69,6 +69,38 @@ export interface ReleaseEvent {
   screening?: LoggedScreening;
   /** Where the request came from, as the service located it. */
   observed?: LoggedObservation;
+  /**
+   * Set on a release that happened outside the service, imported from its provider's audit trail
+   * (`audit import-cloudtrail`): "aws-kms". Absent on the service's own releases.
+   */
+  path?: 'aws-kms';
+  /** The KMS side of an imported release: the key, the calling principal and the CloudTrail event id. */
+  kms?: { key: string; principal: string; event: string };
+}
+
+/**
+ * A KMS grant `kms grant` made on an aws-kms stanza's key: who may Decrypt, and only with exactly
+ * that stanza's EncryptionContext (docs/LOG.md, "KMS grants").
+ */
+export interface KmsGrantEvent {
+  v: 1;
+  type: 'kms-grant';
+  time: string;
+  /** Package id (hex), the model's root digest, and the stanza's recipient id and license. */
+  package: string;
+  artifact: string;
+  recipient: string;
+  license: string;
+  /** The KMS key ARN, the grant's id and name, the grantee principal and the operations given. */
+  key: string;
+  grant: string;
+  name: string;
+  grantee: string;
+  operations: string[];
+  /** The EncryptionContext the grant is constrained to (Constraints.EncryptionContextEquals). */
+  context: Record<string, string>;
+  /** The publisher key, "sha256:" of its SPKI. */
+  publisher: string;
 }
 
 /**
@@ -144,10 +176,10 @@ export interface ScreeningOverrideEvent {
   publisher: string;
 }
 
-/** The events a publisher's key store may submit to a release service's log (POST /v1/export). */
-export type PublisherEvent = ExportEvent | ScreeningOverrideEvent;
+/** The events a publisher's key store may submit to a release service's log (POST /v1/export), or append to its own. */
+export type PublisherEvent = ExportEvent | ScreeningOverrideEvent | KmsGrantEvent;
 
-export type LogEvent = ExportEvent | ReleaseEvent | DenialsEvent | ScreeningOverrideEvent;
+export type LogEvent = ExportEvent | ReleaseEvent | DenialsEvent | ScreeningOverrideEvent | KmsGrantEvent;
 
 /** JSON with object keys sorted at every level and no whitespace (RFC 8785 for the values we log). */
 export function canonicalJson(value: unknown): string {

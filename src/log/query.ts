@@ -4,7 +4,7 @@
  * copies (`trace --log`). Read-only over any LogStore. docs/LOG.md.
  */
 import { ModelsealError } from '../errors.js';
-import { storeEvents, type ExportEvent, type LogEvent, type ReleaseEvent } from './events.js';
+import { storeEvents, type ExportEvent, type KmsGrantEvent, type LogEvent, type ReleaseEvent } from './events.js';
 import type { Pseudonymizer } from './pseudonym.js';
 import type { LogStore } from './store.js';
 
@@ -54,7 +54,7 @@ export interface EventQueryResult {
 type Screening = 'clear' | 'review' | 'hit';
 
 const DECISIONS = ['allow', 'deny'];
-const TYPES = ['export', 'release', 'denials', 'screening-override'];
+const TYPES = ['export', 'release', 'denials', 'screening-override', 'kms-grant'];
 const SCREENINGS = ['clear', 'review', 'hit'];
 
 /** A filter value as a list: undefined and an empty list both mean "no filter". */
@@ -74,7 +74,7 @@ function checkFilter(f: EventFilter): void {
   if (f.type !== undefined && !TYPES.includes(f.type))
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `filter.type ${JSON.stringify(f.type)}: expected export, release, denials or screening-override`,
+      `filter.type ${JSON.stringify(f.type)}: expected export, release, denials, screening-override or kms-grant`,
     );
   const badScreening = anyOf(f.screening).find((d) => !SCREENINGS.includes(d));
   if (badScreening !== undefined)
@@ -126,6 +126,19 @@ export function eventMatcher(f: EventFilter): (e: LogEvent) => boolean {
         (!f.org || same(e.org, f.org)) &&
         inTime(e)
       );
+    // A KMS grant names a package's model, recipient and license, as an export does.
+    if (e.type === 'kms-grant')
+      return (
+        (!f.type || f.type === e.type) &&
+        (!f.decision || f.decision === 'allow') &&
+        (!f.artifact || namesModel(e, f.artifact)) &&
+        (!f.recipient || e.recipient === f.recipient) &&
+        !f.org &&
+        !f.country &&
+        (licenses.length === 0 || licenses.includes(e.license)) &&
+        !releaseOnly &&
+        inTime(e)
+      );
     const r = e.type === 'release' ? e : null;
     return (
       (!f.type || e.type === f.type) &&
@@ -145,7 +158,7 @@ export function eventMatcher(f: EventFilter): (e: LogEvent) => boolean {
  * Whether `e` concerns model `digest` (with or without `sha256:`): its artifact, or for a release of
  * a fingerprinted copy the original model its stanza names.
  */
-function namesModel(e: ExportEvent | ReleaseEvent, digest: string): boolean {
+function namesModel(e: ExportEvent | ReleaseEvent | KmsGrantEvent, digest: string): boolean {
   const d = digest.startsWith('sha256:') ? digest : `sha256:${digest}`;
   return e.artifact === d || (e.type === 'release' && e.model === d);
 }
@@ -218,7 +231,8 @@ export async function copyEvents(
 ): Promise<Map<string, IndexedEvent<ExportEvent | ReleaseEvent>[]>> {
   const out = new Map<string, IndexedEvent<ExportEvent | ReleaseEvent>[]>([...holders.keys()].map((k) => [k, []]));
   for await (const { index, event } of storeEvents(store)) {
-    if (!event || event.type === 'denials' || event.type === 'screening-override') continue;
+    if (!event || event.type === 'denials' || event.type === 'screening-override' || event.type === 'kms-grant')
+      continue;
     for (const [holder, copies] of holders) {
       if (copies.some((c) => concerns(event, c))) out.get(holder)!.push({ index, event });
     }

@@ -29,6 +29,8 @@ export interface LoggedExport {
 export interface ExportLog {
   /** The log's origin (C2SP: its URL prefix without the scheme). */
   readonly origin: string;
+  /** The local log itself (a log store signed with the key store's log key); null for a release service. */
+  readonly local: TransparencyLog | null;
   /** Records one export event per recipient of `result` and returns the entries; throws if any is not recorded. */
   record(result: SealResult, publisher: Publisher): Promise<LoggedExport[]>;
   /** Records publisher events (exports, screening overrides), one entry each; returns their indexes or throws. */
@@ -72,6 +74,7 @@ export async function openExportLog(where: string, opts: ExportLogOptions): Prom
     (await Promise.all(events.map((e) => log.append(encodeEvent(e))))).map((rc) => rc.index);
   return {
     origin: log.origin,
+    local: log,
     record: async (result) => {
       const events = exportEvents(result);
       return (await append(events)).map((index, i) => ({ index, recipient: events[i]!.recipient }));
@@ -86,6 +89,7 @@ function serviceLog(url: string, logKey: NoteVerifier): ExportLog {
   const append = (events: PublisherEvent[], publisher: Publisher) => logExports(url, events, publisher.signer, logKey);
   return {
     origin: logKey.name,
+    local: null,
     record: async (result, publisher) => {
       const events = exportEvents(result);
       return (await append(events, publisher)).map((index, i) => ({ index, recipient: events[i]!.recipient }));

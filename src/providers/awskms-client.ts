@@ -1,5 +1,5 @@
 /**
- * The AWS KMS client the aws-kms provider and signer talk to: a small interface of the five KMS
+ * The AWS KMS client the aws-kms provider, signer and grants talk to: a small interface of the KMS
  * calls modelseal makes (the SDK's aggregated `KMS` class fits it as is), so a caller can pass its
  * own configured client, a KMS-compatible service's or an in-process one for tests. By default the
  * SDK client is built from the environment; the SDK is loaded only when a KMS key is used.
@@ -37,7 +37,37 @@ export interface KmsClient {
     MessageType: 'RAW' | 'DIGEST';
     SigningAlgorithm: 'ECDSA_SHA_256';
   }): Promise<{ Signature?: Uint8Array }>;
+  /**
+   * `kms grant`: a grant that lets one principal use the key only with one exact EncryptionContext.
+   * The three grant calls are optional: a client without them cannot make grants.
+   */
+  createGrant?(input: {
+    KeyId: string;
+    GranteePrincipal: string;
+    Operations: KmsGrantOperation[];
+    Constraints: { EncryptionContextEquals: Record<string, string> };
+    Name: string;
+  }): Promise<{ GrantId?: string; GrantToken?: string }>;
+  listGrants?(input: { KeyId: string; GrantId?: string; Marker?: string; Limit?: number }): Promise<{
+    Grants?: {
+      GrantId?: string;
+      Name?: string;
+      GranteePrincipal?: string;
+      Operations?: string[];
+      Constraints?: {
+        EncryptionContextEquals?: Record<string, string>;
+        EncryptionContextSubset?: Record<string, string>;
+      };
+    }[];
+    NextMarker?: string;
+    Truncated?: boolean;
+  }>;
+  revokeGrant?(input: { KeyId: string; GrantId: string }): Promise<unknown>;
 }
+
+/** The grant operations `kms grant` may give (a package's data key only ever needs Decrypt). */
+export const KMS_GRANT_OPERATIONS = ['Decrypt', 'DescribeKey'] as const;
+export type KmsGrantOperation = (typeof KMS_GRANT_OPERATIONS)[number];
 
 export interface AwsKmsOptions {
   /** KMS endpoint URL (KMS-compatible services, tests); default: the SDK's (AWS_ENDPOINT_URL_KMS, or AWS). */

@@ -27,7 +27,8 @@ export class MemoryLedger implements ReleaseLedger {
   static async fromLog(store: LogStore, now: number, nonceLifeMs: number): Promise<MemoryLedger> {
     const l = new MemoryLedger();
     for await (const { event: e } of storeEvents(store)) {
-      if (e?.type !== 'release') continue;
+      // Releases made outside the service (imported from CloudTrail) are not the service's to count.
+      if (e?.type !== 'release' || e.path) continue;
       if (e.decision === 'allow' && e.license) l.#used.set(e.license, (l.#used.get(e.license) ?? 0) + 1);
       const expires = Date.parse(e.time) + nonceLifeMs;
       if (e.nonce && expires > now) l.#nonces.set(e.nonce, expires);

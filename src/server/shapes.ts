@@ -3,7 +3,7 @@
  * keys (nothing unchecked reaches the signed bytes, or a recursion) and bounded fields.
  */
 import type { ExportSubmission } from '../release/exports.js';
-import type { ExportEvent, LoggedScreening, ScreeningOverrideEvent } from '../log/events.js';
+import type { ExportEvent, KmsGrantEvent, LoggedScreening, ScreeningOverrideEvent } from '../log/events.js';
 import type { ReleaseRequest, SignedRequest } from '../release/request.js';
 
 const isString = (v: unknown, max = 512): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
@@ -92,7 +92,7 @@ export function wellFormedExports(b: unknown): b is ExportSubmission {
     o.events.length >= 1 &&
     o.events.length <= MAX_EXPORT_EVENTS &&
     // Each event is any JSON value until checked.
-    (o.events as unknown[]).every((e) => wellFormedExport(e) || wellFormedOverride(e))
+    (o.events as unknown[]).every((e) => wellFormedExport(e) || wellFormedOverride(e) || wellFormedKmsGrant(e))
   );
 }
 
@@ -134,5 +134,37 @@ function wellFormedOverride(event: unknown): boolean {
     isStrings(s.stale, 256) &&
     (best === null ||
       (!!best && exactKeys(best, 4) && ['entity', 'source', 'name', 'score'].every((f) => isString(best[f], 1024))))
+  );
+}
+
+const GRANT_FIELDS = [
+  'time',
+  'package',
+  'artifact',
+  'recipient',
+  'license',
+  'key',
+  'grant',
+  'name',
+  'grantee',
+  'publisher',
+];
+
+/** A kms-grant event (docs/LOG.md, "KMS grants"): exactly its fields; the context is string pairs, few and short. */
+function wellFormedKmsGrant(event: unknown): boolean {
+  const e = event as Partial<KmsGrantEvent> | null;
+  const context = e?.context as Record<string, unknown> | undefined;
+  return (
+    !!e &&
+    e.v === 1 &&
+    e.type === 'kms-grant' &&
+    exactKeys(e, GRANT_FIELDS.length + 4) &&
+    GRANT_FIELDS.every((f) => isString(e[f as keyof KmsGrantEvent], 2048)) &&
+    isStrings(e.operations, 8, 64) &&
+    !!context &&
+    typeof context === 'object' &&
+    !Array.isArray(context) &&
+    Object.keys(context).length <= 16 &&
+    Object.values(context).every((v) => isString(v, 2048))
   );
 }
