@@ -28,6 +28,7 @@ import { registerFingerprint } from './commands/fingerprint.js';
 import { registerClean } from './commands/clean.js';
 import { registerLists } from './commands/lists.js';
 import { registerScreen } from './commands/screen.js';
+import { registerClassify } from './commands/classify.js';
 
 /** The package version: package.json is two levels up from dist/cli/, one from cli/ (tests run the source). */
 function version(): string {
@@ -82,6 +83,7 @@ Typical use:
   modelseal seal ./checkpoint --to local -o m.mseal
   modelseal seal ./checkpoint --to x25519:recipient.pub -o m.mseal
   modelseal inspect m.mseal                        recipients, files, signer (no key needed)
+  modelseal classify ./checkpoint --tokens 15e12   exact parameters, compute, export determinations
   modelseal verify m.mseal --publisher pub.pem     signature and every chunk (no key needed)
   modelseal open m.mseal -o ./weights              decrypt, verify, write ./weights + model.sig
   modelseal rewrap m.mseal --add x25519:bob.pub    add or remove recipients in place (header only)
@@ -114,6 +116,7 @@ Exit codes: ${Object.entries(ErrorCodes)
     registerRecipient,
     registerLists,
     registerScreen,
+    registerClassify,
     registerFingerprint,
     registerClean,
     registerDemo,

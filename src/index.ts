@@ -330,6 +330,24 @@ export {
   type SourceStatus,
   type NewlyFlagged,
 } from './compliance/lists/index.js';
+export {
+  classify,
+  classifyPath,
+  configMismatchOf,
+  decimalInteger,
+  renderDatasheet,
+  writeDatasheet,
+  type Classification,
+  type ClassifyOptions,
+  type PackageDigests,
+} from './compliance/classify/index.js';
+export type {
+  ClassificationRecord,
+  Determination,
+  ModelFacts,
+  Regime,
+  TrainingCompute,
+} from './format/classification.js';
 export type {
   ListEntity,
   ScreeningQuery,
