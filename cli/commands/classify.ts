@@ -71,6 +71,14 @@ function determinationLine(d: Determination): string {
   return `    ${d.regime.padEnd(11)} ${d.classification} [${d.status}] under ${d.rulePack}${license}`;
 }
 
+/** Where the record comes from, for the summary's first line. */
+function origin(c: Classification): string {
+  if (c.source.kind !== 'package') return '';
+  return c.source.sealed
+    ? ` (facts sealed into the package ${c.source.sealed.time}, determined again now; --json has the sealed record)`
+    : ' (the record sealed into the package)';
+}
+
 /** The human summary, one line per item. */
 function describe(c: Classification): string[] {
   const f = c.record.facts;
@@ -80,7 +88,7 @@ function describe(c: Classification): string[] {
     ? [arch.model_type, ...((arch.architectures as unknown[] | undefined) ?? [])].filter(Boolean)
     : [];
   return [
-    `${c.source.path}: ${f.format}${c.source.kind === 'package' ? ' (record sealed into the package)' : ''}`,
+    `${c.source.path}: ${f.format}${origin(c)}`,
     `  parameters  ${f.parameters.toLocaleString('en-US')} in ${f.tensors} tensors`,
     `  dtypes      ${Object.entries(f.dtypes)
       .map(([d, n]) => `${d} ${n.toLocaleString('en-US')}`)

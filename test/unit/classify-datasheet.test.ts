@@ -3,7 +3,7 @@
  * the record unchanged, with the destination, date and packs asked for; the Markdown datasheet
  * holds every fact, determination, citation and digest, and is written atomically.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import type { Determination, ModelFacts } from '../../src/format/classification.js';
@@ -31,6 +31,18 @@ vi.mock('../../src/compliance/rules/index.js', () => ({
   },
 }));
 
+// A package whose header carries a record: `seal` binds one in another branch of this issue's work.
+const SEALED_DIGESTS = {
+  packageId: '01'.repeat(16),
+  headerDigest: 'sha256:' + 'e'.repeat(64),
+  modelRootDigest: 'sha256:' + 'f'.repeat(64),
+};
+vi.mock('../../src/compliance/classify/package.js', async (importOriginal) => ({
+  ...(await importOriginal<object>()),
+  readPackageClassification: () =>
+    Promise.resolve({ record: smallRecord({ weights: 'closed' }), digests: SEALED_DIGESTS }),
+}));
+
 const { classify, renderDatasheet, writeDatasheet } = await import('../../src/index.js');
 const dir = tempDir('modelseal-datasheet-');
 
@@ -54,6 +66,40 @@ describe('determinations', () => {
     });
     expect(asked.at(-1)!.facts).toBe(c.record.facts);
     expect(asked.at(-1)!.options).toMatchObject({ destination: 'CN', at, rules: ['rules/x.json'] });
+  });
+});
+
+describe('a sealed package', () => {
+  const pkg = join(tempDir('modelseal-sealed-'), 'm.mseal');
+  writeFileSync(pkg, '');
+
+  it('gives its record as sealed, and determines it again only when asked, keeping the sealed one', async () => {
+    const before = asked.length;
+    const c = await classify(pkg);
+    expect(c.record).toEqual(smallRecord({ weights: 'closed' }));
+    expect(c.source).toEqual({ kind: 'package', path: pkg, digests: SEALED_DIGESTS });
+    expect(asked.length).toBe(before);
+    const again = await classify(pkg, { destination: 'CN', now: () => new Date('2026-01-02T03:04:05Z') });
+    expect(asked.at(-1)!.facts).toEqual(smallRecord({ weights: 'closed' }).facts);
+    expect(again.record).toMatchObject({
+      time: '2026-01-02T03:04:05Z',
+      destination: 'CN',
+      determinations: [DETERMINATION],
+      facts: smallRecord({ weights: 'closed' }).facts,
+    });
+    expect(again.source).toMatchObject({ kind: 'package', sealed: smallRecord({ weights: 'closed' }) });
+  });
+
+  it('refuses declared inputs: they belong to the sealed record', async () => {
+    for (const [options, flag] of [
+      [{ tokens: '1e12' }, '--tokens'],
+      [{ trainingFlops: '2e26' }, '--training-flops'],
+      [{ weights: 'open' as const }, '--open-weights/--closed-weights'],
+    ] as const)
+      await expect(classify(pkg, options)).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringContaining(`${flag}: a package's classification record keeps the inputs`),
+      });
   });
 });
 

@@ -44,6 +44,13 @@ async function invalid(path: string): Promise<{ code: string; message: string }>
   return e;
 }
 
+/** Seals `input` to a local key as this branch's seal does: without a classification record. */
+async function sealedWithoutRecord(input: string, output: string): Promise<string> {
+  const keys = makeKeys();
+  await seal({ input, output, recipients: [keys.local], publisher: keys.publisher });
+  return output;
+}
+
 beforeAll(() => requirePythonPeers());
 
 describe('exact parameters from headers', () => {
@@ -183,6 +190,26 @@ describe('exact parameters from headers', () => {
   });
 });
 
+describe('files named otherwise are told apart by their first bytes', () => {
+  it('safetensors and GGUF without their extension; a package; anything else is INVALID_ARGUMENT', async () => {
+    copyFileSync('samples/checkpoint/model.safetensors', join(dir, 'weights.bin'));
+    expect((await classifyPath(join(dir, 'weights.bin'))).facts).toMatchObject({ format: 'safetensors', tensors: 21 });
+    const gguf = join(dir, 'sniff.gguf');
+    writeGgufFile(gguf, [{ name: 'token_embd.weight', shape: [4, 32], dtype: 'Q8_0' }]);
+    copyFileSync(gguf, join(dir, 'gguf.bin'));
+    expect((await classifyPath(join(dir, 'gguf.bin'))).facts).toMatchObject({ format: 'gguf', parameters: 128 });
+    const pkg = await sealedWithoutRecord('samples/checkpoint/config.json', join(dir, 'package.bin'));
+    expect(await invalid(pkg)).toMatchObject({ code: 'UNCLASSIFIED_PACKAGE' });
+    writeFileSync(join(dir, 'notes.txt'), 'not weights at all, just some text that is long enough');
+    expect(await invalid(join(dir, 'notes.txt'))).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(
+        /expected a checkpoint folder, a \.safetensors or \.gguf file, or a \.mseal package/,
+      ),
+    });
+  });
+});
+
 describe('training compute', () => {
   const sample = 'samples/checkpoint';
   it('declared FLOPs are kept exactly as an integer decimal string', async () => {
@@ -311,14 +338,7 @@ describe('bad input is a typed CHECKPOINT_INVALID naming the problem', () => {
 
 describe('a sealed package', () => {
   it('sealed without a record: UNCLASSIFIED_PACKAGE saying to classify the checkpoint', async () => {
-    const keys = makeKeys();
-    const pkg = join(dir, 'sample.mseal');
-    await seal({
-      input: 'samples/checkpoint',
-      output: pkg,
-      recipients: [keys.local],
-      publisher: keys.publisher,
-    });
+    const pkg = await sealedWithoutRecord('samples/checkpoint', join(dir, 'sample.mseal'));
     expect(await invalid(pkg)).toMatchObject({
       code: 'UNCLASSIFIED_PACKAGE',
       message: expect.stringMatching(/sealed without a classification record: classify the checkpoint/),

@@ -4,7 +4,7 @@
  * estimated, then the determinations of the rule packs. A sealed package gives the record `seal`
  * bound into it. docs/CLASSIFICATION.md.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelsealError } from '../../errors.js';
 import type { ClassificationRecord, ModelFacts } from '../../format/classification.js';
@@ -60,21 +60,51 @@ async function countFolder(folder: string): Promise<{ count: WeightCount; index:
   );
 }
 
-/** The weights at `path`: a folder, a .safetensors or a .gguf file (told apart by name, then by magic). */
-async function countPath(path: string): Promise<{ count: WeightCount; folder: string | null; index: boolean }> {
+type Kind = 'folder' | 'safetensors' | 'gguf' | 'package';
+
+/** What the first bytes of a file say it is, or null. */
+function sniff(head: Uint8Array, size: number): Kind | null {
+  const text = (from: number, to: number) => String.fromCharCode(...head.subarray(from, to));
+  if (text(0, 4) === 'GGUF') return 'gguf';
+  if (text(257, 262) === 'ustar') return 'package';
+  if (head.length > 8 && head[8] === 0x7b) {
+    const n = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+    if (n >= 2n && n <= BigInt(size - 8)) return 'safetensors';
+  }
+  return null;
+}
+
+/** What `path` is: a folder, or a file told apart by its name (.safetensors, .gguf, .mseal), else its first bytes. */
+async function kindOf(path: string): Promise<Kind> {
   const s = await stat(path).catch((cause: unknown) => Promise.reject(ioError(`cannot read ${path}`, cause)));
-  if (s.isDirectory()) return { ...(await countFolder(path)), folder: path };
-  if (path.endsWith('.gguf')) return { count: await countGgufFile(path), folder: null, index: false };
-  if (path.endsWith('.safetensors')) return { count: await countSafetensorsFile(path), folder: null, index: false };
+  if (s.isDirectory()) return 'folder';
+  for (const k of ['safetensors', 'gguf'] as const) if (path.endsWith(`.${k}`)) return k;
+  if (path.endsWith('.mseal')) return 'package';
+  const head = new Uint8Array(512);
+  const fh = await open(path, 'r').catch((cause: unknown) => Promise.reject(ioError(`cannot read ${path}`, cause)));
+  try {
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    const kind = sniff(head.subarray(0, bytesRead), s.size);
+    if (kind !== null) return kind;
+  } finally {
+    await fh.close();
+  }
   throw new ModelsealError(
     'INVALID_ARGUMENT',
     `${path}: expected a checkpoint folder, a .safetensors or .gguf file, or a .mseal package`,
   );
 }
 
+/** The weights at `path`, of kind `kind`. */
+async function countPath(path: string, kind: Exclude<Kind, 'package'>) {
+  if (kind === 'folder') return { ...(await countFolder(path)), folder: path };
+  const count = kind === 'gguf' ? await countGgufFile(path) : await countSafetensorsFile(path);
+  return { count, folder: null, index: false };
+}
+
 /** The facts of the checkpoint at `path` and what they were read from. */
-async function checkpointFacts(path: string, options: ClassifyOptions) {
-  const { count, folder, index } = await countPath(path);
+async function checkpointFacts(path: string, kind: Exclude<Kind, 'package'>, options: ClassifyOptions) {
+  const { count, folder, index } = await countPath(path, kind);
   const config = folder === null ? null : await readConfig(join(folder, 'config.json'));
   const implied = config === null ? null : configParameters(config);
   const facts: ModelFacts = {
@@ -105,26 +135,48 @@ export function configMismatchOf(facts: ModelFacts): Classification['configMisma
   };
 }
 
+/** A record of `facts` determined under the rule packs `options` ask for, dated now. */
+async function determined(facts: ModelFacts, options: ClassifyOptions): Promise<ClassificationRecord> {
+  const { rulePacks, determinations } = await determine(facts, options);
+  const time = (options.now?.() ?? new Date()).toISOString().replace(/\.\d+Z$/, 'Z');
+  return { v: 1, time, facts, destination: options.destination ?? null, rulePacks, determinations };
+}
+
+/**
+ * A package's record as sealed; with a destination, packs or date, its sealed facts determined
+ * again (the sealed record kept beside the new one). Declared inputs belong to the sealed record.
+ */
+async function packageClassification(path: string, options: ClassifyOptions): Promise<Classification> {
+  for (const [given, flag] of [
+    [options.tokens, '--tokens'],
+    [options.trainingFlops, '--training-flops'],
+    [options.weights, '--open-weights/--closed-weights'],
+  ] as const)
+    if (given !== undefined)
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `${flag}: a package's classification record keeps the inputs given when it was sealed; ` +
+          'classify the checkpoint to use other inputs',
+      );
+  const { record: sealed, digests } = await readPackageClassification(path);
+  const again = options.destination !== undefined || options.rules !== undefined || options.at !== undefined;
+  const record = again ? await determined(sealed.facts, options) : sealed;
+  return {
+    record,
+    source: { kind: 'package', path, digests, ...(again ? { sealed } : {}) },
+    configMismatch: configMismatchOf(record.facts),
+  };
+}
+
 /**
  * Classifies `path` — a Hugging Face folder, one .safetensors or .gguf file, or a sealed .mseal
  * package (whose bound record is returned as sealed) — and says what it read.
  */
 export async function classify(path: string, options: ClassifyOptions = {}): Promise<Classification> {
-  if (path.endsWith('.mseal')) {
-    const { record, digests } = await readPackageClassification(path);
-    return { record, source: { kind: 'package', path, digests }, configMismatch: configMismatchOf(record.facts) };
-  }
-  const { facts, source } = await checkpointFacts(path, options);
-  const { rulePacks, determinations } = await determine(facts, options);
-  const time = (options.now?.() ?? new Date()).toISOString().replace(/\.\d+Z$/, 'Z');
-  const record: ClassificationRecord = {
-    v: 1,
-    time,
-    facts,
-    destination: options.destination ?? null,
-    rulePacks,
-    determinations,
-  };
+  const kind = await kindOf(path);
+  if (kind === 'package') return packageClassification(path, options);
+  const { facts, source } = await checkpointFacts(path, kind, options);
+  const record = await determined(facts, options);
   return { record, source, configMismatch: configMismatchOf(facts) };
 }
 

@@ -8,7 +8,13 @@ export interface Classification {
   /** What was read: a checkpoint's weight files, or a sealed package. */
   source:
     | { kind: 'checkpoint'; path: string; files: string[]; config: boolean; index: boolean }
-    | { kind: 'package'; path: string; digests: PackageDigests };
+    | {
+        kind: 'package';
+        path: string;
+        digests: PackageDigests;
+        /** When asked to determine again (destination, packs or date): the record as sealed, unchanged. */
+        sealed?: ClassificationRecord;
+      };
   /** When config.json implies a count other than the one read from the weights; else null. */
   configMismatch: { configParameters: number; parameters: number; difference: number; message: string } | null;
 }
