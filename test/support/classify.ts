@@ -40,6 +40,8 @@ if req["kind"] == "safetensors":
 else:
     import gguf
     w = gguf.GGUFWriter(req["out"], req.get("arch", "llama"))
+    for k, v in req.get("kv", {}).items():
+        w.add_string(k, v) if isinstance(v, str) else w.add_uint32(k, v)
     for t in req["tensors"]:
         if t["dtype"] in ("F32", "F16"):
             w.add_tensor(t["name"], np.zeros(t["shape"], dtype=NP[t["dtype"]]))
@@ -64,9 +66,16 @@ export function writeSafetensors(out: string, tensors: readonly TensorSpec[]): v
   python({ kind: 'safetensors', files: [{ out, tensors }] });
 }
 
-/** Writes `tensors` as one GGUF file with the reference `gguf` package (quantized types as zero blocks). */
-export function writeGgufFile(out: string, tensors: readonly TensorSpec[]): void {
-  python({ kind: 'gguf', out, tensors });
+/**
+ * Writes `tensors` as one GGUF file with the reference `gguf` package (quantized types as zero
+ * blocks), architecture llama, and the metadata `kv` (strings, or integers as UINT32).
+ */
+export function writeGgufFile(
+  out: string,
+  tensors: readonly TensorSpec[],
+  kv: Readonly<Record<string, string | number>> = {},
+): void {
+  python({ kind: 'gguf', out, tensors, kv });
 }
 
 /**

@@ -156,18 +156,42 @@ describe('exact parameters from headers', () => {
 
   it('GGUF: quantized tensors count their elements, not their bytes (Q4_K, Q8_0, F32)', async () => {
     const path = join(dir, 'tiny.Q4_K_M.gguf');
-    writeGgufFile(path, [
-      { name: 'token_embd.weight', shape: [100, 256], dtype: 'Q4_K' },
-      { name: 'blk.0.attn_q.weight', shape: [256, 256], dtype: 'Q8_0' },
-      { name: 'blk.0.ffn_up.weight', shape: [512, 256], dtype: 'Q4_K' },
-      { name: 'blk.0.attn_norm.weight', shape: [256], dtype: 'F32' },
-    ]);
+    writeGgufFile(
+      path,
+      [
+        { name: 'token_embd.weight', shape: [100, 256], dtype: 'Q4_K' },
+        { name: 'blk.0.attn_q.weight', shape: [256, 256], dtype: 'Q8_0' },
+        { name: 'blk.0.ffn_up.weight', shape: [512, 256], dtype: 'Q4_K' },
+        { name: 'blk.0.attn_norm.weight', shape: [256], dtype: 'F32' },
+      ],
+      {
+        'general.name': 'Tiny',
+        'llama.embedding_length': 256,
+        'llama.block_count': 1,
+        'llama.attention.head_count': 4,
+        'llama.attention.head_count_kv': 2,
+        'llama.feed_forward_length': 512,
+        'llama.context_length': 2048,
+      },
+    );
     const c = await classify(path);
     expect(c.record.facts).toMatchObject({
       format: 'gguf',
       tensors: 4,
       parameters: 100 * 256 + 256 * 256 + 512 * 256 + 256,
       dtypes: { Q4_K: 100 * 256 + 512 * 256, Q8_0: 256 * 256, F32: 256 },
+      configParameters: null,
+    });
+    // No config.json: the architecture the GGUF metadata states, under config.json's names.
+    expect(c.record.facts.architecture).toEqual({
+      model_type: 'llama',
+      name: 'Tiny',
+      hidden_size: 256,
+      num_hidden_layers: 1,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      intermediate_size: 512,
+      max_position_embeddings: 2048,
     });
     // A folder holding just that file classifies the same.
     mkdirSync(join(dir, 'gguf-folder'));

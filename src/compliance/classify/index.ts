@@ -112,7 +112,7 @@ async function checkpointFacts(path: string, kind: Exclude<Kind, 'package'>, opt
     tensors: count.tensors,
     dtypes: count.dtypes,
     format: count.format,
-    architecture: config === null ? null : architectureOf(config),
+    architecture: config === null ? (count.architecture ?? null) : architectureOf(config),
     configParameters: implied,
     trainingCompute: trainingCompute(count.parameters, options),
     weights: options.weights ?? 'unknown',

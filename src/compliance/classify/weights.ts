@@ -6,7 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, normalize, sep } from 'node:path';
 import { ModelsealError } from '../../errors.js';
-import { readGgufHeader } from '../../formats/gguf.js';
+import { readGgufHeader, type GgufFile } from '../../formats/gguf.js';
 import { readSafetensorsHeader } from '../../formats/safetensors.js';
 
 /** The counted weights: element counts, never bytes. */
@@ -18,6 +18,8 @@ export interface WeightCount {
   format: 'safetensors' | 'gguf';
   /** The weight files read, relative to the checkpoint folder (or the file's own name). */
   files: string[];
+  /** A GGUF file's architecture metadata under config.json's names; absent for safetensors. */
+  architecture?: Record<string, unknown>;
 }
 
 /** One tensor as the counters see it. */
@@ -76,11 +78,39 @@ export async function countSafetensorsFile(path: string): Promise<WeightCount> {
   return tally(await safetensorsTensors(path, basename(path)), 'safetensors', [basename(path)]);
 }
 
+/** config.json's name for each per-architecture GGUF key (llama.cpp's `<arch>.<key>`). */
+const GGUF_FIELDS: readonly [string, string][] = [
+  ['embedding_length', 'hidden_size'],
+  ['block_count', 'num_hidden_layers'],
+  ['attention.head_count', 'num_attention_heads'],
+  ['attention.head_count_kv', 'num_key_value_heads'],
+  ['feed_forward_length', 'intermediate_size'],
+  ['context_length', 'max_position_embeddings'],
+  ['vocab_size', 'vocab_size'],
+];
+
+/** The architecture a GGUF file's metadata states, under config.json's names (`model_type` = general.architecture). */
+export function ggufArchitecture(file: GgufFile): Record<string, unknown> | undefined {
+  const get = (key: string) => file.metadata.get(key)?.value;
+  const arch = get('general.architecture');
+  if (typeof arch !== 'string') return undefined;
+  const out: Record<string, unknown> = { model_type: arch };
+  const name = get('general.name');
+  if (typeof name === 'string') out.name = name;
+  for (const [key, field] of GGUF_FIELDS) {
+    const v = get(`${arch}.${key}`);
+    if (typeof v === 'number' || typeof v === 'bigint') out[field] = Number(v);
+  }
+  const tokens = get('tokenizer.ggml.tokens') as { items?: unknown[] } | undefined;
+  if (out.vocab_size === undefined && Array.isArray(tokens?.items)) out.vocab_size = tokens.items.length;
+  return out;
+}
+
 /** Counts one .gguf file: quantized tensors count their elements (a Q4_K block of 256 is 256 parameters). */
 export async function countGgufFile(path: string): Promise<WeightCount> {
-  let tensors: Counted[];
+  let file: GgufFile;
   try {
-    tensors = (await readGgufHeader(path)).tensors.map((t) => ({ name: t.name, dtype: t.typeName, shape: t.shape }));
+    file = await readGgufHeader(path);
   } catch (cause) {
     const why = cause instanceof Error ? cause.message : String(cause);
     throw checkpointInvalid(
@@ -91,7 +121,9 @@ export async function countGgufFile(path: string): Promise<WeightCount> {
       },
     );
   }
-  return tally(tensors, 'gguf', [basename(path)]);
+  const tensors = file.tensors.map((t) => ({ name: t.name, dtype: t.typeName, shape: t.shape }));
+  const architecture = ggufArchitecture(file);
+  return { ...tally(tensors, 'gguf', [basename(path)]), ...(architecture && { architecture }) };
 }
 
 /** Runs `f` over `items`, at most `limit` at a time, results in order. */
