@@ -4,6 +4,7 @@
  * GGUF quantized) and the repo's sample; the count config.json implies; declared or 6ND compute;
  * a typed CHECKPOINT_INVALID for every kind of bad input; a sealed package's record.
  */
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -303,6 +304,17 @@ describe('bad input is a typed CHECKPOINT_INVALID naming the problem', () => {
       code: 'CHECKPOINT_INVALID',
       message: expect.stringMatching(/no tensors/),
     });
+  });
+
+  it('a weight file that is not a regular file (a fifo would block the reader)', async () => {
+    const folder = join(dir, 'fifo');
+    mkdirSync(folder);
+    execFileSync('mkfifo', [join(folder, 'model.safetensors')]);
+    expect(await invalid(folder)).toMatchObject({
+      code: 'CHECKPOINT_INVALID',
+      message: 'model.safetensors is not a regular file: weights are files',
+    });
+    expect(await invalid(join(folder, 'model.safetensors'))).toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
   it('a shard the index names but is missing', async () => {

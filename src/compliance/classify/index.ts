@@ -78,6 +78,9 @@ function sniff(head: Uint8Array, size: number): Kind | null {
 async function kindOf(path: string): Promise<Kind> {
   const s = await stat(path).catch((cause: unknown) => Promise.reject(ioError(`cannot read ${path}`, cause)));
   if (s.isDirectory()) return 'folder';
+  // A fifo or device would block or never end: only regular files are weights.
+  if (!s.isFile())
+    throw new ModelsealError('INVALID_ARGUMENT', `${path} is not a regular file or a folder: nothing to classify`);
   for (const k of ['safetensors', 'gguf'] as const) if (path.endsWith(`.${k}`)) return k;
   if (path.endsWith('.mseal')) return 'package';
   const head = new Uint8Array(512);

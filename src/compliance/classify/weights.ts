@@ -6,6 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, normalize, sep } from 'node:path';
 import { ModelsealError } from '../../errors.js';
+import { ioError } from '../../io/atomic.js';
 import { readGgufHeader, type GgufFile } from '../../formats/gguf.js';
 import { readSafetensorsHeader } from '../../formats/safetensors.js';
 
@@ -59,8 +60,16 @@ function tally(tensors: Iterable<Counted>, format: WeightCount['format'], files:
   return { parameters, tensors: count, dtypes, format, files };
 }
 
+/** Refuses what is not a regular file (a fifo would block the reader); IO when it cannot be seen. */
+async function mustBeFile(path: string, shown: string): Promise<void> {
+  const s = await stat(path).catch((cause: unknown) => Promise.reject(ioError(`cannot read ${path}`, cause)));
+  if (!s.isFile())
+    throw checkpointInvalid(`${shown} is not a regular file: weights are files`, undefined, { file: shown });
+}
+
 /** The tensors of one safetensors file, as a CHECKPOINT_INVALID when its header is bad or it cannot be read. */
 async function safetensorsTensors(path: string, shown: string): Promise<Counted[]> {
+  await mustBeFile(path, shown);
   try {
     return (await readSafetensorsHeader(path)).tensors;
   } catch (cause) {
@@ -109,6 +118,7 @@ export function ggufArchitecture(file: GgufFile): Record<string, unknown> | unde
 /** Counts one .gguf file: quantized tensors count their elements (a Q4_K block of 256 is 256 parameters). */
 export async function countGgufFile(path: string): Promise<WeightCount> {
   let file: GgufFile;
+  await mustBeFile(path, basename(path));
   try {
     file = await readGgufHeader(path);
   } catch (cause) {
