@@ -200,6 +200,26 @@ describe('exact parameters from headers', () => {
     expect((await classify(join(dir, 'gguf-folder'))).record.facts.parameters).toBe(c.record.facts.parameters);
   });
 
+  it('a 400 GB sharded checkpoint (sparse files): counted from the headers, no weight byte read', async () => {
+    const folder = join(dir, 'sparse');
+    mkdirSync(folder);
+    const shape = [100_000, 1_000_000]; // 10^11 BF16 elements: 200 GB a shard
+    const weightMap: Record<string, string> = {};
+    for (const i of [1, 2]) {
+      const file = `model-0000${i}-of-00002.safetensors`;
+      const bytes = 2 * shape[0]! * shape[1]!;
+      const header = encodeSafetensorsHeader({}, [{ name: `w${i}`, dtype: 'BF16', shape, begin: 0, end: bytes }]);
+      writeFileSync(join(folder, file), header);
+      truncateSync(join(folder, file), header.length + bytes); // a hole: reading it would take minutes
+      weightMap[`w${i}`] = file;
+    }
+    writeFileSync(join(folder, 'model.safetensors.index.json'), JSON.stringify({ weight_map: weightMap }));
+    const started = performance.now();
+    const r = await classifyPath(folder);
+    expect(r.facts).toMatchObject({ parameters: 2e11, tensors: 2, dtypes: { BF16: 2e11 } });
+    expect(performance.now() - started).toBeLessThan(5_000); // reading 400 GB of zeros takes far longer
+  });
+
   it('a 1,000-shard index: every tensor once, from the headers', async () => {
     const big = join(dir, 'thousand');
     mkdirSync(big);
