@@ -30,6 +30,7 @@ import { registerLists } from './commands/lists.js';
 import { registerScreen } from './commands/screen.js';
 import { registerRules } from './commands/rules.js';
 import { registerKms } from './commands/kms.js';
+import { registerClassify } from './commands/classify.js';
 
 /** The package version: package.json is two levels up from dist/cli/, one from cli/ (tests run the source). */
 function version(): string {
@@ -84,6 +85,7 @@ Typical use:
   modelseal seal ./checkpoint --to local -o m.mseal
   modelseal seal ./checkpoint --to x25519:recipient.pub -o m.mseal
   modelseal inspect m.mseal                        recipients, files, signer (no key needed)
+  modelseal classify ./checkpoint --tokens 15e12   exact parameters, compute, export determinations
   modelseal verify m.mseal --publisher pub.pem     signature and every chunk (no key needed)
   modelseal open m.mseal -o ./weights              decrypt, verify, write ./weights + model.sig
   modelseal rewrap m.mseal --add x25519:bob.pub    add or remove recipients in place (header only)
@@ -118,6 +120,7 @@ Exit codes: ${Object.entries(ErrorCodes)
     registerLists,
     registerScreen,
     registerRules,
+    registerClassify,
     registerFingerprint,
     registerClean,
     registerDemo,

@@ -60,8 +60,12 @@ export const ErrorCodes = {
   LICENSE_NOT_COVERED: { exit: 18, summary: 'the license does not cover this transfer' },
   /** A geolocation (MaxMind-format) database cannot be read or is not one. */
   GEO_DATABASE_INVALID: { exit: 19, summary: 'the geolocation database cannot be used' },
+  /** A checkpoint to classify is not one: truncated header, wrong magic, no weights, a missing or duplicated shard. */
+  CHECKPOINT_INVALID: { exit: 20, summary: 'the checkpoint cannot be classified' },
   /** A rule pack (`--rules <file>`) is not JSON or does not validate; the message names the field. */
   RULES_INVALID: { exit: 21, summary: 'a rule pack does not validate' },
+  /** A package sealed without a classification record: classify the checkpoint it was sealed from. */
+  UNCLASSIFIED_PACKAGE: { exit: 22, summary: 'the package carries no classification record' },
   /** This host cannot run the operation (fingerprints need a little-endian CPU). */
   UNSUPPORTED_PLATFORM: { exit: 69, summary: 'this platform cannot run the operation' },
   /** The operation was interrupted (signal). */

@@ -347,6 +347,24 @@ export {
   type SourceStatus,
   type NewlyFlagged,
 } from './compliance/lists/index.js';
+export {
+  classify,
+  classifyPath,
+  configMismatchOf,
+  decimalInteger,
+  renderDatasheet,
+  writeDatasheet,
+  type Classification,
+  type ClassifyOptions,
+  type PackageDigests,
+} from './compliance/classify/index.js';
+export type {
+  ClassificationRecord,
+  Determination,
+  ModelFacts,
+  Regime,
+  TrainingCompute,
+} from './format/classification.js';
 export type {
   ListEntity,
   ScreeningQuery,
@@ -367,10 +385,3 @@ export {
   type RulePack,
   type RulePackSummary,
 } from './compliance/rules/index.js';
-export type {
-  ClassificationRecord,
-  Determination,
-  ModelFacts,
-  Regime,
-  TrainingCompute,
-} from './format/classification.js';
