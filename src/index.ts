@@ -339,3 +339,15 @@ export type {
   ScreenedParty,
   RecipientScreening,
 } from './compliance/types.js';
+// Classification bound into packages (issue 20): the record, the classifier, reading it back.
+export type {
+  ClassificationRecord,
+  Determination,
+  ModelFacts,
+  Regime,
+  TrainingCompute,
+} from './format/classification.js';
+export type { ClassificationSummary } from './format/classification-json.js';
+export { classifyPath, type ClassifyOptions } from './compliance/classify/index.js';
+export { readClassification } from './package/inspect.js';
+export { classificationDigest, classificationSummary } from './package/classification.js';

@@ -19,3 +19,13 @@ export interface DetermineOptions {
 export async function determine(facts: ModelFacts, options: DetermineOptions = {}) {
   return { rulePacks: [] as string[], determinations: [] as Determination[] };
 }
+
+/**
+ * Whether exporting an item of US-EAR `classification` ("4E091", …; "" for none) to `destination`
+ * (ISO 3166 alpha-2) needs a license, by the country groups of the rule packs. PLACEHOLDER: false
+ * until the rule packs land; the release service decides through it (docs/POLICY.md, "Classification").
+ */
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- placeholder: the rule-packs helper replaces it
+export function licenseRequiredFor(classification: string, destination: string): boolean {
+  return false;
+}
