@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isModelsealError } from '../../src/errors.js';
 import { encodeHeader, parseHeader, type Header } from '../../src/format/header.js';
-import { initKeystore, loadPublisherKey } from '../../src/keystore/keystore.js';
+import { initKeystore, loadPublisherKey, readPublisherPublicKey } from '../../src/keystore/keystore.js';
 import { canonicalJson, encodeEvent, exportEvents } from '../../src/log/events.js';
 import { classificationDigest, classificationSummary } from '../../src/package/classification.js';
 import { readHead } from '../../src/package/head.js';
 import { inspect, readClassification } from '../../src/package/inspect.js';
 import { seal } from '../../src/package/seal.js';
+import { rewrap } from '../../src/package/rewrap.js';
+import { reseal } from '../../src/package/reseal.js';
 import { POLICIES, SCHEMA } from '../../src/policy/defaults.js';
 import { initPolicyDir, PolicyEngine, POLICY_FILES, type ReleaseQuestion } from '../../src/policy/engine.js';
 import { loadLocalKey } from '../../src/providers/local.js';
@@ -174,6 +176,27 @@ describe('seal binds it', () => {
     const forged = join(dir, 'forged.mseal');
     writeFileSync(forged, bytes);
     await expect(readClassification(forged)).rejects.toSatisfy((e) => isModelsealError(e));
+  });
+
+  it('rewrap gives an added release stanza the summary; reseal keeps the record for the same weights', async () => {
+    const { out } = await sealed();
+    const publisher = await loadPublisherKey(join(keys, 'publisher.key'));
+    const local = await loadLocalKey(join(keys, 'local.kek'));
+    const trustedPublishers = [await readPublisherPublicKey(join(keys, 'publisher.pub'))];
+    const inner = newX25519Key().identity.recipient;
+    const add = [new ReleaseRecipient('https://release.example', 'beta-labs', inner)];
+    await rewrap(out, { identities: [local], trustedPublishers, publisher, add, license: 'EAR-2' });
+    const h = (await readHead(out)).parsed.header;
+    const beta = h.stanzas.find((s) => s.recipient === 'beta-labs');
+    expect(beta?.classification).toEqual(classificationSummary(record));
+    const again = join(dir, 'resealed.mseal');
+    // Kept for the local key and a new release recipient: the new release stanza gets the summary too.
+    const gamma = new ReleaseRecipient('https://release.example', 'gamma-labs', inner);
+    const remove = ['acme-labs', 'beta-labs'];
+    await reseal(out, { identities: [local], trustedPublishers, publisher, output: again, remove, add: [gamma] });
+    await expect(readClassification(again)).resolves.toEqual(record);
+    const resealed = (await readHead(again)).parsed.header.stanzas;
+    expect(resealed.find((s) => s.recipient === 'gamma-labs')?.classification).toEqual(classificationSummary(record));
   });
 
   it('a package sealed without one reads as null', async () => {
