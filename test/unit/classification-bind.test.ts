@@ -20,11 +20,12 @@ import { reseal } from '../../src/package/reseal.js';
 import { POLICIES, SCHEMA } from '../../src/policy/defaults.js';
 import { initPolicyDir, PolicyEngine, POLICY_FILES, type ReleaseQuestion } from '../../src/policy/engine.js';
 import { loadLocalKey } from '../../src/providers/local.js';
-import { releaseContextBytes } from '../../src/providers/types.js';
+import { contextFor, releaseContextBytes } from '../../src/providers/types.js';
 import { ReleaseRecipient } from '../../src/providers/release.js';
 import { newX25519Key } from '../../src/providers/x25519.js';
 import { classificationAnswer } from '../../src/server/classification.js';
 import { classificationRecord } from '../support/classification.js';
+import { ARTIFACT, releaseHeader, testLicense } from '../support/policy.js';
 import { detBytes, tempDir } from '../support/fixtures.js';
 
 const dir = tempDir('modelseal-classbind-');
@@ -32,28 +33,8 @@ const keys = join(dir, 'keys');
 const src = join(dir, 'weights.bin');
 const record = classificationRecord();
 
-const header = (over: Partial<Header> = {}): Header => ({
-  packageId: new Uint8Array(32).fill(1),
-  created: '2026-12-05T00:00:00Z',
-  chunkSize: 1 << 20,
-  model: { name: 'm.safetensors', kind: 'file', rootDigest: new Uint8Array(32).fill(0xaa) },
-  provenanceSize: 100,
-  files: [{ path: 'm.safetensors', size: 10, mode: 0o644 }],
-  stanzas: [
-    {
-      type: 'release',
-      recipient: 'acme-labs',
-      license: 'EAR-1',
-      policy: 'none',
-      classification: classificationSummary(record),
-      args: ['https://release.example', 'x25519', 'x25519:abc'],
-      body: new Uint8Array(48).fill(7),
-    },
-  ],
-  classification: record,
-  commitment: new Uint8Array(32).fill(3),
-  ...over,
-});
+const header = (over: Partial<Header> = {}): Header =>
+  releaseHeader({ classification: classificationSummary(record) }, { classification: record, ...over });
 
 describe('the header field', () => {
   it('round-trips byte for byte, after the stanzas, with the summary in the release stanza after its policy', () => {
@@ -107,13 +88,8 @@ describe('the header field', () => {
   });
 
   it('binds the summary into the release context after "policy"; an empty US-EAR classification is left out', () => {
-    const ctx = {
-      packageId: new Uint8Array(32).fill(1),
-      artifactDigest: new Uint8Array(32).fill(0xaa),
-      recipient: 'acme-labs',
-      license: 'EAR-1',
-      policy: 'none',
-    };
+    const plain = releaseHeader();
+    const ctx = contextFor(plain, plain.stanzas[0]!);
     const c = { record: `sha256:${'cc'.repeat(32)}`, usEar: '4E091', rulePacks: ['us-ear@2025-01-15', 'eu@2024'] };
     const text = (x?: typeof c) =>
       Buffer.from(releaseContextBytes({ ...ctx, ...(x ? { classification: x } : {}) })).toString();
@@ -230,25 +206,13 @@ describe('seal binds it', () => {
 
 describe('the release policy decides on it', () => {
   const root = tempDir('modelseal-classpol-');
-  const ARTIFACT = `sha256:${'ab'.repeat(32)}`;
   let n = 0;
 
   async function engine(authorization?: string, from = ''): Promise<PolicyEngine> {
     const d = join(root, `d${n++}`);
     if (from) cpSync(from, d, { recursive: true });
-    else {
-      await initPolicyDir(d);
-    }
-    const license = {
-      id: 'L',
-      holder: 'acme-labs',
-      artifacts: [ARTIFACT],
-      destinations: ['DE', 'FR'],
-      notBefore: '2026-01-01T00:00:00Z',
-      notAfter: '2027-01-01T00:00:00Z',
-      maxReleases: 3,
-      ...(authorization !== undefined ? { authorization } : {}),
-    };
+    else await initPolicyDir(d);
+    const license = testLicense(authorization !== undefined ? { authorization } : {});
     writeFileSync(join(d, POLICY_FILES.licenses), JSON.stringify({ licenses: [license] }));
     return PolicyEngine.load(d);
   }
