@@ -11,7 +11,11 @@ import { isModelsealError } from '../../src/errors.js';
 import { encodeHeader, parseHeader, type Header } from '../../src/format/header.js';
 import { initKeystore, loadPublisherKey, readPublisherPublicKey } from '../../src/keystore/keystore.js';
 import { canonicalJson, encodeEvent, exportEvents } from '../../src/log/events.js';
-import { classificationDigest, classificationSummary } from '../../src/package/classification.js';
+import {
+  checkClassificationBinding,
+  classificationDigest,
+  classificationSummary,
+} from '../../src/package/classification.js';
 import { readHead } from '../../src/package/head.js';
 import { inspect, readClassification } from '../../src/package/inspect.js';
 import { seal } from '../../src/package/seal.js';
@@ -84,6 +88,22 @@ describe('the header field', () => {
         err = e;
       }
       expect(isModelsealError(err, 'MALFORMED_PACKAGE'), String(edit)).toBe(true);
+    }
+  });
+
+  it('a package reader refuses stanzas whose summary is not that of the header record (or missing, or stray)', () => {
+    const ok = header();
+    expect(() => checkClassificationBinding(ok)).not.toThrow();
+    expect(() => checkClassificationBinding(releaseHeader())).not.toThrow();
+    const other = classificationSummary(classificationRecord('not-listed'));
+    const local = { ...ok.stanzas[0]!, type: 'local', args: ['00'.repeat(8)] };
+    for (const bad of [
+      header({ stanzas: [{ ...ok.stanzas[0]!, classification: other }] }),
+      header({ stanzas: [{ ...ok.stanzas[0]!, classification: undefined }] }),
+      header({ stanzas: [ok.stanzas[0]!, local] }),
+      releaseHeader({ classification: classificationSummary(record) }),
+    ]) {
+      expect(() => checkClassificationBinding(bad)).toThrow(/does not summarise the header's classification record/);
     }
   });
 
