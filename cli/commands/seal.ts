@@ -140,7 +140,7 @@ export function registerSeal(program: Command): void {
     .option(
       '--destination <CC>',
       'with --license and a release: recipient: where the weights go (ISO 3166 alpha-2), checked against the ' +
-        'license; repeatable',
+        'license; repeatable (given once, the classification record answers its license questions for it)',
       collect,
       [],
     )
