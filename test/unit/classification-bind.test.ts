@@ -28,6 +28,7 @@ import { contextFor, releaseContextBytes } from '../../src/providers/types.js';
 import { ReleaseRecipient } from '../../src/providers/release.js';
 import { newX25519Key } from '../../src/providers/x25519.js';
 import { classificationAnswer } from '../../src/server/classification.js';
+import { wellFormedExports } from '../../src/server/shapes.js';
 import { classificationRecord } from '../support/classification.js';
 import { ARTIFACT, releaseHeader, testLicense } from '../support/policy.js';
 import { detBytes, tempDir } from '../support/fixtures.js';
@@ -221,6 +222,18 @@ describe('seal binds it', () => {
     }
     // As the record is, it could not be logged.
     expect(() => canonicalJson(record)).toThrow(/integers only/);
+  });
+
+  it('a release service takes such export events (POST /v1/export) only with a well-formed, integers-only record', async () => {
+    const { r } = await sealed();
+    const [event] = exportEvents(r);
+    const submission = (e: object) => ({ publisher: 'p', signature: 's', events: [e] });
+    expect(wellFormedExports(submission(event!))).toBe(true);
+    expect(wellFormedExports(submission({ ...event, classification: record }))).toBe(false); // a fraction
+    const stray = { ...event!.classification!, extra: 1 };
+    expect(wellFormedExports(submission({ ...event, classification: stray }))).toBe(false);
+    const { classification: _, ...plain } = event!;
+    expect(wellFormedExports(submission(plain))).toBe(true);
   });
 });
 
