@@ -376,6 +376,7 @@ export type {
 } from './compliance/types.js';
 export {
   determine,
+  licenseRequiredFor,
   loadRulePackFile,
   shippedRulePacks,
   statusAt,
@@ -385,3 +386,7 @@ export {
   type RulePack,
   type RulePackSummary,
 } from './compliance/rules/index.js';
+// Classification bound into packages (issue 20): the record, the classifier, reading it back.
+export type { ClassificationSummary } from './format/classification-json.js';
+export { readClassification } from './package/inspect.js';
+export { classificationDigest, classificationSummary } from './package/classification.js';

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { inspect, type InspectResult } from '../../src/index.js';
 import { emitJson, fmtBytes, type GlobalOptions } from '../util.js';
+import { classificationLines } from './seal-classify.js';
 
 /** `inspect <package>`: what a package holds, without a key. */
 export function registerInspect(program: Command): void {
@@ -42,6 +43,9 @@ function describe(pkg: string, r: InspectResult): string[] {
             `original ${fp.original}`,
         ]
       : []),
+    ...(r.classification
+      ? [`  classification (signed with the header)`, ...classificationLines(r.classification).map((l) => `    ${l}`)]
+      : [`  classification none (sealed without one)`]),
     `  files       ${r.files.length}`,
     ...r.files.map((f) => `    ${f.mode} ${fmtBytes(f.size).padStart(10)}  ${f.path}`),
   ];

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { codeParams, sayTensors } from './fingerprint.js';
 import { licenseChecks } from './seal-license.js';
+import { classificationLines, classifyOptions, sealClassification, type ClassifyFlags } from './seal-classify.js';
 import {
   DEFAULT_PARAMS,
   DEFAULT_REGISTRY,
@@ -76,7 +77,7 @@ async function recipientsOrGroups(
   return { recipients: [], keyGroups: { threshold, groups } };
 }
 
-interface SealFlags {
+interface SealFlags extends ClassifyFlags {
   to: string[];
   group: string[];
   threshold?: string;
@@ -117,7 +118,7 @@ Examples:
 
 /** `seal <input> -o <package>`: encrypt and sign a checkpoint for its recipients. */
 export function registerSeal(program: Command): void {
-  program
+  const cmd = program
     .command('seal')
     .description('encrypt a checkpoint (file or folder) into one signed package for licensed recipients')
     .argument('<input>', 'a model file (safetensors, GGUF, .pt, ...) or a checkpoint folder')
@@ -139,7 +140,7 @@ export function registerSeal(program: Command): void {
     .option(
       '--destination <CC>',
       'with --license and a release: recipient: where the weights go (ISO 3166 alpha-2), checked against the ' +
-        'license; repeatable',
+        'license; repeatable (given once, the classification record answers its license questions for it)',
       collect,
       [],
     )
@@ -179,8 +180,8 @@ export function registerSeal(program: Command): void {
       "with --log <url>: the log's verifier key that the receipts must verify under (default: the key store's " +
         'log.vkey)',
     )
-    .addHelpText('after', SEAL_EXAMPLES)
-    .action(sealAction);
+    .addHelpText('after', SEAL_EXAMPLES);
+  classifyOptions(cmd).action(sealAction);
 }
 
 /** `-o -` writes the package to stdout: not to a terminal, and not beside --json. */
@@ -235,12 +236,14 @@ async function sealAction(input: string, o: SealFlags, cmd: Command): Promise<vo
     const everyone = [...who.recipients, ...(who.keyGroups?.groups.flat() ?? [])];
     const licensed = licenseChecks(g, o, everyone, publisher);
     await licensed?.before();
+    const classification = await sealClassification(input, o);
     const r = await withProgress(g, (progress) =>
       seal({
         input,
         output: o.output === '-' ? process.stdout : o.output,
         ...who,
         ...(fingerprint ? { fingerprint } : {}),
+        ...(classification ? { classification } : {}),
         publisher,
         license: o.license,
         policy: o.policy,
@@ -293,6 +296,7 @@ function printSealed(
   }
   say(g, `  package ${r.packageId}\n  model   ${r.model.rootDigest}\n  signer  ${r.signer}`);
   if (r.excluded.length) say(g, `  left out: ${r.excluded.join(', ')}`);
+  if (r.classification) for (const l of classificationLines(r.classification)) say(g, `  classification: ${l}`);
   if (r.fingerprint) {
     sayTensors(g, r.fingerprint.tensors);
     const fp = r.fingerprint.record;

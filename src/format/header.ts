@@ -8,6 +8,14 @@
  *   --- <base64url HMAC-SHA-256 of the two lines above>
  */
 import { ModelsealError } from '../errors.js';
+import type { ClassificationRecord } from './classification.js';
+import {
+  SUMMARY_RULE,
+  classificationFromJson,
+  classificationJson,
+  summaryFromUnknown,
+  type ClassificationSummary,
+} from './classification-json.js';
 import { decodeUtf8, fromB64, fromHex, toB64, toHex, utf8 } from './encoding.js';
 import { LIMITS, isValidChunkSize } from './limits.js';
 import { checkPathSet } from './paths.js';
@@ -44,6 +52,11 @@ export interface Stanza {
    * not the data key.
    */
   group?: number;
+  /**
+   * The package's classification as the release policy reads it (release stanzas of a classified
+   * package only, docs/FORMAT.md §5): bound into the release context, so a changed claim does not unwrap.
+   */
+  classification?: ClassificationSummary;
   /** Provider-specific public arguments (an ephemeral key, a key id). */
   args: string[];
   body: Uint8Array;
@@ -74,6 +87,8 @@ export interface Header {
   keyGroups?: KeyGroups;
   /** Present when the weights carry a recipient's fingerprint (docs/FINGERPRINT.md). */
   fingerprint?: FingerprintTag;
+  /** What the checkpoint is under export rules, as `seal` determined it (docs/FORMAT.md §Classification). */
+  classification?: ClassificationRecord;
   /** HKDF-derived key commitment (docs/FORMAT.md §Key schedule). */
   commitment: Uint8Array;
 }
@@ -110,9 +125,20 @@ function stanzaJson(s: Stanza): Record<string, unknown> {
     policy: s.policy,
     ...(s.model !== undefined ? { model: `sha256:${toHex(s.model)}` } : {}),
     ...(s.group !== undefined ? { group: s.group } : {}),
+    ...(s.classification ? { classification: summaryJson(s.classification) } : {}),
     args: s.args,
     body: toB64(s.body),
   };
+}
+
+function summaryJson(c: ClassificationSummary): Record<string, unknown> {
+  return { record: c.record, usEar: c.usEar, rulePacks: [...c.rulePacks] };
+}
+
+function summaryFromJson(v: unknown, what: string): ClassificationSummary {
+  const c = summaryFromUnknown(v);
+  if (!c) throw bad(`${what}: ${SUMMARY_RULE}`);
+  return c;
 }
 
 function fingerprintJson(f: FingerprintTag): Record<string, unknown> {
@@ -138,6 +164,7 @@ function bodyJson(h: Header): string {
     stanzas: h.stanzas.map(stanzaJson),
     ...(h.keyGroups ? { keyGroups: { threshold: h.keyGroups.threshold, shares: h.keyGroups.shares.map(toB64) } } : {}),
     ...(h.fingerprint ? { fingerprint: fingerprintJson(h.fingerprint) } : {}),
+    ...(h.classification ? { classification: classificationJson(h.classification) } : {}),
     commitment: toB64(h.commitment),
   });
 }
@@ -241,6 +268,7 @@ function bad(message: string): ModelsealError {
 function headerFromJson(raw: unknown): Header {
   const grouped = typeof raw === 'object' && raw !== null && 'keyGroups' in raw;
   const marked = typeof raw === 'object' && raw !== null && 'fingerprint' in raw;
+  const classified = typeof raw === 'object' && raw !== null && 'classification' in raw;
   const o = obj(raw, 'body', [
     'packageId',
     'created',
@@ -251,6 +279,7 @@ function headerFromJson(raw: unknown): Header {
     'stanzas',
     ...(grouped ? ['keyGroups'] : []),
     ...(marked ? ['fingerprint'] : []),
+    ...(classified ? ['classification'] : []),
     'commitment',
   ]);
   // Count limits first: they bound all the work below.
@@ -301,6 +330,7 @@ function headerFromJson(raw: unknown): Header {
         );
       }
       const hasModel = typeof s === 'object' && s !== null && 'model' in s;
+      const hasClass = typeof s === 'object' && s !== null && 'classification' in s;
       const e = obj(s, `stanzas[${i}]`, [
         'type',
         'recipient',
@@ -308,6 +338,7 @@ function headerFromJson(raw: unknown): Header {
         'policy',
         ...(hasModel ? ['model'] : []),
         ...(grouped ? ['group'] : []),
+        ...(hasClass ? ['classification'] : []),
         'args',
         'body',
       ]);
@@ -318,12 +349,14 @@ function headerFromJson(raw: unknown): Header {
         policy: str(e.policy, `stanzas[${i}].policy`),
         ...(hasModel ? { model: digestFromJson(e.model, `stanzas[${i}].model`) } : {}),
         ...(grouped ? { group: int(e.group, `stanzas[${i}].group`) } : {}),
+        ...(hasClass ? { classification: summaryFromJson(e.classification, `stanzas[${i}].classification`) } : {}),
         args: arr(e.args, `stanzas[${i}].args`).map((a, j) => str(a, `stanzas[${i}].args[${j}]`)),
         body: fromB64(str(e.body, `stanzas[${i}].body`), `stanzas[${i}].body`),
       };
     }),
     ...(grouped ? { keyGroups: keyGroupsFromJson(o.keyGroups) } : {}),
     ...(marked ? { fingerprint: fingerprintFromJson(o.fingerprint) } : {}),
+    ...(classified ? { classification: classificationFromJson(o.classification) } : {}),
     commitment: fromB64(str(o.commitment, 'commitment'), 'commitment', 32),
   };
 }
@@ -441,6 +474,8 @@ export function validateHeader(h: Header): void {
     if (s.args.length > 8 || s.args.some((a) => !SHORT_TEXT.test(a)))
       fail(`stanzas[${i}].args: at most 8 printable strings of 1-512 characters`);
     if (s.model !== undefined && s.model.length !== 32) fail(`stanzas[${i}].model must be 32 bytes`);
+    if (s.classification && !summaryFromUnknown(s.classification))
+      fail(`stanzas[${i}].classification: ${SUMMARY_RULE}`);
     if (s.body.length === 0) fail(`stanzas[${i}].body is empty`);
     if (encodedStanzaSize(s) > LIMITS.maxStanzaBytes) {
       throw new ModelsealError('STANZA_TOO_LARGE', `stanza ${i} is larger than ${LIMITS.maxStanzaBytes} bytes`);

@@ -3,6 +3,7 @@
  * whitespace: the bytes are the leaf, so the same event always hashes the same). docs/LOG.md.
  */
 import { ModelsealError } from '../errors.js';
+import type { ClassificationRecord } from '../format/classification.js';
 import type { LogStore } from './store.js';
 
 /** A package made for one recipient: sealing is an export too. */
@@ -25,6 +26,11 @@ export interface ExportEvent {
   publisher: string;
   /** The per-recipient fingerprint id, when the weights carry one. */
   fingerprint: string | null;
+  /**
+   * The classification record the package's signed header binds (FLOPs and tokens as decimal
+   * strings: a log entry holds integers only); absent for a package sealed without one.
+   */
+  classification?: ClassificationRecord;
 }
 
 /** A key-release request to the release service, allowed or denied. */
@@ -76,6 +82,21 @@ export interface ReleaseEvent {
   path?: 'aws-kms';
   /** The KMS side of an imported release: the key, the calling principal and the CloudTrail event id. */
   kms?: { key: string; principal: string; event: string };
+  /**
+   * The package's classification as its release stanza binds it (record digest, US-EAR
+   * classification, rule packs) and whether the declared and observed destinations need a license
+   * for it; absent for a package sealed without one. docs/LOG.md, "Classification".
+   */
+  classification?: LoggedClassification;
+}
+
+/** A release request's classification as the log records it. */
+export interface LoggedClassification {
+  record: string;
+  usEar: string;
+  rulePacks: string[];
+  licenseRequired: boolean;
+  licenseRequiredObserved: boolean;
 }
 
 /**
@@ -227,6 +248,20 @@ export interface SealedPackage {
   signer: string;
   /** The fingerprint record of the recipient's copy, when the weights carry one. */
   fingerprint?: { record: { id: string } };
+  /** The classification record the header binds, when the package was sealed with one. */
+  classification?: ClassificationRecord;
+}
+
+/**
+ * `value` with every number that is not a safe integer as its decimal string (a config.json's
+ * `layer_norm_eps` in a classification's architecture): the log holds integers only.
+ */
+export function integersOnly<T>(value: T): T {
+  if (typeof value === 'number') return (Number.isSafeInteger(value) ? value : String(value)) as T;
+  if (Array.isArray(value)) return value.map(integersOnly) as T;
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, integersOnly(v)])) as T;
+  return value;
 }
 
 /** One export event per recipient of a sealed package. */
@@ -244,6 +279,7 @@ export function exportEvents(r: SealedPackage, time = new Date()): ExportEvent[]
     policy: s.policy,
     publisher: r.signer,
     fingerprint: r.fingerprint?.record.id ?? null,
+    ...(r.classification ? { classification: integersOnly(r.classification) } : {}),
   }));
 }
 

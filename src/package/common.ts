@@ -3,11 +3,13 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { rename, rm, link } from 'node:fs/promises';
 import { ModelsealError } from '../errors.js';
 import { toHex } from '../format/encoding.js';
+import type { ClassificationSummary } from '../format/classification-json.js';
 import type { Header, Stanza } from '../format/header.js';
 import { RELEASE } from '../release/stanza.js';
 import { encodeHeaderSignature, encodeSignature, headerSignedMessage, signedMessage } from '../format/signature.js';
 import { signWith, type Signer } from '../crypto/signer.js';
 import { verifyModelSignature } from '../provenance/oms.js';
+import { classificationSummary } from './classification.js';
 
 type ModelSignature = ReturnType<typeof verifyModelSignature>;
 import { ioError, pathExists, tempSibling } from '../io/atomic.js';
@@ -20,13 +22,20 @@ export interface Progress {
 }
 
 /**
- * The original model a new stanza of `type` names (docs/FORMAT.md §5): release stanzas of a package
- * holding a fingerprinted copy name the model it was marked from, so that the release service
- * learns it from the publisher (a false claim does not unwrap) and a license naming the model covers
- * every copy.
+ * What a new stanza of `type` binds beyond the release context (docs/FORMAT.md §5): release stanzas
+ * of a package holding a fingerprinted copy name the model it was marked from (so a license naming
+ * the model covers every copy), and those of a classified package its classification summary (what
+ * the release policy decides on). The service learns both from the publisher: a false claim does not unwrap.
  */
-export function stanzaModel(header: Pick<Header, 'fingerprint'>, type: string): { model?: Uint8Array } {
-  return type === RELEASE && header.fingerprint ? { model: header.fingerprint.original } : {};
+export function stanzaBindings(
+  header: Pick<Header, 'fingerprint' | 'classification'>,
+  type: string,
+): { model?: Uint8Array; classification?: ClassificationSummary } {
+  if (type !== RELEASE) return {};
+  return {
+    ...(header.fingerprint ? { model: header.fingerprint.original } : {}),
+    ...(header.classification ? { classification: classificationSummary(header.classification) } : {}),
+  };
 }
 
 /** The error of an operation stopped by its abort signal. */

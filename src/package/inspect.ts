@@ -1,4 +1,5 @@
 /** `inspect`: what a package holds, read from its header and trailer; no key needed. */
+import type { ClassificationRecord } from '../format/classification.js';
 import { toHex } from '../format/encoding.js';
 import { streamOf } from '../format/layout.js';
 import { readHead } from './head.js';
@@ -24,6 +25,8 @@ export interface InspectResult {
     params: { support: number; c: number };
     original: string;
   };
+  /** What the checkpoint is under export rules, as the signed header records it (docs/FORMAT.md §Classification). */
+  classification?: ClassificationRecord;
   signer: string;
   plaintextBytes: number;
   packageBytes: number;
@@ -53,10 +56,19 @@ export async function inspect(path: string): Promise<InspectResult> {
     ...(h.fingerprint
       ? { fingerprint: { ...h.fingerprint, original: `sha256:${toHex(h.fingerprint.original)}` } }
       : {}),
+    ...(h.classification ? { classification: h.classification } : {}),
     signer: signerId(head.trailer.publicKey),
     plaintextBytes: h.files.reduce((a, f) => a + f.size, 0),
     packageBytes: head.fileSize,
     headerRegionBytes: head.layout.regionBytes,
     signatureValid: true,
   };
+}
+
+/**
+ * The classification record the package at `path` binds in its signed header (the signature is
+ * checked, the signer not trusted), or null for a package sealed without one. Needs no key.
+ */
+export async function readClassification(path: string): Promise<ClassificationRecord | null> {
+  return (await readHead(path)).parsed.header.classification ?? null;
 }

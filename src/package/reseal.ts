@@ -3,7 +3,8 @@
  * old one (rewrap --remove only stops future releases: whoever unwrapped the old data key can still
  * decrypt the old payload). Opens the package into a private scratch folder beside the output,
  * seals that again for the kept recipients (each with its license and policy) plus the added ones,
- * and removes the scratch folder whatever happens.
+ * and removes the scratch folder whatever happens. The fingerprint tag and the classification record
+ * of the old header carry over.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -114,6 +115,8 @@ export async function reseal(pkg: string, opts: ResealOptions): Promise<SealResu
       policy: opts.policy,
       chunkSize: opts.chunkSize ?? h.chunkSize,
       ...(h.fingerprint ? { keepFingerprint: h.fingerprint } : {}),
+      // The same weights: the old record still says what they are.
+      ...(h.classification ? { classification: h.classification } : {}),
       force: opts.force,
       threads: opts.threads,
       onProgress: opts.onProgress,

@@ -24,7 +24,7 @@ import { ioError, pathExists, writeAllAt, writeFileAtomic } from '../io/atomic.j
 import { journalPath, readHead, type PackageHead } from './head.js';
 import { unwrapPackageKey } from './unlock.js';
 import { signerId } from './walk.js';
-import { recipientSummary, signPackage, stanzaModel, type RecipientSummary } from './common.js';
+import { recipientSummary, signPackage, stanzaBindings, type RecipientSummary } from './common.js';
 
 export interface RewrapOptions {
   /** Identities tried to unwrap the data key (the header MAC needs it, and so does every new stanza). */
@@ -266,7 +266,7 @@ async function newStanzas(
   // Each stanza wraps the data key, or in a package with key groups its group's key.
   const wrapFor = async (r: Recipient, license: string, policy: string, group: number | undefined): Promise<Stanza> => {
     const key = group === undefined ? dek : keys.groupKey(group);
-    const bound = stanzaModel(old, r.type);
+    const bound = stanzaBindings(old, r.type);
     const w = await r.wrapDataKey(key, contextFor(old, { recipient: r.id, license, policy, ...bound }));
     if (group !== undefined) key.fill(0);
     return {

@@ -28,7 +28,7 @@ import { writeAllAt } from '../io/atomic.js';
 import { signModel, type ManifestEntry } from '../provenance/oms.js';
 import type { Recipient } from '../providers/types.js';
 import type { Publisher } from '../keystore/keystore.js';
-import { signPackage, stanzaModel } from './common.js';
+import { signPackage, stanzaBindings } from './common.js';
 
 /** The provenance step: the OMS bundle (model.sig) over the sealed files, as it is stored in the package. */
 export async function provenanceOf(
@@ -76,7 +76,7 @@ export async function wrapKeys(header: Header, w: Wrapping, dek: Uint8Array, key
   const stanzas: Stanza[] = [];
   for (const { r, group } of wraps) {
     const t = w.terms?.get(r.id) ?? { license: w.license, policy: w.policy };
-    const bound = stanzaModel(header, r.type);
+    const bound = stanzaBindings(header, r.type);
     const ctx = {
       packageId: header.packageId,
       artifactDigest: header.model.rootDigest,

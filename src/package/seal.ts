@@ -25,6 +25,7 @@ import {
 import { computeLayout, initialRegionBytes, type PackageLayout } from '../format/layout.js';
 import { DEFAULT_CHUNK_SIZE, isValidChunkSize, LIMITS } from '../format/limits.js';
 import { toHex } from '../format/encoding.js';
+import type { ClassificationRecord } from '../format/classification.js';
 import { collectInputs, type Inputs } from '../formats/checkpoint.js';
 import { computeRootDigest } from '../provenance/oms.js';
 import type { Recipient } from '../providers/types.js';
@@ -84,6 +85,11 @@ export interface SealOptions {
   transform?: SealTransform;
   /** reseal: the weights already carry this fingerprint; name it in the new header as the old one did. */
   keepFingerprint?: FingerprintTag;
+  /**
+   * What the checkpoint is under export rules (src/compliance classifyPath): recorded in the signed
+   * header and the export events, its summary bound into every release stanza (docs/FORMAT.md §Classification).
+   */
+  classification?: ClassificationRecord;
 }
 
 export interface SealResult {
@@ -100,6 +106,8 @@ export interface SealResult {
   signer: string;
   /** With `fingerprint`: the registry record and how much each tensor changed. */
   fingerprint?: { record: SignedRecord; tensors: TensorReport[] };
+  /** The classification record the header binds, when sealed with one. */
+  classification?: ClassificationRecord;
 }
 
 const TEXT = /^[\x20-\x7e]{1,512}$/;
@@ -284,6 +292,7 @@ function planPackage(
         }
       : {}),
     ...(transform ? transform.headerFields() : kept),
+    ...(opts.classification ? { classification: opts.classification } : {}),
     commitment: keys.commitment,
   };
   const region = initialRegionBytes(
@@ -314,6 +323,7 @@ function resultOf(
     plaintextBytes: inputs.files.reduce((a, f) => a + f.size, 0),
     packageBytes,
     signer: `sha256:${toHex(sha256(opts.publisher.spki))}`,
+    ...(header.classification ? { classification: header.classification } : {}),
   };
 }
 

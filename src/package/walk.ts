@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import { ModelsealError } from '../errors.js';
 import { verifyMessage } from '../crypto/signer.js';
 import { parseHeader, type ParsedHeader } from '../format/header.js';
+import { checkClassificationBinding } from './classification.js';
 import {
   chunkPlainLength,
   computeLayout,
@@ -225,6 +226,7 @@ export async function walkPackage<T>(
 
   const headerBytes = await data(ENTRY.header, await entry(ENTRY.header, LIMITS.maxHeaderBytes));
   const parsed = parseHeader(headerBytes);
+  checkClassificationBinding(parsed.header);
   const headerSignature = parseHeaderSignature(
     await data(ENTRY.headerSignature, await entry(ENTRY.headerSignature, LIMITS.maxHeaderSignatureBytes)),
   );

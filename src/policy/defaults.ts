@@ -19,6 +19,7 @@ namespace Modelseal {
     maxReleases: Long,
     used: Long,
     nationalities?: Set<String>,
+    authorization: String,
   };
   action release appliesTo {
     principal: Recipient,
@@ -40,6 +41,10 @@ namespace Modelseal {
       geoDatabase: String,
       geoAgeDays: Long,
       geoStale: Bool,
+      classification: String,
+      licenseRequired: Bool,
+      licenseRequiredObserved: Bool,
+      rulePacks: Set<String>,
     },
   };
 }
@@ -110,6 +115,12 @@ when { context.observedEmbargoed };
 @id("observed-destination-mismatch")
 forbid (principal, action, resource)
 when { context.observedCountry != "" && context.observedCountry != context.destination && !context.observedEmbargoed };
+
+// Classification (docs/POLICY.md, "Classification"): the package's signed US-EAR classification needs a
+// license for the destination (declared or observed) and the license record cites no authorization.
+@id("license-required")
+forbid (principal, action, resource)
+when { (context.licenseRequired || context.licenseRequiredObserved) && context.license.authorization == "" };
 `;
 
 export const LICENSES_EXAMPLE = {
@@ -126,6 +137,9 @@ export const LICENSES_EXAMPLE = {
     maxReleases: 10,
     // Optional: the nationalities the license covers (deemed exports); without it, any not embargoed.
     nationalities: ['DE', 'FR'],
+    // Optional: the export authorization the license rests on (a BIS license number or a license
+    // exception such as "AIA"); a package whose classification needs a license is released only with one.
+    authorization: 'BIS license D123456',
   },
 };
 

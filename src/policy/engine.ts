@@ -50,6 +50,11 @@ export interface License {
   maxReleases: number;
   /** The recipient nationalities it covers (deemed exports); absent: any that is not embargoed. */
   nationalities?: string[];
+  /**
+   * The export authorization the license rests on: a BIS license number ("BIS license D123456") or a
+   * license exception ("AIA"). Absent: none, and a release that needs a license is denied (license-required).
+   */
+  authorization?: string;
 }
 
 export interface RecipientAttributes {
@@ -89,6 +94,20 @@ export interface ReleaseQuestion {
   screening?: ScreeningAnswer;
   /** Where the request came from (src/compliance/geo); unknown when absent. */
   observed?: ObservedSource;
+  /** What the package is under export rules, as its release stanza binds it; absent: unclassified. */
+  classification?: ClassificationAnswer;
+}
+
+/** The package's classification and what it means for this request (computed by the service, src/compliance/rules). */
+export interface ClassificationAnswer {
+  /** The US-EAR classification ("4E091", "not-listed", …), "" when none. */
+  usEar: string;
+  /** The rule packs the classification was made under, "<id>@<date>". */
+  rulePacks: string[];
+  /** A license is required for the declared destination. */
+  licenseRequired: boolean;
+  /** A license is required for the observed country (false when it is unknown). */
+  licenseRequiredObserved: boolean;
 }
 
 /** What the service observed of a request's source: country ("" unknown), network kind, database digest and age. */
@@ -164,6 +183,11 @@ function checkLicense(l: unknown, where: string): License {
     throw bad('"maxReleases" must be a whole number ≥ 0');
   if (o.nationalities !== undefined && (!isStrings(o.nationalities) || !o.nationalities.every((d) => COUNTRY.test(d))))
     throw bad('"nationalities", when given, must be a list of ISO 3166 alpha-2 country codes');
+  if (
+    o.authorization !== undefined &&
+    (typeof o.authorization !== 'string' || !/^[\x20-\x7e]{1,256}$/.test(o.authorization))
+  )
+    throw bad('"authorization", when given, must cite the license or exception, e.g. "BIS license D123456" or "AIA"');
   return o as unknown as License;
 }
 
@@ -301,6 +325,10 @@ export class PolicyEngine {
         geoDatabase: q.observed?.database ?? '',
         geoAgeDays: q.observed?.ageDays ?? 0,
         geoStale: q.observed?.stale ?? false,
+        classification: q.classification?.usEar ?? '',
+        licenseRequired: q.classification?.licenseRequired ?? false,
+        licenseRequiredObserved: q.classification?.licenseRequiredObserved ?? false,
+        rulePacks: q.classification?.rulePacks ?? [],
       },
       preparsedSchemaName: this.#preparation.id,
       preparsedPolicySetId: this.#preparation.id,
@@ -332,6 +360,7 @@ export class PolicyEngine {
             maxReleases: q.license.maxReleases,
             used: q.used,
             ...(q.license.nationalities && { nationalities: q.license.nationalities }),
+            authorization: q.license.authorization ?? '',
           },
           parents: [],
         },

@@ -18,12 +18,16 @@ import { POLICIES, SCHEMA } from './defaults.js';
 export const EARLIER_SCHEMAS: readonly string[] = [
   // modelseal up to issue 19: no nationalities, no screening lists
   'f83d8ac34573d2c9a795d5431f2479ae9d9a50cca41d741d5474908e4bf0323f',
+  // modelseal up to issue 20: no classification, licenseRequired, rulePacks or license authorization
+  '29698c276c37a55a0201dc3b8420b35975db2c8c601714046622982b591b1755',
 ];
 
 /** SHA-256 (hex) of every earlier default policies.cedar, oldest first. */
 export const EARLIER_POLICIES: readonly string[] = [
   // modelseal up to issue 19: one screening-hit forbid for anything not clear, no deemed exports
   'f00faf289a624f0c469d9e16523e33924cbf5dd8f15c3465c213a31401acbd37',
+  // modelseal up to issue 20: no license-required
+  'cc64791e96a507cb40ee555e2a8f83509a36ebddae350a3e7bbd223cff4344a6',
 ];
 
 /** What loading a policy directory upgraded (docs/POLICY.md, "Upgrading"). */

@@ -4,6 +4,7 @@
  * In the spirit of age's Recipient/Identity and the AWS Encryption SDK keyrings: sync or async,
  * so a KMS, an HSM or the release service fits without touching the format code.
  */
+import type { ClassificationSummary } from '../format/classification-json.js';
 import type { Stanza } from '../format/header.js';
 import { toB64, toHex, utf8 } from '../format/encoding.js';
 
@@ -20,6 +21,11 @@ export interface ReleaseContext {
    * stanza's `model`); absent otherwise, and then not in the context's bytes (docs/FORMAT.md §5).
    */
   model?: Uint8Array;
+  /**
+   * The package's classification as its release stanza binds it; absent otherwise, and then not in
+   * the context's bytes (docs/FORMAT.md §5).
+   */
+  classification?: ClassificationSummary;
 }
 
 export interface WrappedKey {
@@ -59,13 +65,23 @@ export function releaseContextFields(c: ReleaseContext): Record<string, string> 
     recipient: c.recipient,
     license: c.license,
     policy: c.policy,
+    ...(c.classification ? classificationFields(c.classification) : {}),
+  };
+}
+
+/** A classification summary as context pairs; empty values left out (a KMS context holds none), the keys say which. */
+function classificationFields(c: ClassificationSummary): Record<string, string> {
+  return {
+    classification: c.record,
+    ...(c.usEar ? { classificationUsEar: c.usEar } : {}),
+    ...(c.rulePacks.length ? { classificationRulePacks: c.rulePacks.join(',') } : {}),
   };
 }
 
 /** The release context of `stanza` in the package of `header`. */
 export function contextFor(
   header: { packageId: Uint8Array; model: { rootDigest: Uint8Array } },
-  stanza: Pick<Stanza, 'recipient' | 'license' | 'policy' | 'model'>,
+  stanza: Pick<Stanza, 'recipient' | 'license' | 'policy' | 'model' | 'classification'>,
 ): ReleaseContext {
   return {
     packageId: header.packageId,
@@ -74,5 +90,6 @@ export function contextFor(
     license: stanza.license,
     policy: stanza.policy,
     ...(stanza.model ? { model: stanza.model } : {}),
+    ...(stanza.classification ? { classification: stanza.classification } : {}),
   };
 }

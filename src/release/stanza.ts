@@ -4,6 +4,7 @@
  * wrap made for the service's own key; and a stanza as JSON, as it travels in a request.
  */
 import { fromHex, toHex } from '../format/encoding.js';
+import type { ClassificationSummary } from '../format/classification-json.js';
 import type { Stanza } from '../format/header.js';
 
 /** The stanza type of the release provider. */
@@ -17,13 +18,23 @@ export interface StanzaJson {
   policy: string;
   /** The original model ("sha256:…") a fingerprinted copy was marked from, when the stanza names it. */
   model?: string;
+  /** The package's classification summary, when its release stanza binds one (docs/FORMAT.md §5). */
+  classification?: ClassificationSummary;
   args: string[];
   body: string;
 }
 
 /** The fields a stanza has in both forms, picked one by one: the JSON form is signed, so no stray field may slip in. */
 function common(s: Stanza | StanzaJson) {
-  return { type: s.type, recipient: s.recipient, license: s.license, policy: s.policy, args: [...s.args] };
+  const c = s.classification;
+  return {
+    type: s.type,
+    recipient: s.recipient,
+    license: s.license,
+    policy: s.policy,
+    ...(c ? { classification: { record: c.record, usEar: c.usEar, rulePacks: [...c.rulePacks] } } : {}),
+    args: [...s.args],
+  };
 }
 
 /** A stanza as it travels in a release request. */
@@ -52,6 +63,7 @@ export function innerStanza(s: Stanza): Stanza | null {
     license: s.license,
     policy: s.policy,
     ...(s.model ? { model: s.model } : {}),
+    ...(s.classification ? { classification: s.classification } : {}),
     args: s.args.slice(3),
     body: s.body,
   };

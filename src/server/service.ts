@@ -28,6 +28,7 @@ import { recordExports } from './exports.js';
 import { SourceLocator, type ForwardingHeaders, type SourceObservation } from '../compliance/geo/index.js';
 import { unknownObservation, type GeoObservation } from '../compliance/types.js';
 import { answerLicenseCheck, type LicenseCheckReply } from './licenses.js';
+import { classificationAnswer, type LicenseRequiredFor } from './classification.js';
 
 export { MAX_EXPORT_EVENTS } from './shapes.js';
 export { DENIALS, type RejectReason, type ServiceReply } from './replies.js';
@@ -63,6 +64,11 @@ export interface ReleaseServiceOptions {
    * it, every recipient is clear against no lists (docs/SERVER.md, "Screening").
    */
   screening?: PartyScreening;
+  /**
+   * Whether a US-EAR classification needs a license for a country (docs/POLICY.md, "Classification");
+   * default: the rule packs' country groups (src/compliance/rules licenseRequiredFor).
+   */
+  licenseRequired?: LicenseRequiredFor;
   /** Logs recipient names and source addresses as keyed hashes (docs/LOG.md, personal data). */
   pseudonyms?: Pseudonymizer;
   /** Accepted difference between a request's time and the service's clock, in seconds (default 300). */
@@ -286,6 +292,8 @@ export class ReleaseService {
     const { request: r, signature } = body;
     const bytes = requestBytes(r);
     const id = requestId(r, bytes);
+    const c = r.stanza.classification;
+    const classified = c && classificationAnswer(c, r.destination, observed.country, this.#o.licenseRequired);
     const base = {
       request: id,
       id: exchange,
@@ -301,6 +309,7 @@ export class ReleaseService {
       nonce: r.nonce,
       ip,
       observed,
+      ...(c && classified ? { classification: { record: c.record, ...classified } } : {}),
     };
     const found = await this.#o.recipients.getWithKey(r.recipient);
     if (!found) return this.#decide(base, 'unknown-identity');
@@ -333,6 +342,7 @@ export class ReleaseService {
             license: stanza.license,
             policy: stanza.policy,
             ...(inner.model ? { model: inner.model } : {}),
+            ...(inner.classification ? { classification: inner.classification } : {}),
           })
         : null;
     } catch (e) {
@@ -357,6 +367,7 @@ export class ReleaseService {
         time: now,
         package: r.package,
         observed,
+        ...(classified ? { classification: classified } : {}),
       };
       const { decision: d, key } = await this.#decider.decide(policy, question, {
         dek,

@@ -4,6 +4,7 @@
  * missing), <data>/recipients; the key store's log key (or a `logSigner` named by its log.vkey)
  * signs checkpoints and its x25519 identity is the service's own key (release stanzas are wrapped to it).
  */
+import type { LicenseRequiredFor } from './classification.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readdir } from 'node:fs/promises';
@@ -108,6 +109,8 @@ export interface ReleaseSetupOptions {
   /** Hears every reload of the lists that failed (the previous lists stay in force) and every one that worked. */
   onListsError?: (e: unknown) => void;
   onListsReload?: (lists: readonly string[]) => void;
+  /** Whether a US-EAR classification needs a license for a country; default: the rule packs (docs/POLICY.md). */
+  licenseRequired?: LicenseRequiredFor;
 }
 
 /** The source locator `opts` describe: trusted proxies and the geolocation databases (or none). */
@@ -197,6 +200,7 @@ export async function openReleaseService(
       ...(opts.rateLimits ? { rateLimits: opts.rateLimits } : {}),
       ...(opts.summaryIntervalMs !== undefined ? { summaryIntervalMs: opts.summaryIntervalMs } : {}),
       ...(opts.onError ? { onError: opts.onError } : {}),
+      ...(opts.licenseRequired ? { licenseRequired: opts.licenseRequired } : {}),
       screening: opts.screening ?? lists!,
     });
     return { service, log, policy, recipients, geo: sources.locator, lists, createdPolicyFiles, close };

@@ -2,8 +2,15 @@
  * The shapes the release service accepts, checked before anything else looks at a request: exact
  * keys (nothing unchecked reaches the signed bytes, or a recursion) and bounded fields.
  */
+import { classificationFromJson, summaryFromUnknown } from '../format/classification-json.js';
 import type { ExportSubmission } from '../release/exports.js';
-import type { ExportEvent, KmsGrantEvent, LoggedScreening, ScreeningOverrideEvent } from '../log/events.js';
+import {
+  canonicalJson,
+  type ExportEvent,
+  type KmsGrantEvent,
+  type LoggedScreening,
+  type ScreeningOverrideEvent,
+} from '../log/events.js';
 import type { ReleaseRequest, SignedRequest } from '../release/request.js';
 
 const isString = (v: unknown, max = 512): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
@@ -41,7 +48,7 @@ export function wellFormed(b: unknown): b is SignedRequest {
   return (
     hasKeys(o, SIGNED_KEYS) &&
     hasKeys(r, REQUEST_KEYS) &&
-    hasKeys(s, STANZA_KEYS, ['model']) &&
+    hasKeys(s, STANZA_KEYS, ['model', 'classification']) &&
     !!r &&
     isString(o!.signature, 2048) &&
     r.v === 1 &&
@@ -59,6 +66,7 @@ export function wellFormed(b: unknown): b is SignedRequest {
     isString(s.license, 512) &&
     isString(s.policy, 512) &&
     (s.model === undefined || (typeof s.model === 'string' && /^sha256:[0-9a-f]{64}$/.test(s.model))) &&
+    (s.classification === undefined || summaryFromUnknown(s.classification) !== null) &&
     Array.isArray(s.args) &&
     s.args.length <= 16 &&
     s.args.every((a) => isString(a, 2048)) &&
@@ -104,8 +112,20 @@ function wellFormedExport(event: unknown): boolean {
     e.type === 'export' &&
     EXPORT_FIELDS.every((f) => isString(e[f], 2048)) &&
     (e.fingerprint === null || isString(e.fingerprint, 256)) &&
-    Object.keys(e).length === EXPORT_FIELDS.length + 3
+    (e.classification === undefined || loggableClassification(e.classification)) &&
+    Object.keys(e).length === EXPORT_FIELDS.length + 3 + (e.classification === undefined ? 0 : 1)
   );
+}
+
+/** A classification record as the header holds it, with integers only (so it can be logged). */
+function loggableClassification(c: unknown): boolean {
+  try {
+    classificationFromJson(c);
+    canonicalJson(c);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const isStrings = (v: unknown, max: number, each = 512): v is string[] =>

@@ -126,7 +126,7 @@ describe('modelseal classify', () => {
 
     expect(ms(['init']).code).toBe(0);
     const pkg = join(dir, 'sample.mseal');
-    expect(ms(['seal', SAMPLE, '--to', 'local', '-o', pkg]).code).toBe(0);
+    expect(ms(['seal', SAMPLE, '--to', 'local', '--no-classify', '-o', pkg]).code).toBe(0);
     expectJsonError(
       [pkg],
       'UNCLASSIFIED_PACKAGE',

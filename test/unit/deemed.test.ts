@@ -17,19 +17,11 @@ import {
 } from '../../src/policy/engine.js';
 import { RecipientRegistry, recipientNationalities } from '../../src/server/recipients.js';
 import { tempDir } from '../support/fixtures.js';
+import { ARTIFACT, testLicense } from '../support/policy.js';
 
 const root = tempDir('modelseal-deemed-');
 let n = 0;
-const ARTIFACT = `sha256:${'ab'.repeat(32)}`;
-const base: License = {
-  id: 'L-ANY',
-  holder: 'acme-labs',
-  artifacts: [ARTIFACT],
-  destinations: ['DE', 'FR'],
-  notBefore: '2026-01-01T00:00:00Z',
-  notAfter: '2027-01-01T00:00:00Z',
-  maxReleases: 3,
-};
+const base: License = testLicense({ id: 'L-ANY' });
 const named: License = { ...base, id: 'L-NAMED', nationalities: ['DE', 'FR'] };
 
 async function engineWith(licenses: unknown[] = [base, named], edit?: (dir: string) => void) {

@@ -34,9 +34,10 @@ import { startServer, type RunningServer } from '../../src/server/http.js';
 import { loadOrCreateCa, RecipientRegistry } from '../../src/server/recipients.js';
 import { openReleaseService, type ReleaseServiceSetup } from '../../src/server/setup.js';
 import { signLicenseCheck } from '../../src/release/license-check.js';
-import { encodeHeader, parseHeader, type Header } from '../../src/format/header.js';
+import { encodeHeader, parseHeader } from '../../src/format/header.js';
 import { releaseContextBytes } from '../../src/providers/types.js';
 import { signedRequest } from '../support/release.js';
+import { releaseHeader } from '../support/policy.js';
 import { makeModel, writeSafetensors } from '../support/checkpoints.js';
 import { tempDir } from '../support/fixtures.js';
 
@@ -178,26 +179,7 @@ describe('the stanza names the original model (docs/FORMAT.md §5)', () => {
   });
 
   it('round-trips "model" in the header, after "policy", and refuses one that is not a sha256 digest', () => {
-    const header: Header = {
-      packageId: ctx.packageId,
-      created: '2026-12-05T00:00:00Z',
-      chunkSize: 1 << 20,
-      model: { name: 'm.safetensors', kind: 'file', rootDigest: ctx.artifactDigest },
-      provenanceSize: 100,
-      files: [{ path: 'm.safetensors', size: 10, mode: 0o644 }],
-      stanzas: [
-        {
-          type: 'release',
-          recipient: 'acme-labs',
-          license: 'EAR-1',
-          policy: 'none',
-          model: new Uint8Array(32).fill(0xbb),
-          args: ['http://127.0.0.1:7411', 'x25519', 'x25519:abc'],
-          body: new Uint8Array(48),
-        },
-      ],
-      commitment: new Uint8Array(32),
-    };
+    const header = releaseHeader({ model: new Uint8Array(32).fill(0xbb) });
     const bytes = encodeHeader(header, new Uint8Array(32));
     const text = Buffer.from(bytes).toString();
     expect(text).toContain(`"policy":"none","model":"sha256:${'bb'.repeat(32)}","args":`);

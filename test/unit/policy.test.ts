@@ -78,6 +78,7 @@ describe('release policy (Cedar)', () => {
         'deemed-export-not-licensed',
         'observed-embargoed',
         'observed-destination-mismatch',
+        'license-required',
       ].sort(),
     );
     expect(engine.hash).toMatch(/^[0-9a-f]{64}$/);

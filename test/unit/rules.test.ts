@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   determine,
+  licenseRequiredFor,
   isModelsealError,
   loadRulePackFile,
   shippedRulePacks,
@@ -287,5 +288,24 @@ describe('exact decimals', () => {
     expect(compareDecimal(d('1.00000000000000001e26'), d('1e26'))).toBe(1); // equal as doubles
     expect(parseDecimal('-1')).toBeNull();
     expect(parseDecimal('1e')).toBeNull();
+  });
+});
+
+describe('licenseRequiredFor: what the release service asks of a bound classification', () => {
+  const pack = ['us-ear-ai-diffusion@2025-01-15'];
+  it('answers from the named US-EAR pack and its country groups', () => {
+    expect(licenseRequiredFor('4E091', 'CN', pack)).toBe(true);
+    expect(licenseRequiredFor('4E091', 'DE', pack)).toBe(true); // AIA may apply: the license record must cite it
+    expect(licenseRequiredFor('4E091', 'US', pack)).toBe(false);
+    expect(licenseRequiredFor('EAR99', 'DE', pack)).toBe(false);
+    expect(licenseRequiredFor('not-subject-to-EAR', 'CN', pack)).toBe(false);
+  });
+  it('needs no license without a classification, and fails closed on one the pack does not know', () => {
+    expect(licenseRequiredFor('', 'CN', pack)).toBe(false);
+    expect(licenseRequiredFor('9Z999', 'DE', pack)).toBe(true);
+  });
+  it('uses the shipped pack in force when the record names none this build has', () => {
+    expect(licenseRequiredFor('4E091', 'CN', ['custom@2030-01-01'])).toBe(true);
+    expect(licenseRequiredFor('4E091', 'US', [])).toBe(false);
   });
 });

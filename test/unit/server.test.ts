@@ -42,6 +42,8 @@ import { openReleaseService, type ReleaseServiceSetup } from '../../src/server/s
 import { tempDir } from '../support/fixtures.js';
 import { within } from '../support/wait.js';
 import { KNOWN, realDatabase } from '../support/geo.js';
+import { classificationRecord } from '../support/classification.js';
+import type { ClassificationRecord } from '../../src/format/classification.js';
 
 const dir = tempDir('modelseal-server-');
 const keys = join(dir, 'keys');
@@ -89,8 +91,8 @@ function license(id: string, over: Record<string, unknown> = {}) {
   };
 }
 
-async function sealFor(recipient: string, lic: string): Promise<string> {
-  const out = join(dir, `${recipient}-${lic}.mseal`);
+async function sealFor(recipient: string, lic: string, classification?: ClassificationRecord): Promise<string> {
+  const out = join(dir, `${recipient}-${lic}${classification ? '-classified' : ''}.mseal`);
   const settings = { keysDir: keys, passphrase: noPassphrase, identityFiles: [], kms: {} } as ProviderSettings;
   await seal({
     input: src,
@@ -99,6 +101,7 @@ async function sealFor(recipient: string, lic: string): Promise<string> {
     publisher: await loadPublisherKey(join(keys, 'publisher.key')),
     license: lic,
     force: true,
+    ...(classification ? { classification } : {}),
   });
   return out;
 }
@@ -184,6 +187,7 @@ beforeAll(async () => {
         license('L-DUAL', { holder: 'dual-co' }),
         license('L-NAT', { holder: 'fr-co', nationalities: ['DE'] }),
         license('L-NAMESAKE', { holder: 'namesake-co' }),
+        license('L-EAR-AUTH', { authorization: 'BIS license D123456' }),
       ],
     }),
   );
@@ -220,6 +224,8 @@ beforeAll(async () => {
     geoip: realDatabase(),
     trustedProxies: ['127.0.0.0/8'],
     screening,
+    // In place of the rule packs' country groups: a 4E091 item needs a license for DE, US and IR.
+    licenseRequired: (c, cc) => c === '4E091' && ['DE', 'US', 'IR'].includes(cc),
   });
   server = await startServer(setup.service, setup.log, { port: 0, onExchange: (r) => exchanges.push(r) });
   // A namesake of the listed company, registered by an officer's override, logged in the service's own log.
@@ -259,6 +265,9 @@ beforeAll(async () => {
   ] as const) {
     pkgs[`${r}/${l}`] = await sealFor(r, l);
   }
+  // Packages whose signed header classifies the weights 4E091 under US-EAR.
+  for (const l of ['L-OK', 'L-EAR-AUTH'])
+    pkgs[`acme-labs/${l}/4E091`] = await sealFor('acme-labs', l, classificationRecord());
   await registry.revoke('revoked-co');
 }, 60_000);
 
@@ -328,6 +337,27 @@ describe('release service', () => {
     await expect(setup.service.used('L-OK')).resolves.toBe(1);
   });
 
+  it('releases a classified package when the license cites an authorization, or the destination needs none', async () => {
+    // 4E091 to DE needs a license: L-EAR-AUTH cites one.
+    const cited = await openVia(pkgs['acme-labs/L-EAR-AUTH/4E091']!);
+    if (cited.r instanceof Error) throw cited.r;
+    expect(readFileSync(cited.r.output).equals(readFileSync(src))).toBe(true);
+    const logged = decodeEvent(verifyProof(cited.receipts[0]!, undefined, logKey).entry);
+    expect(logged).toMatchObject({
+      decision: 'allow',
+      license: 'L-EAR-AUTH',
+      classification: { usEar: '4E091', licenseRequired: true, licenseRequiredObserved: false },
+    });
+    // 4E091 to FR needs none here: L-OK, which cites nothing, is enough.
+    const fr = await openVia(pkgs['acme-labs/L-OK/4E091']!, 'acme-labs', 'FR');
+    if (fr.r instanceof Error) throw fr.r;
+    expect(decodeEvent(verifyProof(fr.receipts[0]!, undefined, logKey).entry)).toMatchObject({
+      decision: 'allow',
+      destination: 'FR',
+      classification: { usEar: '4E091', licenseRequired: false },
+    });
+  });
+
   it('denies each case with its own reason, and logs every one', async () => {
     const before = setup.log.size;
     const cases: [string, () => ReturnType<typeof post>][] = [
@@ -382,6 +412,22 @@ describe('release service', () => {
         },
       ],
       ['deemed-export-embargoed', async () => post(await rawRequest(pkgs['dual-co/L-DUAL']!, 'dual-co'))],
+      // The package is 4E091, DE needs a license for it, and L-OK cites no authorization.
+      ['license-required', async () => post(await rawRequest(pkgs['acme-labs/L-OK/4E091']!, 'acme-labs'))],
+      // The same stanza claiming no US-EAR classification: the claim is bound into the wrap, so it does not unwrap.
+      [
+        'stanza-not-for-package',
+        async () =>
+          post(
+            await rawRequest(pkgs['acme-labs/L-OK/4E091']!, 'acme-labs', (r) => (r.stanza.classification!.usEar = '')),
+          ),
+      ],
+      // ... and claiming no classification at all.
+      [
+        'stanza-not-for-package',
+        async () =>
+          post(await rawRequest(pkgs['acme-labs/L-OK/4E091']!, 'acme-labs', (r) => delete r.stanza.classification)),
+      ],
       ['deemed-export-not-licensed', async () => post(await rawRequest(pkgs['fr-co/L-NAT']!, 'fr-co'))],
       ['revoked-identity', async () => post(await rawRequest(pkgs['revoked-co/L-OK']!, 'revoked-co'))],
       [
@@ -506,6 +552,16 @@ describe('release service', () => {
         policies: ['deemed-export-not-licensed'],
       },
       'revoked-identity': { nationalities: ['DE'], screening: clear },
+      'license-required': {
+        classification: {
+          record: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+          usEar: '4E091',
+          rulePacks: ['us-ear-ai-diffusion@2025-01-15', 'eu-ai-act@2024-08-01'],
+          licenseRequired: true,
+          licenseRequiredObserved: false,
+        },
+        policies: ['license-required'],
+      },
     };
     const seen: string[] = [];
     const ids = new Set<string>();

@@ -68,7 +68,7 @@ export function statusAt(pack: RulePack, day: string): string {
 }
 
 /** The license answer of a rule for a destination: the first destination rule naming it, else the default. */
-function licenseFor(rule: Rule, destination: string, groups: Record<string, string[]>): LicenseAnswer {
+export function licenseAnswer(rule: Rule, destination: string, groups: Record<string, string[]>): LicenseAnswer {
   const license = rule.license!;
   const named = license.destinations.find(
     (d) =>
@@ -120,7 +120,7 @@ export function evaluatePack(
         licenseRequired: null,
         licenseExceptions: [],
       };
-    const answer = licenseFor(rule, destination, { ...countryGroups?.groups, ...pack.groups });
+    const answer = licenseAnswer(rule, destination, { ...countryGroups?.groups, ...pack.groups });
     reasons.push(answer.reason.replaceAll('{destination}', destination));
     return {
       ...base,

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { ModelsealError } from '../../errors.js';
 import type { Determination, ModelFacts, Regime } from '../../format/classification.js';
-import { evaluatePack } from './evaluate.js';
+import { evaluatePack, licenseAnswer } from './evaluate.js';
 import {
   COUNTRY_GROUPS_SCHEMA,
   validateCountryGroups,
@@ -147,4 +147,27 @@ export async function determine(
     evaluatePack(p, facts, destination, day, p.countryGroups === null ? null : (groups.get(p.countryGroups) ?? null)),
   );
   return { rulePacks: packs.map((p) => `${p.id}@${p.date}`), determinations };
+}
+
+/**
+ * Whether exporting an item of US-EAR `classification` ("4E091", …; "" for none) to `destination`
+ * (ISO 3166 alpha-2) needs a license: the answer of the US-EAR pack the record names in `rulePacks`
+ * ("<id>@<date>"; else the shipped pack in force today) for the rule of that classification, by its
+ * country groups. Fails closed: a classification or pack this build does not know needs a license
+ * (docs/POLICY.md, "Classification").
+ */
+export function licenseRequiredFor(
+  classification: string,
+  destination: string,
+  rulePacks: readonly string[] = [],
+): boolean {
+  if (!classification) return false;
+  const ear = shippedRulePacks().filter((p) => p.regime === 'US-EAR');
+  const named = rulePacks.filter((id) => ear.some((p) => id.startsWith(`${p.id}@`)));
+  const pack = named.length ? ear.find((p) => named.includes(`${p.id}@${p.date}`)) : inForce(ear, dayOf(new Date()))[0];
+  const rule = pack?.rules.find((r) => r.classification === classification);
+  if (!pack || !rule) return true;
+  if (!rule.license) return false;
+  const shared = pack.countryGroups === null ? undefined : shippedData().groups.get(pack.countryGroups)?.groups;
+  return licenseAnswer(rule, destination.toUpperCase(), { ...shared, ...pack.groups }).required;
 }
