@@ -281,6 +281,18 @@ describe('the release policy decides on it', () => {
     expect(cited.decide(question(cited, 'FR', 'DE')).policies).not.toContain('license-required');
   });
 
+  it('by the shipped rule packs when nothing is injected: 4E091 needs a license to CN and DE, none within the US', async () => {
+    const summary = { ...classificationSummary(record), rulePacks: ['us-ear-ai-diffusion@2025-01-15'] };
+    expect(classificationAnswer(summary, 'CN', '')).toMatchObject({ licenseRequired: true });
+    expect(classificationAnswer(summary, 'US', 'DE')).toMatchObject({
+      licenseRequired: false,
+      licenseRequiredObserved: true,
+    });
+    const bare = await engine();
+    const q = { ...question(bare, 'DE'), classification: classificationAnswer(summary, 'DE', '') };
+    expect(bare.decide(q)).toMatchObject({ decision: 'deny', policies: ['license-required'] });
+  });
+
   it('an unclassified package needs no license, and Cedar sees classification "" and no rule packs', async () => {
     const e = await engine();
     const q = { ...question(e, 'DE'), classification: classificationAnswer(undefined, 'DE', 'DE', () => true) };
