@@ -24,7 +24,8 @@ const DETERMINATION: Determination = {
 };
 
 // The rule packs are another module's work: a stand-in that records what it was asked.
-vi.mock('../../src/compliance/rules/index.js', () => ({
+vi.mock('../../src/compliance/rules/index.js', async (importOriginal) => ({
+  ...(await importOriginal<object>()),
   determine: (facts: ModelFacts, options: DetermineOptions = {}) => {
     asked.push({ facts, options });
     return Promise.resolve({ rulePacks: ['test-pack@2025-01-15'], determinations: [DETERMINATION] });

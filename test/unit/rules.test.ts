@@ -300,8 +300,9 @@ describe('licenseRequiredFor: what the release service asks of a bound classific
     expect(licenseRequiredFor('EAR99', 'DE', pack)).toBe(false);
     expect(licenseRequiredFor('not-subject-to-EAR', 'CN', pack)).toBe(false);
   });
-  it('needs no license without a classification, and fails closed on one the pack does not know', () => {
+  it('needs no license without a classification or with an undetermined one, and fails closed on one the pack does not know', () => {
     expect(licenseRequiredFor('', 'CN', pack)).toBe(false);
+    expect(licenseRequiredFor('undetermined', 'CN', pack)).toBe(false);
     expect(licenseRequiredFor('9Z999', 'DE', pack)).toBe(true);
   });
   it('uses the shipped pack in force when the record names none this build has', () => {

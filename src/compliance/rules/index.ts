@@ -153,15 +153,17 @@ export async function determine(
  * Whether exporting an item of US-EAR `classification` ("4E091", …; "" for none) to `destination`
  * (ISO 3166 alpha-2) needs a license: the answer of the US-EAR pack the record names in `rulePacks`
  * ("<id>@<date>"; else the shipped pack in force today) for the rule of that classification, by its
- * country groups. Fails closed: a classification or pack this build does not know needs a license
- * (docs/POLICY.md, "Classification").
+ * country groups. "undetermined" (the compute or the weights' status was not declared) says nothing
+ * either way: no license is required on its account, and Cedar sees the classification to decide on
+ * (docs/POLICY.md, "Classification"). Fails closed: a classification or pack this build does not
+ * know needs a license.
  */
 export function licenseRequiredFor(
   classification: string,
   destination: string,
   rulePacks: readonly string[] = [],
 ): boolean {
-  if (!classification) return false;
+  if (!classification || classification === 'undetermined') return false;
   const ear = shippedRulePacks().filter((p) => p.regime === 'US-EAR');
   const named = rulePacks.filter((id) => ear.some((p) => id.startsWith(`${p.id}@`)));
   const pack = named.length ? ear.find((p) => named.includes(`${p.id}@${p.date}`)) : inForce(ear, dayOf(new Date()))[0];

@@ -51,6 +51,10 @@ function request() {
     geoDatabase: '',
     geoAgeDays: 0,
     geoStale: false,
+    classification: '',
+    licenseRequired: false,
+    licenseRequiredObserved: false,
+    rulePacks: [],
   };
   Object.defineProperty(context, 'destination', {
     enumerable: true,
@@ -71,6 +75,7 @@ function request() {
     notAfter: 9,
     maxReleases: 5,
     used: 0,
+    authorization: '',
   };
   return {
     principal: E('Recipient', 'r'),
