@@ -7,7 +7,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,28 +15,19 @@ import { loadReleaseIdentity } from '../../src/keystore/keystore.js';
 import { verifyProof } from '../../src/log/checkpoint.js';
 import { decodeEvent, type ReleaseEvent } from '../../src/log/events.js';
 import { parseVerifierKey } from '../../src/log/note.js';
+import { BIN, cli } from '../support/cli.js';
 import { tempDir } from '../support/fixtures.js';
 import { realDatabase } from '../support/geo.js';
 import { signedRequest } from '../support/release.js';
 import { policyInForce, within } from '../support/wait.js';
 
-const BIN = resolve('dist/cli/modelseal.bundle.mjs');
 const dir = tempDir('modelseal-cli-geo-');
 const keys = join(dir, 'keys');
 const data = join(dir, 'data');
 const pkg = join(dir, 'm.mseal');
 let server: ChildProcess | undefined;
 
-function ms(args: string[]) {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` (npm test does)`);
-  const r = spawnSync(process.execPath, [BIN, '--keys', keys, ...args], { cwd: dir, maxBuffer: 64 << 20 });
-  return {
-    code: r.status,
-    stdout: r.stdout.toString(),
-    stderr: r.stderr.toString(),
-    json: () => JSON.parse(r.stdout.toString()),
-  };
-}
+const ms = cli(keys, dir);
 
 interface Started {
   url: string;
