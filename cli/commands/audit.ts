@@ -2,6 +2,8 @@ import { Option, type Command } from 'commander';
 import { join } from 'node:path';
 import {
   auditLog,
+  EVENT_DECISIONS,
+  EVENT_TYPES,
   findByRequestId,
   loadPseudonymizer,
   logSpecKind,
@@ -11,6 +13,8 @@ import {
   queryEvents,
   readLogVerifier,
   receiptFor,
+  oneOf,
+  SCREENING_DECISIONS,
   verifyProof,
   type EventFilter,
   type IndexedEvent,
@@ -125,24 +129,17 @@ function timeOption(name: string, v: string | undefined): number | undefined {
   return t;
 }
 
-const DECISIONS = ['allow', 'deny'] as const;
-const TYPES = ['export', 'release', 'denials', 'screening-override', 'kms-grant'] as const;
-const SCREENINGS = ['clear', 'review', 'hit'] as const;
-
 /** The `audit list` filter flags, checked, as the library's event filter. */
 async function listFilter(f: ListFilters & { pseudonymKey?: string }): Promise<EventFilter> {
   const pseudonyms = f.pseudonymKey ? await loadPseudonymizer(f.pseudonymKey) : undefined;
-  if (f.decision && !(DECISIONS as readonly string[]).includes(f.decision))
-    throw new ModelsealError('INVALID_ARGUMENT', '--decision: expected allow or deny');
-  if (f.type && !(TYPES as readonly string[]).includes(f.type))
-    throw new ModelsealError(
-      'INVALID_ARGUMENT',
-      '--type: expected export, release, denials, screening-override or kms-grant',
-    );
+  if (f.decision && !EVENT_DECISIONS.includes(f.decision))
+    throw new ModelsealError('INVALID_ARGUMENT', `--decision: expected ${oneOf(EVENT_DECISIONS)}`);
+  if (f.type && !EVENT_TYPES.includes(f.type))
+    throw new ModelsealError('INVALID_ARGUMENT', `--type: expected ${oneOf(EVENT_TYPES)}`);
   const screening = f.screening.flatMap((v) => v.split(',')).map((v) => v.trim());
-  const badScreening = screening.find((v) => !(SCREENINGS as readonly string[]).includes(v));
+  const badScreening = screening.find((v) => !SCREENING_DECISIONS.includes(v));
   if (badScreening !== undefined)
-    throw new ModelsealError('INVALID_ARGUMENT', `--screening ${badScreening}: expected clear, review or hit`);
+    throw new ModelsealError('INVALID_ARGUMENT', `--screening ${badScreening}: expected ${oneOf(SCREENING_DECISIONS)}`);
   const since = timeOption('since', f.since);
   const until = timeOption('until', f.until);
   const { artifact, recipient, org, country } = f;
@@ -152,7 +149,7 @@ async function listFilter(f: ListFilters & { pseudonymKey?: string }): Promise<E
     destination: countries('destination', f.destination),
     nationality: countries('nationality', f.nationality),
     observedCountry: countries('observed-country', f.observedCountry),
-    screening: screening as (typeof SCREENINGS)[number][],
+    screening: screening as ('clear' | 'review' | 'hit')[],
   };
   return {
     ...Object.fromEntries(Object.entries(text).filter(([, v]) => v)),

@@ -53,9 +53,13 @@ export interface EventQueryResult {
 
 type Screening = 'clear' | 'review' | 'hit';
 
-const DECISIONS = ['allow', 'deny'];
-const TYPES = ['export', 'release', 'denials', 'screening-override', 'kms-grant'];
-const SCREENINGS = ['clear', 'review', 'hit'];
+/** The values the filters take: decisions, event types and screening decisions. */
+export const EVENT_DECISIONS: readonly string[] = ['allow', 'deny'];
+export const EVENT_TYPES: readonly string[] = ['export', 'release', 'denials', 'screening-override', 'kms-grant'];
+export const SCREENING_DECISIONS: readonly string[] = ['clear', 'review', 'hit'];
+
+/** "a, b or c". */
+export const oneOf = (values: readonly string[]) => `${values.slice(0, -1).join(', ')} or ${values.at(-1)!}`;
 
 /** A filter value as a list: undefined and an empty list both mean "no filter". */
 function anyOf<T extends string>(v: T | readonly T[] | undefined): readonly T[] {
@@ -66,21 +70,21 @@ function anyOf<T extends string>(v: T | readonly T[] | undefined): readonly T[] 
 const RELEASE_ONLY = ['destination', 'nationality', 'observedCountry', 'screening'] as const;
 
 function checkFilter(f: EventFilter): void {
-  if (f.decision !== undefined && !DECISIONS.includes(f.decision))
+  if (f.decision !== undefined && !EVENT_DECISIONS.includes(f.decision))
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `filter.decision ${JSON.stringify(f.decision)}: expected allow or deny`,
+      `filter.decision ${JSON.stringify(f.decision)}: expected ${oneOf(EVENT_DECISIONS)}`,
     );
-  if (f.type !== undefined && !TYPES.includes(f.type))
+  if (f.type !== undefined && !EVENT_TYPES.includes(f.type))
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `filter.type ${JSON.stringify(f.type)}: expected export, release, denials, screening-override or kms-grant`,
+      `filter.type ${JSON.stringify(f.type)}: expected ${oneOf(EVENT_TYPES)}`,
     );
-  const badScreening = anyOf(f.screening).find((d) => !SCREENINGS.includes(d));
+  const badScreening = anyOf(f.screening).find((d) => !SCREENING_DECISIONS.includes(d));
   if (badScreening !== undefined)
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `filter.screening ${JSON.stringify(badScreening)}: expected clear, review or hit`,
+      `filter.screening ${JSON.stringify(badScreening)}: expected ${oneOf(SCREENING_DECISIONS)}`,
     );
   for (const k of ['since', 'until'] as const) {
     const t = f[k];

@@ -85,10 +85,9 @@ export class ActiveLists implements PartyScreening {
     try {
       const state = await readActive(this.data);
       const screening = await ListScreening.load(this.data, state, this.#screening);
-      const changed = screening.listIds.join() !== this.#screening.listIds.join();
       this.#state = state;
-      // The same snapshots (a refresh): keep the screening and its cache.
-      if (changed) {
+      // The same snapshots (a refresh) come back as the screening in force, its cache kept.
+      if (screening !== this.#screening) {
         this.#screening = screening;
         this.opts.onReload?.(screening.listIds);
       }

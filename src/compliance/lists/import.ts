@@ -101,7 +101,7 @@ async function readFiles(files: string[], opts: ImportOptions) {
 /** Imports `files` as one snapshot of a source and makes it active (docs/SCREENING.md). */
 export async function importLists(data: string, files: string[], opts: ImportOptions = {}): Promise<ImportResult> {
   const { builder, imported, skipped } = await readFiles(files, opts);
-  return commit(data, builder, imported, skipped, opts);
+  return withListsLock(data, () => replaceActive(data, builder, imported, skipped, opts));
 }
 
 /** Reads `files` as one source in memory, as an import would snapshot them, writing nothing (`screen --list`). */
@@ -123,17 +123,7 @@ export async function importEntities(
 ): Promise<ImportResult> {
   const builder = new SnapshotBuilder(source);
   entities.forEach((e, index) => builder.add(e, { file: files[0]?.name ?? source, index }));
-  return commit(data, builder, files, 0, opts);
-}
-
-async function commit(
-  data: string,
-  builder: SnapshotBuilder,
-  files: ImportedFile[],
-  skipped: number,
-  opts: ImportOptions,
-): Promise<ImportResult> {
-  return withListsLock(data, () => replaceActive(data, builder, files, skipped, opts));
+  return withListsLock(data, () => replaceActive(data, builder, files, 0, opts));
 }
 
 /** Writes the snapshot and makes it the source's active one (under the lists lock). */

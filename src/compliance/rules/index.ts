@@ -164,7 +164,7 @@ export function licenseRequiredFor(
   rulePacks: readonly string[] = [],
 ): boolean {
   if (!classification || classification === 'undetermined') return false;
-  const ear = shippedRulePacks().filter((p) => p.regime === 'US-EAR');
+  const ear = shippedData().packs.filter((p) => p.regime === 'US-EAR');
   const named = rulePacks.filter((id) => ear.some((p) => id.startsWith(`${p.id}@`)));
   const pack = named.length ? ear.find((p) => named.includes(`${p.id}@${p.date}`)) : inForce(ear, dayOf(new Date()))[0];
   const rule = pack?.rules.find((r) => r.classification === classification);
