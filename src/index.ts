@@ -394,3 +394,15 @@ export {
 export type { ClassificationSummary } from './format/classification-json.js';
 export { readClassification } from './package/inspect.js';
 export { classificationDigest, classificationSummary } from './package/classification.js';
+// The auditor's side (issue 21): records, evidence packs, the report.
+export type { EvidenceRecords, PolicySetRecord, RecipientEvidence, SnapshotRecord } from './compliance/records.js';
+export {
+  exportEvidence,
+  verifyEvidence,
+  type EvidenceSelection,
+  type EvidenceSummary,
+  type EvidenceVerification,
+  type ExportEvidenceOptions,
+} from './console/evidence/index.js';
+export { buildReport, renderReportHtml, type ReportData, type ReportInput } from './console/report/index.js';
+export type { TraceEvent } from './log/events.js';

@@ -66,6 +66,13 @@ export function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[num
   }
   if (e.type === 'screening-override') return overrideRow(index, e);
   if (e.type === 'kms-grant') return grantRow(index, e);
+  if (e.type === 'trace')
+    return {
+      ...allowedRow(index, e),
+      decision: '',
+      reason: e.accused.length ? `traced to ${e.accused.map((a) => a.recipient).join(' ')}` : 'traced: nobody accused',
+      artifact: e.original,
+    };
   const r = e.type === 'release' ? e : null;
   return {
     index: String(index),

@@ -197,10 +197,35 @@ export interface ScreeningOverrideEvent {
   publisher: string;
 }
 
-/** The events a publisher's key store may submit to a release service's log (POST /v1/export), or append to its own. */
-export type PublisherEvent = ExportEvent | ScreeningOverrideEvent | KmsGrantEvent;
+/**
+ * A leak traced (`trace --record`): the leaked file's digest, the original model it was traced
+ * against, who was accused and with what evidence (scores as decimal strings: log entries hold no
+ * floats), so the report and the evidence pack show trace results on record. docs/LOG.md, "Traces".
+ */
+export interface TraceEvent {
+  v: 1;
+  type: 'trace';
+  time: string;
+  /** "sha256:<hex>" of the leaked file (of the concatenated files, in name order, for a folder). */
+  leak: string;
+  /** The original model's root digest, "sha256:…". */
+  original: string;
+  /** Whether the leak matched tensors of the original at all. */
+  derived: boolean;
+  /** The accused recipients: name, the marked copy's id, z, threshold and log10 of the false-accusation bound. */
+  accused: { recipient: string; copy: string; z: string; threshold: string; log10Bound: string }[];
+  /** The bound's parameters: ε and the number of traces T it covers; how many recipients were scored. */
+  epsilon: string;
+  traces: number;
+  recipients: number;
+  /** The key store's publisher key, "sha256:" of its SPKI: it signs the event sent to a release service. */
+  publisher: string;
+}
 
-export type LogEvent = ExportEvent | ReleaseEvent | DenialsEvent | ScreeningOverrideEvent | KmsGrantEvent;
+/** The events a publisher's key store may submit to a release service's log (POST /v1/export), or append to its own. */
+export type PublisherEvent = ExportEvent | ScreeningOverrideEvent | KmsGrantEvent | TraceEvent;
+
+export type LogEvent = ExportEvent | ReleaseEvent | DenialsEvent | ScreeningOverrideEvent | KmsGrantEvent | TraceEvent;
 
 /** JSON with object keys sorted at every level and no whitespace (RFC 8785 for the values we log). */
 export function canonicalJson(value: unknown): string {

@@ -55,7 +55,14 @@ type Screening = 'clear' | 'review' | 'hit';
 
 /** The values the filters take: decisions, event types and screening decisions. */
 export const EVENT_DECISIONS: readonly string[] = ['allow', 'deny'];
-export const EVENT_TYPES: readonly string[] = ['export', 'release', 'denials', 'screening-override', 'kms-grant'];
+export const EVENT_TYPES: readonly string[] = [
+  'export',
+  'release',
+  'denials',
+  'screening-override',
+  'kms-grant',
+  'trace',
+];
 export const SCREENING_DECISIONS: readonly string[] = ['clear', 'review', 'hit'];
 
 /** "a, b or c". */
@@ -140,6 +147,19 @@ export function eventMatcher(f: EventFilter): (e: LogEvent) => boolean {
         !f.org &&
         !f.country &&
         (licenses.length === 0 || licenses.includes(e.license)) &&
+        !releaseOnly &&
+        inTime(e)
+      );
+    // A trace names the original model and the recipients it accused; it decides nothing.
+    if (e.type === 'trace')
+      return (
+        (!f.type || f.type === e.type) &&
+        !f.decision &&
+        (!f.artifact || e.original === (f.artifact.startsWith('sha256:') ? f.artifact : `sha256:${f.artifact}`)) &&
+        (!f.recipient || e.accused.some((a) => a.recipient === f.recipient)) &&
+        !f.org &&
+        !f.country &&
+        licenses.length === 0 &&
         !releaseOnly &&
         inTime(e)
       );
@@ -235,8 +255,7 @@ export async function copyEvents(
 ): Promise<Map<string, IndexedEvent<ExportEvent | ReleaseEvent>[]>> {
   const out = new Map<string, IndexedEvent<ExportEvent | ReleaseEvent>[]>([...holders.keys()].map((k) => [k, []]));
   for await (const { index, event } of storeEvents(store)) {
-    if (!event || event.type === 'denials' || event.type === 'screening-override' || event.type === 'kms-grant')
-      continue;
+    if (!event || (event.type !== 'export' && event.type !== 'release')) continue;
     for (const [holder, copies] of holders) {
       if (copies.some((c) => concerns(event, c))) out.get(holder)!.push({ index, event });
     }

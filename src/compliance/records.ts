@@ -1,0 +1,74 @@
+/**
+ * The records a logged decision rests on, as an evidence pack (`audit export`) collects them: the
+ * policy set in force (its hash is logged with every release), the screening list snapshots (logged
+ * as "<source>@sha256:<hex>") and the recipients (logged by name, or by pseudonym). A release
+ * service's data directory keeps them for the retention period (docs/AUDIT.md); a running service
+ * hands them to its publisher over a signed request. Implemented by src/server (a data directory,
+ * and the client of `POST /v1/records`); read by src/console (the evidence pack, the report).
+ */
+import type { ImportedFile } from './lists/active-file.js';
+import type { LoggedScreening } from '../log/events.js';
+
+/**
+ * A policy set exactly as it was in force: the four files whose texts the logged `policySet` hash
+ * covers (src/policy/engine.ts computes it; an auditor recomputes it from these texts).
+ */
+export interface PolicySetRecord {
+  /** The hash as logged (64 hex). */
+  hash: string;
+  files: { schema: string; policies: string; licenses: string; embargoes: string };
+  /** When this set first came into force on the service that archived it (ISO 8601). */
+  inForce: string;
+}
+
+/** A screening list snapshot's metadata: what was imported when, from which files; not the entries. */
+export interface SnapshotRecord {
+  /** As logged: "<source>@sha256:<hex>". */
+  ref: string;
+  source: string;
+  /** "sha256:<hex>" of the snapshot file. */
+  digest: string;
+  entries: number;
+  names: number;
+  imported: string;
+  maxAgeDays: number;
+  files: ImportedFile[];
+  skipped: number;
+}
+
+/**
+ * A recipient's record as an auditor may see it. `name` is the name as logged: a keyed-hash
+ * pseudonym when the log is pseudonymised, and then the record carries no other name either.
+ */
+export interface RecipientEvidence {
+  name: string;
+  org: string;
+  country: string;
+  nationalities: string[];
+  citizenships: string[];
+  /** SHA-256 (hex) of the certificate DER, or of the SPKI DER without one: what releases log. */
+  fingerprint: string;
+  publicKey: string;
+  certificate: string | null;
+  created: string;
+  revoked: string | null;
+  screeningOverride?: {
+    time: string;
+    reason: string;
+    decidedBy: string;
+    screening: LoggedScreening;
+    entities: string[];
+    log: { origin: string; index: number };
+  };
+}
+
+/** Where the records come from: a data directory, or a running service (signed requests). */
+export interface EvidenceRecords {
+  /** The policy set of a logged hash; null when it was not archived. */
+  policySet(hash: string): Promise<PolicySetRecord | null>;
+  /** The snapshot a logged "<source>@sha256:<hex>" names; null when its metadata is not kept. */
+  snapshot(ref: string): Promise<SnapshotRecord | null>;
+  /** The recipient a log entry names (a name, or a pseudonym); null when there is no such record. */
+  recipient(logged: string): Promise<RecipientEvidence | null>;
+  close(): Promise<void>;
+}
