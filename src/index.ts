@@ -406,3 +406,5 @@ export {
 } from './console/evidence/index.js';
 export { buildReport, renderReportHtml, type ReportData, type ReportInput } from './console/report/index.js';
 export type { TraceEvent } from './log/events.js';
+export { openDataRecords } from './server/records.js';
+export { remoteRecords } from './console/records-client.js';
