@@ -36,6 +36,11 @@ export interface PolicyWatcherOptions {
   now?: () => number;
   /** What tells the watcher to look at the files (default: {@link watchAndPoll} with `pollMs`). */
   trigger?: ChangeTrigger;
+  /**
+   * Keeps a set before it goes into force (src/policy/archive.ts); when it throws, the set does not
+   * go into force: `open` throws, a reload leaves the previous set in force, as for files that do not validate.
+   */
+  archive?: (engine: PolicyEngine) => Promise<void>;
 }
 
 /**
@@ -83,6 +88,7 @@ export class PolicyWatcher {
   readonly #onError: (e: unknown) => void;
   readonly #onChange: ((s: PolicyStatus) => void) | undefined;
   readonly #now: () => number;
+  readonly #archive: (engine: PolicyEngine) => Promise<void>;
   #stop: () => void = () => {};
 
   private constructor(engine: PolicyEngine, stamp: string, onError: (e: unknown) => void, opts: PolicyWatcherOptions) {
@@ -91,6 +97,7 @@ export class PolicyWatcher {
     this.#onError = onError;
     this.#onChange = opts.onChange;
     this.#now = opts.now ?? Date.now;
+    this.#archive = opts.archive ?? (() => Promise.resolve());
     this.#status = { status: 'ok', hash: engine.hash, since: this.#since() };
   }
 
@@ -104,7 +111,9 @@ export class PolicyWatcher {
     opts: PolicyWatcherOptions = {},
   ): Promise<PolicyWatcher> {
     const stamp = await stampOf(dir);
-    const w = new PolicyWatcher(await PolicyEngine.load(dir), stamp, onError, opts);
+    const engine = await PolicyEngine.load(dir);
+    await opts.archive?.(engine);
+    const w = new PolicyWatcher(engine, stamp, onError, opts);
     const trigger = opts.trigger ?? watchAndPoll(opts.pollMs ?? 1000);
     w.#stop = trigger(dir, () => void w.check());
     return w;
@@ -141,6 +150,11 @@ export class PolicyWatcher {
     this.#stamp = stamp;
     try {
       const engine = await PolicyEngine.load(this.#engine.dir);
+      if (engine.hash !== this.#engine.hash)
+        await this.#archive(engine).catch((e: unknown) => {
+          this.#stamp = ''; // not kept: looked at again next time, as the folder may have been fixed
+          throw e;
+        });
       const changed = engine.hash !== this.#engine.hash || this.#status.status !== 'ok';
       this.#engine = engine;
       if (changed) {
