@@ -67,13 +67,16 @@ const hasOnly = (o: object, keys: readonly string[]) => Object.keys(o).every((k)
 const listOf = (v: unknown, item: RegExp): v is string[] =>
   Array.isArray(v) && v.length <= MAX_RECORDS_PER_QUERY && v.every((x) => typeof x === 'string' && item.test(x));
 const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
+/** Base64 in its one canonical form: Buffer.from would skip what follows "=" (a second spelling of the same bytes). */
+const isBase64 = (v: unknown, max: number): v is string =>
+  isText(v, max) && Buffer.from(v, 'base64').toString('base64') === v;
 
 /** Whether `b` has exactly the shape of a records submission, every item well formed, at most 256 in all. */
 export function wellFormedRecordsQuery(b: unknown): b is RecordsSubmission {
   if (!b || typeof b !== 'object' || !hasOnly(b, ['query', 'publisher', 'signature'])) return false;
   const o = b as Partial<RecordsSubmission>;
   const q = o.query as Partial<RecordsQuery> | undefined;
-  if (!isText(o.publisher, 1024) || !isText(o.signature, 1024) || !q || typeof q !== 'object') return false;
+  if (!isBase64(o.publisher, 1024) || !isBase64(o.signature, 1024) || !q || typeof q !== 'object') return false;
   if (!hasOnly(q, ['v', 'want', 'time']) || q.v !== 1 || !isText(q.time, 40) || Number.isNaN(Date.parse(q.time)))
     return false;
   const w = q.want as Partial<RecordsWanted> | undefined;

@@ -88,7 +88,8 @@ export async function readSnapshotRecord(data: string, ref: string): Promise<Sna
   } catch (cause) {
     throw new ModelsealError('EVIDENCE_INVALID', `${path} is not JSON; restore it from a backup`, { cause });
   }
-  if (record.ref !== ref || record.digest !== digest)
-    throw new ModelsealError('EVIDENCE_INVALID', `${path} is not the record of ${ref}; restore it from a backup`);
-  return record;
+  if (record.digest !== digest)
+    throw new ModelsealError('EVIDENCE_INVALID', `${path} is not the record of ${digest}; restore it from a backup`);
+  // The snapshot's header names its source: under another source's name, it is no snapshot that was logged.
+  return record.ref === ref ? record : null;
 }
