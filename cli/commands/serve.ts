@@ -260,7 +260,8 @@ function logRetention(setup: ReleaseServiceSetup): void {
     serviceLog(`retention ${r.period}: every record the log entries since ${r.since} rest on is kept`);
   else
     serviceLog(
-      `retention ${r.period}: ${r.missing.length} records the log entries since ${r.since} rest on are not kept`,
+      `retention ${r.period}: ${r.missing.length === 1 ? '1 record' : `${r.missing.length} records`} the log ` +
+        `entries since ${r.since} rest on ${r.missing.length === 1 ? 'is' : 'are'} not kept`,
     );
   for (const m of r.missing.slice(0, 50)) serviceLog(`  ${m.kind} ${m.id} (entry ${m.entry}): ${m.problem}`);
   if (r.missing.length > 50) serviceLog(`  … and ${r.missing.length - 50} more: GET /v1/info lists them all`);
