@@ -78,6 +78,12 @@ describe('modelseal serve --retain', () => {
     expect((await fetch(`${second.started.url}/v1/release`, { method: 'POST', body: '{}' })).status).toBe(400);
     await stop();
 
+    // `clean` removes only partial outputs of killed runs, never a record.
+    const kept = readdirSync(join(data, 'records', 'policy-sets'));
+    const cleaned = ms(['--json', 'clean', join(data, 'records', 'policy-sets')]);
+    expect(cleaned.code, cleaned.stderr).toBe(0);
+    expect(cleaned.json()).toMatchObject({ removed: [] });
+    expect(readdirSync(join(data, 'records', 'policy-sets'))).toEqual(kept);
     // Without --retain, no retention in /v1/info; the archive is kept all the same.
     const third = await serve([]);
     expect((await info(third.started.url)).retention).toBeUndefined();
