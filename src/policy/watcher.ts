@@ -147,6 +147,7 @@ export class PolicyWatcher {
   async #reload(): Promise<PolicyEngine> {
     const stamp = await stampOf(this.#engine.dir);
     if (stamp === this.#stamp) return this.#engine;
+    const retry = this.#stamp === ''; // the same files again, after their set could not be archived
     this.#stamp = stamp;
     try {
       const engine = await PolicyEngine.load(this.#engine.dir);
@@ -163,11 +164,13 @@ export class PolicyWatcher {
       }
     } catch (e) {
       const error = e instanceof Error ? e.message : String(e);
-      if (this.#status.status !== 'invalid' || this.#status.error !== error) {
+      const same = this.#status.status === 'invalid' && this.#status.error === error;
+      if (!same) {
         this.#status = { status: 'invalid', hash: this.#engine.hash, since: this.#since(), error };
         this.#onChange?.(this.status);
       }
-      this.#onError(e);
+      // An archive that still fails at every poll is reported once, not every second.
+      if (!(same && retry)) this.#onError(e);
     }
     return this.#engine;
   }

@@ -62,7 +62,11 @@ describe('the archive of policy sets', () => {
     let into = archive;
     const keep = (e: PolicyEngine) => archivePolicySet(into, e);
     let fire: () => void = () => {};
-    const w = await PolicyWatcher.open(dir, () => {}, { archive: keep, trigger: (_d, f) => ((fire = f), () => {}) });
+    const errors: unknown[] = [];
+    const w = await PolicyWatcher.open(dir, (e) => errors.push(e), {
+      archive: keep,
+      trigger: (_d, f) => ((fire = f), () => {}),
+    });
     const first = w.engine.hash;
     expect(existsSync(join(archive, `${first}.json`))).toBe(true);
     const file = join(dir, POLICY_FILES.licenses);
@@ -74,6 +78,11 @@ describe('the archive of policy sets', () => {
     expect(w.status).toMatchObject({ status: 'invalid', hash: first });
     expect(w.status.error).toMatch(/cannot archive policy set/);
     await expect(PolicyWatcher.open(dir, () => {}, { archive: keep })).rejects.toThrow(/cannot archive/);
+    // Looked at again at every poll while it fails, and reported once.
+    fire();
+    await w.current();
+    expect(w.engine.hash).toBe(first);
+    expect(errors).toHaveLength(1);
     into = archive;
     // Writable again: the same files are looked at again, archived, and in force.
     fire();
