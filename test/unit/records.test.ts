@@ -20,6 +20,10 @@ import { PolicyWatcher } from '../../src/policy/watcher.js';
 import { RecipientRegistry } from '../../src/server/recipients.js';
 import { openDataRecords } from '../../src/server/records.js';
 import { checkRetention, parseRetention, retentionStart } from '../../src/server/retention.js';
+import { initKeystore, loadPublisherKey } from '../../src/keystore/keystore.js';
+import { signRecordsQuery, type RecordsAnswer } from '../../src/release/records.js';
+import type { PolicySetRecord, RecipientEvidence, SnapshotRecord } from '../../src/compliance/records.js';
+import { openReleaseService } from '../../src/server/setup.js';
 import { tempDir } from '../support/fixtures.js';
 
 const root = tempDir('modelseal-records-');
@@ -240,5 +244,46 @@ describe('the retention check (serve --retain)', () => {
     const none = await checkRetention(store, records, parseRetention('1d'), new Date('2030-01-05T12:00:00Z'));
     expect(none).toEqual({ period: '1d', since: '2030-01-04T12:00:00.000Z', complete: true, missing: [] });
     await store.close();
+  });
+});
+
+describe('a release service over a data directory of an earlier version, pseudonymised', () => {
+  it('migrates the snapshot records, archives the set in force, answers records by pseudonym, and checks retention', async () => {
+    const base = fresh('svc');
+    const [keys, data] = [join(base, 'keys'), join(base, 'data')];
+    await initKeystore(keys, { logOrigin: 'records.test/log' });
+    const list = await importLists(data, [CSL_JSON], { now: () => new Date('2029-01-01T00:00:00Z') });
+    rmSync(snapshotRecordPath(data, list.digest)); // as an earlier version left it
+    await new RecipientRegistry(join(data, 'recipients')).register(
+      'acme-labs',
+      { org: 'Acme', country: 'DE' },
+      generateKeyPairSync('ed25519').publicKey,
+    );
+    const setup = await openReleaseService(data, keys, {
+      pseudonymKey: join(base, 'pseudonym.key'),
+      retain: '18mo',
+      commitIntervalMs: 0,
+      geoip: null,
+    });
+    try {
+      expect(existsSync(snapshotRecordPath(data, list.digest))).toBe(true);
+      const hash = setup.policy.engine.hash;
+      expect(existsSync(join(data, 'records', 'policy-sets', `${hash}.json`))).toBe(true);
+      expect(setup.service.info().retention).toMatchObject({ period: '18mo', complete: true, missing: [] });
+      const p = await loadPseudonymizer(join(base, 'pseudonym.key'));
+      const publisher = await loadPublisherKey(join(keys, 'publisher.key'));
+      const want = { policySets: [hash], snapshots: [`csl@${list.digest}`], recipients: [p.of('acme-labs')] };
+      const reply = await setup.service.answerRecords(
+        await signRecordsQuery({ v: 1, want, time: new Date().toISOString() }, publisher.signer),
+      );
+      expect(reply.status).toBe(200);
+      const body = reply.body as RecordsAnswer<PolicySetRecord, SnapshotRecord, RecipientEvidence>;
+      expect(policySetHash(body.policySets[hash]!.files)).toBe(hash);
+      expect(body.snapshots[`csl@${list.digest}`]).toMatchObject({ imported: '2029-01-01T00:00:00.000Z' });
+      expect(body.recipients[p.of('acme-labs')]).toMatchObject({ name: p.of('acme-labs'), org: 'Acme' });
+      expect(JSON.stringify(body.recipients)).not.toContain('acme-labs');
+    } finally {
+      await setup.close();
+    }
   });
 });
