@@ -408,3 +408,7 @@ export { buildReport, renderReportHtml, type ReportData, type ReportInput } from
 export type { TraceEvent } from './log/events.js';
 export { openDataRecords } from './server/records.js';
 export { remoteRecords } from './console/records-client.js';
+// An auditor rehashes an archived policy set; `serve --retain` and POST /v1/records (docs/SERVER.md, docs/API.md).
+export { policySetHash, type PolicyFileTexts } from './policy/engine.js';
+export { parseRetention, type MissingRecord, type RetentionStatus } from './server/retention.js';
+export { MAX_RECORDS_PER_QUERY, type RecordsAnswer, type RecordsQuery } from './release/records.js';

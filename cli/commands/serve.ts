@@ -33,6 +33,7 @@ interface ServeFlags {
   geoipMaxAge: string;
   trustedProxy?: string[];
   forwardedHeader: string;
+  retain?: string;
 }
 
 /** `serve`: the key-release service and its log. */
@@ -86,6 +87,12 @@ export function registerServe(program: Command): void {
       '--pseudonym-key <file>',
       'log recipient names and source addresses as keyed hashes (HMAC-SHA-256) under this key; created ' +
         '(mode 0600) when missing. Keep it: audit list needs it to find a recipient',
+    )
+    .option(
+      '--retain <period>',
+      'keep the records of the log entries of this period (5y, 18mo, 400d): at start, check that every policy ' +
+        'set, list snapshot and recipient record they rest on is kept, and report what is missing on the service ' +
+        'log and in GET /v1/info (docs/SERVER.md, "Retention"). Never stops the service from starting',
     );
   withGeoFlags(serve)
     .addHelpText(
@@ -198,6 +205,7 @@ async function serveAction(o: ServeFlags, cmd: Command): Promise<void> {
     skewSeconds: Number(o.skew),
     ...(o.pseudonymKey ? { pseudonymKey: o.pseudonymKey } : {}),
     ...(o.store ? { store: o.store } : {}),
+    ...(o.retain !== undefined ? { retain: o.retain } : {}),
     onPolicyError: (e) =>
       serviceLog(`the edited policy files do not validate, the previous policy stays in force: ${errorText(e)}`),
     onPolicyChange: (s) => s.status === 'ok' && serviceLog(`policy set ${s.hash.slice(0, 16)}… in force`),
@@ -232,6 +240,7 @@ async function serveAction(o: ServeFlags, cmd: Command): Promise<void> {
     ...(logPrefix ? { logPrefix } : {}),
   });
   printServing(g, o, setup, server.url, { rateLimits, summaryIntervalMs });
+  logRetention(setup);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
@@ -240,6 +249,22 @@ async function serveAction(o: ServeFlags, cmd: Command): Promise<void> {
   await server.close();
   await setup.close();
   say(g, 'stopped');
+}
+
+/** What the retention check found, on the service log: one line, and one per missing record (at most 50). */
+function logRetention(setup: ReleaseServiceSetup): void {
+  const r = setup.retention;
+  if (!r) return;
+  if (r.error) serviceLog(`retention ${r.period}: not checked: ${r.error}`);
+  else if (r.complete)
+    serviceLog(`retention ${r.period}: every record the log entries since ${r.since} rest on is kept`);
+  else
+    serviceLog(
+      `retention ${r.period}: ${r.missing.length === 1 ? '1 record' : `${r.missing.length} records`} the log ` +
+        `entries since ${r.since} rest on ${r.missing.length === 1 ? 'is' : 'are'} not kept`,
+    );
+  for (const m of r.missing.slice(0, 50)) serviceLog(`  ${m.kind} ${m.id} (entry ${m.entry}): ${m.problem}`);
+  if (r.missing.length > 50) serviceLog(`  … and ${r.missing.length - 50} more: GET /v1/info lists them all`);
 }
 
 /** The --json object and the human banner of a started service. */

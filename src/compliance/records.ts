@@ -52,14 +52,19 @@ export interface RecipientEvidence {
   certificate: string | null;
   created: string;
   revoked: string | null;
-  screeningOverride?: {
-    time: string;
-    reason: string;
-    decidedBy: string;
-    screening: LoggedScreening;
-    entities: string[];
-    log: { origin: string; index: number };
-  };
+  screeningOverride?: ScreeningOverride;
+}
+
+/** A registration screening flagged and the operator let through, as the log recorded it (docs/LOG.md). */
+export interface ScreeningOverride {
+  time: string;
+  reason: string;
+  decidedBy: string;
+  screening: LoggedScreening;
+  /** Every listed party the screening flagged, "<source>:<entity id>": what the override covers at releases. */
+  entities: string[];
+  /** The log's origin and the entry's index. */
+  log: { origin: string; index: number };
 }
 
 /** Where the records come from: a data directory, or a running service (signed requests). */

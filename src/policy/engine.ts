@@ -37,6 +37,20 @@ export const POLICY_FILES = {
   embargoes: 'embargoes.json',
 } as const;
 
+/** The texts of a policy set's four files, by their key in {@link POLICY_FILES}. */
+export type PolicyFileTexts = Record<keyof typeof POLICY_FILES, string>;
+
+/**
+ * The policy-set hash of four file texts (logged as `policySet`): SHA-256 over, for each file in
+ * {@link POLICY_FILES} order, "<key>\n<length in UTF-16 code units>\n<text>".
+ */
+export function policySetHash(files: PolicyFileTexts): string {
+  const hash = createHash('sha256');
+  for (const f of Object.keys(POLICY_FILES) as (keyof typeof POLICY_FILES)[])
+    hash.update(`${f}\n${files[f].length}\n`).update(files[f]);
+  return hash.digest('hex');
+}
+
 export interface License {
   id: string;
   /** The registered recipient the license is granted to. */
@@ -196,6 +210,8 @@ export class PolicyEngine {
   readonly dir: string;
   /** SHA-256 over every policy file: logged with each decision, so an auditor knows which rules applied. */
   readonly hash: string;
+  /** The four files' texts exactly as hashed: what the archive keeps (src/policy/archive.ts). */
+  readonly files: PolicyFileTexts;
   readonly policyIds: string[];
   /** Earlier default files this load replaced by the current ones (docs/POLICY.md, "Upgrading"). */
   upgrade: PolicyUpgrade = { replaced: [] };
@@ -206,18 +222,19 @@ export class PolicyEngine {
 
   private constructor(
     dir: string,
-    hash: string,
+    files: PolicyFileTexts,
     staticPolicies: Record<string, string>,
     schema: string,
     licenses: Map<string, License>,
     embargoes: Set<string>,
   ) {
     this.dir = dir;
-    this.hash = hash;
+    this.files = files;
+    this.hash = policySetHash(files);
     this.policyIds = Object.keys(staticPolicies);
     this.#licenses = licenses;
     this.#embargoes = embargoes;
-    this.#preparation = { id: `modelseal-${hash}`, schema, policies: staticPolicies };
+    this.#preparation = { id: `modelseal-${this.hash}`, schema, policies: staticPolicies };
   }
 
   /** The default policies (by @id) that this directory's changed policies.cedar does not have: not in force. */
@@ -274,10 +291,7 @@ export class PolicyEngine {
       );
     }
     const { licenses, embargoes } = await readLicensesAndEmbargoes(dir);
-    const hash = createHash('sha256');
-    for (const f of Object.keys(POLICY_FILES) as (keyof typeof POLICY_FILES)[])
-      hash.update(`${f}\n${texts[f].length}\n`).update(texts[f]);
-    const engine = new PolicyEngine(dir, hash.digest('hex'), staticPolicies, texts.schema, licenses, embargoes);
+    const engine = new PolicyEngine(dir, texts, staticPolicies, texts.schema, licenses, embargoes);
     if (!preparePolicies(engine.#preparation)) throw invalid('the policies could not be prepared for evaluation');
     engine.upgrade = upgrade;
     return engine;

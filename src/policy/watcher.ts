@@ -36,6 +36,11 @@ export interface PolicyWatcherOptions {
   now?: () => number;
   /** What tells the watcher to look at the files (default: {@link watchAndPoll} with `pollMs`). */
   trigger?: ChangeTrigger;
+  /**
+   * Keeps a set before it goes into force (src/policy/archive.ts); when it throws, the set does not
+   * go into force: `open` throws, a reload leaves the previous set in force, as for files that do not validate.
+   */
+  archive?: (engine: PolicyEngine) => Promise<void>;
 }
 
 /**
@@ -83,6 +88,7 @@ export class PolicyWatcher {
   readonly #onError: (e: unknown) => void;
   readonly #onChange: ((s: PolicyStatus) => void) | undefined;
   readonly #now: () => number;
+  readonly #archive: (engine: PolicyEngine) => Promise<void>;
   #stop: () => void = () => {};
 
   private constructor(engine: PolicyEngine, stamp: string, onError: (e: unknown) => void, opts: PolicyWatcherOptions) {
@@ -91,6 +97,7 @@ export class PolicyWatcher {
     this.#onError = onError;
     this.#onChange = opts.onChange;
     this.#now = opts.now ?? Date.now;
+    this.#archive = opts.archive ?? (() => Promise.resolve());
     this.#status = { status: 'ok', hash: engine.hash, since: this.#since() };
   }
 
@@ -104,7 +111,9 @@ export class PolicyWatcher {
     opts: PolicyWatcherOptions = {},
   ): Promise<PolicyWatcher> {
     const stamp = await stampOf(dir);
-    const w = new PolicyWatcher(await PolicyEngine.load(dir), stamp, onError, opts);
+    const engine = await PolicyEngine.load(dir);
+    await opts.archive?.(engine);
+    const w = new PolicyWatcher(engine, stamp, onError, opts);
     const trigger = opts.trigger ?? watchAndPoll(opts.pollMs ?? 1000);
     w.#stop = trigger(dir, () => void w.check());
     return w;
@@ -138,9 +147,15 @@ export class PolicyWatcher {
   async #reload(): Promise<PolicyEngine> {
     const stamp = await stampOf(this.#engine.dir);
     if (stamp === this.#stamp) return this.#engine;
+    const retry = this.#stamp === ''; // the same files again, after their set could not be archived
     this.#stamp = stamp;
     try {
       const engine = await PolicyEngine.load(this.#engine.dir);
+      if (engine.hash !== this.#engine.hash)
+        await this.#archive(engine).catch((e: unknown) => {
+          this.#stamp = ''; // not kept: looked at again next time, as the folder may have been fixed
+          throw e;
+        });
       const changed = engine.hash !== this.#engine.hash || this.#status.status !== 'ok';
       this.#engine = engine;
       if (changed) {
@@ -149,11 +164,13 @@ export class PolicyWatcher {
       }
     } catch (e) {
       const error = e instanceof Error ? e.message : String(e);
-      if (this.#status.status !== 'invalid' || this.#status.error !== error) {
+      const same = this.#status.status === 'invalid' && this.#status.error === error;
+      if (!same) {
         this.#status = { status: 'invalid', hash: this.#engine.hash, since: this.#since(), error };
         this.#onChange?.(this.status);
       }
-      this.#onError(e);
+      // An archive that still fails at every poll is reported once, not every second.
+      if (!(same && retry)) this.#onError(e);
     }
     return this.#engine;
   }

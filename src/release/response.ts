@@ -18,6 +18,31 @@ export interface ServiceInfo {
   policySet: string;
   /** Whether the policy files on disk validate ("invalid": the last good set, `policySet`, stays in force). */
   policy?: { status: 'ok' | 'invalid'; since: string; error?: string };
+  /** With `serve --retain`: whether every record the period's log entries rest on is kept (docs/SERVER.md). */
+  retention?: RetentionStatus;
+}
+
+/** A record the period's entries rest on that is not kept (or is damaged). */
+export interface MissingRecord {
+  kind: 'policySet' | 'snapshot' | 'recipient';
+  /** As logged: a policy-set hash, "<source>@sha256:<hex>", a recipient name or pseudonym. */
+  id: string;
+  /** The first entry (index) of the period that rests on it. */
+  entry: number;
+  /** "missing", or why the kept record is not usable. */
+  problem: string;
+}
+
+/** What the retention check found (GET /v1/info `retention`). */
+export interface RetentionStatus {
+  period: string;
+  /** The start of the period (ISO 8601): entries logged at or after it are covered. */
+  since: string;
+  /** Every record the period's entries rest on is kept. */
+  complete: boolean;
+  missing: MissingRecord[];
+  /** Why the check could not be made (the log could not be read); `complete` is then false. */
+  error?: string;
 }
 
 /** The answer to POST /v1/release: the logged decision, its receipt, and the key when allowed. */

@@ -56,6 +56,8 @@ async function handle(
     return publisherCall(service, req, x, 'entry', (b) => service.recordExports(b));
   if (req.method === 'POST' && path === '/v1/licenses/check')
     return publisherCall(service, req, x, 'none', (b) => service.checkLicense(b));
+  if (req.method === 'POST' && path === '/v1/records')
+    return publisherCall(service, req, x, 'none', (b) => service.answerRecords(b));
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     fail(
       service,
@@ -113,7 +115,7 @@ async function handle(
 }
 
 /**
- * A publisher's POST (/v1/export, /v1/licenses/check): the body read within its limit and handed
+ * A publisher's POST (/v1/export, /v1/licenses/check, /v1/records): the body read within its limit and handed
  * to `answer`; a refusal is on the service log, under the source's limits.
  */
 async function publisherCall(

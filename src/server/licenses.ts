@@ -3,9 +3,6 @@
  * submission (a trusted publisher key, its signature), then answered from the licenses in force.
  * Read-only: nothing is logged in the transparency log, and the answer names only the license asked about.
  */
-import { createHash } from 'node:crypto';
-import { verifyMessage } from '../crypto/signer.js';
-import { toHex } from '../format/encoding.js';
 import type { License } from '../policy/engine.js';
 import {
   licenseCheckBytes,
@@ -13,17 +10,14 @@ import {
   type LicenseCheckAnswer,
   type LicenseCheckSubmission,
 } from '../release/license-check.js';
+import { checkSignedRead, refuse, type SignedReadBook } from './signed.js';
 
 /** What a license check needs of the service. */
-export interface LicenseBook {
-  /** Publisher keys (SPKI DER) the service answers. */
-  publishers: readonly Uint8Array[];
+export interface LicenseBook extends SignedReadBook {
   /** The license of that id in the policy in force. */
   license(id: string): Promise<License | undefined>;
   /** Releases made under it so far. */
   used(id: string): Promise<number>;
-  now: Date;
-  skewMs: number;
 }
 
 /** An answer: the check's outcome (200), or a refusal with its error code. */
@@ -61,20 +55,15 @@ export function wellFormedCheck(b: unknown): b is LicenseCheckSubmission {
 
 /** Answers a publisher's license check: refused unless a trusted publisher signed it just now. */
 export async function answerLicenseCheck(body: unknown, book: LicenseBook): Promise<LicenseCheckReply> {
-  const refuse = (status: 400 | 403, code: string, message: string): LicenseCheckReply => ({
-    status,
-    body: { error: { code, message } },
-  });
-  if (!wellFormedCheck(body)) return refuse(400, 'INVALID_ARGUMENT', 'the body is not a modelseal license check');
-  const spki = Buffer.from(body.publisher, 'base64');
-  if (!book.publishers.some((p) => Buffer.from(p).equals(spki))) {
-    const id = `sha256:${toHex(createHash('sha256').update(spki).digest())}`;
-    return refuse(403, 'UNTRUSTED_SIGNER', `publisher ${id} is not among the publishers this service answers`);
-  }
-  if (!verifyMessage(spki, licenseCheckBytes(body.check), Buffer.from(body.signature, 'base64')))
-    return refuse(403, 'SIGNATURE_INVALID', "the check's signature does not verify under its publisher key");
-  if (Math.abs(book.now.getTime() - Date.parse(body.check.time)) > book.skewMs)
-    return refuse(403, 'STALE_TIMESTAMP', "the check's time is outside the service's accepted clock skew");
+  if (!wellFormedCheck(body))
+    return refuse(400, 'INVALID_ARGUMENT', 'the body is not a modelseal license check') as LicenseCheckReply;
+  const bytes = licenseCheckBytes(body.check);
+  const time = body.check.time;
+  const refused = checkSignedRead(
+    { publisher: body.publisher, signature: body.signature, time, bytes, what: 'check' },
+    book,
+  );
+  if (refused) return refused as LicenseCheckReply;
   const c = body.check;
   const license = await book.license(c.license);
   const failures = licenseFailures(c, license, book.now);

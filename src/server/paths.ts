@@ -1,4 +1,21 @@
-/** The request targets of the release service: tile paths (C2SP tlog-tiles), content coding, paths for the log. */
+/**
+ * The paths of the release service: its data directory's folders, and its request targets (tile
+ * paths, C2SP tlog-tiles), content coding, paths for the log.
+ */
+import { join } from 'node:path';
+import { policySetsDir } from '../policy/archive.js';
+
+/** The folders of data directory `data` (docs/SERVER.md). */
+export function dataPaths(data: string) {
+  return {
+    log: join(data, 'log'),
+    policy: join(data, 'policy'),
+    recipients: join(data, 'recipients'),
+    publishers: join(data, 'publishers'),
+    /** Records kept for the retention period: archived policy sets (docs/POLICY.md). */
+    policySets: policySetsDir(data),
+  };
+}
 
 /** C2SP tile index: path elements "x001/x234/067" → 1234067; null unless canonical (no "x000" lead). */
 function tileIndex(parts: string[]): number | null {

@@ -21,7 +21,7 @@ import type { asn1 } from 'node-forge';
 import { ModelsealError } from '../errors.js';
 import { pathExists, writeFileAtomic } from '../io/atomic.js';
 import { makeKeyFile, readKeyFile, unlockKeyFile, writeKeyFile, type KeyFile } from '../keystore/keyfile.js';
-import type { LoggedScreening } from '../log/events.js';
+import type { ScreeningOverride } from '../compliance/records.js';
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const COUNTRY = /^[A-Z]{2}$/;
@@ -59,17 +59,7 @@ export interface RecipientAttributesInput {
   nationality?: string;
 }
 
-/** A registration screening flagged and the operator let through, as the log recorded it (docs/LOG.md). */
-export interface ScreeningOverride {
-  time: string;
-  reason: string;
-  decidedBy: string;
-  screening: LoggedScreening;
-  /** Every listed party the screening flagged, "<source>:<entity id>": what the override covers at releases. */
-  entities: string[];
-  /** The log's origin and the entry's index. */
-  log: { origin: string; index: number };
-}
+export type { ScreeningOverride };
 
 type CheckedAttributes = Pick<RecipientRecord, 'org' | 'country' | 'nationality' | 'nationalities' | 'citizenships'>;
 

@@ -14,7 +14,7 @@ import type { PolicyWatcher } from '../policy/watcher.js';
 import type { License, PolicyDecision } from '../policy/engine.js';
 import { Decider } from './decider.js';
 import { innerStanza, stanzaFromJson } from '../release/stanza.js';
-import type { ReleaseAnswer, ServiceInfo } from '../release/response.js';
+import type { ReleaseAnswer, RetentionStatus, ServiceInfo } from '../release/response.js';
 import type { Identity } from '../providers/types.js';
 import { requestBytes, requestId, verifyRequest } from '../release/request.js';
 import type { Pseudonymizer } from '../log/pseudonym.js';
@@ -28,6 +28,8 @@ import { recordExports } from './exports.js';
 import { SourceLocator, type ForwardingHeaders, type SourceObservation } from '../compliance/geo/index.js';
 import { unknownObservation, type GeoObservation } from '../compliance/types.js';
 import { answerLicenseCheck, type LicenseCheckReply } from './licenses.js';
+import { answerRecordsQuery, type RecordsReply } from './records-query.js';
+import type { EvidenceRecords } from '../compliance/records.js';
 import { classificationAnswer, type LicenseRequiredFor } from './classification.js';
 
 export { MAX_EXPORT_EVENTS } from './shapes.js';
@@ -69,6 +71,8 @@ export interface ReleaseServiceOptions {
    * default: the rule packs' country groups (src/compliance/rules licenseRequiredFor).
    */
   licenseRequired?: LicenseRequiredFor;
+  /** The records logged decisions rest on, for POST /v1/records (src/server/records.ts); default: none kept. */
+  records?: EvidenceRecords;
   /** Logs recipient names and source addresses as keyed hashes (docs/LOG.md, personal data). */
   pseudonyms?: Pseudonymizer;
   /** Accepted difference between a request's time and the service's clock, in seconds (default 300). */
@@ -97,6 +101,8 @@ export class ReleaseService {
   /** Exchange ids: SHA-256 over this process's random nonce, a sequence number and the body (docs/API.md). */
   readonly #idNonce = randomBytes(16);
   #seq = 0n;
+  /** What `serve --retain` found at start (GET /v1/info); undefined without it. */
+  retention: RetentionStatus | undefined;
 
   private constructor(o: ReleaseServiceOptions, ledger: ReleaseLedger, skewMs: number) {
     this.#o = o;
@@ -211,6 +217,7 @@ export class ReleaseService {
       wrap: this.#o.wrap,
       policySet: this.#o.policy.engine.hash,
       policy: { status, since, ...(error !== undefined ? { error } : {}) },
+      ...(this.retention && { retention: this.retention }),
     };
   }
 
@@ -248,6 +255,20 @@ export class ReleaseService {
       publishers: this.#o.publishers ?? [],
       license: (id) => Promise.resolve(policy.license(id)),
       used: (id) => this.#ledger.used(id),
+      now: this.#now(),
+      skewMs: this.#skewMs,
+    });
+  }
+
+  /**
+   * Answers a publisher's records query (POST /v1/records): the archived policy sets, snapshot
+   * records and recipient records asked for, null where none is kept. Only queries signed by a
+   * trusted publisher key are answered. Nothing is logged in the transparency log.
+   */
+  answerRecords(body: unknown): Promise<RecordsReply> {
+    return answerRecordsQuery(body, {
+      publishers: this.#o.publishers ?? [],
+      records: this.#o.records ?? null,
       now: this.#now(),
       skewMs: this.#skewMs,
     });

@@ -23,8 +23,10 @@ import { PgStore } from '../log/pgstore.js';
 import { PgLedger } from './pgledger.js';
 import { TransparencyLog } from '../log/log.js';
 import { createPseudonymKey, loadPseudonymizer, type Pseudonymizer } from '../log/pseudonym.js';
-import { initPolicyDir } from '../policy/engine.js';
-import { PolicyWatcher, type ChangeTrigger, type PolicyStatus } from '../policy/watcher.js';
+import { initPolicyDir, type PolicyFileTexts } from '../policy/engine.js';
+import { PolicyWatcher, type ChangeTrigger, type PolicyStatus, type PolicyWatcherOptions } from '../policy/watcher.js';
+import { archivePolicySet } from '../policy/archive.js';
+import { dataPaths } from './paths.js';
 import { envThreads } from '../crypto/pool.js';
 import { Decider } from './decider.js';
 import { RecipientRegistry } from './recipients.js';
@@ -34,7 +36,16 @@ import type { Signer } from '../crypto/signer.js';
 import type { RateLimits } from './ratelimit.js';
 import { defaultCountryDatabase, GeoLocator, SourceLocator, type ForwardedHeader } from '../compliance/geo/index.js';
 import type { PartyScreening } from '../compliance/types.js';
-import { ActiveLists, migrateDeniedParties } from '../compliance/lists/index.js';
+import { ActiveLists, keepActiveSnapshotRecords, migrateDeniedParties } from '../compliance/lists/index.js';
+import { openDataRecords } from './records.js';
+import type { EvidenceRecords } from '../compliance/records.js';
+import {
+  checkRetention,
+  parseRetention,
+  retentionStart,
+  type RetentionPeriod,
+  type RetentionStatus,
+} from './retention.js';
 
 export interface ReleaseServiceSetup {
   service: ReleaseService;
@@ -47,17 +58,12 @@ export interface ReleaseServiceSetup {
   lists: ActiveLists | null;
   /** Policy files written because they were missing. */
   createdPolicyFiles: string[];
+  /** With `retain`: whether every record the period's log entries rest on is kept (also in GET /v1/info). */
+  retention: RetentionStatus | null;
   close(): Promise<void>;
 }
 
-export function dataPaths(data: string) {
-  return {
-    log: join(data, 'log'),
-    policy: join(data, 'policy'),
-    recipients: join(data, 'recipients'),
-    publishers: join(data, 'publishers'),
-  };
-}
+export { dataPaths } from './paths.js';
 
 /** Options of {@link openReleaseService}. */
 export interface ReleaseSetupOptions {
@@ -111,6 +117,11 @@ export interface ReleaseSetupOptions {
   onListsReload?: (lists: readonly string[]) => void;
   /** Whether a US-EAR classification needs a license for a country; default: the rule packs (docs/POLICY.md). */
   licenseRequired?: LicenseRequiredFor;
+  /**
+   * The retention period ("5y", "18mo", "400d", src/server/retention.ts): at start, the records the
+   * period's log entries rest on are checked; what is missing is reported, never a reason not to start.
+   */
+  retain?: string;
 }
 
 /** The source locator `opts` describe: trusted proxies and the geolocation databases (or none). */
@@ -139,10 +150,13 @@ export async function openReleaseService(
   opts: ReleaseSetupOptions = {},
 ): Promise<ReleaseServiceSetup> {
   const paths = dataPaths(data);
+  const retain = opts.retain === undefined ? undefined : parseRetention(opts.retain);
   const passphrase = opts.passphrase ?? noPassphrase;
   const sources = await openSources(opts);
   // The old denied-party list becomes a screening list before anything reads the policy or the lists.
   await migrateDeniedParties(data);
+  // A data directory of an earlier version: the snapshots in force get their records (docs/SCREENING.md).
+  await keepActiveSnapshotRecords(data);
   const createdPolicyFiles = await initPolicyDir(paths.policy);
   const signer = opts.logSigner
     ? await logSignerFromVerifierKey(join(keys, KEYSTORE_FILES.logPub), opts.logSigner)
@@ -161,10 +175,14 @@ export async function openReleaseService(
     lists?.close();
     throw e;
   });
-  const { ledger, policy } = await openLedgerAndPolicy(store, paths.policy, opts).catch((e: unknown) => {
-    lists?.close();
-    throw e;
-  });
+  const archive = (engine: { hash: string; files: PolicyFileTexts }) =>
+    archivePolicySet(paths.policySets, engine, opts.now?.() ?? new Date());
+  const { ledger, policy } = await openLedgerAndPolicy(store, paths.policy, { ...opts, archive }).catch(
+    (e: unknown) => {
+      lists?.close();
+      throw e;
+    },
+  );
   const log = new TransparencyLog(
     store,
     signer,
@@ -183,6 +201,7 @@ export async function openReleaseService(
     await decider.close();
     await log.close();
   };
+  const records = await openDataRecords(data, pseudonyms ? { pseudonyms } : {});
   try {
     service = await ReleaseService.open({
       log,
@@ -202,11 +221,30 @@ export async function openReleaseService(
       ...(opts.onError ? { onError: opts.onError } : {}),
       ...(opts.licenseRequired ? { licenseRequired: opts.licenseRequired } : {}),
       screening: opts.screening ?? lists!,
+      records,
     });
-    return { service, log, policy, recipients, geo: sources.locator, lists, createdPolicyFiles, close };
+    const retention = retain ? await retentionOf(log, records, retain, opts.now?.() ?? new Date()) : null;
+    service.retention = retention ?? undefined;
+    return { service, log, policy, recipients, geo: sources.locator, lists, createdPolicyFiles, retention, close };
   } catch (e) {
     await close();
     throw e;
+  }
+}
+
+/** The retention check of `period` (src/server/retention.ts); a check that fails is reported, never thrown. */
+async function retentionOf(
+  log: TransparencyLog,
+  records: EvidenceRecords,
+  period: RetentionPeriod,
+  now: Date,
+): Promise<RetentionStatus> {
+  try {
+    return await checkRetention(log.store, records, period, now);
+  } catch (e) {
+    const since = retentionStart(period, now).toISOString();
+    const error = `the log could not be read to check the records: ${e instanceof Error ? e.message : String(e)}`;
+    return { period: period.text, since, complete: false, missing: [], error };
   }
 }
 
@@ -228,7 +266,8 @@ function openLists(data: string, opts: ReleaseSetupOptions): Promise<ActiveLists
 async function openLedgerAndPolicy(
   store: LogStore,
   policyDir: string,
-  opts: Pick<ReleaseSetupOptions, 'now' | 'onPolicyError' | 'onPolicyChange' | 'policyTrigger'>,
+  opts: Pick<ReleaseSetupOptions, 'now' | 'onPolicyError' | 'onPolicyChange' | 'policyTrigger'> &
+    Pick<PolicyWatcherOptions, 'archive'>,
 ): Promise<{ ledger: PgLedger | undefined; policy: PolicyWatcher }> {
   try {
     const ledger = store instanceof PgStore ? await PgLedger.open(store.pool, store.schema) : undefined;
@@ -237,6 +276,7 @@ async function openLedgerAndPolicy(
       ...(opts.onPolicyChange && { onChange: opts.onPolicyChange }),
       ...(opts.policyTrigger && { trigger: opts.policyTrigger }),
       ...(now && { now: () => now().getTime() }),
+      ...(opts.archive && { archive: opts.archive }),
     });
     return { ledger, policy };
   } catch (e) {

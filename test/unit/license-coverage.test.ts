@@ -18,6 +18,7 @@ import {
   loadPublisherKey,
   loadReleaseIdentity,
   noPassphrase,
+  publisherFromSigner,
   readPublisherPublicKey,
   type Publisher,
 } from '../../src/keystore/keystore.js';
@@ -27,13 +28,31 @@ import { storeEvents, type ReleaseEvent } from '../../src/log/events.js';
 import { parseVerifierKey } from '../../src/log/note.js';
 import { open } from '../../src/package/open.js';
 import { seal } from '../../src/package/seal.js';
-import { initPolicyDir, PolicyEngine, POLICY_FILES } from '../../src/policy/engine.js';
+import {
+  initPolicyDir,
+  PolicyEngine,
+  POLICY_FILES,
+  policySetHash,
+  type PolicyFileTexts,
+} from '../../src/policy/engine.js';
 import { recipientFrom, type ProviderSettings } from '../../src/providers/registry.js';
 import { ReleaseIdentity, requireLicense } from '../../src/providers/release.js';
 import { startServer, type RunningServer } from '../../src/server/http.js';
 import { loadOrCreateCa, RecipientRegistry } from '../../src/server/recipients.js';
 import { openReleaseService, type ReleaseServiceSetup } from '../../src/server/setup.js';
 import { signLicenseCheck } from '../../src/release/license-check.js';
+import {
+  signRecordsQuery,
+  type RecordsAnswer,
+  type RecordsSubmission,
+  type RecordsWanted,
+} from '../../src/release/records.js';
+import type { PolicySetRecord, RecipientEvidence, SnapshotRecord } from '../../src/compliance/records.js';
+import { remoteRecords } from '../../src/console/records-client.js';
+import { readPolicySet } from '../../src/policy/archive.js';
+import { MAX_BODY_BYTES } from '../../src/server/http.js';
+import { fuzzCases, fuzzSeed } from '../support/fuzz.js';
+import { prng } from '../support/prng.js';
 import { encodeHeader, parseHeader } from '../../src/format/header.js';
 import { releaseContextBytes } from '../../src/providers/types.js';
 import { signedRequest } from '../support/release.js';
@@ -332,5 +351,157 @@ describe('POST /v1/licenses/check', () => {
       ),
     )) as { code: string };
     expect(e.code).toBe('PROVIDER_UNAVAILABLE');
+  });
+});
+
+describe('the records a logged decision rests on (POST /v1/records, issue 21)', () => {
+  const failure = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (e: unknown) => (isModelsealError(e) ? { code: e.code, message: e.message } : e),
+    );
+  const query = (want: Partial<RecordsWanted>, time = new Date().toISOString()) =>
+    signRecordsQuery(
+      { v: 1, want: { policySets: [], snapshots: [], recipients: [], ...want }, time },
+      publisher.signer,
+    );
+
+  it('archives a licenses.json edited under the running service before it is in force: the logged hash rehashes to it', async () => {
+    const file = join(data, 'policy', POLICY_FILES.licenses);
+    const edited = JSON.parse(readFileSync(file, 'utf8')) as { licenses: unknown[] };
+    edited.licenses.push(license('L-EDITED', { destinations: ['JP'] }));
+    writeFileSync(file, JSON.stringify(edited));
+    await setup.policy.check();
+    expect(setup.policy.engine.license('L-EDITED')).toBeDefined();
+    expect(await openVia(await sealFor(ckpt.A, 'L-MODEL', false, 'after-edit'))).toBeUndefined();
+    const logged = (await releaseEntries()).at(-1)!.policySet;
+    expect(logged).toBe(setup.policy.engine.hash);
+    const archived = JSON.parse(readFileSync(join(data, 'records', 'policy-sets', `${logged}.json`), 'utf8')) as {
+      files: PolicyFileTexts;
+      inForce: string;
+    };
+    expect(policySetHash(archived.files)).toBe(logged);
+    expect(archived.files.licenses).toContain('L-EDITED');
+    expect(Date.parse(archived.inForce)).toBeGreaterThan(Date.now() - 60_000);
+    // Every set a decision was logged under is kept, the one before the edit too.
+    for (const e of await releaseEntries())
+      expect((await readPolicySet(join(data, 'records', 'policy-sets'), e.policySet))?.hash).toBe(e.policySet);
+  });
+
+  it('answers a trusted publisher every item asked, null where none is kept, and logs nothing', async () => {
+    const hashes = [...new Set((await releaseEntries()).map((e) => e.policySet))];
+    const before = setup.log.store.size;
+    const missing = { hash: 'ab'.repeat(32), ref: `csl@sha256:${'cd'.repeat(32)}` };
+    const res = await post(
+      '/v1/records',
+      await query({
+        policySets: [...hashes, missing.hash],
+        snapshots: [missing.ref],
+        recipients: ['acme-labs', 'nobody'],
+      }),
+    );
+    expect(res.status).toBe(200);
+    const body = res.body as unknown as RecordsAnswer<PolicySetRecord, SnapshotRecord, RecipientEvidence>;
+    for (const h of hashes) expect(policySetHash(body.policySets[h]!.files)).toBe(h);
+    expect(body.policySets[missing.hash]).toBeNull();
+    expect(body.snapshots).toEqual({ [missing.ref]: null });
+    expect(body.recipients.nobody).toBeNull();
+    expect(body.recipients['acme-labs']).toMatchObject({ name: 'acme-labs', org: 'Acme Labs GmbH', revoked: null });
+    expect(body.recipients['acme-labs']!.certificate).toMatch(/BEGIN CERTIFICATE/);
+    expect(setup.log.store.size).toBe(before);
+  });
+
+  it('refuses untrusted, forged, stale, oversized and malformed queries with a 4xx, and stays up', async () => {
+    const stranger = localSigner(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+    const e = (await failure(remoteRecords(server.url, publisherFromSigner(stranger)).policySet('ab'.repeat(32)))) as {
+      code: string;
+    };
+    expect(e.code).toBe('UNTRUSTED_SIGNER');
+    const good = await query({ recipients: ['acme-labs'] });
+    const forged = { ...good, query: { ...good.query, want: { ...good.query.want, recipients: ['beta-corp'] } } };
+    expect(await post('/v1/records', forged)).toMatchObject({
+      status: 403,
+      body: { error: { code: 'SIGNATURE_INVALID' } },
+    });
+    expect(await post('/v1/records', await query({}, iso(-DAY)))).toMatchObject({
+      status: 403,
+      body: { error: { code: 'STALE_TIMESTAMP' } },
+    });
+    const many = Array.from({ length: 257 }, (_, i) => i.toString(16).padStart(64, '0'));
+    expect(await post('/v1/records', await query({ policySets: many }))).toMatchObject({ status: 400 });
+    const split = await query({ policySets: many.slice(0, 200), recipients: Array(57).fill('acme-labs') as string[] });
+    expect(await post('/v1/records', split)).toMatchObject({ status: 400 });
+    const hostile: unknown[] = [
+      null,
+      [],
+      'records',
+      42,
+      { query: good.query },
+      { ...good, extra: 1 },
+      { ...good, query: { ...good.query, v: 2 } },
+      { ...good, query: { ...good.query, want: { policySets: ['../../etc/passwd'], snapshots: [], recipients: [] } } },
+      { ...good, query: { ...good.query, want: { policySets: [], snapshots: ['csl@md5:00'], recipients: [] } } },
+      { ...good, query: { ...good.query, want: { policySets: [], snapshots: [], recipients: ['../keys/log'] } } },
+      { ...good, query: { ...good.query, want: { policySets: [], snapshots: [], recipients: [{ name: 1 }] } } },
+      { ...good, query: { ...good.query, want: { policySets: {}, snapshots: [], recipients: [] } } },
+      { ...good, query: { ...good.query, want: null } },
+      { ...good, query: { ...good.query, time: 'yesterday' } },
+      { ...good, publisher: 'x'.repeat(2000) },
+      { ...good, signature: 7 },
+      '{"__proto__": {"query": 1}, "publisher": "a", "signature": "b"}',
+      '{"query": ' + '['.repeat(5000) + ']'.repeat(5000) + '}',
+    ];
+    const rand = prng(fuzzSeed());
+    for (let i = 0; i < fuzzCases(40); i++) {
+      const text = JSON.stringify(good);
+      const at = rand.int(text.length);
+      hostile.push(text.slice(0, at) + String.fromCharCode(32 + rand.int(95)) + text.slice(at + 1));
+    }
+    for (const [i, body] of hostile.entries()) {
+      const res = await fetch(`${server.url}/v1/records`, {
+        method: 'POST',
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      expect(res.status, `case ${i}: ${JSON.stringify(body).slice(0, 200)}`).toBeGreaterThanOrEqual(200);
+      expect(res.status, `case ${i}`).toBeLessThan(500);
+      // Only a mutation that changed nothing (the same character) is still the signed query.
+      if (res.status === 200) expect(body, `case ${i}`).toBe(JSON.stringify(good));
+    }
+    const big = await fetch(`${server.url}/v1/records`, { method: 'POST', body: 'x'.repeat(MAX_BODY_BYTES + 1) });
+    expect(big.status).toBe(413);
+    expect((await fetch(`${server.url}/v1/info`)).status).toBe(200);
+  });
+
+  it('remoteRecords asks in batches of at most 256 and asks each item once', async () => {
+    const asked: number[] = [];
+    const realFetch = globalThis.fetch;
+    // The client's requests, counted on their way (the client passes the URL as a string, the body as JSON text).
+    globalThis.fetch = (url, init) => {
+      if (typeof url === 'string' && url.endsWith('/v1/records') && typeof init?.body === 'string') {
+        const w = (JSON.parse(init.body) as RecordsSubmission).query.want;
+        asked.push(w.policySets.length + w.snapshots.length + w.recipients.length);
+      }
+      return realFetch(url, init);
+    };
+    try {
+      const records = remoteRecords(`${server.url}/`, publisher);
+      const hashes = Array.from({ length: 300 }, (_, i) => i.toString(16).padStart(64, '0'));
+      const logged = setup.policy.engine.hash; // archived when it came into force
+      const [sets, acme, again] = await Promise.all([
+        Promise.all([...hashes, logged].map((h) => records.policySet(h))),
+        records.recipient('acme-labs'),
+        records.recipient('acme-labs'),
+      ]);
+      expect(sets.slice(0, 300).every((s) => s === null)).toBe(true);
+      expect(policySetHash(sets[300]!.files)).toBe(logged);
+      expect(acme).toMatchObject({ name: 'acme-labs', country: 'DE' });
+      expect(again).toBe(acme);
+      expect(asked).toEqual([256, 46]);
+      expect(await records.policySet(logged)).toBe(sets[300]);
+      expect(await records.snapshot('not a ref')).toBeNull();
+      expect(asked).toHaveLength(2);
+    } finally {
+      globalThis.fetch = realFetch;
+    }
   });
 });

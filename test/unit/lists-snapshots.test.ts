@@ -52,9 +52,10 @@ describe('list snapshots', () => {
     const data = dataDir();
     const r = await importLists(data, [CSL_JSON], { now: () => new Date('2030-01-01T00:00:00Z') });
     expect(r).toMatchObject({ source: 'csl', entries: 16, unchanged: false, skipped: 0 });
-    const files = readdirSync(listsPaths(data).snapshots);
-    expect(files).toEqual([`${r.digest.slice(7)}.jsonl`]);
-    const bytes = readFileSync(join(listsPaths(data).snapshots, files[0]!));
+    // The snapshot, and its record beside it (docs/SCREENING.md, "Snapshot records").
+    const files = readdirSync(listsPaths(data).snapshots).sort();
+    expect(files).toEqual([`${r.digest.slice(7)}.json`, `${r.digest.slice(7)}.jsonl`]);
+    const bytes = readFileSync(join(listsPaths(data).snapshots, files[1]!));
     expect(`sha256:${createHash('sha256').update(bytes).digest('hex')}`).toBe(r.digest);
     const lines = bytes.toString('utf8').trimEnd().split('\n');
     expect(JSON.parse(lines[0]!)).toEqual({
@@ -85,7 +86,11 @@ describe('list snapshots', () => {
     const first = await importLists(data, [CSL_JSON], { now: () => new Date('2030-01-01T00:00:00Z') });
     const again = await importLists(data, [CSL_CSV], { now: () => new Date('2030-01-05T00:00:00Z') });
     expect(again).toMatchObject({ digest: first.digest, unchanged: true });
-    expect(readdirSync(listsPaths(data).snapshots)).toHaveLength(1);
+    // One snapshot and its one record, as the first import wrote it.
+    expect(readdirSync(listsPaths(data).snapshots).sort()).toEqual([
+      `${first.digest.slice(7)}.json`,
+      `${first.digest.slice(7)}.jsonl`,
+    ]);
     // The content is as it was; the import confirms it is current, so its age restarts.
     expect((await readActive(data)).sources.csl).toMatchObject({
       imported: '2030-01-01T00:00:00.000Z',

@@ -1,8 +1,8 @@
 /**
  * `lists import`: one or more files of a source read into one snapshot, which becomes the
  * source's active snapshot. Nothing is written until every record has been read and checked,
- * and active.json is replaced only after the snapshot is complete: a failed import leaves the
- * lists exactly as they were. docs/SCREENING.md, "Lists and snapshots".
+ * and active.json is replaced only after the snapshot and its record are complete: a failed import
+ * leaves the lists exactly as they were. docs/SCREENING.md, "Lists and snapshots".
  */
 import { basename, extname } from 'node:path';
 import { ModelsealError } from '../../errors.js';
@@ -16,6 +16,7 @@ import {
   type ImportedFile,
 } from './active-file.js';
 import { DEFAULT_MAX_AGE_DAYS } from './limits.js';
+import { keepActiveSnapshotRecords, keepSnapshotRecord, snapshotRecordOf } from './records.js';
 import { detectFormat, LIST_FORMATS, readList, type ListFormat } from './read.js';
 import { SnapshotBuilder, type LoadedSnapshot } from './snapshot.js';
 import { InputText } from './text.js';
@@ -134,6 +135,8 @@ async function replaceActive(
   skipped: number,
   opts: ImportOptions,
 ): Promise<ImportResult> {
+  // A directory of an earlier version first keeps the records of the snapshots in force (active.json's).
+  await keepActiveSnapshotRecords(data);
   const previous = await readActive(data);
   const digest = await builder.write(data);
   const now = (opts.now?.() ?? new Date()).toISOString();
@@ -155,6 +158,8 @@ async function replaceActive(
       },
     },
   };
+  // The snapshot's record first: a logged screening may name it as soon as active.json does.
+  await keepSnapshotRecord(data, snapshotRecordOf(builder.source, active.sources[builder.source]!));
   await writeActive(data, active);
   return {
     source: builder.source,

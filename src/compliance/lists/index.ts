@@ -16,3 +16,4 @@ export { ListScreening, partyQueries, summarise, type ListInForce } from './scre
 export { readSnapshot, type LoadedSnapshot } from './snapshot.js';
 export { listsStatus, type SourceStatus } from './status.js';
 export { newlyFlagged, type NewlyFlagged } from './rescreen.js';
+export { keepActiveSnapshotRecords, readSnapshotRecord, snapshotRecordPath, SNAPSHOT_REF } from './records.js';
