@@ -2,14 +2,18 @@
  * Log events for the report's tests, made by hand (every type modelseal logs), and a reader of the
  * report page's marked figures (data-figure) that the unit and browser tests hold against report.json.
  */
-import type {
-  DenialsEvent,
-  ExportEvent,
-  KmsGrantEvent,
-  LogEvent,
-  ReleaseEvent,
-  ScreeningOverrideEvent,
-  TraceEvent,
+import {
+  encodeEvent,
+  NoteSigner,
+  openLogStore,
+  TransparencyLog,
+  type DenialsEvent,
+  type ExportEvent,
+  type KmsGrantEvent,
+  type LogEvent,
+  type ReleaseEvent,
+  type ScreeningOverrideEvent,
+  type TraceEvent,
 } from '../../src/index.js';
 
 export const MODEL = 'sha256:' + '1'.repeat(64);
@@ -111,4 +115,69 @@ export function figureValue(f: PageFigure): unknown {
 export function expectedValue(data: unknown, f: PageFigure): unknown {
   const v = valueAt(data, f.path);
   return f.value === undefined && typeof v === 'number' ? String(v) : v;
+}
+
+/** Every element of a report page marked data-figure, with its text and data-value unescaped. */
+export function pageFigures(html: string): PageFigure[] {
+  const unescape = (s: string) => s.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)));
+  const out: PageFigure[] = [];
+  for (const m of html.matchAll(/<(\w+) data-figure="([^"]*)"(?: data-value="([^"]*)")?[^>]*>([^<]*)<\/\1>/g))
+    out.push({
+      path: unescape(m[2]!),
+      text: unescape(m[4]!),
+      ...(m[3] !== undefined ? { value: unescape(m[3]) } : {}),
+    });
+  return out;
+}
+
+/** A real file log at `dir` holding `events`, checkpointed; returns its verifier key. */
+export async function writeLog(
+  dir: string,
+  events: readonly LogEvent[],
+  origin = 'modelseal.test/report',
+): Promise<string> {
+  const signer = NoteSigner.generate(origin);
+  const log = new TransparencyLog(await openLogStore(dir), signer, { commitIntervalMs: 0 });
+  for (const e of events) await log.append(encodeEvent(e));
+  await log.close();
+  return signer.verifierKey;
+}
+
+/**
+ * A month of a log's story with names in Latin, Cyrillic, Chinese and Arabic: exports, releases
+ * allowed and denied (outside the license, embargoed), rate-limited refusals, a screening override,
+ * a KMS grant and two traces (one accusing, one of an unrelated file).
+ */
+export function storyEvents(): LogEvent[] {
+  const located = (country: string) => ({
+    observed: { address: '198.51.100.9', country, network: '' as const, database: '', ageDays: 3, stale: false },
+    screening: { decision: 'clear' as const, lists: [LIST], stale: [], best: null },
+  });
+  return [
+    exported('2026-11-02T09:00:00.000Z', 'acme-labs', { fingerprint: 'fp-acme' }),
+    exported('2026-11-02T09:00:01.000Z', 'Лаборатория Волга'),
+    exported('2026-11-03T10:00:00.000Z', '北京实验室'),
+    exported('2026-11-03T10:00:01.000Z', 'مختبر القاهرة'),
+    released('2026-11-04T08:00:00.000Z', 'acme-labs', 'allow', 'policy', {
+      artifact: COPY,
+      model: MODEL,
+      ...located('DE'),
+    }),
+    released('2026-11-04T08:30:00.000Z', 'acme-labs', 'deny', 'destination-not-licensed', {
+      destination: 'US',
+      ...located('US'),
+    }),
+    released('2026-11-06T12:00:00.000Z', 'Лаборатория Волга', 'deny', 'embargoed-nationality', {
+      destination: 'RU',
+      nationalities: ['RU'],
+      ...located('RU'),
+    }),
+    released('2026-11-09T12:00:00.000Z', '北京实验室', 'allow', 'policy', { destination: 'CN', ...located('CN') }),
+    released('2026-11-12T12:00:00.000Z', 'مختبر القاهرة', 'allow', 'policy', { destination: 'EG', ...located('') }),
+    refused('2026-11-13T00:00:00.000Z', { 'bad-signature': 4, 'destination-not-licensed': 1 }),
+    overridden('2026-11-14T00:00:00.000Z', 'مختبر القاهرة'),
+    granted('2026-11-15T00:00:00.000Z', 'acme-labs'),
+    traced('2026-11-20T00:00:00.000Z', ['acme-labs']),
+    traced('2026-11-21T00:00:00.000Z', []),
+  ];
 }

@@ -12,10 +12,10 @@ import {
   granted,
   indexed,
   overridden,
+  pageFigures,
   refused,
   released,
   traced,
-  type PageFigure,
 } from '../support/report.js';
 
 const LOG = { origin: 'modelseal.test/report', size: 0, checkpoint: null, verified: null };
@@ -27,19 +27,6 @@ const input = (over: Partial<ReportInput>): ReportInput => ({
   generated: '2026-11-10T12:00:00.000Z',
   ...over,
 });
-
-/** Every element of the page marked data-figure, with its text and data-value unescaped. */
-function pageFigures(html: string): PageFigure[] {
-  const unescape = (s: string) => s.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)));
-  const out: PageFigure[] = [];
-  for (const m of html.matchAll(/<(\w+) data-figure="([^"]*)"(?: data-value="([^"]*)")?[^>]*>([^<]*)<\/\1>/g))
-    out.push({
-      path: unescape(m[2]!),
-      text: unescape(m[4]!),
-      ...(m[3] !== undefined ? { value: unescape(m[3]) } : {}),
-    });
-  return out;
-}
 
 /** Checks that every figure of the page shows report.json's value, and returns how many there are. */
 function figuresMatch(report: ReportData): number {
