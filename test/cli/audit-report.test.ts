@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli } from '../support/cli.js';
+import { cli, serveCli } from '../support/cli.js';
 import { tempDir } from '../support/fixtures.js';
 import { expectedValue, figureValue, pageFigures, storyEvents, writeLog } from '../support/report.js';
 
@@ -121,5 +121,26 @@ describe('audit report', () => {
     expect(stdout.stdout).toMatch(/^<!DOCTYPE html>[\s\S]*<\/html>\n$/);
     const bad = run(['audit', 'report', '--log', log, '--log-key', key, '--json', '--since', 'last tuesday']);
     expect(bad.json().error.code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('reports the log of a running release service, read and verified over HTTP (--log <url>, and the old --server)', async () => {
+    expect(run(['init', '--log-origin', 'report.cli.test/log']).code).toBe(0);
+    const served = await serveCli(join(dir, 'keys'), dir, join(dir, 'data'));
+    try {
+      // A body that is not JSON: the service denies it, and logs it before answering.
+      const denied = await fetch(`${served.url}/v1/release`, { method: 'POST', body: 'not json' });
+      expect(denied.status).toBe(400);
+      for (const flag of ['--log', '--server']) {
+        const r = run(['--json', 'audit', 'report', flag, served.url]);
+        expect(r.code, r.stderr).toBe(0);
+        const { log, totals } = r.json().report;
+        expect(log).toMatchObject({ origin: 'report.cli.test/log', verified: true, problem: null });
+        expect(log.checkpoint.size).toBe(log.size);
+        expect(totals).toMatchObject({ entries: log.size, denied: 1 });
+        expect(r.json().report.reasons).toEqual([{ reason: 'malformed-json', releases: 1, refused: 0, total: 1 }]);
+      }
+    } finally {
+      served.stop();
+    }
   });
 });
