@@ -2,11 +2,11 @@
  * The report page in a real browser: Debian's chromium (test/peers/setup.sh installs it; never a
  * browser download), driven by playwright-core. The page comes from the built CLI over a real log;
  * it must load with no console error and no request but its own, show every figure as report.json
- * has it and every name as written, and print to PDF. The screenshot and the PDF are kept under
+ * has it and every name as written, and print to PDF. The page, its screenshot and PDF are kept under
  * test-artifacts/report-browser/.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
@@ -94,6 +94,7 @@ describe('the report page in headless Chromium', () => {
     expect(await page.locator('svg.chart rect').count()).toBeGreaterThan(10);
 
     mkdirSync(ARTIFACTS, { recursive: true });
+    copyFileSync(file, join(ARTIFACTS, 'report.html'));
     await page.screenshot({ path: join(ARTIFACTS, 'report.png'), fullPage: true });
     const pdf = await page.pdf({ path: join(ARTIFACTS, 'report.pdf'), format: 'A4', printBackground: true });
     expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-');

@@ -64,7 +64,7 @@ function verdict(r: ReportData): string {
       ? `Do not rely on these figures: ${r.log.problem ?? 'the log did not verify'}`
       : v === true
         ? 'every entry and checkpoint was recomputed and its signature checked'
-        : 'the figures are as stored; run modelseal audit verify on the same log';
+        : 'the figures are as stored: check the log with modelseal audit verify (a pack with audit verify-export)';
   const shown = v === true ? 'yes' : v === false ? 'no' : 'not checked';
   return (
     `<div class="verdict ${cls}" id="verdict">${esc(text)} ` +
