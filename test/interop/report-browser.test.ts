@@ -12,11 +12,12 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { cli } from '../support/cli.js';
 import { tempDir } from '../support/fixtures.js';
-import { expectedValue, figureValue, storyEvents, writeLog, type PageFigure } from '../support/report.js';
+import { expectedValue, figureValue, released, storyEvents, writeLog, type PageFigure } from '../support/report.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve('test-artifacts/report-browser');
-const NAMES = ['acme-labs', 'Лаборатория Волга', '北京实验室', 'مختبر القاهرة'];
+const HOSTILE = '<img src=x onerror="document.title=1">';
+const NAMES = ['acme-labs', 'Лаборатория Волга', '北京实验室', 'مختبر القاهرة', HOSTILE];
 
 const dir = tempDir('modelseal-report-browser-');
 let context: BrowserContext | undefined;
@@ -48,7 +49,9 @@ afterAll(async () => {
 async function cliReport(): Promise<{ page: string; report: Record<string, unknown> }> {
   const log = join(dir, 'log');
   const key = join(dir, 'log.vkey');
-  writeFileSync(key, (await writeLog(log, storyEvents())) + '\n');
+  // A hostile name and reason too: escaped, they are text; unescaped, the page would load or run them.
+  const hostile = released('2026-11-16T00:00:00.000Z', HOSTILE, 'deny', '<script>document.title=2</script>');
+  writeFileSync(key, (await writeLog(log, [...storyEvents(), hostile])) + '\n');
   const page = join(dir, 'report.html');
   const r = cli(join(dir, 'keys'), dir)(['--json', 'audit', 'report', '--log', log, '--log-key', key, '-o', page]);
   expect(r.code, r.stderr).toBe(0);
@@ -85,6 +88,9 @@ describe('the report page in headless Chromium', () => {
 
     const text = await page.locator('body').innerText();
     for (const name of NAMES) expect(text).toContain(name);
+    expect(text).toContain('<script>document.title=2</script>');
+    expect(await page.title()).toMatch(/^modelseal audit report/);
+    expect(await page.locator('img, script').count()).toBe(0);
     // The Arabic name runs right to left in its cell; the page around it stays left to right.
     const arabic = page.locator('[data-figure^="recipients."]', { hasText: 'مختبر القاهرة' }).first();
     expect(await arabic.evaluate((e) => e.matches(':dir(rtl)'))).toBe(true);
