@@ -10,6 +10,10 @@ need_apt=()
 command -v age >/dev/null 2>&1 || need_apt+=(age)
 command -v softhsm2-util >/dev/null 2>&1 || need_apt+=(softhsm2)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+# The report's browser test (test/interop/report-browser.test.ts) drives Debian's chromium; never a browser download.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# A CJK font, so that Chinese names show as written in the report's screenshot and PDF artefacts.
+[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need_apt+=(fonts-wqy-zenhei)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "setup: need root to apt-get install ${need_apt[*]}" >&2; exit 1; fi
   echo "setup: apt-get install ${need_apt[*]}" >&2
@@ -97,4 +101,4 @@ pg_tail() { echo "setup: PostgreSQL did not start; the end of $PGLOG:" >&2; tail
   echo "postgres://modelseal@127.0.0.1:$PGPORT/modelseal_test" >"$PEERS/postgres.url"
 ) 9>"$PEERS/postgres.lock"
 PG_VERSION=$("$PGBIN/psql" -X -h 127.0.0.1 -p "$PGPORT" -U modelseal -d modelseal_test -tAc 'SHOW server_version' | cut -d' ' -f1)
-echo "setup: peers ready (age $(age --version), $(softhsm2-util --version | head -1 | sed 's/^/softhsm2 /'), $("$VENV/bin/python" -c 'import model_signing,safetensors;print("model-signing", model_signing.__version__ if hasattr(model_signing,"__version__") else "?", "safetensors", safetensors.__version__)'), PostgreSQL $PG_VERSION)" >&2
+echo "setup: peers ready (age $(age --version), $(softhsm2-util --version | head -1 | sed 's/^/softhsm2 /'), $("$VENV/bin/python" -c 'import model_signing,safetensors;print("model-signing", model_signing.__version__ if hasattr(model_signing,"__version__") else "?", "safetensors", safetensors.__version__)'), PostgreSQL $PG_VERSION, $(/usr/bin/chromium --version 2>/dev/null | head -1))" >&2
