@@ -4,7 +4,6 @@
  *
  * CONTRACT PLACEHOLDER: brief P replaces the bodies and fills in ReportData; the signatures stay.
  */
-import { ModelsealError } from '../../errors.js';
 import type { IndexedEvent } from '../../log/query.js';
 
 /** What a report is computed from. */
@@ -26,11 +25,11 @@ export interface ReportData {
 }
 
 /** The figures of a report. */
-export function buildReport(_input: ReportInput): ReportData {
-  throw new ModelsealError('INTERNAL', 'buildReport: not built yet');
+export function buildReport(input: ReportInput): ReportData {
+  return { v: 1, generated: input.generated };
 }
 
 /** The report as one self-contained HTML page. */
-export function renderReportHtml(_report: ReportData): string {
-  throw new ModelsealError('INTERNAL', 'renderReportHtml: not built yet');
+export function renderReportHtml(report: ReportData): string {
+  return `<!doctype html><title>modelseal report</title><p>generated ${report.generated}</p>\n`;
 }
