@@ -37,6 +37,14 @@ export const POLICY_FILES = {
   embargoes: 'embargoes.json',
 } as const;
 
+/** The hash a policy set is logged by (64 hex): over each file's name, length and text, in POLICY_FILES order. */
+export function policySetHash(texts: Record<keyof typeof POLICY_FILES, string>): string {
+  const hash = createHash('sha256');
+  for (const f of Object.keys(POLICY_FILES) as (keyof typeof POLICY_FILES)[])
+    hash.update(`${f}\n${texts[f].length}\n`).update(texts[f]);
+  return hash.digest('hex');
+}
+
 export interface License {
   id: string;
   /** The registered recipient the license is granted to. */
@@ -274,10 +282,7 @@ export class PolicyEngine {
       );
     }
     const { licenses, embargoes } = await readLicensesAndEmbargoes(dir);
-    const hash = createHash('sha256');
-    for (const f of Object.keys(POLICY_FILES) as (keyof typeof POLICY_FILES)[])
-      hash.update(`${f}\n${texts[f].length}\n`).update(texts[f]);
-    const engine = new PolicyEngine(dir, hash.digest('hex'), staticPolicies, texts.schema, licenses, embargoes);
+    const engine = new PolicyEngine(dir, policySetHash(texts), staticPolicies, texts.schema, licenses, embargoes);
     if (!preparePolicies(engine.#preparation)) throw invalid('the policies could not be prepared for evaluation');
     engine.upgrade = upgrade;
     return engine;
