@@ -43,6 +43,7 @@ interface ExportFlags extends LogFlags {
   logSigner?: string;
   allowMissing?: boolean;
   output: string;
+  force?: boolean;
 }
 
 function time(name: string, v: string | undefined): number | undefined {
@@ -120,6 +121,7 @@ async function auditExport(o: ExportFlags, cmd: Command): Promise<void> {
           output: resolve(o.output),
           ...(pseudonyms ? { pseudonyms } : {}),
           ...(o.allowMissing ? { allowMissing: true } : {}),
+          ...(o.force ? { overwrite: true } : {}),
           ...(onProgress ? { onProgress } : {}),
         });
       });
@@ -176,6 +178,7 @@ export function registerAuditExport(audit: Command): void {
     .option('--log-signer <spec>', 'sign the manifest with the log key in an HSM or KMS (as serve --log-signer)')
     .option('--allow-missing', 'write the pack even when records are missing; it declares them as gaps')
     .requiredOption('-o, --output <file>', 'the pack to write (a tar file)')
+    .option('--force', 'replace the output file if it exists')
     .addHelpText(
       'after',
       `

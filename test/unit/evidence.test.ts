@@ -284,6 +284,18 @@ describe('evidence packs', () => {
     expect(() => checkRecord(n!, pack, { ...event, decision: 'deny' } as LogEvent)).not.toThrow();
   });
 
+  it('never replaces an existing pack unless asked; an empty selection is proven against the latest checkpoint', async () => {
+    const out = join(dir, 'twice.tar');
+    const none = { selection: { since: Date.parse('2030-01-01T00:00:00Z') } };
+    await expect(exportEvidence(options(out, none))).resolves.toMatchObject({ entries: 0, checkpoint: { size: 6 } });
+    const e = await rejection(exportEvidence(options(out, none)));
+    expect(e.code).toBe('OUTPUT_EXISTS');
+    await expect(exportEvidence(options(out, { ...none, overwrite: true }))).resolves.toMatchObject({ entries: 0 });
+    await expect(verifyEvidence(out, [verifier])).resolves.toMatchObject({ ok: true, entries: 0 });
+    const missing = await rejection(verifyEvidence(join(dir, 'no-such.tar'), [verifier]));
+    expect(missing.code).toBe('INVALID_ARGUMENT');
+  });
+
   it('checks the manifest under any of several log keys (rotation), and under none of the wrong ones', async () => {
     const out = join(dir, 'keys.tar');
     await exportEvidence(options(out, { selection: { until: Date.parse(t(3)) } }));

@@ -4,7 +4,7 @@
  * re-read and verified before it is renamed into place. docs/AUDIT.md.
  */
 import { createHash } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { link, open, rename, rm } from 'node:fs/promises';
 import { ModelsealError } from '../../errors.js';
 import { openCheckpoint } from '../../log/checkpoint.js';
 import { decodeEvent } from '../../log/events.js';
@@ -176,7 +176,8 @@ export async function exportEvidence(o: ExportEvidenceOptions): Promise<Evidence
       await fh.close();
     }
     const v = await verifyPack(tmp, [o.verifier], { acceptGaps: !!o.allowMissing });
-    await rename(tmp, o.output);
+    if (o.overwrite) await rename(tmp, o.output);
+    else await link(tmp, o.output).then(() => rm(tmp)); // link fails with EEXIST instead of replacing
     return {
       output: o.output,
       entries: log.selected.length,
@@ -190,6 +191,8 @@ export async function exportEvidence(o: ExportEvidenceOptions): Promise<Evidence
     };
   } catch (e) {
     await rm(tmp, { force: true });
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new ModelsealError('OUTPUT_EXISTS', `${o.output} already exists; choose another name or pass --force`);
     throw e instanceof ModelsealError ? e : ioError(`cannot write ${o.output}`, e);
   }
 }

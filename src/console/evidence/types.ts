@@ -25,6 +25,8 @@ export interface ExportEvidenceOptions {
   selection: EvidenceSelection;
   /** The pack file, written under a temporary name and renamed when complete and verified. */
   output: string;
+  /** Replace `output` when it exists; without it, OUTPUT_EXISTS. */
+  overwrite?: boolean;
   pseudonyms?: Pseudonymizer;
   /**
    * Write the pack even when the records source lacks records the decisions rest on: the pack then

@@ -6,6 +6,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { ModelsealError } from '../../errors.js';
+import { fsReason } from '../../keystore/secretfile.js';
 import { parseCheckpoint, parseProof, type Checkpoint } from '../../log/checkpoint.js';
 import { decodeEvent, type LogEvent } from '../../log/events.js';
 import { leafHash, verifyConsistency, verifyInclusion } from '../../log/merkle.js';
@@ -13,7 +14,7 @@ import { openNote, parseVerifierKey, type NoteVerifier } from '../../log/note.js
 import { openManifest, type Manifest } from './manifest.js';
 import { checkEnd, EVIDENCE_LIMITS, evidenceInvalid, MANIFEST, readEntry, sha256Hex } from './pack.js';
 import { parseConsistency } from './proofs.js';
-import { checkRecord, needsOf } from './records.js';
+import { checkRecord, needsOf, type RecordNeed } from './records.js';
 import type { EvidenceGap, EvidenceVerification } from './types.js';
 
 const FIXED = [
@@ -123,7 +124,12 @@ function checkDecisions(
   const gaps: EvidenceGap[] = [];
   for (const d of listed) {
     const event = entries.get(d.index)!;
-    const needs = needsOf(event);
+    let needs: RecordNeed[];
+    try {
+      needs = needsOf(event);
+    } catch (cause) {
+      throw evidenceInvalid(d.proof, 'its entry is not a well-formed modelseal event', cause);
+    }
     const present = needs.filter((n) => n.files.some((f) => files.has(f)));
     for (const n of present)
       for (const f of n.files) if (!files.has(f)) throw evidenceInvalid(f, 'missing from the pack');
@@ -162,8 +168,17 @@ export async function verifyPack(
   if (verifiers.length === 0)
     throw new ModelsealError('INVALID_ARGUMENT', 'give the log verifier key(s) to check the pack under');
   const limit = EVIDENCE_LIMITS.manifestBytes + EVIDENCE_LIMITS.files * 1024 + 4 * EVIDENCE_LIMITS.fileBytes;
-  if ((await stat(file)).size > limit) throw evidenceInvalid('(archive)', `larger than ${limit} bytes`);
-  const { manifest, files } = readPackFiles(await readFile(file), verifiers);
+  let pack: Buffer;
+  try {
+    if ((await stat(file)).size > limit) throw evidenceInvalid('(archive)', `larger than ${limit} bytes`);
+    pack = await readFile(file);
+  } catch (cause) {
+    if (cause instanceof ModelsealError) throw cause;
+    throw new ModelsealError('INVALID_ARGUMENT', `cannot read the evidence pack ${file}: ${fsReason(cause)}`, {
+      cause,
+    });
+  }
+  const { manifest, files } = readPackFiles(pack, verifiers);
   const text = (name: string) => files.get(name)!.toString('utf8');
   const c = signedCheckpoint('checkpoint', text('checkpoint'), verifiers, manifest.origin);
   const latest = signedCheckpoint('latest', text('latest'), verifiers, manifest.origin);
