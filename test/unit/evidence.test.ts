@@ -379,3 +379,52 @@ function restoreRecords(): void {
     skipped: 0,
   });
 }
+
+describe('evidence packs after a log key rotation', () => {
+  it('proves early entries against the oldest checkpoint the current key signed, so that key alone verifies', async () => {
+    const old = NoteSigner.generate('rotated.test/log');
+    const now = NoteSigner.generate('rotated.test/log');
+    const path = join(dir, 'rotated');
+    const entry = (i: number) =>
+      encodeEvent({
+        v: 1,
+        type: 'trace',
+        time: t(i + 1),
+        leak: `sha256:${'0'.repeat(64)}`,
+        original: MODEL,
+        derived: false,
+        accused: [],
+        epsilon: '0',
+        traces: 1,
+        recipients: 0,
+        publisher: `sha256:${'ee'.repeat(32)}`,
+      });
+    for (const [key, from] of [
+      [old, 0],
+      [now, 3],
+    ] as const) {
+      const log = new TransparencyLog(FileStore.open(path), key, { commitIntervalMs: 0 });
+      for (let i = from; i < from + 3; i++) await log.append(entry(i));
+      await log.close();
+    }
+    const rotated = FileStore.openReadOnly(path);
+    try {
+      const out = join(dir, 'rotated.tar');
+      const nowKey = parseVerifierKey(now.verifierKey);
+      const s = await exportEvidence({
+        ...options(out),
+        source: { store: rotated, name: path, remote: false },
+        signer: now,
+        verifier: nowKey,
+        selection: { until: Date.parse(t(2)) + 1 },
+      });
+      // Entries 0 and 1 were first covered by checkpoints of the old key; the first of the new one has size 4.
+      expect(s).toMatchObject({ entries: 2, checkpoint: { size: 4 }, latest: { size: 6 } });
+      await expect(verifyEvidence(out, [nowKey])).resolves.toMatchObject({ ok: true, entries: 2 });
+      const e = await rejection(verifyEvidence(out, [parseVerifierKey(old.verifierKey)]));
+      expect(e.message).toMatch(/^manifest:/);
+    } finally {
+      await rotated.close();
+    }
+  });
+});

@@ -12,7 +12,7 @@ import {
   type Hash,
   type HashReader,
 } from '../../log/merkle.js';
-import type { NoteVerifier } from '../../log/note.js';
+import { parseNote, type NoteVerifier } from '../../log/note.js';
 import type { LogStore } from '../../log/store.js';
 import { evidenceInvalid } from './pack.js';
 
@@ -31,8 +31,10 @@ export interface SignedCheckpoint {
 }
 
 /**
- * The oldest stored checkpoint whose tree holds entry `last` (every one read is checked under
- * `verifier` first); `latest` when none does.
+ * The oldest stored checkpoint whose tree holds entry `last`, among those the current log key
+ * signed; `latest` when none does. Every one read is checked under `verifier` first: a checkpoint
+ * signed only by an earlier key (before a rotation) is passed over, so the pack verifies under
+ * today's key alone; a bad signature by `verifier` is LOG_INVALID.
  */
 export async function coveringCheckpoint(
   store: LogStore,
@@ -42,10 +44,21 @@ export async function coveringCheckpoint(
 ): Promise<SignedCheckpoint> {
   if (last < 0) return latest;
   for await (const note of store.checkpoints()) {
+    if (!signedBy(note, verifier)) continue;
     const checkpoint = openCheckpoint(note, verifier);
     if (checkpoint.size > last && checkpoint.size <= latest.checkpoint.size) return { note, checkpoint };
   }
   return latest;
+}
+
+/** Whether `note` carries a signature line by `verifier` (its name and key ID), checked or not. */
+function signedBy(note: string, verifier: NoteVerifier): boolean {
+  try {
+    parseNote(note, [verifier]);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The tlog-proof of entry `index` (carrying the entry) against the checkpoint `c`. */
