@@ -304,6 +304,10 @@ describe('evidence packs', () => {
     const e = await rejection(verifyEvidence(out, [old]));
     expect(e.code).toBe('EVIDENCE_INVALID');
     expect(e.message.startsWith('manifest:')).toBe(true);
+    // A manifest signed with another key than the one the checkpoints are checked under is refused up front.
+    const other = NoteSigner.generate('evidence.test/log');
+    const refused = await rejection(exportEvidence(options(join(dir, 'other.tar'), { signer: other })));
+    expect(refused.code).toBe('INVALID_ARGUMENT');
   });
 
   it('names no recipient in the clear that a pseudonymised log does not', async () => {

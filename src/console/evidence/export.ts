@@ -160,6 +160,12 @@ async function packFiles(o: ExportEvidenceOptions, log: LogRead, generated: stri
 
 /** Writes the evidence pack of the selected entries; verifies it before it is renamed into place. */
 export async function exportEvidence(o: ExportEvidenceOptions): Promise<EvidenceSummary> {
+  if (o.signer.name !== o.verifier.name || o.signer.keyId !== o.verifier.keyId)
+    throw new ModelsealError(
+      'INVALID_ARGUMENT',
+      `the key that signs the manifest (${o.signer.verifierKey}) is not the log key the checkpoints are checked ` +
+        `under (${o.verifier.name}): sign with the log's current key, and check with its verifier key`,
+    );
   const log = await readLog(o);
   const generated = (o.now?.() ?? new Date()).toISOString();
   const files = await packFiles(o, log, generated);
