@@ -108,12 +108,12 @@ describe('audit export through the CLI', () => {
     expect(refused.code).toBe(23);
     expect(refused.json().error).toMatchObject({ code: 'EVIDENCE_INVALID', details: { file: record } });
 
-    // The model's releases to FR only: the denied one.
+    // The model's releases to FR only: the denied one (--store, the spelling of --log for a store).
     const fr = ms([
       '--json',
       'audit',
       'export',
-      '--log',
+      '--store',
       join(data, 'log'),
       '--model',
       model,
