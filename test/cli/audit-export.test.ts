@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadReleaseIdentity } from '../../src/keystore/keystore.js';
 import { cli, serveCli, type ServedCli } from '../support/cli.js';
+import { packEntries } from '../support/evidence.js';
 import { tempDir } from '../support/fixtures.js';
 import { signedRequest } from '../support/release.js';
 import { policyInForce } from '../support/wait.js';
@@ -33,21 +34,6 @@ async function ask(url: string, destination: string): Promise<string> {
     body: JSON.stringify(body),
   });
   return ((await res.json()) as { decision: string }).decision;
-}
-
-/** Where each file's data starts in a ustar archive, and its size. */
-function offsets(pack: Buffer): Map<string, { at: number; size: number }> {
-  const out = new Map<string, { at: number; size: number }>();
-  for (let at = 0; pack.subarray(at, at + 512).some((b) => b !== 0);) {
-    const name = pack
-      .subarray(at, at + 100)
-      .toString('latin1')
-      .replace(/\0.*$/s, '');
-    const size = parseInt(pack.subarray(at + 124, at + 135).toString('latin1'), 8);
-    out.set(name, { at: at + 512, size });
-    at += 512 + Math.ceil(size / 512) * 512;
-  }
-  return out;
 }
 
 describe('audit export through the CLI', () => {
@@ -90,7 +76,7 @@ describe('audit export through the CLI', () => {
     expect(checked.code, checked.stderr).toBe(0);
     expect(checked.json()).toMatchObject({ ok: true, origin: 'evidence-cli.test/log', gaps: [] });
     const pack = readFileSync(join(dir, 'all.tar'));
-    const files = offsets(pack);
+    const files = new Map(packEntries(pack).map((e) => [e.name, e]));
     const records = [...files.keys()].filter((f) => f.startsWith('records/'));
     for (const prefix of ['records/policy/', 'records/recipients/', 'records/snapshots/', 'records/classification/'])
       expect(

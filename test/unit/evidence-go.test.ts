@@ -14,6 +14,7 @@ import { FileStore } from '../../src/log/filestore.js';
 import { TransparencyLog } from '../../src/log/log.js';
 import { leafHash } from '../../src/log/merkle.js';
 import { NoteSigner, parseVerifierKey } from '../../src/log/note.js';
+import { packFiles } from '../support/evidence.js';
 import { tempDir } from '../support/fixtures.js';
 import { goCheck } from '../support/tlogcheck.js';
 
@@ -43,21 +44,6 @@ const trace = (i: number): TraceEvent => ({
   publisher: `sha256:${'ee'.repeat(32)}`,
 });
 
-/** The files of a ustar archive, by name. */
-function untar(pack: Buffer): Map<string, Buffer> {
-  const files = new Map<string, Buffer>();
-  for (let at = 0; pack.subarray(at, at + 512).some((b) => b !== 0);) {
-    const name = pack
-      .subarray(at, at + 100)
-      .toString('latin1')
-      .replace(/\0.*$/s, '');
-    const size = parseInt(pack.subarray(at + 124, at + 135).toString('latin1'), 8);
-    files.set(name, pack.subarray(at + 512, at + 512 + size));
-    at += 512 + Math.ceil(size / 512) * 512;
-  }
-  return files;
-}
-
 describe('an evidence pack checked by Go (golang.org/x/mod/sumdb)', () => {
   it('agrees on the checkpoint, every inclusion proof and the consistency proof', async () => {
     const log = new TransparencyLog(FileStore.open(join(dir, 'log')), signer, { commitIntervalMs: 0 });
@@ -77,7 +63,7 @@ describe('an evidence pack checked by Go (golang.org/x/mod/sumdb)', () => {
     expect(s).toMatchObject({ entries: 4, checkpoint: { size: 11 }, latest: { size: 23 } });
     await expect(verifyEvidence(out, [verifier])).resolves.toMatchObject({ ok: true, entries: 4 });
 
-    const files = untar(readFileSync(out));
+    const files = packFiles(readFileSync(out));
     const text = (n: string) => files.get(n)!.toString('utf8');
     const c = unverifiedCheckpoint(text('checkpoint'));
     const latest = unverifiedCheckpoint(text('latest'));

@@ -24,6 +24,7 @@ import { classificationDigest } from '../../src/package/classification.js';
 import { initPolicyDir, POLICY_FILES, PolicyEngine, policySetHash } from '../../src/policy/engine.js';
 import { checkRecord, needsOf } from '../../src/console/evidence/records.js';
 import { classificationRecord } from '../support/classification.js';
+import { packEntries } from '../support/evidence.js';
 import { tempDir } from '../support/fixtures.js';
 import { testLicense } from '../support/policy.js';
 import { prng } from '../support/prng.js';
@@ -158,21 +159,14 @@ async function rejection(p: Promise<unknown>): Promise<ModelsealError> {
 /** The regions of a pack: each entry's header, data and padding, and the end blocks, with the file each names. */
 function regions(pack: Buffer): { file: string; from: number; to: number }[] {
   const out: { file: string; from: number; to: number }[] = [];
-  let at = 0;
-  while (pack.subarray(at, at + 512).some((b) => b !== 0)) {
-    const name = pack
-      .subarray(at, at + 100)
-      .toString('latin1')
-      .replace(/\0.*$/s, '');
-    const size = parseInt(pack.subarray(at + 124, at + 135).toString('latin1'), 8);
-    const data = at + 512;
-    const end = data + Math.ceil(size / 512) * 512;
-    out.push({ file: name, from: at, to: data });
-    if (size > 0) out.push({ file: name, from: data, to: data + size });
-    if (end > data + size) out.push({ file: name, from: data + size, to: end });
-    at = end;
+  let end = 0;
+  for (const { name, header, at, size } of packEntries(pack)) {
+    end = at + Math.ceil(size / 512) * 512;
+    out.push({ file: name, from: header, to: at });
+    if (size > 0) out.push({ file: name, from: at, to: at + size });
+    if (end > at + size) out.push({ file: name, from: at + size, to: end });
   }
-  out.push({ file: '(end of archive)', from: at, to: pack.length });
+  out.push({ file: '(end of archive)', from: end, to: pack.length });
   return out;
 }
 
