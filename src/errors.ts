@@ -66,8 +66,16 @@ export const ErrorCodes = {
   RULES_INVALID: { exit: 21, summary: 'a rule pack does not validate' },
   /** A package sealed without a classification record: classify the checkpoint it was sealed from. */
   UNCLASSIFIED_PACKAGE: { exit: 22, summary: 'the package carries no classification record' },
-  /** An evidence pack (`audit verify-export`) fails a check: a signature, a proof, a digest, a missing record; the message names the file. */
+  /**
+   * An evidence pack (`audit verify-export`) fails a check: a signature, a proof, a digest, a record
+   * that is not the one logged; the message names the file.
+   */
   EVIDENCE_INVALID: { exit: 23, summary: 'the evidence pack does not verify' },
+  /**
+   * Records an evidence pack's decisions rest on are missing: `audit export` without --allow-missing,
+   * `audit verify-export` of a pack that declares gaps without --accept-gaps.
+   */
+  EVIDENCE_INCOMPLETE: { exit: 24, summary: 'records an evidence pack needs are missing' },
   /** This host cannot run the operation (fingerprints need a little-endian CPU). */
   UNSUPPORTED_PLATFORM: { exit: 69, summary: 'this platform cannot run the operation' },
   /** The operation was interrupted (signal). */

@@ -399,6 +399,8 @@ export type { EvidenceRecords, PolicySetRecord, RecipientEvidence, SnapshotRecor
 export {
   exportEvidence,
   verifyEvidence,
+  EVIDENCE_VERSION,
+  type EvidenceGap,
   type EvidenceSelection,
   type EvidenceSummary,
   type EvidenceVerification,

@@ -16,12 +16,14 @@ import {
 } from '../../src/index.js';
 import { printCsv, printTable, row } from './audit-rows.js';
 import { registerImportCloudTrail } from './audit-cloudtrail.js';
+import { registerAuditExport } from './audit-export.js';
 import { registerAuditReport } from './audit-report.js';
 import {
   LOG_KEY_HELP,
   logKey,
   logOptions,
   requiredLog,
+  countries,
   timeOption,
   verifyLog,
   withLog,
@@ -47,15 +49,6 @@ interface ListFilters {
   screening: string[];
   since?: string;
   until?: string;
-}
-
-/** Country flags (repeatable, or comma-separated) as upper-case ISO 3166 alpha-2 codes. */
-function countries(flag: string, values: readonly string[]): string[] {
-  const out = values.flatMap((v) => v.split(',')).map((c) => c.trim().toUpperCase());
-  const bad = out.find((c) => !/^[A-Z]{2}$/.test(c));
-  if (bad !== undefined)
-    throw new ModelsealError('INVALID_ARGUMENT', `--${flag} ${bad}: expected an ISO 3166 alpha-2 code such as DE`);
-  return out;
 }
 
 /** The `audit list` filter flags, checked, as the library's event filter. */
@@ -276,4 +269,5 @@ export function registerAudit(program: Command): void {
   registerAuditProof(audit);
   registerImportCloudTrail(audit);
   registerAuditReport(audit);
+  registerAuditExport(audit);
 }

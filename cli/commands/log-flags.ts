@@ -109,3 +109,12 @@ export function verifyLog(g: GlobalOptions, src: LogSource, verifier: NoteVerifi
     });
   });
 }
+
+/** Country flags (repeatable, or comma-separated) as upper-case ISO 3166 alpha-2 codes. */
+export function countries(flag: string, values: readonly string[]): string[] {
+  const out = values.flatMap((v) => v.split(',')).map((c) => c.trim().toUpperCase());
+  const bad = out.find((c) => !/^[A-Z]{2}$/.test(c));
+  if (bad !== undefined)
+    throw new ModelsealError('INVALID_ARGUMENT', `--${flag} ${bad}: expected an ISO 3166 alpha-2 code such as DE`);
+  return out;
+}
