@@ -326,6 +326,7 @@ export {
   type ExportLogOptions,
   type LoggedExport,
 } from './package/exportlog.js';
+export { leakDigest, traceEvent } from './package/trace-record.js';
 export { openToStream, releaseReceiptPath, writeReleaseReceipt, type StreamOpenResult } from './package/deliver.js';
 export { findPackages, rewrapAll, recoverAll, type RewrapAllOptions } from './package/batch.js';
 export {
