@@ -193,6 +193,7 @@ export {
   type RecipientAttributes,
 } from './policy/engine.js';
 export { PolicyWatcher } from './policy/watcher.js';
+export { addLicense, listLicenses, revokeLicense } from './policy/licenses.js';
 export { ReleaseService, DENIALS, type ReleaseServiceOptions, type ServiceReply } from './server/service.js';
 export { Decider } from './server/decider.js';
 export {
@@ -267,6 +268,7 @@ export {
   type TensorReport,
 } from './fingerprint/embed.js';
 export {
+  rootDigestOf as checkpointRootDigest,
   traceLeak,
   gatherEvidence,
   scoreRecipients,
