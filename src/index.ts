@@ -288,6 +288,7 @@ export {
   type WeightFile,
   type WeightTensor,
 } from './fingerprint/model.js';
+export { decodeFloats, encodeFloats, isFloatDtype, type FloatDtype } from './formats/floats.js';
 export {
   readSafetensorsHeader,
   parseSafetensorsHeader,
