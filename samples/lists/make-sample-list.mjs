@@ -1,5 +1,6 @@
 // Writes sample-consolidated.json beside this script: FICTIONAL parties in the shape of trade.gov's
 // consolidated.json (the Consolidated Screening List). Sample data for the demo and docs, not a real list.
+// Usage: node samples/lists/make-sample-list.mjs [output] (default: beside this script). Deterministic.
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,4 +63,5 @@ const doc = {
   search_performed_at: '2026-12-01T00:00:00Z',
   results,
 };
-writeFileSync(join(dirname(fileURLToPath(import.meta.url)), 'sample-consolidated.json'), JSON.stringify(doc, null, 2) + '\n');
+const out = process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), 'sample-consolidated.json');
+writeFileSync(out, JSON.stringify(doc, null, 2) + '\n');

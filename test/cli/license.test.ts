@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/fixtures.js';
-import { cli } from '../support/cli.js';
+import { cli, serveCli } from '../support/cli.js';
 
 const dir = tempDir('modelseal-license-');
 const keys = join(dir, 'keys');
@@ -116,6 +116,34 @@ describe('license', () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('no license EAR-2');
   });
+
+  it('a running service picks a new license up through its policy watcher (seal --license asks it)', async () => {
+    const served = await serveCli(keys, dir, data);
+    try {
+      const sealWith = (id: string) =>
+        ms([
+          'seal',
+          sample,
+          '--to',
+          `release:${served.url}#acme-labs`,
+          '--license',
+          id,
+          '-o',
+          join(dir, `${id}.mseal`),
+        ]);
+      const before = sealWith('EAR-LATE');
+      expect(before.code).toBe(18); // LICENSE_NOT_COVERED: the service knows no such license yet
+      expect(issue('EAR-LATE', ['--destination', 'DE']).code).toBe(0);
+      let after = sealWith('EAR-LATE');
+      for (let i = 0; i < 40 && after.code !== 0; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        after = sealWith('EAR-LATE');
+      }
+      expect(after.code, after.stderr).toBe(0);
+    } finally {
+      served.stop();
+    }
+  }, 30_000);
 
   it('--help shows an example', () => {
     expect(ms(['license', 'issue', '--help']).stdout).toContain('modelseal license issue EAR-2026-0042 --holder');
