@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -7,6 +7,7 @@ import {
   initKeystore,
   isModelsealError,
   loadPublisherKey,
+  ModelsealError,
   readLogVerifier,
   type ErrorCode,
 } from '../../src/index.js';
@@ -105,6 +106,21 @@ async function runSteps(c: DemoContext, steps: Steps, failures: unknown[]): Prom
   }
 }
 
+/** The work folder: --dir, new or empty (the demo starts from nothing), else a temporary folder. */
+async function workFolder(dir: string | undefined): Promise<string> {
+  if (dir === undefined) return mkdtemp(join(tmpdir(), 'modelseal-demo-'));
+  const work = resolve(dir);
+  const there = await readdir(work).catch(() => []);
+  if (there.length > 0)
+    throw new ModelsealError(
+      'OUTPUT_EXISTS',
+      `--dir ${work} is not empty: the demo starts from nothing (a new key store, data directory and log); give a ` +
+        'new or empty folder, or remove that one',
+    );
+  await mkdir(work, { recursive: true });
+  return work;
+}
+
 /** `demo`: the whole controlled export, told step by step. */
 export function registerDemo(program: Command): void {
   program
@@ -117,8 +133,7 @@ export function registerDemo(program: Command): void {
     .addHelpText('after', DEMO_HELP)
     .action(async (o: { dir?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const work = o.dir ? resolve(o.dir) : await mkdtemp(join(tmpdir(), 'modelseal-demo-'));
-      if (o.dir) await mkdir(work, { recursive: true });
+      const work = await workFolder(o.dir);
       const started = Date.now();
       const steps: Steps = {};
       const failures: unknown[] = [];

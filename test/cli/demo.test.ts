@@ -36,6 +36,14 @@ describe('modelseal demo', () => {
       expect(existsSync(join(work, f)), f).toBe(true);
   });
 
+  it('refuses a --dir that is not empty, touching nothing in it', () => {
+    const before = readFileSync(join(work, 'keys', 'log.vkey'));
+    const r = spawnSync(process.execPath, [BIN, 'demo', '--dir', work], { cwd: dir });
+    expect(r.status).toBe(10);
+    expect(r.stderr.toString()).toContain('is not empty');
+    expect(readFileSync(join(work, 'keys', 'log.vkey')).equals(before)).toBe(true);
+  });
+
   it('1 classify: exact parameters, the format, each determination with its rule pack', () => {
     const c = j.steps.classify;
     expect(c).toMatchObject({ parameters: 876_864, tensors: 21, format: 'safetensors' });
