@@ -155,9 +155,10 @@ export async function auditStep(c: DemoContext, setup: ReleaseServiceSetup) {
 
 /**
  * Step 5b: the evidence pack of the log (exported with the data directory's records, then verified
- * offline) and the report (report.html). Needs the evidence pack and report of issue 21 (src/console).
+ * offline) and the report (report.html); `logVerified` is step 5a's verdict on the log (null: not checked).
+ * Needs the evidence pack and report of issue 21 (src/console).
  */
-export async function evidenceStep(c: DemoContext, setup: ReleaseServiceSetup) {
+export async function evidenceStep(c: DemoContext, setup: ReleaseServiceSetup, logVerified: boolean | null) {
   const output = join(c.work, 'evidence.tar');
   const records = await openDataRecords(c.data);
   try {
@@ -169,7 +170,7 @@ export async function evidenceStep(c: DemoContext, setup: ReleaseServiceSetup) {
     const checkpoint = pack.latest;
     const data = buildReport({
       entries,
-      log: { origin: setup.log.origin, size: setup.log.store.size, checkpoint, verified: true },
+      log: { origin: setup.log.origin, size: setup.log.store.size, checkpoint, verified: logVerified },
       period: {},
       generated: new Date().toISOString(),
     });

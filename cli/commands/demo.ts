@@ -95,7 +95,7 @@ async function runSteps(c: DemoContext, steps: Steps, failures: unknown[]): Prom
     const audit = await step(steps, failures, 'audit', () => auditStep(c, setup));
     // The evidence pack and the report go under audit: {evidence, report}, or audit.evidence.error.
     const pack: Steps = {};
-    await step(pack, failures, 'evidence', () => evidenceStep(c, setup));
+    await step(pack, failures, 'evidence', () => evidenceStep(c, setup, audit?.verified ?? null));
     const evidence = pack.evidence as { error: unknown } | Awaited<ReturnType<typeof evidenceStep>>;
     const verified: object = audit ?? (steps.audit as object);
     steps.audit = { ...verified, ...('error' in evidence ? { evidence } : evidence) };
