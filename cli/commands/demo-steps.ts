@@ -203,11 +203,15 @@ async function sealFor(c: DemoContext, url: string, holder: string, license: str
 }
 
 /** Step 3: licenses (written as `license issue` writes them, picked up by the running service), and the seals. */
-export async function licenseAndSealStep(c: DemoContext, url: string, reload: () => Promise<string[]>) {
+export async function licenseAndSealStep(
+  c: DemoContext,
+  url: string,
+  inForce: (ids: readonly string[]) => Promise<string[]>,
+) {
   const model = `sha256:${Buffer.from(await checkpointRootDigest(c.sample)).toString('hex')}`;
   const acme = await addLicense(join(c.data, 'policy'), demoLicense('DEMO-EAR-001', ACME.name, model, ['DE']));
   const darya = await addLicense(join(c.data, 'policy'), demoLicense('DEMO-EAR-002', DARYA.name, model));
-  const inForce = await reload();
+  const loaded = await inForce([acme.id, darya.id]);
   tell(
     c,
     `3. License and seal: issued ${acme.id} to ${acme.holder} (model ${model.slice(0, 19)}…, to DE, ` +
@@ -236,5 +240,5 @@ export async function licenseAndSealStep(c: DemoContext, url: string, reload: ()
       logged: logged.map((l) => l.index),
     });
   }
-  return { model, licenses: [acme, darya], inForce, sealed };
+  return { model, licenses: [acme, darya], inForce: loaded, sealed };
 }

@@ -10,6 +10,7 @@ import {
   ModelsealError,
   readLogVerifier,
   type ErrorCode,
+  type ReleaseServiceSetup,
 } from '../../src/index.js';
 import { CommandOutcome, say, type GlobalOptions } from '../util.js';
 import { auditStep, evidenceStep, releaseStep, startService } from './demo-release.js';
@@ -76,6 +77,21 @@ async function context(g: GlobalOptions, work: string): Promise<DemoContext> {
   };
 }
 
+/**
+ * The license ids in force at the service once it has loaded `ids`: its policy watcher sees the
+ * edit by itself; asking it to look now only saves waiting for it. A load already under way when
+ * the last edit landed is followed by another, so this asks until the edit is in (at most 10 s).
+ */
+async function licensesInForce(setup: ReleaseServiceSetup, ids: readonly string[]): Promise<string[]> {
+  for (let deadline = Date.now() + 10_000; ;) {
+    const inForce = (await setup.policy.check()).licenses.map((l) => l.id);
+    if (ids.every((id) => inForce.includes(id))) return inForce;
+    if (Date.now() > deadline)
+      throw new ModelsealError('POLICY_INVALID', `the service did not load licenses ${ids.join(', ')}: see its log`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /** The six steps; each failure is collected, and the steps that need what failed are not run. */
 async function runSteps(c: DemoContext, steps: Steps, failures: unknown[]): Promise<void> {
   await step(steps, failures, 'classify', () => classifyStep(c));
@@ -84,7 +100,7 @@ async function runSteps(c: DemoContext, steps: Steps, failures: unknown[]): Prom
   const { setup, server } = await startService(c);
   try {
     const sealed = await step(steps, failures, 'license', () =>
-      licenseAndSealStep(c, server.url, async () => (await setup.policy.check()).licenses.map((l) => l.id)),
+      licenseAndSealStep(c, server.url, (ids) => licensesInForce(setup, ids)),
     );
     if (!sealed) return;
     const { sealed: packages, ...license } = sealed;
