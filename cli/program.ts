@@ -31,6 +31,7 @@ import { registerScreen } from './commands/screen.js';
 import { registerRules } from './commands/rules.js';
 import { registerKms } from './commands/kms.js';
 import { registerClassify } from './commands/classify.js';
+import { registerLicense } from './commands/license.js';
 
 /** The package version: package.json is two levels up from dist/cli/, one from cli/ (tests run the source). */
 function version(): string {
@@ -117,6 +118,7 @@ Exit codes: ${Object.entries(ErrorCodes)
     registerPolicy,
     registerServe,
     registerRecipient,
+    registerLicense,
     registerLists,
     registerScreen,
     registerRules,

@@ -193,6 +193,7 @@ export {
   type RecipientAttributes,
 } from './policy/engine.js';
 export { PolicyWatcher } from './policy/watcher.js';
+export { addLicense, listLicenses, revokeLicense } from './policy/licenses.js';
 export { ReleaseService, DENIALS, type ReleaseServiceOptions, type ServiceReply } from './server/service.js';
 export { Decider } from './server/decider.js';
 export {
@@ -267,6 +268,7 @@ export {
   type TensorReport,
 } from './fingerprint/embed.js';
 export {
+  rootDigestOf as checkpointRootDigest,
   traceLeak,
   gatherEvidence,
   scoreRecipients,
@@ -286,6 +288,7 @@ export {
   type WeightFile,
   type WeightTensor,
 } from './fingerprint/model.js';
+export { decodeFloats, encodeFloats, isFloatDtype, type FloatDtype } from './formats/floats.js';
 export {
   readSafetensorsHeader,
   parseSafetensorsHeader,
@@ -326,6 +329,7 @@ export {
   type ExportLogOptions,
   type LoggedExport,
 } from './package/exportlog.js';
+export { leakDigest, traceEvent } from './package/trace-record.js';
 export { openToStream, releaseReceiptPath, writeReleaseReceipt, type StreamOpenResult } from './package/deliver.js';
 export { findPackages, rewrapAll, recoverAll, type RewrapAllOptions } from './package/batch.js';
 export {

@@ -1,140 +1,182 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, mkdir } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import {
-  inspect,
+  ErrorCodes,
+  initKeystore,
+  isModelsealError,
   loadPublisherKey,
-  loadX25519Identity,
-  open,
-  parseX25519Recipient,
-  readPublisherPublicKey,
-  readRange,
-  type RangeOptions,
-  readSafetensorsHeader,
-  seal,
-  verifyFolder,
-  verifyPackage,
-  X25519Recipient,
+  ModelsealError,
+  readLogVerifier,
+  type ErrorCode,
+  type ReleaseServiceSetup,
 } from '../../src/index.js';
-import { emitJson, fmtBytes, say, threads, type GlobalOptions } from '../util.js';
+import { CommandOutcome, say, type GlobalOptions } from '../util.js';
+import { auditStep, evidenceStep, releaseStep, startService } from './demo-release.js';
+import { classifyStep, licenseAndSealStep, projectRoot, screenStep, type DemoContext } from './demo-steps.js';
+import { traceStep } from './demo-trace.js';
 
-/** The folder holding package.json, found upwards from this file (works from src via tsx and from dist). */
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the modelseal installation folder');
-    dir = up;
+const DEMO_HELP = `
+The whole controlled export on embedded defaults, with no server to set up and nothing sent
+beyond the loopback interface:
+  1. classify   the sample checkpoint: exact parameters, format, determinations and rule packs
+  2. screen     import the SAMPLE screening list (samples/lists, fictional parties); register
+                acme-labs (Germany); refuse a registrant writing a listed name in Cyrillic
+  3. license    issue licenses; seal for acme-labs with a per-recipient fingerprint, the key
+     and seal   released only by the release service, the export logged there
+  4. release    the service in this process on a free loopback port: acme-labs opens (allowed,
+                logged before the key leaves, receipt checked offline); a destination outside
+                the license and a recipient of an embargoed nationality are denied, and logged
+  5. audit      verify the whole log, list the decisions, export the evidence pack, verify it,
+                write the report
+  6. trace      a leaked copy (tensors renamed, cast to F32) traced to acme-labs with its bound;
+                an unrelated model accuses no one
+Each step is told in plain words on stderr; --json prints one summary object on stdout
+({steps: {classify, screen, license, seal, release, audit, trace}}). Exit 0 when every step did
+what it shows; otherwise the exit code of the first failure, with the summary still printed.
+
+Example:
+  modelseal demo --dir ./demo   # keeps the key store, data directory, packages, pack and report`;
+
+type Steps = Record<string, unknown>;
+
+/** An error's message, whatever was thrown. */
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : JSON.stringify(e));
+
+/** Runs `fn` as the step `name`: its outcome, or its error, goes into `steps`; returns the outcome or undefined. */
+async function step<T>(steps: Steps, failures: unknown[], name: string, fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    const r = await fn();
+    steps[name] = r;
+    return r;
+  } catch (e) {
+    failures.push(e);
+    const code = isModelsealError(e) ? e.code : 'INTERNAL';
+    steps[name] = { error: { code, message: messageOf(e) } };
+    process.stderr.write(`modelseal demo: step ${name} failed: ${messageOf(e)}\n`);
+    return undefined;
   }
-  return dir;
 }
 
-/** Reads one tensor of the sample back from the package, decrypting only the chunks that cover it. */
-async function readTensorBack(pkg: string, sample: string, opening: RangeOptions) {
-  const st = join(sample, 'model.safetensors');
-  const bytes = await readFile(st);
-  const header = await readSafetensorsHeader(st);
-  const tensor = header.tensors.find((x) => x.dtype === 'BF16') ?? header.tensors[0]!;
-  const slice = await readRange(pkg, 'model.safetensors', tensor.start, tensor.end - tensor.start, opening);
-  return { tensor, slice, same: Buffer.from(slice).equals(bytes.subarray(tensor.start, tensor.end)) };
+/** A fresh key store (no passphrase) and the paths of the demo, in `work`. */
+async function context(g: GlobalOptions, work: string): Promise<DemoContext> {
+  const root = projectRoot();
+  const keys = join(work, 'keys');
+  await initKeystore(keys, { logOrigin: 'demo.modelseal.invalid/log' });
+  return {
+    g,
+    sample: join(root, 'samples', 'checkpoint'),
+    list: join(root, 'samples', 'lists', 'sample-consolidated.json'),
+    work,
+    keys,
+    data: join(work, 'data'),
+    publisher: await loadPublisherKey(join(keys, 'publisher.key')),
+    logKey: await readLogVerifier(join(keys, 'log.vkey')),
+    registry: join(work, 'fingerprints.jsonl'),
+  };
 }
 
+/**
+ * The license ids in force at the service once it has loaded `ids`: its policy watcher sees the
+ * edit by itself; asking it to look now only saves waiting for it. A load already under way when
+ * the last edit landed is followed by another, so this asks until the edit is in (at most 10 s).
+ */
+async function licensesInForce(setup: ReleaseServiceSetup, ids: readonly string[]): Promise<string[]> {
+  for (let deadline = Date.now() + 10_000; ;) {
+    const inForce = (await setup.policy.check()).licenses.map((l) => l.id);
+    if (ids.every((id) => inForce.includes(id))) return inForce;
+    if (Date.now() > deadline)
+      throw new ModelsealError('POLICY_INVALID', `the service did not load licenses ${ids.join(', ')}: see its log`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The six steps; each failure is collected, and the steps that need what failed are not run. */
+async function runSteps(c: DemoContext, steps: Steps, failures: unknown[]): Promise<void> {
+  await step(steps, failures, 'classify', () => classifyStep(c));
+  const screened = await step(steps, failures, 'screen', () => screenStep(c));
+  if (!screened) return;
+  const { setup, server } = await startService(c);
+  try {
+    const sealed = await step(steps, failures, 'license', () =>
+      licenseAndSealStep(c, server.url, (ids) => licensesInForce(setup, ids)),
+    );
+    if (!sealed) return;
+    const { sealed: packages, ...license } = sealed;
+    steps.license = license;
+    steps.seal = packages;
+    const byHolder = Object.fromEntries(packages.map((p) => [p.recipient, p.package]));
+    const released = await step(steps, failures, 'release', () => releaseStep(c, byHolder, screened.identities));
+    const audit = await step(steps, failures, 'audit', () => auditStep(c, setup));
+    // The evidence pack and the report go under audit: {evidence, report}, or audit.evidence.error.
+    const pack: Steps = {};
+    await step(pack, failures, 'evidence', () => evidenceStep(c, setup, audit?.verified ?? null));
+    const evidence = pack.evidence as { error: unknown } | Awaited<ReturnType<typeof evidenceStep>>;
+    const verified: object = audit ?? (steps.audit as object);
+    steps.audit = { ...verified, ...('error' in evidence ? { evidence } : evidence) };
+    if (released) await step(steps, failures, 'trace', () => traceStep(c, server.url));
+  } finally {
+    await server.close();
+    await setup.close();
+  }
+}
+
+/** The work folder: --dir, new or empty (the demo starts from nothing), else a temporary folder. */
+async function workFolder(dir: string | undefined): Promise<string> {
+  if (dir === undefined) return mkdtemp(join(tmpdir(), 'modelseal-demo-'));
+  const work = resolve(dir);
+  const there = await readdir(work).catch(() => []);
+  if (there.length > 0)
+    throw new ModelsealError(
+      'OUTPUT_EXISTS',
+      `--dir ${work} is not empty: the demo starts from nothing (a new key store, data directory and log); give a ` +
+        'new or empty folder, or remove that one',
+    );
+  await mkdir(work, { recursive: true });
+  return work;
+}
+
+/** `demo`: the whole controlled export, told step by step. */
 export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'seal the bundled sample checkpoint for the sample recipient, open it, verify it, and say what happened (uses ' +
-        'the embedded demo keys; no setup)',
+      'the whole controlled export on the bundled sample: classify, screen, license and seal, release (allowed and ' +
+        'denied, each logged), audit, trace a leak (no setup; loopback only)',
     )
-    .option(
-      '--dir <dir>',
-      'keep the package and the opened checkpoint in this folder (default: a temporary folder, removed afterwards)',
-    )
+    .option('--dir <dir>', 'keep every file in this folder (default: a temporary folder, removed afterwards)')
+    .addHelpText('after', DEMO_HELP)
     .action(async (o: { dir?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const root = projectRoot();
-      const fixtures = join(root, 'keys', 'fixtures');
-      const sample = join(root, 'samples', 'checkpoint');
-      const work = o.dir ? resolve(o.dir) : await mkdtemp(join(tmpdir(), 'modelseal-demo-'));
-      if (o.dir) await mkdir(work, { recursive: true });
-      const t = threads(g);
-      const th = t !== undefined ? { threads: t } : {};
-      const steps: { step: string; detail: string }[] = [];
-      const step = (s: string, detail: string) => {
-        steps.push({ step: s, detail });
-        say(g, `• ${s}: ${detail}`);
-      };
+      const work = await workFolder(o.dir);
+      const started = Date.now();
+      const steps: Steps = {};
+      const failures: unknown[] = [];
       try {
-        const publisher = await loadPublisherKey(join(fixtures, 'demo-publisher.key'));
-        const recipientPub = (await readFile(join(root, 'samples', 'keys', 'recipient.x25519.pub'), 'utf8')).trim();
-        const identity = await loadX25519Identity(join(fixtures, 'demo-recipient.x25519'));
-        const trustedPublishers = [await readPublisherPublicKey(join(root, 'samples', 'keys', 'publisher.pub'))];
-        const pkg = join(work, 'sample.mseal');
-        const out = join(work, 'opened');
-        await rm(pkg, { force: true });
-        await rm(out, { recursive: true, force: true });
-
-        const sealed = await seal({
-          input: sample,
-          output: pkg,
-          recipients: [new X25519Recipient(parseX25519Recipient(recipientPub))],
-          publisher,
-          license: 'DEMO-LICENSE-1',
-          ...th,
-        });
-        step(
-          'seal',
-          `${sealed.files.length} files, ${fmtBytes(sealed.plaintextBytes)} → ${pkg} ` +
-            `(${fmtBytes(sealed.packageBytes)}), AES-256-GCM in ${fmtBytes(sealed.chunkSize)} chunks, data key ` +
-            `wrapped for ${recipientPub.slice(0, 20)}…, signed by ${sealed.signer.slice(0, 23)}…`,
-        );
-        const info = await inspect(pkg);
-        step(
-          'inspect',
-          `without any key: ${info.recipients.length} recipient (${info.recipients[0]!.type}, license ` +
-            `${info.recipients[0]!.license}), ${info.files.length} files, model ${info.model.rootDigest.slice(0, 23)}…`,
-        );
-        const v = await verifyPackage(pkg, { trustedPublishers, ...th });
-        step(
-          'verify package',
-          `without any key: ${v.chunks} ciphertext chunks match the signed chunk list; publisher signature valid`,
-        );
-        const opened = await open({ input: pkg, output: out, identities: [identity], trustedPublishers, ...th });
-        step(
-          'open',
-          `the recipient's identity unwrapped the data key; every chunk authenticated and every file matched the ` +
-            `signed manifest before ${out} appeared (+ model.sig)`,
-        );
-        const vf = await verifyFolder(out, { trustedPublishers });
-        step(
-          'verify checkpoint',
-          `${vf.files} files match model.sig (OpenSSF Model Signing, verifiable with \`model_signing verify key\`)`,
-        );
-        const { tensor, slice, same } = await readTensorBack(pkg, sample, {
-          identities: [identity],
-          trustedPublishers,
-        });
-        step(
-          'random access',
-          `read tensor ${tensor.name} (${tensor.dtype} ${JSON.stringify(tensor.shape)}, ${fmtBytes(slice.length)}) ` +
-            `from the package by decrypting only the chunks covering it: ` +
-            (same ? 'identical to the original' : 'MISMATCH'),
-        );
-        if (!same) throw new Error('random access read differs from the original');
-        emitJson(g, 'demo', {
-          dir: o.dir ? work : null,
-          package: sealed,
-          opened,
-          verified: { package: v, folder: vf },
-          randomAccess: { tensor: tensor.name, bytes: slice.length, identical: same },
-          steps,
-        });
-        say(g, o.dir ? `kept everything in ${work}` : 'done (temporary files removed; use --dir to keep them)');
+        await runSteps(await context(g, work), steps, failures);
       } finally {
         if (!o.dir) await rm(work, { recursive: true, force: true });
       }
+      finish(g, { dir: o.dir ? work : null, seconds: (Date.now() - started) / 1000, steps }, failures);
     });
+}
+
+/** The summary on stdout (--json) and the last line; a failed step ends with its exit code. */
+function finish(g: GlobalOptions, summary: { dir: string | null; seconds: number; steps: Steps }, failures: unknown[]) {
+  const first = failures[0];
+  if (first === undefined) {
+    if (g.json) process.stdout.write(JSON.stringify({ ok: true, command: 'demo', ...summary }) + '\n');
+    say(g, summary.dir ? `kept everything in ${summary.dir}` : 'done (temporary files removed; --dir keeps them)');
+    return;
+  }
+  const code: ErrorCode = isModelsealError(first) ? first.code : 'INTERNAL';
+  const message = `${failures.length} step${failures.length === 1 ? '' : 's'} failed: ${messageOf(first)}`;
+  const exitCode = ErrorCodes[code].exit;
+  if (g.json)
+    process.stdout.write(
+      JSON.stringify({ ok: false, command: 'demo', error: { code, exitCode, message }, ...summary }) + '\n',
+    );
+  process.stderr.write(`modelseal: error ${code}: ${message}\n`);
+  throw new CommandOutcome(exitCode);
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { type Command, Option } from 'commander';
 import {
   copyEvents,
@@ -6,10 +7,13 @@ import {
   DEFAULT_REGISTRY,
   DEFAULT_TRACES,
   embedFingerprint,
+  leakDigest,
   loadFingerprintKey,
   MAX_RELATIVE_RMS,
   ModelsealError,
+  openExportLog,
   readRegistry,
+  traceEvent,
   traceLeak,
   type CodeParams,
   type ExportEvent,
@@ -77,6 +81,7 @@ interface TraceFlags extends LogFlags {
   recipients?: string;
   epsilon: string;
   traces: string;
+  record?: boolean;
 }
 
 /** `fingerprint embed | list` and `trace`. */
@@ -207,6 +212,11 @@ function registerTrace(program: Command): void {
       '--traces <T>',
       'number of traces the bound must cover (each trace spends a share of epsilon)',
       String(DEFAULT_TRACES),
+    )
+    .option(
+      '--record',
+      'append the verdict to the --log as a trace event (a store: signed with the log key; a service: sent ' +
+        'signed by the publisher key) and print its index',
     );
   logOptions(trace, TRACE_LOG_HELP).addHelpText('after', TRACE_HELP).action(traceAction);
 }
@@ -228,6 +238,8 @@ async function traceAction(leaked: string, o: TraceFlags, cmd: Command): Promise
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const registryFile = traceRegistry(o, cmd);
   const fromLog = logFlag(o); // a usage error shows before the leak is read
+  if (o.record && !fromLog)
+    throw new ModelsealError('INVALID_ARGUMENT', '--record appends the verdict to a log: give it with --log <dir|url>');
   const key = await loadFingerprintKey(keysDir(g), passphraseSource(g));
   const registry = await readRegistry(registryFile, await trusted(g, []));
   const r = await withProgress(g, (progress) => {
@@ -242,6 +254,8 @@ async function traceAction(leaked: string, o: TraceFlags, cmd: Command): Promise
       ...(onProgress ? { onProgress } : {}),
     });
   });
+  // Recorded first: a store that does not exist yet is made by the append, then read.
+  const recorded = o.record && fromLog ? await recordTrace(g, fromLog.spec, leaked, r) : undefined;
   // The log's story of each accused copy: its export (by fingerprint id or package) and every release of it.
   const events = fromLog
     ? await withLog(o, ({ store }) => copyEvents(store, new Map(r.accused.map((a) => [a.recipient, a.records]))))
@@ -250,8 +264,24 @@ async function traceAction(leaked: string, o: TraceFlags, cmd: Command): Promise
     ...a,
     ...(events ? { events: (events.get(a.recipient) ?? []).map(({ index, event }) => ({ ...event, index })) } : {}),
   }));
-  emitJson(g, 'trace', { ...r, accused });
+  emitJson(g, 'trace', { ...r, accused, ...(recorded ? { recorded } : {}) });
   printTrace(g, leaked, o, r, accused);
+  if (recorded)
+    say(g, `recorded the verdict in ${recorded.origin} as entry #${recorded.index} (leak ${recorded.leak})`);
+}
+
+/** Appends the verdict to the log `where` (docs/LOG.md, "Traces"); returns the entry's index. */
+async function recordTrace(g: GlobalOptions, where: string, leaked: string, r: TraceReport) {
+  const publisher = await publisherKey(g);
+  const publisherId = `sha256:${createHash('sha256').update(publisher.spki).digest('hex')}`;
+  const leak = await leakDigest(leaked);
+  const log = await openExportLog(where, { keysDir: keysDir(g), passphrase: passphraseSource(g) });
+  try {
+    const [index] = await log.append([traceEvent(r, leak, publisherId)], publisher);
+    return { origin: log.origin, index: index!, leak };
+  } finally {
+    await log.close();
+  }
 }
 
 type Accused = TraceReport['accused'][number] & { events?: (TraceEvents[number]['event'] & { index: number })[] };

@@ -206,7 +206,7 @@ async function scanLeak(
 }
 
 /** The root digest a package would give this checkpoint (every file hashed, on a worker thread). */
-async function rootDigestOf(input: string): Promise<Uint8Array> {
+export async function rootDigestOf(input: string): Promise<Uint8Array> {
   const { files } = await collectInputs(input);
   const digests = await hashOnWorker(files.map((f) => f.source));
   return computeRootDigest(files.map((f, i) => ({ path: f.path, size: f.size, sha256: digests[i]! })));

@@ -181,7 +181,8 @@ async function readJson(path: string): Promise<Record<string, unknown>> {
 const COUNTRY = /^[A-Z]{2}$/;
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
-function checkLicense(l: unknown, where: string): License {
+/** `l` as a License, checked exactly as loading licenses.json checks each entry (POLICY_INVALID naming `where`). */
+export function checkLicense(l: unknown, where: string): License {
   const o = (l ?? {}) as Record<string, unknown>;
   const bad = (what: string) => invalid(`${where}: ${what}`);
   if (typeof o.id !== 'string' || !o.id) throw bad('"id" must be a non-empty string');

@@ -10,6 +10,7 @@ import {
   type KmsGrantEvent,
   type LoggedScreening,
   type ScreeningOverrideEvent,
+  type TraceEvent,
 } from '../log/events.js';
 import type { ReleaseRequest, SignedRequest } from '../release/request.js';
 
@@ -100,7 +101,9 @@ export function wellFormedExports(b: unknown): b is ExportSubmission {
     o.events.length >= 1 &&
     o.events.length <= MAX_EXPORT_EVENTS &&
     // Each event is any JSON value until checked.
-    (o.events as unknown[]).every((e) => wellFormedExport(e) || wellFormedOverride(e) || wellFormedKmsGrant(e))
+    (o.events as unknown[]).every(
+      (e) => wellFormedExport(e) || wellFormedOverride(e) || wellFormedKmsGrant(e) || wellFormedTrace(e),
+    )
   );
 }
 
@@ -186,5 +189,48 @@ function wellFormedKmsGrant(event: unknown): boolean {
     !Array.isArray(context) &&
     Object.keys(context).length <= 16 &&
     Object.values(context).every((v) => isString(v, 2048))
+  );
+}
+
+/** Accused recipients one trace event may name at most. */
+export const MAX_TRACE_ACCUSED = 256;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const DECIMAL = /^-?(\d+(\.\d+)?(e[+-]?\d+)?|Infinity)$/;
+const ACCUSED_FIELDS = ['recipient', 'copy', 'z', 'threshold', 'log10Bound'] as const;
+
+/** A trace event (docs/LOG.md, "Traces"): exactly its fields; reals as bounded decimal strings, counts as integers. */
+function wellFormedTrace(event: unknown): boolean {
+  const e = event as Partial<TraceEvent> | null;
+  const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= 1e9;
+  const accused = (a: unknown) => {
+    const o = a as Record<string, unknown> | null;
+    return (
+      !!o &&
+      typeof o === 'object' &&
+      !Array.isArray(o) &&
+      exactKeys(o, ACCUSED_FIELDS.length) &&
+      isString(o.recipient, 512) &&
+      isString(o.copy, 256) &&
+      ['z', 'threshold', 'log10Bound'].every((f) => isString(o[f], 32) && DECIMAL.test(o[f]))
+    );
+  };
+  return (
+    !!e &&
+    e.v === 1 &&
+    e.type === 'trace' &&
+    exactKeys(e, 11) &&
+    isString(e.time, 40) &&
+    !Number.isNaN(Date.parse(e.time)) &&
+    DIGEST.test(String(e.leak)) &&
+    DIGEST.test(String(e.original)) &&
+    typeof e.derived === 'boolean' &&
+    Array.isArray(e.accused) &&
+    e.accused.length <= MAX_TRACE_ACCUSED &&
+    e.accused.every(accused) &&
+    isString(e.epsilon, 32) &&
+    DECIMAL.test(e.epsilon) &&
+    count(e.traces) &&
+    count(e.recipients) &&
+    isString(e.publisher, 1024)
   );
 }

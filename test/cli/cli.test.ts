@@ -338,19 +338,4 @@ describe('modelseal CLI', () => {
     expect(run(`open "${pkg}" -o "${join(dir, 'many-out')}"`).status).toBe(0);
     expect(readFileSync(join(dir, 'many-out', 'shard-0299.bin')).equals(Buffer.alloc(399, 299 & 0xff))).toBe(true);
   });
-
-  it('demo runs on the embedded defaults', () => {
-    const r = spawnSync(process.execPath, [BIN, '--json', 'demo'], { maxBuffer: 16 << 20 });
-    expect(r.status, r.stderr.toString()).toBe(0);
-    const j = JSON.parse(r.stdout.toString());
-    expect(j).toMatchObject({ ok: true, command: 'demo', randomAccess: { identical: true } });
-    expect(j.steps.map((s: { step: string }) => s.step)).toEqual([
-      'seal',
-      'inspect',
-      'verify package',
-      'open',
-      'verify checkpoint',
-      'random access',
-    ]);
-  });
 });
