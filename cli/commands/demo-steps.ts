@@ -25,6 +25,7 @@ import {
   serviceInfo,
   writeKeyFile,
   X25519Recipient,
+  type ClassificationRecord,
   type License,
   type LoggedExport,
   type NoteVerifier,
@@ -53,6 +54,8 @@ export interface DemoContext {
   logKey: NoteVerifier;
   /** The fingerprint registry the seals record their marked copies in. */
   registry: string;
+  /** The classification of step 1, which the seals bind. */
+  classification?: ClassificationRecord;
 }
 
 /** The folder holding package.json, found upwards from this file (works from src via tsx and from dist). */
@@ -69,9 +72,14 @@ export function projectRoot(): string {
 /** One plain-words line on stderr (not with --json or --quiet). */
 export const tell = (c: DemoContext, text: string): void => say(c.g, text);
 
+/** The training compute the demo declares for the sample (operations): a frontier model's, as a sample figure. */
+const DEMO_TRAINING_FLOPS = 2e26;
+
 /** Step 1: the sample checkpoint's exact parameters, format, and determinations under the shipped rule packs. */
 export async function classifyStep(c: DemoContext) {
-  const r = await classifyPath(c.sample, { destination: 'DE' });
+  // A sample declaration, as a publisher makes it for a frontier model: training compute and closed weights.
+  const r = await classifyPath(c.sample, { destination: 'DE', trainingFlops: DEMO_TRAINING_FLOPS, weights: 'closed' });
+  c.classification = r;
   const determinations = r.determinations.map((d) => ({
     regime: d.regime,
     rulePack: d.rulePack,
@@ -82,10 +90,13 @@ export async function classifyStep(c: DemoContext) {
   tell(
     c,
     `1. Classify: the sample checkpoint has exactly ${r.facts.parameters.toLocaleString('en-US')} parameters ` +
-      `in ${r.facts.tensors} ${r.facts.format} tensors (${Object.keys(r.facts.dtypes).join(', ')}).`,
+      `in ${r.facts.tensors} ${r.facts.format} tensors (${Object.keys(r.facts.dtypes).join(', ')}); the publisher ` +
+      `declares ${DEMO_TRAINING_FLOPS.toExponential()} training operations and closed weights (sample figures).`,
   );
+  const license = (d: (typeof determinations)[number]) =>
+    d.licenseRequired === null ? '' : d.licenseRequired ? '; a license is required to DE' : '; no license to DE';
   for (const d of determinations)
-    tell(c, `   ${d.regime}: ${d.classification} (${d.status}) under rule pack ${d.rulePack}`);
+    tell(c, `   ${d.regime}: ${d.classification} (${d.status}) under rule pack ${d.rulePack}${license(d)}`);
   return {
     parameters: r.facts.parameters,
     tensors: r.facts.tensors,
@@ -189,6 +200,7 @@ async function sealFor(c: DemoContext, url: string, holder: string, license: str
       recipients: [new ReleaseRecipient(url, holder, new X25519Recipient(parseX25519Recipient(info.wrap)))],
       publisher: c.publisher,
       license,
+      ...(c.classification ? { classification: c.classification } : {}),
       fingerprint: {
         recipient: holder,
         key: await loadFingerprintKey(c.keys, noPassphrase, { create: true }),

@@ -144,11 +144,11 @@ function determinationFromJson(v: unknown, i: number): Determination {
 /** Parses the header's `classification` (MALFORMED_PACKAGE on any stray or missing field). */
 export function classificationFromJson(v: unknown): ClassificationRecord {
   const c = obj(v, 'classification', ['v', 'time', 'facts', 'destination', 'rulePacks', 'determinations']);
-  if (c.v !== 1) throw bad('v must be 1');
+  if (c.v !== 1 && c.v !== 2) throw bad('v must be 2 (or 1, for records sealed before version 2)');
   const dets = c.determinations;
   if (!Array.isArray(dets) || dets.length > 64) throw bad('determinations must be a list of at most 64');
   return {
-    v: 1,
+    v: c.v,
     time: str(c.time, 'time'),
     facts: factsFromJson(c.facts),
     destination: c.destination === null ? null : str(c.destination, 'destination'),

@@ -56,7 +56,11 @@ export interface Determination {
 
 /** The record `classify` prints and `seal` binds: facts, inputs, the packs used and their determinations. */
 export interface ClassificationRecord {
-  v: 1;
+  /**
+   * 2 since records are named by the digest of the form the log holds (docs/FORMAT.md §3.1); 1 for
+   * records sealed before, still read, named by the digest of the header's JSON.
+   */
+  v: 1 | 2;
   /** RFC 3339 UTC, when it was determined. */
   time: string;
   facts: ModelFacts;

@@ -6,14 +6,20 @@ import { createHash } from 'node:crypto';
 import { ModelsealError } from '../errors.js';
 import type { ClassificationRecord } from '../format/classification.js';
 import type { Header } from '../format/header.js';
+import { canonicalJson, integersOnly } from '../log/events.js';
 import { RELEASE } from '../release/stanza.js';
 import { classificationJson, type ClassificationSummary } from '../format/classification-json.js';
 
-/** SHA-256 of the record's canonical JSON, "sha256:<hex>": what a release stanza names it by. */
+/**
+ * What a release stanza names a record by, "sha256:<hex>": for a version 2 record, the SHA-256 of
+ * the form an export event logs it in (canonical JSON, keys sorted, every number that is not an
+ * integer as its decimal string: src/log/events.ts), so the record in the log rehashes to the digest
+ * every release of the package logs; for a version 1 record (sealed before), of the header's JSON.
+ */
 export function classificationDigest(c: ClassificationRecord): string {
-  return `sha256:${createHash('sha256')
-    .update(JSON.stringify(classificationJson(c)))
-    .digest('hex')}`;
+  const json = classificationJson(c);
+  const text = c.v === 1 ? JSON.stringify(json) : canonicalJson(integersOnly(json));
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
 }
 
 /** The summary a release stanza binds: digest, US-EAR classification ("" when none), rule packs. */

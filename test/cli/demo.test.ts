@@ -103,6 +103,17 @@ describe('modelseal demo', () => {
     expect(t.leaked.leak).not.toBe(t.unrelated.leak);
   });
 
+  it('the kept log: the releases decided on the classification the seals bound (4E091, license required to DE)', () => {
+    const ms = cli(join(work, 'keys'), dir);
+    const list = ms(['--json', 'audit', 'list', '--log', join(work, 'data', 'log'), '--type', 'release']);
+    expect(list.code, list.stderr).toBe(0);
+    for (const e of list.json().entries)
+      expect(e.classification, JSON.stringify(e)).toMatchObject({ usEar: '4E091', licenseRequired: true });
+    expect(j.steps.classify.determinations).toContainEqual(
+      expect.objectContaining({ regime: 'US-EAR', classification: '4E091', licenseRequired: true }),
+    );
+  });
+
   it('the kept log holds both trace verdicts, as audit list shows them', () => {
     const ms = cli(join(work, 'keys'), dir);
     const list = ms(['--json', 'audit', 'list', '--log', join(work, 'data', 'log'), '--type', 'trace']);

@@ -19,7 +19,7 @@ export function earDetermination(classification: string, over: Partial<Determina
 /** A closed-weight model declared at `flops` operations, classified `ear` under US-EAR. */
 export function classificationRecord(ear = '4E091', over: Partial<ClassificationRecord> = {}): ClassificationRecord {
   return {
-    v: 1,
+    v: 2,
     time: '2026-12-05T12:00:00Z',
     facts: {
       parameters: 50_000,

@@ -4,13 +4,15 @@
  * into their release context, carried by the export events (integers only), and decided on by the
  * default policies (license-required, with the license's authorization).
  */
+import { createHash } from 'node:crypto';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isModelsealError } from '../../src/errors.js';
 import { encodeHeader, parseHeader, type Header } from '../../src/format/header.js';
 import { initKeystore, loadPublisherKey, readPublisherPublicKey } from '../../src/keystore/keystore.js';
-import { canonicalJson, encodeEvent, exportEvents } from '../../src/log/events.js';
+import { canonicalJson, encodeEvent, exportEvents, type ExportEvent } from '../../src/log/events.js';
+import { classificationJson } from '../../src/format/classification-json.js';
 import {
   checkClassificationBinding,
   classificationDigest,
@@ -50,7 +52,7 @@ describe('the header field', () => {
     expect(Buffer.from(encodeHeader(parsed.header, parsed.mac)).equals(Buffer.from(bytes))).toBe(true);
     const body = Buffer.from(bytes).toString().split('\n')[1]!;
     expect(body).toMatch(/"stanzas":\[.*"policy":"none","classification":\{"record":"sha256:[0-9a-f]{64}",/);
-    expect(body).toMatch(/\],"classification":\{"v":1,"time":"2026-12-05T12:00:00Z","facts":\{"parameters":50000,/);
+    expect(body).toMatch(/\],"classification":\{"v":2,"time":"2026-12-05T12:00:00Z","facts":\{"parameters":50000,/);
     // Without one, the header is as before: no field at all.
     const plain = header({
       classification: undefined,
@@ -222,6 +224,27 @@ describe('seal binds it', () => {
     }
     // As the record is, it could not be logged.
     expect(() => canonicalJson(record)).toThrow(/integers only/);
+  });
+
+  it('the logged record rehashes to the digest every release stanza names (v2); a v1 record keeps its own digest', async () => {
+    const { r } = await sealed();
+    const [event] = exportEvents(r);
+    const logged = JSON.parse(encodeEvent(event!).toString()) as ExportEvent;
+    // What an auditor holds, years later: only the log. Its record is the one the stanzas name.
+    expect(classificationDigest(logged.classification!)).toBe(classificationSummary(record).record);
+    // A v1 record (sealed before) is named by the digest of the header's JSON, as it was sealed:
+    // its logged form (keys sorted, 1e-5 as "0.00001") no longer hashes to it.
+    const v1 = { ...record, v: 1 as const };
+    const v1Digest = `sha256:${createHash('sha256')
+      .update(JSON.stringify(classificationJson(v1)))
+      .digest('hex')}`;
+    expect(classificationDigest(v1)).toBe(v1Digest);
+    expect(classificationDigest({ ...logged.classification!, v: 1 })).not.toBe(v1Digest);
+    // And a header with a v1 record still reads, its stanzas bound to that digest.
+    const old = releaseHeader({ classification: classificationSummary(v1) }, { classification: v1 });
+    const parsed = parseHeader(encodeHeader(old, new Uint8Array(32)));
+    expect(parsed.header.classification).toEqual(v1);
+    expect(() => checkClassificationBinding(parsed.header)).not.toThrow();
   });
 
   it('a release service takes such export events (POST /v1/export) only with a well-formed, integers-only record', async () => {

@@ -59,7 +59,7 @@ describe('determinations', () => {
       now: () => new Date('2025-06-01T12:34:56.789Z'),
     });
     expect(c.record).toMatchObject({
-      v: 1,
+      v: 2,
       time: '2025-06-01T12:34:56Z',
       destination: 'CN',
       rulePacks: ['test-pack@2025-01-15'],

@@ -142,7 +142,7 @@ export function configMismatchOf(facts: ModelFacts): Classification['configMisma
 async function determined(facts: ModelFacts, options: ClassifyOptions): Promise<ClassificationRecord> {
   const { rulePacks, determinations } = await determine(facts, options);
   const time = (options.now?.() ?? new Date()).toISOString().replace(/\.\d+Z$/, 'Z');
-  return { v: 1, time, facts, destination: options.destination ?? null, rulePacks, determinations };
+  return { v: 2, time, facts, destination: options.destination ?? null, rulePacks, determinations };
 }
 
 /**

@@ -86,19 +86,21 @@ function inFieldOrder(a: Record<string, unknown>): Record<string, unknown> {
 }
 
 /**
- * The classification records an export event's record may have been sealed as, by digest. The log
- * holds it as canonical JSON (keys sorted, non-integers as strings: src/log/events.ts), while a
- * release logs the digest of the record as sealed, whose architecture fields are in config.json's
- * order and may hold other numbers; the digest (SHA-256) tells which candidate it was.
+ * The classification record of an export event, by the digest a release of the package logs. A
+ * version 2 record is named by the digest of its logged form (src/package/classification.ts), so the
+ * logged record is the one. A version 1 record (sealed before) was named by the digest of the
+ * header's JSON, whose architecture fields were in config.json's order and held numbers the log
+ * keeps as decimal strings: those candidates are tried too, and the digest tells which it was.
  */
 export function classificationsOf(e: ExportEvent): [string, ClassificationFile][] {
   if (!e.classification) return [];
   const base = { package: e.package, artifact: e.artifact, model: e.model };
   const logged = e.classification;
   const arch = logged.facts.architecture;
-  const variants = arch
-    ? [arch, restoreNumbers(arch) as Record<string, unknown>].flatMap((a) => [a, inFieldOrder(a)])
-    : [arch];
+  const variants =
+    logged.v !== 1 || !arch
+      ? [arch]
+      : [arch, restoreNumbers(arch) as Record<string, unknown>].flatMap((a) => [a, inFieldOrder(a)]);
   return variants.map((architecture) => {
     const record = { ...logged, facts: { ...logged.facts, architecture } };
     return [classificationDigest(record), { ...base, record }];
