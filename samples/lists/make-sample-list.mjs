@@ -47,7 +47,9 @@ const results = parties.map(([t, name, alt, cc, street, city], i) => ({
   name,
   title: null,
   addresses: street ? [{ address: street, city, state: null, postal_code: null, country: cc }] : [],
-  remarks: 'SAMPLE DATA: a fictional party made up for the modelseal demo; not a real list entry, not a real person or company.',
+  remarks:
+    'SAMPLE DATA: a fictional party made up for the modelseal demo; ' +
+    'not a real list entry, not a real person or company.',
   source_list_url: null,
   alt_names: alt,
   citizenships: t === 'I' ? [cc] : [],
