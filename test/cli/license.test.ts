@@ -7,6 +7,8 @@ import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/fixtures.js';
 import { cli, serveCli } from '../support/cli.js';
+import { policyInForce } from '../support/wait.js';
+import { POLICY_FILES, policySetHash, type PolicyFileTexts } from '../../src/policy/engine.js';
 
 const dir = tempDir('modelseal-license-');
 const keys = join(dir, 'keys');
@@ -134,11 +136,12 @@ describe('license', () => {
       const before = sealWith('EAR-LATE');
       expect(before.code).toBe(18); // LICENSE_NOT_COVERED: the service knows no such license yet
       expect(issue('EAR-LATE', ['--destination', 'DE']).code).toBe(0);
-      let after = sealWith('EAR-LATE');
-      for (let i = 0; i < 40 && after.code !== 0; i++) {
-        await new Promise((r) => setTimeout(r, 250));
-        after = sealWith('EAR-LATE');
-      }
+      // The set now on disk, as its hash is logged: the service has it in force once /v1/info says so.
+      const files = Object.fromEntries(
+        Object.entries(POLICY_FILES).map(([k, f]) => [k, readFileSync(join(data, 'policy', f), 'utf8')]),
+      ) as PolicyFileTexts;
+      await policyInForce(served.url, policySetHash(files));
+      const after = sealWith('EAR-LATE');
       expect(after.code, after.stderr).toBe(0);
     } finally {
       served.stop();
