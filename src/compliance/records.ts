@@ -7,7 +7,8 @@
  * and the client of `POST /v1/records`); read by src/console (the evidence pack, the report).
  */
 import type { ImportedFile } from './lists/active-file.js';
-import type { LoggedScreening } from '../log/events.js';
+import type { LogEvent, LoggedScreening } from '../log/events.js';
+import { classificationDigest } from '../package/classification.js';
 
 /**
  * A policy set exactly as it was in force: the four files whose texts the logged `policySet` hash
@@ -76,4 +77,44 @@ export interface EvidenceRecords {
   /** The recipient a log entry names (a name, or a pseudonym); null when there is no such record. */
   recipient(logged: string): Promise<RecipientEvidence | null>;
   close(): Promise<void>;
+}
+
+/** The kinds of record a logged decision rests on. */
+export type RecordKind = 'policy-set' | 'snapshot' | 'recipient' | 'classification';
+
+/**
+ * The records the decision logged as `e` rests on, as the log names them, in a fixed order:
+ * - a release: the policy set of its hash; the recipient's record when one was registered (the entry
+ *   names its certificate: an unknown-identity request names none); the snapshots it was screened
+ *   against; the classification record, when the release was allowed or refused for needing a license
+ *   (the decisions that rest on it; the record is in the package's export event);
+ * - an export: its classification record; a screening override: its snapshots and the recipient it
+ *   registered; a summary of refused requests: its policy set. Grants and traces rest on nothing
+ *   beyond the log.
+ * Used by `audit export` (what a pack must hold) and `serve --retain` (what must be kept).
+ */
+export function recordsRestedOn(e: LogEvent): { kind: RecordKind; ref: string }[] {
+  const snapshots = (lists: readonly string[] | undefined) =>
+    (lists ?? []).map((ref) => ({ kind: 'snapshot' as const, ref }));
+  switch (e.type) {
+    case 'release': {
+      const decidedOnClass = e.decision === 'allow' || e.reason === 'license-required';
+      return [
+        { kind: 'policy-set', ref: e.policySet },
+        ...(e.recipient !== null && e.certificate !== null ? [{ kind: 'recipient' as const, ref: e.recipient }] : []),
+        ...snapshots(e.screening?.lists),
+        ...(e.classification && decidedOnClass
+          ? [{ kind: 'classification' as const, ref: e.classification.record }]
+          : []),
+      ];
+    }
+    case 'export':
+      return e.classification ? [{ kind: 'classification', ref: classificationDigest(e.classification) }] : [];
+    case 'screening-override':
+      return [...snapshots(e.screening.lists), { kind: 'recipient', ref: e.recipient }];
+    case 'denials':
+      return [{ kind: 'policy-set', ref: e.policySet }];
+    default:
+      return [];
+  }
 }

@@ -24,7 +24,7 @@ export interface ServiceInfo {
 
 /** A record the period's entries rest on that is not kept (or is damaged). */
 export interface MissingRecord {
-  kind: 'policySet' | 'snapshot' | 'recipient';
+  kind: 'policy-set' | 'snapshot' | 'recipient';
   /** As logged: a policy-set hash, "<source>@sha256:<hex>", a recipient name or pseudonym. */
   id: string;
   /** The first entry (index) of the period that rests on it. */

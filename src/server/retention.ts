@@ -6,8 +6,8 @@
  * record must not stop today's releases. Nothing modelseal does deletes these records.
  */
 import { isModelsealError, ModelsealError } from '../errors.js';
-import type { EvidenceRecords } from '../compliance/records.js';
-import { storeEvents, type LogEvent } from '../log/events.js';
+import { recordsRestedOn, type EvidenceRecords } from '../compliance/records.js';
+import { storeEvents } from '../log/events.js';
 import type { LogStore } from '../log/store.js';
 import type { MissingRecord, RetentionStatus } from '../release/response.js';
 
@@ -40,26 +40,11 @@ export function retentionStart(period: RetentionPeriod, now: Date): Date {
   return d;
 }
 
-/** The records `event` rests on, as logged. */
-function restsOn(event: LogEvent): { kind: MissingRecord['kind']; id: string }[] {
-  const out: { kind: MissingRecord['kind']; id: string }[] = [];
-  if (event.type === 'release' || event.type === 'denials') out.push({ kind: 'policySet', id: event.policySet });
-  if (event.type === 'release' || event.type === 'screening-override')
-    for (const ref of event.screening?.lists ?? []) out.push({ kind: 'snapshot', id: ref });
-  // A release for a name that is no registered recipient (unknown-identity) names no record.
-  if (
-    (event.type === 'release' && event.recipient !== null && event.certificate !== null) ||
-    event.type === 'screening-override'
-  )
-    out.push({ kind: 'recipient', id: event.recipient! });
-  return out;
-}
-
 /** Looks up one record; the problem with it, or null when it is kept. */
 async function problemWith(records: EvidenceRecords, kind: MissingRecord['kind'], id: string): Promise<string | null> {
   try {
     const found =
-      kind === 'policySet'
+      kind === 'policy-set'
         ? await records.policySet(id)
         : kind === 'snapshot'
           ? await records.snapshot(id)
@@ -83,7 +68,8 @@ export async function checkRetention(
   const missing: MissingRecord[] = [];
   for await (const { index, event } of storeEvents(store)) {
     if (!event || !(Date.parse(event.time) >= since.getTime())) continue;
-    for (const { kind, id } of restsOn(event)) {
+    for (const { kind, ref: id } of recordsRestedOn(event)) {
+      if (kind === 'classification') continue; // in the log itself, in the package's export event
       if (seen.has(`${kind}\n${id}`)) continue;
       seen.add(`${kind}\n${id}`);
       const problem = await problemWith(records, kind, id);

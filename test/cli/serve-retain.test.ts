@@ -70,10 +70,10 @@ describe('modelseal serve --retain', () => {
     expect(r1).toMatchObject({
       period: '5y',
       complete: false,
-      missing: [{ kind: 'policySet', id: logged, entry: 0, problem: 'missing' }],
+      missing: [{ kind: 'policy-set', id: logged, entry: 0, problem: 'missing' }],
     });
     expect(second.stderr()).toContain(`retention 5y: 1 record the log entries since`);
-    expect(second.stderr()).toContain(`policySet ${logged} (entry 0): missing`);
+    expect(second.stderr()).toContain(`policy-set ${logged} (entry 0): missing`);
     // Still deciding and logging.
     expect((await fetch(`${second.started.url}/v1/release`, { method: 'POST', body: '{}' })).status).toBe(400);
     await stop();

@@ -22,7 +22,12 @@ import { openDataRecords } from '../../src/server/records.js';
 import { checkRetention, parseRetention, retentionStart } from '../../src/server/retention.js';
 import { initKeystore, loadPublisherKey } from '../../src/keystore/keystore.js';
 import { signRecordsQuery, type RecordsAnswer } from '../../src/release/records.js';
-import type { PolicySetRecord, RecipientEvidence, SnapshotRecord } from '../../src/compliance/records.js';
+import {
+  recordsRestedOn,
+  type PolicySetRecord,
+  type RecipientEvidence,
+  type SnapshotRecord,
+} from '../../src/compliance/records.js';
 import { openReleaseService } from '../../src/server/setup.js';
 import { tempDir } from '../support/fixtures.js';
 
@@ -235,9 +240,9 @@ describe('the retention check (serve --retain)', () => {
       since: '2026-01-01T00:00:00.000Z',
       complete: false,
       missing: [
-        { kind: 'policySet', id: lost.set, entry: 2, problem: 'missing' },
-        { kind: 'snapshot', id: lost.ref, entry: 2, problem: 'missing' },
+        { kind: 'policy-set', id: lost.set, entry: 2, problem: 'missing' },
         { kind: 'recipient', id: 'ghost', entry: 2, problem: 'missing' },
+        { kind: 'snapshot', id: lost.ref, entry: 2, problem: 'missing' },
       ],
     });
     // A period with no entry in it rests on nothing.
@@ -285,5 +290,53 @@ describe('a release service over a data directory of an earlier version, pseudon
     } finally {
       await setup.close();
     }
+  });
+});
+
+describe('what a logged decision rests on (audit export and serve --retain ask the same)', () => {
+  const release = (over: Partial<Extract<LogEvent, { type: 'release' }>>): LogEvent => ({
+    v: 1,
+    type: 'release',
+    time: '2026-12-05T12:00:00Z',
+    request: 'r',
+    recipient: 'acme-labs',
+    org: 'Acme Labs',
+    country: 'DE',
+    certificate: 'c'.repeat(64),
+    artifact: `sha256:${'a'.repeat(64)}`,
+    package: 'p',
+    license: 'EAR-1',
+    decision: 'allow',
+    reason: 'licensed',
+    policies: ['licensed-release'],
+    policySet: 'f'.repeat(64),
+    ip: '127.0.0.1',
+    destination: 'DE',
+    nonce: 'n',
+    screening: { decision: 'clear', lists: [`own@sha256:${'b'.repeat(64)}`], stale: [], best: null },
+    classification: {
+      record: `sha256:${'d'.repeat(64)}`,
+      usEar: '4E091',
+      rulePacks: [],
+      licenseRequired: true,
+      licenseRequiredObserved: true,
+    },
+    ...over,
+  });
+  const kinds = (e: LogEvent) => recordsRestedOn(e).map((r) => r.kind);
+
+  it('an allowed release: policy set, recipient, snapshots, classification', () => {
+    expect(kinds(release({}))).toEqual(['policy-set', 'recipient', 'snapshot', 'classification']);
+  });
+
+  it('a request from an unknown identity names no recipient record; a denial not about licensing needs no classification', () => {
+    const unknown = release({ decision: 'deny', reason: 'unknown-identity', certificate: null, screening: undefined });
+    expect(kinds(unknown)).toEqual(['policy-set']);
+    expect(kinds(release({ decision: 'deny', reason: 'destination-not-licensed' }))).toEqual([
+      'policy-set',
+      'recipient',
+      'snapshot',
+    ]);
+    expect(kinds(release({ decision: 'deny', reason: 'license-required' }))).toContain('classification');
   });
 });

@@ -4,14 +4,19 @@
  */
 import { ARCHITECTURE_FIELDS } from '../../compliance/classify/config.js';
 import { configMismatchOf, renderDatasheet } from '../../compliance/classify/index.js';
-import type { EvidenceRecords, PolicySetRecord, RecipientEvidence, SnapshotRecord } from '../../compliance/records.js';
+import {
+  recordsRestedOn,
+  type EvidenceRecords,
+  type PolicySetRecord,
+  type RecipientEvidence,
+  type RecordKind,
+  type SnapshotRecord,
+} from '../../compliance/records.js';
 import type { ClassificationRecord } from '../../format/classification.js';
 import type { ExportEvent, LogEvent } from '../../log/events.js';
 import { classificationDigest } from '../../package/classification.js';
 import { policySetHash } from '../../policy/engine.js';
 import { evidenceInvalid, sha256Hex } from './pack.js';
-
-export type RecordKind = 'policy-set' | 'snapshot' | 'recipient' | 'classification';
 
 /** One record an entry rests on: its kind, the reference the log holds, and its files in the pack. */
 export interface RecordNeed {
@@ -45,26 +50,9 @@ function need(kind: RecordKind, ref: string): RecordNeed {
   }
 }
 
-/** The records the decision logged as `e` rests on, in a fixed order. */
+/** The records the decision logged as `e` rests on, in a fixed order, with their files in the pack. */
 export function needsOf(e: LogEvent): RecordNeed[] {
-  const snapshots = (lists: readonly string[] | undefined) => (lists ?? []).map((l) => need('snapshot', l));
-  switch (e.type) {
-    case 'release':
-      return [
-        need('policy-set', e.policySet),
-        ...(e.recipient !== null ? [need('recipient', e.recipient)] : []),
-        ...snapshots(e.screening?.lists),
-        ...(e.classification ? [need('classification', e.classification.record)] : []),
-      ];
-    case 'export':
-      return e.classification ? [need('classification', classificationDigest(e.classification))] : [];
-    case 'screening-override':
-      return snapshots(e.screening.lists);
-    case 'denials':
-      return [need('policy-set', e.policySet)];
-    default:
-      return [];
-  }
+  return recordsRestedOn(e).map(({ kind, ref }) => need(kind, ref));
 }
 
 /** A logged decimal string that was a number before the log's integers-only rule (src/log/events.ts `integersOnly`). */

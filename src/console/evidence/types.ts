@@ -3,7 +3,7 @@ import type { EvidenceRecords } from '../../compliance/records.js';
 import type { NoteSigner, NoteVerifier } from '../../log/note.js';
 import type { LogSource } from '../../log/open.js';
 import type { Pseudonymizer } from '../../log/pseudonym.js';
-import type { RecordKind } from './records.js';
+import type { RecordKind } from '../../compliance/records.js';
 
 /** Which entries a pack holds: all of them match (times in ms since the epoch; countries ISO alpha-2). */
 export interface EvidenceSelection {
