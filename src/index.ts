@@ -418,3 +418,5 @@ export { remoteRecords } from './console/records-client.js';
 export { policySetHash, type PolicyFileTexts } from './policy/engine.js';
 export { parseRetention, type MissingRecord, type RetentionStatus } from './server/retention.js';
 export { MAX_RECORDS_PER_QUERY, type RecordsAnswer, type RecordsQuery } from './release/records.js';
+// Registries (issue 22).
+export { ociPackageInfo, type OciOptions, type RegistryPackageInfo } from './registry/oci/index.js';
