@@ -146,7 +146,61 @@ describe('modelseal keyprovider with ocicrypt', () => {
     expect(existsSync(join(dir, 'globex.tar'))).toBe(false);
     expect(releases()[1]).toMatchObject({ decision: 'deny', recipient: 'globex', license: 'EAR-1', model });
 
-    // A revoked recipient: the same.
+    for (const r of [denied, out]) expect(r.stderr).not.toMatch(/PRIVATE KEY|symkey/);
+  }, 120_000);
+
+  it('refuses an altered annotation: another artifact is denied by the service, altered options do not open', () => {
+    const escrow = JSON.parse(
+      Buffer.from(
+        JSON.parse(readFileSync(join(dir, 'enc', 'descriptor.json'), 'utf8')).annotations[ANNOTATION],
+        'base64',
+      ).toString('utf8'),
+    );
+    const unwrap = (annotation: object) =>
+      spawnSync(process.execPath, [BIN, '--keys', keys, 'keyprovider', '--identity', join(dir, 'acme-labs.identity')], {
+        cwd: dir,
+        input: JSON.stringify({
+          op: 'keyunwrap',
+          keyunwrapparams: {
+            dc: { Parameters: { modelseal: [Buffer.from('destination=DE').toString('base64')] } },
+            annotation: Buffer.from(JSON.stringify(annotation)).toString('base64'),
+          },
+        }),
+      });
+    const before = releases().length;
+    const other = unwrap({ ...escrow, artifact: `sha256:${'00'.repeat(32)}` });
+    expect(other.status, other.stderr.toString()).toBe(14);
+    expect(other.stdout.toString()).toBe('');
+    expect(releases()[before]).toMatchObject({ decision: 'deny', reason: 'stanza-not-for-package' });
+    const opts = Buffer.from(escrow.options, 'base64');
+    opts[20]! ^= 1;
+    const altered = unwrap({ ...escrow, options: opts.toString('base64') });
+    expect(altered.status, altered.stderr.toString()).toBe(6);
+    expect(altered.stderr.toString()).toMatch(/DECRYPTION_FAILED/);
+    expect(altered.stdout.toString()).toBe('');
+  });
+
+  it('takes what the request does not say from the options in the ocicrypt config', () => {
+    // containerd's ctd-decoder passes no provider values: recipient, license, identity and destination in `args`.
+    const args = [BIN, '--keys', keys, 'keyprovider', '--to', `release:${served!.url}#acme-labs`, '--license', 'EAR-1'];
+    args.push('--model', model, '--identity', join(dir, 'acme-labs.identity'), '--destination', 'DE');
+    const byArgs = join(dir, 'ocicrypt-args.json');
+    writeFileSync(
+      byArgs,
+      JSON.stringify({ 'key-providers': { modelseal: { cmd: { path: process.execPath, args } } } }),
+    );
+    mkdirSync(join(dir, 'enc-args'));
+    const env = { OCICRYPT_KEYPROVIDER_CONFIG: byArgs };
+    const enc = ocicrypt(['encrypt', 'modelseal', join(dir, 'layer.tar'), join(dir, 'enc-args')], env);
+    expect(enc.code, enc.stderr).toBe(0);
+    const out = ocicrypt(['decrypt', 'modelseal', join(dir, 'enc-args'), join(dir, 'args.tar')], env);
+    expect(out.code, out.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'args.tar')).equals(layer)).toBe(true);
+    expect(releases().at(-1)).toMatchObject({ decision: 'allow', recipient: 'acme-labs', model, destination: 'DE' });
+  }, 60_000);
+
+  it('denies a revoked recipient, and the log has the denial', () => {
+    const acme = { MODELSEAL_KEYPROVIDER_IDENTITY: join(dir, 'acme-labs.identity') };
     expect(ms(['recipient', 'revoke', 'acme-labs', '--data', data]).code).toBe(0);
     const revoked = ocicrypt(
       ['decrypt', 'modelseal', join(dir, 'enc'), join(dir, 'again.tar'), 'destination=DE'],
@@ -154,10 +208,9 @@ describe('modelseal keyprovider with ocicrypt', () => {
     );
     expect(revoked.code).not.toBe(0);
     expect(revoked.stderr).toContain('RELEASE_DENIED');
-    expect(releases()[2]).toMatchObject({ decision: 'deny', recipient: 'acme-labs', reason: 'revoked-identity' });
-    // Nothing secret on stderr: not the identity's key, not the layer.
-    for (const r of [denied, revoked]) expect(r.stderr).not.toMatch(/PRIVATE KEY|symkey/);
-  }, 120_000);
+    expect(releases().at(-1)).toMatchObject({ decision: 'deny', recipient: 'acme-labs', reason: 'revoked-identity' });
+    expect(revoked.stderr).not.toMatch(/PRIVATE KEY|symkey/);
+  }, 60_000);
 
   it('answers a malformed request with a clear error on stderr, nothing on stdout and exit 30', () => {
     for (const [input, message] of [
