@@ -76,6 +76,10 @@ export const ErrorCodes = {
    * `audit verify-export` of a pack that declares gaps without --accept-gaps.
    */
   EVIDENCE_INCOMPLETE: { exit: 24, summary: 'records an evidence pack needs are missing' },
+  /** `keyprovider`: the ocicrypt request on stdin is not one (not JSON, unknown op, a bad field or parameter). */
+  KEYPROVIDER_REQUEST: { exit: 30, summary: 'the ocicrypt keyprovider request is malformed' },
+  /** `keyprovider`: a layer annotation that modelseal did not write, or that was damaged or altered. */
+  LAYER_ANNOTATION_INVALID: { exit: 31, summary: 'the layer key annotation is not a valid modelseal escrow' },
   /** This host cannot run the operation (fingerprints need a little-endian CPU). */
   UNSUPPORTED_PLATFORM: { exit: 69, summary: 'this platform cannot run the operation' },
   /** The operation was interrupted (signal). */

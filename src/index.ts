@@ -420,3 +420,15 @@ export { parseRetention, type MissingRecord, type RetentionStatus } from './serv
 export { MAX_RECORDS_PER_QUERY, type RecordsAnswer, type RecordsQuery } from './release/records.js';
 // Registries (issue 22).
 export { ociPackageInfo, type OciOptions, type RegistryPackageInfo } from './registry/oci/index.js';
+// ocicrypt layer keys released by the release service (`modelseal keyprovider`, docs/REGISTRY.md).
+export {
+  answerKeyProvider,
+  parseKeyProviderRequest,
+  parseLayerKeyParams,
+  parseLayerAnnotation,
+  LAYER_ANNOTATION_TYPE,
+  MAX_REQUEST_BYTES,
+  type KeyProviderOptions,
+  type KeyProviderRequest,
+  type LayerAnnotation,
+} from './registry/keyprovider/index.js';

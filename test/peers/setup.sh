@@ -37,19 +37,29 @@ fi
 "$VENV/bin/python" -c 'import model_signing, safetensors, numpy' \
   || { echo "setup: the Python peers did not import; see $PEERS/pip.log" >&2; exit 1; }
 "$VENV/bin/python" -c 'import moto' || { echo "setup: moto did not import; see $PEERS/pip.log" >&2; exit 1; }
-# The independent log verifier: a small Go program on golang.org/x/mod/sumdb (Go module proxy).
+# Go peers: small programs under test/peers/<name>, built with their modules from the Go module
+# proxy into $PEERS/<name>-<hash>, named by the hash of their source (go.mod, go.sum, main.go) so
+# that checkouts with different versions can share $PEERS; the tests compute the same name.
 GO=$(command -v go || echo /usr/local/go/bin/go)
-# Named by the hash of its source, so checkouts with different versions of it can share $PEERS
-# (test/interop/tlog-go.test.ts computes the same name).
-want=$(cat test/peers/tlogcheck/go.mod test/peers/tlogcheck/go.sum test/peers/tlogcheck/main.go | sha256sum | cut -d' ' -f1)
-TLOGCHECK=$PEERS/tlogcheck-${want:0:16}
-if [ ! -x "$TLOGCHECK" ] || [ "$(cat "$TLOGCHECK.sha256" 2>/dev/null)" != "$want" ]; then
-  [ -x "$GO" ] || { echo "setup: Go (1.22 or newer) is needed to build the log cross-check test/peers/tlogcheck; install it from go.dev/dl" >&2; exit 1; }
-  echo "setup: building $TLOGCHECK with $("$GO" version) (golang.org/x/mod from the Go module proxy)" >&2
-  (cd test/peers/tlogcheck && "$GO" build -o "../../../$TLOGCHECK" .) >"$PEERS/go-build.log" 2>&1 \
-    || { cat "$PEERS/go-build.log" >&2; exit 1; }
-  echo "$want" >"$TLOGCHECK.sha256"
-fi
+go_peer() { # <name> <what it is, for messages> <modules it takes from the proxy>
+  local src=test/peers/$1 want out
+  want=$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -d' ' -f1)
+  out=$PEERS/$1-${want:0:16}
+  [ -x "$out" ] && [ "$(cat "$out.sha256" 2>/dev/null)" = "$want" ] && return 0
+  [ -x "$GO" ] || { echo "setup: Go (1.26 or newer) is needed to build $2 $src; install it from go.dev/dl" >&2; exit 1; }
+  echo "setup: building $out with $("$GO" version) ($3 from the Go module proxy)" >&2
+  (cd "$src" && "$GO" build -o "../../../$out" .) >"$PEERS/go-build-$1.log" 2>&1 \
+    || { cat "$PEERS/go-build-$1.log" >&2; exit 1; }
+  echo "$want" >"$out.sha256"
+}
+# The independent log verifier, on golang.org/x/mod/sumdb (test/interop/tlog-go.test.ts).
+go_peer tlogcheck 'the log cross-check' golang.org/x/mod
+# --- ocicrypt (brief K, issue 22 part 4) ---
+# The container-layer peer, on github.com/containers/ocicrypt (its latest release, v1.3.2): it
+# encrypts and decrypts a layer through the key providers of $OCICRYPT_KEYPROVIDER_CONFIG
+# (test/interop/keyprovider.test.ts names `modelseal keyprovider`).
+go_peer ocicryptcheck 'the ocicrypt peer' github.com/containers/ocicrypt
+# --- end ocicrypt ---
 # PostgreSQL, the shared log store of several servers: a cluster of our own on 127.0.0.1:54329
 # (and a socket folder of its own), trust auth on loopback only, fsync on. PostgreSQL refuses to
 # run as root, so as root the cluster belongs to the `postgres` system user, which must be able to
