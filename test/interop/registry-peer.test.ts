@@ -131,6 +131,21 @@ describe.each<RegistryAuth>(['none', 'basic', 'token'])('docker-registry, auth %
     // The same credentials do reach the repository: the 404 is the missing API, not a refusal.
     const tags = await fetch(`${reg.url}/v2/models/peer/tags/list`, { headers });
     expect(tags.status).toBe(200);
-    expect(await tags.json()).toEqual({ name: 'models/peer', tags: ['v1'] });
+    expect(((await tags.json()) as { tags: string[] }).tags).toContain('v1');
+  });
+
+  it('keeps a referrer oras attaches under the tag schema, and oras discover lists it', () => {
+    const ref = `${reg.host}/models/peer:v1`;
+    writeFileSync(join(dir, 'bundle.json'), '{"test":"a referrer"}\n');
+    const type = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+    const attached = oras(['attach', '--plain-http', '--artifact-type', type, ref, 'bundle.json'], reg.dockerConfig);
+    expect(attached.status, attached.out).toBe(0);
+    const found = oras(['discover', '--plain-http', '--format', 'json', ref], reg.dockerConfig);
+    expect(found.status, found.out).toBe(0);
+    const tree = JSON.parse(found.out) as { digest: string; referrers: { artifactType: string }[] };
+    expect(tree.referrers.map((r) => r.artifactType)).toEqual([type]);
+    // No referrers API: oras kept the referrers index under the tag sha256-<hex of the subject>.
+    const tags = oras(['repo', 'tags', '--plain-http', `${reg.host}/models/peer`], reg.dockerConfig);
+    expect(tags.out.split('\n')).toContain(tree.digest.replace(':', '-'));
   });
 });
