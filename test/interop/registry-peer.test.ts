@@ -149,3 +149,53 @@ describe.each<RegistryAuth>(['none', 'basic', 'token'])('docker-registry, auth %
     expect(tags.out.split('\n')).toContain(tree.digest.replace(':', '-'));
   });
 });
+
+describe.each<RegistryAuth>(['none', 'token'])('docker-registry with the referrers API proxy, auth %s', (auth) => {
+  let reg: TestRegistry;
+  beforeAll(async () => {
+    reg = await startRegistry({ auth, referrers: 'api' });
+  });
+  afterAll(async () => {
+    await (reg as TestRegistry | undefined)?.stop();
+  });
+
+  it('lists what oras attaches through the API, with no sha256-<hex> tag, filtered by artifactType', async () => {
+    const ref = `${reg.host}/models/api:v1`;
+    const pushed = oras(['push', '--plain-http', ref, 'weights.bin'], reg.dockerConfig);
+    expect(pushed.status, pushed.out).toBe(0);
+    writeFileSync(join(dir, 'bundle.json'), '{"test":"a referrer"}\n');
+    const types = [
+      'application/vnd.dev.sigstore.bundle.v0.3+json',
+      'application/vnd.dev.modelseal.receipt.v1+json',
+    ] as const;
+    for (const type of types) {
+      const r = oras(['attach', '--plain-http', '--artifact-type', type, ref, 'bundle.json'], reg.dockerConfig);
+      expect(r.status, r.out).toBe(0);
+    }
+    const found = oras(['discover', '--plain-http', '--format', 'json', ref], reg.dockerConfig);
+    expect(found.status, found.out).toBe(0);
+    const tree = JSON.parse(found.out) as { digest: string; referrers: { artifactType: string }[] };
+    expect(tree.referrers.map((r) => r.artifactType).sort()).toEqual([...types].sort());
+    // oras saw OCI-Subject on its manifest PUTs and kept no referrers index under the tag schema.
+    const tags = oras(['repo', 'tags', '--plain-http', `${reg.host}/models/api`], reg.dockerConfig);
+    expect(tags.out.trim().split('\n')).toEqual(['v1']);
+
+    const headers: Record<string, string> = {};
+    if (auth === 'token') {
+      const listing = `${reg.url}/v2/models/api/referrers/${tree.digest}`;
+      expect((await fetch(listing)).status).toBe(401);
+      headers.authorization = `Bearer ${await bearer(reg, 'repository:models/api:pull', true)}`;
+    }
+    const filtered = await fetch(
+      `${reg.url}/v2/models/api/referrers/${tree.digest}?artifactType=${encodeURIComponent(types[1])}`,
+      {
+        headers,
+      },
+    );
+    expect(filtered.status).toBe(200);
+    expect(filtered.headers.get('content-type')).toBe('application/vnd.oci.image.index.v1+json');
+    expect(filtered.headers.get('oci-filters-applied')).toBe('artifactType');
+    const index = (await filtered.json()) as { manifests: { artifactType: string }[] };
+    expect(index.manifests.map((m) => m.artifactType)).toEqual([types[1]]);
+  });
+});

@@ -1,13 +1,12 @@
 /**
  * The token server of the test registry in token mode: test/peers/registry-token-server.mjs as a
- * child process (tests that run the CLI with spawnSync block their own event loop), with a P-256
- * signing key and self-signed certificate made here with openssl. What it issued and refused is
- * read back from its events file.
+ * child process (./child-server.ts says why), with a P-256 signing key and a self-signed
+ * certificate made here with openssl. What it issued and refused is read back from its events file.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { startChildServer } from './child-server.js';
 
 /** One token the server issued: to whom (`''` when anonymous) and what it grants. */
 export interface IssuedToken {
@@ -74,28 +73,17 @@ export async function startTokenServer(dir: string, username: string, password: 
   const { keyFile, certFile } = makeSigningCert(dir);
   const events = join(dir, 'token-events.jsonl');
   writeFileSync(events, '');
-  const child = spawn(process.execPath, [SERVER], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: {
-      PATH: process.env.PATH,
-      TOKEN_USERNAME: username,
-      TOKEN_PASSWORD: password,
-      TOKEN_KEY: keyFile,
-      TOKEN_CERT: certFile,
-      TOKEN_ISSUER: ISSUER,
-      TOKEN_EVENTS: events,
-    },
-  });
-  let log = '';
-  child.stderr.on('data', (b: Buffer) => (log = (log + b.toString()).slice(-4000)));
-  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
-  const port = await new Promise<number>((ok, fail) => {
-    const lines = createInterface({ input: child.stdout });
-    lines.once('line', (l) => ok((JSON.parse(l) as { port: number }).port));
-    void exited.then(() => fail(new Error(`the registry token server exited (${child.exitCode}): ${log}`)));
+  // The credentials go in its environment, never in argv.
+  const child = await startChildServer(SERVER, {
+    TOKEN_USERNAME: username,
+    TOKEN_PASSWORD: password,
+    TOKEN_KEY: keyFile,
+    TOKEN_CERT: certFile,
+    TOKEN_ISSUER: ISSUER,
+    TOKEN_EVENTS: events,
   });
   return {
-    realm: `http://127.0.0.1:${port}/token`,
+    realm: `http://127.0.0.1:${child.port}/token`,
     issuer: ISSUER,
     service: SERVICE,
     rootCertBundle: certFile,
@@ -104,9 +92,6 @@ export async function startTokenServer(dir: string, username: string, password: 
         .filter((e) => e.kind === 'issued')
         .map(({ kind: _, ...t }) => t),
     refused: () => readEvents(events).filter((e) => e.kind === 'refused').length,
-    close: async () => {
-      child.stdin.end();
-      await exited;
-    },
+    close: () => child.close(),
   };
 }

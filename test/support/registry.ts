@@ -3,7 +3,9 @@
  * test/peers/setup.sh) on a free loopback port, with storage of its own under a temporary folder
  * and deletes enabled; no auth, basic auth (htpasswd, bcrypt) or token auth (a token server of
  * our own, ./registry-token.ts). distribution 2.8 has no referrers API (GET /v2/<name>/referrers/
- * answers 404), so clients exercise the referrers tag schema (`sha256-<hex>`) against it.
+ * answers 404), so clients exercise the referrers tag schema (`sha256-<hex>`) against it; with
+ * `referrers: 'api'` a proxy of our own in front of it adds the API (test/peers/
+ * registry-referrers-proxy.mjs), everything else staying the registry's.
  * Also the `oras` CLI setup.sh builds, to cross-check what the code pushes and pulls.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -12,18 +14,25 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startTokenServer, type IssuedToken, type TokenServer } from './registry-token.js';
+import { startChildServer, type ChildServer } from './child-server.js';
 import { within } from './wait.js';
 
 export type { IssuedToken } from './registry-token.js';
 
 const REGISTRY = '/usr/bin/docker-registry';
+const REFERRERS_PROXY = resolve(import.meta.dirname, '../peers/registry-referrers-proxy.mjs');
 const PEERS = resolve(import.meta.dirname, '../../.peers');
 const ORAS_VERSION = readFileSync(resolve(import.meta.dirname, '../peers/oras.version'), 'utf8').trim();
 
 export type RegistryAuth = 'none' | 'basic' | 'token';
 
+/** 'tag-schema': the registry as it is, without the referrers API; 'api': with it, through the proxy. */
+export type RegistryReferrers = 'tag-schema' | 'api';
+
 export interface RegistryOptions {
   auth: RegistryAuth;
+  /** Default 'tag-schema'. */
+  referrers?: RegistryReferrers;
 }
 
 export interface TestRegistry {
@@ -32,6 +41,7 @@ export interface TestRegistry {
   /** `127.0.0.1:<port>`: what an `oci://` reference and the Docker config name the registry by. */
   readonly host: string;
   readonly auth: RegistryAuth;
+  readonly referrers: RegistryReferrers;
   /** The account that may push and pull (basic and token modes). */
   readonly username?: string;
   readonly password?: string;
@@ -168,17 +178,29 @@ export async function startRegistry(opts: RegistryOptions): Promise<TestRegistry
     const configFile = join(dir, 'config.yml');
     writeFileSync(configFile, configYml(storage, auth));
     const run = await launch(configFile);
+    const referrers = opts.referrers ?? 'tag-schema';
+    let proxy: ChildServer | undefined;
+    try {
+      if (referrers === 'api') proxy = await startChildServer(REFERRERS_PROXY, { UPSTREAM: `http://${run.host}` });
+    } catch (e) {
+      run.child.kill();
+      await run.exited;
+      throw e;
+    }
+    const host = proxy ? `127.0.0.1:${proxy.port}` : run.host;
     const t = token;
     return {
-      url: `http://${run.host}`,
-      host: run.host,
+      url: `http://${host}`,
+      host,
       auth: opts.auth,
+      referrers,
       ...creds,
-      dockerConfig: writeDockerConfig(dir, run.host, creds?.username, creds?.password),
+      dockerConfig: writeDockerConfig(dir, host, creds?.username, creds?.password),
       storage,
       ...(t && { token: { realm: t.realm, service: t.service, issued: t.issued, refused: t.refused } }),
-      log: run.log,
+      log: () => run.log() + (proxy ? proxy.log() : ''),
       stop: async () => {
+        await proxy?.close();
         if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill();
         await run.exited;
         await t?.close();
