@@ -6,6 +6,7 @@
  * schema tests of the OCI client rely on.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,15 +27,22 @@ function oras(args: string[], dockerConfig: string, cwd = dir) {
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-/** A token from the registry's token server for `scope`, with the account's credentials or anonymously. */
-async function bearer(reg: TestRegistry, scope: string, withCredentials: boolean): Promise<string> {
+/** A token from the registry's token server for `scopes`, with the account's credentials or anonymously. */
+async function bearer(reg: TestRegistry, scopes: string[], withCredentials: boolean): Promise<string> {
   const url = new URL(reg.token!.realm);
   url.searchParams.set('service', reg.token!.service);
-  url.searchParams.set('scope', scope);
+  for (const scope of scopes) url.searchParams.append('scope', scope);
   const basic = { authorization: `Basic ${btoa(`${reg.username}:${reg.password}`)}` };
   const r = await fetch(url, withCredentials ? { headers: basic } : {});
   expect(r.status).toBe(200);
   return ((await r.json()) as { token: string }).token;
+}
+
+/** The headers that authorize the account for `scopes` in the registry's auth mode. */
+async function authorized(reg: TestRegistry, scopes: string[]): Promise<Record<string, string>> {
+  if (reg.auth === 'none') return {};
+  if (reg.auth === 'basic') return { authorization: `Basic ${btoa(`${reg.username}:${reg.password}`)}` };
+  return { authorization: `Bearer ${await bearer(reg, scopes, true)}` };
 }
 
 const noCredentials = join(dir, 'no-credentials');
@@ -101,7 +109,7 @@ describe.each<RegistryAuth>(['none', 'basic', 'token'])('docker-registry, auth %
       const anonymous = reg.token!.issued().slice(before);
       expect(anonymous.length).toBeGreaterThan(0);
       expect(anonymous.every((t) => t.account === '' && t.access.length === 0)).toBe(true);
-      const token = await bearer(reg, 'repository:models/peer:pull', false);
+      const token = await bearer(reg, ['repository:models/peer:pull'], false);
       const r = await fetch(manifest, { headers: { ...accept, authorization: `Bearer ${token}` } });
       expect(r.status).toBe(401);
       expect(r.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
@@ -123,15 +131,32 @@ describe.each<RegistryAuth>(['none', 'basic', 'token'])('docker-registry, auth %
 
   it('has no referrers API (404): clients fall back to the tag schema', async () => {
     const digest = `sha256:${'0'.repeat(64)}`;
-    const headers: Record<string, string> = {};
-    if (auth === 'basic') headers.authorization = `Basic ${btoa(`${reg.username}:${reg.password}`)}`;
-    if (auth === 'token') headers.authorization = `Bearer ${await bearer(reg, 'repository:models/peer:pull', true)}`;
+    const headers = await authorized(reg, ['repository:models/peer:pull']);
     const r = await fetch(`${reg.url}/v2/models/peer/referrers/${digest}`, { headers });
     expect(r.status).toBe(404);
     // The same credentials do reach the repository: the 404 is the missing API, not a refusal.
     const tags = await fetch(`${reg.url}/v2/models/peer/tags/list`, { headers });
     expect(tags.status).toBe(200);
     expect(((await tags.json()) as { tags: string[] }).tags).toContain('v1');
+  });
+
+  it('mounts a blob from another repository the client may pull', async () => {
+    const digest = `sha256:${createHash('sha256').update(payload).digest('hex')}`;
+    const mount = `${reg.url}/v2/models/mounted/blobs/uploads/?mount=${digest}&from=models/peer`;
+    if (auth === 'token') {
+      // A token for the target repository only: the registry wants pull on the source too.
+      const headers = await authorized(reg, ['repository:models/mounted:pull,push']);
+      const r = await fetch(mount, { method: 'POST', headers });
+      expect(r.status).toBe(401);
+      expect(r.headers.get('www-authenticate')).toContain('repository:models/peer:pull');
+    }
+    const headers = await authorized(reg, ['repository:models/peer:pull', 'repository:models/mounted:pull,push']);
+    const r = await fetch(mount, { method: 'POST', headers });
+    expect(r.status).toBe(201);
+    expect(r.headers.get('docker-content-digest')).toBe(digest);
+    const head = await fetch(`${reg.url}/v2/models/mounted/blobs/${digest}`, { method: 'HEAD', headers });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe(String(payload.length));
   });
 
   it('keeps a referrer oras attaches under the tag schema, and oras discover lists it', () => {
@@ -180,18 +205,11 @@ describe.each<RegistryAuth>(['none', 'token'])('docker-registry with the referre
     const tags = oras(['repo', 'tags', '--plain-http', `${reg.host}/models/api`], reg.dockerConfig);
     expect(tags.out.trim().split('\n')).toEqual(['v1']);
 
-    const headers: Record<string, string> = {};
-    if (auth === 'token') {
-      const listing = `${reg.url}/v2/models/api/referrers/${tree.digest}`;
-      expect((await fetch(listing)).status).toBe(401);
-      headers.authorization = `Bearer ${await bearer(reg, 'repository:models/api:pull', true)}`;
-    }
-    const filtered = await fetch(
-      `${reg.url}/v2/models/api/referrers/${tree.digest}?artifactType=${encodeURIComponent(types[1])}`,
-      {
-        headers,
-      },
-    );
+    const listing = `${reg.url}/v2/models/api/referrers/${tree.digest}`;
+    // The proxy answers only whom the registry lets pull the repository.
+    if (auth === 'token') expect((await fetch(listing)).status).toBe(401);
+    const headers = await authorized(reg, ['repository:models/api:pull']);
+    const filtered = await fetch(`${listing}?artifactType=${encodeURIComponent(types[1])}`, { headers });
     expect(filtered.status).toBe(200);
     expect(filtered.headers.get('content-type')).toBe('application/vnd.oci.image.index.v1+json');
     expect(filtered.headers.get('oci-filters-applied')).toBe('artifactType');
