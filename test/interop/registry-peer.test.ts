@@ -217,3 +217,30 @@ describe.each<RegistryAuth>(['none', 'token'])('docker-registry with the referre
     expect(index.manifests.map((m) => m.artifactType)).toEqual([types[1]]);
   });
 });
+
+describe("docker-registry over TLS (a CA of the test's own), auth basic", () => {
+  let reg: TestRegistry;
+  beforeAll(async () => {
+    reg = await startRegistry({ auth: 'basic', tls: true });
+  });
+  afterAll(async () => {
+    await (reg as TestRegistry | undefined)?.stop();
+  });
+
+  it('serves https with a certificate from caFile: oras trusts it with --ca-file, not without', () => {
+    expect(reg.url).toBe(`https://${reg.host}`);
+    const ref = `${reg.host}/models/tls:v1`;
+    const untrusted = oras(['push', ref, 'weights.bin'], reg.dockerConfig);
+    expect(untrusted.status).not.toBe(0);
+    expect(untrusted.out).toMatch(/certificate signed by unknown authority/);
+    const pushed = oras(['push', '--ca-file', reg.caFile!, ref, 'weights.bin'], reg.dockerConfig);
+    expect(pushed.status, pushed.out).toBe(0);
+    const out = join(dir, 'pulled-tls');
+    const pulled = oras(['pull', '--ca-file', reg.caFile!, '-o', out, ref], reg.dockerConfig);
+    expect(pulled.status, pulled.out).toBe(0);
+    expect(readFileSync(join(out, 'weights.bin')).equals(payload)).toBe(true);
+    // Plain HTTP to it is refused, as with any TLS registry.
+    const plain = oras(['pull', '--plain-http', '-o', join(dir, 'plain'), ref], reg.dockerConfig);
+    expect(plain.status).not.toBe(0);
+  });
+});

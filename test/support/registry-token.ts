@@ -1,12 +1,12 @@
 /**
  * The token server of the test registry in token mode: test/peers/registry-token-server.mjs as a
  * child process (./child-server.ts says why), with a P-256 signing key and a self-signed
- * certificate made here with openssl. What it issued and refused is read back from its events file.
+ * certificate (./registry-certs.ts). What it issued and refused is read back from its events file.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startChildServer } from './child-server.js';
+import { selfSigned } from './registry-certs.js';
 
 /** One token the server issued: to whom (`''` when anonymous) and what it grants. */
 export interface IssuedToken {
@@ -35,29 +35,6 @@ const SERVER = resolve(import.meta.dirname, '../peers/registry-token-server.mjs'
 const ISSUER = 'modelseal-test-token-server';
 const SERVICE = 'modelseal-test-registry';
 
-/** A P-256 key and a self-signed certificate for it, made with openssl in `dir`. */
-function makeSigningCert(dir: string): { keyFile: string; certFile: string } {
-  const keyFile = join(dir, 'token-signing.key');
-  const certFile = join(dir, 'token-signing.crt');
-  const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  const made = spawnSync('openssl', [
-    ...args,
-    '-keyout',
-    keyFile,
-    '-out',
-    certFile,
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${ISSUER}`,
-  ]);
-  if (made.status !== 0) {
-    const why = made.error ? String(made.error) : made.stderr.toString();
-    throw new Error(`openssl could not make the token signing certificate: ${why}`);
-  }
-  return { keyFile, certFile };
-}
-
 type TokenEvent = ({ kind: 'issued' } & IssuedToken) | { kind: 'refused'; flow: 'get' | 'post' };
 
 function readEvents(file: string): TokenEvent[] {
@@ -70,7 +47,7 @@ function readEvents(file: string): TokenEvent[] {
 
 /** Starts the token server on a free loopback port; `dir` receives its key, certificate and events. */
 export async function startTokenServer(dir: string, username: string, password: string): Promise<TokenServer> {
-  const { keyFile, certFile } = makeSigningCert(dir);
+  const { keyFile, certFile } = selfSigned(dir, 'token-signing', ISSUER);
   const events = join(dir, 'token-events.jsonl');
   writeFileSync(events, '');
   // The credentials go in its environment, never in argv.

@@ -11,10 +11,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startTokenServer, type IssuedToken, type TokenServer } from './registry-token.js';
 import { startChildServer, type ChildServer } from './child-server.js';
+import { serverCert } from './registry-certs.js';
 import { within } from './wait.js';
 
 export type { IssuedToken } from './registry-token.js';
@@ -33,10 +36,12 @@ export interface RegistryOptions {
   auth: RegistryAuth;
   /** Default 'tag-schema'. */
   referrers?: RegistryReferrers;
+  /** Serve HTTPS with a certificate from a CA of the test's own (`caFile`) instead of plain HTTP. */
+  tls?: boolean;
 }
 
 export interface TestRegistry {
-  /** `http://127.0.0.1:<port>` (plain HTTP on loopback). */
+  /** `http://127.0.0.1:<port>` (plain HTTP on loopback), or `https://…` with `tls`. */
   readonly url: string;
   /** `127.0.0.1:<port>`: what an `oci://` reference and the Docker config name the registry by. */
   readonly host: string;
@@ -47,6 +52,8 @@ export interface TestRegistry {
   readonly password?: string;
   /** A folder whose config.json holds the credentials for `host` (for DOCKER_CONFIG); empty `auths` without auth. */
   readonly dockerConfig: string;
+  /** With `tls`: the PEM of the CA that issued the registry's certificate (NODE_EXTRA_CA_CERTS, oras --ca-file). */
+  readonly caFile?: string;
   /** The registry's storage folder (filesystem driver), to look at what was stored. */
   readonly storage: string;
   /** Token mode: the token server's realm and service, the tokens it issued so far, how many requests it refused. */
@@ -74,7 +81,7 @@ export function orasBin(): string {
 }
 
 /** The registry's config.yml (docs/configuration.md of distribution 2.8). */
-function configYml(storage: string, auth: string): string {
+function configYml(storage: string, auth: string, tls?: { keyFile: string; certFile: string }): string {
   return [
     'version: 0.1',
     'log:',
@@ -93,6 +100,7 @@ function configYml(storage: string, auth: string): string {
     // Port 0: the kernel picks a free port, which the registry logs ("listening on …"); no race.
     '  addr: 127.0.0.1:0',
     `  secret: ${randomBytes(16).toString('hex')}`,
+    ...(tls ? ['  tls:', `    certificate: ${tls.certFile}`, `    key: ${tls.keyFile}`] : []),
     auth,
   ].join('\n');
 }
@@ -131,8 +139,19 @@ function writeDockerConfig(dir: string, host: string, username?: string, passwor
   return folder;
 }
 
+/** The status `GET <url>` answers, trusting `ca` for https; 0 when nothing answers. */
+function probe(url: string, ca?: string): Promise<number> {
+  const get = url.startsWith('https:') ? httpsGet : httpGet;
+  return new Promise((ok) => {
+    get(url, { agent: false, ...(ca !== undefined && { ca }) }, (res) => {
+      res.resume();
+      ok(res.statusCode ?? 0);
+    }).on('error', () => ok(0));
+  });
+}
+
 /** Spawns the registry, reads its port from its log and waits for `GET /v2/` to answer 200 or 401. */
-async function launch(configFile: string) {
+async function launch(configFile: string, scheme: 'http' | 'https', ca?: string) {
   const child: ChildProcess = spawn(REGISTRY, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const keep = (b: Buffer) => (log = (log + b.toString()).slice(-65536));
@@ -148,12 +167,9 @@ async function launch(configFile: string) {
       dead();
       return /listening on (127\.0\.0\.1:\d+)/.exec(log)?.[1];
     });
-    await within(30_000, `docker-registry to answer on http://${host}/v2/`, async () => {
+    await within(30_000, `docker-registry to answer on ${scheme}://${host}/v2/`, async () => {
       dead();
-      const status = await fetch(`http://${host}/v2/`).then(
-        (r) => r.status,
-        () => 0, // not answering yet
-      );
+      const status = await probe(`${scheme}://${host}/v2/`, ca);
       return status === 200 || status === 401;
     });
     return { child, host, exited, log: () => log };
@@ -176,9 +192,12 @@ export async function startRegistry(opts: RegistryOptions): Promise<TestRegistry
     if (opts.auth === 'token') token = await startTokenServer(dir, creds!.username, creds!.password);
     const auth = authSection(dir, opts.auth, creds?.username ?? '', creds?.password ?? '', token);
     const configFile = join(dir, 'config.yml');
-    writeFileSync(configFile, configYml(storage, auth));
-    const run = await launch(configFile);
+    const tls = opts.tls ? serverCert(dir) : undefined;
+    writeFileSync(configFile, configYml(storage, auth, tls));
     const referrers = opts.referrers ?? 'tag-schema';
+    // The proxy speaks plain HTTP to its clients and its upstream.
+    if (tls && referrers === 'api') throw new Error("startRegistry: referrers: 'api' does not serve TLS");
+    const run = await launch(configFile, tls ? 'https' : 'http', tls && readFileSync(tls.caFile, 'utf8'));
     let proxy: ChildServer | undefined;
     try {
       if (referrers === 'api') proxy = await startChildServer(REFERRERS_PROXY, { UPSTREAM: `http://${run.host}` });
@@ -190,12 +209,13 @@ export async function startRegistry(opts: RegistryOptions): Promise<TestRegistry
     const host = proxy ? `127.0.0.1:${proxy.port}` : run.host;
     const t = token;
     return {
-      url: `http://${host}`,
+      url: `${tls ? 'https' : 'http'}://${host}`,
       host,
       auth: opts.auth,
       referrers,
       ...creds,
       dockerConfig: writeDockerConfig(dir, host, creds?.username, creds?.password),
+      ...(tls && { caFile: tls.caFile }),
       storage,
       ...(t && { token: { realm: t.realm, service: t.service, issued: t.issued, refused: t.refused } }),
       log: () => run.log() + (proxy ? proxy.log() : ''),
