@@ -244,3 +244,61 @@ describe("docker-registry over TLS (a CA of the test's own), auth basic", () => 
     expect(plain.status).not.toBe(0);
   });
 });
+
+describe('docker-registry behind the fault-injecting proxy, auth basic', () => {
+  let reg: TestRegistry;
+  const digest = `sha256:${createHash('sha256').update(payload).digest('hex')}`;
+  beforeAll(async () => {
+    reg = await startRegistry({ auth: 'basic', proxy: true });
+    const pushed = oras(['push', '--plain-http', `${reg.host}/models/faults:v1`, 'weights.bin'], reg.dockerConfig);
+    expect(pushed.status, pushed.out).toBe(0);
+  });
+  afterAll(async () => {
+    await (reg as TestRegistry | undefined)?.stop();
+  });
+
+  it('answers an injected 503 once, which oras retries, and records both requests', () => {
+    reg.inject({ method: 'GET', path: `/blobs/${digest}`, status: 503, retryAfter: 1 });
+    const pulled = oras(
+      ['pull', '--plain-http', '-o', join(dir, 'retried'), `${reg.host}/models/faults:v1`],
+      reg.dockerConfig,
+    );
+    expect(pulled.status, pulled.out).toBe(0);
+    expect(readFileSync(join(dir, 'retried', 'weights.bin')).equals(payload)).toBe(true);
+    const blobGets = reg.requests().filter((r) => r.method === 'GET' && r.path.endsWith(`/blobs/${digest}`));
+    expect(blobGets.map((r) => [r.status, r.fault])).toEqual([
+      [503, true],
+      [200, false],
+    ]);
+  });
+
+  it('cuts a blob download after cutAfter bytes; a Range request gets the rest (206)', async () => {
+    reg.inject({ method: 'GET', path: `/blobs/${digest}`, cutAfter: 30_000 });
+    const headers = await authorized(reg, []);
+    const blob = `${reg.url}/v2/models/faults/blobs/${digest}`;
+    const got: Buffer[] = [];
+    const cut = await fetch(blob, { headers });
+    expect(cut.status).toBe(200);
+    await expect(
+      (async () => {
+        for await (const chunk of cut.body!) got.push(Buffer.from(chunk as Uint8Array));
+      })(),
+    ).rejects.toThrow();
+    const have = Buffer.concat(got);
+    expect(have.length).toBe(30_000);
+    const rest = await fetch(blob, { headers: { ...headers, range: `bytes=${have.length}-` } });
+    expect(rest.status).toBe(206);
+    expect(Buffer.concat([have, Buffer.from(await rest.arrayBuffer())]).equals(payload)).toBe(true);
+    expect(reg.requests().at(-1)).toMatchObject({ status: 206, range: `bytes=${have.length}-`, fault: false });
+  });
+
+  it('refuses inject and requests on a registry started without the proxy', async () => {
+    const plain = await startRegistry({ auth: 'none' });
+    try {
+      expect(() => plain.requests()).toThrow(/proxy: true/);
+      expect(() => plain.inject({ path: '.' })).toThrow(/proxy: true/);
+    } finally {
+      await plain.stop();
+    }
+  });
+});

@@ -4,13 +4,14 @@
  * and deletes enabled; no auth, basic auth (htpasswd, bcrypt) or token auth (a token server of
  * our own, ./registry-token.ts). distribution 2.8 has no referrers API (GET /v2/<name>/referrers/
  * answers 404), so clients exercise the referrers tag schema (`sha256-<hex>`) against it; with
- * `referrers: 'api'` a proxy of our own in front of it adds the API (test/peers/
- * registry-referrers-proxy.mjs), everything else staying the registry's.
+ * `referrers: 'api'` a proxy of our own in front of it adds the API (test/peers/registry-proxy.mjs),
+ * everything else staying the registry's; the proxy also injects faults (429, 5xx, a connection cut
+ * mid-body) and records the requests, for retry and resume tests.
  * Also the `oras` CLI setup.sh builds, to cross-check what the code pushes and pulls.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -23,19 +24,47 @@ import { within } from './wait.js';
 export type { IssuedToken } from './registry-token.js';
 
 const REGISTRY = '/usr/bin/docker-registry';
-const REFERRERS_PROXY = resolve(import.meta.dirname, '../peers/registry-referrers-proxy.mjs');
+const PROXY = resolve(import.meta.dirname, '../peers/registry-proxy.mjs');
 const PEERS = resolve(import.meta.dirname, '../../.peers');
 const ORAS_VERSION = readFileSync(resolve(import.meta.dirname, '../peers/oras.version'), 'utf8').trim();
 
 export type RegistryAuth = 'none' | 'basic' | 'token';
+
+/** A fault the proxy injects into the next `times` (default 1) requests whose method and path match. */
+export interface Fault {
+  /** The method to match (any when absent). */
+  method?: string;
+  /** A regular expression the request path with its query must match, e.g. `/blobs/sha256:`. */
+  path: string;
+  times?: number;
+  /** Answer this status (429, 500, 503 …) instead of the registry, with `Retry-After: retryAfter` when given. */
+  status?: number;
+  retryAfter?: number;
+  /** Pass the request on, but cut the connection after this many bytes of the response body. */
+  cutAfter?: number;
+}
+
+/** One request the proxy answered. */
+export interface ProxiedRequest {
+  readonly method: string;
+  /** The path with its query. */
+  readonly path: string;
+  readonly status: number;
+  /** The Range header the client sent, if any. */
+  readonly range?: string;
+  /** Whether an injected fault answered or cut it. */
+  readonly fault: boolean;
+}
 
 /** 'tag-schema': the registry as it is, without the referrers API; 'api': with it, through the proxy. */
 export type RegistryReferrers = 'tag-schema' | 'api';
 
 export interface RegistryOptions {
   auth: RegistryAuth;
-  /** Default 'tag-schema'. */
+  /** Default 'tag-schema'; 'api' puts the proxy in front. */
   referrers?: RegistryReferrers;
+  /** Put the proxy of our own (test/peers/registry-proxy.mjs) in front, for `inject` and `requests`. */
+  proxy?: boolean;
   /** Serve HTTPS with a certificate from a CA of the test's own (`caFile`) instead of plain HTTP. */
   tls?: boolean;
 }
@@ -63,6 +92,10 @@ export interface TestRegistry {
     readonly issued: () => IssuedToken[];
     readonly refused: () => number;
   };
+  /** With the proxy: injects `fault` into the requests that follow (throws without the proxy). */
+  inject(fault: Fault): void;
+  /** With the proxy: every request it answered so far, in order (throws without the proxy). */
+  requests(): ProxiedRequest[];
   /** The registry's log so far (its last 64 KiB), for failure messages. */
   log(): string;
   /** Stops the registry (and token server) and removes its folder. */
@@ -195,17 +228,24 @@ export async function startRegistry(opts: RegistryOptions): Promise<TestRegistry
     const tls = opts.tls ? serverCert(dir) : undefined;
     writeFileSync(configFile, configYml(storage, auth, tls));
     const referrers = opts.referrers ?? 'tag-schema';
+    const proxied = opts.proxy === true || referrers === 'api';
     // The proxy speaks plain HTTP to its clients and its upstream.
-    if (tls && referrers === 'api') throw new Error("startRegistry: referrers: 'api' does not serve TLS");
+    if (tls && proxied) throw new Error('startRegistry: the proxy (referrers: api, proxy: true) does not serve TLS');
     const run = await launch(configFile, tls ? 'https' : 'http', tls && readFileSync(tls.caFile, 'utf8'));
+    const faults = join(dir, 'proxy-faults.jsonl');
+    const requests = join(dir, 'proxy-requests.jsonl');
     let proxy: ChildServer | undefined;
     try {
-      if (referrers === 'api') proxy = await startChildServer(REFERRERS_PROXY, { UPSTREAM: `http://${run.host}` });
+      const env = { UPSTREAM: `http://${run.host}`, REFERRERS: referrers, FAULTS: faults, REQUESTS: requests };
+      if (proxied) proxy = await startChildServer(PROXY, env);
     } catch (e) {
       run.child.kill();
       await run.exited;
       throw e;
     }
+    const needProxy = (what: string) => {
+      if (!proxy) throw new Error(`TestRegistry.${what} needs startRegistry({ proxy: true })`);
+    };
     const host = proxy ? `127.0.0.1:${proxy.port}` : run.host;
     const t = token;
     return {
@@ -218,6 +258,16 @@ export async function startRegistry(opts: RegistryOptions): Promise<TestRegistry
       ...(tls && { caFile: tls.caFile }),
       storage,
       ...(t && { token: { realm: t.realm, service: t.service, issued: t.issued, refused: t.refused } }),
+      inject: (fault) => {
+        needProxy('inject');
+        appendFileSync(faults, JSON.stringify(fault) + '\n');
+      },
+      requests: () => {
+        needProxy('requests');
+        if (!existsSync(requests)) return [];
+        const lines = readFileSync(requests, 'utf8').split('\n').filter(Boolean);
+        return lines.map((l) => JSON.parse(l) as ProxiedRequest);
+      },
       log: () => run.log() + (proxy ? proxy.log() : ''),
       stop: async () => {
         await proxy?.close();
