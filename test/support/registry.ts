@@ -7,7 +7,13 @@
  * `referrers: 'api'` a proxy of our own in front of it adds the API (test/peers/registry-proxy.mjs),
  * everything else staying the registry's; the proxy also injects faults (429, 5xx, a connection cut
  * mid-body) and records the requests, for retry and resume tests.
- * Also the `oras` CLI setup.sh builds, to cross-check what the code pushes and pulls.
+ * HTTPS with `tls: true` (a CA of the test's own). Also the `oras` CLI setup.sh builds, to
+ * cross-check what the code pushes and pulls.
+ *
+ *   const reg = await startRegistry({ auth: 'token' });   // in beforeAll; reg.stop() in afterAll
+ *   the CLI with DOCKER_CONFIG=reg.dockerConfig pushes to `oci://${reg.host}/models/m:v1` (plain HTTP);
+ *   spawnSync(orasBin(), ['pull', '--plain-http', '-o', out, `${reg.host}/models/m:v1`], { env: … });
+ *   reg.token.issued() // the tokens its token server issued
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
