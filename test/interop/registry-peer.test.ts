@@ -16,11 +16,11 @@ import { orasBin, startRegistry, type RegistryAuth, type TestRegistry } from '..
 const dir = tempDir('modelseal-registry-peer-');
 const payload = detBytes(100_000, 'registry-peer');
 
-/** Runs oras with DOCKER_CONFIG set to `dockerConfig` (an empty folder: no credentials). */
-function oras(args: string[], dockerConfig: string, cwd = dir) {
+/** Runs oras with DOCKER_CONFIG set to `dockerConfig`, and `pathFirst` (a credential helper's folder) first on PATH. */
+function oras(args: string[], dockerConfig: string, pathFirst?: string) {
   const r = spawnSync(orasBin(), args, {
-    cwd,
-    env: { PATH: process.env.PATH, HOME: dir, DOCKER_CONFIG: dockerConfig },
+    cwd: dir,
+    env: { PATH: [pathFirst, process.env.PATH].filter(Boolean).join(':'), HOME: dir, DOCKER_CONFIG: dockerConfig },
     encoding: 'utf8',
     timeout: 30_000,
   });
@@ -139,6 +139,20 @@ describe.each<RegistryAuth>(['none', 'basic', 'token'])('docker-registry, auth %
     expect(tags.status).toBe(200);
     expect(((await tags.json()) as { tags: string[] }).tags).toContain('v1');
   });
+
+  if (auth !== 'none')
+    it('finds the credentials through a credential helper (credHelpers) as well', () => {
+      const helper = reg.credentialHelper!;
+      const out = join(dir, `helper-${auth}`);
+      const ref = `${reg.host}/models/peer:v1`;
+      const pulled = oras(['pull', '--plain-http', '-o', out, ref], helper.dockerConfig, helper.path);
+      expect(pulled.status, pulled.out).toBe(0);
+      expect(readFileSync(join(out, 'weights.bin')).equals(payload)).toBe(true);
+      expect(helper.calls()).toContain('get');
+      // Without the helper on PATH the same config yields no credentials.
+      const without = oras(['pull', '--plain-http', '-o', join(dir, `nohelper-${auth}`), ref], helper.dockerConfig);
+      expect(without.status).not.toBe(0);
+    });
 
   it('mounts a blob from another repository the client may pull', async () => {
     const digest = `sha256:${createHash('sha256').update(payload).digest('hex')}`;

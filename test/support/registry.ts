@@ -25,9 +25,11 @@ import { join, resolve } from 'node:path';
 import { startTokenServer, type IssuedToken, type TokenServer } from './registry-token.js';
 import { startChildServer, type ChildServer } from './child-server.js';
 import { serverCert } from './registry-certs.js';
+import { writeCredentialHelper, writeDockerConfig, type CredentialHelper } from './registry-credentials.js';
 import { within } from './wait.js';
 
 export type { IssuedToken } from './registry-token.js';
+export type { CredentialHelper } from './registry-credentials.js';
 
 const REGISTRY = '/usr/bin/docker-registry';
 const PROXY = resolve(import.meta.dirname, '../peers/registry-proxy.mjs');
@@ -87,6 +89,8 @@ export interface TestRegistry {
   readonly password?: string;
   /** A folder whose config.json holds the credentials for `host` (for DOCKER_CONFIG); empty `auths` without auth. */
   readonly dockerConfig: string;
+  /** With auth: the same credentials through a credential helper (its config folder, its PATH folder, its calls). */
+  readonly credentialHelper?: CredentialHelper;
   /** With `tls`: the PEM of the CA that issued the registry's certificate (NODE_EXTRA_CA_CERTS, oras --ca-file). */
   readonly caFile?: string;
   /** The registry's storage folder (filesystem driver), to look at what was stored. */
@@ -167,15 +171,6 @@ function authSection(dir: string, auth: RegistryAuth, username: string, password
     `    issuer: ${token!.issuer}`,
     `    rootcertbundle: ${token!.rootCertBundle}`,
   ].join('\n');
-}
-
-function writeDockerConfig(dir: string, host: string, username?: string, password?: string): string {
-  const folder = join(dir, 'docker-config');
-  mkdirSync(folder, { mode: 0o700 });
-  const auths =
-    username === undefined ? {} : { [host]: { auth: Buffer.from(`${username}:${password ?? ''}`).toString('base64') } };
-  writeFileSync(join(folder, 'config.json'), JSON.stringify({ auths }, null, 2) + '\n', { mode: 0o600 });
-  return folder;
 }
 
 /** The status `GET <url>` answers, trusting `ca` for https; 0 when nothing answers. */
@@ -261,6 +256,7 @@ export async function startRegistry(opts: RegistryOptions): Promise<TestRegistry
       referrers,
       ...creds,
       dockerConfig: writeDockerConfig(dir, host, creds?.username, creds?.password),
+      ...(creds && { credentialHelper: writeCredentialHelper(dir, host, creds.username, creds.password) }),
       ...(tls && { caFile: tls.caFile }),
       storage,
       ...(t && { token: { realm: t.realm, service: t.service, issued: t.issued, refused: t.refused } }),
