@@ -32,6 +32,7 @@ export type { IssuedToken } from './registry-token.js';
 export type { CredentialHelper } from './registry-credentials.js';
 
 const REGISTRY = '/usr/bin/docker-registry';
+const TIED = resolve(import.meta.dirname, '../peers/tied-to-parent.mjs');
 const PROXY = resolve(import.meta.dirname, '../peers/registry-proxy.mjs');
 const PEERS = resolve(import.meta.dirname, '../../.peers');
 const ORAS_VERSION = readFileSync(resolve(import.meta.dirname, '../peers/oras.version'), 'utf8').trim();
@@ -186,12 +187,19 @@ function probe(url: string, ca?: string): Promise<number> {
 
 /** Spawns the registry, reads its port from its log and waits for `GET /v2/` to answer 200 or 401. */
 async function launch(configFile: string, scheme: 'http' | 'https', ca?: string) {
-  const child: ChildProcess = spawn(REGISTRY, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Through tied-to-parent.mjs: the registry ends when this process does, even when killed.
+  const child: ChildProcess = spawn(process.execPath, [TIED, REGISTRY, 'serve', configFile], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let log = '';
   const keep = (b: Buffer) => (log = (log + b.toString()).slice(-65536));
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
+  const stop = async () => {
+    child.stdin!.end();
+    await exited;
+  };
   const dead = () => {
     if (child.exitCode !== null || child.signalCode !== null)
       throw new Error(`docker-registry exited (${child.exitCode ?? child.signalCode}): ${log.slice(-2000)}`);
@@ -206,10 +214,9 @@ async function launch(configFile: string, scheme: 'http' | 'https', ca?: string)
       const status = await probe(`${scheme}://${host}/v2/`, ca);
       return status === 200 || status === 401;
     });
-    return { child, host, exited, log: () => log };
+    return { host, stop, log: () => log };
   } catch (e) {
-    child.kill();
-    await exited;
+    await stop();
     throw e;
   }
 }
@@ -240,8 +247,7 @@ export async function startRegistry(opts: RegistryOptions): Promise<TestRegistry
       const env = { UPSTREAM: `http://${run.host}`, REFERRERS: referrers, FAULTS: faults, REQUESTS: requests };
       if (proxied) proxy = await startChildServer(PROXY, env);
     } catch (e) {
-      run.child.kill();
-      await run.exited;
+      await run.stop();
       throw e;
     }
     const needProxy = (what: string) => {
@@ -273,8 +279,7 @@ export async function startRegistry(opts: RegistryOptions): Promise<TestRegistry
       log: () => run.log() + (proxy ? proxy.log() : ''),
       stop: async () => {
         await proxy?.close();
-        if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill();
-        await run.exited;
+        await run.stop();
         await t?.close();
         rmSync(dir, { recursive: true, force: true });
       },
