@@ -154,6 +154,32 @@ describe.each<RegistryAuth>(['none', 'basic', 'token'])('docker-registry, auth %
       expect(without.status).not.toBe(0);
     });
 
+  if (auth === 'token')
+    it('issues tokens by the OAuth2 flow too (POST: password, then refresh_token)', async () => {
+      const post = (form: Record<string, string>) =>
+        fetch(reg.token!.realm, { method: 'POST', body: new URLSearchParams(form) });
+      const scope = 'repository:models/peer:pull';
+      const common = { service: reg.token!.service, scope, client_id: 'modelseal-test' };
+      const wrong = await post({ ...common, grant_type: 'password', username: reg.username!, password: 'wrong' });
+      expect(wrong.status).toBe(401);
+      const first = await post({
+        ...common,
+        grant_type: 'password',
+        username: reg.username!,
+        password: reg.password!,
+        access_type: 'offline',
+      });
+      expect(first.status).toBe(200);
+      const { access_token, refresh_token } = (await first.json()) as { access_token: string; refresh_token: string };
+      const again = await post({ ...common, grant_type: 'refresh_token', refresh_token });
+      expect(again.status).toBe(200);
+      for (const token of [access_token, ((await again.json()) as { access_token: string }).access_token]) {
+        const r = await fetch(`${reg.url}/v2/models/peer/tags/list`, { headers: { authorization: `Bearer ${token}` } });
+        expect(r.status).toBe(200);
+      }
+      expect(reg.token!.issued().filter((t) => t.flow === 'post')).toHaveLength(2);
+    });
+
   it('mounts a blob from another repository the client may pull', async () => {
     const digest = `sha256:${createHash('sha256').update(payload).digest('hex')}`;
     const mount = `${reg.url}/v2/models/mounted/blobs/uploads/?mount=${digest}&from=models/peer`;
