@@ -1,9 +1,10 @@
 /**
  * The registry test harness itself (test/support/registry.ts) against its real peers: Debian's
- * docker-registry in each auth mode, driven by the `oras` CLI. With the right credentials a push
- * and a pull work; without them the registry refuses (401); in token mode the tokens really come
- * from the harness's token server. The registry has no referrers API, which the referrers tag
- * schema tests of the OCI client rely on.
+ * docker-registry in each auth mode, driven by the `oras` CLI. With the right credentials (inline
+ * or through a credential helper) a push and a pull work; without them the registry refuses (401);
+ * in token mode the tokens really come from the harness's token server. docker-registry 2.8 has no
+ * referrers API, so referrers live under the tag schema; the harness's proxy adds the API, injects
+ * faults (a 503, a connection cut mid-blob) and records requests; `tls: true` serves HTTPS.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
