@@ -32,6 +32,7 @@ import { registerRules } from './commands/rules.js';
 import { registerKms } from './commands/kms.js';
 import { registerClassify } from './commands/classify.js';
 import { registerLicense } from './commands/license.js';
+import { registerMlflow } from './commands/mlflow.js';
 
 /** The package version: package.json is two levels up from dist/cli/, one from cli/ (tests run the source). */
 function version(): string {
@@ -119,6 +120,7 @@ Exit codes: ${Object.entries(ErrorCodes)
     registerServe,
     registerRecipient,
     registerLicense,
+    registerMlflow,
     registerLists,
     registerScreen,
     registerRules,

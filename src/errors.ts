@@ -76,6 +76,10 @@ export const ErrorCodes = {
    * `audit verify-export` of a pack that declares gaps without --accept-gaps.
    */
   EVIDENCE_INCOMPLETE: { exit: 24, summary: 'records an evidence pack needs are missing' },
+  /** The MLflow tracking server could not be reached, or answered 429/5xx through every retry (`mlflow register`). */
+  MLFLOW_UNAVAILABLE: { exit: 28, summary: 'the MLflow tracking server could not be reached (retryable)' },
+  /** The MLflow tracking server refused a request: authentication, permission, or an invalid name or source. */
+  MLFLOW_REJECTED: { exit: 29, summary: 'the MLflow tracking server refused the request' },
   /** This host cannot run the operation (fingerprints need a little-endian CPU). */
   UNSUPPORTED_PLATFORM: { exit: 69, summary: 'this platform cannot run the operation' },
   /** The operation was interrupted (signal). */

@@ -420,3 +420,13 @@ export { parseRetention, type MissingRecord, type RetentionStatus } from './serv
 export { MAX_RECORDS_PER_QUERY, type RecordsAnswer, type RecordsQuery } from './release/records.js';
 // Registries (issue 22).
 export { ociPackageInfo, type OciOptions, type RegistryPackageInfo } from './registry/oci/index.js';
+export {
+  registerInMlflow,
+  exportLogIndexes,
+  mlflowAuthorization,
+  DEFAULT_MLFLOW_ALIAS,
+  MLFLOW_TAGS,
+  type MlflowRegisterOptions,
+  type MlflowRegistration,
+} from './registry/mlflow/index.js';
+export { sealedPackageFacts, type SealedPackageFacts } from './registry/package-facts.js';
