@@ -33,6 +33,7 @@ import { registerKms } from './commands/kms.js';
 import { registerClassify } from './commands/classify.js';
 import { registerLicense } from './commands/license.js';
 import { registerMlflow } from './commands/mlflow.js';
+import { registerHf } from './commands/hf.js';
 
 /** The package version: package.json is two levels up from dist/cli/, one from cli/ (tests run the source). */
 function version(): string {
@@ -121,6 +122,7 @@ Exit codes: ${Object.entries(ErrorCodes)
     registerRecipient,
     registerLicense,
     registerMlflow,
+    registerHf,
     registerLists,
     registerScreen,
     registerRules,

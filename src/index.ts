@@ -429,4 +429,5 @@ export {
   type MlflowRegisterOptions,
   type MlflowRegistration,
 } from './registry/mlflow/index.js';
+export { exportForHuggingFace, HF_TAGS, type HfExportOptions, type HfExportResult } from './registry/hf/index.js';
 export { sealedPackageFacts, type SealedPackageFacts } from './registry/package-facts.js';
