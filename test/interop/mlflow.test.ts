@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Determination } from '../../src/index.js';
-import { cli } from '../support/cli.js';
+import { cli, serveCli } from '../support/cli.js';
 import { tempDir } from '../support/fixtures.js';
 import { startMlflow, type Mlflow } from '../support/mlflow.js';
 
@@ -95,5 +95,26 @@ describe('mlflow register', () => {
     const down = ms(['--json', 'mlflow', 'register', '--tracking-uri', 'http://127.0.0.1:9', '--name', 'x', pkg]);
     expect(down.code).toBe(28);
     expect(down.json().error.code).toBe('MLFLOW_UNAVAILABLE');
+  });
+
+  it('tags the release service of a package sealed for one, and finds its export in the service log', async () => {
+    const data = join(dir, 'data');
+    const issued = ms(['recipient', 'issue', 'acme-labs', '--org', 'Acme Labs', '--country', 'DE', '--data', data]);
+    expect(issued.code, issued.stderr).toBe(0);
+    const served = await serveCli(keys, dir, data, ['--geoip', 'none']);
+    try {
+      const released = join(dir, 'released.mseal');
+      const to = ['--to', `release:${served.url}#acme-labs`, '--license', 'EAR-M', '--no-license-check'];
+      const sealed = ms(['--json', 'seal', resolve('samples/checkpoint'), ...to, '--log', served.url, '-o', released]);
+      expect(sealed.code, sealed.stderr).toBe(0);
+      const entries = (sealed.json().log.entries as { index: number }[]).map((e) => e.index);
+      const r = register(['--name', 'released', released, '--log', served.url, '--source', 's3://m/released.mseal']);
+      expect(r.code, r.stderr).toBe(0);
+      const mv = (await mlflow.get('model-versions/get', { name: 'released', version: '1' })).model_version;
+      expect(mv.tags).toContainEqual({ key: 'modelseal.release_url', value: served.url });
+      expect(mv.tags).toContainEqual({ key: 'modelseal.log_index', value: entries.join(',') });
+    } finally {
+      served.stop();
+    }
   });
 });
