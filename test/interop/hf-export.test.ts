@@ -98,4 +98,15 @@ describe('hf export', () => {
     expect(readdirSync(dir).filter((n) => n.includes('mseal-partial'))).toEqual([]);
     expect(ms(['hf', 'export', pkg, '-o', out, '--force']).code).toBe(0);
   });
+
+  it('names a package with spaces and Markdown characters literally: quoted in the commands, escaped in the text', () => {
+    const odd = join(dir, 'my *model* (v2).mseal');
+    copyFileSync(pkg, odd);
+    const out = join(dir, 'hf-odd');
+    expect(ms(['hf', 'export', odd, '-o', out]).code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['README.md', 'my *model* (v2).mseal']);
+    const { text } = parseCard(join(out, 'README.md'));
+    expect(text).toContain("modelseal open 'my *model* (v2).mseal' -o ./weights");
+    expect(text).toContain('This repository holds my \\*model\\* (v2).mseal,');
+  });
 });

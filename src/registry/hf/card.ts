@@ -22,6 +22,12 @@ export interface ModelCardInput {
   releaseUrl?: string | null;
 }
 
+/** Text as Markdown shows it literally (a model is named after its folder, which may hold any character). */
+const md = (s: string) => s.replace(/[\\`*_[\]<>|~]/g, (c) => `\\${c}`);
+
+/** A file name as a POSIX shell word. */
+const sh = (s: string) => (/^[A-Za-z0-9._/@%+=:,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
 /** A YAML scalar: JSON's double-quoted string is valid YAML and needs no other escaping rules. */
 const q = (s: string) => JSON.stringify(s);
 
@@ -74,15 +80,15 @@ export function renderModelCard(i: ModelCardInput): string {
   const lines = [
     ...frontMatter(i),
     '',
-    `# ${f.modelName} (sealed with modelseal)`,
+    `# ${md(f.modelName)} (sealed with modelseal)`,
     '',
-    `This repository holds \`${i.packageFile}\`, the weights of **${f.modelName}** sealed with ` +
+    `This repository holds ${md(i.packageFile)}, the weights of **${md(f.modelName)}** sealed with ` +
       'modelseal: encrypted, signed by the publisher, and released only to ' +
       'licensed recipients through a release service that logs every release in a transparency log.',
     '',
     '| | |',
     '|---|---|',
-    `| package | \`${i.packageFile}\`, ${f.packageBytes} bytes, \`${f.packageDigest}\` |`,
+    `| package | ${md(i.packageFile)}, ${f.packageBytes} bytes, \`${f.packageDigest}\` |`,
     `| model root digest | \`${f.modelDigest}\` |`,
     `| export classification (US EAR) | ${classificationCell(f)} |`,
     `| publisher key | \`${f.publisher}\` |`,
@@ -99,8 +105,8 @@ export function renderModelCard(i: ModelCardInput): string {
     '## Opening the package',
     '',
     '```sh',
-    `modelseal verify ${i.packageFile} --publisher publisher.pem   # the publisher's key, obtained from the publisher`,
-    `modelseal open ${i.packageFile} -o ./weights --server ${server} \\`,
+    `modelseal verify ${sh(i.packageFile)} --publisher publisher.pem   # the publisher's key, from the publisher`,
+    `modelseal open ${sh(i.packageFile)} -o ./weights --server ${server} \\`,
     '  --identity <you>.identity --destination <ISO country code>',
     '```',
     '',
