@@ -3,7 +3,7 @@ import { DEFAULT_MLFLOW_ALIAS, ModelsealError, registerInMlflow, type MlflowRegi
 import { emitJson, say, warn, type GlobalOptions } from '../util.js';
 
 interface RegisterFlags {
-  trackingUri: string;
+  trackingUri?: string;
   name: string;
   alias?: string;
   source?: string;
@@ -33,7 +33,10 @@ export function registerMlflow(program: Command): void {
         'tagged with its digests, classification, release service and export log entry, and set an alias on it',
     )
     .argument('<package>', 'package file, or an OCI reference oci://<registry>/<repo>[:<tag>|@sha256:…]')
-    .requiredOption('--tracking-uri <url>', 'the MLflow tracking server, e.g. http://127.0.0.1:5000')
+    .option(
+      '--tracking-uri <url>',
+      'the MLflow tracking server, e.g. http://127.0.0.1:5000 (default: $MLFLOW_TRACKING_URI)',
+    )
     .requiredOption('--name <model>', 'the registered model (created if missing)')
     .option('--alias <name>', `alias to point at the new version (default ${DEFAULT_MLFLOW_ALIAS})`)
     .option(
@@ -54,8 +57,14 @@ export function registerMlflow(program: Command): void {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       if (o.logIndex !== undefined && o.log !== undefined)
         throw new ModelsealError('INVALID_ARGUMENT', '--log-index and --log both name the export entry: give one');
+      const trackingUri = o.trackingUri ?? process.env.MLFLOW_TRACKING_URI;
+      if (!trackingUri)
+        throw new ModelsealError(
+          'INVALID_ARGUMENT',
+          "give the tracking server as --tracking-uri <url> or in MLFLOW_TRACKING_URI, as for MLflow's own clients",
+        );
       const r = await registerInMlflow({
-        trackingUri: o.trackingUri,
+        trackingUri,
         name: o.name,
         target,
         ...(o.alias !== undefined ? { alias: o.alias } : {}),

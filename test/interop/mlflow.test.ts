@@ -72,7 +72,26 @@ describe('mlflow register', () => {
     const mv = (await mlflow.get('model-versions/get', { name: 'demo', version: '2' })).model_version;
     expect(mv.source).toBe('s3://models/demo.mseal');
     expect(mv.tags).toContainEqual({ key: 'modelseal.log_index', value: '7,8' });
-    const again = ms(['--json', ...args, '--source', 's3://models/demo.mseal', '--log-index', '9']);
+    // The tracking server from MLFLOW_TRACKING_URI, as MLflow's clients take it.
+    process.env.MLFLOW_TRACKING_URI = mlflow.url;
+    let again;
+    try {
+      again = ms([
+        '--json',
+        'mlflow',
+        'register',
+        '--name',
+        'demo',
+        pkg,
+        '--source',
+        's3://models/demo.mseal',
+        '--log-index',
+        '9',
+      ]);
+    } finally {
+      delete process.env.MLFLOW_TRACKING_URI;
+    }
+    expect(again.code, again.stderr).toBe(0);
     expect(again.json().registration.version).toBe('3');
     expect((await mlflow.get('registered-models/alias', { name: 'demo', alias: 'sealed' })).model_version.version).toBe(
       '3',
