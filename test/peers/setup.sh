@@ -37,9 +37,9 @@ fi
 "$VENV/bin/python" -c 'import model_signing, safetensors, numpy' \
   || { echo "setup: the Python peers did not import; see $PEERS/pip.log" >&2; exit 1; }
 "$VENV/bin/python" -c 'import moto' || { echo "setup: moto did not import; see $PEERS/pip.log" >&2; exit 1; }
-# MLflow and huggingface_hub (brief M, issue 22): `mlflow register` runs against a real `mlflow server`;
-# `hf export`'s model card is parsed with huggingface_hub's ModelCard.
-"$VENV/bin/python" -c 'import mlflow, huggingface_hub' && [ -x "$VENV/bin/mlflow" ] \
+# MLflow and huggingface_hub (brief M, issue 22): `mlflow register` runs against a real `mlflow server`
+# (with its basic-auth app, which needs flask_wtf); `hf export`'s model card is parsed with huggingface_hub's ModelCard.
+"$VENV/bin/python" -W ignore -c 'import mlflow, mlflow.server.auth, flask_wtf, huggingface_hub' && [ -x "$VENV/bin/mlflow" ] \
   || { echo "setup: mlflow or huggingface_hub did not import; see $PEERS/pip.log" >&2; exit 1; }
 # The independent log verifier: a small Go program on golang.org/x/mod/sumdb (Go module proxy).
 GO=$(command -v go || echo /usr/local/go/bin/go)

@@ -4,7 +4,8 @@
  * local artifact store in a temporary folder; and reading back through its REST API.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { join, resolve } from 'node:path';
 import { freePort } from './moto.js';
@@ -36,8 +37,12 @@ function getBytes(url: string): Promise<Buffer> {
   });
 }
 
-/** Starts `mlflow server` with its stores under `dir` and waits until /health answers. */
-export async function startMlflow(dir: string): Promise<Mlflow> {
+/**
+ * Starts `mlflow server` with its stores under `dir` and waits until /health answers. With
+ * `adminPassword`, MLflow's basic-auth app runs in front (`--app-name basic-auth`, PyPI `mlflow[auth]`),
+ * its user store in `dir` too, and user `admin` gets that password.
+ */
+export async function startMlflow(dir: string, adminPassword?: string): Promise<Mlflow> {
   if (!existsSync(MLFLOW))
     throw new Error(
       `${MLFLOW} is missing: run \`bash test/peers/setup.sh\` (npm test does); the MLflow tests need a real ` +
@@ -47,8 +52,22 @@ export async function startMlflow(dir: string): Promise<Mlflow> {
   const args = ['server', '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`];
   args.push('--artifacts-destination', join(dir, 'artifacts'), '--host', '127.0.0.1', '--port', String(port));
   args.push('--workers', '1');
+  const env = { ...process.env };
+  if (adminPassword !== undefined) {
+    const ini = join(dir, 'basic_auth.ini');
+    const conf = ['[mlflow]', 'default_permission = READ', `database_uri = sqlite:///${join(dir, 'auth.db')}`];
+    conf.push('admin_username = admin', 'authorization_function = mlflow.server.auth:authenticate_request_basic_auth');
+    writeFileSync(ini, conf.join('\n') + '\n');
+    Object.assign(env, {
+      MLFLOW_AUTH_CONFIG_PATH: ini,
+      MLFLOW_AUTH_ADMIN_PASSWORD: adminPassword,
+      // The auth app's CSRF protection wants a fixed secret.
+      MLFLOW_FLASK_SERVER_SECRET_KEY: randomBytes(16).toString('hex'),
+    });
+    args.push('--app-name', 'basic-auth');
+  }
   // Its own process group: `mlflow server` runs uvicorn as a child, and stopping must stop both.
-  const child = spawn(MLFLOW, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const child = spawn(MLFLOW, args, { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let log = '';
   child.stderr.on('data', (b: Buffer) => (log = (log + b.toString()).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;
