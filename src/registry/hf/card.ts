@@ -8,6 +8,7 @@ import type { SealedPackageFacts } from '../package-facts.js';
 /** The tags every export carries (the Hub lists and filters by them). */
 export const HF_TAGS = ['modelseal', 'encrypted', 'export-controlled'] as const;
 
+/** What a model card is made from. */
 export interface ModelCardInput {
   facts: SealedPackageFacts;
   /** The package's file name in the folder. */

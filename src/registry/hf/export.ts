@@ -14,6 +14,7 @@ import { toHex } from '../../format/encoding.js';
 import { fileDigest, sealedPackageFacts, type SealedPackageFacts } from '../package-facts.js';
 import { renderModelCard } from './card.js';
 
+/** The package to export, the folder to write, and what the card says beyond the package. */
 export interface HfExportOptions {
   /** The package file. */
   package: string;
@@ -31,6 +32,7 @@ export interface HfExportOptions {
   force?: boolean;
 }
 
+/** The folder written, its files, and the facts the card was made from. */
 export interface HfExportResult {
   output: string;
   files: string[];

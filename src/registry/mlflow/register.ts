@@ -23,6 +23,7 @@ export const MLFLOW_TAGS = {
   logIndex: 'modelseal.log_index',
 } as const;
 
+/** What to register, where, and how to find its export entry. */
 export interface MlflowRegisterOptions extends MlflowClientOptions {
   /** The registered model's name. */
   name: string;
@@ -42,6 +43,7 @@ export interface MlflowRegisterOptions extends MlflowClientOptions {
   oci?: OciOptions;
 }
 
+/** What a registration made: the version, its source, alias and tags. */
 export interface MlflowRegistration {
   name: string;
   version: string;
