@@ -33,6 +33,8 @@ import { registerKms } from './commands/kms.js';
 import { registerClassify } from './commands/classify.js';
 import { registerLicense } from './commands/license.js';
 import { registerKeyProvider } from './commands/keyprovider.js';
+import { registerMlflow } from './commands/mlflow.js';
+import { registerHf } from './commands/hf.js';
 
 /** The package version: package.json is two levels up from dist/cli/, one from cli/ (tests run the source). */
 function version(): string {
@@ -120,6 +122,8 @@ Exit codes: ${Object.entries(ErrorCodes)
     registerServe,
     registerRecipient,
     registerLicense,
+    registerMlflow,
+    registerHf,
     registerLists,
     registerScreen,
     registerRules,

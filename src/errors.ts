@@ -76,6 +76,10 @@ export const ErrorCodes = {
    * `audit verify-export` of a pack that declares gaps without --accept-gaps.
    */
   EVIDENCE_INCOMPLETE: { exit: 24, summary: 'records an evidence pack needs are missing' },
+  /** The MLflow tracking server could not be reached, or answered 429/5xx through every retry (`mlflow register`). */
+  MLFLOW_UNAVAILABLE: { exit: 28, summary: 'the MLflow tracking server could not be reached (retryable)' },
+  /** The MLflow tracking server refused a request: authentication, permission, or an invalid name or source. */
+  MLFLOW_REJECTED: { exit: 29, summary: 'the MLflow tracking server refused the request' },
   /** `keyprovider`: the ocicrypt request on stdin is not one (not JSON, unknown op, a bad field or parameter). */
   KEYPROVIDER_REQUEST: { exit: 30, summary: 'the ocicrypt keyprovider request is malformed' },
   /** `keyprovider`: a layer annotation that modelseal did not write, or that was damaged or altered. */

@@ -432,3 +432,14 @@ export {
   type KeyProviderRequest,
   type LayerAnnotation,
 } from './registry/keyprovider/index.js';
+export {
+  registerInMlflow,
+  exportLogIndexes,
+  mlflowAuthorization,
+  DEFAULT_MLFLOW_ALIAS,
+  MLFLOW_TAGS,
+  type MlflowRegisterOptions,
+  type MlflowRegistration,
+} from './registry/mlflow/index.js';
+export { exportForHuggingFace, HF_TAGS, type HfExportOptions, type HfExportResult } from './registry/hf/index.js';
+export { sealedPackageFacts, type SealedPackageFacts } from './registry/package-facts.js';

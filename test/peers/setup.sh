@@ -48,6 +48,10 @@ fi
 "$VENV/bin/python" -c 'import model_signing, safetensors, numpy' \
   || { echo "setup: the Python peers did not import; see $PEERS/pip.log" >&2; exit 1; }
 "$VENV/bin/python" -c 'import moto' || { echo "setup: moto did not import; see $PEERS/pip.log" >&2; exit 1; }
+# MLflow and huggingface_hub (brief M, issue 22): `mlflow register` runs against a real `mlflow server`
+# (with its basic-auth app, which needs flask_wtf); `hf export`'s model card is parsed with huggingface_hub's ModelCard.
+"$VENV/bin/python" -W ignore -c 'import mlflow, mlflow.server.auth, flask_wtf, huggingface_hub' && [ -x "$VENV/bin/mlflow" ] \
+  || { echo "setup: mlflow or huggingface_hub did not import; see $PEERS/pip.log" >&2; exit 1; }
 # Go peers: small programs under test/peers/<name>, built with their modules from the Go module
 # proxy into $PEERS/<name>-<hash>, named by the hash of their source (go.mod, go.sum, main.go) so
 # that checkouts with different versions can share $PEERS; the tests compute the same name.

@@ -10,7 +10,8 @@ import { within } from './wait.js';
 
 const MOTO = resolve('.peers/venv/bin/moto_server');
 
-async function freePort(): Promise<number> {
+/** A loopback port free now (for a peer the test starts next). */
+export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const s = createServer();
     s.once('error', fail);
