@@ -32,6 +32,8 @@ import { registerRules } from './commands/rules.js';
 import { registerKms } from './commands/kms.js';
 import { registerClassify } from './commands/classify.js';
 import { registerLicense } from './commands/license.js';
+import { registerPush } from './commands/push.js';
+import { registerPull } from './commands/pull.js';
 
 /** The package version: package.json is two levels up from dist/cli/, one from cli/ (tests run the source). */
 function version(): string {
@@ -125,6 +127,8 @@ Exit codes: ${Object.entries(ErrorCodes)
     registerClassify,
     registerFingerprint,
     registerClean,
+    registerPush,
+    registerPull,
     registerDemo,
   ]) {
     register(program);
