@@ -16,6 +16,9 @@ export interface Credential {
   password: string;
 }
 
+/** The username that marks an identity token (an OAuth2 refresh token) as the credential. */
+export const IDENTITY_TOKEN = '<token>';
+
 /** A parsed `WWW-Authenticate` challenge: the scheme and its parameters (realm, service, scope). */
 export interface Challenge {
   scheme: string;
@@ -68,7 +71,7 @@ export async function dockerCredential(registry: string, dir?: string): Promise<
   for (const k of keys) {
     const a = cfg.auths?.[k];
     if (!a) continue;
-    if (a.identitytoken) return { username: '<token>', password: a.identitytoken };
+    if (a.identitytoken) return { username: IDENTITY_TOKEN, password: a.identitytoken };
     if (a.username && a.password) return { username: a.username, password: a.password };
     if (a.auth) {
       const plain = Buffer.from(a.auth, 'base64').toString('utf8');

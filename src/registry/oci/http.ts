@@ -4,7 +4,7 @@
  * (Retry-After honoured). Uses Node's fetch; `fetch` and `sleep` are injectable for recorded exchanges.
  */
 import { ModelsealError } from '../../errors.js';
-import { basicAuthorization, dockerCredential, parseChallenge, type Credential } from './auth.js';
+import { basicAuthorization, dockerCredential, IDENTITY_TOKEN, parseChallenge, type Credential } from './auth.js';
 import { isLoopback, type OciReference } from './reference.js';
 
 /** Options of the OCI client that every command shares. */
@@ -190,14 +190,13 @@ export class RegistryHttp {
   /** The distribution token flow: GET realm?service=…&scope=… (basic auth when we have credentials). */
   async #token(p: Record<string, string>, cred: Credential | null, what: string): Promise<string> {
     const u = new URL(p.realm!);
-    if (p.service) u.searchParams.set('service', p.service);
-    for (const s of (p.scope ?? '').split(' ').filter(Boolean)) u.searchParams.append('scope', s);
+    if (cred?.username !== IDENTITY_TOKEN) {
+      if (p.service) u.searchParams.set('service', p.service);
+      for (const s of (p.scope ?? '').split(' ').filter(Boolean)) u.searchParams.append('scope', s);
+    }
     let res: Response;
     try {
-      res = await this.#fetch(u, {
-        headers: cred ? { authorization: basicAuthorization(cred) } : {},
-        ...(this.#o.signal ? { signal: this.#o.signal } : {}),
-      });
+      res = await this.#fetch(u, { ...tokenRequest(p, cred), ...(this.#o.signal ? { signal: this.#o.signal } : {}) });
     } catch (cause) {
       throw new ModelsealError('REGISTRY_AUTH', `${what}: cannot reach the token service ${u.origin}`, { cause });
     }
@@ -215,4 +214,23 @@ export class RegistryHttp {
     if (!token) throw new ModelsealError('REGISTRY_AUTH', `${what}: the token service ${u.origin} sent no token`);
     return token;
   }
+}
+
+/**
+ * The token request: a GET with basic credentials, or with an identity token (a refresh token from
+ * `docker login` to OAuth2 registries) the OAuth2 POST of the distribution token spec.
+ */
+function tokenRequest(
+  p: Record<string, string>,
+  cred: Credential | null,
+): { method?: string; headers: Record<string, string>; body?: string } {
+  if (cred?.username !== IDENTITY_TOKEN) return { headers: cred ? { authorization: basicAuthorization(cred) } : {} };
+  const form = new URLSearchParams({
+    grant_type: 'refresh_token',
+    refresh_token: cred.password,
+    client_id: 'modelseal',
+  });
+  if (p.service) form.set('service', p.service);
+  if (p.scope) form.set('scope', p.scope);
+  return { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() };
 }
