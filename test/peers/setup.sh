@@ -14,6 +14,11 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresq
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 # A CJK font, so that Chinese names show as written in the report's screenshot and PDF artefacts.
 [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need_apt+=(fonts-wqy-zenhei)
+# The OCI registry tests (test/support/registry.ts): Debian's docker-registry (distribution 2.8),
+# started by the tests themselves on loopback ports (its Debian service is not used), and htpasswd
+# (apache2-utils) for its basic-auth mode.
+command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "setup: need root to apt-get install ${need_apt[*]}" >&2; exit 1; fi
   echo "setup: apt-get install ${need_apt[*]}" >&2
@@ -50,6 +55,22 @@ if [ ! -x "$TLOGCHECK" ] || [ "$(cat "$TLOGCHECK.sha256" 2>/dev/null)" != "$want
     || { cat "$PEERS/go-build.log" >&2; exit 1; }
   echo "$want" >"$TLOGCHECK.sha256"
 fi
+# The oras CLI, the registry tests' independent OCI client (test/support/registry.ts orasBin()):
+# built with `go install` through the Go module proxy, into .peers/oras-<version> so that a changed
+# test/peers/oras.version rebuilds it (and checkouts with different versions can share $PEERS).
+ORAS_VERSION=$(tr -d '[:space:]' <test/peers/oras.version)
+ORAS=$PEERS/oras-$ORAS_VERSION
+if [ ! -x "$ORAS" ]; then
+  [ -x "$GO" ] || { echo "setup: Go (1.22 or newer) is needed to build oras $ORAS_VERSION; install it from go.dev/dl" >&2; exit 1; }
+  echo "setup: building $ORAS (go install oras.land/oras/cmd/oras@$ORAS_VERSION)" >&2
+  orasbin=$(mktemp -d "$PEERS/oras-build.XXXXXX")
+  GOBIN=$PWD/$orasbin "$GO" install "oras.land/oras/cmd/oras@$ORAS_VERSION" >"$PEERS/oras-build.log" 2>&1 \
+    || { cat "$PEERS/oras-build.log" >&2; rm -rf "$orasbin"; exit 1; }
+  mv "$orasbin/oras" "$ORAS"
+  rm -rf "$orasbin"
+fi
+"$ORAS" version 2>/dev/null | grep -q "^Version: *${ORAS_VERSION#v}\$" \
+  || { echo "setup: $ORAS is not oras $ORAS_VERSION; delete it and run setup again" >&2; exit 1; }
 # PostgreSQL, the shared log store of several servers: a cluster of our own on 127.0.0.1:54329
 # (and a socket folder of its own), trust auth on loopback only, fsync on. PostgreSQL refuses to
 # run as root, so as root the cluster belongs to the `postgres` system user, which must be able to
@@ -101,4 +122,4 @@ pg_tail() { echo "setup: PostgreSQL did not start; the end of $PGLOG:" >&2; tail
   echo "postgres://modelseal@127.0.0.1:$PGPORT/modelseal_test" >"$PEERS/postgres.url"
 ) 9>"$PEERS/postgres.lock"
 PG_VERSION=$("$PGBIN/psql" -X -h 127.0.0.1 -p "$PGPORT" -U modelseal -d modelseal_test -tAc 'SHOW server_version' | cut -d' ' -f1)
-echo "setup: peers ready (age $(age --version), $(softhsm2-util --version | head -1 | sed 's/^/softhsm2 /'), $("$VENV/bin/python" -c 'import model_signing,safetensors;print("model-signing", model_signing.__version__ if hasattr(model_signing,"__version__") else "?", "safetensors", safetensors.__version__)'), PostgreSQL $PG_VERSION, $(/usr/bin/chromium --version 2>/dev/null | head -1))" >&2
+echo "setup: peers ready (age $(age --version), $(softhsm2-util --version | head -1 | sed 's/^/softhsm2 /'), $("$VENV/bin/python" -c 'import model_signing,safetensors;print("model-signing", model_signing.__version__ if hasattr(model_signing,"__version__") else "?", "safetensors", safetensors.__version__)'), PostgreSQL $PG_VERSION, $(/usr/bin/chromium --version 2>/dev/null | head -1), $(docker-registry --version | cut -d' ' -f2-), oras $ORAS_VERSION)" >&2
