@@ -28,7 +28,7 @@ interface Exchange {
 /** A fetch that replays `script` in order and fails the test on any request it does not expect. */
 function recorded(script: Exchange[]): { fetch: typeof fetch; left: () => number } {
   let i = 0;
-  const f: typeof fetch = (input, init) => {
+  const f: typeof fetch = async (input, init) => {
     const url = input instanceof Request ? input.url : input.toString();
     const method = init?.method ?? 'GET';
     const x = script[i++];
@@ -44,11 +44,11 @@ function recorded(script: Exchange[]): { fetch: typeof fetch; left: () => number
       else expect(h.get(k), k).toMatch(v);
     }
     if (x.body) {
-      const sent = typeof init?.body === 'string' ? Buffer.from(init.body) : Buffer.from(init!.body as Uint8Array);
+      const sent = init?.body ? Buffer.from(await new Response(init.body).arrayBuffer()) : Buffer.alloc(0);
       expect(sent.toString('latin1')).toBe(Buffer.from(x.body).toString('latin1'));
     }
     const body = method === 'HEAD' || x.status === 204 ? null : (x.resBody ?? '');
-    return Promise.resolve(new Response(body as BodyInit | null, { status: x.status, headers: x.resHeaders ?? {} }));
+    return new Response(body as BodyInit | null, { status: x.status, headers: x.resHeaders ?? {} });
   };
   return { fetch: f, left: () => script.length - i };
 }

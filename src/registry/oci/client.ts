@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { open, stat, truncate, unlink } from 'node:fs/promises';
 import { ModelsealError } from '../../errors.js';
+import { droppedBuffers } from '../../crypto/bulk.js';
 import { RegistryHttp, type OciOptions } from './http.js';
 import type { OciReference } from './reference.js';
 
@@ -110,6 +111,7 @@ export class OciClient {
         `upload ${digest} bytes ${pos}-${pos + n - 1}`,
       );
       await res.body?.cancel();
+      droppedBuffers(n); // fetch sent a copy of the piece
       location = this.#location(res, 'upload');
       pos += n;
       o.onProgress?.(pos, size);
@@ -338,6 +340,7 @@ async function appendBody(
       }
       hash.update(chunk);
       n += chunk.length;
+      droppedBuffers(chunk.length);
       if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
       onProgress?.(n, size);
     }

@@ -44,6 +44,16 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   return Number.isNaN(t) ? null : Math.min(Math.max(0, t - now), MAX_WAIT_MS);
 }
 
+/** A one-chunk stream of `b` (not copied). */
+function streamOf(b: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(c) {
+      c.enqueue(b);
+      c.close();
+    },
+  });
+}
+
 /** A client for one repository of one registry; it keeps the token the registry last handed out. */
 export class RegistryHttp {
   readonly ref: OciReference;
@@ -82,7 +92,9 @@ export class RegistryHttp {
         res = await this.#fetch(url, {
           method: init.method ?? 'GET',
           headers: { ...init.headers, ...(this.#authorization ? { authorization: this.#authorization } : {}) },
-          ...(init.body ? { body: init.body as Uint8Array<ArrayBuffer> } : {}),
+          // A stream of the caller's bytes: fetch copies an ArrayBufferView body (8 MiB of garbage a PATCH), a
+          // stream it writes to the socket as is. Made anew for each attempt.
+          ...(init.body ? { body: streamOf(init.body), duplex: 'half' } : {}),
           redirect: 'follow',
           ...(this.#o.signal ? { signal: this.#o.signal } : {}),
         });

@@ -1,6 +1,5 @@
 /** `push`: a sealed package to an OCI registry as a ModelPack artifact, with model.sig and the receipt as referrers. */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open as openFile, readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ModelsealError } from '../../errors.js';
@@ -47,11 +46,21 @@ export interface PushResult {
   annotations: Record<string, string>;
 }
 
-/** SHA-256 of a file, streamed. */
+/** SHA-256 of a file, read into one reused buffer. */
 async function fileDigest(path: string): Promise<string> {
   const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(4 << 20);
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+    const fh = await openFile(path, 'r');
+    try {
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        h.update(buf.subarray(0, bytesRead));
+      }
+    } finally {
+      await fh.close();
+    }
   } catch (cause) {
     throw ioError(`cannot read ${path}`, cause);
   }
