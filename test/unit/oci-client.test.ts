@@ -32,7 +32,7 @@ function recorded(script: Exchange[]): { fetch: typeof fetch; left: () => number
     const url = input instanceof Request ? input.url : input.toString();
     const method = init?.method ?? 'GET';
     const x = script[i++];
-    if (!x) throw new Error(`unexpected request ${method} ${url}`);
+    if (!x) throw new Error(`unexpected request ${method} ${url} ${JSON.stringify(init?.headers)}`);
     expect(`${method} ${url}`).toMatch(
       typeof x.url === 'string'
         ? new RegExp(`^${x.method} ${escape(x.url)}$`)
@@ -294,6 +294,33 @@ describe('blobs', () => {
     ]);
     await new OciClient(REF, { fetch: r.fetch }).downloadBlob({ mediaType: 'x', digest: d, size: data.length }, path);
     expect(readFileSync(path).equals(data)).toBe(true);
+  });
+
+  it('a connection dropped mid-body is resumed in the same run with Range from what was written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oci-'));
+    const data = Buffer.from('abcdefghijklmnopqrstuvwxyz');
+    const d = sha(data);
+    let pulls = 0;
+    const dropping = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (pulls++ === 0) c.enqueue(data.subarray(0, 10));
+        else c.error(new Error('socket hang up'));
+      },
+    });
+    const r = recorded([
+      { method: 'GET', url: `${BASE}/blobs/${d}`, status: 200, resBody: dropping as unknown as Uint8Array },
+      {
+        method: 'GET',
+        url: `${BASE}/blobs/${d}`,
+        headers: { range: 'bytes=10-' },
+        status: 206,
+        resBody: data.subarray(10),
+      },
+    ]);
+    const path = join(dir, 'part');
+    await new OciClient(REF, { fetch: r.fetch }).downloadBlob({ mediaType: 'x', digest: d, size: data.length }, path);
+    expect(readFileSync(path).equals(data)).toBe(true);
+    expect(r.left()).toBe(0);
   });
 
   it('removes a download whose bytes do not hash to the digest', async () => {
