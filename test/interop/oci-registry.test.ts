@@ -150,6 +150,27 @@ describe('against one registry without auth', () => {
     await within(5000, 'the 206 in the registry access log', () => blobGet.test(reg.log()));
   });
 
+  it('a second push skips the blob the repository has; to another repository it mounts it (--mount-from)', () => {
+    withConfig(reg.dockerConfig, () => {
+      const again = ms(['--json', 'push', pkg, `oci://${reg.host}/models/sample:v2`]);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.json().blob).toBe('exists');
+      const mounted = ms([
+        '--json',
+        'push',
+        pkg,
+        `oci://${reg.host}/mirror/sample:v1`,
+        '--mount-from',
+        'models/sample',
+      ]);
+      expect(mounted.code, mounted.stderr).toBe(0);
+      expect(mounted.json().blob).toBe('mounted');
+      const back = join(dir, 'mounted.mseal');
+      expect(ms(['pull', `oci://${reg.host}/mirror/sample:v1`, '-o', back]).code).toBe(0);
+      expect(readFileSync(back).equals(readFileSync(pkg))).toBe(true);
+    });
+  });
+
   it('ociPackageInfo reads the annotations push wrote from the manifest alone', async () => {
     const inspected = ms(['--json', 'inspect', pkg]).json() as { model: { rootDigest: string }; signer: string };
     const info = await ociPackageInfo(`oci://${reg.host}/models/sample:v1`, { dockerConfig: reg.dockerConfig });
