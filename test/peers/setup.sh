@@ -26,6 +26,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >"$PEERS/apt-install.log" 2>&1 \
     || { cat "$PEERS/apt-install.log" >&2; exit 1; }
 fi
+# docker-registry's Debian package enables a service on :5000 on every interface (where systemd
+# runs); the tests start registries of their own on loopback, so the service this setup just
+# installed is stopped and disabled.
+if [[ " ${need_apt[*]} " == *" docker-registry "* ]] && [ -d /run/systemd/system ]; then
+  systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+fi
 
 VENV=$PEERS/venv
 REQ=test/peers/requirements.txt
