@@ -193,3 +193,16 @@ describe('against one registry without auth', () => {
     expect(readdirSync(dir).filter((f) => f.includes('oci-package'))).toEqual([]);
   });
 });
+
+describe('usage', () => {
+  it('refuses dev.modelseal.* annotations, a push to a digest, a bad reference, an existing output (before any request)', () => {
+    const at = 'oci://127.0.0.1:9/models/x'; // nothing listens on port 9: a request would fail with 25, not these
+    const annotated = ms(['push', pkg, `${at}:v1`, '--annotation', 'dev.modelseal.package.digest=sha256:00']);
+    expect(annotated.code, annotated.stderr).toBe(2);
+    expect(annotated.stderr).toMatch(/set by push from the package/);
+    expect(ms(['push', pkg, `${at}@sha256:${'a'.repeat(64)}`]).code).toBe(2);
+    expect(ms(['pull', 'registry.example/models/x:v1', '-o', join(dir, 'y.mseal')]).code).toBe(2);
+    const exists = ms(['pull', `${at}:v1`, '-o', pkg]);
+    expect(exists.code, exists.stderr).toBe(10);
+  });
+});
