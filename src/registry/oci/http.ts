@@ -44,6 +44,18 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   return Number.isNaN(t) ? null : Math.min(Math.max(0, t - now), MAX_WAIT_MS);
 }
 
+/** Whether a fetch failure is TLS refusing the certificate (never a reason to fall back to plain HTTP). */
+function isCertificateError(e: unknown): boolean {
+  const code = (e as { cause?: { code?: string } }).cause?.code ?? '';
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME|ALTNAME/.test(code);
+}
+
+/** The low-level reason of a fetch failure ("fetch failed" says nothing): its cause's code or message. */
+function reason(e: unknown): string {
+  const c = (e as { cause?: { code?: string; message?: string } }).cause;
+  return c?.code ?? c?.message ?? (e as Error).message;
+}
+
 /** A one-chunk stream of `b` (not copied). */
 function streamOf(b: Uint8Array): ReadableStream<Uint8Array> {
   return new ReadableStream({
@@ -100,19 +112,20 @@ export class RegistryHttp {
         });
       } catch (cause) {
         if (this.#o.signal?.aborted) throw new ModelsealError('INTERRUPTED', `${what}: interrupted`, { cause });
-        if (!this.#fallbackTried && this.#scheme === 'https') {
+        if (!this.#fallbackTried && this.#scheme === 'https' && !isCertificateError(cause)) {
           this.#fallbackTried = true;
           this.#scheme = 'http';
           if (!/^https?:\/\//.test(path)) continue;
         }
-        if (attempt++ < retries) {
+        // A certificate TLS refuses stays refused: no retry.
+        if (!isCertificateError(cause) && attempt++ < retries) {
           await this.#wait(attempt, null);
           continue;
         }
         throw new ModelsealError(
           'REGISTRY_ERROR',
-          `${what}: cannot reach ${this.ref.registry} (${(cause as Error).message}); check the address, or ` +
-            'pass --plain-http for a registry without TLS',
+          `${what}: cannot reach ${this.ref.registry} (${reason(cause)}); check the address, ` +
+            'pass --plain-http for a registry without TLS, or NODE_EXTRA_CA_CERTS=<ca.pem> for a private CA',
           { cause },
         );
       }
