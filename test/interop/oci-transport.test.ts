@@ -156,4 +156,12 @@ describe('credentials through a Docker credential helper', () => {
     expect(helper.calls()).toContain('get');
     expect(reg.token!.issued().length).toBeGreaterThan(0);
   });
+
+  it('--mount-from mounts across repositories with a token that names both (the challenge asks for it)', () => {
+    const r = withEnv({ DOCKER_CONFIG: reg.dockerConfig }, () =>
+      ms(['--json', 'push', pkg, `oci://${reg.host}/m/mirror:v1`, '--mount-from', 'm/helper']),
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().blob).toBe('mounted');
+  });
 });
