@@ -35,6 +35,8 @@ import { registerLicense } from './commands/license.js';
 import { registerKeyProvider } from './commands/keyprovider.js';
 import { registerMlflow } from './commands/mlflow.js';
 import { registerHf } from './commands/hf.js';
+import { registerPush } from './commands/push.js';
+import { registerPull } from './commands/pull.js';
 
 /** The package version: package.json is two levels up from dist/cli/, one from cli/ (tests run the source). */
 function version(): string {
@@ -131,6 +133,8 @@ Exit codes: ${Object.entries(ErrorCodes)
     registerFingerprint,
     registerClean,
     registerKeyProvider,
+    registerPush,
+    registerPull,
     registerDemo,
   ]) {
     register(program);

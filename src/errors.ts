@@ -76,6 +76,15 @@ export const ErrorCodes = {
    * `audit verify-export` of a pack that declares gaps without --accept-gaps.
    */
   EVIDENCE_INCOMPLETE: { exit: 24, summary: 'records an evidence pack needs are missing' },
+  /**
+   * An OCI registry answered what modelseal cannot use (after retries), or content from it does not match
+   * its digest; the message names the request and the status.
+   */
+  REGISTRY_ERROR: { exit: 25, summary: 'the OCI registry failed or sent content that does not verify' },
+  /** The OCI registry refused the credentials (or none were found): `docker login`, or a credential helper. */
+  REGISTRY_AUTH: { exit: 26, summary: 'the OCI registry refused the credentials' },
+  /** The reference names no manifest or blob in the registry. */
+  REGISTRY_NOT_FOUND: { exit: 27, summary: 'the OCI registry has no such reference' },
   /** The MLflow tracking server could not be reached, or answered 429/5xx through every retry (`mlflow register`). */
   MLFLOW_UNAVAILABLE: { exit: 28, summary: 'the MLflow tracking server could not be reached (retryable)' },
   /** The MLflow tracking server refused a request: authentication, permission, or an invalid name or source. */

@@ -419,7 +419,18 @@ export { policySetHash, type PolicyFileTexts } from './policy/engine.js';
 export { parseRetention, type MissingRecord, type RetentionStatus } from './server/retention.js';
 export { MAX_RECORDS_PER_QUERY, type RecordsAnswer, type RecordsQuery } from './release/records.js';
 // Registries (issue 22).
-export { ociPackageInfo, type OciOptions, type RegistryPackageInfo } from './registry/oci/index.js';
+export {
+  ociPackageInfo,
+  pushPackage,
+  pullPackage,
+  parseReference,
+  type OciOptions,
+  type RegistryPackageInfo,
+  type PushOptions,
+  type PushResult,
+  type PullOptions,
+  type PullResult,
+} from './registry/oci/index.js';
 // ocicrypt layer keys released by the release service (`modelseal keyprovider`, docs/REGISTRY.md).
 export {
   answerKeyProvider,

@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import {
   ModelsealError,
   open,
   openToStream,
+  pullPackage,
   readLogVerifier,
   writeReleaseReceipt,
   type OpenOptions,
@@ -34,6 +36,7 @@ interface OpenFlags {
   server?: string;
   destination?: string;
   logKey?: string;
+  plainHttp?: boolean;
 }
 
 /** --server: the recipient identity, the destination and the log key the receipt must verify under. */
@@ -71,7 +74,7 @@ export function registerOpen(program: Command): void {
       "decrypt a package, verify every byte against the publisher's signed manifest, and write the checkpoint " +
         'plus model.sig',
     )
-    .argument('<package>', 'package file ("-" for stdin)')
+    .argument('<package>', 'package file ("-" for stdin), or oci://<registry>/<repository>[:<tag>|@sha256:<hex>]')
     .requiredOption(
       '-o, --output <path>',
       'folder (folder package) or file (single-file package) to create; "-" writes a single file to stdout ' +
@@ -108,6 +111,7 @@ export function registerOpen(program: Command): void {
       'flush the output to disk before it is renamed into place, so it also survives a power cut (slower)',
     )
     .option('--force', 'replace the output if it exists')
+    .option('--plain-http', 'with oci://: speak HTTP to the registry (loopback registries fall back to it anyway)')
     .addHelpText(
       'after',
       '\nNothing appears at the output path unless the whole package authenticated: on any failure, Ctrl-C or ' +
@@ -118,6 +122,30 @@ export function registerOpen(program: Command): void {
 }
 
 async function openAction(pkg: string, o: OpenFlags, cmd: Command): Promise<void> {
+  if (!pkg.startsWith('oci://')) return openLocal(pkg, o, cmd);
+  // oci://: pull to a hidden file beside the output, open it exactly as a local package, then remove it.
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  const out = o.output === '-' ? resolve('modelseal-stdout') : resolve(o.output);
+  const local = join(dirname(out), `.${basename(out)}.oci-package.mseal`);
+  try {
+    const pulled = await withProgress(g, (progress) => {
+      const down = progress.counting('download');
+      return pullPackage(pkg, local, {
+        trustedPublishers: null, // open checks the signature itself, before any key is asked for
+        force: true,
+        ...(o.plainHttp ? { plainHttp: true } : {}),
+        ...(down ? { onProgress: (done: number, total: number) => down({ done, total }) } : {}),
+        signal: interruptSignal(),
+      });
+    });
+    say(g, `pulled ${pulled.reference}`);
+    await openLocal(local, o, cmd);
+  } finally {
+    await rm(local, { force: true });
+  }
+}
+
+async function openLocal(pkg: string, o: OpenFlags, cmd: Command): Promise<void> {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   let receipt: { text: string; requestId: string } | undefined;
   const release = o.server

@@ -71,6 +71,16 @@ function collect(bytes: number): void {
   gc?.({ type: 'minor' });
 }
 
+/**
+ * Counts `bytes` of buffers the caller dropped (the copies a registry transfer makes of each piece it
+ * sends or receives) toward the same minor GC the bulk threads take; only in a process that opted in.
+ */
+export function droppedBuffers(bytes: number): void {
+  if (!tuningWanted) return;
+  takeGc();
+  collect(bytes);
+}
+
 let mallocTuned = false;
 /**
  * Keeps freed payload buffers in the process instead of handing them back to the kernel. Node's

@@ -16,7 +16,7 @@ import { ioError, pathExists, tempSibling } from '../io/atomic.js';
 
 export interface Progress {
   /** What is counted: bytes, except for `audit` (log entries) and `trace` (tensors). */
-  phase: 'encrypt' | 'decrypt' | 'verify' | 'audit' | 'mark' | 'trace';
+  phase: 'encrypt' | 'decrypt' | 'verify' | 'audit' | 'mark' | 'trace' | 'upload' | 'download';
   done: number;
   total: number;
 }
