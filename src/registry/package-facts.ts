@@ -4,7 +4,7 @@
  * The same facts `ociPackageInfo` reads from an OCI manifest, for a package on disk.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { open as openFile } from 'node:fs/promises';
 import { toHex } from '../format/encoding.js';
 import { ioError } from '../io/atomic.js';
 import { classificationSummary } from '../package/classification.js';
@@ -37,22 +37,36 @@ export interface SealedPackageFacts {
   recipients: { type: string; recipient: string; license: string }[];
 }
 
-/** SHA-256 of a file, streamed ("sha256:<hex>"). */
+/** SHA-256 of a file ("sha256:<hex>"), read through one reused buffer. */
 export async function fileDigest(path: string): Promise<string> {
-  const hash = createHash('sha256');
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(4 << 20);
   try {
-    for await (const piece of createReadStream(path)) hash.update(piece as Buffer);
+    const fh = await openFile(path, 'r');
+    try {
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        h.update(buf.subarray(0, bytesRead));
+      }
+    } finally {
+      await fh.close();
+    }
   } catch (cause) {
     throw ioError(`cannot read ${path}`, cause);
   }
-  return `sha256:${hash.digest('hex')}`;
+  return `sha256:${h.digest('hex')}`;
+}
+
+/** The release service URL of the first release stanza that names one, or null. */
+export function releaseUrlOf(stanzas: readonly { type: string; args: readonly string[] }[]): string | null {
+  return stanzas.find((s) => s.type === RELEASE && s.args.length > 0)?.args[0] ?? null;
 }
 
 /** Reads the facts of the package at `path`: its structure and signatures are checked, the signer not trusted. */
 export async function sealedPackageFacts(path: string): Promise<SealedPackageFacts> {
   const head = await readHead(path);
   const h = head.parsed.header;
-  const release = h.stanzas.find((s) => s.type === RELEASE && s.args.length > 0);
   return {
     packageId: toHex(h.packageId),
     packageDigest: await fileDigest(path),
@@ -61,7 +75,7 @@ export async function sealedPackageFacts(path: string): Promise<SealedPackageFac
     modelDigest: `sha256:${toHex(h.model.rootDigest)}`,
     classification: h.classification ? classificationSummary(h.classification).usEar : '',
     classified: h.classification !== undefined,
-    releaseUrl: release ? release.args[0]! : null,
+    releaseUrl: releaseUrlOf(h.stanzas),
     publisher: signerId(head.trailer.publicKey),
     publisherSpki: head.trailer.publicKey,
     recipients: h.stanzas.map((s) => ({ type: s.type, recipient: s.recipient, license: s.license })),

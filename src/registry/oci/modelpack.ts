@@ -64,11 +64,6 @@ export function earClassification(info: InspectResult): string {
   return info.classification?.determinations.find((d) => d.regime === 'US-EAR')?.classification ?? '';
 }
 
-/** The release service URL of the package's first release stanza (its first argument), or null. */
-export function releaseUrlOf(stanzas: readonly { type: string; args: readonly string[] }[]): string | null {
-  return stanzas.find((s) => s.type === 'release' && s.args.length > 0)?.args[0] ?? null;
-}
-
 /** The ModelPack config of a package: what its signed classification record knows. */
 export function modelConfig(info: InspectResult, packageDigest: string): Uint8Array {
   const facts = info.classification?.facts;

@@ -1,5 +1,4 @@
 /** `push`: a sealed package to an OCI registry as a ModelPack artifact, with model.sig and the receipt as referrers. */
-import { createHash } from 'node:crypto';
 import { open as openFile, readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ModelsealError } from '../../errors.js';
@@ -15,9 +14,9 @@ import {
   packageAnnotations,
   packageManifest,
   referrerManifest,
-  releaseUrlOf,
 } from './modelpack.js';
 import { formatReference, parseReference } from './reference.js';
+import { fileDigest, releaseUrlOf } from '../package-facts.js';
 
 /** What `push` takes beyond the package and the reference. */
 export interface PushOptions extends OciOptions {
@@ -44,27 +43,6 @@ export interface PushResult {
   blob: 'exists' | 'mounted' | 'uploaded';
   referrers: { artifactType: string; digest: string; file: string }[];
   annotations: Record<string, string>;
-}
-
-/** SHA-256 of a file, read into one reused buffer. */
-async function fileDigest(path: string): Promise<string> {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(4 << 20);
-  try {
-    const fh = await openFile(path, 'r');
-    try {
-      for (;;) {
-        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) break;
-        h.update(buf.subarray(0, bytesRead));
-      }
-    } finally {
-      await fh.close();
-    }
-  } catch (cause) {
-    throw ioError(`cannot read ${path}`, cause);
-  }
-  return `sha256:${h.digest('hex')}`;
 }
 
 /** Pushes `pkg` to `refText` (`oci://host/repo[:tag]`; default tag "latest"); returns the manifest digest. */
