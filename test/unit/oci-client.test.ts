@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ModelsealError } from '../../src/errors.js';
 import { OciClient, fallbackTag } from '../../src/registry/oci/client.js';
-import { retryAfterMs } from '../../src/registry/oci/http.js';
+import { retryAfterMs } from '../../src/registry/retry.js';
 import { parseReference } from '../../src/registry/oci/reference.js';
 
 interface Exchange {

@@ -7,6 +7,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ModelsealError } from '../../errors.js';
+import { retryableStatus, retryAfterMs } from '../retry.js';
 
 /** Where the tracking server is and how to reach it. */
 export interface MlflowClientOptions {
@@ -63,9 +64,6 @@ function baseUrl(uri: string): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Whether an HTTP status is worth another attempt. */
-const retryable = (status: number) => status === 429 || status >= 500;
-
 /** The MLflow tracking server at one URI. */
 export class MlflowClient {
   readonly base: string;
@@ -120,13 +118,11 @@ export class MlflowClient {
         continue;
       }
       if (res.ok) return res;
-      if (!retryable(res.status)) throw await rejected(what, res);
+      if (!retryableStatus(res.status)) throw await rejected(what, res);
       if (last) throw await unavailable(this.base, what, res, attempt);
-      const after = Number(res.headers.get('retry-after'));
+      const after = retryAfterMs(res.headers.get('retry-after'));
       await res.body?.cancel();
-      await sleep(
-        Number.isFinite(after) && after > 0 ? Math.min(after, 30) * 1000 : this.#backoff * 2 ** (attempt - 1),
-      );
+      await sleep(after ?? this.#backoff * 2 ** (attempt - 1));
     }
   }
 }

@@ -6,6 +6,7 @@
 import { ModelsealError } from '../../errors.js';
 import { basicAuthorization, dockerCredential, IDENTITY_TOKEN, parseChallenge, type Credential } from './auth.js';
 import { isLoopback, type OciReference } from './reference.js';
+import { MAX_RETRY_WAIT_MS, retryableStatus, retryAfterMs } from '../retry.js';
 
 /** Options of the OCI client that every command shares. */
 export interface OciOptions {
@@ -32,16 +33,6 @@ export interface RequestInit {
   method?: string;
   headers?: Record<string, string>;
   body?: Uint8Array;
-}
-
-const MAX_WAIT_MS = 60_000;
-
-/** The wait a 429/503 asks for (Retry-After: seconds or an HTTP date), or null. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | null {
-  if (!header) return null;
-  if (/^\s*\d+\s*$/.test(header)) return Math.min(Number(header) * 1000, MAX_WAIT_MS);
-  const t = Date.parse(header);
-  return Number.isNaN(t) ? null : Math.min(Math.max(0, t - now), MAX_WAIT_MS);
 }
 
 /** Whether a fetch failure is TLS refusing the certificate (never a reason to fall back to plain HTTP). */
@@ -146,7 +137,7 @@ export class RegistryHttp {
           { details: { status: res.status } },
         );
       }
-      if ((res.status === 429 || res.status >= 500) && attempt < retries) {
+      if (retryableStatus(res.status) && attempt < retries) {
         attempt++;
         await res.body?.cancel();
         await this.#wait(attempt, retryAfterMs(res.headers.get('retry-after')));
@@ -179,7 +170,7 @@ export class RegistryHttp {
   }
 
   async #wait(attempt: number, asked: number | null): Promise<void> {
-    const ms = asked ?? Math.min(250 * 2 ** (attempt - 1), MAX_WAIT_MS);
+    const ms = asked ?? Math.min(250 * 2 ** (attempt - 1), MAX_RETRY_WAIT_MS);
     await (this.#o.sleep ?? ((t: number) => new Promise<void>((r) => setTimeout(r, t))))(ms);
   }
 
