@@ -54,6 +54,45 @@ function version(): string {
   return '0.0.0';
 }
 
+/** The text after the options in `modelseal --help`: typical use by journey, and the exit codes. */
+function programHelp(): string {
+  return `
+Typical use:
+  modelseal init                                   create ./keys (publisher signing key, local key, x25519 identity)
+  modelseal seal ./checkpoint --to local -o m.mseal
+  modelseal seal ./checkpoint --to x25519:recipient.pub -o m.mseal
+  modelseal inspect m.mseal                        recipients, files, signer (no key needed)
+  modelseal classify ./checkpoint --tokens 15e12   exact parameters, compute, export determinations
+  modelseal verify m.mseal --publisher pub.pem     signature and every chunk (no key needed)
+  modelseal open m.mseal -o ./weights              decrypt, verify, write ./weights + model.sig
+  modelseal rewrap m.mseal --add x25519:bob.pub    add or remove recipients in place (header only)
+  modelseal providers                              local, x25519, aws-kms, pkcs11: configured? reachable?
+  modelseal seal ./checkpoint --signer aws-kms:alias/pub -o m.mseal   signed by a KMS (or pkcs11:) key
+  modelseal signer pubkey aws-kms:alias/pub -o pub.pem                that key's PEM, for verify --publisher
+  modelseal clean [dir]                            remove what an interrupted seal or open left behind
+  modelseal demo                                   the whole controlled export on the bundled sample:
+                                                   classify, screen, license, seal, release, audit, trace
+Deciding (compliance):
+  modelseal lists import consolidated.json         screening lists as dated snapshots; then screen --name …
+  modelseal recipient issue acme-labs --org "Acme Labs" --country DE --nationality DE
+  modelseal license issue EAR-1 --holder acme-labs --model ./checkpoint --destination DE
+  modelseal serve                                  the release service: every key release decided and logged
+Auditing:
+  modelseal audit verify --log modelseal-data/log  the log was never rewritten
+  modelseal audit export --log modelseal-data/log -o evidence.tar   a signed evidence pack; verify-export checks it
+  modelseal audit report --log modelseal-data/log -o report.html    one page to look at
+  modelseal trace leaked.safetensors --original ./checkpoint        whose fingerprinted copy leaked
+Registries:
+  modelseal push m.mseal oci://registry.example/models/m:v1         a ModelPack artifact; pull and open oci:// too
+  modelseal mlflow register --name m oci://registry.example/models/m:v1
+  modelseal hf export m.mseal -o ./m-hf            a folder with a gated model card for the Hub
+
+Exit codes: ${Object.entries(ErrorCodes)
+    .map(([k, v]) => `${v.exit} ${k}`)
+    .filter((v, i, a) => a.indexOf(v) === i)
+    .join(', ')}. See docs/ERRORS.md.`;
+}
+
 /** The commander tree of every modelseal command, with the global options. */
 export function createProgram(): Command {
   const program = new Command('modelseal')
@@ -83,29 +122,7 @@ export function createProgram(): Command {
     )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .addHelpText(
-      'after',
-      `
-Typical use:
-  modelseal init                                   create ./keys (publisher signing key, local key, x25519 identity)
-  modelseal seal ./checkpoint --to local -o m.mseal
-  modelseal seal ./checkpoint --to x25519:recipient.pub -o m.mseal
-  modelseal inspect m.mseal                        recipients, files, signer (no key needed)
-  modelseal classify ./checkpoint --tokens 15e12   exact parameters, compute, export determinations
-  modelseal verify m.mseal --publisher pub.pem     signature and every chunk (no key needed)
-  modelseal open m.mseal -o ./weights              decrypt, verify, write ./weights + model.sig
-  modelseal rewrap m.mseal --add x25519:bob.pub    add or remove recipients in place (header only)
-  modelseal providers                              local, x25519, aws-kms, pkcs11: configured? reachable?
-  modelseal seal ./checkpoint --signer aws-kms:alias/pub -o m.mseal   signed by a KMS (or pkcs11:) key
-  modelseal signer pubkey aws-kms:alias/pub -o pub.pem                that key's PEM, for verify --publisher
-  modelseal clean [dir]                            remove what an interrupted seal or open left behind
-  modelseal demo                                   all of the above on the bundled sample
-
-Exit codes: ${Object.entries(ErrorCodes)
-        .map(([k, v]) => `${v.exit} ${k}`)
-        .filter((v, i, a) => a.indexOf(v) === i)
-        .join(', ')}. See docs/ERRORS.md.`,
-    );
+    .addHelpText('after', programHelp());
   for (const register of [
     registerInit,
     registerKeygen,
