@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detBytes, tempDir } from '../support/fixtures.js';
 import { orasBin, startRegistry, type RegistryAuth, type TestRegistry } from '../support/registry.js';
+import { within } from '../support/wait.js';
 
 const dir = tempDir('modelseal-registry-peer-');
 const payload = detBytes(100_000, 'registry-peer');
@@ -330,7 +331,15 @@ describe('docker-registry behind the fault-injecting proxy, auth basic', () => {
     const rest = await fetch(blob, { headers: { ...headers, range: `bytes=${have.length}-` } });
     expect(rest.status).toBe(206);
     expect(Buffer.concat([have, Buffer.from(await rest.arrayBuffer())]).equals(payload)).toBe(true);
-    expect(reg.requests().at(-1)).toMatchObject({ status: 206, range: `bytes=${have.length}-`, fault: false });
+    // The proxy records each answer in its own process: the cut one may be written after the 206.
+    const range = `bytes=${have.length}-`;
+    const ranged = await within(5_000, 'the proxy to record the Range request', () =>
+      reg.requests().find((r) => r.range === range),
+    );
+    expect(ranged).toMatchObject({ status: 206, fault: false });
+    await within(5_000, 'the proxy to record the cut request', () =>
+      reg.requests().some((r) => r.fault && r.status === 200 && !r.range && r.path.endsWith(`/blobs/${digest}`)),
+    );
   });
 
   it('refuses inject and requests on a registry started without the proxy', async () => {

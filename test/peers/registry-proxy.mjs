@@ -79,11 +79,18 @@ function takeFault(req) {
 
 function recordRequest(req, res, fault) {
   if (!requestsFile) return;
-  res.on('close', () => {
+  // Recorded once, as soon as the answer is all written ('finish', before the client can have read
+  // its end) or, for one cut short, when its connection closes: a test that has its answer finds it.
+  let recorded = false;
+  const record = () => {
+    if (recorded) return;
+    recorded = true;
     const line = { method: req.method, path: req.url, status: res.statusCode, fault: fault !== undefined };
     if (req.headers.range) line.range = req.headers.range;
     appendFileSync(requestsFile, JSON.stringify(line) + '\n');
-  });
+  };
+  res.on('finish', record);
+  res.on('close', record);
 }
 
 function readAll(stream, cap) {
