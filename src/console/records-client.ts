@@ -13,44 +13,24 @@ import {
   type RecordsAnswer,
   type RecordsWanted,
 } from '../release/records.js';
+import { publisherPost } from '../providers/release.js';
 
 type Kind = keyof RecordsWanted;
 type Pending = { kind: Kind; key: string; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 
+const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null;
+
 /** One POST /v1/records; throws UNTRUSTED_SIGNER or PROVIDER_UNAVAILABLE saying what to do. */
 async function ask(base: string, want: RecordsWanted, publisher: Publisher): Promise<RecordsAnswer> {
   const query = { v: 1 as const, want, time: new Date().toISOString() };
-  let res: Response;
-  try {
-    res = await fetch(`${base}/v1/records`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(await signRecordsQuery(query, publisher.signer)),
-      signal: AbortSignal.timeout(60_000),
-    });
-  } catch (cause) {
-    throw new ModelsealError(
-      'PROVIDER_UNAVAILABLE',
-      `the release service at ${base} cannot be reached for its records; check --server and that it runs`,
-      { cause },
-    );
-  }
-  const body = (await res.json().catch(() => null)) as
-    (Partial<RecordsAnswer> & { error?: { code?: string; message?: string } }) | null;
-  if (res.status === 403 && body?.error?.code === 'UNTRUSTED_SIGNER')
-    throw new ModelsealError(
-      'UNTRUSTED_SIGNER',
-      `the release service at ${base} does not answer this publisher key: ${body.error.message ?? ''}; ` +
-        "its operator adds the key's .pub file to <data>/publishers",
-    );
   const kinds: Kind[] = ['policySets', 'snapshots', 'recipients'];
-  if (!res.ok || !body || kinds.some((k) => !body[k] || typeof body[k] !== 'object'))
-    throw new ModelsealError(
-      'PROVIDER_UNAVAILABLE',
-      `the release service at ${base} did not answer the records query ` +
-        `(${body?.error?.message ?? `HTTP ${res.status}`})`,
-    );
-  return body as RecordsAnswer;
+  return publisherPost<RecordsAnswer>(
+    base,
+    '/v1/records',
+    await signRecordsQuery(query, publisher.signer),
+    'the records query',
+    (b) => kinds.every((k) => isObject(b[k])),
+  );
 }
 
 /** Whether `v` (an answered item) is the record of `key`: the service must not answer another one. */

@@ -127,6 +127,40 @@ export async function logExports(
 }
 
 /**
+ * A publisher's signed POST to the release service at `base` (`path`: /v1/licenses/check,
+ * /v1/records), its JSON answer checked by `wellFormed`. Throws UNTRUSTED_SIGNER when the service
+ * does not answer this publisher key, PROVIDER_UNAVAILABLE when it cannot be asked or answers
+ * anything else; `what` names the call in those messages.
+ */
+export async function publisherPost<T>(
+  base: string,
+  path: string,
+  signed: unknown,
+  what: string,
+  wellFormed: (body: Partial<T>) => boolean,
+): Promise<T> {
+  const res = await call(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(signed),
+  });
+  const body = (await res.json().catch(() => null)) as
+    (Partial<T> & { error?: { code?: string; message?: string } }) | null;
+  if (res.status === 403 && body?.error?.code === 'UNTRUSTED_SIGNER')
+    throw new ModelsealError(
+      'UNTRUSTED_SIGNER',
+      `the release service at ${base} does not answer this publisher key: ${body.error.message ?? ''}; ` +
+        "its operator adds the key's .pub file to <data>/publishers",
+    );
+  if (!res.ok || !body || !wellFormed(body))
+    throw new ModelsealError(
+      'PROVIDER_UNAVAILABLE',
+      `the release service at ${base} did not answer ${what} (${body?.error?.message ?? `HTTP ${res.status}`})`,
+    );
+  return body as T;
+}
+
+/**
  * Asks the release service whether license `check.license` covers `check` (POST /v1/licenses/check),
  * signed by the publisher. Throws LICENSE_NOT_COVERED naming each term that fails, UNTRUSTED_SIGNER
  * when the service does not answer this publisher, PROVIDER_UNAVAILABLE when it cannot be asked.
@@ -138,26 +172,13 @@ export async function requireLicense(
 ): Promise<LicenseCheckAnswer> {
   const base = service.replace(/\/+$/, '');
   const full: LicenseCheck = { v: 1, ...check, time: new Date().toISOString() };
-  const res = await call(`${base}/v1/licenses/check`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(await signLicenseCheck(full, publisher)),
-  });
-  const body = (await res.json().catch(() => null)) as
-    (Partial<LicenseCheckAnswer> & { error?: { code?: string; message?: string } }) | null;
-  if (res.status === 403 && body?.error?.code === 'UNTRUSTED_SIGNER')
-    throw new ModelsealError(
-      'UNTRUSTED_SIGNER',
-      `the release service at ${base} does not answer this publisher key: ${body.error.message ?? ''}; ` +
-        "its operator adds the key's .pub file to <data>/publishers",
-    );
-  if (!res.ok || !body || typeof body.covered !== 'boolean' || !Array.isArray(body.failures))
-    throw new ModelsealError(
-      'PROVIDER_UNAVAILABLE',
-      `the release service at ${base} did not answer the license check ` +
-        `(${body?.error?.message ?? `HTTP ${res.status}`})`,
-    );
-  const answer = body as LicenseCheckAnswer;
+  const answer = await publisherPost(
+    base,
+    '/v1/licenses/check',
+    await signLicenseCheck(full, publisher),
+    'the license check',
+    (b: Partial<LicenseCheckAnswer>) => typeof b.covered === 'boolean' && Array.isArray(b.failures),
+  );
   if (!answer.covered)
     throw new ModelsealError(
       'LICENSE_NOT_COVERED',

@@ -48,24 +48,17 @@ afterAll(async () => {
   await Promise.all([mlflow.stop(), reg.stop()]);
 });
 
+/** `[global flags] mlflow register --tracking-uri <server> --name demo-oci <args>`. */
+const register = (global: string[], args: string[]) =>
+  ms([...global, 'mlflow', 'register', '--tracking-uri', mlflow.url, '--name', 'demo-oci', ...args]);
+
 describe('mlflow register oci://…', () => {
   it('registers the digest reference as the source, with the tags from the manifest', async () => {
     const ref = `oci://${reg.host}/models/demo:v1`;
     const pushed = ms(['push', pkg, ref]);
     expect(pushed.code, pushed.stderr).toBe(0);
     const digest = pushed.stdout.trim();
-    const r = ms([
-      '--json',
-      'mlflow',
-      'register',
-      '--tracking-uri',
-      mlflow.url,
-      '--name',
-      'demo-oci',
-      ref,
-      '--log-index',
-      '4',
-    ]);
+    const r = register(['--json'], [ref, '--log-index', '4']);
     expect(r.code, r.stderr).toBe(0);
     const source = `oci://${reg.host}/models/demo@${digest}`;
     expect(r.json().registration).toMatchObject({ version: '1', source, alias: 'sealed' });
@@ -82,17 +75,7 @@ describe('mlflow register oci://…', () => {
   });
 
   it('refuses --log for a reference: the package id is in the package, not the manifest', () => {
-    const r = ms([
-      'mlflow',
-      'register',
-      '--tracking-uri',
-      mlflow.url,
-      '--name',
-      'demo-oci',
-      `oci://${reg.host}/models/demo:v1`,
-      '--log',
-      join(dir, 'log'),
-    ]);
+    const r = register([], [`oci://${reg.host}/models/demo:v1`, '--log', join(dir, 'log')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/for an OCI reference give --log-index/);
   });
