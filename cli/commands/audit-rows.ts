@@ -73,6 +73,9 @@ export function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[num
       reason: e.accused.length ? `traced to ${e.accused.map((a) => a.recipient).join(' ')}` : 'traced: nobody accused',
       artifact: e.original,
     };
+  // CONTRACT PLACEHOLDER (brief A): gate entries get their own rows.
+  if (e.type === 'infer-admit' || e.type === 'infer-settle')
+    return { ...allowedRow(index, e), decision: e.type === 'infer-admit' ? e.decision : '' };
   const r = e.type === 'release' ? e : null;
   return {
     index: String(index),

@@ -222,10 +222,125 @@ export interface TraceEvent {
   publisher: string;
 }
 
+/**
+ * An inference call through `modelseal gate`, decided by policy (Cedar action `Infer`) and logged
+ * before it is forwarded to the model server: allowed or denied, one entry per call. An allowed
+ * call gets an `infer-settle` entry once it ends. Never the prompt or the output, only their
+ * SHA-256 digests and the features the extraction monitor reads. docs/GATE.md, docs/LOG.md "Inference".
+ */
+export interface InferAdmitEvent {
+  v: 1;
+  type: 'infer-admit';
+  time: string;
+  /** The gateway's id of this call (32 hex): the settle entry's `id` and the x-request-id header. */
+  id: string;
+  /**
+   * The registered recipient calling (a keyed-hash pseudonym when the operator set a pseudonym key);
+   * null when unauthenticated.
+   */
+  recipient: string | null;
+  org: string | null;
+  country: string | null;
+  /** The API key's id (never its secret) and the client certificate's fingerprint (SHA-256 hex), when used. */
+  key: string | null;
+  certificate: string | null;
+  /** The served model's name (`gate --model`), its root digest ("sha256:…", from `--package`; null without one). */
+  model: string;
+  artifact: string | null;
+  /** The OpenAI endpoint called: "chat.completions", "completions" or "embeddings". */
+  endpoint: string;
+  /** The license the call ran under (null: none covers the caller and model). */
+  license: string | null;
+  /** The destination the caller declared (x-modelseal-destination), else the recipient's country; null when unknown. */
+  destination: string | null;
+  /** The application the caller declared (x-modelseal-application), "" when none. */
+  application: string;
+  decision: 'allow' | 'deny';
+  reason: string;
+  policies: string[];
+  policySet: string;
+  /** The source address (a pseudonym when the operator set a pseudonym key). */
+  ip: string;
+  observed?: LoggedObservation;
+  nationalities?: string[];
+  screening?: LoggedScreening;
+  /** The served model's classification (from `--package`) and what it means for this call; absent without one. */
+  classification?: LoggedInferClassification;
+  /** Reserved at admission: tokens (prompt + max_tokens) and FLOPs (2 × parameters × tokens, a decimal string). */
+  reserved: { tokens: number; flops: string } | null;
+  /** "sha256:…" of the quota file in force ("" without one). */
+  quotas: string;
+  /** "sha256:…" of the prompt text (docs/GATE.md, "What is hashed"); null when the body did not parse. */
+  prompt: string | null;
+  /** What the extraction monitor reads of the prompt; null when the body did not parse. */
+  features: InferFeatures | null;
+  /** The caller's extraction-risk score at admission, per mille (0–1000). */
+  risk: number;
+  stream: boolean;
+}
+
+/** The served model's classification as an inference entry records it. */
+export interface LoggedInferClassification {
+  /** The classification record's digest, as a release logs it. */
+  record: string;
+  usEar: string;
+  /** The capability tier the gateway derives from it (docs/GATE.md, "Tiers"). */
+  tier: string;
+  /** Exact parameter count, a decimal string. */
+  parameters: string;
+  rulePacks: string[];
+  licenseRequired: boolean;
+  licenseRequiredObserved: boolean;
+}
+
+/**
+ * What the extraction monitor reads of a prompt (docs/GATE.md, "Extraction monitoring"): a MinHash
+ * signature of its word shingles (hex, 4 bytes per hash), whether it asks for step-by-step
+ * reasoning, and its length in tokens (as counted or estimated).
+ */
+export interface InferFeatures {
+  minhash: string;
+  cot: boolean;
+  promptTokens: number;
+}
+
+/** How an admitted inference call ended: tokens, FLOPs, status and the output's digest. docs/GATE.md. */
+export interface InferSettleEvent {
+  v: 1;
+  type: 'infer-settle';
+  time: string;
+  /** The admit entry's `id` and log index. */
+  id: string;
+  admit: number;
+  recipient: string | null;
+  model: string;
+  outcome: 'completed' | 'client-disconnect' | 'upstream-error' | 'upstream-timeout' | 'quota-exhausted';
+  /** The HTTP status the client got (for a stream, of the response's head). */
+  status: number;
+  tokens: { prompt: number; completion: number };
+  /** True when the model server sent no usage and the tokens were counted or estimated by the gateway. */
+  estimated: boolean;
+  flops: string;
+  durationMs: number;
+  /** Time to the first streamed token, for streams that sent one. */
+  firstTokenMs?: number;
+  /** "sha256:…" of the output text sent to the client; null when none was. */
+  output: string | null;
+  stream: boolean;
+}
+
 /** The events a publisher's key store may submit to a release service's log (POST /v1/export), or append to its own. */
 export type PublisherEvent = ExportEvent | ScreeningOverrideEvent | KmsGrantEvent | TraceEvent;
 
-export type LogEvent = ExportEvent | ReleaseEvent | DenialsEvent | ScreeningOverrideEvent | KmsGrantEvent | TraceEvent;
+export type LogEvent =
+  | ExportEvent
+  | ReleaseEvent
+  | DenialsEvent
+  | ScreeningOverrideEvent
+  | KmsGrantEvent
+  | TraceEvent
+  | InferAdmitEvent
+  | InferSettleEvent;
 
 /** JSON with object keys sorted at every level and no whitespace (RFC 8785 for the values we log). */
 export function canonicalJson(value: unknown): string {

@@ -163,6 +163,8 @@ export function eventMatcher(f: EventFilter): (e: LogEvent) => boolean {
         !releaseOnly &&
         inTime(e)
       );
+    // CONTRACT PLACEHOLDER (brief A): gate entries get their own filter.
+    if (e.type === 'infer-admit' || e.type === 'infer-settle') return (!f.type || f.type === e.type) && inTime(e);
     const r = e.type === 'release' ? e : null;
     return (
       (!f.type || e.type === f.type) &&

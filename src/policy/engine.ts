@@ -112,6 +112,32 @@ export interface ReleaseQuestion {
   classification?: ClassificationAnswer;
 }
 
+/**
+ * An inference call through the gateway (Cedar action `Infer`, docs/GATE.md "Decisions"): the caller,
+ * the served model, the license it runs under, and what the gateway knows of the call.
+ */
+export interface InferQuestion {
+  recipient: RecipientAttributes;
+  /** The served model: its root digest (or "model:<name>" without a package), name, tier and exact parameter count. */
+  model: { digest: string; name: string; tier: string; parameters: bigint };
+  /** The license in force that covers the caller and the model; null when none does. */
+  license: License | null;
+  /** The destination the caller declared, else the recipient's country. */
+  destination: string;
+  time: Date;
+  /** "chat.completions", "completions" or "embeddings". */
+  endpoint: string;
+  /** The application the caller declared, "" when none. */
+  application: string;
+  screening?: ScreeningAnswer;
+  observed?: ObservedSource;
+  classification?: ClassificationAnswer;
+  /** The caller's use of its tightest quota, per mille, before this call. */
+  quotaUsed: number;
+  /** The caller's extraction-risk score, per mille. */
+  risk: number;
+}
+
 /** The package's classification and what it means for this request (computed by the service, src/compliance/rules). */
 export interface ClassificationAnswer {
   /** The US-EAR classification ("4E091", "not-listed", …), "" when none. */

@@ -12,6 +12,10 @@ export function dataPaths(data: string) {
     policy: join(data, 'policy'),
     recipients: join(data, 'recipients'),
     publishers: join(data, 'publishers'),
+    /** The recipients' API keys for the gateway, one file each, secrets hashed (docs/GATE.md). */
+    apiKeys: join(data, 'api-keys'),
+    /** The gateway's files: quotas.json (docs/GATE.md, "Quotas"). */
+    gate: join(data, 'gate'),
     /** Records kept for the retention period: archived policy sets (docs/POLICY.md). */
     policySets: policySetsDir(data),
   };

@@ -36,11 +36,12 @@ const RANKS: Record<string, number> = {
   'src/server': 8,
   'src/registry': 8,
   'src/console': 8,
-  'src/index.ts': 9,
-  'cli/util.ts': 10,
-  'cli/commands': 11,
-  'cli/program.ts': 12,
-  'cli/modelseal.ts': 13,
+  'src/gate': 9,
+  'src/index.ts': 10,
+  'cli/util.ts': 11,
+  'cli/commands': 12,
+  'cli/program.ts': 13,
+  'cli/modelseal.ts': 14,
 };
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

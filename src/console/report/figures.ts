@@ -121,7 +121,7 @@ class Tally {
       const screening = e.screening.decision;
       this.report.overrides.push({ index, time, recipient, org, screening, entities, reason, decidedBy });
       for (const l of e.screening.lists) this.inForce(this.lists, l, e.time);
-    } else {
+    } else if (e.type === 'kms-grant') {
       this.totals.grants++;
       const { time, recipient, artifact, license, key, grant, grantee, operations } = e;
       this.report.grants.push({ index, time, recipient, artifact, license, key, grant, grantee, operations });
