@@ -60,6 +60,12 @@ export interface ReleaseServiceSetup {
   createdPolicyFiles: string[];
   /** With `retain`: whether every record the period's log entries rest on is kept (also in GET /v1/info). */
   retention: RetentionStatus | null;
+  /** What the service screens recipients with (the gate screens its callers the same way). */
+  screening: PartyScreening;
+  /** The keyed hashes the service logs personal data as; null without a pseudonym key. */
+  pseudonyms: Pseudonymizer | null;
+  /** Whether a US-EAR classification needs a license for a country, as the service decides it. */
+  licenseRequired: LicenseRequiredFor | undefined;
   close(): Promise<void>;
 }
 
@@ -225,7 +231,20 @@ export async function openReleaseService(
     });
     const retention = retain ? await retentionOf(log, records, retain, opts.now?.() ?? new Date()) : null;
     service.retention = retention ?? undefined;
-    return { service, log, policy, recipients, geo: sources.locator, lists, createdPolicyFiles, retention, close };
+    return {
+      service,
+      log,
+      policy,
+      recipients,
+      geo: sources.locator,
+      lists,
+      createdPolicyFiles,
+      retention,
+      screening: opts.screening ?? lists!,
+      pseudonyms: pseudonyms ?? null,
+      licenseRequired: opts.licenseRequired,
+      close,
+    };
   } catch (e) {
     await close();
     throw e;
