@@ -454,3 +454,14 @@ export {
 } from './registry/mlflow/index.js';
 export { exportForHuggingFace, HF_TAGS, type HfExportOptions, type HfExportResult } from './registry/hf/index.js';
 export { sealedPackageFacts, type SealedPackageFacts } from './registry/package-facts.js';
+// The inference gateway's API keys (docs/GATE.md, "Identity").
+export {
+  ApiKeyStore,
+  API_KEY_PREFIX,
+  apiKeyHash,
+  apiKeyId,
+  keyCoversModel,
+  parseKeyExpiry,
+  type ApiKeyOptions,
+} from './gate/keys.js';
+export type { ApiKeyRecord, ApiKeys } from './gate/types.js';
