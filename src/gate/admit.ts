@@ -14,6 +14,7 @@ import { classificationAnswer } from '../server/classification.js';
 import { recipientNationalities } from '../server/recipients.js';
 import { screenRecipient } from '../server/screening.js';
 import { identify, isCaller, type Caller } from './identify.js';
+import { keyCoversModel } from './keys.js';
 import type { ServedModel } from './model.js';
 import { estimateTokens, textDigest, type ApiError, type InferRequest } from './openai.js';
 import type { ApiKeys, ExtractionMonitor, QuotaReservation, QuotaStore, QuotaSubject } from './types.js';
@@ -209,7 +210,7 @@ export async function admit(
     event.destination ??= rec.country;
   }
   if (!isCaller(who)) return refuse(event, who.reason, refusal(who.reason));
-  if (who.key && who.key.models.length > 0 && !who.key.models.includes(parts.model.name))
+  if (who.key && !keyCoversModel(who.key, parts.model.name))
     return refuse(event, 'key-not-for-model', refusal('key-not-for-model'));
   if (!('body' in facts.request)) return refuse(event, 'malformed-request', facts.request);
   const asked = facts.request.body.model;

@@ -204,7 +204,11 @@ async function write(res: ServerResponse, b: Buffer): Promise<boolean> {
   if (res.destroyed) return false;
   if (res.write(b)) return true;
   await new Promise<void>((r) => {
-    const done = () => (res.off('drain', done), res.off('close', done), r());
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      r();
+    };
     res.on('drain', done);
     res.on('close', done);
   });

@@ -11,15 +11,7 @@ import { isModelsealError } from '../errors.js';
 import { parseJson, readBody, send, type Exchange } from '../server/http.js';
 import type { ReleaseServiceSetup } from '../server/setup.js';
 import { admit, baseEvent, type AdmissionParts, type Admitted, type Refused } from './admit.js';
-import {
-  answerError,
-  forwardStream,
-  forwardWhole,
-  upstreamBody,
-  upstreamFailed,
-  type CallHead,
-  type Metered,
-} from './forward.js';
+import { forwardStream, forwardWhole, upstreamBody, upstreamFailed, type CallHead, type Metered } from './forward.js';
 import { identify, isCaller } from './identify.js';
 import {
   ENDPOINTS,
@@ -123,16 +115,20 @@ export class Gateway {
 
   /** GET /v1/models: the served model, to an identified caller. */
   async #models(req: IncomingMessage, x: Exchange): Promise<void> {
-    if (req.method !== 'GET' && req.method !== 'HEAD')
-      return this.#fail(x, notAllowed(req.method ?? ''), { allow: 'GET' });
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      this.#fail(x, notAllowed(req.method ?? ''), { allow: 'GET' });
+      return;
+    }
     const who = await identify(req, this.#o.keys, this.#o.setup.recipients, this.#now());
-    if (!isCaller(who))
-      return this.#fail(x, {
+    if (!isCaller(who)) {
+      this.#fail(x, {
         status: 401,
         type: 'authentication_error',
         code: 'invalid_api_key',
         message: 'not authenticated',
       });
+      return;
+    }
     const created = Math.floor(Date.parse(who.recipient.created) / 1000) || 0;
     send(x, 200, {
       object: 'list',
@@ -142,23 +138,30 @@ export class Gateway {
 
   /** GET /v1/gate/receipts/<id>: the receipts of a call, to the caller that made it (docs/GATE.md, "The record"). */
   async #receipts(req: IncomingMessage, x: Exchange, id: string | null): Promise<void> {
-    if (req.method !== 'GET') return this.#fail(x, notAllowed(req.method ?? ''), { allow: 'GET' });
+    if (req.method !== 'GET') {
+      this.#fail(x, notAllowed(req.method ?? ''), { allow: 'GET' });
+      return;
+    }
     const who = await identify(req, this.#o.keys, this.#o.setup.recipients, this.#now());
-    if (!isCaller(who))
-      return this.#fail(x, {
+    if (!isCaller(who)) {
+      this.#fail(x, {
         status: 401,
         type: 'authentication_error',
         code: 'invalid_api_key',
         message: 'not authenticated',
       });
+      return;
+    }
     const entries = id === null ? null : this.record.entries(id, who.recipient.name);
-    if (!entries)
-      return this.#fail(x, {
+    if (!entries) {
+      this.#fail(x, {
         status: 404,
         type: 'invalid_request_error',
         code: 'not_found',
         message: 'no call of yours with that id is known to this gateway (receipts are kept for its recent calls)',
       });
+      return;
+    }
     const log = this.record.log;
     const admitProof = (await log.receipt(entries.admit)).proof;
     const settleProof = entries.settle === null ? null : (await log.receipt(entries.settle)).proof;
@@ -229,7 +232,8 @@ export class Gateway {
       logged = await this.record.admit(a.event);
     } catch (e) {
       await this.#o.quotas.settle(a.reservation, { requests: 0, tokens: 0, flops: 0n }, this.#now()).catch(() => {});
-      return this.#logDown(x, e);
+      this.#logDown(x, e);
+      return;
     }
     x.done = true;
     x.onExchange?.({ id: x.id, ip: x.ip, method: x.method, path: x.path, status: 200, reason: null, logged: 'entry' });
@@ -246,7 +250,9 @@ export class Gateway {
         status: 429,
         type: 'rate_limit_error',
         code: 'rate_limited',
-        message: `too many failing requests from this source (this one: ${a.event.reason}); retry in ${admitted.retryAfter} s`,
+        message:
+          `too many failing requests from this source (this one: ${a.event.reason}); ` +
+          `retry in ${admitted.retryAfter} s`,
       };
       send(
         x,
@@ -261,7 +267,8 @@ export class Gateway {
     try {
       proof = (await this.record.admit(a.event)).proof;
     } catch (e) {
-      return this.#logDown(x, e);
+      this.#logDown(x, e);
+      return;
     }
     const more: Record<string, string> = {
       'x-modelseal-receipt': Buffer.from(proof, 'utf8').toString('base64'),
@@ -306,7 +313,7 @@ export class Gateway {
         abort.signal,
       );
       const stream =
-        a.request.stream && up.statusCode === 200 && /^text\/event-stream/.test(up.headers['content-type'] ?? '');
+        a.request.stream && up.statusCode === 200 && (up.headers['content-type'] ?? '').startsWith('text/event-stream');
       return stream
         ? await forwardStream(this.upstream, up, res, h, a, abort.signal)
         : await forwardWhole(this.upstream, up, res, h, a, abort.signal);

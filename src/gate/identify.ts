@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { RecipientRecord, RecipientRegistry } from '../server/recipients.js';
+import { ApiKeyStore, apiKeyHash, apiKeyId } from './keys.js';
 import type { ApiKeyRecord, ApiKeys } from './types.js';
 
 /** An identified caller: its recipient record, and the key and certificate it presented. */
@@ -40,15 +41,26 @@ export function clientCertificate(req: IncomingMessage): string | null {
   const socket = req.socket as Partial<TLSSocket>;
   if (!socket.encrypted || !socket.authorized || typeof socket.getPeerCertificate !== 'function') return null;
   const cert = socket.getPeerCertificate();
-  if (!cert?.raw) return null;
+  // An empty object when the client sent none.
+  if (!(cert.raw as Buffer | undefined)) return null;
   return createHash('sha256').update(cert.raw).digest('hex');
 }
 
-/** The public id a presented key claims (the part before its last "_"), for the log when it does not verify. */
-function claimedId(token: string): string | null {
-  const i = token.lastIndexOf('_');
-  const id = i > 0 ? token.slice(0, i) : '';
-  return /^[A-Za-z0-9_-]{1,64}$/.test(id) ? id : null;
+/**
+ * Why a presented key did not verify, when it is a right key of a revoked recipient: the log then
+ * says "revoked-identity" rather than "unknown-key".
+ */
+async function revokedHolder(
+  token: string,
+  keys: ApiKeys,
+  recipients: RecipientRegistry,
+): Promise<RecipientRecord | null> {
+  const id = apiKeyId(token);
+  if (!id || !(keys instanceof ApiKeyStore)) return null;
+  const record = await keys.get(id);
+  if (!record || record.revoked || record.hash !== apiKeyHash(token)) return null;
+  const recipient = await recipients.get(record.recipient);
+  return recipient?.revoked ? recipient : null;
 }
 
 /** Identifies the caller of `req` (docs/GATE.md, "Identity"). */
@@ -65,7 +77,11 @@ export async function identify(
   let key: ApiKeyRecord | null = null;
   if (token !== null) {
     key = await keys.verify(token, now);
-    if (!key) return { reason: 'unknown-key', ...none, key: claimedId(token) };
+    if (!key) {
+      const revoked = await revokedHolder(token, keys, recipients);
+      if (revoked) return { reason: 'revoked-identity', key: apiKeyId(token), certificate, recipient: revoked };
+      return { reason: 'unknown-key', ...none, key: apiKeyId(token) };
+    }
   }
   let name = key?.recipient;
   if (certificate !== null) {

@@ -42,7 +42,8 @@ export async function servedModel(name: string, pkg?: string, parameters?: bigin
   if (parameters !== undefined && c && BigInt(c.facts.parameters) !== parameters)
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `--parameters ${parameters} contradicts the package's classification record (${c.facts.parameters}): drop --parameters`,
+      `--parameters ${parameters} contradicts the package's classification record (${c.facts.parameters}): ` +
+        'drop --parameters',
     );
   return {
     name,

@@ -15,7 +15,7 @@ export const ENDPOINTS: Readonly<Record<string, string>> = {
 /** Request bodies larger than this are refused (413) before they are parsed. */
 export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
-/** What the gateway reads of a request body; the body itself is forwarded as the client sent it, but for the noted edits. */
+/** What the gateway reads of a request body (forwarded as the client sent it, but for the noted edits). */
 export interface InferRequest {
   endpoint: string;
   /** The body as parsed, to forward (the gateway sets `model`, and `stream_options` on streams). */
@@ -82,7 +82,7 @@ function chatPrompt(messages: unknown): string | null {
 /** The prompt of a completions or embeddings request: a string, or strings joined by blank lines. */
 function inputPrompt(v: unknown): string | null {
   if (typeof v === 'string') return v;
-  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')) return (v as string[]).join('\n\n');
+  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')) return v.join('\n\n');
   // Token arrays (numbers) are hashed as their decimal list.
   if (Array.isArray(v) && v.length > 0 && v.every((x) => Number.isSafeInteger(x))) return v.join(' ');
   return null;

@@ -77,7 +77,7 @@ export class GateRecord {
   /** The log indexes of call `id`'s entries when `recipient` made it and this process remembers it. */
   entries(id: string, recipient: string): { admit: number; settle: number | null } | null {
     const call = this.#calls.get(id);
-    return call && call.recipient === recipient ? { admit: call.admit, settle: call.settle } : null;
+    return call?.recipient === recipient ? { admit: call.admit, settle: call.settle } : null;
   }
 
   #remember(id: string, c: CallEntries): void {
