@@ -465,3 +465,28 @@ export {
   type ApiKeyOptions,
 } from './gate/keys.js';
 export type { ApiKeyRecord, ApiKeys } from './gate/types.js';
+// The gateway's metering and quotas (docs/GATE.md, "Quotas and metering").
+export {
+  tokensFromUsage,
+  estimateTextTokens,
+  estimatePromptTokens,
+  maxCompletionTokens,
+  inferenceFlops,
+  meteredAmount,
+  reservationFor,
+  CHAT_MESSAGE_TOKENS,
+  CHAT_REPLY_TOKENS,
+  type InferEndpoint,
+  type TokenCount,
+} from './gate/meter.js';
+export {
+  QuotaFile,
+  parseQuotaFile,
+  loadQuotaFile,
+  NO_QUOTAS,
+  DEFAULT_MAX_TOKENS,
+  type QuotaConfig,
+  type QuotaSource,
+} from './gate/quotas.js';
+export { MemoryQuotaStore } from './gate/quota-memory.js';
+export type { QuotaAmount, QuotaLimits, QuotaReservation, QuotaStore, QuotaSubject } from './gate/types.js';
