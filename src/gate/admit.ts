@@ -16,7 +16,8 @@ import { screenRecipient } from '../server/screening.js';
 import { identify, isCaller, type Caller } from './identify.js';
 import { keyCoversModel } from './keys.js';
 import type { ServedModel } from './model.js';
-import { estimateTokens, textDigest, type ApiError, type InferRequest } from './openai.js';
+import { estimatePromptTokens, inferenceFlops, maxCompletionTokens, type InferEndpoint } from './meter.js';
+import { textDigest, type ApiError, type InferRequest } from './openai.js';
 import type { ApiKeys, ExtractionMonitor, QuotaReservation, QuotaStore, QuotaSubject } from './types.js';
 
 /** The parts admission reads: the release service's, and the gate's own. */
@@ -31,9 +32,9 @@ export interface AdmissionParts {
   /** What the extraction monitor reads of a prompt. */
   features: (text: string, promptTokens: number) => InferFeatures;
   /** The policy's decision on an inference call (Cedar action `Infer`). */
-  decideInfer: (engine: PolicyEngine, q: InferQuestion) => PolicyDecision;
-  /** Completion tokens reserved when a call names no max_tokens. */
-  defaultMaxTokens: number;
+  decideInfer: (engine: PolicyEngine, q: InferQuestion) => Promise<PolicyDecision>;
+  /** Completion tokens reserved when a call names no max_tokens (the quota file's, read at each call). */
+  defaultMaxTokens: () => number;
   onError?: (what: string, e: unknown) => void;
 }
 
@@ -152,7 +153,7 @@ export function modelDigest(m: ServedModel): string {
 /** The admit entry of a call before anything is known of its caller (every field that does not depend on it). */
 export function baseEvent(parts: AdmissionParts, facts: CallFacts, req: IncomingMessage): InferAdmitEvent {
   const r = 'body' in facts.request ? facts.request : null;
-  const promptTokens = r ? estimateTokens(r.prompt) : 0;
+  const promptTokens = r ? estimatePromptTokens(r.endpoint as InferEndpoint, r.body) : 0;
   const destination = declared(req, 'x-modelseal-destination', 2);
   return {
     v: 1,
@@ -279,7 +280,7 @@ async function decide(
     quotaUsed,
     risk,
   };
-  const d = parts.decideInfer(policy, question);
+  const d = await parts.decideInfer(policy, question);
   event = { ...event, policies: d.policies };
   if (d.decision !== 'allow') return refuse(event, d.reason, policyRefusal(d));
   return reserve(parts, caller, request, subject, { ...event, decision: 'allow', reason: 'licensed' });
@@ -304,10 +305,11 @@ async function reserve(
   subject: QuotaSubject,
   event: InferAdmitEvent,
 ): Promise<Admitted | Refused> {
-  const promptTokens = event.features?.promptTokens ?? estimateTokens(request.prompt);
-  const allowance = request.endpoint === 'embeddings' ? 0 : (request.maxTokens ?? parts.defaultMaxTokens);
+  const endpoint = request.endpoint as InferEndpoint;
+  const promptTokens = event.features?.promptTokens ?? estimatePromptTokens(endpoint, request.body);
+  const allowance = maxCompletionTokens(endpoint, request.body, parts.defaultMaxTokens());
   const tokens = promptTokens + allowance;
-  const flops = 2n * parts.model.parameters * BigInt(tokens);
+  const flops = inferenceFlops(parts.model.parameters, tokens);
   const now = new Date(event.time);
   const r = await parts.quotas.reserve(subject, { requests: 1, tokens, flops }, now);
   if (!r.ok)

@@ -8,7 +8,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { InferSettleEvent } from '../log/events.js';
 import type { Admitted } from './admit.js';
-import { answerText, chunkText, errorBody, estimateTokens, textDigest, usageOf, type ApiError } from './openai.js';
+import { estimateTextTokens } from './meter.js';
+import { answerText, chunkText, errorBody, textDigest, usageOf, type ApiError } from './openai.js';
 import { dataEvent, eventJson, SseSplitter } from './sse.js';
 import { UpstreamFailure, type Upstream } from './upstream.js';
 import { createHash } from 'node:crypto';
@@ -130,7 +131,7 @@ export async function forwardWhole(
   return {
     outcome: ok ? 'completed' : 'upstream-error',
     status: answerStatus,
-    tokens: usage ?? { prompt: a.promptTokens, completion: text === null ? 0 : estimateTokens(text) },
+    tokens: usage ?? { prompt: a.promptTokens, completion: text === null ? 0 : estimateTextTokens(text) },
     estimated: usage === null,
     output: text === null ? null : textDigest(text),
   };

@@ -21,6 +21,7 @@ import {
   type ApiError,
   type InferRequest,
 } from './openai.js';
+import { inferenceFlops } from './meter.js';
 import { GateRecord } from './record.js';
 import { Upstream, type UpstreamTimeouts } from './upstream.js';
 
@@ -335,7 +336,7 @@ export class Gateway {
   /** Settles the call's reservation with what it used, and logs the settle entry. */
   async #settle(a: Admitted, admitIndex: number, m: Metered, started: number): Promise<void> {
     const tokens = m.tokens.prompt + m.tokens.completion;
-    const flops = 2n * this.#o.model.parameters * BigInt(tokens);
+    const flops = inferenceFlops(this.#o.model.parameters, tokens);
     const now = this.#now();
     try {
       await this.#o.quotas.settle(a.reservation, { requests: 1, tokens, flops }, now);

@@ -4,6 +4,8 @@
  * (`{"error":{"message","type","code"}}`). Hostile bodies of any shape are a 400, never a throw.
  */
 import { createHash } from 'node:crypto';
+import { tokensFromUsage, type TokenCount } from './meter.js';
+import { promptText } from './monitor/prompt.js';
 
 /** The endpoints the gateway forwards, by path. */
 export const ENDPOINTS: Readonly<Record<string, string>> = {
@@ -51,42 +53,8 @@ const invalid = (message: string, code = 'invalid_request'): ApiError => ({
 
 const MAX_TEXT = 4 * 1024 * 1024;
 
-/** The text of one chat message's content: a string, or the text parts of a list of parts. */
-function contentText(c: unknown): string | null {
-  if (typeof c === 'string') return c;
-  if (c === null || c === undefined) return '';
-  if (!Array.isArray(c)) return null;
-  const parts: string[] = [];
-  for (const p of c) {
-    if (typeof p !== 'object' || p === null) return null;
-    const t = (p as Record<string, unknown>).text;
-    if (typeof t === 'string') parts.push(t);
-  }
-  return parts.join('\n');
-}
-
-/** The prompt of a chat request: "<role>\n<content>" per message, joined by blank lines. */
-function chatPrompt(messages: unknown): string | null {
-  if (!Array.isArray(messages) || messages.length === 0) return null;
-  const out: string[] = [];
-  for (const m of messages) {
-    if (typeof m !== 'object' || m === null || Array.isArray(m)) return null;
-    const { role, content } = m as Record<string, unknown>;
-    const text = contentText(content);
-    if (typeof role !== 'string' || text === null) return null;
-    out.push(`${role}\n${text}`);
-  }
-  return out.join('\n\n');
-}
-
-/** The prompt of a completions or embeddings request: a string, or strings joined by blank lines. */
-function inputPrompt(v: unknown): string | null {
-  if (typeof v === 'string') return v;
-  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')) return v.join('\n\n');
-  // Token arrays (numbers) are hashed as their decimal list.
-  if (Array.isArray(v) && v.length > 0 && v.every((x) => Number.isSafeInteger(x))) return v.join(' ');
-  return null;
-}
+/** A prompt or input: a string, or a list with something in it. */
+const nonEmpty = (v: unknown) => typeof v === 'string' || (Array.isArray(v) && v.length > 0);
 
 /** A non-negative integer field, null when absent; an ApiError when present and not one. */
 function countField(body: Record<string, unknown>, name: string): number | null | ApiError {
@@ -102,10 +70,11 @@ export function readInferRequest(endpoint: string, parsed: unknown): InferReques
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     return invalid('the request body must be a JSON object');
   const body = parsed as Record<string, unknown>;
-  const prompt =
+  const shaped =
     endpoint === 'chat.completions'
-      ? chatPrompt(body.messages)
-      : inputPrompt(endpoint === 'embeddings' ? body.input : body.prompt);
+      ? Array.isArray(body.messages) && body.messages.length > 0
+      : nonEmpty(endpoint === 'embeddings' ? body.input : body.prompt);
+  const prompt = shaped ? promptText(endpoint, body) : null;
   if (prompt === null)
     return invalid(
       endpoint === 'chat.completions'
@@ -127,11 +96,6 @@ export function readInferRequest(endpoint: string, parsed: unknown): InferReques
   const n = body.n;
   if (n !== undefined && n !== null && n !== 1) return invalid('n must be 1 through the gateway', 'invalid_value');
   return { endpoint, body, prompt, stream, includeUsage, maxTokens: max ?? maxCompletion };
-}
-
-/** An estimate of a text's tokens when the model server does not count them: one per 4 UTF-8 bytes, at least 1. */
-export function estimateTokens(text: string): number {
-  return Math.max(1, Math.ceil(Buffer.byteLength(text, 'utf8') / 4));
 }
 
 /** "sha256:<hex>" of a text's UTF-8 bytes. */
@@ -163,12 +127,6 @@ export function chunkText(endpoint: string, chunk: unknown): string {
 }
 
 /** The usage an answer or chunk reports, when it reports one that reads as counts. */
-export function usageOf(v: unknown): { prompt: number; completion: number } | null {
-  const u = (v as { usage?: unknown } | null)?.usage;
-  if (typeof u !== 'object' || u === null) return null;
-  const { prompt_tokens: p, completion_tokens: c } = u as Record<string, unknown>;
-  if (!(Number.isSafeInteger(p) && (p as number) >= 0)) return null;
-  const completion = c === undefined ? 0 : c;
-  if (!(Number.isSafeInteger(completion) && (completion as number) >= 0)) return null;
-  return { prompt: p as number, completion: completion as number };
+export function usageOf(v: unknown): TokenCount | null {
+  return tokensFromUsage((v as { usage?: unknown } | null)?.usage);
 }

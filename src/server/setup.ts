@@ -66,6 +66,8 @@ export interface ReleaseServiceSetup {
   pseudonyms: Pseudonymizer | null;
   /** Whether a US-EAR classification needs a license for a country, as the service decides it. */
   licenseRequired: LicenseRequiredFor | undefined;
+  /** Where the service's policy decisions run (a worker thread unless MODELSEAL_THREADS is 0 or 1). */
+  decider: Decider;
   close(): Promise<void>;
 }
 
@@ -243,6 +245,7 @@ export async function openReleaseService(
       screening: opts.screening ?? lists!,
       pseudonyms: pseudonyms ?? null,
       licenseRequired: opts.licenseRequired,
+      decider,
       close,
     };
   } catch (e) {
