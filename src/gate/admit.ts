@@ -24,8 +24,6 @@ import type { ApiKeys, ExtractionMonitor, QuotaReservation, QuotaStore, QuotaSub
 export interface AdmissionParts {
   setup: Pick<ReleaseServiceSetup, 'service' | 'policy' | 'recipients' | 'screening' | 'licenseRequired'>;
   model: ServedModel;
-  /** The served model's capability tier (docs/GATE.md, "Tiers"). */
-  tier: string;
   keys: ApiKeys;
   quotas: QuotaStore;
   monitor: ExtractionMonitor;
@@ -246,7 +244,7 @@ async function decide(
     facts.observed.country,
     setup.licenseRequired,
   );
-  const subject: QuotaSubject = { recipient: rec.name, org: rec.org, tier: parts.tier };
+  const subject: QuotaSubject = { recipient: rec.name, org: rec.org, tier: model.tier };
   const quotaUsed = await parts.quotas.usedPerMille(subject, facts.time);
   const risk = Math.round(parts.monitor.assess(rec.name).score * 1000);
   event = {
@@ -258,7 +256,7 @@ async function decide(
     classification: {
       record: model.classification?.record ?? '',
       usEar: classified.usEar,
-      tier: parts.tier,
+      tier: model.tier,
       parameters: model.parameters.toString(),
       rulePacks: classified.rulePacks,
       licenseRequired: classified.licenseRequired,
@@ -268,7 +266,7 @@ async function decide(
   if (!model.classification) delete event.classification;
   const question: InferQuestion = {
     recipient: { name: rec.name, org: rec.org, country: rec.country, nationality: rec.nationality, nationalities },
-    model: { digest, name: model.name, tier: parts.tier, parameters: model.parameters },
+    model: { digest, name: model.name, tier: model.tier, parameters: model.parameters },
     license,
     destination,
     time: facts.time,

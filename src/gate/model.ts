@@ -19,6 +19,8 @@ export interface ServedModel {
   parameters: bigint;
   /** Where `parameters` comes from: the package's classification record, the flag, or nowhere (0). */
   parametersFrom: 'package' | 'flag' | 'none';
+  /** The capability tier (docs/GATE.md, "Tiers"): quotas and licenses name it, the policy reads it. */
+  tier: string;
   /** The classification the package's header binds, as a release stanza summarises it; absent: unclassified. */
   classification?: ClassificationSummary;
 }
@@ -36,6 +38,7 @@ export async function servedModel(name: string, pkg?: string, parameters?: bigin
       digest: null,
       parameters: parameters ?? 0n,
       parametersFrom: parameters === undefined ? 'none' : 'flag',
+      tier: 'unclassified',
     };
   const info = await inspect(pkg);
   const c = info.classification;
@@ -50,6 +53,7 @@ export async function servedModel(name: string, pkg?: string, parameters?: bigin
     digest: info.model.rootDigest,
     parameters: c ? BigInt(c.facts.parameters) : (parameters ?? 0n),
     parametersFrom: c ? 'package' : parameters === undefined ? 'none' : 'flag',
+    tier: 'unclassified',
     ...(c && { classification: classificationSummary(c) }),
   };
 }

@@ -49,7 +49,6 @@ export function gateParts(
     quotas,
     monitor,
     options: {
-      tier: 'unclassified',
       quotas,
       monitor,
       features: (_text, promptTokens) => ({ minhash: '', cot: false, promptTokens }),

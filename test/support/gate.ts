@@ -3,12 +3,12 @@
  * and their API keys, the release service opened over it, and the gateway on the service's
  * listener in front of a model server (the real llama-server, or the in-process fake).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initKeystore } from '../../src/keystore/keystore.js';
 import { writeKeyFile } from '../../src/keystore/keyfile.js';
 import { initPolicyDir, POLICY_FILES } from '../../src/policy/engine.js';
-import { loadOrCreateCa, RecipientRegistry } from '../../src/server/recipients.js';
+import { CA_FILES, loadOrCreateCa, RecipientRegistry } from '../../src/server/recipients.js';
 import { openReleaseService, type ReleaseServiceSetup, type ReleaseSetupOptions } from '../../src/server/setup.js';
 import { startServer, type ExchangeRecord, type RunningServer } from '../../src/server/http.js';
 import { dataPaths } from '../../src/server/paths.js';
@@ -73,7 +73,8 @@ export async function startGate(
     recipients: GateRecipient[];
     service?: ReleaseSetupOptions;
     gate: Omit<GatewayOptions, 'setup' | 'keys' | 'model'>;
-    tls?: { cert: string; key: string; clientCa: string };
+    /** Serve https, asking for client certificates of the key store's CA (mutual TLS). */
+    tls?: { cert: string; key: string };
   },
 ): Promise<GatedModel> {
   const keysDir = join(dir, 'keys');
@@ -110,7 +111,7 @@ export async function startGate(
     port: 0,
     routes: gateway.routes,
     onExchange: (r) => exchanges.push(r),
-    ...(o.tls && { tls: { cert: o.tls.cert, key: o.tls.key }, clientCa: o.tls.clientCa }),
+    ...(o.tls && { tls: o.tls, clientCa: readFileSync(join(keysDir, CA_FILES.cert)) }),
   });
   return {
     dir,

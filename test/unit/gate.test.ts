@@ -30,7 +30,13 @@ beforeAll(async () => {
   fake = await startFakeUpstream();
   parts = gateParts({ defaultMaxTokens: 6 });
   gate = await startGate(tempDir('modelseal-gate-'), {
-    model: { name: MODEL, digest: `sha256:${'ab'.repeat(32)}`, parameters: 1000n, parametersFrom: 'flag' },
+    model: {
+      name: MODEL,
+      digest: `sha256:${'ab'.repeat(32)}`,
+      parameters: 1000n,
+      parametersFrom: 'flag',
+      tier: 'unclassified',
+    },
     recipients: [
       { name: 'acme-labs', org: 'Acme Labs GmbH' },
       { name: 'unlicensed-co', org: 'Unlicensed Co', licensed: false },
