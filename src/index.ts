@@ -190,12 +190,15 @@ export {
   type License,
   type PolicyDecision,
   type ReleaseQuestion,
+  type InferQuestion,
+  type ClassificationAnswer,
+  type ObservedSource,
+  type ScreeningAnswer,
   type RecipientAttributes,
 } from './policy/engine.js';
 export { PolicyWatcher } from './policy/watcher.js';
 export { addLicense, listLicenses, revokeLicense } from './policy/licenses.js';
 export { ReleaseService, DENIALS, type ReleaseServiceOptions, type ServiceReply } from './server/service.js';
-export { Decider } from './server/decider.js';
 export {
   startServer,
   MAX_BODY_BYTES,
@@ -490,3 +493,13 @@ export {
 } from './gate/quotas.js';
 export { MemoryQuotaStore } from './gate/quota-memory.js';
 export type { QuotaAmount, QuotaLimits, QuotaReservation, QuotaStore, QuotaSubject } from './gate/types.js';
+// Capability tiers of served models (docs/GATE.md, "Tiers").
+export {
+  capabilityTier,
+  tierInputOf,
+  tierOfClassification,
+  CAPABILITY_TIERS,
+  GENERAL_TIER_PARAMETERS,
+  type CapabilityTier,
+  type TierInput,
+} from './gate/tiers.js';
