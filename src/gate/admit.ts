@@ -8,7 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { InferAdmitEvent, InferFeatures } from '../log/events.js';
 import type { GeoObservation } from '../compliance/types.js';
-import type { InferQuestion, License, PolicyDecision, PolicyEngine } from '../policy/engine.js';
+import type { InferQuestion, PolicyDecision, PolicyEngine } from '../policy/engine.js';
 import type { ReleaseServiceSetup } from '../server/setup.js';
 import { classificationAnswer } from '../server/classification.js';
 import { recipientNationalities } from '../server/recipients.js';
@@ -118,25 +118,6 @@ const REFUSALS: Record<string, { status: number; type: string; code: string; mes
   },
 };
 
-/** The license in force that is the recipient's and covers the served model; null when none is. */
-export function coveringLicense(
-  licenses: readonly License[],
-  holder: string,
-  model: string,
-  now: Date,
-): License | null {
-  const t = now.getTime();
-  return (
-    licenses.find(
-      (l) =>
-        l.holder === holder &&
-        l.artifacts.includes(model) &&
-        Date.parse(l.notBefore) <= t &&
-        t <= Date.parse(l.notAfter),
-    ) ?? null
-  );
-}
-
 /** A declared header value: printable ASCII of at most `max` characters, else null. */
 function declared(req: IncomingMessage, name: string, max: number): string | null {
   const v = req.headers[name];
@@ -236,7 +217,7 @@ async function decide(
   if (!screening) return refuse(event, 'screening-unavailable', refusal('screening-unavailable'));
   const policy = await setup.policy.current();
   const digest = modelDigest(model);
-  const license = coveringLicense(policy.licenses, rec.name, digest, facts.time);
+  const license = policy.licenseFor(rec.name, digest, facts.time);
   const destination = event.destination ?? rec.country;
   const classified = classificationAnswer(
     model.classification,
@@ -277,6 +258,7 @@ async function decide(
     ...(model.classification && { classification: classified }),
     quotaUsed,
     risk,
+    ...(model.packageId && { package: model.packageId }),
   };
   const d = await parts.decideInfer(policy, question);
   event = { ...event, policies: d.policies };

@@ -8,6 +8,7 @@ import { ModelsealError } from '../errors.js';
 import type { ClassificationSummary } from '../format/classification-json.js';
 import { classificationSummary } from '../package/classification.js';
 import { inspect } from '../package/inspect.js';
+import { tierOfClassification } from './tiers.js';
 
 /** What the gateway knows of the model it serves. */
 export interface ServedModel {
@@ -15,6 +16,8 @@ export interface ServedModel {
   name: string;
   /** The package's model root digest ("sha256:…"); null without a package. */
   digest: string | null;
+  /** The package's id (64 hex), the policy's `package`; absent without a package. */
+  packageId?: string;
   /** Exact parameter count (the FLOPs of a call are 2 × parameters × tokens). */
   parameters: bigint;
   /** Where `parameters` comes from: the package's classification record, the flag, or nowhere (0). */
@@ -38,7 +41,7 @@ export async function servedModel(name: string, pkg?: string, parameters?: bigin
       digest: null,
       parameters: parameters ?? 0n,
       parametersFrom: parameters === undefined ? 'none' : 'flag',
-      tier: 'unclassified',
+      tier: tierOfClassification(null),
     };
   const info = await inspect(pkg);
   const c = info.classification;
@@ -53,7 +56,8 @@ export async function servedModel(name: string, pkg?: string, parameters?: bigin
     digest: info.model.rootDigest,
     parameters: c ? BigInt(c.facts.parameters) : (parameters ?? 0n),
     parametersFrom: c ? 'package' : parameters === undefined ? 'none' : 'flag',
-    tier: 'unclassified',
+    tier: tierOfClassification(c),
+    packageId: info.packageId,
     ...(c && { classification: classificationSummary(c) }),
   };
 }

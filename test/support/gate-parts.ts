@@ -4,7 +4,6 @@
  */
 import type { GatewayOptions } from '../../src/gate/gateway.js';
 import type { ExtractionMonitor, QuotaStore } from '../../src/gate/types.js';
-import type { InferQuestion, PolicyDecision, PolicyEngine } from '../../src/policy/engine.js';
 
 export interface TestParts {
   options: Omit<GatewayOptions, 'setup' | 'keys' | 'model' | 'upstream'>;
@@ -33,12 +32,6 @@ function quietMonitor(): ExtractionMonitor {
   };
 }
 
-/** The decision until the policy has its Infer action: a license covering the call, and no screening hit. */
-function decideInfer(_engine: PolicyEngine, q: InferQuestion): Promise<PolicyDecision> {
-  if (!q.license) return Promise.resolve({ decision: 'deny', policies: [], reason: 'no-permit', errors: [] });
-  return Promise.resolve({ decision: 'allow', policies: ['licensed-inference'], reason: 'licensed', errors: [] });
-}
-
 /** The parts of a gateway for tests, with `defaultMaxTokens`. */
 export function gateParts(
   o: { defaultMaxTokens?: number; quotas?: QuotaStore; monitor?: ExtractionMonitor } = {},
@@ -52,7 +45,8 @@ export function gateParts(
       quotas,
       monitor,
       features: (_text, promptTokens) => ({ minhash: '', cot: false, promptTokens }),
-      decideInfer,
+      // The policy set in force decides, on the calling thread (the CLI uses the service's decider).
+      decideInfer: (engine, q) => Promise.resolve(engine.decideInfer(q)),
       defaultMaxTokens: () => o.defaultMaxTokens ?? 64,
     },
   };

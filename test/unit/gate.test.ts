@@ -227,7 +227,7 @@ describe('refusals are logged as denied admit entries', () => {
       'key-not-for-model',
     ],
     ['another model named', () => call('/v1/chat/completions', chat({ model: 'gpt-4' })), 404, 'unknown-model'],
-    ['no license', () => call('/v1/chat/completions', chat(), gate.apiKeys['unlicensed-co']), 403, 'no-permit'],
+    ['no license', () => call('/v1/chat/completions', chat(), gate.apiKeys['unlicensed-co']), 403, 'no-license'],
     ['a body that is not JSON', () => call('/v1/chat/completions', '{"model":'), 400, 'malformed-request'],
   ];
   for (const [what, make, status, reason] of cases)
@@ -239,7 +239,8 @@ describe('refusals are logged as denied admit entries', () => {
         error: { type: expect.any(String), code: expect.any(String), message: expect.any(String) },
       });
       const { admit } = await entries(r.headers.get('x-request-id')!);
-      expect(admit).toMatchObject({ decision: 'deny', reason });
+      expect(admit.decision).toBe('deny');
+      expect(admit.reason.split(',')).toContain(reason);
       expect(
         verifyProof(Buffer.from(r.headers.get('x-modelseal-receipt')!, 'base64').toString(), undefined, logKey).index,
       ).toBeGreaterThan(0);
