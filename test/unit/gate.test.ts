@@ -5,7 +5,7 @@
  * call leaves its entries, and the log audits. The same cases against llama-server: gate-llama.test.ts.
  */
 import { request } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { auditLog } from '../../src/log/audit.js';
@@ -19,6 +19,11 @@ import { prng } from '../support/prng.js';
 import { fuzzCases, fuzzSeed } from '../support/fuzz.js';
 import { within } from '../support/wait.js';
 import { gateParts, type TestParts } from '../support/gate-parts.js';
+import { writeMmdb } from '../support/mmdb.js';
+import { entity, testScreening } from '../support/screening.js';
+import { MemoryQuotaStore } from '../../src/gate/quota-memory.js';
+import { parseQuotaFile } from '../../src/gate/quotas.js';
+import type { ExtractionMonitor } from '../../src/gate/types.js';
 
 const MODEL = 'tiny-llama';
 let fake: FakeUpstream;
@@ -26,10 +31,33 @@ let gate: GatedModel;
 let parts: TestParts;
 let logKey: ReturnType<typeof parseVerifierKey>;
 
+// The service's screening list, and a test country database placing 5.160.0.0/16 in Iran (embargoed).
+const screening = testScreening([{ source: 'sdn', entities: [entity('sdn-1', 'Shady Trading LLC')] }]);
+const IRAN = '5.160.1.7';
+/** Risk scores (0-1) the test monitor reports, by caller. */
+const risk = new Map<string, number>([['risky-co', 0.95]]);
+
+/** A monitor that reports the scores of `risk` (the real one is brief M's, tested with its signals). */
+function scoringMonitor(): ExtractionMonitor {
+  return {
+    observe: () => {},
+    assess: (caller) => ({ caller, score: risk.get(caller) ?? 0, calls: 0, signals: [] }),
+    callers: () => [...risk.keys()],
+  };
+}
+
 beforeAll(async () => {
   fake = await startFakeUpstream();
-  parts = gateParts({ defaultMaxTokens: 6 });
-  gate = await startGate(tempDir('modelseal-gate-'), {
+  const dir = tempDir('modelseal-gate-');
+  const geoip = join(dir, 'test-country.mmdb');
+  const buildEpoch = Math.floor(Date.now() / 1000);
+  const networks = { '5.160.0.0/16': { country_code: 'IR' } };
+  writeFileSync(geoip, writeMmdb({ networks, databaseType: 'test-country', buildEpoch }));
+  const quotas = new MemoryQuotaStore({
+    config: parseQuotaFile(JSON.stringify({ recipients: { 'quota-co': { tokensPerMinute: 100 } } })),
+  });
+  parts = gateParts({ defaultMaxTokens: 6, quotas, monitor: scoringMonitor() });
+  gate = await startGate(dir, {
     model: {
       name: MODEL,
       digest: `sha256:${'ab'.repeat(32)}`,
@@ -42,8 +70,13 @@ beforeAll(async () => {
       { name: 'unlicensed-co', org: 'Unlicensed Co', licensed: false },
       { name: 'other-model-co', org: 'Other Model Co', models: ['another-model'] },
       { name: 'revoked-co', org: 'Revoked Co' },
+      { name: 'shady-co', org: 'Shady Trading LLC' },
+      { name: 'dual-co', org: 'Dual Labs GmbH', citizenships: ['IR'] },
+      { name: 'risky-co', org: 'Risky Co' },
+      { name: 'quota-co', org: 'Quota Co' },
     ],
-    service: { rateLimits: { burst: 10_000 } },
+    // Loopback is a trusted proxy: X-Forwarded-For places the caller (in the injected database).
+    service: { rateLimits: { burst: 10_000 }, screening, geoip, trustedProxies: ['127.0.0.0/8'] },
     gate: { ...parts.options, upstream: fake.url, timeouts: { connectMs: 2000, firstByteMs: 400, idleMs: 400 } },
   });
   logKey = parseVerifierKey(readFileSync(join(gate.keysDir, 'log.vkey'), 'utf8'));
@@ -100,6 +133,23 @@ async function entries(id: string): Promise<{ admit: InferAdmitEvent; settle: In
     admit: found.find((e) => e.type === 'infer-admit')!,
     settle: found.find((e): e is InferSettleEvent => e.type === 'infer-settle'),
   };
+}
+
+/** Starts a streamed call and drops the connection at its first event; resolves with the call's id. */
+function dropAfterFirstEvent(key: string, body: unknown): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const u = new URL(`${gate.server.url}/v1/chat/completions`);
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const req = request({ host: u.hostname, port: u.port, method: 'POST', path: u.pathname, headers }, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve(res.headers['x-request-id'] as string);
+      });
+    });
+    req.on('error', () => {});
+    req.end(JSON.stringify(body));
+    setTimeout(() => reject(new Error('no first event')), 3000);
+  });
 }
 
 /** The data events of a stream as the client got them. */
@@ -228,6 +278,25 @@ describe('refusals are logged as denied admit entries', () => {
     ],
     ['another model named', () => call('/v1/chat/completions', chat({ model: 'gpt-4' })), 404, 'unknown-model'],
     ['no license', () => call('/v1/chat/completions', chat(), gate.apiKeys['unlicensed-co']), 403, 'no-license'],
+    ['a screening hit', () => call('/v1/chat/completions', chat(), gate.apiKeys['shady-co']), 403, 'screening-hit'],
+    [
+      'an embargoed nationality',
+      () => call('/v1/chat/completions', chat(), gate.apiKeys['dual-co']),
+      403,
+      'deemed-export-embargoed',
+    ],
+    [
+      'an embargoed observed country (the injected database)',
+      () => call('/v1/chat/completions', chat(), undefined, { 'x-forwarded-for': IRAN }),
+      403,
+      'observed-embargoed',
+    ],
+    [
+      'a risk score above the threshold',
+      () => call('/v1/chat/completions', chat(), gate.apiKeys['risky-co']),
+      429,
+      'extraction-risk',
+    ],
     ['a body that is not JSON', () => call('/v1/chat/completions', '{"model":'), 400, 'malformed-request'],
   ];
   for (const [what, make, status, reason] of cases)
@@ -313,27 +382,7 @@ describe('how calls end', () => {
   it('a client that leaves mid-stream: the call is still settled, and the settle entry says so', async () => {
     fake.mode = 'endless';
     const aborted = fake.aborted;
-    const id = await new Promise<string>((resolve, reject) => {
-      const u = new URL(`${gate.server.url}/v1/chat/completions`);
-      const req = request(
-        {
-          host: u.hostname,
-          port: u.port,
-          method: 'POST',
-          path: u.pathname,
-          headers: { authorization: `Bearer ${gate.apiKeys['acme-labs']}`, 'content-type': 'application/json' },
-        },
-        (res) => {
-          res.once('data', () => {
-            req.destroy();
-            resolve(res.headers['x-request-id'] as string);
-          });
-        },
-      );
-      req.on('error', () => {});
-      req.end(JSON.stringify(chat({ stream: true, max_tokens: 500 })));
-      setTimeout(() => reject(new Error('no first event')), 3000);
-    });
+    const id = await dropAfterFirstEvent(gate.apiKeys['acme-labs']!, chat({ stream: true, max_tokens: 500 }));
     const { settle } = await entries(id);
     expect(settle).toMatchObject({ outcome: 'client-disconnect' });
     expect(settle!.tokens.completion).toBeLessThan(500);
@@ -353,6 +402,27 @@ describe('how calls end', () => {
       store.append = append;
     }
     expect(fake.bodies.length).toBe(before);
+  });
+});
+
+describe('quotas', () => {
+  const subject = { recipient: 'quota-co', org: 'Quota Co', tier: 'unclassified' };
+
+  it('a call that does not fit is 429 with Retry-After, logged as quota-exceeded; a dropped stream gives back what it did not use', async () => {
+    const key = gate.apiKeys['quota-co']!;
+    // Reserved: the prompt (10 tokens estimated) and 80 of the completion, out of 100 a minute.
+    const id = await dropAfterFirstEvent(key, chat({ stream: true, max_tokens: 80 }));
+    const { settle } = await entries(id);
+    expect(settle).toMatchObject({ outcome: 'client-disconnect' });
+    // Settled: what the stream used (far less than reserved), so another 70 fit.
+    expect(await parts.quotas.usedPerMille(subject, new Date())).toBeLessThan(500);
+    expect((await call('/v1/chat/completions', chat({ max_tokens: 70 }), key)).status).toBe(200);
+    const r = await call('/v1/chat/completions', chat({ max_tokens: 80 }), key);
+    expect(r.status).toBe(429);
+    expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(r.json()).toMatchObject({ error: { type: 'rate_limit_error', code: 'quota_exceeded' } });
+    const { admit } = await entries(r.headers.get('x-request-id')!);
+    expect(admit).toMatchObject({ decision: 'deny', reason: 'quota-exceeded', recipient: 'quota-co' });
   });
 });
 
