@@ -503,3 +503,4 @@ export {
   type CapabilityTier,
   type TierInput,
 } from './gate/tiers.js';
+export { PgQuotaStore } from './gate/quota-pg.js';
