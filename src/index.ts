@@ -454,3 +454,18 @@ export {
 } from './registry/mlflow/index.js';
 export { exportForHuggingFace, HF_TAGS, type HfExportOptions, type HfExportResult } from './registry/hf/index.js';
 export { sealedPackageFacts, type SealedPackageFacts } from './registry/package-facts.js';
+// The gate's extraction monitor: prompt features for the admit entry, per-caller risk (docs/GATE.md).
+export {
+  promptFeatures,
+  promptText,
+  createExtractionMonitor,
+  MONITOR_DEFAULTS,
+  applicationRanges,
+  SIGNAL_WEIGHTS,
+  shapiroWilk,
+  type ExtractionMonitorDetail,
+  type MonitorOptions,
+  type TemplateCount,
+  type ShapiroWilk,
+} from './gate/monitor/index.js';
+export type { ExtractionMonitor, RiskAssessment, RiskSignal } from './gate/types.js';
