@@ -10,3 +10,4 @@ export {
 } from './monitor.js';
 export { applicationRanges, SIGNAL_WEIGHTS } from './signals.js';
 export { shapiroWilk, type ShapiroWilk } from './shapiro.js';
+export { reviewGate, type CallerReview, type GateReview, type GateReviewOptions } from './review.js';

@@ -91,7 +91,7 @@ function prada(c: CallerState, t: SignalThresholds): RiskSignal {
       1,
       t.pradaDelta,
       false,
-      `${d.length} queries near an earlier one; fewer than ${t.pradaMinDistances}: not judged`,
+      `${d.length} queries closer than distance 1 to an earlier one; fewer than ${t.pradaMinDistances}: not judged`,
     );
   const { w, p } = shapiroWilk(d.length > 5000 ? d.subarray(0, 5000) : d);
   const mean = d.reduce((a, b) => a + b, 0) / d.length;
