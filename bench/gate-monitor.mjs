@@ -47,3 +47,23 @@ console.log(
 );
 time('promptFeatures, 2 KB English-like', prompts, (p) => features.promptFeatures(p, 400));
 time('promptFeatures, 2 KB Chinese characters', cjkPrompts, (p) => features.promptFeatures(p, 700));
+
+// The monitor: callers with a full window; observe() of an admit entry and assess() of a caller.
+const { createExtractionMonitor } = await import('../dist/src/gate/monitor/monitor.js');
+const monitor = createExtractionMonitor();
+const callers = Array.from({ length: 200 }, (_, i) => `caller-${i}`);
+const admit = (caller, p, i) => ({
+  type: 'infer-admit',
+  id: `id-${i}`,
+  recipient: caller,
+  application: 'chat',
+  decision: 'allow',
+  features: features.promptFeatures(p, 400),
+});
+const entries = prompts.map((p, i) => admit(callers[i % callers.length], p, i));
+let index = 0;
+for (let round = 0; round < 20; round++)
+  for (const e of entries) monitor.observe(index++, { ...e, id: `${e.id}-${round}` });
+const fresh = prompts.map((p, i) => admit(callers[i % callers.length], p, i + 1e6));
+time('observe(), admit entry, window full', fresh, (e) => monitor.observe(index++, e));
+time('assess(), a caller with a full window', callers, (c) => monitor.assess(c));

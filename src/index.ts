@@ -504,3 +504,22 @@ export {
   type TierInput,
 } from './gate/tiers.js';
 export { PgQuotaStore } from './gate/quota-pg.js';
+// The gate's extraction monitor: prompt features for the admit entry, per-caller risk (docs/GATE.md).
+export {
+  promptFeatures,
+  promptText,
+  createExtractionMonitor,
+  MONITOR_DEFAULTS,
+  applicationRanges,
+  SIGNAL_WEIGHTS,
+  shapiroWilk,
+  reviewGate,
+  type CallerReview,
+  type GateReview,
+  type GateReviewOptions,
+  type ExtractionMonitorDetail,
+  type MonitorOptions,
+  type TemplateCount,
+  type ShapiroWilk,
+} from './gate/monitor/index.js';
+export type { ExtractionMonitor, RiskAssessment, RiskSignal } from './gate/types.js';
