@@ -68,9 +68,53 @@ export function gateLicense(id: string, holder: string, model: string, over: Rec
   };
 }
 
+/** A key store and data directory ready for a gateway: what {@link prepareGateData} made. */
+export interface GateData {
+  keysDir: string;
+  data: string;
+  keyStore: ApiKeyStore;
+  registry: RecipientRegistry;
+  apiKeys: Record<string, string>;
+  identities: Record<string, string>;
+}
+
 /**
- * Starts a gated model in `dir`: recipients registered (RSA, with certificates) with one API key each,
- * licenses for those `licensed`, the release service over the data directory and the gateway on its listener.
+ * A key store and data directory in `dir`: recipients registered (RSA, with certificates) with one API
+ * key each, and licenses for the model `digest` for those `licensed`.
+ */
+export async function prepareGateData(dir: string, digest: string, recipients: GateRecipient[]): Promise<GateData> {
+  const keysDir = join(dir, 'keys');
+  const data = join(dir, 'data');
+  await initKeystore(keysDir, { logOrigin: 'gate.test/log' });
+  mkdirSync(join(data, 'policy'), { recursive: true });
+  await initPolicyDir(join(data, 'policy'));
+  const licenses = recipients
+    .filter((r) => r.licensed !== false)
+    .map((r) => gateLicense(`L-${r.name}`, r.name, digest));
+  writeFileSync(join(data, 'policy', POLICY_FILES.licenses), JSON.stringify({ licenses }));
+  const ca = await loadOrCreateCa(keysDir);
+  const registry = new RecipientRegistry(dataPaths(data).recipients);
+  const keyStore = new ApiKeyStore(dataPaths(data).apiKeys, registry);
+  const apiKeys: Record<string, string> = {};
+  const identities: Record<string, string> = {};
+  for (const r of recipients) {
+    const attrs = {
+      org: r.org,
+      country: r.country ?? 'DE',
+      nationalities: r.nationalities ?? ['DE'],
+      citizenships: r.citizenships ?? [],
+    };
+    const { identity } = await registry.issue(r.name, attrs, ca);
+    identities[r.name] = join(dir, `${r.name}.identity`);
+    await writeKeyFile(identities[r.name]!, identity);
+    apiKeys[r.name] = (await keyStore.issue(r.name, { ...(r.models && { models: r.models }) })).key;
+  }
+  return { keysDir, data, keyStore, registry, apiKeys, identities };
+}
+
+/**
+ * Starts a gated model in `dir` ({@link prepareGateData}): the release service over the data
+ * directory and the gateway on its listener.
  */
 export async function startGate(
   dir: string,
@@ -83,33 +127,8 @@ export async function startGate(
     tls?: { cert: string; key: string };
   },
 ): Promise<GatedModel> {
-  const keysDir = join(dir, 'keys');
-  const data = join(dir, 'data');
-  await initKeystore(keysDir, { logOrigin: 'gate.test/log' });
-  mkdirSync(join(data, 'policy'), { recursive: true });
-  await initPolicyDir(join(data, 'policy'));
-  const digest = o.model.digest ?? `model:${o.model.name}`;
-  const licenses = o.recipients
-    .filter((r) => r.licensed !== false)
-    .map((r) => gateLicense(`L-${r.name}`, r.name, digest));
-  writeFileSync(join(data, 'policy', POLICY_FILES.licenses), JSON.stringify({ licenses }));
-  const ca = await loadOrCreateCa(keysDir);
-  const registry = new RecipientRegistry(dataPaths(data).recipients);
-  const keyStore = new ApiKeyStore(dataPaths(data).apiKeys, registry);
-  const apiKeys: Record<string, string> = {};
-  const identities: Record<string, string> = {};
-  for (const r of o.recipients) {
-    const attrs = {
-      org: r.org,
-      country: r.country ?? 'DE',
-      nationalities: r.nationalities ?? ['DE'],
-      citizenships: r.citizenships ?? [],
-    };
-    const { identity } = await registry.issue(r.name, attrs, ca);
-    identities[r.name] = join(dir, `${r.name}.identity`);
-    await writeKeyFile(identities[r.name]!, identity);
-    apiKeys[r.name] = (await keyStore.issue(r.name, { ...(r.models && { models: r.models }) })).key;
-  }
+  const prepared = await prepareGateData(dir, o.model.digest ?? `model:${o.model.name}`, o.recipients);
+  const { keysDir, data, keyStore } = prepared;
   const setup = await openReleaseService(data, keysDir, { commitIntervalMs: 0, geoip: null, ...o.service });
   const gateway = await Gateway.open({ ...o.gate, setup, keys: keyStore, model: o.model });
   const exchanges: ExchangeRecord[] = [];
@@ -121,15 +140,10 @@ export async function startGate(
   });
   return {
     dir,
-    keysDir,
-    data,
+    ...prepared,
     setup,
     gateway,
     server,
-    keyStore,
-    registry,
-    apiKeys,
-    identities,
     exchanges,
     close: async () => {
       await server.close();
