@@ -31,6 +31,8 @@ export interface AdmissionParts {
   features: (text: string, promptTokens: number) => InferFeatures;
   /** The policy's decision on an inference call (Cedar action `Infer`). */
   decideInfer: (engine: PolicyEngine, q: InferQuestion) => Promise<PolicyDecision>;
+  /** The name a recipient is logged under (its pseudonym with a pseudonym key): the monitor's caller. */
+  loggedAs?: (recipient: string) => string;
   /** Completion tokens reserved when a call names no max_tokens (the quota file's, read at each call). */
   defaultMaxTokens: () => number;
   onError?: (what: string, e: unknown) => void;
@@ -227,7 +229,8 @@ async function decide(
   );
   const subject: QuotaSubject = { recipient: rec.name, org: rec.org, tier: model.tier };
   const quotaUsed = await parts.quotas.usedPerMille(subject, facts.time);
-  const risk = Math.round(parts.monitor.assess(rec.name).score * 1000);
+  // The monitor reads the log, where the caller may be a pseudonym.
+  const risk = Math.round(parts.monitor.assess(parts.loggedAs?.(rec.name) ?? rec.name).score * 1000);
   event = {
     ...event,
     license: license?.id ?? null,

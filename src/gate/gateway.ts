@@ -56,7 +56,7 @@ export class Gateway {
     this.#o = o;
     this.record = record;
     this.upstream = new Upstream(o.upstream, o.timeouts);
-    this.#parts = { ...o, setup: o.setup };
+    this.#parts = { ...o, setup: o.setup, loggedAs: (name) => record.pseudonym(name) };
   }
 
   /** The gateway over a release service's setup; the monitor learns the log's earlier inference entries. */
