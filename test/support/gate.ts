@@ -219,3 +219,8 @@ export function dropAfterFirstEvent(url: string, key: string, body: unknown): Pr
     setTimeout(() => reject(new Error('no first event within 20 s')), 20_000).unref();
   });
 }
+
+/** A served model without a package for tests: its digest `tag` (2 hex digits) repeated, its parameters declared. */
+export function testModel(name: string, tag: string, parameters = 1000n, tier = 'unclassified'): ServedModel {
+  return { name, digest: `sha256:${tag.repeat(32)}`, parameters, parametersFrom: 'flag', tier };
+}

@@ -29,6 +29,7 @@ import {
   startGate,
   testCountryDatabase,
   type GatedModel,
+  testModel,
 } from '../support/gate.js';
 import { gateParts, type TestParts } from '../support/gate-parts.js';
 import { startLlamaCppPython, startLlamaServer, TINY_LLAMA_NAME, type LlamaPeer } from '../support/llama.js';
@@ -36,13 +37,7 @@ import { parseSse } from '../support/sse.js';
 import { within } from '../support/wait.js';
 
 const MODEL = TINY_LLAMA_NAME;
-const served = {
-  name: MODEL,
-  digest: `sha256:${'ef'.repeat(32)}`,
-  parameters: 300_000n,
-  parametersFrom: 'flag',
-  tier: 'limited',
-} as const;
+const served = testModel(MODEL, 'ef', 300_000n, 'limited');
 let llama: LlamaPeer;
 let pyllama: LlamaPeer;
 let gate: GatedModel;

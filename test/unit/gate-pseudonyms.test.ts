@@ -9,7 +9,7 @@ import { loadPseudonymizer, type Pseudonymizer } from '../../src/log/pseudonym.j
 import type { ExtractionMonitor } from '../../src/gate/types.js';
 import { tempDir } from '../support/fixtures.js';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
-import { callEntries, startGate, type GatedModel } from '../support/gate.js';
+import { callEntries, startGate, testModel, type GatedModel } from '../support/gate.js';
 import { gateParts } from '../support/gate-parts.js';
 
 const MODEL = 'tiny-llama';
@@ -30,13 +30,7 @@ const monitor: ExtractionMonitor = {
 beforeAll(async () => {
   fake = await startFakeUpstream();
   gate = await startGate(dir, {
-    model: {
-      name: MODEL,
-      digest: `sha256:${'12'.repeat(32)}`,
-      parameters: 5n,
-      parametersFrom: 'flag',
-      tier: 'unclassified',
-    },
+    model: testModel(MODEL, '12', 5n),
     recipients: [
       { name: 'acme-labs', org: 'Acme Labs GmbH' },
       { name: 'risky-co', org: 'Risky Co' },

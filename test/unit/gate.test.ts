@@ -22,6 +22,7 @@ import {
   startGate,
   testCountryDatabase,
   type GatedModel,
+  testModel,
 } from '../support/gate.js';
 import { prng } from '../support/prng.js';
 import { fuzzCases, fuzzSeed } from '../support/fuzz.js';
@@ -58,13 +59,7 @@ beforeAll(async () => {
   });
   parts = gateParts({ defaultMaxTokens: 6, quotas, monitor: scoringMonitor() });
   gate = await startGate(dir, {
-    model: {
-      name: MODEL,
-      digest: `sha256:${'ab'.repeat(32)}`,
-      parameters: 1000n,
-      parametersFrom: 'flag',
-      tier: 'unclassified',
-    },
+    model: testModel(MODEL, 'ab'),
     recipients: CALLERS,
     // Loopback is a trusted proxy: X-Forwarded-For places the caller (in the injected database).
     service: { rateLimits: { burst: 10_000 }, screening: gateScreening(), geoip, trustedProxies: ['127.0.0.0/8'] },
