@@ -484,6 +484,7 @@ export {
 } from './gate/meter.js';
 export {
   QuotaFile,
+  quotaFilePath,
   parseQuotaFile,
   loadQuotaFile,
   NO_QUOTAS,

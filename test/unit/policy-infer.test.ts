@@ -166,6 +166,23 @@ when { context.endpoint == "embeddings" };
     expect(e.missingDefaults).toEqual([]);
   });
 
+  it('refuses a schema changed by hand that lacks an action, naming the attributes of that action', async () => {
+    const release = SCHEMA.indexOf('  action release appliesTo');
+    const infer = SCHEMA.indexOf('  action Infer appliesTo');
+    const end = SCHEMA.lastIndexOf('}\n');
+    const noInfer = SCHEMA.slice(0, infer) + SCHEMA.slice(end);
+    const noRelease = SCHEMA.slice(0, release) + SCHEMA.slice(infer);
+    for (const [schema, lacks] of [
+      [noInfer, 'Infer context.endpoint'],
+      [noRelease, 'context.license'],
+    ] as const) {
+      const dir = await policyDir((d) => writeFileSync(join(d, POLICY_FILES.schema), schema));
+      const err = await PolicyEngine.load(dir).catch((e: unknown) => e);
+      expect(err, lacks).toMatchObject({ code: 'POLICY_INVALID' });
+      expect((err as { details: { lacks: string[] } }).details.lacks).toContain(lacks);
+    }
+  });
+
   it('the decider thread answers Infer questions as the engine does', async () => {
     const e = await PolicyEngine.load(await policyDir());
     const decider = new Decider();
