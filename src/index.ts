@@ -466,6 +466,8 @@ export {
   keyCoversModel,
   parseKeyExpiry,
   type ApiKeyOptions,
+  type ApiKeyCheck,
+  type ApiKeyRefusal,
 } from './gate/keys.js';
 export type { ApiKeyRecord, ApiKeys } from './gate/types.js';
 // The gateway's metering and quotas (docs/GATE.md, "Quotas and metering").
