@@ -195,6 +195,21 @@ when { context.endpoint == "embeddings" };
     expect(await new Decider({ thread: false }).decideInfer(e, question())).toEqual(e.decideInfer(question()));
   });
 
+  it('covers a model served without its package when the license names it "model:<name>"', async () => {
+    const byName = { ...license, id: 'INF-NAME', artifacts: ['model:tiny'] };
+    const e = await PolicyEngine.load(
+      await policyDir((d) => writeFileSync(join(d, POLICY_FILES.licenses), JSON.stringify({ licenses: [byName] }))),
+    );
+    const model = { digest: 'model:tiny', name: 'tiny', tier: 'general', parameters: 0n };
+    expect(e.licenseFor('acme-labs', 'model:tiny', new Date('2026-06-01T00:00:00Z'))?.id).toBe('INF-NAME');
+    expect(e.decideInfer(question({ model, license: byName })).decision).toBe('allow');
+    expect(e.decideInfer(question({ model: { ...model, digest: 'model:other' }, license: byName })).policies).toContain(
+      'no-license',
+    );
+    for (const bad of ['model:', 'model:has space', 'sha256:ab'])
+      expect(() => checkLicense({ ...license, artifacts: [bad] }, 'l'), bad).toThrow(/"artifacts"/);
+  });
+
   it("checks a license's tiers", () => {
     expect(checkLicense(license, 'l').tiers).toEqual(['general']);
     expect(() => checkLicense({ ...license, tiers: [] }, 'l')).toThrow(/"tiers"/);
