@@ -3,6 +3,7 @@
  * inference entries appended through src/log: usage per caller, the risk with its evidence, the
  * period, one caller, the advice (never an action), and no prompt content anywhere in the output.
  */
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import {
   encodeEvent,
   NoteSigner,
   openLogStore,
+  Pseudonymizer,
   TransparencyLog,
   type GateReview,
   type LogEvent,
@@ -28,6 +30,12 @@ const r = prng(23);
 const mallory = extractionCaller(r, 'mallory', 40, 'templated');
 const alice = benignCaller(r, 'alice', 40);
 const calls = interleave(r, [mallory, alice]);
+// Eve is logged as a pseudonym (the service's pseudonym key), after the others.
+const pseudonymKey = join(dir, 'pseudonym.key');
+const secret = randomBytes(32);
+writeFileSync(pseudonymKey, secret.toString('base64url') + '\n');
+const eve = new Pseudonymizer(secret).of('eve');
+const eveCalls = extractionCaller(r, eve, 30, 'templated');
 /** Pieces of 16 characters of every prompt: none may appear in the review. */
 const promptPieces = new Set(
   calls.flatMap((c) =>
@@ -48,6 +56,10 @@ beforeAll(async () => {
     const denied = call.caller === 'mallory' && i % 5 === 0;
     const index = await append(denied ? { ...admit, decision: 'deny', reason: 'quota-exhausted' } : admit);
     if (!denied) await append({ ...settle, admit: index, estimated: call.caller === 'alice' && i % 2 === 0 });
+  }
+  for (const call of eveCalls) {
+    const [admit, settle] = callEvents(call, new Date(Date.UTC(2026, 11, 20)));
+    await append({ ...settle, admit: await append(admit) });
   }
   await log.close();
 });
@@ -71,7 +83,8 @@ describe('gate review', () => {
   it('reports use and risk per caller, riskiest first, with the evidence', () => {
     const out = json('--data', '/srv/modelseal');
     expect(out).toMatchObject({ ok: true, command: 'gate review', alarm: 0.5, since: null, until: null });
-    expect(out.callers.map((c) => c.caller)).toEqual(['mallory', 'alice']);
+    expect(out.callers.map((c) => c.caller).sort()).toEqual([eve, 'alice', 'mallory'].sort());
+    expect(out.callers.at(-1)!.caller).toBe('alice');
     const [m, a] = [of(out, 'mallory'), of(out, 'alice')];
     const mCalls = mallory.length;
     expect(m.calls.allowed + m.calls.denied).toBe(mCalls);
@@ -86,7 +99,7 @@ describe('gate review', () => {
     );
     expect(a.estimatedShare).toBeGreaterThan(0.3);
     expect(m.estimatedShare).toBe(0);
-    expect(m.tokenShare + a.tokenShare).toBeCloseTo(1, 10);
+    expect(out.callers.reduce((sum, c) => sum + c.tokenShare, 0)).toBeCloseTo(1, 10);
     expect(m.keys).toEqual(['key-mallory']);
     expect(m.risk.score).toBeGreaterThanOrEqual(0.5);
     expect(m.risk.signals.filter((s) => s.fired).map((s) => s.name)).toEqual(
@@ -94,16 +107,15 @@ describe('gate review', () => {
     );
     expect(a.risk.score).toBe(0);
     expect(m.templates[0]!.id).toMatch(/^tpl-[0-9a-f]{12}$/);
-    expect(out.advice).toEqual([
-      {
-        caller: 'mallory',
-        score: m.risk.score,
-        commands: [
-          'modelseal recipient key revoke key-mallory --data /srv/modelseal',
-          'modelseal recipient revoke mallory --data /srv/modelseal',
-        ],
-      },
-    ]);
+    expect(out.advice.map((x) => x.caller).sort()).toEqual([eve, 'mallory'].sort());
+    expect(out.advice.find((x) => x.caller === 'mallory')).toEqual({
+      caller: 'mallory',
+      score: m.risk.score,
+      commands: [
+        'modelseal recipient key revoke key-mallory --data /srv/modelseal',
+        'modelseal recipient revoke mallory --data /srv/modelseal',
+      ],
+    });
   });
 
   it('counts use over --since/--until, while the risk weighs the history before the period', () => {
@@ -118,9 +130,15 @@ describe('gate review', () => {
     expect(json('--until', '2026-11-01').callers).toEqual([]);
   });
 
-  it('reviews one caller with --recipient', () => {
+  it('reviews one caller with --recipient, also logged as a pseudonym with --pseudonym-key', () => {
     expect(json('--recipient', 'alice').callers.map((c) => c.caller)).toEqual(['alice']);
     expect(json('--recipient', 'alice').advice).toEqual([]);
+    expect(json('--recipient', 'eve').callers).toEqual([]);
+    const named = json('--recipient', 'eve', '--pseudonym-key', pseudonymKey);
+    expect(named.callers.map((c) => c.caller)).toEqual([eve]);
+    expect(named.callers[0]!.calls.allowed).toBe(30);
+    // The advice names the recipient given, not its pseudonym.
+    expect(named.advice[0]!.commands.at(-1)).toBe('modelseal recipient revoke eve');
   });
 
   it('prints the report and the advice for people, and no prompt content in either form', () => {
