@@ -4,7 +4,7 @@
  * period, one caller, the advice (never an action), and no prompt content anywhere in the output.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -46,6 +46,8 @@ const promptPieces = new Set(
 beforeAll(async () => {
   const signer = NoteSigner.generate('gate-review.test/log');
   writeFileSync(vkey, signer.verifierKey + '\n');
+  mkdirSync(join(dir, 'keys'), { recursive: true });
+  writeFileSync(join(dir, 'keys', 'log.vkey'), signer.verifierKey + '\n');
   const log = new TransparencyLog(await openLogStore(logDir), signer, { commitIntervalMs: 0 });
   const append = async (e: LogEvent) => (await log.append(encodeEvent(e))).index;
   // One day per ten calls from 2026-12-01; every fifth call of mallory's is denied (quota), none settled.
@@ -154,11 +156,18 @@ describe('gate review', () => {
     expect(promptPieces.size).toBeGreaterThan(200);
   });
 
+  it("takes the log key from the key store's log.vkey without --log-key", () => {
+    const run = ms(['--json', 'gate', 'review', '--log', logDir]);
+    expect(run.code, run.stderr).toBe(0);
+    expect((run.json() as ReviewJson).callers).toHaveLength(3);
+  });
+
   it('refuses a bad time (exit 2) and a log signed by another key', () => {
     expect(review('--since', 'yesterday').code).toBe(2);
     const other = join(dir, 'other.vkey');
     writeFileSync(other, NoteSigner.generate('gate-review.test/log').verifierKey + '\n');
     const run = ms(['--json', 'gate', 'review', '--log', logDir, '--log-key', other]);
-    expect(run.code).not.toBe(0);
+    expect(run.code).toBe(12);
+    expect(run.json().error).toMatchObject({ code: 'LOG_INVALID', message: /not signed by a trusted key/ });
   });
 });
