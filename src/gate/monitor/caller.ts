@@ -86,7 +86,7 @@ export class CallerState {
   /** Per slot of `recent`: near an earlier call, its template id, the band keys, asks for reasoning. */
   near = new Uint8Array(FIRST);
   readonly template: string[] = [];
-  keys = new Float64Array(FIRST * BANDS);
+  keys = new Uint32Array(FIRST * BANDS);
   cot = new Uint8Array(FIRST);
   /** PRADA: the growing set G, the minimum distances D, and the threshold T. */
   readonly grown: SignatureRing;
