@@ -59,6 +59,18 @@ beforeAll(async () => {
     const index = await append(denied ? { ...admit, decision: 'deny', reason: 'quota-exhausted' } : admit);
     if (!denied) await append({ ...settle, admit: index, estimated: call.caller === 'alice' && i % 2 === 0 });
   }
+  // Two calls nobody could be identified for (no key): refused, counted apart.
+  for (const id of ['f1', 'f2']) {
+    const [admit] = callEvents({ ...alice[0]!, caller: 'x' }, new Date(Date.UTC(2026, 11, 2)));
+    await append({
+      ...admit,
+      id: id.repeat(16),
+      recipient: null,
+      key: null,
+      decision: 'deny',
+      reason: 'unauthenticated',
+    });
+  }
   for (const call of eveCalls) {
     const [admit, settle] = callEvents(call, new Date(Date.UTC(2026, 11, 20)));
     await append({ ...settle, admit: await append(admit) });
@@ -85,6 +97,7 @@ describe('gate review', () => {
   it('reports use and risk per caller, riskiest first, with the evidence', () => {
     const out = json('--data', '/srv/modelseal');
     expect(out).toMatchObject({ ok: true, command: 'gate review', alarm: 0.5, since: null, until: null });
+    expect(out.unauthenticated).toBe(2);
     expect(out.callers.map((c) => c.caller).sort()).toEqual([eve, 'alice', 'mallory'].sort());
     expect(out.callers.at(-1)!.caller).toBe('alice');
     const [m, a] = [of(out, 'mallory'), of(out, 'alice')];
@@ -150,6 +163,7 @@ describe('gate review', () => {
     expect(text.stdout).toMatch(/^ {2}FIRED template-reuse 0\.\d\d \(threshold 0\.5\): \d+ of the last \d+ prompts/m);
     expect(text.stdout).toMatch(/^ {2}denials: quota-exhausted \d+$/m);
     expect(text.stdout).toMatch(/a person decides, nothing was revoked/);
+    expect(text.stdout).toMatch(/^2 call\(s\) from no recipient \(refused unidentified\)$/m);
     expect(text.stdout).toMatch(/^ {2}modelseal recipient revoke mallory$/m);
     expect(text.stdout).not.toMatch(/recipient revoke alice/);
     for (const out of [text.stdout, review().stdout]) for (const p of promptPieces) expect(out).not.toContain(p);
