@@ -82,6 +82,18 @@ const REFUSALS: Record<string, { status: number; type: string; code: string; mes
     code: 'invalid_api_key',
     message: 'the API key is not valid (unknown, revoked or expired)',
   },
+  'revoked-key': {
+    status: 401,
+    type: 'authentication_error',
+    code: 'invalid_api_key',
+    message: 'the API key is not valid (unknown, revoked or expired)',
+  },
+  'expired-key': {
+    status: 401,
+    type: 'authentication_error',
+    code: 'invalid_api_key',
+    message: 'the API key is not valid (unknown, revoked or expired)',
+  },
   'unknown-certificate': {
     status: 401,
     type: 'authentication_error',

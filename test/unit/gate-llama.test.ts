@@ -217,7 +217,11 @@ describe('refusals, each logged and nothing forwarded', () => {
     await gate.keyStore.revoke(record.id);
     const r1 = await call(chat(), { key });
     expect(r1.status).toBe(401);
-    expect((await entries(idOf(r1))).admit).toMatchObject({ reason: 'unknown-key', key: record.id });
+    expect((await entries(idOf(r1))).admit).toMatchObject({
+      reason: 'revoked-key',
+      key: record.id,
+      recipient: 'revoked-co',
+    });
     await gate.registry.revoke('revoked-co');
     const r2 = await call(chat(), { key: gate.apiKeys['revoked-co'] });
     expect(r2.status).toBe(403);

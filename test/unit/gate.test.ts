@@ -268,6 +268,17 @@ describe('refusals are logged as denied admit entries', () => {
       expect(fake.bodies.length).toBe(before + 1); // only the call made before it was forwarded
     });
 
+  it('an expired key is refused, logged as such', async () => {
+    const expires = new Date(Date.now() + 300).toISOString();
+    const { key, record } = await gate.keyStore.issue('acme-labs', { expires });
+    await new Promise((r) => setTimeout(r, 400));
+    const r = await call('/v1/chat/completions', chat(), key);
+    expect(r.status).toBe(401);
+    expect(r.json()).toMatchObject({ error: { code: 'invalid_api_key' } });
+    const { admit } = await entries(r.headers.get('x-request-id')!);
+    expect(admit).toMatchObject({ reason: 'expired-key', key: record.id, recipient: 'acme-labs' });
+  });
+
   it('a revoked key, then a revoked recipient, are refused on their next call', async () => {
     const { key, record } = await gate.keyStore.issue('revoked-co');
     expect((await call('/v1/chat/completions', chat(), key)).status).toBe(200);
@@ -275,8 +286,9 @@ describe('refusals are logged as denied admit entries', () => {
     const r1 = await call('/v1/chat/completions', chat(), key);
     expect(r1.status).toBe(401);
     expect((await entries(r1.headers.get('x-request-id')!)).admit).toMatchObject({
-      reason: 'unknown-key',
+      reason: 'revoked-key',
       key: record.id,
+      recipient: 'revoked-co',
     });
     await gate.registry.revoke('revoked-co');
     const r2 = await call('/v1/chat/completions', chat(), gate.apiKeys['revoked-co']);
