@@ -223,6 +223,7 @@ export {
 export {
   RecipientRegistry,
   loadOrCreateCa,
+  CA_FILES,
   recipientNationalities,
   type RecipientRecord,
   type CertificateAuthority,
@@ -523,3 +524,8 @@ export {
   type ShapiroWilk,
 } from './gate/monitor/index.js';
 export type { ExtractionMonitor, RiskAssessment, RiskSignal } from './gate/types.js';
+// The inference gateway (docs/GATE.md): `modelseal gate` over an opened release service.
+export { openGate, type GateSetup, type GateSetupOptions } from './gate/open.js';
+export { Gateway, type GatewayOptions } from './gate/gateway.js';
+export { servedModel, type ServedModel } from './gate/model.js';
+export { DEFAULT_UPSTREAM_TIMEOUTS, type UpstreamTimeouts } from './gate/upstream.js';

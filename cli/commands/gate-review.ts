@@ -55,7 +55,9 @@ Examples:
     .action(gateReview);
 }
 
-async function gateReview(o: ReviewFlags, cmd: Command): Promise<void> {
+async function gateReview(_own: ReviewFlags, cmd: Command): Promise<void> {
+  // The flags review shares with `gate` (--data, --pseudonym-key) are parsed as the gateway's: read both.
+  const o = cmd.optsWithGlobals<ReviewFlags>();
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const since = timeOption('since', o.since);
   const until = timeOption('until', o.until);
