@@ -6,6 +6,8 @@
  * entry says the tokens were estimated.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { tempDir } from '../support/fixtures.js';
 import {
@@ -164,6 +166,38 @@ describe('in front of llama-server', () => {
     // An unauthenticated request may be logged as a denial (recipient null); never as an allowed call.
     const { admits } = await gateEntries(g.data);
     expect(admits.slice(before).filter((a) => a.decision === 'allow')).toEqual([]);
+    calls = admits.length;
+  });
+
+  test('the openai SDK with a key revoked while the gateway runs: refused on its next call, 401 in OpenAI form', async () => {
+    const gate = gated();
+    const file = join(g.dir, 'acme-2.key');
+    const issued = g.ms([
+      'recipient',
+      'key',
+      'issue',
+      'acme',
+      '--model',
+      TINY_LLAMA_NAME,
+      '--out',
+      file,
+      '--data',
+      g.data,
+    ]);
+    expect(issued.code, issued.stderr).toBe(0);
+    const key = readFileSync(file, 'utf8').trim();
+    expect(sdk(gate, key, 'chat', 'plain').error).toBeUndefined();
+    await logged(false, 'chat.completions');
+    const id = /^msk_([0-9a-f]{16})_/.exec(key)![1]!;
+    const revoked = g.ms(['recipient', 'key', 'revoke', id, '--data', g.data]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const refused = sdk(gate, key, 'chat', 'plain');
+    expect(refused.error?.status).toBe(401);
+    expect(refused.error?.body).toMatchObject({ code: 'invalid_api_key' });
+    // The other key of the same recipient still calls.
+    expect(sdk(gate, g.apiKey, 'chat', 'plain').error).toBeUndefined();
+    const { admits } = await gateEntries(g.data);
+    expect(admits.filter((a) => a.decision === 'allow' && a.key === id)).toHaveLength(1);
     calls = admits.length;
   });
 
