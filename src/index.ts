@@ -467,6 +467,8 @@ export {
   keyCoversModel,
   parseKeyExpiry,
   type ApiKeyOptions,
+  type ApiKeyCheck,
+  type ApiKeyRefusal,
 } from './gate/keys.js';
 export type { ApiKeyRecord, ApiKeys } from './gate/types.js';
 // The gateway's metering and quotas (docs/GATE.md, "Quotas and metering").
@@ -485,6 +487,7 @@ export {
 } from './gate/meter.js';
 export {
   QuotaFile,
+  quotaFilePath,
   parseQuotaFile,
   loadQuotaFile,
   NO_QUOTAS,
