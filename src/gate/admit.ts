@@ -277,9 +277,16 @@ async function decide(
   };
   const d = await parts.decideInfer(policy, question);
   event = { ...event, policies: d.policies };
-  if (d.decision !== 'allow') return refuse(event, d.reason, policyRefusal(d));
+  if (d.decision !== 'allow') {
+    const error = policyRefusal(d);
+    // A throttle says when to come back: the quota windows are minutes at the finest.
+    return refuse(event, d.reason, error, error.status === 429 ? THROTTLE_RETRY_SECONDS : undefined);
+  }
   return reserve(parts, caller, request, subject, { ...event, decision: 'allow', reason: 'licensed' });
 }
+
+/** Retry-After of a call the policy throttles (quota or extraction risk), in seconds. */
+export const THROTTLE_RETRY_SECONDS = 60;
 
 /** The client's error for a policy's denial: 429 when the policy throttles (quota or risk), else 403. */
 function policyRefusal(d: PolicyDecision): ApiError {

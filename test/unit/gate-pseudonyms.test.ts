@@ -72,6 +72,7 @@ it('recipient and address are logged as pseudonyms in the admit and the settle e
 it("the monitor's score of the pseudonym decides: a risky caller is throttled", async () => {
   const r = await call('risky-co');
   expect(r.status).toBe(429);
+  expect(r.headers.get('retry-after')).toBe('60');
   const { admit } = await callEntries(gate.setup.log.store, r.headers.get('x-request-id')!);
   expect(admit).toMatchObject({ decision: 'deny', risk: 990, recipient: pseudonyms.of('risky-co') });
   expect(admit.reason.split(',')).toContain('extraction-risk');
