@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { request, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { auditLog } from '../../src/log/audit.js';
 import { verifyProof } from '../../src/log/checkpoint.js';
@@ -355,6 +356,31 @@ describe('how calls end', () => {
     expect(settle).toMatchObject({ outcome: 'client-disconnect' });
     expect(settle!.tokens.completion).toBeLessThan(500);
     await within(3000, 'the model server to see the gateway leave', () => fake.aborted > aborted);
+  });
+
+  it('a client that reads slowly holds the model server back (backpressure): nothing piles up in the gateway', async () => {
+    fake.mode = 'flood';
+    fake.flooded = 0;
+    const u = new URL(`${gate.server.url}/v1/chat/completions`);
+    const headers = { authorization: `Bearer ${gate.apiKeys['acme-labs']}`, 'content-type': 'application/json' };
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request({ host: u.hostname, port: u.port, method: 'POST', path: u.pathname, headers }, resolve);
+      req.on('error', reject);
+      req.end(JSON.stringify(chat({ stream: true, max_tokens: 1_000_000 })));
+    });
+    res.pause(); // reads nothing for a second
+    await new Promise((r) => setTimeout(r, 1000));
+    const held = fake.flooded;
+    // Socket buffers of two loopback hops, not the hundreds of megabytes a second of loopback would carry.
+    expect(held).toBeLessThan(32 * 1024 * 1024);
+    let read = 0;
+    res.on('data', (b: Buffer) => (read += b.length));
+    res.resume();
+    await within(5000, 'the model server to send more once the client reads', () => fake.flooded > held + 1024 * 1024);
+    res.destroy();
+    expect(read).toBeGreaterThan(0);
+    const { settle } = await entries(res.headers['x-request-id'] as string);
+    expect(settle).toMatchObject({ outcome: 'client-disconnect' });
   });
 
   it('with the log down nothing is forwarded: 503', async () => {
