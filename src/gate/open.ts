@@ -92,7 +92,7 @@ export async function openGate(data: string, setup: ReleaseServiceSetup, o: Gate
     quotas,
     keys,
     close: async () => {
-      gateway.close();
+      await gateway.close();
       quotaFile.close();
       await quotas.close();
     },

@@ -147,7 +147,7 @@ export async function startGate(
     exchanges,
     close: async () => {
       await server.close();
-      gateway.close();
+      await gateway.close();
       await setup.close();
     },
   };
