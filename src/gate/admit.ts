@@ -146,7 +146,6 @@ export function modelDigest(m: ServedModel): string {
 /** The admit entry of a call before anything is known of its caller (every field that does not depend on it). */
 export function baseEvent(parts: AdmissionParts, facts: CallFacts, req: IncomingMessage): InferAdmitEvent {
   const r = 'body' in facts.request ? facts.request : null;
-  const promptTokens = r ? estimatePromptTokens(r.endpoint as InferEndpoint, r.body) : 0;
   const destination = declared(req, 'x-modelseal-destination', 2);
   return {
     v: 1,
@@ -173,7 +172,8 @@ export function baseEvent(parts: AdmissionParts, facts: CallFacts, req: Incoming
     reserved: null,
     quotas: parts.quotas.digest,
     prompt: r ? textDigest(r.prompt) : null,
-    features: r ? parts.features(r.prompt, promptTokens) : null,
+    // Computed once the caller is identified (admit): a caller without a key costs no MinHash.
+    features: null,
     risk: 0,
     stream: r?.stream ?? false,
   };
@@ -204,6 +204,8 @@ export async function admit(
     event.destination ??= rec.country;
   }
   if (!isCaller(who)) return refuse(event, who.reason, refusal(who.reason));
+  const r = 'body' in facts.request ? facts.request : null;
+  if (r) event.features = parts.features(r.prompt, estimatePromptTokens(r.endpoint as InferEndpoint, r.body));
   if (who.key && !keyCoversModel(who.key, parts.model.name))
     return refuse(event, 'key-not-for-model', refusal('key-not-for-model'));
   if (!('body' in facts.request)) return refuse(event, 'malformed-request', facts.request);
