@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { tempDir } from '../support/fixtures.js';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { gateLicense } from '../support/gate.js';
+import { within } from '../support/wait.js';
 
 const BIN = resolve('dist/cli/modelseal.bundle.mjs');
 const dir = tempDir('modelseal-cli-gate-');
@@ -106,11 +107,11 @@ it('serves a sealed package to a licensed key, logs the call, and the log audits
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
       body,
     });
-  let r = await post();
-  for (let i = 0; r.status === 403 && i < 50; i++) {
-    await new Promise((res) => setTimeout(res, 100)); // until the license is in force
-    r = await post();
-  }
+  // Denied until the policy watcher has the license in force.
+  const r = await within(5000, 'the license to be in force', async () => {
+    const answer = await post();
+    return answer.status === 403 ? null : answer;
+  });
   expect(r.status).toBe(200);
   expect(r.headers.get('x-modelseal-receipt')).toBeTruthy();
   expect(((await r.json()) as { choices: unknown[] }).choices).toHaveLength(1);

@@ -54,7 +54,9 @@ async function stream(f: FakeUpstream, req: IncomingMessage, res: ServerResponse
   for (let i = 0; i < n && !res.destroyed; i++) {
     res.write(`data: ${JSON.stringify(chunk(req.url!, WORDS[i % WORDS.length]!))}\n\n`);
     if (f.mode === 'stall-mid' && i === 1) return; // never another byte
-    await new Promise((r) => setTimeout(r, f.mode === 'endless' ? 5 : 1));
+    // A model server's pace: a token a millisecond, or every 5 ms for the endless stream.
+    if (f.mode === 'endless') await new Promise((r) => setTimeout(r, 5));
+    else await new Promise((r) => setTimeout(r, 1));
   }
   if (res.destroyed) return;
   const opts = body.stream_options as { include_usage?: boolean } | undefined;

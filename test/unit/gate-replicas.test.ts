@@ -71,6 +71,7 @@ async function replica(store: string): Promise<Replica> {
     model: TINY_LLAMA_NAME,
     package: pkg,
     monitor: createExtractionMonitor(),
+    now: () => MID_MINUTE,
   });
   closers.push(() => gate.close());
   const server = await startServer(setup.service, setup.log, { port: 0, routes: gate.gateway.routes });
@@ -78,11 +79,8 @@ async function replica(store: string): Promise<Replica> {
   return { setup, gate, server };
 }
 
-/** Waits, when the current minute is nearly over, for the next: the quota is per minute. */
-async function awayFromMinuteEnd(): Promise<void> {
-  const left = 60_000 - (Date.now() % 60_000);
-  if (left < 15_000) await new Promise((r) => setTimeout(r, left + 100));
-}
+/** The gateways' clock: the middle of one minute, so that the per-minute quota's window cannot turn during the test. */
+const MID_MINUTE = new Date(Math.floor(Date.now() / 60_000) * 60_000 + 30_000);
 
 it('two replicas share one quota exactly and one log', async () => {
   const url = new URL(db.url);
@@ -90,7 +88,6 @@ it('two replicas share one quota exactly and one log', async () => {
   const [a, b] = [await replica(url.toString()), await replica(url.toString())];
   expect(a.gate.quotas.constructor.name).toBe('PgQuotaStore');
   expect(a.gate.model).toMatchObject({ digest: expect.stringMatching(/^sha256:/), parametersFrom: 'none' });
-  await awayFromMinuteEnd();
   const body = JSON.stringify({ model: TINY_LLAMA_NAME, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3 });
   const calls = Array.from({ length: 8 }, (_, i) =>
     fetch(`${(i % 2 ? b : a).server.url}/v1/chat/completions`, {

@@ -270,9 +270,8 @@ describe('refusals are logged as denied admit entries', () => {
     });
 
   it('an expired key is refused, logged as such', async () => {
-    const expires = new Date(Date.now() + 300).toISOString();
+    const expires = new Date(Date.now() - 1000).toISOString();
     const { key, record } = await gate.keyStore.issue('acme-labs', { expires });
-    await new Promise((r) => setTimeout(r, 400));
     const r = await call('/v1/chat/completions', chat(), key);
     expect(r.status).toBe(401);
     expect(r.json()).toMatchObject({ error: { code: 'invalid_api_key' } });
@@ -368,8 +367,15 @@ describe('how calls end', () => {
       req.on('error', reject);
       req.end(JSON.stringify(chat({ stream: true, max_tokens: 1_000_000 })));
     });
-    res.pause(); // reads nothing for a second
-    await new Promise((r) => setTimeout(r, 1000));
+    res.pause(); // reads nothing
+    // Until the model server has stopped sending (200 ms without a byte): the buffers between it and
+    // the client are full. A gateway that does not wait for drain never stops taking.
+    let [last, still] = [-1, 0];
+    await within(10_000, 'the model server to stop sending to a client that reads nothing', () => {
+      still = fake.flooded === last ? still + 1 : 0;
+      last = fake.flooded;
+      return still >= 20;
+    });
     const held = fake.flooded;
     // Socket buffers of two loopback hops, not the hundreds of megabytes a second of loopback would carry.
     expect(held).toBeLessThan(32 * 1024 * 1024);
