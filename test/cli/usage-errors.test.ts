@@ -29,6 +29,15 @@ function jsonError(r: { stdout: string }) {
 }
 
 describe('usage errors', () => {
+  it('a reader that stops early (`--help | head -1`) ends the command quietly, with no stack trace', () => {
+    if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` (npm test does)`);
+    const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${BIN}" gate --help | head -c 1`], {
+      cwd: dir,
+    });
+    expect(r.stderr.toString()).not.toMatch(/EPIPE|Unhandled|at /);
+    expect(r.status).toBe(0);
+  });
+
   it('a missing or unreadable --passphrase-file is INVALID_ARGUMENT naming the file and the cause', () => {
     const missing = join(dir, 'no-such-passphrase');
     for (const [args, env, name, cause] of [
