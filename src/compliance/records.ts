@@ -80,7 +80,7 @@ export interface EvidenceRecords {
 }
 
 /** The reasons of an inference call refused on the served model's classification (docs/GATE.md, "Tiers"). */
-const CLASS_REASONS: readonly string[] = ['license-required', 'unlicensed-tier'];
+const CLASS_REASONS: readonly string[] = ['license-required', 'tier-not-licensed'];
 
 /** The kinds of record a logged decision rests on. */
 export type RecordKind = 'policy-set' | 'snapshot' | 'recipient' | 'classification';

@@ -77,7 +77,7 @@ beforeAll(async () => {
     },
     allowed, // 1
     settle(allowed, 1), // 2
-    denied(callId('b'), 'unlicensed-tier', on), // 3
+    denied(callId('b'), 'tier-not-licensed', on), // 3
     denied(callId('c'), 'screening-hit', on), // 4
     denied(callId('d'), 'unauthenticated', { ...on, recipient: null, org: null, country: null, screening: undefined }),
   ];
