@@ -241,7 +241,7 @@ function registerAuditProof(audit: Command): void {
     .argument(
       '<entry>',
       'the entry index (as `seal --log` reports it), a release request id (32 hex digits, as `open --server` ' +
-        'and the service report it) or an inference call id (the gateway\'s x-request-id)',
+        "and the service report it) or an inference call id (the gateway's x-request-id)",
     );
   logOptions(proof, LOG_HELP, true)
     .option('--log-key <key|file>', LOG_KEY_HELP)

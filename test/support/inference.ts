@@ -60,7 +60,7 @@ export function admit(id: string, over: Partial<InferAdmitEvent> = {}): InferAdm
     application: 'customer support',
     decision: 'allow',
     reason: 'licensed',
-    policies: ['licensed-infer'],
+    policies: ['licensed-inference'],
     policySet: 'c'.repeat(64),
     ip: '192.0.2.1',
     observed: {
