@@ -37,6 +37,7 @@ import { registerMlflow } from './commands/mlflow.js';
 import { registerHf } from './commands/hf.js';
 import { registerPush } from './commands/push.js';
 import { registerPull } from './commands/pull.js';
+import { registerGateReview } from './commands/gate-review.js';
 
 /** The package version: package.json is two levels up from dist/cli/, one from cli/ (tests run the source). */
 function version(): string {
@@ -156,6 +157,11 @@ export function createProgram(): Command {
   ]) {
     register(program);
   }
+  // `gate review` under `gate` (the gateway's command), made here only when no register above made it.
+  const gate =
+    program.commands.find((c) => c.name() === 'gate') ??
+    program.command('gate').description('the inference gateway: review its callers');
+  registerGateReview(gate);
   return program;
 }
 

@@ -93,6 +93,12 @@ export const ErrorCodes = {
   KEYPROVIDER_REQUEST: { exit: 30, summary: 'the ocicrypt keyprovider request is malformed' },
   /** `keyprovider`: a layer annotation that modelseal did not write, or that was damaged or altered. */
   LAYER_ANNOTATION_INVALID: { exit: 31, summary: 'the layer key annotation is not a valid modelseal escrow' },
+  /** `recipient key revoke`: no API key has that id. */
+  API_KEY_UNKNOWN: { exit: 32, summary: 'no API key has that id' },
+  /** The gateway's quota file does not parse or validate (docs/GATE.md, "Quotas and metering"). */
+  QUOTA_INVALID: { exit: 33, summary: 'the quota file does not validate' },
+  /** The shared quota store (PostgreSQL) cannot be reached or used: nothing was admitted. */
+  QUOTA_UNAVAILABLE: { exit: 34, summary: 'the quota store cannot be used (nothing was admitted)' },
   /** This host cannot run the operation (fingerprints need a little-endian CPU). */
   UNSUPPORTED_PLATFORM: { exit: 69, summary: 'this platform cannot run the operation' },
   /** The operation was interrupted (signal). */

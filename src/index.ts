@@ -193,12 +193,15 @@ export {
   type License,
   type PolicyDecision,
   type ReleaseQuestion,
+  type InferQuestion,
+  type ClassificationAnswer,
+  type ObservedSource,
+  type ScreeningAnswer,
   type RecipientAttributes,
 } from './policy/engine.js';
 export { PolicyWatcher } from './policy/watcher.js';
 export { addLicense, listLicenses, revokeLicense } from './policy/licenses.js';
 export { ReleaseService, DENIALS, type ReleaseServiceOptions, type ServiceReply } from './server/service.js';
-export { Decider } from './server/decider.js';
 export {
   startServer,
   MAX_BODY_BYTES,
@@ -457,3 +460,69 @@ export {
 } from './registry/mlflow/index.js';
 export { exportForHuggingFace, HF_TAGS, type HfExportOptions, type HfExportResult } from './registry/hf/index.js';
 export { sealedPackageFacts, type SealedPackageFacts } from './registry/package-facts.js';
+// The inference gateway's API keys (docs/GATE.md, "Identity").
+export {
+  ApiKeyStore,
+  API_KEY_PREFIX,
+  apiKeyHash,
+  apiKeyId,
+  keyCoversModel,
+  parseKeyExpiry,
+  type ApiKeyOptions,
+} from './gate/keys.js';
+export type { ApiKeyRecord, ApiKeys } from './gate/types.js';
+// The gateway's metering and quotas (docs/GATE.md, "Quotas and metering").
+export {
+  tokensFromUsage,
+  estimateTextTokens,
+  estimatePromptTokens,
+  maxCompletionTokens,
+  inferenceFlops,
+  meteredAmount,
+  reservationFor,
+  CHAT_MESSAGE_TOKENS,
+  CHAT_REPLY_TOKENS,
+  type InferEndpoint,
+  type TokenCount,
+} from './gate/meter.js';
+export {
+  QuotaFile,
+  parseQuotaFile,
+  loadQuotaFile,
+  NO_QUOTAS,
+  DEFAULT_MAX_TOKENS,
+  type QuotaConfig,
+  type QuotaSource,
+} from './gate/quotas.js';
+export { MemoryQuotaStore } from './gate/quota-memory.js';
+export type { QuotaAmount, QuotaLimits, QuotaReservation, QuotaStore, QuotaSubject } from './gate/types.js';
+// Capability tiers of served models (docs/GATE.md, "Tiers").
+export {
+  capabilityTier,
+  tierInputOf,
+  tierOfClassification,
+  CAPABILITY_TIERS,
+  GENERAL_TIER_PARAMETERS,
+  type CapabilityTier,
+  type TierInput,
+} from './gate/tiers.js';
+export { PgQuotaStore } from './gate/quota-pg.js';
+// The gate's extraction monitor: prompt features for the admit entry, per-caller risk (docs/GATE.md).
+export {
+  promptFeatures,
+  promptText,
+  createExtractionMonitor,
+  MONITOR_DEFAULTS,
+  applicationRanges,
+  SIGNAL_WEIGHTS,
+  shapiroWilk,
+  reviewGate,
+  type CallerReview,
+  type GateReview,
+  type GateReviewOptions,
+  type ExtractionMonitorDetail,
+  type MonitorOptions,
+  type TemplateCount,
+  type ShapiroWilk,
+} from './gate/monitor/index.js';
+export type { ExtractionMonitor, RiskAssessment, RiskSignal } from './gate/types.js';

@@ -23,6 +23,7 @@ interface IssueFlags {
   notAfter?: string;
   maxReleases: string;
   authorization?: string;
+  tier: string[];
   data?: string;
 }
 
@@ -74,6 +75,7 @@ export async function licenseFromFlags(id: string, o: IssueFlags, now = new Date
     maxReleases,
     ...(o.nationality.length ? { nationalities: [...new Set(o.nationality)] } : {}),
     ...(o.authorization !== undefined ? { authorization: o.authorization } : {}),
+    ...(o.tier.length ? { tiers: [...new Set(o.tier)] } : {}),
   };
 }
 
@@ -110,9 +112,10 @@ export function registerLicense(program: Command): void {
 function describe(l: License): string {
   const nat = l.nationalities ? `, nationalities ${l.nationalities.join(',')}` : '';
   const auth = l.authorization ? `, under ${l.authorization}` : ', no authorization cited';
+  const tiers = l.tiers ? `, inference tiers ${l.tiers.join(',')}` : '';
   return (
     `${l.id}  holder ${l.holder}  to ${l.destinations.join(',')}${nat}  ${l.notBefore} – ${l.notAfter}  ` +
-    `${l.maxReleases} releases${auth}\n  models ${l.artifacts.join(' ')}`
+    `${l.maxReleases} releases${auth}${tiers}\n  models ${l.artifacts.join(' ')}`
   );
 }
 
@@ -134,6 +137,12 @@ function registerIssue(lic: Command): void {
     .option('--not-after <date>', 'in force until, exclusive (default one year from now)')
     .option('--max-releases <n>', 'releases it allows', '10')
     .option('--authorization <citation>', 'the BIS license number or license exception it rests on, e.g. "AIA"')
+    .option(
+      '--tier <name>',
+      'a capability tier it covers for inference through `modelseal gate` (repeatable; default: every tier)',
+      (v: string, prev: string[]) => [...prev, ...v.split(',').map((t) => t.trim())],
+      [],
+    )
     .option('--data <dir>', DATA_HELP)
     .addHelpText(
       'after',

@@ -18,6 +18,7 @@ import {
 } from '../../src/index.js';
 import { emitJson, keysDir, passphraseSource, publisherKey, say, type GlobalOptions } from '../util.js';
 import { dataDir, DATA_HELP } from './policy.js';
+import { registerRecipientKey } from './recipient-key.js';
 
 interface Attrs {
   data?: string;
@@ -133,6 +134,7 @@ export function registerRecipient(program: Command): void {
     .description("the release service's registered recipients: who may ask for keys");
   registerIssue(r);
   registerRegister(r);
+  registerRecipientKey(r);
   r.command('revoke')
     .description('revoke a recipient: its next request is denied (and logged)')
     .argument('<name>')

@@ -14,6 +14,9 @@ import {
 import { collect, emitJson, keysDir, passphraseSource, say, signerFrom, warn, type GlobalOptions } from '../util.js';
 import { dataDir, DATA_HELP, sayPolicyUpgrade } from './policy.js';
 
+/** The geofencing flags as commander parses them. */
+export type GeoFlags = Pick<ServeFlags, 'geoip' | 'geoipAsn' | 'geoipMaxAge' | 'trustedProxy' | 'forwardedHeader'>;
+
 interface ServeFlags {
   data?: string;
   host: string;
@@ -122,8 +125,8 @@ Stop with Ctrl-C: pending log appends finish first.`,
     .action(serveAction);
 }
 
-/** The geofencing flags (docs/GEOFENCING.md). */
-function withGeoFlags(c: Command): Command {
+/** The geofencing flags (docs/GEOFENCING.md); `gate` takes them too. */
+export function withGeoFlags(c: Command): Command {
   return c
     .option(
       '--geoip <mmdb|none>',
@@ -157,7 +160,7 @@ function withGeoFlags(c: Command): Command {
 }
 
 /** A flag that must be a number above 0. */
-function positive(flag: string, v: string): number {
+export function positive(flag: string, v: string): number {
   const n = Number(v);
   if (!(Number.isFinite(n) && n > 0))
     throw new ModelsealError('INVALID_ARGUMENT', `--${flag} ${JSON.stringify(v)}: expected a number above 0`);
@@ -167,7 +170,7 @@ function positive(flag: string, v: string): number {
 const HEADERS: readonly ForwardedHeader[] = ['x-forwarded-for', 'forwarded', 'any'];
 
 /** The geofencing flags as setup options (the databases are checked when the service opens). */
-function geoOptions(o: ServeFlags) {
+export function geoOptions(o: GeoFlags) {
   if (!HEADERS.includes(o.forwardedHeader as ForwardedHeader))
     throw new ModelsealError(
       'INVALID_ARGUMENT',

@@ -80,6 +80,8 @@ export interface RiskSignal {
   fired: boolean;
   /** In plain words: what was measured over which calls. */
   evidence: string;
+  /** Its weight in the score when it fires (the score is 1 − Π(1 − weight) over the fired signals). */
+  weight?: number;
 }
 
 /** A caller's extraction-risk score (0–1) and the signals it rests on. */

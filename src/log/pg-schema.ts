@@ -4,7 +4,7 @@
  * their secrets.
  */
 import type * as PgModule from 'pg';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { ModelsealError } from '../errors.js';
 import { HASH_SIZE } from './merkle.js';
 import { MAX_ENTRY_BYTES } from './store.js';
@@ -79,9 +79,7 @@ export async function createLogTables(pool: Pool, schema: string): Promise<void>
   const t = (table: LogTable) => tableName(schema, table);
   const exists = await pool.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [t('head')]);
   if (exists.rows[0]?.t) return;
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await inTransaction(pool, async (client) => {
     // Replicas starting together would race on the catalog: one creates, the others wait.
     await client.query("SELECT pg_advisory_xact_lock(hashtext('modelseal log ' || $1))", [schema]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
@@ -99,7 +97,17 @@ export async function createLogTables(pool: Pool, schema: string): Promise<void>
         `NULL CHECK (size >= 0), checkpoint text)`,
     );
     await client.query(`INSERT INTO ${t('head')} (size, checkpoint) VALUES (0, NULL) ON CONFLICT DO NOTHING`);
+  });
+}
+
+/** Runs `fn` in one transaction on a client of `pool`: committed when it returns, rolled back when it throws. */
+export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
     await client.query('COMMIT');
+    return result;
   } catch (e) {
     await client.query('ROLLBACK').catch(() => {});
     throw e;

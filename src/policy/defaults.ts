@@ -5,27 +5,8 @@
  * live apart, under <data>/lists (src/compliance/lists).
  */
 
-export const SCHEMA = `// modelseal release schema (docs/POLICY.md). The service builds every request to this shape;
-// policies are validated against it (strict mode) when loaded and by \`modelseal policy check\`.
-namespace Modelseal {
-  entity Recipient = { org: String, country: String, nationality: String, nationalities: Set<String> };
-  entity Artifact = { digest: String, model: String };
-  entity License = {
-    holder: Recipient,
-    artifacts: Set<String>,
-    destinations: Set<String>,
-    notBefore: Long,
-    notAfter: Long,
-    maxReleases: Long,
-    used: Long,
-    nationalities?: Set<String>,
-    authorization: String,
-  };
-  action release appliesTo {
-    principal: Recipient,
-    resource: Artifact,
-    context: {
-      license: License,
+/** The release context's attributes, which Infer's context has too (docs/GATE.md, "Decisions"). */
+const RELEASE_CONTEXT = `      license: License,
       destination: String,
       time: Long,
       embargoed: Bool,
@@ -45,6 +26,44 @@ namespace Modelseal {
       licenseRequired: Bool,
       licenseRequiredObserved: Bool,
       rulePacks: Set<String>,
+`;
+
+export const SCHEMA = `// modelseal release schema (docs/POLICY.md). The service builds every request to this shape;
+// policies are validated against it (strict mode) when loaded and by \`modelseal policy check\`.
+// Two actions: release (a data key, src/server) and Infer (a call through \`modelseal gate\`,
+// docs/GATE.md "Decisions"). Infer's context has every attribute of release's, with the same
+// types, so a policy written for any action validates and applies to both.
+namespace Modelseal {
+  entity Recipient = { org: String, country: String, nationality: String, nationalities: Set<String> };
+  entity Artifact = { digest: String, model: String };
+  entity License = {
+    holder: Recipient,
+    artifacts: Set<String>,
+    destinations: Set<String>,
+    notBefore: Long,
+    notAfter: Long,
+    maxReleases: Long,
+    used: Long,
+    nationalities?: Set<String>,
+    authorization: String,
+    tiers?: Set<String>,
+  };
+  action release appliesTo {
+    principal: Recipient,
+    resource: Artifact,
+    context: {
+${RELEASE_CONTEXT}    },
+  };
+  action Infer appliesTo {
+    principal: Recipient,
+    resource: Artifact,
+    context: {
+${RELEASE_CONTEXT}      endpoint: String,
+      application: String,
+      tier: String,
+      parameters: Long,
+      quotaUsed: Long,
+      risk: Long,
     },
   };
 }
@@ -61,6 +80,17 @@ when {
   (context.license.artifacts.contains(resource.digest) || context.license.artifacts.contains(resource.model))
 };
 
+// Inference (docs/GATE.md, "Decisions"): a call through the gateway is allowed under a license in force
+// that the caller holds for the served model; the forbids below apply to it as to a release.
+@id("licensed-inference")
+permit (principal, action == Modelseal::Action::"Infer", resource)
+when {
+  context.license.holder == principal &&
+  (context.license.artifacts.contains(resource.digest) || context.license.artifacts.contains(resource.model)) &&
+  context.time >= context.license.notBefore &&
+  context.time < context.license.notAfter
+};
+
 @id("license-not-yet-valid")
 forbid (principal, action, resource)
 when { context.time < context.license.notBefore };
@@ -69,8 +99,9 @@ when { context.time < context.license.notBefore };
 forbid (principal, action, resource)
 when { context.time >= context.license.notAfter };
 
+// Releases only: an inference call is metered by the gateway's quotas, not counted against maxReleases.
 @id("license-quota-used")
-forbid (principal, action, resource)
+forbid (principal, action == Modelseal::Action::"release", resource)
 when { context.license.used >= context.license.maxReleases };
 
 @id("destination-not-licensed")
@@ -121,6 +152,25 @@ when { context.observedCountry != "" && context.observedCountry != context.desti
 @id("license-required")
 forbid (principal, action, resource)
 when { (context.licenseRequired || context.licenseRequiredObserved) && context.license.authorization == "" };
+
+// A call with no license for the model runs under the empty license (held by no one, never in force).
+@id("no-license")
+forbid (principal, action == Modelseal::Action::"Infer", resource)
+unless {
+  context.license.holder == principal &&
+  (context.license.artifacts.contains(resource.digest) || context.license.artifacts.contains(resource.model))
+};
+
+// A license that names capability tiers covers calls to models of those tiers only (docs/GATE.md, "Tiers").
+@id("tier-not-licensed")
+forbid (principal, action == Modelseal::Action::"Infer", resource)
+when { context.license has tiers && !context.license.tiers.contains(context.tier) };
+
+// Extraction risk above 800 per mille (docs/GATE.md, "Extraction monitoring"): refused until a person has
+// reviewed the caller (modelseal gate review). Remove this policy to only log the score.
+@id("extraction-risk")
+forbid (principal, action == Modelseal::Action::"Infer", resource)
+when { context.risk > 800 };
 `;
 
 export const LICENSES_EXAMPLE = {
@@ -140,6 +190,9 @@ export const LICENSES_EXAMPLE = {
     // Optional: the export authorization the license rests on (a BIS license number or a license
     // exception such as "AIA"); a package whose classification needs a license is released only with one.
     authorization: 'BIS license D123456',
+    // Optional: the capability tiers (docs/GATE.md, "Tiers") of the models it lets the holder call
+    // through \`modelseal gate\`; without it, every tier.
+    tiers: ['general'],
   },
 };
 

@@ -19,7 +19,19 @@ import {
   type PolicyPreparation,
 } from './cedar.js';
 import { EMBARGOES, LICENSES_EXAMPLE, POLICIES, SCHEMA } from './defaults.js';
+import type { InferQuestion, License, ReleaseQuestion } from './questions.js';
+import { inferRequest, releaseRequest } from './requests.js';
 import { DEFAULT_POLICY_IDS, upgradePolicyDir, type PolicyUpgrade } from './upgrade.js';
+
+export type {
+  ClassificationAnswer,
+  InferQuestion,
+  License,
+  ObservedSource,
+  RecipientAttributes,
+  ReleaseQuestion,
+  ScreeningAnswer,
+} from './questions.js';
 
 export {
   evaluatePolicies,
@@ -49,114 +61,6 @@ export function policySetHash(files: PolicyFileTexts): string {
   for (const f of Object.keys(POLICY_FILES) as (keyof typeof POLICY_FILES)[])
     hash.update(`${f}\n${files[f].length}\n`).update(files[f]);
   return hash.digest('hex');
-}
-
-export interface License {
-  id: string;
-  /** The registered recipient the license is granted to. */
-  holder: string;
-  /** Model root digests ("sha256:…") it covers. */
-  artifacts: string[];
-  /** Destination countries (ISO 3166 alpha-2). */
-  destinations: string[];
-  notBefore: string;
-  notAfter: string;
-  maxReleases: number;
-  /** The recipient nationalities it covers (deemed exports); absent: any that is not embargoed. */
-  nationalities?: string[];
-  /**
-   * The export authorization the license rests on: a BIS license number ("BIS license D123456") or a
-   * license exception ("AIA"). Absent: none, and a release that needs a license is denied (license-required).
-   */
-  authorization?: string;
-}
-
-export interface RecipientAttributes {
-  name: string;
-  org: string;
-  country: string;
-  /** The first of `nationalities` ("" when none): the attribute custom policies of earlier versions use. */
-  nationality: string;
-  /** Nationalities and citizenships, ISO 3166 alpha-2. */
-  nationalities: string[];
-}
-
-/** The recipient's screening against the lists active at the request (src/compliance, docs/POLICY.md). */
-export interface ScreeningAnswer {
-  decision: 'clear' | 'review' | 'hit';
-  /** The snapshots screened, "<source>@sha256:<hex>". */
-  lists: string[];
-  /** The sources past their maximum age. */
-  stale: string[];
-  /** An override recorded at registration covers every listed party the recipient matches now. */
-  overridden?: boolean;
-}
-
-export interface ReleaseQuestion {
-  recipient: RecipientAttributes;
-  /** The package's model root digest (of the fingerprinted copy, when it is one). */
-  artifact: string;
-  /** The original model the copy was marked from, as its release stanza names it; default `artifact`. */
-  model?: string;
-  license: License;
-  /** Releases already made (or reserved) under the license. */
-  used: number;
-  destination: string;
-  time: Date;
-  package: string;
-  /** Default: clear, against no lists (a service without screening lists). */
-  screening?: ScreeningAnswer;
-  /** Where the request came from (src/compliance/geo); unknown when absent. */
-  observed?: ObservedSource;
-  /** What the package is under export rules, as its release stanza binds it; absent: unclassified. */
-  classification?: ClassificationAnswer;
-}
-
-/**
- * An inference call through the gateway (Cedar action `Infer`, docs/GATE.md "Decisions"): the caller,
- * the served model, the license it runs under, and what the gateway knows of the call.
- */
-export interface InferQuestion {
-  recipient: RecipientAttributes;
-  /** The served model: its root digest (or "model:<name>" without a package), name, tier and exact parameter count. */
-  model: { digest: string; name: string; tier: string; parameters: bigint };
-  /** The license in force that covers the caller and the model; null when none does. */
-  license: License | null;
-  /** The destination the caller declared, else the recipient's country. */
-  destination: string;
-  time: Date;
-  /** "chat.completions", "completions" or "embeddings". */
-  endpoint: string;
-  /** The application the caller declared, "" when none. */
-  application: string;
-  screening?: ScreeningAnswer;
-  observed?: ObservedSource;
-  classification?: ClassificationAnswer;
-  /** The caller's use of its tightest quota, per mille, before this call. */
-  quotaUsed: number;
-  /** The caller's extraction-risk score, per mille. */
-  risk: number;
-}
-
-/** The package's classification and what it means for this request (computed by the service, src/compliance/rules). */
-export interface ClassificationAnswer {
-  /** The US-EAR classification ("4E091", "not-listed", …), "" when none. */
-  usEar: string;
-  /** The rule packs the classification was made under, "<id>@<date>". */
-  rulePacks: string[];
-  /** A license is required for the declared destination. */
-  licenseRequired: boolean;
-  /** A license is required for the observed country (false when it is unknown). */
-  licenseRequiredObserved: boolean;
-}
-
-/** What the service observed of a request's source: country ("" unknown), network kind, database digest and age. */
-export interface ObservedSource {
-  country: string;
-  network: string;
-  database: string;
-  ageDays: number;
-  stale: boolean;
 }
 
 function invalid(message: string, details?: Record<string, unknown>): ModelsealError {
@@ -205,6 +109,7 @@ async function readJson(path: string): Promise<Record<string, unknown>> {
 }
 
 const COUNTRY = /^[A-Z]{2}$/;
+const TIER = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
 /** `l` as a License, checked exactly as loading licenses.json checks each entry (POLICY_INVALID naming `where`). */
@@ -229,6 +134,10 @@ export function checkLicense(l: unknown, where: string): License {
     (typeof o.authorization !== 'string' || !/^[\x20-\x7e]{1,256}$/.test(o.authorization))
   )
     throw bad('"authorization", when given, must cite the license or exception, e.g. "BIS license D123456" or "AIA"');
+  if (o.tiers !== undefined && (!isStrings(o.tiers) || o.tiers.length === 0 || !o.tiers.every((t) => TIER.test(t))))
+    throw bad(
+      '"tiers", when given, must be a non-empty list of capability tier names such as "general" (docs/GATE.md)',
+    );
   return o as unknown as License;
 }
 
@@ -343,70 +252,30 @@ export class PolicyEngine {
 
   /** The Cedar question for `q`, against this engine's prepared schema and policies. */
   request(q: ReleaseQuestion): CedarRequest {
-    const E = (type: string, id: string) => ({ type: `Modelseal::${type}`, id });
-    const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
-    return {
-      principal: E('Recipient', q.recipient.name),
-      action: E('Action', 'release'),
-      resource: E('Artifact', q.artifact),
-      context: {
-        license: { __entity: E('License', q.license.id) },
-        destination: q.destination,
-        time: Math.floor(q.time.getTime() / 1000),
-        embargoed: this.#embargoes.has(q.destination),
-        screening: q.screening?.decision ?? 'clear',
-        screeningLists: q.screening?.lists ?? [],
-        listsStale: (q.screening?.stale.length ?? 0) > 0,
-        screeningOverridden: q.screening?.overridden ?? false,
-        nationalityEmbargoed: q.recipient.nationalities.some((n) => this.#embargoes.has(n)),
-        package: q.package,
-        observedCountry: q.observed?.country ?? '',
-        observedEmbargoed: this.#embargoes.has(q.observed?.country ?? ''),
-        observedNetwork: q.observed?.network ?? '',
-        geoDatabase: q.observed?.database ?? '',
-        geoAgeDays: q.observed?.ageDays ?? 0,
-        geoStale: q.observed?.stale ?? false,
-        classification: q.classification?.usEar ?? '',
-        licenseRequired: q.classification?.licenseRequired ?? false,
-        licenseRequiredObserved: q.classification?.licenseRequiredObserved ?? false,
-        rulePacks: q.classification?.rulePacks ?? [],
-      },
-      preparsedSchemaName: this.#preparation.id,
-      preparsedPolicySetId: this.#preparation.id,
-      validateRequest: true,
-      entities: [
-        {
-          uid: E('Recipient', q.recipient.name),
-          attrs: {
-            org: q.recipient.org,
-            country: q.recipient.country,
-            nationality: q.recipient.nationality,
-            nationalities: q.recipient.nationalities,
-          },
-          parents: [],
-        },
-        {
-          uid: E('Artifact', q.artifact),
-          attrs: { digest: q.artifact, model: q.model ?? q.artifact },
-          parents: [],
-        },
-        {
-          uid: E('License', q.license.id),
-          attrs: {
-            holder: { __entity: E('Recipient', q.license.holder) },
-            artifacts: q.license.artifacts,
-            destinations: q.license.destinations,
-            notBefore: seconds(q.license.notBefore),
-            notAfter: seconds(q.license.notAfter),
-            maxReleases: q.license.maxReleases,
-            used: q.used,
-            ...(q.license.nationalities && { nationalities: q.license.nationalities }),
-            authorization: q.license.authorization ?? '',
-          },
-          parents: [],
-        },
-      ],
-    };
+    return releaseRequest(q, this.#embargoes, this.#preparation.id);
+  }
+
+  /** The decision on an inference call (action `Infer`); never throws: any error denies. */
+  decideInfer(q: InferQuestion): PolicyDecision {
+    return evaluatePolicies(this.inferRequest(q));
+  }
+
+  /** The Cedar question for an inference call (docs/GATE.md, "Decisions"). */
+  inferRequest(q: InferQuestion): CedarRequest {
+    return inferRequest(q, this.#embargoes, this.#preparation.id);
+  }
+
+  /**
+   * The license an inference call by `recipient` to the model `digest` runs under: one it holds that
+   * lists the digest, in force at `time` (the one that ends last), else the latest of those not in
+   * force (so the decision names why), else null.
+   */
+  licenseFor(recipient: string, digest: string, time: Date): License | null {
+    const t = time.getTime();
+    const held = this.licenses.filter((l) => l.holder === recipient && l.artifacts.includes(digest));
+    const inForce = held.filter((l) => Date.parse(l.notBefore) <= t && t < Date.parse(l.notAfter));
+    const byEnd = (a: License, b: License) => Date.parse(b.notAfter) - Date.parse(a.notAfter);
+    return inForce.sort(byEnd)[0] ?? held.sort(byEnd)[0] ?? null;
   }
 }
 

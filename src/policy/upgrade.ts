@@ -20,6 +20,8 @@ export const EARLIER_SCHEMAS: readonly string[] = [
   'f83d8ac34573d2c9a795d5431f2479ae9d9a50cca41d741d5474908e4bf0323f',
   // modelseal up to issue 20: no classification, licenseRequired, rulePacks or license authorization
   '29698c276c37a55a0201dc3b8420b35975db2c8c601714046622982b591b1755',
+  // modelseal up to issue 22: no Infer action, no license tiers
+  '69a4a2ad15a58a53a41ab8b314729b1ff9f9e072b33b8e29c25c7cb3c93957c8',
 ];
 
 /** SHA-256 (hex) of every earlier default policies.cedar, oldest first. */
@@ -28,6 +30,9 @@ export const EARLIER_POLICIES: readonly string[] = [
   'f00faf289a624f0c469d9e16523e33924cbf5dd8f15c3465c213a31401acbd37',
   // modelseal up to issue 20: no license-required
   'cc64791e96a507cb40ee555e2a8f83509a36ebddae350a3e7bbd223cff4344a6',
+  // modelseal up to issue 22: no inference policies (licensed-inference, no-license, tier-not-licensed,
+  // extraction-risk); license-quota-used applied to every action
+  '9d35123a0ae3d5dbaef519cb2af4b9a402e79a492321826ce30cb4886fa3b4e0',
 ];
 
 /** What loading a policy directory upgraded (docs/POLICY.md, "Upgrading"). */

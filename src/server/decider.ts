@@ -8,7 +8,13 @@
  * The wrapped key is only computed here: the service hands it out once the decision is logged.
  */
 import { Worker } from 'node:worker_threads';
-import type { PolicyDecision, PolicyEngine, PolicyPreparation, ReleaseQuestion } from '../policy/engine.js';
+import type {
+  InferQuestion,
+  PolicyDecision,
+  PolicyEngine,
+  PolicyPreparation,
+  ReleaseQuestion,
+} from '../policy/engine.js';
 import type { ReleaseAnswer } from '../release/response.js';
 import { workerUrl } from '../io/workers.js';
 import { wrapForRequester } from '../release/response.js';
@@ -20,8 +26,11 @@ export interface WrapFor {
   request: string;
 }
 
-/** `call` is the Cedar request as JSON text: cheaper to pass between threads than the object. */
-export type DeciderRequest = { prepare: PolicyPreparation } | { id: number; call: string; wrap: WrapFor };
+/**
+ * `call` is the Cedar request as JSON text: cheaper to pass between threads than the object. A
+ * release has a key to wrap; an inference call (action `Infer`) has none.
+ */
+export type DeciderRequest = { prepare: PolicyPreparation } | { id: number; call: string; wrap?: WrapFor };
 export type DeciderResponse = { id: number; decision: PolicyDecision; key?: ReleaseAnswer['key'] };
 type Answer = Omit<DeciderResponse, 'id'>;
 
@@ -59,22 +68,32 @@ export class Decider {
   /** The decision on `q` and, when it allows, the data key wrapped for the requester. */
   decide(engine: PolicyEngine, q: ReleaseQuestion, wrap: WrapFor): Promise<Answer> {
     if (!this.#thread) return Promise.resolve(answerFor(engine.decide(q), wrap));
+    // The worker gets a copy of the key in a buffer of its own, moved (not copied again) to it,
+    // which it zeroes after the wrap.
+    const dek = new Uint8Array(wrap.dek);
+    const copy = { dek, ephemeral: wrap.ephemeral, request: wrap.request };
+    return this.#ask(engine, JSON.stringify(engine.request(q)), copy, [dek.buffer]);
+  }
+
+  /**
+   * The decision on an inference call (action `Infer`, docs/GATE.md "Decisions"), on the same
+   * worker and prepared policy set as releases; a failed worker denies (evaluation-error).
+   */
+  async decideInfer(engine: PolicyEngine, q: InferQuestion): Promise<PolicyDecision> {
+    if (!this.#thread) return engine.decideInfer(q);
+    return (await this.#ask(engine, JSON.stringify(engine.inferRequest(q)))).decision;
+  }
+
+  #ask(engine: PolicyEngine, call: string, wrap?: WrapFor, transfer: ArrayBuffer[] = []): Promise<Answer> {
     const w = this.#worker ?? this.#start();
     this.#prepare(w, engine.preparation);
     const id = this.#nextId++;
     // Referenced only while it owes answers: an idle worker does not keep the process alive.
     if (this.#pending.size === 0) w.ref();
-    // The worker gets a copy of the key in a buffer of its own, moved (not copied again) to it,
-    // which it zeroes after the wrap.
-    const dek = new Uint8Array(wrap.dek);
-    const message: DeciderRequest = {
-      id,
-      call: JSON.stringify(engine.request(q)),
-      wrap: { dek, ephemeral: wrap.ephemeral, request: wrap.request },
-    };
+    const message: DeciderRequest = { id, call, ...(wrap && { wrap }) };
     return new Promise((resolve) => {
       this.#pending.set(id, resolve);
-      w.postMessage(message, [dek.buffer]);
+      w.postMessage(message, transfer);
     });
   }
 

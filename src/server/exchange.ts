@@ -122,11 +122,11 @@ export function tooMany(x: Exchange, reason: string, retryAfter: number): void {
 /** A request body as read: whole, over the limit, or cut off. */
 export type Body = { kind: 'ok'; bytes: Buffer } | { kind: 'oversized' } | { kind: 'incomplete' };
 
-/** Reads the body up to the limit; never waits past the end of the connection. */
-export function readBody(req: IncomingMessage): Promise<Body> {
+/** Reads the body up to the limit (default {@link MAX_BODY_BYTES}); never waits past the end of the connection. */
+export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Body> {
   return new Promise((resolve) => {
     const declared = req.headers['content-length'];
-    if (declared !== undefined && !(Number(declared) <= MAX_BODY_BYTES)) {
+    if (declared !== undefined && !(Number(declared) <= limit)) {
       req.resume();
       resolve({ kind: 'oversized' });
       return;
@@ -142,7 +142,7 @@ export function readBody(req: IncomingMessage): Promise<Body> {
     req.on('data', (b: Buffer) => {
       if (settled) return;
       n += b.length;
-      if (n > MAX_BODY_BYTES) {
+      if (n > limit) {
         parts.length = 0;
         req.resume();
         settle({ kind: 'oversized' });

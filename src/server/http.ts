@@ -15,7 +15,7 @@ import { fail, MAX_BODY_BYTES, parseJson, readBody, send, type Exchange, type Ex
 import { acceptsGzip, parseTilePath, printable, targetPath } from './paths.js';
 import type { ReleaseService, ServiceReply } from './service.js';
 
-export { MAX_BODY_BYTES, type ExchangeRecord } from './exchange.js';
+export { MAX_BODY_BYTES, fail, parseJson, readBody, send, type Exchange, type ExchangeRecord } from './exchange.js';
 export { acceptsGzip, parseTilePath } from './paths.js';
 
 export interface ServeOptions {
@@ -31,6 +31,16 @@ export interface ServeOptions {
   onExchange?: (r: ExchangeRecord) => void;
   /** Longest a request may take to arrive, headers and body, in ms (default 30,000). */
   requestTimeoutMs?: number;
+  /**
+   * Routes served on the same listener before the release API's (`modelseal gate`): answers the
+   * exchange and resolves true, or resolves false to leave it to the release API.
+   */
+  routes?: (req: IncomingMessage, x: Exchange) => Promise<boolean>;
+  /**
+   * With `tls`: ask clients for a certificate issued by one of these CAs (PEM). A client without one
+   * still connects; the route sees whether its certificate was verified (mutual TLS is optional).
+   */
+  clientCa?: string | Buffer;
 }
 
 export interface RunningServer {
@@ -46,6 +56,7 @@ async function handle(
   req: IncomingMessage,
   x: Exchange,
 ): Promise<void> {
+  if (opts.routes && (await opts.routes(req, x))) return;
   const path = targetPath(req.url);
   if (path === null) {
     fail(service, x, 400, 'INVALID_ARGUMENT', 'bad-target', 'the request target is not a path');
@@ -264,7 +275,15 @@ export async function startServer(
     connectionsCheckingInterval: Math.min(1_000, requestTimeout / 2),
   };
   const server = opts.tls
-    ? (await import('node:https')).createServer({ cert: opts.tls.cert, key: opts.tls.key, ...timeouts }, listener)
+    ? (await import('node:https')).createServer(
+        {
+          cert: opts.tls.cert,
+          key: opts.tls.key,
+          ...(opts.clientCa !== undefined && { ca: opts.clientCa, requestCert: true, rejectUnauthorized: false }),
+          ...timeouts,
+        },
+        listener,
+      )
     : (await import('node:http')).createServer(timeouts, listener);
   server.keepAliveTimeout = 5000;
   // Bytes that are not HTTP never reach a handler: answered 400 with an id, on the service log (or counted).

@@ -60,6 +60,14 @@ export interface ReleaseServiceSetup {
   createdPolicyFiles: string[];
   /** With `retain`: whether every record the period's log entries rest on is kept (also in GET /v1/info). */
   retention: RetentionStatus | null;
+  /** What the service screens recipients with (the gate screens its callers the same way). */
+  screening: PartyScreening;
+  /** The keyed hashes the service logs personal data as; null without a pseudonym key. */
+  pseudonyms: Pseudonymizer | null;
+  /** Whether a US-EAR classification needs a license for a country, as the service decides it. */
+  licenseRequired: LicenseRequiredFor | undefined;
+  /** Where the service's policy decisions run (a worker thread unless MODELSEAL_THREADS is 0 or 1). */
+  decider: Decider;
   close(): Promise<void>;
 }
 
@@ -225,7 +233,21 @@ export async function openReleaseService(
     });
     const retention = retain ? await retentionOf(log, records, retain, opts.now?.() ?? new Date()) : null;
     service.retention = retention ?? undefined;
-    return { service, log, policy, recipients, geo: sources.locator, lists, createdPolicyFiles, retention, close };
+    return {
+      service,
+      log,
+      policy,
+      recipients,
+      geo: sources.locator,
+      lists,
+      createdPolicyFiles,
+      retention,
+      screening: opts.screening ?? lists!,
+      pseudonyms: pseudonyms ?? null,
+      licenseRequired: opts.licenseRequired,
+      decider,
+      close,
+    };
   } catch (e) {
     await close();
     throw e;

@@ -74,6 +74,17 @@ describe('license', () => {
     expect(r.json().license.artifacts).toEqual([model]);
   });
 
+  it('--tier names the capability tiers the license covers for inference; a bad name is refused (exit 2)', () => {
+    const r = issue('INF-1', ['--destination', 'DE', '--tier', 'general,limited', '--tier', 'general']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().license.tiers).toEqual(['general', 'limited']);
+    expect(ms(['license', 'list', '--data', data]).stderr).toContain('inference tiers general,limited');
+    const bad = issue('INF-2', ['--destination', 'DE', '--tier', 'Not A Tier']);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toMatch(/tiers/);
+    expect(ms(['license', 'revoke', 'INF-1', '--data', data]).code).toBe(0);
+  });
+
   it('refuses an id already issued (exit 10), a bad country or time (exit 2), and leaves the file as it was', () => {
     const before = readFileSync(licensesFile, 'utf8');
     expect(issue('EAR-1', ['--destination', 'DE']).code).toBe(10);

@@ -19,6 +19,9 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresq
 # (apache2-utils) for its basic-auth mode.
 command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
+# cmake and a C++ compiler build llama-server, the gate tests' upstream (the inference peers block below).
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "setup: need root to apt-get install ${need_apt[*]}" >&2; exit 1; fi
   echo "setup: apt-get install ${need_apt[*]}" >&2
@@ -91,6 +94,77 @@ if [ ! -x "$ORAS" ]; then
 fi
 "$ORAS" version 2>/dev/null | grep -q "^Version: *${ORAS_VERSION#v}\$" \
   || { echo "setup: $ORAS is not oras $ORAS_VERSION; delete it and run setup again" >&2; exit 1; }
+# --- inference peers (brief P, issue 23) ---
+# llama.cpp's llama-server, the gate's real upstream, built with cmake from the llama.cpp source that the
+# llama-cpp-python sdist on PyPI carries (vendor/llama.cpp), with no network at build time: no curl, no
+# OpenSSL, no web UI (neither built nor fetched), only the tools (the server among them), shared libraries
+# so that llama-cpp-python's bindings load the same libllama instead of compiling it again. The sdist comes
+# through the venv's pip into $PEERS/llama-src; the build lives in $PEERS/llama-<version>-<hash>, named by
+# the hash of test/peers/llama.version and test/peers/llama.cmake (the cmake options, one a line), which
+# test/support/llama.ts computes too; its `ok` file says the build finished.
+LLAMA_VERSION=$(tr -d '[:space:]' <test/peers/llama.version)
+LLAMA_HASH=$(cat test/peers/llama.version test/peers/llama.cmake | sha256sum | cut -c1-16)
+LLAMA_DIR=$PEERS/llama-$LLAMA_VERSION-$LLAMA_HASH
+LLAMA_SRC=$PEERS/llama-src/llama_cpp_python-$LLAMA_VERSION
+LLAMA_SDIST=$PEERS/llama-src/llama_cpp_python-$LLAMA_VERSION.tar.gz
+if [ ! -f "$LLAMA_SDIST" ]; then
+  echo "setup: pip download llama-cpp-python==$LLAMA_VERSION (sdist)" >&2
+  sdist_tmp=$(mktemp -d "$PEERS/llama-sdist.XXXXXX")
+  "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary :all: \
+    "llama-cpp-python==$LLAMA_VERSION" -d "$sdist_tmp" >"$PEERS/llama-download.log" 2>&1 \
+    || { cat "$PEERS/llama-download.log" >&2; rm -rf "$sdist_tmp"; exit 1; }
+  mkdir -p "$PEERS/llama-src"
+  mv "$sdist_tmp/llama_cpp_python-$LLAMA_VERSION.tar.gz" "$LLAMA_SDIST"
+  rm -rf "$sdist_tmp"
+fi
+if [ ! -f "$LLAMA_SRC/vendor/llama.cpp/CMakeLists.txt" ]; then
+  src_tmp=$(mktemp -d "$PEERS/llama-src/unpack.XXXXXX")
+  tar -xzf "$LLAMA_SDIST" -C "$src_tmp"
+  rm -rf "$LLAMA_SRC"
+  mv "$src_tmp/llama_cpp_python-$LLAMA_VERSION" "$LLAMA_SRC"
+  rm -rf "$src_tmp"
+fi
+if [ ! -f "$LLAMA_DIR/ok" ]; then
+  echo "setup: building llama-server $LLAMA_VERSION into $LLAMA_DIR (cmake, -j2; minutes)" >&2
+  command -v cmake >/dev/null 2>&1 && command -v c++ >/dev/null 2>&1 \
+    || { echo "setup: cmake and a C++ compiler are needed to build llama-server (apt-get install cmake g++)" >&2; exit 1; }
+  rm -rf "$LLAMA_DIR"
+  mkdir -p "$LLAMA_DIR"
+  start=$SECONDS
+  mapfile -t llama_opts < <(grep -v '^\s*\(#\|$\)' test/peers/llama.cmake)
+  { cmake -S "$LLAMA_SRC/vendor/llama.cpp" -B "$LLAMA_DIR/build" "${llama_opts[@]}" \
+      && cmake --build "$LLAMA_DIR/build" --target llama-server -j2; } >"$PEERS/llama-build.log" 2>&1 \
+    || { tail -n 40 "$PEERS/llama-build.log" >&2; exit 1; }
+  "$LLAMA_DIR/build/bin/llama-server" --version >/dev/null 2>&1 \
+    || { echo "setup: $LLAMA_DIR/build/bin/llama-server does not run; see $PEERS/llama-build.log" >&2; exit 1; }
+  echo "$((SECONDS - start))" >"$LLAMA_DIR/build-seconds"
+  touch "$LLAMA_DIR/ok"
+fi
+# The test model: a tiny llama with random weights and llama.cpp's own tokenizer (test/peers/make-tiny-llama.py,
+# seeded, so the same bytes everywhere), named by the hash of the script and the version it takes the vocabulary from.
+LLAMA_MODEL=$PEERS/llama-tiny-$(cat test/peers/make-tiny-llama.py test/peers/llama.version | sha256sum | cut -c1-16).gguf
+if [ ! -f "$LLAMA_MODEL" ]; then
+  "$VENV/bin/python" test/peers/make-tiny-llama.py "$LLAMA_SRC/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf" "$LLAMA_MODEL" \
+    || { echo "setup: test/peers/make-tiny-llama.py failed" >&2; exit 1; }
+fi
+# llama-cpp-python's OpenAI-compatible server (its streaming sends no usage chunk: the gate's estimated path),
+# installed from the same sdist with its own build of llama.cpp switched off (-DLLAMA_BUILD=OFF): it loads the
+# libllama built above through LLAMA_CPP_LIB_PATH (test/support/llama.ts sets it). And the openai Python SDK,
+# the standard client of the gate tests. Both pinned here rather than in requirements.txt, whose change would
+# rebuild the whole shared venv.
+OPENAI_VERSION=3.63.0
+have=$("$VENV/bin/python" -c 'import importlib.metadata as m
+try: print(m.version("llama_cpp_python"), m.version("openai"), m.version("sse_starlette"))
+except m.PackageNotFoundError: print("-")' 2>/dev/null || true)
+if [ "${have% *}" != "$LLAMA_VERSION $OPENAI_VERSION" ]; then
+  echo "setup: pip install llama-cpp-python[server]==$LLAMA_VERSION (on the llama.cpp built above) openai==$OPENAI_VERSION" >&2
+  CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" "$VENV/bin/pip" install -q --disable-pip-version-check \
+    "llama_cpp_python[server] @ file://$PWD/$LLAMA_SDIST" "openai==$OPENAI_VERSION" >"$PEERS/llama-pip.log" 2>&1 \
+    || { cat "$PEERS/llama-pip.log" >&2; exit 1; }
+fi
+LLAMA_CPP_LIB_PATH=$PWD/$LLAMA_DIR/build/bin "$VENV/bin/python" -c 'import llama_cpp.server.app, openai' \
+  || { echo "setup: llama_cpp.server or openai did not import; see $PEERS/llama-pip.log" >&2; exit 1; }
+# --- end inference peers ---
 # PostgreSQL, the shared log store of several servers: a cluster of our own on 127.0.0.1:54329
 # (and a socket folder of its own), trust auth on loopback only, fsync on. PostgreSQL refuses to
 # run as root, so as root the cluster belongs to the `postgres` system user, which must be able to
@@ -142,4 +216,4 @@ pg_tail() { echo "setup: PostgreSQL did not start; the end of $PGLOG:" >&2; tail
   echo "postgres://modelseal@127.0.0.1:$PGPORT/modelseal_test" >"$PEERS/postgres.url"
 ) 9>"$PEERS/postgres.lock"
 PG_VERSION=$("$PGBIN/psql" -X -h 127.0.0.1 -p "$PGPORT" -U modelseal -d modelseal_test -tAc 'SHOW server_version' | cut -d' ' -f1)
-echo "setup: peers ready (age $(age --version), $(softhsm2-util --version | head -1 | sed 's/^/softhsm2 /'), $("$VENV/bin/python" -c 'import model_signing,safetensors;print("model-signing", model_signing.__version__ if hasattr(model_signing,"__version__") else "?", "safetensors", safetensors.__version__)'), PostgreSQL $PG_VERSION, $(/usr/bin/chromium --version 2>/dev/null | head -1), $(docker-registry --version | cut -d' ' -f2-), oras $ORAS_VERSION)" >&2
+echo "setup: peers ready (age $(age --version), $(softhsm2-util --version | head -1 | sed 's/^/softhsm2 /'), $("$VENV/bin/python" -c 'import model_signing,safetensors;print("model-signing", model_signing.__version__ if hasattr(model_signing,"__version__") else "?", "safetensors", safetensors.__version__)'), PostgreSQL $PG_VERSION, $(/usr/bin/chromium --version 2>/dev/null | head -1), $(docker-registry --version | cut -d' ' -f2-), oras $ORAS_VERSION, llama-server and llama-cpp-python $LLAMA_VERSION)" >&2

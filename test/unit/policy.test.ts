@@ -79,6 +79,10 @@ describe('release policy (Cedar)', () => {
         'observed-embargoed',
         'observed-destination-mismatch',
         'license-required',
+        'licensed-inference',
+        'no-license',
+        'tier-not-licensed',
+        'extraction-risk',
       ].sort(),
     );
     expect(engine.hash).toMatch(/^[0-9a-f]{64}$/);

@@ -29,6 +29,7 @@ import { open } from '../../src/package/open.js';
 import { seal } from '../../src/package/seal.js';
 import { initPolicyDir, POLICY_FILES } from '../../src/policy/engine.js';
 import { DEFAULT_POLICY_IDS } from '../../src/policy/upgrade.js';
+import { POLICIES } from '../../src/policy/defaults.js';
 import { recipientFrom, type ProviderSettings } from '../../src/providers/registry.js';
 import { ReleaseIdentity, ReleaseRecipient } from '../../src/providers/release.js';
 import { FailureLimiter, sourceOf } from '../../src/server/ratelimit.js';
@@ -44,6 +45,13 @@ import { within } from '../support/wait.js';
 import { KNOWN, realDatabase } from '../support/geo.js';
 import { classificationRecord } from '../support/classification.js';
 import type { ClassificationRecord } from '../../src/format/classification.js';
+
+/** The default policies scoped to the Infer action: they never decide a release. */
+const INFER_ONLY = new Set(
+  [...POLICIES.matchAll(/@id\("([^"]+)"\)\s*\w+\s*\(principal, action == Modelseal::Action::"Infer"/g)].map(
+    (m) => m[1]!,
+  ),
+);
 
 const dir = tempDir('modelseal-server-');
 const keys = join(dir, 'keys');
@@ -600,8 +608,11 @@ describe('release service', () => {
     expect(new Set(seen)).toEqual(
       new Set([
         ...Object.keys(status),
-        // Every default forbid (the quota's has a test of its own, below).
-        ...DEFAULT_POLICY_IDS.filter((id) => id !== 'licensed-release' && id !== 'license-quota-used'),
+        // Every default forbid of releases (the quota's has a test of its own, below; those of inference,
+        // scoped to Infer, are test/unit/policy-infer.test.ts's).
+        ...DEFAULT_POLICY_IDS.filter(
+          (id) => id !== 'licensed-release' && id !== 'license-quota-used' && !INFER_ONLY.has(id),
+        ),
         'revoked-identity',
         'unknown-identity',
         'bad-signature',
