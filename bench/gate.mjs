@@ -70,7 +70,7 @@ const median = (xs) => {
 const upstream = start('gate-upstream.mjs', { BENCH_GATE_MODEL: MODEL });
 const { port } = await upstream.first;
 const upstreamUrl = `http://127.0.0.1:${port}`;
-const env = prepareGate(join(work, 'gate'), MODEL);
+const env = prepareGate(join(work, 'gate'));
 const gate = await startGate(env, upstreamUrl, MODEL);
 children.push(gate.child);
 const load = start('gate-load.mjs').child;
