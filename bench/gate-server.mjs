@@ -15,7 +15,12 @@ const { openGate } = await lib('gate/open.js');
 const { createExtractionMonitor } = await lib('gate/monitor/index.js');
 
 const onError = (what, e) => process.stderr.write(`gate: ${what}: ${e?.message ?? e}\n`);
-const setup = await openReleaseService(data, keys, { geoip: null });
+// BENCH_GATE_COMMIT_MS: the log's least time between commits (default the log's own, 15 ms), to see its share.
+const commit = process.env.BENCH_GATE_COMMIT_MS;
+const setup = await openReleaseService(data, keys, {
+  geoip: null,
+  ...(commit !== undefined ? { commitIntervalMs: Number(commit) } : {}),
+});
 const gate = await openGate(data, setup, {
   upstream,
   model,
