@@ -38,6 +38,7 @@ import { registerHf } from './commands/hf.js';
 import { registerPush } from './commands/push.js';
 import { registerPull } from './commands/pull.js';
 import { registerGateReview } from './commands/gate-review.js';
+import { registerGate } from './commands/gate.js';
 
 /** The package version: package.json is two levels up from dist/cli/, one from cli/ (tests run the source). */
 function version(): string {
@@ -154,6 +155,7 @@ export function createProgram(): Command {
     registerPush,
     registerPull,
     registerDemo,
+    registerGate,
   ]) {
     register(program);
   }

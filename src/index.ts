@@ -226,6 +226,7 @@ export {
 export {
   RecipientRegistry,
   loadOrCreateCa,
+  CA_FILES,
   recipientNationalities,
   type RecipientRecord,
   type CertificateAuthority,
@@ -469,6 +470,8 @@ export {
   keyCoversModel,
   parseKeyExpiry,
   type ApiKeyOptions,
+  type ApiKeyCheck,
+  type ApiKeyRefusal,
 } from './gate/keys.js';
 export type { ApiKeyRecord, ApiKeys } from './gate/types.js';
 // The gateway's metering and quotas (docs/GATE.md, "Quotas and metering").
@@ -487,6 +490,7 @@ export {
 } from './gate/meter.js';
 export {
   QuotaFile,
+  quotaFilePath,
   parseQuotaFile,
   loadQuotaFile,
   NO_QUOTAS,
@@ -526,3 +530,8 @@ export {
   type ShapiroWilk,
 } from './gate/monitor/index.js';
 export type { ExtractionMonitor, RiskAssessment, RiskSignal } from './gate/types.js';
+// The inference gateway (docs/GATE.md): `modelseal gate` over an opened release service.
+export { openGate, type GateSetup, type GateSetupOptions } from './gate/open.js';
+export { Gateway, type GatewayOptions } from './gate/gateway.js';
+export { servedModel, type ServedModel } from './gate/model.js';
+export { DEFAULT_UPSTREAM_TIMEOUTS, type UpstreamTimeouts } from './gate/upstream.js';

@@ -55,7 +55,9 @@ Examples:
     .action(gateReview);
 }
 
-async function gateReview(o: ReviewFlags, cmd: Command): Promise<void> {
+async function gateReview(_own: ReviewFlags, cmd: Command): Promise<void> {
+  // The flags review shares with `gate` (--data, --pseudonym-key) are parsed as the gateway's: read both.
+  const o = cmd.optsWithGlobals<ReviewFlags>();
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const since = timeOption('since', o.since);
   const until = timeOption('until', o.until);
@@ -119,6 +121,7 @@ function callerText(c: CallerReview): string {
 function reviewText(r: GateReview, advice: ReturnType<typeof revokeAdvice>[]): string {
   const period = `${r.since ?? 'the start'} to ${r.until ?? 'now'}`;
   const out = [`gate review, ${period}:`, ...r.callers.flatMap((c) => ['', callerText(c)])];
+  if (r.unauthenticated > 0) out.push('', `${num(r.unauthenticated)} call(s) from no recipient (refused unidentified)`);
   if (advice.length > 0) {
     out.push('', `Advice (score ≥ ${REVIEW_ALARM}; a person decides, nothing was revoked). To revoke, run:`);
     for (const a of advice) for (const c of a.commands) out.push(`  ${c}`);

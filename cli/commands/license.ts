@@ -38,6 +38,8 @@ const policyDir = (o: { data?: string }) => join(dataDir(o), 'policy');
  */
 export async function modelDigest(model: string): Promise<string> {
   if (/^sha256:[0-9a-f]{64}$/.test(model)) return model;
+  // A model `modelseal gate` serves without its package: named, as the gateway names it (docs/GATE.md).
+  if (/^model:[\x21-\x7e]{1,256}$/.test(model)) return model;
   const isFile = (await stat(model).catch(() => null))?.isFile();
   if (isFile && !/\.(safetensors|gguf|bin|pt|json)$/i.test(model)) {
     const p = await inspect(model).catch(() => null);
@@ -46,7 +48,7 @@ export async function modelDigest(model: string): Promise<string> {
   if (isFile === undefined)
     throw new ModelsealError(
       'INVALID_ARGUMENT',
-      `--model ${model}: not a "sha256:<64 hex>" digest, a package or a checkpoint`,
+      `--model ${model}: not a "sha256:<64 hex>" digest, a package, a checkpoint or "model:<served name>"`,
     );
   return `sha256:${Buffer.from(await checkpointRootDigest(model)).toString('hex')}`;
 }

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   ApiKeyStore,
   dataPaths,
+  ModelsealError,
   parseKeyExpiry,
   RecipientRegistry,
   writeFileAtomic,
@@ -48,11 +50,18 @@ export function registerRecipientKey(recipient: Command): void {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const now = new Date();
       const expires = o.expires === undefined ? null : parseKeyExpiry(o.expires, now);
-      const { record, key } = await store(o).issue(name, { models: o.model, expires, label: o.label ?? '' }, now);
+      const out = o.out === undefined ? undefined : resolve(o.out);
+      if (out && existsSync(out))
+        throw new ModelsealError('OUTPUT_EXISTS', `${out} already exists; choose another --out (no key was issued)`);
+      const keys = store(o);
+      const { record, key } = await keys.issue(name, { models: o.model, expires, label: o.label ?? '' }, now);
       const { hash: _h, ...shown } = record;
-      if (o.out) {
-        const out = resolve(o.out);
-        await writeFileAtomic(out, key + '\n', { mode: 0o600 });
+      if (out) {
+        // A key whose text could not be kept anywhere is revoked at once: nobody holds it.
+        await writeFileAtomic(out, key + '\n', { mode: 0o600 }).catch(async (e: unknown) => {
+          await keys.revoke(record.id);
+          throw e;
+        });
         emitJson(g, 'recipient key issue', { key: shown, keyFile: out });
         say(g, `issued API key ${record.id} for ${name}; written to ${out} (hand it to the recipient)`);
         return;

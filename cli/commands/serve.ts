@@ -72,16 +72,6 @@ export function registerServe(program: Command): void {
         'AWS KMS keys are refused (no Ed25519 signer for them yet). docs/SERVER.md, "The log key in an HSM"',
     )
     .option(
-      '--deny-burst <n>',
-      'failing requests one source (an address, or an IPv6 /64) may make at once before it gets 429',
-      String(DEFAULT_RATE_LIMITS.burst),
-    )
-    .option(
-      '--deny-rate <per-second>',
-      'failing requests per second one source may make after the burst',
-      String(DEFAULT_RATE_LIMITS.perSecond),
-    )
-    .option(
       '--summary-interval <seconds>',
       'how often the requests refused with 429 are written to the log as one summary entry per source',
       '60',
@@ -97,7 +87,7 @@ export function registerServe(program: Command): void {
         'set, list snapshot and recipient record they rest on is kept, and report what is missing on the service ' +
         'log and in GET /v1/info (docs/SERVER.md, "Retention"). Never stops the service from starting',
     );
-  withGeoFlags(serve)
+  withGeoFlags(withDenyFlags(serve))
     .addHelpText(
       'after',
       `
@@ -123,6 +113,21 @@ logged as unknown). Behind a reverse proxy, name it, or every request is located
 Stop with Ctrl-C: pending log appends finish first.`,
     )
     .action(serveAction);
+}
+
+/** The limits on failing requests per source (docs/SERVER.md, "Limits"); `gate` takes them too. */
+export function withDenyFlags(c: Command): Command {
+  return c
+    .option(
+      '--deny-burst <n>',
+      'failing requests one source (an address, or an IPv6 /64) may make at once before it gets 429',
+      String(DEFAULT_RATE_LIMITS.burst),
+    )
+    .option(
+      '--deny-rate <per-second>',
+      'failing requests per second one source may make after the burst',
+      String(DEFAULT_RATE_LIMITS.perSecond),
+    );
 }
 
 /** The geofencing flags (docs/GEOFENCING.md); `gate` takes them too. */
@@ -229,29 +234,35 @@ async function serveAction(o: ServeFlags, cmd: Command): Promise<void> {
     );
   }
   const tls = o.tlsCert && o.tlsKey ? { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) } : undefined;
-  const onExchange = (r: ExchangeRecord) => {
-    if (r.logged === 'service-log')
-      serviceLog(
-        `${r.id} ${r.ip} ${r.method} ${r.path} → ${r.status} ${r.reason ?? ''}${r.error ? ` (${r.error})` : ''}`,
-      );
-  };
   const server = await startServer(setup.service, setup.log, {
     host: o.host,
     port: Number(o.port),
-    onExchange,
+    onExchange: exchangeLogger(serviceLog),
     ...(tls ? { tls } : {}),
     ...(logPrefix ? { logPrefix } : {}),
   });
   printServing(g, o, setup, server.url, { rateLimits, summaryIntervalMs });
   logRetention(setup);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await untilSignal();
   await server.close();
   await setup.close();
   say(g, 'stopped');
+}
+
+/** The service log's line for each exchange that is on no log entry of its own (serve's and gate's). */
+export function exchangeLogger(line: (text: string) => void): (r: ExchangeRecord) => void {
+  return (r) => {
+    if (r.logged === 'service-log')
+      line(`${r.id} ${r.ip} ${r.method} ${r.path} → ${r.status} ${r.reason ?? ''}${r.error ? ` (${r.error})` : ''}`);
+  };
+}
+
+/** Resolves at the first SIGINT or SIGTERM. */
+export function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
 }
 
 /** What the retention check found, on the service log: one line, and one per missing record (at most 50). */

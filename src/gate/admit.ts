@@ -31,6 +31,8 @@ export interface AdmissionParts {
   features: (text: string, promptTokens: number) => InferFeatures;
   /** The policy's decision on an inference call (Cedar action `Infer`). */
   decideInfer: (engine: PolicyEngine, q: InferQuestion) => Promise<PolicyDecision>;
+  /** The name a recipient is logged under (its pseudonym with a pseudonym key): the monitor's caller. */
+  loggedAs?: (recipient: string) => string;
   /** Completion tokens reserved when a call names no max_tokens (the quota file's, read at each call). */
   defaultMaxTokens: () => number;
   onError?: (what: string, e: unknown) => void;
@@ -75,6 +77,18 @@ const REFUSALS: Record<string, { status: number; type: string; code: string; mes
     message: 'no API key: send Authorization: Bearer <key> (modelseal recipient key issue)',
   },
   'unknown-key': {
+    status: 401,
+    type: 'authentication_error',
+    code: 'invalid_api_key',
+    message: 'the API key is not valid (unknown, revoked or expired)',
+  },
+  'revoked-key': {
+    status: 401,
+    type: 'authentication_error',
+    code: 'invalid_api_key',
+    message: 'the API key is not valid (unknown, revoked or expired)',
+  },
+  'expired-key': {
     status: 401,
     type: 'authentication_error',
     code: 'invalid_api_key',
@@ -132,7 +146,6 @@ export function modelDigest(m: ServedModel): string {
 /** The admit entry of a call before anything is known of its caller (every field that does not depend on it). */
 export function baseEvent(parts: AdmissionParts, facts: CallFacts, req: IncomingMessage): InferAdmitEvent {
   const r = 'body' in facts.request ? facts.request : null;
-  const promptTokens = r ? estimatePromptTokens(r.endpoint as InferEndpoint, r.body) : 0;
   const destination = declared(req, 'x-modelseal-destination', 2);
   return {
     v: 1,
@@ -159,7 +172,8 @@ export function baseEvent(parts: AdmissionParts, facts: CallFacts, req: Incoming
     reserved: null,
     quotas: parts.quotas.digest,
     prompt: r ? textDigest(r.prompt) : null,
-    features: r ? parts.features(r.prompt, promptTokens) : null,
+    // Computed once the caller is identified (admit): a caller without a key costs no MinHash.
+    features: null,
     risk: 0,
     stream: r?.stream ?? false,
   };
@@ -190,6 +204,8 @@ export async function admit(
     event.destination ??= rec.country;
   }
   if (!isCaller(who)) return refuse(event, who.reason, refusal(who.reason));
+  const r = 'body' in facts.request ? facts.request : null;
+  if (r) event.features = parts.features(r.prompt, estimatePromptTokens(r.endpoint as InferEndpoint, r.body));
   if (who.key && !keyCoversModel(who.key, parts.model.name))
     return refuse(event, 'key-not-for-model', refusal('key-not-for-model'));
   if (!('body' in facts.request)) return refuse(event, 'malformed-request', facts.request);
@@ -227,7 +243,8 @@ async function decide(
   );
   const subject: QuotaSubject = { recipient: rec.name, org: rec.org, tier: model.tier };
   const quotaUsed = await parts.quotas.usedPerMille(subject, facts.time);
-  const risk = Math.round(parts.monitor.assess(rec.name).score * 1000);
+  // The monitor reads the log, where the caller may be a pseudonym.
+  const risk = Math.round(parts.monitor.assess(parts.loggedAs?.(rec.name) ?? rec.name).score * 1000);
   event = {
     ...event,
     license: license?.id ?? null,
@@ -262,9 +279,16 @@ async function decide(
   };
   const d = await parts.decideInfer(policy, question);
   event = { ...event, policies: d.policies };
-  if (d.decision !== 'allow') return refuse(event, d.reason, policyRefusal(d));
+  if (d.decision !== 'allow') {
+    const error = policyRefusal(d);
+    // A throttle says when to come back: the quota windows are minutes at the finest.
+    return refuse(event, d.reason, error, error.status === 429 ? THROTTLE_RETRY_SECONDS : undefined);
+  }
   return reserve(parts, caller, request, subject, { ...event, decision: 'allow', reason: 'licensed' });
 }
+
+/** Retry-After of a call the policy throttles (quota or extraction risk), in seconds. */
+export const THROTTLE_RETRY_SECONDS = 60;
 
 /** The client's error for a policy's denial: 429 when the policy throttles (quota or risk), else 403. */
 function policyRefusal(d: PolicyDecision): ApiError {

@@ -51,12 +51,14 @@ export class Gateway {
   readonly record: GateRecord;
   readonly #o: GatewayOptions;
   readonly #parts: AdmissionParts;
+  /** Calls being answered or settled: close() waits for them, so that each gets its settle entry. */
+  readonly #inflight = new Set<Promise<void>>();
 
   private constructor(o: GatewayOptions, record: GateRecord) {
     this.#o = o;
     this.record = record;
     this.upstream = new Upstream(o.upstream, o.timeouts);
-    this.#parts = { ...o, setup: o.setup };
+    this.#parts = { ...o, setup: o.setup, loggedAs: (name) => record.pseudonym(name) };
   }
 
   /** The gateway over a release service's setup; the monitor learns the log's earlier inference entries. */
@@ -77,7 +79,7 @@ export class Gateway {
     const endpoint = ENDPOINTS[path];
     if (endpoint !== undefined) {
       if (req.method !== 'POST') this.#fail(x, notAllowed(req.method ?? ''), { allow: 'POST' });
-      else await this.#infer(req, x, endpoint);
+      else await this.#track(this.#infer(req, x, endpoint));
       return true;
     }
     if (path === '/v1/models') {
@@ -367,7 +369,21 @@ export class Gateway {
     }
   }
 
-  close(): void {
+  async #track(call: Promise<void>): Promise<void> {
+    this.#inflight.add(call);
+    try {
+      await call;
+    } finally {
+      this.#inflight.delete(call);
+    }
+  }
+
+  /**
+   * Waits for the calls in flight to end and be settled (close the listener first: their clients are
+   * then gone, and each is settled as a disconnect), then lets go of the model server's connections.
+   */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#inflight]);
     this.upstream.close();
   }
 }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { RecipientRecord, RecipientRegistry } from '../server/recipients.js';
-import { ApiKeyStore, apiKeyHash, apiKeyId } from './keys.js';
+import { ApiKeyStore, apiKeyId } from './keys.js';
 import type { ApiKeyRecord, ApiKeys } from './types.js';
 
 /** An identified caller: its recipient record, and the key and certificate it presented. */
@@ -21,7 +21,14 @@ export interface Caller {
 
 /** Why a caller is not identified: the denial reason logged, and what the client is told. */
 export interface Unidentified {
-  reason: 'no-credentials' | 'unknown-key' | 'unknown-certificate' | 'unknown-identity' | 'revoked-identity';
+  reason:
+    | 'no-credentials'
+    | 'unknown-key'
+    | 'revoked-key'
+    | 'expired-key'
+    | 'unknown-certificate'
+    | 'unknown-identity'
+    | 'revoked-identity';
   /** The key id and certificate fingerprint presented, for the log (never the key's secret). */
   key: string | null;
   certificate: string | null;
@@ -47,21 +54,31 @@ export function clientCertificate(req: IncomingMessage): string | null {
 }
 
 /**
- * Why a presented key did not verify, when it is a right key of a revoked recipient: the log then
- * says "revoked-identity" rather than "unknown-key".
+ * The record of a presented key when it is valid; else why not, as the log records it (the caller
+ * is told only that the key is not valid, or that its recipient is revoked).
  */
-async function revokedHolder(
+async function checkKey(
   token: string,
   keys: ApiKeys,
   recipients: RecipientRegistry,
-): Promise<RecipientRecord | null> {
-  const id = apiKeyId(token);
-  if (!id || !(keys instanceof ApiKeyStore)) return null;
-  const record = await keys.get(id);
-  if (!record || record.revoked || record.hash !== apiKeyHash(token)) return null;
-  const recipient = await recipients.get(record.recipient);
-  return recipient?.revoked ? recipient : null;
+  now: Date,
+): Promise<ApiKeyRecord | Pick<Unidentified, 'reason' | 'key' | 'recipient'>> {
+  if (!(keys instanceof ApiKeyStore))
+    return (await keys.verify(token, now)) ?? { reason: 'unknown-key', key: apiKeyId(token), recipient: null };
+  const c = await keys.check(token, now);
+  if (c.ok) return c.record;
+  if (c.reason === 'unknown') return { reason: 'unknown-key', key: c.id, recipient: null };
+  const recipient = (await recipients.get(c.record.recipient)) ?? null;
+  const reason = REFUSED[c.reason];
+  return { reason, key: c.id, recipient };
 }
+
+const REFUSED = {
+  revoked: 'revoked-key',
+  expired: 'expired-key',
+  'recipient-unknown': 'unknown-identity',
+  'recipient-revoked': 'revoked-identity',
+} as const;
 
 /** Identifies the caller of `req` (docs/GATE.md, "Identity"). */
 export async function identify(
@@ -76,12 +93,9 @@ export async function identify(
   if (token === null && certificate === null) return { reason: 'no-credentials', ...none };
   let key: ApiKeyRecord | null = null;
   if (token !== null) {
-    key = await keys.verify(token, now);
-    if (!key) {
-      const revoked = await revokedHolder(token, keys, recipients);
-      if (revoked) return { reason: 'revoked-identity', key: apiKeyId(token), certificate, recipient: revoked };
-      return { reason: 'unknown-key', ...none, key: apiKeyId(token) };
-    }
+    const checked = await checkKey(token, keys, recipients, now);
+    if ('reason' in checked) return { ...none, ...checked };
+    key = checked;
   }
   let name = key?.recipient;
   if (certificate !== null) {

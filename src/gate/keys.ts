@@ -21,6 +21,15 @@ const ID = /^[0-9a-f]{16}$/;
 const MODEL = /^[\x21-\x7e]{1,200}$/;
 const MAX_LABEL = 200;
 
+/** Why a key with the right secret is refused. */
+export type ApiKeyRefusal = 'revoked' | 'expired' | 'recipient-unknown' | 'recipient-revoked';
+
+/** What `ApiKeyStore.check` found of a presented key: its record when valid, else why not. */
+export type ApiKeyCheck =
+  | { ok: true; record: ApiKeyRecord }
+  | { ok: false; reason: 'unknown'; id: string | null }
+  | { ok: false; reason: ApiKeyRefusal; id: string; record: ApiKeyRecord };
+
 /** The options of a new key. */
 export interface ApiKeyOptions {
   /** Served model names it may call; empty or absent: every model. */
@@ -124,17 +133,28 @@ export class ApiKeyStore implements ApiKeys {
 
   /** The record of a presented key when it is valid now: right secret, key and recipient in force. */
   async verify(key: string, now: Date): Promise<ApiKeyRecord | null> {
+    const c = await this.check(key, now);
+    return c.ok ? c.record : null;
+  }
+
+  /**
+   * Why a presented key is valid or not (the gateway logs the reason): `unknown` covers a key of
+   * another shape, an id with no file and a wrong secret alike, so the answer reveals no more than
+   * `verify`'s; the others are given only for the right secret, compared in constant time.
+   */
+  async check(key: string, now: Date): Promise<ApiKeyCheck> {
     const id = apiKeyId(key);
-    if (!id) return null;
-    const record = await this.get(id);
-    if (!record) return null;
+    const record = id === null ? undefined : await this.get(id);
     // Compared as digests, in constant time: the time taken says nothing about the stored hash.
-    if (!timingSafeEqual(Buffer.from(apiKeyHash(key), 'hex'), Buffer.from(record.hash, 'hex'))) return null;
-    if (record.revoked) return null;
-    if (record.expires !== null && Date.parse(record.expires) <= now.getTime()) return null;
+    if (!record || !timingSafeEqual(Buffer.from(apiKeyHash(key), 'hex'), Buffer.from(record.hash, 'hex')))
+      return { ok: false, reason: 'unknown', id };
+    const no = (reason: ApiKeyRefusal): ApiKeyCheck => ({ ok: false, reason, id: record.id, record });
+    if (record.revoked) return no('revoked');
+    if (record.expires !== null && Date.parse(record.expires) <= now.getTime()) return no('expired');
     const recipient = await this.#recipients.get(record.recipient);
-    if (!recipient || recipient.revoked) return null;
-    return record;
+    if (!recipient) return no('recipient-unknown');
+    if (recipient.revoked) return no('recipient-revoked');
+    return { ok: true, record };
   }
 
   /** Issues a key for registered recipient `recipient`; the key text is returned once and stored only hashed. */

@@ -1,8 +1,8 @@
 /**
  * Assembles `modelseal gate` over an opened release service (src/server/setup.ts): the served model
  * (from its package), the API keys of the data directory, the quota file and its store (in memory,
- * or shared in PostgreSQL with the service's log), the extraction monitor, and the policy's Infer
- * decision on the service's decider. docs/GATE.md, "Running it".
+ * or, when the service's log is in PostgreSQL, shared there with the other replicas), the
+ * extraction monitor, and the policy's Infer decision on the service's decider. docs/GATE.md.
  */
 import { join } from 'node:path';
 import type { ChangeTrigger } from '../policy/watcher.js';
@@ -12,7 +12,9 @@ import { Gateway } from './gateway.js';
 import { ApiKeyStore } from './keys.js';
 import { servedModel, type ServedModel } from './model.js';
 import { promptFeatures } from './monitor/features.js';
+import { PgStore } from '../log/pgstore.js';
 import { MemoryQuotaStore } from './quota-memory.js';
+import { PgQuotaStore } from './quota-pg.js';
 import { QuotaFile } from './quotas.js';
 import type { ExtractionMonitor, QuotaStore } from './types.js';
 import type { UpstreamTimeouts } from './upstream.js';
@@ -31,8 +33,6 @@ export interface GateSetupOptions {
   timeouts?: Partial<UpstreamTimeouts>;
   /** The extraction monitor fed from the log (live, and from the entries already in it at start). */
   monitor: ExtractionMonitor;
-  /** A quota store shared by replicas (PostgreSQL); default: in this process. */
-  quotaStore?: (file: QuotaFile) => Promise<QuotaStore>;
   /** What tells the quota file's watcher to look at it (default: fs.watch and a 1 s stat). */
   quotasTrigger?: ChangeTrigger;
   onError?: (what: string, e: unknown) => void;
@@ -61,7 +61,12 @@ export async function openGate(data: string, setup: ReleaseServiceSetup, o: Gate
   );
   let quotas: QuotaStore;
   try {
-    quotas = o.quotaStore ? await o.quotaStore(quotaFile) : new MemoryQuotaStore(quotaFile);
+    // Replicas sharing a PostgreSQL log share the quota counters in its database.
+    const store = setup.log.store;
+    quotas =
+      store instanceof PgStore
+        ? await PgQuotaStore.open(store.pool, quotaFile, store.schema)
+        : new MemoryQuotaStore(quotaFile);
   } catch (e) {
     quotaFile.close();
     throw e;
@@ -87,7 +92,7 @@ export async function openGate(data: string, setup: ReleaseServiceSetup, o: Gate
     quotas,
     keys,
     close: async () => {
-      gateway.close();
+      await gateway.close();
       quotaFile.close();
       await quotas.close();
     },

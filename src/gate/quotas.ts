@@ -7,10 +7,16 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ModelsealError } from '../errors.js';
 import { watchAndPoll, type ChangeTrigger } from '../policy/watcher.js';
+import { dataPaths } from '../server/paths.js';
 import type { QuotaAmount, QuotaLimits, QuotaSubject } from './types.js';
+
+/** The quota file of data directory `data`: `<data>/gate/quotas.json`. */
+export function quotaFilePath(data: string): string {
+  return join(dataPaths(data).gate, 'quotas.json');
+}
 
 /** Tokens reserved for the completion of a request without `max_tokens` when the quota file says none. */
 export const DEFAULT_MAX_TOKENS = 4096;

@@ -67,7 +67,8 @@ export class GateRecord {
   /** Appends a settle entry (recipient in the clear, pseudonymised here); resolves with its index. */
   async settle(e: InferSettleEvent): Promise<number> {
     const logged: InferSettleEvent = { ...e, recipient: e.recipient === null ? null : this.pseudonym(e.recipient) };
-    const r = await this.log.append(encodeEvent(logged));
+    // Its receipt is made when asked for (GET /v1/gate/receipts/<id>): none is built here.
+    const r = await this.log.appendEntry(encodeEvent(logged));
     this.#monitor.observe(r.index, logged);
     const call = this.#calls.get(e.id);
     if (call) call.settle = r.index;

@@ -88,15 +88,7 @@ export class TransparencyLog {
    * entry could not be made durable: the caller must then release nothing.
    */
   async append(entry: Uint8Array): Promise<LogReceipt> {
-    if (!(entry instanceof Uint8Array) || entry.length > MAX_ENTRY_BYTES) {
-      throw new ModelsealError('INVALID_ARGUMENT', `a log entry must be at most ${MAX_ENTRY_BYTES} bytes`);
-    }
-    const { index, size, checkpoint } = await new Promise<{ index: number; size: number; checkpoint: string }>(
-      (resolve, reject) => {
-        this.#pending.push({ entry, resolve, reject });
-        if (!this.#committing) void this.#commitPending();
-      },
-    );
+    const { index, size, checkpoint } = await this.#enqueue(entry);
     return {
       index,
       checkpoint,
@@ -107,6 +99,28 @@ export class TransparencyLog {
         extra: Buffer.from(entry),
       }),
     };
+  }
+
+  /**
+   * Appends `entry` as {@link append} does (durable, under a signed checkpoint when it resolves) but
+   * without building its receipt: for entries whose receipt nobody waits for (`receipt(index)` makes
+   * one later). Saves the inclusion proof's hash reads on the appender's thread.
+   */
+  async appendEntry(entry: Uint8Array): Promise<{ index: number; checkpoint: string }> {
+    const { index, checkpoint } = await this.#enqueue(entry);
+    return { index, checkpoint };
+  }
+
+  #enqueue(entry: Uint8Array): Promise<{ index: number; size: number; checkpoint: string }> {
+    if (!(entry instanceof Uint8Array) || entry.length > MAX_ENTRY_BYTES) {
+      return Promise.reject(
+        new ModelsealError('INVALID_ARGUMENT', `a log entry must be at most ${MAX_ENTRY_BYTES} bytes`),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ entry, resolve, reject });
+      if (!this.#committing) void this.#commitPending();
+    });
   }
 
   async #commitPending(): Promise<void> {

@@ -110,6 +110,8 @@ async function readJson(path: string): Promise<Record<string, unknown>> {
 
 const COUNTRY = /^[A-Z]{2}$/;
 const TIER = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** A model root digest, or the name a gateway serves a model under without its package (docs/GATE.md, "Decisions"). */
+const ARTIFACT = /^(sha256:[0-9a-f]{64}|model:[\x21-\x7e]{1,256})$/;
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
 /** `l` as a License, checked exactly as loading licenses.json checks each entry (POLICY_INVALID naming `where`). */
@@ -118,8 +120,11 @@ export function checkLicense(l: unknown, where: string): License {
   const bad = (what: string) => invalid(`${where}: ${what}`);
   if (typeof o.id !== 'string' || !o.id) throw bad('"id" must be a non-empty string');
   if (typeof o.holder !== 'string' || !o.holder) throw bad('"holder" must name a registered recipient');
-  if (!isStrings(o.artifacts) || !o.artifacts.every((a) => /^sha256:[0-9a-f]{64}$/.test(a)))
-    throw bad('"artifacts" must be a list of model root digests "sha256:<64 hex>"');
+  if (!isStrings(o.artifacts) || !o.artifacts.every((a) => ARTIFACT.test(a)))
+    throw bad(
+      '"artifacts" must be a list of model root digests "sha256:<64 hex>" (or, for a gateway serving a model ' +
+        'without its package, "model:<served name>")',
+    );
   if (!isStrings(o.destinations) || !o.destinations.every((d) => COUNTRY.test(d)))
     throw bad('"destinations" must be a list of ISO 3166 alpha-2 country codes');
   for (const k of ['notBefore', 'notAfter'] as const) {

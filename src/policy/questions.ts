@@ -8,7 +8,7 @@ export interface License {
   id: string;
   /** The registered recipient the license is granted to. */
   holder: string;
-  /** Model root digests ("sha256:…") it covers. */
+  /** Model root digests ("sha256:…") it covers; "model:<name>": a model a gateway serves without its package. */
   artifacts: string[];
   /** Destination countries (ISO 3166 alpha-2). */
   destinations: string[];

@@ -92,8 +92,12 @@ function schemaAttributes(text: string): Map<string, string> | undefined {
   };
   for (const ns of Object.values(parsed.json as unknown as Record<string, Record<string, Record<string, unknown>>>)) {
     for (const [name, e] of Object.entries(ns.entityTypes ?? {})) add(name, (e as { shape?: Shape }).shape);
-    for (const a of Object.values(ns.actions ?? {}))
-      add('context', (a as { appliesTo?: { context?: Shape } }).appliesTo?.context);
+    // The release context as "context.x" (what earlier versions named); another action's as "<action> context.x".
+    for (const [name, a] of Object.entries(ns.actions ?? {}))
+      add(
+        name === 'release' ? 'context' : `${name} context`,
+        (a as { appliesTo?: { context?: Shape } }).appliesTo?.context,
+      );
   }
   return out;
 }

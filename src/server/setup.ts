@@ -233,6 +233,8 @@ export async function openReleaseService(
     });
     const retention = retain ? await retentionOf(log, records, retain, opts.now?.() ?? new Date()) : null;
     service.retention = retention ?? undefined;
+    const { licenseRequired } = opts;
+    const exposed = { screening: opts.screening ?? lists!, pseudonyms: pseudonyms ?? null, licenseRequired, decider };
     return {
       service,
       log,
@@ -242,11 +244,8 @@ export async function openReleaseService(
       lists,
       createdPolicyFiles,
       retention,
-      screening: opts.screening ?? lists!,
-      pseudonyms: pseudonyms ?? null,
-      licenseRequired: opts.licenseRequired,
-      decider,
       close,
+      ...exposed,
     };
   } catch (e) {
     await close();

@@ -75,9 +75,19 @@ describe('license', () => {
   });
 
   it('--tier names the capability tiers the license covers for inference; a bad name is refused (exit 2)', () => {
-    const r = issue('INF-1', ['--destination', 'DE', '--tier', 'general,limited', '--tier', 'general']);
+    const r = issue('INF-1', [
+      '--destination',
+      'DE',
+      '--tier',
+      'general,limited',
+      '--tier',
+      'general',
+      '--model',
+      'model:tiny',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json().license.tiers).toEqual(['general', 'limited']);
+    expect(r.json().license.artifacts).toContain('model:tiny'); // a model a gateway serves without its package
     expect(ms(['license', 'list', '--data', data]).stderr).toContain('inference tiers general,limited');
     const bad = issue('INF-2', ['--destination', 'DE', '--tier', 'Not A Tier']);
     expect(bad.code).toBe(2);

@@ -86,7 +86,9 @@ describe('recipient key', () => {
     expect(r.stdout).not.toContain(key);
     expect(r.json()).toMatchObject({ ok: true, command: 'recipient key issue', keyFile: out });
     expect(r.json().key.id).toBe(key.slice(4, 20));
+    const before = readdirSync(join(data, 'api-keys')).length;
     expect(ms(['recipient', 'key', 'issue', 'acme', '--data', data, '--out', out]).code).toBe(10);
+    expect(readdirSync(join(data, 'api-keys'))).toHaveLength(before); // no key issued that nobody holds
   });
 
   it('issue --json without --out gives id and key; revoke refuses the key from then on', async () => {

@@ -4,8 +4,8 @@
  * llama, on /v1/models, /v1/chat/completions and /v1/completions, plain and streamed; and where each
  * sends token usage in a stream, which decides the gate's metering (measured vs estimated).
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startLlamaCppPython, startLlamaServer, TINY_LLAMA_NAME, type LlamaPeer } from '../support/llama.js';
+import { describe, expect, test } from 'vitest';
+import { startLlamaCppPython, startLlamaServer, TINY_LLAMA_NAME, usePeer, type LlamaPeer } from '../support/llama.js';
 import { postSse, streamedText } from '../support/sse.js';
 
 const MAX = 8;
@@ -66,15 +66,12 @@ function answersPlain(peer: () => LlamaPeer, overshoot: number) {
 }
 
 describe('llama-server', () => {
-  let p: LlamaPeer;
-  beforeAll(async () => {
-    p = await startLlamaServer();
-  });
-  afterAll(() => p.close());
-  servesModels(() => p);
-  answersPlain(() => p, 0);
+  const peer = usePeer(() => startLlamaServer());
+  servesModels(peer);
+  answersPlain(peer, 0);
 
   test('a streamed chat sends no usage unless stream_options.include_usage asks', async () => {
+    const p = peer();
     for (const opts of [{}, { stream_options: { include_usage: false } }]) {
       const s = await postSse(`${p.url}/v1/chat/completions`, { model: p.model, ...CHAT, stream: true, ...opts });
       expect(s.status, s.raw).toBe(200);
@@ -88,6 +85,7 @@ describe('llama-server', () => {
   });
 
   test('with include_usage, a streamed chat ends with one extra chunk: no choices, the usage', async () => {
+    const p = peer();
     const plain = await postJson(`${p.url}/v1/chat/completions`, { model: p.model, ...CHAT });
     const s = await postSse(`${p.url}/v1/chat/completions`, {
       model: p.model,
@@ -105,6 +103,7 @@ describe('llama-server', () => {
   });
 
   test('a streamed completion carries usage on its finishing chunk, asked or not', async () => {
+    const p = peer();
     for (const opts of [
       {},
       { stream_options: { include_usage: true } },
@@ -123,15 +122,12 @@ describe('llama-server', () => {
 });
 
 describe("llama-cpp-python's server", () => {
-  let p: LlamaPeer;
-  beforeAll(async () => {
-    p = await startLlamaCppPython();
-  });
-  afterAll(() => p.close());
-  servesModels(() => p);
-  answersPlain(() => p, 3);
+  const peer = usePeer(() => startLlamaCppPython());
+  servesModels(peer);
+  answersPlain(peer, 3);
 
   test('its streams never carry usage, even when include_usage asks (the gate must estimate)', async () => {
+    const p = peer();
     for (const [path, body] of [
       ['/v1/chat/completions', CHAT],
       ['/v1/completions', COMPLETION],

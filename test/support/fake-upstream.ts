@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type FakeMode = 'ok' | 'no-usage' | 'error500' | 'stall' | 'stall-mid' | 'endless';
+export type FakeMode = 'ok' | 'no-usage' | 'error500' | 'stall' | 'stall-mid' | 'endless' | 'flood';
 
 export interface FakeUpstream {
   url: string;
@@ -16,6 +16,8 @@ export interface FakeUpstream {
   bodies: Record<string, unknown>[];
   /** Streams whose client (the gateway) went away before their end. */
   aborted: number;
+  /** Bytes a 'flood' stream has written so far (it writes as fast as its client takes them). */
+  flooded: number;
   close(): Promise<void>;
 }
 
@@ -31,7 +33,18 @@ function chunk(endpoint: string, text: string): unknown {
     : { id: 'c1', object: 'text_completion', choices: [{ index: 0, text, finish_reason: null }] };
 }
 
+/** Events of 64 KiB of text, written whenever the client takes more (waiting on drain), until it leaves. */
+async function flood(f: FakeUpstream, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  const event = Buffer.from(`data: ${JSON.stringify(chunk(req.url!, 'x'.repeat(65536)))}\n\n`);
+  while (!res.destroyed) {
+    f.flooded += event.length;
+    if (!res.write(event)) await new Promise((r) => (res.once('drain', r), res.once('close', r)));
+  }
+}
+
 async function stream(f: FakeUpstream, req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>) {
+  if (f.mode === 'flood') return flood(f, req, res);
   const max = typeof body.max_tokens === 'number' ? body.max_tokens : 4;
   const n = f.mode === 'endless' ? 1000 : Math.min(max, WORDS.length);
   res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -79,7 +92,7 @@ function whole(req: IncomingMessage, res: ServerResponse, body: Record<string, u
 /** Starts the fake model server on a free loopback port. */
 export async function startFakeUpstream(): Promise<FakeUpstream> {
   const sockets = new Set<Socket>();
-  const f: FakeUpstream = { url: '', mode: 'ok', bodies: [], aborted: 0, close: async () => {} };
+  const f: FakeUpstream = { url: '', mode: 'ok', bodies: [], aborted: 0, flooded: 0, close: async () => {} };
   const server: Server = createServer((req, res) => {
     const parts: Buffer[] = [];
     req.on('data', (b: Buffer) => parts.push(b));

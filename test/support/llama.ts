@@ -28,6 +28,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { freePort } from './moto.js';
 import { within } from './wait.js';
 
@@ -180,4 +181,22 @@ export async function startLlamaCppPython(opts: Pick<LlamaOptions, 'model' | 'ct
   args.push('--host', '127.0.0.1', '--port', String(port), '--n_ctx', String(opts.ctx ?? 512), '--n_threads', '1');
   const env = { ...process.env, LLAMA_CPP_LIB_PATH: LLAMA_LIB };
   return startPeer('llama-cpp-python server', py, args, port, '/v1/models', env);
+}
+
+/**
+ * Starts an upstream before the tests of the enclosing block and stops it after them; returns a getter
+ * (which throws when the upstream did not start, so a missing peer fails with its own message only).
+ */
+export function usePeer(start: () => Promise<LlamaPeer>): () => LlamaPeer {
+  let peer: LlamaPeer | undefined;
+  beforeAll(async () => {
+    peer = await start();
+  });
+  afterAll(async () => {
+    await peer?.close();
+  });
+  return () => {
+    if (!peer) throw new Error('the upstream did not start (see the error of the hook)');
+    return peer;
+  };
 }

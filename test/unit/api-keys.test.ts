@@ -53,6 +53,16 @@ describe('ApiKeyStore', () => {
     expect(await store.verify(gone.key, now)).not.toBeNull();
     await recipients.revoke('gone');
     expect(await store.verify(gone.key, now)).toBeNull();
+    expect(await store.check(gone.key, now)).toMatchObject({
+      ok: false,
+      reason: 'recipient-revoked',
+      id: gone.record.id,
+    });
+    expect(await store.check(expiring.key, new Date('2026-06-03T00:00:00Z'))).toMatchObject({ reason: 'expired' });
+    // A wrong secret is "unknown", as a key that does not exist: nothing is said about the stored record.
+    const wrong = gone.key.slice(0, -1) + (gone.key.endsWith('A') ? 'B' : 'A');
+    expect(await store.check(wrong, now)).toEqual({ ok: false, reason: 'unknown', id: gone.record.id });
+    expect(await store.check('sk-not-ours', now)).toEqual({ ok: false, reason: 'unknown', id: null });
     await expect(store.issue('gone', {}, now)).rejects.toThrow(/revoked/);
     await expect(store.issue('nobody', {}, now)).rejects.toThrow(/no recipient named "nobody"/);
     // A key file whose recipient's file was removed: unknown recipient.
@@ -60,6 +70,7 @@ describe('ApiKeyStore', () => {
     const f = join(keysDir, `${orphan.record.id}.json`);
     writeFileSync(f, JSON.stringify({ ...JSON.parse(readFileSync(f, 'utf8')), recipient: 'nobody' }));
     expect(await store.verify(orphan.key, now)).toBeNull();
+    expect(await store.check(orphan.key, now)).toMatchObject({ reason: 'recipient-unknown' });
   });
 
   it('takes a revoke made through another store instance (another process) on the next verify', async () => {
@@ -70,6 +81,7 @@ describe('ApiKeyStore', () => {
     const revoked = await cli.revoke(record.id, now);
     expect(revoked.revoked).toBe(now.toISOString());
     expect(await gateway.verify(key, now)).toBeNull();
+    expect(await gateway.check(key, now)).toMatchObject({ ok: false, reason: 'revoked' });
     expect((await cli.revoke(record.id, new Date('2027-01-01T00:00:00Z'))).revoked).toBe(now.toISOString());
     await expect(cli.revoke('0123456789abcdef')).rejects.toMatchObject({ code: 'API_KEY_UNKNOWN' });
   });

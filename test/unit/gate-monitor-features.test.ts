@@ -112,10 +112,14 @@ describe('chain-of-thought elicitation (data/cot.json)', () => {
     '단계별로 설명해 주세요',
   ])('fires on %s', (text) => expect(promptFeatures(text, 5).cot).toBe(true));
 
-  it.each(['What is the capital of France?', 'Translate "good morning" into German', '東京の天気は?', 'Step on it'])(
-    'stays quiet on %s',
-    (text) => expect(asksForReasoning(normalisePrompt(text))).toBe(false),
-  );
+  it.each([
+    'What is the capital of France?',
+    'Translate "good morning" into German',
+    '東京の天気は?',
+    'Step on it',
+    "Let's think about dinner: what goes with salmon?",
+    'Before giving the talk, what should I rehearse?',
+  ])('stays quiet on %s', (text) => expect(asksForReasoning(normalisePrompt(text))).toBe(false));
 });
 
 describe('promptText', () => {

@@ -186,7 +186,7 @@ describe('each signal', () => {
     expect(signal(m.assess('nobody'), 'prada').evidence).toMatch(/not judged/);
   });
 
-  it('combines fired signals as 1 − Π(1 − weight), and links a settle entry to its admit caller', () => {
+  it('combines fired signals as 1 − Π(1 − weight); settle entries give the token ratios', () => {
     const m = replay(callsOf('c', 20, (i) => distinct(i) + ' step by step', 'translation', 5));
     const a = m.assess('c');
     expect(fired(a)).toEqual(['output-ratio', 'cot-rate']);

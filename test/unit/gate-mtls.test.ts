@@ -10,7 +10,7 @@ import { loadReleaseIdentity } from '../../src/keystore/keystore.js';
 import { storeEvents, type InferAdmitEvent } from '../../src/log/events.js';
 import { tempDir } from '../support/fixtures.js';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
-import { startGate, type GatedModel } from '../support/gate.js';
+import { startGate, testModel, type GatedModel } from '../support/gate.js';
 import { gateParts } from '../support/gate-parts.js';
 import { serverCert } from '../support/registry-certs.js';
 
@@ -25,13 +25,7 @@ beforeAll(async () => {
   const tls = serverCert(dir);
   serverCa = readFileSync(tls.caFile);
   gate = await startGate(dir, {
-    model: {
-      name: MODEL,
-      digest: `sha256:${'cd'.repeat(32)}`,
-      parameters: 10n,
-      parametersFrom: 'flag',
-      tier: 'unclassified',
-    },
+    model: testModel(MODEL, 'cd', 10n),
     recipients: [
       { name: 'acme-labs', org: 'Acme Labs GmbH' },
       { name: 'beta-co', org: 'Beta Co' },

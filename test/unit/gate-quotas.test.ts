@@ -7,7 +7,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemoryQuotaStore } from '../../src/gate/quota-memory.js';
-import { NO_QUOTAS, parseQuotaFile, QuotaFile, windowEnd, windowStart } from '../../src/gate/quotas.js';
+import { NO_QUOTAS, parseQuotaFile, QuotaFile, quotaFilePath, windowEnd, windowStart } from '../../src/gate/quotas.js';
 import type { QuotaAmount, QuotaSubject } from '../../src/gate/types.js';
 import { tempDir } from '../support/fixtures.js';
 
@@ -59,7 +59,8 @@ describe('quota file', () => {
   it('reloads an edit, keeps the last good file on a bad one, and reports it once', async () => {
     const dir = tempDir('modelseal-quotas-');
     mkdirSync(join(dir, 'gate'));
-    const path = join(dir, 'gate', 'quotas.json');
+    const path = quotaFilePath(dir);
+    expect(path).toBe(join(dir, 'gate', 'quotas.json'));
     let fire = () => {};
     const errors: unknown[] = [];
     const f = await QuotaFile.open(path, (e) => errors.push(e), {

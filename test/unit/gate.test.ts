@@ -4,9 +4,9 @@
  * cut where its reservation ends, a client that leaves mid-stream, the log down, hostile bodies. Every
  * call leaves its entries, and the log audits. The same cases against llama-server: gate-llama.test.ts.
  */
-import { request } from 'node:http';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { request, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { auditLog } from '../../src/log/audit.js';
 import { verifyProof } from '../../src/log/checkpoint.js';
@@ -14,13 +14,21 @@ import { decodeEvent, storeEvents, type InferAdmitEvent, type InferSettleEvent }
 import { parseVerifierKey } from '../../src/log/note.js';
 import { tempDir } from '../support/fixtures.js';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
-import { startGate, type GatedModel } from '../support/gate.js';
+import {
+  CALLERS,
+  callEntries,
+  dropAfterFirstEvent,
+  gateScreening,
+  IRAN,
+  startGate,
+  testCountryDatabase,
+  type GatedModel,
+  testModel,
+} from '../support/gate.js';
 import { prng } from '../support/prng.js';
 import { fuzzCases, fuzzSeed } from '../support/fuzz.js';
 import { within } from '../support/wait.js';
 import { gateParts, type TestParts } from '../support/gate-parts.js';
-import { writeMmdb } from '../support/mmdb.js';
-import { entity, testScreening } from '../support/screening.js';
 import { MemoryQuotaStore } from '../../src/gate/quota-memory.js';
 import { parseQuotaFile } from '../../src/gate/quotas.js';
 import type { ExtractionMonitor } from '../../src/gate/types.js';
@@ -31,9 +39,6 @@ let gate: GatedModel;
 let parts: TestParts;
 let logKey: ReturnType<typeof parseVerifierKey>;
 
-// The service's screening list, and a test country database placing 5.160.0.0/16 in Iran (embargoed).
-const screening = testScreening([{ source: 'sdn', entities: [entity('sdn-1', 'Shady Trading LLC')] }]);
-const IRAN = '5.160.1.7';
 /** Risk scores (0-1) the test monitor reports, by caller. */
 const risk = new Map<string, number>([['risky-co', 0.95]]);
 
@@ -49,34 +54,16 @@ function scoringMonitor(): ExtractionMonitor {
 beforeAll(async () => {
   fake = await startFakeUpstream();
   const dir = tempDir('modelseal-gate-');
-  const geoip = join(dir, 'test-country.mmdb');
-  const buildEpoch = Math.floor(Date.now() / 1000);
-  const networks = { '5.160.0.0/16': { country_code: 'IR' } };
-  writeFileSync(geoip, writeMmdb({ networks, databaseType: 'test-country', buildEpoch }));
+  const geoip = testCountryDatabase(dir);
   const quotas = new MemoryQuotaStore({
     config: parseQuotaFile(JSON.stringify({ recipients: { 'quota-co': { tokensPerMinute: 100 } } })),
   });
   parts = gateParts({ defaultMaxTokens: 6, quotas, monitor: scoringMonitor() });
   gate = await startGate(dir, {
-    model: {
-      name: MODEL,
-      digest: `sha256:${'ab'.repeat(32)}`,
-      parameters: 1000n,
-      parametersFrom: 'flag',
-      tier: 'unclassified',
-    },
-    recipients: [
-      { name: 'acme-labs', org: 'Acme Labs GmbH' },
-      { name: 'unlicensed-co', org: 'Unlicensed Co', licensed: false },
-      { name: 'other-model-co', org: 'Other Model Co', models: ['another-model'] },
-      { name: 'revoked-co', org: 'Revoked Co' },
-      { name: 'shady-co', org: 'Shady Trading LLC' },
-      { name: 'dual-co', org: 'Dual Labs GmbH', citizenships: ['IR'] },
-      { name: 'risky-co', org: 'Risky Co' },
-      { name: 'quota-co', org: 'Quota Co' },
-    ],
+    model: testModel(MODEL, 'ab'),
+    recipients: CALLERS,
     // Loopback is a trusted proxy: X-Forwarded-For places the caller (in the injected database).
-    service: { rateLimits: { burst: 10_000 }, screening, geoip, trustedProxies: ['127.0.0.0/8'] },
+    service: { rateLimits: { burst: 10_000 }, screening: gateScreening(), geoip, trustedProxies: ['127.0.0.0/8'] },
     gate: { ...parts.options, upstream: fake.url, timeouts: { connectMs: 2000, firstByteMs: 400, idleMs: 400 } },
   });
   logKey = parseVerifierKey(readFileSync(join(gate.keysDir, 'log.vkey'), 'utf8'));
@@ -116,41 +103,7 @@ const chat = (over: Record<string, unknown> = {}) => ({
 });
 
 /** The gate entries of call `id`, once its settle entry is in (settled after the answer). */
-async function entries(id: string): Promise<{ admit: InferAdmitEvent; settle: InferSettleEvent | undefined }> {
-  const read = async () => {
-    const out: (InferAdmitEvent | InferSettleEvent)[] = [];
-    for await (const { event } of storeEvents(gate.setup.log.store))
-      if ((event?.type === 'infer-admit' || event?.type === 'infer-settle') && event.id === id) out.push(event);
-    return out;
-  };
-  let found = await read();
-  const admit = found.find((e) => e.type === 'infer-admit')!;
-  if (admit.decision === 'allow')
-    found = await within(3000, `the settle entry of ${id}`, async () =>
-      (await read()).length === 2 ? await read() : null,
-    );
-  return {
-    admit: found.find((e) => e.type === 'infer-admit')!,
-    settle: found.find((e): e is InferSettleEvent => e.type === 'infer-settle'),
-  };
-}
-
-/** Starts a streamed call and drops the connection at its first event; resolves with the call's id. */
-function dropAfterFirstEvent(key: string, body: unknown): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    const u = new URL(`${gate.server.url}/v1/chat/completions`);
-    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
-    const req = request({ host: u.hostname, port: u.port, method: 'POST', path: u.pathname, headers }, (res) => {
-      res.once('data', () => {
-        req.destroy();
-        resolve(res.headers['x-request-id'] as string);
-      });
-    });
-    req.on('error', () => {});
-    req.end(JSON.stringify(body));
-    setTimeout(() => reject(new Error('no first event')), 3000);
-  });
-}
+const entries = (id: string) => callEntries(gate.setup.log.store, id);
 
 /** The data events of a stream as the client got them. */
 const events = (text: string) =>
@@ -316,6 +269,17 @@ describe('refusals are logged as denied admit entries', () => {
       expect(fake.bodies.length).toBe(before + 1); // only the call made before it was forwarded
     });
 
+  it('an expired key is refused, logged as such', async () => {
+    const expires = new Date(Date.now() + 300).toISOString();
+    const { key, record } = await gate.keyStore.issue('acme-labs', { expires });
+    await new Promise((r) => setTimeout(r, 400));
+    const r = await call('/v1/chat/completions', chat(), key);
+    expect(r.status).toBe(401);
+    expect(r.json()).toMatchObject({ error: { code: 'invalid_api_key' } });
+    const { admit } = await entries(r.headers.get('x-request-id')!);
+    expect(admit).toMatchObject({ reason: 'expired-key', key: record.id, recipient: 'acme-labs' });
+  });
+
   it('a revoked key, then a revoked recipient, are refused on their next call', async () => {
     const { key, record } = await gate.keyStore.issue('revoked-co');
     expect((await call('/v1/chat/completions', chat(), key)).status).toBe(200);
@@ -323,8 +287,9 @@ describe('refusals are logged as denied admit entries', () => {
     const r1 = await call('/v1/chat/completions', chat(), key);
     expect(r1.status).toBe(401);
     expect((await entries(r1.headers.get('x-request-id')!)).admit).toMatchObject({
-      reason: 'unknown-key',
+      reason: 'revoked-key',
       key: record.id,
+      recipient: 'revoked-co',
     });
     await gate.registry.revoke('revoked-co');
     const r2 = await call('/v1/chat/completions', chat(), gate.apiKeys['revoked-co']);
@@ -382,11 +347,40 @@ describe('how calls end', () => {
   it('a client that leaves mid-stream: the call is still settled, and the settle entry says so', async () => {
     fake.mode = 'endless';
     const aborted = fake.aborted;
-    const id = await dropAfterFirstEvent(gate.apiKeys['acme-labs']!, chat({ stream: true, max_tokens: 500 }));
+    const id = await dropAfterFirstEvent(
+      gate.server.url,
+      gate.apiKeys['acme-labs']!,
+      chat({ stream: true, max_tokens: 500 }),
+    );
     const { settle } = await entries(id);
     expect(settle).toMatchObject({ outcome: 'client-disconnect' });
     expect(settle!.tokens.completion).toBeLessThan(500);
     await within(3000, 'the model server to see the gateway leave', () => fake.aborted > aborted);
+  });
+
+  it('a client that reads slowly holds the model server back (backpressure): nothing piles up in the gateway', async () => {
+    fake.mode = 'flood';
+    fake.flooded = 0;
+    const u = new URL(`${gate.server.url}/v1/chat/completions`);
+    const headers = { authorization: `Bearer ${gate.apiKeys['acme-labs']}`, 'content-type': 'application/json' };
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request({ host: u.hostname, port: u.port, method: 'POST', path: u.pathname, headers }, resolve);
+      req.on('error', reject);
+      req.end(JSON.stringify(chat({ stream: true, max_tokens: 1_000_000 })));
+    });
+    res.pause(); // reads nothing for a second
+    await new Promise((r) => setTimeout(r, 1000));
+    const held = fake.flooded;
+    // Socket buffers of two loopback hops, not the hundreds of megabytes a second of loopback would carry.
+    expect(held).toBeLessThan(32 * 1024 * 1024);
+    let read = 0;
+    res.on('data', (b: Buffer) => (read += b.length));
+    res.resume();
+    await within(5000, 'the model server to send more once the client reads', () => fake.flooded > held + 1024 * 1024);
+    res.destroy();
+    expect(read).toBeGreaterThan(0);
+    const { settle } = await entries(res.headers['x-request-id'] as string);
+    expect(settle).toMatchObject({ outcome: 'client-disconnect' });
   });
 
   it('with the log down nothing is forwarded: 503', async () => {
@@ -411,7 +405,7 @@ describe('quotas', () => {
   it('a call that does not fit is 429 with Retry-After, logged as quota-exceeded; a dropped stream gives back what it did not use', async () => {
     const key = gate.apiKeys['quota-co']!;
     // Reserved: the prompt (10 tokens estimated) and 80 of the completion, out of 100 a minute.
-    const id = await dropAfterFirstEvent(key, chat({ stream: true, max_tokens: 80 }));
+    const id = await dropAfterFirstEvent(gate.server.url, key, chat({ stream: true, max_tokens: 80 }));
     const { settle } = await entries(id);
     expect(settle).toMatchObject({ outcome: 'client-disconnect' });
     // Settled: what the stream used (far less than reserved), so another 70 fit.

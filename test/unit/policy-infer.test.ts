@@ -166,6 +166,23 @@ when { context.endpoint == "embeddings" };
     expect(e.missingDefaults).toEqual([]);
   });
 
+  it('refuses a schema changed by hand that lacks an action, naming the attributes of that action', async () => {
+    const release = SCHEMA.indexOf('  action release appliesTo');
+    const infer = SCHEMA.indexOf('  action Infer appliesTo');
+    const end = SCHEMA.lastIndexOf('}\n');
+    const noInfer = SCHEMA.slice(0, infer) + SCHEMA.slice(end);
+    const noRelease = SCHEMA.slice(0, release) + SCHEMA.slice(infer);
+    for (const [schema, lacks] of [
+      [noInfer, 'Infer context.endpoint'],
+      [noRelease, 'context.license'],
+    ] as const) {
+      const dir = await policyDir((d) => writeFileSync(join(d, POLICY_FILES.schema), schema));
+      const err = await PolicyEngine.load(dir).catch((e: unknown) => e);
+      expect(err, lacks).toMatchObject({ code: 'POLICY_INVALID' });
+      expect((err as { details: { lacks: string[] } }).details.lacks).toContain(lacks);
+    }
+  });
+
   it('the decider thread answers Infer questions as the engine does', async () => {
     const e = await PolicyEngine.load(await policyDir());
     const decider = new Decider();
@@ -176,6 +193,21 @@ when { context.endpoint == "embeddings" };
       await decider.close();
     }
     expect(await new Decider({ thread: false }).decideInfer(e, question())).toEqual(e.decideInfer(question()));
+  });
+
+  it('covers a model served without its package when the license names it "model:<name>"', async () => {
+    const byName = { ...license, id: 'INF-NAME', artifacts: ['model:tiny'] };
+    const e = await PolicyEngine.load(
+      await policyDir((d) => writeFileSync(join(d, POLICY_FILES.licenses), JSON.stringify({ licenses: [byName] }))),
+    );
+    const model = { digest: 'model:tiny', name: 'tiny', tier: 'general', parameters: 0n };
+    expect(e.licenseFor('acme-labs', 'model:tiny', new Date('2026-06-01T00:00:00Z'))?.id).toBe('INF-NAME');
+    expect(e.decideInfer(question({ model, license: byName })).decision).toBe('allow');
+    expect(e.decideInfer(question({ model: { ...model, digest: 'model:other' }, license: byName })).policies).toContain(
+      'no-license',
+    );
+    for (const bad of ['model:', 'model:has space', 'sha256:ab'])
+      expect(() => checkLicense({ ...license, artifacts: [bad] }, 'l'), bad).toThrow(/"artifacts"/);
   });
 
   it("checks a license's tiers", () => {

@@ -2,7 +2,8 @@
  * What the monitor keeps of one caller: fixed-size windows of its recent calls (signatures, band
  * keys, template ids, chain-of-thought flags), its output/input token ratios, and the state of the
  * PRADA test (the growing set of "novel" queries and the minimum distances). Memory per caller is
- * bounded by the window sizes, whatever the caller sends.
+ * bounded by the window sizes, whatever the caller sends (≈ 45 KB at the default windows), and
+ * grows with the calls up to them: a caller with a few calls costs a few KB.
  */
 import { createHash } from 'node:crypto';
 import { MINHASH_K } from './features.js';
@@ -15,17 +16,29 @@ export interface CallerLimits {
   near: number;
 }
 
-/** A fixed ring of the last `size` signatures (MINHASH_K words each). */
+type Growable = Uint8Array | Uint32Array | Float64Array;
+
+/** `a`, or a copy of it at least `needed` long (doubling, at most `max`) when it is shorter. */
+export function grownTo<T extends Growable>(a: T, needed: number, max: number): T {
+  if (a.length >= needed) return a;
+  const b = new (a.constructor as new (n: number) => T)(Math.min(max, Math.max(needed, 2 * a.length)));
+  b.set(a);
+  return b;
+}
+
+/** The first allocation of a window, in entries: it grows to the window's size with use. */
+const FIRST = 8;
+
+/** A ring of the last `size` signatures (MINHASH_K words each). */
 class SignatureRing {
-  readonly words: Uint32Array;
+  words = new Uint32Array(FIRST * MINHASH_K);
   count = 0;
   next = 0;
-  constructor(readonly size: number) {
-    this.words = new Uint32Array(size * MINHASH_K);
-  }
+  constructor(readonly size: number) {}
   /** Writes a signature; returns its slot. */
   push(sig: Uint32Array): number {
     const slot = this.next;
+    this.words = grownTo(this.words, (slot + 1) * MINHASH_K, this.size * MINHASH_K);
     this.words.set(sig, slot * MINHASH_K);
     this.next = (slot + 1) % this.size;
     this.count = Math.min(this.count + 1, this.size);
@@ -45,22 +58,21 @@ class SignatureRing {
   }
 }
 
-/** A fixed ring of the last `size` numbers. */
+/** A ring of the last `size` numbers. */
 export class NumberRing {
-  readonly values: Float64Array;
+  #values = new Float64Array(FIRST);
   count = 0;
   #next = 0;
-  constructor(size: number) {
-    this.values = new Float64Array(size);
-  }
+  constructor(readonly size: number) {}
   push(v: number): void {
-    this.values[this.#next] = v;
-    this.#next = (this.#next + 1) % this.values.length;
-    this.count = Math.min(this.count + 1, this.values.length);
+    this.#values = grownTo(this.#values, this.#next + 1, this.size);
+    this.#values[this.#next] = v;
+    this.#next = (this.#next + 1) % this.size;
+    this.count = Math.min(this.count + 1, this.size);
   }
   /** The held values (in no particular order). */
   held(): Float64Array {
-    return this.values.subarray(0, this.count);
+    return this.#values.subarray(0, this.count);
   }
 }
 
@@ -72,10 +84,10 @@ export class CallerState {
   application = '';
   readonly recent: SignatureRing;
   /** Per slot of `recent`: near an earlier call, its template id, the band keys, asks for reasoning. */
-  readonly near: Uint8Array;
-  readonly template: string[];
-  readonly keys: Float64Array;
-  readonly cot: Uint8Array;
+  near = new Uint8Array(FIRST);
+  readonly template: string[] = [];
+  keys = new Uint32Array(FIRST * BANDS);
+  cot = new Uint8Array(FIRST);
   /** PRADA: the growing set G, the minimum distances D, and the threshold T. */
   readonly grown: SignatureRing;
   readonly distances: NumberRing;
@@ -87,10 +99,6 @@ export class CallerState {
 
   constructor(readonly limits: CallerLimits) {
     this.recent = new SignatureRing(limits.window);
-    this.near = new Uint8Array(limits.window);
-    this.template = new Array<string>(limits.window).fill('');
-    this.keys = new Float64Array(limits.window * BANDS);
-    this.cot = new Uint8Array(limits.window);
     this.grown = new SignatureRing(limits.window);
     this.distances = new NumberRing(limits.prada);
     this.ratios = new NumberRing(limits.window);
@@ -104,6 +112,10 @@ export class CallerState {
     const template = near ? this.template[nearSlot]! : templateId(sig);
     this.observePrada(sig);
     const slot = this.recent.push(sig);
+    const w = this.limits.window;
+    this.near = grownTo(this.near, slot + 1, w);
+    this.cot = grownTo(this.cot, slot + 1, w);
+    this.keys = grownTo(this.keys, (slot + 1) * BANDS, w * BANDS);
     this.near[slot] = near ? 1 : 0;
     this.template[slot] = template;
     this.cot[slot] = cot ? 1 : 0;

@@ -15,17 +15,16 @@ function mix(h: number, w: number): number {
   return Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
 }
 
-/** The bucket of each band of a signature (53-bit keys: two 32-bit hashes of the band's words and index). */
-export function bandKeys(signature: Uint32Array, out: Float64Array, at: number): void {
+/**
+ * The bucket of each band of a signature: a 30-bit hash of the band's index and words (a small
+ * integer, which a Map looks up fast). Two unrelated bands meet by chance about once in 2³⁰; a
+ * shared template needs two bands in common with the same caller, which chance does not give.
+ */
+export function bandKeys(signature: Uint32Array, out: Uint32Array, at: number): void {
   for (let b = 0; b < BANDS; b++) {
-    let h1 = 0x9e3779b9 ^ b;
-    let h2 = 0x7f4a7c15 ^ (b << 8);
-    for (let r = 0; r < ROWS; r++) {
-      const w = signature[b * ROWS + r]!;
-      h1 = mix(h1, w);
-      h2 = mix(h2, w ^ 0x5bd1e995);
-    }
-    out[at + b] = (h1 & 0x1fffff) * 0x100000000 + h2;
+    let h = 0x9e3779b9 ^ b;
+    for (let r = 0; r < ROWS; r++) h = mix(h, signature[b * ROWS + r]!);
+    out[at + b] = h >>> 2;
   }
 }
 
@@ -33,13 +32,15 @@ export function bandKeys(signature: Uint32Array, out: Float64Array, at: number):
 export class Buckets {
   readonly #callers = new Map<number, string[]>();
   readonly #max: number;
+  /** Scratch for `others`: the callers met in the buckets of one prompt. */
+  readonly #seen: string[] = [];
 
   constructor(maxBuckets: number) {
     this.#max = maxBuckets;
   }
 
   /** Records that `caller` sent a prompt with these band keys. */
-  add(keys: Float64Array, at: number, caller: string): void {
+  add(keys: Uint32Array, at: number, caller: string): void {
     for (let b = 0; b < BANDS; b++) {
       const key = keys[at + b]!;
       const callers = this.#callers.get(key);
@@ -59,15 +60,21 @@ export class Buckets {
    * The other callers that sent a prompt sharing at least `minBands` buckets with these keys (into
    * `into`); whether there was one. Two bands of eight: estimated Jaccard similarity ≳ 0.6.
    */
-  others(keys: Float64Array, at: number, caller: string, minBands: number, into: Set<string>): boolean {
-    const bands = new Map<string, number>();
-    for (let b = 0; b < BANDS; b++)
-      for (const c of this.#callers.get(keys[at + b]!) ?? []) if (c !== caller) bands.set(c, (bands.get(c) ?? 0) + 1);
+  others(keys: Uint32Array, at: number, caller: string, minBands: number, into: Set<string>): boolean {
+    const seen = this.#seen;
+    seen.length = 0;
     let shared = false;
-    for (const [c, n] of bands)
-      if (n >= minBands) {
-        into.add(c);
-        shared = true;
+    for (let b = 0; b < BANDS; b++)
+      for (const c of this.#callers.get(keys[at + b]!) ?? []) {
+        if (c === caller) continue;
+        // Counted by repetition: a caller met `minBands` times shares that many bands (≤ 64 names, no map).
+        let n = 1;
+        for (const s of seen) if (s === c) n++;
+        seen.push(c);
+        if (n === minBands) {
+          into.add(c);
+          shared = true;
+        }
       }
     return shared;
   }

@@ -55,7 +55,6 @@ export function createExtractionMonitor(opts: MonitorOptions = {}): ExtractionMo
   const limits = { window: o.window, prada: o.pradaWindow, near: o.near };
   const callers = new Map<string, CallerState>();
   const buckets = new Buckets(o.maxBuckets);
-  const pending = new Map<string, string>(); // an allowed call's id → its caller, until its settle entry
 
   const state = (caller: string): CallerState => {
     let c = callers.get(caller);
@@ -72,10 +71,6 @@ export function createExtractionMonitor(opts: MonitorOptions = {}): ExtractionMo
     const c = state(e.recipient);
     c.calls++;
     if (e.application) c.application = e.application;
-    if (e.decision === 'allow') {
-      pending.set(e.id, e.recipient);
-      if (pending.size > o.maxCallers * 4) pending.delete(pending.keys().next().value!);
-    }
     const sig = e.features ? parseMinhash(e.features.minhash) : null;
     if (!sig || sig.every((w) => w === 0xffffffff)) return; // no prompt text: nothing to compare
     const slot = c.observePrompt(sig, e.features!.cot);
@@ -83,10 +78,9 @@ export function createExtractionMonitor(opts: MonitorOptions = {}): ExtractionMo
   };
 
   const settle = (e: InferSettleEvent) => {
-    const caller = pending.get(e.id) ?? e.recipient;
-    pending.delete(e.id);
-    if (caller === null) return;
-    state(caller).observeSettle(e.tokens.prompt, e.tokens.completion, e.outcome === 'completed');
+    // The settle entry names the caller as its admit entry did (the same pseudonym when there is one).
+    if (e.recipient === null) return;
+    state(e.recipient).observeSettle(e.tokens.prompt, e.tokens.completion, e.outcome === 'completed');
   };
 
   return {

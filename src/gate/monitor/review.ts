@@ -46,8 +46,10 @@ export interface GateReview {
   size: number;
   since: string | null;
   until: string | null;
-  /** Inference entries in the period (admit and settle). */
+  /** Inference entries in the period (admit and settle) of the callers reviewed. */
   entries: number;
+  /** Calls in the period from no recipient (refused before identification: no key, a wrong or revoked one). */
+  unauthenticated: number;
   callers: CallerReview[];
 }
 
@@ -96,12 +98,17 @@ export async function reviewGate(store: LogStore, o: GateReviewOptions = {}): Pr
   const monitor = createExtractionMonitor(o.monitor);
   const usage = new Map<string, Usage>();
   let entries = 0;
+  let unauthenticated = 0;
   for await (const { index, event } of storeEvents(store)) {
     if (event?.type !== 'infer-admit' && event?.type !== 'infer-settle') continue;
     const t = Date.parse(event.time);
     if (o.until !== undefined && t >= o.until) continue;
     monitor.observe(index, event);
-    if ((o.since !== undefined && t < o.since) || event.recipient === null) continue;
+    if (o.since !== undefined && t < o.since) continue;
+    if (event.recipient === null) {
+      if (event.type === 'infer-admit' && !o.caller) unauthenticated++;
+      continue;
+    }
     if (o.caller && !o.caller(event.recipient)) continue;
     entries++;
     let u = usage.get(event.recipient);
@@ -124,5 +131,5 @@ export async function reviewGate(store: LogStore, o: GateReviewOptions = {}): Pr
   });
   callers.sort((a, b) => b.risk.score - a.risk.score || (a.caller < b.caller ? -1 : 1));
   const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
-  return { size: store.size, since: iso(o.since), until: iso(o.until), entries, callers };
+  return { size: store.size, since: iso(o.since), until: iso(o.until), entries, unauthenticated, callers };
 }

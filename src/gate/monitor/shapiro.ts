@@ -60,7 +60,8 @@ export function shapiroCoefficients(n: number): Float64Array {
     a[0] = a1;
     for (let i = first; i < half; i++) a[i] = m[i]! / Math.sqrt(phi);
   }
-  if (coefficientCache.size < 64) coefficientCache.set(n, a);
+  // Every sample size up to 512 is kept (the monitor's are at most its PRADA window): at most 0.5 MB.
+  if (n <= 512) coefficientCache.set(n, a);
   return a;
 }
 
