@@ -23,6 +23,8 @@ export function prepareGate(dir) {
 export function startGate(env, upstream, model) {
   if (process.env.BENCH_GATE_LIBRARY) return startLibraryGate(env, upstream, model);
   const gate = ['gate', '--upstream', upstream, '--model', model, '--package', env.pkg];
+  // BENCH_GATE_COMMIT_MS: the log's least time between commits (`gate --commit-interval`), to see its share.
+  if (process.env.BENCH_GATE_COMMIT_MS) gate.push('--commit-interval', process.env.BENCH_GATE_COMMIT_MS);
   const nodeArgs = (process.env.BENCH_GATE_NODE_ARGS ?? '').split(' ').filter(Boolean);
   return startServe(env, { command: [...gate, '--data', env.data, '--port', '0'], nodeArgs });
 }
