@@ -34,7 +34,14 @@ export interface Service {
 }
 export declare function startServe(
   env: LoadEnv,
-  opts?: { store?: string; nodeArgs?: string[]; echo?: boolean; extraEnv?: Record<string, string> },
+  opts?: {
+    store?: string;
+    nodeArgs?: string[];
+    echo?: boolean;
+    extraEnv?: Record<string, string>;
+    /** The command and its flags after `modelseal --keys <keys> --json` (default: serve --data <data> --port 0). */
+    command?: string[];
+  },
 ): Promise<Service>;
 
 /** The fields of a release request the clients fill in. */
@@ -65,8 +72,11 @@ export declare function requestSigner(
   privateKey: KeyObject,
 ): Promise<(ephemeral: string, edit?: (request: Record<string, unknown>) => void) => string>;
 
-/** Audits the service's log (`audit verify`). */
-export declare function auditLog(env: LoadEnv, store?: string): { ok: boolean; size: number | null; stderr: string };
+/** Audits the service's log (`audit verify`); `inference`: its gateway calls, when it holds any. */
+export declare function auditLog(
+  env: LoadEnv,
+  store?: string,
+): { ok: boolean; size: number | null; inference: Record<string, unknown> | null; stderr: string };
 
 export declare function postgresUrl(log: (message: string) => void): string;
 export declare function postgresStore(log: (message: string) => void): string;

@@ -65,28 +65,13 @@ export function prepare(dir) {
  * copied to ours when `echo`; `death()` is null while it runs as it should, else what went wrong:
  * an exit nobody asked for, or a fatal error on stderr.
  */
-export async function startServe(env, { store, nodeArgs = [], echo = true, extraEnv = {} } = {}) {
-  const child = spawn(
-    process.execPath,
-    [
-      ...nodeArgs,
-      BIN,
-      '--keys',
-      env.keys,
-      '--json',
-      'serve',
-      '--data',
-      env.data,
-      '--port',
-      '0',
-      ...(store ? ['--store', store] : []),
-    ],
-    {
-      cwd: env.dir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...extraEnv },
-    },
-  );
+export async function startServe(env, { store, nodeArgs = [], echo = true, extraEnv = {}, command } = {}) {
+  const serve = ['serve', '--data', env.data, '--port', '0', ...(store ? ['--store', store] : [])];
+  const child = spawn(process.execPath, [...nodeArgs, BIN, '--keys', env.keys, '--json', ...(command ?? serve)], {
+    cwd: env.dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...extraEnv },
+  });
   let stderr = '';
   child.stderr.on('data', (d) => {
     if (echo) process.stderr.write(d);
@@ -248,11 +233,8 @@ export function auditLog(env, store) {
     [BIN, '--keys', env.keys, '--json', 'audit', 'verify', '--log', store ?? join(env.data, 'log')],
     { maxBuffer: 1 << 26 },
   );
-  return {
-    ok: r.status === 0,
-    size: JSON.parse(r.stdout.toString() || '{}').size ?? null,
-    stderr: r.stderr.toString(),
-  };
+  const out = JSON.parse(r.stdout.toString() || '{}');
+  return { ok: r.status === 0, size: out.size ?? null, inference: out.inference ?? null, stderr: r.stderr.toString() };
 }
 
 /** The PostgreSQL test peer's URL (test/peers/setup.sh starts it), or $MODELSEAL_BENCH_PG. */

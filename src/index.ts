@@ -155,6 +155,7 @@ export {
 export { Pseudonymizer, loadPseudonymizer, createPseudonymKey } from './log/pseudonym.js';
 export { MAX_ENTRY_BYTES, type LogStore, type AppendResult } from './log/store.js';
 export { auditLog, type AuditReport, type AuditProblem } from './log/audit.js';
+export { InferenceLedger, type InferenceCalls, type InferenceProblem } from './log/inference-audit.js';
 export { NoteSigner, parseVerifierKey, signNote, openNote, type NoteVerifier } from './log/note.js';
 export {
   formatCheckpoint,
@@ -182,6 +183,8 @@ export {
   type ScreeningOverrideEvent,
   type KmsGrantEvent,
   type PublisherEvent,
+  type InferAdmitEvent,
+  type InferSettleEvent,
 } from './log/events.js';
 export {
   PolicyEngine,

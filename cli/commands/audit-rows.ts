@@ -2,7 +2,14 @@
  * `audit list`'s rows: one per log entry, as CSV (RFC 4180, every column) or as a table for people
  * (the columns that fit a terminal). docs/LOG.md.
  */
-import type { DenialsEvent, KmsGrantEvent, LogEvent, ScreeningOverrideEvent } from '../../src/index.js';
+import type {
+  DenialsEvent,
+  InferAdmitEvent,
+  InferSettleEvent,
+  KmsGrantEvent,
+  LogEvent,
+  ScreeningOverrideEvent,
+} from '../../src/index.js';
 
 const CSV_COLUMNS = [
   'index',
@@ -25,6 +32,15 @@ const CSV_COLUMNS = [
   'nationalities',
   'observed',
   'screening',
+  // Inference calls through the gateway (docs/LOG.md, "Inference"); empty for every other entry.
+  'endpoint',
+  'outcome',
+  'prompt_tokens',
+  'completion_tokens',
+  'estimated',
+  'flops',
+  'duration_ms',
+  'risk',
 ] as const;
 
 /** "12 requests refused (rate-limited): 9 malformed-json, 3 bad-signature". */
@@ -37,33 +53,7 @@ function denialsReason(e: DenialsEvent): string {
 
 /** The columns of one entry, as text (empty where the entry has no such field). */
 export function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[number], string> {
-  if (e.type === 'denials') {
-    const empty = {
-      recipient: '',
-      org: '',
-      country: '',
-      certificate: '',
-      destination: '',
-      artifact: '',
-      package: '',
-      license: '',
-      policies: '',
-      request: '',
-      model: '',
-      nationalities: '',
-      observed: '',
-      screening: '',
-    };
-    return {
-      ...empty,
-      index: String(index),
-      time: e.time,
-      type: e.type,
-      decision: 'deny',
-      reason: denialsReason(e),
-      ip: e.ip,
-    };
-  }
+  if (e.type === 'denials') return { ...allowedRow(index, e), decision: 'deny', reason: denialsReason(e), ip: e.ip };
   if (e.type === 'screening-override') return overrideRow(index, e);
   if (e.type === 'kms-grant') return grantRow(index, e);
   if (e.type === 'trace')
@@ -73,11 +63,11 @@ export function row(index: number, e: LogEvent): Record<(typeof CSV_COLUMNS)[num
       reason: e.accused.length ? `traced to ${e.accused.map((a) => a.recipient).join(' ')}` : 'traced: nobody accused',
       artifact: e.original,
     };
-  // CONTRACT PLACEHOLDER (brief A): gate entries get their own rows.
-  if (e.type === 'infer-admit' || e.type === 'infer-settle')
-    return { ...allowedRow(index, e), decision: e.type === 'infer-admit' ? e.decision : '' };
+  if (e.type === 'infer-admit') return admitRow(index, e);
+  if (e.type === 'infer-settle') return settleRow(index, e);
   const r = e.type === 'release' ? e : null;
   return {
+    ...allowedRow(index, e),
     index: String(index),
     time: e.time,
     type: e.type,
@@ -112,6 +102,54 @@ function allowedRow(index: number, e: LogEvent): ReturnType<typeof row> {
   };
 }
 
+/**
+ * An inference call as the gateway admitted or refused it: who, from where, under which license, the
+ * served model (name and digest), the call's id in the request column, what was reserved in the reason.
+ */
+function admitRow(index: number, e: InferAdmitEvent): ReturnType<typeof row> {
+  const reserved = e.reserved ? ` (reserved ${e.reserved.tokens} tokens)` : '';
+  return {
+    ...allowedRow(index, e),
+    decision: e.decision,
+    reason: `${e.reason}${reserved}`,
+    recipient: e.recipient ?? '',
+    org: e.org ?? '',
+    country: e.country ?? '',
+    certificate: e.certificate ?? '',
+    destination: e.destination ?? '',
+    artifact: e.artifact ?? '',
+    license: e.license ?? '',
+    policies: e.policies.join(' '),
+    ip: e.ip,
+    request: e.id,
+    model: e.model,
+    nationalities: e.nationalities?.join(' ') ?? '',
+    observed: e.observed?.country ?? '',
+    screening: e.screening?.decision ?? '',
+    endpoint: e.endpoint,
+    prompt_tokens: e.features ? String(e.features.promptTokens) : '',
+    risk: String(e.risk),
+  };
+}
+
+/** How an admitted call ended: decides nothing; its outcome, status and admit entry in the reason column. */
+function settleRow(index: number, e: InferSettleEvent): ReturnType<typeof row> {
+  return {
+    ...allowedRow(index, e),
+    decision: '',
+    reason: `${e.outcome}: HTTP ${e.status} (admitted at entry ${e.admit})`,
+    recipient: e.recipient ?? '',
+    request: e.id,
+    model: e.model,
+    outcome: e.outcome,
+    prompt_tokens: String(e.tokens.prompt),
+    completion_tokens: String(e.tokens.completion),
+    estimated: String(e.estimated),
+    flops: e.flops,
+    duration_ms: String(e.durationMs),
+  };
+}
+
 /** An operator's screening override: the party, and in the reason column what was overridden, why and by whom. */
 function overrideRow(index: number, e: ScreeningOverrideEvent): ReturnType<typeof row> {
   const b = e.screening.best;
@@ -143,7 +181,7 @@ const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}
 export function printTable(rows: ReturnType<typeof row>[]): void {
   // Certificates, packages, policies, addresses and request ids do not fit a terminal: CSV and JSON have them.
   const hidden = ['certificate', 'package', 'policies', 'ip', 'request', 'model'];
-  const cols = CSV_COLUMNS.filter((c) => !hidden.includes(c));
+  const cols = CSV_COLUMNS.slice(0, CSV_COLUMNS.indexOf('endpoint')).filter((c) => !hidden.includes(c));
   const cell = (r: (typeof rows)[number], c: (typeof cols)[number]) =>
     (c === 'artifact'
       ? r.artifact.slice(0, 19)

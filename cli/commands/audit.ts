@@ -40,6 +40,7 @@ interface ListFilters {
   recipient?: string;
   org?: string;
   country?: string;
+  model?: string;
   decision?: string;
   type?: string;
   license: string[];
@@ -64,8 +65,8 @@ async function listFilter(f: ListFilters & { pseudonymKey?: string }): Promise<E
     throw new ModelsealError('INVALID_ARGUMENT', `--screening ${badScreening}: expected ${oneOf(SCREENING_DECISIONS)}`);
   const since = timeOption('since', f.since);
   const until = timeOption('until', f.until);
-  const { artifact, recipient, org, country } = f;
-  const text = { artifact, recipient, org, country };
+  const { artifact, recipient, org, country, model } = f;
+  const text = { artifact, recipient, org, country, model };
   const lists = {
     license: f.license,
     destination: countries('destination', f.destination),
@@ -97,7 +98,9 @@ function registerAuditVerify(audit: Command): void {
       'after',
       `
 Reports the first problem: an entry changed after it was logged, a stored hash changed, a checkpoint
-not signed by the log, a log that shrank, or a checkpoint that does not match the entries. Exit 12 then.
+not signed by the log, a log that shrank, a checkpoint that does not match the entries, or gateway
+entries that do not pair (a settle with no admit of its call, or naming another recipient or model; a
+call admitted or settled twice). Exit 12 then. Allowed calls never settled are reported as open.
 A store is read as of its latest checkpoint, so a running server may go on appending meanwhile.
 Over HTTP (--log <url>) there are no stored hashes to compare: the tree is recomputed from the
 entry bundles and held against every checkpoint the server stored.`,
@@ -115,13 +118,19 @@ async function auditVerify(o: LogFlags & { logKey?: string }, cmd: Command): Pro
     emitJson(g, 'audit verify', r);
     const latest = r.latest ? `, latest root ${r.latest.root}` : '';
     say(g, `log ${r.origin} verified: ${r.size} entries, ${r.checkpoints} checkpoint(s)${latest}`);
+    const c = r.inference;
+    if (!c) return;
+    say(g, `inference: ${c.admitted} call(s) allowed, ${c.denied} denied, ${c.settled} settled, ${c.open} open`);
+    // Open calls are in flight, or the gateway stopped before settling them: worth a look, not a failure.
+    for (const o of c.openCalls) say(g, `  open: call ${o.id} admitted at entry ${o.index}, never settled`);
+    if (c.open > c.openCalls.length) say(g, `  … and ${c.open - c.openCalls.length} more open call(s)`);
   });
 }
 
 function registerAuditList(audit: Command): void {
   const list = audit
     .command('list')
-    .description('list the exports (seal) and key releases (allowed and denied) in the log, filtered');
+    .description('list the exports (seal), key releases and inference calls (allowed and denied) in the log, filtered');
   logOptions(list)
     .option('--log-key <key|file>', LOG_KEY_HELP)
     .option(
@@ -129,12 +138,21 @@ function registerAuditList(audit: Command): void {
       'only this model (sha256:… root digest), its fingerprinted copies included (releases name the model)',
     )
     .option('--recipient <name>', 'only this recipient (with --pseudonym-key, also where it was logged as a pseudonym)')
-    .option('--org <name>', 'only recipients of this organisation (release events; case-insensitive)')
-    .option('--country <code>', 'only recipients registered in this country (ISO 3166 alpha-2; release events)')
-    .option('--decision <allow|deny>', 'only allowed or only denied (exports count as allowed)')
+    .option('--org <name>', 'only recipients of this organisation (release and inference events; case-insensitive)')
     .option(
-      '--type <export|release|denials|screening-override|kms-grant>',
-      'only packages made, only key-release requests, or only the summaries of requests refused by the rate limits',
+      '--country <code>',
+      'only recipients registered in this country (ISO 3166 alpha-2; release and inference events)',
+    )
+    .option('--model <name>', 'only inference calls to this served model (`gate --model`)')
+    .option(
+      '--decision <allow|deny>',
+      'only allowed or only denied (exports count as allowed; inference settles as neither)',
+    )
+    .option(
+      '--type <type>',
+      'only packages made (export), key-release requests (release), summaries of requests refused by the rate ' +
+        'limits (denials), screening-override, kms-grant, trace, or inference calls admitted or refused ' +
+        '(infer-admit) and settled (infer-settle)',
     )
     .option('--license <id>', 'only under this license (repeatable: any of them)', collect, [])
     .option(
@@ -177,8 +195,10 @@ Examples:
   modelseal audit list --log http://127.0.0.1:7411 --country DE --csv > releases.csv
   modelseal audit list --log modelseal-data/log --nationality IR --nationality CU --screening review
 
---destination, --nationality, --observed-country and --screening match release events only, and
-only entries that record the field: entries logged before it existed match none of them.`,
+--destination, --nationality, --observed-country and --screening match release events and inference
+admits only, and only entries that record the field: entries logged before it existed match none of them.
+An inference settle entry matches the filters on what its admit entry records (--artifact, --org,
+--country, --license and the four above) when its admit entry does.`,
     )
     .action(auditList);
 }
@@ -220,8 +240,8 @@ function registerAuditProof(audit: Command): void {
     )
     .argument(
       '<entry>',
-      'the entry index (as `seal --log` reports it) or a release request id (32 hex digits, as `open --server` ' +
-        'and the service report it)',
+      'the entry index (as `seal --log` reports it), a release request id (32 hex digits, as `open --server` ' +
+        "and the service report it) or an inference call id (the gateway's x-request-id)",
     );
   logOptions(proof, LOG_HELP, true)
     .option('--log-key <key|file>', LOG_KEY_HELP)
@@ -251,7 +271,10 @@ async function auditProof(which: string, o: LogFlags & { logKey?: string }, cmd:
   await withLog(o, async ({ store, name }) => {
     const n = byIndex ? Number(which) : await findByRequestId(store, which);
     if (n === undefined)
-      throw new ModelsealError('INVALID_ARGUMENT', `no request ${which} in the log ${name} (${store.size} entries)`);
+      throw new ModelsealError(
+        'INVALID_ARGUMENT',
+        `no request or inference call ${which} in the log ${name} (${store.size} entries)`,
+      );
     const r = await receiptFor(store, n);
     verifyProof(r.proof, undefined, verifier); // never hand out a proof that does not check
     if (g.json) emitJson(g, 'audit proof', { index: r.index, proof: r.proof });

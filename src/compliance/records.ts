@@ -79,6 +79,9 @@ export interface EvidenceRecords {
   close(): Promise<void>;
 }
 
+/** The reasons of an inference call refused on the served model's classification (docs/GATE.md, "Tiers"). */
+const CLASS_REASONS: readonly string[] = ['license-required', 'tier-not-licensed'];
+
 /** The kinds of record a logged decision rests on. */
 export type RecordKind = 'policy-set' | 'snapshot' | 'recipient' | 'classification';
 
@@ -88,9 +91,12 @@ export type RecordKind = 'policy-set' | 'snapshot' | 'recipient' | 'classificati
  *   names its certificate: an unknown-identity request names none); the snapshots it was screened
  *   against; the classification record, when the release was allowed or refused for needing a license
  *   (the decisions that rest on it; the record is in the package's export event);
+ * - an inference call's admit entry, as a release: its policy set, the recipient's record when the
+ *   call authenticated (by API key or certificate), its snapshots, and the served model's
+ *   classification record when the call was allowed or refused for its license or tier;
  * - an export: its classification record; a screening override: its snapshots and the recipient it
- *   registered; a summary of refused requests: its policy set. Grants and traces rest on nothing
- *   beyond the log.
+ *   registered; a summary of refused requests: its policy set. Grants, traces and inference settle
+ *   entries (which rest on their admit entry) rest on nothing beyond the log.
  * Used by `audit export` (what a pack must hold) and `serve --retain` (what must be kept).
  */
 export function recordsRestedOn(e: LogEvent): { kind: RecordKind; ref: string }[] {
@@ -102,6 +108,17 @@ export function recordsRestedOn(e: LogEvent): { kind: RecordKind; ref: string }[
       return [
         { kind: 'policy-set', ref: e.policySet },
         ...(e.recipient !== null && e.certificate !== null ? [{ kind: 'recipient' as const, ref: e.recipient }] : []),
+        ...snapshots(e.screening?.lists),
+        ...(e.classification && decidedOnClass
+          ? [{ kind: 'classification' as const, ref: e.classification.record }]
+          : []),
+      ];
+    }
+    case 'infer-admit': {
+      const decidedOnClass = e.decision === 'allow' || CLASS_REASONS.includes(e.reason);
+      return [
+        { kind: 'policy-set', ref: e.policySet },
+        ...(e.recipient !== null ? [{ kind: 'recipient' as const, ref: e.recipient }] : []),
         ...snapshots(e.screening?.lists),
         ...(e.classification && decidedOnClass
           ? [{ kind: 'classification' as const, ref: e.classification.record }]

@@ -7,6 +7,7 @@
 import { runBulkJob } from '../crypto/bulk.js';
 import { CryptoPool } from '../crypto/pool.js';
 import { parseCheckpoint } from './checkpoint.js';
+import { InferenceLedger, type InferenceCalls } from './inference-audit.js';
 import { EMPTY_ROOT, foldRight, hashesToStore, leafHash, rangeSubtrees, storedCount, type Hash } from './merkle.js';
 import { parseNote, type NoteVerifier } from './note.js';
 import type { LogStore } from './store.js';
@@ -14,9 +15,11 @@ import type { LogStore } from './store.js';
 export interface AuditProblem {
   /**
    * `entry`: an entry differs from its logged hash; `hash`: a stored interior hash is wrong;
-   * `checkpoint`: a checkpoint is forged, out of order or does not match the entries.
+   * `checkpoint`: a checkpoint is forged, out of order or does not match the entries;
+   * `inference`: the gateway's entries do not pair (a settle with no admit of its call, or a
+   * different recipient or model; a call admitted or settled twice).
    */
-  kind: 'entry' | 'hash' | 'checkpoint';
+  kind: 'entry' | 'hash' | 'checkpoint' | 'inference';
   /** The entry index, stored-hash position or checkpoint number (0 = oldest). */
   index: number;
   message: string;
@@ -31,6 +34,8 @@ export interface AuditReport {
   checkpoints: number;
   /** The latest checkpoint's size and root (base64), when there is one. */
   latest?: { size: number; root: string };
+  /** The gateway's calls, when the log holds any (docs/LOG.md, "Inference"). */
+  inference?: InferenceCalls;
   problem?: AuditProblem;
 }
 
@@ -95,7 +100,8 @@ export async function auditLog(
         index: heads.length - 1,
         message: `the store holds ${size} entries but its latest checkpoint covers ${last?.size ?? 0}`,
       });
-    const treeProblem = await checkTree(store, heads, report, opts.storedHashes ?? true, opts.onProgress);
+    const calls = new InferenceLedger();
+    const treeProblem = await checkTree(store, heads, report, calls, opts.storedHashes ?? true, opts.onProgress);
     // A forged signature outranks what the tree check found after it.
     const forged = await signatures.finish();
     if (forged !== undefined)
@@ -104,7 +110,10 @@ export async function auditLog(
         index: forged,
         message: `checkpoint ${forged}: the signature by ${log.name} does not verify`,
       });
-    return treeProblem ? fail(treeProblem) : report;
+    if (treeProblem) return fail(treeProblem);
+    const inference = calls.summary();
+    if (inference) report.inference = inference;
+    return calls.problem ? fail({ kind: 'inference', ...calls.problem }) : report;
   } finally {
     await signatures.close();
   }
@@ -203,6 +212,7 @@ async function checkTree(
   store: LogStore,
   heads: readonly { size: number; root: Hash }[],
   report: AuditReport,
+  calls: InferenceLedger,
   storedHashes: boolean,
   onProgress?: (entries: number, total: number) => void,
 ): Promise<AuditProblem | undefined> {
@@ -239,6 +249,7 @@ async function checkTree(
     let at = 0;
     for (let n = start; n < end; n++) {
       const leaf = leafHash(entries[n - start]!);
+      calls.add(n, entries[n - start]!);
       const hashes = hashesToStore(n, leaf, (level) => latestAt[level]!);
       for (let level = 0; level < hashes.length; level++, at++) {
         if (stored && !hashes[level]!.equals(stored[at]!)) {

@@ -4,7 +4,15 @@
  * copies (`trace --log`). Read-only over any LogStore. docs/LOG.md.
  */
 import { ModelsealError } from '../errors.js';
-import { storeEvents, type ExportEvent, type KmsGrantEvent, type LogEvent, type ReleaseEvent } from './events.js';
+import {
+  storeEvents,
+  type ExportEvent,
+  type InferAdmitEvent,
+  type InferSettleEvent,
+  type KmsGrantEvent,
+  type LogEvent,
+  type ReleaseEvent,
+} from './events.js';
 import type { Pseudonymizer } from './pseudonym.js';
 import type { LogStore } from './store.js';
 
@@ -14,23 +22,25 @@ export interface EventFilter {
   artifact?: string;
   /** The recipient name; with `pseudonyms`, also where it was logged as a pseudonym. */
   recipient?: string;
-  /** Organisation and country of a release's recipient, compared case-insensitively. */
+  /** Organisation and country of a release's or an inference call's recipient, compared case-insensitively. */
   org?: string;
   country?: string;
-  /** Exports count as allowed, summaries of refused requests as denied. */
+  /** The served model's name (`gate --model`): inference entries only. */
+  model?: string;
+  /** Exports count as allowed, summaries of refused requests as denied; inference settle entries as neither. */
   decision?: 'allow' | 'deny';
   type?: LogEvent['type'];
   /** Under this license, or any of these. */
   license?: string | readonly string[];
   /**
-   * Release events only, each any of the values given (ISO 3166 alpha-2, case-insensitive): the
-   * declared destination, one of the recipient's nationalities, the observed source country.
-   * An entry without the field (logged before it existed) does not match a filter on it.
+   * Release and inference admit events only, each any of the values given (ISO 3166 alpha-2,
+   * case-insensitive): the declared destination, one of the recipient's nationalities, the observed
+   * source country. An entry without the field (logged before it existed) does not match a filter on it.
    */
   destination?: string | readonly string[];
   nationality?: string | readonly string[];
   observedCountry?: string | readonly string[];
-  /** Release events whose screening decision is this one, or any of these. */
+  /** Release and inference admit events whose screening decision is this one, or any of these. */
   screening?: Screening | readonly Screening[];
   /** Milliseconds since the epoch: events at or after `since` and before `until`. */
   since?: number;
@@ -62,6 +72,8 @@ export const EVENT_TYPES: readonly string[] = [
   'screening-override',
   'kms-grant',
   'trace',
+  'infer-admit',
+  'infer-settle',
 ];
 export const SCREENING_DECISIONS: readonly string[] = ['clear', 'review', 'hit'];
 
@@ -73,7 +85,7 @@ function anyOf<T extends string>(v: T | readonly T[] | undefined): readonly T[] 
   return v === undefined ? [] : typeof v === 'string' ? [v] : v;
 }
 
-/** Filters on fields only release events carry. */
+/** Filters on fields only release events (and inference admit entries) carry. */
 const RELEASE_ONLY = ['destination', 'nationality', 'observedCountry', 'screening'] as const;
 
 function checkFilter(f: EventFilter): void {
@@ -111,7 +123,19 @@ export function eventMatcher(f: EventFilter): (e: LogEvent) => boolean {
   const licenses = anyOf(f.license);
   const releaseOnly = RELEASE_ONLY.some((k) => anyOf(f[k]).length > 0);
   const matchesRelease = releaseMatcher(f);
+  const onAdmit = !!(f.artifact || f.org || f.country) || licenses.length > 0 || releaseOnly;
+  const matchesInference = inferenceMatcher(
+    f,
+    onAdmit,
+    (e) =>
+      (!f.artifact || e.artifact === sha256Ref(f.artifact)) &&
+      (!f.org || same(e.org, f.org)) &&
+      (!f.country || same(e.country, f.country)) &&
+      (licenses.length === 0 || (e.license !== null && licenses.includes(e.license))) &&
+      (!releaseOnly || matchesRelease(e)),
+  );
   return (e) => {
+    if (f.model && e.type !== 'infer-admit' && e.type !== 'infer-settle') return false;
     // A summary of refused requests names only a source: it matches the filters on type, decision and time.
     if (e.type === 'denials')
       return (
@@ -155,7 +179,7 @@ export function eventMatcher(f: EventFilter): (e: LogEvent) => boolean {
       return (
         (!f.type || f.type === e.type) &&
         !f.decision &&
-        (!f.artifact || e.original === (f.artifact.startsWith('sha256:') ? f.artifact : `sha256:${f.artifact}`)) &&
+        (!f.artifact || e.original === sha256Ref(f.artifact)) &&
         (!f.recipient || e.accused.some((a) => a.recipient === f.recipient)) &&
         !f.org &&
         !f.country &&
@@ -163,8 +187,7 @@ export function eventMatcher(f: EventFilter): (e: LogEvent) => boolean {
         !releaseOnly &&
         inTime(e)
       );
-    // CONTRACT PLACEHOLDER (brief A): gate entries get their own filter.
-    if (e.type === 'infer-admit' || e.type === 'infer-settle') return (!f.type || f.type === e.type) && inTime(e);
+    if (e.type === 'infer-admit' || e.type === 'infer-settle') return matchesInference(e);
     const r = e.type === 'release' ? e : null;
     return (
       (!f.type || e.type === f.type) &&
@@ -180,17 +203,52 @@ export function eventMatcher(f: EventFilter): (e: LogEvent) => boolean {
   };
 }
 
+/** A digest with its `sha256:` prefix, given with or without it. */
+const sha256Ref = (digest: string) => (digest.startsWith('sha256:') ? digest : `sha256:${digest}`);
+
 /**
  * Whether `e` concerns model `digest` (with or without `sha256:`): its artifact, or for a release of
  * a fingerprinted copy the original model its stanza names.
  */
 function namesModel(e: ExportEvent | ReleaseEvent | KmsGrantEvent, digest: string): boolean {
-  const d = digest.startsWith('sha256:') ? digest : `sha256:${digest}`;
+  const d = sha256Ref(digest);
   return e.artifact === d || (e.type === 'release' && e.model === d);
 }
 
-/** The filters only release events can match, each "any of" its values; fields absent from an entry match none. */
-function releaseMatcher(f: EventFilter): (r: ReleaseEvent) => boolean {
+/**
+ * The filters over inference entries. A settle entry carries only the call's id, recipient and model:
+ * the filters on what its admit entry records (`onAdmit`: model digest, organisation, country,
+ * license, the compliance fields) are answered by that admit entry, so the predicate must see the
+ * log in order.
+ * A settle decides nothing: it matches no decision filter.
+ */
+function inferenceMatcher(
+  f: EventFilter,
+  onAdmit: boolean,
+  admitFilters: (e: InferAdmitEvent) => boolean,
+): (e: InferAdmitEvent | InferSettleEvent) => boolean {
+  const admitted = new Set<string>(); // ids of allowed admits that matched, awaiting their settle
+  const named = (recipient: string | null) =>
+    !f.recipient || (f.pseudonyms ? f.pseudonyms.matches(recipient, f.recipient) : recipient === f.recipient);
+  const common = (e: InferAdmitEvent | InferSettleEvent, t: number) =>
+    (!f.type || f.type === e.type) &&
+    named(e.recipient) &&
+    (!f.model || e.model === f.model) &&
+    (f.since === undefined || t >= f.since) &&
+    (f.until === undefined || t < f.until);
+  return (e) => {
+    if (e.type === 'infer-admit') {
+      const matches = admitFilters(e);
+      if (matches && e.decision === 'allow') admitted.add(e.id);
+      return matches && (!f.decision || f.decision === e.decision) && common(e, Date.parse(e.time));
+    }
+    const ofAdmit = admitted.delete(e.id);
+    return (ofAdmit || !onAdmit) && !f.decision && common(e, Date.parse(e.time));
+  };
+}
+
+/** The filters only releases and inference admits can match, each "any of" its values; absent fields match none. */
+function releaseMatcher(f: EventFilter): (r: ReleaseEvent | InferAdmitEvent) => boolean {
   const upper = (v: string | readonly string[] | undefined) => anyOf(v).map((c) => c.toUpperCase());
   const destinations = upper(f.destination);
   const nationalities = upper(f.nationality);
@@ -218,7 +276,10 @@ export async function queryEvents(store: LogStore, filter: EventFilter = {}): Pr
   return { entries, otherEntries };
 }
 
-/** The index of the release entry logged for request `requestId` (32 hex digits), or undefined when there is none. */
+/**
+ * The index of the release entry logged for request `requestId` (32 hex digits), or of the admit
+ * entry of the inference call with that id; undefined when there is none.
+ */
 export async function findByRequestId(store: LogStore, requestId: string): Promise<number | undefined> {
   if (!/^[0-9a-f]{32}$/.test(requestId))
     throw new ModelsealError(
@@ -227,6 +288,7 @@ export async function findByRequestId(store: LogStore, requestId: string): Promi
     );
   for await (const { index, event } of storeEvents(store)) {
     if (event?.type === 'release' && event.request === requestId) return index;
+    if (event?.type === 'infer-admit' && event.id === requestId) return index;
   }
   return undefined;
 }

@@ -12,7 +12,15 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { cli } from '../support/cli.js';
 import { tempDir } from '../support/fixtures.js';
-import { expectedValue, figureValue, released, storyEvents, writeLog, type PageFigure } from '../support/report.js';
+import {
+  expectedValue,
+  figureValue,
+  inferenceStory,
+  released,
+  storyEvents,
+  writeLog,
+  type PageFigure,
+} from '../support/report.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve('test-artifacts/report-browser');
@@ -51,7 +59,9 @@ async function cliReport(): Promise<{ page: string; report: Record<string, unkno
   const key = join(dir, 'log.vkey');
   // A hostile name and reason too: escaped, they are text; unescaped, the page would load or run them.
   const hostile = released('2026-11-16T00:00:00.000Z', HOSTILE, 'deny', '<script>document.title=2</script>');
-  writeFileSync(key, (await writeLog(log, [...storyEvents(), hostile])) + '\n');
+  const story = [...storyEvents(), hostile];
+  // The gateway's calls after them: their settles name their admit entries by index.
+  writeFileSync(key, (await writeLog(log, [...story, ...inferenceStory(story.length)])) + '\n');
   const page = join(dir, 'report.html');
   const r = cli(join(dir, 'keys'), dir)(['--json', 'audit', 'report', '--log', log, '--log-key', key, '-o', page]);
   expect(r.code, r.stderr).toBe(0);
@@ -83,8 +93,27 @@ describe('the report page in headless Chromium', () => {
     expect(figures.length).toBeGreaterThan(100);
     for (const f of figures) expect(figureValue(f), f.path).toEqual(expectedValue(report, f));
     expect(figures.map((f) => f.path)).toEqual(
-      expect.arrayContaining(['totals.allowed', 'totals.denied', 'log.verified']),
+      expect.arrayContaining([
+        'totals.allowed',
+        'totals.denied',
+        'log.verified',
+        'inference.totals.allowed',
+        'inference.totals.flops',
+        'inference.reasons.0.buckets.0',
+        'inference.recipients.0.estimatedShare',
+        'inference.models.0.flops',
+        'inference.risks.0.risk',
+      ]),
     );
+    // The gateway's calls: the log verified with them (every settle pairs), the figures as report.json has them.
+    expect(report).toMatchObject({
+      log: { verified: true },
+      inference: { totals: { allowed: 3, denied: 3, open: 1 } },
+    });
+    const shown = (path: string) => page.locator(`[data-figure="${path}"]`).first().innerText();
+    expect(await shown('inference.totals.flops')).toBe('328000');
+    expect(await shown('inference.risks.0.risk')).toBe('910');
+    expect(await page.locator('#inference').isVisible()).toBe(true);
 
     const text = await page.locator('body').innerText();
     for (const name of NAMES) expect(text).toContain(name);
@@ -96,7 +125,8 @@ describe('the report page in headless Chromium', () => {
     expect(await arabic.evaluate((e) => e.matches(':dir(rtl)'))).toBe(true);
     expect(await page.locator('h1').evaluate((e) => e.matches(':dir(ltr)'))).toBe(true);
     // The charts are drawn: each an SVG with its title, and bars.
-    expect(await page.locator('svg.chart > title').count()).toBe(5);
+    expect(await page.locator('svg.chart > title').count()).toBe(7);
+    expect(await page.locator('#inference svg.chart rect').count()).toBeGreaterThan(5);
     expect(await page.locator('svg.chart rect').count()).toBeGreaterThan(10);
 
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -104,9 +134,9 @@ describe('the report page in headless Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'report.png'), fullPage: true });
     const pdf = await page.pdf({ path: join(ARTIFACTS, 'report.pdf'), format: 'A4', printBackground: true });
     expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-');
-    // One page per section at least: the header, then seven sections each starting a page.
+    // One page per section at least: the header, then eight sections each starting a page.
     const pages = pdf.toString('latin1').match(/\/Type\s*\/Page(?!s)/g) ?? [];
-    expect(pages.length).toBeGreaterThanOrEqual(8);
+    expect(pages.length).toBeGreaterThanOrEqual(9);
     expect(readFileSync(join(ARTIFACTS, 'report.png')).subarray(1, 4).toString('latin1')).toBe('PNG');
     expect(requests).toEqual([url]);
     await page.close();

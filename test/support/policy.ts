@@ -1,6 +1,9 @@
 /** Small policy and header fixtures shared by the tests of the release decision and the release stanza. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Header, Stanza } from '../../src/format/header.js';
-import type { License } from '../../src/policy/engine.js';
+import type { PolicySetRecord } from '../../src/compliance/records.js';
+import { initPolicyDir, POLICY_FILES, PolicyEngine, type License } from '../../src/policy/engine.js';
 
 /** A model root digest the fixtures' licenses name. */
 export const ARTIFACT = `sha256:${'ab'.repeat(32)}`;
@@ -42,4 +45,14 @@ export function releaseHeader(stanza: Partial<Stanza> = {}, over: Partial<Header
     commitment: new Uint8Array(32),
     ...over,
   };
+}
+
+/** A default policy directory at `dir` with `licenses`, and its set as an archived record in force at `inForce`. */
+export async function policySetRecord(dir: string, licenses: License[], inForce: string): Promise<PolicySetRecord> {
+  await initPolicyDir(dir);
+  writeFileSync(join(dir, POLICY_FILES.licenses), JSON.stringify({ licenses }) + '\n');
+  const files = Object.fromEntries(
+    Object.entries(POLICY_FILES).map(([k, f]) => [k, readFileSync(join(dir, f), 'utf8')]),
+  ) as PolicySetRecord['files'];
+  return { hash: (await PolicyEngine.load(dir)).hash, files, inForce };
 }

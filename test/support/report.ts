@@ -15,6 +15,7 @@ import {
   type ScreeningOverrideEvent,
   type TraceEvent,
 } from '../../src/index.js';
+import { admit, callId, denied, settle } from './inference.js';
 
 export const MODEL = 'sha256:' + '1'.repeat(64);
 export const COPY = 'sha256:' + '2'.repeat(64);
@@ -179,5 +180,32 @@ export function storyEvents(): LogEvent[] {
     granted('2026-11-15T00:00:00.000Z', 'acme-labs'),
     traced('2026-11-20T00:00:00.000Z', ['acme-labs']),
     traced('2026-11-21T00:00:00.000Z', []),
+  ];
+}
+
+/**
+ * The gateway's calls over the story's month, with names in Latin, Arabic and Cyrillic: two
+ * allowed and settled (one with tokens the gateway estimated), one allowed and never settled (open),
+ * three refused for three reasons (one unauthenticated), risk scores from 0 to 910. `at` is the
+ * index the first of them will have in the log (settles name their admit entry's).
+ */
+export function inferenceStory(at = 0): LogEvent[] {
+  const on = (day: number) => ({ time: `2026-11-${String(day).padStart(2, '0')}T11:00:00.000Z`, policySet: POLICY });
+  const a1 = admit(callId('a'), { ...on(5), risk: 120 });
+  const a2 = admit(callId('b'), { ...on(8), recipient: 'مختبر القاهرة', risk: 640, stream: true });
+  return [
+    a1,
+    settle(a1, at),
+    a2,
+    settle(a2, at + 2, {
+      outcome: 'client-disconnect',
+      estimated: true,
+      tokens: { prompt: 30, completion: 10 },
+      flops: '80000',
+    }),
+    denied(callId('c'), 'embargoed-nationality', { ...on(10), recipient: 'Лаборатория Волга', risk: 300 }),
+    denied(callId('d'), 'unauthenticated', { ...on(11), recipient: null, org: null, country: null, risk: 0 }),
+    denied(callId('e'), 'extraction-risk', { ...on(12), risk: 910 }),
+    admit(callId('f'), { ...on(17), model: 'other-model', artifact: null, risk: 50 }),
   ];
 }

@@ -11,12 +11,14 @@ import {
   figureValue,
   granted,
   indexed,
+  inferenceStory,
   overridden,
   pageFigures,
   refused,
   released,
   traced,
 } from '../support/report.js';
+import { admit } from '../support/inference.js';
 
 const LOG = { origin: 'modelseal.test/report', size: 0, checkpoint: null, verified: null };
 
@@ -284,5 +286,95 @@ describe('renderReportHtml', () => {
     expect(print).toContain('section { break-before: page; }');
     expect(print).toContain('tr, svg.chart, .card, .verdict { break-inside: avoid; }');
     expect(html).toMatch(/<svg [^>]*role="img"[^>]*><title id="chart-releases-t">/);
+  });
+});
+
+describe('buildReport: inference calls', () => {
+  it('counts calls allowed and denied by reason over time, tokens and FLOPs per recipient and model, top risks', () => {
+    const r = buildReport(input({ entries: indexed(inferenceStory()), period: { since: '2026-11-01T00:00:00Z' } }));
+    const x = r.inference;
+    expect(x.totals).toEqual({
+      allowed: 3,
+      denied: 3,
+      settled: 2,
+      open: 1,
+      promptTokens: 54,
+      completionTokens: 110,
+      estimatedTokens: 40,
+      estimatedShare: 0.244,
+      flops: '328000',
+    });
+    // The release figures are the release service's: gateway calls are not key releases.
+    expect(r.totals).toMatchObject({ entries: 8, allowed: 0, denied: 0 });
+    const day = (d: number) => x.timeline.find((b) => b.start === `2026-11-${String(d).padStart(2, '0')}`);
+    expect([day(5), day(10), day(17)]).toEqual([
+      { start: '2026-11-05', allowed: 1, denied: 0 },
+      { start: '2026-11-10', allowed: 0, denied: 1 },
+      { start: '2026-11-17', allowed: 1, denied: 0 },
+    ]);
+    expect(x.reasons.map((o) => [o.reason, o.denied, o.buckets.reduce((a, b) => a + b, 0)])).toEqual([
+      ['embargoed-nationality', 1, 1],
+      ['extraction-risk', 1, 1],
+      ['unauthenticated', 1, 1],
+    ]);
+    expect(x.reasons[0]!.buckets).toHaveLength(x.timeline.length);
+    expect(x.recipients.map((u) => u.recipient)).toEqual(['acme-labs', 'مختبر القاهرة', 'Лаборатория Волга', null]);
+    expect(x.recipients[0]).toEqual({
+      recipient: 'acme-labs',
+      allowed: 2,
+      denied: 1,
+      settled: 1,
+      promptTokens: 24,
+      completionTokens: 100,
+      estimatedTokens: 0,
+      estimatedShare: 0,
+      share: 0.756,
+      flops: '248000',
+      maxRisk: 910,
+    });
+    expect(x.recipients[1]).toMatchObject({ estimatedTokens: 40, estimatedShare: 1, share: 0.244, flops: '80000' });
+    expect(x.models.map((m) => [m.model, m.artifacts, m.allowed, m.denied, m.settled])).toEqual([
+      ['tiny-llama', [`sha256:${'a'.repeat(64)}`], 2, 3, 2],
+      ['other-model', [], 1, 0, 0],
+    ]);
+    expect(x.risks.map((c) => [c.risk, c.decision, c.reason])).toEqual([
+      [910, 'deny', 'extraction-risk'],
+      [640, 'allow', 'licensed'],
+      [300, 'deny', 'embargoed-nationality'],
+      [120, 'allow', 'licensed'],
+      [50, 'allow', 'licensed'],
+      [0, 'deny', 'unauthenticated'],
+    ]);
+    // The policy set and lists the admissions were decided under are in force.
+    expect(r.policySets).toMatchObject([{ ref: POLICY, count: 6 }]);
+    expect(r.lists.map((l) => l.count)).toEqual([6]);
+  });
+
+  it('shows every inference figure on the page, with its report.json path', () => {
+    const r = buildReport(input({ entries: indexed(inferenceStory()) }));
+    const html = renderReportHtml(r);
+    expect(figuresMatch(r)).toBeGreaterThan(100);
+    const paths = pageFigures(html).map((f) => f.path);
+    const expected = ['totals.allowed', 'totals.flops', 'timeline.0.denied', 'reasons.2.buckets.6'].concat([
+      'recipients.3.recipient',
+      'recipients.0.estimatedShare',
+      'models.0.artifacts.0',
+      'risks.5.reason',
+    ]);
+    expect(paths).toEqual(expect.arrayContaining(expected.map((p) => `inference.${p}`)));
+    expect(html).toContain('id="chart-inference-t"');
+    expect(html).toContain('not authenticated');
+  });
+
+  it('keeps only the ten highest risk scores of a long log, the earliest first among equals', () => {
+    const calls = Array.from({ length: 500 }, (_, i) =>
+      admit(i.toString(16).padStart(32, '0'), { time: '2026-11-05T11:00:00.000Z', risk: (i * 37) % 1000 }),
+    );
+    const r = buildReport(input({ entries: indexed(calls) }));
+    const expected = calls
+      .map((c, index) => ({ index, risk: c.risk }))
+      .sort((a, b) => b.risk - a.risk || a.index - b.index)
+      .slice(0, 10);
+    expect(r.inference.risks.map(({ index, risk }) => ({ index, risk }))).toEqual(expected);
   });
 });

@@ -15,7 +15,14 @@ import { buildReport, renderReportHtml } from '../report/index.js';
 import { signManifest } from './manifest.js';
 import { EVIDENCE_VERSION, writePack } from './pack.js';
 import { consistencyText, coveringCheckpoint, entryProof, memoryHashes, type SignedCheckpoint } from './proofs.js';
-import { classificationsOf, needsOf, recordFiles, type ClassificationFile, type RecordNeed } from './records.js';
+import {
+  classificationsOf,
+  decisionOf,
+  needsOf,
+  recordFiles,
+  type ClassificationFile,
+  type RecordNeed,
+} from './records.js';
 import { readmeText } from './readme.js';
 import type { EvidenceSummary, ExportEvidenceOptions } from './types.js';
 import { verifyPack } from './verify.js';
@@ -93,7 +100,7 @@ function decisionsJson(o: ExportEvidenceOptions, log: LogRead, c: SignedCheckpoi
     return {
       index,
       type: event.type,
-      decision: event.type === 'release' ? event.decision : null,
+      decision: decisionOf(event),
       time: event.time,
       proof: `entries/${index}.proof`,
       records: needs.filter((n) => records.has(n.files[0]!)).flatMap((n) => n.files),

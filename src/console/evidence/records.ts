@@ -50,6 +50,11 @@ function need(kind: RecordKind, ref: string): RecordNeed {
   }
 }
 
+/** The decision an entry records, as decisions.json lists it: a release's or an inference admit's, else null. */
+export function decisionOf(e: LogEvent): 'allow' | 'deny' | null {
+  return e.type === 'release' || e.type === 'infer-admit' ? e.decision : null;
+}
+
 /** The records the decision logged as `e` rests on, in a fixed order, with their files in the pack. */
 export function needsOf(e: LogEvent): RecordNeed[] {
   return recordsRestedOn(e).map(({ kind, ref }) => need(kind, ref));
@@ -139,17 +144,22 @@ function parse(file: string, data: Buffer): Record<string, unknown> {
   }
 }
 
+const what = (e: LogEvent) => (e.type === 'infer-admit' ? 'inference call' : 'release');
+
 function checkPolicySet(file: string, r: PolicySetRecord, ref: string, e: LogEvent): void {
   const f = r.files as Partial<PolicySetRecord['files']> | undefined;
   const texts = [f?.schema, f?.policies, f?.licenses, f?.embargoes];
   if (r.hash !== ref || texts.some((t) => typeof t !== 'string'))
     throw evidenceInvalid(file, `not the policy set ${ref} the log names (its hash or its four files)`);
   if (policySetHash(r.files) !== ref) throw evidenceInvalid(file, `its files do not rehash to the logged ${ref}`);
-  if (e.type !== 'release' || e.decision !== 'allow' || e.license === null) return;
+  if ((e.type !== 'release' && e.type !== 'infer-admit') || e.decision !== 'allow' || e.license === null) return;
   const licenses = parse(file, Buffer.from(r.files.licenses, 'utf8')).licenses;
   const has = (l: unknown) => typeof l === 'object' && l !== null && (l as { id?: unknown }).id === e.license;
   if (!Array.isArray(licenses) || !licenses.some(has))
-    throw evidenceInvalid(file, `its licenses.json has no license ${e.license}, under which the release was allowed`);
+    throw evidenceInvalid(
+      file,
+      `its licenses.json has no license ${e.license}, under which the ${what(e)} was allowed`,
+    );
 }
 
 /** Checks that the files of `n` in the pack are the record log entry `e` names; EVIDENCE_INVALID naming the file. */
@@ -169,7 +179,7 @@ export function checkRecord(n: RecordNeed, files: ReadonlyMap<string, Buffer>, e
   if (n.kind === 'recipient') {
     const r = parse(file, data) as unknown as RecipientEvidence;
     if (r.name !== n.ref) throw evidenceInvalid(file, `not the record of the recipient ${n.ref} the log names`);
-    if (e.type === 'release' && e.certificate !== null && r.fingerprint !== e.certificate)
+    if ((e.type === 'release' || e.type === 'infer-admit') && e.certificate !== null && r.fingerprint !== e.certificate)
       throw evidenceInvalid(file, `its fingerprint is not the certificate ${e.certificate} the log names`);
     return;
   }

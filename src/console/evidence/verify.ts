@@ -14,7 +14,7 @@ import { openNote, parseVerifierKey, type NoteVerifier } from '../../log/note.js
 import { openManifest, type Manifest } from './manifest.js';
 import { checkEnd, EVIDENCE_LIMITS, evidenceInvalid, MANIFEST, readEntry, sha256Hex } from './pack.js';
 import { parseConsistency } from './proofs.js';
-import { checkRecord, needsOf, type RecordNeed } from './records.js';
+import { checkRecord, decisionOf, needsOf, type RecordNeed } from './records.js';
 import type { EvidenceGap, EvidenceVerification } from './types.js';
 
 const FIXED = [
@@ -137,7 +137,7 @@ function checkDecisions(
     const expected = {
       index: d.index,
       type: event.type,
-      decision: event.type === 'release' ? event.decision : null,
+      decision: decisionOf(event),
       time: event.time,
       proof: `entries/${d.index}.proof`,
       records: present.flatMap((n) => n.files),

@@ -139,6 +139,65 @@ export interface GrantRow {
   operations: string[];
 }
 
+/** One recipient's or one served model's inference calls: counts, tokens and compute. */
+export interface InferenceUsage {
+  /** Calls allowed, denied, and settled (allowed calls that ended). */
+  allowed: number;
+  denied: number;
+  settled: number;
+  /** Tokens of the settled calls, as the model server reported them or the gateway estimated them. */
+  promptTokens: number;
+  completionTokens: number;
+  /** Of those tokens, how many were estimated (the model server sent no usage). */
+  estimatedTokens: number;
+  /** estimatedTokens / (promptTokens + completionTokens), to 3 decimals; 0 when there are none. */
+  estimatedShare: number;
+  /** This row's share of every settled call's tokens in the period, to 3 decimals. */
+  share: number;
+  /** The FLOPs of its settled calls (2 × parameters × tokens, as logged), a decimal string. */
+  flops: string;
+  /** The highest extraction-risk score (per mille) any of its calls was admitted or refused with. */
+  maxRisk: number;
+}
+
+/** Inference calls of one recipient (as logged; null for calls that did not authenticate). */
+export interface InferenceRecipientRow extends InferenceUsage {
+  recipient: string | null;
+}
+
+/** Inference calls to one served model: its name (`gate --model`) and the root digests its admits logged. */
+export interface InferenceModelRow extends InferenceUsage {
+  model: string;
+  artifacts: string[];
+}
+
+/** A call as admitted or refused, among the highest extraction-risk scores of the period. */
+export interface RiskRow {
+  index: number;
+  time: string;
+  recipient: string | null;
+  model: string;
+  /** Per mille, as logged at admission. */
+  risk: number;
+  decision: 'allow' | 'deny';
+  reason: string;
+}
+
+/** The gateway's calls (infer-admit and infer-settle entries; docs/REPORT.md, "Inference"). */
+export interface InferenceReport {
+  /** Every call: allowed, denied, settled, open (allowed in the period, not settled in it), tokens and FLOPs. */
+  totals: Omit<InferenceUsage, 'share' | 'maxRisk'> & { open: number };
+  /** Calls allowed and denied per bucket of the timeline (the same buckets). */
+  timeline: { start: string; allowed: number; denied: number }[];
+  /** Denied calls by reason, most first; `buckets`: how many in each bucket of the timeline. */
+  reasons: { reason: string; denied: number; buckets: number[] }[];
+  /** Per recipient and per model, most tokens first. */
+  recipients: InferenceRecipientRow[];
+  models: InferenceModelRow[];
+  /** The ten calls admitted or refused with the highest risk scores, highest first. */
+  risks: RiskRow[];
+}
+
 /** The report's figures: report.json. The same input always gives the same object, in the same order. */
 export interface ReportData {
   /** The format's version. */
@@ -192,4 +251,6 @@ export interface ReportData {
   traces: TraceRow[];
   overrides: OverrideRow[];
   grants: GrantRow[];
+  /** Calls through the inference gateway. */
+  inference: InferenceReport;
 }

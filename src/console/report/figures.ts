@@ -14,15 +14,9 @@ import type {
   ReportInput,
   TimelineBucket,
 } from './data.js';
+import { InferenceTally } from './inference.js';
+import { byKey } from './order.js';
 import { bucketIndex, bucketUnit, emptyBuckets } from './timeline.js';
-
-/** Code-unit order with nulls last: the same everywhere, unlike a locale's collation. */
-function byKey(a: string | null, b: string | null): number {
-  if (a === b) return 0;
-  if (a === null) return 1;
-  if (b === null) return -1;
-  return a < b ? -1 : 1;
-}
 
 /** The row of `key` in `rows`, made by `make` the first time. */
 function rowOf<K, R>(rows: Map<K, R>, key: K, make: () => R): R {
@@ -63,11 +57,18 @@ class Tally {
   readonly lists = new Map<string, InForceRow>();
   readonly policySets = new Map<string, InForceRow>();
   readonly report: Pick<ReportData, 'traces' | 'overrides' | 'grants'> = { traces: [], overrides: [], grants: [] };
+  readonly inference: InferenceTally;
 
   constructor(
     readonly timeline: TimelineBucket[],
-    readonly bucketOf: (time: string) => TimelineBucket | undefined,
-  ) {}
+    readonly bucketAt: (time: string) => number,
+  ) {
+    this.inference = new InferenceTally(timeline, bucketAt);
+  }
+
+  bucketOf(time: string): TimelineBucket | undefined {
+    return this.timeline[this.bucketAt(time)];
+  }
 
   recipient(name: string | null) {
     return rowOf(this.recipients, name, () => ({
@@ -121,7 +122,12 @@ class Tally {
       const screening = e.screening.decision;
       this.report.overrides.push({ index, time, recipient, org, screening, entities, reason, decidedBy });
       for (const l of e.screening.lists) this.inForce(this.lists, l, e.time);
-    } else if (e.type === 'kms-grant') {
+    } else if (e.type === 'infer-admit') {
+      this.inference.admit(index, e);
+      for (const l of e.screening?.lists ?? []) this.inForce(this.lists, l, e.time);
+      this.inForce(this.policySets, e.policySet, e.time);
+    } else if (e.type === 'infer-settle') this.inference.settle(e);
+    else {
       this.totals.grants++;
       const { time, recipient, artifact, license, key, grant, grantee, operations } = e;
       this.report.grants.push({ index, time, recipient, artifact, license, key, grant, grantee, operations });
@@ -209,7 +215,7 @@ const activity = (r: { exports: number; allowed: number; denied: number }) => r.
 /** The figures of a report over `input.entries`. */
 export function buildReport(input: ReportInput): ReportData {
   const { period, timeline } = periodOf(input);
-  const t = new Tally(timeline, (time) => timeline[bucketIndex(timeline, period.unit, Date.parse(time))]);
+  const t = new Tally(timeline, (time) => bucketIndex(timeline, period.unit, Date.parse(time)));
   for (const { index, event } of input.entries) t.add(index, event);
   const countries = (rows: Map<string | null, CountryRow>) =>
     [...rows.values()].sort((a, b) => b.allowed + b.denied - (a.allowed + a.denied) || byKey(a.country, b.country));
@@ -248,5 +254,6 @@ export function buildReport(input: ReportInput): ReportData {
     lists: inForce(t.lists),
     policySets: inForce(t.policySets),
     ...t.report,
+    inference: t.inference.result(),
   };
 }

@@ -4,6 +4,7 @@
  * one section per page and no row cut in two.
  */
 import type { ReportData } from './data.js';
+import { inferenceSection } from './inference-section.js';
 import { onRecordSection } from './on-record.js';
 import {
   countriesSection,
@@ -76,6 +77,8 @@ function verdict(r: ReportData): string {
 function cards(r: ReportData): string {
   const card = (key: keyof ReportData['totals'], label: string) =>
     `<div class="card">${fig(`totals.${key}`, r.totals[key], { cls: 'v' })}${esc(label)}</div>`;
+  const inferenceCard = (key: 'allowed' | 'denied', label: string) =>
+    `<div class="card">${fig(`inference.totals.${key}`, r.inference.totals[key], { cls: 'v' })}${esc(label)}</div>`;
   return (
     '<div class="cards">' +
     card('allowed', 'releases allowed') +
@@ -85,6 +88,8 @@ function cards(r: ReportData): string {
     card('traces', 'traces') +
     card('overrides', 'screening overrides') +
     card('grants', 'KMS grants') +
+    inferenceCard('allowed', 'inference calls allowed') +
+    inferenceCard('denied', 'inference calls denied') +
     card('entries', 'entries reported') +
     '</div>'
   );
@@ -139,6 +144,7 @@ export function renderReportHtml(r: ReportData): string {
     reasonsSection(r),
     partiesSection(r),
     inForceSection(r),
+    inferenceSection(r),
     onRecordSection(r),
     logSection(r),
   ];
