@@ -103,9 +103,10 @@ export function registerGate(program: Command): Command {
     )
     .option(
       '--commit-interval <ms>',
-      'least time between two commits of the log (group commit: admit entries arriving meanwhile share one fsync ' +
-        'and one checkpoint); lower: less added latency, more checkpoints',
-      '2',
+      'least time between the starts of two commits of the log; 0: the next commit starts as soon as the one in ' +
+        'flight ends, and the admit entries that arrived meanwhile share it (one fsync round, one checkpoint). ' +
+        'Higher: fewer checkpoints, more added latency',
+      '0',
     );
   withGeoFlags(withDenyFlags(gate))
     .addHelpText(

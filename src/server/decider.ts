@@ -47,6 +47,9 @@ export function answerFor(decision: PolicyDecision, wrap: WrapFor): Answer {
   }
 }
 
+/** Inference decisions remembered at most; the memory is emptied when it is full (a few MB). */
+const MAX_KNOWN_DECISIONS = 4096;
+
 export class Decider {
   readonly #thread: boolean;
   #worker: Worker | null = null;
@@ -54,6 +57,13 @@ export class Decider {
   #prepared = new Set<string>();
   #pending = new Map<number, (r: Answer) => void>();
   #nextId = 1;
+  /**
+   * Inference decisions by their Cedar request, as sent to the worker: the policy set's id, every
+   * entity and the whole context (its time in seconds, quota use and risk per mille). Cedar answers
+   * the same request the same way, so a caller's calls within one second under unchanged facts are
+   * decided once (docs/GATE.md, "Speed"). Errors are never kept.
+   */
+  readonly #inferDecisions = new Map<string, PolicyDecision>();
 
   /** `thread: false` decides on the calling thread (the default of a {@link ReleaseService}). */
   constructor(o: { thread: boolean } = { thread: true }) {
@@ -80,8 +90,15 @@ export class Decider {
    * worker and prepared policy set as releases; a failed worker denies (evaluation-error).
    */
   async decideInfer(engine: PolicyEngine, q: InferQuestion): Promise<PolicyDecision> {
-    if (!this.#thread) return engine.decideInfer(q);
-    return (await this.#ask(engine, JSON.stringify(engine.inferRequest(q)))).decision;
+    const call = JSON.stringify(engine.inferRequest(q));
+    const known = this.#inferDecisions.get(call);
+    if (known) return { ...known, policies: [...known.policies], errors: [] };
+    const d = this.#thread ? (await this.#ask(engine, call)).decision : engine.decideInfer(q);
+    if (d.errors.length === 0 && d.reason !== 'evaluation-error') {
+      if (this.#inferDecisions.size >= MAX_KNOWN_DECISIONS) this.#inferDecisions.clear();
+      this.#inferDecisions.set(call, d);
+    }
+    return { ...d, policies: [...d.policies] };
   }
 
   #ask(engine: PolicyEngine, call: string, wrap?: WrapFor, transfer: ArrayBuffer[] = []): Promise<Answer> {

@@ -6,7 +6,7 @@
  */
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { capabilityTier, tierOfClassification } from '../../src/gate/tiers.js';
 import { POLICIES, SCHEMA } from '../../src/policy/defaults.js';
 import {
@@ -193,6 +193,29 @@ when { context.endpoint == "embeddings" };
       await decider.close();
     }
     expect(await new Decider({ thread: false }).decideInfer(e, question())).toEqual(e.decideInfer(question()));
+  });
+
+  it('decides a question once while its facts stand, and anew when any of them changes', async () => {
+    const e = await PolicyEngine.load(await policyDir());
+    const decider = new Decider({ thread: false });
+    const engine = await PolicyEngine.load(await policyDir());
+    const evaluations = vi.spyOn(engine, 'decideInfer');
+    const evaluated = () => evaluations.mock.calls.length;
+    const t = new Date('2026-12-05T12:00:00.250Z');
+    const first = await decider.decideInfer(engine, question({ time: t }));
+    first.policies.push('changed by the caller'); // an answer is the caller's own copy
+    expect(await decider.decideInfer(engine, question({ time: new Date('2026-12-05T12:00:00.900Z') }))).toEqual(
+      e.decideInfer(question({ time: t })),
+    );
+    expect(evaluated()).toBe(1); // the same request: the same second, quota use, risk, entities
+    for (const q of [
+      question({ time: new Date('2026-12-05T12:00:01Z') }),
+      question({ time: t, risk: 900 }),
+      question({ time: t, quotaUsed: 10 }),
+      question({ time: t, license: null }),
+    ])
+      expect(await decider.decideInfer(engine, q)).toEqual(e.decideInfer(q));
+    expect(evaluated()).toBe(5);
   });
 
   it('covers a model served without its package when the license names it "model:<name>"', async () => {
