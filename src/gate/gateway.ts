@@ -116,22 +116,22 @@ export class Gateway {
     send(x, e.status, errorBody(e), more, { reason: e.code, logged: 'service-log' });
   }
 
+  /** The identified caller of a read (GET /v1/models, receipts); null when it is not one (answered 401). */
+  async #caller(req: IncomingMessage, x: Exchange) {
+    const who = await identify(req, this.#o.keys, this.#o.setup.recipients, this.#now());
+    if (isCaller(who)) return who;
+    this.#fail(x, { status: 401, type: 'authentication_error', code: 'invalid_api_key', message: 'not authenticated' });
+    return null;
+  }
+
   /** GET /v1/models: the served model, to an identified caller. */
   async #models(req: IncomingMessage, x: Exchange): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       this.#fail(x, notAllowed(req.method ?? ''), { allow: 'GET' });
       return;
     }
-    const who = await identify(req, this.#o.keys, this.#o.setup.recipients, this.#now());
-    if (!isCaller(who)) {
-      this.#fail(x, {
-        status: 401,
-        type: 'authentication_error',
-        code: 'invalid_api_key',
-        message: 'not authenticated',
-      });
-      return;
-    }
+    const who = await this.#caller(req, x);
+    if (!who) return;
     const created = Math.floor(Date.parse(who.recipient.created) / 1000) || 0;
     send(x, 200, {
       object: 'list',
@@ -145,16 +145,8 @@ export class Gateway {
       this.#fail(x, notAllowed(req.method ?? ''), { allow: 'GET' });
       return;
     }
-    const who = await identify(req, this.#o.keys, this.#o.setup.recipients, this.#now());
-    if (!isCaller(who)) {
-      this.#fail(x, {
-        status: 401,
-        type: 'authentication_error',
-        code: 'invalid_api_key',
-        message: 'not authenticated',
-      });
-      return;
-    }
+    const who = await this.#caller(req, x);
+    if (!who) return;
     const entries = id === null ? null : this.record.entries(id, who.recipient.name);
     if (!entries) {
       this.#fail(x, {
