@@ -196,7 +196,7 @@ export async function admit(
 ): Promise<Admitted | Refused> {
   let event = baseEvent(parts, facts, req);
   const who = await identify(req, parts.keys, parts.setup.recipients, facts.time);
-  const rec = isCaller(who) ? who.recipient : who.recipient;
+  const rec = who.recipient;
   const key = isCaller(who) ? (who.key?.id ?? null) : who.key;
   event = { ...event, key, certificate: who.certificate };
   if (rec) {
