@@ -265,7 +265,8 @@ describe('modelseal serve', () => {
     const lines = csv.stdout.trimEnd().split('\r\n');
     expect(lines[0]).toBe(
       'index,time,type,decision,reason,recipient,org,country,certificate,destination,artifact,package,license,' +
-        'policies,ip,request,model,nationalities,observed,screening',
+        'policies,ip,request,model,nationalities,observed,screening,endpoint,outcome,prompt_tokens,' +
+        'completion_tokens,estimated,flops,duration_ms,risk',
     );
     expect(
       lines.slice(1).map((l) =>
